@@ -1,0 +1,25 @@
+# Ferry's two commands: `make up` and `make test`. Both install what is
+# missing (scripts/install-deps) and build first.
+BUILD_DIR ?= build
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps build up test clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	@if [ ! -f $(BUILD_DIR)/build.ninja ]; then cmake -S . -B $(BUILD_DIR) -G Ninja $(CMAKE_FLAGS); fi
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+up: build
+	@scripts/ferry-up
+
+test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,80 @@
+#include "common/config/service_config.h"
+
+#include <cctype>
+
+#include "absl/strings/str_cat.h"
+
+namespace ferry::config {
+
+ServiceConfig DefaultsFor(std::string service_name, int grpc_port, int metrics_port) {
+  ServiceConfig config;
+  config.service_name = std::move(service_name);
+  config.grpc_address = absl::StrCat("127.0.0.1:", grpc_port);
+  config.metrics_address = absl::StrCat("127.0.0.1:", metrics_port);
+  return config;
+}
+
+std::string EnvNameFor(const std::string& flag) {
+  std::string env = "FERRY_";
+  size_t i = flag.find_first_not_of('-');
+  for (; i != std::string::npos && i < flag.size(); ++i) {
+    char c = flag[i];
+    env += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return env;
+}
+
+CLI::Validator DurationValidator() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        absl::Duration d;
+        if (!absl::ParseDuration(value, &d)) {
+          return absl::StrCat("'", value, "' is not a duration (use a number with a unit: 500ms, 30s, 2m)");
+        }
+        if (d < absl::ZeroDuration()) return absl::StrCat("'", value, "' is negative");
+        return "";
+      },
+      "DURATION");
+}
+
+CLI::Option* AddDurationFlag(CLI::App& app, const std::string& name, absl::Duration& out, const std::string& help) {
+  auto* option = app.add_option_function<std::string>(
+      name,
+      [&out](const std::string& value) { absl::ParseDuration(value, &out); },
+      absl::StrCat(help, " (default ", absl::FormatDuration(out), ")"));
+  option->check(DurationValidator())->envname(EnvNameFor(name));
+  return option;
+}
+
+void AddServiceFlags(CLI::App& app, ServiceConfig& config) {
+  auto env = [](const char* flag) { return EnvNameFor(flag); };
+  app.add_option("--database-url", config.database_url,
+                 "PostgreSQL connection URL (postgresql://user:pass@host:port/db or key=value form)")
+      ->envname(env("--database-url"))
+      ->required();
+  app.add_option("--grpc-address", config.grpc_address, "host:port for the gRPC API; port 0 picks a free one")
+      ->envname(env("--grpc-address"))
+      ->capture_default_str();
+  app.add_option("--metrics-address", config.metrics_address, "host:port for Prometheus /metrics; port 0 picks one")
+      ->envname(env("--metrics-address"))
+      ->capture_default_str();
+  app.add_option("--threads", config.threads, "maximum gRPC handler threads")
+      ->envname(env("--threads"))
+      ->check(CLI::Range(2, 1024))
+      ->capture_default_str();
+  app.add_option("--db-pool-size", config.db_pool_size, "PostgreSQL connections kept by the pool")
+      ->envname(env("--db-pool-size"))
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--log-level", config.log_level, "trace, debug, info, warn or error")
+      ->envname(env("--log-level"))
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  app.add_option("--port-file", config.port_file, "write the bound ports to this file once listening")
+      ->envname(env("--port-file"));
+  AddDurationFlag(app, "--drain-timeout", config.drain_timeout, "how long SIGTERM waits for in-flight RPCs");
+  AddDurationFlag(app, "--db-connect-timeout", config.db_connect_timeout,
+                  "how long start-up retries an unreachable database before giving up");
+}
+
+}  // namespace ferry::config

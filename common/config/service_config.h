@@ -1,0 +1,46 @@
+#pragma once
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "absl/time/time.h"
+
+namespace ferry::config {
+
+// Settings every Ferry service takes. Each is a flag, and each flag falls
+// back to an environment variable FERRY_<FLAG_IN_UPPER_SNAKE_CASE> (for
+// example --database-url and FERRY_DATABASE_URL). A flag wins over the
+// environment; a bad value of either stops the program with a message that
+// names the flag and the value.
+struct ServiceConfig {
+  std::string service_name;
+  std::string database_url;
+  std::string grpc_address;
+  std::string metrics_address;
+  int threads = 16;
+  absl::Duration drain_timeout = absl::Seconds(10);
+  absl::Duration db_connect_timeout = absl::Seconds(30);
+  int db_pool_size = 8;
+  std::string log_level = "info";
+  // When set, the bound ports are written there once listening ("grpc=N" and
+  // "metrics=N" lines). Lets tests and scripts use port 0.
+  std::string port_file;
+};
+
+// Defaults for one service: its name and its default listening ports.
+ServiceConfig DefaultsFor(std::string service_name, int grpc_port, int metrics_port);
+
+// Registers the common flags on `app`, writing into `config`.
+void AddServiceFlags(CLI::App& app, ServiceConfig& config);
+
+// A CLI11 validator accepting absl durations such as "500ms", "30s", "2m".
+CLI::Validator DurationValidator();
+
+// Registers a duration flag (with env fallback) bound to `out`.
+CLI::Option* AddDurationFlag(CLI::App& app, const std::string& name, absl::Duration& out, const std::string& help);
+
+// The environment variable a flag falls back to: "--db-pool-size" -> "FERRY_DB_POOL_SIZE".
+std::string EnvNameFor(const std::string& flag);
+
+}  // namespace ferry::config

@@ -1,0 +1,181 @@
+#include "common/postgres/connection_pool.h"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <thread>
+
+#include <pqxx/except>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/logging/logger.h"
+#include "common/postgres/pq_status.h"
+
+namespace ferry::postgres {
+
+absl::StatusOr<std::string> RedactedAddress(const std::string& url) {
+  char* err = nullptr;
+  PQconninfoOption* options = PQconninfoParse(url.c_str(), &err);
+  if (options == nullptr) {
+    std::string why = err != nullptr ? err : "unparsable";
+    if (err != nullptr) PQfreemem(err);
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    return absl::InvalidArgumentError(absl::StrCat("database URL is malformed: ", why));
+  }
+  std::string host, hostaddr, port, dbname;
+  for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    std::string_view key = o->keyword;
+    if (key == "host") host = o->val;
+    if (key == "hostaddr") hostaddr = o->val;
+    if (key == "port") port = o->val;
+    if (key == "dbname") dbname = o->val;
+  }
+  PQconninfoFree(options);
+  if (host.empty()) host = hostaddr.empty() ? "localhost" : hostaddr;
+  if (port.empty()) port = "5432";
+  return absl::StrCat(host, ":", port, "/", dbname);
+}
+
+ConnectionPool::ConnectionPool(PoolOptions options, std::string address)
+    : options_(std::move(options)), address_(std::move(address)) {}
+
+ConnectionPool::~ConnectionPool() = default;
+
+absl::StatusOr<std::unique_ptr<ConnectionPool>> ConnectionPool::Connect(PoolOptions options) {
+  absl::StatusOr<std::string> address = RedactedAddress(options.url);
+  if (!address.ok()) return address.status();
+  auto pool = std::unique_ptr<ConnectionPool>(new ConnectionPool(std::move(options), *address));
+
+  const absl::Time deadline = absl::Now() + pool->options_.connect_timeout;
+  absl::Duration backoff = absl::Milliseconds(100);
+  for (int attempt = 1;; ++attempt) {
+    absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = pool->Open();
+    if (conn.ok()) {
+      pool->idle_.push_back(Slot{std::move(*conn), 0});
+      pool->open_ = 1;
+      return pool;
+    }
+    if (!absl::IsUnavailable(conn.status()) || absl::Now() + backoff > deadline) {
+      return absl::UnavailableError(absl::StrCat("cannot connect to PostgreSQL at ", *address, " after ", attempt,
+                                                 " attempt(s): ", conn.status().message()));
+    }
+    logging::Warn("database not reachable, retrying",
+                  {{"database", *address}, {"attempt", attempt}, {"retry_in_ms", absl::ToInt64Milliseconds(backoff)},
+                   {"error", std::string(conn.status().message())}});
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(5));
+  }
+}
+
+absl::StatusOr<std::unique_ptr<pqxx::connection>> ConnectionPool::Open() {
+  try {
+    return std::make_unique<pqxx::connection>(options_.url);
+  } catch (const pqxx::broken_connection& e) {
+    std::string why = e.what();
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    return absl::UnavailableError(why);
+  } catch (const std::exception& e) {
+    return StatusFromException(e, "connect");
+  }
+}
+
+absl::StatusOr<std::unique_ptr<pqxx::connection>> ConnectionPool::OpenDedicated() {
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = Open();
+  if (!conn.ok()) {
+    return absl::Status(conn.status().code(),
+                        absl::StrCat("PostgreSQL at ", address_, ": ", conn.status().message()));
+  }
+  return conn;
+}
+
+void ConnectionPool::Prepare(const std::string& name, const std::string& sql) {
+  std::lock_guard<std::mutex> lock(mu_);
+  statements_.emplace_back(name, sql);
+}
+
+absl::StatusOr<ConnectionPool::Slot> ConnectionPool::Acquire() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return !idle_.empty() || open_ < options_.size; });
+  Slot slot;
+  if (!idle_.empty()) {
+    slot = std::move(idle_.back());
+    idle_.pop_back();
+  } else {
+    ++open_;
+    lock.unlock();
+    absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = OpenDedicated();
+    lock.lock();
+    if (!conn.ok()) {
+      --open_;
+      cv_.notify_one();
+      return conn.status();
+    }
+    slot.conn = std::move(*conn);
+  }
+  // Declare statements registered since this connection last saw the list.
+  // pqxx prepares them lazily on first use.
+  try {
+    for (; slot.prepared < statements_.size(); ++slot.prepared) {
+      slot.conn->prepare(statements_[slot.prepared].first, statements_[slot.prepared].second);
+    }
+  } catch (const std::exception& e) {
+    --open_;
+    cv_.notify_one();
+    return StatusFromException(e, "prepare statements");
+  }
+  return slot;
+}
+
+void ConnectionPool::Release(Slot slot, bool broken) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (broken || !slot.conn->is_open()) {
+    --open_;
+  } else {
+    idle_.push_back(std::move(slot));
+  }
+  cv_.notify_one();
+}
+
+absl::Status ConnectionPool::RunInTransaction(const TransactionFn& fn) {
+  constexpr int kAttempts = 3;
+  absl::Status status;
+  for (int attempt = 1; attempt <= kAttempts; ++attempt) {
+    absl::StatusOr<Slot> slot = Acquire();
+    if (!slot.ok()) return slot.status();
+    bool broken = false;
+    try {
+      pqxx::work txn(*slot->conn);
+      status = fn(txn);
+      if (status.ok()) txn.commit();
+    } catch (const pqxx::broken_connection& e) {
+      broken = true;
+      status = StatusFromException(e, absl::StrCat("PostgreSQL at ", address_));
+    } catch (const std::exception& e) {
+      status = StatusFromException(e, "transaction");
+    }
+    Release(std::move(*slot), broken);
+    if (!absl::IsAborted(status)) return status;
+  }
+  return status;
+}
+
+absl::Status ConnectionPool::WithConnection(const std::function<absl::Status(pqxx::connection&)>& fn) {
+  absl::StatusOr<Slot> slot = Acquire();
+  if (!slot.ok()) return slot.status();
+  absl::Status status;
+  bool broken = false;
+  try {
+    status = fn(*slot->conn);
+  } catch (const pqxx::broken_connection& e) {
+    broken = true;
+    status = StatusFromException(e, absl::StrCat("PostgreSQL at ", address_));
+  } catch (const std::exception& e) {
+    status = StatusFromException(e, "connection");
+  }
+  Release(std::move(*slot), broken);
+  return status;
+}
+
+}  // namespace ferry::postgres

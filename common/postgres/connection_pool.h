@@ -1,0 +1,109 @@
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <pqxx/connection>
+#include <pqxx/transaction>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace ferry::postgres {
+
+struct PoolOptions {
+  // libpq connection string: a postgresql:// URL or key=value pairs.
+  std::string url;
+  // Most connections the pool opens.
+  int size = 8;
+  // How long Connect() retries an unreachable server, with backoff, before it
+  // gives up. Zero means one attempt.
+  absl::Duration connect_timeout = absl::Seconds(30);
+};
+
+// A bounded pool of PostgreSQL connections. Thread-safe.
+//
+// Prepared statements are registered once with Prepare() and are available on
+// every connection. Work runs through RunInTransaction(), which turns every
+// pqxx exception into an absl::Status (see pq_status.h) so that none escapes.
+class ConnectionPool {
+ public:
+  using TransactionFn = std::function<absl::Status(pqxx::work&)>;
+
+  // Opens the first connection, retrying with exponential backoff until
+  // options.connect_timeout passes; each retry is logged with the server
+  // address (never the password). Returns UNAVAILABLE naming the address when
+  // the server stays unreachable, INVALID_ARGUMENT for a malformed URL.
+  static absl::StatusOr<std::unique_ptr<ConnectionPool>> Connect(PoolOptions options);
+
+  ~ConnectionPool();
+  ConnectionPool(const ConnectionPool&) = delete;
+  ConnectionPool& operator=(const ConnectionPool&) = delete;
+
+  // Registers a named, parameterised statement for all connections. Call it
+  // before the statement is used, normally from a store's constructor.
+  void Prepare(const std::string& name, const std::string& sql);
+
+  // Runs `fn` in a READ COMMITTED transaction on a pooled connection and
+  // commits when it returns OK; otherwise rolls back and returns its status.
+  // Serialization failures and deadlocks are retried up to three times, then
+  // returned as ABORTED. A broken connection is dropped and reported as
+  // UNAVAILABLE.
+  absl::Status RunInTransaction(const TransactionFn& fn);
+
+  // Same as RunInTransaction, for work that produces a value.
+  template <typename T>
+  absl::StatusOr<T> RunInTransactionWithResult(const std::function<absl::StatusOr<T>(pqxx::work&)>& fn) {
+    std::optional<T> out;
+    absl::Status status = RunInTransaction([&](pqxx::work& txn) -> absl::Status {
+      absl::StatusOr<T> r = fn(txn);
+      if (!r.ok()) return r.status();
+      out = std::move(r).value();
+      return absl::OkStatus();
+    });
+    if (!status.ok()) return status;
+    return std::move(*out);
+  }
+
+  // Runs `fn` with a connection of its own, outside any transaction (LISTEN,
+  // advisory session locks). The connection returns to the pool afterwards.
+  absl::Status WithConnection(const std::function<absl::Status(pqxx::connection&)>& fn);
+
+  // Opens a new connection that the caller owns (for LISTEN loops).
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> OpenDedicated();
+
+  // "host:port/dbname", safe to log.
+  const std::string& address() const { return address_; }
+
+ private:
+  ConnectionPool(PoolOptions options, std::string address);
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> Open();
+  struct Slot {
+    std::unique_ptr<pqxx::connection> conn;
+    size_t prepared = 0;  // how many of statements_ are declared on conn
+  };
+  absl::StatusOr<Slot> Acquire();
+  void Release(Slot slot, bool broken);
+
+  const PoolOptions options_;
+  const std::string address_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Slot> idle_;
+  int open_ = 0;
+  std::vector<std::pair<std::string, std::string>> statements_;
+};
+
+// "host:port/dbname" for a libpq connection string, without credentials.
+// Returns INVALID_ARGUMENT if libpq cannot parse it.
+absl::StatusOr<std::string> RedactedAddress(const std::string& url);
+
+}  // namespace ferry::postgres

@@ -1,0 +1,21 @@
+#pragma once
+
+#include <exception>
+#include <string_view>
+
+#include "absl/status/status.h"
+
+namespace ferry::postgres {
+
+// Translates a pqxx (or standard) exception into a Status:
+//   unique_violation                   -> ALREADY_EXISTS
+//   check / foreign-key / not-null     -> FAILED_PRECONDITION
+//   serialization failure, deadlock    -> ABORTED (retry the transaction)
+//   insufficient_privilege             -> PERMISSION_DENIED
+//   broken_connection                  -> UNAVAILABLE
+//   a RAISE from a trigger or function -> FAILED_PRECONDITION
+//   anything else                      -> INTERNAL
+// `context` prefixes the message, e.g. "insert event".
+absl::Status StatusFromException(const std::exception& e, std::string_view context);
+
+}  // namespace ferry::postgres

@@ -1,0 +1,116 @@
+#include "common/server/server_runner.h"
+
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
+#include <prometheus/gauge.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/logging/logger.h"
+
+namespace ferry::server {
+namespace {
+
+absl::Status WritePortFile(const std::string& path, int grpc_port, int metrics_port) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << "grpc=" << grpc_port << "\nmetrics=" << metrics_port << "\n";
+    if (!out) return absl::InternalError(absl::StrCat("cannot write port file ", tmp));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("cannot rename port file to ", path));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+ServerRunner::ServerRunner(ServerOptions options)
+    : options_(std::move(options)), registry_(std::make_shared<prometheus::Registry>()) {}
+
+ServerRunner::~ServerRunner() { Shutdown(); }
+
+void ServerRunner::AddService(grpc::Service* service) { services_.push_back(service); }
+
+void ServerRunner::OnShutdown(std::function<void()> fn) { on_shutdown_.push_back(std::move(fn)); }
+
+absl::Status ServerRunner::Start() {
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(options_.metrics_address);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot serve metrics on ", options_.metrics_address, ": ", e.what()));
+  }
+  exposer_->RegisterCollectable(registry_);
+  std::vector<int> metric_ports = exposer_->GetListeningPorts();
+  metrics_port_ = metric_ports.empty() ? 0 : metric_ports.front();
+
+  prometheus::BuildGauge()
+      .Name("ferry_build_info")
+      .Help("Always 1; labels tell the service and version.")
+      .Register(*registry_)
+      .Add({{"service", options_.service_name}, {"version", "0.1.0"}})
+      .Set(1);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  grpc::ResourceQuota quota(absl::StrCat("ferry-", options_.service_name));
+  quota.SetMaxThreads(options_.threads);
+  builder.SetResourceQuota(quota);
+  builder.AddListeningPort(options_.grpc_address, grpc::InsecureServerCredentials(), &grpc_port_);
+  for (grpc::Service* s : services_) builder.RegisterService(s);
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || grpc_port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot serve gRPC on ", options_.grpc_address));
+  }
+  server_->GetHealthCheckService()->SetServingStatus(true);
+  if (!options_.port_file.empty()) {
+    absl::Status written = WritePortFile(options_.port_file, grpc_port_, metrics_port_);
+    if (!written.ok()) return written;
+  }
+  logging::Info("serving", {{"grpc_port", grpc_port_},
+                            {"metrics_port", metrics_port_},
+                            {"grpc_address", options_.grpc_address},
+                            {"threads", options_.threads}});
+  return absl::OkStatus();
+}
+
+void ServerRunner::Shutdown() {
+  if (stopped_ || server_ == nullptr) return;
+  stopped_ = true;
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  for (auto& fn : on_shutdown_) fn();
+  absl::Time started = absl::Now();
+  server_->Shutdown(absl::ToChronoTime(started + options_.drain_timeout));
+  server_->Wait();
+  logging::Info("stopped", {{"drain_ms", absl::ToInt64Milliseconds(absl::Now() - started)}});
+}
+
+void BlockTerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int WaitForTerminationSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int sig = 0;
+  while (sigwait(&set, &sig) != 0) {
+  }
+  return sig;
+}
+
+}  // namespace ferry::server

@@ -1,0 +1,42 @@
+#include "common/server/service_bootstrap.h"
+
+#include <csignal>
+
+#include "common/logging/logger.h"
+
+namespace ferry::server {
+
+absl::StatusOr<Infrastructure> Bootstrap(const config::ServiceConfig& config,
+                                         const postgres::MigrationSet& migrations) {
+  Infrastructure infra;
+  absl::StatusOr<std::unique_ptr<postgres::ConnectionPool>> pool = postgres::ConnectionPool::Connect(
+      {.url = config.database_url, .size = config.db_pool_size, .connect_timeout = config.db_connect_timeout});
+  if (!pool.ok()) return pool.status();
+  infra.pool = std::move(*pool);
+  logging::Info("database connected", {{"database", infra.pool->address()}});
+  absl::Status migrated = postgres::Migrate(*infra.pool, migrations);
+  if (!migrated.ok()) return migrated;
+  infra.runner = std::make_unique<ServerRunner>(ServerOptions{
+      .service_name = config.service_name,
+      .grpc_address = config.grpc_address,
+      .metrics_address = config.metrics_address,
+      .threads = config.threads,
+      .drain_timeout = config.drain_timeout,
+      .port_file = config.port_file,
+  });
+  return infra;
+}
+
+int ServeUntilSignal(ServerRunner& runner) {
+  absl::Status started = runner.Start();
+  if (!started.ok()) {
+    logging::Error("cannot start", {{"error", started.ToString()}});
+    return 1;
+  }
+  int sig = WaitForTerminationSignal();
+  logging::Info("draining", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  runner.Shutdown();
+  return 0;
+}
+
+}  // namespace ferry::server

@@ -1,0 +1,30 @@
+#pragma once
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "common/config/service_config.h"
+#include "common/postgres/connection_pool.h"
+#include "common/postgres/migrator.h"
+#include "common/server/server_runner.h"
+
+namespace ferry::server {
+
+// What every service builds before its own parts: a migrated database pool
+// and a server runner, both configured from the common flags.
+struct Infrastructure {
+  std::unique_ptr<postgres::ConnectionPool> pool;
+  std::unique_ptr<ServerRunner> runner;
+};
+
+// Connects to PostgreSQL (retrying as configured and saying so in the log),
+// migrates `migrations`, and prepares a runner. Returns the first error; the
+// caller prints it as one line and exits non-zero.
+absl::StatusOr<Infrastructure> Bootstrap(const config::ServiceConfig& config,
+                                         const postgres::MigrationSet& migrations);
+
+// Starts `runner`, waits for SIGTERM/SIGINT, drains, and returns the process
+// exit code: 0 after a clean stop, 1 if the server could not start.
+int ServeUntilSignal(ServerRunner& runner);
+
+}  // namespace ferry::server

@@ -1,0 +1,13 @@
+-- Transactional outbox for audit events. A row is written in the same
+-- transaction as the state change it reports; the forwarder delivers it to
+-- the audit service and marks it sent.
+CREATE TABLE IF NOT EXISTS outbox (
+  id              bigserial PRIMARY KEY,
+  idempotency_key text NOT NULL UNIQUE,
+  event           bytea NOT NULL,
+  created_at      timestamptz NOT NULL DEFAULT now(),
+  attempts        integer NOT NULL DEFAULT 0,
+  last_error      text,
+  sent_at         timestamptz
+);
+CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (id) WHERE sent_at IS NULL;

@@ -1,0 +1,99 @@
+#include "common/postgres/connection_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "tests/support/test_database.h"
+
+namespace ferry::postgres {
+namespace {
+
+TEST(ConnectionPoolTest, CommitsOnOkAndRollsBackOnError) {
+  testing::TestDatabase db;
+  auto pool = db.Pool();
+  ASSERT_TRUE(pool->RunInTransaction([](pqxx::work& t) {
+                     t.exec0("CREATE TABLE t (k text PRIMARY KEY)");
+                     return absl::OkStatus();
+                   }).ok());
+  pool->Prepare("insert_k", "INSERT INTO t (k) VALUES ($1)");
+  ASSERT_TRUE(pool->RunInTransaction([](pqxx::work& t) {
+                     t.exec_prepared0("insert_k", "a");
+                     return absl::OkStatus();
+                   }).ok());
+  absl::Status failed = pool->RunInTransaction([](pqxx::work& t) {
+    t.exec_prepared0("insert_k", "b");
+    return absl::CancelledError("caller gave up");
+  });
+  EXPECT_EQ(failed.code(), absl::StatusCode::kCancelled);
+  auto count = pool->RunInTransactionWithResult<int>(
+      [](pqxx::work& t) -> absl::StatusOr<int> { return t.exec1("SELECT count(*) FROM t")[0].as<int>(); });
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(*count, 1);
+}
+
+TEST(ConnectionPoolTest, TranslatesUniqueViolationToAlreadyExists) {
+  testing::TestDatabase db;
+  auto pool = db.Pool();
+  ASSERT_TRUE(pool->RunInTransaction([](pqxx::work& t) {
+                     t.exec0("CREATE TABLE t (k text PRIMARY KEY, n int CHECK (n > 0))");
+                     t.exec0("INSERT INTO t VALUES ('a', 1)");
+                     return absl::OkStatus();
+                   }).ok());
+  absl::Status dup = pool->RunInTransaction([](pqxx::work& t) {
+    t.exec0("INSERT INTO t VALUES ('a', 2)");
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(dup.code(), absl::StatusCode::kAlreadyExists) << dup;
+  absl::Status check = pool->RunInTransaction([](pqxx::work& t) {
+    t.exec0("INSERT INTO t VALUES ('b', -1)");
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(check.code(), absl::StatusCode::kFailedPrecondition) << check;
+  absl::Status syntax = pool->RunInTransaction([](pqxx::work& t) {
+    t.exec0("SELEC 1");
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(syntax.code(), absl::StatusCode::kInternal) << syntax;
+}
+
+TEST(ConnectionPoolTest, NeverOpensMoreThanItsSize) {
+  testing::TestDatabase db;
+  auto pool = db.Pool(2);
+  std::atomic<int> inside{0}, most{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&] {
+      EXPECT_TRUE(pool->RunInTransaction([&](pqxx::work& t) {
+                         int now = ++inside;
+                         int prev = most.load();
+                         while (now > prev && !most.compare_exchange_weak(prev, now)) {
+                         }
+                         t.exec("SELECT pg_sleep(0.05)");
+                         --inside;
+                         return absl::OkStatus();
+                       }).ok());
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_LE(most.load(), 2);
+}
+
+TEST(ConnectionPoolTest, UnreachableServerIsUnavailableNamingAddress) {
+  auto pool = ConnectionPool::Connect(
+      {.url = "postgresql://ferry:secret@127.0.0.1:1/ferry", .size = 1, .connect_timeout = absl::Milliseconds(300)});
+  ASSERT_FALSE(pool.ok());
+  EXPECT_EQ(pool.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(pool.status().message().find("127.0.0.1:1/ferry"), std::string::npos) << pool.status();
+  EXPECT_EQ(pool.status().message().find("secret"), std::string::npos) << pool.status();
+}
+
+TEST(ConnectionPoolTest, RedactsCredentials) {
+  EXPECT_EQ(*RedactedAddress("postgresql://u:pw@db.example:6543/ferry?sslmode=require"), "db.example:6543/ferry");
+  EXPECT_EQ(*RedactedAddress("host=/tmp/x port=5 dbname=d password=pw"), "/tmp/x:5/d");
+  EXPECT_EQ(RedactedAddress("postgresql://[bad").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace ferry::postgres

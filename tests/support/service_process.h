@@ -1,0 +1,64 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace ferry::testing {
+
+// A Ferry service binary run as a child process on free loopback ports
+// (port 0, read back from --port-file). Output goes to a log file.
+class ServiceProcess {
+ public:
+  // Starts build/bin/<binary> with `args` plus --grpc-address,
+  // --metrics-address and --port-file, and waits until it reports SERVING on
+  // grpc.health.v1. Returns the tail of its log when it exits or times out.
+  static absl::StatusOr<std::unique_ptr<ServiceProcess>> Start(const std::string& binary,
+                                                               std::vector<std::string> args,
+                                                               absl::Duration timeout = absl::Seconds(30));
+  ~ServiceProcess();
+
+  std::string grpc_target() const;
+  int grpc_port() const { return grpc_port_; }
+  int metrics_port() const { return metrics_port_; }
+  pid_t pid() const { return pid_; }
+  const std::string& log_path() const { return log_path_; }
+  std::string Log() const;
+
+  // SIGTERM, then waits up to `timeout`. Returns the exit code, or an error
+  // (after SIGKILL) if it did not exit in time or died from a signal.
+  absl::StatusOr<int> Stop(absl::Duration timeout = absl::Seconds(15));
+  // SIGKILL and reap.
+  void Kill();
+
+ private:
+  ServiceProcess() = default;
+  pid_t pid_ = -1;
+  int grpc_port_ = 0;
+  int metrics_port_ = 0;
+  std::string dir_;
+  std::string log_path_;
+};
+
+// Polls grpc.health.v1.Health/Check on `target` until it answers SERVING.
+absl::Status WaitForServing(const std::string& target, absl::Duration timeout);
+
+struct CommandResult {
+  int exit_code = -1;   // -1 when killed by a signal or timed out
+  std::string output;   // stdout and stderr, interleaved
+};
+
+// Runs argv[0] (looked up in PATH) to completion, or kills it after `timeout`.
+CommandResult RunCommand(const std::vector<std::string>& argv, absl::Duration timeout = absl::Seconds(60),
+                         const std::vector<std::string>& extra_env = {});
+
+// Absolute path of a Ferry binary in the build tree.
+std::string BinaryPath(const std::string& name);
+
+}  // namespace ferry::testing

@@ -1,0 +1,75 @@
+#include "tests/support/test_database.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <random>
+
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+
+namespace ferry::testing {
+namespace {
+
+std::string ReadAdminUrl() {
+  const char* state = std::getenv("FERRY_TEST_PG_STATE");
+  std::string path = absl::StrCat(state != nullptr ? state : FERRY_TEST_PG_STATE_DEFAULT, "/url");
+  std::ifstream in(path);
+  std::string url;
+  if (!std::getline(in, url) || url.empty()) {
+    std::cerr << "no test PostgreSQL: " << path
+              << " is missing. Run through ctest (the postgres fixture starts one), or run "
+                 "tests/support/pg-fixture start <dir> and set FERRY_TEST_PG_STATE=<dir>.\n";
+    std::abort();
+  }
+  return url;
+}
+
+std::string RandomSuffix() {
+  std::random_device rd;
+  std::mt19937_64 gen(rd() ^ static_cast<uint64_t>(getpid()));
+  return absl::StrCat(getpid(), "_", gen() % 1000000000);
+}
+
+}  // namespace
+
+TestDatabase::TestDatabase() : admin_url_(ReadAdminUrl()), name_(absl::StrCat("ferry_test_", RandomSuffix())) {
+  pqxx::connection conn(admin_url_);
+  pqxx::nontransaction txn(conn);
+  txn.exec0(absl::StrCat("CREATE DATABASE ", txn.quote_name(name_)));
+  url_ = absl::StrCat(admin_url_.substr(0, admin_url_.rfind('/') + 1), name_);
+}
+
+TestDatabase::~TestDatabase() {
+  try {
+    pqxx::connection conn(admin_url_);
+    pqxx::nontransaction txn(conn);
+    txn.exec0(absl::StrCat("DROP DATABASE IF EXISTS ", txn.quote_name(name_), " WITH (FORCE)"));
+  } catch (const std::exception& e) {
+    std::cerr << "could not drop " << name_ << ": " << e.what() << "\n";
+  }
+}
+
+std::unique_ptr<postgres::ConnectionPool> TestDatabase::Pool(int size) const {
+  auto pool = postgres::ConnectionPool::Connect({.url = url_, .size = size, .connect_timeout = absl::ZeroDuration()});
+  if (!pool.ok()) {
+    std::cerr << pool.status() << "\n";
+    std::abort();
+  }
+  return std::move(*pool);
+}
+
+std::string MakeTempDir(const std::string& prefix) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / (prefix + ".XXXXXX")).string();
+  if (mkdtemp(tmpl.data()) == nullptr) {
+    std::cerr << "mkdtemp failed\n";
+    std::abort();
+  }
+  return tmpl;
+}
+
+}  // namespace ferry::testing

@@ -1,0 +1,38 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/postgres/connection_pool.h"
+
+namespace ferry::testing {
+
+// A fresh, uniquely named database in the test run's throwaway PostgreSQL
+// (started by the `postgres` ctest fixture, see tests/support/pg-fixture).
+// Dropped on destruction. Tests needing it carry the "postgres" label.
+class TestDatabase {
+ public:
+  // Creates the database; aborts the test binary with a clear message when
+  // the fixture is not running.
+  TestDatabase();
+  ~TestDatabase();
+
+  // Superuser URL of this database.
+  const std::string& url() const { return url_; }
+  // Superuser URL of the cluster's maintenance database.
+  const std::string& admin_url() const { return admin_url_; }
+  const std::string& name() const { return name_; }
+
+  // A pool on this database (superuser).
+  std::unique_ptr<postgres::ConnectionPool> Pool(int size = 4) const;
+
+ private:
+  std::string admin_url_;
+  std::string name_;
+  std::string url_;
+};
+
+// Path of a file created in a fresh temporary directory, removed at exit.
+std::string MakeTempDir(const std::string& prefix);
+
+}  // namespace ferry::testing
