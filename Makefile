@@ -3,6 +3,8 @@
 BUILD_DIR ?= build
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 JOBS ?= $(shell nproc)
+# Lets ccache reuse objects across clones in other folders (CI clones afresh).
+export CCACHE_BASEDIR := $(CURDIR)
 
 .PHONY: all deps build up test clean
 

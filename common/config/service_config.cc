@@ -70,6 +70,9 @@ void AddServiceFlags(CLI::App& app, ServiceConfig& config) {
       ->envname(env("--log-level"))
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
+  app.add_option("--audit-address", config.audit_address, "host:port of ferry-audit, for the audit outbox")
+      ->envname(env("--audit-address"))
+      ->capture_default_str();
   app.add_option("--port-file", config.port_file, "write the bound ports to this file once listening")
       ->envname(env("--port-file"));
   AddDurationFlag(app, "--drain-timeout", config.drain_timeout, "how long SIGTERM waits for in-flight RPCs");

@@ -23,6 +23,8 @@ struct ServiceConfig {
   absl::Duration db_connect_timeout = absl::Seconds(30);
   int db_pool_size = 8;
   std::string log_level = "info";
+  // Where the audit service listens; the outbox forwarder delivers there.
+  std::string audit_address = "127.0.0.1:7004";
   // When set, the bound ports are written there once listening ("grpc=N" and
   // "metrics=N" lines). Lets tests and scripts use port 0.
   std::string port_file;

@@ -1,0 +1,32 @@
+#pragma once
+
+#include <string>
+
+#include "common/outbox/outbox_store.h"
+#include "common/postgres/connection_pool.h"
+
+namespace ferry::outbox {
+
+// OutboxStore on the `outbox` table of a service's schema (created by the
+// service's own migration 001_outbox.sql). Enqueue also sends a PostgreSQL
+// NOTIFY on NotifyChannel(schema), delivered when the transaction commits.
+class PostgresOutboxStore final : public OutboxStore {
+ public:
+  PostgresOutboxStore(postgres::ConnectionPool* pool, std::string schema, std::string service);
+
+  static std::string NotifyChannel(const std::string& schema) { return schema + "_outbox"; }
+
+  absl::Status Enqueue(pqxx::work& txn, v1::Event event) override;
+  absl::StatusOr<std::vector<PendingEvent>> FetchUnsent(int limit) override;
+  absl::Status MarkSent(const std::vector<int64_t>& ids) override;
+  absl::Status RecordFailure(const std::vector<int64_t>& ids, const std::string& error) override;
+  absl::StatusOr<int64_t> Backlog() override;
+
+ private:
+  postgres::ConnectionPool* pool_;
+  const std::string schema_;
+  const std::string service_;
+  const std::string prefix_;  // prepared-statement name prefix
+};
+
+}  // namespace ferry::outbox
