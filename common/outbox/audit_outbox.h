@@ -1,0 +1,48 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/outbox/grpc_audit_sink.h"
+#include "common/outbox/outbox_forwarder.h"
+#include "common/outbox/postgres_outbox_store.h"
+#include "common/server/server_runner.h"
+
+namespace ferry::outbox {
+
+// Everything a service needs to emit audit events, wired in one call from
+// main.cc:
+//
+//   auto audit = outbox::AuditOutbox::Create(infra->pool.get(), "planner", "planner",
+//                                            config.audit_address, *infra->runner);
+//   ... pass audit->store() to the stores that change state ...
+//
+// Create() starts the forwarder and registers its stop with the runner's
+// shutdown. In a transaction: audit->store()->Enqueue(txn, event).
+class AuditOutbox {
+ public:
+  static std::unique_ptr<AuditOutbox> Create(postgres::ConnectionPool* pool, const std::string& schema,
+                                             const std::string& service, const std::string& audit_address,
+                                             server::ServerRunner& runner) {
+    auto out = std::unique_ptr<AuditOutbox>(new AuditOutbox());
+    out->store_ = std::make_unique<PostgresOutboxStore>(pool, schema, service);
+    out->sink_ = std::make_unique<GrpcAuditSink>(grpc::CreateChannel(audit_address, grpc::InsecureChannelCredentials()));
+    out->forwarder_ = std::make_unique<OutboxForwarder>(service, PostgresOutboxStore::NotifyChannel(schema),
+                                                        out->store_.get(), out->sink_.get(), pool, &runner.registry());
+    out->forwarder_->Start();
+    OutboxForwarder* forwarder = out->forwarder_.get();
+    runner.OnShutdown([forwarder] { forwarder->Stop(); });
+    return out;
+  }
+
+  OutboxStore* store() { return store_.get(); }
+  OutboxForwarder* forwarder() { return forwarder_.get(); }
+
+ private:
+  AuditOutbox() = default;
+  std::unique_ptr<PostgresOutboxStore> store_;
+  std::unique_ptr<GrpcAuditSink> sink_;
+  std::unique_ptr<OutboxForwarder> forwarder_;
+};
+
+}  // namespace ferry::outbox

@@ -1,0 +1,154 @@
+#include "common/outbox/outbox_forwarder.h"
+
+#include <algorithm>
+
+#include <pqxx/pqxx>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging/logger.h"
+
+namespace ferry::outbox {
+namespace {
+
+// Calls `on_notify` for every NOTIFY on `channel`.
+class Receiver final : public pqxx::notification_receiver {
+ public:
+  Receiver(pqxx::connection_base& conn, const std::string& channel, std::function<void()> on_notify)
+      : pqxx::notification_receiver(conn, channel), on_notify_(std::move(on_notify)) {}
+  void operator()(const std::string&, int) override { on_notify_(); }
+
+ private:
+  std::function<void()> on_notify_;
+};
+
+bool Retryable(const absl::Status& s) { return !absl::IsInvalidArgument(s) && !absl::IsFailedPrecondition(s); }
+
+}  // namespace
+
+OutboxForwarder::OutboxForwarder(std::string service, std::string notify_channel, OutboxStore* store,
+                                 AuditSink* sink, postgres::ConnectionPool* pool, prometheus::Registry* registry,
+                                 ForwarderOptions options)
+    : service_(std::move(service)),
+      channel_(std::move(notify_channel)),
+      store_(store),
+      sink_(sink),
+      pool_(pool),
+      options_(options) {
+  backlog_ = &prometheus::BuildGauge()
+                  .Name("ferry_outbox_backlog")
+                  .Help("Audit events waiting in the service's outbox.")
+                  .Register(*registry)
+                  .Add({{"service", service_}});
+  auto& delivered = prometheus::BuildCounter()
+                        .Name("ferry_outbox_delivered_total")
+                        .Help("Audit events delivered from the outbox, by result.")
+                        .Register(*registry);
+  delivered_ok_ = &delivered.Add({{"service", service_}, {"result", "ok"}});
+  delivered_failed_ = &delivered.Add({{"service", service_}, {"result", "error"}});
+}
+
+OutboxForwarder::~OutboxForwarder() { Stop(); }
+
+void OutboxForwarder::Start() {
+  worker_ = std::thread([this] { Run(); });
+  if (pool_ != nullptr) listener_ = std::thread([this] { Listen(); });
+}
+
+void OutboxForwarder::Wake() {
+  std::lock_guard<std::mutex> lock(mu_);
+  wake_ = true;
+  cv_.notify_all();
+}
+
+void OutboxForwarder::Stop() {
+  if (stop_.exchange(true)) return;
+  Wake();
+  if (worker_.joinable()) worker_.join();
+  if (listener_.joinable()) listener_.join();
+}
+
+absl::Status OutboxForwarder::DrainOnce() {
+  while (true) {
+    absl::StatusOr<std::vector<PendingEvent>> pending = store_->FetchUnsent(options_.batch_size);
+    if (!pending.ok()) return pending.status();
+    if (pending->empty()) {
+      backlog_->Set(0);
+      return absl::OkStatus();
+    }
+    std::vector<v1::Event> events;
+    std::vector<int64_t> ids;
+    for (const PendingEvent& p : *pending) {
+      events.push_back(p.event);
+      ids.push_back(p.id);
+    }
+    absl::Status sent = sink_->AppendBatch(events);
+    if (sent.ok()) {
+      delivered_ok_->Increment(static_cast<double>(ids.size()));
+      absl::Status marked = store_->MarkSent(ids);
+      if (!marked.ok()) return marked;  // redelivery later is harmless: Append is idempotent
+      continue;
+    }
+    delivered_failed_->Increment(static_cast<double>(ids.size()));
+    store_->RecordFailure(ids, std::string(sent.message())).IgnoreError();
+    if (Retryable(sent)) return sent;
+    // The audit service refused the batch itself: find the event it refuses,
+    // keep it (with its error) out of the queue, and deliver the rest.
+    for (size_t i = 0; i < events.size(); ++i) {
+      absl::Status one = sink_->AppendBatch({events[i]});
+      if (!one.ok() && Retryable(one)) return one;
+      if (!one.ok()) {
+        logging::Error("audit event refused; kept in the outbox with its error",
+                       {{"outbox_id", ids[i]}, {"error", std::string(one.message())}});
+        store_->RecordFailure({ids[i]}, std::string(one.message())).IgnoreError();
+      }
+      absl::Status marked = store_->MarkSent({ids[i]});
+      if (!marked.ok()) return marked;
+    }
+  }
+}
+
+void OutboxForwarder::Run() {
+  absl::Duration backoff = options_.initial_backoff;
+  while (!stop_.load()) {
+    absl::Status status = DrainOnce();
+    absl::StatusOr<int64_t> backlog = store_->Backlog();
+    if (backlog.ok()) backlog_->Set(static_cast<double>(*backlog));
+    absl::Duration wait = options_.idle_poll;
+    if (!status.ok()) {
+      logging::Warn("audit outbox delivery failed; will retry",
+                    {{"error", std::string(status.message())}, {"retry_in_ms", absl::ToInt64Milliseconds(backoff)},
+                     {"backlog", backlog.ok() ? *backlog : -1}});
+      wait = backoff;
+      backoff = std::min(backoff * 2, options_.max_backoff);
+    } else {
+      backoff = options_.initial_backoff;
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    // After a failure only the backoff timer ends the wait; otherwise a
+    // notification (or the idle poll) does.
+    cv_.wait_for(lock, absl::ToChronoMilliseconds(wait), [&] { return stop_.load() || (status.ok() && wake_); });
+    wake_ = false;
+  }
+}
+
+void OutboxForwarder::Listen() {
+  while (!stop_.load()) {
+    absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = pool_->OpenDedicated();
+    if (!conn.ok()) {
+      absl::SleepFor(absl::Seconds(1));
+      continue;
+    }
+    try {
+      Receiver receiver(**conn, channel_, [this] { Wake(); });
+      Wake();  // catch anything committed before LISTEN took effect
+      while (!stop_.load()) (*conn)->await_notification(0, 200000);
+    } catch (const std::exception& e) {
+      logging::Warn("outbox LISTEN connection lost; reconnecting", {{"error", e.what()}});
+      absl::SleepFor(absl::Seconds(1));
+    }
+  }
+}
+
+}  // namespace ferry::outbox

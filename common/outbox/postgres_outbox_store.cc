@@ -1,0 +1,92 @@
+#include "common/outbox/postgres_outbox_store.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/postgres/pq_status.h"
+
+namespace ferry::outbox {
+
+PostgresOutboxStore::PostgresOutboxStore(postgres::ConnectionPool* pool, std::string schema, std::string service)
+    : pool_(pool), schema_(std::move(schema)), service_(std::move(service)), prefix_("outbox_" + schema_ + "_") {
+  // Table names come from the service's own constant schema name, never from
+  // input; everything variable is a parameter.
+  const std::string table = schema_ + ".outbox";
+  pool_->Prepare(prefix_ + "insert",
+                 absl::StrCat("INSERT INTO ", table, " (idempotency_key, event) VALUES ($1, $2)"));
+  pool_->Prepare(prefix_ + "notify", "SELECT pg_notify($1, '')");
+  pool_->Prepare(prefix_ + "unsent", absl::StrCat("SELECT id, event FROM ", table,
+                                                  " WHERE sent_at IS NULL ORDER BY id LIMIT $1"));
+  pool_->Prepare(prefix_ + "mark_sent",
+                 absl::StrCat("UPDATE ", table, " SET sent_at = now() WHERE id = ANY($1::bigint[])"));
+  pool_->Prepare(prefix_ + "failed", absl::StrCat("UPDATE ", table,
+                                                  " SET attempts = attempts + 1, last_error = $2"
+                                                  " WHERE id = ANY($1::bigint[])"));
+  pool_->Prepare(prefix_ + "backlog", absl::StrCat("SELECT count(*) FROM ", table, " WHERE sent_at IS NULL"));
+}
+
+namespace {
+
+std::string IdArray(const std::vector<int64_t>& ids) { return absl::StrCat("{", absl::StrJoin(ids, ","), "}"); }
+
+}  // namespace
+
+absl::Status PostgresOutboxStore::Enqueue(pqxx::work& txn, v1::Event event) {
+  if (event.idempotency_key().empty()) return absl::InvalidArgumentError("audit event: idempotency_key is required");
+  if (event.action() == v1::AUDIT_ACTION_UNSPECIFIED) return absl::InvalidArgumentError("audit event: action is required");
+  event.set_service(service_);
+  if (!event.has_time()) *event.mutable_time() = google::protobuf::util::TimeUtil::GetCurrentTime();
+  if (!event.has_actor() || event.actor().id().empty()) event.mutable_actor()->set_id("ferry");
+  std::string bytes = event.SerializeAsString();
+  try {
+    txn.exec_prepared0(prefix_ + "insert", event.idempotency_key(), pqxx::binarystring(bytes));
+    txn.exec_prepared(prefix_ + "notify", NotifyChannel(schema_));
+  } catch (const std::exception& e) {
+    return postgres::StatusFromException(e, "enqueue audit event");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<PendingEvent>> PostgresOutboxStore::FetchUnsent(int limit) {
+  return pool_->RunInTransactionWithResult<std::vector<PendingEvent>>(
+      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<PendingEvent>> {
+        std::vector<PendingEvent> out;
+        for (const auto& row : txn.exec_prepared(prefix_ + "unsent", limit)) {
+          PendingEvent p;
+          p.id = row[0].as<int64_t>();
+          pqxx::binarystring bytes(row[1]);
+          if (!p.event.ParseFromString(bytes.str())) {
+            return absl::DataLossError(absl::StrCat(schema_, ".outbox row ", p.id, " does not parse as an Event"));
+          }
+          out.push_back(std::move(p));
+        }
+        return out;
+      });
+}
+
+absl::Status PostgresOutboxStore::MarkSent(const std::vector<int64_t>& ids) {
+  if (ids.empty()) return absl::OkStatus();
+  return pool_->RunInTransaction([&](pqxx::work& txn) {
+    txn.exec_prepared0(prefix_ + "mark_sent", IdArray(ids));
+    return absl::OkStatus();
+  });
+}
+
+absl::Status PostgresOutboxStore::RecordFailure(const std::vector<int64_t>& ids, const std::string& error) {
+  if (ids.empty()) return absl::OkStatus();
+  return pool_->RunInTransaction([&](pqxx::work& txn) {
+    txn.exec_prepared0(prefix_ + "failed", IdArray(ids), error);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<int64_t> PostgresOutboxStore::Backlog() {
+  return pool_->RunInTransactionWithResult<int64_t>([&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
+    return txn.exec_prepared1(prefix_ + "backlog")[0].as<int64_t>();
+  });
+}
+
+}  // namespace ferry::outbox

@@ -1,0 +1,171 @@
+#include <gtest/gtest.h>
+
+#include <mutex>
+
+#include "absl/time/clock.h"
+#include "common/outbox/outbox_forwarder.h"
+#include "common/outbox/postgres_outbox_store.h"
+#include "common/postgres/migrator.h"
+#include "tests/support/test_database.h"
+
+namespace ferry::outbox {
+namespace {
+
+// An audit service that can be "down", records what it received, and
+// deduplicates on idempotency key like the real one.
+class FakeAuditSink final : public AuditSink {
+ public:
+  absl::Status AppendBatch(const std::vector<v1::Event>& events) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++calls_;
+    if (down_) return absl::UnavailableError("audit down");
+    for (const auto& e : events) {
+      if (e.idempotency_key() == refuse_key_) return absl::InvalidArgumentError("refused");
+    }
+    for (const auto& e : events) {
+      if (std::find(keys_.begin(), keys_.end(), e.idempotency_key()) == keys_.end()) {
+        keys_.push_back(e.idempotency_key());
+      }
+    }
+    return absl::OkStatus();
+  }
+  void SetDown(bool down) {
+    std::lock_guard<std::mutex> lock(mu_);
+    down_ = down;
+  }
+  std::vector<std::string> keys() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return keys_;
+  }
+  std::string refuse_key_;
+
+ private:
+  std::mutex mu_;
+  bool down_ = false;
+  int calls_ = 0;
+  std::vector<std::string> keys_;
+};
+
+const postgres::MigrationSet& Schema() {
+  static auto* set = new postgres::MigrationSet{
+      "svc",
+      {{1, "001_outbox.sql",
+        "CREATE TABLE outbox (id bigserial PRIMARY KEY, idempotency_key text NOT NULL UNIQUE, event bytea NOT NULL,"
+        " created_at timestamptz NOT NULL DEFAULT now(), attempts integer NOT NULL DEFAULT 0, last_error text,"
+        " sent_at timestamptz);"
+        "CREATE TABLE things (name text PRIMARY KEY);"}}};
+  return *set;
+}
+
+v1::Event MakeEvent(const std::string& key) {
+  v1::Event e;
+  e.set_action(v1::AUDIT_ACTION_REPOSITORY_REGISTERED);
+  e.set_idempotency_key(key);
+  e.mutable_subject()->set_repository_id(key);
+  return e;
+}
+
+// Inserts a "thing" and its audit event in one transaction; fails the
+// transaction after enqueueing when `fail` is set.
+absl::Status CreateThing(postgres::ConnectionPool& pool, OutboxStore& store, const std::string& name, bool fail) {
+  return pool.RunInTransaction([&](pqxx::work& txn) -> absl::Status {
+    txn.exec_params0("INSERT INTO svc.things (name) VALUES ($1)", name);
+    absl::Status s = store.Enqueue(txn, MakeEvent("thing-" + name));
+    if (!s.ok()) return s;
+    return fail ? absl::AbortedError("later step failed") : absl::OkStatus();
+  });
+}
+
+template <typename F>
+bool WaitFor(F pred, absl::Duration timeout = absl::Seconds(10)) {
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (pred()) return true;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return pred();
+}
+
+TEST(OutboxTest, EventIsDeliveredOnlyWhenItsTransactionCommits) {
+  testing::TestDatabase db;
+  auto pool = db.Pool();
+  ASSERT_TRUE(postgres::Migrate(*pool, Schema()).ok());
+  PostgresOutboxStore store(pool.get(), "svc", "test");
+  ASSERT_TRUE(CreateThing(*pool, store, "a", false).ok());
+  EXPECT_FALSE(CreateThing(*pool, store, "b", true).ok());
+  FakeAuditSink sink;
+  prometheus::Registry registry;
+  OutboxForwarder forwarder("test", "svc_outbox", &store, &sink, nullptr, &registry);
+  ASSERT_TRUE(forwarder.DrainOnce().ok());
+  EXPECT_EQ(sink.keys(), std::vector<std::string>{"thing-a"});
+  EXPECT_EQ(*store.Backlog(), 0);
+}
+
+TEST(OutboxTest, RejectsEventWithoutIdempotencyKey) {
+  testing::TestDatabase db;
+  auto pool = db.Pool();
+  ASSERT_TRUE(postgres::Migrate(*pool, Schema()).ok());
+  PostgresOutboxStore store(pool.get(), "svc", "test");
+  absl::Status s = pool->RunInTransaction([&](pqxx::work& txn) { return store.Enqueue(txn, MakeEvent("")); });
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("idempotency_key"), std::string::npos);
+}
+
+TEST(OutboxTest, EventsWaitWhileAuditIsDownAndArriveInOrderWithoutDuplicates) {
+  testing::TestDatabase db;
+  auto pool = db.Pool();
+  ASSERT_TRUE(postgres::Migrate(*pool, Schema()).ok());
+  PostgresOutboxStore store(pool.get(), "svc", "test");
+  FakeAuditSink sink;
+  sink.SetDown(true);
+  prometheus::Registry registry;
+  OutboxForwarder forwarder("test", PostgresOutboxStore::NotifyChannel("svc"), &store, &sink, pool.get(), &registry,
+                            {.batch_size = 3, .initial_backoff = absl::Milliseconds(20),
+                             .max_backoff = absl::Milliseconds(100), .idle_poll = absl::Seconds(5)});
+  forwarder.Start();
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(CreateThing(*pool, store, std::to_string(i), false).ok());
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_TRUE(sink.keys().empty());
+  EXPECT_EQ(*store.Backlog(), 10);
+  sink.SetDown(false);
+  ASSERT_TRUE(WaitFor([&] { return sink.keys().size() == 10; })) << sink.keys().size();
+  std::vector<std::string> expected;
+  for (int i = 0; i < 10; ++i) expected.push_back("thing-" + std::to_string(i));
+  EXPECT_EQ(sink.keys(), expected);
+  EXPECT_TRUE(WaitFor([&] { return *store.Backlog() == 0; }));
+  forwarder.Stop();
+}
+
+TEST(OutboxTest, NotifyDeliversPromptlyWithoutWaitingForThePoll) {
+  testing::TestDatabase db;
+  auto pool = db.Pool();
+  ASSERT_TRUE(postgres::Migrate(*pool, Schema()).ok());
+  PostgresOutboxStore store(pool.get(), "svc", "test");
+  FakeAuditSink sink;
+  prometheus::Registry registry;
+  OutboxForwarder forwarder("test", PostgresOutboxStore::NotifyChannel("svc"), &store, &sink, pool.get(), &registry,
+                            {.idle_poll = absl::Seconds(60)});
+  forwarder.Start();
+  absl::SleepFor(absl::Milliseconds(300));  // let LISTEN take effect
+  ASSERT_TRUE(CreateThing(*pool, store, "fast", false).ok());
+  EXPECT_TRUE(WaitFor([&] { return sink.keys().size() == 1; }, absl::Seconds(5)));
+  forwarder.Stop();
+}
+
+TEST(OutboxTest, RefusedEventDoesNotBlockTheOthers) {
+  testing::TestDatabase db;
+  auto pool = db.Pool();
+  ASSERT_TRUE(postgres::Migrate(*pool, Schema()).ok());
+  PostgresOutboxStore store(pool.get(), "svc", "test");
+  FakeAuditSink sink;
+  sink.refuse_key_ = "thing-b";
+  for (const char* n : {"a", "b", "c"}) ASSERT_TRUE(CreateThing(*pool, store, n, false).ok());
+  prometheus::Registry registry;
+  OutboxForwarder forwarder("test", "svc_outbox", &store, &sink, nullptr, &registry);
+  ASSERT_TRUE(forwarder.DrainOnce().ok());
+  EXPECT_EQ(sink.keys(), (std::vector<std::string>{"thing-a", "thing-c"}));
+  EXPECT_EQ(*store.Backlog(), 0);
+}
+
+}  // namespace
+}  // namespace ferry::outbox
