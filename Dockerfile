@@ -1,0 +1,30 @@
+# Ferry: one image with the four service binaries.
+# Unverified here: the development machines have no Docker engine. It builds
+# with the same scripts the Makefile uses (scripts/install-deps, CMake).
+#
+#   docker build -t ferry:dev .
+
+FROM debian:12 AS build
+WORKDIR /src
+COPY scripts/install-deps scripts/install-deps
+RUN scripts/install-deps
+COPY . .
+RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
+ && cmake --build /build --target ferry-repo-watcher ferry-planner ferry-deployer ferry-audit
+
+FROM debian:12-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      libgrpc++1.51 libprotobuf32 libgit2-1.5 libpqxx-6.4 libyaml-cpp0.7 libspdlog1.10 \
+      libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libgpgme11 libssl3 \
+      'libabsl20220623' git gnupg openssh-client ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 ferry \
+ && useradd --system --uid 10001 --gid ferry --home-dir /var/lib/ferry --create-home ferry \
+ && mkdir -p /var/cache/ferry /etc/ferry/audit \
+ && chown ferry:ferry /var/cache/ferry /etc/ferry/audit
+COPY --from=build /build/bin/ferry-repo-watcher /build/bin/ferry-planner \
+     /build/bin/ferry-deployer /build/bin/ferry-audit /usr/local/bin/
+USER 10001:10001
+EXPOSE 7001 7002 7003 7004 7080 9101 9102 9103 9104
+ENTRYPOINT ["/usr/local/bin/ferry-audit"]
