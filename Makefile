@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 # Lets ccache reuse objects across clones in other folders (CI clones afresh).
 export CCACHE_BASEDIR := $(CURDIR)
 
-.PHONY: all deps build up test clean
+.PHONY: all deps build up test bench clean
 
 all: build
 
@@ -22,6 +22,9 @@ up: build
 
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	@bench/run-all $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR)
