@@ -1,11 +1,31 @@
 #pragma once
 
 #include "ferry/v1/audit.grpc.pb.h"
+#include "services/audit/audit_log.h"
 
 namespace ferry::audit {
 
-// gRPC handlers of ferry.v1.Audit. Every RPC returns UNIMPLEMENTED until
-// the audit issue lands; the contract is served and visible over reflection.
-class AuditService final : public v1::Audit::Service {};
+// gRPC handlers of ferry.v1.Audit: translate, delegate to AuditLog, map the
+// status. Thread-safe.
+class AuditService final : public v1::Audit::Service {
+ public:
+  explicit AuditService(AuditLog& log) : log_(log) {}
+
+  grpc::Status Append(grpc::ServerContext* ctx, const v1::AppendRequest* req, v1::AppendResponse* out) override;
+  grpc::Status AppendBatch(grpc::ServerContext* ctx, const v1::AppendBatchRequest* req,
+                           v1::AppendBatchResponse* out) override;
+  grpc::Status Query(grpc::ServerContext* ctx, const v1::QueryRequest* req, v1::QueryResponse* out) override;
+  grpc::Status Tail(grpc::ServerContext* ctx, const v1::TailRequest* req,
+                    grpc::ServerWriter<v1::TailResponse>* writer) override;
+  grpc::Status VerifyChain(grpc::ServerContext* ctx, const v1::VerifyChainRequest* req,
+                           v1::VerifyChainResponse* out) override;
+  grpc::Status GetCheckpoint(grpc::ServerContext* ctx, const v1::GetCheckpointRequest* req,
+                             v1::Checkpoint* out) override;
+  grpc::Status Export(grpc::ServerContext* ctx, const v1::ExportRequest* req,
+                      grpc::ServerWriter<v1::ExportResponse>* writer) override;
+
+ private:
+  AuditLog& log_;
+};
 
 }  // namespace ferry::audit

@@ -2,10 +2,17 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/clock/clock.h"
 #include "common/config/service_config.h"
 #include "common/logging/logger.h"
 #include "common/server/service_bootstrap.h"
+#include "services/audit/appender.h"
+#include "services/audit/audit_log.h"
+#include "services/audit/audit_metrics.h"
 #include "services/audit/audit_service.h"
+#include "services/audit/checkpoint_signer.h"
+#include "services/audit/checkpointer.h"
+#include "services/audit/postgres_event_store.h"
 #include "audit_migrations.h"
 
 int main(int argc, char** argv) {
@@ -13,15 +20,51 @@ int main(int argc, char** argv) {
   ferry::config::ServiceConfig config = ferry::config::DefaultsFor("audit", 7004, 9104);
   CLI::App app{"ferry-audit: the append-only, hash-chained audit log"};
   ferry::config::AddServiceFlags(app, config);
+  std::string key_file = "ferry-audit-checkpoint.pem";
+  absl::Duration checkpoint_interval = absl::Minutes(1);
+  app.add_option("--checkpoint-key-file", key_file,
+                 "PEM Ed25519 private key that signs checkpoints; generated there (mode 0600) if missing, "
+                 "with the public key beside it as <file>.pub")
+      ->envname(ferry::config::EnvNameFor("--checkpoint-key-file"))
+      ->capture_default_str();
+  ferry::config::AddDurationFlag(app, "--checkpoint-interval", checkpoint_interval,
+                                 "how often to sign a checkpoint when the chain head moved");
   CLI11_PARSE(app, argc, argv);
   ferry::logging::Init("audit", config.log_level);
+  if (checkpoint_interval <= absl::ZeroDuration()) {
+    ferry::logging::Error("cannot start", {{"error", "--checkpoint-interval must be positive"}});
+    return 1;
+  }
+
+  bool generated = false;
+  absl::StatusOr<std::unique_ptr<ferry::audit::CheckpointSigner>> signer =
+      ferry::audit::CheckpointSigner::LoadOrGenerate(key_file, &generated);
+  if (!signer.ok()) {
+    ferry::logging::Error("cannot start", {{"error", signer.status().ToString()}});
+    return 1;
+  }
+  ferry::logging::Info(generated ? "generated a new checkpoint signing key" : "loaded checkpoint signing key",
+                       {{"key_file", key_file},
+                        {"public_key_file", key_file + ".pub"},
+                        {"public_key_id", (*signer)->public_key_id()}});
 
   absl::StatusOr<ferry::server::Infrastructure> infra = ferry::server::Bootstrap(config, AuditMigrations());
   if (!infra.ok()) {
     ferry::logging::Error("cannot start", {{"error", infra.status().ToString()}});
     return 1;
   }
-  ferry::audit::AuditService service;
+  ferry::SystemClock clock;
+  ferry::audit::AuditMetrics metrics(infra->runner->registry());
+  ferry::audit::PostgresEventStore store(*infra->pool);
+  ferry::audit::Appender appender(store, clock, &metrics);
+  ferry::audit::AuditLog log(store, appender, **signer, clock, &metrics);
+  ferry::audit::Checkpointer checkpointer(log, checkpoint_interval);
+  ferry::audit::AuditService service(log);
   infra->runner->AddService(&service);
+  infra->runner->OnShutdown([&] {
+    log.StopStreams();
+    checkpointer.Stop();
+  });
+  checkpointer.Start();
   return ferry::server::ServeUntilSignal(*infra->runner);
 }

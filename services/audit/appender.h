@@ -1,0 +1,87 @@
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/clock/clock.h"
+#include "ferry/v1/audit.pb.h"
+#include "services/audit/audit_metrics.h"
+#include "services/audit/event_store.h"
+
+namespace ferry::audit {
+
+// The result of appending one event.
+struct AppendResult {
+  v1::Event event;         // as stored: sequence, append_time, prev_hash, hash set
+  bool duplicate = false;  // its (service, idempotency_key) was already stored
+};
+
+// Extends the chain with group commit: one thread takes every request queued
+// while the previous commit ran and appends them all in one atomic
+// statement, so concurrent callers share one fsync and the chain has a
+// single total order. Thread-safe.
+class Appender {
+ public:
+  // `metrics` may be null.
+  Appender(EventStore& store, const Clock& clock, AuditMetrics* metrics);
+  ~Appender();  // Stop()s.
+  Appender(const Appender&) = delete;
+  Appender& operator=(const Appender&) = delete;
+
+  // Appends `events` (validated and normalised by AuditLog) atomically and in
+  // order, after every request that was queued before. Events whose
+  // (service, idempotency_key) is already stored, or repeated within the
+  // request, come back with duplicate = true and append nothing.
+  // UNAVAILABLE when the database is unreachable or the appender stopped;
+  // INVALID_ARGUMENT when an event has no canonical form.
+  absl::StatusOr<std::vector<AppendResult>> Append(std::vector<v1::Event> events);
+
+  // The highest sequence this process knows to be committed.
+  int64_t committed_sequence() const;
+  // Changes on every WakeAll().
+  uint64_t wake_generation() const;
+  // Blocks until committed_sequence() > sequence, `timeout` passes, or
+  // wake_generation() differs from `generation`. Returns committed_sequence().
+  int64_t WaitForCommitAfter(int64_t sequence, absl::Duration timeout, uint64_t generation) const;
+  // Wakes every WaitForCommitAfter().
+  void WakeAll();
+
+  // Fails queued requests with UNAVAILABLE and stops the thread. Idempotent.
+  void Stop();
+
+ private:
+  struct Request {
+    std::vector<v1::Event> events;
+    std::promise<absl::StatusOr<std::vector<AppendResult>>> done;
+  };
+  void Run();
+  void Process(std::vector<std::unique_ptr<Request>>& batch);
+
+  EventStore& store_;
+  const Clock& clock_;
+  AuditMetrics* metrics_;
+
+  mutable std::mutex mu_;
+  mutable std::condition_variable queue_cv_;
+  mutable std::condition_variable commit_cv_;
+  std::deque<std::unique_ptr<Request>> queue_;
+  bool stopping_ = false;
+  int64_t committed_ = 0;
+  uint64_t generation_ = 0;
+
+  // Appender thread only.
+  bool head_known_ = false;
+  ChainHead head_;
+
+  std::thread thread_;
+};
+
+}  // namespace ferry::audit

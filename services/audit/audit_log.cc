@@ -1,0 +1,483 @@
+#include "services/audit/audit_log.h"
+
+#include <cmath>
+
+#include <google/protobuf/util/time_util.h>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/logging/logger.h"
+#include "services/audit/event_chain.h"
+
+namespace ferry::audit {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+constexpr size_t kMaxIdLength = 256;
+constexpr size_t kMaxMessageLength = 4096;
+constexpr size_t kMaxDetailsBytes = 64 * 1024;
+constexpr int kScanPage = 5000;
+constexpr int kTailPage = 500;
+constexpr int kExportPage = 1000;
+
+absl::Status Invalid(const std::string& field, const std::string& why) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
+}
+
+absl::Status CheckLength(const std::string& field, const std::string& value, size_t max) {
+  if (value.size() > max) return Invalid(field, absl::StrCat("longer than ", max, " bytes"));
+  return absl::OkStatus();
+}
+
+absl::Status CheckTimestamp(const std::string& field, const google::protobuf::Timestamp& t) {
+  if (t.seconds() < TimeUtil::kTimestampMinSeconds || t.seconds() > TimeUtil::kTimestampMaxSeconds ||
+      t.nanos() < 0 || t.nanos() > 999999999) {
+    return Invalid(field, "not a valid timestamp (years 0001 to 9999)");
+  }
+  return absl::OkStatus();
+}
+
+bool FiniteNumbers(const google::protobuf::Value& v) {
+  switch (v.kind_case()) {
+    case google::protobuf::Value::kNumberValue:
+      return std::isfinite(v.number_value());
+    case google::protobuf::Value::kStructValue:
+      for (const auto& [k, f] : v.struct_value().fields()) {
+        if (!FiniteNumbers(f)) return false;
+      }
+      return true;
+    case google::protobuf::Value::kListValue:
+      for (const auto& f : v.list_value().values()) {
+        if (!FiniteNumbers(f)) return false;
+      }
+      return true;
+    default:
+      return true;
+  }
+}
+
+// What is chained: the caller's fields, times at microsecond precision (what
+// PostgreSQL keeps), and no empty subject (which a stored row cannot tell
+// from an absent one).
+v1::Event Normalize(const v1::Event& in) {
+  v1::Event e = in;
+  e.clear_sequence();
+  e.clear_append_time();
+  e.clear_prev_hash();
+  e.clear_hash();
+  if (e.has_time()) *e.mutable_time() = TimeUtil::MicrosecondsToTimestamp(TimeUtil::TimestampToMicroseconds(e.time()));
+  if (e.has_subject() && e.subject().ByteSizeLong() == 0) e.clear_subject();
+  return e;
+}
+
+std::string Fingerprint(const v1::QueryRequest& request) {
+  std::string bytes;
+  google::protobuf::io::StringOutputStream stream(&bytes);
+  {
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    request.filter().SerializeToCodedStream(&coded);
+  }
+  bytes += request.order() == v1::SORT_ORDER_DESCENDING ? "|desc" : "|asc";
+  return HexEncode(Sha256(bytes)).substr(0, 16);
+}
+
+std::string EncodePageToken(const std::string& fingerprint, int64_t sequence) {
+  std::string token;
+  absl::WebSafeBase64Escape(absl::StrCat("v1.", fingerprint, ".", sequence), &token);
+  return token;
+}
+
+absl::StatusOr<int64_t> DecodePageToken(const std::string& token, const std::string& fingerprint) {
+  std::string raw;
+  std::vector<std::string> parts;
+  if (absl::WebSafeBase64Unescape(token, &raw)) parts = absl::StrSplit(raw, '.');
+  int64_t sequence = 0;
+  if (parts.size() != 3 || parts[0] != "v1" || !absl::SimpleAtoi(parts[2], &sequence) || sequence < 0) {
+    return Invalid("page_token", "not a token returned by Query");
+  }
+  if (parts[1] != fingerprint) {
+    return Invalid("page_token", "was issued for a different filter or order; keep them unchanged while paging");
+  }
+  return sequence;
+}
+
+}  // namespace
+
+absl::Status ValidateEvent(const v1::Event& e, const std::string& field) {
+  if (e.action() == v1::AUDIT_ACTION_UNSPECIFIED) return Invalid(field + ".action", "required");
+  if (!v1::AuditAction_IsValid(e.action())) {
+    return Invalid(field + ".action", absl::StrCat("unknown action ", static_cast<int>(e.action())));
+  }
+  if (e.service().empty()) return Invalid(field + ".service", "required");
+  if (e.idempotency_key().empty()) return Invalid(field + ".idempotency_key", "required");
+  if (e.actor().id().empty()) return Invalid(field + ".actor.id", "required (\"ferry\" for automated actions)");
+  if (!v1::ActorKind_IsValid(e.actor().kind())) {
+    return Invalid(field + ".actor.kind", absl::StrCat("unknown kind ", static_cast<int>(e.actor().kind())));
+  }
+  for (const auto& [name, value] : std::vector<std::pair<const char*, const std::string*>>{
+           {".service", &e.service()},
+           {".idempotency_key", &e.idempotency_key()},
+           {".actor.id", &e.actor().id()},
+           {".actor.display_name", &e.actor().display_name()},
+           {".subject.repository_id", &e.subject().repository_id()},
+           {".subject.application_id", &e.subject().application_id()},
+           {".subject.environment_id", &e.subject().environment_id()},
+           {".subject.plan_id", &e.subject().plan_id()},
+           {".subject.deployment_id", &e.subject().deployment_id()},
+           {".subject.commit_sha", &e.subject().commit_sha()},
+           {".subject.ref", &e.subject().ref()}}) {
+    absl::Status s = CheckLength(field + name, *value, kMaxIdLength);
+    if (!s.ok()) return s;
+  }
+  absl::Status s = CheckLength(field + ".message", e.message(), kMaxMessageLength);
+  if (!s.ok()) return s;
+  if (e.has_time()) {
+    s = CheckTimestamp(field + ".time", e.time());
+    if (!s.ok()) return s;
+  }
+  if (e.has_details()) {
+    if (e.details().ByteSizeLong() > kMaxDetailsBytes) {
+      return Invalid(field + ".details", absl::StrCat("larger than ", kMaxDetailsBytes, " bytes"));
+    }
+    for (const auto& [k, v] : e.details().fields()) {
+      if (!FiniteNumbers(v)) return Invalid(field + ".details", "numbers must be finite (no NaN or Infinity)");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateFilter(const v1::EventFilter& f, const std::string& field) {
+  if (f.has_start_time()) {
+    absl::Status s = CheckTimestamp(field + ".start_time", f.start_time());
+    if (!s.ok()) return s;
+  }
+  if (f.has_end_time()) {
+    absl::Status s = CheckTimestamp(field + ".end_time", f.end_time());
+    if (!s.ok()) return s;
+  }
+  if (f.has_start_time() && f.has_end_time() && f.end_time() < f.start_time()) {
+    return Invalid(field + ".end_time",
+                   absl::StrCat("is before ", field, ".start_time (", TimeUtil::ToString(f.end_time()), " < ",
+                                TimeUtil::ToString(f.start_time()), ")"));
+  }
+  for (int i = 0; i < f.actions_size(); ++i) {
+    int a = f.actions(i);
+    if (a == v1::AUDIT_ACTION_UNSPECIFIED || !v1::AuditAction_IsValid(a)) {
+      return Invalid(absl::StrCat(field, ".actions[", i, "]"), absl::StrCat("unknown action ", a));
+    }
+  }
+  return absl::OkStatus();
+}
+
+AuditLog::AuditLog(EventStore& store, Appender& appender, const CheckpointSigner& signer, const Clock& clock,
+                   AuditMetrics* metrics)
+    : store_(store), appender_(appender), signer_(signer), clock_(clock), metrics_(metrics) {}
+
+absl::StatusOr<AppendResult> AuditLog::Append(const v1::Event& event) {
+  absl::Status valid = ValidateEvent(event, "event");
+  if (!valid.ok()) return valid;
+  absl::Time started = clock_.Now();
+  absl::StatusOr<std::vector<AppendResult>> results = appender_.Append({Normalize(event)});
+  if (metrics_ != nullptr) metrics_->ObserveAppendLatency(clock_.Now() - started);
+  if (!results.ok()) return results.status();
+  return std::move(results->front());
+}
+
+absl::StatusOr<std::vector<AppendResult>> AuditLog::AppendBatch(const std::vector<v1::Event>& events) {
+  if (events.size() > static_cast<size_t>(kMaxBatchSize)) {
+    return Invalid("events", absl::StrCat("at most ", kMaxBatchSize, " per batch, got ", events.size()));
+  }
+  std::vector<v1::Event> normalized;
+  normalized.reserve(events.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    absl::Status valid = ValidateEvent(events[i], absl::StrCat("events[", i, "]"));
+    if (!valid.ok()) return valid;
+    normalized.push_back(Normalize(events[i]));
+  }
+  if (normalized.empty()) return std::vector<AppendResult>();
+  absl::Time started = clock_.Now();
+  absl::StatusOr<std::vector<AppendResult>> results = appender_.Append(std::move(normalized));
+  if (metrics_ != nullptr) metrics_->ObserveAppendLatency(clock_.Now() - started);
+  return results;
+}
+
+absl::StatusOr<v1::QueryResponse> AuditLog::Query(const v1::QueryRequest& request) {
+  absl::Status valid = ValidateFilter(request.filter(), "filter");
+  if (!valid.ok()) return valid;
+  if (!v1::SortOrder_IsValid(request.order())) {
+    return Invalid("order", absl::StrCat("unknown order ", static_cast<int>(request.order())));
+  }
+  if (request.page_size() < 0 || request.page_size() > kMaxPageSize) {
+    return Invalid("page_size", absl::StrCat("must be between 0 and ", kMaxPageSize, ", got ", request.page_size()));
+  }
+  EventQuery q;
+  q.filter = request.filter();
+  q.descending = request.order() == v1::SORT_ORDER_DESCENDING;
+  const int limit = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
+  q.limit = limit + 1;
+  const std::string fingerprint = Fingerprint(request);
+  if (!request.page_token().empty()) {
+    absl::StatusOr<int64_t> cursor = DecodePageToken(request.page_token(), fingerprint);
+    if (!cursor.ok()) return cursor.status();
+    if (q.descending) {
+      q.before = *cursor;
+    } else {
+      q.after = *cursor;
+    }
+  }
+  absl::StatusOr<std::vector<v1::Event>> events = store_.Query(q);
+  if (!events.ok()) return events.status();
+  v1::QueryResponse out;
+  const bool more = events->size() > static_cast<size_t>(limit);
+  if (more) events->pop_back();
+  for (v1::Event& e : *events) *out.add_events() = std::move(e);
+  if (more) out.set_next_page_token(EncodePageToken(fingerprint, out.events().rbegin()->sequence()));
+  return out;
+}
+
+absl::Status AuditLog::Tail(const v1::TailRequest& request, const std::function<bool(const v1::Event&)>& send,
+                            const std::function<bool()>& cancelled) {
+  absl::Status valid = ValidateFilter(request.filter(), "filter");
+  if (!valid.ok()) return valid;
+  if (request.after_sequence() < 0) return Invalid("after_sequence", "must not be negative");
+  int64_t cursor = request.after_sequence();
+  if (request.from_head()) {
+    absl::StatusOr<ChainHead> last = store_.LastEvent();
+    if (!last.ok()) return last.status();
+    cursor = last->sequence;
+  }
+  for (;;) {
+    const uint64_t generation = appender_.wake_generation();
+    if (stopping_.load()) return absl::UnavailableError("the audit service is shutting down; resume the tail");
+    if (cancelled()) return absl::CancelledError("tail cancelled by the client");
+    const int64_t seen = appender_.committed_sequence();
+    EventQuery q;
+    q.filter = request.filter();
+    q.after = cursor;
+    q.limit = kTailPage;
+    absl::StatusOr<std::vector<v1::Event>> events = store_.Query(q);
+    if (!events.ok()) return events.status();
+    for (const v1::Event& e : *events) {
+      if (!send(e)) return absl::CancelledError("tail cancelled by the client");
+      cursor = e.sequence();
+    }
+    if (events->size() == static_cast<size_t>(kTailPage)) continue;
+    appender_.WaitForCommitAfter(std::max(cursor, seen), absl::Seconds(1), generation);
+  }
+}
+
+absl::Status AuditLog::Export(const v1::ExportRequest& request, const std::function<bool(const std::string&)>& send) {
+  absl::Status valid = ValidateFilter(request.filter(), "filter");
+  if (!valid.ok()) return valid;
+  if (request.from_sequence() < 0) return Invalid("from_sequence", "must not be negative");
+  if (request.to_sequence() < 0) return Invalid("to_sequence", "must not be negative");
+  int64_t to = request.to_sequence();
+  if (to == 0) {
+    absl::StatusOr<ChainHead> last = store_.LastEvent();
+    if (!last.ok()) return last.status();
+    to = last->sequence;
+  }
+  const int64_t from = std::max<int64_t>(1, request.from_sequence());
+  if (to != 0 && to < from) return Invalid("to_sequence", "is before from_sequence");
+  EventQuery q;
+  q.filter = request.filter();
+  q.after = from - 1;
+  q.before = to + 1;
+  q.limit = kExportPage;
+  for (;;) {
+    if (stopping_.load()) return absl::UnavailableError("the audit service is shutting down");
+    absl::StatusOr<std::vector<v1::Event>> events = store_.Query(q);
+    if (!events.ok()) return events.status();
+    for (const v1::Event& e : *events) {
+      absl::StatusOr<std::string> line = ExportLine(e);
+      if (!line.ok()) return absl::DataLossError(absl::StrCat("event ", e.sequence(), ": ", line.status().message()));
+      if (!send(*line)) return absl::CancelledError("export cancelled by the client");
+      q.after = e.sequence();
+    }
+    if (events->size() < static_cast<size_t>(kExportPage)) return absl::OkStatus();
+  }
+}
+
+absl::Status AuditLog::VerifyEvents(int64_t from, int64_t to, const std::optional<std::string>& anchor,
+                                    v1::VerifyChainResponse* out, std::map<int64_t, std::string>* wanted) {
+  out->set_ok(true);
+  std::optional<std::string> expected_prev = anchor;
+  int64_t expected = from;
+  auto broken = [&](int64_t sequence, std::string reason) {
+    out->set_ok(false);
+    out->set_first_broken_sequence(sequence);
+    out->set_reason(std::move(reason));
+  };
+  EventQuery q;
+  q.after = from - 1;
+  q.before = to + 1;
+  q.limit = kScanPage;
+  while (expected <= to) {
+    absl::StatusOr<std::vector<v1::Event>> page = store_.Query(q);
+    if (!page.ok()) return page.status();
+    if (page->empty()) break;
+    for (const v1::Event& e : *page) {
+      if (e.sequence() != expected) {
+        broken(expected, absl::StrCat("gap: event ", expected, " is missing"));
+        return absl::OkStatus();
+      }
+      if (expected_prev.has_value() && e.prev_hash() != *expected_prev) {
+        broken(expected, absl::StrCat("prev_hash mismatch: event ", expected, " says ", e.prev_hash(),
+                                      " but the previous event's hash is ", *expected_prev));
+        return absl::OkStatus();
+      }
+      absl::StatusOr<std::string> canonical = CanonicalJson(e);
+      absl::StatusOr<std::string> hash = canonical.ok() ? ChainHash(e.prev_hash(), *canonical)
+                                                        : absl::StatusOr<std::string>(canonical.status());
+      if (!hash.ok()) {
+        broken(expected, absl::StrCat("unreadable event: ", hash.status().message()));
+        return absl::OkStatus();
+      }
+      if (*hash != e.hash()) {
+        broken(expected, absl::StrCat("hash mismatch: event ", expected, " stores ", e.hash(),
+                                      " but its content hashes to ", *hash));
+        return absl::OkStatus();
+      }
+      if (wanted != nullptr) {
+        auto it = wanted->find(expected);
+        if (it != wanted->end()) it->second = e.hash();
+      }
+      expected_prev = e.hash();
+      out->set_events_verified(out->events_verified() + 1);
+      out->set_head_hash(e.hash());
+      ++expected;
+    }
+    q.after = page->back().sequence();
+  }
+  if (expected <= to) broken(expected, absl::StrCat("gap: event ", expected, " is missing"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::VerifyChainResponse> AuditLog::VerifyChain(const v1::VerifyChainRequest& request) {
+  auto count = [&](const std::string& result) {
+    if (metrics_ != nullptr) metrics_->CountVerification(result);
+  };
+  if (request.from_sequence() < 0) return Invalid("from_sequence", "must not be negative");
+  if (request.to_sequence() < 0) return Invalid("to_sequence", "must not be negative");
+  absl::StatusOr<ChainHead> last = store_.LastEvent();
+  absl::StatusOr<ChainHead> stored_head = last.ok() ? store_.StoredHead() : last;
+  if (!stored_head.ok()) {
+    count("error");
+    return stored_head.status();
+  }
+  // The last event as far as appends know: deleting the newest rows is a break too.
+  const int64_t head = std::max(last->sequence, stored_head->sequence);
+  const int64_t from = std::max<int64_t>(1, request.from_sequence());
+  const int64_t to = request.to_sequence() == 0 ? head : request.to_sequence();
+  if (to > head) return Invalid("to_sequence", absl::StrCat("is beyond the head of the chain (", head, ")"));
+  v1::VerifyChainResponse out;
+  out.set_from_sequence(from);
+  out.set_to_sequence(to);
+  out.set_ok(true);
+  if (head == 0) {
+    count("ok");
+    return out;
+  }
+  if (from > to) return Invalid("from_sequence", absl::StrCat("is after to_sequence (", to, ")"));
+
+  absl::StatusOr<std::vector<v1::Checkpoint>> checkpoints = store_.CheckpointsInRange(from, to);
+  if (!checkpoints.ok()) {
+    count("error");
+    return checkpoints.status();
+  }
+  std::map<int64_t, std::string> hash_at;
+  for (const v1::Checkpoint& c : *checkpoints) hash_at[c.sequence()] = "";
+  std::optional<std::string> anchor;
+  if (from == 1) anchor = ZeroHash();
+  absl::Status scanned = VerifyEvents(from, to, anchor, &out, &hash_at);
+  if (!scanned.ok()) {
+    count("error");
+    return scanned;
+  }
+  if (out.ok() && to == head && stored_head->sequence == to && stored_head->hash != out.head_hash()) {
+    out.set_ok(false);
+    out.set_first_broken_sequence(to);
+    out.set_reason(absl::StrCat("hash mismatch: event ", to, " differs from the chain head recorded at append (",
+                                stored_head->hash, ")"));
+  }
+  const int64_t chain_ok_until = out.ok() ? to : out.first_broken_sequence() - 1;
+  for (const v1::Checkpoint& c : *checkpoints) {
+    if (c.sequence() > chain_ok_until) break;
+    std::string why;
+    if (c.public_key_id() != signer_.public_key_id()) {
+      why = absl::StrCat("checkpoint at ", c.sequence(), " is signed by unknown key ", c.public_key_id());
+    } else if (!signer_.Verify(c.sequence(), c.head_hash(), c.signature())) {
+      why = absl::StrCat("checkpoint at ", c.sequence(), ": signature does not verify");
+    } else if (hash_at[c.sequence()] != c.head_hash()) {
+      why = absl::StrCat("checkpoint mismatch: the signed checkpoint at ", c.sequence(), " has head_hash ",
+                         c.head_hash(), " but the chain has ", hash_at[c.sequence()], " (history was rewritten)");
+    }
+    if (!why.empty()) {
+      out.set_ok(false);
+      out.set_first_broken_sequence(c.sequence());
+      out.set_reason(why);
+      break;
+    }
+    out.set_checkpoints_verified(out.checkpoints_verified() + 1);
+  }
+  if (!out.ok()) out.set_head_hash("");
+  count(out.ok() ? "ok" : "broken");
+  if (!out.ok()) {
+    logging::Error("audit chain verification failed",
+                   {{"first_broken_sequence", out.first_broken_sequence()}, {"reason", out.reason()}});
+  }
+  return out;
+}
+
+absl::StatusOr<v1::Checkpoint> AuditLog::GetCheckpoint(int64_t sequence) {
+  if (sequence < 0) return Invalid("sequence", "must not be negative");
+  absl::StatusOr<std::optional<v1::Checkpoint>> c = store_.LatestCheckpoint(sequence);
+  if (!c.ok()) return c.status();
+  if (!c->has_value()) {
+    return absl::NotFoundError(sequence == 0 ? "no checkpoint has been signed yet"
+                                             : absl::StrCat("no checkpoint at or before sequence ", sequence));
+  }
+  return **c;
+}
+
+absl::StatusOr<std::optional<v1::Checkpoint>> AuditLog::MakeCheckpoint() {
+  absl::StatusOr<ChainHead> last = store_.LastEvent();
+  if (!last.ok()) return last.status();
+  absl::StatusOr<std::optional<v1::Checkpoint>> previous = store_.LatestCheckpoint(0);
+  if (!previous.ok()) return previous.status();
+  const int64_t after = previous->has_value() ? (*previous)->sequence() : 0;
+  if (last->sequence <= after) return std::optional<v1::Checkpoint>();
+  // Never sign over a chain that does not verify since the last signature.
+  v1::VerifyChainResponse check;
+  absl::Status scanned = VerifyEvents(after + 1, last->sequence,
+                                      previous->has_value() ? (*previous)->head_hash() : ZeroHash(), &check, nullptr);
+  if (!scanned.ok()) return scanned;
+  if (metrics_ != nullptr) metrics_->CountVerification(check.ok() ? "ok" : "broken");
+  if (!check.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("not signing: the chain is broken at ",
+                                                      check.first_broken_sequence(), ": ", check.reason()));
+  }
+  absl::StatusOr<std::string> signature = signer_.Sign(last->sequence, last->hash);
+  if (!signature.ok()) return signature.status();
+  v1::Checkpoint c;
+  c.set_sequence(last->sequence);
+  c.set_head_hash(last->hash);
+  c.set_signature(*signature);
+  c.set_public_key_id(signer_.public_key_id());
+  c.set_algorithm(v1::SIGNING_ALGORITHM_ED25519);
+  *c.mutable_create_time() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(clock_.Now()));
+  absl::Status stored = store_.InsertCheckpoint(c);
+  if (!stored.ok()) return stored;
+  return std::optional<v1::Checkpoint>(c);
+}
+
+void AuditLog::StopStreams() {
+  stopping_.store(true);
+  appender_.WakeAll();
+}
+
+}  // namespace ferry::audit

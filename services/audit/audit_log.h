@@ -1,0 +1,92 @@
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/clock/clock.h"
+#include "ferry/v1/audit.pb.h"
+#include "services/audit/appender.h"
+#include "services/audit/audit_metrics.h"
+#include "services/audit/checkpoint_signer.h"
+#include "services/audit/event_store.h"
+
+namespace ferry::audit {
+
+inline constexpr int kDefaultPageSize = 50;
+inline constexpr int kMaxPageSize = 1000;
+inline constexpr int kMaxBatchSize = 1000;
+
+// The audit log's operations, free of gRPC: validation, appends, queries,
+// tails, chain verification, checkpoints and export. Thread-safe.
+// Every INVALID_ARGUMENT names the offending field.
+class AuditLog {
+ public:
+  // `metrics` may be null. Every reference must outlive the log.
+  AuditLog(EventStore& store, Appender& appender, const CheckpointSigner& signer, const Clock& clock,
+           AuditMetrics* metrics);
+
+  // Validates, normalises and appends one event (see Appender::Append).
+  absl::StatusOr<AppendResult> Append(const v1::Event& event);
+  // Validates every event first (nothing is appended if one is bad), then
+  // appends them atomically and in order. At most kMaxBatchSize.
+  absl::StatusOr<std::vector<AppendResult>> AppendBatch(const std::vector<v1::Event>& events);
+
+  // One page of matching events and the token of the next ("" on the last).
+  absl::StatusOr<v1::QueryResponse> Query(const v1::QueryRequest& request);
+
+  // Sends matching events after the cursor, then new ones as they commit,
+  // until `send` returns false (CANCELLED), `cancelled` returns true
+  // (CANCELLED) or StopStreams() (UNAVAILABLE). Never busy-waits: it sleeps
+  // on the appender's commit signal (rechecking the database every second
+  // for other replicas' appends).
+  absl::Status Tail(const v1::TailRequest& request, const std::function<bool(const v1::Event&)>& send,
+                    const std::function<bool()>& cancelled);
+
+  // Streams matching events, ascending, as export JSON lines.
+  absl::Status Export(const v1::ExportRequest& request, const std::function<bool(const std::string&)>& send);
+
+  // Recomputes the chain over [from, to] (0 = 1 / the head) and checks the
+  // stored checkpoints in range (signature, and head_hash against the chain).
+  // A broken chain is an OK status with ok = false.
+  absl::StatusOr<v1::VerifyChainResponse> VerifyChain(const v1::VerifyChainRequest& request);
+
+  // The newest checkpoint at or before `sequence` (0 = the newest);
+  // NOT_FOUND when none exists.
+  absl::StatusOr<v1::Checkpoint> GetCheckpoint(int64_t sequence);
+
+  // Signs and stores a checkpoint of the current head when it moved past the
+  // newest checkpoint, after verifying the events since that checkpoint.
+  // nullopt when there was nothing new. FAILED_PRECONDITION when the events
+  // since the last checkpoint do not verify (nothing is signed).
+  absl::StatusOr<std::optional<v1::Checkpoint>> MakeCheckpoint();
+
+  // Ends every Tail with UNAVAILABLE, promptly. Idempotent.
+  void StopStreams();
+
+ private:
+  // Verifies events [from, to]; `anchor` is the hash expected as the first
+  // event's prev_hash (nullopt: trust it). Fills ok/first_broken_sequence/
+  // reason/events_verified/head_hash, and the hashes at `wanted` sequences.
+  absl::Status VerifyEvents(int64_t from, int64_t to, const std::optional<std::string>& anchor,
+                            v1::VerifyChainResponse* out, std::map<int64_t, std::string>* wanted);
+
+  EventStore& store_;
+  Appender& appender_;
+  const CheckpointSigner& signer_;
+  const Clock& clock_;
+  AuditMetrics* metrics_;
+  std::atomic<bool> stopping_{false};
+};
+
+// Checks an event as given to Append; `field` prefixes error messages
+// ("event", "events[3]").
+absl::Status ValidateEvent(const v1::Event& event, const std::string& field);
+// Checks a filter; `field` prefixes error messages ("filter").
+absl::Status ValidateFilter(const v1::EventFilter& filter, const std::string& field);
+
+}  // namespace ferry::audit

@@ -1,0 +1,75 @@
+#include "services/audit/audit_service.h"
+
+#include "common/status/grpc_status.h"
+
+namespace ferry::audit {
+namespace {
+
+void ToProto(AppendResult&& r, v1::AppendResponse* out) {
+  *out->mutable_event() = std::move(r.event);
+  out->set_duplicate(r.duplicate);
+}
+
+}  // namespace
+
+grpc::Status AuditService::Append(grpc::ServerContext*, const v1::AppendRequest* req, v1::AppendResponse* out) {
+  absl::StatusOr<AppendResult> r = log_.Append(req->event());
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  ToProto(std::move(*r), out);
+  return grpc::Status::OK;
+}
+
+grpc::Status AuditService::AppendBatch(grpc::ServerContext*, const v1::AppendBatchRequest* req,
+                                       v1::AppendBatchResponse* out) {
+  absl::StatusOr<std::vector<AppendResult>> r =
+      log_.AppendBatch(std::vector<v1::Event>(req->events().begin(), req->events().end()));
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  for (AppendResult& one : *r) ToProto(std::move(one), out->add_results());
+  return grpc::Status::OK;
+}
+
+grpc::Status AuditService::Query(grpc::ServerContext*, const v1::QueryRequest* req, v1::QueryResponse* out) {
+  absl::StatusOr<v1::QueryResponse> r = log_.Query(*req);
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  *out = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status AuditService::Tail(grpc::ServerContext* ctx, const v1::TailRequest* req,
+                                grpc::ServerWriter<v1::TailResponse>* writer) {
+  return ToGrpcStatus(log_.Tail(
+      *req,
+      [&](const v1::Event& e) {
+        v1::TailResponse r;
+        *r.mutable_event() = e;
+        return writer->Write(r);
+      },
+      [&] { return ctx->IsCancelled(); }));
+}
+
+grpc::Status AuditService::VerifyChain(grpc::ServerContext*, const v1::VerifyChainRequest* req,
+                                       v1::VerifyChainResponse* out) {
+  absl::StatusOr<v1::VerifyChainResponse> r = log_.VerifyChain(*req);
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  *out = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status AuditService::GetCheckpoint(grpc::ServerContext*, const v1::GetCheckpointRequest* req,
+                                         v1::Checkpoint* out) {
+  absl::StatusOr<v1::Checkpoint> r = log_.GetCheckpoint(req->sequence());
+  if (!r.ok()) return ToGrpcStatus(r.status());
+  *out = std::move(*r);
+  return grpc::Status::OK;
+}
+
+grpc::Status AuditService::Export(grpc::ServerContext*, const v1::ExportRequest* req,
+                                  grpc::ServerWriter<v1::ExportResponse>* writer) {
+  return ToGrpcStatus(log_.Export(*req, [&](const std::string& line) {
+    v1::ExportResponse r;
+    r.set_json_line(line);
+    return writer->Write(r);
+  }));
+}
+
+}  // namespace ferry::audit

@@ -1,0 +1,139 @@
+#include "services/audit/checkpoint_signer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "services/audit/event_chain.h"
+
+namespace ferry::audit {
+namespace {
+
+std::string BioToString(BIO* bio) {
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio, &data);
+  return std::string(data, static_cast<size_t>(len));
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+absl::Status WriteFileAtomically(const std::string& path, const std::string& content, mode_t mode,
+                                 bool keep_existing) {
+  std::string tmp = absl::StrCat(path, ".tmp.", getpid());
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, mode);
+  if (fd < 0) return absl::InternalError(absl::StrCat("cannot create ", tmp, ": ", std::strerror(errno)));
+  bool ok = write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) && fsync(fd) == 0;
+  close(fd);
+  if (!ok) {
+    unlink(tmp.c_str());
+    return absl::InternalError(absl::StrCat("cannot write ", tmp));
+  }
+  // link() refuses to replace an existing file: the first starter wins.
+  int rc = keep_existing ? link(tmp.c_str(), path.c_str()) : rename(tmp.c_str(), path.c_str());
+  int err = errno;
+  if (keep_existing) unlink(tmp.c_str());
+  if (rc != 0 && !(keep_existing && err == EEXIST)) {
+    return absl::InternalError(absl::StrCat("cannot create ", path, ": ", std::strerror(err)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string CheckpointMessage(int64_t sequence, absl::string_view head_hash) {
+  return absl::StrCat("ferry-audit-checkpoint/v1\n", sequence, "\n", std::string(head_hash), "\n");
+}
+
+CheckpointSigner::CheckpointSigner(EVP_PKEY* key) : key_(key) {
+  unsigned char raw[32];
+  size_t len = sizeof(raw);
+  EVP_PKEY_get_raw_public_key(key_, raw, &len);
+  public_key_id_ = HexEncode(Sha256(absl::string_view(reinterpret_cast<const char*>(raw), len)));
+  BIO* bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_PUBKEY(bio, key_);
+  public_key_pem_ = BioToString(bio);
+  BIO_free(bio);
+}
+
+CheckpointSigner::~CheckpointSigner() { EVP_PKEY_free(key_); }
+
+absl::StatusOr<std::unique_ptr<CheckpointSigner>> CheckpointSigner::FromPem(absl::string_view pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (key == nullptr) return absl::InvalidArgumentError("not a PEM private key");
+  if (EVP_PKEY_get_id(key) != EVP_PKEY_ED25519) {
+    EVP_PKEY_free(key);
+    return absl::InvalidArgumentError("not an Ed25519 private key");
+  }
+  return std::unique_ptr<CheckpointSigner>(new CheckpointSigner(key));
+}
+
+absl::StatusOr<std::unique_ptr<CheckpointSigner>> CheckpointSigner::LoadOrGenerate(const std::string& path,
+                                                                                   bool* generated) {
+  *generated = false;
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    EVP_PKEY* key = nullptr;
+    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, nullptr);
+    bool ok = ctx != nullptr && EVP_PKEY_keygen_init(ctx) == 1 && EVP_PKEY_keygen(ctx, &key) == 1;
+    EVP_PKEY_CTX_free(ctx);
+    if (!ok) return absl::InternalError("cannot generate an Ed25519 key");
+    BIO* bio = BIO_new(BIO_s_mem());
+    PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr);
+    std::string pem = BioToString(bio);
+    BIO_free(bio);
+    EVP_PKEY_free(key);
+    absl::Status written = WriteFileAtomically(path, pem, 0600, /*keep_existing=*/true);
+    if (!written.ok()) return written;
+    *generated = true;
+  }
+  absl::StatusOr<std::string> pem = ReadFile(path);
+  if (!pem.ok()) return pem.status();
+  absl::StatusOr<std::unique_ptr<CheckpointSigner>> signer = FromPem(*pem);
+  if (!signer.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--checkpoint-key-file ", path, ": ", signer.status().message()));
+  }
+  absl::Status pub = WriteFileAtomically(path + ".pub", (*signer)->public_key_pem(), 0644, /*keep_existing=*/false);
+  if (!pub.ok()) return pub;
+  return signer;
+}
+
+absl::StatusOr<std::string> CheckpointSigner::Sign(int64_t sequence, absl::string_view head_hash) const {
+  std::string message = CheckpointMessage(sequence, head_hash);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  unsigned char sig[64];
+  size_t len = sizeof(sig);
+  bool ok = EVP_DigestSignInit(ctx, nullptr, nullptr, nullptr, key_) == 1 &&
+            EVP_DigestSign(ctx, sig, &len, reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1;
+  EVP_MD_CTX_free(ctx);
+  if (!ok) return absl::InternalError("Ed25519 signing failed");
+  return std::string(reinterpret_cast<const char*>(sig), len);
+}
+
+bool CheckpointSigner::Verify(int64_t sequence, absl::string_view head_hash, absl::string_view signature) const {
+  std::string message = CheckpointMessage(sequence, head_hash);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  bool ok = EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, key_) == 1 &&
+            EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
+                             reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1;
+  EVP_MD_CTX_free(ctx);
+  return ok;
+}
+
+}  // namespace ferry::audit

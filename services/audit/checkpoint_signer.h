@@ -1,0 +1,53 @@
+#pragma once
+
+#include <openssl/evp.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace ferry::audit {
+
+// The text a checkpoint signature covers (see ferry.v1.Checkpoint):
+// "ferry-audit-checkpoint/v1\n<sequence>\n<head_hash>\n".
+std::string CheckpointMessage(int64_t sequence, absl::string_view head_hash);
+
+// An Ed25519 key pair for signing checkpoints (OpenSSL). Immutable after
+// construction; thread-safe.
+class CheckpointSigner {
+ public:
+  // Reads a PEM private key (PKCS#8, as written by `openssl genpkey
+  // -algorithm ed25519`) from `path`. When the file does not exist, generates
+  // a key, writes it there with mode 0600 (atomically: a concurrent starter
+  // loads the winner's key), and sets *generated. Either way writes the public
+  // key as PEM to `<path>.pub`. INVALID_ARGUMENT when the file is not an
+  // Ed25519 private key; INTERNAL on I/O errors.
+  static absl::StatusOr<std::unique_ptr<CheckpointSigner>> LoadOrGenerate(const std::string& path,
+                                                                          bool* generated);
+  // A signer from a PEM private key in memory.
+  static absl::StatusOr<std::unique_ptr<CheckpointSigner>> FromPem(absl::string_view pem);
+
+  ~CheckpointSigner();
+  CheckpointSigner(const CheckpointSigner&) = delete;
+  CheckpointSigner& operator=(const CheckpointSigner&) = delete;
+
+  // The raw 64-byte signature of CheckpointMessage(sequence, head_hash).
+  absl::StatusOr<std::string> Sign(int64_t sequence, absl::string_view head_hash) const;
+  // True when `signature` is this key's signature of the checkpoint.
+  bool Verify(int64_t sequence, absl::string_view head_hash, absl::string_view signature) const;
+
+  // Lowercase hex SHA-256 of the raw 32-byte public key.
+  const std::string& public_key_id() const { return public_key_id_; }
+  // The public key as PEM (SubjectPublicKeyInfo).
+  const std::string& public_key_pem() const { return public_key_pem_; }
+
+ private:
+  explicit CheckpointSigner(EVP_PKEY* key);
+  EVP_PKEY* key_;
+  std::string public_key_id_;
+  std::string public_key_pem_;
+};
+
+}  // namespace ferry::audit

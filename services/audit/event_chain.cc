@@ -1,0 +1,111 @@
+#include "services/audit/event_chain.h"
+
+#include <openssl/evp.h>
+
+#include <google/protobuf/util/json_util.h>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+
+namespace ferry::audit {
+namespace {
+
+absl::StatusOr<nlohmann::json> ProtoJson(const v1::Event& event) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = false;
+  options.always_print_enums_as_ints = false;
+  std::string text;
+  auto status = google::protobuf::util::MessageToJsonString(event, &text, options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("event has no JSON form: ", std::string(status.message())));
+  }
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("event has no JSON form: ", e.what()));
+  }
+}
+
+absl::StatusOr<std::string> Dump(const nlohmann::json& j) {
+  try {
+    // nlohmann::json keeps object keys in a std::map: sorted by bytes.
+    return j.dump();
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("event is not valid UTF-8: ", e.what()));
+  }
+}
+
+bool IsLowerHex64(absl::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+const std::string& ZeroHash() {
+  static const std::string* zero = new std::string(64, '0');
+  return *zero;
+}
+
+std::string HexEncode(absl::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.resize(bytes.size() * 2);
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    unsigned char b = static_cast<unsigned char>(bytes[i]);
+    out[2 * i] = kDigits[b >> 4];
+    out[2 * i + 1] = kDigits[b & 0xf];
+  }
+  return out;
+}
+
+std::string Sha256(absl::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<const char*>(digest), len);
+}
+
+absl::StatusOr<std::string> CanonicalJson(const v1::Event& event) {
+  v1::Event copy = event;
+  copy.clear_prev_hash();
+  copy.clear_hash();
+  absl::StatusOr<nlohmann::json> j = ProtoJson(copy);
+  if (!j.ok()) return j.status();
+  return Dump(*j);
+}
+
+absl::StatusOr<std::string> ChainHash(absl::string_view prev_hash, absl::string_view canonical) {
+  if (!IsLowerHex64(prev_hash)) {
+    return absl::InvalidArgumentError(absl::StrCat("prev_hash is not 64 lowercase hex characters: '",
+                                                   std::string(prev_hash.substr(0, 80)), "'"));
+  }
+  std::string raw = absl::HexStringToBytes(prev_hash);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  EVP_DigestUpdate(ctx, raw.data(), raw.size());
+  EVP_DigestUpdate(ctx, canonical.data(), canonical.size());
+  EVP_DigestFinal_ex(ctx, digest, &len);
+  EVP_MD_CTX_free(ctx);
+  return HexEncode(absl::string_view(reinterpret_cast<const char*>(digest), len));
+}
+
+absl::StatusOr<std::string> ExportLine(const v1::Event& event) {
+  v1::Event copy = event;
+  copy.clear_prev_hash();
+  copy.clear_hash();
+  absl::StatusOr<nlohmann::json> j = ProtoJson(copy);
+  if (!j.ok()) return j.status();
+  (*j)["prev_hash"] = event.prev_hash();
+  (*j)["hash"] = event.hash();
+  return Dump(*j);
+}
+
+}  // namespace ferry::audit

@@ -1,0 +1,38 @@
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "ferry/v1/audit.pb.h"
+
+namespace ferry::audit {
+
+// The hash chain of the audit log, exactly as documented at the top of
+// protos/ferry/v1/audit.proto and in docs/audit.md. Pure functions;
+// thread-safe.
+
+// 64 '0' characters: the prev_hash of the first event.
+const std::string& ZeroHash();
+
+// The canonical encoding of `event`: its proto3 JSON form with the original
+// snake_case names and default values omitted, `prev_hash` and `hash`
+// removed, object keys sorted (by UTF-8 bytes, i.e. code points), no
+// whitespace. INVALID_ARGUMENT when the event has no JSON form (invalid
+// UTF-8, a NaN in details).
+absl::StatusOr<std::string> CanonicalJson(const v1::Event& event);
+
+// lowercase_hex(SHA-256(raw(prev_hash) || canonical)). INVALID_ARGUMENT when
+// prev_hash is not 64 lowercase hex characters.
+absl::StatusOr<std::string> ChainHash(absl::string_view prev_hash, absl::string_view canonical);
+
+// The JSON line of an export: the canonical form plus `prev_hash` and `hash`,
+// keys sorted, no whitespace, no trailing newline.
+absl::StatusOr<std::string> ExportLine(const v1::Event& event);
+
+// Lowercase hex of `bytes`.
+std::string HexEncode(absl::string_view bytes);
+// Raw SHA-256 of `data`.
+std::string Sha256(absl::string_view data);
+
+}  // namespace ferry::audit

@@ -1,0 +1,372 @@
+#include "services/audit/postgres_event_store.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/postgres/pq_status.h"
+
+namespace ferry::audit {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+constexpr char kColumns[] =
+    "sequence, (extract(epoch FROM event_time) * 1000000)::bigint, "
+    "(extract(epoch FROM append_time) * 1000000)::bigint, service, actor_id, actor_kind, actor_display_name, "
+    "action, repository_id, application_id, environment_id, plan_id, deployment_id, commit_sha, ref, message, "
+    "details::text, idempotency_key, prev_hash, hash";
+
+constexpr char kFilter[] =
+    " WHERE ($1::bigint IS NULL OR event_time >= timestamptz 'epoch' + $1::bigint * interval '1 microsecond')"
+    " AND ($2::bigint IS NULL OR event_time < timestamptz 'epoch' + $2::bigint * interval '1 microsecond')"
+    " AND ($3::text = '' OR actor_id = $3::text)"
+    " AND ($4::text[] = '{}' OR action = ANY($4::text[]))"
+    " AND ($5::text = '' OR repository_id = $5::text)"
+    " AND ($6::text = '' OR application_id = $6::text)"
+    " AND ($7::text = '' OR environment_id = $7::text)"
+    " AND ($8::text = '' OR commit_sha = $8::text)"
+    " AND ($9::text = '' OR plan_id = $9::text)"
+    " AND ($10::text = '' OR deployment_id = $10::text)"
+    " AND ($11::text = '' OR service = $11::text)"
+    " AND sequence > $12 AND sequence < $13";
+
+const std::string kQueryAsc = absl::StrCat("SELECT ", kColumns, " FROM audit.events", kFilter,
+                                           " ORDER BY sequence ASC LIMIT $14");
+const std::string kQueryDesc = absl::StrCat("SELECT ", kColumns, " FROM audit.events", kFilter,
+                                            " ORDER BY sequence DESC LIMIT $14");
+
+constexpr char kRecordColumns[] =
+    "sequence bigint, event_time_us bigint, append_time_us bigint, service text, actor_id text, actor_kind text, "
+    "actor_display_name text, action text, repository_id text, application_id text, environment_id text, "
+    "plan_id text, deployment_id text, commit_sha text, ref text, message text, details jsonb, "
+    "idempotency_key text, prev_hash text, hash text";
+
+const std::string kInsertChained = absl::StrCat(
+    "WITH moved AS (UPDATE audit.chain_head SET sequence = $3, hash = $4"
+    " WHERE singleton AND sequence = $1 AND hash = $2 RETURNING 1)"
+    " INSERT INTO audit.events (sequence, event_time, append_time, service, actor_id, actor_kind,"
+    " actor_display_name, action, repository_id, application_id, environment_id, plan_id, deployment_id,"
+    " commit_sha, ref, message, details, idempotency_key, prev_hash, hash)"
+    " SELECT r.sequence, timestamptz 'epoch' + r.event_time_us * interval '1 microsecond',"
+    " timestamptz 'epoch' + r.append_time_us * interval '1 microsecond', r.service, r.actor_id, r.actor_kind,"
+    " r.actor_display_name, r.action, r.repository_id, r.application_id, r.environment_id, r.plan_id,"
+    " r.deployment_id, r.commit_sha, r.ref, r.message, r.details, r.idempotency_key, r.prev_hash, r.hash"
+    " FROM moved, jsonb_to_recordset($5::jsonb) AS r(",
+    kRecordColumns, ") ORDER BY r.sequence");
+
+const std::string kFindByKeys = absl::StrCat(
+    "SELECT ", kColumns, " FROM audit.events WHERE (service, idempotency_key) IN"
+    " (SELECT k.service, k.idempotency_key FROM jsonb_to_recordset($1::jsonb) AS k(service text,"
+    " idempotency_key text))");
+
+constexpr char kHead[] = "SELECT sequence, hash FROM audit.chain_head WHERE singleton";
+constexpr char kLastEvent[] = "SELECT sequence, hash FROM audit.events ORDER BY sequence DESC LIMIT 1";
+
+constexpr char kCheckpointColumns[] =
+    "sequence, head_hash, signature, public_key_id, algorithm, (extract(epoch FROM create_time) * 1000000)::bigint";
+const std::string kInsertCheckpoint =
+    "INSERT INTO audit.checkpoints (sequence, head_hash, signature, public_key_id, algorithm, create_time)"
+    " VALUES ($1, $2, decode($3, 'hex'), $4, $5, timestamptz 'epoch' + $6::bigint * interval '1 microsecond')"
+    " ON CONFLICT (sequence) DO NOTHING";
+const std::string kLatestCheckpoint = absl::StrCat("SELECT ", kCheckpointColumns,
+                                                   " FROM audit.checkpoints ORDER BY sequence DESC LIMIT 1");
+const std::string kCheckpointAtOrBefore = absl::StrCat(
+    "SELECT ", kCheckpointColumns, " FROM audit.checkpoints WHERE sequence <= $1 ORDER BY sequence DESC LIMIT 1");
+const std::string kCheckpointsInRange = absl::StrCat(
+    "SELECT ", kCheckpointColumns, " FROM audit.checkpoints WHERE sequence BETWEEN $1 AND $2 ORDER BY sequence");
+
+int64_t Micros(const google::protobuf::Timestamp& t) { return TimeUtil::TimestampToMicroseconds(t); }
+
+std::string EnumName(const std::string& name, int value) { return value == 0 ? std::string() : name; }
+
+absl::StatusOr<nlohmann::json> EventRecord(const v1::Event& e) {
+  nlohmann::json details = nullptr;
+  if (e.has_details()) {
+    std::string text;
+    if (!google::protobuf::util::MessageToJsonString(e.details(), &text).ok()) {
+      return absl::InvalidArgumentError("details has no JSON form");
+    }
+    details = nlohmann::json::parse(text);
+  }
+  return nlohmann::json{
+      {"sequence", e.sequence()},
+      {"event_time_us", Micros(e.time())},
+      {"append_time_us", Micros(e.append_time())},
+      {"service", e.service()},
+      {"actor_id", e.actor().id()},
+      {"actor_kind", EnumName(v1::ActorKind_Name(e.actor().kind()), e.actor().kind())},
+      {"actor_display_name", e.actor().display_name()},
+      {"action", v1::AuditAction_Name(e.action())},
+      {"repository_id", e.subject().repository_id()},
+      {"application_id", e.subject().application_id()},
+      {"environment_id", e.subject().environment_id()},
+      {"plan_id", e.subject().plan_id()},
+      {"deployment_id", e.subject().deployment_id()},
+      {"commit_sha", e.subject().commit_sha()},
+      {"ref", e.subject().ref()},
+      {"message", e.message()},
+      {"details", details},
+      {"idempotency_key", e.idempotency_key()},
+      {"prev_hash", e.prev_hash()},
+      {"hash", e.hash()},
+  };
+}
+
+// Rebuilds the event exactly as it was chained (see AuditLog's
+// normalisation): actor always present, subject only when a field is set,
+// details only when stored.
+absl::StatusOr<v1::Event> RowToEvent(const pqxx::row& row) {
+  v1::Event e;
+  e.set_sequence(row[0].as<int64_t>());
+  *e.mutable_time() = TimeUtil::MicrosecondsToTimestamp(row[1].as<int64_t>());
+  *e.mutable_append_time() = TimeUtil::MicrosecondsToTimestamp(row[2].as<int64_t>());
+  e.set_service(row[3].as<std::string>());
+  v1::Actor* actor = e.mutable_actor();
+  actor->set_id(row[4].as<std::string>());
+  v1::ActorKind kind = v1::ACTOR_KIND_UNSPECIFIED;
+  std::string kind_name = row[5].as<std::string>();
+  if (!kind_name.empty() && !v1::ActorKind_Parse(kind_name, &kind)) {
+    return absl::DataLossError(absl::StrCat("event ", e.sequence(), ": unknown actor kind '", kind_name, "'"));
+  }
+  actor->set_kind(kind);
+  actor->set_display_name(row[6].as<std::string>());
+  v1::AuditAction action = v1::AUDIT_ACTION_UNSPECIFIED;
+  std::string action_name = row[7].as<std::string>();
+  if (!v1::AuditAction_Parse(action_name, &action)) {
+    return absl::DataLossError(absl::StrCat("event ", e.sequence(), ": unknown action '", action_name, "'"));
+  }
+  e.set_action(action);
+  v1::Subject subject;
+  subject.set_repository_id(row[8].as<std::string>());
+  subject.set_application_id(row[9].as<std::string>());
+  subject.set_environment_id(row[10].as<std::string>());
+  subject.set_plan_id(row[11].as<std::string>());
+  subject.set_deployment_id(row[12].as<std::string>());
+  subject.set_commit_sha(row[13].as<std::string>());
+  subject.set_ref(row[14].as<std::string>());
+  if (subject.ByteSizeLong() > 0) *e.mutable_subject() = std::move(subject);
+  e.set_message(row[15].as<std::string>());
+  if (!row[16].is_null()) {
+    auto status = google::protobuf::util::JsonStringToMessage(row[16].as<std::string>(), e.mutable_details());
+    if (!status.ok()) {
+      return absl::DataLossError(absl::StrCat("event ", e.sequence(), ": details unreadable: ",
+                                              std::string(status.message())));
+    }
+  }
+  e.set_idempotency_key(row[17].as<std::string>());
+  e.set_prev_hash(row[18].as<std::string>());
+  e.set_hash(row[19].as<std::string>());
+  return e;
+}
+
+v1::Checkpoint RowToCheckpoint(const pqxx::row& row) {
+  v1::Checkpoint c;
+  c.set_sequence(row[0].as<int64_t>());
+  c.set_head_hash(row[1].as<std::string>());
+  pqxx::binarystring sig(row[2]);
+  c.set_signature(sig.str());
+  c.set_public_key_id(row[3].as<std::string>());
+  v1::SigningAlgorithm algorithm = v1::SIGNING_ALGORITHM_UNSPECIFIED;
+  v1::SigningAlgorithm_Parse(row[4].as<std::string>(), &algorithm);
+  c.set_algorithm(algorithm);
+  *c.mutable_create_time() = TimeUtil::MicrosecondsToTimestamp(row[5].as<int64_t>());
+  return c;
+}
+
+std::optional<int64_t> OptionalMicros(bool has, const google::protobuf::Timestamp& t) {
+  if (!has) return std::nullopt;
+  return Micros(t);
+}
+
+std::string ActionsArray(const v1::EventFilter& f) {
+  std::vector<std::string> names;
+  for (int a : f.actions()) names.push_back(v1::AuditAction_Name(static_cast<v1::AuditAction>(a)));
+  return absl::StrCat("{", absl::StrJoin(names, ","), "}");
+}
+
+}  // namespace
+
+PostgresEventStore::PostgresEventStore(postgres::ConnectionPool& pool) : pool_(pool) {
+  pool_.Prepare("audit_query_asc", kQueryAsc);
+  pool_.Prepare("audit_query_desc", kQueryDesc);
+  pool_.Prepare("audit_head", kHead);
+  pool_.Prepare("audit_last_event", kLastEvent);
+  pool_.Prepare("audit_insert_checkpoint", kInsertCheckpoint);
+  pool_.Prepare("audit_latest_checkpoint", kLatestCheckpoint);
+  pool_.Prepare("audit_checkpoint_at_or_before", kCheckpointAtOrBefore);
+  pool_.Prepare("audit_checkpoints_in_range", kCheckpointsInRange);
+}
+
+PostgresEventStore::~PostgresEventStore() = default;
+
+absl::Status PostgresEventStore::WithWriter(const std::function<absl::Status(pqxx::connection&)>& fn,
+                                            const char* context) {
+  if (writer_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = pool_.OpenDedicated();
+    if (!conn.ok()) return conn.status();
+    try {
+      pqxx::nontransaction setup(**conn);
+      setup.exec0(absl::StrCat("SET ROLE ", kWriterRole));
+      (*conn)->prepare("audit_writer_head", kHead);
+      (*conn)->prepare("audit_find_by_keys", kFindByKeys);
+      (*conn)->prepare("audit_insert_chained", kInsertChained);
+    } catch (const std::exception& e) {
+      return postgres::StatusFromException(e, "open audit writer connection");
+    }
+    writer_ = std::move(*conn);
+  }
+  try {
+    return fn(*writer_);
+  } catch (const pqxx::broken_connection& e) {
+    writer_.reset();
+    return postgres::StatusFromException(e, context);
+  } catch (const std::exception& e) {
+    if (writer_ != nullptr && !writer_->is_open()) writer_.reset();
+    return postgres::StatusFromException(e, context);
+  }
+}
+
+absl::StatusOr<ChainHead> PostgresEventStore::ReadWriterHead() {
+  ChainHead head;
+  absl::Status status = WithWriter(
+      [&](pqxx::connection& conn) {
+        pqxx::nontransaction tx(conn);
+        pqxx::row row = tx.exec_prepared1("audit_writer_head");
+        head.sequence = row[0].as<int64_t>();
+        head.hash = row[1].as<std::string>();
+        return absl::OkStatus();
+      },
+      "read chain head");
+  if (!status.ok()) return status;
+  return head;
+}
+
+absl::StatusOr<std::vector<v1::Event>> PostgresEventStore::FindByIdempotencyKeys(
+    const std::vector<std::pair<std::string, std::string>>& keys) {
+  nlohmann::json records = nlohmann::json::array();
+  for (const auto& [service, key] : keys) records.push_back({{"service", service}, {"idempotency_key", key}});
+  std::vector<v1::Event> out;
+  absl::Status status = WithWriter(
+      [&](pqxx::connection& conn) -> absl::Status {
+        pqxx::nontransaction tx(conn);
+        pqxx::result rows = tx.exec_prepared("audit_find_by_keys", records.dump());
+        for (const pqxx::row& row : rows) {
+          absl::StatusOr<v1::Event> e = RowToEvent(row);
+          if (!e.ok()) return e.status();
+          out.push_back(std::move(*e));
+        }
+        return absl::OkStatus();
+      },
+      "find events by idempotency key");
+  if (!status.ok()) return status;
+  return out;
+}
+
+absl::Status PostgresEventStore::InsertChained(const ChainHead& expected, const std::vector<v1::Event>& events) {
+  if (events.empty()) return absl::OkStatus();
+  nlohmann::json records = nlohmann::json::array();
+  for (const v1::Event& e : events) {
+    absl::StatusOr<nlohmann::json> record = EventRecord(e);
+    if (!record.ok()) return record.status();
+    records.push_back(std::move(*record));
+  }
+  return WithWriter(
+      [&](pqxx::connection& conn) -> absl::Status {
+        pqxx::nontransaction tx(conn);
+        pqxx::result r = tx.exec_prepared("audit_insert_chained", expected.sequence, expected.hash,
+                                          events.back().sequence(), events.back().hash(), records.dump());
+        if (r.affected_rows() == 0) {
+          return absl::AbortedError(absl::StrCat("chain head moved from ", expected.sequence, " meanwhile"));
+        }
+        if (r.affected_rows() != events.size()) {
+          return absl::InternalError(absl::StrCat("inserted ", r.affected_rows(), " of ", events.size(), " events"));
+        }
+        return absl::OkStatus();
+      },
+      "append events");
+}
+
+absl::StatusOr<std::vector<v1::Event>> PostgresEventStore::Query(const EventQuery& q) {
+  const v1::EventFilter& f = q.filter;
+  return pool_.RunInTransactionWithResult<std::vector<v1::Event>>(
+      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::Event>> {
+        // Plan each query for its actual filter, so unset filters fold away
+        // and the matching index is used.
+        txn.exec0("SET LOCAL plan_cache_mode = force_custom_plan");
+        pqxx::result rows = txn.exec_prepared(
+            q.descending ? "audit_query_desc" : "audit_query_asc", OptionalMicros(f.has_start_time(), f.start_time()),
+            OptionalMicros(f.has_end_time(), f.end_time()), f.actor(), ActionsArray(f), f.repository_id(),
+            f.application_id(), f.environment_id(), f.commit_sha(), f.plan_id(), f.deployment_id(), f.service(),
+            q.after, q.before, q.limit);
+        std::vector<v1::Event> out;
+        out.reserve(rows.size());
+        for (const pqxx::row& row : rows) {
+          absl::StatusOr<v1::Event> e = RowToEvent(row);
+          if (!e.ok()) return e.status();
+          out.push_back(std::move(*e));
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<ChainHead> PostgresEventStore::LastEvent() {
+  return pool_.RunInTransactionWithResult<ChainHead>([&](pqxx::work& txn) -> absl::StatusOr<ChainHead> {
+    pqxx::result rows = txn.exec_prepared("audit_last_event");
+    ChainHead head{0, std::string(64, '0')};
+    if (!rows.empty()) {
+      head.sequence = rows[0][0].as<int64_t>();
+      head.hash = rows[0][1].as<std::string>();
+    }
+    return head;
+  });
+}
+
+absl::StatusOr<ChainHead> PostgresEventStore::StoredHead() {
+  return pool_.RunInTransactionWithResult<ChainHead>([&](pqxx::work& txn) -> absl::StatusOr<ChainHead> {
+    pqxx::row row = txn.exec_prepared1("audit_head");
+    return ChainHead{row[0].as<int64_t>(), row[1].as<std::string>()};
+  });
+}
+
+absl::Status PostgresEventStore::InsertCheckpoint(const v1::Checkpoint& c) {
+  return pool_.RunInTransaction([&](pqxx::work& txn) {
+    txn.exec0(absl::StrCat("SET LOCAL ROLE ", kWriterRole));
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string hex;
+    for (unsigned char b : c.signature()) {
+      hex += kDigits[b >> 4];
+      hex += kDigits[b & 0xf];
+    }
+    txn.exec_prepared("audit_insert_checkpoint", c.sequence(), c.head_hash(), hex, c.public_key_id(),
+                      v1::SigningAlgorithm_Name(c.algorithm()), Micros(c.create_time()));
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::optional<v1::Checkpoint>> PostgresEventStore::LatestCheckpoint(int64_t sequence) {
+  return pool_.RunInTransactionWithResult<std::optional<v1::Checkpoint>>(
+      [&](pqxx::work& txn) -> absl::StatusOr<std::optional<v1::Checkpoint>> {
+        pqxx::result rows = sequence == 0 ? txn.exec_prepared("audit_latest_checkpoint")
+                                          : txn.exec_prepared("audit_checkpoint_at_or_before", sequence);
+        if (rows.empty()) return std::optional<v1::Checkpoint>();
+        return std::optional<v1::Checkpoint>(RowToCheckpoint(rows[0]));
+      });
+}
+
+absl::StatusOr<std::vector<v1::Checkpoint>> PostgresEventStore::CheckpointsInRange(int64_t from, int64_t to) {
+  return pool_.RunInTransactionWithResult<std::vector<v1::Checkpoint>>(
+      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::Checkpoint>> {
+        std::vector<v1::Checkpoint> out;
+        for (const pqxx::row& row : txn.exec_prepared("audit_checkpoints_in_range", from, to)) {
+          out.push_back(RowToCheckpoint(row));
+        }
+        return out;
+      });
+}
+
+}  // namespace ferry::audit
