@@ -1,27 +1,111 @@
 // ferry-repo-watcher: Git mirrors, webhooks, signature checks and the revision stream
 
+#include <cstdlib>
+
 #include <CLI/CLI.hpp>
 
+#include "common/clock/clock.h"
 #include "common/config/service_config.h"
+#include "common/git/libgit2_client.h"
 #include "common/logging/logger.h"
+#include "common/outbox/audit_outbox.h"
 #include "common/server/service_bootstrap.h"
+#include "services/repo-watcher/content_reader.h"
+#include "services/repo-watcher/mirror_set.h"
+#include "services/repo-watcher/poll_scheduler.h"
+#include "services/repo-watcher/postgres_repository_store.h"
+#include "services/repo-watcher/repo_poller.h"
+#include "services/repo-watcher/repo_watcher_metrics.h"
 #include "services/repo-watcher/repo_watcher_service.h"
+#include "services/repo-watcher/repository_registry.h"
+#include "services/repo-watcher/revision_feed.h"
+#include "services/repo-watcher/revision_notifier.h"
+#include "services/repo-watcher/signature_verifier.h"
+#include "services/repo-watcher/webhook_handler.h"
+#include "services/repo-watcher/webhook_server.h"
 #include "repo_watcher_migrations.h"
 
-int main(int argc, char** argv) {
-  ferry::server::BlockTerminationSignals();
-  ferry::config::ServiceConfig config = ferry::config::DefaultsFor("repo-watcher", 7001, 9101);
-  CLI::App app{"ferry-repo-watcher: Git mirrors, webhooks, signature checks and the revision stream"};
-  ferry::config::AddServiceFlags(app, config);
-  CLI11_PARSE(app, argc, argv);
-  ferry::logging::Init("repo-watcher", config.log_level);
+namespace {
 
-  absl::StatusOr<ferry::server::Infrastructure> infra = ferry::server::Bootstrap(config, RepoWatcherMigrations());
+std::string DefaultCacheDir() {
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  if (xdg != nullptr && *xdg != '\0') return std::string(xdg) + "/ferry/repo-watcher";
+  const char* home = std::getenv("HOME");
+  return std::string(home != nullptr && *home != '\0' ? home : "/tmp") + "/.cache/ferry/repo-watcher";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace ferry;
+  using namespace ferry::repo_watcher;
+  server::BlockTerminationSignals();
+  config::ServiceConfig config = config::DefaultsFor("repo-watcher", 7001, 9101);
+  CLI::App app{"ferry-repo-watcher: Git mirrors, webhooks, signature checks and the revision stream"};
+  config::AddServiceFlags(app, config);
+  std::string cache_dir = DefaultCacheDir();
+  std::string webhook_address = "127.0.0.1:7080";
+  size_t webhook_max_body = 1 << 20;
+  int poll_workers = 3;
+  app.add_option("--cache-dir", cache_dir, "directory holding one bare mirror per repository")
+      ->envname(config::EnvNameFor("--cache-dir"))
+      ->capture_default_str();
+  app.add_option("--webhook-address", webhook_address, "host:port for push webhooks; port 0 picks one")
+      ->envname(config::EnvNameFor("--webhook-address"))
+      ->capture_default_str();
+  app.add_option("--webhook-max-body-bytes", webhook_max_body, "largest webhook body accepted (413 above)")
+      ->envname(config::EnvNameFor("--webhook-max-body-bytes"))
+      ->check(CLI::Range(size_t{1024}, size_t{64} << 20))
+      ->capture_default_str();
+  app.add_option("--poll-workers", poll_workers, "repositories checked concurrently")
+      ->envname(config::EnvNameFor("--poll-workers"))
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  logging::Init("repo-watcher", config.log_level);
+
+  absl::StatusOr<server::Infrastructure> infra = server::Bootstrap(config, RepoWatcherMigrations());
   if (!infra.ok()) {
-    ferry::logging::Error("cannot start", {{"error", infra.status().ToString()}});
+    logging::Error("cannot start", {{"error", infra.status().ToString()}});
     return 1;
   }
-  ferry::repo_watcher::RepoWatcherService service;
-  infra->runner->AddService(&service);
-  return ferry::server::ServeUntilSignal(*infra->runner);
+  server::ServerRunner& runner = *infra->runner;
+  auto audit = outbox::AuditOutbox::Create(infra->pool.get(), "repo_watcher", "repo-watcher", config.audit_address,
+                                           runner);
+  SystemClock clock;
+  RepoWatcherMetrics metrics(runner.registry());
+  PostgresRepositoryStore store(infra->pool.get(), audit->store());
+  git::Libgit2Client git;
+  MirrorSet mirrors(&git, cache_dir);
+  GpgmeSshSignatureVerifier verifier;
+  RevisionNotifier notifier(infra->pool.get());
+  RepoPoller poller(&store, &git, &mirrors, &verifier, &notifier, &metrics, &clock);
+  PollScheduler scheduler(&store, &poller, &clock, SchedulerOptions{.workers = poll_workers});
+  RepositoryRegistry registry(&store, {.on_changed = [&](const std::string& id) { scheduler.Trigger(id); },
+                                       .on_deleted =
+                                           [&](const std::string& id) {
+                                             scheduler.Forget(id);
+                                             mirrors.Remove(id);
+                                           }});
+  RevisionFeed feed(&store, &notifier);
+  ContentReader content(&store, &mirrors);
+  WebhookHandler webhooks(&store, &metrics, [&](const std::string& id) { scheduler.Trigger(id); });
+  WebhookServer webhook_server(&webhooks, webhook_max_body);
+
+  RepoWatcherService service(&registry, &store, &scheduler, &feed, &content);
+  runner.AddService(&service);
+  runner.OnShutdown([&] {
+    webhook_server.Stop();
+    notifier.Shutdown();
+    scheduler.Stop();
+  });
+  notifier.Start();
+  scheduler.Start();
+  if (absl::Status s = webhook_server.Start(webhook_address); !s.ok()) {
+    // Keep serving gRPC and polling; only push webhooks are unavailable.
+    logging::Error("webhooks disabled", {{"error", s.ToString()}});
+  } else {
+    logging::Info("serving webhooks", {{"webhook_port", webhook_server.port()}, {"cache_dir", cache_dir}});
+  }
+  return server::ServeUntilSignal(runner);
 }

@@ -1,11 +1,49 @@
 #pragma once
 
 #include "ferry/v1/repo_watcher.grpc.pb.h"
+#include "services/repo-watcher/content_reader.h"
+#include "services/repo-watcher/poll_scheduler.h"
+#include "services/repo-watcher/repository_registry.h"
+#include "services/repo-watcher/revision_feed.h"
 
 namespace ferry::repo_watcher {
 
-// gRPC handlers of ferry.v1.RepoWatcher. Every RPC returns UNIMPLEMENTED until
-// the repo-watcher issue lands; the contract is served and visible over reflection.
-class RepoWatcherService final : public v1::RepoWatcher::Service {};
+// gRPC handlers of ferry.v1.RepoWatcher: translate, delegate, map status.
+// The caller identity for audit comes from the "x-ferry-actor" metadata
+// (default: the gRPC peer).
+class RepoWatcherService final : public v1::RepoWatcher::Service {
+ public:
+  RepoWatcherService(RepositoryRegistry* registry, RepositoryStore* store, PollScheduler* scheduler,
+                     RevisionFeed* feed, ContentReader* content)
+      : registry_(registry), store_(store), scheduler_(scheduler), feed_(feed), content_(content) {}
+
+  grpc::Status CreateRepository(grpc::ServerContext* ctx, const v1::CreateRepositoryRequest* req,
+                                v1::Repository* out) override;
+  grpc::Status GetRepository(grpc::ServerContext* ctx, const v1::GetRepositoryRequest* req,
+                             v1::Repository* out) override;
+  grpc::Status ListRepositories(grpc::ServerContext* ctx, const v1::ListRepositoriesRequest* req,
+                                v1::ListRepositoriesResponse* out) override;
+  grpc::Status UpdateRepository(grpc::ServerContext* ctx, const v1::UpdateRepositoryRequest* req,
+                                v1::Repository* out) override;
+  grpc::Status DeleteRepository(grpc::ServerContext* ctx, const v1::DeleteRepositoryRequest* req,
+                                v1::DeleteRepositoryResponse* out) override;
+  grpc::Status GetRepositoryStatus(grpc::ServerContext* ctx, const v1::GetRepositoryStatusRequest* req,
+                                   v1::RepositoryStatus* out) override;
+  grpc::Status RefreshRepository(grpc::ServerContext* ctx, const v1::RefreshRepositoryRequest* req,
+                                 v1::RefreshRepositoryResponse* out) override;
+  grpc::Status WatchRevisions(grpc::ServerContext* ctx, const v1::WatchRevisionsRequest* req,
+                              grpc::ServerWriter<v1::WatchRevisionsResponse>* writer) override;
+  grpc::Status ListRevisions(grpc::ServerContext* ctx, const v1::ListRevisionsRequest* req,
+                             v1::ListRevisionsResponse* out) override;
+  grpc::Status ReadContent(grpc::ServerContext* ctx, const v1::ReadContentRequest* req,
+                           grpc::ServerWriter<v1::ReadContentResponse>* writer) override;
+
+ private:
+  RepositoryRegistry* registry_;
+  RepositoryStore* store_;
+  PollScheduler* scheduler_;
+  RevisionFeed* feed_;
+  ContentReader* content_;
+};
 
 }  // namespace ferry::repo_watcher

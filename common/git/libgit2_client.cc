@@ -1,0 +1,131 @@
+#include "common/git/libgit2_client.h"
+
+#include <filesystem>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "common/git/libgit2_handles.h"
+#include "common/git/libgit2_repository.h"
+
+namespace ferry::git {
+
+void EnsureLibgit2() {
+  static std::once_flag once;
+  std::call_once(once, [] { git_libgit2_init(); });
+}
+
+absl::Status GitError(int code, const std::string& what, absl::StatusCode network_code) {
+  const git_error* e = git_error_last();
+  std::string msg = absl::StrCat(what, ": ", e != nullptr && e->message != nullptr ? e->message : "libgit2 error");
+  if (code == GIT_ENOTFOUND) return absl::NotFoundError(msg);
+  if (code == GIT_EAUTH) return absl::UnauthenticatedError(msg);
+  if (e != nullptr && (e->klass == GIT_ERROR_NET || e->klass == GIT_ERROR_HTTP || e->klass == GIT_ERROR_SSH ||
+                       e->klass == GIT_ERROR_SSL || e->klass == GIT_ERROR_OS || e->klass == GIT_ERROR_CALLBACK)) {
+    return absl::Status(network_code, msg);
+  }
+  return absl::Status(network_code == absl::StatusCode::kInternal ? absl::StatusCode::kInternal : network_code, msg);
+}
+
+Libgit2Client::Libgit2Client() { EnsureLibgit2(); }
+
+absl::StatusOr<std::vector<RemoteRef>> Libgit2Client::ListRemoteRefs(const std::string& url,
+                                                                     const Credentials& credentials) {
+  git_remote* raw = nullptr;
+  int rc = git_remote_create_detached(&raw, url.c_str());
+  RemoteHandle remote(raw);
+  if (rc != 0) return GitError(rc, "ls-remote: bad remote URL", absl::StatusCode::kInvalidArgument);
+  CredentialPayload payload{&credentials, 0};
+  git_remote_callbacks callbacks = GIT_REMOTE_CALLBACKS_INIT;
+  callbacks.credentials = AcquireCredential;
+  callbacks.payload = &payload;
+  rc = git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &callbacks, nullptr, nullptr);
+  if (rc != 0) return GitError(rc, "ls-remote", absl::StatusCode::kUnavailable);
+  const git_remote_head** heads = nullptr;
+  size_t count = 0;
+  rc = git_remote_ls(&heads, &count, remote.get());
+  if (rc != 0) {
+    git_remote_disconnect(remote.get());
+    return GitError(rc, "ls-remote", absl::StatusCode::kUnavailable);
+  }
+  std::vector<RemoteRef> refs;
+  refs.reserve(count);
+  char hex[GIT_OID_HEXSZ + 1];
+  for (size_t i = 0; i < count; ++i) {
+    std::string name = heads[i]->name;
+    git_oid_tostr(hex, sizeof(hex), &heads[i]->oid);
+    constexpr std::string_view kPeeled = "^{}";
+    if (name.size() > kPeeled.size() && name.compare(name.size() - kPeeled.size(), kPeeled.size(), kPeeled) == 0) {
+      std::string base = name.substr(0, name.size() - kPeeled.size());
+      for (RemoteRef& r : refs) {
+        if (r.name == base) r.commit = hex;
+      }
+      continue;
+    }
+    refs.push_back(RemoteRef{name, hex, hex});
+  }
+  git_remote_disconnect(remote.get());
+  return refs;
+}
+
+namespace {
+
+absl::StatusOr<RepositoryHandle> InitMirror(const std::string& dir, const std::string& url) {
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  std::filesystem::create_directories(std::filesystem::path(dir).parent_path(), ec);
+  git_repository* raw = nullptr;
+  int rc = git_repository_init(&raw, dir.c_str(), /*is_bare=*/1);
+  RepositoryHandle repo(raw);
+  if (rc != 0) return GitError(rc, absl::StrCat("cannot create mirror ", dir));
+  git_config* cfg_raw = nullptr;
+  rc = git_repository_config(&cfg_raw, repo.get());
+  ConfigHandle cfg(cfg_raw);
+  if (rc == 0) rc = git_config_set_string(cfg.get(), "ferry.url", url.c_str());
+  if (rc != 0) return GitError(rc, absl::StrCat("cannot configure mirror ", dir));
+  return repo;
+}
+
+// Opens an existing mirror and checks that it is usable and ours.
+absl::StatusOr<RepositoryHandle> OpenExisting(const std::string& dir, const std::string& url) {
+  git_repository* raw = nullptr;
+  int rc = git_repository_open_bare(&raw, dir.c_str());
+  RepositoryHandle repo(raw);
+  if (rc != 0) return absl::FailedPreconditionError(GitError(rc, "open mirror").message());
+  git_config* cfg_raw = nullptr;
+  rc = git_repository_config_snapshot(&cfg_raw, repo.get());
+  ConfigHandle cfg(cfg_raw);
+  if (rc != 0) return GitError(rc, "read mirror config");
+  const char* stored = nullptr;
+  rc = git_config_get_string(&stored, cfg.get(), "ferry.url");
+  if (rc != 0 || stored == nullptr || url != stored) return absl::FailedPreconditionError("mirror of another URL");
+  git_odb* odb_raw = nullptr;
+  rc = git_repository_odb(&odb_raw, repo.get());
+  OdbHandle odb(odb_raw);
+  if (rc != 0) return GitError(rc, "open mirror object database");
+  return repo;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Repository>> Libgit2Client::OpenMirror(const std::string& dir, const std::string& url,
+                                                                       bool* rebuilt) {
+  *rebuilt = false;
+  absl::StatusOr<RepositoryHandle> repo = absl::NotFoundError("missing");
+  if (std::filesystem::exists(dir)) repo = OpenExisting(dir, url);
+  if (!repo.ok()) {
+    *rebuilt = std::filesystem::exists(dir);
+    repo = InitMirror(dir, url);
+    if (!repo.ok()) return repo.status();
+  }
+  return std::unique_ptr<Repository>(new Libgit2Repository(std::move(*repo)));
+}
+
+absl::StatusOr<std::unique_ptr<Repository>> Libgit2Client::OpenExistingMirror(const std::string& dir,
+                                                                               const std::string& url) {
+  if (!std::filesystem::exists(dir)) return absl::NotFoundError(absl::StrCat("no mirror at ", dir));
+  absl::StatusOr<RepositoryHandle> repo = OpenExisting(dir, url);
+  if (!repo.ok()) return absl::FailedPreconditionError(repo.status().message());
+  return std::unique_ptr<Repository>(new Libgit2Repository(std::move(*repo)));
+}
+
+}  // namespace ferry::git

@@ -1,0 +1,20 @@
+#pragma once
+
+#include "common/git/git_repository.h"
+
+namespace ferry::git {
+
+// Client on libgit2, entirely in-process: ls-remote connects with
+// git_remote_connect + git_remote_ls and never spawns git. Thread-safe.
+class Libgit2Client final : public Client {
+ public:
+  Libgit2Client();
+  absl::StatusOr<std::vector<RemoteRef>> ListRemoteRefs(const std::string& url,
+                                                        const Credentials& credentials) override;
+  absl::StatusOr<std::unique_ptr<Repository>> OpenMirror(const std::string& dir, const std::string& url,
+                                                         bool* rebuilt) override;
+  absl::StatusOr<std::unique_ptr<Repository>> OpenExistingMirror(const std::string& dir,
+                                                                 const std::string& url) override;
+};
+
+}  // namespace ferry::git

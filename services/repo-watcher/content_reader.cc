@@ -1,0 +1,121 @@
+#include "services/repo-watcher/content_reader.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace ferry::repo_watcher {
+
+absl::StatusOr<std::string> NormalizeContentPath(const std::string& path) {
+  if (path.empty()) return std::string();
+  if (path[0] == '/' || path[0] == '\\') {
+    return absl::InvalidArgumentError(absl::StrCat("path: \"", path, "\" is absolute; use a repository-relative path"));
+  }
+  if (path.find('\0') != std::string::npos) return absl::InvalidArgumentError("path: contains a NUL byte");
+  std::string p = path;
+  while (!p.empty() && p.back() == '/') p.pop_back();
+  for (absl::string_view part : absl::StrSplit(p, absl::ByAnyChar("/\\"))) {
+    if (part == "..") return absl::InvalidArgumentError(absl::StrCat("path: \"", path, "\" contains \"..\""));
+    if (part.empty() || part == ".") {
+      return absl::InvalidArgumentError(absl::StrCat("path: \"", path, "\" has an empty or \".\" component"));
+    }
+  }
+  return p;
+}
+
+absl::Status ContentReader::Read(const v1::ReadContentRequest& request, const Sink& sink) {
+  absl::StatusOr<std::string> path = NormalizeContentPath(request.path());
+  if (!path.ok()) return path.status();
+  const std::string& sha = request.commit();
+  if (sha.size() != 40 || !std::all_of(sha.begin(), sha.end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+      })) {
+    return absl::InvalidArgumentError("commit: must be a full 40-character lowercase commit sha");
+  }
+  if (request.max_file_bytes() < 0) return absl::InvalidArgumentError("max_file_bytes: must not be negative");
+  if (request.max_total_bytes() < 0) return absl::InvalidArgumentError("max_total_bytes: must not be negative");
+  int64_t max_file = request.max_file_bytes() > 0 ? request.max_file_bytes() : limits_.default_max_file_bytes;
+  int64_t max_total = request.max_total_bytes() > 0 ? request.max_total_bytes() : limits_.default_max_total_bytes;
+
+  absl::StatusOr<v1::Repository> repo = store_->Get(request.repository_id());
+  if (!repo.ok()) return repo.status();
+  absl::StatusOr<MirrorSet::Lease> mirror = mirrors_->OpenForRead(repo->id(), repo->url());
+  if (!mirror.ok()) {
+    if (absl::IsNotFound(mirror.status())) {
+      return absl::NotFoundError(absl::StrCat("commit ", sha, " is not in the mirror of \"", repo->id(), "\""));
+    }
+    return mirror.status();
+  }
+  git::Repository& git_repo = *mirror->repo;
+  if (!git_repo.HasCommit(sha)) {
+    return absl::NotFoundError(absl::StrCat("commit ", sha, " is not in the mirror of \"", repo->id(), "\""));
+  }
+  absl::StatusOr<std::vector<git::TreeEntry>> entries = git_repo.ListTree(sha, *path);
+  if (!entries.ok()) return entries.status();
+
+  if (!request.metadata_only()) {
+    int64_t total = 0;
+    for (const git::TreeEntry& e : *entries) {
+      if (e.type != git::TreeEntry::Type::kFile) continue;
+      if (e.size > max_file) {
+        return absl::ResourceExhaustedError(absl::StrCat("file \"", e.path, "\" is ", e.size,
+                                                         " bytes, over max_file_bytes ", max_file));
+      }
+      total += e.size;
+      if (total > max_total) {
+        return absl::ResourceExhaustedError(absl::StrCat("reading \"", e.path, "\" brings the total to ", total,
+                                                         " bytes, over max_total_bytes ", max_total));
+      }
+    }
+  }
+
+  for (const git::TreeEntry& e : *entries) {
+    v1::ReadContentResponse first;
+    first.set_path(e.path);
+    first.set_mode(e.mode);
+    first.set_blob_sha(e.oid);
+    first.set_size(e.size);
+    switch (e.type) {
+      case git::TreeEntry::Type::kSubmodule:
+        first.set_type(v1::CONTENT_ENTRY_TYPE_SUBMODULE);
+        first.set_last_chunk(true);
+        if (!sink(first)) return absl::CancelledError("client went away");
+        continue;
+      case git::TreeEntry::Type::kSymlink: {
+        first.set_type(v1::CONTENT_ENTRY_TYPE_SYMLINK);
+        absl::StatusOr<std::string> target = git_repo.ReadBlob(e.oid);
+        if (!target.ok()) return target.status();
+        first.set_symlink_target(*target);
+        first.set_last_chunk(true);
+        if (!sink(first)) return absl::CancelledError("client went away");
+        continue;
+      }
+      case git::TreeEntry::Type::kFile:
+        first.set_type(v1::CONTENT_ENTRY_TYPE_FILE);
+        break;
+    }
+    if (request.metadata_only()) {
+      first.set_last_chunk(true);
+      if (!sink(first)) return absl::CancelledError("client went away");
+      continue;
+    }
+    absl::StatusOr<std::string> data = git_repo.ReadBlob(e.oid);
+    if (!data.ok()) return data.status();
+    int64_t offset = 0;
+    do {
+      v1::ReadContentResponse chunk;
+      if (offset == 0) chunk = first;
+      else chunk.set_path(e.path);
+      int64_t n = std::min<int64_t>(limits_.chunk_bytes, static_cast<int64_t>(data->size()) - offset);
+      chunk.set_offset(offset);
+      chunk.set_data(data->substr(static_cast<size_t>(offset), static_cast<size_t>(n)));
+      offset += n;
+      chunk.set_last_chunk(offset >= static_cast<int64_t>(data->size()));
+      if (!sink(chunk)) return absl::CancelledError("client went away");
+    } while (offset < static_cast<int64_t>(data->size()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ferry::repo_watcher

@@ -1,0 +1,47 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "ferry/v1/repo_watcher.pb.h"
+#include "services/repo-watcher/mirror_set.h"
+#include "services/repo-watcher/repository_store.h"
+
+namespace ferry::repo_watcher {
+
+struct ContentLimits {
+  int64_t default_max_file_bytes = 10 << 20;
+  int64_t default_max_total_bytes = 100 << 20;
+  int64_t chunk_bytes = 1 << 20;
+};
+
+// Reads the files under a path at a commit from a repository's mirror.
+// Symlinks are reported with their stored target and never followed;
+// submodules are reported without content. Thread-safe.
+class ContentReader {
+ public:
+  // Called for each chunk in order; returns false when the client is gone.
+  using Sink = std::function<bool(const v1::ReadContentResponse&)>;
+
+  ContentReader(RepositoryStore* store, MirrorSet* mirrors, ContentLimits limits = {})
+      : store_(store), mirrors_(mirrors), limits_(limits) {}
+
+  // INVALID_ARGUMENT for a path with "..", an absolute path, a bad commit
+  // sha or negative limits; NOT_FOUND for an unknown repository, commit or
+  // path; RESOURCE_EXHAUSTED naming the file when a limit would be exceeded
+  // (checked before anything is sent); CANCELLED when the sink refuses.
+  absl::Status Read(const v1::ReadContentRequest& request, const Sink& sink);
+
+ private:
+  RepositoryStore* store_;
+  MirrorSet* mirrors_;
+  const ContentLimits limits_;
+};
+
+// Validates a repository-relative path: no "..", not absolute, no empty or
+// "." components, no NUL. Returns it without a trailing "/".
+absl::StatusOr<std::string> NormalizeContentPath(const std::string& path);
+
+}  // namespace ferry::repo_watcher

@@ -1,0 +1,49 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/git/git_repository.h"
+
+namespace ferry::repo_watcher {
+
+// The bare mirrors under the cache directory, one per repository id
+// (<cache-dir>/<id>.git). Opening validates the mirror and rebuilds it when
+// corrupt, missing or made for another URL. Thread-safe: readers and the
+// poller share a repository's mirror; Remove() waits for them.
+class MirrorSet {
+ public:
+  MirrorSet(git::Client* git, std::string cache_dir) : git_(git), cache_dir_(std::move(cache_dir)) {}
+
+  // A handle on the mirror plus the shared lock that keeps it from being
+  // removed or rebuilt while in use.
+  struct Lease {
+    std::shared_lock<std::shared_mutex> lock;
+    std::unique_ptr<git::Repository> repo;
+    bool rebuilt = false;
+  };
+
+  // Opens (creating or rebuilding as needed) the mirror of `id` for `url`.
+  absl::StatusOr<Lease> Open(const std::string& id, const std::string& url);
+  // Opens the mirror only if it exists and is valid (NOT_FOUND /
+  // FAILED_PRECONDITION otherwise), for reading.
+  absl::StatusOr<Lease> OpenForRead(const std::string& id, const std::string& url);
+  // Deletes the mirror directory of `id`.
+  void Remove(const std::string& id);
+
+  std::string PathFor(const std::string& id) const { return cache_dir_ + "/" + id + ".git"; }
+
+ private:
+  std::shared_mutex& LockFor(const std::string& id);
+
+  git::Client* git_;
+  const std::string cache_dir_;
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<std::shared_mutex>> locks_;
+};
+
+}  // namespace ferry::repo_watcher

@@ -1,0 +1,160 @@
+#include "services/repo-watcher/poll_scheduler.h"
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "common/logging/logger.h"
+
+namespace ferry::repo_watcher {
+
+PollScheduler::PollScheduler(RepositoryStore* store, RepoPoller* poller, const Clock* clock, SchedulerOptions options)
+    : store_(store), poller_(poller), clock_(clock), options_(options) {}
+
+PollScheduler::~PollScheduler() { Stop(); }
+
+void PollScheduler::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (dispatcher_.joinable()) return;
+  dispatcher_ = std::thread([this] { Dispatch(); });
+  for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { Work(); });
+}
+
+void PollScheduler::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  dispatch_cv_.notify_all();
+  work_cv_.notify_all();
+  done_cv_.notify_all();
+  if (dispatcher_.joinable()) dispatcher_.join();
+  for (std::thread& t : workers_) {
+    if (t.joinable()) t.join();
+  }
+  workers_.clear();
+}
+
+void PollScheduler::EnqueueLocked(const std::string& id, Entry& e) {
+  if (e.running) {
+    e.rerun = true;
+    return;
+  }
+  if (e.queued) return;
+  e.queued = true;
+  ready_.push_back(id);
+  work_cv_.notify_one();
+}
+
+void PollScheduler::Trigger(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Entry& e = entries_[id];
+  e.requested = ++generation_;
+  EnqueueLocked(id, e);
+}
+
+absl::Status PollScheduler::RefreshAndWait(const std::string& id, absl::Duration timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stop_) return absl::UnavailableError("repo-watcher is shutting down");
+  Entry& e = entries_[id];
+  uint64_t mine = e.requested = ++generation_;
+  EnqueueLocked(id, e);
+  bool done = done_cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout), [&] {
+    auto it = entries_.find(id);
+    return stop_ || it == entries_.end() || it->second.completed >= mine;
+  });
+  auto it = entries_.find(id);
+  if (it == entries_.end()) return absl::NotFoundError(absl::StrCat("repository \"", id, "\" not found"));
+  if (stop_) return absl::UnavailableError("repo-watcher is shutting down");
+  if (!done) return absl::UnavailableError(absl::StrCat("refresh of \"", id, "\" did not finish in time"));
+  return it->second.last_status;
+}
+
+void PollScheduler::Forget(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(id);
+  if (it != entries_.end() && !it->second.running && !it->second.queued) entries_.erase(it);
+  done_cv_.notify_all();
+}
+
+void PollScheduler::Rescan() {
+  std::vector<std::string> ids;
+  std::string after;
+  while (true) {
+    absl::StatusOr<std::vector<v1::Repository>> page = store_->List(after, 500);
+    if (!page.ok()) {
+      logging::Warn("cannot list repositories, retrying", {{"error", page.status().ToString()}});
+      return;
+    }
+    for (const v1::Repository& r : *page) ids.push_back(r.id());
+    if (page->size() < 500) break;
+    after = page->back().id();
+  }
+  absl::BitGen gen;
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::Time now = clock_->Now();
+  for (const std::string& id : ids) {
+    if (entries_.count(id) > 0) continue;
+    Entry& e = entries_[id];
+    e.due = now + absl::Uniform<double>(gen, 0.0, 1.0) * options_.first_check_spread;
+  }
+}
+
+void PollScheduler::Dispatch() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    absl::Time now = clock_->Now();
+    if (now >= next_rescan_) {
+      lock.unlock();
+      Rescan();
+      lock.lock();
+      next_rescan_ = clock_->Now() + options_.rescan_interval;
+      continue;
+    }
+    absl::Time earliest = next_rescan_;
+    for (auto& [id, e] : entries_) {
+      if (e.running || e.queued) continue;
+      if (e.due <= now) {
+        EnqueueLocked(id, e);
+      } else {
+        earliest = std::min(earliest, e.due);
+      }
+    }
+    dispatch_cv_.wait_for(lock, absl::ToChronoMilliseconds(std::max(earliest - now, absl::Milliseconds(1))));
+  }
+}
+
+void PollScheduler::Work() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    work_cv_.wait(lock, [&] { return stop_ || !ready_.empty(); });
+    if (stop_) return;
+    std::string id = ready_.front();
+    ready_.pop_front();
+    auto it = entries_.find(id);
+    if (it == entries_.end()) continue;
+    Entry& e = it->second;
+    e.queued = false;
+    e.running = true;
+    e.rerun = false;
+    e.started = e.requested;
+    lock.unlock();
+    PollResult result = poller_->Poll(id);
+    lock.lock();
+    it = entries_.find(id);
+    if (it == entries_.end()) continue;
+    Entry& done = it->second;
+    done.running = false;
+    done.completed = done.started;
+    done.last_status = result.status;
+    done.due = result.next_check;
+    if (result.repository_gone && !done.rerun) {
+      entries_.erase(it);
+    } else if (done.rerun) {
+      done.rerun = false;
+      EnqueueLocked(id, done);
+    }
+    done_cv_.notify_all();
+    dispatch_cv_.notify_all();
+  }
+}
+
+}  // namespace ferry::repo_watcher

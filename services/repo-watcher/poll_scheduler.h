@@ -1,0 +1,82 @@
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/clock/clock.h"
+#include "services/repo-watcher/repo_poller.h"
+#include "services/repo-watcher/repository_store.h"
+
+namespace ferry::repo_watcher {
+
+struct SchedulerOptions {
+  int workers = 3;                                // concurrent polls
+  absl::Duration rescan_interval = absl::Seconds(10);  // pick up repositories registered elsewhere
+  absl::Duration first_check_spread = absl::Seconds(1);  // start-up checks spread over this
+};
+
+// Runs RepoPoller for every registered repository on its own schedule
+// (interval plus jitter, backoff on failure), on a bounded worker pool.
+// A repository is never polled by two threads at once; a trigger that
+// arrives during a poll runs another poll right after it. Thread-safe.
+class PollScheduler {
+ public:
+  PollScheduler(RepositoryStore* store, RepoPoller* poller, const Clock* clock, SchedulerOptions options = {});
+  ~PollScheduler();
+
+  void Start();
+  // Stops dispatching and joins the workers (in-flight polls finish).
+  void Stop();
+
+  // Polls `id` as soon as a worker is free, bypassing schedule and backoff.
+  void Trigger(const std::string& id);
+  // Triggers and waits until a poll that started after this call has
+  // finished; returns its status (NOT_FOUND for an unknown repository,
+  // UNAVAILABLE when stopping or after `timeout`).
+  absl::Status RefreshAndWait(const std::string& id, absl::Duration timeout = absl::Seconds(60));
+  // Forgets a deleted repository.
+  void Forget(const std::string& id);
+
+ private:
+  struct Entry {
+    absl::Time due = absl::InfinitePast();
+    bool queued = false;
+    bool running = false;
+    bool rerun = false;
+    uint64_t requested = 0;   // trigger generation asked for
+    uint64_t started = 0;     // generation covered by the running poll
+    uint64_t completed = 0;   // generation covered by the last finished poll
+    absl::Status last_status;
+  };
+  void Dispatch();
+  void Work();
+  void Rescan();
+  void EnqueueLocked(const std::string& id, Entry& e);
+
+  RepositoryStore* store_;
+  RepoPoller* poller_;
+  const Clock* clock_;
+  const SchedulerOptions options_;
+
+  std::mutex mu_;
+  std::condition_variable dispatch_cv_;
+  std::condition_variable work_cv_;
+  std::condition_variable done_cv_;
+  std::map<std::string, Entry> entries_;
+  std::deque<std::string> ready_;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+  absl::Time next_rescan_ = absl::InfinitePast();
+  std::thread dispatcher_;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace ferry::repo_watcher

@@ -1,0 +1,297 @@
+#include "services/repo-watcher/repo_poller.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/logging/logger.h"
+#include "google/protobuf/util/time_util.h"
+#include "services/repo-watcher/repository_spec.h"
+#include "services/repo-watcher/secrets.h"
+
+namespace ferry::repo_watcher {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+absl::BitGen& Rng() {
+  thread_local absl::BitGen gen;
+  return gen;
+}
+
+void SetIdentity(const git::Identity& id, v1::GitIdentity* out) {
+  out->set_name(id.name);
+  out->set_email(id.email);
+  *out->mutable_time() = TimeUtil::SecondsToTimestamp(id.time_seconds);
+}
+
+void Detail(v1::Event& e, const std::string& key, const std::string& value) {
+  (*e.mutable_details()->mutable_fields())[key].set_string_value(value);
+}
+
+void Detail(v1::Event& e, const std::string& key, bool value) {
+  (*e.mutable_details()->mutable_fields())[key].set_bool_value(value);
+}
+
+}  // namespace
+
+std::string NewEventKey(const std::string& prefix) {
+  return absl::StrFormat("%s-%016x%016x", prefix, absl::Uniform<uint64_t>(Rng()), absl::Uniform<uint64_t>(Rng()));
+}
+
+v1::Event MakeEvent(v1::AuditAction action, const std::string& repository_id, const std::string& message) {
+  v1::Event e;
+  e.set_action(action);
+  e.set_idempotency_key(NewEventKey("repo-watcher"));
+  e.mutable_actor()->set_kind(v1::ACTOR_KIND_SYSTEM);
+  e.mutable_actor()->set_id("ferry");
+  e.mutable_subject()->set_repository_id(repository_id);
+  e.set_message(message);
+  return e;
+}
+
+RepoPoller::RepoPoller(RepositoryStore* store, git::Client* git, MirrorSet* mirrors, SignatureVerifier* verifier,
+                       RevisionNotifier* notifier, RepoWatcherMetrics* metrics, const Clock* clock,
+                       PollOptions options)
+    : store_(store),
+      git_(git),
+      mirrors_(mirrors),
+      verifier_(verifier),
+      notifier_(notifier),
+      metrics_(metrics),
+      clock_(clock),
+      options_(options) {}
+
+absl::Duration RepoPoller::NextDelay(absl::Duration interval, int failures) const {
+  absl::Duration base = interval;
+  if (failures > 0) {
+    base = options_.failure_backoff_initial;
+    for (int i = 1; i < failures && base < options_.failure_backoff_max; ++i) base *= 2;
+    base = std::min(base, options_.failure_backoff_max);
+  }
+  double jitter = absl::Uniform<double>(Rng(), 0.0, options_.jitter_fraction);
+  return base + base * jitter;
+}
+
+PollResult RepoPoller::Poll(const std::string& repository_id) {
+  PollResult result;
+  absl::StatusOr<v1::Repository> repo = store_->Get(repository_id);
+  if (!repo.ok()) {
+    result.status = repo.status();
+    result.repository_gone = absl::IsNotFound(repo.status());
+    result.next_check = clock_->Now() + NextDelay(kDefaultPollInterval, 0);
+    return result;
+  }
+  absl::Duration interval = PollInterval(*repo);
+  absl::StatusOr<v1::RepositoryStatus> before = store_->GetStatus(repository_id);
+  int failures_before = before.ok() ? before->consecutive_failures() : 0;
+  std::string error_before = before.ok() ? before->last_error() : "";
+
+  absl::Time started = clock_->Now();
+  bool fetched = false;
+  absl::Status status;
+  absl::StatusOr<bool> locked = store_->WithRepositoryLock(repository_id, [&] { status = PollLocked(*repo, &fetched); });
+  if (!locked.ok()) {
+    status = locked.status();
+  } else if (!*locked) {
+    result.locked_elsewhere = true;
+    result.next_check = clock_->Now() + NextDelay(interval, 0);
+    return result;
+  }
+  if (absl::IsNotFound(status)) {
+    // Deleted while polling.
+    absl::StatusOr<v1::Repository> still = store_->Get(repository_id);
+    if (!still.ok() && absl::IsNotFound(still.status())) {
+      result.status = status;
+      result.repository_gone = true;
+      return result;
+    }
+  }
+  int failures = status.ok() ? 0 : failures_before + 1;
+  absl::Time now = clock_->Now();
+  CheckRecord record{repository_id, started, std::nullopt, status.ok() ? "" : std::string(status.message()), failures,
+                     now + NextDelay(interval, failures)};
+  if (fetched) record.fetch_time = now;
+  std::optional<v1::Event> audit;
+  if (!status.ok() && (failures_before == 0 || error_before != record.error)) {
+    audit = MakeEvent(v1::AUDIT_ACTION_FETCH_FAILED, repository_id,
+                      absl::StrCat("checking ", repository_id, " failed: ", status.message()));
+    Detail(*audit, "error", std::string(status.message()));
+    logging::Warn("repository check failed", {{"repository", repository_id}, {"error", status.ToString()},
+                                              {"consecutive_failures", failures}});
+  }
+  absl::Status recorded = store_->RecordCheck(record, audit);
+  if (!recorded.ok() && status.ok()) status = recorded;
+  if (!recorded.ok() && absl::IsNotFound(store_->Get(repository_id).status())) result.repository_gone = true;
+  result.status = status;
+  result.next_check = record.next_check_time;
+  return result;
+}
+
+absl::Status RepoPoller::PollLocked(const v1::Repository& repo, bool* fetched) {
+  absl::StatusOr<v1::RepositoryStatus> state = store_->GetStatus(repo.id());
+  if (!state.ok()) return state.status();
+  absl::StatusOr<git::Credentials> creds = ResolveCredentials(repo);
+  if (!creds.ok()) return creds.status();
+
+  absl::Time t0 = absl::Now();
+  absl::StatusOr<std::vector<git::RemoteRef>> remote = git_->ListRemoteRefs(repo.url(), *creds);
+  metrics_->GitRequest("ls-remote", remote.ok(), absl::Now() - t0);
+  if (!remote.ok()) return remote.status();
+
+  std::map<std::string, std::string> tracked;  // ref -> commit
+  std::set<std::string> advertised;
+  for (const git::RemoteRef& r : *remote) {
+    advertised.insert(r.name);
+    if (IsTrackedRef(repo, r.name)) tracked[r.name] = r.commit;
+  }
+  std::map<std::string, const v1::RefState*> known;
+  for (const v1::RefState& r : state->refs()) known[r.ref()] = &r;
+
+  absl::StatusOr<MirrorSet::Lease> mirror = mirrors_->Open(repo.id(), repo.url());
+  if (!mirror.ok()) return mirror.status();
+  git::Repository& git_repo = *mirror->repo;
+
+  std::vector<std::string> refspecs;
+  for (const auto& [ref, sha] : tracked) {
+    auto k = known.find(ref);
+    bool moved = k == known.end() || k->second->sha() != sha;
+    if (moved || !git_repo.HasCommit(sha)) refspecs.push_back(absl::StrCat("+", ref, ":", ref));
+  }
+  if (!refspecs.empty()) {
+    absl::Time f0 = absl::Now();
+    absl::Status f = git_repo.Fetch(repo.url(), refspecs, *creds);
+    metrics_->GitRequest("fetch", f.ok(), absl::Now() - f0);
+    if (!f.ok()) return f;
+    *fetched = true;
+  }
+  for (const auto& [ref, sha] : tracked) {
+    auto k = known.find(ref);
+    if (k != known.end() && k->second->sha() == sha) continue;
+    absl::Status s = RecordMove(repo, git_repo, ref, k == known.end() ? nullptr : k->second, sha);
+    if (!s.ok() && !absl::IsAborted(s)) return s;
+  }
+  for (const auto& [ref, k] : known) {
+    if (tracked.count(ref) > 0) continue;
+    absl::Status s = advertised.count(ref) > 0 ? store_->DropRefState(repo.id(), ref)
+                                               : RecordDeletion(repo, git_repo, *k);
+    if (!s.ok() && !absl::IsAborted(s)) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RepoPoller::RecordMove(const v1::Repository& repo, git::Repository& mirror, const std::string& ref,
+                                    const v1::RefState* known, const std::string& sha) {
+  absl::StatusOr<git::Commit> commit = mirror.ReadCommit(sha);
+  if (!commit.ok()) return commit.status();
+  const v1::SignaturePolicy& policy = repo.signature_policy();
+  SignatureCheck check;
+  check.reason = "signature policy is none";
+  if (policy.mode() == v1::SIGNATURE_MODE_HEAD || policy.mode() == v1::SIGNATURE_MODE_ALL) {
+    check = verifier_->Verify(*commit, policy);
+    if (check.passed() && policy.mode() == v1::SIGNATURE_MODE_ALL && known != nullptr &&
+        !known->accepted_sha().empty() && mirror.HasCommit(known->accepted_sha())) {
+      absl::StatusOr<std::vector<std::string>> between =
+          mirror.CommitsBetween(known->accepted_sha(), sha, options_.max_commits_verified);
+      if (!between.ok()) {
+        check.result = v1::SIGNATURE_RESULT_ERROR;
+        check.reason = absl::StrCat("cannot list new commits: ", between.status().message());
+      } else {
+        for (auto it = between->rbegin(); it != between->rend(); ++it) {
+          if (*it == sha) continue;
+          absl::StatusOr<git::Commit> c = mirror.ReadCommit(*it);
+          if (!c.ok()) return c.status();
+          SignatureCheck one = verifier_->Verify(*c, policy);
+          if (!one.passed()) {
+            check = one;
+            check.reason = absl::StrCat("policy ALL: ", one.reason);
+            break;
+          }
+        }
+      }
+    }
+  }
+  bool rejected = !check.passed();
+
+  v1::Revision rev;
+  rev.set_repository_id(repo.id());
+  rev.set_ref(ref);
+  rev.set_sha(sha);
+  for (const std::string& p : commit->parents) rev.add_parents(p);
+  SetIdentity(commit->author, rev.mutable_author());
+  SetIdentity(commit->committer, rev.mutable_committer());
+  rev.set_message(commit->message);
+  *rev.mutable_commit_time() = TimeUtil::SecondsToTimestamp(commit->committer.time_seconds);
+  rev.set_signature_result(check.result);
+  rev.set_signature_type(check.type);
+  rev.set_signer(check.signer);
+  rev.set_signature_reason(check.reason);
+  rev.set_rejected(rejected);
+  // Accepted revisions are relative to what the planner last saw.
+  std::string previous = known == nullptr ? "" : (rejected ? known->sha() : known->accepted_sha());
+  rev.set_previous_sha(previous);
+  if (previous.empty()) {
+    rev.set_all_paths_changed(true);
+  } else if (!mirror.HasCommit(previous)) {
+    // Unreachable from the new tip after the fetch: history was rewritten.
+    rev.set_all_paths_changed(true);
+    rev.set_forced_update(true);
+  } else {
+    absl::StatusOr<std::vector<std::string>> paths = mirror.ChangedPaths(previous, sha);
+    if (!paths.ok()) return paths.status();
+    for (const std::string& p : *paths) rev.add_changed_paths(p);
+    if (previous != sha) {
+      absl::StatusOr<bool> ff = mirror.IsDescendantOf(sha, previous);
+      if (!ff.ok()) return ff.status();
+      rev.set_forced_update(!*ff);
+    }
+  }
+
+  v1::Event event = MakeEvent(
+      rejected ? v1::AUDIT_ACTION_SIGNATURE_REJECTED : v1::AUDIT_ACTION_REVISION_DETECTED, repo.id(),
+      rejected ? absl::StrCat("rejected ", ref, " at ", sha, ": ", check.reason)
+               : absl::StrCat("new revision ", sha, " on ", ref, rev.forced_update() ? " (forced update)" : ""));
+  event.mutable_subject()->set_ref(ref);
+  event.mutable_subject()->set_commit_sha(sha);
+  Detail(event, "signature_result", SignatureResultName(check.result));
+  Detail(event, "signature_reason", check.reason);
+  if (!check.signer.empty()) Detail(event, "signer", check.signer);
+  Detail(event, "previous_sha", previous);
+  Detail(event, "forced_update", rev.forced_update());
+
+  absl::StatusOr<v1::Revision> stored = store_->RecordRevision(rev, known == nullptr ? "" : known->sha(), event);
+  if (!stored.ok()) return stored.status();
+  metrics_->Revision(SignatureResultName(check.result));
+  notifier_->Notify();
+  logging::Info(rejected ? "revision rejected" : "revision detected",
+                {{"repository", repo.id()}, {"ref", ref}, {"sha", sha}, {"cursor", stored->cursor()},
+                 {"signature_result", SignatureResultName(check.result)}, {"forced_update", rev.forced_update()}});
+  return absl::OkStatus();
+}
+
+absl::Status RepoPoller::RecordDeletion(const v1::Repository& repo, git::Repository& mirror,
+                                        const v1::RefState& known) {
+  v1::Revision rev;
+  rev.set_repository_id(repo.id());
+  rev.set_ref(known.ref());
+  rev.set_previous_sha(known.sha());
+  rev.set_ref_deleted(true);
+  rev.set_signature_result(v1::SIGNATURE_RESULT_NOT_CHECKED);
+  rev.set_signature_reason("ref deleted");
+  v1::Event event = MakeEvent(v1::AUDIT_ACTION_REVISION_DETECTED, repo.id(),
+                              absl::StrCat("ref ", known.ref(), " was deleted on the remote"));
+  event.mutable_subject()->set_ref(known.ref());
+  Detail(event, "ref_deleted", true);
+  Detail(event, "previous_sha", known.sha());
+  absl::StatusOr<v1::Revision> stored = store_->RecordRevision(rev, known.sha(), event);
+  if (!stored.ok()) return stored.status();
+  metrics_->Revision(SignatureResultName(v1::SIGNATURE_RESULT_NOT_CHECKED));
+  notifier_->Notify();
+  logging::Info("ref deleted", {{"repository", repo.id()}, {"ref", known.ref()}, {"cursor", stored->cursor()}});
+  return mirror.DeleteRef(known.ref());
+}
+
+}  // namespace ferry::repo_watcher

@@ -1,0 +1,70 @@
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/clock/clock.h"
+#include "common/git/git_repository.h"
+#include "services/repo-watcher/mirror_set.h"
+#include "services/repo-watcher/repo_watcher_metrics.h"
+#include "services/repo-watcher/repository_store.h"
+#include "services/repo-watcher/revision_notifier.h"
+#include "services/repo-watcher/signature_verifier.h"
+
+namespace ferry::repo_watcher {
+
+struct PollOptions {
+  absl::Duration failure_backoff_initial = absl::Seconds(1);
+  absl::Duration failure_backoff_max = absl::Minutes(5);
+  double jitter_fraction = 0.1;  // next check = interval * (1 + U[0, jitter))
+  int max_commits_verified = 1000;  // policy ALL: most new commits checked at once
+};
+
+struct PollResult {
+  absl::Status status;        // the check's outcome
+  bool repository_gone = false;
+  bool locked_elsewhere = false;  // another replica is polling it
+  absl::Time next_check;      // when to check again
+};
+
+// One poll of one repository: list the remote refs in-process, fetch into
+// the mirror only the tracked refs that moved (or whose commit the mirror
+// lacks), verify signatures per policy, and record one revision per moved
+// or deleted ref together with its audit event. Runs under the
+// repository's cluster-wide poll lock. Thread-safe; the scheduler never
+// polls one repository from two threads at once.
+class RepoPoller {
+ public:
+  RepoPoller(RepositoryStore* store, git::Client* git, MirrorSet* mirrors, SignatureVerifier* verifier,
+             RevisionNotifier* notifier, RepoWatcherMetrics* metrics, const Clock* clock, PollOptions options = {});
+
+  PollResult Poll(const std::string& repository_id);
+
+  // Delay before the next check after `failures` consecutive failures
+  // (0: the regular interval), jitter included.
+  absl::Duration NextDelay(absl::Duration interval, int failures) const;
+
+ private:
+  absl::Status PollLocked(const v1::Repository& repo, bool* fetched);
+  absl::Status RecordMove(const v1::Repository& repo, git::Repository& mirror, const std::string& ref,
+                          const v1::RefState* known, const std::string& sha);
+  absl::Status RecordDeletion(const v1::Repository& repo, git::Repository& mirror, const v1::RefState& known);
+
+  RepositoryStore* store_;
+  git::Client* git_;
+  MirrorSet* mirrors_;
+  SignatureVerifier* verifier_;
+  RevisionNotifier* notifier_;
+  RepoWatcherMetrics* metrics_;
+  const Clock* clock_;
+  const PollOptions options_;
+};
+
+// A fresh random idempotency key for an audit event.
+std::string NewEventKey(const std::string& prefix);
+
+// An audit event about repository `repository_id` by the system actor.
+v1::Event MakeEvent(v1::AuditAction action, const std::string& repository_id, const std::string& message);
+
+}  // namespace ferry::repo_watcher

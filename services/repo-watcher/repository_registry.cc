@@ -1,0 +1,123 @@
+#include "services/repo-watcher/repository_registry.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "services/repo-watcher/repo_poller.h"
+#include "services/repo-watcher/repository_spec.h"
+
+namespace ferry::repo_watcher {
+namespace {
+
+const std::vector<std::string> kMutableFields = {"url", "branches", "tag_patterns", "poll_interval",
+                                                 "credentials", "webhook_secret", "signature_policy"};
+
+v1::Event RegistryEvent(v1::AuditAction action, const std::string& id, const v1::Actor& actor,
+                        const std::string& message) {
+  v1::Event e = MakeEvent(action, id, message);
+  *e.mutable_actor() = actor;
+  if (e.actor().id().empty()) e.mutable_actor()->set_id("anonymous");
+  return e;
+}
+
+// What an audit record may say about a repository: references only.
+void DescribeRepository(const v1::Repository& repo, v1::Event& e) {
+  auto& f = *e.mutable_details()->mutable_fields();
+  f["url"].set_string_value(repo.url());
+  f["branches"].set_string_value(absl::StrJoin(repo.branches(), ","));
+  f["tag_patterns"].set_string_value(absl::StrJoin(repo.tag_patterns(), ","));
+  f["poll_interval_seconds"].set_number_value(static_cast<double>(repo.poll_interval().seconds()));
+  f["signature_mode"].set_string_value(v1::SignatureMode_Name(repo.signature_policy().mode()));
+  f["has_credentials"].set_bool_value(repo.has_credentials());
+  f["has_webhook_secret"].set_bool_value(repo.has_webhook_secret());
+}
+
+}  // namespace
+
+absl::StatusOr<v1::Repository> RepositoryRegistry::Create(v1::Repository repo, const v1::Actor& actor) {
+  repo.clear_create_time();
+  repo.clear_update_time();
+  if (absl::Status s = ValidateAndNormalize(repo); !s.ok()) return s;
+  v1::Event e = RegistryEvent(v1::AUDIT_ACTION_REPOSITORY_REGISTERED, repo.id(), actor,
+                              absl::StrCat("repository ", repo.id(), " registered (", repo.url(), ")"));
+  DescribeRepository(repo, e);
+  absl::StatusOr<v1::Repository> out = store_->Create(repo, e);
+  if (absl::IsAlreadyExists(out.status())) {
+    return absl::AlreadyExistsError(absl::StrCat("repository.id: \"", repo.id(), "\" is already registered"));
+  }
+  if (out.ok() && hooks_.on_changed) hooks_.on_changed(repo.id());
+  return out;
+}
+
+absl::StatusOr<v1::Repository> RepositoryRegistry::Get(const std::string& id) {
+  if (!IsValidId(id)) return absl::InvalidArgumentError("id: must be a repository id (lowercase DNS label)");
+  return store_->Get(id);
+}
+
+absl::StatusOr<v1::ListRepositoriesResponse> RepositoryRegistry::List(int page_size, const std::string& page_token) {
+  if (page_size < 0 || page_size > 1000) return absl::InvalidArgumentError("page_size: must be between 0 and 1000");
+  if (page_size == 0) page_size = 50;
+  if (!page_token.empty() && !IsValidId(page_token)) return absl::InvalidArgumentError("page_token: invalid");
+  absl::StatusOr<std::vector<v1::Repository>> repos = store_->List(page_token, page_size + 1);
+  if (!repos.ok()) return repos.status();
+  v1::ListRepositoriesResponse out;
+  for (int i = 0; i < static_cast<int>(repos->size()) && i < page_size; ++i) *out.add_repositories() = (*repos)[i];
+  if (static_cast<int>(repos->size()) > page_size) out.set_next_page_token((*repos)[page_size - 1].id());
+  return out;
+}
+
+absl::StatusOr<v1::Repository> RepositoryRegistry::Update(const v1::Repository& changes,
+                                                          const std::vector<std::string>& mask,
+                                                          const v1::Actor& actor) {
+  if (!IsValidId(changes.id())) return absl::InvalidArgumentError("repository.id: must be a repository id");
+  std::vector<std::string> fields = mask.empty() ? kMutableFields : mask;
+  for (const std::string& f : fields) {
+    if (std::find(kMutableFields.begin(), kMutableFields.end(), f) == kMutableFields.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("update_mask: \"", f, "\" is not a mutable field (", absl::StrJoin(kMutableFields, ", "), ")"));
+    }
+  }
+  absl::StatusOr<v1::Repository> current = store_->Get(changes.id());
+  if (!current.ok()) return current.status();
+  v1::Repository next = *current;
+  for (const std::string& f : fields) {
+    if (f == "url") next.set_url(changes.url());
+    if (f == "branches") *next.mutable_branches() = changes.branches();
+    if (f == "tag_patterns") *next.mutable_tag_patterns() = changes.tag_patterns();
+    if (f == "poll_interval") {
+      if (changes.has_poll_interval()) *next.mutable_poll_interval() = changes.poll_interval();
+      else next.clear_poll_interval();
+    }
+    if (f == "credentials") {
+      if (changes.has_credentials()) *next.mutable_credentials() = changes.credentials();
+      else next.clear_credentials();
+    }
+    if (f == "webhook_secret") {
+      if (changes.has_webhook_secret()) *next.mutable_webhook_secret() = changes.webhook_secret();
+      else next.clear_webhook_secret();
+    }
+    if (f == "signature_policy") {
+      if (changes.has_signature_policy()) *next.mutable_signature_policy() = changes.signature_policy();
+      else next.clear_signature_policy();
+    }
+  }
+  next.clear_create_time();
+  next.clear_update_time();
+  if (absl::Status s = ValidateAndNormalize(next); !s.ok()) return s;
+  v1::Event e = RegistryEvent(v1::AUDIT_ACTION_REPOSITORY_UPDATED, next.id(), actor,
+                              absl::StrCat("repository ", next.id(), " updated (", absl::StrJoin(fields, ", "), ")"));
+  DescribeRepository(next, e);
+  (*e.mutable_details()->mutable_fields())["fields"].set_string_value(absl::StrJoin(fields, ","));
+  absl::StatusOr<v1::Repository> out = store_->Update(next, e);
+  if (out.ok() && hooks_.on_changed) hooks_.on_changed(next.id());
+  return out;
+}
+
+absl::Status RepositoryRegistry::Delete(const std::string& id, const v1::Actor& actor) {
+  if (!IsValidId(id)) return absl::InvalidArgumentError("id: must be a repository id (lowercase DNS label)");
+  v1::Event e = RegistryEvent(v1::AUDIT_ACTION_REPOSITORY_DELETED, id, actor, absl::StrCat("repository ", id, " deleted"));
+  absl::Status s = store_->Delete(id, e);
+  if (s.ok() && hooks_.on_deleted) hooks_.on_deleted(id);
+  return s;
+}
+
+}  // namespace ferry::repo_watcher

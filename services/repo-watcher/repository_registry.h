@@ -1,0 +1,41 @@
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "ferry/v1/repo_watcher.pb.h"
+#include "services/repo-watcher/repository_store.h"
+
+namespace ferry::repo_watcher {
+
+// Registry logic: validation, field masks, paging and audit events for
+// Create/Get/List/Update/Delete. No gRPC, no SQL. Thread-safe.
+class RepositoryRegistry {
+ public:
+  // Observers of registry changes (the scheduler and the mirrors).
+  struct Hooks {
+    std::function<void(const std::string& id)> on_changed;  // created or updated
+    std::function<void(const std::string& id)> on_deleted;
+  };
+
+  RepositoryRegistry(RepositoryStore* store, Hooks hooks) : store_(store), hooks_(std::move(hooks)) {}
+
+  // INVALID_ARGUMENT naming the field; ALREADY_EXISTS on a taken id.
+  absl::StatusOr<v1::Repository> Create(v1::Repository repo, const v1::Actor& actor);
+  absl::StatusOr<v1::Repository> Get(const std::string& id);
+  // page_size 0 = 50, above 1000 INVALID_ARGUMENT; page_token is opaque.
+  absl::StatusOr<v1::ListRepositoriesResponse> List(int page_size, const std::string& page_token);
+  // Replaces the fields in `mask` (empty: all mutable fields);
+  // INVALID_ARGUMENT for an unknown mask path or an invalid result.
+  absl::StatusOr<v1::Repository> Update(const v1::Repository& changes, const std::vector<std::string>& mask,
+                                        const v1::Actor& actor);
+  absl::Status Delete(const std::string& id, const v1::Actor& actor);
+
+ private:
+  RepositoryStore* store_;
+  Hooks hooks_;
+};
+
+}  // namespace ferry::repo_watcher

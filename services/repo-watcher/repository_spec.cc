@@ -1,0 +1,189 @@
+#include "services/repo-watcher/repository_spec.h"
+
+#include <fnmatch.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <regex>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace ferry::repo_watcher {
+namespace {
+
+absl::Status Bad(const std::string& field, const std::string& why) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
+}
+
+absl::Status CheckSecretRef(const v1::SecretRef& ref, const std::string& field) {
+  switch (ref.source_case()) {
+    case v1::SecretRef::kFile:
+      if (ref.file().empty() || ref.file()[0] != '/') return Bad(field + ".file", "must be an absolute path");
+      if (access(ref.file().c_str(), R_OK) != 0) {
+        return Bad(field + ".file", absl::StrCat("file \"", ref.file(), "\" does not exist or is not readable"));
+      }
+      return absl::OkStatus();
+    case v1::SecretRef::kEnv:
+      if (ref.env().empty()) return Bad(field + ".env", "must name an environment variable");
+      if (std::getenv(ref.env().c_str()) == nullptr) {
+        return Bad(field + ".env", absl::StrCat("environment variable \"", ref.env(), "\" is not set"));
+      }
+      return absl::OkStatus();
+    case v1::SecretRef::SOURCE_NOT_SET:
+      break;
+  }
+  return Bad(field, "one of file or env must be set");
+}
+
+bool ValidPattern(const std::string& p) {
+  if (p.empty() || p.front() == '/' || p.back() == '/') return false;
+  if (absl::StrContains(p, "..") || absl::StrContains(p, "//")) return false;
+  for (char c : p) {
+    if (c <= ' ' || c == '~' || c == '^' || c == ':' || c == '\\' || c == 0x7f) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool IsValidId(const std::string& id) {
+  static const std::regex kId("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
+  return !id.empty() && id.size() <= 63 && std::regex_match(id, kId);
+}
+
+absl::StatusOr<UrlKind> ClassifyUrl(const std::string& url, const std::string& field) {
+  if (url.empty()) return Bad(field, "is required");
+  for (char c : url) {
+    if (c <= ' ' || c == 0x7f) return Bad(field, "must not contain spaces or control characters");
+  }
+  if (url[0] == '/') return UrlKind::kLocalPath;
+  size_t scheme_end = url.find("://");
+  if (scheme_end != std::string::npos) {
+    std::string scheme = url.substr(0, scheme_end);
+    std::string rest = url.substr(scheme_end + 3);
+    if (scheme == "file") {
+      if (rest.empty() || rest[0] != '/') return Bad(field, "file:// URLs need an absolute path (file:///path)");
+      return UrlKind::kFile;
+    }
+    UrlKind kind;
+    if (scheme == "https") kind = UrlKind::kHttps;
+    else if (scheme == "http") kind = UrlKind::kHttp;
+    else if (scheme == "ssh") kind = UrlKind::kSsh;
+    else return Bad(field, absl::StrCat("unknown scheme \"", scheme, "\" (use a local path, file://, https://, ssh:// or git@host:path)"));
+    size_t at = rest.find('@');
+    size_t slash = rest.find('/');
+    std::string host = rest.substr(at != std::string::npos && at < slash ? at + 1 : 0,
+                                   slash == std::string::npos ? std::string::npos : slash - (at != std::string::npos && at < slash ? at + 1 : 0));
+    if (host.empty() || host[0] == ':') return Bad(field, "has no host");
+    if (slash == std::string::npos || slash + 1 >= rest.size()) return Bad(field, "has no repository path");
+    return kind;
+  }
+  // scp-style user@host:path
+  static const std::regex kScp("([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+:[^/].*|([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+:/.+");
+  if (std::regex_match(url, kScp) && url.find(':') > 1) return UrlKind::kScp;
+  return Bad(field, "is not a local absolute path, file://, https://, ssh:// or scp-style git@host:path URL");
+}
+
+absl::Status ValidateAndNormalize(v1::Repository& repo) {
+  if (!IsValidId(repo.id())) {
+    return Bad("repository.id", "must be a lowercase DNS label ([a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters)");
+  }
+  absl::StatusOr<UrlKind> kind = ClassifyUrl(repo.url());
+  if (!kind.ok()) return kind.status();
+  if (!repo.has_poll_interval()) {
+    *repo.mutable_poll_interval() = google::protobuf::util::TimeUtil::SecondsToDuration(60);
+  } else {
+    absl::Duration d = absl::Seconds(repo.poll_interval().seconds()) + absl::Nanoseconds(repo.poll_interval().nanos());
+    if (d < kMinPollInterval) return Bad("repository.poll_interval", "must be at least 1s");
+  }
+  if (repo.branches().empty() && repo.tag_patterns().empty()) repo.add_branches("main");
+  for (const std::string& b : repo.branches()) {
+    std::string name = absl::StartsWith(b, "refs/heads/") ? b.substr(11) : b;
+    if (!ValidPattern(name)) return Bad("repository.branches", absl::StrCat("\"", b, "\" is not a valid branch name or pattern"));
+  }
+  for (auto& b : *repo.mutable_branches()) {
+    if (absl::StartsWith(b, "refs/heads/")) b = b.substr(11);
+  }
+  for (const std::string& t : repo.tag_patterns()) {
+    std::string name = absl::StartsWith(t, "refs/tags/") ? t.substr(10) : t;
+    if (!ValidPattern(name)) return Bad("repository.tag_patterns", absl::StrCat("\"", t, "\" is not a valid tag pattern"));
+  }
+  for (auto& t : *repo.mutable_tag_patterns()) {
+    if (absl::StartsWith(t, "refs/tags/")) t = t.substr(10);
+  }
+  if (repo.has_credentials()) {
+    const v1::GitCredentials& c = repo.credentials();
+    bool https = *kind == UrlKind::kHttps || *kind == UrlKind::kHttp;
+    bool ssh = *kind == UrlKind::kSsh || *kind == UrlKind::kScp;
+    switch (c.method_case()) {
+      case v1::GitCredentials::kHttpsToken:
+        if (!https) return Bad("repository.credentials.https_token", "needs an https:// URL");
+        if (absl::Status s = CheckSecretRef(c.https_token().token(), "repository.credentials.https_token.token"); !s.ok()) return s;
+        break;
+      case v1::GitCredentials::kSshKey: {
+        if (!ssh) return Bad("repository.credentials.ssh_key", "needs an ssh:// or git@host:path URL");
+        const std::string& f = c.ssh_key().private_key_file();
+        if (f.empty() || f[0] != '/') return Bad("repository.credentials.ssh_key.private_key_file", "must be an absolute path");
+        if (access(f.c_str(), R_OK) != 0) {
+          return Bad("repository.credentials.ssh_key.private_key_file", absl::StrCat("file \"", f, "\" does not exist or is not readable"));
+        }
+        if (c.ssh_key().has_passphrase()) {
+          if (absl::Status s = CheckSecretRef(c.ssh_key().passphrase(), "repository.credentials.ssh_key.passphrase"); !s.ok()) return s;
+        }
+        const std::string& kh = c.ssh_key().known_hosts_file();
+        if (!kh.empty() && access(kh.c_str(), R_OK) != 0) {
+          return Bad("repository.credentials.ssh_key.known_hosts_file", absl::StrCat("file \"", kh, "\" does not exist or is not readable"));
+        }
+        break;
+      }
+      case v1::GitCredentials::METHOD_NOT_SET:
+        return Bad("repository.credentials", "one of https_token or ssh_key must be set");
+    }
+  }
+  if (repo.has_webhook_secret()) {
+    if (absl::Status s = CheckSecretRef(repo.webhook_secret(), "repository.webhook_secret"); !s.ok()) return s;
+  }
+  v1::SignaturePolicy* policy = repo.mutable_signature_policy();
+  if (policy->mode() == v1::SIGNATURE_MODE_UNSPECIFIED) policy->set_mode(v1::SIGNATURE_MODE_NONE);
+  for (const std::string& k : policy->trusted_pgp_public_keys()) {
+    if (!absl::StrContains(k, "-----BEGIN PGP PUBLIC KEY BLOCK-----")) {
+      return Bad("repository.signature_policy.trusted_pgp_public_keys", "each key must be an ASCII-armored OpenPGP public key");
+    }
+  }
+  for (const std::string& line : policy->ssh_allowed_signers()) {
+    static const std::regex kLine("\\s*\\S+\\s+.*(ssh-|ecdsa-|sk-)\\S+\\s+\\S+.*");
+    if (!std::regex_match(line, kLine) || absl::StrContains(line, "\n")) {
+      return Bad("repository.signature_policy.ssh_allowed_signers", absl::StrCat("\"", line, "\" is not an allowed_signers line (principal key-type key)"));
+    }
+  }
+  if (policy->mode() != v1::SIGNATURE_MODE_NONE && policy->trusted_pgp_public_keys().empty() &&
+      policy->ssh_allowed_signers().empty()) {
+    return Bad("repository.signature_policy", "mode HEAD or ALL needs trusted_pgp_public_keys or ssh_allowed_signers");
+  }
+  return absl::OkStatus();
+}
+
+bool IsTrackedRef(const v1::Repository& repo, const std::string& ref) {
+  if (absl::StartsWith(ref, "refs/heads/")) {
+    std::string name = ref.substr(11);
+    for (const std::string& p : repo.branches()) {
+      if (fnmatch(p.c_str(), name.c_str(), FNM_PATHNAME) == 0) return true;
+    }
+  } else if (absl::StartsWith(ref, "refs/tags/")) {
+    std::string name = ref.substr(10);
+    for (const std::string& p : repo.tag_patterns()) {
+      if (fnmatch(p.c_str(), name.c_str(), FNM_PATHNAME) == 0) return true;
+    }
+  }
+  return false;
+}
+
+absl::Duration PollInterval(const v1::Repository& repo) {
+  if (!repo.has_poll_interval()) return kDefaultPollInterval;
+  absl::Duration d = absl::Seconds(repo.poll_interval().seconds()) + absl::Nanoseconds(repo.poll_interval().nanos());
+  return d < kMinPollInterval ? kMinPollInterval : d;
+}
+
+}  // namespace ferry::repo_watcher

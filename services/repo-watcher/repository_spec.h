@@ -1,0 +1,39 @@
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "ferry/v1/repo_watcher.pb.h"
+
+namespace ferry::repo_watcher {
+
+inline constexpr absl::Duration kDefaultPollInterval = absl::Seconds(60);
+inline constexpr absl::Duration kMinPollInterval = absl::Seconds(1);
+
+// Kind of a repository URL.
+enum class UrlKind { kLocalPath, kFile, kHttps, kHttp, kSsh, kScp };
+
+// Classifies `url`. INVALID_ARGUMENT naming `field` for an empty or malformed
+// URL or an unknown scheme.
+absl::StatusOr<UrlKind> ClassifyUrl(const std::string& url, const std::string& field = "repository.url");
+
+// Checks a repository as submitted by a client and fills defaults (poll
+// interval 60 s, branch "main" when nothing is tracked, mode NONE).
+// INVALID_ARGUMENT names the first bad field: id, url (bad or unknown
+// scheme), poll_interval (< 1 s), credentials (missing file, unset
+// environment variable, kind not matching the URL), webhook_secret,
+// branches/tag_patterns, signature_policy (no trusted keys for HEAD/ALL).
+absl::Status ValidateAndNormalize(v1::Repository& repo);
+
+// Whether `id` is a lowercase DNS label of at most 63 characters.
+bool IsValidId(const std::string& id);
+
+// Whether the full ref `ref` is tracked by `repo` (branches match
+// refs/heads/<pattern>, tag patterns refs/tags/<pattern>; glob syntax).
+bool IsTrackedRef(const v1::Repository& repo, const std::string& ref);
+
+absl::Duration PollInterval(const v1::Repository& repo);
+
+}  // namespace ferry::repo_watcher

@@ -1,0 +1,115 @@
+#include "services/repo-watcher/webhook_handler.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/logging/logger.h"
+#include "services/repo-watcher/repo_poller.h"
+#include "services/repo-watcher/repository_spec.h"
+#include "services/repo-watcher/secrets.h"
+
+namespace ferry::repo_watcher {
+namespace {
+
+std::string Header(const WebhookRequest& r, const std::string& name) {
+  auto it = r.headers.find(name);
+  return it == r.headers.end() ? "" : it->second;
+}
+
+bool KnownProvider(const std::string& p) {
+  return p == "github" || p == "gitlab" || p == "gitea" || p == "generic";
+}
+
+}  // namespace
+
+std::string HmacSha256Hex(const std::string& key, const std::string& body) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(body.data()),
+       body.size(), mac, &len);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned int i = 0; i < len; ++i) {
+    out.push_back(kHex[mac[i] >> 4]);
+    out.push_back(kHex[mac[i] & 0xf]);
+  }
+  return out;
+}
+
+bool SecureEquals(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+WebhookResponse WebhookHandler::Reject(const WebhookRequest& request, int status, const std::string& result,
+                                       const std::string& reason) {
+  std::string provider = KnownProvider(request.provider) ? request.provider : "unknown";
+  metrics_->Webhook(provider, result);
+  std::string repo_id = IsValidId(request.repository_id) ? request.repository_id : "";
+  v1::Event event = MakeEvent(v1::AUDIT_ACTION_WEBHOOK_REJECTED, repo_id,
+                              absl::StrCat("webhook rejected with ", status, ": ", reason));
+  auto& f = *event.mutable_details()->mutable_fields();
+  f["provider"].set_string_value(provider);
+  f["http_status"].set_number_value(status);
+  f["reason"].set_string_value(reason);
+  f["remote_address"].set_string_value(request.remote_address);
+  absl::Status audited = store_->RecordEvent(event);
+  logging::Warn("webhook rejected", {{"provider", provider}, {"repository", repo_id}, {"status", status},
+                                     {"reason", reason}, {"remote_address", request.remote_address},
+                                     {"audited", audited.ok()}});
+  return WebhookResponse{status, absl::StrCat(reason, "\n")};
+}
+
+WebhookResponse WebhookHandler::RejectTooLarge(const WebhookRequest& request, size_t length, size_t limit) {
+  return Reject(request, 413, "too_large", absl::StrCat("body of ", length, " bytes exceeds the limit of ", limit));
+}
+
+WebhookResponse WebhookHandler::Handle(const WebhookRequest& request) {
+  if (!KnownProvider(request.provider)) {
+    return Reject(request, 404, "unknown_provider",
+                  absl::StrCat("unknown provider \"", request.provider, "\" (github, gitlab, gitea, generic)"));
+  }
+  if (!IsValidId(request.repository_id)) return Reject(request, 404, "unknown_repository", "unknown repository");
+  absl::StatusOr<v1::Repository> repo = store_->Get(request.repository_id);
+  if (!repo.ok()) {
+    if (absl::IsNotFound(repo.status())) return Reject(request, 404, "unknown_repository", "unknown repository");
+    metrics_->Webhook(request.provider, "error");
+    return WebhookResponse{503, "repository store unavailable\n"};
+  }
+  if (!repo->has_webhook_secret()) {
+    return Reject(request, 404, "unknown_repository", "repository has no webhook secret configured");
+  }
+  absl::StatusOr<std::string> secret = ReadSecret(repo->webhook_secret(), "webhook_secret");
+  if (!secret.ok()) {
+    metrics_->Webhook(request.provider, "error");
+    logging::Error("cannot read webhook secret", {{"repository", repo->id()}, {"error", secret.status().ToString()}});
+    return WebhookResponse{500, "webhook secret unavailable\n"};
+  }
+  bool authentic = false;
+  if (request.provider == "gitlab") {
+    std::string token = Header(request, "x-gitlab-token");
+    authentic = !token.empty() && SecureEquals(token, *secret);
+  } else {
+    std::string header = request.provider == "github"  ? Header(request, "x-hub-signature-256")
+                         : request.provider == "gitea" ? Header(request, "x-gitea-signature")
+                                                       : Header(request, "x-signature");
+    std::string given = absl::AsciiStrToLower(header);
+    if (absl::StartsWith(given, "sha256=")) given = given.substr(7);
+    else if (request.provider == "github") given.clear();  // GitHub always prefixes
+    authentic = !given.empty() && SecureEquals(given, HmacSha256Hex(*secret, request.body));
+  }
+  if (!authentic) return Reject(request, 401, "bad_signature", "missing or invalid signature");
+  if (request.provider == "github" && Header(request, "x-github-event") == "ping") {
+    metrics_->Webhook(request.provider, "ping");
+    return WebhookResponse{200, "pong\n"};
+  }
+  trigger_(repo->id());
+  metrics_->Webhook(request.provider, "accepted");
+  return WebhookResponse{202, absl::StrCat("refresh of ", repo->id(), " triggered\n")};
+}
+
+}  // namespace ferry::repo_watcher

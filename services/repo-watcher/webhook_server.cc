@@ -1,0 +1,80 @@
+#include "services/repo-watcher/webhook_server.h"
+
+#include <httplib.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace ferry::repo_watcher {
+namespace {
+
+WebhookRequest FromHttp(const httplib::Request& req, const std::string& provider, const std::string& id) {
+  WebhookRequest out;
+  out.provider = provider;
+  out.repository_id = id;
+  for (const auto& [k, v] : req.headers) out.headers[absl::AsciiStrToLower(k)] = v;
+  out.body = req.body;
+  out.remote_address = absl::StrCat(req.remote_addr, ":", req.remote_port);
+  return out;
+}
+
+void Send(httplib::Response& res, const WebhookResponse& r) {
+  res.status = r.status;
+  res.set_content(r.body, "text/plain");
+}
+
+}  // namespace
+
+WebhookServer::WebhookServer(WebhookHandler* handler, size_t max_body_bytes)
+    : handler_(handler), max_body_(max_body_bytes), server_(std::make_unique<httplib::Server>()) {}
+
+WebhookServer::~WebhookServer() { Stop(); }
+
+absl::Status WebhookServer::Start(const std::string& address) {
+  size_t colon = address.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
+    return absl::InvalidArgumentError(absl::StrCat("--webhook-address: \"", address, "\" is not host:port"));
+  }
+  std::string host = address.substr(0, colon);
+  server_->set_payload_max_length(max_body_);
+  server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    if (!req.has_header("Content-Length")) return httplib::Server::HandlerResponse::Unhandled;
+    uint64_t length = 0;
+    if (!absl::SimpleAtoi(req.get_header_value("Content-Length"), &length) || length <= max_body_) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    std::string provider, id;
+    std::vector<std::string> parts;
+    // /webhooks/<provider>/<id>
+    const std::string prefix = "/webhooks/";
+    if (req.path.rfind(prefix, 0) == 0) {
+      std::string rest = req.path.substr(prefix.size());
+      size_t slash = rest.find('/');
+      provider = rest.substr(0, slash);
+      if (slash != std::string::npos) id = rest.substr(slash + 1);
+    }
+    Send(res, handler_->RejectTooLarge(FromHttp(req, provider, id), length, max_body_));
+    res.set_header("Connection", "close");
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  server_->Post(R"(/webhooks/([^/]+)/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    Send(res, handler_->Handle(FromHttp(req, req.matches[1], req.matches[2])));
+  });
+  if (port == 0) {
+    port_ = server_->bind_to_any_port(host);
+  } else {
+    port_ = server_->bind_to_port(host, port) ? port : -1;
+  }
+  if (port_ <= 0) return absl::UnavailableError(absl::StrCat("cannot serve webhooks on ", address));
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  return absl::OkStatus();
+}
+
+void WebhookServer::Stop() {
+  if (server_ != nullptr) server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace ferry::repo_watcher
