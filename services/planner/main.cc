@@ -1,18 +1,75 @@
 // ferry-planner: renders desired state from Git, diffs it and persists plans
 
-#include <CLI/CLI.hpp>
+#include <unistd.h>
 
+#include <cstdlib>
+#include <filesystem>
+
+#include <CLI/CLI.hpp>
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_split.h"
+#include "common/clock/clock.h"
 #include "common/config/service_config.h"
 #include "common/logging/logger.h"
+#include "common/outbox/grpc_audit_sink.h"
+#include "common/outbox/outbox_forwarder.h"
+#include "common/outbox/postgres_outbox_store.h"
 #include "common/server/service_bootstrap.h"
-#include "services/planner/planner_service.h"
 #include "planner_migrations.h"
+#include "services/planner/background_loops.h"
+#include "services/planner/grpc_live_state_source.h"
+#include "services/planner/grpc_repo_source.h"
+#include "services/planner/postgres_planner_store.h"
+#include "services/planner/planner.h"
+#include "services/planner/planner_service.h"
+#include "services/planner/renderer.h"
+
+namespace {
+
+// The project's tool folder (scripts/install-k8s-tools), else $PATH.
+std::string DefaultTool(const std::string& name) {
+  std::string local = std::string(FERRY_TOOLS_BIN_DIR) + "/" + name;
+  if (::access(local.c_str(), X_OK) == 0) return local;
+  const char* path = std::getenv("PATH");
+  for (absl::string_view dir : absl::StrSplit(path ? path : "/usr/bin:/bin", ':')) {
+    std::string candidate = std::string(dir) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return local;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   ferry::server::BlockTerminationSignals();
   ferry::config::ServiceConfig config = ferry::config::DefaultsFor("planner", 7002, 9102);
   CLI::App app{"ferry-planner: renders desired state from Git, diffs it and persists plans"};
   ferry::config::AddServiceFlags(app, config);
+  std::string repo_watcher_address = "127.0.0.1:7001";
+  std::string deployer_address = "127.0.0.1:7003";
+  ferry::planner::RendererOptions render;
+  render.helm_path = DefaultTool("helm");
+  render.kubectl_path = DefaultTool("kubectl");
+  absl::Duration hold_interval = absl::Seconds(5);
+  app.add_option("--repo-watcher-address", repo_watcher_address, "Where the repo-watcher listens")
+      ->envname(ferry::config::EnvNameFor("--repo-watcher-address"))
+      ->capture_default_str();
+  app.add_option("--deployer-address", deployer_address, "Where the deployer listens (ObserveLiveState)")
+      ->envname(ferry::config::EnvNameFor("--deployer-address"))
+      ->capture_default_str();
+  app.add_option("--helm-path", render.helm_path, "helm binary")
+      ->envname(ferry::config::EnvNameFor("--helm-path"))
+      ->capture_default_str();
+  app.add_option("--kubectl-path", render.kubectl_path, "kubectl binary (for kubectl kustomize)")
+      ->envname(ferry::config::EnvNameFor("--kubectl-path"))
+      ->capture_default_str();
+  app.add_option("--render-scratch-dir", render.scratch_root, "Where render scratch folders are made")
+      ->envname(ferry::config::EnvNameFor("--render-scratch-dir"))
+      ->capture_default_str();
+  ferry::config::AddDurationFlag(app, "--render-timeout", render.timeout, "Timeout of one helm/kustomize run");
+  ferry::config::AddDurationFlag(app, "--hold-check-interval", hold_interval,
+                                 "How often held plans (sync windows, gates) are re-evaluated");
   CLI11_PARSE(app, argc, argv);
   ferry::logging::Init("planner", config.log_level);
 
@@ -21,7 +78,40 @@ int main(int argc, char** argv) {
     ferry::logging::Error("cannot start", {{"error", infra.status().ToString()}});
     return 1;
   }
-  ferry::planner::PlannerService service;
+  ferry::postgres::ConnectionPool* pool = infra->pool.get();
+  ferry::SystemClock clock;
+  ferry::outbox::PostgresOutboxStore outbox(pool, "planner", "planner");
+  ferry::outbox::GrpcAuditSink audit_sink(grpc::CreateChannel(config.audit_address, grpc::InsecureChannelCredentials()));
+  ferry::outbox::OutboxForwarder forwarder("planner", ferry::outbox::PostgresOutboxStore::NotifyChannel("planner"),
+                                           &outbox, &audit_sink, pool, &infra->runner->registry());
+  ferry::planner::PostgresPlannerStore store(pool, &outbox);
+  ferry::planner::GrpcRepoSource repo(grpc::CreateChannel(repo_watcher_address, grpc::InsecureChannelCredentials()));
+  ferry::planner::GrpcLiveStateSource live(grpc::CreateChannel(deployer_address, grpc::InsecureChannelCredentials()));
+  ferry::planner::Renderer renderer(&repo, render);
+  ferry::planner::PlanNotifier notifier;
+  ferry::planner::PlannerMetrics metrics(&infra->runner->registry());
+  ferry::planner::Planner planner(&store, &repo, &live, &renderer, &clock, &notifier, &metrics);
+  ferry::planner::RevisionConsumer consumer(&repo, &store, &planner);
+  ferry::planner::HoldReleaser releaser(&planner, hold_interval);
+  ferry::planner::PlannerService service(&planner, &notifier);
   infra->runner->AddService(&service);
-  return ferry::server::ServeUntilSignal(*infra->runner);
+  infra->runner->OnShutdown([&] {
+    notifier.Shutdown();
+    consumer.Stop();
+    releaser.Stop();
+    forwarder.Stop();
+  });
+  forwarder.Start();
+  consumer.Start();
+  releaser.Start();
+  ferry::logging::Info("planner wiring", {{"repo_watcher", repo_watcher_address},
+                                          {"deployer", deployer_address},
+                                          {"helm", render.helm_path},
+                                          {"kubectl", render.kubectl_path}});
+  int code = ferry::server::ServeUntilSignal(*infra->runner);
+  notifier.Shutdown();
+  consumer.Stop();
+  releaser.Stop();
+  forwarder.Stop();
+  return code;
 }

@@ -1,11 +1,53 @@
 #pragma once
 
 #include "ferry/v1/planner.grpc.pb.h"
+#include "services/planner/plan_notifier.h"
+#include "services/planner/planner.h"
 
 namespace ferry::planner {
 
-// gRPC handlers of ferry.v1.Planner. Every RPC returns UNIMPLEMENTED until
-// the planner issue lands; the contract is served and visible over reflection.
-class PlannerService final : public v1::Planner::Service {};
+// gRPC handlers of ferry.v1.Planner: translate, delegate to Planner, map the
+// status. WatchApprovedPlans streams released plans after the cursor, then
+// waits on the PlanNotifier (with a 2 s safety poll) until the client leaves
+// or the notifier shuts down. Thread-safe.
+class PlannerService final : public v1::Planner::Service {
+ public:
+  PlannerService(Planner* planner, PlanNotifier* notifier) : planner_(planner), notifier_(notifier) {}
+
+  grpc::Status CreateApplication(grpc::ServerContext*, const v1::CreateApplicationRequest*, v1::Application*) override;
+  grpc::Status GetApplication(grpc::ServerContext*, const v1::GetApplicationRequest*, v1::Application*) override;
+  grpc::Status ListApplications(grpc::ServerContext*, const v1::ListApplicationsRequest*,
+                                v1::ListApplicationsResponse*) override;
+  grpc::Status UpdateApplication(grpc::ServerContext*, const v1::UpdateApplicationRequest*, v1::Application*) override;
+  grpc::Status DeleteApplication(grpc::ServerContext*, const v1::DeleteApplicationRequest*,
+                                 v1::DeleteApplicationResponse*) override;
+  grpc::Status CreateEnvironment(grpc::ServerContext*, const v1::CreateEnvironmentRequest*, v1::Environment*) override;
+  grpc::Status GetEnvironment(grpc::ServerContext*, const v1::GetEnvironmentRequest*, v1::Environment*) override;
+  grpc::Status ListEnvironments(grpc::ServerContext*, const v1::ListEnvironmentsRequest*,
+                                v1::ListEnvironmentsResponse*) override;
+  grpc::Status UpdateEnvironment(grpc::ServerContext*, const v1::UpdateEnvironmentRequest*, v1::Environment*) override;
+  grpc::Status DeleteEnvironment(grpc::ServerContext*, const v1::DeleteEnvironmentRequest*,
+                                 v1::DeleteEnvironmentResponse*) override;
+  grpc::Status ApplyDeclarativeConfig(grpc::ServerContext*, const v1::ApplyDeclarativeConfigRequest*,
+                                      v1::ApplyDeclarativeConfigResponse*) override;
+  grpc::Status GetPlan(grpc::ServerContext*, const v1::GetPlanRequest*, v1::Plan*) override;
+  grpc::Status ListPlans(grpc::ServerContext*, const v1::ListPlansRequest*, v1::ListPlansResponse*) override;
+  grpc::Status ApprovePlan(grpc::ServerContext*, const v1::ApprovePlanRequest*, v1::Plan*) override;
+  grpc::Status RejectPlan(grpc::ServerContext*, const v1::RejectPlanRequest*, v1::Plan*) override;
+  grpc::Status PreviewPlan(grpc::ServerContext*, const v1::PreviewPlanRequest*, v1::PreviewPlanResponse*) override;
+  grpc::Status PlanRevision(grpc::ServerContext*, const v1::PlanRevisionRequest*, v1::PlanRevisionResponse*) override;
+  grpc::Status WatchApprovedPlans(grpc::ServerContext*, const v1::WatchApprovedPlansRequest*,
+                                  grpc::ServerWriter<v1::WatchApprovedPlansResponse>*) override;
+  grpc::Status AcknowledgePlan(grpc::ServerContext*, const v1::AcknowledgePlanRequest*,
+                               v1::AcknowledgePlanResponse*) override;
+  grpc::Status ReportPlanResult(grpc::ServerContext*, const v1::ReportPlanResultRequest*,
+                                v1::ReportPlanResultResponse*) override;
+  grpc::Status RefreshApplication(grpc::ServerContext*, const v1::RefreshApplicationRequest*,
+                                  v1::RefreshApplicationResponse*) override;
+
+ private:
+  Planner* planner_;
+  PlanNotifier* notifier_;
+};
 
 }  // namespace ferry::planner

@@ -1,0 +1,193 @@
+#include "services/planner/declarative_config.h"
+
+#include <set>
+
+#include <yaml-cpp/yaml.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+
+namespace ferry::planner {
+namespace {
+
+// Thrown inside the parser only, caught at its entry point.
+struct ConfigError {
+  std::string message;
+};
+
+class Parser {
+ public:
+  explicit Parser(std::string file) : file_(std::move(file)) {}
+
+  [[noreturn]] void Fail(const YAML::Node& node, const std::string& field, const std::string& problem) const {
+    int line = node.Mark().is_null() ? 0 : node.Mark().line + 1;
+    throw ConfigError{absl::StrCat(file_, line > 0 ? absl::StrCat(":", line) : "", ": ", field, ": ", problem)};
+  }
+
+  void Keys(const YAML::Node& node, const std::string& field, std::set<std::string> allowed) const {
+    if (!node.IsMap()) Fail(node, field, "must be a mapping");
+    for (const auto& kv : node) {
+      std::string key = kv.first.as<std::string>();
+      if (!allowed.count(key)) Fail(kv.first, field + "." + key, "unknown key");
+    }
+  }
+
+  std::string Str(const YAML::Node& node, const std::string& field) const {
+    if (!node.IsScalar()) Fail(node, field, "must be a string");
+    return node.Scalar();
+  }
+
+  bool Bool(const YAML::Node& node, const std::string& field) const {
+    std::string s = Str(node, field);
+    if (s == "true") return true;
+    if (s == "false") return false;
+    Fail(node, field, "must be true or false");
+  }
+
+  std::vector<std::string> StrList(const YAML::Node& node, const std::string& field) const {
+    std::vector<std::string> out;
+    if (node.IsScalar()) return {node.Scalar()};
+    if (!node.IsSequence()) Fail(node, field, "must be a list of strings");
+    for (size_t i = 0; i < node.size(); ++i) out.push_back(Str(node[i], absl::StrCat(field, "[", i, "]")));
+    return out;
+  }
+
+  google::protobuf::Duration Duration(const YAML::Node& node, const std::string& field) const {
+    absl::Duration d;
+    if (!absl::ParseDuration(Str(node, field), &d) || d < absl::ZeroDuration())
+      Fail(node, field, "must be a duration such as 90s, 5m or 8h");
+    google::protobuf::Duration out;
+    out.set_seconds(absl::ToInt64Seconds(d));
+    return out;
+  }
+
+  v1::Environment Environment(const std::string& id, const YAML::Node& node) const {
+    const std::string f = "environments." + id;
+    v1::Environment env;
+    env.set_id(id);
+    if (node.IsNull()) Fail(node, f, "needs a target (host: {rootDir: ...})");
+    Keys(node, f, {"host", "approval", "promoteFrom", "syncWindows"});
+    if (!node["host"]) Fail(node, f + ".host", "is required (host: {rootDir: /absolute/dir})");
+    Keys(node["host"], f + ".host", {"rootDir"});
+    env.mutable_target()->set_kind(v1::TARGET_KIND_HOST);
+    if (node["host"]["rootDir"])
+      env.mutable_target()->mutable_host()->set_root_dir(Str(node["host"]["rootDir"], f + ".host.rootDir"));
+    else
+      Fail(node["host"], f + ".host.rootDir", "is required");
+    if (node["approval"]) {
+      std::string a = Str(node["approval"], f + ".approval");
+      if (a == "auto") env.set_approval(v1::APPROVAL_POLICY_AUTO);
+      else if (a == "manual") env.set_approval(v1::APPROVAL_POLICY_MANUAL);
+      else Fail(node["approval"], f + ".approval", "must be auto or manual, got \"" + a + "\"");
+    } else {
+      env.set_approval(v1::APPROVAL_POLICY_MANUAL);
+    }
+    if (node["promoteFrom"]) env.set_promote_from(Str(node["promoteFrom"], f + ".promoteFrom"));
+    if (node["syncWindows"]) {
+      const YAML::Node& ws = node["syncWindows"];
+      if (!ws.IsSequence()) Fail(ws, f + ".syncWindows", "must be a list");
+      for (size_t i = 0; i < ws.size(); ++i) {
+        const std::string wf = absl::StrCat(f, ".syncWindows[", i, "]");
+        Keys(ws[i], wf, {"kind", "schedule", "duration", "timeZone"});
+        v1::SyncWindow* w = env.add_sync_windows();
+        std::string kind = ws[i]["kind"] ? Str(ws[i]["kind"], wf + ".kind") : "";
+        if (kind == "allow") w->set_kind(v1::SYNC_WINDOW_KIND_ALLOW);
+        else if (kind == "deny") w->set_kind(v1::SYNC_WINDOW_KIND_DENY);
+        else Fail(ws[i], wf + ".kind", "must be allow or deny");
+        if (!ws[i]["schedule"]) Fail(ws[i], wf + ".schedule", "is required (five-field cron)");
+        w->set_schedule(Str(ws[i]["schedule"], wf + ".schedule"));
+        if (!ws[i]["duration"]) Fail(ws[i], wf + ".duration", "is required (e.g. 1h)");
+        *w->mutable_duration() = Duration(ws[i]["duration"], wf + ".duration");
+        if (ws[i]["timeZone"]) w->set_time_zone(Str(ws[i]["timeZone"], wf + ".timeZone"));
+      }
+    }
+    return env;
+  }
+
+  v1::Application Application(const std::string& id, const YAML::Node& node, const std::string& repo,
+                              const std::string& ref) const {
+    const std::string f = "applications." + id;
+    v1::Application app;
+    app.set_id(id);
+    if (node.IsNull()) Fail(node, f, "needs at least render and environments");
+    Keys(node, f, {"repository", "ref", "path", "render", "helm", "environments", "sync", "dependsOn", "healthTimeout",
+                   "ignoreDifferences"});
+    app.set_repository_id(node["repository"] ? Str(node["repository"], f + ".repository") : repo);
+    app.set_ref(node["ref"] ? Str(node["ref"], f + ".ref") : ref);
+    if (node["path"]) app.set_path(Str(node["path"], f + ".path"));
+    std::string render = node["render"] ? Str(node["render"], f + ".render") : "plain";
+    if (render == "plain") app.set_render_method(v1::RENDER_METHOD_PLAIN);
+    else if (render == "kustomize") app.set_render_method(v1::RENDER_METHOD_KUSTOMIZE);
+    else if (render == "helm") app.set_render_method(v1::RENDER_METHOD_HELM);
+    else Fail(node["render"], f + ".render", "unknown render method \"" + render + "\" (must be plain, kustomize or helm)");
+    if (node["helm"]) {
+      const YAML::Node& h = node["helm"];
+      Keys(h, f + ".helm", {"valuesFiles", "releaseName", "namespace"});
+      if (h["valuesFiles"])
+        for (const auto& v : StrList(h["valuesFiles"], f + ".helm.valuesFiles")) app.mutable_helm()->add_values_files(v);
+      if (h["releaseName"]) app.mutable_helm()->set_release_name(Str(h["releaseName"], f + ".helm.releaseName"));
+      if (h["namespace"]) app.mutable_helm()->set_namespace_(Str(h["namespace"], f + ".helm.namespace"));
+    }
+    if (!node["environments"]) Fail(node, f + ".environments", "is required (a list of environment ids)");
+    for (const auto& e : StrList(node["environments"], f + ".environments")) app.add_environment_ids(e);
+    app.mutable_sync_policy()->set_automated(true);
+    if (node["sync"]) {
+      const YAML::Node& s = node["sync"];
+      Keys(s, f + ".sync", {"automated", "prune", "selfHeal"});
+      if (s["automated"]) app.mutable_sync_policy()->set_automated(Bool(s["automated"], f + ".sync.automated"));
+      if (s["prune"]) app.mutable_sync_policy()->set_prune(Bool(s["prune"], f + ".sync.prune"));
+      if (s["selfHeal"]) app.mutable_sync_policy()->set_self_heal(Bool(s["selfHeal"], f + ".sync.selfHeal"));
+    }
+    if (node["dependsOn"])
+      for (const auto& d : StrList(node["dependsOn"], f + ".dependsOn")) app.add_depends_on(d);
+    if (node["healthTimeout"]) *app.mutable_health_timeout() = Duration(node["healthTimeout"], f + ".healthTimeout");
+    if (node["ignoreDifferences"]) {
+      const YAML::Node& ig = node["ignoreDifferences"];
+      if (!ig.IsSequence()) Fail(ig, f + ".ignoreDifferences", "must be a list");
+      for (size_t i = 0; i < ig.size(); ++i) {
+        const std::string rf = absl::StrCat(f, ".ignoreDifferences[", i, "]");
+        Keys(ig[i], rf, {"group", "kind", "namespace", "name", "jsonPointers"});
+        v1::IgnoreDifference* r = app.add_ignore_differences();
+        if (ig[i]["group"]) r->set_group(Str(ig[i]["group"], rf + ".group"));
+        if (ig[i]["kind"]) r->set_kind(Str(ig[i]["kind"], rf + ".kind"));
+        if (ig[i]["namespace"]) r->set_namespace_(Str(ig[i]["namespace"], rf + ".namespace"));
+        if (ig[i]["name"]) r->set_name(Str(ig[i]["name"], rf + ".name"));
+        if (!ig[i]["jsonPointers"]) Fail(ig[i], rf + ".jsonPointers", "is required");
+        for (const auto& p : StrList(ig[i]["jsonPointers"], rf + ".jsonPointers")) r->add_json_pointers(p);
+      }
+    }
+    return app;
+  }
+
+  const std::string file_;
+};
+
+}  // namespace
+
+absl::StatusOr<DeclaredConfig> ParseDeclarativeConfig(const std::string& text, const std::string& file,
+                                                      const std::string& repository_id, const std::string& ref) {
+  Parser p(file);
+  DeclaredConfig out;
+  try {
+    YAML::Node root = YAML::Load(text);
+    if (root.IsNull()) return out;
+    p.Keys(root, "ferry.yaml", {"environments", "applications"});
+    if (const YAML::Node envs = root["environments"]; envs && !envs.IsNull()) {
+      if (!envs.IsMap()) p.Fail(envs, "environments", "must be a mapping of id -> environment");
+      for (const auto& kv : envs) out.environments.push_back(p.Environment(kv.first.as<std::string>(), kv.second));
+    }
+    if (const YAML::Node apps = root["applications"]; apps && !apps.IsNull()) {
+      if (!apps.IsMap()) p.Fail(apps, "applications", "must be a mapping of id -> application");
+      for (const auto& kv : apps)
+        out.applications.push_back(p.Application(kv.first.as<std::string>(), kv.second, repository_id, ref));
+    }
+  } catch (const ConfigError& e) {
+    return absl::InvalidArgumentError(e.message);
+  } catch (const YAML::Exception& e) {
+    int line = e.mark.is_null() ? 0 : e.mark.line + 1;
+    return absl::InvalidArgumentError(absl::StrCat(file, ":", line, ": malformed YAML: ", e.msg));
+  }
+  return out;
+}
+
+}  // namespace ferry::planner

@@ -1,0 +1,225 @@
+#include "services/planner/differ.h"
+
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "services/planner/manifest_parser.h"
+
+namespace ferry::planner {
+namespace {
+
+using nlohmann::json;
+
+bool Matches(const std::string& selector, const std::string& value) { return selector.empty() || selector == value; }
+
+// Drops live-only fields that neither the desired object nor the last applied
+// one sets: values the target defaulted. Recurses into objects, not arrays.
+void DropDefaulted(json& live, const json& desired, const json* applied) {
+  if (!live.is_object() || !desired.is_object()) return;
+  for (auto it = live.begin(); it != live.end();) {
+    auto d = desired.find(it.key());
+    const json* a = nullptr;
+    if (applied && applied->is_object()) {
+      auto ai = applied->find(it.key());
+      if (ai != applied->end()) a = &*ai;
+    }
+    if (d == desired.end()) {
+      if (a == nullptr) {
+        it = live.erase(it);
+        continue;
+      }
+    } else {
+      DropDefaulted(it.value(), *d, a);
+    }
+    ++it;
+  }
+}
+
+std::string Pretty(const json& j) { return j.is_null() ? "" : j.dump(2) + "\n"; }
+
+}  // namespace
+
+json NormalizeObject(const json& object) {
+  json out = object;
+  if (!out.is_object()) return out;
+  out.erase("status");
+  auto meta = out.find("metadata");
+  if (meta != out.end() && meta->is_object()) {
+    for (const char* f : {"uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink"})
+      meta->erase(f);
+    auto ann = meta->find("annotations");
+    if (ann != meta->end() && ann->is_object()) {
+      ann->erase("kubectl.kubernetes.io/last-applied-configuration");
+      if (ann->empty()) meta->erase("annotations");
+    }
+  }
+  return out;
+}
+
+void ApplyIgnoreDifferences(const v1::ObjectRef& ref, const std::vector<v1::IgnoreDifference>& rules, json& object) {
+  for (const auto& rule : rules) {
+    if (!Matches(rule.group(), ref.group()) || !Matches(rule.kind(), ref.kind()) ||
+        !Matches(rule.namespace_(), ref.namespace_()) || !Matches(rule.name(), ref.name()))
+      continue;
+    for (const std::string& pointer : rule.json_pointers()) {
+      try {
+        json::json_pointer p(pointer);
+        if (p.empty() || !object.contains(p)) continue;
+        json& parent = object.at(p.parent_pointer());
+        if (parent.is_object()) {
+          parent.erase(p.back());
+        } else if (parent.is_array()) {
+          parent.erase(std::stoul(p.back()));
+        }
+      } catch (const std::exception&) {
+        // malformed pointers are rejected at validation; ignore defensively
+      }
+    }
+  }
+}
+
+std::string UnifiedDiff(const std::string& from, const std::string& to, const std::string& from_label,
+                        const std::string& to_label) {
+  if (from == to) return "";
+  std::vector<std::string> a = absl::StrSplit(from, '\n');
+  std::vector<std::string> b = absl::StrSplit(to, '\n');
+  if (!a.empty() && a.back().empty()) a.pop_back();
+  if (!b.empty() && b.back().empty()) b.pop_back();
+  const size_t n = a.size(), m = b.size();
+  // Edit script: ' ' keep, '-' delete, '+' insert.
+  std::vector<std::pair<char, std::string>> ops;
+  if (n * m > 16'000'000) {
+    for (const auto& l : a) ops.push_back({'-', l});
+    for (const auto& l : b) ops.push_back({'+', l});
+  } else {
+    std::vector<std::vector<uint32_t>> lcs(n + 1, std::vector<uint32_t>(m + 1, 0));
+    for (size_t i = n; i-- > 0;)
+      for (size_t j = m; j-- > 0;)
+        lcs[i][j] = a[i] == b[j] ? lcs[i + 1][j + 1] + 1 : std::max(lcs[i + 1][j], lcs[i][j + 1]);
+    size_t i = 0, j = 0;
+    while (i < n || j < m) {
+      if (i < n && j < m && a[i] == b[j]) {
+        ops.push_back({' ', a[i]});
+        ++i, ++j;
+      } else if (i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1])) {
+        ops.push_back({'-', a[i++]});
+      } else {
+        ops.push_back({'+', b[j++]});
+      }
+    }
+  }
+  std::string out = absl::StrCat("--- ", from_label, "\n+++ ", to_label, "\n");
+  constexpr size_t kContext = 3;
+  size_t k = 0;
+  while (k < ops.size()) {
+    while (k < ops.size() && ops[k].first == ' ') ++k;
+    if (k == ops.size()) break;
+    size_t start = k >= kContext ? k - kContext : 0;
+    size_t end = k;
+    size_t last_change = k;
+    while (end < ops.size()) {
+      if (ops[end].first != ' ') last_change = end;
+      if (end - last_change > 2 * kContext) break;
+      ++end;
+    }
+    end = std::min(ops.size(), last_change + kContext + 1);
+    size_t a_start = 0, b_start = 0;
+    for (size_t x = 0; x < start; ++x) {
+      if (ops[x].first != '+') ++a_start;
+      if (ops[x].first != '-') ++b_start;
+    }
+    size_t a_len = 0, b_len = 0;
+    std::string body;
+    for (size_t x = start; x < end; ++x) {
+      if (ops[x].first != '+') ++a_len;
+      if (ops[x].first != '-') ++b_len;
+      absl::StrAppend(&body, std::string(1, ops[x].first), ops[x].second, "\n");
+    }
+    absl::StrAppend(&out, "@@ -", a_len ? a_start + 1 : a_start, ",", a_len, " +", b_len ? b_start + 1 : b_start, ",",
+                    b_len, " @@\n", body);
+    k = end;
+  }
+  return out;
+}
+
+std::vector<v1::PlanAction> DiffObjects(const std::vector<v1::Manifest>& desired,
+                                        const std::vector<v1::LiveObject>& live, const DiffOptions& options) {
+  std::map<std::string, const v1::LiveObject*> live_by_key;
+  for (const auto& l : live) live_by_key[IdentityKey(l.object())] = &l;
+  std::vector<v1::PlanAction> actions;
+  std::map<std::string, bool> desired_keys;
+  for (const v1::Manifest& m : desired) {
+    const std::string key = IdentityKey(m.object());
+    desired_keys[key] = true;
+    v1::PlanAction action;
+    *action.mutable_object() = m.object();
+    action.set_wave(m.wave());
+    json want = NormalizeObject(json::parse(m.json()));
+    ApplyIgnoreDifferences(m.object(), options.ignore, want);
+    const std::string label = absl::StrCat(m.object().kind(), "/", m.object().namespace_().empty() ? "" : m.object().namespace_() + "/",
+                                           m.object().name());
+    auto it = live_by_key.find(key);
+    if (it == live_by_key.end() || it->second->live_json().empty()) {
+      action.set_action(v1::OBJECT_ACTION_CREATE);
+      action.set_json_patch(json::diff(json::object(), want).dump());
+      action.set_unified_diff(UnifiedDiff("", Pretty(want), "/dev/null", "desired/" + label));
+    } else {
+      json have = NormalizeObject(json::parse(it->second->live_json(), nullptr, false));
+      json applied = it->second->applied_json().empty()
+                         ? json()
+                         : NormalizeObject(json::parse(it->second->applied_json(), nullptr, false));
+      DropDefaulted(have, want, applied.is_null() ? nullptr : &applied);
+      ApplyIgnoreDifferences(m.object(), options.ignore, have);
+      if (have == want) {
+        action.set_action(v1::OBJECT_ACTION_NOOP);
+      } else {
+        action.set_action(v1::OBJECT_ACTION_UPDATE);
+        action.set_json_patch(json::diff(have, want).dump());
+        action.set_unified_diff(UnifiedDiff(Pretty(have), Pretty(want), "live/" + label, "desired/" + label));
+      }
+    }
+    actions.push_back(std::move(action));
+  }
+  std::vector<v1::PlanAction> deletions;
+  if (options.prune) {
+    for (const auto& l : live) {
+      if (desired_keys.count(IdentityKey(l.object())) || l.applied_json().empty()) continue;
+      if (l.live_json().empty() && l.health() == v1::HEALTH_STATUS_MISSING) continue;  // already gone
+      v1::PlanAction action;
+      *action.mutable_object() = l.object();
+      action.set_action(v1::OBJECT_ACTION_DELETE);
+      json applied = json::parse(l.applied_json(), nullptr, false);
+      auto meta = applied.find("metadata");
+      if (applied.is_object() && meta != applied.end() && meta->contains("annotations")) {
+        const json& ann = (*meta)["annotations"];
+        auto w = ann.find(kSyncWaveAnnotation);
+        if (w != ann.end() && w->is_string()) action.set_wave(std::atoi(w->get<std::string>().c_str()));
+        if (w != ann.end() && w->is_number_integer()) action.set_wave(w->get<int>());
+      }
+      json have = NormalizeObject(json::parse(l.live_json().empty() ? l.applied_json() : l.live_json(), nullptr, false));
+      action.set_json_patch(json::diff(have, json::object()).dump());
+      action.set_unified_diff(UnifiedDiff(Pretty(have), "", "live/" + l.object().kind() + "/" + l.object().name(), "/dev/null"));
+      deletions.push_back(std::move(action));
+    }
+  }
+  std::stable_sort(actions.begin(), actions.end(), [](const v1::PlanAction& a, const v1::PlanAction& b) {
+    if (a.wave() != b.wave()) return a.wave() < b.wave();
+    return IdentityKey(a.object()) < IdentityKey(b.object());
+  });
+  std::stable_sort(deletions.begin(), deletions.end(), [](const v1::PlanAction& a, const v1::PlanAction& b) {
+    if (a.wave() != b.wave()) return a.wave() > b.wave();
+    return IdentityKey(a.object()) < IdentityKey(b.object());
+  });
+  for (auto& d : deletions) actions.push_back(std::move(d));
+  return actions;
+}
+
+bool HasChanges(const std::vector<v1::PlanAction>& actions) {
+  for (const auto& a : actions)
+    if (a.action() != v1::OBJECT_ACTION_NOOP) return true;
+  return false;
+}
+
+}  // namespace ferry::planner

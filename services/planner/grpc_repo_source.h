@@ -1,0 +1,29 @@
+#pragma once
+
+#include <memory>
+
+#include <grpcpp/channel.h>
+
+#include "absl/time/time.h"
+#include "ferry/v1/repo_watcher.grpc.pb.h"
+#include "services/planner/repo_source.h"
+
+namespace ferry::planner {
+
+// RepoSource over ferry.v1.RepoWatcher (ReadContent, GetRepositoryStatus,
+// WatchRevisions). Thread-safe.
+class GrpcRepoSource final : public RepoSource {
+ public:
+  explicit GrpcRepoSource(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout = absl::Seconds(60));
+
+  absl::StatusOr<std::vector<TreeEntry>> ReadTree(const std::string& repository_id, const std::string& commit,
+                                                  const std::string& path, bool metadata_only) override;
+  absl::StatusOr<std::string> ResolveRef(const std::string& repository_id, const std::string& ref) override;
+  std::unique_ptr<RevisionStream> WatchRevisions(const std::string& cursor) override;
+
+ private:
+  std::unique_ptr<v1::RepoWatcher::Stub> stub_;
+  const absl::Duration timeout_;
+};
+
+}  // namespace ferry::planner

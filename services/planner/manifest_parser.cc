@@ -1,0 +1,260 @@
+#include "services/planner/manifest_parser.h"
+
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <regex>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "services/planner/render_failure.h"
+
+namespace ferry::planner {
+namespace {
+
+using nlohmann::json;
+
+json PlainScalar(const std::string& s) {
+  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
+  static const std::regex kInt("[-+]?[0-9]+");
+  static const std::regex kHex("0x[0-9a-fA-F]+");
+  static const std::regex kOct("0o[0-7]+");
+  static const std::regex kFloat("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
+  if (std::regex_match(s, kInt)) {
+    int64_t v = 0;
+    if (absl::SimpleAtoi(s, &v)) return v;
+    uint64_t u = 0;
+    if (absl::SimpleAtoi(s, &u)) return u;
+    return s;
+  }
+  if (std::regex_match(s, kHex)) return static_cast<int64_t>(std::stoll(s.substr(2), nullptr, 16));
+  if (std::regex_match(s, kOct)) return static_cast<int64_t>(std::stoll(s.substr(2), nullptr, 8));
+  if (std::regex_match(s, kFloat)) {
+    double d = 0;
+    if (absl::SimpleAtod(s, &d)) return d;
+  }
+  if (s == ".inf" || s == ".Inf" || s == "+.inf") return s;  // not representable in JSON
+  return s;
+}
+
+struct Document {
+  std::string text;
+  int first_line = 1;  // 1-based line of the document's first line in the file
+  std::string source;  // from a "# Source: <path>" comment
+};
+
+std::vector<Document> SplitDocuments(const std::string& text) {
+  std::vector<Document> docs;
+  Document current;
+  int line_no = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++line_no;
+    if (line == "---" || absl::StartsWith(line, "--- ") || line == "---\r") {
+      docs.push_back(std::move(current));
+      current = Document{};
+      current.first_line = line_no + 1;
+      continue;
+    }
+    if (absl::StartsWith(line, "# Source: ")) {
+      current.source = std::string(absl::StripAsciiWhitespace(line.substr(10)));
+    }
+    absl::StrAppend(&current.text, line, "\n");
+  }
+  docs.push_back(std::move(current));
+  return docs;
+}
+
+}  // namespace
+
+json YamlToJson(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      return nullptr;
+    case YAML::NodeType::Scalar:
+      if (node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str") return node.Scalar();
+      return PlainScalar(node.Scalar());
+    case YAML::NodeType::Sequence: {
+      json out = json::array();
+      for (const auto& item : node) out.push_back(YamlToJson(item));
+      return out;
+    }
+    case YAML::NodeType::Map: {
+      json out = json::object();
+      for (const auto& kv : node) out[kv.first.as<std::string>()] = YamlToJson(kv.second);
+      return out;
+    }
+  }
+  return nullptr;
+}
+
+absl::StatusOr<v1::ObjectRef> ObjectIdentity(const json& object, const std::string& source_path) {
+  auto field = [&](const char* name) {
+    return RenderFailure(absl::StatusCode::kInvalidArgument,
+                         absl::StrCat(source_path, ": object is not Kubernetes-shaped: ", name, " is missing or not a string"),
+                         source_path);
+  };
+  if (!object.is_object()) {
+    return RenderFailure(absl::StatusCode::kInvalidArgument,
+                         absl::StrCat(source_path, ": document is not a mapping (a Kubernetes-shaped object)"),
+                         source_path);
+  }
+  auto api = object.find("apiVersion");
+  if (api == object.end() || !api->is_string() || api->get<std::string>().empty()) return field("apiVersion");
+  auto kind = object.find("kind");
+  if (kind == object.end() || !kind->is_string() || kind->get<std::string>().empty()) return field("kind");
+  auto meta = object.find("metadata");
+  if (meta == object.end() || !meta->is_object()) return field("metadata.name");
+  auto name = meta->find("name");
+  if (name == meta->end() || !name->is_string() || name->get<std::string>().empty()) return field("metadata.name");
+  v1::ObjectRef ref;
+  std::string api_version = api->get<std::string>();
+  size_t slash = api_version.find('/');
+  if (slash == std::string::npos) {
+    ref.set_version(api_version);
+  } else {
+    ref.set_group(api_version.substr(0, slash));
+    ref.set_version(api_version.substr(slash + 1));
+  }
+  ref.set_kind(kind->get<std::string>());
+  ref.set_name(name->get<std::string>());
+  auto ns = meta->find("namespace");
+  if (ns != meta->end() && ns->is_string()) ref.set_namespace_(ns->get<std::string>());
+  return ref;
+}
+
+std::string IdentityKey(const v1::ObjectRef& ref) {
+  return absl::StrCat(ref.group(), "/", ref.kind(), "/", ref.namespace_(), "/", ref.name());
+}
+
+std::string DescribeObject(const v1::ObjectRef& ref) {
+  std::string kind = ref.group().empty() ? ref.kind() : absl::StrCat(ref.group(), "/", ref.kind());
+  std::string name = ref.namespace_().empty() ? ref.name() : absl::StrCat(ref.namespace_(), "/", ref.name());
+  return absl::StrCat(kind, " ", name);
+}
+
+namespace {
+
+absl::Status AddObject(const json& object, const std::string& source, int line, std::vector<v1::Manifest>& out) {
+  if (object.is_null()) return absl::OkStatus();
+  if (object.is_object()) {
+    auto kind = object.find("kind");
+    auto items = object.find("items");
+    if (kind != object.end() && kind->is_string() && absl::EndsWith(kind->get<std::string>(), "List") &&
+        items != object.end() && items->is_array()) {
+      for (const json& item : *items) {
+          absl::Status s = AddObject(item, source, line, out);
+          if (!s.ok()) return s;
+        }
+      return absl::OkStatus();
+    }
+  }
+  absl::StatusOr<v1::ObjectRef> ref = ObjectIdentity(object, source);
+  if (!ref.ok()) return RenderFailure(ref.status().code(), std::string(ref.status().message()), source, line);
+  v1::Manifest m;
+  *m.mutable_object() = *ref;
+  m.set_json(object.dump());
+  m.set_source_path(source);
+  auto meta = object.find("metadata");
+  auto annotations = meta->find("annotations");
+  if (annotations != meta->end() && annotations->is_object()) {
+    auto wave = annotations->find(kSyncWaveAnnotation);
+    if (wave != annotations->end()) {
+      int n = 0;
+      if (wave->is_number_integer()) {
+        n = wave->get<int>();
+      } else if (!wave->is_string() || !absl::SimpleAtoi(wave->get<std::string>(), &n)) {
+        return RenderFailure(absl::StatusCode::kInvalidArgument,
+                             absl::StrCat(source, ": ", DescribeObject(*ref), ": annotation ", kSyncWaveAnnotation,
+                                          " must be an integer, got ", wave->dump()),
+                             source, line);
+      }
+      m.set_wave(n);
+    }
+  }
+  out.push_back(std::move(m));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<v1::Manifest>> ParseManifests(const std::string& text, const std::string& source_path) {
+  std::vector<v1::Manifest> out;
+  for (const Document& doc : SplitDocuments(text)) {
+    std::string source = doc.source.empty() ? source_path : doc.source;
+    YAML::Node node;
+    try {
+      node = YAML::Load(doc.text);
+    } catch (const YAML::Exception& e) {
+      int line = e.mark.is_null() ? 0 : doc.first_line + e.mark.line;
+      return RenderFailure(absl::StatusCode::kInvalidArgument,
+                           absl::StrCat(source, line > 0 ? absl::StrCat(":", line) : "", ": malformed YAML: ", e.msg),
+                           source, line);
+    }
+    json object;
+    try {
+      object = YamlToJson(node);
+    } catch (const std::exception& e) {
+      return RenderFailure(absl::StatusCode::kInvalidArgument, absl::StrCat(source, ": ", e.what()), source,
+                           doc.first_line);
+    }
+    absl::Status s = AddObject(object, source, doc.first_line, out);
+    if (!s.ok()) return s;
+  }
+  return out;
+}
+
+absl::Status CheckAndSortManifests(std::vector<v1::Manifest>& manifests) {
+  std::map<std::string, const v1::Manifest*> seen;
+  for (const v1::Manifest& m : manifests) {
+    auto [it, inserted] = seen.emplace(IdentityKey(m.object()), &m);
+    if (!inserted) {
+      return RenderFailure(absl::StatusCode::kInvalidArgument,
+                           absl::StrCat("duplicate object ", DescribeObject(m.object()), " in ", it->second->source_path(),
+                                        " and ", m.source_path(), " (identity is group, kind, namespace, name)"),
+                           m.source_path());
+    }
+  }
+  std::sort(manifests.begin(), manifests.end(), [](const v1::Manifest& a, const v1::Manifest& b) {
+    return IdentityKey(a.object()) < IdentityKey(b.object());
+  });
+  return absl::OkStatus();
+}
+
+std::string Sha256Hex(const std::string& data) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * SHA256_DIGEST_LENGTH);
+  for (unsigned char c : digest) {
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+  }
+  return out;
+}
+
+std::string ManifestsDigest(const std::vector<v1::Manifest>& manifests) {
+  std::vector<const v1::Manifest*> sorted;
+  for (const auto& m : manifests) sorted.push_back(&m);
+  std::sort(sorted.begin(), sorted.end(), [](const v1::Manifest* a, const v1::Manifest* b) {
+    return IdentityKey(a->object()) < IdentityKey(b->object());
+  });
+  std::string canonical = "[";
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    if (i) canonical += ",";
+    canonical += json::parse(sorted[i]->json()).dump();  // keys sorted by nlohmann
+  }
+  canonical += "]";
+  return "sha256:" + Sha256Hex(canonical);
+}
+
+}  // namespace ferry::planner

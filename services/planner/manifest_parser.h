@@ -1,0 +1,50 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include "absl/status/statusor.h"
+#include "ferry/v1/common.pb.h"
+
+namespace ferry::planner {
+
+// The annotation holding an object's sync wave (an integer, default 0).
+inline constexpr char kSyncWaveAnnotation[] = "ferry.dev/sync-wave";
+
+// Converts a YAML node to JSON with YAML 1.2 core-schema scalar typing
+// (quoted scalars stay strings).
+nlohmann::json YamlToJson(const YAML::Node& node);
+
+// Parses multi-document YAML (or JSON) text into Kubernetes-shaped objects.
+// `source_path` is the repository path reported in errors and stored in
+// each Manifest. Empty documents and `List` kinds are handled. Returns a
+// render failure (see render_failure.h) naming the file and line for
+// malformed YAML, and naming the field for objects missing apiVersion, kind
+// or metadata.name. Objects whose source is known from a "# Source: <path>"
+// comment (helm) get `source_map(path)` as their source_path.
+absl::StatusOr<std::vector<v1::Manifest>> ParseManifests(const std::string& text, const std::string& source_path);
+
+// The identity (group, kind, namespace, name; version informative) of an
+// object, or a render failure naming the missing field.
+absl::StatusOr<v1::ObjectRef> ObjectIdentity(const nlohmann::json& object, const std::string& source_path);
+
+// "group/kind/namespace/name" (empty parts kept): the identity as a map key.
+std::string IdentityKey(const v1::ObjectRef& ref);
+
+// Human-readable identity, e.g. "Process default/web" or "apps/Deployment web".
+std::string DescribeObject(const v1::ObjectRef& ref);
+
+// Rejects a second object with the same identity (render failure naming both
+// source files) and sorts manifests by identity.
+absl::Status CheckAndSortManifests(std::vector<v1::Manifest>& manifests);
+
+// "sha256:<hex>" over the canonical JSON of the manifests in identity order.
+std::string ManifestsDigest(const std::vector<v1::Manifest>& manifests);
+
+// Lowercase hex SHA-256 of `data`.
+std::string Sha256Hex(const std::string& data);
+
+}  // namespace ferry::planner

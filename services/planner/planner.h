@@ -1,0 +1,144 @@
+#pragma once
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <google/protobuf/field_mask.pb.h>
+
+#include "absl/status/statusor.h"
+#include "common/clock/clock.h"
+#include "ferry/v1/planner.pb.h"
+#include "services/planner/live_state_source.h"
+#include "services/planner/plan_notifier.h"
+#include "services/planner/planner_metrics.h"
+#include "services/planner/planner_store.h"
+#include "services/planner/renderer.h"
+#include "services/planner/repo_source.h"
+
+namespace ferry::planner {
+
+// What to plan: one application in one environment at one commit.
+struct PlanRequest {
+  v1::Application app;
+  v1::Environment env;
+  v1::CommitRef target;  // repository, ref and sha to deploy
+  v1::PlanTrigger trigger = v1::PLAN_TRIGGER_NEW_REVISION;
+  v1::Actor requested_by;
+  std::string comment;
+  bool approve = false;  // approve as requested_by regardless of the approval policy
+  bool preview = false;  // persist nothing; return the plan
+  bool hard = false;     // bypass the render cache
+  std::string rollback_to_deployment_id;
+};
+
+// The result of planning: a plan, or none because nothing differs.
+struct PlanOutcome {
+  std::optional<v1::Plan> plan;
+  bool up_to_date = false;
+};
+
+// The planner's domain logic: applications and environments (API and
+// ferry.yaml), rendering through the cache, diffs against live state, plans
+// and their lifecycle (approval, sync windows, promotion gates, dependsOn)
+// and the durable hand-off to the deployer. No gRPC, no SQL. Thread-safe.
+//
+// Status codes: INVALID_ARGUMENT names the field; NOT_FOUND for unknown ids;
+// FAILED_PRECONDITION for a state that forbids the call (declared in Git,
+// plan not pending, promotion gate naming the environment); UNAVAILABLE when
+// a peer or the database is down (retry).
+class Planner {
+ public:
+  Planner(PlannerStore* store, RepoSource* repo, LiveStateSource* live, Renderer* renderer, const Clock* clock,
+          PlanNotifier* notifier, PlannerMetrics* metrics);
+
+  // Applications and environments.
+  absl::StatusOr<v1::Application> CreateApplication(v1::Application app, const v1::Actor& actor);
+  absl::StatusOr<v1::Application> GetApplication(const std::string& id);
+  absl::StatusOr<v1::ListApplicationsResponse> ListApplications(const v1::ListApplicationsRequest& request);
+  absl::StatusOr<v1::Application> UpdateApplication(const v1::Application& app, const google::protobuf::FieldMask& mask,
+                                                    const v1::Actor& actor);
+  absl::Status DeleteApplication(const std::string& id, const v1::Actor& actor);
+  absl::StatusOr<v1::Environment> CreateEnvironment(v1::Environment env, const v1::Actor& actor);
+  absl::StatusOr<v1::Environment> GetEnvironment(const std::string& id);
+  absl::StatusOr<v1::ListEnvironmentsResponse> ListEnvironments(const v1::ListEnvironmentsRequest& request);
+  absl::StatusOr<v1::Environment> UpdateEnvironment(const v1::Environment& env, const google::protobuf::FieldMask& mask,
+                                                    const v1::Actor& actor);
+  absl::Status DeleteEnvironment(const std::string& id, const v1::Actor& actor);
+
+  // Reads a ferry.yaml at a commit and reconciles applications and
+  // environments declared by it (create, update, delete), atomically.
+  // Applications that changed are re-planned unless dry_run.
+  absl::StatusOr<v1::ApplyDeclarativeConfigResponse> ApplyDeclarativeConfig(const v1::ApplyDeclarativeConfigRequest& request,
+                                                                            const v1::Actor& actor);
+
+  // Plans.
+  absl::StatusOr<v1::Plan> GetPlan(const std::string& id, v1::PlanView view);
+  absl::StatusOr<v1::ListPlansResponse> ListPlans(const v1::ListPlansRequest& request);
+  absl::StatusOr<v1::Plan> ApprovePlan(const std::string& id, const v1::Actor& actor, const std::string& comment);
+  absl::StatusOr<v1::Plan> RejectPlan(const std::string& id, const v1::Actor& actor, const std::string& comment);
+  absl::StatusOr<v1::Plan> PreviewPlan(const v1::PreviewPlanRequest& request);
+  absl::StatusOr<v1::PlanRevisionResponse> PlanRevision(const v1::PlanRevisionRequest& request);
+  absl::StatusOr<std::vector<v1::Plan>> RefreshApplication(const v1::RefreshApplicationRequest& request);
+
+  // Renders, diffs and (unless preview) persists one plan. Render failures
+  // become FAILED plans; other errors are returned and nothing is persisted.
+  absl::StatusOr<PlanOutcome> MakePlan(const PlanRequest& request);
+
+  // Hand-off to the deployer.
+  // Released plans after `cursor` ("" = oldest unfinished); at most `limit`.
+  absl::StatusOr<std::vector<ReleasedPlan>> ReleasedAfter(const std::string& cursor, int limit);
+  absl::StatusOr<v1::AcknowledgePlanResponse> AcknowledgePlan(const v1::AcknowledgePlanRequest& request);
+  absl::StatusOr<v1::Plan> ReportPlanResult(const v1::ReportPlanResultRequest& request);
+
+  // Consumes one revision from the repo-watcher: reconciles ferry.yaml files
+  // it touches, then plans every automated application whose inputs it
+  // changed, in dependsOn order. Idempotent per (application, environment,
+  // commit). Returns the number of plans made.
+  absl::StatusOr<int> HandleRevision(const v1::Revision& revision);
+
+  // Re-evaluates the holds of unreleased plans (windows, promotion,
+  // dependencies) and releases those whose gates opened. Returns how many
+  // were released.
+  absl::StatusOr<int> ReevaluateHolds();
+
+ private:
+  struct Hold {
+    v1::HoldReason reason = v1::HOLD_REASON_UNSPECIFIED;
+    std::string message;
+  };
+  absl::StatusOr<Hold> ComputeHold(const v1::Plan& plan, const v1::Environment& env);
+  absl::StatusOr<std::optional<std::string>> PromotionGate(const std::string& app, const v1::Environment& env,
+                                                           const std::string& sha);
+  absl::StatusOr<std::string> ResolveRevision(const v1::Application& app, const v1::RevisionSelector& selector,
+                                              std::string* ref);
+  absl::StatusOr<v1::LiveState> ObserveOrLastApplied(const v1::Application& app, const v1::Environment& env,
+                                                     const std::vector<v1::Manifest>& desired);
+  absl::StatusOr<v1::Plan> PersistFailedPlan(const PlanRequest& request, const absl::Status& failure,
+                                             const std::string& renderer_version);
+  absl::StatusOr<std::set<std::string>> Reconcile(const v1::DeclarationSource& source, const std::string& commit,
+                                                  bool dry_run, const v1::Actor& actor,
+                                                  v1::ApplyDeclarativeConfigResponse* response);
+  absl::StatusOr<int> PlanApplications(const std::set<std::string>& app_ids, const v1::CommitRef& target,
+                                       v1::PlanTrigger trigger);
+  v1::Event MakeEvent(int action, const v1::Actor& actor, const std::string& message, const std::string& key);
+  google::protobuf::Timestamp Now() const;
+
+  PlannerStore* store_;
+  RepoSource* repo_;
+  LiveStateSource* live_;
+  Renderer* renderer_;
+  const Clock* clock_;
+  PlanNotifier* notifier_;
+  PlannerMetrics* metrics_;
+};
+
+// The ferry system actor ("ferry").
+v1::Actor SystemActor();
+
+// Strips manifests, json_patch and unified_diff (PLAN_VIEW_BASIC).
+void ToBasicView(v1::Plan& plan);
+
+}  // namespace ferry::planner

@@ -1,0 +1,120 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "ferry/v1/audit.pb.h"
+#include "ferry/v1/planner.pb.h"
+
+namespace ferry::planner {
+
+// A registered ferry.yaml.
+struct DeclarationSourceRecord {
+  std::string key;  // "<repository_id>:<ref>:<path>"
+  v1::DeclarationSource source;  // ref full, path normalised, commit last reconciled
+};
+
+// One atomic change of applications and environments, with its audit events.
+// Applied in this order: create/update environments, create/update
+// applications, delete applications, delete environments, register source.
+struct ConfigChange {
+  std::vector<v1::Environment> create_environments;
+  std::vector<v1::Environment> update_environments;
+  std::vector<v1::Application> create_applications;
+  std::vector<v1::Application> update_applications;
+  std::vector<std::string> delete_applications;
+  std::vector<std::string> delete_environments;
+  std::optional<DeclarationSourceRecord> source;
+  std::vector<v1::Event> events;
+};
+
+struct PlanFilter {
+  std::string application_id;           // "" = any
+  std::string environment_id;           // "" = any
+  std::vector<v1::PlanState> states;    // empty = any
+  int limit = 50;
+  int64_t before_seq = 0;               // page: plans older than this; 0 = newest
+};
+
+struct PlanPage {
+  std::vector<v1::Plan> plans;  // newest first
+  int64_t last_seq = 0;         // seq of the last plan returned; 0 when none
+  bool more = false;            // more plans exist after this page
+};
+
+// A plan in the WatchApprovedPlans stream.
+struct ReleasedPlan {
+  int64_t release_seq = 0;
+  v1::Plan plan;
+};
+
+// Storage of the planner: applications, environments, declaration sources,
+// plans, the render cache and stream cursors. Every write is one transaction
+// that also enqueues its audit events in the outbox. Implementations are
+// thread-safe. Errors: NOT_FOUND for unknown ids, ALREADY_EXISTS for taken
+// ids, FAILED_PRECONDITION for an environment still in use, UNAVAILABLE when
+// the database is unreachable.
+class PlannerStore {
+ public:
+  virtual ~PlannerStore() = default;
+
+  virtual absl::StatusOr<v1::Environment> GetEnvironment(const std::string& id) = 0;
+  virtual absl::StatusOr<std::vector<v1::Environment>> ListEnvironments() = 0;  // by id
+  virtual absl::StatusOr<v1::Application> GetApplication(const std::string& id) = 0;
+  virtual absl::StatusOr<std::vector<v1::Application>> ListApplications() = 0;  // by id
+  virtual absl::Status ApplyConfigChange(const ConfigChange& change) = 0;
+
+  // Repository paths beyond application.path that its last render read.
+  virtual absl::StatusOr<std::vector<std::string>> GetInputPaths(const std::string& application_id) = 0;
+  virtual absl::Status SetInputPaths(const std::string& application_id, const std::vector<std::string>& paths) = 0;
+  // Input paths of every application, by application id.
+  virtual absl::StatusOr<std::map<std::string, std::vector<std::string>>> ListInputPaths() = 0;
+
+  virtual absl::StatusOr<std::vector<DeclarationSourceRecord>> ListDeclarationSources() = 0;
+
+  using PlanEventsFn = std::function<std::vector<v1::Event>(const v1::Plan& stored)>;
+  using SupersededEventFn = std::function<v1::Event(const v1::Plan& superseded, const v1::Plan& by)>;
+  // Assigns an id and persists `plan`. With supersede_open, older PENDING and
+  // APPROVED plans of the same application and environment that were not yet
+  // claimed become SUPERSEDED (superseded_by_plan_id set) in the same
+  // transaction. A plan that is APPROVED without a hold is released (given
+  // the next position in the WatchApprovedPlans stream).
+  virtual absl::StatusOr<v1::Plan> InsertPlan(v1::Plan plan, bool supersede_open, const PlanEventsFn& events,
+                                              const SupersededEventFn& superseded_event) = 0;
+
+  // Reads the plan under a row lock, lets `mutate` change it (returning the
+  // audit events to enqueue, or an error that aborts), and writes it back,
+  // releasing it when it became APPROVED without a hold.
+  using MutateFn = std::function<absl::StatusOr<std::vector<v1::Event>>(v1::Plan& plan)>;
+  virtual absl::StatusOr<v1::Plan> MutatePlan(const std::string& id, const MutateFn& mutate) = 0;
+
+  virtual absl::StatusOr<v1::Plan> GetPlan(const std::string& id) = 0;
+  virtual absl::StatusOr<PlanPage> ListPlans(const PlanFilter& filter) = 0;
+  // Released plans after `after_seq` that are still APPROVED or EXECUTING.
+  virtual absl::StatusOr<std::vector<ReleasedPlan>> ListReleased(int64_t after_seq, int limit) = 0;
+  // The release position of the oldest released plan still APPROVED or
+  // EXECUTING, minus one; the newest position when there is none.
+  virtual absl::StatusOr<int64_t> OldestUnfinishedRelease() = 0;
+  // PENDING or APPROVED plans not yet released, oldest first.
+  virtual absl::StatusOr<std::vector<v1::Plan>> ListUnreleased() = 0;
+  // Whether a plan of (app, env) for commit `sha` reached SUCCEEDED.
+  virtual absl::StatusOr<bool> HasSucceeded(const std::string& app, const std::string& env, const std::string& sha) = 0;
+  // Whether any plan of (app, env) exists for `sha` with this trigger.
+  virtual absl::StatusOr<bool> HasPlanFor(const std::string& app, const std::string& env, const std::string& sha,
+                                          v1::PlanTrigger trigger) = 0;
+
+  virtual absl::StatusOr<std::optional<std::vector<v1::Manifest>>> GetCachedRender(const std::string& key) = 0;
+  virtual absl::Status PutCachedRender(const std::string& key, const std::vector<v1::Manifest>& manifests) = 0;
+
+  virtual absl::StatusOr<std::string> GetCursor(const std::string& name) = 0;  // "" when unset
+  virtual absl::Status SetCursor(const std::string& name, const std::string& value) = 0;
+};
+
+}  // namespace ferry::planner

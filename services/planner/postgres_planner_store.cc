@@ -1,0 +1,474 @@
+#include "services/planner/postgres_planner_store.h"
+
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/postgres/pq_status.h"
+#include "common/status/status_macros.h"
+
+namespace ferry::planner {
+namespace {
+
+// Every SQL statement of the planner.
+constexpr char kGetEnvironment[] = "planner_get_environment";
+constexpr char kListEnvironments[] = "planner_list_environments";
+constexpr char kInsertEnvironment[] = "planner_insert_environment";
+constexpr char kUpdateEnvironment[] = "planner_update_environment";
+constexpr char kDeleteEnvironment[] = "planner_delete_environment";
+constexpr char kGetApplication[] = "planner_get_application";
+constexpr char kListApplications[] = "planner_list_applications";
+constexpr char kInsertApplication[] = "planner_insert_application";
+constexpr char kUpdateApplication[] = "planner_update_application";
+constexpr char kDeleteApplication[] = "planner_delete_application";
+constexpr char kClearAppEnvironments[] = "planner_clear_app_envs";
+constexpr char kInsertAppEnvironment[] = "planner_insert_app_env";
+constexpr char kGetInputPaths[] = "planner_get_input_paths";
+constexpr char kSetInputPaths[] = "planner_set_input_paths";
+constexpr char kListInputPaths[] = "planner_list_input_paths";
+constexpr char kUpsertSource[] = "planner_upsert_source";
+constexpr char kListSources[] = "planner_list_sources";
+constexpr char kNextPlanSeq[] = "planner_next_plan_seq";
+constexpr char kInsertPlan[] = "planner_insert_plan";
+constexpr char kOpenPlansForUpdate[] = "planner_open_plans_for_update";
+constexpr char kLockPlan[] = "planner_lock_plan";
+constexpr char kUpdatePlan[] = "planner_update_plan";
+constexpr char kReleasePlan[] = "planner_release_plan";
+constexpr char kGetPlan[] = "planner_get_plan";
+constexpr char kListPlans[] = "planner_list_plans";
+constexpr char kListReleased[] = "planner_list_released";
+constexpr char kOldestUnfinished[] = "planner_oldest_unfinished";
+constexpr char kListUnreleased[] = "planner_list_unreleased";
+constexpr char kHasSucceeded[] = "planner_has_succeeded";
+constexpr char kHasPlanFor[] = "planner_has_plan_for";
+constexpr char kGetCache[] = "planner_get_cache";
+constexpr char kPutCache[] = "planner_put_cache";
+constexpr char kGetCursor[] = "planner_get_cursor";
+constexpr char kSetCursor[] = "planner_set_cursor";
+constexpr char kNotifyPlans[] = "planner_notify_plans";
+
+template <typename T>
+absl::StatusOr<T> ParseRow(const pqxx::field& field, const std::string& what) {
+  pqxx::binarystring bytes(field);
+  T out;
+  if (!out.ParseFromString(bytes.str())) return absl::DataLossError(what + " does not parse");
+  return out;
+}
+
+std::string TextArray(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ",";
+    out += "\"";
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += "\"";
+  }
+  return out + "}";
+}
+
+std::string StatesArray(const std::vector<v1::PlanState>& states) {
+  std::vector<int> ints(states.begin(), states.end());
+  return absl::StrCat("{", absl::StrJoin(ints, ","), "}");
+}
+
+bool Releasable(const v1::Plan& p) {
+  return p.state() == v1::PLAN_STATE_APPROVED && p.hold_reason() == v1::HOLD_REASON_UNSPECIFIED && !p.preview();
+}
+
+}  // namespace
+
+PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbox::OutboxStore* outbox)
+    : pool_(pool), outbox_(outbox) {
+  pool_->Prepare(kGetEnvironment, "SELECT spec FROM planner.environments WHERE id = $1");
+  pool_->Prepare(kListEnvironments, "SELECT spec FROM planner.environments ORDER BY id");
+  pool_->Prepare(kInsertEnvironment,
+                 "INSERT INTO planner.environments (id, spec, declared_by) VALUES ($1, $2, NULLIF($3, ''))");
+  pool_->Prepare(kUpdateEnvironment,
+                 "UPDATE planner.environments SET spec = $2, declared_by = NULLIF($3, ''), update_time = now() WHERE id = $1");
+  pool_->Prepare(kDeleteEnvironment, "DELETE FROM planner.environments WHERE id = $1");
+  pool_->Prepare(kGetApplication, "SELECT spec FROM planner.applications WHERE id = $1");
+  pool_->Prepare(kListApplications, "SELECT spec FROM planner.applications ORDER BY id");
+  pool_->Prepare(kInsertApplication,
+                 "INSERT INTO planner.applications (id, repository_id, ref, spec, declared_by) VALUES ($1, $2, $3, $4, NULLIF($5, ''))");
+  pool_->Prepare(kUpdateApplication,
+                 "UPDATE planner.applications SET repository_id = $2, ref = $3, spec = $4, declared_by = NULLIF($5, ''), "
+                 "update_time = now() WHERE id = $1");
+  pool_->Prepare(kDeleteApplication, "DELETE FROM planner.applications WHERE id = $1");
+  pool_->Prepare(kClearAppEnvironments, "DELETE FROM planner.application_environments WHERE application_id = $1");
+  pool_->Prepare(kInsertAppEnvironment,
+                 "INSERT INTO planner.application_environments (application_id, environment_id) VALUES ($1, $2)");
+  pool_->Prepare(kGetInputPaths, "SELECT input_paths FROM planner.applications WHERE id = $1");
+  pool_->Prepare(kListInputPaths, "SELECT id, input_paths FROM planner.applications");
+  pool_->Prepare(kSetInputPaths, "UPDATE planner.applications SET input_paths = $2::text[] WHERE id = $1");
+  pool_->Prepare(kUpsertSource,
+                 "INSERT INTO planner.declaration_sources (key, repository_id, ref, path, commit) "
+                 "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (key) DO UPDATE SET commit = EXCLUDED.commit, "
+                 "update_time = now()");
+  pool_->Prepare(kListSources,
+                 "SELECT key, repository_id, ref, path, commit FROM planner.declaration_sources ORDER BY key");
+  pool_->Prepare(kNextPlanSeq, "SELECT nextval(pg_get_serial_sequence('planner.plans', 'seq'))");
+  pool_->Prepare(kInsertPlan,
+                 "INSERT INTO planner.plans (seq, id, application_id, environment_id, state, trigger, target_sha, "
+                 "hold_reason, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+  pool_->Prepare(kOpenPlansForUpdate,
+                 "SELECT body FROM planner.plans WHERE application_id = $1 AND environment_id = $2 "
+                 "AND state IN (1, 2) ORDER BY seq FOR UPDATE");
+  pool_->Prepare(kLockPlan, "SELECT body, release_seq IS NOT NULL FROM planner.plans WHERE id = $1 FOR UPDATE");
+  pool_->Prepare(kUpdatePlan,
+                 "UPDATE planner.plans SET state = $2, hold_reason = $3, deployment_id = $4, body = $5, "
+                 "update_time = now() WHERE id = $1");
+  pool_->Prepare(kReleasePlan,
+                 "UPDATE planner.plans SET release_seq = nextval('planner.plan_release_seq') "
+                 "WHERE id = $1 AND release_seq IS NULL");
+  pool_->Prepare(kGetPlan, "SELECT body FROM planner.plans WHERE id = $1");
+  pool_->Prepare(kListPlans,
+                 "SELECT seq, body FROM planner.plans WHERE ($1 = '' OR application_id = $1) "
+                 "AND ($2 = '' OR environment_id = $2) AND (cardinality($3::int[]) = 0 OR state = ANY($3::int[])) "
+                 "AND ($4 = 0 OR seq < $4) ORDER BY seq DESC LIMIT $5");
+  pool_->Prepare(kListReleased,
+                 "SELECT release_seq, body FROM planner.plans WHERE release_seq > $1 AND state IN (2, 4) "
+                 "ORDER BY release_seq LIMIT $2");
+  pool_->Prepare(kOldestUnfinished,
+                 "SELECT COALESCE((SELECT min(release_seq) - 1 FROM planner.plans WHERE release_seq IS NOT NULL "
+                 "AND state IN (2, 4)), (SELECT COALESCE(max(release_seq), 0) FROM planner.plans))");
+  pool_->Prepare(kListUnreleased,
+                 "SELECT body FROM planner.plans WHERE state IN (1, 2) AND release_seq IS NULL ORDER BY seq");
+  pool_->Prepare(kHasSucceeded,
+                 "SELECT EXISTS (SELECT 1 FROM planner.plans WHERE application_id = $1 AND environment_id = $2 "
+                 "AND target_sha = $3 AND state = 5)");
+  pool_->Prepare(kHasPlanFor,
+                 "SELECT EXISTS (SELECT 1 FROM planner.plans WHERE application_id = $1 AND environment_id = $2 "
+                 "AND target_sha = $3 AND trigger = $4)");
+  pool_->Prepare(kGetCache, "SELECT manifests FROM planner.render_cache WHERE key = $1");
+  pool_->Prepare(kPutCache,
+                 "INSERT INTO planner.render_cache (key, manifests) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING");
+  pool_->Prepare(kGetCursor, "SELECT value FROM planner.cursors WHERE name = $1");
+  pool_->Prepare(kSetCursor,
+                 "INSERT INTO planner.cursors (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2");
+  pool_->Prepare(kNotifyPlans, "SELECT pg_notify('planner_plans', $1)");
+}
+
+absl::Status PostgresPlannerStore::EnqueueAll(pqxx::work& txn, const std::vector<v1::Event>& events) {
+  for (const auto& e : events) RETURN_IF_ERROR(outbox_->Enqueue(txn, e));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Environment> PostgresPlannerStore::GetEnvironment(const std::string& id) {
+  return pool_->RunInTransactionWithResult<v1::Environment>([&](pqxx::work& txn) -> absl::StatusOr<v1::Environment> {
+    pqxx::result r = txn.exec_prepared(kGetEnvironment, id);
+    if (r.empty()) return absl::NotFoundError(absl::StrCat("environment \"", id, "\" not found"));
+    return ParseRow<v1::Environment>(r[0][0], "environment " + id);
+  });
+}
+
+absl::StatusOr<std::vector<v1::Environment>> PostgresPlannerStore::ListEnvironments() {
+  return pool_->RunInTransactionWithResult<std::vector<v1::Environment>>(
+      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::Environment>> {
+        std::vector<v1::Environment> out;
+        for (const auto& row : txn.exec_prepared(kListEnvironments)) {
+          ASSIGN_OR_RETURN(v1::Environment e, ParseRow<v1::Environment>(row[0], "environment"));
+          out.push_back(std::move(e));
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<v1::Application> PostgresPlannerStore::GetApplication(const std::string& id) {
+  return pool_->RunInTransactionWithResult<v1::Application>([&](pqxx::work& txn) -> absl::StatusOr<v1::Application> {
+    pqxx::result r = txn.exec_prepared(kGetApplication, id);
+    if (r.empty()) return absl::NotFoundError(absl::StrCat("application \"", id, "\" not found"));
+    return ParseRow<v1::Application>(r[0][0], "application " + id);
+  });
+}
+
+absl::StatusOr<std::vector<v1::Application>> PostgresPlannerStore::ListApplications() {
+  return pool_->RunInTransactionWithResult<std::vector<v1::Application>>(
+      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::Application>> {
+        std::vector<v1::Application> out;
+        for (const auto& row : txn.exec_prepared(kListApplications)) {
+          ASSIGN_OR_RETURN(v1::Application a, ParseRow<v1::Application>(row[0], "application"));
+          out.push_back(std::move(a));
+        }
+        return out;
+      });
+}
+
+namespace {
+// "" (stored as NULL) when the resource was made through the API.
+std::string DeclaredKey(const v1::DeclarationSource& s, bool has) {
+  if (!has) return "";
+  return absl::StrCat(s.repository_id(), ":", s.ref(), ":", s.path());
+}
+}  // namespace
+
+absl::Status PostgresPlannerStore::ApplyConfigChange(const ConfigChange& change) {
+  return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
+    try {
+      for (const auto& e : change.create_environments)
+        txn.exec_prepared0(kInsertEnvironment, e.id(), pqxx::binarystring(e.SerializeAsString()),
+                           DeclaredKey(e.declared_by(), e.has_declared_by()));
+      for (const auto& e : change.update_environments) {
+        pqxx::result r = txn.exec_prepared(kUpdateEnvironment, e.id(), pqxx::binarystring(e.SerializeAsString()),
+                                           DeclaredKey(e.declared_by(), e.has_declared_by()));
+        if (r.affected_rows() == 0) return absl::NotFoundError(absl::StrCat("environment \"", e.id(), "\" not found"));
+      }
+      auto write_envs = [&](const v1::Application& a) {
+        txn.exec_prepared0(kClearAppEnvironments, a.id());
+        for (const auto& env : a.environment_ids()) txn.exec_prepared0(kInsertAppEnvironment, a.id(), env);
+      };
+      for (const auto& a : change.create_applications) {
+        txn.exec_prepared0(kInsertApplication, a.id(), a.repository_id(), a.ref(),
+                           pqxx::binarystring(a.SerializeAsString()), DeclaredKey(a.declared_by(), a.has_declared_by()));
+        write_envs(a);
+      }
+      for (const auto& a : change.update_applications) {
+        pqxx::result r = txn.exec_prepared(kUpdateApplication, a.id(), a.repository_id(), a.ref(),
+                                           pqxx::binarystring(a.SerializeAsString()),
+                                           DeclaredKey(a.declared_by(), a.has_declared_by()));
+        if (r.affected_rows() == 0) return absl::NotFoundError(absl::StrCat("application \"", a.id(), "\" not found"));
+        write_envs(a);
+      }
+      for (const auto& id : change.delete_applications) {
+        pqxx::result r = txn.exec_prepared(kDeleteApplication, id);
+        if (r.affected_rows() == 0) return absl::NotFoundError(absl::StrCat("application \"", id, "\" not found"));
+      }
+      for (const auto& id : change.delete_environments) {
+        pqxx::result r = txn.exec_prepared(kDeleteEnvironment, id);
+        if (r.affected_rows() == 0) return absl::NotFoundError(absl::StrCat("environment \"", id, "\" not found"));
+      }
+      if (change.source) {
+        const auto& s = change.source->source;
+        txn.exec_prepared0(kUpsertSource, change.source->key, s.repository_id(), s.ref(), s.path(), s.commit());
+      }
+    } catch (const pqxx::foreign_key_violation& e) {
+      return absl::FailedPreconditionError(
+          "environment is still used by an application (remove it from the applications' environments first)");
+    } catch (const std::exception& e) {
+      return postgres::StatusFromException(e, "apply configuration change");
+    }
+    return EnqueueAll(txn, change.events);
+  });
+}
+
+namespace {
+std::vector<std::string> ParseTextArray(const pqxx::field& field);
+}  // namespace
+
+absl::StatusOr<std::vector<std::string>> PostgresPlannerStore::GetInputPaths(const std::string& application_id) {
+  return pool_->RunInTransactionWithResult<std::vector<std::string>>(
+      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<std::string>> {
+        pqxx::result r = txn.exec_prepared(kGetInputPaths, application_id);
+        if (r.empty()) return absl::NotFoundError(absl::StrCat("application \"", application_id, "\" not found"));
+        return ParseTextArray(r[0][0]);
+      });
+}
+
+namespace {
+std::vector<std::string> ParseTextArray(const pqxx::field& field) {
+  std::vector<std::string> out;
+  auto parser = field.as_array();
+  for (auto [kind, value] = parser.get_next(); kind != pqxx::array_parser::done; std::tie(kind, value) = parser.get_next())
+    if (kind == pqxx::array_parser::string_value) out.push_back(value);
+  return out;
+}
+}  // namespace
+
+absl::StatusOr<std::map<std::string, std::vector<std::string>>> PostgresPlannerStore::ListInputPaths() {
+  return pool_->RunInTransactionWithResult<std::map<std::string, std::vector<std::string>>>(
+      [&](pqxx::work& txn) -> absl::StatusOr<std::map<std::string, std::vector<std::string>>> {
+        std::map<std::string, std::vector<std::string>> out;
+        for (const auto& row : txn.exec_prepared(kListInputPaths)) out[row[0].as<std::string>()] = ParseTextArray(row[1]);
+        return out;
+      });
+}
+
+absl::Status PostgresPlannerStore::SetInputPaths(const std::string& application_id, const std::vector<std::string>& paths) {
+  return pool_->RunInTransaction([&](pqxx::work& txn) {
+    txn.exec_prepared0(kSetInputPaths, application_id, TextArray(paths));
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<DeclarationSourceRecord>> PostgresPlannerStore::ListDeclarationSources() {
+  return pool_->RunInTransactionWithResult<std::vector<DeclarationSourceRecord>>(
+      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<DeclarationSourceRecord>> {
+        std::vector<DeclarationSourceRecord> out;
+        for (const auto& row : txn.exec_prepared(kListSources)) {
+          DeclarationSourceRecord rec;
+          rec.key = row[0].as<std::string>();
+          rec.source.set_repository_id(row[1].as<std::string>());
+          rec.source.set_ref(row[2].as<std::string>());
+          rec.source.set_path(row[3].as<std::string>());
+          rec.source.set_commit(row[4].as<std::string>());
+          out.push_back(std::move(rec));
+        }
+        return out;
+      });
+}
+
+absl::Status PostgresPlannerStore::WritePlan(pqxx::work& txn, const v1::Plan& plan) {
+  txn.exec_prepared0(kUpdatePlan, plan.id(), static_cast<int>(plan.state()), static_cast<int>(plan.hold_reason()),
+                     plan.deployment_id(), pqxx::binarystring(plan.SerializeAsString()));
+  if (Releasable(plan)) {
+    txn.exec_prepared0(kReleasePlan, plan.id());
+    txn.exec_prepared(kNotifyPlans, plan.id());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Plan> PostgresPlannerStore::InsertPlan(v1::Plan plan, bool supersede_open, const PlanEventsFn& events,
+                                                          const SupersededEventFn& superseded_event) {
+  return pool_->RunInTransactionWithResult<v1::Plan>([&](pqxx::work& txn) -> absl::StatusOr<v1::Plan> {
+    v1::Plan stored = plan;
+    int64_t seq = txn.exec_prepared1(kNextPlanSeq)[0].as<int64_t>();
+    stored.set_id(absl::StrCat("plan-", seq));
+    std::vector<v1::Event> out_events;
+    if (supersede_open) {
+      for (const auto& row : txn.exec_prepared(kOpenPlansForUpdate, stored.application_id(), stored.environment_id())) {
+        ASSIGN_OR_RETURN(v1::Plan old, ParseRow<v1::Plan>(row[0], "plan"));
+        old.set_state(v1::PLAN_STATE_SUPERSEDED);
+        old.set_hold_reason(v1::HOLD_REASON_UNSPECIFIED);
+        old.set_hold_message("");
+        old.set_superseded_by_plan_id(stored.id());
+        *old.mutable_update_time() = stored.create_time();
+        RETURN_IF_ERROR(WritePlan(txn, old));
+        if (superseded_event) out_events.push_back(superseded_event(old, stored));
+      }
+    }
+    txn.exec_prepared0(kInsertPlan, seq, stored.id(), stored.application_id(), stored.environment_id(),
+                       static_cast<int>(stored.state()), static_cast<int>(stored.trigger()),
+                       stored.target_revision().sha(), static_cast<int>(stored.hold_reason()),
+                       pqxx::binarystring(stored.SerializeAsString()));
+    if (Releasable(stored)) {
+      txn.exec_prepared0(kReleasePlan, stored.id());
+      txn.exec_prepared(kNotifyPlans, stored.id());
+    }
+    if (events)
+      for (auto& e : events(stored)) out_events.push_back(std::move(e));
+    RETURN_IF_ERROR(EnqueueAll(txn, out_events));
+    return stored;
+  });
+}
+
+absl::StatusOr<v1::Plan> PostgresPlannerStore::MutatePlan(const std::string& id, const MutateFn& mutate) {
+  return pool_->RunInTransactionWithResult<v1::Plan>([&](pqxx::work& txn) -> absl::StatusOr<v1::Plan> {
+    pqxx::result r = txn.exec_prepared(kLockPlan, id);
+    if (r.empty()) return absl::NotFoundError(absl::StrCat("plan \"", id, "\" not found"));
+    ASSIGN_OR_RETURN(v1::Plan plan, ParseRow<v1::Plan>(r[0][0], "plan " + id));
+    ASSIGN_OR_RETURN(std::vector<v1::Event> events, mutate(plan));
+    RETURN_IF_ERROR(WritePlan(txn, plan));
+    RETURN_IF_ERROR(EnqueueAll(txn, events));
+    return plan;
+  });
+}
+
+absl::StatusOr<v1::Plan> PostgresPlannerStore::GetPlan(const std::string& id) {
+  return pool_->RunInTransactionWithResult<v1::Plan>([&](pqxx::work& txn) -> absl::StatusOr<v1::Plan> {
+    pqxx::result r = txn.exec_prepared(kGetPlan, id);
+    if (r.empty()) return absl::NotFoundError(absl::StrCat("plan \"", id, "\" not found"));
+    return ParseRow<v1::Plan>(r[0][0], "plan " + id);
+  });
+}
+
+absl::StatusOr<PlanPage> PostgresPlannerStore::ListPlans(const PlanFilter& filter) {
+  return pool_->RunInTransactionWithResult<PlanPage>([&](pqxx::work& txn) -> absl::StatusOr<PlanPage> {
+    PlanPage page;
+    pqxx::result r = txn.exec_prepared(kListPlans, filter.application_id, filter.environment_id,
+                                       StatesArray(filter.states), filter.before_seq, filter.limit + 1);
+    for (const auto& row : r) {
+      if (static_cast<int>(page.plans.size()) == filter.limit) {
+        page.more = true;
+        break;
+      }
+      page.last_seq = row[0].as<int64_t>();
+      ASSIGN_OR_RETURN(v1::Plan p, ParseRow<v1::Plan>(row[1], "plan"));
+      page.plans.push_back(std::move(p));
+    }
+    return page;
+  });
+}
+
+absl::StatusOr<std::vector<ReleasedPlan>> PostgresPlannerStore::ListReleased(int64_t after_seq, int limit) {
+  return pool_->RunInTransactionWithResult<std::vector<ReleasedPlan>>(
+      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<ReleasedPlan>> {
+        std::vector<ReleasedPlan> out;
+        for (const auto& row : txn.exec_prepared(kListReleased, after_seq, limit)) {
+          ReleasedPlan rp;
+          rp.release_seq = row[0].as<int64_t>();
+          ASSIGN_OR_RETURN(rp.plan, ParseRow<v1::Plan>(row[1], "plan"));
+          out.push_back(std::move(rp));
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<int64_t> PostgresPlannerStore::OldestUnfinishedRelease() {
+  return pool_->RunInTransactionWithResult<int64_t>([&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
+    return txn.exec_prepared1(kOldestUnfinished)[0].as<int64_t>();
+  });
+}
+
+absl::StatusOr<std::vector<v1::Plan>> PostgresPlannerStore::ListUnreleased() {
+  return pool_->RunInTransactionWithResult<std::vector<v1::Plan>>(
+      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::Plan>> {
+        std::vector<v1::Plan> out;
+        for (const auto& row : txn.exec_prepared(kListUnreleased)) {
+          ASSIGN_OR_RETURN(v1::Plan p, ParseRow<v1::Plan>(row[0], "plan"));
+          out.push_back(std::move(p));
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<bool> PostgresPlannerStore::HasSucceeded(const std::string& app, const std::string& env,
+                                                        const std::string& sha) {
+  return pool_->RunInTransactionWithResult<bool>([&](pqxx::work& txn) -> absl::StatusOr<bool> {
+    return txn.exec_prepared1(kHasSucceeded, app, env, sha)[0].as<bool>();
+  });
+}
+
+absl::StatusOr<bool> PostgresPlannerStore::HasPlanFor(const std::string& app, const std::string& env,
+                                                      const std::string& sha, v1::PlanTrigger trigger) {
+  return pool_->RunInTransactionWithResult<bool>([&](pqxx::work& txn) -> absl::StatusOr<bool> {
+    return txn.exec_prepared1(kHasPlanFor, app, env, sha, static_cast<int>(trigger))[0].as<bool>();
+  });
+}
+
+absl::StatusOr<std::optional<std::vector<v1::Manifest>>> PostgresPlannerStore::GetCachedRender(const std::string& key) {
+  return pool_->RunInTransactionWithResult<std::optional<std::vector<v1::Manifest>>>(
+      [&](pqxx::work& txn) -> absl::StatusOr<std::optional<std::vector<v1::Manifest>>> {
+        pqxx::result r = txn.exec_prepared(kGetCache, key);
+        if (r.empty()) return std::optional<std::vector<v1::Manifest>>();
+        ASSIGN_OR_RETURN(v1::Plan holder, ParseRow<v1::Plan>(r[0][0], "render cache entry"));
+        return std::optional<std::vector<v1::Manifest>>(
+            std::vector<v1::Manifest>(holder.manifests().begin(), holder.manifests().end()));
+      });
+}
+
+absl::Status PostgresPlannerStore::PutCachedRender(const std::string& key, const std::vector<v1::Manifest>& manifests) {
+  v1::Plan holder;
+  for (const auto& m : manifests) *holder.add_manifests() = m;
+  return pool_->RunInTransaction([&](pqxx::work& txn) {
+    txn.exec_prepared0(kPutCache, key, pqxx::binarystring(holder.SerializeAsString()));
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::string> PostgresPlannerStore::GetCursor(const std::string& name) {
+  return pool_->RunInTransactionWithResult<std::string>([&](pqxx::work& txn) -> absl::StatusOr<std::string> {
+    pqxx::result r = txn.exec_prepared(kGetCursor, name);
+    return r.empty() ? std::string() : r[0][0].as<std::string>();
+  });
+}
+
+absl::Status PostgresPlannerStore::SetCursor(const std::string& name, const std::string& value) {
+  return pool_->RunInTransaction([&](pqxx::work& txn) {
+    txn.exec_prepared0(kSetCursor, name, value);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace ferry::planner

@@ -1,0 +1,48 @@
+#pragma once
+
+#include "common/outbox/outbox_store.h"
+#include "common/postgres/connection_pool.h"
+#include "services/planner/planner_store.h"
+
+namespace ferry::planner {
+
+// PlannerStore on the `planner` schema (schema/002_planner.sql). Audit
+// events go to `outbox` in the same transaction as the change. Thread-safe.
+class PostgresPlannerStore final : public PlannerStore {
+ public:
+  PostgresPlannerStore(postgres::ConnectionPool* pool, outbox::OutboxStore* outbox);
+
+  absl::StatusOr<v1::Environment> GetEnvironment(const std::string& id) override;
+  absl::StatusOr<std::vector<v1::Environment>> ListEnvironments() override;
+  absl::StatusOr<v1::Application> GetApplication(const std::string& id) override;
+  absl::StatusOr<std::vector<v1::Application>> ListApplications() override;
+  absl::Status ApplyConfigChange(const ConfigChange& change) override;
+  absl::StatusOr<std::vector<std::string>> GetInputPaths(const std::string& application_id) override;
+  absl::Status SetInputPaths(const std::string& application_id, const std::vector<std::string>& paths) override;
+  absl::StatusOr<std::map<std::string, std::vector<std::string>>> ListInputPaths() override;
+  absl::StatusOr<std::vector<DeclarationSourceRecord>> ListDeclarationSources() override;
+  absl::StatusOr<v1::Plan> InsertPlan(v1::Plan plan, bool supersede_open, const PlanEventsFn& events,
+                                      const SupersededEventFn& superseded_event) override;
+  absl::StatusOr<v1::Plan> MutatePlan(const std::string& id, const MutateFn& mutate) override;
+  absl::StatusOr<v1::Plan> GetPlan(const std::string& id) override;
+  absl::StatusOr<PlanPage> ListPlans(const PlanFilter& filter) override;
+  absl::StatusOr<std::vector<ReleasedPlan>> ListReleased(int64_t after_seq, int limit) override;
+  absl::StatusOr<int64_t> OldestUnfinishedRelease() override;
+  absl::StatusOr<std::vector<v1::Plan>> ListUnreleased() override;
+  absl::StatusOr<bool> HasSucceeded(const std::string& app, const std::string& env, const std::string& sha) override;
+  absl::StatusOr<bool> HasPlanFor(const std::string& app, const std::string& env, const std::string& sha,
+                                  v1::PlanTrigger trigger) override;
+  absl::StatusOr<std::optional<std::vector<v1::Manifest>>> GetCachedRender(const std::string& key) override;
+  absl::Status PutCachedRender(const std::string& key, const std::vector<v1::Manifest>& manifests) override;
+  absl::StatusOr<std::string> GetCursor(const std::string& name) override;
+  absl::Status SetCursor(const std::string& name, const std::string& value) override;
+
+ private:
+  absl::Status EnqueueAll(pqxx::work& txn, const std::vector<v1::Event>& events);
+  absl::Status WritePlan(pqxx::work& txn, const v1::Plan& plan);
+
+  postgres::ConnectionPool* pool_;
+  outbox::OutboxStore* outbox_;
+};
+
+}  // namespace ferry::planner

@@ -1,0 +1,430 @@
+#include "services/planner/renderer.h"
+
+#include <stdlib.h>
+
+#include <algorithm>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+
+#include <yaml-cpp/yaml.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
+#include "common/status/status_macros.h"
+#include "services/planner/manifest_parser.h"
+#include "services/planner/render_failure.h"
+#include "services/planner/repo_path.h"
+#include "services/planner/subprocess.h"
+
+namespace ferry::planner {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kKustomizationFiles[] = {"kustomization.yaml", "kustomization.yml", "Kustomization"};
+
+bool IsManifestFile(const std::string& path) {
+  std::string base = path.substr(path.rfind('/') + 1);
+  if (base == "ferry.yaml" || base == "ferry.yml") return false;  // declarations, not objects
+  return absl::EndsWith(base, ".yaml") || absl::EndsWith(base, ".yml") || absl::EndsWith(base, ".json");
+}
+
+std::string ToolVersion(const std::string& path, const std::vector<std::string>& args, const std::string& prefix) {
+  std::vector<std::string> argv = {path};
+  argv.insert(argv.end(), args.begin(), args.end());
+  SubprocessOptions options;
+  options.env = {"PATH=/usr/bin:/bin", "HOME=/tmp"};
+  options.timeout = absl::Seconds(20);
+  absl::StatusOr<SubprocessResult> r = RunSubprocess(argv, options);
+  if (!r.ok() || r->exit_code != 0) return prefix + "unavailable";
+  std::string out(absl::StripAsciiWhitespace(r->stdout_text));
+  out = out.substr(0, out.find('\n'));
+  return prefix + out;
+}
+
+// A scratch folder removed on destruction.
+class ScratchDir {
+ public:
+  static absl::StatusOr<ScratchDir> Make(const std::string& root) {
+    std::string tmpl = root + "/ferry-render-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) return absl::InternalError("cannot create scratch folder under " + root);
+    return ScratchDir(tmpl);
+  }
+  ScratchDir(ScratchDir&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
+  ~ScratchDir() {
+    if (path_.empty()) return;
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit ScratchDir(std::string p) : path_(std::move(p)) {}
+  std::string path_;
+};
+
+// Turns a tool's stderr into a render failure naming the repository file and
+// line when the message carries them.
+absl::Status ToolFailure(const std::string& tool, const std::string& stderr_text, const std::string& scratch,
+                         const std::string& chart_name, const std::string& app_path) {
+  std::string msg(absl::StripAsciiWhitespace(absl::StrReplaceAll(stderr_text, {{scratch + "/", ""}, {scratch, ""}})));
+  if (msg.size() > 2000) msg = msg.substr(0, 2000) + "...";
+  std::string path;
+  int line = 0;
+  static const std::regex kPathLine("([A-Za-z0-9_.][A-Za-z0-9_./-]*\\.(?:ya?ml|tpl|json|txt)):([0-9]+)");
+  static const std::regex kLine("line ([0-9]+)");
+  static const std::regex kPath("([A-Za-z0-9_.][A-Za-z0-9_./-]*\\.(?:ya?ml|tpl|json))");
+  std::smatch m;
+  if (std::regex_search(msg, m, kPathLine)) {
+    path = m[1];
+    absl::SimpleAtoi(std::string(m[2]), &line);
+  } else if (std::regex_search(msg, m, kPath)) {
+    path = m[1];
+    std::smatch lm;
+    if (std::regex_search(msg, lm, kLine)) absl::SimpleAtoi(std::string(lm[1]), &line);
+  }
+  if (!chart_name.empty() && absl::StartsWith(path, chart_name + "/")) {
+    path = app_path.empty() ? path.substr(chart_name.size() + 1) : app_path + path.substr(chart_name.size());
+  }
+  return RenderFailure(absl::StatusCode::kInvalidArgument, absl::StrCat(tool, " failed: ", msg), path, line);
+}
+
+std::vector<std::string> KustomizeRefs(const YAML::Node& k) {
+  std::vector<std::string> refs;
+  auto strings = [&](const char* key) {
+    if (k[key] && k[key].IsSequence())
+      for (const auto& n : k[key])
+        if (n.IsScalar()) refs.push_back(n.Scalar());
+  };
+  for (const char* key : {"resources", "bases", "components", "crds", "patchesStrategicMerge", "generators",
+                          "transformers", "configurations"})
+    strings(key);
+  for (const char* key : {"patches", "patchesJson6902"}) {
+    if (k[key] && k[key].IsSequence())
+      for (const auto& n : k[key])
+        if (n.IsMap() && n["path"] && n["path"].IsScalar()) refs.push_back(n["path"].Scalar());
+  }
+  for (const char* key : {"configMapGenerator", "secretGenerator"}) {
+    if (!k[key] || !k[key].IsSequence()) continue;
+    for (const auto& gen : k[key]) {
+      for (const char* list : {"files", "envs"}) {
+        if (!gen.IsMap() || !gen[list] || !gen[list].IsSequence()) continue;
+        for (const auto& f : gen[list]) {
+          if (!f.IsScalar()) continue;
+          std::string s = f.Scalar();
+          size_t eq = s.find('=');
+          refs.push_back(eq == std::string::npos ? s : s.substr(eq + 1));
+        }
+      }
+    }
+  }
+  if (k["env"] && k["env"].IsScalar()) refs.push_back(k["env"].Scalar());
+  return refs;
+}
+
+bool CoveredBy(const std::string& path, const std::vector<std::string>& roots) {
+  for (const auto& r : roots)
+    if (IsUnderRepoPath(path, r)) return true;
+  return false;
+}
+
+}  // namespace
+
+Renderer::Renderer(RepoSource* repo, RendererOptions options) : repo_(repo), options_(std::move(options)) {}
+
+std::string Renderer::Version(v1::RenderMethod method) {
+  std::lock_guard<std::mutex> lock(mu_);
+  switch (method) {
+    case v1::RENDER_METHOD_PLAIN:
+      return "plain/1";
+    case v1::RENDER_METHOD_KUSTOMIZE:
+      if (kubectl_version_.empty())
+        kubectl_version_ = ToolVersion(options_.kubectl_path, {"version", "--client"}, "kustomize/");
+      return kubectl_version_;
+    case v1::RENDER_METHOD_HELM:
+      if (helm_version_.empty()) helm_version_ = ToolVersion(options_.helm_path, {"version", "--short"}, "helm/");
+      return helm_version_;
+    default:
+      return "unknown";
+  }
+}
+
+absl::Status Renderer::CollectKustomizeInputs(const v1::Application& app, const std::string& commit,
+                                              std::vector<std::string>& roots) {
+  std::deque<std::string> queue = {app.path()};
+  std::set<std::string> visited;
+  while (!queue.empty()) {
+    std::string dir = queue.front();
+    queue.pop_front();
+    if (!visited.insert(dir).second) continue;
+    ASSIGN_OR_RETURN(std::vector<TreeEntry> listing, repo_->ReadTree(app.repository_id(), commit, dir, true));
+    std::string kfile;
+    for (const char* name : kKustomizationFiles) {
+      std::string candidate = dir.empty() ? name : dir + "/" + name;
+      for (const auto& e : listing)
+        if (e.path == candidate) kfile = candidate;
+      if (!kfile.empty()) break;
+    }
+    if (kfile.empty()) {
+      if (dir == app.path())
+        return RenderFailure(absl::StatusCode::kInvalidArgument,
+                             absl::StrCat("no kustomization.yaml in \"", dir, "\" (render method kustomize)"), dir);
+      continue;  // a plain folder referenced as a resource; kustomize reports it
+    }
+    ASSIGN_OR_RETURN(std::vector<TreeEntry> file, repo_->ReadTree(app.repository_id(), commit, kfile, false));
+    if (file.empty()) continue;
+    YAML::Node k;
+    try {
+      k = YAML::Load(file.front().data);
+    } catch (const YAML::Exception& e) {
+      int line = e.mark.is_null() ? 0 : e.mark.line + 1;
+      return RenderFailure(absl::StatusCode::kInvalidArgument, absl::StrCat(kfile, ":", line, ": malformed YAML: ", e.msg),
+                           kfile, line);
+    }
+    if (!k.IsMap()) continue;
+    for (const std::string& ref : KustomizeRefs(k)) {
+      if (absl::StrContains(ref, "://") || absl::StartsWith(ref, "github.com/") || absl::StartsWith(ref, "git@")) {
+        return RenderFailure(absl::StatusCode::kInvalidArgument,
+                             absl::StrCat(kfile, ": remote resource \"", ref,
+                                          "\" is not supported; vendor it into the repository"),
+                             kfile);
+      }
+      absl::StatusOr<std::string> resolved = ResolveRepoPath(dir, ref);
+      if (!resolved.ok()) {
+        return RenderFailure(absl::StatusCode::kInvalidArgument,
+                             absl::StrCat(kfile, ": path escapes the repository: ", resolved.status().message()), kfile);
+      }
+      bool is_dir = false;
+      absl::StatusOr<std::vector<TreeEntry>> target = repo_->ReadTree(app.repository_id(), commit, *resolved, true);
+      if (target.ok()) {
+        is_dir = !(target->size() == 1 && target->front().path == *resolved);
+      } else if (!absl::IsNotFound(target.status())) {
+        return target.status();
+      }
+      if (!CoveredBy(*resolved, roots)) roots.push_back(*resolved);
+      if (is_dir) queue.push_back(*resolved);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RenderInputs> Renderer::CollectInputs(const v1::Application& app, const std::string& commit) {
+  RenderInputs inputs;
+  inputs.roots.push_back(app.path());
+  switch (app.render_method()) {
+    case v1::RENDER_METHOD_PLAIN:
+      break;
+    case v1::RENDER_METHOD_KUSTOMIZE:
+      RETURN_IF_ERROR(CollectKustomizeInputs(app, commit, inputs.roots));
+      break;
+    case v1::RENDER_METHOD_HELM:
+      for (const std::string& values : app.helm().values_files()) {
+        absl::StatusOr<std::string> resolved = ResolveRepoPath(app.path(), values);
+        if (!resolved.ok()) {
+          return RenderFailure(absl::StatusCode::kInvalidArgument,
+                               absl::StrCat("helm.values_files: path escapes the repository: ", resolved.status().message()),
+                               values);
+        }
+        if (!CoveredBy(*resolved, inputs.roots)) inputs.roots.push_back(*resolved);
+      }
+      break;
+    default:
+      return RenderFailure(absl::StatusCode::kInvalidArgument,
+                           absl::StrCat("unknown render method ", static_cast<int>(app.render_method()),
+                                        " (render_method must be plain, kustomize or helm)"));
+  }
+  std::string key_material = absl::StrCat(Version(app.render_method()), "\n", app.render_method(), "\n", app.id(), "\n",
+                                          app.path(), "\n", app.helm().SerializeAsString(), "\n");
+  for (const std::string& root : inputs.roots) {
+    absl::StatusOr<std::vector<TreeEntry>> listing = repo_->ReadTree(app.repository_id(), commit, root, true);
+    if (!listing.ok()) {
+      if (absl::IsNotFound(listing.status())) {
+        return RenderFailure(absl::StatusCode::kInvalidArgument,
+                             absl::StrCat("path \"", root, "\" does not exist at commit ", commit.substr(0, 12)), root);
+      }
+      return listing.status();
+    }
+    for (TreeEntry& e : *listing) {
+      absl::StrAppend(&key_material, e.path, "\t", e.type, "\t", e.mode, "\t", e.blob_sha, "\t", e.symlink_target, "\n");
+      inputs.entries.push_back(std::move(e));
+    }
+  }
+  inputs.cache_key = "sha256:" + Sha256Hex(key_material);
+  return inputs;
+}
+
+absl::StatusOr<std::vector<TreeEntry>> Renderer::ReadRoots(const v1::Application& app, const std::string& commit,
+                                                           const RenderInputs& inputs) {
+  std::vector<TreeEntry> files;
+  for (const std::string& root : inputs.roots) {
+    absl::StatusOr<std::vector<TreeEntry>> tree = repo_->ReadTree(app.repository_id(), commit, root, false);
+    if (!tree.ok()) {
+      if (absl::IsNotFound(tree.status()) && root != app.path()) continue;  // a missing kustomize ref: the tool says so
+      if (absl::IsResourceExhausted(tree.status())) {
+        return RenderFailure(absl::StatusCode::kResourceExhausted, std::string(tree.status().message()), root);
+      }
+      return tree.status();
+    }
+    for (TreeEntry& e : *tree) {
+      if (e.type == v1::CONTENT_ENTRY_TYPE_SYMLINK) {
+        absl::StatusOr<std::string> target = ResolveRepoPath(RepoDirName(e.path), e.symlink_target);
+        if (!target.ok()) {
+          return RenderFailure(absl::StatusCode::kInvalidArgument,
+                               absl::StrCat("path escapes the repository: symlink ", e.path, " -> ", e.symlink_target),
+                               e.path);
+        }
+      }
+      files.push_back(std::move(e));
+    }
+  }
+  return files;
+}
+
+absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderPlain(const v1::Application& app,
+                                                                const std::vector<TreeEntry>& files) {
+  std::map<std::string, const TreeEntry*> by_path;
+  for (const auto& e : files) by_path[e.path] = &e;
+  std::vector<v1::Manifest> out;
+  for (const auto& [path, entry] : by_path) {
+    if (!IsUnderRepoPath(path, app.path()) || !IsManifestFile(path)) continue;
+    const TreeEntry* file = entry;
+    if (file->type == v1::CONTENT_ENTRY_TYPE_SYMLINK) {
+      absl::StatusOr<std::string> target = ResolveRepoPath(RepoDirName(path), file->symlink_target);
+      auto it = target.ok() ? by_path.find(*target) : by_path.end();
+      if (it == by_path.end() || it->second->type != v1::CONTENT_ENTRY_TYPE_FILE) {
+        return RenderFailure(absl::StatusCode::kInvalidArgument,
+                             absl::StrCat("symlink ", path, " -> ", file->symlink_target,
+                                          " does not point to a file of the application folder"),
+                             path);
+      }
+      file = it->second;
+    }
+    if (file->type != v1::CONTENT_ENTRY_TYPE_FILE) continue;
+    ASSIGN_OR_RETURN(std::vector<v1::Manifest> objects, ParseManifests(file->data, path));
+    for (auto& m : objects) out.push_back(std::move(m));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderWithTool(const v1::Application& app,
+                                                                   const std::vector<TreeEntry>& files) {
+  ASSIGN_OR_RETURN(ScratchDir scratch, ScratchDir::Make(options_.scratch_root));
+  const std::string repo_dir = scratch.path() + "/repo";
+  const std::string home = scratch.path() + "/home";
+  std::error_code ec;
+  fs::create_directories(repo_dir, ec);
+  fs::create_directories(home, ec);
+  std::string chart_name;
+  for (const TreeEntry& e : files) {
+    fs::path dest = fs::path(repo_dir) / e.path;
+    fs::create_directories(dest.parent_path(), ec);
+    if (e.type == v1::CONTENT_ENTRY_TYPE_FILE) {
+      std::ofstream out(dest, std::ios::binary);
+      out.write(e.data.data(), static_cast<std::streamsize>(e.data.size()));
+      if (!out) return absl::InternalError("cannot write " + dest.string());
+      if (e.mode == 0100755) fs::permissions(dest, fs::perms::owner_exec, fs::perm_options::add, ec);
+      if (app.render_method() == v1::RENDER_METHOD_HELM &&
+          e.path == (app.path().empty() ? "Chart.yaml" : app.path() + "/Chart.yaml")) {
+        try {
+          YAML::Node chart = YAML::Load(e.data);
+          if (chart["name"] && chart["name"].IsScalar()) chart_name = chart["name"].Scalar();
+        } catch (const YAML::Exception& ex) {
+          int line = ex.mark.is_null() ? 0 : ex.mark.line + 1;
+          return RenderFailure(absl::StatusCode::kInvalidArgument,
+                               absl::StrCat(e.path, ":", line, ": malformed YAML: ", ex.msg), e.path, line);
+        }
+      }
+    } else if (e.type == v1::CONTENT_ENTRY_TYPE_SYMLINK) {
+      fs::create_symlink(e.symlink_target, dest, ec);
+    }
+  }
+  const std::string app_dir = app.path().empty() ? repo_dir : repo_dir + "/" + app.path();
+  SubprocessOptions sub;
+  sub.working_dir = repo_dir;
+  sub.timeout = options_.timeout;
+  sub.max_output_bytes = options_.max_output_bytes;
+  sub.env = {"PATH=/usr/bin:/bin", "HOME=" + home, "HELM_CACHE_HOME=" + home + "/cache",
+             "HELM_CONFIG_HOME=" + home + "/config", "HELM_DATA_HOME=" + home + "/data", "KUBECONFIG=/dev/null",
+             "LANG=C"};
+  std::vector<std::string> argv;
+  std::string tool;
+  if (app.render_method() == v1::RENDER_METHOD_KUSTOMIZE) {
+    tool = "kubectl kustomize";
+    argv = {options_.kubectl_path, "kustomize", app_dir};
+  } else {
+    tool = "helm template";
+    if (chart_name.empty()) {
+      return RenderFailure(absl::StatusCode::kInvalidArgument,
+                           absl::StrCat("no Chart.yaml with a name in \"", app.path(), "\" (render method helm)"),
+                           app.path().empty() ? "Chart.yaml" : app.path() + "/Chart.yaml");
+    }
+    std::string release = app.helm().release_name().empty() ? app.id() : app.helm().release_name();
+    argv = {options_.helm_path, "template", release, app_dir};
+    if (!app.helm().namespace_().empty()) {
+      argv.push_back("--namespace");
+      argv.push_back(app.helm().namespace_());
+    }
+    for (const std::string& values : app.helm().values_files()) {
+      ASSIGN_OR_RETURN(std::string resolved, ResolveRepoPath(app.path(), values));
+      if (!fs::exists(repo_dir + "/" + resolved)) {
+        return RenderFailure(absl::StatusCode::kInvalidArgument,
+                             absl::StrCat("helm.values_files: \"", resolved, "\" does not exist"), resolved);
+      }
+      argv.push_back("--values");
+      argv.push_back(repo_dir + "/" + resolved);
+    }
+  }
+  if (!fs::exists(argv[0])) {
+    return absl::FailedPreconditionError(absl::StrCat(tool, ": ", argv[0], " not found (scripts/install-k8s-tools installs it)"));
+  }
+  absl::StatusOr<SubprocessResult> result = RunSubprocess(argv, sub);
+  if (!result.ok()) {
+    if (absl::IsDeadlineExceeded(result.status()) || absl::IsResourceExhausted(result.status())) {
+      return RenderFailure(result.status().code(), absl::StrCat(tool, " of \"", app.path(), "\": ", result.status().message()),
+                           app.path());
+    }
+    return result.status();
+  }
+  if (result->exit_code != 0) return ToolFailure(tool, result->stderr_text, repo_dir, chart_name, app.path());
+  absl::StatusOr<std::vector<v1::Manifest>> objects = ParseManifests(result->stdout_text, app.path());
+  if (!objects.ok()) return objects.status();
+  for (v1::Manifest& m : *objects) {
+    // helm's "# Source: <chart>/templates/x.yaml" -> repository path
+    if (!chart_name.empty() && absl::StartsWith(m.source_path(), chart_name + "/")) {
+      std::string rest = m.source_path().substr(chart_name.size() + 1);
+      m.set_source_path(app.path().empty() ? rest : app.path() + "/" + rest);
+    }
+  }
+  return objects;
+}
+
+absl::StatusOr<std::vector<v1::Manifest>> Renderer::Render(const v1::Application& app, const std::string& commit,
+                                                           const RenderInputs& inputs) {
+  ASSIGN_OR_RETURN(std::vector<TreeEntry> files, ReadRoots(app, commit, inputs));
+  absl::StatusOr<std::vector<v1::Manifest>> manifests;
+  switch (app.render_method()) {
+    case v1::RENDER_METHOD_PLAIN:
+      manifests = RenderPlain(app, files);
+      break;
+    case v1::RENDER_METHOD_KUSTOMIZE:
+    case v1::RENDER_METHOD_HELM:
+      manifests = RenderWithTool(app, files);
+      break;
+    default:
+      return RenderFailure(absl::StatusCode::kInvalidArgument,
+                           absl::StrCat("unknown render method ", static_cast<int>(app.render_method()),
+                                        " (render_method must be plain, kustomize or helm)"));
+  }
+  if (!manifests.ok()) return manifests.status();
+  RETURN_IF_ERROR(CheckAndSortManifests(*manifests));
+  return manifests;
+}
+
+}  // namespace ferry::planner

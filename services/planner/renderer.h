@@ -1,0 +1,68 @@
+#pragma once
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "ferry/v1/planner.pb.h"
+#include "services/planner/repo_source.h"
+
+namespace ferry::planner {
+
+struct RendererOptions {
+  std::string helm_path;     // absolute path of helm
+  std::string kubectl_path;  // absolute path of kubectl
+  absl::Duration timeout = absl::Seconds(90);
+  size_t max_output_bytes = 64 << 20;
+  std::string scratch_root = "/tmp";  // scratch folders are made (and removed) under it
+};
+
+// Everything one render of an application reads, found without file data.
+struct RenderInputs {
+  std::vector<std::string> roots;  // repository paths read; the application path first
+  std::vector<TreeEntry> entries;  // metadata of every entry under the roots
+  std::string cache_key;           // content hash of the inputs, options and renderer version
+};
+
+// Renders an application's folder at a commit into Kubernetes-shaped
+// objects: plain YAML, `kubectl kustomize` or `helm template`, the tools run
+// as subprocesses in a scratch folder with a timeout, bounded output and a
+// clean environment. Errors in the inputs are render failures
+// (render_failure.h) naming the file and line; repo-watcher errors pass
+// through unchanged. Thread-safe.
+class Renderer {
+ public:
+  Renderer(RepoSource* repo, RendererOptions options);
+
+  // "plain/1", "kustomize/<kubectl version>", "helm/<helm version>".
+  std::string Version(v1::RenderMethod method);
+
+  // Lists the inputs: the application folder, plus Kustomize bases and
+  // resources and Helm values files outside it.
+  absl::StatusOr<RenderInputs> CollectInputs(const v1::Application& app, const std::string& commit);
+
+  // Renders from collected inputs. The manifests are checked for duplicate
+  // identities and sorted by identity.
+  absl::StatusOr<std::vector<v1::Manifest>> Render(const v1::Application& app, const std::string& commit,
+                                                   const RenderInputs& inputs);
+
+ private:
+  absl::StatusOr<std::vector<TreeEntry>> ReadRoots(const v1::Application& app, const std::string& commit,
+                                                   const RenderInputs& inputs);
+  absl::StatusOr<std::vector<v1::Manifest>> RenderPlain(const v1::Application& app,
+                                                        const std::vector<TreeEntry>& files);
+  absl::StatusOr<std::vector<v1::Manifest>> RenderWithTool(const v1::Application& app,
+                                                           const std::vector<TreeEntry>& files);
+  absl::Status CollectKustomizeInputs(const v1::Application& app, const std::string& commit,
+                                      std::vector<std::string>& roots);
+
+  RepoSource* repo_;
+  const RendererOptions options_;
+  std::mutex mu_;
+  std::string helm_version_;
+  std::string kubectl_version_;
+};
+
+}  // namespace ferry::planner

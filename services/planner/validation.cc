@@ -1,0 +1,180 @@
+#include "services/planner/validation.h"
+
+#include <functional>
+#include <regex>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status/status_macros.h"
+#include "services/planner/repo_path.h"
+#include "services/planner/sync_window.h"
+
+namespace ferry::planner {
+
+absl::Status ValidateId(const std::string& id, const std::string& field) {
+  static const std::regex kLabel("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
+  if (id.empty()) return absl::InvalidArgumentError(field + ": is required");
+  if (id.size() > 63 || !std::regex_match(id, kLabel)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": \"", id, "\" is not a lowercase DNS label ([a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateApplication(v1::Application& app, const std::set<std::string>& environments) {
+  RETURN_IF_ERROR(ValidateId(app.id(), "application.id"));
+  RETURN_IF_ERROR(ValidateId(app.repository_id(), "application.repository_id"));
+  if (app.ref().empty()) return absl::InvalidArgumentError("application.ref: is required (e.g. \"main\")");
+  app.set_ref(FullRefName(app.ref()));
+  absl::StatusOr<std::string> path = NormalizeRepoPath(app.path(), "application.path");
+  if (!path.ok()) return path.status();
+  app.set_path(*path);
+  switch (app.render_method()) {
+    case v1::RENDER_METHOD_PLAIN:
+    case v1::RENDER_METHOD_KUSTOMIZE:
+    case v1::RENDER_METHOD_HELM:
+      break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("application.render_method: unknown render method ",
+                                                     static_cast<int>(app.render_method()),
+                                                     " (must be plain, kustomize or helm)"));
+  }
+  if (app.has_helm() && app.render_method() != v1::RENDER_METHOD_HELM) {
+    return absl::InvalidArgumentError("application.helm: only allowed with render method helm");
+  }
+  for (int i = 0; i < app.helm().values_files_size(); ++i) {
+    absl::StatusOr<std::string> resolved = ResolveRepoPath(app.path(), app.helm().values_files(i));
+    if (!resolved.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("application.helm.values_files[", i, "]: path escapes the repository: ", resolved.status().message()));
+    }
+  }
+  if (app.environment_ids().empty()) {
+    return absl::InvalidArgumentError("application.environment_ids: at least one environment is required");
+  }
+  std::set<std::string> seen;
+  for (int i = 0; i < app.environment_ids_size(); ++i) {
+    const std::string& env = app.environment_ids(i);
+    if (!environments.count(env)) {
+      return absl::InvalidArgumentError(absl::StrCat("application.environment_ids[", i, "]: unknown environment \"", env, "\""));
+    }
+    if (!seen.insert(env).second) {
+      return absl::InvalidArgumentError(absl::StrCat("application.environment_ids[", i, "]: \"", env, "\" is listed twice"));
+    }
+  }
+  for (int i = 0; i < app.depends_on_size(); ++i) {
+    if (app.depends_on(i) == app.id()) {
+      return absl::InvalidArgumentError(absl::StrCat("application.depends_on[", i, "]: cycle: ", app.id(), " -> ", app.id()));
+    }
+  }
+  if (app.health_timeout().seconds() < 0 || app.health_timeout().nanos() < 0) {
+    return absl::InvalidArgumentError("application.health_timeout: must not be negative");
+  }
+  for (int i = 0; i < app.ignore_differences_size(); ++i) {
+    const auto& rule = app.ignore_differences(i);
+    if (rule.json_pointers().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("application.ignore_differences[", i, "].json_pointers: at least one is required"));
+    }
+    for (int j = 0; j < rule.json_pointers_size(); ++j) {
+      const std::string& p = rule.json_pointers(j);
+      if (p.empty() || p[0] != '/') {
+        return absl::InvalidArgumentError(absl::StrCat("application.ignore_differences[", i, "].json_pointers[", j,
+                                                       "]: \"", p, "\" is not a JSON pointer (must start with \"/\")"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateDependsOn(const std::map<std::string, v1::Application>& apps) {
+  for (const auto& [id, app] : apps) {
+    for (int i = 0; i < app.depends_on_size(); ++i) {
+      if (!apps.count(app.depends_on(i))) {
+        return absl::InvalidArgumentError(absl::StrCat("application.depends_on[", i, "]: unknown application \"",
+                                                       app.depends_on(i), "\" (in ", id, ")"));
+      }
+    }
+  }
+  // Depth-first search with colours; report the cycle's path.
+  std::map<std::string, int> colour;  // 0 new, 1 on stack, 2 done
+  std::vector<std::string> stack;
+  std::string cycle;
+  std::function<bool(const std::string&)> visit = [&](const std::string& id) {
+    colour[id] = 1;
+    stack.push_back(id);
+    for (const std::string& dep : apps.at(id).depends_on()) {
+      if (colour[dep] == 1) {
+        auto from = std::find(stack.begin(), stack.end(), dep);
+        std::vector<std::string> path(from, stack.end());
+        path.push_back(dep);
+        cycle = absl::StrJoin(path, " -> ");
+        return true;
+      }
+      if (colour[dep] == 0 && visit(dep)) return true;
+    }
+    stack.pop_back();
+    colour[id] = 2;
+    return false;
+  };
+  for (const auto& [id, app] : apps) {
+    if (colour[id] == 0 && visit(id)) {
+      return absl::InvalidArgumentError("application.depends_on: cycle: " + cycle);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateEnvironment(const v1::Environment& env, const std::map<std::string, v1::Environment>& environments) {
+  RETURN_IF_ERROR(ValidateId(env.id(), "environment.id"));
+  if (env.target().kind() != v1::TARGET_KIND_HOST || !env.target().has_host()) {
+    return absl::InvalidArgumentError("environment.target: must be a host target with host.root_dir (kind TARGET_KIND_HOST)");
+  }
+  const std::string& root = env.target().host().root_dir();
+  if (root.empty() || root[0] != '/') {
+    return absl::InvalidArgumentError(absl::StrCat("environment.target.host.root_dir: \"", root, "\" must be an absolute path"));
+  }
+  if (env.approval() != v1::APPROVAL_POLICY_UNSPECIFIED && env.approval() != v1::APPROVAL_POLICY_AUTO &&
+      env.approval() != v1::APPROVAL_POLICY_MANUAL) {
+    return absl::InvalidArgumentError("environment.approval: must be auto or manual");
+  }
+  RETURN_IF_ERROR(ValidateSyncWindows(env.sync_windows(), "environment.sync_windows"));
+  if (!env.promote_from().empty()) {
+    if (env.promote_from() == env.id()) {
+      return absl::InvalidArgumentError("environment.promote_from: an environment cannot promote from itself");
+    }
+    if (!environments.count(env.promote_from())) {
+      return absl::InvalidArgumentError(absl::StrCat("environment.promote_from: unknown environment \"", env.promote_from(), "\""));
+    }
+    // No promotion cycle.
+    std::set<std::string> seen = {env.id()};
+    std::string at = env.promote_from();
+    while (!at.empty()) {
+      if (!seen.insert(at).second) {
+        return absl::InvalidArgumentError(absl::StrCat("environment.promote_from: promotion cycle through \"", at, "\""));
+      }
+      auto it = environments.find(at);
+      at = it == environments.end() ? "" : it->second.promote_from();
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::string> TopologicalOrder(const std::map<std::string, v1::Application>& apps) {
+  std::vector<std::string> order;
+  std::set<std::string> done;
+  std::set<std::string> on_stack;
+  std::function<void(const std::string&)> visit = [&](const std::string& id) {
+    if (done.count(id) || on_stack.count(id)) return;
+    on_stack.insert(id);
+    auto it = apps.find(id);
+    if (it != apps.end())
+      for (const std::string& dep : it->second.depends_on()) visit(dep);
+    on_stack.erase(id);
+    done.insert(id);
+    if (it != apps.end()) order.push_back(id);
+  };
+  for (const auto& [id, app] : apps) visit(id);
+  return order;
+}
+
+}  // namespace ferry::planner

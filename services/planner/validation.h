@@ -1,0 +1,35 @@
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+
+#include "absl/status/status.h"
+#include "ferry/v1/planner.pb.h"
+
+namespace ferry::planner {
+
+// Each function returns INVALID_ARGUMENT whose message starts with the
+// offending field, e.g. "application.environment_ids[0]: unknown environment
+// \"prod\"".
+
+// A lowercase DNS label of at most 63 characters.
+absl::Status ValidateId(const std::string& id, const std::string& field);
+
+// Checks and normalises an application in place (path, ref). `environments`
+// are the environment ids that exist.
+absl::Status ValidateApplication(v1::Application& app, const std::set<std::string>& environments);
+
+// Checks that every dependsOn names a known application and that the graph
+// has no cycle. `apps` maps every application id (after the change) to its
+// definition.
+absl::Status ValidateDependsOn(const std::map<std::string, v1::Application>& apps);
+
+// Checks an environment. `environments` maps every environment id (after the
+// change) to its definition, for promote_from.
+absl::Status ValidateEnvironment(const v1::Environment& env, const std::map<std::string, v1::Environment>& environments);
+
+// The application ids in dependency order (dependencies first); ties by id.
+std::vector<std::string> TopologicalOrder(const std::map<std::string, v1::Application>& apps);
+
+}  // namespace ferry::planner

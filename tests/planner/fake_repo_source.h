@@ -1,0 +1,169 @@
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "services/planner/manifest_parser.h"
+#include "services/planner/repo_path.h"
+#include "services/planner/repo_source.h"
+
+namespace ferry::planner::testing {
+
+// One file of a fake tree: content, or a symlink target.
+struct FakeFile {
+  std::string data;
+  std::string symlink_target;  // non-empty: a symlink
+};
+using FakeTree = std::map<std::string, FakeFile>;
+
+// Reads a folder of real files into a tree (repository-relative paths).
+inline FakeTree LoadTree(const std::string& dir) {
+  FakeTree tree;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (e.is_directory()) continue;
+    std::string rel = std::filesystem::relative(e.path(), dir).string();
+    if (e.is_symlink()) {
+      tree[rel].symlink_target = std::filesystem::read_symlink(e.path()).string();
+      continue;
+    }
+    std::ifstream in(e.path(), std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    tree[rel].data = ss.str();
+  }
+  return tree;
+}
+
+// An in-memory repo-watcher: commits are whole trees, refs point at commits,
+// and Commit() records a revision with the changed paths, delivered through
+// WatchRevisions. Blob ids are content hashes. Thread-safe.
+class FakeRepoSource final : public RepoSource {
+ public:
+  // Records a new commit of `tree` on `ref` and returns its revision.
+  v1::Revision Commit(const std::string& repo, const std::string& ref, const FakeTree& tree) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string sha = Sha(absl::StrCat(repo, ref, ++counter_));
+    v1::Revision rev;
+    rev.set_id(absl::StrCat("rev-", counter_));
+    rev.set_cursor(absl::StrCat(counter_));
+    rev.set_repository_id(repo);
+    rev.set_ref(ref);
+    rev.set_sha(sha);
+    auto key = std::make_pair(repo, ref);
+    auto prev = tips_.find(key);
+    if (prev == tips_.end()) {
+      rev.set_all_paths_changed(true);
+    } else {
+      rev.set_previous_sha(prev->second);
+      const FakeTree& old = commits_[prev->second];
+      std::set<std::string> paths;
+      for (const auto& [p, f] : old) paths.insert(p);
+      for (const auto& [p, f] : tree) paths.insert(p);
+      for (const auto& p : paths) {
+        auto a = old.find(p);
+        auto b = tree.find(p);
+        if (a == old.end() || b == tree.end() || a->second.data != b->second.data ||
+            a->second.symlink_target != b->second.symlink_target)
+          rev.add_changed_paths(p);
+      }
+    }
+    commits_[sha] = tree;
+    tips_[key] = sha;
+    revisions_.push_back(rev);
+    cv_.notify_all();
+    return rev;
+  }
+
+  absl::StatusOr<std::vector<TreeEntry>> ReadTree(const std::string& repo, const std::string& commit,
+                                                  const std::string& path, bool metadata_only) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++reads_;
+    auto c = commits_.find(commit);
+    if (c == commits_.end()) return absl::NotFoundError("unknown commit " + commit);
+    std::vector<TreeEntry> out;
+    for (const auto& [p, f] : c->second) {
+      if (!IsUnderRepoPath(p, path)) continue;
+      TreeEntry e;
+      e.path = p;
+      if (!f.symlink_target.empty()) {
+        e.type = v1::CONTENT_ENTRY_TYPE_SYMLINK;
+        e.mode = 0120000;
+        e.symlink_target = f.symlink_target;
+        e.blob_sha = Sha("link" + f.symlink_target);
+      } else {
+        e.blob_sha = Sha("blob" + f.data);
+        if (!metadata_only) e.data = f.data;
+        if (!metadata_only) bytes_read_ += f.data.size();
+      }
+      out.push_back(std::move(e));
+    }
+    if (out.empty()) return absl::NotFoundError(absl::StrCat("path \"", path, "\" not found at ", commit));
+    return out;
+  }
+
+  absl::StatusOr<std::string> ResolveRef(const std::string& repo, const std::string& ref) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = tips_.find({repo, ref});
+    if (it == tips_.end()) return absl::NotFoundError("unknown ref " + ref);
+    return it->second;
+  }
+
+  class Stream final : public RevisionStream {
+   public:
+    Stream(FakeRepoSource* owner, size_t next) : owner_(owner), next_(next) {}
+    bool Next(v1::Revision* revision) override {
+      std::unique_lock<std::mutex> lock(owner_->mu_);
+      owner_->cv_.wait(lock, [&] { return cancelled_ || next_ < owner_->revisions_.size(); });
+      if (cancelled_) return false;
+      *revision = owner_->revisions_[next_++];
+      return true;
+    }
+    void Cancel() override {
+      std::lock_guard<std::mutex> lock(owner_->mu_);
+      cancelled_ = true;
+      owner_->cv_.notify_all();
+    }
+    absl::Status Finish() override { return absl::CancelledError("cancelled"); }
+
+   private:
+    FakeRepoSource* owner_;
+    size_t next_;
+    bool cancelled_ = false;
+  };
+
+  std::unique_ptr<RevisionStream> WatchRevisions(const std::string& cursor) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t next = 0;
+    if (!cursor.empty()) next = std::stoul(cursor);  // cursor n = after the n-th revision
+    return std::make_unique<Stream>(this, next);
+  }
+
+  // Bytes of file data read so far (work done by renders).
+  size_t bytes_read() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return bytes_read_;
+  }
+
+ private:
+  static std::string Sha(const std::string& s) { return Sha256Hex(s).substr(0, 40); }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int counter_ = 0;
+  size_t reads_ = 0;
+  size_t bytes_read_ = 0;
+  std::map<std::string, FakeTree> commits_;
+  std::map<std::pair<std::string, std::string>, std::string> tips_;
+  std::vector<v1::Revision> revisions_;
+};
+
+}  // namespace ferry::planner::testing

@@ -1,0 +1,329 @@
+// Unit tests of the planner's pure logic: paths, manifest parsing, diffs,
+// sync windows, validation and ferry.yaml parsing.
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "services/planner/declarative_config.h"
+#include "services/planner/differ.h"
+#include "services/planner/manifest_parser.h"
+#include "services/planner/render_failure.h"
+#include "services/planner/repo_path.h"
+#include "services/planner/sync_window.h"
+#include "services/planner/validation.h"
+
+namespace ferry::planner {
+namespace {
+
+using nlohmann::json;
+
+TEST(RepoPathTest, NormalisesAndRefusesEscapes) {
+  EXPECT_EQ(*NormalizeRepoPath("./apps/web/", "path"), "apps/web");
+  EXPECT_EQ(*NormalizeRepoPath("", "path"), "");
+  absl::StatusOr<std::string> bad = NormalizeRepoPath("apps/../../etc", "application.path");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(bad.status()));
+  EXPECT_NE(bad.status().message().find("application.path"), std::string::npos);
+  EXPECT_FALSE(NormalizeRepoPath("/etc", "path").ok());
+  EXPECT_EQ(*ResolveRepoPath("overlays/prod", "../../base"), "base");
+  EXPECT_FALSE(ResolveRepoPath("apps", "../../x").ok());
+  EXPECT_TRUE(IsUnderRepoPath("apps/web/a.yaml", "apps/web"));
+  EXPECT_FALSE(IsUnderRepoPath("apps/webx/a.yaml", "apps/web"));
+  EXPECT_EQ(FullRefName("main"), "refs/heads/main");
+}
+
+TEST(ManifestParserTest, ParsesMultiDocumentYamlWithTypesAndWaves) {
+  auto m = ParseManifests(R"(apiVersion: ferry.dev/v1
+kind: Process
+metadata:
+  name: web
+  annotations:
+    ferry.dev/sync-wave: "2"
+spec:
+  port: 8080
+  enabled: true
+  version: "1.10"
+---
+# comment only
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg, namespace: prod}
+data: {a: "1"}
+)",
+                          "apps/web/all.yaml");
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->size(), 2u);
+  EXPECT_EQ((*m)[0].object().group(), "ferry.dev");
+  EXPECT_EQ((*m)[0].object().kind(), "Process");
+  EXPECT_EQ((*m)[0].wave(), 2);
+  json spec = json::parse((*m)[0].json())["spec"];
+  EXPECT_EQ(spec["port"], 8080);
+  EXPECT_EQ(spec["enabled"], true);
+  EXPECT_EQ(spec["version"], "1.10");
+  EXPECT_EQ((*m)[1].object().group(), "");
+  EXPECT_EQ((*m)[1].object().namespace_(), "prod");
+}
+
+TEST(ManifestParserTest, MalformedYamlNamesFileAndLine) {
+  auto m = ParseManifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: [unclosed\n", "apps/x/bad.yaml");
+  ASSERT_FALSE(m.ok());
+  ASSERT_TRUE(IsRenderFailure(m.status()));
+  v1::PlanFailure f = ToPlanFailure(m.status());
+  EXPECT_EQ(f.path(), "apps/x/bad.yaml");
+  EXPECT_GE(f.line(), 5);
+  EXPECT_NE(f.message().find("malformed YAML"), std::string::npos) << f.message();
+}
+
+TEST(ManifestParserTest, MissingNameIsNamed) {
+  auto m = ParseManifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n", "a.yaml");
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("metadata.name"), std::string::npos);
+}
+
+TEST(ManifestParserTest, DuplicateIdentityIsRejected) {
+  auto a = ParseManifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", "a.yaml");
+  auto b = ParseManifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {}\n", "b.yaml");
+  std::vector<v1::Manifest> all = *a;
+  all.push_back((*b)[0]);
+  absl::Status s = CheckAndSortManifests(all);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("duplicate object ConfigMap x in a.yaml and b.yaml"), std::string::npos) << s;
+}
+
+v1::Manifest Obj(const std::string& name, json spec, int wave = 0) {
+  json o = {{"apiVersion", "ferry.dev/v1"}, {"kind", "Process"}, {"metadata", {{"name", name}}}, {"spec", spec}};
+  auto m = ParseManifests(o.dump(), "x.yaml");
+  (*m)[0].set_wave(wave);
+  return (*m)[0];
+}
+
+v1::LiveObject Live(const v1::Manifest& m, json live, json applied) {
+  v1::LiveObject l;
+  *l.mutable_object() = m.object();
+  l.set_live_json(live.dump());
+  if (!applied.is_null()) l.set_applied_json(applied.dump());
+  return l;
+}
+
+TEST(DifferTest, NothingDiffersWhenOnlyServerManagedAndDefaultedFieldsDiffer) {
+  v1::Manifest want = Obj("web", {{"cmd", "run"}});
+  json live = json::parse(want.json());
+  live["status"] = {{"pid", 42}};
+  live["metadata"]["uid"] = "abc";
+  live["metadata"]["resourceVersion"] = "7";
+  live["spec"]["restartPolicy"] = "Always";  // defaulted by the target
+  auto actions = DiffObjects({want}, {Live(want, live, json::parse(want.json()))}, {});
+  ASSERT_EQ(actions.size(), 1u);
+  EXPECT_EQ(actions[0].action(), v1::OBJECT_ACTION_NOOP);
+  EXPECT_FALSE(HasChanges(actions));
+}
+
+TEST(DifferTest, UpdateCarriesJsonPatchAndUnifiedDiff) {
+  v1::Manifest want = Obj("web", {{"cmd", "run --fast"}});
+  json live = json::parse(Obj("web", {{"cmd", "run"}}).json());
+  auto actions = DiffObjects({want}, {Live(want, live, live)}, {});
+  ASSERT_EQ(actions[0].action(), v1::OBJECT_ACTION_UPDATE);
+  json patch = json::parse(actions[0].json_patch());
+  EXPECT_EQ(patch[0]["op"], "replace");
+  EXPECT_EQ(patch[0]["path"], "/spec/cmd");
+  EXPECT_NE(actions[0].unified_diff().find("-    \"cmd\": \"run\""), std::string::npos) << actions[0].unified_diff();
+  EXPECT_NE(actions[0].unified_diff().find("+    \"cmd\": \"run --fast\""), std::string::npos);
+  EXPECT_NE(actions[0].unified_diff().find("@@ -"), std::string::npos);
+}
+
+TEST(DifferTest, IgnoreDifferencesHidesMatchingPointersOnly) {
+  v1::Manifest want = Obj("web", {{"replicas", 1}, {"cmd", "run"}});
+  json live = json::parse(want.json());
+  live["spec"]["replicas"] = 5;  // scaled on the target
+  DiffOptions options;
+  v1::IgnoreDifference rule;
+  rule.set_kind("Process");
+  rule.add_json_pointers("/spec/replicas");
+  options.ignore.push_back(rule);
+  EXPECT_EQ(DiffObjects({want}, {Live(want, live, json::parse(want.json()))}, options)[0].action(),
+            v1::OBJECT_ACTION_NOOP);
+  EXPECT_EQ(DiffObjects({want}, {Live(want, live, json::parse(want.json()))}, {})[0].action(),
+            v1::OBJECT_ACTION_UPDATE);
+  rule.set_name("other");  // selector no longer matches
+  options.ignore = {rule};
+  EXPECT_EQ(DiffObjects({want}, {Live(want, live, json::parse(want.json()))}, options)[0].action(),
+            v1::OBJECT_ACTION_UPDATE);
+}
+
+TEST(DifferTest, OrdersByWaveThenIdentityAndPrunesLast) {
+  v1::Manifest a = Obj("a", {{"x", 1}}, 5);
+  v1::Manifest b = Obj("b", {{"x", 1}}, -1);
+  v1::Manifest c = Obj("c", {{"x", 1}}, 0);
+  v1::Manifest gone = Obj("gone", {{"x", 1}}, 9);
+  v1::LiveObject gone_live = Live(gone, json::parse(gone.json()), json::parse(gone.json()));
+  DiffOptions options;
+  options.prune = true;
+  auto actions = DiffObjects({a, b, c}, {gone_live}, options);
+  ASSERT_EQ(actions.size(), 4u);
+  EXPECT_EQ(actions[0].object().name(), "b");
+  EXPECT_EQ(actions[1].object().name(), "c");
+  EXPECT_EQ(actions[2].object().name(), "a");
+  EXPECT_EQ(actions[3].object().name(), "gone");
+  EXPECT_EQ(actions[3].action(), v1::OBJECT_ACTION_DELETE);
+  options.prune = false;
+  EXPECT_EQ(DiffObjects({a, b, c}, {gone_live}, options).size(), 3u);
+}
+
+TEST(UnifiedDiffTest, ProducesHunksWithContext) {
+  std::string from = "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n";
+  std::string to = "1\n2\n3\n4\nfive\n6\n7\n8\n9\n10\n";
+  std::string d = UnifiedDiff(from, to, "a", "b");
+  EXPECT_EQ(d, "--- a\n+++ b\n@@ -2,7 +2,7 @@\n 2\n 3\n 4\n-5\n+five\n 6\n 7\n 8\n");
+  EXPECT_EQ(UnifiedDiff(from, from, "a", "b"), "");
+}
+
+TEST(SyncWindowTest, AllowWindowOpensAndCloses) {
+  google::protobuf::RepeatedPtrField<v1::SyncWindow> windows;
+  v1::SyncWindow* w = windows.Add();
+  w->set_kind(v1::SYNC_WINDOW_KIND_ALLOW);
+  w->set_schedule("0 9 * * 1-5");  // weekdays 09:00 for 8 h
+  w->mutable_duration()->set_seconds(8 * 3600);
+  ASSERT_TRUE(ValidateSyncWindows(windows, "environment.sync_windows").ok());
+  absl::TimeZone utc = absl::UTCTimeZone();
+  // 2026-11-26 is a Thursday.
+  EXPECT_TRUE(EvaluateSyncWindows(windows, absl::FromCivil(absl::CivilMinute(2026, 11, 26, 10, 0), utc)).open);
+  WindowDecision night = EvaluateSyncWindows(windows, absl::FromCivil(absl::CivilMinute(2026, 11, 26, 18, 0), utc));
+  EXPECT_FALSE(night.open);
+  EXPECT_NE(night.message.find("opens at 2026-11-27T09:00:00Z"), std::string::npos) << night.message;
+  // Saturday: closed until Monday.
+  EXPECT_FALSE(EvaluateSyncWindows(windows, absl::FromCivil(absl::CivilMinute(2026, 11, 28, 10, 0), utc)).open);
+}
+
+TEST(SyncWindowTest, DenyWinsOverAllow) {
+  google::protobuf::RepeatedPtrField<v1::SyncWindow> windows;
+  v1::SyncWindow* allow = windows.Add();
+  allow->set_kind(v1::SYNC_WINDOW_KIND_ALLOW);
+  allow->set_schedule("0 0 * * *");
+  allow->mutable_duration()->set_seconds(24 * 3600);
+  v1::SyncWindow* deny = windows.Add();
+  deny->set_kind(v1::SYNC_WINDOW_KIND_DENY);
+  deny->set_schedule("30 12 * * *");
+  deny->mutable_duration()->set_seconds(3600);
+  absl::TimeZone utc = absl::UTCTimeZone();
+  EXPECT_TRUE(EvaluateSyncWindows(windows, absl::FromCivil(absl::CivilMinute(2026, 11, 26, 12, 29), utc)).open);
+  WindowDecision d = EvaluateSyncWindows(windows, absl::FromCivil(absl::CivilMinute(2026, 11, 26, 13, 0), utc));
+  EXPECT_FALSE(d.open);
+  EXPECT_NE(d.message.find("deny window"), std::string::npos);
+  EXPECT_TRUE(EvaluateSyncWindows(windows, absl::FromCivil(absl::CivilMinute(2026, 11, 26, 13, 30), utc)).open);
+}
+
+TEST(SyncWindowTest, InvalidScheduleNamesField) {
+  google::protobuf::RepeatedPtrField<v1::SyncWindow> windows;
+  v1::SyncWindow* w = windows.Add();
+  w->set_kind(v1::SYNC_WINDOW_KIND_ALLOW);
+  w->set_schedule("61 * * * *");
+  w->mutable_duration()->set_seconds(60);
+  absl::Status s = ValidateSyncWindows(windows, "environment.sync_windows");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("environment.sync_windows[0].schedule"), std::string::npos) << s;
+}
+
+v1::Application App(const std::string& id, std::vector<std::string> deps = {}) {
+  v1::Application a;
+  a.set_id(id);
+  a.set_repository_id("repo");
+  a.set_ref("main");
+  a.set_render_method(v1::RENDER_METHOD_PLAIN);
+  a.add_environment_ids("local");
+  for (auto& d : deps) a.add_depends_on(d);
+  return a;
+}
+
+TEST(ValidationTest, RejectsCycleNamingIt) {
+  std::map<std::string, v1::Application> apps = {{"a", App("a", {"b"})}, {"b", App("b", {"c"})}, {"c", App("c", {"a"})}};
+  absl::Status s = ValidateDependsOn(apps);
+  ASSERT_TRUE(absl::IsInvalidArgument(s));
+  EXPECT_NE(s.message().find("application.depends_on: cycle: a -> b -> c -> a"), std::string::npos) << s;
+}
+
+TEST(ValidationTest, TopologicalOrderPutsDependenciesFirst) {
+  std::map<std::string, v1::Application> apps = {{"web", App("web", {"db", "cache"})}, {"db", App("db")}, {"cache", App("cache", {"db"})}};
+  EXPECT_EQ(TopologicalOrder(apps), (std::vector<std::string>{"db", "cache", "web"}));
+}
+
+TEST(ValidationTest, NamesTheBadField) {
+  v1::Application a = App("web");
+  EXPECT_NE(ValidateApplication(a, {"prod"}).message().find("application.environment_ids[0]: unknown environment \"local\""),
+            std::string::npos);
+  a = App("web");
+  a.set_render_method(static_cast<v1::RenderMethod>(42));
+  EXPECT_NE(ValidateApplication(a, {"local"}).message().find("application.render_method"), std::string::npos);
+  a = App("web");
+  a.set_path("../outside");
+  EXPECT_NE(ValidateApplication(a, {"local"}).message().find("application.path"), std::string::npos);
+  a = App("Web_1");
+  EXPECT_NE(ValidateApplication(a, {"local"}).message().find("application.id"), std::string::npos);
+  a = App("web");
+  ASSERT_TRUE(ValidateApplication(a, {"local"}).ok());
+  EXPECT_EQ(a.ref(), "refs/heads/main");
+}
+
+TEST(DeclarativeConfigTest, ParsesTheDocumentedExample) {
+  auto c = ParseDeclarativeConfig(R"(
+environments:
+  local:
+    host: {rootDir: /var/lib/ferry/local}
+    approval: auto
+  prod:
+    host: {rootDir: /srv/ferry/prod}
+    approval: manual
+    promoteFrom: local
+    syncWindows:
+      - {kind: deny, schedule: "0 22 * * *", duration: 10h, timeZone: Europe/Berlin}
+applications:
+  web:
+    path: apps/web
+    render: plain
+    environments: [local, prod]
+    sync: {prune: true, selfHeal: true}
+    dependsOn: [db]
+    healthTimeout: 2m
+    ignoreDifferences:
+      - {kind: Process, jsonPointers: [/spec/replicas]}
+  db:
+    path: apps/db
+    render: helm
+    helm: {valuesFiles: [values.yaml], releaseName: db}
+    environments: local
+)",
+                                  "ferry.yaml", "config", "refs/heads/main");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->environments.size(), 2u);
+  EXPECT_EQ(c->environments[1].promote_from(), "local");
+  EXPECT_EQ(c->environments[1].sync_windows(0).duration().seconds(), 36000);
+  ASSERT_EQ(c->applications.size(), 2u);
+  const v1::Application& web = c->applications[0];
+  EXPECT_EQ(web.id(), "web");
+  EXPECT_EQ(web.repository_id(), "config");
+  EXPECT_TRUE(web.sync_policy().automated());
+  EXPECT_TRUE(web.sync_policy().prune());
+  EXPECT_EQ(web.health_timeout().seconds(), 120);
+  EXPECT_EQ(c->applications[1].render_method(), v1::RENDER_METHOD_HELM);
+}
+
+TEST(DeclarativeConfigTest, UnknownRenderMethodNamesFieldAndLine) {
+  auto c = ParseDeclarativeConfig("applications:\n  web:\n    render: jsonnet\n    environments: [local]\n", "ferry.yaml",
+                                  "r", "refs/heads/main");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(),
+            "ferry.yaml:3: applications.web.render: unknown render method \"jsonnet\" (must be plain, kustomize or helm)");
+}
+
+TEST(DeclarativeConfigTest, TyposAndMalformedYamlAreRejected) {
+  auto typo = ParseDeclarativeConfig("applications:\n  web:\n    paht: x\n    environments: [a]\n", "ferry.yaml", "r", "m");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.status().message().find("applications.web.paht: unknown key"), std::string::npos) << typo.status();
+  auto bad = ParseDeclarativeConfig("applications: [\n", "ferry.yaml", "r", "m");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("malformed YAML"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ferry::planner
