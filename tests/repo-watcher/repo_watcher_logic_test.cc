@@ -1,0 +1,247 @@
+// Logic of the repo-watcher without Git or PostgreSQL: validation, path
+// checks, webhook authentication and backoff.
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+
+#include <prometheus/text_serializer.h>
+
+#include "services/repo-watcher/content_reader.h"
+#include "services/repo-watcher/repo_poller.h"
+#include "services/repo-watcher/repository_spec.h"
+#include "services/repo-watcher/webhook_handler.h"
+#include "tests/support/test_database.h"
+
+namespace ferry::repo_watcher {
+namespace {
+
+v1::Repository Valid() {
+  v1::Repository r;
+  r.set_id("apps");
+  r.set_url("https://git.example.com/org/apps.git");
+  return r;
+}
+
+void ExpectInvalid(v1::Repository r, const std::string& field) {
+  absl::Status s = ValidateAndNormalize(r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << field << ": " << s;
+  EXPECT_NE(s.message().find(field), std::string::npos) << "expected field " << field << " in: " << s.message();
+}
+
+TEST(RepositorySpecTest, FillsDefaults) {
+  v1::Repository r = Valid();
+  ASSERT_TRUE(ValidateAndNormalize(r).ok());
+  EXPECT_EQ(r.poll_interval().seconds(), 60);
+  EXPECT_EQ(r.branches_size(), 1);
+  EXPECT_EQ(r.branches(0), "main");
+  EXPECT_EQ(r.signature_policy().mode(), v1::SIGNATURE_MODE_NONE);
+}
+
+TEST(RepositorySpecTest, AcceptsEveryUrlForm) {
+  for (const char* url : {"/srv/git/apps.git", "file:///srv/git/apps.git", "https://h.example/o/r.git",
+                          "ssh://git@h.example/o/r.git", "git@github.com:org/repo.git", "http://127.0.0.1:8080/r.git"}) {
+    v1::Repository r = Valid();
+    r.set_url(url);
+    EXPECT_TRUE(ValidateAndNormalize(r).ok()) << url << ": " << ValidateAndNormalize(r);
+  }
+}
+
+TEST(RepositorySpecTest, RejectsBadInputNamingTheField) {
+  v1::Repository r = Valid();
+  r.set_id("Not_A_Label");
+  ExpectInvalid(r, "repository.id");
+  r = Valid();
+  r.set_url("ftp://h.example/r.git");
+  ExpectInvalid(r, "repository.url");
+  r.set_url("relative/path");
+  ExpectInvalid(r, "repository.url");
+  r.set_url("https:///nohost");
+  ExpectInvalid(r, "repository.url");
+  r.set_url("");
+  ExpectInvalid(r, "repository.url");
+  r = Valid();
+  r.mutable_poll_interval()->set_nanos(500000000);
+  ExpectInvalid(r, "repository.poll_interval");
+  r = Valid();
+  r.mutable_credentials()->mutable_https_token()->mutable_token()->set_file("/nonexistent/token");
+  ExpectInvalid(r, "repository.credentials.https_token.token.file");
+  r = Valid();
+  r.mutable_credentials()->mutable_https_token()->mutable_token()->set_env("FERRY_TEST_SURELY_UNSET_VAR");
+  ExpectInvalid(r, "repository.credentials.https_token.token.env");
+  r = Valid();
+  r.set_url("git@h.example:o/r.git");
+  r.mutable_credentials()->mutable_ssh_key()->set_private_key_file("/nonexistent/id_ed25519");
+  ExpectInvalid(r, "repository.credentials.ssh_key.private_key_file");
+  r = Valid();
+  r.mutable_webhook_secret()->set_file("/nonexistent/secret");
+  ExpectInvalid(r, "repository.webhook_secret.file");
+  r = Valid();
+  r.mutable_signature_policy()->set_mode(v1::SIGNATURE_MODE_HEAD);
+  ExpectInvalid(r, "repository.signature_policy");
+  r = Valid();
+  r.add_branches("bad..name");
+  ExpectInvalid(r, "repository.branches");
+}
+
+TEST(RepositorySpecTest, CredentialFileThatExistsIsAccepted) {
+  std::string dir = testing::MakeTempDir("spec");
+  std::ofstream(dir + "/token") << "s3cret\n";
+  v1::Repository r = Valid();
+  r.mutable_credentials()->mutable_https_token()->mutable_token()->set_file(dir + "/token");
+  EXPECT_TRUE(ValidateAndNormalize(r).ok());
+}
+
+TEST(RepositorySpecTest, TracksBranchAndTagPatterns) {
+  v1::Repository r = Valid();
+  r.add_branches("main");
+  r.add_branches("release/*");
+  r.add_tag_patterns("v*");
+  EXPECT_TRUE(IsTrackedRef(r, "refs/heads/main"));
+  EXPECT_TRUE(IsTrackedRef(r, "refs/heads/release/1.0"));
+  EXPECT_FALSE(IsTrackedRef(r, "refs/heads/release/1.0/hotfix"));
+  EXPECT_FALSE(IsTrackedRef(r, "refs/heads/feature"));
+  EXPECT_TRUE(IsTrackedRef(r, "refs/tags/v1.2.0"));
+  EXPECT_FALSE(IsTrackedRef(r, "refs/tags/nightly"));
+  EXPECT_FALSE(IsTrackedRef(r, "refs/pull/1/head"));
+}
+
+TEST(ContentPathTest, RejectsEscapesAndAbsolutePaths) {
+  for (const char* bad : {"..", "../etc/passwd", "apps/../../x", "/etc/passwd", "apps//x", "./apps", "a/./b",
+                          "apps\\..\\x", "\\abs"}) {
+    absl::StatusOr<std::string> p = NormalizeContentPath(bad);
+    EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  EXPECT_EQ(*NormalizeContentPath(""), "");
+  EXPECT_EQ(*NormalizeContentPath("apps/a/"), "apps/a");
+  EXPECT_EQ(*NormalizeContentPath("apps/..data"), "apps/..data");
+}
+
+// Only what the webhook handler touches.
+class FakeStore final : public RepositoryStore {
+ public:
+  std::map<std::string, v1::Repository> repos;
+  std::vector<v1::Event> events;
+
+  absl::StatusOr<v1::Repository> Get(const std::string& id) override {
+    auto it = repos.find(id);
+    if (it == repos.end()) return absl::NotFoundError("no such repository");
+    return it->second;
+  }
+  absl::Status RecordEvent(const v1::Event& e) override {
+    events.push_back(e);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<v1::Repository> Create(const v1::Repository&, const v1::Event&) override { return Unused(); }
+  absl::StatusOr<std::vector<v1::Repository>> List(const std::string&, int) override { return Unused(); }
+  absl::StatusOr<v1::Repository> Update(const v1::Repository&, const v1::Event&) override { return Unused(); }
+  absl::Status Delete(const std::string&, const v1::Event&) override { return Unused(); }
+  absl::StatusOr<v1::RepositoryStatus> GetStatus(const std::string&) override { return Unused(); }
+  absl::Status RecordCheck(const CheckRecord&, const std::optional<v1::Event>&) override { return Unused(); }
+  absl::StatusOr<v1::Revision> RecordRevision(const v1::Revision&, const std::string&, const v1::Event&) override {
+    return Unused();
+  }
+  absl::Status DropRefState(const std::string&, const std::string&) override { return Unused(); }
+  absl::StatusOr<std::vector<v1::Revision>> RevisionsAfter(int64_t, const std::vector<std::string>&, bool,
+                                                           int) override {
+    return Unused();
+  }
+  absl::StatusOr<std::vector<v1::Revision>> ListRevisions(const RevisionQuery&) override { return Unused(); }
+  absl::StatusOr<bool> WithRepositoryLock(const std::string&, const std::function<void()>&) override {
+    return Unused();
+  }
+
+ private:
+  static absl::Status Unused() { return absl::UnimplementedError("not used by these tests"); }
+};
+
+class WebhookHandlerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string dir = testing::MakeTempDir("webhook");
+    std::ofstream(dir + "/secret") << "hunter2\n";
+    v1::Repository r = Valid();
+    r.mutable_webhook_secret()->set_file(dir + "/secret");
+    store_.repos["apps"] = r;
+    v1::Repository no_secret = Valid();
+    no_secret.set_id("quiet");
+    store_.repos["quiet"] = no_secret;
+  }
+  WebhookRequest Request(const std::string& provider, std::map<std::string, std::string> headers) {
+    return WebhookRequest{provider, "apps", std::move(headers), body_, "127.0.0.1:5555"};
+  }
+  std::string Metrics() {
+    return prometheus::TextSerializer().Serialize(registry_.Collect());
+  }
+
+  const std::string body_ = R"({"ref":"refs/heads/main"})";
+  FakeStore store_;
+  prometheus::Registry registry_;
+  RepoWatcherMetrics metrics_{registry_};
+  std::vector<std::string> triggered_;
+  WebhookHandler handler_{&store_, &metrics_, [this](const std::string& id) { triggered_.push_back(id); }};
+};
+
+TEST_F(WebhookHandlerTest, AcceptsEachProvidersValidSignature) {
+  std::string mac = HmacSha256Hex("hunter2", body_);
+  EXPECT_EQ(handler_.Handle(Request("github", {{"x-hub-signature-256", "sha256=" + mac}})).status, 202);
+  EXPECT_EQ(handler_.Handle(Request("gitea", {{"x-gitea-signature", mac}})).status, 202);
+  EXPECT_EQ(handler_.Handle(Request("gitlab", {{"x-gitlab-token", "hunter2"}})).status, 202);
+  EXPECT_EQ(handler_.Handle(Request("generic", {{"x-signature", "sha256=" + mac}})).status, 202);
+  EXPECT_EQ(triggered_.size(), 4u);
+  EXPECT_TRUE(store_.events.empty());
+  EXPECT_NE(Metrics().find(R"(ferry_webhook_requests_total{provider="gitlab",result="accepted"} 1)"),
+            std::string::npos)
+      << Metrics();
+}
+
+TEST_F(WebhookHandlerTest, RejectsBadSignaturesWith401AndAudits) {
+  std::string wrong = HmacSha256Hex("not-the-secret", body_);
+  EXPECT_EQ(handler_.Handle(Request("github", {{"x-hub-signature-256", "sha256=" + wrong}})).status, 401);
+  EXPECT_EQ(handler_.Handle(Request("github", {})).status, 401);
+  EXPECT_EQ(handler_.Handle(Request("gitlab", {{"x-gitlab-token", "hunter3"}})).status, 401);
+  EXPECT_EQ(handler_.Handle(Request("gitea", {{"x-gitea-signature", wrong}})).status, 401);
+  EXPECT_TRUE(triggered_.empty());
+  ASSERT_EQ(store_.events.size(), 4u);
+  EXPECT_EQ(store_.events[0].action(), v1::AUDIT_ACTION_WEBHOOK_REJECTED);
+  EXPECT_EQ(store_.events[0].subject().repository_id(), "apps");
+  for (const v1::Event& e : store_.events) {
+    EXPECT_EQ(e.DebugString().find("hunter2"), std::string::npos) << "secret leaked into audit";
+  }
+  EXPECT_NE(Metrics().find(R"(ferry_webhook_requests_total{provider="github",result="bad_signature"} 2)"),
+            std::string::npos)
+      << Metrics();
+}
+
+TEST_F(WebhookHandlerTest, UnknownRepositoryOrProviderIs404AndOversizeIs413) {
+  WebhookRequest r = Request("github", {});
+  r.repository_id = "nope";
+  EXPECT_EQ(handler_.Handle(r).status, 404);
+  r.repository_id = "quiet";  // no webhook secret configured
+  EXPECT_EQ(handler_.Handle(r).status, 404);
+  EXPECT_EQ(handler_.Handle(Request("bitbucket-of-doom", {})).status, 404);
+  EXPECT_EQ(handler_.RejectTooLarge(Request("github", {}), 5 << 20, 1 << 20).status, 413);
+  EXPECT_TRUE(triggered_.empty());
+  EXPECT_EQ(store_.events.size(), 4u);
+}
+
+TEST(PollBackoffTest, GrowsExponentiallyToTheCapWithBoundedJitter) {
+  SystemClock clock;
+  RepoPoller poller(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, &clock,
+                    PollOptions{.failure_backoff_initial = absl::Seconds(1), .failure_backoff_max = absl::Seconds(30),
+                                .jitter_fraction = 0.1});
+  for (int i = 0; i < 50; ++i) {
+    absl::Duration d = poller.NextDelay(absl::Seconds(60), 0);
+    EXPECT_GE(d, absl::Seconds(60));
+    EXPECT_LE(d, absl::Seconds(66));
+  }
+  EXPECT_LE(poller.NextDelay(absl::Seconds(60), 1), absl::Seconds(1.1));
+  EXPECT_GE(poller.NextDelay(absl::Seconds(60), 3), absl::Seconds(4));
+  EXPECT_LE(poller.NextDelay(absl::Seconds(60), 3), absl::Seconds(4.4));
+  EXPECT_GE(poller.NextDelay(absl::Seconds(60), 20), absl::Seconds(30));
+  EXPECT_LE(poller.NextDelay(absl::Seconds(60), 20), absl::Seconds(33));
+}
+
+}  // namespace
+}  // namespace ferry::repo_watcher
