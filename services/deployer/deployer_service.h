@@ -1,11 +1,35 @@
 #pragma once
 
 #include "ferry/v1/deployer.grpc.pb.h"
+#include "services/deployer/deployer.h"
 
 namespace ferry::deployer {
 
-// gRPC handlers of ferry.v1.Deployer. Every RPC returns UNIMPLEMENTED until
-// the deployer issue lands; the contract is served and visible over reflection.
-class DeployerService final : public v1::Deployer::Service {};
+// gRPC handlers of ferry.v1.Deployer: translate, delegate to Deployer, map
+// the status. WatchDeployment streams from the in-process notifier and ends
+// at a terminal state, on client cancel, or at shutdown.
+class DeployerService final : public v1::Deployer::Service {
+ public:
+  explicit DeployerService(Deployer* deployer) : deployer_(deployer) {}
+
+  grpc::Status GetDeployment(grpc::ServerContext*, const v1::GetDeploymentRequest* req, v1::Deployment* out) override;
+  grpc::Status ListDeployments(grpc::ServerContext*, const v1::ListDeploymentsRequest* req,
+                               v1::ListDeploymentsResponse* out) override;
+  grpc::Status WatchDeployment(grpc::ServerContext* ctx, const v1::WatchDeploymentRequest* req,
+                               grpc::ServerWriter<v1::WatchDeploymentResponse>* writer) override;
+  grpc::Status Rollback(grpc::ServerContext*, const v1::RollbackRequest* req, v1::RollbackResponse* out) override;
+  grpc::Status Pin(grpc::ServerContext*, const v1::PinRequest* req, v1::PinResponse* out) override;
+  grpc::Status Unpin(grpc::ServerContext*, const v1::UnpinRequest* req, v1::UnpinResponse* out) override;
+  grpc::Status GetLiveState(grpc::ServerContext*, const v1::GetLiveStateRequest* req, v1::LiveState* out) override;
+  grpc::Status ObserveLiveState(grpc::ServerContext*, const v1::ObserveLiveStateRequest* req,
+                                v1::ObserveLiveStateResponse* out) override;
+  grpc::Status GetDriftSettings(grpc::ServerContext*, const v1::GetDriftSettingsRequest* req,
+                                v1::DriftSettings* out) override;
+  grpc::Status UpdateDriftSettings(grpc::ServerContext*, const v1::UpdateDriftSettingsRequest* req,
+                                   v1::DriftSettings* out) override;
+
+ private:
+  Deployer* deployer_;
+};
 
 }  // namespace ferry::deployer

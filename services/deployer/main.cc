@@ -1,27 +1,80 @@
 // ferry-deployer: executes plans against targets with health gates and rollback
 
-#include <CLI/CLI.hpp>
+#include <unistd.h>
 
+#include <CLI/CLI.hpp>
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/clock/clock.h"
 #include "common/config/service_config.h"
 #include "common/logging/logger.h"
+#include "common/outbox/audit_outbox.h"
 #include "common/server/service_bootstrap.h"
-#include "services/deployer/deployer_service.h"
 #include "deployer_migrations.h"
+#include "services/deployer/deployer.h"
+#include "services/deployer/deployer_metrics.h"
+#include "services/deployer/deployer_service.h"
+#include "services/deployer/grpc_plan_source.h"
+#include "services/deployer/grpc_repo_file_fetcher.h"
+#include "services/deployer/host/host_target.h"
+#include "services/deployer/postgres_deployment_store.h"
 
 int main(int argc, char** argv) {
   ferry::server::BlockTerminationSignals();
   ferry::config::ServiceConfig config = ferry::config::DefaultsFor("deployer", 7003, 9103);
   CLI::App app{"ferry-deployer: executes plans against targets with health gates and rollback"};
   ferry::config::AddServiceFlags(app, config);
+  std::string planner_address = "127.0.0.1:7002";
+  std::string repo_watcher_address = "127.0.0.1:7001";
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  std::string deployer_id = absl::StrCat(host, "-", getpid());
+  ferry::deployer::DeployerOptions options;
+  app.add_option("--planner-address", planner_address, "Where the planner listens (plans in, results out)")
+      ->envname(ferry::config::EnvNameFor("--planner-address"))
+      ->capture_default_str();
+  app.add_option("--repo-watcher-address", repo_watcher_address,
+                 "Where the repo-watcher listens (ConfigFile contentFrom files)")
+      ->envname(ferry::config::EnvNameFor("--repo-watcher-address"))
+      ->capture_default_str();
+  app.add_option("--deployer-id", deployer_id, "Identity of this replica, recorded on deployments")
+      ->envname(ferry::config::EnvNameFor("--deployer-id"));
+  ferry::config::AddDurationFlag(app, "--drift-interval", options.drift_interval,
+                                 "How often live state is compared with the last applied state");
+  ferry::config::AddDurationFlag(app, "--default-health-timeout", options.runner.default_health_timeout,
+                                 "Health timeout per wave when the plan has none");
   CLI11_PARSE(app, argc, argv);
   ferry::logging::Init("deployer", config.log_level);
+  if (options.drift_interval < absl::Seconds(1)) {
+    ferry::logging::Error("cannot start", {{"error", "--drift-interval must be at least 1s"}});
+    return 1;
+  }
+  options.deployer_id = deployer_id;
 
   absl::StatusOr<ferry::server::Infrastructure> infra = ferry::server::Bootstrap(config, DeployerMigrations());
   if (!infra.ok()) {
     ferry::logging::Error("cannot start", {{"error", infra.status().ToString()}});
     return 1;
   }
-  ferry::deployer::DeployerService service;
+  auto audit = ferry::outbox::AuditOutbox::Create(infra->pool.get(), "deployer", "deployer", config.audit_address,
+                                                  *infra->runner);
+  ferry::SystemClock clock;
+  ferry::deployer::PostgresDeploymentStore store(infra->pool.get(), audit->store());
+  ferry::deployer::host::HostTargetFactory targets;
+  ferry::deployer::GrpcPlanSource plans(grpc::CreateChannel(planner_address, grpc::InsecureChannelCredentials()));
+  ferry::deployer::GrpcRepoFileFetcher files(
+      grpc::CreateChannel(repo_watcher_address, grpc::InsecureChannelCredentials()));
+  ferry::deployer::DeploymentNotifier notifier;
+  ferry::deployer::DeployerMetrics metrics(infra->runner->registry());
+  ferry::deployer::Deployer deployer(&store, &targets, &plans, &notifier, &metrics, &clock, options,
+                                     [&files](const ferry::v1::Plan& plan) { return files.ForPlan(plan); });
+  ferry::deployer::DeployerService service(&deployer);
   infra->runner->AddService(&service);
+  infra->runner->OnShutdown([&] {
+    notifier.Shutdown();
+    deployer.Stop();
+  });
+  deployer.Start();
   return ferry::server::ServeUntilSignal(*infra->runner);
 }

@@ -1,0 +1,37 @@
+#include "services/deployer/deployer_metrics.h"
+
+namespace ferry::deployer {
+
+DeployerMetrics::DeployerMetrics(prometheus::Registry& registry)
+    : deployments_(prometheus::BuildCounter()
+                       .Name("ferry_deployments_total")
+                       .Help("Deployments that reached a terminal state, by result")
+                       .Register(registry)) {
+  duration_ = &prometheus::BuildHistogram()
+                   .Name("ferry_deployment_duration_seconds")
+                   .Help("Time from a deployment's start to its terminal state")
+                   .Register(registry)
+                   .Add({}, prometheus::Histogram::BucketBoundaries{0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800});
+  drift_ = &prometheus::BuildCounter()
+                .Name("ferry_drift_events_total")
+                .Help("Drifted objects detected by drift detection")
+                .Register(registry)
+                .Add({});
+  auto& health = prometheus::BuildCounter()
+                     .Name("ferry_health_checks_total")
+                     .Help("Object health checks, by result")
+                     .Register(registry);
+  healthy_ = &health.Add({{"result", "healthy"}});
+  unhealthy_ = &health.Add({{"result", "unhealthy"}});
+  for (const char* r : {"succeeded", "failed", "rolled_back"}) deployments_.Add({{"result", r}});
+}
+
+void DeployerMetrics::DeploymentFinished(v1::DeploymentState state, double seconds) {
+  const char* result = state == v1::DEPLOYMENT_STATE_SUCCEEDED     ? "succeeded"
+                       : state == v1::DEPLOYMENT_STATE_ROLLED_BACK ? "rolled_back"
+                                                                   : "failed";
+  deployments_.Add({{"result", result}}).Increment();
+  duration_->Observe(seconds);
+}
+
+}  // namespace ferry::deployer

@@ -1,0 +1,85 @@
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/clock/clock.h"
+#include "ferry/v1/deployer.pb.h"
+#include "ferry/v1/planner.pb.h"
+#include "services/deployer/deployer_metrics.h"
+#include "services/deployer/deployment_notifier.h"
+#include "services/deployer/deployment_store.h"
+#include "services/deployer/target.h"
+
+namespace ferry::deployer {
+
+struct RunnerOptions {
+  std::string deployer_id = "deployer";
+  absl::Duration health_poll = absl::Milliseconds(200);
+  absl::Duration default_health_timeout = absl::Minutes(5);
+};
+
+// Executes deployments: applies objects wave by wave, gates each wave on the
+// health of its objects within the health timeout, prunes last, and records
+// every step before and after it runs. When a rollout fails, it rolls the
+// application back to its last successful deployment (a deployment of its
+// own, AUTO_ROLLBACK, linked both ways) and pins it there. The caller holds
+// the (application, environment) lock. Thread-safe; one call per
+// (application, environment) at a time.
+class DeploymentRunner {
+ public:
+  DeploymentRunner(DeploymentStore* store, TargetFactory* targets, DeploymentNotifier* notifier,
+                   DeployerMetrics* metrics, const Clock* clock, RunnerOptions options);
+
+  // Runs a PENDING deployment to a terminal state and returns it as it
+  // ended. ABORTED when Stop() was called (the deployment stays RUNNING and
+  // is recovered by the next start); UNAVAILABLE/INTERNAL when the store
+  // fails (likewise left for recovery).
+  absl::StatusOr<v1::Deployment> Run(v1::Deployment deployment, const v1::Plan& spec);
+
+  // For a deployment left PENDING or RUNNING by a deployer that died:
+  // re-observes the live state, then completes it (everything live and
+  // healthy), resumes it, or rolls it back. Marks it recovered.
+  absl::StatusOr<v1::Deployment> Recover(v1::Deployment deployment, const v1::Plan& spec);
+
+  // Records a deployment that failed before anything changed (e.g. an
+  // unknown kind). It is FAILED at once; nothing is rolled back.
+  absl::StatusOr<v1::Deployment> RecordRefused(v1::Deployment deployment, const v1::Plan& spec,
+                                               const std::string& reason);
+
+  // Makes running deployments stop between steps.
+  void Stop() { stopping_ = true; }
+
+  // The desired objects of a plan.
+  static std::vector<TargetObject> ObjectsOf(const v1::Plan& spec);
+  // A fresh deployment id.
+  static std::string NewId();
+
+ private:
+  struct Exec;
+  absl::Status Begin(Exec& ex);
+  absl::Status Execute(Exec& ex, std::string* failure);
+  absl::StatusOr<v1::Deployment> Finish(Exec& ex, const std::string& failure);
+  absl::StatusOr<v1::Deployment> Succeed(Exec& ex);
+  absl::StatusOr<std::pair<v1::Deployment, v1::Plan>> PrepareRollback(Exec& failed, const v1::Deployment& restore);
+  absl::Status SaveStep(Exec& ex, const v1::DeploymentStep& step, const AppliedChange* change);
+  absl::Status SaveDeployment(Exec& ex, const std::vector<v1::Event>& events, const ManagedApp* app,
+                              const v1::PinState* pin);
+  v1::DeploymentStep NewStep(Exec& ex, v1::StepKind kind, int wave, const std::string& message);
+  void EndStep(v1::DeploymentStep& step, v1::StepResult result, const std::string& message);
+  // Waits until every object is HEALTHY or `deadline` passes; on failure
+  // returns false with the unhealthy objects in `why`.
+  bool WaitHealthy(Exec& ex, const std::vector<TargetObject>& objects, absl::Time deadline, std::string* why);
+
+  DeploymentStore* store_;
+  TargetFactory* targets_;
+  DeploymentNotifier* notifier_;
+  DeployerMetrics* metrics_;
+  const Clock* clock_;
+  const RunnerOptions options_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace ferry::deployer

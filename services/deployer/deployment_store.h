@@ -1,0 +1,126 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "ferry/v1/audit.pb.h"
+#include "ferry/v1/deployer.pb.h"
+#include "ferry/v1/planner.pb.h"
+#include "services/deployer/target.h"
+
+namespace ferry::deployer {
+
+// An object as last applied to an (application, environment).
+struct AppliedObject {
+  TargetObject object;
+  std::string deployment_id;
+};
+
+// A change to the applied state, saved with the step that caused it.
+struct AppliedChange {
+  std::string application_id;
+  std::string environment_id;
+  TargetObject object;
+  bool deleted = false;
+  std::string deployment_id;
+};
+
+// An (application, environment) the deployer manages.
+struct ManagedApp {
+  std::string application_id;
+  std::string environment_id;
+  v1::DeployTarget target;
+  v1::SyncPolicy sync_policy;
+  std::string live_deployment_id;  // Last successful deployment; empty keeps the stored one.
+};
+
+struct DeploymentFilter {
+  std::string application_id;
+  std::string environment_id;
+  std::vector<v1::DeploymentState> states;
+  bool include_steps = false;
+  int page_size = 50;
+  int64_t after_seq = 0;  // Page token: list deployments older than this sequence; 0 = newest.
+};
+
+struct DeploymentPage {
+  std::vector<v1::Deployment> deployments;
+  int64_t next_seq = 0;  // 0 on the last page.
+};
+
+// Held while alive: the exclusive right to deploy one (application,
+// environment), across every deployer replica.
+class AppLock {
+ public:
+  virtual ~AppLock() = default;
+};
+
+// Storage of deployments, steps, applied state, pins and drift records.
+// Every mutation that is audited takes its audit events and writes them to
+// the outbox in the same transaction. Implementations are thread-safe.
+// Errors: UNAVAILABLE (database unreachable; retry), NOT_FOUND, ALREADY_EXISTS,
+// INTERNAL.
+class DeploymentStore {
+ public:
+  virtual ~DeploymentStore() = default;
+
+  // Records a new deployment with the plan it executes. ALREADY_EXISTS when
+  // the id is taken.
+  virtual absl::Status Create(const v1::Deployment& deployment, const v1::Plan& spec,
+                              const std::vector<v1::Event>& events) = 0;
+  // Saves the deployment record (without steps); with `app`, also records the
+  // application as managed (and live at this deployment when its
+  // live_deployment_id is set); with `pin`, saves the pin.
+  virtual absl::Status Update(const v1::Deployment& deployment, const std::vector<v1::Event>& events,
+                              const ManagedApp* app = nullptr, const v1::PinState* pin = nullptr) = 0;
+  // Inserts or replaces a step (by sequence), applying `change` to the
+  // applied state in the same transaction.
+  virtual absl::Status SaveStep(const std::string& deployment_id, const v1::DeploymentStep& step,
+                                const AppliedChange* change, const std::vector<v1::Event>& events) = 0;
+
+  virtual absl::StatusOr<v1::Deployment> Get(const std::string& id, bool include_steps) = 0;
+  virtual absl::StatusOr<v1::Plan> GetSpec(const std::string& id) = 0;
+  virtual absl::StatusOr<DeploymentPage> List(const DeploymentFilter& filter) = 0;
+  // PENDING and RUNNING deployments, oldest first.
+  virtual absl::StatusOr<std::vector<v1::Deployment>> Unfinished() = 0;
+  // Latest SUCCEEDED deployments of an (application, environment), newest first.
+  virtual absl::StatusOr<std::vector<v1::Deployment>> Succeeded(const std::string& app, const std::string& env) = 0;
+  // Terminal deployments with a plan whose outcome the planner has not
+  // acknowledged, excluding those whose application has a deployment still
+  // running (a rollback may change their outcome).
+  virtual absl::StatusOr<std::vector<v1::Deployment>> Unreported() = 0;
+  virtual absl::Status MarkReported(const std::string& id) = 0;
+
+  virtual absl::StatusOr<std::vector<AppliedObject>> Applied(const std::string& app, const std::string& env) = 0;
+  virtual absl::StatusOr<std::vector<ManagedApp>> ManagedApps() = 0;
+  virtual absl::StatusOr<std::optional<ManagedApp>> GetManagedApp(const std::string& app, const std::string& env) = 0;
+
+  // The pin of an (application, environment); pinned = false when none.
+  virtual absl::StatusOr<v1::PinState> GetPin(const std::string& app, const std::string& env) = 0;
+  virtual absl::Status SavePin(const v1::PinState& pin, const std::vector<v1::Event>& events) = 0;
+
+  // Records a detected drift; returns its id.
+  virtual absl::StatusOr<int64_t> RecordDrift(const std::string& app, const std::string& env, const std::string& key,
+                                              v1::DriftStatus drift, const std::string& message,
+                                              const std::vector<v1::Event>& events) = 0;
+  virtual absl::Status MarkDriftHealed(const std::vector<int64_t>& ids, const std::string& deployment_id,
+                                       const std::vector<v1::Event>& events) = 0;
+
+  // Global defaults when both ids are empty; NOT_FOUND when none stored.
+  virtual absl::StatusOr<v1::DriftSettings> GetDriftSettings(const std::string& app, const std::string& env) = 0;
+  virtual absl::Status SaveDriftSettings(const v1::DriftSettings& settings) = 0;
+
+  // The exclusive deploy right for (app, env), or nullptr when another
+  // holder (in this or another process) has it. Released when the lock is
+  // destroyed or its holder dies.
+  virtual absl::StatusOr<std::unique_ptr<AppLock>> TryLock(const std::string& app, const std::string& env) = 0;
+
+  virtual absl::StatusOr<std::string> GetCursor() = 0;
+  virtual absl::Status SaveCursor(const std::string& cursor) = 0;
+};
+
+}  // namespace ferry::deployer

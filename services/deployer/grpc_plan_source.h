@@ -1,0 +1,33 @@
+#pragma once
+
+#include <memory>
+#include <mutex>
+
+#include <grpcpp/grpcpp.h>
+
+#include "ferry/v1/planner.grpc.pb.h"
+#include "services/deployer/plan_source.h"
+
+namespace ferry::deployer {
+
+// PlanSource over ferry.v1.Planner. Thread-safe.
+class GrpcPlanSource final : public PlanSource {
+ public:
+  explicit GrpcPlanSource(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout = absl::Seconds(30));
+
+  absl::Status Watch(const std::string& cursor, const PlanCallback& on_plan) override;
+  void Cancel() override;
+  absl::StatusOr<v1::AcknowledgePlanResponse> Acknowledge(const v1::AcknowledgePlanRequest& request) override;
+  absl::Status ReportResult(const v1::ReportPlanResultRequest& request) override;
+  absl::StatusOr<v1::PlanRevisionResponse> PlanRevision(const v1::PlanRevisionRequest& request) override;
+  absl::Status Refresh(const v1::RefreshApplicationRequest& request) override;
+
+ private:
+  std::unique_ptr<v1::Planner::Stub> stub_;
+  const absl::Duration timeout_;
+  std::mutex mu_;
+  grpc::ClientContext* watching_ = nullptr;
+  bool cancelled_ = false;
+};
+
+}  // namespace ferry::deployer

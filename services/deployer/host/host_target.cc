@@ -1,0 +1,310 @@
+#include "services/deployer/host/host_target.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "services/deployer/host/safe_path.h"
+#include "services/deployer/host/subprocess.h"
+
+namespace ferry::deployer::host {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+absl::Status Prefix(const std::string& where, const absl::Status& s) {
+  if (s.ok()) return s;
+  return absl::Status(s.code(), absl::StrCat(where, ": ", s.message()));
+}
+
+std::string Dirname(const std::string& p) {
+  size_t slash = p.rfind('/');
+  return slash == std::string::npos ? "" : p.substr(0, slash);
+}
+
+std::string ReadAll(const std::string& path, bool* found) {
+  std::ifstream in(path, std::ios::binary);
+  *found = static_cast<bool>(in);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+absl::StatusOr<HostObject> Parse(const TargetObject& o) { return ParseHostObject(o.json, o.source_path); }
+
+std::string ShortOutput(const std::string& s) {
+  std::string out = s.size() > 500 ? s.substr(s.size() - 500) : s;
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+}  // namespace
+
+HostTarget::HostTarget(std::string root_dir) : root_(std::move(root_dir)), processes_(root_) {}
+
+absl::StatusOr<std::vector<TargetObject>> HostTarget::Prepare(const AppScope& app, std::vector<TargetObject> objects,
+                                                             const FileFetcher& fetch) {
+  std::map<std::string, std::string> paths;  // ConfigFile path -> where it was declared.
+  std::set<std::string> process_names;
+  std::vector<HostObject> parsed;
+  for (TargetObject& o : objects) {
+    absl::StatusOr<HostObject> obj = Parse(o);
+    if (!obj.ok()) return obj.status();
+    if (obj->kind == kProcessKind) process_names.insert(obj->name);
+    parsed.push_back(std::move(*obj));
+  }
+  for (size_t i = 0; i < objects.size(); ++i) {
+    HostObject& obj = parsed[i];
+    if (obj.file) {
+      absl::StatusOr<std::string> abs = ResolveUnderRoot(root_, obj.file->path, "spec.path", false);
+      if (!abs.ok()) return Prefix(obj.where, abs.status());
+      auto [it, inserted] = paths.emplace(*abs, obj.where);
+      if (!inserted) return absl::InvalidArgumentError(absl::StrCat(obj.where, ": spec.path: \"", obj.file->path,
+                                                                     "\" is also written by ", it->second));
+      if (!obj.file->content_from.empty()) {
+        const std::string& f = obj.file->content_from;
+        if (f[0] == '/' || f == ".." || absl::StrContains(f, "../") || absl::StartsWith(f, "..")) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(obj.where, ": spec.contentFrom.file: \"", f, "\" must stay inside the application folder"));
+        }
+        if (!fetch) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(obj.where, ": spec.contentFrom.file: no source to read \"", f, "\" from"));
+        }
+        absl::StatusOr<std::string> content = fetch(objects[i].source_path, f);
+        if (!content.ok()) return Prefix(absl::StrCat(obj.where, ": spec.contentFrom.file"), content.status());
+        obj.doc["spec"]["content"] = *content;
+        obj.doc["spec"].erase("contentFrom");
+      }
+      if (obj.file->reload && !obj.file->reload->process.empty() && !process_names.count(obj.file->reload->process)) {
+        return absl::InvalidArgumentError(absl::StrCat(obj.where, ": spec.reload.process: no Process \"",
+                                                       obj.file->reload->process, "\" in this application"));
+      }
+    } else if (!obj.process->working_dir.empty() && obj.process->working_dir != ".") {
+      absl::StatusOr<std::string> wd = ResolveUnderRoot(root_, obj.process->working_dir, "spec.workingDir", false);
+      if (!wd.ok()) return Prefix(obj.where, wd.status());
+    }
+    objects[i].json = obj.doc.dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+  return objects;
+}
+
+absl::Status HostTarget::ApplyFile(const AppScope& app, const HostObject& obj) {
+  const ConfigFileSpec& spec = *obj.file;
+  std::error_code ec;
+  fs::create_directories(root_, ec);
+  absl::StatusOr<std::string> abs = ResolveUnderRoot(root_, spec.path, "spec.path", true);
+  if (!abs.ok()) return Prefix(obj.where, abs.status());
+  std::string content = obj.doc["spec"].value("content", "");
+  // Unchanged content and mode: nothing to write, nothing to reload.
+  bool found = false;
+  std::string current = ReadAll(*abs, &found);
+  struct stat st;
+  if (found && current == content && lstat(abs->c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+      static_cast<int>(st.st_mode & 07777) == spec.mode) {
+    return absl::OkStatus();
+  }
+  std::string dir = Dirname(*abs);
+  std::string base = abs->substr(dir.size() + 1);
+  std::string tmpl = absl::StrCat(dir, "/.", base, ".ferry-XXXXXX");
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  int fd = mkstemp(buf.data());
+  if (fd < 0) return absl::InternalError(absl::StrCat(obj.where, ": cannot stage ", tmpl, ": ", strerror(errno)));
+  std::string staged(buf.data());
+  size_t off = 0;
+  while (off < content.size()) {
+    ssize_t n = write(fd, content.data() + off, content.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      close(fd);
+      unlink(staged.c_str());
+      return absl::InternalError(absl::StrCat(obj.where, ": write ", staged, ": ", strerror(errno)));
+    }
+    off += n;
+  }
+  fchmod(fd, static_cast<mode_t>(spec.mode));
+  fsync(fd);
+  close(fd);
+  if (!spec.validate.empty()) {
+    std::vector<std::string> argv;
+    for (const std::string& a : spec.validate) argv.push_back(absl::StrReplaceAll(a, {{"{path}", staged}}));
+    absl::StatusOr<CommandOutcome> r = RunCommand(argv, spec.validate_timeout, root_);
+    if (!r.ok() || r->exit_code != 0) {
+      unlink(staged.c_str());
+      std::string why = !r.ok()         ? std::string(r.status().message())
+                        : r->timed_out ? "timed out"
+                                       : absl::StrCat("exited ", r->exit_code, ": ", ShortOutput(r->output));
+      return absl::FailedPreconditionError(
+          absl::StrCat(obj.where, ": validate command refused the file; it did not go live: ", why));
+    }
+  }
+  if (rename(staged.c_str(), abs->c_str()) != 0) {
+    int err = errno;
+    unlink(staged.c_str());
+    return absl::InternalError(absl::StrCat(obj.where, ": rename into ", *abs, ": ", strerror(err)));
+  }
+  int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+  if (spec.reload) {
+    const ReloadAction& r = *spec.reload;
+    if (!r.command.empty()) {
+      absl::StatusOr<CommandOutcome> out = RunCommand(r.command, r.timeout, root_);
+      if (!out.ok()) return Prefix(obj.where + ": reload command", out.status());
+      if (out->exit_code != 0) {
+        return absl::FailedPreconditionError(absl::StrCat(obj.where, ": reload command ",
+                                                          out->timed_out ? "timed out" : absl::StrCat("exited ", out->exit_code),
+                                                          ": ", ShortOutput(out->output)));
+      }
+    } else {
+      absl::Status s = processes_.Signal(app.application_id, r.process, r.signal);
+      // A Process not running yet (same wave, first deploy) reads the file at start.
+      if (!s.ok() && s.code() != absl::StatusCode::kNotFound) return Prefix(obj.where + ": reload", s);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status HostTarget::Apply(const AppScope& app, const TargetObject& desired, const TargetObject* previous,
+                               absl::Time deadline) {
+  absl::StatusOr<HostObject> obj = Parse(desired);
+  if (!obj.ok()) return obj.status();
+  if (obj->file) {
+    // A ConfigFile that moved: remove the old path once the new one is live.
+    absl::Status s = ApplyFile(app, *obj);
+    if (!s.ok()) return s;
+    if (previous != nullptr) {
+      absl::StatusOr<HostObject> prev = Parse(*previous);
+      if (prev.ok() && prev->file && prev->file->path != obj->file->path) {
+        absl::StatusOr<std::string> old = ResolveUnderRoot(root_, prev->file->path, "spec.path", false);
+        if (old.ok()) unlink(old->c_str());
+      }
+    }
+    return absl::OkStatus();
+  }
+  std::error_code ec;
+  fs::create_directories(root_, ec);
+  return processes_.Apply(app.application_id, *obj, deadline);
+}
+
+absl::Status HostTarget::Delete(const AppScope& app, const TargetObject& applied, absl::Time deadline) {
+  absl::StatusOr<HostObject> obj = Parse(applied);
+  if (!obj.ok()) return obj.status();
+  if (obj->process) return processes_.Delete(app.application_id, obj->name);
+  absl::StatusOr<std::string> abs = ResolveUnderRoot(root_, obj->file->path, "spec.path", false);
+  if (!abs.ok()) return Prefix(obj->where, abs.status());
+  struct stat st;
+  if (lstat(abs->c_str(), &st) == 0 && !S_ISDIR(st.st_mode) && unlink(abs->c_str()) != 0) {
+    return absl::InternalError(absl::StrCat(obj->where, ": unlink ", *abs, ": ", strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+ObservedObject HostTarget::ObserveFile(const HostObject* applied, const std::string& name) {
+  ObservedObject out;
+  if (applied == nullptr) {
+    out.health = v1::HEALTH_STATUS_MISSING;  // Without a spec there is no path to look at.
+    return out;
+  }
+  const ConfigFileSpec& spec = *applied->file;
+  absl::StatusOr<std::string> abs = ResolveUnderRoot(root_, spec.path, "spec.path", false);
+  if (!abs.ok()) {
+    out.drift = v1::DRIFT_STATUS_UNKNOWN;
+    out.health = v1::HEALTH_STATUS_UNKNOWN;
+    out.health_message = std::string(abs.status().message());
+    return out;
+  }
+  bool found = false;
+  std::string content = ReadAll(*abs, &found);
+  struct stat st;
+  if (!found || lstat(abs->c_str(), &st) != 0) {
+    out.drift = v1::DRIFT_STATUS_MISSING;
+    out.drift_message = absl::StrCat(spec.path, " does not exist");
+    out.health = v1::HEALTH_STATUS_MISSING;
+    out.health_message = out.drift_message;
+    return out;
+  }
+  int mode = static_cast<int>(st.st_mode & 07777);
+  out.exists = true;
+  json live = {{"apiVersion", kApiVersion},
+               {"kind", kConfigFileKind},
+               {"metadata", {{"name", name}}},
+               {"spec", {{"path", spec.path}, {"content", content}, {"mode", absl::StrFormat("%04o", mode)}}}};
+  out.live_json = live.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string want = applied->doc["spec"].value("content", "");
+  if (content != want) {
+    out.drift = v1::DRIFT_STATUS_MODIFIED;
+    out.drift_message = absl::StrCat(spec.path, ": content differs (sha256 ", Sha256Hex(content).substr(0, 12),
+                                     ", applied ", Sha256Hex(want).substr(0, 12), ")");
+  } else if (mode != spec.mode) {
+    out.drift = v1::DRIFT_STATUS_MODIFIED;
+    out.drift_message = absl::StrFormat("%s: mode %04o, applied %04o", spec.path, mode, spec.mode);
+  } else {
+    out.drift = v1::DRIFT_STATUS_IN_SYNC;
+  }
+  out.health = v1::HEALTH_STATUS_HEALTHY;
+  out.health_message = "file present";
+  return out;
+}
+
+ObservedObject HostTarget::Observe(const AppScope& app, const ObjectKey& key, const TargetObject* applied) {
+  std::optional<HostObject> parsed;
+  if (applied != nullptr) {
+    absl::StatusOr<HostObject> obj = Parse(*applied);
+    if (!obj.ok()) {
+      ObservedObject out;
+      out.health_message = std::string(obj.status().message());
+      return out;
+    }
+    parsed = std::move(*obj);
+  }
+  if (key.kind == kProcessKind) {
+    return processes_.Observe(app.application_id, key.name, parsed ? &*parsed : nullptr);
+  }
+  if (key.kind == kConfigFileKind) return ObserveFile(parsed ? &*parsed : nullptr, key.name);
+  ObservedObject out;
+  out.health_message = absl::StrCat("kind \"", key.kind, "\" is unknown to the host target");
+  return out;
+}
+
+std::pair<v1::HealthStatus, std::string> HostTarget::Health(const AppScope& app, const TargetObject& applied) {
+  absl::StatusOr<HostObject> obj = Parse(applied);
+  if (!obj.ok()) return {v1::HEALTH_STATUS_UNKNOWN, std::string(obj.status().message())};
+  if (obj->process) return processes_.Health(app.application_id, *obj);
+  ObservedObject o = ObserveFile(&*obj, obj->name);
+  if (o.drift == v1::DRIFT_STATUS_MODIFIED) return {v1::HEALTH_STATUS_DEGRADED, o.drift_message};
+  return {o.health, o.health_message};
+}
+
+absl::StatusOr<Target*> HostTargetFactory::For(const v1::DeployTarget& target) {
+  if (target.kind() != v1::TARGET_KIND_HOST || !target.has_host()) {
+    return absl::InvalidArgumentError("target: only TARGET_KIND_HOST with a host configuration is supported");
+  }
+  const std::string& root = target.host().root_dir();
+  if (root.empty() || root[0] != '/') {
+    return absl::InvalidArgumentError(absl::StrCat("target.host.root_dir: \"", root, "\" must be an absolute path"));
+  }
+  std::string key = fs::path(root).lexically_normal().string();
+  while (key.size() > 1 && key.back() == '/') key.pop_back();
+  std::lock_guard<std::mutex> l(mu_);
+  auto& t = targets_[key];
+  if (!t) t = std::make_unique<HostTarget>(key);
+  return t.get();
+}
+
+}  // namespace ferry::deployer::host

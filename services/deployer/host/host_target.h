@@ -1,0 +1,54 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "services/deployer/host/host_objects.h"
+#include "services/deployer/host/process_manager.h"
+#include "services/deployer/target.h"
+
+namespace ferry::deployer::host {
+
+// The host target: deploys `ferry.dev/v1` Process and ConfigFile objects
+// onto the machine the deployer runs on, under one environment root
+// directory. Any other apiVersion or kind is refused by Prepare, before
+// anything changes. Thread-safe.
+//
+// Layout under the root: ConfigFiles at their spec.path; pid files in
+// .ferry/run/<app>/<process>/; program output in logs/<app>/<process>/.
+class HostTarget final : public Target {
+ public:
+  explicit HostTarget(std::string root_dir);
+
+  absl::StatusOr<std::vector<TargetObject>> Prepare(const AppScope& app, std::vector<TargetObject> objects,
+                                                   const FileFetcher& fetch) override;
+  absl::Status Apply(const AppScope& app, const TargetObject& desired, const TargetObject* previous,
+                     absl::Time deadline) override;
+  absl::Status Delete(const AppScope& app, const TargetObject& applied, absl::Time deadline) override;
+  ObservedObject Observe(const AppScope& app, const ObjectKey& key, const TargetObject* applied) override;
+  std::pair<v1::HealthStatus, std::string> Health(const AppScope& app, const TargetObject& applied) override;
+
+  const std::string& root() const { return root_; }
+  ProcessManager& processes() { return processes_; }
+
+ private:
+  absl::Status ApplyFile(const AppScope& app, const HostObject& obj);
+  ObservedObject ObserveFile(const HostObject* applied, const std::string& name);
+
+  const std::string root_;
+  ProcessManager processes_;
+};
+
+// One HostTarget per root directory. Thread-safe.
+class HostTargetFactory final : public TargetFactory {
+ public:
+  absl::StatusOr<Target*> For(const v1::DeployTarget& target) override;
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<HostTarget>> targets_;
+};
+
+}  // namespace ferry::deployer::host

@@ -1,0 +1,423 @@
+#include "services/deployer/host/process_manager.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "services/deployer/host/health_probe.h"
+#include "services/deployer/host/safe_path.h"
+
+namespace ferry::deployer::host {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+absl::Status WriteFileAtomic(const std::string& path, const std::string& data) {
+  std::string tmp = absl::StrCat(path, ".tmp");
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << data;
+    out.flush();
+    if (!out) return absl::InternalError(absl::StrCat("write ", tmp));
+  }
+  if (rename(tmp.c_str(), path.c_str()) != 0) return absl::InternalError(absl::StrCat("rename ", tmp));
+  return absl::OkStatus();
+}
+
+json RecordJson(const Instance& inst, int stop_signal, int64_t stop_timeout_ms) {
+  return json{{"id", inst.id},
+              {"pid", inst.identity.pid},
+              {"start_time", inst.identity.start_time},
+              {"spec_hash", inst.spec_hash},
+              {"ports", inst.ports},
+              {"log_path", inst.log_path},
+              {"stop_signal", stop_signal},
+              {"stop_timeout_ms", stop_timeout_ms},
+              {"spec", inst.spec}};
+}
+
+// Finds a process started for `marker` whose pid was never recorded (the
+// deployer died between starting it and writing its pid file).
+ProcessIdentity FindByMarker(const std::string& marker) {
+  std::string needle = "FERRY_INSTANCE=" + marker;
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return {};
+  ProcessIdentity found;
+  while (dirent* e = readdir(d)) {
+    int pid = 0;
+    if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
+    std::string env = ReadFile(absl::StrCat("/proc/", pid, "/environ"));
+    size_t pos = env.find(needle);
+    if (pos != std::string::npos && (pos == 0 || env[pos - 1] == '\0') &&
+        (pos + needle.size() == env.size() || env[pos + needle.size()] == '\0')) {
+      found = {pid, ProcessStartTime(pid)};
+      break;
+    }
+  }
+  closedir(d);
+  return found;
+}
+
+std::string Tail(const std::string& path, size_t n) {
+  std::string s = ReadFile(path);
+  if (s.size() > n) s = s.substr(s.size() - n);
+  return s;
+}
+
+int ResolvePort(const Instance& inst, const std::string& port) {
+  int num = 0;
+  if (absl::SimpleAtoi(port, &num)) return num;
+  auto it = inst.ports.find(port);
+  return it == inst.ports.end() ? 0 : it->second;
+}
+
+}  // namespace
+
+ProcessManager::ProcessManager(std::string root) : root_(std::move(root)) {}
+
+std::string ProcessManager::Dir(const std::string& app, const std::string& name) const {
+  return absl::StrCat(root_, "/.ferry/run/", app, "/", name);
+}
+
+std::mutex& ProcessManager::LockFor(const std::string& app, const std::string& name) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto& m = locks_[app + "/" + name];
+  if (!m) m = std::make_unique<std::mutex>();
+  return *m;
+}
+
+std::vector<Instance> ProcessManager::Load(const std::string& app, const std::string& name) {
+  std::vector<Instance> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(Dir(app, name), ec)) {
+    if (entry.path().extension() != ".json") continue;
+    json j = json::parse(ReadFile(entry.path()), nullptr, false);
+    if (j.is_discarded() || !j.is_object()) continue;
+    Instance inst;
+    inst.file = entry.path();
+    inst.id = j.value("id", "");
+    inst.identity.pid = j.value("pid", 0);
+    inst.identity.start_time = j.value("start_time", uint64_t{0});
+    inst.spec_hash = j.value("spec_hash", "");
+    inst.log_path = j.value("log_path", "");
+    if (j.contains("ports")) inst.ports = j["ports"].get<std::map<std::string, int>>();
+    inst.spec = j.value("spec", json::object());
+    if (inst.identity.pid == 0) {
+      // Started but never recorded: find it by the marker in its environment.
+      inst.identity = FindByMarker(inst.file);
+      if (inst.identity.pid != 0) {
+        j["pid"] = inst.identity.pid;
+        j["start_time"] = inst.identity.start_time;
+        (void)WriteFileAtomic(inst.file, j.dump());
+      }
+    }
+    out.push_back(std::move(inst));
+  }
+  std::sort(out.begin(), out.end(), [](const Instance& a, const Instance& b) { return a.id < b.id; });
+  return out;
+}
+
+std::vector<Instance> ProcessManager::LiveInstances(const std::string& app, const std::string& name) {
+  std::vector<Instance> out;
+  for (Instance& inst : Load(app, name)) {
+    if (IsAlive(inst.identity)) out.push_back(std::move(inst));
+  }
+  return out;
+}
+
+absl::StatusOr<Instance> ProcessManager::Start(const std::string& app, const HostObject& obj, const std::string& hash) {
+  const ProcessSpec& spec = *obj.process;
+  Instance inst;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    inst.id = absl::StrCat(absl::ToUnixMillis(absl::Now()), "-", ++counter_);
+  }
+  inst.spec_hash = hash;
+  inst.spec = obj.doc["spec"];
+  std::string dir = Dir(app, obj.name);
+  std::string log_dir = absl::StrCat(root_, "/logs/", app, "/", obj.name);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  fs::create_directories(log_dir, ec);
+  if (ec) return absl::InternalError(absl::StrCat("create ", log_dir, ": ", ec.message()));
+  inst.file = absl::StrCat(dir, "/", inst.id, ".json");
+  inst.log_path = absl::StrCat(log_dir, "/", inst.id, ".log");
+
+  std::map<std::string, std::string> env = {{"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+                                            {"LANG", "C.UTF-8"},
+                                            {"HOME", root_}};
+  for (const auto& [k, v] : spec.env) env[k] = v;
+  for (size_t i = 0; i < spec.ports.size(); ++i) {
+    int port = spec.ports[i].port != 0 ? spec.ports[i].port : PickFreePort();
+    if (port == 0) return absl::UnavailableError("no free port to assign");
+    inst.ports[spec.ports[i].name] = port;
+    env[absl::StrCat("PORT_", absl::AsciiStrToUpper(spec.ports[i].name))] = absl::StrCat(port);
+    if (i == 0) env["PORT"] = absl::StrCat(port);
+  }
+  env["FERRY_INSTANCE"] = inst.file;
+  env["FERRY_APPLICATION"] = app;
+  env["FERRY_PROCESS"] = obj.name;
+  // $(NAME) in command and args expands to the environment value, as in
+  // Kubernetes.
+  std::vector<std::pair<std::string, std::string>> repl;
+  for (const auto& [k, v] : env) repl.emplace_back(absl::StrCat("$(", k, ")"), v);
+  SpawnSpec ss;
+  for (const std::string& a : spec.argv) ss.argv.push_back(absl::StrReplaceAll(a, repl));
+  ss.env = env;
+  ss.log_path = inst.log_path;
+  ss.workdir = root_;
+  if (!spec.working_dir.empty() && spec.working_dir != ".") {
+    absl::StatusOr<std::string> wd = ResolveUnderRoot(root_, spec.working_dir, "spec.workingDir", false);
+    if (!wd.ok()) return wd.status();
+    ss.workdir = *wd;
+  }
+  int64_t stop_ms = absl::ToInt64Milliseconds(spec.stop_timeout);
+  // Intent first: if the deployer dies before the pid is recorded, Load()
+  // finds the program through FERRY_INSTANCE.
+  absl::Status w = WriteFileAtomic(inst.file, RecordJson(inst, spec.stop_signal, stop_ms).dump());
+  if (!w.ok()) return w;
+  absl::StatusOr<pid_t> pid = SpawnDetached(ss);
+  if (!pid.ok()) {
+    fs::remove(inst.file, ec);
+    return pid.status();
+  }
+  inst.identity = {*pid, ProcessStartTime(*pid)};
+  w = WriteFileAtomic(inst.file, RecordJson(inst, spec.stop_signal, stop_ms).dump());
+  if (!w.ok()) return w;
+  return inst;
+}
+
+std::pair<bool, std::string> ProcessManager::Probe(const Instance& inst, const ProcessSpec& spec) {
+  const HealthCheckSpec& h = spec.health;
+  ProbeResult r;
+  switch (h.kind) {
+    case ProbeKind::kNone:
+      r = {true, "running"};
+      break;
+    case ProbeKind::kHttp:
+      r = ProbeHttp(ResolvePort(inst, h.port), h.path, h.expected_status, h.timeout);
+      break;
+    case ProbeKind::kTcp:
+      r = ProbeTcp(ResolvePort(inst, h.port), h.timeout);
+      break;
+    case ProbeKind::kExec:
+      r = ProbeExec(h.command, h.timeout, root_);
+      break;
+  }
+  return {r.ok, absl::StrCat("instance ", inst.id, " (pid ", inst.identity.pid, "): ", r.message)};
+}
+
+absl::Status ProcessManager::WaitHealthy(const Instance& inst, const ProcessSpec& spec, absl::Time deadline) {
+  absl::Time first = absl::Now() + spec.health.initial_delay;
+  while (absl::Now() < first && absl::Now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::string last = "no health check ran";
+  while (true) {
+    if (!IsAlive(inst.identity)) {
+      return absl::FailedPreconditionError(absl::StrCat("instance ", inst.id, " exited; log tail: ",
+                                                        Tail(inst.log_path, 400)));
+    }
+    auto [ok, msg] = Probe(inst, spec);
+    if (ok) return absl::OkStatus();
+    last = msg;
+    if (absl::Now() + spec.health.period > deadline) break;
+    std::this_thread::sleep_for(absl::ToChronoMilliseconds(spec.health.period));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("not healthy before the health timeout: ", last));
+}
+
+void ProcessManager::Stop(const Instance& inst) {
+  json j = json::parse(ReadFile(inst.file), nullptr, false);
+  int sig = 15;
+  int64_t ms = 10000;
+  if (!j.is_discarded() && j.is_object()) {
+    sig = j.value("stop_signal", 15);
+    ms = j.value("stop_timeout_ms", int64_t{10000});
+  }
+  StopProcess(inst.identity, sig, absl::Milliseconds(ms));
+  std::error_code ec;
+  fs::remove(inst.file, ec);
+  std::lock_guard<std::mutex> l(mu_);
+  failures_.erase(inst.file);
+}
+
+absl::Status ProcessManager::Apply(const std::string& app, const HostObject& obj, absl::Time deadline) {
+  std::lock_guard<std::mutex> lock(LockFor(app, obj.name));
+  const ProcessSpec& spec = *obj.process;
+  std::string hash = ProcessSpecHash(obj.doc["spec"]);
+  std::vector<Instance> keep, old;
+  std::error_code ec;
+  for (Instance& inst : Load(app, obj.name)) {
+    if (!IsAlive(inst.identity)) {
+      fs::remove(inst.file, ec);  // Dead: forget it.
+      continue;
+    }
+    if (inst.spec_hash == hash && static_cast<int>(keep.size()) < spec.replicas) {
+      keep.push_back(std::move(inst));
+    } else {
+      old.push_back(std::move(inst));
+    }
+  }
+  // Old instances running another spec go first; surplus ones last.
+  for (int i = static_cast<int>(keep.size()); i < spec.replicas; ++i) {
+    absl::StatusOr<Instance> fresh = Start(app, obj, hash);
+    if (!fresh.ok()) return fresh.status();
+    absl::Status healthy = WaitHealthy(*fresh, spec, deadline);
+    if (!healthy.ok()) {
+      Stop(*fresh);
+      return absl::Status(healthy.code(), absl::StrCat("Process \"", obj.name, "\": ", healthy.message()));
+    }
+    if (!old.empty()) {
+      Stop(old.front());
+      old.erase(old.begin());
+    }
+  }
+  for (const Instance& inst : old) Stop(inst);
+  return absl::OkStatus();
+}
+
+absl::Status ProcessManager::Delete(const std::string& app, const std::string& name) {
+  std::lock_guard<std::mutex> lock(LockFor(app, name));
+  for (const Instance& inst : Load(app, name)) Stop(inst);
+  std::error_code ec;
+  fs::remove_all(Dir(app, name), ec);
+  return absl::OkStatus();
+}
+
+absl::Status ProcessManager::Signal(const std::string& app, const std::string& name, int signal) {
+  int sent = 0;
+  for (const Instance& inst : LiveInstances(app, name)) {
+    if (SignalGroup(inst.identity, signal)) ++sent;
+  }
+  if (sent == 0) return absl::NotFoundError(absl::StrCat("Process \"", name, "\" has no running instance to signal"));
+  return absl::OkStatus();
+}
+
+void ProcessManager::CapLog(const Instance& inst, int64_t max_bytes) {
+  std::error_code ec;
+  auto size = fs::file_size(inst.log_path, ec);
+  if (ec || static_cast<int64_t>(size) <= max_bytes) return;
+  // copytruncate: the program keeps its O_APPEND descriptor and writes on at
+  // the new end of the file.
+  fs::copy_file(inst.log_path, inst.log_path + ".1", fs::copy_options::overwrite_existing, ec);
+  truncate(inst.log_path.c_str(), 0);
+}
+
+std::pair<v1::HealthStatus, std::string> ProcessManager::Health(const std::string& app, const HostObject& applied) {
+  const ProcessSpec& spec = *applied.process;
+  std::string hash = ProcessSpecHash(applied.doc["spec"]);
+  std::vector<Instance> matching;
+  for (Instance& inst : LiveInstances(app, applied.name)) {
+    CapLog(inst, spec.log_max_bytes);
+    if (inst.spec_hash == hash) matching.push_back(std::move(inst));
+  }
+  if (static_cast<int>(matching.size()) < spec.replicas) {
+    return {v1::HEALTH_STATUS_DEGRADED,
+            absl::StrCat(matching.size(), " of ", spec.replicas, " instances of Process \"", applied.name, "\" running")};
+  }
+  v1::HealthStatus worst = v1::HEALTH_STATUS_HEALTHY;
+  std::vector<std::string> messages;
+  for (const Instance& inst : matching) {
+    auto [ok, msg] = Probe(inst, spec);
+    std::lock_guard<std::mutex> l(mu_);
+    int& failures = failures_[inst.file];
+    if (ok) {
+      failures = 0;
+      continue;
+    }
+    ++failures;
+    messages.push_back(msg);
+    if (failures >= spec.health.failure_threshold) {
+      worst = v1::HEALTH_STATUS_DEGRADED;
+    } else if (worst == v1::HEALTH_STATUS_HEALTHY) {
+      worst = v1::HEALTH_STATUS_PROGRESSING;
+    }
+  }
+  if (messages.empty()) {
+    return {worst, absl::StrCat(matching.size(), " of ", spec.replicas, " instances healthy")};
+  }
+  return {worst, absl::StrJoin(messages, "; ")};
+}
+
+ObservedObject ProcessManager::Observe(const std::string& app, const std::string& name, const HostObject* applied) {
+  ObservedObject out;
+  std::vector<Instance> all = Load(app, name);
+  std::vector<const Instance*> alive;
+  std::vector<const Instance*> dead;
+  for (const Instance& inst : all) (IsAlive(inst.identity) ? alive : dead).push_back(&inst);
+  json status = json::array();
+  for (const Instance* inst : alive) {
+    status.push_back({{"id", inst->id}, {"pid", inst->identity.pid}, {"ports", inst->ports}, {"specHash", inst->spec_hash}});
+  }
+  if (!alive.empty()) {
+    out.exists = true;
+    json live = {{"apiVersion", kApiVersion},
+                 {"kind", kProcessKind},
+                 {"metadata", {{"name", name}}},
+                 {"spec", alive.front()->spec},
+                 {"status", {{"instances", status}}}};
+    out.live_json = live.dump();
+  }
+  if (applied == nullptr) {
+    out.health = out.exists ? v1::HEALTH_STATUS_UNKNOWN : v1::HEALTH_STATUS_MISSING;
+    out.drift = v1::DRIFT_STATUS_UNKNOWN;
+    return out;
+  }
+  const ProcessSpec& spec = *applied->process;
+  std::string hash = ProcessSpecHash(applied->doc["spec"]);
+  int matching = 0;
+  bool foreign = false;
+  for (const Instance* inst : alive) {
+    if (inst->spec_hash == hash) {
+      ++matching;
+    } else {
+      foreign = true;
+    }
+  }
+  if (spec.replicas > 0 && alive.empty()) {
+    out.drift = v1::DRIFT_STATUS_MISSING;
+    out.drift_message = dead.empty() ? "no instance is running"
+                                     : absl::StrCat("no instance is running (pid ", dead.front()->identity.pid,
+                                                    " of instance ", dead.front()->id, " is gone)");
+    out.health = v1::HEALTH_STATUS_MISSING;
+    out.health_message = out.drift_message;
+    out.repair_by_policy = spec.restart_always;
+    return out;
+  }
+  if (foreign) {
+    out.drift = v1::DRIFT_STATUS_MODIFIED;
+    out.drift_message = "an instance runs a spec other than the one applied";
+  } else if (matching != spec.replicas || !dead.empty()) {
+    out.drift = v1::DRIFT_STATUS_MODIFIED;
+    std::string gone = dead.empty() ? "" : absl::StrCat(" (pid ", dead.front()->identity.pid, " of instance ",
+                                                        dead.front()->id, " is gone)");
+    out.drift_message = absl::StrCat(matching, " of ", spec.replicas, " instances running", gone);
+    out.repair_by_policy = spec.restart_always;
+  } else {
+    out.drift = v1::DRIFT_STATUS_IN_SYNC;
+  }
+  auto [health, msg] = Health(app, *applied);
+  out.health = health;
+  out.health_message = msg;
+  return out;
+}
+
+}  // namespace ferry::deployer::host

@@ -1,0 +1,205 @@
+#include "services/deployer/host/subprocess.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+
+extern char** environ;
+
+namespace ferry::deployer::host {
+namespace {
+
+constexpr size_t kMaxOutput = 64 * 1024;
+
+// posix_spawn attributes that give the child a clean signal state and, when
+// `new_session`, a session of its own.
+struct SpawnAttr {
+  posix_spawnattr_t attr;
+  explicit SpawnAttr(bool new_session) {
+    posix_spawnattr_init(&attr);
+    sigset_t empty;
+    sigemptyset(&empty);
+    posix_spawnattr_setsigmask(&attr, &empty);
+    sigset_t defaults;
+    sigfillset(&defaults);
+    sigdelset(&defaults, SIGKILL);
+    sigdelset(&defaults, SIGSTOP);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+    if (new_session) flags |= POSIX_SPAWN_SETSID;
+    posix_spawnattr_setflags(&attr, flags);
+  }
+  ~SpawnAttr() { posix_spawnattr_destroy(&attr); }
+};
+
+struct FileActions {
+  posix_spawn_file_actions_t fa;
+  FileActions() { posix_spawn_file_actions_init(&fa); }
+  ~FileActions() { posix_spawn_file_actions_destroy(&fa); }
+};
+
+std::vector<char*> CStrings(const std::vector<std::string>& v) {
+  std::vector<char*> out;
+  for (const std::string& s : v) out.push_back(const_cast<char*>(s.c_str()));
+  out.push_back(nullptr);
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<CommandOutcome> RunCommand(const std::vector<std::string>& argv, absl::Duration timeout,
+                                          const std::string& workdir) {
+  if (argv.empty()) return absl::InvalidArgumentError("empty command");
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) return absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
+  FileActions fa;
+  posix_spawn_file_actions_addopen(&fa.fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa.fa, pipefd[1], 1);
+  posix_spawn_file_actions_adddup2(&fa.fa, pipefd[1], 2);
+  posix_spawn_file_actions_addclosefrom_np(&fa.fa, 3);
+  if (!workdir.empty()) posix_spawn_file_actions_addchdir_np(&fa.fa, workdir.c_str());
+  SpawnAttr attr(/*new_session=*/true);
+  std::vector<char*> args = CStrings(argv);
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, args[0], &fa.fa, &attr.attr, args.data(), environ);
+  close(pipefd[1]);
+  if (rc != 0) {
+    close(pipefd[0]);
+    return absl::InternalError(absl::StrCat("cannot start ", argv[0], ": ", strerror(rc)));
+  }
+  CommandOutcome out;
+  absl::Time deadline = absl::Now() + timeout;
+  char buf[4096];
+  bool eof = false;
+  while (!eof) {
+    int wait_ms = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
+    if (wait_ms <= 0) {
+      out.timed_out = true;
+      break;
+    }
+    pollfd p{pipefd[0], POLLIN, 0};
+    int n = poll(&p, 1, wait_ms);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) continue;
+    ssize_t r = read(pipefd[0], buf, sizeof buf);
+    if (r <= 0) {
+      eof = true;
+    } else if (out.output.size() < kMaxOutput) {
+      out.output.append(buf, std::min<size_t>(r, kMaxOutput - out.output.size()));
+    }
+  }
+  close(pipefd[0]);
+  if (out.timed_out) kill(-pid, SIGKILL);
+  int status = 0;
+  // The child may have closed its output but still run; bound that wait too.
+  while (true) {
+    pid_t w = waitpid(pid, &status, out.timed_out ? 0 : WNOHANG);
+    if (w == pid) break;
+    if (w < 0 && errno != EINTR) break;
+    if (absl::Now() > deadline) {
+      out.timed_out = true;
+      kill(-pid, SIGKILL);
+      continue;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (!out.timed_out && WIFEXITED(status)) out.exit_code = WEXITSTATUS(status);
+  return out;
+}
+
+absl::StatusOr<pid_t> SpawnDetached(const SpawnSpec& spec) {
+  if (spec.argv.empty()) return absl::InvalidArgumentError("empty command");
+  FileActions fa;
+  posix_spawn_file_actions_addopen(&fa.fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa.fa, 1, spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640);
+  posix_spawn_file_actions_adddup2(&fa.fa, 1, 2);
+  posix_spawn_file_actions_addclosefrom_np(&fa.fa, 3);
+  if (!spec.workdir.empty()) posix_spawn_file_actions_addchdir_np(&fa.fa, spec.workdir.c_str());
+  SpawnAttr attr(/*new_session=*/true);
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : spec.env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> args = CStrings(spec.argv);
+  std::vector<char*> envp = CStrings(env_strings);
+  pid_t pid = 0;
+  // posix_spawnp searches the PATH of the caller, not of envp.
+  int rc = posix_spawnp(&pid, args[0], &fa.fa, &attr.attr, args.data(), envp.data());
+  if (rc != 0) return absl::FailedPreconditionError(absl::StrCat("cannot start ", spec.argv[0], ": ", strerror(rc)));
+  return pid;
+}
+
+uint64_t ProcessStartTime(pid_t pid) {
+  if (pid <= 0) return 0;
+  int status = 0;
+  waitpid(pid, &status, WNOHANG);  // Reap it if it is our exited child; ECHILD otherwise.
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  if (!in) return 0;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string stat = ss.str();
+  // The command name (field 2) is in parentheses and may contain spaces.
+  size_t close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::vector<std::string> fields = absl::StrSplit(stat.substr(close + 2), ' ');
+  // fields[0] is field 3 (state); field 22 (starttime) is fields[19].
+  if (fields.size() < 20) return 0;
+  if (fields[0] == "Z" || fields[0] == "X") return 0;
+  uint64_t start = 0;
+  if (!absl::SimpleAtoi(fields[19], &start)) return 0;
+  return start;
+}
+
+bool IsAlive(const ProcessIdentity& id) {
+  return id.pid > 0 && id.start_time != 0 && ProcessStartTime(id.pid) == id.start_time;
+}
+
+bool SignalGroup(const ProcessIdentity& id, int signal) {
+  if (!IsAlive(id)) return false;
+  // The process leads its own session and group (SpawnDetached), so the
+  // group id is its pid; fall back to the pid alone if the group is gone.
+  if (kill(-id.pid, signal) != 0) kill(id.pid, signal);
+  return true;
+}
+
+void StopProcess(const ProcessIdentity& id, int signal, absl::Duration timeout) {
+  if (!SignalGroup(id, signal)) return;
+  absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (!IsAlive(id)) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  SignalGroup(id, SIGKILL);
+  absl::Time hard = absl::Now() + absl::Seconds(5);
+  while (IsAlive(id) && absl::Now() < hard) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+absl::StatusOr<int> ParseSignal(const std::string& name) {
+  static const std::pair<const char*, int> kSignals[] = {
+      {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"KILL", SIGKILL},
+      {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM}, {"WINCH", SIGWINCH}};
+  std::string n = absl::AsciiStrToUpper(name);
+  if (absl::StartsWith(n, "SIG")) n = n.substr(3);
+  for (const auto& [s, v] : kSignals) {
+    if (n == s) return v;
+  }
+  int num = 0;
+  if (absl::SimpleAtoi(n, &num) && num > 0 && num < 32) return num;
+  return absl::InvalidArgumentError(absl::StrCat("unknown signal \"", name, "\""));
+}
+
+}  // namespace ferry::deployer::host

@@ -1,0 +1,419 @@
+#include "services/deployer/postgres_deployment_store.h"
+
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/postgres/pq_status.h"
+
+namespace ferry::deployer {
+namespace {
+
+// Every statement of the deployer, by name.
+constexpr char kInsertDeployment[] = "deployer_insert_deployment";
+constexpr char kUpdateDeployment[] = "deployer_update_deployment";
+constexpr char kUpsertManaged[] = "deployer_upsert_managed";
+constexpr char kUpsertStep[] = "deployer_upsert_step";
+constexpr char kUpsertApplied[] = "deployer_upsert_applied";
+constexpr char kDeleteApplied[] = "deployer_delete_applied";
+constexpr char kGetDeployment[] = "deployer_get_deployment";
+constexpr char kGetSpec[] = "deployer_get_spec";
+constexpr char kGetSteps[] = "deployer_get_steps";
+constexpr char kList[] = "deployer_list";
+constexpr char kUnfinished[] = "deployer_unfinished";
+constexpr char kSucceeded[] = "deployer_succeeded";
+constexpr char kUnreported[] = "deployer_unreported";
+constexpr char kMarkReported[] = "deployer_mark_reported";
+constexpr char kApplied[] = "deployer_applied";
+constexpr char kManagedApps[] = "deployer_managed_apps";
+constexpr char kManagedApp[] = "deployer_managed_app";
+constexpr char kGetPin[] = "deployer_get_pin";
+constexpr char kUpsertPin[] = "deployer_upsert_pin";
+constexpr char kInsertDrift[] = "deployer_insert_drift";
+constexpr char kHealDrift[] = "deployer_heal_drift";
+constexpr char kGetDriftSettings[] = "deployer_get_drift_settings";
+constexpr char kUpsertDriftSettings[] = "deployer_upsert_drift_settings";
+constexpr char kGetCursor[] = "deployer_get_cursor";
+constexpr char kUpsertCursor[] = "deployer_upsert_cursor";
+constexpr char kTryLock[] = "SELECT pg_try_advisory_lock(hashtext('ferry.deployer'), hashtext($1))";
+
+pqxx::binarystring Bytes(const google::protobuf::Message& m) { return pqxx::binarystring(m.SerializeAsString()); }
+
+template <typename T>
+absl::StatusOr<T> Parse(const pqxx::field& f, const char* what) {
+  T out;
+  pqxx::binarystring b(f);
+  if (!out.ParseFromString(b.str())) return absl::DataLossError(absl::StrCat("stored ", what, " does not parse"));
+  return out;
+}
+
+class PostgresAppLock final : public AppLock {
+ public:
+  explicit PostgresAppLock(std::unique_ptr<pqxx::connection> conn) : conn_(std::move(conn)) {}
+  ~PostgresAppLock() override {
+    conn_->disconnect();  // Ends the session, releasing its advisory lock.
+  }
+
+ private:
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
+}  // namespace
+
+PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool, outbox::OutboxStore* outbox)
+    : pool_(pool), outbox_(outbox) {
+  pool_->Prepare(kInsertDeployment,
+                 "INSERT INTO deployer.deployments (id, application_id, environment_id, plan_id, state, record, spec)"
+                 " VALUES ($1, $2, $3, $4, $5, $6, $7)");
+  pool_->Prepare(kUpdateDeployment, "UPDATE deployer.deployments SET state = $2, record = $3 WHERE id = $1");
+  pool_->Prepare(kUpsertManaged,
+                 "INSERT INTO deployer.managed_apps (application_id, environment_id, target, sync_policy,"
+                 " live_deployment_id) VALUES ($1, $2, $3, $4, $5)"
+                 " ON CONFLICT (application_id, environment_id) DO UPDATE SET target = EXCLUDED.target,"
+                 " sync_policy = EXCLUDED.sync_policy, live_deployment_id = CASE WHEN EXCLUDED.live_deployment_id = ''"
+                 " THEN deployer.managed_apps.live_deployment_id ELSE EXCLUDED.live_deployment_id END");
+  pool_->Prepare(kUpsertStep,
+                 "INSERT INTO deployer.steps (deployment_id, sequence, record) VALUES ($1, $2, $3)"
+                 " ON CONFLICT (deployment_id, sequence) DO UPDATE SET record = EXCLUDED.record");
+  pool_->Prepare(kUpsertApplied,
+                 "INSERT INTO deployer.applied_objects (application_id, environment_id, object_key, object_ref,"
+                 " manifest, source_path, wave, deployment_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                 " ON CONFLICT (application_id, environment_id, object_key) DO UPDATE SET object_ref = EXCLUDED.object_ref,"
+                 " manifest = EXCLUDED.manifest, source_path = EXCLUDED.source_path, wave = EXCLUDED.wave,"
+                 " deployment_id = EXCLUDED.deployment_id, applied_at = now()");
+  pool_->Prepare(kDeleteApplied,
+                 "DELETE FROM deployer.applied_objects WHERE application_id = $1 AND environment_id = $2"
+                 " AND object_key = $3");
+  pool_->Prepare(kGetDeployment, "SELECT record, seq FROM deployer.deployments WHERE id = $1");
+  pool_->Prepare(kGetSpec, "SELECT spec FROM deployer.deployments WHERE id = $1");
+  pool_->Prepare(kGetSteps, "SELECT record FROM deployer.steps WHERE deployment_id = $1 ORDER BY sequence");
+  pool_->Prepare(kList,
+                 "SELECT record, seq FROM deployer.deployments WHERE ($1 = '' OR application_id = $1)"
+                 " AND ($2 = '' OR environment_id = $2) AND (cardinality($3::int[]) = 0 OR state = ANY($3::int[]))"
+                 " AND ($4 = 0 OR seq < $4) ORDER BY seq DESC LIMIT $5");
+  pool_->Prepare(kUnfinished, "SELECT record, seq FROM deployer.deployments WHERE state IN (1, 2) ORDER BY seq");
+  pool_->Prepare(kSucceeded,
+                 "SELECT record, seq FROM deployer.deployments WHERE application_id = $1 AND environment_id = $2"
+                 " AND state = 3 ORDER BY seq DESC");
+  pool_->Prepare(kUnreported,
+                 "SELECT d.record, d.seq FROM deployer.deployments d WHERE d.state IN (3, 4, 5) AND NOT d.reported"
+                 " AND d.plan_id <> '' AND NOT EXISTS (SELECT 1 FROM deployer.deployments r WHERE r.state IN (1, 2)"
+                 " AND r.application_id = d.application_id AND r.environment_id = d.environment_id) ORDER BY d.seq");
+  pool_->Prepare(kMarkReported, "UPDATE deployer.deployments SET reported = true WHERE id = $1");
+  pool_->Prepare(kApplied,
+                 "SELECT object_ref, manifest, source_path, wave, deployment_id FROM deployer.applied_objects"
+                 " WHERE application_id = $1 AND environment_id = $2 ORDER BY wave, object_key");
+  pool_->Prepare(kManagedApps,
+                 "SELECT application_id, environment_id, target, sync_policy, live_deployment_id"
+                 " FROM deployer.managed_apps ORDER BY application_id, environment_id");
+  pool_->Prepare(kManagedApp,
+                 "SELECT application_id, environment_id, target, sync_policy, live_deployment_id"
+                 " FROM deployer.managed_apps WHERE application_id = $1 AND environment_id = $2");
+  pool_->Prepare(kGetPin, "SELECT record FROM deployer.pins WHERE application_id = $1 AND environment_id = $2");
+  pool_->Prepare(kUpsertPin,
+                 "INSERT INTO deployer.pins (application_id, environment_id, pinned, record) VALUES ($1, $2, $3, $4)"
+                 " ON CONFLICT (application_id, environment_id) DO UPDATE SET pinned = EXCLUDED.pinned,"
+                 " record = EXCLUDED.record");
+  pool_->Prepare(kInsertDrift,
+                 "INSERT INTO deployer.drift_events (application_id, environment_id, object_key, drift, message)"
+                 " VALUES ($1, $2, $3, $4, $5) RETURNING id");
+  pool_->Prepare(kHealDrift, "UPDATE deployer.drift_events SET healed_by = $2 WHERE id = ANY($1::bigint[])");
+  pool_->Prepare(kGetDriftSettings,
+                 "SELECT record FROM deployer.drift_settings WHERE application_id = $1 AND environment_id = $2");
+  pool_->Prepare(kUpsertDriftSettings,
+                 "INSERT INTO deployer.drift_settings (application_id, environment_id, record) VALUES ($1, $2, $3)"
+                 " ON CONFLICT (application_id, environment_id) DO UPDATE SET record = EXCLUDED.record");
+  pool_->Prepare(kGetCursor, "SELECT cursor FROM deployer.plan_cursor WHERE id = 1");
+  pool_->Prepare(kUpsertCursor,
+                 "INSERT INTO deployer.plan_cursor (id, cursor) VALUES (1, $1)"
+                 " ON CONFLICT (id) DO UPDATE SET cursor = EXCLUDED.cursor");
+}
+
+absl::Status PostgresDeploymentStore::Enqueue(pqxx::work& txn, const std::vector<v1::Event>& events) {
+  for (const v1::Event& e : events) {
+    absl::Status s = outbox_->Enqueue(txn, e);
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PostgresDeploymentStore::Create(const v1::Deployment& d, const v1::Plan& spec,
+                                             const std::vector<v1::Event>& events) {
+  v1::Deployment record = d;
+  record.clear_steps();
+  return pool_->RunInTransaction([&](pqxx::work& txn) {
+    txn.exec_prepared0(kInsertDeployment, d.id(), d.application_id(), d.environment_id(), d.plan_id(),
+                       static_cast<int>(d.state()), Bytes(record), Bytes(spec));
+    return Enqueue(txn, events);
+  });
+}
+
+absl::Status PostgresDeploymentStore::Update(const v1::Deployment& d, const std::vector<v1::Event>& events,
+                                             const ManagedApp* app, const v1::PinState* pin) {
+  v1::Deployment record = d;
+  record.clear_steps();
+  return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
+    pqxx::result r = txn.exec_prepared(kUpdateDeployment, d.id(), static_cast<int>(d.state()), Bytes(record));
+    if (r.affected_rows() != 1) return absl::NotFoundError(absl::StrCat("deployment ", d.id(), " not found"));
+    if (app != nullptr) {
+      txn.exec_prepared0(kUpsertManaged, app->application_id, app->environment_id, Bytes(app->target),
+                         Bytes(app->sync_policy), app->live_deployment_id);
+    }
+    if (pin != nullptr) {
+      txn.exec_prepared0(kUpsertPin, pin->application_id(), pin->environment_id(), pin->pinned(), Bytes(*pin));
+    }
+    return Enqueue(txn, events);
+  });
+}
+
+absl::Status PostgresDeploymentStore::SaveStep(const std::string& deployment_id, const v1::DeploymentStep& step,
+                                               const AppliedChange* change, const std::vector<v1::Event>& events) {
+  return pool_->RunInTransaction([&](pqxx::work& txn) {
+    txn.exec_prepared0(kUpsertStep, deployment_id, step.sequence(), Bytes(step));
+    if (change != nullptr) {
+      std::string key = change->object.key.ToString();
+      if (change->deleted) {
+        txn.exec_prepared0(kDeleteApplied, change->application_id, change->environment_id, key);
+      } else {
+        txn.exec_prepared0(kUpsertApplied, change->application_id, change->environment_id, key,
+                           Bytes(change->object.key.ToProto()), change->object.json, change->object.source_path,
+                           change->object.wave, change->deployment_id);
+      }
+    }
+    return Enqueue(txn, events);
+  });
+}
+
+absl::StatusOr<v1::Deployment> PostgresDeploymentStore::Get(const std::string& id, bool include_steps) {
+  return pool_->RunInTransactionWithResult<v1::Deployment>([&](pqxx::work& txn) -> absl::StatusOr<v1::Deployment> {
+    pqxx::result r = txn.exec_prepared(kGetDeployment, id);
+    if (r.empty()) return absl::NotFoundError(absl::StrCat("deployment \"", id, "\" not found"));
+    absl::StatusOr<v1::Deployment> d = Parse<v1::Deployment>(r[0][0], "deployment");
+    if (!d.ok() || !include_steps) return d;
+    for (const auto& row : txn.exec_prepared(kGetSteps, id)) {
+      absl::StatusOr<v1::DeploymentStep> step = Parse<v1::DeploymentStep>(row[0], "step");
+      if (!step.ok()) return step.status();
+      *d->add_steps() = std::move(*step);
+    }
+    return d;
+  });
+}
+
+absl::StatusOr<v1::Plan> PostgresDeploymentStore::GetSpec(const std::string& id) {
+  return pool_->RunInTransactionWithResult<v1::Plan>([&](pqxx::work& txn) -> absl::StatusOr<v1::Plan> {
+    pqxx::result r = txn.exec_prepared(kGetSpec, id);
+    if (r.empty()) return absl::NotFoundError(absl::StrCat("deployment \"", id, "\" not found"));
+    return Parse<v1::Plan>(r[0][0], "deployment spec");
+  });
+}
+
+absl::StatusOr<std::vector<v1::Deployment>> PostgresDeploymentStore::Records(
+    const std::string& statement, const std::function<pqxx::result(pqxx::work&)>& run) {
+  return pool_->RunInTransactionWithResult<std::vector<v1::Deployment>>(
+      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::Deployment>> {
+        std::vector<v1::Deployment> out;
+        for (const auto& row : run(txn)) {
+          absl::StatusOr<v1::Deployment> d = Parse<v1::Deployment>(row[0], "deployment");
+          if (!d.ok()) return d.status();
+          out.push_back(std::move(*d));
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<DeploymentPage> PostgresDeploymentStore::List(const DeploymentFilter& f) {
+  std::vector<std::string> states;
+  for (v1::DeploymentState s : f.states) states.push_back(absl::StrCat(static_cast<int>(s)));
+  std::string state_array = absl::StrCat("{", absl::StrJoin(states, ","), "}");
+  return pool_->RunInTransactionWithResult<DeploymentPage>([&](pqxx::work& txn) -> absl::StatusOr<DeploymentPage> {
+    DeploymentPage page;
+    pqxx::result r = txn.exec_prepared(kList, f.application_id, f.environment_id, state_array, f.after_seq,
+                                       f.page_size + 1);
+    for (const auto& row : r) {
+      if (static_cast<int>(page.deployments.size()) == f.page_size) break;
+      absl::StatusOr<v1::Deployment> d = Parse<v1::Deployment>(row[0], "deployment");
+      if (!d.ok()) return d.status();
+      page.next_seq = row[1].as<int64_t>();
+      if (f.include_steps) {
+        for (const auto& srow : txn.exec_prepared(kGetSteps, d->id())) {
+          absl::StatusOr<v1::DeploymentStep> step = Parse<v1::DeploymentStep>(srow[0], "step");
+          if (!step.ok()) return step.status();
+          *d->add_steps() = std::move(*step);
+        }
+      }
+      page.deployments.push_back(std::move(*d));
+    }
+    if (static_cast<int>(r.size()) <= f.page_size) page.next_seq = 0;
+    return page;
+  });
+}
+
+absl::StatusOr<std::vector<v1::Deployment>> PostgresDeploymentStore::Unfinished() {
+  return Records(kUnfinished, [](pqxx::work& txn) { return txn.exec_prepared(kUnfinished); });
+}
+
+absl::StatusOr<std::vector<v1::Deployment>> PostgresDeploymentStore::Succeeded(const std::string& app,
+                                                                              const std::string& env) {
+  return Records(kSucceeded, [&](pqxx::work& txn) { return txn.exec_prepared(kSucceeded, app, env); });
+}
+
+absl::StatusOr<std::vector<v1::Deployment>> PostgresDeploymentStore::Unreported() {
+  return Records(kUnreported, [](pqxx::work& txn) { return txn.exec_prepared(kUnreported); });
+}
+
+absl::Status PostgresDeploymentStore::MarkReported(const std::string& id) {
+  return pool_->RunInTransaction([&](pqxx::work& txn) {
+    txn.exec_prepared0(kMarkReported, id);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<AppliedObject>> PostgresDeploymentStore::Applied(const std::string& app,
+                                                                           const std::string& env) {
+  return pool_->RunInTransactionWithResult<std::vector<AppliedObject>>(
+      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<AppliedObject>> {
+        std::vector<AppliedObject> out;
+        for (const auto& row : txn.exec_prepared(kApplied, app, env)) {
+          absl::StatusOr<v1::ObjectRef> ref = Parse<v1::ObjectRef>(row[0], "object ref");
+          if (!ref.ok()) return ref.status();
+          AppliedObject a;
+          a.object.key = ObjectKey::FromProto(*ref);
+          a.object.json = row[1].as<std::string>();
+          a.object.source_path = row[2].as<std::string>();
+          a.object.wave = row[3].as<int>();
+          a.deployment_id = row[4].as<std::string>();
+          out.push_back(std::move(a));
+        }
+        return out;
+      });
+}
+
+namespace {
+
+absl::StatusOr<ManagedApp> ManagedFromRow(const pqxx::row& row) {
+  ManagedApp m;
+  m.application_id = row[0].as<std::string>();
+  m.environment_id = row[1].as<std::string>();
+  absl::StatusOr<v1::DeployTarget> t = Parse<v1::DeployTarget>(row[2], "target");
+  if (!t.ok()) return t.status();
+  m.target = *t;
+  absl::StatusOr<v1::SyncPolicy> p = Parse<v1::SyncPolicy>(row[3], "sync policy");
+  if (!p.ok()) return p.status();
+  m.sync_policy = *p;
+  m.live_deployment_id = row[4].as<std::string>();
+  return m;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<ManagedApp>> PostgresDeploymentStore::ManagedApps() {
+  return pool_->RunInTransactionWithResult<std::vector<ManagedApp>>(
+      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<ManagedApp>> {
+        std::vector<ManagedApp> out;
+        for (const auto& row : txn.exec_prepared(kManagedApps)) {
+          absl::StatusOr<ManagedApp> m = ManagedFromRow(row);
+          if (!m.ok()) return m.status();
+          out.push_back(std::move(*m));
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<std::optional<ManagedApp>> PostgresDeploymentStore::GetManagedApp(const std::string& app,
+                                                                                const std::string& env) {
+  return pool_->RunInTransactionWithResult<std::optional<ManagedApp>>(
+      [&](pqxx::work& txn) -> absl::StatusOr<std::optional<ManagedApp>> {
+        pqxx::result r = txn.exec_prepared(kManagedApp, app, env);
+        if (r.empty()) return std::optional<ManagedApp>();
+        absl::StatusOr<ManagedApp> m = ManagedFromRow(r[0]);
+        if (!m.ok()) return m.status();
+        return std::optional<ManagedApp>(std::move(*m));
+      });
+}
+
+absl::StatusOr<v1::PinState> PostgresDeploymentStore::GetPin(const std::string& app, const std::string& env) {
+  return pool_->RunInTransactionWithResult<v1::PinState>([&](pqxx::work& txn) -> absl::StatusOr<v1::PinState> {
+    pqxx::result r = txn.exec_prepared(kGetPin, app, env);
+    if (r.empty()) {
+      v1::PinState none;
+      none.set_application_id(app);
+      none.set_environment_id(env);
+      return none;
+    }
+    return Parse<v1::PinState>(r[0][0], "pin");
+  });
+}
+
+absl::Status PostgresDeploymentStore::SavePin(const v1::PinState& pin, const std::vector<v1::Event>& events) {
+  return pool_->RunInTransaction([&](pqxx::work& txn) {
+    txn.exec_prepared0(kUpsertPin, pin.application_id(), pin.environment_id(), pin.pinned(), Bytes(pin));
+    return Enqueue(txn, events);
+  });
+}
+
+absl::StatusOr<int64_t> PostgresDeploymentStore::RecordDrift(const std::string& app, const std::string& env,
+                                                             const std::string& key, v1::DriftStatus drift,
+                                                             const std::string& message,
+                                                             const std::vector<v1::Event>& events) {
+  return pool_->RunInTransactionWithResult<int64_t>([&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
+    int64_t id = txn.exec_prepared1(kInsertDrift, app, env, key, static_cast<int>(drift), message)[0].as<int64_t>();
+    absl::Status s = Enqueue(txn, events);
+    if (!s.ok()) return s;
+    return id;
+  });
+}
+
+absl::Status PostgresDeploymentStore::MarkDriftHealed(const std::vector<int64_t>& ids, const std::string& deployment_id,
+                                                      const std::vector<v1::Event>& events) {
+  return pool_->RunInTransaction([&](pqxx::work& txn) {
+    txn.exec_prepared0(kHealDrift, absl::StrCat("{", absl::StrJoin(ids, ","), "}"), deployment_id);
+    return Enqueue(txn, events);
+  });
+}
+
+absl::StatusOr<v1::DriftSettings> PostgresDeploymentStore::GetDriftSettings(const std::string& app,
+                                                                           const std::string& env) {
+  return pool_->RunInTransactionWithResult<v1::DriftSettings>(
+      [&](pqxx::work& txn) -> absl::StatusOr<v1::DriftSettings> {
+        pqxx::result r = txn.exec_prepared(kGetDriftSettings, app, env);
+        if (r.empty()) return absl::NotFoundError("no drift settings stored");
+        return Parse<v1::DriftSettings>(r[0][0], "drift settings");
+      });
+}
+
+absl::Status PostgresDeploymentStore::SaveDriftSettings(const v1::DriftSettings& s) {
+  return pool_->RunInTransaction([&](pqxx::work& txn) {
+    txn.exec_prepared0(kUpsertDriftSettings, s.application_id(), s.environment_id(), Bytes(s));
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::unique_ptr<AppLock>> PostgresDeploymentStore::TryLock(const std::string& app,
+                                                                         const std::string& env) {
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = pool_->OpenDedicated();
+  if (!conn.ok()) return conn.status();
+  try {
+    pqxx::nontransaction tx(**conn);
+    bool got = tx.exec_params1(kTryLock, absl::StrCat(app, "/", env))[0].as<bool>();
+    if (!got) return std::unique_ptr<AppLock>();
+  } catch (const std::exception& e) {
+    return postgres::StatusFromException(e, "lock application");
+  }
+  return std::unique_ptr<AppLock>(std::make_unique<PostgresAppLock>(std::move(*conn)));
+}
+
+absl::StatusOr<std::string> PostgresDeploymentStore::GetCursor() {
+  return pool_->RunInTransactionWithResult<std::string>([&](pqxx::work& txn) -> absl::StatusOr<std::string> {
+    pqxx::result r = txn.exec_prepared(kGetCursor);
+    return r.empty() ? std::string() : r[0][0].as<std::string>();
+  });
+}
+
+absl::Status PostgresDeploymentStore::SaveCursor(const std::string& cursor) {
+  return pool_->RunInTransaction([&](pqxx::work& txn) {
+    txn.exec_prepared0(kUpsertCursor, cursor);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace ferry::deployer

@@ -1,0 +1,56 @@
+#pragma once
+
+#include "common/outbox/outbox_store.h"
+#include "common/postgres/connection_pool.h"
+#include "services/deployer/deployment_store.h"
+
+namespace ferry::deployer {
+
+// DeploymentStore on the `deployer` schema. Holds every SQL statement of
+// the deployer. Audit events go through `outbox` in the same transaction as
+// the change they describe. The per-application lock is a PostgreSQL session
+// advisory lock on a dedicated connection, so it is released when its holder
+// dies, whichever replica that was. Thread-safe.
+class PostgresDeploymentStore final : public DeploymentStore {
+ public:
+  PostgresDeploymentStore(postgres::ConnectionPool* pool, outbox::OutboxStore* outbox);
+
+  absl::Status Create(const v1::Deployment& deployment, const v1::Plan& spec,
+                      const std::vector<v1::Event>& events) override;
+  absl::Status Update(const v1::Deployment& deployment, const std::vector<v1::Event>& events, const ManagedApp* app,
+                      const v1::PinState* pin) override;
+  absl::Status SaveStep(const std::string& deployment_id, const v1::DeploymentStep& step, const AppliedChange* change,
+                        const std::vector<v1::Event>& events) override;
+  absl::StatusOr<v1::Deployment> Get(const std::string& id, bool include_steps) override;
+  absl::StatusOr<v1::Plan> GetSpec(const std::string& id) override;
+  absl::StatusOr<DeploymentPage> List(const DeploymentFilter& filter) override;
+  absl::StatusOr<std::vector<v1::Deployment>> Unfinished() override;
+  absl::StatusOr<std::vector<v1::Deployment>> Succeeded(const std::string& app, const std::string& env) override;
+  absl::StatusOr<std::vector<v1::Deployment>> Unreported() override;
+  absl::Status MarkReported(const std::string& id) override;
+  absl::StatusOr<std::vector<AppliedObject>> Applied(const std::string& app, const std::string& env) override;
+  absl::StatusOr<std::vector<ManagedApp>> ManagedApps() override;
+  absl::StatusOr<std::optional<ManagedApp>> GetManagedApp(const std::string& app, const std::string& env) override;
+  absl::StatusOr<v1::PinState> GetPin(const std::string& app, const std::string& env) override;
+  absl::Status SavePin(const v1::PinState& pin, const std::vector<v1::Event>& events) override;
+  absl::StatusOr<int64_t> RecordDrift(const std::string& app, const std::string& env, const std::string& key,
+                                      v1::DriftStatus drift, const std::string& message,
+                                      const std::vector<v1::Event>& events) override;
+  absl::Status MarkDriftHealed(const std::vector<int64_t>& ids, const std::string& deployment_id,
+                                       const std::vector<v1::Event>& events) override;
+  absl::StatusOr<v1::DriftSettings> GetDriftSettings(const std::string& app, const std::string& env) override;
+  absl::Status SaveDriftSettings(const v1::DriftSettings& settings) override;
+  absl::StatusOr<std::unique_ptr<AppLock>> TryLock(const std::string& app, const std::string& env) override;
+  absl::StatusOr<std::string> GetCursor() override;
+  absl::Status SaveCursor(const std::string& cursor) override;
+
+ private:
+  absl::Status Enqueue(pqxx::work& txn, const std::vector<v1::Event>& events);
+  absl::StatusOr<std::vector<v1::Deployment>> Records(const std::string& statement,
+                                                      const std::function<pqxx::result(pqxx::work&)>& run);
+
+  postgres::ConnectionPool* pool_;
+  outbox::OutboxStore* outbox_;
+};
+
+}  // namespace ferry::deployer
