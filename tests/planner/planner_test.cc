@@ -1,0 +1,628 @@
+// The planner's domain logic over a real PostgreSQL store, with fakes at the
+// repo-watcher and deployer seams and the real renderers.
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <prometheus/registry.h>
+
+#include "common/outbox/postgres_outbox_store.h"
+#include "common/postgres/migrator.h"
+#include "planner_migrations.h"
+#include "services/planner/background_loops.h"
+#include "services/planner/planner.h"
+#include "services/planner/postgres_planner_store.h"
+#include "tests/planner/fake_live_state_source.h"
+#include "tests/planner/fake_repo_source.h"
+#include "tests/support/test_database.h"
+
+namespace ferry::planner {
+namespace {
+
+using nlohmann::json;
+using testing::FakeClock;
+using testing::FakeLiveStateSource;
+using testing::FakeRepoSource;
+using testing::FakeTree;
+
+constexpr char kRef[] = "refs/heads/main";
+
+std::string ConfigMap(const std::string& name, const std::string& value, int wave = 0) {
+  std::string out = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "\n";
+  if (wave != 0) out += "  annotations:\n    ferry.dev/sync-wave: \"" + std::to_string(wave) + "\"\n";
+  return out + "data:\n  value: \"" + value + "\"\n";
+}
+
+v1::Actor User(const std::string& id) {
+  v1::Actor a;
+  a.set_kind(v1::ACTOR_KIND_USER);
+  a.set_id(id);
+  return a;
+}
+
+class PlannerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pool_ = db_.Pool(6);
+    ASSERT_TRUE(postgres::Migrate(*pool_, PlannerMigrations()).ok());
+    outbox_ = std::make_unique<outbox::PostgresOutboxStore>(pool_.get(), "planner", "planner");
+    store_ = std::make_unique<PostgresPlannerStore>(pool_.get(), outbox_.get());
+    options_.helm_path = std::string(FERRY_TOOLS_BIN_DIR) + "/helm";
+    options_.kubectl_path = std::string(FERRY_TOOLS_BIN_DIR) + "/kubectl";
+    options_.timeout = absl::Seconds(60);
+    MakePlanner();
+  }
+
+  // (Re)builds the planner over the same database, as after a restart.
+  void MakePlanner() {
+    renderer_ = std::make_unique<Renderer>(&repo_, options_);
+    metrics_ = std::make_unique<PlannerMetrics>(&registry_);
+    planner_ = std::make_unique<Planner>(store_.get(), &repo_, &live_, renderer_.get(), &clock_, &notifier_,
+                                         metrics_.get());
+  }
+
+  void CreateEnv(const std::string& id, v1::ApprovalPolicy approval, const std::string& promote_from = "",
+                 std::vector<v1::SyncWindow> windows = {}) {
+    v1::Environment env;
+    env.set_id(id);
+    env.mutable_target()->set_kind(v1::TARGET_KIND_HOST);
+    env.mutable_target()->mutable_host()->set_root_dir("/tmp/ferry-" + id);
+    env.set_approval(approval);
+    env.set_promote_from(promote_from);
+    for (auto& w : windows) *env.add_sync_windows() = w;
+    auto made = planner_->CreateEnvironment(env, User("alice"));
+    ASSERT_TRUE(made.ok()) << made.status();
+  }
+
+  v1::Application AppSpec(const std::string& id, const std::string& path, std::vector<std::string> envs,
+                          std::vector<std::string> deps = {}, v1::RenderMethod method = v1::RENDER_METHOD_PLAIN) {
+    v1::Application app;
+    app.set_id(id);
+    app.set_repository_id("repo");
+    app.set_ref("main");
+    app.set_path(path);
+    app.set_render_method(method);
+    for (auto& e : envs) app.add_environment_ids(e);
+    for (auto& d : deps) app.add_depends_on(d);
+    app.mutable_sync_policy()->set_automated(true);
+    app.mutable_sync_policy()->set_prune(true);
+    return app;
+  }
+
+  void CreateApp(const v1::Application& app) {
+    auto made = planner_->CreateApplication(app, User("alice"));
+    ASSERT_TRUE(made.ok()) << made.status();
+  }
+
+  std::vector<v1::Plan> Plans(const std::string& app = "", const std::string& env = "") {
+    v1::ListPlansRequest req;
+    req.set_application_id(app);
+    req.set_environment_id(env);
+    req.set_view(v1::PLAN_VIEW_FULL);
+    req.set_page_size(1000);
+    auto r = planner_->ListPlans(req);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return {r->plans().begin(), r->plans().end()};
+  }
+
+  std::vector<v1::AuditAction> AuditActions() {
+    auto events = outbox_->FetchUnsent(10000);
+    EXPECT_TRUE(events.ok());
+    std::vector<v1::AuditAction> out;
+    for (auto& e : *events) out.push_back(e.event.action());
+    return out;
+  }
+  int CountAudit(v1::AuditAction action) {
+    int n = 0;
+    for (auto a : AuditActions()) n += a == action;
+    return n;
+  }
+
+  std::vector<std::string> ReleasedIds(const std::string& cursor = "") {
+    auto r = planner_->ReleasedAfter(cursor, 1000);
+    EXPECT_TRUE(r.ok()) << r.status();
+    std::vector<std::string> ids;
+    for (auto& rp : *r) ids.push_back(rp.plan.id());
+    return ids;
+  }
+
+  // Deploys a plan the way the deployer does: acknowledge, apply, report.
+  void Deploy(const v1::Plan& plan, const std::string& deployment = "") {
+    v1::AcknowledgePlanRequest ack;
+    ack.set_plan_id(plan.id());
+    ack.set_deployment_id(deployment.empty() ? "dep-" + plan.id() : deployment);
+    auto a = planner_->AcknowledgePlan(ack);
+    ASSERT_TRUE(a.ok()) << a.status();
+    ASSERT_TRUE(a->proceed()) << a->reason();
+    v1::Plan full = *planner_->GetPlan(plan.id(), v1::PLAN_VIEW_FULL);
+    live_.Apply(full);
+    v1::ReportPlanResultRequest rep;
+    rep.set_plan_id(plan.id());
+    rep.set_deployment_id(ack.deployment_id());
+    rep.set_state(v1::PLAN_STATE_SUCCEEDED);
+    auto r = planner_->ReportPlanResult(rep);
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+
+  ferry::testing::TestDatabase db_;
+  std::unique_ptr<postgres::ConnectionPool> pool_;
+  std::unique_ptr<outbox::PostgresOutboxStore> outbox_;
+  std::unique_ptr<PostgresPlannerStore> store_;
+  RendererOptions options_;
+  FakeRepoSource repo_;
+  FakeLiveStateSource live_;
+  FakeClock clock_{absl::FromCivil(absl::CivilMinute(2026, 11, 26, 12, 0), absl::UTCTimeZone())};
+  PlanNotifier notifier_;
+  prometheus::Registry registry_;
+  std::unique_ptr<Renderer> renderer_;
+  std::unique_ptr<PlannerMetrics> metrics_;
+  std::unique_ptr<Planner> planner_;
+};
+
+TEST_F(PlannerTest, CrudRejectsBadDefinitionsNamingTheFieldAndAuditsChanges) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  int before = static_cast<int>(AuditActions().size());
+
+  auto unknown_env = planner_->CreateApplication(AppSpec("web", "apps/web", {"prod"}), User("alice"));
+  ASSERT_TRUE(absl::IsInvalidArgument(unknown_env.status()));
+  EXPECT_NE(unknown_env.status().message().find("application.environment_ids[0]: unknown environment \"prod\""),
+            std::string::npos);
+  auto escape = planner_->CreateApplication(AppSpec("web", "apps/../../x", {"local"}), User("alice"));
+  ASSERT_TRUE(absl::IsInvalidArgument(escape.status()));
+  EXPECT_NE(escape.status().message().find("application.path"), std::string::npos);
+  auto method = planner_->CreateApplication(AppSpec("web", "apps/web", {"local"}, {}, v1::RENDER_METHOD_UNSPECIFIED),
+                                            User("alice"));
+  ASSERT_TRUE(absl::IsInvalidArgument(method.status()));
+  EXPECT_NE(method.status().message().find("application.render_method"), std::string::npos);
+  EXPECT_EQ(static_cast<int>(AuditActions().size()), before) << "a rejected change must not be audited as made";
+  EXPECT_TRUE(absl::IsNotFound(planner_->GetApplication("web").status()));
+
+  CreateApp(AppSpec("db", "apps/db", {"local"}));
+  CreateApp(AppSpec("web", "apps/web", {"local"}, {"db"}));
+  EXPECT_EQ(CountAudit(v1::AUDIT_ACTION_APPLICATION_CREATED), 2);
+  google::protobuf::FieldMask mask;
+  mask.add_paths("depends_on");
+  v1::Application cyc = AppSpec("db", "", {}, {"web"});
+  auto cycle = planner_->UpdateApplication(cyc, mask, User("alice"));
+  ASSERT_TRUE(absl::IsInvalidArgument(cycle.status())) << cycle.status();
+  EXPECT_NE(cycle.status().message().find("cycle: db -> web -> db"), std::string::npos) << cycle.status();
+  EXPECT_EQ(planner_->GetApplication("db")->depends_on_size(), 0) << "nothing half-applied";
+
+  auto in_use = planner_->DeleteEnvironment("local", User("alice"));
+  EXPECT_TRUE(absl::IsFailedPrecondition(in_use)) << in_use;
+  ASSERT_TRUE(planner_->DeleteApplication("web", User("alice")).ok());
+  EXPECT_EQ(CountAudit(v1::AUDIT_ACTION_APPLICATION_DELETED), 1);
+  auto events = outbox_->FetchUnsent(100);
+  EXPECT_EQ(events->back().event.actor().id(), "alice");
+}
+
+constexpr char kFerryYaml[] = R"(environments:
+  local:
+    host: {rootDir: /tmp/ferry-local}
+    approval: auto
+  prod:
+    host: {rootDir: /tmp/ferry-prod}
+    approval: manual
+    promoteFrom: local
+applications:
+  web:
+    path: apps/web
+    render: plain
+    environments: [local, prod]
+)";
+
+TEST_F(PlannerTest, DeclarativeConfigIsAppliedAndReconciledFromLaterRevisions) {
+  FakeTree tree = {{"ferry.yaml", {kFerryYaml, ""}}, {"apps/web/cm.yaml", {ConfigMap("web", "1"), ""}}};
+  v1::Revision r1 = repo_.Commit("repo", kRef, tree);
+  v1::ApplyDeclarativeConfigRequest req;
+  req.mutable_source()->set_repository_id("repo");
+  req.mutable_source()->set_ref("main");
+  auto applied = planner_->ApplyDeclarativeConfig(req, User("alice"));
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_EQ(applied->commit(), r1.sha());
+  EXPECT_EQ(applied->changes_size(), 3);
+  auto web = planner_->GetApplication("web");
+  ASSERT_TRUE(web.ok());
+  EXPECT_EQ(web->declared_by().path(), "ferry.yaml");
+  EXPECT_EQ(web->declared_by().commit(), r1.sha());
+  EXPECT_EQ(CountAudit(v1::AUDIT_ACTION_ENVIRONMENT_CREATED), 2);
+  EXPECT_EQ(CountAudit(v1::AUDIT_ACTION_APPLICATION_CREATED), 1);
+  // The new application was planned at once: local auto-approved, prod waits.
+  EXPECT_EQ(Plans("web", "local").size(), 1u);
+  EXPECT_EQ(Plans("web", "prod").size(), 1u);
+
+  google::protobuf::FieldMask mask;
+  auto refused = planner_->UpdateApplication(*web, mask, User("alice"));
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused.status())) << refused.status();
+
+  // A revision that changes ferry.yaml reconciles: prod goes, web loses it, api joins.
+  std::string next = R"(environments:
+  local:
+    host: {rootDir: /tmp/ferry-local}
+    approval: auto
+applications:
+  web:
+    path: apps/web
+    environments: [local]
+  api:
+    path: apps/api
+    environments: [local]
+)";
+  tree["ferry.yaml"].data = next;
+  tree["apps/api/cm.yaml"].data = ConfigMap("api", "1");
+  v1::Revision r2 = repo_.Commit("repo", kRef, tree);
+  ASSERT_TRUE(planner_->HandleRevision(r2).ok());
+  EXPECT_TRUE(absl::IsNotFound(planner_->GetEnvironment("prod").status()));
+  EXPECT_EQ(planner_->GetApplication("web")->environment_ids_size(), 1);
+  EXPECT_TRUE(planner_->GetApplication("api").ok());
+  EXPECT_EQ(CountAudit(v1::AUDIT_ACTION_ENVIRONMENT_DELETED), 1);
+
+  // A broken ferry.yaml is refused as a whole; the previous state stays.
+  tree["ferry.yaml"].data = "applications:\n  web:\n    render: jsonnet\n    environments: [local]\n";
+  v1::Revision r3 = repo_.Commit("repo", kRef, tree);
+  ASSERT_TRUE(planner_->HandleRevision(r3).ok());
+  EXPECT_TRUE(planner_->GetApplication("api").ok());
+  req.set_commit(r3.sha());
+  auto bad = planner_->ApplyDeclarativeConfig(req, User("alice"));
+  ASSERT_TRUE(absl::IsInvalidArgument(bad.status()));
+  EXPECT_NE(bad.status().message().find("ferry.yaml:3: applications.web.render: unknown render method \"jsonnet\""),
+            std::string::npos)
+      << bad.status();
+}
+
+TEST_F(PlannerTest, OnlyApplicationsWhoseInputsChangedAreReplanned) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  CreateApp(AppSpec("a", "apps/a", {"local"}));
+  CreateApp(AppSpec("b", "apps/b", {"local"}));
+  CreateApp(AppSpec("k", "overlays/k", {"local"}, {}, v1::RENDER_METHOD_KUSTOMIZE));
+  FakeTree tree = {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}},
+                   {"apps/b/cm.yaml", {ConfigMap("b", "1"), ""}},
+                   {"base/kustomization.yaml", {"resources: [cm.yaml]\n", ""}},
+                   {"base/cm.yaml", {ConfigMap("k", "1"), ""}},
+                   {"overlays/k/kustomization.yaml", {"resources: [../../base]\n", ""}},
+                   {"docs/readme.md", {"hi", ""}}};
+  auto first = planner_->HandleRevision(repo_.Commit("repo", kRef, tree));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(*first, 3);
+
+  tree["apps/b/cm.yaml"].data = ConfigMap("b", "2");
+  auto second = planner_->HandleRevision(repo_.Commit("repo", kRef, tree));
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(*second, 1);
+  EXPECT_EQ(Plans("b").size(), 2u);
+  EXPECT_EQ(Plans("a").size(), 1u);
+
+  tree["docs/readme.md"].data = "changed";
+  EXPECT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, tree)), 0);
+
+  // The Kustomize base lives outside the app's folder; changing it re-plans k.
+  tree["base/cm.yaml"].data = ConfigMap("k", "2");
+  EXPECT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, tree)), 1);
+  EXPECT_EQ(Plans("k").size(), 2u);
+  // The second k plan superseded the first, which nobody had claimed.
+  EXPECT_EQ(Plans("k")[1].state(), v1::PLAN_STATE_SUPERSEDED);
+  EXPECT_EQ(Plans("k")[1].superseded_by_plan_id(), Plans("k")[0].id());
+  EXPECT_GE(CountAudit(v1::AUDIT_ACTION_PLAN_SUPERSEDED), 2);
+}
+
+TEST_F(PlannerTest, NothingDiffersMeansNoPlanAndRenderCacheIsUsed) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  CreateApp(AppSpec("a", "apps/a", {"local"}));
+  FakeTree tree = {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}};
+  v1::Revision r1 = repo_.Commit("repo", kRef, tree);
+  ASSERT_EQ(*planner_->HandleRevision(r1), 1);
+  Deploy(Plans("a")[0]);
+  size_t read_before = repo_.bytes_read();
+  v1::RefreshApplicationRequest refresh;
+  refresh.set_application_id("a");
+  auto plans = planner_->RefreshApplication(refresh);
+  ASSERT_TRUE(plans.ok()) << plans.status();
+  EXPECT_TRUE(plans->empty()) << "live matches desired: no plan";
+  EXPECT_EQ(repo_.bytes_read(), read_before) << "same inputs: served from the render cache";
+  refresh.set_hard(true);
+  EXPECT_TRUE(planner_->RefreshApplication(refresh)->empty());
+  EXPECT_GT(repo_.bytes_read(), read_before) << "hard refresh re-renders";
+}
+
+TEST_F(PlannerTest, WavesAndDependsOnOrderTheRelease) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  CreateApp(AppSpec("db", "apps/db", {"local"}));
+  CreateApp(AppSpec("web", "apps/web", {"local"}, {"db"}));
+  FakeTree tree = {{"apps/db/all.yaml", {ConfigMap("schema", "1", 1) + "---\n" + ConfigMap("server", "1", -1) + "---\n" +
+                                             ConfigMap("config", "1"),
+                                         ""}},
+                   {"apps/web/cm.yaml", {ConfigMap("web", "1"), ""}}};
+  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, tree)), 2);
+  v1::Plan db = Plans("db")[0];
+  v1::Plan web = Plans("web")[0];
+  ASSERT_EQ(db.actions_size(), 3);
+  EXPECT_EQ(db.actions(0).object().name(), "server");
+  EXPECT_EQ(db.actions(1).object().name(), "config");
+  EXPECT_EQ(db.actions(2).object().name(), "schema");
+  EXPECT_EQ(db.actions(2).wave(), 1);
+  ASSERT_EQ(web.after_plan_ids_size(), 1);
+  EXPECT_EQ(web.after_plan_ids(0), db.id());
+  EXPECT_EQ(web.state(), v1::PLAN_STATE_APPROVED);
+  EXPECT_EQ(web.hold_reason(), v1::HOLD_REASON_DEPENDENCY);
+  EXPECT_EQ(ReleasedIds(), std::vector<std::string>{db.id()});
+  Deploy(db);
+  // Reporting db's success re-evaluated the hold: web is released after it.
+  EXPECT_EQ(ReleasedIds(), std::vector<std::string>{web.id()});
+  EXPECT_EQ(planner_->GetPlan(web.id(), v1::PLAN_VIEW_BASIC)->hold_reason(), v1::HOLD_REASON_UNSPECIFIED);
+}
+
+TEST_F(PlannerTest, ManualApprovalHoldsUntilApprovedOrRejected) {
+  CreateEnv("prod", v1::APPROVAL_POLICY_MANUAL);
+  CreateApp(AppSpec("a", "apps/a", {"prod"}));
+  FakeTree tree = {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}};
+  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, tree)), 1);
+  v1::Plan p = Plans("a")[0];
+  EXPECT_EQ(p.state(), v1::PLAN_STATE_PENDING);
+  EXPECT_EQ(p.hold_reason(), v1::HOLD_REASON_AWAITING_APPROVAL);
+  EXPECT_TRUE(ReleasedIds().empty());
+  EXPECT_TRUE(absl::IsInvalidArgument(planner_->ApprovePlan(p.id(), v1::Actor(), "").status()));
+  auto approved = planner_->ApprovePlan(p.id(), User("bob"), "looks good");
+  ASSERT_TRUE(approved.ok()) << approved.status();
+  EXPECT_EQ(approved->decision().actor().id(), "bob");
+  EXPECT_EQ(approved->decision().comment(), "looks good");
+  EXPECT_EQ(ReleasedIds(), std::vector<std::string>{p.id()});
+  EXPECT_TRUE(absl::IsFailedPrecondition(planner_->ApprovePlan(p.id(), User("bob"), "").status()));
+
+  tree["apps/a/cm.yaml"].data = ConfigMap("a", "2");
+  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, tree)), 1);
+  v1::Plan q = Plans("a")[0];
+  auto rejected = planner_->RejectPlan(q.id(), User("carol"), "not today");
+  ASSERT_TRUE(rejected.ok());
+  EXPECT_EQ(rejected->state(), v1::PLAN_STATE_REJECTED);
+  EXPECT_TRUE(absl::IsFailedPrecondition(planner_->ApprovePlan(q.id(), User("bob"), "").status()));
+  EXPECT_EQ(CountAudit(v1::AUDIT_ACTION_PLAN_REJECTED), 1);
+  EXPECT_EQ(CountAudit(v1::AUDIT_ACTION_PLAN_APPROVED), 1);
+}
+
+TEST_F(PlannerTest, ClosedSyncWindowHoldsAnApprovedPlanUntilItOpens) {
+  v1::SyncWindow w;
+  w.set_kind(v1::SYNC_WINDOW_KIND_ALLOW);
+  w.set_schedule("0 9 * * *");
+  w.mutable_duration()->set_seconds(3600);
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO, "", {w});
+  CreateApp(AppSpec("a", "apps/a", {"local"}));
+  clock_.Set(absl::FromCivil(absl::CivilMinute(2026, 11, 26, 18, 0), absl::UTCTimeZone()));
+  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}})), 1);
+  v1::Plan p = Plans("a")[0];
+  EXPECT_EQ(p.state(), v1::PLAN_STATE_APPROVED);
+  EXPECT_EQ(p.hold_reason(), v1::HOLD_REASON_SYNC_WINDOW_CLOSED);
+  EXPECT_NE(p.hold_message().find("opens at 2026-11-27T09:00:00Z"), std::string::npos) << p.hold_message();
+  EXPECT_TRUE(ReleasedIds().empty());
+  v1::AcknowledgePlanRequest ack;
+  ack.set_plan_id(p.id());
+  ack.set_deployment_id("d1");
+  EXPECT_FALSE(planner_->AcknowledgePlan(ack)->proceed());
+  EXPECT_EQ(*planner_->ReevaluateHolds(), 0);
+  clock_.Set(absl::FromCivil(absl::CivilMinute(2026, 11, 27, 9, 10), absl::UTCTimeZone()));
+  EXPECT_EQ(*planner_->ReevaluateHolds(), 1);
+  EXPECT_EQ(ReleasedIds(), std::vector<std::string>{p.id()});
+}
+
+TEST_F(PlannerTest, PromotionGateHoldsUntilDeployedHealthyUpstream) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  CreateEnv("prod", v1::APPROVAL_POLICY_MANUAL, "local");
+  CreateApp(AppSpec("a", "apps/a", {"local", "prod"}));
+  v1::Revision rev = repo_.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}});
+  ASSERT_EQ(*planner_->HandleRevision(rev), 2);
+  v1::Plan local = Plans("a", "local")[0];
+  v1::Plan prod = Plans("a", "prod")[0];
+  EXPECT_EQ(prod.hold_reason(), v1::HOLD_REASON_PROMOTION_GATE);
+  auto early = planner_->ApprovePlan(prod.id(), User("bob"), "");
+  ASSERT_TRUE(absl::IsFailedPrecondition(early.status()));
+  EXPECT_NE(early.status().message().find("environment \"local\""), std::string::npos) << early.status();
+  v1::PlanRevisionRequest explicit_req;
+  explicit_req.set_application_id("a");
+  explicit_req.set_environment_id("prod");
+  explicit_req.mutable_revision()->set_sha(rev.sha());
+  auto gated = planner_->PlanRevision(explicit_req);
+  ASSERT_TRUE(absl::IsFailedPrecondition(gated.status()));
+  EXPECT_NE(gated.status().message().find("environment \"local\""), std::string::npos);
+
+  Deploy(local);
+  EXPECT_EQ(planner_->GetPlan(prod.id(), v1::PLAN_VIEW_BASIC)->hold_reason(), v1::HOLD_REASON_AWAITING_APPROVAL);
+  ASSERT_TRUE(planner_->ApprovePlan(prod.id(), User("bob"), "promote").ok());
+  EXPECT_EQ(ReleasedIds(), std::vector<std::string>{prod.id()});
+}
+
+TEST_F(PlannerTest, PreviewPersistsNothingExecutable) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  CreateApp(AppSpec("a", "apps/a", {"local"}));
+  repo_.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}});
+  repo_.Commit("repo", "refs/heads/pr-7", {{"apps/a/cm.yaml", {ConfigMap("a", "2"), ""}}});
+  int audit_before = static_cast<int>(AuditActions().size());
+  v1::PreviewPlanRequest req;
+  req.set_application_id("a");
+  req.set_environment_id("local");
+  req.mutable_revision()->set_ref("pr-7");
+  auto preview = planner_->PreviewPlan(req);
+  ASSERT_TRUE(preview.ok()) << preview.status();
+  EXPECT_TRUE(preview->preview());
+  EXPECT_TRUE(preview->id().empty());
+  EXPECT_EQ(preview->target_revision().ref(), "refs/heads/pr-7");
+  ASSERT_EQ(preview->actions_size(), 1);
+  EXPECT_EQ(preview->actions(0).action(), v1::OBJECT_ACTION_CREATE);
+  EXPECT_NE(preview->actions(0).unified_diff().find("+    \"value\": \"2\""), std::string::npos);
+  EXPECT_TRUE(Plans().empty());
+  EXPECT_TRUE(ReleasedIds().empty());
+  EXPECT_EQ(static_cast<int>(AuditActions().size()), audit_before);
+}
+
+TEST_F(PlannerTest, BadInputsMakeFailedPlansThatNeverReachTheDeployer) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  CreateApp(AppSpec("yaml", "apps/yaml", {"local"}));
+  CreateApp(AppSpec("escape", "apps/escape", {"local"}));
+  v1::Application helm = AppSpec("tmpl", "apps/tmpl", {"local"}, {}, v1::RENDER_METHOD_HELM);
+  CreateApp(helm);
+  // An application whose stored render method this planner does not know
+  // (as if written by a newer version): the renderer itself refuses it.
+  v1::Application future = AppSpec("future", "apps/yaml", {"local"});
+  future.set_ref(kRef);
+  future.set_render_method(static_cast<v1::RenderMethod>(7));
+  ConfigChange change;
+  change.create_applications.push_back(future);
+  ASSERT_TRUE(store_->ApplyConfigChange(change).ok());
+
+  FakeTree tree = {
+      {"apps/yaml/bad.yaml", {"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  labels: [\n", ""}},
+      {"apps/escape/ok.yaml", {ConfigMap("ok", "1"), ""}},
+      {"apps/escape/passwd.yaml", {"", "../../../../etc/passwd"}},
+      {"apps/tmpl/Chart.yaml", {"apiVersion: v2\nname: tmpl\nversion: 0.1.0\n", ""}},
+      {"apps/tmpl/templates/cm.yaml", {"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ fail \"boom\" }}\n", ""}}};
+  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, tree)), 4);
+  std::map<std::string, v1::Plan> by_app;
+  for (auto& p : Plans()) by_app[p.application_id()] = p;
+  for (const auto& [app, p] : by_app) {
+    EXPECT_EQ(p.state(), v1::PLAN_STATE_FAILED) << app;
+    EXPECT_TRUE(p.actions().empty()) << app;
+  }
+  EXPECT_NE(by_app["yaml"].failure().message().find("malformed YAML"), std::string::npos);
+  EXPECT_EQ(by_app["yaml"].failure().path(), "apps/yaml/bad.yaml");
+  EXPECT_GT(by_app["yaml"].failure().line(), 0);
+  EXPECT_NE(by_app["escape"].failure().message().find("path escapes the repository"), std::string::npos);
+  EXPECT_NE(by_app["tmpl"].failure().message().find("boom"), std::string::npos) << by_app["tmpl"].failure().message();
+  EXPECT_EQ(by_app["tmpl"].failure().path(), "apps/tmpl/templates/cm.yaml");
+  EXPECT_NE(by_app["future"].failure().message().find("unknown render method 7"), std::string::npos);
+  EXPECT_EQ(CountAudit(v1::AUDIT_ACTION_RENDER_FAILED), 4);
+  EXPECT_TRUE(ReleasedIds().empty());
+  v1::AcknowledgePlanRequest ack;
+  ack.set_plan_id(by_app["yaml"].id());
+  ack.set_deployment_id("d1");
+  EXPECT_FALSE(planner_->AcknowledgePlan(ack)->proceed());
+  // A revision seen again (replay after a restart) makes no second plan.
+  EXPECT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, tree)), 0);
+}
+
+TEST_F(PlannerTest, RenderHangingPastItsTimeoutFailsThePlan) {
+  std::string bin = ferry::testing::MakeTempDir("planner-fake-helm");
+  std::ofstream(bin + "/helm") << "#!/bin/sh\nif [ \"$1\" = version ]; then echo v0-hang; exit 0; fi\nsleep 60\n";
+  std::filesystem::permissions(bin + "/helm", std::filesystem::perms::owner_all);
+  options_.helm_path = bin + "/helm";
+  options_.timeout = absl::Seconds(1);
+  MakePlanner();
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  CreateApp(AppSpec("h", "chart", {"local"}, {}, v1::RENDER_METHOD_HELM));
+  ASSERT_EQ(*planner_->HandleRevision(
+                repo_.Commit("repo", kRef, {{"chart/Chart.yaml", {"apiVersion: v2\nname: h\nversion: 0.1.0\n", ""}}})),
+            1);
+  v1::Plan p = Plans("h")[0];
+  EXPECT_EQ(p.state(), v1::PLAN_STATE_FAILED);
+  EXPECT_NE(p.failure().message().find("did not finish within 1s"), std::string::npos) << p.failure().message();
+  EXPECT_TRUE(ReleasedIds().empty());
+}
+
+TEST_F(PlannerTest, HandOffIsDurableAndAPlanGetsAtMostOneDeployment) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  CreateApp(AppSpec("a", "apps/a", {"local"}));
+  FakeTree tree = {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}};
+  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, tree)), 1);
+  auto released = planner_->ReleasedAfter("", 10);
+  ASSERT_EQ(released->size(), 1u);
+  std::string cursor = std::to_string((*released)[0].release_seq);
+  v1::Plan p = (*released)[0].plan;
+  EXPECT_FALSE(p.manifests().empty()) << "streamed in FULL view";
+  EXPECT_TRUE(ReleasedIds(cursor).empty());
+
+  v1::AcknowledgePlanRequest ack;
+  ack.set_plan_id(p.id());
+  ack.set_deployment_id("d1");
+  EXPECT_TRUE(planner_->AcknowledgePlan(ack)->proceed());
+  EXPECT_TRUE(planner_->AcknowledgePlan(ack)->proceed()) << "idempotent for the same deployment";
+  ack.set_deployment_id("d2");
+  auto second = planner_->AcknowledgePlan(ack);
+  EXPECT_FALSE(second->proceed());
+  EXPECT_NE(second->reason().find("d1"), std::string::npos);
+
+  // "Restart": a new planner over the same database still offers the
+  // unfinished plan to a deployer starting from scratch; the ack guards it.
+  MakePlanner();
+  EXPECT_EQ(ReleasedIds(), std::vector<std::string>{p.id()});
+  v1::ReportPlanResultRequest rep;
+  rep.set_plan_id(p.id());
+  rep.set_deployment_id("d1");
+  rep.set_state(v1::PLAN_STATE_SUCCEEDED);
+  ASSERT_TRUE(planner_->ReportPlanResult(rep).ok());
+  ASSERT_TRUE(planner_->ReportPlanResult(rep).ok()) << "repeated report is idempotent";
+  rep.set_state(v1::PLAN_STATE_FAILED);
+  EXPECT_TRUE(absl::IsFailedPrecondition(planner_->ReportPlanResult(rep).status()));
+  EXPECT_TRUE(ReleasedIds().empty());
+
+  // A plan superseded before it is claimed is refused.
+  tree["apps/a/cm.yaml"].data = ConfigMap("a", "2");
+  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, tree)), 1);
+  v1::Plan old = Plans("a")[0];
+  tree["apps/a/cm.yaml"].data = ConfigMap("a", "3");
+  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, tree)), 1);
+  ack.set_plan_id(old.id());
+  ack.set_deployment_id("d3");
+  auto refused = planner_->AcknowledgePlan(ack);
+  EXPECT_FALSE(refused->proceed());
+  EXPECT_EQ(refused->state(), v1::PLAN_STATE_SUPERSEDED);
+  EXPECT_EQ(ReleasedIds(), std::vector<std::string>{Plans("a")[0].id()});
+}
+
+TEST_F(PlannerTest, PlanRevisionPlansAnOlderCommitForRollback) {
+  CreateEnv("local", v1::APPROVAL_POLICY_MANUAL);
+  CreateApp(AppSpec("a", "apps/a", {"local"}));
+  v1::Revision r1 = repo_.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}});
+  ASSERT_EQ(*planner_->HandleRevision(r1), 1);
+  ASSERT_TRUE(planner_->ApprovePlan(Plans("a")[0].id(), User("bob"), "").ok());
+  Deploy(Plans("a")[0]);
+  v1::Revision r2 = repo_.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "2"), ""}}});
+  ASSERT_EQ(*planner_->HandleRevision(r2), 1);
+  ASSERT_TRUE(planner_->ApprovePlan(Plans("a")[0].id(), User("bob"), "").ok());
+  Deploy(Plans("a")[0]);
+
+  v1::PlanRevisionRequest req;
+  req.set_application_id("a");
+  req.set_environment_id("local");
+  req.mutable_revision()->set_sha(r1.sha());
+  req.set_trigger(v1::PLAN_TRIGGER_ROLLBACK);
+  req.set_rollback_to_deployment_id("dep-1");
+  *req.mutable_actor() = User("deployer");
+  req.set_approve(true);
+  auto rb = planner_->PlanRevision(req);
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  ASSERT_FALSE(rb->up_to_date());
+  EXPECT_EQ(rb->plan().target_revision().sha(), r1.sha());
+  EXPECT_EQ(rb->plan().source_revision().sha(), r2.sha());
+  EXPECT_EQ(rb->plan().trigger(), v1::PLAN_TRIGGER_ROLLBACK);
+  EXPECT_EQ(rb->plan().state(), v1::PLAN_STATE_APPROVED) << "approved as the actor despite manual policy";
+  EXPECT_EQ(rb->plan().decision().actor().id(), "deployer");
+  EXPECT_EQ(rb->plan().rollback_to_deployment_id(), "dep-1");
+  req.mutable_revision()->set_sha(r2.sha());
+  req.set_trigger(v1::PLAN_TRIGGER_EXPLICIT_REVISION);
+  EXPECT_TRUE(planner_->PlanRevision(req)->up_to_date());
+}
+
+TEST_F(PlannerTest, RevisionConsumerResumesFromItsPersistedCursor) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  CreateApp(AppSpec("a", "apps/a", {"local"}));
+  repo_.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}});
+  auto wait_for_plans = [&](size_t n) {
+    for (int i = 0; i < 200 && Plans("a").size() < n; ++i) absl::SleepFor(absl::Milliseconds(25));
+    return Plans("a").size();
+  };
+  {
+    RevisionConsumer consumer(&repo_, store_.get(), planner_.get());
+    consumer.Start();
+    EXPECT_EQ(wait_for_plans(1), 1u);
+    consumer.Stop();
+  }
+  EXPECT_EQ(*store_->GetCursor(RevisionConsumer::kCursorName), "1");
+  repo_.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "2"), ""}}});
+  RevisionConsumer consumer(&repo_, store_.get(), planner_.get());
+  consumer.Start();
+  EXPECT_EQ(wait_for_plans(2), 2u);
+  absl::SleepFor(absl::Milliseconds(200));
+  consumer.Stop();
+  EXPECT_EQ(Plans("a").size(), 2u) << "the first revision was not planned twice";
+}
+
+}  // namespace
+}  // namespace ferry::planner

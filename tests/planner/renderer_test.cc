@@ -1,0 +1,217 @@
+// Renders real files with the real tools (helm and kubectl installed by
+// scripts/install-k8s-tools into .tools/bin).
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "services/planner/render_failure.h"
+#include "services/planner/renderer.h"
+#include "tests/planner/fake_repo_source.h"
+#include "tests/support/test_database.h"
+
+namespace ferry::planner {
+namespace {
+
+using nlohmann::json;
+using testing::FakeRepoSource;
+using testing::FakeTree;
+
+class RendererTest : public ::testing::Test {
+ protected:
+  RendererTest() {
+    options_.helm_path = std::string(FERRY_TOOLS_BIN_DIR) + "/helm";
+    options_.kubectl_path = std::string(FERRY_TOOLS_BIN_DIR) + "/kubectl";
+    options_.timeout = absl::Seconds(60);
+  }
+
+  void SetUp() override {
+    ASSERT_EQ(::access(options_.helm_path.c_str(), X_OK), 0) << "run scripts/install-k8s-tools";
+    ASSERT_EQ(::access(options_.kubectl_path.c_str(), X_OK), 0) << "run scripts/install-k8s-tools";
+    dir_ = ferry::testing::MakeTempDir("planner-render");
+  }
+
+  void Write(const std::string& path, const std::string& text) {
+    std::filesystem::path p = std::filesystem::path(dir_) / path;
+    std::filesystem::create_directories(p.parent_path());
+    std::ofstream(p) << text;
+  }
+
+  // Commits the folder written so far and renders `app` at it.
+  absl::StatusOr<std::vector<v1::Manifest>> RenderApp(const v1::Application& app, RenderInputs* inputs_out = nullptr) {
+    v1::Revision rev = repo_.Commit("repo", "refs/heads/main", testing::LoadTree(dir_));
+    Renderer renderer(&repo_, options_);
+    absl::StatusOr<RenderInputs> inputs = renderer.CollectInputs(app, rev.sha());
+    if (!inputs.ok()) return inputs.status();
+    if (inputs_out) *inputs_out = *inputs;
+    return renderer.Render(app, rev.sha(), *inputs);
+  }
+
+  static v1::Application App(const std::string& path, v1::RenderMethod method) {
+    v1::Application app;
+    app.set_id("web");
+    app.set_repository_id("repo");
+    app.set_ref("refs/heads/main");
+    app.set_path(path);
+    app.set_render_method(method);
+    return app;
+  }
+
+  RendererOptions options_;
+  FakeRepoSource repo_;
+  std::string dir_;
+};
+
+TEST_F(RendererTest, PlainRendersEveryYamlFileAndDocument) {
+  Write("apps/web/process.yaml",
+        "apiVersion: ferry.dev/v1\nkind: Process\nmetadata: {name: web}\nspec: {command: [./web]}\n---\n"
+        "apiVersion: ferry.dev/v1\nkind: ConfigFile\nmetadata: {name: web-conf}\nspec: {path: web.conf, content: x}\n");
+  Write("apps/web/sub/extra.yml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\n");
+  Write("apps/web/README.md", "not yaml: [");
+  Write("apps/other/x.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: not-mine}\n");
+  auto m = RenderApp(App("apps/web", v1::RENDER_METHOD_PLAIN));
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->size(), 3u);
+  EXPECT_EQ((*m)[0].object().kind(), "ConfigMap");
+  EXPECT_EQ((*m)[0].source_path(), "apps/web/sub/extra.yml");
+  EXPECT_EQ((*m)[1].object().kind(), "ConfigFile");
+  EXPECT_EQ((*m)[2].object().kind(), "Process");
+}
+
+TEST_F(RendererTest, PlainMalformedYamlNamesFileAndLine) {
+  Write("apps/web/ok.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n");
+  Write("apps/web/bad.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n  labels: {a: [\n");
+  auto m = RenderApp(App("apps/web", v1::RENDER_METHOD_PLAIN));
+  ASSERT_FALSE(m.ok());
+  ASSERT_TRUE(IsRenderFailure(m.status())) << m.status();
+  v1::PlanFailure f = ToPlanFailure(m.status());
+  EXPECT_EQ(f.path(), "apps/web/bad.yaml");
+  EXPECT_GT(f.line(), 0);
+  EXPECT_NE(f.message().find("malformed YAML"), std::string::npos) << f.message();
+}
+
+TEST_F(RendererTest, KustomizeRendersOverlayWithBaseInAnotherFolder) {
+  Write("base/kustomization.yaml", "resources: [cm.yaml]\n");
+  Write("base/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {level: debug}\n");
+  Write("overlays/prod/kustomization.yaml",
+        "resources: [../../base]\nnamePrefix: prod-\npatches:\n  - path: level.yaml\n");
+  Write("overlays/prod/level.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {level: info}\n");
+  RenderInputs inputs;
+  auto m = RenderApp(App("overlays/prod", v1::RENDER_METHOD_KUSTOMIZE), &inputs);
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->size(), 1u);
+  EXPECT_EQ((*m)[0].object().name(), "prod-settings");
+  EXPECT_EQ(json::parse((*m)[0].json())["data"]["level"], "info");
+  EXPECT_EQ(inputs.roots, (std::vector<std::string>{"overlays/prod", "base"}));
+}
+
+TEST_F(RendererTest, KustomizeCacheKeyFollowsTheBaseNotUnrelatedFiles) {
+  Write("base/kustomization.yaml", "resources: [cm.yaml]\n");
+  Write("base/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s}\ndata: {a: '1'}\n");
+  Write("app/kustomization.yaml", "resources: [../base]\n");
+  RenderInputs first, unrelated, changed;
+  ASSERT_TRUE(RenderApp(App("app", v1::RENDER_METHOD_KUSTOMIZE), &first).ok());
+  Write("docs/readme.md", "hello");
+  ASSERT_TRUE(RenderApp(App("app", v1::RENDER_METHOD_KUSTOMIZE), &unrelated).ok());
+  Write("base/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s}\ndata: {a: '2'}\n");
+  ASSERT_TRUE(RenderApp(App("app", v1::RENDER_METHOD_KUSTOMIZE), &changed).ok());
+  EXPECT_EQ(first.cache_key, unrelated.cache_key);
+  EXPECT_NE(first.cache_key, changed.cache_key);
+}
+
+TEST_F(RendererTest, KustomizeErrorIsReportedWithTheFile) {
+  Write("app/kustomization.yaml", "resources: [missing.yaml]\n");
+  auto m = RenderApp(App("app", v1::RENDER_METHOD_KUSTOMIZE));
+  ASSERT_FALSE(m.ok());
+  ASSERT_TRUE(IsRenderFailure(m.status())) << m.status();
+  EXPECT_NE(m.status().message().find("kubectl kustomize failed"), std::string::npos) << m.status();
+  EXPECT_NE(m.status().message().find("missing.yaml"), std::string::npos) << m.status();
+  EXPECT_EQ(m.status().message().find("ferry-render-"), std::string::npos) << "scratch path leaked: " << m.status();
+}
+
+TEST_F(RendererTest, KustomizeRemoteResourcesAreRefused) {
+  Write("app/kustomization.yaml", "resources: [https://github.com/example/repo//base]\n");
+  auto m = RenderApp(App("app", v1::RENDER_METHOD_KUSTOMIZE));
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("remote resource"), std::string::npos) << m.status();
+}
+
+
+TEST_F(RendererTest, HelmRendersWithValuesFilesInOrder) {
+  Write("charts/web/Chart.yaml", "apiVersion: v2\nname: webchart\nversion: 0.1.0\n");
+  Write("charts/web/values.yaml", "port: 80\nlevel: debug\n");
+  Write("charts/web/templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cfg\n  namespace: {{ .Release.Namespace }}\n"
+        "data:\n  port: {{ .Values.port | quote }}\n  level: {{ .Values.level }}\n");
+  Write("env/prod-values.yaml", "level: warn\n");
+  v1::Application app = App("charts/web", v1::RENDER_METHOD_HELM);
+  app.mutable_helm()->add_values_files("values.yaml");
+  app.mutable_helm()->add_values_files("../../env/prod-values.yaml");
+  app.mutable_helm()->set_namespace_("shop");
+  RenderInputs inputs;
+  auto m = RenderApp(app, &inputs);
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->size(), 1u);
+  json cm = json::parse((*m)[0].json());
+  EXPECT_EQ(cm["metadata"]["name"], "web-cfg");
+  EXPECT_EQ(cm["metadata"]["namespace"], "shop");
+  EXPECT_EQ(cm["data"]["port"], "80");
+  EXPECT_EQ(cm["data"]["level"], "warn");
+  EXPECT_EQ((*m)[0].source_path(), "charts/web/templates/cm.yaml");
+  EXPECT_EQ(inputs.roots, (std::vector<std::string>{"charts/web", "env/prod-values.yaml"}));
+}
+
+TEST_F(RendererTest, HelmFailingTemplateNamesTheTemplateAndLine) {
+  Write("chart/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n");
+  Write("chart/templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  image: {{ required \"image is required\" .Values.image }}\n");
+  auto m = RenderApp(App("chart", v1::RENDER_METHOD_HELM));
+  ASSERT_FALSE(m.ok());
+  ASSERT_TRUE(IsRenderFailure(m.status())) << m.status();
+  v1::PlanFailure f = ToPlanFailure(m.status());
+  EXPECT_NE(f.message().find("image is required"), std::string::npos) << f.message();
+  EXPECT_EQ(f.path(), "chart/templates/cm.yaml") << f.message();
+  EXPECT_EQ(f.line(), 6) << f.message();
+}
+
+TEST_F(RendererTest, RenderHangingPastItsTimeoutIsKilled) {
+  // A stand-in helm that never finishes.
+  std::string fake = dir_ + "-bin/helm";
+  std::filesystem::create_directories(dir_ + "-bin");
+  std::ofstream(fake) << "#!/bin/sh\nif [ \"$1\" = version ]; then echo v0.0.0-hang; exit 0; fi\nsleep 60\n";
+  std::filesystem::permissions(fake, std::filesystem::perms::owner_all);
+  options_.helm_path = fake;
+  options_.timeout = absl::Seconds(1);
+  Write("chart/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n");
+  absl::Time start = absl::Now();
+  auto m = RenderApp(App("chart", v1::RENDER_METHOD_HELM));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  ASSERT_FALSE(m.ok());
+  ASSERT_TRUE(IsRenderFailure(m.status())) << m.status();
+  EXPECT_TRUE(absl::IsDeadlineExceeded(m.status())) << m.status();
+  EXPECT_NE(m.status().message().find("did not finish within 1s"), std::string::npos) << m.status();
+}
+
+TEST_F(RendererTest, SymlinkEscapingTheRepositoryFails) {
+  Write("apps/web/ok.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n");
+  std::filesystem::create_symlink("../../../etc/passwd", std::filesystem::path(dir_) / "apps/web/secret.yaml");
+  auto m = RenderApp(App("apps/web", v1::RENDER_METHOD_PLAIN));
+  ASSERT_FALSE(m.ok());
+  ASSERT_TRUE(IsRenderFailure(m.status()));
+  EXPECT_NE(m.status().message().find("path escapes the repository: symlink apps/web/secret.yaml"), std::string::npos)
+      << m.status();
+}
+
+TEST_F(RendererTest, UnknownRenderMethodFails) {
+  Write("apps/web/ok.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n");
+  auto m = RenderApp(App("apps/web", static_cast<v1::RenderMethod>(9)));
+  ASSERT_FALSE(m.ok());
+  ASSERT_TRUE(IsRenderFailure(m.status()));
+  EXPECT_NE(m.status().message().find("unknown render method 9"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ferry::planner
