@@ -1,0 +1,207 @@
+// HostTarget against the real machine: files under a temporary root and
+// real processes (tests/deployer/testdata/server.py).
+
+#include "services/deployer/host/host_target.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "services/deployer/host/health_probe.h"
+#include "services/deployer/host/subprocess.h"
+#include "tests/deployer/test_util.h"
+#include "tests/support/test_database.h"
+
+namespace ferry::deployer::host {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string Read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TargetObject Obj(const json& doc) {
+  return TargetObject{ObjectKey{"ferry.dev", doc.value("kind", ""), "", doc["metadata"].value("name", "")}, doc.dump(),
+                      "apps/web/" + doc["metadata"].value("name", "") + ".yaml", 0};
+}
+
+class HostTargetTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = ferry::testing::MakeTempDir("host-target");
+    target_ = std::make_unique<HostTarget>(root_);
+  }
+  void TearDown() override {
+    testing::KillAllUnder(root_);
+    EXPECT_EQ(testing::CountProcessesUnder(root_), 0) << "processes left behind";
+  }
+  absl::Status PrepareAndApply(const std::vector<json>& docs) {
+    std::vector<TargetObject> objs;
+    for (const json& d : docs) objs.push_back(Obj(d));
+    absl::StatusOr<std::vector<TargetObject>> prepared = target_->Prepare(app_, objs, nullptr);
+    if (!prepared.ok()) return prepared.status();
+    for (const TargetObject& o : *prepared) {
+      absl::Status s = target_->Apply(app_, o, nullptr, absl::Now() + absl::Seconds(20));
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+  std::string root_;
+  AppScope app_{"web-app", "dev"};
+  std::unique_ptr<HostTarget> target_;
+};
+
+TEST_F(HostTargetTest, RefusesUnknownKindNamingFileAndKindBeforeAnythingChanges) {
+  json good = testing::ConfigFile("conf", "app.conf", "x=1\n");
+  json bad = {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"metadata", {{"name", "web"}}}, {"spec", json::object()}};
+  std::vector<TargetObject> objs = {Obj(good), Obj(bad)};
+  absl::StatusOr<std::vector<TargetObject>> prepared = target_->Prepare(app_, objs, nullptr);
+  ASSERT_FALSE(prepared.ok());
+  EXPECT_EQ(prepared.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(prepared.status().message().find("apps/web/web.yaml"), std::string::npos) << prepared.status();
+  EXPECT_NE(prepared.status().message().find("Deployment"), std::string::npos) << prepared.status();
+  json unknown_kind = {{"apiVersion", "ferry.dev/v1"}, {"kind", "Service"}, {"metadata", {{"name", "svc"}}}, {"spec", json::object()}};
+  prepared = target_->Prepare(app_, {Obj(unknown_kind)}, nullptr);
+  ASSERT_FALSE(prepared.ok());
+  EXPECT_NE(prepared.status().message().find("unknown kind \"Service\""), std::string::npos) << prepared.status();
+  EXPECT_FALSE(fs::exists(root_ + "/app.conf"));
+}
+
+TEST_F(HostTargetTest, RefusesPathsEscapingTheRoot) {
+  fs::create_directories(root_ + "/inside");
+  std::string outside = ferry::testing::MakeTempDir("outside");
+  fs::create_directory_symlink(outside, root_ + "/link-out");
+  fs::create_directory_symlink(root_ + "/inside", root_ + "/link-in");
+  for (const std::string& path : {std::string("../escape.conf"), std::string("a/../../escape.conf"),
+                                  std::string("/etc/passwd"), std::string("link-out/escape.conf"), std::string("")}) {
+    absl::StatusOr<std::vector<TargetObject>> r =
+        target_->Prepare(app_, {Obj(testing::ConfigFile("conf", path, "x"))}, nullptr);
+    ASSERT_FALSE(r.ok()) << path;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << path;
+    EXPECT_NE(r.status().message().find("spec.path"), std::string::npos) << r.status();
+  }
+  EXPECT_TRUE(fs::is_empty(outside));
+  // A symlink that stays inside the root is fine.
+  ASSERT_TRUE(PrepareAndApply({testing::ConfigFile("conf", "link-in/ok.conf", "ok\n")}).ok());
+  EXPECT_EQ(Read(root_ + "/inside/ok.conf"), "ok\n");
+}
+
+TEST_F(HostTargetTest, ValidateFailureMeansTheFileNeverGoesLive) {
+  ASSERT_TRUE(PrepareAndApply({testing::ConfigFile("conf", "etc/app.conf", "good=1\n")}).ok());
+  json bad = testing::ConfigFile("conf", "etc/app.conf", "broken\n");
+  bad["spec"]["validate"] = {{"command", {"/bin/grep", "-q", "good", "{path}"}}};
+  absl::Status s = PrepareAndApply({bad});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("did not go live"), std::string::npos) << s;
+  EXPECT_EQ(Read(root_ + "/etc/app.conf"), "good=1\n");
+  int entries = 0;
+  for (const auto& e : fs::directory_iterator(root_ + "/etc")) {
+    (void)e;
+    ++entries;
+  }
+  EXPECT_EQ(entries, 1) << "staged file left behind";
+  // The same validate passes a good file, which then goes live.
+  json fine = testing::ConfigFile("conf", "etc/app.conf", "good=2\n");
+  fine["spec"]["validate"] = bad["spec"]["validate"];
+  ASSERT_TRUE(PrepareAndApply({fine}).ok());
+  EXPECT_EQ(Read(root_ + "/etc/app.conf"), "good=2\n");
+}
+
+TEST_F(HostTargetTest, ReloadCommandRunsAfterAGoodFileWithItsContentLive) {
+  json f = testing::ConfigFile("conf", "app.conf", "v=2\n");
+  f["spec"]["mode"] = "0600";
+  f["spec"]["reload"] = {{"command", "cp app.conf reloaded-with"}};
+  ASSERT_TRUE(PrepareAndApply({f}).ok());
+  EXPECT_EQ(Read(root_ + "/reloaded-with"), "v=2\n");
+  struct stat st;
+  ASSERT_EQ(stat((root_ + "/app.conf").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // Unchanged content: nothing written, no reload.
+  fs::remove(root_ + "/reloaded-with");
+  ASSERT_TRUE(PrepareAndApply({f}).ok());
+  EXPECT_FALSE(fs::exists(root_ + "/reloaded-with"));
+}
+
+TEST_F(HostTargetTest, EditedFileIsDriftAndMissingFileIsMissing) {
+  json f = testing::ConfigFile("conf", "app.conf", "v=1\n");
+  ASSERT_TRUE(PrepareAndApply({f}).ok());
+  TargetObject applied = Obj(f);
+  EXPECT_EQ(target_->Observe(app_, applied.key, &applied).drift, v1::DRIFT_STATUS_IN_SYNC);
+  std::ofstream(root_ + "/app.conf") << "hacked\n";
+  ObservedObject o = target_->Observe(app_, applied.key, &applied);
+  EXPECT_EQ(o.drift, v1::DRIFT_STATUS_MODIFIED);
+  EXPECT_NE(o.drift_message.find("content differs"), std::string::npos);
+  fs::remove(root_ + "/app.conf");
+  EXPECT_EQ(target_->Observe(app_, applied.key, &applied).drift, v1::DRIFT_STATUS_MISSING);
+}
+
+TEST_F(HostTargetTest, ProcessesAreReadoptedAfterRestartWithoutBeingRestarted) {
+  json p = testing::ServerProcess("web", "v1", 2);
+  ASSERT_TRUE(PrepareAndApply({p}).ok());
+  std::vector<Instance> before = target_->processes().LiveInstances("web-app", "web");
+  ASSERT_EQ(before.size(), 2u);
+  for (const Instance& i : before) {
+    EXPECT_TRUE(ProbeHttp(i.ports.at("http"), "/", 200, absl::Seconds(2)).ok);
+    EXPECT_EQ(getsid(i.identity.pid), i.identity.pid) << "not in a session of its own";
+  }
+  // A new target (a restarted deployer) sees the same instances in sync and
+  // applying the same spec restarts nothing.
+  HostTarget restarted(root_);
+  TargetObject applied = Obj(p);
+  absl::StatusOr<std::vector<TargetObject>> prepared = restarted.Prepare(app_, {applied}, nullptr);
+  ASSERT_TRUE(prepared.ok());
+  EXPECT_EQ(restarted.Observe(app_, applied.key, &(*prepared)[0]).drift, v1::DRIFT_STATUS_IN_SYNC);
+  ASSERT_TRUE(restarted.Apply(app_, (*prepared)[0], nullptr, absl::Now() + absl::Seconds(10)).ok());
+  std::vector<Instance> after = restarted.processes().LiveInstances("web-app", "web");
+  ASSERT_EQ(after.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) EXPECT_EQ(after[i].identity.pid, before[i].identity.pid);
+  EXPECT_EQ(restarted.Health(app_, (*prepared)[0]).first, v1::HEALTH_STATUS_HEALTHY);
+}
+
+TEST_F(HostTargetTest, StalePidFileNeverSignalsTheProcessNowHoldingThatPid) {
+  // A pid file naming a live, unrelated process but with another start time.
+  absl::StatusOr<pid_t> bystander = SpawnDetached({{"/bin/sleep", "30"}, {}, "", root_ + "/sleep.log"});
+  ASSERT_TRUE(bystander.ok());
+  uint64_t start = ProcessStartTime(*bystander);
+  ASSERT_NE(start, 0u);
+  fs::create_directories(root_ + "/.ferry/run/web-app/web");
+  json record = {{"id", "1-1"}, {"pid", *bystander}, {"start_time", start + 12345}, {"spec_hash", "x"},
+                 {"ports", json::object()}, {"log_path", root_ + "/x.log"}, {"stop_signal", 15},
+                 {"stop_timeout_ms", 1000}, {"spec", json::object()}};
+  std::ofstream(root_ + "/.ferry/run/web-app/web/1-1.json") << record.dump();
+  TargetObject p = Obj(testing::ServerProcess("web", "v1", 1));
+  ASSERT_TRUE(target_->Delete(app_, p, absl::Now() + absl::Seconds(5)).ok());
+  EXPECT_EQ(ProcessStartTime(*bystander), start) << "the bystander was signalled";
+  StopProcess({*bystander, start}, SIGKILL, absl::Seconds(5));
+}
+
+TEST_F(HostTargetTest, LogsGoToFilesUnderTheRootWithASizeCap) {
+  json p = testing::ServerProcess("web", "v1", 1);
+  p["spec"]["command"] = {"/bin/sh", "-c", "while true; do echo 0123456789012345678901234567890123456789; sleep 0.01; done"};
+  p["spec"].erase("healthCheck");
+  p["spec"]["logs"] = {{"maxBytes", 2048}};
+  ASSERT_TRUE(PrepareAndApply({p}).ok());
+  std::vector<Instance> inst = target_->processes().LiveInstances("web-app", "web");
+  ASSERT_EQ(inst.size(), 1u);
+  EXPECT_EQ(inst[0].log_path.rfind(root_ + "/logs/", 0), 0u) << inst[0].log_path;
+  absl::SleepFor(absl::Milliseconds(800));
+  TargetObject applied = Obj(p);
+  target_->Health(app_, *target_->Prepare(app_, {applied}, nullptr)->begin());  // Enforces the cap.
+  EXPECT_LE(fs::file_size(inst[0].log_path), 2048u + 1024u);
+  EXPECT_TRUE(fs::exists(inst[0].log_path + ".1"));
+}
+
+}  // namespace
+}  // namespace ferry::deployer::host
