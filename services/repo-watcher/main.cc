@@ -95,9 +95,11 @@ int main(int argc, char** argv) {
   RepoWatcherService service(&registry, &store, &scheduler, &feed, &content);
   runner.AddService(&service);
   runner.OnShutdown([&] {
+    absl::Time t0 = absl::Now();
+    notifier.Shutdown();  // ends WatchRevisions streams
     webhook_server.Stop();
-    notifier.Shutdown();
     scheduler.Stop();
+    logging::Info("background work stopped", {{"ms", absl::ToInt64Milliseconds(absl::Now() - t0)}});
   });
   notifier.Start();
   scheduler.Start();

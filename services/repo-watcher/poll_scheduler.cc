@@ -65,7 +65,7 @@ absl::Status PollScheduler::RefreshAndWait(const std::string& id, absl::Duration
   if (it == entries_.end()) return absl::NotFoundError(absl::StrCat("repository \"", id, "\" not found"));
   if (stop_) return absl::UnavailableError("repo-watcher is shutting down");
   if (!done) return absl::UnavailableError(absl::StrCat("refresh of \"", id, "\" did not finish in time"));
-  return it->second.last_status;
+  return absl::OkStatus();
 }
 
 void PollScheduler::Forget(const std::string& id) {

@@ -39,8 +39,9 @@ class PollScheduler {
   // Polls `id` as soon as a worker is free, bypassing schedule and backoff.
   void Trigger(const std::string& id);
   // Triggers and waits until a poll that started after this call has
-  // finished; returns its status (NOT_FOUND for an unknown repository,
-  // UNAVAILABLE when stopping or after `timeout`).
+  // finished. OK even when the check failed (the failure is in the
+  // repository status); NOT_FOUND for an unknown repository, UNAVAILABLE
+  // when stopping or after `timeout`.
   absl::Status RefreshAndWait(const std::string& id, absl::Duration timeout = absl::Seconds(60));
   // Forgets a deleted repository.
   void Forget(const std::string& id);

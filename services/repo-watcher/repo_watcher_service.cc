@@ -1,5 +1,6 @@
 #include "services/repo-watcher/repo_watcher_service.h"
 
+#include "common/logging/logger.h"
 #include "common/status/grpc_status.h"
 #include "services/repo-watcher/repository_spec.h"
 
@@ -77,7 +78,7 @@ grpc::Status RepoWatcherService::RefreshRepository(grpc::ServerContext*, const v
   if (req->wait()) {
     // A failed check is reported in the status (last_error), not as an RPC error.
     absl::Status s = scheduler_->RefreshAndWait(repo->id());
-    if (absl::IsNotFound(s) || absl::IsUnavailable(s)) return ToGrpcStatus(s);
+    if (!s.ok()) return ToGrpcStatus(s);
   } else {
     scheduler_->Trigger(repo->id());
   }
@@ -89,14 +90,16 @@ grpc::Status RepoWatcherService::RefreshRepository(grpc::ServerContext*, const v
 
 grpc::Status RepoWatcherService::WatchRevisions(grpc::ServerContext* ctx, const v1::WatchRevisionsRequest* req,
                                                 grpc::ServerWriter<v1::WatchRevisionsResponse>* writer) {
-  return ToGrpcStatus(feed_->Watch(
+  absl::Status ended = feed_->Watch(
       *req,
       [&](const v1::Revision& rev) {
         v1::WatchRevisionsResponse msg;
         *msg.mutable_revision() = rev;
         return writer->Write(msg);
       },
-      [&] { return ctx->IsCancelled(); }));
+      [&] { return ctx->IsCancelled(); });
+  logging::Debug("revision stream ended", {{"peer", ctx->peer()}, {"status", ended.ToString()}});
+  return ToGrpcStatus(ended);
 }
 
 grpc::Status RepoWatcherService::ListRevisions(grpc::ServerContext*, const v1::ListRevisionsRequest* req,

@@ -1,0 +1,583 @@
+// ferry-repo-watcher as a real process against a real PostgreSQL and real
+// Git repositories (made with the git CLI, served over a plain path,
+// file:// and smart HTTP through git http-backend).
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "ferry/v1/audit.pb.h"
+#include "ferry/v1/repo_watcher.grpc.pb.h"
+#include "services/repo-watcher/webhook_handler.h"
+#include "tests/repo-watcher/git_test_repo.h"
+#include "tests/repo-watcher/signing_keys.h"
+#include "tests/support/service_process.h"
+#include "tests/support/test_database.h"
+
+namespace ferry {
+namespace {
+
+using testing::GitTestRepo;
+using testing::ServiceProcess;
+
+// Follows WatchRevisions on a background thread.
+class RevisionCollector {
+ public:
+  RevisionCollector(v1::RepoWatcher::Stub* stub, const std::string& cursor, bool include_rejected = false) {
+    v1::WatchRevisionsRequest req;
+    req.set_cursor(cursor);
+    req.set_include_rejected(include_rejected);
+    thread_ = std::thread([this, stub, req] {
+      auto reader = stub->WatchRevisions(&ctx_, req);
+      v1::WatchRevisionsResponse msg;
+      while (reader->Read(&msg)) {
+        std::lock_guard<std::mutex> lock(mu_);
+        revisions_.push_back(msg.revision());
+        cv_.notify_all();
+      }
+      grpc::Status s = reader->Finish();
+      std::lock_guard<std::mutex> lock(mu_);
+      finished_ = true;
+      status_ = s;
+      cv_.notify_all();
+    });
+  }
+  ~RevisionCollector() { Stop(); }
+
+  // Waits until at least `n` revisions arrived; returns a copy of all.
+  std::vector<v1::Revision> WaitFor(size_t n, absl::Duration timeout = absl::Seconds(20)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout), [&] { return revisions_.size() >= n || finished_; });
+    return revisions_;
+  }
+  std::vector<v1::Revision> Snapshot() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return revisions_;
+  }
+  // Waits for the stream to end by itself (e.g. server shutdown).
+  bool WaitFinished(absl::Duration timeout, grpc::Status* status) {
+    std::unique_lock<std::mutex> lock(mu_);
+    bool done = cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout), [&] { return finished_; });
+    if (done && status != nullptr) *status = status_;
+    return done;
+  }
+  void Stop() {
+    ctx_.TryCancel();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  grpc::ClientContext ctx_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<v1::Revision> revisions_;
+  bool finished_ = false;
+  grpc::Status status_;
+};
+
+class RepoWatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::MakeTempDir("rw-it");
+    cache_ = dir_ + "/cache";
+    repo_ = std::make_unique<GitTestRepo>(dir_);
+    std::ofstream(dir_ + "/webhook-secret") << "s3cr3t-hook\n";
+    webhook_port_ = testing::FreePort();
+    StartWatcher();
+  }
+
+  void StartWatcher() {
+    auto svc = ServiceProcess::Start(
+        "ferry-repo-watcher", {"--database-url=" + db_.url(), "--cache-dir=" + cache_,
+                               absl::StrCat("--webhook-address=127.0.0.1:", webhook_port_),
+                               "--audit-address=127.0.0.1:1", "--log-level=debug"});
+    ASSERT_TRUE(svc.ok()) << svc.status();
+    svc_ = std::move(*svc);
+    channel_ = grpc::CreateChannel(svc_->grpc_target(), grpc::InsecureChannelCredentials());
+    stub_ = v1::RepoWatcher::NewStub(channel_);
+  }
+
+  v1::Repository Spec(const std::string& id, const std::string& url) {
+    v1::Repository r;
+    r.set_id(id);
+    r.set_url(url);
+    r.mutable_poll_interval()->set_seconds(1);
+    return r;
+  }
+
+  grpc::Status Create(const v1::Repository& r, v1::Repository* out = nullptr) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-ferry-actor", "alice");
+    v1::CreateRepositoryRequest req;
+    *req.mutable_repository() = r;
+    v1::Repository tmp;
+    return stub_->CreateRepository(&ctx, req, out != nullptr ? out : &tmp);
+  }
+
+  v1::RepositoryStatus Refresh(const std::string& id) {
+    grpc::ClientContext ctx;
+    v1::RefreshRepositoryRequest req;
+    req.set_repository_id(id);
+    req.set_wait(true);
+    v1::RefreshRepositoryResponse resp;
+    grpc::Status s = stub_->RefreshRepository(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.status();
+  }
+
+  std::vector<v1::Revision> List(const std::string& id, bool include_rejected) {
+    grpc::ClientContext ctx;
+    v1::ListRevisionsRequest req;
+    req.set_repository_id(id);
+    req.set_include_rejected(include_rejected);
+    req.set_order(v1::SORT_ORDER_ASCENDING);
+    req.set_page_size(1000);
+    v1::ListRevisionsResponse resp;
+    grpc::Status s = stub_->ListRevisions(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return {resp.revisions().begin(), resp.revisions().end()};
+  }
+
+  // Audit events waiting in the service's outbox.
+  std::vector<v1::Event> OutboxEvents() {
+    std::vector<v1::Event> out;
+    auto pool = db_.Pool(1);
+    absl::Status s = pool->RunInTransaction([&](pqxx::work& txn) {
+      for (const auto& row : txn.exec("SELECT event FROM repo_watcher.outbox ORDER BY id")) {
+        v1::Event e;
+        e.ParseFromString(pqxx::binarystring(row[0]).str());
+        out.push_back(e);
+      }
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(s.ok()) << s;
+    return out;
+  }
+
+  int CountEvents(v1::AuditAction action) {
+    int n = 0;
+    for (const v1::Event& e : OutboxEvents()) n += e.action() == action ? 1 : 0;
+    return n;
+  }
+
+  std::string Metrics() {
+    httplib::Client c("127.0.0.1", svc_->metrics_port());
+    auto res = c.Get("/metrics");
+    return res ? res->body : "";
+  }
+
+  testing::TestDatabase db_;
+  std::string dir_;
+  std::string cache_;
+  std::unique_ptr<GitTestRepo> repo_;
+  int webhook_port_ = 0;
+  std::unique_ptr<ServiceProcess> svc_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::RepoWatcher::Stub> stub_;
+};
+
+TEST_F(RepoWatcherTest, RegistryValidatesNamesTheFieldAndAuditsChanges) {
+  v1::Repository bad = Spec("apps", "ftp://example.com/x.git");
+  grpc::Status s = Create(bad);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("repository.url"), std::string::npos) << s.error_message();
+  bad = Spec("apps", repo_->remote_path());
+  bad.mutable_credentials()->mutable_https_token()->mutable_token()->set_file("/nonexistent/token");
+  s = Create(bad);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("repository.credentials"), std::string::npos) << s.error_message();
+  bad = Spec("apps", repo_->remote_path());
+  bad.mutable_poll_interval()->set_seconds(0);
+  bad.mutable_poll_interval()->set_nanos(100000000);
+  s = Create(bad);
+  EXPECT_NE(s.error_message().find("repository.poll_interval"), std::string::npos) << s.error_message();
+  EXPECT_EQ(CountEvents(v1::AUDIT_ACTION_REPOSITORY_REGISTERED), 0) << "nothing half-applied";
+
+  v1::Repository created;
+  v1::Repository spec = Spec("apps", repo_->remote_path());
+  spec.clear_poll_interval();
+  ASSERT_TRUE(Create(spec, &created).ok());
+  EXPECT_EQ(created.poll_interval().seconds(), 60);
+  EXPECT_EQ(created.branches(0), "main");
+  EXPECT_TRUE(created.has_create_time());
+  EXPECT_EQ(Create(spec).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+
+  grpc::ClientContext uctx;
+  v1::UpdateRepositoryRequest ureq;
+  ureq.mutable_repository()->set_id("apps");
+  ureq.mutable_repository()->mutable_poll_interval()->set_seconds(5);
+  ureq.mutable_update_mask()->add_paths("poll_interval");
+  v1::Repository updated;
+  ASSERT_TRUE(stub_->UpdateRepository(&uctx, ureq, &updated).ok());
+  EXPECT_EQ(updated.poll_interval().seconds(), 5);
+  EXPECT_EQ(updated.url(), repo_->remote_path());
+
+  grpc::ClientContext lctx;
+  v1::ListRepositoriesResponse list;
+  ASSERT_TRUE(stub_->ListRepositories(&lctx, v1::ListRepositoriesRequest(), &list).ok());
+  ASSERT_EQ(list.repositories_size(), 1);
+
+  grpc::ClientContext dctx;
+  v1::DeleteRepositoryRequest dreq;
+  dreq.set_id("apps");
+  v1::DeleteRepositoryResponse dresp;
+  ASSERT_TRUE(stub_->DeleteRepository(&dctx, dreq, &dresp).ok());
+  grpc::ClientContext gctx;
+  v1::GetRepositoryRequest greq;
+  greq.set_id("apps");
+  v1::Repository got;
+  EXPECT_EQ(stub_->GetRepository(&gctx, greq, &got).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_FALSE(std::filesystem::exists(cache_ + "/apps.git"));
+
+  std::vector<v1::Event> events = OutboxEvents();
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].action(), v1::AUDIT_ACTION_REPOSITORY_REGISTERED);
+  EXPECT_EQ(events[0].actor().id(), "alice");
+  EXPECT_EQ(events[1].action(), v1::AUDIT_ACTION_REPOSITORY_UPDATED);
+  EXPECT_EQ(events[2].action(), v1::AUDIT_ACTION_REPOSITORY_DELETED);
+}
+
+TEST_F(RepoWatcherTest, StreamsPushesForcePushesAndDeletedBranchesOverSmartHttp) {
+  testing::GitHttpServer http(dir_);
+  ASSERT_TRUE(http.ok());
+  std::string c1 = repo_->Commit({{"apps/a/app.yaml", "a: 1\n"}, {"apps/b/app.yaml", "b: 1\n"}}, "c1");
+  repo_->Push("main");
+  v1::Repository spec = Spec("apps", http.UrlFor("remote.git"));
+  spec.add_branches("main");
+  spec.add_branches("feature/*");
+  ASSERT_TRUE(Create(spec).ok());
+  RevisionCollector watch(stub_.get(), "");
+  auto revs = watch.WaitFor(1);
+  ASSERT_EQ(revs.size(), 1u);
+  EXPECT_EQ(revs[0].sha(), c1);
+  EXPECT_EQ(revs[0].ref(), "refs/heads/main");
+  EXPECT_TRUE(revs[0].all_paths_changed());
+  EXPECT_EQ(revs[0].signature_result(), v1::SIGNATURE_RESULT_NOT_CHECKED);
+
+  std::string c2 = repo_->Commit({{"apps/b/app.yaml", "b: 2\n"}}, "c2");
+  repo_->Push("main");
+  revs = watch.WaitFor(2);
+  ASSERT_EQ(revs.size(), 2u);
+  EXPECT_EQ(revs[1].sha(), c2);
+  EXPECT_EQ(revs[1].previous_sha(), c1);
+  EXPECT_EQ(std::vector<std::string>(revs[1].changed_paths().begin(), revs[1].changed_paths().end()),
+            std::vector<std::string>{"apps/b/app.yaml"});
+  EXPECT_FALSE(revs[1].forced_update());
+  EXPECT_EQ(revs[1].parents(0), c1);
+
+  // Rewrite history: drop c2, commit something else, force-push.
+  repo_->Git({"reset", "-q", "--hard", c1});
+  std::string c3 = repo_->Commit({{"apps/a/app.yaml", "a: 3\n"}}, "c3");
+  repo_->Push("+main");
+  revs = watch.WaitFor(3);
+  ASSERT_EQ(revs.size(), 3u);
+  EXPECT_EQ(revs[2].sha(), c3);
+  EXPECT_TRUE(revs[2].forced_update());
+  EXPECT_EQ(revs[2].previous_sha(), c2);
+  EXPECT_EQ(std::vector<std::string>(revs[2].changed_paths().begin(), revs[2].changed_paths().end()),
+            (std::vector<std::string>{"apps/a/app.yaml", "apps/b/app.yaml"}));
+
+  // A tracked branch appears and is deleted; an untracked one is ignored.
+  repo_->Git({"branch", "feature/x"});
+  repo_->Git({"branch", "scratch"});
+  repo_->Push("feature/x");
+  repo_->Push("scratch");
+  revs = watch.WaitFor(4);
+  ASSERT_EQ(revs.size(), 4u);
+  EXPECT_EQ(revs[3].ref(), "refs/heads/feature/x");
+  repo_->Push(":feature/x");
+  revs = watch.WaitFor(5);
+  ASSERT_EQ(revs.size(), 5u);
+  EXPECT_EQ(revs[4].ref(), "refs/heads/feature/x");
+  EXPECT_TRUE(revs[4].ref_deleted());
+  EXPECT_EQ(revs[4].previous_sha(), c3);
+  absl::SleepFor(absl::Milliseconds(1500));
+  EXPECT_EQ(watch.Snapshot().size(), 5u) << "nothing for the untracked branch, no duplicates";
+
+  v1::RepositoryStatus status = Refresh("apps");
+  EXPECT_TRUE(status.last_error().empty()) << status.last_error();
+  ASSERT_EQ(status.refs_size(), 1);
+  EXPECT_EQ(status.refs(0).sha(), c3);
+  EXPECT_EQ(status.refs(0).accepted_sha(), c3);
+  EXPECT_EQ(CountEvents(v1::AUDIT_ACTION_REVISION_DETECTED), 5);
+  std::string metrics = Metrics();
+  EXPECT_NE(metrics.find(R"(ferry_git_requests_total{request_type="ls-remote",result="success"})"), std::string::npos);
+  EXPECT_NE(metrics.find(R"(ferry_git_requests_total{request_type="fetch",result="success"})"), std::string::npos);
+  EXPECT_NE(metrics.find(R"(ferry_revisions_total{signature_result="not_checked"} 5)"), std::string::npos) << metrics;
+}
+
+TEST_F(RepoWatcherTest, ReconnectingWithACursorGetsExactlyTheMissedRevisions) {
+  repo_->Commit({{"f", "1"}}, "c1");
+  repo_->Push("main");
+  ASSERT_TRUE(Create(Spec("apps", "file://" + repo_->remote_path())).ok());
+  std::string cursor;
+  {
+    RevisionCollector watch(stub_.get(), "");
+    auto revs = watch.WaitFor(1);
+    ASSERT_EQ(revs.size(), 1u);
+    cursor = revs[0].cursor();
+  }
+  std::vector<std::string> missed;
+  for (int i = 2; i <= 3; ++i) {
+    missed.push_back(repo_->Commit({{"f", std::to_string(i)}}, "c" + std::to_string(i)));
+    repo_->Push("main");
+    Refresh("apps");
+  }
+  RevisionCollector again(stub_.get(), cursor);
+  auto revs = again.WaitFor(2);
+  absl::SleepFor(absl::Milliseconds(500));
+  revs = again.Snapshot();
+  ASSERT_EQ(revs.size(), 2u);
+  EXPECT_EQ(revs[0].sha(), missed[0]);
+  EXPECT_EQ(revs[1].sha(), missed[1]);
+  // And it stays live.
+  std::string live = repo_->Commit({{"f", "4"}}, "c4");
+  repo_->Push("main");
+  revs = again.WaitFor(3);
+  ASSERT_EQ(revs.size(), 3u);
+  EXPECT_EQ(revs[2].sha(), live);
+  grpc::ClientContext ctx;
+  v1::WatchRevisionsRequest bad;
+  bad.set_cursor("not-a-cursor");
+  auto reader = stub_->WatchRevisions(&ctx, bad);
+  v1::WatchRevisionsResponse msg;
+  EXPECT_FALSE(reader->Read(&msg));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(RepoWatcherTest, KilledAndRestartedWatcherLosesNothingAndDuplicatesNothing) {
+  std::string c1 = repo_->Commit({{"apps/a/app.yaml", "1"}}, "c1");
+  repo_->Push("main");
+  ASSERT_TRUE(Create(Spec("apps", repo_->remote_path())).ok());
+  {
+    RevisionCollector watch(stub_.get(), "");
+    ASSERT_EQ(watch.WaitFor(1).size(), 1u);
+  }
+  svc_->Kill();
+  std::string c2 = repo_->Commit({{"apps/a/app.yaml", "2"}}, "c2");
+  repo_->Push("main");
+  // The mirror is damaged while the watcher is down; it is rebuilt at start.
+  std::filesystem::remove_all(cache_ + "/apps.git/objects");
+  StartWatcher();
+  RevisionCollector watch(stub_.get(), "");
+  auto revs = watch.WaitFor(2);
+  absl::SleepFor(absl::Milliseconds(2500));  // more polls happen; none may duplicate
+  revs = watch.Snapshot();
+  ASSERT_EQ(revs.size(), 2u);
+  EXPECT_EQ(revs[0].sha(), c1);
+  EXPECT_EQ(revs[1].sha(), c2);
+  EXPECT_EQ(revs[1].previous_sha(), c1);
+  EXPECT_EQ(List("apps", true).size(), 2u);
+  // The rebuilt mirror serves content of both commits.
+  for (const std::string& sha : {c1, c2}) {
+    grpc::ClientContext ctx;
+    v1::ReadContentRequest req;
+    req.set_repository_id("apps");
+    req.set_commit(sha);
+    auto reader = stub_->ReadContent(&ctx, req);
+    v1::ReadContentResponse chunk;
+    std::string data;
+    while (reader->Read(&chunk)) data += chunk.data();
+    EXPECT_TRUE(reader->Finish().ok());
+    EXPECT_EQ(data, sha == c1 ? "1" : "2");
+  }
+  EXPECT_NE(svc_->Log().find("rebuilt"), std::string::npos) << svc_->Log();
+}
+
+TEST_F(RepoWatcherTest, ShutdownEndsOpenStreamsPromptly) {
+  ASSERT_TRUE(Create(Spec("apps", repo_->remote_path())).ok());
+  RevisionCollector watch(stub_.get(), "");
+  absl::SleepFor(absl::Milliseconds(200));
+  absl::Time t0 = absl::Now();
+  absl::StatusOr<int> code;
+  std::thread stopper([&] { code = svc_->Stop(absl::Seconds(15)); });
+  grpc::Status s;
+  bool ended = watch.WaitFinished(absl::Seconds(5), &s);
+  absl::Duration took = absl::Now() - t0;
+  stopper.join();
+  ASSERT_TRUE(ended) << "stream still open after SIGTERM";
+  EXPECT_LT(took, absl::Seconds(1)) << "the stream held shutdown";
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  ASSERT_TRUE(code.ok()) << code.status() << svc_->Log();
+  EXPECT_EQ(*code, 0);
+}
+
+TEST_F(RepoWatcherTest, WebhookTriggersImmediateFetchAndBadOnesAreRejected) {
+  repo_->Commit({{"f", "1"}}, "c1");
+  repo_->Push("main");
+  v1::Repository spec = Spec("apps", repo_->remote_path());
+  spec.mutable_poll_interval()->set_seconds(3600);
+  spec.mutable_webhook_secret()->set_file(dir_ + "/webhook-secret");
+  ASSERT_TRUE(Create(spec).ok());
+  RevisionCollector watch(stub_.get(), "");
+  ASSERT_EQ(watch.WaitFor(1).size(), 1u);
+
+  std::string c2 = repo_->Commit({{"f", "2"}}, "c2");
+  repo_->Push("main");
+  std::string body = R"({"ref":"refs/heads/main"})";
+  httplib::Client hook("127.0.0.1", webhook_port_);
+  auto res = hook.Post("/webhooks/github/apps",
+                       {{"X-GitHub-Event", "push"},
+                        {"X-Hub-Signature-256", "sha256=" + repo_watcher::HmacSha256Hex("s3cr3t-hook", body)}},
+                       body, "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 202);
+  auto revs = watch.WaitFor(2, absl::Seconds(5));
+  ASSERT_EQ(revs.size(), 2u) << "the webhook did not trigger a fetch (poll interval is 1h)";
+  EXPECT_EQ(revs[1].sha(), c2);
+
+  res = hook.Post("/webhooks/github/apps", {{"X-Hub-Signature-256", "sha256=00"}}, body, "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 401);
+  res = hook.Post("/webhooks/gitlab/apps", {{"X-Gitlab-Token", "wrong"}}, body, "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 401);
+  res = hook.Post("/webhooks/github/nope", {{"X-Hub-Signature-256", "sha256=00"}}, body, "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+  res = hook.Post("/webhooks/github/apps", {}, std::string(2 << 20, 'x'), "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 413);
+  EXPECT_EQ(CountEvents(v1::AUDIT_ACTION_WEBHOOK_REJECTED), 4);
+  std::string metrics = Metrics();
+  EXPECT_NE(metrics.find(R"(ferry_webhook_requests_total{provider="github",result="accepted"} 1)"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find(R"(ferry_webhook_requests_total{provider="github",result="bad_signature"} 1)"),
+            std::string::npos);
+  EXPECT_NE(metrics.find(R"(ferry_webhook_requests_total{provider="github",result="too_large"} 1)"),
+            std::string::npos);
+  EXPECT_NE(metrics.find(R"(ferry_webhook_requests_total{provider="github",result="unknown_repository"} 1)"),
+            std::string::npos);
+  for (const v1::Event& e : OutboxEvents()) {
+    EXPECT_EQ(e.DebugString().find("s3cr3t-hook"), std::string::npos) << "secret leaked into audit";
+  }
+  EXPECT_EQ(svc_->Log().find("s3cr3t-hook"), std::string::npos) << "secret leaked into logs";
+}
+
+TEST_F(RepoWatcherTest, HeadPolicyRejectsUnsignedAndUntrustedTipsAndNeverOffersThem) {
+  auto trusted_ssh = testing::SshKey::Generate(dir_ + "/ssh-a", "alice@ferry.example");
+  auto other_ssh = testing::SshKey::Generate(dir_ + "/ssh-b", "mallory@ferry.example");
+  auto trusted_pgp = testing::PgpKey::Generate(dir_ + "/gpg-a", "Alice <alice@ferry.example>");
+  std::string c1 = repo_->Commit({{"f", "1"}}, "signed ssh", trusted_ssh.CommitArgs(), trusted_ssh.Env());
+  repo_->Push("main");
+  v1::Repository spec = Spec("apps", repo_->remote_path());
+  spec.mutable_signature_policy()->set_mode(v1::SIGNATURE_MODE_HEAD);
+  spec.mutable_signature_policy()->add_ssh_allowed_signers(trusted_ssh.allowed_signer);
+  spec.mutable_signature_policy()->add_trusted_pgp_public_keys(trusted_pgp.public_key);
+  ASSERT_TRUE(Create(spec).ok());
+  RevisionCollector accepted(stub_.get(), "");
+  RevisionCollector all(stub_.get(), "", /*include_rejected=*/true);
+  ASSERT_EQ(accepted.WaitFor(1).size(), 1u);
+  EXPECT_EQ(accepted.Snapshot()[0].signature_result(), v1::SIGNATURE_RESULT_VALID);
+  EXPECT_EQ(accepted.Snapshot()[0].signer(), "alice@ferry.example");
+
+  std::string c2 = repo_->Commit({{"f", "2"}}, "unsigned");
+  repo_->Push("main");
+  auto revs = all.WaitFor(2);
+  ASSERT_EQ(revs.size(), 2u);
+  EXPECT_TRUE(revs[1].rejected());
+  EXPECT_EQ(revs[1].signature_result(), v1::SIGNATURE_RESULT_UNSIGNED);
+  EXPECT_FALSE(revs[1].signature_reason().empty());
+
+  std::string c3 = repo_->Commit({{"f", "3"}}, "mallory", other_ssh.CommitArgs(), other_ssh.Env());
+  repo_->Push("main");
+  revs = all.WaitFor(3);
+  ASSERT_EQ(revs.size(), 3u);
+  EXPECT_TRUE(revs[2].rejected());
+  EXPECT_EQ(revs[2].signature_result(), v1::SIGNATURE_RESULT_UNTRUSTED_KEY);
+
+  std::string c4 = repo_->Commit({{"f", "4"}}, "signed pgp", trusted_pgp.CommitArgs(), trusted_pgp.Env());
+  repo_->Push("main");
+  revs = accepted.WaitFor(2);
+  ASSERT_EQ(revs.size(), 2u);
+  EXPECT_EQ(revs[1].sha(), c4);
+  EXPECT_EQ(revs[1].signature_type(), v1::SIGNATURE_TYPE_PGP);
+  // Relative to what the planner last saw (c1), not to the rejected tips.
+  EXPECT_EQ(revs[1].previous_sha(), c1);
+  for (const v1::Revision& r : accepted.Snapshot()) EXPECT_FALSE(r.rejected());
+  EXPECT_EQ(List("apps", false).size(), 2u);
+  EXPECT_EQ(List("apps", true).size(), 4u);
+  EXPECT_EQ(CountEvents(v1::AUDIT_ACTION_SIGNATURE_REJECTED), 2);
+  EXPECT_NE(Metrics().find(R"(ferry_revisions_total{signature_result="unsigned"} 1)"), std::string::npos);
+  trusted_pgp.Stop();
+}
+
+TEST_F(RepoWatcherTest, ReadContentStreamsFilesAndSymlinksWithinLimitsAndRejectsEscapes) {
+  std::filesystem::create_directories(repo_->work_path() + "/apps/a");
+  std::filesystem::create_symlink("/etc/passwd", repo_->work_path() + "/apps/a/evil");
+  repo_->Git({"add", "apps/a/evil"});
+  std::string big(3 << 20, 'z');
+  std::string c1 = repo_->Commit({{"apps/a/app.yaml", "kind: Process\n"}, {"apps/big/blob", big}}, "c1");
+  repo_->Push("main");
+  ASSERT_TRUE(Create(Spec("apps", repo_->remote_path())).ok());
+  Refresh("apps");
+
+  auto read = [&](const std::string& path, int64_t max_file, std::vector<v1::ReadContentResponse>* out) {
+    grpc::ClientContext ctx;
+    v1::ReadContentRequest req;
+    req.set_repository_id("apps");
+    req.set_commit(c1);
+    req.set_path(path);
+    req.set_max_file_bytes(max_file);
+    auto reader = stub_->ReadContent(&ctx, req);
+    v1::ReadContentResponse chunk;
+    while (reader->Read(&chunk)) out->push_back(chunk);
+    return reader->Finish();
+  };
+  std::vector<v1::ReadContentResponse> chunks;
+  ASSERT_TRUE(read("apps/a", 0, &chunks).ok());
+  ASSERT_EQ(chunks.size(), 2u);
+  EXPECT_EQ(chunks[0].path(), "apps/a/app.yaml");
+  EXPECT_EQ(chunks[0].data(), "kind: Process\n");
+  EXPECT_EQ(chunks[1].path(), "apps/a/evil");
+  EXPECT_EQ(chunks[1].type(), v1::CONTENT_ENTRY_TYPE_SYMLINK);
+  EXPECT_EQ(chunks[1].symlink_target(), "/etc/passwd");
+  EXPECT_TRUE(chunks[1].data().empty()) << "symlink followed";
+
+  chunks.clear();
+  ASSERT_TRUE(read("apps/big", 0, &chunks).ok());
+  ASSERT_EQ(chunks.size(), 3u) << "1 MiB chunks";
+  EXPECT_EQ(chunks[0].size(), 3 << 20);
+  EXPECT_TRUE(chunks[2].last_chunk());
+
+  chunks.clear();
+  grpc::Status s = read("", 1 << 20, &chunks);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(s.error_message().find("apps/big/blob"), std::string::npos) << s.error_message();
+  EXPECT_TRUE(chunks.empty()) << "nothing sent before the limit check";
+
+  for (const char* bad : {"../outside", "apps/../../etc", "/etc/passwd"}) {
+    chunks.clear();
+    s = read(bad, 0, &chunks);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
+  }
+  chunks.clear();
+  EXPECT_EQ(read("no/such/dir", 0, &chunks).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(RepoWatcherTest, FailingRemoteIsReportedBackedOffAndAuditedOnce) {
+  ASSERT_TRUE(Create(Spec("apps", dir_ + "/does-not-exist.git")).ok());
+  v1::RepositoryStatus status = Refresh("apps");
+  EXPECT_FALSE(status.last_error().empty());
+  EXPECT_GE(status.consecutive_failures(), 1);
+  absl::SleepFor(absl::Seconds(2));
+  status = Refresh("apps");
+  EXPECT_GE(status.consecutive_failures(), 2);
+  EXPECT_EQ(CountEvents(v1::AUDIT_ACTION_FETCH_FAILED), 1) << "the same error is audited once";
+  EXPECT_NE(Metrics().find(R"(ferry_git_requests_total{request_type="ls-remote",result="failure"})"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace ferry
