@@ -177,7 +177,8 @@ absl::Status DeploymentRunner::Execute(Exec& ex, std::string* failure) {
       step.set_action(previous == nullptr ? v1::OBJECT_ACTION_CREATE : v1::OBJECT_ACTION_UPDATE);
       absl::Status s = SaveStep(ex, step, nullptr);
       if (!s.ok()) return s;
-      absl::Status applied_status = ex.target->Apply(ex.scope, obj, previous, deadline);
+      absl::Status applied_status = ex.target->Apply(ex.scope, obj, previous, deadline, &stopping_);
+      if (!applied_status.ok() && stopping_) return absl::AbortedError("deployer stopping");
       if (!applied_status.ok()) {
         EndStep(step, v1::STEP_RESULT_FAILED, std::string(applied_status.message()));
         s = SaveStep(ex, step, nullptr);

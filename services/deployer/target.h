@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <string>
 #include <tuple>
@@ -82,11 +83,12 @@ class Target {
 
   // Creates or updates `desired` (a result of Prepare), waiting for it to be
   // healthy where an update must keep it available, until `deadline`.
-  // `previous` is the object as last applied, or nullptr. Errors:
+  // `previous` is the object as last applied, or nullptr. `cancel` (may be
+  // null) becoming true ends a wait early with ABORTED. Errors:
   // DEADLINE_EXCEEDED (health did not arrive), FAILED_PRECONDITION (a check
   // such as a validate command refused it; nothing went live), INTERNAL.
   virtual absl::Status Apply(const AppScope& app, const TargetObject& desired, const TargetObject* previous,
-                             absl::Time deadline) = 0;
+                             absl::Time deadline, const std::atomic<bool>* cancel) = 0;
 
   // Deletes an object as last applied. Deleting a missing object is OK.
   virtual absl::Status Delete(const AppScope& app, const TargetObject& applied, absl::Time deadline) = 0;

@@ -51,7 +51,7 @@ class HostTargetTest : public ::testing::Test {
     absl::StatusOr<std::vector<TargetObject>> prepared = target_->Prepare(app_, objs, nullptr);
     if (!prepared.ok()) return prepared.status();
     for (const TargetObject& o : *prepared) {
-      absl::Status s = target_->Apply(app_, o, nullptr, absl::Now() + absl::Seconds(20));
+      absl::Status s = target_->Apply(app_, o, nullptr, absl::Now() + absl::Seconds(20), nullptr);
       if (!s.ok()) return s;
     }
     return absl::OkStatus();
@@ -163,7 +163,7 @@ TEST_F(HostTargetTest, ProcessesAreReadoptedAfterRestartWithoutBeingRestarted) {
   absl::StatusOr<std::vector<TargetObject>> prepared = restarted.Prepare(app_, {applied}, nullptr);
   ASSERT_TRUE(prepared.ok());
   EXPECT_EQ(restarted.Observe(app_, applied.key, &(*prepared)[0]).drift, v1::DRIFT_STATUS_IN_SYNC);
-  ASSERT_TRUE(restarted.Apply(app_, (*prepared)[0], nullptr, absl::Now() + absl::Seconds(10)).ok());
+  ASSERT_TRUE(restarted.Apply(app_, (*prepared)[0], nullptr, absl::Now() + absl::Seconds(10), nullptr).ok());
   std::vector<Instance> after = restarted.processes().LiveInstances("web-app", "web");
   ASSERT_EQ(after.size(), 2u);
   for (size_t i = 0; i < 2; ++i) EXPECT_EQ(after[i].identity.pid, before[i].identity.pid);

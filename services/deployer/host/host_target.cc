@@ -181,7 +181,7 @@ absl::Status HostTarget::ApplyFile(const AppScope& app, const HostObject& obj) {
 }
 
 absl::Status HostTarget::Apply(const AppScope& app, const TargetObject& desired, const TargetObject* previous,
-                               absl::Time deadline) {
+                               absl::Time deadline, const std::atomic<bool>* cancel) {
   absl::StatusOr<HostObject> obj = Parse(desired);
   if (!obj.ok()) return obj.status();
   if (obj->file) {
@@ -199,7 +199,7 @@ absl::Status HostTarget::Apply(const AppScope& app, const TargetObject& desired,
   }
   std::error_code ec;
   fs::create_directories(root_, ec);
-  return processes_.Apply(app.application_id, *obj, deadline);
+  return processes_.Apply(app.application_id, *obj, deadline, cancel);
 }
 
 absl::Status HostTarget::Delete(const AppScope& app, const TargetObject& applied, absl::Time deadline) {

@@ -25,7 +25,7 @@ class HostTarget final : public Target {
   absl::StatusOr<std::vector<TargetObject>> Prepare(const AppScope& app, std::vector<TargetObject> objects,
                                                    const FileFetcher& fetch) override;
   absl::Status Apply(const AppScope& app, const TargetObject& desired, const TargetObject* previous,
-                     absl::Time deadline) override;
+                     absl::Time deadline, const std::atomic<bool>* cancel) override;
   absl::Status Delete(const AppScope& app, const TargetObject& applied, absl::Time deadline) override;
   ObservedObject Observe(const AppScope& app, const ObjectKey& key, const TargetObject* applied) override;
   std::pair<v1::HealthStatus, std::string> Health(const AppScope& app, const TargetObject& applied) override;

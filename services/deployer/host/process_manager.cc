@@ -226,11 +226,16 @@ std::pair<bool, std::string> ProcessManager::Probe(const Instance& inst, const P
   return {r.ok, absl::StrCat("instance ", inst.id, " (pid ", inst.identity.pid, "): ", r.message)};
 }
 
-absl::Status ProcessManager::WaitHealthy(const Instance& inst, const ProcessSpec& spec, absl::Time deadline) {
+absl::Status ProcessManager::WaitHealthy(const Instance& inst, const ProcessSpec& spec, absl::Time deadline,
+                                         const std::atomic<bool>* cancel) {
+  auto cancelled = [&] { return cancel != nullptr && cancel->load(); };
   absl::Time first = absl::Now() + spec.health.initial_delay;
-  while (absl::Now() < first && absl::Now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  while (absl::Now() < first && absl::Now() < deadline && !cancelled()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   std::string last = "no health check ran";
   while (true) {
+    if (cancelled()) return absl::AbortedError("cancelled while waiting for health");
     if (!IsAlive(inst.identity)) {
       return absl::FailedPreconditionError(absl::StrCat("instance ", inst.id, " exited; log tail: ",
                                                         Tail(inst.log_path, 400)));
@@ -259,7 +264,8 @@ void ProcessManager::Stop(const Instance& inst) {
   failures_.erase(inst.file);
 }
 
-absl::Status ProcessManager::Apply(const std::string& app, const HostObject& obj, absl::Time deadline) {
+absl::Status ProcessManager::Apply(const std::string& app, const HostObject& obj, absl::Time deadline,
+                                   const std::atomic<bool>* cancel) {
   std::lock_guard<std::mutex> lock(LockFor(app, obj.name));
   const ProcessSpec& spec = *obj.process;
   std::string hash = ProcessSpecHash(obj.doc["spec"]);
@@ -280,7 +286,7 @@ absl::Status ProcessManager::Apply(const std::string& app, const HostObject& obj
   for (int i = static_cast<int>(keep.size()); i < spec.replicas; ++i) {
     absl::StatusOr<Instance> fresh = Start(app, obj, hash);
     if (!fresh.ok()) return fresh.status();
-    absl::Status healthy = WaitHealthy(*fresh, spec, deadline);
+    absl::Status healthy = WaitHealthy(*fresh, spec, deadline, cancel);
     if (!healthy.ok()) {
       Stop(*fresh);
       return absl::Status(healthy.code(), absl::StrCat("Process \"", obj.name, "\": ", healthy.message()));

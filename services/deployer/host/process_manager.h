@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -42,7 +43,8 @@ class ProcessManager {
   // one stops), then stops surplus ones. DEADLINE_EXCEEDED or
   // FAILED_PRECONDITION (the new instance exited) leave the remaining old
   // instances running.
-  absl::Status Apply(const std::string& app, const HostObject& obj, absl::Time deadline);
+  absl::Status Apply(const std::string& app, const HostObject& obj, absl::Time deadline,
+                     const std::atomic<bool>* cancel = nullptr);
   // Stops every instance and forgets the process.
   absl::Status Delete(const std::string& app, const std::string& name);
   ObservedObject Observe(const std::string& app, const std::string& name, const HostObject* applied);
@@ -57,7 +59,8 @@ class ProcessManager {
   std::mutex& LockFor(const std::string& app, const std::string& name);
   std::vector<Instance> Load(const std::string& app, const std::string& name);
   absl::StatusOr<Instance> Start(const std::string& app, const HostObject& obj, const std::string& hash);
-  absl::Status WaitHealthy(const Instance& inst, const ProcessSpec& spec, absl::Time deadline);
+  absl::Status WaitHealthy(const Instance& inst, const ProcessSpec& spec, absl::Time deadline,
+                           const std::atomic<bool>* cancel);
   std::pair<bool, std::string> Probe(const Instance& inst, const ProcessSpec& spec);
   void Stop(const Instance& inst);
   void CapLog(const Instance& inst, int64_t max_bytes);
