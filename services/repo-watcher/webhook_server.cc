@@ -39,6 +39,7 @@ absl::Status WebhookServer::Start(const std::string& address) {
   }
   std::string host = address.substr(0, colon);
   server_->set_payload_max_length(max_body_);
+  server_->set_tcp_nodelay(true);
   server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!req.has_header("Content-Length")) return httplib::Server::HandlerResponse::Unhandled;
     uint64_t length = 0;
