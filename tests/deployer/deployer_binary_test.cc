@@ -1,0 +1,268 @@
+// ferry-deployer as users run it: the real binary against a real PostgreSQL,
+// fed by an in-process fake planner over gRPC, deploying real processes.
+// Includes the crash test: SIGKILL in the middle of a rollout.
+
+#include <gtest/gtest.h>
+#include <grpcpp/grpcpp.h>
+#include <httplib.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "common/outbox/postgres_outbox_store.h"
+#include "ferry/v1/deployer.grpc.pb.h"
+#include "ferry/v1/planner.grpc.pb.h"
+#include "services/deployer/host/health_probe.h"
+#include "services/deployer/host/host_target.h"
+#include "services/deployer/postgres_deployment_store.h"
+#include "tests/deployer/test_util.h"
+#include "tests/support/service_process.h"
+#include "tests/support/test_database.h"
+
+namespace ferry::deployer {
+namespace {
+
+using testing::MakePlan;
+using testing::PlanOptions;
+using testing::ServerProcess;
+
+// The planner side of the deployer's contract: releases plans in order,
+// resumable by cursor, and records acknowledgements and results.
+class FakePlanner final : public v1::Planner::Service {
+ public:
+  void Release(const v1::Plan& plan) {
+    std::lock_guard<std::mutex> l(mu_);
+    plans_.push_back(plan);
+    cv_.notify_all();
+  }
+  void Shutdown() {
+    std::lock_guard<std::mutex> l(mu_);
+    shutdown_ = true;
+    cv_.notify_all();
+  }
+  std::optional<v1::ReportPlanResultRequest> ResultFor(const std::string& plan_id, absl::Duration timeout) {
+    std::unique_lock<std::mutex> l(mu_);
+    std::optional<v1::ReportPlanResultRequest> out;
+    cv_.wait_for(l, absl::ToChronoMilliseconds(timeout), [&] {
+      for (const auto& r : results_) {
+        if (r.plan_id() == plan_id) out = r;
+      }
+      return out.has_value();
+    });
+    return out;
+  }
+  int AcksFor(const std::string& plan_id) {
+    std::lock_guard<std::mutex> l(mu_);
+    return static_cast<int>(std::count_if(acks_.begin(), acks_.end(), [&](const auto& a) { return a.plan_id() == plan_id; }));
+  }
+
+  grpc::Status WatchApprovedPlans(grpc::ServerContext* ctx, const v1::WatchApprovedPlansRequest* req,
+                                  grpc::ServerWriter<v1::WatchApprovedPlansResponse>* writer) override {
+    size_t next = req->cursor().empty() ? 0 : std::stoul(req->cursor());
+    std::unique_lock<std::mutex> l(mu_);
+    while (!ctx->IsCancelled() && !shutdown_) {
+      cv_.wait_for(l, std::chrono::milliseconds(100), [&] { return shutdown_ || plans_.size() > next; });
+      while (!shutdown_ && next < plans_.size()) {
+        v1::WatchApprovedPlansResponse resp;
+        resp.set_cursor(std::to_string(next + 1));
+        *resp.mutable_plan() = plans_[next++];
+        l.unlock();
+        bool ok = writer->Write(resp);
+        l.lock();
+        if (!ok) return grpc::Status::CANCELLED;
+      }
+    }
+    return grpc::Status::OK;
+  }
+  grpc::Status AcknowledgePlan(grpc::ServerContext*, const v1::AcknowledgePlanRequest* req,
+                               v1::AcknowledgePlanResponse* out) override {
+    std::lock_guard<std::mutex> l(mu_);
+    acks_.push_back(*req);
+    out->set_proceed(true);
+    out->set_state(v1::PLAN_STATE_EXECUTING);
+    return grpc::Status::OK;
+  }
+  grpc::Status ReportPlanResult(grpc::ServerContext*, const v1::ReportPlanResultRequest* req,
+                                v1::ReportPlanResultResponse*) override {
+    std::lock_guard<std::mutex> l(mu_);
+    results_.push_back(*req);
+    cv_.notify_all();
+    return grpc::Status::OK;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool shutdown_ = false;
+  std::vector<v1::Plan> plans_;
+  std::vector<v1::AcknowledgePlanRequest> acks_;
+  std::vector<v1::ReportPlanResultRequest> results_;
+};
+
+class DeployerBinaryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = ferry::testing::MakeTempDir("deployer-binary");
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &planner_port_);
+    builder.RegisterService(&planner_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(planner_port_, 0);
+  }
+  void TearDown() override {
+    deployer_.reset();
+    planner_.Shutdown();
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    testing::KillAllUnder(root_);
+    EXPECT_EQ(testing::CountProcessesUnder(root_), 0) << "processes left behind";
+  }
+  void StartDeployer() {
+    auto d = ferry::testing::ServiceProcess::Start(
+        "ferry-deployer", {"--database-url=" + db_.url(), absl::StrCat("--planner-address=127.0.0.1:", planner_port_),
+                           "--audit-address=127.0.0.1:1", "--drift-interval=1h", "--deployer-id=replica-a"});
+    ASSERT_TRUE(d.ok()) << d.status();
+    deployer_ = std::move(*d);
+  }
+  PlanOptions Opts(char sha) {
+    PlanOptions o;
+    o.root = root_;
+    o.sha = std::string(40, sha);
+    o.health_timeout = absl::Seconds(30);
+    return o;
+  }
+  std::vector<host::Instance> Instances() { return host::HostTarget(root_).processes().LiveInstances("web-app", "web"); }
+  std::vector<std::string> ServedVersions() {
+    std::vector<std::string> out;
+    for (const host::Instance& i : Instances()) {
+      httplib::Client c("127.0.0.1", i.ports.at("http"));
+      auto res = c.Get("/");
+      out.push_back(res && res->status == 200 ? res->body : "down");
+    }
+    return out;
+  }
+
+  ferry::testing::TestDatabase db_;
+  std::string root_;
+  FakePlanner planner_;
+  int planner_port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<ferry::testing::ServiceProcess> deployer_;
+};
+
+TEST_F(DeployerBinaryTest, KilledMidRolloutRecoversToOneHealthyRevisionAndRecordsWhatHappened) {
+  StartDeployer();
+  planner_.Release(MakePlan("plan-1", {ServerProcess("web", "v1", 2)}, Opts('1')));
+  auto r1 = planner_.ResultFor("plan-1", absl::Seconds(60));
+  ASSERT_TRUE(r1.has_value()) << deployer_->Log();
+  ASSERT_EQ(r1->state(), v1::PLAN_STATE_SUCCEEDED) << r1->message();
+
+  // v2's instances take 2 s to listen: kill -9 the deployer while the first
+  // one comes up.
+  planner_.Release(MakePlan("plan-2", {ServerProcess("web", "v2", 2, {{"START_DELAY", "2"}})}, Opts('2')));
+  for (int i = 0; i < 500 && Instances().size() < 3; ++i) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_EQ(Instances().size(), 3u) << "v2 never started";
+  deployer_->Kill();
+
+  auto pool = db_.Pool(2);
+  outbox::PostgresOutboxStore outbox(pool.get(), "deployer", "deployer");
+  PostgresDeploymentStore store(pool.get(), &outbox);
+  absl::StatusOr<v1::Deployment> left = store.Get("dep-plan-2", false);
+  ASSERT_TRUE(left.ok()) << left.status();
+  EXPECT_EQ(left->state(), v1::DEPLOYMENT_STATE_RUNNING);
+
+  StartDeployer();
+  auto r2 = planner_.ResultFor("plan-2", absl::Seconds(60));
+  ASSERT_TRUE(r2.has_value()) << deployer_->Log();
+  absl::StatusOr<v1::Deployment> d = store.Get("dep-plan-2", true);
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->recovered());
+  EXPECT_EQ(d->state(), v1::DEPLOYMENT_STATE_ROLLED_BACK) << d->message();
+  EXPECT_EQ(r2->state(), v1::PLAN_STATE_ROLLED_BACK);
+  EXPECT_EQ(r2->live_revision().sha(), std::string(40, '1'));
+  bool recovery_step = false;
+  for (const auto& s : d->steps()) {
+    if (s.kind() == v1::STEP_KIND_RECOVERY) {
+      recovery_step = true;
+      EXPECT_NE(s.message().find("rolling back"), std::string::npos) << s.message();
+    }
+    EXPECT_NE(s.result(), v1::STEP_RESULT_RUNNING) << "a step stayed RUNNING: " << s.DebugString();
+  }
+  EXPECT_TRUE(recovery_step);
+  absl::StatusOr<v1::Deployment> rb = store.Get(d->rolled_back_by_deployment_id(), false);
+  ASSERT_TRUE(rb.ok());
+  EXPECT_EQ(rb->state(), v1::DEPLOYMENT_STATE_SUCCEEDED);
+  EXPECT_EQ(rb->deployer_id(), "replica-a");
+  // One revision, healthy: both instances serve v1; nothing is left running.
+  EXPECT_EQ(ServedVersions(), (std::vector<std::string>{"v1", "v1"}));
+  absl::StatusOr<std::vector<v1::Deployment>> unfinished = store.Unfinished();
+  ASSERT_TRUE(unfinished.ok());
+  EXPECT_TRUE(unfinished->empty());
+  absl::StatusOr<int> code = deployer_->Stop();
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0);
+  // Processes outlive the deployer.
+  EXPECT_EQ(ServedVersions(), (std::vector<std::string>{"v1", "v1"}));
+}
+
+TEST_F(DeployerBinaryTest, WatchDeploymentStreamsStepsLiveAndLiveStateIsServed) {
+  StartDeployer();
+  planner_.Release(MakePlan("plan-1", {ServerProcess("web", "v1", 1, {{"START_DELAY", "1"}}),
+                                       testing::ConfigFile("conf", "app.conf", "a=1\n")},
+                            Opts('1')));
+  auto channel = grpc::CreateChannel(deployer_->grpc_target(), grpc::InsecureChannelCredentials());
+  auto stub = v1::Deployer::NewStub(channel);
+  // Wait for the deployment to be recorded, then watch it.
+  for (int i = 0; i < 300; ++i) {
+    grpc::ClientContext ctx;
+    v1::GetDeploymentRequest req;
+    req.set_deployment_id("dep-plan-1");
+    v1::Deployment d;
+    if (stub->GetDeployment(&ctx, req, &d).ok()) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  grpc::ClientContext ctx;
+  v1::WatchDeploymentRequest req;
+  req.set_deployment_id("dep-plan-1");
+  auto reader = stub->WatchDeployment(&ctx, req);
+  v1::WatchDeploymentResponse ev;
+  int steps = 0;
+  v1::DeploymentState last = v1::DEPLOYMENT_STATE_UNSPECIFIED;
+  bool first = true;
+  while (reader->Read(&ev)) {
+    if (first) {
+      EXPECT_TRUE(ev.has_deployment()) << "the stream starts with a snapshot";
+      first = false;
+    }
+    if (ev.has_step()) ++steps;
+    if (ev.has_deployment()) last = ev.deployment().state();
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(last, v1::DEPLOYMENT_STATE_SUCCEEDED);
+  EXPECT_GT(steps, 0) << "no step arrived live";
+
+  grpc::ClientContext lctx;
+  v1::GetLiveStateRequest lreq;
+  lreq.set_application_id("web-app");
+  lreq.set_environment_id("dev");
+  v1::LiveState live;
+  ASSERT_TRUE(stub->GetLiveState(&lctx, lreq, &live).ok());
+  EXPECT_EQ(live.health(), v1::HEALTH_STATUS_HEALTHY);
+  EXPECT_EQ(live.sync_status(), v1::SYNC_STATUS_SYNCED);
+  EXPECT_EQ(live.objects_size(), 2);
+  EXPECT_EQ(live.deployment_id(), "dep-plan-1");
+
+  httplib::Client metrics("127.0.0.1", deployer_->metrics_port());
+  auto res = metrics.Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_NE(res->body.find("ferry_deployments_total{result=\"succeeded\"} 1"), std::string::npos) << res->body;
+  EXPECT_NE(res->body.find("ferry_deployment_duration_seconds_count"), std::string::npos);
+  EXPECT_NE(res->body.find("ferry_health_checks_total{result=\"healthy\"}"), std::string::npos);
+  EXPECT_NE(res->body.find("ferry_drift_events_total"), std::string::npos);
+  absl::StatusOr<int> code = deployer_->Stop();
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0);
+}
+
+}  // namespace
+}  // namespace ferry::deployer
