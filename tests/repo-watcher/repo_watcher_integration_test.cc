@@ -579,5 +579,62 @@ TEST_F(RepoWatcherTest, FailingRemoteIsReportedBackedOffAndAuditedOnce) {
             std::string::npos);
 }
 
+TEST_F(RepoWatcherTest, AllPolicyRejectsAnUnsignedCommitBehindASignedTip) {
+  auto key = testing::SshKey::Generate(dir_ + "/ssh-a", "alice@ferry.example");
+  std::string c1 = repo_->Commit({{"f", "1"}}, "signed", key.CommitArgs(), key.Env());
+  repo_->Push("main");
+  v1::Repository spec = Spec("apps", repo_->remote_path());
+  spec.mutable_signature_policy()->set_mode(v1::SIGNATURE_MODE_ALL);
+  spec.mutable_signature_policy()->add_ssh_allowed_signers(key.allowed_signer);
+  ASSERT_TRUE(Create(spec).ok());
+  RevisionCollector all(stub_.get(), "", /*include_rejected=*/true);
+  ASSERT_EQ(all.WaitFor(1).size(), 1u);
+  std::string unsigned_sha = repo_->Commit({{"f", "2"}}, "sneaky unsigned");
+  std::string c3 = repo_->Commit({{"f", "3"}}, "signed tip", key.CommitArgs(), key.Env());
+  repo_->Push("main");
+  auto revs = all.WaitFor(2);
+  ASSERT_EQ(revs.size(), 2u);
+  EXPECT_EQ(revs[1].sha(), c3);
+  EXPECT_TRUE(revs[1].rejected());
+  EXPECT_EQ(revs[1].signature_result(), v1::SIGNATURE_RESULT_UNSIGNED);
+  EXPECT_NE(revs[1].signature_reason().find(unsigned_sha), std::string::npos) << revs[1].signature_reason();
+  v1::RepositoryStatus status = Refresh("apps");
+  ASSERT_EQ(status.refs_size(), 1);
+  EXPECT_EQ(status.refs(0).sha(), c3);
+  EXPECT_EQ(status.refs(0).accepted_sha(), c1);
+}
+
+TEST_F(RepoWatcherTest, TwoReplicasRecordEachMoveOnceAndBothStreamIt) {
+  std::string c1 = repo_->Commit({{"f", "1"}}, "c1");
+  repo_->Push("main");
+  auto other = ServiceProcess::Start(
+      "ferry-repo-watcher", {"--database-url=" + db_.url(), "--cache-dir=" + dir_ + "/cache-b",
+                             absl::StrCat("--webhook-address=127.0.0.1:", testing::FreePort()),
+                             "--audit-address=127.0.0.1:1"});
+  ASSERT_TRUE(other.ok()) << other.status();
+  auto other_stub = v1::RepoWatcher::NewStub(
+      grpc::CreateChannel((*other)->grpc_target(), grpc::InsecureChannelCredentials()));
+  ASSERT_TRUE(Create(Spec("apps", repo_->remote_path())).ok());
+  RevisionCollector on_a(stub_.get(), "");
+  RevisionCollector on_b(other_stub.get(), "");
+  std::vector<std::string> shas = {c1};
+  for (int i = 2; i <= 4; ++i) {
+    ASSERT_EQ(on_b.WaitFor(shas.size()).size(), shas.size());
+    shas.push_back(repo_->Commit({{"f", std::to_string(i)}}, "c" + std::to_string(i)));
+    repo_->Push("main");
+  }
+  ASSERT_EQ(on_a.WaitFor(4).size(), 4u);
+  ASSERT_EQ(on_b.WaitFor(4).size(), 4u);
+  absl::SleepFor(absl::Milliseconds(2500));  // both replicas keep polling
+  auto a = on_a.Snapshot();
+  auto b = on_b.Snapshot();
+  ASSERT_EQ(a.size(), 4u);
+  ASSERT_EQ(b.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(a[i].sha(), shas[i]);
+    EXPECT_EQ(b[i].cursor(), a[i].cursor());
+  }
+}
+
 }  // namespace
 }  // namespace ferry
