@@ -6,7 +6,12 @@ file descriptors over grpc.reflection.v1alpha, then prints every method with
 its request and response messages and their fields.
 
 usage: reflection_client.py <stub-dir> describe <target>...
-       reflection_client.py <stub-dir> call <target> <full.method> <json-request>
+       reflection_client.py <stub-dir> list <target>
+       reflection_client.py <stub-dir> call <target> <full.method> <json-request> [--max-messages=N]
+
+`list` prints one service name per line, like `grpcurl <target> list`.
+`call` prints each response as one JSON line; with --max-messages=N a server
+stream is cancelled after N messages (a bounded `grpcurl ... Tail`).
 """
 import json
 import sys
@@ -62,7 +67,7 @@ class Reflector:
         self._add_files(self._ask(reflection_pb2.ServerReflectionRequest(file_containing_symbol=name)))
         return self.pool.FindServiceByName(name)
 
-    def call(self, method_full, request_json):
+    def call(self, method_full, request_json, max_messages=None):
         service_name, method_name = method_full.rsplit(".", 1)
         method = self.service(service_name).FindMethodByName(method_name)
         req_cls = message_factory.GetMessageClass(method.input_type) if hasattr(message_factory, "GetMessageClass") \
@@ -74,8 +79,14 @@ class Reflector:
         if method.server_streaming:
             rpc = self.channel.unary_stream(path, request_serializer=req_cls.SerializeToString,
                                             response_deserializer=resp_cls.FromString)
-            for msg in rpc(request, timeout=30):
-                print(json_format.MessageToJson(msg, indent=None))
+            stream = rpc(request, timeout=30)
+            received = 0
+            for msg in stream:
+                print(json_format.MessageToJson(msg, indent=None), flush=True)
+                received += 1
+                if max_messages is not None and received >= max_messages:
+                    stream.cancel()
+                    break
         else:
             rpc = self.channel.unary_unary(path, request_serializer=req_cls.SerializeToString,
                                            response_deserializer=resp_cls.FromString)
@@ -106,8 +117,13 @@ def main():
     try:
         if sys.argv[2] == "describe":
             describe(sys.argv[3:])
+        elif sys.argv[2] == "list":
+            for name in Reflector(sys.argv[3]).services():
+                print(name)
         elif sys.argv[2] == "call":
-            Reflector(sys.argv[3]).call(sys.argv[4], sys.argv[5] if len(sys.argv) > 5 else "{}")
+            args = [a for a in sys.argv[3:] if not a.startswith("--max-messages=")]
+            limits = [int(a.split("=", 1)[1]) for a in sys.argv[3:] if a.startswith("--max-messages=")]
+            Reflector(args[0]).call(args[1], args[2] if len(args) > 2 else "{}", limits[0] if limits else None)
         else:
             print(__doc__, file=sys.stderr)
             return 2
