@@ -26,6 +26,10 @@ struct Credentials {
   std::string password;          // HTTPS token
   std::string private_key_file;  // SSH
   std::string passphrase;        // SSH, optional
+  // SSH host keys are checked against this OpenSSH known_hosts file (empty:
+  // ~/.ssh/known_hosts); an unknown or different host key fails the
+  // connection with UNAVAILABLE.
+  std::string known_hosts_file;
 };
 
 struct Identity {

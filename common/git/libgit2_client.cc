@@ -34,9 +34,10 @@ absl::StatusOr<std::vector<RemoteRef>> Libgit2Client::ListRemoteRefs(const std::
   int rc = git_remote_create_detached(&raw, url.c_str());
   RemoteHandle remote(raw);
   if (rc != 0) return GitError(rc, "ls-remote: bad remote URL", absl::StatusCode::kInvalidArgument);
-  CredentialPayload payload{&credentials, 0};
+  CredentialPayload payload{&credentials, 0, url};
   git_remote_callbacks callbacks = GIT_REMOTE_CALLBACKS_INIT;
   callbacks.credentials = AcquireCredential;
+  callbacks.certificate_check = CheckCertificate;
   callbacks.payload = &payload;
   rc = git_remote_connect(remote.get(), GIT_DIRECTION_FETCH, &callbacks, nullptr, nullptr);
   if (rc != 0) return GitError(rc, "ls-remote", absl::StatusCode::kUnavailable);

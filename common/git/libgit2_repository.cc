@@ -1,9 +1,11 @@
 #include "common/git/libgit2_repository.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/git/known_hosts.h"
 
 namespace ferry::git {
 namespace {
@@ -57,6 +59,25 @@ int AcquireCredential(git_credential** out, const char* url, const char* usernam
   return GIT_EAUTH;
 }
 
+int CheckCertificate(git_cert* cert, int valid, const char* host, void* payload) {
+  if (cert == nullptr || cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2) return valid ? 0 : GIT_ECERTIFICATE;
+  auto* p = static_cast<CredentialPayload*>(payload);
+  const auto* key = reinterpret_cast<const git_cert_hostkey*>(cert);
+  if ((key->type & GIT_CERT_SSH_RAW) == 0 || key->hostkey == nullptr || host == nullptr) {
+    git_error_set_str(GIT_ERROR_SSH, "cannot verify the SSH host key: no raw key offered");
+    return GIT_ECERTIFICATE;
+  }
+  std::string file = p != nullptr && p->credentials != nullptr ? p->credentials->known_hosts_file : "";
+  if (file.empty()) {
+    const char* home = std::getenv("HOME");
+    file = absl::StrCat(home != nullptr ? home : "", "/.ssh/known_hosts");
+  }
+  int port = p != nullptr ? SshPortOf(p->url) : 22;
+  if (KnownHostsContains(file, host, port, Base64(std::string(key->hostkey, key->hostkey_len)))) return 0;
+  git_error_set_str(GIT_ERROR_SSH, absl::StrCat("SSH host key of ", host, " is not in ", file).c_str());
+  return GIT_ECERTIFICATE;
+}
+
 absl::Status Libgit2Repository::Fetch(const std::string& url, const std::vector<std::string>& refspecs,
                                       const Credentials& credentials) {
   git_remote* raw = nullptr;
@@ -67,9 +88,10 @@ absl::Status Libgit2Repository::Fetch(const std::string& url, const std::vector<
   specs.reserve(refspecs.size());
   for (const std::string& s : refspecs) specs.push_back(const_cast<char*>(s.c_str()));
   git_strarray array{specs.data(), specs.size()};
-  CredentialPayload payload{&credentials, 0};
+  CredentialPayload payload{&credentials, 0, url};
   git_fetch_options opts = GIT_FETCH_OPTIONS_INIT;
   opts.callbacks.credentials = AcquireCredential;
+  opts.callbacks.certificate_check = CheckCertificate;
   opts.callbacks.payload = &payload;
   opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
   opts.update_fetchhead = 0;

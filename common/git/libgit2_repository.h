@@ -33,9 +33,13 @@ class Libgit2Repository final : public Repository {
 struct CredentialPayload {
   const Credentials* credentials = nullptr;
   int attempts = 0;
+  std::string url;  // for the SSH port in host-key checks
 };
 // git_credential_acquire_cb for `CredentialPayload`.
 int AcquireCredential(git_credential** out, const char* url, const char* username_from_url,
                       unsigned int allowed_types, void* payload);
+// git_transport_certificate_check_cb for `CredentialPayload`: SSH host keys
+// must be in the known_hosts file; TLS certificates keep libgit2's verdict.
+int CheckCertificate(git_cert* cert, int valid, const char* host, void* payload);
 
 }  // namespace ferry::git

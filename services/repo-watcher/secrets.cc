@@ -42,6 +42,7 @@ absl::StatusOr<git::Credentials> ResolveCredentials(const v1::Repository& repo) 
   } else if (c.has_ssh_key()) {
     creds.kind = git::Credentials::Kind::kSshKey;
     creds.private_key_file = c.ssh_key().private_key_file();
+    creds.known_hosts_file = c.ssh_key().known_hosts_file();
     if (c.ssh_key().has_passphrase()) {
       absl::StatusOr<std::string> pass = ReadSecret(c.ssh_key().passphrase(), "credentials.ssh_key.passphrase");
       if (!pass.ok()) return pass.status();
