@@ -1,5 +1,7 @@
 #include "services/planner/planner.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/util/field_mask_util.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <google/protobuf/util/time_util.h>
@@ -72,6 +74,27 @@ v1::Actor SystemActor() {
   a.set_kind(v1::ACTOR_KIND_SYSTEM);
   a.set_id("ferry");
   return a;
+}
+
+std::string DefinitionKey(const v1::Application& app, const v1::Environment& env) {
+  v1::Application a = app;
+  v1::Environment e = env;
+  a.clear_create_time();
+  a.clear_update_time();
+  a.clear_status();
+  a.clear_declared_by();
+  e.clear_create_time();
+  e.clear_update_time();
+  e.clear_declared_by();
+  std::string material;
+  {
+    google::protobuf::io::StringOutputStream stream(&material);
+    google::protobuf::io::CodedOutputStream out(&stream);
+    out.SetSerializationDeterministic(true);
+    a.SerializeToCodedStream(&out);
+    e.SerializeToCodedStream(&out);
+  }
+  return Sha256Hex(material);
 }
 
 void ToBasicView(v1::Plan& plan) {
@@ -601,15 +624,14 @@ absl::StatusOr<v1::Plan> Planner::PersistFailedPlan(const PlanRequest& request, 
   *plan.mutable_target() = request.env.target();
   *plan.mutable_create_time() = Now();
   *plan.mutable_update_time() = Now();
-  metrics_->Plan("failed");
   if (request.preview) {
     plan.set_preview(true);
     plan.set_trigger(v1::PLAN_TRIGGER_PREVIEW);
     plan.set_state(v1::PLAN_STATE_UNSPECIFIED);
     return plan;
   }
-  return store_->InsertPlan(
-      plan, /*supersede_open=*/false,
+  absl::StatusOr<v1::Plan> stored = store_->InsertPlan(
+      plan, DefinitionKey(request.app, request.env), request.dedupe, /*supersede_open=*/false,
       [&](const v1::Plan& stored) {
         v1::Event e = MakeEvent(v1::AUDIT_ACTION_RENDER_FAILED, stored.requested_by(),
                                 absl::StrCat("render of ", stored.application_id(), " at ", Short(stored.target_revision().sha()),
@@ -623,6 +645,8 @@ absl::StatusOr<v1::Plan> Planner::PersistFailedPlan(const PlanRequest& request, 
         return std::vector<v1::Event>{e};
       },
       nullptr);
+  if (stored.ok()) metrics_->Plan("failed");
+  return stored;
 }
 
 absl::StatusOr<PlanOutcome> Planner::MakePlan(const PlanRequest& request) {
@@ -734,7 +758,7 @@ absl::StatusOr<PlanOutcome> Planner::MakePlan(const PlanRequest& request) {
   ASSIGN_OR_RETURN(
       v1::Plan stored,
       store_->InsertPlan(
-          plan, /*supersede_open=*/true,
+          plan, DefinitionKey(app, env), request.dedupe, /*supersede_open=*/true,
           [&](const v1::Plan& p) {
             std::vector<v1::Event> events;
             auto subject = [&](v1::Event& e) {
@@ -919,7 +943,11 @@ absl::StatusOr<int> Planner::PlanApplications(const std::set<std::string>& app_i
       commit.set_sha(tips[key]);
     }
     for (const std::string& env_id : app.environment_ids()) {
-      ASSIGN_OR_RETURN(bool done, store_->HasPlanFor(id, env_id, commit.sha(), trigger));
+      // One automatic plan per (application, environment, commit,
+      // definitions): a revision replayed after a restart, or already
+      // planned by a refresh, is skipped.
+      ASSIGN_OR_RETURN(bool done,
+                       store_->HasPlanFor(id, env_id, commit.sha(), DefinitionKey(app, env_by_id[env_id])));
       if (done) continue;
       PlanRequest r;
       r.app = app;
@@ -927,8 +955,11 @@ absl::StatusOr<int> Planner::PlanApplications(const std::set<std::string>& app_i
       r.target = commit;
       r.trigger = trigger;
       r.requested_by = SystemActor();
-      ASSIGN_OR_RETURN(PlanOutcome outcome, MakePlan(r));
-      if (outcome.plan) ++made;
+      r.dedupe = true;
+      absl::StatusOr<PlanOutcome> outcome = MakePlan(r);
+      if (absl::IsAlreadyExists(outcome.status())) continue;  // planned concurrently
+      if (!outcome.ok()) return outcome.status();
+      if (outcome->plan) ++made;
     }
   }
   return made;

@@ -31,6 +31,7 @@ struct PlanRequest {
   bool approve = false;  // approve as requested_by regardless of the approval policy
   bool preview = false;  // persist nothing; return the plan
   bool hard = false;     // bypass the render cache
+  bool dedupe = false;   // make nothing when (app, env, commit, definitions) already has a plan
   std::string rollback_to_deployment_id;
 };
 
@@ -121,6 +122,9 @@ class Planner {
   absl::StatusOr<std::set<std::string>> Reconcile(const v1::DeclarationSource& source, const std::string& commit,
                                                   bool dry_run, const v1::Actor& actor,
                                                   v1::ApplyDeclarativeConfigResponse* response);
+  // Plans `app_ids` (dependencies first) at `target`, or at the tip of each
+  // application's ref when target.sha is empty. An application already
+  // planned at that commit with the same definitions is skipped.
   absl::StatusOr<int> PlanApplications(const std::set<std::string>& app_ids, const v1::CommitRef& target,
                                        v1::PlanTrigger trigger);
   v1::Event MakeEvent(int action, const v1::Actor& actor, const std::string& message, const std::string& key);
@@ -134,6 +138,9 @@ class Planner {
   PlanNotifier* notifier_;
   PlannerMetrics* metrics_;
 };
+
+// Hash of the application and environment definitions a plan is made from.
+std::string DefinitionKey(const v1::Application& app, const v1::Environment& env);
 
 // The ferry system actor ("ferry").
 v1::Actor SystemActor();

@@ -86,7 +86,12 @@ class PlannerStore {
   // claimed become SUPERSEDED (superseded_by_plan_id set) in the same
   // transaction. A plan that is APPROVED without a hold is released (given
   // the next position in the WatchApprovedPlans stream).
-  virtual absl::StatusOr<v1::Plan> InsertPlan(v1::Plan plan, bool supersede_open, const PlanEventsFn& events,
+  // Plans of one (application, environment) are inserted one at a time
+  // (a transaction-scoped advisory lock). `definition_key` is stored with
+  // the plan; with `dedupe`, returns ALREADY_EXISTS and inserts nothing when
+  // a plan for the same commit and definition_key exists.
+  virtual absl::StatusOr<v1::Plan> InsertPlan(v1::Plan plan, const std::string& definition_key, bool dedupe,
+                                              bool supersede_open, const PlanEventsFn& events,
                                               const SupersededEventFn& superseded_event) = 0;
 
   // Reads the plan under a row lock, lets `mutate` change it (returning the
@@ -106,9 +111,9 @@ class PlannerStore {
   virtual absl::StatusOr<std::vector<v1::Plan>> ListUnreleased() = 0;
   // Whether a plan of (app, env) for commit `sha` reached SUCCEEDED.
   virtual absl::StatusOr<bool> HasSucceeded(const std::string& app, const std::string& env, const std::string& sha) = 0;
-  // Whether any plan of (app, env) exists for `sha` with this trigger.
+  // Whether a plan of (app, env) exists for commit `sha` and definition_key.
   virtual absl::StatusOr<bool> HasPlanFor(const std::string& app, const std::string& env, const std::string& sha,
-                                          v1::PlanTrigger trigger) = 0;
+                                          const std::string& definition_key) = 0;
 
   virtual absl::StatusOr<std::optional<std::vector<v1::Manifest>>> GetCachedRender(const std::string& key) = 0;
   virtual absl::Status PutCachedRender(const std::string& key, const std::vector<v1::Manifest>& manifests) = 0;

@@ -46,6 +46,7 @@ constexpr char kPutCache[] = "planner_put_cache";
 constexpr char kGetCursor[] = "planner_get_cursor";
 constexpr char kSetCursor[] = "planner_set_cursor";
 constexpr char kNotifyPlans[] = "planner_notify_plans";
+constexpr char kLockAppEnv[] = "planner_lock_app_env";
 
 template <typename T>
 absl::StatusOr<T> ParseRow(const pqxx::field& field, const std::string& what) {
@@ -112,7 +113,7 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   pool_->Prepare(kNextPlanSeq, "SELECT nextval(pg_get_serial_sequence('planner.plans', 'seq'))");
   pool_->Prepare(kInsertPlan,
                  "INSERT INTO planner.plans (seq, id, application_id, environment_id, state, trigger, target_sha, "
-                 "hold_reason, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)");
+                 "hold_reason, body, definition_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
   pool_->Prepare(kOpenPlansForUpdate,
                  "SELECT body FROM planner.plans WHERE application_id = $1 AND environment_id = $2 "
                  "AND state IN (1, 2) ORDER BY seq FOR UPDATE");
@@ -141,7 +142,7 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
                  "AND target_sha = $3 AND state = 5)");
   pool_->Prepare(kHasPlanFor,
                  "SELECT EXISTS (SELECT 1 FROM planner.plans WHERE application_id = $1 AND environment_id = $2 "
-                 "AND target_sha = $3 AND trigger = $4)");
+                 "AND target_sha = $3 AND definition_key = $4)");
   pool_->Prepare(kGetCache, "SELECT manifests FROM planner.render_cache WHERE key = $1");
   pool_->Prepare(kPutCache,
                  "INSERT INTO planner.render_cache (key, manifests) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING");
@@ -149,6 +150,7 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   pool_->Prepare(kSetCursor,
                  "INSERT INTO planner.cursors (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2");
   pool_->Prepare(kNotifyPlans, "SELECT pg_notify('planner_plans', $1)");
+  pool_->Prepare(kLockAppEnv, "SELECT pg_advisory_xact_lock(hashtext('planner.plan/' || $1))");
 }
 
 absl::Status PostgresPlannerStore::EnqueueAll(pqxx::work& txn, const std::vector<v1::Event>& events) {
@@ -319,9 +321,17 @@ absl::Status PostgresPlannerStore::WritePlan(pqxx::work& txn, const v1::Plan& pl
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Plan> PostgresPlannerStore::InsertPlan(v1::Plan plan, bool supersede_open, const PlanEventsFn& events,
+absl::StatusOr<v1::Plan> PostgresPlannerStore::InsertPlan(v1::Plan plan, const std::string& definition_key, bool dedupe,
+                                                          bool supersede_open, const PlanEventsFn& events,
                                                           const SupersededEventFn& superseded_event) {
   return pool_->RunInTransactionWithResult<v1::Plan>([&](pqxx::work& txn) -> absl::StatusOr<v1::Plan> {
+    txn.exec_prepared(kLockAppEnv, plan.application_id() + "/" + plan.environment_id());
+    if (dedupe && txn.exec_prepared1(kHasPlanFor, plan.application_id(), plan.environment_id(),
+                                     plan.target_revision().sha(), definition_key)[0]
+                      .as<bool>()) {
+      return absl::AlreadyExistsError(absl::StrCat("a plan for ", plan.application_id(), " in ", plan.environment_id(),
+                                                   " at ", plan.target_revision().sha(), " exists"));
+    }
     v1::Plan stored = plan;
     int64_t seq = txn.exec_prepared1(kNextPlanSeq)[0].as<int64_t>();
     stored.set_id(absl::StrCat("plan-", seq));
@@ -341,7 +351,7 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::InsertPlan(v1::Plan plan, bool su
     txn.exec_prepared0(kInsertPlan, seq, stored.id(), stored.application_id(), stored.environment_id(),
                        static_cast<int>(stored.state()), static_cast<int>(stored.trigger()),
                        stored.target_revision().sha(), static_cast<int>(stored.hold_reason()),
-                       pqxx::binarystring(stored.SerializeAsString()));
+                       pqxx::binarystring(stored.SerializeAsString()), definition_key);
     if (Releasable(stored)) {
       txn.exec_prepared0(kReleasePlan, stored.id());
       txn.exec_prepared(kNotifyPlans, stored.id());
@@ -431,9 +441,9 @@ absl::StatusOr<bool> PostgresPlannerStore::HasSucceeded(const std::string& app, 
 }
 
 absl::StatusOr<bool> PostgresPlannerStore::HasPlanFor(const std::string& app, const std::string& env,
-                                                      const std::string& sha, v1::PlanTrigger trigger) {
+                                                      const std::string& sha, const std::string& definition_key) {
   return pool_->RunInTransactionWithResult<bool>([&](pqxx::work& txn) -> absl::StatusOr<bool> {
-    return txn.exec_prepared1(kHasPlanFor, app, env, sha, static_cast<int>(trigger))[0].as<bool>();
+    return txn.exec_prepared1(kHasPlanFor, app, env, sha, definition_key)[0].as<bool>();
   });
 }
 

@@ -21,7 +21,8 @@ class PostgresPlannerStore final : public PlannerStore {
   absl::Status SetInputPaths(const std::string& application_id, const std::vector<std::string>& paths) override;
   absl::StatusOr<std::map<std::string, std::vector<std::string>>> ListInputPaths() override;
   absl::StatusOr<std::vector<DeclarationSourceRecord>> ListDeclarationSources() override;
-  absl::StatusOr<v1::Plan> InsertPlan(v1::Plan plan, bool supersede_open, const PlanEventsFn& events,
+  absl::StatusOr<v1::Plan> InsertPlan(v1::Plan plan, const std::string& definition_key, bool dedupe, bool supersede_open,
+                                      const PlanEventsFn& events,
                                       const SupersededEventFn& superseded_event) override;
   absl::StatusOr<v1::Plan> MutatePlan(const std::string& id, const MutateFn& mutate) override;
   absl::StatusOr<v1::Plan> GetPlan(const std::string& id) override;
@@ -31,7 +32,7 @@ class PostgresPlannerStore final : public PlannerStore {
   absl::StatusOr<std::vector<v1::Plan>> ListUnreleased() override;
   absl::StatusOr<bool> HasSucceeded(const std::string& app, const std::string& env, const std::string& sha) override;
   absl::StatusOr<bool> HasPlanFor(const std::string& app, const std::string& env, const std::string& sha,
-                                  v1::PlanTrigger trigger) override;
+                                  const std::string& definition_key) override;
   absl::StatusOr<std::optional<std::vector<v1::Manifest>>> GetCachedRender(const std::string& key) override;
   absl::Status PutCachedRender(const std::string& key, const std::vector<v1::Manifest>& manifests) override;
   absl::StatusOr<std::string> GetCursor(const std::string& name) override;

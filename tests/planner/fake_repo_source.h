@@ -147,6 +147,22 @@ class FakeRepoSource final : public RepoSource {
     return std::make_unique<Stream>(this, next);
   }
 
+  // Revisions recorded after the first `n` (for a fake WatchRevisions server).
+  std::vector<v1::Revision> RevisionsAfter(size_t n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (n >= revisions_.size()) return {};
+    return {revisions_.begin() + static_cast<long>(n), revisions_.end()};
+  }
+
+  // Tips of the refs of `repo`.
+  std::map<std::string, std::string> Refs(const std::string& repo) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::map<std::string, std::string> out;
+    for (const auto& [key, sha] : tips_)
+      if (key.first == repo) out[key.second] = sha;
+    return out;
+  }
+
   // Bytes of file data read so far (work done by renders).
   size_t bytes_read() {
     std::lock_guard<std::mutex> lock(mu_);
