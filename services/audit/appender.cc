@@ -102,6 +102,7 @@ void Appender::Run() {
 
 void Appender::Process(std::vector<std::unique_ptr<Request>>& batch) {
   absl::Status failure;
+  bool lookup_keys = false;
   for (int attempt = 1; attempt <= kAttempts; ++attempt) {
     if (!head_known_) {
       absl::StatusOr<ChainHead> head = store_.ReadWriterHead();
@@ -118,18 +119,24 @@ void Appender::Process(std::vector<std::unique_ptr<Request>>& batch) {
       commit_cv_.notify_all();
     }
     std::vector<Key> keys;
-    for (const auto& r : batch) {
-      for (const v1::Event& e : r->events) keys.emplace_back(e.service(), e.idempotency_key());
+    if (lookup_keys) {
+      for (const auto& r : batch) {
+        for (const v1::Event& e : r->events) keys.emplace_back(e.service(), e.idempotency_key());
+      }
     }
-    absl::StatusOr<std::vector<v1::Event>> stored = store_.FindByIdempotencyKeys(keys);
-    if (!stored.ok()) {
-      failure = stored.status();
-      break;
-    }
+    // Optimistically assume no key is stored yet (the common case: one round
+    // trip per commit); a unique violation sends us back here to look them up.
     std::map<Key, v1::Event> known;
-    for (v1::Event& e : *stored) {
-      Key key(e.service(), e.idempotency_key());
-      known.emplace(std::move(key), std::move(e));
+    if (lookup_keys) {
+      absl::StatusOr<std::vector<v1::Event>> stored = store_.FindByIdempotencyKeys(keys);
+      if (!stored.ok()) {
+        failure = stored.status();
+        break;
+      }
+      for (v1::Event& e : *stored) {
+        Key key(e.service(), e.idempotency_key());
+        known.emplace(std::move(key), std::move(e));
+      }
     }
 
     const google::protobuf::Timestamp now = MicrosecondTimestamp(clock_.Now());
@@ -197,8 +204,10 @@ void Appender::Process(std::vector<std::unique_ptr<Request>>& batch) {
       for (size_t i = 0; i < batch.size(); ++i) batch[i]->done.set_value(std::move(results[i]));
       return;
     }
-    // Another writer moved the head, or took one of the keys: re-read, re-chain.
-    head_known_ = false;
+    // A key was already stored, or another writer moved the head: look the
+    // keys up (and re-read the head), then re-chain.
+    lookup_keys = true;
+    if (absl::IsAborted(inserted)) head_known_ = false;
     failure = inserted;
     if (!absl::IsAborted(inserted) && !absl::IsAlreadyExists(inserted)) break;
   }

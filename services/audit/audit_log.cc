@@ -1,6 +1,7 @@
 #include "services/audit/audit_log.h"
 
 #include <cmath>
+#include <future>
 
 #include <google/protobuf/util/time_util.h>
 
@@ -19,7 +20,7 @@ using google::protobuf::util::TimeUtil;
 constexpr size_t kMaxIdLength = 256;
 constexpr size_t kMaxMessageLength = 4096;
 constexpr size_t kMaxDetailsBytes = 64 * 1024;
-constexpr int kScanPage = 5000;
+constexpr int kScanPage = 10000;
 constexpr int kTailPage = 500;
 constexpr int kExportPage = 1000;
 
@@ -40,18 +41,21 @@ absl::Status CheckTimestamp(const std::string& field, const google::protobuf::Ti
   return absl::OkStatus();
 }
 
-bool FiniteNumbers(const google::protobuf::Value& v) {
+// Every value has a kind and every number is finite (JSON has no NaN).
+bool WellFormed(const google::protobuf::Value& v) {
   switch (v.kind_case()) {
+    case google::protobuf::Value::KIND_NOT_SET:
+      return false;
     case google::protobuf::Value::kNumberValue:
       return std::isfinite(v.number_value());
     case google::protobuf::Value::kStructValue:
       for (const auto& [k, f] : v.struct_value().fields()) {
-        if (!FiniteNumbers(f)) return false;
+        if (!WellFormed(f)) return false;
       }
       return true;
     case google::protobuf::Value::kListValue:
       for (const auto& f : v.list_value().values()) {
-        if (!FiniteNumbers(f)) return false;
+        if (!WellFormed(f)) return false;
       }
       return true;
     default:
@@ -144,7 +148,9 @@ absl::Status ValidateEvent(const v1::Event& e, const std::string& field) {
       return Invalid(field + ".details", absl::StrCat("larger than ", kMaxDetailsBytes, " bytes"));
     }
     for (const auto& [k, v] : e.details().fields()) {
-      if (!FiniteNumbers(v)) return Invalid(field + ".details", "numbers must be finite (no NaN or Infinity)");
+      if (!WellFormed(v)) {
+        return Invalid(field + ".details", absl::StrCat("value of '", k, "': every value must be set and numbers finite"));
+      }
     }
   }
   return absl::OkStatus();
@@ -312,14 +318,24 @@ absl::Status AuditLog::VerifyEvents(int64_t from, int64_t to, const std::optiona
     out->set_first_broken_sequence(sequence);
     out->set_reason(std::move(reason));
   };
-  EventQuery q;
-  q.after = from - 1;
-  q.before = to + 1;
-  q.limit = kScanPage;
+  // Pages are read one ahead on another thread, so the database produces the
+  // next page while this one is hashed.
+  auto fetch = [this, to](int64_t after) {
+    return std::async(std::launch::async, [this, after, to] {
+      EventQuery q;
+      q.after = after;
+      q.before = to + 1;
+      q.limit = kScanPage;
+      return store_.Query(q);
+    });
+  };
+  std::future<absl::StatusOr<std::vector<v1::Event>>> next = fetch(from - 1);
   while (expected <= to) {
-    absl::StatusOr<std::vector<v1::Event>> page = store_.Query(q);
+    absl::StatusOr<std::vector<v1::Event>> page = next.get();
     if (!page.ok()) return page.status();
     if (page->empty()) break;
+    const bool more = page->size() == static_cast<size_t>(kScanPage) && page->back().sequence() < to;
+    if (more) next = fetch(page->back().sequence());
     for (const v1::Event& e : *page) {
       if (e.sequence() != expected) {
         broken(expected, absl::StrCat("gap: event ", expected, " is missing"));
@@ -351,7 +367,7 @@ absl::Status AuditLog::VerifyEvents(int64_t from, int64_t to, const std::optiona
       out->set_head_hash(e.hash());
       ++expected;
     }
-    q.after = page->back().sequence();
+    if (!more) break;
   }
   if (expected <= to) broken(expected, absl::StrCat("gap: event ", expected, " is missing"));
   return absl::OkStatus();

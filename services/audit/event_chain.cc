@@ -6,7 +6,11 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <algorithm>
+#include <vector>
+
 #include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/escaping.h"
@@ -118,6 +122,216 @@ absl::StatusOr<std::string> Dump(const nlohmann::json& j) {
   }
 }
 
+
+// RFC 3629 well-formedness (no overlongs, no surrogates, at most U+10FFFF),
+// as nlohmann::json checks when it serialises.
+bool IsValidUtf8(absl::string_view s) {
+  size_t i = 0;
+  const size_t n = s.size();
+  while (i < n) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    int len;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return false;
+    }
+    if (i + len > n) return false;
+    unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
+    if (c1 < lo || c1 > hi) return false;
+    for (int k = 2; k < len; ++k) {
+      unsigned char ck = static_cast<unsigned char>(s[i + k]);
+      if (ck < 0x80 || ck > 0xBF) return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+// A JSON string as nlohmann::json and Python's json.dumps(ensure_ascii=False)
+// write it: \" \\ \b \f \n \r \t, other control characters as \u00xx,
+// everything else as raw UTF-8.
+absl::Status AppendString(absl::string_view s, std::string* out) {
+  if (!IsValidUtf8(s)) return absl::InvalidArgumentError("event is not valid UTF-8");
+  out->push_back('"');
+  for (char ch : s) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      case '\f':
+        out->append("\\f");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out->append(buf);
+        } else {
+          out->push_back(ch);
+        }
+    }
+  }
+  out->push_back('"');
+  return absl::OkStatus();
+}
+
+absl::Status AppendValue(const google::protobuf::Value& v, std::string* out);
+
+absl::Status AppendStruct(const google::protobuf::Struct& s, std::string* out) {
+  std::vector<const google::protobuf::MapPair<std::string, google::protobuf::Value>*> fields;
+  fields.reserve(s.fields_size());
+  for (const auto& f : s.fields()) fields.push_back(&f);
+  std::sort(fields.begin(), fields.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+  out->push_back('{');
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    absl::Status st = AppendString(fields[i]->first, out);
+    if (!st.ok()) return st;
+    out->push_back(':');
+    st = AppendValue(fields[i]->second, out);
+    if (!st.ok()) return st;
+  }
+  out->push_back('}');
+  return absl::OkStatus();
+}
+
+absl::Status AppendValue(const google::protobuf::Value& v, std::string* out) {
+  switch (v.kind_case()) {
+    case google::protobuf::Value::kNullValue:
+      out->append("null");
+      return absl::OkStatus();
+    case google::protobuf::Value::kNumberValue:
+      if (!std::isfinite(v.number_value())) return absl::InvalidArgumentError("details: numbers must be finite");
+      out->append(FormatNumber(v.number_value()));
+      return absl::OkStatus();
+    case google::protobuf::Value::kStringValue:
+      return AppendString(v.string_value(), out);
+    case google::protobuf::Value::kBoolValue:
+      out->append(v.bool_value() ? "true" : "false");
+      return absl::OkStatus();
+    case google::protobuf::Value::kStructValue:
+      return AppendStruct(v.struct_value(), out);
+    case google::protobuf::Value::kListValue: {
+      out->push_back('[');
+      for (int i = 0; i < v.list_value().values_size(); ++i) {
+        if (i > 0) out->push_back(',');
+        absl::Status st = AppendValue(v.list_value().values(i), out);
+        if (!st.ok()) return st;
+      }
+      out->push_back(']');
+      return absl::OkStatus();
+    }
+    default:
+      return absl::InvalidArgumentError("details: a value has no kind");
+  }
+}
+
+// Writes members in key order; `first` tracks the comma.
+class ObjectWriter {
+ public:
+  explicit ObjectWriter(std::string* out) : out_(out) { out_->push_back('{'); }
+  void Key(const char* key) {
+    if (!first_) out_->push_back(',');
+    first_ = false;
+    out_->push_back('"');
+    out_->append(key);
+    out_->append("\":");
+  }
+  absl::Status String(const char* key, absl::string_view value) {
+    if (value.empty()) return absl::OkStatus();
+    Key(key);
+    return AppendString(value, out_);
+  }
+  void Raw(const char* key, absl::string_view json) {
+    Key(key);
+    out_->append(json.data(), json.size());
+  }
+  void End() { out_->push_back('}'); }
+
+ private:
+  std::string* out_;
+  bool first_ = true;
+};
+
+absl::Status WriteEvent(const v1::Event& e, bool with_hashes, std::string* out) {
+  using google::protobuf::util::TimeUtil;
+  ObjectWriter w(out);
+  absl::Status st;
+  if (e.action() != 0) {
+    if (!v1::AuditAction_IsValid(e.action())) return absl::InvalidArgumentError("action: unknown value");
+    w.Raw("action", absl::StrCat("\"", v1::AuditAction_Name(e.action()), "\""));
+  }
+  if (e.has_actor()) {
+    const v1::Actor& a = e.actor();
+    w.Key("actor");
+    ObjectWriter aw(out);
+    if (!(st = aw.String("display_name", a.display_name())).ok()) return st;
+    if (!(st = aw.String("id", a.id())).ok()) return st;
+    if (a.kind() != 0) {
+      if (!v1::ActorKind_IsValid(a.kind())) return absl::InvalidArgumentError("actor.kind: unknown value");
+      aw.Raw("kind", absl::StrCat("\"", v1::ActorKind_Name(a.kind()), "\""));
+    }
+    aw.End();
+  }
+  if (e.has_append_time()) w.Raw("append_time", absl::StrCat("\"", TimeUtil::ToString(e.append_time()), "\""));
+  if (e.has_details()) {
+    w.Key("details");
+    if (!(st = AppendStruct(e.details(), out)).ok()) return st;
+  }
+  if (with_hashes && !(st = (w.Key("hash"), AppendString(e.hash(), out))).ok()) return st;
+  if (!(st = w.String("idempotency_key", e.idempotency_key())).ok()) return st;
+  if (!(st = w.String("message", e.message())).ok()) return st;
+  if (with_hashes && !(st = (w.Key("prev_hash"), AppendString(e.prev_hash(), out))).ok()) return st;
+  if (e.sequence() != 0) w.Raw("sequence", absl::StrCat("\"", e.sequence(), "\""));
+  if (!(st = w.String("service", e.service())).ok()) return st;
+  if (e.has_subject()) {
+    const v1::Subject& s = e.subject();
+    w.Key("subject");
+    ObjectWriter sw(out);
+    if (!(st = sw.String("application_id", s.application_id())).ok()) return st;
+    if (!(st = sw.String("commit_sha", s.commit_sha())).ok()) return st;
+    if (!(st = sw.String("deployment_id", s.deployment_id())).ok()) return st;
+    if (!(st = sw.String("environment_id", s.environment_id())).ok()) return st;
+    if (!(st = sw.String("plan_id", s.plan_id())).ok()) return st;
+    if (!(st = sw.String("ref", s.ref())).ok()) return st;
+    if (!(st = sw.String("repository_id", s.repository_id())).ok()) return st;
+    sw.End();
+  }
+  if (e.has_time()) w.Raw("time", absl::StrCat("\"", TimeUtil::ToString(e.time()), "\""));
+  w.End();
+  return absl::OkStatus();
+}
+
 bool IsLowerHex64(absl::string_view s) {
   if (s.size() != 64) return false;
   for (char c : s) {
@@ -152,7 +366,7 @@ std::string Sha256(absl::string_view data) {
   return std::string(reinterpret_cast<const char*>(digest), len);
 }
 
-absl::StatusOr<std::string> CanonicalJson(const v1::Event& event) {
+absl::StatusOr<std::string> ReferenceCanonicalJson(const v1::Event& event) {
   v1::Event copy = event;
   copy.clear_prev_hash();
   copy.clear_hash();
@@ -178,15 +392,26 @@ absl::StatusOr<std::string> ChainHash(absl::string_view prev_hash, absl::string_
   return HexEncode(absl::string_view(reinterpret_cast<const char*>(digest), len));
 }
 
+absl::Status AppendJsonString(absl::string_view s, std::string* out) { return AppendString(s, out); }
+
+absl::Status AppendCanonicalStruct(const google::protobuf::Struct& s, std::string* out) {
+  return AppendStruct(s, out);
+}
+
+absl::StatusOr<std::string> CanonicalJson(const v1::Event& event) {
+  std::string out;
+  out.reserve(512);
+  absl::Status s = WriteEvent(event, /*with_hashes=*/false, &out);
+  if (!s.ok()) return s;
+  return out;
+}
+
 absl::StatusOr<std::string> ExportLine(const v1::Event& event) {
-  v1::Event copy = event;
-  copy.clear_prev_hash();
-  copy.clear_hash();
-  absl::StatusOr<nlohmann::json> j = ProtoJson(copy);
-  if (!j.ok()) return j.status();
-  (*j)["prev_hash"] = event.prev_hash();
-  (*j)["hash"] = event.hash();
-  return Dump(*j);
+  std::string out;
+  out.reserve(640);
+  absl::Status s = WriteEvent(event, /*with_hashes=*/true, &out);
+  if (!s.ok()) return s;
+  return out;
 }
 
 }  // namespace ferry::audit

@@ -22,6 +22,11 @@ const std::string& ZeroHash();
 // UTF-8, a NaN in details).
 absl::StatusOr<std::string> CanonicalJson(const v1::Event& event);
 
+// The same encoding produced the slow, obviously faithful way: protobuf's
+// JSON printer (JsonPrintOptions.preserve_proto_field_names), re-serialised
+// with sorted keys. Tests cross-check CanonicalJson against it.
+absl::StatusOr<std::string> ReferenceCanonicalJson(const v1::Event& event);
+
 // lowercase_hex(SHA-256(raw(prev_hash) || canonical)). INVALID_ARGUMENT when
 // prev_hash is not 64 lowercase hex characters.
 absl::StatusOr<std::string> ChainHash(absl::string_view prev_hash, absl::string_view canonical);
@@ -29,6 +34,12 @@ absl::StatusOr<std::string> ChainHash(absl::string_view prev_hash, absl::string_
 // The JSON line of an export: the canonical form plus `prev_hash` and `hash`,
 // keys sorted, no whitespace, no trailing newline.
 absl::StatusOr<std::string> ExportLine(const v1::Event& event);
+
+// Appends `s` as a JSON string, escaped as in the canonical encoding.
+// INVALID_ARGUMENT when it is not valid UTF-8.
+absl::Status AppendJsonString(absl::string_view s, std::string* out);
+// Appends `s` in the canonical encoding (sorted keys, canonical numbers).
+absl::Status AppendCanonicalStruct(const google::protobuf::Struct& s, std::string* out);
 
 // Lowercase hex of `bytes`.
 std::string HexEncode(absl::string_view bytes);

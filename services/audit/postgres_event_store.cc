@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/postgres/pq_status.h"
+#include "services/audit/event_chain.h"
 
 namespace ferry::audit {
 namespace {
@@ -84,37 +85,73 @@ int64_t Micros(const google::protobuf::Timestamp& t) { return TimeUtil::Timestam
 
 std::string EnumName(const std::string& name, int value) { return value == 0 ? std::string() : name; }
 
-absl::StatusOr<nlohmann::json> EventRecord(const v1::Event& e) {
-  nlohmann::json details = nullptr;
-  if (e.has_details()) {
-    std::string text;
-    if (!google::protobuf::util::MessageToJsonString(e.details(), &text).ok()) {
-      return absl::InvalidArgumentError("details has no JSON form");
-    }
-    details = nlohmann::json::parse(text);
-  }
-  return nlohmann::json{
-      {"sequence", e.sequence()},
-      {"event_time_us", Micros(e.time())},
-      {"append_time_us", Micros(e.append_time())},
-      {"service", e.service()},
-      {"actor_id", e.actor().id()},
-      {"actor_kind", EnumName(v1::ActorKind_Name(e.actor().kind()), e.actor().kind())},
-      {"actor_display_name", e.actor().display_name()},
-      {"action", v1::AuditAction_Name(e.action())},
-      {"repository_id", e.subject().repository_id()},
-      {"application_id", e.subject().application_id()},
-      {"environment_id", e.subject().environment_id()},
-      {"plan_id", e.subject().plan_id()},
-      {"deployment_id", e.subject().deployment_id()},
-      {"commit_sha", e.subject().commit_sha()},
-      {"ref", e.subject().ref()},
-      {"message", e.message()},
-      {"details", details},
-      {"idempotency_key", e.idempotency_key()},
-      {"prev_hash", e.prev_hash()},
-      {"hash", e.hash()},
+// Appends `e` as one element of the jsonb_to_recordset array of
+// kInsertChained.
+absl::Status AppendRecord(const v1::Event& e, std::string* out) {
+  absl::Status st;
+  auto text = [&](const char* key, absl::string_view value) {
+    if (!st.ok()) return;
+    absl::StrAppend(out, ",\"", key, "\":");
+    st = AppendJsonString(value, out);
   };
+  absl::StrAppend(out, "{\"sequence\":", e.sequence(), ",\"event_time_us\":", Micros(e.time()),
+                  ",\"append_time_us\":", Micros(e.append_time()));
+  text("service", e.service());
+  text("actor_id", e.actor().id());
+  text("actor_kind", EnumName(v1::ActorKind_Name(e.actor().kind()), e.actor().kind()));
+  text("actor_display_name", e.actor().display_name());
+  text("action", v1::AuditAction_Name(e.action()));
+  text("repository_id", e.subject().repository_id());
+  text("application_id", e.subject().application_id());
+  text("environment_id", e.subject().environment_id());
+  text("plan_id", e.subject().plan_id());
+  text("deployment_id", e.subject().deployment_id());
+  text("commit_sha", e.subject().commit_sha());
+  text("ref", e.subject().ref());
+  text("message", e.message());
+  text("idempotency_key", e.idempotency_key());
+  text("prev_hash", e.prev_hash());
+  text("hash", e.hash());
+  if (!st.ok()) return st;
+  out->append(",\"details\":");
+  if (e.has_details()) {
+    st = AppendCanonicalStruct(e.details(), out);
+    if (!st.ok()) return st;
+  } else {
+    out->append("null");
+  }
+  out->push_back('}');
+  return absl::OkStatus();
+}
+
+// JSON (as stored in jsonb) to google.protobuf.Value, as protobuf's JSON
+// parser would: every number becomes a double.
+void JsonToValue(const nlohmann::json& j, google::protobuf::Value* v) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::null:
+      v->set_null_value(google::protobuf::NULL_VALUE);
+      break;
+    case nlohmann::json::value_t::boolean:
+      v->set_bool_value(j.get<bool>());
+      break;
+    case nlohmann::json::value_t::number_integer:
+    case nlohmann::json::value_t::number_unsigned:
+    case nlohmann::json::value_t::number_float:
+      v->set_number_value(j.get<double>());
+      break;
+    case nlohmann::json::value_t::string:
+      v->set_string_value(j.get_ref<const std::string&>());
+      break;
+    case nlohmann::json::value_t::array: {
+      auto* list = v->mutable_list_value();
+      for (const auto& item : j) JsonToValue(item, list->add_values());
+      break;
+    }
+    default: {
+      auto* fields = v->mutable_struct_value()->mutable_fields();
+      for (auto it = j.begin(); it != j.end(); ++it) JsonToValue(it.value(), &(*fields)[it.key()]);
+    }
+  }
 }
 
 // Rebuilds the event exactly as it was chained (see AuditLog's
@@ -152,10 +189,14 @@ absl::StatusOr<v1::Event> RowToEvent(const pqxx::row& row) {
   if (subject.ByteSizeLong() > 0) *e.mutable_subject() = std::move(subject);
   e.set_message(row[15].as<std::string>());
   if (!row[16].is_null()) {
-    auto status = google::protobuf::util::JsonStringToMessage(row[16].as<std::string>(), e.mutable_details());
-    if (!status.ok()) {
-      return absl::DataLossError(absl::StrCat("event ", e.sequence(), ": details unreadable: ",
-                                              std::string(status.message())));
+    try {
+      nlohmann::json details = nlohmann::json::parse(row[16].c_str());
+      if (!details.is_object()) throw std::runtime_error("not an object");
+      for (auto it = details.begin(); it != details.end(); ++it) {
+        JsonToValue(it.value(), &(*e.mutable_details()->mutable_fields())[it.key()]);
+      }
+    } catch (const std::exception& ex) {
+      return absl::DataLossError(absl::StrCat("event ", e.sequence(), ": details unreadable: ", ex.what()));
     }
   }
   e.set_idempotency_key(row[17].as<std::string>());
@@ -269,17 +310,19 @@ absl::StatusOr<std::vector<v1::Event>> PostgresEventStore::FindByIdempotencyKeys
 
 absl::Status PostgresEventStore::InsertChained(const ChainHead& expected, const std::vector<v1::Event>& events) {
   if (events.empty()) return absl::OkStatus();
-  nlohmann::json records = nlohmann::json::array();
-  for (const v1::Event& e : events) {
-    absl::StatusOr<nlohmann::json> record = EventRecord(e);
-    if (!record.ok()) return record.status();
-    records.push_back(std::move(*record));
+  std::string records = "[";
+  records.reserve(events.size() * 700);
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (i > 0) records.push_back(',');
+    absl::Status st = AppendRecord(events[i], &records);
+    if (!st.ok()) return st;
   }
+  records.push_back(']');
   return WithWriter(
       [&](pqxx::connection& conn) -> absl::Status {
         pqxx::nontransaction tx(conn);
         pqxx::result r = tx.exec_prepared("audit_insert_chained", expected.sequence, expected.hash,
-                                          events.back().sequence(), events.back().hash(), records.dump());
+                                          events.back().sequence(), events.back().hash(), records);
         if (r.affected_rows() == 0) {
           return absl::AbortedError(absl::StrCat("chain head moved from ", expected.sequence, " meanwhile"));
         }

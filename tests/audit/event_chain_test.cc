@@ -6,7 +6,12 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <random>
+
 #include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
+#include <nlohmann/json.hpp>
 
 #include "services/audit/checkpoint_signer.h"
 #include "tests/support/test_database.h"
@@ -73,6 +78,79 @@ TEST(EventChainTest, AnyFieldChangeChangesTheHash) {
   e = SampleEvent();
   (*e.mutable_details()->mutable_fields())["zeta"].set_number_value(3);
   EXPECT_NE(*ChainHash(ZeroHash(), *CanonicalJson(e)), base);
+}
+
+// CanonicalJson is a hand-written encoder; it must equal the reference
+// (protobuf's JSON printer, re-serialised) on every event.
+TEST(EventChainTest, FastEncoderMatchesTheProtobufJsonReferenceOnRandomEvents) {
+  std::mt19937_64 rng(7);
+  const std::vector<std::string> strings = {"", "a", "żółw", "quote\" back\\ slash/", "ctl\x01\x1f\x7f",
+                                            "tab\tnl\ncr\rbs\bff\f", "🐢 \u2028 \u00e9", "Zed", "zed", "_"};
+  const std::vector<double> numbers = {0,      -0.0,   1,       -1,     0.1,    1e15,      1e16,     1e21,
+                                       1e-5,   1e-7,   0.0001,  123.456, 2.5e-5, 9007199254740993.0, 5e-324,
+                                       1e300,  -3.75,  4503599627370497.5, 12345678};
+  auto pick = [&](const auto& v) { return v[rng() % v.size()]; };
+  std::function<void(google::protobuf::Value*, int)> fill = [&](google::protobuf::Value* v, int depth) {
+    switch (rng() % (depth > 2 ? 4 : 6)) {
+      case 0: v->set_null_value(google::protobuf::NULL_VALUE); break;
+      case 1: v->set_number_value(pick(numbers)); break;
+      case 2: v->set_string_value(pick(strings)); break;
+      case 3: v->set_bool_value(rng() % 2); break;
+      case 4:
+        for (int i = 0, n = rng() % 4; i < n; ++i) fill(v->mutable_list_value()->add_values(), depth + 1);
+        v->mutable_list_value();
+        break;
+      default:
+        for (int i = 0, n = rng() % 4; i < n; ++i) {
+          fill(&(*v->mutable_struct_value()->mutable_fields())[pick(strings)], depth + 1);
+        }
+        v->mutable_struct_value();
+    }
+  };
+  for (int i = 0; i < 500; ++i) {
+    v1::Event e;
+    if (rng() % 2) e.set_sequence(rng() % 100000);
+    if (rng() % 2) *e.mutable_time() = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(rng() % 4000000000000000000);
+    if (rng() % 2) *e.mutable_append_time() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(rng() % 4000000000000000);
+    e.set_service(pick(strings));
+    if (rng() % 4) {
+      e.mutable_actor()->set_id(pick(strings));
+      e.mutable_actor()->set_display_name(pick(strings));
+      e.mutable_actor()->set_kind(static_cast<v1::ActorKind>(rng() % 4));
+    }
+    e.set_action(static_cast<v1::AuditAction>(rng() % 29));
+    if (rng() % 3) {
+      e.mutable_subject()->set_application_id(pick(strings));
+      e.mutable_subject()->set_commit_sha(pick(strings));
+      e.mutable_subject()->set_ref(pick(strings));
+      e.mutable_subject()->set_plan_id(pick(strings));
+    }
+    e.set_message(pick(strings));
+    if (rng() % 3) {
+      for (int k = 0, n = rng() % 6; k < n; ++k) fill(&(*e.mutable_details()->mutable_fields())[pick(strings)], 0);
+      e.mutable_details();
+    }
+    e.set_idempotency_key(pick(strings));
+    e.set_prev_hash(std::string(64, 'a'));
+    e.set_hash(std::string(64, 'b'));
+    absl::StatusOr<std::string> fast = CanonicalJson(e);
+    absl::StatusOr<std::string> reference = ReferenceCanonicalJson(e);
+    ASSERT_TRUE(fast.ok()) << fast.status();
+    ASSERT_TRUE(reference.ok()) << reference.status();
+    ASSERT_EQ(*fast, *reference) << e.DebugString();
+    nlohmann::json line = nlohmann::json::parse(*ExportLine(e));
+    EXPECT_EQ(line["hash"], e.hash());
+    EXPECT_EQ(line["prev_hash"], e.prev_hash());
+    line.erase("hash");
+    line.erase("prev_hash");
+    EXPECT_EQ(line, nlohmann::json::parse(*reference));
+  }
+}
+
+TEST(EventChainTest, InvalidUtf8HasNoCanonicalForm) {
+  v1::Event e = SampleEvent();
+  e.set_message(std::string("bad \xc3\x28 utf8"));
+  EXPECT_EQ(CanonicalJson(e).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(CheckpointSignerTest, SignsAndVerifiesAndRejectsOtherMessages) {
