@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Smart HTTP Git server for tests: git's own http-backend behind a tiny CGI
-server on loopback. Usage: git_http_server.py <project-root> <port-file>.
-Writes the bound port to <port-file> once listening; serves until killed."""
+server on loopback. Usage: git_http_server.py <project-root> <port-file> [user:password].
+Writes the bound port to <port-file> once listening; serves until killed.
+With user:password, every request needs that HTTP Basic authorization."""
+import base64
 import http.server
 import os
 import subprocess
@@ -10,6 +12,7 @@ import sys
 
 ROOT = sys.argv[1]
 PORT_FILE = sys.argv[2]
+AUTH = sys.argv[3] if len(sys.argv) > 3 else ""
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -34,6 +37,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _serve(self):
         path, _, query = self.path.partition("?")
         body = self._body()
+        if AUTH:
+            expected = "Basic " + base64.b64encode(AUTH.encode()).decode()
+            if self.headers.get("Authorization", "") != expected:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "GIT_PROJECT_ROOT": ROOT,

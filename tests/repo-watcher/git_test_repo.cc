@@ -78,7 +78,7 @@ std::string GitTestRepo::Commit(const std::map<std::string, std::string>& files,
 
 void GitTestRepo::Push(const std::string& refspec) { Git({"push", "-q", "origin", refspec}); }
 
-GitHttpServer::GitHttpServer(const std::string& root) {
+GitHttpServer::GitHttpServer(const std::string& root, const std::string& basic_auth) {
   std::string port_file = root + "/.http-port";
   std::filesystem::remove(port_file);
   pid_ = fork();
@@ -88,7 +88,7 @@ GitHttpServer::GitHttpServer(const std::string& root) {
     dup2(devnull, 1);
     dup2(devnull, 2);
     std::string script = FERRY_GIT_HTTP_SERVER;
-    execl("/usr/bin/python3", "python3", script.c_str(), root.c_str(), port_file.c_str(), nullptr);
+    execl("/usr/bin/python3", "python3", script.c_str(), root.c_str(), port_file.c_str(), basic_auth.c_str(), nullptr);
     _exit(127);
   }
   absl::Time deadline = absl::Now() + absl::Seconds(10);

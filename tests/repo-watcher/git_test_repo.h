@@ -40,7 +40,8 @@ class GitTestRepo {
 // destruction.
 class GitHttpServer {
  public:
-  explicit GitHttpServer(const std::string& root);
+  // With `basic_auth` ("user:password"), every request must carry it.
+  explicit GitHttpServer(const std::string& root, const std::string& basic_auth = "");
   ~GitHttpServer();
   // http://127.0.0.1:<port>/<relative path>
   std::string UrlFor(const std::string& relative) const;

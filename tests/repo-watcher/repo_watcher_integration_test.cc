@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
@@ -127,12 +128,13 @@ class RepoWatcherTest : public ::testing::Test {
 
   v1::RepositoryStatus Refresh(const std::string& id) {
     grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     v1::RefreshRepositoryRequest req;
     req.set_repository_id(id);
     req.set_wait(true);
     v1::RefreshRepositoryResponse resp;
     grpc::Status s = stub_->RefreshRepository(&ctx, req, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
+    EXPECT_TRUE(s.ok()) << s.error_message() << svc_->Log();
     return resp.status();
   }
 
@@ -634,6 +636,56 @@ TEST_F(RepoWatcherTest, TwoReplicasRecordEachMoveOnceAndBothStreamIt) {
     EXPECT_EQ(a[i].sha(), shas[i]);
     EXPECT_EQ(b[i].cursor(), a[i].cursor());
   }
+}
+
+TEST_F(RepoWatcherTest, HttpsTokenFromAFileAuthenticatesAndNeverLeaks) {
+  const std::string token = "tok-9f8e7d6c5b4a";
+  testing::GitHttpServer http(dir_, "ferry:" + token);
+  ASSERT_TRUE(http.ok());
+  std::string c1 = repo_->Commit({{"f", "1"}}, "c1");
+  repo_->Push("main");
+  repo_->Git({"tag", "-a", "v1.0", "-m", "release"});
+  repo_->Push("v1.0");
+  std::ofstream(dir_ + "/token") << token << "\n";
+
+  // Without credentials the server refuses; the failure is in the status.
+  ASSERT_TRUE(Create(Spec("anon", http.UrlFor("remote.git"))).ok());
+  v1::RepositoryStatus anon = Refresh("anon");
+  EXPECT_FALSE(anon.last_error().empty());
+
+  v1::Repository spec = Spec("apps", http.UrlFor("remote.git"));
+  spec.add_branches("main");
+  spec.add_tag_patterns("v*");
+  spec.mutable_credentials()->mutable_https_token()->set_username("ferry");
+  spec.mutable_credentials()->mutable_https_token()->mutable_token()->set_file(dir_ + "/token");
+  ASSERT_TRUE(Create(spec).ok());
+  v1::WatchRevisionsRequest only_apps;
+  only_apps.add_repository_ids("apps");
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto reader = stub_->WatchRevisions(&ctx, only_apps);
+  std::vector<v1::Revision> got;
+  v1::WatchRevisionsResponse msg;
+  while (got.size() < 2 && reader->Read(&msg)) got.push_back(msg.revision());
+  ctx.TryCancel();
+  reader->Finish();
+  ASSERT_EQ(got.size(), 2u) << svc_->Log();
+  std::set<std::string> refs = {got[0].ref(), got[1].ref()};
+  EXPECT_EQ(refs, (std::set<std::string>{"refs/heads/main", "refs/tags/v1.0"}));
+  EXPECT_EQ(got[0].sha(), c1);
+  EXPECT_EQ(got[1].sha(), c1) << "annotated tag peeled to its commit";
+  v1::RepositoryStatus status = Refresh("apps");
+  EXPECT_TRUE(status.last_error().empty()) << status.last_error();
+
+  EXPECT_EQ(svc_->Log().find(token), std::string::npos) << "token in logs";
+  for (const v1::Event& e : OutboxEvents()) EXPECT_EQ(e.DebugString().find(token), std::string::npos);
+  auto pool = db_.Pool(1);
+  ASSERT_TRUE(pool->RunInTransaction([&](pqxx::work& txn) {
+                    for (const auto& row : txn.exec("SELECT spec FROM repo_watcher.repositories")) {
+                      EXPECT_EQ(pqxx::binarystring(row[0]).str().find(token), std::string::npos) << "token stored";
+                    }
+                    return absl::OkStatus();
+                  }).ok());
 }
 
 }  // namespace
