@@ -1,0 +1,143 @@
+// PostgresRepositoryStore against a real throwaway PostgreSQL.
+
+#include "services/repo-watcher/postgres_repository_store.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "common/outbox/postgres_outbox_store.h"
+#include "common/postgres/migrator.h"
+#include "repo_watcher_migrations.h"
+#include "services/repo-watcher/repo_poller.h"
+#include "tests/support/test_database.h"
+
+namespace ferry::repo_watcher {
+namespace {
+
+class PostgresRepositoryStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pool_ = db_.Pool(6);
+    ASSERT_TRUE(postgres::Migrate(*pool_, RepoWatcherMigrations()).ok());
+    outbox_ = std::make_unique<outbox::PostgresOutboxStore>(pool_.get(), "repo_watcher", "repo-watcher");
+    store_ = std::make_unique<PostgresRepositoryStore>(pool_.get(), outbox_.get());
+    v1::Repository r;
+    r.set_id("apps");
+    r.set_url("/srv/apps.git");
+    ASSERT_TRUE(store_->Create(r, Event(v1::AUDIT_ACTION_REPOSITORY_REGISTERED)).ok());
+  }
+  static v1::Event Event(v1::AuditAction action) { return MakeEvent(action, "apps", "test"); }
+  static v1::Revision Rev(const std::string& ref, const std::string& sha, bool rejected = false) {
+    v1::Revision r;
+    r.set_repository_id("apps");
+    r.set_ref(ref);
+    r.set_sha(sha);
+    r.set_rejected(rejected);
+    return r;
+  }
+
+  testing::TestDatabase db_;
+  std::unique_ptr<postgres::ConnectionPool> pool_;
+  std::unique_ptr<outbox::PostgresOutboxStore> outbox_;
+  std::unique_ptr<PostgresRepositoryStore> store_;
+};
+
+TEST_F(PostgresRepositoryStoreTest, RepositoryLockIsExclusiveAcrossConnections) {
+  absl::Notification held, release;
+  std::thread holder([&] {
+    auto got = store_->WithRepositoryLock("apps", [&] {
+      held.Notify();
+      release.WaitForNotification();
+    });
+    EXPECT_TRUE(got.ok() && *got);
+  });
+  held.WaitForNotification();
+  bool ran = false;
+  auto second = store_->WithRepositoryLock("apps", [&] { ran = true; });
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_FALSE(*second);
+  EXPECT_FALSE(ran);
+  auto other_repo = store_->WithRepositoryLock("other", [] {});
+  EXPECT_TRUE(other_repo.ok() && *other_repo) << "locks are per repository";
+  release.Notify();
+  holder.join();
+  auto third = store_->WithRepositoryLock("apps", [&] { ran = true; });
+  EXPECT_TRUE(third.ok() && *third);
+  EXPECT_TRUE(ran);
+}
+
+TEST_F(PostgresRepositoryStoreTest, RefMovesAreCompareAndSetAndRejectedTipsKeepTheAcceptedSha) {
+  const std::string a(40, 'a'), b(40, 'b'), c(40, 'c');
+  auto r1 = store_->RecordRevision(Rev("refs/heads/main", a), "", Event(v1::AUDIT_ACTION_REVISION_DETECTED));
+  ASSERT_TRUE(r1.ok()) << r1.status();
+  // A second replica that saw the same move loses the race.
+  auto dup = store_->RecordRevision(Rev("refs/heads/main", a), "", Event(v1::AUDIT_ACTION_REVISION_DETECTED));
+  EXPECT_EQ(dup.status().code(), absl::StatusCode::kAborted);
+  auto stale = store_->RecordRevision(Rev("refs/heads/main", b), c, Event(v1::AUDIT_ACTION_REVISION_DETECTED));
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kAborted);
+  auto r2 = store_->RecordRevision(Rev("refs/heads/main", b, /*rejected=*/true), a,
+                                   Event(v1::AUDIT_ACTION_SIGNATURE_REJECTED));
+  ASSERT_TRUE(r2.ok());
+  auto status = store_->GetStatus("apps");
+  ASSERT_TRUE(status.ok());
+  ASSERT_EQ(status->refs_size(), 1);
+  EXPECT_EQ(status->refs(0).sha(), b);
+  EXPECT_EQ(status->refs(0).accepted_sha(), a);
+  v1::Revision gone = Rev("refs/heads/main", "");
+  gone.set_ref_deleted(true);
+  ASSERT_TRUE(store_->RecordRevision(gone, b, Event(v1::AUDIT_ACTION_REVISION_DETECTED)).ok());
+  EXPECT_EQ(store_->GetStatus("apps")->refs_size(), 0);
+  EXPECT_EQ(*outbox_->Backlog(), 4) << "registration + three revisions, none for the losers";
+}
+
+TEST_F(PostgresRepositoryStoreTest, CursorsIncreaseAndFiltersApply) {
+  std::vector<std::string> shas;
+  std::string prev;
+  for (int i = 0; i < 5; ++i) {
+    std::string sha(40, static_cast<char>('0' + i));
+    auto r = store_->RecordRevision(Rev("refs/heads/main", sha, /*rejected=*/i == 2), prev,
+                                    Event(v1::AUDIT_ACTION_REVISION_DETECTED));
+    ASSERT_TRUE(r.ok()) << r.status();
+    shas.push_back(r->cursor());
+    prev = sha;
+  }
+  for (size_t i = 1; i < shas.size(); ++i) EXPECT_LT(std::stoll(shas[i - 1]), std::stoll(shas[i]));
+  auto accepted = store_->RevisionsAfter(0, {}, false, 100);
+  ASSERT_TRUE(accepted.ok());
+  EXPECT_EQ(accepted->size(), 4u);
+  auto after = store_->RevisionsAfter(std::stoll(shas[1]), {"apps"}, true, 100);
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->size(), 3u);
+  EXPECT_EQ((*after)[0].cursor(), shas[2]);
+  EXPECT_TRUE((*after)[0].rejected());
+  EXPECT_TRUE(store_->RevisionsAfter(0, {"other"}, true, 100)->empty());
+
+  RevisionQuery q;
+  q.repository_id = "apps";
+  q.include_rejected = true;
+  q.limit = 2;
+  auto newest = store_->ListRevisions(q);
+  ASSERT_TRUE(newest.ok());
+  ASSERT_EQ(newest->size(), 2u);
+  EXPECT_EQ((*newest)[0].cursor(), shas[4]);
+  q.after_cursor = std::stoll((*newest)[1].cursor());
+  auto older = store_->ListRevisions(q);
+  ASSERT_EQ(older->size(), 2u);
+  EXPECT_EQ((*older)[0].cursor(), shas[2]);
+}
+
+TEST_F(PostgresRepositoryStoreTest, DeletingKeepsRevisionsForHistory) {
+  ASSERT_TRUE(store_->RecordRevision(Rev("refs/heads/main", std::string(40, 'a')), "",
+                                     Event(v1::AUDIT_ACTION_REVISION_DETECTED)).ok());
+  ASSERT_TRUE(store_->Delete("apps", Event(v1::AUDIT_ACTION_REPOSITORY_DELETED)).ok());
+  EXPECT_EQ(store_->Get("apps").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetStatus("apps").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->RevisionsAfter(0, {"apps"}, true, 10)->size(), 1u);
+  EXPECT_EQ(store_->Delete("apps", Event(v1::AUDIT_ACTION_REPOSITORY_DELETED)).code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace ferry::repo_watcher
