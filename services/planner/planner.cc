@@ -676,8 +676,11 @@ absl::StatusOr<PlanOutcome> Planner::MakePlan(const PlanRequest& request) {
       if (manifests.ok()) RETURN_IF_ERROR(store_->PutCachedRender(inputs->cache_key, *manifests));
     }
     if (!request.preview) {
+      // Remember what else the render read (Kustomize bases, values files)
+      // so that a change there re-plans this application.
       std::vector<std::string> extra(inputs->roots.begin() + 1, inputs->roots.end());
-      RETURN_IF_ERROR(store_->SetInputPaths(app.id(), extra));
+      ASSIGN_OR_RETURN(std::vector<std::string> known, store_->GetInputPaths(app.id()));
+      if (known != extra) RETURN_IF_ERROR(store_->SetInputPaths(app.id(), extra));
     }
   }
   if (!manifests.ok()) {
