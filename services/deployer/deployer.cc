@@ -359,16 +359,19 @@ void Deployer::DriftPass(bool force) {
       std::lock_guard<std::mutex> l(mu_);
       if (stopping_) return;
     }
-    v1::DriftSettings settings = EffectiveSettings(app.application_id, app.environment_id);
-    if (settings.disabled()) continue;
     std::string key = AppKey(app.application_id, app.environment_id);
     {
       std::lock_guard<std::mutex> l(drift_mu_);
-      absl::Time now = clock_->Now();
       auto it = next_drift_check_.find(key);
-      if (!force && it != next_drift_check_.end() && now < it->second) continue;
-      next_drift_check_[key] = now + FromProto(settings.interval());
+      if (!force && it != next_drift_check_.end() && clock_->Now() < it->second) continue;
     }
+    // Settings are read only when the application is due.
+    v1::DriftSettings settings = EffectiveSettings(app.application_id, app.environment_id);
+    {
+      std::lock_guard<std::mutex> l(drift_mu_);
+      next_drift_check_[key] = clock_->Now() + FromProto(settings.interval());
+    }
+    if (settings.disabled()) continue;
     CheckDrift(app, settings);
   }
 }

@@ -272,10 +272,13 @@ absl::StatusOr<v1::Deployment> DeploymentRunner::Succeed(Exec& ex) {
       *pin->mutable_actor() = d.actor();
       pin->set_reason("rollback");
     }
-    events.push_back(AppEvent(v1::AUDIT_ACTION_PINNED, d.application_id(), d.environment_id(), pin->actor(),
-                              absl::StrCat("pinned at ", pin->sha(), ": ", pin->reason()),
-                              absl::StrCat("deployment/", d.id(), "/pinned"),
-                              {{"sha", pin->sha()}, {"deployment_id", d.id()}, {"reason", pin->reason()}}));
+    // An explicit Rollback pinned already (and said so); only a new pin is audited.
+    if (!(current->pinned() && current->sha() == pin->sha())) {
+      events.push_back(AppEvent(v1::AUDIT_ACTION_PINNED, d.application_id(), d.environment_id(), pin->actor(),
+                                absl::StrCat("pinned at ", pin->sha(), ": ", pin->reason()),
+                                absl::StrCat("deployment/", d.id(), "/pinned"),
+                                {{"sha", pin->sha()}, {"deployment_id", d.id()}, {"reason", pin->reason()}}));
+    }
   } else if (current->pinned() && d.kind() == v1::DEPLOYMENT_KIND_ROLLOUT && !ex.spec.decision().automatic()) {
     pin = *current;
     pin->set_pinned(false);

@@ -326,6 +326,7 @@ TEST_F(DeployerTest, ExplicitRollbackGoesThroughThePlannerAndPins) {
   EXPECT_EQ(d->kind(), v1::DEPLOYMENT_KIND_ROLLBACK);
   EXPECT_EQ(d->state(), v1::DEPLOYMENT_STATE_SUCCEEDED);
   EXPECT_EQ(Read(root_ + "/app.conf"), "v1\n");
+  EXPECT_EQ(CountAction(v1::AUDIT_ACTION_PINNED), 1);
   // Pinned: an automatic plan does not move it; Unpin lets it.
   EXPECT_EQ(*deployer_->HandlePlan(MakePlan("p3", {ConfigFile("conf", "app.conf", "v3\n")}, Opts('3'))), "");
   EXPECT_EQ(Read(root_ + "/app.conf"), "v1\n");
@@ -334,6 +335,8 @@ TEST_F(DeployerTest, ExplicitRollbackGoesThroughThePlannerAndPins) {
   unpin.set_environment_id("dev");
   unpin.mutable_actor()->set_id("alice");
   ASSERT_TRUE(deployer_->Unpin(unpin).ok());
+  EXPECT_EQ(CountAction(v1::AUDIT_ACTION_UNPINNED), 1);
+  EXPECT_FALSE(store_->GetPin("web-app", "dev")->pinned());
   EXPECT_EQ(Deploy(MakePlan("p3", {ConfigFile("conf", "app.conf", "v3\n")}, Opts('3'))).state(),
             v1::DEPLOYMENT_STATE_SUCCEEDED);
   EXPECT_EQ(Read(root_ + "/app.conf"), "v3\n");

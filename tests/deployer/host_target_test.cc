@@ -205,3 +205,54 @@ TEST_F(HostTargetTest, LogsGoToFilesUnderTheRootWithASizeCap) {
 
 }  // namespace
 }  // namespace ferry::deployer::host
+
+namespace ferry::deployer::host {
+namespace {
+
+TEST_F(HostTargetTest, ReloadSignalReachesTheNamedProcess) {
+  json p = testing::ServerProcess("worker", "v1", 1);
+  p["spec"]["command"] = {"/bin/sh", "-c", "trap 'echo reloaded >> got-hup' HUP; while true; do sleep 0.05; done"};
+  p["spec"].erase("healthCheck");
+  p["spec"].erase("ports");
+  json f = testing::ConfigFile("conf", "worker.conf", "a=1\n");
+  f["spec"]["reload"] = {{"process", "worker"}, {"signal", "SIGHUP"}};
+  ASSERT_TRUE(PrepareAndApply({p, f}).ok());
+  f["spec"]["content"] = "a=2\n";
+  ASSERT_TRUE(PrepareAndApply({p, f}).ok());
+  for (int i = 0; i < 100 && Read(root_ + "/got-hup").empty(); ++i) absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_EQ(Read(root_ + "/got-hup"), "reloaded\n");
+  // A reload naming a Process the application does not have is refused up front.
+  f["spec"]["reload"]["process"] = "nope";
+  absl::StatusOr<std::vector<TargetObject>> r = target_->Prepare(app_, {Obj(f)}, nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("spec.reload.process"), std::string::npos) << r.status();
+}
+
+TEST_F(HostTargetTest, BadSpecsAreRefusedNamingTheField) {
+  json p = testing::ServerProcess("web", "v1", 2);
+  p["spec"]["ports"] = {{{"name", "http"}, {"port", 8080}}};
+  absl::StatusOr<std::vector<TargetObject>> r = target_->Prepare(app_, {Obj(p)}, nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("spec.ports[0].port"), std::string::npos) << r.status();
+  json q = testing::ServerProcess("web", "v1", 1);
+  q["spec"]["restartPolicy"] = "Sometimes";
+  r = target_->Prepare(app_, {Obj(q)}, nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("spec.restartPolicy"), std::string::npos) << r.status();
+  json f = testing::ConfigFile("conf", "a.conf", "x");
+  f["spec"]["mode"] = "rw-r--r--";
+  r = target_->Prepare(app_, {Obj(f)}, nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("spec.mode"), std::string::npos) << r.status();
+  json g = testing::ConfigFile("conf", "a.conf", "x");
+  g["spec"].erase("content");
+  g["spec"]["contentFrom"] = {{"file", "a.conf"}};
+  r = target_->Prepare(app_, {Obj(g)}, [](const std::string& source, const std::string& file) -> absl::StatusOr<std::string> {
+    return source + ":" + file;
+  });
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(json::parse((*r)[0].json)["spec"]["content"], "apps/web/conf.yaml:a.conf");
+}
+
+}  // namespace
+}  // namespace ferry::deployer::host
