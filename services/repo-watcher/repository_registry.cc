@@ -31,18 +31,38 @@ void DescribeRepository(const v1::Repository& repo, v1::Event& e) {
   f["has_webhook_secret"].set_bool_value(repo.has_webhook_secret());
 }
 
+void SetOutcome(v1::Event& e, const absl::Status& status) {
+  auto& f = *e.mutable_details()->mutable_fields();
+  f["outcome"].set_string_value(status.ok() ? "applied" : "rejected");
+  if (!status.ok()) f["error"].set_string_value(std::string(status.message()));
+}
+
 }  // namespace
+
+absl::Status RepositoryRegistry::AuditRejection(v1::AuditAction action, const std::string& id, const v1::Actor& actor,
+                                                const absl::Status& error) {
+  v1::Event e = RegistryEvent(action, IsValidId(id) ? id : "", actor,
+                              absl::StrCat("rejected request for repository \"", id, "\": ", error.message()));
+  SetOutcome(e, error);
+  (void)store_->RecordEvent(e);  // best effort: the caller gets `error` either way
+  return error;
+}
 
 absl::StatusOr<v1::Repository> RepositoryRegistry::Create(v1::Repository repo, const v1::Actor& actor) {
   repo.clear_create_time();
   repo.clear_update_time();
-  if (absl::Status s = ValidateAndNormalize(repo); !s.ok()) return s;
+  if (absl::Status s = ValidateAndNormalize(repo); !s.ok()) {
+    return AuditRejection(v1::AUDIT_ACTION_REPOSITORY_REGISTERED, repo.id(), actor, s);
+  }
   v1::Event e = RegistryEvent(v1::AUDIT_ACTION_REPOSITORY_REGISTERED, repo.id(), actor,
                               absl::StrCat("repository ", repo.id(), " registered (", repo.url(), ")"));
   DescribeRepository(repo, e);
+  SetOutcome(e, absl::OkStatus());
   absl::StatusOr<v1::Repository> out = store_->Create(repo, e);
   if (absl::IsAlreadyExists(out.status())) {
-    return absl::AlreadyExistsError(absl::StrCat("repository.id: \"", repo.id(), "\" is already registered"));
+    return AuditRejection(
+        v1::AUDIT_ACTION_REPOSITORY_REGISTERED, repo.id(), actor,
+        absl::AlreadyExistsError(absl::StrCat("repository.id: \"", repo.id(), "\" is already registered")));
   }
   if (out.ok() && hooks_.on_changed) hooks_.on_changed(repo.id());
   return out;
@@ -68,12 +88,18 @@ absl::StatusOr<v1::ListRepositoriesResponse> RepositoryRegistry::List(int page_s
 absl::StatusOr<v1::Repository> RepositoryRegistry::Update(const v1::Repository& changes,
                                                           const std::vector<std::string>& mask,
                                                           const v1::Actor& actor) {
-  if (!IsValidId(changes.id())) return absl::InvalidArgumentError("repository.id: must be a repository id");
+  const v1::AuditAction kUpdated = v1::AUDIT_ACTION_REPOSITORY_UPDATED;
+  if (!IsValidId(changes.id())) {
+    return AuditRejection(kUpdated, changes.id(), actor,
+                          absl::InvalidArgumentError("repository.id: must be a repository id"));
+  }
   std::vector<std::string> fields = mask.empty() ? kMutableFields : mask;
   for (const std::string& f : fields) {
     if (std::find(kMutableFields.begin(), kMutableFields.end(), f) == kMutableFields.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("update_mask: \"", f, "\" is not a mutable field (", absl::StrJoin(kMutableFields, ", "), ")"));
+      return AuditRejection(kUpdated, changes.id(), actor,
+                            absl::InvalidArgumentError(absl::StrCat("update_mask: \"", f,
+                                                                    "\" is not a mutable field (",
+                                                                    absl::StrJoin(kMutableFields, ", "), ")")));
     }
   }
   absl::StatusOr<v1::Repository> current = store_->Get(changes.id());
@@ -102,19 +128,24 @@ absl::StatusOr<v1::Repository> RepositoryRegistry::Update(const v1::Repository& 
   }
   next.clear_create_time();
   next.clear_update_time();
-  if (absl::Status s = ValidateAndNormalize(next); !s.ok()) return s;
+  if (absl::Status s = ValidateAndNormalize(next); !s.ok()) return AuditRejection(kUpdated, next.id(), actor, s);
   v1::Event e = RegistryEvent(v1::AUDIT_ACTION_REPOSITORY_UPDATED, next.id(), actor,
                               absl::StrCat("repository ", next.id(), " updated (", absl::StrJoin(fields, ", "), ")"));
   DescribeRepository(next, e);
   (*e.mutable_details()->mutable_fields())["fields"].set_string_value(absl::StrJoin(fields, ","));
+  SetOutcome(e, absl::OkStatus());
   absl::StatusOr<v1::Repository> out = store_->Update(next, e);
   if (out.ok() && hooks_.on_changed) hooks_.on_changed(next.id());
   return out;
 }
 
 absl::Status RepositoryRegistry::Delete(const std::string& id, const v1::Actor& actor) {
-  if (!IsValidId(id)) return absl::InvalidArgumentError("id: must be a repository id (lowercase DNS label)");
+  if (!IsValidId(id)) {
+    return AuditRejection(v1::AUDIT_ACTION_REPOSITORY_DELETED, id, actor,
+                          absl::InvalidArgumentError("id: must be a repository id (lowercase DNS label)"));
+  }
   v1::Event e = RegistryEvent(v1::AUDIT_ACTION_REPOSITORY_DELETED, id, actor, absl::StrCat("repository ", id, " deleted"));
+  SetOutcome(e, absl::OkStatus());
   absl::Status s = store_->Delete(id, e);
   if (s.ok() && hooks_.on_deleted) hooks_.on_deleted(id);
   return s;

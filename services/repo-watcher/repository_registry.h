@@ -12,6 +12,10 @@ namespace ferry::repo_watcher {
 
 // Registry logic: validation, field masks, paging and audit events for
 // Create/Get/List/Update/Delete. No gRPC, no SQL. Thread-safe.
+// Every change is audited in its own transaction with details.outcome
+// "applied"; a change refused for bad input (INVALID_ARGUMENT,
+// ALREADY_EXISTS) is audited under the attempted action with
+// details.outcome "rejected" and the error, and changes nothing.
 class RepositoryRegistry {
  public:
   // Observers of registry changes (the scheduler and the mirrors).
@@ -34,6 +38,10 @@ class RepositoryRegistry {
   absl::Status Delete(const std::string& id, const v1::Actor& actor);
 
  private:
+  // Audits a refused change and returns `error`.
+  absl::Status AuditRejection(v1::AuditAction action, const std::string& id, const v1::Actor& actor,
+                              const absl::Status& error);
+
   RepositoryStore* store_;
   Hooks hooks_;
 };

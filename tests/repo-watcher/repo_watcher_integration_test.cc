@@ -204,7 +204,20 @@ TEST_F(RepoWatcherTest, RegistryValidatesNamesTheFieldAndAuditsChanges) {
   bad.mutable_poll_interval()->set_nanos(100000000);
   s = Create(bad);
   EXPECT_NE(s.error_message().find("repository.poll_interval"), std::string::npos) << s.error_message();
-  EXPECT_EQ(CountEvents(v1::AUDIT_ACTION_REPOSITORY_REGISTERED), 0) << "nothing half-applied";
+  {
+    grpc::ClientContext lctx;
+    v1::ListRepositoriesResponse none;
+    ASSERT_TRUE(stub_->ListRepositories(&lctx, v1::ListRepositoriesRequest(), &none).ok());
+    EXPECT_EQ(none.repositories_size(), 0) << "nothing half-applied";
+  }
+  std::vector<v1::Event> rejected = OutboxEvents();
+  ASSERT_EQ(rejected.size(), 3u) << "each refused request is audited";
+  for (const v1::Event& e : rejected) {
+    EXPECT_EQ(e.action(), v1::AUDIT_ACTION_REPOSITORY_REGISTERED);
+    EXPECT_EQ(e.details().fields().at("outcome").string_value(), "rejected");
+    EXPECT_EQ(e.actor().id(), "alice");
+  }
+  EXPECT_NE(rejected[0].details().fields().at("error").string_value().find("repository.url"), std::string::npos);
 
   v1::Repository created;
   v1::Repository spec = Spec("apps", repo_->remote_path());
@@ -243,11 +256,13 @@ TEST_F(RepoWatcherTest, RegistryValidatesNamesTheFieldAndAuditsChanges) {
   EXPECT_FALSE(std::filesystem::exists(cache_ + "/apps.git"));
 
   std::vector<v1::Event> events = OutboxEvents();
-  ASSERT_EQ(events.size(), 3u);
-  EXPECT_EQ(events[0].action(), v1::AUDIT_ACTION_REPOSITORY_REGISTERED);
-  EXPECT_EQ(events[0].actor().id(), "alice");
-  EXPECT_EQ(events[1].action(), v1::AUDIT_ACTION_REPOSITORY_UPDATED);
-  EXPECT_EQ(events[2].action(), v1::AUDIT_ACTION_REPOSITORY_DELETED);
+  ASSERT_EQ(events.size(), 7u);  // 3 rejected, registered, duplicate rejected, updated, deleted
+  EXPECT_EQ(events[3].action(), v1::AUDIT_ACTION_REPOSITORY_REGISTERED);
+  EXPECT_EQ(events[3].details().fields().at("outcome").string_value(), "applied");
+  EXPECT_EQ(events[3].actor().id(), "alice");
+  EXPECT_EQ(events[4].details().fields().at("outcome").string_value(), "rejected");
+  EXPECT_EQ(events[5].action(), v1::AUDIT_ACTION_REPOSITORY_UPDATED);
+  EXPECT_EQ(events[6].action(), v1::AUDIT_ACTION_REPOSITORY_DELETED);
 }
 
 TEST_F(RepoWatcherTest, StreamsPushesForcePushesAndDeletedBranchesOverSmartHttp) {
