@@ -179,6 +179,14 @@ class RepoWatcherTest : public ::testing::Test {
     return res ? res->body : "";
   }
 
+  // Value of one sample line of /metrics ("name{labels}"), 0 when absent.
+  double MetricValue(const std::string& sample) {
+    std::string m = Metrics();
+    size_t at = m.find(sample + " ");
+    if (at == std::string::npos) return 0;
+    return std::stod(m.substr(at + sample.size() + 1));
+  }
+
   testing::TestDatabase db_;
   std::string dir_;
   std::string cache_;
@@ -701,6 +709,30 @@ TEST_F(RepoWatcherTest, HttpsTokenFromAFileAuthenticatesAndNeverLeaks) {
                     }
                     return absl::OkStatus();
                   }).ok());
+}
+
+TEST_F(RepoWatcherTest, UnchangedRemoteIsCheckedEachIntervalButFetchedOnlyWhenARefMoves) {
+  repo_->Commit({{"f", "1"}}, "c1");
+  repo_->Push("main");
+  ASSERT_TRUE(Create(Spec("apps", repo_->remote_path())).ok());
+  RevisionCollector watch(stub_.get(), "");
+  ASSERT_EQ(watch.WaitFor(1).size(), 1u);
+  const std::string ls = R"(ferry_git_requests_total{request_type="ls-remote",result="success"})";
+  const std::string fetch = R"(ferry_git_requests_total{request_type="fetch",result="success"})";
+  double ls0 = MetricValue(ls), fetch0 = MetricValue(fetch);
+  EXPECT_EQ(fetch0, 1);
+  absl::SleepFor(absl::Milliseconds(3500));  // several 1 s polls of an unchanged remote
+  EXPECT_GE(MetricValue(ls) - ls0, 2);
+  EXPECT_EQ(MetricValue(fetch), fetch0) << "fetched although nothing moved";
+  repo_->Commit({{"f", "2"}}, "c2");
+  repo_->Push("main");
+  ASSERT_EQ(watch.WaitFor(2).size(), 2u);
+  EXPECT_EQ(MetricValue(fetch), fetch0 + 1);
+  v1::RepositoryStatus status = Refresh("apps");
+  EXPECT_TRUE(status.has_last_check_time());
+  EXPECT_TRUE(status.has_last_fetch_time());
+  EXPECT_TRUE(status.has_next_check_time());
+  EXPECT_EQ(status.consecutive_failures(), 0);
 }
 
 }  // namespace
