@@ -67,6 +67,19 @@ bool SameSpec(T a, T b) {
 
 std::atomic<uint64_t> g_event_counter{0};
 
+std::string MethodLabel(v1::RenderMethod method) {
+  switch (method) {
+    case v1::RENDER_METHOD_PLAIN:
+      return "plain";
+    case v1::RENDER_METHOD_KUSTOMIZE:
+      return "kustomize";
+    case v1::RENDER_METHOD_HELM:
+      return "helm";
+    default:
+      return "unknown";
+  }
+}
+
 }  // namespace
 
 v1::Actor SystemActor() {
@@ -558,8 +571,10 @@ absl::StatusOr<Planner::Hold> Planner::ComputeHold(const v1::Plan& plan, const v
                      PromotionGate(plan.application_id(), env, plan.target_revision().sha()));
     if (gate) return Hold{v1::HOLD_REASON_PROMOTION_GATE, *gate};
   }
-  if (plan.state() == v1::PLAN_STATE_PENDING)
+  if (plan.state() == v1::PLAN_STATE_PENDING) {
+    if (plan.hold_reason() == v1::HOLD_REASON_PINNED) return Hold{plan.hold_reason(), plan.hold_message()};
     return Hold{v1::HOLD_REASON_AWAITING_APPROVAL, "waiting for ApprovePlan or RejectPlan"};
+  }
   for (const std::string& dep_id : plan.after_plan_ids()) {
     std::string id = dep_id;
     absl::StatusOr<v1::Plan> dep = store_->GetPlan(id);
@@ -672,7 +687,7 @@ absl::StatusOr<PlanOutcome> Planner::MakePlan(const PlanRequest& request) {
     } else {
       absl::Time start = absl::Now();
       manifests = renderer_->Render(app, sha, *inputs);
-      metrics_->Render(v1::RenderMethod_Name(app.render_method()), absl::ToDoubleSeconds(absl::Now() - start));
+      metrics_->Render(MethodLabel(app.render_method()), absl::ToDoubleSeconds(absl::Now() - start));
       if (manifests.ok()) RETURN_IF_ERROR(store_->PutCachedRender(inputs->cache_key, *manifests));
     }
     if (!request.preview) {
@@ -744,8 +759,11 @@ absl::StatusOr<PlanOutcome> Planner::MakePlan(const PlanRequest& request) {
     if (!open.plans.empty()) plan.add_after_plan_ids(open.plans[0].id());
   }
 
-  // Approval.
-  bool approved = request.approve || env.approval() == v1::APPROVAL_POLICY_AUTO;
+  // Approval. A pin (set by the deployer after a rollback) stops automatic
+  // plans from moving the application forward until a person approves.
+  const bool automatic = request.trigger == v1::PLAN_TRIGGER_NEW_REVISION || request.trigger == v1::PLAN_TRIGGER_REFRESH;
+  const bool pinned = automatic && live.pin().pinned() && !request.approve;
+  bool approved = request.approve || (env.approval() == v1::APPROVAL_POLICY_AUTO && !pinned);
   plan.set_state(approved ? v1::PLAN_STATE_APPROVED : v1::PLAN_STATE_PENDING);
   if (approved) {
     v1::PlanDecision* d = plan.mutable_decision();
@@ -753,6 +771,12 @@ absl::StatusOr<PlanOutcome> Planner::MakePlan(const PlanRequest& request) {
     d->set_comment(request.approve ? request.comment : "approval policy auto");
     *d->mutable_time() = Now();
     d->set_automatic(!request.approve);
+  }
+  if (pinned) {
+    plan.set_hold_reason(v1::HOLD_REASON_PINNED);
+    plan.set_hold_message(absl::StrCat("application is pinned at ", Short(live.pin().sha()),
+                                       live.pin().reason().empty() ? "" : " (" + live.pin().reason() + ")",
+                                       "; approve this plan to move it forward"));
   }
   ASSIGN_OR_RETURN(Hold hold, ComputeHold(plan, env));
   plan.set_hold_reason(hold.reason);

@@ -430,6 +430,26 @@ TEST_F(PlannerTest, PromotionGateHoldsUntilDeployedHealthyUpstream) {
   EXPECT_EQ(ReleasedIds(), std::vector<std::string>{prod.id()});
 }
 
+TEST_F(PlannerTest, PinnedApplicationWaitsForAPersonEvenWithAutoApproval) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  CreateApp(AppSpec("a", "apps/a", {"local"}));
+  v1::LiveState pinned;
+  pinned.mutable_pin()->set_pinned(true);
+  pinned.mutable_pin()->set_sha(std::string(40, 'a'));
+  pinned.mutable_pin()->set_reason("rolled back");
+  live_.Set("a", "local", pinned);
+  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}})), 1);
+  v1::Plan p = Plans("a")[0];
+  EXPECT_EQ(p.state(), v1::PLAN_STATE_PENDING);
+  EXPECT_EQ(p.hold_reason(), v1::HOLD_REASON_PINNED);
+  EXPECT_NE(p.hold_message().find("pinned at aaaaaaaaaaaa (rolled back)"), std::string::npos) << p.hold_message();
+  EXPECT_EQ(*planner_->ReevaluateHolds(), 0);
+  EXPECT_EQ(planner_->GetPlan(p.id(), v1::PLAN_VIEW_BASIC)->hold_reason(), v1::HOLD_REASON_PINNED);
+  EXPECT_TRUE(ReleasedIds().empty());
+  ASSERT_TRUE(planner_->ApprovePlan(p.id(), User("bob"), "roll forward").ok());
+  EXPECT_EQ(ReleasedIds(), std::vector<std::string>{p.id()});
+}
+
 TEST_F(PlannerTest, PreviewPersistsNothingExecutable) {
   CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
   CreateApp(AppSpec("a", "apps/a", {"local"}));

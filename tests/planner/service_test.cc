@@ -212,7 +212,7 @@ TEST_F(PlannerServiceTest, CommitToPlanToHandOffAcrossRestarts) {
     auto res = metrics.Get("/metrics");
     ASSERT_TRUE(res);
     EXPECT_NE(res->body.find("ferry_plans_total{result=\"created\"} 2"), std::string::npos) << res->body;
-    EXPECT_NE(res->body.find("ferry_render_duration_seconds_count{method=\"RENDER_METHOD_PLAIN\"}"), std::string::npos)
+    EXPECT_NE(res->body.find("ferry_render_duration_seconds_count{method=\"plain\"}"), std::string::npos)
         << res->body;
     // prod reused local's render (the revision stream may add more hits).
     std::smatch hits;
