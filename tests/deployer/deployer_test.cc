@@ -439,5 +439,57 @@ TEST_F(DeployerTest, HistoryIsListedNewestFirstWithPagesAndNoCap) {
   EXPECT_EQ(deployer_->ListDeployments(req).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+
+TEST_F(DeployerTest, FailingHealIsRetriedOnlyAfterBackoff) {
+  PlanOptions o = Opts('1');
+  o.self_heal = true;
+  json worker = json::parse(R"({
+    "apiVersion": "ferry.dev/v1", "kind": "Process", "metadata": {"name": "worker"},
+    "spec": {"command": ["/bin/sh", "-c", "test -f ok && exec sleep 1000"], "restartPolicy": "Never",
+             "healthCheck": {"exec": {"command": ["/bin/true"]}, "initialDelaySeconds": 0.3}}})");
+  std::ofstream(root_ + "/ok") << "";
+  ASSERT_EQ(Deploy(MakePlan("p1", {worker}, o)).state(), v1::DEPLOYMENT_STATE_SUCCEEDED);
+  v1::UpdateDriftSettingsRequest settings;
+  settings.mutable_settings()->mutable_heal_backoff()->mutable_initial()->set_seconds(60);
+  ASSERT_TRUE(deployer_->UpdateDriftSettings(settings).ok());
+  // The worker dies and can no longer start: each heal fails.
+  fs::remove(root_ + "/ok");
+  testing::KillAllUnder(root_);
+  deployer_->DriftPass(true);
+  deployer_->DriftPass(true);
+  deployer_->DriftPass(true);
+  v1::ListDeploymentsRequest req;
+  absl::StatusOr<v1::ListDeploymentsResponse> list = deployer_->ListDeployments(req);
+  ASSERT_TRUE(list.ok());
+  int heals = 0;
+  for (const auto& d : list->deployments()) {
+    if (d.kind() != v1::DEPLOYMENT_KIND_SELF_HEAL) continue;
+    ++heals;
+    EXPECT_EQ(d.state(), v1::DEPLOYMENT_STATE_FAILED) << "a self-heal is never rolled back";
+  }
+  EXPECT_EQ(heals, 1) << "healing was retried without waiting for the backoff";
+  EXPECT_EQ(CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED), 1);
+  EXPECT_EQ(CountAction(v1::AUDIT_ACTION_DRIFT_HEALED), 0);
+}
+
+TEST_F(DeployerTest, DisabledDriftDetectionLooksAtNothing) {
+  ASSERT_EQ(Deploy(MakePlan("p1", {ConfigFile("conf", "app.conf", "v1\n")}, Opts('1'))).state(),
+            v1::DEPLOYMENT_STATE_SUCCEEDED);
+  v1::UpdateDriftSettingsRequest settings;
+  settings.mutable_settings()->set_application_id("web-app");
+  settings.mutable_settings()->set_environment_id("dev");
+  settings.mutable_settings()->set_disabled(true);
+  settings.mutable_update_mask()->add_paths("disabled");
+  absl::StatusOr<v1::DriftSettings> updated = deployer_->UpdateDriftSettings(settings);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_TRUE(updated->disabled());
+  EXPECT_EQ(updated->interval().seconds(), 1);  // The default in effect (--drift-interval).
+  std::ofstream(root_ + "/app.conf") << "edited\n";
+  deployer_->DriftPass(true);
+  EXPECT_EQ(CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED), 0);
+  settings.mutable_update_mask()->set_paths(0, "colour");
+  EXPECT_EQ(deployer_->UpdateDriftSettings(settings).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace ferry::deployer

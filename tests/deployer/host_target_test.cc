@@ -215,8 +215,9 @@ TEST_F(HostTargetTest, ReloadSignalReachesTheNamedProcess) {
   p["spec"].erase("healthCheck");
   p["spec"].erase("ports");
   json f = testing::ConfigFile("conf", "worker.conf", "a=1\n");
-  f["spec"]["reload"] = {{"process", "worker"}, {"signal", "SIGHUP"}};
   ASSERT_TRUE(PrepareAndApply({p, f}).ok());
+  absl::SleepFor(absl::Milliseconds(200));  // Let the shell install its trap.
+  f["spec"]["reload"] = {{"process", "worker"}, {"signal", "SIGHUP"}};
   f["spec"]["content"] = "a=2\n";
   ASSERT_TRUE(PrepareAndApply({p, f}).ok());
   for (int i = 0; i < 100 && Read(root_ + "/got-hup").empty(); ++i) absl::SleepFor(absl::Milliseconds(20));
