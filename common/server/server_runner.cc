@@ -65,6 +65,10 @@ absl::Status ServerRunner::Start() {
   grpc::ResourceQuota quota(absl::StrCat("ferry-", options_.service_name));
   quota.SetMaxThreads(options_.threads);
   builder.SetResourceQuota(quota);
+  // Keep idle handler threads polling instead of exiting: with gRPC's default
+  // (at most 2 pollers) a synchronous server under concurrent calls creates
+  // and destroys a thread for nearly every call.
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, options_.threads);
   builder.AddListeningPort(options_.grpc_address, grpc::InsecureServerCredentials(), &grpc_port_);
   for (grpc::Service* s : services_) builder.RegisterService(s);
   server_ = builder.BuildAndStart();

@@ -24,7 +24,11 @@ google::protobuf::Timestamp MicrosecondTimestamp(absl::Time t) {
 }  // namespace
 
 Appender::Appender(EventStore& store, const Clock& clock, AuditMetrics* metrics)
-    : store_(store), clock_(clock), metrics_(metrics), thread_([this] { Run(); }) {}
+    : store_(store),
+      clock_(clock),
+      metrics_(metrics),
+      thread_([this] { Run(); }),
+      flusher_([this] { RunFlusher(); }) {}
 
 Appender::~Appender() { Stop(); }
 
@@ -38,6 +42,47 @@ void Appender::Stop() {
   queue_cv_.notify_all();
   commit_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  // Groups already committed are still flushed and answered.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    flusher_stopping_ = true;
+  }
+  flush_cv_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+}
+
+void Appender::RunFlusher() {
+  for (;;) {
+    std::deque<Committed> groups;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      flush_cv_.wait(lock, [&] { return flusher_stopping_ || !committed_groups_.empty(); });
+      if (committed_groups_.empty()) return;
+      groups.swap(committed_groups_);
+    }
+    absl::Status flushed = store_.FlushWal();
+    if (flushed.ok()) {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        committed_ = std::max(committed_, groups.back().tip);
+      }
+      commit_cv_.notify_all();
+    } else {
+      logging::Warn("append durability unknown; callers will retry", {{"error", flushed.ToString()}});
+    }
+    for (Committed& g : groups) {
+      if (flushed.ok() && metrics_ != nullptr) {
+        for (v1::AuditAction a : g.appended) metrics_->CountAppended(a);
+      }
+      for (size_t i = 0; i < g.batch.size(); ++i) {
+        if (flushed.ok()) {
+          g.batch[i]->done.set_value(std::move(g.results[i]));
+        } else {
+          g.batch[i]->done.set_value(flushed);
+        }
+      }
+    }
+  }
 }
 
 absl::StatusOr<std::vector<AppendResult>> Appender::Append(std::vector<v1::Event> events) {
@@ -193,15 +238,18 @@ void Appender::Process(std::vector<std::unique_ptr<Request>>& batch) {
     absl::Status inserted = store_.InsertChained(head_, fresh);
     if (inserted.ok()) {
       head_ = tip;
+      // Answered by the flusher once durable (duplicates too: what they
+      // return must be durable as well).
+      Committed group;
+      group.batch = std::move(batch);
+      group.results = std::move(results);
+      for (const v1::Event& e : fresh) group.appended.push_back(e.action());
+      group.tip = tip.sequence;
       {
         std::lock_guard<std::mutex> lock(mu_);
-        committed_ = std::max(committed_, head_.sequence);
+        committed_groups_.push_back(std::move(group));
       }
-      commit_cv_.notify_all();
-      if (metrics_ != nullptr) {
-        for (const v1::Event& e : fresh) metrics_->CountAppended(e.action());
-      }
-      for (size_t i = 0; i < batch.size(); ++i) batch[i]->done.set_value(std::move(results[i]));
+      flush_cv_.notify_one();
       return;
     }
     // A key was already stored, or another writer moved the head: look the

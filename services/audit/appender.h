@@ -26,8 +26,12 @@ struct AppendResult {
 
 // Extends the chain with group commit: one thread takes every request queued
 // while the previous commit ran and appends them all in one atomic
-// statement, so concurrent callers share one fsync and the chain has a
-// single total order. Thread-safe.
+// statement (so the chain has a single total order); that commit does not
+// wait for its WAL flush. A second thread makes everything committed so far
+// durable with one synchronous commit (EventStore::FlushWal) and only then
+// answers the callers, so commits and flushes overlap and concurrent callers
+// share one fsync. A caller is answered only once its events are durable.
+// Thread-safe.
 class Appender {
  public:
   // `metrics` may be null.
@@ -44,7 +48,7 @@ class Appender {
   // INVALID_ARGUMENT when an event has no canonical form.
   absl::StatusOr<std::vector<AppendResult>> Append(std::vector<v1::Event> events);
 
-  // The highest sequence this process knows to be committed.
+  // The highest sequence this process knows to be committed and durable.
   int64_t committed_sequence() const;
   // Changes on every WakeAll().
   uint64_t wake_generation() const;
@@ -62,7 +66,15 @@ class Appender {
     std::vector<v1::Event> events;
     std::promise<absl::StatusOr<std::vector<AppendResult>>> done;
   };
+  // A committed group waiting for its flush.
+  struct Committed {
+    std::vector<std::unique_ptr<Request>> batch;
+    std::vector<absl::StatusOr<std::vector<AppendResult>>> results;
+    std::vector<v1::AuditAction> appended;
+    int64_t tip = 0;
+  };
   void Run();
+  void RunFlusher();
   void Process(std::vector<std::unique_ptr<Request>>& batch);
 
   EventStore& store_;
@@ -73,7 +85,10 @@ class Appender {
   mutable std::condition_variable queue_cv_;
   mutable std::condition_variable commit_cv_;
   std::deque<std::unique_ptr<Request>> queue_;
+  mutable std::condition_variable flush_cv_;
+  std::deque<Committed> committed_groups_;
   bool stopping_ = false;
+  bool flusher_stopping_ = false;
   int64_t committed_ = 0;
   uint64_t generation_ = 0;
 
@@ -82,6 +97,7 @@ class Appender {
   ChainHead head_;
 
   std::thread thread_;
+  std::thread flusher_;
 };
 
 }  // namespace ferry::audit

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <pqxx/connection>
@@ -17,8 +18,10 @@ inline constexpr char kWriterRole[] = "ferry_audit_writer";
 
 // EventStore on PostgreSQL (schema "audit"). Reads use `pool`; the writer
 // methods use a dedicated connection switched to kWriterRole with SET ROLE
-// (opened lazily, reopened after a connection failure), and checkpoints are
-// inserted with SET LOCAL ROLE. All SQL of the audit service is in this file.
+// and synchronous_commit off (opened lazily, reopened after a connection
+// failure); FlushWal uses another one, as kWriterRole, with the server's
+// synchronous_commit; checkpoints are inserted with SET LOCAL ROLE. All SQL of
+// the audit service is in this file.
 class PostgresEventStore final : public EventStore {
  public:
   explicit PostgresEventStore(postgres::ConnectionPool& pool);
@@ -28,6 +31,7 @@ class PostgresEventStore final : public EventStore {
   absl::StatusOr<std::vector<v1::Event>> FindByIdempotencyKeys(
       const std::vector<std::pair<std::string, std::string>>& keys) override;
   absl::Status InsertChained(const ChainHead& expected, const std::vector<v1::Event>& events) override;
+  absl::Status FlushWal() override;
 
   absl::StatusOr<std::vector<v1::Event>> Query(const EventQuery& query) override;
   absl::StatusOr<ChainHead> LastEvent() override;
@@ -42,7 +46,9 @@ class PostgresEventStore final : public EventStore {
   absl::Status WithWriter(const std::function<absl::Status(pqxx::connection&)>& fn, const char* context);
 
   postgres::ConnectionPool& pool_;
-  std::unique_ptr<pqxx::connection> writer_;  // used by the appender thread only
+  std::unique_ptr<pqxx::connection> writer_;   // used by the appender thread only
+  std::mutex flush_mu_;
+  std::unique_ptr<pqxx::connection> flusher_;  // guarded by flush_mu_
 };
 
 }  // namespace ferry::audit

@@ -50,6 +50,14 @@ CREATE TABLE chain_head (
 );
 INSERT INTO chain_head (singleton, sequence, hash) VALUES (true, 0, repeat('0', 64));
 
+-- A one-row table the service updates in a synchronous commit to make every
+-- earlier (asynchronous) append commit durable before it acknowledges it.
+CREATE TABLE wal_flush (
+  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  n         bigint NOT NULL
+);
+INSERT INTO wal_flush (singleton, n) VALUES (true, 0);
+
 -- Signed (sequence, head hash) pairs. Only ever inserted.
 CREATE TABLE checkpoints (
   sequence      bigint PRIMARY KEY,
@@ -96,7 +104,8 @@ BEGIN
   EXECUTE format('GRANT USAGE ON SCHEMA %I TO ferry_audit_writer', current_schema());
 END
 $$;
-REVOKE ALL ON events, chain_head, checkpoints FROM ferry_audit_writer;
+REVOKE ALL ON events, chain_head, checkpoints, wal_flush FROM ferry_audit_writer;
 GRANT SELECT, INSERT ON events TO ferry_audit_writer;
 GRANT SELECT, INSERT ON checkpoints TO ferry_audit_writer;
 GRANT SELECT, UPDATE ON chain_head TO ferry_audit_writer;
+GRANT SELECT, UPDATE ON wal_flush TO ferry_audit_writer;
