@@ -1,5 +1,7 @@
 #include "services/repo-watcher/poll_scheduler.h"
 
+#include <algorithm>
+
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging/logger.h"
@@ -69,9 +71,16 @@ absl::Status PollScheduler::RefreshAndWait(const std::string& id, absl::Duration
 }
 
 void PollScheduler::Forget(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
+  done_cv_.wait_for(lock, std::chrono::seconds(30), [&] {
+    auto it = entries_.find(id);
+    return stop_ || it == entries_.end() || !it->second.running;
+  });
   auto it = entries_.find(id);
-  if (it != entries_.end() && !it->second.running && !it->second.queued) entries_.erase(it);
+  if (it != entries_.end() && !it->second.running) {
+    if (it->second.queued) ready_.erase(std::remove(ready_.begin(), ready_.end(), id), ready_.end());
+    entries_.erase(it);
+  }
   done_cv_.notify_all();
 }
 

@@ -43,7 +43,8 @@ class PollScheduler {
   // repository status); NOT_FOUND for an unknown repository, UNAVAILABLE
   // when stopping or after `timeout`.
   absl::Status RefreshAndWait(const std::string& id, absl::Duration timeout = absl::Seconds(60));
-  // Forgets a deleted repository.
+  // Forgets a deleted repository, waiting (up to 30 s) for a poll of it
+  // that is in flight to finish, so that its mirror can be removed after.
   void Forget(const std::string& id);
 
  private:

@@ -101,14 +101,13 @@ PollResult RepoPoller::Poll(const std::string& repository_id) {
     result.next_check = clock_->Now() + NextDelay(interval, 0);
     return result;
   }
-  if (absl::IsNotFound(status)) {
-    // Deleted while polling.
-    absl::StatusOr<v1::Repository> still = store_->Get(repository_id);
-    if (!still.ok() && absl::IsNotFound(still.status())) {
-      result.status = status;
-      result.repository_gone = true;
-      return result;
-    }
+  // Deleted while polling: the poll may have recreated the mirror after the
+  // deletion removed it, so remove it again.
+  if (absl::IsNotFound(store_->Get(repository_id).status())) {
+    mirrors_->Remove(repository_id);
+    result.status = absl::NotFoundError(absl::StrCat("repository \"", repository_id, "\" was deleted"));
+    result.repository_gone = true;
+    return result;
   }
   int failures = status.ok() ? 0 : failures_before + 1;
   absl::Time now = clock_->Now();
@@ -125,7 +124,6 @@ PollResult RepoPoller::Poll(const std::string& repository_id) {
   }
   absl::Status recorded = store_->RecordCheck(record, audit);
   if (!recorded.ok() && status.ok()) status = recorded;
-  if (!recorded.ok() && absl::IsNotFound(store_->Get(repository_id).status())) result.repository_gone = true;
   result.status = status;
   result.next_check = record.next_check_time;
   return result;

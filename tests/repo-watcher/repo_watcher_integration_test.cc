@@ -432,7 +432,7 @@ TEST_F(RepoWatcherTest, ShutdownEndsOpenStreamsPromptly) {
   absl::Duration took = absl::Now() - t0;
   stopper.join();
   ASSERT_TRUE(ended) << "stream still open after SIGTERM";
-  EXPECT_LT(took, absl::Seconds(1)) << "the stream held shutdown";
+  EXPECT_LT(took, absl::Seconds(2)) << "the stream held shutdown";
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
   ASSERT_TRUE(code.ok()) << code.status() << svc_->Log();
   EXPECT_EQ(*code, 0);
@@ -494,6 +494,7 @@ TEST_F(RepoWatcherTest, HeadPolicyRejectsUnsignedAndUntrustedTipsAndNeverOffersT
   auto trusted_ssh = testing::SshKey::Generate(dir_ + "/ssh-a", "alice@ferry.example");
   auto other_ssh = testing::SshKey::Generate(dir_ + "/ssh-b", "mallory@ferry.example");
   auto trusted_pgp = testing::PgpKey::Generate(dir_ + "/gpg-a", "Alice <alice@ferry.example>");
+  std::shared_ptr<void> stop_agent(nullptr, [&](void*) { trusted_pgp.Stop(); });
   std::string c1 = repo_->Commit({{"f", "1"}}, "signed ssh", trusted_ssh.CommitArgs(), trusted_ssh.Env());
   repo_->Push("main");
   v1::Repository spec = Spec("apps", repo_->remote_path());
@@ -535,7 +536,6 @@ TEST_F(RepoWatcherTest, HeadPolicyRejectsUnsignedAndUntrustedTipsAndNeverOffersT
   EXPECT_EQ(List("apps", true).size(), 4u);
   EXPECT_EQ(CountEvents(v1::AUDIT_ACTION_SIGNATURE_REJECTED), 2);
   EXPECT_NE(Metrics().find(R"(ferry_revisions_total{signature_result="unsigned"} 1)"), std::string::npos);
-  trusted_pgp.Stop();
 }
 
 TEST_F(RepoWatcherTest, ReadContentStreamsFilesAndSymlinksWithinLimitsAndRejectsEscapes) {
