@@ -37,6 +37,23 @@ void DropDefaulted(json& live, const json& desired, const json* applied) {
   }
 }
 
+// Copies into `live` the desired fields the target does not report (absent
+// live) when the last applied object holds the same value: unobserved, not
+// different. A desired value that differs from the last applied one stays a
+// difference.
+void FillUnobserved(json& live, const json& desired, const json* applied) {
+  if (!live.is_object() || !desired.is_object() || applied == nullptr || !applied->is_object()) return;
+  for (auto it = desired.begin(); it != desired.end(); ++it) {
+    auto a = applied->find(it.key());
+    auto l = live.find(it.key());
+    if (l == live.end()) {
+      if (a != applied->end() && *a == it.value()) live[it.key()] = it.value();
+    } else if (a != applied->end()) {
+      FillUnobserved(*l, it.value(), &*a);
+    }
+  }
+}
+
 std::string Pretty(const json& j) { return j.is_null() ? "" : j.dump(2) + "\n"; }
 
 }  // namespace
@@ -171,6 +188,7 @@ std::vector<v1::PlanAction> DiffObjects(const std::vector<v1::Manifest>& desired
                          ? json()
                          : NormalizeObject(json::parse(it->second->applied_json(), nullptr, false));
       DropDefaulted(have, want, applied.is_null() ? nullptr : &applied);
+      FillUnobserved(have, want, applied.is_null() ? nullptr : &applied);
       ApplyIgnoreDifferences(m.object(), options.ignore, have);
       if (have == want) {
         action.set_action(v1::OBJECT_ACTION_NOOP);

@@ -30,10 +30,11 @@ struct DiffOptions {
   std::vector<v1::IgnoreDifference> ignore;
 };
 
-// Diffs desired objects against live ones. Live fields absent from both the
-// desired object and the last applied one are treated as target defaults and
-// never show as a difference; normalisation and ignore rules apply to both
-// sides. Returns the actions ordered by sync wave, then identity, with
+// Diffs desired objects against live ones (three-way, with the last applied
+// object): live fields absent from both the desired object and the last
+// applied one are target defaults, and desired fields the target does not
+// report but that equal the last applied value are unobserved; neither shows
+// as a difference. Normalisation and ignore rules apply to both sides. Returns the actions ordered by sync wave, then identity, with
 // deletions last (highest wave first). A live object counts as managed when
 // it has applied_json. Thread-compatible; pure.
 std::vector<v1::PlanAction> DiffObjects(const std::vector<v1::Manifest>& desired,

@@ -28,6 +28,7 @@ namespace ferry::planner {
 namespace {
 
 using google::protobuf::util::FieldMaskUtil;
+using nlohmann::json;
 using google::protobuf::util::MessageDifferencer;
 using google::protobuf::util::TimeUtil;
 
@@ -564,6 +565,33 @@ absl::StatusOr<std::optional<std::string>> Planner::PromotionGate(const std::str
                                                  env.promote_from(), "\" yet"));
 }
 
+absl::StatusOr<std::vector<v1::Manifest>> Planner::ResolveContentFrom(const v1::Application& app, const std::string& sha,
+                                                                       const std::vector<v1::Manifest>& manifests) {
+  std::vector<v1::Manifest> out = manifests;
+  for (v1::Manifest& m : out) {
+    if (m.object().group() != "ferry.dev" || m.object().kind() != "ConfigFile") continue;
+    json object = json::parse(m.json(), nullptr, false);
+    const json* file = nullptr;
+    if (object.is_object() && object.contains("spec") && object["spec"].is_object() &&
+        object["spec"].contains("contentFrom") && object["spec"]["contentFrom"].is_object() &&
+        object["spec"]["contentFrom"].contains("file") && object["spec"]["contentFrom"]["file"].is_string())
+      file = &object["spec"]["contentFrom"]["file"];
+    if (file == nullptr) continue;
+    absl::StatusOr<std::string> path = ResolveRepoPath(RepoDirName(m.source_path()), file->get<std::string>());
+    if (!path.ok()) continue;  // the deployer refuses it with a clear message
+    absl::StatusOr<std::vector<TreeEntry>> read = repo_->ReadTree(app.repository_id(), sha, *path, false);
+    if (!read.ok()) {
+      if (absl::IsNotFound(read.status()) || absl::IsInvalidArgument(read.status())) continue;
+      return read.status();
+    }
+    if (read->size() != 1 || read->front().type != v1::CONTENT_ENTRY_TYPE_FILE) continue;
+    object["spec"]["content"] = read->front().data;
+    object["spec"].erase("contentFrom");
+    m.set_json(object.dump());
+  }
+  return out;
+}
+
 absl::StatusOr<Planner::Hold> Planner::ComputeHold(const v1::Plan& plan, const v1::Environment& env) {
   Hold hold;
   if (plan.trigger() != v1::PLAN_TRIGGER_ROLLBACK) {
@@ -707,10 +735,11 @@ absl::StatusOr<PlanOutcome> Planner::MakePlan(const PlanRequest& request) {
 
   // Diff against live state.
   ASSIGN_OR_RETURN(v1::LiveState live, ObserveOrLastApplied(app, env, *manifests));
+  ASSIGN_OR_RETURN(std::vector<v1::Manifest> comparable, ResolveContentFrom(app, sha, *manifests));
   DiffOptions diff_options;
   diff_options.prune = app.sync_policy().prune();
   diff_options.ignore.assign(app.ignore_differences().begin(), app.ignore_differences().end());
-  std::vector<v1::PlanAction> actions = DiffObjects(*manifests, {live.objects().begin(), live.objects().end()}, diff_options);
+  std::vector<v1::PlanAction> actions = DiffObjects(comparable, {live.objects().begin(), live.objects().end()}, diff_options);
   if (!HasChanges(actions) && !request.preview) {
     metrics_->Plan("up_to_date");
     outcome.up_to_date = true;

@@ -111,6 +111,11 @@ class Planner {
     std::string message;
   };
   absl::StatusOr<Hold> ComputeHold(const v1::Plan& plan, const v1::Environment& env);
+  // The host target resolves ConfigFile `spec.contentFrom.file` (relative to
+  // the manifest's folder) into `spec.content` before applying; the diff
+  // compares the same resolved form, so the file's content is what counts.
+  absl::StatusOr<std::vector<v1::Manifest>> ResolveContentFrom(const v1::Application& app, const std::string& sha,
+                                                               const std::vector<v1::Manifest>& manifests);
   absl::StatusOr<std::optional<std::string>> PromotionGate(const std::string& app, const v1::Environment& env,
                                                            const std::string& sha);
   absl::StatusOr<std::string> ResolveRevision(const v1::Application& app, const v1::RevisionSelector& selector,

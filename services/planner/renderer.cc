@@ -393,7 +393,18 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderWithTool(const v1::App
     return result.status();
   }
   if (result->exit_code != 0) return ToolFailure(tool, result->stderr_text, repo_dir, chart_name, app.path());
-  absl::StatusOr<std::vector<v1::Manifest>> objects = ParseManifests(result->stdout_text, app.path());
+  // Objects of `kubectl kustomize` come from the kustomization file: their
+  // source is that file, so that paths relative to "the manifest's folder"
+  // resolve in the application folder.
+  std::string source = app.path();
+  for (const char* name : kKustomizationFiles) {
+    std::string candidate = app.path().empty() ? name : app.path() + "/" + name;
+    if (fs::exists(repo_dir + "/" + candidate)) {
+      source = candidate;
+      break;
+    }
+  }
+  absl::StatusOr<std::vector<v1::Manifest>> objects = ParseManifests(result->stdout_text, source);
   if (!objects.ok()) return objects.status();
   for (v1::Manifest& m : *objects) {
     // helm's "# Source: <chart>/templates/x.yaml" -> repository path

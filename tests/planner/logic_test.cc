@@ -120,6 +120,26 @@ TEST(DifferTest, NothingDiffersWhenOnlyServerManagedAndDefaultedFieldsDiffer) {
   EXPECT_FALSE(HasChanges(actions));
 }
 
+TEST(DifferTest, FieldsTheTargetDoesNotReportAreNotDifferencesUnlessChanged) {
+  // The target reports spec and name only; annotations and spec.reload are
+  // known from the last applied object.
+  json applied = {{"apiVersion", "ferry.dev/v1"},
+                  {"kind", "Process"},
+                  {"metadata", {{"name", "web"}, {"annotations", {{"ferry.dev/sync-wave", "1"}}}}},
+                  {"spec", {{"cmd", "run"}, {"reload", "SIGHUP"}}}};
+  json live = {{"apiVersion", "ferry.dev/v1"}, {"kind", "Process"}, {"metadata", {{"name", "web"}}},
+               {"spec", {{"cmd", "run"}}}};
+  auto desired = ParseManifests(applied.dump(), "x.yaml");
+  auto same = DiffObjects(*desired, {Live((*desired)[0], live, applied)}, {});
+  EXPECT_EQ(same[0].action(), v1::OBJECT_ACTION_NOOP) << same[0].unified_diff();
+  json changed = applied;
+  changed["spec"]["reload"] = "SIGUSR1";
+  auto desired2 = ParseManifests(changed.dump(), "x.yaml");
+  auto diff = DiffObjects(*desired2, {Live((*desired2)[0], live, applied)}, {});
+  EXPECT_EQ(diff[0].action(), v1::OBJECT_ACTION_UPDATE);
+  EXPECT_NE(diff[0].json_patch().find("/spec/reload"), std::string::npos) << diff[0].json_patch();
+}
+
 TEST(DifferTest, UpdateCarriesJsonPatchAndUnifiedDiff) {
   v1::Manifest want = Obj("web", {{"cmd", "run --fast"}});
   json live = json::parse(Obj("web", {{"cmd", "run"}}).json());

@@ -450,6 +450,45 @@ TEST_F(PlannerTest, PinnedApplicationWaitsForAPersonEvenWithAutoApproval) {
   EXPECT_EQ(ReleasedIds(), std::vector<std::string>{p.id()});
 }
 
+TEST_F(PlannerTest, ConfigFileContentFromIsComparedByTheFilesContent) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  CreateApp(AppSpec("a", "apps/a", {"local"}));
+  FakeTree tree = {{"apps/a/conf.yaml",
+                    {"apiVersion: ferry.dev/v1\nkind: ConfigFile\nmetadata:\n  name: conf\n  annotations: "
+                     "{ferry.dev/sync-wave: \"-1\"}\nspec:\n  path: a.conf\n  contentFrom: {file: a.conf}\n",
+                     ""}},
+                   {"apps/a/a.conf", {"level=info\n", ""}}};
+  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, tree)), 1);
+  v1::Plan first = Plans("a")[0];
+  // Deployed the way the host target reports it: applied with the content
+  // resolved, live with path, content and mode only.
+  json applied = json::parse(first.manifests(0).json());
+  applied["spec"].erase("contentFrom");
+  applied["spec"]["content"] = "level=info\n";
+  json live_json = {{"apiVersion", "ferry.dev/v1"},
+                    {"kind", "ConfigFile"},
+                    {"metadata", {{"name", "conf"}}},
+                    {"spec", {{"path", "a.conf"}, {"content", "level=info\n"}, {"mode", "0644"}}}};
+  v1::LiveState live;
+  v1::LiveObject* o = live.add_objects();
+  *o->mutable_object() = first.manifests(0).object();
+  o->set_live_json(live_json.dump());
+  o->set_applied_json(applied.dump());
+  live_.Set("a", "local", live);
+  v1::RefreshApplicationRequest refresh;
+  refresh.set_application_id("a");
+  EXPECT_TRUE(planner_->RefreshApplication(refresh)->empty()) << "nothing differs";
+
+  tree["apps/a/a.conf"].data = "level=debug\n";
+  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, tree)), 1);
+  v1::Plan second = Plans("a")[0];
+  ASSERT_EQ(second.actions_size(), 1);
+  EXPECT_EQ(second.actions(0).action(), v1::OBJECT_ACTION_UPDATE);
+  EXPECT_NE(second.actions(0).unified_diff().find("+    \"content\": \"level=debug\\n\""), std::string::npos)
+      << second.actions(0).unified_diff();
+  EXPECT_NE(second.manifests(0).json().find("contentFrom"), std::string::npos) << "the manifest itself is unchanged";
+}
+
 TEST_F(PlannerTest, PreviewPersistsNothingExecutable) {
   CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
   CreateApp(AppSpec("a", "apps/a", {"local"}));
