@@ -87,24 +87,36 @@ void Deployer::Stop() {
   if (plans_ != nullptr) plans_->Cancel();
   if (plan_thread_.joinable()) plan_thread_.join();
   if (maintenance_thread_.joinable()) maintenance_thread_.join();
-  std::vector<std::thread> workers;
+  std::vector<Worker> workers;
   {
     std::lock_guard<std::mutex> l(mu_);
     workers.swap(workers_);
   }
-  for (std::thread& t : workers) t.join();
+  for (Worker& w : workers) w.thread.join();
 }
 
 void Deployer::Spawn(const std::string& deployment_id, std::function<void()> fn) {
   std::lock_guard<std::mutex> l(mu_);
   if (stopping_) return;
+  // Join the workers that have finished.
+  for (auto it = workers_.begin(); it != workers_.end();) {
+    if (it->done->load()) {
+      it->thread.join();
+      it = workers_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   in_flight_.insert(deployment_id);
-  workers_.emplace_back([this, deployment_id, fn = std::move(fn)] {
+  auto done = std::make_shared<std::atomic<bool>>(false);
+  std::thread t([this, deployment_id, done, fn = std::move(fn)] {
     fn();
     std::lock_guard<std::mutex> l(mu_);
     in_flight_.erase(deployment_id);
+    done->store(true);
     cv_.notify_all();
   });
+  workers_.push_back(Worker{std::move(t), done});
 }
 
 void Deployer::WaitIdle() {
@@ -135,11 +147,12 @@ void Deployer::PlanLoop() {
         absl::StatusOr<std::string> handled = HandlePlan(plan);
         if (!handled.ok()) {
           logging::Warn("plan not taken", {{"plan", plan.id()}, {"error", handled.status().ToString()}});
-          return;  // The cursor stays; the plan comes again after a reconnect.
+          return false;  // The cursor stays; the plan comes again after a reconnect.
         }
         absl::Status saved = store_->SaveCursor(next);
         if (!saved.ok()) logging::Warn("cannot save plan cursor", {{"error", saved.ToString()}});
         backoff = options_.plan_retry;
+        return true;
       });
     }
     std::unique_lock<std::mutex> l(mu_);

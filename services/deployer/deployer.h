@@ -112,7 +112,11 @@ class Deployer {
   bool stopping_ = false;
   bool started_ = false;
   std::set<std::string> in_flight_;  // Deployment ids run by this process.
-  std::vector<std::thread> workers_;
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  std::vector<Worker> workers_;
   std::thread plan_thread_;
   std::thread maintenance_thread_;
 

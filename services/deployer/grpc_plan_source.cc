@@ -25,11 +25,19 @@ absl::Status GrpcPlanSource::Watch(const std::string& cursor, const PlanCallback
   req.set_cursor(cursor);
   std::unique_ptr<grpc::ClientReader<v1::WatchApprovedPlansResponse>> reader = stub_->WatchApprovedPlans(&ctx, req);
   v1::WatchApprovedPlansResponse resp;
-  while (reader->Read(&resp)) on_plan(resp.cursor(), resp.plan());
+  bool stopped_early = false;
+  while (reader->Read(&resp)) {
+    if (!on_plan(resp.cursor(), resp.plan())) {
+      stopped_early = true;
+      ctx.TryCancel();
+      break;
+    }
+  }
   grpc::Status status = reader->Finish();
   std::lock_guard<std::mutex> l(mu_);
   watching_ = nullptr;
   if (cancelled_) return absl::CancelledError("plan watch cancelled");
+  if (stopped_early) return absl::AbortedError("a plan was not taken; reconnecting from the saved cursor");
   return FromGrpcStatus(status);
 }
 

@@ -15,11 +15,14 @@ namespace ferry::deployer {
 // be reached; retry later.
 class PlanSource {
  public:
-  using PlanCallback = std::function<void(const std::string& cursor, const v1::Plan& plan)>;
+  // Returns false to end the stream (the plan was not taken; the caller
+  // reconnects from its last saved cursor).
+  using PlanCallback = std::function<bool(const std::string& cursor, const v1::Plan& plan)>;
   virtual ~PlanSource() = default;
 
   // Streams plans released after `cursor` to `on_plan`, in order, until the
-  // stream ends, fails, or Cancel() is called (then CANCELLED).
+  // stream ends, fails, `on_plan` returns false (then ABORTED), or Cancel()
+  // is called (then CANCELLED).
   virtual absl::Status Watch(const std::string& cursor, const PlanCallback& on_plan) = 0;
   // Ends a Watch in progress (and makes later ones return at once).
   virtual void Cancel() = 0;

@@ -61,6 +61,7 @@ class FakePlanner final : public v1::Planner::Service {
                                   grpc::ServerWriter<v1::WatchApprovedPlansResponse>* writer) override {
     size_t next = req->cursor().empty() ? 0 : std::stoul(req->cursor());
     std::unique_lock<std::mutex> l(mu_);
+    ++watches_;
     while (!ctx->IsCancelled() && !shutdown_) {
       cv_.wait_for(l, std::chrono::milliseconds(100), [&] { return shutdown_ || plans_.size() > next; });
       while (!shutdown_ && next < plans_.size()) {
@@ -75,9 +76,22 @@ class FakePlanner final : public v1::Planner::Service {
     }
     return grpc::Status::OK;
   }
+  void FailNextAck() {
+    std::lock_guard<std::mutex> l(mu_);
+    fail_next_ack_ = true;
+  }
+  int watches() {
+    std::lock_guard<std::mutex> l(mu_);
+    return watches_;
+  }
+
   grpc::Status AcknowledgePlan(grpc::ServerContext*, const v1::AcknowledgePlanRequest* req,
                                v1::AcknowledgePlanResponse* out) override {
     std::lock_guard<std::mutex> l(mu_);
+    if (fail_next_ack_) {
+      fail_next_ack_ = false;
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "planner database briefly down");
+    }
     acks_.push_back(*req);
     out->set_proceed(true);
     out->set_state(v1::PLAN_STATE_EXECUTING);
@@ -95,6 +109,8 @@ class FakePlanner final : public v1::Planner::Service {
   std::mutex mu_;
   std::condition_variable cv_;
   bool shutdown_ = false;
+  bool fail_next_ack_ = false;
+  int watches_ = 0;
   std::vector<v1::Plan> plans_;
   std::vector<v1::AcknowledgePlanRequest> acks_;
   std::vector<v1::ReportPlanResultRequest> results_;
@@ -262,6 +278,25 @@ TEST_F(DeployerBinaryTest, WatchDeploymentStreamsStepsLiveAndLiveStateIsServed) 
   absl::StatusOr<int> code = deployer_->Stop();
   ASSERT_TRUE(code.ok()) << code.status();
   EXPECT_EQ(*code, 0);
+}
+
+
+TEST_F(DeployerBinaryTest, APlanNotTakenIsReceivedAgainFromTheSavedCursor) {
+  StartDeployer();
+  planner_.FailNextAck();
+  planner_.Release(MakePlan("plan-1", {testing::ConfigFile("conf", "app.conf", "a=1\n")}, Opts('1')));
+  auto r1 = planner_.ResultFor("plan-1", absl::Seconds(60));
+  ASSERT_TRUE(r1.has_value()) << deployer_->Log();
+  EXPECT_EQ(r1->state(), v1::PLAN_STATE_SUCCEEDED);
+  EXPECT_GE(planner_.watches(), 2) << "the stream was not reopened";
+  EXPECT_EQ(planner_.AcksFor("plan-1"), 1);
+  // Later plans continue from the saved cursor, across a restart.
+  ASSERT_TRUE(deployer_->Stop().ok());
+  StartDeployer();
+  planner_.Release(MakePlan("plan-2", {testing::ConfigFile("conf", "app.conf", "a=2\n")}, Opts('2')));
+  auto r2 = planner_.ResultFor("plan-2", absl::Seconds(60));
+  ASSERT_TRUE(r2.has_value()) << deployer_->Log();
+  EXPECT_EQ(planner_.AcksFor("plan-1"), 1) << "plan-1 was taken twice";
 }
 
 }  // namespace
