@@ -147,7 +147,11 @@ void Deployer::PlanLoop() {
         absl::StatusOr<std::string> handled = HandlePlan(plan);
         if (!handled.ok()) {
           logging::Warn("plan not taken", {{"plan", plan.id()}, {"error", handled.status().ToString()}});
-          return false;  // The cursor stays; the plan comes again after a reconnect.
+          absl::StatusCode code = handled.status().code();
+          // A malformed plan will never be taken: skip it rather than block the stream.
+          if (code != absl::StatusCode::kInvalidArgument && code != absl::StatusCode::kFailedPrecondition) {
+            return false;  // The cursor stays; the plan comes again after a reconnect.
+          }
         }
         absl::Status saved = store_->SaveCursor(next);
         if (!saved.ok()) logging::Warn("cannot save plan cursor", {{"error", saved.ToString()}});

@@ -76,6 +76,9 @@ TEST_F(HostTargetTest, RefusesUnknownKindNamingFileAndKindBeforeAnythingChanges)
   ASSERT_FALSE(prepared.ok());
   EXPECT_NE(prepared.status().message().find("unknown kind \"Service\""), std::string::npos) << prepared.status();
   EXPECT_FALSE(fs::exists(root_ + "/app.conf"));
+  prepared = target_->Prepare(AppScope{"../escape", "dev"}, {Obj(good)}, nullptr);
+  ASSERT_FALSE(prepared.ok());
+  EXPECT_NE(prepared.status().message().find("application_id"), std::string::npos) << prepared.status();
 }
 
 TEST_F(HostTargetTest, RefusesPathsEscapingTheRoot) {

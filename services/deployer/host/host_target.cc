@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -54,8 +55,24 @@ std::string ShortOutput(const std::string& s) {
 
 HostTarget::HostTarget(std::string root_dir) : root_(std::move(root_dir)), processes_(root_) {}
 
+namespace {
+
+// Application ids name folders under the root, so they must be plain labels.
+absl::Status CheckScope(const AppScope& app) {
+  static const std::regex re("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$");
+  if (!std::regex_match(app.application_id, re)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("application_id: \"", app.application_id, "\" is not a lowercase DNS label"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<TargetObject>> HostTarget::Prepare(const AppScope& app, std::vector<TargetObject> objects,
                                                              const FileFetcher& fetch) {
+  absl::Status scope = CheckScope(app);
+  if (!scope.ok()) return scope;
   std::map<std::string, std::string> paths;  // ConfigFile path -> where it was declared.
   std::set<std::string> process_names;
   std::vector<HostObject> parsed;
@@ -263,6 +280,12 @@ ObservedObject HostTarget::ObserveFile(const HostObject* applied, const std::str
 }
 
 ObservedObject HostTarget::Observe(const AppScope& app, const ObjectKey& key, const TargetObject* applied) {
+  absl::Status scope = CheckScope(app);
+  if (!scope.ok()) {
+    ObservedObject out;
+    out.health_message = std::string(scope.message());
+    return out;
+  }
   std::optional<HostObject> parsed;
   if (applied != nullptr) {
     absl::StatusOr<HostObject> obj = Parse(*applied);
