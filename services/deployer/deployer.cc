@@ -287,10 +287,20 @@ void Deployer::RecoverOrphans() {
     logging::Warn("cannot list unfinished deployments", {{"error", unfinished.status().ToString()}});
     return;
   }
-  std::set<std::string> seen_apps;
+  // One per application: an unfinished automatic rollback first (it
+  // settles the deployment it rolls back), otherwise the oldest.
+  std::map<std::string, v1::Deployment> chosen;
   for (const v1::Deployment& d : *unfinished) {
-    // Oldest first, one per application: a rollback resumes before anything newer.
-    if (!seen_apps.insert(AppKey(d.application_id(), d.environment_id())).second) continue;
+    std::string key = AppKey(d.application_id(), d.environment_id());
+    auto it = chosen.find(key);
+    if (it == chosen.end()) {
+      chosen.emplace(key, d);
+    } else if (d.kind() == v1::DEPLOYMENT_KIND_AUTO_ROLLBACK &&
+               it->second.kind() != v1::DEPLOYMENT_KIND_AUTO_ROLLBACK) {
+      it->second = d;
+    }
+  }
+  for (const auto& [key, d] : chosen) {
     {
       std::lock_guard<std::mutex> l(mu_);
       if (stopping_ || in_flight_.count(d.id())) continue;

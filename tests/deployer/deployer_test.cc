@@ -491,5 +491,52 @@ TEST_F(DeployerTest, DisabledDriftDetectionLooksAtNothing) {
   EXPECT_EQ(deployer_->UpdateDriftSettings(settings).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+
+TEST_F(DeployerTest, CrashBetweenRecordingARollbackAndFailingTheDeploymentIsSettledOnce) {
+  ASSERT_EQ(Deploy(MakePlan("p1", {ConfigFile("conf", "app.conf", "v1\n")}, Opts('1'))).state(),
+            v1::DEPLOYMENT_STATE_SUCCEEDED);
+  // What a deployer leaves when it dies right after recording the rollback
+  // of a failing deployment: that deployment RUNNING, its rollback PENDING.
+  v1::Plan p2 = MakePlan("p2", {ConfigFile("conf", "app.conf", "v2\n")}, Opts('2'));
+  v1::Deployment d;
+  d.set_id("dep-p2");
+  d.set_application_id("web-app");
+  d.set_environment_id("dev");
+  d.set_plan_id("p2");
+  d.set_kind(v1::DEPLOYMENT_KIND_ROLLOUT);
+  d.set_state(v1::DEPLOYMENT_STATE_RUNNING);
+  d.mutable_revision()->set_sha(Sha('2'));
+  ASSERT_TRUE(store_->Create(d, p2, {}).ok());
+  absl::StatusOr<v1::Plan> p1_spec = store_->GetSpec("dep-p1");
+  ASSERT_TRUE(p1_spec.ok());
+  v1::Deployment r;
+  r.set_id("dep-rollback");
+  r.set_application_id("web-app");
+  r.set_environment_id("dev");
+  r.set_kind(v1::DEPLOYMENT_KIND_AUTO_ROLLBACK);
+  r.set_state(v1::DEPLOYMENT_STATE_PENDING);
+  r.mutable_revision()->set_sha(Sha('1'));
+  r.set_rollback_of_deployment_id("dep-p2");
+  r.set_restored_deployment_id("dep-p1");
+  ASSERT_TRUE(store_->Create(r, *p1_spec, {}).ok());
+
+  deployer_->RecoverOrphans();
+  deployer_->WaitIdle();
+  absl::StatusOr<v1::Deployment> rb = store_->Get("dep-rollback", false);
+  ASSERT_TRUE(rb.ok());
+  EXPECT_EQ(rb->state(), v1::DEPLOYMENT_STATE_SUCCEEDED) << rb->message();
+  EXPECT_TRUE(rb->recovered());
+  absl::StatusOr<v1::Deployment> failed = store_->Get("dep-p2", false);
+  ASSERT_TRUE(failed.ok());
+  EXPECT_EQ(failed->state(), v1::DEPLOYMENT_STATE_ROLLED_BACK);
+  EXPECT_EQ(failed->rolled_back_by_deployment_id(), "dep-rollback");
+  EXPECT_TRUE(store_->Unfinished()->empty());
+  EXPECT_EQ(store_->List(DeploymentFilter{})->deployments.size(), 3u) << "a second rollback was made";
+  EXPECT_EQ(Read(root_ + "/app.conf"), "v1\n");
+  ASSERT_FALSE(plans_.results().empty());
+  EXPECT_EQ(plans_.results().back().plan_id(), "p2");
+  EXPECT_EQ(plans_.results().back().state(), v1::PLAN_STATE_ROLLED_BACK);
+}
+
 }  // namespace
 }  // namespace ferry::deployer
