@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 # Lets ccache reuse objects across clones in other folders (CI clones afresh).
 export CCACHE_BASEDIR := $(CURDIR)
 
-.PHONY: all deps build up test bench clean
+.PHONY: all deps build up demo test bench clean
 
 all: build
 
@@ -19,6 +19,9 @@ build: deps
 
 up: build
 	@scripts/ferry-up
+
+demo: build
+	@FERRY_BUILD_DIR=$(abspath $(BUILD_DIR)) scripts/ferry-demo
 
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
