@@ -592,7 +592,8 @@ absl::StatusOr<std::vector<v1::Manifest>> Planner::ResolveContentFrom(const v1::
   return out;
 }
 
-absl::StatusOr<Planner::Hold> Planner::ComputeHold(const v1::Plan& plan, const v1::Environment& env) {
+absl::StatusOr<Planner::Hold> Planner::ComputeHold(const v1::Plan& plan, const v1::Environment& env,
+                                                   std::map<std::string, WindowDecision>* windows) {
   Hold hold;
   if (plan.trigger() != v1::PLAN_TRIGGER_ROLLBACK) {
     ASSIGN_OR_RETURN(std::optional<std::string> gate,
@@ -618,7 +619,13 @@ absl::StatusOr<Planner::Hold> Planner::ComputeHold(const v1::Plan& plan, const v
                                v1::PlanState_Name(dep->state()), ") to succeed (depends_on)")};
     }
   }
-  WindowDecision window = EvaluateSyncWindows(env.sync_windows(), clock_->Now());
+  WindowDecision window;
+  if (windows != nullptr && windows->count(env.id())) {
+    window = windows->at(env.id());
+  } else {
+    window = EvaluateSyncWindows(env.sync_windows(), clock_->Now());
+    if (windows != nullptr) (*windows)[env.id()] = window;
+  }
   if (!window.open) return Hold{v1::HOLD_REASON_SYNC_WINDOW_CLOSED, window.message};
   return hold;
 }
@@ -999,6 +1006,7 @@ absl::StatusOr<int> Planner::PlanApplications(const std::set<std::string>& app_i
       commit.set_sha(tips[key]);
     }
     for (const std::string& env_id : app.environment_ids()) {
+      if (!env_by_id.count(env_id)) continue;  // deleted meanwhile
       // One automatic plan per (application, environment, commit,
       // definitions): a revision replayed after a restart, or already
       // planned by a refresh, is skipped.
@@ -1047,9 +1055,10 @@ absl::StatusOr<int> Planner::HandleRevision(const v1::Revision& revision) {
   }
   ASSIGN_OR_RETURN(std::vector<v1::Application> apps, store_->ListApplications());
   ASSIGN_OR_RETURN(auto inputs, store_->ListInputPaths());
+  std::set<std::string> elsewhere;  // (re)declared here, deployed from another repository or ref
   for (const auto& app : apps) {
     if (app.repository_id() != revision.repository_id() || app.ref() != revision.ref()) {
-      affected.erase(app.id());
+      if (affected.erase(app.id()) && app.sync_policy().automated()) elsewhere.insert(app.id());
       continue;
     }
     if (!app.sync_policy().automated()) {
@@ -1064,7 +1073,12 @@ absl::StatusOr<int> Planner::HandleRevision(const v1::Revision& revision) {
   target.set_repository_id(revision.repository_id());
   target.set_ref(revision.ref());
   target.set_sha(revision.sha());
-  return PlanApplications(affected, target, v1::PLAN_TRIGGER_NEW_REVISION);
+  ASSIGN_OR_RETURN(int made, PlanApplications(affected, target, v1::PLAN_TRIGGER_NEW_REVISION));
+  if (!elsewhere.empty()) {
+    ASSIGN_OR_RETURN(int more, PlanApplications(elsewhere, v1::CommitRef(), v1::PLAN_TRIGGER_REFRESH));
+    made += more;
+  }
+  return made;
 }
 
 // ---------------------------------------------------------------------------
@@ -1227,6 +1241,7 @@ absl::StatusOr<v1::Plan> Planner::ReportPlanResult(const v1::ReportPlanResultReq
 absl::StatusOr<int> Planner::ReevaluateHolds() {
   ASSIGN_OR_RETURN(std::vector<v1::Plan> plans, store_->ListUnreleased());
   std::map<std::string, v1::Environment> envs;
+  std::map<std::string, WindowDecision> windows;  // one evaluation per environment per pass
   int released = 0;
   for (const v1::Plan& plan : plans) {
     if (!envs.count(plan.environment_id())) {
@@ -1234,7 +1249,7 @@ absl::StatusOr<int> Planner::ReevaluateHolds() {
       if (!env.ok()) continue;
       envs[plan.environment_id()] = *env;
     }
-    ASSIGN_OR_RETURN(Hold hold, ComputeHold(plan, envs[plan.environment_id()]));
+    ASSIGN_OR_RETURN(Hold hold, ComputeHold(plan, envs[plan.environment_id()], &windows));
     if (hold.reason == plan.hold_reason() && hold.message == plan.hold_message()) continue;
     absl::StatusOr<v1::Plan> updated = store_->MutatePlan(plan.id(), [&](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
       if (p.state() != plan.state()) return absl::AbortedError("plan changed state meanwhile");

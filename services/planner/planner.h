@@ -17,6 +17,7 @@
 #include "services/planner/planner_store.h"
 #include "services/planner/renderer.h"
 #include "services/planner/repo_source.h"
+#include "services/planner/sync_window.h"
 
 namespace ferry::planner {
 
@@ -110,7 +111,9 @@ class Planner {
     v1::HoldReason reason = v1::HOLD_REASON_UNSPECIFIED;
     std::string message;
   };
-  absl::StatusOr<Hold> ComputeHold(const v1::Plan& plan, const v1::Environment& env);
+  // `windows` optionally caches sync-window decisions by environment id.
+  absl::StatusOr<Hold> ComputeHold(const v1::Plan& plan, const v1::Environment& env,
+                                   std::map<std::string, WindowDecision>* windows = nullptr);
   // The host target resolves ConfigFile `spec.contentFrom.file` (relative to
   // the manifest's folder) into `spec.content` before applying; the diff
   // compares the same resolved form, so the file's content is what counts.

@@ -2,6 +2,8 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <set>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -153,10 +155,20 @@ WindowDecision EvaluateSyncWindows(const google::protobuf::RepeatedPtrField<v1::
   if (open_at(now, &why)) return d;
   d.open = false;
   d.message = "sync window closed: " + why;
-  // Find when it opens, minute by minute, up to 3 days ahead.
-  absl::Time t = absl::FromCivil(absl::ToCivilMinute(now, absl::UTCTimeZone()), absl::UTCTimeZone());
-  for (int k = 1; k <= 3 * 24 * 60; ++k) {
-    absl::Time candidate = t + absl::Minutes(k);
+  // When it opens: only the start of an allow window or the end of a deny
+  // window can open it, so try those instants in order, up to 3 days ahead.
+  const absl::Time horizon = now + absl::Hours(72);
+  std::set<absl::Time> candidates;
+  for (const Parsed& p : parsed) {
+    absl::Time from = p.window->kind() == v1::SYNC_WINDOW_KIND_DENY ? now - p.duration : now;
+    absl::Time t = absl::FromCivil(absl::ToCivilMinute(from, p.tz), p.tz);
+    for (; t <= horizon; t += absl::Minutes(1)) {
+      if (!p.cron.Matches(absl::ToCivilMinute(t, p.tz))) continue;
+      absl::Time opening = p.window->kind() == v1::SYNC_WINDOW_KIND_DENY ? t + p.duration : t;
+      if (opening > now && opening <= horizon) candidates.insert(opening);
+    }
+  }
+  for (absl::Time candidate : candidates) {
     if (open_at(candidate, nullptr)) {
       absl::StrAppend(&d.message, "; opens at ", absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", candidate, absl::UTCTimeZone()));
       return d;

@@ -231,6 +231,7 @@ TEST(SyncWindowTest, DenyWinsOverAllow) {
   WindowDecision d = EvaluateSyncWindows(windows, absl::FromCivil(absl::CivilMinute(2026, 11, 26, 13, 0), utc));
   EXPECT_FALSE(d.open);
   EXPECT_NE(d.message.find("deny window"), std::string::npos);
+  EXPECT_NE(d.message.find("opens at 2026-11-26T13:30:00Z"), std::string::npos) << d.message;
   EXPECT_TRUE(EvaluateSyncWindows(windows, absl::FromCivil(absl::CivilMinute(2026, 11, 26, 13, 30), utc)).open);
 }
 

@@ -271,6 +271,24 @@ applications:
       << bad.status();
 }
 
+TEST_F(PlannerTest, ApplicationDeclaredForAnotherRepositoryIsPlannedAtItsOwnTip) {
+  repo_.Commit("apps-repo", kRef, {{"web/cm.yaml", {ConfigMap("web", "1"), ""}}});
+  std::string yaml = "environments:\n  local:\n    host: {rootDir: /tmp/x}\n    approval: auto\n";
+  FakeTree config = {{"ferry.yaml", {yaml, ""}}};
+  repo_.Commit("config", kRef, config);
+  v1::ApplyDeclarativeConfigRequest req;
+  req.mutable_source()->set_repository_id("config");
+  req.mutable_source()->set_ref("main");
+  ASSERT_TRUE(planner_->ApplyDeclarativeConfig(req, User("alice")).ok());
+  config["ferry.yaml"].data = yaml + "applications:\n  web:\n    repository: apps-repo\n    path: web\n    environments: [local]\n";
+  v1::Revision rev = repo_.Commit("config", kRef, config);
+  ASSERT_EQ(*planner_->HandleRevision(rev), 1);
+  std::vector<v1::Plan> plans = Plans("web");
+  ASSERT_EQ(plans.size(), 1u);
+  EXPECT_EQ(plans[0].target_revision().repository_id(), "apps-repo");
+  EXPECT_EQ(plans[0].target_revision().sha(), *repo_.ResolveRef("apps-repo", kRef));
+}
+
 TEST_F(PlannerTest, OnlyApplicationsWhoseInputsChangedAreReplanned) {
   CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
   CreateApp(AppSpec("a", "apps/a", {"local"}));
