@@ -318,55 +318,48 @@ absl::Status AuditLog::VerifyEvents(int64_t from, int64_t to, const std::optiona
     out->set_first_broken_sequence(sequence);
     out->set_reason(std::move(reason));
   };
-  // Pages are read one ahead on another thread, so the database produces the
-  // next page while this one is hashed.
+  // Pages are read one ahead on another thread, so the database produces
+  // (and the store encodes) the next page while this one is hashed.
   auto fetch = [this, to](int64_t after) {
-    return std::async(std::launch::async, [this, after, to] {
-      EventQuery q;
-      q.after = after;
-      q.before = to + 1;
-      q.limit = kScanPage;
-      return store_.Query(q);
-    });
+    return std::async(std::launch::async, [this, after, to] { return store_.ScanChain(after, to + 1, kScanPage); });
   };
-  std::future<absl::StatusOr<std::vector<v1::Event>>> next = fetch(from - 1);
+  std::future<absl::StatusOr<std::vector<ChainLink>>> next = fetch(from - 1);
   while (expected <= to) {
-    absl::StatusOr<std::vector<v1::Event>> page = next.get();
+    absl::StatusOr<std::vector<ChainLink>> page = next.get();
     if (!page.ok()) return page.status();
     if (page->empty()) break;
-    const bool more = page->size() == static_cast<size_t>(kScanPage) && page->back().sequence() < to;
-    if (more) next = fetch(page->back().sequence());
-    for (const v1::Event& e : *page) {
-      if (e.sequence() != expected) {
+    const bool more = page->size() == static_cast<size_t>(kScanPage) && page->back().sequence < to;
+    if (more) next = fetch(page->back().sequence);
+    for (const ChainLink& e : *page) {
+      if (e.sequence != expected) {
         broken(expected, absl::StrCat("gap: event ", expected, " is missing"));
         return absl::OkStatus();
       }
-      if (expected_prev.has_value() && e.prev_hash() != *expected_prev) {
-        broken(expected, absl::StrCat("prev_hash mismatch: event ", expected, " says ", e.prev_hash(),
+      if (expected_prev.has_value() && e.prev_hash != *expected_prev) {
+        broken(expected, absl::StrCat("prev_hash mismatch: event ", expected, " says ", e.prev_hash,
                                       " but the previous event's hash is ", *expected_prev));
         return absl::OkStatus();
       }
-      absl::StatusOr<std::string> canonical = CanonicalJson(e);
-      absl::StatusOr<std::string> hash = canonical.ok() ? ChainHash(e.prev_hash(), *canonical)
-                                                        : absl::StatusOr<std::string>(canonical.status());
+      absl::StatusOr<std::string> hash =
+          e.error.ok() ? ChainHash(e.prev_hash, e.canonical) : absl::StatusOr<std::string>(e.error);
       if (!hash.ok()) {
         broken(expected, absl::StrCat("unreadable event: ", hash.status().message()));
         return absl::OkStatus();
       }
-      if (*hash != e.hash()) {
-        broken(expected, absl::StrCat("hash mismatch: event ", expected, " stores ", e.hash(),
+      if (*hash != e.hash) {
+        broken(expected, absl::StrCat("hash mismatch: event ", expected, " stores ", e.hash,
                                       " but its content hashes to ", *hash));
         return absl::OkStatus();
       }
       if (wanted != nullptr) {
         auto it = wanted->find(expected);
-        if (it != wanted->end()) it->second = e.hash();
+        if (it != wanted->end()) it->second = e.hash;
       }
-      expected_prev = e.hash();
+      expected_prev = e.hash;
       out->set_events_verified(out->events_verified() + 1);
-      out->set_head_hash(e.hash());
       ++expected;
     }
+    out->set_head_hash(*expected_prev);
     if (!more) break;
   }
   if (expected <= to) broken(expected, absl::StrCat("gap: event ", expected, " is missing"));

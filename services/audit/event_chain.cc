@@ -15,6 +15,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
 
 namespace ferry::audit {
 namespace {
@@ -167,8 +169,12 @@ bool IsValidUtf8(absl::string_view s) {
 absl::Status AppendString(absl::string_view s, std::string* out) {
   if (!IsValidUtf8(s)) return absl::InvalidArgumentError("event is not valid UTF-8");
   out->push_back('"');
-  for (char ch : s) {
-    unsigned char c = static_cast<unsigned char>(ch);
+  size_t run = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out->append(s.data() + run, i - run);
+    run = i + 1;
     switch (c) {
       case '"':
         out->append("\\\"");
@@ -191,16 +197,14 @@ absl::Status AppendString(absl::string_view s, std::string* out) {
       case '\t':
         out->append("\\t");
         break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out->append(buf);
-        } else {
-          out->push_back(ch);
-        }
+      default: {
+        char buf[8];
+        std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+        out->append(buf);
+      }
     }
   }
+  out->append(s.data() + run, s.size() - run);
   out->push_back('"');
   return absl::OkStatus();
 }
@@ -283,53 +287,111 @@ class ObjectWriter {
   bool first_ = true;
 };
 
-absl::Status WriteEvent(const v1::Event& e, bool with_hashes, std::string* out) {
-  using google::protobuf::util::TimeUtil;
+// RFC 3339 in UTC with 0, 3, 6 or 9 fractional digits, exactly as
+// protobuf's TimeUtil::ToString (and so its JSON printer) writes it.
+void AppendTimestamp(int64_t seconds, int32_t nanos, std::string* out) {
+  absl::CivilSecond cs = absl::ToCivilSecond(absl::FromUnixSeconds(seconds), absl::UTCTimeZone());
+  char buf[48];
+  int n = std::snprintf(buf, sizeof(buf), "\"%04lld-%02d-%02dT%02d:%02d:%02d", static_cast<long long>(cs.year()),
+                        cs.month(), cs.day(), cs.hour(), cs.minute(), cs.second());
+  if (nanos != 0) {
+    if (nanos % 1000000 == 0) {
+      n += std::snprintf(buf + n, sizeof(buf) - n, ".%03d", nanos / 1000000);
+    } else if (nanos % 1000 == 0) {
+      n += std::snprintf(buf + n, sizeof(buf) - n, ".%06d", nanos / 1000);
+    } else {
+      n += std::snprintf(buf + n, sizeof(buf) - n, ".%09d", nanos);
+    }
+  }
+  out->append(buf, n);
+  out->append("Z\"");
+}
+
+absl::Status WriteFields(const EventFields& f, const std::pair<absl::string_view, absl::string_view>* hashes,
+                         std::string* out) {
   ObjectWriter w(out);
   absl::Status st;
-  if (e.action() != 0) {
-    if (!v1::AuditAction_IsValid(e.action())) return absl::InvalidArgumentError("action: unknown value");
-    w.Raw("action", absl::StrCat("\"", v1::AuditAction_Name(e.action()), "\""));
-  }
-  if (e.has_actor()) {
-    const v1::Actor& a = e.actor();
+  if (!f.action.empty()) w.Raw("action", absl::StrCat("\"", std::string(f.action), "\""));
+  if (f.has_actor) {
     w.Key("actor");
     ObjectWriter aw(out);
-    if (!(st = aw.String("display_name", a.display_name())).ok()) return st;
-    if (!(st = aw.String("id", a.id())).ok()) return st;
-    if (a.kind() != 0) {
-      if (!v1::ActorKind_IsValid(a.kind())) return absl::InvalidArgumentError("actor.kind: unknown value");
-      aw.Raw("kind", absl::StrCat("\"", v1::ActorKind_Name(a.kind()), "\""));
-    }
+    if (!(st = aw.String("display_name", f.actor_display_name)).ok()) return st;
+    if (!(st = aw.String("id", f.actor_id)).ok()) return st;
+    if (!f.actor_kind.empty()) aw.Raw("kind", absl::StrCat("\"", std::string(f.actor_kind), "\""));
     aw.End();
   }
-  if (e.has_append_time()) w.Raw("append_time", absl::StrCat("\"", TimeUtil::ToString(e.append_time()), "\""));
-  if (e.has_details()) {
-    w.Key("details");
-    if (!(st = AppendStruct(e.details(), out)).ok()) return st;
+  if (f.has_append_time) {
+    w.Key("append_time");
+    AppendTimestamp(f.append_time_seconds, f.append_time_nanos, out);
   }
-  if (with_hashes && !(st = (w.Key("hash"), AppendString(e.hash(), out))).ok()) return st;
-  if (!(st = w.String("idempotency_key", e.idempotency_key())).ok()) return st;
-  if (!(st = w.String("message", e.message())).ok()) return st;
-  if (with_hashes && !(st = (w.Key("prev_hash"), AppendString(e.prev_hash(), out))).ok()) return st;
-  if (e.sequence() != 0) w.Raw("sequence", absl::StrCat("\"", e.sequence(), "\""));
-  if (!(st = w.String("service", e.service())).ok()) return st;
-  if (e.has_subject()) {
-    const v1::Subject& s = e.subject();
+  if (f.has_details) w.Raw("details", f.details);
+  if (hashes != nullptr && !(st = (w.Key("hash"), AppendString(hashes->second, out))).ok()) return st;
+  if (!(st = w.String("idempotency_key", f.idempotency_key)).ok()) return st;
+  if (!(st = w.String("message", f.message)).ok()) return st;
+  if (hashes != nullptr && !(st = (w.Key("prev_hash"), AppendString(hashes->first, out))).ok()) return st;
+  if (f.sequence != 0) w.Raw("sequence", absl::StrCat("\"", f.sequence, "\""));
+  if (!(st = w.String("service", f.service)).ok()) return st;
+  if (f.has_subject) {
     w.Key("subject");
     ObjectWriter sw(out);
-    if (!(st = sw.String("application_id", s.application_id())).ok()) return st;
-    if (!(st = sw.String("commit_sha", s.commit_sha())).ok()) return st;
-    if (!(st = sw.String("deployment_id", s.deployment_id())).ok()) return st;
-    if (!(st = sw.String("environment_id", s.environment_id())).ok()) return st;
-    if (!(st = sw.String("plan_id", s.plan_id())).ok()) return st;
-    if (!(st = sw.String("ref", s.ref())).ok()) return st;
-    if (!(st = sw.String("repository_id", s.repository_id())).ok()) return st;
+    if (!(st = sw.String("application_id", f.application_id)).ok()) return st;
+    if (!(st = sw.String("commit_sha", f.commit_sha)).ok()) return st;
+    if (!(st = sw.String("deployment_id", f.deployment_id)).ok()) return st;
+    if (!(st = sw.String("environment_id", f.environment_id)).ok()) return st;
+    if (!(st = sw.String("plan_id", f.plan_id)).ok()) return st;
+    if (!(st = sw.String("ref", f.ref)).ok()) return st;
+    if (!(st = sw.String("repository_id", f.repository_id)).ok()) return st;
     sw.End();
   }
-  if (e.has_time()) w.Raw("time", absl::StrCat("\"", TimeUtil::ToString(e.time()), "\""));
+  if (f.has_time) {
+    w.Key("time");
+    AppendTimestamp(f.time_seconds, f.time_nanos, out);
+  }
   w.End();
   return absl::OkStatus();
+}
+
+absl::Status WriteEvent(const v1::Event& e, bool with_hashes, std::string* out) {
+  EventFields f;
+  f.sequence = e.sequence();
+  f.has_time = e.has_time();
+  f.time_seconds = e.time().seconds();
+  f.time_nanos = e.time().nanos();
+  f.has_append_time = e.has_append_time();
+  f.append_time_seconds = e.append_time().seconds();
+  f.append_time_nanos = e.append_time().nanos();
+  f.service = e.service();
+  if (e.action() != 0) {
+    if (!v1::AuditAction_IsValid(e.action())) return absl::InvalidArgumentError("action: unknown value");
+    f.action = v1::AuditAction_Name(e.action());
+  }
+  f.has_actor = e.has_actor();
+  f.actor_id = e.actor().id();
+  f.actor_display_name = e.actor().display_name();
+  if (e.actor().kind() != 0) {
+    if (!v1::ActorKind_IsValid(e.actor().kind())) return absl::InvalidArgumentError("actor.kind: unknown value");
+    f.actor_kind = v1::ActorKind_Name(e.actor().kind());
+  }
+  f.has_subject = e.has_subject();
+  const v1::Subject& s = e.subject();
+  f.repository_id = s.repository_id();
+  f.application_id = s.application_id();
+  f.environment_id = s.environment_id();
+  f.plan_id = s.plan_id();
+  f.deployment_id = s.deployment_id();
+  f.commit_sha = s.commit_sha();
+  f.ref = s.ref();
+  f.message = e.message();
+  f.idempotency_key = e.idempotency_key();
+  std::string details;
+  if (e.has_details()) {
+    absl::Status st = AppendStruct(e.details(), &details);
+    if (!st.ok()) return st;
+    f.has_details = true;
+    f.details = details;
+  }
+  std::pair<absl::string_view, absl::string_view> hashes(e.prev_hash(), e.hash());
+  return WriteFields(f, with_hashes ? &hashes : nullptr, out);
 }
 
 bool IsLowerHex64(absl::string_view s) {
@@ -393,6 +455,21 @@ absl::StatusOr<std::string> ChainHash(absl::string_view prev_hash, absl::string_
 }
 
 absl::Status AppendJsonString(absl::string_view s, std::string* out) { return AppendString(s, out); }
+
+absl::Status AppendCanonicalFields(const EventFields& fields,
+                                   const std::pair<absl::string_view, absl::string_view>* hashes, std::string* out) {
+  return WriteFields(fields, hashes, out);
+}
+
+absl::Status AppendCanonicalJsonText(absl::string_view json, std::string* out) {
+  try {
+    nlohmann::json j = nlohmann::json::parse(json.begin(), json.end());
+    WriteCanonical(j, out);
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("not canonicalisable JSON: ", e.what()));
+  }
+}
 
 absl::Status AppendCanonicalStruct(const google::protobuf::Struct& s, std::string* out) {
   return AppendStruct(s, out);

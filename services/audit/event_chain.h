@@ -1,6 +1,9 @@
 #pragma once
 
 #include <string>
+#include <utility>
+
+#include <google/protobuf/struct.pb.h>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -14,6 +17,39 @@ namespace ferry::audit {
 
 // 64 '0' characters: the prev_hash of the first event.
 const std::string& ZeroHash();
+
+// The hashed fields of an event, borrowed from where they are kept (a proto,
+// or a database row), in the shape CanonicalJson encodes them. Empty
+// strings and unset parts are omitted.
+struct EventFields {
+  int64_t sequence = 0;
+  bool has_time = false;
+  int64_t time_seconds = 0;
+  int32_t time_nanos = 0;
+  bool has_append_time = false;
+  int64_t append_time_seconds = 0;
+  int32_t append_time_nanos = 0;
+  absl::string_view service;
+  bool has_actor = false;
+  absl::string_view actor_id;
+  absl::string_view actor_display_name;
+  absl::string_view actor_kind;  // enum name; empty when unspecified
+  absl::string_view action;      // enum name; empty when unspecified
+  bool has_subject = false;
+  absl::string_view repository_id, application_id, environment_id, plan_id, deployment_id, commit_sha, ref;
+  absl::string_view message;
+  bool has_details = false;
+  absl::string_view details;  // details already in canonical form (a JSON object)
+  absl::string_view idempotency_key;
+};
+
+// Appends the canonical encoding of `fields` (plus prev_hash and hash when
+// `hashes` is given: the export form). INVALID_ARGUMENT on invalid UTF-8.
+absl::Status AppendCanonicalFields(const EventFields& fields, const std::pair<absl::string_view, absl::string_view>* hashes,
+                                   std::string* out);
+// Appends the JSON object text `json` (e.g. what jsonb prints) in canonical
+// form: parsed, keys sorted, numbers as doubles in canonical form.
+absl::Status AppendCanonicalJsonText(absl::string_view json, std::string* out);
 
 // The canonical encoding of `event`: its proto3 JSON form with the original
 // snake_case names and default values omitted, `prev_hash` and `hash`

@@ -28,6 +28,16 @@ struct EventQuery {
   int limit = 50;
 };
 
+// One stored event as the chain sees it: its links and its canonical
+// encoding recomputed from the stored columns (see event_chain.h).
+struct ChainLink {
+  int64_t sequence = 0;
+  std::string prev_hash;
+  std::string hash;
+  std::string canonical;
+  absl::Status error;  // set when the row has no canonical encoding
+};
+
 // Storage of the audit log: events, the chain head and checkpoints.
 //
 // The writer methods (ReadWriterHead, FindByIdempotencyKeys, InsertChained,
@@ -58,6 +68,9 @@ class EventStore {
 
   // Events matching `query`.
   virtual absl::StatusOr<std::vector<v1::Event>> Query(const EventQuery& query) = 0;
+  // Stored events with after < sequence < before, ascending, at most
+  // `limit`, as chain links.
+  virtual absl::StatusOr<std::vector<ChainLink>> ScanChain(int64_t after, int64_t before, int limit) = 0;
   // The newest stored event's sequence and hash, from the events table.
   virtual absl::StatusOr<ChainHead> LastEvent() = 0;
   // The head row as stored (what appends last moved it to).

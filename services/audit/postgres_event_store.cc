@@ -41,6 +41,10 @@ const std::string kQueryAsc = absl::StrCat("SELECT ", kColumns, " FROM audit.eve
 const std::string kQueryDesc = absl::StrCat("SELECT ", kColumns, " FROM audit.events", kFilter,
                                             " ORDER BY sequence DESC LIMIT $14");
 
+const std::string kScanChain = absl::StrCat("SELECT ", kColumns,
+                                           " FROM audit.events WHERE sequence > $1 AND sequence < $2"
+                                           " ORDER BY sequence LIMIT $3");
+
 constexpr char kRecordColumns[] =
     "sequence bigint, event_time_us bigint, append_time_us bigint, service text, actor_id text, actor_kind text, "
     "actor_display_name text, action text, repository_id text, application_id text, environment_id text, "
@@ -206,6 +210,61 @@ absl::StatusOr<v1::Event> RowToEvent(const pqxx::row& row) {
   return e;
 }
 
+absl::string_view View(const pqxx::field& f) { return absl::string_view(f.c_str(), f.size()); }
+
+// The canonical encoding straight from the stored columns, exactly as
+// RowToEvent + CanonicalJson would give it (same presence rules), without
+// building the proto: VerifyChain reads every row.
+ChainLink RowToLink(const pqxx::row& row) {
+  ChainLink link;
+  link.sequence = row[0].as<int64_t>();
+  link.prev_hash = row[18].as<std::string>();
+  link.hash = row[19].as<std::string>();
+  auto split = [](int64_t micros, int64_t* seconds, int32_t* nanos) {
+    int64_t s = micros / 1000000;
+    int64_t rem = micros % 1000000;
+    if (rem < 0) {
+      rem += 1000000;
+      --s;
+    }
+    *seconds = s;
+    *nanos = static_cast<int32_t>(rem * 1000);
+  };
+  EventFields f;
+  f.sequence = link.sequence;
+  f.has_time = true;
+  split(row[1].as<int64_t>(), &f.time_seconds, &f.time_nanos);
+  f.has_append_time = true;
+  split(row[2].as<int64_t>(), &f.append_time_seconds, &f.append_time_nanos);
+  f.service = View(row[3]);
+  f.has_actor = true;
+  f.actor_id = View(row[4]);
+  f.actor_kind = View(row[5]);
+  f.actor_display_name = View(row[6]);
+  f.action = View(row[7]);
+  f.repository_id = View(row[8]);
+  f.application_id = View(row[9]);
+  f.environment_id = View(row[10]);
+  f.plan_id = View(row[11]);
+  f.deployment_id = View(row[12]);
+  f.commit_sha = View(row[13]);
+  f.ref = View(row[14]);
+  f.has_subject = !(f.repository_id.empty() && f.application_id.empty() && f.environment_id.empty() &&
+                    f.plan_id.empty() && f.deployment_id.empty() && f.commit_sha.empty() && f.ref.empty());
+  f.message = View(row[15]);
+  std::string details;
+  if (!row[16].is_null()) {
+    link.error = AppendCanonicalJsonText(View(row[16]), &details);
+    if (!link.error.ok()) return link;
+    f.has_details = true;
+    f.details = details;
+  }
+  f.idempotency_key = View(row[17]);
+  link.canonical.reserve(512);
+  link.error = AppendCanonicalFields(f, nullptr, &link.canonical);
+  return link;
+}
+
 v1::Checkpoint RowToCheckpoint(const pqxx::row& row) {
   v1::Checkpoint c;
   c.set_sequence(row[0].as<int64_t>());
@@ -236,6 +295,7 @@ std::string ActionsArray(const v1::EventFilter& f) {
 PostgresEventStore::PostgresEventStore(postgres::ConnectionPool& pool) : pool_(pool) {
   pool_.Prepare("audit_query_asc", kQueryAsc);
   pool_.Prepare("audit_query_desc", kQueryDesc);
+  pool_.Prepare("audit_scan_chain", kScanChain);
   pool_.Prepare("audit_head", kHead);
   pool_.Prepare("audit_last_event", kLastEvent);
   pool_.Prepare("audit_insert_checkpoint", kInsertCheckpoint);
@@ -378,6 +438,17 @@ absl::StatusOr<std::vector<v1::Event>> PostgresEventStore::Query(const EventQuer
           if (!e.ok()) return e.status();
           out.push_back(std::move(*e));
         }
+        return out;
+      });
+}
+
+absl::StatusOr<std::vector<ChainLink>> PostgresEventStore::ScanChain(int64_t after, int64_t before, int limit) {
+  return pool_.RunInTransactionWithResult<std::vector<ChainLink>>(
+      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<ChainLink>> {
+        pqxx::result rows = txn.exec_prepared("audit_scan_chain", after, before, limit);
+        std::vector<ChainLink> out;
+        out.reserve(rows.size());
+        for (const pqxx::row& row : rows) out.push_back(RowToLink(row));
         return out;
       });
 }

@@ -56,7 +56,10 @@ class FakeEventStore final : public EventStore {
     ++flushes_;
     return flush_status_;
   }
-  absl::StatusOr<std::vector<v1::Event>> Query(const EventQuery&) override { return events_; }
+  absl::StatusOr<std::vector<v1::Event>> Query(const EventQuery&) override { return events(); }
+  absl::StatusOr<std::vector<ChainLink>> ScanChain(int64_t, int64_t, int) override {
+    return std::vector<ChainLink>();
+  }
   absl::StatusOr<ChainHead> LastEvent() override { return ReadWriterHead(); }
   absl::StatusOr<ChainHead> StoredHead() override { return ReadWriterHead(); }
   absl::Status InsertCheckpoint(const v1::Checkpoint&) override { return absl::OkStatus(); }

@@ -494,6 +494,8 @@ TEST_F(AuditLogTest, AnExportReverifiesWithThePythonRecipeFromTheDocs) {
   fields["Zupper"].set_string_value("sorted before lowercase");
   ASSERT_TRUE(log_->Append(e).ok());
   AppendMany(20, "k");
+  v1::VerifyChainResponse v = Verify();
+  EXPECT_TRUE(v.ok()) << "re-encoded from the stored row: " << v.reason();
   v1::ExportRequest req;
   std::string path = key_dir_ + "/export.jsonl";
   {
