@@ -36,6 +36,7 @@ constexpr char kUpsertDriftSettings[] = "deployer_upsert_drift_settings";
 constexpr char kGetCursor[] = "deployer_get_cursor";
 constexpr char kUpsertCursor[] = "deployer_upsert_cursor";
 constexpr char kTryLock[] = "SELECT pg_try_advisory_lock(hashtext('ferry.deployer'), hashtext($1))";
+constexpr char kUnlockAll[] = "SELECT pg_advisory_unlock_all()";
 
 pqxx::binarystring Bytes(const google::protobuf::Message& m) { return pqxx::binarystring(m.SerializeAsString()); }
 
@@ -51,7 +52,14 @@ class PostgresAppLock final : public AppLock {
  public:
   explicit PostgresAppLock(std::unique_ptr<pqxx::connection> conn) : conn_(std::move(conn)) {}
   ~PostgresAppLock() override {
-    conn_->disconnect();  // Ends the session, releasing its advisory lock.
+    // Unlock with a round trip, so the next holder can lock at once; ending
+    // the session would release it too, but asynchronously.
+    try {
+      pqxx::nontransaction tx(*conn_);
+      tx.exec(kUnlockAll);
+    } catch (const std::exception&) {
+    }
+    conn_->disconnect();
   }
 
  private:
