@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "absl/time/time.h"
+#include "common/postgres/connection_pool.h"
+#include "services/planner/plan_notifier.h"
 #include "services/planner/planner.h"
 #include "services/planner/planner_store.h"
 #include "services/planner/repo_source.h"
@@ -55,6 +57,25 @@ class HoldReleaser {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  std::thread thread_;
+};
+
+// LISTENs on the `planner_plans` PostgreSQL channel (NOTIFYed by
+// PostgresPlannerStore when a plan is released) and wakes the local
+// PlanNotifier, so that WatchApprovedPlans streams served by any replica
+// learn of plans released by another at once. Thread-safe.
+class PlanNotifyListener {
+ public:
+  static constexpr char kChannel[] = "planner_plans";
+  PlanNotifyListener(postgres::ConnectionPool* pool, PlanNotifier* notifier) : pool_(pool), notifier_(notifier) {}
+  ~PlanNotifyListener();
+  void Start();
+  void Stop();
+
+ private:
+  postgres::ConnectionPool* pool_;
+  PlanNotifier* notifier_;
+  std::atomic<bool> stop_{false};
   std::thread thread_;
 };
 

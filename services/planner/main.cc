@@ -93,10 +93,12 @@ int main(int argc, char** argv) {
   ferry::planner::Planner planner(&store, &repo, &live, &renderer, &clock, &notifier, &metrics);
   ferry::planner::RevisionConsumer consumer(&repo, &store, &planner);
   ferry::planner::HoldReleaser releaser(&planner, hold_interval);
+  ferry::planner::PlanNotifyListener listener(pool, &notifier);
   ferry::planner::PlannerService service(&planner, &notifier);
   infra->runner->AddService(&service);
   infra->runner->OnShutdown([&] {
     notifier.Shutdown();
+    listener.Stop();
     consumer.Stop();
     releaser.Stop();
     forwarder.Stop();
@@ -104,12 +106,14 @@ int main(int argc, char** argv) {
   forwarder.Start();
   consumer.Start();
   releaser.Start();
+  listener.Start();
   ferry::logging::Info("planner wiring", {{"repo_watcher", repo_watcher_address},
                                           {"deployer", deployer_address},
                                           {"helm", render.helm_path},
                                           {"kubectl", render.kubectl_path}});
   int code = ferry::server::ServeUntilSignal(*infra->runner);
   notifier.Shutdown();
+  listener.Stop();
   consumer.Stop();
   releaser.Stop();
   forwarder.Stop();

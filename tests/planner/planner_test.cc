@@ -677,6 +677,24 @@ TEST_F(PlannerTest, PlanRevisionPlansAnOlderCommitForRollback) {
   EXPECT_TRUE(planner_->PlanRevision(req)->up_to_date());
 }
 
+TEST_F(PlannerTest, ReleaseOnOneReplicaWakesStreamsOfAnother) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  CreateApp(AppSpec("a", "apps/a", {"local"}));
+  PlanNotifier other;  // another replica's notifier, woken only through PostgreSQL
+  PlanNotifyListener listener(pool_.get(), &other);
+  listener.Start();
+  for (int i = 0; i < 100 && other.generation() == 0; ++i) absl::SleepFor(absl::Milliseconds(20));
+  uint64_t seen = other.generation();
+  ASSERT_GT(seen, 0u) << "listener started";
+  absl::SleepFor(absl::Milliseconds(300));
+  seen = other.generation();
+  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}})), 1);
+  absl::Time start = absl::Now();
+  EXPECT_NE(other.Wait(seen, absl::Seconds(5)), seen);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  listener.Stop();
+}
+
 TEST_F(PlannerTest, RevisionConsumerResumesFromItsPersistedCursor) {
   CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
   CreateApp(AppSpec("a", "apps/a", {"local"}));
