@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   render.helm_path = DefaultTool("helm");
   render.kubectl_path = DefaultTool("kubectl");
   absl::Duration hold_interval = absl::Seconds(5);
+  absl::Duration stream_poll = absl::Seconds(2);
   app.add_option("--repo-watcher-address", repo_watcher_address, "Where the repo-watcher listens")
       ->envname(ferry::config::EnvNameFor("--repo-watcher-address"))
       ->capture_default_str();
@@ -70,6 +71,8 @@ int main(int argc, char** argv) {
   ferry::config::AddDurationFlag(app, "--render-timeout", render.timeout, "Timeout of one helm/kustomize run");
   ferry::config::AddDurationFlag(app, "--hold-check-interval", hold_interval,
                                  "How often held plans (sync windows, gates) are re-evaluated");
+  ferry::config::AddDurationFlag(app, "--plan-stream-poll", stream_poll,
+                                 "Safety re-check of WatchApprovedPlans streams when no notification arrives");
   CLI11_PARSE(app, argc, argv);
   ferry::logging::Init("planner", config.log_level);
 
@@ -94,7 +97,7 @@ int main(int argc, char** argv) {
   ferry::planner::RevisionConsumer consumer(&repo, &store, &planner);
   ferry::planner::HoldReleaser releaser(&planner, hold_interval);
   ferry::planner::PlanNotifyListener listener(pool, &notifier);
-  ferry::planner::PlannerService service(&planner, &notifier);
+  ferry::planner::PlannerService service(&planner, &notifier, stream_poll);
   infra->runner->AddService(&service);
   infra->runner->OnShutdown([&] {
     notifier.Shutdown();

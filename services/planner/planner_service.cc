@@ -133,7 +133,7 @@ grpc::Status PlannerService::WatchApprovedPlans(grpc::ServerContext* ctx, const 
     if (batch->size() == 100) continue;
     // An empty cursor means "oldest unfinished release" and is re-evaluated
     // on every pass until the first plan is sent.
-    notifier_->Wait(seen, absl::Seconds(2));
+    notifier_->Wait(seen, safety_poll_);
   }
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "planner is shutting down; reconnect with the last cursor");
 }

@@ -10,9 +10,13 @@ namespace ferry::planner {
 // status. WatchApprovedPlans streams released plans after the cursor, then
 // waits on the PlanNotifier (with a 2 s safety poll) until the client leaves
 // or the notifier shuts down. Thread-safe.
+//
+// WatchApprovedPlans waits on the notifier between passes, re-checking the
+// store every `safety_poll` even without a notification.
 class PlannerService final : public v1::Planner::Service {
  public:
-  PlannerService(Planner* planner, PlanNotifier* notifier) : planner_(planner), notifier_(notifier) {}
+  PlannerService(Planner* planner, PlanNotifier* notifier, absl::Duration safety_poll = absl::Seconds(2))
+      : planner_(planner), notifier_(notifier), safety_poll_(safety_poll) {}
 
   grpc::Status CreateApplication(grpc::ServerContext*, const v1::CreateApplicationRequest*, v1::Application*) override;
   grpc::Status GetApplication(grpc::ServerContext*, const v1::GetApplicationRequest*, v1::Application*) override;
@@ -48,6 +52,7 @@ class PlannerService final : public v1::Planner::Service {
  private:
   Planner* planner_;
   PlanNotifier* notifier_;
+  const absl::Duration safety_poll_;
 };
 
 }  // namespace ferry::planner
