@@ -735,5 +735,30 @@ TEST_F(RepoWatcherTest, UnchangedRemoteIsCheckedEachIntervalButFetchedOnlyWhenAR
   EXPECT_EQ(status.consecutive_failures(), 0);
 }
 
+TEST_F(RepoWatcherTest, ChangingTheUrlRebuildsTheMirrorForTheNewRemote) {
+  std::string c1 = repo_->Commit({{"f", "1"}}, "c1");
+  repo_->Push("main");
+  ASSERT_TRUE(Create(Spec("apps", repo_->remote_path())).ok());
+  RevisionCollector watch(stub_.get(), "");
+  ASSERT_EQ(watch.WaitFor(1).size(), 1u);
+  // Another remote with unrelated history.
+  GitTestRepo other(dir_ + "/other");
+  std::string o1 = other.Commit({{"g", "1"}}, "unrelated");
+  other.Push("main");
+  grpc::ClientContext ctx;
+  v1::UpdateRepositoryRequest req;
+  req.mutable_repository()->set_id("apps");
+  req.mutable_repository()->set_url("file://" + other.remote_path());
+  req.mutable_update_mask()->add_paths("url");
+  v1::Repository updated;
+  ASSERT_TRUE(stub_->UpdateRepository(&ctx, req, &updated).ok());
+  auto revs = watch.WaitFor(2);
+  ASSERT_EQ(revs.size(), 2u);
+  EXPECT_EQ(revs[1].sha(), o1);
+  EXPECT_EQ(revs[1].previous_sha(), c1);
+  EXPECT_TRUE(revs[1].forced_update()) << "unrelated history";
+  EXPECT_TRUE(revs[1].all_paths_changed());
+}
+
 }  // namespace
 }  // namespace ferry
