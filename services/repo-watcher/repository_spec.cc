@@ -72,10 +72,10 @@ absl::StatusOr<UrlKind> ClassifyUrl(const std::string& url, const std::string& f
     else if (scheme == "http") kind = UrlKind::kHttp;
     else if (scheme == "ssh") kind = UrlKind::kSsh;
     else return Bad(field, absl::StrCat("unknown scheme \"", scheme, "\" (use a local path, file://, https://, ssh:// or git@host:path)"));
-    size_t at = rest.find('@');
     size_t slash = rest.find('/');
-    std::string host = rest.substr(at != std::string::npos && at < slash ? at + 1 : 0,
-                                   slash == std::string::npos ? std::string::npos : slash - (at != std::string::npos && at < slash ? at + 1 : 0));
+    std::string authority = rest.substr(0, slash);  // [user@]host[:port]
+    size_t at = authority.rfind('@');
+    std::string host = at == std::string::npos ? authority : authority.substr(at + 1);
     if (host.empty() || host[0] == ':') return Bad(field, "has no host");
     if (slash == std::string::npos || slash + 1 >= rest.size()) return Bad(field, "has no repository path");
     return kind;
