@@ -1049,6 +1049,20 @@ absl::StatusOr<int> Planner::HandleRevision(const v1::Revision& revision) {
         return changed.status();
       logging::Warn("ferry.yaml rejected; previous configuration kept",
                     {{"source", rec.key}, {"commit", revision.sha()}, {"error", changed.status().ToString()}});
+      // Audited once per (file, commit): who pushed a configuration Ferry refused.
+      v1::Event e;
+      e.set_action(v1::AUDIT_ACTION_RENDER_FAILED);
+      *e.mutable_actor() = SystemActor();
+      e.set_message(absl::StrCat("declarative configuration refused, previous configuration kept: ",
+                                 changed.status().message()));
+      *e.mutable_time() = Now();
+      e.set_idempotency_key(absl::StrCat("declarative-refused/", rec.key, "/", revision.sha()));
+      e.mutable_subject()->set_repository_id(revision.repository_id());
+      e.mutable_subject()->set_ref(revision.ref());
+      e.mutable_subject()->set_commit_sha(revision.sha());
+      (*e.mutable_details()->mutable_fields())["path"].set_string_value(rec.source.path());
+      absl::Status recorded = store_->RecordEvents({e});
+      if (!recorded.ok() && !absl::IsAlreadyExists(recorded)) return recorded;
       continue;
     }
     affected.insert(changed->begin(), changed->end());

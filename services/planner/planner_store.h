@@ -79,6 +79,10 @@ class PlannerStore {
 
   virtual absl::StatusOr<std::vector<DeclarationSourceRecord>> ListDeclarationSources() = 0;
 
+  // Enqueues audit events that accompany no state change (a refused
+  // ferry.yaml). ALREADY_EXISTS when an idempotency key was used before.
+  virtual absl::Status RecordEvents(const std::vector<v1::Event>& events) = 0;
+
   using PlanEventsFn = std::function<std::vector<v1::Event>(const v1::Plan& stored)>;
   using SupersededEventFn = std::function<v1::Event(const v1::Plan& superseded, const v1::Plan& by)>;
   // Assigns an id and persists `plan`. With supersede_open, older PENDING and

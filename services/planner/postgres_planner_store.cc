@@ -311,6 +311,10 @@ absl::StatusOr<std::vector<DeclarationSourceRecord>> PostgresPlannerStore::ListD
       });
 }
 
+absl::Status PostgresPlannerStore::RecordEvents(const std::vector<v1::Event>& events) {
+  return pool_->RunInTransaction([&](pqxx::work& txn) { return EnqueueAll(txn, events); });
+}
+
 absl::Status PostgresPlannerStore::WritePlan(pqxx::work& txn, const v1::Plan& plan) {
   txn.exec_prepared0(kUpdatePlan, plan.id(), static_cast<int>(plan.state()), static_cast<int>(plan.hold_reason()),
                      plan.deployment_id(), pqxx::binarystring(plan.SerializeAsString()));

@@ -21,6 +21,7 @@ class PostgresPlannerStore final : public PlannerStore {
   absl::Status SetInputPaths(const std::string& application_id, const std::vector<std::string>& paths) override;
   absl::StatusOr<std::map<std::string, std::vector<std::string>>> ListInputPaths() override;
   absl::StatusOr<std::vector<DeclarationSourceRecord>> ListDeclarationSources() override;
+  absl::Status RecordEvents(const std::vector<v1::Event>& events) override;
   absl::StatusOr<v1::Plan> InsertPlan(v1::Plan plan, const std::string& definition_key, bool dedupe, bool supersede_open,
                                       const PlanEventsFn& events,
                                       const SupersededEventFn& superseded_event) override;

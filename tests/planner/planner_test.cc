@@ -261,8 +261,11 @@ applications:
   // A broken ferry.yaml is refused as a whole; the previous state stays.
   tree["ferry.yaml"].data = "applications:\n  web:\n    render: jsonnet\n    environments: [local]\n";
   v1::Revision r3 = repo_.Commit("repo", kRef, tree);
+  int refused_before = CountAudit(v1::AUDIT_ACTION_RENDER_FAILED);
   ASSERT_TRUE(planner_->HandleRevision(r3).ok());
+  ASSERT_TRUE(planner_->HandleRevision(r3).ok()) << "replayed";
   EXPECT_TRUE(planner_->GetApplication("api").ok());
+  EXPECT_EQ(CountAudit(v1::AUDIT_ACTION_RENDER_FAILED), refused_before + 1) << "the refusal is audited once";
   req.set_commit(r3.sha());
   auto bad = planner_->ApplyDeclarativeConfig(req, User("alice"));
   ASSERT_TRUE(absl::IsInvalidArgument(bad.status()));
