@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,6 +52,8 @@ absl::StatusOr<SubprocessResult> RunSubprocess(const std::vector<std::string>& a
     if (devnull >= 0) ::dup2(devnull, 0);
     ::dup2(out_pipe[1], 1);
     ::dup2(err_pipe[1], 2);
+    // Nothing of the parent (database and gRPC sockets) leaks into the tool.
+    ::syscall(SYS_close_range, 3u, ~0u, 0u);
     if (!options.working_dir.empty() && ::chdir(options.working_dir.c_str()) != 0) _exit(126);
     ::execve(args[0], args.data(), envp.data());
     _exit(127);
