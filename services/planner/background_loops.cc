@@ -93,6 +93,7 @@ void RevisionConsumer::Run() {
     }
     v1::Revision revision;
     bool failed = false;
+    const absl::Time opened = absl::Now();
     while (stream->Next(&revision)) {
       absl::StatusOr<int> planned = planner_->HandleRevision(revision);
       if (!planned.ok()) {
@@ -122,6 +123,8 @@ void RevisionConsumer::Run() {
     stream->Cancel();
     absl::Status end = stream->Finish();
     if (!failed) logging::Info("revision stream ended; reconnecting", {{"status", end.ToString()}});
+    // A stream that stayed up a while was healthy: reconnect quickly.
+    if (!failed && absl::Now() - opened > absl::Seconds(10)) backoff = absl::Milliseconds(500);
     if (!SleepUnlessStopped(backoff)) return;
     backoff = std::min(backoff * 2, absl::Seconds(30));
   }

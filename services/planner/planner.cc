@@ -274,11 +274,31 @@ absl::Status Planner::DeleteApplication(const std::string& id, const v1::Actor& 
             absl::StrCat("application \"", id, "\" is a dependency of \"", a.id(), "\" (depends_on)"));
   ConfigChange change;
   change.delete_applications.push_back(id);
+  change.close_open_plan = [this, actor](v1::Plan& p) { return RejectForDeletion(p, actor); };
   v1::Event e = MakeEvent(v1::AUDIT_ACTION_APPLICATION_DELETED, actor, "application " + id + " deleted",
                           "application-deleted/" + id);
   e.mutable_subject()->set_application_id(id);
   change.events.push_back(e);
   return store_->ApplyConfigChange(change);
+}
+
+std::vector<v1::Event> Planner::RejectForDeletion(v1::Plan& plan, const v1::Actor& actor) {
+  plan.set_state(v1::PLAN_STATE_REJECTED);
+  plan.set_hold_reason(v1::HOLD_REASON_UNSPECIFIED);
+  plan.set_hold_message("");
+  v1::PlanDecision* d = plan.mutable_decision();
+  *d->mutable_actor() = actor.id().empty() ? SystemActor() : actor;
+  d->set_comment("application deleted");
+  *d->mutable_time() = Now();
+  d->set_automatic(false);
+  *plan.mutable_update_time() = Now();
+  v1::Event e = MakeEvent(v1::AUDIT_ACTION_PLAN_REJECTED, d->actor(),
+                          absl::StrCat("plan ", plan.id(), " rejected: application ", plan.application_id(), " deleted"),
+                          "plan-rejected/" + plan.id());
+  e.mutable_subject()->set_plan_id(plan.id());
+  e.mutable_subject()->set_application_id(plan.application_id());
+  e.mutable_subject()->set_environment_id(plan.environment_id());
+  return {e};
 }
 
 absl::StatusOr<v1::Environment> Planner::CreateEnvironment(v1::Environment env, const v1::Actor& actor) {
@@ -523,6 +543,7 @@ absl::StatusOr<std::set<std::string>> Planner::Reconcile(const v1::DeclarationSo
   }
   if (dry_run) return changed_apps;
   change.source = DeclarationSourceRecord{key, stamp};
+  change.close_open_plan = [this, actor](v1::Plan& p) { return RejectForDeletion(p, actor); };
   RETURN_IF_ERROR(store_->ApplyConfigChange(change));
   return changed_apps;
 }

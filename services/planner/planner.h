@@ -136,6 +136,9 @@ class Planner {
   absl::StatusOr<int> PlanApplications(const std::set<std::string>& app_ids, const v1::CommitRef& target,
                                        v1::PlanTrigger trigger);
   v1::Event MakeEvent(int action, const v1::Actor& actor, const std::string& message, const std::string& key);
+  // Closes an open plan of a deleted application (REJECTED, "application
+  // deleted") and returns its audit event.
+  std::vector<v1::Event> RejectForDeletion(v1::Plan& plan, const v1::Actor& actor);
   google::protobuf::Timestamp Now() const;
 
   PlannerStore* store_;

@@ -33,6 +33,9 @@ struct ConfigChange {
   std::vector<std::string> delete_environments;
   std::optional<DeclarationSourceRecord> source;
   std::vector<v1::Event> events;
+  // Applied, in the same transaction, to every PENDING or APPROVED plan of a
+  // deleted application; returns the audit events to enqueue.
+  std::function<std::vector<v1::Event>(v1::Plan& plan)> close_open_plan;
 };
 
 struct PlanFilter {

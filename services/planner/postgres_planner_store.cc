@@ -47,6 +47,7 @@ constexpr char kGetCursor[] = "planner_get_cursor";
 constexpr char kSetCursor[] = "planner_set_cursor";
 constexpr char kNotifyPlans[] = "planner_notify_plans";
 constexpr char kLockAppEnv[] = "planner_lock_app_env";
+constexpr char kOpenPlansOfApp[] = "planner_open_plans_of_app";
 
 template <typename T>
 absl::StatusOr<T> ParseRow(const pqxx::field& field, const std::string& what) {
@@ -150,6 +151,8 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   pool_->Prepare(kSetCursor,
                  "INSERT INTO planner.cursors (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2");
   pool_->Prepare(kNotifyPlans, "SELECT pg_notify('planner_plans', $1)");
+  pool_->Prepare(kOpenPlansOfApp,
+                 "SELECT body FROM planner.plans WHERE application_id = $1 AND state IN (1, 2) ORDER BY seq FOR UPDATE");
   pool_->Prepare(kLockAppEnv, "SELECT pg_advisory_xact_lock(hashtext('planner.plan/' || $1))");
 }
 
@@ -233,10 +236,18 @@ absl::Status PostgresPlannerStore::ApplyConfigChange(const ConfigChange& change)
         if (r.affected_rows() == 0) return absl::NotFoundError(absl::StrCat("application \"", a.id(), "\" not found"));
         write_envs(a);
       }
+      std::vector<v1::Event> closing_events;
       for (const auto& id : change.delete_applications) {
         pqxx::result r = txn.exec_prepared(kDeleteApplication, id);
         if (r.affected_rows() == 0) return absl::NotFoundError(absl::StrCat("application \"", id, "\" not found"));
+        if (!change.close_open_plan) continue;
+        for (const auto& row : txn.exec_prepared(kOpenPlansOfApp, id)) {
+          ASSIGN_OR_RETURN(v1::Plan plan, ParseRow<v1::Plan>(row[0], "plan"));
+          for (auto& e : change.close_open_plan(plan)) closing_events.push_back(std::move(e));
+          RETURN_IF_ERROR(WritePlan(txn, plan));
+        }
       }
+      RETURN_IF_ERROR(EnqueueAll(txn, closing_events));
       for (const auto& id : change.delete_environments) {
         pqxx::result r = txn.exec_prepared(kDeleteEnvironment, id);
         if (r.affected_rows() == 0) return absl::NotFoundError(absl::StrCat("environment \"", id, "\" not found"));

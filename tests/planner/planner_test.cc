@@ -510,6 +510,22 @@ TEST_F(PlannerTest, ConfigFileContentFromIsComparedByTheFilesContent) {
   EXPECT_NE(second.manifests(0).json().find("contentFrom"), std::string::npos) << "the manifest itself is unchanged";
 }
 
+TEST_F(PlannerTest, DeletingAnApplicationClosesItsOpenPlans) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  CreateEnv("prod", v1::APPROVAL_POLICY_MANUAL);
+  CreateApp(AppSpec("a", "apps/a", {"local", "prod"}));
+  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}})), 2);
+  ASSERT_EQ(ReleasedIds().size(), 1u);
+  ASSERT_TRUE(planner_->DeleteApplication("a", User("alice")).ok());
+  for (const v1::Plan& p : Plans("a")) {
+    EXPECT_EQ(p.state(), v1::PLAN_STATE_REJECTED) << p.environment_id();
+    EXPECT_EQ(p.decision().comment(), "application deleted");
+    EXPECT_EQ(p.decision().actor().id(), "alice");
+  }
+  EXPECT_TRUE(ReleasedIds().empty()) << "nothing of a deleted application reaches the deployer";
+  EXPECT_EQ(CountAudit(v1::AUDIT_ACTION_PLAN_REJECTED), 2);
+}
+
 TEST_F(PlannerTest, PreviewPersistsNothingExecutable) {
   CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
   CreateApp(AppSpec("a", "apps/a", {"local"}));
