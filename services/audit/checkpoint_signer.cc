@@ -32,8 +32,10 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return ss.str();
 }
 
+// Writes `content` to `path` through a temporary file. With keep_existing an
+// existing file wins (*created = false).
 absl::Status WriteFileAtomically(const std::string& path, const std::string& content, mode_t mode,
-                                 bool keep_existing) {
+                                 bool keep_existing, bool* created = nullptr) {
   std::string tmp = absl::StrCat(path, ".tmp.", getpid());
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, mode);
   if (fd < 0) return absl::InternalError(absl::StrCat("cannot create ", tmp, ": ", std::strerror(errno)));
@@ -50,6 +52,7 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
   if (rc != 0 && !(keep_existing && err == EEXIST)) {
     return absl::InternalError(absl::StrCat("cannot create ", path, ": ", std::strerror(err)));
   }
+  if (created != nullptr) *created = rc == 0;
   return absl::OkStatus();
 }
 
@@ -99,9 +102,8 @@ absl::StatusOr<std::unique_ptr<CheckpointSigner>> CheckpointSigner::LoadOrGenera
     std::string pem = BioToString(bio);
     BIO_free(bio);
     EVP_PKEY_free(key);
-    absl::Status written = WriteFileAtomically(path, pem, 0600, /*keep_existing=*/true);
+    absl::Status written = WriteFileAtomically(path, pem, 0600, /*keep_existing=*/true, generated);
     if (!written.ok()) return written;
-    *generated = true;
   }
   absl::StatusOr<std::string> pem = ReadFile(path);
   if (!pem.ok()) return pem.status();
