@@ -979,6 +979,8 @@ absl::StatusOr<std::vector<v1::Plan>> Planner::RefreshApplication(const v1::Refr
   for (const std::string& env_id : app.environment_ids()) {
     if (!request.environment_id().empty() && env_id != request.environment_id()) continue;
     ASSIGN_OR_RETURN(v1::Environment env, store_->GetEnvironment(env_id));
+    ASSIGN_OR_RETURN(std::optional<std::string> gate, PromotionGate(app.id(), env, sha));
+    if (gate) continue;  // planned when the revision succeeds upstream
     PlanRequest r;
     r.app = app;
     r.env = env;
@@ -1034,6 +1036,10 @@ absl::StatusOr<int> Planner::PlanApplications(const std::set<std::string>& app_i
       ASSIGN_OR_RETURN(bool done,
                        store_->HasPlanFor(id, env_id, commit.sha(), DefinitionKey(app, env_by_id[env_id])));
       if (done) continue;
+      // promoteFrom: a revision is planned here only once it was deployed
+      // healthy upstream; ReportPlanResult plans it then.
+      ASSIGN_OR_RETURN(std::optional<std::string> gate, PromotionGate(id, env_by_id[env_id], commit.sha()));
+      if (gate) continue;
       PlanRequest r;
       r.app = app;
       r.env = env_by_id[env_id];
@@ -1046,6 +1052,33 @@ absl::StatusOr<int> Planner::PlanApplications(const std::set<std::string>& app_i
       if (!outcome.ok()) return outcome.status();
       if (outcome->plan) ++made;
     }
+  }
+  return made;
+}
+
+absl::StatusOr<int> Planner::Promote(const v1::Plan& succeeded) {
+  if (succeeded.trigger() != v1::PLAN_TRIGGER_NEW_REVISION && succeeded.trigger() != v1::PLAN_TRIGGER_REFRESH) return 0;
+  absl::StatusOr<v1::Application> app = store_->GetApplication(succeeded.application_id());
+  if (absl::IsNotFound(app.status())) return 0;
+  if (!app.ok()) return app.status();
+  if (!app->sync_policy().automated()) return 0;
+  ASSIGN_OR_RETURN(std::vector<v1::Environment> envs, store_->ListEnvironments());
+  int made = 0;
+  for (const v1::Environment& env : envs) {
+    if (env.promote_from() != succeeded.environment_id()) continue;
+    if (std::find(app->environment_ids().begin(), app->environment_ids().end(), env.id()) == app->environment_ids().end())
+      continue;
+    PlanRequest r;
+    r.app = *app;
+    r.env = env;
+    r.target = succeeded.target_revision();
+    r.trigger = v1::PLAN_TRIGGER_NEW_REVISION;
+    r.requested_by = SystemActor();
+    r.dedupe = true;
+    absl::StatusOr<PlanOutcome> outcome = MakePlan(r);
+    if (absl::IsAlreadyExists(outcome.status())) continue;
+    if (!outcome.ok()) return outcome.status();
+    if (outcome->plan) ++made;
   }
   return made;
 }
@@ -1265,6 +1298,10 @@ absl::StatusOr<v1::Plan> Planner::ReportPlanResult(const v1::ReportPlanResultReq
     return std::vector<v1::Event>{};
   }));
   notifier_->Notify();
+  if (plan.state() == v1::PLAN_STATE_SUCCEEDED) {
+    absl::StatusOr<int> promoted = Promote(plan);
+    if (!promoted.ok()) logging::Warn("planning the promotion failed", {{"plan", plan.id()}, {"error", promoted.status().ToString()}});
+  }
   if (IsTerminal(plan.state())) {
     absl::StatusOr<int> released = ReevaluateHolds();
     if (!released.ok()) logging::Warn("re-evaluating held plans failed", {{"error", released.status().ToString()}});

@@ -106,6 +106,10 @@ class Planner {
   // were released.
   absl::StatusOr<int> ReevaluateHolds();
 
+  // After `succeeded` (an automatic plan) reached SUCCEEDED: plans its
+  // revision in every environment that promotes from its environment.
+  absl::StatusOr<int> Promote(const v1::Plan& succeeded);
+
  private:
   struct Hold {
     v1::HoldReason reason = v1::HOLD_REASON_UNSPECIFIED;

@@ -228,9 +228,10 @@ TEST_F(PlannerTest, DeclarativeConfigIsAppliedAndReconciledFromLaterRevisions) {
   EXPECT_EQ(web->declared_by().commit(), r1.sha());
   EXPECT_EQ(CountAudit(v1::AUDIT_ACTION_ENVIRONMENT_CREATED), 2);
   EXPECT_EQ(CountAudit(v1::AUDIT_ACTION_APPLICATION_CREATED), 1);
-  // The new application was planned at once: local auto-approved, prod waits.
+  // The new application was planned at once in local; prod (promoteFrom
+  // local) gets its plan when the revision succeeds in local.
   EXPECT_EQ(Plans("web", "local").size(), 1u);
-  EXPECT_EQ(Plans("web", "prod").size(), 1u);
+  EXPECT_EQ(Plans("web", "prod").size(), 0u);
 
   google::protobuf::FieldMask mask;
   auto refused = planner_->UpdateApplication(*web, mask, User("alice"));
@@ -429,26 +430,48 @@ TEST_F(PlannerTest, PromotionGateHoldsUntilDeployedHealthyUpstream) {
   CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
   CreateEnv("prod", v1::APPROVAL_POLICY_MANUAL, "local");
   CreateApp(AppSpec("a", "apps/a", {"local", "prod"}));
-  v1::Revision rev = repo_.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}});
-  ASSERT_EQ(*planner_->HandleRevision(rev), 2);
+  FakeTree tree = {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}};
+  v1::Revision good = repo_.Commit("repo", kRef, tree);
+  ASSERT_EQ(*planner_->HandleRevision(good), 1) << "prod waits for local";
   v1::Plan local = Plans("a", "local")[0];
-  v1::Plan prod = Plans("a", "prod")[0];
-  EXPECT_EQ(prod.hold_reason(), v1::HOLD_REASON_PROMOTION_GATE);
-  auto early = planner_->ApprovePlan(prod.id(), User("bob"), "");
-  ASSERT_TRUE(absl::IsFailedPrecondition(early.status()));
-  EXPECT_NE(early.status().message().find("environment \"local\""), std::string::npos) << early.status();
+  EXPECT_TRUE(Plans("a", "prod").empty());
   v1::PlanRevisionRequest explicit_req;
   explicit_req.set_application_id("a");
   explicit_req.set_environment_id("prod");
-  explicit_req.mutable_revision()->set_sha(rev.sha());
+  explicit_req.mutable_revision()->set_sha(good.sha());
   auto gated = planner_->PlanRevision(explicit_req);
   ASSERT_TRUE(absl::IsFailedPrecondition(gated.status()));
-  EXPECT_NE(gated.status().message().find("environment \"local\""), std::string::npos);
+  EXPECT_NE(gated.status().message().find("environment \"local\""), std::string::npos) << gated.status();
+  v1::RefreshApplicationRequest refresh;
+  refresh.set_application_id("a");
+  refresh.set_environment_id("prod");
+  EXPECT_TRUE(planner_->RefreshApplication(refresh)->empty());
 
-  Deploy(local);
-  EXPECT_EQ(planner_->GetPlan(prod.id(), v1::PLAN_VIEW_BASIC)->hold_reason(), v1::HOLD_REASON_AWAITING_APPROVAL);
-  ASSERT_TRUE(planner_->ApprovePlan(prod.id(), User("bob"), "promote").ok());
-  EXPECT_EQ(ReleasedIds(), std::vector<std::string>{prod.id()});
+  Deploy(local);  // healthy in local: the revision is promoted to prod
+  std::vector<v1::Plan> prod = Plans("a", "prod");
+  ASSERT_EQ(prod.size(), 1u);
+  EXPECT_EQ(prod[0].target_revision().sha(), good.sha());
+  EXPECT_EQ(prod[0].state(), v1::PLAN_STATE_PENDING);
+  EXPECT_EQ(prod[0].hold_reason(), v1::HOLD_REASON_AWAITING_APPROVAL);
+
+  // A later revision that fails in local is never planned for prod, and
+  // the promotable plan stays.
+  tree["apps/a/cm.yaml"].data = ConfigMap("a", "2");
+  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, tree)), 1);
+  v1::Plan bad = Plans("a", "local")[0];
+  v1::AcknowledgePlanRequest ack;
+  ack.set_plan_id(bad.id());
+  ack.set_deployment_id("dep-bad");
+  ASSERT_TRUE(planner_->AcknowledgePlan(ack)->proceed());
+  v1::ReportPlanResultRequest rep;
+  rep.set_plan_id(bad.id());
+  rep.set_deployment_id("dep-bad");
+  rep.set_state(v1::PLAN_STATE_ROLLED_BACK);
+  ASSERT_TRUE(planner_->ReportPlanResult(rep).ok());
+  ASSERT_EQ(Plans("a", "prod").size(), 1u);
+  EXPECT_EQ(Plans("a", "prod")[0].state(), v1::PLAN_STATE_PENDING);
+  ASSERT_TRUE(planner_->ApprovePlan(prod[0].id(), User("bob"), "promote").ok());
+  EXPECT_EQ(ReleasedIds(), std::vector<std::string>{prod[0].id()});
 }
 
 TEST_F(PlannerTest, PinnedApplicationWaitsForAPersonEvenWithAutoApproval) {
