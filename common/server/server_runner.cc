@@ -35,7 +35,13 @@ absl::Status WritePortFile(const std::string& path, int grpc_port, int metrics_p
 ServerRunner::ServerRunner(ServerOptions options)
     : options_(std::move(options)), registry_(std::make_shared<prometheus::Registry>()) {}
 
-ServerRunner::~ServerRunner() { Shutdown(); }
+ServerRunner::~ServerRunner() {
+  Shutdown();
+  // Destroying a prometheus::Exposer (civetweb) blocks for one to two
+  // seconds; there is one per process and it lives until exit, so it is
+  // deliberately not destroyed.
+  (void)exposer_.release();
+}
 
 void ServerRunner::AddService(grpc::Service* service) { services_.push_back(service); }
 
