@@ -130,6 +130,9 @@ def main():
     except grpc.RpcError as e:
         print("ERROR %s: %s" % (e.code().name, e.details()))
         return 1
+    except json_format.ParseError as e:
+        print("ERROR bad request JSON: %s" % e)
+        return 1
     return 0
 
 
