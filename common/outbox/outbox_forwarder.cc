@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include <pqxx/pqxx>
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 
@@ -11,17 +10,6 @@
 
 namespace ferry::outbox {
 namespace {
-
-// Calls `on_notify` for every NOTIFY on `channel`.
-class Receiver final : public pqxx::notification_receiver {
- public:
-  Receiver(pqxx::connection_base& conn, const std::string& channel, std::function<void()> on_notify)
-      : pqxx::notification_receiver(conn, channel), on_notify_(std::move(on_notify)) {}
-  void operator()(const std::string&, int) override { on_notify_(); }
-
- private:
-  std::function<void()> on_notify_;
-};
 
 bool Retryable(const absl::Status& s) { return !absl::IsInvalidArgument(s) && !absl::IsFailedPrecondition(s); }
 
@@ -53,7 +41,10 @@ OutboxForwarder::~OutboxForwarder() { Stop(); }
 
 void OutboxForwarder::Start() {
   worker_ = std::thread([this] { Run(); });
-  if (pool_ != nullptr) listener_ = std::thread([this] { Listen(); });
+  if (pool_ != nullptr) {
+    listener_ = std::make_unique<postgres::NotificationListener>(pool_, channel_, [this] { Wake(); });
+    listener_->Start();
+  }
 }
 
 void OutboxForwarder::Wake() {
@@ -66,7 +57,7 @@ void OutboxForwarder::Stop() {
   if (stop_.exchange(true)) return;
   Wake();
   if (worker_.joinable()) worker_.join();
-  if (listener_.joinable()) listener_.join();
+  if (listener_ != nullptr) listener_->Stop();
 }
 
 absl::Status OutboxForwarder::DrainOnce() {
@@ -130,24 +121,6 @@ void OutboxForwarder::Run() {
     // notification (or the idle poll) does.
     cv_.wait_for(lock, absl::ToChronoMilliseconds(wait), [&] { return stop_.load() || (status.ok() && wake_); });
     wake_ = false;
-  }
-}
-
-void OutboxForwarder::Listen() {
-  while (!stop_.load()) {
-    absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = pool_->OpenDedicated();
-    if (!conn.ok()) {
-      absl::SleepFor(absl::Seconds(1));
-      continue;
-    }
-    try {
-      Receiver receiver(**conn, channel_, [this] { Wake(); });
-      Wake();  // catch anything committed before LISTEN took effect
-      while (!stop_.load()) (*conn)->await_notification(0, 200000);
-    } catch (const std::exception& e) {
-      logging::Warn("outbox LISTEN connection lost; reconnecting", {{"error", e.what()}});
-      absl::SleepFor(absl::Seconds(1));
-    }
   }
 }
 

@@ -13,6 +13,7 @@
 #include "common/outbox/audit_sink.h"
 #include "common/outbox/outbox_store.h"
 #include "common/postgres/connection_pool.h"
+#include "common/postgres/notification_listener.h"
 
 namespace ferry::outbox {
 
@@ -48,7 +49,6 @@ class OutboxForwarder {
 
  private:
   void Run();
-  void Listen();
 
   const std::string service_;
   const std::string channel_;
@@ -65,7 +65,7 @@ class OutboxForwarder {
   bool wake_ = false;
   std::atomic<bool> stop_{false};
   std::thread worker_;
-  std::thread listener_;
+  std::unique_ptr<postgres::NotificationListener> listener_;
 };
 
 }  // namespace ferry::outbox

@@ -1,50 +1,13 @@
 #include "services/planner/background_loops.h"
 
-#include <pqxx/pqxx>
-
 #include "common/logging/logger.h"
 
 namespace ferry::planner {
-namespace {
-
-class Receiver final : public pqxx::notification_receiver {
- public:
-  Receiver(pqxx::connection_base& conn, const std::string& channel, PlanNotifier* notifier)
-      : pqxx::notification_receiver(conn, channel), notifier_(notifier) {}
-  void operator()(const std::string&, int) override { notifier_->Notify(); }
-
- private:
-  PlanNotifier* notifier_;
-};
-
-}  // namespace
-
 PlanNotifyListener::~PlanNotifyListener() { Stop(); }
 
-void PlanNotifyListener::Start() {
-  thread_ = std::thread([this] {
-    while (!stop_.load()) {
-      absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = pool_->OpenDedicated();
-      if (!conn.ok()) {
-        absl::SleepFor(absl::Seconds(1));
-        continue;
-      }
-      try {
-        Receiver receiver(**conn, kChannel, notifier_);
-        notifier_->Notify();  // anything released before LISTEN took effect
-        while (!stop_.load()) (*conn)->await_notification(0, 200000);
-      } catch (const std::exception& e) {
-        logging::Warn("plan LISTEN connection lost; reconnecting", {{"error", e.what()}});
-        absl::SleepFor(absl::Seconds(1));
-      }
-    }
-  });
-}
+void PlanNotifyListener::Start() { listener_.Start(); }
 
-void PlanNotifyListener::Stop() {
-  stop_.store(true);
-  if (thread_.joinable()) thread_.join();
-}
+void PlanNotifyListener::Stop() { listener_.Stop(); }
 
 RevisionConsumer::RevisionConsumer(RepoSource* repo, PlannerStore* store, Planner* planner)
     : repo_(repo), store_(store), planner_(planner) {}

@@ -8,6 +8,7 @@
 
 #include "absl/time/time.h"
 #include "common/postgres/connection_pool.h"
+#include "common/postgres/notification_listener.h"
 #include "services/planner/plan_notifier.h"
 #include "services/planner/planner.h"
 #include "services/planner/planner_store.h"
@@ -67,16 +68,14 @@ class HoldReleaser {
 class PlanNotifyListener {
  public:
   static constexpr char kChannel[] = "planner_plans";
-  PlanNotifyListener(postgres::ConnectionPool* pool, PlanNotifier* notifier) : pool_(pool), notifier_(notifier) {}
+  PlanNotifyListener(postgres::ConnectionPool* pool, PlanNotifier* notifier)
+      : listener_(pool, kChannel, [notifier] { notifier->Notify(); }) {}
   ~PlanNotifyListener();
   void Start();
   void Stop();
 
  private:
-  postgres::ConnectionPool* pool_;
-  PlanNotifier* notifier_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
+  postgres::NotificationListener listener_;
 };
 
 }  // namespace ferry::planner

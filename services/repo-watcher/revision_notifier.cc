@@ -1,31 +1,21 @@
 #include "services/repo-watcher/revision_notifier.h"
 
-#include <pqxx/notification>
-
 #include "absl/time/clock.h"
 #include "common/logging/logger.h"
 #include "services/repo-watcher/postgres_repository_store.h"
 
 namespace ferry::repo_watcher {
-namespace {
-
-class Receiver final : public pqxx::notification_receiver {
- public:
-  Receiver(pqxx::connection_base& conn, RevisionNotifier* notifier)
-      : pqxx::notification_receiver(conn, PostgresRepositoryStore::kRevisionChannel), notifier_(notifier) {}
-  void operator()(const std::string&, int) override { notifier_->Notify(); }
-
- private:
-  RevisionNotifier* notifier_;
-};
-
-}  // namespace
+RevisionNotifier::RevisionNotifier(postgres::ConnectionPool* pool) {
+  if (pool != nullptr) {
+    listener_ = std::make_unique<postgres::NotificationListener>(pool, PostgresRepositoryStore::kRevisionChannel,
+                                                                 [this] { Notify(); });
+  }
+}
 
 RevisionNotifier::~RevisionNotifier() { Shutdown(); }
 
 void RevisionNotifier::Start() {
-  if (pool_ == nullptr || listener_.joinable()) return;
-  listener_ = std::thread([this] { Listen(); });
+  if (listener_ != nullptr) listener_->Start();
 }
 
 void RevisionNotifier::Notify() {
@@ -53,30 +43,7 @@ void RevisionNotifier::Shutdown() {
     shutdown_ = true;
   }
   cv_.notify_all();
-  stop_ = true;
-  if (listener_.joinable()) listener_.join();
-}
-
-void RevisionNotifier::Listen() {
-  absl::Duration backoff = absl::Milliseconds(100);
-  while (!stop_) {
-    absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = pool_->OpenDedicated();
-    if (!conn.ok()) {
-      logging::Warn("revision listener cannot connect, retrying", {{"error", conn.status().ToString()}});
-      absl::SleepFor(backoff);
-      backoff = std::min(backoff * 2, absl::Seconds(5));
-      continue;
-    }
-    try {
-      Receiver receiver(**conn, this);
-      backoff = absl::Milliseconds(100);
-      Notify();  // catch up on anything committed while not listening
-      while (!stop_) (*conn)->await_notification(0, 200000);
-    } catch (const std::exception& e) {
-      logging::Warn("revision listener lost its connection, reconnecting", {{"error", e.what()}});
-      absl::SleepFor(backoff);
-    }
-  }
+  if (listener_ != nullptr) listener_->Stop();
 }
 
 }  // namespace ferry::repo_watcher

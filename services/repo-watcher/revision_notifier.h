@@ -4,10 +4,11 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
-#include <thread>
+#include <memory>
 
 #include "absl/time/time.h"
 #include "common/postgres/connection_pool.h"
+#include "common/postgres/notification_listener.h"
 
 namespace ferry::repo_watcher {
 
@@ -16,7 +17,7 @@ namespace ferry::repo_watcher {
 // PostgresRepositoryStore::kRevisionChannel. Thread-safe.
 class RevisionNotifier {
  public:
-  explicit RevisionNotifier(postgres::ConnectionPool* pool = nullptr) : pool_(pool) {}
+  explicit RevisionNotifier(postgres::ConnectionPool* pool = nullptr);
   ~RevisionNotifier();
 
   // Starts the LISTEN thread (no-op without a pool).
@@ -32,15 +33,11 @@ class RevisionNotifier {
   void Shutdown();
 
  private:
-  void Listen();
-
-  postgres::ConnectionPool* pool_;
+  std::unique_ptr<postgres::NotificationListener> listener_;  // null without a pool
   std::mutex mu_;
   std::condition_variable cv_;
   uint64_t version_ = 0;
   bool shutdown_ = false;
-  std::atomic<bool> stop_{false};
-  std::thread listener_;
 };
 
 }  // namespace ferry::repo_watcher
