@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/concurrency/parallel_for.h"
 #include "common/logging/logger.h"
 #include "common/status/status_macros.h"
 #include "services/planner/declarative_config.h"
@@ -120,14 +121,15 @@ void ToBasicView(v1::Plan& plan) {
 }
 
 Planner::Planner(PlannerStore* store, RepoSource* repo, LiveStateSource* live, Renderer* renderer, const Clock* clock,
-                 PlanNotifier* notifier, PlannerMetrics* metrics)
+                 PlanNotifier* notifier, PlannerMetrics* metrics, int plan_concurrency)
     : store_(store),
       repo_(repo),
       live_(live),
       renderer_(renderer),
       clock_(clock),
       notifier_(notifier),
-      metrics_(metrics) {}
+      metrics_(metrics),
+      plan_concurrency_(std::max(1, plan_concurrency)) {}
 
 google::protobuf::Timestamp Planner::Now() const {
   return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(clock_->Now()));
@@ -1007,11 +1009,20 @@ absl::StatusOr<int> Planner::PlanApplications(const std::set<std::string>& app_i
   ASSIGN_OR_RETURN(std::vector<v1::Environment> envs, store_->ListEnvironments());
   std::map<std::string, v1::Environment> env_by_id;
   for (auto& e : envs) env_by_id[e.id()] = std::move(e);
+  // Level 0 has no dependency among the applications; level n depends on
+  // lower levels only. Each level is planned after the one below it, its
+  // (application, environment) pairs in parallel.
+  std::map<std::string, size_t> level;
+  std::vector<std::vector<PlanRequest>> levels;
   std::map<std::pair<std::string, std::string>, std::string> tips;  // (repo, ref) -> sha
-  int made = 0;
   for (const std::string& id : TopologicalOrder(graph)) {
-    if (!app_ids.count(id)) continue;
     const v1::Application& app = graph[id];
+    size_t depth = 0;
+    for (const std::string& dep : app.depends_on()) {
+      if (auto it = level.find(dep); it != level.end()) depth = std::max(depth, it->second + 1);
+    }
+    level[id] = depth;
+    if (!app_ids.count(id)) continue;
     v1::CommitRef commit = target;
     if (commit.sha().empty()) {
       auto key = std::make_pair(app.repository_id(), app.ref());
@@ -1030,16 +1041,6 @@ absl::StatusOr<int> Planner::PlanApplications(const std::set<std::string>& app_i
     }
     for (const std::string& env_id : app.environment_ids()) {
       if (!env_by_id.count(env_id)) continue;  // deleted meanwhile
-      // One automatic plan per (application, environment, commit,
-      // definitions): a revision replayed after a restart, or already
-      // planned by a refresh, is skipped.
-      ASSIGN_OR_RETURN(bool done,
-                       store_->HasPlanFor(id, env_id, commit.sha(), DefinitionKey(app, env_by_id[env_id])));
-      if (done) continue;
-      // promoteFrom: a revision is planned here only once it was deployed
-      // healthy upstream; ReportPlanResult plans it then.
-      ASSIGN_OR_RETURN(std::optional<std::string> gate, PromotionGate(id, env_by_id[env_id], commit.sha()));
-      if (gate) continue;
       PlanRequest r;
       r.app = app;
       r.env = env_by_id[env_id];
@@ -1047,13 +1048,33 @@ absl::StatusOr<int> Planner::PlanApplications(const std::set<std::string>& app_i
       r.trigger = trigger;
       r.requested_by = SystemActor();
       r.dedupe = true;
-      absl::StatusOr<PlanOutcome> outcome = MakePlan(r);
-      if (absl::IsAlreadyExists(outcome.status())) continue;  // planned concurrently
-      if (!outcome.ok()) return outcome.status();
-      if (outcome->plan) ++made;
+      if (levels.size() <= depth) levels.resize(depth + 1);
+      levels[depth].push_back(std::move(r));
     }
   }
-  return made;
+  std::atomic<int> made{0};
+  for (const std::vector<PlanRequest>& requests : levels) {
+    absl::Status failed = concurrency::ParallelFor(requests.size(), plan_concurrency_, [&](size_t i) -> absl::Status {
+      const PlanRequest& r = requests[i];
+      // One automatic plan per (application, environment, commit,
+      // definitions): a revision replayed after a restart, or already
+      // planned by a refresh, is skipped.
+      ASSIGN_OR_RETURN(bool done, store_->HasPlanFor(r.app.id(), r.env.id(), r.target.sha(), DefinitionKey(r.app, r.env)));
+      if (done) return absl::OkStatus();
+      // promoteFrom: a revision is planned here only once it was deployed
+      // healthy upstream; ReportPlanResult plans it then.
+      ASSIGN_OR_RETURN(std::optional<std::string> gate, PromotionGate(r.app.id(), r.env, r.target.sha()));
+      if (gate) return absl::OkStatus();
+      absl::StatusOr<PlanOutcome> outcome = MakePlan(r);
+      if (absl::IsAlreadyExists(outcome.status())) return absl::OkStatus();  // planned concurrently
+      if (!outcome.ok()) return outcome.status();
+      if (outcome->plan) ++made;
+      return absl::OkStatus();
+    });
+    // Plans of this level are kept; dependants wait for a retry.
+    if (!failed.ok()) return failed;
+  }
+  return made.load();
 }
 
 absl::StatusOr<int> Planner::Promote(const v1::Plan& succeeded) {

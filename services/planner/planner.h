@@ -53,8 +53,11 @@ struct PlanOutcome {
 // a peer or the database is down (retry).
 class Planner {
  public:
+  // `plan_concurrency` bounds how many plans of one commit are made at once
+  // (applications that do not depend on each other are planned in parallel:
+  // their peer calls and durable commits overlap).
   Planner(PlannerStore* store, RepoSource* repo, LiveStateSource* live, Renderer* renderer, const Clock* clock,
-          PlanNotifier* notifier, PlannerMetrics* metrics);
+          PlanNotifier* notifier, PlannerMetrics* metrics, int plan_concurrency = 4);
 
   // Applications and environments.
   absl::StatusOr<v1::Application> CreateApplication(v1::Application app, const v1::Actor& actor);
@@ -152,6 +155,7 @@ class Planner {
   const Clock* clock_;
   PlanNotifier* notifier_;
   PlannerMetrics* metrics_;
+  const int plan_concurrency_;
 };
 
 // Hash of the application and environment definitions a plan is made from.

@@ -34,6 +34,7 @@ constexpr char kOpenPlansForUpdate[] = "planner_open_plans_for_update";
 constexpr char kLockPlan[] = "planner_lock_plan";
 constexpr char kUpdatePlan[] = "planner_update_plan";
 constexpr char kReleasePlan[] = "planner_release_plan";
+constexpr char kReleaseOrderLock[] = "planner_release_order_lock";
 constexpr char kGetPlan[] = "planner_get_plan";
 constexpr char kListPlans[] = "planner_list_plans";
 constexpr char kListReleased[] = "planner_list_released";
@@ -122,6 +123,11 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   pool_->Prepare(kUpdatePlan,
                  "UPDATE planner.plans SET state = $2, hold_reason = $3, deployment_id = $4, body = $5, "
                  "update_time = now() WHERE id = $1");
+  // Release sequence numbers must become visible in order: a reader that
+  // has seen release_seq n must never later find a smaller one committed.
+  // Releasing transactions therefore take this lock before drawing their
+  // number and hold it until they commit (one short critical section each).
+  pool_->Prepare(kReleaseOrderLock, "SELECT pg_advisory_xact_lock(hashtext('planner.plan_release_seq'))");
   pool_->Prepare(kReleasePlan,
                  "UPDATE planner.plans SET release_seq = nextval('planner.plan_release_seq') "
                  "WHERE id = $1 AND release_seq IS NULL");
@@ -330,6 +336,7 @@ absl::Status PostgresPlannerStore::WritePlan(pqxx::work& txn, const v1::Plan& pl
   txn.exec_prepared0(kUpdatePlan, plan.id(), static_cast<int>(plan.state()), static_cast<int>(plan.hold_reason()),
                      plan.deployment_id(), pqxx::binarystring(plan.SerializeAsString()));
   if (Releasable(plan)) {
+    txn.exec_prepared(kReleaseOrderLock);
     txn.exec_prepared0(kReleasePlan, plan.id());
     txn.exec_prepared(kNotifyPlans, plan.id());
   }
@@ -368,6 +375,7 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::InsertPlan(v1::Plan plan, const s
                        stored.target_revision().sha(), static_cast<int>(stored.hold_reason()),
                        pqxx::binarystring(stored.SerializeAsString()), definition_key);
     if (Releasable(stored)) {
+      txn.exec_prepared(kReleaseOrderLock);
       txn.exec_prepared0(kReleasePlan, stored.id());
       txn.exec_prepared(kNotifyPlans, stored.id());
     }

@@ -199,7 +199,13 @@ TEST_F(HostTargetTest, LogsGoToFilesUnderTheRootWithASizeCap) {
   std::vector<Instance> inst = target_->processes().LiveInstances("web-app", "web");
   ASSERT_EQ(inst.size(), 1u);
   EXPECT_EQ(inst[0].log_path.rfind(root_ + "/logs/", 0), 0u) << inst[0].log_path;
-  absl::SleepFor(absl::Milliseconds(800));
+  // Wait until the process has written more than the cap (slow when the
+  // machine is busy), then let Health enforce it.
+  for (absl::Time deadline = absl::Now() + absl::Seconds(20);
+       fs::file_size(inst[0].log_path) <= 2048u + 1024u && absl::Now() < deadline;) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_GT(fs::file_size(inst[0].log_path), 2048u + 1024u) << "the process never wrote past the cap";
   TargetObject applied = Obj(p);
   target_->Health(app_, *target_->Prepare(app_, {applied}, nullptr)->begin());  // Enforces the cap.
   EXPECT_LE(fs::file_size(inst[0].log_path), 2048u + 1024u);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <string>
@@ -18,7 +19,15 @@ class FakeLiveStateSource final : public LiveStateSource {
  public:
   absl::StatusOr<v1::LiveState> Observe(const std::string& app, const std::string& env, const v1::DeployTarget&,
                                         const std::vector<v1::ObjectRef>&) override {
+    absl::Duration delay;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      peak_concurrent_ = std::max(peak_concurrent_, ++running_);
+      delay = delay_;
+    }
+    absl::SleepFor(delay);
     std::lock_guard<std::mutex> lock(mu_);
+    --running_;
     ++observations_;
     if (!fail_.ok()) return fail_;
     v1::LiveState s = states_[{app, env}];
@@ -47,6 +56,16 @@ class FakeLiveStateSource final : public LiveStateSource {
     std::lock_guard<std::mutex> lock(mu_);
     fail_ = std::move(s);
   }
+  // Each Observe takes `d` (outside the lock), to show overlap.
+  void SetDelay(absl::Duration d) {
+    std::lock_guard<std::mutex> lock(mu_);
+    delay_ = d;
+  }
+  // The most Observe calls seen running at once.
+  int peak_concurrent() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return peak_concurrent_;
+  }
   int observations() {
     std::lock_guard<std::mutex> lock(mu_);
     return observations_;
@@ -57,6 +76,9 @@ class FakeLiveStateSource final : public LiveStateSource {
   std::map<std::pair<std::string, std::string>, v1::LiveState> states_;
   absl::Status fail_;
   int observations_ = 0;
+  absl::Duration delay_;
+  int running_ = 0;
+  int peak_concurrent_ = 0;
 };
 
 // A clock the test moves. Thread-safe.

@@ -4,9 +4,14 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <set>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 #include <prometheus/registry.h>
 
+#include "absl/strings/str_join.h"
 #include "common/outbox/postgres_outbox_store.h"
 #include "common/postgres/migrator.h"
 #include "planner_migrations.h"
@@ -372,6 +377,67 @@ TEST_F(PlannerTest, WavesAndDependsOnOrderTheRelease) {
   // Reporting db's success re-evaluated the hold: web is released after it.
   EXPECT_EQ(ReleasedIds(), std::vector<std::string>{web.id()});
   EXPECT_EQ(planner_->GetPlan(web.id(), v1::PLAN_VIEW_BASIC)->hold_reason(), v1::HOLD_REASON_UNSPECIFIED);
+}
+
+TEST_F(PlannerTest, IndependentApplicationsArePlannedInParallelAndDependantsAfterTheirDependencies) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  FakeTree tree;
+  std::vector<std::string> leaves;
+  for (int i = 0; i < 8; ++i) {
+    std::string id = absl::StrCat("leaf", i);
+    leaves.push_back(id);
+    CreateApp(AppSpec(id, "apps/" + id, {"local"}));
+    tree["apps/" + id + "/cm.yaml"] = {ConfigMap(id, "1"), ""};
+  }
+  CreateApp(AppSpec("top", "apps/top", {"local"}, leaves));
+  tree["apps/top/cm.yaml"] = {ConfigMap("top", "1"), ""};
+  live_.SetDelay(absl::Milliseconds(30));
+  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, tree)), 9);
+  EXPECT_GE(live_.peak_concurrent(), 2) << "independent applications overlap";
+  EXPECT_LE(live_.peak_concurrent(), 4) << "bounded by the planner's concurrency";
+  v1::Plan top = Plans("top")[0];
+  ASSERT_EQ(top.after_plan_ids_size(), 8) << "every dependency was planned before its dependant";
+  for (const std::string& leaf : leaves) {
+    EXPECT_NE(std::find(top.after_plan_ids().begin(), top.after_plan_ids().end(), Plans(leaf)[0].id()),
+              top.after_plan_ids().end())
+        << leaf;
+  }
+}
+
+TEST_F(PlannerTest, AReaderFollowingTheReleaseCursorNeverSkipsAPlanReleasedConcurrently) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  FakeTree tree;
+  for (int i = 0; i < 60; ++i) {
+    std::string id = absl::StrCat("app", i);
+    CreateApp(AppSpec(id, "apps/" + id, {"local"}));
+    tree["apps/" + id + "/cm.yaml"] = {ConfigMap(id, "1"), ""};
+  }
+  live_.SetDelay(absl::Milliseconds(1));
+  // The deployer's side: follow the cursor while plans are being released.
+  std::atomic<bool> planning{true};
+  std::set<std::string> seen;
+  std::string cursor;
+  std::thread reader([&] {
+    for (bool last = false; !last;) {
+      last = !planning.load();
+      auto page = planner_->ReleasedAfter(cursor, 1000);
+      ASSERT_TRUE(page.ok()) << page.status();
+      for (const ReleasedPlan& rp : *page) {
+        seen.insert(rp.plan.id());
+        cursor = std::to_string(rp.release_seq);
+      }
+    }
+  });
+  absl::StatusOr<int> made = planner_->HandleRevision(repo_.Commit("repo", kRef, tree));
+  planning = false;
+  reader.join();
+  ASSERT_TRUE(made.ok()) << made.status();
+  ASSERT_EQ(*made, 60);
+  std::vector<std::string> missed;
+  for (const v1::Plan& p : Plans()) {
+    if (!seen.count(p.id())) missed.push_back(p.id());
+  }
+  EXPECT_TRUE(missed.empty()) << "skipped by the cursor: " << absl::StrJoin(missed, ", ");
 }
 
 TEST_F(PlannerTest, ManualApprovalHoldsUntilApprovedOrRejected) {
