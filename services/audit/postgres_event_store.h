@@ -34,7 +34,8 @@ class PostgresEventStore final : public EventStore {
   absl::Status FlushWal() override;
 
   absl::StatusOr<std::vector<v1::Event>> Query(const EventQuery& query) override;
-  absl::StatusOr<std::vector<ChainLink>> ScanChain(int64_t after, int64_t before, int limit) override;
+  absl::Status StreamChain(int64_t after, int64_t before,
+                           const std::function<bool(const StoredChainRow&)>& visit) override;
   absl::StatusOr<ChainHead> LastEvent() override;
   absl::StatusOr<ChainHead> StoredHead() override;
 
