@@ -7,6 +7,8 @@
 #include <cstdlib>
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <vector>
 
 #include <google/protobuf/util/json_util.h>
@@ -124,56 +126,77 @@ absl::StatusOr<std::string> Dump(const nlohmann::json& j) {
 }
 
 
-// RFC 3629 well-formedness (no overlongs, no surrogates, at most U+10FFFF),
-// as nlohmann::json checks when it serialises.
-bool IsValidUtf8(absl::string_view s) {
-  size_t i = 0;
-  const size_t n = s.size();
-  while (i < n) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    int len;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return false;
-    }
-    if (i + len > n) return false;
-    unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
-    if (c1 < lo || c1 > hi) return false;
-    for (int k = 2; k < len; ++k) {
-      unsigned char ck = static_cast<unsigned char>(s[i + k]);
-      if (ck < 0x80 || ck > 0xBF) return false;
-    }
-    i += len;
+// The length of the well-formed UTF-8 sequence (RFC 3629: no overlongs, no
+// surrogates, at most U+10FFFF, as nlohmann::json checks when it serialises)
+// of two to four bytes at p, or 0.
+size_t Utf8SequenceLength(const unsigned char* p, const unsigned char* end) {
+  const unsigned char c = p[0];
+  size_t len;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
   }
-  return true;
+  if (static_cast<size_t>(end - p) < len) return 0;
+  if (p[1] < lo || p[1] > hi) return 0;
+  for (size_t k = 2; k < len; ++k) {
+    if (p[k] < 0x80 || p[k] > 0xBF) return 0;
+  }
+  return len;
+}
+
+// Whether any of the 8 bytes in `w` needs a look: not ASCII, a control
+// character, '"' or '\\' (exact, bitwise per byte).
+bool NeedsLook(uint64_t w) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  auto has_zero = [](uint64_t v) { return (v - kOnes) & ~v & kHigh; };
+  return ((w & kHigh) | ((w - kOnes * 0x20) & ~w & kHigh) | has_zero(w ^ (kOnes * '"')) |
+          has_zero(w ^ (kOnes * '\\'))) != 0;
 }
 
 // A JSON string as nlohmann::json and Python's json.dumps(ensure_ascii=False)
 // write it: \" \\ \b \f \n \r \t, other control characters as \u00xx,
-// everything else as raw UTF-8.
+// everything else as raw UTF-8. INVALID_ARGUMENT (and `out` unchanged) when
+// `s` is not well-formed UTF-8.
 absl::Status AppendString(absl::string_view s, std::string* out) {
-  if (!IsValidUtf8(s)) return absl::InvalidArgumentError("event is not valid UTF-8");
+  const size_t original = out->size();
   out->push_back('"');
-  size_t run = 0;
-  for (size_t i = 0; i < s.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    out->append(s.data() + run, i - run);
-    run = i + 1;
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  const auto* run = p;
+  while (p < end) {
+    while (end - p >= 8) {
+      uint64_t w;
+      std::memcpy(&w, p, 8);
+      if (NeedsLook(w)) break;
+      p += 8;
+    }
+    if (p >= end) break;
+    const unsigned char c = *p;
+    if (c >= 0x80) {
+      const size_t len = Utf8SequenceLength(p, end);
+      if (len == 0) {
+        out->resize(original);
+        return absl::InvalidArgumentError("event is not valid UTF-8");
+      }
+      p += len;
+      continue;
+    }
+    if (c >= 0x20 && c != '"' && c != '\\') {
+      ++p;
+      continue;
+    }
+    out->append(reinterpret_cast<const char*>(run), p - run);
     switch (c) {
       case '"':
         out->append("\\\"");
@@ -197,13 +220,14 @@ absl::Status AppendString(absl::string_view s, std::string* out) {
         out->append("\\t");
         break;
       default: {
-        char buf[8];
-        std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-        out->append(buf);
+        static constexpr char kDigits[] = "0123456789abcdef";
+        const char escaped[6] = {'\\', 'u', '0', '0', kDigits[c >> 4], kDigits[c & 0xf]};
+        out->append(escaped, sizeof(escaped));
       }
     }
+    run = ++p;
   }
-  out->append(s.data() + run, s.size() - run);
+  out->append(reinterpret_cast<const char*>(run), end - run);
   out->push_back('"');
   return absl::OkStatus();
 }
@@ -279,6 +303,13 @@ class ObjectWriter {
     Key(key);
     out_->append(json.data(), json.size());
   }
+  // `value` in quotes, unescaped (enum names).
+  void Quoted(const char* key, absl::string_view value) {
+    Key(key);
+    out_->push_back('"');
+    out_->append(value.data(), value.size());
+    out_->push_back('"');
+  }
   void End() { out_->push_back('}'); }
 
  private:
@@ -286,23 +317,73 @@ class ObjectWriter {
   bool first_ = true;
 };
 
+// Appends `value` as exactly `width` decimal digits (0 <= value < 10^width).
+void AppendDigits(int64_t value, int width, std::string* out) {
+  char buf[20];
+  for (int k = width - 1; k >= 0; --k) {
+    buf[k] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+  out->append(buf, width);
+}
+
 // RFC 3339 in UTC with 0, 3, 6 or 9 fractional digits, exactly as
 // protobuf's TimeUtil::ToString (and so its JSON printer) writes it.
 void AppendTimestamp(int64_t seconds, int32_t nanos, std::string* out) {
-  absl::CivilSecond cs = absl::ToCivilSecond(absl::FromUnixSeconds(seconds), absl::UTCTimeZone());
-  char buf[48];
-  int n = std::snprintf(buf, sizeof(buf), "\"%04lld-%02d-%02dT%02d:%02d:%02d", static_cast<long long>(cs.year()),
-                        cs.month(), cs.day(), cs.hour(), cs.minute(), cs.second());
+  // Days to a civil date (proleptic Gregorian; H. Hinnant's algorithm).
+  const int64_t days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400;
+  const int64_t second_of_day = seconds - days * 86400;
+  const int64_t z = days + 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const int64_t doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const int64_t mp = (5 * doy + 2) / 153;
+  const int64_t day = doy - (153 * mp + 2) / 5 + 1;
+  const int64_t month = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  if (year < 0 || year > 9999 || nanos < 0 || nanos > 999999999) {
+    // Outside what a valid Timestamp holds: printed as before, by absl and
+    // printf, so that such (invalid) values still encode deterministically.
+    absl::CivilSecond cs = absl::ToCivilSecond(absl::FromUnixSeconds(seconds), absl::UTCTimeZone());
+    char buf[64];
+    int n = std::snprintf(buf, sizeof(buf), "\"%04lld-%02d-%02dT%02d:%02d:%02d", static_cast<long long>(cs.year()),
+                          cs.month(), cs.day(), cs.hour(), cs.minute(), cs.second());
+    if (nanos != 0) {
+      if (nanos % 1000000 == 0) {
+        n += std::snprintf(buf + n, sizeof(buf) - n, ".%03d", nanos / 1000000);
+      } else if (nanos % 1000 == 0) {
+        n += std::snprintf(buf + n, sizeof(buf) - n, ".%06d", nanos / 1000);
+      } else {
+        n += std::snprintf(buf + n, sizeof(buf) - n, ".%09d", nanos);
+      }
+    }
+    out->append(buf, n);
+    out->append("Z\"");
+    return;
+  }
+  out->push_back('"');
+  AppendDigits(year, 4, out);
+  out->push_back('-');
+  AppendDigits(month, 2, out);
+  out->push_back('-');
+  AppendDigits(day, 2, out);
+  out->push_back('T');
+  AppendDigits(second_of_day / 3600, 2, out);
+  out->push_back(':');
+  AppendDigits(second_of_day / 60 % 60, 2, out);
+  out->push_back(':');
+  AppendDigits(second_of_day % 60, 2, out);
   if (nanos != 0) {
+    out->push_back('.');
     if (nanos % 1000000 == 0) {
-      n += std::snprintf(buf + n, sizeof(buf) - n, ".%03d", nanos / 1000000);
+      AppendDigits(nanos / 1000000, 3, out);
     } else if (nanos % 1000 == 0) {
-      n += std::snprintf(buf + n, sizeof(buf) - n, ".%06d", nanos / 1000);
+      AppendDigits(nanos / 1000, 6, out);
     } else {
-      n += std::snprintf(buf + n, sizeof(buf) - n, ".%09d", nanos);
+      AppendDigits(nanos, 9, out);
     }
   }
-  out->append(buf, n);
   out->append("Z\"");
 }
 
@@ -310,13 +391,13 @@ absl::Status WriteFields(const EventFields& f, const std::pair<absl::string_view
                          std::string* out) {
   ObjectWriter w(out);
   absl::Status st;
-  if (!f.action.empty()) w.Raw("action", absl::StrCat("\"", std::string(f.action), "\""));
+  if (!f.action.empty()) w.Quoted("action", f.action);
   if (f.has_actor) {
     w.Key("actor");
     ObjectWriter aw(out);
     if (!(st = aw.String("display_name", f.actor_display_name)).ok()) return st;
     if (!(st = aw.String("id", f.actor_id)).ok()) return st;
-    if (!f.actor_kind.empty()) aw.Raw("kind", absl::StrCat("\"", std::string(f.actor_kind), "\""));
+    if (!f.actor_kind.empty()) aw.Quoted("kind", f.actor_kind);
     aw.End();
   }
   if (f.has_append_time) {
@@ -328,7 +409,10 @@ absl::Status WriteFields(const EventFields& f, const std::pair<absl::string_view
   if (!(st = w.String("idempotency_key", f.idempotency_key)).ok()) return st;
   if (!(st = w.String("message", f.message)).ok()) return st;
   if (hashes != nullptr && !(st = (w.Key("prev_hash"), AppendString(hashes->first, out))).ok()) return st;
-  if (f.sequence != 0) w.Raw("sequence", absl::StrCat("\"", f.sequence, "\""));
+  if (f.sequence != 0) {
+    w.Key("sequence");
+    absl::StrAppend(out, "\"", f.sequence, "\"");
+  }
   if (!(st = w.String("service", f.service)).ok()) return st;
   if (f.has_subject) {
     w.Key("subject");
@@ -395,19 +479,23 @@ absl::Status WriteEvent(const v1::Event& e, bool with_hashes, std::string* out) 
 
 // 32 raw bytes from 64 lowercase hex characters; false when it is not that.
 bool DecodeLowerHex64(absl::string_view s, unsigned char* raw) {
+  static const std::array<int8_t, 256> kNibble = [] {
+    std::array<int8_t, 256> t;
+    t.fill(-1);
+    for (int c = '0'; c <= '9'; ++c) t[c] = static_cast<int8_t>(c - '0');
+    for (int c = 'a'; c <= 'f'; ++c) t[c] = static_cast<int8_t>(c - 'a' + 10);
+    return t;
+  }();
   if (s.size() != 64) return false;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
-  };
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  int bad = 0;
   for (size_t i = 0; i < 32; ++i) {
-    int hi = nibble(s[2 * i]);
-    int lo = nibble(s[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    raw[i] = static_cast<unsigned char>(hi << 4 | lo);
+    const int hi = kNibble[p[2 * i]];
+    const int lo = kNibble[p[2 * i + 1]];
+    bad |= hi | lo;
+    raw[i] = static_cast<unsigned char>(hi << 4 | (lo & 0xf));
   }
-  return true;
+  return bad >= 0;
 }
 
 // SHA-256, fetched once (an implicit fetch on every init costs a lock).
