@@ -99,8 +99,15 @@ absl::Status ChainVerifier::Verify(int64_t from, int64_t to, const std::optional
   out->set_events_verified(0);
   if (to < from) return absl::OkStatus();
   const int64_t count = to - from + 1;
-  const int64_t streams = std::clamp<int64_t>(count / std::max<int64_t>(1, options_.min_events_per_stream), 1,
-                                              std::max(1, options_.max_streams));
+  const int64_t available = std::max(1, options_.max_streams - streams_in_use_.load());
+  const int64_t streams =
+      std::clamp<int64_t>(count / std::max<int64_t>(1, options_.min_events_per_stream), 1, available);
+  streams_in_use_ += static_cast<int>(streams);
+  struct Release {
+    std::atomic<int>& in_use;
+    int n;
+    ~Release() { in_use -= n; }
+  } release{streams_in_use_, static_cast<int>(streams)};
   std::vector<Stretch> stretches(streams);
   for (int64_t k = 0; k < streams; ++k) {
     stretches[k].first = from + count * k / streams;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -12,8 +13,8 @@
 namespace ferry::audit {
 
 struct ChainVerifierOptions {
-  // Most stretches of the range read and hashed at once, each on its own
-  // thread and database connection.
+  // Most stretches read and hashed at once, each on its own thread and
+  // database connection, over all Verify calls in progress.
   int max_streams = 4;
   // A range is split only into stretches of at least this many events.
   int64_t min_events_per_stream = 50000;
@@ -46,6 +47,9 @@ class ChainVerifier {
  private:
   EventStore& store_;
   const ChainVerifierOptions options_;
+  // Streams of all Verify calls in progress: a call takes only what is left
+  // of max_streams (at least one), bounding the connections they hold.
+  mutable std::atomic<int> streams_in_use_{0};
 };
 
 }  // namespace ferry::audit
