@@ -39,7 +39,7 @@ struct StoredChainRow {
   EventFields fields;
   absl::string_view prev_hash;
   absl::string_view hash;
-  absl::Status error;  // set when the stored row has no event form (then only fields.sequence is set)
+  absl::Status error;  // set when the stored row has no event form (then only the sequence and links are set)
 };
 
 // Storage of the audit log: events, the chain head and checkpoints.

@@ -451,11 +451,13 @@ bool SplitTimestamp(absl::string_view field, int64_t* seconds, int32_t* nanos) {
 // The fields of one kStreamChain row in binary COPY format, exactly as
 // RowToEvent + CanonicalJson see them (same presence rules: actor always,
 // subject when a field is set, details when stored). The views point into
-// `columns`.
+// `columns`. A row with no event form gets `error` (and still its links).
 StoredChainRow ChainRowFromColumns(const absl::string_view* columns, const bool* is_null) {
   StoredChainRow row;
   EventFields& f = row.fields;
   f.sequence = Be64(columns[0].data());
+  row.prev_hash = columns[18];
+  row.hash = columns[19];
   for (int i = 1; i < kStreamChainColumns; ++i) {
     if (is_null[i] && i != 16) {
       row.error = absl::DataLossError(absl::StrCat("column ", i, " is NULL"));
@@ -494,8 +496,6 @@ StoredChainRow ChainRowFromColumns(const absl::string_view* columns, const bool*
     f.details = columns[16].substr(1);
   }
   f.idempotency_key = columns[17];
-  row.prev_hash = columns[18];
-  row.hash = columns[19];
   return row;
 }
 

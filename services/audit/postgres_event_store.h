@@ -20,8 +20,10 @@ inline constexpr char kWriterRole[] = "ferry_audit_writer";
 // methods use a dedicated connection switched to kWriterRole with SET ROLE
 // and synchronous_commit off (opened lazily, reopened after a connection
 // failure); FlushWal uses another one, as kWriterRole, with the server's
-// synchronous_commit; checkpoints are inserted with SET LOCAL ROLE. All SQL of
-// the audit service is in this file.
+// synchronous_commit; checkpoints are inserted with SET LOCAL ROLE.
+// StreamChain reads on a libpq connection of its own per call (binary COPY),
+// opened with the pool's connection string. All SQL of the audit service is
+// in this file.
 class PostgresEventStore final : public EventStore {
  public:
   explicit PostgresEventStore(postgres::ConnectionPool& pool);

@@ -567,6 +567,11 @@ TEST_F(AuditLogTest, ParallelStretchesOverPostgresNameTheFirstBreakAsOnePassWoul
   v = both(0, 0);
   EXPECT_EQ(v.first_broken_sequence(), 3);
   EXPECT_EQ(v.reason(), "gap: event 3 is missing");
+
+  tamper("UPDATE audit.events SET event_time = 'infinity' WHERE sequence = 2");
+  v = both(0, 0);
+  EXPECT_EQ(v.first_broken_sequence(), 2);
+  EXPECT_EQ(v.reason().rfind("unreadable event: ", 0), 0u) << v.reason();
 }
 
 TEST_F(AuditLogTest, AnExportReverifiesWithThePythonRecipeFromTheDocs) {
