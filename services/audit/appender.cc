@@ -24,78 +24,57 @@ google::protobuf::Timestamp MicrosecondTimestamp(absl::Time t) {
 }  // namespace
 
 Appender::Appender(EventStore& store, const Clock& clock, AuditMetrics* metrics)
-    : store_(store),
-      clock_(clock),
-      metrics_(metrics),
-      thread_([this] { Run(); }),
-      flusher_([this] { RunFlusher(); }) {}
+    : store_(store), clock_(clock), metrics_(metrics) {}
 
 Appender::~Appender() { Stop(); }
 
 void Appender::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ && !thread_.joinable()) return;
-    stopping_ = true;
-    ++generation_;
-  }
-  queue_cv_.notify_all();
+  std::unique_lock<std::mutex> lock(mu_);
+  stopping_ = true;
+  ++generation_;
+  for (Request* r : queue_) r->result = absl::UnavailableError("the audit service is shutting down");
+  queue_.clear();
+  turn_cv_.notify_all();
   commit_cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-  // Groups already committed are still flushed and answered.
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    flusher_stopping_ = true;
-  }
-  flush_cv_.notify_all();
-  if (flusher_.joinable()) flusher_.join();
-}
-
-void Appender::RunFlusher() {
-  for (;;) {
-    std::deque<Committed> groups;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      flush_cv_.wait(lock, [&] { return flusher_stopping_ || !committed_groups_.empty(); });
-      if (committed_groups_.empty()) return;
-      groups.swap(committed_groups_);
-    }
-    absl::Status flushed = store_.FlushWal();
-    if (flushed.ok()) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        committed_ = std::max(committed_, groups.back().tip);
-      }
-      commit_cv_.notify_all();
-    } else {
-      logging::Warn("append durability unknown; callers will retry", {{"error", flushed.ToString()}});
-    }
-    for (Committed& g : groups) {
-      if (flushed.ok() && metrics_ != nullptr) {
-        for (v1::AuditAction a : g.appended) metrics_->CountAppended(a);
-      }
-      for (size_t i = 0; i < g.batch.size(); ++i) {
-        if (flushed.ok()) {
-          g.batch[i]->done.set_value(std::move(g.results[i]));
-        } else {
-          g.batch[i]->done.set_value(flushed);
-        }
-      }
-    }
-  }
+  turn_cv_.wait(lock, [&] { return !leading_; });
 }
 
 absl::StatusOr<std::vector<AppendResult>> Appender::Append(std::vector<v1::Event> events) {
-  auto request = std::make_unique<Request>();
-  request->events = std::move(events);
-  std::future<absl::StatusOr<std::vector<AppendResult>>> done = request->done.get_future();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return absl::UnavailableError("the audit service is shutting down");
-    queue_.push_back(std::move(request));
+  Request request;
+  request.events = std::move(events);
+  std::unique_lock<std::mutex> lock(mu_);
+  if (stopping_) return absl::UnavailableError("the audit service is shutting down");
+  queue_.push_back(&request);
+  while (!request.result.has_value()) {
+    if (leading_) {
+      turn_cv_.wait(lock);
+      continue;
+    }
+    // Lead: take every queued request (ours among them) and commit them.
+    leading_ = true;
+    std::vector<Request*> batch;
+    size_t queued_events = 0;
+    while (!queue_.empty() &&
+           (batch.empty() || queued_events + queue_.front()->events.size() <= kMaxEventsPerCommit)) {
+      queued_events += queue_.front()->events.size();
+      batch.push_back(queue_.front());
+      queue_.pop_front();
+    }
+    lock.unlock();
+    int64_t tip = 0;
+    std::vector<v1::AuditAction> appended;
+    std::vector<absl::StatusOr<std::vector<AppendResult>>> results = Process(batch, &tip, &appended);
+    if (metrics_ != nullptr) {
+      for (v1::AuditAction a : appended) metrics_->CountAppended(a);
+    }
+    lock.lock();
+    for (size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(results[i]);
+    committed_ = std::max(committed_, tip);
+    leading_ = false;
+    turn_cv_.notify_all();
+    commit_cv_.notify_all();
   }
-  queue_cv_.notify_one();
-  return done.get();
+  return *std::move(request.result);
 }
 
 int64_t Appender::committed_sequence() const {
@@ -123,29 +102,9 @@ void Appender::WakeAll() {
   commit_cv_.notify_all();
 }
 
-void Appender::Run() {
-  for (;;) {
-    std::vector<std::unique_ptr<Request>> batch;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (stopping_) {
-        for (auto& r : queue_) r->done.set_value(absl::UnavailableError("the audit service is shutting down"));
-        queue_.clear();
-        return;
-      }
-      size_t events = 0;
-      while (!queue_.empty() && (batch.empty() || events + queue_.front()->events.size() <= kMaxEventsPerCommit)) {
-        events += queue_.front()->events.size();
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
-    }
-    Process(batch);
-  }
-}
-
-void Appender::Process(std::vector<std::unique_ptr<Request>>& batch) {
+std::vector<absl::StatusOr<std::vector<AppendResult>>> Appender::Process(const std::vector<Request*>& batch,
+                                                                           int64_t* tip_sequence,
+                                                                           std::vector<v1::AuditAction>* appended) {
   absl::Status failure;
   bool lookup_keys = false;
   for (int attempt = 1; attempt <= kAttempts; ++attempt) {
@@ -157,11 +116,7 @@ void Appender::Process(std::vector<std::unique_ptr<Request>>& batch) {
       }
       head_ = *head;
       head_known_ = true;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        committed_ = std::max(committed_, head_.sequence);
-      }
-      commit_cv_.notify_all();
+      *tip_sequence = std::max(*tip_sequence, head_.sequence);
     }
     std::vector<Key> keys;
     if (lookup_keys) {
@@ -238,24 +193,15 @@ void Appender::Process(std::vector<std::unique_ptr<Request>>& batch) {
     absl::Status inserted = store_.InsertChained(head_, fresh);
     if (inserted.ok()) {
       head_ = tip;
-      // Answered by the flusher once durable (duplicates too: what they
-      // return must be durable as well).
-      Committed group;
-      group.batch = std::move(batch);
-      group.results = std::move(results);
-      for (const v1::Event& e : fresh) group.appended.push_back(e.action());
-      group.tip = tip.sequence;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        committed_groups_.push_back(std::move(group));
-      }
-      flush_cv_.notify_one();
-      return;
+      *tip_sequence = std::max(*tip_sequence, tip.sequence);
+      for (const v1::Event& e : fresh) appended->push_back(e.action());
+      return results;
     }
     // A key was already stored, or another writer moved the head: look the
-    // keys up (and re-read the head), then re-chain.
+    // keys up (and re-read the head), then re-chain. When the outcome is
+    // unknown (the connection broke), so is the head.
     lookup_keys = true;
-    if (absl::IsAborted(inserted)) head_known_ = false;
+    if (!absl::IsAlreadyExists(inserted)) head_known_ = false;
     failure = inserted;
     if (!absl::IsAborted(inserted) && !absl::IsAlreadyExists(inserted)) break;
   }
@@ -265,7 +211,7 @@ void Appender::Process(std::vector<std::unique_ptr<Request>>& batch) {
   absl::Status reported = absl::IsAborted(failure) || absl::IsAlreadyExists(failure)
                               ? absl::AbortedError(absl::StrCat("append kept conflicting: ", failure.message()))
                               : failure;
-  for (auto& r : batch) r->done.set_value(reported);
+  return std::vector<absl::StatusOr<std::vector<AppendResult>>>(batch.size(), reported);
 }
 
 }  // namespace ferry::audit

@@ -3,10 +3,8 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <future>
-#include <memory>
 #include <mutex>
-#include <thread>
+#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -24,14 +22,15 @@ struct AppendResult {
   bool duplicate = false;  // its (service, idempotency_key) was already stored
 };
 
-// Extends the chain with group commit: one thread takes every request queued
-// while the previous commit ran and appends them all in one atomic
-// statement (so the chain has a single total order); that commit does not
-// wait for its WAL flush. A second thread makes everything committed so far
-// durable with one synchronous commit (EventStore::FlushWal) and only then
-// answers the callers, so commits and flushes overlap and concurrent callers
-// share one fsync. A caller is answered only once its events are durable.
-// Thread-safe.
+// Extends the chain with group commit, in the callers' own threads (leader /
+// follower, as LevelDB's writer queue): a caller queues its request; if no
+// commit is running it becomes the leader, takes every request queued so far
+// and appends them all in one atomic, durable statement (so the chain has a
+// single total order and one WAL flush covers the whole group), answers them
+// and hands over to the next queued caller. Callers that arrive while a
+// commit runs wait for the next one. No thread of its own, no hand-off to
+// one: with N concurrent callers a commit carries up to N requests.
+// A caller is answered only once its events are durable. Thread-safe.
 class Appender {
  public:
   // `metrics` may be null.
@@ -44,7 +43,8 @@ class Appender {
   // order, after every request that was queued before. Events whose
   // (service, idempotency_key) is already stored, or repeated within the
   // request, come back with duplicate = true and append nothing.
-  // UNAVAILABLE when the database is unreachable or the appender stopped;
+  // UNAVAILABLE when the database is unreachable (the outcome may then be
+  // unknown: retry with the same idempotency keys) or the appender stopped;
   // INVALID_ARGUMENT when an event has no canonical form.
   absl::StatusOr<std::vector<AppendResult>> Append(std::vector<v1::Event> events);
 
@@ -58,46 +58,37 @@ class Appender {
   // Wakes every WaitForCommitAfter().
   void WakeAll();
 
-  // Fails queued requests with UNAVAILABLE and stops the thread. Idempotent.
+  // Answers queued callers UNAVAILABLE, refuses new ones and waits for a
+  // running commit to finish. Idempotent.
   void Stop();
 
  private:
   struct Request {
     std::vector<v1::Event> events;
-    std::promise<absl::StatusOr<std::vector<AppendResult>>> done;
+    std::optional<absl::StatusOr<std::vector<AppendResult>>> result;  // set when answered
   };
-  // A committed group waiting for its flush.
-  struct Committed {
-    std::vector<std::unique_ptr<Request>> batch;
-    std::vector<absl::StatusOr<std::vector<AppendResult>>> results;
-    std::vector<v1::AuditAction> appended;
-    int64_t tip = 0;
-  };
-  void Run();
-  void RunFlusher();
-  void Process(std::vector<std::unique_ptr<Request>>& batch);
+  // Appends `batch` (leader only, without mu_); returns one result per
+  // request and the new durable tip (0 when nothing was appended).
+  std::vector<absl::StatusOr<std::vector<AppendResult>>> Process(const std::vector<Request*>& batch,
+                                                                 int64_t* tip,
+                                                                 std::vector<v1::AuditAction>* appended);
 
   EventStore& store_;
   const Clock& clock_;
   AuditMetrics* metrics_;
 
   mutable std::mutex mu_;
-  mutable std::condition_variable queue_cv_;
-  mutable std::condition_variable commit_cv_;
-  std::deque<std::unique_ptr<Request>> queue_;
-  mutable std::condition_variable flush_cv_;
-  std::deque<Committed> committed_groups_;
+  std::condition_variable turn_cv_;            // a request was answered or leadership is free
+  mutable std::condition_variable commit_cv_;  // committed_ or generation_ changed
+  std::deque<Request*> queue_;
+  bool leading_ = false;  // a caller is committing a group
   bool stopping_ = false;
-  bool flusher_stopping_ = false;
   int64_t committed_ = 0;
   uint64_t generation_ = 0;
 
-  // Appender thread only.
+  // Owned by the current leader (handed over under mu_).
   bool head_known_ = false;
   ChainHead head_;
-
-  std::thread thread_;
-  std::thread flusher_;
 };
 
 }  // namespace ferry::audit

@@ -401,9 +401,6 @@ absl::StatusOr<v1::Checkpoint> AuditLog::GetCheckpoint(int64_t sequence) {
 absl::StatusOr<std::optional<v1::Checkpoint>> AuditLog::MakeCheckpoint() {
   absl::StatusOr<ChainHead> last = store_.LastEvent();
   if (!last.ok()) return last.status();
-  // Appends commit before they are flushed: sign only what is durable.
-  absl::Status flushed = store_.FlushWal();
-  if (!flushed.ok()) return flushed;
   absl::StatusOr<std::optional<v1::Checkpoint>> previous = store_.LatestCheckpoint(0);
   if (!previous.ok()) return previous.status();
   const int64_t after = previous->has_value() ? (*previous)->sequence() : 0;

@@ -18,12 +18,10 @@ inline constexpr char kWriterRole[] = "ferry_audit_writer";
 
 // EventStore on PostgreSQL (schema "audit"). Reads use `pool`; the writer
 // methods use a dedicated connection switched to kWriterRole with SET ROLE
-// and synchronous_commit off (opened lazily, reopened after a connection
-// failure); FlushWal uses another one, as kWriterRole, with the server's
-// synchronous_commit; checkpoints are inserted with SET LOCAL ROLE.
-// StreamChain reads on a libpq connection of its own per call (binary COPY),
-// opened with the pool's connection string. All SQL of the audit service is
-// in this file.
+// (opened lazily, reopened after a connection failure); checkpoints are
+// inserted with SET LOCAL ROLE. StreamChain reads on a libpq connection of
+// its own per call (binary COPY), opened with the pool's connection string.
+// All SQL of the audit service is in this file.
 class PostgresEventStore final : public EventStore {
  public:
   explicit PostgresEventStore(postgres::ConnectionPool& pool);
@@ -33,7 +31,6 @@ class PostgresEventStore final : public EventStore {
   absl::StatusOr<std::vector<v1::Event>> FindByIdempotencyKeys(
       const std::vector<std::pair<std::string, std::string>>& keys) override;
   absl::Status InsertChained(const ChainHead& expected, const std::vector<v1::Event>& events) override;
-  absl::Status FlushWal() override;
 
   absl::StatusOr<std::vector<v1::Event>> Query(const EventQuery& query) override;
   absl::Status StreamChain(int64_t after, int64_t before,
@@ -51,8 +48,6 @@ class PostgresEventStore final : public EventStore {
 
   postgres::ConnectionPool& pool_;
   std::unique_ptr<pqxx::connection> writer_;   // used by the appender thread only
-  std::mutex flush_mu_;
-  std::unique_ptr<pqxx::connection> flusher_;  // guarded by flush_mu_
 };
 
 }  // namespace ferry::audit

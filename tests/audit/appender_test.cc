@@ -1,24 +1,27 @@
-// The appender's group commit against an in-memory store: callers are
-// answered only after the flush that makes their events durable.
+// The appender's group commit against an in-memory store: callers queued
+// during a commit share the next one and are answered only after it.
 
 #include "services/audit/appender.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <limits>
 #include <condition_variable>
 #include <map>
 #include <mutex>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "services/audit/event_chain.h"
 
 namespace ferry::audit {
 namespace {
 
-// An EventStore keeping the chain in memory, whose FlushWal can be held or
-// made to fail.
+// An EventStore keeping the chain in memory, whose commits can be held, or
+// made to succeed while their answer is lost.
 class FakeEventStore final : public EventStore {
  public:
   absl::StatusOr<ChainHead> ReadWriterHead() override {
@@ -36,7 +39,11 @@ class FakeEventStore final : public EventStore {
     return out;
   }
   absl::Status InsertChained(const ChainHead& expected, const std::vector<v1::Event>& events) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
+    ++held_;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return !hold_; });
+    --held_;
     if (events.empty()) return absl::OkStatus();
     if (expected.sequence != head_.sequence || expected.hash != head_.hash) return absl::AbortedError("moved");
     for (const auto& e : events) {
@@ -48,13 +55,7 @@ class FakeEventStore final : public EventStore {
     }
     head_ = {events.back().sequence(), events.back().hash()};
     ++commits_;
-    return absl::OkStatus();
-  }
-  absl::Status FlushWal() override {
-    std::unique_lock<std::mutex> lock(mu_);
-    flush_cv_.wait(lock, [&] { return !hold_flush_; });
-    ++flushes_;
-    return flush_status_;
+    return lost_answer_;
   }
   absl::StatusOr<std::vector<v1::Event>> Query(const EventQuery&) override { return events(); }
   absl::Status StreamChain(int64_t, int64_t, const std::function<bool(const StoredChainRow&)>&) override {
@@ -70,16 +71,25 @@ class FakeEventStore final : public EventStore {
     return std::vector<v1::Checkpoint>();
   }
 
-  void HoldFlush(bool hold) {
+  void HoldCommits(bool hold) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      hold_flush_ = hold;
+      hold_ = hold;
     }
-    flush_cv_.notify_all();
+    cv_.notify_all();
   }
-  void FailFlush(absl::Status s) {
+  // True once `n` commits are waiting in HoldCommits.
+  bool WaitForHeldCommits(int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(5), [&] { return held_ >= n; });
+  }
+  int held_commits() {
     std::lock_guard<std::mutex> lock(mu_);
-    flush_status_ = std::move(s);
+    return held_;
+  }
+  void LoseAnswers(absl::Status s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    lost_answer_ = std::move(s);
   }
   size_t size() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -96,14 +106,14 @@ class FakeEventStore final : public EventStore {
 
  private:
   std::mutex mu_;
-  std::condition_variable flush_cv_;
+  std::condition_variable cv_;
   ChainHead head_{0, std::string(64, '0')};
   std::vector<v1::Event> events_;
   std::map<std::pair<std::string, std::string>, size_t> by_key_;
-  bool hold_flush_ = false;
-  absl::Status flush_status_;
+  bool hold_ = false;
+  int held_ = 0;
+  absl::Status lost_answer_;
   int commits_ = 0;
-  int flushes_ = 0;
 };
 
 v1::Event MakeEvent(const std::string& key) {
@@ -115,71 +125,85 @@ v1::Event MakeEvent(const std::string& key) {
   return e;
 }
 
-TEST(AppenderTest, CallersAreAnsweredOnlyAfterTheFlushThatMakesThemDurable) {
+TEST(AppenderTest, CallersQueuedDuringACommitShareTheNextOneAndAreAnsweredAfterIt) {
   FakeEventStore store;
   SystemClock clock;
   Appender appender(store, clock, nullptr);
-  store.HoldFlush(true);
-  std::atomic<bool> answered{false};
-  std::thread caller([&] {
-    auto r = appender.Append({MakeEvent("a")});
-    ASSERT_TRUE(r.ok()) << r.status();
-    EXPECT_EQ((*r)[0].event.sequence(), 1);
-    answered = true;
-  });
-  absl::Time deadline = absl::Now() + absl::Seconds(5);
-  while (store.size() == 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
-  ASSERT_EQ(store.size(), 1u) << "committed";
-  absl::SleepFor(absl::Milliseconds(50));
-  EXPECT_FALSE(answered.load()) << "answered before its flush";
-  EXPECT_EQ(appender.committed_sequence(), 0) << "not durable yet";
-  store.HoldFlush(false);
-  caller.join();
-  EXPECT_TRUE(answered.load());
-  EXPECT_EQ(appender.committed_sequence(), 1);
-}
-
-TEST(AppenderTest, CommitsContinueWhileAFlushIsPendingAndOneFlushAnswersThemAll) {
-  FakeEventStore store;
-  SystemClock clock;
-  Appender appender(store, clock, nullptr);
-  store.HoldFlush(true);
-  std::vector<std::thread> callers;
+  store.HoldCommits(true);
   std::atomic<int> ok{0};
+  std::thread first([&] {
+    if (appender.Append({MakeEvent("first")}).ok()) ++ok;
+  });
+  ASSERT_TRUE(store.WaitForHeldCommits(1)) << "the first caller leads a commit";
+  std::vector<std::thread> callers;
   for (int i = 0; i < 20; ++i) {
     callers.emplace_back([&, i] {
-      if (appender.Append({MakeEvent(absl::StrCat("k", i))}).ok()) ++ok;
+      if (appender.Append({MakeEvent(absl::StrCat("k", i)), MakeEvent(absl::StrCat("k", i, "b"))}).ok()) ++ok;
     });
-    absl::SleepFor(absl::Milliseconds(2));
   }
-  absl::Time deadline = absl::Now() + absl::Seconds(5);
-  while (store.size() < 20 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
-  EXPECT_EQ(store.size(), 20u) << "later groups commit while the first flush is held";
-  EXPECT_EQ(ok.load(), 0);
-  store.HoldFlush(false);
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(ok.load(), 0) << "nobody is answered before their commit";
+  EXPECT_EQ(appender.committed_sequence(), 0);
+  EXPECT_EQ(store.held_commits(), 1) << "later callers wait for the running commit";
+  store.HoldCommits(false);
+  first.join();
   for (auto& c : callers) c.join();
-  EXPECT_EQ(ok.load(), 20);
+  EXPECT_EQ(ok.load(), 21);
+  EXPECT_EQ(store.commits(), 2) << "the 20 callers queued meanwhile share one commit";
+  EXPECT_EQ(appender.committed_sequence(), 41);
   std::vector<v1::Event> events = store.events();
+  ASSERT_EQ(events.size(), 41u);
   for (size_t i = 0; i < events.size(); ++i) {
     EXPECT_EQ(events[i].sequence(), static_cast<int64_t>(i + 1));
     EXPECT_EQ(events[i].prev_hash(), i == 0 ? ZeroHash() : events[i - 1].hash());
     EXPECT_EQ(events[i].hash(), *ChainHash(events[i].prev_hash(), *CanonicalJson(events[i])));
+    // A request's events are consecutive.
+    if (absl::EndsWith(events[i].idempotency_key(), "b")) {
+      EXPECT_EQ(events[i - 1].idempotency_key() + "b", events[i].idempotency_key());
+    }
   }
 }
 
-TEST(AppenderTest, AFailedFlushAnswersUnavailableAndARetryReturnsTheStoredEvent) {
+TEST(AppenderTest, AnUnknownOutcomeAnswersUnavailableAndARetryReturnsTheStoredEvent) {
   FakeEventStore store;
   SystemClock clock;
   Appender appender(store, clock, nullptr);
-  store.FailFlush(absl::UnavailableError("connection lost"));
+  store.LoseAnswers(absl::UnavailableError("connection lost during COMMIT"));
   auto first = appender.Append({MakeEvent("a")});
   EXPECT_EQ(first.status().code(), absl::StatusCode::kUnavailable) << first.status();
-  store.FailFlush(absl::OkStatus());
+  EXPECT_EQ(store.size(), 1u) << "the commit happened; only its answer was lost";
+  store.LoseAnswers(absl::OkStatus());
   auto retry = appender.Append({MakeEvent("a")});
   ASSERT_TRUE(retry.ok()) << retry.status();
   EXPECT_TRUE((*retry)[0].duplicate);
   EXPECT_EQ((*retry)[0].event.sequence(), 1);
-  EXPECT_EQ(store.size(), 1u);
+  auto next = appender.Append({MakeEvent("b")});
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ((*next)[0].event.sequence(), 2) << "the head was re-read after the unknown outcome";
+  EXPECT_EQ(store.size(), 2u);
+}
+
+TEST(AppenderTest, ABadEventFailsOnlyItsOwnRequest) {
+  FakeEventStore store;
+  SystemClock clock;
+  Appender appender(store, clock, nullptr);
+  store.HoldCommits(true);
+  std::thread first([&] { ASSERT_TRUE(appender.Append({MakeEvent("first")}).ok()); });
+  ASSERT_TRUE(store.WaitForHeldCommits(1));
+  v1::Event bad = MakeEvent("bad");
+  (*bad.mutable_details()->mutable_fields())["x"].set_number_value(std::numeric_limits<double>::infinity());
+  absl::StatusOr<std::vector<AppendResult>> bad_result, good_result;
+  std::thread bad_caller([&] { bad_result = appender.Append({MakeEvent("ok-in-bad"), bad}); });
+  std::thread good_caller([&] { good_result = appender.Append({MakeEvent("good")}); });
+  absl::SleepFor(absl::Milliseconds(50));
+  store.HoldCommits(false);
+  first.join();
+  bad_caller.join();
+  good_caller.join();
+  EXPECT_EQ(bad_result.status().code(), absl::StatusCode::kInvalidArgument) << bad_result.status();
+  ASSERT_TRUE(good_result.ok()) << good_result.status();
+  EXPECT_EQ((*good_result)[0].event.sequence(), 2);
+  EXPECT_EQ(store.size(), 2u) << "nothing of the bad request was stored";
 }
 
 TEST(AppenderTest, StopAnswersQueuedCallersUnavailable) {
