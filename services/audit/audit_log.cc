@@ -1,7 +1,6 @@
 #include "services/audit/audit_log.h"
 
 #include <cmath>
-#include <future>
 
 #include <google/protobuf/util/time_util.h>
 
@@ -20,7 +19,6 @@ using google::protobuf::util::TimeUtil;
 constexpr size_t kMaxIdLength = 256;
 constexpr size_t kMaxMessageLength = 4096;
 constexpr size_t kMaxDetailsBytes = 64 * 1024;
-constexpr int kScanPage = 10000;
 constexpr int kTailPage = 500;
 constexpr int kExportPage = 1000;
 
@@ -180,8 +178,13 @@ absl::Status ValidateFilter(const v1::EventFilter& f, const std::string& field) 
 }
 
 AuditLog::AuditLog(EventStore& store, Appender& appender, const CheckpointSigner& signer, const Clock& clock,
-                   AuditMetrics* metrics)
-    : store_(store), appender_(appender), signer_(signer), clock_(clock), metrics_(metrics) {}
+                   AuditMetrics* metrics, ChainVerifierOptions verify_options)
+    : store_(store),
+      appender_(appender),
+      signer_(signer),
+      clock_(clock),
+      metrics_(metrics),
+      verifier_(store, verify_options) {}
 
 absl::StatusOr<AppendResult> AuditLog::Append(const v1::Event& event) {
   absl::Status valid = ValidateEvent(event, "event");
@@ -308,64 +311,6 @@ absl::Status AuditLog::Export(const v1::ExportRequest& request, const std::funct
   }
 }
 
-absl::Status AuditLog::VerifyEvents(int64_t from, int64_t to, const std::optional<std::string>& anchor,
-                                    v1::VerifyChainResponse* out, std::map<int64_t, std::string>* wanted) {
-  out->set_ok(true);
-  std::optional<std::string> expected_prev = anchor;
-  int64_t expected = from;
-  auto broken = [&](int64_t sequence, std::string reason) {
-    out->set_ok(false);
-    out->set_first_broken_sequence(sequence);
-    out->set_reason(std::move(reason));
-  };
-  // Pages are read one ahead on another thread, so the database produces
-  // (and the store encodes) the next page while this one is hashed.
-  auto fetch = [this, to](int64_t after) {
-    return std::async(std::launch::async, [this, after, to] { return store_.ScanChain(after, to + 1, kScanPage); });
-  };
-  std::future<absl::StatusOr<std::vector<ChainLink>>> next = fetch(from - 1);
-  while (expected <= to) {
-    absl::StatusOr<std::vector<ChainLink>> page = next.get();
-    if (!page.ok()) return page.status();
-    if (page->empty()) break;
-    const bool more = page->size() == static_cast<size_t>(kScanPage) && page->back().sequence < to;
-    if (more) next = fetch(page->back().sequence);
-    for (const ChainLink& e : *page) {
-      if (e.sequence != expected) {
-        broken(expected, absl::StrCat("gap: event ", expected, " is missing"));
-        return absl::OkStatus();
-      }
-      if (expected_prev.has_value() && e.prev_hash != *expected_prev) {
-        broken(expected, absl::StrCat("prev_hash mismatch: event ", expected, " says ", e.prev_hash,
-                                      " but the previous event's hash is ", *expected_prev));
-        return absl::OkStatus();
-      }
-      absl::StatusOr<std::string> hash =
-          e.error.ok() ? ChainHash(e.prev_hash, e.canonical) : absl::StatusOr<std::string>(e.error);
-      if (!hash.ok()) {
-        broken(expected, absl::StrCat("unreadable event: ", hash.status().message()));
-        return absl::OkStatus();
-      }
-      if (*hash != e.hash) {
-        broken(expected, absl::StrCat("hash mismatch: event ", expected, " stores ", e.hash,
-                                      " but its content hashes to ", *hash));
-        return absl::OkStatus();
-      }
-      if (wanted != nullptr) {
-        auto it = wanted->find(expected);
-        if (it != wanted->end()) it->second = e.hash;
-      }
-      expected_prev = e.hash;
-      out->set_events_verified(out->events_verified() + 1);
-      ++expected;
-    }
-    out->set_head_hash(*expected_prev);
-    if (!more) break;
-  }
-  if (expected <= to) broken(expected, absl::StrCat("gap: event ", expected, " is missing"));
-  return absl::OkStatus();
-}
-
 absl::StatusOr<v1::VerifyChainResponse> AuditLog::VerifyChain(const v1::VerifyChainRequest& request) {
   auto count = [&](const std::string& result) {
     if (metrics_ != nullptr) metrics_->CountVerification(result);
@@ -402,7 +347,7 @@ absl::StatusOr<v1::VerifyChainResponse> AuditLog::VerifyChain(const v1::VerifyCh
   for (const v1::Checkpoint& c : *checkpoints) hash_at[c.sequence()] = "";
   std::optional<std::string> anchor;
   if (from == 1) anchor = ZeroHash();
-  absl::Status scanned = VerifyEvents(from, to, anchor, &out, &hash_at);
+  absl::Status scanned = verifier_.Verify(from, to, anchor, &out, &hash_at);
   if (!scanned.ok()) {
     count("error");
     return scanned;
@@ -462,8 +407,9 @@ absl::StatusOr<std::optional<v1::Checkpoint>> AuditLog::MakeCheckpoint() {
   if (last->sequence <= after) return std::optional<v1::Checkpoint>();
   // Never sign over a chain that does not verify since the last signature.
   v1::VerifyChainResponse check;
-  absl::Status scanned = VerifyEvents(after + 1, last->sequence,
-                                      previous->has_value() ? (*previous)->head_hash() : ZeroHash(), &check, nullptr);
+  absl::Status scanned = verifier_.Verify(after + 1, last->sequence,
+                                          previous->has_value() ? (*previous)->head_hash() : ZeroHash(), &check,
+                                          nullptr);
   if (!scanned.ok()) return scanned;
   if (metrics_ != nullptr) metrics_->CountVerification(check.ok() ? "ok" : "broken");
   if (!check.ok()) {

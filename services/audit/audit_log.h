@@ -12,6 +12,7 @@
 #include "ferry/v1/audit.pb.h"
 #include "services/audit/appender.h"
 #include "services/audit/audit_metrics.h"
+#include "services/audit/chain_verifier.h"
 #include "services/audit/checkpoint_signer.h"
 #include "services/audit/event_store.h"
 
@@ -28,7 +29,7 @@ class AuditLog {
  public:
   // `metrics` may be null. Every reference must outlive the log.
   AuditLog(EventStore& store, Appender& appender, const CheckpointSigner& signer, const Clock& clock,
-           AuditMetrics* metrics);
+           AuditMetrics* metrics, ChainVerifierOptions verify_options = {});
 
   // Validates, normalises and appends one event (see Appender::Append).
   absl::StatusOr<AppendResult> Append(const v1::Event& event);
@@ -69,17 +70,13 @@ class AuditLog {
   void StopStreams();
 
  private:
-  // Verifies events [from, to]; `anchor` is the hash expected as the first
-  // event's prev_hash (nullopt: trust it). Fills ok/first_broken_sequence/
-  // reason/events_verified/head_hash, and the hashes at `wanted` sequences.
-  absl::Status VerifyEvents(int64_t from, int64_t to, const std::optional<std::string>& anchor,
-                            v1::VerifyChainResponse* out, std::map<int64_t, std::string>* wanted);
 
   EventStore& store_;
   Appender& appender_;
   const CheckpointSigner& signer_;
   const Clock& clock_;
   AuditMetrics* metrics_;
+  const ChainVerifier verifier_;
   std::atomic<bool> stopping_{false};
 };
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -47,9 +48,52 @@ struct EventFields {
 // `hashes` is given: the export form). INVALID_ARGUMENT on invalid UTF-8.
 absl::Status AppendCanonicalFields(const EventFields& fields, const std::pair<absl::string_view, absl::string_view>* hashes,
                                    std::string* out);
-// Appends the JSON object text `json` (e.g. what jsonb prints) in canonical
-// form: parsed, keys sorted, numbers as doubles in canonical form.
+// Appends the JSON text `json` (e.g. what jsonb prints: any whitespace, any
+// key order, numbers in any notation) in canonical form: keys sorted (the
+// last of duplicate keys wins), numbers as doubles in canonical form, strings
+// re-escaped. INVALID_ARGUMENT when it is not JSON, not valid UTF-8, nested
+// deeper than 512 levels, or has a number that is not finite as a double.
 absl::Status AppendCanonicalJsonText(absl::string_view json, std::string* out);
+
+// Canonical encodings of stored events, whose details are JSON text as
+// stored (see AppendCanonicalJsonText), reusing its buffers: after warm-up it
+// allocates nothing. The same encoding as CanonicalJson. Not thread-safe; use
+// one per thread.
+class StoredEventEncoder {
+ public:
+  StoredEventEncoder();
+  ~StoredEventEncoder();
+  StoredEventEncoder(const StoredEventEncoder&) = delete;
+  StoredEventEncoder& operator=(const StoredEventEncoder&) = delete;
+
+  // Replaces `*out` with the canonical encoding of `fields`, whose `details`
+  // (when has_details) is JSON text in any formatting. INVALID_ARGUMENT as
+  // AppendCanonicalFields and AppendCanonicalJsonText.
+  absl::Status Encode(const EventFields& fields, std::string* out);
+
+ private:
+  struct Buffers;
+  std::unique_ptr<Buffers> buffers_;
+};
+
+// Computes chain hashes with one reusable SHA-256 context: after warm-up it
+// allocates nothing. Not thread-safe; use one per thread.
+class ChainHasher {
+ public:
+  ChainHasher();
+  ~ChainHasher();
+  ChainHasher(const ChainHasher&) = delete;
+  ChainHasher& operator=(const ChainHasher&) = delete;
+
+  // Sets `*hex` to lowercase_hex(SHA-256(raw(prev_hash) || canonical)), as
+  // ChainHash. INVALID_ARGUMENT when prev_hash is not 64 lowercase hex
+  // characters.
+  absl::Status Hash(absl::string_view prev_hash, absl::string_view canonical, std::string* hex);
+
+ private:
+  struct Context;
+  std::unique_ptr<Context> ctx_;
+};
 
 // The canonical encoding of `event`: its proto3 JSON form with the original
 // snake_case names and default values omitted, `prev_hash` and `hash`

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -9,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "ferry/v1/audit.pb.h"
+#include "services/audit/event_chain.h"
 
 namespace ferry::audit {
 
@@ -28,14 +30,16 @@ struct EventQuery {
   int limit = 50;
 };
 
-// One stored event as the chain sees it: its links and its canonical
-// encoding recomputed from the stored columns (see event_chain.h).
-struct ChainLink {
-  int64_t sequence = 0;
-  std::string prev_hash;
-  std::string hash;
-  std::string canonical;
-  absl::Status error;  // set when the row has no canonical encoding
+// One stored event as chain verification reads it: the hashed fields as
+// stored (with `fields.details`, when has_details, the stored details JSON
+// text, not yet canonical; see StoredEventEncoder) and its links. The views
+// point into the store's buffers and are valid only during the call that
+// receives the row.
+struct StoredChainRow {
+  EventFields fields;
+  absl::string_view prev_hash;
+  absl::string_view hash;
+  absl::Status error;  // set when the stored row has no event form (then only the sequence and links are set)
 };
 
 // Storage of the audit log: events, the chain head and checkpoints.
@@ -63,9 +67,12 @@ class EventStore {
 
   // Events matching `query`.
   virtual absl::StatusOr<std::vector<v1::Event>> Query(const EventQuery& query) = 0;
-  // Stored events with after < sequence < before, ascending, at most
-  // `limit`, as chain links.
-  virtual absl::StatusOr<std::vector<ChainLink>> ScanChain(int64_t after, int64_t before, int limit) = 0;
+  // Calls `visit` with each stored event with after < sequence < before, in
+  // ascending sequence order (missing sequences are simply not there), until
+  // `visit` returns false. Streams: memory does not grow with the range.
+  // Thread-safe; concurrent calls each read on their own connection.
+  virtual absl::Status StreamChain(int64_t after, int64_t before,
+                                   const std::function<bool(const StoredChainRow&)>& visit) = 0;
   // The newest stored event's sequence and hash, from the events table.
   virtual absl::StatusOr<ChainHead> LastEvent() = 0;
   // The head row as stored (what appends last moved it to).

@@ -6,6 +6,10 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
+#include <libpq-fe.h>
+
+#include <cstring>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/postgres/pq_status.h"
@@ -41,9 +45,20 @@ const std::string kQueryAsc = absl::StrCat("SELECT ", kColumns, " FROM audit.eve
 const std::string kQueryDesc = absl::StrCat("SELECT ", kColumns, " FROM audit.events", kFilter,
                                             " ORDER BY sequence DESC LIMIT $14");
 
-const std::string kScanChain = absl::StrCat("SELECT ", kColumns,
-                                           " FROM audit.events WHERE sequence > $1 AND sequence < $2"
-                                           " ORDER BY sequence LIMIT $3");
+// Chain verification streams rows with binary COPY: no per-row result
+// objects, timestamps as integers, text without escaping. COPY takes no bind
+// parameters, so the bounds are set as session settings first
+// (kSetChainRange, parameterised) and read back by the query.
+constexpr char kSetChainRange[] =
+    "SELECT set_config('ferry.chain_after', $1::bigint::text, false),"
+    " set_config('ferry.chain_before', $2::bigint::text, false)";
+constexpr char kStreamChain[] =
+    "COPY (SELECT sequence, event_time, append_time, service, actor_id, actor_kind, actor_display_name, action,"
+    " repository_id, application_id, environment_id, plan_id, deployment_id, commit_sha, ref, message, details,"
+    " idempotency_key, prev_hash, hash FROM audit.events"
+    " WHERE sequence > current_setting('ferry.chain_after')::bigint"
+    " AND sequence < current_setting('ferry.chain_before')::bigint ORDER BY sequence) TO STDOUT (FORMAT binary)";
+constexpr int kStreamChainColumns = 20;
 
 constexpr char kRecordColumns[] =
     "sequence bigint, event_time_us bigint, append_time_us bigint, service text, actor_id text, actor_kind text, "
@@ -209,61 +224,6 @@ absl::StatusOr<v1::Event> RowToEvent(const pqxx::row& row) {
   return e;
 }
 
-absl::string_view View(const pqxx::field& f) { return absl::string_view(f.c_str(), f.size()); }
-
-// The canonical encoding straight from the stored columns, exactly as
-// RowToEvent + CanonicalJson would give it (same presence rules), without
-// building the proto: VerifyChain reads every row.
-ChainLink RowToLink(const pqxx::row& row) {
-  ChainLink link;
-  link.sequence = row[0].as<int64_t>();
-  link.prev_hash = row[18].as<std::string>();
-  link.hash = row[19].as<std::string>();
-  auto split = [](int64_t micros, int64_t* seconds, int32_t* nanos) {
-    int64_t s = micros / 1000000;
-    int64_t rem = micros % 1000000;
-    if (rem < 0) {
-      rem += 1000000;
-      --s;
-    }
-    *seconds = s;
-    *nanos = static_cast<int32_t>(rem * 1000);
-  };
-  EventFields f;
-  f.sequence = link.sequence;
-  f.has_time = true;
-  split(row[1].as<int64_t>(), &f.time_seconds, &f.time_nanos);
-  f.has_append_time = true;
-  split(row[2].as<int64_t>(), &f.append_time_seconds, &f.append_time_nanos);
-  f.service = View(row[3]);
-  f.has_actor = true;
-  f.actor_id = View(row[4]);
-  f.actor_kind = View(row[5]);
-  f.actor_display_name = View(row[6]);
-  f.action = View(row[7]);
-  f.repository_id = View(row[8]);
-  f.application_id = View(row[9]);
-  f.environment_id = View(row[10]);
-  f.plan_id = View(row[11]);
-  f.deployment_id = View(row[12]);
-  f.commit_sha = View(row[13]);
-  f.ref = View(row[14]);
-  f.has_subject = !(f.repository_id.empty() && f.application_id.empty() && f.environment_id.empty() &&
-                    f.plan_id.empty() && f.deployment_id.empty() && f.commit_sha.empty() && f.ref.empty());
-  f.message = View(row[15]);
-  std::string details;
-  if (!row[16].is_null()) {
-    link.error = AppendCanonicalJsonText(View(row[16]), &details);
-    if (!link.error.ok()) return link;
-    f.has_details = true;
-    f.details = details;
-  }
-  f.idempotency_key = View(row[17]);
-  link.canonical.reserve(512);
-  link.error = AppendCanonicalFields(f, nullptr, &link.canonical);
-  return link;
-}
-
 v1::Checkpoint RowToCheckpoint(const pqxx::row& row) {
   v1::Checkpoint c;
   c.set_sequence(row[0].as<int64_t>());
@@ -294,7 +254,6 @@ std::string ActionsArray(const v1::EventFilter& f) {
 PostgresEventStore::PostgresEventStore(postgres::ConnectionPool& pool) : pool_(pool) {
   pool_.Prepare("audit_query_asc", kQueryAsc);
   pool_.Prepare("audit_query_desc", kQueryDesc);
-  pool_.Prepare("audit_scan_chain", kScanChain);
   pool_.Prepare("audit_head", kHead);
   pool_.Prepare("audit_last_event", kLastEvent);
   pool_.Prepare("audit_insert_checkpoint", kInsertCheckpoint);
@@ -420,15 +379,188 @@ absl::StatusOr<std::vector<v1::Event>> PostgresEventStore::Query(const EventQuer
       });
 }
 
-absl::StatusOr<std::vector<ChainLink>> PostgresEventStore::ScanChain(int64_t after, int64_t before, int limit) {
-  return pool_.RunInTransactionWithResult<std::vector<ChainLink>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<ChainLink>> {
-        pqxx::result rows = txn.exec_prepared("audit_scan_chain", after, before, limit);
-        std::vector<ChainLink> out;
-        out.reserve(rows.size());
-        for (const pqxx::row& row : rows) out.push_back(RowToLink(row));
-        return out;
-      });
+namespace {
+
+struct PgConnCloser {
+  void operator()(PGconn* conn) const { PQfinish(conn); }
+};
+struct PgResultClearer {
+  void operator()(PGresult* result) const { PQclear(result); }
+};
+struct PgMemFreer {
+  void operator()(char* buffer) const { PQfreemem(buffer); }
+};
+using PgConn = std::unique_ptr<PGconn, PgConnCloser>;
+using PgResult = std::unique_ptr<PGresult, PgResultClearer>;
+
+constexpr char kCopySignature[] = "PGCOPY\n\377\r\n";  // and a NUL: 11 bytes
+// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01).
+constexpr int64_t kPostgresEpochMicros = 946684800LL * 1000000;
+
+uint16_t Be16(const char* p) {
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  return static_cast<uint16_t>(u[0] << 8 | u[1]);
+}
+uint32_t Be32(const char* p) {
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  return static_cast<uint32_t>(u[0]) << 24 | static_cast<uint32_t>(u[1]) << 16 | static_cast<uint32_t>(u[2]) << 8 |
+         u[3];
+}
+int64_t Be64(const char* p) { return static_cast<int64_t>(static_cast<uint64_t>(Be32(p)) << 32 | Be32(p + 4)); }
+
+// A timestamptz in binary (microseconds since 2000-01-01) as seconds and
+// nanoseconds since the Unix epoch; false for +-infinity or out of range.
+bool SplitTimestamp(absl::string_view field, int64_t* seconds, int32_t* nanos) {
+  if (field.size() != 8) return false;
+  int64_t micros;
+  if (__builtin_add_overflow(Be64(field.data()), kPostgresEpochMicros, &micros)) return false;
+  int64_t s = micros / 1000000;
+  int64_t rem = micros % 1000000;
+  if (rem < 0) {
+    rem += 1000000;
+    --s;
+  }
+  *seconds = s;
+  *nanos = static_cast<int32_t>(rem * 1000);
+  return s >= google::protobuf::util::TimeUtil::kTimestampMinSeconds &&
+         s <= google::protobuf::util::TimeUtil::kTimestampMaxSeconds;
+}
+
+// The fields of one kStreamChain row in binary COPY format, exactly as
+// RowToEvent + CanonicalJson see them (same presence rules: actor always,
+// subject when a field is set, details when stored). The views point into
+// `columns`. A row with no event form gets `error` (and still its links).
+StoredChainRow ChainRowFromColumns(const absl::string_view* columns, const bool* is_null) {
+  StoredChainRow row;
+  EventFields& f = row.fields;
+  f.sequence = Be64(columns[0].data());
+  row.prev_hash = columns[18];
+  row.hash = columns[19];
+  for (int i = 1; i < kStreamChainColumns; ++i) {
+    if (is_null[i] && i != 16) {
+      row.error = absl::DataLossError(absl::StrCat("column ", i, " is NULL"));
+      return row;
+    }
+  }
+  f.has_time = SplitTimestamp(columns[1], &f.time_seconds, &f.time_nanos);
+  f.has_append_time = SplitTimestamp(columns[2], &f.append_time_seconds, &f.append_time_nanos);
+  if (!f.has_time || !f.has_append_time) {
+    row.error = absl::DataLossError("event_time or append_time is not a representable time");
+    return row;
+  }
+  f.service = columns[3];
+  f.has_actor = true;
+  f.actor_id = columns[4];
+  f.actor_kind = columns[5];
+  f.actor_display_name = columns[6];
+  f.action = columns[7];
+  f.repository_id = columns[8];
+  f.application_id = columns[9];
+  f.environment_id = columns[10];
+  f.plan_id = columns[11];
+  f.deployment_id = columns[12];
+  f.commit_sha = columns[13];
+  f.ref = columns[14];
+  f.has_subject = !(f.repository_id.empty() && f.application_id.empty() && f.environment_id.empty() &&
+                    f.plan_id.empty() && f.deployment_id.empty() && f.commit_sha.empty() && f.ref.empty());
+  f.message = columns[15];
+  if (!is_null[16]) {
+    // jsonb in binary: a version byte (1), then the JSON text.
+    if (columns[16].empty() || columns[16][0] != 1) {
+      row.error = absl::DataLossError("details: unknown jsonb binary format");
+      return row;
+    }
+    f.has_details = true;
+    f.details = columns[16].substr(1);
+  }
+  f.idempotency_key = columns[17];
+  return row;
+}
+
+absl::Status CopyFormatError(const char* what) {
+  return absl::InternalError(absl::StrCat("reading the chain: unexpected COPY data (", what, ")"));
+}
+
+}  // namespace
+
+absl::Status PostgresEventStore::StreamChain(int64_t after, int64_t before,
+                                             const std::function<bool(const StoredChainRow&)>& visit) {
+  // A connection of its own (libpq directly, for binary COPY), opened with
+  // the pool's connection string.
+  std::string conninfo;
+  absl::Status status = pool_.WithConnection([&](pqxx::connection& conn) {
+    conninfo = conn.options();
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  PgConn conn(PQconnectdb(conninfo.c_str()));
+  if (conn == nullptr || PQstatus(conn.get()) != CONNECTION_OK) {
+    return absl::UnavailableError(absl::StrCat("PostgreSQL at ", pool_.address(), ": ",
+                                               conn == nullptr ? "out of memory" : PQerrorMessage(conn.get())));
+  }
+  auto failed = [&](const char* context) {
+    std::string why = PQerrorMessage(conn.get());
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    if (PQstatus(conn.get()) != CONNECTION_OK) {
+      return absl::UnavailableError(absl::StrCat(context, ": ", why));
+    }
+    return absl::InternalError(absl::StrCat(context, ": ", why));
+  };
+  if (PQsetClientEncoding(conn.get(), "UTF8") != 0) return failed("reading the chain: set client encoding");
+  const std::string bounds[2] = {absl::StrCat(after), absl::StrCat(before)};
+  const char* values[2] = {bounds[0].c_str(), bounds[1].c_str()};
+  PgResult set(PQexecParams(conn.get(), kSetChainRange, 2, nullptr, values, nullptr, nullptr, 0));
+  if (PQresultStatus(set.get()) != PGRES_TUPLES_OK) return failed("reading the chain: set range");
+  PgResult copy(PQexec(conn.get(), kStreamChain));
+  if (PQresultStatus(copy.get()) != PGRES_COPY_OUT) return failed("reading the chain");
+
+  absl::string_view columns[kStreamChainColumns];
+  bool is_null[kStreamChainColumns];
+  bool first_message = true;
+  for (;;) {
+    char* raw = nullptr;
+    const int n = PQgetCopyData(conn.get(), &raw, /*async=*/0);
+    if (n == -1) break;
+    if (n < 0) return failed("reading the chain");
+    std::unique_ptr<char, PgMemFreer> buffer(raw);
+    const char* data = raw;
+    size_t size = static_cast<size_t>(n);
+    size_t pos = 0;
+    if (first_message) {
+      first_message = false;
+      if (size < 19 || std::memcmp(data, kCopySignature, 11) != 0) return CopyFormatError("no header");
+      pos = 19 + static_cast<size_t>(Be32(data + 15));
+      if (pos > size) return CopyFormatError("header");
+    }
+    // Each message holds whole tuples (one per row; the header and the
+    // trailer ride along).
+    while (pos < size) {
+      if (size - pos < 2) return CopyFormatError("truncated tuple");
+      const auto fields = static_cast<int16_t>(Be16(data + pos));
+      pos += 2;
+      if (fields == -1) continue;  // the trailer
+      if (fields != kStreamChainColumns) return CopyFormatError("column count");
+      for (int i = 0; i < kStreamChainColumns; ++i) {
+        if (size - pos < 4) return CopyFormatError("truncated field");
+        const auto length = static_cast<int32_t>(Be32(data + pos));
+        pos += 4;
+        is_null[i] = length < 0;
+        if (length < 0) {
+          columns[i] = absl::string_view();
+          continue;
+        }
+        if (size - pos < static_cast<size_t>(length)) return CopyFormatError("truncated field");
+        columns[i] = absl::string_view(data + pos, static_cast<size_t>(length));
+        pos += static_cast<size_t>(length);
+      }
+      if (is_null[0] || columns[0].size() != 8) return CopyFormatError("sequence");
+      // Stopping early drops the connection, which ends the COPY.
+      if (!visit(ChainRowFromColumns(columns, is_null))) return absl::OkStatus();
+    }
+  }
+  PgResult done(PQgetResult(conn.get()));
+  if (PQresultStatus(done.get()) != PGRES_COMMAND_OK) return failed("reading the chain");
+  return absl::OkStatus();
 }
 
 absl::StatusOr<ChainHead> PostgresEventStore::LastEvent() {

@@ -19,8 +19,9 @@ inline constexpr char kWriterRole[] = "ferry_audit_writer";
 // EventStore on PostgreSQL (schema "audit"). Reads use `pool`; the writer
 // methods use a dedicated connection switched to kWriterRole with SET ROLE
 // (opened lazily, reopened after a connection failure); checkpoints are
-// inserted with SET LOCAL ROLE. All SQL of
-// the audit service is in this file.
+// inserted with SET LOCAL ROLE. StreamChain reads on a libpq connection of
+// its own per call (binary COPY), opened with the pool's connection string.
+// All SQL of the audit service is in this file.
 class PostgresEventStore final : public EventStore {
  public:
   explicit PostgresEventStore(postgres::ConnectionPool& pool);
@@ -32,7 +33,8 @@ class PostgresEventStore final : public EventStore {
   absl::Status InsertChained(const ChainHead& expected, const std::vector<v1::Event>& events) override;
 
   absl::StatusOr<std::vector<v1::Event>> Query(const EventQuery& query) override;
-  absl::StatusOr<std::vector<ChainLink>> ScanChain(int64_t after, int64_t before, int limit) override;
+  absl::Status StreamChain(int64_t after, int64_t before,
+                           const std::function<bool(const StoredChainRow&)>& visit) override;
   absl::StatusOr<ChainHead> LastEvent() override;
   absl::StatusOr<ChainHead> StoredHead() override;
 

@@ -58,8 +58,8 @@ class FakeEventStore final : public EventStore {
     return lost_answer_;
   }
   absl::StatusOr<std::vector<v1::Event>> Query(const EventQuery&) override { return events(); }
-  absl::StatusOr<std::vector<ChainLink>> ScanChain(int64_t, int64_t, int) override {
-    return std::vector<ChainLink>();
+  absl::Status StreamChain(int64_t, int64_t, const std::function<bool(const StoredChainRow&)>&) override {
+    return absl::OkStatus();
   }
   absl::StatusOr<ChainHead> LastEvent() override { return ReadWriterHead(); }
   absl::StatusOr<ChainHead> StoredHead() override { return ReadWriterHead(); }

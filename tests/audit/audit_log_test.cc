@@ -482,6 +482,98 @@ TEST_F(AuditLogTest, TailSendsTheBacklogThenLiveEventsAndStopsWhenTold) {
   EXPECT_EQ(got, (std::vector<int64_t>{2, 3, 5}));
 }
 
+// VerifyChain split into parallel stretches (each streaming from its own
+// connection) over events whose details jsonb re-orders and re-formats:
+// intact it verifies; each break is named at its sequence with its reason,
+// also where it sits on a stretch boundary, exactly as one sequential pass
+// names it.
+TEST_F(AuditLogTest, ParallelStretchesOverPostgresNameTheFirstBreakAsOnePassWould) {
+  AuditLog split(*store_, *appender_, *signer_, clock_, nullptr, ChainVerifierOptions{4, 5});
+  std::vector<v1::Event> batch;
+  for (int i = 0; i < 60; ++i) {
+    v1::Event e = MakeEvent(absl::StrCat("p", i), v1::AUDIT_ACTION_DEPLOYMENT_STARTED, i % 3 ? "web" : "");
+    auto& f = *e.mutable_details()->mutable_fields();
+    f["zz"].set_number_value(i);
+    auto& nested = *f["a"].mutable_struct_value()->mutable_fields();
+    auto* list = nested["long_key"].mutable_list_value();
+    list->add_values()->set_number_value(1.5);
+    list->add_values()->set_string_value("é");
+    list->add_values()->set_null_value(google::protobuf::NULL_VALUE);
+    auto& inner = *list->add_values()->mutable_struct_value()->mutable_fields();
+    inner["y"].set_bool_value(true);
+    inner["x"].set_number_value(1e-7);
+    nested["k"].set_string_value("");
+    f["é"].set_string_value("\u2028 \x01 \"q\" \\ 😀 /");
+    f["Z"].set_number_value(5e-324);
+    f["big"].set_number_value(1e21);
+    f["neg0"].set_number_value(-0.0);
+    f["max"].set_number_value(1.7976931348623157e308);
+    f["odd"].set_number_value(9007199254740993.0);
+    f["empty"].mutable_struct_value();
+    f["list"].mutable_list_value();
+    batch.push_back(e);
+  }
+  auto appended = log_->AppendBatch(batch);
+  ASSERT_TRUE(appended.ok()) << appended.status();
+  auto both = [&](int64_t from, int64_t to) {
+    v1::VerifyChainRequest req;
+    req.set_from_sequence(from);
+    req.set_to_sequence(to);
+    auto parallel = split.VerifyChain(req);
+    auto sequential = log_->VerifyChain(req);
+    EXPECT_TRUE(parallel.ok()) << parallel.status();
+    EXPECT_TRUE(sequential.ok()) << sequential.status();
+    if (!parallel.ok() || !sequential.ok()) return v1::VerifyChainResponse();
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*parallel, *sequential))
+        << parallel->DebugString() << "\nvs one pass\n" << sequential->DebugString();
+    return *parallel;
+  };
+  v1::VerifyChainResponse v = both(0, 0);
+  EXPECT_TRUE(v.ok()) << v.reason();
+  EXPECT_EQ(v.events_verified(), 60);
+  EXPECT_EQ(v.head_hash(), appended->back().event.hash());
+  EXPECT_TRUE(both(20, 50).ok());
+  auto cp = split.MakeCheckpoint();
+  ASSERT_TRUE(cp.ok()) << cp.status();
+  EXPECT_TRUE(cp->has_value());
+  EXPECT_EQ(both(0, 0).checkpoints_verified(), 1);
+
+  // Stretches of 60 in 4: 1-15, 16-30, 31-45, 46-60.
+  auto tamper = [&](const std::string& change) {
+    ASSERT_TRUE(Sql("ALTER TABLE audit.events DISABLE TRIGGER events_append_only;" + change +
+                    ";ALTER TABLE audit.events ENABLE TRIGGER events_append_only")
+                    .ok());
+  };
+  tamper("UPDATE audit.events SET details = jsonb_set(details, '{zz}', '1000') WHERE sequence = 40");
+  v = both(0, 0);
+  EXPECT_FALSE(v.ok());
+  EXPECT_EQ(v.first_broken_sequence(), 40);
+  EXPECT_EQ(v.reason().rfind("hash mismatch: event 40 ", 0), 0u) << v.reason();
+  EXPECT_EQ(v.events_verified(), 39);
+  EXPECT_TRUE(both(41, 60).ok());
+
+  tamper("UPDATE audit.events SET prev_hash = repeat('f', 64) WHERE sequence = 31");
+  v = both(0, 0);
+  EXPECT_FALSE(v.ok());
+  EXPECT_EQ(v.first_broken_sequence(), 31);
+  EXPECT_EQ(v.reason().rfind("prev_hash mismatch: event 31 says ffff", 0), 0u) << v.reason();
+
+  tamper("UPDATE audit.events SET service = 'evil' WHERE sequence = 16");
+  v = both(0, 0);
+  EXPECT_EQ(v.first_broken_sequence(), 16);
+  EXPECT_EQ(v.reason().rfind("hash mismatch: event 16 ", 0), 0u) << v.reason();
+
+  tamper("DELETE FROM audit.events WHERE sequence = 3");
+  v = both(0, 0);
+  EXPECT_EQ(v.first_broken_sequence(), 3);
+  EXPECT_EQ(v.reason(), "gap: event 3 is missing");
+
+  tamper("UPDATE audit.events SET event_time = 'infinity' WHERE sequence = 2");
+  v = both(0, 0);
+  EXPECT_EQ(v.first_broken_sequence(), 2);
+  EXPECT_EQ(v.reason().rfind("unreadable event: ", 0), 0u) << v.reason();
+}
+
 TEST_F(AuditLogTest, AnExportReverifiesWithThePythonRecipeFromTheDocs) {
   v1::Event e = MakeEvent("tricky");
   auto& fields = *e.mutable_details()->mutable_fields();

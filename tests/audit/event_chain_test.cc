@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <random>
 
@@ -13,6 +14,7 @@
 #include <google/protobuf/util/time_util.h>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/escaping.h"
 #include "services/audit/checkpoint_signer.h"
 #include "tests/support/test_database.h"
 
@@ -80,10 +82,8 @@ TEST(EventChainTest, AnyFieldChangeChangesTheHash) {
   EXPECT_NE(*ChainHash(ZeroHash(), *CanonicalJson(e)), base);
 }
 
-// CanonicalJson is a hand-written encoder; it must equal the reference
-// (protobuf's JSON printer, re-serialised) on every event.
-TEST(EventChainTest, FastEncoderMatchesTheProtobufJsonReferenceOnRandomEvents) {
-  std::mt19937_64 rng(7);
+// Random events with awkward strings, numbers and nesting.
+v1::Event RandomEvent(std::mt19937_64& rng) {
   const std::vector<std::string> strings = {"", "a", "żółw", "quote\" back\\ slash/", "ctl\x01\x1f\x7f",
                                             "tab\tnl\ncr\rbs\bff\f", "🐢 \u2028 \u00e9", "Zed", "zed", "_"};
   const std::vector<double> numbers = {0,      -0.0,   1,       -1,     0.1,    1e15,      1e16,     1e21,
@@ -107,32 +107,40 @@ TEST(EventChainTest, FastEncoderMatchesTheProtobufJsonReferenceOnRandomEvents) {
         v->mutable_struct_value();
     }
   };
+  v1::Event e;
+  if (rng() % 2) e.set_sequence(rng() % 100000);
+  if (rng() % 2) *e.mutable_time() = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(rng() % 4000000000000000000);
+  if (rng() % 2) *e.mutable_append_time() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(rng() % 4000000000000000);
+  e.set_service(pick(strings));
+  if (rng() % 4) {
+    e.mutable_actor()->set_id(pick(strings));
+    e.mutable_actor()->set_display_name(pick(strings));
+    e.mutable_actor()->set_kind(static_cast<v1::ActorKind>(rng() % 4));
+  }
+  e.set_action(static_cast<v1::AuditAction>(rng() % 29));
+  if (rng() % 3) {
+    e.mutable_subject()->set_application_id(pick(strings));
+    e.mutable_subject()->set_commit_sha(pick(strings));
+    e.mutable_subject()->set_ref(pick(strings));
+    e.mutable_subject()->set_plan_id(pick(strings));
+  }
+  e.set_message(pick(strings));
+  if (rng() % 3) {
+    for (int k = 0, n = rng() % 6; k < n; ++k) fill(&(*e.mutable_details()->mutable_fields())[pick(strings)], 0);
+    e.mutable_details();
+  }
+  e.set_idempotency_key(pick(strings));
+  e.set_prev_hash(std::string(64, 'a'));
+  e.set_hash(std::string(64, 'b'));
+  return e;
+}
+
+// CanonicalJson is a hand-written encoder; it must equal the reference
+// (protobuf's JSON printer, re-serialised) on every event.
+TEST(EventChainTest, FastEncoderMatchesTheProtobufJsonReferenceOnRandomEvents) {
+  std::mt19937_64 rng(7);
   for (int i = 0; i < 500; ++i) {
-    v1::Event e;
-    if (rng() % 2) e.set_sequence(rng() % 100000);
-    if (rng() % 2) *e.mutable_time() = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(rng() % 4000000000000000000);
-    if (rng() % 2) *e.mutable_append_time() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(rng() % 4000000000000000);
-    e.set_service(pick(strings));
-    if (rng() % 4) {
-      e.mutable_actor()->set_id(pick(strings));
-      e.mutable_actor()->set_display_name(pick(strings));
-      e.mutable_actor()->set_kind(static_cast<v1::ActorKind>(rng() % 4));
-    }
-    e.set_action(static_cast<v1::AuditAction>(rng() % 29));
-    if (rng() % 3) {
-      e.mutable_subject()->set_application_id(pick(strings));
-      e.mutable_subject()->set_commit_sha(pick(strings));
-      e.mutable_subject()->set_ref(pick(strings));
-      e.mutable_subject()->set_plan_id(pick(strings));
-    }
-    e.set_message(pick(strings));
-    if (rng() % 3) {
-      for (int k = 0, n = rng() % 6; k < n; ++k) fill(&(*e.mutable_details()->mutable_fields())[pick(strings)], 0);
-      e.mutable_details();
-    }
-    e.set_idempotency_key(pick(strings));
-    e.set_prev_hash(std::string(64, 'a'));
-    e.set_hash(std::string(64, 'b'));
+    v1::Event e = RandomEvent(rng);
     absl::StatusOr<std::string> fast = CanonicalJson(e);
     absl::StatusOr<std::string> reference = ReferenceCanonicalJson(e);
     ASSERT_TRUE(fast.ok()) << fast.status();
@@ -144,6 +152,234 @@ TEST(EventChainTest, FastEncoderMatchesTheProtobufJsonReferenceOnRandomEvents) {
     line.erase("hash");
     line.erase("prev_hash");
     EXPECT_EQ(line, nlohmann::json::parse(*reference));
+  }
+}
+
+// The hashed fields of `e` as a store holds them, with `details_text` (any
+// JSON rendering of e.details()) as the stored details.
+EventFields StoredFields(const v1::Event& e, const std::string& details_text) {
+  EventFields f;
+  f.sequence = e.sequence();
+  f.has_time = e.has_time();
+  f.time_seconds = e.time().seconds();
+  f.time_nanos = e.time().nanos();
+  f.has_append_time = e.has_append_time();
+  f.append_time_seconds = e.append_time().seconds();
+  f.append_time_nanos = e.append_time().nanos();
+  f.service = e.service();
+  f.has_actor = e.has_actor();
+  f.actor_id = e.actor().id();
+  f.actor_display_name = e.actor().display_name();
+  if (e.actor().kind() != 0) f.actor_kind = v1::ActorKind_descriptor()->FindValueByNumber(e.actor().kind())->name();
+  if (e.action() != 0) f.action = v1::AuditAction_descriptor()->FindValueByNumber(e.action())->name();
+  f.has_subject = e.has_subject();
+  f.repository_id = e.subject().repository_id();
+  f.application_id = e.subject().application_id();
+  f.environment_id = e.subject().environment_id();
+  f.plan_id = e.subject().plan_id();
+  f.deployment_id = e.subject().deployment_id();
+  f.commit_sha = e.subject().commit_sha();
+  f.ref = e.subject().ref();
+  f.message = e.message();
+  f.idempotency_key = e.idempotency_key();
+  f.has_details = e.has_details();
+  f.details = details_text;
+  return f;
+}
+
+// A number as PostgreSQL's numeric prints it: plain decimal, no exponent.
+std::string PlainDecimal(const std::string& number) {
+  size_t e = number.find_first_of("eE");
+  if (e == std::string::npos) return number;
+  std::string sign = number[0] == '-' ? "-" : "";
+  std::string mantissa = number.substr(sign.size(), e - sign.size());
+  int exponent = std::stoi(number.substr(e + 1));
+  size_t dot = mantissa.find('.');
+  std::string digits = mantissa;
+  int point = static_cast<int>(mantissa.size());
+  if (dot != std::string::npos) {
+    digits.erase(dot, 1);
+    point = static_cast<int>(dot);
+  }
+  point += exponent;
+  if (point <= 0) return sign + "0." + std::string(-point, '0') + digits;
+  if (point >= static_cast<int>(digits.size())) return sign + digits + std::string(point - digits.size(), '0');
+  return sign + digits.substr(0, point) + "." + digits.substr(point);
+}
+
+// JSON as jsonb prints it: keys by length then bytes, ", " and ": ", numbers
+// in plain decimal, strings with raw UTF-8.
+std::string JsonbStyle(const nlohmann::json& j) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::object: {
+      std::vector<std::string> keys;
+      for (auto it = j.begin(); it != j.end(); ++it) keys.push_back(it.key());
+      std::sort(keys.begin(), keys.end(), [](const std::string& a, const std::string& b) {
+        return a.size() != b.size() ? a.size() < b.size() : a < b;
+      });
+      std::string out = "{";
+      for (size_t i = 0; i < keys.size(); ++i) {
+        if (i > 0) out += ", ";
+        out += nlohmann::json(keys[i]).dump() + ": " + JsonbStyle(j.at(keys[i]));
+      }
+      return out + "}";
+    }
+    case nlohmann::json::value_t::array: {
+      std::string out = "[";
+      for (size_t i = 0; i < j.size(); ++i) out += (i > 0 ? ", " : "") + JsonbStyle(j[i]);
+      return out + "]";
+    }
+    case nlohmann::json::value_t::number_float:
+    case nlohmann::json::value_t::number_integer:
+    case nlohmann::json::value_t::number_unsigned:
+      return PlainDecimal(j.dump());
+    default:
+      return j.dump();
+  }
+}
+
+// The stored-row encoder (details as JSON text, as a database returns them)
+// and the event encoder are one encoding: on random events, whatever the
+// rendering of the details, StoredEventEncoder gives CanonicalJson's bytes
+// (and so the reference's), and ChainHasher gives ChainHash's hash.
+TEST(EventChainTest, StoredRowEncoderMatchesTheEventEncoderOnRandomEvents) {
+  std::mt19937_64 rng(11);
+  StoredEventEncoder encoder;
+  ChainHasher hasher;
+  std::string stored, hash;
+  int with_details = 0;
+  for (int i = 0; i < 500; ++i) {
+    v1::Event e = RandomEvent(rng);
+    absl::StatusOr<std::string> expected = CanonicalJson(e);
+    ASSERT_TRUE(expected.ok()) << expected.status();
+    ASSERT_EQ(*expected, *ReferenceCanonicalJson(e));
+    std::vector<std::string> renderings = {""};
+    if (e.has_details()) {
+      ++with_details;
+      std::string protobuf_json;
+      ASSERT_TRUE(google::protobuf::util::MessageToJsonString(e.details(), &protobuf_json).ok());
+      nlohmann::json parsed = nlohmann::json::parse(protobuf_json);
+      std::string canonical;
+      ASSERT_TRUE(AppendCanonicalStruct(e.details(), &canonical).ok());
+      renderings = {protobuf_json, parsed.dump(2, ' ', /*ensure_ascii=*/true), JsonbStyle(parsed), canonical};
+    }
+    for (const std::string& text : renderings) {
+      ASSERT_TRUE(encoder.Encode(StoredFields(e, text), &stored).ok()) << text;
+      ASSERT_EQ(stored, *expected) << "details rendered as: " << text;
+      ASSERT_TRUE(hasher.Hash(e.prev_hash(), stored, &hash).ok());
+      ASSERT_EQ(hash, *ChainHash(e.prev_hash(), *expected));
+    }
+  }
+  EXPECT_GT(with_details, 100);
+}
+
+// Details text as stored, canonicalised: the same bytes as the Struct it
+// denotes (parsed the slow way: nlohmann, numbers as doubles) encodes to.
+TEST(EventChainTest, JsonTextCanonicalisationHandlesTheAwkwardCases) {
+  struct Case {
+    std::string text;
+    std::string canonical;
+  };
+  const std::vector<Case> cases = {
+      {" \t\n\r{ \"b\" : 1 ,\"a\":[ true,false , null ],\"c\":{ } , \"d\": [] } \n",
+       "{\"a\":[true,false,null],\"b\":1,\"c\":{},\"d\":[]}"},
+      {"{\"k\": \"\\u00e9\\ud83d\\ude00\\/\\u0001\\u001F\\\"\\\\\\b\\f\\n\\r\\t\\u007f\\u2028\"}",
+       "{\"k\":\"é😀/\\u0001\\u001f\\\"\\\\\\b\\f\\n\\r\\t\x7f\u2028\"}"},
+      {"{\"z\": 1, \"Z\": 2, \"é\": 3, \"😀\": 4, \"\\uffff\": 5, \"\": 6, \"zz\": 7, \"a\\\"b\": 8, \"a#\": 9}",
+       "{\"\":6,\"Z\":2,\"a\\\"b\":8,\"a#\":9,\"z\":1,\"zz\":7,\"é\":3,\"\xef\xbf\xbf\":5,\"😀\":4}"},
+      {"{\"o\": {\"y\": {\"b\": [1, {\"d\": 2, \"c\": 3}], \"a\": 0}, \"x\": null}}",
+       "{\"o\":{\"x\":null,\"y\":{\"a\":0,\"b\":[1,{\"c\":3,\"d\":2}]}}}"},
+      {"[1E2, -0, -0.0, 0.5e1, 123456789012345678, 9007199254740993, 10000000000000000, 999999999999999,"
+       " 1234567890123456, 0.1, 1e-7, 0.00001, 2.5E-5, 1e21, 5e-324, 1.7976931348623157e308, -3.75, 1.0]",
+       "[100,0,0,5,1.2345678901234568e+17,9007199254740992.0,1e+16,999999999999999,1234567890123456,0.1,1e-07,"
+       "1e-05,2.5e-05,1e+21,5e-324,1.7976931348623157e+308,-3.75,1]"},
+      {"{\"a\": 1, \"a\": 2, \"b\": 0}", "{\"a\":2,\"b\":0}"},
+      {"\"plain\"", "\"plain\""},
+  };
+  for (const Case& c : cases) {
+    std::string out;
+    absl::Status st = AppendCanonicalJsonText(c.text, &out);
+    ASSERT_TRUE(st.ok()) << c.text << ": " << st;
+    EXPECT_EQ(out, c.canonical) << c.text;
+    // The slow way, where it applies (a JSON object without duplicate keys).
+    nlohmann::json parsed = nlohmann::json::parse(c.text);
+    if (!parsed.is_object() || c.text.find("\"a\": 1, \"a\"") != std::string::npos) continue;
+    google::protobuf::Struct details;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(parsed.dump(), &details).ok()) << c.text;
+    std::string reference;
+    ASSERT_TRUE(AppendCanonicalStruct(details, &reference).ok());
+    EXPECT_EQ(out, reference) << c.text;
+  }
+  const std::vector<std::string> bad = {
+      "{\"a\":1,}", "{\"a\" 1}", "[1 2]", "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800\\u0041\"", "\"raw\x01\"",
+      "\"\xff\"", "\"\xc3\x28\"", "01", "1.", ".5", "-", "tru", "{\"a\":1} x", "1e400", "-1e400", "\"\\x\"",
+      "\"\\u12\"", "\"open", "{", "[", "", std::string(600, '[') + std::string(600, ']')};
+  for (const std::string& text : bad) {
+    std::string out = "kept";
+    EXPECT_EQ(AppendCanonicalJsonText(text, &out).code(), absl::StatusCode::kInvalidArgument) << text;
+  }
+  std::string deep_enough = std::string(500, '[') + std::string(500, ']'), out;
+  EXPECT_TRUE(AppendCanonicalJsonText(deep_enough, &out).ok());
+  EXPECT_EQ(out, deep_enough);
+}
+
+// The one-pass string escaper around its 8-byte steps: every special byte at
+// every offset, against nlohmann::json's escaping (the reference's).
+TEST(EventChainTest, StringEscapingMatchesTheReferenceAtEveryOffset) {
+  const std::vector<std::string> specials = {"\"", "\\", "\x01", "\x1f", "\x7f", "\n", "é", "😀", "\u2028", " ", "/"};
+  for (const std::string& special : specials) {
+    for (size_t offset = 0; offset < 20; ++offset) {
+      std::string s = std::string(offset, 'x') + special + std::string(19 - offset, 'y') + special;
+      std::string out;
+      ASSERT_TRUE(AppendJsonString(s, &out).ok()) << s;
+      EXPECT_EQ(out, nlohmann::json(s).dump()) << s;
+    }
+  }
+  for (const std::string& bad : {std::string("\xff"), std::string("\xc0\x80"), std::string("\xed\xa0\x80"),
+                                 std::string("\xf4\x90\x80\x80"), std::string("\xe2\x82")}) {
+    for (size_t offset = 0; offset < 12; ++offset) {
+      std::string s = std::string(offset, 'x') + bad + "tail";
+      std::string out = "kept";
+      EXPECT_EQ(AppendJsonString(s, &out).code(), absl::StatusCode::kInvalidArgument) << offset;
+      EXPECT_EQ(out, "kept");
+      EXPECT_THROW((void)nlohmann::json(s).dump(), nlohmann::json::exception);
+    }
+  }
+}
+
+// Timestamps as protobuf prints them, including before 1970, leap days and
+// the ends of the valid range.
+TEST(EventChainTest, TimestampsEncodeAsProtobufPrintsThem) {
+  using google::protobuf::util::TimeUtil;
+  const std::vector<std::pair<int64_t, int32_t>> times = {
+      {0, 0},           {-1, 999999999},   {-86400, 0},      {-62135596800, 0},   {253402300799, 999999999},
+      {951782400, 0},   {951868799, 1000}, {-2203891200, 0}, {-5364662400, 120000000}, {1767225600, 123456789},
+      {4107542400, 1},  {-11644473600, 500}};
+  for (const auto& [seconds, nanos] : times) {
+    v1::Event e = SampleEvent();
+    e.mutable_time()->set_seconds(seconds);
+    e.mutable_time()->set_nanos(nanos);
+    absl::StatusOr<std::string> c = CanonicalJson(e);
+    ASSERT_TRUE(c.ok()) << c.status();
+    EXPECT_EQ(*c, *ReferenceCanonicalJson(e)) << seconds << "." << nanos;
+    EXPECT_NE(c->find("\"time\":\"" + TimeUtil::ToString(e.time()) + "\""), std::string::npos) << *c;
+  }
+}
+
+// One reusable hasher, the same hashes as ChainHash; a malformed prev_hash
+// is refused.
+TEST(EventChainTest, ChainHasherMatchesChainHashAndRefusesBadPrevHashes) {
+  ChainHasher hasher;
+  std::string hash;
+  ASSERT_TRUE(hasher.Hash(ZeroHash(), "{}", &hash).ok());
+  EXPECT_EQ(hash, "fb1634c4e6cd4b1f1afe3ce2d6ef080f7ac5d1f357d723ad4dfca782733b62db");
+  const std::string prev = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  ASSERT_TRUE(hasher.Hash(prev, "{\"a\":1}", &hash).ok());
+  EXPECT_EQ(hash, HexEncode(Sha256(absl::HexStringToBytes(prev) + "{\"a\":1}")));
+  EXPECT_EQ(hash, *ChainHash(prev, "{\"a\":1}"));
+  for (const std::string& bad : {std::string(63, '0'), std::string(65, '0'), std::string(64, 'A'),
+                                 std::string(63, '0') + "g", std::string(63, '0') + "/", std::string(64, ' ')}) {
+    EXPECT_EQ(hasher.Hash(bad, "{}", &hash).code(), absl::StatusCode::kInvalidArgument) << bad;
   }
 }
 
