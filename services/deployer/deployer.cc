@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "common/logging/logger.h"
 #include "services/deployer/audit_events.h"
+#include "services/deployer/plan_intake.h"
 
 namespace ferry::deployer {
 namespace {
@@ -95,8 +96,14 @@ void Deployer::Stop() {
   for (Worker& w : workers) w.thread.join();
 }
 
-void Deployer::Spawn(const std::string& deployment_id, std::function<void()> fn) {
-  std::lock_guard<std::mutex> l(mu_);
+void Deployer::Spawn(const std::string& deployment_id, bool wait_for_slot, std::function<void()> fn) {
+  std::unique_lock<std::mutex> l(mu_);
+  // Bounded: beyond max_concurrent_deployments the caller (the plan intake)
+  // waits, instead of every deployment of a large commit running, and
+  // reporting to the planner, at once.
+  if (wait_for_slot) {
+    cv_.wait(l, [&] { return stopping_ || static_cast<int>(in_flight_.size()) < options_.max_concurrent_deployments; });
+  }
   if (stopping_) return;
   // Join the workers that have finished.
   for (auto it = workers_.begin(); it != workers_.end();) {
@@ -143,21 +150,19 @@ void Deployer::PlanLoop() {
     absl::StatusOr<std::string> cursor = store_->GetCursor();
     absl::Status s = cursor.status();
     if (cursor.ok()) {
-      s = plans_->Watch(*cursor, [&](const std::string& next, const v1::Plan& plan) {
-        absl::StatusOr<std::string> handled = HandlePlan(plan);
-        if (!handled.ok()) {
-          logging::Warn("plan not taken", {{"plan", plan.id()}, {"error", handled.status().ToString()}});
-          absl::StatusCode code = handled.status().code();
-          // A malformed plan will never be taken: skip it rather than block the stream.
-          if (code != absl::StatusCode::kInvalidArgument && code != absl::StatusCode::kFailedPrecondition) {
-            return false;  // The cursor stays; the plan comes again after a reconnect.
-          }
-        }
-        absl::Status saved = store_->SaveCursor(next);
+      // Plans are handed off several at a time (one at a time per
+      // application and environment); the saved cursor only moves over
+      // plans whose hand-off finished.
+      PlanIntake intake(options_.intake_concurrency, [&](const std::string& position) {
+        absl::Status saved = store_->SaveCursor(position);
         if (!saved.ok()) logging::Warn("cannot save plan cursor", {{"error", saved.ToString()}});
-        backoff = options_.plan_retry;
-        return true;
       });
+      s = plans_->Watch(*cursor, [&](const std::string& next, const v1::Plan& plan) {
+        std::string key = plan.application_id() + "/" + plan.environment_id();
+        return intake.Submit(key, next, [this, plan] { return TakePlan(plan); });
+      });
+      absl::Status intake_failure = intake.Drain();
+      if (intake_failure.ok()) backoff = options_.plan_retry;
     }
     std::unique_lock<std::mutex> l(mu_);
     if (stopping_) return;
@@ -176,6 +181,27 @@ void Deployer::MaintenanceLoop() {
     RecoverOrphans();
     ReportOutcomes();
     DriftPass(false);
+  }
+}
+
+absl::Status Deployer::TakePlan(const v1::Plan& plan) {
+  absl::Duration backoff = options_.plan_retry;
+  for (;;) {
+    absl::StatusOr<std::string> handled = HandlePlan(plan);
+    if (handled.ok()) return absl::OkStatus();
+    absl::StatusCode code = handled.status().code();
+    // A malformed plan will never be taken: skip it rather than block the stream.
+    if (code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kFailedPrecondition) {
+      logging::Warn("plan skipped", {{"plan", plan.id()}, {"error", handled.status().ToString()}});
+      return absl::OkStatus();
+    }
+    logging::Warn("plan not taken; retrying",
+                  {{"plan", plan.id()}, {"error", handled.status().ToString()}, {"retry_in", absl::FormatDuration(backoff)}});
+    std::unique_lock<std::mutex> l(mu_);
+    if (cv_.wait_for(l, absl::ToChronoMilliseconds(backoff), [&] { return stopping_; })) {
+      return handled.status();  // Delivered again from the saved cursor after a restart.
+    }
+    backoff = std::min(backoff * 2, absl::Seconds(30));
   }
 }
 
@@ -262,7 +288,7 @@ absl::StatusOr<v1::Deployment> Deployer::StartDeployment(v1::Deployment d, const
     ReportOutcomes();
     return out;
   }
-  Spawn(d.id(), [this, d, spec] { Execute(d, spec); });
+  Spawn(d.id(), /*wait_for_slot=*/true, [this, d, spec] { Execute(d, spec); });
   return d;
 }
 
@@ -308,7 +334,9 @@ void Deployer::RecoverOrphans() {
     absl::StatusOr<std::unique_ptr<AppLock>> lock = store_->TryLock(d.application_id(), d.environment_id());
     if (!lock.ok() || !*lock) continue;  // Its holder is alive (here or elsewhere).
     std::shared_ptr<AppLock> held(std::move(*lock));
-    Spawn(d.id(), [this, d, held] {
+    // It holds its application's lock already: never wait for a slot
+    // (a running deployment may be waiting for that lock).
+    Spawn(d.id(), /*wait_for_slot=*/false, [this, d, held] {
       absl::StatusOr<v1::Deployment> current = store_->Get(d.id(), false);
       if (!current.ok() || IsTerminal(current->state())) return;
       absl::StatusOr<v1::Plan> spec = store_->GetSpec(d.id());
@@ -326,6 +354,29 @@ void Deployer::RecoverOrphans() {
 
 void Deployer::ReportOutcomes() {
   if (plans_ == nullptr) return;
+  // One reporter at a time: every finished deployment asks for a report, and
+  // concurrent passes would report the same outcomes several times over.
+  // A request made while a pass runs makes that pass run once more.
+  {
+    std::lock_guard<std::mutex> l(report_mu_);
+    if (reporting_) {
+      report_again_ = true;
+      return;
+    }
+    reporting_ = true;
+  }
+  for (;;) {
+    ReportOutcomesOnce();
+    std::lock_guard<std::mutex> l(report_mu_);
+    if (!report_again_) {
+      reporting_ = false;
+      return;
+    }
+    report_again_ = false;
+  }
+}
+
+void Deployer::ReportOutcomesOnce() {
   absl::StatusOr<std::vector<v1::Deployment>> pending = store_->Unreported();
   if (!pending.ok()) return;
   for (const v1::Deployment& d : *pending) {
@@ -653,7 +704,7 @@ absl::StatusOr<v1::RollbackResponse> Deployer::Rollback(const v1::RollbackReques
     *d.mutable_create_time() = ToTimestamp(clock_->Now());
     absl::Status s = store_->Create(d, *spec, {});
     if (!s.ok()) return s;
-    Spawn(d.id(), [this, d, spec = *spec] { Execute(d, spec); });
+    Spawn(d.id(), /*wait_for_slot=*/true, [this, d, spec = *spec] { Execute(d, spec); });
     deployment_id = d.id();
   }
   v1::PinState pin;

@@ -30,6 +30,12 @@ struct DeployerOptions {
   // outcome reports).
   absl::Duration tick = absl::Seconds(1);
   absl::Duration plan_retry = absl::Seconds(2);
+  // Plans handed off (acknowledged, recorded, started) at once; one at a
+  // time per application and environment.
+  int intake_concurrency = 4;
+  // Deployments run at once by this process (each waits for its
+  // application's lock first); more wait to start.
+  int max_concurrent_deployments = 16;
   RunnerOptions runner;
 };
 
@@ -67,7 +73,8 @@ class Deployer {
   void DriftPass(bool force);
   // Recovers every unfinished deployment no live holder is running.
   void RecoverOrphans();
-  // Reports terminal outcomes the planner has not acknowledged.
+  // Reports terminal outcomes the planner has not acknowledged (one pass at
+  // a time; a call during a pass makes it run again).
   void ReportOutcomes();
 
   absl::StatusOr<v1::Deployment> GetDeployment(const std::string& id);
@@ -85,9 +92,15 @@ class Deployer {
 
  private:
   void PlanLoop();
+  void ReportOutcomesOnce();
+  // HandlePlan, retried with backoff until it succeeds, the plan proves
+  // malformed (skipped) or the deployer stops (then its error).
+  absl::Status TakePlan(const v1::Plan& plan);
   void MaintenanceLoop();
-  // Runs `fn` on a worker thread tracked for Stop() and WaitIdle().
-  void Spawn(const std::string& deployment_id, std::function<void()> fn);
+  // Runs `fn` on a worker thread tracked for Stop() and WaitIdle(); with
+  // `wait_for_slot`, first waits until fewer than max_concurrent_deployments
+  // run.
+  void Spawn(const std::string& deployment_id, bool wait_for_slot, std::function<void()> fn);
   // Waits for the (app, env) lock; null when stopping.
   std::unique_ptr<AppLock> AcquireLock(const std::string& app, const std::string& env);
   void Execute(v1::Deployment d, v1::Plan spec);
@@ -119,6 +132,10 @@ class Deployer {
   std::vector<Worker> workers_;
   std::thread plan_thread_;
   std::thread maintenance_thread_;
+
+  std::mutex report_mu_;
+  bool reporting_ = false;     // guarded by report_mu_
+  bool report_again_ = false;  // guarded by report_mu_
 
   // Drift bookkeeping, per "app/env".
   std::mutex drift_mu_;

@@ -62,7 +62,17 @@ int main(int argc, char** argv) {
   ferry::SystemClock clock;
   ferry::deployer::PostgresDeploymentStore store(infra->pool.get(), audit->store());
   ferry::deployer::host::HostTargetFactory targets;
-  ferry::deployer::GrpcPlanSource plans(grpc::CreateChannel(planner_address, grpc::InsecureChannelCredentials()));
+  // AcknowledgePlan and ReportPlanResult are idempotent: when the planner is
+  // momentarily out of handler threads, gRPC retries them after a short
+  // backoff instead of failing the hand-off.
+  grpc::ChannelArguments planner_args;
+  planner_args.SetServiceConfigJSON(R"({"methodConfig": [{
+    "name": [{"service": "ferry.v1.Planner", "method": "AcknowledgePlan"},
+             {"service": "ferry.v1.Planner", "method": "ReportPlanResult"}],
+    "retryPolicy": {"maxAttempts": 5, "initialBackoff": "0.02s", "maxBackoff": "0.5s",
+                    "backoffMultiplier": 2, "retryableStatusCodes": ["RESOURCE_EXHAUSTED"]}}]})");
+  ferry::deployer::GrpcPlanSource plans(
+      grpc::CreateCustomChannel(planner_address, grpc::InsecureChannelCredentials(), planner_args));
   ferry::deployer::GrpcRepoFileFetcher files(
       grpc::CreateChannel(repo_watcher_address, grpc::InsecureChannelCredentials()));
   ferry::deployer::DeploymentNotifier notifier;

@@ -57,7 +57,7 @@ class Planner {
   // (applications that do not depend on each other are planned in parallel:
   // their peer calls and durable commits overlap).
   Planner(PlannerStore* store, RepoSource* repo, LiveStateSource* live, Renderer* renderer, const Clock* clock,
-          PlanNotifier* notifier, PlannerMetrics* metrics, int plan_concurrency = 4);
+          PlanNotifier* notifier, PlannerMetrics* metrics, int plan_concurrency = 8);
 
   // Applications and environments.
   absl::StatusOr<v1::Application> CreateApplication(v1::Application app, const v1::Actor& actor);

@@ -374,14 +374,15 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::InsertPlan(v1::Plan plan, const s
                        static_cast<int>(stored.state()), static_cast<int>(stored.trigger()),
                        stored.target_revision().sha(), static_cast<int>(stored.hold_reason()),
                        pqxx::binarystring(stored.SerializeAsString()), definition_key);
+    if (events)
+      for (auto& e : events(stored)) out_events.push_back(std::move(e));
+    RETURN_IF_ERROR(EnqueueAll(txn, out_events));
+    // Last, to hold the release-order lock only until the commit.
     if (Releasable(stored)) {
       txn.exec_prepared(kReleaseOrderLock);
       txn.exec_prepared0(kReleasePlan, stored.id());
       txn.exec_prepared(kNotifyPlans, stored.id());
     }
-    if (events)
-      for (auto& e : events(stored)) out_events.push_back(std::move(e));
-    RETURN_IF_ERROR(EnqueueAll(txn, out_events));
     return stored;
   });
 }
@@ -392,8 +393,8 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::MutatePlan(const std::string& id,
     if (r.empty()) return absl::NotFoundError(absl::StrCat("plan \"", id, "\" not found"));
     ASSIGN_OR_RETURN(v1::Plan plan, ParseRow<v1::Plan>(r[0][0], "plan " + id));
     ASSIGN_OR_RETURN(std::vector<v1::Event> events, mutate(plan));
-    RETURN_IF_ERROR(WritePlan(txn, plan));
     RETURN_IF_ERROR(EnqueueAll(txn, events));
+    RETURN_IF_ERROR(WritePlan(txn, plan));  // last: it may take the release-order lock
     return plan;
   });
 }

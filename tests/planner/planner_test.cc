@@ -383,7 +383,7 @@ TEST_F(PlannerTest, IndependentApplicationsArePlannedInParallelAndDependantsAfte
   CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
   FakeTree tree;
   std::vector<std::string> leaves;
-  for (int i = 0; i < 8; ++i) {
+  for (int i = 0; i < 12; ++i) {
     std::string id = absl::StrCat("leaf", i);
     leaves.push_back(id);
     CreateApp(AppSpec(id, "apps/" + id, {"local"}));
@@ -392,11 +392,11 @@ TEST_F(PlannerTest, IndependentApplicationsArePlannedInParallelAndDependantsAfte
   CreateApp(AppSpec("top", "apps/top", {"local"}, leaves));
   tree["apps/top/cm.yaml"] = {ConfigMap("top", "1"), ""};
   live_.SetDelay(absl::Milliseconds(30));
-  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, tree)), 9);
+  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, tree)), 13);
   EXPECT_GE(live_.peak_concurrent(), 2) << "independent applications overlap";
-  EXPECT_LE(live_.peak_concurrent(), 4) << "bounded by the planner's concurrency";
+  EXPECT_LE(live_.peak_concurrent(), 8) << "bounded by the planner's concurrency";
   v1::Plan top = Plans("top")[0];
-  ASSERT_EQ(top.after_plan_ids_size(), 8) << "every dependency was planned before its dependant";
+  ASSERT_EQ(top.after_plan_ids_size(), 12) << "every dependency was planned before its dependant";
   for (const std::string& leaf : leaves) {
     EXPECT_NE(std::find(top.after_plan_ids().begin(), top.after_plan_ids().end(), Plans(leaf)[0].id()),
               top.after_plan_ids().end())

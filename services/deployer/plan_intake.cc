@@ -1,0 +1,86 @@
+#include "services/deployer/plan_intake.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace ferry::deployer {
+
+PlanIntake::PlanIntake(int limit, std::function<void(const std::string& position)> advance)
+    : limit_(std::max(1, limit)), advance_(std::move(advance)) {}
+
+PlanIntake::~PlanIntake() { Drain().IgnoreError(); }
+
+bool PlanIntake::Submit(const std::string& key, const std::string& position, std::function<absl::Status()> handoff) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return !failure_.ok() || (running_ < limit_ && !busy_keys_.count(key)); });
+  if (!failure_.ok()) return false;
+  // Reap the threads that have finished.
+  for (auto it = threads_.begin(); it != threads_.end();) {
+    if (std::find(finished_.begin(), finished_.end(), it->get_id()) != finished_.end()) {
+      it->join();
+      it = threads_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  finished_.clear();
+  const uint64_t index = next_index_++;
+  window_.push_back(Slot{position, false});
+  busy_keys_.insert(key);
+  ++running_;
+  threads_.emplace_back([this, index, key, handoff = std::move(handoff)] { Finish(index, key, handoff()); });
+  return true;
+}
+
+void PlanIntake::Finish(uint64_t index, const std::string& key, absl::Status status) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (status.ok()) {
+    window_[index - first_index_].done = true;
+  } else if (failure_.ok()) {
+    failure_ = std::move(status);
+  }
+  busy_keys_.erase(key);
+  --running_;
+  AdvanceLocked(lock);
+  finished_.push_back(std::this_thread::get_id());
+  cv_.notify_all();
+}
+
+void PlanIntake::AdvanceLocked(std::unique_lock<std::mutex>& lock) {
+  // One thread advances at a time; it loops while others finish meanwhile.
+  if (advancing_) return;
+  advancing_ = true;
+  for (;;) {
+    std::string position;
+    while (!window_.empty() && window_.front().done) {
+      position = std::move(window_.front().position);
+      window_.pop_front();
+      ++first_index_;
+    }
+    if (position.empty()) break;
+    lock.unlock();
+    advance_(position);
+    lock.lock();
+  }
+  advancing_ = false;
+  cv_.notify_all();
+}
+
+absl::Status PlanIntake::Drain() {
+  std::vector<std::thread> threads;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return running_ == 0 && !advancing_; });
+    threads.swap(threads_);
+    finished_.clear();
+  }
+  for (std::thread& t : threads) t.join();
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::Status failure = std::move(failure_);
+  failure_ = absl::OkStatus();
+  window_.clear();
+  first_index_ = next_index_;
+  return failure;
+}
+
+}  // namespace ferry::deployer

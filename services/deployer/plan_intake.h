@@ -1,0 +1,67 @@
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace ferry::deployer {
+
+// Takes plans from the ordered release stream several at a time: each plan
+// is handed off (acknowledged, recorded, started) on a worker thread, at most
+// `limit` at once and never two for the same key (application and
+// environment) at once, so plans of one application keep their order. The
+// stream position is advanced only over a prefix of plans whose hand-off
+// finished: `advance` is called, from a worker or Drain() and never
+// concurrently with itself, with the newest such position. A plan whose
+// hand-off failed stops the intake: later ones are still finished, but the
+// position stays before the failed plan so that it is delivered again
+// (hand-offs are idempotent). Thread-compatible: one feeder thread calls
+// Submit and Drain.
+class PlanIntake {
+ public:
+  PlanIntake(int limit, std::function<void(const std::string& position)> advance);
+  ~PlanIntake();  // Drain()s.
+  PlanIntake(const PlanIntake&) = delete;
+  PlanIntake& operator=(const PlanIntake&) = delete;
+
+  // Waits for a free slot and for the key to be idle, then runs `handoff` on
+  // a worker. Returns false (without running it) once a hand-off failed.
+  bool Submit(const std::string& key, const std::string& position, std::function<absl::Status()> handoff);
+  // Waits for every running hand-off; returns the first failure (and resets
+  // for a new stream).
+  absl::Status Drain();
+
+ private:
+  struct Slot {
+    std::string position;
+    bool done = false;
+  };
+  void Finish(uint64_t index, const std::string& key, absl::Status status);
+  // Advances over finished slots at the front; mu_ held on entry and exit.
+  void AdvanceLocked(std::unique_lock<std::mutex>& lock);
+
+  const int limit_;
+  const std::function<void(const std::string&)> advance_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Slot> window_;  // submitted, not yet advanced over, in order
+  uint64_t first_index_ = 0;  // index of window_.front()
+  uint64_t next_index_ = 0;
+  int running_ = 0;
+  std::set<std::string> busy_keys_;
+  absl::Status failure_;
+  bool advancing_ = false;
+  std::vector<std::thread> threads_;
+  std::vector<std::thread::id> finished_;
+};
+
+}  // namespace ferry::deployer

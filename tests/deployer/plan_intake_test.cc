@@ -1,0 +1,116 @@
+#include "services/deployer/plan_intake.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+
+namespace ferry::deployer {
+namespace {
+
+class Positions {
+ public:
+  void Advance(const std::string& p) {
+    std::lock_guard<std::mutex> lock(mu_);
+    seen_.push_back(p);
+  }
+  std::vector<std::string> seen() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return seen_;
+  }
+  std::string last() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return seen_.empty() ? "" : seen_.back();
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> seen_;
+};
+
+TEST(PlanIntakeTest, OverlapsUpToTheLimitAndKeepsOneKeyInOrder) {
+  Positions positions;
+  PlanIntake intake(4, [&](const std::string& p) { positions.Advance(p); });
+  std::atomic<int> running{0}, peak{0};
+  std::mutex mu;
+  std::map<std::string, std::vector<int>> order;
+  std::map<std::string, int> per_key_running;
+  bool key_overlap = false;
+  for (int i = 0; i < 40; ++i) {
+    std::string key = absl::StrCat("app", i % 5);
+    ASSERT_TRUE(intake.Submit(key, absl::StrCat(i + 1), [&, key, i] {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (++per_key_running[key] > 1) key_overlap = true;
+        order[key].push_back(i);
+      }
+      int now = ++running;
+      for (int seen = peak.load(); now > seen && !peak.compare_exchange_weak(seen, now);) {
+      }
+      absl::SleepFor(absl::Milliseconds(5));
+      --running;
+      std::lock_guard<std::mutex> lock(mu);
+      --per_key_running[key];
+      return absl::OkStatus();
+    }));
+  }
+  ASSERT_TRUE(intake.Drain().ok());
+  EXPECT_LE(peak.load(), 4);
+  EXPECT_GE(peak.load(), 2) << "hand-offs overlapped";
+  EXPECT_FALSE(key_overlap) << "two hand-offs of one application ran at once";
+  for (auto& [key, seq] : order) {
+    EXPECT_TRUE(std::is_sorted(seq.begin(), seq.end())) << key;
+  }
+  EXPECT_EQ(positions.last(), "40");
+  std::vector<std::string> seen = positions.seen();
+  for (size_t i = 1; i < seen.size(); ++i) EXPECT_LT(std::stoi(seen[i - 1]), std::stoi(seen[i]));
+}
+
+TEST(PlanIntakeTest, ThePositionNeverPassesAHandOffStillRunning) {
+  Positions positions;
+  PlanIntake intake(4, [&](const std::string& p) { positions.Advance(p); });
+  absl::Notification release_first;
+  ASSERT_TRUE(intake.Submit("a", "1", [&] {
+    release_first.WaitForNotification();
+    return absl::OkStatus();
+  }));
+  for (int i = 2; i <= 3; ++i) {
+    ASSERT_TRUE(intake.Submit(absl::StrCat("k", i), absl::StrCat(i), [] { return absl::OkStatus(); }));
+  }
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(positions.last(), "") << "2 and 3 finished, but 1 has not";
+  release_first.Notify();
+  ASSERT_TRUE(intake.Drain().ok());
+  EXPECT_EQ(positions.last(), "3");
+}
+
+TEST(PlanIntakeTest, AFailedHandOffStopsTheIntakeBeforeIt) {
+  Positions positions;
+  PlanIntake intake(2, [&](const std::string& p) { positions.Advance(p); });
+  ASSERT_TRUE(intake.Submit("a", "1", [] { return absl::OkStatus(); }));
+  ASSERT_TRUE(intake.Submit("b", "2", [] { return absl::UnavailableError("planner down"); }));
+  intake.Submit("c", "3", [] { return absl::OkStatus(); });  // may already be refused
+  bool refused = false;
+  for (int i = 4; i < 100 && !refused; ++i) {
+    refused = !intake.Submit(absl::StrCat("k", i), absl::StrCat(i), [] { return absl::OkStatus(); });
+  }
+  EXPECT_TRUE(refused) << "no new hand-off after a failure";
+  absl::Status drained = intake.Drain();
+  EXPECT_EQ(drained, absl::UnavailableError("planner down"));
+  EXPECT_EQ(positions.last(), "1") << "the failed plan is delivered again after a reconnect";
+  // A new stream starts clean.
+  ASSERT_TRUE(intake.Submit("a", "9", [] { return absl::OkStatus(); }));
+  ASSERT_TRUE(intake.Drain().ok());
+  EXPECT_EQ(positions.last(), "9");
+}
+
+}  // namespace
+}  // namespace ferry::deployer
