@@ -84,6 +84,9 @@ std::string Tail(const std::string& path, size_t n) {
   return s;
 }
 
+// The first retry of a failing health probe while a new instance starts.
+constexpr absl::Duration kFirstRetry = absl::Milliseconds(5);
+
 int ResolvePort(const Instance& inst, const std::string& port) {
   int num = 0;
   if (absl::SimpleAtoi(port, &num)) return num;
@@ -232,9 +235,13 @@ absl::Status ProcessManager::WaitHealthy(const Instance& inst, const ProcessSpec
   auto cancelled = [&] { return cancel != nullptr && cancel->load(); };
   absl::Time first = absl::Now() + spec.health.initial_delay;
   while (absl::Now() < first && absl::Now() < deadline && !cancelled()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(absl::ToChronoMicroseconds(std::min(absl::Milliseconds(20), first - absl::Now())));
   }
   std::string last = "no health check ran";
+  // Until the first pass, a failed probe is retried sooner than the period:
+  // after kFirstRetry, then doubling up to the period. A program that is up
+  // in a few milliseconds is seen healthy then, not a whole period later.
+  absl::Duration wait = std::min(kFirstRetry, spec.health.period);
   while (true) {
     if (cancelled()) return absl::AbortedError("cancelled while waiting for health");
     if (!IsAlive(inst.identity)) {
@@ -245,8 +252,9 @@ absl::Status ProcessManager::WaitHealthy(const Instance& inst, const ProcessSpec
     ++*probes;
     if (ok) return absl::OkStatus();
     last = msg;
-    if (absl::Now() + spec.health.period > deadline) break;
-    std::this_thread::sleep_for(absl::ToChronoMilliseconds(spec.health.period));
+    if (absl::Now() + wait > deadline) break;
+    std::this_thread::sleep_for(absl::ToChronoMicroseconds(wait));
+    wait = std::min(wait * 2, spec.health.period);
   }
   return absl::DeadlineExceededError(absl::StrCat("not healthy before the health timeout: ", last));
 }
