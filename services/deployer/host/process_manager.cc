@@ -84,8 +84,8 @@ std::string Tail(const std::string& path, size_t n) {
   return s;
 }
 
-// The first retry of a failing health probe while a new instance starts.
-constexpr absl::Duration kFirstRetry = absl::Milliseconds(5);
+// The shortest retry of a failing health probe while a new instance starts.
+constexpr absl::Duration kMinStartupRetry = absl::Milliseconds(5);
 
 int ResolvePort(const Instance& inst, const std::string& port) {
   int num = 0;
@@ -239,9 +239,11 @@ absl::Status ProcessManager::WaitHealthy(const Instance& inst, const ProcessSpec
   }
   std::string last = "no health check ran";
   // Until the first pass, a failed probe is retried sooner than the period:
-  // after kFirstRetry, then doubling up to the period. A program that is up
-  // in a few milliseconds is seen healthy then, not a whole period later.
-  absl::Duration wait = std::min(kFirstRetry, spec.health.period);
+  // after a quarter of the time spent waiting so far, at least
+  // kMinStartupRetry and at most the period. A program that is up in a few
+  // milliseconds is seen healthy then (within a quarter of its start-up
+  // time), not a whole period later.
+  const absl::Time waiting_since = absl::Now();
   while (true) {
     if (cancelled()) return absl::AbortedError("cancelled while waiting for health");
     if (!IsAlive(inst.identity)) {
@@ -252,9 +254,10 @@ absl::Status ProcessManager::WaitHealthy(const Instance& inst, const ProcessSpec
     ++*probes;
     if (ok) return absl::OkStatus();
     last = msg;
+    absl::Duration wait =
+        std::min(std::max(kMinStartupRetry, (absl::Now() - waiting_since) / 4), spec.health.period);
     if (absl::Now() + wait > deadline) break;
     std::this_thread::sleep_for(absl::ToChronoMicroseconds(wait));
-    wait = std::min(wait * 2, spec.health.period);
   }
   return absl::DeadlineExceededError(absl::StrCat("not healthy before the health timeout: ", last));
 }
