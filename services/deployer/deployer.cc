@@ -131,12 +131,50 @@ void Deployer::WaitIdle() {
   cv_.wait(l, [&] { return in_flight_.empty(); });
 }
 
+namespace {
+
+// A lock that calls `released` once it has been released.
+class NotifyingLock final : public AppLock {
+ public:
+  NotifyingLock(std::unique_ptr<AppLock> inner, std::function<void()> released)
+      : inner_(std::move(inner)), released_(std::move(released)) {}
+  ~NotifyingLock() override {
+    inner_.reset();
+    released_();
+  }
+
+ private:
+  std::unique_ptr<AppLock> inner_;
+  std::function<void()> released_;
+};
+
+constexpr std::chrono::milliseconds kLockRetry(200);
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<AppLock>> Deployer::TryLock(const std::string& app, const std::string& env) {
+  absl::StatusOr<std::unique_ptr<AppLock>> lock = store_->TryLock(app, env);
+  if (!lock.ok() || *lock == nullptr) return lock;
+  return std::unique_ptr<AppLock>(std::make_unique<NotifyingLock>(std::move(*lock), [this] {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ++lock_releases_;
+    }
+    cv_.notify_all();
+  }));
+}
+
 std::unique_ptr<AppLock> Deployer::AcquireLock(const std::string& app, const std::string& env) {
   while (true) {
-    absl::StatusOr<std::unique_ptr<AppLock>> lock = store_->TryLock(app, env);
+    uint64_t seen;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      seen = lock_releases_;
+    }
+    absl::StatusOr<std::unique_ptr<AppLock>> lock = TryLock(app, env);
     if (lock.ok() && *lock) return std::move(*lock);
     std::unique_lock<std::mutex> l(mu_);
-    if (cv_.wait_for(l, std::chrono::milliseconds(200), [&] { return stopping_; })) return nullptr;
+    if (cv_.wait_for(l, kLockRetry, [&] { return stopping_ || lock_releases_ != seen; }) && stopping_) return nullptr;
   }
 }
 
@@ -331,7 +369,7 @@ void Deployer::RecoverOrphans() {
       std::lock_guard<std::mutex> l(mu_);
       if (stopping_ || in_flight_.count(d.id())) continue;
     }
-    absl::StatusOr<std::unique_ptr<AppLock>> lock = store_->TryLock(d.application_id(), d.environment_id());
+    absl::StatusOr<std::unique_ptr<AppLock>> lock = TryLock(d.application_id(), d.environment_id());
     if (!lock.ok() || !*lock) continue;  // Its holder is alive (here or elsewhere).
     std::shared_ptr<AppLock> held(std::move(*lock));
     // It holds its application's lock already: never wait for a slot
@@ -455,7 +493,7 @@ void Deployer::DriftPass(bool force) {
 }
 
 void Deployer::CheckDrift(const ManagedApp& app, const v1::DriftSettings& settings) {
-  absl::StatusOr<std::unique_ptr<AppLock>> lock = store_->TryLock(app.application_id, app.environment_id);
+  absl::StatusOr<std::unique_ptr<AppLock>> lock = TryLock(app.application_id, app.environment_id);
   if (!lock.ok() || !*lock) return;  // A deployment is running; look next time.
   absl::StatusOr<Target*> target = targets_->For(app.target);
   if (!target.ok()) return;

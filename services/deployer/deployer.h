@@ -101,7 +101,12 @@ class Deployer {
   // `wait_for_slot`, first waits until fewer than max_concurrent_deployments
   // run.
   void Spawn(const std::string& deployment_id, bool wait_for_slot, std::function<void()> fn);
-  // Waits for the (app, env) lock; null when stopping.
+  // The (app, env) lock, or null when it is held. Releasing it wakes
+  // AcquireLock waiters in this process at once.
+  absl::StatusOr<std::unique_ptr<AppLock>> TryLock(const std::string& app, const std::string& env);
+  // Waits for the (app, env) lock; null when stopping. Woken when a lock of
+  // this process is released; a lock held by another replica is retried
+  // every kLockRetry.
   std::unique_ptr<AppLock> AcquireLock(const std::string& app, const std::string& env);
   void Execute(v1::Deployment d, v1::Plan spec);
   absl::StatusOr<v1::Deployment> StartDeployment(v1::Deployment d, const v1::Plan& plan);
@@ -124,6 +129,7 @@ class Deployer {
   std::condition_variable cv_;
   bool stopping_ = false;
   bool started_ = false;
+  uint64_t lock_releases_ = 0;  // Counts locks of this process released (under mu_).
   std::set<std::string> in_flight_;  // Deployment ids run by this process.
   struct Worker {
     std::thread thread;

@@ -37,6 +37,9 @@ constexpr char kGetCursor[] = "deployer_get_cursor";
 constexpr char kUpsertCursor[] = "deployer_upsert_cursor";
 constexpr char kTryLock[] = "SELECT pg_try_advisory_lock(hashtext('ferry.deployer'), hashtext($1))";
 constexpr char kUnlockAll[] = "SELECT pg_advisory_unlock_all()";
+// Sessions kept open for the next lock: one per deployment that may run at
+// once, more are closed when released.
+constexpr size_t kIdleLockSessions = 8;
 
 pqxx::binarystring Bytes(const google::protobuf::Message& m) { return pqxx::binarystring(m.SerializeAsString()); }
 
@@ -50,26 +53,45 @@ absl::StatusOr<T> Parse(const pqxx::field& f, const char* what) {
 
 class PostgresAppLock final : public AppLock {
  public:
-  explicit PostgresAppLock(std::unique_ptr<pqxx::connection> conn) : conn_(std::move(conn)) {}
+  PostgresAppLock(std::unique_ptr<pqxx::connection> conn, std::shared_ptr<LockSessions> sessions)
+      : conn_(std::move(conn)), sessions_(std::move(sessions)) {}
   ~PostgresAppLock() override {
     // Unlock with a round trip, so the next holder can lock at once; ending
-    // the session would release it too, but asynchronously.
+    // the session would release it too, but asynchronously. A session that
+    // unlocked cleanly holds nothing and is kept for the next lock.
     try {
-      pqxx::nontransaction tx(*conn_);
-      tx.exec(kUnlockAll);
+      {
+        pqxx::nontransaction tx(*conn_);
+        tx.exec(kUnlockAll);
+      }
+      sessions_->Return(std::move(conn_));
     } catch (const std::exception&) {
+      conn_->disconnect();
     }
-    conn_->disconnect();
   }
 
  private:
   std::unique_ptr<pqxx::connection> conn_;
+  std::shared_ptr<LockSessions> sessions_;
 };
 
 }  // namespace
 
+std::unique_ptr<pqxx::connection> LockSessions::Take() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (idle_.empty()) return nullptr;
+  std::unique_ptr<pqxx::connection> conn = std::move(idle_.back());
+  idle_.pop_back();
+  return conn;
+}
+
+void LockSessions::Return(std::unique_ptr<pqxx::connection> conn) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (conn != nullptr && conn->is_open() && idle_.size() < max_idle_) idle_.push_back(std::move(conn));
+}
+
 PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool, outbox::OutboxStore* outbox)
-    : pool_(pool), outbox_(outbox) {
+    : pool_(pool), outbox_(outbox), lock_sessions_(std::make_shared<LockSessions>(kIdleLockSessions)) {
   pool_->Prepare(kInsertDeployment,
                  "INSERT INTO deployer.deployments (id, application_id, environment_id, plan_id, state, record, spec)"
                  " VALUES ($1, $2, $3, $4, $5, $6, $7)");
@@ -398,16 +420,32 @@ absl::Status PostgresDeploymentStore::SaveDriftSettings(const v1::DriftSettings&
 
 absl::StatusOr<std::unique_ptr<AppLock>> PostgresDeploymentStore::TryLock(const std::string& app,
                                                                          const std::string& env) {
-  absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = pool_->OpenDedicated();
-  if (!conn.ok()) return conn.status();
-  try {
-    pqxx::nontransaction tx(**conn);
-    bool got = tx.exec_params1(kTryLock, absl::StrCat(app, "/", env))[0].as<bool>();
-    if (!got) return std::unique_ptr<AppLock>();
-  } catch (const std::exception& e) {
-    return postgres::StatusFromException(e, "lock application");
+  // An idle session from an earlier lock first; if it broke meanwhile (the
+  // server restarted), once more on a new one.
+  std::unique_ptr<pqxx::connection> conn = lock_sessions_->Take();
+  while (true) {
+    bool reused = conn != nullptr;
+    if (!reused) {
+      absl::StatusOr<std::unique_ptr<pqxx::connection>> fresh = pool_->OpenDedicated();
+      if (!fresh.ok()) return fresh.status();
+      conn = std::move(*fresh);
+    }
+    try {
+      bool got = false;
+      {
+        pqxx::nontransaction tx(*conn);
+        got = tx.exec_params1(kTryLock, absl::StrCat(app, "/", env))[0].as<bool>();
+      }
+      if (!got) {
+        lock_sessions_->Return(std::move(conn));
+        return std::unique_ptr<AppLock>();
+      }
+      return std::unique_ptr<AppLock>(std::make_unique<PostgresAppLock>(std::move(conn), lock_sessions_));
+    } catch (const std::exception& e) {
+      conn.reset();
+      if (!reused) return postgres::StatusFromException(e, "lock application");
+    }
   }
-  return std::unique_ptr<AppLock>(std::make_unique<PostgresAppLock>(std::move(*conn)));
 }
 
 absl::StatusOr<std::string> PostgresDeploymentStore::GetCursor() {

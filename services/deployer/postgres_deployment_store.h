@@ -1,16 +1,39 @@
 #pragma once
 
+#include <memory>
+#include <mutex>
+#include <vector>
+
 #include "common/outbox/outbox_store.h"
 #include "common/postgres/connection_pool.h"
 #include "services/deployer/deployment_store.h"
 
 namespace ferry::deployer {
 
+// Open sessions for advisory locks that hold no lock, kept between locks so
+// that taking one costs a round trip rather than a new connection. A session
+// comes back only after pg_advisory_unlock_all succeeded on it (or a try
+// failed). Thread-safe.
+class LockSessions {
+ public:
+  explicit LockSessions(size_t max_idle) : max_idle_(max_idle) {}
+  // An idle session, or null when there is none.
+  std::unique_ptr<pqxx::connection> Take();
+  // Keeps `conn` for Take(), or closes it when `max_idle` are kept already.
+  void Return(std::unique_ptr<pqxx::connection> conn);
+
+ private:
+  const size_t max_idle_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_;
+};
+
 // DeploymentStore on the `deployer` schema. Holds every SQL statement of
 // the deployer. Audit events go through `outbox` in the same transaction as
 // the change they describe. The per-application lock is a PostgreSQL session
 // advisory lock on a dedicated connection, so it is released when its holder
-// dies, whichever replica that was. Thread-safe.
+// dies, whichever replica that was; released sessions are reused for the
+// next lock (LockSessions). Thread-safe.
 class PostgresDeploymentStore final : public DeploymentStore {
  public:
   PostgresDeploymentStore(postgres::ConnectionPool* pool, outbox::OutboxStore* outbox);
@@ -51,6 +74,7 @@ class PostgresDeploymentStore final : public DeploymentStore {
 
   postgres::ConnectionPool* pool_;
   outbox::OutboxStore* outbox_;
+  std::shared_ptr<LockSessions> lock_sessions_;  // Shared with the locks, which may outlive a call.
 };
 
 }  // namespace ferry::deployer

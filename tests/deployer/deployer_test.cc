@@ -384,6 +384,21 @@ TEST_F(DeployerTest, OnlyOneHolderOfAnApplicationLockAcrossReplicas) {
   EXPECT_NE(*b, nullptr);
 }
 
+TEST_F(DeployerTest, AReleasedLockSessionIsReusedHoldingNothing) {
+  PostgresDeploymentStore other(pool_.get(), outbox_.get());
+  for (int round = 0; round < 3; ++round) {
+    absl::StatusOr<std::unique_ptr<AppLock>> mine = store_->TryLock("web-app", "dev");
+    ASSERT_TRUE(mine.ok() && *mine) << "round " << round;
+    mine->reset();  // Its session goes back to the store's idle sessions.
+    absl::StatusOr<std::unique_ptr<AppLock>> theirs = other.TryLock("web-app", "dev");
+    ASSERT_TRUE(theirs.ok() && *theirs) << "the released session still holds the lock (round " << round << ")";
+    // The store's reused session must not take it too (locks are re-entrant per session).
+    absl::StatusOr<std::unique_ptr<AppLock>> again = store_->TryLock("web-app", "dev");
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(*again, nullptr) << "round " << round;
+  }
+}
+
 TEST_F(DeployerTest, InterruptedDeploymentIsRolledBackByTheNextDeployer) {
   ASSERT_EQ(Deploy(MakePlan("p1", {ServerProcess("web", "v1", 2)}, Opts('1'))).state(), v1::DEPLOYMENT_STATE_SUCCEEDED);
   // v2 starts slowly; stop the deployer while its first instance comes up.

@@ -173,6 +173,37 @@ TEST_F(HostTargetTest, ProcessesAreReadoptedAfterRestartWithoutBeingRestarted) {
   EXPECT_EQ(restarted.Health(app_, (*prepared)[0]).first, v1::HEALTH_STATUS_HEALTHY);
 }
 
+TEST_F(HostTargetTest, NewInstanceIsHealthySoonAfterItListensNotAPeriodLater) {
+  // The first probe finds nothing listening; with a 10 s period a rollout
+  // that waited a whole period would take 10 s. Start-up probes back off from
+  // a few milliseconds to the period instead.
+  json p = testing::ServerProcess("web", "v1", 1, {{"START_DELAY", "0.3"}});
+  p["spec"]["healthCheck"]["periodSeconds"] = 10;
+  absl::Time start = absl::Now();
+  ASSERT_TRUE(PrepareAndApply({p}).ok());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  std::vector<Instance> inst = target_->processes().LiveInstances("web-app", "web");
+  ASSERT_EQ(inst.size(), 1u);
+  EXPECT_TRUE(ProbeHttp(inst[0].ports.at("http"), "/healthz", 200, absl::Seconds(2)).ok);
+}
+
+TEST_F(HostTargetTest, StopWaitsForExitAndKillsAProgramIgnoringTheStopSignal) {
+  absl::StatusOr<pid_t> polite = SpawnDetached({{"/bin/sleep", "30"}, {}, "", root_ + "/polite.log"});
+  ASSERT_TRUE(polite.ok());
+  ProcessIdentity p{*polite, ProcessStartTime(*polite)};
+  absl::Time start = absl::Now();
+  StopProcess(p, SIGTERM, absl::Seconds(10));
+  EXPECT_FALSE(IsAlive(p));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5)) << "waited for the stop timeout although it had exited";
+  absl::StatusOr<pid_t> stubborn =
+      SpawnDetached({{"/bin/sh", "-c", "trap '' TERM; while true; do sleep 0.05; done"}, {}, "", root_ + "/stubborn.log"});
+  ASSERT_TRUE(stubborn.ok());
+  ProcessIdentity s{*stubborn, ProcessStartTime(*stubborn)};
+  absl::SleepFor(absl::Milliseconds(200));  // Let the shell install its trap.
+  StopProcess(s, SIGTERM, absl::Milliseconds(300));
+  EXPECT_FALSE(IsAlive(s)) << "not killed after the stop timeout";
+}
+
 TEST_F(HostTargetTest, StalePidFileNeverSignalsTheProcessNowHoldingThatPid) {
   // A pid file naming a live, unrelated process but with another start time.
   absl::StatusOr<pid_t> bystander = SpawnDetached({{"/bin/sleep", "30"}, {}, "", root_ + "/sleep.log"});

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "common/logging/logger.h"
 #include "services/deployer/host/health_probe.h"
 #include "services/deployer/host/safe_path.h"
 
@@ -82,6 +83,9 @@ std::string Tail(const std::string& path, size_t n) {
   if (s.size() > n) s = s.substr(s.size() - n);
   return s;
 }
+
+// The shortest retry of a failing health probe while a new instance starts.
+constexpr absl::Duration kMinStartupRetry = absl::Milliseconds(5);
 
 int ResolvePort(const Instance& inst, const std::string& port) {
   int num = 0;
@@ -227,13 +231,19 @@ std::pair<bool, std::string> ProcessManager::Probe(const Instance& inst, const P
 }
 
 absl::Status ProcessManager::WaitHealthy(const Instance& inst, const ProcessSpec& spec, absl::Time deadline,
-                                         const std::atomic<bool>* cancel) {
+                                         const std::atomic<bool>* cancel, int* probes) {
   auto cancelled = [&] { return cancel != nullptr && cancel->load(); };
   absl::Time first = absl::Now() + spec.health.initial_delay;
   while (absl::Now() < first && absl::Now() < deadline && !cancelled()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(absl::ToChronoMicroseconds(std::min(absl::Milliseconds(20), first - absl::Now())));
   }
   std::string last = "no health check ran";
+  // Until the first pass, a failed probe is retried sooner than the period:
+  // after a quarter of the time spent waiting so far, at least
+  // kMinStartupRetry and at most the period. A program that is up in a few
+  // milliseconds is seen healthy then (within a quarter of its start-up
+  // time), not a whole period later.
+  const absl::Time waiting_since = absl::Now();
   while (true) {
     if (cancelled()) return absl::AbortedError("cancelled while waiting for health");
     if (!IsAlive(inst.identity)) {
@@ -241,10 +251,13 @@ absl::Status ProcessManager::WaitHealthy(const Instance& inst, const ProcessSpec
                                                         Tail(inst.log_path, 400)));
     }
     auto [ok, msg] = Probe(inst, spec);
+    ++*probes;
     if (ok) return absl::OkStatus();
     last = msg;
-    if (absl::Now() + spec.health.period > deadline) break;
-    std::this_thread::sleep_for(absl::ToChronoMilliseconds(spec.health.period));
+    absl::Duration wait =
+        std::min(std::max(kMinStartupRetry, (absl::Now() - waiting_since) / 4), spec.health.period);
+    if (absl::Now() + wait > deadline) break;
+    std::this_thread::sleep_for(absl::ToChronoMicroseconds(wait));
   }
   return absl::DeadlineExceededError(absl::StrCat("not healthy before the health timeout: ", last));
 }
@@ -284,17 +297,34 @@ absl::Status ProcessManager::Apply(const std::string& app, const HostObject& obj
   }
   // Old instances running another spec go first; surplus ones last.
   for (int i = static_cast<int>(keep.size()); i < spec.replicas; ++i) {
+    absl::Time t0 = absl::Now();
     absl::StatusOr<Instance> fresh = Start(app, obj, hash);
     if (!fresh.ok()) return fresh.status();
-    absl::Status healthy = WaitHealthy(*fresh, spec, deadline, cancel);
+    absl::Time spawned = absl::Now();
+    int probes = 0;
+    absl::Status healthy = WaitHealthy(*fresh, spec, deadline, cancel, &probes);
     if (!healthy.ok()) {
       Stop(*fresh);
       return absl::Status(healthy.code(), absl::StrCat("Process \"", obj.name, "\": ", healthy.message()));
     }
+    absl::Time ready = absl::Now();
+    std::string replaced;
     if (!old.empty()) {
+      replaced = old.front().id;
       Stop(old.front());
       old.erase(old.begin());
     }
+    auto ms = [](absl::Duration d) { return absl::ToDoubleMilliseconds(d); };
+    logging::Info(replaced.empty() ? "process started" : "process replaced",
+                  {{"application", app},
+                   {"process", obj.name},
+                   {"instance", fresh->id},
+                   {"pid", fresh->identity.pid},
+                   {"old_instance", replaced},
+                   {"spawn_ms", ms(spawned - t0)},
+                   {"healthy_after_ms", ms(ready - spawned)},
+                   {"probes", probes},
+                   {"stop_old_ms", ms(absl::Now() - ready)}});
   }
   for (const Instance& inst : old) Stop(inst);
   return absl::OkStatus();

@@ -59,8 +59,9 @@ class ProcessManager {
   std::mutex& LockFor(const std::string& app, const std::string& name);
   std::vector<Instance> Load(const std::string& app, const std::string& name);
   absl::StatusOr<Instance> Start(const std::string& app, const HostObject& obj, const std::string& hash);
+  // Waits for the first passing probe; counts the probes run in `*probes`.
   absl::Status WaitHealthy(const Instance& inst, const ProcessSpec& spec, absl::Time deadline,
-                           const std::atomic<bool>* cancel);
+                           const std::atomic<bool>* cancel, int* probes);
   std::pair<bool, std::string> Probe(const Instance& inst, const ProcessSpec& spec);
   void Stop(const Instance& inst);
   void CapLog(const Instance& inst, int64_t max_bytes);
