@@ -5,6 +5,7 @@
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/strings/str_join.h"
 #include "common/postgres/pq_status.h"
 
@@ -38,7 +39,10 @@ absl::Status PostgresOutboxStore::Enqueue(pqxx::work& txn, v1::Event event) {
   if (event.idempotency_key().empty()) return absl::InvalidArgumentError("audit event: idempotency_key is required");
   if (event.action() == v1::AUDIT_ACTION_UNSPECIFIED) return absl::InvalidArgumentError("audit event: action is required");
   event.set_service(service_);
-  if (!event.has_time()) *event.mutable_time() = google::protobuf::util::TimeUtil::GetCurrentTime();
+  // Not TimeUtil::GetCurrentTime(): in this protobuf it has whole seconds.
+  if (!event.has_time()) {
+    *event.mutable_time() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
+  }
   if (!event.has_actor() || event.actor().id().empty()) event.mutable_actor()->set_id("ferry");
   std::string bytes = event.SerializeAsString();
   try {

@@ -1,8 +1,11 @@
 #include <gtest/gtest.h>
+#include <cstdlib>
+#include <google/protobuf/util/time_util.h>
 
 #include <mutex>
 
 #include "absl/time/clock.h"
+#include "absl/strings/str_cat.h"
 #include "common/outbox/outbox_forwarder.h"
 #include "common/outbox/postgres_outbox_store.h"
 #include "common/postgres/migrator.h"
@@ -99,6 +102,26 @@ TEST(OutboxTest, EventIsDeliveredOnlyWhenItsTransactionCommits) {
   ASSERT_TRUE(forwarder.DrainOnce().ok());
   EXPECT_EQ(sink.keys(), std::vector<std::string>{"thing-a"});
   EXPECT_EQ(*store.Backlog(), 0);
+}
+
+TEST(OutboxTest, AnEventWithoutATimeGetsTheEnqueueTimeToTheMicrosecond) {
+  testing::TestDatabase db;
+  auto pool = db.Pool();
+  ASSERT_TRUE(postgres::Migrate(*pool, Schema()).ok());
+  PostgresOutboxStore store(pool.get(), "svc", "test");
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(CreateThing(*pool, store, absl::StrCat("t", i), false).ok());
+    absl::SleepFor(absl::Milliseconds(3));
+  }
+  auto unsent = store.FetchUnsent(10);
+  ASSERT_TRUE(unsent.ok()) << unsent.status();
+  ASSERT_EQ(unsent->size(), 3u);
+  for (size_t i = 1; i < unsent->size(); ++i) {
+    EXPECT_LT((*unsent)[i - 1].event.time(), (*unsent)[i].event.time()) << "times 3 ms apart are distinct";
+  }
+  EXPECT_LT(std::abs(google::protobuf::util::TimeUtil::TimestampToMicroseconds((*unsent)[2].event.time()) -
+                     absl::ToUnixMicros(absl::Now())),
+            5'000'000);
 }
 
 TEST(OutboxTest, RejectsEventWithoutIdempotencyKey) {
