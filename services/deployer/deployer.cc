@@ -96,34 +96,56 @@ void Deployer::Stop() {
   for (Worker& w : workers) w.thread.join();
 }
 
-void Deployer::Spawn(const std::string& deployment_id, bool wait_for_slot, std::function<void()> fn) {
+bool Deployer::ReserveSlot(const std::string& deployment_id) {
   std::unique_lock<std::mutex> l(mu_);
   // Bounded: beyond max_concurrent_deployments the caller (the plan intake)
   // waits, instead of every deployment of a large commit running, and
-  // reporting to the planner, at once.
-  if (wait_for_slot) {
-    cv_.wait(l, [&] { return stopping_ || static_cast<int>(in_flight_.size()) < options_.max_concurrent_deployments; });
-  }
-  if (stopping_) return;
-  // Join the workers that have finished.
-  for (auto it = workers_.begin(); it != workers_.end();) {
-    if (it->done->load()) {
-      it->thread.join();
-      it = workers_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  // reporting to the planner, at once. The id counts as in flight from here
+  // on, so that orphan recovery never takes a deployment that is about to
+  // start.
+  cv_.wait(l, [&] { return stopping_ || static_cast<int>(in_flight_.size()) < options_.max_concurrent_deployments; });
+  if (stopping_) return false;
   in_flight_.insert(deployment_id);
-  auto done = std::make_shared<std::atomic<bool>>(false);
-  std::thread t([this, deployment_id, done, fn = std::move(fn)] {
-    fn();
+  return true;
+}
+
+void Deployer::ReleaseSlot(const std::string& deployment_id) {
+  std::lock_guard<std::mutex> l(mu_);
+  in_flight_.erase(deployment_id);
+  cv_.notify_all();
+}
+
+void Deployer::Spawn(const std::string& deployment_id, std::function<void()> fn) {
+  std::vector<Worker> finished;
+  {
     std::lock_guard<std::mutex> l(mu_);
-    in_flight_.erase(deployment_id);
-    done->store(true);
-    cv_.notify_all();
-  });
-  workers_.push_back(Worker{std::move(t), done});
+    if (stopping_) {
+      in_flight_.erase(deployment_id);
+      cv_.notify_all();
+      return;
+    }
+    // Reap the workers that have finished; joined below, without mu_ (a
+    // finishing worker may still need it, e.g. to release an app lock).
+    for (auto it = workers_.begin(); it != workers_.end();) {
+      if (it->done->load()) {
+        finished.push_back(std::move(*it));
+        it = workers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    in_flight_.insert(deployment_id);
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    std::thread t([this, deployment_id, done, fn = std::move(fn)] {
+      fn();
+      std::lock_guard<std::mutex> l(mu_);
+      in_flight_.erase(deployment_id);
+      done->store(true);
+      cv_.notify_all();
+    });
+    workers_.push_back(Worker{std::move(t), done});
+  }
+  for (Worker& w : finished) w.thread.join();
 }
 
 void Deployer::WaitIdle() {
@@ -319,14 +341,19 @@ absl::StatusOr<v1::Deployment> Deployer::StartDeployment(v1::Deployment d, const
       }
     }
   }
+  if (!ReserveSlot(d.id())) return absl::UnavailableError("the deployer is stopping");
   absl::Status s = store_->Create(d, spec, {});
-  if (!s.ok()) return s;
+  if (!s.ok()) {
+    ReleaseSlot(d.id());
+    return s;
+  }
   if (!refused.empty()) {
+    ReleaseSlot(d.id());
     absl::StatusOr<v1::Deployment> out = runner_.RecordRefused(d, spec, refused);
     ReportOutcomes();
     return out;
   }
-  Spawn(d.id(), /*wait_for_slot=*/true, [this, d, spec] { Execute(d, spec); });
+  Spawn(d.id(), [this, d, spec] { Execute(d, spec); });
   return d;
 }
 
@@ -372,9 +399,9 @@ void Deployer::RecoverOrphans() {
     absl::StatusOr<std::unique_ptr<AppLock>> lock = TryLock(d.application_id(), d.environment_id());
     if (!lock.ok() || !*lock) continue;  // Its holder is alive (here or elsewhere).
     std::shared_ptr<AppLock> held(std::move(*lock));
-    // It holds its application's lock already: never wait for a slot
-    // (a running deployment may be waiting for that lock).
-    Spawn(d.id(), /*wait_for_slot=*/false, [this, d, held] {
+    // Not bounded by max_concurrent_deployments: it holds its application's
+    // lock already (a running deployment may be waiting for that lock).
+    Spawn(d.id(), [this, d, held] {
       absl::StatusOr<v1::Deployment> current = store_->Get(d.id(), false);
       if (!current.ok() || IsTerminal(current->state())) return;
       absl::StatusOr<v1::Plan> spec = store_->GetSpec(d.id());
@@ -740,9 +767,13 @@ absl::StatusOr<v1::RollbackResponse> Deployer::Rollback(const v1::RollbackReques
     d.set_restored_deployment_id(target->id());
     d.set_message(req.comment());
     *d.mutable_create_time() = ToTimestamp(clock_->Now());
+    if (!ReserveSlot(d.id())) return absl::UnavailableError("the deployer is stopping");
     absl::Status s = store_->Create(d, *spec, {});
-    if (!s.ok()) return s;
-    Spawn(d.id(), /*wait_for_slot=*/true, [this, d, spec = *spec] { Execute(d, spec); });
+    if (!s.ok()) {
+      ReleaseSlot(d.id());
+      return s;
+    }
+    Spawn(d.id(), [this, d, spec = *spec] { Execute(d, spec); });
     deployment_id = d.id();
   }
   v1::PinState pin;

@@ -97,10 +97,13 @@ class Deployer {
   // malformed (skipped) or the deployer stops (then its error).
   absl::Status TakePlan(const v1::Plan& plan);
   void MaintenanceLoop();
-  // Runs `fn` on a worker thread tracked for Stop() and WaitIdle(); with
-  // `wait_for_slot`, first waits until fewer than max_concurrent_deployments
-  // run.
-  void Spawn(const std::string& deployment_id, bool wait_for_slot, std::function<void()> fn);
+  // Waits until fewer than max_concurrent_deployments run, then counts the
+  // deployment as in flight (so recovery leaves it alone); false when
+  // stopping. Spawn or ReleaseSlot follows.
+  bool ReserveSlot(const std::string& deployment_id);
+  void ReleaseSlot(const std::string& deployment_id);
+  // Runs `fn` on a worker thread tracked for Stop() and WaitIdle().
+  void Spawn(const std::string& deployment_id, std::function<void()> fn);
   // The (app, env) lock, or null when it is held. Releasing it wakes
   // AcquireLock waiters in this process at once.
   absl::StatusOr<std::unique_ptr<AppLock>> TryLock(const std::string& app, const std::string& env);

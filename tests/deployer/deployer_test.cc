@@ -430,6 +430,33 @@ TEST_F(DeployerTest, InterruptedDeploymentIsRolledBackByTheNextDeployer) {
   EXPECT_TRUE(unfinished->empty());
 }
 
+TEST_F(DeployerTest, DeploymentsBeyondTheLimitWaitAndAreNeverTakenForOrphansMeanwhile) {
+  options_.max_concurrent_deployments = 1;
+  options_.tick = absl::Milliseconds(5);  // orphan recovery runs all the time
+  deployer_ = MakeDeployer();
+  deployer_->Start();
+  constexpr int kPlans = 8;
+  std::vector<std::thread> intake;
+  for (int i = 0; i < kPlans; ++i) {
+    intake.emplace_back([&, i] {
+      v1::Plan plan = MakePlan(absl::StrCat("p", i), {ConfigFile("conf", absl::StrCat("app", i, ".conf"), "x")},
+                               Opts(static_cast<char>('a' + i)));
+      plan.set_application_id(absl::StrCat("app", i));
+      EXPECT_TRUE(deployer_->HandlePlan(plan).ok());
+    });
+  }
+  for (auto& t : intake) t.join();
+  deployer_->WaitIdle();
+  for (int i = 0; i < kPlans; ++i) {
+    absl::StatusOr<v1::Deployment> d = store_->Get(absl::StrCat("dep-p", i), false);
+    ASSERT_TRUE(d.ok()) << d.status();
+    EXPECT_EQ(d->state(), v1::DEPLOYMENT_STATE_SUCCEEDED) << d->id();
+    EXPECT_FALSE(d->recovered()) << d->id() << " was taken for an orphan while it waited to start";
+  }
+  EXPECT_EQ(CountAction(v1::AUDIT_ACTION_DEPLOYMENT_STARTED), kPlans) << "each deployment ran once";
+  EXPECT_EQ(CountAction(v1::AUDIT_ACTION_DEPLOYMENT_SUCCEEDED), kPlans);
+}
+
 TEST_F(DeployerTest, HistoryIsListedNewestFirstWithPagesAndNoCap) {
   for (int i = 0; i < 13; ++i) {
     ASSERT_EQ(Deploy(MakePlan(absl::StrCat("p", i), {ConfigFile("conf", "app.conf", absl::StrCat(i))},
