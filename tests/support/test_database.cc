@@ -6,7 +6,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <random>
+#include <system_error>
+#include <vector>
+
+#include <gtest/gtest.h>
 
 #include <pqxx/pqxx>
 
@@ -63,12 +68,44 @@ std::unique_ptr<postgres::ConnectionPool> TestDatabase::Pool(int size) const {
   return std::move(*pool);
 }
 
+namespace {
+
+// Directories made by MakeTempDir in this process, removed when it exits
+// (each test runs in a process of its own) unless a test failed: then they
+// are kept, and named, for a look at what the test left.
+struct TempDirs {
+  std::mutex mu;
+  std::vector<std::string> paths;
+  ~TempDirs() {
+    const ::testing::UnitTest* unit = ::testing::UnitTest::GetInstance();
+    const bool failed = unit != nullptr && unit->Failed();
+    for (const std::string& p : paths) {
+      if (failed) {
+        std::cerr << "kept for inspection: " << p << "\n";
+      } else {
+        std::error_code ec;
+        std::filesystem::remove_all(p, ec);
+      }
+    }
+  }
+};
+
+TempDirs& AllTempDirs() {
+  static TempDirs dirs;
+  return dirs;
+}
+
+}  // namespace
+
 std::string MakeTempDir(const std::string& prefix) {
   std::string tmpl = (std::filesystem::temp_directory_path() / (prefix + ".XXXXXX")).string();
   if (mkdtemp(tmpl.data()) == nullptr) {
     std::cerr << "mkdtemp failed\n";
     std::abort();
   }
+  TempDirs& dirs = AllTempDirs();
+  std::lock_guard<std::mutex> lock(dirs.mu);
+  dirs.paths.push_back(tmpl);
   return tmpl;
 }
 

@@ -32,7 +32,8 @@ class TestDatabase {
   std::string url_;
 };
 
-// Path of a file created in a fresh temporary directory, removed at exit.
+// A fresh temporary directory, removed when the test process exits (kept,
+// and named on stderr, when a test failed).
 std::string MakeTempDir(const std::string& prefix);
 
 }  // namespace ferry::testing
