@@ -179,8 +179,7 @@ TEST_F(RendererTest, HelmFailingTemplateNamesTheTemplateAndLine) {
 
 TEST_F(RendererTest, RenderHangingPastItsTimeoutIsKilled) {
   // A stand-in helm that never finishes.
-  std::string fake = dir_ + "-bin/helm";
-  std::filesystem::create_directories(dir_ + "-bin");
+  std::string fake = ferry::testing::MakeTempDir("fake-helm") + "/helm";
   std::ofstream(fake) << "#!/bin/sh\nif [ \"$1\" = version ]; then echo v0.0.0-hang; exit 0; fi\nsleep 60\n";
   std::filesystem::permissions(fake, std::filesystem::perms::owner_all);
   options_.helm_path = fake;
