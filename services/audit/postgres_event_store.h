@@ -47,7 +47,7 @@ class PostgresEventStore final : public EventStore {
   absl::Status WithWriter(const std::function<absl::Status(pqxx::connection&)>& fn, const char* context);
 
   postgres::ConnectionPool& pool_;
-  std::unique_ptr<pqxx::connection> writer_;   // used by the appender thread only
+  std::unique_ptr<pqxx::connection> writer_;   // used only by the Appender's current leader
 };
 
 }  // namespace ferry::audit
