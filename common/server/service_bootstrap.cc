@@ -2,12 +2,17 @@
 
 #include <csignal>
 
+#include "absl/synchronization/mutex.h"
 #include "common/logging/logger.h"
 
 namespace ferry::server {
 
 absl::StatusOr<Infrastructure> Bootstrap(const config::ServiceConfig& config,
                                          const postgres::MigrationSet& migrations) {
+  // Debian's Abseil is built in debug mode, where every absl::Mutex lock
+  // (gRPC's own among them) also updates a global lock-order graph to detect
+  // deadlocks. A service has no use for that at run time; tests keep it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   Infrastructure infra;
   absl::StatusOr<std::unique_ptr<postgres::ConnectionPool>> pool = postgres::ConnectionPool::Connect(
       {.url = config.database_url, .size = config.db_pool_size, .connect_timeout = config.db_connect_timeout});

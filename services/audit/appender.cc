@@ -6,6 +6,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/concurrency/await_callback.h"
 #include "common/logging/logger.h"
 #include "services/audit/event_chain.h"
 
@@ -24,57 +25,120 @@ google::protobuf::Timestamp MicrosecondTimestamp(absl::Time t) {
 }  // namespace
 
 Appender::Appender(EventStore& store, const Clock& clock, AuditMetrics* metrics)
-    : store_(store), clock_(clock), metrics_(metrics) {}
+    : store_(store),
+      clock_(clock),
+      metrics_(metrics),
+      committer_([this] { RunCommitter(); }),
+      flusher_([this] { RunFlusher(); }) {}
 
 Appender::~Appender() { Stop(); }
 
 void Appender::Stop() {
-  std::unique_lock<std::mutex> lock(mu_);
-  stopping_ = true;
-  ++generation_;
-  for (Request* r : queue_) r->result = absl::UnavailableError("the audit service is shutting down");
-  queue_.clear();
-  turn_cv_.notify_all();
+  std::deque<Request> refused;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    ++generation_;
+    refused.swap(queue_);
+  }
+  queued_cv_.notify_all();
   commit_cv_.notify_all();
-  turn_cv_.wait(lock, [&] { return !leading_; });
+  for (Request& r : refused) r.done(absl::UnavailableError("the audit service is shutting down"));
+  std::lock_guard<std::mutex> join_lock(join_mu_);  // Stop() may race with itself
+  if (committer_.joinable()) committer_.join();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    committer_done_ = true;
+  }
+  flush_cv_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
 }
 
-absl::StatusOr<std::vector<AppendResult>> Appender::Append(std::vector<v1::Event> events) {
-  Request request;
-  request.events = std::move(events);
-  std::unique_lock<std::mutex> lock(mu_);
-  if (stopping_) return absl::UnavailableError("the audit service is shutting down");
-  queue_.push_back(&request);
-  while (!request.result.has_value()) {
-    if (leading_) {
-      turn_cv_.wait(lock);
-      continue;
+void Appender::AppendAsync(std::vector<v1::Event> events, Done done) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopping_) {
+      queue_.push_back({std::move(events), std::move(done)});
+      if (queue_.size() == 1) queued_cv_.notify_one();
+      return;
     }
-    // Lead: take every queued request (ours among them) and commit them.
-    leading_ = true;
-    std::vector<Request*> batch;
+  }
+  done(absl::UnavailableError("the audit service is shutting down"));
+}
+
+Appender::Result Appender::Append(std::vector<v1::Event> events) {
+  return concurrency::AwaitCallback<Result>([&](Done done) { AppendAsync(std::move(events), std::move(done)); });
+}
+
+void Appender::RunCommitter() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    // Requests wait while a committed group waits for its flush: they form
+    // the next group, larger (one statement for more requests) and still
+    // committed before that flush returns.
+    queued_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
+    // Take every queued request, up to kMaxEventsPerCommit events.
+    Group group;
     size_t queued_events = 0;
-    while (!queue_.empty() &&
-           (batch.empty() || queued_events + queue_.front()->events.size() <= kMaxEventsPerCommit)) {
-      queued_events += queue_.front()->events.size();
-      batch.push_back(queue_.front());
+    while (!queue_.empty() && (group.requests.empty() ||
+                               queued_events + queue_.front().events.size() <= kMaxEventsPerCommit)) {
+      queued_events += queue_.front().events.size();
+      group.requests.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
     lock.unlock();
-    int64_t tip = 0;
-    std::vector<v1::AuditAction> appended;
-    std::vector<absl::StatusOr<std::vector<AppendResult>>> results = Process(batch, &tip, &appended);
-    if (metrics_ != nullptr) {
-      for (v1::AuditAction a : appended) metrics_->CountAppended(a);
+    group.results = Process(group.requests, &group.tip, &group.appended);
+    // Failures are answered now; answers that name stored events (new or
+    // duplicate: the original may be in a group still being flushed) wait
+    // for the flush.
+    bool durable_answers = false;
+    for (size_t i = 0; i < group.requests.size(); ++i) {
+      if (group.results[i].ok()) {
+        durable_answers = true;
+      } else {
+        group.requests[i].done(group.results[i]);  // an error: cheap to copy
+      }
     }
     lock.lock();
-    for (size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(results[i]);
-    committed_ = std::max(committed_, tip);
-    leading_ = false;
-    turn_cv_.notify_all();
-    commit_cv_.notify_all();
+    if (durable_answers || group.tip > 0) {
+      committed_groups_.push_back(std::move(group));
+      flush_cv_.notify_one();
+    }
   }
-  return *std::move(request.result);
+}
+
+void Appender::RunFlusher() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    flush_cv_.wait(lock, [&] { return committer_done_ || !committed_groups_.empty(); });
+    if (committed_groups_.empty()) return;  // the committer is done and everything is answered
+    std::vector<Group> groups;
+    groups.swap(committed_groups_);
+    queued_cv_.notify_one();
+    lock.unlock();
+    const absl::Status flushed = store_.FlushWal();
+    int64_t tip = 0;
+    for (const Group& g : groups) tip = std::max(tip, g.tip);
+    if (!flushed.ok()) {
+      logging::Warn("append durability unknown; callers will retry", {{"error", flushed.ToString()}});
+    } else if (metrics_ != nullptr) {
+      for (const Group& g : groups) {
+        for (v1::AuditAction a : g.appended) metrics_->CountAppended(a);
+      }
+    }
+    lock.lock();
+    if (flushed.ok()) committed_ = std::max(committed_, tip);
+    commit_cv_.notify_all();
+    lock.unlock();
+    for (Group& g : groups) {
+      for (size_t i = 0; i < g.requests.size(); ++i) {
+        if (!g.results[i].ok()) continue;  // answered by the committer
+        g.requests[i].done(flushed.ok() ? std::move(g.results[i]) : Result(flushed));
+      }
+    }
+    lock.lock();
+  }
 }
 
 int64_t Appender::committed_sequence() const {
@@ -102,9 +166,8 @@ void Appender::WakeAll() {
   commit_cv_.notify_all();
 }
 
-std::vector<absl::StatusOr<std::vector<AppendResult>>> Appender::Process(const std::vector<Request*>& batch,
-                                                                           int64_t* tip_sequence,
-                                                                           std::vector<v1::AuditAction>* appended) {
+std::vector<Appender::Result> Appender::Process(std::vector<Request>& batch, int64_t* tip_sequence,
+                                               std::vector<v1::AuditAction>* appended) {
   absl::Status failure;
   bool lookup_keys = false;
   for (int attempt = 1; attempt <= kAttempts; ++attempt) {
@@ -118,51 +181,55 @@ std::vector<absl::StatusOr<std::vector<AppendResult>>> Appender::Process(const s
       head_known_ = true;
       *tip_sequence = std::max(*tip_sequence, head_.sequence);
     }
-    std::vector<Key> keys;
-    if (lookup_keys) {
-      for (const auto& r : batch) {
-        for (const v1::Event& e : r->events) keys.emplace_back(e.service(), e.idempotency_key());
-      }
-    }
     // Optimistically assume no key is stored yet (the common case: one round
     // trip per commit); a unique violation sends us back here to look them up.
-    std::map<Key, v1::Event> known;
+    std::map<Key, v1::Event> stored;
     if (lookup_keys) {
-      absl::StatusOr<std::vector<v1::Event>> stored = store_.FindByIdempotencyKeys(keys);
-      if (!stored.ok()) {
-        failure = stored.status();
+      std::vector<Key> keys;
+      for (const Request& r : batch) {
+        for (const v1::Event& e : r.events) keys.emplace_back(e.service(), e.idempotency_key());
+      }
+      absl::StatusOr<std::vector<v1::Event>> found = store_.FindByIdempotencyKeys(keys);
+      if (!found.ok()) {
+        failure = found.status();
         break;
       }
-      for (v1::Event& e : *stored) {
+      for (v1::Event& e : *found) {
         Key key(e.service(), e.idempotency_key());
-        known.emplace(std::move(key), std::move(e));
+        stored.emplace(std::move(key), std::move(e));
       }
     }
 
+    // Chain the events in place. Each event is answered with itself, or
+    // with the stored or earlier event of the same key (a duplicate).
     const google::protobuf::Timestamp now = MicrosecondTimestamp(clock_.Now());
     ChainHead tip = head_;
-    std::vector<v1::Event> fresh;
-    std::vector<absl::StatusOr<std::vector<AppendResult>>> results;
-    for (const auto& r : batch) {
+    std::map<Key, const v1::Event*> chained;  // by the requests taken so far
+    std::vector<const v1::Event*> fresh;
+    std::vector<absl::Status> request_status(batch.size());
+    std::vector<std::vector<const v1::Event*>> answers(batch.size());
+    for (size_t ri = 0; ri < batch.size(); ++ri) {
       // A request is chained whole or not at all.
+      std::vector<v1::Event>& events = batch[ri].events;
       ChainHead request_tip = tip;
-      std::map<Key, v1::Event> request_known;
-      std::vector<v1::Event> request_fresh;
-      std::vector<AppendResult> out;
-      absl::Status bad;
-      for (size_t i = 0; i < r->events.size() && bad.ok(); ++i) {
-        Key key(r->events[i].service(), r->events[i].idempotency_key());
-        const v1::Event* stored_event = nullptr;
-        if (auto hit = known.find(key); hit != known.end()) {
-          stored_event = &hit->second;
-        } else if (auto own = request_known.find(key); own != request_known.end()) {
-          stored_event = &own->second;
+      std::map<Key, const v1::Event*> request_chained;
+      std::vector<const v1::Event*> request_fresh;
+      std::vector<const v1::Event*>& answer = answers[ri];
+      for (size_t i = 0; i < events.size(); ++i) {
+        Key key(events[i].service(), events[i].idempotency_key());
+        const v1::Event* earlier = nullptr;
+        if (auto hit = stored.find(key); hit != stored.end()) {
+          earlier = &hit->second;
+        } else if (auto mine = chained.find(key); mine != chained.end()) {
+          earlier = mine->second;
+        } else if (auto own = request_chained.find(key); own != request_chained.end()) {
+          earlier = own->second;
         }
-        if (stored_event != nullptr) {
-          out.push_back({*stored_event, true});
+        if (earlier != nullptr) {
+          answer.push_back(earlier);
           continue;
         }
-        v1::Event e = r->events[i];
+        v1::Event& e = events[i];
         e.set_sequence(request_tip.sequence + 1);
         *e.mutable_append_time() = now;
         if (!e.has_time()) *e.mutable_time() = now;
@@ -171,30 +238,49 @@ std::vector<absl::StatusOr<std::vector<AppendResult>>> Appender::Process(const s
         absl::StatusOr<std::string> hash =
             canonical.ok() ? ChainHash(request_tip.hash, *canonical) : absl::StatusOr<std::string>(canonical.status());
         if (!hash.ok()) {
-          bad = absl::InvalidArgumentError(absl::StrCat("events[", i, "]: ", hash.status().message()));
+          request_status[ri] = absl::InvalidArgumentError(absl::StrCat("events[", i, "]: ", hash.status().message()));
           break;
         }
-        e.set_hash(*hash);
-        request_tip = {e.sequence(), *hash};
-        request_known.emplace(key, e);
-        request_fresh.push_back(e);
-        out.push_back({std::move(e), false});
+        e.set_hash(*std::move(hash));
+        request_tip = {e.sequence(), e.hash()};
+        request_chained.emplace(std::move(key), &e);
+        request_fresh.push_back(&e);
+        answer.push_back(&e);
       }
-      if (!bad.ok()) {
-        results.emplace_back(bad);
-        continue;
-      }
-      tip = request_tip;
-      for (auto& [k, e] : request_known) known.emplace(k, e);
-      for (auto& e : request_fresh) fresh.push_back(std::move(e));
-      results.emplace_back(std::move(out));
+      if (!request_status[ri].ok()) continue;
+      tip = std::move(request_tip);
+      chained.merge(request_chained);
+      fresh.insert(fresh.end(), request_fresh.begin(), request_fresh.end());
     }
 
     absl::Status inserted = store_.InsertChained(head_, fresh);
     if (inserted.ok()) {
       head_ = tip;
       *tip_sequence = std::max(*tip_sequence, tip.sequence);
-      for (const v1::Event& e : fresh) appended->push_back(e.action());
+      for (const v1::Event* e : fresh) appended->push_back(e->action());
+      // Copy the duplicates' answers first: they may point at events that
+      // are then moved into their own answers.
+      std::vector<std::vector<AppendResult>> outs(batch.size());
+      for (size_t ri = 0; ri < batch.size(); ++ri) {
+        if (!request_status[ri].ok()) continue;
+        outs[ri].resize(answers[ri].size());
+        for (size_t i = 0; i < answers[ri].size(); ++i) {
+          if (answers[ri][i] == &batch[ri].events[i]) continue;
+          outs[ri][i] = {*answers[ri][i], true};
+        }
+      }
+      std::vector<Result> results;
+      results.reserve(batch.size());
+      for (size_t ri = 0; ri < batch.size(); ++ri) {
+        if (!request_status[ri].ok()) {
+          results.emplace_back(request_status[ri]);
+          continue;
+        }
+        for (size_t i = 0; i < answers[ri].size(); ++i) {
+          if (answers[ri][i] == &batch[ri].events[i]) outs[ri][i].event = std::move(batch[ri].events[i]);
+        }
+        results.emplace_back(std::move(outs[ri]));
+      }
       return results;
     }
     // A key was already stored, or another writer moved the head: look the
@@ -211,7 +297,7 @@ std::vector<absl::StatusOr<std::vector<AppendResult>>> Appender::Process(const s
   absl::Status reported = absl::IsAborted(failure) || absl::IsAlreadyExists(failure)
                               ? absl::AbortedError(absl::StrCat("append kept conflicting: ", failure.message()))
                               : failure;
-  return std::vector<absl::StatusOr<std::vector<AppendResult>>>(batch.size(), reported);
+  return std::vector<Result>(batch.size(), reported);
 }
 
 }  // namespace ferry::audit

@@ -3,8 +3,9 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
-#include <optional>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -22,31 +23,42 @@ struct AppendResult {
   bool duplicate = false;  // its (service, idempotency_key) was already stored
 };
 
-// Extends the chain with group commit, in the callers' own threads (leader /
-// follower, as LevelDB's writer queue): a caller queues its request; if no
-// commit is running it becomes the leader, takes every request queued so far
-// and appends them all in one atomic, durable statement (so the chain has a
-// single total order and one WAL flush covers the whole group), answers them
-// and hands over to the next queued caller. Callers that arrive while a
-// commit runs wait for the next one. No thread of its own, no hand-off to
-// one: with N concurrent callers a commit carries up to N requests.
-// A caller is answered only once its events are durable. Thread-safe.
+// Extends the chain with pipelined group commit on two threads of its own.
+// Callers queue requests (AppendAsync, without blocking, as the gRPC
+// callback handlers do, or Append, which waits). The committer takes every
+// request queued so far and appends them all in one atomic statement whose
+// commit does not wait for the WAL flush (so the chain has a single total
+// order), then takes the next group at once. The flusher takes every group
+// committed so far, makes them durable with one synchronous commit
+// (EventStore::FlushWal) and only then answers their requests. So a group
+// is inserted while the one before it is being flushed, and one flush covers
+// every group committed meanwhile. Thread-safe.
 class Appender {
  public:
-  // `metrics` may be null.
+  using Result = absl::StatusOr<std::vector<AppendResult>>;
+  // Called once per request: on the flusher thread once durable, on the
+  // committer thread on failure, or on the caller's when the appender has
+  // stopped. Must not block.
+  using Done = std::function<void(Result)>;
+
+  // Starts the committer thread. `metrics` may be null.
   Appender(EventStore& store, const Clock& clock, AuditMetrics* metrics);
   ~Appender();  // Stop()s.
   Appender(const Appender&) = delete;
   Appender& operator=(const Appender&) = delete;
 
   // Appends `events` (validated and normalised by AuditLog) atomically and in
-  // order, after every request that was queued before. Events whose
-  // (service, idempotency_key) is already stored, or repeated within the
-  // request, come back with duplicate = true and append nothing.
-  // UNAVAILABLE when the database is unreachable (the outcome may then be
-  // unknown: retry with the same idempotency keys) or the appender stopped;
-  // INVALID_ARGUMENT when an event has no canonical form.
-  absl::StatusOr<std::vector<AppendResult>> Append(std::vector<v1::Event> events);
+  // order, after every request that was queued before, and then calls `done`.
+  // Events whose (service, idempotency_key) is already stored, or repeated
+  // within the request, come back with duplicate = true and append nothing.
+  // UNAVAILABLE when the database is unreachable or durability could not be
+  // confirmed (the outcome may then be unknown: retry with the same
+  // idempotency keys) or the appender stopped;
+  // INVALID_ARGUMENT when an event has no canonical form (only that request
+  // fails).
+  void AppendAsync(std::vector<v1::Event> events, Done done);
+  // AppendAsync, waiting for the answer.
+  Result Append(std::vector<v1::Event> events);
 
   // The highest sequence this process knows to be committed and durable.
   int64_t committed_sequence() const;
@@ -58,37 +70,54 @@ class Appender {
   // Wakes every WaitForCommitAfter().
   void WakeAll();
 
-  // Answers queued callers UNAVAILABLE, refuses new ones and waits for a
-  // running commit to finish. Idempotent.
+  // Answers queued requests UNAVAILABLE, refuses new ones, waits for a
+  // running commit to finish and flushes and answers every committed group.
+  // Idempotent.
   void Stop();
 
  private:
   struct Request {
     std::vector<v1::Event> events;
-    std::optional<absl::StatusOr<std::vector<AppendResult>>> result;  // set when answered
+    Done done;
   };
-  // Appends `batch` (leader only, without mu_); returns one result per
-  // request and the new durable tip (0 when nothing was appended).
-  std::vector<absl::StatusOr<std::vector<AppendResult>>> Process(const std::vector<Request*>& batch,
-                                                                 int64_t* tip,
-                                                                 std::vector<v1::AuditAction>* appended);
+  // A committed group waiting for the flusher.
+  struct Group {
+    std::vector<Request> requests;
+    std::vector<Result> results;  // one per request
+    int64_t tip = 0;              // the head after the group (0: nothing appended)
+    std::vector<v1::AuditAction> appended;
+  };
+  void RunCommitter();
+  void RunFlusher();
+  // Chains the requests' events in place and appends them (committer thread,
+  // without mu_); returns one result per request (the events move into
+  // them) and the new tip (0 when nothing was appended).
+  std::vector<Result> Process(std::vector<Request>& batch, int64_t* tip,
+                              std::vector<v1::AuditAction>* appended);
 
   EventStore& store_;
   const Clock& clock_;
   AuditMetrics* metrics_;
 
   mutable std::mutex mu_;
-  std::condition_variable turn_cv_;            // a request was answered or leadership is free
+  std::condition_variable queued_cv_;          // queue_ or stopping_ changed
+  std::condition_variable flush_cv_;           // committed_groups_ or committer_done_ changed
   mutable std::condition_variable commit_cv_;  // committed_ or generation_ changed
-  std::deque<Request*> queue_;
-  bool leading_ = false;  // a caller is committing a group
+  std::deque<Request> queue_;
+  std::vector<Group> committed_groups_;  // committed, not yet flushed
   bool stopping_ = false;
-  int64_t committed_ = 0;
+  bool committer_done_ = false;
+  int64_t committed_ = 0;  // durable
   uint64_t generation_ = 0;
 
-  // Owned by the current leader (handed over under mu_).
+  // The committer thread's own.
   bool head_known_ = false;
   ChainHead head_;
+
+  std::mutex join_mu_;
+  // Last: they start once the members above exist.
+  std::thread committer_;
+  std::thread flusher_;
 };
 
 }  // namespace ferry::audit

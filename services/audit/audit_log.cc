@@ -1,5 +1,6 @@
 #include "services/audit/audit_log.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <google/protobuf/util/time_util.h>
@@ -8,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/concurrency/await_callback.h"
 #include "common/logging/logger.h"
 #include "services/audit/event_chain.h"
 
@@ -64,15 +66,13 @@ bool WellFormed(const google::protobuf::Value& v) {
 // What is chained: the caller's fields, times at microsecond precision (what
 // PostgreSQL keeps), and no empty subject (which a stored row cannot tell
 // from an absent one).
-v1::Event Normalize(const v1::Event& in) {
-  v1::Event e = in;
+void Normalize(v1::Event& e) {
   e.clear_sequence();
   e.clear_append_time();
   e.clear_prev_hash();
   e.clear_hash();
   if (e.has_time()) *e.mutable_time() = TimeUtil::MicrosecondsToTimestamp(TimeUtil::TimestampToMicroseconds(e.time()));
   if (e.has_subject() && e.subject().ByteSizeLong() == 0) e.clear_subject();
-  return e;
 }
 
 std::string Fingerprint(const v1::QueryRequest& request) {
@@ -186,32 +186,54 @@ AuditLog::AuditLog(EventStore& store, Appender& appender, const CheckpointSigner
       metrics_(metrics),
       verifier_(store, verify_options) {}
 
-absl::StatusOr<AppendResult> AuditLog::Append(const v1::Event& event) {
+void AuditLog::AppendAsync(v1::Event event, std::function<void(absl::StatusOr<AppendResult>)> done) {
   absl::Status valid = ValidateEvent(event, "event");
-  if (!valid.ok()) return valid;
-  absl::Time started = clock_.Now();
-  absl::StatusOr<std::vector<AppendResult>> results = appender_.Append({Normalize(event)});
-  if (metrics_ != nullptr) metrics_->ObserveAppendLatency(clock_.Now() - started);
-  if (!results.ok()) return results.status();
-  return std::move(results->front());
+  if (!valid.ok()) return done(valid);
+  Normalize(event);
+  std::vector<v1::Event> one;
+  one.push_back(std::move(event));
+  AppendNormalized(std::move(one), [done = std::move(done)](Appender::Result results) {
+    if (!results.ok()) return done(results.status());
+    done(std::move(results->front()));
+  });
+}
+
+void AuditLog::AppendBatchAsync(std::vector<v1::Event> events, Appender::Done done) {
+  if (events.size() > static_cast<size_t>(kMaxBatchSize)) {
+    return done(Invalid("events", absl::StrCat("at most ", kMaxBatchSize, " per batch, got ", events.size())));
+  }
+  for (size_t i = 0; i < events.size(); ++i) {
+    absl::Status valid = ValidateEvent(events[i], absl::StrCat("events[", i, "]"));
+    if (!valid.ok()) return done(valid);
+  }
+  if (events.empty()) return done(std::vector<AppendResult>());
+  for (v1::Event& e : events) Normalize(e);
+  AppendNormalized(std::move(events), std::move(done));
+}
+
+void AuditLog::AppendNormalized(std::vector<v1::Event> normalized, Appender::Done done) {
+  const absl::Time started = clock_.Now();
+  appender_.AppendAsync(std::move(normalized), [this, started, done = std::move(done)](Appender::Result results) {
+    if (metrics_ != nullptr) metrics_->ObserveAppendLatency(clock_.Now() - started);
+    done(std::move(results));
+  });
+}
+
+absl::StatusOr<AppendResult> AuditLog::Append(const v1::Event& event) {
+  return concurrency::AwaitCallback<absl::StatusOr<AppendResult>>(
+      [&](std::function<void(absl::StatusOr<AppendResult>)> done) { AppendAsync(event, std::move(done)); });
 }
 
 absl::StatusOr<std::vector<AppendResult>> AuditLog::AppendBatch(const std::vector<v1::Event>& events) {
-  if (events.size() > static_cast<size_t>(kMaxBatchSize)) {
-    return Invalid("events", absl::StrCat("at most ", kMaxBatchSize, " per batch, got ", events.size()));
-  }
-  std::vector<v1::Event> normalized;
-  normalized.reserve(events.size());
-  for (size_t i = 0; i < events.size(); ++i) {
-    absl::Status valid = ValidateEvent(events[i], absl::StrCat("events[", i, "]"));
-    if (!valid.ok()) return valid;
-    normalized.push_back(Normalize(events[i]));
-  }
-  if (normalized.empty()) return std::vector<AppendResult>();
-  absl::Time started = clock_.Now();
-  absl::StatusOr<std::vector<AppendResult>> results = appender_.Append(std::move(normalized));
-  if (metrics_ != nullptr) metrics_->ObserveAppendLatency(clock_.Now() - started);
-  return results;
+  return concurrency::AwaitCallback<Appender::Result>(
+      [&](Appender::Done done) { AppendBatchAsync(events, std::move(done)); });
+}
+
+absl::Status AuditLog::MakeDurable(const std::vector<v1::Event>& events) {
+  int64_t newest = 0;
+  for (const v1::Event& e : events) newest = std::max(newest, e.sequence());
+  if (newest <= appender_.committed_sequence()) return absl::OkStatus();
+  return store_.FlushWal();
 }
 
 absl::StatusOr<v1::QueryResponse> AuditLog::Query(const v1::QueryRequest& request) {
@@ -240,6 +262,8 @@ absl::StatusOr<v1::QueryResponse> AuditLog::Query(const v1::QueryRequest& reques
   }
   absl::StatusOr<std::vector<v1::Event>> events = store_.Query(q);
   if (!events.ok()) return events.status();
+  absl::Status durable = MakeDurable(*events);
+  if (!durable.ok()) return durable;
   v1::QueryResponse out;
   const bool more = events->size() > static_cast<size_t>(limit);
   if (more) events->pop_back();
@@ -270,6 +294,8 @@ absl::Status AuditLog::Tail(const v1::TailRequest& request, const std::function<
     q.limit = kTailPage;
     absl::StatusOr<std::vector<v1::Event>> events = store_.Query(q);
     if (!events.ok()) return events.status();
+    absl::Status durable = MakeDurable(*events);
+    if (!durable.ok()) return durable;
     for (const v1::Event& e : *events) {
       if (!send(e)) return absl::CancelledError("tail cancelled by the client");
       cursor = e.sequence();
@@ -301,6 +327,8 @@ absl::Status AuditLog::Export(const v1::ExportRequest& request, const std::funct
     if (stopping_.load()) return absl::UnavailableError("the audit service is shutting down");
     absl::StatusOr<std::vector<v1::Event>> events = store_.Query(q);
     if (!events.ok()) return events.status();
+    absl::Status durable = MakeDurable(*events);
+    if (!durable.ok()) return durable;
     for (const v1::Event& e : *events) {
       absl::StatusOr<std::string> line = ExportLine(e);
       if (!line.ok()) return absl::DataLossError(absl::StrCat("event ", e.sequence(), ": ", line.status().message()));

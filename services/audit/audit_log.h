@@ -31,10 +31,16 @@ class AuditLog {
   AuditLog(EventStore& store, Appender& appender, const CheckpointSigner& signer, const Clock& clock,
            AuditMetrics* metrics, ChainVerifierOptions verify_options = {});
 
-  // Validates, normalises and appends one event (see Appender::Append).
-  absl::StatusOr<AppendResult> Append(const v1::Event& event);
+  // Validates, normalises and appends one event, then calls `done` once, on
+  // this thread when the event is invalid, else on the appender's (see
+  // Appender::AppendAsync). `done` must not block.
+  void AppendAsync(v1::Event event, std::function<void(absl::StatusOr<AppendResult>)> done);
   // Validates every event first (nothing is appended if one is bad), then
-  // appends them atomically and in order. At most kMaxBatchSize.
+  // appends them atomically and in order, as AppendAsync. At most
+  // kMaxBatchSize.
+  void AppendBatchAsync(std::vector<v1::Event> events, Appender::Done done);
+  // The same, waiting for the answer.
+  absl::StatusOr<AppendResult> Append(const v1::Event& event);
   absl::StatusOr<std::vector<AppendResult>> AppendBatch(const std::vector<v1::Event>& events);
 
   // One page of matching events and the token of the next ("" on the last).
@@ -70,6 +76,13 @@ class AuditLog {
   void StopStreams();
 
  private:
+  void AppendNormalized(std::vector<v1::Event> normalized, Appender::Done done);
+  // Appends commit asynchronously and become durable with the appender's
+  // next flush, so a reader may see an event that is not durable yet (its
+  // group is being flushed, or another replica appended it). Before such
+  // events are shown, this makes them durable (EventStore::FlushWal); it
+  // costs nothing when they are all within the appender's durable tip.
+  absl::Status MakeDurable(const std::vector<v1::Event>& events);
 
   EventStore& store_;
   Appender& appender_;

@@ -12,20 +12,28 @@ void ToProto(AppendResult&& r, v1::AppendResponse* out) {
 
 }  // namespace
 
-grpc::Status AuditService::Append(grpc::ServerContext*, const v1::AppendRequest* req, v1::AppendResponse* out) {
-  absl::StatusOr<AppendResult> r = log_.Append(req->event());
-  if (!r.ok()) return ToGrpcStatus(r.status());
-  ToProto(std::move(*r), out);
-  return grpc::Status::OK;
+grpc::ServerUnaryReactor* AuditService::Append(grpc::CallbackServerContext* ctx, const v1::AppendRequest* req,
+                                               v1::AppendResponse* out) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  log_.AppendAsync(req->event(), [reactor, out](absl::StatusOr<AppendResult> r) {
+    if (!r.ok()) return reactor->Finish(ToGrpcStatus(r.status()));
+    ToProto(std::move(*r), out);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
 }
 
-grpc::Status AuditService::AppendBatch(grpc::ServerContext*, const v1::AppendBatchRequest* req,
-                                       v1::AppendBatchResponse* out) {
-  absl::StatusOr<std::vector<AppendResult>> r =
-      log_.AppendBatch(std::vector<v1::Event>(req->events().begin(), req->events().end()));
-  if (!r.ok()) return ToGrpcStatus(r.status());
-  for (AppendResult& one : *r) ToProto(std::move(one), out->add_results());
-  return grpc::Status::OK;
+grpc::ServerUnaryReactor* AuditService::AppendBatch(grpc::CallbackServerContext* ctx,
+                                                    const v1::AppendBatchRequest* req,
+                                                    v1::AppendBatchResponse* out) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  log_.AppendBatchAsync(std::vector<v1::Event>(req->events().begin(), req->events().end()),
+                        [reactor, out](Appender::Result r) {
+                          if (!r.ok()) return reactor->Finish(ToGrpcStatus(r.status()));
+                          for (AppendResult& one : *r) ToProto(std::move(one), out->add_results());
+                          reactor->Finish(grpc::Status::OK);
+                        });
+  return reactor;
 }
 
 grpc::Status AuditService::Query(grpc::ServerContext*, const v1::QueryRequest* req, v1::QueryResponse* out) {

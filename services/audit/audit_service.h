@@ -7,13 +7,18 @@ namespace ferry::audit {
 
 // gRPC handlers of ferry.v1.Audit: translate, delegate to AuditLog, map the
 // status. Thread-safe.
-class AuditService final : public v1::Audit::Service {
+// Append and AppendBatch use the callback API: they queue the request with
+// the appender and return, and the appender's committer finishes the call
+// once the group commit is durable, so no server thread waits per request.
+class AuditService final
+    : public v1::Audit::WithCallbackMethod_Append<v1::Audit::WithCallbackMethod_AppendBatch<v1::Audit::Service>> {
  public:
   explicit AuditService(AuditLog& log) : log_(log) {}
 
-  grpc::Status Append(grpc::ServerContext* ctx, const v1::AppendRequest* req, v1::AppendResponse* out) override;
-  grpc::Status AppendBatch(grpc::ServerContext* ctx, const v1::AppendBatchRequest* req,
-                           v1::AppendBatchResponse* out) override;
+  grpc::ServerUnaryReactor* Append(grpc::CallbackServerContext* ctx, const v1::AppendRequest* req,
+                                   v1::AppendResponse* out) override;
+  grpc::ServerUnaryReactor* AppendBatch(grpc::CallbackServerContext* ctx, const v1::AppendBatchRequest* req,
+                                        v1::AppendBatchResponse* out) override;
   grpc::Status Query(grpc::ServerContext* ctx, const v1::QueryRequest* req, v1::QueryResponse* out) override;
   grpc::Status Tail(grpc::ServerContext* ctx, const v1::TailRequest* req,
                     grpc::ServerWriter<v1::TailResponse>* writer) override;

@@ -47,8 +47,8 @@ struct StoredChainRow {
 // The writer methods (ReadWriterHead, FindByIdempotencyKeys, InsertChained,
 // InsertCheckpoint) write through the restricted audit writer role.
 // ReadWriterHead, FindByIdempotencyKeys and InsertChained share one writer
-// connection and must not be called concurrently (the Appender is their one
-// caller). Every other method is thread-safe.
+// connection and must not be called concurrently (the Appender's committer
+// thread is their one caller). Every other method is thread-safe.
 class EventStore {
  public:
   virtual ~EventStore() = default;
@@ -59,11 +59,17 @@ class EventStore {
   virtual absl::StatusOr<std::vector<v1::Event>> FindByIdempotencyKeys(
       const std::vector<std::pair<std::string, std::string>>& keys) = 0;
   // Inserts `events` (consecutive, already chained from `expected`) and moves
-  // the head to the last of them, in one atomic, durable commit. ABORTED
-  // when the head is no longer `expected` (another writer appended: re-read
-  // and re-chain); ALREADY_EXISTS when an idempotency key was taken
-  // meanwhile; UNAVAILABLE when the outcome is unknown.
-  virtual absl::Status InsertChained(const ChainHead& expected, const std::vector<v1::Event>& events) = 0;
+  // the head to the last of them, in one atomic commit. ABORTED when the
+  // head is no longer `expected` (another writer appended: re-read and
+  // re-chain); ALREADY_EXISTS when an idempotency key was taken meanwhile;
+  // UNAVAILABLE when the outcome is unknown. The commit may be asynchronous
+  // (visible, not yet durable): the events are durable once a later
+  // FlushWal() returns OK.
+  virtual absl::Status InsertChained(const ChainHead& expected, const std::vector<const v1::Event*>& events) = 0;
+  // Returns OK once everything committed before the call is durable, at the
+  // server's synchronous_commit level. UNAVAILABLE when that is unknown.
+  // Thread-safe; may run concurrently with InsertChained.
+  virtual absl::Status FlushWal() = 0;
 
   // Events matching `query`.
   virtual absl::StatusOr<std::vector<v1::Event>> Query(const EventQuery& query) = 0;

@@ -77,7 +77,7 @@ const std::string kInsertChained = absl::StrCat(
     " r.actor_display_name, r.action, r.repository_id, r.application_id, r.environment_id, r.plan_id,"
     " r.deployment_id, r.commit_sha, r.ref, r.message, r.details, r.idempotency_key, r.prev_hash, r.hash"
     " FROM moved, jsonb_to_recordset($5::jsonb) AS r(",
-    kRecordColumns, ") ORDER BY r.sequence");
+    kRecordColumns, ")");
 
 const std::string kFindByKeys = absl::StrCat(
     "SELECT ", kColumns, " FROM audit.events WHERE (service, idempotency_key) IN"
@@ -85,6 +85,10 @@ const std::string kFindByKeys = absl::StrCat(
     " idempotency_key text))");
 
 constexpr char kHead[] = "SELECT sequence, hash FROM audit.chain_head WHERE singleton";
+// A statement that takes a transaction id commits with a commit record, and
+// a synchronous commit flushes the WAL up to its record: every earlier
+// (asynchronous) commit becomes durable with it. Nothing is written.
+constexpr char kFlush[] = "SELECT pg_current_xact_id()";
 constexpr char kLastEvent[] = "SELECT sequence, hash FROM audit.events ORDER BY sequence DESC LIMIT 1";
 
 constexpr char kCheckpointColumns[] =
@@ -272,9 +276,10 @@ absl::Status PostgresEventStore::WithWriter(const std::function<absl::Status(pqx
     try {
       pqxx::nontransaction setup(**conn);
       setup.exec0(absl::StrCat("SET ROLE ", kWriterRole));
-      // Appends commit at the server's synchronous_commit level (durable
-      // by default): the Appender answers a whole group after one commit,
-      // so one WAL flush covers every caller in it.
+      // Appends commit without waiting for the WAL flush; the Appender
+      // answers them only after FlushWal() (on another connection), so the
+      // next group is inserted while the previous one is being flushed.
+      setup.exec0("SET synchronous_commit TO off");
       (*conn)->prepare("audit_writer_head", kHead);
       (*conn)->prepare("audit_find_by_keys", kFindByKeys);
       (*conn)->prepare("audit_insert_chained", kInsertChained);
@@ -291,6 +296,24 @@ absl::Status PostgresEventStore::WithWriter(const std::function<absl::Status(pqx
   } catch (const std::exception& e) {
     if (writer_ != nullptr && !writer_->is_open()) writer_.reset();
     return postgres::StatusFromException(e, context);
+  }
+}
+
+absl::Status PostgresEventStore::FlushWal() {
+  std::lock_guard<std::mutex> lock(flush_mu_);
+  try {
+    if (flusher_ == nullptr) {
+      absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = pool_.OpenDedicated();
+      if (!conn.ok()) return conn.status();
+      (*conn)->prepare("audit_flush", kFlush);
+      flusher_ = std::move(*conn);
+    }
+    pqxx::nontransaction tx(*flusher_);
+    tx.exec_prepared1("audit_flush");
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    flusher_.reset();
+    return absl::UnavailableError(absl::StrCat("cannot confirm the append is durable: ", e.what()));
   }
 }
 
@@ -330,13 +353,13 @@ absl::StatusOr<std::vector<v1::Event>> PostgresEventStore::FindByIdempotencyKeys
   return out;
 }
 
-absl::Status PostgresEventStore::InsertChained(const ChainHead& expected, const std::vector<v1::Event>& events) {
+absl::Status PostgresEventStore::InsertChained(const ChainHead& expected, const std::vector<const v1::Event*>& events) {
   if (events.empty()) return absl::OkStatus();
   std::string records = "[";
   records.reserve(events.size() * 700);
   for (size_t i = 0; i < events.size(); ++i) {
     if (i > 0) records.push_back(',');
-    absl::Status st = AppendRecord(events[i], &records);
+    absl::Status st = AppendRecord(*events[i], &records);
     if (!st.ok()) return st;
   }
   records.push_back(']');
@@ -344,7 +367,7 @@ absl::Status PostgresEventStore::InsertChained(const ChainHead& expected, const 
       [&](pqxx::connection& conn) -> absl::Status {
         pqxx::nontransaction tx(conn);
         pqxx::result r = tx.exec_prepared("audit_insert_chained", expected.sequence, expected.hash,
-                                          events.back().sequence(), events.back().hash(), records);
+                                          events.back()->sequence(), events.back()->hash(), records);
         if (r.affected_rows() == 0) {
           return absl::AbortedError(absl::StrCat("chain head moved from ", expected.sequence, " meanwhile"));
         }

@@ -30,7 +30,8 @@ class PostgresEventStore final : public EventStore {
   absl::StatusOr<ChainHead> ReadWriterHead() override;
   absl::StatusOr<std::vector<v1::Event>> FindByIdempotencyKeys(
       const std::vector<std::pair<std::string, std::string>>& keys) override;
-  absl::Status InsertChained(const ChainHead& expected, const std::vector<v1::Event>& events) override;
+  absl::Status InsertChained(const ChainHead& expected, const std::vector<const v1::Event*>& events) override;
+  absl::Status FlushWal() override;
 
   absl::StatusOr<std::vector<v1::Event>> Query(const EventQuery& query) override;
   absl::Status StreamChain(int64_t after, int64_t before,
@@ -47,7 +48,9 @@ class PostgresEventStore final : public EventStore {
   absl::Status WithWriter(const std::function<absl::Status(pqxx::connection&)>& fn, const char* context);
 
   postgres::ConnectionPool& pool_;
-  std::unique_ptr<pqxx::connection> writer_;   // used only by the Appender's current leader
+  std::unique_ptr<pqxx::connection> writer_;  // used only by the Appender's committer thread
+  std::mutex flush_mu_;
+  std::unique_ptr<pqxx::connection> flusher_;  // guarded by flush_mu_
 };
 
 }  // namespace ferry::audit

@@ -70,9 +70,10 @@ class RowStore final : public EventStore {
       const std::vector<std::pair<std::string, std::string>>&) override {
     return absl::UnimplementedError("unused");
   }
-  absl::Status InsertChained(const ChainHead&, const std::vector<v1::Event>&) override {
+  absl::Status InsertChained(const ChainHead&, const std::vector<const v1::Event*>&) override {
     return absl::UnimplementedError("unused");
   }
+  absl::Status FlushWal() override { return absl::UnimplementedError("unused"); }
   absl::StatusOr<std::vector<v1::Event>> Query(const EventQuery&) override {
     return absl::UnimplementedError("unused");
   }

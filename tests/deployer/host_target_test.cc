@@ -43,6 +43,8 @@ class HostTargetTest : public ::testing::Test {
   }
   void TearDown() override {
     testing::KillAllUnder(root_);
+    // A killed group's other members (a shell's `sleep`) take a moment to exit.
+    for (int i = 0; i < 100 && testing::CountProcessesUnder(root_) > 0; ++i) absl::SleepFor(absl::Milliseconds(10));
     EXPECT_EQ(testing::CountProcessesUnder(root_), 0) << "processes left behind";
   }
   absl::Status PrepareAndApply(const std::vector<json>& docs) {
@@ -196,10 +198,15 @@ TEST_F(HostTargetTest, StopWaitsForExitAndKillsAProgramIgnoringTheStopSignal) {
   EXPECT_FALSE(IsAlive(p));
   EXPECT_LT(absl::Now() - start, absl::Seconds(5)) << "waited for the stop timeout although it had exited";
   absl::StatusOr<pid_t> stubborn =
-      SpawnDetached({{"/bin/sh", "-c", "trap '' TERM; while true; do sleep 0.05; done"}, {}, "", root_ + "/stubborn.log"});
+      SpawnDetached({{"/bin/sh", "-c", "trap '' TERM; echo > \"$0\"; while true; do sleep 0.05; done", root_ + "/trap-set"},
+                     {},
+                     "",
+                     root_ + "/stubborn.log"});
   ASSERT_TRUE(stubborn.ok());
   ProcessIdentity s{*stubborn, ProcessStartTime(*stubborn)};
-  absl::SleepFor(absl::Milliseconds(200));  // Let the shell install its trap.
+  // Until the shell has ignored SIGTERM, SIGTERM would end it.
+  for (int i = 0; i < 250 && Read(root_ + "/trap-set").empty(); ++i) absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_FALSE(Read(root_ + "/trap-set").empty()) << "the worker never started";
   StopProcess(s, SIGTERM, absl::Milliseconds(300));
   EXPECT_FALSE(IsAlive(s)) << "not killed after the stop timeout";
 }
@@ -251,12 +258,15 @@ namespace {
 
 TEST_F(HostTargetTest, ReloadSignalReachesTheNamedProcess) {
   json p = testing::ServerProcess("worker", "v1", 1);
-  p["spec"]["command"] = {"/bin/sh", "-c", "trap 'echo reloaded >> got-hup' HUP; while true; do sleep 0.05; done"};
+  p["spec"]["command"] = {"/bin/sh", "-c",
+                          "trap 'echo reloaded >> got-hup' HUP; echo > trap-set; while true; do sleep 0.05; done"};
   p["spec"].erase("healthCheck");
   p["spec"].erase("ports");
   json f = testing::ConfigFile("conf", "worker.conf", "a=1\n");
   ASSERT_TRUE(PrepareAndApply({p, f}).ok());
-  absl::SleepFor(absl::Milliseconds(200));  // Let the shell install its trap.
+  // Until the shell has installed its trap, SIGHUP would end it.
+  for (int i = 0; i < 250 && Read(root_ + "/trap-set").empty(); ++i) absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_FALSE(Read(root_ + "/trap-set").empty()) << "the worker never started";
   f["spec"]["reload"] = {{"process", "worker"}, {"signal", "SIGHUP"}};
   f["spec"]["content"] = "a=2\n";
   ASSERT_TRUE(PrepareAndApply({p, f}).ok());

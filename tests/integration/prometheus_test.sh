@@ -54,6 +54,9 @@ done
 echo "prometheus: 4/4 targets up; ferry_deployments_total{result=\"succeeded\"} present"
 for m in ferry_deployment_duration_seconds_count ferry_health_checks_total ferry_revisions_total ferry_plans_total \
          ferry_audit_events_appended_total ferry_outbox_backlog ferry_git_requests_total; do
+  # Each target is scraped on its own schedule: a series that appeared
+  # since a target's last scrape arrives with its next one.
+  for _ in $(seq 15); do [[ $(query "$m" 2>/dev/null || echo 0) -ge 1 ]] && break; sleep 1; done
   [[ $(query "$m") -ge 1 ]] || fail "prometheus has no $m after a deploy"
   echo "prometheus: $m present"
 done
