@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <iostream>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -60,41 +61,78 @@ ferry::v1::Event MakeEvent(const std::string& key, int64_t n, int applications) 
   return e;
 }
 
+// One call in flight for one client.
+struct Call {
+  int client = 0;
+  absl::Time started;
+  grpc::ClientContext ctx;
+  grpc::Status status;
+  ferry::v1::AppendResponse response;
+  ferry::v1::AppendBatchResponse batch_response;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<ferry::v1::AppendResponse>> reader;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<ferry::v1::AppendBatchResponse>> batch_reader;
+};
+
+// `clients` closed-loop clients, each on a connection of its own with one
+// Append (or AppendBatch of `batch`) in flight at a time, driven as pgbench
+// drives its connections: a few threads (2, as pgbench -j 2), each running
+// its share of the clients through one completion queue.
 int Append(const std::string& target, int clients, double seconds, int batch) {
+  const int kThreads = std::min(clients, 2);
   std::atomic<int64_t> appended{0};
   std::atomic<int64_t> errors{0};
-  std::vector<std::vector<double>> latencies(clients);
+  std::vector<std::vector<double>> latencies(kThreads);
   const std::string run = absl::StrCat(absl::ToUnixNanos(absl::Now()));
-  absl::Time start = absl::Now();
-  absl::Time end = start + absl::Seconds(seconds);
+  std::vector<std::unique_ptr<Audit::Stub>> stubs;
+  for (int c = 0; c < clients; ++c) stubs.push_back(NewClient(target, c));
+  const absl::Time start = absl::Now();
+  const absl::Time end = start + absl::Seconds(seconds);
   std::vector<std::thread> threads;
-  for (int c = 0; c < clients; ++c) {
-    threads.emplace_back([&, c] {
-      auto stub = NewClient(target, c);
-      for (int64_t i = 0; absl::Now() < end; ++i) {
-        grpc::ClientContext ctx;
-        absl::Time t0 = absl::Now();
-        grpc::Status s;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      grpc::CompletionQueue cq;
+      std::vector<int64_t> sent(clients, 0);
+      auto send = [&](int c) {
+        auto* call = new Call;
+        call->client = c;
+        const int64_t i = sent[c]++;
+        call->started = absl::Now();
         if (batch <= 1) {
           ferry::v1::AppendRequest req;
           *req.mutable_event() = MakeEvent(absl::StrCat(run, "-", c, "-", i), c * 1000003 + i, 1000);
-          ferry::v1::AppendResponse resp;
-          s = stub->Append(&ctx, req, &resp);
+          call->reader = stubs[c]->PrepareAsyncAppend(&call->ctx, req, &cq);
+          call->reader->StartCall();
+          call->reader->Finish(&call->response, &call->status, call);
         } else {
           ferry::v1::AppendBatchRequest req;
           for (int b = 0; b < batch; ++b) {
             *req.add_events() = MakeEvent(absl::StrCat(run, "-", c, "-", i, "-", b), c * 1000003 + i * batch + b, 1000);
           }
-          ferry::v1::AppendBatchResponse resp;
-          s = stub->AppendBatch(&ctx, req, &resp);
+          call->batch_reader = stubs[c]->PrepareAsyncAppendBatch(&call->ctx, req, &cq);
+          call->batch_reader->StartCall();
+          call->batch_reader->Finish(&call->batch_response, &call->status, call);
         }
-        latencies[c].push_back(absl::ToDoubleMilliseconds(absl::Now() - t0));
-        if (!s.ok()) {
-          if (errors++ == 0) std::cerr << s.error_message() << "\n";
-          return;
+      };
+      int in_flight = 0;
+      for (int c = t; c < clients; c += kThreads, ++in_flight) send(c);
+      void* tag = nullptr;
+      bool ok = false;
+      while (in_flight > 0 && cq.Next(&tag, &ok)) {
+        std::unique_ptr<Call> call(static_cast<Call*>(tag));
+        --in_flight;
+        latencies[t].push_back(absl::ToDoubleMilliseconds(absl::Now() - call->started));
+        if (!ok || !call->status.ok()) {
+          if (errors++ == 0) std::cerr << call->status.error_message() << "\n";
+          continue;  // this client stops
         }
         appended += std::max(batch, 1);
+        if (absl::Now() < end) {
+          send(call->client);
+          ++in_flight;
+        }
       }
+      cq.Shutdown();
+      while (cq.Next(&tag, &ok)) delete static_cast<Call*>(tag);
     });
   }
   for (auto& t : threads) t.join();

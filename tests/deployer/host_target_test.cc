@@ -204,6 +204,12 @@ TEST_F(HostTargetTest, StopWaitsForExitAndKillsAProgramIgnoringTheStopSignal) {
                      root_ + "/stubborn.log"});
   ASSERT_TRUE(stubborn.ok());
   ProcessIdentity s{*stubborn, ProcessStartTime(*stubborn)};
+  struct KillOnExit {  // even when an assertion below fails: it would run forever
+    ProcessIdentity id;
+    ~KillOnExit() {
+      if (IsAlive(id)) StopProcess(id, SIGKILL, absl::Seconds(5));
+    }
+  } guard{s};
   // Until the shell has ignored SIGTERM, SIGTERM would end it.
   for (int i = 0; i < 250 && Read(root_ + "/trap-set").empty(); ++i) absl::SleepFor(absl::Milliseconds(20));
   ASSERT_FALSE(Read(root_ + "/trap-set").empty()) << "the worker never started";
