@@ -25,11 +25,7 @@ google::protobuf::Timestamp MicrosecondTimestamp(absl::Time t) {
 }  // namespace
 
 Appender::Appender(EventStore& store, const Clock& clock, AuditMetrics* metrics)
-    : store_(store),
-      clock_(clock),
-      metrics_(metrics),
-      committer_([this] { RunCommitter(); }),
-      flusher_([this] { RunFlusher(); }) {}
+    : store_(store), clock_(clock), metrics_(metrics), committer_([this] { RunCommitter(); }) {}
 
 Appender::~Appender() { Stop(); }
 
@@ -46,12 +42,6 @@ void Appender::Stop() {
   for (Request& r : refused) r.done(absl::UnavailableError("the audit service is shutting down"));
   std::lock_guard<std::mutex> join_lock(join_mu_);  // Stop() may race with itself
   if (committer_.joinable()) committer_.join();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    committer_done_ = true;
-  }
-  flush_cv_.notify_all();
-  if (flusher_.joinable()) flusher_.join();
 }
 
 void Appender::AppendAsync(std::vector<v1::Event> events, Done done) {
@@ -73,70 +63,29 @@ Appender::Result Appender::Append(std::vector<v1::Event> events) {
 void Appender::RunCommitter() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    // Requests wait while a committed group waits for its flush: they form
-    // the next group, larger (one statement for more requests) and still
-    // committed before that flush returns.
     queued_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
     if (stopping_) return;
     // Take every queued request, up to kMaxEventsPerCommit events.
-    Group group;
+    std::vector<Request> batch;
     size_t queued_events = 0;
-    while (!queue_.empty() && (group.requests.empty() ||
-                               queued_events + queue_.front().events.size() <= kMaxEventsPerCommit)) {
+    while (!queue_.empty() &&
+           (batch.empty() || queued_events + queue_.front().events.size() <= kMaxEventsPerCommit)) {
       queued_events += queue_.front().events.size();
-      group.requests.push_back(std::move(queue_.front()));
+      batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
     }
     lock.unlock();
-    group.results = Process(group.requests, &group.tip, &group.appended);
-    // Failures are answered now; answers that name stored events (new or
-    // duplicate: the original may be in a group still being flushed) wait
-    // for the flush.
-    bool durable_answers = false;
-    for (size_t i = 0; i < group.requests.size(); ++i) {
-      if (group.results[i].ok()) {
-        durable_answers = true;
-      } else {
-        group.requests[i].done(group.results[i]);  // an error: cheap to copy
-      }
-    }
-    lock.lock();
-    if (durable_answers || group.tip > 0) {
-      committed_groups_.push_back(std::move(group));
-      flush_cv_.notify_one();
-    }
-  }
-}
-
-void Appender::RunFlusher() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (true) {
-    flush_cv_.wait(lock, [&] { return committer_done_ || !committed_groups_.empty(); });
-    if (committed_groups_.empty()) return;  // the committer is done and everything is answered
-    std::vector<Group> groups;
-    groups.swap(committed_groups_);
-    queued_cv_.notify_one();
-    lock.unlock();
-    const absl::Status flushed = store_.FlushWal();
     int64_t tip = 0;
-    for (const Group& g : groups) tip = std::max(tip, g.tip);
-    if (!flushed.ok()) {
-      logging::Warn("append durability unknown; callers will retry", {{"error", flushed.ToString()}});
-    } else if (metrics_ != nullptr) {
-      for (const Group& g : groups) {
-        for (v1::AuditAction a : g.appended) metrics_->CountAppended(a);
-      }
+    std::vector<v1::AuditAction> appended;
+    std::vector<Result> results = Process(batch, &tip, &appended);
+    if (metrics_ != nullptr) {
+      for (v1::AuditAction a : appended) metrics_->CountAppended(a);
     }
     lock.lock();
-    if (flushed.ok()) committed_ = std::max(committed_, tip);
+    committed_ = std::max(committed_, tip);
     commit_cv_.notify_all();
     lock.unlock();
-    for (Group& g : groups) {
-      for (size_t i = 0; i < g.requests.size(); ++i) {
-        if (!g.results[i].ok()) continue;  // answered by the committer
-        g.requests[i].done(flushed.ok() ? std::move(g.results[i]) : Result(flushed));
-      }
-    }
+    for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
     lock.lock();
   }
 }
@@ -170,6 +119,12 @@ std::vector<Appender::Result> Appender::Process(std::vector<Request>& batch, int
                                                std::vector<v1::AuditAction>* appended) {
   absl::Status failure;
   bool lookup_keys = false;
+  // Events without a time get the append time; remember which, as an
+  // attempt sets it in place and a retry appends at a later time.
+  std::vector<std::vector<bool>> timeless(batch.size());
+  for (size_t ri = 0; ri < batch.size(); ++ri) {
+    for (const v1::Event& e : batch[ri].events) timeless[ri].push_back(!e.has_time());
+  }
   for (int attempt = 1; attempt <= kAttempts; ++attempt) {
     if (!head_known_) {
       absl::StatusOr<ChainHead> head = store_.ReadWriterHead();
@@ -232,7 +187,7 @@ std::vector<Appender::Result> Appender::Process(std::vector<Request>& batch, int
         v1::Event& e = events[i];
         e.set_sequence(request_tip.sequence + 1);
         *e.mutable_append_time() = now;
-        if (!e.has_time()) *e.mutable_time() = now;
+        if (timeless[ri][i]) *e.mutable_time() = now;
         e.set_prev_hash(request_tip.hash);
         absl::StatusOr<std::string> canonical = CanonicalJson(e);
         absl::StatusOr<std::string> hash =

@@ -23,22 +23,20 @@ struct AppendResult {
   bool duplicate = false;  // its (service, idempotency_key) was already stored
 };
 
-// Extends the chain with pipelined group commit on two threads of its own.
+// Extends the chain with group commit on a committer thread of its own.
 // Callers queue requests (AppendAsync, without blocking, as the gRPC
 // callback handlers do, or Append, which waits). The committer takes every
-// request queued so far and appends them all in one atomic statement whose
-// commit does not wait for the WAL flush (so the chain has a single total
-// order), then takes the next group at once. The flusher takes every group
-// committed so far, makes them durable with one synchronous commit
-// (EventStore::FlushWal) and only then answers their requests. So a group
-// is inserted while the one before it is being flushed, and one flush covers
-// every group committed meanwhile. Thread-safe.
+// request queued so far, chains them and appends them all in one atomic
+// statement that commits durably (so the chain has a single total order and
+// one WAL flush covers the whole group), answers them, and takes the next
+// group. Requests that arrive during a commit share the next one: with N
+// callers in flight a commit carries up to N requests. A request is answered
+// only once its events are durable. Thread-safe.
 class Appender {
  public:
   using Result = absl::StatusOr<std::vector<AppendResult>>;
-  // Called once per request: on the flusher thread once durable, on the
-  // committer thread on failure, or on the caller's when the appender has
-  // stopped. Must not block.
+  // Called once per request, on the committer thread (or on the caller's,
+  // when the appender has stopped). Must not block.
   using Done = std::function<void(Result)>;
 
   // Starts the committer thread. `metrics` may be null.
@@ -51,9 +49,8 @@ class Appender {
   // order, after every request that was queued before, and then calls `done`.
   // Events whose (service, idempotency_key) is already stored, or repeated
   // within the request, come back with duplicate = true and append nothing.
-  // UNAVAILABLE when the database is unreachable or durability could not be
-  // confirmed (the outcome may then be unknown: retry with the same
-  // idempotency keys) or the appender stopped;
+  // UNAVAILABLE when the database is unreachable (the outcome may then be
+  // unknown: retry with the same idempotency keys) or the appender stopped;
   // INVALID_ARGUMENT when an event has no canonical form (only that request
   // fails).
   void AppendAsync(std::vector<v1::Event> events, Done done);
@@ -70,9 +67,8 @@ class Appender {
   // Wakes every WaitForCommitAfter().
   void WakeAll();
 
-  // Answers queued requests UNAVAILABLE, refuses new ones, waits for a
-  // running commit to finish and flushes and answers every committed group.
-  // Idempotent.
+  // Answers queued requests UNAVAILABLE, refuses new ones, and waits for a
+  // running commit to finish (its requests are answered). Idempotent.
   void Stop();
 
  private:
@@ -80,15 +76,7 @@ class Appender {
     std::vector<v1::Event> events;
     Done done;
   };
-  // A committed group waiting for the flusher.
-  struct Group {
-    std::vector<Request> requests;
-    std::vector<Result> results;  // one per request
-    int64_t tip = 0;              // the head after the group (0: nothing appended)
-    std::vector<v1::AuditAction> appended;
-  };
   void RunCommitter();
-  void RunFlusher();
   // Chains the requests' events in place and appends them (committer thread,
   // without mu_); returns one result per request (the events move into
   // them) and the new tip (0 when nothing was appended).
@@ -101,13 +89,10 @@ class Appender {
 
   mutable std::mutex mu_;
   std::condition_variable queued_cv_;          // queue_ or stopping_ changed
-  std::condition_variable flush_cv_;           // committed_groups_ or committer_done_ changed
   mutable std::condition_variable commit_cv_;  // committed_ or generation_ changed
   std::deque<Request> queue_;
-  std::vector<Group> committed_groups_;  // committed, not yet flushed
   bool stopping_ = false;
-  bool committer_done_ = false;
-  int64_t committed_ = 0;  // durable
+  int64_t committed_ = 0;
   uint64_t generation_ = 0;
 
   // The committer thread's own.
@@ -115,9 +100,7 @@ class Appender {
   ChainHead head_;
 
   std::mutex join_mu_;
-  // Last: they start once the members above exist.
-  std::thread committer_;
-  std::thread flusher_;
+  std::thread committer_;  // last: starts once the members above exist
 };
 
 }  // namespace ferry::audit

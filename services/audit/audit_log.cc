@@ -229,13 +229,6 @@ absl::StatusOr<std::vector<AppendResult>> AuditLog::AppendBatch(const std::vecto
       [&](Appender::Done done) { AppendBatchAsync(events, std::move(done)); });
 }
 
-absl::Status AuditLog::MakeDurable(const std::vector<v1::Event>& events) {
-  int64_t newest = 0;
-  for (const v1::Event& e : events) newest = std::max(newest, e.sequence());
-  if (newest <= appender_.committed_sequence()) return absl::OkStatus();
-  return store_.FlushWal();
-}
-
 absl::StatusOr<v1::QueryResponse> AuditLog::Query(const v1::QueryRequest& request) {
   absl::Status valid = ValidateFilter(request.filter(), "filter");
   if (!valid.ok()) return valid;
@@ -262,8 +255,6 @@ absl::StatusOr<v1::QueryResponse> AuditLog::Query(const v1::QueryRequest& reques
   }
   absl::StatusOr<std::vector<v1::Event>> events = store_.Query(q);
   if (!events.ok()) return events.status();
-  absl::Status durable = MakeDurable(*events);
-  if (!durable.ok()) return durable;
   v1::QueryResponse out;
   const bool more = events->size() > static_cast<size_t>(limit);
   if (more) events->pop_back();
@@ -294,8 +285,6 @@ absl::Status AuditLog::Tail(const v1::TailRequest& request, const std::function<
     q.limit = kTailPage;
     absl::StatusOr<std::vector<v1::Event>> events = store_.Query(q);
     if (!events.ok()) return events.status();
-    absl::Status durable = MakeDurable(*events);
-    if (!durable.ok()) return durable;
     for (const v1::Event& e : *events) {
       if (!send(e)) return absl::CancelledError("tail cancelled by the client");
       cursor = e.sequence();
@@ -327,8 +316,6 @@ absl::Status AuditLog::Export(const v1::ExportRequest& request, const std::funct
     if (stopping_.load()) return absl::UnavailableError("the audit service is shutting down");
     absl::StatusOr<std::vector<v1::Event>> events = store_.Query(q);
     if (!events.ok()) return events.status();
-    absl::Status durable = MakeDurable(*events);
-    if (!durable.ok()) return durable;
     for (const v1::Event& e : *events) {
       absl::StatusOr<std::string> line = ExportLine(e);
       if (!line.ok()) return absl::DataLossError(absl::StrCat("event ", e.sequence(), ": ", line.status().message()));

@@ -77,12 +77,6 @@ class AuditLog {
 
  private:
   void AppendNormalized(std::vector<v1::Event> normalized, Appender::Done done);
-  // Appends commit asynchronously and become durable with the appender's
-  // next flush, so a reader may see an event that is not durable yet (its
-  // group is being flushed, or another replica appended it). Before such
-  // events are shown, this makes them durable (EventStore::FlushWal); it
-  // costs nothing when they are all within the appender's durable tip.
-  absl::Status MakeDurable(const std::vector<v1::Event>& events);
 
   EventStore& store_;
   Appender& appender_;

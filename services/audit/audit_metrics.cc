@@ -13,7 +13,7 @@ AuditMetrics::AuditMetrics(prometheus::Registry& registry)
                          .Register(registry)),
       append_latency_(prometheus::BuildHistogram()
                           .Name("ferry_audit_append_latency_seconds")
-                          .Help("Time from receiving an Append or AppendBatch to its commit.")
+                          .Help("Time from receiving an Append or AppendBatch to its answer, once durable.")
                           .Register(registry)
                           .Add({}, prometheus::Histogram::BucketBoundaries{0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,
                                                                            0.05, 0.1, 0.2, 0.5, 1, 2, 5})) {

@@ -59,17 +59,11 @@ class EventStore {
   virtual absl::StatusOr<std::vector<v1::Event>> FindByIdempotencyKeys(
       const std::vector<std::pair<std::string, std::string>>& keys) = 0;
   // Inserts `events` (consecutive, already chained from `expected`) and moves
-  // the head to the last of them, in one atomic commit. ABORTED when the
-  // head is no longer `expected` (another writer appended: re-read and
-  // re-chain); ALREADY_EXISTS when an idempotency key was taken meanwhile;
-  // UNAVAILABLE when the outcome is unknown. The commit may be asynchronous
-  // (visible, not yet durable): the events are durable once a later
-  // FlushWal() returns OK.
+  // the head to the last of them, in one atomic, durable commit. ABORTED
+  // when the head is no longer `expected` (another writer appended: re-read
+  // and re-chain); ALREADY_EXISTS when an idempotency key was taken
+  // meanwhile; UNAVAILABLE when the outcome is unknown.
   virtual absl::Status InsertChained(const ChainHead& expected, const std::vector<const v1::Event*>& events) = 0;
-  // Returns OK once everything committed before the call is durable, at the
-  // server's synchronous_commit level. UNAVAILABLE when that is unknown.
-  // Thread-safe; may run concurrently with InsertChained.
-  virtual absl::Status FlushWal() = 0;
 
   // Events matching `query`.
   virtual absl::StatusOr<std::vector<v1::Event>> Query(const EventQuery& query) = 0;

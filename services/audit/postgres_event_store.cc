@@ -85,10 +85,6 @@ const std::string kFindByKeys = absl::StrCat(
     " idempotency_key text))");
 
 constexpr char kHead[] = "SELECT sequence, hash FROM audit.chain_head WHERE singleton";
-// A statement that takes a transaction id commits with a commit record, and
-// a synchronous commit flushes the WAL up to its record: every earlier
-// (asynchronous) commit becomes durable with it. Nothing is written.
-constexpr char kFlush[] = "SELECT pg_current_xact_id()";
 constexpr char kLastEvent[] = "SELECT sequence, hash FROM audit.events ORDER BY sequence DESC LIMIT 1";
 
 constexpr char kCheckpointColumns[] =
@@ -276,10 +272,9 @@ absl::Status PostgresEventStore::WithWriter(const std::function<absl::Status(pqx
     try {
       pqxx::nontransaction setup(**conn);
       setup.exec0(absl::StrCat("SET ROLE ", kWriterRole));
-      // Appends commit without waiting for the WAL flush; the Appender
-      // answers them only after FlushWal() (on another connection), so the
-      // next group is inserted while the previous one is being flushed.
-      setup.exec0("SET synchronous_commit TO off");
+      // Appends commit at the server's synchronous_commit level (durable
+      // by default): the Appender answers a whole group after one commit,
+      // so one WAL flush covers every request in it.
       (*conn)->prepare("audit_writer_head", kHead);
       (*conn)->prepare("audit_find_by_keys", kFindByKeys);
       (*conn)->prepare("audit_insert_chained", kInsertChained);
@@ -296,24 +291,6 @@ absl::Status PostgresEventStore::WithWriter(const std::function<absl::Status(pqx
   } catch (const std::exception& e) {
     if (writer_ != nullptr && !writer_->is_open()) writer_.reset();
     return postgres::StatusFromException(e, context);
-  }
-}
-
-absl::Status PostgresEventStore::FlushWal() {
-  std::lock_guard<std::mutex> lock(flush_mu_);
-  try {
-    if (flusher_ == nullptr) {
-      absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = pool_.OpenDedicated();
-      if (!conn.ok()) return conn.status();
-      (*conn)->prepare("audit_flush", kFlush);
-      flusher_ = std::move(*conn);
-    }
-    pqxx::nontransaction tx(*flusher_);
-    tx.exec_prepared1("audit_flush");
-    return absl::OkStatus();
-  } catch (const std::exception& e) {
-    flusher_.reset();
-    return absl::UnavailableError(absl::StrCat("cannot confirm the append is durable: ", e.what()));
   }
 }
 

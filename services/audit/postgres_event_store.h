@@ -1,7 +1,6 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include <pqxx/connection>
@@ -31,7 +30,6 @@ class PostgresEventStore final : public EventStore {
   absl::StatusOr<std::vector<v1::Event>> FindByIdempotencyKeys(
       const std::vector<std::pair<std::string, std::string>>& keys) override;
   absl::Status InsertChained(const ChainHead& expected, const std::vector<const v1::Event*>& events) override;
-  absl::Status FlushWal() override;
 
   absl::StatusOr<std::vector<v1::Event>> Query(const EventQuery& query) override;
   absl::Status StreamChain(int64_t after, int64_t before,
@@ -49,8 +47,6 @@ class PostgresEventStore final : public EventStore {
 
   postgres::ConnectionPool& pool_;
   std::unique_ptr<pqxx::connection> writer_;  // used only by the Appender's committer thread
-  std::mutex flush_mu_;
-  std::unique_ptr<pqxx::connection> flusher_;  // guarded by flush_mu_
 };
 
 }  // namespace ferry::audit

@@ -1,6 +1,5 @@
-// The appender's pipelined group commit against an in-memory store: callers
-// queued during a commit share the next one, a group is inserted while the
-// one before it is flushed, and nobody is answered before the flush.
+// The appender's group commit against an in-memory store: callers queued
+// during a commit share the next one and are answered only after it.
 
 #include "services/audit/appender.h"
 
@@ -56,17 +55,7 @@ class FakeEventStore final : public EventStore {
     }
     head_ = {events.back()->sequence(), events.back()->hash()};
     ++commits_;
-    cv_.notify_all();
     return lost_answer_;
-  }
-  absl::Status FlushWal() override {
-    std::unique_lock<std::mutex> lock(mu_);
-    ++held_flushes_;
-    cv_.notify_all();
-    cv_.wait(lock, [&] { return !hold_flushes_; });
-    --held_flushes_;
-    ++flushes_;
-    return flush_status_;
   }
   absl::StatusOr<std::vector<v1::Event>> Query(const EventQuery&) override { return events(); }
   absl::Status StreamChain(int64_t, int64_t, const std::function<bool(const StoredChainRow&)>&) override {
@@ -102,31 +91,6 @@ class FakeEventStore final : public EventStore {
     std::lock_guard<std::mutex> lock(mu_);
     lost_answer_ = std::move(s);
   }
-  void HoldFlushes(bool hold) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      hold_flushes_ = hold;
-    }
-    cv_.notify_all();
-  }
-  // True once a flush is waiting in HoldFlushes.
-  bool WaitForHeldFlush() {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::seconds(5), [&] { return held_flushes_ >= 1; });
-  }
-  // True once `n` commits have been made.
-  bool WaitForCommits(int n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::seconds(5), [&] { return commits_ >= n; });
-  }
-  void FailFlushes(absl::Status s) {
-    std::lock_guard<std::mutex> lock(mu_);
-    flush_status_ = std::move(s);
-  }
-  int flushes() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return flushes_;
-  }
   size_t size() {
     std::lock_guard<std::mutex> lock(mu_);
     return events_.size();
@@ -150,10 +114,6 @@ class FakeEventStore final : public EventStore {
   int held_ = 0;
   absl::Status lost_answer_;
   int commits_ = 0;
-  absl::Status flush_status_;
-  int flushes_ = 0;
-  bool hold_flushes_ = false;
-  int held_flushes_ = 0;
 };
 
 // Collects AppendAsync answers.
@@ -258,64 +218,49 @@ TEST(AppenderTest, AnUnknownOutcomeAnswersUnavailableAndARetryReturnsTheStoredEv
   EXPECT_EQ(store.size(), 2u);
 }
 
-TEST(AppenderTest, AGroupIsInsertedWhileThePreviousOneFlushesAndBothAreAnsweredOnlyOnceDurable) {
+TEST(AppenderTest, AppendAsyncReturnsAtOnceAndIsAnsweredAfterItsCommitInOrder) {
   FakeEventStore store;
   SystemClock clock;
   Appender appender(store, clock, nullptr);
   Answers answers;
-  store.HoldFlushes(true);
+  store.HoldCommits(true);
   appender.AppendAsync({MakeEvent("a")}, answers.Slot(0));  // returns at once
-  ASSERT_TRUE(store.WaitForHeldFlush()) << "a is committed and being flushed";
+  ASSERT_TRUE(store.WaitForHeldCommits(1)) << "a is being committed";
   appender.AppendAsync({MakeEvent("b")}, answers.Slot(1));
-  ASSERT_TRUE(store.WaitForCommits(2)) << "b is inserted while a's flush is still running";
+  appender.AppendAsync({MakeEvent("c")}, answers.Slot(2));
   absl::SleepFor(absl::Milliseconds(50));
-  EXPECT_EQ(answers.count(), 0u) << "nothing is answered before it is durable";
+  EXPECT_EQ(answers.count(), 0u) << "nothing is answered before its commit";
   EXPECT_EQ(appender.committed_sequence(), 0);
-  store.HoldFlushes(false);
-  ASSERT_TRUE(answers.WaitFor(2));
-  EXPECT_EQ(answers.order(), (std::vector<int>{0, 1}));
-  ASSERT_TRUE(answers.result(1).ok()) << answers.result(1).status();
-  EXPECT_EQ((*answers.result(1))[0].event.sequence(), 2);
-  EXPECT_EQ((*answers.result(1))[0].event.prev_hash(), (*answers.result(0))[0].event.hash());
-  EXPECT_EQ(appender.committed_sequence(), 2);
+  store.HoldCommits(false);
+  ASSERT_TRUE(answers.WaitFor(3));
+  EXPECT_EQ(answers.order(), (std::vector<int>{0, 1, 2}));
+  EXPECT_EQ(store.commits(), 2) << "b and c, queued during a's commit, share the next one";
+  ASSERT_TRUE(answers.result(2).ok()) << answers.result(2).status();
+  EXPECT_EQ((*answers.result(2))[0].event.sequence(), 3);
+  EXPECT_EQ((*answers.result(2))[0].event.prev_hash(), (*answers.result(1))[0].event.hash());
+  EXPECT_EQ(appender.committed_sequence(), 3);
 }
 
-TEST(AppenderTest, AFailedFlushAnswersUnavailableAndARetryReturnsTheStoredEvent) {
-  FakeEventStore store;
-  SystemClock clock;
-  Appender appender(store, clock, nullptr);
-  store.FailFlushes(absl::UnavailableError("connection lost during the flush"));
-  auto first = appender.Append({MakeEvent("a")});
-  EXPECT_EQ(first.status().code(), absl::StatusCode::kUnavailable) << first.status();
-  EXPECT_EQ(appender.committed_sequence(), 0) << "not known to be durable";
-  EXPECT_EQ(store.size(), 1u) << "the insert was committed; only its durability is unknown";
-  store.FailFlushes(absl::OkStatus());
-  auto retry = appender.Append({MakeEvent("a")});
-  ASSERT_TRUE(retry.ok()) << retry.status();
-  EXPECT_TRUE((*retry)[0].duplicate);
-  EXPECT_EQ((*retry)[0].event.sequence(), 1);
-  EXPECT_EQ(appender.committed_sequence(), 1);
-  EXPECT_EQ(store.size(), 1u);
-}
-
-TEST(AppenderTest, StopFlushesAndAnswersWhatWasCommitted) {
+TEST(AppenderTest, StopWaitsForTheRunningCommitAnswersItAndRefusesTheRest) {
   FakeEventStore store;
   SystemClock clock;
   Appender appender(store, clock, nullptr);
   Answers answers;
-  store.HoldFlushes(true);
+  store.HoldCommits(true);
   appender.AppendAsync({MakeEvent("a")}, answers.Slot(0));
-  ASSERT_TRUE(store.WaitForHeldFlush());
+  ASSERT_TRUE(store.WaitForHeldCommits(1));
+  appender.AppendAsync({MakeEvent("queued")}, answers.Slot(1));
   std::thread stopper([&] { appender.Stop(); });
-  absl::SleepFor(absl::Milliseconds(50));
-  EXPECT_EQ(answers.count(), 0u) << "Stop waits for the flush";
-  store.HoldFlushes(false);
-  stopper.join();
-  ASSERT_EQ(answers.count(), 1u);
-  EXPECT_TRUE(answers.result(0).ok()) << answers.result(0).status();
-  appender.AppendAsync({MakeEvent("late")}, answers.Slot(1));
-  ASSERT_EQ(answers.count(), 2u) << "answered at once after Stop";
+  ASSERT_TRUE(answers.WaitFor(1));
+  EXPECT_EQ(answers.order(), (std::vector<int>{1})) << "the queued request is refused at once";
   EXPECT_EQ(answers.result(1).status().code(), absl::StatusCode::kUnavailable);
+  store.HoldCommits(false);
+  stopper.join();
+  ASSERT_EQ(answers.count(), 2u) << "Stop returned only after the running commit was answered";
+  EXPECT_TRUE(answers.result(0).ok()) << answers.result(0).status();
+  appender.AppendAsync({MakeEvent("late")}, answers.Slot(2));
+  ASSERT_EQ(answers.count(), 3u) << "answered at once after Stop";
+  EXPECT_EQ(answers.result(2).status().code(), absl::StatusCode::kUnavailable);
 }
 
 TEST(AppenderTest, ABadEventFailsOnlyItsOwnRequest) {

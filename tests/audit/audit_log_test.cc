@@ -42,46 +42,6 @@ v1::Event MakeEvent(const std::string& key, v1::AuditAction action = v1::AUDIT_A
   return e;
 }
 
-// Passes everything to `inner`, counting FlushWal calls.
-class FlushCountingStore final : public EventStore {
- public:
-  explicit FlushCountingStore(EventStore& inner) : inner_(inner) {}
-  int flushes() const { return flushes_.load(); }
-
-  absl::StatusOr<ChainHead> ReadWriterHead() override { return inner_.ReadWriterHead(); }
-  absl::StatusOr<std::vector<v1::Event>> FindByIdempotencyKeys(
-      const std::vector<std::pair<std::string, std::string>>& keys) override {
-    return inner_.FindByIdempotencyKeys(keys);
-  }
-  absl::Status InsertChained(const ChainHead& expected, const std::vector<const v1::Event*>& events) override {
-    return inner_.InsertChained(expected, events);
-  }
-  absl::Status FlushWal() override {
-    ++flushes_;
-    return inner_.FlushWal();
-  }
-  absl::StatusOr<std::vector<v1::Event>> Query(const EventQuery& query) override { return inner_.Query(query); }
-  absl::Status StreamChain(int64_t after, int64_t before,
-                           const std::function<bool(const StoredChainRow&)>& visit) override {
-    return inner_.StreamChain(after, before, visit);
-  }
-  absl::StatusOr<ChainHead> LastEvent() override { return inner_.LastEvent(); }
-  absl::StatusOr<ChainHead> StoredHead() override { return inner_.StoredHead(); }
-  absl::Status InsertCheckpoint(const v1::Checkpoint& checkpoint) override {
-    return inner_.InsertCheckpoint(checkpoint);
-  }
-  absl::StatusOr<std::optional<v1::Checkpoint>> LatestCheckpoint(int64_t sequence) override {
-    return inner_.LatestCheckpoint(sequence);
-  }
-  absl::StatusOr<std::vector<v1::Checkpoint>> CheckpointsInRange(int64_t from, int64_t to) override {
-    return inner_.CheckpointsInRange(from, to);
-  }
-
- private:
-  EventStore& inner_;
-  std::atomic<int> flushes_{0};
-};
-
 class AuditLogTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -371,37 +331,6 @@ TEST_F(AuditLogTest, AMalformedHashInsertedThroughTheWriterRoleIsABreak) {
   EXPECT_FALSE(v.ok());
   EXPECT_EQ(v.first_broken_sequence(), 4);
   EXPECT_NE(v.reason().find("hash mismatch"), std::string::npos) << v.reason();
-}
-
-TEST_F(AuditLogTest, ReadersAreShownAnEventOnlyOnceItIsDurable) {
-  FlushCountingStore store(*store_);
-  Appender appender(store, clock_, nullptr);
-  AuditLog log(store, appender, *signer_, clock_, nullptr);
-  ASSERT_TRUE(log.Append(MakeEvent("a")).ok());
-  const int after_append = store.flushes();
-  EXPECT_GE(after_append, 1) << "the append itself was flushed before it was answered";
-  auto page = log.Query(v1::QueryRequest());
-  ASSERT_TRUE(page.ok()) << page.status();
-  EXPECT_EQ(page->events_size(), 1);
-  EXPECT_EQ(store.flushes(), after_append) << "event 1 is known durable: no flush";
-  // An event committed asynchronously by another writer (a replica): this
-  // process does not know it is durable.
-  ASSERT_TRUE(Sql(absl::StrCat("SET LOCAL synchronous_commit TO off; SET LOCAL ROLE ", kWriterRole,
-                               "; INSERT INTO audit.events (sequence, event_time, append_time, service, actor_id,"
-                               " action, idempotency_key, prev_hash, hash) VALUES (2, now(), now(), 'planner',"
-                               " 'ferry', 'AUDIT_ACTION_PLAN_CREATED', 'replica-2', repeat('0', 64), repeat('0', 64))"))
-                  .ok());
-  page = log.Query(v1::QueryRequest());
-  ASSERT_TRUE(page.ok()) << page.status();
-  EXPECT_EQ(page->events_size(), 2);
-  EXPECT_EQ(store.flushes(), after_append + 1) << "the WAL was flushed before event 2 was shown";
-  std::vector<std::string> lines;
-  ASSERT_TRUE(log.Export(v1::ExportRequest(), [&](const std::string& line) {
-                   lines.push_back(line);
-                   return true;
-                 }).ok());
-  EXPECT_EQ(lines.size(), 2u);
-  EXPECT_EQ(store.flushes(), after_append + 2) << "and again before the export showed it";
 }
 
 TEST_F(AuditLogTest, DeletedNewestEventsAreAGap) {

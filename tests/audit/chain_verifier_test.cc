@@ -73,7 +73,6 @@ class RowStore final : public EventStore {
   absl::Status InsertChained(const ChainHead&, const std::vector<const v1::Event*>&) override {
     return absl::UnimplementedError("unused");
   }
-  absl::Status FlushWal() override { return absl::UnimplementedError("unused"); }
   absl::StatusOr<std::vector<v1::Event>> Query(const EventQuery&) override {
     return absl::UnimplementedError("unused");
   }
