@@ -25,7 +25,11 @@ google::protobuf::Timestamp MicrosecondTimestamp(absl::Time t) {
 }  // namespace
 
 Appender::Appender(EventStore& store, const Clock& clock, AuditMetrics* metrics)
-    : store_(store), clock_(clock), metrics_(metrics), committer_([this] { RunCommitter(); }) {}
+    : store_(store),
+      clock_(clock),
+      metrics_(metrics),
+      committer_([this] { RunCommitter(); }),
+      responder_([this] { RunResponder(); }) {}
 
 Appender::~Appender() { Stop(); }
 
@@ -42,6 +46,12 @@ void Appender::Stop() {
   for (Request& r : refused) r.done(absl::UnavailableError("the audit service is shutting down"));
   std::lock_guard<std::mutex> join_lock(join_mu_);  // Stop() may race with itself
   if (committer_.joinable()) committer_.join();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    committer_done_ = true;
+  }
+  answer_cv_.notify_all();
+  if (responder_.joinable()) responder_.join();
 }
 
 void Appender::AppendAsync(std::vector<v1::Event> events, Done done) {
@@ -84,8 +94,24 @@ void Appender::RunCommitter() {
     lock.lock();
     committed_ = std::max(committed_, tip);
     commit_cv_.notify_all();
+    // Answering (a gRPC Finish each) takes a fifth of a commit's time: the
+    // responder does it while this thread commits the next group.
+    answers_.push_back({std::move(batch), std::move(results)});
+    answer_cv_.notify_one();
+  }
+}
+
+void Appender::RunResponder() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    answer_cv_.wait(lock, [&] { return committer_done_ || !answers_.empty(); });
+    if (answers_.empty()) return;  // the committer is done and everything is answered
+    std::deque<Answered> ready;
+    ready.swap(answers_);
     lock.unlock();
-    for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
+    for (Answered& a : ready) {
+      for (size_t i = 0; i < a.batch.size(); ++i) a.batch[i].done(std::move(a.results[i]));
+    }
     lock.lock();
   }
 }

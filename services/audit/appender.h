@@ -28,18 +28,19 @@ struct AppendResult {
 // callback handlers do, or Append, which waits). The committer takes every
 // request queued so far, chains them and appends them all in one atomic
 // statement that commits durably (so the chain has a single total order and
-// one WAL flush covers the whole group), answers them, and takes the next
-// group. Requests that arrive during a commit share the next one: with N
-// callers in flight a commit carries up to N requests. A request is answered
-// only once its events are durable. Thread-safe.
+// one WAL flush covers the whole group), hands the answers to a responder
+// thread and takes the next group at once. Requests that arrive during a
+// commit share the next one: with N callers in flight a commit carries up
+// to N requests. A request is answered only once its events are durable,
+// and requests are answered in order. Thread-safe.
 class Appender {
  public:
   using Result = absl::StatusOr<std::vector<AppendResult>>;
-  // Called once per request, on the committer thread (or on the caller's,
+  // Called once per request, on the responder thread (or on the caller's,
   // when the appender has stopped). Must not block.
   using Done = std::function<void(Result)>;
 
-  // Starts the committer thread. `metrics` may be null.
+  // Starts the committer and responder threads. `metrics` may be null.
   Appender(EventStore& store, const Clock& clock, AuditMetrics* metrics);
   ~Appender();  // Stop()s.
   Appender(const Appender&) = delete;
@@ -76,7 +77,13 @@ class Appender {
     std::vector<v1::Event> events;
     Done done;
   };
+  // A committed group, waiting for the responder.
+  struct Answered {
+    std::vector<Request> batch;
+    std::vector<Result> results;  // one per request
+  };
   void RunCommitter();
+  void RunResponder();
   // Chains the requests' events in place and appends them (committer thread,
   // without mu_); returns one result per request (the events move into
   // them) and the new tip (0 when nothing was appended).
@@ -89,9 +96,12 @@ class Appender {
 
   mutable std::mutex mu_;
   std::condition_variable queued_cv_;          // queue_ or stopping_ changed
+  std::condition_variable answer_cv_;          // answers_ or committer_done_ changed
   mutable std::condition_variable commit_cv_;  // committed_ or generation_ changed
   std::deque<Request> queue_;
+  std::deque<Answered> answers_;
   bool stopping_ = false;
+  bool committer_done_ = false;
   int64_t committed_ = 0;
   uint64_t generation_ = 0;
 
@@ -100,7 +110,9 @@ class Appender {
   ChainHead head_;
 
   std::mutex join_mu_;
-  std::thread committer_;  // last: starts once the members above exist
+  // Last: they start once the members above exist.
+  std::thread committer_;
+  std::thread responder_;
 };
 
 }  // namespace ferry::audit
