@@ -31,8 +31,9 @@ struct AppendResult {
 // one WAL flush covers the whole group), hands the answers to a responder
 // thread and takes the next group at once. Requests that arrive during a
 // commit share the next one: with N callers in flight a commit carries up
-// to N requests. A request is answered only once its events are durable,
-// and requests are answered in order. Thread-safe.
+// to N requests. A request is answered only once its events are durable;
+// committed requests are answered in the order they were queued.
+// Thread-safe.
 class Appender {
  public:
   using Result = absl::StatusOr<std::vector<AppendResult>>;
