@@ -1,4 +1,4 @@
 -- Appends now commit durably, one commit per group of callers (see
 -- docs/audit.md), so the one-row table whose synchronous update used to
 -- flush earlier asynchronous appends is no longer used.
-DROP TABLE wal_flush;
+DROP TABLE IF EXISTS wal_flush;
