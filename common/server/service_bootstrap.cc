@@ -36,6 +36,9 @@ int ServeUntilSignal(ServerRunner& runner) {
   absl::Status started = runner.Start();
   if (!started.ok()) {
     logging::Error("cannot start", {{"error", started.ToString()}});
+    // The gRPC server may already be serving (a later step failed): stop it
+    // now, while the services and shutdown hooks it uses are still alive.
+    runner.Shutdown();
     return 1;
   }
   int sig = WaitForTerminationSignal();
