@@ -13,6 +13,12 @@ absl::StatusOr<Infrastructure> Bootstrap(const config::ServiceConfig& config,
   // (gRPC's own among them) also updates a global lock-order graph to detect
   // deadlocks. A service has no use for that at run time; tests keep it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // A peer that closes its socket while we write (a webhook sender, a probed
+  // process) must be an EPIPE error, not a SIGPIPE that ends the service:
+  // cpp-httplib 0.11 does not send with MSG_NOSIGNAL. (civetweb, behind the
+  // metrics endpoint, also ignores SIGPIPE when it starts; this does not
+  // depend on that.)
+  std::signal(SIGPIPE, SIG_IGN);
   Infrastructure infra;
   absl::StatusOr<std::unique_ptr<postgres::ConnectionPool>> pool = postgres::ConnectionPool::Connect(
       {.url = config.database_url, .size = config.db_pool_size, .connect_timeout = config.db_connect_timeout});

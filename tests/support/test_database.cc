@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <csignal>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +21,14 @@
 
 namespace ferry::testing {
 namespace {
+
+// As the services do (common/server): a test's HTTP client (cpp-httplib
+// 0.11 sends without MSG_NOSIGNAL) writing a body that the server refuses
+// early (413) and closes on must see EPIPE, not die of SIGPIPE.
+const bool kSigpipeIgnored = [] {
+  std::signal(SIGPIPE, SIG_IGN);
+  return true;
+}();
 
 std::string ReadAdminUrl() {
   const char* state = std::getenv("FERRY_TEST_PG_STATE");
