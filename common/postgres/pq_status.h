@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace ferry::postgres {
 
@@ -17,5 +18,11 @@ namespace ferry::postgres {
 //   anything else                      -> INTERNAL
 // `context` prefixes the message, e.g. "insert event".
 absl::Status StatusFromException(const std::exception& e, std::string_view context);
+
+// The same translation for an error reported by libpq directly: `sqlstate`
+// is the error's SQLSTATE ("" when there is none, e.g. a lost connection).
+// `connection_lost` gives UNAVAILABLE whatever the state.
+absl::Status StatusFromSqlState(absl::string_view sqlstate, absl::string_view message, absl::string_view context,
+                                bool connection_lost = false);
 
 }  // namespace ferry::postgres

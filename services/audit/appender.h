@@ -4,8 +4,11 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -31,7 +34,10 @@ struct AppendResult {
 // one WAL flush covers the whole group), hands the answers to a responder
 // thread and takes the next group at once. Requests that arrive during a
 // commit share the next one: with N callers in flight a commit carries up
-// to N requests. A request is answered only once its events are durable;
+// to N requests. Once a group's statement has run, the requests queued
+// meanwhile are chained after it and sent behind it on the same pipelined
+// connection, so the database starts on them as soon as the first commit is
+// durable (EventStore::SendInsert). A request is answered only once its events are durable;
 // committed requests are answered in the order they were queued.
 // Thread-safe.
 class Appender {
@@ -74,9 +80,19 @@ class Appender {
   void Stop();
 
  private:
+  using Key = std::pair<std::string, std::string>;  // (service, idempotency_key)
   struct Request {
     std::vector<v1::Event> events;
     Done done;
+    std::vector<bool> timeless;  // per event: it came without a time (it gets the append time)
+  };
+  // A group of requests chained from a head, to be inserted.
+  struct Chained {
+    ChainHead from;
+    ChainHead tip;                                        // after the last fresh event
+    std::vector<const v1::Event*> fresh;                  // to insert, in order
+    std::vector<absl::Status> request_status;             // per request: not OK when it cannot be chained
+    std::vector<std::vector<const v1::Event*>> answers;   // per request, per event: itself or the earlier event
   };
   // A committed group, waiting for the responder.
   struct Answered {
@@ -85,9 +101,23 @@ class Appender {
   };
   void RunCommitter();
   void RunResponder();
-  // Chains the requests' events in place and appends them (committer thread,
-  // without mu_); returns one result per request (the events move into
-  // them) and the new tip (0 when nothing was appended).
+  // Takes the queued requests for one commit (with mu_ held).
+  std::vector<Request> TakeQueued();
+  // Chains the requests' events in place from `from`; events whose key is
+  // in `stored` (or earlier in the batch) are answered as duplicates.
+  Chained Chain(std::vector<Request>& batch, const ChainHead& from, const std::map<Key, v1::Event>& stored) const;
+  // The answers of a chained batch once it is committed (the events move
+  // into them).
+  static std::vector<Result> Answers(std::vector<Request>& batch, const Chained& chained);
+  static std::vector<v1::AuditAction> Actions(const Chained& chained);
+  // Hands a committed batch to the responder.
+  void Committed(std::vector<Request> batch, std::vector<Result> results, int64_t tip,
+                 const std::vector<v1::AuditAction>& appended);
+  // Process, then Committed.
+  void CommitSerially(std::vector<Request> batch);
+  // Chains the requests' events and appends them, retrying conflicts
+  // (committer thread, without mu_); returns one result per request (the
+  // events move into them) and the new tip (0 when nothing was appended).
   std::vector<Result> Process(std::vector<Request>& batch, int64_t* tip,
                               std::vector<v1::AuditAction>* appended);
 

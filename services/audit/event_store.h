@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
@@ -46,9 +47,10 @@ struct StoredChainRow {
 //
 // The writer methods (ReadWriterHead, FindByIdempotencyKeys, InsertChained,
 // InsertCheckpoint) write through the restricted audit writer role.
-// ReadWriterHead, FindByIdempotencyKeys and InsertChained share one writer
-// connection and must not be called concurrently (the Appender's committer
-// thread is their one caller). Every other method is thread-safe.
+// ReadWriterHead, FindByIdempotencyKeys, InsertChained and the pipelined
+// SendInsert, AwaitInserted and AwaitCommitted share the writer connections
+// and must not be called concurrently (the Appender's committer thread is
+// their one caller). Every other method is thread-safe.
 class EventStore {
  public:
   virtual ~EventStore() = default;
@@ -64,6 +66,24 @@ class EventStore {
   // and re-chain); ALREADY_EXISTS when an idempotency key was taken
   // meanwhile; UNAVAILABLE when the outcome is unknown.
   virtual absl::Status InsertChained(const ChainHead& expected, const std::vector<const v1::Event*>& events) = 0;
+
+  // The same, pipelined (the Appender's common path), on the same writer
+  // connection: SendInsert starts InsertChained's work for one group, and
+  // each sent group's outcome is then read, in send order, with
+  // AwaitInserted (optional: returns once the group's statement has run,
+  // its commit still to come) and AwaitCommitted (InsertChained's result;
+  // the group is then done). A group may be sent while one other is
+  // outstanding, chained from that one's last event: it runs only after that
+  // one's commit. The defaults run InsertChained at send time.
+  virtual void SendInsert(const ChainHead& expected, const std::vector<const v1::Event*>& events) {
+    sent_.push_back(InsertChained(expected, events));
+  }
+  virtual absl::Status AwaitInserted() { return sent_.front(); }
+  virtual absl::Status AwaitCommitted() {
+    absl::Status status = sent_.front();
+    sent_.pop_front();
+    return status;
+  }
 
   // Events matching `query`.
   virtual absl::StatusOr<std::vector<v1::Event>> Query(const EventQuery& query) = 0;
@@ -85,6 +105,9 @@ class EventStore {
   virtual absl::StatusOr<std::optional<v1::Checkpoint>> LatestCheckpoint(int64_t sequence) = 0;
   // Checkpoints with from <= sequence <= to, ascending.
   virtual absl::StatusOr<std::vector<v1::Checkpoint>> CheckpointsInRange(int64_t from, int64_t to) = 0;
+
+ private:
+  std::deque<absl::Status> sent_;  // the default pipelined methods' outcomes
 };
 
 }  // namespace ferry::audit

@@ -277,7 +277,6 @@ absl::Status PostgresEventStore::WithWriter(const std::function<absl::Status(pqx
       // so one WAL flush covers every request in it.
       (*conn)->prepare("audit_writer_head", kHead);
       (*conn)->prepare("audit_find_by_keys", kFindByKeys);
-      (*conn)->prepare("audit_insert_chained", kInsertChained);
     } catch (const std::exception& e) {
       return postgres::StatusFromException(e, "open audit writer connection");
     }
@@ -331,29 +330,8 @@ absl::StatusOr<std::vector<v1::Event>> PostgresEventStore::FindByIdempotencyKeys
 }
 
 absl::Status PostgresEventStore::InsertChained(const ChainHead& expected, const std::vector<const v1::Event*>& events) {
-  if (events.empty()) return absl::OkStatus();
-  std::string records = "[";
-  records.reserve(events.size() * 700);
-  for (size_t i = 0; i < events.size(); ++i) {
-    if (i > 0) records.push_back(',');
-    absl::Status st = AppendRecord(*events[i], &records);
-    if (!st.ok()) return st;
-  }
-  records.push_back(']');
-  return WithWriter(
-      [&](pqxx::connection& conn) -> absl::Status {
-        pqxx::nontransaction tx(conn);
-        pqxx::result r = tx.exec_prepared("audit_insert_chained", expected.sequence, expected.hash,
-                                          events.back()->sequence(), events.back()->hash(), records);
-        if (r.affected_rows() == 0) {
-          return absl::AbortedError(absl::StrCat("chain head moved from ", expected.sequence, " meanwhile"));
-        }
-        if (r.affected_rows() != events.size()) {
-          return absl::InternalError(absl::StrCat("inserted ", r.affected_rows(), " of ", events.size(), " events"));
-        }
-        return absl::OkStatus();
-      },
-      "append events");
+  SendInsert(expected, events);
+  return AwaitCommitted();
 }
 
 absl::StatusOr<std::vector<v1::Event>> PostgresEventStore::Query(const EventQuery& q) {
@@ -481,32 +459,162 @@ absl::Status CopyFormatError(const char* what) {
   return absl::InternalError(absl::StrCat("reading the chain: unexpected COPY data (", what, ")"));
 }
 
-}  // namespace
+// The error libpq reports on `conn` (its last message), as a Status.
+absl::Status LibpqError(PGconn* conn, const char* context, const PGresult* result = nullptr) {
+  const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  const char* message = result != nullptr ? PQresultErrorMessage(result) : PQerrorMessage(conn);
+  return postgres::StatusFromSqlState(state != nullptr ? state : "", message != nullptr ? message : "", context,
+                                      PQstatus(conn) != CONNECTION_OK);
+}
 
-absl::Status PostgresEventStore::StreamChain(int64_t after, int64_t before,
-                                             const std::function<bool(const StoredChainRow&)>& visit) {
-  // A connection of its own (libpq directly, for binary COPY), opened with
-  // the pool's connection string.
+// A libpq connection of its own, opened with `pool`'s connection string
+// (binary COPY and pipelined appends are beyond libpqxx 6).
+absl::StatusOr<PgConn> Connect(postgres::ConnectionPool& pool, const char* context) {
   std::string conninfo;
-  absl::Status status = pool_.WithConnection([&](pqxx::connection& conn) {
+  absl::Status status = pool.WithConnection([&](pqxx::connection& conn) {
     conninfo = conn.options();
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
   PgConn conn(PQconnectdb(conninfo.c_str()));
   if (conn == nullptr || PQstatus(conn.get()) != CONNECTION_OK) {
-    return absl::UnavailableError(absl::StrCat("PostgreSQL at ", pool_.address(), ": ",
+    return absl::UnavailableError(absl::StrCat(context, ": PostgreSQL at ", pool.address(), ": ",
                                                conn == nullptr ? "out of memory" : PQerrorMessage(conn.get())));
   }
-  auto failed = [&](const char* context) {
-    std::string why = PQerrorMessage(conn.get());
-    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-    if (PQstatus(conn.get()) != CONNECTION_OK) {
-      return absl::UnavailableError(absl::StrCat(context, ": ", why));
+  if (PQsetClientEncoding(conn.get(), "UTF8") != 0) return LibpqError(conn.get(), context);
+  return conn;
+}
+
+}  // namespace
+
+
+void PostgresEventStore::PipeCloser::operator()(pg_conn* conn) const { PQfinish(conn); }
+
+// Each group is one prepared statement in its own implicit transaction: the
+// statement, a flush request (so that its result comes back before the
+// commit, and the Appender can send the next group behind it), and a sync
+// (the commit, durable at the server's synchronous_commit).
+void PostgresEventStore::SendInsert(const ChainHead& expected, const std::vector<const v1::Event*>& events) {
+  Sent& group = sent_.emplace_back();
+  group.rows = events.size();
+  group.from = expected.sequence;
+  if (events.empty()) return;
+  std::string records = "[";
+  records.reserve(events.size() * 700);
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (i > 0) records.push_back(',');
+    group.status = AppendRecord(*events[i], &records);
+    if (!group.status.ok()) return;
+  }
+  records.push_back(']');
+  if (pipe_ == nullptr) {
+    absl::StatusOr<PgConn> conn = Connect(pool_, "open audit writer connection");
+    if (!conn.ok()) {
+      group.status = conn.status();
+      return;
     }
-    return absl::InternalError(absl::StrCat(context, ": ", why));
-  };
-  if (PQsetClientEncoding(conn.get(), "UTF8") != 0) return failed("reading the chain: set client encoding");
+    PGconn* c = conn->get();
+    PgResult role(PQexec(c, absl::StrCat("SET ROLE ", kWriterRole).c_str()));
+    if (PQresultStatus(role.get()) != PGRES_COMMAND_OK) {
+      group.status = LibpqError(c, "open audit writer connection", role.get());
+      return;
+    }
+    PgResult prepared(PQprepare(c, "audit_insert_chained", kInsertChained.c_str(), 0, nullptr));
+    if (PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) {
+      group.status = LibpqError(c, "open audit writer connection", prepared.get());
+      return;
+    }
+    if (PQenterPipelineMode(c) != 1) {
+      group.status = LibpqError(c, "open audit writer connection");
+      return;
+    }
+    pipe_.reset(conn->release());
+    reset_pipe_ = false;
+  }
+  if (reset_pipe_) {
+    group.status = absl::UnavailableError("append events: the writer connection failed; retry");
+    return;
+  }
+  const std::string from_sequence = absl::StrCat(expected.sequence);
+  const std::string to_sequence = absl::StrCat(events.back()->sequence());
+  const char* values[5] = {from_sequence.c_str(), expected.hash.c_str(), to_sequence.c_str(),
+                           events.back()->hash().c_str(), records.c_str()};
+  if (PQsendQueryPrepared(pipe_.get(), "audit_insert_chained", 5, values, nullptr, nullptr, 0) != 1 ||
+      PQsendFlushRequest(pipe_.get()) != 1 || PQpipelineSync(pipe_.get()) != 1) {
+    group.status = LibpqError(pipe_.get(), "append events");
+    reset_pipe_ = true;  // the pipeline may hold part of this group
+    return;
+  }
+  group.sent = true;
+}
+
+void PostgresEventStore::ReadInserted(Sent& group) {
+  if (!group.sent || group.inserted) return;
+  group.inserted = true;
+  PgResult result(PQgetResult(pipe_.get()));
+  if (result == nullptr) {
+    group.status = LibpqError(pipe_.get(), "append events");
+    group.sent = false;
+    reset_pipe_ = true;
+    return;
+  }
+  const ExecStatusType state = PQresultStatus(result.get());
+  if (state == PGRES_COMMAND_OK || state == PGRES_TUPLES_OK) {
+    const uint64_t rows = std::strtoull(PQcmdTuples(result.get()), nullptr, 10);
+    if (rows == 0) {
+      group.status = absl::AbortedError(absl::StrCat("chain head moved from ", group.from, " meanwhile"));
+    } else if (rows != group.rows) {
+      group.status = absl::InternalError(absl::StrCat("inserted ", rows, " of ", group.rows, " events"));
+    }
+  } else {
+    group.status = LibpqError(pipe_.get(), "append events", result.get());
+  }
+  // The statement's results end with a null result.
+  PgResult end(PQgetResult(pipe_.get()));
+  if (end != nullptr) {
+    if (group.status.ok()) group.status = absl::InternalError("append events: unexpected second result");
+    group.sent = false;
+    reset_pipe_ = true;
+  }
+}
+
+absl::Status PostgresEventStore::AwaitInserted() {
+  ReadInserted(sent_.front());
+  return sent_.front().status;
+}
+
+absl::Status PostgresEventStore::AwaitCommitted() {
+  ReadInserted(sent_.front());
+  Sent group = std::move(sent_.front());
+  sent_.pop_front();
+  // Read up to the group's sync: its commit.
+  for (int nulls = 0; group.sent;) {
+    PgResult result(PQgetResult(pipe_.get()));
+    if (result == nullptr) {
+      if (PQstatus(pipe_.get()) == CONNECTION_OK && ++nulls < 3) continue;
+      // The commit's outcome is unknown.
+      group.status = absl::UnavailableError(
+          absl::StrCat("append events: the writer connection failed before the commit was confirmed: ",
+                       LibpqError(pipe_.get(), "commit").message()));
+      reset_pipe_ = true;
+      break;
+    }
+    const ExecStatusType state = PQresultStatus(result.get());
+    if (state == PGRES_PIPELINE_SYNC) break;
+    if (state == PGRES_FATAL_ERROR && group.status.ok()) {
+      group.status = LibpqError(pipe_.get(), "commit appended events", result.get());
+    }
+  }
+  if (sent_.empty() && reset_pipe_) pipe_.reset();
+  return group.status;
+}
+
+absl::Status PostgresEventStore::StreamChain(int64_t after, int64_t before,
+                                             const std::function<bool(const StoredChainRow&)>& visit) {
+  absl::StatusOr<PgConn> connected = Connect(pool_, "reading the chain");
+  if (!connected.ok()) return connected.status();
+  PgConn conn = *std::move(connected);
+  auto failed = [&](const char* context) { return LibpqError(conn.get(), context); };
   const std::string bounds[2] = {absl::StrCat(after), absl::StrCat(before)};
   const char* values[2] = {bounds[0].c_str(), bounds[1].c_str()};
   PgResult set(PQexecParams(conn.get(), kSetChainRange, 2, nullptr, values, nullptr, nullptr, 0));

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <string>
 
@@ -7,6 +8,8 @@
 
 #include "common/postgres/connection_pool.h"
 #include "services/audit/event_store.h"
+
+struct pg_conn;
 
 namespace ferry::audit {
 
@@ -16,8 +19,9 @@ namespace ferry::audit {
 inline constexpr char kWriterRole[] = "ferry_audit_writer";
 
 // EventStore on PostgreSQL (schema "audit"). Reads use `pool`; the writer
-// methods use a dedicated connection switched to kWriterRole with SET ROLE
-// (opened lazily, reopened after a connection failure); checkpoints are
+// methods use two dedicated connections switched to kWriterRole with SET
+// ROLE (opened lazily, reopened after a connection failure): the inserts a
+// libpq one in pipeline mode, head reads and key lookups the other; checkpoints are
 // inserted with SET LOCAL ROLE. StreamChain reads on a libpq connection of
 // its own per call (binary COPY), opened with the pool's connection string.
 // All SQL of the audit service is in this file.
@@ -30,6 +34,9 @@ class PostgresEventStore final : public EventStore {
   absl::StatusOr<std::vector<v1::Event>> FindByIdempotencyKeys(
       const std::vector<std::pair<std::string, std::string>>& keys) override;
   absl::Status InsertChained(const ChainHead& expected, const std::vector<const v1::Event*>& events) override;
+  void SendInsert(const ChainHead& expected, const std::vector<const v1::Event*>& events) override;
+  absl::Status AwaitInserted() override;
+  absl::Status AwaitCommitted() override;
 
   absl::StatusOr<std::vector<v1::Event>> Query(const EventQuery& query) override;
   absl::Status StreamChain(int64_t after, int64_t before,
@@ -45,8 +52,28 @@ class PostgresEventStore final : public EventStore {
   // Runs `fn` on the writer connection, opening it first if needed.
   absl::Status WithWriter(const std::function<absl::Status(pqxx::connection&)>& fn, const char* context);
 
+  struct PipeCloser {
+    void operator()(pg_conn* conn) const;
+  };
+  // A group sent on pipe_.
+  struct Sent {
+    size_t rows = 0;
+    int64_t from = 0;         // the head it moves from
+    absl::Status status;      // of sending, then of the statement, then of the commit
+    bool sent = false;        // on pipe_: its results are to be read
+    bool inserted = false;    // the statement's result has been read
+  };
+  // Reads the front group's statement result (once).
+  void ReadInserted(Sent& group);
+
   postgres::ConnectionPool& pool_;
-  std::unique_ptr<pqxx::connection> writer_;  // used only by the Appender's committer thread
+  // The writer connections, used only by the Appender's committer thread:
+  // writer_ (libpqxx) for head reads and key lookups, pipe_ (libpq in
+  // pipeline mode) for the inserts.
+  std::unique_ptr<pqxx::connection> writer_;
+  std::unique_ptr<pg_conn, PipeCloser> pipe_;
+  std::deque<Sent> sent_;   // outstanding on pipe_, oldest first
+  bool reset_pipe_ = false;  // pipe_ is unusable: close it once nothing is outstanding
 };
 
 }  // namespace ferry::audit

@@ -333,6 +333,95 @@ TEST_F(AuditLogTest, AMalformedHashInsertedThroughTheWriterRoleIsABreak) {
   EXPECT_NE(v.reason().find("hash mismatch"), std::string::npos) << v.reason();
 }
 
+// Events chained from `from` as the Appender would chain them.
+std::vector<v1::Event> ChainedEvents(const ChainHead& from, const std::vector<std::string>& keys) {
+  std::vector<v1::Event> out;
+  ChainHead tip = from;
+  for (const std::string& key : keys) {
+    v1::Event e = MakeEvent(key);
+    *e.mutable_time() = TimeUtil::GetCurrentTime();
+    *e.mutable_append_time() = e.time();
+    e.set_sequence(tip.sequence + 1);
+    e.set_prev_hash(tip.hash);
+    auto canonical = CanonicalJson(e);
+    EXPECT_TRUE(canonical.ok()) << canonical.status();
+    auto hash = ChainHash(tip.hash, *canonical);
+    EXPECT_TRUE(hash.ok()) << hash.status();
+    e.set_hash(*hash);
+    tip = {e.sequence(), e.hash()};
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::vector<const v1::Event*> Pointers(const std::vector<v1::Event>& events) {
+  std::vector<const v1::Event*> out;
+  for (const v1::Event& e : events) out.push_back(&e);
+  return out;
+}
+
+ChainHead Tip(const std::vector<v1::Event>& events) { return {events.back().sequence(), events.back().hash()}; }
+
+TEST_F(AuditLogTest, PipelinedGroupsCommitInOrderAndAFailedGroupFailsTheOneBehindIt) {
+  const ChainHead genesis{0, std::string(64, '0')};
+  std::vector<v1::Event> a = ChainedEvents(genesis, {"a1", "a2"});
+  std::vector<v1::Event> b = ChainedEvents(Tip(a), {"b1"});
+  store_->SendInsert(genesis, Pointers(a));
+  ASSERT_TRUE(store_->AwaitInserted().ok());
+  store_->SendInsert(Tip(a), Pointers(b));  // runs after a's commit
+  ASSERT_TRUE(store_->AwaitCommitted().ok());
+  ASSERT_TRUE(store_->AwaitCommitted().ok());
+  auto head = store_->StoredHead();
+  ASSERT_TRUE(head.ok()) << head.status();
+  EXPECT_EQ(head->sequence, 3);
+  EXPECT_EQ(head->hash, b.back().hash());
+
+  // c reuses a stored idempotency key: it fails, and d, chained after it,
+  // finds the head where c did not move it. Nothing of either is stored.
+  std::vector<v1::Event> c = ChainedEvents(Tip(b), {"c1", "a1"});
+  std::vector<v1::Event> d = ChainedEvents(Tip(c), {"d1"});
+  store_->SendInsert(Tip(b), Pointers(c));
+  absl::Status inserted = store_->AwaitInserted();
+  EXPECT_EQ(inserted.code(), absl::StatusCode::kAlreadyExists) << inserted;
+  store_->SendInsert(Tip(c), Pointers(d));
+  EXPECT_EQ(store_->AwaitCommitted().code(), absl::StatusCode::kAlreadyExists);
+  absl::Status second = store_->AwaitCommitted();
+  EXPECT_EQ(second.code(), absl::StatusCode::kAborted) << second;
+  EXPECT_EQ(QueryAll(v1::QueryRequest()).size(), 3u);
+  EXPECT_TRUE(Verify().ok());
+
+  // The pipeline is usable after the failures.
+  std::vector<v1::Event> e = ChainedEvents(Tip(b), {"e1"});
+  EXPECT_TRUE(store_->InsertChained(Tip(b), Pointers(e)).ok());
+  EXPECT_EQ(QueryAll(v1::QueryRequest()).size(), 4u);
+}
+
+TEST_F(AuditLogTest, AWriterConnectionKilledMidPipelineIsUnavailableThenReopened) {
+  const ChainHead genesis{0, std::string(64, '0')};
+  std::vector<v1::Event> a = ChainedEvents(genesis, {"a1"});
+  ASSERT_TRUE(store_->InsertChained(genesis, Pointers(a)).ok());
+  // Kill the writer's backend (the one that ran the insert).
+  ASSERT_TRUE(Sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                  " WHERE query LIKE '%INSERT INTO audit.events%' AND pid <> pg_backend_pid()")
+                  .ok());
+  std::vector<v1::Event> b = ChainedEvents(Tip(a), {"b1"});
+  absl::Status lost = absl::OkStatus();
+  for (int i = 0; i < 50 && lost.ok(); ++i) {  // until the client notices (a send may still succeed)
+    store_->SendInsert(Tip(a), Pointers(b));
+    lost = store_->AwaitCommitted();
+    if (lost.ok()) {
+      // Not noticed: the write went through a new connection? It cannot have.
+      FAIL() << "an insert succeeded on a terminated connection";
+    }
+  }
+  EXPECT_EQ(lost.code(), absl::StatusCode::kUnavailable) << lost;
+  // The next insert opens a new writer connection.
+  absl::Status again = store_->InsertChained(Tip(a), Pointers(b));
+  EXPECT_TRUE(again.ok()) << again;
+  EXPECT_EQ(QueryAll(v1::QueryRequest()).size(), 2u);
+  EXPECT_TRUE(Verify().ok());
+}
+
 TEST_F(AuditLogTest, DeletedNewestEventsAreAGap) {
   AppendMany(5, "k");
   ASSERT_TRUE(Sql("ALTER TABLE audit.events DISABLE TRIGGER events_append_only;"
