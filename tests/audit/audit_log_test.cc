@@ -400,9 +400,11 @@ TEST_F(AuditLogTest, AWriterConnectionKilledMidPipelineIsUnavailableThenReopened
   const ChainHead genesis{0, std::string(64, '0')};
   std::vector<v1::Event> a = ChainedEvents(genesis, {"a1"});
   ASSERT_TRUE(store_->InsertChained(genesis, Pointers(a)).ok());
-  // Kill the writer's backend (the one that ran the insert).
+  // Kill the writer's backend (the one that ran the insert), in this test's
+  // database only: tests run in parallel on one cluster.
   ASSERT_TRUE(Sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                  " WHERE query LIKE '%INSERT INTO audit.events%' AND pid <> pg_backend_pid()")
+                  " WHERE datname = current_database() AND query LIKE '%INSERT INTO audit.events%'"
+                  " AND pid <> pg_backend_pid()")
                   .ok());
   std::vector<v1::Event> b = ChainedEvents(Tip(a), {"b1"});
   store_->SendInsert(Tip(a), Pointers(b));
