@@ -28,9 +28,32 @@ absl::Status Invalid(const std::string& field, const std::string& why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
 }
 
+constexpr char kNulWhy[] = "contains a NUL character (U+0000), which PostgreSQL text cannot store";
+
 absl::Status CheckLength(const std::string& field, const std::string& value, size_t max) {
   if (value.size() > max) return Invalid(field, absl::StrCat("longer than ", max, " bytes"));
+  if (value.find('\0') != std::string::npos) return Invalid(field, kNulWhy);
   return absl::OkStatus();
+}
+
+// A key or string anywhere in `v` holds U+0000.
+bool HasNul(const google::protobuf::Value& v) {
+  switch (v.kind_case()) {
+    case google::protobuf::Value::kStringValue:
+      return v.string_value().find('\0') != std::string::npos;
+    case google::protobuf::Value::kStructValue:
+      for (const auto& [k, f] : v.struct_value().fields()) {
+        if (k.find('\0') != std::string::npos || HasNul(f)) return true;
+      }
+      return false;
+    case google::protobuf::Value::kListValue:
+      for (const auto& f : v.list_value().values()) {
+        if (HasNul(f)) return true;
+      }
+      return false;
+    default:
+      return false;
+  }
 }
 
 absl::Status CheckTimestamp(const std::string& field, const google::protobuf::Timestamp& t) {
@@ -146,6 +169,7 @@ absl::Status ValidateEvent(const v1::Event& e, const std::string& field) {
       return Invalid(field + ".details", absl::StrCat("larger than ", kMaxDetailsBytes, " bytes"));
     }
     for (const auto& [k, v] : e.details().fields()) {
+      if (k.find('\0') != std::string::npos || HasNul(v)) return Invalid(field + ".details", kNulWhy);
       if (!WellFormed(v)) {
         return Invalid(field + ".details", absl::StrCat("value of '", k, "': every value must be set and numbers finite"));
       }
@@ -167,6 +191,17 @@ absl::Status ValidateFilter(const v1::EventFilter& f, const std::string& field) 
     return Invalid(field + ".end_time",
                    absl::StrCat("is before ", field, ".start_time (", TimeUtil::ToString(f.end_time()), " < ",
                                 TimeUtil::ToString(f.start_time()), ")"));
+  }
+  for (const auto& [name, value] : std::vector<std::pair<const char*, const std::string*>>{
+           {".actor", &f.actor()},
+           {".repository_id", &f.repository_id()},
+           {".application_id", &f.application_id()},
+           {".environment_id", &f.environment_id()},
+           {".commit_sha", &f.commit_sha()},
+           {".plan_id", &f.plan_id()},
+           {".deployment_id", &f.deployment_id()},
+           {".service", &f.service()}}) {
+    if (value->find('\0') != std::string::npos) return Invalid(field + name, kNulWhy);
   }
   for (int i = 0; i < f.actions_size(); ++i) {
     int a = f.actions(i);

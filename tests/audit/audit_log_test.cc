@@ -241,6 +241,44 @@ TEST_F(AuditLogTest, BadEventsAreRejectedNamingTheFieldAndABatchIsAllOrNothing) 
   EXPECT_TRUE(QueryAll(v1::QueryRequest()).empty()) << "nothing of the bad batch was appended";
 }
 
+// PostgreSQL text cannot hold U+0000: such an event is refused up front,
+// naming the field, instead of failing its whole group in the database.
+TEST_F(AuditLogTest, NulCharactersAreRejectedNamingTheFieldAndFailNoOtherCaller) {
+  const std::string nul("a\0b", 3);
+  struct Case {
+    v1::Event event;
+    std::string field;
+  };
+  std::vector<Case> cases(5);
+  cases[0].event = MakeEvent("nul-message");
+  cases[0].event.set_message(nul);
+  cases[0].field = "event.message";
+  cases[1].event = MakeEvent(nul);
+  cases[1].field = "event.idempotency_key";
+  cases[2].event = MakeEvent("nul-app");
+  cases[2].event.mutable_subject()->set_application_id(nul);
+  cases[2].field = "event.subject.application_id";
+  cases[3].event = MakeEvent("nul-key");
+  (*cases[3].event.mutable_details()->mutable_fields())[nul].set_string_value("v");
+  cases[3].field = "event.details";
+  cases[4].event = MakeEvent("nul-nested");
+  (*cases[4].event.mutable_details()->mutable_fields())["list"].mutable_list_value()->add_values()->set_string_value(nul);
+  cases[4].field = "event.details";
+  // Each bad event races a good one, which may share its group.
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    absl::StatusOr<AppendResult> good;
+    std::thread other([&] { good = log_->Append(MakeEvent(absl::StrCat("good-", i))); });
+    auto r = log_->Append(c.event);
+    other.join();
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << c.field << ": " << r.status();
+    EXPECT_EQ(r.status().message().rfind(c.field + ": contains a NUL", 0), 0u) << r.status();
+    EXPECT_TRUE(good.ok()) << c.field << ": " << good.status();
+  }
+  EXPECT_EQ(QueryAll(v1::QueryRequest()).size(), cases.size());
+  EXPECT_TRUE(Verify().ok());
+}
+
 TEST_F(AuditLogTest, TheServiceRoleCannotUpdateDeleteOrTruncate) {
   AppendMany(2, "k");
   for (const char* sql : {"UPDATE audit.events SET actor_id = 'mallory' WHERE sequence = 1",
@@ -526,7 +564,7 @@ TEST_F(AuditLogTest, BadQueriesAreInvalidArgumentNamingTheField) {
     v1::QueryRequest req;
     std::string field;
   };
-  std::vector<Case> cases(4);
+  std::vector<Case> cases(5);
   *cases[0].req.mutable_filter()->mutable_start_time() = TimeUtil::SecondsToTimestamp(2000);
   *cases[0].req.mutable_filter()->mutable_end_time() = TimeUtil::SecondsToTimestamp(1000);
   cases[0].field = "filter.end_time";
@@ -537,6 +575,8 @@ TEST_F(AuditLogTest, BadQueriesAreInvalidArgumentNamingTheField) {
   cases[2].field = "page_size";
   cases[3].req.set_page_token("not-a-token");
   cases[3].field = "page_token";
+  cases[4].req.mutable_filter()->set_application_id(std::string("web\0x", 5));
+  cases[4].field = "filter.application_id";
   for (const Case& c : cases) {
     auto r = log_->Query(c.req);
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << c.field;
