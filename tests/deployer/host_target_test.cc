@@ -4,13 +4,16 @@
 #include "services/deployer/host/host_target.h"
 
 #include <gtest/gtest.h>
+
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "services/deployer/host/health_probe.h"
 #include "services/deployer/host/subprocess.h"
@@ -173,6 +176,33 @@ TEST_F(HostTargetTest, ProcessesAreReadoptedAfterRestartWithoutBeingRestarted) {
   ASSERT_EQ(after.size(), 2u);
   for (size_t i = 0; i < 2; ++i) EXPECT_EQ(after[i].identity.pid, before[i].identity.pid);
   EXPECT_EQ(restarted.Health(app_, (*prepared)[0]).first, v1::HEALTH_STATUS_HEALTHY);
+}
+
+// Observing (drift detection, health, status) reads the instance records
+// while a rollout writes them; a reader that finds a just-started instance
+// without its pid records the pid itself. Both used to write through the
+// same temporary file, and the rollout failed with "rename ...json.tmp".
+TEST_F(HostTargetTest, ObservingWhileApplyingNeverFailsTheApply) {
+  std::atomic<bool> done{false};
+  std::atomic<int> reads{0};
+  std::thread observer([&] {
+    while (!done) {
+      target_->processes().LiveInstances("web-app", "web");
+      ++reads;
+    }
+  });
+  // Each rollout starts two instances; without the fix about one run in
+  // ten failed with five rollouts.
+  for (int v = 1; v <= 10; ++v) {
+    absl::Status applied = PrepareAndApply({testing::ServerProcess("web", absl::StrCat("v", v), 2)});
+    EXPECT_TRUE(applied.ok()) << "v" << v << ": " << applied;
+  }
+  done = true;
+  observer.join();
+  EXPECT_GT(reads.load(), 0);
+  std::vector<Instance> live = target_->processes().LiveInstances("web-app", "web");
+  ASSERT_EQ(live.size(), 2u);
+  for (const Instance& i : live) EXPECT_NE(i.identity.pid, 0);
 }
 
 TEST_F(HostTargetTest, NewInstanceIsHealthySoonAfterItListensNotAPeriodLater) {

@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -32,15 +35,28 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+// Writes `path` whole or not at all. Each call writes a temporary file of
+// its own: a reader that records a found pid (Load) may write the same
+// record while the deployer does.
 absl::Status WriteFileAtomic(const std::string& path, const std::string& data) {
-  std::string tmp = absl::StrCat(path, ".tmp");
+  static std::atomic<uint64_t> writes{0};
+  std::string tmp = absl::StrCat(path, ".", getpid(), "-", ++writes, ".tmp");
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out << data;
     out.flush();
-    if (!out) return absl::InternalError(absl::StrCat("write ", tmp));
+    if (!out) {
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      return absl::InternalError(absl::StrCat("write ", tmp));
+    }
   }
-  if (rename(tmp.c_str(), path.c_str()) != 0) return absl::InternalError(absl::StrCat("rename ", tmp));
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    return absl::InternalError(absl::StrCat("rename ", tmp, " to ", path, ": ", strerror(err)));
+  }
   return absl::OkStatus();
 }
 
