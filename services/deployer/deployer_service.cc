@@ -1,6 +1,7 @@
 #include "services/deployer/deployer_service.h"
 
 #include "common/status/grpc_status.h"
+#include "common/status/nul_free.h"
 
 namespace ferry::deployer {
 namespace {
@@ -21,16 +22,19 @@ bool IsTerminal(v1::DeploymentState s) {
 
 grpc::Status DeployerService::GetDeployment(grpc::ServerContext*, const v1::GetDeploymentRequest* req,
                                             v1::Deployment* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return Reply(deployer_->GetDeployment(req->deployment_id()), out);
 }
 
 grpc::Status DeployerService::ListDeployments(grpc::ServerContext*, const v1::ListDeploymentsRequest* req,
                                               v1::ListDeploymentsResponse* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return Reply(deployer_->ListDeployments(*req), out);
 }
 
 grpc::Status DeployerService::WatchDeployment(grpc::ServerContext* ctx, const v1::WatchDeploymentRequest* req,
                                               grpc::ServerWriter<v1::WatchDeploymentResponse>* writer) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   // Subscribe before the snapshot so that nothing falls between them.
   auto sub = deployer_->notifier().Subscribe(req->deployment_id());
   struct Unsubscribe {
@@ -59,10 +63,12 @@ grpc::Status DeployerService::WatchDeployment(grpc::ServerContext* ctx, const v1
 }
 
 grpc::Status DeployerService::Rollback(grpc::ServerContext*, const v1::RollbackRequest* req, v1::RollbackResponse* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return Reply(deployer_->Rollback(*req), out);
 }
 
 grpc::Status DeployerService::Pin(grpc::ServerContext*, const v1::PinRequest* req, v1::PinResponse* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   absl::StatusOr<v1::PinState> pin = deployer_->Pin(*req);
   if (!pin.ok()) return ToGrpcStatus(pin.status());
   *out->mutable_pin() = *pin;
@@ -70,6 +76,7 @@ grpc::Status DeployerService::Pin(grpc::ServerContext*, const v1::PinRequest* re
 }
 
 grpc::Status DeployerService::Unpin(grpc::ServerContext*, const v1::UnpinRequest* req, v1::UnpinResponse* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   absl::StatusOr<v1::PinState> pin = deployer_->Unpin(*req);
   if (!pin.ok()) return ToGrpcStatus(pin.status());
   *out->mutable_pin() = *pin;
@@ -78,11 +85,13 @@ grpc::Status DeployerService::Unpin(grpc::ServerContext*, const v1::UnpinRequest
 
 grpc::Status DeployerService::GetLiveState(grpc::ServerContext*, const v1::GetLiveStateRequest* req,
                                            v1::LiveState* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return Reply(deployer_->GetLiveState(*req), out);
 }
 
 grpc::Status DeployerService::ObserveLiveState(grpc::ServerContext*, const v1::ObserveLiveStateRequest* req,
                                                v1::ObserveLiveStateResponse* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   absl::StatusOr<v1::LiveState> state = deployer_->ObserveLiveState(*req);
   if (!state.ok()) return ToGrpcStatus(state.status());
   *out->mutable_state() = *state;
@@ -91,11 +100,13 @@ grpc::Status DeployerService::ObserveLiveState(grpc::ServerContext*, const v1::O
 
 grpc::Status DeployerService::GetDriftSettings(grpc::ServerContext*, const v1::GetDriftSettingsRequest* req,
                                                v1::DriftSettings* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return Reply(deployer_->GetDriftSettings(req->application_id(), req->environment_id()), out);
 }
 
 grpc::Status DeployerService::UpdateDriftSettings(grpc::ServerContext*, const v1::UpdateDriftSettingsRequest* req,
                                                   v1::DriftSettings* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return Reply(deployer_->UpdateDriftSettings(*req), out);
 }
 

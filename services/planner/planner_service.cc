@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status/grpc_status.h"
+#include "common/status/nul_free.h"
 
 namespace ferry::planner {
 namespace {
@@ -31,60 +32,72 @@ grpc::Status Reply(absl::StatusOr<T> result, T* out) {
 
 grpc::Status PlannerService::CreateApplication(grpc::ServerContext* ctx, const v1::CreateApplicationRequest* req,
                                                v1::Application* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return Reply(planner_->CreateApplication(req->application(), CallerOf(ctx)), out);
 }
 
 grpc::Status PlannerService::GetApplication(grpc::ServerContext*, const v1::GetApplicationRequest* req,
                                             v1::Application* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return Reply(planner_->GetApplication(req->id()), out);
 }
 
 grpc::Status PlannerService::ListApplications(grpc::ServerContext*, const v1::ListApplicationsRequest* req,
                                               v1::ListApplicationsResponse* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return Reply(planner_->ListApplications(*req), out);
 }
 
 grpc::Status PlannerService::UpdateApplication(grpc::ServerContext* ctx, const v1::UpdateApplicationRequest* req,
                                                v1::Application* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return Reply(planner_->UpdateApplication(req->application(), req->update_mask(), CallerOf(ctx)), out);
 }
 
 grpc::Status PlannerService::DeleteApplication(grpc::ServerContext* ctx, const v1::DeleteApplicationRequest* req,
                                                v1::DeleteApplicationResponse*) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return ToGrpcStatus(planner_->DeleteApplication(req->id(), CallerOf(ctx)));
 }
 
 grpc::Status PlannerService::CreateEnvironment(grpc::ServerContext* ctx, const v1::CreateEnvironmentRequest* req,
                                                v1::Environment* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return Reply(planner_->CreateEnvironment(req->environment(), CallerOf(ctx)), out);
 }
 
 grpc::Status PlannerService::GetEnvironment(grpc::ServerContext*, const v1::GetEnvironmentRequest* req,
                                             v1::Environment* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return Reply(planner_->GetEnvironment(req->id()), out);
 }
 
 grpc::Status PlannerService::ListEnvironments(grpc::ServerContext*, const v1::ListEnvironmentsRequest* req,
                                               v1::ListEnvironmentsResponse* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return Reply(planner_->ListEnvironments(*req), out);
 }
 
 grpc::Status PlannerService::UpdateEnvironment(grpc::ServerContext* ctx, const v1::UpdateEnvironmentRequest* req,
                                                v1::Environment* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return Reply(planner_->UpdateEnvironment(req->environment(), req->update_mask(), CallerOf(ctx)), out);
 }
 
 grpc::Status PlannerService::DeleteEnvironment(grpc::ServerContext* ctx, const v1::DeleteEnvironmentRequest* req,
                                                v1::DeleteEnvironmentResponse*) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return ToGrpcStatus(planner_->DeleteEnvironment(req->id(), CallerOf(ctx)));
 }
 
 grpc::Status PlannerService::ApplyDeclarativeConfig(grpc::ServerContext* ctx, const v1::ApplyDeclarativeConfigRequest* req,
                                                     v1::ApplyDeclarativeConfigResponse* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return Reply(planner_->ApplyDeclarativeConfig(*req, CallerOf(ctx)), out);
 }
 
 grpc::Status PlannerService::GetPlan(grpc::ServerContext*, const v1::GetPlanRequest* req, v1::Plan* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return Reply(planner_->GetPlan(req->plan_id(), req->view() == v1::PLAN_VIEW_BASIC ? v1::PLAN_VIEW_BASIC
                                                                                       : v1::PLAN_VIEW_FULL),
                out);
@@ -92,19 +105,23 @@ grpc::Status PlannerService::GetPlan(grpc::ServerContext*, const v1::GetPlanRequ
 
 grpc::Status PlannerService::ListPlans(grpc::ServerContext*, const v1::ListPlansRequest* req,
                                        v1::ListPlansResponse* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return Reply(planner_->ListPlans(*req), out);
 }
 
 grpc::Status PlannerService::ApprovePlan(grpc::ServerContext*, const v1::ApprovePlanRequest* req, v1::Plan* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return Reply(planner_->ApprovePlan(req->plan_id(), req->actor(), req->comment()), out);
 }
 
 grpc::Status PlannerService::RejectPlan(grpc::ServerContext*, const v1::RejectPlanRequest* req, v1::Plan* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return Reply(planner_->RejectPlan(req->plan_id(), req->actor(), req->comment()), out);
 }
 
 grpc::Status PlannerService::PreviewPlan(grpc::ServerContext*, const v1::PreviewPlanRequest* req,
                                          v1::PreviewPlanResponse* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   absl::StatusOr<v1::Plan> plan = planner_->PreviewPlan(*req);
   if (!plan.ok()) return ToGrpcStatus(plan.status());
   *out->mutable_plan() = std::move(*plan);
@@ -113,11 +130,13 @@ grpc::Status PlannerService::PreviewPlan(grpc::ServerContext*, const v1::Preview
 
 grpc::Status PlannerService::PlanRevision(grpc::ServerContext*, const v1::PlanRevisionRequest* req,
                                           v1::PlanRevisionResponse* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return Reply(planner_->PlanRevision(*req), out);
 }
 
 grpc::Status PlannerService::WatchApprovedPlans(grpc::ServerContext* ctx, const v1::WatchApprovedPlansRequest* req,
                                                 grpc::ServerWriter<v1::WatchApprovedPlansResponse>* writer) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   std::string cursor = req->cursor();
   while (!ctx->IsCancelled() && !notifier_->shut_down()) {
     uint64_t seen = notifier_->generation();
@@ -140,11 +159,13 @@ grpc::Status PlannerService::WatchApprovedPlans(grpc::ServerContext* ctx, const 
 
 grpc::Status PlannerService::AcknowledgePlan(grpc::ServerContext*, const v1::AcknowledgePlanRequest* req,
                                              v1::AcknowledgePlanResponse* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return Reply(planner_->AcknowledgePlan(*req), out);
 }
 
 grpc::Status PlannerService::ReportPlanResult(grpc::ServerContext*, const v1::ReportPlanResultRequest* req,
                                               v1::ReportPlanResultResponse* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   absl::StatusOr<v1::Plan> plan = planner_->ReportPlanResult(*req);
   if (!plan.ok()) return ToGrpcStatus(plan.status());
   *out->mutable_plan() = std::move(*plan);
@@ -153,6 +174,7 @@ grpc::Status PlannerService::ReportPlanResult(grpc::ServerContext*, const v1::Re
 
 grpc::Status PlannerService::RefreshApplication(grpc::ServerContext*, const v1::RefreshApplicationRequest* req,
                                                 v1::RefreshApplicationResponse* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   absl::StatusOr<std::vector<v1::Plan>> plans = planner_->RefreshApplication(*req);
   if (!plans.ok()) return ToGrpcStatus(plans.status());
   for (auto& p : *plans) *out->add_plans() = std::move(p);

@@ -2,6 +2,7 @@
 
 #include "common/logging/logger.h"
 #include "common/status/grpc_status.h"
+#include "common/status/nul_free.h"
 #include "services/repo-watcher/repository_spec.h"
 
 namespace ferry::repo_watcher {
@@ -24,6 +25,7 @@ v1::Actor CallerOf(const grpc::ServerContext* ctx) {
 
 grpc::Status RepoWatcherService::CreateRepository(grpc::ServerContext* ctx, const v1::CreateRepositoryRequest* req,
                                                   v1::Repository* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   absl::StatusOr<v1::Repository> repo = registry_->Create(req->repository(), CallerOf(ctx));
   if (!repo.ok()) return ToGrpcStatus(repo.status());
   *out = std::move(*repo);
@@ -32,6 +34,7 @@ grpc::Status RepoWatcherService::CreateRepository(grpc::ServerContext* ctx, cons
 
 grpc::Status RepoWatcherService::GetRepository(grpc::ServerContext*, const v1::GetRepositoryRequest* req,
                                                v1::Repository* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   absl::StatusOr<v1::Repository> repo = registry_->Get(req->id());
   if (!repo.ok()) return ToGrpcStatus(repo.status());
   *out = std::move(*repo);
@@ -40,6 +43,7 @@ grpc::Status RepoWatcherService::GetRepository(grpc::ServerContext*, const v1::G
 
 grpc::Status RepoWatcherService::ListRepositories(grpc::ServerContext*, const v1::ListRepositoriesRequest* req,
                                                   v1::ListRepositoriesResponse* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   absl::StatusOr<v1::ListRepositoriesResponse> page = registry_->List(req->page_size(), req->page_token());
   if (!page.ok()) return ToGrpcStatus(page.status());
   *out = std::move(*page);
@@ -48,6 +52,7 @@ grpc::Status RepoWatcherService::ListRepositories(grpc::ServerContext*, const v1
 
 grpc::Status RepoWatcherService::UpdateRepository(grpc::ServerContext* ctx, const v1::UpdateRepositoryRequest* req,
                                                   v1::Repository* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   std::vector<std::string> mask(req->update_mask().paths().begin(), req->update_mask().paths().end());
   absl::StatusOr<v1::Repository> repo = registry_->Update(req->repository(), mask, CallerOf(ctx));
   if (!repo.ok()) return ToGrpcStatus(repo.status());
@@ -57,11 +62,13 @@ grpc::Status RepoWatcherService::UpdateRepository(grpc::ServerContext* ctx, cons
 
 grpc::Status RepoWatcherService::DeleteRepository(grpc::ServerContext* ctx, const v1::DeleteRepositoryRequest* req,
                                                   v1::DeleteRepositoryResponse*) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return ToGrpcStatus(registry_->Delete(req->id(), CallerOf(ctx)));
 }
 
 grpc::Status RepoWatcherService::GetRepositoryStatus(grpc::ServerContext*, const v1::GetRepositoryStatusRequest* req,
                                                      v1::RepositoryStatus* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   if (!IsValidId(req->repository_id())) {
     return ToGrpcStatus(absl::InvalidArgumentError("repository_id: must be a repository id"));
   }
@@ -73,6 +80,7 @@ grpc::Status RepoWatcherService::GetRepositoryStatus(grpc::ServerContext*, const
 
 grpc::Status RepoWatcherService::RefreshRepository(grpc::ServerContext*, const v1::RefreshRepositoryRequest* req,
                                                    v1::RefreshRepositoryResponse* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   absl::StatusOr<v1::Repository> repo = registry_->Get(req->repository_id());
   if (!repo.ok()) return ToGrpcStatus(repo.status());
   if (req->wait()) {
@@ -90,6 +98,7 @@ grpc::Status RepoWatcherService::RefreshRepository(grpc::ServerContext*, const v
 
 grpc::Status RepoWatcherService::WatchRevisions(grpc::ServerContext* ctx, const v1::WatchRevisionsRequest* req,
                                                 grpc::ServerWriter<v1::WatchRevisionsResponse>* writer) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   absl::Status ended = feed_->Watch(
       *req,
       [&](const v1::Revision& rev) {
@@ -104,6 +113,7 @@ grpc::Status RepoWatcherService::WatchRevisions(grpc::ServerContext* ctx, const 
 
 grpc::Status RepoWatcherService::ListRevisions(grpc::ServerContext*, const v1::ListRevisionsRequest* req,
                                                v1::ListRevisionsResponse* out) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   absl::StatusOr<v1::ListRevisionsResponse> page = feed_->List(*req);
   if (!page.ok()) return ToGrpcStatus(page.status());
   *out = std::move(*page);
@@ -112,6 +122,7 @@ grpc::Status RepoWatcherService::ListRevisions(grpc::ServerContext*, const v1::L
 
 grpc::Status RepoWatcherService::ReadContent(grpc::ServerContext*, const v1::ReadContentRequest* req,
                                              grpc::ServerWriter<v1::ReadContentResponse>* writer) {
+  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
   return ToGrpcStatus(content_->Read(*req, [&](const v1::ReadContentResponse& chunk) { return writer->Write(chunk); }));
 }
 

@@ -303,6 +303,42 @@ TEST_F(PlannerServiceTest, InvalidInputGivesInvalidArgumentNamingTheField) {
   EXPECT_EQ(stub_->GetPlan(&ctx2, get, &plan).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
+// libpq ends a text parameter at U+0000, so "hello\0x" would have named
+// (and deleted) "hello": every request with such text is refused first.
+TEST_F(PlannerServiceTest, TextWithANulIsRefusedNamingTheFieldAndNamesNoOtherRecord) {
+  FakeTree tree = {{"ferry.yaml", {kFerryYaml, ""}}, {"apps/hello/hello.yaml", {kHello, ""}}};
+  repo_.Commit("config", "refs/heads/main", tree);
+  grpc::ClientContext apply_ctx;
+  v1::ApplyDeclarativeConfigRequest apply;
+  apply.mutable_source()->set_repository_id("config");
+  apply.mutable_source()->set_ref("main");
+  v1::ApplyDeclarativeConfigResponse applied;
+  grpc::Status s = stub_->ApplyDeclarativeConfig(&apply_ctx, apply, &applied);
+  ASSERT_TRUE(s.ok()) << s.error_message() << planner_->Log();
+
+  grpc::ClientContext delete_ctx;
+  v1::DeleteApplicationRequest del;
+  del.set_id(std::string("hello\0x", 7));
+  v1::DeleteApplicationResponse deleted;
+  s = stub_->DeleteApplication(&delete_ctx, del, &deleted);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message().rfind("id: contains a NUL character", 0), 0u) << s.error_message();
+  grpc::ClientContext get_ctx;
+  v1::GetApplicationRequest get;
+  get.set_id("hello");
+  v1::Application app;
+  EXPECT_TRUE(stub_->GetApplication(&get_ctx, get, &app).ok()) << "hello was deleted";
+
+  grpc::ClientContext list_ctx;
+  v1::ListPlansRequest list;
+  list.set_application_id("hello");
+  list.set_environment_id(std::string("local\0", 6));
+  v1::ListPlansResponse plans;
+  s = stub_->ListPlans(&list_ctx, list, &plans);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message().rfind("environment_id: contains a NUL character", 0), 0u) << s.error_message();
+}
+
 TEST_F(PlannerServiceTest, ShutdownEndsOpenPlanStreamsPromptly) {
   grpc::ClientContext ctx;
   auto reader = stub_->WatchApprovedPlans(&ctx, v1::WatchApprovedPlansRequest());
