@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "common/concurrency/await_callback.h"
 #include "common/logging/logger.h"
+#include "common/status/nul_free.h"
 #include "services/audit/event_chain.h"
 
 namespace ferry::audit {
@@ -28,32 +29,10 @@ absl::Status Invalid(const std::string& field, const std::string& why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
 }
 
-constexpr char kNulWhy[] = "contains a NUL character (U+0000), which PostgreSQL text cannot store";
-
 absl::Status CheckLength(const std::string& field, const std::string& value, size_t max) {
   if (value.size() > max) return Invalid(field, absl::StrCat("longer than ", max, " bytes"));
-  if (value.find('\0') != std::string::npos) return Invalid(field, kNulWhy);
+  if (value.find('\0') != std::string::npos) return Invalid(field, kNulInText);
   return absl::OkStatus();
-}
-
-// A key or string anywhere in `v` holds U+0000.
-bool HasNul(const google::protobuf::Value& v) {
-  switch (v.kind_case()) {
-    case google::protobuf::Value::kStringValue:
-      return v.string_value().find('\0') != std::string::npos;
-    case google::protobuf::Value::kStructValue:
-      for (const auto& [k, f] : v.struct_value().fields()) {
-        if (k.find('\0') != std::string::npos || HasNul(f)) return true;
-      }
-      return false;
-    case google::protobuf::Value::kListValue:
-      for (const auto& f : v.list_value().values()) {
-        if (HasNul(f)) return true;
-      }
-      return false;
-    default:
-      return false;
-  }
 }
 
 absl::Status CheckTimestamp(const std::string& field, const google::protobuf::Timestamp& t) {
@@ -168,8 +147,10 @@ absl::Status ValidateEvent(const v1::Event& e, const std::string& field) {
     if (e.details().ByteSizeLong() > kMaxDetailsBytes) {
       return Invalid(field + ".details", absl::StrCat("larger than ", kMaxDetailsBytes, " bytes"));
     }
+    if (absl::Status nul = RejectNulInStrings(e.details()); !nul.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ".details.", nul.message()));
+    }
     for (const auto& [k, v] : e.details().fields()) {
-      if (k.find('\0') != std::string::npos || HasNul(v)) return Invalid(field + ".details", kNulWhy);
       if (!WellFormed(v)) {
         return Invalid(field + ".details", absl::StrCat("value of '", k, "': every value must be set and numbers finite"));
       }
@@ -201,7 +182,7 @@ absl::Status ValidateFilter(const v1::EventFilter& f, const std::string& field) 
            {".plan_id", &f.plan_id()},
            {".deployment_id", &f.deployment_id()},
            {".service", &f.service()}}) {
-    if (value->find('\0') != std::string::npos) return Invalid(field + name, kNulWhy);
+    if (value->find('\0') != std::string::npos) return Invalid(field + name, kNulInText);
   }
   for (int i = 0; i < f.actions_size(); ++i) {
     int a = f.actions(i);

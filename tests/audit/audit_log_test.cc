@@ -260,10 +260,10 @@ TEST_F(AuditLogTest, NulCharactersAreRejectedNamingTheFieldAndFailNoOtherCaller)
   cases[2].field = "event.subject.application_id";
   cases[3].event = MakeEvent("nul-key");
   (*cases[3].event.mutable_details()->mutable_fields())[nul].set_string_value("v");
-  cases[3].field = "event.details";
+  cases[3].field = "event.details.fields (a key)";
   cases[4].event = MakeEvent("nul-nested");
   (*cases[4].event.mutable_details()->mutable_fields())["list"].mutable_list_value()->add_values()->set_string_value(nul);
-  cases[4].field = "event.details";
+  cases[4].field = "event.details.fields[list].list_value.values[0].string_value";
   // Each bad event races a good one, which may share its group.
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& c = cases[i];
