@@ -170,6 +170,14 @@ class PlannerServiceTest : public ::testing::Test {
     ctx.TryCancel();
     return msg;
   }
+  // ApplyDeclarativeConfig of ferry.yaml at main of repository "config".
+  grpc::Status ApplyConfig(v1::ApplyDeclarativeConfigResponse* applied) {
+    grpc::ClientContext ctx;
+    v1::ApplyDeclarativeConfigRequest apply;
+    apply.mutable_source()->set_repository_id("config");
+    apply.mutable_source()->set_ref("main");
+    return stub_->ApplyDeclarativeConfig(&ctx, apply, applied);
+  }
 
   ferry::testing::TestDatabase db_;
   FakeRepoSource repo_;
@@ -186,12 +194,8 @@ TEST_F(PlannerServiceTest, CommitToPlanToHandOffAcrossRestarts) {
   FakeTree tree = {{"ferry.yaml", {kFerryYaml, ""}}, {"apps/hello/hello.yaml", {kHello, ""}}};
   v1::Revision r1 = repo_.Commit("config", "refs/heads/main", tree);
 
-  grpc::ClientContext apply_ctx;
-  v1::ApplyDeclarativeConfigRequest apply;
-  apply.mutable_source()->set_repository_id("config");
-  apply.mutable_source()->set_ref("main");
   v1::ApplyDeclarativeConfigResponse applied;
-  grpc::Status s = stub_->ApplyDeclarativeConfig(&apply_ctx, apply, &applied);
+  grpc::Status s = ApplyConfig(&applied);
   ASSERT_TRUE(s.ok()) << s.error_message() << planner_->Log();
   EXPECT_EQ(applied.changes_size(), 3);
 
@@ -308,12 +312,8 @@ TEST_F(PlannerServiceTest, InvalidInputGivesInvalidArgumentNamingTheField) {
 TEST_F(PlannerServiceTest, TextWithANulIsRefusedNamingTheFieldAndNamesNoOtherRecord) {
   FakeTree tree = {{"ferry.yaml", {kFerryYaml, ""}}, {"apps/hello/hello.yaml", {kHello, ""}}};
   repo_.Commit("config", "refs/heads/main", tree);
-  grpc::ClientContext apply_ctx;
-  v1::ApplyDeclarativeConfigRequest apply;
-  apply.mutable_source()->set_repository_id("config");
-  apply.mutable_source()->set_ref("main");
   v1::ApplyDeclarativeConfigResponse applied;
-  grpc::Status s = stub_->ApplyDeclarativeConfig(&apply_ctx, apply, &applied);
+  grpc::Status s = ApplyConfig(&applied);
   ASSERT_TRUE(s.ok()) << s.error_message() << planner_->Log();
 
   grpc::ClientContext delete_ctx;
