@@ -173,16 +173,8 @@ absl::Status ValidateFilter(const v1::EventFilter& f, const std::string& field) 
                    absl::StrCat("is before ", field, ".start_time (", TimeUtil::ToString(f.end_time()), " < ",
                                 TimeUtil::ToString(f.start_time()), ")"));
   }
-  for (const auto& [name, value] : std::vector<std::pair<const char*, const std::string*>>{
-           {".actor", &f.actor()},
-           {".repository_id", &f.repository_id()},
-           {".application_id", &f.application_id()},
-           {".environment_id", &f.environment_id()},
-           {".commit_sha", &f.commit_sha()},
-           {".plan_id", &f.plan_id()},
-           {".deployment_id", &f.deployment_id()},
-           {".service", &f.service()}}) {
-    if (value->find('\0') != std::string::npos) return Invalid(field + name, kNulInText);
+  if (absl::Status nul = RejectNulInStrings(f); !nul.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ".", nul.message()));
   }
   for (int i = 0; i < f.actions_size(); ++i) {
     int a = f.actions(i);
