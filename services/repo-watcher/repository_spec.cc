@@ -76,6 +76,15 @@ absl::StatusOr<UrlKind> ClassifyUrl(const std::string& url, const std::string& f
     std::string authority = rest.substr(0, slash);  // [user@]host[:port]
     size_t at = authority.rfind('@');
     std::string host = at == std::string::npos ? authority : authority.substr(at + 1);
+    // The URL is shown in audit events, API responses and logs: credentials
+    // have their own field, read from a file or the environment. An HTTP
+    // user name alone can be a token too (https://TOKEN@github.com/...).
+    const bool http = kind == UrlKind::kHttps || kind == UrlKind::kHttp;
+    if (at != std::string::npos && (http || authority.substr(0, at).find(':') != std::string::npos)) {
+      return Bad(field, http ? "must not carry credentials (user[:token]@); use credentials.https_token, "
+                               "which reads the token from a file or environment variable"
+                             : "must not carry a password (user:password@); use credentials.ssh_key");
+    }
     if (host.empty() || host[0] == ':') return Bad(field, "has no host");
     if (slash == std::string::npos || slash + 1 >= rest.size()) return Bad(field, "has no repository path");
     return kind;

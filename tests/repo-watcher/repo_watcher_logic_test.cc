@@ -48,6 +48,21 @@ TEST(RepositorySpecTest, AcceptsEveryUrlForm) {
   }
 }
 
+// A URL is shown in audit events, API responses and logs, so it may not
+// carry a secret: HTTP user info (a token alone works as a user name on
+// some hosts) and SSH passwords are refused, without echoing them.
+TEST(RepositorySpecTest, RefusesCredentialsInTheUrlWithoutEchoingThem) {
+  for (const char* url : {"https://user:s3cr3t@h.example/o/r.git", "https://s3cr3t@h.example/o/r.git",
+                          "http://oauth2:s3cr3t@127.0.0.1:8080/r.git", "ssh://git:s3cr3t@h.example/o/r.git"}) {
+    v1::Repository r = Valid();
+    r.set_url(url);
+    absl::Status s = ValidateAndNormalize(r);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << url;
+    EXPECT_EQ(s.message().rfind("repository.url: must not carry", 0), 0u) << s;
+    EXPECT_EQ(s.message().find("s3cr3t"), std::string::npos) << s;
+  }
+}
+
 TEST(RepositorySpecTest, RejectsBadInputNamingTheField) {
   v1::Repository r = Valid();
   r.set_id("Not_A_Label");
