@@ -662,7 +662,7 @@ absl::StatusOr<v1::ListDeploymentsResponse> Deployer::ListDeployments(const v1::
   for (int s : req.states()) f.states.push_back(static_cast<v1::DeploymentState>(s));
   f.include_steps = req.include_steps();
   f.page_size = req.page_size() == 0 ? 50 : req.page_size();
-  if (!req.page_token().empty() && !absl::SimpleAtoi(req.page_token(), &f.after_seq)) {
+  if (!req.page_token().empty() && (!absl::SimpleAtoi(req.page_token(), &f.after_seq) || f.after_seq <= 0)) {
     return absl::InvalidArgumentError("page_token is not a token from a previous response");
   }
   absl::StatusOr<DeploymentPage> page = store_->List(f);

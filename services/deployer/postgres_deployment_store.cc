@@ -120,7 +120,7 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
   pool_->Prepare(kList,
                  "SELECT record, seq FROM deployer.deployments WHERE ($1 = '' OR application_id = $1)"
                  " AND ($2 = '' OR environment_id = $2) AND (cardinality($3::int[]) = 0 OR state = ANY($3::int[]))"
-                 " AND ($4 = 0 OR seq < $4) ORDER BY seq DESC LIMIT $5");
+                 " AND ($4::bigint = 0 OR seq < $4::bigint) ORDER BY seq DESC LIMIT $5");
   pool_->Prepare(kUnfinished, "SELECT record, seq FROM deployer.deployments WHERE state IN (1, 2) ORDER BY seq");
   pool_->Prepare(kSucceeded,
                  "SELECT record, seq FROM deployer.deployments WHERE application_id = $1 AND environment_id = $2"

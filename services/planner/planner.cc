@@ -1186,7 +1186,7 @@ absl::StatusOr<v1::ListPlansResponse> Planner::ListPlans(const v1::ListPlansRequ
   f.environment_id = request.environment_id();
   for (int s : request.states()) f.states.push_back(static_cast<v1::PlanState>(s));
   f.limit = size;
-  if (!request.page_token().empty() && !absl::SimpleAtoi(request.page_token(), &f.before_seq))
+  if (!request.page_token().empty() && (!absl::SimpleAtoi(request.page_token(), &f.before_seq) || f.before_seq <= 0))
     return absl::InvalidArgumentError("page_token: not a token from ListPlans");
   ASSIGN_OR_RETURN(PlanPage page, store_->ListPlans(f));
   v1::ListPlansResponse out;

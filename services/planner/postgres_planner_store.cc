@@ -135,7 +135,7 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   pool_->Prepare(kListPlans,
                  "SELECT seq, body FROM planner.plans WHERE ($1 = '' OR application_id = $1) "
                  "AND ($2 = '' OR environment_id = $2) AND (cardinality($3::int[]) = 0 OR state = ANY($3::int[])) "
-                 "AND ($4 = 0 OR seq < $4) ORDER BY seq DESC LIMIT $5");
+                 "AND ($4::bigint = 0 OR seq < $4::bigint) ORDER BY seq DESC LIMIT $5");
   pool_->Prepare(kListReleased,
                  "SELECT release_seq, body FROM planner.plans WHERE release_seq > $1 AND state IN (2, 4) "
                  "ORDER BY release_seq LIMIT $2");

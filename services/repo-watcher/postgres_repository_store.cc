@@ -74,7 +74,7 @@ void Prepare(postgres::ConnectionPool* pool) {
   pool->Prepare("rw_revisions_list_desc",
                 absl::StrCat("SELECT cursor, extract(epoch from detect_time)::float8, revision FROM "
                              "repo_watcher.revisions ", list_where,
-                             "AND ($4 = 0 OR cursor < $4) ORDER BY cursor DESC LIMIT $5"));
+                             "AND ($4::bigint = 0 OR cursor < $4::bigint) ORDER BY cursor DESC LIMIT $5"));
   pool->Prepare("rw_try_lock", "SELECT pg_try_advisory_lock(hashtextextended('repo_watcher/' || $1, 0))");
   pool->Prepare("rw_unlock", "SELECT pg_advisory_unlock(hashtextextended('repo_watcher/' || $1, 0))");
 }

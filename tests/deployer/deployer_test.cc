@@ -480,6 +480,17 @@ TEST_F(DeployerTest, HistoryIsListedNewestFirstWithPagesAndNoCap) {
   EXPECT_EQ(ids.back(), "dep-p0");
   req.set_page_size(1001);
   EXPECT_EQ(deployer_->ListDeployments(req).status().code(), absl::StatusCode::kInvalidArgument);
+  // Any positive token is a position (beyond 2^31 too: it used to be an
+  // int4 parameter, and PostgreSQL refused it as INTERNAL); others are not.
+  req.set_page_size(5);
+  req.set_page_token("3000000000");
+  absl::StatusOr<v1::ListDeploymentsResponse> far = deployer_->ListDeployments(req);
+  ASSERT_TRUE(far.ok()) << far.status();
+  EXPECT_EQ(far->deployments_size(), 5);
+  for (const char* bad : {"-5", "0", "x"}) {
+    req.set_page_token(bad);
+    EXPECT_EQ(deployer_->ListDeployments(req).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
 }
 
 

@@ -828,4 +828,17 @@ TEST_F(PlannerTest, RevisionConsumerResumesFromItsPersistedCursor) {
 }
 
 }  // namespace
+// Any positive token is a position (beyond 2^31 too: it used to be an int4
+// parameter, and PostgreSQL refused it as INTERNAL); others are not.
+TEST_F(PlannerTest, ListPlansTakesAnyPositionAsPageTokenAndRefusesOthers) {
+  v1::ListPlansRequest req;
+  req.set_page_token("3000000000");
+  auto far = planner_->ListPlans(req);
+  EXPECT_TRUE(far.ok()) << far.status();
+  for (const char* bad : {"-5", "0", "x"}) {
+    req.set_page_token(bad);
+    EXPECT_EQ(planner_->ListPlans(req).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
 }  // namespace ferry::planner

@@ -127,6 +127,11 @@ TEST_F(PostgresRepositoryStoreTest, CursorsIncreaseAndFiltersApply) {
   auto older = store_->ListRevisions(q);
   ASSERT_EQ(older->size(), 2u);
   EXPECT_EQ((*older)[0].cursor(), shas[2]);
+  // A position beyond 2^31 is a position (it used to be an int4 parameter).
+  q.after_cursor = 3000000000;
+  auto far = store_->ListRevisions(q);
+  ASSERT_TRUE(far.ok()) << far.status();
+  EXPECT_EQ(far->size(), 2u);
 }
 
 TEST_F(PostgresRepositoryStoreTest, DeletingKeepsRevisionsForHistory) {
