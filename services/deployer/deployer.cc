@@ -475,11 +475,18 @@ void Deployer::ReportOutcomesOnce() {
   }
 }
 
-v1::DriftSettings Deployer::EffectiveSettings(const std::string& app, const std::string& env) {
+absl::StatusOr<v1::DriftSettings> Deployer::EffectiveSettings(const std::string& app, const std::string& env) {
+  // Nothing stored means the defaults; a failed read is an error (defaults
+  // would heal an application whose operator turned healing off).
   v1::DriftSettings out;
   absl::StatusOr<v1::DriftSettings> global = store_->GetDriftSettings("", "");
-  if (global.ok()) out = *global;
+  if (global.ok()) {
+    out = *global;
+  } else if (!absl::IsNotFound(global.status())) {
+    return global.status();
+  }
   absl::StatusOr<v1::DriftSettings> own = store_->GetDriftSettings(app, env);
+  if (!own.ok() && !absl::IsNotFound(own.status())) return own.status();
   if (own.ok()) {
     if (own->disabled()) out.set_disabled(true);
     if (own->has_interval()) *out.mutable_interval() = own->interval();
@@ -509,13 +516,21 @@ void Deployer::DriftPass(bool force) {
       if (!force && it != next_drift_check_.end() && clock_->Now() < it->second) continue;
     }
     // Settings are read only when the application is due.
-    v1::DriftSettings settings = EffectiveSettings(app.application_id, app.environment_id);
+    absl::StatusOr<v1::DriftSettings> settings = EffectiveSettings(app.application_id, app.environment_id);
+    if (!settings.ok()) {
+      // Not checked this pass: its settings may turn healing off.
+      logging::Warn("cannot read drift settings; skipping the application this pass",
+                    {{"application", app.application_id},
+                     {"environment", app.environment_id},
+                     {"error", settings.status().ToString()}});
+      continue;
+    }
     {
       std::lock_guard<std::mutex> l(drift_mu_);
-      next_drift_check_[key] = clock_->Now() + FromProto(settings.interval());
+      next_drift_check_[key] = clock_->Now() + FromProto(settings->interval());
     }
-    if (settings.disabled()) continue;
-    CheckDrift(app, settings);
+    if (settings->disabled()) continue;
+    CheckDrift(app, *settings);
   }
 }
 
@@ -961,7 +976,11 @@ absl::StatusOr<v1::DriftSettings> Deployer::UpdateDriftSettings(const v1::Update
   if (in.heal_backoff().factor() < 0) return absl::InvalidArgumentError("settings.heal_backoff.factor must be >= 0");
   v1::DriftSettings stored;
   absl::StatusOr<v1::DriftSettings> current = store_->GetDriftSettings(in.application_id(), in.environment_id());
-  if (current.ok()) stored = *current;
+  if (current.ok()) {
+    stored = *current;
+  } else if (!absl::IsNotFound(current.status())) {
+    return current.status();  // a partial update would reset the other fields
+  }
   stored.set_application_id(in.application_id());
   stored.set_environment_id(in.environment_id());
   std::vector<std::string> paths(req.update_mask().paths().begin(), req.update_mask().paths().end());

@@ -116,7 +116,7 @@ class Deployer {
   void CheckDrift(const ManagedApp& app, const v1::DriftSettings& settings);
   absl::StatusOr<v1::LiveState> Observe(const std::string& app, const std::string& env, const v1::DeployTarget* target,
                                         const std::vector<ObjectKey>& extra, bool include_json);
-  v1::DriftSettings EffectiveSettings(const std::string& app, const std::string& env);
+  absl::StatusOr<v1::DriftSettings> EffectiveSettings(const std::string& app, const std::string& env);
 
   DeploymentStore* store_;
   TargetFactory* targets_;

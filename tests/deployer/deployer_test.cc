@@ -543,6 +543,20 @@ TEST_F(DeployerTest, DisabledDriftDetectionLooksAtNothing) {
   EXPECT_EQ(CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED), 0);
   settings.mutable_update_mask()->set_paths(0, "colour");
   EXPECT_EQ(deployer_->UpdateDriftSettings(settings).status().code(), absl::StatusCode::kInvalidArgument);
+
+  // Settings that cannot be read are an error, not the defaults: those
+  // would show detection on, let a partial update reset "disabled", and
+  // heal what the operator left alone.
+  ASSERT_TRUE(pool_->RunInTransaction([](pqxx::work& txn) {
+                     txn.exec0("UPDATE deployer.drift_settings SET record = '\\x0a05'::bytea");
+                     return absl::OkStatus();
+                   }).ok());
+  EXPECT_FALSE(deployer_->GetDriftSettings("web-app", "dev").ok());
+  settings.mutable_update_mask()->set_paths(0, "interval");
+  settings.mutable_settings()->mutable_interval()->set_seconds(30);
+  EXPECT_FALSE(deployer_->UpdateDriftSettings(settings).ok());
+  deployer_->DriftPass(true);
+  EXPECT_EQ(CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED), 0);
 }
 
 
