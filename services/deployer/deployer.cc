@@ -803,7 +803,12 @@ absl::StatusOr<v1::RollbackResponse> Deployer::Rollback(const v1::RollbackReques
   absl::Status s = store_->SavePin(
       pin, {AppEvent(v1::AUDIT_ACTION_PINNED, req.application_id(), req.environment_id(), req.actor(),
                      absl::StrCat("rolled back to ", pin.sha(), " and pinned: ", pin.reason()),
-                     absl::StrCat("rollback/", deployment_id, "/pinned"),
+                     // Not the deployment alone: a rollback the planner holds
+                     // (sync window) has none yet, and every such rollback
+                     // had the key "rollback//pinned".
+                     absl::StrCat("rollback/", AppKey(req.application_id(), req.environment_id()), "/",
+                                  via_planner ? out.plan_id() : deployment_id, "/pinned/",
+                                  absl::ToUnixNanos(clock_->Now())),
                      {{"sha", pin.sha()}, {"deployment_id", deployment_id}, {"restored", target->id()}})});
   if (!s.ok()) return s;
   *out.mutable_pin() = pin;

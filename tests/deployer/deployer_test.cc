@@ -299,6 +299,35 @@ TEST_F(DeployerTest, DriftWithoutSelfHealIsRecordedOnceAndLeftAlone) {
   EXPECT_EQ(ServedVersions(), (std::vector<std::string>{"v1"}));
 }
 
+// A rollback the planner holds (a closed sync window) has no deployment
+// yet; it is still pinned and audited, each with its own event (they all
+// used to share the key "rollback//pinned", so the second one anywhere
+// failed with ALREADY_EXISTS after its plan was made).
+TEST_F(DeployerTest, RollbacksThePlannerHoldsArePinnedAndAuditedEachTime) {
+  ASSERT_EQ(Deploy(MakePlan("p1", {ConfigFile("conf", "app.conf", "v1\n")}, Opts('1'))).state(),
+            v1::DEPLOYMENT_STATE_SUCCEEDED);
+  ASSERT_EQ(Deploy(MakePlan("p2", {ConfigFile("conf", "app.conf", "v2\n")}, Opts('2'))).state(),
+            v1::DEPLOYMENT_STATE_SUCCEEDED);
+  plans_.set_hold(true);
+  v1::RollbackRequest req;
+  req.set_application_id("web-app");
+  req.set_environment_id("dev");
+  req.mutable_actor()->set_id("alice");
+  for (const char* plan : {"p-rb1", "p-rb2"}) {
+    v1::Plan rollback_plan = MakePlan(plan, {ConfigFile("conf", "app.conf", "v1\n")}, Opts('1'));
+    rollback_plan.set_trigger(v1::PLAN_TRIGGER_ROLLBACK);
+    rollback_plan.set_rollback_to_deployment_id("dep-p1");
+    plans_.set_revision_plan(rollback_plan);
+    absl::StatusOr<v1::RollbackResponse> resp = deployer_->Rollback(req);
+    ASSERT_TRUE(resp.ok()) << plan << ": " << resp.status();
+    EXPECT_EQ(resp->plan_id(), plan);
+    EXPECT_TRUE(resp->pin().pinned());
+    EXPECT_FALSE(resp->has_deployment()) << "held: nothing runs yet";
+  }
+  EXPECT_EQ(CountAction(v1::AUDIT_ACTION_PINNED), 2);
+  EXPECT_EQ(Read(root_ + "/app.conf"), "v2\n");
+}
+
 TEST_F(DeployerTest, ExplicitRollbackGoesThroughThePlannerAndPins) {
   ASSERT_EQ(Deploy(MakePlan("p1", {ConfigFile("conf", "app.conf", "v1\n")}, Opts('1'))).state(),
             v1::DEPLOYMENT_STATE_SUCCEEDED);

@@ -128,6 +128,12 @@ absl::StatusOr<v1::AcknowledgePlanResponse> FakePlanSource::Acknowledge(const v1
   std::lock_guard<std::mutex> l(mu_);
   acks_.push_back(r);
   v1::AcknowledgePlanResponse resp;
+  if (hold_) {
+    resp.set_proceed(false);
+    resp.set_state(v1::PLAN_STATE_APPROVED);
+    resp.set_reason("held by a sync window");
+    return resp;
+  }
   resp.set_proceed(true);
   resp.set_state(v1::PLAN_STATE_EXECUTING);
   return resp;
@@ -161,6 +167,10 @@ std::vector<v1::ReportPlanResultRequest> FakePlanSource::results() {
 std::vector<v1::PlanRevisionRequest> FakePlanSource::revisions() {
   std::lock_guard<std::mutex> l(mu_);
   return revisions_;
+}
+void FakePlanSource::set_hold(bool hold) {
+  std::lock_guard<std::mutex> l(mu_);
+  hold_ = hold;
 }
 void FakePlanSource::set_revision_plan(const v1::Plan& plan) {
   std::lock_guard<std::mutex> l(mu_);

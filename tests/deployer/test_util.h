@@ -51,6 +51,8 @@ class FakePlanSource final : public PlanSource {
   std::vector<v1::PlanRevisionRequest> revisions();
   // PlanRevision answers with this plan (UNAVAILABLE when unset).
   void set_revision_plan(const v1::Plan& plan);
+  // Acknowledge answers proceed = false (the planner holds the plan).
+  void set_hold(bool hold);
 
  private:
   std::mutex mu_;
@@ -60,6 +62,7 @@ class FakePlanSource final : public PlanSource {
   std::vector<v1::ReportPlanResultRequest> results_;
   std::vector<v1::PlanRevisionRequest> revisions_;
   std::optional<v1::Plan> revision_plan_;
+  bool hold_ = false;
 };
 
 }  // namespace ferry::deployer::testing
