@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/strings/str_join.h"
+#include "common/outbox/audit_limits.h"
 #include "common/postgres/pq_status.h"
 
 namespace ferry::outbox {
@@ -44,6 +45,12 @@ absl::Status PostgresOutboxStore::Enqueue(pqxx::work& txn, v1::Event event) {
     *event.mutable_time() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
   }
   if (!event.has_actor() || event.actor().id().empty()) event.mutable_actor()->set_id("ferry");
+  // Free text the audit service would refuse as too long is cut to fit, so
+  // that a long comment or reason does not cost the event its place in the
+  // log (the full text stays with the record it describes).
+  event.set_message(FitText(event.message(), kMaxAuditMessageBytes));
+  if (event.has_actor()) event.mutable_actor()->set_display_name(FitText(event.actor().display_name(), kMaxAuditIdBytes));
+  if (event.has_subject()) event.mutable_subject()->set_ref(FitText(event.subject().ref(), kMaxAuditIdBytes));
   std::string bytes = event.SerializeAsString();
   try {
     txn.exec_prepared0(prefix_ + "insert", event.idempotency_key(), pqxx::binarystring(bytes));

@@ -11,6 +11,7 @@
 #include "absl/strings/str_split.h"
 #include "common/concurrency/await_callback.h"
 #include "common/logging/logger.h"
+#include "common/outbox/audit_limits.h"
 #include "common/status/nul_free.h"
 #include "services/audit/event_chain.h"
 
@@ -19,9 +20,9 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
-constexpr size_t kMaxIdLength = 256;
-constexpr size_t kMaxMessageLength = 4096;
-constexpr size_t kMaxDetailsBytes = 64 * 1024;
+constexpr size_t kMaxIdLength = outbox::kMaxAuditIdBytes;
+constexpr size_t kMaxMessageLength = outbox::kMaxAuditMessageBytes;
+constexpr size_t kMaxDetailsBytes = outbox::kMaxAuditDetailsBytes;
 constexpr int kTailPage = 500;
 constexpr int kExportPage = 1000;
 

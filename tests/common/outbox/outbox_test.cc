@@ -6,6 +6,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/strings/str_cat.h"
+#include "common/outbox/audit_limits.h"
 #include "common/outbox/outbox_forwarder.h"
 #include "common/outbox/postgres_outbox_store.h"
 #include "common/postgres/migrator.h"
@@ -122,6 +123,35 @@ TEST(OutboxTest, AnEventWithoutATimeGetsTheEnqueueTimeToTheMicrosecond) {
   EXPECT_LT(std::abs(google::protobuf::util::TimeUtil::TimestampToMicroseconds((*unsent)[2].event.time()) -
                      absl::ToUnixMicros(absl::Now())),
             5'000'000);
+}
+
+// A comment or reason longer than the audit service takes used to make the
+// event refused there (kept in the outbox, never in the log); it is cut to
+// fit instead, at a character boundary.
+TEST(OutboxTest, LongFreeTextIsCutToWhatTheAuditServiceTakes) {
+  testing::TestDatabase db;
+  auto pool = db.Pool();
+  ASSERT_TRUE(postgres::Migrate(*pool, Schema()).ok());
+  PostgresOutboxStore store(pool.get(), "svc", "test");
+  v1::Event e = MakeEvent("long");
+  std::string message = "approved: ";
+  while (message.size() < 2 * kMaxAuditMessageBytes) message += "\xC3\xA9t\xC3\xA9 ";  // "été ", 2-byte characters
+  e.set_message(message);
+  e.mutable_subject()->set_ref(std::string(300, 'r'));
+  ASSERT_TRUE(pool->RunInTransaction([&](pqxx::work& txn) { return store.Enqueue(txn, e); }).ok());
+  auto unsent = store.FetchUnsent(10);
+  ASSERT_TRUE(unsent.ok()) << unsent.status();
+  ASSERT_EQ(unsent->size(), 1u);
+  const v1::Event& stored = (*unsent)[0].event;
+  EXPECT_LE(stored.message().size(), kMaxAuditMessageBytes);
+  EXPECT_GT(stored.message().size(), kMaxAuditMessageBytes - 8);
+  EXPECT_EQ(stored.message().substr(0, 10), "approved: ");
+  EXPECT_EQ(stored.message().substr(stored.message().size() - 3), "\xE2\x80\xA6");
+  // Whole characters only: the byte before the ellipsis ends one.
+  const std::string body = stored.message().substr(0, stored.message().size() - 3);
+  EXPECT_TRUE(body.back() == ' ' || body.back() == 't' || static_cast<unsigned char>(body.back()) == 0xA9) << body.back();
+  EXPECT_LE(stored.subject().ref().size(), kMaxAuditIdBytes);
+  EXPECT_EQ(FitText("short", 10), "short");
 }
 
 TEST(OutboxTest, RejectsEventWithoutIdempotencyKey) {
