@@ -127,6 +127,20 @@ TEST_F(HostTargetTest, ValidateFailureMeansTheFileNeverGoesLive) {
   EXPECT_EQ(Read(root_ + "/etc/app.conf"), "good=2\n");
 }
 
+// Validate and reload commands come from Git: they run in a minimal
+// environment, never the deployer's (which may hold its database URL).
+TEST_F(HostTargetTest, CommandsDoNotSeeTheDeployersEnvironment) {
+  setenv("FERRY_DATABASE_URL", "postgresql://ferry:s3cr3t@db/ferry", 1);
+  json conf = testing::ConfigFile("conf", "etc/app.conf", "x\n");
+  conf["spec"]["validate"] = {{"command", {"/bin/sh", "-c", "env; exit 1"}}};
+  absl::Status s = PrepareAndApply({conf});
+  unsetenv("FERRY_DATABASE_URL");
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("PATH=/usr/local/sbin"), std::string::npos) << s;
+  EXPECT_EQ(s.message().find("s3cr3t"), std::string::npos) << s;
+  EXPECT_EQ(s.message().find("FERRY_DATABASE_URL"), std::string::npos) << s;
+}
+
 TEST_F(HostTargetTest, ReloadCommandRunsAfterAGoodFileWithItsContentLive) {
   json f = testing::ConfigFile("conf", "app.conf", "v=2\n");
   f["spec"]["mode"] = "0600";

@@ -182,7 +182,7 @@ absl::StatusOr<Instance> ProcessManager::Start(const std::string& app, const Hos
   inst.file = absl::StrCat(dir, "/", inst.id, ".json");
   inst.log_path = absl::StrCat(log_dir, "/", inst.id, ".log");
 
-  std::map<std::string, std::string> env = {{"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+  std::map<std::string, std::string> env = {{"PATH", kCommandPath},
                                             {"LANG", "C.UTF-8"},
                                             {"HOME", root_}};
   for (const auto& [k, v] : spec.env) env[k] = v;

@@ -21,8 +21,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 
-extern char** environ;
-
 namespace ferry::deployer::host {
 namespace {
 
@@ -77,8 +75,13 @@ absl::StatusOr<CommandOutcome> RunCommand(const std::vector<std::string>& argv, 
   if (!workdir.empty()) posix_spawn_file_actions_addchdir_np(&fa.fa, workdir.c_str());
   SpawnAttr attr(/*new_session=*/true);
   std::vector<char*> args = CStrings(argv);
+  // Not the deployer's own environment, which may hold its database URL or
+  // other secrets: the commands (validate, reload, exec probes) come from Git.
+  const std::vector<std::string> env_strings = {absl::StrCat("PATH=", kCommandPath), "LANG=C.UTF-8",
+                                                absl::StrCat("HOME=", workdir.empty() ? "/" : workdir)};
+  std::vector<char*> env = CStrings(env_strings);
   pid_t pid = 0;
-  int rc = posix_spawnp(&pid, args[0], &fa.fa, &attr.attr, args.data(), environ);
+  int rc = posix_spawnp(&pid, args[0], &fa.fa, &attr.attr, args.data(), env.data());
   close(pipefd[1]);
   if (rc != 0) {
     close(pipefd[0]);

@@ -19,9 +19,14 @@ struct CommandOutcome {
   std::string output;  // stdout and stderr, truncated to 64 KiB.
 };
 
+// PATH of the commands and processes the deployer starts.
+inline constexpr char kCommandPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 // Runs `argv` (argv[0] an absolute path or looked up in PATH) to completion,
-// killing its process group after `timeout`. Signal mask and dispositions
-// are reset for the child. INTERNAL if it cannot be started.
+// killing its process group after `timeout`, in a minimal environment (PATH
+// = kCommandPath, LANG=C.UTF-8, HOME = `workdir`), never the deployer's own.
+// Signal mask and dispositions are reset for the child. INTERNAL if it
+// cannot be started.
 absl::StatusOr<CommandOutcome> RunCommand(const std::vector<std::string>& argv, absl::Duration timeout,
                                           const std::string& workdir = "");
 
