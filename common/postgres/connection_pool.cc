@@ -14,6 +14,27 @@
 
 namespace ferry::postgres {
 
+namespace {
+
+// libpq's parse errors quote what they could not parse, which can be the
+// whole URL or a piece of its password: every "..." becomes "…".
+std::string WithoutQuotedParts(const std::string& message) {
+  std::string out;
+  bool quoted = false;
+  for (char c : message) {
+    if (c == '"') {
+      out += quoted ? "\xE2\x80\xA6\"" : "\"";
+      quoted = !quoted;
+    } else if (!quoted) {
+      out.push_back(c);
+    }
+  }
+  if (quoted) out += "\xE2\x80\xA6";
+  return out;
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> RedactedAddress(const std::string& url) {
   char* err = nullptr;
   PQconninfoOption* options = PQconninfoParse(url.c_str(), &err);
@@ -21,7 +42,7 @@ absl::StatusOr<std::string> RedactedAddress(const std::string& url) {
     std::string why = err != nullptr ? err : "unparsable";
     if (err != nullptr) PQfreemem(err);
     while (!why.empty() && why.back() == '\n') why.pop_back();
-    return absl::InvalidArgumentError(absl::StrCat("database URL is malformed: ", why));
+    return absl::InvalidArgumentError(absl::StrCat("database URL is malformed: ", WithoutQuotedParts(why)));
   }
   std::string host, hostaddr, port, dbname;
   for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {

@@ -93,6 +93,16 @@ TEST(ConnectionPoolTest, RedactsCredentials) {
   EXPECT_EQ(*RedactedAddress("postgresql://u:pw@db.example:6543/ferry?sslmode=require"), "db.example:6543/ferry");
   EXPECT_EQ(*RedactedAddress("host=/tmp/x port=5 dbname=d password=pw"), "/tmp/x:5/d");
   EXPECT_EQ(RedactedAddress("postgresql://[bad").status().code(), absl::StatusCode::kInvalidArgument);
+  // libpq's parse errors quote what they could not parse: a piece of the
+  // password, or the whole URL. The message keeps the reason, not the text.
+  for (const char* url : {"postgresql://ferry:s3cr3t%zz@db/ferry", "postgresql://ferry:s3cr3t@[::1/ferry",
+                          "host=db s3cr3t"}) {
+    absl::StatusOr<std::string> bad = RedactedAddress(url);
+    ASSERT_FALSE(bad.ok()) << url;
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << url;
+    EXPECT_EQ(bad.status().message().find("s3cr3t"), std::string::npos) << bad.status();
+    EXPECT_EQ(bad.status().message().rfind("database URL is malformed: ", 0), 0u) << bad.status();
+  }
 }
 
 }  // namespace
