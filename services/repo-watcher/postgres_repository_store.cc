@@ -31,8 +31,8 @@ void Prepare(postgres::ConnectionPool* pool) {
   pool->Prepare("rw_repo_list", absl::StrCat("SELECT ", kRepoColumns,
                                              " FROM repo_watcher.repositories WHERE id > $1 ORDER BY id LIMIT $2"));
   pool->Prepare("rw_repo_update",
-                "UPDATE repo_watcher.repositories SET url = $2, spec = $3, update_time = now() WHERE id = $1 "
-                "RETURNING extract(epoch from create_time)::float8, extract(epoch from update_time)::float8");
+                "UPDATE repo_watcher.repositories SET url = $2, spec = $3, update_time = now() "
+                "WHERE id = $1 AND url = $4 AND spec = $5 RETURNING extract(epoch from create_time)::float8, extract(epoch from update_time)::float8");
   pool->Prepare("rw_repo_delete", "DELETE FROM repo_watcher.repositories WHERE id = $1");
   pool->Prepare("rw_status_get",
                 "SELECT extract(epoch from last_check_time)::float8, extract(epoch from last_fetch_time)::float8, "
@@ -162,10 +162,18 @@ absl::StatusOr<std::vector<v1::Repository>> PostgresRepositoryStore::List(const 
       });
 }
 
-absl::StatusOr<v1::Repository> PostgresRepositoryStore::Update(const v1::Repository& repo, const v1::Event& audit) {
+absl::StatusOr<v1::Repository> PostgresRepositoryStore::Update(const v1::Repository& repo,
+                                                               const v1::Repository& expected,
+                                                               const v1::Event& audit) {
   return pool_->RunInTransactionWithResult<v1::Repository>([&](pqxx::work& txn) -> absl::StatusOr<v1::Repository> {
-    pqxx::result r = txn.exec_prepared("rw_repo_update", repo.id(), repo.url(), pqxx::binarystring(SpecBytes(repo)));
-    if (r.empty()) return absl::NotFoundError(absl::StrCat("repository \"", repo.id(), "\" not found"));
+    pqxx::result r = txn.exec_prepared("rw_repo_update", repo.id(), repo.url(), pqxx::binarystring(SpecBytes(repo)),
+                                       expected.url(), pqxx::binarystring(SpecBytes(expected)));
+    if (r.empty()) {
+      if (txn.exec_prepared("rw_repo_get", repo.id()).empty()) {
+        return absl::NotFoundError(absl::StrCat("repository \"", repo.id(), "\" not found"));
+      }
+      return absl::AbortedError(absl::StrCat("repository \"", repo.id(), "\" was changed meanwhile"));
+    }
     v1::Repository out = repo;
     SetTime(r[0][0], out.mutable_create_time());
     SetTime(r[0][1], out.mutable_update_time());

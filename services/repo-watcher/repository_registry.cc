@@ -102,41 +102,46 @@ absl::StatusOr<v1::Repository> RepositoryRegistry::Update(const v1::Repository& 
                                                                     absl::StrJoin(kMutableFields, ", "), ")")));
     }
   }
-  absl::StatusOr<v1::Repository> current = store_->Get(changes.id());
-  if (!current.ok()) return current.status();
-  v1::Repository next = *current;
-  for (const std::string& f : fields) {
-    if (f == "url") next.set_url(changes.url());
-    if (f == "branches") *next.mutable_branches() = changes.branches();
-    if (f == "tag_patterns") *next.mutable_tag_patterns() = changes.tag_patterns();
-    if (f == "poll_interval") {
-      if (changes.has_poll_interval()) *next.mutable_poll_interval() = changes.poll_interval();
-      else next.clear_poll_interval();
+  // Merged into the stored spec, which must not change meanwhile (another
+  // update's fields would be lost): re-read and merge again if it did.
+  for (int attempt = 1;; ++attempt) {
+    absl::StatusOr<v1::Repository> current = store_->Get(changes.id());
+    if (!current.ok()) return current.status();
+    v1::Repository next = *current;
+    for (const std::string& f : fields) {
+      if (f == "url") next.set_url(changes.url());
+      if (f == "branches") *next.mutable_branches() = changes.branches();
+      if (f == "tag_patterns") *next.mutable_tag_patterns() = changes.tag_patterns();
+      if (f == "poll_interval") {
+        if (changes.has_poll_interval()) *next.mutable_poll_interval() = changes.poll_interval();
+        else next.clear_poll_interval();
+      }
+      if (f == "credentials") {
+        if (changes.has_credentials()) *next.mutable_credentials() = changes.credentials();
+        else next.clear_credentials();
+      }
+      if (f == "webhook_secret") {
+        if (changes.has_webhook_secret()) *next.mutable_webhook_secret() = changes.webhook_secret();
+        else next.clear_webhook_secret();
+      }
+      if (f == "signature_policy") {
+        if (changes.has_signature_policy()) *next.mutable_signature_policy() = changes.signature_policy();
+        else next.clear_signature_policy();
+      }
     }
-    if (f == "credentials") {
-      if (changes.has_credentials()) *next.mutable_credentials() = changes.credentials();
-      else next.clear_credentials();
-    }
-    if (f == "webhook_secret") {
-      if (changes.has_webhook_secret()) *next.mutable_webhook_secret() = changes.webhook_secret();
-      else next.clear_webhook_secret();
-    }
-    if (f == "signature_policy") {
-      if (changes.has_signature_policy()) *next.mutable_signature_policy() = changes.signature_policy();
-      else next.clear_signature_policy();
-    }
+    next.clear_create_time();
+    next.clear_update_time();
+    if (absl::Status s = ValidateAndNormalize(next); !s.ok()) return AuditRejection(kUpdated, next.id(), actor, s);
+    v1::Event e = RegistryEvent(v1::AUDIT_ACTION_REPOSITORY_UPDATED, next.id(), actor,
+                                absl::StrCat("repository ", next.id(), " updated (", absl::StrJoin(fields, ", "), ")"));
+    DescribeRepository(next, e);
+    (*e.mutable_details()->mutable_fields())["fields"].set_string_value(absl::StrJoin(fields, ","));
+    SetOutcome(e, absl::OkStatus());
+    absl::StatusOr<v1::Repository> out = store_->Update(next, *current, e);
+    if (absl::IsAborted(out.status()) && attempt < 5) continue;
+    if (out.ok() && hooks_.on_changed) hooks_.on_changed(next.id());
+    return out;
   }
-  next.clear_create_time();
-  next.clear_update_time();
-  if (absl::Status s = ValidateAndNormalize(next); !s.ok()) return AuditRejection(kUpdated, next.id(), actor, s);
-  v1::Event e = RegistryEvent(v1::AUDIT_ACTION_REPOSITORY_UPDATED, next.id(), actor,
-                              absl::StrCat("repository ", next.id(), " updated (", absl::StrJoin(fields, ", "), ")"));
-  DescribeRepository(next, e);
-  (*e.mutable_details()->mutable_fields())["fields"].set_string_value(absl::StrJoin(fields, ","));
-  SetOutcome(e, absl::OkStatus());
-  absl::StatusOr<v1::Repository> out = store_->Update(next, e);
-  if (out.ok() && hooks_.on_changed) hooks_.on_changed(next.id());
-  return out;
 }
 
 absl::Status RepositoryRegistry::Delete(const std::string& id, const v1::Actor& actor) {

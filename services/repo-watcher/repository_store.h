@@ -47,8 +47,10 @@ class RepositoryStore {
   virtual absl::StatusOr<v1::Repository> Get(const std::string& id) = 0;
   // Repositories with id > after_id, ordered by id.
   virtual absl::StatusOr<std::vector<v1::Repository>> List(const std::string& after_id, int limit) = 0;
-  // Replaces the stored spec of repo.id() (create_time kept).
-  virtual absl::StatusOr<v1::Repository> Update(const v1::Repository& repo, const v1::Event& audit) = 0;
+  // Replaces the stored spec of repo.id() (create_time kept), if it is still
+  // `expected` (as Get returned it): ABORTED when it changed meanwhile.
+  virtual absl::StatusOr<v1::Repository> Update(const v1::Repository& repo, const v1::Repository& expected,
+                                                const v1::Event& audit) = 0;
   // Deletes the repository, its status and ref states; revisions are kept.
   virtual absl::Status Delete(const std::string& id, const v1::Event& audit) = 0;
 

@@ -134,6 +134,32 @@ TEST_F(PostgresRepositoryStoreTest, CursorsIncreaseAndFiltersApply) {
   EXPECT_EQ(far->size(), 2u);
 }
 
+// An update replaces the spec only if it is still what the updater read,
+// so that two updates of different fields cannot lose one of them.
+TEST_F(PostgresRepositoryStoreTest, UpdateReplacesOnlyTheSpecItWasMergedInto) {
+  absl::StatusOr<v1::Repository> read = store_->Get("apps");
+  ASSERT_TRUE(read.ok()) << read.status();
+  v1::Repository first = *read;
+  first.add_branches("main");
+  ASSERT_TRUE(store_->Update(first, *read, Event(v1::AUDIT_ACTION_REPOSITORY_UPDATED)).ok());
+  v1::Repository second = *read;  // merged into what is no longer stored
+  second.mutable_poll_interval()->set_seconds(30);
+  absl::StatusOr<v1::Repository> stale = store_->Update(second, *read, Event(v1::AUDIT_ACTION_REPOSITORY_UPDATED));
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kAborted) << stale.status();
+  absl::StatusOr<v1::Repository> now = store_->Get("apps");
+  ASSERT_TRUE(now.ok());
+  EXPECT_EQ(now->branches_size(), 1);
+  EXPECT_FALSE(now->has_poll_interval());
+  // Merged again into what is stored now, it goes through.
+  second = *now;
+  second.mutable_poll_interval()->set_seconds(30);
+  ASSERT_TRUE(store_->Update(second, *now, Event(v1::AUDIT_ACTION_REPOSITORY_UPDATED)).ok());
+  v1::Repository missing = *now;
+  missing.set_id("nope");
+  EXPECT_EQ(store_->Update(missing, missing, Event(v1::AUDIT_ACTION_REPOSITORY_UPDATED)).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST_F(PostgresRepositoryStoreTest, DeletingKeepsRevisionsForHistory) {
   ASSERT_TRUE(store_->RecordRevision(Rev("refs/heads/main", std::string(40, 'a')), "",
                                      Event(v1::AUDIT_ACTION_REVISION_DETECTED)).ok());

@@ -150,7 +150,9 @@ class FakeStore final : public RepositoryStore {
   }
   absl::StatusOr<v1::Repository> Create(const v1::Repository&, const v1::Event&) override { return Unused(); }
   absl::StatusOr<std::vector<v1::Repository>> List(const std::string&, int) override { return Unused(); }
-  absl::StatusOr<v1::Repository> Update(const v1::Repository&, const v1::Event&) override { return Unused(); }
+  absl::StatusOr<v1::Repository> Update(const v1::Repository&, const v1::Repository&, const v1::Event&) override {
+    return Unused();
+  }
   absl::Status Delete(const std::string&, const v1::Event&) override { return Unused(); }
   absl::StatusOr<v1::RepositoryStatus> GetStatus(const std::string&) override { return Unused(); }
   absl::Status RecordCheck(const CheckRecord&, const std::optional<v1::Event>&) override { return Unused(); }
