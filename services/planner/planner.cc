@@ -13,6 +13,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/strings/str_join.h"
 #include "common/concurrency/parallel_for.h"
 #include "common/logging/logger.h"
@@ -221,9 +222,24 @@ absl::StatusOr<v1::ListApplicationsResponse> Planner::ListApplications(const v1:
   return out;
 }
 
+// How often an update is merged again after the spec changed under it.
+constexpr int kMergeAttempts = 20;
+
 absl::StatusOr<v1::Application> Planner::UpdateApplication(const v1::Application& update,
                                                            const google::protobuf::FieldMask& mask,
                                                            const v1::Actor& actor) {
+  // Merged into the stored spec, which must not change meanwhile: if it
+  // did, merge again into the new one.
+  for (int attempt = 1;; ++attempt) {
+    absl::StatusOr<v1::Application> updated = MergeApplicationUpdate(update, mask, actor);
+    if (!absl::IsAborted(updated.status()) || attempt == kMergeAttempts) return updated;
+    absl::SleepFor(absl::Microseconds(attempt * 200));  // let the other writer finish
+  }
+}
+
+absl::StatusOr<v1::Application> Planner::MergeApplicationUpdate(const v1::Application& update,
+                                                                const google::protobuf::FieldMask& mask,
+                                                                const v1::Actor& actor) {
   static const std::set<std::string> kMutable = {"repository_id", "ref", "path", "render_method", "helm",
                                                  "environment_ids", "sync_policy", "depends_on", "health_timeout",
                                                  "ignore_differences"};
@@ -235,6 +251,7 @@ absl::StatusOr<v1::Application> Planner::UpdateApplication(const v1::Application
     return absl::FailedPreconditionError(absl::StrCat("application \"", app.id(), "\" is declared in ",
                                                       DescribeSource(app.declared_by()), "; change that file instead"));
   }
+  const v1::Application read = app;
   google::protobuf::FieldMask effective = mask;
   if (effective.paths().empty())
     for (const auto& p : kMutable) effective.add_paths(p);
@@ -254,6 +271,7 @@ absl::StatusOr<v1::Application> Planner::UpdateApplication(const v1::Application
   *app.mutable_update_time() = Now();
   ConfigChange change;
   change.update_applications.push_back(app);
+  change.expected_applications[app.id()] = read;
   v1::Event e = MakeEvent(v1::AUDIT_ACTION_APPLICATION_UPDATED, actor, "application " + app.id() + " updated",
                           "application-updated/" + app.id());
   e.mutable_subject()->set_application_id(app.id());
@@ -343,6 +361,16 @@ absl::StatusOr<v1::ListEnvironmentsResponse> Planner::ListEnvironments(const v1:
 absl::StatusOr<v1::Environment> Planner::UpdateEnvironment(const v1::Environment& update,
                                                            const google::protobuf::FieldMask& mask,
                                                            const v1::Actor& actor) {
+  for (int attempt = 1;; ++attempt) {
+    absl::StatusOr<v1::Environment> updated = MergeEnvironmentUpdate(update, mask, actor);
+    if (!absl::IsAborted(updated.status()) || attempt == kMergeAttempts) return updated;
+    absl::SleepFor(absl::Microseconds(attempt * 200));  // let the other writer finish
+  }
+}
+
+absl::StatusOr<v1::Environment> Planner::MergeEnvironmentUpdate(const v1::Environment& update,
+                                                                const google::protobuf::FieldMask& mask,
+                                                                const v1::Actor& actor) {
   static const std::set<std::string> kMutable = {"target", "approval", "sync_windows", "promote_from"};
   for (const auto& p : mask.paths())
     if (!kMutable.count(p))
@@ -352,6 +380,7 @@ absl::StatusOr<v1::Environment> Planner::UpdateEnvironment(const v1::Environment
     return absl::FailedPreconditionError(absl::StrCat("environment \"", env.id(), "\" is declared in ",
                                                       DescribeSource(env.declared_by()), "; change that file instead"));
   }
+  const v1::Environment read = env;
   google::protobuf::FieldMask effective = mask;
   if (effective.paths().empty())
     for (const auto& p : kMutable) effective.add_paths(p);
@@ -367,6 +396,7 @@ absl::StatusOr<v1::Environment> Planner::UpdateEnvironment(const v1::Environment
   *env.mutable_update_time() = Now();
   ConfigChange change;
   change.update_environments.push_back(env);
+  change.expected_environments[env.id()] = read;
   v1::Event e = MakeEvent(v1::AUDIT_ACTION_ENVIRONMENT_UPDATED, actor, "environment " + env.id() + " updated",
                           "environment-updated/" + env.id());
   e.mutable_subject()->set_environment_id(env.id());

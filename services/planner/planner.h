@@ -114,6 +114,14 @@ class Planner {
   absl::StatusOr<int> Promote(const v1::Plan& succeeded);
 
  private:
+  // One attempt of UpdateApplication / UpdateEnvironment: ABORTED when the
+  // stored spec changed between the read and the write.
+  absl::StatusOr<v1::Application> MergeApplicationUpdate(const v1::Application& update,
+                                                         const google::protobuf::FieldMask& mask,
+                                                         const v1::Actor& actor);
+  absl::StatusOr<v1::Environment> MergeEnvironmentUpdate(const v1::Environment& update,
+                                                         const google::protobuf::FieldMask& mask,
+                                                         const v1::Actor& actor);
   struct Hold {
     v1::HoldReason reason = v1::HOLD_REASON_UNSPECIFIED;
     std::string message;

@@ -31,6 +31,11 @@ struct ConfigChange {
   std::vector<v1::Application> update_applications;
   std::vector<std::string> delete_applications;
   std::vector<std::string> delete_environments;
+  // Updates made by merging into a stored spec: each applies only if the
+  // stored spec is still this one (ABORTED otherwise), so that two
+  // concurrent updates of different fields cannot lose one of them.
+  std::map<std::string, v1::Application> expected_applications;
+  std::map<std::string, v1::Environment> expected_environments;
   std::optional<DeclarationSourceRecord> source;
   std::vector<v1::Event> events;
   // Applied, in the same transaction, to every PENDING or APPROVED plan of a

@@ -1,5 +1,6 @@
 #include "services/planner/postgres_planner_store.h"
 
+#include <google/protobuf/util/message_differencer.h>
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
@@ -17,6 +18,8 @@ constexpr char kInsertEnvironment[] = "planner_insert_environment";
 constexpr char kUpdateEnvironment[] = "planner_update_environment";
 constexpr char kDeleteEnvironment[] = "planner_delete_environment";
 constexpr char kGetApplication[] = "planner_get_application";
+constexpr char kLockApplication[] = "planner_lock_application";
+constexpr char kLockEnvironment[] = "planner_lock_environment";
 constexpr char kListApplications[] = "planner_list_applications";
 constexpr char kInsertApplication[] = "planner_insert_application";
 constexpr char kUpdateApplication[] = "planner_update_application";
@@ -93,6 +96,8 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
                  "UPDATE planner.environments SET spec = $2, declared_by = NULLIF($3, ''), update_time = now() WHERE id = $1");
   pool_->Prepare(kDeleteEnvironment, "DELETE FROM planner.environments WHERE id = $1");
   pool_->Prepare(kGetApplication, "SELECT spec FROM planner.applications WHERE id = $1");
+  pool_->Prepare(kLockApplication, "SELECT spec FROM planner.applications WHERE id = $1 FOR UPDATE");
+  pool_->Prepare(kLockEnvironment, "SELECT spec FROM planner.environments WHERE id = $1 FOR UPDATE");
   pool_->Prepare(kListApplications, "SELECT spec FROM planner.applications ORDER BY id");
   pool_->Prepare(kInsertApplication,
                  "INSERT INTO planner.applications (id, repository_id, ref, spec, declared_by) VALUES ($1, $2, $3, $4, NULLIF($5, ''))");
@@ -218,6 +223,28 @@ std::string DeclaredKey(const v1::DeclarationSource& s, bool has) {
 absl::Status PostgresPlannerStore::ApplyConfigChange(const ConfigChange& change) {
   return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
     try {
+      // Merged updates apply only to the spec they were merged into.
+      auto unchanged = [&](const char* lock, const char* kind, const std::string& id,
+                           const google::protobuf::Message& expected) -> absl::Status {
+        pqxx::result r = txn.exec_prepared(lock, id);
+        if (r.empty()) return absl::NotFoundError(absl::StrCat(kind, " \"", id, "\" not found"));
+        std::unique_ptr<google::protobuf::Message> stored(expected.New());
+        if (!stored->ParseFromString(pqxx::binarystring(r[0][0]).str())) {
+          return absl::DataLossError(absl::StrCat("stored ", kind, " \"", id, "\" does not parse"));
+        }
+        if (!google::protobuf::util::MessageDifferencer::Equals(*stored, expected)) {
+          return absl::AbortedError(absl::StrCat(kind, " \"", id, "\" was changed meanwhile"));
+        }
+        return absl::OkStatus();
+      };
+      for (const auto& [id, expected] : change.expected_environments) {
+        absl::Status s = unchanged(kLockEnvironment, "environment", id, expected);
+        if (!s.ok()) return s;
+      }
+      for (const auto& [id, expected] : change.expected_applications) {
+        absl::Status s = unchanged(kLockApplication, "application", id, expected);
+        if (!s.ok()) return s;
+      }
       for (const auto& e : change.create_environments)
         txn.exec_prepared0(kInsertEnvironment, e.id(), pqxx::binarystring(e.SerializeAsString()),
                            DeclaredKey(e.declared_by(), e.has_declared_by()));

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "services/repo-watcher/repo_poller.h"
 #include "services/repo-watcher/repository_spec.h"
 
@@ -104,6 +105,7 @@ absl::StatusOr<v1::Repository> RepositoryRegistry::Update(const v1::Repository& 
   }
   // Merged into the stored spec, which must not change meanwhile (another
   // update's fields would be lost): re-read and merge again if it did.
+  constexpr int kMergeAttempts = 20;
   for (int attempt = 1;; ++attempt) {
     absl::StatusOr<v1::Repository> current = store_->Get(changes.id());
     if (!current.ok()) return current.status();
@@ -138,7 +140,10 @@ absl::StatusOr<v1::Repository> RepositoryRegistry::Update(const v1::Repository& 
     (*e.mutable_details()->mutable_fields())["fields"].set_string_value(absl::StrJoin(fields, ","));
     SetOutcome(e, absl::OkStatus());
     absl::StatusOr<v1::Repository> out = store_->Update(next, *current, e);
-    if (absl::IsAborted(out.status()) && attempt < 5) continue;
+    if (absl::IsAborted(out.status()) && attempt < kMergeAttempts) {
+      absl::SleepFor(absl::Microseconds(attempt * 200));  // let the other writer finish
+      continue;
+    }
     if (out.ok() && hooks_.on_changed) hooks_.on_changed(next.id());
     return out;
   }

@@ -841,4 +841,61 @@ TEST_F(PlannerTest, ListPlansTakesAnyPositionAsPageTokenAndRefusesOthers) {
   }
 }
 
+// UpdateApplication merges the request into the stored spec; two updates of
+// different fields at once must both survive (a write applies only to the
+// spec it was merged into, and a stale merge is redone).
+TEST_F(PlannerTest, ConcurrentUpdatesOfDifferentFieldsBothSurvive) {
+  CreateEnv("dev", v1::APPROVAL_POLICY_AUTO);
+  CreateApp(AppSpec("web", "apps/web", {"dev"}));
+  // A write merged into a spec that has changed since is refused.
+  absl::StatusOr<v1::Application> read = planner_->GetApplication("web");
+  ASSERT_TRUE(read.ok()) << read.status();
+  v1::Application stale = *read;
+  stale.set_ref("stale");
+  ConfigChange change;
+  change.update_applications.push_back(stale);
+  v1::Application older = *read;
+  older.set_path("apps/elsewhere");
+  change.expected_applications["web"] = older;
+  EXPECT_EQ(store_->ApplyConfigChange(change).code(), absl::StatusCode::kAborted);
+
+  constexpr int kRounds = 15;
+  std::atomic<int> failures{0};
+  std::thread refs([&] {
+    for (int i = 1; i <= kRounds; ++i) {
+      v1::Application u;
+      u.set_id("web");
+      u.set_ref(absl::StrCat("release-", i));
+      google::protobuf::FieldMask mask;
+      mask.add_paths("ref");
+      auto r = planner_->UpdateApplication(u, mask, User("alice"));
+      if (!r.ok()) {
+        ++failures;
+        ADD_FAILURE() << r.status();
+      }
+    }
+  });
+  std::thread timeouts([&] {
+    for (int i = 1; i <= kRounds; ++i) {
+      v1::Application u;
+      u.set_id("web");
+      u.mutable_health_timeout()->set_seconds(i);
+      google::protobuf::FieldMask mask;
+      mask.add_paths("health_timeout");
+      auto r = planner_->UpdateApplication(u, mask, User("bob"));
+      if (!r.ok()) {
+        ++failures;
+        ADD_FAILURE() << r.status();
+      }
+    }
+  });
+  refs.join();
+  timeouts.join();
+  EXPECT_EQ(failures.load(), 0);
+  absl::StatusOr<v1::Application> after = planner_->GetApplication("web");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->ref(), absl::StrCat("refs/heads/release-", kRounds));
+  EXPECT_EQ(after->health_timeout().seconds(), kRounds);
+}
+
 }  // namespace ferry::planner
