@@ -13,9 +13,9 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "absl/strings/str_join.h"
 #include "common/concurrency/parallel_for.h"
+#include "common/concurrency/retry_aborted.h"
 #include "common/logging/logger.h"
 #include "common/status/status_macros.h"
 #include "services/planner/declarative_config.h"
@@ -222,19 +222,12 @@ absl::StatusOr<v1::ListApplicationsResponse> Planner::ListApplications(const v1:
   return out;
 }
 
-// How often an update is merged again after the spec changed under it.
-constexpr int kMergeAttempts = 20;
-
 absl::StatusOr<v1::Application> Planner::UpdateApplication(const v1::Application& update,
                                                            const google::protobuf::FieldMask& mask,
                                                            const v1::Actor& actor) {
   // Merged into the stored spec, which must not change meanwhile: if it
   // did, merge again into the new one.
-  for (int attempt = 1;; ++attempt) {
-    absl::StatusOr<v1::Application> updated = MergeApplicationUpdate(update, mask, actor);
-    if (!absl::IsAborted(updated.status()) || attempt == kMergeAttempts) return updated;
-    absl::SleepFor(absl::Microseconds(attempt * 200));  // let the other writer finish
-  }
+  return concurrency::RetryWhileAborted([&] { return MergeApplicationUpdate(update, mask, actor); });
 }
 
 absl::StatusOr<v1::Application> Planner::MergeApplicationUpdate(const v1::Application& update,
@@ -361,11 +354,9 @@ absl::StatusOr<v1::ListEnvironmentsResponse> Planner::ListEnvironments(const v1:
 absl::StatusOr<v1::Environment> Planner::UpdateEnvironment(const v1::Environment& update,
                                                            const google::protobuf::FieldMask& mask,
                                                            const v1::Actor& actor) {
-  for (int attempt = 1;; ++attempt) {
-    absl::StatusOr<v1::Environment> updated = MergeEnvironmentUpdate(update, mask, actor);
-    if (!absl::IsAborted(updated.status()) || attempt == kMergeAttempts) return updated;
-    absl::SleepFor(absl::Microseconds(attempt * 200));  // let the other writer finish
-  }
+  // Merged into the stored spec, which must not change meanwhile: if it
+  // did, merge again into the new one.
+  return concurrency::RetryWhileAborted([&] { return MergeEnvironmentUpdate(update, mask, actor); });
 }
 
 absl::StatusOr<v1::Environment> Planner::MergeEnvironmentUpdate(const v1::Environment& update,

@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/time/clock.h"
+#include "common/concurrency/retry_aborted.h"
 #include "services/repo-watcher/repo_poller.h"
 #include "services/repo-watcher/repository_spec.h"
 
@@ -105,8 +105,7 @@ absl::StatusOr<v1::Repository> RepositoryRegistry::Update(const v1::Repository& 
   }
   // Merged into the stored spec, which must not change meanwhile (another
   // update's fields would be lost): re-read and merge again if it did.
-  constexpr int kMergeAttempts = 20;
-  for (int attempt = 1;; ++attempt) {
+  absl::StatusOr<v1::Repository> out = concurrency::RetryWhileAborted([&]() -> absl::StatusOr<v1::Repository> {
     absl::StatusOr<v1::Repository> current = store_->Get(changes.id());
     if (!current.ok()) return current.status();
     v1::Repository next = *current;
@@ -139,14 +138,10 @@ absl::StatusOr<v1::Repository> RepositoryRegistry::Update(const v1::Repository& 
     DescribeRepository(next, e);
     (*e.mutable_details()->mutable_fields())["fields"].set_string_value(absl::StrJoin(fields, ","));
     SetOutcome(e, absl::OkStatus());
-    absl::StatusOr<v1::Repository> out = store_->Update(next, *current, e);
-    if (absl::IsAborted(out.status()) && attempt < kMergeAttempts) {
-      absl::SleepFor(absl::Microseconds(attempt * 200));  // let the other writer finish
-      continue;
-    }
-    if (out.ok() && hooks_.on_changed) hooks_.on_changed(next.id());
-    return out;
-  }
+    return store_->Update(next, *current, e);
+  });
+  if (out.ok() && hooks_.on_changed) hooks_.on_changed(out->id());
+  return out;
 }
 
 absl::Status RepositoryRegistry::Delete(const std::string& id, const v1::Actor& actor) {
