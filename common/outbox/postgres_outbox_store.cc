@@ -45,6 +45,12 @@ absl::Status PostgresOutboxStore::Enqueue(pqxx::work& txn, v1::Event event) {
     *event.mutable_time() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));
   }
   if (!event.has_actor() || event.actor().id().empty()) event.mutable_actor()->set_id("ferry");
+  // An identity is not cut: refusing it fails the caller's change with it,
+  // instead of the change committing and its event being refused by audit.
+  if (event.actor().id().size() > kMaxAuditIdBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("actor.id: longer than ", kMaxAuditIdBytes, " bytes, which the audit log does not take"));
+  }
   // Free text the audit service would refuse as too long is cut to fit, so
   // that a long comment or reason does not cost the event its place in the
   // log (the full text stays with the record it describes).

@@ -154,6 +154,23 @@ TEST(OutboxTest, LongFreeTextIsCutToWhatTheAuditServiceTakes) {
   EXPECT_EQ(FitText("short", 10), "short");
 }
 
+// An actor id is an identity, not free text: too long, it fails the change
+// it would record (the caller gets INVALID_ARGUMENT and nothing commits).
+TEST(OutboxTest, AnActorIdTheAuditLogWouldRefuseFailsTheTransaction) {
+  testing::TestDatabase db;
+  auto pool = db.Pool();
+  ASSERT_TRUE(postgres::Migrate(*pool, Schema()).ok());
+  PostgresOutboxStore store(pool.get(), "svc", "test");
+  v1::Event e = MakeEvent("long-actor");
+  e.mutable_actor()->set_id(std::string(kMaxAuditIdBytes + 1, 'a'));
+  absl::Status s = pool->RunInTransaction([&](pqxx::work& txn) { return store.Enqueue(txn, e); });
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_EQ(s.message().rfind("actor.id: longer than 256 bytes", 0), 0u) << s;
+  EXPECT_EQ(*store.Backlog(), 0);
+  e.mutable_actor()->set_id(std::string(kMaxAuditIdBytes, 'a'));
+  EXPECT_TRUE(pool->RunInTransaction([&](pqxx::work& txn) { return store.Enqueue(txn, e); }).ok());
+}
+
 TEST(OutboxTest, RejectsEventWithoutIdempotencyKey) {
   testing::TestDatabase db;
   auto pool = db.Pool();
