@@ -13,7 +13,8 @@ inline constexpr char kNulInText[] = "contains a NUL character (U+0000), which P
 // OK, or INVALID_ARGUMENT naming the first string field of `message` that
 // holds U+0000, by its path (e.g. "events[2].message", or
 // "events[0].details.fields[step].string_value" in a map), anywhere in
-// nested, repeated and map fields (bytes fields may hold any byte). gRPC handlers call it before a request's strings reach SQL.
+// nested, repeated and map fields (bytes fields may hold any byte). gRPC
+// handlers call it before a request's strings reach SQL.
 absl::Status RejectNulInStrings(const google::protobuf::Message& message);
 
 }  // namespace ferry
