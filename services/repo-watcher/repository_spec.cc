@@ -4,11 +4,12 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <regex>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
+#include "re2/re2.h"
 
 namespace ferry::repo_watcher {
 namespace {
@@ -49,12 +50,13 @@ bool ValidPattern(const std::string& p) {
 }  // namespace
 
 bool IsValidId(const std::string& id) {
-  static const std::regex kId("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
-  return !id.empty() && id.size() <= 63 && std::regex_match(id, kId);
+  static const LazyRE2 kId = {"[a-z0-9]([-a-z0-9]*[a-z0-9])?"};
+  return !id.empty() && id.size() <= 63 && RE2::FullMatch(id, *kId);
 }
 
 absl::StatusOr<UrlKind> ClassifyUrl(const std::string& url, const std::string& field) {
   if (url.empty()) return Bad(field, "is required");
+  if (url.size() > kMaxUrlBytes) return Bad(field, absl::StrCat("is longer than ", kMaxUrlBytes, " bytes"));
   for (char c : url) {
     if (c <= ' ' || c == 0x7f) return Bad(field, "must not contain spaces or control characters");
   }
@@ -90,8 +92,8 @@ absl::StatusOr<UrlKind> ClassifyUrl(const std::string& url, const std::string& f
     return kind;
   }
   // scp-style user@host:path
-  static const std::regex kScp("([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+:[^/].*|([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+:/.+");
-  if (std::regex_match(url, kScp) && url.find(':') > 1) return UrlKind::kScp;
+  static const LazyRE2 kScp = {"([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+:[^/].*|([A-Za-z0-9._-]+@)?[A-Za-z0-9.-]+:/.+"};
+  if (RE2::FullMatch(url, *kScp) && url.find(':') > 1) return UrlKind::kScp;
   return Bad(field, "is not a local absolute path, file://, https://, ssh:// or scp-style git@host:path URL");
 }
 
@@ -162,9 +164,15 @@ absl::Status ValidateAndNormalize(v1::Repository& repo) {
     }
   }
   for (const std::string& line : policy->ssh_allowed_signers()) {
-    static const std::regex kLine("\\s*\\S+\\s+.*(ssh-|ecdsa-|sk-)\\S+\\s+\\S+.*");
-    if (!std::regex_match(line, kLine) || absl::StrContains(line, "\n")) {
-      return Bad("repository.signature_policy.ssh_allowed_signers", absl::StrCat("\"", line, "\" is not an allowed_signers line (principal key-type key)"));
+    if (line.size() > kMaxAllowedSignerBytes) {
+      return Bad("repository.signature_policy.ssh_allowed_signers",
+                 absl::StrCat("a line is longer than ", kMaxAllowedSignerBytes, " bytes"));
+    }
+    static const LazyRE2 kLine = {"\\s*\\S+\\s+.*(ssh-|ecdsa-|sk-)\\S+\\s+\\S+.*"};
+    if (!RE2::FullMatch(line, *kLine) || absl::StrContains(line, "\n")) {
+      return Bad("repository.signature_policy.ssh_allowed_signers",
+                 absl::StrCat("\"", absl::CHexEscape(line.substr(0, 80)), line.size() > 80 ? "..." : "",
+                              "\" is not an allowed_signers line (principal key-type key)"));
     }
   }
   if (policy->mode() != v1::SIGNATURE_MODE_NONE && policy->trusted_pgp_public_keys().empty() &&

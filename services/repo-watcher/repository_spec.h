@@ -11,6 +11,10 @@ namespace ferry::repo_watcher {
 
 inline constexpr absl::Duration kDefaultPollInterval = absl::Seconds(60);
 inline constexpr absl::Duration kMinPollInterval = absl::Seconds(1);
+// Longest repository URL accepted (the URL is stored, logged and shown).
+inline constexpr size_t kMaxUrlBytes = 2048;
+// Longest ssh allowed_signers line accepted (an RSA-16384 key is ~3 KB).
+inline constexpr size_t kMaxAllowedSignerBytes = 16384;
 
 // Kind of a repository URL.
 enum class UrlKind { kLocalPath, kFile, kHttps, kHttp, kSsh, kScp };

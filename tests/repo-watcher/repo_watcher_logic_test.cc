@@ -63,6 +63,40 @@ TEST(RepositorySpecTest, RefusesCredentialsInTheUrlWithoutEchoingThem) {
   }
 }
 
+// std::regex recursed once per character: a 100 KB URL or a 1 MB
+// allowed_signers line from any caller overflowed the stack and ended the
+// repo-watcher with SIGSEGV. Both are now bounded and matched by RE2.
+TEST(RepositorySpecTest, HugeUrlAndSignerLineAreRefusedNotACrash) {
+  v1::Repository r = Valid();
+  r.set_url("a:" + std::string(100000, 'b'));
+  absl::Status s = ValidateAndNormalize(r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_EQ(s.message(), "repository.url: is longer than 2048 bytes");
+
+  r = Valid();
+  r.mutable_signature_policy()->set_mode(v1::SIGNATURE_MODE_HEAD);
+  r.mutable_signature_policy()->add_ssh_allowed_signers("dev@example.com ssh-ed25519 " + std::string(1 << 20, 'A'));
+  s = ValidateAndNormalize(r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s.code();
+  EXPECT_EQ(s.message(), "repository.signature_policy.ssh_allowed_signers: a line is longer than 16384 bytes");
+}
+
+TEST(RepositorySpecTest, LongInputsWithinTheLimitsAreMatched) {
+  v1::Repository r = Valid();
+  r.set_url("git@host.example:" + std::string(2000, 'r'));
+  EXPECT_TRUE(ValidateAndNormalize(r).ok()) << ValidateAndNormalize(r);
+
+  r = Valid();
+  r.mutable_signature_policy()->set_mode(v1::SIGNATURE_MODE_HEAD);
+  r.mutable_signature_policy()->add_ssh_allowed_signers("dev@example.com ssh-rsa " + std::string(16000, 'A'));
+  EXPECT_TRUE(ValidateAndNormalize(r).ok()) << ValidateAndNormalize(r);
+
+  r.mutable_signature_policy()->set_ssh_allowed_signers(0, "not a signer line " + std::string(10000, 'x'));
+  absl::Status s = ValidateAndNormalize(r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_LT(s.message().size(), 300u) << "the error quotes the whole line";
+}
+
 TEST(RepositorySpecTest, RejectsBadInputNamingTheField) {
   v1::Repository r = Valid();
   r.set_id("Not_A_Label");
