@@ -270,16 +270,17 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, c
   // exited: the group goes.
   ::kill(-pid, SIGKILL);
   for (Stream& s : streams) s.Drain();
-  if (!wait_error.ok()) return wait_error;
-
+  // Reaped even after a failed poll, so that no zombie is left behind.
   int status = 0;
   while (true) {
     pid_t r = ::waitpid(pid, &status, 0);
     if (r == pid) break;
     if (r < 0 && errno == EINTR) continue;
+    if (!wait_error.ok()) return wait_error;
     return absl::InternalError(absl::StrCat("waiting for ", argv[0], " (pid ", pid, ") failed: ",
                                             r < 0 ? Errno(errno) : "unexpected pid", "; its exit status is unknown"));
   }
+  if (!wait_error.ok()) return wait_error;
   if (WIFEXITED(status)) {
     result.exit_code = WEXITSTATUS(status);
   } else if (WIFSIGNALED(status)) {
