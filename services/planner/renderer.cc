@@ -17,11 +17,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
+#include "common/process/run_process.h"
 #include "common/status/status_macros.h"
 #include "services/planner/manifest_parser.h"
 #include "services/planner/render_failure.h"
 #include "services/planner/repo_path.h"
-#include "services/planner/subprocess.h"
 
 namespace ferry::planner {
 namespace {
@@ -39,11 +39,11 @@ bool IsManifestFile(const std::string& path) {
 std::string ToolVersion(const std::string& path, const std::vector<std::string>& args, const std::string& prefix) {
   std::vector<std::string> argv = {path};
   argv.insert(argv.end(), args.begin(), args.end());
-  SubprocessOptions options;
+  process::ProcessOptions options;
   options.env = {"PATH=/usr/bin:/bin", "HOME=/tmp"};
   options.timeout = absl::Seconds(20);
-  absl::StatusOr<SubprocessResult> r = RunSubprocess(argv, options);
-  if (!r.ok() || r->exit_code != 0) return prefix + "unavailable";
+  absl::StatusOr<process::ProcessResult> r = process::RunProcess(argv, options);
+  if (!r.ok() || !r->succeeded()) return prefix + "unavailable";
   std::string out(absl::StripAsciiWhitespace(r->stdout_text));
   out = out.substr(0, out.find('\n'));
   return prefix + out;
@@ -346,10 +346,12 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderWithTool(const v1::App
     }
   }
   const std::string app_dir = app.path().empty() ? repo_dir : repo_dir + "/" + app.path();
-  SubprocessOptions sub;
+  process::ProcessOptions sub;
   sub.working_dir = repo_dir;
   sub.timeout = options_.timeout;
-  sub.max_output_bytes = options_.max_output_bytes;
+  sub.max_stdout_bytes = options_.max_output_bytes;
+  sub.max_stderr_bytes = 64 << 10;
+  sub.kill_at_stdout_limit = true;  // too much output fails the render; no need to read on
   sub.env = {"PATH=/usr/bin:/bin", "HOME=" + home, "HELM_CACHE_HOME=" + home + "/cache",
              "HELM_CONFIG_HOME=" + home + "/config", "HELM_DATA_HOME=" + home + "/data", "KUBECONFIG=/dev/null",
              "LANG=C"};
@@ -384,15 +386,21 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderWithTool(const v1::App
   if (!fs::exists(argv[0])) {
     return absl::FailedPreconditionError(absl::StrCat(tool, ": ", argv[0], " not found (scripts/install-k8s-tools installs it)"));
   }
-  absl::StatusOr<SubprocessResult> result = RunSubprocess(argv, sub);
-  if (!result.ok()) {
-    if (absl::IsDeadlineExceeded(result.status()) || absl::IsResourceExhausted(result.status())) {
-      return RenderFailure(result.status().code(), absl::StrCat(tool, " of \"", app.path(), "\": ", result.status().message()),
-                           app.path());
-    }
-    return result.status();
+  absl::StatusOr<process::ProcessResult> result = process::RunProcess(argv, sub);
+  if (!result.ok()) return result.status();
+  if (result->timed_out) {
+    return RenderFailure(absl::StatusCode::kDeadlineExceeded,
+                         absl::StrCat(tool, " of \"", app.path(), "\": ", argv[0], " did not finish within ",
+                                      absl::FormatDuration(sub.timeout), " and was killed"),
+                         app.path());
   }
-  if (result->exit_code != 0) return ToolFailure(tool, result->stderr_text, repo_dir, chart_name, app.path());
+  if (result->stdout_truncated) {
+    return RenderFailure(absl::StatusCode::kResourceExhausted,
+                         absl::StrCat(tool, " of \"", app.path(), "\": ", argv[0], " wrote more than ",
+                                      sub.max_stdout_bytes, " bytes and was killed"),
+                         app.path());
+  }
+  if (!result->succeeded()) return ToolFailure(tool, result->stderr_text, repo_dir, chart_name, app.path());
   // Objects of `kubectl kustomize` come from the kustomization file: their
   // source is that file, so that paths relative to "the manifest's folder"
   // resolve in the application folder.

@@ -4,13 +4,16 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "services/repo-watcher/subprocess.h"
+#include "common/process/run_process.h"
+#include "services/repo-watcher/temp_dir.h"
 
 namespace ferry::repo_watcher {
 namespace {
@@ -39,6 +42,25 @@ GpgmeData DataFrom(const std::string& s) {
   return GpgmeData(d);
 }
 
+// Runs ssh-keygen in `dir` with a minimal environment (never the service's,
+// which holds its database URL), `input` on stdin, stdout and stderr
+// together. DEADLINE_EXCEEDED when it takes more than 20 s.
+absl::StatusOr<process::ProcessResult> RunSshKeygen(const std::vector<std::string>& argv, const std::string& dir,
+                                                    const std::optional<std::string>& input) {
+  process::ProcessOptions options;
+  options.env = process::MinimalEnvironment(dir);
+  options.working_dir = dir;
+  options.stdin_data = input;
+  options.timeout = absl::Seconds(20);
+  options.merge_stderr_into_stdout = true;
+  options.max_stdout_bytes = 64 << 10;
+  absl::StatusOr<process::ProcessResult> r = process::RunProcess(argv, options);
+  if (r.ok() && r->timed_out) {
+    return absl::DeadlineExceededError(absl::StrCat(argv[0], " did not finish within ", absl::FormatDuration(options.timeout)));
+  }
+  return r;
+}
+
 std::string FirstLine(const std::string& s) {
   std::string line = std::string(absl::StripAsciiWhitespace(s.substr(0, s.find('\n'))));
   return line;
@@ -58,7 +80,7 @@ std::string SignatureResultName(v1::SignatureResult result) {
   }
 }
 
-GpgmeSshSignatureVerifier::GpgmeSshSignatureVerifier() {
+GpgmeSshSignatureVerifier::GpgmeSshSignatureVerifier(std::string ssh_keygen) : ssh_keygen_(std::move(ssh_keygen)) {
   static std::once_flag once;
   std::call_once(once, [] {
     gpgme_check_version(nullptr);
@@ -137,41 +159,41 @@ SignatureCheck GpgmeSshSignatureVerifier::VerifySsh(const git::Commit& commit, c
   absl::StatusOr<TempDir> dir = TempDir::Create("ferry-sshsig-");
   if (!dir.ok()) return Result(v1::SIGNATURE_RESULT_ERROR, kSsh, dir.status().ToString());
   absl::StatusOr<std::string> sig = dir->WriteFile("commit.sig", commit.signature);
-  absl::StatusOr<std::string> data = dir->WriteFile("commit.data", commit.signed_data);
   std::string signers_text = absl::StrJoin(policy.ssh_allowed_signers(), "\n") + "\n";
   absl::StatusOr<std::string> signers = dir->WriteFile("allowed_signers", signers_text);
-  if (!sig.ok() || !data.ok() || !signers.ok()) {
+  if (!sig.ok() || !signers.ok()) {
     return Result(v1::SIGNATURE_RESULT_ERROR, kSsh, "cannot write SSH verification files");
   }
   // 1. Is the signature itself sound (whoever made it)?
-  absl::StatusOr<ProcessResult> sound =
-      RunProcess({"ssh-keygen", "-Y", "check-novalidate", "-n", "git", "-s", *sig}, *data);
+  absl::StatusOr<process::ProcessResult> sound =
+      RunSshKeygen({ssh_keygen_, "-Y", "check-novalidate", "-n", "git", "-s", *sig}, dir->path(), commit.signed_data);
   if (!sound.ok()) return Result(v1::SIGNATURE_RESULT_ERROR, kSsh, sound.status().ToString());
   if (sound->exit_code != 0) {
     return Result(v1::SIGNATURE_RESULT_INVALID, kSsh,
-                  absl::StrCat("commit ", commit.sha, ": bad SSH signature: ", FirstLine(sound->output)));
+                  absl::StrCat("commit ", commit.sha, ": bad SSH signature: ", FirstLine(sound->stdout_text)));
   }
   if (policy.ssh_allowed_signers().empty()) {
     return Result(v1::SIGNATURE_RESULT_UNTRUSTED_KEY, kSsh,
                   absl::StrCat("commit ", commit.sha, " has an SSH signature but no SSH signer is allowed"));
   }
   // 2. Which allowed principal owns the key?
-  absl::StatusOr<ProcessResult> who =
-      RunProcess({"ssh-keygen", "-Y", "find-principals", "-f", *signers, "-s", *sig}, "");
+  absl::StatusOr<process::ProcessResult> who =
+      RunSshKeygen({ssh_keygen_, "-Y", "find-principals", "-f", *signers, "-s", *sig}, dir->path(), std::nullopt);
   if (!who.ok()) return Result(v1::SIGNATURE_RESULT_ERROR, kSsh, who.status().ToString());
-  std::string principal = FirstLine(who->output);
+  std::string principal = FirstLine(who->stdout_text);
   if (who->exit_code != 0 || principal.empty()) {
     return Result(v1::SIGNATURE_RESULT_UNTRUSTED_KEY, kSsh,
                   absl::StrCat("commit ", commit.sha, " is signed by an SSH key that is not an allowed signer"));
   }
   // 3. Full verification for that principal.
-  absl::StatusOr<ProcessResult> ok = RunProcess(
-      {"ssh-keygen", "-Y", "verify", "-f", *signers, "-I", principal, "-n", "git", "-s", *sig}, *data);
+  absl::StatusOr<process::ProcessResult> ok = RunSshKeygen(
+      {ssh_keygen_, "-Y", "verify", "-f", *signers, "-I", principal, "-n", "git", "-s", *sig}, dir->path(),
+      commit.signed_data);
   if (!ok.ok()) return Result(v1::SIGNATURE_RESULT_ERROR, kSsh, ok.status().ToString());
   if (ok->exit_code != 0) {
     return Result(v1::SIGNATURE_RESULT_INVALID, kSsh,
                   absl::StrCat("commit ", commit.sha, ": SSH signature not valid for ", principal, ": ",
-                               FirstLine(ok->output)),
+                               FirstLine(ok->stdout_text)),
                   principal);
   }
   return Result(v1::SIGNATURE_RESULT_VALID, kSsh, absl::StrCat("good SSH signature by allowed signer ", principal),

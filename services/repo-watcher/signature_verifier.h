@@ -32,14 +32,18 @@ class SignatureVerifier {
 // imported into a private, temporary GNUPGHOME per check; SSH signatures the
 // way git checks them (`ssh-keygen -Y check-novalidate`, `find-principals`,
 // `verify` with namespace "git") against the policy's allowed signers.
+// `ssh_keygen` is the program run for the SSH checks (a bare name is looked
+// up in PATH).
 class GpgmeSshSignatureVerifier final : public SignatureVerifier {
  public:
-  GpgmeSshSignatureVerifier();
+  explicit GpgmeSshSignatureVerifier(std::string ssh_keygen = "ssh-keygen");
   SignatureCheck Verify(const git::Commit& commit, const v1::SignaturePolicy& policy) override;
 
  private:
   SignatureCheck VerifyPgp(const git::Commit& commit, const v1::SignaturePolicy& policy);
   SignatureCheck VerifySsh(const git::Commit& commit, const v1::SignaturePolicy& policy);
+
+  const std::string ssh_keygen_;
 };
 
 // Lower-case name of a result for metrics and logs: "valid", "unsigned", ...

@@ -22,7 +22,7 @@
 #include "services/deployer/deployer.h"
 #include "services/deployer/host/health_probe.h"
 #include "services/deployer/host/host_target.h"
-#include "services/deployer/host/subprocess.h"
+#include "services/deployer/host/detached_process.h"
 #include "services/deployer/postgres_deployment_store.h"
 #include "tests/deployer/test_util.h"
 

@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "services/deployer/host/health_probe.h"
-#include "services/deployer/host/subprocess.h"
+#include "services/deployer/host/detached_process.h"
 #include "tests/deployer/test_util.h"
 #include "tests/support/test_database.h"
 
@@ -139,6 +139,48 @@ TEST_F(HostTargetTest, CommandsDoNotSeeTheDeployersEnvironment) {
   EXPECT_NE(s.message().find("PATH=/usr/local/sbin"), std::string::npos) << s;
   EXPECT_EQ(s.message().find("s3cr3t"), std::string::npos) << s;
   EXPECT_EQ(s.message().find("FERRY_DATABASE_URL"), std::string::npos) << s;
+}
+
+// With SIGCHLD ignored the kernel reaps children itself, so waiting for a
+// command fails (ECHILD) and its exit status is unknown: that is a failure,
+// never "exited 0".
+class IgnoredSigchld {
+ public:
+  IgnoredSigchld() {
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    sigaction(SIGCHLD, &ignore, &saved_);
+  }
+  ~IgnoredSigchld() { sigaction(SIGCHLD, &saved_, nullptr); }
+
+ private:
+  struct sigaction saved_ {};
+};
+
+TEST_F(HostTargetTest, AValidateCommandWhoseExitCannotBeCollectedDoesNotPass) {
+  ASSERT_TRUE(PrepareAndApply({testing::ConfigFile("conf", "etc/app.conf", "good=1\n")}).ok());
+  json bad = testing::ConfigFile("conf", "etc/app.conf", "broken\n");
+  bad["spec"]["validate"] = {{"command", {"/bin/sh", "-c", "exit 1"}}};
+  absl::Status s;
+  {
+    IgnoredSigchld ignored;
+    s = PrepareAndApply({bad});
+  }
+  ASSERT_FALSE(s.ok()) << "a validate command whose wait failed passed";
+  EXPECT_NE(s.message().find("did not go live"), std::string::npos) << s;
+  EXPECT_EQ(Read(root_ + "/etc/app.conf"), "good=1\n");
+}
+
+TEST_F(HostTargetTest, AnExecProbeWhoseExitCannotBeCollectedFails) {
+  ProbeResult r;
+  {
+    IgnoredSigchld ignored;
+    r = ProbeExec({"/bin/false"}, absl::Seconds(10), root_);
+  }
+  EXPECT_FALSE(r.ok) << r.message;
+  EXPECT_TRUE(ProbeExec({"/bin/true"}, absl::Seconds(10), root_).ok);
+  EXPECT_FALSE(ProbeExec({"/bin/false"}, absl::Seconds(10), root_).ok);
 }
 
 TEST_F(HostTargetTest, ReloadCommandRunsAfterAGoodFileWithItsContentLive) {

@@ -9,7 +9,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "services/deployer/host/subprocess.h"
+#include "services/deployer/host/detached_process.h"
 
 namespace ferry::deployer::testing {
 

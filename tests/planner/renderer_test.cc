@@ -194,6 +194,23 @@ TEST_F(RendererTest, RenderHangingPastItsTimeoutIsKilled) {
   EXPECT_NE(m.status().message().find("did not finish within 1s"), std::string::npos) << m.status();
 }
 
+TEST_F(RendererTest, RenderWritingMoreThanItsBoundIsKilled) {
+  // A stand-in helm that writes without end.
+  std::string fake = ferry::testing::MakeTempDir("fake-helm") + "/helm";
+  std::ofstream(fake) << "#!/bin/sh\nif [ \"$1\" = version ]; then echo v0.0.0-chatty; exit 0; fi\nexec yes\n";
+  std::filesystem::permissions(fake, std::filesystem::perms::owner_all);
+  options_.helm_path = fake;
+  options_.max_output_bytes = 1000;
+  Write("chart/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n");
+  absl::Time start = absl::Now();
+  auto m = RenderApp(App("chart", v1::RENDER_METHOD_HELM));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  ASSERT_FALSE(m.ok());
+  ASSERT_TRUE(IsRenderFailure(m.status())) << m.status();
+  EXPECT_TRUE(absl::IsResourceExhausted(m.status())) << m.status();
+  EXPECT_NE(m.status().message().find("wrote more than 1000 bytes"), std::string::npos) << m.status();
+}
+
 TEST_F(RendererTest, SymlinkEscapingTheRepositoryFails) {
   Write("apps/web/ok.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n");
   std::filesystem::create_symlink("../../../etc/passwd", std::filesystem::path(dir_) / "apps/web/secret.yaml");

@@ -5,6 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -103,6 +108,63 @@ TEST_F(SignatureVerifierTest, TamperedSignedDataIsInvalid) {
   git::Commit p = Read(pgp);
   p.signed_data += "tampered";
   EXPECT_EQ(verifier_.Verify(p, policy_).result, v1::SIGNATURE_RESULT_INVALID);
+}
+
+// A real ssh-keygen behind a script that first writes down what it was
+// given: its environment and its open descriptors.
+class SshKeygenSpy {
+ public:
+  explicit SshKeygenSpy(const std::string& dir) : dir_(dir) {
+    std::ofstream f(path());
+    f << "#!/bin/sh\n"
+      << "/usr/bin/env >> " << dir_ << "/env-seen\n"
+      << "/bin/ls /proc/self/fd >> " << dir_ << "/fds-seen\n"
+      << "exec /usr/bin/ssh-keygen \"$@\"\n";
+    f.close();
+    chmod(path().c_str(), 0755);
+  }
+  std::string path() const { return dir_ + "/ssh-keygen"; }
+  std::string Seen(const std::string& what) const {
+    std::ifstream in(dir_ + "/" + what + "-seen");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+ private:
+  std::string dir_;
+};
+
+TEST_F(SignatureVerifierTest, SshKeygenDoesNotSeeTheServicesEnvironment) {
+  std::string sha = repo_->Commit({{"a", "1"}}, "ssh signed", trusted_ssh_.CommitArgs(), trusted_ssh_.Env());
+  git::Commit commit = Read(sha);
+  SshKeygenSpy spy(ferry::testing::MakeTempDir("ssh-keygen-spy"));
+  GpgmeSshSignatureVerifier verifier(spy.path());
+  setenv("FERRY_DATABASE_URL", "postgresql://ferry:secret@db.example/ferry", 1);
+  SignatureCheck c = verifier.Verify(commit, policy_);
+  unsetenv("FERRY_DATABASE_URL");
+  EXPECT_EQ(c.result, v1::SIGNATURE_RESULT_VALID) << c.reason;
+  std::string env = spy.Seen("env");
+  ASSERT_NE(env.find("PATH="), std::string::npos) << "the spy did not run";
+  EXPECT_EQ(env.find("FERRY_DATABASE_URL"), std::string::npos) << "ssh-keygen saw the service's environment:\n" << env;
+  EXPECT_EQ(env.find("secret"), std::string::npos) << env;
+}
+
+TEST_F(SignatureVerifierTest, SshKeygenGetsNoDescriptorOfTheService) {
+  std::string sha = repo_->Commit({{"a", "1"}}, "ssh signed", trusted_ssh_.CommitArgs(), trusted_ssh_.Env());
+  git::Commit commit = Read(sha);
+  SshKeygenSpy spy(ferry::testing::MakeTempDir("ssh-keygen-spy"));
+  GpgmeSshSignatureVerifier verifier(spy.path());
+  int opened = open("/dev/null", O_RDONLY);  // no O_CLOEXEC, like a leaked socket
+  ASSERT_GE(opened, 0);
+  ASSERT_EQ(dup2(opened, 57), 57);
+  close(opened);
+  SignatureCheck c = verifier.Verify(commit, policy_);
+  close(57);
+  EXPECT_EQ(c.result, v1::SIGNATURE_RESULT_VALID) << c.reason;
+  std::string fds = spy.Seen("fds");
+  ASSERT_FALSE(fds.empty()) << "the spy did not run";
+  EXPECT_EQ(fds.find("\n57\n"), std::string::npos) << "ssh-keygen inherited descriptor 57:\n" << fds;
 }
 
 }  // namespace

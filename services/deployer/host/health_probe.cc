@@ -12,7 +12,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "services/deployer/host/subprocess.h"
+#include "services/deployer/host/host_command.h"
 
 namespace ferry::deployer::host {
 namespace {
@@ -103,11 +103,11 @@ ProbeResult ProbeHttp(int port, const std::string& path, int expected_status, ab
 }
 
 ProbeResult ProbeExec(const std::vector<std::string>& argv, absl::Duration timeout, const std::string& workdir) {
-  absl::StatusOr<CommandOutcome> r = RunCommand(argv, timeout, workdir);
+  absl::StatusOr<process::ProcessResult> r = process::RunProcess(argv, HostCommandOptions(timeout, workdir));
   if (!r.ok()) return {false, std::string(r.status().message())};
   if (r->timed_out) return {false, "exec check timed out"};
-  std::string out = r->output.substr(0, 200);
-  if (r->exit_code != 0) return {false, absl::StrCat("exec check exited ", r->exit_code, ": ", out)};
+  std::string out = r->stdout_text.substr(0, 200);
+  if (!r->succeeded()) return {false, absl::StrCat("exec check ", DescribeEnd(*r), ": ", out)};
   return {true, "exec check exited 0"};
 }
 

@@ -7,7 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "services/deployer/host/subprocess.h"
+#include "services/deployer/host/detached_process.h"
 
 namespace ferry::deployer::host {
 namespace {

@@ -17,7 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "services/deployer/host/safe_path.h"
-#include "services/deployer/host/subprocess.h"
+#include "services/deployer/host/host_command.h"
 
 namespace ferry::deployer::host {
 namespace {
@@ -158,12 +158,13 @@ absl::Status HostTarget::ApplyFile(const AppScope& app, const HostObject& obj) {
   if (!spec.validate.empty()) {
     std::vector<std::string> argv;
     for (const std::string& a : spec.validate) argv.push_back(absl::StrReplaceAll(a, {{"{path}", staged}}));
-    absl::StatusOr<CommandOutcome> r = RunCommand(argv, spec.validate_timeout, root_);
-    if (!r.ok() || r->exit_code != 0) {
+    absl::StatusOr<process::ProcessResult> r =
+        process::RunProcess(argv, HostCommandOptions(spec.validate_timeout, root_));
+    if (!r.ok() || !r->succeeded()) {
       unlink(staged.c_str());
       std::string why = !r.ok()         ? std::string(r.status().message())
                         : r->timed_out ? "timed out"
-                                       : absl::StrCat("exited ", r->exit_code, ": ", ShortOutput(r->output));
+                                       : absl::StrCat(DescribeEnd(*r), ": ", ShortOutput(r->stdout_text));
       return absl::FailedPreconditionError(
           absl::StrCat(obj.where, ": validate command refused the file; it did not go live: ", why));
     }
@@ -181,12 +182,11 @@ absl::Status HostTarget::ApplyFile(const AppScope& app, const HostObject& obj) {
   if (spec.reload) {
     const ReloadAction& r = *spec.reload;
     if (!r.command.empty()) {
-      absl::StatusOr<CommandOutcome> out = RunCommand(r.command, r.timeout, root_);
+      absl::StatusOr<process::ProcessResult> out = process::RunProcess(r.command, HostCommandOptions(r.timeout, root_));
       if (!out.ok()) return Prefix(obj.where + ": reload command", out.status());
-      if (out->exit_code != 0) {
-        return absl::FailedPreconditionError(absl::StrCat(obj.where, ": reload command ",
-                                                          out->timed_out ? "timed out" : absl::StrCat("exited ", out->exit_code),
-                                                          ": ", ShortOutput(out->output)));
+      if (!out->succeeded()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(obj.where, ": reload command ", DescribeEnd(*out), ": ", ShortOutput(out->stdout_text)));
       }
     } else {
       absl::Status s = processes_.Signal(app.application_id, r.process, r.signal);

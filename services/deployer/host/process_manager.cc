@@ -19,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "common/logging/logger.h"
+#include "common/process/run_process.h"
 #include "services/deployer/host/health_probe.h"
 #include "services/deployer/host/safe_path.h"
 
@@ -182,7 +183,7 @@ absl::StatusOr<Instance> ProcessManager::Start(const std::string& app, const Hos
   inst.file = absl::StrCat(dir, "/", inst.id, ".json");
   inst.log_path = absl::StrCat(log_dir, "/", inst.id, ".log");
 
-  std::map<std::string, std::string> env = {{"PATH", kCommandPath},
+  std::map<std::string, std::string> env = {{"PATH", process::kDefaultCommandPath},
                                             {"LANG", "C.UTF-8"},
                                             {"HOME", root_}};
   for (const auto& [k, v] : spec.env) env[k] = v;

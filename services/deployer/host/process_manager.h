@@ -12,7 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "services/deployer/host/host_objects.h"
-#include "services/deployer/host/subprocess.h"
+#include "services/deployer/host/detached_process.h"
 #include "services/deployer/target.h"
 
 namespace ferry::deployer::host {

@@ -1,5 +1,9 @@
 #pragma once
 
+// Long-running programs the host target starts detached (Process objects),
+// and how it finds, signals and stops them. Commands run to completion
+// (validate, reload, exec probes) go through common/process instead.
+
 #include <sys/types.h>
 
 #include <cstdint>
@@ -12,23 +16,6 @@
 #include "absl/time/time.h"
 
 namespace ferry::deployer::host {
-
-struct CommandOutcome {
-  int exit_code = -1;  // -1 when killed by a signal or timed out.
-  bool timed_out = false;
-  std::string output;  // stdout and stderr, truncated to 64 KiB.
-};
-
-// PATH of the commands and processes the deployer starts.
-inline constexpr char kCommandPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-// Runs `argv` (argv[0] an absolute path or looked up in PATH) to completion,
-// killing its process group after `timeout`, in a minimal environment (PATH
-// = kCommandPath, LANG=C.UTF-8, HOME = `workdir`), never the deployer's own.
-// Signal mask and dispositions are reset for the child. INTERNAL if it
-// cannot be started.
-absl::StatusOr<CommandOutcome> RunCommand(const std::vector<std::string>& argv, absl::Duration timeout,
-                                          const std::string& workdir = "");
 
 struct SpawnSpec {
   std::vector<std::string> argv;

@@ -1,4 +1,4 @@
-#include "services/deployer/host/subprocess.h"
+#include "services/deployer/host/detached_process.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -23,8 +23,6 @@
 
 namespace ferry::deployer::host {
 namespace {
-
-constexpr size_t kMaxOutput = 64 * 1024;
 
 // posix_spawn attributes that give the child a clean signal state and, when
 // `new_session`, a session of its own.
@@ -61,71 +59,6 @@ std::vector<char*> CStrings(const std::vector<std::string>& v) {
 }
 
 }  // namespace
-
-absl::StatusOr<CommandOutcome> RunCommand(const std::vector<std::string>& argv, absl::Duration timeout,
-                                          const std::string& workdir) {
-  if (argv.empty()) return absl::InvalidArgumentError("empty command");
-  int pipefd[2];
-  if (pipe2(pipefd, O_CLOEXEC) != 0) return absl::InternalError(absl::StrCat("pipe: ", strerror(errno)));
-  FileActions fa;
-  posix_spawn_file_actions_addopen(&fa.fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa.fa, pipefd[1], 1);
-  posix_spawn_file_actions_adddup2(&fa.fa, pipefd[1], 2);
-  posix_spawn_file_actions_addclosefrom_np(&fa.fa, 3);
-  if (!workdir.empty()) posix_spawn_file_actions_addchdir_np(&fa.fa, workdir.c_str());
-  SpawnAttr attr(/*new_session=*/true);
-  std::vector<char*> args = CStrings(argv);
-  // Not the deployer's own environment, which may hold its database URL or
-  // other secrets: the commands (validate, reload, exec probes) come from Git.
-  const std::vector<std::string> env_strings = {absl::StrCat("PATH=", kCommandPath), "LANG=C.UTF-8",
-                                                absl::StrCat("HOME=", workdir.empty() ? "/" : workdir)};
-  std::vector<char*> env = CStrings(env_strings);
-  pid_t pid = 0;
-  int rc = posix_spawnp(&pid, args[0], &fa.fa, &attr.attr, args.data(), env.data());
-  close(pipefd[1]);
-  if (rc != 0) {
-    close(pipefd[0]);
-    return absl::InternalError(absl::StrCat("cannot start ", argv[0], ": ", strerror(rc)));
-  }
-  CommandOutcome out;
-  absl::Time deadline = absl::Now() + timeout;
-  char buf[4096];
-  bool eof = false;
-  while (!eof) {
-    int wait_ms = static_cast<int>(absl::ToInt64Milliseconds(deadline - absl::Now()));
-    if (wait_ms <= 0) {
-      out.timed_out = true;
-      break;
-    }
-    pollfd p{pipefd[0], POLLIN, 0};
-    int n = poll(&p, 1, wait_ms);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) continue;
-    ssize_t r = read(pipefd[0], buf, sizeof buf);
-    if (r <= 0) {
-      eof = true;
-    } else if (out.output.size() < kMaxOutput) {
-      out.output.append(buf, std::min<size_t>(r, kMaxOutput - out.output.size()));
-    }
-  }
-  close(pipefd[0]);
-  if (out.timed_out) kill(-pid, SIGKILL);
-  int status = 0;
-  // The child may have closed its output but still run; bound that wait too.
-  while (true) {
-    pid_t w = waitpid(pid, &status, out.timed_out ? 0 : WNOHANG);
-    if (w == pid) break;
-    if (w < 0 && errno != EINTR) break;
-    if (absl::Now() > deadline) {
-      out.timed_out = true;
-      kill(-pid, SIGKILL);
-      continue;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  if (!out.timed_out && WIFEXITED(status)) out.exit_code = WEXITSTATUS(status);
-  return out;
-}
 
 absl::StatusOr<pid_t> SpawnDetached(const SpawnSpec& spec) {
   if (spec.argv.empty()) return absl::InvalidArgumentError("empty command");

@@ -1,23 +1,10 @@
 #pragma once
 
 #include <string>
-#include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/time/time.h"
 
 namespace ferry::repo_watcher {
-
-struct ProcessResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-};
-
-// Runs argv (argv[0] looked up in PATH) with stdin read from `stdin_file`
-// (empty: /dev/null), killing it after `timeout`. INTERNAL when it cannot
-// be started; DEADLINE_EXCEEDED on timeout. Thread-safe.
-absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, const std::string& stdin_file,
-                                         absl::Duration timeout = absl::Seconds(20));
 
 // A private temporary directory (mode 0700) removed on destruction.
 class TempDir {
