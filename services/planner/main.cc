@@ -17,13 +17,15 @@
 #include "common/outbox/postgres_outbox_store.h"
 #include "common/server/service_bootstrap.h"
 #include "planner_migrations.h"
-#include "services/planner/background_loops.h"
 #include "services/planner/grpc_live_state_source.h"
 #include "services/planner/grpc_repo_source.h"
+#include "services/planner/hold_releaser.h"
+#include "services/planner/plan_notify_listener.h"
 #include "services/planner/postgres_planner_store.h"
 #include "services/planner/planner.h"
 #include "services/planner/planner_service.h"
 #include "services/planner/renderer.h"
+#include "services/planner/revision_consumer.h"
 
 namespace {
 
@@ -94,8 +96,8 @@ int main(int argc, char** argv) {
   ferry::planner::PlanNotifier notifier;
   ferry::planner::PlannerMetrics metrics(&infra->runner->registry());
   ferry::planner::Planner planner(&store, &repo, &live, &renderer, &clock, &notifier, &metrics);
-  ferry::planner::RevisionConsumer consumer(&repo, &store, &planner);
-  ferry::planner::HoldReleaser releaser(&planner, hold_interval);
+  ferry::planner::RevisionConsumer consumer(&repo, &store, planner.revision_planner());
+  ferry::planner::HoldReleaser releaser(planner.hold_evaluator(), hold_interval);
   ferry::planner::PlanNotifyListener listener(pool, &notifier);
   ferry::planner::PlannerService service(&planner, &notifier, stream_poll);
   infra->runner->AddService(&service);

@@ -63,15 +63,19 @@ struct ReleasedPlan {
   v1::Plan plan;
 };
 
-// Storage of the planner: applications, environments, declaration sources,
-// plans, the render cache and stream cursors. Every write is one transaction
-// that also enqueues its audit events in the outbox. Implementations are
-// thread-safe. Errors: NOT_FOUND for unknown ids, ALREADY_EXISTS for taken
-// ids, FAILED_PRECONDITION for an environment still in use, UNAVAILABLE when
-// the database is unreachable.
-class PlannerStore {
+// The planner's storage, split by what each component uses. Every write is
+// one transaction that also enqueues its audit events in the outbox.
+// Implementations are thread-safe. Errors: NOT_FOUND for unknown ids,
+// ALREADY_EXISTS for taken ids, FAILED_PRECONDITION for an environment still
+// in use, UNAVAILABLE when the database is unreachable.
+// PostgresPlannerStore implements all of them (PlannerStore); tests use
+// tests/planner/fake_planner_store.h.
+
+// Applications, environments, declaration sources (ferry.yaml files) and
+// audit events that accompany no state change.
+class CatalogStore {
  public:
-  virtual ~PlannerStore() = default;
+  virtual ~CatalogStore() = default;
 
   virtual absl::StatusOr<v1::Environment> GetEnvironment(const std::string& id) = 0;
   virtual absl::StatusOr<std::vector<v1::Environment>> ListEnvironments() = 0;  // by id
@@ -79,17 +83,33 @@ class PlannerStore {
   virtual absl::StatusOr<std::vector<v1::Application>> ListApplications() = 0;  // by id
   virtual absl::Status ApplyConfigChange(const ConfigChange& change) = 0;
 
+  virtual absl::StatusOr<std::vector<DeclarationSourceRecord>> ListDeclarationSources() = 0;
+
+  // Enqueues audit events that accompany no state change (a refused
+  // ferry.yaml). ALREADY_EXISTS when an idempotency key was used before.
+  virtual absl::Status RecordEvents(const std::vector<v1::Event>& events) = 0;
+};
+
+// What renders read and produced: the render cache and each application's
+// input paths.
+class RenderStore {
+ public:
+  virtual ~RenderStore() = default;
+
   // Repository paths beyond application.path that its last render read.
   virtual absl::StatusOr<std::vector<std::string>> GetInputPaths(const std::string& application_id) = 0;
   virtual absl::Status SetInputPaths(const std::string& application_id, const std::vector<std::string>& paths) = 0;
   // Input paths of every application, by application id.
   virtual absl::StatusOr<std::map<std::string, std::vector<std::string>>> ListInputPaths() = 0;
 
-  virtual absl::StatusOr<std::vector<DeclarationSourceRecord>> ListDeclarationSources() = 0;
+  virtual absl::StatusOr<std::optional<std::vector<v1::Manifest>>> GetCachedRender(const std::string& key) = 0;
+  virtual absl::Status PutCachedRender(const std::string& key, const std::vector<v1::Manifest>& manifests) = 0;
+};
 
-  // Enqueues audit events that accompany no state change (a refused
-  // ferry.yaml). ALREADY_EXISTS when an idempotency key was used before.
-  virtual absl::Status RecordEvents(const std::vector<v1::Event>& events) = 0;
+// Plans, their states and the release order (the WatchApprovedPlans stream).
+class PlanStore {
+ public:
+  virtual ~PlanStore() = default;
 
   using PlanEventsFn = std::function<std::vector<v1::Event>(const v1::Plan& stored)>;
   using SupersededEventFn = std::function<v1::Event(const v1::Plan& superseded, const v1::Plan& by)>;
@@ -126,12 +146,19 @@ class PlannerStore {
   // Whether a plan of (app, env) exists for commit `sha` and definition_key.
   virtual absl::StatusOr<bool> HasPlanFor(const std::string& app, const std::string& env, const std::string& sha,
                                           const std::string& definition_key) = 0;
+};
 
-  virtual absl::StatusOr<std::optional<std::vector<v1::Manifest>>> GetCachedRender(const std::string& key) = 0;
-  virtual absl::Status PutCachedRender(const std::string& key, const std::vector<v1::Manifest>& manifests) = 0;
+// Named positions in the streams the planner consumes (the repo-watcher's
+// revisions).
+class CursorStore {
+ public:
+  virtual ~CursorStore() = default;
 
   virtual absl::StatusOr<std::string> GetCursor(const std::string& name) = 0;  // "" when unset
   virtual absl::Status SetCursor(const std::string& name, const std::string& value) = 0;
 };
+
+// All of the planner's storage in one (what a database implements).
+class PlannerStore : public CatalogStore, public RenderStore, public PlanStore, public CursorStore {};
 
 }  // namespace ferry::planner

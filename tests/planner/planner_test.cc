@@ -15,9 +15,10 @@
 #include "common/outbox/postgres_outbox_store.h"
 #include "common/postgres/migrator.h"
 #include "planner_migrations.h"
-#include "services/planner/background_loops.h"
+#include "services/planner/plan_notify_listener.h"
 #include "services/planner/planner.h"
 #include "services/planner/postgres_planner_store.h"
+#include "services/planner/revision_consumer.h"
 #include "tests/planner/fake_live_state_source.h"
 #include "tests/planner/fake_repo_source.h"
 #include "tests/support/test_database.h"
@@ -812,14 +813,14 @@ TEST_F(PlannerTest, RevisionConsumerResumesFromItsPersistedCursor) {
     return Plans("a").size();
   };
   {
-    RevisionConsumer consumer(&repo_, store_.get(), planner_.get());
+    RevisionConsumer consumer(&repo_, store_.get(), planner_->revision_planner());
     consumer.Start();
     EXPECT_EQ(wait_for_plans(1), 1u);
     consumer.Stop();
   }
   EXPECT_EQ(*store_->GetCursor(RevisionConsumer::kCursorName), "1");
   repo_.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "2"), ""}}});
-  RevisionConsumer consumer(&repo_, store_.get(), planner_.get());
+  RevisionConsumer consumer(&repo_, store_.get(), planner_->revision_planner());
   consumer.Start();
   EXPECT_EQ(wait_for_plans(2), 2u);
   absl::SleepFor(absl::Milliseconds(200));

@@ -1,16 +1,14 @@
-#include "services/planner/background_loops.h"
+#include "services/planner/revision_consumer.h"
+
+#include <algorithm>
+#include <memory>
 
 #include "common/logging/logger.h"
 
 namespace ferry::planner {
-PlanNotifyListener::~PlanNotifyListener() { Stop(); }
 
-void PlanNotifyListener::Start() { listener_.Start(); }
-
-void PlanNotifyListener::Stop() { listener_.Stop(); }
-
-RevisionConsumer::RevisionConsumer(RepoSource* repo, PlannerStore* store, Planner* planner)
-    : repo_(repo), store_(store), planner_(planner) {}
+RevisionConsumer::RevisionConsumer(RepoSource* repo, CursorStore* cursors, RevisionPlanner* planner)
+    : repo_(repo), cursors_(cursors), planner_(planner) {}
 
 RevisionConsumer::~RevisionConsumer() { Stop(); }
 
@@ -39,7 +37,7 @@ void RevisionConsumer::Run() {
       std::lock_guard<std::mutex> lock(mu_);
       if (stop_) return;
     }
-    absl::StatusOr<std::string> cursor = store_->GetCursor(kCursorName);
+    absl::StatusOr<std::string> cursor = cursors_->GetCursor(kCursorName);
     if (!cursor.ok()) {
       logging::Warn("cannot read the revision cursor", {{"error", cursor.status().ToString()}});
       if (!SleepUnlessStopped(backoff)) return;
@@ -67,7 +65,7 @@ void RevisionConsumer::Run() {
       }
       if (*planned > 0)
         logging::Info("revision planned", {{"sha", revision.sha()}, {"ref", revision.ref()}, {"plans", *planned}});
-      absl::Status s = store_->SetCursor(kCursorName, revision.cursor());
+      absl::Status s = cursors_->SetCursor(kCursorName, revision.cursor());
       if (!s.ok()) {
         logging::Warn("cannot persist the revision cursor", {{"error", s.ToString()}});
         failed = true;
@@ -91,31 +89,6 @@ void RevisionConsumer::Run() {
     if (!SleepUnlessStopped(backoff)) return;
     backoff = std::min(backoff * 2, absl::Seconds(30));
   }
-}
-
-HoldReleaser::~HoldReleaser() { Stop(); }
-
-void HoldReleaser::Start() {
-  thread_ = std::thread([this] {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!stop_) {
-      cv_.wait_for(lock, absl::ToChronoMilliseconds(interval_), [&] { return stop_; });
-      if (stop_) return;
-      lock.unlock();
-      absl::StatusOr<int> released = planner_->ReevaluateHolds();
-      if (!released.ok()) logging::Warn("re-evaluating held plans failed", {{"error", released.status().ToString()}});
-      lock.lock();
-    }
-  });
-}
-
-void HoldReleaser::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-    cv_.notify_all();
-  }
-  if (thread_.joinable()) thread_.join();
 }
 
 }  // namespace ferry::planner

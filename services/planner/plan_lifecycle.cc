@@ -1,0 +1,182 @@
+#include "services/planner/plan_lifecycle.h"
+
+#include <cstdint>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/logging/logger.h"
+#include "common/status/status_macros.h"
+#include "services/planner/page_size.h"
+#include "services/planner/plan_view.h"
+
+namespace ferry::planner {
+namespace {
+
+bool IsTerminal(v1::PlanState s) {
+  return s == v1::PLAN_STATE_REJECTED || s == v1::PLAN_STATE_SUCCEEDED || s == v1::PLAN_STATE_FAILED ||
+         s == v1::PLAN_STATE_ROLLED_BACK || s == v1::PLAN_STATE_SUPERSEDED;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::Plan> PlanLifecycle::GetPlan(const std::string& id, v1::PlanView view) {
+  ASSIGN_OR_RETURN(v1::Plan plan, plans_->GetPlan(id));
+  if (view == v1::PLAN_VIEW_BASIC) ToBasicView(plan);
+  return plan;
+}
+
+absl::StatusOr<v1::ListPlansResponse> PlanLifecycle::ListPlans(const v1::ListPlansRequest& request) {
+  ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
+  PlanFilter f;
+  f.application_id = request.application_id();
+  f.environment_id = request.environment_id();
+  for (int s : request.states()) f.states.push_back(static_cast<v1::PlanState>(s));
+  f.limit = size;
+  if (!request.page_token().empty() && (!absl::SimpleAtoi(request.page_token(), &f.before_seq) || f.before_seq <= 0))
+    return absl::InvalidArgumentError("page_token: not a token from ListPlans");
+  ASSIGN_OR_RETURN(PlanPage page, plans_->ListPlans(f));
+  v1::ListPlansResponse out;
+  for (auto& p : page.plans) {
+    if (request.view() != v1::PLAN_VIEW_FULL) ToBasicView(p);
+    *out.add_plans() = std::move(p);
+  }
+  if (page.more) out.set_next_page_token(absl::StrCat(page.last_seq));
+  return out;
+}
+
+absl::StatusOr<v1::Plan> PlanLifecycle::ApprovePlan(const std::string& id, const v1::Actor& actor, const std::string& comment) {
+  if (actor.id().empty()) return absl::InvalidArgumentError("actor.id: is required");
+  ASSIGN_OR_RETURN(v1::Plan current, plans_->GetPlan(id));
+  if (current.state() != v1::PLAN_STATE_PENDING)
+    return absl::FailedPreconditionError(
+        absl::StrCat("plan ", id, " is ", v1::PlanState_Name(current.state()), ", not PENDING"));
+  ASSIGN_OR_RETURN(v1::Environment env, catalog_->GetEnvironment(current.environment_id()));
+  if (current.trigger() != v1::PLAN_TRIGGER_ROLLBACK) {
+    ASSIGN_OR_RETURN(std::optional<std::string> gate,
+                     holds_->PromotionGate(current.application_id(), env, current.target_revision().sha()));
+    if (gate) return absl::FailedPreconditionError(*gate);
+  }
+  v1::Plan approved = current;
+  approved.set_state(v1::PLAN_STATE_APPROVED);
+  ASSIGN_OR_RETURN(Hold hold, holds_->ComputeHold(approved, env));
+  ASSIGN_OR_RETURN(v1::Plan plan, plans_->MutatePlan(id, [&](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
+    if (p.state() != v1::PLAN_STATE_PENDING)
+      return absl::FailedPreconditionError(absl::StrCat("plan ", id, " is ", v1::PlanState_Name(p.state()), ", not PENDING"));
+    p.set_state(v1::PLAN_STATE_APPROVED);
+    v1::PlanDecision* d = p.mutable_decision();
+    *d->mutable_actor() = actor;
+    d->set_comment(comment);
+    *d->mutable_time() = events_.Now();
+    d->set_automatic(false);
+    p.set_hold_reason(hold.reason);
+    p.set_hold_message(hold.message);
+    *p.mutable_update_time() = events_.Now();
+    v1::Event e = events_.Make(v1::AUDIT_ACTION_PLAN_APPROVED, actor,
+                            absl::StrCat("plan ", id, " approved by ", actor.id(), comment.empty() ? "" : ": " + comment),
+                            "plan-approved/" + id);
+    e.mutable_subject()->set_plan_id(id);
+    e.mutable_subject()->set_application_id(p.application_id());
+    e.mutable_subject()->set_environment_id(p.environment_id());
+    e.mutable_subject()->set_commit_sha(p.target_revision().sha());
+    return std::vector<v1::Event>{e};
+  }));
+  notifier_->Notify();
+  return plan;
+}
+
+absl::StatusOr<v1::Plan> PlanLifecycle::RejectPlan(const std::string& id, const v1::Actor& actor, const std::string& comment) {
+  if (actor.id().empty()) return absl::InvalidArgumentError("actor.id: is required");
+  return plans_->MutatePlan(id, [&](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
+    if (p.state() != v1::PLAN_STATE_PENDING)
+      return absl::FailedPreconditionError(absl::StrCat("plan ", id, " is ", v1::PlanState_Name(p.state()), ", not PENDING"));
+    p.set_state(v1::PLAN_STATE_REJECTED);
+    p.set_hold_reason(v1::HOLD_REASON_UNSPECIFIED);
+    p.set_hold_message("");
+    v1::PlanDecision* d = p.mutable_decision();
+    *d->mutable_actor() = actor;
+    d->set_comment(comment);
+    *d->mutable_time() = events_.Now();
+    *p.mutable_update_time() = events_.Now();
+    v1::Event e = events_.Make(v1::AUDIT_ACTION_PLAN_REJECTED, actor,
+                            absl::StrCat("plan ", id, " rejected by ", actor.id(), comment.empty() ? "" : ": " + comment),
+                            "plan-rejected/" + id);
+    e.mutable_subject()->set_plan_id(id);
+    e.mutable_subject()->set_application_id(p.application_id());
+    e.mutable_subject()->set_environment_id(p.environment_id());
+    e.mutable_subject()->set_commit_sha(p.target_revision().sha());
+    return std::vector<v1::Event>{e};
+  });
+}
+
+absl::StatusOr<std::vector<ReleasedPlan>> PlanLifecycle::ReleasedAfter(const std::string& cursor, int limit) {
+  int64_t after = 0;
+  if (cursor.empty()) {
+    ASSIGN_OR_RETURN(after, plans_->OldestUnfinishedRelease());
+  } else if (!absl::SimpleAtoi(cursor, &after) || after < 0) {
+    return absl::InvalidArgumentError("cursor: not a cursor from WatchApprovedPlans");
+  }
+  return plans_->ListReleased(after, limit);
+}
+
+absl::StatusOr<v1::AcknowledgePlanResponse> PlanLifecycle::AcknowledgePlan(const v1::AcknowledgePlanRequest& request) {
+  if (request.plan_id().empty()) return absl::InvalidArgumentError("plan_id: is required");
+  if (request.deployment_id().empty()) return absl::InvalidArgumentError("deployment_id: is required");
+  v1::AcknowledgePlanResponse response;
+  ASSIGN_OR_RETURN(v1::Plan plan, plans_->MutatePlan(request.plan_id(), [&](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
+    if (p.state() == v1::PLAN_STATE_APPROVED && p.hold_reason() == v1::HOLD_REASON_UNSPECIFIED) {
+      p.set_state(v1::PLAN_STATE_EXECUTING);
+      p.set_deployment_id(request.deployment_id());
+      *p.mutable_update_time() = events_.Now();
+      response.set_proceed(true);
+    } else if (p.state() == v1::PLAN_STATE_EXECUTING && p.deployment_id() == request.deployment_id()) {
+      response.set_proceed(true);  // idempotent retry
+    } else if (p.state() == v1::PLAN_STATE_EXECUTING || !p.deployment_id().empty()) {
+      response.set_reason(absl::StrCat("plan already claimed by deployment ", p.deployment_id()));
+    } else if (p.state() == v1::PLAN_STATE_APPROVED) {
+      response.set_reason("plan is held: " + p.hold_message());
+    } else {
+      response.set_reason(absl::StrCat("plan is ", v1::PlanState_Name(p.state()),
+                                       p.superseded_by_plan_id().empty() ? "" : " by " + p.superseded_by_plan_id()));
+    }
+    return std::vector<v1::Event>{};
+  }));
+  response.set_state(plan.state());
+  return response;
+}
+
+absl::StatusOr<v1::Plan> PlanLifecycle::ReportPlanResult(const v1::ReportPlanResultRequest& request) {
+  const v1::PlanState state = request.state();
+  if (state != v1::PLAN_STATE_EXECUTING && state != v1::PLAN_STATE_SUCCEEDED && state != v1::PLAN_STATE_FAILED &&
+      state != v1::PLAN_STATE_ROLLED_BACK)
+    return absl::InvalidArgumentError("state: must be EXECUTING, SUCCEEDED, FAILED or ROLLED_BACK");
+  if (request.deployment_id().empty()) return absl::InvalidArgumentError("deployment_id: is required");
+  ASSIGN_OR_RETURN(v1::Plan plan, plans_->MutatePlan(request.plan_id(), [&](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
+    if (p.deployment_id() != request.deployment_id())
+      return absl::FailedPreconditionError(absl::StrCat("plan ", p.id(), " is not executed by deployment ",
+                                                        request.deployment_id()));
+    if (p.state() == state) return std::vector<v1::Event>{};  // repeated report
+    if (p.state() != v1::PLAN_STATE_EXECUTING)
+      return absl::FailedPreconditionError(absl::StrCat("plan ", p.id(), " is ", v1::PlanState_Name(p.state()),
+                                                        "; only an EXECUTING plan takes a result"));
+    p.set_state(state);
+    if (state == v1::PLAN_STATE_FAILED || state == v1::PLAN_STATE_ROLLED_BACK)
+      p.mutable_failure()->set_message(request.message());
+    *p.mutable_update_time() = events_.Now();
+    return std::vector<v1::Event>{};
+  }));
+  notifier_->Notify();
+  if (plan.state() == v1::PLAN_STATE_SUCCEEDED) {
+    absl::StatusOr<int> promoted = promote_(plan);
+    if (!promoted.ok()) logging::Warn("planning the promotion failed", {{"plan", plan.id()}, {"error", promoted.status().ToString()}});
+  }
+  if (IsTerminal(plan.state())) {
+    absl::StatusOr<int> released = holds_->ReevaluateHolds();
+    if (!released.ok()) logging::Warn("re-evaluating held plans failed", {{"error", released.status().ToString()}});
+  }
+  ToBasicView(plan);
+  return plan;
+}
+
+}  // namespace ferry::planner

@@ -1,0 +1,60 @@
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/clock/clock.h"
+#include "ferry/v1/planner.pb.h"
+#include "services/planner/hold_evaluator.h"
+#include "services/planner/plan_notifier.h"
+#include "services/planner/planner_events.h"
+#include "services/planner/planner_store.h"
+
+namespace ferry::planner {
+
+// One job: a plan's life after it was made: reading plans, approve and
+// reject (PENDING only), the hand-off to the deployer (released plans,
+// acknowledge: at most one deployment per plan) and its result (EXECUTING
+// to SUCCEEDED, FAILED or ROLLED_BACK). Holds no state of its own;
+// thread-safe.
+//
+// Status codes: INVALID_ARGUMENT names the field; NOT_FOUND for unknown
+// ids; FAILED_PRECONDITION for a plan whose state forbids the call.
+class PlanLifecycle {
+ public:
+  // Called after a plan reached SUCCEEDED (plans its promotion); a failure
+  // is logged.
+  using PromoteFn = std::function<absl::StatusOr<int>(const v1::Plan& succeeded)>;
+
+  PlanLifecycle(CatalogStore* catalog, PlanStore* plans, HoldEvaluator* holds, const Clock* clock,
+                PlanNotifier* notifier, PromoteFn promote)
+      : catalog_(catalog),
+        plans_(plans),
+        holds_(holds),
+        events_(clock),
+        notifier_(notifier),
+        promote_(std::move(promote)) {}
+
+  absl::StatusOr<v1::Plan> GetPlan(const std::string& id, v1::PlanView view);
+  absl::StatusOr<v1::ListPlansResponse> ListPlans(const v1::ListPlansRequest& request);
+  absl::StatusOr<v1::Plan> ApprovePlan(const std::string& id, const v1::Actor& actor, const std::string& comment);
+  absl::StatusOr<v1::Plan> RejectPlan(const std::string& id, const v1::Actor& actor, const std::string& comment);
+
+  // Released plans after `cursor` ("" = oldest unfinished); at most `limit`.
+  absl::StatusOr<std::vector<ReleasedPlan>> ReleasedAfter(const std::string& cursor, int limit);
+  absl::StatusOr<v1::AcknowledgePlanResponse> AcknowledgePlan(const v1::AcknowledgePlanRequest& request);
+  // A terminal result re-evaluates held plans; SUCCEEDED also promotes.
+  absl::StatusOr<v1::Plan> ReportPlanResult(const v1::ReportPlanResultRequest& request);
+
+ private:
+  CatalogStore* catalog_;
+  PlanStore* plans_;
+  HoldEvaluator* holds_;
+  const PlannerEvents events_;
+  PlanNotifier* notifier_;
+  const PromoteFn promote_;
+};
+
+}  // namespace ferry::planner

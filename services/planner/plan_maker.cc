@@ -1,0 +1,334 @@
+#include "services/planner/plan_maker.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/logging/logger.h"
+#include "common/status/status_macros.h"
+#include "services/planner/differ.h"
+#include "services/planner/manifest_parser.h"
+#include "services/planner/render_failure.h"
+#include "services/planner/repo_path.h"
+
+namespace ferry::planner {
+namespace {
+
+using nlohmann::json;
+
+std::string MethodLabel(v1::RenderMethod method) {
+  switch (method) {
+    case v1::RENDER_METHOD_PLAIN:
+      return "plain";
+    case v1::RENDER_METHOD_KUSTOMIZE:
+      return "kustomize";
+    case v1::RENDER_METHOD_HELM:
+      return "helm";
+    default:
+      return "unknown";
+  }
+}
+
+}  // namespace
+
+std::string DefinitionKey(const v1::Application& app, const v1::Environment& env) {
+  v1::Application a = app;
+  v1::Environment e = env;
+  a.clear_create_time();
+  a.clear_update_time();
+  a.clear_status();
+  a.clear_declared_by();
+  e.clear_create_time();
+  e.clear_update_time();
+  e.clear_declared_by();
+  std::string material;
+  {
+    google::protobuf::io::StringOutputStream stream(&material);
+    google::protobuf::io::CodedOutputStream out(&stream);
+    out.SetSerializationDeterministic(true);
+    a.SerializeToCodedStream(&out);
+    e.SerializeToCodedStream(&out);
+  }
+  return Sha256Hex(material);
+}
+
+absl::StatusOr<std::vector<v1::Manifest>> PlanMaker::ResolveContentFrom(const v1::Application& app, const std::string& sha,
+                                                                       const std::vector<v1::Manifest>& manifests) {
+  std::vector<v1::Manifest> out = manifests;
+  for (v1::Manifest& m : out) {
+    if (m.object().group() != "ferry.dev" || m.object().kind() != "ConfigFile") continue;
+    json object = json::parse(m.json(), nullptr, false);
+    const json* file = nullptr;
+    if (object.is_object() && object.contains("spec") && object["spec"].is_object() &&
+        object["spec"].contains("contentFrom") && object["spec"]["contentFrom"].is_object() &&
+        object["spec"]["contentFrom"].contains("file") && object["spec"]["contentFrom"]["file"].is_string())
+      file = &object["spec"]["contentFrom"]["file"];
+    if (file == nullptr) continue;
+    absl::StatusOr<std::string> path = ResolveRepoPath(RepoDirName(m.source_path()), file->get<std::string>());
+    if (!path.ok()) continue;  // the deployer refuses it with a clear message
+    absl::StatusOr<std::vector<TreeEntry>> read = repo_->ReadTree(app.repository_id(), sha, *path, false);
+    if (!read.ok()) {
+      if (absl::IsNotFound(read.status()) || absl::IsInvalidArgument(read.status())) continue;
+      return read.status();
+    }
+    if (read->size() != 1 || read->front().type != v1::CONTENT_ENTRY_TYPE_FILE) continue;
+    object["spec"]["content"] = read->front().data;
+    object["spec"].erase("contentFrom");
+    m.set_json(object.dump());
+  }
+  return out;
+}
+
+absl::StatusOr<v1::LiveState> PlanMaker::ObserveOrLastApplied(const v1::Application& app, const v1::Environment& env,
+                                                            const std::vector<v1::Manifest>& desired) {
+  std::vector<v1::ObjectRef> refs;
+  for (const auto& m : desired) refs.push_back(m.object());
+  absl::StatusOr<v1::LiveState> live = live_->Observe(app.id(), env.id(), env.target(), refs);
+  if (live.ok()) return live;
+  if (!absl::IsUnavailable(live.status()) && !absl::IsUnimplemented(live.status()) &&
+      !absl::IsDeadlineExceeded(live.status()))
+    return live.status();
+  // The deployer cannot answer: diff against what was last applied here.
+  logging::Warn("live state unavailable; diffing against the last applied plan",
+                {{"application", app.id()}, {"environment", env.id()}, {"error", live.status().ToString()}});
+  v1::LiveState state;
+  PlanFilter f;
+  f.application_id = app.id();
+  f.environment_id = env.id();
+  f.states = {v1::PLAN_STATE_SUCCEEDED};
+  f.limit = 1;
+  ASSIGN_OR_RETURN(PlanPage last, plans_->ListPlans(f));
+  if (last.plans.empty()) return state;
+  *state.mutable_revision() = last.plans[0].target_revision();
+  for (const auto& m : last.plans[0].manifests()) {
+    v1::LiveObject* o = state.add_objects();
+    *o->mutable_object() = m.object();
+    o->set_live_json(m.json());
+    o->set_applied_json(m.json());
+  }
+  return state;
+}
+
+absl::StatusOr<v1::Plan> PlanMaker::PersistFailedPlan(const PlanRequest& request, const absl::Status& failure,
+                                                    const std::string& renderer_version) {
+  v1::Plan plan;
+  plan.set_application_id(request.app.id());
+  plan.set_environment_id(request.env.id());
+  plan.set_state(v1::PLAN_STATE_FAILED);
+  plan.set_trigger(request.trigger);
+  *plan.mutable_target_revision() = request.target;
+  *plan.mutable_failure() = ToPlanFailure(failure);
+  *plan.mutable_requested_by() = request.requested_by.id().empty() ? SystemActor() : request.requested_by;
+  plan.set_renderer_version(renderer_version);
+  *plan.mutable_target() = request.env.target();
+  *plan.mutable_create_time() = events_.Now();
+  *plan.mutable_update_time() = events_.Now();
+  if (request.preview) {
+    plan.set_preview(true);
+    plan.set_trigger(v1::PLAN_TRIGGER_PREVIEW);
+    plan.set_state(v1::PLAN_STATE_UNSPECIFIED);
+    return plan;
+  }
+  absl::StatusOr<v1::Plan> stored = plans_->InsertPlan(
+      plan, DefinitionKey(request.app, request.env), request.dedupe, /*supersede_open=*/false,
+      [&](const v1::Plan& stored) {
+        v1::Event e = events_.Make(v1::AUDIT_ACTION_RENDER_FAILED, stored.requested_by(),
+                                absl::StrCat("render of ", stored.application_id(), " at ", ShortSha(stored.target_revision().sha()),
+                                             " failed: ", stored.failure().message()),
+                                "render-failed/" + stored.id());
+        e.mutable_subject()->set_application_id(stored.application_id());
+        e.mutable_subject()->set_environment_id(stored.environment_id());
+        e.mutable_subject()->set_plan_id(stored.id());
+        e.mutable_subject()->set_repository_id(stored.target_revision().repository_id());
+        e.mutable_subject()->set_commit_sha(stored.target_revision().sha());
+        return std::vector<v1::Event>{e};
+      },
+      nullptr);
+  if (stored.ok()) metrics_->Plan("failed");
+  return stored;
+}
+
+absl::StatusOr<PlanOutcome> PlanMaker::MakePlan(const PlanRequest& request) {
+  const v1::Application& app = request.app;
+  const v1::Environment& env = request.env;
+  const std::string& sha = request.target.sha();
+  const std::string version = renderer_->Version(app.render_method());
+  PlanOutcome outcome;
+
+  // Render, through the cache.
+  absl::StatusOr<RenderInputs> inputs = renderer_->CollectInputs(app, sha);
+  absl::StatusOr<std::vector<v1::Manifest>> manifests;
+  if (!inputs.ok()) {
+    manifests = inputs.status();
+  } else {
+    std::optional<std::vector<v1::Manifest>> cached;
+    if (!request.hard) {
+      ASSIGN_OR_RETURN(cached, renders_->GetCachedRender(inputs->cache_key));
+    }
+    if (cached) {
+      metrics_->CacheHit();
+      manifests = std::move(*cached);
+    } else {
+      absl::Time start = absl::Now();
+      manifests = renderer_->Render(app, sha, *inputs);
+      metrics_->Render(MethodLabel(app.render_method()), absl::ToDoubleSeconds(absl::Now() - start));
+      if (manifests.ok()) RETURN_IF_ERROR(renders_->PutCachedRender(inputs->cache_key, *manifests));
+    }
+    if (!request.preview) {
+      // Remember what else the render read (Kustomize bases, values files)
+      // so that a change there re-plans this application.
+      std::vector<std::string> extra(inputs->roots.begin() + 1, inputs->roots.end());
+      ASSIGN_OR_RETURN(std::vector<std::string> known, renders_->GetInputPaths(app.id()));
+      if (known != extra) RETURN_IF_ERROR(renders_->SetInputPaths(app.id(), extra));
+    }
+  }
+  if (!manifests.ok()) {
+    if (!IsRenderFailure(manifests.status())) return manifests.status();
+    ASSIGN_OR_RETURN(v1::Plan failed, PersistFailedPlan(request, manifests.status(), version));
+    outcome.plan = std::move(failed);
+    return outcome;
+  }
+
+  // Diff against live state.
+  ASSIGN_OR_RETURN(v1::LiveState live, ObserveOrLastApplied(app, env, *manifests));
+  ASSIGN_OR_RETURN(std::vector<v1::Manifest> comparable, ResolveContentFrom(app, sha, *manifests));
+  DiffOptions diff_options;
+  diff_options.prune = app.sync_policy().prune();
+  diff_options.ignore.assign(app.ignore_differences().begin(), app.ignore_differences().end());
+  std::vector<v1::PlanAction> actions = DiffObjects(comparable, {live.objects().begin(), live.objects().end()}, diff_options);
+  if (!HasChanges(actions) && !request.preview) {
+    metrics_->Plan("up_to_date");
+    outcome.up_to_date = true;
+    return outcome;
+  }
+
+  v1::Plan plan;
+  plan.set_application_id(app.id());
+  plan.set_environment_id(env.id());
+  plan.set_trigger(request.trigger);
+  *plan.mutable_source_revision() = live.revision();
+  *plan.mutable_target_revision() = request.target;
+  plan.set_manifests_digest(ManifestsDigest(*manifests));
+  for (auto& m : *manifests) *plan.add_manifests() = std::move(m);
+  for (auto& a : actions) *plan.add_actions() = std::move(a);
+  *plan.mutable_target() = env.target();
+  *plan.mutable_sync_policy() = app.sync_policy();
+  if (app.has_health_timeout()) {
+    *plan.mutable_health_timeout() = app.health_timeout();
+  } else {
+    plan.mutable_health_timeout()->set_seconds(300);
+  }
+  *plan.mutable_ignore_differences() = app.ignore_differences();
+  *plan.mutable_requested_by() = request.requested_by.id().empty() ? SystemActor() : request.requested_by;
+  plan.set_rollback_to_deployment_id(request.rollback_to_deployment_id);
+  plan.set_renderer_version(version);
+  *plan.mutable_create_time() = events_.Now();
+  *plan.mutable_update_time() = events_.Now();
+
+  if (request.preview) {
+    plan.set_preview(true);
+    plan.set_trigger(v1::PLAN_TRIGGER_PREVIEW);
+    metrics_->Plan("preview");
+    outcome.plan = std::move(plan);
+    return outcome;
+  }
+
+  // dependsOn: plans of dependencies in this environment still open.
+  for (const std::string& dep : app.depends_on()) {
+    PlanFilter f;
+    f.application_id = dep;
+    f.environment_id = env.id();
+    f.states = {v1::PLAN_STATE_PENDING, v1::PLAN_STATE_APPROVED, v1::PLAN_STATE_EXECUTING};
+    f.limit = 1;
+    ASSIGN_OR_RETURN(PlanPage open, plans_->ListPlans(f));
+    if (!open.plans.empty()) plan.add_after_plan_ids(open.plans[0].id());
+  }
+
+  // Approval. A pin (set by the deployer after a rollback) stops automatic
+  // plans from moving the application forward until a person approves.
+  const bool automatic = request.trigger == v1::PLAN_TRIGGER_NEW_REVISION || request.trigger == v1::PLAN_TRIGGER_REFRESH;
+  const bool pinned = automatic && live.pin().pinned() && !request.approve;
+  bool approved = request.approve || (env.approval() == v1::APPROVAL_POLICY_AUTO && !pinned);
+  plan.set_state(approved ? v1::PLAN_STATE_APPROVED : v1::PLAN_STATE_PENDING);
+  if (approved) {
+    v1::PlanDecision* d = plan.mutable_decision();
+    *d->mutable_actor() = request.approve ? plan.requested_by() : SystemActor();
+    d->set_comment(request.approve ? request.comment : "approval policy auto");
+    *d->mutable_time() = events_.Now();
+    d->set_automatic(!request.approve);
+  }
+  if (pinned) {
+    plan.set_hold_reason(v1::HOLD_REASON_PINNED);
+    plan.set_hold_message(absl::StrCat("application is pinned at ", ShortSha(live.pin().sha()),
+                                       live.pin().reason().empty() ? "" : " (" + live.pin().reason() + ")",
+                                       "; approve this plan to move it forward"));
+  }
+  ASSIGN_OR_RETURN(Hold hold, holds_->ComputeHold(plan, env));
+  plan.set_hold_reason(hold.reason);
+  plan.set_hold_message(hold.message);
+
+  ASSIGN_OR_RETURN(
+      v1::Plan stored,
+      plans_->InsertPlan(
+          plan, DefinitionKey(app, env), request.dedupe, /*supersede_open=*/true,
+          [&](const v1::Plan& p) {
+            std::vector<v1::Event> events;
+            auto subject = [&](v1::Event& e) {
+              e.mutable_subject()->set_application_id(p.application_id());
+              e.mutable_subject()->set_environment_id(p.environment_id());
+              e.mutable_subject()->set_plan_id(p.id());
+              e.mutable_subject()->set_repository_id(p.target_revision().repository_id());
+              e.mutable_subject()->set_commit_sha(p.target_revision().sha());
+              e.mutable_subject()->set_ref(p.target_revision().ref());
+            };
+            int creates = 0, updates = 0, deletes = 0;
+            for (const auto& a : p.actions()) {
+              creates += a.action() == v1::OBJECT_ACTION_CREATE;
+              updates += a.action() == v1::OBJECT_ACTION_UPDATE;
+              deletes += a.action() == v1::OBJECT_ACTION_DELETE;
+            }
+            v1::Event created = events_.Make(
+                v1::AUDIT_ACTION_PLAN_CREATED, p.requested_by(),
+                absl::StrCat("plan ", p.id(), " for ", p.application_id(), " in ", p.environment_id(), " at ",
+                             ShortSha(p.target_revision().sha()), ": ", creates, " create, ", updates, " update, ", deletes,
+                             " delete"),
+                "plan-created/" + p.id());
+            subject(created);
+            auto& fields = *created.mutable_details()->mutable_fields();
+            fields["manifests_digest"].set_string_value(p.manifests_digest());
+            fields["trigger"].set_string_value(v1::PlanTrigger_Name(p.trigger()));
+            fields["renderer_version"].set_string_value(p.renderer_version());
+            events.push_back(created);
+            if (p.state() == v1::PLAN_STATE_APPROVED) {
+              v1::Event e = events_.Make(v1::AUDIT_ACTION_PLAN_APPROVED, p.decision().actor(),
+                                      absl::StrCat("plan ", p.id(), " approved",
+                                                   p.decision().automatic() ? " (approval policy auto)" : ""),
+                                      "plan-approved/" + p.id());
+              subject(e);
+              events.push_back(e);
+            }
+            return events;
+          },
+          [&](const v1::Plan& old, const v1::Plan& by) {
+            v1::Event e = events_.Make(v1::AUDIT_ACTION_PLAN_SUPERSEDED, SystemActor(),
+                                    absl::StrCat("plan ", old.id(), " superseded by ", by.id(), " (revision ",
+                                                 ShortSha(by.target_revision().sha()), ")"),
+                                    "plan-superseded/" + old.id());
+            e.mutable_subject()->set_application_id(old.application_id());
+            e.mutable_subject()->set_environment_id(old.environment_id());
+            e.mutable_subject()->set_plan_id(old.id());
+            e.mutable_subject()->set_commit_sha(old.target_revision().sha());
+            return e;
+          }));
+  metrics_->Plan("created");
+  notifier_->Notify();
+  outcome.plan = std::move(stored);
+  return outcome;
+}
+
+}  // namespace ferry::planner

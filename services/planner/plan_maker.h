@@ -1,0 +1,92 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/clock/clock.h"
+#include "ferry/v1/planner.pb.h"
+#include "services/planner/hold_evaluator.h"
+#include "services/planner/live_state_source.h"
+#include "services/planner/plan_notifier.h"
+#include "services/planner/planner_events.h"
+#include "services/planner/planner_metrics.h"
+#include "services/planner/planner_store.h"
+#include "services/planner/renderer.h"
+#include "services/planner/repo_source.h"
+
+namespace ferry::planner {
+
+// What to plan: one application in one environment at one commit.
+struct PlanRequest {
+  v1::Application app;
+  v1::Environment env;
+  v1::CommitRef target;  // repository, ref and sha to deploy
+  v1::PlanTrigger trigger = v1::PLAN_TRIGGER_NEW_REVISION;
+  v1::Actor requested_by;
+  std::string comment;
+  bool approve = false;  // approve as requested_by regardless of the approval policy
+  bool preview = false;  // persist nothing; return the plan
+  bool hard = false;     // bypass the render cache
+  bool dedupe = false;   // make nothing when (app, env, commit, definitions) already has a plan
+  std::string rollback_to_deployment_id;
+};
+
+// The result of planning: a plan, or none because nothing differs.
+struct PlanOutcome {
+  std::optional<v1::Plan> plan;
+  bool up_to_date = false;
+};
+
+// One job: making one plan: render (through the render cache), diff against
+// live state (or the last applied plan when the deployer cannot answer),
+// decide approval and hold, and persist it with its audit events (older open
+// plans of the pair are superseded). Holds no state of its own; thread-safe.
+class PlanMaker {
+ public:
+  PlanMaker(RenderStore* renders, PlanStore* plans, RepoSource* repo, LiveStateSource* live, Renderer* renderer,
+            HoldEvaluator* holds, const Clock* clock, PlanNotifier* notifier, PlannerMetrics* metrics)
+      : renders_(renders),
+        plans_(plans),
+        repo_(repo),
+        live_(live),
+        renderer_(renderer),
+        holds_(holds),
+        events_(clock),
+        notifier_(notifier),
+        metrics_(metrics) {}
+
+  // Renders, diffs and (unless preview) persists one plan. Render failures
+  // become FAILED plans; other errors are returned and nothing is persisted.
+  // With request.dedupe, ALREADY_EXISTS when the pair already has a plan for
+  // the commit and definitions.
+  absl::StatusOr<PlanOutcome> MakePlan(const PlanRequest& request);
+
+ private:
+  // The host target resolves ConfigFile `spec.contentFrom.file` (relative to
+  // the manifest's folder) into `spec.content` before applying; the diff
+  // compares the same resolved form, so the file's content is what counts.
+  absl::StatusOr<std::vector<v1::Manifest>> ResolveContentFrom(const v1::Application& app, const std::string& sha,
+                                                               const std::vector<v1::Manifest>& manifests);
+  absl::StatusOr<v1::LiveState> ObserveOrLastApplied(const v1::Application& app, const v1::Environment& env,
+                                                     const std::vector<v1::Manifest>& desired);
+  absl::StatusOr<v1::Plan> PersistFailedPlan(const PlanRequest& request, const absl::Status& failure,
+                                             const std::string& renderer_version);
+
+  RenderStore* renders_;
+  PlanStore* plans_;
+  RepoSource* repo_;
+  LiveStateSource* live_;
+  Renderer* renderer_;
+  HoldEvaluator* holds_;
+  const PlannerEvents events_;
+  PlanNotifier* notifier_;
+  PlannerMetrics* metrics_;
+};
+
+// Hash of the application and environment definitions a plan is made from.
+std::string DefinitionKey(const v1::Application& app, const v1::Environment& env);
+
+}  // namespace ferry::planner

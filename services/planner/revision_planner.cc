@@ -1,0 +1,303 @@
+#include "services/planner/revision_planner.h"
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <optional>
+#include <regex>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/concurrency/parallel_for.h"
+#include "common/logging/logger.h"
+#include "common/status/status_macros.h"
+#include "services/planner/plan_view.h"
+#include "services/planner/repo_path.h"
+#include "services/planner/validation.h"
+
+namespace ferry::planner {
+
+RevisionPlanner::RevisionPlanner(CatalogStore* catalog, PlanStore* plans, RenderStore* renders, RepoSource* repo,
+                                 DeclarativeReconciler* reconciler, PlanMaker* maker, HoldEvaluator* holds,
+                                 const Clock* clock, int plan_concurrency)
+    : catalog_(catalog),
+      plans_(plans),
+      renders_(renders),
+      repo_(repo),
+      reconciler_(reconciler),
+      maker_(maker),
+      holds_(holds),
+      events_(clock),
+      plan_concurrency_(std::max(1, plan_concurrency)) {}
+
+absl::StatusOr<std::string> RevisionPlanner::ResolveRevision(const v1::Application& app, const v1::RevisionSelector& selector,
+                                                     std::string* ref) {
+  static const std::regex kSha("[0-9a-f]{40}");
+  switch (selector.selector_case()) {
+    case v1::RevisionSelector::kSha:
+      if (!std::regex_match(selector.sha(), kSha))
+        return absl::InvalidArgumentError("revision.sha: must be a full 40-character lowercase hex commit sha");
+      *ref = "";
+      return selector.sha();
+    case v1::RevisionSelector::kRef:
+      if (selector.ref().empty()) return absl::InvalidArgumentError("revision.ref: is empty");
+      *ref = FullRefName(selector.ref());
+      return repo_->ResolveRef(app.repository_id(), *ref);
+    default:
+      *ref = app.ref();
+      return repo_->ResolveRef(app.repository_id(), app.ref());
+  }
+}
+
+absl::StatusOr<v1::Plan> RevisionPlanner::PreviewPlan(const v1::PreviewPlanRequest& request) {
+  ASSIGN_OR_RETURN(v1::Application app, catalog_->GetApplication(request.application_id()));
+  if (request.environment_id().empty()) return absl::InvalidArgumentError("environment_id: is required");
+  ASSIGN_OR_RETURN(v1::Environment env, catalog_->GetEnvironment(request.environment_id()));
+  PlanRequest r;
+  r.app = app;
+  r.env = env;
+  std::string ref;
+  ASSIGN_OR_RETURN(std::string sha, ResolveRevision(app, request.revision(), &ref));
+  r.target.set_repository_id(app.repository_id());
+  r.target.set_ref(ref);
+  r.target.set_sha(sha);
+  r.trigger = v1::PLAN_TRIGGER_PREVIEW;
+  r.preview = true;
+  ASSIGN_OR_RETURN(PlanOutcome outcome, maker_->MakePlan(r));
+  return *outcome.plan;
+}
+
+absl::StatusOr<v1::PlanRevisionResponse> RevisionPlanner::PlanRevision(const v1::PlanRevisionRequest& request) {
+  v1::PlanTrigger trigger = request.trigger() == v1::PLAN_TRIGGER_UNSPECIFIED ? v1::PLAN_TRIGGER_EXPLICIT_REVISION
+                                                                              : request.trigger();
+  if (trigger != v1::PLAN_TRIGGER_EXPLICIT_REVISION && trigger != v1::PLAN_TRIGGER_ROLLBACK)
+    return absl::InvalidArgumentError("trigger: must be PLAN_TRIGGER_EXPLICIT_REVISION or PLAN_TRIGGER_ROLLBACK");
+  if (request.approve() && request.actor().id().empty())
+    return absl::InvalidArgumentError("actor.id: is required when approve is set");
+  ASSIGN_OR_RETURN(v1::Application app, catalog_->GetApplication(request.application_id()));
+  if (std::find(app.environment_ids().begin(), app.environment_ids().end(), request.environment_id()) ==
+      app.environment_ids().end())
+    return absl::InvalidArgumentError(absl::StrCat("environment_id: application \"", app.id(),
+                                                   "\" does not deploy to environment \"", request.environment_id(), "\""));
+  ASSIGN_OR_RETURN(v1::Environment env, catalog_->GetEnvironment(request.environment_id()));
+  std::string ref;
+  ASSIGN_OR_RETURN(std::string sha, ResolveRevision(app, request.revision(), &ref));
+  if (trigger != v1::PLAN_TRIGGER_ROLLBACK) {
+    ASSIGN_OR_RETURN(std::optional<std::string> gate, holds_->PromotionGate(app.id(), env, sha));
+    if (gate) return absl::FailedPreconditionError(*gate);
+  }
+  PlanRequest r;
+  r.app = app;
+  r.env = env;
+  r.target.set_repository_id(app.repository_id());
+  r.target.set_ref(ref);
+  r.target.set_sha(sha);
+  r.trigger = trigger;
+  r.requested_by = request.actor();
+  r.comment = request.comment();
+  r.approve = request.approve();
+  r.rollback_to_deployment_id = request.rollback_to_deployment_id();
+  ASSIGN_OR_RETURN(PlanOutcome outcome, maker_->MakePlan(r));
+  v1::PlanRevisionResponse response;
+  response.set_up_to_date(outcome.up_to_date);
+  if (outcome.plan) *response.mutable_plan() = *outcome.plan;
+  return response;
+}
+
+absl::StatusOr<std::vector<v1::Plan>> RevisionPlanner::RefreshApplication(const v1::RefreshApplicationRequest& request) {
+  ASSIGN_OR_RETURN(v1::Application app, catalog_->GetApplication(request.application_id()));
+  std::vector<v1::Plan> plans;
+  ASSIGN_OR_RETURN(std::string sha, repo_->ResolveRef(app.repository_id(), app.ref()));
+  for (const std::string& env_id : app.environment_ids()) {
+    if (!request.environment_id().empty() && env_id != request.environment_id()) continue;
+    ASSIGN_OR_RETURN(v1::Environment env, catalog_->GetEnvironment(env_id));
+    ASSIGN_OR_RETURN(std::optional<std::string> gate, holds_->PromotionGate(app.id(), env, sha));
+    if (gate) continue;  // planned when the revision succeeds upstream
+    PlanRequest r;
+    r.app = app;
+    r.env = env;
+    r.target.set_repository_id(app.repository_id());
+    r.target.set_ref(app.ref());
+    r.target.set_sha(sha);
+    r.trigger = v1::PLAN_TRIGGER_REFRESH;
+    r.requested_by = request.actor();
+    r.hard = request.hard();
+    ASSIGN_OR_RETURN(PlanOutcome outcome, maker_->MakePlan(r));
+    if (outcome.plan) {
+      ToBasicView(*outcome.plan);
+      plans.push_back(std::move(*outcome.plan));
+    }
+  }
+  return plans;
+}
+
+absl::StatusOr<int> RevisionPlanner::PlanApplications(const std::set<std::string>& app_ids, const v1::CommitRef& target,
+                                              v1::PlanTrigger trigger) {
+  ASSIGN_OR_RETURN(std::vector<v1::Application> apps, catalog_->ListApplications());
+  std::map<std::string, v1::Application> graph;
+  for (auto& a : apps) graph[a.id()] = std::move(a);
+  ASSIGN_OR_RETURN(std::vector<v1::Environment> envs, catalog_->ListEnvironments());
+  std::map<std::string, v1::Environment> env_by_id;
+  for (auto& e : envs) env_by_id[e.id()] = std::move(e);
+  // Level 0 has no dependency among the applications; level n depends on
+  // lower levels only. Each level is planned after the one below it, its
+  // (application, environment) pairs in parallel.
+  std::map<std::string, size_t> level;
+  std::vector<std::vector<PlanRequest>> levels;
+  std::map<std::pair<std::string, std::string>, std::string> tips;  // (repo, ref) -> sha
+  for (const std::string& id : TopologicalOrder(graph)) {
+    const v1::Application& app = graph[id];
+    size_t depth = 0;
+    for (const std::string& dep : app.depends_on()) {
+      if (auto it = level.find(dep); it != level.end()) depth = std::max(depth, it->second + 1);
+    }
+    level[id] = depth;
+    if (!app_ids.count(id)) continue;
+    v1::CommitRef commit = target;
+    if (commit.sha().empty()) {
+      auto key = std::make_pair(app.repository_id(), app.ref());
+      if (!tips.count(key)) {
+        absl::StatusOr<std::string> tip = repo_->ResolveRef(app.repository_id(), app.ref());
+        if (!tip.ok()) {
+          logging::Warn("cannot resolve ref; application not planned",
+                        {{"application", id}, {"ref", app.ref()}, {"error", tip.status().ToString()}});
+          continue;
+        }
+        tips[key] = *tip;
+      }
+      commit.set_repository_id(app.repository_id());
+      commit.set_ref(app.ref());
+      commit.set_sha(tips[key]);
+    }
+    for (const std::string& env_id : app.environment_ids()) {
+      if (!env_by_id.count(env_id)) continue;  // deleted meanwhile
+      PlanRequest r;
+      r.app = app;
+      r.env = env_by_id[env_id];
+      r.target = commit;
+      r.trigger = trigger;
+      r.requested_by = SystemActor();
+      r.dedupe = true;
+      if (levels.size() <= depth) levels.resize(depth + 1);
+      levels[depth].push_back(std::move(r));
+    }
+  }
+  std::atomic<int> made{0};
+  for (const std::vector<PlanRequest>& requests : levels) {
+    absl::Status failed = concurrency::ParallelFor(requests.size(), plan_concurrency_, [&](size_t i) -> absl::Status {
+      const PlanRequest& r = requests[i];
+      // One automatic plan per (application, environment, commit,
+      // definitions): a revision replayed after a restart, or already
+      // planned by a refresh, is skipped.
+      ASSIGN_OR_RETURN(bool done, plans_->HasPlanFor(r.app.id(), r.env.id(), r.target.sha(), DefinitionKey(r.app, r.env)));
+      if (done) return absl::OkStatus();
+      // promoteFrom: a revision is planned here only once it was deployed
+      // healthy upstream; ReportPlanResult plans it then.
+      ASSIGN_OR_RETURN(std::optional<std::string> gate, holds_->PromotionGate(r.app.id(), r.env, r.target.sha()));
+      if (gate) return absl::OkStatus();
+      absl::StatusOr<PlanOutcome> outcome = maker_->MakePlan(r);
+      if (absl::IsAlreadyExists(outcome.status())) return absl::OkStatus();  // planned concurrently
+      if (!outcome.ok()) return outcome.status();
+      if (outcome->plan) ++made;
+      return absl::OkStatus();
+    });
+    // Plans of this level are kept; dependants wait for a retry.
+    if (!failed.ok()) return failed;
+  }
+  return made.load();
+}
+
+absl::StatusOr<int> RevisionPlanner::Promote(const v1::Plan& succeeded) {
+  if (succeeded.trigger() != v1::PLAN_TRIGGER_NEW_REVISION && succeeded.trigger() != v1::PLAN_TRIGGER_REFRESH) return 0;
+  absl::StatusOr<v1::Application> app = catalog_->GetApplication(succeeded.application_id());
+  if (absl::IsNotFound(app.status())) return 0;
+  if (!app.ok()) return app.status();
+  if (!app->sync_policy().automated()) return 0;
+  ASSIGN_OR_RETURN(std::vector<v1::Environment> envs, catalog_->ListEnvironments());
+  int made = 0;
+  for (const v1::Environment& env : envs) {
+    if (env.promote_from() != succeeded.environment_id()) continue;
+    if (std::find(app->environment_ids().begin(), app->environment_ids().end(), env.id()) == app->environment_ids().end())
+      continue;
+    PlanRequest r;
+    r.app = *app;
+    r.env = env;
+    r.target = succeeded.target_revision();
+    r.trigger = v1::PLAN_TRIGGER_NEW_REVISION;
+    r.requested_by = SystemActor();
+    r.dedupe = true;
+    absl::StatusOr<PlanOutcome> outcome = maker_->MakePlan(r);
+    if (absl::IsAlreadyExists(outcome.status())) continue;
+    if (!outcome.ok()) return outcome.status();
+    if (outcome->plan) ++made;
+  }
+  return made;
+}
+
+absl::StatusOr<int> RevisionPlanner::HandleRevision(const v1::Revision& revision) {
+  if (revision.rejected() || revision.ref_deleted() || revision.sha().empty()) return 0;
+  auto touched = [&](const std::string& root) {
+    if (revision.all_paths_changed()) return true;
+    for (const auto& p : revision.changed_paths())
+      if (IsUnderRepoPath(p, root) || IsUnderRepoPath(root, p)) return true;
+    return false;
+  };
+  std::set<std::string> affected;
+  ASSIGN_OR_RETURN(std::vector<DeclarationSourceRecord> sources, catalog_->ListDeclarationSources());
+  for (const auto& rec : sources) {
+    if (rec.source.repository_id() != revision.repository_id() || rec.source.ref() != revision.ref()) continue;
+    if (!touched(rec.source.path())) continue;
+    v1::ApplyDeclarativeConfigResponse ignored;
+    absl::StatusOr<std::set<std::string>> changed = reconciler_->Reconcile(rec.source, revision.sha(), false, SystemActor(), &ignored);
+    if (!changed.ok()) {
+      if (!absl::IsInvalidArgument(changed.status()) && !absl::IsFailedPrecondition(changed.status()))
+        return changed.status();
+      logging::Warn("ferry.yaml rejected; previous configuration kept",
+                    {{"source", rec.key}, {"commit", revision.sha()}, {"error", changed.status().ToString()}});
+      // Audited once per (file, commit): who pushed a configuration Ferry refused.
+      v1::Event e;
+      e.set_action(v1::AUDIT_ACTION_RENDER_FAILED);
+      *e.mutable_actor() = SystemActor();
+      e.set_message(absl::StrCat("declarative configuration refused, previous configuration kept: ",
+                                 changed.status().message()));
+      *e.mutable_time() = events_.Now();
+      e.set_idempotency_key(absl::StrCat("declarative-refused/", rec.key, "/", revision.sha()));
+      e.mutable_subject()->set_repository_id(revision.repository_id());
+      e.mutable_subject()->set_ref(revision.ref());
+      e.mutable_subject()->set_commit_sha(revision.sha());
+      (*e.mutable_details()->mutable_fields())["path"].set_string_value(rec.source.path());
+      absl::Status recorded = catalog_->RecordEvents({e});
+      if (!recorded.ok() && !absl::IsAlreadyExists(recorded)) return recorded;
+      continue;
+    }
+    affected.insert(changed->begin(), changed->end());
+  }
+  ASSIGN_OR_RETURN(std::vector<v1::Application> apps, catalog_->ListApplications());
+  ASSIGN_OR_RETURN(auto inputs, renders_->ListInputPaths());
+  std::set<std::string> elsewhere;  // (re)declared here, deployed from another repository or ref
+  for (const auto& app : apps) {
+    if (app.repository_id() != revision.repository_id() || app.ref() != revision.ref()) {
+      if (affected.erase(app.id()) && app.sync_policy().automated()) elsewhere.insert(app.id());
+      continue;
+    }
+    if (!app.sync_policy().automated()) {
+      affected.erase(app.id());
+      continue;
+    }
+    bool hit = touched(app.path());
+    for (const auto& root : inputs[app.id()]) hit = hit || touched(root);
+    if (hit) affected.insert(app.id());
+  }
+  v1::CommitRef target;
+  target.set_repository_id(revision.repository_id());
+  target.set_ref(revision.ref());
+  target.set_sha(revision.sha());
+  ASSIGN_OR_RETURN(int made, PlanApplications(affected, target, v1::PLAN_TRIGGER_NEW_REVISION));
+  if (!elsewhere.empty()) {
+    ASSIGN_OR_RETURN(int more, PlanApplications(elsewhere, v1::CommitRef(), v1::PLAN_TRIGGER_REFRESH));
+    made += more;
+  }
+  return made;
+}
+
+}  // namespace ferry::planner

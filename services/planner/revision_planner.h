@@ -1,0 +1,69 @@
+#pragma once
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/clock/clock.h"
+#include "ferry/v1/planner.pb.h"
+#include "ferry/v1/repo_watcher.pb.h"
+#include "services/planner/declarative_reconciler.h"
+#include "services/planner/hold_evaluator.h"
+#include "services/planner/plan_maker.h"
+#include "services/planner/planner_events.h"
+#include "services/planner/planner_store.h"
+#include "services/planner/repo_source.h"
+
+namespace ferry::planner {
+
+// One job: deciding which (application, environment, commit) to plan and
+// asking PlanMaker for it: revisions from the repo-watcher (reconciling the
+// ferry.yaml files they touch first), explicit revisions and rollbacks,
+// previews, refreshes, promotion after success, in dependsOn order.
+// Holds no state of its own; thread-safe.
+class RevisionPlanner {
+ public:
+  // `plan_concurrency` bounds how many plans of one commit are made at once
+  // (applications that do not depend on each other are planned in parallel:
+  // their peer calls and durable commits overlap).
+  RevisionPlanner(CatalogStore* catalog, PlanStore* plans, RenderStore* renders, RepoSource* repo,
+                  DeclarativeReconciler* reconciler, PlanMaker* maker, HoldEvaluator* holds, const Clock* clock,
+                  int plan_concurrency = 8);
+
+  // Consumes one revision from the repo-watcher: reconciles ferry.yaml files
+  // it touches, then plans every automated application whose inputs it
+  // changed, in dependsOn order. Idempotent per (application, environment,
+  // commit). Returns the number of plans made.
+  absl::StatusOr<int> HandleRevision(const v1::Revision& revision);
+
+  // Plans `app_ids` (dependencies first) at `target`, or at the tip of each
+  // application's ref when target.sha is empty. An application already
+  // planned at that commit with the same definitions is skipped.
+  absl::StatusOr<int> PlanApplications(const std::set<std::string>& app_ids, const v1::CommitRef& target,
+                                       v1::PlanTrigger trigger);
+
+  absl::StatusOr<v1::Plan> PreviewPlan(const v1::PreviewPlanRequest& request);
+  absl::StatusOr<v1::PlanRevisionResponse> PlanRevision(const v1::PlanRevisionRequest& request);
+  absl::StatusOr<std::vector<v1::Plan>> RefreshApplication(const v1::RefreshApplicationRequest& request);
+
+  // After `succeeded` (an automatic plan) reached SUCCEEDED: plans its
+  // revision in every environment that promotes from its environment.
+  absl::StatusOr<int> Promote(const v1::Plan& succeeded);
+
+ private:
+  absl::StatusOr<std::string> ResolveRevision(const v1::Application& app, const v1::RevisionSelector& selector,
+                                              std::string* ref);
+
+  CatalogStore* catalog_;
+  PlanStore* plans_;
+  RenderStore* renders_;
+  RepoSource* repo_;
+  DeclarativeReconciler* reconciler_;
+  PlanMaker* maker_;
+  HoldEvaluator* holds_;
+  const PlannerEvents events_;
+  const int plan_concurrency_;
+};
+
+}  // namespace ferry::planner

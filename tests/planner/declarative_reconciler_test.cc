@@ -1,0 +1,166 @@
+// Reconciling ferry.yaml against the in-memory store: no PostgreSQL.
+#include "services/planner/declarative_reconciler.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/planner/planner_fakes.h"
+
+namespace ferry::planner {
+namespace {
+
+using testing::AppSpec;
+using testing::EnvSpec;
+using testing::FakeClock;
+using testing::FakePlannerStore;
+using testing::FakeRepoSource;
+using testing::FakeTree;
+using testing::kRef;
+using testing::User;
+
+constexpr char kFerryYaml[] = R"(environments:
+  local:
+    host: {rootDir: /tmp/ferry-local}
+    approval: auto
+  prod:
+    host: {rootDir: /tmp/ferry-prod}
+    approval: manual
+    promoteFrom: local
+applications:
+  web:
+    path: apps/web
+    environments: [local, prod]
+)";
+
+class DeclarativeReconcilerTest : public ::testing::Test {
+ protected:
+  absl::StatusOr<v1::ApplyDeclarativeConfigResponse> Apply(const std::string& commit = "", bool dry_run = false) {
+    v1::ApplyDeclarativeConfigRequest req;
+    req.mutable_source()->set_repository_id("config");
+    req.mutable_source()->set_ref("main");
+    req.set_commit(commit);
+    req.set_dry_run(dry_run);
+    return reconciler_.ApplyDeclarativeConfig(req, User("alice"));
+  }
+  std::vector<std::pair<std::string, v1::ObjectAction>> Changes(const v1::ApplyDeclarativeConfigResponse& r) {
+    std::vector<std::pair<std::string, v1::ObjectAction>> out;
+    for (const auto& c : r.changes()) out.emplace_back(c.kind() + "/" + c.id(), c.action());
+    return out;
+  }
+
+  FakePlannerStore store_;
+  FakeRepoSource repo_;
+  FakeClock clock_{absl::FromUnixSeconds(1'800'000'000)};
+  std::vector<std::set<std::string>> replanned_;
+  DeclarativeReconciler reconciler_{&store_, &repo_, &clock_, [this](const std::set<std::string>& ids) {
+                                      replanned_.push_back(ids);
+                                      return absl::OkStatus();
+                                    }};
+};
+
+TEST_F(DeclarativeReconcilerTest, CreatesUpdatesAndDeletesWhatTheFileDeclares) {
+  FakeTree tree = {{"ferry.yaml", {kFerryYaml, ""}}};
+  v1::Revision r1 = repo_.Commit("config", kRef, tree);
+  auto first = Apply();
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->commit(), r1.sha());
+  using P = std::pair<std::string, v1::ObjectAction>;
+  EXPECT_EQ(Changes(*first), (std::vector<P>{{"Environment/local", v1::OBJECT_ACTION_CREATE},
+                                             {"Environment/prod", v1::OBJECT_ACTION_CREATE},
+                                             {"Application/web", v1::OBJECT_ACTION_CREATE}}));
+  v1::Application web = *store_.GetApplication("web");
+  EXPECT_EQ(web.declared_by().path(), "ferry.yaml");
+  EXPECT_EQ(web.declared_by().ref(), kRef);
+  EXPECT_EQ(web.declared_by().commit(), r1.sha());
+  EXPECT_EQ(replanned_, (std::vector<std::set<std::string>>{{"web"}}));
+  auto sources = *store_.ListDeclarationSources();
+  ASSERT_EQ(sources.size(), 1u);
+  EXPECT_EQ(sources[0].source.commit(), r1.sha());
+
+  // Same file again: nothing changes but the commit stamp; nothing re-planned.
+  v1::Revision r2 = repo_.Commit("config", kRef, {{"ferry.yaml", {kFerryYaml, ""}}, {"README", {"x", ""}}});
+  auto same = Apply();
+  EXPECT_EQ(Changes(*same), (std::vector<P>{{"Environment/local", v1::OBJECT_ACTION_NOOP},
+                                            {"Environment/prod", v1::OBJECT_ACTION_NOOP},
+                                            {"Application/web", v1::OBJECT_ACTION_NOOP}}));
+  EXPECT_EQ(store_.GetApplication("web")->declared_by().commit(), r2.sha());
+  EXPECT_EQ(replanned_.size(), 1u);
+
+  // prod goes, web changes, api joins.
+  tree["ferry.yaml"].data = R"(environments:
+  local:
+    host: {rootDir: /tmp/ferry-local}
+    approval: auto
+applications:
+  web:
+    path: apps/web2
+    environments: [local]
+  api:
+    path: apps/api
+    environments: [local]
+)";
+  repo_.Commit("config", kRef, tree);
+  auto next = Apply();
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(Changes(*next), (std::vector<P>{{"Environment/local", v1::OBJECT_ACTION_NOOP},
+                                            {"Application/web", v1::OBJECT_ACTION_UPDATE},
+                                            {"Application/api", v1::OBJECT_ACTION_CREATE},
+                                            {"Environment/prod", v1::OBJECT_ACTION_DELETE}}));
+  EXPECT_TRUE(absl::IsNotFound(store_.GetEnvironment("prod").status()));
+  EXPECT_EQ(store_.GetApplication("web")->path(), "apps/web2");
+  EXPECT_EQ(store_.GetApplication("web")->create_time().seconds(), 1'800'000'000) << "create_time kept";
+  EXPECT_EQ(replanned_.back(), (std::set<std::string>{"api", "web"}));
+
+  // An application removed from the file is deleted, its open plans closed.
+  v1::Plan open;
+  open.set_application_id("api");
+  open.set_environment_id("local");
+  open.set_state(v1::PLAN_STATE_PENDING);
+  open = *store_.InsertPlan(open, "k", false, false, nullptr, nullptr);
+  tree["ferry.yaml"].data = "environments:\n  local:\n    host: {rootDir: /tmp/ferry-local}\n";
+  repo_.Commit("config", kRef, tree);
+  auto last = Apply();
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_TRUE(absl::IsNotFound(store_.GetApplication("api").status()));
+  EXPECT_EQ(store_.GetPlan(open.id())->state(), v1::PLAN_STATE_REJECTED);
+  EXPECT_EQ(store_.CountEvents(v1::AUDIT_ACTION_APPLICATION_DELETED), 2);
+  EXPECT_EQ(store_.CountEvents(v1::AUDIT_ACTION_ENVIRONMENT_CREATED), 2);
+  EXPECT_EQ(store_.CountEvents(v1::AUDIT_ACTION_APPLICATION_UPDATED), 1);
+}
+
+TEST_F(DeclarativeReconcilerTest, DryRunReportsTheChangesAndWritesNothing) {
+  repo_.Commit("config", kRef, {{"ferry.yaml", {kFerryYaml, ""}}});
+  auto dry = Apply("", /*dry_run=*/true);
+  ASSERT_TRUE(dry.ok()) << dry.status();
+  EXPECT_EQ(dry->changes_size(), 3);
+  EXPECT_EQ(store_.config_changes(), 0);
+  EXPECT_TRUE(store_.ListApplications()->empty());
+  EXPECT_TRUE(store_.Events().empty());
+  EXPECT_TRUE(replanned_.empty());
+}
+
+TEST_F(DeclarativeReconcilerTest, AFileClaimingAnApiMadeIdOrBrokenIsRefusedAsAWhole) {
+  ConfigChange change;
+  change.create_environments.push_back(EnvSpec("local", v1::APPROVAL_POLICY_AUTO));
+  ASSERT_TRUE(store_.ApplyConfigChange(change).ok());
+  repo_.Commit("config", kRef, {{"ferry.yaml", {kFerryYaml, ""}}});
+  auto taken = Apply();
+  EXPECT_TRUE(absl::IsFailedPrecondition(taken.status())) << taken.status();
+  EXPECT_NE(taken.status().message().find("ferry.yaml: environments.local: an environment with this id exists"),
+            std::string::npos)
+      << taken.status();
+  EXPECT_TRUE(store_.ListApplications()->empty());
+
+  v1::Revision broken = repo_.Commit(
+      "config", kRef, {{"ferry.yaml", {"applications:\n  web:\n    render: jsonnet\n    environments: [local]\n", ""}}});
+  auto bad = Apply(broken.sha());
+  ASSERT_TRUE(absl::IsInvalidArgument(bad.status())) << bad.status();
+  EXPECT_NE(bad.status().message().find("ferry.yaml:3: applications.web.render: unknown render method \"jsonnet\""),
+            std::string::npos)
+      << bad.status();
+  repo_.Commit("config", kRef, {{"other.yaml", {"", ""}}});
+  EXPECT_TRUE(absl::IsInvalidArgument(Apply().status())) << "no ferry.yaml at the commit";
+  EXPECT_EQ(store_.config_changes(), 1) << "only the setup wrote";
+}
+
+}  // namespace
+}  // namespace ferry::planner

@@ -1,0 +1,84 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <prometheus/registry.h>
+
+#include "services/planner/planner.h"
+#include "tests/planner/fake_live_state_source.h"
+#include "tests/planner/fake_planner_store.h"
+#include "tests/planner/fake_repo_source.h"
+
+namespace ferry::planner::testing {
+
+inline constexpr char kRef[] = "refs/heads/main";
+
+inline v1::Actor User(const std::string& id) {
+  v1::Actor a;
+  a.set_kind(v1::ACTOR_KIND_USER);
+  a.set_id(id);
+  return a;
+}
+
+inline std::string ConfigMap(const std::string& name, const std::string& value) {
+  return "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: " + name + "\ndata:\n  value: \"" + value + "\"\n";
+}
+
+inline v1::Environment EnvSpec(const std::string& id, v1::ApprovalPolicy approval, const std::string& promote_from = "") {
+  v1::Environment env;
+  env.set_id(id);
+  env.mutable_target()->set_kind(v1::TARGET_KIND_HOST);
+  env.mutable_target()->mutable_host()->set_root_dir("/tmp/ferry-" + id);
+  env.set_approval(approval);
+  env.set_promote_from(promote_from);
+  return env;
+}
+
+inline v1::Application AppSpec(const std::string& id, const std::string& path, std::vector<std::string> envs,
+                               std::vector<std::string> deps = {}) {
+  v1::Application app;
+  app.set_id(id);
+  app.set_repository_id("repo");
+  app.set_ref("main");
+  app.set_path(path);
+  app.set_render_method(v1::RENDER_METHOD_PLAIN);
+  for (auto& e : envs) app.add_environment_ids(e);
+  for (auto& d : deps) app.add_depends_on(d);
+  app.mutable_sync_policy()->set_automated(true);
+  app.mutable_sync_policy()->set_prune(true);
+  return app;
+}
+
+// The planner's components wired over in-memory fakes (no PostgreSQL, no
+// peers): the store, the repo-watcher, the deployer's live state and a clock
+// the test sets. Plain YAML renders need no tool.
+struct PlannerOverFakes {
+  FakePlannerStore store;
+  FakeRepoSource repo;
+  FakeLiveStateSource live;
+  FakeClock clock{absl::FromCivil(absl::CivilMinute(2026, 11, 26, 12, 0), absl::UTCTimeZone())};
+  PlanNotifier notifier;
+  prometheus::Registry registry;
+  PlannerMetrics metrics{&registry};
+  Renderer renderer{&repo, RendererOptions{}};
+  Planner planner{&store, &repo, &live, &renderer, &clock, &notifier, &metrics};
+
+  // Plans of (app, env), newest first ("" = any).
+  std::vector<v1::Plan> Plans(const std::string& app = "", const std::string& env = "") {
+    PlanFilter f;
+    f.application_id = app;
+    f.environment_id = env;
+    f.limit = 1000;
+    return store.ListPlans(f)->plans;
+  }
+  std::vector<std::string> ReleasedIds() {
+    std::vector<std::string> ids;
+    absl::StatusOr<std::vector<ReleasedPlan>> released = planner.ReleasedAfter("", 1000);
+    if (!released.ok()) return {};
+    for (auto& rp : *released) ids.push_back(rp.plan.id());
+    return ids;
+  }
+};
+
+}  // namespace ferry::planner::testing

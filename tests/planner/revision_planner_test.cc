@@ -1,0 +1,180 @@
+// Planning revisions and making plans against in-memory fakes: no
+// PostgreSQL, no peers.
+#include "services/planner/revision_planner.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/planner/planner_fakes.h"
+
+namespace ferry::planner {
+namespace {
+
+using testing::AppSpec;
+using testing::ConfigMap;
+using testing::EnvSpec;
+using testing::FakeTree;
+using testing::kRef;
+using testing::PlannerOverFakes;
+using testing::User;
+
+class RevisionPlannerTest : public ::testing::Test {
+ protected:
+  void CreateEnv(const v1::Environment& env) { ASSERT_TRUE(f_.planner.CreateEnvironment(env, User("alice")).ok()); }
+  void CreateApp(const v1::Application& app) { ASSERT_TRUE(f_.planner.CreateApplication(app, User("alice")).ok()); }
+  // Deploys a plan the way the deployer does: acknowledge, apply, report.
+  void Deploy(const v1::Plan& plan) {
+    v1::AcknowledgePlanRequest ack;
+    ack.set_plan_id(plan.id());
+    ack.set_deployment_id("dep-" + plan.id());
+    ASSERT_TRUE(f_.planner.AcknowledgePlan(ack)->proceed());
+    f_.live.Apply(*f_.store.GetPlan(plan.id()));
+    v1::ReportPlanResultRequest rep;
+    rep.set_plan_id(plan.id());
+    rep.set_deployment_id(ack.deployment_id());
+    rep.set_state(v1::PLAN_STATE_SUCCEEDED);
+    ASSERT_TRUE(f_.planner.ReportPlanResult(rep).ok());
+  }
+
+  PlannerOverFakes f_;
+  RevisionPlanner& revisions_ = *f_.planner.revision_planner();
+};
+
+TEST_F(RevisionPlannerTest, ARevisionIsPlannedOncePerCommitAndDefinitions) {
+  CreateEnv(EnvSpec("local", v1::APPROVAL_POLICY_AUTO));
+  CreateApp(AppSpec("a", "apps/a", {"local"}));
+  v1::Revision rev = f_.repo.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}});
+  ASSERT_EQ(*revisions_.HandleRevision(rev), 1);
+  v1::Plan p = f_.Plans("a")[0];
+  EXPECT_EQ(p.state(), v1::PLAN_STATE_APPROVED);
+  EXPECT_TRUE(p.decision().automatic());
+  EXPECT_EQ(f_.ReleasedIds(), std::vector<std::string>{p.id()});
+  EXPECT_EQ(*revisions_.HandleRevision(rev), 0) << "a replayed revision makes nothing";
+  EXPECT_EQ(f_.Plans("a").size(), 1u);
+
+  // Changed definitions at the same commit make a new plan that supersedes
+  // the unclaimed one.
+  v1::Application update;
+  update.set_id("a");
+  update.mutable_health_timeout()->set_seconds(60);
+  google::protobuf::FieldMask mask;
+  mask.add_paths("health_timeout");
+  ASSERT_TRUE(f_.planner.UpdateApplication(update, mask, User("alice")).ok());
+  ASSERT_EQ(*revisions_.HandleRevision(rev), 1);
+  std::vector<v1::Plan> plans = f_.Plans("a");
+  ASSERT_EQ(plans.size(), 2u);
+  EXPECT_EQ(plans[0].health_timeout().seconds(), 60);
+  EXPECT_EQ(plans[1].state(), v1::PLAN_STATE_SUPERSEDED);
+  EXPECT_EQ(plans[1].superseded_by_plan_id(), plans[0].id());
+  EXPECT_EQ(f_.store.CountEvents(v1::AUDIT_ACTION_PLAN_SUPERSEDED), 1);
+}
+
+TEST_F(RevisionPlannerTest, OnlyAutomatedApplicationsWhosePathsChangedArePlanned) {
+  CreateEnv(EnvSpec("local", v1::APPROVAL_POLICY_AUTO));
+  CreateApp(AppSpec("a", "apps/a", {"local"}));
+  CreateApp(AppSpec("b", "apps/b", {"local"}));
+  v1::Application manual = AppSpec("m", "apps/m", {"local"});
+  manual.mutable_sync_policy()->set_automated(false);
+  CreateApp(manual);
+  FakeTree tree = {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}},
+                   {"apps/b/cm.yaml", {ConfigMap("b", "1"), ""}},
+                   {"apps/m/cm.yaml", {ConfigMap("m", "1"), ""}}};
+  ASSERT_EQ(*revisions_.HandleRevision(f_.repo.Commit("repo", kRef, tree)), 2);
+  tree["apps/b/cm.yaml"].data = ConfigMap("b", "2");
+  ASSERT_EQ(*revisions_.HandleRevision(f_.repo.Commit("repo", kRef, tree)), 1);
+  EXPECT_EQ(f_.Plans("a").size(), 1u);
+  EXPECT_EQ(f_.Plans("b").size(), 2u);
+  EXPECT_TRUE(f_.Plans("m").empty());
+  v1::Revision other_ref = f_.repo.Commit("repo", "refs/heads/dev", tree);
+  EXPECT_EQ(*revisions_.HandleRevision(other_ref), 0) << "applications follow their own ref";
+}
+
+TEST_F(RevisionPlannerTest, ManualApprovalAndAPinHoldThePlanForAPerson) {
+  CreateEnv(EnvSpec("prod", v1::APPROVAL_POLICY_MANUAL));
+  CreateEnv(EnvSpec("local", v1::APPROVAL_POLICY_AUTO));
+  CreateApp(AppSpec("a", "apps/a", {"prod"}));
+  CreateApp(AppSpec("pinned", "apps/p", {"local"}));
+  v1::LiveState pinned;
+  pinned.mutable_pin()->set_pinned(true);
+  pinned.mutable_pin()->set_sha("0123456789abcdef");
+  pinned.mutable_pin()->set_reason("rolled back");
+  f_.live.Set("pinned", "local", pinned);
+  FakeTree tree = {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}, {"apps/p/cm.yaml", {ConfigMap("p", "1"), ""}}};
+  ASSERT_EQ(*revisions_.HandleRevision(f_.repo.Commit("repo", kRef, tree)), 2);
+  v1::Plan manual = f_.Plans("a")[0];
+  EXPECT_EQ(manual.state(), v1::PLAN_STATE_PENDING);
+  EXPECT_EQ(manual.hold_reason(), v1::HOLD_REASON_AWAITING_APPROVAL);
+  v1::Plan held = f_.Plans("pinned")[0];
+  EXPECT_EQ(held.state(), v1::PLAN_STATE_PENDING);
+  EXPECT_EQ(held.hold_reason(), v1::HOLD_REASON_PINNED);
+  EXPECT_NE(held.hold_message().find("pinned at 0123456789ab (rolled back)"), std::string::npos) << held.hold_message();
+  EXPECT_TRUE(f_.ReleasedIds().empty());
+  ASSERT_TRUE(f_.planner.ApprovePlan(held.id(), User("bob"), "go").ok());
+  EXPECT_EQ(f_.ReleasedIds(), std::vector<std::string>{held.id()});
+}
+
+TEST_F(RevisionPlannerTest, ARevisionIsPromotedOnlyAfterItSucceededUpstream) {
+  CreateEnv(EnvSpec("local", v1::APPROVAL_POLICY_AUTO));
+  CreateEnv(EnvSpec("prod", v1::APPROVAL_POLICY_AUTO, "local"));
+  CreateApp(AppSpec("a", "apps/a", {"local", "prod"}));
+  v1::Revision rev = f_.repo.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}});
+  ASSERT_EQ(*revisions_.HandleRevision(rev), 1);
+  EXPECT_TRUE(f_.Plans("a", "prod").empty());
+  v1::PlanRevisionRequest explicit_req;
+  explicit_req.set_application_id("a");
+  explicit_req.set_environment_id("prod");
+  explicit_req.mutable_revision()->set_sha(rev.sha());
+  EXPECT_TRUE(absl::IsFailedPrecondition(revisions_.PlanRevision(explicit_req).status())) << "gate names local";
+  Deploy(f_.Plans("a", "local")[0]);
+  std::vector<v1::Plan> prod = f_.Plans("a", "prod");
+  ASSERT_EQ(prod.size(), 1u) << "promoted when local succeeded";
+  EXPECT_EQ(prod[0].target_revision().sha(), rev.sha());
+  EXPECT_EQ(prod[0].state(), v1::PLAN_STATE_APPROVED);
+}
+
+TEST_F(RevisionPlannerTest, DependantsArePlannedAfterAndHeldForTheirDependencies) {
+  CreateEnv(EnvSpec("local", v1::APPROVAL_POLICY_AUTO));
+  CreateApp(AppSpec("db", "apps/db", {"local"}));
+  CreateApp(AppSpec("web", "apps/web", {"local"}, {"db"}));
+  FakeTree tree = {{"apps/db/cm.yaml", {ConfigMap("db", "1"), ""}}, {"apps/web/cm.yaml", {ConfigMap("web", "1"), ""}}};
+  ASSERT_EQ(*revisions_.HandleRevision(f_.repo.Commit("repo", kRef, tree)), 2);
+  v1::Plan db = f_.Plans("db")[0];
+  v1::Plan web = f_.Plans("web")[0];
+  ASSERT_EQ(web.after_plan_ids_size(), 1);
+  EXPECT_EQ(web.after_plan_ids(0), db.id());
+  EXPECT_EQ(web.hold_reason(), v1::HOLD_REASON_DEPENDENCY);
+  EXPECT_EQ(f_.ReleasedIds(), std::vector<std::string>{db.id()});
+  Deploy(db);
+  EXPECT_EQ(f_.ReleasedIds(), std::vector<std::string>{web.id()});
+}
+
+TEST_F(RevisionPlannerTest, ABadManifestMakesAFailedPlanThatIsNeverReleased) {
+  CreateEnv(EnvSpec("local", v1::APPROVAL_POLICY_AUTO));
+  CreateApp(AppSpec("a", "apps/a", {"local"}));
+  v1::Revision rev = f_.repo.Commit("repo", kRef, {{"apps/a/cm.yaml", {"kind: [unclosed\n", ""}}});
+  ASSERT_EQ(*revisions_.HandleRevision(rev), 1);
+  v1::Plan failed = f_.Plans("a")[0];
+  EXPECT_EQ(failed.state(), v1::PLAN_STATE_FAILED);
+  EXPECT_NE(failed.failure().message().find("cm.yaml"), std::string::npos) << failed.failure().message();
+  EXPECT_TRUE(f_.ReleasedIds().empty());
+  EXPECT_EQ(f_.store.CountEvents(v1::AUDIT_ACTION_RENDER_FAILED), 1);
+  EXPECT_EQ(*revisions_.HandleRevision(rev), 0) << "the failure is not planned again";
+}
+
+TEST_F(RevisionPlannerTest, APreviewPersistsNothing) {
+  CreateEnv(EnvSpec("local", v1::APPROVAL_POLICY_AUTO));
+  CreateApp(AppSpec("a", "apps/a", {"local"}));
+  f_.repo.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}});
+  const size_t events = f_.store.Events().size();
+  v1::PreviewPlanRequest req;
+  req.set_application_id("a");
+  req.set_environment_id("local");
+  auto preview = revisions_.PreviewPlan(req);
+  ASSERT_TRUE(preview.ok()) << preview.status();
+  EXPECT_TRUE(preview->preview());
+  EXPECT_EQ(preview->actions_size(), 1);
+  EXPECT_TRUE(f_.Plans().empty());
+  EXPECT_EQ(f_.store.Events().size(), events);
+}
+
+}  // namespace
+}  // namespace ferry::planner
