@@ -77,8 +77,12 @@ void DeploymentScheduler::Spawn(const std::string& deployment_id, std::function<
     }
     in_flight_.insert(deployment_id);
     auto done = std::make_shared<std::atomic<bool>>(false);
-    std::thread t([this, deployment_id, done, fn = std::move(fn)] {
+    std::thread t([this, deployment_id, done, fn = std::move(fn)]() mutable {
       fn();
+      // Whatever `fn` holds (e.g. an application lock handed to it) is
+      // released before the deployment stops counting as in flight, so that
+      // after WaitIdle() nothing of it is held any more.
+      fn = nullptr;
       absl::MutexLock l(&mu_);
       in_flight_.erase(deployment_id);
       done->store(true);

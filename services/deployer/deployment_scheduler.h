@@ -40,7 +40,8 @@ class DeploymentScheduler {
   bool TryReserveSlot(const std::string& deployment_id);
   void ReleaseSlot(const std::string& deployment_id);
   // Runs `fn` on a worker thread tracked for Join() and WaitIdle(); the id
-  // stays in flight until `fn` returns. Nothing runs when stopping.
+  // stays in flight until `fn` has returned and been destroyed (with
+  // whatever it captured, such as a lock). Nothing runs when stopping.
   void Spawn(const std::string& deployment_id, std::function<void()> fn);
   bool InFlight(const std::string& deployment_id);
   // Waits until no deployment runs in this process (tests, benchmarks).

@@ -73,6 +73,19 @@ TEST(DeploymentSchedulerTest, StopEndsWaitsForSlotsAndLocks) {
   EXPECT_FALSE(scheduler.Stop()) << "Stop is idempotent";
 }
 
+TEST(DeploymentSchedulerTest, ALockHandedToAWorkerIsReleasedBeforeWaitIdleReturns) {
+  testing::FakeDeploymentStore locks;
+  DeploymentScheduler scheduler(&locks, 4);
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<std::unique_ptr<AppLock>> lock = scheduler.TryLock("web", "dev");
+    ASSERT_TRUE(lock.ok() && *lock) << "round " << i << ": the last worker's lock was still held";
+    std::shared_ptr<AppLock> held(std::move(*lock));
+    scheduler.Spawn("d" + std::to_string(i), [held] {});
+    held.reset();
+    scheduler.WaitIdle();
+  }
+}
+
 TEST(DeploymentSchedulerTest, DeploymentsOfOneApplicationRunOneAtATime) {
   LogicHarness h;
   h.target.HoldApplies("web");

@@ -136,5 +136,66 @@ TEST(DriftControllerTest, AHealWaitsForAFreeSlotInsteadOfBlockingThePass) {
   EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_HEALED), 1);
 }
 
+// Heals of `app` recorded so far.
+int Heals(LogicHarness& h, const std::string& app) {
+  absl::StatusOr<DeploymentPage> page = h.store.List(DeploymentFilter{app, "dev", {}, false, 100, 0});
+  int n = 0;
+  for (const v1::Deployment& d : page->deployments) n += d.kind() == v1::DEPLOYMENT_KIND_SELF_HEAL;
+  return n;
+}
+
+TEST(DriftControllerTest, FailedHealsAreRetriedOnlyAfterAGrowingBackoff) {
+  LogicHarness h;
+  DeployNow(h, "p1", "web", {"a"}, /*self_heal=*/true);
+  v1::UpdateDriftSettingsRequest settings;
+  *settings.mutable_settings()->mutable_heal_backoff()->mutable_initial() = ToProtoDuration(absl::Minutes(1));
+  settings.mutable_settings()->mutable_heal_backoff()->set_factor(3);
+  ASSERT_TRUE(h.deployer->UpdateDriftSettings(settings).ok());
+  h.target.SetDrift("web", Key("a"), v1::DRIFT_STATUS_MODIFIED);
+  h.target.FailApplies("web", true);
+  auto pass = [&] {
+    h.deployer->DriftPass(true);
+    h.deployer->WaitIdle();
+    return Heals(h, "web");
+  };
+  EXPECT_EQ(pass(), 1);
+  EXPECT_EQ(pass(), 1) << "retried before the backoff";
+  h.clock.Advance(absl::Seconds(61));
+  EXPECT_EQ(pass(), 2);
+  h.clock.Advance(absl::Seconds(61));
+  EXPECT_EQ(pass(), 2) << "the second backoff did not grow";
+  h.clock.Advance(absl::Minutes(2));
+  EXPECT_EQ(pass(), 3);
+  h.target.FailApplies("web", false);
+  h.clock.Advance(absl::Minutes(10));
+  EXPECT_EQ(pass(), 4);
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED), 1) << "one episode throughout";
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_HEALED), 1);
+  EXPECT_EQ(pass(), 4) << "healed drift was healed again";
+}
+
+TEST(DriftControllerTest, AnApplicationIsObservedOnlyWhenItsIntervalHasPassed) {
+  LogicHarness h;
+  DeployNow(h, "p1", "web", {"a"}, /*self_heal=*/false);
+  h.deployer->DriftPass(false);  // Never checked: due now.
+  h.target.SetDrift("web", Key("a"), v1::DRIFT_STATUS_MODIFIED);
+  h.deployer->DriftPass(false);
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED), 0) << "observed before its interval (30s) passed";
+  h.clock.Advance(absl::Seconds(31));
+  h.deployer->DriftPass(false);
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED), 1);
+}
+
+TEST(DriftControllerTest, AnApplicationWhoseSettingsCannotBeReadIsNotHealed) {
+  LogicHarness h;
+  DeployNow(h, "p1", "web", {"a"}, /*self_heal=*/true);
+  h.target.SetDrift("web", Key("a"), v1::DRIFT_STATUS_MODIFIED);
+  h.store.FailDriftSettings(absl::UnavailableError("database down"));
+  h.deployer->DriftPass(true);
+  h.deployer->WaitIdle();
+  EXPECT_EQ(Heals(h, "web"), 0);
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED), 0);
+}
+
 }  // namespace
 }  // namespace ferry::deployer

@@ -31,6 +31,7 @@ absl::Status FakeTarget::Apply(const AppScope& app, const TargetObject& desired,
     cv_.WaitWithTimeout(&mu_, absl::Milliseconds(20));  // Polls `cancel` too.
   }
   --waiting_[app.application_id];
+  if (out.ok() && failing_apps_.count(app.application_id)) out = absl::InternalError("apply failed");
   --running_;
   --running_per_app_[app.application_id];
   if (out.ok()) {
@@ -78,6 +79,15 @@ void FakeTarget::ReleaseApplies(const std::string& app) {
   absl::MutexLock l(&mu_);
   held_apps_.erase(app);
   cv_.SignalAll();
+}
+
+void FakeTarget::FailApplies(const std::string& app, bool fail) {
+  absl::MutexLock l(&mu_);
+  if (fail) {
+    failing_apps_.insert(app);
+  } else {
+    failing_apps_.erase(app);
+  }
 }
 
 bool FakeTarget::WaitHeld(const std::string& app, absl::Duration timeout) {

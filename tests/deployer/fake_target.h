@@ -30,6 +30,8 @@ class FakeTarget final : public Target, public TargetFactory {
   // Applies of `app` wait until ReleaseApplies(app).
   void HoldApplies(const std::string& app);
   void ReleaseApplies(const std::string& app);
+  // Applies of `app` fail (INTERNAL) while `fail` is true.
+  void FailApplies(const std::string& app, bool fail);
   // Waits until an apply of `app` is held; false after `timeout`.
   bool WaitHeld(const std::string& app, absl::Duration timeout);
   // Most applies running at once so far, over all applications and for one.
@@ -45,6 +47,7 @@ class FakeTarget final : public Target, public TargetFactory {
   absl::Mutex mu_;
   absl::CondVar cv_;  // Signalled when an apply is held or applies are released.
   std::set<std::string> held_apps_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> failing_apps_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int> waiting_ ABSL_GUARDED_BY(mu_);  // app -> applies held now
   int running_ ABSL_GUARDED_BY(mu_) = 0;
   int max_running_ ABSL_GUARDED_BY(mu_) = 0;
