@@ -2,10 +2,33 @@
 
 namespace ferry::deployer::testing {
 
-absl::Status InMemoryPlanSource::Watch(const std::string&, const PlanCallback&) {
+absl::Status InMemoryPlanSource::Watch(const std::string& cursor, const PlanCallback& on_plan) {
+  std::string at = cursor;
   absl::MutexLock l(&mu_);
-  mu_.Await(absl::Condition(&cancelled_));
+  while (!cancelled_) {
+    std::optional<std::pair<std::string, v1::Plan>> next;
+    for (const auto& r : released_) {
+      if (r.first > at) {
+        next = r;
+        break;
+      }
+    }
+    if (!next) {
+      mu_.AwaitWithTimeout(absl::Condition(&cancelled_), absl::Milliseconds(10));
+      continue;
+    }
+    mu_.Unlock();
+    bool more = on_plan(next->first, next->second);
+    mu_.Lock();
+    if (!more) return absl::AbortedError("plan not taken");
+    at = next->first;
+  }
   return absl::CancelledError("cancelled");
+}
+
+void InMemoryPlanSource::Release(const std::string& position, const v1::Plan& plan) {
+  absl::MutexLock l(&mu_);
+  released_.emplace_back(position, plan);
 }
 
 void InMemoryPlanSource::Cancel() {

@@ -2,6 +2,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -12,7 +13,9 @@ namespace ferry::deployer::testing {
 
 // The planner in memory, for logic tests: acknowledges every plan, records
 // acknowledgements, results, revision requests and refreshes, and fails
-// results with a set error. Watch blocks until Cancel. Thread-safe.
+// results with a set error. Watch streams the plans given to Release whose
+// position is after the cursor (positions compare as strings), then blocks
+// until Cancel. Thread-safe.
 class InMemoryPlanSource final : public PlanSource {
  public:
   absl::Status Watch(const std::string& cursor, const PlanCallback& on_plan) override;
@@ -22,6 +25,8 @@ class InMemoryPlanSource final : public PlanSource {
   absl::StatusOr<v1::PlanRevisionResponse> PlanRevision(const v1::PlanRevisionRequest& request) override;
   absl::Status Refresh(const v1::RefreshApplicationRequest& request) override;
 
+  // Watch streams `plan` at `position` (give increasing positions).
+  void Release(const std::string& position, const v1::Plan& plan);
   std::vector<v1::AcknowledgePlanRequest> acks();
   std::vector<v1::ReportPlanResultRequest> results();
   std::vector<v1::RefreshApplicationRequest> refreshes();
@@ -34,6 +39,7 @@ class InMemoryPlanSource final : public PlanSource {
  private:
   absl::Mutex mu_;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::pair<std::string, v1::Plan>> released_ ABSL_GUARDED_BY(mu_);
   absl::Status result_error_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::AcknowledgePlanRequest> acks_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::ReportPlanResultRequest> results_ ABSL_GUARDED_BY(mu_);
