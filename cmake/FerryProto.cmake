@@ -1,6 +1,7 @@
 # ferry_proto_library(<name> PROTO <file.proto> [GRPC] [DEPS <targets>...])
 # Generates C++ (and gRPC stubs when GRPC is given) for one .proto under
-# protos/ and wraps it in a static library named <name>.
+# protos/ and wraps it in a static library named <name>. With GRPC, the
+# messages alone are also in <name>_messages (no gRPC), which <name> links.
 function(ferry_proto_library name)
   cmake_parse_arguments(ARG "GRPC" "PROTO" "DEPS" ${ARGN})
   set(proto_root ${PROJECT_SOURCE_DIR}/protos)
@@ -22,10 +23,17 @@ function(ferry_proto_library name)
     DEPENDS ${proto_root}/${ARG_PROTO} ${proto_deps}
     COMMENT "protoc ${ARG_PROTO}"
     VERBATIM)
-  add_library(${name} STATIC ${outputs})
-  target_include_directories(${name} PUBLIC ${out_dir})
-  target_link_libraries(${name} PUBLIC protobuf::libprotobuf ${ARG_DEPS})
   if(ARG_GRPC)
-    target_link_libraries(${name} PUBLIC gRPC::grpc++)
+    # <name>_messages: the messages alone, for code that must not link gRPC
+    # (a service's logic library); <name>: the messages and the gRPC stubs.
+    add_library(${name}_messages STATIC ${base}.pb.cc ${base}.pb.h)
+    target_include_directories(${name}_messages PUBLIC ${out_dir})
+    target_link_libraries(${name}_messages PUBLIC protobuf::libprotobuf ${ARG_DEPS})
+    add_library(${name} STATIC ${base}.grpc.pb.cc ${base}.grpc.pb.h)
+    target_link_libraries(${name} PUBLIC ${name}_messages gRPC::grpc++)
+  else()
+    add_library(${name} STATIC ${outputs})
+    target_include_directories(${name} PUBLIC ${out_dir})
+    target_link_libraries(${name} PUBLIC protobuf::libprotobuf ${ARG_DEPS})
   endif()
 endfunction()

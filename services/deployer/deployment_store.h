@@ -59,14 +59,18 @@ class AppLock {
   virtual ~AppLock() = default;
 };
 
-// Storage of deployments, steps, applied state, pins and drift records.
+// Storage of the deployer, in one small interface per concern so that each
+// component names (and a test fakes) only what it uses. DeploymentStore
+// below is all of them; PostgresDeploymentStore implements it.
 // Every mutation that is audited takes its audit events and writes them to
 // the outbox in the same transaction. Implementations are thread-safe.
 // Errors: UNAVAILABLE (database unreachable; retry), NOT_FOUND, ALREADY_EXISTS,
 // INTERNAL.
-class DeploymentStore {
+
+// Deployments, their steps and the applied state the steps change.
+class DeploymentRecords {
  public:
-  virtual ~DeploymentStore() = default;
+  virtual ~DeploymentRecords() = default;
 
   // Records a new deployment with the plan it executes. ALREADY_EXISTS when
   // the id is taken.
@@ -89,20 +93,36 @@ class DeploymentStore {
   virtual absl::StatusOr<std::vector<v1::Deployment>> Unfinished() = 0;
   // Latest SUCCEEDED deployments of an (application, environment), newest first.
   virtual absl::StatusOr<std::vector<v1::Deployment>> Succeeded(const std::string& app, const std::string& env) = 0;
+
+  virtual absl::StatusOr<std::vector<AppliedObject>> Applied(const std::string& app, const std::string& env) = 0;
+  virtual absl::StatusOr<std::vector<ManagedApp>> ManagedApps() = 0;
+  virtual absl::StatusOr<std::optional<ManagedApp>> GetManagedApp(const std::string& app, const std::string& env) = 0;
+};
+
+// Which terminal outcomes the planner has been told of.
+class OutcomeLedger {
+ public:
+  virtual ~OutcomeLedger() = default;
   // Terminal deployments with a plan whose outcome the planner has not
   // acknowledged, excluding those whose application has a deployment still
   // running (a rollback may change their outcome).
   virtual absl::StatusOr<std::vector<v1::Deployment>> Unreported() = 0;
   virtual absl::Status MarkReported(const std::string& id) = 0;
+};
 
-  virtual absl::StatusOr<std::vector<AppliedObject>> Applied(const std::string& app, const std::string& env) = 0;
-  virtual absl::StatusOr<std::vector<ManagedApp>> ManagedApps() = 0;
-  virtual absl::StatusOr<std::optional<ManagedApp>> GetManagedApp(const std::string& app, const std::string& env) = 0;
-
+// Pins of (application, environment)s.
+class PinStore {
+ public:
+  virtual ~PinStore() = default;
   // The pin of an (application, environment); pinned = false when none.
   virtual absl::StatusOr<v1::PinState> GetPin(const std::string& app, const std::string& env) = 0;
   virtual absl::Status SavePin(const v1::PinState& pin, const std::vector<v1::Event>& events) = 0;
+};
 
+// Drift records and drift settings.
+class DriftStore {
+ public:
+  virtual ~DriftStore() = default;
   // Records a detected drift; returns its id.
   virtual absl::StatusOr<int64_t> RecordDrift(const std::string& app, const std::string& env, const std::string& key,
                                               v1::DriftStatus drift, const std::string& message,
@@ -113,14 +133,32 @@ class DeploymentStore {
   // Global defaults when both ids are empty; NOT_FOUND when none stored.
   virtual absl::StatusOr<v1::DriftSettings> GetDriftSettings(const std::string& app, const std::string& env) = 0;
   virtual absl::Status SaveDriftSettings(const v1::DriftSettings& settings) = 0;
+};
 
+// The exclusive deploy right per (application, environment).
+class AppLocks {
+ public:
+  virtual ~AppLocks() = default;
   // The exclusive deploy right for (app, env), or nullptr when another
   // holder (in this or another process) has it. Released when the lock is
   // destroyed or its holder dies.
   virtual absl::StatusOr<std::unique_ptr<AppLock>> TryLock(const std::string& app, const std::string& env) = 0;
+};
 
+// The position in the planner's release stream.
+class PlanCursorStore {
+ public:
+  virtual ~PlanCursorStore() = default;
   virtual absl::StatusOr<std::string> GetCursor() = 0;
   virtual absl::Status SaveCursor(const std::string& cursor) = 0;
 };
+
+// Everything the deployer stores.
+class DeploymentStore : public DeploymentRecords,
+                        public OutcomeLedger,
+                        public PinStore,
+                        public DriftStore,
+                        public AppLocks,
+                        public PlanCursorStore {};
 
 }  // namespace ferry::deployer

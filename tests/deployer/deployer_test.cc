@@ -252,6 +252,7 @@ TEST_F(DeployerTest, KilledProcessAndEditedFileAreDetectedAndHealedWithSelfHeal)
   for (const v1::LiveObject& obj : live->objects()) EXPECT_NE(obj.drift(), v1::DRIFT_STATUS_IN_SYNC) << obj.object().kind();
 
   deployer_->DriftPass(/*force=*/true);
+  deployer_->WaitIdle();  // Heals run on scheduler workers.
   EXPECT_EQ(CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED), 2);
   EXPECT_EQ(CountAction(v1::AUDIT_ACTION_DRIFT_HEALED), 2);
   EXPECT_EQ(Read(root_ + "/app.conf"), "v1\n");
@@ -284,7 +285,9 @@ TEST_F(DeployerTest, DriftWithoutSelfHealIsRecordedOnceAndLeftAlone) {
             v1::DEPLOYMENT_STATE_SUCCEEDED);
   std::ofstream(root_ + "/app.conf") << "edited\n";
   deployer_->DriftPass(true);
+  deployer_->WaitIdle();  // Heals run on scheduler workers.
   deployer_->DriftPass(true);
+  deployer_->WaitIdle();  // Heals run on scheduler workers.
   EXPECT_EQ(CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED), 1);
   EXPECT_EQ(CountAction(v1::AUDIT_ACTION_DRIFT_HEALED), 0);
   EXPECT_EQ(Read(root_ + "/app.conf"), "edited\n");
@@ -296,6 +299,7 @@ TEST_F(DeployerTest, DriftWithoutSelfHealIsRecordedOnceAndLeftAlone) {
   ASSERT_EQ(inst.size(), 1u);
   host::StopProcess(inst[0].identity, SIGKILL, absl::Seconds(5));
   deployer_->DriftPass(true);
+  deployer_->WaitIdle();  // Heals run on scheduler workers.
   EXPECT_EQ(ServedVersions(), (std::vector<std::string>{"v1"}));
 }
 
@@ -539,8 +543,11 @@ TEST_F(DeployerTest, FailingHealIsRetriedOnlyAfterBackoff) {
   fs::remove(root_ + "/ok");
   testing::KillAllUnder(root_);
   deployer_->DriftPass(true);
+  deployer_->WaitIdle();  // Heals run on scheduler workers.
   deployer_->DriftPass(true);
+  deployer_->WaitIdle();  // Heals run on scheduler workers.
   deployer_->DriftPass(true);
+  deployer_->WaitIdle();  // Heals run on scheduler workers.
   v1::ListDeploymentsRequest req;
   absl::StatusOr<v1::ListDeploymentsResponse> list = deployer_->ListDeployments(req);
   ASSERT_TRUE(list.ok());
@@ -569,6 +576,7 @@ TEST_F(DeployerTest, DisabledDriftDetectionLooksAtNothing) {
   EXPECT_EQ(updated->interval().seconds(), 1);  // The default in effect (--drift-interval).
   std::ofstream(root_ + "/app.conf") << "edited\n";
   deployer_->DriftPass(true);
+  deployer_->WaitIdle();  // Heals run on scheduler workers.
   EXPECT_EQ(CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED), 0);
   settings.mutable_update_mask()->set_paths(0, "colour");
   EXPECT_EQ(deployer_->UpdateDriftSettings(settings).status().code(), absl::StatusCode::kInvalidArgument);
@@ -585,6 +593,7 @@ TEST_F(DeployerTest, DisabledDriftDetectionLooksAtNothing) {
   settings.mutable_settings()->mutable_interval()->set_seconds(30);
   EXPECT_FALSE(deployer_->UpdateDriftSettings(settings).ok());
   deployer_->DriftPass(true);
+  deployer_->WaitIdle();  // Heals run on scheduler workers.
   EXPECT_EQ(CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED), 0);
 }
 

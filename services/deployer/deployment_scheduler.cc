@@ -1,0 +1,167 @@
+#include "services/deployer/deployment_scheduler.h"
+
+#include <utility>
+
+namespace ferry::deployer {
+namespace {
+
+// A lock that calls `released` once it has been released.
+class NotifyingLock final : public AppLock {
+ public:
+  NotifyingLock(std::unique_ptr<AppLock> inner, std::function<void()> released)
+      : inner_(std::move(inner)), released_(std::move(released)) {}
+  ~NotifyingLock() override {
+    inner_.reset();
+    released_();
+  }
+
+ private:
+  std::unique_ptr<AppLock> inner_;
+  std::function<void()> released_;
+};
+
+}  // namespace
+
+DeploymentScheduler::DeploymentScheduler(AppLocks* locks, int max_concurrent_deployments, absl::Duration lock_retry)
+    : locks_(locks), max_concurrent_(max_concurrent_deployments), lock_retry_(lock_retry) {}
+
+DeploymentScheduler::~DeploymentScheduler() {
+  Stop();
+  Join();
+}
+
+bool DeploymentScheduler::ReserveSlot(const std::string& deployment_id) {
+  absl::MutexLock l(&mu_);
+  // Bounded: beyond max_concurrent_deployments the caller (the plan intake)
+  // waits, instead of every deployment of a large commit running, and
+  // reporting to the planner, at once. The id counts as in flight from here
+  // on, so that orphan recovery never takes a deployment that is about to
+  // start.
+  while (!stopping_ && static_cast<int>(in_flight_.size()) >= max_concurrent_) cv_.Wait(&mu_);
+  if (stopping_) return false;
+  in_flight_.insert(deployment_id);
+  return true;
+}
+
+bool DeploymentScheduler::TryReserveSlot(const std::string& deployment_id) {
+  absl::MutexLock l(&mu_);
+  if (stopping_ || static_cast<int>(in_flight_.size()) >= max_concurrent_) return false;
+  in_flight_.insert(deployment_id);
+  return true;
+}
+
+void DeploymentScheduler::ReleaseSlot(const std::string& deployment_id) {
+  absl::MutexLock l(&mu_);
+  in_flight_.erase(deployment_id);
+  cv_.SignalAll();
+}
+
+void DeploymentScheduler::Spawn(const std::string& deployment_id, std::function<void()> fn) {
+  std::vector<Worker> finished;
+  {
+    absl::MutexLock l(&mu_);
+    if (stopping_) {
+      in_flight_.erase(deployment_id);
+      cv_.SignalAll();
+      return;
+    }
+    // Reap the workers that have finished; joined below, without mu_ (a
+    // finishing worker may still need it, e.g. to release an app lock).
+    for (auto it = workers_.begin(); it != workers_.end();) {
+      if (it->done->load()) {
+        finished.push_back(std::move(*it));
+        it = workers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    in_flight_.insert(deployment_id);
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    std::thread t([this, deployment_id, done, fn = std::move(fn)]() mutable {
+      fn();
+      // Whatever `fn` holds (e.g. an application lock handed to it) is
+      // released before the deployment stops counting as in flight, so that
+      // after WaitIdle() nothing of it is held any more.
+      fn = nullptr;
+      absl::MutexLock l(&mu_);
+      in_flight_.erase(deployment_id);
+      done->store(true);
+      cv_.SignalAll();
+    });
+    workers_.push_back(Worker{std::move(t), done});
+  }
+  for (Worker& w : finished) w.thread.join();
+}
+
+bool DeploymentScheduler::InFlight(const std::string& deployment_id) {
+  absl::MutexLock l(&mu_);
+  return in_flight_.count(deployment_id) > 0;
+}
+
+void DeploymentScheduler::WaitIdle() {
+  absl::MutexLock l(&mu_);
+  while (!in_flight_.empty()) cv_.Wait(&mu_);
+}
+
+void DeploymentScheduler::LockReleased() {
+  absl::MutexLock l(&mu_);
+  ++lock_releases_;
+  cv_.SignalAll();
+}
+
+absl::StatusOr<std::unique_ptr<AppLock>> DeploymentScheduler::TryLock(const std::string& app, const std::string& env) {
+  absl::StatusOr<std::unique_ptr<AppLock>> lock = locks_->TryLock(app, env);
+  if (!lock.ok() || *lock == nullptr) return lock;
+  return std::unique_ptr<AppLock>(std::make_unique<NotifyingLock>(std::move(*lock), [this] { LockReleased(); }));
+}
+
+std::unique_ptr<AppLock> DeploymentScheduler::AcquireLock(const std::string& app, const std::string& env) {
+  while (true) {
+    uint64_t seen;
+    {
+      absl::MutexLock l(&mu_);
+      seen = lock_releases_;
+    }
+    absl::StatusOr<std::unique_ptr<AppLock>> lock = TryLock(app, env);
+    if (lock.ok() && *lock) return std::move(*lock);
+    absl::MutexLock l(&mu_);
+    absl::Time deadline = absl::Now() + lock_retry_;
+    while (!stopping_ && lock_releases_ == seen) {
+      if (cv_.WaitWithDeadline(&mu_, deadline)) break;
+    }
+    if (stopping_) return nullptr;
+  }
+}
+
+bool DeploymentScheduler::SleepUnlessStopping(absl::Duration d) {
+  absl::MutexLock l(&mu_);
+  absl::Time deadline = absl::Now() + d;
+  while (!stopping_) {
+    if (cv_.WaitWithDeadline(&mu_, deadline)) break;
+  }
+  return stopping_;
+}
+
+bool DeploymentScheduler::stopping() {
+  absl::MutexLock l(&mu_);
+  return stopping_;
+}
+
+bool DeploymentScheduler::Stop() {
+  absl::MutexLock l(&mu_);
+  if (stopping_) return false;
+  stopping_ = true;
+  cv_.SignalAll();
+  return true;
+}
+
+void DeploymentScheduler::Join() {
+  std::vector<Worker> workers;
+  {
+    absl::MutexLock l(&mu_);
+    workers.swap(workers_);
+  }
+  for (Worker& w : workers) w.thread.join();
+}
+
+}  // namespace ferry::deployer

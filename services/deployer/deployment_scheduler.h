@@ -1,0 +1,86 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "services/deployer/deployment_store.h"
+
+namespace ferry::deployer {
+
+// Where every deployment of this process runs: bounds how many run at once
+// (slots), tracks the ids in flight (so that orphan recovery leaves them
+// alone), runs them on worker threads, and hands out the (application,
+// environment) locks that make deployments of one application run one at a
+// time. Also the process's stop signal for the loops that feed it.
+// Thread-safe.
+class DeploymentScheduler {
+ public:
+  DeploymentScheduler(AppLocks* locks, int max_concurrent_deployments,
+                      absl::Duration lock_retry = absl::Milliseconds(200));
+  ~DeploymentScheduler();  // Stop() and Join().
+  DeploymentScheduler(const DeploymentScheduler&) = delete;
+  DeploymentScheduler& operator=(const DeploymentScheduler&) = delete;
+
+  // Waits until fewer than max_concurrent_deployments run, then counts the
+  // deployment as in flight (so recovery leaves it alone); false when
+  // stopping. Spawn or ReleaseSlot follows.
+  bool ReserveSlot(const std::string& deployment_id);
+  // ReserveSlot without the wait: false when every slot is taken or when
+  // stopping.
+  bool TryReserveSlot(const std::string& deployment_id);
+  void ReleaseSlot(const std::string& deployment_id);
+  // Runs `fn` on a worker thread tracked for Join() and WaitIdle(); the id
+  // stays in flight until `fn` has returned and been destroyed (with
+  // whatever it captured, such as a lock). Nothing runs when stopping.
+  void Spawn(const std::string& deployment_id, std::function<void()> fn);
+  bool InFlight(const std::string& deployment_id);
+  // Waits until no deployment runs in this process (tests, benchmarks).
+  void WaitIdle();
+
+  // The (app, env) lock, or null when it is held. Releasing it wakes
+  // AcquireLock waiters in this process at once.
+  absl::StatusOr<std::unique_ptr<AppLock>> TryLock(const std::string& app, const std::string& env);
+  // Waits for the (app, env) lock; null when stopping. Woken when a lock of
+  // this process is released; a lock held by another replica is retried
+  // every lock_retry.
+  std::unique_ptr<AppLock> AcquireLock(const std::string& app, const std::string& env);
+
+  // Waits `d` or until Stop(); true when stopping.
+  bool SleepUnlessStopping(absl::Duration d);
+  bool stopping();
+  // Makes waits return and later Spawns do nothing. False when already
+  // stopping.
+  bool Stop();
+  // Joins every worker thread (after Stop()).
+  void Join();
+
+ private:
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done;
+  };
+  void LockReleased();
+
+  AppLocks* const locks_;
+  const int max_concurrent_;
+  const absl::Duration lock_retry_;
+
+  absl::Mutex mu_;
+  absl::CondVar cv_;  // Signalled on every change below.
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t lock_releases_ ABSL_GUARDED_BY(mu_) = 0;  // Locks of this process released.
+  std::set<std::string> in_flight_ ABSL_GUARDED_BY(mu_);  // Deployment ids run by this process.
+  std::vector<Worker> workers_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace ferry::deployer

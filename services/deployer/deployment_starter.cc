@@ -1,0 +1,48 @@
+#include "services/deployer/deployment_starter.h"
+
+#include "common/logging/logger.h"
+
+namespace ferry::deployer {
+
+DeploymentStarter::DeploymentStarter(DeploymentRecords* records, DeploymentScheduler* scheduler,
+                                     DeploymentRunner* runner, OutcomeReporter* reporter)
+    : records_(records), scheduler_(scheduler), runner_(runner), reporter_(reporter) {}
+
+absl::Status DeploymentStarter::Launch(const v1::Deployment& d, const v1::Plan& spec) {
+  if (!scheduler_->ReserveSlot(d.id())) return absl::UnavailableError("the deployer is stopping");
+  absl::Status s = records_->Create(d, spec, {});
+  if (!s.ok()) {
+    scheduler_->ReleaseSlot(d.id());
+    return s;
+  }
+  scheduler_->Spawn(d.id(), [this, d, spec] { Execute(d, spec); });
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Deployment> DeploymentStarter::Refuse(const v1::Deployment& d, const v1::Plan& spec,
+                                                         const std::string& reason) {
+  if (!scheduler_->ReserveSlot(d.id())) return absl::UnavailableError("the deployer is stopping");
+  absl::Status s = records_->Create(d, spec, {});
+  scheduler_->ReleaseSlot(d.id());
+  if (!s.ok()) return s;
+  absl::StatusOr<v1::Deployment> out = runner_->RecordRefused(d, spec, reason);
+  reporter_->ReportOutcomes();
+  return out;
+}
+
+void DeploymentStarter::Execute(const v1::Deployment& d, const v1::Plan& spec) {
+  std::unique_ptr<AppLock> lock = scheduler_->AcquireLock(d.application_id(), d.environment_id());
+  if (!lock) return;
+  // Re-read: another replica may have run it while we waited.
+  absl::StatusOr<v1::Deployment> current = records_->Get(d.id(), false);
+  if (!current.ok() || current->state() != v1::DEPLOYMENT_STATE_PENDING) return;
+  absl::StatusOr<v1::Deployment> done = runner_->Run(*current, spec);
+  if (!done.ok()) {
+    logging::Warn("deployment interrupted", {{"deployment", d.id()}, {"error", done.status().ToString()}});
+    return;
+  }
+  lock.reset();
+  reporter_->ReportOutcomes();
+}
+
+}  // namespace ferry::deployer

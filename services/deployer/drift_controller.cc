@@ -1,0 +1,193 @@
+#include "services/deployer/drift_controller.h"
+
+#include <algorithm>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/logging/logger.h"
+#include "services/deployer/app_ids.h"
+#include "services/deployer/audit_events.h"
+
+namespace ferry::deployer {
+
+DriftController::DriftController(DeploymentRecords* records, DriftStore* drift, TargetFactory* targets,
+                                 DeploymentScheduler* scheduler, DeploymentRunner* runner, DriftPolicy* policy,
+                                 DeployerMetrics* metrics, const Clock* clock)
+    : records_(records),
+      drift_(drift),
+      targets_(targets),
+      scheduler_(scheduler),
+      runner_(runner),
+      policy_(policy),
+      metrics_(metrics),
+      clock_(clock) {}
+
+void DriftController::DriftPass(bool force) {
+  absl::StatusOr<std::vector<ManagedApp>> apps = records_->ManagedApps();
+  if (!apps.ok()) return;
+  for (const ManagedApp& app : *apps) {
+    if (scheduler_->stopping()) return;
+    std::string key = AppKey(app.application_id, app.environment_id);
+    {
+      absl::MutexLock l(&mu_);
+      auto it = next_check_.find(key);
+      if (!force && it != next_check_.end() && clock_->Now() < it->second) continue;
+    }
+    // Settings are read only when the application is due.
+    absl::StatusOr<v1::DriftSettings> settings = policy_->Effective(app.application_id, app.environment_id);
+    if (!settings.ok()) {
+      // Not checked this pass: its settings may turn healing off.
+      logging::Warn("cannot read drift settings; skipping the application this pass",
+                    {{"application", app.application_id},
+                     {"environment", app.environment_id},
+                     {"error", settings.status().ToString()}});
+      continue;
+    }
+    {
+      absl::MutexLock l(&mu_);
+      next_check_[key] = clock_->Now() + FromProtoDuration(settings->interval());
+    }
+    if (settings->disabled()) continue;
+    CheckDrift(app, *settings);
+  }
+}
+
+void DriftController::CheckDrift(const ManagedApp& app, const v1::DriftSettings& settings) {
+  absl::StatusOr<std::unique_ptr<AppLock>> lock = scheduler_->TryLock(app.application_id, app.environment_id);
+  if (!lock.ok() || !*lock) return;  // A deployment is running; look next time.
+  absl::StatusOr<Target*> target = targets_->For(app.target);
+  if (!target.ok()) return;
+  absl::StatusOr<std::vector<AppliedObject>> applied = records_->Applied(app.application_id, app.environment_id);
+  if (!applied.ok()) return;
+  AppScope scope{app.application_id, app.environment_id};
+  std::string key = AppKey(app.application_id, app.environment_id);
+  std::vector<TargetObject> heal;
+  std::vector<int64_t> drift_ids;
+  std::vector<std::string> drift_keys;
+  Episodes still;
+  Episodes known;
+  {
+    absl::MutexLock l(&mu_);
+    known = active_drift_[key];
+  }
+  for (const AppliedObject& a : *applied) {
+    ObservedObject o = (*target)->Observe(scope, a.object.key, &a.object);
+    if (o.health != v1::HEALTH_STATUS_UNSPECIFIED) metrics_->HealthChecked(o.health == v1::HEALTH_STATUS_HEALTHY);
+    if (o.drift != v1::DRIFT_STATUS_MODIFIED && o.drift != v1::DRIFT_STATUS_MISSING) continue;
+    std::string okey = a.object.key.ToString();
+    auto it = known.find(okey);
+    int64_t id = 0;
+    if (it != known.end()) {
+      id = it->second.second;  // Same drift episode: recorded already.
+    } else {
+      v1::Event e = AppEvent(v1::AUDIT_ACTION_DRIFT_DETECTED, app.application_id, app.environment_id, FerryActor(),
+                             absl::StrCat(a.object.key.kind, " \"", a.object.key.name, "\" drifted (",
+                                          v1::DriftStatus_Name(o.drift), "): ", o.drift_message),
+                             absl::StrCat("drift/", key, "/", okey, "/", absl::ToUnixNanos(clock_->Now())),
+                             {{"object", okey}, {"drift", v1::DriftStatus_Name(o.drift)}, {"deployment_id", a.deployment_id}});
+      absl::StatusOr<int64_t> rec = drift_->RecordDrift(app.application_id, app.environment_id, okey, o.drift,
+                                                        o.drift_message, {e});
+      if (!rec.ok()) continue;
+      id = *rec;
+      metrics_->DriftDetected();
+      logging::Warn("drift detected", {{"application", app.application_id},
+                                       {"environment", app.environment_id},
+                                       {"object", okey},
+                                       {"drift", o.drift_message}});
+    }
+    still[okey] = {o.drift_message, id};
+    if (app.sync_policy.self_heal() || o.repair_by_policy) {
+      heal.push_back(a.object);
+      drift_ids.push_back(id);
+      drift_keys.push_back(okey);
+    }
+  }
+  {
+    absl::MutexLock l(&mu_);
+    active_drift_[key] = still;
+  }
+  if (heal.empty()) return;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = heal_backoff_.find(key);
+    if (it != heal_backoff_.end() && clock_->Now() < it->second.second) return;
+  }
+  // Heal: a SELF_HEAL deployment re-applying the drifted objects as last applied.
+  v1::Plan spec;
+  v1::Deployment live;
+  if (!app.live_deployment_id.empty()) {
+    absl::StatusOr<v1::Plan> live_spec = records_->GetSpec(app.live_deployment_id);
+    if (live_spec.ok()) *spec.mutable_health_timeout() = live_spec->health_timeout();
+    absl::StatusOr<v1::Deployment> d = records_->Get(app.live_deployment_id, false);
+    if (d.ok()) live = *d;
+  }
+  *spec.mutable_target() = app.target;
+  *spec.mutable_sync_policy() = app.sync_policy;
+  for (const TargetObject& o : heal) {
+    v1::Manifest* m = spec.add_manifests();
+    *m->mutable_object() = o.key.ToProto();
+    m->set_json(o.json);
+    m->set_source_path(o.source_path);
+    m->set_wave(o.wave);
+  }
+  v1::Deployment d;
+  d.set_id(DeploymentRunner::NewId());
+  d.set_application_id(app.application_id);
+  d.set_environment_id(app.environment_id);
+  d.set_kind(v1::DEPLOYMENT_KIND_SELF_HEAL);
+  d.set_state(v1::DEPLOYMENT_STATE_PENDING);
+  *d.mutable_revision() = live.revision();
+  *d.mutable_previous_revision() = live.revision();
+  d.set_manifests_digest(live.manifests_digest());
+  *d.mutable_actor() = FerryActor();
+  d.set_message(absl::StrCat("healing drift of ", absl::StrJoin(drift_keys, ", ")));
+  *d.mutable_create_time() = ToTimestamp(clock_->Now());
+  // Through the scheduler like any deployment, never on the caller's thread
+  // (the maintenance loop): a slot, then a worker. The application's lock
+  // taken for the observation goes with it, so nothing deploys in between.
+  // Every slot taken: look again next pass.
+  if (!scheduler_->TryReserveSlot(d.id())) return;
+  if (!records_->Create(d, spec, {}).ok()) {
+    scheduler_->ReleaseSlot(d.id());
+    return;
+  }
+  std::shared_ptr<AppLock> held(std::move(*lock));
+  scheduler_->Spawn(d.id(), [this, app, settings, d, spec, drift_ids, drift_keys, held] {
+    Heal(app, settings, d, spec, drift_ids, drift_keys);
+  });
+}
+
+void DriftController::Heal(const ManagedApp& app, const v1::DriftSettings& settings, const v1::Deployment& d,
+                           const v1::Plan& spec, const std::vector<int64_t>& drift_ids,
+                           const std::vector<std::string>& drift_keys) {
+  absl::StatusOr<v1::Deployment> done = runner_->Run(d, spec);
+  std::string key = AppKey(app.application_id, app.environment_id);
+  absl::MutexLock l(&mu_);
+  if (done.ok() && done->state() == v1::DEPLOYMENT_STATE_SUCCEEDED) {
+    std::vector<v1::Event> events;
+    for (const std::string& okey : drift_keys) {
+      events.push_back(AppEvent(v1::AUDIT_ACTION_DRIFT_HEALED, app.application_id, app.environment_id, FerryActor(),
+                                absl::StrCat(okey, " restored to its last applied state by ", d.id()),
+                                absl::StrCat("deployment/", d.id(), "/healed/", okey),
+                                {{"object", okey}, {"deployment_id", d.id()}}));
+    }
+    (void)drift_->MarkDriftHealed(drift_ids, d.id(), events);
+    heal_backoff_.erase(key);
+    for (const std::string& okey : drift_keys) active_drift_[key].erase(okey);
+    logging::Info("drift healed", {{"application", app.application_id}, {"deployment", d.id()}});
+  } else {
+    auto& [failures, not_before] = heal_backoff_[key];
+    const v1::Backoff& b = settings.heal_backoff();
+    absl::Duration delay = FromProtoDuration(b.initial());
+    for (int i = 0; i < failures && delay < FromProtoDuration(b.max()); ++i) delay = delay * b.factor();
+    delay = std::min(delay, FromProtoDuration(b.max()));
+    ++failures;
+    not_before = clock_->Now() + delay;
+    logging::Warn("drift heal failed; backing off",
+                  {{"application", app.application_id}, {"delay", absl::FormatDuration(delay)},
+                   {"error", done.ok() ? done->message() : done.status().ToString()}});
+  }
+}
+
+}  // namespace ferry::deployer

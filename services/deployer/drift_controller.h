@@ -1,0 +1,61 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/clock/clock.h"
+#include "services/deployer/deployer_metrics.h"
+#include "services/deployer/deployment_runner.h"
+#include "services/deployer/deployment_scheduler.h"
+#include "services/deployer/deployment_store.h"
+#include "services/deployer/drift_policy.h"
+#include "services/deployer/target.h"
+
+namespace ferry::deployer {
+
+// Compares the live state of every managed application with its last
+// applied state when it is due, records each drift episode once, and heals
+// drift (selfHeal, or the object's own policy) with a SELF_HEAL deployment
+// run by the scheduler like any other (a slot, the application's lock, a
+// worker), backing off after failed heals. Thread-safe.
+class DriftController {
+ public:
+  DriftController(DeploymentRecords* records, DriftStore* drift, TargetFactory* targets, DeploymentScheduler* scheduler,
+                  DeploymentRunner* runner, DriftPolicy* policy, DeployerMetrics* metrics, const Clock* clock);
+
+  // One drift pass over every managed application that is due (all with
+  // `force`), starting heals where selfHeal or the object's policy asks for
+  // it. Does not wait for the heals.
+  void DriftPass(bool force);
+
+ private:
+  using Episodes = std::map<std::string, std::pair<std::string, int64_t>>;  // object key -> (message, drift id)
+  void CheckDrift(const ManagedApp& app, const v1::DriftSettings& settings);
+  // Runs a recorded SELF_HEAL deployment (on a worker, holding the lock) and
+  // settles its drift records or backs off.
+  void Heal(const ManagedApp& app, const v1::DriftSettings& settings, const v1::Deployment& d, const v1::Plan& spec,
+            const std::vector<int64_t>& drift_ids, const std::vector<std::string>& drift_keys);
+
+  DeploymentRecords* const records_;
+  DriftStore* const drift_;
+  TargetFactory* const targets_;
+  DeploymentScheduler* const scheduler_;
+  DeploymentRunner* const runner_;
+  DriftPolicy* const policy_;
+  DeployerMetrics* const metrics_;
+  const Clock* const clock_;
+
+  // Drift bookkeeping, per "app/env".
+  absl::Mutex mu_;
+  std::map<std::string, absl::Time> next_check_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Episodes> active_drift_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::pair<int, absl::Time>> heal_backoff_ ABSL_GUARDED_BY(mu_);  // failures, not before
+};
+
+}  // namespace ferry::deployer

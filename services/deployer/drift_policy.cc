@@ -1,0 +1,92 @@
+#include "services/deployer/drift_policy.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace ferry::deployer {
+
+absl::Duration FromProtoDuration(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+google::protobuf::Duration ToProtoDuration(absl::Duration d) {
+  return google::protobuf::util::TimeUtil::NanosecondsToDuration(absl::ToInt64Nanoseconds(d));
+}
+
+DriftPolicy::DriftPolicy(DriftStore* store, absl::Duration default_interval)
+    : store_(store), default_interval_(default_interval) {}
+
+absl::StatusOr<v1::DriftSettings> DriftPolicy::Effective(const std::string& app, const std::string& env) {
+  // Nothing stored means the defaults; a failed read is an error (defaults
+  // would heal an application whose operator turned healing off).
+  v1::DriftSettings out;
+  absl::StatusOr<v1::DriftSettings> global = store_->GetDriftSettings("", "");
+  if (global.ok()) {
+    out = *global;
+  } else if (!absl::IsNotFound(global.status())) {
+    return global.status();
+  }
+  absl::StatusOr<v1::DriftSettings> own = store_->GetDriftSettings(app, env);
+  if (!own.ok() && !absl::IsNotFound(own.status())) return own.status();
+  if (own.ok()) {
+    if (own->disabled()) out.set_disabled(true);
+    if (own->has_interval()) *out.mutable_interval() = own->interval();
+    if (own->has_heal_backoff()) *out.mutable_heal_backoff() = own->heal_backoff();
+  }
+  out.set_application_id(app);
+  out.set_environment_id(env);
+  if (!out.has_interval()) *out.mutable_interval() = ToProtoDuration(default_interval_);
+  if (!out.heal_backoff().has_initial()) *out.mutable_heal_backoff()->mutable_initial() = ToProtoDuration(absl::Seconds(5));
+  if (!out.heal_backoff().has_max()) *out.mutable_heal_backoff()->mutable_max() = ToProtoDuration(absl::Minutes(5));
+  if (out.heal_backoff().factor() <= 0) out.mutable_heal_backoff()->set_factor(2);
+  return out;
+}
+
+absl::StatusOr<v1::DriftSettings> DriftPolicy::Get(const std::string& app, const std::string& env) {
+  if (app.empty() != env.empty()) {
+    return absl::InvalidArgumentError("application_id and environment_id must both be set or both be empty");
+  }
+  return Effective(app, env);
+}
+
+absl::StatusOr<v1::DriftSettings> DriftPolicy::Update(const v1::UpdateDriftSettingsRequest& req) {
+  const v1::DriftSettings& in = req.settings();
+  if (in.application_id().empty() != in.environment_id().empty()) {
+    return absl::InvalidArgumentError(
+        "settings.application_id and settings.environment_id must both be set or both be empty");
+  }
+  if (in.has_interval() && FromProtoDuration(in.interval()) < absl::Seconds(1)) {
+    return absl::InvalidArgumentError("settings.interval must be at least 1s");
+  }
+  if (in.heal_backoff().factor() < 0) return absl::InvalidArgumentError("settings.heal_backoff.factor must be >= 0");
+  v1::DriftSettings stored;
+  absl::StatusOr<v1::DriftSettings> current = store_->GetDriftSettings(in.application_id(), in.environment_id());
+  if (current.ok()) {
+    stored = *current;
+  } else if (!absl::IsNotFound(current.status())) {
+    return current.status();  // a partial update would reset the other fields
+  }
+  stored.set_application_id(in.application_id());
+  stored.set_environment_id(in.environment_id());
+  std::vector<std::string> paths(req.update_mask().paths().begin(), req.update_mask().paths().end());
+  if (paths.empty()) paths = {"disabled", "interval", "heal_backoff"};
+  for (const std::string& p : paths) {
+    if (p == "disabled") {
+      stored.set_disabled(in.disabled());
+    } else if (p == "interval") {
+      *stored.mutable_interval() = in.interval();
+    } else if (p == "heal_backoff") {
+      *stored.mutable_heal_backoff() = in.heal_backoff();
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("update_mask: unknown field \"", p, "\""));
+    }
+  }
+  absl::Status s = store_->SaveDriftSettings(stored);
+  if (!s.ok()) return s;
+  return Get(in.application_id(), in.environment_id());
+}
+
+}  // namespace ferry::deployer

@@ -1,0 +1,107 @@
+#include "services/deployer/live_state_observer.h"
+
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "services/deployer/app_ids.h"
+#include "services/deployer/audit_events.h"
+
+namespace ferry::deployer {
+namespace {
+
+int HealthRank(v1::HealthStatus h) {
+  switch (h) {
+    case v1::HEALTH_STATUS_HEALTHY: return 0;
+    case v1::HEALTH_STATUS_PROGRESSING: return 1;
+    case v1::HEALTH_STATUS_UNKNOWN: return 2;
+    case v1::HEALTH_STATUS_MISSING: return 3;
+    case v1::HEALTH_STATUS_DEGRADED: return 4;
+    default: return 2;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<v1::LiveState> LiveStateObserver::Observe(const std::string& app, const std::string& env,
+                                                const v1::DeployTarget* target_config,
+                                                const std::vector<ObjectKey>& extra, bool include_json) {
+  absl::Status ids = RequireIds(app, env);
+  if (!ids.ok()) return ids;
+  absl::StatusOr<std::optional<ManagedApp>> managed = records_->GetManagedApp(app, env);
+  if (!managed.ok()) return managed.status();
+  v1::DeployTarget config;
+  if (managed->has_value()) {
+    config = (*managed)->target;
+  } else if (target_config != nullptr && target_config->kind() != v1::TARGET_KIND_UNSPECIFIED) {
+    config = *target_config;
+  } else {
+    return absl::NotFoundError(
+        absl::StrCat("application \"", app, "\" has never been deployed to \"", env, "\"; pass its target"));
+  }
+  absl::StatusOr<Target*> target = targets_->For(config);
+  if (!target.ok()) return target.status();
+  absl::StatusOr<std::vector<AppliedObject>> applied = records_->Applied(app, env);
+  if (!applied.ok()) return applied.status();
+  absl::StatusOr<v1::PinState> pin = pins_->GetPin(app, env);
+  if (!pin.ok()) return pin.status();
+  v1::LiveState out;
+  out.set_application_id(app);
+  out.set_environment_id(env);
+  *out.mutable_pin() = *pin;
+  *out.mutable_observe_time() = ToTimestamp(clock_->Now());
+  if (managed->has_value() && !(*managed)->live_deployment_id.empty()) {
+    absl::StatusOr<v1::Deployment> live = records_->Get((*managed)->live_deployment_id, false);
+    if (live.ok()) {
+      *out.mutable_revision() = live->revision();
+      out.set_deployment_id(live->id());
+      out.set_manifests_digest(live->manifests_digest());
+    }
+  }
+  AppScope scope{app, env};
+  std::map<ObjectKey, v1::LiveObject> objects;
+  v1::HealthStatus worst = v1::HEALTH_STATUS_HEALTHY;
+  bool drifted = false;
+  for (const AppliedObject& a : *applied) {
+    ObservedObject o = (*target)->Observe(scope, a.object.key, &a.object);
+    v1::LiveObject lo;
+    *lo.mutable_object() = a.object.key.ToProto();
+    lo.set_health(o.health);
+    lo.set_health_message(o.health_message);
+    lo.set_drift(o.drift);
+    lo.set_drift_message(o.drift_message);
+    if (include_json) {
+      lo.set_live_json(o.live_json);
+      lo.set_applied_json(a.object.json);
+    }
+    if (HealthRank(o.health) > HealthRank(worst)) worst = o.health;
+    if (o.drift == v1::DRIFT_STATUS_MODIFIED || o.drift == v1::DRIFT_STATUS_MISSING) drifted = true;
+    objects[a.object.key] = std::move(lo);
+  }
+  for (const ObjectKey& k : extra) {
+    if (objects.count(k)) continue;
+    ObservedObject o = (*target)->Observe(scope, k, nullptr);
+    v1::LiveObject lo;
+    *lo.mutable_object() = k.ToProto();
+    lo.set_health(o.health);
+    lo.set_health_message(o.health_message);
+    lo.set_drift(v1::DRIFT_STATUS_UNKNOWN);
+    if (include_json) lo.set_live_json(o.live_json);
+    objects[k] = std::move(lo);
+  }
+  for (auto& [k, lo] : objects) *out.add_objects() = std::move(lo);
+  out.set_health(applied->empty() ? v1::HEALTH_STATUS_MISSING : worst);
+  out.set_sync_status(drifted ? v1::SYNC_STATUS_OUT_OF_SYNC : v1::SYNC_STATUS_SYNCED);
+  return out;
+}
+
+absl::StatusOr<v1::LiveState> LiveStateObserver::GetLiveState(const v1::GetLiveStateRequest& req) {
+  return Observe(req.application_id(), req.environment_id(), nullptr, {}, req.include_json());
+}
+
+absl::StatusOr<v1::LiveState> LiveStateObserver::ObserveLiveState(const v1::ObserveLiveStateRequest& req) {
+  std::vector<ObjectKey> extra;
+  for (const v1::ObjectRef& r : req.objects()) extra.push_back(ObjectKey::FromProto(r));
+  return Observe(req.application_id(), req.environment_id(), req.has_target() ? &req.target() : nullptr, extra, true);
+}
+
+}  // namespace ferry::deployer

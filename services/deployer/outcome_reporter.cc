@@ -1,0 +1,68 @@
+#include "services/deployer/outcome_reporter.h"
+
+#include "common/logging/logger.h"
+
+namespace ferry::deployer {
+
+OutcomeReporter::OutcomeReporter(OutcomeLedger* ledger, DeploymentRecords* records, PlanSource* plans)
+    : ledger_(ledger), records_(records), plans_(plans) {}
+
+void OutcomeReporter::ReportOutcomes() {
+  if (plans_ == nullptr) return;
+  // One reporter at a time: every finished deployment asks for a report, and
+  // concurrent passes would report the same outcomes several times over.
+  // A request made while a pass runs makes that pass run once more.
+  {
+    absl::MutexLock l(&mu_);
+    if (reporting_) {
+      report_again_ = true;
+      return;
+    }
+    reporting_ = true;
+  }
+  for (;;) {
+    ReportOnce();
+    absl::MutexLock l(&mu_);
+    if (!report_again_) {
+      reporting_ = false;
+      return;
+    }
+    report_again_ = false;
+  }
+}
+
+void OutcomeReporter::ReportOnce() {
+  absl::StatusOr<std::vector<v1::Deployment>> pending = ledger_->Unreported();
+  if (!pending.ok()) return;
+  for (const v1::Deployment& d : *pending) {
+    v1::ReportPlanResultRequest req;
+    req.set_plan_id(d.plan_id());
+    req.set_deployment_id(d.id());
+    req.set_message(d.message());
+    switch (d.state()) {
+      case v1::DEPLOYMENT_STATE_SUCCEEDED:
+        req.set_state(v1::PLAN_STATE_SUCCEEDED);
+        *req.mutable_live_revision() = d.revision();
+        break;
+      case v1::DEPLOYMENT_STATE_ROLLED_BACK: {
+        req.set_state(v1::PLAN_STATE_ROLLED_BACK);
+        absl::StatusOr<v1::Deployment> by = records_->Get(d.rolled_back_by_deployment_id(), false);
+        if (by.ok()) *req.mutable_live_revision() = by->revision();
+        break;
+      }
+      default:
+        req.set_state(v1::PLAN_STATE_FAILED);
+        *req.mutable_live_revision() = d.previous_revision();
+        break;
+    }
+    absl::Status s = plans_->ReportResult(req);
+    if (s.ok() || s.code() == absl::StatusCode::kNotFound || s.code() == absl::StatusCode::kFailedPrecondition) {
+      (void)ledger_->MarkReported(d.id());
+    } else {
+      logging::Warn("cannot report plan result; will retry", {{"plan", d.plan_id()}, {"error", s.ToString()}});
+      return;
+    }
+  }
+}
+
+}  // namespace ferry::deployer

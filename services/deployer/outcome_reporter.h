@@ -1,0 +1,33 @@
+#pragma once
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "services/deployer/deployment_store.h"
+#include "services/deployer/plan_source.h"
+
+namespace ferry::deployer {
+
+// Tells the planner the terminal outcome of every deployment of a plan that
+// it has not acknowledged yet, and marks it reported. Thread-safe.
+class OutcomeReporter {
+ public:
+  // `plans` may be null (then nothing is reported).
+  OutcomeReporter(OutcomeLedger* ledger, DeploymentRecords* records, PlanSource* plans);
+
+  // Reports terminal outcomes the planner has not acknowledged (one pass at
+  // a time; a call during a pass makes it run again).
+  void ReportOutcomes();
+
+ private:
+  void ReportOnce();
+
+  OutcomeLedger* const ledger_;
+  DeploymentRecords* const records_;
+  PlanSource* const plans_;
+
+  absl::Mutex mu_;
+  bool reporting_ ABSL_GUARDED_BY(mu_) = false;
+  bool report_again_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace ferry::deployer

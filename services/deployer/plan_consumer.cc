@@ -1,0 +1,157 @@
+#include "services/deployer/plan_consumer.h"
+
+#include <algorithm>
+
+#include "common/logging/logger.h"
+#include "services/deployer/app_ids.h"
+#include "services/deployer/audit_events.h"
+#include "services/deployer/deployment_runner.h"
+#include "services/deployer/plan_intake.h"
+
+namespace ferry::deployer {
+
+PlanConsumer::PlanConsumer(DeploymentRecords* records, PinStore* pins, PlanCursorStore* cursor, PlanSource* plans,
+                           TargetFactory* targets, FetcherFactory fetchers, DeploymentScheduler* scheduler,
+                           DeploymentStarter* starter, const Clock* clock, PlanConsumerOptions options)
+    : records_(records),
+      pins_(pins),
+      cursor_(cursor),
+      plans_(plans),
+      targets_(targets),
+      fetchers_(std::move(fetchers)),
+      scheduler_(scheduler),
+      starter_(starter),
+      clock_(clock),
+      options_(std::move(options)) {}
+
+void PlanConsumer::Run() {
+  absl::Duration backoff = options_.plan_retry;
+  while (true) {
+    if (scheduler_->stopping()) return;
+    absl::StatusOr<std::string> cursor = cursor_->GetCursor();
+    absl::Status s = cursor.status();
+    if (cursor.ok()) {
+      // Plans are handed off several at a time (one at a time per
+      // application and environment); the saved cursor only moves over
+      // plans whose hand-off finished.
+      PlanIntake intake(options_.intake_concurrency, [&](const std::string& position) {
+        absl::Status saved = cursor_->SaveCursor(position);
+        if (!saved.ok()) logging::Warn("cannot save plan cursor", {{"error", saved.ToString()}});
+      });
+      s = plans_->Watch(*cursor, [&](const std::string& next, const v1::Plan& plan) {
+        std::string key = plan.application_id() + "/" + plan.environment_id();
+        return intake.Submit(key, next, [this, plan] { return TakePlan(plan); });
+      });
+      absl::Status intake_failure = intake.Drain();
+      if (intake_failure.ok()) backoff = options_.plan_retry;
+    }
+    if (scheduler_->stopping()) return;
+    logging::Info("plan stream ended; reconnecting", {{"status", s.ToString()}});
+    if (scheduler_->SleepUnlessStopping(backoff)) return;
+    backoff = std::min(backoff * 2, absl::Seconds(30));
+  }
+}
+
+absl::Status PlanConsumer::TakePlan(const v1::Plan& plan) {
+  absl::Duration backoff = options_.plan_retry;
+  for (;;) {
+    absl::StatusOr<std::string> handled = HandlePlan(plan);
+    if (handled.ok()) return absl::OkStatus();
+    absl::StatusCode code = handled.status().code();
+    // A malformed plan will never be taken: skip it rather than block the stream.
+    if (code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kFailedPrecondition) {
+      logging::Warn("plan skipped", {{"plan", plan.id()}, {"error", handled.status().ToString()}});
+      return absl::OkStatus();
+    }
+    logging::Warn("plan not taken; retrying",
+                  {{"plan", plan.id()}, {"error", handled.status().ToString()}, {"retry_in", absl::FormatDuration(backoff)}});
+    if (scheduler_->SleepUnlessStopping(backoff)) {
+      return handled.status();  // Delivered again from the saved cursor after a restart.
+    }
+    backoff = std::min(backoff * 2, absl::Seconds(30));
+  }
+}
+
+absl::StatusOr<std::string> PlanConsumer::HandlePlan(const v1::Plan& plan) {
+  if (plan.id().empty()) return absl::InvalidArgumentError("plan.id is required");
+  absl::Status ids = RequireIds(plan.application_id(), plan.environment_id());
+  if (!ids.ok()) return ids;
+  std::string id = "dep-" + plan.id();
+  absl::StatusOr<v1::Deployment> existing = records_->Get(id, false);
+  if (existing.ok()) return id;  // Redelivered: already recorded (and recovered or reported from there).
+  if (existing.status().code() != absl::StatusCode::kNotFound) return existing.status();
+  absl::StatusOr<v1::PinState> pin = pins_->GetPin(plan.application_id(), plan.environment_id());
+  if (!pin.ok()) return pin.status();
+  if (pin->pinned() && plan.decision().automatic() && plan.trigger() != v1::PLAN_TRIGGER_ROLLBACK) {
+    logging::Info("skipping automatically approved plan: application is pinned",
+                  {{"plan", plan.id()}, {"application", plan.application_id()}, {"pinned_sha", pin->sha()}});
+    return std::string();
+  }
+  if (plans_ != nullptr) {
+    v1::AcknowledgePlanRequest ack;
+    ack.set_plan_id(plan.id());
+    ack.set_deployment_id(id);
+    ack.set_deployer_id(options_.deployer_id);
+    absl::StatusOr<v1::AcknowledgePlanResponse> resp = plans_->Acknowledge(ack);
+    if (!resp.ok()) return resp.status();
+    if (!resp->proceed()) {
+      logging::Info("planner declined plan", {{"plan", plan.id()}, {"reason", resp->reason()}});
+      return std::string();
+    }
+  }
+  v1::Deployment d;
+  d.set_id(id);
+  d.set_application_id(plan.application_id());
+  d.set_environment_id(plan.environment_id());
+  d.set_plan_id(plan.id());
+  d.set_kind(plan.trigger() == v1::PLAN_TRIGGER_ROLLBACK ? v1::DEPLOYMENT_KIND_ROLLBACK : v1::DEPLOYMENT_KIND_ROLLOUT);
+  d.set_state(v1::DEPLOYMENT_STATE_PENDING);
+  *d.mutable_revision() = plan.target_revision();
+  *d.mutable_previous_revision() = plan.source_revision();
+  d.set_manifests_digest(plan.manifests_digest());
+  if (plan.has_decision() && !plan.decision().actor().id().empty()) {
+    *d.mutable_actor() = plan.decision().actor();
+  } else if (!plan.requested_by().id().empty()) {
+    *d.mutable_actor() = plan.requested_by();
+  } else {
+    *d.mutable_actor() = FerryActor();
+  }
+  d.set_restored_deployment_id(plan.rollback_to_deployment_id());
+  *d.mutable_create_time() = ToTimestamp(clock_->Now());
+  absl::StatusOr<v1::Deployment> started = StartDeployment(d, plan);
+  if (!started.ok()) return started.status();
+  return id;
+}
+
+absl::StatusOr<v1::Deployment> PlanConsumer::StartDeployment(v1::Deployment d, const v1::Plan& plan) {
+  // Check and resolve every object before anything changes.
+  v1::Plan spec = plan;
+  std::string refused;
+  absl::StatusOr<Target*> target = targets_->For(plan.target());
+  if (!target.ok()) {
+    refused = std::string(target.status().message());
+  } else {
+    FileFetcher fetch = fetchers_ ? fetchers_(plan) : FileFetcher();
+    absl::StatusOr<std::vector<TargetObject>> prepared =
+        (*target)->Prepare(AppScope{d.application_id(), d.environment_id()}, DeploymentRunner::ObjectsOf(plan), fetch);
+    if (!prepared.ok()) {
+      if (prepared.status().code() == absl::StatusCode::kUnavailable) return prepared.status();
+      refused = std::string(prepared.status().message());
+    } else {
+      spec.clear_manifests();
+      for (const TargetObject& o : *prepared) {
+        v1::Manifest* m = spec.add_manifests();
+        *m->mutable_object() = o.key.ToProto();
+        m->set_json(o.json);
+        m->set_source_path(o.source_path);
+        m->set_wave(o.wave);
+      }
+    }
+  }
+  if (!refused.empty()) return starter_->Refuse(d, spec, refused);
+  absl::Status launched = starter_->Launch(d, spec);
+  if (!launched.ok()) return launched;
+  return d;
+}
+
+}  // namespace ferry::deployer

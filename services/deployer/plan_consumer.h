@@ -1,0 +1,70 @@
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/clock/clock.h"
+#include "ferry/v1/planner.pb.h"
+#include "services/deployer/deployment_scheduler.h"
+#include "services/deployer/deployment_starter.h"
+#include "services/deployer/deployment_store.h"
+#include "services/deployer/plan_source.h"
+#include "services/deployer/target.h"
+
+namespace ferry::deployer {
+
+// Reads files of an application folder for a plan (ConfigFile contentFrom);
+// may be null, then contentFrom is refused.
+using FetcherFactory = std::function<FileFetcher(const v1::Plan& plan)>;
+
+struct PlanConsumerOptions {
+  std::string deployer_id = "deployer";
+  absl::Duration plan_retry = absl::Seconds(2);
+  // Plans handed off (acknowledged, recorded, started) at once; one at a
+  // time per application and environment.
+  int intake_concurrency = 4;
+};
+
+// Takes released plans from the planner's stream: skips those already
+// handled and automatic ones of a pinned application, acknowledges the
+// rest, checks and resolves their objects, records the deployment and
+// starts it. Advances the saved stream cursor over plans taken.
+// Thread-safe.
+class PlanConsumer {
+ public:
+  // `plans` may be null (then Run() must not be called and nothing is
+  // acknowledged).
+  PlanConsumer(DeploymentRecords* records, PinStore* pins, PlanCursorStore* cursor, PlanSource* plans,
+               TargetFactory* targets, FetcherFactory fetchers, DeploymentScheduler* scheduler,
+               DeploymentStarter* starter, const Clock* clock, PlanConsumerOptions options);
+
+  // Follows the stream, reconnecting with backoff, until the scheduler stops.
+  void Run();
+
+  // Takes one released plan: skips it when already handled or when the
+  // application is pinned and the plan was approved automatically;
+  // otherwise acknowledges it, records the deployment and runs it in the
+  // background. Returns the deployment id ("" when skipped).
+  absl::StatusOr<std::string> HandlePlan(const v1::Plan& plan);
+
+ private:
+  // HandlePlan, retried with backoff until it succeeds, the plan proves
+  // malformed (skipped) or the deployer stops (then its error).
+  absl::Status TakePlan(const v1::Plan& plan);
+  absl::StatusOr<v1::Deployment> StartDeployment(v1::Deployment d, const v1::Plan& plan);
+
+  DeploymentRecords* const records_;
+  PinStore* const pins_;
+  PlanCursorStore* const cursor_;
+  PlanSource* const plans_;
+  TargetFactory* const targets_;
+  const FetcherFactory fetchers_;
+  DeploymentScheduler* const scheduler_;
+  DeploymentStarter* const starter_;
+  const Clock* const clock_;
+  const PlanConsumerOptions options_;
+};
+
+}  // namespace ferry::deployer

@@ -1,0 +1,134 @@
+// DeploymentScheduler, alone and as the Deployer uses it, against fakes.
+#include "services/deployer/deployment_scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "tests/deployer/logic_harness.h"
+
+namespace ferry::deployer {
+namespace {
+
+using testing::Eventually;
+using testing::LogicHarness;
+using testing::LogicPlan;
+
+TEST(DeploymentSchedulerTest, SlotsAreBoundedAndAFreedSlotWakesAWaiter) {
+  testing::FakeDeploymentStore locks;
+  DeploymentScheduler scheduler(&locks, 2);
+  ASSERT_TRUE(scheduler.ReserveSlot("a"));
+  ASSERT_TRUE(scheduler.TryReserveSlot("b"));
+  EXPECT_FALSE(scheduler.TryReserveSlot("c")) << "a third slot was handed out";
+  EXPECT_TRUE(scheduler.InFlight("a"));
+  std::atomic<bool> got{false};
+  std::thread waiter([&] { got = scheduler.ReserveSlot("c"); });
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_FALSE(got.load());
+  scheduler.ReleaseSlot("a");
+  waiter.join();
+  EXPECT_TRUE(got.load());
+  EXPECT_FALSE(scheduler.InFlight("a"));
+  EXPECT_TRUE(scheduler.InFlight("c"));
+  scheduler.ReleaseSlot("b");
+  scheduler.ReleaseSlot("c");
+  scheduler.WaitIdle();
+}
+
+TEST(DeploymentSchedulerTest, ALockIsExclusiveAndItsReleaseWakesAWaiterAtOnce) {
+  testing::FakeDeploymentStore locks;
+  // A retry period far longer than the test: only the release can wake it.
+  DeploymentScheduler scheduler(&locks, 4, absl::Hours(1));
+  absl::StatusOr<std::unique_ptr<AppLock>> first = scheduler.TryLock("web", "dev");
+  ASSERT_TRUE(first.ok() && *first);
+  absl::StatusOr<std::unique_ptr<AppLock>> second = scheduler.TryLock("web", "dev");
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(*second, nullptr);
+  absl::StatusOr<std::unique_ptr<AppLock>> other = scheduler.TryLock("api", "dev");
+  EXPECT_TRUE(other.ok() && *other) << "one application's lock held another's";
+  std::unique_ptr<AppLock> acquired;
+  std::thread waiter([&] { acquired = scheduler.AcquireLock("web", "dev"); });
+  absl::SleepFor(absl::Milliseconds(50));
+  first->reset();
+  waiter.join();
+  EXPECT_NE(acquired, nullptr);
+}
+
+TEST(DeploymentSchedulerTest, StopEndsWaitsForSlotsAndLocks) {
+  testing::FakeDeploymentStore locks;
+  DeploymentScheduler scheduler(&locks, 1, absl::Hours(1));
+  ASSERT_TRUE(scheduler.ReserveSlot("a"));
+  absl::StatusOr<std::unique_ptr<AppLock>> held = scheduler.TryLock("web", "dev");
+  ASSERT_TRUE(held.ok() && *held);
+  std::atomic<bool> slot{true};
+  std::unique_ptr<AppLock> lock = std::make_unique<AppLock>();
+  std::thread slot_waiter([&] { slot = scheduler.ReserveSlot("b"); });
+  std::thread lock_waiter([&] { lock = scheduler.AcquireLock("web", "dev"); });
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_TRUE(scheduler.Stop());
+  slot_waiter.join();
+  lock_waiter.join();
+  EXPECT_FALSE(slot.load());
+  EXPECT_EQ(lock, nullptr);
+  EXPECT_FALSE(scheduler.Stop()) << "Stop is idempotent";
+}
+
+TEST(DeploymentSchedulerTest, ALockHandedToAWorkerIsReleasedBeforeWaitIdleReturns) {
+  testing::FakeDeploymentStore locks;
+  DeploymentScheduler scheduler(&locks, 4);
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<std::unique_ptr<AppLock>> lock = scheduler.TryLock("web", "dev");
+    ASSERT_TRUE(lock.ok() && *lock) << "round " << i << ": the last worker's lock was still held";
+    std::shared_ptr<AppLock> held(std::move(*lock));
+    scheduler.Spawn("d" + std::to_string(i), [held] {});
+    held.reset();
+    scheduler.WaitIdle();
+  }
+}
+
+TEST(DeploymentSchedulerTest, DeploymentsOfOneApplicationRunOneAtATime) {
+  LogicHarness h;
+  h.target.HoldApplies("web");
+  absl::StatusOr<std::string> first = h.deployer->HandlePlan(LogicPlan("p1", "web", {"a"}, std::string(40, '1')));
+  absl::StatusOr<std::string> second = h.deployer->HandlePlan(LogicPlan("p2", "web", {"a"}, std::string(40, '2')));
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_TRUE(h.target.WaitHeld("web", absl::Seconds(5)));
+  absl::SleepFor(absl::Milliseconds(100));
+  int running = (h.StateOf(*first) == v1::DEPLOYMENT_STATE_RUNNING) + (h.StateOf(*second) == v1::DEPLOYMENT_STATE_RUNNING);
+  EXPECT_EQ(running, 1);
+  h.target.ReleaseApplies("web");
+  h.deployer->WaitIdle();
+  EXPECT_EQ(h.StateOf(*first), v1::DEPLOYMENT_STATE_SUCCEEDED);
+  EXPECT_EQ(h.StateOf(*second), v1::DEPLOYMENT_STATE_SUCCEEDED);
+  EXPECT_EQ(h.target.max_concurrent_applies("web"), 1);
+  EXPECT_EQ(h.target.applied("web").size(), 2u);
+}
+
+TEST(DeploymentSchedulerTest, NoMoreThanMaxConcurrentDeploymentsRunAndTheRestWait) {
+  DeployerOptions o = LogicHarness::Options();
+  o.max_concurrent_deployments = 2;
+  LogicHarness h(o);
+  for (const char* app : {"a", "b", "c"}) h.target.HoldApplies(app);
+  ASSERT_TRUE(h.deployer->HandlePlan(LogicPlan("pa", "a", {"x"})).ok());
+  ASSERT_TRUE(h.deployer->HandlePlan(LogicPlan("pb", "b", {"x"})).ok());
+  // The third waits for a slot before it is even recorded.
+  absl::StatusOr<std::string> third;
+  std::thread intake([&] { third = h.deployer->HandlePlan(LogicPlan("pc", "c", {"x"})); });
+  ASSERT_TRUE(h.target.WaitHeld("a", absl::Seconds(5)));
+  ASSERT_TRUE(h.target.WaitHeld("b", absl::Seconds(5)));
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_EQ(h.StateOf("dep-pc"), v1::DEPLOYMENT_STATE_UNSPECIFIED);
+  h.target.ReleaseApplies("a");
+  intake.join();
+  ASSERT_TRUE(third.ok()) << third.status();
+  ASSERT_TRUE(h.target.WaitHeld("c", absl::Seconds(5)));
+  h.target.ReleaseApplies("b");
+  h.target.ReleaseApplies("c");
+  h.deployer->WaitIdle();
+  EXPECT_EQ(h.target.max_concurrent_applies(), 2);
+  for (const char* id : {"dep-pa", "dep-pb", "dep-pc"}) EXPECT_EQ(h.StateOf(id), v1::DEPLOYMENT_STATE_SUCCEEDED) << id;
+}
+
+}  // namespace
+}  // namespace ferry::deployer

@@ -1,0 +1,201 @@
+// DriftController through the Deployer, against fakes.
+#include "services/deployer/drift_controller.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/deployer/logic_harness.h"
+
+namespace ferry::deployer {
+namespace {
+
+using testing::Eventually;
+using testing::LogicHarness;
+using testing::LogicPlan;
+
+ObjectKey Key(const std::string& name) { return ObjectKey{"ferry.dev", "ConfigFile", "", name}; }
+
+// Deploys `names` to (app, dev) and waits for it; sets selfHeal first.
+std::string DeployNow(LogicHarness& h, const std::string& plan_id, const std::string& app,
+                      const std::vector<std::string>& names, bool self_heal) {
+  v1::Plan p = LogicPlan(plan_id, app, names);
+  p.mutable_sync_policy()->set_self_heal(self_heal);
+  absl::StatusOr<std::string> id = h.deployer->HandlePlan(p);
+  EXPECT_TRUE(id.ok()) << id.status();
+  h.deployer->WaitIdle();
+  EXPECT_EQ(h.StateOf(*id), v1::DEPLOYMENT_STATE_SUCCEEDED);
+  return *id;
+}
+
+// The bug of issue 14: a self-heal ran on the maintenance thread, so while
+// one application healed (up to its health timeout) no other application's
+// orphans were recovered, outcomes reported or drift checked. Heals now run
+// on scheduler workers.
+TEST(DriftControllerTest, WhileOneApplicationHealsTheMaintenanceLoopKeepsServingTheOthers) {
+  DeployerOptions o = LogicHarness::Options();
+  o.tick = absl::Milliseconds(10);
+  o.drift_interval = absl::Milliseconds(20);
+  LogicHarness h(o);
+  DeployNow(h, "p-heal", "healer", {"conf"}, /*self_heal=*/true);
+  DeployNow(h, "p-watch", "watched", {"conf"}, /*self_heal=*/false);
+  h.target.SetDrift("healer", Key("conf"), v1::DRIFT_STATUS_MODIFIED);
+  h.target.HoldApplies("healer");
+  h.deployer->Start();
+  ASSERT_TRUE(h.target.WaitHeld("healer", absl::Seconds(5))) << "no heal started";
+
+  // While the heal is in progress: an outcome to report, an orphan to
+  // recover and a drift to detect, all of other applications.
+  v1::Deployment done;
+  done.set_id("dep-other");
+  done.set_plan_id("other");
+  done.set_application_id("other");
+  done.set_environment_id("dev");
+  done.set_kind(v1::DEPLOYMENT_KIND_ROLLOUT);
+  done.set_state(v1::DEPLOYMENT_STATE_PENDING);
+  ASSERT_TRUE(h.store.Create(done, LogicPlan("other", "other", {"conf"}), {}).ok());
+  done.set_state(v1::DEPLOYMENT_STATE_SUCCEEDED);
+  ASSERT_TRUE(h.store.Update(done, {}, nullptr, nullptr).ok());
+  v1::Deployment orphan = done;
+  orphan.set_id("dep-orphan");
+  orphan.set_plan_id("orphan");
+  orphan.set_application_id("orphan");
+  orphan.set_state(v1::DEPLOYMENT_STATE_PENDING);
+  ASSERT_TRUE(h.store.Create(orphan, LogicPlan("orphan", "orphan", {"conf"}), {}).ok());
+  h.target.SetDrift("watched", Key("conf"), v1::DRIFT_STATUS_MISSING);
+
+  EXPECT_TRUE(Eventually([&] {
+    for (const v1::ReportPlanResultRequest& r : h.plans.results()) {
+      if (r.deployment_id() == "dep-other") return true;
+    }
+    return false;
+  })) << "no outcome was reported while a heal ran";
+  EXPECT_TRUE(Eventually([&] {
+    v1::DeploymentState s = h.StateOf("dep-orphan");
+    return s != v1::DEPLOYMENT_STATE_PENDING && s != v1::DEPLOYMENT_STATE_RUNNING;
+  }))
+      << "no orphan was recovered while a heal ran";
+  EXPECT_TRUE(Eventually([&] { return h.CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED) == 2; }))
+      << "no other application's drift was detected while a heal ran";
+
+  h.target.ReleaseApplies("healer");
+  EXPECT_TRUE(Eventually([&] { return h.CountAction(v1::AUDIT_ACTION_DRIFT_HEALED) == 1; }));
+  h.deployer->Stop();
+  int heals = 0;
+  absl::StatusOr<DeploymentPage> page = h.store.List(DeploymentFilter{"healer", "dev", {}, false, 100, 0});
+  ASSERT_TRUE(page.ok());
+  for (const v1::Deployment& d : page->deployments) {
+    if (d.kind() != v1::DEPLOYMENT_KIND_SELF_HEAL) continue;
+    ++heals;
+    EXPECT_EQ(d.state(), v1::DEPLOYMENT_STATE_SUCCEEDED);
+  }
+  EXPECT_GE(heals, 1);
+  EXPECT_EQ(h.target.max_concurrent_applies("healer"), 1);
+}
+
+TEST(DriftControllerTest, ADriftEpisodeIsRecordedOnceAndHealedOnlyWithSelfHeal) {
+  LogicHarness h;
+  DeployNow(h, "p1", "web", {"a", "b"}, /*self_heal=*/false);
+  h.target.SetDrift("web", Key("a"), v1::DRIFT_STATUS_MODIFIED);
+  h.deployer->DriftPass(true);
+  h.deployer->WaitIdle();
+  h.deployer->DriftPass(true);
+  h.deployer->WaitIdle();
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED), 1);
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_HEALED), 0);
+  EXPECT_EQ(h.target.applied("web").size(), 2u) << "drift was healed without selfHeal";
+}
+
+TEST(DriftControllerTest, SelfHealReappliesOnlyTheDriftedObjectsThroughTheScheduler) {
+  LogicHarness h;
+  DeployNow(h, "p1", "web", {"a", "b"}, /*self_heal=*/true);
+  h.target.SetDrift("web", Key("b"), v1::DRIFT_STATUS_MISSING);
+  h.deployer->DriftPass(true);
+  h.deployer->WaitIdle();
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED), 1);
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_HEALED), 1);
+  EXPECT_EQ(h.target.applied("web"), (std::vector<std::string>{"ConfigFile/a", "ConfigFile/b", "ConfigFile/b"}));
+  EXPECT_EQ(h.store.healed().size(), 1u);
+}
+
+TEST(DriftControllerTest, AHealWaitsForAFreeSlotInsteadOfBlockingThePass) {
+  DeployerOptions o = LogicHarness::Options();
+  o.max_concurrent_deployments = 1;
+  LogicHarness h(o);
+  DeployNow(h, "p1", "web", {"a"}, /*self_heal=*/true);
+  h.target.SetDrift("web", Key("a"), v1::DRIFT_STATUS_MODIFIED);
+  h.target.HoldApplies("busy");
+  ASSERT_TRUE(h.deployer->HandlePlan(LogicPlan("p-busy", "busy", {"x"})).ok());
+  ASSERT_TRUE(h.target.WaitHeld("busy", absl::Seconds(5)));
+  h.deployer->DriftPass(true);  // Returns: the only slot is taken.
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED), 1);
+  h.target.ReleaseApplies("busy");
+  h.deployer->WaitIdle();
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_HEALED), 0);
+  h.deployer->DriftPass(true);
+  h.deployer->WaitIdle();
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED), 1) << "same episode";
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_HEALED), 1);
+}
+
+// Heals of `app` recorded so far.
+int Heals(LogicHarness& h, const std::string& app) {
+  absl::StatusOr<DeploymentPage> page = h.store.List(DeploymentFilter{app, "dev", {}, false, 100, 0});
+  int n = 0;
+  for (const v1::Deployment& d : page->deployments) n += d.kind() == v1::DEPLOYMENT_KIND_SELF_HEAL;
+  return n;
+}
+
+TEST(DriftControllerTest, FailedHealsAreRetriedOnlyAfterAGrowingBackoff) {
+  LogicHarness h;
+  DeployNow(h, "p1", "web", {"a"}, /*self_heal=*/true);
+  v1::UpdateDriftSettingsRequest settings;
+  *settings.mutable_settings()->mutable_heal_backoff()->mutable_initial() = ToProtoDuration(absl::Minutes(1));
+  settings.mutable_settings()->mutable_heal_backoff()->set_factor(3);
+  ASSERT_TRUE(h.deployer->UpdateDriftSettings(settings).ok());
+  h.target.SetDrift("web", Key("a"), v1::DRIFT_STATUS_MODIFIED);
+  h.target.FailApplies("web", true);
+  auto pass = [&] {
+    h.deployer->DriftPass(true);
+    h.deployer->WaitIdle();
+    return Heals(h, "web");
+  };
+  EXPECT_EQ(pass(), 1);
+  EXPECT_EQ(pass(), 1) << "retried before the backoff";
+  h.clock.Advance(absl::Seconds(61));
+  EXPECT_EQ(pass(), 2);
+  h.clock.Advance(absl::Seconds(61));
+  EXPECT_EQ(pass(), 2) << "the second backoff did not grow";
+  h.clock.Advance(absl::Minutes(2));
+  EXPECT_EQ(pass(), 3);
+  h.target.FailApplies("web", false);
+  h.clock.Advance(absl::Minutes(10));
+  EXPECT_EQ(pass(), 4);
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED), 1) << "one episode throughout";
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_HEALED), 1);
+  EXPECT_EQ(pass(), 4) << "healed drift was healed again";
+}
+
+TEST(DriftControllerTest, AnApplicationIsObservedOnlyWhenItsIntervalHasPassed) {
+  LogicHarness h;
+  DeployNow(h, "p1", "web", {"a"}, /*self_heal=*/false);
+  h.deployer->DriftPass(false);  // Never checked: due now.
+  h.target.SetDrift("web", Key("a"), v1::DRIFT_STATUS_MODIFIED);
+  h.deployer->DriftPass(false);
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED), 0) << "observed before its interval (30s) passed";
+  h.clock.Advance(absl::Seconds(31));
+  h.deployer->DriftPass(false);
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED), 1);
+}
+
+TEST(DriftControllerTest, AnApplicationWhoseSettingsCannotBeReadIsNotHealed) {
+  LogicHarness h;
+  DeployNow(h, "p1", "web", {"a"}, /*self_heal=*/true);
+  h.target.SetDrift("web", Key("a"), v1::DRIFT_STATUS_MODIFIED);
+  h.store.FailDriftSettings(absl::UnavailableError("database down"));
+  h.deployer->DriftPass(true);
+  h.deployer->WaitIdle();
+  EXPECT_EQ(Heals(h, "web"), 0);
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED), 0);
+}
+
+}  // namespace
+}  // namespace ferry::deployer

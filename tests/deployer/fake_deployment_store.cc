@@ -1,0 +1,312 @@
+#include "tests/deployer/fake_deployment_store.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace ferry::deployer::testing {
+namespace {
+
+std::string Key(const std::string& app, const std::string& env) { return app + "/" + env; }
+
+bool IsUnfinished(v1::DeploymentState s) {
+  return s == v1::DEPLOYMENT_STATE_PENDING || s == v1::DEPLOYMENT_STATE_RUNNING;
+}
+
+bool IsTerminal(v1::DeploymentState s) {
+  return s == v1::DEPLOYMENT_STATE_SUCCEEDED || s == v1::DEPLOYMENT_STATE_FAILED ||
+         s == v1::DEPLOYMENT_STATE_ROLLED_BACK;
+}
+
+}  // namespace
+
+class FakeDeploymentStore::Lock final : public AppLock {
+ public:
+  Lock(FakeDeploymentStore* store, std::string key) : store_(store), key_(std::move(key)) {}
+  ~Lock() override { store_->Unlock(key_); }
+
+ private:
+  FakeDeploymentStore* store_;
+  std::string key_;
+};
+
+void FakeDeploymentStore::AddEvents(const std::vector<v1::Event>& events) {
+  events_.insert(events_.end(), events.begin(), events.end());
+}
+
+v1::Deployment FakeDeploymentStore::WithSteps(const Row& row, bool include_steps) const {
+  v1::Deployment d = row.record;
+  if (include_steps) {
+    for (const auto& [seq, step] : row.steps) *d.add_steps() = step;
+  }
+  return d;
+}
+
+absl::Status FakeDeploymentStore::Create(const v1::Deployment& d, const v1::Plan& spec,
+                                         const std::vector<v1::Event>& events) {
+  absl::MutexLock l(&mu_);
+  if (deployments_.count(d.id())) return absl::AlreadyExistsError(absl::StrCat("deployment ", d.id(), " exists"));
+  Row row;
+  row.seq = next_seq_++;
+  row.record = d;
+  row.record.clear_steps();
+  row.spec = spec;
+  deployments_[d.id()] = std::move(row);
+  AddEvents(events);
+  return absl::OkStatus();
+}
+
+absl::Status FakeDeploymentStore::Update(const v1::Deployment& d, const std::vector<v1::Event>& events,
+                                         const ManagedApp* app, const v1::PinState* pin) {
+  absl::MutexLock l(&mu_);
+  auto it = deployments_.find(d.id());
+  if (it == deployments_.end()) return absl::NotFoundError(absl::StrCat("deployment ", d.id(), " not found"));
+  it->second.record = d;
+  it->second.record.clear_steps();
+  if (app != nullptr) {
+    ManagedApp& m = managed_[Key(app->application_id, app->environment_id)];
+    std::string live = m.live_deployment_id;
+    m = *app;
+    if (app->live_deployment_id.empty()) m.live_deployment_id = live;
+  }
+  if (pin != nullptr) pins_[Key(pin->application_id(), pin->environment_id())] = *pin;
+  AddEvents(events);
+  return absl::OkStatus();
+}
+
+absl::Status FakeDeploymentStore::SaveStep(const std::string& deployment_id, const v1::DeploymentStep& step,
+                                           const AppliedChange* change, const std::vector<v1::Event>& events) {
+  absl::MutexLock l(&mu_);
+  auto it = deployments_.find(deployment_id);
+  if (it == deployments_.end()) return absl::NotFoundError(absl::StrCat("deployment ", deployment_id, " not found"));
+  it->second.steps[step.sequence()] = step;
+  if (change != nullptr) {
+    auto& objects = applied_[Key(change->application_id, change->environment_id)];
+    if (change->deleted) {
+      objects.erase(change->object.key.ToString());
+    } else {
+      objects[change->object.key.ToString()] = AppliedObject{change->object, change->deployment_id};
+    }
+  }
+  AddEvents(events);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Deployment> FakeDeploymentStore::Get(const std::string& id, bool include_steps) {
+  absl::MutexLock l(&mu_);
+  auto it = deployments_.find(id);
+  if (it == deployments_.end()) return absl::NotFoundError(absl::StrCat("deployment \"", id, "\" not found"));
+  return WithSteps(it->second, include_steps);
+}
+
+absl::StatusOr<v1::Plan> FakeDeploymentStore::GetSpec(const std::string& id) {
+  absl::MutexLock l(&mu_);
+  auto it = deployments_.find(id);
+  if (it == deployments_.end()) return absl::NotFoundError(absl::StrCat("deployment \"", id, "\" not found"));
+  return it->second.spec;
+}
+
+absl::StatusOr<DeploymentPage> FakeDeploymentStore::List(const DeploymentFilter& f) {
+  absl::MutexLock l(&mu_);
+  std::vector<const Row*> rows;
+  for (const auto& [id, row] : deployments_) {
+    const v1::Deployment& d = row.record;
+    if (!f.application_id.empty() && d.application_id() != f.application_id) continue;
+    if (!f.environment_id.empty() && d.environment_id() != f.environment_id) continue;
+    if (!f.states.empty() && std::find(f.states.begin(), f.states.end(), d.state()) == f.states.end()) continue;
+    if (f.after_seq != 0 && row.seq >= f.after_seq) continue;
+    rows.push_back(&row);
+  }
+  std::sort(rows.begin(), rows.end(), [](const Row* a, const Row* b) { return a->seq > b->seq; });
+  DeploymentPage page;
+  for (const Row* row : rows) {
+    if (static_cast<int>(page.deployments.size()) == f.page_size) break;
+    page.deployments.push_back(WithSteps(*row, f.include_steps));
+    page.next_seq = row->seq;
+  }
+  if (static_cast<int>(rows.size()) <= f.page_size) page.next_seq = 0;
+  return page;
+}
+
+absl::StatusOr<std::vector<v1::Deployment>> FakeDeploymentStore::Unfinished() {
+  absl::MutexLock l(&mu_);
+  std::vector<const Row*> rows;
+  for (const auto& [id, row] : deployments_) {
+    if (IsUnfinished(row.record.state())) rows.push_back(&row);
+  }
+  std::sort(rows.begin(), rows.end(), [](const Row* a, const Row* b) { return a->seq < b->seq; });
+  std::vector<v1::Deployment> out;
+  for (const Row* row : rows) out.push_back(row->record);
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::Deployment>> FakeDeploymentStore::Succeeded(const std::string& app,
+                                                                          const std::string& env) {
+  absl::MutexLock l(&mu_);
+  std::vector<const Row*> rows;
+  for (const auto& [id, row] : deployments_) {
+    const v1::Deployment& d = row.record;
+    if (d.application_id() == app && d.environment_id() == env && d.state() == v1::DEPLOYMENT_STATE_SUCCEEDED) {
+      rows.push_back(&row);
+    }
+  }
+  std::sort(rows.begin(), rows.end(), [](const Row* a, const Row* b) { return a->seq > b->seq; });
+  std::vector<v1::Deployment> out;
+  for (const Row* row : rows) out.push_back(row->record);
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::Deployment>> FakeDeploymentStore::Unreported() {
+  absl::MutexLock l(&mu_);
+  std::set<std::string> running;
+  for (const auto& [id, row] : deployments_) {
+    if (IsUnfinished(row.record.state())) running.insert(Key(row.record.application_id(), row.record.environment_id()));
+  }
+  std::vector<const Row*> rows;
+  for (const auto& [id, row] : deployments_) {
+    const v1::Deployment& d = row.record;
+    if (!IsTerminal(d.state()) || row.reported || d.plan_id().empty()) continue;
+    if (running.count(Key(d.application_id(), d.environment_id()))) continue;
+    rows.push_back(&row);
+  }
+  std::sort(rows.begin(), rows.end(), [](const Row* a, const Row* b) { return a->seq < b->seq; });
+  std::vector<v1::Deployment> out;
+  for (const Row* row : rows) out.push_back(row->record);
+  return out;
+}
+
+absl::Status FakeDeploymentStore::MarkReported(const std::string& id) {
+  absl::MutexLock l(&mu_);
+  auto it = deployments_.find(id);
+  if (it != deployments_.end()) it->second.reported = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<AppliedObject>> FakeDeploymentStore::Applied(const std::string& app,
+                                                                       const std::string& env) {
+  absl::MutexLock l(&mu_);
+  std::vector<AppliedObject> out;
+  for (const auto& [key, a] : applied_[Key(app, env)]) out.push_back(a);
+  std::stable_sort(out.begin(), out.end(),
+                   [](const AppliedObject& a, const AppliedObject& b) { return a.object.wave < b.object.wave; });
+  return out;
+}
+
+absl::StatusOr<std::vector<ManagedApp>> FakeDeploymentStore::ManagedApps() {
+  absl::MutexLock l(&mu_);
+  std::vector<ManagedApp> out;
+  for (const auto& [key, m] : managed_) out.push_back(m);
+  return out;
+}
+
+absl::StatusOr<std::optional<ManagedApp>> FakeDeploymentStore::GetManagedApp(const std::string& app,
+                                                                            const std::string& env) {
+  absl::MutexLock l(&mu_);
+  auto it = managed_.find(Key(app, env));
+  if (it == managed_.end()) return std::optional<ManagedApp>();
+  return std::optional<ManagedApp>(it->second);
+}
+
+absl::StatusOr<v1::PinState> FakeDeploymentStore::GetPin(const std::string& app, const std::string& env) {
+  absl::MutexLock l(&mu_);
+  auto it = pins_.find(Key(app, env));
+  if (it != pins_.end()) return it->second;
+  v1::PinState none;
+  none.set_application_id(app);
+  none.set_environment_id(env);
+  return none;
+}
+
+absl::Status FakeDeploymentStore::SavePin(const v1::PinState& pin, const std::vector<v1::Event>& events) {
+  absl::MutexLock l(&mu_);
+  pins_[Key(pin.application_id(), pin.environment_id())] = pin;
+  AddEvents(events);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> FakeDeploymentStore::RecordDrift(const std::string&, const std::string&, const std::string&,
+                                                         v1::DriftStatus, const std::string&,
+                                                         const std::vector<v1::Event>& events) {
+  absl::MutexLock l(&mu_);
+  AddEvents(events);
+  return next_drift_id_++;
+}
+
+absl::Status FakeDeploymentStore::MarkDriftHealed(const std::vector<int64_t>& ids, const std::string& deployment_id,
+                                                  const std::vector<v1::Event>& events) {
+  absl::MutexLock l(&mu_);
+  for (int64_t id : ids) healed_[id] = deployment_id;
+  AddEvents(events);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::DriftSettings> FakeDeploymentStore::GetDriftSettings(const std::string& app,
+                                                                       const std::string& env) {
+  absl::MutexLock l(&mu_);
+  if (!drift_settings_error_.ok()) return drift_settings_error_;
+  auto it = drift_settings_.find(Key(app, env));
+  if (it == drift_settings_.end()) return absl::NotFoundError("no drift settings stored");
+  return it->second;
+}
+
+absl::Status FakeDeploymentStore::SaveDriftSettings(const v1::DriftSettings& s) {
+  absl::MutexLock l(&mu_);
+  drift_settings_[Key(s.application_id(), s.environment_id())] = s;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<AppLock>> FakeDeploymentStore::TryLock(const std::string& app, const std::string& env) {
+  absl::MutexLock l(&mu_);
+  std::string key = Key(app, env);
+  if (!locks_.insert(key).second) return std::unique_ptr<AppLock>();
+  return std::unique_ptr<AppLock>(std::make_unique<Lock>(this, key));
+}
+
+void FakeDeploymentStore::Unlock(const std::string& key) {
+  absl::MutexLock l(&mu_);
+  locks_.erase(key);
+}
+
+absl::StatusOr<std::string> FakeDeploymentStore::GetCursor() {
+  absl::MutexLock l(&mu_);
+  return cursor_;
+}
+
+absl::Status FakeDeploymentStore::SaveCursor(const std::string& cursor) {
+  absl::MutexLock l(&mu_);
+  cursor_ = cursor;
+  return absl::OkStatus();
+}
+
+void FakeDeploymentStore::AddManaged(const ManagedApp& app, const std::vector<TargetObject>& objects) {
+  absl::MutexLock l(&mu_);
+  std::string key = Key(app.application_id, app.environment_id);
+  managed_[key] = app;
+  for (const TargetObject& o : objects) applied_[key][o.key.ToString()] = AppliedObject{o, app.live_deployment_id};
+}
+
+std::vector<v1::Event> FakeDeploymentStore::events() {
+  absl::MutexLock l(&mu_);
+  return events_;
+}
+
+std::set<std::string> FakeDeploymentStore::reported() {
+  absl::MutexLock l(&mu_);
+  std::set<std::string> out;
+  for (const auto& [id, row] : deployments_) {
+    if (row.reported) out.insert(id);
+  }
+  return out;
+}
+
+std::map<int64_t, std::string> FakeDeploymentStore::healed() {
+  absl::MutexLock l(&mu_);
+  return healed_;
+}
+
+void FakeDeploymentStore::FailDriftSettings(absl::Status error) {
+  absl::MutexLock l(&mu_);
+  drift_settings_error_ = std::move(error);
+}
+
+}  // namespace ferry::deployer::testing

@@ -1,0 +1,91 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "services/deployer/deployment_store.h"
+
+namespace ferry::deployer::testing {
+
+// DeploymentStore in memory, for logic tests without PostgreSQL. Same
+// contract as PostgresDeploymentStore (tests/deployer/deployer_test.cc
+// checks that one); audit events are kept in events(). Thread-safe.
+class FakeDeploymentStore final : public DeploymentStore {
+ public:
+  absl::Status Create(const v1::Deployment& deployment, const v1::Plan& spec,
+                      const std::vector<v1::Event>& events) override;
+  absl::Status Update(const v1::Deployment& deployment, const std::vector<v1::Event>& events, const ManagedApp* app,
+                      const v1::PinState* pin) override;
+  absl::Status SaveStep(const std::string& deployment_id, const v1::DeploymentStep& step, const AppliedChange* change,
+                        const std::vector<v1::Event>& events) override;
+  absl::StatusOr<v1::Deployment> Get(const std::string& id, bool include_steps) override;
+  absl::StatusOr<v1::Plan> GetSpec(const std::string& id) override;
+  absl::StatusOr<DeploymentPage> List(const DeploymentFilter& filter) override;
+  absl::StatusOr<std::vector<v1::Deployment>> Unfinished() override;
+  absl::StatusOr<std::vector<v1::Deployment>> Succeeded(const std::string& app, const std::string& env) override;
+  absl::StatusOr<std::vector<v1::Deployment>> Unreported() override;
+  absl::Status MarkReported(const std::string& id) override;
+  absl::StatusOr<std::vector<AppliedObject>> Applied(const std::string& app, const std::string& env) override;
+  absl::StatusOr<std::vector<ManagedApp>> ManagedApps() override;
+  absl::StatusOr<std::optional<ManagedApp>> GetManagedApp(const std::string& app, const std::string& env) override;
+  absl::StatusOr<v1::PinState> GetPin(const std::string& app, const std::string& env) override;
+  absl::Status SavePin(const v1::PinState& pin, const std::vector<v1::Event>& events) override;
+  absl::StatusOr<int64_t> RecordDrift(const std::string& app, const std::string& env, const std::string& key,
+                                      v1::DriftStatus drift, const std::string& message,
+                                      const std::vector<v1::Event>& events) override;
+  absl::Status MarkDriftHealed(const std::vector<int64_t>& ids, const std::string& deployment_id,
+                               const std::vector<v1::Event>& events) override;
+  absl::StatusOr<v1::DriftSettings> GetDriftSettings(const std::string& app, const std::string& env) override;
+  absl::Status SaveDriftSettings(const v1::DriftSettings& settings) override;
+  absl::StatusOr<std::unique_ptr<AppLock>> TryLock(const std::string& app, const std::string& env) override;
+  absl::StatusOr<std::string> GetCursor() override;
+  absl::Status SaveCursor(const std::string& cursor) override;
+
+  // Test set-up and inspection.
+  // Records `app` as managed, with `objects` applied by its live deployment.
+  void AddManaged(const ManagedApp& app, const std::vector<TargetObject>& objects);
+  // Audit events written so far, in order.
+  std::vector<v1::Event> events();
+  // Deployment ids marked reported.
+  std::set<std::string> reported();
+  // Drift record ids healed, with the deployment that healed them.
+  std::map<int64_t, std::string> healed();
+  // Makes every read of drift settings fail with `error` (OK: back to normal).
+  void FailDriftSettings(absl::Status error);
+
+ private:
+  struct Row {
+    int64_t seq = 0;
+    v1::Deployment record;
+    v1::Plan spec;
+    std::map<int64_t, v1::DeploymentStep> steps;
+    bool reported = false;
+  };
+  class Lock;
+  void Unlock(const std::string& key);
+  void AddEvents(const std::vector<v1::Event>& events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  v1::Deployment WithSteps(const Row& row, bool include_steps) const;
+
+  absl::Mutex mu_;
+  int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<std::string, Row> deployments_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::map<std::string, AppliedObject>> applied_ ABSL_GUARDED_BY(mu_);  // app/env -> key
+  std::map<std::string, ManagedApp> managed_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, v1::PinState> pins_ ABSL_GUARDED_BY(mu_);
+  int64_t next_drift_id_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<int64_t, std::string> healed_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, v1::DriftSettings> drift_settings_ ABSL_GUARDED_BY(mu_);
+  absl::Status drift_settings_error_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> locks_ ABSL_GUARDED_BY(mu_);
+  std::string cursor_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::Event> events_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace ferry::deployer::testing

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "services/deployer/plan_source.h"
+
+namespace ferry::deployer::testing {
+
+// The planner in memory, for logic tests: acknowledges every plan, records
+// acknowledgements, results, revision requests and refreshes, and fails
+// results with a set error. Watch streams the plans given to Release whose
+// position is after the cursor (positions compare as strings), then blocks
+// until Cancel. Thread-safe.
+class InMemoryPlanSource final : public PlanSource {
+ public:
+  absl::Status Watch(const std::string& cursor, const PlanCallback& on_plan) override;
+  void Cancel() override;
+  absl::StatusOr<v1::AcknowledgePlanResponse> Acknowledge(const v1::AcknowledgePlanRequest& request) override;
+  absl::Status ReportResult(const v1::ReportPlanResultRequest& request) override;
+  absl::StatusOr<v1::PlanRevisionResponse> PlanRevision(const v1::PlanRevisionRequest& request) override;
+  absl::Status Refresh(const v1::RefreshApplicationRequest& request) override;
+
+  // Watch streams `plan` at `position` (give increasing positions).
+  void Release(const std::string& position, const v1::Plan& plan);
+  std::vector<v1::AcknowledgePlanRequest> acks();
+  std::vector<v1::ReportPlanResultRequest> results();
+  std::vector<v1::RefreshApplicationRequest> refreshes();
+  std::vector<v1::PlanRevisionRequest> revisions();
+  // ReportResult fails with `error` (OK: records again).
+  void FailResults(absl::Status error);
+  // PlanRevision answers with this plan (UNAVAILABLE when unset).
+  void set_revision_plan(const v1::Plan& plan);
+
+ private:
+  absl::Mutex mu_;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::pair<std::string, v1::Plan>> released_ ABSL_GUARDED_BY(mu_);
+  absl::Status result_error_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::AcknowledgePlanRequest> acks_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::ReportPlanResultRequest> results_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::RefreshApplicationRequest> refreshes_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::PlanRevisionRequest> revisions_ ABSL_GUARDED_BY(mu_);
+  std::optional<v1::Plan> revision_plan_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace ferry::deployer::testing

@@ -1,0 +1,127 @@
+#include "tests/deployer/fake_target.h"
+
+#include <algorithm>
+
+namespace ferry::deployer::testing {
+
+absl::StatusOr<std::vector<TargetObject>> FakeTarget::Prepare(const AppScope&, std::vector<TargetObject> objects,
+                                                             const FileFetcher&) {
+  for (const TargetObject& o : objects) {
+    if (o.key.kind == "Refused") return absl::InvalidArgumentError("kind Refused is refused");
+  }
+  return objects;
+}
+
+absl::Status FakeTarget::Apply(const AppScope& app, const TargetObject& desired, const TargetObject*, absl::Time,
+                               const std::atomic<bool>* cancel) {
+  absl::MutexLock l(&mu_);
+  ++running_;
+  max_running_ = std::max(max_running_, running_);
+  int& mine = running_per_app_[app.application_id];
+  ++mine;
+  max_per_app_[app.application_id] = std::max(max_per_app_[app.application_id], mine);
+  ++waiting_[app.application_id];
+  cv_.SignalAll();
+  absl::Status out = absl::OkStatus();
+  while (held_apps_.count(app.application_id)) {
+    if (cancel != nullptr && cancel->load()) {
+      out = absl::AbortedError("cancelled");
+      break;
+    }
+    cv_.WaitWithTimeout(&mu_, absl::Milliseconds(20));  // Polls `cancel` too.
+  }
+  --waiting_[app.application_id];
+  if (out.ok() && failing_apps_.count(app.application_id)) out = absl::InternalError("apply failed");
+  --running_;
+  --running_per_app_[app.application_id];
+  if (out.ok()) {
+    applied_[app.application_id].push_back(desired.key.kind + "/" + desired.key.name);
+    drift_[app.application_id].erase(desired.key.ToString());  // Applied again: in sync.
+  }
+  return out;
+}
+
+absl::Status FakeTarget::Delete(const AppScope&, const TargetObject&, absl::Time) { return absl::OkStatus(); }
+
+ObservedObject FakeTarget::Observe(const AppScope& app, const ObjectKey& key, const TargetObject* applied) {
+  absl::MutexLock l(&mu_);
+  ObservedObject o;
+  o.exists = true;
+  o.health = v1::HEALTH_STATUS_HEALTHY;
+  o.live_json = applied != nullptr ? applied->json : "{}";
+  o.drift = v1::DRIFT_STATUS_IN_SYNC;
+  auto app_it = drift_.find(app.application_id);
+  if (app_it != drift_.end()) {
+    auto it = app_it->second.find(key.ToString());
+    if (it != app_it->second.end()) {
+      o.drift = it->second;
+      if (o.drift != v1::DRIFT_STATUS_IN_SYNC) o.drift_message = "changed by hand";
+    }
+  }
+  return o;
+}
+
+std::pair<v1::HealthStatus, std::string> FakeTarget::Health(const AppScope&, const TargetObject&) {
+  return {v1::HEALTH_STATUS_HEALTHY, "healthy"};
+}
+
+absl::StatusOr<Target*> FakeTarget::For(const v1::DeployTarget& target) {
+  if (target.kind() == v1::TARGET_KIND_UNSPECIFIED) return absl::InvalidArgumentError("target.kind is required");
+  return this;
+}
+
+void FakeTarget::HoldApplies(const std::string& app) {
+  absl::MutexLock l(&mu_);
+  held_apps_.insert(app);
+}
+
+void FakeTarget::ReleaseApplies(const std::string& app) {
+  absl::MutexLock l(&mu_);
+  held_apps_.erase(app);
+  cv_.SignalAll();
+}
+
+void FakeTarget::FailApplies(const std::string& app, bool fail) {
+  absl::MutexLock l(&mu_);
+  if (fail) {
+    failing_apps_.insert(app);
+  } else {
+    failing_apps_.erase(app);
+  }
+}
+
+bool FakeTarget::WaitHeld(const std::string& app, absl::Duration timeout) {
+  absl::MutexLock l(&mu_);
+  auto held = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = waiting_.find(app);
+    return it != waiting_.end() && it->second > 0;
+  };
+  absl::Time deadline = absl::Now() + timeout;
+  while (!held()) {
+    if (absl::Now() >= deadline) return false;
+    cv_.WaitWithDeadline(&mu_, deadline);
+  }
+  return true;
+}
+
+int FakeTarget::max_concurrent_applies() {
+  absl::MutexLock l(&mu_);
+  return max_running_;
+}
+
+int FakeTarget::max_concurrent_applies(const std::string& app) {
+  absl::MutexLock l(&mu_);
+  return max_per_app_[app];
+}
+
+std::vector<std::string> FakeTarget::applied(const std::string& app) {
+  absl::MutexLock l(&mu_);
+  return applied_[app];
+}
+
+void FakeTarget::SetDrift(const std::string& app, const ObjectKey& key, v1::DriftStatus drift) {
+  absl::MutexLock l(&mu_);
+  drift_[app][key.ToString()] = drift;
+}
+
+}  // namespace ferry::deployer::testing

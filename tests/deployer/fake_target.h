@@ -1,0 +1,60 @@
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "services/deployer/target.h"
+
+namespace ferry::deployer::testing {
+
+// A Target in memory: Prepare passes objects through (an object of kind
+// "Refused" is INVALID_ARGUMENT), Apply records them and, for an
+// application whose applies are held, blocks until released (or
+// cancelled); everything is HEALTHY; Observe reports the drift set with
+// SetDrift until the object is applied again. Thread-safe. Also its own TargetFactory.
+class FakeTarget final : public Target, public TargetFactory {
+ public:
+  absl::StatusOr<std::vector<TargetObject>> Prepare(const AppScope& app, std::vector<TargetObject> objects,
+                                                   const FileFetcher& fetch) override;
+  absl::Status Apply(const AppScope& app, const TargetObject& desired, const TargetObject* previous,
+                     absl::Time deadline, const std::atomic<bool>* cancel) override;
+  absl::Status Delete(const AppScope& app, const TargetObject& applied, absl::Time deadline) override;
+  ObservedObject Observe(const AppScope& app, const ObjectKey& key, const TargetObject* applied) override;
+  std::pair<v1::HealthStatus, std::string> Health(const AppScope& app, const TargetObject& applied) override;
+  absl::StatusOr<Target*> For(const v1::DeployTarget& target) override;
+
+  // Applies of `app` wait until ReleaseApplies(app).
+  void HoldApplies(const std::string& app);
+  void ReleaseApplies(const std::string& app);
+  // Applies of `app` fail (INTERNAL) while `fail` is true.
+  void FailApplies(const std::string& app, bool fail);
+  // Waits until an apply of `app` is held; false after `timeout`.
+  bool WaitHeld(const std::string& app, absl::Duration timeout);
+  // Most applies running at once so far, over all applications and for one.
+  int max_concurrent_applies();
+  int max_concurrent_applies(const std::string& app);
+  // Applies of `app` so far, in order ("kind/name").
+  std::vector<std::string> applied(const std::string& app);
+  // Observe reports `drift` for the object `key` of `app` (IN_SYNC when unset)
+  // until the object is applied again.
+  void SetDrift(const std::string& app, const ObjectKey& key, v1::DriftStatus drift);
+
+ private:
+  absl::Mutex mu_;
+  absl::CondVar cv_;  // Signalled when an apply is held or applies are released.
+  std::set<std::string> held_apps_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> failing_apps_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int> waiting_ ABSL_GUARDED_BY(mu_);  // app -> applies held now
+  int running_ ABSL_GUARDED_BY(mu_) = 0;
+  int max_running_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, int> running_per_app_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int> max_per_app_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::vector<std::string>> applied_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::map<std::string, v1::DriftStatus>> drift_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace ferry::deployer::testing

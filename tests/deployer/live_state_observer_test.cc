@@ -1,0 +1,92 @@
+// LiveStateObserver and DeploymentHistory through the Deployer, against fakes.
+#include "services/deployer/live_state_observer.h"
+
+#include <gtest/gtest.h>
+
+#include "services/deployer/deployment_history.h"
+#include "tests/deployer/logic_harness.h"
+
+namespace ferry::deployer {
+namespace {
+
+using testing::LogicHarness;
+using testing::LogicPlan;
+
+v1::GetLiveStateRequest LiveOf(const std::string& app) {
+  v1::GetLiveStateRequest req;
+  req.set_application_id(app);
+  req.set_environment_id("dev");
+  req.set_include_json(true);
+  return req;
+}
+
+TEST(LiveStateObserverTest, TheLiveStateNamesTheLiveRevisionAndEveryObjectsDrift) {
+  LogicHarness h;
+  EXPECT_EQ(h.deployer->GetLiveState(LiveOf("web")).status().code(), absl::StatusCode::kNotFound)
+      << "an application never deployed has no target to observe";
+  ASSERT_TRUE(h.deployer->HandlePlan(LogicPlan("p1", "web", {"a", "b"}, std::string(40, '1'))).ok());
+  h.deployer->WaitIdle();
+  absl::StatusOr<v1::LiveState> live = h.deployer->GetLiveState(LiveOf("web"));
+  ASSERT_TRUE(live.ok()) << live.status();
+  EXPECT_EQ(live->revision().sha(), std::string(40, '1'));
+  EXPECT_EQ(live->deployment_id(), "dep-p1");
+  EXPECT_EQ(live->sync_status(), v1::SYNC_STATUS_SYNCED);
+  EXPECT_EQ(live->health(), v1::HEALTH_STATUS_HEALTHY);
+  ASSERT_EQ(live->objects_size(), 2);
+  EXPECT_FALSE(live->objects(0).applied_json().empty());
+  h.target.SetDrift("web", ObjectKey{"ferry.dev", "ConfigFile", "", "b"}, v1::DRIFT_STATUS_MISSING);
+  live = h.deployer->GetLiveState(LiveOf("web"));
+  ASSERT_TRUE(live.ok());
+  EXPECT_EQ(live->sync_status(), v1::SYNC_STATUS_OUT_OF_SYNC);
+  EXPECT_EQ(live->objects(1).drift(), v1::DRIFT_STATUS_MISSING);
+}
+
+TEST(LiveStateObserverTest, ObjectsNeverAppliedAreObservedWithTheTargetGiven) {
+  LogicHarness h;
+  v1::ObserveLiveStateRequest req;
+  req.set_application_id("new-app");
+  req.set_environment_id("dev");
+  req.mutable_target()->set_kind(v1::TARGET_KIND_HOST);
+  v1::ObjectRef* ref = req.add_objects();
+  ref->set_group("ferry.dev");
+  ref->set_kind("ConfigFile");
+  ref->set_name("x");
+  absl::StatusOr<v1::LiveState> live = h.deployer->ObserveLiveState(req);
+  ASSERT_TRUE(live.ok()) << live.status();
+  ASSERT_EQ(live->objects_size(), 1);
+  EXPECT_EQ(live->objects(0).drift(), v1::DRIFT_STATUS_UNKNOWN);
+  EXPECT_EQ(live->health(), v1::HEALTH_STATUS_MISSING) << "nothing applied";
+}
+
+TEST(DeploymentHistoryTest, PagesAreNewestFirstAndBadTokensAreRefused) {
+  LogicHarness h;
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_TRUE(h.deployer->HandlePlan(LogicPlan("p" + std::to_string(i), "web", {"a"}, std::string(40, '0' + i))).ok());
+    h.deployer->WaitIdle();
+  }
+  v1::ListDeploymentsRequest req;
+  req.set_page_size(2);
+  absl::StatusOr<v1::ListDeploymentsResponse> first = h.deployer->ListDeployments(req);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->deployments_size(), 2);
+  EXPECT_EQ(first->deployments(0).id(), "dep-p3");
+  ASSERT_FALSE(first->next_page_token().empty());
+  req.set_page_token(first->next_page_token());
+  absl::StatusOr<v1::ListDeploymentsResponse> second = h.deployer->ListDeployments(req);
+  ASSERT_TRUE(second.ok());
+  ASSERT_EQ(second->deployments_size(), 1);
+  EXPECT_EQ(second->deployments(0).id(), "dep-p1");
+  EXPECT_TRUE(second->next_page_token().empty());
+  req.set_page_token("x");
+  EXPECT_EQ(h.deployer->ListDeployments(req).status().code(), absl::StatusCode::kInvalidArgument);
+  req.clear_page_token();
+  req.set_page_size(1001);
+  EXPECT_EQ(h.deployer->ListDeployments(req).status().code(), absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<v1::Deployment> one = h.deployer->GetDeployment("dep-p2");
+  ASSERT_TRUE(one.ok());
+  EXPECT_GT(one->steps_size(), 0) << "GetDeployment gives the steps";
+  EXPECT_EQ(h.deployer->GetDeployment("").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace ferry::deployer

@@ -1,0 +1,63 @@
+// PlanConsumer through the Deployer, against fakes.
+#include "services/deployer/plan_consumer.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/deployer/logic_harness.h"
+
+namespace ferry::deployer {
+namespace {
+
+using testing::Eventually;
+using testing::LogicHarness;
+using testing::LogicPlan;
+
+TEST(PlanConsumerTest, ReleasedPlansAreDeployedAndTheCursorMovesOverThem) {
+  LogicHarness h;
+  h.plans.Release("0001", LogicPlan("p1", "web", {"a"}));
+  h.plans.Release("0002", LogicPlan("p2", "api", {"a"}));
+  h.deployer->Start();
+  EXPECT_TRUE(Eventually([&] {
+    return h.StateOf("dep-p1") == v1::DEPLOYMENT_STATE_SUCCEEDED &&
+           h.StateOf("dep-p2") == v1::DEPLOYMENT_STATE_SUCCEEDED;
+  }));
+  EXPECT_TRUE(Eventually([&] { return h.store.GetCursor().value_or("") == "0002"; }));
+  EXPECT_TRUE(Eventually([&] { return h.plans.results().size() == 2; })) << "outcomes were not reported";
+  ASSERT_EQ(h.plans.acks().size(), 2u);
+  EXPECT_EQ(h.plans.acks()[0].deployment_id(), "dep-p1");
+  EXPECT_EQ(h.plans.acks()[0].deployer_id(), "test");
+}
+
+TEST(PlanConsumerTest, ARedeliveredPlanIsTakenOnce) {
+  LogicHarness h;
+  ASSERT_EQ(h.deployer->HandlePlan(LogicPlan("p1", "web", {"a"})).value_or(""), "dep-p1");
+  h.deployer->WaitIdle();
+  ASSERT_EQ(h.deployer->HandlePlan(LogicPlan("p1", "web", {"a"})).value_or(""), "dep-p1");
+  h.deployer->WaitIdle();
+  EXPECT_EQ(h.plans.acks().size(), 1u);
+  EXPECT_EQ(h.target.applied("web").size(), 1u);
+}
+
+TEST(PlanConsumerTest, APlanTheTargetRefusesFailsBeforeAnythingChangesAndIsReported) {
+  LogicHarness h;
+  v1::Plan plan = LogicPlan("p1", "web", {"a"});
+  plan.mutable_manifests(0)->mutable_object()->set_kind("Refused");
+  absl::StatusOr<std::string> id = h.deployer->HandlePlan(plan);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(h.StateOf(*id), v1::DEPLOYMENT_STATE_FAILED);
+  EXPECT_TRUE(h.target.applied("web").empty());
+  ASSERT_EQ(h.plans.results().size(), 1u);
+  EXPECT_EQ(h.plans.results()[0].state(), v1::PLAN_STATE_FAILED);
+}
+
+TEST(PlanConsumerTest, APlanWithoutIdsIsRefused) {
+  LogicHarness h;
+  v1::Plan plan = LogicPlan("p1", "", {"a"});
+  EXPECT_EQ(h.deployer->HandlePlan(plan).status().code(), absl::StatusCode::kInvalidArgument);
+  plan = LogicPlan("", "web", {"a"});
+  EXPECT_EQ(h.deployer->HandlePlan(plan).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(h.plans.acks().empty());
+}
+
+}  // namespace
+}  // namespace ferry::deployer
