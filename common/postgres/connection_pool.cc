@@ -166,18 +166,24 @@ absl::Status ConnectionPool::RunInTransaction(const TransactionFn& fn) {
     absl::StatusOr<Slot> slot = Acquire();
     if (!slot.ok()) return slot.status();
     bool broken = false;
+    // Only a conflict PostgreSQL raised (serialization failure, deadlock)
+    // is worth another try; a status the callback returned, ABORTED
+    // included ("changed meanwhile"), is its answer.
+    bool raised = false;
     try {
       pqxx::work txn(*slot->conn);
       status = fn(txn);
       if (status.ok()) txn.commit();
     } catch (const pqxx::broken_connection& e) {
       broken = true;
+      raised = true;
       status = StatusFromException(e, absl::StrCat("PostgreSQL at ", address_));
     } catch (const std::exception& e) {
+      raised = true;
       status = StatusFromException(e, "transaction");
     }
     Release(std::move(*slot), broken);
-    if (!absl::IsAborted(status)) return status;
+    if (!raised || !absl::IsAborted(status)) return status;
   }
   return status;
 }
