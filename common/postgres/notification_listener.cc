@@ -25,6 +25,11 @@ class Receiver final : public pqxx::notification_receiver {
 NotificationListener::NotificationListener(ConnectionPool* pool, std::string channel, std::function<void()> on_notify)
     : pool_(pool), channel_(std::move(channel)), on_notify_(std::move(on_notify)) {}
 
+std::unique_ptr<NotificationListener> NotificationListener::ForSignal(ConnectionPool* pool, std::string channel,
+                                                                      concurrency::ChangeSignal* signal) {
+  return std::make_unique<NotificationListener>(pool, std::move(channel), [signal] { signal->Notify(); });
+}
+
 NotificationListener::~NotificationListener() { Stop(); }
 
 void NotificationListener::Start() {

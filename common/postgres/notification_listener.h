@@ -2,9 +2,11 @@
 
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 
+#include "common/concurrency/change_signal.h"
 #include "common/postgres/connection_pool.h"
 
 namespace ferry::postgres {
@@ -18,6 +20,10 @@ namespace ferry::postgres {
 class NotificationListener {
  public:
   NotificationListener(ConnectionPool* pool, std::string channel, std::function<void()> on_notify);
+  // A listener that calls signal->Notify() for every NOTIFY on `channel`
+  // (and after each (re)connect). `signal` must outlive it. Not started.
+  static std::unique_ptr<NotificationListener> ForSignal(ConnectionPool* pool, std::string channel,
+                                                         concurrency::ChangeSignal* signal);
   ~NotificationListener();
   NotificationListener(const NotificationListener&) = delete;
   NotificationListener& operator=(const NotificationListener&) = delete;
