@@ -5,6 +5,7 @@
 #include <pqxx/pqxx>
 
 #include "absl/time/clock.h"
+#include "common/concurrency/backoff.h"
 #include "common/logging/logger.h"
 
 namespace ferry::postgres {
@@ -43,25 +44,23 @@ void NotificationListener::Stop() {
 }
 
 void NotificationListener::Run() {
-  absl::Duration backoff = absl::Milliseconds(100);
+  concurrency::Backoff backoff({.initial = absl::Milliseconds(100), .max = absl::Seconds(5)});
   while (!stop_.load()) {
     absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = pool_->OpenDedicated();
     if (!conn.ok()) {
       logging::Warn("LISTEN connection cannot be opened; retrying",
                     {{"channel", channel_}, {"error", conn.status().ToString()}});
-      absl::SleepFor(backoff);
-      backoff = std::min(backoff * 2, absl::Seconds(5));
+      absl::SleepFor(backoff.Next());
       continue;
     }
     try {
       Receiver receiver(**conn, channel_, on_notify_);
-      backoff = absl::Milliseconds(100);
+      backoff.Reset();
       on_notify_();  // catch up on anything committed while not listening
       while (!stop_.load()) (*conn)->await_notification(0, 200000);
     } catch (const std::exception& e) {
       logging::Warn("LISTEN connection lost; reconnecting", {{"channel", channel_}, {"error", e.what()}});
-      absl::SleepFor(backoff);
-      backoff = std::min(backoff * 2, absl::Seconds(5));
+      absl::SleepFor(backoff.Next());
     }
   }
 }
