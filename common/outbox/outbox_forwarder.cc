@@ -13,6 +13,20 @@ namespace {
 
 bool Retryable(const absl::Status& s) { return !absl::IsInvalidArgument(s) && !absl::IsFailedPrecondition(s); }
 
+concurrency::LoopOptions LoopOptionsOf(const ForwarderOptions& options, std::atomic<int64_t>* last_backlog) {
+  concurrency::LoopOptions loop;
+  loop.backoff = {.initial = options.initial_backoff, .max = options.max_backoff};
+  // After a failure only the backoff timer ends the wait; otherwise a
+  // notification (or the idle poll) does.
+  loop.wake_ends_backoff = false;
+  loop.on_failure = [last_backlog](const absl::Status& status, absl::Duration retry_in) {
+    logging::Warn("audit outbox delivery failed; will retry",
+                  {{"error", std::string(status.message())}, {"retry_in_ms", absl::ToInt64Milliseconds(retry_in)},
+                   {"backlog", last_backlog->load()}});
+  };
+  return loop;
+}
+
 }  // namespace
 
 OutboxForwarder::OutboxForwarder(std::string service, std::string notify_channel, OutboxStore* store,
@@ -23,7 +37,9 @@ OutboxForwarder::OutboxForwarder(std::string service, std::string notify_channel
       store_(store),
       sink_(sink),
       pool_(pool),
-      options_(options) {
+      options_(options),
+      loop_(absl::StrCat("outbox forwarder ", service_), [this] { return DeliverPending(); },
+            LoopOptionsOf(options_, &last_backlog_), options_.clock) {
   backlog_ = &prometheus::BuildGauge()
                   .Name("ferry_outbox_backlog")
                   .Help("Audit events waiting in the service's outbox.")
@@ -40,23 +56,17 @@ OutboxForwarder::OutboxForwarder(std::string service, std::string notify_channel
 OutboxForwarder::~OutboxForwarder() { Stop(); }
 
 void OutboxForwarder::Start() {
-  worker_ = std::thread([this] { Run(); });
-  if (pool_ != nullptr) {
+  loop_.Start();
+  if (pool_ != nullptr && listener_ == nullptr) {
     listener_ = std::make_unique<postgres::NotificationListener>(pool_, channel_, [this] { Wake(); });
     listener_->Start();
   }
 }
 
-void OutboxForwarder::Wake() {
-  std::lock_guard<std::mutex> lock(mu_);
-  wake_ = true;
-  cv_.notify_all();
-}
+void OutboxForwarder::Wake() { loop_.Wake(); }
 
 void OutboxForwarder::Stop() {
-  if (stop_.exchange(true)) return;
-  Wake();
-  if (worker_.joinable()) worker_.join();
+  loop_.Stop();
   if (listener_ != nullptr) listener_->Stop();
 }
 
@@ -100,28 +110,13 @@ absl::Status OutboxForwarder::DrainOnce() {
   }
 }
 
-void OutboxForwarder::Run() {
-  absl::Duration backoff = options_.initial_backoff;
-  while (!stop_.load()) {
-    absl::Status status = DrainOnce();
-    absl::StatusOr<int64_t> backlog = store_->Backlog();
-    if (backlog.ok()) backlog_->Set(static_cast<double>(*backlog));
-    absl::Duration wait = options_.idle_poll;
-    if (!status.ok()) {
-      logging::Warn("audit outbox delivery failed; will retry",
-                    {{"error", std::string(status.message())}, {"retry_in_ms", absl::ToInt64Milliseconds(backoff)},
-                     {"backlog", backlog.ok() ? *backlog : -1}});
-      wait = backoff;
-      backoff = std::min(backoff * 2, options_.max_backoff);
-    } else {
-      backoff = options_.initial_backoff;
-    }
-    std::unique_lock<std::mutex> lock(mu_);
-    // After a failure only the backoff timer ends the wait; otherwise a
-    // notification (or the idle poll) does.
-    cv_.wait_for(lock, absl::ToChronoMilliseconds(wait), [&] { return stop_.load() || (status.ok() && wake_); });
-    wake_ = false;
-  }
+absl::StatusOr<absl::Duration> OutboxForwarder::DeliverPending() {
+  absl::Status status = DrainOnce();
+  absl::StatusOr<int64_t> backlog = store_->Backlog();
+  if (backlog.ok()) backlog_->Set(static_cast<double>(*backlog));
+  last_backlog_.store(backlog.ok() ? *backlog : -1);
+  if (!status.ok()) return status;
+  return options_.idle_poll;
 }
 
 }  // namespace ferry::outbox

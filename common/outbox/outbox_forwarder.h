@@ -1,15 +1,16 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
+#include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include <prometheus/registry.h>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/clock/clock.h"
+#include "common/concurrency/background_loop.h"
 #include "common/outbox/audit_sink.h"
 #include "common/outbox/outbox_store.h"
 #include "common/postgres/connection_pool.h"
@@ -23,6 +24,8 @@ struct ForwarderOptions {
   absl::Duration max_backoff = absl::Seconds(30);
   // Safety-net poll when no notification arrives.
   absl::Duration idle_poll = absl::Seconds(2);
+  // What the delivery loop waits on; the system clock when null.
+  const WaitableClock* clock = nullptr;
 };
 
 // Delivers a service's outbox to the audit service, in order, with retries
@@ -39,16 +42,19 @@ class OutboxForwarder {
   ~OutboxForwarder();
 
   void Start();
-  // Wakes the loop now (used after local enqueues when NOTIFY is unavailable).
+  // Wakes the loop now, unless it is backing off after a failure (used after local enqueues when NOTIFY is unavailable).
   void Wake();
   // Stops the loop; undelivered events stay in the outbox for next time.
+  // Idempotent.
   void Stop();
 
   // Delivers everything pending once, synchronously; for tests and shutdown.
   absl::Status DrainOnce();
 
  private:
-  void Run();
+  // One round of the delivery loop: drain, update the backlog gauge, then
+  // wait idle_poll (or a wake).
+  absl::StatusOr<absl::Duration> DeliverPending();
 
   const std::string service_;
   const std::string channel_;
@@ -60,12 +66,9 @@ class OutboxForwarder {
   prometheus::Counter* delivered_ok_;
   prometheus::Counter* delivered_failed_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool wake_ = false;
-  std::atomic<bool> stop_{false};
-  std::thread worker_;
-  std::unique_ptr<postgres::NotificationListener> listener_;
+  std::atomic<int64_t> last_backlog_{-1};  // for the failure log; -1 when unknown
+  concurrency::BackgroundLoop loop_;
+  std::unique_ptr<postgres::NotificationListener> listener_;  // after loop_: it wakes it
 };
 
 }  // namespace ferry::outbox

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/concurrency/backoff.h"
 #include "common/logging/logger.h"
 #include "common/postgres/pq_status.h"
 
@@ -70,8 +71,9 @@ absl::StatusOr<std::unique_ptr<ConnectionPool>> ConnectionPool::Connect(PoolOpti
   auto pool = std::unique_ptr<ConnectionPool>(new ConnectionPool(std::move(options), *address));
 
   const absl::Time deadline = absl::Now() + pool->options_.connect_timeout;
-  absl::Duration backoff = absl::Milliseconds(100);
+  const concurrency::BackoffPolicy retry{.initial = absl::Milliseconds(100), .max = absl::Seconds(5)};
   for (int attempt = 1;; ++attempt) {
+    const absl::Duration backoff = concurrency::BackoffDelay(retry, attempt);
     absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = pool->Open();
     if (conn.ok()) {
       pool->idle_.push_back(Slot{std::move(*conn), 0});
@@ -86,7 +88,6 @@ absl::StatusOr<std::unique_ptr<ConnectionPool>> ConnectionPool::Connect(PoolOpti
                   {{"database", *address}, {"attempt", attempt}, {"retry_in_ms", absl::ToInt64Milliseconds(backoff)},
                    {"error", std::string(conn.status().message())}});
     absl::SleepFor(backoff);
-    backoff = std::min(backoff * 2, absl::Seconds(5));
   }
 }
 
@@ -166,18 +167,24 @@ absl::Status ConnectionPool::RunInTransaction(const TransactionFn& fn) {
     absl::StatusOr<Slot> slot = Acquire();
     if (!slot.ok()) return slot.status();
     bool broken = false;
+    // Only a conflict PostgreSQL raised (serialization failure, deadlock)
+    // is worth another try; a status the callback returned, ABORTED
+    // included ("changed meanwhile"), is its answer.
+    bool raised = false;
     try {
       pqxx::work txn(*slot->conn);
       status = fn(txn);
       if (status.ok()) txn.commit();
     } catch (const pqxx::broken_connection& e) {
       broken = true;
+      raised = true;
       status = StatusFromException(e, absl::StrCat("PostgreSQL at ", address_));
     } catch (const std::exception& e) {
+      raised = true;
       status = StatusFromException(e, "transaction");
     }
     Release(std::move(*slot), broken);
-    if (!absl::IsAborted(status)) return status;
+    if (!raised || !absl::IsAborted(status)) return status;
   }
   return status;
 }

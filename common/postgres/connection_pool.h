@@ -53,9 +53,10 @@ class ConnectionPool {
 
   // Runs `fn` in a READ COMMITTED transaction on a pooled connection and
   // commits when it returns OK; otherwise rolls back and returns its status.
-  // Serialization failures and deadlocks are retried up to three times, then
-  // returned as ABORTED. A broken connection is dropped and reported as
-  // UNAVAILABLE.
+  // Serialization failures and deadlocks that PostgreSQL raises (as pqxx
+  // exceptions out of `fn`) are retried up to three times, then returned as
+  // ABORTED. A status `fn` returns is never retried, ABORTED included. A
+  // broken connection is dropped and reported as UNAVAILABLE.
   absl::Status RunInTransaction(const TransactionFn& fn);
 
   // Same as RunInTransaction, for work that produces a value.

@@ -4,7 +4,7 @@
 
 #include <pqxx/pqxx>
 
-#include "absl/time/clock.h"
+#include "absl/strings/str_cat.h"
 #include "common/logging/logger.h"
 
 namespace ferry::postgres {
@@ -23,42 +23,44 @@ class Receiver final : public pqxx::notification_receiver {
 }  // namespace
 
 NotificationListener::NotificationListener(ConnectionPool* pool, std::string channel, std::function<void()> on_notify)
-    : pool_(pool), channel_(std::move(channel)), on_notify_(std::move(on_notify)) {}
+    : pool_(pool),
+      channel_(std::move(channel)),
+      on_notify_(std::move(on_notify)),
+      loop_(absl::StrCat("LISTEN ", channel_), [this] { return Listen(); },
+            {.backoff = {.initial = absl::Milliseconds(100), .max = absl::Seconds(5)},
+             .on_failure =
+                 [this](const absl::Status& status, absl::Duration) {
+                   logging::Warn("LISTEN connection cannot be opened; retrying",
+                                 {{"channel", channel_}, {"error", status.ToString()}});
+                 }}) {}
+
+std::unique_ptr<NotificationListener> NotificationListener::ForSignal(ConnectionPool* pool, std::string channel,
+                                                                      concurrency::ChangeSignal* signal) {
+  return std::make_unique<NotificationListener>(pool, std::move(channel), [signal] { signal->Notify(); });
+}
 
 NotificationListener::~NotificationListener() { Stop(); }
 
-void NotificationListener::Start() {
-  if (thread_.joinable()) return;
-  thread_ = std::thread([this] { Run(); });
-}
+void NotificationListener::Start() { loop_.Start(); }
 
 void NotificationListener::Stop() {
   stop_.store(true);
-  if (thread_.joinable()) thread_.join();
+  loop_.Stop();
 }
 
-void NotificationListener::Run() {
-  absl::Duration backoff = absl::Milliseconds(100);
-  while (!stop_.load()) {
-    absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = pool_->OpenDedicated();
-    if (!conn.ok()) {
-      logging::Warn("LISTEN connection cannot be opened; retrying",
-                    {{"channel", channel_}, {"error", conn.status().ToString()}});
-      absl::SleepFor(backoff);
-      backoff = std::min(backoff * 2, absl::Seconds(5));
-      continue;
-    }
-    try {
-      Receiver receiver(**conn, channel_, on_notify_);
-      backoff = absl::Milliseconds(100);
-      on_notify_();  // catch up on anything committed while not listening
-      while (!stop_.load()) (*conn)->await_notification(0, 200000);
-    } catch (const std::exception& e) {
-      logging::Warn("LISTEN connection lost; reconnecting", {{"channel", channel_}, {"error", e.what()}});
-      absl::SleepFor(backoff);
-      backoff = std::min(backoff * 2, absl::Seconds(5));
-    }
+absl::StatusOr<absl::Duration> NotificationListener::Listen() {
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = pool_->OpenDedicated();
+  if (!conn.ok()) return conn.status();  // backs off
+  try {
+    Receiver receiver(**conn, channel_, on_notify_);
+    on_notify_();  // catch up on anything committed while not listening
+    while (!stop_.load()) (*conn)->await_notification(0, 200000);
+  } catch (const std::exception& e) {
+    // It was open: reconnect soon, with the backoff reset.
+    logging::Warn("LISTEN connection lost; reconnecting", {{"channel", channel_}, {"error", e.what()}});
+    return absl::Milliseconds(100);
   }
+  return absl::InfiniteDuration();  // stopped
 }
 
 }  // namespace ferry::postgres

@@ -37,11 +37,10 @@ void Appender::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
-    ++generation_;
     refused.swap(queue_);
   }
   queued_cv_.notify_all();
-  commit_cv_.notify_all();
+  commit_signal_.Notify();
   for (Request& r : refused) r.done(absl::UnavailableError("the audit service is shutting down"));
   std::lock_guard<std::mutex> join_lock(join_mu_);  // Stop() may race with itself
   if (committer_.joinable()) committer_.join();
@@ -90,8 +89,10 @@ void Appender::Committed(std::vector<Request> batch, std::vector<Result> results
     for (v1::AuditAction a : appended) metrics_->CountAppended(a);
   }
   std::lock_guard<std::mutex> lock(mu_);
-  committed_ = std::max(committed_, tip);
-  commit_cv_.notify_all();
+  if (tip > committed_) {
+    committed_ = tip;
+    commit_signal_.Notify();
+  }
   // Answering (a gRPC Finish each) takes a fifth of a commit's time: the
   // responder does it while this thread commits the next group.
   answers_.push_back({std::move(batch), std::move(results)});
@@ -196,25 +197,16 @@ int64_t Appender::committed_sequence() const {
   return committed_;
 }
 
-uint64_t Appender::wake_generation() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return generation_;
-}
+uint64_t Appender::wake_generation() const { return commit_signal_.Version(); }
 
 int64_t Appender::WaitForCommitAfter(int64_t sequence, absl::Duration timeout, uint64_t generation) const {
-  std::unique_lock<std::mutex> lock(mu_);
-  commit_cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
-                      [&] { return committed_ > sequence || generation_ != generation; });
-  return committed_;
+  // Every move of committed_ notifies the signal after it is made, so a
+  // commit after `generation` was read ends the wait.
+  if (committed_sequence() <= sequence) commit_signal_.WaitForChange(generation, timeout);
+  return committed_sequence();
 }
 
-void Appender::WakeAll() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++generation_;
-  }
-  commit_cv_.notify_all();
-}
+void Appender::WakeAll() { commit_signal_.Notify(); }
 
 Appender::Chained Appender::Chain(std::vector<Request>& batch, const ChainHead& from,
                                   const std::map<Key, v1::Event>& stored) const {

@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/concurrency/change_signal.h"
 #include "common/clock/clock.h"
 #include "ferry/v1/audit.pb.h"
 #include "services/audit/audit_metrics.h"
@@ -67,7 +68,8 @@ class Appender {
 
   // The highest sequence this process knows to be committed and durable.
   int64_t committed_sequence() const;
-  // Changes on every WakeAll().
+  // Changes on every WakeAll() and every commit that moves
+  // committed_sequence() on.
   uint64_t wake_generation() const;
   // Blocks until committed_sequence() > sequence, `timeout` passes, or
   // wake_generation() differs from `generation`. Returns committed_sequence().
@@ -128,17 +130,19 @@ class Appender {
   mutable std::mutex mu_;
   std::condition_variable queued_cv_;          // queue_ or stopping_ changed
   std::condition_variable answer_cv_;          // answers_ or committer_done_ changed
-  mutable std::condition_variable commit_cv_;  // committed_ or generation_ changed
   std::deque<Request> queue_;
   std::deque<Answered> answers_;
   bool stopping_ = false;
   bool committer_done_ = false;
   int64_t committed_ = 0;
-  uint64_t generation_ = 0;
 
   // The committer thread's own.
   bool head_known_ = false;
   ChainHead head_;
+
+  // Notified when committed_ moves on, at WakeAll() and at Stop(): what
+  // WaitForCommitAfter() (the tails) wait on.
+  concurrency::ChangeSignal commit_signal_;
 
   std::mutex join_mu_;
   // Last: they start once the members above exist.

@@ -3,32 +3,38 @@
 #include "common/logging/logger.h"
 
 namespace ferry::audit {
+namespace {
 
-Checkpointer::Checkpointer(AuditLog& log, absl::Duration interval) : log_(log), interval_(interval) {}
+concurrency::LoopOptions TickEvery(absl::Duration interval) {
+  concurrency::LoopOptions options;
+  options.first_run_after = interval;
+  return options;
+}
+
+}  // namespace
+
+Checkpointer::Checkpointer(AuditLog& log, absl::Duration interval, const WaitableClock* clock)
+    : log_(log),
+      interval_(interval),
+      loop_(
+          "checkpointer",
+          [this]() -> absl::StatusOr<absl::Duration> {
+            RunOnce();  // logs its own failure; the next tick retries
+            return interval_;
+          },
+          TickEvery(interval), clock) {}
 
 Checkpointer::~Checkpointer() { Stop(); }
 
-void Checkpointer::Start() {
-  thread_ = std::thread([this] {
-    std::unique_lock<std::mutex> lock(mu_);
-    for (;;) {
-      if (cv_.wait_for(lock, absl::ToChronoNanoseconds(interval_), [&] { return stopping_; })) return;
-      lock.unlock();
-      RunOnce();
-      lock.lock();
-    }
-  });
-}
+void Checkpointer::Start() { loop_.Start(); }
 
 void Checkpointer::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stopped_) return;
     stopped_ = true;
-    stopping_ = true;
   }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  loop_.Stop();
   RunOnce();
 }
 

@@ -1,10 +1,10 @@
 #pragma once
 
-#include <condition_variable>
-#include <mutex>
-#include <thread>
-
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/clock/clock.h"
+#include "common/concurrency/background_loop.h"
 #include "services/audit/audit_log.h"
 
 namespace ferry::audit {
@@ -13,7 +13,8 @@ namespace ferry::audit {
 // Stop(). Failures are logged and retried at the next tick. Thread-safe.
 class Checkpointer {
  public:
-  Checkpointer(AuditLog& log, absl::Duration interval);
+  // `clock` (the system clock when null) times the ticks.
+  Checkpointer(AuditLog& log, absl::Duration interval, const WaitableClock* clock = nullptr);
   ~Checkpointer();  // Stop()s.
   Checkpointer(const Checkpointer&) = delete;
   Checkpointer& operator=(const Checkpointer&) = delete;
@@ -27,11 +28,9 @@ class Checkpointer {
 
   AuditLog& log_;
   const absl::Duration interval_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  bool stopped_ = false;
-  std::thread thread_;
+  absl::Mutex mu_;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  concurrency::BackgroundLoop loop_;
 };
 
 }  // namespace ferry::audit

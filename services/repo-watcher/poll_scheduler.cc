@@ -9,14 +9,19 @@
 namespace ferry::repo_watcher {
 
 PollScheduler::PollScheduler(RepositoryStore* store, RepoPoller* poller, const Clock* clock, SchedulerOptions options)
-    : store_(store), poller_(poller), clock_(clock), options_(options) {}
+    : store_(store),
+      poller_(poller),
+      clock_(clock),
+      options_(options),
+      dispatcher_("poll dispatcher", [this] { return DispatchDue(); }) {}
 
 PollScheduler::~PollScheduler() { Stop(); }
 
 void PollScheduler::Start() {
   std::lock_guard<std::mutex> lock(mu_);
-  if (dispatcher_.joinable()) return;
-  dispatcher_ = std::thread([this] { Dispatch(); });
+  if (started_) return;
+  started_ = true;
+  dispatcher_.Start();
   for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { Work(); });
 }
 
@@ -25,10 +30,9 @@ void PollScheduler::Stop() {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
   }
-  dispatch_cv_.notify_all();
   work_cv_.notify_all();
   done_cv_.notify_all();
-  if (dispatcher_.joinable()) dispatcher_.join();
+  dispatcher_.Stop();
   for (std::thread& t : workers_) {
     if (t.joinable()) t.join();
   }
@@ -107,28 +111,27 @@ void PollScheduler::Rescan() {
   }
 }
 
-void PollScheduler::Dispatch() {
+absl::StatusOr<absl::Duration> PollScheduler::DispatchDue() {
   std::unique_lock<std::mutex> lock(mu_);
-  while (!stop_) {
-    absl::Time now = clock_->Now();
-    if (now >= next_rescan_) {
-      lock.unlock();
-      Rescan();
-      lock.lock();
-      next_rescan_ = clock_->Now() + options_.rescan_interval;
-      continue;
-    }
-    absl::Time earliest = next_rescan_;
-    for (auto& [id, e] : entries_) {
-      if (e.running || e.queued) continue;
-      if (e.due <= now) {
-        EnqueueLocked(id, e);
-      } else {
-        earliest = std::min(earliest, e.due);
-      }
-    }
-    dispatch_cv_.wait_for(lock, absl::ToChronoMilliseconds(std::max(earliest - now, absl::Milliseconds(1))));
+  if (stop_) return absl::InfiniteDuration();
+  absl::Time now = clock_->Now();
+  if (now >= next_rescan_) {
+    lock.unlock();
+    Rescan();
+    lock.lock();
+    next_rescan_ = clock_->Now() + options_.rescan_interval;
+    return absl::ZeroDuration();  // then queue what is due
   }
+  absl::Time earliest = next_rescan_;
+  for (auto& [id, e] : entries_) {
+    if (e.running || e.queued) continue;
+    if (e.due <= now) {
+      EnqueueLocked(id, e);
+    } else {
+      earliest = std::min(earliest, e.due);
+    }
+  }
+  return std::max(earliest - now, absl::Milliseconds(1));
 }
 
 void PollScheduler::Work() {
@@ -162,7 +165,7 @@ void PollScheduler::Work() {
       EnqueueLocked(id, done);
     }
     done_cv_.notify_all();
-    dispatch_cv_.notify_all();
+    dispatcher_.Wake();
   }
 }
 

@@ -10,8 +10,10 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/clock/clock.h"
+#include "common/concurrency/background_loop.h"
 #include "services/repo-watcher/repo_poller.h"
 #include "services/repo-watcher/repository_store.h"
 
@@ -58,7 +60,9 @@ class PollScheduler {
     uint64_t completed = 0;   // generation covered by the last finished poll
     absl::Status last_status;
   };
-  void Dispatch();
+  // One round of the dispatcher loop: rescan when due, queue the
+  // repositories that are due; returns the wait until the next is.
+  absl::StatusOr<absl::Duration> DispatchDue();
   void Work();
   void Rescan();
   void EnqueueLocked(const std::string& id, Entry& e);
@@ -69,7 +73,6 @@ class PollScheduler {
   const SchedulerOptions options_;
 
   std::mutex mu_;
-  std::condition_variable dispatch_cv_;
   std::condition_variable work_cv_;
   std::condition_variable done_cv_;
   std::map<std::string, Entry> entries_;
@@ -77,8 +80,9 @@ class PollScheduler {
   uint64_t generation_ = 0;
   bool stop_ = false;
   absl::Time next_rescan_ = absl::InfinitePast();
-  std::thread dispatcher_;
+  bool started_ = false;
   std::vector<std::thread> workers_;
+  concurrency::BackgroundLoop dispatcher_;  // woken when a poll finishes
 };
 
 }  // namespace ferry::repo_watcher

@@ -7,6 +7,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/concurrency/backoff.h"
 #include "common/logging/logger.h"
 #include "google/protobuf/util/time_util.h"
 #include "services/repo-watcher/repository_spec.h"
@@ -68,9 +69,8 @@ RepoPoller::RepoPoller(RepositoryStore* store, git::Client* git, MirrorSet* mirr
 absl::Duration RepoPoller::NextDelay(absl::Duration interval, int failures) const {
   absl::Duration base = interval;
   if (failures > 0) {
-    base = options_.failure_backoff_initial;
-    for (int i = 1; i < failures && base < options_.failure_backoff_max; ++i) base *= 2;
-    base = std::min(base, options_.failure_backoff_max);
+    base = concurrency::BackoffDelay({.initial = options_.failure_backoff_initial, .max = options_.failure_backoff_max},
+                                     failures);
   }
   double jitter = absl::Uniform<double>(Rng(), 0.0, options_.jitter_fraction);
   return base + base * jitter;

@@ -1,12 +1,10 @@
 #pragma once
 
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <memory>
 
 #include "absl/time/time.h"
+#include "common/concurrency/change_signal.h"
 #include "common/postgres/connection_pool.h"
 #include "common/postgres/notification_listener.h"
 
@@ -14,7 +12,9 @@ namespace ferry::repo_watcher {
 
 // Wakes WatchRevisions streams when revisions are committed: in-process
 // through Notify(), and from other replicas through PostgreSQL LISTEN on
-// PostgresRepositoryStore::kRevisionChannel. Thread-safe.
+// PostgresRepositoryStore::kRevisionChannel. A concurrency::ChangeSignal
+// connected to a NotificationListener; the names below are kept for its
+// callers. Thread-safe.
 class RevisionNotifier {
  public:
   explicit RevisionNotifier(postgres::ConnectionPool* pool = nullptr);
@@ -23,21 +23,21 @@ class RevisionNotifier {
   // Starts the LISTEN thread (no-op without a pool).
   void Start();
   // Wakes every waiter.
-  void Notify();
+  void Notify() { signal_.Notify(); }
   // The current change counter; pass it to WaitForChange.
-  uint64_t Version();
+  uint64_t Version() const { return signal_.Version(); }
   // Blocks until the counter moves past `seen`, `timeout` passes, or
   // Shutdown() is called. Returns false once shut down.
-  bool WaitForChange(uint64_t seen, absl::Duration timeout);
+  bool WaitForChange(uint64_t seen, absl::Duration timeout) {
+    signal_.WaitForChange(seen, timeout);
+    return !signal_.cancelled();
+  }
   // Ends all waits for good and stops the LISTEN thread.
   void Shutdown();
 
  private:
-  std::unique_ptr<postgres::NotificationListener> listener_;  // null without a pool
-  std::mutex mu_;
-  std::condition_variable cv_;
-  uint64_t version_ = 0;
-  bool shutdown_ = false;
+  concurrency::ChangeSignal signal_;
+  std::unique_ptr<postgres::NotificationListener> listener_;  // null without a pool; after signal_
 };
 
 }  // namespace ferry::repo_watcher

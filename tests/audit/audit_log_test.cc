@@ -19,8 +19,10 @@
 #include "absl/strings/str_cat.h"
 #include "audit_migrations.h"
 #include "common/postgres/migrator.h"
+#include "services/audit/checkpointer.h"
 #include "services/audit/event_chain.h"
 #include "services/audit/postgres_event_store.h"
+#include "tests/support/fake_clock.h"
 #include "tests/support/service_process.h"
 #include "tests/support/test_database.h"
 
@@ -495,6 +497,27 @@ TEST_F(AuditLogTest, CheckpointVerifiesOfflineWithOpensslAndThePublicKeyOnly) {
   v1::VerifyChainResponse v = Verify();
   EXPECT_TRUE(v.ok()) << v.reason();
   EXPECT_EQ(v.checkpoints_verified(), 1);
+}
+
+TEST_F(AuditLogTest, CheckpointerSignsAtEachTickAndOnceMoreAtStop) {
+  testing::FakeClock ticks;
+  AppendMany(2, "a");
+  Checkpointer checkpointer(*log_, absl::Minutes(5), &ticks);
+  checkpointer.Start();
+  ticks.AwaitSleeps(1);
+  EXPECT_EQ(ticks.SleepingUntil(), ticks.Now() + absl::Minutes(5)) << "the first tick is one interval away";
+  EXPECT_EQ(log_->GetCheckpoint(0).status().code(), absl::StatusCode::kNotFound);
+  ticks.Advance(absl::Minutes(5));
+  ticks.AwaitSleeps(2);  // the tick ran and the next one waits
+  auto first = log_->GetCheckpoint(0);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->sequence(), 2);
+  AppendMany(1, "b");
+  checkpointer.Stop();
+  auto last = log_->GetCheckpoint(0);
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ(last->sequence(), 3) << "Stop() signs the head";
+  checkpointer.Stop();  // idempotent
 }
 
 TEST_F(AuditLogTest, ACheckpointWithAForgedSignatureFailsVerification) {

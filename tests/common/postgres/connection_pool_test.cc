@@ -80,6 +80,47 @@ TEST(ConnectionPoolTest, NeverOpensMoreThanItsSize) {
   EXPECT_LE(most.load(), 2);
 }
 
+TEST(ConnectionPoolTest, AbortedReturnedByTheCallbackRunsItOnce) {
+  // An ABORTED the callback returns ("changed meanwhile") is its answer, not
+  // a conflict PostgreSQL raised: running it again cannot help.
+  testing::TestDatabase db;
+  auto pool = db.Pool();
+  int runs = 0;
+  absl::Status status = pool->RunInTransaction([&](pqxx::work& t) {
+    ++runs;
+    t.exec("SELECT 1");
+    return absl::AbortedError("the plan changed meanwhile");
+  });
+  EXPECT_EQ(status.code(), absl::StatusCode::kAborted) << status;
+  EXPECT_EQ(status.message(), "the plan changed meanwhile");
+  EXPECT_EQ(runs, 1);
+}
+
+TEST(ConnectionPoolTest, SerializationFailureRaisedByPostgresIsRetried) {
+  testing::TestDatabase db;
+  auto pool = db.Pool();
+  int runs = 0;
+  absl::Status status = pool->RunInTransaction([&](pqxx::work& t) {
+    if (++runs == 1) t.exec0("DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$");
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(status.ok()) << status;
+  EXPECT_EQ(runs, 2);
+}
+
+TEST(ConnectionPoolTest, DeadlockRaisedByPostgresIsRetriedThenAborted) {
+  testing::TestDatabase db;
+  auto pool = db.Pool();
+  int runs = 0;
+  absl::Status status = pool->RunInTransaction([&](pqxx::work& t) {
+    ++runs;
+    t.exec0("DO $$ BEGIN RAISE EXCEPTION 'deadlock' USING ERRCODE = '40P01'; END $$");
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(status.code(), absl::StatusCode::kAborted) << status;
+  EXPECT_EQ(runs, 3);
+}
+
 TEST(ConnectionPoolTest, UnreachableServerIsUnavailableNamingAddress) {
   auto pool = ConnectionPool::Connect(
       {.url = "postgresql://ferry:secret@127.0.0.1:1/ferry", .size = 1, .connect_timeout = absl::Milliseconds(300)});

@@ -1,0 +1,91 @@
+#include "common/concurrency/background_loop.h"
+
+#include <exception>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging/logger.h"
+
+namespace ferry::concurrency {
+namespace {
+
+const WaitableClock* SystemClockInstance() {
+  static const SystemClock* clock = new SystemClock();
+  return clock;
+}
+
+}  // namespace
+
+BackgroundLoop::BackgroundLoop(std::string name, Step step, LoopOptions options, const WaitableClock* clock)
+    : name_(std::move(name)),
+      step_(std::move(step)),
+      options_(std::move(options)),
+      clock_(clock != nullptr ? clock : SystemClockInstance()),
+      alarm_(clock_->NewAlarm()) {}
+
+BackgroundLoop::~BackgroundLoop() { Stop(); }
+
+void BackgroundLoop::Start() {
+  absl::MutexLock lock(&mu_);
+  if (started_ || stop_.load()) return;
+  started_ = true;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void BackgroundLoop::Stop() {
+  stop_.store(true);
+  alarm_->Wake();
+  std::thread thread;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!thread_.joinable() || thread_.get_id() == std::this_thread::get_id()) return;
+    thread = std::move(thread_);
+  }
+  thread.join();
+}
+
+void BackgroundLoop::Wake() { alarm_->Wake(); }
+
+absl::StatusOr<absl::Duration> BackgroundLoop::RunStep() {
+  try {
+    return step_();
+  } catch (const std::exception& e) {
+    logging::Error("background step threw; counted as a failure", {{"loop", name_}, {"error", e.what()}});
+    return absl::InternalError(absl::StrCat(name_, ": step threw: ", e.what()));
+  } catch (...) {
+    logging::Error("background step threw; counted as a failure", {{"loop", name_}, {"error", "not a std::exception"}});
+    return absl::InternalError(absl::StrCat(name_, ": step threw"));
+  }
+}
+
+void BackgroundLoop::Run() {
+  Backoff backoff(options_.backoff);
+  bool failed = false;
+  absl::Time next = clock_->Now() + options_.first_run_after;
+  while (!stop_.load()) {
+    const bool wakes_count = !failed || options_.wake_ends_backoff;
+    while (!stop_.load() && clock_->Now() < next) {
+      if (alarm_->SleepUntil(next) && wakes_count) break;
+    }
+    if (stop_.load()) return;
+    absl::StatusOr<absl::Duration> result = RunStep();
+    if (result.ok()) {
+      backoff.Reset();
+      failed = false;
+      next = *result == absl::InfiniteDuration() ? absl::InfiniteFuture() : clock_->Now() + *result;
+      continue;
+    }
+    failed = true;
+    const absl::Duration wait = backoff.Next();
+    if (options_.on_failure) {
+      options_.on_failure(result.status(), wait);
+    } else {
+      logging::Warn("background step failed; will retry",
+                    {{"loop", name_}, {"error", result.status().ToString()},
+                     {"retry_in_ms", absl::ToInt64Milliseconds(wait)}});
+    }
+    next = clock_->Now() + wait;
+  }
+}
+
+}  // namespace ferry::concurrency
