@@ -1,6 +1,11 @@
 // The chain's canonical encoding and checkpoint signatures, without a database.
 
-#include "services/audit/event_chain.h"
+#include "common/crypto/sha256.h"
+#include "services/audit/canonical_json.h"
+#include "services/audit/chain_hasher.h"
+#include "services/audit/event_encoder.h"
+#include "services/audit/json_text_canonicalizer.h"
+#include "tests/audit/reference_canonical_json.h"
 
 #include <sys/stat.h>
 
