@@ -8,6 +8,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/json/json.h"
 
 namespace ferry::logging {
 namespace {
@@ -39,7 +40,7 @@ void Emit(spdlog::level::level_enum level, std::string_view msg, const nlohmann:
   if (fields.is_object()) {
     for (const auto& [key, value] : fields.items()) line[key] = value;
   }
-  logger->log(level, "{}", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  logger->log(level, "{}", DumpJsonLossy(line));
 }
 
 }  // namespace

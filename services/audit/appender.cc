@@ -9,7 +9,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/concurrency/await_callback.h"
 #include "common/logging/logger.h"
-#include "services/audit/event_chain.h"
+#include "services/audit/chain_hasher.h"
+#include "services/audit/event_encoder.h"
 
 namespace ferry::audit {
 namespace {

@@ -9,11 +9,14 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/api/page_size.h"
 #include "common/concurrency/await_callback.h"
 #include "common/logging/logger.h"
 #include "common/outbox/audit_limits.h"
 #include "common/status/nul_free.h"
-#include "services/audit/event_chain.h"
+#include "common/crypto/sha256.h"
+#include "services/audit/chain_hasher.h"
+#include "services/audit/event_encoder.h"
 
 namespace ferry::audit {
 namespace {
@@ -244,13 +247,12 @@ absl::StatusOr<v1::QueryResponse> AuditLog::Query(const v1::QueryRequest& reques
   if (!v1::SortOrder_IsValid(request.order())) {
     return Invalid("order", absl::StrCat("unknown order ", static_cast<int>(request.order())));
   }
-  if (request.page_size() < 0 || request.page_size() > kMaxPageSize) {
-    return Invalid("page_size", absl::StrCat("must be between 0 and ", kMaxPageSize, ", got ", request.page_size()));
-  }
+  absl::StatusOr<int> page_size = api::PageSize(request.page_size());
+  if (!page_size.ok()) return page_size.status();
   EventQuery q;
   q.filter = request.filter();
   q.descending = request.order() == v1::SORT_ORDER_DESCENDING;
-  const int limit = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
+  const int limit = *page_size;
   q.limit = limit + 1;
   const std::string fingerprint = Fingerprint(request);
   if (!request.page_token().empty()) {

@@ -18,8 +18,6 @@
 
 namespace ferry::audit {
 
-inline constexpr int kDefaultPageSize = 50;
-inline constexpr int kMaxPageSize = 1000;
 inline constexpr int kMaxBatchSize = 1000;
 
 // The audit log's operations, free of gRPC: validation, appends, queries,

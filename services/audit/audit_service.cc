@@ -1,5 +1,6 @@
 #include "services/audit/audit_service.h"
 
+#include "common/server/handler.h"
 #include "common/status/grpc_status.h"
 
 namespace ferry::audit {
@@ -37,10 +38,7 @@ grpc::ServerUnaryReactor* AuditService::AppendBatch(grpc::CallbackServerContext*
 }
 
 grpc::Status AuditService::Query(grpc::ServerContext*, const v1::QueryRequest* req, v1::QueryResponse* out) {
-  absl::StatusOr<v1::QueryResponse> r = log_.Query(*req);
-  if (!r.ok()) return ToGrpcStatus(r.status());
-  *out = std::move(*r);
-  return grpc::Status::OK;
+  return server::Reply(log_.Query(*req), out);
 }
 
 grpc::Status AuditService::Tail(grpc::ServerContext* ctx, const v1::TailRequest* req,
@@ -57,18 +55,12 @@ grpc::Status AuditService::Tail(grpc::ServerContext* ctx, const v1::TailRequest*
 
 grpc::Status AuditService::VerifyChain(grpc::ServerContext*, const v1::VerifyChainRequest* req,
                                        v1::VerifyChainResponse* out) {
-  absl::StatusOr<v1::VerifyChainResponse> r = log_.VerifyChain(*req);
-  if (!r.ok()) return ToGrpcStatus(r.status());
-  *out = std::move(*r);
-  return grpc::Status::OK;
+  return server::Reply(log_.VerifyChain(*req), out);
 }
 
 grpc::Status AuditService::GetCheckpoint(grpc::ServerContext*, const v1::GetCheckpointRequest* req,
                                          v1::Checkpoint* out) {
-  absl::StatusOr<v1::Checkpoint> r = log_.GetCheckpoint(req->sequence());
-  if (!r.ok()) return ToGrpcStatus(r.status());
-  *out = std::move(*r);
-  return grpc::Status::OK;
+  return server::Reply(log_.GetCheckpoint(req->sequence()), out);
 }
 
 grpc::Status AuditService::Export(grpc::ServerContext*, const v1::ExportRequest* req,

@@ -7,7 +7,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "services/audit/event_chain.h"
+#include "services/audit/chain_hasher.h"
+#include "services/audit/event_encoder.h"
 
 namespace ferry::audit {
 namespace {

@@ -13,7 +13,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "services/audit/event_chain.h"
+#include "common/crypto/sha256.h"
 
 namespace ferry::audit {
 namespace {

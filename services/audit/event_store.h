@@ -11,7 +11,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "ferry/v1/audit.pb.h"
-#include "services/audit/event_chain.h"
+#include "services/audit/chain_hasher.h"
+#include "services/audit/event_encoder.h"
 
 namespace ferry::audit {
 

@@ -12,8 +12,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/json/json.h"
 #include "common/postgres/pq_status.h"
-#include "services/audit/event_chain.h"
+#include "services/audit/canonical_json.h"
+#include "services/audit/event_encoder.h"
 
 namespace ferry::audit {
 namespace {
@@ -208,14 +210,14 @@ absl::StatusOr<v1::Event> RowToEvent(const pqxx::row& row) {
   if (subject.ByteSizeLong() > 0) *e.mutable_subject() = std::move(subject);
   e.set_message(row[15].as<std::string>());
   if (!row[16].is_null()) {
-    try {
-      nlohmann::json details = nlohmann::json::parse(row[16].c_str());
-      if (!details.is_object()) throw std::runtime_error("not an object");
-      for (auto it = details.begin(); it != details.end(); ++it) {
-        JsonToValue(it.value(), &(*e.mutable_details()->mutable_fields())[it.key()]);
-      }
-    } catch (const std::exception& ex) {
-      return absl::DataLossError(absl::StrCat("event ", e.sequence(), ": details unreadable: ", ex.what()));
+    absl::StatusOr<nlohmann::json> details = ParseJson(row[16].c_str());
+    if (details.ok() && !details->is_object()) details = absl::InvalidArgumentError("not an object");
+    if (!details.ok()) {
+      return absl::DataLossError(
+          absl::StrCat("event ", e.sequence(), ": details unreadable: ", details.status().message()));
+    }
+    for (auto it = details->begin(); it != details->end(); ++it) {
+      JsonToValue(it.value(), &(*e.mutable_details()->mutable_fields())[it.key()]);
     }
   }
   e.set_idempotency_key(row[17].as<std::string>());
@@ -312,11 +314,13 @@ absl::StatusOr<std::vector<v1::Event>> PostgresEventStore::FindByIdempotencyKeys
     const std::vector<std::pair<std::string, std::string>>& keys) {
   nlohmann::json records = nlohmann::json::array();
   for (const auto& [service, key] : keys) records.push_back({{"service", service}, {"idempotency_key", key}});
+  absl::StatusOr<std::string> records_text = DumpJson(records);
+  if (!records_text.ok()) return records_text.status();
   std::vector<v1::Event> out;
   absl::Status status = WithWriter(
       [&](pqxx::connection& conn) -> absl::Status {
         pqxx::nontransaction tx(conn);
-        pqxx::result rows = tx.exec_prepared("audit_find_by_keys", records.dump());
+        pqxx::result rows = tx.exec_prepared("audit_find_by_keys", *records_text);
         for (const pqxx::row& row : rows) {
           absl::StatusOr<v1::Event> e = RowToEvent(row);
           if (!e.ok()) return e.status();

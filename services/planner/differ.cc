@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/json/json.h"
 #include "services/planner/manifest_parser.h"
 
 namespace ferry::planner {
@@ -54,7 +55,18 @@ void FillUnobserved(json& live, const json& desired, const json* applied) {
   }
 }
 
-std::string Pretty(const json& j) { return j.is_null() ? "" : j.dump(2) + "\n"; }
+// The values compared here come from ParseJson, so their strings are valid
+// UTF-8 and the lossy dump writes them as they are.
+std::string Pretty(const json& j) { return j.is_null() ? "" : DumpJsonLossy(j, 2) + "\n"; }
+
+std::string Compact(const json& j) { return DumpJsonLossy(j); }
+
+// `text` parsed, or a discarded value when it is not JSON (compared and
+// printed as such, as before).
+json ParseOrDiscarded(const std::string& text) {
+  absl::StatusOr<json> parsed = ParseJson(text);
+  return parsed.ok() ? *std::move(parsed) : json(json::value_t::discarded);
+}
 
 }  // namespace
 
@@ -173,20 +185,20 @@ std::vector<v1::PlanAction> DiffObjects(const std::vector<v1::Manifest>& desired
     v1::PlanAction action;
     *action.mutable_object() = m.object();
     action.set_wave(m.wave());
-    json want = NormalizeObject(json::parse(m.json()));
+    json want = NormalizeObject(ParseOrDiscarded(m.json()));
     ApplyIgnoreDifferences(m.object(), options.ignore, want);
     const std::string label = absl::StrCat(m.object().kind(), "/", m.object().namespace_().empty() ? "" : m.object().namespace_() + "/",
                                            m.object().name());
     auto it = live_by_key.find(key);
     if (it == live_by_key.end() || it->second->live_json().empty()) {
       action.set_action(v1::OBJECT_ACTION_CREATE);
-      action.set_json_patch(json::diff(json::object(), want).dump());
+      action.set_json_patch(Compact(json::diff(json::object(), want)));
       action.set_unified_diff(UnifiedDiff("", Pretty(want), "/dev/null", "desired/" + label));
     } else {
-      json have = NormalizeObject(json::parse(it->second->live_json(), nullptr, false));
+      json have = NormalizeObject(ParseOrDiscarded(it->second->live_json()));
       json applied = it->second->applied_json().empty()
                          ? json()
-                         : NormalizeObject(json::parse(it->second->applied_json(), nullptr, false));
+                         : NormalizeObject(ParseOrDiscarded(it->second->applied_json()));
       DropDefaulted(have, want, applied.is_null() ? nullptr : &applied);
       FillUnobserved(have, want, applied.is_null() ? nullptr : &applied);
       ApplyIgnoreDifferences(m.object(), options.ignore, have);
@@ -194,7 +206,7 @@ std::vector<v1::PlanAction> DiffObjects(const std::vector<v1::Manifest>& desired
         action.set_action(v1::OBJECT_ACTION_NOOP);
       } else {
         action.set_action(v1::OBJECT_ACTION_UPDATE);
-        action.set_json_patch(json::diff(have, want).dump());
+        action.set_json_patch(Compact(json::diff(have, want)));
         action.set_unified_diff(UnifiedDiff(Pretty(have), Pretty(want), "live/" + label, "desired/" + label));
       }
     }
@@ -208,7 +220,7 @@ std::vector<v1::PlanAction> DiffObjects(const std::vector<v1::Manifest>& desired
       v1::PlanAction action;
       *action.mutable_object() = l.object();
       action.set_action(v1::OBJECT_ACTION_DELETE);
-      json applied = json::parse(l.applied_json(), nullptr, false);
+      json applied = ParseOrDiscarded(l.applied_json());
       auto meta = applied.find("metadata");
       if (applied.is_object() && meta != applied.end() && meta->contains("annotations")) {
         const json& ann = (*meta)["annotations"];
@@ -216,8 +228,8 @@ std::vector<v1::PlanAction> DiffObjects(const std::vector<v1::Manifest>& desired
         if (w != ann.end() && w->is_string()) action.set_wave(std::atoi(w->get<std::string>().c_str()));
         if (w != ann.end() && w->is_number_integer()) action.set_wave(w->get<int>());
       }
-      json have = NormalizeObject(json::parse(l.live_json().empty() ? l.applied_json() : l.live_json(), nullptr, false));
-      action.set_json_patch(json::diff(have, json::object()).dump());
+      json have = NormalizeObject(ParseOrDiscarded(l.live_json().empty() ? l.applied_json() : l.live_json()));
+      action.set_json_patch(Compact(json::diff(have, json::object())));
       action.set_unified_diff(UnifiedDiff(Pretty(have), "", "live/" + l.object().kind() + "/" + l.object().name(), "/dev/null"));
       deletions.push_back(std::move(action));
     }

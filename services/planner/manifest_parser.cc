@@ -1,7 +1,5 @@
 #include "services/planner/manifest_parser.h"
 
-#include <openssl/sha.h>
-
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -13,6 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/crypto/sha256.h"
+#include "common/json/json.h"
 #include "services/planner/render_failure.h"
 
 namespace ferry::planner {
@@ -161,7 +161,12 @@ absl::Status AddObject(const json& object, const std::string& source, int line, 
   if (!ref.ok()) return RenderFailure(ref.status().code(), std::string(ref.status().message()), source, line);
   v1::Manifest m;
   *m.mutable_object() = *ref;
-  m.set_json(object.dump());
+  absl::StatusOr<std::string> text = DumpJson(object);
+  if (!text.ok()) {
+    return RenderFailure(absl::StatusCode::kInvalidArgument,
+                         absl::StrCat(source, ": ", DescribeObject(*ref), ": ", text.status().message()), source, line);
+  }
+  m.set_json(*std::move(text));
   m.set_source_path(source);
   auto meta = object.find("metadata");
   auto annotations = meta->find("annotations");
@@ -174,7 +179,7 @@ absl::Status AddObject(const json& object, const std::string& source, int line, 
       } else if (!wave->is_string() || !absl::SimpleAtoi(wave->get<std::string>(), &n)) {
         return RenderFailure(absl::StatusCode::kInvalidArgument,
                              absl::StrCat(source, ": ", DescribeObject(*ref), ": annotation ", kSyncWaveAnnotation,
-                                          " must be an integer, got ", wave->dump()),
+                                          " must be an integer, got ", DumpJsonLossy(*wave)),
                              source, line);
       }
       m.set_wave(n);
@@ -229,19 +234,6 @@ absl::Status CheckAndSortManifests(std::vector<v1::Manifest>& manifests) {
   return absl::OkStatus();
 }
 
-std::string Sha256Hex(const std::string& data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * SHA256_DIGEST_LENGTH);
-  for (unsigned char c : digest) {
-    out.push_back(kHex[c >> 4]);
-    out.push_back(kHex[c & 15]);
-  }
-  return out;
-}
-
 std::string ManifestsDigest(const std::vector<v1::Manifest>& manifests) {
   std::vector<const v1::Manifest*> sorted;
   for (const auto& m : manifests) sorted.push_back(&m);
@@ -251,7 +243,11 @@ std::string ManifestsDigest(const std::vector<v1::Manifest>& manifests) {
   std::string canonical = "[";
   for (size_t i = 0; i < sorted.size(); ++i) {
     if (i) canonical += ",";
-    canonical += json::parse(sorted[i]->json()).dump();  // keys sorted by nlohmann
+    // Re-dumped with keys sorted (nlohmann keeps objects sorted). A manifest
+    // is JSON that DumpJson wrote; one that is not (never seen) is hashed
+    // as it is.
+    absl::StatusOr<json> parsed = ParseJson(sorted[i]->json());
+    canonical += parsed.ok() ? DumpJsonLossy(*parsed) : sorted[i]->json();
   }
   canonical += "]";
   return "sha256:" + Sha256Hex(canonical);

@@ -7,6 +7,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "absl/status/statusor.h"
+#include "common/crypto/sha256.h"  // Sha256Hex, for the users of ManifestsDigest's hashes
 #include "ferry/v1/common.pb.h"
 
 namespace ferry::planner {
@@ -43,8 +44,5 @@ absl::Status CheckAndSortManifests(std::vector<v1::Manifest>& manifests);
 
 // "sha256:<hex>" over the canonical JSON of the manifests in identity order.
 std::string ManifestsDigest(const std::vector<v1::Manifest>& manifests);
-
-// Lowercase hex SHA-256 of `data`.
-std::string Sha256Hex(const std::string& data);
 
 }  // namespace ferry::planner

@@ -1,142 +1,115 @@
 #include "services/planner/planner_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/server/handler.h"
 #include "common/status/grpc_status.h"
-#include "common/status/nul_free.h"
+#include "common/status/status_macros.h"
 
 namespace ferry::planner {
-namespace {
-
-// The caller's identity for CRUD audit events. Ferry has no authentication
-// yet; the "x-ferry-actor" metadata names the caller when given.
-v1::Actor CallerOf(grpc::ServerContext* context) {
-  v1::Actor actor;
-  actor.set_kind(v1::ACTOR_KIND_USER);
-  auto it = context->client_metadata().find("x-ferry-actor");
-  if (it != context->client_metadata().end()) {
-    actor.set_id(std::string(it->second.data(), it->second.size()));
-  } else {
-    actor.set_id("anonymous");
-  }
-  return actor;
-}
-
-template <typename T>
-grpc::Status Reply(absl::StatusOr<T> result, T* out) {
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  *out = std::move(*result);
-  return grpc::Status::OK;
-}
-
-}  // namespace
 
 grpc::Status PlannerService::CreateApplication(grpc::ServerContext* ctx, const v1::CreateApplicationRequest* req,
                                                v1::Application* out) {
-  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
-  return Reply(planner_->CreateApplication(req->application(), CallerOf(ctx)), out);
+  return server::Handle(*req, out, [&] {
+    return planner_->CreateApplication(req->application(), server::CallerOf(*ctx));
+  });
 }
 
 grpc::Status PlannerService::GetApplication(grpc::ServerContext*, const v1::GetApplicationRequest* req,
                                             v1::Application* out) {
-  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
-  return Reply(planner_->GetApplication(req->id()), out);
+  return server::Handle(*req, out, [&] { return planner_->GetApplication(req->id()); });
 }
 
 grpc::Status PlannerService::ListApplications(grpc::ServerContext*, const v1::ListApplicationsRequest* req,
                                               v1::ListApplicationsResponse* out) {
-  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
-  return Reply(planner_->ListApplications(*req), out);
+  return server::Handle(*req, out, [&] { return planner_->ListApplications(*req); });
 }
 
 grpc::Status PlannerService::UpdateApplication(grpc::ServerContext* ctx, const v1::UpdateApplicationRequest* req,
                                                v1::Application* out) {
-  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
-  return Reply(planner_->UpdateApplication(req->application(), req->update_mask(), CallerOf(ctx)), out);
+  return server::Handle(*req, out, [&] {
+    return planner_->UpdateApplication(req->application(), req->update_mask(), server::CallerOf(*ctx));
+  });
 }
 
 grpc::Status PlannerService::DeleteApplication(grpc::ServerContext* ctx, const v1::DeleteApplicationRequest* req,
                                                v1::DeleteApplicationResponse*) {
-  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
-  return ToGrpcStatus(planner_->DeleteApplication(req->id(), CallerOf(ctx)));
+  return server::Handle(*req, [&] { return planner_->DeleteApplication(req->id(), server::CallerOf(*ctx)); });
 }
 
 grpc::Status PlannerService::CreateEnvironment(grpc::ServerContext* ctx, const v1::CreateEnvironmentRequest* req,
                                                v1::Environment* out) {
-  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
-  return Reply(planner_->CreateEnvironment(req->environment(), CallerOf(ctx)), out);
+  return server::Handle(*req, out, [&] {
+    return planner_->CreateEnvironment(req->environment(), server::CallerOf(*ctx));
+  });
 }
 
 grpc::Status PlannerService::GetEnvironment(grpc::ServerContext*, const v1::GetEnvironmentRequest* req,
                                             v1::Environment* out) {
-  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
-  return Reply(planner_->GetEnvironment(req->id()), out);
+  return server::Handle(*req, out, [&] { return planner_->GetEnvironment(req->id()); });
 }
 
 grpc::Status PlannerService::ListEnvironments(grpc::ServerContext*, const v1::ListEnvironmentsRequest* req,
                                               v1::ListEnvironmentsResponse* out) {
-  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
-  return Reply(planner_->ListEnvironments(*req), out);
+  return server::Handle(*req, out, [&] { return planner_->ListEnvironments(*req); });
 }
 
 grpc::Status PlannerService::UpdateEnvironment(grpc::ServerContext* ctx, const v1::UpdateEnvironmentRequest* req,
                                                v1::Environment* out) {
-  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
-  return Reply(planner_->UpdateEnvironment(req->environment(), req->update_mask(), CallerOf(ctx)), out);
+  return server::Handle(*req, out, [&] {
+    return planner_->UpdateEnvironment(req->environment(), req->update_mask(), server::CallerOf(*ctx));
+  });
 }
 
 grpc::Status PlannerService::DeleteEnvironment(grpc::ServerContext* ctx, const v1::DeleteEnvironmentRequest* req,
                                                v1::DeleteEnvironmentResponse*) {
-  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
-  return ToGrpcStatus(planner_->DeleteEnvironment(req->id(), CallerOf(ctx)));
+  return server::Handle(*req, [&] { return planner_->DeleteEnvironment(req->id(), server::CallerOf(*ctx)); });
 }
 
 grpc::Status PlannerService::ApplyDeclarativeConfig(grpc::ServerContext* ctx, const v1::ApplyDeclarativeConfigRequest* req,
                                                     v1::ApplyDeclarativeConfigResponse* out) {
-  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
-  return Reply(planner_->ApplyDeclarativeConfig(*req, CallerOf(ctx)), out);
+  return server::Handle(*req, out, [&] { return planner_->ApplyDeclarativeConfig(*req, server::CallerOf(*ctx)); });
 }
 
 grpc::Status PlannerService::GetPlan(grpc::ServerContext*, const v1::GetPlanRequest* req, v1::Plan* out) {
-  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
-  return Reply(planner_->GetPlan(req->plan_id(), req->view() == v1::PLAN_VIEW_BASIC ? v1::PLAN_VIEW_BASIC
-                                                                                      : v1::PLAN_VIEW_FULL),
-               out);
+  return server::Handle(*req, out, [&] {
+    return planner_->GetPlan(req->plan_id(),
+                             req->view() == v1::PLAN_VIEW_BASIC ? v1::PLAN_VIEW_BASIC : v1::PLAN_VIEW_FULL);
+  });
 }
 
 grpc::Status PlannerService::ListPlans(grpc::ServerContext*, const v1::ListPlansRequest* req,
                                        v1::ListPlansResponse* out) {
-  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
-  return Reply(planner_->ListPlans(*req), out);
+  return server::Handle(*req, out, [&] { return planner_->ListPlans(*req); });
 }
 
 grpc::Status PlannerService::ApprovePlan(grpc::ServerContext*, const v1::ApprovePlanRequest* req, v1::Plan* out) {
-  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
-  return Reply(planner_->ApprovePlan(req->plan_id(), req->actor(), req->comment()), out);
+  return server::Handle(*req, out, [&] {
+    return planner_->ApprovePlan(req->plan_id(), req->actor(), req->comment());
+  });
 }
 
 grpc::Status PlannerService::RejectPlan(grpc::ServerContext*, const v1::RejectPlanRequest* req, v1::Plan* out) {
-  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
-  return Reply(planner_->RejectPlan(req->plan_id(), req->actor(), req->comment()), out);
+  return server::Handle(*req, out, [&] {
+    return planner_->RejectPlan(req->plan_id(), req->actor(), req->comment());
+  });
 }
 
 grpc::Status PlannerService::PreviewPlan(grpc::ServerContext*, const v1::PreviewPlanRequest* req,
                                          v1::PreviewPlanResponse* out) {
-  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
-  absl::StatusOr<v1::Plan> plan = planner_->PreviewPlan(*req);
-  if (!plan.ok()) return ToGrpcStatus(plan.status());
-  *out->mutable_plan() = std::move(*plan);
-  return grpc::Status::OK;
+  return server::Handle(*req, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(*out->mutable_plan(), planner_->PreviewPlan(*req));
+    return absl::OkStatus();
+  });
 }
 
 grpc::Status PlannerService::PlanRevision(grpc::ServerContext*, const v1::PlanRevisionRequest* req,
                                           v1::PlanRevisionResponse* out) {
-  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
-  return Reply(planner_->PlanRevision(*req), out);
+  return server::Handle(*req, out, [&] { return planner_->PlanRevision(*req); });
 }
 
 grpc::Status PlannerService::WatchApprovedPlans(grpc::ServerContext* ctx, const v1::WatchApprovedPlansRequest* req,
                                                 grpc::ServerWriter<v1::WatchApprovedPlansResponse>* writer) {
-  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
+  if (absl::Status bad = server::CheckRequest(*req); !bad.ok()) return ToGrpcStatus(bad);
   std::string cursor = req->cursor();
   while (!ctx->IsCancelled() && !notifier_->shut_down()) {
     uint64_t seen = notifier_->generation();
@@ -159,26 +132,24 @@ grpc::Status PlannerService::WatchApprovedPlans(grpc::ServerContext* ctx, const 
 
 grpc::Status PlannerService::AcknowledgePlan(grpc::ServerContext*, const v1::AcknowledgePlanRequest* req,
                                              v1::AcknowledgePlanResponse* out) {
-  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
-  return Reply(planner_->AcknowledgePlan(*req), out);
+  return server::Handle(*req, out, [&] { return planner_->AcknowledgePlan(*req); });
 }
 
 grpc::Status PlannerService::ReportPlanResult(grpc::ServerContext*, const v1::ReportPlanResultRequest* req,
                                               v1::ReportPlanResultResponse* out) {
-  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
-  absl::StatusOr<v1::Plan> plan = planner_->ReportPlanResult(*req);
-  if (!plan.ok()) return ToGrpcStatus(plan.status());
-  *out->mutable_plan() = std::move(*plan);
-  return grpc::Status::OK;
+  return server::Handle(*req, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(*out->mutable_plan(), planner_->ReportPlanResult(*req));
+    return absl::OkStatus();
+  });
 }
 
 grpc::Status PlannerService::RefreshApplication(grpc::ServerContext*, const v1::RefreshApplicationRequest* req,
                                                 v1::RefreshApplicationResponse* out) {
-  if (absl::Status bad = RejectNulInStrings(*req); !bad.ok()) return ToGrpcStatus(bad);
-  absl::StatusOr<std::vector<v1::Plan>> plans = planner_->RefreshApplication(*req);
-  if (!plans.ok()) return ToGrpcStatus(plans.status());
-  for (auto& p : *plans) *out->add_plans() = std::move(p);
-  return grpc::Status::OK;
+  return server::Handle(*req, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(std::vector<v1::Plan> plans, planner_->RefreshApplication(*req));
+    for (auto& p : plans) *out->add_plans() = std::move(p);
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace ferry::planner

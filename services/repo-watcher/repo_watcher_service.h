@@ -9,8 +9,7 @@
 namespace ferry::repo_watcher {
 
 // gRPC handlers of ferry.v1.RepoWatcher: translate, delegate, map status.
-// The caller identity for audit comes from the "x-ferry-actor" metadata
-// (default: the gRPC peer).
+// The caller identity for audit is server::CallerOf's (common/server/handler.h).
 class RepoWatcherService final : public v1::RepoWatcher::Service {
  public:
   RepoWatcherService(RepositoryRegistry* registry, RepositoryStore* store, PollScheduler* scheduler,

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/api/page_size.h"
 #include "common/concurrency/retry_aborted.h"
 #include "services/repo-watcher/repo_poller.h"
 #include "services/repo-watcher/repository_spec.h"
@@ -75,8 +76,9 @@ absl::StatusOr<v1::Repository> RepositoryRegistry::Get(const std::string& id) {
 }
 
 absl::StatusOr<v1::ListRepositoriesResponse> RepositoryRegistry::List(int page_size, const std::string& page_token) {
-  if (page_size < 0 || page_size > 1000) return absl::InvalidArgumentError("page_size: must be between 0 and 1000");
-  if (page_size == 0) page_size = 50;
+  absl::StatusOr<int> size = api::PageSize(page_size);
+  if (!size.ok()) return size.status();
+  page_size = *size;
   if (!page_token.empty() && !IsValidId(page_token)) return absl::InvalidArgumentError("page_token: invalid");
   absl::StatusOr<std::vector<v1::Repository>> repos = store_->List(page_token, page_size + 1);
   if (!repos.ok()) return repos.status();

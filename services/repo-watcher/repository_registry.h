@@ -29,7 +29,7 @@ class RepositoryRegistry {
   // INVALID_ARGUMENT naming the field; ALREADY_EXISTS on a taken id.
   absl::StatusOr<v1::Repository> Create(v1::Repository repo, const v1::Actor& actor);
   absl::StatusOr<v1::Repository> Get(const std::string& id);
-  // page_size 0 = 50, above 1000 INVALID_ARGUMENT; page_token is opaque.
+  // page_size as api::PageSize (0 = 50, at most 1000); page_token is opaque.
   absl::StatusOr<v1::ListRepositoriesResponse> List(int page_size, const std::string& page_token);
   // Replaces the fields in `mask` (empty: all mutable fields);
   // INVALID_ARGUMENT for an unknown mask path or an invalid result.

@@ -2,6 +2,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/api/page_size.h"
 #include "services/repo-watcher/repository_spec.h"
 
 namespace ferry::repo_watcher {
@@ -44,9 +45,8 @@ absl::Status RevisionFeed::Watch(const v1::WatchRevisionsRequest& request, const
 }
 
 absl::StatusOr<v1::ListRevisionsResponse> RevisionFeed::List(const v1::ListRevisionsRequest& request) {
-  if (request.page_size() < 0 || request.page_size() > 1000) {
-    return absl::InvalidArgumentError("page_size: must be between 0 and 1000");
-  }
+  absl::StatusOr<int> page_size = api::PageSize(request.page_size());
+  if (!page_size.ok()) return page_size.status();
   absl::StatusOr<int64_t> after = ParseCursor(request.page_token(), "page_token");
   if (!after.ok()) return after.status();
   RevisionQuery q;
@@ -55,7 +55,7 @@ absl::StatusOr<v1::ListRevisionsResponse> RevisionFeed::List(const v1::ListRevis
   q.include_rejected = request.include_rejected();
   q.ascending = request.order() == v1::SORT_ORDER_ASCENDING;
   q.after_cursor = *after;
-  q.limit = (request.page_size() == 0 ? 50 : request.page_size()) + 1;
+  q.limit = *page_size + 1;
   absl::StatusOr<std::vector<v1::Revision>> revs = store_->ListRevisions(q);
   if (!revs.ok()) return revs.status();
   v1::ListRevisionsResponse out;

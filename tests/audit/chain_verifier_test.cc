@@ -9,7 +9,8 @@
 #include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/str_cat.h"
-#include "services/audit/event_chain.h"
+#include "services/audit/chain_hasher.h"
+#include "services/audit/event_encoder.h"
 
 namespace ferry::audit {
 namespace {

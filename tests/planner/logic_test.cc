@@ -76,6 +76,16 @@ TEST(ManifestParserTest, MalformedYamlNamesFileAndLine) {
   EXPECT_NE(f.message().find("malformed YAML"), std::string::npos) << f.message();
 }
 
+TEST(ManifestParserTest, InvalidUtf8InAValueIsARenderFailureNotACrash) {
+  // yaml-cpp passes the bytes through; JSON text cannot hold them.
+  auto m = ParseManifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {k: \"\xff\xfe\"}\n",
+                          "apps/x/bad.yaml");
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(m.status().message().find("apps/x/bad.yaml"), std::string::npos) << m.status();
+  EXPECT_NE(m.status().message().find("ConfigMap a"), std::string::npos) << m.status();
+}
+
 TEST(ManifestParserTest, MissingNameIsNamed) {
   auto m = ParseManifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n", "a.yaml");
   ASSERT_FALSE(m.ok());

@@ -1,12 +1,12 @@
 #include "services/deployer/host/host_objects.h"
 
-#include <openssl/sha.h>
-
 #include <regex>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/crypto/sha256.h"
+#include "common/json/json.h"
 #include "services/deployer/host/detached_process.h"
 
 namespace ferry::deployer::host {
@@ -313,8 +313,9 @@ absl::Status ParseProcess(const Checker& c, const json& spec, ProcessSpec& out) 
 
 absl::StatusOr<HostObject> ParseHostObject(const std::string& text, const std::string& source_path) {
   std::string file = source_path.empty() ? "<manifest>" : source_path;
-  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object()) {
+  absl::StatusOr<json> parsed = ParseJson(text);
+  json doc = parsed.ok() ? *std::move(parsed) : json();
+  if (!doc.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(file, ": object is not a JSON/YAML mapping"));
   }
   HostObject out;
@@ -348,17 +349,11 @@ absl::StatusOr<HostObject> ParseHostObject(const std::string& text, const std::s
   return out;
 }
 
-std::string Sha256Hex(const std::string& data) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
-  std::string out;
-  for (unsigned char b : md) absl::StrAppendFormat(&out, "%02x", b);
-  return out;
-}
-
 std::string ProcessSpecHash(const nlohmann::json& spec) {
-  // nlohmann's object keys are sorted, so dump() is canonical.
-  return Sha256Hex(spec.dump()).substr(0, 16);
+  // nlohmann's object keys are sorted, so the compact dump is canonical. A
+  // spec comes from ParseJson: its strings are valid UTF-8 and the lossy dump
+  // writes them as they are.
+  return Sha256Hex(DumpJsonLossy(spec)).substr(0, 16);
 }
 
 }  // namespace ferry::deployer::host

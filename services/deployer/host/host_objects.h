@@ -88,9 +88,6 @@ struct HostObject {
 // any kind other than Process and ConfigFile.
 absl::StatusOr<HostObject> ParseHostObject(const std::string& json, const std::string& source_path);
 
-// sha256 hex of a string.
-std::string Sha256Hex(const std::string& data);
-
 // Canonical hash of a Process spec document, identifying its instances.
 std::string ProcessSpecHash(const nlohmann::json& spec);
 

@@ -16,6 +16,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "common/crypto/sha256.h"
+#include "common/json/json.h"
 #include "services/deployer/host/safe_path.h"
 #include "services/deployer/host/host_command.h"
 
@@ -113,7 +115,7 @@ absl::StatusOr<std::vector<TargetObject>> HostTarget::Prepare(const AppScope& ap
       absl::StatusOr<std::string> wd = ResolveUnderRoot(root_, obj.process->working_dir, "spec.workingDir", false);
       if (!wd.ok()) return Prefix(obj.where, wd.status());
     }
-    objects[i].json = obj.doc.dump(-1, ' ', false, json::error_handler_t::replace);
+    objects[i].json = DumpJsonLossy(obj.doc);
   }
   return objects;
 }
@@ -262,7 +264,7 @@ ObservedObject HostTarget::ObserveFile(const HostObject* applied, const std::str
                {"kind", kConfigFileKind},
                {"metadata", {{"name", name}}},
                {"spec", {{"path", spec.path}, {"content", content}, {"mode", absl::StrFormat("%04o", mode)}}}};
-  out.live_json = live.dump(-1, ' ', false, json::error_handler_t::replace);
+  out.live_json = DumpJsonLossy(live);
   std::string want = applied->doc["spec"].value("content", "");
   if (content != want) {
     out.drift = v1::DRIFT_STATUS_MODIFIED;

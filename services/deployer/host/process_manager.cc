@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "common/json/json.h"
 #include "common/logging/logger.h"
 #include "common/process/run_process.h"
 #include "services/deployer/host/health_probe.h"
@@ -131,8 +132,9 @@ std::vector<Instance> ProcessManager::Load(const std::string& app, const std::st
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(Dir(app, name), ec)) {
     if (entry.path().extension() != ".json") continue;
-    json j = json::parse(ReadFile(entry.path()), nullptr, false);
-    if (j.is_discarded() || !j.is_object()) continue;
+    absl::StatusOr<json> parsed = ParseJson(ReadFile(entry.path()));
+    if (!parsed.ok() || !parsed->is_object()) continue;
+    json& j = *parsed;
     Instance inst;
     inst.file = entry.path();
     inst.id = j.value("id", "");
@@ -148,7 +150,7 @@ std::vector<Instance> ProcessManager::Load(const std::string& app, const std::st
       if (inst.identity.pid != 0) {
         j["pid"] = inst.identity.pid;
         j["start_time"] = inst.identity.start_time;
-        (void)WriteFileAtomic(inst.file, j.dump());
+        if (absl::StatusOr<std::string> text = DumpJson(j); text.ok()) (void)WriteFileAtomic(inst.file, *text);
       }
     }
     out.push_back(std::move(inst));
@@ -214,7 +216,9 @@ absl::StatusOr<Instance> ProcessManager::Start(const std::string& app, const Hos
   int64_t stop_ms = absl::ToInt64Milliseconds(spec.stop_timeout);
   // Intent first: if the deployer dies before the pid is recorded, Load()
   // finds the program through FERRY_INSTANCE.
-  absl::Status w = WriteFileAtomic(inst.file, RecordJson(inst, spec.stop_signal, stop_ms).dump());
+  absl::StatusOr<std::string> record = DumpJson(RecordJson(inst, spec.stop_signal, stop_ms));
+  if (!record.ok()) return record.status();
+  absl::Status w = WriteFileAtomic(inst.file, *record);
   if (!w.ok()) return w;
   absl::StatusOr<pid_t> pid = SpawnDetached(ss);
   if (!pid.ok()) {
@@ -222,7 +226,9 @@ absl::StatusOr<Instance> ProcessManager::Start(const std::string& app, const Hos
     return pid.status();
   }
   inst.identity = {*pid, ProcessStartTime(*pid)};
-  w = WriteFileAtomic(inst.file, RecordJson(inst, spec.stop_signal, stop_ms).dump());
+  record = DumpJson(RecordJson(inst, spec.stop_signal, stop_ms));
+  if (!record.ok()) return record.status();
+  w = WriteFileAtomic(inst.file, *record);
   if (!w.ok()) return w;
   return inst;
 }
@@ -280,10 +286,11 @@ absl::Status ProcessManager::WaitHealthy(const Instance& inst, const ProcessSpec
 }
 
 void ProcessManager::Stop(const Instance& inst) {
-  json j = json::parse(ReadFile(inst.file), nullptr, false);
+  absl::StatusOr<json> parsed = ParseJson(ReadFile(inst.file));
+  const json j = parsed.ok() ? *std::move(parsed) : json();
   int sig = 15;
   int64_t ms = 10000;
-  if (!j.is_discarded() && j.is_object()) {
+  if (j.is_object()) {
     sig = j.value("stop_signal", 15);
     ms = j.value("stop_timeout_ms", int64_t{10000});
   }
@@ -427,7 +434,7 @@ ObservedObject ProcessManager::Observe(const std::string& app, const std::string
                  {"metadata", {{"name", name}}},
                  {"spec", alive.front()->spec},
                  {"status", {{"instances", status}}}};
-    out.live_json = live.dump();
+    out.live_json = DumpJsonLossy(live);  // ids, numbers and a spec read by ParseJson: valid UTF-8
   }
   if (applied == nullptr) {
     out.health = out.exists ? v1::HEALTH_STATUS_UNKNOWN : v1::HEALTH_STATUS_MISSING;

@@ -1,3 +1,9 @@
+-- Migration 001 of every service that records audit events through the
+-- outbox (planner, deployer, repo-watcher): their CMakeLists embed this file
+-- with ferry_migrations(... SHARED ${FERRY_OUTBOX_MIGRATION}). Databases
+-- have it recorded as applied version 1; never edit what it creates, add a
+-- migration to the services instead.
+--
 -- Transactional outbox for audit events. A row is written in the same
 -- transaction as the state change it reports; the forwarder delivers it to
 -- the audit service and marks it sent.

@@ -1,0 +1,34 @@
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace ferry {
+
+// The only way Ferry code turns text into nlohmann::json and back. Its own
+// parse() and dump() throw (on malformed text, and on a string that is not
+// valid UTF-8), and one throw on a background thread ends the process; these
+// never throw. tests/common/json/no_throwing_json_calls.sh fails the build's
+// tests on a direct call anywhere else in common/ and services/.
+
+// Parses `text` as one JSON value (nothing but whitespace after it).
+// INVALID_ARGUMENT with the parser's description (byte position included)
+// when it is not JSON or not valid UTF-8.
+absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text);
+
+// `value` as JSON text: compact when `indent` is negative, else pretty with
+// that many spaces. Object keys come out sorted (nlohmann keeps objects in a
+// std::map), so the compact form is canonical for a given value.
+// INVALID_ARGUMENT when a string in `value` is not valid UTF-8.
+absl::StatusOr<std::string> DumpJson(const nlohmann::json& value, int indent = -1);
+
+// As DumpJson, but never fails: invalid UTF-8 bytes are written as U+FFFD.
+// The same text as DumpJson for every value DumpJson accepts. For logs,
+// messages, and values known to be valid (e.g. parsed by ParseJson).
+std::string DumpJsonLossy(const nlohmann::json& value, int indent = -1);
+
+}  // namespace ferry

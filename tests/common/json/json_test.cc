@@ -1,0 +1,67 @@
+#include "common/json/json.h"
+
+#include <gtest/gtest.h>
+
+namespace ferry {
+namespace {
+
+TEST(ParseJsonTest, ParsesOneValue) {
+  absl::StatusOr<nlohmann::json> j = ParseJson(R"( {"b": [1, 2.5, "x"], "a": null} )");
+  ASSERT_TRUE(j.ok()) << j.status();
+  EXPECT_EQ((*j)["b"][2], "x");
+  EXPECT_TRUE((*j)["a"].is_null());
+}
+
+TEST(ParseJsonTest, MalformedTextIsInvalidArgumentNotAnException) {
+  for (const char* text : {"", "{", "{\"a\":}", "[1,]", "1 2", "nul"}) {
+    absl::StatusOr<nlohmann::json> j = ParseJson(text);
+    EXPECT_EQ(j.status().code(), absl::StatusCode::kInvalidArgument) << text;
+  }
+}
+
+TEST(ParseJsonTest, InvalidUtf8IsInvalidArgument) {
+  EXPECT_EQ(ParseJson("\"\xff\"").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ParseJsonTest, ErrorSaysWhere) {
+  absl::StatusOr<nlohmann::json> j = ParseJson("{\"a\": tru}");
+  ASSERT_FALSE(j.ok());
+  EXPECT_NE(j.status().message().find("not JSON"), absl::string_view::npos) << j.status();
+  EXPECT_NE(j.status().message().find("column"), absl::string_view::npos) << j.status();
+}
+
+TEST(DumpJsonTest, CompactWithSortedKeys) {
+  nlohmann::json j = {{"b", 1}, {"a", {1, "x"}}};
+  absl::StatusOr<std::string> text = DumpJson(j);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_EQ(*text, R"({"a":[1,"x"],"b":1})");
+}
+
+TEST(DumpJsonTest, Indented) {
+  absl::StatusOr<std::string> text = DumpJson(nlohmann::json{{"a", 1}}, 2);
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(*text, "{\n  \"a\": 1\n}");
+}
+
+TEST(DumpJsonTest, InvalidUtf8IsInvalidArgumentNotAnException) {
+  nlohmann::json j = {{"name", std::string("web\xff")}};
+  absl::StatusOr<std::string> text = DumpJson(j);
+  EXPECT_EQ(text.status().code(), absl::StatusCode::kInvalidArgument);
+  nlohmann::json key;
+  key[std::string("\xc3")] = 1;  // a truncated sequence, in a key
+  EXPECT_EQ(DumpJson(key).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(DumpJsonLossyTest, ReplacesInvalidUtf8) {
+  nlohmann::json j = {{"name", std::string("web\xff")}};
+  EXPECT_EQ(DumpJsonLossy(j), "{\"name\":\"web\xef\xbf\xbd\"}");
+}
+
+TEST(DumpJsonLossyTest, SameTextAsDumpJsonForValidValues) {
+  nlohmann::json j = {{"z", {{"y", "\xc3\xa9\n"}}}, {"a", 1.5}, {"n", nullptr}};
+  EXPECT_EQ(DumpJsonLossy(j), *DumpJson(j));
+  EXPECT_EQ(DumpJsonLossy(j, 2), *DumpJson(j, 2));
+}
+
+}  // namespace
+}  // namespace ferry
