@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/concurrency/mutex.h"
 #include "services/deployer/deployment_store.h"
 
 namespace ferry::deployer::testing {
@@ -73,7 +73,7 @@ class FakeDeploymentStore final : public DeploymentStore {
   void AddEvents(const std::vector<v1::Event>& events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::Deployment WithSteps(const Row& row, bool include_steps) const;
 
-  absl::Mutex mu_;
+  ferry::Mutex mu_;
   int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<std::string, Row> deployments_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::map<std::string, AppliedObject>> applied_ ABSL_GUARDED_BY(mu_);  // app/env -> key
