@@ -269,6 +269,8 @@ void FakeDeploymentStore::Unlock(const std::string& key) {
 
 absl::StatusOr<std::string> FakeDeploymentStore::GetCursor() {
   ferry::MutexLock l(&mu_);
+  ++cursor_reads_;
+  if (!cursor_error_.ok()) return cursor_error_;
   return cursor_;
 }
 
@@ -307,6 +309,16 @@ std::map<int64_t, std::string> FakeDeploymentStore::healed() {
 void FakeDeploymentStore::FailDriftSettings(absl::Status error) {
   ferry::MutexLock l(&mu_);
   drift_settings_error_ = std::move(error);
+}
+
+void FakeDeploymentStore::FailCursor(absl::Status error) {
+  ferry::MutexLock l(&mu_);
+  cursor_error_ = std::move(error);
+}
+
+int FakeDeploymentStore::cursor_reads() {
+  ferry::MutexLock l(&mu_);
+  return cursor_reads_;
 }
 
 }  // namespace ferry::deployer::testing

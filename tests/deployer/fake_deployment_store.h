@@ -59,6 +59,10 @@ class FakeDeploymentStore final : public DeploymentStore {
   std::map<int64_t, std::string> healed();
   // Makes every read of drift settings fail with `error` (OK: back to normal).
   void FailDriftSettings(absl::Status error);
+  // Makes every read of the plan cursor fail with `error` (OK: back to
+  // normal); counts the reads.
+  void FailCursor(absl::Status error);
+  int cursor_reads();
 
  private:
   struct Row {
@@ -85,6 +89,8 @@ class FakeDeploymentStore final : public DeploymentStore {
   absl::Status drift_settings_error_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> locks_ ABSL_GUARDED_BY(mu_);
   std::string cursor_ ABSL_GUARDED_BY(mu_);
+  absl::Status cursor_error_ ABSL_GUARDED_BY(mu_);
+  int cursor_reads_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<v1::Event> events_ ABSL_GUARDED_BY(mu_);
 };
 
