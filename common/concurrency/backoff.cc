@@ -8,7 +8,7 @@ namespace ferry::concurrency {
 absl::Duration BackoffDelay(const BackoffPolicy& policy, int failures) {
   if (failures <= 0) return absl::ZeroDuration();
   absl::Duration delay = policy.initial;
-  for (int i = 1; i < failures && delay < policy.max; ++i) delay *= 2;
+  for (int i = 1; i < failures && delay < policy.max; ++i) delay *= policy.factor;
   return std::min(delay, policy.max);
 }
 

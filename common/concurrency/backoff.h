@@ -8,16 +8,18 @@
 namespace ferry::concurrency {
 
 // How long to wait after consecutive failures: `initial` after the first,
-// doubling after each further one, never more than `max`; then stretched by
-// a random fraction in [0, jitter) so that many retriers spread out.
+// multiplied by `factor` (doubling by default) after each further one, never
+// more than `max`; then stretched by a random fraction in [0, jitter) so
+// that many retriers spread out.
 struct BackoffPolicy {
   absl::Duration initial = absl::Milliseconds(100);
   absl::Duration max = absl::Seconds(30);
   double jitter = 0.0;
+  double factor = 2.0;
 };
 
 // The delay after `failures` consecutive failures (1 = the first), without
-// jitter: initial * 2^(failures-1), capped at max. Zero for failures <= 0.
+// jitter: initial * factor^(failures-1), capped at max. Zero for failures <= 0.
 absl::Duration BackoffDelay(const BackoffPolicy& policy, int failures);
 
 // Counts consecutive failures and hands out the delays of a BackoffPolicy,

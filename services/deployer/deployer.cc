@@ -20,11 +20,13 @@ PlanConsumerOptions ConsumerOptionsOf(const DeployerOptions& options) {
 }  // namespace
 
 Deployer::Deployer(DeploymentStore* store, TargetFactory* targets, PlanSource* plans, DeploymentNotifier* notifier,
-                   DeployerMetrics* metrics, const Clock* clock, DeployerOptions options, FetcherFactory fetchers)
+                   DeployerMetrics* metrics, const WaitableClock* clock, DeployerOptions options,
+                   FetcherFactory fetchers)
     : store_(store),
       plans_(plans),
       notifier_(notifier),
       options_(options),
+      clock_(clock),
       runner_(store, targets, notifier, metrics, clock, RunnerOptionsOf(options)),
       scheduler_(store, options.max_concurrent_deployments),
       reporter_(store, store, plans),
@@ -43,33 +45,47 @@ Deployer::~Deployer() { Stop(); }
 
 void Deployer::Start() {
   {
-    absl::MutexLock l(&mu_);
+    ferry::MutexLock l(&mu_);
     if (started_) return;
     started_ = true;
   }
   RecoverOrphans();
-  if (plans_ != nullptr) plan_thread_ = std::thread([this] { consumer_.Run(); });
-  maintenance_thread_ = std::thread([this] { MaintenanceLoop(); });
+  ferry::MutexLock l(&mu_);
+  if (scheduler_.stopping()) return;  // Stop() came first.
+  if (plans_ != nullptr) {
+    concurrency::LoopOptions plan_options;
+    plan_options.backoff = PlanConsumer::RetryPolicy(ConsumerOptionsOf(options_));
+    plan_loop_ = std::make_unique<concurrency::BackgroundLoop>(
+        "plan stream", [this] { return consumer_.ConsumeStream(); }, plan_options, clock_);
+    plan_loop_->Start();
+  }
+  concurrency::LoopOptions maintenance_options;
+  maintenance_options.first_run_after = options_.tick;
+  maintenance_loop_ = std::make_unique<concurrency::BackgroundLoop>(
+      "maintenance", [this] { return MaintenanceStep(); }, maintenance_options, clock_);
+  maintenance_loop_->Start();
 }
 
 void Deployer::Stop() {
   if (!scheduler_.Stop()) return;
   runner_.Stop();
   if (plans_ != nullptr) plans_->Cancel();
-  if (plan_thread_.joinable()) plan_thread_.join();
-  if (maintenance_thread_.joinable()) maintenance_thread_.join();
+  std::unique_ptr<concurrency::BackgroundLoop> plan_loop, maintenance_loop;
+  {
+    ferry::MutexLock l(&mu_);
+    plan_loop = std::move(plan_loop_);
+    maintenance_loop = std::move(maintenance_loop_);
+  }
+  if (plan_loop) plan_loop->Stop();
+  if (maintenance_loop) maintenance_loop->Stop();
   scheduler_.Join();
 }
 
-void Deployer::MaintenanceLoop() {
-  // Everything here is quick: deployments it starts (recoveries, heals) run
-  // on scheduler workers, so one slow deployment never holds up the others'
-  // recovery, reports or drift checks.
-  while (!scheduler_.SleepUnlessStopping(options_.tick)) {
-    RecoverOrphans();
-    ReportOutcomes();
-    DriftPass(false);
-  }
+absl::StatusOr<absl::Duration> Deployer::MaintenanceStep() {
+  RecoverOrphans();
+  ReportOutcomes();
+  DriftPass(false);
+  return options_.tick;
 }
 
 }  // namespace ferry::deployer

@@ -2,11 +2,12 @@
 
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/clock/clock.h"
+#include "common/concurrency/background_loop.h"
+#include "common/concurrency/mutex.h"
 #include "ferry/v1/deployer.pb.h"
 #include "services/deployer/deployer_metrics.h"
 #include "services/deployer/deployment_history.h"
@@ -35,6 +36,8 @@ struct DeployerOptions {
   // How often the maintenance loop wakes (drift due times, orphan recovery,
   // outcome reports).
   absl::Duration tick = absl::Seconds(1);
+  // The wait before reconnecting to the plan stream, and the first wait
+  // after a failure (a plan not taken, a failed stream), doubling up to 30 s.
   absl::Duration plan_retry = absl::Seconds(2);
   // Plans handed off (acknowledged, recorded, started) at once; one at a
   // time per application and environment.
@@ -52,8 +55,10 @@ struct DeployerOptions {
 // object to call. No logic of its own. Thread-safe.
 class Deployer {
  public:
+  // The plan and maintenance loops wait on `clock` (tests pass a fake one).
   Deployer(DeploymentStore* store, TargetFactory* targets, PlanSource* plans, DeploymentNotifier* notifier,
-           DeployerMetrics* metrics, const Clock* clock, DeployerOptions options, FetcherFactory fetchers = nullptr);
+           DeployerMetrics* metrics, const WaitableClock* clock, DeployerOptions options,
+           FetcherFactory fetchers = nullptr);
   ~Deployer();
 
   // Recovers unfinished deployments, then starts the plan and maintenance
@@ -98,12 +103,17 @@ class Deployer {
   DeploymentStore& store() { return *store_; }
 
  private:
-  void MaintenanceLoop();
+  // One round of the maintenance loop: orphan recovery, outcome reports
+  // and a drift pass. Everything here is quick: deployments it starts
+  // (recoveries, heals) run on scheduler workers, so one slow deployment
+  // never holds up the others' recovery, reports or drift checks.
+  absl::StatusOr<absl::Duration> MaintenanceStep();
 
   DeploymentStore* const store_;
   PlanSource* const plans_;
   DeploymentNotifier* const notifier_;
   const DeployerOptions options_;
+  const WaitableClock* const clock_;
 
   DeploymentRunner runner_;
   DeploymentScheduler scheduler_;
@@ -118,10 +128,14 @@ class Deployer {
   LiveStateObserver observer_;
   DeploymentHistory history_;
 
-  absl::Mutex mu_;
+  ferry::Mutex mu_;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread plan_thread_;
-  std::thread maintenance_thread_;
+  // Follows the plan stream (PlanConsumer::ConsumeStream), reconnecting
+  // after plan_retry or backing off after a failure. Null without a plan
+  // source.
+  std::unique_ptr<concurrency::BackgroundLoop> plan_loop_ ABSL_GUARDED_BY(mu_);
+  // MaintenanceStep every tick.
+  std::unique_ptr<concurrency::BackgroundLoop> maintenance_loop_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::deployer

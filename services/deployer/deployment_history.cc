@@ -1,7 +1,7 @@
 #include "services/deployer/deployment_history.h"
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/api/page_size.h"
 
 namespace ferry::deployer {
 
@@ -11,18 +11,17 @@ absl::StatusOr<v1::Deployment> DeploymentHistory::GetDeployment(const std::strin
 }
 
 absl::StatusOr<v1::ListDeploymentsResponse> DeploymentHistory::ListDeployments(const v1::ListDeploymentsRequest& req) {
-  if (req.page_size() < 0 || req.page_size() > 1000) {
-    return absl::InvalidArgumentError("page_size must be between 0 and 1000");
-  }
+  absl::StatusOr<int> page_size = api::PageSize(req.page_size());
+  if (!page_size.ok()) return page_size.status();
+  absl::StatusOr<int64_t> after = api::SequencePageToken(req.page_token(), "not a token from a previous response");
+  if (!after.ok()) return after.status();
   DeploymentFilter f;
   f.application_id = req.application_id();
   f.environment_id = req.environment_id();
   for (int s : req.states()) f.states.push_back(static_cast<v1::DeploymentState>(s));
   f.include_steps = req.include_steps();
-  f.page_size = req.page_size() == 0 ? 50 : req.page_size();
-  if (!req.page_token().empty() && (!absl::SimpleAtoi(req.page_token(), &f.after_seq) || f.after_seq <= 0)) {
-    return absl::InvalidArgumentError("page_token is not a token from a previous response");
-  }
+  f.page_size = *page_size;
+  f.after_seq = *after;
   absl::StatusOr<DeploymentPage> page = records_->List(f);
   if (!page.ok()) return page.status();
   v1::ListDeploymentsResponse out;

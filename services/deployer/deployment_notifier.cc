@@ -1,10 +1,15 @@
 #include "services/deployer/deployment_notifier.h"
 
+#include "absl/time/clock.h"
+
 namespace ferry::deployer {
 
 bool DeploymentNotifier::Subscription::Next(v1::WatchDeploymentResponse* out, absl::Duration timeout) {
-  std::unique_lock<std::mutex> l(mu_);
-  cv_.wait_for(l, absl::ToChronoMilliseconds(timeout), [&] { return closed_ || !queue_.empty(); });
+  ferry::MutexLock l(&mu_);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!closed_ && queue_.empty()) {
+    if (cv_.WaitWithDeadline(&mu_, deadline)) break;
+  }
   if (queue_.empty()) return false;
   *out = std::move(queue_.front());
   queue_.pop_front();
@@ -12,14 +17,15 @@ bool DeploymentNotifier::Subscription::Next(v1::WatchDeploymentResponse* out, ab
 }
 
 bool DeploymentNotifier::Subscription::closed() {
-  std::lock_guard<std::mutex> l(mu_);
+  ferry::MutexLock l(&mu_);
   return closed_;
 }
 
 std::shared_ptr<DeploymentNotifier::Subscription> DeploymentNotifier::Subscribe(const std::string& deployment_id) {
   auto sub = std::make_shared<Subscription>();
-  std::lock_guard<std::mutex> l(mu_);
+  ferry::MutexLock l(&mu_);
   if (shutdown_) {
+    ferry::MutexLock sl(&sub->mu_);
     sub->closed_ = true;
   } else {
     subs_.emplace(deployment_id, sub);
@@ -28,7 +34,7 @@ std::shared_ptr<DeploymentNotifier::Subscription> DeploymentNotifier::Subscribe(
 }
 
 void DeploymentNotifier::Unsubscribe(const std::string& deployment_id, const std::shared_ptr<Subscription>& sub) {
-  std::lock_guard<std::mutex> l(mu_);
+  ferry::MutexLock l(&mu_);
   auto [b, e] = subs_.equal_range(deployment_id);
   for (auto it = b; it != e; ++it) {
     if (it->second == sub) {
@@ -39,22 +45,24 @@ void DeploymentNotifier::Unsubscribe(const std::string& deployment_id, const std
 }
 
 void DeploymentNotifier::Publish(const std::string& deployment_id, const v1::WatchDeploymentResponse& event) {
-  std::lock_guard<std::mutex> l(mu_);
+  ferry::MutexLock l(&mu_);
   auto [b, e] = subs_.equal_range(deployment_id);
   for (auto it = b; it != e; ++it) {
-    std::lock_guard<std::mutex> sl(it->second->mu_);
-    it->second->queue_.push_back(event);
-    it->second->cv_.notify_all();
+    Subscription& sub = *it->second;
+    ferry::MutexLock sl(&sub.mu_);
+    sub.queue_.push_back(event);
+    sub.cv_.SignalAll();
   }
 }
 
 void DeploymentNotifier::Shutdown() {
-  std::lock_guard<std::mutex> l(mu_);
+  ferry::MutexLock l(&mu_);
   shutdown_ = true;
-  for (auto& [id, sub] : subs_) {
-    std::lock_guard<std::mutex> sl(sub->mu_);
-    sub->closed_ = true;
-    sub->cv_.notify_all();
+  for (auto& entry : subs_) {
+    Subscription& sub = *entry.second;
+    ferry::MutexLock sl(&sub.mu_);
+    sub.closed_ = true;
+    sub.cv_.SignalAll();
   }
   subs_.clear();
 }

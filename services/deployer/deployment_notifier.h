@@ -1,13 +1,13 @@
 #pragma once
 
-#include <condition_variable>
 #include <deque>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
+#include "common/concurrency/mutex.h"
 #include "ferry/v1/deployer.pb.h"
 
 namespace ferry::deployer {
@@ -26,10 +26,10 @@ class DeploymentNotifier {
 
    private:
     friend class DeploymentNotifier;
-    std::mutex mu_;
-    std::condition_variable cv_;
-    std::deque<v1::WatchDeploymentResponse> queue_;
-    bool closed_ = false;
+    ferry::Mutex mu_;
+    ferry::CondVar cv_;  // Signalled when an event is queued or the subscription closes.
+    std::deque<v1::WatchDeploymentResponse> queue_ ABSL_GUARDED_BY(mu_);
+    bool closed_ ABSL_GUARDED_BY(mu_) = false;
   };
 
   // Events of `deployment_id` published after this call reach the subscription.
@@ -40,9 +40,9 @@ class DeploymentNotifier {
   void Shutdown();
 
  private:
-  std::mutex mu_;
-  bool shutdown_ = false;
-  std::multimap<std::string, std::shared_ptr<Subscription>> subs_;
+  ferry::Mutex mu_;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  std::multimap<std::string, std::shared_ptr<Subscription>> subs_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::deployer

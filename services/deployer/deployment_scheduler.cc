@@ -31,7 +31,7 @@ DeploymentScheduler::~DeploymentScheduler() {
 }
 
 bool DeploymentScheduler::ReserveSlot(const std::string& deployment_id) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   // Bounded: beyond max_concurrent_deployments the caller (the plan intake)
   // waits, instead of every deployment of a large commit running, and
   // reporting to the planner, at once. The id counts as in flight from here
@@ -44,14 +44,14 @@ bool DeploymentScheduler::ReserveSlot(const std::string& deployment_id) {
 }
 
 bool DeploymentScheduler::TryReserveSlot(const std::string& deployment_id) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   if (stopping_ || static_cast<int>(in_flight_.size()) >= max_concurrent_) return false;
   in_flight_.insert(deployment_id);
   return true;
 }
 
 void DeploymentScheduler::ReleaseSlot(const std::string& deployment_id) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   in_flight_.erase(deployment_id);
   cv_.SignalAll();
 }
@@ -59,7 +59,7 @@ void DeploymentScheduler::ReleaseSlot(const std::string& deployment_id) {
 void DeploymentScheduler::Spawn(const std::string& deployment_id, std::function<void()> fn) {
   std::vector<Worker> finished;
   {
-    absl::MutexLock l(&mu_);
+    ferry::MutexLock l(&mu_);
     if (stopping_) {
       in_flight_.erase(deployment_id);
       cv_.SignalAll();
@@ -83,7 +83,7 @@ void DeploymentScheduler::Spawn(const std::string& deployment_id, std::function<
       // released before the deployment stops counting as in flight, so that
       // after WaitIdle() nothing of it is held any more.
       fn = nullptr;
-      absl::MutexLock l(&mu_);
+      ferry::MutexLock l(&mu_);
       in_flight_.erase(deployment_id);
       done->store(true);
       cv_.SignalAll();
@@ -94,20 +94,16 @@ void DeploymentScheduler::Spawn(const std::string& deployment_id, std::function<
 }
 
 bool DeploymentScheduler::InFlight(const std::string& deployment_id) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   return in_flight_.count(deployment_id) > 0;
 }
 
 void DeploymentScheduler::WaitIdle() {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   while (!in_flight_.empty()) cv_.Wait(&mu_);
 }
 
-void DeploymentScheduler::LockReleased() {
-  absl::MutexLock l(&mu_);
-  ++lock_releases_;
-  cv_.SignalAll();
-}
+void DeploymentScheduler::LockReleased() { lock_released_.Notify(); }
 
 absl::StatusOr<std::unique_ptr<AppLock>> DeploymentScheduler::TryLock(const std::string& app, const std::string& env) {
   absl::StatusOr<std::unique_ptr<AppLock>> lock = locks_->TryLock(app, env);
@@ -117,24 +113,19 @@ absl::StatusOr<std::unique_ptr<AppLock>> DeploymentScheduler::TryLock(const std:
 
 std::unique_ptr<AppLock> DeploymentScheduler::AcquireLock(const std::string& app, const std::string& env) {
   while (true) {
-    uint64_t seen;
-    {
-      absl::MutexLock l(&mu_);
-      seen = lock_releases_;
-    }
+    // Read before trying, so that a release in between is not missed.
+    const uint64_t seen = lock_released_.Version();
     absl::StatusOr<std::unique_ptr<AppLock>> lock = TryLock(app, env);
     if (lock.ok() && *lock) return std::move(*lock);
-    absl::MutexLock l(&mu_);
-    absl::Time deadline = absl::Now() + lock_retry_;
-    while (!stopping_ && lock_releases_ == seen) {
-      if (cv_.WaitWithDeadline(&mu_, deadline)) break;
-    }
-    if (stopping_) return nullptr;
+    // Woken by a release in this process; a holder elsewhere is retried
+    // every lock_retry_. Stop() cancels the signal.
+    lock_released_.WaitForChange(seen, lock_retry_);
+    if (stopping()) return nullptr;
   }
 }
 
 bool DeploymentScheduler::SleepUnlessStopping(absl::Duration d) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   absl::Time deadline = absl::Now() + d;
   while (!stopping_) {
     if (cv_.WaitWithDeadline(&mu_, deadline)) break;
@@ -143,22 +134,23 @@ bool DeploymentScheduler::SleepUnlessStopping(absl::Duration d) {
 }
 
 bool DeploymentScheduler::stopping() {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   return stopping_;
 }
 
 bool DeploymentScheduler::Stop() {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   if (stopping_) return false;
   stopping_ = true;
   cv_.SignalAll();
+  lock_released_.Cancel();
   return true;
 }
 
 void DeploymentScheduler::Join() {
   std::vector<Worker> workers;
   {
-    absl::MutexLock l(&mu_);
+    ferry::MutexLock l(&mu_);
     workers.swap(workers_);
   }
   for (Worker& w : workers) w.thread.join();

@@ -11,7 +11,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "common/concurrency/change_signal.h"
+#include "common/concurrency/mutex.h"
 #include "absl/time/time.h"
 #include "services/deployer/deployment_store.h"
 
@@ -75,10 +76,12 @@ class DeploymentScheduler {
   const int max_concurrent_;
   const absl::Duration lock_retry_;
 
-  absl::Mutex mu_;
-  absl::CondVar cv_;  // Signalled on every change below.
+  // Notified when a lock of this process is released; cancelled by Stop().
+  concurrency::ChangeSignal lock_released_;
+
+  ferry::Mutex mu_;
+  ferry::CondVar cv_;  // Signalled on every change below.
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t lock_releases_ ABSL_GUARDED_BY(mu_) = 0;  // Locks of this process released.
   std::set<std::string> in_flight_ ABSL_GUARDED_BY(mu_);  // Deployment ids run by this process.
   std::vector<Worker> workers_ ABSL_GUARDED_BY(mu_);
 };

@@ -1,10 +1,10 @@
 #include "services/deployer/drift_controller.h"
 
-#include <algorithm>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/concurrency/backoff.h"
 #include "common/logging/logger.h"
 #include "services/deployer/app_ids.h"
 #include "services/deployer/audit_events.h"
@@ -30,7 +30,7 @@ void DriftController::DriftPass(bool force) {
     if (scheduler_->stopping()) return;
     std::string key = AppKey(app.application_id, app.environment_id);
     {
-      absl::MutexLock l(&mu_);
+      ferry::MutexLock l(&mu_);
       auto it = next_check_.find(key);
       if (!force && it != next_check_.end() && clock_->Now() < it->second) continue;
     }
@@ -45,7 +45,7 @@ void DriftController::DriftPass(bool force) {
       continue;
     }
     {
-      absl::MutexLock l(&mu_);
+      ferry::MutexLock l(&mu_);
       next_check_[key] = clock_->Now() + FromProtoDuration(settings->interval());
     }
     if (settings->disabled()) continue;
@@ -68,7 +68,7 @@ void DriftController::CheckDrift(const ManagedApp& app, const v1::DriftSettings&
   Episodes still;
   Episodes known;
   {
-    absl::MutexLock l(&mu_);
+    ferry::MutexLock l(&mu_);
     known = active_drift_[key];
   }
   for (const AppliedObject& a : *applied) {
@@ -104,12 +104,12 @@ void DriftController::CheckDrift(const ManagedApp& app, const v1::DriftSettings&
     }
   }
   {
-    absl::MutexLock l(&mu_);
+    ferry::MutexLock l(&mu_);
     active_drift_[key] = still;
   }
   if (heal.empty()) return;
   {
-    absl::MutexLock l(&mu_);
+    ferry::MutexLock l(&mu_);
     auto it = heal_backoff_.find(key);
     if (it != heal_backoff_.end() && clock_->Now() < it->second.second) return;
   }
@@ -163,7 +163,7 @@ void DriftController::Heal(const ManagedApp& app, const v1::DriftSettings& setti
                            const std::vector<std::string>& drift_keys) {
   absl::StatusOr<v1::Deployment> done = runner_->Run(d, spec);
   std::string key = AppKey(app.application_id, app.environment_id);
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   if (done.ok() && done->state() == v1::DEPLOYMENT_STATE_SUCCEEDED) {
     std::vector<v1::Event> events;
     for (const std::string& okey : drift_keys) {
@@ -179,10 +179,12 @@ void DriftController::Heal(const ManagedApp& app, const v1::DriftSettings& setti
   } else {
     auto& [failures, not_before] = heal_backoff_[key];
     const v1::Backoff& b = settings.heal_backoff();
-    absl::Duration delay = FromProtoDuration(b.initial());
-    for (int i = 0; i < failures && delay < FromProtoDuration(b.max()); ++i) delay = delay * b.factor();
-    delay = std::min(delay, FromProtoDuration(b.max()));
+    concurrency::BackoffPolicy policy;
+    policy.initial = FromProtoDuration(b.initial());
+    policy.max = FromProtoDuration(b.max());
+    policy.factor = b.factor();
     ++failures;
+    absl::Duration delay = concurrency::BackoffDelay(policy, failures);
     not_before = clock_->Now() + delay;
     logging::Warn("drift heal failed; backing off",
                   {{"application", app.application_id}, {"delay", absl::FormatDuration(delay)},

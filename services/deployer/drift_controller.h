@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/concurrency/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock/clock.h"
 #include "services/deployer/deployer_metrics.h"
@@ -52,7 +52,7 @@ class DriftController {
   const Clock* const clock_;
 
   // Drift bookkeeping, per "app/env".
-  absl::Mutex mu_;
+  ferry::Mutex mu_;
   std::map<std::string, absl::Time> next_check_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Episodes> active_drift_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::pair<int, absl::Time>> heal_backoff_ ABSL_GUARDED_BY(mu_);  // failures, not before

@@ -17,7 +17,7 @@ GrpcPlanSource::GrpcPlanSource(std::shared_ptr<grpc::Channel> channel, absl::Dur
 absl::Status GrpcPlanSource::Watch(const std::string& cursor, const PlanCallback& on_plan) {
   grpc::ClientContext ctx;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    ferry::MutexLock l(&mu_);
     if (cancelled_) return absl::CancelledError("plan watch cancelled");
     watching_ = &ctx;
   }
@@ -34,7 +34,7 @@ absl::Status GrpcPlanSource::Watch(const std::string& cursor, const PlanCallback
     }
   }
   grpc::Status status = reader->Finish();
-  std::lock_guard<std::mutex> l(mu_);
+  ferry::MutexLock l(&mu_);
   watching_ = nullptr;
   if (cancelled_) return absl::CancelledError("plan watch cancelled");
   if (stopped_early) return absl::AbortedError("a plan was not taken; reconnecting from the saved cursor");
@@ -42,7 +42,7 @@ absl::Status GrpcPlanSource::Watch(const std::string& cursor, const PlanCallback
 }
 
 void GrpcPlanSource::Cancel() {
-  std::lock_guard<std::mutex> l(mu_);
+  ferry::MutexLock l(&mu_);
   cancelled_ = true;
   if (watching_ != nullptr) watching_->TryCancel();
 }

@@ -1,10 +1,10 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
-
 #include <grpcpp/grpcpp.h>
 
+#include "absl/base/thread_annotations.h"
+#include "common/concurrency/mutex.h"
 #include "ferry/v1/planner.grpc.pb.h"
 #include "services/deployer/plan_source.h"
 
@@ -25,9 +25,9 @@ class GrpcPlanSource final : public PlanSource {
  private:
   std::unique_ptr<v1::Planner::Stub> stub_;
   const absl::Duration timeout_;
-  std::mutex mu_;
-  grpc::ClientContext* watching_ = nullptr;
-  bool cancelled_ = false;
+  ferry::Mutex mu_;
+  grpc::ClientContext* watching_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace ferry::deployer

@@ -39,7 +39,8 @@ void OrphanRecovery::RecoverOrphans() {
       it->second = d;
     }
   }
-  for (const auto& [key, d] : chosen) {
+  for (const auto& entry : chosen) {
+    const v1::Deployment& d = entry.second;  // Not a structured binding: the lambda below captures it.
     if (scheduler_->stopping() || scheduler_->InFlight(d.id())) continue;
     absl::StatusOr<std::unique_ptr<AppLock>> lock = scheduler_->TryLock(d.application_id(), d.environment_id());
     if (!lock.ok() || !*lock) continue;  // Its holder is alive (here or elsewhere).

@@ -13,7 +13,7 @@ void OutcomeReporter::ReportOutcomes() {
   // concurrent passes would report the same outcomes several times over.
   // A request made while a pass runs makes that pass run once more.
   {
-    absl::MutexLock l(&mu_);
+    ferry::MutexLock l(&mu_);
     if (reporting_) {
       report_again_ = true;
       return;
@@ -22,7 +22,7 @@ void OutcomeReporter::ReportOutcomes() {
   }
   for (;;) {
     ReportOnce();
-    absl::MutexLock l(&mu_);
+    ferry::MutexLock l(&mu_);
     if (!report_again_) {
       reporting_ = false;
       return;

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/concurrency/mutex.h"
 #include "services/deployer/deployment_store.h"
 #include "services/deployer/plan_source.h"
 
@@ -25,7 +25,7 @@ class OutcomeReporter {
   DeploymentRecords* const records_;
   PlanSource* const plans_;
 
-  absl::Mutex mu_;
+  ferry::Mutex mu_;
   bool reporting_ ABSL_GUARDED_BY(mu_) = false;
   bool report_again_ ABSL_GUARDED_BY(mu_) = false;
 };

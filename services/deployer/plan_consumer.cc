@@ -1,7 +1,5 @@
 #include "services/deployer/plan_consumer.h"
 
-#include <algorithm>
-
 #include "common/logging/logger.h"
 #include "services/deployer/app_ids.h"
 #include "services/deployer/audit_events.h"
@@ -9,6 +7,13 @@
 #include "services/deployer/plan_intake.h"
 
 namespace ferry::deployer {
+
+concurrency::BackoffPolicy PlanConsumer::RetryPolicy(const PlanConsumerOptions& options) {
+  concurrency::BackoffPolicy policy;
+  policy.initial = options.plan_retry;
+  policy.max = absl::Seconds(30);
+  return policy;
+}
 
 PlanConsumer::PlanConsumer(DeploymentRecords* records, PinStore* pins, PlanCursorStore* cursor, PlanSource* plans,
                            TargetFactory* targets, FetcherFactory fetchers, DeploymentScheduler* scheduler,
@@ -24,36 +29,30 @@ PlanConsumer::PlanConsumer(DeploymentRecords* records, PinStore* pins, PlanCurso
       clock_(clock),
       options_(std::move(options)) {}
 
-void PlanConsumer::Run() {
-  absl::Duration backoff = options_.plan_retry;
-  while (true) {
-    if (scheduler_->stopping()) return;
-    absl::StatusOr<std::string> cursor = cursor_->GetCursor();
-    absl::Status s = cursor.status();
-    if (cursor.ok()) {
-      // Plans are handed off several at a time (one at a time per
-      // application and environment); the saved cursor only moves over
-      // plans whose hand-off finished.
-      PlanIntake intake(options_.intake_concurrency, [&](const std::string& position) {
-        absl::Status saved = cursor_->SaveCursor(position);
-        if (!saved.ok()) logging::Warn("cannot save plan cursor", {{"error", saved.ToString()}});
-      });
-      s = plans_->Watch(*cursor, [&](const std::string& next, const v1::Plan& plan) {
-        std::string key = plan.application_id() + "/" + plan.environment_id();
-        return intake.Submit(key, next, [this, plan] { return TakePlan(plan); });
-      });
-      absl::Status intake_failure = intake.Drain();
-      if (intake_failure.ok()) backoff = options_.plan_retry;
-    }
-    if (scheduler_->stopping()) return;
-    logging::Info("plan stream ended; reconnecting", {{"status", s.ToString()}});
-    if (scheduler_->SleepUnlessStopping(backoff)) return;
-    backoff = std::min(backoff * 2, absl::Seconds(30));
-  }
+absl::StatusOr<absl::Duration> PlanConsumer::ConsumeStream() {
+  if (scheduler_->stopping()) return absl::InfiniteDuration();
+  absl::StatusOr<std::string> cursor = cursor_->GetCursor();
+  if (!cursor.ok()) return cursor.status();
+  // Plans are handed off several at a time (one at a time per application
+  // and environment); the saved cursor only moves over plans whose hand-off
+  // finished.
+  PlanIntake intake(options_.intake_concurrency, [&](const std::string& position) {
+    absl::Status saved = cursor_->SaveCursor(position);
+    if (!saved.ok()) logging::Warn("cannot save plan cursor", {{"error", saved.ToString()}});
+  });
+  absl::Status s = plans_->Watch(*cursor, [&](const std::string& next, const v1::Plan& plan) {
+    std::string key = plan.application_id() + "/" + plan.environment_id();
+    return intake.Submit(key, next, [this, plan] { return TakePlan(plan); });
+  });
+  absl::Status intake_failure = intake.Drain();
+  if (scheduler_->stopping()) return absl::InfiniteDuration();
+  if (!intake_failure.ok()) return intake_failure;
+  logging::Info("plan stream ended; reconnecting", {{"status", s.ToString()}});
+  return options_.plan_retry;
 }
 
 absl::Status PlanConsumer::TakePlan(const v1::Plan& plan) {
-  absl::Duration backoff = options_.plan_retry;
+  concurrency::Backoff backoff(RetryPolicy(options_));
   for (;;) {
     absl::StatusOr<std::string> handled = HandlePlan(plan);
     if (handled.ok()) return absl::OkStatus();
@@ -63,12 +62,12 @@ absl::Status PlanConsumer::TakePlan(const v1::Plan& plan) {
       logging::Warn("plan skipped", {{"plan", plan.id()}, {"error", handled.status().ToString()}});
       return absl::OkStatus();
     }
+    absl::Duration delay = backoff.Next();
     logging::Warn("plan not taken; retrying",
-                  {{"plan", plan.id()}, {"error", handled.status().ToString()}, {"retry_in", absl::FormatDuration(backoff)}});
-    if (scheduler_->SleepUnlessStopping(backoff)) {
+                  {{"plan", plan.id()}, {"error", handled.status().ToString()}, {"retry_in", absl::FormatDuration(delay)}});
+    if (scheduler_->SleepUnlessStopping(delay)) {
       return handled.status();  // Delivered again from the saved cursor after a restart.
     }
-    backoff = std::min(backoff * 2, absl::Seconds(30));
   }
 }
 

@@ -6,6 +6,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/clock/clock.h"
+#include "common/concurrency/backoff.h"
 #include "ferry/v1/planner.pb.h"
 #include "services/deployer/deployment_scheduler.h"
 #include "services/deployer/deployment_starter.h"
@@ -34,20 +35,27 @@ struct PlanConsumerOptions {
 // Thread-safe.
 class PlanConsumer {
  public:
-  // `plans` may be null (then Run() must not be called and nothing is
+  // `plans` may be null (then ConsumeStream() must not be called and nothing is
   // acknowledged).
   PlanConsumer(DeploymentRecords* records, PinStore* pins, PlanCursorStore* cursor, PlanSource* plans,
                TargetFactory* targets, FetcherFactory fetchers, DeploymentScheduler* scheduler,
                DeploymentStarter* starter, const Clock* clock, PlanConsumerOptions options);
 
-  // Follows the stream, reconnecting with backoff, until the scheduler stops.
-  void Run();
+  // One connection to the stream: watches it from the saved cursor, hands
+  // plans off and drains the hand-offs when it ends. Returns the wait before
+  // reconnecting (plan_retry), or the failure (no cursor, a failed hand-off)
+  // that the caller backs off from. The step of the Deployer's plan loop.
+  absl::StatusOr<absl::Duration> ConsumeStream();
 
   // Takes one released plan: skips it when already handled or when the
   // application is pinned and the plan was approved automatically;
   // otherwise acknowledges it, records the deployment and runs it in the
   // background. Returns the deployment id ("" when skipped).
   absl::StatusOr<std::string> HandlePlan(const v1::Plan& plan);
+
+  // Retries of a plan, and reconnections after a failed stream: from
+  // plan_retry, doubling, up to 30 s.
+  static concurrency::BackoffPolicy RetryPolicy(const PlanConsumerOptions& options);
 
  private:
   // HandlePlan, retried with backoff until it succeeds, the plan proves

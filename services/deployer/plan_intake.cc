@@ -11,8 +11,8 @@ PlanIntake::PlanIntake(int limit, std::function<void(const std::string& position
 PlanIntake::~PlanIntake() { Drain().IgnoreError(); }
 
 bool PlanIntake::Submit(const std::string& key, const std::string& position, std::function<absl::Status()> handoff) {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return !failure_.ok() || (running_ < limit_ && !busy_keys_.count(key)); });
+  ferry::MutexLock lock(&mu_);
+  while (failure_.ok() && (running_ >= limit_ || busy_keys_.count(key) > 0)) cv_.Wait(&mu_);
   if (!failure_.ok()) return false;
   // Reap the threads that have finished.
   for (auto it = threads_.begin(); it != threads_.end();) {
@@ -33,7 +33,7 @@ bool PlanIntake::Submit(const std::string& key, const std::string& position, std
 }
 
 void PlanIntake::Finish(uint64_t index, const std::string& key, absl::Status status) {
-  std::unique_lock<std::mutex> lock(mu_);
+  ferry::MutexLock lock(&mu_);
   if (status.ok()) {
     window_[index - first_index_].done = true;
   } else if (failure_.ok()) {
@@ -41,12 +41,12 @@ void PlanIntake::Finish(uint64_t index, const std::string& key, absl::Status sta
   }
   busy_keys_.erase(key);
   --running_;
-  AdvanceLocked(lock);
+  AdvanceLocked();
   finished_.push_back(std::this_thread::get_id());
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
-void PlanIntake::AdvanceLocked(std::unique_lock<std::mutex>& lock) {
+void PlanIntake::AdvanceLocked() {
   // One thread advances at a time; it loops while others finish meanwhile.
   if (advancing_) return;
   advancing_ = true;
@@ -58,24 +58,24 @@ void PlanIntake::AdvanceLocked(std::unique_lock<std::mutex>& lock) {
       ++first_index_;
     }
     if (position.empty()) break;
-    lock.unlock();
+    mu_.Unlock();
     advance_(position);
-    lock.lock();
+    mu_.Lock();
   }
   advancing_ = false;
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 absl::Status PlanIntake::Drain() {
   std::vector<std::thread> threads;
   {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return running_ == 0 && !advancing_; });
+    ferry::MutexLock lock(&mu_);
+    while (running_ != 0 || advancing_) cv_.Wait(&mu_);
     threads.swap(threads_);
     finished_.clear();
   }
   for (std::thread& t : threads) t.join();
-  std::lock_guard<std::mutex> lock(mu_);
+  ferry::MutexLock lock(&mu_);
   absl::Status failure = std::move(failure_);
   failure_ = absl::OkStatus();
   window_.clear();

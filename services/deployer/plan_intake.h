@@ -1,16 +1,16 @@
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "common/concurrency/mutex.h"
 
 namespace ferry::deployer {
 
@@ -45,23 +45,24 @@ class PlanIntake {
     bool done = false;
   };
   void Finish(uint64_t index, const std::string& key, absl::Status status);
-  // Advances over finished slots at the front; mu_ held on entry and exit.
-  void AdvanceLocked(std::unique_lock<std::mutex>& lock);
+  // Advances over finished slots at the front; releases mu_ while it calls
+  // `advance_`.
+  void AdvanceLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const int limit_;
   const std::function<void(const std::string&)> advance_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Slot> window_;  // submitted, not yet advanced over, in order
-  uint64_t first_index_ = 0;  // index of window_.front()
-  uint64_t next_index_ = 0;
-  int running_ = 0;
-  std::set<std::string> busy_keys_;
-  absl::Status failure_;
-  bool advancing_ = false;
-  std::vector<std::thread> threads_;
-  std::vector<std::thread::id> finished_;
+  ferry::Mutex mu_;
+  ferry::CondVar cv_;  // Signalled when a hand-off finishes or advancing ends.
+  std::deque<Slot> window_ ABSL_GUARDED_BY(mu_);  // submitted, not yet advanced over, in order
+  uint64_t first_index_ ABSL_GUARDED_BY(mu_) = 0;  // index of window_.front()
+  uint64_t next_index_ ABSL_GUARDED_BY(mu_) = 0;
+  int running_ ABSL_GUARDED_BY(mu_) = 0;
+  std::set<std::string> busy_keys_ ABSL_GUARDED_BY(mu_);
+  absl::Status failure_ ABSL_GUARDED_BY(mu_);
+  bool advancing_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread::id> finished_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::deployer

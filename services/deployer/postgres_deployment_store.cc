@@ -78,7 +78,7 @@ class PostgresAppLock final : public AppLock {
 }  // namespace
 
 std::unique_ptr<pqxx::connection> LockSessions::Take() {
-  std::lock_guard<std::mutex> l(mu_);
+  ferry::MutexLock l(&mu_);
   if (idle_.empty()) return nullptr;
   std::unique_ptr<pqxx::connection> conn = std::move(idle_.back());
   idle_.pop_back();
@@ -86,7 +86,7 @@ std::unique_ptr<pqxx::connection> LockSessions::Take() {
 }
 
 void LockSessions::Return(std::unique_ptr<pqxx::connection> conn) {
-  std::lock_guard<std::mutex> l(mu_);
+  ferry::MutexLock l(&mu_);
   if (conn != nullptr && conn->is_open() && idle_.size() < max_idle_) idle_.push_back(std::move(conn));
 }
 

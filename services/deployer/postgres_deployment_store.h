@@ -1,9 +1,10 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "common/concurrency/mutex.h"
 #include "common/outbox/outbox_store.h"
 #include "common/postgres/connection_pool.h"
 #include "services/deployer/deployment_store.h"
@@ -24,8 +25,8 @@ class LockSessions {
 
  private:
   const size_t max_idle_;
-  std::mutex mu_;
-  std::vector<std::unique_ptr<pqxx::connection>> idle_;
+  ferry::Mutex mu_;
+  std::vector<std::unique_ptr<pqxx::connection>> idle_ ABSL_GUARDED_BY(mu_);
 };
 
 // DeploymentStore on the `deployer` schema. Holds every SQL statement of

@@ -6,10 +6,10 @@
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
 
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
+#include "common/concurrency/mutex.h"
 #include "common/outbox/postgres_outbox_store.h"
 #include "ferry/v1/deployer.grpc.pb.h"
 #include "ferry/v1/planner.grpc.pb.h"
@@ -32,62 +32,65 @@ using testing::ServerProcess;
 class FakePlanner final : public v1::Planner::Service {
  public:
   void Release(const v1::Plan& plan) {
-    std::lock_guard<std::mutex> l(mu_);
+    ferry::MutexLock l(&mu_);
     plans_.push_back(plan);
-    cv_.notify_all();
+    cv_.SignalAll();
   }
   void Shutdown() {
-    std::lock_guard<std::mutex> l(mu_);
+    ferry::MutexLock l(&mu_);
     shutdown_ = true;
-    cv_.notify_all();
+    cv_.SignalAll();
   }
   std::optional<v1::ReportPlanResultRequest> ResultFor(const std::string& plan_id, absl::Duration timeout) {
-    std::unique_lock<std::mutex> l(mu_);
-    std::optional<v1::ReportPlanResultRequest> out;
-    cv_.wait_for(l, absl::ToChronoMilliseconds(timeout), [&] {
-      for (const auto& r : results_) {
-        if (r.plan_id() == plan_id) out = r;
-      }
-      return out.has_value();
-    });
+    ferry::MutexLock l(&mu_);
+    const absl::Time deadline = absl::Now() + timeout;
+    std::optional<v1::ReportPlanResultRequest> out = FindResult(plan_id);
+    while (!out.has_value()) {
+      const bool timed_out = cv_.WaitWithDeadline(&mu_, deadline);
+      out = FindResult(plan_id);
+      if (timed_out) break;
+    }
     return out;
   }
   int AcksFor(const std::string& plan_id) {
-    std::lock_guard<std::mutex> l(mu_);
+    ferry::MutexLock l(&mu_);
     return static_cast<int>(std::count_if(acks_.begin(), acks_.end(), [&](const auto& a) { return a.plan_id() == plan_id; }));
   }
 
   grpc::Status WatchApprovedPlans(grpc::ServerContext* ctx, const v1::WatchApprovedPlansRequest* req,
                                   grpc::ServerWriter<v1::WatchApprovedPlansResponse>* writer) override {
     size_t next = req->cursor().empty() ? 0 : std::stoul(req->cursor());
-    std::unique_lock<std::mutex> l(mu_);
+    ferry::MutexLock l(&mu_);
     ++watches_;
     while (!ctx->IsCancelled() && !shutdown_) {
-      cv_.wait_for(l, std::chrono::milliseconds(100), [&] { return shutdown_ || plans_.size() > next; });
+      const absl::Time deadline = absl::Now() + absl::Milliseconds(100);
+      while (!shutdown_ && plans_.size() <= next) {
+        if (cv_.WaitWithDeadline(&mu_, deadline)) break;
+      }
       while (!shutdown_ && next < plans_.size()) {
         v1::WatchApprovedPlansResponse resp;
         resp.set_cursor(std::to_string(next + 1));
         *resp.mutable_plan() = plans_[next++];
-        l.unlock();
+        mu_.Unlock();
         bool ok = writer->Write(resp);
-        l.lock();
+        mu_.Lock();
         if (!ok) return grpc::Status::CANCELLED;
       }
     }
     return grpc::Status::OK;
   }
   void FailNextAck() {
-    std::lock_guard<std::mutex> l(mu_);
+    ferry::MutexLock l(&mu_);
     fail_next_ack_ = true;
   }
   int watches() {
-    std::lock_guard<std::mutex> l(mu_);
+    ferry::MutexLock l(&mu_);
     return watches_;
   }
 
   grpc::Status AcknowledgePlan(grpc::ServerContext*, const v1::AcknowledgePlanRequest* req,
                                v1::AcknowledgePlanResponse* out) override {
-    std::lock_guard<std::mutex> l(mu_);
+    ferry::MutexLock l(&mu_);
     if (fail_next_ack_) {
       fail_next_ack_ = false;
       return grpc::Status(grpc::StatusCode::UNAVAILABLE, "planner database briefly down");
@@ -99,21 +102,30 @@ class FakePlanner final : public v1::Planner::Service {
   }
   grpc::Status ReportPlanResult(grpc::ServerContext*, const v1::ReportPlanResultRequest* req,
                                 v1::ReportPlanResultResponse*) override {
-    std::lock_guard<std::mutex> l(mu_);
+    ferry::MutexLock l(&mu_);
     results_.push_back(*req);
-    cv_.notify_all();
+    cv_.SignalAll();
     return grpc::Status::OK;
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool shutdown_ = false;
-  bool fail_next_ack_ = false;
-  int watches_ = 0;
-  std::vector<v1::Plan> plans_;
-  std::vector<v1::AcknowledgePlanRequest> acks_;
-  std::vector<v1::ReportPlanResultRequest> results_;
+  // The latest result reported for `plan_id`.
+  std::optional<v1::ReportPlanResultRequest> FindResult(const std::string& plan_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    std::optional<v1::ReportPlanResultRequest> out;
+    for (const auto& r : results_) {
+      if (r.plan_id() == plan_id) out = r;
+    }
+    return out;
+  }
+
+  ferry::Mutex mu_;
+  ferry::CondVar cv_;  // Signalled when a plan is released, a result arrives or on Shutdown.
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  bool fail_next_ack_ ABSL_GUARDED_BY(mu_) = false;
+  int watches_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<v1::Plan> plans_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::AcknowledgePlanRequest> acks_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::ReportPlanResultRequest> results_ ABSL_GUARDED_BY(mu_);
 };
 
 class DeployerBinaryTest : public ::testing::Test {

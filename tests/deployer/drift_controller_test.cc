@@ -40,7 +40,15 @@ TEST(DriftControllerTest, WhileOneApplicationHealsTheMaintenanceLoopKeepsServing
   h.target.SetDrift("healer", Key("conf"), v1::DRIFT_STATUS_MODIFIED);
   h.target.HoldApplies("healer");
   h.deployer->Start();
-  ASSERT_TRUE(h.target.WaitHeld("healer", absl::Seconds(5))) << "no heal started";
+  // The maintenance loop runs every tick of the fake clock: each poll below
+  // moves it one tick on.
+  auto ticking = [&](auto done) {
+    return Eventually([&] {
+      h.clock.Advance(o.tick);
+      return done();
+    });
+  };
+  ASSERT_TRUE(ticking([&] { return h.target.WaitHeld("healer", absl::Milliseconds(5)); })) << "no heal started";
 
   // While the heal is in progress: an outcome to report, an orphan to
   // recover and a drift to detect, all of other applications.
@@ -62,22 +70,22 @@ TEST(DriftControllerTest, WhileOneApplicationHealsTheMaintenanceLoopKeepsServing
   ASSERT_TRUE(h.store.Create(orphan, LogicPlan("orphan", "orphan", {"conf"}), {}).ok());
   h.target.SetDrift("watched", Key("conf"), v1::DRIFT_STATUS_MISSING);
 
-  EXPECT_TRUE(Eventually([&] {
+  EXPECT_TRUE(ticking([&] {
     for (const v1::ReportPlanResultRequest& r : h.plans.results()) {
       if (r.deployment_id() == "dep-other") return true;
     }
     return false;
   })) << "no outcome was reported while a heal ran";
-  EXPECT_TRUE(Eventually([&] {
+  EXPECT_TRUE(ticking([&] {
     v1::DeploymentState s = h.StateOf("dep-orphan");
     return s != v1::DEPLOYMENT_STATE_PENDING && s != v1::DEPLOYMENT_STATE_RUNNING;
   }))
       << "no orphan was recovered while a heal ran";
-  EXPECT_TRUE(Eventually([&] { return h.CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED) == 2; }))
+  EXPECT_TRUE(ticking([&] { return h.CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED) == 2; }))
       << "no other application's drift was detected while a heal ran";
 
   h.target.ReleaseApplies("healer");
-  EXPECT_TRUE(Eventually([&] { return h.CountAction(v1::AUDIT_ACTION_DRIFT_HEALED) == 1; }));
+  EXPECT_TRUE(ticking([&] { return h.CountAction(v1::AUDIT_ACTION_DRIFT_HEALED) == 1; }));
   h.deployer->Stop();
   int heals = 0;
   absl::StatusOr<DeploymentPage> page = h.store.List(DeploymentFilter{"healer", "dev", {}, false, 100, 0});

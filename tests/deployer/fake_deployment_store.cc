@@ -44,7 +44,7 @@ v1::Deployment FakeDeploymentStore::WithSteps(const Row& row, bool include_steps
 
 absl::Status FakeDeploymentStore::Create(const v1::Deployment& d, const v1::Plan& spec,
                                          const std::vector<v1::Event>& events) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   if (deployments_.count(d.id())) return absl::AlreadyExistsError(absl::StrCat("deployment ", d.id(), " exists"));
   Row row;
   row.seq = next_seq_++;
@@ -58,7 +58,7 @@ absl::Status FakeDeploymentStore::Create(const v1::Deployment& d, const v1::Plan
 
 absl::Status FakeDeploymentStore::Update(const v1::Deployment& d, const std::vector<v1::Event>& events,
                                          const ManagedApp* app, const v1::PinState* pin) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   auto it = deployments_.find(d.id());
   if (it == deployments_.end()) return absl::NotFoundError(absl::StrCat("deployment ", d.id(), " not found"));
   it->second.record = d;
@@ -76,7 +76,7 @@ absl::Status FakeDeploymentStore::Update(const v1::Deployment& d, const std::vec
 
 absl::Status FakeDeploymentStore::SaveStep(const std::string& deployment_id, const v1::DeploymentStep& step,
                                            const AppliedChange* change, const std::vector<v1::Event>& events) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   auto it = deployments_.find(deployment_id);
   if (it == deployments_.end()) return absl::NotFoundError(absl::StrCat("deployment ", deployment_id, " not found"));
   it->second.steps[step.sequence()] = step;
@@ -93,21 +93,21 @@ absl::Status FakeDeploymentStore::SaveStep(const std::string& deployment_id, con
 }
 
 absl::StatusOr<v1::Deployment> FakeDeploymentStore::Get(const std::string& id, bool include_steps) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   auto it = deployments_.find(id);
   if (it == deployments_.end()) return absl::NotFoundError(absl::StrCat("deployment \"", id, "\" not found"));
   return WithSteps(it->second, include_steps);
 }
 
 absl::StatusOr<v1::Plan> FakeDeploymentStore::GetSpec(const std::string& id) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   auto it = deployments_.find(id);
   if (it == deployments_.end()) return absl::NotFoundError(absl::StrCat("deployment \"", id, "\" not found"));
   return it->second.spec;
 }
 
 absl::StatusOr<DeploymentPage> FakeDeploymentStore::List(const DeploymentFilter& f) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   std::vector<const Row*> rows;
   for (const auto& [id, row] : deployments_) {
     const v1::Deployment& d = row.record;
@@ -129,7 +129,7 @@ absl::StatusOr<DeploymentPage> FakeDeploymentStore::List(const DeploymentFilter&
 }
 
 absl::StatusOr<std::vector<v1::Deployment>> FakeDeploymentStore::Unfinished() {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   std::vector<const Row*> rows;
   for (const auto& [id, row] : deployments_) {
     if (IsUnfinished(row.record.state())) rows.push_back(&row);
@@ -142,7 +142,7 @@ absl::StatusOr<std::vector<v1::Deployment>> FakeDeploymentStore::Unfinished() {
 
 absl::StatusOr<std::vector<v1::Deployment>> FakeDeploymentStore::Succeeded(const std::string& app,
                                                                           const std::string& env) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   std::vector<const Row*> rows;
   for (const auto& [id, row] : deployments_) {
     const v1::Deployment& d = row.record;
@@ -157,7 +157,7 @@ absl::StatusOr<std::vector<v1::Deployment>> FakeDeploymentStore::Succeeded(const
 }
 
 absl::StatusOr<std::vector<v1::Deployment>> FakeDeploymentStore::Unreported() {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   std::set<std::string> running;
   for (const auto& [id, row] : deployments_) {
     if (IsUnfinished(row.record.state())) running.insert(Key(row.record.application_id(), row.record.environment_id()));
@@ -176,7 +176,7 @@ absl::StatusOr<std::vector<v1::Deployment>> FakeDeploymentStore::Unreported() {
 }
 
 absl::Status FakeDeploymentStore::MarkReported(const std::string& id) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   auto it = deployments_.find(id);
   if (it != deployments_.end()) it->second.reported = true;
   return absl::OkStatus();
@@ -184,7 +184,7 @@ absl::Status FakeDeploymentStore::MarkReported(const std::string& id) {
 
 absl::StatusOr<std::vector<AppliedObject>> FakeDeploymentStore::Applied(const std::string& app,
                                                                        const std::string& env) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   std::vector<AppliedObject> out;
   for (const auto& [key, a] : applied_[Key(app, env)]) out.push_back(a);
   std::stable_sort(out.begin(), out.end(),
@@ -193,7 +193,7 @@ absl::StatusOr<std::vector<AppliedObject>> FakeDeploymentStore::Applied(const st
 }
 
 absl::StatusOr<std::vector<ManagedApp>> FakeDeploymentStore::ManagedApps() {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   std::vector<ManagedApp> out;
   for (const auto& [key, m] : managed_) out.push_back(m);
   return out;
@@ -201,14 +201,14 @@ absl::StatusOr<std::vector<ManagedApp>> FakeDeploymentStore::ManagedApps() {
 
 absl::StatusOr<std::optional<ManagedApp>> FakeDeploymentStore::GetManagedApp(const std::string& app,
                                                                             const std::string& env) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   auto it = managed_.find(Key(app, env));
   if (it == managed_.end()) return std::optional<ManagedApp>();
   return std::optional<ManagedApp>(it->second);
 }
 
 absl::StatusOr<v1::PinState> FakeDeploymentStore::GetPin(const std::string& app, const std::string& env) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   auto it = pins_.find(Key(app, env));
   if (it != pins_.end()) return it->second;
   v1::PinState none;
@@ -218,7 +218,7 @@ absl::StatusOr<v1::PinState> FakeDeploymentStore::GetPin(const std::string& app,
 }
 
 absl::Status FakeDeploymentStore::SavePin(const v1::PinState& pin, const std::vector<v1::Event>& events) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   pins_[Key(pin.application_id(), pin.environment_id())] = pin;
   AddEvents(events);
   return absl::OkStatus();
@@ -227,14 +227,14 @@ absl::Status FakeDeploymentStore::SavePin(const v1::PinState& pin, const std::ve
 absl::StatusOr<int64_t> FakeDeploymentStore::RecordDrift(const std::string&, const std::string&, const std::string&,
                                                          v1::DriftStatus, const std::string&,
                                                          const std::vector<v1::Event>& events) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   AddEvents(events);
   return next_drift_id_++;
 }
 
 absl::Status FakeDeploymentStore::MarkDriftHealed(const std::vector<int64_t>& ids, const std::string& deployment_id,
                                                   const std::vector<v1::Event>& events) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   for (int64_t id : ids) healed_[id] = deployment_id;
   AddEvents(events);
   return absl::OkStatus();
@@ -242,7 +242,7 @@ absl::Status FakeDeploymentStore::MarkDriftHealed(const std::vector<int64_t>& id
 
 absl::StatusOr<v1::DriftSettings> FakeDeploymentStore::GetDriftSettings(const std::string& app,
                                                                        const std::string& env) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   if (!drift_settings_error_.ok()) return drift_settings_error_;
   auto it = drift_settings_.find(Key(app, env));
   if (it == drift_settings_.end()) return absl::NotFoundError("no drift settings stored");
@@ -250,48 +250,50 @@ absl::StatusOr<v1::DriftSettings> FakeDeploymentStore::GetDriftSettings(const st
 }
 
 absl::Status FakeDeploymentStore::SaveDriftSettings(const v1::DriftSettings& s) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   drift_settings_[Key(s.application_id(), s.environment_id())] = s;
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<AppLock>> FakeDeploymentStore::TryLock(const std::string& app, const std::string& env) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   std::string key = Key(app, env);
   if (!locks_.insert(key).second) return std::unique_ptr<AppLock>();
   return std::unique_ptr<AppLock>(std::make_unique<Lock>(this, key));
 }
 
 void FakeDeploymentStore::Unlock(const std::string& key) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   locks_.erase(key);
 }
 
 absl::StatusOr<std::string> FakeDeploymentStore::GetCursor() {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
+  ++cursor_reads_;
+  if (!cursor_error_.ok()) return cursor_error_;
   return cursor_;
 }
 
 absl::Status FakeDeploymentStore::SaveCursor(const std::string& cursor) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   cursor_ = cursor;
   return absl::OkStatus();
 }
 
 void FakeDeploymentStore::AddManaged(const ManagedApp& app, const std::vector<TargetObject>& objects) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   std::string key = Key(app.application_id, app.environment_id);
   managed_[key] = app;
   for (const TargetObject& o : objects) applied_[key][o.key.ToString()] = AppliedObject{o, app.live_deployment_id};
 }
 
 std::vector<v1::Event> FakeDeploymentStore::events() {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   return events_;
 }
 
 std::set<std::string> FakeDeploymentStore::reported() {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   std::set<std::string> out;
   for (const auto& [id, row] : deployments_) {
     if (row.reported) out.insert(id);
@@ -300,13 +302,23 @@ std::set<std::string> FakeDeploymentStore::reported() {
 }
 
 std::map<int64_t, std::string> FakeDeploymentStore::healed() {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   return healed_;
 }
 
 void FakeDeploymentStore::FailDriftSettings(absl::Status error) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   drift_settings_error_ = std::move(error);
+}
+
+void FakeDeploymentStore::FailCursor(absl::Status error) {
+  ferry::MutexLock l(&mu_);
+  cursor_error_ = std::move(error);
+}
+
+int FakeDeploymentStore::cursor_reads() {
+  ferry::MutexLock l(&mu_);
+  return cursor_reads_;
 }
 
 }  // namespace ferry::deployer::testing

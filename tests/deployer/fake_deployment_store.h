@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/concurrency/mutex.h"
 #include "services/deployer/deployment_store.h"
 
 namespace ferry::deployer::testing {
@@ -59,6 +59,10 @@ class FakeDeploymentStore final : public DeploymentStore {
   std::map<int64_t, std::string> healed();
   // Makes every read of drift settings fail with `error` (OK: back to normal).
   void FailDriftSettings(absl::Status error);
+  // Makes every read of the plan cursor fail with `error` (OK: back to
+  // normal); counts the reads.
+  void FailCursor(absl::Status error);
+  int cursor_reads();
 
  private:
   struct Row {
@@ -73,7 +77,7 @@ class FakeDeploymentStore final : public DeploymentStore {
   void AddEvents(const std::vector<v1::Event>& events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::Deployment WithSteps(const Row& row, bool include_steps) const;
 
-  absl::Mutex mu_;
+  ferry::Mutex mu_;
   int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<std::string, Row> deployments_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::map<std::string, AppliedObject>> applied_ ABSL_GUARDED_BY(mu_);  // app/env -> key
@@ -85,6 +89,8 @@ class FakeDeploymentStore final : public DeploymentStore {
   absl::Status drift_settings_error_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> locks_ ABSL_GUARDED_BY(mu_);
   std::string cursor_ ABSL_GUARDED_BY(mu_);
+  absl::Status cursor_error_ ABSL_GUARDED_BY(mu_);
+  int cursor_reads_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<v1::Event> events_ ABSL_GUARDED_BY(mu_);
 };
 

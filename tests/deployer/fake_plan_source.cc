@@ -4,7 +4,7 @@ namespace ferry::deployer::testing {
 
 absl::Status InMemoryPlanSource::Watch(const std::string& cursor, const PlanCallback& on_plan) {
   std::string at = cursor;
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   while (!cancelled_) {
     std::optional<std::pair<std::string, v1::Plan>> next;
     for (const auto& r : released_) {
@@ -14,7 +14,7 @@ absl::Status InMemoryPlanSource::Watch(const std::string& cursor, const PlanCall
       }
     }
     if (!next) {
-      mu_.AwaitWithTimeout(absl::Condition(&cancelled_), absl::Milliseconds(10));
+      cv_.WaitWithTimeout(&mu_, absl::Milliseconds(10));
       continue;
     }
     mu_.Unlock();
@@ -27,17 +27,19 @@ absl::Status InMemoryPlanSource::Watch(const std::string& cursor, const PlanCall
 }
 
 void InMemoryPlanSource::Release(const std::string& position, const v1::Plan& plan) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   released_.emplace_back(position, plan);
+  cv_.SignalAll();
 }
 
 void InMemoryPlanSource::Cancel() {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   cancelled_ = true;
+  cv_.SignalAll();
 }
 
 absl::StatusOr<v1::AcknowledgePlanResponse> InMemoryPlanSource::Acknowledge(const v1::AcknowledgePlanRequest& r) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   acks_.push_back(r);
   v1::AcknowledgePlanResponse resp;
   resp.set_proceed(true);
@@ -45,14 +47,14 @@ absl::StatusOr<v1::AcknowledgePlanResponse> InMemoryPlanSource::Acknowledge(cons
 }
 
 absl::Status InMemoryPlanSource::ReportResult(const v1::ReportPlanResultRequest& r) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   if (!result_error_.ok()) return result_error_;
   results_.push_back(r);
   return absl::OkStatus();
 }
 
 absl::StatusOr<v1::PlanRevisionResponse> InMemoryPlanSource::PlanRevision(const v1::PlanRevisionRequest& r) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   revisions_.push_back(r);
   if (!revision_plan_) return absl::UnavailableError("planner down");
   v1::PlanRevisionResponse resp;
@@ -61,38 +63,38 @@ absl::StatusOr<v1::PlanRevisionResponse> InMemoryPlanSource::PlanRevision(const 
 }
 
 absl::Status InMemoryPlanSource::Refresh(const v1::RefreshApplicationRequest& r) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   refreshes_.push_back(r);
   return absl::OkStatus();
 }
 
 std::vector<v1::AcknowledgePlanRequest> InMemoryPlanSource::acks() {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   return acks_;
 }
 
 std::vector<v1::ReportPlanResultRequest> InMemoryPlanSource::results() {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   return results_;
 }
 
 std::vector<v1::RefreshApplicationRequest> InMemoryPlanSource::refreshes() {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   return refreshes_;
 }
 
 std::vector<v1::PlanRevisionRequest> InMemoryPlanSource::revisions() {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   return revisions_;
 }
 
 void InMemoryPlanSource::FailResults(absl::Status error) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   result_error_ = std::move(error);
 }
 
 void InMemoryPlanSource::set_revision_plan(const v1::Plan& plan) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   revision_plan_ = plan;
 }
 

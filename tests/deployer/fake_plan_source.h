@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/concurrency/mutex.h"
 #include "services/deployer/plan_source.h"
 
 namespace ferry::deployer::testing {
@@ -37,7 +37,8 @@ class InMemoryPlanSource final : public PlanSource {
   void set_revision_plan(const v1::Plan& plan);
 
  private:
-  absl::Mutex mu_;
+  ferry::Mutex mu_;
+  ferry::CondVar cv_;  // Signalled on Release and Cancel.
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::pair<std::string, v1::Plan>> released_ ABSL_GUARDED_BY(mu_);
   absl::Status result_error_ ABSL_GUARDED_BY(mu_);

@@ -14,7 +14,7 @@ absl::StatusOr<std::vector<TargetObject>> FakeTarget::Prepare(const AppScope&, s
 
 absl::Status FakeTarget::Apply(const AppScope& app, const TargetObject& desired, const TargetObject*, absl::Time,
                                const std::atomic<bool>* cancel) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   ++running_;
   max_running_ = std::max(max_running_, running_);
   int& mine = running_per_app_[app.application_id];
@@ -44,7 +44,7 @@ absl::Status FakeTarget::Apply(const AppScope& app, const TargetObject& desired,
 absl::Status FakeTarget::Delete(const AppScope&, const TargetObject&, absl::Time) { return absl::OkStatus(); }
 
 ObservedObject FakeTarget::Observe(const AppScope& app, const ObjectKey& key, const TargetObject* applied) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   ObservedObject o;
   o.exists = true;
   o.health = v1::HEALTH_STATUS_HEALTHY;
@@ -71,18 +71,18 @@ absl::StatusOr<Target*> FakeTarget::For(const v1::DeployTarget& target) {
 }
 
 void FakeTarget::HoldApplies(const std::string& app) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   held_apps_.insert(app);
 }
 
 void FakeTarget::ReleaseApplies(const std::string& app) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   held_apps_.erase(app);
   cv_.SignalAll();
 }
 
 void FakeTarget::FailApplies(const std::string& app, bool fail) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   if (fail) {
     failing_apps_.insert(app);
   } else {
@@ -91,7 +91,7 @@ void FakeTarget::FailApplies(const std::string& app, bool fail) {
 }
 
 bool FakeTarget::WaitHeld(const std::string& app, absl::Duration timeout) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   auto held = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto it = waiting_.find(app);
     return it != waiting_.end() && it->second > 0;
@@ -105,22 +105,22 @@ bool FakeTarget::WaitHeld(const std::string& app, absl::Duration timeout) {
 }
 
 int FakeTarget::max_concurrent_applies() {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   return max_running_;
 }
 
 int FakeTarget::max_concurrent_applies(const std::string& app) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   return max_per_app_[app];
 }
 
 std::vector<std::string> FakeTarget::applied(const std::string& app) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   return applied_[app];
 }
 
 void FakeTarget::SetDrift(const std::string& app, const ObjectKey& key, v1::DriftStatus drift) {
-  absl::MutexLock l(&mu_);
+  ferry::MutexLock l(&mu_);
   drift_[app][key.ToString()] = drift;
 }
 

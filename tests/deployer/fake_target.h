@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/concurrency/mutex.h"
 #include "services/deployer/target.h"
 
 namespace ferry::deployer::testing {
@@ -44,8 +44,8 @@ class FakeTarget final : public Target, public TargetFactory {
   void SetDrift(const std::string& app, const ObjectKey& key, v1::DriftStatus drift);
 
  private:
-  absl::Mutex mu_;
-  absl::CondVar cv_;  // Signalled when an apply is held or applies are released.
+  ferry::Mutex mu_;
+  ferry::CondVar cv_;  // Signalled when an apply is held or applies are released.
   std::set<std::string> held_apps_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> failing_apps_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int> waiting_ ABSL_GUARDED_BY(mu_);  // app -> applies held now

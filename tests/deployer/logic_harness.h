@@ -9,12 +9,12 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "services/deployer/deployer.h"
 #include "tests/deployer/fake_deployment_store.h"
 #include "tests/deployer/fake_plan_source.h"
 #include "tests/deployer/fake_target.h"
+#include "tests/support/fake_clock.h"
 
 namespace ferry::deployer::testing {
 
@@ -58,24 +58,6 @@ bool Eventually(F done, absl::Duration timeout = absl::Seconds(5)) {
   return true;
 }
 
-// Real time plus an offset that tests move forward (due times and
-// backoffs without sleeping).
-class SteppedClock final : public Clock {
- public:
-  absl::Time Now() const override {
-    absl::MutexLock l(&mu_);
-    return absl::Now() + offset_;
-  }
-  void Advance(absl::Duration d) {
-    absl::MutexLock l(&mu_);
-    offset_ += d;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  absl::Duration offset_ ABSL_GUARDED_BY(mu_);
-};
-
 struct LogicHarness {
   explicit LogicHarness(DeployerOptions options = Options()) : metrics(registry) {
     deployer = std::make_unique<Deployer>(&store, &target, &plans, &notifier, &metrics, &clock, options);
@@ -111,7 +93,9 @@ struct LogicHarness {
   DeploymentNotifier notifier;
   prometheus::Registry registry;
   DeployerMetrics metrics;
-  SteppedClock clock;
+  // The deployer's time: due times, backoffs and the loops' waits move only
+  // when the test advances it.
+  ferry::testing::FakeClock clock;
   std::unique_ptr<Deployer> deployer;
 };
 

@@ -28,6 +28,28 @@ TEST(PlanConsumerTest, ReleasedPlansAreDeployedAndTheCursorMovesOverThem) {
   EXPECT_EQ(h.plans.acks()[0].deployer_id(), "test");
 }
 
+TEST(PlanConsumerTest, AFailedStreamIsRetriedAfterABackoffThatDoubles) {
+  LogicHarness h;  // plan_retry 10 ms, tick 1 s
+  h.store.FailCursor(absl::UnavailableError("database down"));
+  const absl::Time start = h.clock.Now();
+  h.deployer->Start();
+  // Asleep: the maintenance loop until its first tick, the plan loop after
+  // its first failure for plan_retry.
+  h.clock.AwaitSleeps(2);
+  EXPECT_EQ(h.store.cursor_reads(), 1);
+  h.clock.Advance(absl::Milliseconds(10));
+  h.clock.AwaitSleeps(3);
+  EXPECT_EQ(h.store.cursor_reads(), 2);
+  EXPECT_EQ(h.clock.SleepingUntil(), start + absl::Milliseconds(10 + 20)) << "the second wait doubles";
+  h.clock.Advance(absl::Milliseconds(19));
+  EXPECT_EQ(h.store.cursor_reads(), 2) << "retried before the backoff passed";
+  h.store.FailCursor(absl::OkStatus());
+  h.plans.Release("0001", LogicPlan("p1", "web", {"a"}));
+  h.clock.Advance(absl::Milliseconds(1));
+  EXPECT_TRUE(Eventually([&] { return h.StateOf("dep-p1") == v1::DEPLOYMENT_STATE_SUCCEEDED; }));
+  EXPECT_EQ(h.store.cursor_reads(), 3);
+}
+
 TEST(PlanConsumerTest, ARedeliveredPlanIsTakenOnce) {
   LogicHarness h;
   ASSERT_EQ(h.deployer->HandlePlan(LogicPlan("p1", "web", {"a"})).value_or(""), "dep-p1");

@@ -113,19 +113,19 @@ int CountProcessesUnder(const std::string& root) {
 }
 
 absl::Status FakePlanSource::Watch(const std::string&, const PlanCallback&) {
-  std::unique_lock<std::mutex> l(mu_);
-  cv_.wait(l, [&] { return cancelled_; });
+  ferry::MutexLock l(&mu_);
+  while (!cancelled_) cv_.Wait(&mu_);
   return absl::CancelledError("cancelled");
 }
 
 void FakePlanSource::Cancel() {
-  std::lock_guard<std::mutex> l(mu_);
+  ferry::MutexLock l(&mu_);
   cancelled_ = true;
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 absl::StatusOr<v1::AcknowledgePlanResponse> FakePlanSource::Acknowledge(const v1::AcknowledgePlanRequest& r) {
-  std::lock_guard<std::mutex> l(mu_);
+  ferry::MutexLock l(&mu_);
   acks_.push_back(r);
   v1::AcknowledgePlanResponse resp;
   if (hold_) {
@@ -140,13 +140,13 @@ absl::StatusOr<v1::AcknowledgePlanResponse> FakePlanSource::Acknowledge(const v1
 }
 
 absl::Status FakePlanSource::ReportResult(const v1::ReportPlanResultRequest& r) {
-  std::lock_guard<std::mutex> l(mu_);
+  ferry::MutexLock l(&mu_);
   results_.push_back(r);
   return absl::OkStatus();
 }
 
 absl::StatusOr<v1::PlanRevisionResponse> FakePlanSource::PlanRevision(const v1::PlanRevisionRequest& r) {
-  std::lock_guard<std::mutex> l(mu_);
+  ferry::MutexLock l(&mu_);
   revisions_.push_back(r);
   if (!revision_plan_) return absl::UnavailableError("planner down");
   v1::PlanRevisionResponse resp;
@@ -157,23 +157,23 @@ absl::StatusOr<v1::PlanRevisionResponse> FakePlanSource::PlanRevision(const v1::
 absl::Status FakePlanSource::Refresh(const v1::RefreshApplicationRequest&) { return absl::OkStatus(); }
 
 std::vector<v1::AcknowledgePlanRequest> FakePlanSource::acks() {
-  std::lock_guard<std::mutex> l(mu_);
+  ferry::MutexLock l(&mu_);
   return acks_;
 }
 std::vector<v1::ReportPlanResultRequest> FakePlanSource::results() {
-  std::lock_guard<std::mutex> l(mu_);
+  ferry::MutexLock l(&mu_);
   return results_;
 }
 std::vector<v1::PlanRevisionRequest> FakePlanSource::revisions() {
-  std::lock_guard<std::mutex> l(mu_);
+  ferry::MutexLock l(&mu_);
   return revisions_;
 }
 void FakePlanSource::set_hold(bool hold) {
-  std::lock_guard<std::mutex> l(mu_);
+  ferry::MutexLock l(&mu_);
   hold_ = hold;
 }
 void FakePlanSource::set_revision_plan(const v1::Plan& plan) {
-  std::lock_guard<std::mutex> l(mu_);
+  ferry::MutexLock l(&mu_);
   revision_plan_ = plan;
 }
 

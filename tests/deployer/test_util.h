@@ -1,12 +1,12 @@
 #pragma once
 
-#include <condition_variable>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "absl/base/thread_annotations.h"
+#include "common/concurrency/mutex.h"
 #include "ferry/v1/planner.pb.h"
 #include "services/deployer/plan_source.h"
 
@@ -55,14 +55,14 @@ class FakePlanSource final : public PlanSource {
   void set_hold(bool hold);
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool cancelled_ = false;
-  std::vector<v1::AcknowledgePlanRequest> acks_;
-  std::vector<v1::ReportPlanResultRequest> results_;
-  std::vector<v1::PlanRevisionRequest> revisions_;
-  std::optional<v1::Plan> revision_plan_;
-  bool hold_ = false;
+  ferry::Mutex mu_;
+  ferry::CondVar cv_;  // Signalled on Cancel.
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<v1::AcknowledgePlanRequest> acks_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::ReportPlanResultRequest> results_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::PlanRevisionRequest> revisions_ ABSL_GUARDED_BY(mu_);
+  std::optional<v1::Plan> revision_plan_ ABSL_GUARDED_BY(mu_);
+  bool hold_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace ferry::deployer::testing

@@ -326,7 +326,7 @@ absl::StatusOr<Target*> HostTargetFactory::For(const v1::DeployTarget& target) {
   }
   std::string key = fs::path(root).lexically_normal().string();
   while (key.size() > 1 && key.back() == '/') key.pop_back();
-  std::lock_guard<std::mutex> l(mu_);
+  ferry::MutexLock l(&mu_);
   auto& t = targets_[key];
   if (!t) t = std::make_unique<HostTarget>(key);
   return t.get();

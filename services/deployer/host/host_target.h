@@ -2,9 +2,10 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "common/concurrency/mutex.h"
 #include "services/deployer/host/host_objects.h"
 #include "services/deployer/host/process_manager.h"
 #include "services/deployer/target.h"
@@ -47,8 +48,8 @@ class HostTargetFactory final : public TargetFactory {
   absl::StatusOr<Target*> For(const v1::DeployTarget& target) override;
 
  private:
-  std::mutex mu_;
-  std::map<std::string, std::unique_ptr<HostTarget>> targets_;
+  ferry::Mutex mu_;
+  std::map<std::string, std::unique_ptr<HostTarget>> targets_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::deployer::host

@@ -120,10 +120,10 @@ std::string ProcessManager::Dir(const std::string& app, const std::string& name)
   return absl::StrCat(root_, "/.ferry/run/", app, "/", name);
 }
 
-std::mutex& ProcessManager::LockFor(const std::string& app, const std::string& name) {
-  std::lock_guard<std::mutex> l(mu_);
+ferry::Mutex& ProcessManager::LockFor(const std::string& app, const std::string& name) {
+  ferry::MutexLock l(&mu_);
   auto& m = locks_[app + "/" + name];
-  if (!m) m = std::make_unique<std::mutex>();
+  if (!m) m = std::make_unique<ferry::Mutex>();
   return *m;
 }
 
@@ -171,7 +171,7 @@ absl::StatusOr<Instance> ProcessManager::Start(const std::string& app, const Hos
   const ProcessSpec& spec = *obj.process;
   Instance inst;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    ferry::MutexLock l(&mu_);
     inst.id = absl::StrCat(absl::ToUnixMillis(absl::Now()), "-", ++counter_);
   }
   inst.spec_hash = hash;
@@ -297,13 +297,13 @@ void ProcessManager::Stop(const Instance& inst) {
   StopProcess(inst.identity, sig, absl::Milliseconds(ms));
   std::error_code ec;
   fs::remove(inst.file, ec);
-  std::lock_guard<std::mutex> l(mu_);
+  ferry::MutexLock l(&mu_);
   failures_.erase(inst.file);
 }
 
 absl::Status ProcessManager::Apply(const std::string& app, const HostObject& obj, absl::Time deadline,
                                    const std::atomic<bool>* cancel) {
-  std::lock_guard<std::mutex> lock(LockFor(app, obj.name));
+  ferry::MutexLock lock(&LockFor(app, obj.name));
   const ProcessSpec& spec = *obj.process;
   std::string hash = ProcessSpecHash(obj.doc["spec"]);
   std::vector<Instance> keep, old;
@@ -355,7 +355,7 @@ absl::Status ProcessManager::Apply(const std::string& app, const HostObject& obj
 }
 
 absl::Status ProcessManager::Delete(const std::string& app, const std::string& name) {
-  std::lock_guard<std::mutex> lock(LockFor(app, name));
+  ferry::MutexLock lock(&LockFor(app, name));
   for (const Instance& inst : Load(app, name)) Stop(inst);
   std::error_code ec;
   fs::remove_all(Dir(app, name), ec);
@@ -397,7 +397,7 @@ std::pair<v1::HealthStatus, std::string> ProcessManager::Health(const std::strin
   std::vector<std::string> messages;
   for (const Instance& inst : matching) {
     auto [ok, msg] = Probe(inst, spec);
-    std::lock_guard<std::mutex> l(mu_);
+    ferry::MutexLock l(&mu_);
     int& failures = failures_[inst.file];
     if (ok) {
       failures = 0;

@@ -3,14 +3,15 @@
 #include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/concurrency/mutex.h"
 #include "services/deployer/host/host_objects.h"
 #include "services/deployer/host/detached_process.h"
 #include "services/deployer/target.h"
@@ -56,7 +57,8 @@ class ProcessManager {
 
  private:
   std::string Dir(const std::string& app, const std::string& name) const;
-  std::mutex& LockFor(const std::string& app, const std::string& name);
+  // The lock that serialises operations on one process.
+  ferry::Mutex& LockFor(const std::string& app, const std::string& name);
   std::vector<Instance> Load(const std::string& app, const std::string& name);
   absl::StatusOr<Instance> Start(const std::string& app, const HostObject& obj, const std::string& hash);
   // Waits for the first passing probe; counts the probes run in `*probes`.
@@ -67,10 +69,10 @@ class ProcessManager {
   void CapLog(const Instance& inst, int64_t max_bytes);
 
   const std::string root_;
-  std::mutex mu_;
-  std::map<std::string, std::unique_ptr<std::mutex>> locks_;
-  std::map<std::string, int> failures_;  // Consecutive probe failures by instance file.
-  uint64_t counter_ = 0;
+  ferry::Mutex mu_;
+  std::map<std::string, std::unique_ptr<ferry::Mutex>> locks_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, int> failures_ ABSL_GUARDED_BY(mu_);  // Consecutive probe failures by instance file.
+  uint64_t counter_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace ferry::deployer::host
