@@ -161,7 +161,7 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   pool_->Prepare(kGetCursor, "SELECT value FROM planner.cursors WHERE name = $1");
   pool_->Prepare(kSetCursor,
                  "INSERT INTO planner.cursors (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2");
-  pool_->Prepare(kNotifyPlans, "SELECT pg_notify('planner_plans', $1)");
+  pool_->Prepare(kNotifyPlans, absl::StrCat("SELECT pg_notify('", kPlansChannel, "', $1)"));
   pool_->Prepare(kOpenPlansOfApp,
                  "SELECT body FROM planner.plans WHERE application_id = $1 AND state IN (1, 2) ORDER BY seq FOR UPDATE");
   pool_->Prepare(kLockAppEnv, "SELECT pg_advisory_xact_lock(hashtext('planner.plan/' || $1))");

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -14,8 +15,8 @@
 #include "absl/strings/str_join.h"
 #include "common/outbox/postgres_outbox_store.h"
 #include "common/postgres/migrator.h"
+#include "common/postgres/notification_listener.h"
 #include "planner_migrations.h"
-#include "services/planner/plan_notify_listener.h"
 #include "services/planner/planner.h"
 #include "services/planner/postgres_planner_store.h"
 #include "services/planner/revision_consumer.h"
@@ -159,7 +160,7 @@ class PlannerTest : public ::testing::Test {
   FakeRepoSource repo_;
   FakeLiveStateSource live_;
   FakeClock clock_{absl::FromCivil(absl::CivilMinute(2026, 11, 26, 12, 0), absl::UTCTimeZone())};
-  PlanNotifier notifier_;
+  concurrency::ChangeSignal notifier_;
   prometheus::Registry registry_;
   std::unique_ptr<Renderer> renderer_;
   std::unique_ptr<PlannerMetrics> metrics_;
@@ -789,19 +790,20 @@ TEST_F(PlannerTest, PlanRevisionPlansAnOlderCommitForRollback) {
 TEST_F(PlannerTest, ReleaseOnOneReplicaWakesStreamsOfAnother) {
   CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
   CreateApp(AppSpec("a", "apps/a", {"local"}));
-  PlanNotifier other;  // another replica's notifier, woken only through PostgreSQL
-  PlanNotifyListener listener(pool_.get(), &other);
-  listener.Start();
-  for (int i = 0; i < 100 && other.generation() == 0; ++i) absl::SleepFor(absl::Milliseconds(20));
-  uint64_t seen = other.generation();
+  concurrency::ChangeSignal other;  // another replica's signal, woken only through PostgreSQL
+  std::unique_ptr<postgres::NotificationListener> listener =
+      postgres::NotificationListener::ForSignal(pool_.get(), PostgresPlannerStore::kPlansChannel, &other);
+  listener->Start();
+  for (int i = 0; i < 100 && other.Version() == 0; ++i) absl::SleepFor(absl::Milliseconds(20));
+  uint64_t seen = other.Version();
   ASSERT_GT(seen, 0u) << "listener started";
   absl::SleepFor(absl::Milliseconds(300));
-  seen = other.generation();
+  seen = other.Version();
   ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}})), 1);
   absl::Time start = absl::Now();
-  EXPECT_NE(other.Wait(seen, absl::Seconds(5)), seen);
+  EXPECT_NE(other.WaitForChange(seen, absl::Seconds(5)), seen);
   EXPECT_LT(absl::Now() - start, absl::Seconds(2));
-  listener.Stop();
+  listener->Stop();
 }
 
 TEST_F(PlannerTest, RevisionConsumerResumesFromItsPersistedCursor) {
