@@ -6,8 +6,8 @@
 
 #include "absl/status/statusor.h"
 #include "common/clock/clock.h"
-#include "ferry/v1/planner.pb.h"
 #include "common/concurrency/change_signal.h"
+#include "ferry/v1/planner.pb.h"
 #include "services/planner/planner_events.h"
 #include "services/planner/planner_store.h"
 #include "services/planner/sync_window.h"

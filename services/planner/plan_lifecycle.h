@@ -6,9 +6,9 @@
 
 #include "absl/status/statusor.h"
 #include "common/clock/clock.h"
+#include "common/concurrency/change_signal.h"
 #include "ferry/v1/planner.pb.h"
 #include "services/planner/hold_evaluator.h"
-#include "common/concurrency/change_signal.h"
 #include "services/planner/planner_events.h"
 #include "services/planner/planner_store.h"
 

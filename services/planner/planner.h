@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/clock/clock.h"
+#include "common/concurrency/change_signal.h"
 #include "ferry/v1/planner.pb.h"
 #include "services/planner/catalog.h"
 #include "services/planner/declarative_reconciler.h"
@@ -16,7 +17,6 @@
 #include "services/planner/live_state_source.h"
 #include "services/planner/plan_lifecycle.h"
 #include "services/planner/plan_maker.h"
-#include "common/concurrency/change_signal.h"
 #include "services/planner/plan_view.h"
 #include "services/planner/planner_events.h"
 #include "services/planner/planner_metrics.h"

@@ -1,7 +1,7 @@
 #pragma once
 
-#include "ferry/v1/planner.grpc.pb.h"
 #include "common/concurrency/change_signal.h"
+#include "ferry/v1/planner.grpc.pb.h"
 #include "services/planner/planner.h"
 
 namespace ferry::planner {

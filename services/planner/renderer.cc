@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
+#include "common/crypto/sha256.h"
 #include "common/process/run_process.h"
 #include "common/status/status_macros.h"
 #include "services/planner/manifest_parser.h"

@@ -12,6 +12,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "common/concurrency/mutex.h"
+#include "common/crypto/sha256.h"
 #include "services/planner/manifest_parser.h"
 #include "services/planner/repo_path.h"
 #include "services/planner/repo_source.h"
