@@ -293,7 +293,11 @@ absl::Status PostgresPlannerStore::ApplyConfigChange(const ConfigChange& change)
       return absl::FailedPreconditionError(
           "environment is still used by an application (remove it from the applications' environments first)");
     } catch (const std::exception& e) {
-      return postgres::StatusFromException(e, "apply configuration change");
+      absl::Status status = postgres::StatusFromException(e, "apply configuration change");
+      // A conflict PostgreSQL raised (serialization failure, deadlock) goes
+      // back to the pool, which retries only the conflicts it sees thrown.
+      if (absl::IsAborted(status)) throw;
+      return status;
     }
     return EnqueueAll(txn, change.events);
   });

@@ -787,6 +787,37 @@ TEST_F(PlannerTest, PlanRevisionPlansAnOlderCommitForRollback) {
   EXPECT_TRUE(planner_->PlanRevision(req)->up_to_date());
 }
 
+TEST_F(PlannerTest, AConfigurationChangeThatPostgresqlAbortsWithAConflictIsRetriedByThePool) {
+  // The first insert into planner.environments fails with a serialization
+  // failure (40001), as a concurrent transaction would make it; a sequence
+  // counts attempts, since it is not rolled back.
+  ASSERT_TRUE(pool_
+                  ->WithConnection([](pqxx::connection& c) {
+                    pqxx::work t(c);
+                    t.exec("CREATE SEQUENCE public.env_insert_attempts");
+                    t.exec(
+                        "CREATE FUNCTION public.conflict_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                        "IF nextval('public.env_insert_attempts') = 1 THEN "
+                        "RAISE EXCEPTION 'conflict' USING ERRCODE = 'serialization_failure'; END IF; "
+                        "RETURN NEW; END $$");
+                    t.exec(
+                        "CREATE TRIGGER conflict_once BEFORE INSERT ON planner.environments "
+                        "FOR EACH ROW EXECUTE FUNCTION public.conflict_once()");
+                    t.commit();
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  v1::Environment env;
+  env.set_id("local");
+  env.mutable_target()->set_kind(v1::TARGET_KIND_HOST);
+  env.mutable_target()->mutable_host()->set_root_dir("/tmp/ferry-local");
+  ConfigChange change;
+  change.create_environments.push_back(env);
+  absl::Status applied = store_->ApplyConfigChange(change);
+  EXPECT_TRUE(applied.ok()) << applied;
+  EXPECT_TRUE(store_->GetEnvironment("local").ok());
+}
+
 TEST_F(PlannerTest, ReleaseOnOneReplicaWakesStreamsOfAnother) {
   CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
   CreateApp(AppSpec("a", "apps/a", {"local"}));
