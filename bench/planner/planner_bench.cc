@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "common/concurrency/change_signal.h"
 #include "common/outbox/postgres_outbox_store.h"
 #include "common/postgres/migrator.h"
 #include "planner_migrations.h"
@@ -73,7 +74,7 @@ int Plan(const std::string& url, int apps) {
   fp::testing::FakeLiveStateSource live;
   fp::Renderer renderer(&repo, fp::RendererOptions{});
   ferry::SystemClock clock;
-  fp::PlanNotifier notifier;
+  ferry::concurrency::ChangeSignal notifier;
   prometheus::Registry registry;
   fp::PlannerMetrics metrics(&registry);
   fp::Planner planner(&store, &repo, &live, &renderer, &clock, &notifier, &metrics);

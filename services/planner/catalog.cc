@@ -7,9 +7,9 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/api/page_size.h"
 #include "common/concurrency/retry_aborted.h"
 #include "common/status/status_macros.h"
-#include "services/planner/page_size.h"
 #include "services/planner/validation.h"
 
 namespace ferry::planner {
@@ -96,7 +96,7 @@ absl::StatusOr<v1::Application> Catalog::GetApplication(const std::string& id) {
 }
 
 absl::StatusOr<v1::ListApplicationsResponse> Catalog::ListApplications(const v1::ListApplicationsRequest& request) {
-  ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
+  ASSIGN_OR_RETURN(int size, api::PageSize(request.page_size()));
   ASSIGN_OR_RETURN(std::vector<v1::Application> apps, catalog_->ListApplications());
   v1::ListApplicationsResponse out;
   for (auto& a : apps) {
@@ -211,7 +211,7 @@ absl::StatusOr<v1::Environment> Catalog::CreateEnvironment(v1::Environment env, 
 absl::StatusOr<v1::Environment> Catalog::GetEnvironment(const std::string& id) { return catalog_->GetEnvironment(id); }
 
 absl::StatusOr<v1::ListEnvironmentsResponse> Catalog::ListEnvironments(const v1::ListEnvironmentsRequest& request) {
-  ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
+  ASSIGN_OR_RETURN(int size, api::PageSize(request.page_size()));
   ASSIGN_OR_RETURN(std::vector<v1::Environment> envs, catalog_->ListEnvironments());
   v1::ListEnvironmentsResponse out;
   for (auto& e : envs) {

@@ -6,8 +6,8 @@
 
 #include "absl/status/statusor.h"
 #include "common/clock/clock.h"
+#include "common/concurrency/change_signal.h"
 #include "ferry/v1/planner.pb.h"
-#include "services/planner/plan_notifier.h"
 #include "services/planner/planner_events.h"
 #include "services/planner/planner_store.h"
 #include "services/planner/sync_window.h"
@@ -27,7 +27,7 @@ struct Hold {
 // on. Holds no state of its own; thread-safe.
 class HoldEvaluator {
  public:
-  HoldEvaluator(CatalogStore* catalog, PlanStore* plans, const Clock* clock, PlanNotifier* notifier)
+  HoldEvaluator(CatalogStore* catalog, PlanStore* plans, const Clock* clock, concurrency::ChangeSignal* notifier)
       : catalog_(catalog), plans_(plans), clock_(clock), events_(clock), notifier_(notifier) {}
 
   // The hold `plan` is under in `env` now. `windows` optionally caches
@@ -49,7 +49,7 @@ class HoldEvaluator {
   PlanStore* plans_;
   const Clock* clock_;
   const PlannerEvents events_;
-  PlanNotifier* notifier_;
+  concurrency::ChangeSignal* notifier_;
 };
 
 }  // namespace ferry::planner

@@ -4,29 +4,25 @@
 
 namespace ferry::planner {
 
-HoldReleaser::~HoldReleaser() { Stop(); }
+namespace {
 
-void HoldReleaser::Start() {
-  thread_ = std::thread([this] {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!stop_) {
-      cv_.wait_for(lock, absl::ToChronoMilliseconds(interval_), [&] { return stop_; });
-      if (stop_) return;
-      lock.unlock();
-      absl::StatusOr<int> released = holds_->ReevaluateHolds();
-      if (!released.ok()) logging::Warn("re-evaluating held plans failed", {{"error", released.status().ToString()}});
-      lock.lock();
-    }
-  });
+concurrency::LoopOptions HoldReleaserOptions(absl::Duration interval) {
+  concurrency::LoopOptions options;
+  options.first_run_after = interval;
+  return options;
 }
 
-void HoldReleaser::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-    cv_.notify_all();
-  }
-  if (thread_.joinable()) thread_.join();
+}  // namespace
+
+HoldReleaser::HoldReleaser(HoldEvaluator* holds, absl::Duration interval, const WaitableClock* clock)
+    : holds_(holds),
+      interval_(interval),
+      loop_("hold-releaser", [this] { return Step(); }, HoldReleaserOptions(interval), clock) {}
+
+absl::StatusOr<absl::Duration> HoldReleaser::Step() {
+  absl::StatusOr<int> released = holds_->ReevaluateHolds();
+  if (!released.ok()) logging::Warn("re-evaluating held plans failed", {{"error", released.status().ToString()}});
+  return interval_;
 }
 
 }  // namespace ferry::planner

@@ -4,23 +4,25 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/strings/str_split.h"
 #include "common/clock/clock.h"
+#include "common/concurrency/change_signal.h"
 #include "common/config/service_config.h"
 #include "common/logging/logger.h"
 #include "common/outbox/grpc_audit_sink.h"
 #include "common/outbox/outbox_forwarder.h"
 #include "common/outbox/postgres_outbox_store.h"
+#include "common/postgres/notification_listener.h"
 #include "common/server/service_bootstrap.h"
 #include "planner_migrations.h"
 #include "services/planner/grpc_live_state_source.h"
 #include "services/planner/grpc_repo_source.h"
 #include "services/planner/hold_releaser.h"
-#include "services/planner/plan_notify_listener.h"
 #include "services/planner/postgres_planner_store.h"
 #include "services/planner/planner.h"
 #include "services/planner/planner_service.h"
@@ -93,17 +95,19 @@ int main(int argc, char** argv) {
   ferry::planner::GrpcRepoSource repo(grpc::CreateChannel(repo_watcher_address, grpc::InsecureChannelCredentials()));
   ferry::planner::GrpcLiveStateSource live(grpc::CreateChannel(deployer_address, grpc::InsecureChannelCredentials()));
   ferry::planner::Renderer renderer(&repo, render);
-  ferry::planner::PlanNotifier notifier;
+  ferry::concurrency::ChangeSignal notifier;  // plans released or changed: wakes WatchApprovedPlans streams
   ferry::planner::PlannerMetrics metrics(&infra->runner->registry());
   ferry::planner::Planner planner(&store, &repo, &live, &renderer, &clock, &notifier, &metrics);
   ferry::planner::RevisionConsumer consumer(&repo, &store, planner.revision_planner());
   ferry::planner::HoldReleaser releaser(planner.hold_evaluator(), hold_interval);
-  ferry::planner::PlanNotifyListener listener(pool, &notifier);
+  // Plans released by any replica (NOTIFYed by PostgresPlannerStore) wake this one's streams.
+  std::unique_ptr<ferry::postgres::NotificationListener> listener =
+      ferry::postgres::NotificationListener::ForSignal(pool, ferry::planner::PostgresPlannerStore::kPlansChannel, &notifier);
   ferry::planner::PlannerService service(&planner, &notifier, stream_poll);
   infra->runner->AddService(&service);
   infra->runner->OnShutdown([&] {
-    notifier.Shutdown();
-    listener.Stop();
+    notifier.Cancel();
+    listener->Stop();
     consumer.Stop();
     releaser.Stop();
     forwarder.Stop();
@@ -111,14 +115,14 @@ int main(int argc, char** argv) {
   forwarder.Start();
   consumer.Start();
   releaser.Start();
-  listener.Start();
+  listener->Start();
   ferry::logging::Info("planner wiring", {{"repo_watcher", repo_watcher_address},
                                           {"deployer", deployer_address},
                                           {"helm", render.helm_path},
                                           {"kubectl", render.kubectl_path}});
   int code = ferry::server::ServeUntilSignal(*infra->runner);
-  notifier.Shutdown();
-  listener.Stop();
+  notifier.Cancel();
+  listener->Stop();
   consumer.Stop();
   releaser.Stop();
   forwarder.Stop();

@@ -1,9 +1,10 @@
 #include "services/planner/manifest_parser.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <map>
-#include <regex>
+#include <system_error>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -13,6 +14,7 @@
 #include "absl/strings/strip.h"
 #include "common/crypto/sha256.h"
 #include "common/json/json.h"
+#include "re2/re2.h"
 #include "services/planner/render_failure.h"
 
 namespace ferry::planner {
@@ -20,24 +22,36 @@ namespace {
 
 using nlohmann::json;
 
+// The int64 of "0x<digits>" or "0o<digits>" in `base`, or `s` itself when it
+// does not fit.
+json RadixInteger(const std::string& s, int base) {
+  int64_t v = 0;
+  const char* end = s.data() + s.size();
+  auto [ptr, ec] = std::from_chars(s.data() + 2, end, v, base);
+  if (ec != std::errc() || ptr != end) return s;
+  return v;
+}
+
 json PlainScalar(const std::string& s) {
   if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
   if (s == "true" || s == "True" || s == "TRUE") return true;
   if (s == "false" || s == "False" || s == "FALSE") return false;
-  static const std::regex kInt("[-+]?[0-9]+");
-  static const std::regex kHex("0x[0-9a-fA-F]+");
-  static const std::regex kOct("0o[0-7]+");
-  static const std::regex kFloat("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
-  if (std::regex_match(s, kInt)) {
+  // RE2: linear in the scalar's length, which Git does not bound.
+  static const RE2 kInt("[-+]?[0-9]+");
+  static const RE2 kHex("0x[0-9a-fA-F]+");
+  static const RE2 kOct("0o[0-7]+");
+  static const RE2 kFloat("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
+  if (RE2::FullMatch(s, kInt)) {
     int64_t v = 0;
     if (absl::SimpleAtoi(s, &v)) return v;
     uint64_t u = 0;
     if (absl::SimpleAtoi(s, &u)) return u;
     return s;
   }
-  if (std::regex_match(s, kHex)) return static_cast<int64_t>(std::stoll(s.substr(2), nullptr, 16));
-  if (std::regex_match(s, kOct)) return static_cast<int64_t>(std::stoll(s.substr(2), nullptr, 8));
-  if (std::regex_match(s, kFloat)) {
+  // Hex and octal too big for an int64 stay strings, as decimal ones do.
+  if (RE2::FullMatch(s, kHex)) return RadixInteger(s, 16);
+  if (RE2::FullMatch(s, kOct)) return RadixInteger(s, 8);
+  if (RE2::FullMatch(s, kFloat)) {
     double d = 0;
     if (absl::SimpleAtod(s, &d)) return d;
   }

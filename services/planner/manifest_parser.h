@@ -7,7 +7,6 @@
 #include <yaml-cpp/yaml.h>
 
 #include "absl/status/statusor.h"
-#include "common/crypto/sha256.h"  // Sha256Hex, for the users of ManifestsDigest's hashes
 #include "ferry/v1/common.pb.h"
 
 namespace ferry::planner {

@@ -6,9 +6,9 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/api/page_size.h"
 #include "common/logging/logger.h"
 #include "common/status/status_macros.h"
-#include "services/planner/page_size.h"
 #include "services/planner/plan_view.h"
 
 namespace ferry::planner {
@@ -28,14 +28,13 @@ absl::StatusOr<v1::Plan> PlanLifecycle::GetPlan(const std::string& id, v1::PlanV
 }
 
 absl::StatusOr<v1::ListPlansResponse> PlanLifecycle::ListPlans(const v1::ListPlansRequest& request) {
-  ASSIGN_OR_RETURN(int size, PageSize(request.page_size()));
+  ASSIGN_OR_RETURN(int size, api::PageSize(request.page_size()));
   PlanFilter f;
   f.application_id = request.application_id();
   f.environment_id = request.environment_id();
   for (int s : request.states()) f.states.push_back(static_cast<v1::PlanState>(s));
   f.limit = size;
-  if (!request.page_token().empty() && (!absl::SimpleAtoi(request.page_token(), &f.before_seq) || f.before_seq <= 0))
-    return absl::InvalidArgumentError("page_token: not a token from ListPlans");
+  ASSIGN_OR_RETURN(f.before_seq, api::SequencePageToken(request.page_token(), "not a token from ListPlans"));
   ASSIGN_OR_RETURN(PlanPage page, plans_->ListPlans(f));
   v1::ListPlansResponse out;
   for (auto& p : page.plans) {

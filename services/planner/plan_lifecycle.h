@@ -6,9 +6,9 @@
 
 #include "absl/status/statusor.h"
 #include "common/clock/clock.h"
+#include "common/concurrency/change_signal.h"
 #include "ferry/v1/planner.pb.h"
 #include "services/planner/hold_evaluator.h"
-#include "services/planner/plan_notifier.h"
 #include "services/planner/planner_events.h"
 #include "services/planner/planner_store.h"
 
@@ -29,7 +29,7 @@ class PlanLifecycle {
   using PromoteFn = std::function<absl::StatusOr<int>(const v1::Plan& succeeded)>;
 
   PlanLifecycle(CatalogStore* catalog, PlanStore* plans, HoldEvaluator* holds, const Clock* clock,
-                PlanNotifier* notifier, PromoteFn promote)
+                concurrency::ChangeSignal* notifier, PromoteFn promote)
       : catalog_(catalog),
         plans_(plans),
         holds_(holds),
@@ -53,7 +53,7 @@ class PlanLifecycle {
   PlanStore* plans_;
   HoldEvaluator* holds_;
   const PlannerEvents events_;
-  PlanNotifier* notifier_;
+  concurrency::ChangeSignal* notifier_;
   const PromoteFn promote_;
 };
 

@@ -9,6 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/crypto/sha256.h"
+#include "common/json/json.h"
 #include "common/logging/logger.h"
 #include "common/status/status_macros.h"
 #include "services/planner/differ.h"
@@ -62,7 +64,9 @@ absl::StatusOr<std::vector<v1::Manifest>> PlanMaker::ResolveContentFrom(const v1
   std::vector<v1::Manifest> out = manifests;
   for (v1::Manifest& m : out) {
     if (m.object().group() != "ferry.dev" || m.object().kind() != "ConfigFile") continue;
-    json object = json::parse(m.json(), nullptr, false);
+    absl::StatusOr<json> parsed = ParseJson(m.json());
+    if (!parsed.ok()) continue;
+    json& object = *parsed;
     const json* file = nullptr;
     if (object.is_object() && object.contains("spec") && object["spec"].is_object() &&
         object["spec"].contains("contentFrom") && object["spec"]["contentFrom"].is_object() &&
@@ -79,7 +83,15 @@ absl::StatusOr<std::vector<v1::Manifest>> PlanMaker::ResolveContentFrom(const v1
     if (read->size() != 1 || read->front().type != v1::CONTENT_ENTRY_TYPE_FILE) continue;
     object["spec"]["content"] = read->front().data;
     object["spec"].erase("contentFrom");
-    m.set_json(object.dump());
+    absl::StatusOr<std::string> resolved = DumpJson(object);
+    if (!resolved.ok()) {
+      // Binary content cannot be a JSON string: the input is bad.
+      return RenderFailure(absl::StatusCode::kInvalidArgument,
+                           absl::StrCat("contentFrom file \"", *path, "\" of ", m.source_path(),
+                                        " is not UTF-8 text: ", resolved.status().message()),
+                           *path);
+    }
+    m.set_json(*std::move(resolved));
   }
   return out;
 }
@@ -196,11 +208,18 @@ absl::StatusOr<PlanOutcome> PlanMaker::MakePlan(const PlanRequest& request) {
 
   // Diff against live state.
   ASSIGN_OR_RETURN(v1::LiveState live, ObserveOrLastApplied(app, env, *manifests));
-  ASSIGN_OR_RETURN(std::vector<v1::Manifest> comparable, ResolveContentFrom(app, sha, *manifests));
+  absl::StatusOr<std::vector<v1::Manifest>> comparable = ResolveContentFrom(app, sha, *manifests);
+  if (!comparable.ok()) {
+    if (!IsRenderFailure(comparable.status())) return comparable.status();
+    ASSIGN_OR_RETURN(v1::Plan failed, PersistFailedPlan(request, comparable.status(), version));
+    outcome.plan = std::move(failed);
+    return outcome;
+  }
   DiffOptions diff_options;
   diff_options.prune = app.sync_policy().prune();
   diff_options.ignore.assign(app.ignore_differences().begin(), app.ignore_differences().end());
-  std::vector<v1::PlanAction> actions = DiffObjects(comparable, {live.objects().begin(), live.objects().end()}, diff_options);
+  std::vector<v1::PlanAction> actions =
+      DiffObjects(*comparable, {live.objects().begin(), live.objects().end()}, diff_options);
   if (!HasChanges(actions) && !request.preview) {
     metrics_->Plan("up_to_date");
     outcome.up_to_date = true;

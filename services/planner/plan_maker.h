@@ -7,10 +7,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/clock/clock.h"
+#include "common/concurrency/change_signal.h"
 #include "ferry/v1/planner.pb.h"
 #include "services/planner/hold_evaluator.h"
 #include "services/planner/live_state_source.h"
-#include "services/planner/plan_notifier.h"
 #include "services/planner/planner_events.h"
 #include "services/planner/planner_metrics.h"
 #include "services/planner/planner_store.h"
@@ -47,7 +47,7 @@ struct PlanOutcome {
 class PlanMaker {
  public:
   PlanMaker(RenderStore* renders, PlanStore* plans, RepoSource* repo, LiveStateSource* live, Renderer* renderer,
-            HoldEvaluator* holds, const Clock* clock, PlanNotifier* notifier, PlannerMetrics* metrics)
+            HoldEvaluator* holds, const Clock* clock, concurrency::ChangeSignal* notifier, PlannerMetrics* metrics)
       : renders_(renders),
         plans_(plans),
         repo_(repo),
@@ -82,7 +82,7 @@ class PlanMaker {
   Renderer* renderer_;
   HoldEvaluator* holds_;
   const PlannerEvents events_;
-  PlanNotifier* notifier_;
+  concurrency::ChangeSignal* notifier_;
   PlannerMetrics* metrics_;
 };
 

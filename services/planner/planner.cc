@@ -3,7 +3,7 @@
 namespace ferry::planner {
 
 Planner::Planner(PlannerStore* store, RepoSource* repo, LiveStateSource* live, Renderer* renderer, const Clock* clock,
-                 PlanNotifier* notifier, PlannerMetrics* metrics, int plan_concurrency)
+                 concurrency::ChangeSignal* notifier, PlannerMetrics* metrics, int plan_concurrency)
     : holds_(store, store, clock, notifier),
       catalog_(store, store, clock),
       maker_(store, store, repo, live, renderer, &holds_, clock, notifier, metrics),

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/clock/clock.h"
+#include "common/concurrency/change_signal.h"
 #include "ferry/v1/planner.pb.h"
 #include "services/planner/catalog.h"
 #include "services/planner/declarative_reconciler.h"
@@ -16,7 +17,6 @@
 #include "services/planner/live_state_source.h"
 #include "services/planner/plan_lifecycle.h"
 #include "services/planner/plan_maker.h"
-#include "services/planner/plan_notifier.h"
 #include "services/planner/plan_view.h"
 #include "services/planner/planner_events.h"
 #include "services/planner/planner_metrics.h"
@@ -45,7 +45,7 @@ namespace ferry::planner {
 class Planner {
  public:
   Planner(PlannerStore* store, RepoSource* repo, LiveStateSource* live, Renderer* renderer, const Clock* clock,
-          PlanNotifier* notifier, PlannerMetrics* metrics, int plan_concurrency = 8);
+          concurrency::ChangeSignal* notifier, PlannerMetrics* metrics, int plan_concurrency = 8);
 
   // Applications and environments (Catalog).
   absl::StatusOr<v1::Application> CreateApplication(v1::Application app, const v1::Actor& actor) {

@@ -111,8 +111,8 @@ grpc::Status PlannerService::WatchApprovedPlans(grpc::ServerContext* ctx, const 
                                                 grpc::ServerWriter<v1::WatchApprovedPlansResponse>* writer) {
   if (absl::Status bad = server::CheckRequest(*req); !bad.ok()) return ToGrpcStatus(bad);
   std::string cursor = req->cursor();
-  while (!ctx->IsCancelled() && !notifier_->shut_down()) {
-    uint64_t seen = notifier_->generation();
+  while (!ctx->IsCancelled() && !notifier_->cancelled()) {
+    uint64_t seen = notifier_->Version();
     absl::StatusOr<std::vector<ReleasedPlan>> batch = planner_->ReleasedAfter(cursor, 100);
     if (!batch.ok()) return ToGrpcStatus(batch.status());
     for (const ReleasedPlan& rp : *batch) {
@@ -125,7 +125,7 @@ grpc::Status PlannerService::WatchApprovedPlans(grpc::ServerContext* ctx, const 
     if (batch->size() == 100) continue;
     // An empty cursor means "oldest unfinished release" and is re-evaluated
     // on every pass until the first plan is sent.
-    notifier_->Wait(seen, safety_poll_);
+    notifier_->WaitForChange(seen, safety_poll_);
   }
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "planner is shutting down; reconnect with the last cursor");
 }

@@ -1,21 +1,21 @@
 #pragma once
 
+#include "common/concurrency/change_signal.h"
 #include "ferry/v1/planner.grpc.pb.h"
-#include "services/planner/plan_notifier.h"
 #include "services/planner/planner.h"
 
 namespace ferry::planner {
 
 // gRPC handlers of ferry.v1.Planner: translate, delegate to Planner, map the
 // status. WatchApprovedPlans streams released plans after the cursor, then
-// waits on the PlanNotifier (with a 2 s safety poll) until the client leaves
-// or the notifier shuts down. Thread-safe.
+// waits on the plans' ChangeSignal (with a 2 s safety poll) until the client leaves
+// or the signal is cancelled. Thread-safe.
 //
 // WatchApprovedPlans waits on the notifier between passes, re-checking the
 // store every `safety_poll` even without a notification.
 class PlannerService final : public v1::Planner::Service {
  public:
-  PlannerService(Planner* planner, PlanNotifier* notifier, absl::Duration safety_poll = absl::Seconds(2))
+  PlannerService(Planner* planner, concurrency::ChangeSignal* notifier, absl::Duration safety_poll = absl::Seconds(2))
       : planner_(planner), notifier_(notifier), safety_poll_(safety_poll) {}
 
   grpc::Status CreateApplication(grpc::ServerContext*, const v1::CreateApplicationRequest*, v1::Application*) override;
@@ -51,7 +51,7 @@ class PlannerService final : public v1::Planner::Service {
 
  private:
   Planner* planner_;
-  PlanNotifier* notifier_;
+  concurrency::ChangeSignal* notifier_;
   const absl::Duration safety_poll_;
 };
 

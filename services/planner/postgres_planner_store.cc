@@ -161,7 +161,7 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   pool_->Prepare(kGetCursor, "SELECT value FROM planner.cursors WHERE name = $1");
   pool_->Prepare(kSetCursor,
                  "INSERT INTO planner.cursors (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2");
-  pool_->Prepare(kNotifyPlans, "SELECT pg_notify('planner_plans', $1)");
+  pool_->Prepare(kNotifyPlans, absl::StrCat("SELECT pg_notify('", kPlansChannel, "', $1)"));
   pool_->Prepare(kOpenPlansOfApp,
                  "SELECT body FROM planner.plans WHERE application_id = $1 AND state IN (1, 2) ORDER BY seq FOR UPDATE");
   pool_->Prepare(kLockAppEnv, "SELECT pg_advisory_xact_lock(hashtext('planner.plan/' || $1))");
@@ -293,7 +293,11 @@ absl::Status PostgresPlannerStore::ApplyConfigChange(const ConfigChange& change)
       return absl::FailedPreconditionError(
           "environment is still used by an application (remove it from the applications' environments first)");
     } catch (const std::exception& e) {
-      return postgres::StatusFromException(e, "apply configuration change");
+      absl::Status status = postgres::StatusFromException(e, "apply configuration change");
+      // A conflict PostgreSQL raised (serialization failure, deadlock) goes
+      // back to the pool, which retries only the conflicts it sees thrown.
+      if (absl::IsAborted(status)) throw;
+      return status;
     }
     return EnqueueAll(txn, change.events);
   });

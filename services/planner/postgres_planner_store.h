@@ -10,6 +10,10 @@ namespace ferry::planner {
 // events go to `outbox` in the same transaction as the change. Thread-safe.
 class PostgresPlannerStore final : public PlannerStore {
  public:
+  // The channel NOTIFYed when a plan is released, waking
+  // the WatchApprovedPlans streams of every replica.
+  static constexpr char kPlansChannel[] = "planner_plans";
+
   PostgresPlannerStore(postgres::ConnectionPool* pool, outbox::OutboxStore* outbox);
 
   absl::StatusOr<v1::Environment> GetEnvironment(const std::string& id) override;

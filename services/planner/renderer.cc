@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <set>
 
 #include <yaml-cpp/yaml.h>
@@ -17,8 +16,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
+#include "common/crypto/sha256.h"
 #include "common/process/run_process.h"
 #include "common/status/status_macros.h"
+#include "re2/re2.h"
 #include "services/planner/manifest_parser.h"
 #include "services/planner/render_failure.h"
 #include "services/planner/repo_path.h"
@@ -78,17 +79,14 @@ absl::Status ToolFailure(const std::string& tool, const std::string& stderr_text
   if (msg.size() > 2000) msg = msg.substr(0, 2000) + "...";
   std::string path;
   int line = 0;
-  static const std::regex kPathLine("([A-Za-z0-9_.][A-Za-z0-9_./-]*\\.(?:ya?ml|tpl|json|txt)):([0-9]+)");
-  static const std::regex kLine("line ([0-9]+)");
-  static const std::regex kPath("([A-Za-z0-9_.][A-Za-z0-9_./-]*\\.(?:ya?ml|tpl|json))");
-  std::smatch m;
-  if (std::regex_search(msg, m, kPathLine)) {
-    path = m[1];
-    absl::SimpleAtoi(std::string(m[2]), &line);
-  } else if (std::regex_search(msg, m, kPath)) {
-    path = m[1];
-    std::smatch lm;
-    if (std::regex_search(msg, lm, kLine)) absl::SimpleAtoi(std::string(lm[1]), &line);
+  static const RE2 kPathLine("([A-Za-z0-9_.][A-Za-z0-9_./-]*\\.(?:ya?ml|tpl|json|txt)):([0-9]+)");
+  static const RE2 kLine("line ([0-9]+)");
+  static const RE2 kPath("([A-Za-z0-9_.][A-Za-z0-9_./-]*\\.(?:ya?ml|tpl|json))");
+  std::string line_text;
+  if (RE2::PartialMatch(msg, kPathLine, &path, &line_text)) {
+    absl::SimpleAtoi(line_text, &line);
+  } else if (RE2::PartialMatch(msg, kPath, &path)) {
+    if (RE2::PartialMatch(msg, kLine, &line_text)) absl::SimpleAtoi(line_text, &line);
   }
   if (!chart_name.empty() && absl::StartsWith(path, chart_name + "/")) {
     path = app_path.empty() ? path.substr(chart_name.size() + 1) : app_path + path.substr(chart_name.size());
@@ -140,7 +138,7 @@ bool CoveredBy(const std::string& path, const std::vector<std::string>& roots) {
 Renderer::Renderer(RepoSource* repo, RendererOptions options) : repo_(repo), options_(std::move(options)) {}
 
 std::string Renderer::Version(v1::RenderMethod method) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   switch (method) {
     case v1::RENDER_METHOD_PLAIN:
       return "plain/1";

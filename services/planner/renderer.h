@@ -1,11 +1,12 @@
 #pragma once
 
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/concurrency/mutex.h"
 #include "ferry/v1/planner.pb.h"
 #include "services/planner/repo_source.h"
 
@@ -60,9 +61,9 @@ class Renderer {
 
   RepoSource* repo_;
   const RendererOptions options_;
-  std::mutex mu_;
-  std::string helm_version_;
-  std::string kubectl_version_;
+  Mutex mu_;
+  std::string helm_version_ ABSL_GUARDED_BY(mu_);  // "" until asked
+  std::string kubectl_version_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::planner

@@ -4,13 +4,13 @@
 #include <atomic>
 #include <map>
 #include <optional>
-#include <regex>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/concurrency/parallel_for.h"
 #include "common/logging/logger.h"
 #include "common/status/status_macros.h"
+#include "re2/re2.h"
 #include "services/planner/plan_view.h"
 #include "services/planner/repo_path.h"
 #include "services/planner/validation.h"
@@ -32,10 +32,10 @@ RevisionPlanner::RevisionPlanner(CatalogStore* catalog, PlanStore* plans, Render
 
 absl::StatusOr<std::string> RevisionPlanner::ResolveRevision(const v1::Application& app, const v1::RevisionSelector& selector,
                                                      std::string* ref) {
-  static const std::regex kSha("[0-9a-f]{40}");
+  static const RE2 kSha("[0-9a-f]{40}");
   switch (selector.selector_case()) {
     case v1::RevisionSelector::kSha:
-      if (!std::regex_match(selector.sha(), kSha))
+      if (!RE2::FullMatch(selector.sha(), kSha))
         return absl::InvalidArgumentError("revision.sha: must be a full 40-character lowercase hex commit sha");
       *ref = "";
       return selector.sha();

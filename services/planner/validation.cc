@@ -1,20 +1,20 @@
 #include "services/planner/validation.h"
 
 #include <functional>
-#include <regex>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status/status_macros.h"
+#include "re2/re2.h"
 #include "services/planner/repo_path.h"
 #include "services/planner/sync_window.h"
 
 namespace ferry::planner {
 
 absl::Status ValidateId(const std::string& id, const std::string& field) {
-  static const std::regex kLabel("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
+  static const RE2 kLabel("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
   if (id.empty()) return absl::InvalidArgumentError(field + ": is required");
-  if (id.size() > 63 || !std::regex_match(id, kLabel)) {
+  if (id.size() > 63 || !RE2::FullMatch(id, kLabel)) {
     return absl::InvalidArgumentError(
         absl::StrCat(field, ": \"", id, "\" is not a lowercase DNS label ([a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63)"));
   }

@@ -2,12 +2,13 @@
 
 #include <algorithm>
 #include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
 #include "common/clock/clock.h"
+#include "common/concurrency/mutex.h"
 #include "services/planner/live_state_source.h"
 
 namespace ferry::planner::testing {
@@ -21,12 +22,12 @@ class FakeLiveStateSource final : public LiveStateSource {
                                         const std::vector<v1::ObjectRef>&) override {
     absl::Duration delay;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       peak_concurrent_ = std::max(peak_concurrent_, ++running_);
       delay = delay_;
     }
     absl::SleepFor(delay);
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     --running_;
     ++observations_;
     if (!fail_.ok()) return fail_;
@@ -37,7 +38,7 @@ class FakeLiveStateSource final : public LiveStateSource {
   }
   // Makes the live state exactly the plan's manifests (applied == live).
   void Apply(const v1::Plan& plan) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     v1::LiveState& s = states_[{plan.application_id(), plan.environment_id()}];
     s.clear_objects();
     *s.mutable_revision() = plan.target_revision();
@@ -49,36 +50,36 @@ class FakeLiveStateSource final : public LiveStateSource {
     }
   }
   void Set(const std::string& app, const std::string& env, v1::LiveState state) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     states_[{app, env}] = std::move(state);
   }
   void FailWith(absl::Status s) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     fail_ = std::move(s);
   }
   // Each Observe takes `d` (outside the lock), to show overlap.
   void SetDelay(absl::Duration d) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     delay_ = d;
   }
   // The most Observe calls seen running at once.
   int peak_concurrent() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return peak_concurrent_;
   }
   int observations() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return observations_;
   }
 
  private:
-  std::mutex mu_;
-  std::map<std::pair<std::string, std::string>, v1::LiveState> states_;
-  absl::Status fail_;
-  int observations_ = 0;
-  absl::Duration delay_;
-  int running_ = 0;
-  int peak_concurrent_ = 0;
+  Mutex mu_;
+  std::map<std::pair<std::string, std::string>, v1::LiveState> states_ ABSL_GUARDED_BY(mu_);
+  absl::Status fail_ ABSL_GUARDED_BY(mu_);
+  int observations_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Duration delay_ ABSL_GUARDED_BY(mu_);
+  int running_ ABSL_GUARDED_BY(mu_) = 0;
+  int peak_concurrent_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // A clock the test moves. Thread-safe.
@@ -86,17 +87,17 @@ class FakeClock final : public Clock {
  public:
   explicit FakeClock(absl::Time t) : now_(t) {}
   absl::Time Now() const override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return now_;
   }
   void Set(absl::Time t) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     now_ = t;
   }
 
  private:
-  mutable std::mutex mu_;
-  absl::Time now_;
+  mutable Mutex mu_;
+  absl::Time now_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::planner::testing

@@ -15,7 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
+#include "common/concurrency/mutex.h"
 #include "services/planner/planner_store.h"
 
 namespace ferry::planner::testing {
@@ -31,32 +31,32 @@ class FakePlannerStore final : public PlannerStore {
  public:
   // --- CatalogStore
   absl::StatusOr<v1::Environment> GetEnvironment(const std::string& id) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto it = state_.envs.find(id);
     if (it == state_.envs.end()) return absl::NotFoundError(absl::StrCat("environment \"", id, "\" not found"));
     return it->second;
   }
   absl::StatusOr<std::vector<v1::Environment>> ListEnvironments() override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     std::vector<v1::Environment> out;
     for (const auto& [id, e] : state_.envs) out.push_back(e);
     return out;
   }
   absl::StatusOr<v1::Application> GetApplication(const std::string& id) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto it = state_.apps.find(id);
     if (it == state_.apps.end()) return absl::NotFoundError(absl::StrCat("application \"", id, "\" not found"));
     return it->second;
   }
   absl::StatusOr<std::vector<v1::Application>> ListApplications() override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     std::vector<v1::Application> out;
     for (const auto& [id, a] : state_.apps) out.push_back(a);
     return out;
   }
 
   absl::Status ApplyConfigChange(const ConfigChange& change) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     ++config_changes_;
     State next = state_;
     using google::protobuf::util::MessageDifferencer;
@@ -123,14 +123,14 @@ class FakePlannerStore final : public PlannerStore {
   }
 
   absl::StatusOr<std::vector<DeclarationSourceRecord>> ListDeclarationSources() override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     std::vector<DeclarationSourceRecord> out;
     for (const auto& [key, rec] : state_.sources) out.push_back(rec);
     return out;
   }
 
   absl::Status RecordEvents(const std::vector<v1::Event>& events) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     State next = state_;
     if (absl::Status s = Append(next, events); !s.ok()) return s;
     state_ = std::move(next);
@@ -139,19 +139,19 @@ class FakePlannerStore final : public PlannerStore {
 
   // --- RenderStore
   absl::StatusOr<std::vector<std::string>> GetInputPaths(const std::string& application_id) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!state_.apps.count(application_id))
       return absl::NotFoundError(absl::StrCat("application \"", application_id, "\" not found"));
     auto it = state_.input_paths.find(application_id);
     return it == state_.input_paths.end() ? std::vector<std::string>() : it->second;
   }
   absl::Status SetInputPaths(const std::string& application_id, const std::vector<std::string>& paths) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (state_.apps.count(application_id)) state_.input_paths[application_id] = paths;
     return absl::OkStatus();
   }
   absl::StatusOr<std::map<std::string, std::vector<std::string>>> ListInputPaths() override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     std::map<std::string, std::vector<std::string>> out;
     for (const auto& [id, a] : state_.apps) {
       auto it = state_.input_paths.find(id);
@@ -160,13 +160,13 @@ class FakePlannerStore final : public PlannerStore {
     return out;
   }
   absl::StatusOr<std::optional<std::vector<v1::Manifest>>> GetCachedRender(const std::string& key) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto it = state_.cache.find(key);
     if (it == state_.cache.end()) return std::optional<std::vector<v1::Manifest>>();
     return std::optional<std::vector<v1::Manifest>>(it->second);
   }
   absl::Status PutCachedRender(const std::string& key, const std::vector<v1::Manifest>& manifests) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     state_.cache.emplace(key, manifests);  // first one wins, as ON CONFLICT DO NOTHING
     return absl::OkStatus();
   }
@@ -175,7 +175,7 @@ class FakePlannerStore final : public PlannerStore {
   absl::StatusOr<v1::Plan> InsertPlan(v1::Plan plan, const std::string& definition_key, bool dedupe,
                                       bool supersede_open, const PlanEventsFn& events,
                                       const SupersededEventFn& superseded_event) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (dedupe && HasPlanForLocked(plan.application_id(), plan.environment_id(), plan.target_revision().sha(),
                                    definition_key)) {
       return absl::AlreadyExistsError(absl::StrCat("a plan for ", plan.application_id(), " in ", plan.environment_id(),
@@ -212,7 +212,7 @@ class FakePlannerStore final : public PlannerStore {
   }
 
   absl::StatusOr<v1::Plan> MutatePlan(const std::string& id, const MutateFn& mutate) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     State next = state_;
     PlanRecord* rec = Find(next, id);
     if (rec == nullptr) return absl::NotFoundError(absl::StrCat("plan \"", id, "\" not found"));
@@ -226,14 +226,14 @@ class FakePlannerStore final : public PlannerStore {
   }
 
   absl::StatusOr<v1::Plan> GetPlan(const std::string& id) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     PlanRecord* rec = Find(state_, id);
     if (rec == nullptr) return absl::NotFoundError(absl::StrCat("plan \"", id, "\" not found"));
     return rec->plan;
   }
 
   absl::StatusOr<PlanPage> ListPlans(const PlanFilter& filter) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     PlanPage page;
     for (auto it = state_.plans.rbegin(); it != state_.plans.rend(); ++it) {  // newest first
       const v1::Plan& p = it->plan;
@@ -254,7 +254,7 @@ class FakePlannerStore final : public PlannerStore {
   }
 
   absl::StatusOr<std::vector<ReleasedPlan>> ListReleased(int64_t after_seq, int limit) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     std::vector<const PlanRecord*> released;
     for (const auto& rec : state_.plans)
       if (rec.release_seq > after_seq && Unfinished(rec.plan)) released.push_back(&rec);
@@ -269,7 +269,7 @@ class FakePlannerStore final : public PlannerStore {
   }
 
   absl::StatusOr<int64_t> OldestUnfinishedRelease() override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     std::optional<int64_t> oldest;
     for (const auto& rec : state_.plans)
       if (rec.release_seq != 0 && Unfinished(rec.plan) && (!oldest || rec.release_seq < *oldest))
@@ -278,7 +278,7 @@ class FakePlannerStore final : public PlannerStore {
   }
 
   absl::StatusOr<std::vector<v1::Plan>> ListUnreleased() override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     std::vector<v1::Plan> out;
     for (const auto& rec : state_.plans)
       if (Open(rec.plan) && rec.release_seq == 0) out.push_back(rec.plan);
@@ -286,7 +286,7 @@ class FakePlannerStore final : public PlannerStore {
   }
 
   absl::StatusOr<bool> HasSucceeded(const std::string& app, const std::string& env, const std::string& sha) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (const auto& rec : state_.plans)
       if (rec.plan.application_id() == app && rec.plan.environment_id() == env &&
           rec.plan.target_revision().sha() == sha && rec.plan.state() == v1::PLAN_STATE_SUCCEEDED)
@@ -296,18 +296,18 @@ class FakePlannerStore final : public PlannerStore {
 
   absl::StatusOr<bool> HasPlanFor(const std::string& app, const std::string& env, const std::string& sha,
                                   const std::string& definition_key) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return HasPlanForLocked(app, env, sha, definition_key);
   }
 
   // --- CursorStore
   absl::StatusOr<std::string> GetCursor(const std::string& name) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto it = state_.cursors.find(name);
     return it == state_.cursors.end() ? std::string() : it->second;
   }
   absl::Status SetCursor(const std::string& name, const std::string& value) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     state_.cursors[name] = value;
     return absl::OkStatus();
   }
@@ -315,7 +315,7 @@ class FakePlannerStore final : public PlannerStore {
   // --- For tests
   // Audit events of committed writes, in order.
   std::vector<v1::Event> Events() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return state_.events;
   }
   std::vector<v1::AuditAction> Actions() {
@@ -330,14 +330,14 @@ class FakePlannerStore final : public PlannerStore {
   }
   // Every plan, oldest first.
   std::vector<v1::Plan> AllPlans() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     std::vector<v1::Plan> out;
     for (const auto& rec : state_.plans) out.push_back(rec.plan);
     return out;
   }
   // How many ApplyConfigChange calls were made (committed or not).
   int config_changes() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return config_changes_;
   }
 
@@ -400,7 +400,7 @@ class FakePlannerStore final : public PlannerStore {
     return false;
   }
 
-  absl::Mutex mu_;
+  Mutex mu_;
   State state_ ABSL_GUARDED_BY(mu_);
   int config_changes_ ABSL_GUARDED_BY(mu_) = 0;
 };

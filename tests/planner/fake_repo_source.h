@@ -1,17 +1,18 @@
 #pragma once
 
-#include <condition_variable>
 #include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "common/concurrency/mutex.h"
+#include "common/crypto/sha256.h"
 #include "services/planner/manifest_parser.h"
 #include "services/planner/repo_path.h"
 #include "services/planner/repo_source.h"
@@ -50,7 +51,7 @@ class FakeRepoSource final : public RepoSource {
  public:
   // Records a new commit of `tree` on `ref` and returns its revision.
   v1::Revision Commit(const std::string& repo, const std::string& ref, const FakeTree& tree) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     std::string sha = Sha(absl::StrCat(repo, ref, ++counter_));
     v1::Revision rev;
     rev.set_id(absl::StrCat("rev-", counter_));
@@ -79,13 +80,13 @@ class FakeRepoSource final : public RepoSource {
     commits_[sha] = tree;
     tips_[key] = sha;
     revisions_.push_back(rev);
-    cv_.notify_all();
+    cv_.SignalAll();
     return rev;
   }
 
   absl::StatusOr<std::vector<TreeEntry>> ReadTree(const std::string& repo, const std::string& commit,
                                                   const std::string& path, bool metadata_only) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     ++reads_;
     auto c = commits_.find(commit);
     if (c == commits_.end()) return absl::NotFoundError("unknown commit " + commit);
@@ -111,7 +112,7 @@ class FakeRepoSource final : public RepoSource {
   }
 
   absl::StatusOr<std::string> ResolveRef(const std::string& repo, const std::string& ref) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = tips_.find({repo, ref});
     if (it == tips_.end()) return absl::NotFoundError("unknown ref " + ref);
     return it->second;
@@ -119,44 +120,72 @@ class FakeRepoSource final : public RepoSource {
 
   class Stream final : public RevisionStream {
    public:
-    Stream(FakeRepoSource* owner, size_t next) : owner_(owner), next_(next) {}
+    Stream(FakeRepoSource* owner, size_t next, int drops) : owner_(owner), next_(next), drops_(drops) {}
     bool Next(v1::Revision* revision) override {
-      std::unique_lock<std::mutex> lock(owner_->mu_);
-      owner_->cv_.wait(lock, [&] { return cancelled_ || next_ < owner_->revisions_.size(); });
-      if (cancelled_) return false;
+      MutexLock lock(&owner_->mu_);
+      ++owner_->waiting_;
+      owner_->cv_.SignalAll();
+      while (!cancelled_ && owner_->drops_ == drops_ && next_ >= owner_->revisions_.size())
+        owner_->cv_.Wait(&owner_->mu_);
+      --owner_->waiting_;
+      if (cancelled_ || owner_->drops_ != drops_) return false;
       *revision = owner_->revisions_[next_++];
       return true;
     }
     void Cancel() override {
-      std::lock_guard<std::mutex> lock(owner_->mu_);
+      MutexLock lock(&owner_->mu_);
       cancelled_ = true;
-      owner_->cv_.notify_all();
+      owner_->cv_.SignalAll();
     }
-    absl::Status Finish() override { return absl::CancelledError("cancelled"); }
+    absl::Status Finish() override {
+      MutexLock lock(&owner_->mu_);
+      if (owner_->drops_ != drops_) return absl::UnavailableError("the repo-watcher went away");
+      return absl::CancelledError("cancelled");
+    }
 
    private:
     FakeRepoSource* owner_;
     size_t next_;
-    bool cancelled_ = false;
+    const int drops_;  // the owner's drops_ when opened
+    bool cancelled_ ABSL_GUARDED_BY(owner_->mu_) = false;
   };
 
   std::unique_ptr<RevisionStream> WatchRevisions(const std::string& cursor) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     size_t next = 0;
     if (!cursor.empty()) next = std::stoul(cursor);  // cursor n = after the n-th revision
-    return std::make_unique<Stream>(this, next);
+    ++watches_;
+    return std::make_unique<Stream>(this, next, drops_);
+  }
+
+  // Ends every open stream (their Next returns false), as when the
+  // repo-watcher goes away.
+  void DropStreams() {
+    MutexLock lock(&mu_);
+    ++drops_;
+    cv_.SignalAll();
+  }
+  // Blocks until a stream waits in Next for a revision.
+  void AwaitWaitingStream() {
+    MutexLock lock(&mu_);
+    while (waiting_ == 0) cv_.Wait(&mu_);
+  }
+  // How many streams were opened so far.
+  int watches() {
+    MutexLock lock(&mu_);
+    return watches_;
   }
 
   // Revisions recorded after the first `n` (for a fake WatchRevisions server).
   std::vector<v1::Revision> RevisionsAfter(size_t n) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (n >= revisions_.size()) return {};
     return {revisions_.begin() + static_cast<long>(n), revisions_.end()};
   }
 
   // Tips of the refs of `repo`.
   std::map<std::string, std::string> Refs(const std::string& repo) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     std::map<std::string, std::string> out;
     for (const auto& [key, sha] : tips_)
       if (key.first == repo) out[key.second] = sha;
@@ -165,21 +194,24 @@ class FakeRepoSource final : public RepoSource {
 
   // Bytes of file data read so far (work done by renders).
   size_t bytes_read() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return bytes_read_;
   }
 
  private:
   static std::string Sha(const std::string& s) { return Sha256Hex(s).substr(0, 40); }
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int counter_ = 0;
-  size_t reads_ = 0;
-  size_t bytes_read_ = 0;
-  std::map<std::string, FakeTree> commits_;
-  std::map<std::pair<std::string, std::string>, std::string> tips_;
-  std::vector<v1::Revision> revisions_;
+  Mutex mu_;
+  CondVar cv_;
+  int counter_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t reads_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t bytes_read_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, FakeTree> commits_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<std::string, std::string>, std::string> tips_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::Revision> revisions_ ABSL_GUARDED_BY(mu_);
+  int drops_ ABSL_GUARDED_BY(mu_) = 0;    // DropStreams calls
+  int waiting_ ABSL_GUARDED_BY(mu_) = 0;  // streams waiting in Next
+  int watches_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace ferry::planner::testing

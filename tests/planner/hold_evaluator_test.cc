@@ -40,7 +40,7 @@ class HoldEvaluatorTest : public ::testing::Test {
 
   FakePlannerStore store_;
   FakeClock clock_{At(26, 12)};
-  PlanNotifier notifier_;
+  concurrency::ChangeSignal notifier_;
   HoldEvaluator holds_{&store_, &store_, &clock_, &notifier_};
 };
 
@@ -125,12 +125,12 @@ TEST_F(HoldEvaluatorTest, ReevaluationReleasesAPlanWhenItsSyncWindowOpens) {
   v1::Plan stored = *store_.InsertPlan(plan, "k", false, false, nullptr, nullptr);
   EXPECT_TRUE(store_.ListReleased(0, 10)->empty());
 
-  const uint64_t generation = notifier_.generation();
+  const uint64_t generation = notifier_.Version();
   EXPECT_EQ(*holds_.ReevaluateHolds(), 0);
-  EXPECT_EQ(notifier_.generation(), generation) << "nothing released, nobody woken";
+  EXPECT_EQ(notifier_.Version(), generation) << "nothing released, nobody woken";
   clock_.Set(At(27, 9) + absl::Minutes(10));
   EXPECT_EQ(*holds_.ReevaluateHolds(), 1);
-  EXPECT_GT(notifier_.generation(), generation);
+  EXPECT_GT(notifier_.Version(), generation);
   auto released = *store_.ListReleased(0, 10);
   ASSERT_EQ(released.size(), 1u);
   EXPECT_EQ(released[0].plan.id(), stored.id());

@@ -86,6 +86,23 @@ TEST(ManifestParserTest, InvalidUtf8InAValueIsARenderFailureNotACrash) {
   EXPECT_NE(m.status().message().find("ConfigMap a"), std::string::npos) << m.status();
 }
 
+TEST(ManifestParserTest, ScalarsOfAHundredThousandDigitsParseWithoutCrashing) {
+  // Scalars come from Git unbounded: typing them must neither recurse per
+  // character nor throw on a number out of range. Too big for an integer,
+  // they stay strings.
+  const std::string digits(100000, '7');
+  auto m = ParseManifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata:\n  int: " + digits +
+                              "\n  hex: 0x" + digits + "\n  oct: 0o" + digits + "\n  float: 1." + digits + "\n",
+                          "apps/x/big.yaml");
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->size(), 1u);
+  json data = json::parse((*m)[0].json())["data"];
+  EXPECT_EQ(data["int"], digits);
+  EXPECT_EQ(data["hex"], "0x" + digits);
+  EXPECT_EQ(data["oct"], "0o" + digits);
+  EXPECT_TRUE(data["float"].is_number_float());
+}
+
 TEST(ManifestParserTest, MissingNameIsNamed) {
   auto m = ParseManifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n", "a.yaml");
   ASSERT_FALSE(m.ok());

@@ -53,7 +53,7 @@ class PlanLifecycleTest : public ::testing::Test {
 
   FakePlannerStore store_;
   FakeClock clock_{absl::FromCivil(absl::CivilMinute(2026, 11, 26, 12, 0), absl::UTCTimeZone())};
-  PlanNotifier notifier_;
+  concurrency::ChangeSignal notifier_;
   HoldEvaluator holds_{&store_, &store_, &clock_, &notifier_};
   std::vector<std::string> promoted_;
   PlanLifecycle lifecycle_{&store_, &store_, &holds_, &clock_, &notifier_, [this](const v1::Plan& p) {
@@ -67,7 +67,7 @@ TEST_F(PlanLifecycleTest, ApprovingReleasesAPendingPlanOnce) {
   v1::Plan p = Insert("web", "prod", v1::PLAN_STATE_PENDING, "abc", v1::HOLD_REASON_AWAITING_APPROVAL);
   EXPECT_TRUE(absl::IsInvalidArgument(lifecycle_.ApprovePlan(p.id(), v1::Actor(), "").status()));
   EXPECT_TRUE(ReleasedIds().empty());
-  const uint64_t generation = notifier_.generation();
+  const uint64_t generation = notifier_.Version();
   auto approved = lifecycle_.ApprovePlan(p.id(), User("bob"), "looks good");
   ASSERT_TRUE(approved.ok()) << approved.status();
   EXPECT_EQ(approved->state(), v1::PLAN_STATE_APPROVED);
@@ -75,7 +75,7 @@ TEST_F(PlanLifecycleTest, ApprovingReleasesAPendingPlanOnce) {
   EXPECT_EQ(approved->decision().actor().id(), "bob");
   EXPECT_EQ(approved->decision().comment(), "looks good");
   EXPECT_FALSE(approved->decision().automatic());
-  EXPECT_GT(notifier_.generation(), generation);
+  EXPECT_GT(notifier_.Version(), generation);
   EXPECT_EQ(ReleasedIds(), std::vector<std::string>{p.id()});
   auto again = lifecycle_.ApprovePlan(p.id(), User("bob"), "");
   EXPECT_TRUE(absl::IsFailedPrecondition(again.status())) << again.status();

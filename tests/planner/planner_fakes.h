@@ -5,6 +5,7 @@
 
 #include <prometheus/registry.h>
 
+#include "common/concurrency/change_signal.h"
 #include "services/planner/planner.h"
 #include "tests/planner/fake_live_state_source.h"
 #include "tests/planner/fake_planner_store.h"
@@ -58,7 +59,7 @@ struct PlannerOverFakes {
   FakeRepoSource repo;
   FakeLiveStateSource live;
   FakeClock clock{absl::FromCivil(absl::CivilMinute(2026, 11, 26, 12, 0), absl::UTCTimeZone())};
-  PlanNotifier notifier;
+  concurrency::ChangeSignal notifier;
   prometheus::Registry registry;
   PlannerMetrics metrics{&registry};
   Renderer renderer{&repo, RendererOptions{}};

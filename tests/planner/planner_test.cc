@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
 #include <set>
 #include <thread>
 
@@ -14,8 +15,8 @@
 #include "absl/strings/str_join.h"
 #include "common/outbox/postgres_outbox_store.h"
 #include "common/postgres/migrator.h"
+#include "common/postgres/notification_listener.h"
 #include "planner_migrations.h"
-#include "services/planner/plan_notify_listener.h"
 #include "services/planner/planner.h"
 #include "services/planner/postgres_planner_store.h"
 #include "services/planner/revision_consumer.h"
@@ -159,7 +160,7 @@ class PlannerTest : public ::testing::Test {
   FakeRepoSource repo_;
   FakeLiveStateSource live_;
   FakeClock clock_{absl::FromCivil(absl::CivilMinute(2026, 11, 26, 12, 0), absl::UTCTimeZone())};
-  PlanNotifier notifier_;
+  concurrency::ChangeSignal notifier_;
   prometheus::Registry registry_;
   std::unique_ptr<Renderer> renderer_;
   std::unique_ptr<PlannerMetrics> metrics_;
@@ -786,22 +787,54 @@ TEST_F(PlannerTest, PlanRevisionPlansAnOlderCommitForRollback) {
   EXPECT_TRUE(planner_->PlanRevision(req)->up_to_date());
 }
 
+TEST_F(PlannerTest, AConfigurationChangeThatPostgresqlAbortsWithAConflictIsRetriedByThePool) {
+  // The first insert into planner.environments fails with a serialization
+  // failure (40001), as a concurrent transaction would make it; a sequence
+  // counts attempts, since it is not rolled back.
+  ASSERT_TRUE(pool_
+                  ->WithConnection([](pqxx::connection& c) {
+                    pqxx::work t(c);
+                    t.exec("CREATE SEQUENCE public.env_insert_attempts");
+                    t.exec(
+                        "CREATE FUNCTION public.conflict_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                        "IF nextval('public.env_insert_attempts') = 1 THEN "
+                        "RAISE EXCEPTION 'conflict' USING ERRCODE = 'serialization_failure'; END IF; "
+                        "RETURN NEW; END $$");
+                    t.exec(
+                        "CREATE TRIGGER conflict_once BEFORE INSERT ON planner.environments "
+                        "FOR EACH ROW EXECUTE FUNCTION public.conflict_once()");
+                    t.commit();
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  v1::Environment env;
+  env.set_id("local");
+  env.mutable_target()->set_kind(v1::TARGET_KIND_HOST);
+  env.mutable_target()->mutable_host()->set_root_dir("/tmp/ferry-local");
+  ConfigChange change;
+  change.create_environments.push_back(env);
+  absl::Status applied = store_->ApplyConfigChange(change);
+  EXPECT_TRUE(applied.ok()) << applied;
+  EXPECT_TRUE(store_->GetEnvironment("local").ok());
+}
+
 TEST_F(PlannerTest, ReleaseOnOneReplicaWakesStreamsOfAnother) {
   CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
   CreateApp(AppSpec("a", "apps/a", {"local"}));
-  PlanNotifier other;  // another replica's notifier, woken only through PostgreSQL
-  PlanNotifyListener listener(pool_.get(), &other);
-  listener.Start();
-  for (int i = 0; i < 100 && other.generation() == 0; ++i) absl::SleepFor(absl::Milliseconds(20));
-  uint64_t seen = other.generation();
+  concurrency::ChangeSignal other;  // another replica's signal, woken only through PostgreSQL
+  std::unique_ptr<postgres::NotificationListener> listener =
+      postgres::NotificationListener::ForSignal(pool_.get(), PostgresPlannerStore::kPlansChannel, &other);
+  listener->Start();
+  for (int i = 0; i < 100 && other.Version() == 0; ++i) absl::SleepFor(absl::Milliseconds(20));
+  uint64_t seen = other.Version();
   ASSERT_GT(seen, 0u) << "listener started";
   absl::SleepFor(absl::Milliseconds(300));
-  seen = other.generation();
+  seen = other.Version();
   ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}})), 1);
   absl::Time start = absl::Now();
-  EXPECT_NE(other.Wait(seen, absl::Seconds(5)), seen);
+  EXPECT_NE(other.WaitForChange(seen, absl::Seconds(5)), seen);
   EXPECT_LT(absl::Now() - start, absl::Seconds(2));
-  listener.Stop();
+  listener->Stop();
 }
 
 TEST_F(PlannerTest, RevisionConsumerResumesFromItsPersistedCursor) {

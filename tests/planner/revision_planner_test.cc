@@ -160,6 +160,28 @@ TEST_F(RevisionPlannerTest, ABadManifestMakesAFailedPlanThatIsNeverReleased) {
   EXPECT_EQ(*revisions_.HandleRevision(rev), 0) << "the failure is not planned again";
 }
 
+TEST_F(RevisionPlannerTest, AContentFromFileThatIsNotUtf8MakesAFailedPlanNamingTheFile) {
+  CreateEnv(EnvSpec("local", v1::APPROVAL_POLICY_AUTO));
+  CreateApp(AppSpec("a", "apps/a", {"local"}));
+  v1::Revision rev = f_.repo.Commit(
+      "repo", kRef,
+      {{"apps/a/conf.yaml",
+        {"apiVersion: ferry.dev/v1\nkind: ConfigFile\nmetadata:\n  name: conf\nspec:\n  path: a.bin\n"
+         "  contentFrom: {file: a.bin}\n",
+         ""}},
+       {"apps/a/a.bin", {std::string("\xff\xfe\x00binary", 9), ""}}});
+  absl::StatusOr<int> planned = revisions_.HandleRevision(rev);
+  ASSERT_TRUE(planned.ok()) << planned.status();
+  ASSERT_EQ(*planned, 1);
+  v1::Plan failed = f_.Plans("a")[0];
+  EXPECT_EQ(failed.state(), v1::PLAN_STATE_FAILED);
+  EXPECT_EQ(failed.failure().path(), "apps/a/a.bin");
+  EXPECT_NE(failed.failure().message().find("apps/a/a.bin"), std::string::npos) << failed.failure().message();
+  EXPECT_NE(failed.failure().message().find("UTF-8"), std::string::npos) << failed.failure().message();
+  EXPECT_TRUE(f_.ReleasedIds().empty());
+  EXPECT_EQ(*revisions_.HandleRevision(rev), 0) << "the failure is not planned again";
+}
+
 TEST_F(RevisionPlannerTest, APreviewPersistsNothing) {
   CreateEnv(EnvSpec("local", v1::APPROVAL_POLICY_AUTO));
   CreateApp(AppSpec("a", "apps/a", {"local"}));
