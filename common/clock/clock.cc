@@ -1,7 +1,7 @@
 #include "common/clock/clock.h"
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/concurrency/mutex.h"
 
 namespace ferry {
 namespace {
@@ -9,19 +9,23 @@ namespace {
 class SystemAlarm final : public Alarm {
  public:
   bool SleepUntil(absl::Time deadline) override {
-    absl::MutexLock lock(&mu_);
-    mu_.AwaitWithDeadline(absl::Condition(&woken_), deadline);
+    MutexLock lock(&mu_);
+    while (!woken_) {
+      if (cv_.WaitWithDeadline(&mu_, deadline)) break;
+    }
     const bool woken = woken_;
     woken_ = false;
     return woken;
   }
   void Wake() override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     woken_ = true;
+    cv_.Signal();
   }
 
  private:
-  absl::Mutex mu_;
+  Mutex mu_;
+  CondVar cv_;
   bool woken_ ABSL_GUARDED_BY(mu_) = false;
 };
 

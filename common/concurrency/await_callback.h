@@ -1,9 +1,9 @@
 #pragma once
 
-#include <condition_variable>
-#include <mutex>
 #include <optional>
 #include <utility>
+
+#include "common/concurrency/mutex.h"
 
 namespace ferry::concurrency {
 
@@ -13,16 +13,16 @@ namespace ferry::concurrency {
 // operation.
 template <typename T, typename Start>
 T AwaitCallback(Start&& start) {
-  std::mutex mu;
-  std::condition_variable called;
-  std::optional<T> value;
+  Mutex mu;
+  CondVar called;
+  std::optional<T> value;  // under mu
   std::forward<Start>(start)([&](T v) {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(&mu);
     value.emplace(std::move(v));
-    called.notify_one();
+    called.Signal();
   });
-  std::unique_lock<std::mutex> lock(mu);
-  called.wait(lock, [&] { return value.has_value(); });
+  MutexLock lock(&mu);
+  while (!value.has_value()) called.Wait(&mu);
   return *std::move(value);
 }
 

@@ -26,18 +26,21 @@ BackgroundLoop::BackgroundLoop(std::string name, Step step, LoopOptions options,
 BackgroundLoop::~BackgroundLoop() { Stop(); }
 
 void BackgroundLoop::Start() {
-  absl::MutexLock lock(&mu_);
-  if (started_ || stop_.load()) return;
+  MutexLock lock(&mu_);
+  if (started_ || stop_) return;
   started_ = true;
   thread_ = std::thread([this] { Run(); });
 }
 
 void BackgroundLoop::Stop() {
-  stop_.store(true);
+  {
+    MutexLock lock(&mu_);
+    stop_ = true;
+  }
   alarm_->Wake();
   std::thread thread;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!thread_.joinable() || thread_.get_id() == std::this_thread::get_id()) return;
     thread = std::move(thread_);
   }
@@ -45,6 +48,11 @@ void BackgroundLoop::Stop() {
 }
 
 void BackgroundLoop::Wake() { alarm_->Wake(); }
+
+bool BackgroundLoop::Stopping() {
+  MutexLock lock(&mu_);
+  return stop_;
+}
 
 absl::StatusOr<absl::Duration> BackgroundLoop::RunStep() {
   try {
@@ -62,12 +70,12 @@ void BackgroundLoop::Run() {
   Backoff backoff(options_.backoff);
   bool failed = false;
   absl::Time next = clock_->Now() + options_.first_run_after;
-  while (!stop_.load()) {
+  while (!Stopping()) {
     const bool wakes_count = !failed || options_.wake_ends_backoff;
-    while (!stop_.load() && clock_->Now() < next) {
+    while (!Stopping() && clock_->Now() < next) {
       if (alarm_->SleepUntil(next) && wakes_count) break;
     }
-    if (stop_.load()) return;
+    if (Stopping()) return;
     absl::StatusOr<absl::Duration> result = RunStep();
     if (result.ok()) {
       backoff.Reset();

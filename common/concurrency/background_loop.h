@@ -1,6 +1,5 @@
 #pragma once
 
-#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -9,10 +8,10 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock/clock.h"
 #include "common/concurrency/backoff.h"
+#include "common/concurrency/mutex.h"
 
 namespace ferry::concurrency {
 
@@ -62,15 +61,16 @@ class BackgroundLoop {
   void Run();
   // The step, with exceptions turned into INTERNAL.
   absl::StatusOr<absl::Duration> RunStep();
+  bool Stopping();
 
   const std::string name_;
   const Step step_;
   const LoopOptions options_;
   const WaitableClock* clock_;
   const std::unique_ptr<Alarm> alarm_;
-  std::atomic<bool> stop_{false};
 
-  absl::Mutex mu_;
+  Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_ ABSL_GUARDED_BY(mu_);
 };

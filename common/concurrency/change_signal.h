@@ -3,8 +3,8 @@
 #include <cstdint>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/concurrency/mutex.h"
 
 namespace ferry::concurrency {
 
@@ -36,7 +36,8 @@ class ChangeSignal {
   bool cancelled() const;
 
  private:
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
+  mutable CondVar changed_;
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };

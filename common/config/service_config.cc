@@ -52,27 +52,14 @@ void AddServiceFlags(CLI::App& app, ServiceConfig& config) {
                  "PostgreSQL connection URL (postgresql://user:pass@host:port/db or key=value form)")
       ->envname(env("--database-url"))
       ->required();
-  app.add_option("--grpc-address", config.grpc_address, "host:port for the gRPC API; port 0 picks a free one")
-      ->envname(env("--grpc-address"))
-      ->capture_default_str();
-  app.add_option("--metrics-address", config.metrics_address, "host:port for Prometheus /metrics; port 0 picks one")
-      ->envname(env("--metrics-address"))
-      ->capture_default_str();
-  app.add_option("--threads", config.threads, "maximum gRPC handler threads")
-      ->envname(env("--threads"))
-      ->check(CLI::Range(2, 1024))
-      ->capture_default_str();
-  app.add_option("--db-pool-size", config.db_pool_size, "PostgreSQL connections kept by the pool")
-      ->envname(env("--db-pool-size"))
-      ->check(CLI::Range(1, 256))
-      ->capture_default_str();
-  app.add_option("--log-level", config.log_level, "trace, debug, info, warn or error")
-      ->envname(env("--log-level"))
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
-      ->capture_default_str();
-  app.add_option("--audit-address", config.audit_address, "host:port of ferry-audit, for the audit outbox")
-      ->envname(env("--audit-address"))
-      ->capture_default_str();
+  AddFlag(app, "--grpc-address", config.grpc_address, "host:port for the gRPC API; port 0 picks a free one");
+  AddFlag(app, "--metrics-address", config.metrics_address, "host:port for Prometheus /metrics; port 0 picks one");
+  AddFlag(app, "--threads", config.threads, "maximum gRPC handler threads")->check(CLI::Range(2, 1024));
+  AddFlag(app, "--db-pool-size", config.db_pool_size, "PostgreSQL connections kept by the pool")
+      ->check(CLI::Range(1, 256));
+  AddFlag(app, "--log-level", config.log_level, "trace, debug, info, warn or error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  AddFlag(app, "--audit-address", config.audit_address, "host:port of ferry-audit, for the audit outbox");
   app.add_option("--port-file", config.port_file, "write the bound ports to this file once listening")
       ->envname(env("--port-file"));
   AddDurationFlag(app, "--drain-timeout", config.drain_timeout, "how long SIGTERM waits for in-flight RPCs");

@@ -45,4 +45,12 @@ CLI::Option* AddDurationFlag(CLI::App& app, const std::string& name, absl::Durat
 // The environment variable a flag falls back to: "--db-pool-size" -> "FERRY_DB_POOL_SIZE".
 std::string EnvNameFor(const std::string& flag);
 
+// Registers a flag bound to `out` that falls back to the environment
+// variable EnvNameFor(name), with `out`'s value shown as the default. Chain
+// ->check(...) on the result for a validator.
+template <typename T>
+CLI::Option* AddFlag(CLI::App& app, const std::string& name, T& out, const std::string& help) {
+  return app.add_option(name, out, help)->envname(EnvNameFor(name))->capture_default_str();
+}
+
 }  // namespace ferry::config

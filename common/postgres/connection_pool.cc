@@ -76,6 +76,7 @@ absl::StatusOr<std::unique_ptr<ConnectionPool>> ConnectionPool::Connect(PoolOpti
     const absl::Duration backoff = concurrency::BackoffDelay(retry, attempt);
     absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = pool->Open();
     if (conn.ok()) {
+      MutexLock lock(&pool->mu_);
       pool->idle_.push_back(Slot{std::move(*conn), 0});
       pool->open_ = 1;
       return pool;
@@ -113,51 +114,57 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> ConnectionPool::OpenDedicated(
 }
 
 void ConnectionPool::Prepare(const std::string& name, const std::string& sql) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   statements_.emplace_back(name, sql);
 }
 
 absl::StatusOr<ConnectionPool::Slot> ConnectionPool::Acquire() {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return !idle_.empty() || open_ < options_.size; });
   Slot slot;
-  if (!idle_.empty()) {
-    slot = std::move(idle_.back());
-    idle_.pop_back();
-  } else {
-    ++open_;
-    lock.unlock();
+  bool open_new = false;
+  {
+    MutexLock lock(&mu_);
+    while (idle_.empty() && open_ >= options_.size) cv_.Wait(&mu_);
+    if (!idle_.empty()) {
+      slot = std::move(idle_.back());
+      idle_.pop_back();
+    } else {
+      ++open_;
+      open_new = true;
+    }
+  }
+  if (open_new) {
     absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = OpenDedicated();
-    lock.lock();
     if (!conn.ok()) {
+      MutexLock lock(&mu_);
       --open_;
-      cv_.notify_one();
+      cv_.Signal();
       return conn.status();
     }
     slot.conn = std::move(*conn);
   }
   // Declare statements registered since this connection last saw the list.
   // pqxx prepares them lazily on first use.
+  MutexLock lock(&mu_);
   try {
     for (; slot.prepared < statements_.size(); ++slot.prepared) {
       slot.conn->prepare(statements_[slot.prepared].first, statements_[slot.prepared].second);
     }
   } catch (const std::exception& e) {
     --open_;
-    cv_.notify_one();
+    cv_.Signal();
     return StatusFromException(e, "prepare statements");
   }
   return slot;
 }
 
 void ConnectionPool::Release(Slot slot, bool broken) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (broken || !slot.conn->is_open()) {
     --open_;
   } else {
     idle_.push_back(std::move(slot));
   }
-  cv_.notify_one();
+  cv_.Signal();
 }
 
 absl::Status ConnectionPool::RunInTransaction(const TransactionFn& fn) {

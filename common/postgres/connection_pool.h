@@ -1,9 +1,7 @@
 #pragma once
 
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -12,9 +10,11 @@
 #include <pqxx/connection>
 #include <pqxx/transaction>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/concurrency/mutex.h"
 
 namespace ferry::postgres {
 
@@ -96,11 +96,11 @@ class ConnectionPool {
   const PoolOptions options_;
   const std::string address_;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<Slot> idle_;
-  int open_ = 0;
-  std::vector<std::pair<std::string, std::string>> statements_;
+  Mutex mu_;
+  CondVar cv_;  // a slot was released or an open failed
+  std::vector<Slot> idle_ ABSL_GUARDED_BY(mu_);
+  int open_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::pair<std::string, std::string>> statements_ ABSL_GUARDED_BY(mu_);
 };
 
 // "host:port/dbname" for a libpq connection string, without credentials.

@@ -36,32 +36,32 @@ Appender::~Appender() { Stop(); }
 void Appender::Stop() {
   std::deque<Request> refused;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
     refused.swap(queue_);
+    queued_cv_.SignalAll();
   }
-  queued_cv_.notify_all();
   commit_signal_.Notify();
   for (Request& r : refused) r.done(absl::UnavailableError("the audit service is shutting down"));
-  std::lock_guard<std::mutex> join_lock(join_mu_);  // Stop() may race with itself
+  MutexLock join_lock(&join_mu_);
   if (committer_.joinable()) committer_.join();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     committer_done_ = true;
+    answer_cv_.SignalAll();
   }
-  answer_cv_.notify_all();
   if (responder_.joinable()) responder_.join();
 }
 
 void Appender::AppendAsync(std::vector<v1::Event> events, Done done) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!stopping_) {
       std::vector<bool> timeless;
       timeless.reserve(events.size());
       for (const v1::Event& e : events) timeless.push_back(!e.has_time());
       queue_.push_back({std::move(events), std::move(done), std::move(timeless)});
-      if (queue_.size() == 1) queued_cv_.notify_one();
+      if (queue_.size() == 1) queued_cv_.Signal();
       return;
     }
   }
@@ -89,7 +89,7 @@ void Appender::Committed(std::vector<Request> batch, std::vector<Result> results
   if (metrics_ != nullptr) {
     for (v1::AuditAction a : appended) metrics_->CountAppended(a);
   }
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (tip > committed_) {
     committed_ = tip;
     commit_signal_.Notify();
@@ -97,7 +97,7 @@ void Appender::Committed(std::vector<Request> batch, std::vector<Result> results
   // Answering (a gRPC Finish each) takes a fifth of a commit's time: the
   // responder does it while this thread commits the next group.
   answers_.push_back({std::move(batch), std::move(results)});
-  answer_cv_.notify_one();
+  answer_cv_.Signal();
 }
 
 void Appender::CommitSerially(std::vector<Request> batch) {
@@ -126,11 +126,13 @@ void Appender::RunCommitter() {
   std::unique_ptr<Group> current;
   while (true) {
     if (!current) {
-      std::unique_lock<std::mutex> lock(mu_);
-      queued_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (stopping_) return;
-      std::vector<Request> batch = TakeQueued();
-      lock.unlock();
+      std::vector<Request> batch;
+      {
+        MutexLock lock(&mu_);
+        while (!stopping_ && queue_.empty()) queued_cv_.Wait(&mu_);
+        if (stopping_) return;
+        batch = TakeQueued();
+      }
       if (!head_known_) {
         CommitSerially(std::move(batch));
         continue;
@@ -139,12 +141,12 @@ void Appender::RunCommitter() {
     }
     std::unique_ptr<Group> next;
     if (store_.AwaitInserted().ok()) {
-      std::unique_lock<std::mutex> lock(mu_);
-      if (!stopping_ && !queue_.empty()) {
-        std::vector<Request> batch = TakeQueued();
-        lock.unlock();
-        next = send(std::move(batch), current->chained.tip);
+      std::vector<Request> batch;
+      {
+        MutexLock lock(&mu_);
+        if (!stopping_ && !queue_.empty()) batch = TakeQueued();
       }
+      if (!batch.empty()) next = send(std::move(batch), current->chained.tip);
     }
     absl::Status committed = store_.AwaitCommitted();
     // `next` can commit only after `current` did (it moves the head from
@@ -179,22 +181,22 @@ void Appender::RunCommitter() {
 }
 
 void Appender::RunResponder() {
-  std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    answer_cv_.wait(lock, [&] { return committer_done_ || !answers_.empty(); });
-    if (answers_.empty()) return;  // the committer is done and everything is answered
     std::deque<Answered> ready;
-    ready.swap(answers_);
-    lock.unlock();
+    {
+      MutexLock lock(&mu_);
+      while (!committer_done_ && answers_.empty()) answer_cv_.Wait(&mu_);
+      if (answers_.empty()) return;  // the committer is done and everything is answered
+      ready.swap(answers_);
+    }
     for (Answered& a : ready) {
       for (size_t i = 0; i < a.batch.size(); ++i) a.batch[i].done(std::move(a.results[i]));
     }
-    lock.lock();
   }
 }
 
 int64_t Appender::committed_sequence() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return committed_;
 }
 

@@ -1,20 +1,20 @@
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/concurrency/change_signal.h"
 #include "common/clock/clock.h"
+#include "common/concurrency/mutex.h"
 #include "ferry/v1/audit.pb.h"
 #include "services/audit/audit_metrics.h"
 #include "services/audit/event_store.h"
@@ -103,8 +103,8 @@ class Appender {
   };
   void RunCommitter();
   void RunResponder();
-  // Takes the queued requests for one commit (with mu_ held).
-  std::vector<Request> TakeQueued();
+  // Takes the queued requests for one commit.
+  std::vector<Request> TakeQueued() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Chains the requests' events in place from `from`; events whose key is
   // in `stored` (or earlier in the batch) are answered as duplicates.
   Chained Chain(std::vector<Request>& batch, const ChainHead& from, const std::map<Key, v1::Event>& stored) const;
@@ -127,14 +127,14 @@ class Appender {
   const Clock& clock_;
   AuditMetrics* metrics_;
 
-  mutable std::mutex mu_;
-  std::condition_variable queued_cv_;          // queue_ or stopping_ changed
-  std::condition_variable answer_cv_;          // answers_ or committer_done_ changed
-  std::deque<Request> queue_;
-  std::deque<Answered> answers_;
-  bool stopping_ = false;
-  bool committer_done_ = false;
-  int64_t committed_ = 0;
+  mutable Mutex mu_;
+  CondVar queued_cv_;  // queue_ or stopping_ changed
+  CondVar answer_cv_;  // answers_ or committer_done_ changed
+  std::deque<Request> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<Answered> answers_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool committer_done_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t committed_ ABSL_GUARDED_BY(mu_) = 0;
 
   // The committer thread's own.
   bool head_known_ = false;
@@ -144,7 +144,7 @@ class Appender {
   // WaitForCommitAfter() (the tails) wait on.
   concurrency::ChangeSignal commit_signal_;
 
-  std::mutex join_mu_;
+  Mutex join_mu_;  // Stop() may race with itself
   // Last: they start once the members above exist.
   std::thread committer_;
   std::thread responder_;

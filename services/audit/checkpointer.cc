@@ -30,7 +30,7 @@ void Checkpointer::Start() { loop_.Start(); }
 
 void Checkpointer::Stop() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (stopped_) return;
     stopped_ = true;
   }

@@ -1,10 +1,10 @@
 #pragma once
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock/clock.h"
 #include "common/concurrency/background_loop.h"
+#include "common/concurrency/mutex.h"
 #include "services/audit/audit_log.h"
 
 namespace ferry::audit {
@@ -28,7 +28,7 @@ class Checkpointer {
 
   AuditLog& log_;
   const absl::Duration interval_;
-  absl::Mutex mu_;
+  Mutex mu_;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   concurrency::BackgroundLoop loop_;
 };

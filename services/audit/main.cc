@@ -22,11 +22,9 @@ int main(int argc, char** argv) {
   ferry::config::AddServiceFlags(app, config);
   std::string key_file = "ferry-audit-checkpoint.pem";
   absl::Duration checkpoint_interval = absl::Minutes(1);
-  app.add_option("--checkpoint-key-file", key_file,
-                 "PEM Ed25519 private key that signs checkpoints; generated there (mode 0600) if missing, "
-                 "with the public key beside it as <file>.pub")
-      ->envname(ferry::config::EnvNameFor("--checkpoint-key-file"))
-      ->capture_default_str();
+  ferry::config::AddFlag(app, "--checkpoint-key-file", key_file,
+                         "PEM Ed25519 private key that signs checkpoints; generated there (mode 0600) if missing, "
+                         "with the public key beside it as <file>.pub");
   ferry::config::AddDurationFlag(app, "--checkpoint-interval", checkpoint_interval,
                                  "how often to sign a checkpoint when the chain head moved");
   CLI11_PARSE(app, argc, argv);

@@ -47,20 +47,11 @@ int main(int argc, char** argv) {
   std::string webhook_address = "127.0.0.1:7080";
   size_t webhook_max_body = 1 << 20;
   int poll_workers = 3;
-  app.add_option("--cache-dir", cache_dir, "directory holding one bare mirror per repository")
-      ->envname(config::EnvNameFor("--cache-dir"))
-      ->capture_default_str();
-  app.add_option("--webhook-address", webhook_address, "host:port for push webhooks; port 0 picks one")
-      ->envname(config::EnvNameFor("--webhook-address"))
-      ->capture_default_str();
-  app.add_option("--webhook-max-body-bytes", webhook_max_body, "largest webhook body accepted (413 above)")
-      ->envname(config::EnvNameFor("--webhook-max-body-bytes"))
-      ->check(CLI::Range(size_t{1024}, size_t{64} << 20))
-      ->capture_default_str();
-  app.add_option("--poll-workers", poll_workers, "repositories checked concurrently")
-      ->envname(config::EnvNameFor("--poll-workers"))
-      ->check(CLI::Range(1, 64))
-      ->capture_default_str();
+  config::AddFlag(app, "--cache-dir", cache_dir, "directory holding one bare mirror per repository");
+  config::AddFlag(app, "--webhook-address", webhook_address, "host:port for push webhooks; port 0 picks one");
+  config::AddFlag(app, "--webhook-max-body-bytes", webhook_max_body, "largest webhook body accepted (413 above)")
+      ->check(CLI::Range(size_t{1024}, size_t{64} << 20));
+  config::AddFlag(app, "--poll-workers", poll_workers, "repositories checked concurrently")->check(CLI::Range(1, 64));
   CLI11_PARSE(app, argc, argv);
   logging::Init("repo-watcher", config.log_level);
 

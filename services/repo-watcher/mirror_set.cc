@@ -8,7 +8,7 @@
 namespace ferry::repo_watcher {
 
 std::shared_mutex& MirrorSet::LockFor(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto& slot = locks_[id];
   if (slot == nullptr) slot = std::make_unique<std::shared_mutex>();
   return *slot;

@@ -2,11 +2,12 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <shared_mutex>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "common/concurrency/mutex.h"
 #include "common/git/git_repository.h"
 
 namespace ferry::repo_watcher {
@@ -42,8 +43,8 @@ class MirrorSet {
 
   git::Client* git_;
   const std::string cache_dir_;
-  std::mutex mu_;
-  std::map<std::string, std::unique_ptr<std::shared_mutex>> locks_;
+  Mutex mu_;
+  std::map<std::string, std::unique_ptr<std::shared_mutex>> locks_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::repo_watcher

@@ -4,6 +4,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/logging/logger.h"
 
 namespace ferry::repo_watcher {
@@ -18,7 +19,7 @@ PollScheduler::PollScheduler(RepositoryStore* store, RepoPoller* poller, const C
 PollScheduler::~PollScheduler() { Stop(); }
 
 void PollScheduler::Start() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (started_) return;
   started_ = true;
   dispatcher_.Start();
@@ -26,17 +27,18 @@ void PollScheduler::Start() {
 }
 
 void PollScheduler::Stop() {
+  std::vector<std::thread> workers;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
+    work_cv_.SignalAll();
+    done_cv_.SignalAll();
+    workers.swap(workers_);
   }
-  work_cv_.notify_all();
-  done_cv_.notify_all();
   dispatcher_.Stop();
-  for (std::thread& t : workers_) {
+  for (std::thread& t : workers) {
     if (t.joinable()) t.join();
   }
-  workers_.clear();
 }
 
 void PollScheduler::EnqueueLocked(const std::string& id, Entry& e) {
@@ -47,26 +49,33 @@ void PollScheduler::EnqueueLocked(const std::string& id, Entry& e) {
   if (e.queued) return;
   e.queued = true;
   ready_.push_back(id);
-  work_cv_.notify_one();
+  work_cv_.Signal();
 }
 
 void PollScheduler::Trigger(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Entry& e = entries_[id];
   e.requested = ++generation_;
   EnqueueLocked(id, e);
 }
 
 absl::Status PollScheduler::RefreshAndWait(const std::string& id, absl::Duration timeout) {
-  std::unique_lock<std::mutex> lock(mu_);
+  const absl::Time deadline = absl::Now() + timeout;
+  MutexLock lock(&mu_);
   if (stop_) return absl::UnavailableError("repo-watcher is shutting down");
   Entry& e = entries_[id];
   uint64_t mine = e.requested = ++generation_;
   EnqueueLocked(id, e);
-  bool done = done_cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout), [&] {
+  bool done = false;
+  while (true) {
     auto it = entries_.find(id);
-    return stop_ || it == entries_.end() || it->second.completed >= mine;
-  });
+    done = stop_ || it == entries_.end() || it->second.completed >= mine;
+    if (done || done_cv_.WaitWithDeadline(&mu_, deadline)) break;
+  }
+  if (!done) {
+    auto it = entries_.find(id);
+    done = stop_ || it == entries_.end() || it->second.completed >= mine;
+  }
   auto it = entries_.find(id);
   if (it == entries_.end()) return absl::NotFoundError(absl::StrCat("repository \"", id, "\" not found"));
   if (stop_) return absl::UnavailableError("repo-watcher is shutting down");
@@ -75,17 +84,19 @@ absl::Status PollScheduler::RefreshAndWait(const std::string& id, absl::Duration
 }
 
 void PollScheduler::Forget(const std::string& id) {
-  std::unique_lock<std::mutex> lock(mu_);
-  done_cv_.wait_for(lock, std::chrono::seconds(30), [&] {
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  MutexLock lock(&mu_);
+  while (true) {
     auto it = entries_.find(id);
-    return stop_ || it == entries_.end() || !it->second.running;
-  });
+    if (stop_ || it == entries_.end() || !it->second.running) break;
+    if (done_cv_.WaitWithDeadline(&mu_, deadline)) break;
+  }
   auto it = entries_.find(id);
   if (it != entries_.end() && !it->second.running) {
     if (it->second.queued) ready_.erase(std::remove(ready_.begin(), ready_.end(), id), ready_.end());
     entries_.erase(it);
   }
-  done_cv_.notify_all();
+  done_cv_.SignalAll();
 }
 
 void PollScheduler::Rescan() {
@@ -102,7 +113,7 @@ void PollScheduler::Rescan() {
     after = page->back().id();
   }
   absl::BitGen gen;
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   absl::Time now = clock_->Now();
   for (const std::string& id : ids) {
     if (entries_.count(id) > 0) continue;
@@ -112,16 +123,19 @@ void PollScheduler::Rescan() {
 }
 
 absl::StatusOr<absl::Duration> PollScheduler::DispatchDue() {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (stop_) return absl::InfiniteDuration();
-  absl::Time now = clock_->Now();
-  if (now >= next_rescan_) {
-    lock.unlock();
-    Rescan();
-    lock.lock();
-    next_rescan_ = clock_->Now() + options_.rescan_interval;
-    return absl::ZeroDuration();  // then queue what is due
+  {
+    MutexLock lock(&mu_);
+    if (stop_) return absl::InfiniteDuration();
+    const absl::Time now = clock_->Now();
+    if (now < next_rescan_) return QueueDue(now);
   }
+  Rescan();
+  MutexLock lock(&mu_);
+  next_rescan_ = clock_->Now() + options_.rescan_interval;
+  return absl::ZeroDuration();  // then queue what is due
+}
+
+absl::Duration PollScheduler::QueueDue(absl::Time now) {
   absl::Time earliest = next_rescan_;
   for (auto& [id, e] : entries_) {
     if (e.running || e.queued) continue;
@@ -135,23 +149,28 @@ absl::StatusOr<absl::Duration> PollScheduler::DispatchDue() {
 }
 
 void PollScheduler::Work() {
-  std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    work_cv_.wait(lock, [&] { return stop_ || !ready_.empty(); });
-    if (stop_) return;
-    std::string id = ready_.front();
-    ready_.pop_front();
-    auto it = entries_.find(id);
-    if (it == entries_.end()) continue;
-    Entry& e = it->second;
-    e.queued = false;
-    e.running = true;
-    e.rerun = false;
-    e.started = e.requested;
-    lock.unlock();
+    std::string id;
+    {
+      MutexLock lock(&mu_);
+      while (true) {
+        while (!stop_ && ready_.empty()) work_cv_.Wait(&mu_);
+        if (stop_) return;
+        id = ready_.front();
+        ready_.pop_front();
+        auto it = entries_.find(id);
+        if (it == entries_.end()) continue;
+        Entry& e = it->second;
+        e.queued = false;
+        e.running = true;
+        e.rerun = false;
+        e.started = e.requested;
+        break;
+      }
+    }
     PollResult result = poller_->Poll(id);
-    lock.lock();
-    it = entries_.find(id);
+    MutexLock lock(&mu_);
+    auto it = entries_.find(id);
     if (it == entries_.end()) continue;
     Entry& done = it->second;
     done.running = false;
@@ -164,7 +183,7 @@ void PollScheduler::Work() {
       done.rerun = false;
       EnqueueLocked(id, done);
     }
-    done_cv_.notify_all();
+    done_cv_.SignalAll();
     dispatcher_.Wake();
   }
 }

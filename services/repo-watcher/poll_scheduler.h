@@ -1,19 +1,19 @@
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/clock/clock.h"
 #include "common/concurrency/background_loop.h"
+#include "common/concurrency/mutex.h"
 #include "services/repo-watcher/repo_poller.h"
 #include "services/repo-watcher/repository_store.h"
 
@@ -63,25 +63,27 @@ class PollScheduler {
   // One round of the dispatcher loop: rescan when due, queue the
   // repositories that are due; returns the wait until the next is.
   absl::StatusOr<absl::Duration> DispatchDue();
+  // Queues the repositories due at `now`; returns the wait until the next is.
+  absl::Duration QueueDue(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Work();
   void Rescan();
-  void EnqueueLocked(const std::string& id, Entry& e);
+  void EnqueueLocked(const std::string& id, Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   RepositoryStore* store_;
   RepoPoller* poller_;
   const Clock* clock_;
   const SchedulerOptions options_;
 
-  std::mutex mu_;
-  std::condition_variable work_cv_;
-  std::condition_variable done_cv_;
-  std::map<std::string, Entry> entries_;
-  std::deque<std::string> ready_;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
-  absl::Time next_rescan_ = absl::InfinitePast();
-  bool started_ = false;
-  std::vector<std::thread> workers_;
+  Mutex mu_;
+  CondVar work_cv_;  // ready_ or stop_ changed
+  CondVar done_cv_;  // a poll finished, an entry was forgotten, or stop_
+  std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> ready_ ABSL_GUARDED_BY(mu_);
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time next_rescan_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> workers_ ABSL_GUARDED_BY(mu_);
   concurrency::BackgroundLoop dispatcher_;  // woken when a poll finishes
 };
 

@@ -17,7 +17,6 @@ v1::Event RegistryEvent(v1::AuditAction action, const std::string& id, const v1:
                         const std::string& message) {
   v1::Event e = MakeEvent(action, id, message);
   *e.mutable_actor() = actor;
-  if (e.actor().id().empty()) e.mutable_actor()->set_id("anonymous");
   return e;
 }
 

@@ -26,6 +26,9 @@ class RepositoryRegistry {
 
   RepositoryRegistry(RepositoryStore* store, Hooks hooks) : store_(store), hooks_(std::move(hooks)) {}
 
+  // `actor` is the caller, as server::CallerOf names it; it is recorded in
+  // the audit event of the change (or of its refusal).
+
   // INVALID_ARGUMENT naming the field; ALREADY_EXISTS on a taken id.
   absl::StatusOr<v1::Repository> Create(v1::Repository repo, const v1::Actor& actor);
   absl::StatusOr<v1::Repository> Get(const std::string& id);

@@ -6,15 +6,15 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <chrono>
 #include <limits>
-#include <condition_variable>
 #include <map>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/concurrency/mutex.h"
 #include "services/audit/chain_hasher.h"
 #include "services/audit/event_encoder.h"
 
@@ -26,12 +26,12 @@ namespace {
 class FakeEventStore final : public EventStore {
  public:
   absl::StatusOr<ChainHead> ReadWriterHead() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return head_;
   }
   absl::StatusOr<std::vector<v1::Event>> FindByIdempotencyKeys(
       const std::vector<std::pair<std::string, std::string>>& keys) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     std::vector<v1::Event> out;
     for (const auto& k : keys) {
       auto it = by_key_.find(k);
@@ -40,10 +40,10 @@ class FakeEventStore final : public EventStore {
     return out;
   }
   absl::Status InsertChained(const ChainHead& expected, const std::vector<const v1::Event*>& events) override {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     ++held_;
-    cv_.notify_all();
-    cv_.wait(lock, [&] { return !hold_; });
+    cv_.SignalAll();
+    while (hold_) cv_.Wait(&mu_);
     --held_;
     if (events.empty()) return absl::OkStatus();
     if (expected.sequence != head_.sequence || expected.hash != head_.hash) return absl::AbortedError("moved");
@@ -73,48 +73,49 @@ class FakeEventStore final : public EventStore {
   }
 
   void HoldCommits(bool hold) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      hold_ = hold;
-    }
-    cv_.notify_all();
+    MutexLock lock(&mu_);
+    hold_ = hold;
+    cv_.SignalAll();
   }
   // True once `n` commits are waiting in HoldCommits.
   bool WaitForHeldCommits(int n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::seconds(5), [&] { return held_ >= n; });
+    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+    MutexLock lock(&mu_);
+    while (held_ < n && !cv_.WaitWithDeadline(&mu_, deadline)) {
+    }
+    return held_ >= n;
   }
   int held_commits() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return held_;
   }
   void LoseAnswers(absl::Status s) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     lost_answer_ = std::move(s);
   }
   size_t size() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return events_.size();
   }
   int commits() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return commits_;
   }
   std::vector<v1::Event> events() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return events_;
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  ChainHead head_{0, std::string(64, '0')};
-  std::vector<v1::Event> events_;
-  std::map<std::pair<std::string, std::string>, size_t> by_key_;
-  bool hold_ = false;
-  int held_ = 0;
-  absl::Status lost_answer_;
-  int commits_ = 0;
+  Mutex mu_;
+  CondVar cv_;  // hold_ or held_ changed
+  ChainHead head_ ABSL_GUARDED_BY(mu_) = {0, std::string(64, '0')};
+  std::vector<v1::Event> events_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<std::string, std::string>, size_t> by_key_ ABSL_GUARDED_BY(mu_);
+  bool hold_ ABSL_GUARDED_BY(mu_) = false;
+  int held_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status lost_answer_ ABSL_GUARDED_BY(mu_);
+  int commits_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // Collects AppendAsync answers.
@@ -122,34 +123,37 @@ class Answers {
  public:
   Appender::Done Slot(int i) {
     return [this, i](Appender::Result r) {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       results_[i] = std::move(r);
       order_.push_back(i);
-      cv_.notify_all();
+      cv_.SignalAll();
     };
   }
   bool WaitFor(size_t n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, std::chrono::seconds(5), [&] { return order_.size() >= n; });
+    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+    MutexLock lock(&mu_);
+    while (order_.size() < n && !cv_.WaitWithDeadline(&mu_, deadline)) {
+    }
+    return order_.size() >= n;
   }
   size_t count() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return order_.size();
   }
   std::vector<int> order() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return order_;
   }
   Appender::Result result(int i) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return results_.at(i);
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<int, Appender::Result> results_;
-  std::vector<int> order_;
+  Mutex mu_;
+  CondVar cv_;  // an answer came
+  std::map<int, Appender::Result> results_ ABSL_GUARDED_BY(mu_);
+  std::vector<int> order_ ABSL_GUARDED_BY(mu_);
 };
 
 v1::Event MakeEvent(const std::string& key) {

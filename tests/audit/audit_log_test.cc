@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "audit_migrations.h"
+#include "common/concurrency/mutex.h"
 #include "common/postgres/migrator.h"
 #include "services/audit/chain_hasher.h"
 #include "services/audit/checkpointer.h"
@@ -613,8 +614,8 @@ TEST_F(AuditLogTest, BadQueriesAreInvalidArgumentNamingTheField) {
 
 TEST_F(AuditLogTest, TailSendsTheBacklogThenLiveEventsAndStopsWhenTold) {
   AppendMany(3, "old");
-  std::mutex mu;
-  std::vector<int64_t> got;
+  Mutex mu;
+  std::vector<int64_t> got;  // under mu
   absl::Status tail_status;
   std::thread tail([&] {
     v1::TailRequest req;
@@ -623,14 +624,14 @@ TEST_F(AuditLogTest, TailSendsTheBacklogThenLiveEventsAndStopsWhenTold) {
     tail_status = log_->Tail(
         req,
         [&](const v1::Event& e) {
-          std::lock_guard<std::mutex> lock(mu);
+          MutexLock lock(&mu);
           got.push_back(e.sequence());
           return true;
         },
         [] { return false; });
   });
   auto count = [&] {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(&mu);
     return got.size();
   };
   absl::Time deadline = absl::Now() + absl::Seconds(10);

@@ -11,12 +11,10 @@
 //     CLI (untimed), POST a signed GitHub webhook and time until the revision
 //     arrives on WatchRevisions. Prints the latencies in milliseconds as JSON.
 
-#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <mutex>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
@@ -25,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "common/concurrency/mutex.h"
 #include "common/git/libgit2_client.h"
 #include "ferry/v1/repo_watcher.grpc.pb.h"
 #include "services/repo-watcher/webhook_handler.h"
@@ -98,23 +97,25 @@ int Latency(const std::string& db_url, const std::string& dir, int pushes) {
       return 1;
     }
   }
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<std::pair<std::string, absl::Time>> seen;
+  ferry::Mutex mu;
+  ferry::CondVar cv;
+  std::vector<std::pair<std::string, absl::Time>> seen;  // under mu
   grpc::ClientContext watch_ctx;
   std::thread watcher([&] {
     auto reader = stub->WatchRevisions(&watch_ctx, ferry::v1::WatchRevisionsRequest());
     ferry::v1::WatchRevisionsResponse msg;
     while (reader->Read(&msg)) {
-      std::lock_guard<std::mutex> lock(mu);
+      ferry::MutexLock lock(&mu);
       seen.emplace_back(msg.revision().sha(), absl::Now());
-      cv.notify_all();
+      cv.SignalAll();
     }
     reader->Finish();
   });
   {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait_for(lock, std::chrono::seconds(20), [&] { return !seen.empty(); });
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    ferry::MutexLock lock(&mu);
+    while (seen.empty() && !cv.WaitWithDeadline(&mu, deadline)) {
+    }
     if (seen.empty()) {
       std::cerr << "initial revision never arrived\n";
       return 1;
@@ -139,7 +140,7 @@ int Latency(const std::string& db_url, const std::string& dir, int pushes) {
     }
     size_t before;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      ferry::MutexLock lock(&mu);
       before = seen.size();
     }
     absl::Time t0 = absl::Now();
@@ -149,13 +150,21 @@ int Latency(const std::string& db_url, const std::string& dir, int pushes) {
       std::cerr << "webhook failed: " << (res ? res->status : -1) << "\n" << (*svc)->Log();
       return finish(1);
     }
-    std::unique_lock<std::mutex> lock(mu);
-    if (!cv.wait_for(lock, std::chrono::seconds(20), [&] { return seen.size() > before; })) {
+    bool arrived = false;
+    absl::Time arrived_at;
+    {
+      const absl::Time deadline = absl::Now() + absl::Seconds(20);
+      ferry::MutexLock lock(&mu);
+      while (seen.size() <= before && !cv.WaitWithDeadline(&mu, deadline)) {
+      }
+      arrived = seen.size() > before;
+      if (arrived) arrived_at = seen.back().second;
+    }
+    if (!arrived) {
       std::cerr << "revision " << i << " never arrived\n";
-      lock.unlock();
       return finish(1);
     }
-    ms.push_back(absl::ToDoubleMilliseconds(seen.back().second - t0));
+    ms.push_back(absl::ToDoubleMilliseconds(arrived_at - t0));
   }
   finish(0);
   std::cout << "{\"latencies_ms\": [" << absl::StrJoin(ms, ", ") << "]}\n";

@@ -10,18 +10,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <set>
 #include <thread>
 
 #include <grpcpp/grpcpp.h>
 #include <pqxx/pqxx>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/concurrency/mutex.h"
 #include "ferry/v1/audit.pb.h"
 #include "ferry/v1/repo_watcher.grpc.pb.h"
 #include "services/repo-watcher/webhook_handler.h"
@@ -76,33 +76,38 @@ class RevisionCollector {
       auto reader = stub->WatchRevisions(&ctx_, req);
       v1::WatchRevisionsResponse msg;
       while (reader->Read(&msg)) {
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(&mu_);
         revisions_.push_back(msg.revision());
-        cv_.notify_all();
+        cv_.SignalAll();
       }
       grpc::Status s = reader->Finish();
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       finished_ = true;
       status_ = s;
-      cv_.notify_all();
+      cv_.SignalAll();
     });
   }
   ~RevisionCollector() { Stop(); }
 
   // Waits until at least `n` revisions arrived; returns a copy of all.
   std::vector<v1::Revision> WaitFor(size_t n, absl::Duration timeout = absl::Seconds(20)) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout), [&] { return revisions_.size() >= n || finished_; });
+    const absl::Time deadline = absl::Now() + timeout;
+    MutexLock lock(&mu_);
+    while (revisions_.size() < n && !finished_ && !cv_.WaitWithDeadline(&mu_, deadline)) {
+    }
     return revisions_;
   }
   std::vector<v1::Revision> Snapshot() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return revisions_;
   }
   // Waits for the stream to end by itself (e.g. server shutdown).
   bool WaitFinished(absl::Duration timeout, grpc::Status* status) {
-    std::unique_lock<std::mutex> lock(mu_);
-    bool done = cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout), [&] { return finished_; });
+    const absl::Time deadline = absl::Now() + timeout;
+    MutexLock lock(&mu_);
+    while (!finished_ && !cv_.WaitWithDeadline(&mu_, deadline)) {
+    }
+    const bool done = finished_;
     if (done && status != nullptr) *status = status_;
     return done;
   }
@@ -114,11 +119,11 @@ class RevisionCollector {
  private:
   grpc::ClientContext ctx_;
   std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<v1::Revision> revisions_;
-  bool finished_ = false;
-  grpc::Status status_;
+  Mutex mu_;
+  CondVar cv_;  // a revision came or the stream ended
+  std::vector<v1::Revision> revisions_ ABSL_GUARDED_BY(mu_);
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status status_ ABSL_GUARDED_BY(mu_);
 };
 
 class RepoWatcherTest : public ::testing::Test {

@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <mutex>
 #include <random>
 #include <system_error>
 #include <vector>
@@ -17,7 +16,9 @@
 
 #include <pqxx/pqxx>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "common/concurrency/mutex.h"
 
 namespace ferry::testing {
 namespace {
@@ -84,8 +85,8 @@ namespace {
 // (each test runs in a process of its own) unless a test failed: then they
 // are kept, and named, for a look at what the test left.
 struct TempDirs {
-  std::mutex mu;
-  std::vector<std::string> paths;
+  ferry::Mutex mu;
+  std::vector<std::string> paths ABSL_GUARDED_BY(mu);
   ~TempDirs() {
     const ::testing::UnitTest* unit = ::testing::UnitTest::GetInstance();
     const bool failed = unit != nullptr && unit->Failed();
@@ -114,7 +115,7 @@ std::string MakeTempDir(const std::string& prefix) {
     std::abort();
   }
   TempDirs& dirs = AllTempDirs();
-  std::lock_guard<std::mutex> lock(dirs.mu);
+  ferry::MutexLock lock(&dirs.mu);
   dirs.paths.push_back(tmpl);
   return tmpl;
 }

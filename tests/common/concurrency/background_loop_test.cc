@@ -6,7 +6,8 @@
 #include <stdexcept>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
+#include "absl/base/thread_annotations.h"
+#include "common/concurrency/mutex.h"
 #include "tests/support/fake_clock.h"
 
 namespace ferry::concurrency {
@@ -16,21 +17,21 @@ using ::ferry::testing::FakeClock;
 
 // Records what the loop reported after failed steps.
 struct Failures {
-  absl::Mutex mu;
-  std::vector<absl::Status> statuses;
-  std::vector<absl::Duration> waits;
+  Mutex mu;
+  std::vector<absl::Status> statuses ABSL_GUARDED_BY(mu);
+  std::vector<absl::Duration> waits ABSL_GUARDED_BY(mu);
   LoopOptions Options(BackoffPolicy policy) {
     LoopOptions o;
     o.backoff = policy;
     o.on_failure = [this](const absl::Status& s, absl::Duration retry_in) {
-      absl::MutexLock lock(&mu);
+      MutexLock lock(&mu);
       statuses.push_back(s);
       waits.push_back(retry_in);
     };
     return o;
   }
   std::vector<absl::Duration> Waits() {
-    absl::MutexLock lock(&mu);
+    MutexLock lock(&mu);
     return waits;
   }
 };
@@ -100,7 +101,7 @@ TEST(BackgroundLoopTest, FailuresBackOffDoublingToTheCapAndASuccessResetsIt) {
   EXPECT_EQ(clock.SleepingUntil() - clock.Now(), absl::Seconds(1)) << "the success reset the backoff";
   EXPECT_EQ(failures.Waits(), (std::vector<absl::Duration>{absl::Seconds(1), absl::Seconds(2), absl::Seconds(4),
                                                            absl::Seconds(4), absl::Seconds(1)}));
-  absl::MutexLock lock(&failures.mu);
+  MutexLock lock(&failures.mu);
   EXPECT_EQ(failures.statuses.front().code(), absl::StatusCode::kUnavailable);
 }
 
@@ -210,7 +211,7 @@ TEST(BackgroundLoopTest, AStepThatThrowsIsAFailureAndTheLoopGoesOn) {
   clock.AdvanceToNextDeadline();
   clock.AwaitSleeps(3);
   EXPECT_EQ(runs.load(), 3);
-  absl::MutexLock lock(&failures.mu);
+  MutexLock lock(&failures.mu);
   ASSERT_EQ(failures.statuses.size(), 2u);
   EXPECT_EQ(failures.statuses[0].code(), absl::StatusCode::kInternal);
   EXPECT_NE(failures.statuses[0].message().find("json parse error"), std::string::npos) << failures.statuses[0];
@@ -219,17 +220,18 @@ TEST(BackgroundLoopTest, AStepThatThrowsIsAFailureAndTheLoopGoesOn) {
 }
 
 TEST(BackgroundLoopTest, RunsOnTheSystemClockByDefault) {
-  absl::Mutex mu;
-  int runs = 0;
+  Mutex mu;
+  CondVar ran;
+  int runs = 0;  // under mu
   BackgroundLoop loop("system", [&]() -> absl::StatusOr<absl::Duration> {
-    absl::MutexLock lock(&mu);
+    MutexLock lock(&mu);
     ++runs;
+    ran.SignalAll();
     return runs < 3 ? absl::Milliseconds(1) : absl::InfiniteDuration();
   });
   loop.Start();
-  absl::MutexLock lock(&mu);
-  auto three = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return runs >= 3; };
-  mu.Await(absl::Condition(&three));
+  MutexLock lock(&mu);
+  while (runs < 3) ran.Wait(&mu);
   EXPECT_EQ(runs, 3);
 }
 

@@ -11,7 +11,7 @@
 #include <prometheus/registry.h>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "common/concurrency/mutex.h"
 #include "tests/support/fake_clock.h"
 
 namespace ferry::outbox {
@@ -20,7 +20,7 @@ namespace {
 class MemoryOutboxStore final : public OutboxStore {
  public:
   void Add(const std::string& key) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     PendingEvent p;
     p.id = ++last_id_;
     p.event.set_idempotency_key(key);
@@ -28,7 +28,7 @@ class MemoryOutboxStore final : public OutboxStore {
   }
   absl::Status Enqueue(pqxx::work&, v1::Event) override { return absl::UnimplementedError("not in memory"); }
   absl::StatusOr<std::vector<PendingEvent>> FetchUnsent(int limit) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     std::vector<PendingEvent> out;
     for (const PendingEvent& p : pending_) {
       if (static_cast<int>(out.size()) == limit) break;
@@ -37,18 +37,18 @@ class MemoryOutboxStore final : public OutboxStore {
     return out;
   }
   absl::Status MarkSent(const std::vector<int64_t>& ids) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (int64_t id : ids) std::erase_if(pending_, [id](const PendingEvent& p) { return p.id == id; });
     return absl::OkStatus();
   }
   absl::Status RecordFailure(const std::vector<int64_t>&, const std::string&) override { return absl::OkStatus(); }
   absl::StatusOr<int64_t> Backlog() override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return static_cast<int64_t>(pending_.size());
   }
 
  private:
-  absl::Mutex mu_;
+  Mutex mu_;
   int64_t last_id_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<PendingEvent> pending_ ABSL_GUARDED_BY(mu_);
 };
@@ -58,7 +58,7 @@ class FlakySink final : public AuditSink {
  public:
   explicit FlakySink(int failures) : failures_(failures) {}
   absl::Status AppendBatch(const std::vector<v1::Event>& events) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     ++attempts_;
     if (failures_ > 0) {
       --failures_;
@@ -68,16 +68,16 @@ class FlakySink final : public AuditSink {
     return absl::OkStatus();
   }
   int attempts() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return attempts_;
   }
   std::vector<std::string> keys() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return keys_;
   }
 
  private:
-  absl::Mutex mu_;
+  Mutex mu_;
   int failures_ ABSL_GUARDED_BY(mu_);
   int attempts_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> keys_ ABSL_GUARDED_BY(mu_);

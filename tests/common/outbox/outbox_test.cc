@@ -2,14 +2,15 @@
 #include <cstdlib>
 #include <google/protobuf/util/time_util.h>
 
-#include <mutex>
-
+#include "absl/base/thread_annotations.h"
 #include "absl/time/clock.h"
 #include "absl/strings/str_cat.h"
+#include "common/concurrency/mutex.h"
 #include "common/outbox/audit_limits.h"
 #include "common/outbox/outbox_forwarder.h"
 #include "common/outbox/postgres_outbox_store.h"
 #include "common/postgres/migrator.h"
+#include "svc_migrations.h"
 #include "tests/support/test_database.h"
 
 namespace ferry::outbox {
@@ -20,7 +21,7 @@ namespace {
 class FakeAuditSink final : public AuditSink {
  public:
   absl::Status AppendBatch(const std::vector<v1::Event>& events) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     ++calls_;
     if (down_) return absl::UnavailableError("audit down");
     for (const auto& e : events) {
@@ -34,32 +35,24 @@ class FakeAuditSink final : public AuditSink {
     return absl::OkStatus();
   }
   void SetDown(bool down) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     down_ = down;
   }
   std::vector<std::string> keys() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return keys_;
   }
   std::string refuse_key_;
 
  private:
-  std::mutex mu_;
-  bool down_ = false;
-  int calls_ = 0;
-  std::vector<std::string> keys_;
+  Mutex mu_;
+  bool down_ ABSL_GUARDED_BY(mu_) = false;
+  int calls_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::string> keys_ ABSL_GUARDED_BY(mu_);
 };
 
-const postgres::MigrationSet& Schema() {
-  static auto* set = new postgres::MigrationSet{
-      "svc",
-      {{1, "001_outbox.sql",
-        "CREATE TABLE outbox (id bigserial PRIMARY KEY, idempotency_key text NOT NULL UNIQUE, event bytea NOT NULL,"
-        " created_at timestamptz NOT NULL DEFAULT now(), attempts integer NOT NULL DEFAULT 0, last_error text,"
-        " sent_at timestamptz);"
-        "CREATE TABLE things (name text PRIMARY KEY);"}}};
-  return *set;
-}
+// The test service "svc": the shared outbox migration and a table of its own.
+const postgres::MigrationSet& Schema() { return OutboxTestMigrations(); }
 
 v1::Event MakeEvent(const std::string& key) {
   v1::Event e;
