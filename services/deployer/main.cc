@@ -31,13 +31,9 @@ int main(int argc, char** argv) {
   gethostname(host, sizeof host - 1);
   std::string deployer_id = absl::StrCat(host, "-", getpid());
   ferry::deployer::DeployerOptions options;
-  app.add_option("--planner-address", planner_address, "Where the planner listens (plans in, results out)")
-      ->envname(ferry::config::EnvNameFor("--planner-address"))
-      ->capture_default_str();
-  app.add_option("--repo-watcher-address", repo_watcher_address,
-                 "Where the repo-watcher listens (ConfigFile contentFrom files)")
-      ->envname(ferry::config::EnvNameFor("--repo-watcher-address"))
-      ->capture_default_str();
+  ferry::config::AddFlag(app, "--planner-address", planner_address, "Where the planner listens (plans in, results out)");
+  ferry::config::AddFlag(app, "--repo-watcher-address", repo_watcher_address,
+                         "Where the repo-watcher listens (ConfigFile contentFrom files)");
   app.add_option("--deployer-id", deployer_id, "Identity of this replica, recorded on deployments")
       ->envname(ferry::config::EnvNameFor("--deployer-id"));
   ferry::config::AddDurationFlag(app, "--drift-interval", options.drift_interval,

@@ -57,21 +57,11 @@ int main(int argc, char** argv) {
   render.kubectl_path = DefaultTool("kubectl");
   absl::Duration hold_interval = absl::Seconds(5);
   absl::Duration stream_poll = absl::Seconds(2);
-  app.add_option("--repo-watcher-address", repo_watcher_address, "Where the repo-watcher listens")
-      ->envname(ferry::config::EnvNameFor("--repo-watcher-address"))
-      ->capture_default_str();
-  app.add_option("--deployer-address", deployer_address, "Where the deployer listens (ObserveLiveState)")
-      ->envname(ferry::config::EnvNameFor("--deployer-address"))
-      ->capture_default_str();
-  app.add_option("--helm-path", render.helm_path, "helm binary")
-      ->envname(ferry::config::EnvNameFor("--helm-path"))
-      ->capture_default_str();
-  app.add_option("--kubectl-path", render.kubectl_path, "kubectl binary (for kubectl kustomize)")
-      ->envname(ferry::config::EnvNameFor("--kubectl-path"))
-      ->capture_default_str();
-  app.add_option("--render-scratch-dir", render.scratch_root, "Where render scratch folders are made")
-      ->envname(ferry::config::EnvNameFor("--render-scratch-dir"))
-      ->capture_default_str();
+  ferry::config::AddFlag(app, "--repo-watcher-address", repo_watcher_address, "Where the repo-watcher listens");
+  ferry::config::AddFlag(app, "--deployer-address", deployer_address, "Where the deployer listens (ObserveLiveState)");
+  ferry::config::AddFlag(app, "--helm-path", render.helm_path, "helm binary");
+  ferry::config::AddFlag(app, "--kubectl-path", render.kubectl_path, "kubectl binary (for kubectl kustomize)");
+  ferry::config::AddFlag(app, "--render-scratch-dir", render.scratch_root, "Where render scratch folders are made");
   ferry::config::AddDurationFlag(app, "--render-timeout", render.timeout, "Timeout of one helm/kustomize run");
   ferry::config::AddDurationFlag(app, "--hold-check-interval", hold_interval,
                                  "How often held plans (sync windows, gates) are re-evaluated");

@@ -10,7 +10,10 @@ namespace {
 
 TEST(CallerOfTest, TheActorMetadataNamesTheUser) {
   grpc::ServerContext ctx;
-  grpc::testing::ServerContextTestSpouse(&ctx).AddClientMetadata("x-ferry-actor", "alice");
+  // The context keeps pointers into the spouse's metadata: it must outlive
+  // every read of the context.
+  grpc::testing::ServerContextTestSpouse spouse(&ctx);
+  spouse.AddClientMetadata("x-ferry-actor", "alice");
   v1::Actor actor = CallerOf(ctx);
   EXPECT_EQ(actor.id(), "alice");
   EXPECT_EQ(actor.kind(), v1::ACTOR_KIND_USER);
@@ -25,7 +28,8 @@ TEST(CallerOfTest, WithoutMetadataTheCallerIsAnonymous) {
 
 TEST(CallerOfTest, EmptyMetadataIsAnonymousToo) {
   grpc::ServerContext ctx;
-  grpc::testing::ServerContextTestSpouse(&ctx).AddClientMetadata("x-ferry-actor", "");
+  grpc::testing::ServerContextTestSpouse spouse(&ctx);
+  spouse.AddClientMetadata("x-ferry-actor", "");
   EXPECT_EQ(CallerOf(ctx).id(), "anonymous");
 }
 
