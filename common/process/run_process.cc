@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/process/spawn_parts.h"
 #include "absl/time/clock.h"
 
 namespace ferry::process {
@@ -46,39 +47,6 @@ class Fd {
  private:
   int fd_ = -1;
 };
-
-struct FileActions {
-  posix_spawn_file_actions_t fa;
-  FileActions() { posix_spawn_file_actions_init(&fa); }
-  ~FileActions() { posix_spawn_file_actions_destroy(&fa); }
-};
-
-struct SpawnAttr {
-  posix_spawnattr_t attr;
-  SpawnAttr() {
-    posix_spawnattr_init(&attr);
-    sigset_t empty;
-    sigemptyset(&empty);
-    posix_spawnattr_setsigmask(&attr, &empty);
-    sigset_t defaults;
-    sigfillset(&defaults);
-    sigdelset(&defaults, SIGKILL);
-    sigdelset(&defaults, SIGSTOP);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    // A session of its own: its own process group (killed as a whole) and no
-    // controlling terminal.
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
-  }
-  ~SpawnAttr() { posix_spawnattr_destroy(&attr); }
-};
-
-std::vector<char*> CStrings(const std::vector<std::string>& v) {
-  std::vector<char*> out;
-  out.reserve(v.size() + 1);
-  for (const std::string& s : v) out.push_back(const_cast<char*>(s.c_str()));
-  out.push_back(nullptr);
-  return out;
-}
 
 // argv[0] itself when it holds a '/', else the first executable regular file
 // of that name in the child's PATH.
@@ -188,7 +156,7 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, c
   ::fcntl(out_write.get(), F_SETFL, 0);
   if (err_write.valid()) ::fcntl(err_write.get(), F_SETFL, 0);
 
-  FileActions fa;
+  SpawnFileActions fa;
   if (stdin_fd.valid()) {
     posix_spawn_file_actions_adddup2(&fa.fa, stdin_fd.get(), 0);
   } else {
@@ -200,7 +168,7 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, c
   // threads) reaches the child.
   posix_spawn_file_actions_addclosefrom_np(&fa.fa, 3);
   if (!options.working_dir.empty()) posix_spawn_file_actions_addchdir_np(&fa.fa, options.working_dir.c_str());
-  SpawnAttr attr;
+  SpawnAttributes attr(/*new_session=*/true);
   std::vector<char*> args = CStrings(argv);
   std::vector<char*> envp = CStrings(options.env);
   pid_t pid = 0;

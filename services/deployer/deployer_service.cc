@@ -3,17 +3,9 @@
 #include "common/server/handler.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
+#include "services/deployer/deployment_state.h"
 
 namespace ferry::deployer {
-namespace {
-
-bool IsTerminal(v1::DeploymentState s) {
-  return s == v1::DEPLOYMENT_STATE_SUCCEEDED || s == v1::DEPLOYMENT_STATE_FAILED ||
-         s == v1::DEPLOYMENT_STATE_ROLLED_BACK;
-}
-
-}  // namespace
-
 grpc::Status DeployerService::GetDeployment(grpc::ServerContext*, const v1::GetDeploymentRequest* req,
                                             v1::Deployment* out) {
   return server::Handle(*req, out, [&] { return deployer_->GetDeployment(req->deployment_id()); });

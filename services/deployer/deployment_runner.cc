@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "common/logging/logger.h"
 #include "services/deployer/audit_events.h"
+#include "services/deployer/deployment_state.h"
 
 namespace ferry::deployer {
 
@@ -25,10 +26,6 @@ struct DeploymentRunner::Exec {
 
 namespace {
 
-bool IsTerminal(v1::DeploymentState s) {
-  return s == v1::DEPLOYMENT_STATE_SUCCEEDED || s == v1::DEPLOYMENT_STATE_FAILED ||
-         s == v1::DEPLOYMENT_STATE_ROLLED_BACK;
-}
 
 std::string Describe(const ObjectKey& k) { return absl::StrCat(k.kind, " \"", k.name, "\""); }
 

@@ -5,17 +5,9 @@
 
 #include "common/logging/logger.h"
 #include "services/deployer/app_ids.h"
+#include "services/deployer/deployment_state.h"
 
 namespace ferry::deployer {
-namespace {
-
-bool IsTerminal(v1::DeploymentState s) {
-  return s == v1::DEPLOYMENT_STATE_SUCCEEDED || s == v1::DEPLOYMENT_STATE_FAILED ||
-         s == v1::DEPLOYMENT_STATE_ROLLED_BACK;
-}
-
-}  // namespace
-
 OrphanRecovery::OrphanRecovery(DeploymentRecords* records, DeploymentScheduler* scheduler, DeploymentRunner* runner,
                                OutcomeReporter* reporter)
     : records_(records), scheduler_(scheduler), runner_(runner), reporter_(reporter) {}

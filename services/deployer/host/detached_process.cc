@@ -20,59 +20,23 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "common/process/spawn_parts.h"
 
 namespace ferry::deployer::host {
-namespace {
-
-// posix_spawn attributes that give the child a clean signal state and, when
-// `new_session`, a session of its own.
-struct SpawnAttr {
-  posix_spawnattr_t attr;
-  explicit SpawnAttr(bool new_session) {
-    posix_spawnattr_init(&attr);
-    sigset_t empty;
-    sigemptyset(&empty);
-    posix_spawnattr_setsigmask(&attr, &empty);
-    sigset_t defaults;
-    sigfillset(&defaults);
-    sigdelset(&defaults, SIGKILL);
-    sigdelset(&defaults, SIGSTOP);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-    if (new_session) flags |= POSIX_SPAWN_SETSID;
-    posix_spawnattr_setflags(&attr, flags);
-  }
-  ~SpawnAttr() { posix_spawnattr_destroy(&attr); }
-};
-
-struct FileActions {
-  posix_spawn_file_actions_t fa;
-  FileActions() { posix_spawn_file_actions_init(&fa); }
-  ~FileActions() { posix_spawn_file_actions_destroy(&fa); }
-};
-
-std::vector<char*> CStrings(const std::vector<std::string>& v) {
-  std::vector<char*> out;
-  for (const std::string& s : v) out.push_back(const_cast<char*>(s.c_str()));
-  out.push_back(nullptr);
-  return out;
-}
-
-}  // namespace
 
 absl::StatusOr<pid_t> SpawnDetached(const SpawnSpec& spec) {
   if (spec.argv.empty()) return absl::InvalidArgumentError("empty command");
-  FileActions fa;
+  process::SpawnFileActions fa;
   posix_spawn_file_actions_addopen(&fa.fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa.fa, 1, spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640);
   posix_spawn_file_actions_adddup2(&fa.fa, 1, 2);
   posix_spawn_file_actions_addclosefrom_np(&fa.fa, 3);
   if (!spec.workdir.empty()) posix_spawn_file_actions_addchdir_np(&fa.fa, spec.workdir.c_str());
-  SpawnAttr attr(/*new_session=*/true);
+  process::SpawnAttributes attr(/*new_session=*/true);
   std::vector<std::string> env_strings;
   for (const auto& [k, v] : spec.env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> args = CStrings(spec.argv);
-  std::vector<char*> envp = CStrings(env_strings);
+  std::vector<char*> args = process::CStrings(spec.argv);
+  std::vector<char*> envp = process::CStrings(env_strings);
   pid_t pid = 0;
   // posix_spawnp searches the PATH of the caller, not of envp.
   int rc = posix_spawnp(&pid, args[0], &fa.fa, &attr.attr, args.data(), envp.data());
