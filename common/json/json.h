@@ -31,4 +31,20 @@ absl::StatusOr<std::string> DumpJson(const nlohmann::json& value, int indent = -
 // messages, and values known to be valid (e.g. parsed by ParseJson).
 std::string DumpJsonLossy(const nlohmann::json& value, int indent = -1);
 
+// The member `key` of `object` as a T: `fallback` when `object` has no such
+// member or it is null; INVALID_ARGUMENT naming `key` when it holds a value
+// of another type (nlohmann's value() and get<T>() throw there: a record
+// edited or corrupted on disk would end the process).
+template <typename T>
+absl::StatusOr<T> JsonField(const nlohmann::json& object, const std::string& key, T fallback) {
+  if (!object.is_object()) return absl::InvalidArgumentError(key + ": the enclosing value is not an object");
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return fallback;
+  try {
+    return it->template get<T>();
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InvalidArgumentError(key + ": has the wrong type (" + it->type_name() + ")");
+  }
+}
+
 }  // namespace ferry

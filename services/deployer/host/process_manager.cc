@@ -21,6 +21,7 @@
 #include "common/json/json.h"
 #include "common/logging/logger.h"
 #include "common/process/run_process.h"
+#include "common/status/status_macros.h"
 #include "services/deployer/host/health_probe.h"
 #include "services/deployer/host/safe_path.h"
 
@@ -29,6 +30,18 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+
+// The fields of an instance record (written by Save) into `inst`.
+absl::Status ReadInstanceRecord(const json& j, Instance& inst) {
+  ASSIGN_OR_RETURN(inst.id, JsonField<std::string>(j, "id", ""));
+  ASSIGN_OR_RETURN(inst.identity.pid, JsonField<int>(j, "pid", 0));
+  ASSIGN_OR_RETURN(inst.identity.start_time, JsonField<uint64_t>(j, "start_time", 0));
+  ASSIGN_OR_RETURN(inst.spec_hash, JsonField<std::string>(j, "spec_hash", ""));
+  ASSIGN_OR_RETURN(inst.log_path, JsonField<std::string>(j, "log_path", ""));
+  ASSIGN_OR_RETURN(inst.ports, (JsonField<std::map<std::string, int>>(j, "ports", {})));
+  ASSIGN_OR_RETURN(inst.spec, JsonField<json>(j, "spec", json::object()));
+  return absl::OkStatus();
+}
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -137,13 +150,12 @@ std::vector<Instance> ProcessManager::Load(const std::string& app, const std::st
     json& j = *parsed;
     Instance inst;
     inst.file = entry.path();
-    inst.id = j.value("id", "");
-    inst.identity.pid = j.value("pid", 0);
-    inst.identity.start_time = j.value("start_time", uint64_t{0});
-    inst.spec_hash = j.value("spec_hash", "");
-    inst.log_path = j.value("log_path", "");
-    if (j.contains("ports")) inst.ports = j["ports"].get<std::map<std::string, int>>();
-    inst.spec = j.value("spec", json::object());
+    absl::Status read = ReadInstanceRecord(j, inst);
+    if (!read.ok()) {
+      // A record edited or corrupted on disk is skipped, never a crash.
+      logging::Warn("instance record unreadable", {{"file", inst.file}, {"error", std::string(read.message())}});
+      continue;
+    }
     if (inst.identity.pid == 0) {
       // Started but never recorded: find it by the marker in its environment.
       inst.identity = FindByMarker(inst.file);
@@ -291,8 +303,8 @@ void ProcessManager::Stop(const Instance& inst) {
   int sig = 15;
   int64_t ms = 10000;
   if (j.is_object()) {
-    sig = j.value("stop_signal", 15);
-    ms = j.value("stop_timeout_ms", int64_t{10000});
+    sig = JsonField<int>(j, "stop_signal", 15).value_or(15);
+    ms = JsonField<int64_t>(j, "stop_timeout_ms", 10000).value_or(10000);
   }
   StopProcess(inst.identity, sig, absl::Milliseconds(ms));
   std::error_code ec;

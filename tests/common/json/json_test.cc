@@ -5,6 +5,18 @@
 namespace ferry {
 namespace {
 
+TEST(JsonFieldTest, AbsentOrNullIsTheFallbackAndAWrongTypeIsAnErrorNotAnException) {
+  nlohmann::json j = {{"name", "web"}, {"port", 80}, {"gone", nullptr}};
+  EXPECT_EQ(JsonField<std::string>(j, "name", "").value(), "web");
+  EXPECT_EQ(JsonField<int>(j, "port", 0).value(), 80);
+  EXPECT_EQ(JsonField<int>(j, "missing", 7).value(), 7);
+  EXPECT_EQ(JsonField<std::string>(j, "gone", "x").value(), "x");
+  absl::StatusOr<std::string> wrong = JsonField<std::string>(j, "port", "");
+  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(wrong.status().message(), "port: has the wrong type (number)");
+  EXPECT_FALSE(JsonField<int>(nlohmann::json::array(), "port", 0).ok());
+}
+
 TEST(ParseJsonTest, ParsesOneValue) {
   absl::StatusOr<nlohmann::json> j = ParseJson(R"( {"b": [1, 2.5, "x"], "a": null} )");
   ASSERT_TRUE(j.ok()) << j.status();
