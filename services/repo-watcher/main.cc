@@ -1,6 +1,7 @@
 // ferry-repo-watcher: Git mirrors, webhooks, signature checks and the revision stream
 
 #include <cstdlib>
+#include <memory>
 
 #include <CLI/CLI.hpp>
 
@@ -9,6 +10,7 @@
 #include "common/git/libgit2_client.h"
 #include "common/logging/logger.h"
 #include "common/outbox/audit_outbox.h"
+#include "common/postgres/notification_listener.h"
 #include "common/server/service_bootstrap.h"
 #include "services/repo-watcher/content_reader.h"
 #include "services/repo-watcher/mirror_set.h"
@@ -69,7 +71,10 @@ int main(int argc, char** argv) {
   git::Libgit2Client git;
   MirrorSet mirrors(&git, cache_dir);
   GpgmeSshSignatureVerifier verifier;
-  RevisionNotifier notifier(infra->pool.get());
+  RevisionNotifier notifier;
+  // Other replicas' commits reach the notifier through LISTEN.
+  std::unique_ptr<postgres::NotificationListener> revision_listener = postgres::NotificationListener::ForSignal(
+      infra->pool.get(), PostgresRepositoryStore::kRevisionChannel, notifier.signal());
   RepoPoller poller(&store, &git, &mirrors, &verifier, &notifier, &metrics, &clock);
   PollScheduler scheduler(&store, &poller, &clock, SchedulerOptions{.workers = poll_workers});
   RepositoryRegistry registry(&store, {.on_changed = [&](const std::string& id) { scheduler.Trigger(id); },
@@ -88,11 +93,12 @@ int main(int argc, char** argv) {
   runner.OnShutdown([&] {
     absl::Time t0 = absl::Now();
     notifier.Shutdown();  // ends WatchRevisions streams
+    revision_listener->Stop();
     webhook_server.Stop();
     scheduler.Stop();
     logging::Info("background work stopped", {{"ms", absl::ToInt64Milliseconds(absl::Now() - t0)}});
   });
-  notifier.Start();
+  revision_listener->Start();
   scheduler.Start();
   if (absl::Status s = webhook_server.Start(webhook_address); !s.ok()) {
     // Keep serving gRPC and polling; only push webhooks are unavailable.

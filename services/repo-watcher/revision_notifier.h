@@ -1,27 +1,23 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 
 #include "absl/time/time.h"
 #include "common/concurrency/change_signal.h"
-#include "common/postgres/connection_pool.h"
-#include "common/postgres/notification_listener.h"
 
 namespace ferry::repo_watcher {
 
 // Wakes WatchRevisions streams when revisions are committed: in-process
 // through Notify(), and from other replicas through PostgreSQL LISTEN on
-// PostgresRepositoryStore::kRevisionChannel. A concurrency::ChangeSignal
-// connected to a NotificationListener; the names below are kept for its
+// PostgresRepositoryStore::kRevisionChannel, which main.cc connects to
+// signal() with a postgres::NotificationListener (this class links no
+// PostgreSQL). A concurrency::ChangeSignal; the names below are kept for its
 // callers. Thread-safe.
 class RevisionNotifier {
  public:
-  explicit RevisionNotifier(postgres::ConnectionPool* pool = nullptr);
-  ~RevisionNotifier();
+  RevisionNotifier() = default;
+  ~RevisionNotifier() { Shutdown(); }
 
-  // Starts the LISTEN thread (no-op without a pool).
-  void Start();
   // Wakes every waiter.
   void Notify() { signal_.Notify(); }
   // The current change counter; pass it to WaitForChange.
@@ -32,12 +28,15 @@ class RevisionNotifier {
     signal_.WaitForChange(seen, timeout);
     return !signal_.cancelled();
   }
-  // Ends all waits for good and stops the LISTEN thread.
-  void Shutdown();
+  // Ends all waits for good.
+  void Shutdown() { signal_.Cancel(); }
+
+  // The signal a NotificationListener notifies on another replica's commit;
+  // it must not outlive this notifier.
+  concurrency::ChangeSignal* signal() { return &signal_; }
 
  private:
   concurrency::ChangeSignal signal_;
-  std::unique_ptr<postgres::NotificationListener> listener_;  // null without a pool; after signal_
 };
 
 }  // namespace ferry::repo_watcher
