@@ -81,8 +81,10 @@ TEST(RevisionConsumerTest, StopCancelsTheOpenStream) {
   consumer.Start();
   f.repo.AwaitWaitingStream();
   consumer.Stop();  // returns: the stream blocked in Next was cancelled
-  EXPECT_EQ(f.repo.watches(), 1);
-  EXPECT_EQ(clock.sleeps(), 0u);
+  EXPECT_EQ(f.repo.watches(), 1) << "no stream was opened again";
+  // The cancelled stream may end the step before the loop learns it is
+  // stopping, so one backoff may begin (and is cut short by Stop).
+  EXPECT_LE(clock.sleeps(), 1u);
 }
 
 }  // namespace
