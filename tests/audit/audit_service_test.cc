@@ -9,6 +9,7 @@
 #include <atomic>
 #include <fstream>
 #include <set>
+#include <chrono>
 #include <thread>
 
 #include <google/protobuf/util/time_util.h>
@@ -115,6 +116,12 @@ TEST_F(AuditServiceTest, EightGrpcClientsAppendConcurrentlyIntoOneVerifiedOrder)
           }()));
       for (int i = 0; i < kPerClient; ++i) {
         grpc::ClientContext ctx;
+        // A channel's first connect can fail transiently when eight open at
+        // once on a loaded machine (seen once in CI: "failed to connect to
+        // all addresses"); the test is about the order of appends, so each
+        // call waits for its channel rather than failing fast.
+        ctx.set_wait_for_ready(true);
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
         v1::AppendRequest req;
         *req.mutable_event() = MakeEvent(absl::StrCat("c", c, "-", i));
         v1::AppendResponse resp;
