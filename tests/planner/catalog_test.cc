@@ -12,6 +12,7 @@ using testing::AppSpec;
 using testing::EnvSpec;
 using testing::FakeClock;
 using testing::FakePlannerStore;
+using testing::InsertPlan;
 using testing::User;
 
 class CatalogTest : public ::testing::Test {
@@ -20,17 +21,6 @@ class CatalogTest : public ::testing::Test {
   FakeClock clock_{absl::FromUnixSeconds(1'800'000'000)};
   Catalog catalog_{&store_, &store_, &clock_};
 };
-
-// Inserts a plan of (app, env) in `state` directly.
-v1::Plan InsertPlan(FakePlannerStore& store, const std::string& app, const std::string& env, v1::PlanState state,
-                    const std::string& sha = "sha1") {
-  v1::Plan p;
-  p.set_application_id(app);
-  p.set_environment_id(env);
-  p.set_state(state);
-  p.mutable_target_revision()->set_sha(sha);
-  return *store.InsertPlan(p, "key", false, false, nullptr, nullptr);
-}
 
 TEST_F(CatalogTest, CreateValidatesAgainstStoredEnvironmentsAndAuditsTheChange) {
   auto unknown_env = catalog_.CreateApplication(AppSpec("web", "apps/web", {"prod"}), User("alice"));

@@ -8,34 +8,18 @@
 namespace ferry::planner {
 namespace {
 
+using testing::At;
 using testing::EnvSpec;
 using testing::FakeClock;
 using testing::FakePlannerStore;
 
-absl::Time At(int day, int hour) {
-  return absl::FromCivil(absl::CivilMinute(2026, 11, day, hour, 0), absl::UTCTimeZone());
-}
-
 class HoldEvaluatorTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    ConfigChange change;
-    change.create_environments = {EnvSpec("local", v1::APPROVAL_POLICY_AUTO),
-                                  EnvSpec("prod", v1::APPROVAL_POLICY_MANUAL, "local")};
-    ASSERT_TRUE(store_.ApplyConfigChange(change).ok());
-  }
+  void SetUp() override { ASSERT_TRUE(testing::AddLocalAndProd(store_).ok()); }
 
   v1::Plan Insert(const std::string& app, const std::string& env, v1::PlanState state, const std::string& sha,
                   v1::HoldReason hold = v1::HOLD_REASON_UNSPECIFIED, std::vector<std::string> after = {}) {
-    v1::Plan p;
-    p.set_application_id(app);
-    p.set_environment_id(env);
-    p.set_state(state);
-    p.set_trigger(v1::PLAN_TRIGGER_NEW_REVISION);
-    p.mutable_target_revision()->set_sha(sha);
-    p.set_hold_reason(hold);
-    for (auto& id : after) p.add_after_plan_ids(id);
-    return *store_.InsertPlan(p, "key-" + sha, false, false, nullptr, nullptr);
+    return testing::InsertPlan(store_, app, env, state, sha, hold, std::move(after));
   }
 
   FakePlannerStore store_;
@@ -104,11 +88,7 @@ TEST_F(HoldEvaluatorTest, AnApprovedPlanWaitsForItsDependenciesFollowingSupersed
 }
 
 TEST_F(HoldEvaluatorTest, ReevaluationReleasesAPlanWhenItsSyncWindowOpens) {
-  v1::Environment env = EnvSpec("windowed", v1::APPROVAL_POLICY_AUTO);
-  v1::SyncWindow* w = env.add_sync_windows();
-  w->set_kind(v1::SYNC_WINDOW_KIND_ALLOW);
-  w->set_schedule("0 9 * * *");
-  w->mutable_duration()->set_seconds(3600);
+  v1::Environment env = testing::WindowedEnv("windowed");
   ConfigChange change;
   change.create_environments.push_back(env);
   ASSERT_TRUE(store_.ApplyConfigChange(change).ok());

@@ -9,23 +9,16 @@
 namespace ferry::planner {
 namespace {
 
+using testing::At;
 using testing::EnvSpec;
 using testing::FakePlannerStore;
-
-absl::Time At(int day, int hour) {
-  return absl::FromCivil(absl::CivilMinute(2026, 11, day, hour, 0), absl::UTCTimeZone());
-}
 
 TEST(HoldReleaserTest, ReleasesAPlanOnTheFirstPassAfterItsSyncWindowOpensAndKeepsTheInterval) {
   FakePlannerStore store;
   ferry::testing::FakeClock clock(At(26, 18));
   concurrency::ChangeSignal notifier;
   HoldEvaluator holds(&store, &store, &clock, &notifier);
-  v1::Environment env = EnvSpec("windowed", v1::APPROVAL_POLICY_AUTO);
-  v1::SyncWindow* w = env.add_sync_windows();
-  w->set_kind(v1::SYNC_WINDOW_KIND_ALLOW);
-  w->set_schedule("0 9 * * *");
-  w->mutable_duration()->set_seconds(3600);
+  v1::Environment env = testing::WindowedEnv("windowed");
   ConfigChange change;
   change.create_environments.push_back(env);
   ASSERT_TRUE(store.ApplyConfigChange(change).ok());

@@ -15,24 +15,11 @@ using testing::User;
 
 class PlanLifecycleTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    ConfigChange change;
-    change.create_environments = {EnvSpec("local", v1::APPROVAL_POLICY_AUTO),
-                                  EnvSpec("prod", v1::APPROVAL_POLICY_MANUAL, "local")};
-    ASSERT_TRUE(store_.ApplyConfigChange(change).ok());
-  }
+  void SetUp() override { ASSERT_TRUE(testing::AddLocalAndProd(store_).ok()); }
 
   v1::Plan Insert(const std::string& app, const std::string& env, v1::PlanState state, const std::string& sha,
                   v1::HoldReason hold = v1::HOLD_REASON_UNSPECIFIED, std::vector<std::string> after = {}) {
-    v1::Plan p;
-    p.set_application_id(app);
-    p.set_environment_id(env);
-    p.set_state(state);
-    p.set_trigger(v1::PLAN_TRIGGER_NEW_REVISION);
-    p.mutable_target_revision()->set_sha(sha);
-    p.set_hold_reason(hold);
-    for (auto& id : after) p.add_after_plan_ids(id);
-    return *store_.InsertPlan(p, "key-" + sha, false, false, nullptr, nullptr);
+    return testing::InsertPlan(store_, app, env, state, sha, hold, std::move(after));
   }
   void Succeed(const std::string& id) {
     ASSERT_TRUE(store_

@@ -5,6 +5,8 @@
 
 #include <prometheus/registry.h>
 
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
 #include "common/concurrency/change_signal.h"
 #include "services/planner/planner.h"
 #include "tests/planner/fake_live_state_source.h"
@@ -34,6 +36,46 @@ inline v1::Environment EnvSpec(const std::string& id, v1::ApprovalPolicy approva
   env.set_approval(approval);
   env.set_promote_from(promote_from);
   return env;
+}
+
+// 2026-11-<day> <hour>:00 UTC.
+inline absl::Time At(int day, int hour) {
+  return absl::FromCivil(absl::CivilMinute(2026, 11, day, hour, 0), absl::UTCTimeZone());
+}
+
+// Environments "local" (automatic) and "prod" (manual, promoted from local).
+inline absl::Status AddLocalAndProd(FakePlannerStore& store) {
+  ConfigChange change;
+  change.create_environments = {EnvSpec("local", v1::APPROVAL_POLICY_AUTO),
+                                EnvSpec("prod", v1::APPROVAL_POLICY_MANUAL, "local")};
+  return store.ApplyConfigChange(change);
+}
+
+// Environment `id` (automatic) whose only allow window opens daily at 09:00
+// UTC for an hour.
+inline v1::Environment WindowedEnv(const std::string& id) {
+  v1::Environment env = EnvSpec(id, v1::APPROVAL_POLICY_AUTO);
+  v1::SyncWindow* w = env.add_sync_windows();
+  w->set_kind(v1::SYNC_WINDOW_KIND_ALLOW);
+  w->set_schedule("0 9 * * *");
+  w->mutable_duration()->set_seconds(3600);
+  return env;
+}
+
+// Stores a plan as the plan maker would, for tests of what happens to it
+// afterwards.
+inline v1::Plan InsertPlan(FakePlannerStore& store, const std::string& app, const std::string& env,
+                           v1::PlanState state, const std::string& sha = "sha1",
+                           v1::HoldReason hold = v1::HOLD_REASON_UNSPECIFIED, std::vector<std::string> after = {}) {
+  v1::Plan p;
+  p.set_application_id(app);
+  p.set_environment_id(env);
+  p.set_state(state);
+  p.set_trigger(v1::PLAN_TRIGGER_NEW_REVISION);
+  p.mutable_target_revision()->set_sha(sha);
+  p.set_hold_reason(hold);
+  for (auto& id : after) p.add_after_plan_ids(id);
+  return *store.InsertPlan(p, "key-" + sha, false, false, nullptr, nullptr);
 }
 
 inline v1::Application AppSpec(const std::string& id, const std::string& path, std::vector<std::string> envs,
