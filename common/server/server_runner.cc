@@ -45,6 +45,22 @@ ServerRunner::~ServerRunner() {
 
 void ServerRunner::AddService(grpc::Service* service) { services_.push_back(service); }
 
+StreamLimiter* ServerRunner::NewStreamLimiter(const std::string& rpc) {
+  limiters_.push_back(std::make_unique<StreamLimiter>(
+      StreamLimit{.service = options_.service_name,
+                  .rpc = rpc,
+                  .max_streams = options_.max_streams,
+                  .reserved_for_services = options_.reserved_service_streams},
+      registry_.get()));
+  return limiters_.back().get();
+}
+
+int ServerRunner::max_threads() const {
+  int threads = options_.threads + 1;  // the one thread that polls for the next call
+  for (const auto& l : limiters_) threads += l->capacity();
+  return threads;
+}
+
 void ServerRunner::OnShutdown(std::function<void()> fn) { on_shutdown_.push_back(std::move(fn)); }
 
 absl::Status ServerRunner::Start() {
@@ -69,8 +85,19 @@ absl::Status ServerRunner::Start() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   grpc::ResourceQuota quota(absl::StrCat("ferry-", options_.service_name));
-  quota.SetMaxThreads(options_.threads);
+  // A synchronous server runs each call on a thread of this quota and
+  // refuses a call with RESOURCE_EXHAUSTED "Server Threadpool Exhausted" when
+  // none is left; streams past their limiter's cap end at once, so they can
+  // hold at most the limiters' capacity and `threads` stay for unary calls.
+  quota.SetMaxThreads(max_threads());
   builder.SetResourceQuota(quota);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                             static_cast<int>(absl::ToInt64Milliseconds(options_.keepalive_time)));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                             static_cast<int>(absl::ToInt64Milliseconds(options_.keepalive_timeout)));
+  // Keep pinging a connection whose streams are idle (a watch with nothing
+  // to send), so a vanished peer is found and its slot freed.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   // Keep idle handler threads polling instead of exiting: with gRPC's default
   // (at most 2 pollers) a synchronous server under concurrent calls creates
   // and destroys a thread for nearly every call.
@@ -89,7 +116,10 @@ absl::Status ServerRunner::Start() {
   logging::Info("serving", {{"grpc_port", grpc_port_},
                             {"metrics_port", metrics_port_},
                             {"grpc_address", options_.grpc_address},
-                            {"threads", options_.threads}});
+                            {"threads", options_.threads},
+                            {"max_threads", max_threads()},
+                            {"max_streams", options_.max_streams},
+                            {"reserved_service_streams", options_.reserved_service_streams}});
   return absl::OkStatus();
 }
 

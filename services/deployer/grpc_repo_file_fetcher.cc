@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "common/server/stream_limiter.h"
 #include "common/status/grpc_status.h"
 
 namespace ferry::deployer {
@@ -28,6 +29,7 @@ absl::StatusOr<std::string> GrpcRepoFileFetcher::Read(const std::string& reposit
   }
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout_));
+  ctx.AddMetadata(server::kServiceCallerMetadata, "deployer");  // may use reserved stream slots
   v1::ReadContentRequest req;
   req.set_repository_id(repository);
   req.set_commit(commit);

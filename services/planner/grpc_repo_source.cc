@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/server/stream_limiter.h"
 #include "common/status/grpc_status.h"
 
 namespace ferry::planner {
@@ -14,6 +15,7 @@ class GrpcRevisionStream final : public RevisionStream {
   GrpcRevisionStream(v1::RepoWatcher::Stub* stub, const std::string& cursor) {
     v1::WatchRevisionsRequest request;
     request.set_cursor(cursor);
+    context_.AddMetadata(server::kServiceCallerMetadata, "planner");  // may use reserved stream slots
     reader_ = stub->WatchRevisions(&context_, request);
   }
   bool Next(v1::Revision* revision) override {
@@ -40,6 +42,7 @@ absl::StatusOr<std::vector<TreeEntry>> GrpcRepoSource::ReadTree(const std::strin
                                                                 bool metadata_only) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+  context.AddMetadata(server::kServiceCallerMetadata, "planner");  // may use reserved stream slots
   v1::ReadContentRequest request;
   request.set_repository_id(repository_id);
   request.set_commit(commit);
