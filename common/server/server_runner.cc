@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/logging/logger.h"
+#include "common/server/reflection_stream_limit.h"
 
 namespace ferry::server {
 namespace {
@@ -83,7 +84,17 @@ absl::Status ServerRunner::Start() {
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // Reflection streams hold threads like ours (ReflectionStreamLimit); its
+  // capacity joins the thread quota below.
+  limiters_.push_back(std::make_unique<StreamLimiter>(StreamLimit{.service = options_.service_name,
+                                                                  .rpc = "ServerReflectionInfo",
+                                                                  .max_streams = options_.max_streams,
+                                                                  .reserved_for_services = 0},
+                                                      registry_.get()));
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<ReflectionStreamLimit>(limiters_.back().get()));
   grpc::ServerBuilder builder;
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   grpc::ResourceQuota quota(absl::StrCat("ferry-", options_.service_name));
   // A synchronous server runs each call on a thread of this quota and
   // refuses a call with RESOURCE_EXHAUSTED "Server Threadpool Exhausted" when

@@ -15,6 +15,7 @@
 #include <set>
 #include <thread>
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <pqxx/pqxx>
 
@@ -556,6 +557,59 @@ TEST_F(RepoWatcherTest, IdleStreamsPastTheCapAreRefusedAndUnaryCallsStillAnswer)
   }
   RevisionCollector next(stub_.get(), "9999999");
   EXPECT_FALSE(next.WaitFinished(absl::Milliseconds(500), nullptr)) << "the freed slot was not reused";
+}
+
+// gRPC's own reflection stream (grpcurl's) holds a server thread too: 24
+// idle ones starved unary calls like 24 WatchRevisions. Past --max-streams
+// they are now cancelled at once.
+TEST_F(RepoWatcherTest, IdleReflectionStreamsPastTheCapAreCancelledAndUnaryCallsStillAnswer) {
+  ASSERT_TRUE(Create(Spec("apps", repo_->remote_path())).ok());
+  constexpr int kStreams = 24;
+  grpc::CompletionQueue cq;
+  grpc::GenericStub generic(channel_);
+  struct Open {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call;
+    grpc::ByteBuffer in;
+    grpc::Status status;
+  };
+  std::vector<std::unique_ptr<Open>> open;
+  auto tag = [](int i, int kind) { return reinterpret_cast<void*>(static_cast<intptr_t>(i * 4 + kind)); };
+  for (int i = 0; i < kStreams; ++i) {
+    open.push_back(std::make_unique<Open>());
+    open[i]->call =
+        generic.PrepareCall(&open[i]->ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+    open[i]->call->StartCall(tag(i, 0));
+  }
+  int started = 0;
+  void* got = nullptr;
+  bool ok = false;
+  while (started < kStreams && cq.Next(&got, &ok)) ++started;
+  for (int i = 0; i < kStreams; ++i) open[i]->call->Read(&open[i]->in, tag(i, 1));
+  // The refused ones end (their read fails); the others stay open.
+  int ended = 0;
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (ended < kStreams - 16 &&
+         cq.AsyncNext(&got, &ok, absl::ToChronoTime(deadline)) == grpc::CompletionQueue::GOT_EVENT) {
+    ended += ok ? 0 : 1;
+  }
+  EXPECT_EQ(ended, kStreams - 16);
+  for (int i = 0; i < 20; ++i) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    v1::GetRepositoryRequest req;
+    req.set_id("apps");
+    v1::Repository out;
+    grpc::Status s = stub_->GetRepository(&ctx, req, &out);
+    ASSERT_TRUE(s.ok()) << i << ": " << s.error_message();
+  }
+  EXPECT_EQ(MetricValue(R"(ferry_grpc_streams_refused_total{rpc="ServerReflectionInfo",service="repo-watcher"})"),
+            kStreams - 16);
+  for (auto& o : open) o->ctx.TryCancel();
+  for (int i = 0; i < kStreams; ++i) open[i]->call->Finish(&open[i]->status, tag(i, 2));
+  cq.Shutdown();
+  while (cq.Next(&got, &ok)) {
+  }
 }
 
 TEST_F(RepoWatcherTest, WebhookTriggersImmediateFetchAndBadOnesAreRejected) {
