@@ -49,14 +49,23 @@ int main(int argc, char** argv) {
   config::AddServiceFlags(app, config);
   std::string cache_dir = DefaultCacheDir();
   std::string webhook_address = "127.0.0.1:7080";
-  size_t webhook_max_body = 1 << 20;
+  HttpLimits webhook_limits;
   int poll_workers = 3;
   absl::Duration webhook_audit_interval = absl::Minutes(1);
   ContentLimits content_limits;
   config::AddFlag(app, "--cache-dir", cache_dir, "directory holding one bare mirror per repository");
   config::AddFlag(app, "--webhook-address", webhook_address, "host:port for push webhooks; port 0 picks one");
-  config::AddFlag(app, "--webhook-max-body-bytes", webhook_max_body, "largest webhook body accepted (413 above)")
+  config::AddFlag(app, "--webhook-max-body-bytes", webhook_limits.max_body_bytes,
+                  "largest webhook body accepted (413 above)")
       ->check(CLI::Range(size_t{1024}, size_t{64} << 20));
+  config::AddFlag(app, "--webhook-max-header-bytes", webhook_limits.max_head_bytes,
+                  "largest webhook request line and headers; the connection is closed past it")
+      ->check(CLI::Range(size_t{4096}, size_t{16} << 20));
+  config::AddDurationFlag(app, "--webhook-request-timeout", webhook_limits.request_timeout,
+                          "longest time one webhook request may take to arrive");
+  config::AddFlag(app, "--webhook-max-pending-connections", webhook_limits.max_pending,
+                  "webhook connections waiting for one of the 8 workers; more are answered 503")
+      ->check(CLI::Range(size_t{1}, size_t{100000}));
   config::AddDurationFlag(app, "--webhook-rejection-audit-interval", webhook_audit_interval,
                           "at most one audit event per repository and rejection reason per interval, counting "
                           "the rejections since the last one (0: audit every rejection)");
@@ -114,7 +123,7 @@ int main(int argc, char** argv) {
         return flush_every;
       },
       flush_options, &clock);
-  WebhookServer webhook_server(&webhooks, webhook_max_body);
+  WebhookServer webhook_server(&webhooks, webhook_limits);
 
   RepoWatcherService service(&registry, &store, &scheduler, &feed, &content,
                              {.watch_revisions = runner.NewStreamLimiter("WatchRevisions"),

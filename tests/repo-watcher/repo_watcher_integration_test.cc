@@ -63,6 +63,46 @@ std::string StatusForAnnouncedBody(int port, const std::string& path, size_t len
   return response.substr(0, response.find("\r\n"));
 }
 
+// Sends a POST head to `port` followed by `lines` header lines of
+// `line_bytes` each (never ending the head), as fast as the server takes
+// them; returns how many bytes it took before it closed the connection.
+size_t SendEndlessHeaders(int port, size_t lines, size_t line_bytes) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (fd >= 0) close(fd);
+    return 0;
+  }
+  timeval timeout{.tv_sec = 10, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  std::string data = "POST /webhooks/github/apps HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  size_t sent = 0;
+  for (size_t i = 0; i < lines; ++i) {
+    data += absl::StrCat("X-Pad-", i, ": ", std::string(line_bytes, 'p'), "\r\n");
+    if (data.size() < (1 << 16) && i + 1 < lines) continue;
+    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+    if (static_cast<size_t>(n) < data.size()) break;
+    data.clear();
+  }
+  close(fd);
+  return sent;
+}
+
+// Peak resident memory of a process (VmHWM), in bytes.
+int64_t PeakRssBytes(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  }
+  return -1;
+}
+
 using testing::GitTestRepo;
 using testing::ServiceProcess;
 
@@ -691,6 +731,65 @@ TEST_F(RepoWatcherTest, AFloodOfBadWebhooksIsCountedExactlyAndAuditedOnce) {
   EXPECT_EQ(events[1].details().fields().at("count").number_value(), 299);
   EXPECT_EQ(events[1].message().rfind("299 webhooks rejected with 401: missing or invalid signature since ", 0), 0u)
       << events[1].message();
+}
+
+// cpp-httplib 0.11 limits neither the number of header lines nor the size
+// of one before buffering it: a sender could grow the repo-watcher by
+// whatever it sent. A connection may now send at most the body limit plus
+// 64 KiB of head before it is closed.
+TEST_F(RepoWatcherTest, AWebhookHeadWithoutEndIsCutOffNotBuffered) {
+  const int64_t rss_before = PeakRssBytes(svc_->pid());
+  ASSERT_GT(rss_before, 0);
+  size_t taken = SendEndlessHeaders(webhook_port_, 400000, 200);  // about 80 MB
+  EXPECT_LT(taken, size_t{16} << 20) << "the server kept reading";
+  size_t huge_line = SendEndlessHeaders(webhook_port_, 1, 64 << 20);  // one 64 MB line
+  EXPECT_LT(huge_line, size_t{16} << 20) << "the server kept reading";
+  const int64_t rss_after = PeakRssBytes(svc_->pid());
+  EXPECT_LT(rss_after - rss_before, int64_t{24} << 20) << "peak RSS grew from " << rss_before << " to " << rss_after;
+  // And the listener still serves.
+  httplib::Client hook("127.0.0.1", webhook_port_);
+  auto res = hook.Post("/webhooks/github/apps", {{"X-Hub-Signature-256", "sha256=00"}}, "{}", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+}
+
+// Accepted connections queued without limit for httplib's 8 workers (each
+// open file descriptor counting against the process's limit). Past 8 busy
+// and --webhook-max-pending-connections (64) waiting, a connection is now
+// answered 503 at once.
+TEST_F(RepoWatcherTest, IdleWebhookConnectionsPastTheQueueAreAnswered503) {
+  std::vector<int> fds;
+  for (int i = 0; i < 100; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(webhook_port_));
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    timeval timeout{.tv_sec = 2, .tv_usec = 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    fds.push_back(fd);
+  }
+  // Within 3 s (the 8 workers wait up to 5 s on their silent connections).
+  int busy = 0;
+  std::set<int> answered;
+  for (absl::Time deadline = absl::Now() + absl::Seconds(3); absl::Now() < deadline;
+       absl::SleepFor(absl::Milliseconds(20))) {
+    for (int fd : fds) {
+      char buf[64] = {0};
+      if (answered.count(fd) || recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT) <= 0) continue;
+      answered.insert(fd);
+      busy += std::string(buf).rfind("HTTP/1.1 503", 0) == 0 ? 1 : 0;
+    }
+  }
+  EXPECT_GE(busy, 100 - 8 - 64 - 4) << "connections past the queue were not refused";
+  for (int fd : fds) close(fd);
+  // Once they are gone the listener serves again.
+  absl::SleepFor(absl::Milliseconds(200));
+  httplib::Client hook("127.0.0.1", webhook_port_);
+  auto res = hook.Post("/webhooks/github/apps", {{"X-Hub-Signature-256", "sha256=00"}}, "{}", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
 }
 
 TEST_F(RepoWatcherTest, HeadPolicyRejectsUnsignedAndUntrustedTipsAndNeverOffersThem) {
