@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -279,6 +280,27 @@ class RepoWatcherTest : public ::testing::Test {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::RepoWatcher::Stub> stub_;
 };
+
+// The exact reproduction of issue 15 over gRPC: std::regex recursed per
+// character, and a CreateRepository with a 100 KB URL ("a:" and 100,000
+// letters) or a 1 MB allowed-signers line ended the repo-watcher with
+// SIGSEGV. (Fixed with RE2 and length limits; repo_watcher_logic_test has
+// the same inputs against ValidateAndNormalize.)
+TEST_F(RepoWatcherTest, AHugeUrlOrSignerLineIsRefusedAndTheWatcherKeepsServing) {
+  grpc::Status s = Create(Spec("apps", "a:" + std::string(100000, 'b')));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_EQ(s.error_message(), "repository.url: is longer than 2048 bytes");
+  v1::Repository signers = Spec("apps", repo_->remote_path());
+  signers.mutable_signature_policy()->set_mode(v1::SIGNATURE_MODE_HEAD);
+  signers.mutable_signature_policy()->add_ssh_allowed_signers("dev@example.com ssh-ed25519 " +
+                                                              std::string(1 << 20, 'A'));
+  s = Create(signers);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_EQ(s.error_message(), "repository.signature_policy.ssh_allowed_signers: a line is longer than 16384 bytes");
+  // Still alive and serving.
+  EXPECT_TRUE(Create(Spec("apps", repo_->remote_path())).ok());
+  EXPECT_EQ(kill(svc_->pid(), 0), 0);
+}
 
 TEST_F(RepoWatcherTest, RegistryValidatesNamesTheFieldAndAuditsChanges) {
   v1::Repository bad = Spec("apps", "ftp://example.com/x.git");
