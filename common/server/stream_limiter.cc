@@ -1,6 +1,8 @@
 #include "common/server/stream_limiter.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace ferry::server {
 
@@ -72,6 +74,21 @@ void StreamLimiter::Release(bool reserved) {
 absl::StatusOr<StreamLimiter::Slot> AcquireStream(StreamLimiter* limiter, const grpc::ServerContext& context) {
   if (limiter == nullptr) return StreamLimiter::Slot::Unlimited();
   return limiter->Acquire(context);
+}
+
+bool IsStreamLimitRefusal(const grpc::Status& status) {
+  return status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+         absl::StrContains(status.error_message(), "(--max-streams;");
+}
+
+grpc::Status RetryStreamLimitRefusals(const std::function<grpc::Status()>& call, int attempts) {
+  absl::Duration wait = absl::Milliseconds(100);
+  for (int i = 1;; ++i) {
+    grpc::Status status = call();
+    if (i >= attempts || !IsStreamLimitRefusal(status)) return status;
+    absl::SleepFor(wait);
+    wait *= 2;
+  }
 }
 
 bool IsServiceCaller(const grpc::ServerContext& context) {

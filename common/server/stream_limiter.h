@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include <grpcpp/server_context.h>
@@ -100,5 +101,15 @@ absl::StatusOr<StreamLimiter::Slot> AcquireStream(StreamLimiter* limiter, const 
 
 // True when the call's metadata names a Ferry service (kServiceCallerMetadata).
 bool IsServiceCaller(const grpc::ServerContext& context);
+
+// For clients: true when `status` is a StreamLimiter's refusal (the server
+// had no stream slot left), a reason to retry after a short wait rather than
+// to fail the work.
+bool IsStreamLimitRefusal(const grpc::Status& status);
+
+// For clients of short streams (ReadContent): runs `call` until it returns
+// anything but a stream-limit refusal, at most `attempts` times, waiting
+// 100 ms, 200 ms, 400 ms, ... between tries.
+grpc::Status RetryStreamLimitRefusals(const std::function<grpc::Status()>& call, int attempts = 6);
 
 }  // namespace ferry::server

@@ -103,5 +103,35 @@ TEST(StreamLimiterTest, CountsOpenAndRefusedStreams) {
       << text;
 }
 
+TEST(StreamLimiterTest, ClientsRetryARefusalButNothingElse) {
+  StreamLimiter limiter(Limit(0, 0));
+  absl::Status refusal = limiter.Acquire(false).status();
+  grpc::Status as_grpc(grpc::StatusCode::RESOURCE_EXHAUSTED, std::string(refusal.message()));
+  EXPECT_TRUE(IsStreamLimitRefusal(as_grpc));
+  EXPECT_FALSE(IsStreamLimitRefusal(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "Server Threadpool Exhausted")));
+  EXPECT_FALSE(IsStreamLimitRefusal(grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(refusal.message()))));
+
+  int calls = 0;
+  grpc::Status s = RetryStreamLimitRefusals([&] { return ++calls < 3 ? as_grpc : grpc::Status::OK; });
+  EXPECT_TRUE(s.ok());
+  EXPECT_EQ(calls, 3);
+  calls = 0;
+  s = RetryStreamLimitRefusals([&] {
+    ++calls;
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such commit");
+  });
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(calls, 1);
+  calls = 0;
+  s = RetryStreamLimitRefusals(
+      [&] {
+        ++calls;
+        return as_grpc;
+      },
+      3);
+  EXPECT_TRUE(IsStreamLimitRefusal(s));
+  EXPECT_EQ(calls, 3) << "gives up after the attempts";
+}
+
 }  // namespace
 }  // namespace ferry::server
