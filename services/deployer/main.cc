@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto audit = ferry::outbox::AuditOutbox::Create(infra->pool.get(), "deployer", "deployer", config.audit_address,
-                                                  *infra->runner);
+                                                  *infra->runner, {.max_batch_bytes = config.outbox_max_batch_bytes});
   ferry::SystemClock clock;
   ferry::deployer::PostgresDeploymentStore store(infra->pool.get(), audit->store());
   ferry::deployer::host::HostTargetFactory targets;
@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
   ferry::deployer::DeployerMetrics metrics(infra->runner->registry());
   ferry::deployer::Deployer deployer(&store, &targets, &plans, &notifier, &metrics, &clock, options,
                                      [&files](const ferry::v1::Plan& plan) { return files.ForPlan(plan); });
-  ferry::deployer::DeployerService service(&deployer);
+  ferry::deployer::DeployerService service(&deployer, infra->runner->NewStreamLimiter("WatchDeployment"));
   infra->runner->AddService(&service);
   infra->runner->OnShutdown([&] {
     notifier.Shutdown();

@@ -80,7 +80,8 @@ int main(int argc, char** argv) {
   ferry::outbox::PostgresOutboxStore outbox(pool, "planner", "planner");
   ferry::outbox::GrpcAuditSink audit_sink(grpc::CreateChannel(config.audit_address, grpc::InsecureChannelCredentials()));
   ferry::outbox::OutboxForwarder forwarder("planner", ferry::outbox::PostgresOutboxStore::NotifyChannel("planner"),
-                                           &outbox, &audit_sink, pool, &infra->runner->registry());
+                                           &outbox, &audit_sink, pool, &infra->runner->registry(),
+                                           {.max_batch_bytes = config.outbox_max_batch_bytes});
   ferry::planner::PostgresPlannerStore store(pool, &outbox);
   ferry::planner::GrpcRepoSource repo(grpc::CreateChannel(repo_watcher_address, grpc::InsecureChannelCredentials()));
   ferry::planner::GrpcLiveStateSource live(grpc::CreateChannel(deployer_address, grpc::InsecureChannelCredentials()));
@@ -93,7 +94,8 @@ int main(int argc, char** argv) {
   // Plans released by any replica (NOTIFYed by PostgresPlannerStore) wake this one's streams.
   std::unique_ptr<ferry::postgres::NotificationListener> listener =
       ferry::postgres::NotificationListener::ForSignal(pool, ferry::planner::PostgresPlannerStore::kPlansChannel, &notifier);
-  ferry::planner::PlannerService service(&planner, &notifier, stream_poll);
+  ferry::planner::PlannerService service(&planner, &notifier, stream_poll,
+                                         infra->runner->NewStreamLimiter("WatchApprovedPlans"));
   infra->runner->AddService(&service);
   infra->runner->OnShutdown([&] {
     notifier.Cancel();
