@@ -14,6 +14,7 @@ PlanConsumerOptions ConsumerOptionsOf(const DeployerOptions& options) {
   c.deployer_id = options.deployer_id;
   c.plan_retry = options.plan_retry;
   c.intake_concurrency = options.intake_concurrency;
+  c.plan_attempts = options.plan_attempts;
   return c;
 }
 

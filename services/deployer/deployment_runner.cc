@@ -416,6 +416,13 @@ absl::StatusOr<std::pair<v1::Deployment, v1::Plan>> DeploymentRunner::PrepareRol
 }
 
 absl::StatusOr<v1::Deployment> DeploymentRunner::Run(v1::Deployment deployment, const v1::Plan& spec) {
+  std::string id = deployment.id();
+  absl::StatusOr<v1::Deployment> out = RunOnce(std::move(deployment), spec);
+  if (!out.ok()) NoteEndedAlive(id);
+  return out;
+}
+
+absl::StatusOr<v1::Deployment> DeploymentRunner::RunOnce(v1::Deployment deployment, const v1::Plan& spec) {
   Exec ex;
   ex.d = std::move(deployment);
   ex.spec = spec;
@@ -469,6 +476,16 @@ void DeploymentRunner::StepSaved() {
   raise(SIGKILL);
 }
 
+void DeploymentRunner::NoteEndedAlive(const std::string& id) {
+  ferry::MutexLock l(&mu_);
+  ended_alive_.insert(id);
+}
+
+bool DeploymentRunner::TakeEndedAlive(const std::string& id) {
+  ferry::MutexLock l(&mu_);
+  return ended_alive_.erase(id) > 0;
+}
+
 void DeploymentRunner::NoteStopped(Exec& ex, const absl::Status& why) {
   if (!stopping_ || why.code() != absl::StatusCode::kAborted) return;
   // A deliberate stop is not an attempt that went wrong.
@@ -491,6 +508,13 @@ absl::Status DeploymentRunner::MarkInterrupted(Exec& ex, const v1::Deployment& w
 }
 
 absl::StatusOr<v1::Deployment> DeploymentRunner::Recover(v1::Deployment deployment, const v1::Plan& spec) {
+  std::string id = deployment.id();
+  absl::StatusOr<v1::Deployment> out = RecoverOnce(std::move(deployment), spec);
+  if (!out.ok()) NoteEndedAlive(id);
+  return out;
+}
+
+absl::StatusOr<v1::Deployment> DeploymentRunner::RecoverOnce(v1::Deployment deployment, const v1::Plan& spec) {
   Exec ex;
   ex.d = std::move(deployment);
   ex.spec = spec;
@@ -512,7 +536,8 @@ absl::StatusOr<v1::Deployment> DeploymentRunner::Recover(v1::Deployment deployme
   absl::StatusOr<RecoveryAttempts> last = store_->GetRecoveryAttempts(ex.d.id());
   if (!last.ok()) return last.status();
   RecoveryAttempts now;
-  now.without_progress = completed > last->progress_mark ? 0 : last->without_progress + 1;
+  bool progressed = completed > last->progress_mark || TakeEndedAlive(ex.d.id());
+  now.without_progress = progressed ? 0 : last->without_progress + 1;
   now.progress_mark = completed;
   if (options_.max_attempts_without_progress > 0 && now.without_progress >= options_.max_attempts_without_progress) {
     return Quarantine(ex, *with_steps, now.without_progress);

@@ -1,11 +1,13 @@
 #pragma once
 
 #include <atomic>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/clock/clock.h"
+#include "common/concurrency/mutex.h"
 #include "ferry/v1/deployer.pb.h"
 #include "ferry/v1/planner.pb.h"
 #include "services/deployer/deployer_metrics.h"
@@ -20,8 +22,10 @@ struct RunnerOptions {
   absl::Duration health_poll = absl::Milliseconds(200);
   absl::Duration default_health_timeout = absl::Minutes(5);
   // An unfinished deployment taken up this many times in a row without a
-  // step completing (its first run counts) is quarantined: FAILED, nothing
-  // rolled back or pinned. 0 never quarantines. --max-recovery-attempts.
+  // step completing (its first run counts; an attempt that ended with an
+  // error while the deployer stayed up, or by Stop(), does not) is
+  // quarantined: FAILED, nothing rolled back or pinned. 0 never
+  // quarantines. --max-recovery-attempts.
   int max_attempts_without_progress = 2;
   // Test only (FERRY_TEST_CRASH_AFTER_STEP): the process kills itself
   // (SIGKILL) right after saving this many apply, delete or health-check
@@ -80,6 +84,8 @@ class DeploymentRunner {
 
  private:
   struct Exec;
+  absl::StatusOr<v1::Deployment> RunOnce(v1::Deployment deployment, const v1::Plan& spec);
+  absl::StatusOr<v1::Deployment> RecoverOnce(v1::Deployment deployment, const v1::Plan& spec);
   absl::Status Begin(Exec& ex);
   absl::Status Execute(Exec& ex, std::string* failure);
   absl::StatusOr<v1::Deployment> Finish(Exec& ex, const std::string& failure);
@@ -91,6 +97,10 @@ class DeploymentRunner {
   void NoteStopped(Exec& ex, const absl::Status& why);
   // The test failpoint (test_crash_after_steps).
   void StepSaved();
+  // An attempt that returned an error in this process (an outage, a stop)
+  // did not crash it: the next attempt here does not count it.
+  void NoteEndedAlive(const std::string& id);
+  bool TakeEndedAlive(const std::string& id);
   absl::StatusOr<v1::Deployment> Succeed(Exec& ex);
   absl::StatusOr<std::pair<v1::Deployment, v1::Plan>> PrepareRollback(Exec& failed, const v1::Deployment& restore);
   absl::Status SaveStep(Exec& ex, const v1::DeploymentStep& step, const AppliedChange* change);
@@ -110,6 +120,8 @@ class DeploymentRunner {
   const RunnerOptions options_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> steps_saved_{0};
+  ferry::Mutex mu_;
+  std::set<std::string> ended_alive_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::deployer

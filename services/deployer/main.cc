@@ -46,6 +46,9 @@ int main(int argc, char** argv) {
                          "Attempts in a row without a completed step (an interrupted deployment's first run "
                          "counts) after which an unfinished deployment is quarantined (FAILED, not rolled back) "
                          "instead of resumed again; 0 never quarantines");
+  ferry::config::AddFlag(app, "--plan-attempts", options.plan_attempts,
+                         "Tries of a released plan that fails other than for an outage (not acknowledged, not "
+                         "recorded) before it is reported FAILED and the plans behind it are taken");
   CLI11_PARSE(app, argc, argv);
   // Test only (docs/development.md): die by SIGKILL right after the Nth saved step.
   if (const char* crash = std::getenv("FERRY_TEST_CRASH_AFTER_STEP"); crash != nullptr) {
@@ -54,6 +57,10 @@ int main(int argc, char** argv) {
   ferry::logging::Init("deployer", config.log_level);
   if (options.drift_interval < absl::Seconds(1)) {
     ferry::logging::Error("cannot start", {{"error", "--drift-interval must be at least 1s"}});
+    return 1;
+  }
+  if (options.plan_attempts < 1) {
+    ferry::logging::Error("cannot start", {{"error", "--plan-attempts must be at least 1"}});
     return 1;
   }
   if (options.runner.max_attempts_without_progress < 0) {

@@ -316,5 +316,28 @@ TEST(DeploymentRunnerTest, RepeatedKillsThatEachCompleteAStepNeverQuarantine) {
   ExpectFinishedOnV2(rig, "killed after every completed step");
 }
 
+TEST(DeploymentRunnerTest, AttemptsThatEndOnAnOutageWhileTheDeployerStaysUpAreNotCountedAgainstIt) {
+  Rig rig;
+  ASSERT_EQ(rig.Deploy(V1()).state(), v1::DEPLOYMENT_STATE_SUCCEEDED);
+  v1::Plan spec = V2();
+  v1::Deployment d = Pending(spec);
+  ASSERT_TRUE(rig.store.Create(d, spec, {}).ok());
+  std::unique_ptr<DeploymentRunner> runner = rig.NewRunner();
+  // The database goes away after the deployment started, and again after
+  // each recovery records its attempt: nothing completes, nobody crashed.
+  rig.store.CrashAfterWrites(1);
+  ASSERT_FALSE(runner->Run(d, spec).ok());
+  for (int i = 0; i < 4; ++i) {
+    rig.store.Revive();
+    rig.store.CrashAfterWrites(1);
+    absl::StatusOr<v1::Deployment> failed = runner->Recover(*rig.store.Get("dep-p2", false), spec);
+    ASSERT_FALSE(failed.ok()) << failed->message();
+  }
+  rig.store.Revive();
+  absl::StatusOr<v1::Deployment> done = runner->Recover(*rig.store.Get("dep-p2", false), spec);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state(), v1::DEPLOYMENT_STATE_SUCCEEDED) << done->message();
+}
+
 }  // namespace
 }  // namespace ferry::deployer

@@ -67,6 +67,11 @@ void FakeDeploymentStore::FailCreateWithManifests(const std::string& id, absl::S
   create_errors_[id] = std::move(error);
 }
 
+void FakeDeploymentStore::FailGetPin(const std::string& app, absl::Status error) {
+  ferry::MutexLock l(&mu_);
+  pin_errors_[app] = std::move(error);
+}
+
 void FakeDeploymentStore::FailGetSpec(const std::string& id, absl::Status error) {
   ferry::MutexLock l(&mu_);
   spec_errors_[id] = std::move(error);
@@ -275,6 +280,8 @@ absl::StatusOr<std::optional<ManagedApp>> FakeDeploymentStore::GetManagedApp(con
 
 absl::StatusOr<v1::PinState> FakeDeploymentStore::GetPin(const std::string& app, const std::string& env) {
   ferry::MutexLock l(&mu_);
+  auto error = pin_errors_.find(app);
+  if (error != pin_errors_.end()) return error->second;
   auto it = pins_.find(Key(app, env));
   if (it != pins_.end()) return it->second;
   v1::PinState none;

@@ -78,6 +78,8 @@ class FakeDeploymentStore final : public DeploymentStore {
   // manifests (e.g. a spec too large to store); a record without them is
   // stored.
   void FailCreateWithManifests(const std::string& id, absl::Status error);
+  // GetPin of application `app` fails with `error`.
+  void FailGetPin(const std::string& app, absl::Status error);
   // GetSpec of deployment `id` fails with `error`.
   void FailGetSpec(const std::string& id, absl::Status error);
 
@@ -117,6 +119,7 @@ class FakeDeploymentStore final : public DeploymentStore {
   int step_saves_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, absl::Status> create_errors_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, absl::Status> spec_errors_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, absl::Status> pin_errors_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::deployer::testing

@@ -121,5 +121,30 @@ TEST(PlanConsumerTest, APlanThatCannotBeStartedIsRecordedFailedAndThePlansBehind
   EXPECT_TRUE(audited);
 }
 
+TEST(PlanConsumerTest, APlanThatCannotBeTakenIsGivenUpOnAfterItsAttemptsAndReportedFailed) {
+  LogicHarness h;
+  // Every try of p1 fails the same way, and not for an outage.
+  h.store.FailGetPin("web", absl::InternalError("pin record does not parse"));
+  h.plans.Release("0001", LogicPlan("p1", "web", {"a"}));
+  h.plans.Release("0002", LogicPlan("p2", "api", {"a"}));
+  h.deployer->Start();
+  EXPECT_TRUE(Eventually([&] { return h.StateOf("dep-p2") == v1::DEPLOYMENT_STATE_SUCCEEDED; }));
+  // p1 is retried with backoff (10 ms, 20 ms), then given up on.
+  for (int i = 0; i < 50 && h.store.GetCursor().value_or("") != "0002"; ++i) {
+    h.clock.Advance(absl::Milliseconds(10));
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(h.store.GetCursor().value_or(""), "0002") << "the cursor stayed before the plan that cannot be taken";
+  EXPECT_EQ(h.StateOf("dep-p1"), v1::DEPLOYMENT_STATE_UNSPECIFIED);
+  bool reported = false;
+  for (const auto& r : h.plans.results()) {
+    if (r.plan_id() != "p1") continue;
+    reported = true;
+    EXPECT_EQ(r.state(), v1::PLAN_STATE_FAILED);
+    EXPECT_NE(r.message().find("pin record does not parse"), std::string::npos) << r.message();
+  }
+  EXPECT_TRUE(reported);
+}
+
 }  // namespace
 }  // namespace ferry::deployer
