@@ -28,15 +28,19 @@ absl::Status StatusOfCurrentException(std::string_view name);
 
 // Runs `fn` and returns what it returns; when it throws, the INTERNAL status
 // described above instead. `fn` returns absl::Status, absl::StatusOr<T> or
-// void (RunGuarded then returns absl::Status, OK when it returned).
+// void (RunGuarded then returns absl::Status, OK when it returned). With
+// `threw`, *threw says whether the status came from an exception (callers
+// that treat a surprise differently from a returned INTERNAL).
 template <typename Fn>
-auto RunGuarded(std::string_view name, Fn&& fn) {
+auto RunGuarded(std::string_view name, Fn&& fn, bool* threw = nullptr) {
   using R = std::invoke_result_t<Fn>;
+  if (threw != nullptr) *threw = false;
   if constexpr (std::is_void_v<R>) {
     try {
       std::forward<Fn>(fn)();
       return absl::OkStatus();
     } catch (...) {
+      if (threw != nullptr) *threw = true;
       return internal::StatusOfCurrentException(name);
     }
   } else {
@@ -45,6 +49,7 @@ auto RunGuarded(std::string_view name, Fn&& fn) {
     try {
       return R(std::forward<Fn>(fn)());
     } catch (...) {
+      if (threw != nullptr) *threw = true;
       return R(internal::StatusOfCurrentException(name));
     }
   }

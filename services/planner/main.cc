@@ -67,6 +67,11 @@ int main(int argc, char** argv) {
                                  "How often held plans (sync windows, gates) are re-evaluated");
   ferry::config::AddDurationFlag(app, "--plan-stream-poll", stream_poll,
                                  "Safety re-check of WatchApprovedPlans streams when no notification arrives");
+  int quarantine_attempts = ferry::planner::RevisionConsumer::kDefaultQuarantineAttempts;
+  ferry::config::AddFlag(app, "--revision-quarantine-attempts", quarantine_attempts,
+                         "A revision whose planning crashed, timed out or failed (not transiently) this many times "
+                         "is quarantined: audited and skipped")
+      ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   ferry::logging::Init("planner", config.log_level);
 
@@ -88,7 +93,7 @@ int main(int argc, char** argv) {
   ferry::concurrency::ChangeSignal notifier;  // plans released or changed: wakes WatchApprovedPlans streams
   ferry::planner::PlannerMetrics metrics(&infra->runner->registry());
   ferry::planner::Planner planner(&store, &repo, &live, &renderer, &clock, &notifier, &metrics);
-  ferry::planner::RevisionConsumer consumer(&repo, &store, planner.revision_planner());
+  ferry::planner::RevisionConsumer consumer(&repo, &store, planner.revision_planner(), nullptr, quarantine_attempts);
   ferry::planner::HoldReleaser releaser(planner.hold_evaluator(), hold_interval);
   // Plans released by any replica (NOTIFYed by PostgresPlannerStore) wake this one's streams.
   std::unique_ptr<ferry::postgres::NotificationListener> listener =
