@@ -67,6 +67,21 @@ int main(int argc, char** argv) {
                                  "How often held plans (sync windows, gates) are re-evaluated");
   ferry::config::AddDurationFlag(app, "--plan-stream-poll", stream_poll,
                                  "Safety re-check of WatchApprovedPlans streams when no notification arrives");
+  ferry::config::AddFlag(app, "--render-memory-limit-mb", render.memory_limit_mb,
+                         "Address-space limit of one helm/kustomize run in MiB (0: none)");
+  ferry::config::AddFlag(app, "--render-cpu-seconds", render.cpu_seconds,
+                         "CPU-time limit of one helm/kustomize run in seconds (0: none)");
+  ferry::config::AddFlag(app, "--render-file-size-limit-mb", render.file_size_limit_mb,
+                         "Largest file one helm/kustomize run may write, in MiB (0: none)");
+  ferry::config::AddFlag(app, "--render-open-files", render.open_files,
+                         "Descriptors one helm/kustomize run may have open (0: inherited)");
+  ferry::config::AddFlag(app, "--render-isolate-network", render.isolate_network,
+                         "Run helm/kustomize in a network namespace of their own where the kernel allows it");
+  int quarantine_attempts = ferry::planner::RevisionConsumer::kDefaultQuarantineAttempts;
+  ferry::config::AddFlag(app, "--revision-quarantine-attempts", quarantine_attempts,
+                         "A revision whose planning crashed, timed out or failed (not transiently) this many times "
+                         "is quarantined: audited and skipped")
+      ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   ferry::logging::Init("planner", config.log_level);
 
@@ -89,7 +104,7 @@ int main(int argc, char** argv) {
   ferry::concurrency::ChangeSignal notifier;  // plans released or changed: wakes WatchApprovedPlans streams
   ferry::planner::PlannerMetrics metrics(&infra->runner->registry());
   ferry::planner::Planner planner(&store, &repo, &live, &renderer, &clock, &notifier, &metrics);
-  ferry::planner::RevisionConsumer consumer(&repo, &store, planner.revision_planner());
+  ferry::planner::RevisionConsumer consumer(&repo, &store, planner.revision_planner(), nullptr, quarantine_attempts);
   ferry::planner::HoldReleaser releaser(planner.hold_evaluator(), hold_interval);
   // Plans released by any replica (NOTIFYed by PostgresPlannerStore) wake this one's streams.
   std::unique_ptr<ferry::postgres::NotificationListener> listener =
@@ -111,7 +126,8 @@ int main(int argc, char** argv) {
   ferry::logging::Info("planner wiring", {{"repo_watcher", repo_watcher_address},
                                           {"deployer", deployer_address},
                                           {"helm", render.helm_path},
-                                          {"kubectl", render.kubectl_path}});
+                                          {"kubectl", render.kubectl_path},
+                                          {"render_sandbox", renderer.SandboxStatus()}});
   int code = ferry::server::ServeUntilSignal(*infra->runner);
   notifier.Cancel();
   listener->Stop();

@@ -37,10 +37,12 @@ bool IsManifestFile(const std::string& path) {
   return absl::EndsWith(base, ".yaml") || absl::EndsWith(base, ".yml") || absl::EndsWith(base, ".json");
 }
 
-std::string ToolVersion(const std::string& path, const std::vector<std::string>& args, const std::string& prefix) {
+std::string ToolVersion(const std::string& path, const std::vector<std::string>& args, const std::string& prefix,
+                        const process::Sandbox& sandbox) {
   std::vector<std::string> argv = {path};
   argv.insert(argv.end(), args.begin(), args.end());
   process::ProcessOptions options;
+  options.sandbox = sandbox;
   options.env = {"PATH=/usr/bin:/bin", "HOME=/tmp"};
   options.timeout = absl::Seconds(20);
   absl::StatusOr<process::ProcessResult> r = process::RunProcess(argv, options);
@@ -137,6 +139,34 @@ bool CoveredBy(const std::string& path, const std::vector<std::string>& roots) {
 
 Renderer::Renderer(RepoSource* repo, RendererOptions options) : repo_(repo), options_(std::move(options)) {}
 
+process::Sandbox Renderer::ToolSandbox() const {
+  process::Sandbox sandbox;
+  sandbox.limits.address_space_bytes = options_.memory_limit_mb << 20;
+  sandbox.limits.address_space_flag = "--render-memory-limit-mb";
+  sandbox.limits.cpu_seconds = options_.cpu_seconds;
+  sandbox.limits.cpu_flag = "--render-cpu-seconds";
+  sandbox.limits.file_size_bytes = options_.file_size_limit_mb << 20;
+  sandbox.limits.file_size_flag = "--render-file-size-limit-mb";
+  sandbox.limits.open_files = options_.open_files;
+  sandbox.isolate_network = options_.isolate_network;
+  return sandbox;
+}
+
+std::string Renderer::SandboxStatus() const {
+  auto limit = [](uint64_t v, const char* unit) { return v == 0 ? std::string("none") : absl::StrCat(v, unit); };
+  std::string network;
+  if (!options_.isolate_network) {
+    network = "network not isolated (--render-isolate-network=false)";
+  } else if (absl::Status available = process::NetworkIsolationAvailable(); available.ok()) {
+    network = "no network (a network namespace of their own)";
+  } else {
+    network = absl::StrCat("network NOT isolated: ", available.message());
+  }
+  return absl::StrCat("memory ", limit(options_.memory_limit_mb, " MiB"), ", CPU ", limit(options_.cpu_seconds, " s"),
+                      ", file size ", limit(options_.file_size_limit_mb, " MiB"), ", open files ",
+                      limit(options_.open_files, ""), ", ", network);
+}
+
 std::string Renderer::Version(v1::RenderMethod method) {
   MutexLock lock(&mu_);
   switch (method) {
@@ -144,10 +174,11 @@ std::string Renderer::Version(v1::RenderMethod method) {
       return "plain/1";
     case v1::RENDER_METHOD_KUSTOMIZE:
       if (kubectl_version_.empty())
-        kubectl_version_ = ToolVersion(options_.kubectl_path, {"version", "--client"}, "kustomize/");
+        kubectl_version_ = ToolVersion(options_.kubectl_path, {"version", "--client"}, "kustomize/", ToolSandbox());
       return kubectl_version_;
     case v1::RENDER_METHOD_HELM:
-      if (helm_version_.empty()) helm_version_ = ToolVersion(options_.helm_path, {"version", "--short"}, "helm/");
+      if (helm_version_.empty())
+        helm_version_ = ToolVersion(options_.helm_path, {"version", "--short"}, "helm/", ToolSandbox());
       return helm_version_;
     default:
       return "unknown";
@@ -350,6 +381,7 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderWithTool(const v1::App
   sub.max_stdout_bytes = options_.max_output_bytes;
   sub.max_stderr_bytes = 64 << 10;
   sub.kill_at_stdout_limit = true;  // too much output fails the render; no need to read on
+  sub.sandbox = ToolSandbox();
   sub.env = {"PATH=/usr/bin:/bin", "HOME=" + home, "HELM_CACHE_HOME=" + home + "/cache",
              "HELM_CONFIG_HOME=" + home + "/config", "HELM_DATA_HOME=" + home + "/data", "KUBECONFIG=/dev/null",
              "LANG=C"};
@@ -386,6 +418,12 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderWithTool(const v1::App
   }
   absl::StatusOr<process::ProcessResult> result = process::RunProcess(argv, sub);
   if (!result.ok()) return result.status();
+  if (!result->limit_exceeded.empty()) {
+    return RenderFailure(absl::StatusCode::kResourceExhausted,
+                         absl::StrCat(tool, " of \"", app.path(), "\": ", argv[0], " ran into ",
+                                      result->limit_exceeded, " and was stopped"),
+                         app.path());
+  }
   if (result->timed_out) {
     return RenderFailure(absl::StatusCode::kDeadlineExceeded,
                          absl::StrCat(tool, " of \"", app.path(), "\": ", argv[0], " did not finish within ",

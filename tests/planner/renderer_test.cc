@@ -211,6 +211,46 @@ TEST_F(RendererTest, RenderWritingMoreThanItsBoundIsKilled) {
   EXPECT_NE(m.status().message().find("wrote more than 1000 bytes"), std::string::npos) << m.status();
 }
 
+// The tools run confined: a helm that allocates past --render-memory-limit-mb
+// or spins past --render-cpu-seconds fails the render naming the limit and
+// its flag, and one that reaches for the network finds none.
+TEST_F(RendererTest, ARenderPastItsMemoryOrCpuLimitFailsNamingTheLimitAndFlag) {
+  std::string dir = ferry::testing::MakeTempDir("fake-helm");
+  std::string hog = dir + "/helm-hog";
+  std::ofstream(hog) << "#!/usr/bin/python3\nimport sys\nif sys.argv[1] == 'version': print('v0.0.0-hog'); sys.exit(0)\n"
+                        "b = bytearray(4 << 30)\n";
+  std::string spin = dir + "/helm-spin";
+  std::ofstream(spin) << "#!/bin/sh\nif [ \"$1\" = version ]; then echo v0.0.0-spin; exit 0; fi\nwhile :; do :; done\n";
+  for (const std::string& f : {hog, spin}) std::filesystem::permissions(f, std::filesystem::perms::owner_all);
+  Write("chart/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n");
+  options_.helm_path = hog;
+  options_.memory_limit_mb = 512;
+  auto m = RenderApp(App("chart", v1::RENDER_METHOD_HELM));
+  ASSERT_FALSE(m.ok());
+  ASSERT_TRUE(IsRenderFailure(m.status())) << m.status();
+  EXPECT_TRUE(absl::IsResourceExhausted(m.status())) << m.status();
+  EXPECT_NE(m.status().message().find("the memory limit of 512 MiB (--render-memory-limit-mb)"), std::string::npos)
+      << m.status();
+  options_.helm_path = spin;
+  options_.cpu_seconds = 1;
+  absl::Time start = absl::Now();
+  m = RenderApp(App("chart", v1::RENDER_METHOD_HELM));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(20));
+  ASSERT_FALSE(m.ok());
+  EXPECT_TRUE(absl::IsResourceExhausted(m.status())) << m.status();
+  EXPECT_NE(m.status().message().find("the CPU limit of 1 s (--render-cpu-seconds)"), std::string::npos) << m.status();
+}
+
+TEST_F(RendererTest, TheSandboxStatusNamesTheLimitsAndTheNetwork) {
+  Renderer renderer(&repo_, options_);
+  std::string status = renderer.SandboxStatus();
+  EXPECT_NE(status.find("memory 1024 MiB"), std::string::npos) << status;
+  EXPECT_NE(status.find("CPU 60 s"), std::string::npos) << status;
+  EXPECT_NE(status.find(process::NetworkIsolationAvailable().ok() ? "no network" : "network NOT isolated"),
+            std::string::npos)
+      << status;
+}
+
 TEST_F(RendererTest, SymlinkEscapingTheRepositoryFails) {
   Write("apps/web/ok.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n");
   std::filesystem::create_symlink("../../../etc/passwd", std::filesystem::path(dir_) / "apps/web/secret.yaml");

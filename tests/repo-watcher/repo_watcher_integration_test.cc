@@ -977,6 +977,32 @@ TEST_F(RepoWatcherTest, FailingRemoteIsReportedBackedOffAndAuditedOnce) {
             std::string::npos);
 }
 
+// Poison isolation in the poller: more repositories that fail every check
+// than there are poll workers (3) do not keep a healthy repository from
+// being polled; its pushes stream by polling alone, while the failing ones
+// keep being checked and backed off.
+TEST_F(RepoWatcherTest, RepositoriesThatKeepFailingDoNotHoldUpTheOthers) {
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(Create(Spec(absl::StrCat("broken", i), absl::StrCat("file://", dir_, "/missing", i, ".git"))).ok());
+  std::string c1 = repo_->Commit({{"f", "1"}}, "c1");
+  repo_->Push("main");
+  ASSERT_TRUE(Create(Spec("apps", "file://" + repo_->remote_path())).ok());
+  RevisionCollector watch(stub_.get(), "");
+  auto revs = watch.WaitFor(1);
+  ASSERT_EQ(revs.size(), 1u) << svc_->Log();
+  EXPECT_EQ(revs[0].sha(), c1);
+  std::string c2 = repo_->Commit({{"f", "2"}}, "c2");
+  repo_->Push("main");  // no refresh: the 1 s poll must find it
+  revs = watch.WaitFor(2, absl::Seconds(15));
+  ASSERT_EQ(revs.size(), 2u) << svc_->Log();
+  EXPECT_EQ(revs[1].sha(), c2);
+  for (int i = 0; i < 5; ++i) {
+    v1::RepositoryStatus status = Refresh(absl::StrCat("broken", i));
+    EXPECT_GE(status.consecutive_failures(), 1) << i;
+    EXPECT_FALSE(status.last_error().empty()) << i;
+  }
+}
+
 TEST_F(RepoWatcherTest, AllPolicyRejectsAnUnsignedCommitBehindASignedTip) {
   auto key = testing::SshKey::Generate(dir_ + "/ssh-a", "alice@ferry.example");
   std::string c1 = repo_->Commit({{"f", "1"}}, "signed", key.CommitArgs(), key.Env());
