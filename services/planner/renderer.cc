@@ -290,6 +290,7 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderPlain(const v1::Applic
   std::map<std::string, const TreeEntry*> by_path;
   for (const auto& e : files) by_path[e.path] = &e;
   std::vector<v1::Manifest> out;
+  ManifestBudget budget(options_.parse_limits);  // the application's files share it
   for (const auto& [path, entry] : by_path) {
     if (!IsUnderRepoPath(path, app.path()) || !IsManifestFile(path)) continue;
     const TreeEntry* file = entry;
@@ -305,7 +306,7 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderPlain(const v1::Applic
       file = it->second;
     }
     if (file->type != v1::CONTENT_ENTRY_TYPE_FILE) continue;
-    ASSIGN_OR_RETURN(std::vector<v1::Manifest> objects, ParseManifests(file->data, path));
+    ASSIGN_OR_RETURN(std::vector<v1::Manifest> objects, ParseManifests(file->data, path, budget));
     for (auto& m : objects) out.push_back(std::move(m));
   }
   return out;
@@ -410,7 +411,8 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderWithTool(const v1::App
       break;
     }
   }
-  absl::StatusOr<std::vector<v1::Manifest>> objects = ParseManifests(result->stdout_text, source);
+  ManifestBudget budget(options_.parse_limits);
+  absl::StatusOr<std::vector<v1::Manifest>> objects = ParseManifests(result->stdout_text, source, budget);
   if (!objects.ok()) return objects.status();
   for (v1::Manifest& m : *objects) {
     // helm's "# Source: <chart>/templates/x.yaml" -> repository path

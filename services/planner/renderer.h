@@ -8,6 +8,7 @@
 #include "absl/time/time.h"
 #include "common/concurrency/mutex.h"
 #include "ferry/v1/planner.pb.h"
+#include "services/planner/parse_limits.h"
 #include "services/planner/repo_source.h"
 
 namespace ferry::planner {
@@ -18,6 +19,7 @@ struct RendererOptions {
   absl::Duration timeout = absl::Seconds(90);
   size_t max_output_bytes = 64 << 20;
   std::string scratch_root = "/tmp";  // scratch folders are made (and removed) under it
+  ParseLimits parse_limits;           // reading files and tool output into objects
 };
 
 // Everything one render of an application reads, found without file data.
