@@ -20,6 +20,7 @@
 #include "common/process/run_process.h"
 #include "common/status/status_macros.h"
 #include "re2/re2.h"
+#include "services/planner/bounded_yaml_reader.h"
 #include "services/planner/manifest_parser.h"
 #include "services/planner/render_failure.h"
 #include "services/planner/repo_path.h"
@@ -127,6 +128,18 @@ std::vector<std::string> KustomizeRefs(const YAML::Node& k) {
   return refs;
 }
 
+// A file read with yaml-cpp's node API (kustomization.yaml, Chart.yaml) is
+// first read within the parse limits: the walks below follow aliases.
+absl::Status WithinParseLimits(const std::string& text, const std::string& path, const ParseLimits& limits) {
+  BoundedYamlReader reader(limits, limits.max_manifest_bytes);
+  absl::StatusOr<nlohmann::json> read = reader.Read(text, 1);
+  if (read.ok()) return absl::OkStatus();
+  int line = reader.error_line();
+  return RenderFailure(read.status().code(),
+                       absl::StrCat(path, line > 0 ? absl::StrCat(":", line) : "", ": ", read.status().message()), path,
+                       line);
+}
+
 bool CoveredBy(const std::string& path, const std::vector<std::string>& roots) {
   for (const auto& r : roots)
     if (IsUnderRepoPath(path, r)) return true;
@@ -178,6 +191,7 @@ absl::Status Renderer::CollectKustomizeInputs(const v1::Application& app, const 
     }
     ASSIGN_OR_RETURN(std::vector<TreeEntry> file, repo_->ReadTree(app.repository_id(), commit, kfile, false));
     if (file.empty()) continue;
+    RETURN_IF_ERROR(WithinParseLimits(file.front().data, kfile, options_.parse_limits));
     YAML::Node k;
     try {
       k = YAML::Load(file.front().data);
@@ -331,6 +345,7 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderWithTool(const v1::App
       if (e.mode == 0100755) fs::permissions(dest, fs::perms::owner_exec, fs::perm_options::add, ec);
       if (app.render_method() == v1::RENDER_METHOD_HELM &&
           e.path == (app.path().empty() ? "Chart.yaml" : app.path() + "/Chart.yaml")) {
+        RETURN_IF_ERROR(WithinParseLimits(e.data, e.path, options_.parse_limits));
         try {
           YAML::Node chart = YAML::Load(e.data);
           if (chart["name"] && chart["name"].IsScalar()) chart_name = chart["name"].Scalar();

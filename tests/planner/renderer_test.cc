@@ -229,5 +229,42 @@ TEST_F(RendererTest, UnknownRenderMethodFails) {
   EXPECT_NE(m.status().message().find("unknown render method 9"), std::string::npos);
 }
 
+TEST_F(RendererTest, ToolOutputIsReadWithinTheApplicationsBudget) {
+  // kubectl kustomize's output is one stream: the objects of the whole
+  // application count against --max-objects-per-app.
+  Write("apps/web/kustomization.yaml", "resources: [a.yaml, b.yaml, c.yaml]\n");
+  for (const char* name : {"a", "b", "c"})
+    Write(std::string("apps/web/") + name + ".yaml",
+          std::string("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ") + name + "}\n");
+  options_.parse_limits.max_objects = 2;
+  auto m = RenderApp(App("apps/web", v1::RENDER_METHOD_KUSTOMIZE));
+  ASSERT_FALSE(m.ok());
+  ASSERT_TRUE(IsRenderFailure(m.status()));
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(m.status().message().find("apps/web/kustomization.yaml:"), std::string::npos) << m.status();
+  EXPECT_NE(m.status().message().find("more than 2 objects (limit --max-objects-per-app)"), std::string::npos)
+      << m.status();
+  options_.parse_limits.max_objects = 3;
+  EXPECT_TRUE(RenderApp(App("apps/web", v1::RENDER_METHOD_KUSTOMIZE)).ok());
+}
+
+TEST_F(RendererTest, AKustomizationOfNestedAliasesIsRefusedBeforeItsWalk) {
+  std::string k = "x0: &x0 [a.yaml, a.yaml, a.yaml, a.yaml, a.yaml, a.yaml, a.yaml, a.yaml, a.yaml, a.yaml]\n";
+  for (int i = 1; i < 7; ++i) {
+    k += "x" + std::to_string(i) + ": &x" + std::to_string(i) + " [";
+    for (int j = 0; j < 10; ++j) k += std::string(j ? ", " : "") + "*x" + std::to_string(i - 1);
+    k += "]\n";
+  }
+  Write("apps/web/kustomization.yaml", k + "resources: *x6\n");
+  Write("apps/web/a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n");
+  auto m = RenderApp(App("apps/web", v1::RENDER_METHOD_KUSTOMIZE));
+  ASSERT_FALSE(m.ok());
+  ASSERT_TRUE(IsRenderFailure(m.status()));
+  EXPECT_NE(m.status().message().find(
+                "apps/web/kustomization.yaml:6: more than 1000000 YAML nodes after alias expansion (limit --max-yaml-nodes)"),
+            std::string::npos)
+      << m.status();
+}
+
 }  // namespace
 }  // namespace ferry::planner
