@@ -20,7 +20,7 @@ namespace ferry::planner {
 // 1.2 core schema; quoted ones stay strings. Map keys are the scalars' text;
 // the last of duplicate keys wins.
 //
-// Nodes and bytes accumulate over the Read calls of one reader (one file).
+// Nodes and bytes accumulate over the Read calls of one reader.
 class BoundedYamlReader {
  public:
   // `byte_allowance`: scalar bytes (keys included, aliases expanded) that all

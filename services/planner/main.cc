@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
   ferry::planner::ParseLimits& limits = render.parse_limits;
   ferry::planner::SyncWindowLimits window_limits;
   ferry::config::AddFlag(app, ferry::planner::kMaxYamlNodesFlag, limits.max_yaml_nodes,
-                         "YAML nodes read from one file or tool output, aliases expanded")
+                         "YAML nodes in one document of a manifest or ferry.yaml, aliases expanded")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   ferry::config::AddFlag(app, ferry::planner::kMaxDepthFlag, limits.max_depth,
                          "Nesting depth of YAML and JSON manifests and ferry.yaml")

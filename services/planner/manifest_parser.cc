@@ -187,9 +187,12 @@ absl::StatusOr<std::vector<v1::Manifest>> ParseManifests(const std::string& text
   absl::StatusOr<std::vector<Document>> docs = SplitDocuments(text, budget.limits.max_documents, &split_line);
   if (!docs.ok()) return failure(docs.status(), source_path, split_line);
   std::vector<v1::Manifest> out;
-  BoundedYamlReader reader(budget.limits, budget.limits.max_manifest_bytes - budget.bytes);
   for (const Document& doc : *docs) {
     std::string source = doc.source.empty() ? source_path : doc.source;
+    // Nodes are counted per document (anchors are a document's own, and one
+    // document's tree is what is held at once); across documents the
+    // application's bytes bound the work.
+    BoundedYamlReader reader(budget.limits, budget.limits.max_manifest_bytes - budget.bytes);
     absl::StatusOr<json> object = reader.Read(doc.text, doc.first_line);
     if (!object.ok()) return failure(object.status(), source, reader.error_line());
     absl::Status s = AddObject(*object, source, doc.first_line, budget, out);

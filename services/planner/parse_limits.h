@@ -12,10 +12,10 @@ namespace ferry::planner {
 // planner flag that sets it (the flag names below). Defaults are far above
 // real repositories; docs/limits.md lists them.
 struct ParseLimits {
-  // YAML nodes (scalars, keys, sequences, mappings) produced from one file or
-  // one tool output, counting every alias expansion (and the copy kept for
-  // each anchor). The largest real charts (kube-prometheus-stack with its
-  // CRDs) produce a few hundred thousand.
+  // YAML nodes (scalars, keys, sequences, mappings) produced from one
+  // document, counting every alias expansion (and the copy kept for each
+  // anchor). The largest real objects (CRDs with big schemas) have tens of
+  // thousands; across documents, max_manifest_bytes bounds the work.
   int64_t max_yaml_nodes = 1'000'000;
   // Nesting of sequences and mappings (YAML and JSON). CRD schemas, the
   // deepest real objects, nest two levels per schema level and stay under
@@ -23,7 +23,8 @@ struct ParseLimits {
   int max_depth = 256;
   // Bytes of one scalar (a ConfigMap value, an embedded file).
   int64_t max_scalar_bytes = 4 << 20;
-  // Documents ("---" separated) in one file or tool output.
+  // Documents ("---" separated) in one file or tool output (empty and
+  // comment-only ones not counted).
   int max_documents = 1000;
   // Objects one application renders to (List items count one each).
   int max_objects = 10'000;

@@ -288,6 +288,23 @@ TEST(ManifestParserLimitsTest, TenThousandObjectsPassWithTheDefaults) {
   EXPECT_NE(m.status().message().find("more than 10000 objects (limit --max-objects-per-app)"), std::string::npos);
 }
 
+TEST(ManifestParserLimitsTest, TheNodeBudgetIsPerDocumentSoALargeStreamOfSmallObjectsPasses) {
+  // A tool's output is one stream: 100 objects of ~40 nodes each pass a
+  // budget of 1,000 nodes per document (an application of 10,000 objects in
+  // one helm output passes the default), while one document over it fails.
+  ManifestBudget budget;
+  budget.limits.max_yaml_nodes = 1000;
+  auto m = ParseManifests(ConfigMaps(100), "apps/x/helm-output", budget);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->size(), 100u);
+  std::string big = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata: [";
+  for (int i = 0; i < 1000; ++i) big += "x,";
+  ManifestBudget b2(budget.limits);
+  auto refused = ParseManifests(big + "x]\n", "apps/x/big.yaml", b2);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("more than 1000 YAML nodes"), std::string::npos) << refused.status();
+}
+
 TEST(ManifestParserLimitsTest, AliasesAndKeysReadAsBefore) {
   // The event reader keeps the old conversion's results: aliases copy,
   // quoted scalars stay strings, "~" keys read "null", the last duplicate
