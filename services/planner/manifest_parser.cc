@@ -1,6 +1,7 @@
 #include "services/planner/manifest_parser.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 
 #include "absl/strings/ascii.h"
@@ -26,25 +27,30 @@ struct Document {
   bool has_content = false;  // a line that is neither blank nor a comment
 };
 
-// Splits at "---" lines. More than `max_documents` documents with content:
-// RESOURCE_EXHAUSTED, `*error_line` the line where the one too many starts.
-absl::StatusOr<std::vector<Document>> SplitDocuments(const std::string& text, int max_documents, int* error_line) {
-  std::vector<Document> docs;
+// Calls `visit` on each document with content (split at "---" lines), in
+// order, as it is found: nothing is parsed past the first error, and the
+// text is not copied whole. `visit`'s error is returned; past
+// `max_documents` documents, RESOURCE_EXHAUSTED with `*error_line` the line
+// where the one too many starts.
+absl::Status ForEachDocument(const std::string& text, int max_documents,
+                             const std::function<absl::Status(const Document&)>& visit, int* error_line) {
   Document current;
   int line_no = 0;
   int with_content = 0;
-  auto finish = [&]() -> bool {
-    if (current.has_content && ++with_content > max_documents) {
+  auto finish = [&]() -> absl::Status {
+    if (!current.has_content) return absl::OkStatus();  // blank or comments only: nothing to read
+    if (++with_content > max_documents) {
       *error_line = current.first_line;
-      return false;
+      return absl::ResourceExhaustedError(absl::StrCat("more than ", max_documents,
+                                                       " YAML documents in one file (limit ", kMaxDocumentsFlag, ")"));
     }
-    docs.push_back(std::move(current));
-    return true;
+    return visit(current);
   };
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     ++line_no;
     if (line == "---" || absl::StartsWith(line, "--- ") || line == "---\r") {
-      if (!finish()) break;
+      absl::Status s = finish();
+      if (!s.ok()) return s;
       current = Document{};
       current.first_line = line_no + 1;
       if (line.size() > 4 && !absl::StripAsciiWhitespace(line.substr(4)).empty()) current.has_content = true;
@@ -57,12 +63,7 @@ absl::StatusOr<std::vector<Document>> SplitDocuments(const std::string& text, in
     if (!stripped.empty() && stripped[0] != '#') current.has_content = true;
     absl::StrAppend(&current.text, line, "\n");
   }
-  if (*error_line == 0) finish();
-  if (*error_line != 0) {
-    return absl::ResourceExhaustedError(absl::StrCat("more than ", max_documents, " YAML documents in one file (limit ",
-                                                     kMaxDocumentsFlag, ")"));
-  }
-  return docs;
+  return finish();
 }
 
 }  // namespace
@@ -183,21 +184,22 @@ absl::StatusOr<std::vector<v1::Manifest>> ParseManifests(const std::string& text
     return RenderFailure(s.code(), absl::StrCat(source, line > 0 ? absl::StrCat(":", line) : "", ": ", s.message()),
                          source, line);
   };
-  int split_line = 0;
-  absl::StatusOr<std::vector<Document>> docs = SplitDocuments(text, budget.limits.max_documents, &split_line);
-  if (!docs.ok()) return failure(docs.status(), source_path, split_line);
   std::vector<v1::Manifest> out;
-  for (const Document& doc : *docs) {
-    std::string source = doc.source.empty() ? source_path : doc.source;
-    // Nodes are counted per document (anchors are a document's own, and one
-    // document's tree is what is held at once); across documents the
-    // application's bytes bound the work.
-    BoundedYamlReader reader(budget.limits, budget.limits.max_manifest_bytes - budget.bytes);
-    absl::StatusOr<json> object = reader.Read(doc.text, doc.first_line);
-    if (!object.ok()) return failure(object.status(), source, reader.error_line());
-    absl::Status s = AddObject(*object, source, doc.first_line, budget, out);
-    if (!s.ok()) return s;
-  }
+  int split_line = 0;
+  absl::Status s = ForEachDocument(
+      text, budget.limits.max_documents,
+      [&](const Document& doc) -> absl::Status {
+        std::string source = doc.source.empty() ? source_path : doc.source;
+        // Nodes are counted per document (anchors are a document's own, and
+        // one document's tree is what is held at once); across documents the
+        // application's bytes bound the work.
+        BoundedYamlReader reader(budget.limits, budget.limits.max_manifest_bytes - budget.bytes);
+        absl::StatusOr<json> object = reader.Read(doc.text, doc.first_line);
+        if (!object.ok()) return failure(object.status(), source, reader.error_line());
+        return AddObject(*object, source, doc.first_line, budget, out);
+      },
+      &split_line);
+  if (!s.ok()) return IsRenderFailure(s) ? s : failure(s, source_path, split_line);
   return out;
 }
 

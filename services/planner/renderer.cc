@@ -426,7 +426,11 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderWithTool(const v1::App
       break;
     }
   }
+  // The output is the whole application in one stream: one document per
+  // object, bounded by the objects limit (named first) rather than the
+  // per-file one.
   ManifestBudget budget(options_.parse_limits);
+  budget.limits.max_documents = std::max(budget.limits.max_documents, budget.limits.max_objects + 1);
   absl::StatusOr<std::vector<v1::Manifest>> objects = ParseManifests(result->stdout_text, source, budget);
   if (!objects.ok()) return objects.status();
   for (v1::Manifest& m : *objects) {

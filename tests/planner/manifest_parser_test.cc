@@ -305,6 +305,14 @@ TEST(ManifestParserLimitsTest, TheNodeBudgetIsPerDocumentSoALargeStreamOfSmallOb
   EXPECT_NE(refused.status().message().find("more than 1000 YAML nodes"), std::string::npos) << refused.status();
 }
 
+TEST(ManifestParserLimitsTest, EmptyDocumentsCostNothing) {
+  // 500,000 "---" lines: no document to read, none kept.
+  std::string text = Repeat("---\n", 500000) + "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n";
+  auto m = ParseManifests(text, "apps/x/sep.yaml");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->size(), 1u);
+}
+
 TEST(ManifestParserLimitsTest, AliasesAndKeysReadAsBefore) {
   // The event reader keeps the old conversion's results: aliases copy,
   // quoted scalars stay strings, "~" keys read "null", the last duplicate

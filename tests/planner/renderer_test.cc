@@ -266,5 +266,21 @@ TEST_F(RendererTest, AKustomizationOfNestedAliasesIsRefusedBeforeItsWalk) {
       << m.status();
 }
 
+TEST_F(RendererTest, AToolsOutputOfMoreDocumentsThanAFileMayHoldIsBoundedByTheObjectsLimit) {
+  // helm writes one document per object: 2,000 objects pass the default
+  // 1,000 documents per file, since the output is the whole application.
+  Write("charts/many/Chart.yaml", "apiVersion: v2\nname: many\nversion: 0.1.0\n");
+  Write("charts/many/templates/cms.yaml",
+        "{{- range $i := until 2000 }}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{{ $i }}\n"
+        "{{- end }}\n");
+  auto m = RenderApp(App("charts/many", v1::RENDER_METHOD_HELM));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->size(), 2000u);
+  options_.parse_limits.max_objects = 1500;
+  auto refused = RenderApp(App("charts/many", v1::RENDER_METHOD_HELM));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("(limit --max-objects-per-app)"), std::string::npos) << refused.status();
+}
+
 }  // namespace
 }  // namespace ferry::planner
