@@ -28,6 +28,7 @@
 #include "services/planner/planner_service.h"
 #include "services/planner/renderer.h"
 #include "services/planner/revision_consumer.h"
+#include "services/planner/sync_window.h"
 
 namespace {
 
@@ -82,6 +83,34 @@ int main(int argc, char** argv) {
                          "A revision whose planning crashed, timed out or failed (not transiently) this many times "
                          "is quarantined: audited and skipped")
       ->check(CLI::PositiveNumber);
+  // Bounded reading of repository content (docs/limits.md): each refusal
+  // fails the application's plan naming the file, line, limit and flag.
+  ferry::planner::ParseLimits& limits = render.parse_limits;
+  ferry::planner::SyncWindowLimits window_limits;
+  ferry::config::AddFlag(app, ferry::planner::kMaxYamlNodesFlag, limits.max_yaml_nodes,
+                         "YAML nodes in one document of a manifest or ferry.yaml, aliases expanded")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  ferry::config::AddFlag(app, ferry::planner::kMaxDepthFlag, limits.max_depth,
+                         "Nesting depth of YAML and JSON manifests and ferry.yaml")
+      ->check(CLI::Range(2, 1000));
+  ferry::config::AddFlag(app, ferry::planner::kMaxScalarBytesFlag, limits.max_scalar_bytes,
+                         "Bytes of one YAML scalar")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  ferry::config::AddFlag(app, ferry::planner::kMaxDocumentsFlag, limits.max_documents,
+                         "YAML documents in one file or tool output")
+      ->check(CLI::Range(1, 1 << 30));
+  ferry::config::AddFlag(app, ferry::planner::kMaxObjectsFlag, limits.max_objects,
+                         "Objects one application renders to")
+      ->check(CLI::Range(1, 1 << 30));
+  ferry::config::AddFlag(app, ferry::planner::kMaxManifestBytesFlag, limits.max_manifest_bytes,
+                         "Bytes of one application's rendered objects (compact JSON)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  ferry::config::AddFlag(app, ferry::planner::kMaxSyncWindowsFlag, window_limits.max_windows,
+                         "Sync windows per environment")
+      ->check(CLI::Range(1, 10000));
+  ferry::config::AddFlag(app, ferry::planner::kMaxCronLengthFlag, window_limits.max_schedule_bytes,
+                         "Bytes of one sync window's cron schedule")
+      ->check(CLI::Range(9, 1 << 20));
   CLI11_PARSE(app, argc, argv);
   ferry::logging::Init("planner", config.log_level);
 
@@ -103,7 +132,8 @@ int main(int argc, char** argv) {
   ferry::planner::Renderer renderer(&repo, render);
   ferry::concurrency::ChangeSignal notifier;  // plans released or changed: wakes WatchApprovedPlans streams
   ferry::planner::PlannerMetrics metrics(&infra->runner->registry());
-  ferry::planner::Planner planner(&store, &repo, &live, &renderer, &clock, &notifier, &metrics);
+  ferry::planner::Planner planner(&store, &repo, &live, &renderer, &clock, &notifier, &metrics, /*plan_concurrency=*/8,
+                                  render.parse_limits, window_limits);
   ferry::planner::RevisionConsumer consumer(&repo, &store, planner.revision_planner(), nullptr, quarantine_attempts);
   ferry::planner::HoldReleaser releaser(planner.hold_evaluator(), hold_interval);
   // Plans released by any replica (NOTIFYed by PostgresPlannerStore) wake this one's streams.

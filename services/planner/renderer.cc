@@ -20,6 +20,7 @@
 #include "common/process/run_process.h"
 #include "common/status/status_macros.h"
 #include "re2/re2.h"
+#include "services/planner/bounded_yaml_reader.h"
 #include "services/planner/manifest_parser.h"
 #include "services/planner/render_failure.h"
 #include "services/planner/repo_path.h"
@@ -129,6 +130,18 @@ std::vector<std::string> KustomizeRefs(const YAML::Node& k) {
   return refs;
 }
 
+// A file read with yaml-cpp's node API (kustomization.yaml, Chart.yaml) is
+// first read within the parse limits: the walks below follow aliases.
+absl::Status WithinParseLimits(const std::string& text, const std::string& path, const ParseLimits& limits) {
+  BoundedYamlReader reader(limits, limits.max_manifest_bytes);
+  absl::StatusOr<nlohmann::json> read = reader.Read(text, 1);
+  if (read.ok()) return absl::OkStatus();
+  int line = reader.error_line();
+  return RenderFailure(read.status().code(),
+                       absl::StrCat(path, line > 0 ? absl::StrCat(":", line) : "", ": ", read.status().message()), path,
+                       line);
+}
+
 bool CoveredBy(const std::string& path, const std::vector<std::string>& roots) {
   for (const auto& r : roots)
     if (IsUnderRepoPath(path, r)) return true;
@@ -209,6 +222,7 @@ absl::Status Renderer::CollectKustomizeInputs(const v1::Application& app, const 
     }
     ASSIGN_OR_RETURN(std::vector<TreeEntry> file, repo_->ReadTree(app.repository_id(), commit, kfile, false));
     if (file.empty()) continue;
+    RETURN_IF_ERROR(WithinParseLimits(file.front().data, kfile, options_.parse_limits));
     YAML::Node k;
     try {
       k = YAML::Load(file.front().data);
@@ -321,6 +335,7 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderPlain(const v1::Applic
   std::map<std::string, const TreeEntry*> by_path;
   for (const auto& e : files) by_path[e.path] = &e;
   std::vector<v1::Manifest> out;
+  ManifestBudget budget(options_.parse_limits);  // the application's files share it
   for (const auto& [path, entry] : by_path) {
     if (!IsUnderRepoPath(path, app.path()) || !IsManifestFile(path)) continue;
     const TreeEntry* file = entry;
@@ -336,7 +351,7 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderPlain(const v1::Applic
       file = it->second;
     }
     if (file->type != v1::CONTENT_ENTRY_TYPE_FILE) continue;
-    ASSIGN_OR_RETURN(std::vector<v1::Manifest> objects, ParseManifests(file->data, path));
+    ASSIGN_OR_RETURN(std::vector<v1::Manifest> objects, ParseManifests(file->data, path, budget));
     for (auto& m : objects) out.push_back(std::move(m));
   }
   return out;
@@ -361,6 +376,7 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderWithTool(const v1::App
       if (e.mode == 0100755) fs::permissions(dest, fs::perms::owner_exec, fs::perm_options::add, ec);
       if (app.render_method() == v1::RENDER_METHOD_HELM &&
           e.path == (app.path().empty() ? "Chart.yaml" : app.path() + "/Chart.yaml")) {
+        RETURN_IF_ERROR(WithinParseLimits(e.data, e.path, options_.parse_limits));
         try {
           YAML::Node chart = YAML::Load(e.data);
           if (chart["name"] && chart["name"].IsScalar()) chart_name = chart["name"].Scalar();
@@ -448,7 +464,12 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderWithTool(const v1::App
       break;
     }
   }
-  absl::StatusOr<std::vector<v1::Manifest>> objects = ParseManifests(result->stdout_text, source);
+  // The output is the whole application in one stream: one document per
+  // object, bounded by the objects limit (named first) rather than the
+  // per-file one.
+  ManifestBudget budget(options_.parse_limits);
+  budget.limits.max_documents = std::max(budget.limits.max_documents, budget.limits.max_objects + 1);
+  absl::StatusOr<std::vector<v1::Manifest>> objects = ParseManifests(result->stdout_text, source, budget);
   if (!objects.ok()) return objects.status();
   for (v1::Manifest& m : *objects) {
     // helm's "# Source: <chart>/templates/x.yaml" -> repository path

@@ -10,6 +10,7 @@
 #include "common/concurrency/mutex.h"
 #include "common/process/run_process.h"
 #include "ferry/v1/planner.pb.h"
+#include "services/planner/parse_limits.h"
 #include "services/planner/repo_source.h"
 
 namespace ferry::planner {
@@ -28,6 +29,7 @@ struct RendererOptions {
   uint64_t file_size_limit_mb = 256;  // --render-file-size-limit-mb
   uint64_t open_files = 1024;         // --render-open-files
   bool isolate_network = true;        // --render-isolate-network
+  ParseLimits parse_limits;           // reading files and tool output into objects
 };
 
 // Everything one render of an application reads, found without file data.

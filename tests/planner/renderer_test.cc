@@ -269,5 +269,58 @@ TEST_F(RendererTest, UnknownRenderMethodFails) {
   EXPECT_NE(m.status().message().find("unknown render method 9"), std::string::npos);
 }
 
+TEST_F(RendererTest, ToolOutputIsReadWithinTheApplicationsBudget) {
+  // kubectl kustomize's output is one stream: the objects of the whole
+  // application count against --max-objects-per-app.
+  Write("apps/web/kustomization.yaml", "resources: [a.yaml, b.yaml, c.yaml]\n");
+  for (const char* name : {"a", "b", "c"})
+    Write(std::string("apps/web/") + name + ".yaml",
+          std::string("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ") + name + "}\n");
+  options_.parse_limits.max_objects = 2;
+  auto m = RenderApp(App("apps/web", v1::RENDER_METHOD_KUSTOMIZE));
+  ASSERT_FALSE(m.ok());
+  ASSERT_TRUE(IsRenderFailure(m.status()));
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(m.status().message().find("apps/web/kustomization.yaml:"), std::string::npos) << m.status();
+  EXPECT_NE(m.status().message().find("more than 2 objects (limit --max-objects-per-app)"), std::string::npos)
+      << m.status();
+  options_.parse_limits.max_objects = 3;
+  EXPECT_TRUE(RenderApp(App("apps/web", v1::RENDER_METHOD_KUSTOMIZE)).ok());
+}
+
+TEST_F(RendererTest, AKustomizationOfNestedAliasesIsRefusedBeforeItsWalk) {
+  std::string k = "x0: &x0 [a.yaml, a.yaml, a.yaml, a.yaml, a.yaml, a.yaml, a.yaml, a.yaml, a.yaml, a.yaml]\n";
+  for (int i = 1; i < 7; ++i) {
+    k += "x" + std::to_string(i) + ": &x" + std::to_string(i) + " [";
+    for (int j = 0; j < 10; ++j) k += std::string(j ? ", " : "") + "*x" + std::to_string(i - 1);
+    k += "]\n";
+  }
+  Write("apps/web/kustomization.yaml", k + "resources: *x6\n");
+  Write("apps/web/a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n");
+  auto m = RenderApp(App("apps/web", v1::RENDER_METHOD_KUSTOMIZE));
+  ASSERT_FALSE(m.ok());
+  ASSERT_TRUE(IsRenderFailure(m.status()));
+  EXPECT_NE(m.status().message().find(
+                "apps/web/kustomization.yaml:6: more than 1000000 YAML nodes after alias expansion (limit --max-yaml-nodes)"),
+            std::string::npos)
+      << m.status();
+}
+
+TEST_F(RendererTest, AToolsOutputOfMoreDocumentsThanAFileMayHoldIsBoundedByTheObjectsLimit) {
+  // helm writes one document per object: 2,000 objects pass the default
+  // 1,000 documents per file, since the output is the whole application.
+  Write("charts/many/Chart.yaml", "apiVersion: v2\nname: many\nversion: 0.1.0\n");
+  Write("charts/many/templates/cms.yaml",
+        "{{- range $i := until 2000 }}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{{ $i }}\n"
+        "{{- end }}\n");
+  auto m = RenderApp(App("charts/many", v1::RENDER_METHOD_HELM));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->size(), 2000u);
+  options_.parse_limits.max_objects = 1500;
+  auto refused = RenderApp(App("charts/many", v1::RENDER_METHOD_HELM));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("(limit --max-objects-per-app)"), std::string::npos) << refused.status();
+}
+
 }  // namespace
 }  // namespace ferry::planner
