@@ -7,10 +7,13 @@ namespace ferry::deployer {
 
 // gRPC handlers of ferry.v1.Deployer: translate, delegate to Deployer, map
 // the status. WatchDeployment streams from the in-process notifier and ends
-// at a terminal state, on client cancel, or at shutdown.
+// at a terminal state, on client cancel, or at shutdown. ObserveLiveState
+// pages hold about `live_state_page_bytes` (--live-state-page-bytes).
 class DeployerService final : public v1::Deployer::Service {
  public:
-  explicit DeployerService(Deployer* deployer) : deployer_(deployer) {}
+  explicit DeployerService(Deployer* deployer,
+                           size_t live_state_page_bytes = LiveStateObserver::kDefaultPageBytes)
+      : deployer_(deployer), live_state_page_bytes_(live_state_page_bytes) {}
 
   grpc::Status GetDeployment(grpc::ServerContext*, const v1::GetDeploymentRequest* req, v1::Deployment* out) override;
   grpc::Status ListDeployments(grpc::ServerContext*, const v1::ListDeploymentsRequest* req,
@@ -30,6 +33,7 @@ class DeployerService final : public v1::Deployer::Service {
 
  private:
   Deployer* deployer_;
+  const size_t live_state_page_bytes_;
 };
 
 }  // namespace ferry::deployer

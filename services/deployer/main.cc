@@ -38,6 +38,10 @@ int main(int argc, char** argv) {
       ->envname(ferry::config::EnvNameFor("--deployer-id"));
   ferry::config::AddDurationFlag(app, "--drift-interval", options.drift_interval,
                                  "How often live state is compared with the last applied state");
+  size_t live_state_page_bytes = ferry::deployer::LiveStateObserver::kDefaultPageBytes;
+  ferry::config::AddFlag(app, "--live-state-page-bytes", live_state_page_bytes,
+                         "Bytes of one ObserveLiveState page (objects past it go in the next page)")
+      ->check(CLI::Range(size_t{4096}, size_t{3} << 20));
   ferry::config::AddDurationFlag(app, "--default-health-timeout", options.runner.default_health_timeout,
                                  "Health timeout per wave when the plan has none");
   CLI11_PARSE(app, argc, argv);
@@ -75,7 +79,7 @@ int main(int argc, char** argv) {
   ferry::deployer::DeployerMetrics metrics(infra->runner->registry());
   ferry::deployer::Deployer deployer(&store, &targets, &plans, &notifier, &metrics, &clock, options,
                                      [&files](const ferry::v1::Plan& plan) { return files.ForPlan(plan); });
-  ferry::deployer::DeployerService service(&deployer);
+  ferry::deployer::DeployerService service(&deployer, live_state_page_bytes);
   infra->runner->AddService(&service);
   infra->runner->OnShutdown([&] {
     notifier.Shutdown();

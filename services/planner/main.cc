@@ -67,6 +67,13 @@ int main(int argc, char** argv) {
                                  "How often held plans (sync windows, gates) are re-evaluated");
   ferry::config::AddDurationFlag(app, "--plan-stream-poll", stream_poll,
                                  "Safety re-check of WatchApprovedPlans streams when no notification arrives");
+  ferry::planner::PlanMessageLimits plan_limits;
+  ferry::config::AddFlag(app, "--max-plan-message-bytes", plan_limits.max_plan_message_bytes,
+                         "A plan larger than this is returned without manifests and diffs (fetch them with "
+                         "ListPlanManifests)")
+      ->check(CLI::Range(size_t{4096}, size_t{3} << 20));
+  ferry::config::AddFlag(app, "--plan-page-bytes", plan_limits.page_bytes, "Bytes of one ListPlanManifests page")
+      ->check(CLI::Range(size_t{4096}, size_t{3} << 20));
   CLI11_PARSE(app, argc, argv);
   ferry::logging::Init("planner", config.log_level);
 
@@ -93,7 +100,7 @@ int main(int argc, char** argv) {
   // Plans released by any replica (NOTIFYed by PostgresPlannerStore) wake this one's streams.
   std::unique_ptr<ferry::postgres::NotificationListener> listener =
       ferry::postgres::NotificationListener::ForSignal(pool, ferry::planner::PostgresPlannerStore::kPlansChannel, &notifier);
-  ferry::planner::PlannerService service(&planner, &notifier, stream_poll);
+  ferry::planner::PlannerService service(&planner, &notifier, stream_poll, plan_limits);
   infra->runner->AddService(&service);
   infra->runner->OnShutdown([&] {
     notifier.Cancel();

@@ -2,6 +2,7 @@
 
 #include "common/concurrency/change_signal.h"
 #include "ferry/v1/planner.grpc.pb.h"
+#include "services/planner/plan_view.h"
 #include "services/planner/planner.h"
 
 namespace ferry::planner {
@@ -12,11 +13,16 @@ namespace ferry::planner {
 // or the signal is cancelled. Thread-safe.
 //
 // WatchApprovedPlans waits on the notifier between passes, re-checking the
-// store every `safety_poll` even without a notification.
+// store every `safety_poll` even without a notification. It sends plans
+// without their details (manifests, json_patch, unified_diff); those are
+// paged by ListPlanManifests within `limits.page_bytes`. GetPlan, ListPlans,
+// PreviewPlan and PlanRevision leave the details out of a plan over
+// `limits.max_plan_message_bytes` and say so (Plan.details_omitted).
 class PlannerService final : public v1::Planner::Service {
  public:
-  PlannerService(Planner* planner, concurrency::ChangeSignal* notifier, absl::Duration safety_poll = absl::Seconds(2))
-      : planner_(planner), notifier_(notifier), safety_poll_(safety_poll) {}
+  PlannerService(Planner* planner, concurrency::ChangeSignal* notifier, absl::Duration safety_poll = absl::Seconds(2),
+                 PlanMessageLimits limits = {})
+      : planner_(planner), notifier_(notifier), safety_poll_(safety_poll), limits_(limits) {}
 
   grpc::Status CreateApplication(grpc::ServerContext*, const v1::CreateApplicationRequest*, v1::Application*) override;
   grpc::Status GetApplication(grpc::ServerContext*, const v1::GetApplicationRequest*, v1::Application*) override;
@@ -36,6 +42,8 @@ class PlannerService final : public v1::Planner::Service {
                                       v1::ApplyDeclarativeConfigResponse*) override;
   grpc::Status GetPlan(grpc::ServerContext*, const v1::GetPlanRequest*, v1::Plan*) override;
   grpc::Status ListPlans(grpc::ServerContext*, const v1::ListPlansRequest*, v1::ListPlansResponse*) override;
+  grpc::Status ListPlanManifests(grpc::ServerContext*, const v1::ListPlanManifestsRequest*,
+                                 v1::ListPlanManifestsResponse*) override;
   grpc::Status ApprovePlan(grpc::ServerContext*, const v1::ApprovePlanRequest*, v1::Plan*) override;
   grpc::Status RejectPlan(grpc::ServerContext*, const v1::RejectPlanRequest*, v1::Plan*) override;
   grpc::Status PreviewPlan(grpc::ServerContext*, const v1::PreviewPlanRequest*, v1::PreviewPlanResponse*) override;
@@ -53,6 +61,7 @@ class PlannerService final : public v1::Planner::Service {
   Planner* planner_;
   concurrency::ChangeSignal* notifier_;
   const absl::Duration safety_poll_;
+  const PlanMessageLimits limits_;
 };
 
 }  // namespace ferry::planner
