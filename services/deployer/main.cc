@@ -1,5 +1,6 @@
 // ferry-deployer: executes plans against targets with health gates and rollback
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -22,6 +23,14 @@
 
 int main(int argc, char** argv) {
   ferry::server::BlockTerminationSignals();
+  // Plans of tens of thousands of objects are read, copied and freed whole by
+  // many handler threads: with one malloc arena per thread and a threshold
+  // that grows with what was freed, the freed megabytes stayed resident
+  // (20,000 objects: 634 MiB planner, 508 MiB deployer peak RSS). Two arenas
+  // and large blocks always mmapped (so returned on free) keep the peak near
+  // what is live (bench/bigplan).
+  mallopt(M_ARENA_MAX, 2);
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   ferry::config::ServiceConfig config = ferry::config::DefaultsFor("deployer", 7003, 9103);
   CLI::App app{"ferry-deployer: executes plans against targets with health gates and rollback"};
   ferry::config::AddServiceFlags(app, config);

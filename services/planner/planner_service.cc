@@ -105,8 +105,25 @@ grpc::Status PlannerService::ListPlanManifests(grpc::ServerContext*, const v1::L
                                                v1::ListPlanManifestsResponse* out) {
   return server::Handle(*req, out, [&]() -> absl::StatusOr<v1::ListPlanManifestsResponse> {
     if (req->plan_id().empty()) return absl::InvalidArgumentError("plan_id: is required");
-    ASSIGN_OR_RETURN(v1::Plan plan, planner_->GetPlan(req->plan_id(), v1::PLAN_VIEW_FULL));
-    return ManifestPage(plan, req->page_size(), req->page_token(), limits_.page_bytes);
+    std::shared_ptr<const v1::Plan> plan;
+    {
+      ferry::MutexLock l(&paging_mu_);
+      // A walk starts with an empty token and reads the plan afresh.
+      if (paging_ != nullptr && paging_->id() == req->plan_id() && !req->page_token().empty()) plan = paging_;
+    }
+    if (plan == nullptr) {
+      ASSIGN_OR_RETURN(v1::Plan fresh, planner_->GetPlan(req->plan_id(), v1::PLAN_VIEW_FULL));
+      plan = std::make_shared<const v1::Plan>(std::move(fresh));
+      ferry::MutexLock l(&paging_mu_);
+      paging_ = plan;
+    }
+    ASSIGN_OR_RETURN(v1::ListPlanManifestsResponse page,
+                     ManifestPage(*plan, req->page_size(), req->page_token(), limits_.page_bytes));
+    if (page.next_page_token().empty()) {
+      ferry::MutexLock l(&paging_mu_);
+      if (paging_ == plan) paging_.reset();
+    }
+    return page;
   });
 }
 

@@ -1,6 +1,10 @@
 #pragma once
 
+#include <memory>
+
+#include "absl/base/thread_annotations.h"
 #include "common/concurrency/change_signal.h"
+#include "common/concurrency/mutex.h"
 #include "ferry/v1/planner.grpc.pb.h"
 #include "services/planner/plan_view.h"
 #include "services/planner/planner.h"
@@ -18,6 +22,9 @@ namespace ferry::planner {
 // paged by ListPlanManifests within `limits.page_bytes`. GetPlan, ListPlans,
 // PreviewPlan and PlanRevision leave the details out of a plan over
 // `limits.max_plan_message_bytes` and say so (Plan.details_omitted).
+// ListPlanManifests keeps the plan being paged (one at a time) between its
+// pages, so a plan is read from the store once per walk, not once per page;
+// it is dropped after the last page or when another plan is paged.
 class PlannerService final : public v1::Planner::Service {
  public:
   PlannerService(Planner* planner, concurrency::ChangeSignal* notifier, absl::Duration safety_poll = absl::Seconds(2),
@@ -62,6 +69,8 @@ class PlannerService final : public v1::Planner::Service {
   concurrency::ChangeSignal* notifier_;
   const absl::Duration safety_poll_;
   const PlanMessageLimits limits_;
+  ferry::Mutex paging_mu_;
+  std::shared_ptr<const v1::Plan> paging_ ABSL_GUARDED_BY(paging_mu_);  // the plan being paged
 };
 
 }  // namespace ferry::planner
