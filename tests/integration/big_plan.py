@@ -56,6 +56,9 @@ class Ferry:
             "deployer": ["--planner-address=" + self.grpc["planner"],
                          "--repo-watcher-address=" + self.grpc["repo-watcher"]],
         }
+        # FERRY_BIG_PLAN_PLANNER_ARGS: extra planner flags, e.g. a raised
+        # objects-per-application limit.
+        extra["planner"] += os.environ.get("FERRY_BIG_PLAN_PLANNER_ARGS", "").split()
         env = dict(os.environ, FERRY_DATABASE_URL=self.url, FERRY_AUDIT_ADDRESS=self.grpc["audit"])
         for svc in SERVICES:
             log = open(os.path.join(self.home, svc + ".log"), "w")
