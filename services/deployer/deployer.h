@@ -92,8 +92,9 @@ class Deployer {
   absl::StatusOr<v1::PinState> Pin(const v1::PinRequest& req) { return pins_.Pin(req); }
   absl::StatusOr<v1::PinState> Unpin(const v1::UnpinRequest& req) { return pins_.Unpin(req); }
   absl::StatusOr<v1::LiveState> GetLiveState(const v1::GetLiveStateRequest& req) { return observer_.GetLiveState(req); }
-  absl::StatusOr<v1::LiveState> ObserveLiveState(const v1::ObserveLiveStateRequest& req) {
-    return observer_.ObserveLiveState(req);
+  absl::StatusOr<v1::ObserveLiveStateResponse> ObserveLiveState(const v1::ObserveLiveStateRequest& req,
+                                                                 size_t page_bytes = LiveStateObserver::kDefaultPageBytes) {
+    return observer_.ObserveLiveState(req, page_bytes);
   }
   absl::StatusOr<v1::DriftSettings> GetDriftSettings(const std::string& app, const std::string& env) {
     return drift_policy_.Get(app, env);

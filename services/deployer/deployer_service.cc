@@ -73,10 +73,7 @@ grpc::Status DeployerService::GetLiveState(grpc::ServerContext*, const v1::GetLi
 
 grpc::Status DeployerService::ObserveLiveState(grpc::ServerContext*, const v1::ObserveLiveStateRequest* req,
                                                v1::ObserveLiveStateResponse* out) {
-  return server::Handle(*req, [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(*out->mutable_state(), deployer_->ObserveLiveState(*req));
-    return absl::OkStatus();
-  });
+  return server::Handle(*req, out, [&] { return deployer_->ObserveLiveState(*req, live_state_page_bytes_); });
 }
 
 grpc::Status DeployerService::GetDriftSettings(grpc::ServerContext*, const v1::GetDriftSettingsRequest* req,

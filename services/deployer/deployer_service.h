@@ -9,11 +9,13 @@ namespace ferry::deployer {
 // gRPC handlers of ferry.v1.Deployer: translate, delegate to Deployer, map
 // the status. WatchDeployment streams from the in-process notifier and ends
 // at a terminal state, on client cancel, or at shutdown; each holds a slot of
-// `watch_streams` (null: unlimited) while open.
+// `watch_streams` (null: unlimited) while open. ObserveLiveState pages hold
+// about `live_state_page_bytes` (--live-state-page-bytes).
 class DeployerService final : public v1::Deployer::Service {
  public:
-  explicit DeployerService(Deployer* deployer, server::StreamLimiter* watch_streams = nullptr)
-      : deployer_(deployer), watch_streams_(watch_streams) {}
+  explicit DeployerService(Deployer* deployer, server::StreamLimiter* watch_streams = nullptr,
+                           size_t live_state_page_bytes = LiveStateObserver::kDefaultPageBytes)
+      : deployer_(deployer), watch_streams_(watch_streams), live_state_page_bytes_(live_state_page_bytes) {}
 
   grpc::Status GetDeployment(grpc::ServerContext*, const v1::GetDeploymentRequest* req, v1::Deployment* out) override;
   grpc::Status ListDeployments(grpc::ServerContext*, const v1::ListDeploymentsRequest* req,
@@ -34,6 +36,7 @@ class DeployerService final : public v1::Deployer::Service {
  private:
   Deployer* deployer_;
   server::StreamLimiter* const watch_streams_;
+  const size_t live_state_page_bytes_;
 };
 
 }  // namespace ferry::deployer

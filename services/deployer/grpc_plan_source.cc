@@ -1,7 +1,9 @@
 #include "services/deployer/grpc_plan_source.h"
 
+#include "absl/strings/str_cat.h"
 #include "common/server/stream_limiter.h"
 #include "common/status/grpc_status.h"
+#include "common/status/status_macros.h"
 
 namespace ferry::deployer {
 namespace {
@@ -10,7 +12,53 @@ void SetDeadline(grpc::ClientContext& ctx, absl::Duration timeout) {
   ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout));
 }
 
+// Puts one ListPlanManifests page back into `plan`.
+absl::Status MergePage(const v1::ListPlanManifestsResponse& page, v1::Plan& plan) {
+  if (page.manifests_digest() != plan.manifests_digest() || page.manifest_count() != plan.manifest_count() ||
+      page.action_count() != plan.actions_size())
+    return absl::FailedPreconditionError(absl::StrCat("plan ", plan.id(), ": a ListPlanManifests page does not match "
+                                                      "the plan (", page.manifest_count(), " manifests, ",
+                                                      page.action_count(), " actions, ", page.manifests_digest(), ")"));
+  if (page.manifests_size() > 0 && page.manifest_offset() != plan.manifests_size())
+    return absl::FailedPreconditionError(absl::StrCat("plan ", plan.id(), ": manifests page at ", page.manifest_offset(),
+                                                      " arrived after ", plan.manifests_size(), " manifests"));
+  for (const v1::Manifest& m : page.manifests()) *plan.add_manifests() = m;
+  for (const v1::PlanActionDetail& d : page.action_details()) {
+    if (d.index() < 0 || d.index() >= plan.actions_size())
+      return absl::FailedPreconditionError(absl::StrCat("plan ", plan.id(), ": action detail ", d.index(), " out of range"));
+    v1::PlanAction* action = plan.mutable_actions(d.index());
+    action->set_json_patch(d.json_patch());
+    action->set_unified_diff(d.unified_diff());
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::Status GrpcPlanSource::FetchDetails(v1::Plan& plan) {
+  v1::ListPlanManifestsRequest req;
+  req.set_plan_id(plan.id());
+  plan.clear_manifests();
+  // Each page holds at least one item, so a plan takes at most this many.
+  const int64_t max_pages = int64_t{plan.manifest_count()} + plan.actions_size() + 1;
+  for (int64_t pages = 0;; ++pages) {
+    if (pages > max_pages)
+      return absl::InternalError(absl::StrCat("plan ", plan.id(), ": ListPlanManifests kept returning page tokens"));
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, timeout_);
+    v1::ListPlanManifestsResponse page;
+    grpc::Status s = stub_->ListPlanManifests(&ctx, req, &page);
+    if (!s.ok()) return FromGrpcStatus(s);
+    RETURN_IF_ERROR(MergePage(page, plan));
+    if (page.next_page_token().empty()) break;
+    req.set_page_token(page.next_page_token());
+  }
+  if (plan.manifests_size() != plan.manifest_count())
+    return absl::FailedPreconditionError(absl::StrCat("plan ", plan.id(), ": got ", plan.manifests_size(), " of ",
+                                                      plan.manifest_count(), " manifests"));
+  plan.set_details_omitted(false);
+  return absl::OkStatus();
+}
 
 GrpcPlanSource::GrpcPlanSource(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout)
     : stub_(v1::Planner::NewStub(channel)), timeout_(timeout) {}
@@ -28,7 +76,17 @@ absl::Status GrpcPlanSource::Watch(const std::string& cursor, const PlanCallback
   std::unique_ptr<grpc::ClientReader<v1::WatchApprovedPlansResponse>> reader = stub_->WatchApprovedPlans(&ctx, req);
   v1::WatchApprovedPlansResponse resp;
   bool stopped_early = false;
+  absl::Status fetch_failed;
   while (reader->Read(&resp)) {
+    // Plans arrive without their manifests and diffs, whatever their size;
+    // the full plan is put together here before anyone sees it.
+    if (resp.plan().details_omitted()) {
+      fetch_failed = FetchDetails(*resp.mutable_plan());
+      if (!fetch_failed.ok()) {
+        ctx.TryCancel();
+        break;
+      }
+    }
     if (!on_plan(resp.cursor(), resp.plan())) {
       stopped_early = true;
       ctx.TryCancel();
@@ -40,6 +98,9 @@ absl::Status GrpcPlanSource::Watch(const std::string& cursor, const PlanCallback
   watching_ = nullptr;
   if (cancelled_) return absl::CancelledError("plan watch cancelled");
   if (stopped_early) return absl::AbortedError("a plan was not taken; reconnecting from the saved cursor");
+  if (!fetch_failed.ok())
+    return absl::Status(fetch_failed.code(), absl::StrCat("fetching the manifests of a released plan: ",
+                                                          fetch_failed.message()));
   return FromGrpcStatus(status);
 }
 

@@ -10,7 +10,9 @@
 
 namespace ferry::deployer {
 
-// PlanSource over ferry.v1.Planner. Thread-safe.
+// PlanSource over ferry.v1.Planner. Released plans arrive without manifests
+// and diffs; Watch pages them in with ListPlanManifests and hands on the
+// full plan. Thread-safe.
 class GrpcPlanSource final : public PlanSource {
  public:
   explicit GrpcPlanSource(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout = absl::Seconds(30));
@@ -23,6 +25,10 @@ class GrpcPlanSource final : public PlanSource {
   absl::Status Refresh(const v1::RefreshApplicationRequest& request) override;
 
  private:
+  // Fills in the manifests, json_patch and unified_diff of a plan sent
+  // without them.
+  absl::Status FetchDetails(v1::Plan& plan);
+
   std::unique_ptr<v1::Planner::Stub> stub_;
   const absl::Duration timeout_;
   ferry::Mutex mu_;

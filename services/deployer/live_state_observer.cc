@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "services/deployer/app_ids.h"
 #include "services/deployer/audit_events.h"
@@ -20,11 +21,28 @@ int HealthRank(v1::HealthStatus h) {
   }
 }
 
+constexpr int kDefaultPageSize = 1000;
+constexpr int kMaxPageSize = 10000;
+
+std::string PageToken(const ObjectKey& key) {
+  std::string out;
+  absl::WebSafeBase64Escape(key.ToProto().SerializeAsString(), &out);
+  return out;
+}
+
+absl::StatusOr<ObjectKey> FromPageToken(const std::string& token) {
+  std::string raw;
+  v1::ObjectRef ref;
+  if (!absl::WebSafeBase64Unescape(token, &raw) || !ref.ParseFromString(raw))
+    return absl::InvalidArgumentError("page_token: not a token from ObserveLiveState");
+  return ObjectKey::FromProto(ref);
+}
+
 }  // namespace
 
 absl::StatusOr<v1::LiveState> LiveStateObserver::Observe(const std::string& app, const std::string& env,
                                                 const v1::DeployTarget* target_config,
-                                                const std::vector<ObjectKey>& extra, bool include_json) {
+                                                const std::vector<ObjectKey>& extra, bool include_json, Page& page) {
   absl::Status ids = RequireIds(app, env);
   if (!ids.ok()) return ids;
   absl::StatusOr<std::optional<ManagedApp>> managed = records_->GetManagedApp(app, env);
@@ -58,36 +76,45 @@ absl::StatusOr<v1::LiveState> LiveStateObserver::Observe(const std::string& app,
     }
   }
   AppScope scope{app, env};
+  // Every object in identity order: applied ones (with what was applied) and
+  // the extra ones asked for. Only the page's are observed.
+  std::map<ObjectKey, const AppliedObject*> keys;
+  for (const AppliedObject& a : *applied) keys[a.object.key] = &a;
+  for (const ObjectKey& k : extra) keys.emplace(k, nullptr);
+  auto it = page.after ? keys.upper_bound(*page.after) : keys.begin();
   std::map<ObjectKey, v1::LiveObject> objects;
   v1::HealthStatus worst = v1::HEALTH_STATUS_HEALTHY;
   bool drifted = false;
-  for (const AppliedObject& a : *applied) {
-    ObservedObject o = (*target)->Observe(scope, a.object.key, &a.object);
-    v1::LiveObject lo;
-    *lo.mutable_object() = a.object.key.ToProto();
-    lo.set_health(o.health);
-    lo.set_health_message(o.health_message);
-    lo.set_drift(o.drift);
-    lo.set_drift_message(o.drift_message);
-    if (include_json) {
-      lo.set_live_json(o.live_json);
-      lo.set_applied_json(a.object.json);
-    }
-    if (HealthRank(o.health) > HealthRank(worst)) worst = o.health;
-    if (o.drift == v1::DRIFT_STATUS_MODIFIED || o.drift == v1::DRIFT_STATUS_MISSING) drifted = true;
-    objects[a.object.key] = std::move(lo);
-  }
-  for (const ObjectKey& k : extra) {
-    if (objects.count(k)) continue;
-    ObservedObject o = (*target)->Observe(scope, k, nullptr);
+  size_t bytes = 0;
+  for (; it != keys.end(); ++it) {
+    if (page.paged && static_cast<int>(objects.size()) >= page.size) break;
+    const ObjectKey& k = it->first;
+    const AppliedObject* a = it->second;
+    ObservedObject o = (*target)->Observe(scope, k, a ? &a->object : nullptr);
     v1::LiveObject lo;
     *lo.mutable_object() = k.ToProto();
     lo.set_health(o.health);
     lo.set_health_message(o.health_message);
-    lo.set_drift(v1::DRIFT_STATUS_UNKNOWN);
-    if (include_json) lo.set_live_json(o.live_json);
+    if (a != nullptr) {
+      lo.set_drift(o.drift);
+      lo.set_drift_message(o.drift_message);
+    } else {
+      lo.set_drift(v1::DRIFT_STATUS_UNKNOWN);
+    }
+    if (include_json) {
+      lo.set_live_json(o.live_json);
+      if (a != nullptr) lo.set_applied_json(a->object.json);
+    }
+    size_t size = lo.ByteSizeLong();
+    if (page.paged && !objects.empty() && bytes + size > page.bytes) break;
+    bytes += size;
+    if (a != nullptr) {
+      if (HealthRank(o.health) > HealthRank(worst)) worst = o.health;
+      if (o.drift == v1::DRIFT_STATUS_MODIFIED || o.drift == v1::DRIFT_STATUS_MISSING) drifted = true;
+    }
     objects[k] = std::move(lo);
   }
+  if (page.paged && it != keys.end() && !objects.empty()) page.last = objects.rbegin()->first;
   for (auto& [k, lo] : objects) *out.add_objects() = std::move(lo);
   out.set_health(applied->empty() ? v1::HEALTH_STATUS_MISSING : worst);
   out.set_sync_status(drifted ? v1::SYNC_STATUS_OUT_OF_SYNC : v1::SYNC_STATUS_SYNCED);
@@ -95,13 +122,32 @@ absl::StatusOr<v1::LiveState> LiveStateObserver::Observe(const std::string& app,
 }
 
 absl::StatusOr<v1::LiveState> LiveStateObserver::GetLiveState(const v1::GetLiveStateRequest& req) {
-  return Observe(req.application_id(), req.environment_id(), nullptr, {}, req.include_json());
+  Page all;
+  return Observe(req.application_id(), req.environment_id(), nullptr, {}, req.include_json(), all);
 }
 
-absl::StatusOr<v1::LiveState> LiveStateObserver::ObserveLiveState(const v1::ObserveLiveStateRequest& req) {
+absl::StatusOr<v1::ObserveLiveStateResponse> LiveStateObserver::ObserveLiveState(const v1::ObserveLiveStateRequest& req,
+                                                                                size_t page_bytes) {
+  if (req.page_size() < 0 || req.page_size() > kMaxPageSize)
+    return absl::InvalidArgumentError(absl::StrCat("page_size: must be between 0 and ", kMaxPageSize));
+  Page page;
+  page.paged = true;
+  page.size = req.page_size() == 0 ? kDefaultPageSize : req.page_size();
+  page.bytes = page_bytes;
+  if (!req.page_token().empty()) {
+    absl::StatusOr<ObjectKey> after = FromPageToken(req.page_token());
+    if (!after.ok()) return after.status();
+    page.after = *after;
+  }
   std::vector<ObjectKey> extra;
   for (const v1::ObjectRef& r : req.objects()) extra.push_back(ObjectKey::FromProto(r));
-  return Observe(req.application_id(), req.environment_id(), req.has_target() ? &req.target() : nullptr, extra, true);
+  absl::StatusOr<v1::LiveState> state =
+      Observe(req.application_id(), req.environment_id(), req.has_target() ? &req.target() : nullptr, extra, true, page);
+  if (!state.ok()) return state.status();
+  v1::ObserveLiveStateResponse out;
+  *out.mutable_state() = *std::move(state);
+  if (page.last) out.set_next_page_token(PageToken(*page.last));
+  return out;
 }
 
 }  // namespace ferry::deployer

@@ -1,5 +1,6 @@
 // ferry-deployer: executes plans against targets with health gates and rollback
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -24,6 +25,14 @@
 
 int main(int argc, char** argv) {
   ferry::server::BlockTerminationSignals();
+  // Plans of tens of thousands of objects are read, copied and freed whole by
+  // many handler threads: with one malloc arena per thread and a threshold
+  // that grows with what was freed, the freed megabytes stayed resident
+  // (20,000 objects: 634 MiB planner, 508 MiB deployer peak RSS). Two arenas
+  // and large blocks always mmapped (so returned on free) keep the peak near
+  // what is live (bench/bigplan).
+  mallopt(M_ARENA_MAX, 2);
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   ferry::config::ServiceConfig config = ferry::config::DefaultsFor("deployer", 7003, 9103);
   CLI::App app{"ferry-deployer: executes plans against targets with health gates and rollback"};
   ferry::config::AddServiceFlags(app, config);
@@ -40,6 +49,10 @@ int main(int argc, char** argv) {
       ->envname(ferry::config::EnvNameFor("--deployer-id"));
   ferry::config::AddDurationFlag(app, "--drift-interval", options.drift_interval,
                                  "How often live state is compared with the last applied state");
+  size_t live_state_page_bytes = ferry::deployer::LiveStateObserver::kDefaultPageBytes;
+  ferry::config::AddFlag(app, "--live-state-page-bytes", live_state_page_bytes,
+                         "Bytes of one ObserveLiveState page (objects past it go in the next page)")
+      ->check(CLI::Range(size_t{4096}, size_t{3} << 20));
   ferry::config::AddDurationFlag(app, "--default-health-timeout", options.runner.default_health_timeout,
                                  "Health timeout per wave when the plan has none");
   ferry::config::AddFlag(app, "--max-recovery-attempts", options.runner.max_attempts_without_progress,
@@ -96,7 +109,8 @@ int main(int argc, char** argv) {
   ferry::deployer::DeployerMetrics metrics(infra->runner->registry());
   ferry::deployer::Deployer deployer(&store, &targets, &plans, &notifier, &metrics, &clock, options,
                                      [&files](const ferry::v1::Plan& plan) { return files.ForPlan(plan); });
-  ferry::deployer::DeployerService service(&deployer, infra->runner->NewStreamLimiter("WatchDeployment"));
+  ferry::deployer::DeployerService service(&deployer, infra->runner->NewStreamLimiter("WatchDeployment"),
+                                          live_state_page_bytes);
   infra->runner->AddService(&service);
   infra->runner->OnShutdown([&] {
     notifier.Shutdown();

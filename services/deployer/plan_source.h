@@ -20,7 +20,8 @@ class PlanSource {
   using PlanCallback = std::function<bool(const std::string& cursor, const v1::Plan& plan)>;
   virtual ~PlanSource() = default;
 
-  // Streams plans released after `cursor` to `on_plan`, in order, until the
+  // Streams plans released after `cursor` to `on_plan`, in order, each whole
+  // (manifests, json_patch and unified_diff filled in), until the
   // stream ends, fails, `on_plan` returns false (then ABORTED), or Cancel()
   // is called (then CANCELLED).
   virtual absl::Status Watch(const std::string& cursor, const PlanCallback& on_plan) = 0;

@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/crypto/sha256.h"
 #include "absl/strings/str_split.h"
 #include "common/json/json.h"
 #include "services/planner/manifest_parser.h"
@@ -66,6 +69,42 @@ std::string Compact(const json& j) { return DumpJsonLossy(j); }
 json ParseOrDiscarded(const std::string& text) {
   absl::StatusOr<json> parsed = ParseJson(text);
   return parsed.ok() ? *std::move(parsed) : json(json::value_t::discarded);
+}
+
+// The bytes of a ConfigFile spec: content, or contentBase64 decoded.
+std::optional<std::string> FileBytes(const json& spec) {
+  auto c = spec.find("content");
+  if (c != spec.end() && c->is_string()) return c->get<std::string>();
+  auto b = spec.find("contentBase64");
+  std::string bytes;
+  if (b != spec.end() && b->is_string() && absl::Base64Unescape(b->get<std::string>(), &bytes)) return bytes;
+  return std::nullopt;
+}
+
+json* ConfigFileSpec(json& object) {
+  if (!object.is_object() || object.value("kind", "") != "ConfigFile") return nullptr;
+  auto spec = object.find("spec");
+  return spec != object.end() && spec->is_object() ? &*spec : nullptr;
+}
+
+bool HasBinaryContent(json& object) {
+  json* spec = ConfigFileSpec(object);
+  return spec != nullptr && spec->contains("contentBase64");
+}
+
+// Replaces a ConfigFile's content (text or base64) by the sha256 digest of
+// its bytes, so binary content is compared by digest and never shown.
+// Returns the digest, or "" when the object has no content.
+std::string MaskContent(json& object) {
+  json* spec = ConfigFileSpec(object);
+  if (spec == nullptr) return "";
+  std::optional<std::string> bytes = FileBytes(*spec);
+  if (!bytes) return "";
+  std::string digest = "sha256:" + Sha256Hex(*bytes);
+  spec->erase("content");
+  spec->erase("contentBase64");
+  (*spec)["contentSha256"] = digest;
+  return digest;
 }
 
 }  // namespace
@@ -192,13 +231,23 @@ std::vector<v1::PlanAction> DiffObjects(const std::vector<v1::Manifest>& desired
     auto it = live_by_key.find(key);
     if (it == live_by_key.end() || it->second->live_json().empty()) {
       action.set_action(v1::OBJECT_ACTION_CREATE);
+      std::string header;
+      if (HasBinaryContent(want)) header = absl::StrCat("binary content: ", MaskContent(want), "\n");
       action.set_json_patch(Compact(json::diff(json::object(), want)));
-      action.set_unified_diff(UnifiedDiff("", Pretty(want), "/dev/null", "desired/" + label));
+      action.set_unified_diff(header + UnifiedDiff("", Pretty(want), "/dev/null", "desired/" + label));
     } else {
       json have = NormalizeObject(ParseOrDiscarded(it->second->live_json()));
       json applied = it->second->applied_json().empty()
                          ? json()
                          : NormalizeObject(ParseOrDiscarded(it->second->applied_json()));
+      // Binary content on any side: all compared by digest, shown as such.
+      std::string header;
+      if (HasBinaryContent(want) || HasBinaryContent(have) || HasBinaryContent(applied)) {
+        std::string from = MaskContent(have), to = MaskContent(want);
+        MaskContent(applied);
+        if (from != to) header = absl::StrCat("binary content differs: ", from.empty() ? "none" : from, " -> ",
+                                              to.empty() ? "none" : to, "\n");
+      }
       DropDefaulted(have, want, applied.is_null() ? nullptr : &applied);
       FillUnobserved(have, want, applied.is_null() ? nullptr : &applied);
       ApplyIgnoreDifferences(m.object(), options.ignore, have);
@@ -207,7 +256,7 @@ std::vector<v1::PlanAction> DiffObjects(const std::vector<v1::Manifest>& desired
       } else {
         action.set_action(v1::OBJECT_ACTION_UPDATE);
         action.set_json_patch(Compact(json::diff(have, want)));
-        action.set_unified_diff(UnifiedDiff(Pretty(have), Pretty(want), "live/" + label, "desired/" + label));
+        action.set_unified_diff(header + UnifiedDiff(Pretty(have), Pretty(want), "live/" + label, "desired/" + label));
       }
     }
     actions.push_back(std::move(action));
@@ -229,6 +278,7 @@ std::vector<v1::PlanAction> DiffObjects(const std::vector<v1::Manifest>& desired
         if (w != ann.end() && w->is_number_integer()) action.set_wave(w->get<int>());
       }
       json have = NormalizeObject(ParseOrDiscarded(l.live_json().empty() ? l.applied_json() : l.live_json()));
+      if (HasBinaryContent(have)) MaskContent(have);
       action.set_json_patch(Compact(json::diff(have, json::object())));
       action.set_unified_diff(UnifiedDiff(Pretty(have), "", "live/" + l.object().kind() + "/" + l.object().name(), "/dev/null"));
       deletions.push_back(std::move(action));

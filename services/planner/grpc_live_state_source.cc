@@ -6,6 +6,23 @@
 #include "common/status/grpc_status.h"
 
 namespace ferry::planner {
+namespace {
+
+int HealthRank(v1::HealthStatus h) {
+  switch (h) {
+    case v1::HEALTH_STATUS_HEALTHY: return 0;
+    case v1::HEALTH_STATUS_PROGRESSING: return 1;
+    case v1::HEALTH_STATUS_MISSING: return 3;
+    case v1::HEALTH_STATUS_DEGRADED: return 4;
+    default: return 2;
+  }
+}
+
+// A guard against a server that keeps returning tokens: more pages than
+// objects asked for plus this many is a protocol error.
+constexpr int kSparePages = 100000;
+
+}  // namespace
 
 GrpcLiveStateSource::GrpcLiveStateSource(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout)
     : stub_(v1::Deployer::NewStub(std::move(channel))), timeout_(timeout) {}
@@ -14,17 +31,38 @@ absl::StatusOr<v1::LiveState> GrpcLiveStateSource::Observe(const std::string& ap
                                                            const std::string& environment_id,
                                                            const v1::DeployTarget& target,
                                                            const std::vector<v1::ObjectRef>& objects) {
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
   v1::ObserveLiveStateRequest request;
   request.set_application_id(application_id);
   request.set_environment_id(environment_id);
   *request.mutable_target() = target;
   for (const auto& o : objects) *request.add_objects() = o;
-  v1::ObserveLiveStateResponse response;
-  grpc::Status s = stub_->ObserveLiveState(&context, request, &response);
-  if (!s.ok()) return FromGrpcStatus(s);
-  return response.state();
+  // The deployer pages the objects (each page bounded by bytes); the pages
+  // together are the application's live state.
+  v1::LiveState state;
+  bool first = true;
+  for (int pages = 0;; ++pages) {
+    if (pages > static_cast<int>(objects.size()) + kSparePages)
+      return absl::InternalError("ObserveLiveState: the deployer kept returning page tokens");
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+    v1::ObserveLiveStateResponse response;
+    grpc::Status s = stub_->ObserveLiveState(&context, request, &response);
+    if (!s.ok()) return FromGrpcStatus(s);
+    v1::LiveState* page = response.mutable_state();
+    if (first) {
+      v1::LiveState head = *page;
+      head.clear_objects();
+      state = std::move(head);
+      first = false;
+    } else {
+      if (HealthRank(page->health()) > HealthRank(state.health())) state.set_health(page->health());
+      if (page->sync_status() == v1::SYNC_STATUS_OUT_OF_SYNC) state.set_sync_status(v1::SYNC_STATUS_OUT_OF_SYNC);
+    }
+    for (v1::LiveObject& o : *page->mutable_objects()) *state.add_objects() = std::move(o);
+    if (response.next_page_token().empty()) break;
+    request.set_page_token(response.next_page_token());
+  }
+  return state;
 }
 
 }  // namespace ferry::planner

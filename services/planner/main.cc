@@ -1,5 +1,6 @@
 // ferry-planner: renders desired state from Git, diffs it and persists plans
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -48,6 +49,14 @@ std::string DefaultTool(const std::string& name) {
 
 int main(int argc, char** argv) {
   ferry::server::BlockTerminationSignals();
+  // Plans of tens of thousands of objects are read, copied and freed whole by
+  // many handler threads: with one malloc arena per thread and a threshold
+  // that grows with what was freed, the freed megabytes stayed resident
+  // (20,000 objects: 634 MiB planner, 508 MiB deployer peak RSS). Two arenas
+  // and large blocks always mmapped (so returned on free) keep the peak near
+  // what is live (bench/bigplan).
+  mallopt(M_ARENA_MAX, 2);
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   ferry::config::ServiceConfig config = ferry::config::DefaultsFor("planner", 7002, 9102);
   CLI::App app{"ferry-planner: renders desired state from Git, diffs it and persists plans"};
   ferry::config::AddServiceFlags(app, config);
@@ -111,6 +120,13 @@ int main(int argc, char** argv) {
   ferry::config::AddFlag(app, ferry::planner::kMaxCronLengthFlag, window_limits.max_schedule_bytes,
                          "Bytes of one sync window's cron schedule")
       ->check(CLI::Range(9, 1 << 20));
+  ferry::planner::PlanMessageLimits plan_limits;
+  ferry::config::AddFlag(app, "--max-plan-message-bytes", plan_limits.max_plan_message_bytes,
+                         "A plan larger than this is returned without manifests and diffs (fetch them with "
+                         "ListPlanManifests)")
+      ->check(CLI::Range(size_t{4096}, size_t{3} << 20));
+  ferry::config::AddFlag(app, "--plan-page-bytes", plan_limits.page_bytes, "Bytes of one ListPlanManifests page")
+      ->check(CLI::Range(size_t{4096}, size_t{3} << 20));
   CLI11_PARSE(app, argc, argv);
   ferry::logging::Init("planner", config.log_level);
 
@@ -140,7 +156,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<ferry::postgres::NotificationListener> listener =
       ferry::postgres::NotificationListener::ForSignal(pool, ferry::planner::PostgresPlannerStore::kPlansChannel, &notifier);
   ferry::planner::PlannerService service(&planner, &notifier, stream_poll,
-                                         infra->runner->NewStreamLimiter("WatchApprovedPlans"));
+                                         infra->runner->NewStreamLimiter("WatchApprovedPlans"), plan_limits);
   infra->runner->AddService(&service);
   infra->runner->OnShutdown([&] {
     notifier.Cancel();

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/crypto/sha256.h"
@@ -81,15 +82,20 @@ absl::StatusOr<std::vector<v1::Manifest>> PlanMaker::ResolveContentFrom(const v1
       return read.status();
     }
     if (read->size() != 1 || read->front().type != v1::CONTENT_ENTRY_TYPE_FILE) continue;
-    object["spec"]["content"] = read->front().data;
+    const std::string& data = read->front().data;
     object["spec"].erase("contentFrom");
+    if (DumpJson(json(data)).ok()) {
+      object["spec"]["content"] = data;
+    } else {
+      // Binary content: carried exactly, as base64 (manifests stay UTF-8 JSON).
+      object["spec"]["contentBase64"] = absl::Base64Escape(data);
+    }
     absl::StatusOr<std::string> resolved = DumpJson(object);
     if (!resolved.ok()) {
-      // Binary content cannot be a JSON string: the input is bad.
       return RenderFailure(absl::StatusCode::kInvalidArgument,
-                           absl::StrCat("contentFrom file \"", *path, "\" of ", m.source_path(),
-                                        " is not UTF-8 text: ", resolved.status().message()),
-                           *path);
+                           absl::StrCat(m.source_path(), ": ConfigFile \"", m.object().name(),
+                                        "\" is not UTF-8 JSON: ", resolved.status().message()),
+                           m.source_path());
     }
     m.set_json(*std::move(resolved));
   }

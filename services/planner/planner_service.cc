@@ -6,6 +6,14 @@
 #include "common/status/status_macros.h"
 
 namespace ferry::planner {
+namespace {
+
+// Released plans read from the store a pass. One: the store returns whole
+// plans, and the body of a 20,000-object plan is 15 MB (twice that as the
+// query's text), so reading several at once set the planner's peak memory.
+constexpr int kReleasedBatch = 1;
+
+}  // namespace
 
 grpc::Status PlannerService::CreateApplication(grpc::ServerContext* ctx, const v1::CreateApplicationRequest* req,
                                                v1::Application* out) {
@@ -71,15 +79,56 @@ grpc::Status PlannerService::ApplyDeclarativeConfig(grpc::ServerContext* ctx, co
 }
 
 grpc::Status PlannerService::GetPlan(grpc::ServerContext*, const v1::GetPlanRequest* req, v1::Plan* out) {
-  return server::Handle(*req, out, [&] {
-    return planner_->GetPlan(req->plan_id(),
-                             req->view() == v1::PLAN_VIEW_BASIC ? v1::PLAN_VIEW_BASIC : v1::PLAN_VIEW_FULL);
+  return server::Handle(*req, out, [&]() -> absl::StatusOr<v1::Plan> {
+    ASSIGN_OR_RETURN(v1::Plan plan, planner_->GetPlan(req->plan_id(), req->view() == v1::PLAN_VIEW_BASIC
+                                                                          ? v1::PLAN_VIEW_BASIC
+                                                                          : v1::PLAN_VIEW_FULL));
+    if (req->view() != v1::PLAN_VIEW_BASIC) FitInMessage(plan, limits_.max_plan_message_bytes);
+    return plan;
   });
 }
 
 grpc::Status PlannerService::ListPlans(grpc::ServerContext*, const v1::ListPlansRequest* req,
                                        v1::ListPlansResponse* out) {
-  return server::Handle(*req, out, [&] { return planner_->ListPlans(*req); });
+  return server::Handle(*req, out, [&]() -> absl::StatusOr<v1::ListPlansResponse> {
+    ASSIGN_OR_RETURN(v1::ListPlansResponse page, planner_->ListPlans(*req));
+    if (req->view() != v1::PLAN_VIEW_FULL) return page;
+    // FULL plans share one message: each keeps its details while the whole
+    // stays under the limit.
+    size_t total = 0;
+    for (v1::Plan& p : *page.mutable_plans()) {
+      size_t budget = limits_.max_plan_message_bytes > total ? limits_.max_plan_message_bytes - total : 0;
+      FitInMessage(p, budget);
+      total += p.ByteSizeLong();
+    }
+    return page;
+  });
+}
+
+grpc::Status PlannerService::ListPlanManifests(grpc::ServerContext*, const v1::ListPlanManifestsRequest* req,
+                                               v1::ListPlanManifestsResponse* out) {
+  return server::Handle(*req, out, [&]() -> absl::StatusOr<v1::ListPlanManifestsResponse> {
+    if (req->plan_id().empty()) return absl::InvalidArgumentError("plan_id: is required");
+    std::shared_ptr<const v1::Plan> plan;
+    {
+      ferry::MutexLock l(&paging_mu_);
+      // A walk starts with an empty token and reads the plan afresh.
+      if (paging_ != nullptr && paging_->id() == req->plan_id() && !req->page_token().empty()) plan = paging_;
+    }
+    if (plan == nullptr) {
+      ASSIGN_OR_RETURN(v1::Plan fresh, planner_->GetPlan(req->plan_id(), v1::PLAN_VIEW_FULL));
+      plan = std::make_shared<const v1::Plan>(std::move(fresh));
+      ferry::MutexLock l(&paging_mu_);
+      paging_ = plan;
+    }
+    ASSIGN_OR_RETURN(v1::ListPlanManifestsResponse page,
+                     ManifestPage(*plan, req->page_size(), req->page_token(), limits_.page_bytes));
+    if (page.next_page_token().empty()) {
+      ferry::MutexLock l(&paging_mu_);
+      if (paging_ == plan) paging_.reset();
+    }
+    return page;
+  });
 }
 
 grpc::Status PlannerService::ApprovePlan(grpc::ServerContext*, const v1::ApprovePlanRequest* req, v1::Plan* out) {
@@ -98,13 +147,18 @@ grpc::Status PlannerService::PreviewPlan(grpc::ServerContext*, const v1::Preview
                                          v1::PreviewPlanResponse* out) {
   return server::Handle(*req, [&]() -> absl::Status {
     ASSIGN_OR_RETURN(*out->mutable_plan(), planner_->PreviewPlan(*req));
+    FitInMessage(*out->mutable_plan(), limits_.max_plan_message_bytes);
     return absl::OkStatus();
   });
 }
 
 grpc::Status PlannerService::PlanRevision(grpc::ServerContext*, const v1::PlanRevisionRequest* req,
                                           v1::PlanRevisionResponse* out) {
-  return server::Handle(*req, out, [&] { return planner_->PlanRevision(*req); });
+  return server::Handle(*req, out, [&]() -> absl::StatusOr<v1::PlanRevisionResponse> {
+    ASSIGN_OR_RETURN(v1::PlanRevisionResponse response, planner_->PlanRevision(*req));
+    if (response.has_plan()) FitInMessage(*response.mutable_plan(), limits_.max_plan_message_bytes);
+    return response;
+  });
 }
 
 grpc::Status PlannerService::WatchApprovedPlans(grpc::ServerContext* ctx, const v1::WatchApprovedPlansRequest* req,
@@ -115,16 +169,19 @@ grpc::Status PlannerService::WatchApprovedPlans(grpc::ServerContext* ctx, const 
   std::string cursor = req->cursor();
   while (!ctx->IsCancelled() && !notifier_->cancelled()) {
     uint64_t seen = notifier_->Version();
-    absl::StatusOr<std::vector<ReleasedPlan>> batch = planner_->ReleasedAfter(cursor, 100);
+    // One plan a pass: each is read whole from the store before its details
+    // are dropped, and a plan can be tens of megabytes.
+    absl::StatusOr<std::vector<ReleasedPlan>> batch = planner_->ReleasedAfter(cursor, kReleasedBatch);
     if (!batch.ok()) return ToGrpcStatus(batch.status());
-    for (const ReleasedPlan& rp : *batch) {
+    for (ReleasedPlan& rp : *batch) {
       v1::WatchApprovedPlansResponse msg;
       msg.set_cursor(absl::StrCat(rp.release_seq));
-      *msg.mutable_plan() = rp.plan;
+      OmitDetails(rp.plan);  // the deployer pages them in with ListPlanManifests
+      *msg.mutable_plan() = std::move(rp.plan);
       if (!writer->Write(msg)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
       cursor = msg.cursor();
     }
-    if (batch->size() == 100) continue;
+    if (batch->size() == static_cast<size_t>(kReleasedBatch)) continue;
     // An empty cursor means "oldest unfinished release" and is re-evaluated
     // on every pass until the first plan is sent.
     notifier_->WaitForChange(seen, safety_poll_);

@@ -1,8 +1,13 @@
 #pragma once
 
+#include <memory>
+
+#include "absl/base/thread_annotations.h"
 #include "common/concurrency/change_signal.h"
+#include "common/concurrency/mutex.h"
 #include "common/server/stream_limiter.h"
 #include "ferry/v1/planner.grpc.pb.h"
+#include "services/planner/plan_view.h"
 #include "services/planner/planner.h"
 
 namespace ferry::planner {
@@ -13,14 +18,21 @@ namespace ferry::planner {
 // or the signal is cancelled. Thread-safe.
 //
 // WatchApprovedPlans waits on the notifier between passes, re-checking the
-// store every `safety_poll` even without a notification.
+// store every `safety_poll` even without a notification. It sends plans
+// without their details (manifests, json_patch, unified_diff); those are
+// paged by ListPlanManifests within `limits.page_bytes`. GetPlan, ListPlans,
+// PreviewPlan and PlanRevision leave the details out of a plan over
+// `limits.max_plan_message_bytes` and say so (Plan.details_omitted).
+// ListPlanManifests keeps the plan being paged (one at a time) between its
+// pages, so a plan is read from the store once per walk, not once per page;
+// it is dropped after the last page or when another plan is paged.
 class PlannerService final : public v1::Planner::Service {
  public:
   // Each WatchApprovedPlans stream holds a slot of `plan_streams` (null:
   // unlimited) while open.
   PlannerService(Planner* planner, concurrency::ChangeSignal* notifier, absl::Duration safety_poll = absl::Seconds(2),
-                 server::StreamLimiter* plan_streams = nullptr)
-      : planner_(planner), notifier_(notifier), safety_poll_(safety_poll), plan_streams_(plan_streams) {}
+                 server::StreamLimiter* plan_streams = nullptr, PlanMessageLimits limits = {})
+      : planner_(planner), notifier_(notifier), safety_poll_(safety_poll), plan_streams_(plan_streams), limits_(limits) {}
 
   grpc::Status CreateApplication(grpc::ServerContext*, const v1::CreateApplicationRequest*, v1::Application*) override;
   grpc::Status GetApplication(grpc::ServerContext*, const v1::GetApplicationRequest*, v1::Application*) override;
@@ -40,6 +52,8 @@ class PlannerService final : public v1::Planner::Service {
                                       v1::ApplyDeclarativeConfigResponse*) override;
   grpc::Status GetPlan(grpc::ServerContext*, const v1::GetPlanRequest*, v1::Plan*) override;
   grpc::Status ListPlans(grpc::ServerContext*, const v1::ListPlansRequest*, v1::ListPlansResponse*) override;
+  grpc::Status ListPlanManifests(grpc::ServerContext*, const v1::ListPlanManifestsRequest*,
+                                 v1::ListPlanManifestsResponse*) override;
   grpc::Status ApprovePlan(grpc::ServerContext*, const v1::ApprovePlanRequest*, v1::Plan*) override;
   grpc::Status RejectPlan(grpc::ServerContext*, const v1::RejectPlanRequest*, v1::Plan*) override;
   grpc::Status PreviewPlan(grpc::ServerContext*, const v1::PreviewPlanRequest*, v1::PreviewPlanResponse*) override;
@@ -58,6 +72,9 @@ class PlannerService final : public v1::Planner::Service {
   concurrency::ChangeSignal* notifier_;
   const absl::Duration safety_poll_;
   server::StreamLimiter* const plan_streams_;
+  const PlanMessageLimits limits_;
+  ferry::Mutex paging_mu_;
+  std::shared_ptr<const v1::Plan> paging_ ABSL_GUARDED_BY(paging_mu_);  // the plan being paged
 };
 
 }  // namespace ferry::planner

@@ -397,5 +397,81 @@ TEST_F(HostTargetTest, BadSpecsAreRefusedNamingTheField) {
   EXPECT_EQ(json::parse((*r)[0].json)["spec"]["content"], "apps/web/conf.yaml:a.conf");
 }
 
+// A PNG-like file: NUL and 0xFF bytes, not UTF-8.
+const std::string kBinary = std::string("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x00\x01", 20) + std::string(300, '\xff');
+
+TEST_F(HostTargetTest, BinaryContentIsWrittenByteForByteAndDriftIsByDigest) {
+  json g = testing::ConfigFile("logo", "logo.png", "x");
+  g["spec"].erase("content");
+  g["spec"]["contentFrom"] = {{"file", "logo.png"}};
+  absl::StatusOr<std::vector<TargetObject>> r =
+      target_->Prepare(app_, {Obj(g)}, [](const std::string&, const std::string&) -> absl::StatusOr<std::string> {
+        return kBinary;
+      });
+  ASSERT_TRUE(r.ok()) << r.status();
+  json prepared = json::parse((*r)[0].json);  // valid UTF-8 JSON: the bytes are base64
+  EXPECT_FALSE(prepared["spec"].contains("content"));
+  ASSERT_TRUE(prepared["spec"].contains("contentBase64"));
+  ASSERT_TRUE(target_->Apply(app_, (*r)[0], nullptr, absl::Now() + absl::Seconds(20), nullptr).ok());
+  std::ifstream in(root_ + "/logo.png", std::ios::binary);
+  std::string written((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(written, kBinary) << "written byte for byte";
+  ObservedObject o = target_->Observe(app_, (*r)[0].key, &(*r)[0]);
+  EXPECT_EQ(o.drift, v1::DRIFT_STATUS_IN_SYNC) << o.drift_message;
+  EXPECT_EQ(json::parse(o.live_json)["spec"]["contentBase64"], prepared["spec"]["contentBase64"]);
+  std::string edited = kBinary;
+  edited[10] = '\x01';
+  std::ofstream(root_ + "/logo.png", std::ios::binary) << edited;
+  o = target_->Observe(app_, (*r)[0].key, &(*r)[0]);
+  EXPECT_EQ(o.drift, v1::DRIFT_STATUS_MODIFIED);
+  EXPECT_NE(o.drift_message.find("sha256"), std::string::npos) << o.drift_message;
+  // Inline contentBase64 in a manifest works the same way; bad base64 is named.
+  json h = testing::ConfigFile("icon", "icon.bin", "x");
+  h["spec"].erase("content");
+  h["spec"]["contentBase64"] = prepared["spec"]["contentBase64"];
+  ASSERT_TRUE(PrepareAndApply({h}).ok());
+  std::ifstream in2(root_ + "/icon.bin", std::ios::binary);
+  EXPECT_EQ(std::string((std::istreambuf_iterator<char>(in2)), std::istreambuf_iterator<char>()), kBinary);
+  h["spec"]["contentBase64"] = "%%% not base64";
+  absl::Status bad = PrepareAndApply({h});
+  EXPECT_NE(bad.message().find("spec.contentBase64"), std::string::npos) << bad;
+}
+
+TEST_F(HostTargetTest, AManifestThatIsNotUtf8IsAClearErrorNamingTheFile) {
+  TargetObject o = Obj(testing::ConfigFile("conf", "a.conf", "x"));
+  o.json = "{\"apiVersion\":\"ferry.dev/v1\",\"kind\":\"ConfigFile\",\"metadata\":{\"name\":\"conf\"},"
+           "\"spec\":{\"path\":\"a.conf\",\"content\":\"\xff\xfe\"}}";
+  absl::StatusOr<std::vector<TargetObject>> r = target_->Prepare(app_, {o}, nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("apps/web/conf.yaml"), std::string::npos) << r.status();
+  EXPECT_NE(r.status().message().find("UTF-8"), std::string::npos) << r.status();
+}
+
+TEST_F(HostTargetTest, HundredKilobyteNamesAreClearErrorsNotAStackOverflow) {
+  // std::regex recursed once per character: a 100 KB port name from Git
+  // overflowed the deployer's stack (SIGSEGV).
+  const std::string huge(100 * 1024, 'a');
+  json p = testing::ServerProcess("web", "v1", 1);
+  p["spec"]["ports"] = {{{"name", huge}}};
+  absl::StatusOr<std::vector<TargetObject>> r = target_->Prepare(app_, {Obj(p)}, nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("spec.ports[0].name"), std::string::npos) << r.status().message().substr(0, 300);
+  EXPECT_LT(r.status().message().size(), 1000u) << "the name is cut in the message";
+  TargetObject f = Obj(testing::ConfigFile(huge, "a.conf", "x"));
+  f.source_path = "apps/web/huge.yaml";
+  r = target_->Prepare(app_, {f}, nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("metadata.name"), std::string::npos) << r.status().message().substr(0, 300);
+  EXPECT_LT(r.status().message().size(), 1000u);
+  r = target_->Prepare(AppScope{huge, "dev"}, {Obj(testing::ConfigFile("conf", "a.conf", "x"))}, nullptr);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("application_id"), std::string::npos) << r.status().message().substr(0, 300);
+  EXPECT_LT(r.status().message().size(), 1000u);
+  // Valid names still pass.
+  json ok = testing::ServerProcess("web", "v1", 1);
+  ok["spec"]["ports"] = {{{"name", "http"}}, {{"name", "metrics_2"}}};
+  EXPECT_TRUE(target_->Prepare(app_, {Obj(ok)}, nullptr).ok());
+}
+
 }  // namespace
 }  // namespace ferry::deployer::host

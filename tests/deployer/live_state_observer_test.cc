@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+
 #include "services/deployer/deployment_history.h"
 #include "tests/deployer/logic_harness.h"
 
@@ -51,11 +53,61 @@ TEST(LiveStateObserverTest, ObjectsNeverAppliedAreObservedWithTheTargetGiven) {
   ref->set_group("ferry.dev");
   ref->set_kind("ConfigFile");
   ref->set_name("x");
-  absl::StatusOr<v1::LiveState> live = h.deployer->ObserveLiveState(req);
-  ASSERT_TRUE(live.ok()) << live.status();
+  absl::StatusOr<v1::ObserveLiveStateResponse> page = h.deployer->ObserveLiveState(req);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(page->next_page_token(), "");
+  const v1::LiveState* live = &page->state();
   ASSERT_EQ(live->objects_size(), 1);
   EXPECT_EQ(live->objects(0).drift(), v1::DRIFT_STATUS_UNKNOWN);
   EXPECT_EQ(live->health(), v1::HEALTH_STATUS_MISSING) << "nothing applied";
+}
+
+TEST(LiveStateObserverTest, ObserveLiveStateIsPagedByCountAndBytesAndThePagesCoverEveryObjectOnce) {
+  // 20,000 applied objects with their JSON did not fit the planner's 4 MiB
+  // receive limit in one response; pages bounded by bytes always do.
+  LogicHarness h;
+  std::vector<std::string> names;
+  for (int i = 0; i < 30; ++i) names.push_back(absl::StrCat("obj", i < 10 ? "0" : "", i));
+  ASSERT_TRUE(h.deployer->HandlePlan(LogicPlan("p1", "web", {names.begin(), names.begin() + 20}, std::string(40, '1'))).ok());
+  h.deployer->WaitIdle();
+  v1::ObserveLiveStateRequest req;
+  req.set_application_id("web");
+  req.set_environment_id("dev");
+  for (int i = 15; i < 30; ++i) {  // 5 already applied, 10 new
+    v1::ObjectRef* ref = req.add_objects();
+    ref->set_group("ferry.dev");
+    ref->set_kind("ConfigFile");
+    ref->set_name(names[i]);
+  }
+  for (auto [size, bytes] : {std::pair<int, size_t>{7, size_t{1} << 20}, {0, size_t{1}}}) {
+    req.set_page_size(size);
+    req.clear_page_token();
+    std::vector<std::string> seen;
+    int pages = 0;
+    while (true) {
+      absl::StatusOr<v1::ObserveLiveStateResponse> page = h.deployer->ObserveLiveState(req, bytes);
+      ASSERT_TRUE(page.ok()) << page.status();
+      ++pages;
+      ASSERT_GE(page->state().objects_size(), 1) << "a page always holds at least one object";
+      if (size > 0) {
+        EXPECT_LE(page->state().objects_size(), size);
+      }
+      for (const v1::LiveObject& o : page->state().objects()) {
+        seen.push_back(o.object().name());
+        EXPECT_EQ(o.applied_json().empty(), o.object().name() >= "obj20") << o.object().name();
+      }
+      if (page->next_page_token().empty()) break;
+      req.set_page_token(page->next_page_token());
+      ASSERT_LT(pages, 100);
+    }
+    EXPECT_EQ(seen, names) << "every object once, in identity order";
+    EXPECT_EQ(pages, size > 0 ? 5 : 30) << "one object a page when the byte budget is tiny";
+  }
+  req.set_page_token("not-a-token!");
+  EXPECT_EQ(h.deployer->ObserveLiveState(req).status().code(), absl::StatusCode::kInvalidArgument);
+  req.clear_page_token();
+  req.set_page_size(10001);
+  EXPECT_EQ(h.deployer->ObserveLiveState(req).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(DeploymentHistoryTest, PagesAreNewestFirstAndBadTokensAreRefused) {

@@ -5,9 +5,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/crypto/sha256.h"
 #include "services/planner/declarative_config.h"
 #include "services/planner/differ.h"
 #include "services/planner/manifest_parser.h"
+#include "services/planner/plan_view.h"
 #include "services/planner/render_failure.h"
 #include "services/planner/repo_path.h"
 #include "services/planner/sync_window.h"
@@ -216,6 +220,111 @@ TEST(DifferTest, OrdersByWaveThenIdentityAndPrunesLast) {
   EXPECT_EQ(actions[3].action(), v1::OBJECT_ACTION_DELETE);
   options.prune = false;
   EXPECT_EQ(DiffObjects({a, b, c}, {gone_live}, options).size(), 3u);
+}
+
+v1::Manifest File(const std::string& name, json spec) {
+  json o = {{"apiVersion", "ferry.dev/v1"}, {"kind", "ConfigFile"}, {"metadata", {{"name", name}}}, {"spec", spec}};
+  return (*ParseManifests(o.dump(), "x.yaml"))[0];
+}
+
+TEST(DifferTest, BinaryContentDiffersByDigestAndNoRawBytesAreShown) {
+  const std::string old_bytes = std::string("\x89PNG\x00\x00\xff\xfe", 8);
+  const std::string new_bytes = std::string("\x89PNG\x00\x01\xff\xfe", 8);
+  v1::Manifest want = File("logo", {{"path", "logo.png"}, {"contentBase64", absl::Base64Escape(new_bytes)}});
+  json live = {{"apiVersion", "ferry.dev/v1"}, {"kind", "ConfigFile"}, {"metadata", {{"name", "logo"}}},
+               {"spec", {{"path", "logo.png"}, {"contentBase64", absl::Base64Escape(old_bytes)}}}};
+  auto actions = DiffObjects({want}, {Live(want, live, live)}, {});
+  ASSERT_EQ(actions[0].action(), v1::OBJECT_ACTION_UPDATE);
+  const std::string& diff = actions[0].unified_diff();
+  EXPECT_NE(diff.find("binary content differs: sha256:" + Sha256Hex(old_bytes) + " -> sha256:" + Sha256Hex(new_bytes)),
+            std::string::npos) << diff;
+  for (const std::string& shown : {diff, actions[0].json_patch()}) {
+    EXPECT_EQ(shown.find(absl::Base64Escape(new_bytes)), std::string::npos) << shown;
+    EXPECT_EQ(shown.find(absl::Base64Escape(old_bytes)), std::string::npos) << shown;
+    EXPECT_EQ(shown.find("PNG"), std::string::npos) << shown;
+  }
+  // The same bytes, as text on one side and base64 on the other, do not differ.
+  v1::Manifest text = File("t", {{"path", "t.txt"}, {"content", "hello\n"}});
+  json live_b64 = json::parse(text.json());
+  live_b64["spec"].erase("content");
+  live_b64["spec"]["contentBase64"] = absl::Base64Escape("hello\n");
+  EXPECT_EQ(DiffObjects({text}, {Live(text, live_b64, live_b64)}, {})[0].action(), v1::OBJECT_ACTION_NOOP);
+  // A new binary file: its digest, not its bytes.
+  auto created = DiffObjects({want}, {}, {});
+  EXPECT_NE(created[0].unified_diff().find("sha256:" + Sha256Hex(new_bytes)), std::string::npos);
+  EXPECT_EQ(created[0].unified_diff().find(absl::Base64Escape(new_bytes)), std::string::npos);
+}
+
+v1::Plan BigPlan(int n) {
+  v1::Plan plan;
+  plan.set_id("plan-1");
+  plan.set_manifests_digest("sha256:abc");
+  for (int i = 0; i < n; ++i) {
+    *plan.add_manifests() = File(absl::StrCat("f", i), {{"path", absl::StrCat("f", i)}, {"content", std::string(500, 'x')}});
+    v1::PlanAction* a = plan.add_actions();
+    *a->mutable_object() = plan.manifests(i).object();
+    a->set_action(i % 2 ? v1::OBJECT_ACTION_NOOP : v1::OBJECT_ACTION_CREATE);
+    if (i % 2 == 0) {
+      a->set_json_patch(std::string(300, 'p'));
+      a->set_unified_diff(std::string(300, 'd'));
+    }
+  }
+  return plan;
+}
+
+TEST(PlanViewTest, APlanTooLargeForOneMessageIsMarkedAndKeepsItsCounts) {
+  v1::Plan plan = BigPlan(100);
+  v1::Plan small = plan;
+  EXPECT_FALSE(FitInMessage(small, 1 << 20)) << "fits: left whole";
+  EXPECT_EQ(small.manifests_size(), 100);
+  EXPECT_FALSE(small.details_omitted());
+  EXPECT_TRUE(FitInMessage(plan, 10000));
+  EXPECT_TRUE(plan.details_omitted());
+  EXPECT_EQ(plan.manifest_count(), 100);
+  EXPECT_EQ(plan.manifests_size(), 0);
+  EXPECT_EQ(plan.actions_size(), 100) << "actions stay, without their diffs";
+  EXPECT_TRUE(plan.actions(0).unified_diff().empty());
+  EXPECT_LT(plan.ByteSizeLong(), 10000u);
+}
+
+TEST(PlanViewTest, ManifestPagesAreBoundedByBytesAndTogetherAreThePlan) {
+  const v1::Plan plan = BigPlan(200);
+  v1::Plan rebuilt = plan;
+  OmitDetails(rebuilt);
+  std::string token;
+  int pages = 0;
+  do {
+    absl::StatusOr<v1::ListPlanManifestsResponse> page = ManifestPage(plan, 0, token, 8 * 1024);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ++pages;
+    EXPECT_LE(page->ByteSizeLong(), 8u * 1024 + 1024) << "bounded by bytes";
+    EXPECT_GT(page->manifests_size() + page->action_details_size(), 0);
+    EXPECT_EQ(page->manifest_count(), 200);
+    EXPECT_EQ(page->manifests_digest(), "sha256:abc");
+    if (page->manifests_size() > 0) {
+      EXPECT_EQ(page->manifest_offset(), rebuilt.manifests_size());
+    }
+    for (const auto& m : page->manifests()) *rebuilt.add_manifests() = m;
+    for (const auto& d : page->action_details()) {
+      rebuilt.mutable_actions(d.index())->set_json_patch(d.json_patch());
+      rebuilt.mutable_actions(d.index())->set_unified_diff(d.unified_diff());
+    }
+    token = page->next_page_token();
+    ASSERT_LT(pages, 1000);
+  } while (!token.empty());
+  EXPECT_GT(pages, 10);
+  rebuilt.clear_details_omitted();
+  rebuilt.clear_manifest_count();
+  EXPECT_EQ(rebuilt.SerializeAsString(), plan.SerializeAsString()) << "the pages are the whole plan";
+  // One item larger than the budget still comes, alone.
+  absl::StatusOr<v1::ListPlanManifestsResponse> one = ManifestPage(plan, 0, "", 10);
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->manifests_size(), 1);
+  EXPECT_EQ(one->next_page_token(), "1");
+  EXPECT_EQ(ManifestPage(plan, 0, "x", 1024).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ManifestPage(plan, 0, "999", 1024).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ManifestPage(plan, 10001, "", 1024).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ManifestPage(plan, 3, "", 1 << 20)->manifests_size(), 3) << "page_size bounds the count";
 }
 
 TEST(UnifiedDiffTest, ProducesHunksWithContext) {

@@ -1,7 +1,6 @@
 #include "services/deployer/host/host_objects.h"
 
-#include <regex>
-
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -75,10 +74,31 @@ class Checker {
   std::string where_;
 };
 
+bool LowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+// ^[a-z0-9]([-a-z0-9._]{0,251}[a-z0-9])?$, matched by hand: names come from
+// Git and can be of any length (std::regex recursed per character and
+// overflowed the stack on a long one).
 bool ValidName(const std::string& s) {
-  static const std::regex re("^[a-z0-9]([-a-z0-9._]{0,251}[a-z0-9])?$");
-  return std::regex_match(s, re);
+  if (s.empty() || s.size() > 253) return false;
+  if (!LowerAlnum(s.front()) || !LowerAlnum(s.back())) return false;
+  for (char c : s)
+    if (!LowerAlnum(c) && c != '-' && c != '.' && c != '_') return false;
+  return true;
 }
+
+constexpr size_t kMaxPortNameLength = 63;
+
+// ^[a-z][a-z0-9_]*$ with a length cap, matched by hand.
+bool ValidPortName(const std::string& s) {
+  if (s.empty() || s.size() > kMaxPortNameLength || !(s[0] >= 'a' && s[0] <= 'z')) return false;
+  for (char c : s)
+    if (!LowerAlnum(c) && c != '_') return false;
+  return true;
+}
+
+// A name for a message: long ones cut.
+std::string Shown(const std::string& s) { return s.size() > 80 ? absl::StrCat(s.substr(0, 80), "...") : s; }
 
 absl::StatusOr<int> ParseMode(const Checker& c, const json& spec) {
   if (!spec.contains("mode") || spec["mode"].is_null()) return 0644;
@@ -111,11 +131,18 @@ absl::Status ParseConfigFile(const Checker& c, const json& spec, ConfigFileSpec&
   if (!path.ok()) return path.status();
   out.path = *path;
   bool has_content = spec.contains("content") && !spec["content"].is_null();
+  bool has_base64 = spec.contains("contentBase64") && !spec["contentBase64"].is_null();
   bool has_from = spec.contains("contentFrom") && !spec["contentFrom"].is_null();
-  if (has_content == has_from) return c.Error("spec.content", "exactly one of content and contentFrom is required");
+  if (int{has_content} + int{has_base64} + int{has_from} != 1)
+    return c.Error("spec.content", "exactly one of content, contentBase64 and contentFrom is required");
   if (has_content) {
     if (!spec["content"].is_string()) return c.Error("spec.content", "must be a string");
     out.content = spec["content"].get<std::string>();
+  } else if (has_base64) {
+    // Binary content: carried as base64 in the (UTF-8) manifest, written byte for byte.
+    if (!spec["contentBase64"].is_string()) return c.Error("spec.contentBase64", "must be a base64 string");
+    if (!absl::Base64Unescape(spec["contentBase64"].get<std::string>(), &out.content))
+      return c.Error("spec.contentBase64", "is not valid base64");
   } else {
     absl::StatusOr<std::string> file = c.String(spec["contentFrom"], "file", "spec.contentFrom.file", true);
     if (!file.ok()) return file.status();
@@ -275,8 +302,9 @@ absl::Status ParseProcess(const Checker& c, const json& spec, ProcessSpec& out) 
       PortSpec ps;
       absl::StatusOr<std::string> name = c.String(ports[i], "name", f + ".name", true);
       if (!name.ok()) return name.status();
-      if (!std::regex_match(*name, std::regex("^[a-z][a-z0-9_]*$"))) {
-        return c.Error(f + ".name", "must match [a-z][a-z0-9_]*");
+      if (!ValidPortName(*name)) {
+        return c.Error(f + ".name", absl::StrCat("\"", Shown(*name), "\" (", name->size(), " bytes) must match [a-z][a-z0-9_]* and be at most ",
+                                                 kMaxPortNameLength, " bytes"));
       }
       ps.name = *name;
       absl::StatusOr<int64_t> port = c.Int(ports[i], "port", f + ".port", 0, 0, 65535);
@@ -314,7 +342,13 @@ absl::Status ParseProcess(const Checker& c, const json& spec, ProcessSpec& out) 
 absl::StatusOr<HostObject> ParseHostObject(const std::string& text, const std::string& source_path) {
   std::string file = source_path.empty() ? "<manifest>" : source_path;
   absl::StatusOr<json> parsed = ParseJson(text);
-  json doc = parsed.ok() ? *std::move(parsed) : json();
+  if (!parsed.ok()) {
+    // E.g. a string that is not UTF-8: manifests are text; binary file
+    // content goes in spec.contentBase64 or spec.contentFrom.
+    return absl::InvalidArgumentError(absl::StrCat(file, ": object is not valid JSON/UTF-8 (",
+                                                   parsed.status().message(), ")"));
+  }
+  json doc = *std::move(parsed);
   if (!doc.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(file, ": object is not a JSON/YAML mapping"));
   }
@@ -324,7 +358,7 @@ absl::StatusOr<HostObject> ParseHostObject(const std::string& text, const std::s
                      doc["metadata"]["name"].is_string()
                  ? doc["metadata"]["name"].get<std::string>()
                  : "";
-  out.where = absl::StrFormat("%s: %s \"%s\"", file, out.kind.empty() ? "object" : out.kind, out.name);
+  out.where = absl::StrFormat("%s: %s \"%s\"", file, out.kind.empty() ? "object" : Shown(out.kind), Shown(out.name));
   Checker c(out.where);
   std::string api = doc.contains("apiVersion") && doc["apiVersion"].is_string() ? doc["apiVersion"].get<std::string>() : "";
   if (api != kApiVersion) {
@@ -333,7 +367,9 @@ absl::StatusOr<HostObject> ParseHostObject(const std::string& text, const std::s
   if (out.kind != kProcessKind && out.kind != kConfigFileKind) {
     return c.Error("kind", absl::StrCat("unknown kind \"", out.kind, "\" for the host target (known: Process, ConfigFile)"));
   }
-  if (!ValidName(out.name)) return c.Error("metadata.name", "must be a lowercase DNS-style name");
+  if (!ValidName(out.name))
+    return c.Error("metadata.name", absl::StrCat("must be a lowercase DNS-style name of at most 253 bytes (",
+                                                 out.name.size(), " bytes)"));
   if (!doc.contains("spec") || !doc["spec"].is_object()) return c.Error("spec", "is required");
   const json& spec = doc["spec"];
   absl::Status s;
@@ -347,6 +383,19 @@ absl::StatusOr<HostObject> ParseHostObject(const std::string& text, const std::s
   if (!s.ok()) return s;
   out.doc = std::move(doc);
   return out;
+}
+
+bool IsUtf8Text(const std::string& bytes) { return DumpJson(json(bytes)).ok(); }
+
+void SetFileContent(nlohmann::json& spec, const std::string& bytes) {
+  spec.erase("content");
+  spec.erase("contentBase64");
+  spec.erase("contentFrom");
+  if (IsUtf8Text(bytes)) {
+    spec["content"] = bytes;
+  } else {
+    spec["contentBase64"] = absl::Base64Escape(bytes);
+  }
 }
 
 std::string ProcessSpecHash(const nlohmann::json& spec) {

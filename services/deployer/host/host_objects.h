@@ -32,7 +32,7 @@ struct ReloadAction {
 // spec of a ConfigFile.
 struct ConfigFileSpec {
   std::string path;     // Relative to the environment's root.
-  std::string content;  // Resolved content (contentFrom is resolved by Prepare).
+  std::string content;  // Resolved bytes (contentBase64 decoded; contentFrom resolved by Prepare).
   std::string content_from;  // spec.contentFrom.file before resolution.
   int mode = 0644;
   Command validate;  // May contain "{path}", replaced by the staged file's path.
@@ -87,6 +87,13 @@ struct HostObject {
 // object and field, including for any apiVersion other than ferry.dev/v1 and
 // any kind other than Process and ConfigFile.
 absl::StatusOr<HostObject> ParseHostObject(const std::string& json, const std::string& source_path);
+
+// True when `bytes` is valid UTF-8 (can be a JSON string as it is).
+bool IsUtf8Text(const std::string& bytes);
+
+// Sets a ConfigFile spec's content to `bytes`: spec.content when they are
+// UTF-8 text, spec.contentBase64 otherwise (binary: exact bytes, UTF-8 JSON).
+void SetFileContent(nlohmann::json& spec, const std::string& bytes);
 
 // Canonical hash of a Process spec document, identifying its instances.
 std::string ProcessSpecHash(const nlohmann::json& spec);

@@ -8,7 +8,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -60,11 +59,21 @@ HostTarget::HostTarget(std::string root_dir) : root_(std::move(root_dir)), proce
 namespace {
 
 // Application ids name folders under the root, so they must be plain labels.
+// ^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$, matched by hand (no std::regex on
+// input: it recursed per character and overflowed the stack on long input).
+bool DnsLabel(const std::string& s) {
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (s.empty() || s.size() > 63 || !alnum(s.front()) || !alnum(s.back())) return false;
+  for (char c : s)
+    if (!alnum(c) && c != '-') return false;
+  return true;
+}
+
 absl::Status CheckScope(const AppScope& app) {
-  static const std::regex re("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$");
-  if (!std::regex_match(app.application_id, re)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("application_id: \"", app.application_id, "\" is not a lowercase DNS label"));
+  if (!DnsLabel(app.application_id)) {
+    const std::string& id = app.application_id;
+    return absl::InvalidArgumentError(absl::StrCat("application_id: \"", id.size() > 80 ? id.substr(0, 80) + "..." : id,
+                                                   "\" is not a lowercase DNS label of at most 63 bytes"));
   }
   return absl::OkStatus();
 }
@@ -104,8 +113,7 @@ absl::StatusOr<std::vector<TargetObject>> HostTarget::Prepare(const AppScope& ap
         }
         absl::StatusOr<std::string> content = fetch(objects[i].source_path, f);
         if (!content.ok()) return Prefix(absl::StrCat(obj.where, ": spec.contentFrom.file"), content.status());
-        obj.doc["spec"]["content"] = *content;
-        obj.doc["spec"].erase("contentFrom");
+        SetFileContent(obj.doc["spec"], *content);  // binary content as contentBase64
       }
       if (obj.file->reload && !obj.file->reload->process.empty() && !process_names.count(obj.file->reload->process)) {
         return absl::InvalidArgumentError(absl::StrCat(obj.where, ": spec.reload.process: no Process \"",
@@ -126,7 +134,7 @@ absl::Status HostTarget::ApplyFile(const AppScope& app, const HostObject& obj) {
   fs::create_directories(root_, ec);
   absl::StatusOr<std::string> abs = ResolveUnderRoot(root_, spec.path, "spec.path", true);
   if (!abs.ok()) return Prefix(obj.where, abs.status());
-  std::string content = obj.doc["spec"].value("content", "");
+  const std::string& content = spec.content;  // the exact bytes (contentBase64 decoded)
   // Unchanged content and mode: nothing to write, nothing to reload.
   bool found = false;
   std::string current = ReadAll(*abs, &found);
@@ -263,9 +271,10 @@ ObservedObject HostTarget::ObserveFile(const HostObject* applied, const std::str
   json live = {{"apiVersion", kApiVersion},
                {"kind", kConfigFileKind},
                {"metadata", {{"name", name}}},
-               {"spec", {{"path", spec.path}, {"content", content}, {"mode", absl::StrFormat("%04o", mode)}}}};
+               {"spec", {{"path", spec.path}, {"mode", absl::StrFormat("%04o", mode)}}}};
+  SetFileContent(live["spec"], content);  // bytes that are not UTF-8 as contentBase64
   out.live_json = DumpJsonLossy(live);
-  std::string want = applied->doc["spec"].value("content", "");
+  const std::string& want = spec.content;
   if (content != want) {
     out.drift = v1::DRIFT_STATUS_MODIFIED;
     out.drift_message = absl::StrCat(spec.path, ": content differs (sha256 ", Sha256Hex(content).substr(0, 12),
