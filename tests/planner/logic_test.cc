@@ -33,6 +33,16 @@ TEST(RepoPathTest, NormalisesAndRefusesEscapes) {
   EXPECT_EQ(FullRefName("main"), "refs/heads/main");
 }
 
+// Found by fuzz/path_checks_fuzzer.cc: the folder is not always Ferry's own
+// (a helm "# Source:" comment in Git names a manifest's file), and its ".."
+// components escaped unchecked.
+TEST(RepoPathTest, ResolveRefusesAFolderThatEscapes) {
+  EXPECT_FALSE(ResolveRepoPath("../../etc", "passwd").ok());
+  EXPECT_EQ(*ResolveRepoPath("a~../../b", "x"), "b/x");  // was "a~../../b/x"
+  EXPECT_FALSE(ResolveRepoPath("a/../..", "b").ok());
+  EXPECT_EQ(*ResolveRepoPath("a/./b/../c", "d"), "a/c/d");
+}
+
 TEST(ManifestParserTest, ParsesMultiDocumentYamlWithTypesAndWaves) {
   auto m = ParseManifests(R"(apiVersion: ferry.dev/v1
 kind: Process
