@@ -283,6 +283,16 @@ TEST(SyncWindowTest, InvalidScheduleNamesField) {
   EXPECT_NE(s.message().find("environment.sync_windows[0].schedule"), std::string::npos) << s;
 }
 
+// Found by fuzz/sync_window_fuzzer.cc: a step as large as an int overflowed
+// the loop counter past the last value (undefined behaviour; UBSan in
+// make test-asan reports it).
+TEST(SyncWindowTest, AStepAsLargeAsAnIntMatchesOnlyTheFirstValue) {
+  absl::StatusOr<CronSchedule> c = CronSchedule::Parse("59/2147483647 * * * *");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->Matches(absl::CivilMinute(2026, 11, 26, 10, 59)));
+  EXPECT_FALSE(c->Matches(absl::CivilMinute(2026, 11, 26, 10, 58)));
+}
+
 v1::Application App(const std::string& id, std::vector<std::string> deps = {}) {
   v1::Application a;
   a.set_id(id);
