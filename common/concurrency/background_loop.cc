@@ -1,9 +1,8 @@
 #include "common/concurrency/background_loop.h"
 
-#include <exception>
 #include <utility>
 
-#include "absl/strings/str_cat.h"
+#include "common/concurrency/last_resort.h"
 #include "common/logging/logger.h"
 
 namespace ferry::concurrency {
@@ -54,17 +53,7 @@ bool BackgroundLoop::Stopping() {
   return stop_;
 }
 
-absl::StatusOr<absl::Duration> BackgroundLoop::RunStep() {
-  try {
-    return step_();
-  } catch (const std::exception& e) {
-    logging::Error("background step threw; counted as a failure", {{"loop", name_}, {"error", e.what()}});
-    return absl::InternalError(absl::StrCat(name_, ": step threw: ", e.what()));
-  } catch (...) {
-    logging::Error("background step threw; counted as a failure", {{"loop", name_}, {"error", "not a std::exception"}});
-    return absl::InternalError(absl::StrCat(name_, ": step threw"));
-  }
-}
+absl::StatusOr<absl::Duration> BackgroundLoop::RunStep() { return RunGuarded(name_, step_); }
 
 void BackgroundLoop::Run() {
   Backoff backoff(options_.backoff);

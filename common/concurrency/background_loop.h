@@ -59,7 +59,7 @@ class BackgroundLoop {
 
  private:
   void Run();
-  // The step, with exceptions turned into INTERNAL.
+  // The step, with exceptions turned into INTERNAL (RunGuarded).
   absl::StatusOr<absl::Duration> RunStep();
   bool Stopping();
 

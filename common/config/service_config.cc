@@ -54,12 +54,22 @@ void AddServiceFlags(CLI::App& app, ServiceConfig& config) {
       ->required();
   AddFlag(app, "--grpc-address", config.grpc_address, "host:port for the gRPC API; port 0 picks a free one");
   AddFlag(app, "--metrics-address", config.metrics_address, "host:port for Prometheus /metrics; port 0 picks one");
-  AddFlag(app, "--threads", config.threads, "maximum gRPC handler threads")->check(CLI::Range(2, 1024));
+  AddFlag(app, "--threads", config.threads, "gRPC handler threads for unary calls (streams have their own)")
+      ->check(CLI::Range(2, 1024));
+  AddFlag(app, "--max-streams", config.max_streams,
+          "open streams per streaming RPC (each holds a thread); more are refused with RESOURCE_EXHAUSTED")
+      ->check(CLI::Range(1, 1024));
+  AddFlag(app, "--reserved-service-streams", config.reserved_service_streams,
+          "further streams per streaming RPC kept for Ferry services (callers sending x-ferry-service)")
+      ->check(CLI::Range(0, 256));
   AddFlag(app, "--db-pool-size", config.db_pool_size, "PostgreSQL connections kept by the pool")
       ->check(CLI::Range(1, 256));
   AddFlag(app, "--log-level", config.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   AddFlag(app, "--audit-address", config.audit_address, "host:port of ferry-audit, for the audit outbox");
+  AddFlag(app, "--outbox-max-batch-bytes", config.outbox_max_batch_bytes,
+          "largest batch of audit events the outbox sends at once, in bytes (ferry-audit receives at most 4 MiB)")
+      ->check(CLI::Range(size_t{64} << 10, size_t{4} << 20));
   app.add_option("--port-file", config.port_file, "write the bound ports to this file once listening")
       ->envname(env("--port-file"));
   AddDurationFlag(app, "--drain-timeout", config.drain_timeout, "how long SIGTERM waits for in-flight RPCs");

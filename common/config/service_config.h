@@ -19,12 +19,17 @@ struct ServiceConfig {
   std::string grpc_address;
   std::string metrics_address;
   int threads = 16;
+  // Open streams per server-streaming RPC (common/server/stream_limiter.h).
+  int max_streams = 16;
+  int reserved_service_streams = 4;
   absl::Duration drain_timeout = absl::Seconds(10);
   absl::Duration db_connect_timeout = absl::Seconds(30);
   int db_pool_size = 8;
   std::string log_level = "info";
   // Where the audit service listens; the outbox forwarder delivers there.
   std::string audit_address = "127.0.0.1:7004";
+  // Largest batch of audit events the outbox sends at once (bytes).
+  size_t outbox_max_batch_bytes = 1 << 20;
   // When set, the bound ports are written there once listening ("grpc=N" and
   // "metrics=N" lines). Lets tests and scripts use port 0.
   std::string port_file;

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstddef>
+#include <limits>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -15,9 +17,22 @@ namespace ferry {
 // never throw. tests/common/json/no_throwing_json_calls.sh fails the build's
 // tests on a direct call anywhere else in common/ and services/.
 
+// Bounds on parsing untrusted JSON. nlohmann parses any depth without
+// recursion, but copying, comparing, dumping and destroying-by-hand a value
+// recurse once per level: 100,000 nested arrays parse, then their first copy
+// overflows the stack.
+struct JsonLimits {
+  int max_depth = 1000;  // nested arrays and objects; [] is 1
+  size_t max_bytes = std::numeric_limits<size_t>::max();
+};
+
 // Parses `text` as one JSON value (nothing but whitespace after it).
 // INVALID_ARGUMENT with the parser's description (byte position included)
-// when it is not JSON or not valid UTF-8.
+// when it is not JSON or not valid UTF-8; RESOURCE_EXHAUSTED "JSON nested
+// deeper than N levels" or "JSON text of N bytes, more than M" past
+// `limits`. The one-argument form applies JsonLimits' defaults (1,000 levels,
+// any size), which every recursive use of the value survives.
+absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text, const JsonLimits& limits);
 absl::StatusOr<nlohmann::json> ParseJson(absl::string_view text);
 
 // `value` as JSON text: compact when `indent` is negative, else pretty with

@@ -10,6 +10,9 @@ namespace ferry::outbox {
 inline constexpr size_t kMaxAuditIdBytes = 256;           // ids, actor and subject
 inline constexpr size_t kMaxAuditMessageBytes = 4096;     // message
 inline constexpr size_t kMaxAuditDetailsBytes = 64 * 1024;  // details, serialized
+// The whole event, serialized (unknown fields included): above what the
+// field limits allow, so only an event padded with something else hits it.
+inline constexpr size_t kMaxAuditEventBytes = 96 * 1024;
 
 // `text` cut to at most `max` bytes at a UTF-8 character boundary, ending
 // with "…" when cut.

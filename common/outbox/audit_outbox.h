@@ -23,12 +23,12 @@ class AuditOutbox {
  public:
   static std::unique_ptr<AuditOutbox> Create(postgres::ConnectionPool* pool, const std::string& schema,
                                              const std::string& service, const std::string& audit_address,
-                                             server::ServerRunner& runner) {
+                                             server::ServerRunner& runner, ForwarderOptions options = {}) {
     auto out = std::unique_ptr<AuditOutbox>(new AuditOutbox());
     out->store_ = std::make_unique<PostgresOutboxStore>(pool, schema, service);
     out->sink_ = std::make_unique<GrpcAuditSink>(grpc::CreateChannel(audit_address, grpc::InsecureChannelCredentials()));
     out->forwarder_ = std::make_unique<OutboxForwarder>(service, PostgresOutboxStore::NotifyChannel(schema),
-                                                        out->store_.get(), out->sink_.get(), pool, &runner.registry());
+                                                        out->store_.get(), out->sink_.get(), pool, &runner.registry(), options);
     out->forwarder_->Start();
     OutboxForwarder* forwarder = out->forwarder_.get();
     runner.OnShutdown([forwarder] { forwarder->Stop(); });

@@ -51,6 +51,7 @@ OutboxForwarder::OutboxForwarder(std::string service, std::string notify_channel
                         .Register(*registry);
   delivered_ok_ = &delivered.Add({{"service", service_}, {"result", "ok"}});
   delivered_failed_ = &delivered.Add({{"service", service_}, {"result", "error"}});
+  dead_lettered_ = &delivered.Add({{"service", service_}, {"result", "dead_letter"}});
 }
 
 OutboxForwarder::~OutboxForwarder() { Stop(); }
@@ -78,36 +79,61 @@ absl::Status OutboxForwarder::DrainOnce() {
       backlog_->Set(0);
       return absl::OkStatus();
     }
+    // The batch: the fetched events up to max_batch_bytes (at least one).
     std::vector<v1::Event> events;
     std::vector<int64_t> ids;
+    size_t bytes = 0;
     for (const PendingEvent& p : *pending) {
+      size_t size = p.event.ByteSizeLong();
+      if (!events.empty() && bytes + size > options_.max_batch_bytes) break;
+      bytes += size;
       events.push_back(p.event);
       ids.push_back(p.id);
     }
-    absl::Status sent = sink_->AppendBatch(events);
-    if (sent.ok()) {
-      delivered_ok_->Increment(static_cast<double>(ids.size()));
-      absl::Status marked = store_->MarkSent(ids);
-      if (!marked.ok()) return marked;  // redelivery later is harmless: Append is idempotent
-      continue;
-    }
-    delivered_failed_->Increment(static_cast<double>(ids.size()));
-    store_->RecordFailure(ids, std::string(sent.message())).IgnoreError();
-    if (Retryable(sent)) return sent;
-    // The audit service refused the batch itself: find the event it refuses,
-    // keep it (with its error) out of the queue, and deliver the rest.
-    for (size_t i = 0; i < events.size(); ++i) {
-      absl::Status one = sink_->AppendBatch({events[i]});
-      if (!one.ok() && Retryable(one)) return one;
-      if (!one.ok()) {
-        logging::Error("audit event refused; kept in the outbox with its error",
-                       {{"outbox_id", ids[i]}, {"error", std::string(one.message())}});
-        store_->RecordFailure({ids[i]}, std::string(one.message())).IgnoreError();
-      }
-      absl::Status marked = store_->MarkSent({ids[i]});
-      if (!marked.ok()) return marked;
-    }
+    absl::Status delivered = Deliver(events, ids);
+    if (!delivered.ok()) return delivered;
   }
+}
+
+absl::Status OutboxForwarder::Deliver(const std::vector<v1::Event>& events, const std::vector<int64_t>& ids) {
+  absl::Status sent = sink_->AppendBatch(events);
+  if (sent.ok()) {
+    delivered_ok_->Increment(static_cast<double>(ids.size()));
+    // Redelivery after a failed mark is harmless: Append is idempotent.
+    return store_->MarkSent(ids);
+  }
+  if (absl::IsResourceExhausted(sent)) {
+    if (events.size() == 1) return DeadLetter(ids[0], events[0], sent);
+    // Too large for the audit service: each half in order.
+    const size_t half = events.size() / 2;
+    logging::Warn("audit batch refused as too large; sending it in halves",
+                  {{"events", events.size()}, {"error", std::string(sent.message())}});
+    absl::Status first = Deliver({events.begin(), events.begin() + half}, {ids.begin(), ids.begin() + half});
+    if (!first.ok()) return first;
+    return Deliver({events.begin() + half, events.end()}, {ids.begin() + half, ids.end()});
+  }
+  delivered_failed_->Increment(static_cast<double>(ids.size()));
+  store_->RecordFailure(ids, std::string(sent.message())).IgnoreError();
+  if (Retryable(sent)) return sent;
+  // The audit service refused the batch itself: find the event it refuses,
+  // keep it (with its error) out of the queue, and deliver the rest.
+  if (events.size() == 1) return DeadLetter(ids[0], events[0], sent);
+  for (size_t i = 0; i < events.size(); ++i) {
+    absl::Status one = Deliver({events[i]}, {ids[i]});
+    if (!one.ok()) return one;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status OutboxForwarder::DeadLetter(int64_t id, const v1::Event& event, const absl::Status& refusal) {
+  dead_lettered_->Increment();
+  logging::Error("audit event refused; kept in the outbox with its error and skipped",
+                 {{"outbox_id", id},
+                  {"idempotency_key", event.idempotency_key()},
+                  {"bytes", static_cast<int64_t>(event.ByteSizeLong())},
+                  {"error", std::string(refusal.message())}});
+  store_->RecordFailure({id}, std::string(refusal.message())).IgnoreError();
+  return store_->MarkSent({id});
 }
 
 absl::StatusOr<absl::Duration> OutboxForwarder::DeliverPending() {

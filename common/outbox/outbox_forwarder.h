@@ -20,6 +20,10 @@ namespace ferry::outbox {
 
 struct ForwarderOptions {
   int batch_size = 500;
+  // A batch also ends before its serialized events pass this many bytes (a
+  // single larger event goes alone): the audit service's gRPC receive limit
+  // is 4 MiB (--outbox-max-batch-bytes).
+  size_t max_batch_bytes = 1 << 20;
   absl::Duration initial_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(30);
   // Safety-net poll when no notification arrives.
@@ -33,8 +37,14 @@ struct ForwarderOptions {
 // PostgreSQL NOTIFY sent by PostgresOutboxStore::Enqueue, so an event
 // normally leaves within milliseconds of its transaction committing. If the
 // audit service is down, events wait in the outbox; nothing upstream blocks.
+// Batches are capped by count and bytes. A batch the audit service refuses
+// as too large (RESOURCE_EXHAUSTED) is halved and each half sent in order; a
+// single event refused that way, or refused as invalid, is kept in the
+// outbox with its error (marked sent, so it never blocks the events behind
+// it) and logged as an error: it is dead-lettered, not retried.
 // Exposes ferry_outbox_backlog{service} and
-// ferry_outbox_delivered_total{service,result}. Thread-safe.
+// ferry_outbox_delivered_total{service,result} (result ok, error or
+// dead_letter). Thread-safe.
 class OutboxForwarder {
  public:
   OutboxForwarder(std::string service, std::string notify_channel, OutboxStore* store, AuditSink* sink,
@@ -55,6 +65,12 @@ class OutboxForwarder {
   // One round of the delivery loop: drain, update the backlog gauge, then
   // wait idle_poll (or a wake).
   absl::StatusOr<absl::Duration> DeliverPending();
+  // Sends `events` (outbox ids `ids`) in order, halving on RESOURCE_EXHAUSTED
+  // and isolating refused events. OK once each is delivered or
+  // dead-lettered; otherwise the retryable error.
+  absl::Status Deliver(const std::vector<v1::Event>& events, const std::vector<int64_t>& ids);
+  // Keeps one refused event out of the queue with its error.
+  absl::Status DeadLetter(int64_t id, const v1::Event& event, const absl::Status& refusal);
 
   const std::string service_;
   const std::string channel_;
@@ -65,6 +81,7 @@ class OutboxForwarder {
   prometheus::Gauge* backlog_;
   prometheus::Counter* delivered_ok_;
   prometheus::Counter* delivered_failed_;
+  prometheus::Counter* dead_lettered_;
 
   std::atomic<int64_t> last_backlog_{-1};  // for the failure log; -1 when unknown
   concurrency::BackgroundLoop loop_;

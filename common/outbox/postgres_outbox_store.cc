@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "common/outbox/audit_limits.h"
 #include "common/postgres/pq_status.h"
+#include "common/text/utf8.h"
 
 namespace ferry::outbox {
 
@@ -34,12 +35,57 @@ namespace {
 
 std::string IdArray(const std::vector<int64_t>& ids) { return absl::StrCat("{", absl::StrJoin(ids, ","), "}"); }
 
+void SanitizeValue(google::protobuf::Value& v);
+
+void SanitizeStruct(google::protobuf::Struct& s) {
+  // Keys too: a map key is a proto3 string.
+  google::protobuf::Struct clean;
+  for (auto& [key, value] : *s.mutable_fields()) {
+    SanitizeValue(value);
+    (*clean.mutable_fields())[text::SanitizeUtf8(key)] = std::move(value);
+  }
+  s = std::move(clean);
+}
+
+void SanitizeValue(google::protobuf::Value& v) {
+  if (v.has_string_value()) v.set_string_value(text::SanitizeUtf8(v.string_value()));
+  if (v.has_struct_value()) SanitizeStruct(*v.mutable_struct_value());
+  if (v.has_list_value()) {
+    for (auto& item : *v.mutable_list_value()->mutable_values()) SanitizeValue(item);
+  }
+}
+
+// Every string of an event made valid UTF-8. Events quote input from Git
+// (file names, parser messages); one invalid byte in a proto3 string makes
+// the whole batch unparseable for the audit service, which would refuse it
+// again at every retry.
+void SanitizeEvent(v1::Event& e) {
+  e.set_message(text::SanitizeUtf8(e.message()));
+  e.set_idempotency_key(text::SanitizeUtf8(e.idempotency_key()));
+  if (e.has_actor()) {
+    e.mutable_actor()->set_id(text::SanitizeUtf8(e.actor().id()));
+    e.mutable_actor()->set_display_name(text::SanitizeUtf8(e.actor().display_name()));
+  }
+  if (e.has_subject()) {
+    v1::Subject* s = e.mutable_subject();
+    const google::protobuf::Descriptor* d = s->GetDescriptor();
+    const google::protobuf::Reflection* r = s->GetReflection();
+    for (int i = 0; i < d->field_count(); ++i) {
+      const google::protobuf::FieldDescriptor* f = d->field(i);
+      if (f->type() != google::protobuf::FieldDescriptor::TYPE_STRING || f->is_repeated()) continue;
+      r->SetString(s, f, text::SanitizeUtf8(r->GetString(*s, f)));
+    }
+  }
+  if (e.has_details()) SanitizeStruct(*e.mutable_details());
+}
+
 }  // namespace
 
 absl::Status PostgresOutboxStore::Enqueue(pqxx::work& txn, v1::Event event) {
   if (event.idempotency_key().empty()) return absl::InvalidArgumentError("audit event: idempotency_key is required");
   if (event.action() == v1::AUDIT_ACTION_UNSPECIFIED) return absl::InvalidArgumentError("audit event: action is required");
   event.set_service(service_);
+  SanitizeEvent(event);
   // Not TimeUtil::GetCurrentTime(): in this protobuf it has whole seconds.
   if (!event.has_time()) {
     *event.mutable_time() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(absl::Now()));

@@ -4,20 +4,27 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/process/spawn_parts.h"
 #include "absl/time/clock.h"
+#include "common/logging/logger.h"
+#include "common/process/spawn_parts.h"
 
 namespace ferry::process {
 namespace {
@@ -125,7 +132,195 @@ struct Stream {
   }
 };
 
+
+// --- Sandboxed start: fork, then async-signal-safe calls only in the child.
+
+// Where a sandboxed child failed before execve (written to the error pipe).
+enum ChildStage : int {
+  kStageSetsid = 1,
+  kStageStdin,
+  kStageDup,
+  kStageChdir,
+  kStageRlimit,
+  kStageUnshare,
+  kStageExec,
+};
+
+const char* StageName(int stage) {
+  switch (stage) {
+    case kStageSetsid: return "setsid";
+    case kStageStdin: return "opening /dev/null for stdin";
+    case kStageDup: return "dup2";
+    case kStageChdir: return "changing to the working directory";
+    case kStageRlimit: return "setrlimit";
+    case kStageUnshare: return "unshare (network namespace)";
+    default: return "execve";
+  }
+}
+
+struct ChildPlan {
+  const char* program = nullptr;
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+  const char* working_dir = nullptr;  // null: the caller's
+  int stdin_fd = -1;                  // -1: /dev/null
+  int stdout_fd = -1;
+  int stderr_fd = -1;
+  int error_fd = -1;  // close-on-exec; ChildStage and errno on failure
+  struct Limit {
+    int resource;
+    rlimit value;
+  };
+  Limit limits[5];
+  int n_limits = 0;
+  bool unshare_network = false;
+};
+
+[[noreturn]] void ChildFail(int error_fd, int stage, int err) {
+  int msg[2] = {stage, err};
+  ssize_t ignored = ::write(error_fd, msg, sizeof msg);
+  (void)ignored;
+  ::_exit(127);
+}
+
+// Moves `fd` to `target` (a dup2 that also clears close-on-exec when the
+// two are the same).
+bool MoveFd(int fd, int target) {
+  if (fd == target) return ::fcntl(fd, F_SETFD, 0) == 0;
+  return ::dup2(fd, target) == target;
+}
+
+// Unshares the network namespace: a new one when allowed, else a new user
+// namespace with one in it (what an unprivileged process may do).
+int UnshareNetwork() {
+  if (::unshare(CLONE_NEWNET) == 0) return 0;
+  if (::unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0) return 0;
+  return errno;
+}
+
+// The child after fork: async-signal-safe calls only.
+[[noreturn]] void RunChild(const ChildPlan& plan) {
+  struct sigaction dfl;
+  std::memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);  // EINVAL for reserved ones
+  }
+  sigset_t empty;
+  sigemptyset(&empty);
+  ::sigprocmask(SIG_SETMASK, &empty, nullptr);
+  if (::setsid() < 0) ChildFail(plan.error_fd, kStageSetsid, errno);
+  int in = plan.stdin_fd;
+  if (in < 0) {
+    in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (in < 0) ChildFail(plan.error_fd, kStageStdin, errno);
+  }
+  if (!MoveFd(in, 0) || !MoveFd(plan.stdout_fd, 1) || !MoveFd(plan.stderr_fd, 2))
+    ChildFail(plan.error_fd, kStageDup, errno);
+  // Nothing else of the caller reaches the child (the error pipe closes at
+  // exec). Without close_range (kernels before 5.9) every descriptor is
+  // closed one by one.
+  const int err_fd = plan.error_fd;
+  if (err_fd > 3 && ::syscall(SYS_close_range, 3u, static_cast<unsigned>(err_fd - 1), 0u) != 0) {
+    for (int fd = 3; fd < err_fd; ++fd) ::close(fd);
+  }
+  if (::syscall(SYS_close_range, static_cast<unsigned>(err_fd + 1), ~0u, 0u) != 0) {
+    rlimit nofile;
+    int top = ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < 65536 ? static_cast<int>(nofile.rlim_cur)
+                                                                                    : 65536;
+    for (int fd = err_fd + 1; fd < top; ++fd) ::close(fd);
+  }
+  if (plan.working_dir != nullptr && ::chdir(plan.working_dir) != 0) ChildFail(err_fd, kStageChdir, errno);
+  for (int i = 0; i < plan.n_limits; ++i) {
+    if (::setrlimit(plan.limits[i].resource, &plan.limits[i].value) != 0) ChildFail(err_fd, kStageRlimit, errno);
+  }
+  if (plan.unshare_network) {
+    int err = UnshareNetwork();
+    if (err != 0) ChildFail(err_fd, kStageUnshare, err);
+  }
+  ::execve(plan.program, plan.argv, plan.envp);
+  ChildFail(err_fd, kStageExec, errno);
+}
+
+// Forks and starts the child of `plan`; its pid, or why it did not start.
+absl::StatusOr<pid_t> ForkChild(ChildPlan plan, const std::string& name, const std::string& working_dir) {
+  int error_pipe[2];
+  if (::pipe2(error_pipe, O_CLOEXEC) != 0) return absl::InternalError(absl::StrCat("pipe: ", Errno(errno)));
+  Fd error_read(error_pipe[0]), error_write(error_pipe[1]);
+  plan.error_fd = error_write.get();
+  pid_t pid = ::fork();
+  if (pid < 0) return absl::InternalError(absl::StrCat("cannot start ", name, ": fork: ", Errno(errno)));
+  if (pid == 0) RunChild(plan);
+  error_write.Reset();
+  int msg[2] = {0, 0};
+  size_t got = 0;
+  while (got < sizeof msg) {
+    ssize_t n = ::read(error_read.get(), reinterpret_cast<char*>(msg) + got, sizeof msg - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  if (got == 0) return pid;  // exec'd: the pipe closed
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  const int stage = msg[0], err = msg[1];
+  if (stage == kStageExec) return SpawnError(name, err);
+  if (stage == kStageChdir && err == ENOENT)
+    return absl::NotFoundError(absl::StrCat("cannot start ", name, ": working directory ", working_dir,
+                                            " does not exist"));
+  return absl::InternalError(absl::StrCat("cannot start ", name, ": ", StageName(stage), ": ", Errno(err)));
+}
+
+// Whether the child's output says it ran out of memory (what a program does
+// when RLIMIT_AS refuses an allocation: Go "runtime: out of memory", C
+// "Cannot allocate memory", C++ "bad_alloc", Python "MemoryError").
+bool ReportsOutOfMemory(const std::string& text) {
+  std::string lower = absl::AsciiStrToLower(text.size() > (1 << 20) ? text.substr(text.size() - (1 << 20)) : text);
+  for (const char* needle : {"out of memory", "cannot allocate memory", "bad_alloc", "memoryerror",
+                             "memory exhausted", "failed to reserve", "cannot allocate"}) {
+    if (lower.find(needle) != std::string::npos) return true;
+  }
+  return false;
+}
+
+std::string FlagSuffix(const std::string& flag) { return flag.empty() ? "" : absl::StrCat(" (", flag, ")"); }
+
+// Which limit of `limits` the finished child ran into, if any.
+std::string LimitExceeded(const ResourceLimits& limits, const ProcessResult& r) {
+  if (limits.cpu_seconds > 0 &&
+      (r.term_signal == SIGXCPU ||
+       (r.term_signal == SIGKILL && !r.timed_out && r.cpu_time >= absl::Seconds(limits.cpu_seconds)))) {
+    return absl::StrCat("the CPU limit of ", limits.cpu_seconds, " s", FlagSuffix(limits.cpu_flag));
+  }
+  if (limits.file_size_bytes > 0 && r.term_signal == SIGXFSZ) {
+    return absl::StrCat("the file size limit of ", limits.file_size_bytes >> 20, " MiB", FlagSuffix(limits.file_size_flag));
+  }
+  if (limits.address_space_bytes > 0 && !r.succeeded() && !r.timed_out &&
+      (ReportsOutOfMemory(r.stderr_text) || ReportsOutOfMemory(r.stdout_text))) {
+    return absl::StrCat("the memory limit of ", limits.address_space_bytes >> 20, " MiB",
+                        FlagSuffix(limits.address_space_flag));
+  }
+  return "";
+}
+
 }  // namespace
+
+absl::Status NetworkIsolationAvailable() {
+  static const absl::Status* available = [] {
+    pid_t pid = ::fork();
+    if (pid < 0) return new absl::Status(absl::InternalError(absl::StrCat("fork: ", Errno(errno))));
+    if (pid == 0) ::_exit(UnshareNetwork() == 0 ? 0 : 1);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return new absl::Status();
+    return new absl::Status(absl::FailedPreconditionError(
+        "the kernel refuses a new network namespace (unshare CLONE_NEWNET, and CLONE_NEWUSER|CLONE_NEWNET, "
+        "are not permitted: no CAP_SYS_ADMIN, and user namespaces disabled or filtered, as in many containers)"));
+  }();
+  return *available;
+}
 
 std::vector<std::string> MinimalEnvironment(const std::string& home) {
   return {absl::StrCat("PATH=", kDefaultCommandPath), "LANG=C.UTF-8", absl::StrCat("HOME=", home.empty() ? "/" : home)};
@@ -156,39 +351,79 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, c
   ::fcntl(out_write.get(), F_SETFL, 0);
   if (err_write.valid()) ::fcntl(err_write.get(), F_SETFL, 0);
 
-  SpawnFileActions fa;
-  if (stdin_fd.valid()) {
-    posix_spawn_file_actions_adddup2(&fa.fa, stdin_fd.get(), 0);
-  } else {
-    posix_spawn_file_actions_addopen(&fa.fa, 0, "/dev/null", O_RDONLY, 0);
-  }
-  posix_spawn_file_actions_adddup2(&fa.fa, out_write.get(), 1);
-  posix_spawn_file_actions_adddup2(&fa.fa, err_write.valid() ? err_write.get() : out_write.get(), 2);
-  // Nothing else of the caller (database and gRPC sockets, files of other
-  // threads) reaches the child.
-  posix_spawn_file_actions_addclosefrom_np(&fa.fa, 3);
-  if (!options.working_dir.empty()) posix_spawn_file_actions_addchdir_np(&fa.fa, options.working_dir.c_str());
-  SpawnAttributes attr(/*new_session=*/true);
   std::vector<char*> args = CStrings(argv);
   std::vector<char*> envp = CStrings(options.env);
   pid_t pid = 0;
-  int rc = ::posix_spawn(&pid, program->c_str(), &fa.fa, &attr.attr, args.data(), envp.data());
-  out_write.Reset();
-  err_write.Reset();
-  stdin_fd.Reset();
-  if (rc != 0) {
-    if (rc == ENOENT && !options.working_dir.empty() && ::access(options.working_dir.c_str(), F_OK) != 0) {
-      return absl::NotFoundError(absl::StrCat("cannot start ", argv[0], ": working directory ", options.working_dir,
-                                              " does not exist"));
+  ProcessResult result;
+  if (options.sandbox.has_value()) {
+    const ResourceLimits& limits = options.sandbox->limits;
+    ChildPlan plan;
+    plan.program = program->c_str();
+    plan.argv = args.data();
+    plan.envp = envp.data();
+    plan.working_dir = options.working_dir.empty() ? nullptr : options.working_dir.c_str();
+    plan.stdin_fd = stdin_fd.valid() ? stdin_fd.get() : -1;
+    plan.stdout_fd = out_write.get();
+    plan.stderr_fd = err_write.valid() ? err_write.get() : out_write.get();
+    auto add = [&](int resource, uint64_t soft, uint64_t hard) {
+      if (soft == 0) return;
+      plan.limits[plan.n_limits++] = {resource, rlimit{static_cast<rlim_t>(soft), static_cast<rlim_t>(hard)}};
+    };
+    add(RLIMIT_AS, limits.address_space_bytes, limits.address_space_bytes);
+    // SIGXCPU at the soft limit; SIGKILL at the hard one a second later.
+    add(RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds + 1);
+    add(RLIMIT_FSIZE, limits.file_size_bytes, limits.file_size_bytes);
+    add(RLIMIT_NOFILE, limits.open_files, limits.open_files);
+    add(RLIMIT_NPROC, limits.processes, limits.processes);
+    if (options.sandbox->isolate_network) {
+      absl::Status available = NetworkIsolationAvailable();
+      plan.unshare_network = available.ok();
+      static std::once_flag logged;
+      if (!available.ok()) {
+        std::call_once(logged, [&] {
+          logging::Warn("network isolation of tools is unavailable; they run with the network",
+                        {{"reason", std::string(available.message())}});
+        });
+      }
     }
-    return SpawnError(argv[0], rc);
+    absl::StatusOr<pid_t> forked = ForkChild(plan, argv[0], options.working_dir);
+    out_write.Reset();
+    err_write.Reset();
+    stdin_fd.Reset();
+    if (!forked.ok()) return forked.status();
+    pid = *forked;
+    result.network_isolated = plan.unshare_network;
+  } else {
+    SpawnFileActions fa;
+    if (stdin_fd.valid()) {
+      posix_spawn_file_actions_adddup2(&fa.fa, stdin_fd.get(), 0);
+    } else {
+      posix_spawn_file_actions_addopen(&fa.fa, 0, "/dev/null", O_RDONLY, 0);
+    }
+    posix_spawn_file_actions_adddup2(&fa.fa, out_write.get(), 1);
+    posix_spawn_file_actions_adddup2(&fa.fa, err_write.valid() ? err_write.get() : out_write.get(), 2);
+    // Nothing else of the caller (database and gRPC sockets, files of other
+    // threads) reaches the child.
+    posix_spawn_file_actions_addclosefrom_np(&fa.fa, 3);
+    if (!options.working_dir.empty()) posix_spawn_file_actions_addchdir_np(&fa.fa, options.working_dir.c_str());
+    SpawnAttributes attr(/*new_session=*/true);
+    int rc = ::posix_spawn(&pid, program->c_str(), &fa.fa, &attr.attr, args.data(), envp.data());
+    out_write.Reset();
+    err_write.Reset();
+    stdin_fd.Reset();
+    if (rc != 0) {
+      if (rc == ENOENT && !options.working_dir.empty() && ::access(options.working_dir.c_str(), F_OK) != 0) {
+        return absl::NotFoundError(absl::StrCat("cannot start ", argv[0], ": working directory ", options.working_dir,
+                                                " does not exist"));
+      }
+      return SpawnError(argv[0], rc);
+    }
   }
 
   // The kernel says when the child exits through a pidfd; without one
   // (kernels before 5.3) the loop looks every 10 ms.
   Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
 
-  ProcessResult result;
   Stream streams[2];
   streams[0].fd.Reset(out_read.Release());
   streams[0].text = &result.stdout_text;
@@ -240,8 +475,10 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, c
   for (Stream& s : streams) s.Drain();
   // Reaped even after a failed poll, so that no zombie is left behind.
   int status = 0;
+  struct rusage usage;
+  std::memset(&usage, 0, sizeof usage);
   while (true) {
-    pid_t r = ::waitpid(pid, &status, 0);
+    pid_t r = ::wait4(pid, &status, 0, &usage);
     if (r == pid) break;
     if (r < 0 && errno == EINTR) continue;
     if (!wait_error.ok()) return wait_error;
@@ -254,6 +491,8 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, c
   } else if (WIFSIGNALED(status)) {
     result.term_signal = WTERMSIG(status);
   }
+  result.cpu_time = absl::DurationFromTimeval(usage.ru_utime) + absl::DurationFromTimeval(usage.ru_stime);
+  if (options.sandbox.has_value()) result.limit_exceeded = LimitExceeded(options.sandbox->limits, result);
   return result;
 }
 

@@ -4,8 +4,20 @@
 // kustomize, ssh-keygen, validate and reload commands, exec probes).
 // Long-running workloads are not run here: the deployer starts those
 // detached (services/deployer/host/detached_process.h).
+//
+// Sandboxed runs (ProcessOptions::sandbox: rlimits, no network) cannot use
+// posix_spawn, which can neither set rlimits nor unshare namespaces. They
+// fork, and the child makes only async-signal-safe calls before execve
+// (sigaction, sigprocmask, setsid, open, dup2, close_range, chdir,
+// setrlimit, unshare, write, _exit), everything it needs (argv, envp, limits)
+// having been prepared before the fork; a step that fails writes its stage
+// and errno to a close-on-exec pipe, so the caller gets the same errors as
+// from posix_spawn. Chosen over a small exec wrapper binary: nothing more to
+// build, install and locate at run time, and one place for the code. Runs
+// without a sandbox keep posix_spawn (cheaper in a large process).
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +34,38 @@ inline constexpr char kDefaultCommandPath[] = "/usr/local/sbin:/usr/local/bin:/u
 // PATH=kDefaultCommandPath, LANG=C.UTF-8 and HOME=`home` ("/" when empty):
 // enough for most tools, and nothing of the service's own environment.
 std::vector<std::string> MinimalEnvironment(const std::string& home = "");
+
+// Kernel-enforced bounds on a child (setrlimit in the child before exec);
+// 0 leaves a limit as inherited. Each `*_flag` names what sets the limit
+// (e.g. "--render-memory-limit-mb") for ProcessResult::limit_exceeded.
+struct ResourceLimits {
+  // RLIMIT_AS: allocations past it fail (the program then reports running
+  // out of memory and exits). Virtual memory: Go programs (helm, kubectl)
+  // need some 300 MiB of it before doing anything.
+  uint64_t address_space_bytes = 0;
+  std::string address_space_flag;
+  // RLIMIT_CPU: SIGXCPU at the limit, SIGKILL a second of CPU later.
+  uint64_t cpu_seconds = 0;
+  std::string cpu_flag;
+  // RLIMIT_FSIZE: the largest file the child may write (SIGXFSZ past it).
+  uint64_t file_size_bytes = 0;
+  std::string file_size_flag;
+  // RLIMIT_NOFILE: descriptors open at once.
+  uint64_t open_files = 0;
+  // RLIMIT_NPROC: counts every process and thread of the user, not of the
+  // child alone, and does not bind root; set it only for a dedicated user.
+  uint64_t processes = 0;
+};
+
+struct Sandbox {
+  ResourceLimits limits;
+  // Run the child in a network namespace of its own (no interface but a
+  // loopback that is down: no connection anywhere, not even to this host),
+  // where the kernel allows it (NetworkIsolationAvailable); otherwise the
+  // child runs with the network and NetworkIsolationAvailable's reason is
+  // logged once.
+  bool isolate_network = false;
+};
 
 struct ProcessOptions {
   // The child's whole environment, "KEY=VALUE" each. Nothing of the calling
@@ -48,6 +92,8 @@ struct ProcessOptions {
   // Kill the process group as soon as stdout passes max_stdout_bytes instead
   // of reading on (for callers that treat too much output as a failure).
   bool kill_at_stdout_limit = false;
+  // Limits and isolation of the child (see Sandbox); none when unset.
+  std::optional<Sandbox> sandbox;
 };
 
 struct ProcessResult {
@@ -58,6 +104,15 @@ struct ProcessResult {
   std::string stderr_text;
   bool stdout_truncated = false;
   bool stderr_truncated = false;
+  // When the child ended on a limit of options.sandbox: which, its value and
+  // what sets it, e.g. "the CPU limit of 60 s (--render-cpu-seconds)". The
+  // memory limit is recognised by the child's own report of running out of
+  // memory (it exits; the kernel sends no signal for RLIMIT_AS).
+  std::string limit_exceeded;
+  // Whether the child ran in a network namespace of its own.
+  bool network_isolated = false;
+  // CPU time the child (and its waited-for children) used.
+  absl::Duration cpu_time;
 
   bool exited() const { return term_signal == 0 && exit_code >= 0; }
   // Exited 0 within the timeout.
@@ -78,5 +133,11 @@ struct ProcessResult {
 // (its exit status is then unknown; it is never reported as a success).
 // Thread-safe; no exceptions.
 absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, const ProcessOptions& options);
+
+// Whether children can be given a network namespace of their own here:
+// OK (as root or with CAP_SYS_ADMIN a new network namespace; otherwise a new
+// user namespace with a network namespace in it), or why not (containers
+// often forbid both). Probed once, by a forked child; thread-safe.
+absl::Status NetworkIsolationAvailable();
 
 }  // namespace ferry::process

@@ -20,4 +20,8 @@ v1::Actor CallerOf(const grpc::ServerContext& context) {
 
 absl::Status CheckRequest(const google::protobuf::Message& request) { return RejectNulInStrings(request); }
 
+std::string HandlerName(const google::protobuf::Message& request) {
+  return "handler " + request.GetDescriptor()->full_name();
+}
+
 }  // namespace ferry::server

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -9,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/concurrency/last_resort.h"
 #include "common/status/grpc_status.h"
 #include "ferry/v1/common.pb.h"
 
@@ -35,12 +37,19 @@ v1::Actor CallerOf(const grpc::ServerContext& context);
 // request holds U+0000 (see RejectNulInStrings).
 absl::Status CheckRequest(const google::protobuf::Message& request);
 
+// "handler <request type>" (e.g. "handler ferry.v1.GetPlanRequest"): what a
+// caught exception is logged with; the request type names the method.
+std::string HandlerName(const google::protobuf::Message& request);
+
 // Checks `request`, then runs `fn` (returning absl::Status) and maps its
-// status to the reply's.
+// status to the reply's. A handler that throws (a bug, a third-party call
+// that escaped its wrapper) replies INTERNAL and is logged with the request
+// type that names the method (concurrency::RunGuarded); the exception never
+// reaches gRPC's thread (std::terminate).
 template <typename Fn>
 grpc::Status Handle(const google::protobuf::Message& request, Fn&& fn) {
   if (absl::Status bad = CheckRequest(request); !bad.ok()) return ToGrpcStatus(bad);
-  return ToGrpcStatus(std::forward<Fn>(fn)());
+  return ToGrpcStatus(concurrency::RunGuarded(HandlerName(request), std::forward<Fn>(fn)));
 }
 
 // The reply of a result: its status, and on success the value moved into
@@ -53,11 +62,11 @@ grpc::Status Reply(absl::StatusOr<T> result, Out* out) {
 }
 
 // Checks `request`, then runs `fn` (returning absl::StatusOr<T>) and replies
-// with its result (see Reply).
+// with its result (see Reply). A throwing handler replies INTERNAL, as above.
 template <typename Out, typename Fn>
 grpc::Status Handle(const google::protobuf::Message& request, Out* out, Fn&& fn) {
   if (absl::Status bad = CheckRequest(request); !bad.ok()) return ToGrpcStatus(bad);
-  return Reply(std::forward<Fn>(fn)(), out);
+  return Reply(concurrency::RunGuarded(HandlerName(request), std::forward<Fn>(fn)), out);
 }
 
 }  // namespace ferry::server

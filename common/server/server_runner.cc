@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/logging/logger.h"
+#include "common/server/reflection_stream_limit.h"
 
 namespace ferry::server {
 namespace {
@@ -45,6 +46,22 @@ ServerRunner::~ServerRunner() {
 
 void ServerRunner::AddService(grpc::Service* service) { services_.push_back(service); }
 
+StreamLimiter* ServerRunner::NewStreamLimiter(const std::string& rpc) {
+  limiters_.push_back(std::make_unique<StreamLimiter>(
+      StreamLimit{.service = options_.service_name,
+                  .rpc = rpc,
+                  .max_streams = options_.max_streams,
+                  .reserved_for_services = options_.reserved_service_streams},
+      registry_.get()));
+  return limiters_.back().get();
+}
+
+int ServerRunner::max_threads() const {
+  int threads = options_.threads + 1;  // the one thread that polls for the next call
+  for (const auto& l : limiters_) threads += l->capacity();
+  return threads;
+}
+
 void ServerRunner::OnShutdown(std::function<void()> fn) { on_shutdown_.push_back(std::move(fn)); }
 
 absl::Status ServerRunner::Start() {
@@ -67,10 +84,31 @@ absl::Status ServerRunner::Start() {
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // Reflection streams hold threads like ours (ReflectionStreamLimit); its
+  // capacity joins the thread quota below.
+  limiters_.push_back(std::make_unique<StreamLimiter>(StreamLimit{.service = options_.service_name,
+                                                                  .rpc = "ServerReflectionInfo",
+                                                                  .max_streams = options_.max_streams,
+                                                                  .reserved_for_services = 0},
+                                                      registry_.get()));
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<ReflectionStreamLimit>(limiters_.back().get()));
   grpc::ServerBuilder builder;
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   grpc::ResourceQuota quota(absl::StrCat("ferry-", options_.service_name));
-  quota.SetMaxThreads(options_.threads);
+  // A synchronous server runs each call on a thread of this quota and
+  // refuses a call with RESOURCE_EXHAUSTED "Server Threadpool Exhausted" when
+  // none is left; streams past their limiter's cap end at once, so they can
+  // hold at most the limiters' capacity and `threads` stay for unary calls.
+  quota.SetMaxThreads(max_threads());
   builder.SetResourceQuota(quota);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                             static_cast<int>(absl::ToInt64Milliseconds(options_.keepalive_time)));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                             static_cast<int>(absl::ToInt64Milliseconds(options_.keepalive_timeout)));
+  // Keep pinging a connection whose streams are idle (a watch with nothing
+  // to send), so a vanished peer is found and its slot freed.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   // Keep idle handler threads polling instead of exiting: with gRPC's default
   // (at most 2 pollers) a synchronous server under concurrent calls creates
   // and destroys a thread for nearly every call.
@@ -89,7 +127,10 @@ absl::Status ServerRunner::Start() {
   logging::Info("serving", {{"grpc_port", grpc_port_},
                             {"metrics_port", metrics_port_},
                             {"grpc_address", options_.grpc_address},
-                            {"threads", options_.threads}});
+                            {"threads", options_.threads},
+                            {"max_threads", max_threads()},
+                            {"max_streams", options_.max_streams},
+                            {"reserved_service_streams", options_.reserved_service_streams}});
   return absl::OkStatus();
 }
 

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/server/stream_limiter.h"
 
 namespace ferry::server {
 
@@ -18,14 +19,24 @@ struct ServerOptions {
   std::string service_name;     // e.g. "audit"; used in logs and metrics
   std::string grpc_address;     // host:port; port 0 picks a free port
   std::string metrics_address;  // host:port for /metrics; port 0 picks one
-  int threads = 16;             // bound on gRPC handler threads
+  int threads = 16;             // gRPC handler threads kept for unary calls
+  int max_streams = 16;         // open streams per streaming RPC, any caller (StreamLimiter)
+  int reserved_service_streams = 4;  // further streams per streaming RPC for Ferry services
+  // Server keepalive: a ping after this long without traffic, and the
+  // connection (and its streams' slots) dropped when no answer comes within
+  // keepalive_timeout. Finds peers that vanished without closing.
+  absl::Duration keepalive_time = absl::Seconds(60);
+  absl::Duration keepalive_timeout = absl::Seconds(20);
   absl::Duration drain_timeout = absl::Seconds(10);
   std::string port_file;        // optional: "grpc=N\nmetrics=N\n" written after binding
 };
 
 // Runs one service's gRPC server: a synchronous server on a bounded thread
 // pool, with server reflection, grpc.health.v1 and a Prometheus /metrics
-// endpoint on its own port. Not copyable. Start/Shutdown from one thread;
+// endpoint on its own port. The thread limit (grpc::ResourceQuota) is
+// `threads` for unary calls plus the capacity of every StreamLimiter made by
+// NewStreamLimiter plus one poller, so open streams never take the threads of
+// unary calls. Not copyable. Start/Shutdown from one thread;
 // registry() and the ports may be read from any thread after Start().
 class ServerRunner {
  public:
@@ -38,6 +49,14 @@ class ServerRunner {
 
   // Adds a service; it must outlive the runner. Call before Start().
   void AddService(grpc::Service* service);
+
+  // A stream limiter for one server-streaming RPC of this server, sized by
+  // max_streams and reserved_service_streams; its capacity is added to the
+  // thread limit. Owned by the runner. Call before Start().
+  StreamLimiter* NewStreamLimiter(const std::string& rpc);
+
+  // The server's thread limit: threads + every limiter's capacity + 1.
+  int max_threads() const;
 
   // Adds a callback run at shutdown, after health turns NOT_SERVING and
   // before in-flight RPCs drain: stop background loops and streams here.
@@ -60,6 +79,7 @@ class ServerRunner {
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::vector<grpc::Service*> services_;
+  std::vector<std::unique_ptr<StreamLimiter>> limiters_;
   std::vector<std::function<void()>> on_shutdown_;
   std::unique_ptr<grpc::Server> server_;
   int grpc_port_ = 0;

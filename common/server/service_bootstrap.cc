@@ -32,6 +32,8 @@ absl::StatusOr<Infrastructure> Bootstrap(const config::ServiceConfig& config,
       .grpc_address = config.grpc_address,
       .metrics_address = config.metrics_address,
       .threads = config.threads,
+      .max_streams = config.max_streams,
+      .reserved_service_streams = config.reserved_service_streams,
       .drain_timeout = config.drain_timeout,
       .port_file = config.port_file,
   });

@@ -117,6 +117,10 @@ absl::StatusOr<int64_t> DecodePageToken(const std::string& token, const std::str
 
 absl::Status ValidateEvent(const v1::Event& e, const std::string& field) {
   if (e.action() == v1::AUDIT_ACTION_UNSPECIFIED) return Invalid(field + ".action", "required");
+  if (const size_t bytes = e.ByteSizeLong(); bytes > outbox::kMaxAuditEventBytes) {
+    return Invalid(field, absl::StrCat("is ", bytes, " bytes serialized, larger than the ", outbox::kMaxAuditEventBytes,
+                                       " bytes the audit log takes per event"));
+  }
   if (!v1::AuditAction_IsValid(e.action())) {
     return Invalid(field + ".action", absl::StrCat("unknown action ", static_cast<int>(e.action())));
   }
@@ -267,9 +271,20 @@ absl::StatusOr<v1::QueryResponse> AuditLog::Query(const v1::QueryRequest& reques
   absl::StatusOr<std::vector<v1::Event>> events = store_.Query(q);
   if (!events.ok()) return events.status();
   v1::QueryResponse out;
-  const bool more = events->size() > static_cast<size_t>(limit);
+  bool more = events->size() > static_cast<size_t>(limit);
   if (more) events->pop_back();
-  for (v1::Event& e : *events) *out.add_events() = std::move(e);
+  // A page also ends before kMaxQueryResponseBytes, so that a client with
+  // gRPC's default 4 MiB receive limit can read every page.
+  size_t bytes = 0;
+  for (v1::Event& e : *events) {
+    const size_t size = e.ByteSizeLong();
+    if (out.events_size() > 0 && bytes + size > kMaxQueryResponseBytes) {
+      more = true;
+      break;
+    }
+    bytes += size;
+    *out.add_events() = std::move(e);
+  }
   if (more) out.set_next_page_token(EncodePageToken(fingerprint, out.events().rbegin()->sequence()));
   return out;
 }

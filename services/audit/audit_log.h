@@ -19,6 +19,9 @@
 namespace ferry::audit {
 
 inline constexpr int kMaxBatchSize = 1000;
+// A Query page ends before its events pass this many bytes (serialized),
+// with a next_page_token, even below page_size.
+inline constexpr size_t kMaxQueryResponseBytes = 3 << 20;
 
 // The audit log's operations, free of gRPC: validation, appends, queries,
 // tails, chain verification, checkpoints and export. Thread-safe.

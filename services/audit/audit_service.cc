@@ -43,6 +43,8 @@ grpc::Status AuditService::Query(grpc::ServerContext*, const v1::QueryRequest* r
 
 grpc::Status AuditService::Tail(grpc::ServerContext* ctx, const v1::TailRequest* req,
                                 grpc::ServerWriter<v1::TailResponse>* writer) {
+  absl::StatusOr<server::StreamLimiter::Slot> slot = server::AcquireStream(streams_.tail, *ctx);
+  if (!slot.ok()) return ToGrpcStatus(slot.status());
   return ToGrpcStatus(log_.Tail(
       *req,
       [&](const v1::Event& e) {
@@ -63,8 +65,10 @@ grpc::Status AuditService::GetCheckpoint(grpc::ServerContext*, const v1::GetChec
   return server::Reply(log_.GetCheckpoint(req->sequence()), out);
 }
 
-grpc::Status AuditService::Export(grpc::ServerContext*, const v1::ExportRequest* req,
+grpc::Status AuditService::Export(grpc::ServerContext* ctx, const v1::ExportRequest* req,
                                   grpc::ServerWriter<v1::ExportResponse>* writer) {
+  absl::StatusOr<server::StreamLimiter::Slot> slot = server::AcquireStream(streams_.export_, *ctx);
+  if (!slot.ok()) return ToGrpcStatus(slot.status());
   return ToGrpcStatus(log_.Export(*req, [&](const std::string& line) {
     v1::ExportResponse r;
     r.set_json_line(line);

@@ -1,9 +1,16 @@
 #pragma once
 
+#include "common/server/stream_limiter.h"
 #include "ferry/v1/audit.grpc.pb.h"
 #include "services/audit/audit_log.h"
 
 namespace ferry::audit {
+
+// The stream limiters of the audit service's streaming RPCs (null: unlimited).
+struct AuditStreamLimiters {
+  server::StreamLimiter* tail = nullptr;
+  server::StreamLimiter* export_ = nullptr;
+};
 
 // gRPC handlers of ferry.v1.Audit: translate, delegate to AuditLog, map the
 // status. Thread-safe.
@@ -13,7 +20,7 @@ namespace ferry::audit {
 class AuditService final
     : public v1::Audit::WithCallbackMethod_Append<v1::Audit::WithCallbackMethod_AppendBatch<v1::Audit::Service>> {
  public:
-  explicit AuditService(AuditLog& log) : log_(log) {}
+  explicit AuditService(AuditLog& log, AuditStreamLimiters streams = {}) : log_(log), streams_(streams) {}
 
   grpc::ServerUnaryReactor* Append(grpc::CallbackServerContext* ctx, const v1::AppendRequest* req,
                                    v1::AppendResponse* out) override;
@@ -31,6 +38,7 @@ class AuditService final
 
  private:
   AuditLog& log_;
+  const AuditStreamLimiters streams_;
 };
 
 }  // namespace ferry::audit

@@ -57,7 +57,8 @@ int main(int argc, char** argv) {
   ferry::audit::Appender appender(store, clock, &metrics);
   ferry::audit::AuditLog log(store, appender, **signer, clock, &metrics);
   ferry::audit::Checkpointer checkpointer(log, checkpoint_interval);
-  ferry::audit::AuditService service(log);
+  ferry::audit::AuditService service(log, {.tail = infra->runner->NewStreamLimiter("Tail"),
+                                           .export_ = infra->runner->NewStreamLimiter("Export")});
   infra->runner->AddService(&service);
   infra->runner->OnShutdown([&] {
     log.StopStreams();

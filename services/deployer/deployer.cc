@@ -14,6 +14,7 @@ PlanConsumerOptions ConsumerOptionsOf(const DeployerOptions& options) {
   c.deployer_id = options.deployer_id;
   c.plan_retry = options.plan_retry;
   c.intake_concurrency = options.intake_concurrency;
+  c.plan_attempts = options.plan_attempts;
   return c;
 }
 
@@ -32,7 +33,7 @@ Deployer::Deployer(DeploymentStore* store, TargetFactory* targets, PlanSource* p
       reporter_(store, store, plans),
       starter_(store, &scheduler_, &runner_, &reporter_),
       consumer_(store, store, store, plans, targets, std::move(fetchers), &scheduler_, &starter_, clock,
-                ConsumerOptionsOf(options)),
+                ConsumerOptionsOf(options), metrics),
       recovery_(store, &scheduler_, &runner_, &reporter_),
       drift_policy_(store, options.drift_interval),
       drift_(store, store, targets, &scheduler_, &runner_, &drift_policy_, metrics, clock),

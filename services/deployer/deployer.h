@@ -42,6 +42,9 @@ struct DeployerOptions {
   // Plans handed off (acknowledged, recorded, started) at once; one at a
   // time per application and environment.
   int intake_concurrency = 4;
+  // Tries of a plan failing other than transiently before it is given up
+  // on (reported FAILED) so the plans behind it flow.
+  int plan_attempts = 3;
   // Deployments run at once by this process (each waits for its
   // application's lock first); more wait to start.
   int max_concurrent_deployments = 16;

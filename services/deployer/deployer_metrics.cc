@@ -23,6 +23,21 @@ DeployerMetrics::DeployerMetrics(prometheus::Registry& registry)
                      .Register(registry);
   healthy_ = &health.Add({{"result", "healthy"}});
   unhealthy_ = &health.Add({{"result", "unhealthy"}});
+  resumed_ = &prometheus::BuildCounter()
+                  .Name("ferry_deployments_resumed_total")
+                  .Help("Deployments interrupted by a deployer restart and resumed")
+                  .Register(registry)
+                  .Add({});
+  quarantined_ = &prometheus::BuildCounter()
+                      .Name("ferry_deployments_quarantined_total")
+                      .Help("Deployments failed after attempts that made no progress")
+                      .Register(registry)
+                      .Add({});
+  not_started_ = &prometheus::BuildCounter()
+                      .Name("ferry_plans_not_started_total")
+                      .Help("Plans recorded failed because they could not be started")
+                      .Register(registry)
+                      .Add({});
   for (const char* r : {"succeeded", "failed", "rolled_back"}) deployments_.Add({{"result", r}});
 }
 

@@ -19,6 +19,8 @@ grpc::Status DeployerService::ListDeployments(grpc::ServerContext*, const v1::Li
 grpc::Status DeployerService::WatchDeployment(grpc::ServerContext* ctx, const v1::WatchDeploymentRequest* req,
                                               grpc::ServerWriter<v1::WatchDeploymentResponse>* writer) {
   if (absl::Status bad = server::CheckRequest(*req); !bad.ok()) return ToGrpcStatus(bad);
+  absl::StatusOr<server::StreamLimiter::Slot> slot = server::AcquireStream(watch_streams_, *ctx);
+  if (!slot.ok()) return ToGrpcStatus(slot.status());
   // Subscribe before the snapshot so that nothing falls between them.
   auto sub = deployer_->notifier().Subscribe(req->deployment_id());
   struct Unsubscribe {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "common/server/stream_limiter.h"
 #include "ferry/v1/deployer.grpc.pb.h"
 #include "services/deployer/deployer.h"
 
@@ -7,10 +8,12 @@ namespace ferry::deployer {
 
 // gRPC handlers of ferry.v1.Deployer: translate, delegate to Deployer, map
 // the status. WatchDeployment streams from the in-process notifier and ends
-// at a terminal state, on client cancel, or at shutdown.
+// at a terminal state, on client cancel, or at shutdown; each holds a slot of
+// `watch_streams` (null: unlimited) while open.
 class DeployerService final : public v1::Deployer::Service {
  public:
-  explicit DeployerService(Deployer* deployer) : deployer_(deployer) {}
+  explicit DeployerService(Deployer* deployer, server::StreamLimiter* watch_streams = nullptr)
+      : deployer_(deployer), watch_streams_(watch_streams) {}
 
   grpc::Status GetDeployment(grpc::ServerContext*, const v1::GetDeploymentRequest* req, v1::Deployment* out) override;
   grpc::Status ListDeployments(grpc::ServerContext*, const v1::ListDeploymentsRequest* req,
@@ -30,6 +33,7 @@ class DeployerService final : public v1::Deployer::Service {
 
  private:
   Deployer* deployer_;
+  server::StreamLimiter* const watch_streams_;
 };
 
 }  // namespace ferry::deployer

@@ -3,7 +3,9 @@
 #include <google/protobuf/util/time_util.h>
 #include <openssl/rand.h>
 
+#include <csignal>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -22,6 +24,12 @@ struct DeploymentRunner::Exec {
   AppScope scope;
   int64_t next_seq = 1;
   absl::Duration health_timeout;
+  // Resuming after an interruption: an object the target shows live at the
+  // desired spec already is recorded, not applied again.
+  bool resuming = false;
+  // Waves whose health check succeeded before the interruption: when none of
+  // their objects changes on resuming, they are not checked again.
+  std::set<int> healthy_waves;
 };
 
 namespace {
@@ -161,6 +169,7 @@ absl::Status DeploymentRunner::Execute(Exec& ex, std::string* failure) {
   for (auto& [wave, objects] : waves) {
     if (stopping_) return absl::AbortedError("deployer stopping");
     absl::Time deadline = clock_->Now() + ex.health_timeout;
+    bool wave_changed = false;
     for (const TargetObject& obj : objects) {
       if (stopping_) return absl::AbortedError("deployer stopping");
       auto prev = applied.find(obj.key);
@@ -169,31 +178,51 @@ absl::Status DeploymentRunner::Execute(Exec& ex, std::string* failure) {
           ex.target->Observe(ex.scope, obj.key, previous).drift == v1::DRIFT_STATUS_IN_SYNC) {
         continue;  // Live and unchanged: nothing to do.
       }
+      if (ex.resuming && ex.target->Observe(ex.scope, obj.key, &obj).drift == v1::DRIFT_STATUS_IN_SYNC) {
+        // Applied before the interruption, but not recorded: record it, do not apply it again.
+        v1::DeploymentStep step = NewStep(ex, v1::STEP_KIND_APPLY, wave, "");
+        *step.mutable_object() = obj.key.ToProto();
+        step.set_action(previous == nullptr ? v1::OBJECT_ACTION_CREATE : v1::OBJECT_ACTION_UPDATE);
+        EndStep(step, v1::STEP_RESULT_SUCCEEDED, "already live at this revision (applied before the deployer restarted)");
+        AppliedChange change{ex.d.application_id(), ex.d.environment_id(), obj, false, ex.d.id()};
+        absl::Status s = SaveStep(ex, step, &change);
+        if (!s.ok()) return s;
+        StepSaved();
+        applied[obj.key] = obj;
+        wave_changed = true;
+        continue;
+      }
       v1::DeploymentStep step = NewStep(ex, v1::STEP_KIND_APPLY, wave, "");
       *step.mutable_object() = obj.key.ToProto();
       step.set_action(previous == nullptr ? v1::OBJECT_ACTION_CREATE : v1::OBJECT_ACTION_UPDATE);
       absl::Status s = SaveStep(ex, step, nullptr);
       if (!s.ok()) return s;
+      StepSaved();
       absl::Status applied_status = ex.target->Apply(ex.scope, obj, previous, deadline, &stopping_);
       if (!applied_status.ok() && stopping_) return absl::AbortedError("deployer stopping");
       if (!applied_status.ok()) {
         EndStep(step, v1::STEP_RESULT_FAILED, std::string(applied_status.message()));
         s = SaveStep(ex, step, nullptr);
         if (!s.ok()) return s;
+        StepSaved();
         *failure = absl::StrCat("wave ", wave, ": ", Describe(obj.key), ": ", applied_status.message());
         return absl::OkStatus();
       }
+      wave_changed = true;
       EndStep(step, v1::STEP_RESULT_SUCCEEDED, "applied");
       AppliedChange change{ex.d.application_id(), ex.d.environment_id(), obj, false, ex.d.id()};
       s = SaveStep(ex, step, &change);
       if (!s.ok()) return s;
+      StepSaved();
       applied[obj.key] = obj;
     }
+    if (!wave_changed && ex.healthy_waves.count(wave) > 0) continue;  // Checked before the interruption.
     v1::DeploymentStep health = NewStep(
         ex, v1::STEP_KIND_HEALTH_CHECK, wave,
         absl::StrCat("waiting up to ", absl::FormatDuration(ex.health_timeout), " for ", objects.size(), " objects"));
     absl::Status s = SaveStep(ex, health, nullptr);
     if (!s.ok()) return s;
+    StepSaved();
     std::string why;
     bool healthy = WaitHealthy(ex, objects, deadline, &why);
     if (stopping_ && !healthy) return absl::AbortedError("deployer stopping");
@@ -202,6 +231,7 @@ absl::Status DeploymentRunner::Execute(Exec& ex, std::string* failure) {
                     : absl::StrCat("not healthy within ", absl::FormatDuration(ex.health_timeout), ": ", why));
     s = SaveStep(ex, health, nullptr);
     if (!s.ok()) return s;
+    StepSaved();
     if (!healthy) {
       *failure = absl::StrCat("wave ", wave, ": ", health.message());
       return absl::OkStatus();
@@ -221,11 +251,13 @@ absl::Status DeploymentRunner::Execute(Exec& ex, std::string* failure) {
     step.set_action(v1::OBJECT_ACTION_DELETE);
     absl::Status s = SaveStep(ex, step, nullptr);
     if (!s.ok()) return s;
+    StepSaved();
     absl::Status deleted = ex.target->Delete(ex.scope, obj, clock_->Now() + ex.health_timeout);
     if (!deleted.ok()) {
       EndStep(step, v1::STEP_RESULT_FAILED, std::string(deleted.message()));
       s = SaveStep(ex, step, nullptr);
       if (!s.ok()) return s;
+      StepSaved();
       *failure = absl::StrCat("prune ", Describe(key), ": ", deleted.message());
       return absl::OkStatus();
     }
@@ -233,6 +265,7 @@ absl::Status DeploymentRunner::Execute(Exec& ex, std::string* failure) {
     AppliedChange change{ex.d.application_id(), ex.d.environment_id(), obj, true, ex.d.id()};
     s = SaveStep(ex, step, &change);
     if (!s.ok()) return s;
+    StepSaved();
   }
   return absl::OkStatus();
 }
@@ -383,6 +416,13 @@ absl::StatusOr<std::pair<v1::Deployment, v1::Plan>> DeploymentRunner::PrepareRol
 }
 
 absl::StatusOr<v1::Deployment> DeploymentRunner::Run(v1::Deployment deployment, const v1::Plan& spec) {
+  std::string id = deployment.id();
+  absl::StatusOr<v1::Deployment> out = RunOnce(std::move(deployment), spec);
+  if (!out.ok()) NoteEndedAlive(id);
+  return out;
+}
+
+absl::StatusOr<v1::Deployment> DeploymentRunner::RunOnce(v1::Deployment deployment, const v1::Plan& spec) {
   Exec ex;
   ex.d = std::move(deployment);
   ex.spec = spec;
@@ -393,7 +433,10 @@ absl::StatusOr<v1::Deployment> DeploymentRunner::Run(v1::Deployment deployment, 
   }
   std::string failure;
   s = Execute(ex, &failure);
-  if (!s.ok()) return s;
+  if (!s.ok()) {
+    NoteStopped(ex, s);
+    return s;
+  }
   return Finish(ex, failure);
 }
 
@@ -413,88 +456,192 @@ absl::StatusOr<v1::Deployment> DeploymentRunner::RecordRefused(v1::Deployment de
   return ex.d;
 }
 
+bool DeploymentRunner::IsTransient(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kCancelled:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void DeploymentRunner::StepSaved() {
+  if (options_.test_crash_after_steps <= 0) return;
+  if (++steps_saved_ != options_.test_crash_after_steps) return;
+  logging::Warn("test failpoint: killing the deployer after a saved step",
+                {{"steps", options_.test_crash_after_steps}});
+  raise(SIGKILL);
+}
+
+void DeploymentRunner::NoteEndedAlive(const std::string& id) {
+  ferry::MutexLock l(&mu_);
+  ended_alive_.insert(id);
+}
+
+bool DeploymentRunner::TakeEndedAlive(const std::string& id) {
+  ferry::MutexLock l(&mu_);
+  return ended_alive_.erase(id) > 0;
+}
+
+void DeploymentRunner::NoteStopped(Exec& ex, const absl::Status& why) {
+  if (!stopping_ || why.code() != absl::StatusCode::kAborted) return;
+  // A deliberate stop is not an attempt that went wrong.
+  RecoveryAttempts clean;
+  clean.progress_mark = -1;
+  absl::Status s = store_->SaveRecoveryAttempts(ex.d.id(), clean);
+  if (!s.ok()) logging::Warn("cannot record a clean stop", {{"deployment", ex.d.id()}, {"error", s.ToString()}});
+}
+
+absl::Status DeploymentRunner::MarkInterrupted(Exec& ex, const v1::Deployment& with_steps) {
+  for (v1::DeploymentStep st : with_steps.steps()) {
+    if (st.result() != v1::STEP_RESULT_RUNNING) continue;
+    // Not a verdict on the step: the deployment resumes after it.
+    EndStep(st, v1::STEP_RESULT_SKIPPED,
+            "interrupted: the deployer stopped while this step ran (not a failure); the deployment resumed after it");
+    absl::Status s = SaveStep(ex, st, nullptr);
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::Deployment> DeploymentRunner::Recover(v1::Deployment deployment, const v1::Plan& spec) {
+  std::string id = deployment.id();
+  absl::StatusOr<v1::Deployment> out = RecoverOnce(std::move(deployment), spec);
+  if (!out.ok()) NoteEndedAlive(id);
+  return out;
+}
+
+absl::StatusOr<v1::Deployment> DeploymentRunner::RecoverOnce(v1::Deployment deployment, const v1::Plan& spec) {
   Exec ex;
   ex.d = std::move(deployment);
   ex.spec = spec;
   if (IsTerminal(ex.d.state())) return ex.d;
   absl::StatusOr<v1::Deployment> with_steps = store_->Get(ex.d.id(), true);
   if (!with_steps.ok()) return with_steps.status();
-  for (const v1::DeploymentStep& st : with_steps->steps()) ex.next_seq = std::max(ex.next_seq, st.sequence() + 1);
+  int64_t completed = 0;
+  for (const v1::DeploymentStep& st : with_steps->steps()) {
+    ex.next_seq = std::max(ex.next_seq, st.sequence() + 1);
+    if (st.result() == v1::STEP_RESULT_SUCCEEDED && st.kind() != v1::STEP_KIND_RECOVERY) ++completed;
+    if (st.result() == v1::STEP_RESULT_SUCCEEDED && st.kind() == v1::STEP_KIND_HEALTH_CHECK) {
+      ex.healthy_waves.insert(st.wave());
+    }
+  }
   bool was_pending = ex.d.state() == v1::DEPLOYMENT_STATE_PENDING;
   ex.d.set_recovered(true);
-  absl::Status s = Begin(ex);
+  // The attempt that left it unfinished made progress when a step completed
+  // since it began (a stop by Stop() always counts as progress).
+  absl::StatusOr<RecoveryAttempts> last = store_->GetRecoveryAttempts(ex.d.id());
+  if (!last.ok()) return last.status();
+  RecoveryAttempts now;
+  bool progressed = completed > last->progress_mark || TakeEndedAlive(ex.d.id());
+  now.without_progress = progressed ? 0 : last->without_progress + 1;
+  now.progress_mark = completed;
+  if (options_.max_attempts_without_progress > 0 && now.without_progress >= options_.max_attempts_without_progress) {
+    return Quarantine(ex, *with_steps, now.without_progress);
+  }
+  absl::Status s = store_->SaveRecoveryAttempts(ex.d.id(), now);
+  if (!s.ok()) return s;
+  s = Begin(ex);
   if (!s.ok()) {
     if (s.code() == absl::StatusCode::kInvalidArgument) return RecordRefused(ex.d, spec, std::string(s.message()));
     return s;
   }
-  // Steps left RUNNING by the dead deployer never finished: say so.
-  for (v1::DeploymentStep st : with_steps->steps()) {
-    if (st.result() != v1::STEP_RESULT_RUNNING) continue;
-    EndStep(st, v1::STEP_RESULT_FAILED, "interrupted: the deployer stopped while this step ran");
-    s = SaveStep(ex, st, nullptr);
-    if (!s.ok()) return s;
-  }
-  v1::DeploymentStep step = NewStep(ex, v1::STEP_KIND_RECOVERY, 0,
-                                    was_pending ? "deployer restarted before this deployment started"
-                                                : "deployer restarted while this deployment ran; re-observing");
+  s = MarkInterrupted(ex, *with_steps);
+  if (!s.ok()) return s;
+  v1::DeploymentStep step =
+      NewStep(ex, v1::STEP_KIND_RECOVERY, 0,
+              was_pending ? "deployer restarted before this deployment started"
+                          : "deployer restarted while this deployment ran; resuming from its recorded steps");
   s = SaveStep(ex, step, nullptr);
   if (!s.ok()) return s;
+  EndStep(step, v1::STEP_RESULT_SUCCEEDED,
+          was_pending ? "nothing had changed; starting it now"
+                      : absl::StrCat("resuming after ", completed,
+                                     " completed steps; objects already live at this revision are not applied again"));
+  s = SaveStep(ex, step, nullptr);
+  if (!s.ok()) return s;
+  if (!was_pending) {
+    ex.resuming = true;
+    metrics_->DeploymentResumed();
+    logging::Info("resuming interrupted deployment",
+                  {{"deployment", ex.d.id()}, {"completed_steps", completed}, {"attempts_without_progress", now.without_progress}});
+  }
   std::string failure;
-  if (was_pending) {
-    EndStep(step, v1::STEP_RESULT_SUCCEEDED, "nothing had changed; starting it now");
-    s = SaveStep(ex, step, nullptr);
-    if (!s.ok()) return s;
-    s = Execute(ex, &failure);
-    if (!s.ok()) return s;
-    return Finish(ex, failure);
-  }
-  // Re-observe: is everything of this deployment live and healthy?
-  absl::StatusOr<std::vector<AppliedObject>> applied_list = store_->Applied(ex.d.application_id(), ex.d.environment_id());
-  if (!applied_list.ok()) return applied_list.status();
-  std::map<ObjectKey, TargetObject> applied;
-  for (AppliedObject& a : *applied_list) applied[a.object.key] = std::move(a.object);
-  std::vector<TargetObject> desired = ObjectsOf(spec);
-  std::vector<std::string> missing;
-  for (const TargetObject& o : desired) {
-    auto it = applied.find(o.key);
-    if (it == applied.end() || it->second.json != o.json) {
-      missing.push_back(absl::StrCat(Describe(o.key), " not applied"));
-      continue;
-    }
-    ObservedObject obs = ex.target->Observe(ex.scope, o.key, &o);
-    if (obs.drift != v1::DRIFT_STATUS_IN_SYNC) missing.push_back(absl::StrCat(Describe(o.key), ": ", obs.drift_message));
-  }
-  std::string why;
-  if (missing.empty() && WaitHealthy(ex, desired, clock_->Now() + ex.health_timeout, &why)) {
-    EndStep(step, v1::STEP_RESULT_SUCCEEDED,
-            absl::StrCat("all ", desired.size(), " objects were live at this revision and healthy; completed"));
-    s = SaveStep(ex, step, nullptr);
-    if (!s.ok()) return s;
-    // Finish any prune that had not run yet.
-    s = Execute(ex, &failure);
-    if (!s.ok()) return s;
-    return Finish(ex, failure);
-  }
-  std::string found = missing.empty() ? absl::StrCat("not healthy: ", why)
-                                      : absl::StrCat(missing.size(), " of ", desired.size(),
-                                                     " objects not live at this revision (", absl::StrJoin(missing, "; "), ")");
-  absl::StatusOr<std::vector<v1::Deployment>> good = store_->Succeeded(ex.d.application_id(), ex.d.environment_id());
-  if (!good.ok()) return good.status();
-  bool can_roll_back = (ex.d.kind() == v1::DEPLOYMENT_KIND_ROLLOUT || ex.d.kind() == v1::DEPLOYMENT_KIND_ROLLBACK) &&
-                       !good->empty();
-  if (can_roll_back) {
-    EndStep(step, v1::STEP_RESULT_SUCCEEDED, absl::StrCat(found, "; rolling back to the last successful deployment"));
-    s = SaveStep(ex, step, nullptr);
-    if (!s.ok()) return s;
-    return Finish(ex, absl::StrCat("interrupted by a deployer restart before it completed: ", found));
-  }
-  EndStep(step, v1::STEP_RESULT_SUCCEEDED, absl::StrCat(found, "; resuming"));
-  s = SaveStep(ex, step, nullptr);
-  if (!s.ok()) return s;
   s = Execute(ex, &failure);
-  if (!s.ok()) return s;
+  if (!s.ok()) {
+    NoteStopped(ex, s);
+    return s;
+  }
   return Finish(ex, failure);
+}
+
+absl::StatusOr<v1::Deployment> DeploymentRunner::Quarantine(Exec& ex, const v1::Deployment& with_steps, int attempts) {
+  ex.d.set_deployer_id(options_.deployer_id);
+  absl::Status s = MarkInterrupted(ex, with_steps);
+  if (!s.ok()) return s;
+  std::string last_step;
+  for (const v1::DeploymentStep& st : with_steps.steps()) {
+    if (st.kind() == v1::STEP_KIND_RECOVERY) continue;
+    last_step = absl::StrCat(v1::StepKind_Name(st.kind()),
+                             st.has_object() ? absl::StrCat(" ", ObjectKey::FromProto(st.object()).ToString()) : "",
+                             " wave ", st.wave());
+  }
+  ex.d.set_state(v1::DEPLOYMENT_STATE_FAILED);
+  ex.d.set_message(absl::StrCat(
+      "quarantined after ", attempts, " attempts that made no progress: the deployer stopped each time before a step completed",
+      last_step.empty() ? "" : absl::StrCat(" (last step: ", last_step, ")"),
+      "; nothing was rolled back or pinned, and later plans for this application proceed"
+      " (limit: --max-recovery-attempts=",
+      options_.max_attempts_without_progress, ")"));
+  *ex.d.mutable_end_time() = ToTimestamp(clock_->Now());
+  if (!ex.d.has_start_time()) *ex.d.mutable_start_time() = ex.d.end_time();
+  v1::Event e = DeploymentEvent(v1::AUDIT_ACTION_DEPLOYMENT_FAILED, ex.d, ex.d.message(), "quarantined");
+  auto& f = *e.mutable_details()->mutable_fields();
+  f["quarantined"].set_bool_value(true);
+  f["attempts_without_progress"].set_number_value(attempts);
+  s = SaveDeployment(ex, {std::move(e)}, nullptr, nullptr);
+  if (!s.ok()) return s;
+  metrics_->DeploymentQuarantined();
+  metrics_->DeploymentFinished(ex.d.state(),
+                               absl::ToDoubleSeconds(FromTimestamp(ex.d.end_time()) - FromTimestamp(ex.d.start_time())));
+  logging::Error("deployment quarantined", {{"deployment", ex.d.id()},
+                                            {"application", ex.d.application_id()},
+                                            {"environment", ex.d.environment_id()},
+                                            {"attempts", attempts},
+                                            {"last_step", last_step}});
+  return ex.d;
+}
+
+absl::StatusOr<v1::Deployment> DeploymentRunner::RecordUnprocessable(v1::Deployment deployment,
+                                                                     const std::string& reason) {
+  Exec ex;
+  ex.d = std::move(deployment);
+  absl::StatusOr<v1::Deployment> with_steps = store_->Get(ex.d.id(), true);
+  if (with_steps.ok()) {
+    ex.d = *with_steps;  // As far as it got.
+    ex.d.clear_steps();
+    for (const v1::DeploymentStep& st : with_steps->steps()) ex.next_seq = std::max(ex.next_seq, st.sequence() + 1);
+  }
+  if (IsTerminal(ex.d.state())) return ex.d;
+  ex.d.set_deployer_id(options_.deployer_id);
+  if (with_steps.ok()) {
+    absl::Status s = MarkInterrupted(ex, *with_steps);
+    if (!s.ok()) return s;
+  }
+  ex.d.set_state(v1::DEPLOYMENT_STATE_FAILED);
+  ex.d.set_message(absl::StrCat("could not be processed: ", reason));
+  *ex.d.mutable_end_time() = ToTimestamp(clock_->Now());
+  if (!ex.d.has_start_time()) *ex.d.mutable_start_time() = ex.d.end_time();
+  absl::Status s = SaveDeployment(
+      ex, {DeploymentEvent(v1::AUDIT_ACTION_DEPLOYMENT_FAILED, ex.d, ex.d.message(), "unprocessable")}, nullptr, nullptr);
+  if (!s.ok()) return s;
+  metrics_->DeploymentFinished(ex.d.state(), 0);
+  logging::Error("deployment could not be processed",
+                 {{"deployment", ex.d.id()}, {"application", ex.d.application_id()}, {"reason", reason}});
+  return ex.d;
 }
 
 }  // namespace ferry::deployer

@@ -1,11 +1,13 @@
 #pragma once
 
 #include <atomic>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/clock/clock.h"
+#include "common/concurrency/mutex.h"
 #include "ferry/v1/deployer.pb.h"
 #include "ferry/v1/planner.pb.h"
 #include "services/deployer/deployer_metrics.h"
@@ -19,6 +21,16 @@ struct RunnerOptions {
   std::string deployer_id = "deployer";
   absl::Duration health_poll = absl::Milliseconds(200);
   absl::Duration default_health_timeout = absl::Minutes(5);
+  // An unfinished deployment taken up this many times in a row without a
+  // step completing (its first run counts; an attempt that ended with an
+  // error while the deployer stayed up, or by Stop(), does not) is
+  // quarantined: FAILED, nothing rolled back or pinned. 0 never
+  // quarantines. --max-recovery-attempts.
+  int max_attempts_without_progress = 2;
+  // Test only (FERRY_TEST_CRASH_AFTER_STEP): the process kills itself
+  // (SIGKILL) right after saving this many apply, delete or health-check
+  // steps. 0 = off.
+  int test_crash_after_steps = 0;
 };
 
 // Executes deployments: applies objects wave by wave, gates each wave on the
@@ -39,10 +51,23 @@ class DeploymentRunner {
   // fails (likewise left for recovery).
   absl::StatusOr<v1::Deployment> Run(v1::Deployment deployment, const v1::Plan& spec);
 
-  // For a deployment left PENDING or RUNNING by a deployer that died:
-  // re-observes the live state, then completes it (everything live and
-  // healthy), resumes it, or rolls it back. Marks it recovered.
+  // For a deployment left PENDING or RUNNING by a deployer that stopped or
+  // died: resumes it from its recorded steps (steps left RUNNING are
+  // recorded as interrupted; an object the target already shows live at
+  // this revision is recorded "already live", not applied again) and
+  // finishes it, or fails it on its own merits (a failed apply or health
+  // check, which may roll back and pin). An interruption is never a
+  // failure. One taken up max_attempts_without_progress times in a row
+  // without completing a step is quarantined instead. Marks it recovered.
   absl::StatusOr<v1::Deployment> Recover(v1::Deployment deployment, const v1::Plan& spec);
+
+  // Records a deployment that could not be processed (e.g. its stored spec
+  // is unreadable) as FAILED with `reason`, so that it blocks nothing.
+  absl::StatusOr<v1::Deployment> RecordUnprocessable(v1::Deployment deployment, const std::string& reason);
+
+  // Errors worth retrying as they are (the database or a peer briefly
+  // away, a stop): UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, CANCELLED.
+  static bool IsTransient(const absl::Status& status);
 
   // Records a deployment that failed before anything changed (e.g. an
   // unknown kind). It is FAILED at once; nothing is rolled back.
@@ -59,9 +84,23 @@ class DeploymentRunner {
 
  private:
   struct Exec;
+  absl::StatusOr<v1::Deployment> RunOnce(v1::Deployment deployment, const v1::Plan& spec);
+  absl::StatusOr<v1::Deployment> RecoverOnce(v1::Deployment deployment, const v1::Plan& spec);
   absl::Status Begin(Exec& ex);
   absl::Status Execute(Exec& ex, std::string* failure);
   absl::StatusOr<v1::Deployment> Finish(Exec& ex, const std::string& failure);
+  absl::StatusOr<v1::Deployment> Quarantine(Exec& ex, const v1::Deployment& with_steps, int attempts);
+  // Steps left RUNNING by an earlier attempt: recorded as interrupted.
+  absl::Status MarkInterrupted(Exec& ex, const v1::Deployment& with_steps);
+  // After a deliberate stop (Stop()): the next attempt is not counted as one
+  // without progress.
+  void NoteStopped(Exec& ex, const absl::Status& why);
+  // The test failpoint (test_crash_after_steps).
+  void StepSaved();
+  // An attempt that returned an error in this process (an outage, a stop)
+  // did not crash it: the next attempt here does not count it.
+  void NoteEndedAlive(const std::string& id);
+  bool TakeEndedAlive(const std::string& id);
   absl::StatusOr<v1::Deployment> Succeed(Exec& ex);
   absl::StatusOr<std::pair<v1::Deployment, v1::Plan>> PrepareRollback(Exec& failed, const v1::Deployment& restore);
   absl::Status SaveStep(Exec& ex, const v1::DeploymentStep& step, const AppliedChange* change);
@@ -80,6 +119,9 @@ class DeploymentRunner {
   const Clock* clock_;
   const RunnerOptions options_;
   std::atomic<bool> stopping_{false};
+  std::atomic<int> steps_saved_{0};
+  ferry::Mutex mu_;
+  std::set<std::string> ended_alive_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::deployer

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "common/concurrency/last_resort.h"
+
 namespace ferry::deployer {
 namespace {
 
@@ -78,7 +80,9 @@ void DeploymentScheduler::Spawn(const std::string& deployment_id, std::function<
     in_flight_.insert(deployment_id);
     auto done = std::make_shared<std::atomic<bool>>(false);
     std::thread t([this, deployment_id, done, fn = std::move(fn)]() mutable {
-      fn();
+      // A job that throws is logged (RunGuarded) and ends here like one that
+      // returned: its slot and whatever it holds are released below.
+      (void)concurrency::RunGuarded("deployment job " + deployment_id, fn);
       // Whatever `fn` holds (e.g. an application lock handed to it) is
       // released before the deployment stops counting as in flight, so that
       // after WaitIdle() nothing of it is held any more.

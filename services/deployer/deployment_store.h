@@ -47,6 +47,18 @@ struct DeploymentFilter {
   int64_t after_seq = 0;  // Page token: list deployments older than this sequence; 0 = newest.
 };
 
+// How often an unfinished deployment was taken up without making progress,
+// kept so that one that kills its deployer every time is quarantined rather
+// than recovered forever.
+struct RecoveryAttempts {
+  // Attempts in a row (the first run counts) that ended without finishing
+  // and without completing a step.
+  int without_progress = 0;
+  // Steps completed when the last attempt began; -1 when that attempt was
+  // ended by a deliberate stop (then the next attempt never counts).
+  int64_t progress_mark = 0;
+};
+
 struct DeploymentPage {
   std::vector<v1::Deployment> deployments;
   int64_t next_seq = 0;  // 0 on the last page.
@@ -85,6 +97,11 @@ class DeploymentRecords {
   // applied state in the same transaction.
   virtual absl::Status SaveStep(const std::string& deployment_id, const v1::DeploymentStep& step,
                                 const AppliedChange* change, const std::vector<v1::Event>& events) = 0;
+
+  // The recovery attempts of a deployment; zero values when none recorded.
+  // NOT_FOUND when there is no such deployment.
+  virtual absl::StatusOr<RecoveryAttempts> GetRecoveryAttempts(const std::string& id) = 0;
+  virtual absl::Status SaveRecoveryAttempts(const std::string& id, const RecoveryAttempts& attempts) = 0;
 
   virtual absl::StatusOr<v1::Deployment> Get(const std::string& id, bool include_steps) = 0;
   virtual absl::StatusOr<v1::Plan> GetSpec(const std::string& id) = 0;

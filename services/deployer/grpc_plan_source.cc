@@ -1,5 +1,6 @@
 #include "services/deployer/grpc_plan_source.h"
 
+#include "common/server/stream_limiter.h"
 #include "common/status/grpc_status.h"
 
 namespace ferry::deployer {
@@ -21,6 +22,7 @@ absl::Status GrpcPlanSource::Watch(const std::string& cursor, const PlanCallback
     if (cancelled_) return absl::CancelledError("plan watch cancelled");
     watching_ = &ctx;
   }
+  ctx.AddMetadata(server::kServiceCallerMetadata, "deployer");  // may use the planner's reserved stream slots
   v1::WatchApprovedPlansRequest req;
   req.set_cursor(cursor);
   std::unique_ptr<grpc::ClientReader<v1::WatchApprovedPlansResponse>> reader = stub_->WatchApprovedPlans(&ctx, req);

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "common/server/stream_limiter.h"
 #include "common/status/grpc_status.h"
 
 namespace ferry::deployer {
@@ -26,22 +27,28 @@ absl::StatusOr<std::string> GrpcRepoFileFetcher::Read(const std::string& reposit
   if (repository.empty() || commit.empty()) {
     return absl::InvalidArgumentError("the plan names no repository revision to read files from");
   }
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout_));
-  v1::ReadContentRequest req;
-  req.set_repository_id(repository);
-  req.set_commit(commit);
-  req.set_path(path);
-  auto reader = stub_->ReadContent(&ctx, req);
-  v1::ReadContentResponse chunk;
   std::string data;
   bool found = false;
-  while (reader->Read(&chunk)) {
-    if (chunk.path() != path) continue;
-    found = true;
-    data += chunk.data();
-  }
-  grpc::Status s = reader->Finish();
+  // A repo-watcher with every ReadContent slot taken is retried briefly.
+  grpc::Status s = server::RetryStreamLimitRefusals([&] {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout_));
+    ctx.AddMetadata(server::kServiceCallerMetadata, "deployer");  // may use reserved stream slots
+    v1::ReadContentRequest req;
+    req.set_repository_id(repository);
+    req.set_commit(commit);
+    req.set_path(path);
+    auto reader = stub_->ReadContent(&ctx, req);
+    v1::ReadContentResponse chunk;
+    data.clear();
+    found = false;
+    while (reader->Read(&chunk)) {
+      if (chunk.path() != path) continue;
+      found = true;
+      data += chunk.data();
+    }
+    return reader->Finish();
+  });
   if (!s.ok()) return FromGrpcStatus(s);
   if (!found) return absl::NotFoundError(absl::StrCat(path, " not found at ", commit));
   return data;

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 
@@ -40,10 +42,29 @@ int main(int argc, char** argv) {
                                  "How often live state is compared with the last applied state");
   ferry::config::AddDurationFlag(app, "--default-health-timeout", options.runner.default_health_timeout,
                                  "Health timeout per wave when the plan has none");
+  ferry::config::AddFlag(app, "--max-recovery-attempts", options.runner.max_attempts_without_progress,
+                         "Attempts in a row without a completed step (an interrupted deployment's first run "
+                         "counts) after which an unfinished deployment is quarantined (FAILED, not rolled back) "
+                         "instead of resumed again; 0 never quarantines");
+  ferry::config::AddFlag(app, "--plan-attempts", options.plan_attempts,
+                         "Tries of a released plan that fails other than for an outage (not acknowledged, not "
+                         "recorded) before it is reported FAILED and the plans behind it are taken");
   CLI11_PARSE(app, argc, argv);
+  // Test only (docs/development.md): die by SIGKILL right after the Nth saved step.
+  if (const char* crash = std::getenv("FERRY_TEST_CRASH_AFTER_STEP"); crash != nullptr) {
+    options.runner.test_crash_after_steps = std::atoi(crash);
+  }
   ferry::logging::Init("deployer", config.log_level);
   if (options.drift_interval < absl::Seconds(1)) {
     ferry::logging::Error("cannot start", {{"error", "--drift-interval must be at least 1s"}});
+    return 1;
+  }
+  if (options.plan_attempts < 1) {
+    ferry::logging::Error("cannot start", {{"error", "--plan-attempts must be at least 1"}});
+    return 1;
+  }
+  if (options.runner.max_attempts_without_progress < 0) {
+    ferry::logging::Error("cannot start", {{"error", "--max-recovery-attempts must be 0 or more"}});
     return 1;
   }
   options.deployer_id = deployer_id;
@@ -54,7 +75,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto audit = ferry::outbox::AuditOutbox::Create(infra->pool.get(), "deployer", "deployer", config.audit_address,
-                                                  *infra->runner);
+                                                  *infra->runner, {.max_batch_bytes = config.outbox_max_batch_bytes});
   ferry::SystemClock clock;
   ferry::deployer::PostgresDeploymentStore store(infra->pool.get(), audit->store());
   ferry::deployer::host::HostTargetFactory targets;
@@ -75,7 +96,7 @@ int main(int argc, char** argv) {
   ferry::deployer::DeployerMetrics metrics(infra->runner->registry());
   ferry::deployer::Deployer deployer(&store, &targets, &plans, &notifier, &metrics, &clock, options,
                                      [&files](const ferry::v1::Plan& plan) { return files.ForPlan(plan); });
-  ferry::deployer::DeployerService service(&deployer);
+  ferry::deployer::DeployerService service(&deployer, infra->runner->NewStreamLimiter("WatchDeployment"));
   infra->runner->AddService(&service);
   infra->runner->OnShutdown([&] {
     notifier.Shutdown();

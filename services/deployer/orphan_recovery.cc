@@ -43,9 +43,19 @@ void OrphanRecovery::RecoverOrphans() {
       absl::StatusOr<v1::Deployment> current = records_->Get(d.id(), false);
       if (!current.ok() || IsTerminal(current->state())) return;
       absl::StatusOr<v1::Plan> spec = records_->GetSpec(d.id());
-      if (!spec.ok()) return;
-      logging::Info("recovering deployment", {{"deployment", d.id()}, {"state", v1::DeploymentState_Name(current->state())}});
-      absl::StatusOr<v1::Deployment> done = runner_->Recover(*current, *spec);
+      absl::StatusOr<v1::Deployment> done = absl::UnknownError("not recovered");
+      if (spec.ok()) {
+        logging::Info("recovering deployment",
+                      {{"deployment", d.id()}, {"state", v1::DeploymentState_Name(current->state())}});
+        done = runner_->Recover(*current, *spec);
+      } else {
+        done = spec.status();
+      }
+      if (!done.ok() && !DeploymentRunner::IsTransient(done.status())) {
+        // Poison: recovering it fails the same way every time. Fail it, so
+        // that it no longer holds up its application's later deployments.
+        done = runner_->RecordUnprocessable(*current, std::string(done.status().message()));
+      }
       if (!done.ok()) {
         logging::Warn("recovery interrupted", {{"deployment", d.id()}, {"error", done.status().ToString()}});
         return;

@@ -8,8 +8,10 @@
 namespace ferry::deployer {
 
 // Finds deployments left PENDING or RUNNING by a deployer that died (no live
-// holder of their application's lock) and finishes them on scheduler
-// workers. Thread-safe.
+// holder of their application's lock) and resumes them on scheduler workers
+// (DeploymentRunner::Recover). One whose recovery fails other than
+// transiently (e.g. an unreadable stored spec) is recorded FAILED with the
+// reason rather than retried forever. Thread-safe.
 class OrphanRecovery {
  public:
   OrphanRecovery(DeploymentRecords* records, DeploymentScheduler* scheduler, DeploymentRunner* runner,

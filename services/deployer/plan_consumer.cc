@@ -1,5 +1,6 @@
 #include "services/deployer/plan_consumer.h"
 
+#include "absl/strings/str_cat.h"
 #include "common/logging/logger.h"
 #include "services/deployer/app_ids.h"
 #include "services/deployer/audit_events.h"
@@ -17,7 +18,8 @@ concurrency::BackoffPolicy PlanConsumer::RetryPolicy(const PlanConsumerOptions& 
 
 PlanConsumer::PlanConsumer(DeploymentRecords* records, PinStore* pins, PlanCursorStore* cursor, PlanSource* plans,
                            TargetFactory* targets, FetcherFactory fetchers, DeploymentScheduler* scheduler,
-                           DeploymentStarter* starter, const Clock* clock, PlanConsumerOptions options)
+                           DeploymentStarter* starter, const Clock* clock, PlanConsumerOptions options,
+                           DeployerMetrics* metrics)
     : records_(records),
       pins_(pins),
       cursor_(cursor),
@@ -27,7 +29,8 @@ PlanConsumer::PlanConsumer(DeploymentRecords* records, PinStore* pins, PlanCurso
       scheduler_(scheduler),
       starter_(starter),
       clock_(clock),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      metrics_(metrics) {}
 
 absl::StatusOr<absl::Duration> PlanConsumer::ConsumeStream() {
   if (scheduler_->stopping()) return absl::InfiniteDuration();
@@ -53,6 +56,7 @@ absl::StatusOr<absl::Duration> PlanConsumer::ConsumeStream() {
 
 absl::Status PlanConsumer::TakePlan(const v1::Plan& plan) {
   concurrency::Backoff backoff(RetryPolicy(options_));
+  int lasting_failures = 0;
   for (;;) {
     absl::StatusOr<std::string> handled = HandlePlan(plan);
     if (handled.ok()) return absl::OkStatus();
@@ -60,6 +64,15 @@ absl::Status PlanConsumer::TakePlan(const v1::Plan& plan) {
     // A malformed plan will never be taken: skip it rather than block the stream.
     if (code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kFailedPrecondition) {
       logging::Warn("plan skipped", {{"plan", plan.id()}, {"error", handled.status().ToString()}});
+      return absl::OkStatus();
+    }
+    // An error that is not an outage, again and again: this plan is poison.
+    // Give up on it (and say so to the planner) so the plans behind it flow.
+    if (!DeploymentRunner::IsTransient(handled.status()) && ++lasting_failures >= options_.plan_attempts) {
+      logging::Error("plan not taken; giving up on it",
+                     {{"plan", plan.id()}, {"attempts", lasting_failures}, {"error", handled.status().ToString()}});
+      GiveUp(plan, "", absl::StrCat("the deployer could not take this plan (", lasting_failures,
+                                    " attempts): ", handled.status().message()));
       return absl::OkStatus();
     }
     absl::Duration delay = backoff.Next();
@@ -118,8 +131,36 @@ absl::StatusOr<std::string> PlanConsumer::HandlePlan(const v1::Plan& plan) {
   d.set_restored_deployment_id(plan.rollback_to_deployment_id());
   *d.mutable_create_time() = ToTimestamp(clock_->Now());
   absl::StatusOr<v1::Deployment> started = StartDeployment(d, plan);
+  if (!started.ok() && !DeploymentRunner::IsTransient(started.status()) &&
+      started.status().code() != absl::StatusCode::kAlreadyExists) {
+    // It cannot be started (e.g. its spec cannot be stored): record it
+    // failed with the reason, without its manifests, and move on.
+    std::string reason = absl::StrCat("could not be started: ", started.status().message());
+    v1::Plan bare = plan;
+    bare.clear_manifests();
+    absl::StatusOr<v1::Deployment> failed = starter_->Refuse(d, bare, reason);
+    if (!failed.ok() && DeploymentRunner::IsTransient(failed.status())) return failed.status();
+    if (metrics_ != nullptr) metrics_->PlanNotStarted();
+    logging::Error("plan could not be started; recorded failed",
+                   {{"plan", plan.id()}, {"deployment", id}, {"error", started.status().ToString()}});
+    if (!failed.ok()) GiveUp(plan, id, reason);  // Not even the failure could be recorded.
+    return id;
+  }
   if (!started.ok()) return started.status();
   return id;
+}
+
+void PlanConsumer::GiveUp(const v1::Plan& plan, const std::string& deployment_id, const std::string& reason) {
+  if (metrics_ != nullptr && deployment_id.empty()) metrics_->PlanNotStarted();
+  if (plans_ == nullptr) return;
+  v1::ReportPlanResultRequest req;
+  req.set_plan_id(plan.id());
+  req.set_deployment_id(deployment_id);
+  req.set_state(v1::PLAN_STATE_FAILED);
+  req.set_message(reason);
+  *req.mutable_live_revision() = plan.source_revision();
+  absl::Status s = plans_->ReportResult(req);
+  if (!s.ok()) logging::Warn("cannot report a plan given up on", {{"plan", plan.id()}, {"error", s.ToString()}});
 }
 
 absl::StatusOr<v1::Deployment> PlanConsumer::StartDeployment(v1::Deployment d, const v1::Plan& plan) {

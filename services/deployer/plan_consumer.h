@@ -8,6 +8,7 @@
 #include "common/clock/clock.h"
 #include "common/concurrency/backoff.h"
 #include "ferry/v1/planner.pb.h"
+#include "services/deployer/deployer_metrics.h"
 #include "services/deployer/deployment_scheduler.h"
 #include "services/deployer/deployment_starter.h"
 #include "services/deployer/deployment_store.h"
@@ -26,20 +27,26 @@ struct PlanConsumerOptions {
   // Plans handed off (acknowledged, recorded, started) at once; one at a
   // time per application and environment.
   int intake_concurrency = 4;
+  // Tries of a plan that fails other than transiently (not an outage)
+  // before it is given up on (reported FAILED) so the stream moves on.
+  int plan_attempts = 3;
 };
 
 // Takes released plans from the planner's stream: skips those already
 // handled and automatic ones of a pinned application, acknowledges the
 // rest, checks and resolves their objects, records the deployment and
-// starts it. Advances the saved stream cursor over plans taken.
-// Thread-safe.
+// starts it. Advances the saved stream cursor over plans taken. A plan that
+// cannot be started (other than for an outage) is recorded FAILED with the
+// reason; one that cannot even be taken is reported FAILED after
+// plan_attempts tries: neither blocks the plans behind it. Thread-safe.
 class PlanConsumer {
  public:
   // `plans` may be null (then ConsumeStream() must not be called and nothing is
   // acknowledged).
   PlanConsumer(DeploymentRecords* records, PinStore* pins, PlanCursorStore* cursor, PlanSource* plans,
                TargetFactory* targets, FetcherFactory fetchers, DeploymentScheduler* scheduler,
-               DeploymentStarter* starter, const Clock* clock, PlanConsumerOptions options);
+               DeploymentStarter* starter, const Clock* clock, PlanConsumerOptions options,
+               DeployerMetrics* metrics = nullptr);
 
   // One connection to the stream: watches it from the saved cursor, hands
   // plans off and drains the hand-offs when it ends. Returns the wait before
@@ -62,6 +69,8 @@ class PlanConsumer {
   // malformed (skipped) or the deployer stops (then its error).
   absl::Status TakePlan(const v1::Plan& plan);
   absl::StatusOr<v1::Deployment> StartDeployment(v1::Deployment d, const v1::Plan& plan);
+  // Counts a plan given up on and reports it FAILED to the planner.
+  void GiveUp(const v1::Plan& plan, const std::string& deployment_id, const std::string& reason);
 
   DeploymentRecords* const records_;
   PinStore* const pins_;
@@ -73,6 +82,7 @@ class PlanConsumer {
   DeploymentStarter* const starter_;
   const Clock* const clock_;
   const PlanConsumerOptions options_;
+  DeployerMetrics* const metrics_;
 };
 
 }  // namespace ferry::deployer

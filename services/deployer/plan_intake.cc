@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/concurrency/last_resort.h"
+
 namespace ferry::deployer {
 
 PlanIntake::PlanIntake(int limit, std::function<void(const std::string& position)> advance)
@@ -28,7 +30,10 @@ bool PlanIntake::Submit(const std::string& key, const std::string& position, std
   window_.push_back(Slot{position, false});
   busy_keys_.insert(key);
   ++running_;
-  threads_.emplace_back([this, index, key, handoff = std::move(handoff)] { Finish(index, key, handoff()); });
+  // A hand-off that throws is a failed hand-off (RunGuarded), not std::terminate.
+  threads_.emplace_back([this, index, key, handoff = std::move(handoff)] {
+    Finish(index, key, concurrency::RunGuarded("plan hand-off " + key, handoff));
+  });
   return true;
 }
 

@@ -18,6 +18,8 @@ constexpr char kUpsertApplied[] = "deployer_upsert_applied";
 constexpr char kDeleteApplied[] = "deployer_delete_applied";
 constexpr char kGetDeployment[] = "deployer_get_deployment";
 constexpr char kGetSpec[] = "deployer_get_spec";
+constexpr char kGetAttempts[] = "deployer_get_attempts";
+constexpr char kSaveAttempts[] = "deployer_save_attempts";
 constexpr char kGetSteps[] = "deployer_get_steps";
 constexpr char kList[] = "deployer_list";
 constexpr char kUnfinished[] = "deployer_unfinished";
@@ -116,6 +118,10 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
                  " AND object_key = $3");
   pool_->Prepare(kGetDeployment, "SELECT record, seq FROM deployer.deployments WHERE id = $1");
   pool_->Prepare(kGetSpec, "SELECT spec FROM deployer.deployments WHERE id = $1");
+  pool_->Prepare(kGetAttempts,
+                 "SELECT attempts_without_progress, progress_mark FROM deployer.deployments WHERE id = $1");
+  pool_->Prepare(kSaveAttempts,
+                 "UPDATE deployer.deployments SET attempts_without_progress = $2, progress_mark = $3 WHERE id = $1");
   pool_->Prepare(kGetSteps, "SELECT record FROM deployer.steps WHERE deployment_id = $1 ORDER BY sequence");
   pool_->Prepare(kList,
                  "SELECT record, seq FROM deployer.deployments WHERE ($1 = '' OR application_id = $1)"
@@ -226,6 +232,25 @@ absl::StatusOr<v1::Deployment> PostgresDeploymentStore::Get(const std::string& i
       *d->add_steps() = std::move(*step);
     }
     return d;
+  });
+}
+
+absl::StatusOr<RecoveryAttempts> PostgresDeploymentStore::GetRecoveryAttempts(const std::string& id) {
+  return pool_->RunInTransactionWithResult<RecoveryAttempts>([&](pqxx::work& txn) -> absl::StatusOr<RecoveryAttempts> {
+    pqxx::result r = txn.exec_prepared(kGetAttempts, id);
+    if (r.empty()) return absl::NotFoundError(absl::StrCat("deployment \"", id, "\" not found"));
+    RecoveryAttempts out;
+    out.without_progress = r[0][0].as<int>();
+    out.progress_mark = r[0][1].as<int64_t>();
+    return out;
+  });
+}
+
+absl::Status PostgresDeploymentStore::SaveRecoveryAttempts(const std::string& id, const RecoveryAttempts& attempts) {
+  return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
+    pqxx::result r = txn.exec_prepared(kSaveAttempts, id, attempts.without_progress, attempts.progress_mark);
+    if (r.affected_rows() != 1) return absl::NotFoundError(absl::StrCat("deployment ", id, " not found"));
+    return absl::OkStatus();
   });
 }
 

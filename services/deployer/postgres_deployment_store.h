@@ -45,6 +45,8 @@ class PostgresDeploymentStore final : public DeploymentStore {
                       const v1::PinState* pin) override;
   absl::Status SaveStep(const std::string& deployment_id, const v1::DeploymentStep& step, const AppliedChange* change,
                         const std::vector<v1::Event>& events) override;
+  absl::StatusOr<RecoveryAttempts> GetRecoveryAttempts(const std::string& id) override;
+  absl::Status SaveRecoveryAttempts(const std::string& id, const RecoveryAttempts& attempts) override;
   absl::StatusOr<v1::Deployment> Get(const std::string& id, bool include_steps) override;
   absl::StatusOr<v1::Plan> GetSpec(const std::string& id) override;
   absl::StatusOr<DeploymentPage> List(const DeploymentFilter& filter) override;

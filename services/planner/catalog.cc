@@ -195,7 +195,7 @@ absl::StatusOr<v1::Environment> Catalog::CreateEnvironment(v1::Environment env, 
   for (auto& e : envs) all[e.id()] = e;
   if (all.count(env.id())) return absl::AlreadyExistsError(absl::StrCat("environment \"", env.id(), "\" already exists"));
   all[env.id()] = env;
-  RETURN_IF_ERROR(ValidateEnvironment(env, all));
+  RETURN_IF_ERROR(ValidateEnvironment(env, all, windows_));
   *env.mutable_create_time() = events_.Now();
   *env.mutable_update_time() = events_.Now();
   ConfigChange change;
@@ -257,7 +257,7 @@ absl::StatusOr<v1::Environment> Catalog::MergeEnvironmentUpdate(const v1::Enviro
   std::map<std::string, v1::Environment> all;
   for (auto& e : envs) all[e.id()] = e;
   all[env.id()] = env;
-  RETURN_IF_ERROR(ValidateEnvironment(env, all));
+  RETURN_IF_ERROR(ValidateEnvironment(env, all, windows_));
   *env.mutable_update_time() = events_.Now();
   ConfigChange change;
   change.update_environments.push_back(env);

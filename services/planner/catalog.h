@@ -11,6 +11,7 @@
 #include "ferry/v1/planner.pb.h"
 #include "services/planner/planner_events.h"
 #include "services/planner/planner_store.h"
+#include "services/planner/sync_window.h"
 
 namespace ferry::planner {
 
@@ -24,9 +25,10 @@ namespace ferry::planner {
 // declared in Git or still in use.
 class Catalog {
  public:
-  // `plans` is read for an application's per-environment status.
-  Catalog(CatalogStore* catalog, PlanStore* plans, const Clock* clock)
-      : catalog_(catalog), plans_(plans), events_(clock) {}
+  // `plans` is read for an application's per-environment status; `windows`
+  // bounds environments' sync windows.
+  Catalog(CatalogStore* catalog, PlanStore* plans, const Clock* clock, SyncWindowLimits windows = SyncWindowLimits())
+      : catalog_(catalog), plans_(plans), events_(clock), windows_(windows) {}
 
   absl::StatusOr<v1::Application> CreateApplication(v1::Application app, const v1::Actor& actor);
   absl::StatusOr<v1::Application> GetApplication(const std::string& id);
@@ -55,6 +57,7 @@ class Catalog {
   CatalogStore* catalog_;
   PlanStore* plans_;
   const PlannerEvents events_;
+  const SyncWindowLimits windows_;
 };
 
 // Closes an open plan of a deleted application (REJECTED, "application

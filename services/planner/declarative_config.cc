@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "services/planner/bounded_yaml_reader.h"
 
 namespace ferry::planner {
 namespace {
@@ -17,7 +18,7 @@ struct ConfigError {
 
 class Parser {
  public:
-  explicit Parser(std::string file) : file_(std::move(file)) {}
+  Parser(std::string file, SyncWindowLimits windows) : file_(std::move(file)), windows_(windows) {}
 
   [[noreturn]] void Fail(const YAML::Node& node, const std::string& field, const std::string& problem) const {
     int line = node.Mark().is_null() ? 0 : node.Mark().line + 1;
@@ -86,6 +87,10 @@ class Parser {
     if (node["syncWindows"]) {
       const YAML::Node& ws = node["syncWindows"];
       if (!ws.IsSequence()) Fail(ws, f + ".syncWindows", "must be a list");
+      if (static_cast<int64_t>(ws.size()) > windows_.max_windows) {
+        Fail(ws, f + ".syncWindows",
+             absl::StrCat(ws.size(), " sync windows, more than ", windows_.max_windows, " (limit ", kMaxSyncWindowsFlag, ")"));
+      }
       for (size_t i = 0; i < ws.size(); ++i) {
         const std::string wf = absl::StrCat(f, ".syncWindows[", i, "]");
         Keys(ws[i], wf, {"kind", "schedule", "duration", "timeZone"});
@@ -160,13 +165,23 @@ class Parser {
   }
 
   const std::string file_;
+  const SyncWindowLimits windows_;
 };
 
 }  // namespace
 
 absl::StatusOr<DeclaredConfig> ParseDeclarativeConfig(const std::string& text, const std::string& file,
-                                                      const std::string& repository_id, const std::string& ref) {
-  Parser p(file);
+                                                      const std::string& repository_id, const std::string& ref,
+                                                      const ParseLimits& limits, const SyncWindowLimits& windows) {
+  // Within the limits before yaml-cpp's tree is walked: the walk below
+  // follows aliases, so its work is what the reader counts.
+  BoundedYamlReader reader(limits, limits.max_manifest_bytes);
+  if (absl::StatusOr<nlohmann::json> bounded = reader.Read(text, 1); !bounded.ok()) {
+    int line = reader.error_line();
+    return absl::Status(bounded.status().code(), absl::StrCat(file, line > 0 ? absl::StrCat(":", line) : "", ": ",
+                                                              bounded.status().message()));
+  }
+  Parser p(file, windows);
   DeclaredConfig out;
   try {
     YAML::Node root = YAML::Load(text);

@@ -5,6 +5,8 @@
 
 #include "absl/status/statusor.h"
 #include "ferry/v1/planner.pb.h"
+#include "services/planner/parse_limits.h"
+#include "services/planner/sync_window.h"
 
 namespace ferry::planner {
 
@@ -18,8 +20,13 @@ struct DeclaredConfig {
 // default to the repository and ref holding the file. Returns
 // INVALID_ARGUMENT "<file>:<line>: <field>: <problem>" for malformed YAML,
 // unknown keys, unknown render methods and bad values. Cross-references
-// (environments, dependsOn) are checked by the caller.
+// (environments, dependsOn) are checked by the caller. The YAML is read
+// within `limits` first (nodes after alias expansion, depth, scalar bytes:
+// bounded_yaml_reader.h; RESOURCE_EXHAUSTED "<file>:<line>: ... (limit
+// --<flag>)"), and an environment's syncWindows within `windows` (count).
 absl::StatusOr<DeclaredConfig> ParseDeclarativeConfig(const std::string& text, const std::string& file,
-                                                      const std::string& repository_id, const std::string& ref);
+                                                      const std::string& repository_id, const std::string& ref,
+                                                      const ParseLimits& limits = ParseLimits(),
+                                                      const SyncWindowLimits& windows = SyncWindowLimits());
 
 }  // namespace ferry::planner

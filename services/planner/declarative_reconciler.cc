@@ -48,7 +48,8 @@ absl::StatusOr<std::set<std::string>> DeclarativeReconciler::Reconcile(const v1:
   if (file->size() != 1 || file->front().path != source.path() || file->front().type != v1::CONTENT_ENTRY_TYPE_FILE)
     return absl::InvalidArgumentError(absl::StrCat("source.path: \"", source.path(), "\" is not a file"));
   ASSIGN_OR_RETURN(DeclaredConfig declared,
-                   ParseDeclarativeConfig(file->front().data, source.path(), source.repository_id(), source.ref()));
+                   ParseDeclarativeConfig(file->front().data, source.path(), source.repository_id(), source.ref(),
+                                          limits_, windows_));
   const std::string key = SourceKey(source);
   v1::DeclarationSource stamp = source;
   stamp.set_commit(commit);
@@ -87,7 +88,7 @@ absl::StatusOr<std::set<std::string>> DeclarativeReconciler::Reconcile(const v1:
   std::set<std::string> env_ids;
   for (const auto& [id, e] : new_envs) env_ids.insert(id);
   for (auto& e : declared.environments) {
-    absl::Status s = ValidateEnvironment(e, new_envs);
+    absl::Status s = ValidateEnvironment(e, new_envs, windows_);
     if (!s.ok()) return prefixed(s, "environments." + e.id());
   }
   for (auto& a : declared.applications) {

@@ -9,8 +9,10 @@
 #include "common/clock/clock.h"
 #include "ferry/v1/planner.pb.h"
 #include "services/planner/planner_events.h"
+#include "services/planner/parse_limits.h"
 #include "services/planner/planner_store.h"
 #include "services/planner/repo_source.h"
+#include "services/planner/sync_window.h"
 
 namespace ferry::planner {
 
@@ -29,8 +31,10 @@ class DeclarativeReconciler {
   // tip of each one's ref).
   using ReplanFn = std::function<absl::Status(const std::set<std::string>& application_ids)>;
 
-  DeclarativeReconciler(CatalogStore* catalog, RepoSource* repo, const Clock* clock, ReplanFn replan)
-      : catalog_(catalog), repo_(repo), events_(clock), replan_(std::move(replan)) {}
+  // `limits` bound reading the file, `windows` its environments' sync windows.
+  DeclarativeReconciler(CatalogStore* catalog, RepoSource* repo, const Clock* clock, ReplanFn replan,
+                        ParseLimits limits = ParseLimits(), SyncWindowLimits windows = SyncWindowLimits())
+      : catalog_(catalog), repo_(repo), events_(clock), replan_(std::move(replan)), limits_(limits), windows_(windows) {}
 
   // Reads a ferry.yaml at a commit (the ref's tip when request.commit is
   // empty) and reconciles it; unless dry_run, applications that changed are
@@ -50,6 +54,8 @@ class DeclarativeReconciler {
   RepoSource* repo_;
   const PlannerEvents events_;
   const ReplanFn replan_;
+  const ParseLimits limits_;
+  const SyncWindowLimits windows_;
 };
 
 }  // namespace ferry::planner

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/server/stream_limiter.h"
 #include "common/status/grpc_status.h"
 
 namespace ferry::planner {
@@ -14,6 +15,7 @@ class GrpcRevisionStream final : public RevisionStream {
   GrpcRevisionStream(v1::RepoWatcher::Stub* stub, const std::string& cursor) {
     v1::WatchRevisionsRequest request;
     request.set_cursor(cursor);
+    context_.AddMetadata(server::kServiceCallerMetadata, "planner");  // may use reserved stream slots
     reader_ = stub->WatchRevisions(&context_, request);
   }
   bool Next(v1::Revision* revision) override {
@@ -38,29 +40,34 @@ GrpcRepoSource::GrpcRepoSource(std::shared_ptr<grpc::Channel> channel, absl::Dur
 absl::StatusOr<std::vector<TreeEntry>> GrpcRepoSource::ReadTree(const std::string& repository_id,
                                                                 const std::string& commit, const std::string& path,
                                                                 bool metadata_only) {
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
-  v1::ReadContentRequest request;
-  request.set_repository_id(repository_id);
-  request.set_commit(commit);
-  request.set_path(path);
-  request.set_metadata_only(metadata_only);
-  std::unique_ptr<grpc::ClientReader<v1::ReadContentResponse>> reader = stub_->ReadContent(&context, request);
   std::vector<TreeEntry> out;
-  v1::ReadContentResponse chunk;
-  while (reader->Read(&chunk)) {
-    if (out.empty() || out.back().path != chunk.path() || chunk.offset() == 0) {
-      TreeEntry e;
-      e.path = chunk.path();
-      e.type = chunk.type();
-      e.mode = chunk.mode();
-      e.blob_sha = chunk.blob_sha();
-      e.symlink_target = chunk.symlink_target();
-      out.push_back(std::move(e));
+  // A repo-watcher with every ReadContent slot taken is retried briefly.
+  grpc::Status status = server::RetryStreamLimitRefusals([&] {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+    context.AddMetadata(server::kServiceCallerMetadata, "planner");  // may use reserved stream slots
+    v1::ReadContentRequest request;
+    request.set_repository_id(repository_id);
+    request.set_commit(commit);
+    request.set_path(path);
+    request.set_metadata_only(metadata_only);
+    std::unique_ptr<grpc::ClientReader<v1::ReadContentResponse>> reader = stub_->ReadContent(&context, request);
+    out.clear();
+    v1::ReadContentResponse chunk;
+    while (reader->Read(&chunk)) {
+      if (out.empty() || out.back().path != chunk.path() || chunk.offset() == 0) {
+        TreeEntry e;
+        e.path = chunk.path();
+        e.type = chunk.type();
+        e.mode = chunk.mode();
+        e.blob_sha = chunk.blob_sha();
+        e.symlink_target = chunk.symlink_target();
+        out.push_back(std::move(e));
+      }
+      out.back().data.append(chunk.data());
     }
-    out.back().data.append(chunk.data());
-  }
-  grpc::Status status = reader->Finish();
+    return reader->Finish();
+  });
   if (!status.ok()) return FromGrpcStatus(status);
   return out;
 }

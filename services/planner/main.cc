@@ -28,6 +28,7 @@
 #include "services/planner/planner_service.h"
 #include "services/planner/renderer.h"
 #include "services/planner/revision_consumer.h"
+#include "services/planner/sync_window.h"
 
 namespace {
 
@@ -67,6 +68,49 @@ int main(int argc, char** argv) {
                                  "How often held plans (sync windows, gates) are re-evaluated");
   ferry::config::AddDurationFlag(app, "--plan-stream-poll", stream_poll,
                                  "Safety re-check of WatchApprovedPlans streams when no notification arrives");
+  ferry::config::AddFlag(app, "--render-memory-limit-mb", render.memory_limit_mb,
+                         "Address-space limit of one helm/kustomize run in MiB (0: none)");
+  ferry::config::AddFlag(app, "--render-cpu-seconds", render.cpu_seconds,
+                         "CPU-time limit of one helm/kustomize run in seconds (0: none)");
+  ferry::config::AddFlag(app, "--render-file-size-limit-mb", render.file_size_limit_mb,
+                         "Largest file one helm/kustomize run may write, in MiB (0: none)");
+  ferry::config::AddFlag(app, "--render-open-files", render.open_files,
+                         "Descriptors one helm/kustomize run may have open (0: inherited)");
+  ferry::config::AddFlag(app, "--render-isolate-network", render.isolate_network,
+                         "Run helm/kustomize in a network namespace of their own where the kernel allows it");
+  int quarantine_attempts = ferry::planner::RevisionConsumer::kDefaultQuarantineAttempts;
+  ferry::config::AddFlag(app, "--revision-quarantine-attempts", quarantine_attempts,
+                         "A revision whose planning crashed, timed out or failed (not transiently) this many times "
+                         "is quarantined: audited and skipped")
+      ->check(CLI::PositiveNumber);
+  // Bounded reading of repository content (docs/limits.md): each refusal
+  // fails the application's plan naming the file, line, limit and flag.
+  ferry::planner::ParseLimits& limits = render.parse_limits;
+  ferry::planner::SyncWindowLimits window_limits;
+  ferry::config::AddFlag(app, ferry::planner::kMaxYamlNodesFlag, limits.max_yaml_nodes,
+                         "YAML nodes in one document of a manifest or ferry.yaml, aliases expanded")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  ferry::config::AddFlag(app, ferry::planner::kMaxDepthFlag, limits.max_depth,
+                         "Nesting depth of YAML and JSON manifests and ferry.yaml")
+      ->check(CLI::Range(2, 1000));
+  ferry::config::AddFlag(app, ferry::planner::kMaxScalarBytesFlag, limits.max_scalar_bytes,
+                         "Bytes of one YAML scalar")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  ferry::config::AddFlag(app, ferry::planner::kMaxDocumentsFlag, limits.max_documents,
+                         "YAML documents in one file or tool output")
+      ->check(CLI::Range(1, 1 << 30));
+  ferry::config::AddFlag(app, ferry::planner::kMaxObjectsFlag, limits.max_objects,
+                         "Objects one application renders to")
+      ->check(CLI::Range(1, 1 << 30));
+  ferry::config::AddFlag(app, ferry::planner::kMaxManifestBytesFlag, limits.max_manifest_bytes,
+                         "Bytes of one application's rendered objects (compact JSON)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
+  ferry::config::AddFlag(app, ferry::planner::kMaxSyncWindowsFlag, window_limits.max_windows,
+                         "Sync windows per environment")
+      ->check(CLI::Range(1, 10000));
+  ferry::config::AddFlag(app, ferry::planner::kMaxCronLengthFlag, window_limits.max_schedule_bytes,
+                         "Bytes of one sync window's cron schedule")
+      ->check(CLI::Range(9, 1 << 20));
   CLI11_PARSE(app, argc, argv);
   ferry::logging::Init("planner", config.log_level);
 
@@ -80,20 +124,23 @@ int main(int argc, char** argv) {
   ferry::outbox::PostgresOutboxStore outbox(pool, "planner", "planner");
   ferry::outbox::GrpcAuditSink audit_sink(grpc::CreateChannel(config.audit_address, grpc::InsecureChannelCredentials()));
   ferry::outbox::OutboxForwarder forwarder("planner", ferry::outbox::PostgresOutboxStore::NotifyChannel("planner"),
-                                           &outbox, &audit_sink, pool, &infra->runner->registry());
+                                           &outbox, &audit_sink, pool, &infra->runner->registry(),
+                                           {.max_batch_bytes = config.outbox_max_batch_bytes});
   ferry::planner::PostgresPlannerStore store(pool, &outbox);
   ferry::planner::GrpcRepoSource repo(grpc::CreateChannel(repo_watcher_address, grpc::InsecureChannelCredentials()));
   ferry::planner::GrpcLiveStateSource live(grpc::CreateChannel(deployer_address, grpc::InsecureChannelCredentials()));
   ferry::planner::Renderer renderer(&repo, render);
   ferry::concurrency::ChangeSignal notifier;  // plans released or changed: wakes WatchApprovedPlans streams
   ferry::planner::PlannerMetrics metrics(&infra->runner->registry());
-  ferry::planner::Planner planner(&store, &repo, &live, &renderer, &clock, &notifier, &metrics);
-  ferry::planner::RevisionConsumer consumer(&repo, &store, planner.revision_planner());
+  ferry::planner::Planner planner(&store, &repo, &live, &renderer, &clock, &notifier, &metrics, /*plan_concurrency=*/8,
+                                  render.parse_limits, window_limits);
+  ferry::planner::RevisionConsumer consumer(&repo, &store, planner.revision_planner(), nullptr, quarantine_attempts);
   ferry::planner::HoldReleaser releaser(planner.hold_evaluator(), hold_interval);
   // Plans released by any replica (NOTIFYed by PostgresPlannerStore) wake this one's streams.
   std::unique_ptr<ferry::postgres::NotificationListener> listener =
       ferry::postgres::NotificationListener::ForSignal(pool, ferry::planner::PostgresPlannerStore::kPlansChannel, &notifier);
-  ferry::planner::PlannerService service(&planner, &notifier, stream_poll);
+  ferry::planner::PlannerService service(&planner, &notifier, stream_poll,
+                                         infra->runner->NewStreamLimiter("WatchApprovedPlans"));
   infra->runner->AddService(&service);
   infra->runner->OnShutdown([&] {
     notifier.Cancel();
@@ -109,7 +156,8 @@ int main(int argc, char** argv) {
   ferry::logging::Info("planner wiring", {{"repo_watcher", repo_watcher_address},
                                           {"deployer", deployer_address},
                                           {"helm", render.helm_path},
-                                          {"kubectl", render.kubectl_path}});
+                                          {"kubectl", render.kubectl_path},
+                                          {"render_sandbox", renderer.SandboxStatus()}});
   int code = ferry::server::ServeUntilSignal(*infra->runner);
   notifier.Cancel();
   listener->Stop();

@@ -1,10 +1,8 @@
 #include "services/planner/manifest_parser.h"
 
 #include <algorithm>
-#include <charconv>
-#include <cmath>
+#include <functional>
 #include <map>
-#include <system_error>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -14,7 +12,7 @@
 #include "absl/strings/strip.h"
 #include "common/crypto/sha256.h"
 #include "common/json/json.h"
-#include "re2/re2.h"
+#include "services/planner/bounded_yaml_reader.h"
 #include "services/planner/render_failure.h"
 
 namespace ferry::planner {
@@ -22,93 +20,53 @@ namespace {
 
 using nlohmann::json;
 
-// The int64 of "0x<digits>" or "0o<digits>" in `base`, or `s` itself when it
-// does not fit.
-json RadixInteger(const std::string& s, int base) {
-  int64_t v = 0;
-  const char* end = s.data() + s.size();
-  auto [ptr, ec] = std::from_chars(s.data() + 2, end, v, base);
-  if (ec != std::errc() || ptr != end) return s;
-  return v;
-}
-
-json PlainScalar(const std::string& s) {
-  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
-  if (s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "false" || s == "False" || s == "FALSE") return false;
-  // RE2: linear in the scalar's length, which Git does not bound.
-  static const RE2 kInt("[-+]?[0-9]+");
-  static const RE2 kHex("0x[0-9a-fA-F]+");
-  static const RE2 kOct("0o[0-7]+");
-  static const RE2 kFloat("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
-  if (RE2::FullMatch(s, kInt)) {
-    int64_t v = 0;
-    if (absl::SimpleAtoi(s, &v)) return v;
-    uint64_t u = 0;
-    if (absl::SimpleAtoi(s, &u)) return u;
-    return s;
-  }
-  // Hex and octal too big for an int64 stay strings, as decimal ones do.
-  if (RE2::FullMatch(s, kHex)) return RadixInteger(s, 16);
-  if (RE2::FullMatch(s, kOct)) return RadixInteger(s, 8);
-  if (RE2::FullMatch(s, kFloat)) {
-    double d = 0;
-    if (absl::SimpleAtod(s, &d)) return d;
-  }
-  if (s == ".inf" || s == ".Inf" || s == "+.inf") return s;  // not representable in JSON
-  return s;
-}
-
 struct Document {
   std::string text;
   int first_line = 1;  // 1-based line of the document's first line in the file
   std::string source;  // from a "# Source: <path>" comment
+  bool has_content = false;  // a line that is neither blank nor a comment
 };
 
-std::vector<Document> SplitDocuments(const std::string& text) {
-  std::vector<Document> docs;
+// Calls `visit` on each document with content (split at "---" lines), in
+// order, as it is found: nothing is parsed past the first error, and the
+// text is not copied whole. `visit`'s error is returned; past
+// `max_documents` documents, RESOURCE_EXHAUSTED with `*error_line` the line
+// where the one too many starts.
+absl::Status ForEachDocument(const std::string& text, int max_documents,
+                             const std::function<absl::Status(const Document&)>& visit, int* error_line) {
   Document current;
   int line_no = 0;
+  int with_content = 0;
+  auto finish = [&]() -> absl::Status {
+    if (!current.has_content) return absl::OkStatus();  // blank or comments only: nothing to read
+    if (++with_content > max_documents) {
+      *error_line = current.first_line;
+      return absl::ResourceExhaustedError(absl::StrCat("more than ", max_documents,
+                                                       " YAML documents in one file (limit ", kMaxDocumentsFlag, ")"));
+    }
+    return visit(current);
+  };
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     ++line_no;
     if (line == "---" || absl::StartsWith(line, "--- ") || line == "---\r") {
-      docs.push_back(std::move(current));
+      absl::Status s = finish();
+      if (!s.ok()) return s;
       current = Document{};
       current.first_line = line_no + 1;
+      if (line.size() > 4 && !absl::StripAsciiWhitespace(line.substr(4)).empty()) current.has_content = true;
       continue;
     }
     if (absl::StartsWith(line, "# Source: ")) {
       current.source = std::string(absl::StripAsciiWhitespace(line.substr(10)));
     }
+    absl::string_view stripped = absl::StripLeadingAsciiWhitespace(line);
+    if (!stripped.empty() && stripped[0] != '#') current.has_content = true;
     absl::StrAppend(&current.text, line, "\n");
   }
-  docs.push_back(std::move(current));
-  return docs;
+  return finish();
 }
 
 }  // namespace
-
-json YamlToJson(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      return nullptr;
-    case YAML::NodeType::Scalar:
-      if (node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str") return node.Scalar();
-      return PlainScalar(node.Scalar());
-    case YAML::NodeType::Sequence: {
-      json out = json::array();
-      for (const auto& item : node) out.push_back(YamlToJson(item));
-      return out;
-    }
-    case YAML::NodeType::Map: {
-      json out = json::object();
-      for (const auto& kv : node) out[kv.first.as<std::string>()] = YamlToJson(kv.second);
-      return out;
-    }
-  }
-  return nullptr;
-}
 
 absl::StatusOr<v1::ObjectRef> ObjectIdentity(const json& object, const std::string& source_path) {
   auto field = [&](const char* name) {
@@ -157,7 +115,8 @@ std::string DescribeObject(const v1::ObjectRef& ref) {
 
 namespace {
 
-absl::Status AddObject(const json& object, const std::string& source, int line, std::vector<v1::Manifest>& out) {
+absl::Status AddObject(const json& object, const std::string& source, int line, ManifestBudget& budget,
+                       std::vector<v1::Manifest>& out) {
   if (object.is_null()) return absl::OkStatus();
   if (object.is_object()) {
     auto kind = object.find("kind");
@@ -165,20 +124,34 @@ absl::Status AddObject(const json& object, const std::string& source, int line, 
     if (kind != object.end() && kind->is_string() && absl::EndsWith(kind->get<std::string>(), "List") &&
         items != object.end() && items->is_array()) {
       for (const json& item : *items) {
-          absl::Status s = AddObject(item, source, line, out);
-          if (!s.ok()) return s;
-        }
+        absl::Status s = AddObject(item, source, line, budget, out);
+        if (!s.ok()) return s;
+      }
       return absl::OkStatus();
     }
   }
   absl::StatusOr<v1::ObjectRef> ref = ObjectIdentity(object, source);
   if (!ref.ok()) return RenderFailure(ref.status().code(), std::string(ref.status().message()), source, line);
+  if (++budget.objects > budget.limits.max_objects) {
+    return RenderFailure(absl::StatusCode::kResourceExhausted,
+                         absl::StrCat(source, ":", line, ": ", DescribeObject(*ref), ": the application has more than ",
+                                      budget.limits.max_objects, " objects (limit ", kMaxObjectsFlag, ")"),
+                         source, line);
+  }
   v1::Manifest m;
   *m.mutable_object() = *ref;
   absl::StatusOr<std::string> text = DumpJson(object);
   if (!text.ok()) {
     return RenderFailure(absl::StatusCode::kInvalidArgument,
                          absl::StrCat(source, ": ", DescribeObject(*ref), ": ", text.status().message()), source, line);
+  }
+  budget.bytes += static_cast<int64_t>(text->size());
+  if (budget.bytes > budget.limits.max_manifest_bytes) {
+    return RenderFailure(absl::StatusCode::kResourceExhausted,
+                         absl::StrCat(source, ":", line, ": ", DescribeObject(*ref), ": the application's manifests pass ",
+                                      budget.limits.max_manifest_bytes, " bytes of JSON (limit ", kMaxManifestBytesFlag,
+                                      ")"),
+                         source, line);
   }
   m.set_json(*std::move(text));
   m.set_source_path(source);
@@ -205,30 +178,34 @@ absl::Status AddObject(const json& object, const std::string& source, int line, 
 
 }  // namespace
 
-absl::StatusOr<std::vector<v1::Manifest>> ParseManifests(const std::string& text, const std::string& source_path) {
+absl::StatusOr<std::vector<v1::Manifest>> ParseManifests(const std::string& text, const std::string& source_path,
+                                                         ManifestBudget& budget) {
+  auto failure = [&](const absl::Status& s, const std::string& source, int line) {
+    return RenderFailure(s.code(), absl::StrCat(source, line > 0 ? absl::StrCat(":", line) : "", ": ", s.message()),
+                         source, line);
+  };
   std::vector<v1::Manifest> out;
-  for (const Document& doc : SplitDocuments(text)) {
-    std::string source = doc.source.empty() ? source_path : doc.source;
-    YAML::Node node;
-    try {
-      node = YAML::Load(doc.text);
-    } catch (const YAML::Exception& e) {
-      int line = e.mark.is_null() ? 0 : doc.first_line + e.mark.line;
-      return RenderFailure(absl::StatusCode::kInvalidArgument,
-                           absl::StrCat(source, line > 0 ? absl::StrCat(":", line) : "", ": malformed YAML: ", e.msg),
-                           source, line);
-    }
-    json object;
-    try {
-      object = YamlToJson(node);
-    } catch (const std::exception& e) {
-      return RenderFailure(absl::StatusCode::kInvalidArgument, absl::StrCat(source, ": ", e.what()), source,
-                           doc.first_line);
-    }
-    absl::Status s = AddObject(object, source, doc.first_line, out);
-    if (!s.ok()) return s;
-  }
+  int split_line = 0;
+  absl::Status s = ForEachDocument(
+      text, budget.limits.max_documents,
+      [&](const Document& doc) -> absl::Status {
+        std::string source = doc.source.empty() ? source_path : doc.source;
+        // Nodes are counted per document (anchors are a document's own, and
+        // one document's tree is what is held at once); across documents the
+        // application's bytes bound the work.
+        BoundedYamlReader reader(budget.limits, budget.limits.max_manifest_bytes - budget.bytes);
+        absl::StatusOr<json> object = reader.Read(doc.text, doc.first_line);
+        if (!object.ok()) return failure(object.status(), source, reader.error_line());
+        return AddObject(*object, source, doc.first_line, budget, out);
+      },
+      &split_line);
+  if (!s.ok()) return IsRenderFailure(s) ? s : failure(s, source_path, split_line);
   return out;
+}
+
+absl::StatusOr<std::vector<v1::Manifest>> ParseManifests(const std::string& text, const std::string& source_path) {
+  ManifestBudget budget;
+  return ParseManifests(text, source_path, budget);
 }
 
 absl::Status CheckAndSortManifests(std::vector<v1::Manifest>& manifests) {

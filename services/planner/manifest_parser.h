@@ -4,19 +4,25 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#include <yaml-cpp/yaml.h>
 
 #include "absl/status/statusor.h"
 #include "ferry/v1/common.pb.h"
+#include "services/planner/parse_limits.h"
 
 namespace ferry::planner {
 
 // The annotation holding an object's sync wave (an integer, default 0).
 inline constexpr char kSyncWaveAnnotation[] = "ferry.dev/sync-wave";
 
-// Converts a YAML node to JSON with YAML 1.2 core-schema scalar typing
-// (quoted scalars stay strings).
-nlohmann::json YamlToJson(const YAML::Node& node);
+// What one application's render has used of ParseLimits' per-application
+// budgets (objects, manifest bytes), shared by the ParseManifests calls of
+// that render (one per file, or one for a tool's output).
+struct ManifestBudget {
+  explicit ManifestBudget(const ParseLimits& l = ParseLimits()) : limits(l) {}
+  ParseLimits limits;
+  int objects = 0;
+  int64_t bytes = 0;  // sum of the manifests' compact JSON
+};
 
 // Parses multi-document YAML (or JSON) text into Kubernetes-shaped objects.
 // `source_path` is the repository path reported in errors and stored in
@@ -24,7 +30,14 @@ nlohmann::json YamlToJson(const YAML::Node& node);
 // render failure (see render_failure.h) naming the file and line for
 // malformed YAML, and naming the field for objects missing apiVersion, kind
 // or metadata.name. Objects whose source is known from a "# Source: <path>"
-// comment (helm) get `source_map(path)` as their source_path.
+// comment (helm) get that path as their source_path. Reading stays within
+// `budget.limits` (bounded_yaml_reader.h) and adds to `budget`: past a limit,
+// a render failure "<file>:<line>: <what> (limit --<flag>)", code
+// RESOURCE_EXHAUSTED.
+absl::StatusOr<std::vector<v1::Manifest>> ParseManifests(const std::string& text, const std::string& source_path,
+                                                         ManifestBudget& budget);
+
+// As above with the default limits and a budget of its own.
 absl::StatusOr<std::vector<v1::Manifest>> ParseManifests(const std::string& text, const std::string& source_path);
 
 // The identity (group, kind, namespace, name; version informative) of an

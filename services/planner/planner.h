@@ -45,7 +45,8 @@ namespace ferry::planner {
 class Planner {
  public:
   Planner(PlannerStore* store, RepoSource* repo, LiveStateSource* live, Renderer* renderer, const Clock* clock,
-          concurrency::ChangeSignal* notifier, PlannerMetrics* metrics, int plan_concurrency = 8);
+          concurrency::ChangeSignal* notifier, PlannerMetrics* metrics, int plan_concurrency = 8,
+          const ParseLimits& parse_limits = ParseLimits(), const SyncWindowLimits& window_limits = SyncWindowLimits());
 
   // Applications and environments (Catalog).
   absl::StatusOr<v1::Application> CreateApplication(v1::Application app, const v1::Actor& actor) {

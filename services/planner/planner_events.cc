@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "absl/strings/str_cat.h"
+#include "common/text/utf8.h"
 
 namespace ferry::planner {
 namespace {
@@ -32,7 +33,7 @@ v1::Event PlannerEvents::Make(int action, const v1::Actor& actor, const std::str
   v1::Event e;
   e.set_action(static_cast<v1::AuditAction>(action));
   *e.mutable_actor() = actor.id().empty() ? SystemActor() : actor;
-  e.set_message(message);
+  e.set_message(text::SanitizeUtf8(message));  // may quote input from Git
   *e.mutable_time() = Now();
   e.set_idempotency_key(absl::StrCat(key, "/", absl::ToUnixNanos(clock_->Now()), "-", g_event_counter.fetch_add(1)));
   return e;

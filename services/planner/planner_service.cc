@@ -110,6 +110,8 @@ grpc::Status PlannerService::PlanRevision(grpc::ServerContext*, const v1::PlanRe
 grpc::Status PlannerService::WatchApprovedPlans(grpc::ServerContext* ctx, const v1::WatchApprovedPlansRequest* req,
                                                 grpc::ServerWriter<v1::WatchApprovedPlansResponse>* writer) {
   if (absl::Status bad = server::CheckRequest(*req); !bad.ok()) return ToGrpcStatus(bad);
+  absl::StatusOr<server::StreamLimiter::Slot> slot = server::AcquireStream(plan_streams_, *ctx);
+  if (!slot.ok()) return ToGrpcStatus(slot.status());
   std::string cursor = req->cursor();
   while (!ctx->IsCancelled() && !notifier_->cancelled()) {
     uint64_t seen = notifier_->Version();

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "common/concurrency/change_signal.h"
+#include "common/server/stream_limiter.h"
 #include "ferry/v1/planner.grpc.pb.h"
 #include "services/planner/planner.h"
 
@@ -15,8 +16,11 @@ namespace ferry::planner {
 // store every `safety_poll` even without a notification.
 class PlannerService final : public v1::Planner::Service {
  public:
-  PlannerService(Planner* planner, concurrency::ChangeSignal* notifier, absl::Duration safety_poll = absl::Seconds(2))
-      : planner_(planner), notifier_(notifier), safety_poll_(safety_poll) {}
+  // Each WatchApprovedPlans stream holds a slot of `plan_streams` (null:
+  // unlimited) while open.
+  PlannerService(Planner* planner, concurrency::ChangeSignal* notifier, absl::Duration safety_poll = absl::Seconds(2),
+                 server::StreamLimiter* plan_streams = nullptr)
+      : planner_(planner), notifier_(notifier), safety_poll_(safety_poll), plan_streams_(plan_streams) {}
 
   grpc::Status CreateApplication(grpc::ServerContext*, const v1::CreateApplicationRequest*, v1::Application*) override;
   grpc::Status GetApplication(grpc::ServerContext*, const v1::GetApplicationRequest*, v1::Application*) override;
@@ -53,6 +57,7 @@ class PlannerService final : public v1::Planner::Service {
   Planner* planner_;
   concurrency::ChangeSignal* notifier_;
   const absl::Duration safety_poll_;
+  server::StreamLimiter* const plan_streams_;
 };
 
 }  // namespace ferry::planner

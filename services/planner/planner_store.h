@@ -148,14 +148,39 @@ class PlanStore {
                                           const std::string& definition_key) = 0;
 };
 
+// What a stream consumer recorded about the item it is working on.
+struct ItemAttempts {
+  // Attempts recorded before this one that never ended (EndAttempt or
+  // AdvanceCursor): the process crashed or was killed mid-item, or the
+  // handler threw.
+  int unfinished = 0;
+  std::string last_error;  // the last error recorded for the item; "" when none
+};
+
 // Named positions in the streams the planner consumes (the repo-watcher's
-// revisions).
+// revisions), and the attempts at the item after each position (poison
+// isolation: RevisionConsumer).
 class CursorStore {
  public:
   virtual ~CursorStore() = default;
 
   virtual absl::StatusOr<std::string> GetCursor(const std::string& name) = 0;  // "" when unset
   virtual absl::Status SetCursor(const std::string& name, const std::string& value) = 0;
+
+  // Records, before its handler runs, one more attempt of consumer `name` at
+  // the item `item_key`, and returns what was recorded about it before. One
+  // item per consumer: an attempt at another item forgets the previous one.
+  virtual absl::StatusOr<ItemAttempts> BeginAttempt(const std::string& name, const std::string& item_key) = 0;
+  // The attempt at `item_key` ended with `error`. Unless `counted` (the
+  // handler threw) it does not count against the item: its record is taken
+  // back. The error is kept either way.
+  virtual absl::Status EndAttempt(const std::string& name, const std::string& item_key, bool counted,
+                                  const std::string& error) = 0;
+  // Moves the cursor of `name` to `value` (past the item), forgets the
+  // item's attempts and enqueues `events` (a failed or quarantined item's),
+  // in one transaction.
+  virtual absl::Status AdvanceCursor(const std::string& name, const std::string& value,
+                                     const std::vector<v1::Event>& events) = 0;
 };
 
 // All of the planner's storage in one (what a database implements).

@@ -49,6 +49,9 @@ constexpr char kGetCache[] = "planner_get_cache";
 constexpr char kPutCache[] = "planner_put_cache";
 constexpr char kGetCursor[] = "planner_get_cursor";
 constexpr char kSetCursor[] = "planner_set_cursor";
+constexpr char kBeginAttempt[] = "planner_begin_attempt";
+constexpr char kEndAttempt[] = "planner_end_attempt";
+constexpr char kForgetAttempts[] = "planner_forget_attempts";
 constexpr char kNotifyPlans[] = "planner_notify_plans";
 constexpr char kLockAppEnv[] = "planner_lock_app_env";
 constexpr char kOpenPlansOfApp[] = "planner_open_plans_of_app";
@@ -161,6 +164,20 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   pool_->Prepare(kGetCursor, "SELECT value FROM planner.cursors WHERE name = $1");
   pool_->Prepare(kSetCursor,
                  "INSERT INTO planner.cursors (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2");
+  // One more attempt at the item; the previous count when it is the same
+  // item, a fresh record otherwise. Returns the attempts recorded before.
+  pool_->Prepare(kBeginAttempt,
+                 "INSERT INTO planner.consumer_attempts AS a (name, item_key, attempts) VALUES ($1, $2, 1) "
+                 "ON CONFLICT (name) DO UPDATE SET "
+                 "attempts = CASE WHEN a.item_key = $2 THEN a.attempts + 1 ELSE 1 END, "
+                 "last_error = CASE WHEN a.item_key = $2 THEN a.last_error ELSE '' END, "
+                 "item_key = $2, update_time = now() "
+                 "RETURNING attempts - 1, last_error");
+  pool_->Prepare(kEndAttempt,
+                 "UPDATE planner.consumer_attempts SET "
+                 "attempts = CASE WHEN $3::boolean THEN attempts ELSE GREATEST(attempts - 1, 0) END, "
+                 "last_error = $4, update_time = now() WHERE name = $1 AND item_key = $2");
+  pool_->Prepare(kForgetAttempts, "DELETE FROM planner.consumer_attempts WHERE name = $1");
   pool_->Prepare(kNotifyPlans, absl::StrCat("SELECT pg_notify('", kPlansChannel, "', $1)"));
   pool_->Prepare(kOpenPlansOfApp,
                  "SELECT body FROM planner.plans WHERE application_id = $1 AND state IN (1, 2) ORDER BY seq FOR UPDATE");
@@ -533,6 +550,33 @@ absl::Status PostgresPlannerStore::SetCursor(const std::string& name, const std:
   return pool_->RunInTransaction([&](pqxx::work& txn) {
     txn.exec_prepared0(kSetCursor, name, value);
     return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<ItemAttempts> PostgresPlannerStore::BeginAttempt(const std::string& name, const std::string& item_key) {
+  return pool_->RunInTransactionWithResult<ItemAttempts>([&](pqxx::work& txn) -> absl::StatusOr<ItemAttempts> {
+    pqxx::row r = txn.exec_prepared1(kBeginAttempt, name, item_key);
+    ItemAttempts out;
+    out.unfinished = r[0].as<int>();
+    out.last_error = r[1].as<std::string>();
+    return out;
+  });
+}
+
+absl::Status PostgresPlannerStore::EndAttempt(const std::string& name, const std::string& item_key, bool counted,
+                                              const std::string& error) {
+  return pool_->RunInTransaction([&](pqxx::work& txn) {
+    txn.exec_prepared0(kEndAttempt, name, item_key, counted, error);
+    return absl::OkStatus();
+  });
+}
+
+absl::Status PostgresPlannerStore::AdvanceCursor(const std::string& name, const std::string& value,
+                                                 const std::vector<v1::Event>& events) {
+  return pool_->RunInTransaction([&](pqxx::work& txn) {
+    txn.exec_prepared0(kSetCursor, name, value);
+    txn.exec_prepared0(kForgetAttempts, name);
+    return EnqueueAll(txn, events);
   });
 }
 

@@ -42,6 +42,11 @@ class PostgresPlannerStore final : public PlannerStore {
   absl::Status PutCachedRender(const std::string& key, const std::vector<v1::Manifest>& manifests) override;
   absl::StatusOr<std::string> GetCursor(const std::string& name) override;
   absl::Status SetCursor(const std::string& name, const std::string& value) override;
+  absl::StatusOr<ItemAttempts> BeginAttempt(const std::string& name, const std::string& item_key) override;
+  absl::Status EndAttempt(const std::string& name, const std::string& item_key, bool counted,
+                          const std::string& error) override;
+  absl::Status AdvanceCursor(const std::string& name, const std::string& value,
+                             const std::vector<v1::Event>& events) override;
 
  private:
   absl::Status EnqueueAll(pqxx::work& txn, const std::vector<v1::Event>& events);

@@ -4,6 +4,7 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
+#include "common/text/utf8.h"
 
 namespace ferry::planner {
 namespace {
@@ -24,8 +25,9 @@ bool IsRenderFailure(const absl::Status& status) { return status.GetPayload(kFai
 
 v1::PlanFailure ToPlanFailure(const absl::Status& status) {
   v1::PlanFailure failure;
-  failure.set_message(std::string(status.message()));
-  if (auto path = status.GetPayload(kPathUrl)) failure.set_path(std::string(*path));
+  // Messages and paths may quote bytes from Git; a plan must stay a valid message.
+  failure.set_message(text::SanitizeUtf8(status.message()));
+  if (auto path = status.GetPayload(kPathUrl)) failure.set_path(text::SanitizeUtf8(std::string(*path)));
   if (auto line = status.GetPayload(kLineUrl)) {
     int n = 0;
     if (absl::SimpleAtoi(std::string(*line), &n)) failure.set_line(n);

@@ -20,6 +20,7 @@
 #include "common/process/run_process.h"
 #include "common/status/status_macros.h"
 #include "re2/re2.h"
+#include "services/planner/bounded_yaml_reader.h"
 #include "services/planner/manifest_parser.h"
 #include "services/planner/render_failure.h"
 #include "services/planner/repo_path.h"
@@ -37,10 +38,12 @@ bool IsManifestFile(const std::string& path) {
   return absl::EndsWith(base, ".yaml") || absl::EndsWith(base, ".yml") || absl::EndsWith(base, ".json");
 }
 
-std::string ToolVersion(const std::string& path, const std::vector<std::string>& args, const std::string& prefix) {
+std::string ToolVersion(const std::string& path, const std::vector<std::string>& args, const std::string& prefix,
+                        const process::Sandbox& sandbox) {
   std::vector<std::string> argv = {path};
   argv.insert(argv.end(), args.begin(), args.end());
   process::ProcessOptions options;
+  options.sandbox = sandbox;
   options.env = {"PATH=/usr/bin:/bin", "HOME=/tmp"};
   options.timeout = absl::Seconds(20);
   absl::StatusOr<process::ProcessResult> r = process::RunProcess(argv, options);
@@ -127,6 +130,18 @@ std::vector<std::string> KustomizeRefs(const YAML::Node& k) {
   return refs;
 }
 
+// A file read with yaml-cpp's node API (kustomization.yaml, Chart.yaml) is
+// first read within the parse limits: the walks below follow aliases.
+absl::Status WithinParseLimits(const std::string& text, const std::string& path, const ParseLimits& limits) {
+  BoundedYamlReader reader(limits, limits.max_manifest_bytes);
+  absl::StatusOr<nlohmann::json> read = reader.Read(text, 1);
+  if (read.ok()) return absl::OkStatus();
+  int line = reader.error_line();
+  return RenderFailure(read.status().code(),
+                       absl::StrCat(path, line > 0 ? absl::StrCat(":", line) : "", ": ", read.status().message()), path,
+                       line);
+}
+
 bool CoveredBy(const std::string& path, const std::vector<std::string>& roots) {
   for (const auto& r : roots)
     if (IsUnderRepoPath(path, r)) return true;
@@ -137,6 +152,34 @@ bool CoveredBy(const std::string& path, const std::vector<std::string>& roots) {
 
 Renderer::Renderer(RepoSource* repo, RendererOptions options) : repo_(repo), options_(std::move(options)) {}
 
+process::Sandbox Renderer::ToolSandbox() const {
+  process::Sandbox sandbox;
+  sandbox.limits.address_space_bytes = options_.memory_limit_mb << 20;
+  sandbox.limits.address_space_flag = "--render-memory-limit-mb";
+  sandbox.limits.cpu_seconds = options_.cpu_seconds;
+  sandbox.limits.cpu_flag = "--render-cpu-seconds";
+  sandbox.limits.file_size_bytes = options_.file_size_limit_mb << 20;
+  sandbox.limits.file_size_flag = "--render-file-size-limit-mb";
+  sandbox.limits.open_files = options_.open_files;
+  sandbox.isolate_network = options_.isolate_network;
+  return sandbox;
+}
+
+std::string Renderer::SandboxStatus() const {
+  auto limit = [](uint64_t v, const char* unit) { return v == 0 ? std::string("none") : absl::StrCat(v, unit); };
+  std::string network;
+  if (!options_.isolate_network) {
+    network = "network not isolated (--render-isolate-network=false)";
+  } else if (absl::Status available = process::NetworkIsolationAvailable(); available.ok()) {
+    network = "no network (a network namespace of their own)";
+  } else {
+    network = absl::StrCat("network NOT isolated: ", available.message());
+  }
+  return absl::StrCat("memory ", limit(options_.memory_limit_mb, " MiB"), ", CPU ", limit(options_.cpu_seconds, " s"),
+                      ", file size ", limit(options_.file_size_limit_mb, " MiB"), ", open files ",
+                      limit(options_.open_files, ""), ", ", network);
+}
+
 std::string Renderer::Version(v1::RenderMethod method) {
   MutexLock lock(&mu_);
   switch (method) {
@@ -144,10 +187,11 @@ std::string Renderer::Version(v1::RenderMethod method) {
       return "plain/1";
     case v1::RENDER_METHOD_KUSTOMIZE:
       if (kubectl_version_.empty())
-        kubectl_version_ = ToolVersion(options_.kubectl_path, {"version", "--client"}, "kustomize/");
+        kubectl_version_ = ToolVersion(options_.kubectl_path, {"version", "--client"}, "kustomize/", ToolSandbox());
       return kubectl_version_;
     case v1::RENDER_METHOD_HELM:
-      if (helm_version_.empty()) helm_version_ = ToolVersion(options_.helm_path, {"version", "--short"}, "helm/");
+      if (helm_version_.empty())
+        helm_version_ = ToolVersion(options_.helm_path, {"version", "--short"}, "helm/", ToolSandbox());
       return helm_version_;
     default:
       return "unknown";
@@ -178,6 +222,7 @@ absl::Status Renderer::CollectKustomizeInputs(const v1::Application& app, const 
     }
     ASSIGN_OR_RETURN(std::vector<TreeEntry> file, repo_->ReadTree(app.repository_id(), commit, kfile, false));
     if (file.empty()) continue;
+    RETURN_IF_ERROR(WithinParseLimits(file.front().data, kfile, options_.parse_limits));
     YAML::Node k;
     try {
       k = YAML::Load(file.front().data);
@@ -290,6 +335,7 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderPlain(const v1::Applic
   std::map<std::string, const TreeEntry*> by_path;
   for (const auto& e : files) by_path[e.path] = &e;
   std::vector<v1::Manifest> out;
+  ManifestBudget budget(options_.parse_limits);  // the application's files share it
   for (const auto& [path, entry] : by_path) {
     if (!IsUnderRepoPath(path, app.path()) || !IsManifestFile(path)) continue;
     const TreeEntry* file = entry;
@@ -305,7 +351,7 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderPlain(const v1::Applic
       file = it->second;
     }
     if (file->type != v1::CONTENT_ENTRY_TYPE_FILE) continue;
-    ASSIGN_OR_RETURN(std::vector<v1::Manifest> objects, ParseManifests(file->data, path));
+    ASSIGN_OR_RETURN(std::vector<v1::Manifest> objects, ParseManifests(file->data, path, budget));
     for (auto& m : objects) out.push_back(std::move(m));
   }
   return out;
@@ -330,6 +376,7 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderWithTool(const v1::App
       if (e.mode == 0100755) fs::permissions(dest, fs::perms::owner_exec, fs::perm_options::add, ec);
       if (app.render_method() == v1::RENDER_METHOD_HELM &&
           e.path == (app.path().empty() ? "Chart.yaml" : app.path() + "/Chart.yaml")) {
+        RETURN_IF_ERROR(WithinParseLimits(e.data, e.path, options_.parse_limits));
         try {
           YAML::Node chart = YAML::Load(e.data);
           if (chart["name"] && chart["name"].IsScalar()) chart_name = chart["name"].Scalar();
@@ -350,6 +397,7 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderWithTool(const v1::App
   sub.max_stdout_bytes = options_.max_output_bytes;
   sub.max_stderr_bytes = 64 << 10;
   sub.kill_at_stdout_limit = true;  // too much output fails the render; no need to read on
+  sub.sandbox = ToolSandbox();
   sub.env = {"PATH=/usr/bin:/bin", "HOME=" + home, "HELM_CACHE_HOME=" + home + "/cache",
              "HELM_CONFIG_HOME=" + home + "/config", "HELM_DATA_HOME=" + home + "/data", "KUBECONFIG=/dev/null",
              "LANG=C"};
@@ -386,6 +434,12 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderWithTool(const v1::App
   }
   absl::StatusOr<process::ProcessResult> result = process::RunProcess(argv, sub);
   if (!result.ok()) return result.status();
+  if (!result->limit_exceeded.empty()) {
+    return RenderFailure(absl::StatusCode::kResourceExhausted,
+                         absl::StrCat(tool, " of \"", app.path(), "\": ", argv[0], " ran into ",
+                                      result->limit_exceeded, " and was stopped"),
+                         app.path());
+  }
   if (result->timed_out) {
     return RenderFailure(absl::StatusCode::kDeadlineExceeded,
                          absl::StrCat(tool, " of \"", app.path(), "\": ", argv[0], " did not finish within ",
@@ -410,7 +464,12 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderWithTool(const v1::App
       break;
     }
   }
-  absl::StatusOr<std::vector<v1::Manifest>> objects = ParseManifests(result->stdout_text, source);
+  // The output is the whole application in one stream: one document per
+  // object, bounded by the objects limit (named first) rather than the
+  // per-file one.
+  ManifestBudget budget(options_.parse_limits);
+  budget.limits.max_documents = std::max(budget.limits.max_documents, budget.limits.max_objects + 1);
+  absl::StatusOr<std::vector<v1::Manifest>> objects = ParseManifests(result->stdout_text, source, budget);
   if (!objects.ok()) return objects.status();
   for (v1::Manifest& m : *objects) {
     // helm's "# Source: <chart>/templates/x.yaml" -> repository path

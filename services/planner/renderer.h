@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -7,7 +8,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/concurrency/mutex.h"
+#include "common/process/run_process.h"
 #include "ferry/v1/planner.pb.h"
+#include "services/planner/parse_limits.h"
 #include "services/planner/repo_source.h"
 
 namespace ferry::planner {
@@ -18,6 +21,15 @@ struct RendererOptions {
   absl::Duration timeout = absl::Seconds(90);
   size_t max_output_bytes = 64 << 20;
   std::string scratch_root = "/tmp";  // scratch folders are made (and removed) under it
+  // The tools' sandbox (common/process ResourceLimits; 0 = no limit). The
+  // memory limit is address space: helm and kubectl need some 300 MiB of it
+  // to start.
+  uint64_t memory_limit_mb = 1024;    // --render-memory-limit-mb
+  uint64_t cpu_seconds = 60;          // --render-cpu-seconds
+  uint64_t file_size_limit_mb = 256;  // --render-file-size-limit-mb
+  uint64_t open_files = 1024;         // --render-open-files
+  bool isolate_network = true;        // --render-isolate-network
+  ParseLimits parse_limits;           // reading files and tool output into objects
 };
 
 // Everything one render of an application reads, found without file data.
@@ -29,8 +41,10 @@ struct RenderInputs {
 
 // Renders an application's folder at a commit into Kubernetes-shaped
 // objects: plain YAML, `kubectl kustomize` or `helm template`, the tools run
-// as subprocesses in a scratch folder with a timeout, bounded output and a
-// clean environment. Errors in the inputs are render failures
+// as subprocesses in a scratch folder with a timeout, bounded output, a
+// clean environment, rlimits (memory, CPU, file size, open files) and no
+// network where the kernel allows a network namespace (SandboxStatus). A
+// tool that hits a limit fails the render naming the limit and its flag. Errors in the inputs are render failures
 // (render_failure.h) naming the file and line; repo-watcher errors pass
 // through unchanged. Thread-safe.
 class Renderer {
@@ -39,6 +53,10 @@ class Renderer {
 
   // "plain/1", "kustomize/<kubectl version>", "helm/<helm version>".
   std::string Version(v1::RenderMethod method);
+
+  // How the tools are confined: the limits and whether they run without a
+  // network (and why not, when the kernel refuses it).
+  std::string SandboxStatus() const;
 
   // Lists the inputs: the application folder, plus Kustomize bases and
   // resources and Helm values files outside it.
@@ -58,6 +76,8 @@ class Renderer {
                                                            const std::vector<TreeEntry>& files);
   absl::Status CollectKustomizeInputs(const v1::Application& app, const std::string& commit,
                                       std::vector<std::string>& roots);
+
+  process::Sandbox ToolSandbox() const;
 
   RepoSource* repo_;
   const RendererOptions options_;

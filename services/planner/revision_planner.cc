@@ -7,15 +7,44 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/concurrency/last_resort.h"
 #include "common/concurrency/parallel_for.h"
 #include "common/logging/logger.h"
 #include "common/status/status_macros.h"
 #include "re2/re2.h"
 #include "services/planner/plan_view.h"
+#include "services/planner/render_failure.h"
 #include "services/planner/repo_path.h"
 #include "services/planner/validation.h"
 
 namespace ferry::planner {
+
+bool IsInputError(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kUnimplemented:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool IsTransientError(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kCancelled:
+      return true;
+    default:
+      return false;
+  }
+}
 
 RevisionPlanner::RevisionPlanner(CatalogStore* catalog, PlanStore* plans, RenderStore* renders, RepoSource* repo,
                                  DeclarativeReconciler* reconciler, PlanMaker* maker, HoldEvaluator* holds,
@@ -195,8 +224,21 @@ absl::StatusOr<int> RevisionPlanner::PlanApplications(const std::set<std::string
       // healthy upstream; ReportPlanResult plans it then.
       ASSIGN_OR_RETURN(std::optional<std::string> gate, holds_->PromotionGate(r.app.id(), r.env, r.target.sha()));
       if (gate) return absl::OkStatus();
-      absl::StatusOr<PlanOutcome> outcome = maker_->MakePlan(r);
+      bool threw = false;
+      absl::StatusOr<PlanOutcome> outcome = concurrency::RunGuarded(
+          absl::StrCat("planning ", r.app.id(), " in ", r.env.id(), " at ", ShortSha(r.target.sha())),
+          [&] { return maker_->MakePlan(r); }, &threw);
       if (absl::IsAlreadyExists(outcome.status())) return absl::OkStatus();  // planned concurrently
+      // Poison isolation: an application whose inputs are bad (or whose
+      // planning threw) fails alone, as a FAILED plan with the reason; the
+      // other applications of the commit are planned.
+      if (!outcome.ok() && (threw || IsInputError(outcome.status()))) {
+        absl::Status recorded = PersistFailedPlan(r, outcome.status());
+        if (absl::IsAlreadyExists(recorded)) return absl::OkStatus();
+        if (!recorded.ok()) return recorded;
+        ++made;
+        return absl::OkStatus();
+      }
       if (!outcome.ok()) return outcome.status();
       if (outcome->plan) ++made;
       return absl::OkStatus();
@@ -205,6 +247,41 @@ absl::StatusOr<int> RevisionPlanner::PlanApplications(const std::set<std::string
     if (!failed.ok()) return failed;
   }
   return made.load();
+}
+
+absl::Status RevisionPlanner::PersistFailedPlan(const PlanRequest& request, const absl::Status& failure) {
+  v1::Plan plan;
+  plan.set_application_id(request.app.id());
+  plan.set_environment_id(request.env.id());
+  plan.set_state(v1::PLAN_STATE_FAILED);
+  plan.set_trigger(request.trigger);
+  *plan.mutable_target_revision() = request.target;
+  *plan.mutable_failure() = ToPlanFailure(failure);
+  *plan.mutable_requested_by() = request.requested_by.id().empty() ? SystemActor() : request.requested_by;
+  *plan.mutable_target() = request.env.target();
+  *plan.mutable_create_time() = events_.Now();
+  *plan.mutable_update_time() = events_.Now();
+  logging::Warn("application not planned: its inputs failed; recorded as a failed plan",
+                {{"application", request.app.id()}, {"environment", request.env.id()},
+                 {"commit", request.target.sha()}, {"error", failure.ToString()}});
+  return plans_
+      ->InsertPlan(
+          plan, DefinitionKey(request.app, request.env), /*dedupe=*/true, /*supersede_open=*/false,
+          [&](const v1::Plan& stored) {
+            v1::Event e = events_.Make(v1::AUDIT_ACTION_RENDER_FAILED, stored.requested_by(),
+                                       absl::StrCat("planning ", stored.application_id(), " at ",
+                                                    ShortSha(stored.target_revision().sha()),
+                                                    " failed: ", stored.failure().message()),
+                                       "plan-failed/" + stored.id());
+            e.mutable_subject()->set_application_id(stored.application_id());
+            e.mutable_subject()->set_environment_id(stored.environment_id());
+            e.mutable_subject()->set_plan_id(stored.id());
+            e.mutable_subject()->set_repository_id(stored.target_revision().repository_id());
+            e.mutable_subject()->set_commit_sha(stored.target_revision().sha());
+            return std::vector<v1::Event>{e};
+          },
+          nullptr)
+      .status();
 }
 
 absl::StatusOr<int> RevisionPlanner::Promote(const v1::Plan& succeeded) {

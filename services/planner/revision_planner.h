@@ -52,6 +52,9 @@ class RevisionPlanner {
   absl::StatusOr<int> Promote(const v1::Plan& succeeded);
 
  private:
+  // Records `request` as a FAILED plan with `failure` as its reason and a
+  // RENDER_FAILED audit event (ALREADY_EXISTS when the commit has its plan).
+  absl::Status PersistFailedPlan(const PlanRequest& request, const absl::Status& failure);
   absl::StatusOr<std::string> ResolveRevision(const v1::Application& app, const v1::RevisionSelector& selector,
                                               std::string* ref);
 
@@ -65,5 +68,14 @@ class RevisionPlanner {
   const PlannerEvents events_;
   const int plan_concurrency_;
 };
+
+// How a failure of planning is treated (RevisionConsumer, PlanApplications).
+// An input error: the same input fails again (INVALID_ARGUMENT,
+// FAILED_PRECONDITION, OUT_OF_RANGE, RESOURCE_EXHAUSTED, NOT_FOUND,
+// DATA_LOSS, UNIMPLEMENTED); the item is failed and left behind.
+bool IsInputError(const absl::Status& status);
+// A transient error: a peer or the database could not answer now
+// (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, CANCELLED); retried.
+bool IsTransientError(const absl::Status& status);
 
 }  // namespace ferry::planner

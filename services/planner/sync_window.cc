@@ -2,6 +2,8 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include <algorithm>
+#include <iterator>
 #include <set>
 
 #include "absl/strings/numbers.h"
@@ -78,12 +80,20 @@ bool CronSchedule::Matches(const absl::CivilMinute& t) const {
 }
 
 absl::Status ValidateSyncWindows(const google::protobuf::RepeatedPtrField<v1::SyncWindow>& windows,
-                                 const std::string& field) {
+                                 const std::string& field, const SyncWindowLimits& limits) {
+  if (windows.size() > limits.max_windows) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", windows.size(), " sync windows, more than ",
+                                                   limits.max_windows, " (limit ", kMaxSyncWindowsFlag, ")"));
+  }
   for (int i = 0; i < windows.size(); ++i) {
     const v1::SyncWindow& w = windows[i];
     std::string prefix = absl::StrCat(field, "[", i, "].");
     if (w.kind() != v1::SYNC_WINDOW_KIND_ALLOW && w.kind() != v1::SYNC_WINDOW_KIND_DENY)
       return absl::InvalidArgumentError(prefix + "kind: must be allow or deny");
+    if (static_cast<int64_t>(w.schedule().size()) > limits.max_schedule_bytes) {
+      return absl::InvalidArgumentError(absl::StrCat(prefix, "schedule: ", w.schedule().size(), " bytes, more than ",
+                                                     limits.max_schedule_bytes, " (limit ", kMaxCronLengthFlag, ")"));
+    }
     absl::StatusOr<CronSchedule> c = CronSchedule::Parse(w.schedule());
     if (!c.ok()) return absl::InvalidArgumentError(absl::StrCat(prefix, "schedule: ", c.status().message()));
     absl::Duration d = WindowDuration(w);
@@ -103,18 +113,21 @@ struct Parsed {
   CronSchedule cron;
   absl::TimeZone tz;
   absl::Duration duration;
+  std::vector<absl::Time> starts;  // sorted: every start from (now - duration) to the horizon
 };
 
-// True when a start of `p` lies in (t - duration, t].
-bool Active(const Parsed& p, absl::Time t) {
-  absl::Time floor = absl::FromCivil(absl::ToCivilMinute(t, p.tz), p.tz);
-  int64_t minutes = absl::ToInt64Minutes(p.duration - absl::Nanoseconds(1));
-  for (int64_t k = 0; k <= minutes; ++k) {
-    absl::Time start = floor - absl::Minutes(k);
-    if (start + p.duration <= t) break;
-    if (p.cron.Matches(absl::ToCivilMinute(start, p.tz))) return true;
+// Lists the starts of `p` in [from, to]: one cron test per minute.
+void ListStarts(Parsed& p, absl::Time from, absl::Time to) {
+  for (absl::Time t = absl::FromCivil(absl::ToCivilMinute(from, p.tz), p.tz); t <= to; t += absl::Minutes(1)) {
+    if (p.cron.Matches(absl::ToCivilMinute(t, p.tz))) p.starts.push_back(t);
   }
-  return false;
+}
+
+// True when a start of `p` lies in (t - duration, t]; `t` within the listed range.
+bool Active(const Parsed& p, absl::Time t) {
+  auto after = std::upper_bound(p.starts.begin(), p.starts.end(), t);
+  if (after == p.starts.begin()) return false;
+  return *std::prev(after) + p.duration > t;
 }
 
 }  // namespace
@@ -122,16 +135,26 @@ bool Active(const Parsed& p, absl::Time t) {
 WindowDecision EvaluateSyncWindows(const google::protobuf::RepeatedPtrField<v1::SyncWindow>& windows, absl::Time now) {
   WindowDecision d;
   if (windows.empty()) return d;
+  // When it opens: only the start of an allow window or the end of a deny
+  // window can open it, so those instants are tried in order, up to 3 days
+  // ahead (a schedule that never matches, "0 0 31 2 *", ends the search
+  // there).
+  const absl::Time horizon = now + absl::Hours(72);
   std::vector<Parsed> parsed;
   for (const auto& w : windows) {
     absl::StatusOr<CronSchedule> c = CronSchedule::Parse(w.schedule());
     absl::TimeZone tz = absl::UTCTimeZone();
-    if (!c.ok() || (!w.time_zone().empty() && !absl::LoadTimeZone(w.time_zone(), &tz))) {
+    absl::Duration duration = WindowDuration(w);
+    // Stored before validation bounded them, a window could ask for any
+    // amount of work: out-of-range durations count as invalid too.
+    if (!c.ok() || (!w.time_zone().empty() && !absl::LoadTimeZone(w.time_zone(), &tz)) ||
+        duration <= absl::ZeroDuration() || duration > absl::Hours(24 * 31)) {
       d.open = false;
       d.message = absl::StrCat("sync window \"", w.schedule(), "\" is invalid");
       return d;
     }
-    parsed.push_back({&w, *c, tz, WindowDuration(w)});
+    parsed.push_back({&w, *c, tz, duration, {}});
+    ListStarts(parsed.back(), now - duration, horizon);
   }
   auto open_at = [&](absl::Time t, std::string* why) {
     bool any_allow = false, allowed = false;
@@ -156,15 +179,9 @@ WindowDecision EvaluateSyncWindows(const google::protobuf::RepeatedPtrField<v1::
   if (open_at(now, &why)) return d;
   d.open = false;
   d.message = "sync window closed: " + why;
-  // When it opens: only the start of an allow window or the end of a deny
-  // window can open it, so try those instants in order, up to 3 days ahead.
-  const absl::Time horizon = now + absl::Hours(72);
   std::set<absl::Time> candidates;
   for (const Parsed& p : parsed) {
-    absl::Time from = p.window->kind() == v1::SYNC_WINDOW_KIND_DENY ? now - p.duration : now;
-    absl::Time t = absl::FromCivil(absl::ToCivilMinute(from, p.tz), p.tz);
-    for (; t <= horizon; t += absl::Minutes(1)) {
-      if (!p.cron.Matches(absl::ToCivilMinute(t, p.tz))) continue;
+    for (absl::Time t : p.starts) {
       absl::Time opening = p.window->kind() == v1::SYNC_WINDOW_KIND_DENY ? t + p.duration : t;
       if (opening > now && opening <= horizon) candidates.insert(opening);
     }

@@ -36,12 +36,27 @@ struct WindowDecision {
   std::string message;  // why it is closed and, when found, when it opens
 };
 
-// Validates windows (INVALID_ARGUMENT naming `field`[i].<name>).
+// Limits on an environment's windows (planner flags named in refusals).
+// Evaluating windows costs, per window, one cron test per minute of its
+// duration plus the three days searched for the next opening; the count and
+// the schedule's length bound that work.
+struct SyncWindowLimits {
+  int max_windows = 50;            // per environment (--max-sync-windows)
+  int max_schedule_bytes = 256;    // of one cron expression (--max-cron-length)
+};
+inline constexpr char kMaxSyncWindowsFlag[] = "--max-sync-windows";
+inline constexpr char kMaxCronLengthFlag[] = "--max-cron-length";
+
+// Validates windows (INVALID_ARGUMENT naming `field`[i].<name>, or `field`
+// and the limit and its flag when there are too many).
 absl::Status ValidateSyncWindows(const google::protobuf::RepeatedPtrField<v1::SyncWindow>& windows,
-                                 const std::string& field);
+                                 const std::string& field, const SyncWindowLimits& limits = SyncWindowLimits());
 
 // Deny wins over allow; with allow windows defined, one must be active.
-// No windows: always open. Invalid windows count as closed.
+// No windows: always open. Invalid windows count as closed. The next
+// opening is searched up to 3 days ahead. Work: each window's starts from
+// (now - its duration) to the horizon are listed once (at most 34 days of
+// minutes), then every question is a binary search.
 WindowDecision EvaluateSyncWindows(const google::protobuf::RepeatedPtrField<v1::SyncWindow>& windows, absl::Time now);
 
 }  // namespace ferry::planner

@@ -124,7 +124,8 @@ absl::Status ValidateDependsOn(const std::map<std::string, v1::Application>& app
   return absl::OkStatus();
 }
 
-absl::Status ValidateEnvironment(const v1::Environment& env, const std::map<std::string, v1::Environment>& environments) {
+absl::Status ValidateEnvironment(const v1::Environment& env, const std::map<std::string, v1::Environment>& environments,
+                                 const SyncWindowLimits& windows) {
   RETURN_IF_ERROR(ValidateId(env.id(), "environment.id"));
   if (env.target().kind() != v1::TARGET_KIND_HOST || !env.target().has_host()) {
     return absl::InvalidArgumentError("environment.target: must be a host target with host.root_dir (kind TARGET_KIND_HOST)");
@@ -137,7 +138,7 @@ absl::Status ValidateEnvironment(const v1::Environment& env, const std::map<std:
       env.approval() != v1::APPROVAL_POLICY_MANUAL) {
     return absl::InvalidArgumentError("environment.approval: must be auto or manual");
   }
-  RETURN_IF_ERROR(ValidateSyncWindows(env.sync_windows(), "environment.sync_windows"));
+  RETURN_IF_ERROR(ValidateSyncWindows(env.sync_windows(), "environment.sync_windows", windows));
   if (!env.promote_from().empty()) {
     if (env.promote_from() == env.id()) {
       return absl::InvalidArgumentError("environment.promote_from: an environment cannot promote from itself");

@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "ferry/v1/planner.pb.h"
+#include "services/planner/sync_window.h"
 
 namespace ferry::planner {
 
@@ -26,8 +27,10 @@ absl::Status ValidateApplication(v1::Application& app, const std::set<std::strin
 absl::Status ValidateDependsOn(const std::map<std::string, v1::Application>& apps);
 
 // Checks an environment. `environments` maps every environment id (after the
-// change) to its definition, for promote_from.
-absl::Status ValidateEnvironment(const v1::Environment& env, const std::map<std::string, v1::Environment>& environments);
+// change) to its definition, for promote_from. `windows` bounds its sync
+// windows (count, schedule length).
+absl::Status ValidateEnvironment(const v1::Environment& env, const std::map<std::string, v1::Environment>& environments,
+                                 const SyncWindowLimits& windows = SyncWindowLimits());
 
 // The application ids in dependency order (dependencies first); ties by id.
 std::vector<std::string> TopologicalOrder(const std::map<std::string, v1::Application>& apps);

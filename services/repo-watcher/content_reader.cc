@@ -35,8 +35,20 @@ absl::Status ContentReader::Read(const v1::ReadContentRequest& request, const Si
   }
   if (request.max_file_bytes() < 0) return absl::InvalidArgumentError("max_file_bytes: must not be negative");
   if (request.max_total_bytes() < 0) return absl::InvalidArgumentError("max_total_bytes: must not be negative");
-  int64_t max_file = request.max_file_bytes() > 0 ? request.max_file_bytes() : limits_.default_max_file_bytes;
-  int64_t max_total = request.max_total_bytes() > 0 ? request.max_total_bytes() : limits_.default_max_total_bytes;
+  // The caller may lower the server's limits, never raise them.
+  const bool file_by_server = request.max_file_bytes() == 0 || request.max_file_bytes() >= limits_.max_file_bytes;
+  const bool total_by_server =
+      request.max_total_bytes() == 0 || request.max_total_bytes() >= limits_.max_total_bytes;
+  const int64_t max_file = file_by_server ? limits_.max_file_bytes : request.max_file_bytes();
+  const int64_t max_total = total_by_server ? limits_.max_total_bytes : request.max_total_bytes();
+  const std::string file_limit = file_by_server
+                                     ? absl::StrCat("the server's limit of ", max_file,
+                                                    " bytes per file (--read-content-max-file-bytes)")
+                                     : absl::StrCat("max_file_bytes ", max_file);
+  const std::string total_limit = total_by_server
+                                      ? absl::StrCat("the server's limit of ", max_total,
+                                                     " bytes per read (--read-content-max-total-bytes)")
+                                      : absl::StrCat("max_total_bytes ", max_total);
 
   absl::StatusOr<v1::Repository> repo = store_->Get(request.repository_id());
   if (!repo.ok()) return repo.status();
@@ -53,19 +65,24 @@ absl::Status ContentReader::Read(const v1::ReadContentRequest& request, const Si
   }
   absl::StatusOr<std::vector<git::TreeEntry>> entries = git_repo.ListTree(sha, *path);
   if (!entries.ok()) return entries.status();
+  if (static_cast<int64_t>(entries->size()) > limits_.max_entries) {
+    return absl::ResourceExhaustedError(absl::StrCat("path \"", *path, "\" holds ", entries->size(),
+                                                     " entries, over the server's limit of ", limits_.max_entries,
+                                                     " per read (--read-content-max-entries); read a subdirectory"));
+  }
 
   if (!request.metadata_only()) {
     int64_t total = 0;
     for (const git::TreeEntry& e : *entries) {
       if (e.type != git::TreeEntry::Type::kFile) continue;
       if (e.size > max_file) {
-        return absl::ResourceExhaustedError(absl::StrCat("file \"", e.path, "\" is ", e.size,
-                                                         " bytes, over max_file_bytes ", max_file));
+        return absl::ResourceExhaustedError(
+            absl::StrCat("file \"", e.path, "\" is ", e.size, " bytes, over ", file_limit));
       }
       total += e.size;
       if (total > max_total) {
         return absl::ResourceExhaustedError(absl::StrCat("reading \"", e.path, "\" brings the total to ", total,
-                                                         " bytes, over max_total_bytes ", max_total));
+                                                         " bytes, over ", total_limit));
       }
     }
   }

@@ -11,9 +11,15 @@
 
 namespace ferry::repo_watcher {
 
+// The server's limits on one ReadContent call. A request may ask for lower
+// file and total limits (max_file_bytes, max_total_bytes); 0 or anything
+// higher gets these (clamped, not refused: a caller asking for more than the
+// server allows is served within the server's limit and told which limit
+// and flag stopped it when a file is over it).
 struct ContentLimits {
-  int64_t default_max_file_bytes = 10 << 20;
-  int64_t default_max_total_bytes = 100 << 20;
+  int64_t max_file_bytes = 10 << 20;    // --read-content-max-file-bytes
+  int64_t max_total_bytes = 100 << 20;  // --read-content-max-total-bytes
+  int64_t max_entries = 100000;         // --read-content-max-entries (files, symlinks, submodules)
   int64_t chunk_bytes = 1 << 20;
 };
 
@@ -30,8 +36,9 @@ class ContentReader {
 
   // INVALID_ARGUMENT for a path with "..", an absolute path, a bad commit
   // sha or negative limits; NOT_FOUND for an unknown repository, commit or
-  // path; RESOURCE_EXHAUSTED naming the file when a limit would be exceeded
-  // (checked before anything is sent); CANCELLED when the sink refuses.
+  // path; RESOURCE_EXHAUSTED naming the file, the limit and (for a server
+  // limit) its flag when a limit would be exceeded (checked before anything
+  // is sent); CANCELLED when the sink refuses.
   absl::Status Read(const v1::ReadContentRequest& request, const Sink& sink);
 
  private:

@@ -1,11 +1,13 @@
 // ferry-repo-watcher: Git mirrors, webhooks, signature checks and the revision stream
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 
 #include <CLI/CLI.hpp>
 
 #include "common/clock/clock.h"
+#include "common/concurrency/background_loop.h"
 #include "common/config/service_config.h"
 #include "common/git/libgit2_client.h"
 #include "common/logging/logger.h"
@@ -47,12 +49,35 @@ int main(int argc, char** argv) {
   config::AddServiceFlags(app, config);
   std::string cache_dir = DefaultCacheDir();
   std::string webhook_address = "127.0.0.1:7080";
-  size_t webhook_max_body = 1 << 20;
+  HttpLimits webhook_limits;
   int poll_workers = 3;
+  absl::Duration webhook_audit_interval = absl::Minutes(1);
+  ContentLimits content_limits;
   config::AddFlag(app, "--cache-dir", cache_dir, "directory holding one bare mirror per repository");
   config::AddFlag(app, "--webhook-address", webhook_address, "host:port for push webhooks; port 0 picks one");
-  config::AddFlag(app, "--webhook-max-body-bytes", webhook_max_body, "largest webhook body accepted (413 above)")
+  config::AddFlag(app, "--webhook-max-body-bytes", webhook_limits.max_body_bytes,
+                  "largest webhook body accepted (413 above)")
       ->check(CLI::Range(size_t{1024}, size_t{64} << 20));
+  config::AddFlag(app, "--webhook-max-header-bytes", webhook_limits.max_head_bytes,
+                  "largest webhook request line and headers; the connection is closed past it")
+      ->check(CLI::Range(size_t{4096}, size_t{16} << 20));
+  config::AddDurationFlag(app, "--webhook-request-timeout", webhook_limits.request_timeout,
+                          "longest time one webhook request may take to arrive");
+  config::AddFlag(app, "--webhook-max-pending-connections", webhook_limits.max_pending,
+                  "webhook connections waiting for one of the 8 workers; more are answered 503")
+      ->check(CLI::Range(size_t{1}, size_t{100000}));
+  config::AddDurationFlag(app, "--webhook-rejection-audit-interval", webhook_audit_interval,
+                          "at most one audit event per repository and rejection reason per interval, counting "
+                          "the rejections since the last one (0: audit every rejection)");
+  config::AddFlag(app, "--read-content-max-file-bytes", content_limits.max_file_bytes,
+                  "largest file one ReadContent returns; callers may only ask for less")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
+  config::AddFlag(app, "--read-content-max-total-bytes", content_limits.max_total_bytes,
+                  "largest total of file contents one ReadContent returns; callers may only ask for less")
+      ->check(CLI::Range(int64_t{1}, int64_t{16} << 30));
+  config::AddFlag(app, "--read-content-max-entries", content_limits.max_entries,
+                  "most entries (files, symlinks, submodules) one ReadContent lists")
+      ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
   config::AddFlag(app, "--poll-workers", poll_workers, "repositories checked concurrently")->check(CLI::Range(1, 64));
   CLI11_PARSE(app, argc, argv);
   logging::Init("repo-watcher", config.log_level);
@@ -64,7 +89,7 @@ int main(int argc, char** argv) {
   }
   server::ServerRunner& runner = *infra->runner;
   auto audit = outbox::AuditOutbox::Create(infra->pool.get(), "repo_watcher", "repo-watcher", config.audit_address,
-                                           runner);
+                                           runner, {.max_batch_bytes = config.outbox_max_batch_bytes});
   SystemClock clock;
   RepoWatcherMetrics metrics(runner.registry());
   PostgresRepositoryStore store(infra->pool.get(), audit->store());
@@ -84,22 +109,39 @@ int main(int argc, char** argv) {
                                              mirrors.Remove(id);
                                            }});
   RevisionFeed feed(&store, &notifier);
-  ContentReader content(&store, &mirrors);
-  WebhookHandler webhooks(&store, &metrics, [&](const std::string& id) { scheduler.Trigger(id); });
-  WebhookServer webhook_server(&webhooks, webhook_max_body);
+  ContentReader content(&store, &mirrors, content_limits);
+  WebhookHandler webhooks(
+      &store, &metrics, [&](const std::string& id) { scheduler.Trigger(id); }, &clock, webhook_audit_interval);
+  // Audits the rest of a flood of rejected webhooks once it stops.
+  const absl::Duration flush_every = std::max(webhook_audit_interval, absl::Seconds(1));
+  concurrency::LoopOptions flush_options;
+  flush_options.first_run_after = flush_every;
+  concurrency::BackgroundLoop rejection_flusher(
+      "webhook-rejection-audit",
+      [&]() -> absl::StatusOr<absl::Duration> {
+        webhooks.FlushRejections();
+        return flush_every;
+      },
+      flush_options, &clock);
+  WebhookServer webhook_server(&webhooks, webhook_limits);
 
-  RepoWatcherService service(&registry, &store, &scheduler, &feed, &content);
+  RepoWatcherService service(&registry, &store, &scheduler, &feed, &content,
+                             {.watch_revisions = runner.NewStreamLimiter("WatchRevisions"),
+                              .read_content = runner.NewStreamLimiter("ReadContent")});
   runner.AddService(&service);
   runner.OnShutdown([&] {
     absl::Time t0 = absl::Now();
     notifier.Shutdown();  // ends WatchRevisions streams
     revision_listener->Stop();
     webhook_server.Stop();
+    rejection_flusher.Stop();
+    webhooks.FlushRejections(/*all=*/true);
     scheduler.Stop();
     logging::Info("background work stopped", {{"ms", absl::ToInt64Milliseconds(absl::Now() - t0)}});
   });
   revision_listener->Start();
   scheduler.Start();
+  rejection_flusher.Start();
   if (absl::Status s = webhook_server.Start(webhook_address); !s.ok()) {
     // Keep serving gRPC and polling; only push webhooks are unavailable.
     logging::Error("webhooks disabled", {{"error", s.ToString()}});

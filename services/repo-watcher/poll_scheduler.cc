@@ -5,7 +5,9 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/concurrency/last_resort.h"
 #include "common/logging/logger.h"
+#include "services/repo-watcher/repository_spec.h"
 
 namespace ferry::repo_watcher {
 
@@ -168,7 +170,16 @@ void PollScheduler::Work() {
         break;
       }
     }
-    PollResult result = poller_->Poll(id);
+    // The last resort for what Poll does outside its own guard (reading the
+    // repository, recording the check): the worker thread lives on and the
+    // repository is checked again after a failure's delay.
+    PollResult result;
+    absl::Status guarded = concurrency::RunGuarded(absl::StrCat("poll worker for ", id), [&] { result = poller_->Poll(id); });
+    if (!guarded.ok()) {
+      result = PollResult();
+      result.status = guarded;
+      result.next_check = clock_->Now() + poller_->NextDelay(kDefaultPollInterval, 1);
+    }
     MutexLock lock(&mu_);
     auto it = entries_.find(id);
     if (it == entries_.end()) continue;

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/concurrency/backoff.h"
+#include "common/concurrency/last_resort.h"
 #include "common/logging/logger.h"
 #include "google/protobuf/util/time_util.h"
 #include "services/repo-watcher/repository_spec.h"
@@ -93,7 +94,13 @@ PollResult RepoPoller::Poll(const std::string& repository_id) {
   absl::Time started = clock_->Now();
   bool fetched = false;
   absl::Status status;
-  absl::StatusOr<bool> locked = store_->WithRepositoryLock(repository_id, [&] { status = PollLocked(*repo, &fetched); });
+  absl::StatusOr<bool> locked = store_->WithRepositoryLock(repository_id, [&] {
+    // A check that throws (a bug, a library call that escaped its wrapper)
+    // is a failed check of this repository alone, recorded and backed off
+    // like any other.
+    status = concurrency::RunGuarded(absl::StrCat("poll of ", repository_id),
+                                     [&] { return PollLocked(*repo, &fetched); });
+  });
   if (!locked.ok()) {
     status = locked.status();
   } else if (!*locked) {

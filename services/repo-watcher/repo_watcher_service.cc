@@ -62,6 +62,8 @@ grpc::Status RepoWatcherService::RefreshRepository(grpc::ServerContext*, const v
 grpc::Status RepoWatcherService::WatchRevisions(grpc::ServerContext* ctx, const v1::WatchRevisionsRequest* req,
                                                 grpc::ServerWriter<v1::WatchRevisionsResponse>* writer) {
   if (absl::Status bad = server::CheckRequest(*req); !bad.ok()) return ToGrpcStatus(bad);
+  absl::StatusOr<server::StreamLimiter::Slot> slot = server::AcquireStream(streams_.watch_revisions, *ctx);
+  if (!slot.ok()) return ToGrpcStatus(slot.status());
   absl::Status ended = feed_->Watch(
       *req,
       [&](const v1::Revision& rev) {
@@ -79,9 +81,10 @@ grpc::Status RepoWatcherService::ListRevisions(grpc::ServerContext*, const v1::L
   return server::Handle(*req, out, [&] { return feed_->List(*req); });
 }
 
-grpc::Status RepoWatcherService::ReadContent(grpc::ServerContext*, const v1::ReadContentRequest* req,
+grpc::Status RepoWatcherService::ReadContent(grpc::ServerContext* ctx, const v1::ReadContentRequest* req,
                                              grpc::ServerWriter<v1::ReadContentResponse>* writer) {
-  return server::Handle(*req, [&] {
+  return server::Handle(*req, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(server::StreamLimiter::Slot slot, server::AcquireStream(streams_.read_content, *ctx));
     return content_->Read(*req, [&](const v1::ReadContentResponse& chunk) { return writer->Write(chunk); });
   });
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "common/server/stream_limiter.h"
 #include "ferry/v1/repo_watcher.grpc.pb.h"
 #include "services/repo-watcher/content_reader.h"
 #include "services/repo-watcher/poll_scheduler.h"
@@ -8,13 +9,21 @@
 
 namespace ferry::repo_watcher {
 
+// The stream limiters of the repo-watcher's streaming RPCs (null: unlimited).
+struct RepoWatcherStreamLimiters {
+  server::StreamLimiter* watch_revisions = nullptr;
+  server::StreamLimiter* read_content = nullptr;
+};
+
 // gRPC handlers of ferry.v1.RepoWatcher: translate, delegate, map status.
 // The caller identity for audit is server::CallerOf's (common/server/handler.h).
+// WatchRevisions and ReadContent each take a slot of their StreamLimiter
+// for as long as they are open.
 class RepoWatcherService final : public v1::RepoWatcher::Service {
  public:
   RepoWatcherService(RepositoryRegistry* registry, RepositoryStore* store, PollScheduler* scheduler,
-                     RevisionFeed* feed, ContentReader* content)
-      : registry_(registry), store_(store), scheduler_(scheduler), feed_(feed), content_(content) {}
+                     RevisionFeed* feed, ContentReader* content, RepoWatcherStreamLimiters streams = {})
+      : registry_(registry), store_(store), scheduler_(scheduler), feed_(feed), content_(content), streams_(streams) {}
 
   grpc::Status CreateRepository(grpc::ServerContext* ctx, const v1::CreateRepositoryRequest* req,
                                 v1::Repository* out) override;
@@ -43,6 +52,7 @@ class RepoWatcherService final : public v1::RepoWatcher::Service {
   PollScheduler* scheduler_;
   RevisionFeed* feed_;
   ContentReader* content_;
+  const RepoWatcherStreamLimiters streams_;
 };
 
 }  // namespace ferry::repo_watcher

@@ -45,43 +45,81 @@ bool SecureEquals(const std::string& a, const std::string& b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-WebhookResponse WebhookHandler::Reject(const WebhookRequest& request, int status, const std::string& result,
-                                       const std::string& reason) {
+WebhookHandler::WebhookHandler(RepositoryStore* store, RepoWatcherMetrics* metrics, TriggerFn trigger,
+                               const Clock* clock, absl::Duration audit_interval)
+    : store_(store),
+      metrics_(metrics),
+      trigger_(std::move(trigger)),
+      audit_limiter_(clock != nullptr ? clock : &system_clock_, audit_interval) {}
+
+WebhookResponse WebhookHandler::Reject(const WebhookRequest& request, bool repository_known, int status,
+                                       const std::string& result, const std::string& reason) {
   std::string provider = KnownProvider(request.provider) ? request.provider : "unknown";
   metrics_->Webhook(provider, result);
-  std::string repo_id = IsValidId(request.repository_id) ? request.repository_id : "";
-  v1::Event event = MakeEvent(v1::AUDIT_ACTION_WEBHOOK_REJECTED, repo_id,
-                              absl::StrCat("webhook rejected with ", status, ": ", reason));
-  auto& f = *event.mutable_details()->mutable_fields();
-  f["provider"].set_string_value(provider);
-  f["http_status"].set_number_value(status);
-  f["reason"].set_string_value(reason);
-  f["remote_address"].set_string_value(request.remote_address);
-  absl::Status audited = store_->RecordEvent(event);
-  logging::Warn("webhook rejected", {{"provider", provider}, {"repository", repo_id}, {"status", status},
-                                     {"reason", reason}, {"remote_address", request.remote_address},
-                                     {"audited", audited.ok()}});
+  std::optional<RejectionSummary> due = audit_limiter_.Record(Rejection{
+      .repository_id = repository_known ? request.repository_id : "",
+      .result = result,
+      .provider = provider,
+      .http_status = status,
+      .reason = reason,
+      .remote_address = request.remote_address,
+      .requested_repository_id = IsValidId(request.repository_id) ? request.repository_id : "",
+  });
+  if (due) Audit(*due);
   return WebhookResponse{status, absl::StrCat(reason, "\n")};
 }
 
+void WebhookHandler::Audit(const RejectionSummary& summary) {
+  const Rejection& r = summary.last;
+  std::string message =
+      summary.count == 1
+          ? absl::StrCat("webhook rejected with ", r.http_status, ": ", r.reason)
+          : absl::StrCat(summary.count, " webhooks rejected with ", r.http_status, ": ", r.reason, " since ",
+                         absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", summary.since, absl::UTCTimeZone()));
+  v1::Event event = MakeEvent(v1::AUDIT_ACTION_WEBHOOK_REJECTED, r.repository_id, message);
+  auto& f = *event.mutable_details()->mutable_fields();
+  f["provider"].set_string_value(r.provider);
+  f["http_status"].set_number_value(r.http_status);
+  f["reason"].set_string_value(r.reason);
+  f["result"].set_string_value(r.result);
+  f["remote_address"].set_string_value(r.remote_address);
+  if (r.repository_id.empty() && !r.requested_repository_id.empty()) {
+    f["requested_repository_id"].set_string_value(r.requested_repository_id);
+  }
+  f["count"].set_number_value(static_cast<double>(summary.count));
+  f["since"].set_string_value(absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", summary.since, absl::UTCTimeZone()));
+  absl::Status audited = store_->RecordEvent(event);
+  logging::Warn("webhook rejected", {{"provider", r.provider}, {"repository", r.repository_id},
+                                     {"status", r.http_status}, {"reason", r.reason},
+                                     {"remote_address", r.remote_address}, {"count", summary.count},
+                                     {"audited", audited.ok()}});
+}
+
+void WebhookHandler::FlushRejections(bool all) {
+  for (const RejectionSummary& summary : audit_limiter_.TakeDue(all)) Audit(summary);
+}
+
 WebhookResponse WebhookHandler::RejectTooLarge(const WebhookRequest& request, size_t length, size_t limit) {
-  return Reject(request, 413, "too_large", absl::StrCat("body of ", length, " bytes exceeds the limit of ", limit));
+  return Reject(request, false, 413, "too_large",
+                absl::StrCat("body of ", length, " bytes exceeds the limit of ", limit, " (--webhook-max-body-bytes)"));
 }
 
 WebhookResponse WebhookHandler::Handle(const WebhookRequest& request) {
   if (!KnownProvider(request.provider)) {
-    return Reject(request, 404, "unknown_provider",
+    return Reject(request, false, 404, "unknown_provider",
                   absl::StrCat("unknown provider \"", request.provider, "\" (github, gitlab, gitea, generic)"));
   }
-  if (!IsValidId(request.repository_id)) return Reject(request, 404, "unknown_repository", "unknown repository");
+  if (!IsValidId(request.repository_id)) return Reject(request, false, 404, "unknown_repository", "unknown repository");
   absl::StatusOr<v1::Repository> repo = store_->Get(request.repository_id);
   if (!repo.ok()) {
-    if (absl::IsNotFound(repo.status())) return Reject(request, 404, "unknown_repository", "unknown repository");
+    if (absl::IsNotFound(repo.status())) {
+      return Reject(request, false, 404, "unknown_repository", "unknown repository");
+    }
     metrics_->Webhook(request.provider, "error");
     return WebhookResponse{503, "repository store unavailable\n"};
   }
   if (!repo->has_webhook_secret()) {
-    return Reject(request, 404, "unknown_repository", "repository has no webhook secret configured");
+    return Reject(request, true, 404, "unknown_repository", "repository has no webhook secret configured");
   }
   absl::StatusOr<std::string> secret = ReadSecret(repo->webhook_secret(), "webhook_secret");
   if (!secret.ok()) {
@@ -102,7 +140,7 @@ WebhookResponse WebhookHandler::Handle(const WebhookRequest& request) {
     else if (request.provider == "github") given.clear();  // GitHub always prefixes
     authentic = !given.empty() && SecureEquals(given, HmacSha256Hex(*secret, request.body));
   }
-  if (!authentic) return Reject(request, 401, "bad_signature", "missing or invalid signature");
+  if (!authentic) return Reject(request, true, 401, "bad_signature", "missing or invalid signature");
   if (request.provider == "github" && Header(request, "x-github-event") == "ping") {
     metrics_->Webhook(request.provider, "ping");
     return WebhookResponse{200, "pong\n"};

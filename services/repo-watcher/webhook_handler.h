@@ -4,6 +4,8 @@
 #include <map>
 #include <string>
 
+#include "common/clock/clock.h"
+#include "services/repo-watcher/rejection_audit_limiter.h"
 #include "services/repo-watcher/repo_watcher_metrics.h"
 #include "services/repo-watcher/repository_store.h"
 
@@ -32,27 +34,41 @@ struct WebhookResponse {
 // 202 on a valid push (a GitHub ping gets 200 without a poll), 401 on a
 // missing or bad signature, 404 for an unknown repository or provider or a
 // repository without a webhook secret, 413 for an oversize body. Every
-// request is counted in ferry_webhook_requests_total; every rejection is
-// audited (WEBHOOK_REJECTED). Secrets never appear in responses, logs or
-// audit. Thread-safe.
+// request is counted in ferry_webhook_requests_total{provider,result}.
+// Rejections are audited (WEBHOOK_REJECTED) and logged with a rate limit
+// (RejectionAuditLimiter): the first of a (repository, result) at once,
+// then at most one event per `audit_interval` summarising the count since
+// the last ("47 webhooks rejected with 401: ... since ..."), so that a
+// flood of bad webhooks cannot fill the audit log. FlushRejections audits
+// the tail of a flood that stopped; call it about once per interval.
+// Secrets never appear in responses, logs or audit. Thread-safe.
 class WebhookHandler {
  public:
   using TriggerFn = std::function<void(const std::string& repository_id)>;
 
-  WebhookHandler(RepositoryStore* store, RepoWatcherMetrics* metrics, TriggerFn trigger)
-      : store_(store), metrics_(metrics), trigger_(std::move(trigger)) {}
+  // `clock` (the system clock when null) must outlive the handler.
+  WebhookHandler(RepositoryStore* store, RepoWatcherMetrics* metrics, TriggerFn trigger, const Clock* clock = nullptr,
+                 absl::Duration audit_interval = absl::Minutes(1));
 
   WebhookResponse Handle(const WebhookRequest& request);
   // Records a body refused for its size before it was read.
   WebhookResponse RejectTooLarge(const WebhookRequest& request, size_t length, size_t limit);
+  // Audits the rejections counted but not yet audited whose interval has
+  // passed (`all`: every one, at shutdown).
+  void FlushRejections(bool all = false);
 
  private:
-  WebhookResponse Reject(const WebhookRequest& request, int status, const std::string& result,
+  // `repository_known`: the repository id names a repository that exists
+  // (only those get an audit key of their own).
+  WebhookResponse Reject(const WebhookRequest& request, bool repository_known, int status, const std::string& result,
                          const std::string& reason);
+  void Audit(const RejectionSummary& summary);
 
   RepositoryStore* store_;
   RepoWatcherMetrics* metrics_;
   TriggerFn trigger_;
+  SystemClock system_clock_;
+  RejectionAuditLimiter audit_limiter_;
 };
 
 // Lower-case hex HMAC-SHA256 of `body` under `key`.

@@ -26,8 +26,8 @@ void Send(httplib::Response& res, const WebhookResponse& r) {
 
 }  // namespace
 
-WebhookServer::WebhookServer(WebhookHandler* handler, size_t max_body_bytes)
-    : handler_(handler), max_body_(max_body_bytes), server_(std::make_unique<httplib::Server>()) {}
+WebhookServer::WebhookServer(WebhookHandler* handler, HttpLimits limits)
+    : handler_(handler), max_body_(limits.max_body_bytes), server_(NewBoundedHttpServer(limits)) {}
 
 WebhookServer::~WebhookServer() { Stop(); }
 
@@ -38,7 +38,6 @@ absl::Status WebhookServer::Start(const std::string& address) {
     return absl::InvalidArgumentError(absl::StrCat("--webhook-address: \"", address, "\" is not host:port"));
   }
   std::string host = address.substr(0, colon);
-  server_->set_payload_max_length(max_body_);
   server_->set_tcp_nodelay(true);
   server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!req.has_header("Content-Length")) return httplib::Server::HandlerResponse::Unhandled;

@@ -5,20 +5,18 @@
 #include <thread>
 
 #include "absl/status/status.h"
+#include "services/repo-watcher/bounded_http_server.h"
 #include "services/repo-watcher/webhook_handler.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace ferry::repo_watcher {
 
 // HTTP front of WebhookHandler (cpp-httplib): POST /webhooks/<provider>/<repository-id>.
-// Bodies over `max_body_bytes` get 413 before being read. Start/Stop from
-// one thread.
+// Bodies over `limits.max_body_bytes` get 413 before being read; heads,
+// slow senders and connection floods are bounded by BoundedHttpServer.
+// Start/Stop from one thread.
 class WebhookServer {
  public:
-  WebhookServer(WebhookHandler* handler, size_t max_body_bytes);
+  WebhookServer(WebhookHandler* handler, HttpLimits limits);
   ~WebhookServer();
 
   // Binds `address` (host:port; port 0 picks one) and serves on a thread.

@@ -584,6 +584,41 @@ TEST_F(AuditLogTest, QueryFiltersOrdersAndPages) {
   EXPECT_NE(refused.status().message().find("page_token"), absl::string_view::npos) << refused.status();
 }
 
+// Each field has a limit; an event padded with unknown fields (kept by
+// proto3) had none. The whole event is now capped too.
+TEST_F(AuditLogTest, AnEventPaddedPastTheEventLimitIsRefusedNamingIt) {
+  v1::Event padded = MakeEvent("padded");
+  padded.GetReflection()->MutableUnknownFields(&padded)->AddLengthDelimited(9999, std::string(200 * 1024, 'x'));
+  auto r = log_->AppendBatch({MakeEvent("fine"), padded});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.status().message().rfind("events[1]: is 2", 0), 0u) << r.status();
+  EXPECT_NE(r.status().message().find("larger than the 98304 bytes the audit log takes per event"),
+            absl::string_view::npos)
+      << r.status();
+  EXPECT_TRUE(QueryAll(v1::QueryRequest()).empty());
+}
+
+// 1000 events of 64 KiB details made a 64 MiB Query page, past a client's
+// 4 MiB receive limit. A page now also ends by bytes, with a token.
+TEST_F(AuditLogTest, AQueryPageEndsBeforeItsBytesPassTheLimit) {
+  std::vector<v1::Event> big;
+  for (int i = 0; i < 80; ++i) {
+    v1::Event e = MakeEvent(absl::StrCat("big", i));
+    (*e.mutable_details()->mutable_fields())["blob"].set_string_value(std::string(60 * 1024, 'b'));
+    big.push_back(e);
+  }
+  ASSERT_TRUE(log_->AppendBatch(big).ok());
+  v1::QueryRequest req;
+  req.set_page_size(1000);
+  auto page = log_->Query(req);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_LT(page->events_size(), 80);
+  EXPECT_GT(page->events_size(), 40);
+  EXPECT_LE(page->ByteSizeLong(), kMaxQueryResponseBytes + 1024);
+  EXPECT_FALSE(page->next_page_token().empty());
+  EXPECT_EQ(QueryAll(req).size(), 80u) << "the following pages carry the rest";
+}
+
 TEST_F(AuditLogTest, BadQueriesAreInvalidArgumentNamingTheField) {
   struct Case {
     v1::QueryRequest req;

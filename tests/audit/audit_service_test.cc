@@ -158,6 +158,60 @@ TEST_F(AuditServiceTest, EightGrpcClientsAppendConcurrentlyIntoOneVerifiedOrder)
   EXPECT_NE(res->body.find("ferry_audit_append_latency_seconds_count 801"), std::string::npos);
 }
 
+// Each open Tail holds a server thread: idle tails past the thread pool
+// made every unary call fail with "Server Threadpool Exhausted". Past
+// --max-streams (16) a Tail is now refused at once and unary calls answer.
+TEST_F(AuditServiceTest, IdleTailsPastTheCapAreRefusedAndUnaryCallsStillAnswer) {
+  constexpr int kTails = 24;
+  struct Tail {
+    grpc::ClientContext ctx;
+    std::thread thread;
+    std::atomic<bool> done{false};
+    grpc::Status status;
+  };
+  std::vector<std::unique_ptr<Tail>> tails;
+  for (int i = 0; i < kTails; ++i) {
+    tails.push_back(std::make_unique<Tail>());
+    Tail* t = tails.back().get();
+    t->thread = std::thread([this, t] {
+      v1::TailRequest req;
+      req.set_from_head(true);
+      auto reader = stub_->Tail(&t->ctx, req);
+      v1::TailResponse msg;
+      while (reader->Read(&msg)) {
+      }
+      t->status = reader->Finish();
+      t->done = true;
+    });
+  }
+  auto refused = [&] {
+    int n = 0;
+    for (auto& t : tails) n += t->done ? 1 : 0;
+    return n;
+  };
+  for (absl::Time deadline = absl::Now() + absl::Seconds(15); refused() < kTails - 16 && absl::Now() < deadline;
+       absl::SleepFor(absl::Milliseconds(50))) {
+  }
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(refused(), kTails - 16);
+  for (auto& t : tails) {
+    if (!t->done) continue;
+    EXPECT_EQ(t->status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_NE(t->status.error_message().find("audit Tail: 16 streams are already open"), std::string::npos)
+        << t->status.error_message();
+  }
+  for (int i = 0; i < 10; ++i) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    v1::VerifyChainResponse resp;
+    grpc::Status s = stub_->VerifyChain(&ctx, v1::VerifyChainRequest(), &resp);
+    EXPECT_TRUE(s.ok()) << i << ": " << s.error_message();
+    if (!s.ok()) break;
+  }
+  for (auto& t : tails) t->ctx.TryCancel();
+  for (auto& t : tails) t->thread.join();
+}
+
 TEST_F(AuditServiceTest, BadRequestsAreInvalidArgumentNamingTheField) {
   struct Case {
     std::string field;

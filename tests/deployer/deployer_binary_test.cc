@@ -6,6 +6,15 @@
 #include <grpcpp/grpcpp.h>
 #include <httplib.h>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
@@ -159,6 +168,57 @@ class DeployerBinaryTest : public ::testing::Test {
     o.health_timeout = absl::Seconds(30);
     return o;
   }
+  // Runs the deployer binary with the test failpoint
+  // FERRY_TEST_CRASH_AFTER_STEP=`crash_after` until it kills itself
+  // (SIGKILL) or `done()` holds (then stops it with SIGTERM). Returns true
+  // when it was killed.
+  template <typename Done>
+  bool RunUntilKilledOr(int crash_after, Done done) {
+    std::string log = ferry::testing::MakeTempDir("deployer-crash") + "/deployer.log";
+    std::vector<std::string> args = {ferry::testing::BinaryPath("ferry-deployer"),
+                                     "--database-url=" + db_.url(),
+                                     absl::StrCat("--planner-address=127.0.0.1:", planner_port_),
+                                     "--audit-address=127.0.0.1:1",
+                                     "--drift-interval=1h",
+                                     "--deployer-id=replica-a",
+                                     "--grpc-address=127.0.0.1:0",
+                                     "--metrics-address=127.0.0.1:0"};
+    std::string env = absl::StrCat("FERRY_TEST_CRASH_AFTER_STEP=", crash_after);
+    pid_t pid = fork();
+    if (pid == 0) {
+      int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      putenv(env.data());
+      std::vector<char*> argv;
+      for (std::string& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    int status = 0;
+    while (absl::Now() < deadline) {
+      if (waitpid(pid, &status, WNOHANG) == pid) {
+        std::ifstream in(log);
+        std::stringstream text;
+        text << in.rdbuf();
+        EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+            << "the deployer ended other than by the failpoint (status " << status << "):\n" << text.str();
+        return true;
+      }
+      if (done()) {
+        kill(pid, SIGTERM);
+        waitpid(pid, &status, 0);
+        return false;
+      }
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    ADD_FAILURE() << "the deployer neither died nor finished in time";
+    return false;
+  }
   std::vector<host::Instance> Instances() { return host::HostTarget(root_).processes().LiveInstances("web-app", "web"); }
   std::vector<std::string> ServedVersions() {
     std::vector<std::string> out;
@@ -178,7 +238,7 @@ class DeployerBinaryTest : public ::testing::Test {
   std::unique_ptr<ferry::testing::ServiceProcess> deployer_;
 };
 
-TEST_F(DeployerBinaryTest, KilledMidRolloutRecoversToOneHealthyRevisionAndRecordsWhatHappened) {
+TEST_F(DeployerBinaryTest, KilledMidRolloutIsResumedToTheNewRevisionAndRecordsWhatHappened) {
   StartDeployer();
   planner_.Release(MakePlan("plan-1", {ServerProcess("web", "v1", 2)}, Opts('1')));
   auto r1 = planner_.ResultFor("plan-1", absl::Seconds(60));
@@ -205,24 +265,24 @@ TEST_F(DeployerBinaryTest, KilledMidRolloutRecoversToOneHealthyRevisionAndRecord
   absl::StatusOr<v1::Deployment> d = store.Get("dep-plan-2", true);
   ASSERT_TRUE(d.ok());
   EXPECT_TRUE(d->recovered());
-  EXPECT_EQ(d->state(), v1::DEPLOYMENT_STATE_ROLLED_BACK) << d->message();
-  EXPECT_EQ(r2->state(), v1::PLAN_STATE_ROLLED_BACK);
-  EXPECT_EQ(r2->live_revision().sha(), std::string(40, '1'));
+  // A restart is not a verdict: the rollout is resumed and finished on v2,
+  // neither rolled back nor pinned.
+  EXPECT_EQ(d->state(), v1::DEPLOYMENT_STATE_SUCCEEDED) << d->message();
+  EXPECT_EQ(r2->state(), v1::PLAN_STATE_SUCCEEDED) << r2->message();
+  EXPECT_EQ(r2->live_revision().sha(), std::string(40, '2'));
   bool recovery_step = false;
   for (const auto& s : d->steps()) {
     if (s.kind() == v1::STEP_KIND_RECOVERY) {
       recovery_step = true;
-      EXPECT_NE(s.message().find("rolling back"), std::string::npos) << s.message();
+      EXPECT_NE(s.message().find("resuming"), std::string::npos) << s.message();
     }
     EXPECT_NE(s.result(), v1::STEP_RESULT_RUNNING) << "a step stayed RUNNING: " << s.DebugString();
   }
   EXPECT_TRUE(recovery_step);
-  absl::StatusOr<v1::Deployment> rb = store.Get(d->rolled_back_by_deployment_id(), false);
-  ASSERT_TRUE(rb.ok());
-  EXPECT_EQ(rb->state(), v1::DEPLOYMENT_STATE_SUCCEEDED);
-  EXPECT_EQ(rb->deployer_id(), "replica-a");
-  // One revision, healthy: both instances serve v1; nothing is left running.
-  EXPECT_EQ(ServedVersions(), (std::vector<std::string>{"v1", "v1"}));
+  EXPECT_EQ(d->deployer_id(), "replica-a");
+  EXPECT_FALSE(store.GetPin("web-app", "dev")->pinned());
+  // One revision, healthy: both instances serve v2; nothing is left running.
+  EXPECT_EQ(ServedVersions(), (std::vector<std::string>{"v2", "v2"}));
   absl::StatusOr<std::vector<v1::Deployment>> unfinished = store.Unfinished();
   ASSERT_TRUE(unfinished.ok());
   EXPECT_TRUE(unfinished->empty());
@@ -230,7 +290,93 @@ TEST_F(DeployerBinaryTest, KilledMidRolloutRecoversToOneHealthyRevisionAndRecord
   ASSERT_TRUE(code.ok()) << code.status();
   EXPECT_EQ(*code, 0);
   // Processes outlive the deployer.
-  EXPECT_EQ(ServedVersions(), (std::vector<std::string>{"v1", "v1"}));
+  EXPECT_EQ(ServedVersions(), (std::vector<std::string>{"v2", "v2"}));
+}
+
+// The real process killed (SIGKILL, by the test failpoint) at every step
+// boundary of a multi-wave rollout with a prune: alternately right after a
+// step is recorded as started (before it acts) and right after it is
+// recorded as finished. Each restart resumes it; it ends on the new
+// revision, healthy, unpinned, with every step recorded and audited.
+TEST_F(DeployerBinaryTest, KilledAtEveryStepBoundaryTheRolloutStillEndsOnTheNewRevision) {
+  auto objects = [&](const std::string& v) {
+    nlohmann::json conf = testing::ConfigFile("conf", "app.conf", "version=" + v + "\n");
+    nlohmann::json web = ServerProcess("web", v, 1);
+    web["metadata"]["annotations"]["ferry.dev/sync-wave"] = "1";
+    std::vector<nlohmann::json> out = {conf, web};
+    nlohmann::json extra = testing::ConfigFile(v == "v1" ? "old" : "extra", v == "v1" ? "old.conf" : "extra.conf", v);
+    extra["metadata"]["annotations"]["ferry.dev/sync-wave"] = v == "v1" ? "1" : "2";
+    out.push_back(extra);
+    return out;
+  };
+  StartDeployer();
+  planner_.Release(MakePlan("plan-1", objects("v1"), Opts('1')));
+  auto r1 = planner_.ResultFor("plan-1", absl::Seconds(60));
+  ASSERT_TRUE(r1.has_value()) << deployer_->Log();
+  ASSERT_EQ(r1->state(), v1::PLAN_STATE_SUCCEEDED) << r1->message();
+  ASSERT_TRUE(deployer_->Stop().ok());
+  deployer_.reset();
+
+  auto pool = db_.Pool(2);
+  outbox::PostgresOutboxStore outbox(pool.get(), "deployer", "deployer");
+  PostgresDeploymentStore store(pool.get(), &outbox);
+  auto state = [&] {
+    absl::StatusOr<v1::Deployment> d = store.Get("dep-plan-2", false);
+    return d.ok() ? d->state() : v1::DEPLOYMENT_STATE_UNSPECIFIED;
+  };
+  planner_.Release(MakePlan("plan-2", objects("v2"), Opts('2')));
+  int kills = 0;
+  for (int run = 0; run < 40; ++run) {
+    // 1: dies right after the next step is recorded as started; 2: right
+    // after that step is recorded as finished too.
+    bool killed = RunUntilKilledOr(run % 2 == 0 ? 1 : 2, [&] {
+      return state() == v1::DEPLOYMENT_STATE_SUCCEEDED && planner_.ResultFor("plan-2", absl::ZeroDuration()).has_value();
+    });
+    if (!killed) break;
+    ++kills;
+  }
+  ASSERT_FALSE(HasFailure());
+  std::cout << "deployer killed " << kills << " times at step boundaries" << std::endl;
+  // Steps: apply conf, health, apply web, health, apply extra, health, prune old: two kills each.
+  EXPECT_GE(kills, 12);
+
+  absl::StatusOr<v1::Deployment> d = store.Get("dep-plan-2", true);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->state(), v1::DEPLOYMENT_STATE_SUCCEEDED) << d->message();
+  EXPECT_TRUE(d->recovered());
+  auto r2 = planner_.ResultFor("plan-2", absl::Seconds(1));
+  ASSERT_TRUE(r2.has_value());
+  EXPECT_EQ(r2->state(), v1::PLAN_STATE_SUCCEEDED) << r2->message();
+  EXPECT_EQ(r2->live_revision().sha(), std::string(40, '2'));
+  EXPECT_FALSE(store.GetPin("web-app", "dev")->pinned());
+  absl::StatusOr<DeploymentPage> all = store.List(DeploymentFilter{});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->deployments.size(), 2u) << "a rollback was made";
+  std::set<int64_t> sequences;
+  for (const auto& s : d->steps()) {
+    EXPECT_NE(s.result(), v1::STEP_RESULT_RUNNING) << s.DebugString();
+    EXPECT_NE(s.result(), v1::STEP_RESULT_FAILED) << s.DebugString();
+    sequences.insert(s.sequence());
+  }
+  // Every step audited (in the outbox: the audit service is not running).
+  absl::StatusOr<std::vector<outbox::PendingEvent>> events = outbox.FetchUnsent(100000);
+  ASSERT_TRUE(events.ok());
+  std::set<int64_t> audited;
+  for (const auto& e : *events) {
+    EXPECT_NE(e.event.action(), v1::AUDIT_ACTION_DEPLOYMENT_FAILED) << e.event.message();
+    EXPECT_NE(e.event.action(), v1::AUDIT_ACTION_PINNED) << e.event.message();
+    const std::string prefix = "deployment/dep-plan-2/step/";
+    if (e.event.idempotency_key().rfind(prefix, 0) == 0) audited.insert(std::stoll(e.event.idempotency_key().substr(prefix.size())));
+  }
+  EXPECT_EQ(audited, sequences);
+  // The new revision is what runs; the pruned file is gone.
+  EXPECT_EQ(ServedVersions(), (std::vector<std::string>{"v2"}));
+  std::ifstream conf(root_ + "/app.conf");
+  std::stringstream content;
+  content << conf.rdbuf();
+  EXPECT_EQ(content.str(), "version=v2\n");
+  EXPECT_FALSE(std::ifstream(root_ + "/old.conf").good());
+  EXPECT_TRUE(std::ifstream(root_ + "/extra.conf").good());
 }
 
 TEST_F(DeployerBinaryTest, WatchDeploymentStreamsStepsLiveAndLiveStateIsServed) {

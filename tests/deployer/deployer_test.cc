@@ -433,7 +433,7 @@ TEST_F(DeployerTest, AReleasedLockSessionIsReusedHoldingNothing) {
   }
 }
 
-TEST_F(DeployerTest, InterruptedDeploymentIsRolledBackByTheNextDeployer) {
+TEST_F(DeployerTest, InterruptedDeploymentIsResumedAndFinishedByTheNextDeployer) {
   ASSERT_EQ(Deploy(MakePlan("p1", {ServerProcess("web", "v1", 2)}, Opts('1'))).state(), v1::DEPLOYMENT_STATE_SUCCEEDED);
   // v2 starts slowly; stop the deployer while its first instance comes up.
   ASSERT_TRUE(deployer_->HandlePlan(MakePlan("p2", {ServerProcess("web", "v2", 2, {{"START_DELAY", "1"}})}, Opts('2'))).ok());
@@ -451,17 +451,44 @@ TEST_F(DeployerTest, InterruptedDeploymentIsRolledBackByTheNextDeployer) {
   absl::StatusOr<v1::Deployment> d = store_->Get("dep-p2", true);
   ASSERT_TRUE(d.ok());
   EXPECT_TRUE(d->recovered());
-  EXPECT_EQ(d->state(), v1::DEPLOYMENT_STATE_ROLLED_BACK) << d->message();
+  // A restart is not a verdict: resumed and finished, not rolled back or pinned.
+  EXPECT_EQ(d->state(), v1::DEPLOYMENT_STATE_SUCCEEDED) << d->message();
   bool recovery_step = false;
   for (const auto& s : d->steps()) {
-    if (s.kind() == v1::STEP_KIND_RECOVERY) recovery_step = true;
+    if (s.kind() == v1::STEP_KIND_RECOVERY) {
+      recovery_step = true;
+      EXPECT_NE(s.message().find("resuming"), std::string::npos) << s.message();
+    }
     EXPECT_NE(s.result(), v1::STEP_RESULT_RUNNING) << "a step stayed RUNNING";
+    EXPECT_NE(s.result(), v1::STEP_RESULT_FAILED) << s.DebugString();
   }
   EXPECT_TRUE(recovery_step);
-  EXPECT_EQ(ServedVersions(), (std::vector<std::string>{"v1", "v1"}));
+  EXPECT_EQ(ServedVersions(), (std::vector<std::string>{"v2", "v2"}));
+  EXPECT_FALSE(store_->GetPin("web-app", "dev")->pinned());
+  EXPECT_EQ(CountAction(v1::AUDIT_ACTION_DEPLOYMENT_ROLLED_BACK), 0);
   absl::StatusOr<std::vector<v1::Deployment>> unfinished = store_->Unfinished();
   ASSERT_TRUE(unfinished.ok());
   EXPECT_TRUE(unfinished->empty());
+}
+
+TEST_F(DeployerTest, RecoveryAttemptsAreStoredPerDeployment) {
+  v1::Deployment d;
+  d.set_id("dep-x");
+  d.set_application_id("web-app");
+  d.set_environment_id("dev");
+  d.set_state(v1::DEPLOYMENT_STATE_RUNNING);
+  ASSERT_TRUE(store_->Create(d, v1::Plan(), {}).ok());
+  absl::StatusOr<RecoveryAttempts> none = store_->GetRecoveryAttempts("dep-x");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->without_progress, 0);
+  EXPECT_EQ(none->progress_mark, 0);
+  ASSERT_TRUE(store_->SaveRecoveryAttempts("dep-x", RecoveryAttempts{2, -1}).ok());
+  absl::StatusOr<RecoveryAttempts> saved = store_->GetRecoveryAttempts("dep-x");
+  ASSERT_TRUE(saved.ok());
+  EXPECT_EQ(saved->without_progress, 2);
+  EXPECT_EQ(saved->progress_mark, -1);
+  EXPECT_EQ(store_->GetRecoveryAttempts("dep-none").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->SaveRecoveryAttempts("dep-none", RecoveryAttempts{}).code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(DeployerTest, DeploymentsBeyondTheLimitWaitAndAreNeverTakenForOrphansMeanwhile) {

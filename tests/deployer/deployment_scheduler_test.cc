@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <stdexcept>
 #include <thread>
 
 #include "tests/deployer/logic_harness.h"
@@ -52,6 +54,26 @@ TEST(DeploymentSchedulerTest, ALockIsExclusiveAndItsReleaseWakesAWaiterAtOnce) {
   first->reset();
   waiter.join();
   EXPECT_NE(acquired, nullptr);
+}
+
+// A deployment job that throws is logged and its slot and application lock
+// are released like a returning job's (before RunGuarded: std::terminate).
+TEST(DeploymentSchedulerTest, AThrowingJobReleasesItsSlotAndLock) {
+  testing::FakeDeploymentStore locks;
+  DeploymentScheduler scheduler(&locks, 1, absl::Hours(1));
+  absl::StatusOr<std::unique_ptr<AppLock>> lock = scheduler.TryLock("web", "dev");
+  ASSERT_TRUE(lock.ok() && *lock);
+  ASSERT_TRUE(scheduler.ReserveSlot("d1"));
+  std::shared_ptr<AppLock> held(std::move(*lock));
+  scheduler.Spawn("d1", [held = std::move(held)] { throw std::runtime_error("job blew up"); });
+  scheduler.WaitIdle();
+  EXPECT_FALSE(scheduler.InFlight("d1"));
+  absl::StatusOr<std::unique_ptr<AppLock>> again = scheduler.TryLock("web", "dev");
+  EXPECT_TRUE(again.ok() && *again) << "the throwing job kept its application lock";
+  ASSERT_TRUE(scheduler.TryReserveSlot("d2")) << "the throwing job kept its slot";
+  scheduler.Spawn("d2", [] { throw 42; });
+  scheduler.WaitIdle();
+  EXPECT_FALSE(scheduler.InFlight("d2"));
 }
 
 TEST(DeploymentSchedulerTest, StopEndsWaitsForSlotsAndLocks) {

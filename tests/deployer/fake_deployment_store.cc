@@ -34,6 +34,66 @@ void FakeDeploymentStore::AddEvents(const std::vector<v1::Event>& events) {
   events_.insert(events_.end(), events.begin(), events.end());
 }
 
+absl::Status FakeDeploymentStore::Write() {
+  if (crashed_) return absl::UnavailableError("the deployer is dead (simulated crash)");
+  if (writes_left_ > 0 && --writes_left_ == 0) crashed_ = true;  // Dead right after this write.
+  return absl::OkStatus();
+}
+
+void FakeDeploymentStore::CrashAfterWrites(int writes) {
+  ferry::MutexLock l(&mu_);
+  writes_left_ = writes;
+  crashed_ = writes == 0;
+}
+
+void FakeDeploymentStore::Revive() {
+  ferry::MutexLock l(&mu_);
+  writes_left_ = -1;
+  crashed_ = false;
+}
+
+bool FakeDeploymentStore::crashed() {
+  ferry::MutexLock l(&mu_);
+  return crashed_;
+}
+
+int FakeDeploymentStore::step_saves() {
+  ferry::MutexLock l(&mu_);
+  return step_saves_;
+}
+
+void FakeDeploymentStore::FailCreateWithManifests(const std::string& id, absl::Status error) {
+  ferry::MutexLock l(&mu_);
+  create_errors_[id] = std::move(error);
+}
+
+void FakeDeploymentStore::FailGetPin(const std::string& app, absl::Status error) {
+  ferry::MutexLock l(&mu_);
+  pin_errors_[app] = std::move(error);
+}
+
+void FakeDeploymentStore::FailGetSpec(const std::string& id, absl::Status error) {
+  ferry::MutexLock l(&mu_);
+  spec_errors_[id] = std::move(error);
+}
+
+absl::StatusOr<RecoveryAttempts> FakeDeploymentStore::GetRecoveryAttempts(const std::string& id) {
+  ferry::MutexLock l(&mu_);
+  auto it = deployments_.find(id);
+  if (it == deployments_.end()) return absl::NotFoundError(absl::StrCat("deployment \"", id, "\" not found"));
+  return it->second.attempts;
+}
+
+absl::Status FakeDeploymentStore::SaveRecoveryAttempts(const std::string& id, const RecoveryAttempts& attempts) {
+  ferry::MutexLock l(&mu_);
+  auto it = deployments_.find(id);
+  if (it == deployments_.end()) return absl::NotFoundError(absl::StrCat("deployment ", id, " not found"));
+  absl::Status w = Write();
+  if (!w.ok()) return w;
+  it->second.attempts = attempts;
+  return absl::OkStatus();
+}
+
 v1::Deployment FakeDeploymentStore::WithSteps(const Row& row, bool include_steps) const {
   v1::Deployment d = row.record;
   if (include_steps) {
@@ -46,6 +106,10 @@ absl::Status FakeDeploymentStore::Create(const v1::Deployment& d, const v1::Plan
                                          const std::vector<v1::Event>& events) {
   ferry::MutexLock l(&mu_);
   if (deployments_.count(d.id())) return absl::AlreadyExistsError(absl::StrCat("deployment ", d.id(), " exists"));
+  auto error = create_errors_.find(d.id());
+  if (error != create_errors_.end() && spec.manifests_size() > 0) return error->second;
+  absl::Status w = Write();
+  if (!w.ok()) return w;
   Row row;
   row.seq = next_seq_++;
   row.record = d;
@@ -61,6 +125,8 @@ absl::Status FakeDeploymentStore::Update(const v1::Deployment& d, const std::vec
   ferry::MutexLock l(&mu_);
   auto it = deployments_.find(d.id());
   if (it == deployments_.end()) return absl::NotFoundError(absl::StrCat("deployment ", d.id(), " not found"));
+  absl::Status w = Write();
+  if (!w.ok()) return w;
   it->second.record = d;
   it->second.record.clear_steps();
   if (app != nullptr) {
@@ -79,6 +145,9 @@ absl::Status FakeDeploymentStore::SaveStep(const std::string& deployment_id, con
   ferry::MutexLock l(&mu_);
   auto it = deployments_.find(deployment_id);
   if (it == deployments_.end()) return absl::NotFoundError(absl::StrCat("deployment ", deployment_id, " not found"));
+  absl::Status w = Write();
+  if (!w.ok()) return w;
+  ++step_saves_;
   it->second.steps[step.sequence()] = step;
   if (change != nullptr) {
     auto& objects = applied_[Key(change->application_id, change->environment_id)];
@@ -101,6 +170,8 @@ absl::StatusOr<v1::Deployment> FakeDeploymentStore::Get(const std::string& id, b
 
 absl::StatusOr<v1::Plan> FakeDeploymentStore::GetSpec(const std::string& id) {
   ferry::MutexLock l(&mu_);
+  auto error = spec_errors_.find(id);
+  if (error != spec_errors_.end()) return error->second;
   auto it = deployments_.find(id);
   if (it == deployments_.end()) return absl::NotFoundError(absl::StrCat("deployment \"", id, "\" not found"));
   return it->second.spec;
@@ -209,6 +280,8 @@ absl::StatusOr<std::optional<ManagedApp>> FakeDeploymentStore::GetManagedApp(con
 
 absl::StatusOr<v1::PinState> FakeDeploymentStore::GetPin(const std::string& app, const std::string& env) {
   ferry::MutexLock l(&mu_);
+  auto error = pin_errors_.find(app);
+  if (error != pin_errors_.end()) return error->second;
   auto it = pins_.find(Key(app, env));
   if (it != pins_.end()) return it->second;
   v1::PinState none;
@@ -219,6 +292,8 @@ absl::StatusOr<v1::PinState> FakeDeploymentStore::GetPin(const std::string& app,
 
 absl::Status FakeDeploymentStore::SavePin(const v1::PinState& pin, const std::vector<v1::Event>& events) {
   ferry::MutexLock l(&mu_);
+  absl::Status w = Write();
+  if (!w.ok()) return w;
   pins_[Key(pin.application_id(), pin.environment_id())] = pin;
   AddEvents(events);
   return absl::OkStatus();

@@ -25,6 +25,8 @@ class FakeDeploymentStore final : public DeploymentStore {
                       const v1::PinState* pin) override;
   absl::Status SaveStep(const std::string& deployment_id, const v1::DeploymentStep& step, const AppliedChange* change,
                         const std::vector<v1::Event>& events) override;
+  absl::StatusOr<RecoveryAttempts> GetRecoveryAttempts(const std::string& id) override;
+  absl::Status SaveRecoveryAttempts(const std::string& id, const RecoveryAttempts& attempts) override;
   absl::StatusOr<v1::Deployment> Get(const std::string& id, bool include_steps) override;
   absl::StatusOr<v1::Plan> GetSpec(const std::string& id) override;
   absl::StatusOr<DeploymentPage> List(const DeploymentFilter& filter) override;
@@ -63,6 +65,23 @@ class FakeDeploymentStore final : public DeploymentStore {
   // normal); counts the reads.
   void FailCursor(absl::Status error);
   int cursor_reads();
+  // Simulates the death of the deployer: after `writes` more successful
+  // writes (Create, Update, SaveStep, SavePin, SaveRecoveryAttempts), every
+  // write fails with UNAVAILABLE, as if the process were gone, until
+  // Revive(). CrashAfterWrites(0) dies at once.
+  void CrashAfterWrites(int writes);
+  void Revive();
+  bool crashed();
+  // Successful SaveStep calls so far.
+  int step_saves();
+  // Create of deployment `id` fails with `error` while its spec has
+  // manifests (e.g. a spec too large to store); a record without them is
+  // stored.
+  void FailCreateWithManifests(const std::string& id, absl::Status error);
+  // GetPin of application `app` fails with `error`.
+  void FailGetPin(const std::string& app, absl::Status error);
+  // GetSpec of deployment `id` fails with `error`.
+  void FailGetSpec(const std::string& id, absl::Status error);
 
  private:
   struct Row {
@@ -71,10 +90,13 @@ class FakeDeploymentStore final : public DeploymentStore {
     v1::Plan spec;
     std::map<int64_t, v1::DeploymentStep> steps;
     bool reported = false;
+    RecoveryAttempts attempts;
   };
   class Lock;
   void Unlock(const std::string& key);
   void AddEvents(const std::vector<v1::Event>& events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // OK when a write may go ahead (and counts it against the crash budget).
+  absl::Status Write() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::Deployment WithSteps(const Row& row, bool include_steps) const;
 
   ferry::Mutex mu_;
@@ -92,6 +114,12 @@ class FakeDeploymentStore final : public DeploymentStore {
   absl::Status cursor_error_ ABSL_GUARDED_BY(mu_);
   int cursor_reads_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<v1::Event> events_ ABSL_GUARDED_BY(mu_);
+  int writes_left_ ABSL_GUARDED_BY(mu_) = -1;  // -1: no crash armed
+  bool crashed_ ABSL_GUARDED_BY(mu_) = false;
+  int step_saves_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, absl::Status> create_errors_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, absl::Status> spec_errors_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, absl::Status> pin_errors_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::deployer::testing

@@ -15,6 +15,7 @@ absl::StatusOr<std::vector<TargetObject>> FakeTarget::Prepare(const AppScope&, s
 absl::Status FakeTarget::Apply(const AppScope& app, const TargetObject& desired, const TargetObject*, absl::Time,
                                const std::atomic<bool>* cancel) {
   ferry::MutexLock l(&mu_);
+  if (gate_ && !gate_(desired)) return absl::UnavailableError("the deployer died during this apply (simulated)");
   ++running_;
   max_running_ = std::max(max_running_, running_);
   int& mine = running_per_app_[app.application_id];
@@ -37,11 +38,18 @@ absl::Status FakeTarget::Apply(const AppScope& app, const TargetObject& desired,
   if (out.ok()) {
     applied_[app.application_id].push_back(desired.key.kind + "/" + desired.key.name);
     drift_[app.application_id].erase(desired.key.ToString());  // Applied again: in sync.
+    ++apply_counts_[app.application_id][desired.key.ToString() + "|" + desired.json];
+    if (track_live_) live_[app.application_id][desired.key.ToString()] = desired.json;
   }
   return out;
 }
 
-absl::Status FakeTarget::Delete(const AppScope&, const TargetObject&, absl::Time) { return absl::OkStatus(); }
+absl::Status FakeTarget::Delete(const AppScope& app, const TargetObject& applied, absl::Time) {
+  ferry::MutexLock l(&mu_);
+  if (gate_ && !gate_(applied)) return absl::UnavailableError("the deployer died during this delete (simulated)");
+  if (track_live_) live_[app.application_id].erase(applied.key.ToString());
+  return absl::OkStatus();
+}
 
 ObservedObject FakeTarget::Observe(const AppScope& app, const ObjectKey& key, const TargetObject* applied) {
   ferry::MutexLock l(&mu_);
@@ -50,6 +58,23 @@ ObservedObject FakeTarget::Observe(const AppScope& app, const ObjectKey& key, co
   o.health = v1::HEALTH_STATUS_HEALTHY;
   o.live_json = applied != nullptr ? applied->json : "{}";
   o.drift = v1::DRIFT_STATUS_IN_SYNC;
+  if (track_live_) {
+    auto& live = live_[app.application_id];
+    auto it = live.find(key.ToString());
+    if (it == live.end()) {
+      o.exists = false;
+      o.live_json.clear();
+      o.health = v1::HEALTH_STATUS_MISSING;
+      o.drift = applied != nullptr ? v1::DRIFT_STATUS_MISSING : v1::DRIFT_STATUS_UNKNOWN;
+      o.drift_message = "not live";
+    } else {
+      o.live_json = it->second;
+      o.drift = applied == nullptr              ? v1::DRIFT_STATUS_UNKNOWN
+                : applied->json == it->second ? v1::DRIFT_STATUS_IN_SYNC
+                                              : v1::DRIFT_STATUS_MODIFIED;
+      if (o.drift == v1::DRIFT_STATUS_MODIFIED) o.drift_message = "live object differs";
+    }
+  }
   auto app_it = drift_.find(app.application_id);
   if (app_it != drift_.end()) {
     auto it = app_it->second.find(key.ToString());
@@ -61,7 +86,11 @@ ObservedObject FakeTarget::Observe(const AppScope& app, const ObjectKey& key, co
   return o;
 }
 
-std::pair<v1::HealthStatus, std::string> FakeTarget::Health(const AppScope&, const TargetObject&) {
+std::pair<v1::HealthStatus, std::string> FakeTarget::Health(const AppScope& app, const TargetObject& applied) {
+  ferry::MutexLock l(&mu_);
+  if (track_live_ && live_[app.application_id].count(applied.key.ToString()) == 0) {
+    return {v1::HEALTH_STATUS_MISSING, "not live"};
+  }
   return {v1::HEALTH_STATUS_HEALTHY, "healthy"};
 }
 
@@ -122,6 +151,28 @@ std::vector<std::string> FakeTarget::applied(const std::string& app) {
 void FakeTarget::SetDrift(const std::string& app, const ObjectKey& key, v1::DriftStatus drift) {
   ferry::MutexLock l(&mu_);
   drift_[app][key.ToString()] = drift;
+}
+
+void FakeTarget::TrackLiveState() {
+  ferry::MutexLock l(&mu_);
+  track_live_ = true;
+}
+
+std::string FakeTarget::live(const std::string& app, const ObjectKey& key) {
+  ferry::MutexLock l(&mu_);
+  auto& objects = live_[app];
+  auto it = objects.find(key.ToString());
+  return it == objects.end() ? "" : it->second;
+}
+
+std::map<std::string, int> FakeTarget::apply_counts(const std::string& app) {
+  ferry::MutexLock l(&mu_);
+  return apply_counts_[app];
+}
+
+void FakeTarget::SetGate(std::function<bool(const TargetObject&)> gate) {
+  ferry::MutexLock l(&mu_);
+  gate_ = std::move(gate);
 }
 
 }  // namespace ferry::deployer::testing

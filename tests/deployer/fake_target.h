@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -42,6 +43,17 @@ class FakeTarget final : public Target, public TargetFactory {
   // Observe reports `drift` for the object `key` of `app` (IN_SYNC when unset)
   // until the object is applied again.
   void SetDrift(const std::string& app, const ObjectKey& key, v1::DriftStatus drift);
+  // From now on keeps what is live per application (applied, not deleted):
+  // Observe judges drift against it (MISSING when not live, MODIFIED when
+  // it differs from the object given) and Health is MISSING when not live.
+  void TrackLiveState();
+  // The JSON live for `key` of `app` ("" when not live); needs TrackLiveState.
+  std::string live(const std::string& app, const ObjectKey& key);
+  // How often each (object, JSON) of `app` was applied: "group/kind/ns/name|json" -> count.
+  std::map<std::string, int> apply_counts(const std::string& app);
+  // Asked before every apply and delete; when it returns false the process
+  // is taken to have died: nothing changes and the call fails (UNAVAILABLE).
+  void SetGate(std::function<bool(const TargetObject&)> gate);
 
  private:
   ferry::Mutex mu_;
@@ -55,6 +67,10 @@ class FakeTarget final : public Target, public TargetFactory {
   std::map<std::string, int> max_per_app_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<std::string>> applied_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::map<std::string, v1::DriftStatus>> drift_ ABSL_GUARDED_BY(mu_);
+  bool track_live_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<std::string, std::map<std::string, std::string>> live_ ABSL_GUARDED_BY(mu_);  // app -> key -> json
+  std::map<std::string, std::map<std::string, int>> apply_counts_ ABSL_GUARDED_BY(mu_);
+  std::function<bool(const TargetObject&)> gate_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::deployer::testing

@@ -67,6 +67,14 @@ struct LogicHarness {
     notifier.Shutdown();
   }
 
+  // A new deployer process on the same store, target and planner: the old
+  // one stops (its running deployments are left unfinished) and is gone.
+  void Restart(DeployerOptions options = Options()) {
+    deployer->Stop();
+    deployer->WaitIdle();
+    deployer = std::make_unique<Deployer>(&store, &target, &plans, &notifier, &metrics, &clock, options);
+  }
+
   static DeployerOptions Options() {
     DeployerOptions o;
     o.deployer_id = "test";

@@ -90,5 +90,61 @@ TEST(PlanConsumerTest, APlanWithoutIdsIsRefused) {
   EXPECT_TRUE(h.plans.acks().empty());
 }
 
+TEST(PlanConsumerTest, APlanThatCannotBeStartedIsRecordedFailedAndThePlansBehindItFlow) {
+  LogicHarness h;
+  // p1's deployment cannot be stored with its manifests (say, too large):
+  // every try fails the same way.
+  h.store.FailCreateWithManifests("dep-p1", absl::InternalError("value too long for the deployments table"));
+  h.plans.Release("0001", LogicPlan("p1", "web", {"a"}));
+  h.plans.Release("0002", LogicPlan("p2", "web", {"a"}, std::string(40, 'b')));
+  h.plans.Release("0003", LogicPlan("p3", "api", {"a"}));
+  h.deployer->Start();
+  EXPECT_TRUE(Eventually([&] {
+    return h.StateOf("dep-p2") == v1::DEPLOYMENT_STATE_SUCCEEDED &&
+           h.StateOf("dep-p3") == v1::DEPLOYMENT_STATE_SUCCEEDED;
+  })) << "the plans behind the one that cannot be started were held up";
+  absl::StatusOr<v1::Deployment> failed = h.store.Get("dep-p1", false);
+  ASSERT_TRUE(failed.ok()) << failed.status();
+  EXPECT_EQ(failed->state(), v1::DEPLOYMENT_STATE_FAILED);
+  EXPECT_NE(failed->message().find("could not be started: value too long"), std::string::npos) << failed->message();
+  EXPECT_TRUE(Eventually([&] { return h.store.GetCursor().value_or("") == "0003"; }));
+  EXPECT_TRUE(Eventually([&] {
+    for (const auto& r : h.plans.results()) {
+      if (r.plan_id() == "p1") return r.state() == v1::PLAN_STATE_FAILED;
+    }
+    return false;
+  })) << "p1's failure was not reported";
+  bool audited = false;
+  for (const v1::Event& e : h.store.events()) {
+    audited |= e.action() == v1::AUDIT_ACTION_DEPLOYMENT_FAILED && e.subject().deployment_id() == "dep-p1";
+  }
+  EXPECT_TRUE(audited);
+}
+
+TEST(PlanConsumerTest, APlanThatCannotBeTakenIsGivenUpOnAfterItsAttemptsAndReportedFailed) {
+  LogicHarness h;
+  // Every try of p1 fails the same way, and not for an outage.
+  h.store.FailGetPin("web", absl::InternalError("pin record does not parse"));
+  h.plans.Release("0001", LogicPlan("p1", "web", {"a"}));
+  h.plans.Release("0002", LogicPlan("p2", "api", {"a"}));
+  h.deployer->Start();
+  EXPECT_TRUE(Eventually([&] { return h.StateOf("dep-p2") == v1::DEPLOYMENT_STATE_SUCCEEDED; }));
+  // p1 is retried with backoff (10 ms, 20 ms), then given up on.
+  for (int i = 0; i < 50 && h.store.GetCursor().value_or("") != "0002"; ++i) {
+    h.clock.Advance(absl::Milliseconds(10));
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(h.store.GetCursor().value_or(""), "0002") << "the cursor stayed before the plan that cannot be taken";
+  EXPECT_EQ(h.StateOf("dep-p1"), v1::DEPLOYMENT_STATE_UNSPECIFIED);
+  bool reported = false;
+  for (const auto& r : h.plans.results()) {
+    if (r.plan_id() != "p1") continue;
+    reported = true;
+    EXPECT_EQ(r.state(), v1::PLAN_STATE_FAILED);
+    EXPECT_NE(r.message().find("pin record does not parse"), std::string::npos) << r.message();
+  }
+  EXPECT_TRUE(reported);
+}
+
 }  // namespace
 }  // namespace ferry::deployer

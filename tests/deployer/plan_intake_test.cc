@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -118,6 +119,19 @@ TEST(PlanIntakeTest, AFailedHandOffStopsTheIntakeBeforeIt) {
   ASSERT_TRUE(intake.Submit("a", "9", [] { return absl::OkStatus(); }));
   ASSERT_TRUE(intake.Drain().ok());
   EXPECT_EQ(positions.last(), "9");
+}
+
+// A hand-off that throws is a failed hand-off, not std::terminate (before
+// RunGuarded the test binary aborted).
+TEST(PlanIntakeTest, AThrowingHandOffIsAFailedHandOff) {
+  Positions positions;
+  PlanIntake intake(2, [&](const std::string& p) { positions.Advance(p); });
+  ASSERT_TRUE(intake.Submit("a", "1", [] { return absl::OkStatus(); }));
+  ASSERT_TRUE(intake.Submit("b", "2", []() -> absl::Status { throw std::runtime_error("hand-off blew up"); }));
+  absl::Status drained = intake.Drain();
+  EXPECT_EQ(drained.code(), absl::StatusCode::kInternal) << drained;
+  EXPECT_NE(drained.message().find("hand-off blew up"), std::string::npos) << drained;
+  EXPECT_EQ(positions.last(), "1");
 }
 
 }  // namespace

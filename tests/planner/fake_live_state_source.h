@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -27,10 +29,21 @@ class FakeLiveStateSource final : public LiveStateSource {
       delay = delay_;
     }
     absl::SleepFor(delay);
+    bool throws = false;
+    {
+      MutexLock lock(&mu_);
+      throws = throw_for_.count(app) > 0;
+      if (throws) {
+        --running_;
+        ++observations_;
+      }
+    }
+    if (throws) throw std::runtime_error("live state of " + app + " blew up");
     MutexLock lock(&mu_);
     --running_;
     ++observations_;
     if (!fail_.ok()) return fail_;
+    if (auto it = fail_app_.find(app); it != fail_app_.end()) return it->second;
     v1::LiveState s = states_[{app, env}];
     s.set_application_id(app);
     s.set_environment_id(env);
@@ -57,6 +70,20 @@ class FakeLiveStateSource final : public LiveStateSource {
     MutexLock lock(&mu_);
     fail_ = std::move(s);
   }
+  // Observe of `app` fails with `s` (OK: no longer).
+  void FailAppWith(const std::string& app, absl::Status s) {
+    MutexLock lock(&mu_);
+    if (s.ok()) {
+      fail_app_.erase(app);
+    } else {
+      fail_app_[app] = std::move(s);
+    }
+  }
+  // Observe of `app` throws std::runtime_error (a bug, a library's surprise).
+  void ThrowFor(const std::string& app) {
+    MutexLock lock(&mu_);
+    throw_for_.insert(app);
+  }
   // Each Observe takes `d` (outside the lock), to show overlap.
   void SetDelay(absl::Duration d) {
     MutexLock lock(&mu_);
@@ -76,6 +103,8 @@ class FakeLiveStateSource final : public LiveStateSource {
   Mutex mu_;
   std::map<std::pair<std::string, std::string>, v1::LiveState> states_ ABSL_GUARDED_BY(mu_);
   absl::Status fail_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, absl::Status> fail_app_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> throw_for_ ABSL_GUARDED_BY(mu_);
   int observations_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration delay_ ABSL_GUARDED_BY(mu_);
   int running_ ABSL_GUARDED_BY(mu_) = 0;

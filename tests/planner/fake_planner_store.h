@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -49,6 +50,14 @@ class FakePlannerStore final : public PlannerStore {
     return it->second;
   }
   absl::StatusOr<std::vector<v1::Application>> ListApplications() override {
+    std::function<absl::Status()> hook;
+    {
+      MutexLock lock(&mu_);
+      hook = list_applications_hook_;
+    }
+    if (hook) {  // outside the lock: it may throw
+      if (absl::Status s = hook(); !s.ok()) return s;
+    }
     MutexLock lock(&mu_);
     std::vector<v1::Application> out;
     for (const auto& [id, a] : state_.apps) out.push_back(a);
@@ -311,8 +320,49 @@ class FakePlannerStore final : public PlannerStore {
     state_.cursors[name] = value;
     return absl::OkStatus();
   }
+  absl::StatusOr<ItemAttempts> BeginAttempt(const std::string& name, const std::string& item_key) override {
+    MutexLock lock(&mu_);
+    AttemptRecord& a = state_.attempts[name];
+    if (a.item_key != item_key) a = AttemptRecord{item_key, 0, ""};
+    ItemAttempts before{a.attempts, a.last_error};
+    ++a.attempts;
+    return before;
+  }
+  absl::Status EndAttempt(const std::string& name, const std::string& item_key, bool counted,
+                          const std::string& error) override {
+    MutexLock lock(&mu_);
+    auto it = state_.attempts.find(name);
+    if (it == state_.attempts.end() || it->second.item_key != item_key) return absl::OkStatus();
+    if (!counted && it->second.attempts > 0) --it->second.attempts;
+    it->second.last_error = error;
+    return absl::OkStatus();
+  }
+  absl::Status AdvanceCursor(const std::string& name, const std::string& value,
+                             const std::vector<v1::Event>& events) override {
+    MutexLock lock(&mu_);
+    State next = state_;
+    if (absl::Status s = Append(next, events); !s.ok()) return s;
+    next.cursors[name] = value;
+    next.attempts.erase(name);
+    state_ = std::move(next);
+    return absl::OkStatus();
+  }
+  // The attempts recorded at consumer `name`'s item (0 when none), as a
+  // process killed mid-item leaves them.
+  int Attempts(const std::string& name) {
+    MutexLock lock(&mu_);
+    auto it = state_.attempts.find(name);
+    return it == state_.attempts.end() ? 0 : it->second.attempts;
+  }
 
   // --- For tests
+  // Runs `hook` at the start of every ListApplications (outside the store's
+  // lock): its error is returned, and it may throw, as a surprise below the
+  // planner would. Null: none.
+  void OnListApplications(std::function<absl::Status()> hook) {
+    MutexLock lock(&mu_);
+    list_applications_hook_ = std::move(hook);
+  }
   // Audit events of committed writes, in order.
   std::vector<v1::Event> Events() {
     MutexLock lock(&mu_);
@@ -348,7 +398,14 @@ class FakePlannerStore final : public PlannerStore {
     std::string definition_key;
     v1::Plan plan;
   };
+  std::function<absl::Status()> list_applications_hook_ ABSL_GUARDED_BY(mu_);
+  struct AttemptRecord {
+    std::string item_key;
+    int attempts = 0;
+    std::string last_error;
+  };
   struct State {
+    std::map<std::string, AttemptRecord> attempts;  // by consumer name
     std::map<std::string, v1::Environment> envs;
     std::map<std::string, v1::Application> apps;
     std::map<std::string, std::vector<std::string>> input_paths;

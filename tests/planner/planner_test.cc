@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 #include <prometheus/registry.h>
+#include <google/protobuf/util/time_util.h>
 
 #include "absl/strings/str_join.h"
 #include "common/outbox/postgres_outbox_store.h"
@@ -859,6 +860,63 @@ TEST_F(PlannerTest, RevisionConsumerResumesFromItsPersistedCursor) {
   absl::SleepFor(absl::Milliseconds(200));
   consumer.Stop();
   EXPECT_EQ(Plans("a").size(), 2u) << "the first revision was not planned twice";
+}
+
+// The attempt record in PostgreSQL: counted across "restarts" (new store
+// objects over the same database), taken back for a transient end, kept for
+// a counted one, reset by another item, and forgotten with the audit event
+// when the cursor moves past the item, in one transaction.
+TEST_F(PlannerTest, AttemptsAtARevisionSurviveRestartsUntilTheCursorMovesPastIt) {
+  auto begin = [&](const std::string& key) {
+    PostgresPlannerStore restarted(pool_.get(), outbox_.get());
+    absl::StatusOr<ItemAttempts> a = restarted.BeginAttempt("consumer", key);
+    EXPECT_TRUE(a.ok()) << a.status();
+    return a.ok() ? *a : ItemAttempts{-1, ""};
+  };
+  EXPECT_EQ(begin("7").unfinished, 0);
+  EXPECT_EQ(begin("7").unfinished, 1) << "the first attempt never ended (killed)";
+  ASSERT_TRUE(store_->EndAttempt("consumer", "7", /*counted=*/false, "UNAVAILABLE: down").ok());
+  ItemAttempts third = begin("7");
+  EXPECT_EQ(third.unfinished, 1) << "a transient end is taken back";
+  EXPECT_EQ(third.last_error, "UNAVAILABLE: down");
+  ASSERT_TRUE(store_->EndAttempt("consumer", "7", /*counted=*/true, "INTERNAL: threw").ok());
+  EXPECT_EQ(begin("7").unfinished, 2);
+  EXPECT_EQ(begin("8").unfinished, 0) << "another item starts over";
+  v1::Event e;
+  e.set_action(v1::AUDIT_ACTION_RENDER_FAILED);
+  e.mutable_actor()->set_id("ferry");
+  e.set_message("revision quarantined");
+  e.set_idempotency_key("revision-quarantined/repo/8");
+  *e.mutable_time() = google::protobuf::util::TimeUtil::GetCurrentTime();
+  const int before = CountAudit(v1::AUDIT_ACTION_RENDER_FAILED);
+  ASSERT_TRUE(store_->AdvanceCursor("consumer", "8", {e}).ok());
+  EXPECT_EQ(*store_->GetCursor("consumer"), "8");
+  EXPECT_EQ(CountAudit(v1::AUDIT_ACTION_RENDER_FAILED), before + 1);
+  EXPECT_EQ(begin("9").unfinished, 0);
+  EXPECT_EQ(begin("9").unfinished, 1);
+  ASSERT_TRUE(store_->AdvanceCursor("consumer", "9", {}).ok());
+  EXPECT_EQ(begin("9").unfinished, 0) << "moving the cursor forgot the attempts";
+}
+
+// A planner killed twice mid-revision (the attempts left in PostgreSQL):
+// the restarted consumer quarantines the revision with an audit event and
+// plans the newest revision by itself.
+TEST_F(PlannerTest, ARestartedPlannerQuarantinesTheRevisionItDiedOnAndPlansTheNewest) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  CreateApp(AppSpec("a", "apps/a", {"local"}));
+  repo_.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}});
+  v1::Revision newest = repo_.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "2"), ""}}});
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(store_->BeginAttempt(RevisionConsumer::kCursorName, "1").ok());
+  const int audited = CountAudit(v1::AUDIT_ACTION_RENDER_FAILED);
+  RevisionConsumer consumer(&repo_, store_.get(), planner_->revision_planner());
+  consumer.Start();
+  for (int i = 0; i < 200 && Plans("a").empty(); ++i) absl::SleepFor(absl::Milliseconds(25));
+  consumer.Stop();
+  std::vector<v1::Plan> plans = Plans("a");
+  ASSERT_EQ(plans.size(), 1u);
+  EXPECT_EQ(plans[0].target_revision().sha(), newest.sha());
+  EXPECT_EQ(*store_->GetCursor(RevisionConsumer::kCursorName), "2");
+  EXPECT_EQ(CountAudit(v1::AUDIT_ACTION_RENDER_FAILED), audited + 1) << "the quarantine is audited";
 }
 
 }  // namespace

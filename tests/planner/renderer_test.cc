@@ -211,6 +211,46 @@ TEST_F(RendererTest, RenderWritingMoreThanItsBoundIsKilled) {
   EXPECT_NE(m.status().message().find("wrote more than 1000 bytes"), std::string::npos) << m.status();
 }
 
+// The tools run confined: a helm that allocates past --render-memory-limit-mb
+// or spins past --render-cpu-seconds fails the render naming the limit and
+// its flag, and one that reaches for the network finds none.
+TEST_F(RendererTest, ARenderPastItsMemoryOrCpuLimitFailsNamingTheLimitAndFlag) {
+  std::string dir = ferry::testing::MakeTempDir("fake-helm");
+  std::string hog = dir + "/helm-hog";
+  std::ofstream(hog) << "#!/usr/bin/python3\nimport sys\nif sys.argv[1] == 'version': print('v0.0.0-hog'); sys.exit(0)\n"
+                        "b = bytearray(4 << 30)\n";
+  std::string spin = dir + "/helm-spin";
+  std::ofstream(spin) << "#!/bin/sh\nif [ \"$1\" = version ]; then echo v0.0.0-spin; exit 0; fi\nwhile :; do :; done\n";
+  for (const std::string& f : {hog, spin}) std::filesystem::permissions(f, std::filesystem::perms::owner_all);
+  Write("chart/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n");
+  options_.helm_path = hog;
+  options_.memory_limit_mb = 512;
+  auto m = RenderApp(App("chart", v1::RENDER_METHOD_HELM));
+  ASSERT_FALSE(m.ok());
+  ASSERT_TRUE(IsRenderFailure(m.status())) << m.status();
+  EXPECT_TRUE(absl::IsResourceExhausted(m.status())) << m.status();
+  EXPECT_NE(m.status().message().find("the memory limit of 512 MiB (--render-memory-limit-mb)"), std::string::npos)
+      << m.status();
+  options_.helm_path = spin;
+  options_.cpu_seconds = 1;
+  absl::Time start = absl::Now();
+  m = RenderApp(App("chart", v1::RENDER_METHOD_HELM));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(20));
+  ASSERT_FALSE(m.ok());
+  EXPECT_TRUE(absl::IsResourceExhausted(m.status())) << m.status();
+  EXPECT_NE(m.status().message().find("the CPU limit of 1 s (--render-cpu-seconds)"), std::string::npos) << m.status();
+}
+
+TEST_F(RendererTest, TheSandboxStatusNamesTheLimitsAndTheNetwork) {
+  Renderer renderer(&repo_, options_);
+  std::string status = renderer.SandboxStatus();
+  EXPECT_NE(status.find("memory 1024 MiB"), std::string::npos) << status;
+  EXPECT_NE(status.find("CPU 60 s"), std::string::npos) << status;
+  EXPECT_NE(status.find(process::NetworkIsolationAvailable().ok() ? "no network" : "network NOT isolated"),
+            std::string::npos)
+      << status;
+}
+
 TEST_F(RendererTest, SymlinkEscapingTheRepositoryFails) {
   Write("apps/web/ok.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n");
   std::filesystem::create_symlink("../../../etc/passwd", std::filesystem::path(dir_) / "apps/web/secret.yaml");
@@ -227,6 +267,59 @@ TEST_F(RendererTest, UnknownRenderMethodFails) {
   ASSERT_FALSE(m.ok());
   ASSERT_TRUE(IsRenderFailure(m.status()));
   EXPECT_NE(m.status().message().find("unknown render method 9"), std::string::npos);
+}
+
+TEST_F(RendererTest, ToolOutputIsReadWithinTheApplicationsBudget) {
+  // kubectl kustomize's output is one stream: the objects of the whole
+  // application count against --max-objects-per-app.
+  Write("apps/web/kustomization.yaml", "resources: [a.yaml, b.yaml, c.yaml]\n");
+  for (const char* name : {"a", "b", "c"})
+    Write(std::string("apps/web/") + name + ".yaml",
+          std::string("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ") + name + "}\n");
+  options_.parse_limits.max_objects = 2;
+  auto m = RenderApp(App("apps/web", v1::RENDER_METHOD_KUSTOMIZE));
+  ASSERT_FALSE(m.ok());
+  ASSERT_TRUE(IsRenderFailure(m.status()));
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(m.status().message().find("apps/web/kustomization.yaml:"), std::string::npos) << m.status();
+  EXPECT_NE(m.status().message().find("more than 2 objects (limit --max-objects-per-app)"), std::string::npos)
+      << m.status();
+  options_.parse_limits.max_objects = 3;
+  EXPECT_TRUE(RenderApp(App("apps/web", v1::RENDER_METHOD_KUSTOMIZE)).ok());
+}
+
+TEST_F(RendererTest, AKustomizationOfNestedAliasesIsRefusedBeforeItsWalk) {
+  std::string k = "x0: &x0 [a.yaml, a.yaml, a.yaml, a.yaml, a.yaml, a.yaml, a.yaml, a.yaml, a.yaml, a.yaml]\n";
+  for (int i = 1; i < 7; ++i) {
+    k += "x" + std::to_string(i) + ": &x" + std::to_string(i) + " [";
+    for (int j = 0; j < 10; ++j) k += std::string(j ? ", " : "") + "*x" + std::to_string(i - 1);
+    k += "]\n";
+  }
+  Write("apps/web/kustomization.yaml", k + "resources: *x6\n");
+  Write("apps/web/a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n");
+  auto m = RenderApp(App("apps/web", v1::RENDER_METHOD_KUSTOMIZE));
+  ASSERT_FALSE(m.ok());
+  ASSERT_TRUE(IsRenderFailure(m.status()));
+  EXPECT_NE(m.status().message().find(
+                "apps/web/kustomization.yaml:6: more than 1000000 YAML nodes after alias expansion (limit --max-yaml-nodes)"),
+            std::string::npos)
+      << m.status();
+}
+
+TEST_F(RendererTest, AToolsOutputOfMoreDocumentsThanAFileMayHoldIsBoundedByTheObjectsLimit) {
+  // helm writes one document per object: 2,000 objects pass the default
+  // 1,000 documents per file, since the output is the whole application.
+  Write("charts/many/Chart.yaml", "apiVersion: v2\nname: many\nversion: 0.1.0\n");
+  Write("charts/many/templates/cms.yaml",
+        "{{- range $i := until 2000 }}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{{ $i }}\n"
+        "{{- end }}\n");
+  auto m = RenderApp(App("charts/many", v1::RENDER_METHOD_HELM));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->size(), 2000u);
+  options_.parse_limits.max_objects = 1500;
+  auto refused = RenderApp(App("charts/many", v1::RENDER_METHOD_HELM));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("(limit --max-objects-per-app)"), std::string::npos) << refused.status();
 }
 
 }  // namespace

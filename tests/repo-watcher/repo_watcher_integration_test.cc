@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <pqxx/pqxx>
 
@@ -62,13 +64,55 @@ std::string StatusForAnnouncedBody(int port, const std::string& path, size_t len
   return response.substr(0, response.find("\r\n"));
 }
 
+// Sends a POST head to `port` followed by `lines` header lines of
+// `line_bytes` each (never ending the head), as fast as the server takes
+// them; returns how many bytes it took before it closed the connection.
+size_t SendEndlessHeaders(int port, size_t lines, size_t line_bytes) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (fd >= 0) close(fd);
+    return 0;
+  }
+  timeval timeout{.tv_sec = 10, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+  std::string data = "POST /webhooks/github/apps HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+  size_t sent = 0;
+  for (size_t i = 0; i < lines; ++i) {
+    data += absl::StrCat("X-Pad-", i, ": ", std::string(line_bytes, 'p'), "\r\n");
+    if (data.size() < (1 << 16) && i + 1 < lines) continue;
+    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+    if (static_cast<size_t>(n) < data.size()) break;
+    data.clear();
+  }
+  close(fd);
+  return sent;
+}
+
+// Peak resident memory of a process (VmHWM), in bytes.
+int64_t PeakRssBytes(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
+  }
+  return -1;
+}
+
 using testing::GitTestRepo;
 using testing::ServiceProcess;
 
 // Follows WatchRevisions on a background thread.
 class RevisionCollector {
  public:
-  RevisionCollector(v1::RepoWatcher::Stub* stub, const std::string& cursor, bool include_rejected = false) {
+  RevisionCollector(v1::RepoWatcher::Stub* stub, const std::string& cursor, bool include_rejected = false,
+                    const std::string& service_caller = "") {
+    if (!service_caller.empty()) ctx_.AddMetadata("x-ferry-service", service_caller);
     v1::WatchRevisionsRequest req;
     req.set_cursor(cursor);
     req.set_include_rejected(include_rejected);
@@ -137,11 +181,12 @@ class RepoWatcherTest : public ::testing::Test {
     StartWatcher();
   }
 
-  void StartWatcher() {
-    auto svc = ServiceProcess::Start(
-        "ferry-repo-watcher", {"--database-url=" + db_.url(), "--cache-dir=" + cache_,
-                               absl::StrCat("--webhook-address=127.0.0.1:", webhook_port_),
-                               "--audit-address=127.0.0.1:1", "--log-level=debug"});
+  void StartWatcher(const std::vector<std::string>& extra_args = {}) {
+    std::vector<std::string> args = {"--database-url=" + db_.url(), "--cache-dir=" + cache_,
+                                     absl::StrCat("--webhook-address=127.0.0.1:", webhook_port_),
+                                     "--audit-address=127.0.0.1:1", "--log-level=debug"};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    auto svc = ServiceProcess::Start("ferry-repo-watcher", args);
     ASSERT_TRUE(svc.ok()) << svc.status();
     svc_ = std::move(*svc);
     channel_ = grpc::CreateChannel(svc_->grpc_target(), grpc::InsecureChannelCredentials());
@@ -235,6 +280,27 @@ class RepoWatcherTest : public ::testing::Test {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::RepoWatcher::Stub> stub_;
 };
+
+// The exact reproduction of issue 15 over gRPC: std::regex recursed per
+// character, and a CreateRepository with a 100 KB URL ("a:" and 100,000
+// letters) or a 1 MB allowed-signers line ended the repo-watcher with
+// SIGSEGV. (Fixed with RE2 and length limits; repo_watcher_logic_test has
+// the same inputs against ValidateAndNormalize.)
+TEST_F(RepoWatcherTest, AHugeUrlOrSignerLineIsRefusedAndTheWatcherKeepsServing) {
+  grpc::Status s = Create(Spec("apps", "a:" + std::string(100000, 'b')));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_EQ(s.error_message(), "repository.url: is longer than 2048 bytes");
+  v1::Repository signers = Spec("apps", repo_->remote_path());
+  signers.mutable_signature_policy()->set_mode(v1::SIGNATURE_MODE_HEAD);
+  signers.mutable_signature_policy()->add_ssh_allowed_signers("dev@example.com ssh-ed25519 " +
+                                                              std::string(1 << 20, 'A'));
+  s = Create(signers);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_EQ(s.error_message(), "repository.signature_policy.ssh_allowed_signers: a line is longer than 16384 bytes");
+  // Still alive and serving.
+  EXPECT_TRUE(Create(Spec("apps", repo_->remote_path())).ok());
+  EXPECT_EQ(kill(svc_->pid(), 0), 0);
+}
 
 TEST_F(RepoWatcherTest, RegistryValidatesNamesTheFieldAndAuditsChanges) {
   v1::Repository bad = Spec("apps", "ftp://example.com/x.git");
@@ -477,6 +543,137 @@ TEST_F(RepoWatcherTest, ShutdownEndsOpenStreamsPromptly) {
   EXPECT_EQ(*code, 0);
 }
 
+// Each open stream holds a thread of the synchronous server: 24 idle
+// WatchRevisions streams took all 16 and every unary call failed with
+// RESOURCE_EXHAUSTED "Server Threadpool Exhausted". Streams past
+// --max-streams (16) are now refused at once, naming the limit and the flag;
+// Ferry's own services get --reserved-service-streams (4) more; unary calls
+// keep their threads.
+TEST_F(RepoWatcherTest, IdleStreamsPastTheCapAreRefusedAndUnaryCallsStillAnswer) {
+  ASSERT_TRUE(Create(Spec("apps", repo_->remote_path())).ok());
+  constexpr int kCap = 16;
+  std::vector<std::unique_ptr<RevisionCollector>> strangers;
+  for (int i = 0; i < kCap + 8; ++i) strangers.push_back(std::make_unique<RevisionCollector>(stub_.get(), "9999999"));
+  // The 8 past the cap end by themselves; the 16 stay open (no revisions).
+  int refused = 0;
+  grpc::Status refusal;
+  auto count_refused = [&] {
+    refused = 0;
+    for (auto& c : strangers) {
+      grpc::Status s;
+      if (c->WaitFinished(absl::ZeroDuration(), &s)) {
+        ++refused;
+        refusal = s;
+      }
+    }
+  };
+  for (absl::Time deadline = absl::Now() + absl::Seconds(15); absl::Now() < deadline; absl::SleepFor(absl::Milliseconds(50))) {
+    count_refused();
+    if (refused >= 8) break;
+  }
+  absl::SleepFor(absl::Milliseconds(300));
+  count_refused();
+  EXPECT_EQ(refused, 8);
+  EXPECT_EQ(refusal.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refusal.error_message();
+  EXPECT_NE(refusal.error_message().find("WatchRevisions: 16 streams are already open"), std::string::npos)
+      << refusal.error_message();
+  EXPECT_NE(refusal.error_message().find("--max-streams"), std::string::npos) << refusal.error_message();
+
+  // Unary calls answer, promptly, while the 16 streams stay open.
+  for (int i = 0; i < 20; ++i) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    v1::GetRepositoryRequest req;
+    req.set_id("apps");
+    v1::Repository out;
+    absl::Time t0 = absl::Now();
+    grpc::Status s = stub_->GetRepository(&ctx, req, &out);
+    ASSERT_TRUE(s.ok()) << i << ": " << s.error_message();
+    EXPECT_LT(absl::Now() - t0, absl::Seconds(1));
+  }
+  // The planner (a Ferry service) still gets in: 4 reserved slots, then no more.
+  std::vector<std::unique_ptr<RevisionCollector>> services;
+  for (int i = 0; i < 5; ++i) {
+    services.push_back(std::make_unique<RevisionCollector>(stub_.get(), "9999999", false, "planner"));
+  }
+  int services_refused = 0;
+  grpc::Status s;
+  for (absl::Time deadline = absl::Now() + absl::Seconds(10); absl::Now() < deadline && services_refused == 0;
+       absl::SleepFor(absl::Milliseconds(50))) {
+    for (auto& c : services) services_refused += c->WaitFinished(absl::ZeroDuration(), &s) ? 1 : 0;
+  }
+  absl::SleepFor(absl::Milliseconds(300));
+  services_refused = 0;
+  for (auto& c : services) services_refused += c->WaitFinished(absl::ZeroDuration(), &s) ? 1 : 0;
+  EXPECT_EQ(services_refused, 1) << "four service streams get in, the fifth does not";
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(MetricValue(R"(ferry_grpc_streams_open{rpc="WatchRevisions",service="repo-watcher"})"), 20);
+  EXPECT_EQ(MetricValue(R"(ferry_grpc_streams_refused_total{rpc="WatchRevisions",service="repo-watcher"})"), 9);
+
+  // A closed stream frees its slot for the next caller.
+  strangers.front()->Stop();
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (MetricValue(R"(ferry_grpc_streams_open{rpc="WatchRevisions",service="repo-watcher"})") > 19 &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  RevisionCollector next(stub_.get(), "9999999");
+  EXPECT_FALSE(next.WaitFinished(absl::Milliseconds(500), nullptr)) << "the freed slot was not reused";
+}
+
+// gRPC's own reflection stream (grpcurl's) holds a server thread too: 24
+// idle ones starved unary calls like 24 WatchRevisions. Past --max-streams
+// they are now cancelled at once.
+TEST_F(RepoWatcherTest, IdleReflectionStreamsPastTheCapAreCancelledAndUnaryCallsStillAnswer) {
+  ASSERT_TRUE(Create(Spec("apps", repo_->remote_path())).ok());
+  constexpr int kStreams = 24;
+  grpc::CompletionQueue cq;
+  grpc::GenericStub generic(channel_);
+  struct Open {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call;
+    grpc::ByteBuffer in;
+    grpc::Status status;
+  };
+  std::vector<std::unique_ptr<Open>> open;
+  auto tag = [](int i, int kind) { return reinterpret_cast<void*>(static_cast<intptr_t>(i * 4 + kind)); };
+  for (int i = 0; i < kStreams; ++i) {
+    open.push_back(std::make_unique<Open>());
+    open[i]->call =
+        generic.PrepareCall(&open[i]->ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+    open[i]->call->StartCall(tag(i, 0));
+  }
+  int started = 0;
+  void* got = nullptr;
+  bool ok = false;
+  while (started < kStreams && cq.Next(&got, &ok)) ++started;
+  for (int i = 0; i < kStreams; ++i) open[i]->call->Read(&open[i]->in, tag(i, 1));
+  // The refused ones end (their read fails); the others stay open.
+  int ended = 0;
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (ended < kStreams - 16 &&
+         cq.AsyncNext(&got, &ok, absl::ToChronoTime(deadline)) == grpc::CompletionQueue::GOT_EVENT) {
+    ended += ok ? 0 : 1;
+  }
+  EXPECT_EQ(ended, kStreams - 16);
+  for (int i = 0; i < 20; ++i) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    v1::GetRepositoryRequest req;
+    req.set_id("apps");
+    v1::Repository out;
+    grpc::Status s = stub_->GetRepository(&ctx, req, &out);
+    ASSERT_TRUE(s.ok()) << i << ": " << s.error_message();
+  }
+  EXPECT_EQ(MetricValue(R"(ferry_grpc_streams_refused_total{rpc="ServerReflectionInfo",service="repo-watcher"})"),
+            kStreams - 16);
+  for (auto& o : open) o->ctx.TryCancel();
+  for (int i = 0; i < kStreams; ++i) open[i]->call->Finish(&open[i]->status, tag(i, 2));
+  cq.Shutdown();
+  while (cq.Next(&got, &ok)) {
+  }
+}
+
 TEST_F(RepoWatcherTest, WebhookTriggersImmediateFetchAndBadOnesAreRejected) {
   repo_->Commit({{"f", "1"}}, "c1");
   repo_->Push("main");
@@ -512,7 +709,9 @@ TEST_F(RepoWatcherTest, WebhookTriggersImmediateFetchAndBadOnesAreRejected) {
   EXPECT_EQ(res->status, 404);
   EXPECT_EQ(StatusForAnnouncedBody(webhook_port_, "/webhooks/github/apps", 2 << 20),
             "HTTP/1.1 413 Payload Too Large");
-  EXPECT_EQ(CountEvents(v1::AUDIT_ACTION_WEBHOOK_REJECTED), 4);
+  // The gitlab rejection falls in the minute of the github one (same
+  // repository and reason): counted in metrics, audited with the next summary.
+  EXPECT_EQ(CountEvents(v1::AUDIT_ACTION_WEBHOOK_REJECTED), 3);
   std::string metrics = Metrics();
   EXPECT_NE(metrics.find(R"(ferry_webhook_requests_total{provider="github",result="accepted"} 1)"), std::string::npos)
       << metrics;
@@ -526,6 +725,93 @@ TEST_F(RepoWatcherTest, WebhookTriggersImmediateFetchAndBadOnesAreRejected) {
     EXPECT_EQ(e.DebugString().find("s3cr3t-hook"), std::string::npos) << "secret leaked into audit";
   }
   EXPECT_EQ(svc_->Log().find("s3cr3t-hook"), std::string::npos) << "secret leaked into logs";
+}
+
+// 300 webhooks with bad signatures left 300 permanent audit events.
+TEST_F(RepoWatcherTest, AFloodOfBadWebhooksIsCountedExactlyAndAuditedOnce) {
+  v1::Repository spec = Spec("apps", repo_->remote_path());
+  spec.mutable_poll_interval()->set_seconds(3600);
+  spec.mutable_webhook_secret()->set_file(dir_ + "/webhook-secret");
+  ASSERT_TRUE(Create(spec).ok());
+  httplib::Client hook("127.0.0.1", webhook_port_);
+  std::string body = R"({"ref":"refs/heads/main"})";
+  for (int i = 0; i < 300; ++i) {
+    auto res = hook.Post("/webhooks/github/apps", {{"X-Hub-Signature-256", "sha256=00"}}, body, "application/json");
+    ASSERT_TRUE(res) << i;
+    ASSERT_EQ(res->status, 401);
+  }
+  EXPECT_EQ(MetricValue(R"(ferry_webhook_requests_total{provider="github",result="bad_signature"})"), 300);
+  EXPECT_EQ(CountEvents(v1::AUDIT_ACTION_WEBHOOK_REJECTED), 1) << "one event per repository and reason per minute";
+  // The other 299 are audited as one summary when the service stops (or
+  // after the minute).
+  ASSERT_TRUE(svc_->Stop(absl::Seconds(15)).ok());
+  std::vector<v1::Event> events;
+  for (const v1::Event& e : OutboxEvents()) {
+    if (e.action() == v1::AUDIT_ACTION_WEBHOOK_REJECTED) events.push_back(e);
+  }
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].details().fields().at("count").number_value(), 299);
+  EXPECT_EQ(events[1].message().rfind("299 webhooks rejected with 401: missing or invalid signature since ", 0), 0u)
+      << events[1].message();
+}
+
+// cpp-httplib 0.11 limits neither the number of header lines nor the size
+// of one before buffering it: a sender could grow the repo-watcher by
+// whatever it sent. A connection may now send at most the body limit plus
+// 64 KiB of head before it is closed.
+TEST_F(RepoWatcherTest, AWebhookHeadWithoutEndIsCutOffNotBuffered) {
+  const int64_t rss_before = PeakRssBytes(svc_->pid());
+  ASSERT_GT(rss_before, 0);
+  size_t taken = SendEndlessHeaders(webhook_port_, 400000, 200);  // about 80 MB
+  EXPECT_LT(taken, size_t{16} << 20) << "the server kept reading";
+  size_t huge_line = SendEndlessHeaders(webhook_port_, 1, 64 << 20);  // one 64 MB line
+  EXPECT_LT(huge_line, size_t{16} << 20) << "the server kept reading";
+  const int64_t rss_after = PeakRssBytes(svc_->pid());
+  EXPECT_LT(rss_after - rss_before, int64_t{24} << 20) << "peak RSS grew from " << rss_before << " to " << rss_after;
+  // And the listener still serves.
+  httplib::Client hook("127.0.0.1", webhook_port_);
+  auto res = hook.Post("/webhooks/github/apps", {{"X-Hub-Signature-256", "sha256=00"}}, "{}", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+}
+
+// Accepted connections queued without limit for httplib's 8 workers (each
+// open file descriptor counting against the process's limit). Past 8 busy
+// and --webhook-max-pending-connections (64) waiting, a connection is now
+// answered 503 at once.
+TEST_F(RepoWatcherTest, IdleWebhookConnectionsPastTheQueueAreAnswered503) {
+  std::vector<int> fds;
+  for (int i = 0; i < 100; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(webhook_port_));
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    timeval timeout{.tv_sec = 2, .tv_usec = 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    fds.push_back(fd);
+  }
+  // Within 3 s (the 8 workers wait up to 5 s on their silent connections).
+  int busy = 0;
+  std::set<int> answered;
+  for (absl::Time deadline = absl::Now() + absl::Seconds(3); absl::Now() < deadline;
+       absl::SleepFor(absl::Milliseconds(20))) {
+    for (int fd : fds) {
+      char buf[64] = {0};
+      if (answered.count(fd) || recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT) <= 0) continue;
+      answered.insert(fd);
+      busy += std::string(buf).rfind("HTTP/1.1 503", 0) == 0 ? 1 : 0;
+    }
+  }
+  EXPECT_GE(busy, 100 - 8 - 64 - 4) << "connections past the queue were not refused";
+  for (int fd : fds) close(fd);
+  // Once they are gone the listener serves again.
+  absl::SleepFor(absl::Milliseconds(200));
+  httplib::Client hook("127.0.0.1", webhook_port_);
+  auto res = hook.Post("/webhooks/github/apps", {{"X-Hub-Signature-256", "sha256=00"}}, "{}", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
 }
 
 TEST_F(RepoWatcherTest, HeadPolicyRejectsUnsignedAndUntrustedTipsAndNeverOffersThem) {
@@ -629,6 +915,55 @@ TEST_F(RepoWatcherTest, ReadContentStreamsFilesAndSymlinksWithinLimitsAndRejects
   EXPECT_EQ(read("no/such/dir", 0, &chunks).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
+// ReadContent trusted the caller's max_file_bytes and max_total_bytes: any
+// caller could ask the server to read and send files of any size. The
+// server's limits (flags) are now the ceiling; callers may only lower them.
+TEST_F(RepoWatcherTest, ReadContentLimitsAreTheServersAndCallersMayOnlyLowerThem) {
+  std::string c1 = repo_->Commit({{"apps/a/app.yaml", "kind: Process\n"}, {"apps/big/blob", std::string(3 << 20, 'z')},
+                                  {"apps/b/one", "11"}, {"apps/b/two", "2"}},
+                                 "c1");
+  repo_->Push("main");
+  ASSERT_TRUE(svc_->Stop().ok());
+  StartWatcher({"--read-content-max-file-bytes=2097152", "--read-content-max-total-bytes=3500000",
+                "--read-content-max-entries=3"});
+  ASSERT_TRUE(Create(Spec("apps", repo_->remote_path())).ok());
+  Refresh("apps");
+  auto read = [&](const std::string& path, int64_t max_file, int64_t max_total) {
+    grpc::ClientContext ctx;
+    v1::ReadContentRequest req;
+    req.set_repository_id("apps");
+    req.set_commit(c1);
+    req.set_path(path);
+    req.set_max_file_bytes(max_file);
+    req.set_max_total_bytes(max_total);
+    auto reader = stub_->ReadContent(&ctx, req);
+    v1::ReadContentResponse chunk;
+    int chunks = 0;
+    while (reader->Read(&chunk)) ++chunks;
+    grpc::Status s = reader->Finish();
+    return s.ok() ? grpc::Status(grpc::StatusCode::OK, absl::StrCat(chunks, " chunks")) : s;
+  };
+  // Asking for more than the server allows gets the server's limit, named.
+  grpc::Status s = read("apps/big", int64_t{1} << 40, 0);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  EXPECT_EQ(s.error_message(),
+            "file \"apps/big/blob\" is 3145728 bytes, over the server's limit of 2097152 bytes per file "
+            "(--read-content-max-file-bytes)");
+  // Lower is the caller's to choose.
+  s = read("apps/b", 1, 0);
+  EXPECT_EQ(s.error_message(), "file \"apps/b/one\" is 2 bytes, over max_file_bytes 1");
+  EXPECT_TRUE(read("apps/b", 1 << 20, int64_t{1} << 40).ok());
+  s = read("apps/b", 0, 2);
+  EXPECT_EQ(s.error_message(), "reading \"apps/b/two\" brings the total to 3 bytes, over max_total_bytes 2");
+  // Entries: three is the limit here, the root holds four.
+  EXPECT_TRUE(read("apps/a", 0, 0).ok());
+  s = read("", 0, 0);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(s.error_message(),
+            "path \"\" holds 4 entries, over the server's limit of 3 per read (--read-content-max-entries); read a "
+            "subdirectory");
+}
+
 TEST_F(RepoWatcherTest, FailingRemoteIsReportedBackedOffAndAuditedOnce) {
   ASSERT_TRUE(Create(Spec("apps", dir_ + "/does-not-exist.git")).ok());
   v1::RepositoryStatus status = Refresh("apps");
@@ -640,6 +975,32 @@ TEST_F(RepoWatcherTest, FailingRemoteIsReportedBackedOffAndAuditedOnce) {
   EXPECT_EQ(CountEvents(v1::AUDIT_ACTION_FETCH_FAILED), 1) << "the same error is audited once";
   EXPECT_NE(Metrics().find(R"(ferry_git_requests_total{request_type="ls-remote",result="failure"})"),
             std::string::npos);
+}
+
+// Poison isolation in the poller: more repositories that fail every check
+// than there are poll workers (3) do not keep a healthy repository from
+// being polled; its pushes stream by polling alone, while the failing ones
+// keep being checked and backed off.
+TEST_F(RepoWatcherTest, RepositoriesThatKeepFailingDoNotHoldUpTheOthers) {
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(Create(Spec(absl::StrCat("broken", i), absl::StrCat("file://", dir_, "/missing", i, ".git"))).ok());
+  std::string c1 = repo_->Commit({{"f", "1"}}, "c1");
+  repo_->Push("main");
+  ASSERT_TRUE(Create(Spec("apps", "file://" + repo_->remote_path())).ok());
+  RevisionCollector watch(stub_.get(), "");
+  auto revs = watch.WaitFor(1);
+  ASSERT_EQ(revs.size(), 1u) << svc_->Log();
+  EXPECT_EQ(revs[0].sha(), c1);
+  std::string c2 = repo_->Commit({{"f", "2"}}, "c2");
+  repo_->Push("main");  // no refresh: the 1 s poll must find it
+  revs = watch.WaitFor(2, absl::Seconds(15));
+  ASSERT_EQ(revs.size(), 2u) << svc_->Log();
+  EXPECT_EQ(revs[1].sha(), c2);
+  for (int i = 0; i < 5; ++i) {
+    v1::RepositoryStatus status = Refresh(absl::StrCat("broken", i));
+    EXPECT_GE(status.consecutive_failures(), 1) << i;
+    EXPECT_FALSE(status.last_error().empty()) << i;
+  }
 }
 
 TEST_F(RepoWatcherTest, AllPolicyRejectsAnUnsignedCommitBehindASignedTip) {

@@ -12,6 +12,7 @@
 #include "services/repo-watcher/repo_poller.h"
 #include "services/repo-watcher/repository_spec.h"
 #include "services/repo-watcher/webhook_handler.h"
+#include "tests/support/fake_clock.h"
 #include "tests/support/test_database.h"
 
 namespace ferry::repo_watcher {
@@ -231,7 +232,19 @@ class WebhookHandlerTest : public ::testing::Test {
   prometheus::Registry registry_;
   RepoWatcherMetrics metrics_{registry_};
   std::vector<std::string> triggered_;
-  WebhookHandler handler_{&store_, &metrics_, [this](const std::string& id) { triggered_.push_back(id); }};
+  testing::FakeClock clock_;
+  WebhookHandler handler_{&store_, &metrics_, [this](const std::string& id) { triggered_.push_back(id); }, &clock_,
+                          absl::Minutes(1)};
+
+  // The rejections the audit events account for (each event's "count").
+  int64_t AuditedRejections() {
+    int64_t n = 0;
+    for (const v1::Event& e : store_.events) {
+      auto it = e.details().fields().find("count");
+      n += it == e.details().fields().end() ? 0 : static_cast<int64_t>(it->second.number_value());
+    }
+    return n;
+  }
 };
 
 TEST_F(WebhookHandlerTest, AcceptsEachProvidersValidSignature) {
@@ -254,9 +267,20 @@ TEST_F(WebhookHandlerTest, RejectsBadSignaturesWith401AndAudits) {
   EXPECT_EQ(handler_.Handle(Request("gitlab", {{"x-gitlab-token", "hunter3"}})).status, 401);
   EXPECT_EQ(handler_.Handle(Request("gitea", {{"x-gitea-signature", wrong}})).status, 401);
   EXPECT_TRUE(triggered_.empty());
-  ASSERT_EQ(store_.events.size(), 4u);
+  // The first is audited at once; the three after it within the minute are
+  // counted and audited together once the minute has passed.
+  ASSERT_EQ(store_.events.size(), 1u);
   EXPECT_EQ(store_.events[0].action(), v1::AUDIT_ACTION_WEBHOOK_REJECTED);
   EXPECT_EQ(store_.events[0].subject().repository_id(), "apps");
+  handler_.FlushRejections();
+  EXPECT_EQ(store_.events.size(), 1u) << "flushed before the minute passed";
+  clock_.Advance(absl::Minutes(1));
+  handler_.FlushRejections();
+  ASSERT_EQ(store_.events.size(), 2u);
+  EXPECT_EQ(store_.events[1].subject().repository_id(), "apps");
+  EXPECT_EQ(store_.events[1].message(),
+            "3 webhooks rejected with 401: missing or invalid signature since 2023-11-14T22:13:20Z");
+  EXPECT_EQ(AuditedRejections(), 4);
   for (const v1::Event& e : store_.events) {
     EXPECT_EQ(e.DebugString().find("hunter2"), std::string::npos) << "secret leaked into audit";
   }
@@ -275,6 +299,56 @@ TEST_F(WebhookHandlerTest, UnknownRepositoryOrProviderIs404AndOversizeIs413) {
   EXPECT_EQ(handler_.RejectTooLarge(Request("github", {}), 5 << 20, 1 << 20).status, 413);
   EXPECT_TRUE(triggered_.empty());
   EXPECT_EQ(store_.events.size(), 4u);
+}
+
+// 300 webhooks with bad signatures left 300 permanent audit events. Now the
+// audit gets one event per (repository, reason) per minute with the count
+// since the last, and metrics count every rejection.
+TEST_F(WebhookHandlerTest, AFloodOfBadSignaturesLeavesABoundedNumberOfAuditEventsAndExactMetrics) {
+  std::string wrong = HmacSha256Hex("not-the-secret", body_);
+  // 300 over five minutes, one a second.
+  for (int i = 0; i < 300; ++i) {
+    EXPECT_EQ(handler_.Handle(Request("github", {{"x-hub-signature-256", "sha256=" + wrong}})).status, 401);
+    clock_.Advance(absl::Seconds(1));
+    if (i % 10 == 0) handler_.FlushRejections();
+  }
+  clock_.Advance(absl::Minutes(1));
+  handler_.FlushRejections();
+  EXPECT_LE(store_.events.size(), 7u) << "one per minute, plus the first and the tail";
+  EXPECT_GE(store_.events.size(), 5u);
+  EXPECT_EQ(AuditedRejections(), 300) << "every rejection is in exactly one event";
+  EXPECT_NE(Metrics().find(R"(ferry_webhook_requests_total{provider="github",result="bad_signature"} 300)"),
+            std::string::npos)
+      << Metrics();
+  // Nothing left: a later flush adds nothing, and a rejection after a quiet
+  // minute is audited at once.
+  handler_.FlushRejections(/*all=*/true);
+  size_t events = store_.events.size();
+  clock_.Advance(absl::Minutes(2));
+  handler_.FlushRejections();
+  EXPECT_EQ(store_.events.size(), events);
+  EXPECT_EQ(handler_.Handle(Request("github", {})).status, 401);
+  EXPECT_EQ(store_.events.size(), events + 1);
+  EXPECT_EQ(store_.events.back().message(), "webhook rejected with 401: missing or invalid signature");
+}
+
+// Unknown repositories share one key, so that made-up ids cannot make an
+// audit event each.
+TEST_F(WebhookHandlerTest, MadeUpRepositoryIdsShareOneAuditKey) {
+  for (int i = 0; i < 100; ++i) {
+    WebhookRequest r = Request("github", {});
+    r.repository_id = "made-up-" + std::to_string(i);
+    EXPECT_EQ(handler_.Handle(r).status, 404);
+    r.provider = "nonsense";
+    EXPECT_EQ(handler_.Handle(r).status, 404);
+  }
+  ASSERT_EQ(store_.events.size(), 2u);
+  EXPECT_EQ(store_.events[0].subject().repository_id(), "");
+  EXPECT_EQ(store_.events[0].details().fields().at("requested_repository_id").string_value(), "made-up-0");
+  clock_.Advance(absl::Minutes(1));
+  handler_.FlushRejections();
+  EXPECT_EQ(store_.events.size(), 4u);
+  EXPECT_EQ(AuditedRejections(), 200);
 }
 
 TEST(PollBackoffTest, GrowsExponentiallyToTheCapWithBoundedJitter) {

@@ -64,6 +64,43 @@ TEST(DumpJsonTest, InvalidUtf8IsInvalidArgumentNotAnException) {
   EXPECT_EQ(DumpJson(key).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+std::string Nested(char open, char close, int n) { return std::string(n, open) + std::string(n, close); }
+
+TEST(ParseJsonLimitsTest, AHundredThousandNestedArraysAreRefusedNotACrashLater) {
+  // nlohmann parses them without recursion; the value's first copy (or
+  // dump, or comparison) recursed once per level and overflowed the stack
+  // (SIGSEGV), wherever the caller used it.
+  absl::StatusOr<nlohmann::json> j = ParseJson(Nested('[', ']', 100000));
+  if (j.ok()) {
+    nlohmann::json copy = *j;  // before: the crash
+    ADD_FAILURE() << "parsed, and copied (" << DumpJsonLossy(copy).size() << " bytes)";
+  }
+  EXPECT_EQ(j.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(j.status().message(), "JSON nested deeper than 1000 levels");
+  std::string objects;
+  for (int i = 0; i < 100000; ++i) objects += "{\"a\":";
+  objects += "1" + std::string(100000, '}');
+  EXPECT_EQ(ParseJson(objects).status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST(ParseJsonLimitsTest, DepthAndSizeAreBoundedAtTheirLimits) {
+  JsonLimits limits;
+  limits.max_depth = 3;
+  EXPECT_TRUE(ParseJson("[[[1]]]", limits).ok());
+  EXPECT_TRUE(ParseJson(R"({"a": {"b": [1, 2]}})", limits).ok());
+  EXPECT_EQ(ParseJson("[[[[1]]]]", limits).status().message(), "JSON nested deeper than 3 levels");
+  EXPECT_EQ(ParseJson(R"({"a": {"b": [{"c": 1}]}})", limits).status().code(), absl::StatusCode::kResourceExhausted);
+  // The default allows 1,000 levels.
+  EXPECT_TRUE(ParseJson(Nested('[', ']', 1000)).ok());
+  EXPECT_FALSE(ParseJson(Nested('[', ']', 1001)).ok());
+  JsonLimits small;
+  small.max_bytes = 10;
+  EXPECT_TRUE(ParseJson("[1,2,3,4]", small).ok());
+  EXPECT_EQ(ParseJson("[1,2,3,4,5]", small).status().message(), "JSON text of 11 bytes, more than 10");
+  // Malformed text is still INVALID_ARGUMENT.
+  EXPECT_EQ(ParseJson("[[[", limits).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(DumpJsonLossyTest, ReplacesInvalidUtf8) {
   nlohmann::json j = {{"name", std::string("web\xff")}};
   EXPECT_EQ(DumpJsonLossy(j), "{\"name\":\"web\xef\xbf\xbd\"}");

@@ -147,6 +147,37 @@ TEST(OutboxTest, LongFreeTextIsCutToWhatTheAuditServiceTakes) {
   EXPECT_EQ(FitText("short", 10), "short");
 }
 
+// Events quote input from Git. A byte that is not UTF-8 in any string of an
+// event made the whole batch unparseable for the audit service (proto3
+// strings are UTF-8), so it was refused at every retry; every string is made
+// valid on the way in, the bad bytes shown as \xNN.
+TEST(OutboxTest, BytesThatAreNotUtf8AreEscapedInEveryStringOfTheEvent) {
+  testing::TestDatabase db;
+  auto pool = db.Pool();
+  ASSERT_TRUE(postgres::Migrate(*pool, Schema()).ok());
+  PostgresOutboxStore store(pool.get(), "svc", "test");
+  v1::Event e = MakeEvent("utf8");
+  e.set_message("render of apps/caf\xE9/\xFF.yaml failed");
+  e.mutable_subject()->set_ref("refs/heads/\xC3(");
+  e.mutable_actor()->set_display_name("M\xFCller");
+  (*e.mutable_details()->mutable_fields())["path"].set_string_value("\xFE\xFF");
+  (*e.mutable_details()->mutable_fields())["k\xFF"].mutable_list_value()->add_values()->set_string_value("\x80");
+  ASSERT_TRUE(pool->RunInTransaction([&](pqxx::work& txn) { return store.Enqueue(txn, e); }).ok());
+  auto unsent = store.FetchUnsent(10);
+  ASSERT_TRUE(unsent.ok()) << unsent.status();
+  ASSERT_EQ(unsent->size(), 1u);
+  const v1::Event& stored = (*unsent)[0].event;
+  EXPECT_EQ(stored.message(), "render of apps/caf\\xE9/\\xFF.yaml failed");
+  EXPECT_EQ(stored.subject().ref(), "refs/heads/\\xC3(");
+  EXPECT_EQ(stored.actor().display_name(), "M\\xFCller");
+  EXPECT_EQ(stored.details().fields().at("path").string_value(), "\\xFE\\xFF");
+  ASSERT_EQ(stored.details().fields().count("k\\xFF"), 1u);
+  EXPECT_EQ(stored.details().fields().at("k\\xFF").list_value().values(0).string_value(), "\\x80");
+  // What the audit service receives parses.
+  v1::Event parsed;
+  EXPECT_TRUE(parsed.ParseFromString(stored.SerializeAsString()));
+}
+
 // An actor id is an identity, not free text: too long, it fails the change
 // it would record (the caller gets INVALID_ARGUMENT and nothing commits).
 TEST(OutboxTest, AnActorIdTheAuditLogWouldRefuseFailsTheTransaction) {

@@ -3,6 +3,11 @@
 #include <gtest/gtest.h>
 #include <grpcpp/test/server_context_test_spouse.h>
 
+#include <stdexcept>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
 #include "ferry/v1/audit.pb.h"
 
 namespace ferry::server {
@@ -71,6 +76,33 @@ TEST(HandleTest, MapsTheStatusCodeAndMessage) {
   EXPECT_EQ(s.error_message(), "plan p not found");
   EXPECT_EQ(Handle(v1::QueryRequest(), [] { return absl::FailedPreconditionError("held"); }).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+// A handler that throws replies INTERNAL naming the method's request type,
+// and the process lives on (before RunGuarded: std::terminate).
+TEST(HandleTest, AThrowingHandlerRepliesInternalInsteadOfTerminating) {
+  auto json_type_error = [] {
+    nlohmann::json j = std::string("\xff");
+    return j.dump();  // type_error.316: invalid UTF-8 byte
+  };
+  v1::QueryResponse out;
+  out.set_next_page_token("kept");
+  grpc::Status a = Handle(v1::QueryRequest(), &out, []() -> absl::StatusOr<v1::QueryResponse> {
+    throw std::runtime_error("boom");
+  });
+  EXPECT_EQ(a.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_NE(a.error_message().find("ferry.v1.QueryRequest"), std::string::npos) << a.error_message();
+  EXPECT_NE(a.error_message().find("boom"), std::string::npos) << a.error_message();
+  EXPECT_EQ(out.next_page_token(), "kept");
+  grpc::Status b = Handle(v1::QueryRequest(), []() -> absl::Status { throw 42; });
+  EXPECT_EQ(b.error_code(), grpc::StatusCode::INTERNAL);
+  grpc::Status c = Handle(v1::QueryRequest(), &out, [&]() -> absl::StatusOr<v1::QueryResponse> {
+    v1::QueryResponse r;
+    r.set_next_page_token(json_type_error());
+    return r;
+  });
+  EXPECT_EQ(c.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_NE(c.error_message().find("type_error.316"), std::string::npos) << c.error_message();
 }
 
 TEST(ReplyTest, LeavesTheOutputAloneOnError) {

@@ -1,0 +1,59 @@
+// ferry.yaml read within the parse limits (issue 15). Its fields are tested
+// in logic_test.cc.
+#include "services/planner/declarative_config.h"
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace ferry::planner {
+namespace {
+
+TEST(DeclarativeConfigLimitsTest, AliasesThatMultiplyApplicationsAreRefusedBeforeTheWalk) {
+  // Each level repeats the one before ten times: 10^6 jsonPointers across
+  // the applications once the parser's walk follows the aliases.
+  std::string text =
+      "x-p: &p [/a, /b, /c, /d, /e, /f, /g, /h, /i, /j]\n"
+      "x-r: &r {kind: ConfigMap, jsonPointers: *p}\n"
+      "x-l: &l [*r, *r, *r, *r, *r, *r, *r, *r, *r, *r]\n"
+      "x-m: &m [*l, *l, *l, *l, *l, *l, *l, *l, *l, *l]\n"
+      "applications:\n";
+  for (int i = 0; i < 1000; ++i) absl::StrAppend(&text, "  a", i, ": {environments: [local], ignoreDifferences: *l}\n");
+  ParseLimits limits;
+  limits.max_yaml_nodes = 100000;
+  auto c = ParseDeclarativeConfig(text, "deploy/ferry.yaml", "r", "refs/heads/main", limits);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(c.status().message().find("deploy/ferry.yaml:"), std::string::npos) << c.status();
+  EXPECT_NE(c.status().message().find("more than 100000 YAML nodes after alias expansion (limit --max-yaml-nodes)"),
+            std::string::npos)
+      << c.status();
+}
+
+TEST(DeclarativeConfigLimitsTest, ARecursiveAliasAndDeepNestingAreRefused) {
+  auto loop = ParseDeclarativeConfig("applications: &a {x: *a}\n", "ferry.yaml", "r", "m");
+  ASSERT_FALSE(loop.ok());
+  EXPECT_NE(loop.status().message().find("ferry.yaml:1: an alias refers to a node that contains it"), std::string::npos)
+      << loop.status();
+  auto deep = ParseDeclarativeConfig("applications: " + std::string(100000, '[') + std::string(100000, ']') + "\n",
+                                     "ferry.yaml", "r", "m");
+  ASSERT_FALSE(deep.ok());
+  EXPECT_NE(deep.status().message().find("(limit --max-yaml-depth)"), std::string::npos) << deep.status();
+}
+
+TEST(DeclarativeConfigLimitsTest, TooManySyncWindowsAreRefusedWithTheirLine) {
+  std::string text = "environments:\n  prod:\n    host: {rootDir: /srv/prod}\n    syncWindows:\n";
+  for (int i = 0; i < 4; ++i) text += "    - {kind: allow, schedule: \"0 9 * * *\", duration: 1h}\n";
+  SyncWindowLimits windows;
+  windows.max_windows = 3;
+  auto c = ParseDeclarativeConfig(text, "ferry.yaml", "r", "m", ParseLimits(), windows);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(),
+            "ferry.yaml:5: environments.prod.syncWindows: 4 sync windows, more than 3 (limit --max-sync-windows)");
+  auto fine = ParseDeclarativeConfig(text, "ferry.yaml", "r", "m");
+  ASSERT_TRUE(fine.ok()) << fine.status();
+  EXPECT_EQ(fine->environments.at(0).sync_windows_size(), 4);
+}
+
+}  // namespace
+}  // namespace ferry::planner
