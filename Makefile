@@ -6,7 +6,7 @@ JOBS ?= $(shell nproc)
 # Lets ccache reuse objects across clones in other folders (CI clones afresh).
 export CCACHE_BASEDIR := $(CURDIR)
 
-.PHONY: all deps build up demo test check-thread-safety test-tsan bench clean
+.PHONY: all deps build up demo test check-thread-safety test-tsan test-asan fuzz bench clean
 
 all: build
 
@@ -39,6 +39,28 @@ test-tsan: deps
 	@cmake --build $(TSAN_BUILD_DIR) -j $(JOBS)
 	@cd $(TSAN_BUILD_DIR) && TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 suppressions=$(abspath tests/tsan.supp)" \
 	  ctest -L 'unit|postgres' --output-on-failure -j $(JOBS)
+
+# The unit and postgres tiers built with AddressSanitizer and
+# UndefinedBehaviorSanitizer (not part of `make test`: a full second build).
+# Any report (memory error, leak, undefined behaviour) fails the test.
+ASAN_BUILD_DIR ?= build-asan
+test-asan: deps
+	@if [ ! -f $(ASAN_BUILD_DIR)/build.ninja ]; then cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFERRY_SANITIZE=address,undefined; fi
+	@cmake --build $(ASAN_BUILD_DIR) -j $(JOBS)
+	@cd $(ASAN_BUILD_DIR) && ASAN_OPTIONS="halt_on_error=1 detect_leaks=1 check_initialization_order=1 exitcode=66" \
+	  UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
+	  ctest -L 'unit|postgres' --output-on-failure -j $(JOBS)
+
+# libFuzzer targets (fuzz/), built with clang, ASan and UBSan in their own
+# folder and run FUZZ_SECONDS each from the committed seed corpus. Fails on
+# any crash, leak, timeout or out-of-memory, naming the input. Not part of
+# `make test`; `make test` replays the corpus and fuzz/regressions/.
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@if [ ! -f $(FUZZ_BUILD_DIR)/build.ninja ]; then CC=clang-14 CXX=clang++-14 cmake -S . -B $(FUZZ_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFERRY_FUZZ=ON; fi
+	@cmake --build $(FUZZ_BUILD_DIR) -j $(JOBS) --target ferry_fuzzers
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run-fuzzers $(FUZZ_BUILD_DIR)
 
 bench: build
 	@bench/run-all $(BUILD_DIR)

@@ -87,9 +87,9 @@ absl::Status ToolFailure(const std::string& tool, const std::string& stderr_text
   static const RE2 kPath("([A-Za-z0-9_.][A-Za-z0-9_./-]*\\.(?:ya?ml|tpl|json))");
   std::string line_text;
   if (RE2::PartialMatch(msg, kPathLine, &path, &line_text)) {
-    absl::SimpleAtoi(line_text, &line);
+    if (!absl::SimpleAtoi(line_text, &line)) line = 0;
   } else if (RE2::PartialMatch(msg, kPath, &path)) {
-    if (RE2::PartialMatch(msg, kLine, &line_text)) absl::SimpleAtoi(line_text, &line);
+    if (RE2::PartialMatch(msg, kLine, &line_text) && !absl::SimpleAtoi(line_text, &line)) line = 0;
   }
   if (!chart_name.empty() && absl::StartsWith(path, chart_name + "/")) {
     path = app_path.empty() ? path.substr(chart_name.size() + 1) : app_path + path.substr(chart_name.size());

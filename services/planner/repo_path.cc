@@ -27,18 +27,21 @@ absl::StatusOr<std::string> ResolveRepoPath(const std::string& dir, const std::s
   if (absl::StartsWith(relative, "/")) {
     return absl::InvalidArgumentError("\"" + relative + "\" is absolute; paths must stay inside the repository");
   }
+  // `dir` gets the same treatment: it may come from Git too (a helm
+  // "# Source:" comment names the manifest's file).
   std::vector<std::string> parts;
-  for (absl::string_view part : absl::StrSplit(dir, '/', absl::SkipEmpty())) parts.emplace_back(part);
-  for (absl::string_view part : absl::StrSplit(relative, '/', absl::SkipEmpty())) {
-    if (part == ".") continue;
-    if (part == "..") {
-      if (parts.empty()) {
-        return absl::InvalidArgumentError("\"" + relative + "\" (from \"" + dir + "\") escapes the repository");
+  for (const std::string* path : {&dir, &relative}) {
+    for (absl::string_view part : absl::StrSplit(*path, '/', absl::SkipEmpty())) {
+      if (part == ".") continue;
+      if (part == "..") {
+        if (parts.empty()) {
+          return absl::InvalidArgumentError("\"" + relative + "\" (from \"" + dir + "\") escapes the repository");
+        }
+        parts.pop_back();
+        continue;
       }
-      parts.pop_back();
-      continue;
+      parts.emplace_back(part);
     }
-    parts.emplace_back(part);
   }
   return absl::StrJoin(parts, "/");
 }

@@ -37,7 +37,8 @@ absl::Status ParseField(absl::string_view text, int lo, int hi, const char* name
     }
     if (a < lo || b > hi || a > b)
       return absl::InvalidArgumentError(absl::StrCat(name, ": \"", part, "\" is outside ", lo, "-", hi));
-    for (int v = a; v <= b; v += step) out.set(static_cast<size_t>(v));
+    // int64_t: a step up to INT_MAX must not overflow past the last value.
+    for (int64_t v = a; v <= b; v += step) out.set(static_cast<size_t>(v));
   }
   return absl::OkStatus();
 }

@@ -37,6 +37,16 @@ TEST(RepoPathTest, NormalisesAndRefusesEscapes) {
   EXPECT_EQ(FullRefName("main"), "refs/heads/main");
 }
 
+// Found by fuzz/path_checks_fuzzer.cc: the folder is not always Ferry's own
+// (a helm "# Source:" comment in Git names a manifest's file), and its ".."
+// components escaped unchecked.
+TEST(RepoPathTest, ResolveRefusesAFolderThatEscapes) {
+  EXPECT_FALSE(ResolveRepoPath("../../etc", "passwd").ok());
+  EXPECT_EQ(*ResolveRepoPath("a~../../b", "x"), "b/x");  // was "a~../../b/x"
+  EXPECT_FALSE(ResolveRepoPath("a/../..", "b").ok());
+  EXPECT_EQ(*ResolveRepoPath("a/./b/../c", "d"), "a/c/d");
+}
+
 TEST(ManifestParserTest, ParsesMultiDocumentYamlWithTypesAndWaves) {
   auto m = ParseManifests(R"(apiVersion: ferry.dev/v1
 kind: Process
@@ -380,6 +390,16 @@ TEST(SyncWindowTest, InvalidScheduleNamesField) {
   absl::Status s = ValidateSyncWindows(windows, "environment.sync_windows");
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("environment.sync_windows[0].schedule"), std::string::npos) << s;
+}
+
+// Found by fuzz/sync_window_fuzzer.cc: a step as large as an int overflowed
+// the loop counter past the last value (undefined behaviour; UBSan in
+// make test-asan reports it).
+TEST(SyncWindowTest, AStepAsLargeAsAnIntMatchesOnlyTheFirstValue) {
+  absl::StatusOr<CronSchedule> c = CronSchedule::Parse("59/2147483647 * * * *");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->Matches(absl::CivilMinute(2026, 11, 26, 10, 59)));
+  EXPECT_FALSE(c->Matches(absl::CivilMinute(2026, 11, 26, 10, 58)));
 }
 
 v1::Application App(const std::string& id, std::vector<std::string> deps = {}) {
