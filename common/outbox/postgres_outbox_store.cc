@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "common/outbox/audit_limits.h"
 #include "common/postgres/pq_status.h"
 #include "common/text/utf8.h"
@@ -35,6 +36,14 @@ namespace {
 
 std::string IdArray(const std::vector<int64_t>& ids) { return absl::StrCat("{", absl::StrJoin(ids, ","), "}"); }
 
+// Valid UTF-8 without NUL (which PostgreSQL text, where the audit log keeps
+// events, cannot store): both shown as \xNN.
+std::string Clean(const std::string& s) {
+  std::string out = text::SanitizeUtf8(s);
+  if (out.find('\0') == std::string::npos) return out;
+  return absl::StrReplaceAll(out, {{absl::string_view("\0", 1), "\\x00"}});
+}
+
 void SanitizeValue(google::protobuf::Value& v);
 
 void SanitizeStruct(google::protobuf::Struct& s) {
@@ -42,29 +51,29 @@ void SanitizeStruct(google::protobuf::Struct& s) {
   google::protobuf::Struct clean;
   for (auto& [key, value] : *s.mutable_fields()) {
     SanitizeValue(value);
-    (*clean.mutable_fields())[text::SanitizeUtf8(key)] = std::move(value);
+    (*clean.mutable_fields())[Clean(key)] = std::move(value);
   }
   s = std::move(clean);
 }
 
 void SanitizeValue(google::protobuf::Value& v) {
-  if (v.has_string_value()) v.set_string_value(text::SanitizeUtf8(v.string_value()));
+  if (v.has_string_value()) v.set_string_value(Clean(v.string_value()));
   if (v.has_struct_value()) SanitizeStruct(*v.mutable_struct_value());
   if (v.has_list_value()) {
     for (auto& item : *v.mutable_list_value()->mutable_values()) SanitizeValue(item);
   }
 }
 
-// Every string of an event made valid UTF-8. Events quote input from Git
+// Every string of an event made valid UTF-8 without NUL. Events quote input from Git
 // (file names, parser messages); one invalid byte in a proto3 string makes
 // the whole batch unparseable for the audit service, which would refuse it
 // again at every retry.
 void SanitizeEvent(v1::Event& e) {
-  e.set_message(text::SanitizeUtf8(e.message()));
-  e.set_idempotency_key(text::SanitizeUtf8(e.idempotency_key()));
+  e.set_message(Clean(e.message()));
+  e.set_idempotency_key(Clean(e.idempotency_key()));
   if (e.has_actor()) {
-    e.mutable_actor()->set_id(text::SanitizeUtf8(e.actor().id()));
-    e.mutable_actor()->set_display_name(text::SanitizeUtf8(e.actor().display_name()));
+    e.mutable_actor()->set_id(Clean(e.actor().id()));
+    e.mutable_actor()->set_display_name(Clean(e.actor().display_name()));
   }
   if (e.has_subject()) {
     v1::Subject* s = e.mutable_subject();
@@ -73,7 +82,7 @@ void SanitizeEvent(v1::Event& e) {
     for (int i = 0; i < d->field_count(); ++i) {
       const google::protobuf::FieldDescriptor* f = d->field(i);
       if (f->type() != google::protobuf::FieldDescriptor::TYPE_STRING || f->is_repeated()) continue;
-      r->SetString(s, f, text::SanitizeUtf8(r->GetString(*s, f)));
+      r->SetString(s, f, Clean(r->GetString(*s, f)));
     }
   }
   if (e.has_details()) SanitizeStruct(*e.mutable_details());

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/text/utf8.h"
 
 namespace ferry::repo_watcher {
 
@@ -71,6 +72,16 @@ absl::Status ContentReader::Read(const v1::ReadContentRequest& request, const Si
                                                      " per read (--read-content-max-entries); read a subdirectory"));
   }
 
+  // Paths travel in proto3 strings, which must be UTF-8: a file name of other
+  // bytes would make the response unparseable for the reader. Refused by
+  // name (escaped), so the application that holds it fails alone.
+  for (const git::TreeEntry& e : *entries) {
+    if (!text::IsValidUtf8(e.path)) {
+      return absl::InvalidArgumentError(absl::StrCat("file name \"", text::SanitizeUtf8(e.path),
+                                                     "\" is not valid UTF-8; Ferry reads only UTF-8 file names"));
+    }
+  }
+
   if (!request.metadata_only()) {
     int64_t total = 0;
     for (const git::TreeEntry& e : *entries) {
@@ -103,6 +114,10 @@ absl::Status ContentReader::Read(const v1::ReadContentRequest& request, const Si
         first.set_type(v1::CONTENT_ENTRY_TYPE_SYMLINK);
         absl::StatusOr<std::string> target = git_repo.ReadBlob(e.oid);
         if (!target.ok()) return target.status();
+        if (!text::IsValidUtf8(*target)) {
+          return absl::InvalidArgumentError(absl::StrCat("symlink \"", e.path, "\" points to \"",
+                                                         text::SanitizeUtf8(*target), "\", which is not valid UTF-8"));
+        }
         first.set_symlink_target(*target);
         first.set_last_chunk(true);
         if (!sink(first)) return absl::CancelledError("client went away");

@@ -10,6 +10,7 @@
 #include "common/concurrency/backoff.h"
 #include "common/concurrency/last_resort.h"
 #include "common/logging/logger.h"
+#include "common/text/utf8.h"
 #include "google/protobuf/util/time_util.h"
 #include "services/repo-watcher/repository_spec.h"
 #include "services/repo-watcher/secrets.h"
@@ -25,8 +26,8 @@ absl::BitGen& Rng() {
 }
 
 void SetIdentity(const git::Identity& id, v1::GitIdentity* out) {
-  out->set_name(id.name);
-  out->set_email(id.email);
+  out->set_name(text::SanitizeUtf8(id.name));
+  out->set_email(text::SanitizeUtf8(id.email));
   *out->mutable_time() = TimeUtil::SecondsToTimestamp(id.time_seconds);
 }
 
@@ -228,12 +229,15 @@ absl::Status RepoPoller::RecordMove(const v1::Repository& repo, git::Repository&
   for (const std::string& p : commit->parents) rev.add_parents(p);
   SetIdentity(commit->author, rev.mutable_author());
   SetIdentity(commit->committer, rev.mutable_committer());
-  rev.set_message(commit->message);
+  // Commit messages and names may be in any encoding (Latin-1 is common in
+  // old histories) and paths any bytes; a Revision is a proto3 message whose
+  // strings must be UTF-8, or the planner cannot parse the revision stream.
+  rev.set_message(text::SanitizeUtf8(commit->message));
   *rev.mutable_commit_time() = TimeUtil::SecondsToTimestamp(commit->committer.time_seconds);
   rev.set_signature_result(check.result);
   rev.set_signature_type(check.type);
-  rev.set_signer(check.signer);
-  rev.set_signature_reason(check.reason);
+  rev.set_signer(text::SanitizeUtf8(check.signer));
+  rev.set_signature_reason(text::SanitizeUtf8(check.reason));
   rev.set_rejected(rejected);
   // Accepted revisions are relative to what the planner last saw.
   std::string previous = known == nullptr ? "" : (rejected ? known->sha() : known->accepted_sha());
@@ -247,7 +251,7 @@ absl::Status RepoPoller::RecordMove(const v1::Repository& repo, git::Repository&
   } else {
     absl::StatusOr<std::vector<std::string>> paths = mirror.ChangedPaths(previous, sha);
     if (!paths.ok()) return paths.status();
-    for (const std::string& p : *paths) rev.add_changed_paths(p);
+    for (const std::string& p : *paths) rev.add_changed_paths(text::SanitizeUtf8(p));
     if (previous != sha) {
       absl::StatusOr<bool> ff = mirror.IsDescendantOf(sha, previous);
       if (!ff.ok()) return ff.status();

@@ -2,6 +2,7 @@
 // Git repositories (made with the git CLI, served over a plain path,
 // file:// and smart HTTP through git http-backend).
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -913,6 +914,64 @@ TEST_F(RepoWatcherTest, ReadContentStreamsFilesAndSymlinksWithinLimitsAndRejects
   }
   chunks.clear();
   EXPECT_EQ(read("no/such/dir", 0, &chunks).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+// Git stores bytes: a commit message in Latin-1, a file name that is not
+// UTF-8. Revisions and ReadContent entries are proto3 messages whose strings
+// must be UTF-8; with the raw bytes the planner could not parse the revision
+// stream (every repository stopped) or the folder's content. Text is now
+// shown with \xNN escapes, and a folder holding such a file name is refused
+// by name, so only the application that holds it fails.
+TEST_F(RepoWatcherTest, CommitTextAndFileNamesThatAreNotUtf8NeverBreakTheStreams) {
+  repo_->Commit({{"apps/good/app.yaml", "kind: Process\n"}}, "c1");
+  repo_->Push("main");
+  ASSERT_TRUE(Create(Spec("apps", repo_->remote_path())).ok());
+  RevisionCollector watch(stub_.get(), "");
+  ASSERT_EQ(watch.WaitFor(1).size(), 1u);
+  std::string staged = repo_->Commit({{"apps/bad/caf\xE9-\xFF.yaml", "{}\n"}, {"apps/good/app.yaml", "kind: Process 2\n"}},
+                                     "staged");
+  // Git itself re-encodes a message to UTF-8; other tools write raw bytes
+  // without an encoding header. Such a commit object, written directly:
+  std::string raw = absl::StrCat("tree ", repo_->Git({"rev-parse", "HEAD^{tree}"}), "\nparent ",
+                                 repo_->Git({"rev-parse", "HEAD~1"}),
+                                 "\nauthor M\xFCller <m@example.invalid> 1796460000 +0000\n"
+                                 "committer M\xFCller <m@example.invalid> 1796460000 +0000\n\n"
+                                 "Caf\xE9 cr\xE8me, \xC3( in Latin-1\n");
+  std::string object_file = repo_->home() + "/raw-commit";
+  std::ofstream(object_file, std::ios::binary) << raw;
+  std::string c2 = repo_->Git({"hash-object", "-t", "commit", "-w", object_file});
+  repo_->Git({"update-ref", "refs/heads/main", c2});
+  repo_->Push("main");
+  Refresh("apps");
+  std::vector<v1::Revision> revs = watch.WaitFor(2);
+  ASSERT_EQ(revs.size(), 2u) << "the stream broke on the second revision";
+  EXPECT_EQ(revs[1].sha(), c2);
+  EXPECT_EQ(revs[1].message(), "Caf\\xE9 cr\\xE8me, \\xC3( in Latin-1\n");
+  EXPECT_EQ(revs[1].author().name(), "M\\xFCller");
+  std::vector<std::string> paths(revs[1].changed_paths().begin(), revs[1].changed_paths().end());
+  EXPECT_THAT(paths, ::testing::UnorderedElementsAre("apps/bad/caf\\xE9-\\xFF.yaml", "apps/good/app.yaml"));
+
+  auto read = [&](const std::string& path, std::vector<v1::ReadContentResponse>* out) {
+    grpc::ClientContext ctx;
+    v1::ReadContentRequest req;
+    req.set_repository_id("apps");
+    req.set_commit(c2);
+    req.set_path(path);
+    auto reader = stub_->ReadContent(&ctx, req);
+    v1::ReadContentResponse chunk;
+    while (reader->Read(&chunk)) out->push_back(chunk);
+    return reader->Finish();
+  };
+  std::vector<v1::ReadContentResponse> chunks;
+  grpc::Status s = read("apps/bad", &chunks);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_NE(s.error_message().find("apps/bad/caf\\xE9-\\xFF.yaml"), std::string::npos) << s.error_message();
+  EXPECT_NE(s.error_message().find("UTF-8"), std::string::npos) << s.error_message();
+  EXPECT_TRUE(chunks.empty());
+  chunks.clear();
+  ASSERT_TRUE(read("apps/good", &chunks).ok());
+  ASSERT_EQ(chunks.size(), 1u);
+  EXPECT_EQ(chunks[0].data(), "kind: Process 2\n");
 }
 
 // ReadContent trusted the caller's max_file_bytes and max_total_bytes: any

@@ -150,14 +150,16 @@ TEST(OutboxTest, LongFreeTextIsCutToWhatTheAuditServiceTakes) {
 // Events quote input from Git. A byte that is not UTF-8 in any string of an
 // event made the whole batch unparseable for the audit service (proto3
 // strings are UTF-8), so it was refused at every retry; every string is made
-// valid on the way in, the bad bytes shown as \xNN.
+// valid on the way in, the bad bytes shown as \xNN. NUL is valid UTF-8 but
+// PostgreSQL text (the audit log) cannot store it: shown as \x00.
 TEST(OutboxTest, BytesThatAreNotUtf8AreEscapedInEveryStringOfTheEvent) {
   testing::TestDatabase db;
   auto pool = db.Pool();
   ASSERT_TRUE(postgres::Migrate(*pool, Schema()).ok());
   PostgresOutboxStore store(pool.get(), "svc", "test");
   v1::Event e = MakeEvent("utf8");
-  e.set_message("render of apps/caf\xE9/\xFF.yaml failed");
+  const char kMessage[] = "render of apps/caf\xE9/\xFF.yaml failed: \0 at 1";
+  e.set_message(std::string(kMessage, sizeof kMessage - 1));
   e.mutable_subject()->set_ref("refs/heads/\xC3(");
   e.mutable_actor()->set_display_name("M\xFCller");
   (*e.mutable_details()->mutable_fields())["path"].set_string_value("\xFE\xFF");
@@ -167,7 +169,7 @@ TEST(OutboxTest, BytesThatAreNotUtf8AreEscapedInEveryStringOfTheEvent) {
   ASSERT_TRUE(unsent.ok()) << unsent.status();
   ASSERT_EQ(unsent->size(), 1u);
   const v1::Event& stored = (*unsent)[0].event;
-  EXPECT_EQ(stored.message(), "render of apps/caf\\xE9/\\xFF.yaml failed");
+  EXPECT_EQ(stored.message(), "render of apps/caf\\xE9/\\xFF.yaml failed: \\x00 at 1");
   EXPECT_EQ(stored.subject().ref(), "refs/heads/\\xC3(");
   EXPECT_EQ(stored.actor().display_name(), "M\\xFCller");
   EXPECT_EQ(stored.details().fields().at("path").string_value(), "\\xFE\\xFF");
