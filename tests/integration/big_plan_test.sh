@@ -8,8 +8,9 @@ url=$(cat "${FERRY_TEST_PG_STATE:?}/url")
 db="big_plan_$$"
 psql -q "$url" -c "CREATE DATABASE $db" >/dev/null
 trap 'psql -q "$url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
-# 20,000 objects is past the default --max-objects-per-app (10,000): raised, so
+# 20,000 objects in one file is past the default --max-objects-per-app (10,000)
+# and --max-yaml-documents (1,000): both raised, so
 # that the deploy path is what this test measures.
-export FERRY_BIG_PLAN_PLANNER_ARGS=${FERRY_BIG_PLAN_PLANNER_ARGS:---max-objects-per-app=25000}
+export FERRY_BIG_PLAN_PLANNER_ARGS=${FERRY_BIG_PLAN_PLANNER_ARGS:---max-objects-per-app=25000 --max-yaml-documents=25000}
 /usr/bin/python3 "$src/tests/integration/big_plan.py" "$build" --database-url "${url%/*}/$db" \
   --objects "${FERRY_BIG_PLAN_OBJECTS:-20000}" --timeout 1500
