@@ -7,6 +7,7 @@
 #include <set>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
@@ -79,6 +80,25 @@ bool CronSchedule::Matches(const absl::CivilMinute& t) const {
   return dom && dow;
 }
 
+namespace {
+
+// absl::LoadTimeZone reads the file a name points to, and takes absolute
+// and "../" paths: a time zone from Git could make the planner open any
+// file (a FIFO would block it for good). Only names shaped like the IANA
+// database's ("Europe/Berlin", "Etc/GMT+1", "UTC") are looked up.
+bool LoadZone(const std::string& name, absl::TimeZone* tz) {
+  if (name.empty() || name.size() > 64 || name.front() == '/' || name.back() == '/') return false;
+  char previous = '/';
+  for (char ch : name) {
+    bool ok = absl::ascii_isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' || ch == '+' || ch == '/';
+    if (!ok || (ch == '/' && previous == '/')) return false;  // no dots at all, so no "." or ".."
+    previous = ch;
+  }
+  return absl::LoadTimeZone(name, tz);
+}
+
+}  // namespace
+
 absl::Status ValidateSyncWindows(const google::protobuf::RepeatedPtrField<v1::SyncWindow>& windows,
                                  const std::string& field, const SyncWindowLimits& limits) {
   if (windows.size() > limits.max_windows) {
@@ -100,8 +120,10 @@ absl::Status ValidateSyncWindows(const google::protobuf::RepeatedPtrField<v1::Sy
     if (d <= absl::ZeroDuration() || d > absl::Hours(24 * 31))
       return absl::InvalidArgumentError(prefix + "duration: must be positive and at most 31 days");
     absl::TimeZone tz;
-    if (!w.time_zone().empty() && !absl::LoadTimeZone(w.time_zone(), &tz))
-      return absl::InvalidArgumentError(absl::StrCat(prefix, "time_zone: unknown time zone \"", w.time_zone(), "\""));
+    if (!w.time_zone().empty() && !LoadZone(w.time_zone(), &tz))
+      return absl::InvalidArgumentError(absl::StrCat(prefix, "time_zone: unknown time zone \"",
+                                                     w.time_zone().substr(0, 80),
+                                                     "\" (an IANA name such as Europe/Berlin)"));
   }
   return absl::OkStatus();
 }
@@ -147,7 +169,7 @@ WindowDecision EvaluateSyncWindows(const google::protobuf::RepeatedPtrField<v1::
     absl::Duration duration = WindowDuration(w);
     // Stored before validation bounded them, a window could ask for any
     // amount of work: out-of-range durations count as invalid too.
-    if (!c.ok() || (!w.time_zone().empty() && !absl::LoadTimeZone(w.time_zone(), &tz)) ||
+    if (!c.ok() || (!w.time_zone().empty() && !LoadZone(w.time_zone(), &tz)) ||
         duration <= absl::ZeroDuration() || duration > absl::Hours(24 * 31)) {
       d.open = false;
       d.message = absl::StrCat("sync window \"", w.schedule(), "\" is invalid");

@@ -2,6 +2,11 @@
 // count or cost"). The behaviour of windows is tested in logic_test.cc.
 #include "services/planner/sync_window.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <atomic>
+#include <thread>
 #include <chrono>
 
 #include <gtest/gtest.h>
@@ -94,6 +99,56 @@ TEST(SyncWindowLimitsTest, CountAndScheduleLengthAreRefusedNamingFieldLimitAndFl
   Add(long_one, v1::SYNC_WINDOW_KIND_ALLOW, schedule + std::string(100, ' '), 3600);
   EXPECT_EQ(ValidateSyncWindows(long_one, "environment.sync_windows").message(),
             "environment.sync_windows[1].schedule: 277 bytes, more than 256 (limit --max-cron-length)");
+}
+
+}  // namespace
+}  // namespace ferry::planner
+
+namespace ferry::planner {
+namespace {
+
+// A time zone from Git went straight to absl::LoadTimeZone, which opens the
+// file a name points to, absolute and "../" paths included: a FIFO made the
+// planner block for good. Only IANA-shaped names are looked up now.
+TEST(SyncWindowTimeZoneTest, PathsAreRefusedWithoutOpeningThem) {
+  std::string fifo = ::testing::TempDir() + "/ferry-tz-fifo-" + std::to_string(getpid());
+  ::unlink(fifo.c_str());
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const std::string& zone : {fifo, std::string("../../../../..") + fifo, std::string("Europe/../../etc/passwd"),
+                                  std::string("/etc/passwd"), std::string(10000, 'A'), std::string("Europe//Berlin")}) {
+    google::protobuf::RepeatedPtrField<v1::SyncWindow> windows;
+    v1::SyncWindow* w = windows.Add();
+    w->set_kind(v1::SYNC_WINDOW_KIND_ALLOW);
+    w->set_schedule("0 9 * * *");
+    w->mutable_duration()->set_seconds(3600);
+    w->set_time_zone(zone);
+    std::atomic<bool> done{false};
+    absl::Status s;
+    std::thread t([&] {
+      s = ValidateSyncWindows(windows, "environment.sync_windows");
+      done = true;
+    });
+    for (int i = 0; i < 200 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!done) {
+      ADD_FAILURE() << "validating time zone \"" << zone.substr(0, 80) << "\" blocked on the FIFO";
+      int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // unblocks the reader
+      if (fd >= 0) ::close(fd);
+    }
+    t.join();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << zone.substr(0, 80);
+    EXPECT_NE(s.message().find("environment.sync_windows[0].time_zone"), std::string::npos) << s.message();
+    EXPECT_LT(s.message().size(), 300u);
+  }
+  ::unlink(fifo.c_str());
+  google::protobuf::RepeatedPtrField<v1::SyncWindow> good;
+  v1::SyncWindow* w = good.Add();
+  w->set_kind(v1::SYNC_WINDOW_KIND_ALLOW);
+  w->set_schedule("0 9 * * *");
+  w->mutable_duration()->set_seconds(3600);
+  for (const char* zone : {"Europe/Berlin", "UTC", "America/Argentina/Buenos_Aires", "Etc/GMT+1"}) {
+    w->set_time_zone(zone);
+    EXPECT_TRUE(ValidateSyncWindows(good, "environment.sync_windows").ok()) << zone;
+  }
 }
 
 }  // namespace
