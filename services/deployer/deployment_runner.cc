@@ -456,18 +456,6 @@ absl::StatusOr<v1::Deployment> DeploymentRunner::RecordRefused(v1::Deployment de
   return ex.d;
 }
 
-bool DeploymentRunner::IsTransient(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kAborted:
-    case absl::StatusCode::kCancelled:
-      return true;
-    default:
-      return false;
-  }
-}
-
 void DeploymentRunner::StepSaved() {
   if (options_.test_crash_after_steps <= 0) return;
   if (++steps_saved_ != options_.test_crash_after_steps) return;

@@ -65,9 +65,6 @@ class DeploymentRunner {
   // is unreadable) as FAILED with `reason`, so that it blocks nothing.
   absl::StatusOr<v1::Deployment> RecordUnprocessable(v1::Deployment deployment, const std::string& reason);
 
-  // Errors worth retrying as they are (the database or a peer briefly
-  // away, a stop): UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, CANCELLED.
-  static bool IsTransient(const absl::Status& status);
 
   // Records a deployment that failed before anything changed (e.g. an
   // unknown kind). It is FAILED at once; nothing is rolled back.

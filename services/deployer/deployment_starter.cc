@@ -1,6 +1,7 @@
 #include "services/deployer/deployment_starter.h"
 
 #include "common/logging/logger.h"
+#include "common/status/transient.h"
 
 namespace ferry::deployer {
 
@@ -37,7 +38,7 @@ void DeploymentStarter::Execute(const v1::Deployment& d, const v1::Plan& spec) {
   absl::StatusOr<v1::Deployment> current = records_->Get(d.id(), false);
   if (!current.ok() || current->state() != v1::DEPLOYMENT_STATE_PENDING) return;
   absl::StatusOr<v1::Deployment> done = runner_->Run(*current, spec);
-  if (!done.ok() && !DeploymentRunner::IsTransient(done.status())) {
+  if (!done.ok() && !status::IsTransient(done.status())) {
     // Processing it failed for good (not a stop or an outage): fail it with
     // the reason rather than leave it to be recovered into the same error.
     done = runner_->RecordUnprocessable(*current, std::string(done.status().message()));

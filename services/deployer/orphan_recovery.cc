@@ -6,6 +6,7 @@
 #include "common/logging/logger.h"
 #include "services/deployer/app_ids.h"
 #include "services/deployer/deployment_state.h"
+#include "common/status/transient.h"
 
 namespace ferry::deployer {
 OrphanRecovery::OrphanRecovery(DeploymentRecords* records, DeploymentScheduler* scheduler, DeploymentRunner* runner,
@@ -51,7 +52,7 @@ void OrphanRecovery::RecoverOrphans() {
       } else {
         done = spec.status();
       }
-      if (!done.ok() && !DeploymentRunner::IsTransient(done.status())) {
+      if (!done.ok() && !status::IsTransient(done.status())) {
         // Poison: recovering it fails the same way every time. Fail it, so
         // that it no longer holds up its application's later deployments.
         done = runner_->RecordUnprocessable(*current, std::string(done.status().message()));

@@ -6,6 +6,7 @@
 #include "services/deployer/audit_events.h"
 #include "services/deployer/deployment_runner.h"
 #include "services/deployer/plan_intake.h"
+#include "common/status/transient.h"
 
 namespace ferry::deployer {
 
@@ -68,7 +69,7 @@ absl::Status PlanConsumer::TakePlan(const v1::Plan& plan) {
     }
     // An error that is not an outage, again and again: this plan is poison.
     // Give up on it (and say so to the planner) so the plans behind it flow.
-    if (!DeploymentRunner::IsTransient(handled.status()) && ++lasting_failures >= options_.plan_attempts) {
+    if (!status::IsTransient(handled.status()) && ++lasting_failures >= options_.plan_attempts) {
       logging::Error("plan not taken; giving up on it",
                      {{"plan", plan.id()}, {"attempts", lasting_failures}, {"error", handled.status().ToString()}});
       GiveUp(plan, "", absl::StrCat("the deployer could not take this plan (", lasting_failures,
@@ -131,7 +132,7 @@ absl::StatusOr<std::string> PlanConsumer::HandlePlan(const v1::Plan& plan) {
   d.set_restored_deployment_id(plan.rollback_to_deployment_id());
   *d.mutable_create_time() = ToTimestamp(clock_->Now());
   absl::StatusOr<v1::Deployment> started = StartDeployment(d, plan);
-  if (!started.ok() && !DeploymentRunner::IsTransient(started.status()) &&
+  if (!started.ok() && !status::IsTransient(started.status()) &&
       started.status().code() != absl::StatusCode::kAlreadyExists) {
     // It cannot be started (e.g. its spec cannot be stored): record it
     // failed with the reason, without its manifests, and move on.
@@ -139,7 +140,7 @@ absl::StatusOr<std::string> PlanConsumer::HandlePlan(const v1::Plan& plan) {
     v1::Plan bare = plan;
     bare.clear_manifests();
     absl::StatusOr<v1::Deployment> failed = starter_->Refuse(d, bare, reason);
-    if (!failed.ok() && DeploymentRunner::IsTransient(failed.status())) return failed.status();
+    if (!failed.ok() && status::IsTransient(failed.status())) return failed.status();
     if (metrics_ != nullptr) metrics_->PlanNotStarted();
     logging::Error("plan could not be started; recorded failed",
                    {{"plan", plan.id()}, {"deployment", id}, {"error", started.status().ToString()}});

@@ -9,6 +9,7 @@
 #include "common/concurrency/last_resort.h"
 #include "common/logging/logger.h"
 #include "services/planner/planner_events.h"
+#include "common/status/transient.h"
 
 namespace ferry::planner {
 
@@ -102,7 +103,7 @@ absl::Status RevisionConsumer::Consume(const v1::Revision& revision) {
                 absl::StrCat(what, " could not be planned: ", error.message(),
                              ". The planner moved past it; later revisions are planned."));
   }
-  const bool counted = threw || !IsTransientError(error);
+  const bool counted = threw || !status::IsTransient(error);
   absl::Status ended = cursors_->EndAttempt(kCursorName, key, counted, error.ToString());
   if (counted && ended.ok() && before->unfinished + 1 >= quarantine_attempts_)
     return quarantine(before->unfinished + 1, error.ToString());

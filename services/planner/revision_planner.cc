@@ -34,18 +34,6 @@ bool IsInputError(const absl::Status& status) {
   }
 }
 
-bool IsTransientError(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kAborted:
-    case absl::StatusCode::kCancelled:
-      return true;
-    default:
-      return false;
-  }
-}
-
 RevisionPlanner::RevisionPlanner(CatalogStore* catalog, PlanStore* plans, RenderStore* renders, RepoSource* repo,
                                  DeclarativeReconciler* reconciler, PlanMaker* maker, HoldEvaluator* holds,
                                  const Clock* clock, int plan_concurrency)

@@ -74,8 +74,6 @@ class RevisionPlanner {
 // FAILED_PRECONDITION, OUT_OF_RANGE, RESOURCE_EXHAUSTED, NOT_FOUND,
 // DATA_LOSS, UNIMPLEMENTED); the item is failed and left behind.
 bool IsInputError(const absl::Status& status);
-// A transient error: a peer or the database could not answer now
-// (UNAVAILABLE, DEADLINE_EXCEEDED, ABORTED, CANCELLED); retried.
-bool IsTransientError(const absl::Status& status);
+// Transient errors (retried, never counted) are status::IsTransient.
 
 }  // namespace ferry::planner

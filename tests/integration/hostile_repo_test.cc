@@ -5,9 +5,6 @@
 // service stays SERVING and within a stated memory bound; and a later commit
 // that fixes one bad application deploys it (nothing is wedged).
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <grpcpp/grpcpp.h>
@@ -43,20 +40,6 @@ using testing::ServiceProcess;
 // Every service's peak resident memory must stay under this while it reads
 // the hostile repository (the planner's budgets are what keep it there).
 constexpr int64_t kRssBoundKiB = 400 * 1024;
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
 
 // Peak resident set (VmHWM) of a live process, in KiB; -1 if unknown.
 int64_t PeakRssKiB(pid_t pid) {
@@ -226,7 +209,7 @@ class HostileRepoTest : public ::testing::Test {
 
   void StartServices() {
     std::map<std::string, int> port;
-    for (const char* s : {"audit", "repo-watcher", "planner", "deployer"}) port[s] = FreePort();
+    for (const char* s : {"audit", "repo-watcher", "planner", "deployer"}) port[s] = testing::FreePort();
     auto addr = [&](const std::string& s) { return absl::StrCat("127.0.0.1:", port[s]); };
     std::vector<std::string> common = {"--database-url=" + db_.url(), "--audit-address=" + addr("audit")};
     auto start = [&](const std::string& svc, std::vector<std::string> extra) {

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/service_process.h"  // FreePort
+
 namespace ferry::testing {
 
 // A Git "remote" built with the real git CLI for tests: a bare repository
@@ -51,8 +53,5 @@ class GitHttpServer {
   pid_t pid_ = -1;
   int port_ = 0;
 };
-
-// A free loopback TCP port (bound and released).
-int FreePort();
 
 }  // namespace ferry::testing

@@ -58,6 +58,10 @@ struct CommandResult {
 CommandResult RunCommand(const std::vector<std::string>& argv, absl::Duration timeout = absl::Seconds(60),
                          const std::vector<std::string>& extra_env = {});
 
+// A free loopback TCP port (bound and released), for a peer whose address
+// must be known before it starts.
+int FreePort();
+
 // Absolute path of a Ferry binary in the build tree.
 std::string BinaryPath(const std::string& name);
 
