@@ -45,6 +45,9 @@ absl::StatusOr<std::vector<TreeEntry>> GrpcRepoSource::ReadTree(const std::strin
   grpc::Status status = server::RetryStreamLimitRefusals([&] {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+    // Within the deadline, a repo-watcher that is starting (or whose
+    // connection is in backoff) is waited for rather than failed at once.
+    context.set_wait_for_ready(true);
     context.AddMetadata(server::kServiceCallerMetadata, "planner");  // may use reserved stream slots
     v1::ReadContentRequest request;
     request.set_repository_id(repository_id);
@@ -75,6 +78,7 @@ absl::StatusOr<std::vector<TreeEntry>> GrpcRepoSource::ReadTree(const std::strin
 absl::StatusOr<std::string> GrpcRepoSource::ResolveRef(const std::string& repository_id, const std::string& ref) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+  context.set_wait_for_ready(true);
   v1::GetRepositoryStatusRequest request;
   request.set_repository_id(repository_id);
   v1::RepositoryStatus status;
