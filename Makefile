@@ -48,7 +48,7 @@ test-asan: deps
 	@if [ ! -f $(ASAN_BUILD_DIR)/build.ninja ]; then cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFERRY_SANITIZE=address,undefined; fi
 	@cmake --build $(ASAN_BUILD_DIR) -j $(JOBS)
 	@cd $(ASAN_BUILD_DIR) && ASAN_OPTIONS="halt_on_error=1 detect_leaks=1 check_initialization_order=1 exitcode=66" \
-	  UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
+	  UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" LSAN_OPTIONS="suppressions=$(abspath tests/lsan.supp)" \
 	  ctest -L 'unit|postgres' --output-on-failure -j $(JOBS)
 
 # libFuzzer targets (fuzz/), built with clang, ASan and UBSan in their own
