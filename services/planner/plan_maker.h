@@ -64,6 +64,13 @@ class PlanMaker {
   // the commit and definitions.
   absl::StatusOr<PlanOutcome> MakePlan(const PlanRequest& request);
 
+  // Records `request` as a FAILED plan with `failure` (a RenderFailure's
+  // path and line when it has them) as its reason, and a RENDER_FAILED audit
+  // event. With request.dedupe, ALREADY_EXISTS when the pair already has a
+  // plan for the commit and definitions.
+  absl::StatusOr<v1::Plan> PersistFailedPlan(const PlanRequest& request, const absl::Status& failure,
+                                             const std::string& renderer_version);
+
  private:
   // The host target resolves ConfigFile `spec.contentFrom.file` (relative to
   // the manifest's folder) into `spec.content` before applying; the diff
@@ -72,8 +79,6 @@ class PlanMaker {
                                                                const std::vector<v1::Manifest>& manifests);
   absl::StatusOr<v1::LiveState> ObserveOrLastApplied(const v1::Application& app, const v1::Environment& env,
                                                      const std::vector<v1::Manifest>& desired);
-  absl::StatusOr<v1::Plan> PersistFailedPlan(const PlanRequest& request, const absl::Status& failure,
-                                             const std::string& renderer_version);
 
   RenderStore* renders_;
   PlanStore* plans_;

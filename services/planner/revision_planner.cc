@@ -238,38 +238,12 @@ absl::StatusOr<int> RevisionPlanner::PlanApplications(const std::set<std::string
 }
 
 absl::Status RevisionPlanner::PersistFailedPlan(const PlanRequest& request, const absl::Status& failure) {
-  v1::Plan plan;
-  plan.set_application_id(request.app.id());
-  plan.set_environment_id(request.env.id());
-  plan.set_state(v1::PLAN_STATE_FAILED);
-  plan.set_trigger(request.trigger);
-  *plan.mutable_target_revision() = request.target;
-  *plan.mutable_failure() = ToPlanFailure(failure);
-  *plan.mutable_requested_by() = request.requested_by.id().empty() ? SystemActor() : request.requested_by;
-  *plan.mutable_target() = request.env.target();
-  *plan.mutable_create_time() = events_.Now();
-  *plan.mutable_update_time() = events_.Now();
   logging::Warn("application not planned: its inputs failed; recorded as a failed plan",
                 {{"application", request.app.id()}, {"environment", request.env.id()},
                  {"commit", request.target.sha()}, {"error", failure.ToString()}});
-  return plans_
-      ->InsertPlan(
-          plan, DefinitionKey(request.app, request.env), /*dedupe=*/true, /*supersede_open=*/false,
-          [&](const v1::Plan& stored) {
-            v1::Event e = events_.Make(v1::AUDIT_ACTION_RENDER_FAILED, stored.requested_by(),
-                                       absl::StrCat("planning ", stored.application_id(), " at ",
-                                                    ShortSha(stored.target_revision().sha()),
-                                                    " failed: ", stored.failure().message()),
-                                       "plan-failed/" + stored.id());
-            e.mutable_subject()->set_application_id(stored.application_id());
-            e.mutable_subject()->set_environment_id(stored.environment_id());
-            e.mutable_subject()->set_plan_id(stored.id());
-            e.mutable_subject()->set_repository_id(stored.target_revision().repository_id());
-            e.mutable_subject()->set_commit_sha(stored.target_revision().sha());
-            return std::vector<v1::Event>{e};
-          },
-          nullptr)
-      .status();
+  PlanRequest once = request;
+  once.dedupe = true;  // one failed plan per commit and definitions, however often it is retried
+  return maker_->PersistFailedPlan(once, failure, /*renderer_version=*/"").status();
 }
 
 absl::StatusOr<int> RevisionPlanner::Promote(const v1::Plan& succeeded) {
