@@ -72,6 +72,17 @@ void AddServiceFlags(CLI::App& app, ServiceConfig& config) {
       ->check(CLI::Range(size_t{64} << 10, size_t{4} << 20));
   app.add_option("--port-file", config.port_file, "write the bound ports to this file once listening")
       ->envname(env("--port-file"));
+  AddFlag(app, "--tls-ca-file", config.tls_ca_file, "PEM file of the CA that signs the suite's certificates");
+  AddFlag(app, "--tls-cert-file", config.tls_cert_file, "PEM file of this service's certificate");
+  AddFlag(app, "--tls-key-file", config.tls_key_file, "PEM file of this service's private key");
+  AddFlag(app, "--insecure-plaintext", config.insecure_plaintext,
+          "development only: serve and call without TLS (refused unless given explicitly)");
+  AddFlag(app, "--access-policy-file", config.access_policy_file,
+          "the access policy (YAML, docs/security.md); re-read when it changes and on SIGHUP");
+  AddFlag(app, "--token-key-file", config.token_key_file,
+          "secret key of API tokens' keyed hashes (the same file for every service)");
+  AddFlag(app, "--insecure-no-auth", config.insecure_no_auth,
+          "development only: no authentication or authorization; every call is allowed");
   AddDurationFlag(app, "--drain-timeout", config.drain_timeout, "how long SIGTERM waits for in-flight RPCs");
   AddDurationFlag(app, "--db-connect-timeout", config.db_connect_timeout,
                   "how long start-up retries an unreachable database before giving up");

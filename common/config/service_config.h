@@ -33,6 +33,15 @@ struct ServiceConfig {
   // When set, the bound ports are written there once listening ("grpc=N" and
   // "metrics=N" lines). Lets tests and scripts use port 0.
   std::string port_file;
+  // TLS on the gRPC port and to the other services (common/auth/tls.h).
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  bool insecure_plaintext = false;  // development only: no TLS, said loudly at start
+  // Access control (common/auth/access_control.h, docs/security.md).
+  std::string access_policy_file;   // the operator's policy YAML; required unless insecure_no_auth
+  std::string token_key_file;       // the key of API tokens' keyed hashes; shared by the services
+  bool insecure_no_auth = false;    // development only: every call allowed, said loudly at start
 };
 
 // Defaults for one service: its name and its default listening ports.
