@@ -28,6 +28,8 @@ struct Rule {
   // Public: anyone, even unauthenticated (none of the suite's RPCs today;
   // health and reflection are not Ferry RPCs and are always open).
   bool open = false;
+  // Any authenticated principal, whatever its bindings (WhoAmI).
+  bool any_authenticated = false;
   // The permission a user needs, at the scope `scope` gives; ignored when
   // `services_only`.
   Permission permission = Permission::kAdmin;
