@@ -28,6 +28,8 @@ struct TlsOptions {
 class Tls {
  public:
   static absl::StatusOr<std::shared_ptr<const Tls>> Load(const TlsOptions& options);
+  // No TLS at all (--insecure-plaintext; tests).
+  static std::shared_ptr<const Tls> Plaintext();
 
   // Server credentials: TLS with this service's certificate; client
   // certificates are requested and, when sent, verified against the CA (people
@@ -50,6 +52,11 @@ class Tls {
 // The Ferry service a verified peer certificate names (its
 // spiffe://ferry/<service> URI SAN), or "" when the peer sent no certificate
 // or it names none.
+// Read from gRPC's auth context: the "peer_uri" properties of a peer that
+// completed a TLS handshake with a certificate (transport_security_type
+// "ssl"); a certificate naming two different Ferry services names none.
 std::string PeerServiceOf(const grpc::AuthContext& context);
+// The same for a call; "" when the context has no call (a test's).
+std::string PeerServiceOf(const grpc::ServerContext& context);
 
 }  // namespace ferry::auth

@@ -60,7 +60,7 @@ void AddServiceFlags(CLI::App& app, ServiceConfig& config) {
           "open streams per streaming RPC (each holds a thread); more are refused with RESOURCE_EXHAUSTED")
       ->check(CLI::Range(1, 1024));
   AddFlag(app, "--reserved-service-streams", config.reserved_service_streams,
-          "further streams per streaming RPC kept for Ferry services (callers sending x-ferry-service)")
+          "further streams per streaming RPC kept for Ferry services (callers with a service certificate)")
       ->check(CLI::Range(0, 256));
   AddFlag(app, "--db-pool-size", config.db_pool_size, "PostgreSQL connections kept by the pool")
       ->check(CLI::Range(1, 256));
@@ -75,14 +75,21 @@ void AddServiceFlags(CLI::App& app, ServiceConfig& config) {
   AddFlag(app, "--tls-ca-file", config.tls_ca_file, "PEM file of the CA that signs the suite's certificates");
   AddFlag(app, "--tls-cert-file", config.tls_cert_file, "PEM file of this service's certificate");
   AddFlag(app, "--tls-key-file", config.tls_key_file, "PEM file of this service's private key");
-  AddFlag(app, "--insecure-plaintext", config.insecure_plaintext,
-          "development only: serve and call without TLS (refused unless given explicitly)");
+  // Flags, not options: given bare (--insecure-plaintext), or
+  // FERRY_INSECURE_PLAINTEXT=true in the environment.
+  app.add_flag("--insecure-plaintext", config.insecure_plaintext,
+               "development only: serve and call without TLS (refused unless given explicitly)")
+      ->envname(env("--insecure-plaintext"));
+  AddFlag(app, "--metrics-tls-cert-file", config.metrics_tls_cert_file,
+          "PEM certificate of the /metrics endpoint: serve it over HTTPS (with --metrics-tls-key-file)");
+  AddFlag(app, "--metrics-tls-key-file", config.metrics_tls_key_file, "PEM private key of the /metrics endpoint");
   AddFlag(app, "--access-policy-file", config.access_policy_file,
           "the access policy (YAML, docs/security.md); re-read when it changes and on SIGHUP");
   AddFlag(app, "--token-key-file", config.token_key_file,
           "secret key of API tokens' keyed hashes (the same file for every service)");
-  AddFlag(app, "--insecure-no-auth", config.insecure_no_auth,
-          "development only: no authentication or authorization; every call is allowed");
+  app.add_flag("--insecure-no-auth", config.insecure_no_auth,
+               "development only: no authentication or authorization; every call is allowed")
+      ->envname(env("--insecure-no-auth"));
   AddDurationFlag(app, "--drain-timeout", config.drain_timeout, "how long SIGTERM waits for in-flight RPCs");
   AddDurationFlag(app, "--db-connect-timeout", config.db_connect_timeout,
                   "how long start-up retries an unreachable database before giving up");

@@ -38,6 +38,9 @@ struct ServiceConfig {
   std::string tls_cert_file;
   std::string tls_key_file;
   bool insecure_plaintext = false;  // development only: no TLS, said loudly at start
+  // Optional TLS of the /metrics endpoint (PEM certificate and key).
+  std::string metrics_tls_cert_file;
+  std::string metrics_tls_key_file;
   // Access control (common/auth/access_control.h, docs/security.md).
   std::string access_policy_file;   // the operator's policy YAML; required unless insecure_no_auth
   std::string token_key_file;       // the key of API tokens' keyed hashes; shared by the services

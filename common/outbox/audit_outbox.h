@@ -26,7 +26,8 @@ class AuditOutbox {
                                              server::ServerRunner& runner, ForwarderOptions options = {}) {
     auto out = std::unique_ptr<AuditOutbox>(new AuditOutbox());
     out->store_ = std::make_unique<PostgresOutboxStore>(pool, schema, service);
-    out->sink_ = std::make_unique<GrpcAuditSink>(grpc::CreateChannel(audit_address, grpc::InsecureChannelCredentials()));
+    // Over the runner's TLS, accepting only the audit service's certificate.
+    out->sink_ = std::make_unique<GrpcAuditSink>(runner.tls()->Channel(audit_address, "audit"));
     out->forwarder_ = std::make_unique<OutboxForwarder>(service, PostgresOutboxStore::NotifyChannel(schema),
                                                         out->store_.get(), out->sink_.get(), pool, &runner.registry(), options);
     out->forwarder_->Start();

@@ -34,7 +34,9 @@ absl::Status WritePortFile(const std::string& path, int grpc_port, int metrics_p
 }  // namespace
 
 ServerRunner::ServerRunner(ServerOptions options)
-    : options_(std::move(options)), registry_(std::make_shared<prometheus::Registry>()) {}
+    : options_(std::move(options)), registry_(std::make_shared<prometheus::Registry>()) {
+  if (options_.tls == nullptr) options_.tls = auth::Tls::Plaintext();
+}
 
 ServerRunner::~ServerRunner() {
   Shutdown();
@@ -65,15 +67,23 @@ int ServerRunner::max_threads() const {
 void ServerRunner::OnShutdown(std::function<void()> fn) { on_shutdown_.push_back(std::move(fn)); }
 
 absl::Status ServerRunner::Start() {
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(options_.metrics_address);
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot serve metrics on ", options_.metrics_address, ": ", e.what()));
+  if (options_.metrics_tls_cert_file.empty() && options_.metrics_tls_key_file.empty()) {
+    try {
+      exposer_ = std::make_unique<prometheus::Exposer>(options_.metrics_address);
+    } catch (const std::exception& e) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot serve metrics on ", options_.metrics_address, ": ", e.what()));
+    }
+    exposer_->RegisterCollectable(registry_);
+    std::vector<int> metric_ports = exposer_->GetListeningPorts();
+    metrics_port_ = metric_ports.empty() ? 0 : metric_ports.front();
+  } else {
+    absl::StatusOr<std::unique_ptr<MetricsTlsServer>> https = MetricsTlsServer::Start(
+        options_.metrics_address, options_.metrics_tls_cert_file, options_.metrics_tls_key_file, registry_);
+    if (!https.ok()) return https.status();
+    metrics_tls_ = std::move(*https);
+    metrics_port_ = metrics_tls_->port();
   }
-  exposer_->RegisterCollectable(registry_);
-  std::vector<int> metric_ports = exposer_->GetListeningPorts();
-  metrics_port_ = metric_ports.empty() ? 0 : metric_ports.front();
 
   prometheus::BuildGauge()
       .Name("ferry_build_info")
@@ -113,7 +123,12 @@ absl::Status ServerRunner::Start() {
   // (at most 2 pollers) a synchronous server under concurrent calls creates
   // and destroys a thread for nearly every call.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, options_.threads);
-  builder.AddListeningPort(options_.grpc_address, grpc::InsecureServerCredentials(), &grpc_port_);
+  if (options_.tls->plaintext()) {
+    logging::Warn("TLS is off (--insecure-plaintext): every call and every peer is unauthenticated plaintext; "
+                  "for development only",
+                  {{"grpc_address", options_.grpc_address}});
+  }
+  builder.AddListeningPort(options_.grpc_address, options_.tls->ServerCredentials(), &grpc_port_);
   for (grpc::Service* s : services_) builder.RegisterService(s);
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || grpc_port_ == 0) {
@@ -127,6 +142,8 @@ absl::Status ServerRunner::Start() {
   logging::Info("serving", {{"grpc_port", grpc_port_},
                             {"metrics_port", metrics_port_},
                             {"grpc_address", options_.grpc_address},
+                            {"tls", options_.tls->plaintext() ? "off" : "on"},
+                            {"metrics_tls", options_.metrics_tls_cert_file.empty() ? "off" : "on"},
                             {"threads", options_.threads},
                             {"max_threads", max_threads()},
                             {"max_streams", options_.max_streams},

@@ -11,6 +11,8 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/auth/tls.h"
+#include "common/server/metrics_tls_server.h"
 #include "common/server/stream_limiter.h"
 
 namespace ferry::server {
@@ -28,7 +30,16 @@ struct ServerOptions {
   absl::Duration keepalive_time = absl::Seconds(60);
   absl::Duration keepalive_timeout = absl::Seconds(20);
   absl::Duration drain_timeout = absl::Seconds(10);
-  std::string port_file;        // optional: "grpc=N\nmetrics=N\n" written after binding
+  std::string port_file = "";   // optional: "grpc=N\nmetrics=N\n" written after binding
+  // TLS of the gRPC port and of the channels to peers (runner.tls()). Null
+  // is plaintext, for tests that build a runner themselves; services get it
+  // from Bootstrap, which refuses to start without certificates unless
+  // --insecure-plaintext. Plaintext is logged as a warning at Start.
+  std::shared_ptr<const auth::Tls> tls = nullptr;
+  // Optional TLS of /metrics (--metrics-tls-cert-file, --metrics-tls-key-file):
+  // a certificate and its key, PEM. Both or neither.
+  std::string metrics_tls_cert_file = "";
+  std::string metrics_tls_key_file = "";
 };
 
 // Runs one service's gRPC server: a synchronous server on a bounded thread
@@ -67,6 +78,9 @@ class ServerRunner {
   absl::Status Start();
 
   int grpc_port() const { return grpc_port_; }
+  // The TLS settings of this service (never null; plaintext() when off):
+  // ServerCredentials for this port, Channel(address, peer) to other services.
+  const std::shared_ptr<const auth::Tls>& tls() const { return options_.tls; }
   int metrics_port() const { return metrics_port_; }
 
   // Marks the services NOT_SERVING, runs the OnShutdown callbacks, then
@@ -77,7 +91,8 @@ class ServerRunner {
  private:
   ServerOptions options_;
   std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<prometheus::Exposer> exposer_;        // /metrics over HTTP
+  std::unique_ptr<MetricsTlsServer> metrics_tls_;      // or over HTTPS
   std::vector<grpc::Service*> services_;
   std::vector<std::unique_ptr<StreamLimiter>> limiters_;
   std::vector<std::function<void()>> on_shutdown_;

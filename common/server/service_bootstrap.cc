@@ -2,10 +2,44 @@
 
 #include <csignal>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "common/logging/logger.h"
 
 namespace ferry::server {
+
+absl::StatusOr<std::shared_ptr<const auth::Tls>> LoadTls(const config::ServiceConfig& config) {
+  std::vector<std::string> given, missing;
+  for (const auto& [flag, value] : {std::pair<std::string, std::string>{"--tls-ca-file", config.tls_ca_file},
+                                    {"--tls-cert-file", config.tls_cert_file},
+                                    {"--tls-key-file", config.tls_key_file}}) {
+    (value.empty() ? missing : given).push_back(flag);
+  }
+  if (config.insecure_plaintext) {
+    if (!given.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("--insecure-plaintext turns TLS off, yet ",
+                                                     absl::StrJoin(given, ", "), " given: pass one or the other"));
+    }
+    return auth::Tls::Plaintext();
+  }
+  if (given.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no TLS certificate: ferry-", config.service_name,
+        " serves and calls the other services over mutual TLS. Make a CA and the services' certificates with "
+        "`scripts/ferry-certs DIR` and pass --tls-ca-file=DIR/ca.pem --tls-cert-file=DIR/", config.service_name,
+        ".pem --tls-key-file=DIR/", config.service_name,
+        "-key.pem (or FERRY_TLS_CA_FILE, FERRY_TLS_CERT_FILE, FERRY_TLS_KEY_FILE); for development only, "
+        "--insecure-plaintext runs without TLS"));
+  }
+  if (!missing.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(absl::StrJoin(given, ", "), " given without ",
+                                                   absl::StrJoin(missing, ", "),
+                                                   ": TLS needs the CA, the certificate and its key"));
+  }
+  return auth::Tls::Load(
+      {.ca_file = config.tls_ca_file, .cert_file = config.tls_cert_file, .key_file = config.tls_key_file});
+}
 
 absl::StatusOr<Infrastructure> Bootstrap(const config::ServiceConfig& config,
                                          const postgres::MigrationSet& migrations) {
@@ -20,6 +54,9 @@ absl::StatusOr<Infrastructure> Bootstrap(const config::ServiceConfig& config,
   // depend on that.)
   std::signal(SIGPIPE, SIG_IGN);
   Infrastructure infra;
+  absl::StatusOr<std::shared_ptr<const auth::Tls>> tls = LoadTls(config);
+  if (!tls.ok()) return tls.status();
+  infra.tls = std::move(*tls);
   absl::StatusOr<std::unique_ptr<postgres::ConnectionPool>> pool = postgres::ConnectionPool::Connect(
       {.url = config.database_url, .size = config.db_pool_size, .connect_timeout = config.db_connect_timeout});
   if (!pool.ok()) return pool.status();
@@ -36,6 +73,9 @@ absl::StatusOr<Infrastructure> Bootstrap(const config::ServiceConfig& config,
       .reserved_service_streams = config.reserved_service_streams,
       .drain_timeout = config.drain_timeout,
       .port_file = config.port_file,
+      .tls = infra.tls,
+      .metrics_tls_cert_file = config.metrics_tls_cert_file,
+      .metrics_tls_key_file = config.metrics_tls_key_file,
   });
   return infra;
 }

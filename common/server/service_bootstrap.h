@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "common/auth/tls.h"
 #include "common/config/service_config.h"
 #include "common/postgres/connection_pool.h"
 #include "common/postgres/migrator.h"
@@ -10,14 +11,25 @@
 
 namespace ferry::server {
 
-// What every service builds before its own parts: a migrated database pool
-// and a server runner, both configured from the common flags.
+// What every service builds before its own parts: its TLS settings, a
+// migrated database pool and a server runner, all configured from the common
+// flags.
 struct Infrastructure {
+  // Never null; plaintext() only with --insecure-plaintext. Channels to the
+  // other services: tls->Channel(address, "planner").
+  std::shared_ptr<const auth::Tls> tls;
   std::unique_ptr<postgres::ConnectionPool> pool;
   std::unique_ptr<ServerRunner> runner;
 };
 
-// Connects to PostgreSQL (retrying as configured and saying so in the log),
+// The service's TLS from --tls-ca-file, --tls-cert-file and --tls-key-file,
+// checked (errors name the flag and the file). Without them it refuses to
+// start (FAILED_PRECONDITION saying how to make certificates with
+// scripts/ferry-certs, or to pass --insecure-plaintext for development);
+// with --insecure-plaintext (and no --tls-* flag) it is plaintext.
+absl::StatusOr<std::shared_ptr<const auth::Tls>> LoadTls(const config::ServiceConfig& config);
+
+// Loads the TLS settings (LoadTls), connects to PostgreSQL (retrying as configured and saying so in the log),
 // migrates `migrations`, and prepares a runner. Returns the first error; the
 // caller prints it as one line and exits non-zero.
 absl::StatusOr<Infrastructure> Bootstrap(const config::ServiceConfig& config,

@@ -3,6 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/auth/tls.h"
 
 namespace ferry::server {
 
@@ -91,9 +92,6 @@ grpc::Status RetryStreamLimitRefusals(const std::function<grpc::Status()>& call,
   }
 }
 
-bool IsServiceCaller(const grpc::ServerContext& context) {
-  auto it = context.client_metadata().find(kServiceCallerMetadata);
-  return it != context.client_metadata().end() && !it->second.empty();
-}
+bool IsServiceCaller(const grpc::ServerContext& context) { return !auth::PeerServiceOf(context).empty(); }
 
 }  // namespace ferry::server

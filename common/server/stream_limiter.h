@@ -14,20 +14,15 @@
 
 namespace ferry::server {
 
-// The metadata key a Ferry service sends when it opens a stream to another
-// (the planner's revision stream, the deployer's plan stream, their content
-// reads); its value names the service. See StreamLimiter for what it buys.
-inline constexpr char kServiceCallerMetadata[] = "x-ferry-service";
-
 // How many streams of one server-streaming RPC may be open at once.
 struct StreamLimit {
   std::string service;  // e.g. "repo-watcher", for the message and metrics
   std::string rpc;      // e.g. "WatchRevisions"
   // Open to any caller (--max-streams).
   int max_streams = 16;
-  // Further slots only for callers that send kServiceCallerMetadata
-  // (--reserved-service-streams): a stranger who fills max_streams never
-  // locks out the planner or the deployer.
+  // Further slots only for Ferry services, callers whose verified client
+  // certificate names one (--reserved-service-streams): a stranger who fills
+  // max_streams never locks out the planner or the deployer.
   int reserved_for_services = 4;
 };
 
@@ -39,13 +34,12 @@ struct StreamLimit {
 // threads kept for unary calls (--threads).
 //
 // Each streaming RPC has a limiter of its own, so watchers cannot starve
-// ReadContent nor Tail starve Export. Callers that name themselves a Ferry
-// service (metadata x-ferry-service) may use reserved_for_services further
-// slots once max_streams are taken. Ferry has no authentication yet, so this
-// is a claim, not a proof: it keeps accidental load (a dashboard, a script
-// that forgets its streams, a scanner) from locking out the services; a
-// caller that sends the header can take the reserved slots too, but never
-// more than the cap, so unary calls keep their threads either way.
+// ReadContent nor Tail starve Export. Ferry services, proved by their client
+// certificate (auth::PeerServiceOf: the spiffe://ferry/<service> SAN of a
+// certificate the TLS handshake verified against the suite's CA), may use
+// reserved_for_services further slots once max_streams are taken; nobody
+// else can, whatever metadata they send. Without TLS (--insecure-plaintext)
+// no caller is proved a service, so none gets the reserve.
 //
 // Thread-safe.
 class StreamLimiter {
@@ -76,8 +70,8 @@ class StreamLimiter {
   // A slot for a new stream, or RESOURCE_EXHAUSTED naming the RPC, the limit
   // and the flag that sets it. Nothing waits.
   absl::StatusOr<Slot> Acquire(bool service_caller);
-  // The same for a gRPC call: a service caller is one that sends
-  // kServiceCallerMetadata with a value.
+  // The same for a gRPC call: a service caller is one whose verified client
+  // certificate names a Ferry service (IsServiceCaller).
   absl::StatusOr<Slot> Acquire(const grpc::ServerContext& context);
 
   // Every slot: max_streams + reserved_for_services.
@@ -99,7 +93,8 @@ class StreamLimiter {
 // null (a service built without a runner, in a test).
 absl::StatusOr<StreamLimiter::Slot> AcquireStream(StreamLimiter* limiter, const grpc::ServerContext& context);
 
-// True when the call's metadata names a Ferry service (kServiceCallerMetadata).
+// True when the call's peer presented a client certificate, verified against
+// the suite's CA, that names a Ferry service (auth::PeerServiceOf).
 bool IsServiceCaller(const grpc::ServerContext& context);
 
 // For clients: true when `status` is a StreamLimiter's refusal (the server

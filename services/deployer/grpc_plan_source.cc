@@ -70,7 +70,6 @@ absl::Status GrpcPlanSource::Watch(const std::string& cursor, const PlanCallback
     if (cancelled_) return absl::CancelledError("plan watch cancelled");
     watching_ = &ctx;
   }
-  ctx.AddMetadata(server::kServiceCallerMetadata, "deployer");  // may use the planner's reserved stream slots
   v1::WatchApprovedPlansRequest req;
   req.set_cursor(cursor);
   std::unique_ptr<grpc::ClientReader<v1::WatchApprovedPlansResponse>> reader = stub_->WatchApprovedPlans(&ctx, req);

@@ -33,7 +33,6 @@ absl::StatusOr<std::string> GrpcRepoFileFetcher::Read(const std::string& reposit
   grpc::Status s = server::RetryStreamLimitRefusals([&] {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout_));
-    ctx.AddMetadata(server::kServiceCallerMetadata, "deployer");  // may use reserved stream slots
     v1::ReadContentRequest req;
     req.set_repository_id(repository);
     req.set_commit(commit);

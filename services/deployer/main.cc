@@ -101,10 +101,8 @@ int main(int argc, char** argv) {
              {"service": "ferry.v1.Planner", "method": "ReportPlanResult"}],
     "retryPolicy": {"maxAttempts": 5, "initialBackoff": "0.02s", "maxBackoff": "0.5s",
                     "backoffMultiplier": 2, "retryableStatusCodes": ["RESOURCE_EXHAUSTED"]}}]})");
-  ferry::deployer::GrpcPlanSource plans(
-      grpc::CreateCustomChannel(planner_address, grpc::InsecureChannelCredentials(), planner_args));
-  ferry::deployer::GrpcRepoFileFetcher files(
-      grpc::CreateChannel(repo_watcher_address, grpc::InsecureChannelCredentials()));
+  ferry::deployer::GrpcPlanSource plans(infra->tls->Channel(planner_address, "planner", planner_args));
+  ferry::deployer::GrpcRepoFileFetcher files(infra->tls->Channel(repo_watcher_address, "repo-watcher"));
   ferry::deployer::DeploymentNotifier notifier;
   ferry::deployer::DeployerMetrics metrics(infra->runner->registry());
   ferry::deployer::Deployer deployer(&store, &targets, &plans, &notifier, &metrics, &clock, options,

@@ -15,7 +15,6 @@ class GrpcRevisionStream final : public RevisionStream {
   GrpcRevisionStream(v1::RepoWatcher::Stub* stub, const std::string& cursor) {
     v1::WatchRevisionsRequest request;
     request.set_cursor(cursor);
-    context_.AddMetadata(server::kServiceCallerMetadata, "planner");  // may use reserved stream slots
     reader_ = stub->WatchRevisions(&context_, request);
   }
   bool Next(v1::Revision* revision) override {
@@ -48,7 +47,6 @@ absl::StatusOr<std::vector<TreeEntry>> GrpcRepoSource::ReadTree(const std::strin
     // Within the deadline, a repo-watcher that is starting (or whose
     // connection is in backoff) is waited for rather than failed at once.
     context.set_wait_for_ready(true);
-    context.AddMetadata(server::kServiceCallerMetadata, "planner");  // may use reserved stream slots
     v1::ReadContentRequest request;
     request.set_repository_id(repository_id);
     request.set_commit(commit);

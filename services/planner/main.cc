@@ -138,13 +138,13 @@ int main(int argc, char** argv) {
   ferry::postgres::ConnectionPool* pool = infra->pool.get();
   ferry::SystemClock clock;
   ferry::outbox::PostgresOutboxStore outbox(pool, "planner", "planner");
-  ferry::outbox::GrpcAuditSink audit_sink(grpc::CreateChannel(config.audit_address, grpc::InsecureChannelCredentials()));
+  ferry::outbox::GrpcAuditSink audit_sink(infra->tls->Channel(config.audit_address, "audit"));
   ferry::outbox::OutboxForwarder forwarder("planner", ferry::outbox::PostgresOutboxStore::NotifyChannel("planner"),
                                            &outbox, &audit_sink, pool, &infra->runner->registry(),
                                            {.max_batch_bytes = config.outbox_max_batch_bytes});
   ferry::planner::PostgresPlannerStore store(pool, &outbox);
-  ferry::planner::GrpcRepoSource repo(grpc::CreateChannel(repo_watcher_address, grpc::InsecureChannelCredentials()));
-  ferry::planner::GrpcLiveStateSource live(grpc::CreateChannel(deployer_address, grpc::InsecureChannelCredentials()));
+  ferry::planner::GrpcRepoSource repo(infra->tls->Channel(repo_watcher_address, "repo-watcher"));
+  ferry::planner::GrpcLiveStateSource live(infra->tls->Channel(deployer_address, "deployer"));
   ferry::planner::Renderer renderer(&repo, render);
   ferry::concurrency::ChangeSignal notifier;  // plans released or changed: wakes WatchApprovedPlans streams
   ferry::planner::PlannerMetrics metrics(&infra->runner->registry());

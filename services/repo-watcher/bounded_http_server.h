@@ -3,6 +3,8 @@
 #include <cstddef>
 #include <memory>
 
+#include <openssl/types.h>
+
 #include "absl/time/time.h"
 
 namespace httplib {
@@ -30,6 +32,13 @@ struct HttpLimits {
 // httplib can still answer). Connections past `workers` busy and
 // `max_pending` waiting are answered 503 and closed at once. Register
 // handlers as with any httplib::Server.
-std::unique_ptr<httplib::Server> NewBoundedHttpServer(HttpLimits limits);
+//
+// With `tls` (an OpenSSL server context holding the certificate and key),
+// every connection is TLS: the handshake is made on the worker, non-blocking,
+// within io_timeout per step and request_timeout in all, and the same bounds
+// then apply to the decrypted request. Connections past the queue are closed
+// without an answer (a 503 would need a handshake first). cpp-httplib's own
+// SSLServer is not used: its connections would escape these bounds.
+std::unique_ptr<httplib::Server> NewBoundedHttpServer(HttpLimits limits, std::shared_ptr<SSL_CTX> tls = nullptr);
 
 }  // namespace ferry::repo_watcher

@@ -50,11 +50,15 @@ int main(int argc, char** argv) {
   std::string cache_dir = DefaultCacheDir();
   std::string webhook_address = "127.0.0.1:7080";
   HttpLimits webhook_limits;
+  WebhookTls webhook_tls;
   int poll_workers = 3;
   absl::Duration webhook_audit_interval = absl::Minutes(1);
   ContentLimits content_limits;
   config::AddFlag(app, "--cache-dir", cache_dir, "directory holding one bare mirror per repository");
   config::AddFlag(app, "--webhook-address", webhook_address, "host:port for push webhooks; port 0 picks one");
+  config::AddFlag(app, "--webhook-tls-cert-file", webhook_tls.cert_file,
+                  "PEM certificate of the webhook listener: serve webhooks over HTTPS (with --webhook-tls-key-file)");
+  config::AddFlag(app, "--webhook-tls-key-file", webhook_tls.key_file, "PEM private key of the webhook listener");
   config::AddFlag(app, "--webhook-max-body-bytes", webhook_limits.max_body_bytes,
                   "largest webhook body accepted (413 above)")
       ->check(CLI::Range(size_t{1024}, size_t{64} << 20));
@@ -81,6 +85,10 @@ int main(int argc, char** argv) {
   config::AddFlag(app, "--poll-workers", poll_workers, "repositories checked concurrently")->check(CLI::Range(1, 64));
   CLI11_PARSE(app, argc, argv);
   logging::Init("repo-watcher", config.log_level);
+  if (absl::Status s = WebhookServer::CheckTls(webhook_tls); !s.ok()) {
+    logging::Error("cannot start", {{"error", s.ToString()}});
+    return 1;
+  }
 
   absl::StatusOr<server::Infrastructure> infra = server::Bootstrap(config, RepoWatcherMigrations());
   if (!infra.ok()) {
@@ -123,7 +131,7 @@ int main(int argc, char** argv) {
         return flush_every;
       },
       flush_options, &clock);
-  WebhookServer webhook_server(&webhooks, webhook_limits);
+  WebhookServer webhook_server(&webhooks, webhook_limits, webhook_tls);
 
   RepoWatcherService service(&registry, &store, &scheduler, &feed, &content,
                              {.watch_revisions = runner.NewStreamLimiter("WatchRevisions"),
@@ -146,7 +154,9 @@ int main(int argc, char** argv) {
     // Keep serving gRPC and polling; only push webhooks are unavailable.
     logging::Error("webhooks disabled", {{"error", s.ToString()}});
   } else {
-    logging::Info("serving webhooks", {{"webhook_port", webhook_server.port()}, {"cache_dir", cache_dir}});
+    logging::Info("serving webhooks", {{"webhook_port", webhook_server.port()},
+                                       {"webhook_tls", webhook_server.tls() ? "on" : "off"},
+                                       {"cache_dir", cache_dir}});
   }
   return server::ServeUntilSignal(runner);
 }

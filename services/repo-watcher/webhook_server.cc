@@ -1,10 +1,12 @@
 #include "services/repo-watcher/webhook_server.h"
 
 #include <httplib.h>
+#include <openssl/ssl.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/auth/key_pair.h"
 
 namespace ferry::repo_watcher {
 namespace {
@@ -24,12 +26,33 @@ void Send(httplib::Response& res, const WebhookResponse& r) {
   res.set_content(r.body, "text/plain");
 }
 
+// The OpenSSL server context of the listener's certificate and key.
+absl::StatusOr<std::shared_ptr<SSL_CTX>> ServerContext(const WebhookTls& tls) {
+  if (tls.cert_file.empty() || tls.key_file.empty()) {
+    return absl::InvalidArgumentError("--webhook-tls-cert-file and --webhook-tls-key-file go together");
+  }
+  absl::StatusOr<auth::KeyPair> pair =
+      auth::KeyPair::Load("--webhook-tls-cert-file", tls.cert_file, "--webhook-tls-key-file", tls.key_file);
+  if (!pair.ok()) return pair.status();
+  std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
+  if (ctx == nullptr) return absl::InternalError("cannot make an OpenSSL context");
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx.get(), SSL_OP_NO_RENEGOTIATION);
+  if (absl::Status used = pair->UseIn(ctx.get()); !used.ok()) return used;
+  return ctx;
+}
+
 }  // namespace
 
-WebhookServer::WebhookServer(WebhookHandler* handler, HttpLimits limits)
-    : handler_(handler), max_body_(limits.max_body_bytes), server_(NewBoundedHttpServer(limits)) {}
+WebhookServer::WebhookServer(WebhookHandler* handler, HttpLimits limits, WebhookTls tls)
+    : handler_(handler), limits_(limits), max_body_(limits.max_body_bytes), tls_(std::move(tls)) {}
 
 WebhookServer::~WebhookServer() { Stop(); }
+
+absl::Status WebhookServer::CheckTls(const WebhookTls& tls) {
+  if (tls.cert_file.empty() && tls.key_file.empty()) return absl::OkStatus();
+  return ServerContext(tls).status();
+}
 
 absl::Status WebhookServer::Start(const std::string& address) {
   size_t colon = address.rfind(':');
@@ -38,6 +61,13 @@ absl::Status WebhookServer::Start(const std::string& address) {
     return absl::InvalidArgumentError(absl::StrCat("--webhook-address: \"", address, "\" is not host:port"));
   }
   std::string host = address.substr(0, colon);
+  std::shared_ptr<SSL_CTX> tls;
+  if (!tls_.cert_file.empty() || !tls_.key_file.empty()) {
+    absl::StatusOr<std::shared_ptr<SSL_CTX>> ctx = ServerContext(tls_);
+    if (!ctx.ok()) return ctx.status();
+    tls = std::move(*ctx);
+  }
+  server_ = NewBoundedHttpServer(limits_, std::move(tls));
   server_->set_tcp_nodelay(true);
   server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (!req.has_header("Content-Length")) return httplib::Server::HandlerResponse::Unhandled;

@@ -67,7 +67,9 @@ class Ferry:
             wrap = os.environ.get("FERRY_BIG_PLAN_WRAP_" + svc.upper().replace("-", "_"), "").split()
             self.procs[svc] = subprocess.Popen(
                 wrap + [os.path.join(self.build, "bin", "ferry-" + svc), "--grpc-address=" + self.grpc[svc],
-                 "--metrics-address=127.0.0.1:%d" % free_port()] + extra[svc],
+                 "--metrics-address=127.0.0.1:%d" % free_port(),
+                 # Plaintext and open, as before TLS and access control.
+                 "--insecure-plaintext", "--insecure-no-auth"] + extra[svc],
                 env=env, stdout=log, stderr=subprocess.STDOUT)
         for svc in SERVICES:
             self.wait_serving(svc)

@@ -32,6 +32,7 @@
 #include "tests/repo-watcher/git_test_repo.h"
 #include "tests/repo-watcher/signing_keys.h"
 #include "tests/support/service_process.h"
+#include "tests/support/test_certs.h"
 #include "tests/support/test_database.h"
 
 namespace ferry {
@@ -113,8 +114,10 @@ using testing::ServiceProcess;
 class RevisionCollector {
  public:
   RevisionCollector(v1::RepoWatcher::Stub* stub, const std::string& cursor, bool include_rejected = false,
-                    const std::string& service_caller = "") {
-    if (!service_caller.empty()) ctx_.AddMetadata("x-ferry-service", service_caller);
+                    const std::string& forged_service_header = "") {
+    // The header Ferry's services once sent to claim reserved stream slots;
+    // now a forgery that must buy nothing.
+    if (!forged_service_header.empty()) ctx_.AddMetadata("x-ferry-service", forged_service_header);
     v1::WatchRevisionsRequest req;
     req.set_cursor(cursor);
     req.set_include_rejected(include_rejected);
@@ -549,9 +552,20 @@ TEST_F(RepoWatcherTest, ShutdownEndsOpenStreamsPromptly) {
 // WatchRevisions streams took all 16 and every unary call failed with
 // RESOURCE_EXHAUSTED "Server Threadpool Exhausted". Streams past
 // --max-streams (16) are now refused at once, naming the limit and the flag;
-// Ferry's own services get --reserved-service-streams (4) more; unary calls
-// keep their threads.
+// Ferry's own services, proved by their TLS client certificate, get
+// --reserved-service-streams (4) more (a stranger's x-ferry-service header
+// gets nothing); unary calls keep their threads.
 TEST_F(RepoWatcherTest, IdleStreamsPastTheCapAreRefusedAndUnaryCallsStillAnswer) {
+  const testing::TestCerts& certs = testing::TestCerts::Get();
+  svc_.reset();
+  std::vector<std::string> tls = certs.Flags("repo-watcher");
+  tls.push_back("--insecure-no-auth");
+  StartWatcher(tls);
+  // Strangers: TLS without a client certificate, as people's tools call.
+  channel_ = grpc::CreateChannel(svc_->grpc_target(), certs.UserCredentials());
+  stub_ = v1::RepoWatcher::NewStub(channel_);
+  auto planner_stub =
+      v1::RepoWatcher::NewStub(grpc::CreateChannel(svc_->grpc_target(), certs.ServiceCredentials("planner")));
   ASSERT_TRUE(Create(Spec("apps", repo_->remote_path())).ok());
   constexpr int kCap = 16;
   std::vector<std::unique_ptr<RevisionCollector>> strangers;
@@ -593,10 +607,16 @@ TEST_F(RepoWatcherTest, IdleStreamsPastTheCapAreRefusedAndUnaryCallsStillAnswer)
     ASSERT_TRUE(s.ok()) << i << ": " << s.error_message();
     EXPECT_LT(absl::Now() - t0, absl::Seconds(1));
   }
-  // The planner (a Ferry service) still gets in: 4 reserved slots, then no more.
+  // A stranger naming itself the planner in the old header is refused.
+  RevisionCollector forged(stub_.get(), "9999999", false, "planner");
+  grpc::Status forged_status;
+  EXPECT_TRUE(forged.WaitFinished(absl::Seconds(10), &forged_status)) << "a forged header took a reserved slot";
+  EXPECT_EQ(forged_status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << forged_status.error_message();
+  // The planner (a Ferry service, by its certificate) still gets in: 4
+  // reserved slots, then no more.
   std::vector<std::unique_ptr<RevisionCollector>> services;
   for (int i = 0; i < 5; ++i) {
-    services.push_back(std::make_unique<RevisionCollector>(stub_.get(), "9999999", false, "planner"));
+    services.push_back(std::make_unique<RevisionCollector>(planner_stub.get(), "9999999"));
   }
   int services_refused = 0;
   grpc::Status s;
@@ -610,7 +630,7 @@ TEST_F(RepoWatcherTest, IdleStreamsPastTheCapAreRefusedAndUnaryCallsStillAnswer)
   EXPECT_EQ(services_refused, 1) << "four service streams get in, the fifth does not";
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(MetricValue(R"(ferry_grpc_streams_open{rpc="WatchRevisions",service="repo-watcher"})"), 20);
-  EXPECT_EQ(MetricValue(R"(ferry_grpc_streams_refused_total{rpc="WatchRevisions",service="repo-watcher"})"), 9);
+  EXPECT_EQ(MetricValue(R"(ferry_grpc_streams_refused_total{rpc="WatchRevisions",service="repo-watcher"})"), 10);
 
   // A closed stream frees its slot for the next caller. (Not simply the
   // first stranger: which eight were refused depends on timing, and closing
@@ -732,6 +752,74 @@ TEST_F(RepoWatcherTest, WebhookTriggersImmediateFetchAndBadOnesAreRejected) {
     EXPECT_EQ(e.DebugString().find("s3cr3t-hook"), std::string::npos) << "secret leaked into audit";
   }
   EXPECT_EQ(svc_->Log().find("s3cr3t-hook"), std::string::npos) << "secret leaked into logs";
+}
+
+// --webhook-tls-cert-file/--webhook-tls-key-file: the webhook listener speaks
+// only HTTPS, with the bounds of the plain one (a connection that never
+// finishes its handshake is closed at the request timeout).
+TEST_F(RepoWatcherTest, WebhooksOverTlsTriggerAFetchAndPlainHttpIsNotServed) {
+  const testing::TestCerts& certs = testing::TestCerts::Get();
+  svc_.reset();
+  StartWatcher({"--webhook-tls-cert-file=" + certs.cert("repo-watcher"),
+                "--webhook-tls-key-file=" + certs.key("repo-watcher"), "--webhook-request-timeout=2s"});
+  EXPECT_NE(svc_->Log().find("\"webhook_tls\":\"on\""), std::string::npos) << svc_->Log();
+  repo_->Commit({{"f", "1"}}, "c1");
+  repo_->Push("main");
+  v1::Repository spec = Spec("apps", repo_->remote_path());
+  spec.mutable_poll_interval()->set_seconds(3600);
+  spec.mutable_webhook_secret()->set_file(dir_ + "/webhook-secret");
+  ASSERT_TRUE(Create(spec).ok());
+  RevisionCollector watch(stub_.get(), "");
+  ASSERT_EQ(watch.WaitFor(1).size(), 1u);
+  std::string c2 = repo_->Commit({{"f", "2"}}, "c2");
+  repo_->Push("main");
+  std::string body = R"({"ref":"refs/heads/main"})";
+  httplib::Headers headers = {{"X-GitHub-Event", "push"},
+                              {"X-Hub-Signature-256", "sha256=" + repo_watcher::HmacSha256Hex("s3cr3t-hook", body)}};
+
+  httplib::Client plain("127.0.0.1", webhook_port_);
+  plain.set_read_timeout(3, 0);
+  auto refused = plain.Post("/webhooks/github/apps", headers, body, "application/json");
+  EXPECT_TRUE(!refused || refused->status != 202) << "plain HTTP was served";
+
+  httplib::SSLClient hook("127.0.0.1", webhook_port_);
+  hook.set_ca_cert_path(certs.ca().c_str());
+  hook.enable_server_certificate_verification(true);
+  auto res = hook.Post("/webhooks/github/apps", headers, body, "application/json");
+  ASSERT_TRUE(res) << httplib::to_string(res.error()) << svc_->Log();
+  EXPECT_EQ(res->status, 202);
+  auto revs = watch.WaitFor(2, absl::Seconds(5));
+  ASSERT_EQ(revs.size(), 2u) << "the webhook did not trigger a fetch (poll interval is 1h)";
+  EXPECT_EQ(revs[1].sha(), c2);
+
+  // A connection that starts no handshake is closed at the request timeout.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(webhook_port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  timeval tv{.tv_sec = 10, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  absl::Time t0 = absl::Now();
+  char byte;
+  ssize_t n = recv(fd, &byte, 1, 0);
+  close(fd);
+  EXPECT_LE(n, 0);
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(6)) << "a silent connection was kept past the request timeout";
+}
+
+TEST_F(RepoWatcherTest, AWebhookKeyOfAnotherCertificateStopsTheStartNamingTheFlag) {
+  const testing::TestCerts& certs = testing::TestCerts::Get();
+  auto r = testing::RunCommand({testing::BinaryPath("ferry-repo-watcher"), "--database-url=" + db_.url(),
+                                "--insecure-plaintext", "--grpc-address=127.0.0.1:0", "--metrics-address=127.0.0.1:0",
+                                "--webhook-tls-cert-file=" + certs.cert("repo-watcher"),
+                                "--webhook-tls-key-file=" + certs.key("planner")},
+                               absl::Seconds(20));
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("--webhook-tls-key-file " + certs.key("planner") + ": is not the key of the certificate"),
+            std::string::npos)
+      << r.output;
 }
 
 // 300 webhooks with bad signatures left 300 permanent audit events.

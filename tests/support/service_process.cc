@@ -64,13 +64,21 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(const std:
   p->log_path_ = p->dir_ + "/" + binary + ".log";
   std::string port_file = p->dir_ + "/ports";
   std::vector<std::string> argv = {BinaryPath(binary)};
-  bool has_grpc = false, has_metrics = false;
-  for (const auto& a : args) {
+  bool has_grpc = false, has_metrics = false, has_tls = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
     has_grpc |= a.rfind("--grpc-address", 0) == 0;
     has_metrics |= a.rfind("--metrics-address", 0) == 0;
+    has_tls |= a.rfind("--tls-cert-file", 0) == 0 || a.rfind("--insecure-plaintext", 0) == 0;
+    if (a.rfind("--tls-ca-file=", 0) == 0) p->tls_ca_file_ = a.substr(a.find('=') + 1);
+    if (a == "--tls-ca-file" && i + 1 < args.size()) p->tls_ca_file_ = args[i + 1];
   }
   if (!has_grpc) argv.push_back("--grpc-address=127.0.0.1:0");
   if (!has_metrics) argv.push_back("--metrics-address=127.0.0.1:0");
+  if (!has_tls) {
+    argv.push_back("--insecure-plaintext");
+    argv.push_back("--insecure-no-auth");
+  }
   argv.push_back("--port-file=" + port_file);
   argv.insert(argv.end(), args.begin(), args.end());
 
@@ -110,7 +118,7 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(const std:
     }
     absl::SleepFor(absl::Milliseconds(10));
   }
-  absl::Status serving = WaitForServing(p->grpc_target(), deadline - absl::Now());
+  absl::Status serving = WaitForServing(p->grpc_target(), deadline - absl::Now(), p->tls_ca_file_);
   if (!serving.ok()) return absl::Status(serving.code(), absl::StrCat(serving.message(), "\n", Tail(p->Log())));
   return p;
 }
@@ -142,8 +150,17 @@ void ServiceProcess::Kill() {
   pid_ = -1;
 }
 
-absl::Status WaitForServing(const std::string& target, absl::Duration timeout) {
-  auto channel = grpc::CreateChannel(target, grpc::InsecureChannelCredentials());
+absl::Status WaitForServing(const std::string& target, absl::Duration timeout, const std::string& tls_ca_file) {
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!tls_ca_file.empty()) {
+    grpc::SslCredentialsOptions options;
+    std::ifstream in(tls_ca_file);
+    std::stringstream ca;
+    ca << in.rdbuf();
+    options.pem_root_certs = ca.str();
+    credentials = grpc::SslCredentials(options);
+  }
+  auto channel = grpc::CreateChannel(target, credentials);
   auto stub = grpc::health::v1::Health::NewStub(channel);
   absl::Time deadline = absl::Now() + timeout;
   std::string last;

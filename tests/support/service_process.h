@@ -19,6 +19,10 @@ class ServiceProcess {
   // Starts build/bin/<binary> with `args` plus --grpc-address,
   // --metrics-address and --port-file, and waits until it reports SERVING on
   // grpc.health.v1. Returns the tail of its log when it exits or times out.
+  // Unless `args` has --tls-cert-file or --insecure-plaintext, the service
+  // runs with --insecure-plaintext --insecure-no-auth (plaintext and open,
+  // as tests before TLS expect); with --tls-ca-file the health check is made
+  // over TLS, trusting that CA.
   static absl::StatusOr<std::unique_ptr<ServiceProcess>> Start(const std::string& binary,
                                                                std::vector<std::string> args,
                                                                absl::Duration timeout = absl::Seconds(30));
@@ -29,6 +33,8 @@ class ServiceProcess {
   int metrics_port() const { return metrics_port_; }
   pid_t pid() const { return pid_; }
   const std::string& log_path() const { return log_path_; }
+  // The --tls-ca-file it was started with; "" when plaintext.
+  const std::string& tls_ca_file() const { return tls_ca_file_; }
   std::string Log() const;
 
   // SIGTERM, then waits up to `timeout`. Returns the exit code, or an error
@@ -44,10 +50,12 @@ class ServiceProcess {
   int metrics_port_ = 0;
   std::string dir_;
   std::string log_path_;
+  std::string tls_ca_file_;
 };
 
-// Polls grpc.health.v1.Health/Check on `target` until it answers SERVING.
-absl::Status WaitForServing(const std::string& target, absl::Duration timeout);
+// Polls grpc.health.v1.Health/Check on `target` until it answers SERVING;
+// over TLS trusting the CA in `tls_ca_file` when given.
+absl::Status WaitForServing(const std::string& target, absl::Duration timeout, const std::string& tls_ca_file = "");
 
 struct CommandResult {
   int exit_code = -1;   // -1 when killed by a signal or timed out

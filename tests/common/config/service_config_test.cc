@@ -67,6 +67,25 @@ TEST(ServiceConfigTest, EnvironmentFallsBackAndFlagWins) {
   EXPECT_EQ(p.config.log_level, "warn");
 }
 
+// --insecure-plaintext and --insecure-no-auth were options wanting a value:
+// given bare, as documented, they swallowed the next argument or failed.
+TEST(ServiceConfigTest, InsecureSwitchesAreBareFlagsWithEnvironmentFallback) {
+  Parsed p = Parse({"--database-url=x", "--insecure-plaintext", "--insecure-no-auth", "--threads=4"});
+  ASSERT_EQ(p.error, "");
+  EXPECT_TRUE(p.config.insecure_plaintext);
+  EXPECT_TRUE(p.config.insecure_no_auth);
+  EXPECT_EQ(p.config.threads, 4);
+  Parsed none = Parse({"--database-url=x"});
+  EXPECT_FALSE(none.config.insecure_plaintext);
+  EXPECT_FALSE(none.config.insecure_no_auth);
+  setenv("FERRY_INSECURE_PLAINTEXT", "true", 1);
+  Parsed env = Parse({"--database-url=x"});
+  unsetenv("FERRY_INSECURE_PLAINTEXT");
+  ASSERT_EQ(env.error, "");
+  EXPECT_TRUE(env.config.insecure_plaintext);
+  EXPECT_FALSE(env.config.insecure_no_auth);
+}
+
 TEST(ServiceConfigTest, RejectsBadEnvironmentValue) {
   setenv("FERRY_DB_POOL_SIZE", "many", 1);
   Parsed p = Parse({"--database-url=x"});
