@@ -143,10 +143,16 @@ absl::Status KeyPair::CheckIssuedBy(const PemFile& ca) const {
     return absl::InternalError(absl::StrCat("cannot check ", Named(cert_), ": ", OpenSslError()));
   }
   if (X509_verify_cert(ctx.get()) != 1) {
-    std::string reason = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()));
+    int error = X509_STORE_CTX_get_error(ctx.get());
+    std::string reason = X509_verify_cert_error_string(error);
     ERR_clear_error();
-    return absl::InvalidArgumentError(
-        absl::StrCat(Named(cert_), ": not signed by the CA in ", Named(ca), " (", reason, ")"));
+    bool other_issuer = error == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+                        error == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT ||
+                        error == X509_V_ERR_CERT_SIGNATURE_FAILURE || error == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+                        error == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN;
+    return absl::InvalidArgumentError(absl::StrCat(Named(cert_),
+                                                   other_issuer ? ": not signed by the CA in " : ": not accepted by the CA in ",
+                                                   Named(ca), " (", reason, ")"));
   }
   return absl::OkStatus();
 }

@@ -42,7 +42,8 @@ class KeyPair {
 
   // OK when the certificate chains to a certificate of `ca` and is valid
   // now; else INVALID_ARGUMENT "<cert flag> <path>: not signed by the CA in
-  // <ca flag> <path> (<OpenSSL's reason>)".
+  // <ca flag> <path> (<OpenSSL's reason>)", or "not accepted by the CA in"
+  // for other reasons (expired, not yet valid, not a CA).
   absl::Status CheckIssuedBy(const PemFile& ca) const;
 
   // Installs the certificate chain and the key in an OpenSSL context (a

@@ -182,7 +182,9 @@ class DeployerBinaryTest : public ::testing::Test {
                                      "--drift-interval=1h",
                                      "--deployer-id=replica-a",
                                      "--grpc-address=127.0.0.1:0",
-                                     "--metrics-address=127.0.0.1:0"};
+                                     "--metrics-address=127.0.0.1:0",
+                                     "--insecure-plaintext",
+                                     "--insecure-no-auth"};
     std::string env = absl::StrCat("FERRY_TEST_CRASH_AFTER_STEP=", crash_after);
     pid_t pid = fork();
     if (pid == 0) {
