@@ -18,6 +18,7 @@
 #include "common/server/server_runner.h"
 #include "common/server/stream_limiter.h"
 #include "ferry/v1/audit.grpc.pb.h"
+#include "tests/support/service_process.h"
 #include "tests/support/test_certs.h"
 #include "tests/support/test_database.h"
 
@@ -341,6 +342,24 @@ TEST_F(TlsLoadTest, ACertificateOfAnotherCaIsRefused) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(s.message(), absl::StrCat("--tls-cert-file ", c.other_cert("planner"), ": not signed by the CA in --tls-ca-file ",
                                       c.ca(), " (unable to get local issuer certificate)"));
+}
+
+TEST_F(TlsLoadTest, AnExpiredCertificateIsRefused) {
+  // Signed by the suite's CA, valid for no time at all.
+  std::string key = dir_ + "/expired-key.pem", csr = dir_ + "/expired.csr", cert = dir_ + "/expired.pem";
+  for (const std::vector<std::string>& argv :
+       {std::vector<std::string>{"openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key},
+        {"openssl", "req", "-new", "-key", key, "-subj", "/CN=ferry-planner", "-out", csr},
+        {"openssl", "x509", "-req", "-in", csr, "-CA", c.ca(), "-CAkey", c.dir() + "/ca-key.pem", "-CAcreateserial",
+         "-CAserial", dir_ + "/ca.srl", "-days", "0", "-out", cert}}) {
+    testing::CommandResult r = testing::RunCommand(argv);
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  absl::SleepFor(absl::Seconds(1.1));
+  absl::Status s = Load(c.ca(), cert, key);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), absl::StrCat("--tls-cert-file ", cert, ": not accepted by the CA in --tls-ca-file ", c.ca(),
+                                      " (certificate has expired)"));
 }
 
 TEST_F(TlsLoadTest, PlaintextChecksNothing) {
