@@ -1,13 +1,13 @@
 #include "common/auth/jwt_verifier.h"
 
 #include <arpa/inet.h>
+#include <cjose/cjose.h>
+#include <curl/curl.h>
 #include <sys/stat.h>
 
 #include <cerrno>
-#include <cjose/cjose.h>
 #include <cmath>
 #include <cstring>
-#include <curl/curl.h>
 #include <fstream>
 #include <mutex>
 #include <optional>

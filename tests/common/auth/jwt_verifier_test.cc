@@ -404,6 +404,22 @@ TEST_F(JwtVerifierTest, RefusesHs256SignedWithThePublicKeyAsSecret) {
   }
 }
 
+TEST_F(JwtVerifierTest, RefusesHeadersThatParsersCouldReadTwoWays) {
+  WriteJwksFile(Jwks({&RsaKey()}));
+  auto verifier = Verifier(FileIssuer());
+  const std::string genuine = RsaKey().Sign("RS256", Claims());
+  const std::string rest = genuine.substr(genuine.find('.'));
+  // Two algs: whichever one a parser keeps, no HS* or none gets through.
+  for (const char* header : {R"({"alg":"RS256","kid":"rsa-1","alg":"HS256"})",
+                             R"({"alg":"HS256","kid":"rsa-1","alg":"RS256"})",
+                             R"({"alg":"none","kid":"rsa-1","alg":"RS256"})"}) {
+    const std::string token = Base64Url(header) + rest;
+    auto result = verifier->Verify(token);
+    ASSERT_FALSE(result.ok()) << header;
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kUnauthenticated) << result.status();
+  }
+}
+
 TEST_F(JwtVerifierTest, RefusesKeysThatDoNotFitTheAlgorithm) {
   const auto small = TestKey::Rsa("rsa-small", 1024);
   WriteJwksFile(Jwks({&RsaKey(), &EcKey(), small.get()}));
@@ -543,6 +559,18 @@ TEST_F(JwtVerifierTest, JwksUrlDownWithoutCachedKeysIsUnavailable) {
   EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable) << result.status();
   EXPECT_TRUE(absl::StrContains(result.status().message(), "JWKS of issuer \"https://idp.example.com\""))
       << result.status();
+}
+
+TEST_F(JwtVerifierTest, RefusesJwksLargerThanOneMebibyte) {
+  JwksServer server;
+  json jwks = Jwks({&RsaKey()});
+  jwks["padding"] = std::string(1024 * 1024, 'x');
+  server.Publish(jwks);
+  auto verifier = Verifier(UrlIssuer(server.url()));
+  auto result = verifier->Verify(RsaKey().Sign("RS256", Claims()));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable) << result.status();
+  EXPECT_TRUE(absl::StrContains(result.status().message(), "larger than 1048576 bytes")) << result.status();
 }
 
 TEST_F(JwtVerifierTest, RefusesPlainHttpJwksUrlsOffLoopback) {
