@@ -205,7 +205,6 @@ class RepoWatcherTest : public ::testing::Test {
 
   grpc::Status Create(const v1::Repository& r, v1::Repository* out = nullptr) {
     grpc::ClientContext ctx;
-    ctx.AddMetadata("x-ferry-actor", "alice");
     v1::CreateRepositoryRequest req;
     *req.mutable_repository() = r;
     v1::Repository tmp;
@@ -330,7 +329,7 @@ TEST_F(RepoWatcherTest, RegistryValidatesNamesTheFieldAndAuditsChanges) {
   for (const v1::Event& e : rejected) {
     EXPECT_EQ(e.action(), v1::AUDIT_ACTION_REPOSITORY_REGISTERED);
     EXPECT_EQ(e.details().fields().at("outcome").string_value(), "rejected");
-    EXPECT_EQ(e.actor().id(), "alice");
+    EXPECT_EQ(e.actor().id(), "anonymous");  // --insecure-no-auth: nobody proved who they are
   }
   EXPECT_NE(rejected[0].details().fields().at("error").string_value().find("repository.url"), std::string::npos);
 
@@ -374,7 +373,7 @@ TEST_F(RepoWatcherTest, RegistryValidatesNamesTheFieldAndAuditsChanges) {
   ASSERT_EQ(events.size(), 7u);  // 3 rejected, registered, duplicate rejected, updated, deleted
   EXPECT_EQ(events[3].action(), v1::AUDIT_ACTION_REPOSITORY_REGISTERED);
   EXPECT_EQ(events[3].details().fields().at("outcome").string_value(), "applied");
-  EXPECT_EQ(events[3].actor().id(), "alice");
+  EXPECT_EQ(events[3].actor().id(), "anonymous");
   EXPECT_EQ(events[4].details().fields().at("outcome").string_value(), "rejected");
   EXPECT_EQ(events[5].action(), v1::AUDIT_ACTION_REPOSITORY_UPDATED);
   EXPECT_EQ(events[6].action(), v1::AUDIT_ACTION_REPOSITORY_DELETED);
