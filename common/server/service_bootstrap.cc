@@ -3,6 +3,7 @@
 #include <csignal>
 
 #include "absl/synchronization/mutex.h"
+#include "access_migrations.h"
 #include "common/logging/logger.h"
 
 namespace ferry::server {
@@ -26,6 +27,11 @@ absl::StatusOr<Infrastructure> Bootstrap(const config::ServiceConfig& config,
   infra.pool = std::move(*pool);
   logging::Info("database connected", {{"database", infra.pool->address()}});
   absl::Status migrated = postgres::Migrate(*infra.pool, migrations);
+  if (!migrated.ok()) return migrated;
+  // The schema `access` (API tokens) is every service's: each verifies
+  // tokens. The migrator's advisory lock makes services that start together
+  // migrate it once.
+  migrated = postgres::Migrate(*infra.pool, AccessMigrations());
   if (!migrated.ok()) return migrated;
   infra.runner = std::make_unique<ServerRunner>(ServerOptions{
       .service_name = config.service_name,
