@@ -154,6 +154,7 @@ absl::StatusOr<v1::CreateTokenResponse> TokenAdmin::CreateToken(const v1::Actor&
     return absl::FailedPreconditionError(
         "API tokens cannot be created: this planner has no token key (--token-key-file)");
   }
+  const v1::Actor creator = actor.id().empty() ? SystemActor() : actor;
   const absl::Time now = clock_->Now();
   // A 48-bit id may, very rarely, be taken: draw again.
   for (int attempt = 0;; ++attempt) {
@@ -164,19 +165,19 @@ absl::StatusOr<v1::CreateTokenResponse> TokenAdmin::CreateToken(const v1::Actor&
     r.subject = request.subject();
     r.groups.assign(request.groups().begin(), request.groups().end());
     r.description = request.description();
-    r.created_by = actor;
+    r.created_by = creator;
     r.create_time = now;
     r.expire_time = now + ttl;
     stored.token_hash = key_->Hash(made.token);
     v1::Event event = MakeEvent(
-        v1::AUDIT_ACTION_TOKEN_CREATED, actor, r,
+        v1::AUDIT_ACTION_TOKEN_CREATED, creator, r,
         absl::StrCat("API token ", TokenDisplay(r.id), " created for ", r.subject,
                      r.groups.empty() ? "" : absl::StrCat(" (groups ", absl::StrJoin(r.groups, ", "), ")"),
                      ", expires ", UtcText(r.expire_time)));
     absl::Status created = store_->Create(stored, event);
     if (absl::IsAlreadyExists(created) && attempt < 3) continue;
     RETURN_IF_ERROR(created);
-    logging::Info("API token created", {{"token", TokenDisplay(r.id)}, {"subject", r.subject}, {"by", actor.id()}});
+    logging::Info("API token created", {{"token", TokenDisplay(r.id)}, {"subject", r.subject}, {"by", creator.id()}});
     v1::CreateTokenResponse out;
     // Times as the store keeps them (microseconds).
     r.create_time = absl::FromUnixMicros(absl::ToUnixMicros(r.create_time));

@@ -5,6 +5,7 @@
 
 #include <pqxx/pqxx>
 
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "access_migrations.h"
+#include "common/auth/api_tokens.h"
 #include "common/auth/postgres_token_store.h"
 #include "common/auth/token.h"
 #include "common/auth/token_admin.h"
@@ -392,6 +394,35 @@ TEST_F(TokensTest, BootstrapTokenIsCreatedOnceAndSurvivesRestarts) {
   EXPECT_EQ(after.Verify(token).status().code(), absl::StatusCode::kUnauthenticated);
   // Malformed: INVALID_ARGUMENT.
   EXPECT_EQ(admin_->EnsureBootstrapToken("ferry_short").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(TokensTest, ApiTokensBuildsAServicesVerifierFromTheKeyFile) {
+  const std::string dir = ferry::testing::MakeTempDir("api-tokens");
+  std::ofstream(dir + "/token.key") << HexEncode(std::string(32, 'k')) << "\n";
+  // A service that only verifies: no outbox.
+  absl::StatusOr<ApiTokens> tokens = ApiTokens::Create(dir + "/token.key", pool_.get(), &clock_);
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  v1::CreateTokenResponse made = Create("ci-bot");
+  absl::StatusOr<Principal> p = tokens->verifier->Verify(made.secret());
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->id, "ci-bot");
+  v1::CreateTokenRequest req;
+  req.set_subject("x");
+  TokenAdmin verify_only(tokens->store.get(), tokens->key.get(), &clock_, tokens->ForgetOnRevoke());
+  EXPECT_EQ(verify_only.CreateToken(Alice(), req).status().code(), absl::StatusCode::kFailedPrecondition);
+  // Revoked through an admin wired with ForgetOnRevoke: refused at once.
+  absl::StatusOr<ApiTokens> planner = ApiTokens::Create(dir + "/token.key", pool_.get(), &clock_, outbox_.get());
+  ASSERT_TRUE(planner.ok());
+  TokenAdmin admin(planner->store.get(), planner->key.get(), &clock_, planner->ForgetOnRevoke());
+  ASSERT_TRUE(planner->verifier->Verify(made.secret()).ok());
+  v1::RevokeTokenRequest revoke;
+  revoke.set_token_id(made.token().id());
+  ASSERT_TRUE(admin.RevokeToken(Alice(), revoke).ok());
+  EXPECT_EQ(planner->verifier->Verify(made.secret()).status().code(), absl::StatusCode::kUnauthenticated);
+
+  absl::StatusOr<ApiTokens> unset = ApiTokens::Create("", pool_.get(), &clock_);
+  ASSERT_FALSE(unset.ok());
+  EXPECT_NE(unset.status().message().find("--token-key-file"), std::string::npos);
 }
 
 TEST_F(TokensTest, AccessMigrationRunsOnceWhenServicesStartTogether) {
