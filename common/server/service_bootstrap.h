@@ -19,8 +19,8 @@ struct Infrastructure {
 
 // Connects to PostgreSQL (retrying as configured and saying so in the log),
 // migrates `migrations` and the schema `access` that every service shares
-// (API tokens, common/auth/schema), and prepares a runner. Returns the first error; the
-// caller prints it as one line and exits non-zero.
+// (API tokens, common/auth/schema), and prepares a runner. Returns the first
+// error; the caller prints it as one line and exits non-zero.
 absl::StatusOr<Infrastructure> Bootstrap(const config::ServiceConfig& config,
                                          const postgres::MigrationSet& migrations);
 

@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -203,6 +204,7 @@ int main(int argc, char** argv) {
                                                                      ensured.status().ToString())}});
       return 1;
     }
+    std::fill(bootstrap_admin_token.begin(), bootstrap_admin_token.end(), '\0');  // no copy of the secret kept
   }
   ferry::auth::AccessService access(&token_admin);
   infra->runner->AddService(&access);
