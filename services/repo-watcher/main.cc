@@ -12,6 +12,8 @@
 #include "common/git/libgit2_client.h"
 #include "common/logging/logger.h"
 #include "common/outbox/audit_outbox.h"
+#include "common/server/access_setup.h"
+#include "services/repo-watcher/repo_watcher_access.h"
 #include "common/postgres/notification_listener.h"
 #include "common/server/service_bootstrap.h"
 #include "services/repo-watcher/content_reader.h"
@@ -125,6 +127,14 @@ int main(int argc, char** argv) {
       flush_options, &clock);
   WebhookServer webhook_server(&webhooks, webhook_limits);
 
+  absl::StatusOr<std::unique_ptr<server::AccessSetup>> access_setup =
+      server::AccessSetup::Create(config, infra->pool.get(), &clock, &runner.registry(),
+                                  [&audit](v1::Event e) { return audit->Record(std::move(e)); });
+  if (!access_setup.ok()) {
+    logging::Error("cannot start", {{"error", access_setup.status().ToString()}});
+    return 1;
+  }
+  AddRepoWatcherRules(*(*access_setup)->access);
   RepoWatcherService service(&registry, &store, &scheduler, &feed, &content,
                              {.watch_revisions = runner.NewStreamLimiter("WatchRevisions"),
                               .read_content = runner.NewStreamLimiter("ReadContent")});
@@ -148,5 +158,5 @@ int main(int argc, char** argv) {
   } else {
     logging::Info("serving webhooks", {{"webhook_port", webhook_server.port()}, {"cache_dir", cache_dir}});
   }
-  return server::ServeUntilSignal(runner);
+  return server::ServeUntilSignal(runner, [&] { (*access_setup)->ReloadPolicy(); });
 }
