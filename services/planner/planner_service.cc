@@ -143,10 +143,10 @@ grpc::Status PlannerService::RejectPlan(grpc::ServerContext*, const v1::RejectPl
   });
 }
 
-grpc::Status PlannerService::PreviewPlan(grpc::ServerContext*, const v1::PreviewPlanRequest* req,
+grpc::Status PlannerService::PreviewPlan(grpc::ServerContext* ctx, const v1::PreviewPlanRequest* req,
                                          v1::PreviewPlanResponse* out) {
   return server::Handle(*req, [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(*out->mutable_plan(), planner_->PreviewPlan(*req));
+    ASSIGN_OR_RETURN(*out->mutable_plan(), planner_->PreviewPlan(*req, server::CallerOf(*ctx)));
     FitInMessage(*out->mutable_plan(), limits_.max_plan_message_bytes);
     return absl::OkStatus();
   });
