@@ -146,8 +146,8 @@ grpc::Status PlannerService::RejectPlan(grpc::ServerContext* ctx, const v1::Reje
 
 grpc::Status PlannerService::PreviewPlan(grpc::ServerContext* ctx, const v1::PreviewPlanRequest* req,
                                          v1::PreviewPlanResponse* out) {
-  return server::Handle(ctx, *req, [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(*out->mutable_plan(), planner_->PreviewPlan(*req));
+  return server::Handle(ctx, *req, [&](const auth::Principal& caller) -> absl::Status {
+    ASSIGN_OR_RETURN(*out->mutable_plan(), planner_->PreviewPlan(*req, auth::ActorOf(caller)));
     FitInMessage(*out->mutable_plan(), limits_.max_plan_message_bytes);
     return absl::OkStatus();
   });

@@ -24,6 +24,7 @@
 #include "services/repo-watcher/repo_watcher_metrics.h"
 #include "services/repo-watcher/repo_watcher_service.h"
 #include "services/repo-watcher/repository_registry.h"
+#include "services/repo-watcher/revision_checker.h"
 #include "services/repo-watcher/revision_feed.h"
 #include "services/repo-watcher/revision_notifier.h"
 #include "services/repo-watcher/signature_verifier.h"
@@ -112,6 +113,7 @@ int main(int argc, char** argv) {
                                            }});
   RevisionFeed feed(&store, &notifier);
   ContentReader content(&store, &mirrors, content_limits);
+  RevisionChecker checker(&store, &mirrors, &verifier);
   WebhookHandler webhooks(
       &store, &metrics, [&](const std::string& id) { scheduler.Trigger(id); }, &clock, webhook_audit_interval);
   // Audits the rest of a flood of rejected webhooks once it stops.
@@ -135,7 +137,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   AddRepoWatcherRules(*(*access_setup)->access);
-  RepoWatcherService service(&registry, &store, &scheduler, &feed, &content,
+  RepoWatcherService service(&registry, &store, &scheduler, &feed, &content, &checker,
                              {.watch_revisions = runner.NewStreamLimiter("WatchRevisions"),
                               .read_content = runner.NewStreamLimiter("ReadContent")});
   runner.AddService(&service);

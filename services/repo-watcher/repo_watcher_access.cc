@@ -28,6 +28,7 @@ void AddRepoWatcherRules(auth::AccessControl& access) {
   access.AddRule("ferry.v1.RefreshRepositoryRequest", refresh);
   access.AddRule("ferry.v1.WatchRevisionsRequest", view);
   access.AddRule("ferry.v1.ListRevisionsRequest", view);
+  access.AddRule("ferry.v1.CheckRevisionRequest", view);
   // File contents may hold what only the services need to read.
   access.AddRule("ferry.v1.ReadContentRequest", services_only);
 }

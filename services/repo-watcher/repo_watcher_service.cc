@@ -91,4 +91,9 @@ grpc::Status RepoWatcherService::ReadContent(grpc::ServerContext* ctx, const v1:
   });
 }
 
+grpc::Status RepoWatcherService::CheckRevision(grpc::ServerContext* ctx, const v1::CheckRevisionRequest* req,
+                                               v1::CheckRevisionResponse* out) {
+  return server::Handle(ctx, *req, out, [&] { return checker_->Check(req->repository_id(), req->revision()); });
+}
+
 }  // namespace ferry::repo_watcher

@@ -869,6 +869,53 @@ TEST_F(RepoWatcherTest, HeadPolicyRejectsUnsignedAndUntrustedTipsAndNeverOffersT
   EXPECT_NE(Metrics().find(R"(ferry_revisions_total{signature_result="unsigned"} 1)"), std::string::npos);
 }
 
+// CheckRevision: the planner asks it before planning a revision a person
+// named; it answers with the repository's policy, for any commit the mirror
+// holds, not only the tips.
+TEST_F(RepoWatcherTest, CheckRevisionAnswersWithTheRepositorysSignaturePolicy) {
+  auto alice = testing::SshKey::Generate(dir_ + "/ssh-a", "alice@ferry.example");
+  auto mallory = testing::SshKey::Generate(dir_ + "/ssh-b", "mallory@ferry.example");
+  std::string signed_sha = repo_->Commit({{"f", "1"}}, "signed", alice.CommitArgs(), alice.Env());
+  std::string unsigned_sha = repo_->Commit({{"f", "2"}}, "unsigned");
+  std::string forged_sha = repo_->Commit({{"f", "3"}}, "mallory", mallory.CommitArgs(), mallory.Env());
+  repo_->Push("main");
+  v1::Repository spec = Spec("apps", repo_->remote_path());
+  spec.mutable_signature_policy()->set_mode(v1::SIGNATURE_MODE_HEAD);
+  spec.mutable_signature_policy()->add_ssh_allowed_signers(alice.allowed_signer);
+  ASSERT_TRUE(Create(spec).ok());
+  Refresh("apps");
+  auto check = [&](const std::string& repository, const std::string& sha, v1::CheckRevisionResponse* out) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::CheckRevisionRequest req;
+    req.set_repository_id(repository);
+    req.set_revision(sha);
+    return stub_->CheckRevision(&ctx, req, out);
+  };
+  v1::CheckRevisionResponse verdict;
+  grpc::Status s = check("apps", signed_sha, &verdict);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(verdict.accepted()) << verdict.reason();
+  EXPECT_EQ(verdict.signer(), "alice@ferry.example");
+
+  verdict.Clear();
+  s = check("apps", unsigned_sha, &verdict);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_FALSE(verdict.accepted());
+  EXPECT_EQ(verdict.signature_result(), v1::SIGNATURE_RESULT_UNSIGNED);
+  EXPECT_FALSE(verdict.reason().empty());
+
+  verdict.Clear();
+  s = check("apps", forged_sha, &verdict);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_FALSE(verdict.accepted());
+  EXPECT_EQ(verdict.signature_result(), v1::SIGNATURE_RESULT_UNTRUSTED_KEY);
+
+  EXPECT_EQ(check("apps", std::string(40, 'd'), &verdict).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(check("nope", signed_sha, &verdict).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(check("apps", "HEAD", &verdict).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(RepoWatcherTest, ReadContentStreamsFilesAndSymlinksWithinLimitsAndRejectsEscapes) {
   std::filesystem::create_directories(repo_->work_path() + "/apps/a");
   std::filesystem::create_symlink("/etc/passwd", repo_->work_path() + "/apps/a/evil");
