@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <map>
 #include <memory>
 #include <string>
@@ -55,7 +56,11 @@ struct Scope {
   std::string environment;
   bool any = false;
 
-  static Scope Any() { return Scope{.any = true}; }
+  static Scope Any() {
+    Scope s;
+    s.any = true;
+    return s;
+  }
   static Scope Global() { return Scope{}; }
 };
 
@@ -83,6 +88,9 @@ struct Binding {
   std::vector<std::string> applications;  // globs (* and ?); empty means ["*"]
   std::vector<std::string> environments;  // globs; empty means ["*"]
 };
+
+// The largest policy file accepted, in bytes.
+inline constexpr size_t kMaxPolicyBytes = 1 << 20;
 
 // A parsed policy. Immutable; a reload makes a new one.
 class Policy {

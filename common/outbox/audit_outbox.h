@@ -25,6 +25,7 @@ class AuditOutbox {
                                              const std::string& service, const std::string& audit_address,
                                              server::ServerRunner& runner, ForwarderOptions options = {}) {
     auto out = std::unique_ptr<AuditOutbox>(new AuditOutbox());
+    out->pool_ = pool;
     out->store_ = std::make_unique<PostgresOutboxStore>(pool, schema, service);
     // Over the runner's TLS, accepting only the audit service's certificate.
     out->sink_ = std::make_unique<GrpcAuditSink>(runner.tls()->Channel(audit_address, "audit"));
@@ -37,10 +38,17 @@ class AuditOutbox {
   }
 
   OutboxStore* store() { return store_.get(); }
+
+  // Records one event in a transaction of its own (an event that reports no
+  // state change: a refused call).
+  absl::Status Record(v1::Event event) {
+    return pool_->RunInTransaction([&](pqxx::work& txn) { return store_->Enqueue(txn, std::move(event)); });
+  }
   OutboxForwarder* forwarder() { return forwarder_.get(); }
 
  private:
   AuditOutbox() = default;
+  postgres::ConnectionPool* pool_ = nullptr;
   std::unique_ptr<PostgresOutboxStore> store_;
   std::unique_ptr<GrpcAuditSink> sink_;
   std::unique_ptr<OutboxForwarder> forwarder_;

@@ -10,27 +10,54 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/auth/access_control.h"
+#include "common/auth/principal.h"
 #include "common/concurrency/last_resort.h"
 #include "common/status/grpc_status.h"
 #include "ferry/v1/common.pb.h"
 
 // What every gRPC handler of every service does around its one call into the
-// service's logic: check the request, learn who is calling, and turn the
-// result into the reply. Handlers stay one line:
+// service's logic: check the request, authenticate and authorise the caller
+// (common/auth/access_control.h), and turn the result into the reply.
+// Handlers stay one line:
 //
-//   grpc::Status PlannerService::GetPlan(grpc::ServerContext*, const v1::GetPlanRequest* req, v1::Plan* out) {
-//     return server::Handle(*req, out, [&] { return planner_->GetPlan(req->plan_id()); });
+//   grpc::Status PlannerService::ApprovePlan(grpc::ServerContext* ctx, const v1::ApprovePlanRequest* req,
+//                                            v1::Plan* out) {
+//     return server::Handle(ctx, *req, out, [&](const auth::Principal& caller) {
+//       return planner_->ApprovePlan(req->plan_id(), auth::ActorOf(caller), req->comment());
+//     });
 //   }
 //
-// The next issues add authentication and authorisation here, in CallerOf and
-// CheckRequest, so that no handler decides them on its own.
+// The function may also take no argument when it does not need the caller.
+// No handler decides access on its own, and none reads identity from the
+// request or its metadata: the caller is who the credentials prove.
 namespace ferry::server {
 
-// Who made the call, for audit events and (later) access control. The one
-// place that decides it. Today Ferry has no authentication: the
-// "x-ferry-actor" metadata names the caller (a user) when given and not
-// empty; otherwise the caller is the user "anonymous".
-v1::Actor CallerOf(const grpc::ServerContext& context);
+// Installs the access control every handler consults (main.cc, before
+// serving; it must outlive the server). Without one, calls are allowed as
+// the user "anonymous" (tests of handlers and logic); every service binary
+// installs one, enabled unless started with --insecure-no-auth.
+void InstallAccessControl(const auth::AccessControl* access);
+
+// What the call carries that proves who sent it: the verified client
+// certificate's service, the bearer token, and x-ferry-on-behalf-of.
+auth::CallCredentials CredentialsOf(const grpc::ServerContextBase& context);
+
+// The caller of `request`, authenticated and authorised by the installed
+// access control, or its refusal (UNAUTHENTICATED, PERMISSION_DENIED). For
+// streaming handlers, which do not go through Handle.
+absl::StatusOr<auth::Principal> Authorize(const grpc::ServerContextBase& context,
+                                          const google::protobuf::Message& request);
+
+// The installed access control, for scoped checks inside handlers (null
+// when none is installed).
+const auth::AccessControl* InstalledAccessControl();
+
+// A scoped check inside a handler, where the scope is known only from the
+// request's content (PlanRevision with approve also needs kApprove): OK, or
+// PERMISSION_DENIED (recorded). OK when no access control is installed.
+absl::Status CheckPermission(const auth::Principal& caller, auth::Permission permission, const auth::Scope& scope,
+                             const std::string& rpc);
 
 // The checks every request passes before a handler acts on it: OK, or the
 // INVALID_ARGUMENT to reply with. Today: no string field anywhere in the
@@ -41,15 +68,41 @@ absl::Status CheckRequest(const google::protobuf::Message& request);
 // caught exception is logged with; the request type names the method.
 std::string HandlerName(const google::protobuf::Message& request);
 
-// Checks `request`, then runs `fn` (returning absl::Status) and maps its
-// status to the reply's. A handler that throws (a bug, a third-party call
-// that escaped its wrapper) replies INTERNAL and is logged with the request
-// type that names the method (concurrency::RunGuarded); the exception never
-// reaches gRPC's thread (std::terminate).
+namespace internal {
+
+// Calls fn(caller) or fn(), whichever it takes.
 template <typename Fn>
-grpc::Status Handle(const google::protobuf::Message& request, Fn&& fn) {
+decltype(auto) CallWith(Fn& fn, const auth::Principal& caller) {
+  if constexpr (std::is_invocable_v<Fn&, const auth::Principal&>) {
+    return fn(caller);
+  } else {
+    return fn();
+  }
+}
+
+}  // namespace internal
+
+// Checks `request`, authorises the caller, then runs `fn` (returning
+// absl::Status) and maps its status to the reply's. A handler that throws (a
+// bug, a third-party call that escaped its wrapper) replies INTERNAL and is
+// logged with the request type that names the method
+// (concurrency::RunGuarded); the exception never reaches gRPC's thread.
+template <typename Fn>
+grpc::Status Handle(grpc::ServerContext* context, const google::protobuf::Message& request, Fn&& fn) {
   if (absl::Status bad = CheckRequest(request); !bad.ok()) return ToGrpcStatus(bad);
-  return ToGrpcStatus(concurrency::RunGuarded(HandlerName(request), std::forward<Fn>(fn)));
+  absl::StatusOr<auth::Principal> caller = Authorize(*context, request);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return ToGrpcStatus(concurrency::RunGuarded(HandlerName(request), [&] { return internal::CallWith(fn, *caller); }));
+}
+
+// A copy of `request` whose `actor` field names the authenticated caller:
+// whatever the caller wrote there is ignored (requests that carry an actor
+// for the logic's sake: PlanRevision, Rollback, Pin, ...).
+template <typename Request>
+Request WithCallerAsActor(const Request& request, const auth::Principal& caller) {
+  Request copy = request;
+  *copy.mutable_actor() = auth::ActorOf(caller);
+  return copy;
 }
 
 // The reply of a result: its status, and on success the value moved into
@@ -61,12 +114,15 @@ grpc::Status Reply(absl::StatusOr<T> result, Out* out) {
   return grpc::Status::OK;
 }
 
-// Checks `request`, then runs `fn` (returning absl::StatusOr<T>) and replies
-// with its result (see Reply). A throwing handler replies INTERNAL, as above.
+// Checks `request`, authorises the caller, then runs `fn` (returning
+// absl::StatusOr<T>) and replies with its result (see Reply). A throwing
+// handler replies INTERNAL, as above.
 template <typename Out, typename Fn>
-grpc::Status Handle(const google::protobuf::Message& request, Out* out, Fn&& fn) {
+grpc::Status Handle(grpc::ServerContext* context, const google::protobuf::Message& request, Out* out, Fn&& fn) {
   if (absl::Status bad = CheckRequest(request); !bad.ok()) return ToGrpcStatus(bad);
-  return Reply(concurrency::RunGuarded(HandlerName(request), std::forward<Fn>(fn)), out);
+  absl::StatusOr<auth::Principal> caller = Authorize(*context, request);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  return Reply(concurrency::RunGuarded(HandlerName(request), [&] { return internal::CallWith(fn, *caller); }), out);
 }
 
 }  // namespace ferry::server

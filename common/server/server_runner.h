@@ -102,12 +102,13 @@ class ServerRunner {
   bool stopped_ = false;
 };
 
-// Blocks SIGTERM and SIGINT in the calling thread and every thread it starts
-// afterwards. Call first thing in main(), before any thread exists.
+// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread and every thread it
+// starts afterwards. Call first thing in main(), before any thread exists.
 void BlockTerminationSignals();
 
 // Waits for SIGTERM or SIGINT (blocked by BlockTerminationSignals) and
-// returns the signal number.
-int WaitForTerminationSignal();
+// returns the signal number. Each SIGHUP meanwhile runs `on_hangup` (re-read
+// configuration such as the access policy) and keeps waiting.
+int WaitForTerminationSignal(const std::function<void()>& on_hangup = nullptr);
 
 }  // namespace ferry::server

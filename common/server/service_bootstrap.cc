@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "access_migrations.h"
 #include "common/logging/logger.h"
 
 namespace ferry::server {
@@ -64,6 +65,11 @@ absl::StatusOr<Infrastructure> Bootstrap(const config::ServiceConfig& config,
   logging::Info("database connected", {{"database", infra.pool->address()}});
   absl::Status migrated = postgres::Migrate(*infra.pool, migrations);
   if (!migrated.ok()) return migrated;
+  // The schema `access` (API tokens) is every service's: each verifies
+  // tokens. The migrator's advisory lock makes services that start together
+  // migrate it once.
+  migrated = postgres::Migrate(*infra.pool, AccessMigrations());
+  if (!migrated.ok()) return migrated;
   infra.runner = std::make_unique<ServerRunner>(ServerOptions{
       .service_name = config.service_name,
       .grpc_address = config.grpc_address,
@@ -80,7 +86,7 @@ absl::StatusOr<Infrastructure> Bootstrap(const config::ServiceConfig& config,
   return infra;
 }
 
-int ServeUntilSignal(ServerRunner& runner) {
+int ServeUntilSignal(ServerRunner& runner, const std::function<void()>& on_hangup) {
   absl::Status started = runner.Start();
   if (!started.ok()) {
     logging::Error("cannot start", {{"error", started.ToString()}});
@@ -89,7 +95,7 @@ int ServeUntilSignal(ServerRunner& runner) {
     runner.Shutdown();
     return 1;
   }
-  int sig = WaitForTerminationSignal();
+  int sig = WaitForTerminationSignal(on_hangup);
   logging::Info("draining", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   runner.Shutdown();
   return 0;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "absl/status/statusor.h"
@@ -29,14 +30,17 @@ struct Infrastructure {
 // with --insecure-plaintext (and no --tls-* flag) it is plaintext.
 absl::StatusOr<std::shared_ptr<const auth::Tls>> LoadTls(const config::ServiceConfig& config);
 
-// Loads the TLS settings (LoadTls), connects to PostgreSQL (retrying as configured and saying so in the log),
-// migrates `migrations`, and prepares a runner. Returns the first error; the
-// caller prints it as one line and exits non-zero.
+// Loads the TLS settings (LoadTls), connects to PostgreSQL (retrying as
+// configured and saying so in the log), migrates `migrations` and the schema
+// `access` that every service shares (API tokens, common/auth/schema), and
+// prepares a runner. Returns the first error; the caller prints it as one
+// line and exits non-zero.
 absl::StatusOr<Infrastructure> Bootstrap(const config::ServiceConfig& config,
                                          const postgres::MigrationSet& migrations);
 
 // Starts `runner`, waits for SIGTERM/SIGINT, drains, and returns the process
 // exit code: 0 after a clean stop, 1 if the server could not start.
-int ServeUntilSignal(ServerRunner& runner);
+// Each SIGHUP meanwhile runs `on_hangup`.
+int ServeUntilSignal(ServerRunner& runner, const std::function<void()>& on_hangup = nullptr);
 
 }  // namespace ferry::server

@@ -16,6 +16,11 @@ void ToProto(AppendResult&& r, v1::AppendResponse* out) {
 grpc::ServerUnaryReactor* AuditService::Append(grpc::CallbackServerContext* ctx, const v1::AppendRequest* req,
                                                v1::AppendResponse* out) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  absl::StatusOr<auth::Principal> caller = server::Authorize(*ctx, *req);
+  if (!caller.ok()) {
+    reactor->Finish(ToGrpcStatus(caller.status()));
+    return reactor;
+  }
   log_.AppendAsync(req->event(), [reactor, out](absl::StatusOr<AppendResult> r) {
     if (!r.ok()) return reactor->Finish(ToGrpcStatus(r.status()));
     ToProto(std::move(*r), out);
@@ -28,6 +33,11 @@ grpc::ServerUnaryReactor* AuditService::AppendBatch(grpc::CallbackServerContext*
                                                     const v1::AppendBatchRequest* req,
                                                     v1::AppendBatchResponse* out) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  absl::StatusOr<auth::Principal> caller = server::Authorize(*ctx, *req);
+  if (!caller.ok()) {
+    reactor->Finish(ToGrpcStatus(caller.status()));
+    return reactor;
+  }
   log_.AppendBatchAsync(std::vector<v1::Event>(req->events().begin(), req->events().end()),
                         [reactor, out](Appender::Result r) {
                           if (!r.ok()) return reactor->Finish(ToGrpcStatus(r.status()));
@@ -37,12 +47,15 @@ grpc::ServerUnaryReactor* AuditService::AppendBatch(grpc::CallbackServerContext*
   return reactor;
 }
 
-grpc::Status AuditService::Query(grpc::ServerContext*, const v1::QueryRequest* req, v1::QueryResponse* out) {
-  return server::Reply(log_.Query(*req), out);
+grpc::Status AuditService::Query(grpc::ServerContext* ctx, const v1::QueryRequest* req, v1::QueryResponse* out) {
+  return server::Handle(ctx, *req, out, [&] { return log_.Query(*req); });
 }
 
 grpc::Status AuditService::Tail(grpc::ServerContext* ctx, const v1::TailRequest* req,
                                 grpc::ServerWriter<v1::TailResponse>* writer) {
+  if (absl::Status bad = server::CheckRequest(*req); !bad.ok()) return ToGrpcStatus(bad);
+  absl::StatusOr<auth::Principal> caller = server::Authorize(*ctx, *req);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
   absl::StatusOr<server::StreamLimiter::Slot> slot = server::AcquireStream(streams_.tail, *ctx);
   if (!slot.ok()) return ToGrpcStatus(slot.status());
   return ToGrpcStatus(log_.Tail(
@@ -55,18 +68,21 @@ grpc::Status AuditService::Tail(grpc::ServerContext* ctx, const v1::TailRequest*
       [&] { return ctx->IsCancelled(); }));
 }
 
-grpc::Status AuditService::VerifyChain(grpc::ServerContext*, const v1::VerifyChainRequest* req,
+grpc::Status AuditService::VerifyChain(grpc::ServerContext* ctx, const v1::VerifyChainRequest* req,
                                        v1::VerifyChainResponse* out) {
-  return server::Reply(log_.VerifyChain(*req), out);
+  return server::Handle(ctx, *req, out, [&] { return log_.VerifyChain(*req); });
 }
 
-grpc::Status AuditService::GetCheckpoint(grpc::ServerContext*, const v1::GetCheckpointRequest* req,
+grpc::Status AuditService::GetCheckpoint(grpc::ServerContext* ctx, const v1::GetCheckpointRequest* req,
                                          v1::Checkpoint* out) {
-  return server::Reply(log_.GetCheckpoint(req->sequence()), out);
+  return server::Handle(ctx, *req, out, [&] { return log_.GetCheckpoint(req->sequence()); });
 }
 
 grpc::Status AuditService::Export(grpc::ServerContext* ctx, const v1::ExportRequest* req,
                                   grpc::ServerWriter<v1::ExportResponse>* writer) {
+  if (absl::Status bad = server::CheckRequest(*req); !bad.ok()) return ToGrpcStatus(bad);
+  absl::StatusOr<auth::Principal> caller = server::Authorize(*ctx, *req);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
   absl::StatusOr<server::StreamLimiter::Slot> slot = server::AcquireStream(streams_.export_, *ctx);
   if (!slot.ok()) return ToGrpcStatus(slot.status());
   return ToGrpcStatus(log_.Export(*req, [&](const std::string& line) {

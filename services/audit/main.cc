@@ -7,6 +7,8 @@
 #include "common/logging/logger.h"
 #include "common/server/service_bootstrap.h"
 #include "services/audit/appender.h"
+#include "common/server/access_setup.h"
+#include "services/audit/audit_access.h"
 #include "services/audit/audit_log.h"
 #include "services/audit/audit_metrics.h"
 #include "services/audit/audit_service.h"
@@ -57,6 +59,19 @@ int main(int argc, char** argv) {
   ferry::audit::Appender appender(store, clock, &metrics);
   ferry::audit::AuditLog log(store, appender, **signer, clock, &metrics);
   ferry::audit::Checkpointer checkpointer(log, checkpoint_interval);
+  // Refusals are appended to this log directly (the audit service has no
+  // outbox: it is where outboxes deliver).
+  absl::StatusOr<std::unique_ptr<ferry::server::AccessSetup>> access_setup = ferry::server::AccessSetup::Create(
+      config, infra->pool.get(), &clock, &infra->runner->registry(), [&log](ferry::v1::Event e) {
+        e.set_service("audit");
+        log.AppendAsync(std::move(e), [](absl::StatusOr<ferry::audit::AppendResult>) {});
+        return absl::OkStatus();
+      });
+  if (!access_setup.ok()) {
+    ferry::logging::Error("cannot start", {{"error", access_setup.status().ToString()}});
+    return 1;
+  }
+  ferry::audit::AddAuditRules(*(*access_setup)->access);
   ferry::audit::AuditService service(log, {.tail = infra->runner->NewStreamLimiter("Tail"),
                                            .export_ = infra->runner->NewStreamLimiter("Export")});
   infra->runner->AddService(&service);
@@ -65,5 +80,5 @@ int main(int argc, char** argv) {
     checkpointer.Stop();
   });
   checkpointer.Start();
-  return ferry::server::ServeUntilSignal(*infra->runner);
+  return ferry::server::ServeUntilSignal(*infra->runner, [&] { (*access_setup)->ReloadPolicy(); });
 }

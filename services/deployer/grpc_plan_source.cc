@@ -128,6 +128,12 @@ absl::Status GrpcPlanSource::ReportResult(const v1::ReportPlanResultRequest& req
 absl::StatusOr<v1::PlanRevisionResponse> GrpcPlanSource::PlanRevision(const v1::PlanRevisionRequest& request) {
   grpc::ClientContext ctx;
   SetDeadline(ctx, timeout_);
+  // A person's rollback: the planner records that person, because this
+  // service (proved by its certificate) says it acts for them. Only a
+  // service's word counts (docs/security.md).
+  if (request.actor().kind() == v1::ACTOR_KIND_USER && !request.actor().id().empty()) {
+    ctx.AddMetadata("x-ferry-on-behalf-of", request.actor().id());
+  }
   v1::PlanRevisionResponse resp;
   grpc::Status s = stub_->PlanRevision(&ctx, request, &resp);
   if (!s.ok()) return FromGrpcStatus(s);

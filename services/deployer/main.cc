@@ -13,6 +13,8 @@
 #include "common/config/service_config.h"
 #include "common/logging/logger.h"
 #include "common/outbox/audit_outbox.h"
+#include "common/server/access_setup.h"
+#include "services/deployer/deployer_access.h"
 #include "common/server/service_bootstrap.h"
 #include "deployer_migrations.h"
 #include "services/deployer/deployer.h"
@@ -107,6 +109,14 @@ int main(int argc, char** argv) {
   ferry::deployer::DeployerMetrics metrics(infra->runner->registry());
   ferry::deployer::Deployer deployer(&store, &targets, &plans, &notifier, &metrics, &clock, options,
                                      [&files](const ferry::v1::Plan& plan) { return files.ForPlan(plan); });
+  absl::StatusOr<std::unique_ptr<ferry::server::AccessSetup>> access_setup =
+      ferry::server::AccessSetup::Create(config, infra->pool.get(), &clock, &infra->runner->registry(),
+                                         [&audit](ferry::v1::Event e) { return audit->Record(std::move(e)); });
+  if (!access_setup.ok()) {
+    ferry::logging::Error("cannot start", {{"error", access_setup.status().ToString()}});
+    return 1;
+  }
+  ferry::deployer::AddDeployerRules(*(*access_setup)->access);
   ferry::deployer::DeployerService service(&deployer, infra->runner->NewStreamLimiter("WatchDeployment"),
                                           live_state_page_bytes);
   infra->runner->AddService(&service);
@@ -115,5 +125,5 @@ int main(int argc, char** argv) {
     deployer.Stop();
   });
   deployer.Start();
-  return ferry::server::ServeUntilSignal(*infra->runner);
+  return ferry::server::ServeUntilSignal(*infra->runner, [&] { (*access_setup)->ReloadPolicy(); });
 }

@@ -198,6 +198,14 @@ absl::StatusOr<v1::ApplyDeclarativeConfigResponse> DeclarativeReconciler::ApplyD
   if (commit.empty()) {
     ASSIGN_OR_RETURN(commit, repo_->ResolveRef(source.repository_id(), source.ref()));
   }
+  RETURN_IF_ERROR(gate_->CheckSignaturePolicy({.call = "ApplyDeclarativeConfig",
+                                               .actor = actor,
+                                               .repository_id = source.repository_id(),
+                                               .ref = source.ref(),
+                                               .sha = commit,
+                                               .application_id = "",
+                                               .environment_id = "",
+                                               .path = source.path()}));
   v1::ApplyDeclarativeConfigResponse response;
   response.set_commit(commit);
   ASSIGN_OR_RETURN(std::set<std::string> changed, Reconcile(source, commit, request.dry_run(), actor, &response));

@@ -12,6 +12,7 @@
 #include "services/planner/parse_limits.h"
 #include "services/planner/planner_store.h"
 #include "services/planner/repo_source.h"
+#include "services/planner/revision_gate.h"
 #include "services/planner/sync_window.h"
 
 namespace ferry::planner {
@@ -32,13 +33,23 @@ class DeclarativeReconciler {
   using ReplanFn = std::function<absl::Status(const std::set<std::string>& application_ids)>;
 
   // `limits` bound reading the file, `windows` its environments' sync windows.
-  DeclarativeReconciler(CatalogStore* catalog, RepoSource* repo, const Clock* clock, ReplanFn replan,
-                        ParseLimits limits = ParseLimits(), SyncWindowLimits windows = SyncWindowLimits())
-      : catalog_(catalog), repo_(repo), events_(clock), replan_(std::move(replan)), limits_(limits), windows_(windows) {}
+  // `gate` checks the commit of ApplyDeclarativeConfig (not of Reconcile,
+  // which revisions from the repo-watcher's stream use).
+  DeclarativeReconciler(CatalogStore* catalog, RepoSource* repo, RevisionGate* gate, const Clock* clock,
+                        ReplanFn replan, ParseLimits limits = ParseLimits(), SyncWindowLimits windows = SyncWindowLimits())
+      : catalog_(catalog),
+        repo_(repo),
+        gate_(gate),
+        events_(clock),
+        replan_(std::move(replan)),
+        limits_(limits),
+        windows_(windows) {}
 
   // Reads a ferry.yaml at a commit (the ref's tip when request.commit is
   // empty) and reconciles it; unless dry_run, applications that changed are
-  // re-planned (a planning failure is logged, not returned).
+  // re-planned (a planning failure is logged, not returned). A commit the
+  // repository's signature policy does not accept is refused first, dry run
+  // or not (FAILED_PRECONDITION, audited; RevisionGate).
   absl::StatusOr<v1::ApplyDeclarativeConfigResponse> ApplyDeclarativeConfig(const v1::ApplyDeclarativeConfigRequest& request,
                                                                             const v1::Actor& actor);
 
@@ -52,6 +63,7 @@ class DeclarativeReconciler {
  private:
   CatalogStore* catalog_;
   RepoSource* repo_;
+  RevisionGate* gate_;
   const PlannerEvents events_;
   const ReplanFn replan_;
   const ParseLimits limits_;

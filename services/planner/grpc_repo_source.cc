@@ -93,6 +93,20 @@ absl::StatusOr<std::string> GrpcRepoSource::ResolveRef(const std::string& reposi
   return absl::NotFoundError(absl::StrCat("ref ", ref, " is not tracked in repository ", repository_id));
 }
 
+absl::StatusOr<v1::CheckRevisionResponse> GrpcRepoSource::CheckRevision(const std::string& repository_id,
+                                                                        const std::string& commit) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+  context.set_wait_for_ready(true);
+  v1::CheckRevisionRequest request;
+  request.set_repository_id(repository_id);
+  request.set_revision(commit);
+  v1::CheckRevisionResponse response;
+  grpc::Status s = stub_->CheckRevision(&context, request, &response);
+  if (!s.ok()) return FromGrpcStatus(s);
+  return response;
+}
+
 std::unique_ptr<RevisionStream> GrpcRepoSource::WatchRevisions(const std::string& cursor) {
   return std::make_unique<GrpcRevisionStream>(stub_.get(), cursor);
 }

@@ -11,7 +11,7 @@
 namespace ferry::planner {
 
 // RepoSource over ferry.v1.RepoWatcher (ReadContent, GetRepositoryStatus,
-// WatchRevisions). Thread-safe.
+// CheckRevision, WatchRevisions). Thread-safe.
 class GrpcRepoSource final : public RepoSource {
  public:
   explicit GrpcRepoSource(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout = absl::Seconds(60));
@@ -19,6 +19,8 @@ class GrpcRepoSource final : public RepoSource {
   absl::StatusOr<std::vector<TreeEntry>> ReadTree(const std::string& repository_id, const std::string& commit,
                                                   const std::string& path, bool metadata_only) override;
   absl::StatusOr<std::string> ResolveRef(const std::string& repository_id, const std::string& ref) override;
+  absl::StatusOr<v1::CheckRevisionResponse> CheckRevision(const std::string& repository_id,
+                                                          const std::string& commit) override;
   std::unique_ptr<RevisionStream> WatchRevisions(const std::string& cursor) override;
 
  private:

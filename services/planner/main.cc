@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -10,7 +11,12 @@
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/auth/access_service.h"
+#include "common/auth/postgres_token_store.h"
+#include "common/auth/token.h"
+#include "common/auth/token_admin.h"
 #include "common/clock/clock.h"
 #include "common/concurrency/change_signal.h"
 #include "common/config/service_config.h"
@@ -19,6 +25,7 @@
 #include "common/outbox/outbox_forwarder.h"
 #include "common/outbox/postgres_outbox_store.h"
 #include "common/postgres/notification_listener.h"
+#include "common/server/access_setup.h"
 #include "common/server/service_bootstrap.h"
 #include "planner_migrations.h"
 #include "services/planner/grpc_live_state_source.h"
@@ -26,6 +33,7 @@
 #include "services/planner/hold_releaser.h"
 #include "services/planner/postgres_planner_store.h"
 #include "services/planner/planner.h"
+#include "services/planner/planner_access.h"
 #include "services/planner/planner_service.h"
 #include "services/planner/renderer.h"
 #include "services/planner/revision_consumer.h"
@@ -127,8 +135,38 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(size_t{4096}, size_t{3} << 20));
   ferry::config::AddFlag(app, "--plan-page-bytes", plan_limits.page_bytes, "Bytes of one ListPlanManifests page")
       ->check(CLI::Range(size_t{4096}, size_t{3} << 20));
+  std::string bootstrap_admin_token_file;
+  ferry::config::AddFlag(app, "--bootstrap-admin-token-file", bootstrap_admin_token_file,
+                         "A file holding an API token (ferry_<id>_<secret>) that is made to exist, for the subject "
+                         "admin, at start (make up's first admin credential); needs --token-key-file");
   CLI11_PARSE(app, argc, argv);
   ferry::logging::Init("planner", config.log_level);
+  // API tokens (the Access service): the key, and the bootstrap token if any.
+  std::unique_ptr<const ferry::auth::TokenKey> token_key;
+  if (!config.token_key_file.empty()) {
+    absl::StatusOr<std::unique_ptr<const ferry::auth::TokenKey>> key =
+        ferry::auth::TokenKey::FromFile(config.token_key_file);
+    if (!key.ok()) {
+      ferry::logging::Error("cannot start", {{"error", key.status().ToString()}});
+      return 1;
+    }
+    token_key = std::move(*key);
+  }
+  std::string bootstrap_admin_token;
+  if (!bootstrap_admin_token_file.empty()) {
+    absl::StatusOr<std::string> token =
+        ferry::auth::ReadTokenFile(bootstrap_admin_token_file, "--bootstrap-admin-token-file");
+    if (!token.ok()) {
+      ferry::logging::Error("cannot start", {{"error", token.status().ToString()}});
+      return 1;
+    }
+    bootstrap_admin_token = std::move(*token);
+    if (!bootstrap_admin_token.empty() && token_key == nullptr) {
+      ferry::logging::Error("cannot start", {{"error", "--bootstrap-admin-token-file needs --token-key-file (the key "
+                                                       "of API tokens' keyed hashes)"}});
+      return 1;
+    }
+  }
 
   absl::StatusOr<ferry::server::Infrastructure> infra = ferry::server::Bootstrap(config, PlannerMigrations());
   if (!infra.ok()) {
@@ -158,6 +196,33 @@ int main(int argc, char** argv) {
   ferry::planner::PlannerService service(&planner, &notifier, stream_poll,
                                          infra->runner->NewStreamLimiter("WatchApprovedPlans"), plan_limits);
   infra->runner->AddService(&service);
+  // Access control (docs/security.md): who may call what; refusals are
+  // audited through the outbox.
+  absl::StatusOr<std::unique_ptr<ferry::server::AccessSetup>> access_setup = ferry::server::AccessSetup::Create(
+      config, pool, &clock, &infra->runner->registry(),
+      [&store](ferry::v1::Event e) { return store.RecordEvents({std::move(e)}); }, &outbox);
+  if (!access_setup.ok()) {
+    ferry::logging::Error("cannot start", {{"error", access_setup.status().ToString()}});
+    return 1;
+  }
+  ferry::planner::AddPlannerRules(*(*access_setup)->access, &planner);
+  ferry::auth::AddAccessRules(*(*access_setup)->access);
+  ferry::auth::PostgresTokenStore token_store(pool, &outbox);
+  std::function<void(const std::string&)> forget_revoked;
+  if ((*access_setup)->tokens.has_value()) forget_revoked = (*access_setup)->tokens->ForgetOnRevoke();
+  ferry::auth::TokenAdmin token_admin(&token_store, token_key.get(), &clock, forget_revoked);
+  if (!bootstrap_admin_token.empty()) {
+    absl::StatusOr<bool> ensured = token_admin.EnsureBootstrapToken(bootstrap_admin_token);
+    if (!ensured.ok()) {
+      ferry::logging::Error("cannot start", {{"error", absl::StrCat("--bootstrap-admin-token-file ",
+                                                                     bootstrap_admin_token_file, ": ",
+                                                                     ensured.status().ToString())}});
+      return 1;
+    }
+    std::fill(bootstrap_admin_token.begin(), bootstrap_admin_token.end(), '\0');  // no copy of the secret kept
+  }
+  ferry::auth::AccessService access(&token_admin);
+  infra->runner->AddService(&access);
   infra->runner->OnShutdown([&] {
     notifier.Cancel();
     listener->Stop();
@@ -174,7 +239,7 @@ int main(int argc, char** argv) {
                                           {"helm", render.helm_path},
                                           {"kubectl", render.kubectl_path},
                                           {"render_sandbox", renderer.SandboxStatus()}});
-  int code = ferry::server::ServeUntilSignal(*infra->runner);
+  int code = ferry::server::ServeUntilSignal(*infra->runner, [&] { (*access_setup)->ReloadPolicy(); });
   notifier.Cancel();
   listener->Stop();
   consumer.Stop();

@@ -8,12 +8,13 @@ Planner::Planner(PlannerStore* store, RepoSource* repo, LiveStateSource* live, R
     : holds_(store, store, clock, notifier),
       catalog_(store, store, clock, window_limits),
       maker_(store, store, repo, live, renderer, &holds_, clock, notifier, metrics),
-      reconciler_(store, repo, clock,
+      gate_(store, store, repo, clock),
+      reconciler_(store, repo, &gate_, clock,
                   [this](const std::set<std::string>& ids) {
                     return revisions_.PlanApplications(ids, v1::CommitRef(), v1::PLAN_TRIGGER_REFRESH).status();
                   },
                   parse_limits, window_limits),
-      revisions_(store, store, store, repo, &reconciler_, &maker_, &holds_, clock, plan_concurrency),
+      revisions_(store, store, store, repo, &reconciler_, &maker_, &holds_, &gate_, clock, plan_concurrency),
       lifecycle_(store, store, &holds_, clock, notifier,
                  [this](const v1::Plan& succeeded) { return revisions_.Promote(succeeded); }) {}
 

@@ -23,6 +23,7 @@
 #include "services/planner/planner_store.h"
 #include "services/planner/renderer.h"
 #include "services/planner/repo_source.h"
+#include "services/planner/revision_gate.h"
 #include "services/planner/revision_planner.h"
 
 namespace ferry::planner {
@@ -34,6 +35,7 @@ namespace ferry::planner {
 //   DeclarativeReconciler   ferry.yaml
 //   PlanMaker               one plan: render, diff, approval, persist
 //   HoldEvaluator           hold rules and their re-evaluation
+//   RevisionGate            revisions a request may not use (signature policy, rollback)
 //   RevisionPlanner         what to plan: revisions, explicit, refresh, promotion
 //   PlanLifecycle           approve, reject, hand-off, results
 // No gRPC, no SQL. Holds no state beyond its components; thread-safe.
@@ -95,7 +97,9 @@ class Planner {
   absl::StatusOr<v1::Plan> RejectPlan(const std::string& id, const v1::Actor& actor, const std::string& comment) {
     return lifecycle_.RejectPlan(id, actor, comment);
   }
-  absl::StatusOr<v1::Plan> PreviewPlan(const v1::PreviewPlanRequest& request) { return revisions_.PreviewPlan(request); }
+  absl::StatusOr<v1::Plan> PreviewPlan(const v1::PreviewPlanRequest& request, const v1::Actor& actor) {
+    return revisions_.PreviewPlan(request, actor);
+  }
   absl::StatusOr<v1::PlanRevisionResponse> PlanRevision(const v1::PlanRevisionRequest& request) {
     return revisions_.PlanRevision(request);
   }
@@ -129,6 +133,7 @@ class Planner {
   HoldEvaluator holds_;
   Catalog catalog_;
   PlanMaker maker_;
+  RevisionGate gate_;
   DeclarativeReconciler reconciler_;
   RevisionPlanner revisions_;
   PlanLifecycle lifecycle_;

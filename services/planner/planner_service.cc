@@ -1,6 +1,7 @@
 #include "services/planner/planner_service.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/auth/request_scope.h"
 #include "common/server/handler.h"
 #include "common/status/grpc_status.h"
 #include "common/status/status_macros.h"
@@ -17,69 +18,69 @@ constexpr int kReleasedBatch = 1;
 
 grpc::Status PlannerService::CreateApplication(grpc::ServerContext* ctx, const v1::CreateApplicationRequest* req,
                                                v1::Application* out) {
-  return server::Handle(*req, out, [&] {
-    return planner_->CreateApplication(req->application(), server::CallerOf(*ctx));
+  return server::Handle(ctx, *req, out, [&](const auth::Principal& caller) {
+    return planner_->CreateApplication(req->application(), auth::ActorOf(caller));
   });
 }
 
-grpc::Status PlannerService::GetApplication(grpc::ServerContext*, const v1::GetApplicationRequest* req,
+grpc::Status PlannerService::GetApplication(grpc::ServerContext* ctx, const v1::GetApplicationRequest* req,
                                             v1::Application* out) {
-  return server::Handle(*req, out, [&] { return planner_->GetApplication(req->id()); });
+  return server::Handle(ctx, *req, out, [&] { return planner_->GetApplication(req->id()); });
 }
 
-grpc::Status PlannerService::ListApplications(grpc::ServerContext*, const v1::ListApplicationsRequest* req,
+grpc::Status PlannerService::ListApplications(grpc::ServerContext* ctx, const v1::ListApplicationsRequest* req,
                                               v1::ListApplicationsResponse* out) {
-  return server::Handle(*req, out, [&] { return planner_->ListApplications(*req); });
+  return server::Handle(ctx, *req, out, [&] { return planner_->ListApplications(*req); });
 }
 
 grpc::Status PlannerService::UpdateApplication(grpc::ServerContext* ctx, const v1::UpdateApplicationRequest* req,
                                                v1::Application* out) {
-  return server::Handle(*req, out, [&] {
-    return planner_->UpdateApplication(req->application(), req->update_mask(), server::CallerOf(*ctx));
+  return server::Handle(ctx, *req, out, [&](const auth::Principal& caller) {
+    return planner_->UpdateApplication(req->application(), req->update_mask(), auth::ActorOf(caller));
   });
 }
 
 grpc::Status PlannerService::DeleteApplication(grpc::ServerContext* ctx, const v1::DeleteApplicationRequest* req,
                                                v1::DeleteApplicationResponse*) {
-  return server::Handle(*req, [&] { return planner_->DeleteApplication(req->id(), server::CallerOf(*ctx)); });
+  return server::Handle(ctx, *req, [&](const auth::Principal& caller) { return planner_->DeleteApplication(req->id(), auth::ActorOf(caller)); });
 }
 
 grpc::Status PlannerService::CreateEnvironment(grpc::ServerContext* ctx, const v1::CreateEnvironmentRequest* req,
                                                v1::Environment* out) {
-  return server::Handle(*req, out, [&] {
-    return planner_->CreateEnvironment(req->environment(), server::CallerOf(*ctx));
+  return server::Handle(ctx, *req, out, [&](const auth::Principal& caller) {
+    return planner_->CreateEnvironment(req->environment(), auth::ActorOf(caller));
   });
 }
 
-grpc::Status PlannerService::GetEnvironment(grpc::ServerContext*, const v1::GetEnvironmentRequest* req,
+grpc::Status PlannerService::GetEnvironment(grpc::ServerContext* ctx, const v1::GetEnvironmentRequest* req,
                                             v1::Environment* out) {
-  return server::Handle(*req, out, [&] { return planner_->GetEnvironment(req->id()); });
+  return server::Handle(ctx, *req, out, [&] { return planner_->GetEnvironment(req->id()); });
 }
 
-grpc::Status PlannerService::ListEnvironments(grpc::ServerContext*, const v1::ListEnvironmentsRequest* req,
+grpc::Status PlannerService::ListEnvironments(grpc::ServerContext* ctx, const v1::ListEnvironmentsRequest* req,
                                               v1::ListEnvironmentsResponse* out) {
-  return server::Handle(*req, out, [&] { return planner_->ListEnvironments(*req); });
+  return server::Handle(ctx, *req, out, [&] { return planner_->ListEnvironments(*req); });
 }
 
 grpc::Status PlannerService::UpdateEnvironment(grpc::ServerContext* ctx, const v1::UpdateEnvironmentRequest* req,
                                                v1::Environment* out) {
-  return server::Handle(*req, out, [&] {
-    return planner_->UpdateEnvironment(req->environment(), req->update_mask(), server::CallerOf(*ctx));
+  return server::Handle(ctx, *req, out, [&](const auth::Principal& caller) {
+    return planner_->UpdateEnvironment(req->environment(), req->update_mask(), auth::ActorOf(caller));
   });
 }
 
 grpc::Status PlannerService::DeleteEnvironment(grpc::ServerContext* ctx, const v1::DeleteEnvironmentRequest* req,
                                                v1::DeleteEnvironmentResponse*) {
-  return server::Handle(*req, [&] { return planner_->DeleteEnvironment(req->id(), server::CallerOf(*ctx)); });
+  return server::Handle(ctx, *req, [&](const auth::Principal& caller) { return planner_->DeleteEnvironment(req->id(), auth::ActorOf(caller)); });
 }
 
 grpc::Status PlannerService::ApplyDeclarativeConfig(grpc::ServerContext* ctx, const v1::ApplyDeclarativeConfigRequest* req,
                                                     v1::ApplyDeclarativeConfigResponse* out) {
-  return server::Handle(*req, out, [&] { return planner_->ApplyDeclarativeConfig(*req, server::CallerOf(*ctx)); });
+  return server::Handle(ctx, *req, out, [&](const auth::Principal& caller) { return planner_->ApplyDeclarativeConfig(*req, auth::ActorOf(caller)); });
 }
 
-grpc::Status PlannerService::GetPlan(grpc::ServerContext*, const v1::GetPlanRequest* req, v1::Plan* out) {
-  return server::Handle(*req, out, [&]() -> absl::StatusOr<v1::Plan> {
+grpc::Status PlannerService::GetPlan(grpc::ServerContext* ctx, const v1::GetPlanRequest* req, v1::Plan* out) {
+  return server::Handle(ctx, *req, out, [&]() -> absl::StatusOr<v1::Plan> {
     ASSIGN_OR_RETURN(v1::Plan plan, planner_->GetPlan(req->plan_id(), req->view() == v1::PLAN_VIEW_BASIC
                                                                           ? v1::PLAN_VIEW_BASIC
                                                                           : v1::PLAN_VIEW_FULL));
@@ -88,9 +89,9 @@ grpc::Status PlannerService::GetPlan(grpc::ServerContext*, const v1::GetPlanRequ
   });
 }
 
-grpc::Status PlannerService::ListPlans(grpc::ServerContext*, const v1::ListPlansRequest* req,
+grpc::Status PlannerService::ListPlans(grpc::ServerContext* ctx, const v1::ListPlansRequest* req,
                                        v1::ListPlansResponse* out) {
-  return server::Handle(*req, out, [&]() -> absl::StatusOr<v1::ListPlansResponse> {
+  return server::Handle(ctx, *req, out, [&]() -> absl::StatusOr<v1::ListPlansResponse> {
     ASSIGN_OR_RETURN(v1::ListPlansResponse page, planner_->ListPlans(*req));
     if (req->view() != v1::PLAN_VIEW_FULL) return page;
     // FULL plans share one message: each keeps its details while the whole
@@ -105,9 +106,9 @@ grpc::Status PlannerService::ListPlans(grpc::ServerContext*, const v1::ListPlans
   });
 }
 
-grpc::Status PlannerService::ListPlanManifests(grpc::ServerContext*, const v1::ListPlanManifestsRequest* req,
+grpc::Status PlannerService::ListPlanManifests(grpc::ServerContext* ctx, const v1::ListPlanManifestsRequest* req,
                                                v1::ListPlanManifestsResponse* out) {
-  return server::Handle(*req, out, [&]() -> absl::StatusOr<v1::ListPlanManifestsResponse> {
+  return server::Handle(ctx, *req, out, [&]() -> absl::StatusOr<v1::ListPlanManifestsResponse> {
     if (req->plan_id().empty()) return absl::InvalidArgumentError("plan_id: is required");
     std::shared_ptr<const v1::Plan> plan;
     {
@@ -131,31 +132,39 @@ grpc::Status PlannerService::ListPlanManifests(grpc::ServerContext*, const v1::L
   });
 }
 
-grpc::Status PlannerService::ApprovePlan(grpc::ServerContext*, const v1::ApprovePlanRequest* req, v1::Plan* out) {
-  return server::Handle(*req, out, [&] {
-    return planner_->ApprovePlan(req->plan_id(), req->actor(), req->comment());
+grpc::Status PlannerService::ApprovePlan(grpc::ServerContext* ctx, const v1::ApprovePlanRequest* req, v1::Plan* out) {
+  return server::Handle(ctx, *req, out, [&](const auth::Principal& caller) {
+    return planner_->ApprovePlan(req->plan_id(), auth::ActorOf(caller), req->comment());
   });
 }
 
-grpc::Status PlannerService::RejectPlan(grpc::ServerContext*, const v1::RejectPlanRequest* req, v1::Plan* out) {
-  return server::Handle(*req, out, [&] {
-    return planner_->RejectPlan(req->plan_id(), req->actor(), req->comment());
+grpc::Status PlannerService::RejectPlan(grpc::ServerContext* ctx, const v1::RejectPlanRequest* req, v1::Plan* out) {
+  return server::Handle(ctx, *req, out, [&](const auth::Principal& caller) {
+    return planner_->RejectPlan(req->plan_id(), auth::ActorOf(caller), req->comment());
   });
 }
 
-grpc::Status PlannerService::PreviewPlan(grpc::ServerContext*, const v1::PreviewPlanRequest* req,
+grpc::Status PlannerService::PreviewPlan(grpc::ServerContext* ctx, const v1::PreviewPlanRequest* req,
                                          v1::PreviewPlanResponse* out) {
-  return server::Handle(*req, [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(*out->mutable_plan(), planner_->PreviewPlan(*req));
+  return server::Handle(ctx, *req, [&](const auth::Principal& caller) -> absl::Status {
+    ASSIGN_OR_RETURN(*out->mutable_plan(), planner_->PreviewPlan(*req, auth::ActorOf(caller)));
     FitInMessage(*out->mutable_plan(), limits_.max_plan_message_bytes);
     return absl::OkStatus();
   });
 }
 
-grpc::Status PlannerService::PlanRevision(grpc::ServerContext*, const v1::PlanRevisionRequest* req,
+grpc::Status PlannerService::PlanRevision(grpc::ServerContext* ctx, const v1::PlanRevisionRequest* req,
                                           v1::PlanRevisionResponse* out) {
-  return server::Handle(*req, out, [&]() -> absl::StatusOr<v1::PlanRevisionResponse> {
-    ASSIGN_OR_RETURN(v1::PlanRevisionResponse response, planner_->PlanRevision(*req));
+  return server::Handle(ctx, *req, out, [&](const auth::Principal& caller) -> absl::StatusOr<v1::PlanRevisionResponse> {
+    // Approving on creation is an approval: a person needs that right too.
+    // The deployer's rollbacks (acting for an operator) restore a revision
+    // deployed there before and are approved as part of the rollback.
+    if (req->approve() && caller.kind != auth::PrincipalKind::kService) {
+      RETURN_IF_ERROR(
+          server::CheckPermission(caller, auth::Permission::kApprove, auth::ScopeOfFields(*req), "PlanRevision"));
+    }
+    ASSIGN_OR_RETURN(v1::PlanRevisionResponse response,
+                     planner_->PlanRevision(server::WithCallerAsActor(*req, caller)));
     if (response.has_plan()) FitInMessage(*response.mutable_plan(), limits_.max_plan_message_bytes);
     return response;
   });
@@ -164,6 +173,8 @@ grpc::Status PlannerService::PlanRevision(grpc::ServerContext*, const v1::PlanRe
 grpc::Status PlannerService::WatchApprovedPlans(grpc::ServerContext* ctx, const v1::WatchApprovedPlansRequest* req,
                                                 grpc::ServerWriter<v1::WatchApprovedPlansResponse>* writer) {
   if (absl::Status bad = server::CheckRequest(*req); !bad.ok()) return ToGrpcStatus(bad);
+  absl::StatusOr<auth::Principal> caller = server::Authorize(*ctx, *req);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
   absl::StatusOr<server::StreamLimiter::Slot> slot = server::AcquireStream(plan_streams_, *ctx);
   if (!slot.ok()) return ToGrpcStatus(slot.status());
   std::string cursor = req->cursor();
@@ -189,23 +200,24 @@ grpc::Status PlannerService::WatchApprovedPlans(grpc::ServerContext* ctx, const 
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "planner is shutting down; reconnect with the last cursor");
 }
 
-grpc::Status PlannerService::AcknowledgePlan(grpc::ServerContext*, const v1::AcknowledgePlanRequest* req,
+grpc::Status PlannerService::AcknowledgePlan(grpc::ServerContext* ctx, const v1::AcknowledgePlanRequest* req,
                                              v1::AcknowledgePlanResponse* out) {
-  return server::Handle(*req, out, [&] { return planner_->AcknowledgePlan(*req); });
+  return server::Handle(ctx, *req, out, [&] { return planner_->AcknowledgePlan(*req); });
 }
 
-grpc::Status PlannerService::ReportPlanResult(grpc::ServerContext*, const v1::ReportPlanResultRequest* req,
+grpc::Status PlannerService::ReportPlanResult(grpc::ServerContext* ctx, const v1::ReportPlanResultRequest* req,
                                               v1::ReportPlanResultResponse* out) {
-  return server::Handle(*req, [&]() -> absl::Status {
+  return server::Handle(ctx, *req, [&]() -> absl::Status {
     ASSIGN_OR_RETURN(*out->mutable_plan(), planner_->ReportPlanResult(*req));
     return absl::OkStatus();
   });
 }
 
-grpc::Status PlannerService::RefreshApplication(grpc::ServerContext*, const v1::RefreshApplicationRequest* req,
+grpc::Status PlannerService::RefreshApplication(grpc::ServerContext* ctx, const v1::RefreshApplicationRequest* req,
                                                 v1::RefreshApplicationResponse* out) {
-  return server::Handle(*req, [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(std::vector<v1::Plan> plans, planner_->RefreshApplication(*req));
+  return server::Handle(ctx, *req, [&](const auth::Principal& caller) -> absl::Status {
+    ASSIGN_OR_RETURN(std::vector<v1::Plan> plans,
+                     planner_->RefreshApplication(server::WithCallerAsActor(*req, caller)));
     for (auto& p : plans) *out->add_plans() = std::move(p);
     return absl::OkStatus();
   });

@@ -47,6 +47,13 @@ class RepoSource {
   // The accepted tip of a full ref name. NOT_FOUND when the ref is unknown.
   virtual absl::StatusOr<std::string> ResolveRef(const std::string& repository_id, const std::string& ref) = 0;
 
+  // The verdict of the repository's signature policy on `commit`
+  // (CheckRevision): a refusal is an answer (accepted false, with the
+  // reason), not an error. NOT_FOUND when the commit is not in the
+  // repository's mirror; UNAVAILABLE when the repo-watcher cannot be reached.
+  virtual absl::StatusOr<v1::CheckRevisionResponse> CheckRevision(const std::string& repository_id,
+                                                                  const std::string& commit) = 0;
+
   // Revisions after `cursor` ("" = from the oldest), then live.
   virtual std::unique_ptr<RevisionStream> WatchRevisions(const std::string& cursor) = 0;
 };

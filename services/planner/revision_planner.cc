@@ -36,7 +36,7 @@ bool IsInputError(const absl::Status& status) {
 
 RevisionPlanner::RevisionPlanner(CatalogStore* catalog, PlanStore* plans, RenderStore* renders, RepoSource* repo,
                                  DeclarativeReconciler* reconciler, PlanMaker* maker, HoldEvaluator* holds,
-                                 const Clock* clock, int plan_concurrency)
+                                 RevisionGate* gate, const Clock* clock, int plan_concurrency)
     : catalog_(catalog),
       plans_(plans),
       renders_(renders),
@@ -44,6 +44,7 @@ RevisionPlanner::RevisionPlanner(CatalogStore* catalog, PlanStore* plans, Render
       reconciler_(reconciler),
       maker_(maker),
       holds_(holds),
+      gate_(gate),
       events_(clock),
       plan_concurrency_(std::max(1, plan_concurrency)) {}
 
@@ -66,7 +67,7 @@ absl::StatusOr<std::string> RevisionPlanner::ResolveRevision(const v1::Applicati
   }
 }
 
-absl::StatusOr<v1::Plan> RevisionPlanner::PreviewPlan(const v1::PreviewPlanRequest& request) {
+absl::StatusOr<v1::Plan> RevisionPlanner::PreviewPlan(const v1::PreviewPlanRequest& request, const v1::Actor& actor) {
   ASSIGN_OR_RETURN(v1::Application app, catalog_->GetApplication(request.application_id()));
   if (request.environment_id().empty()) return absl::InvalidArgumentError("environment_id: is required");
   ASSIGN_OR_RETURN(v1::Environment env, catalog_->GetEnvironment(request.environment_id()));
@@ -75,6 +76,14 @@ absl::StatusOr<v1::Plan> RevisionPlanner::PreviewPlan(const v1::PreviewPlanReque
   r.env = env;
   std::string ref;
   ASSIGN_OR_RETURN(std::string sha, ResolveRevision(app, request.revision(), &ref));
+  RETURN_IF_ERROR(gate_->CheckSignaturePolicy({.call = "PreviewPlan",
+                                               .actor = actor,
+                                               .repository_id = app.repository_id(),
+                                               .ref = ref,
+                                               .sha = sha,
+                                               .application_id = app.id(),
+                                               .environment_id = env.id(),
+                                               .path = ""}));
   r.target.set_repository_id(app.repository_id());
   r.target.set_ref(ref);
   r.target.set_sha(sha);
@@ -99,6 +108,16 @@ absl::StatusOr<v1::PlanRevisionResponse> RevisionPlanner::PlanRevision(const v1:
   ASSIGN_OR_RETURN(v1::Environment env, catalog_->GetEnvironment(request.environment_id()));
   std::string ref;
   ASSIGN_OR_RETURN(std::string sha, ResolveRevision(app, request.revision(), &ref));
+  const RevisionGate::Use use{.call = "PlanRevision",
+                              .actor = request.actor(),
+                              .repository_id = app.repository_id(),
+                              .ref = ref,
+                              .sha = sha,
+                              .application_id = app.id(),
+                              .environment_id = env.id(),
+                              .path = ""};
+  if (trigger == v1::PLAN_TRIGGER_ROLLBACK) RETURN_IF_ERROR(gate_->CheckRollbackTarget(use));
+  RETURN_IF_ERROR(gate_->CheckSignaturePolicy(use));
   if (trigger != v1::PLAN_TRIGGER_ROLLBACK) {
     ASSIGN_OR_RETURN(std::optional<std::string> gate, holds_->PromotionGate(app.id(), env, sha));
     if (gate) return absl::FailedPreconditionError(*gate);

@@ -14,6 +14,7 @@
 #include "services/planner/planner_events.h"
 #include "services/planner/planner_store.h"
 #include "services/planner/repo_source.h"
+#include "services/planner/revision_gate.h"
 
 namespace ferry::planner {
 
@@ -21,15 +22,16 @@ namespace ferry::planner {
 // asking PlanMaker for it: revisions from the repo-watcher (reconciling the
 // ferry.yaml files they touch first), explicit revisions and rollbacks,
 // previews, refreshes, promotion after success, in dependsOn order.
-// Holds no state of its own; thread-safe.
+// A revision a request names (PlanRevision, PreviewPlan) passes the
+// RevisionGate first. Holds no state of its own; thread-safe.
 class RevisionPlanner {
  public:
   // `plan_concurrency` bounds how many plans of one commit are made at once
   // (applications that do not depend on each other are planned in parallel:
   // their peer calls and durable commits overlap).
   RevisionPlanner(CatalogStore* catalog, PlanStore* plans, RenderStore* renders, RepoSource* repo,
-                  DeclarativeReconciler* reconciler, PlanMaker* maker, HoldEvaluator* holds, const Clock* clock,
-                  int plan_concurrency = 8);
+                  DeclarativeReconciler* reconciler, PlanMaker* maker, HoldEvaluator* holds, RevisionGate* gate,
+                  const Clock* clock, int plan_concurrency = 8);
 
   // Consumes one revision from the repo-watcher: reconciles ferry.yaml files
   // it touches, then plans every automated application whose inputs it
@@ -43,7 +45,10 @@ class RevisionPlanner {
   absl::StatusOr<int> PlanApplications(const std::set<std::string>& app_ids, const v1::CommitRef& target,
                                        v1::PlanTrigger trigger);
 
-  absl::StatusOr<v1::Plan> PreviewPlan(const v1::PreviewPlanRequest& request);
+  // Both refuse (FAILED_PRECONDITION, audited) a commit the repository's
+  // signature policy does not accept; PlanRevision also a ROLLBACK to a
+  // revision never deployed in that environment. `actor` is the caller.
+  absl::StatusOr<v1::Plan> PreviewPlan(const v1::PreviewPlanRequest& request, const v1::Actor& actor);
   absl::StatusOr<v1::PlanRevisionResponse> PlanRevision(const v1::PlanRevisionRequest& request);
   absl::StatusOr<std::vector<v1::Plan>> RefreshApplication(const v1::RefreshApplicationRequest& request);
 
@@ -65,6 +70,7 @@ class RevisionPlanner {
   DeclarativeReconciler* reconciler_;
   PlanMaker* maker_;
   HoldEvaluator* holds_;
+  RevisionGate* gate_;
   const PlannerEvents events_;
   const int plan_concurrency_;
 };

@@ -12,6 +12,8 @@
 #include "common/git/libgit2_client.h"
 #include "common/logging/logger.h"
 #include "common/outbox/audit_outbox.h"
+#include "common/server/access_setup.h"
+#include "services/repo-watcher/repo_watcher_access.h"
 #include "common/postgres/notification_listener.h"
 #include "common/server/service_bootstrap.h"
 #include "services/repo-watcher/content_reader.h"
@@ -22,6 +24,7 @@
 #include "services/repo-watcher/repo_watcher_metrics.h"
 #include "services/repo-watcher/repo_watcher_service.h"
 #include "services/repo-watcher/repository_registry.h"
+#include "services/repo-watcher/revision_checker.h"
 #include "services/repo-watcher/revision_feed.h"
 #include "services/repo-watcher/revision_notifier.h"
 #include "services/repo-watcher/signature_verifier.h"
@@ -118,6 +121,7 @@ int main(int argc, char** argv) {
                                            }});
   RevisionFeed feed(&store, &notifier);
   ContentReader content(&store, &mirrors, content_limits);
+  RevisionChecker checker(&store, &mirrors, &verifier);
   WebhookHandler webhooks(
       &store, &metrics, [&](const std::string& id) { scheduler.Trigger(id); }, &clock, webhook_audit_interval);
   // Audits the rest of a flood of rejected webhooks once it stops.
@@ -133,7 +137,15 @@ int main(int argc, char** argv) {
       flush_options, &clock);
   WebhookServer webhook_server(&webhooks, webhook_limits, webhook_tls);
 
-  RepoWatcherService service(&registry, &store, &scheduler, &feed, &content,
+  absl::StatusOr<std::unique_ptr<server::AccessSetup>> access_setup =
+      server::AccessSetup::Create(config, infra->pool.get(), &clock, &runner.registry(),
+                                  [&audit](v1::Event e) { return audit->Record(std::move(e)); });
+  if (!access_setup.ok()) {
+    logging::Error("cannot start", {{"error", access_setup.status().ToString()}});
+    return 1;
+  }
+  AddRepoWatcherRules(*(*access_setup)->access);
+  RepoWatcherService service(&registry, &store, &scheduler, &feed, &content, &checker,
                              {.watch_revisions = runner.NewStreamLimiter("WatchRevisions"),
                               .read_content = runner.NewStreamLimiter("ReadContent")});
   runner.AddService(&service);
@@ -158,5 +170,5 @@ int main(int argc, char** argv) {
                                        {"webhook_tls", webhook_server.tls() ? "on" : "off"},
                                        {"cache_dir", cache_dir}});
   }
-  return server::ServeUntilSignal(runner);
+  return server::ServeUntilSignal(runner, [&] { (*access_setup)->ReloadPolicy(); });
 }

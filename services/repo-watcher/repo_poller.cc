@@ -13,6 +13,7 @@
 #include "common/text/utf8.h"
 #include "google/protobuf/util/time_util.h"
 #include "services/repo-watcher/repository_spec.h"
+#include "services/repo-watcher/revision_checker.h"
 #include "services/repo-watcher/secrets.h"
 
 namespace ferry::repo_watcher {
@@ -193,33 +194,14 @@ absl::Status RepoPoller::RecordMove(const v1::Repository& repo, git::Repository&
                                     const v1::RefState* known, const std::string& sha) {
   absl::StatusOr<git::Commit> commit = mirror.ReadCommit(sha);
   if (!commit.ok()) return commit.status();
-  const v1::SignaturePolicy& policy = repo.signature_policy();
-  SignatureCheck check;
-  check.reason = "signature policy is none";
-  if (policy.mode() == v1::SIGNATURE_MODE_HEAD || policy.mode() == v1::SIGNATURE_MODE_ALL) {
-    check = verifier_->Verify(*commit, policy);
-    if (check.passed() && policy.mode() == v1::SIGNATURE_MODE_ALL && known != nullptr &&
-        !known->accepted_sha().empty() && mirror.HasCommit(known->accepted_sha())) {
-      absl::StatusOr<std::vector<std::string>> between =
-          mirror.CommitsBetween(known->accepted_sha(), sha, options_.max_commits_verified);
-      if (!between.ok()) {
-        check.result = v1::SIGNATURE_RESULT_ERROR;
-        check.reason = absl::StrCat("cannot list new commits: ", between.status().message());
-      } else {
-        for (auto it = between->rbegin(); it != between->rend(); ++it) {
-          if (*it == sha) continue;
-          absl::StatusOr<git::Commit> c = mirror.ReadCommit(*it);
-          if (!c.ok()) return c.status();
-          SignatureCheck one = verifier_->Verify(*c, policy);
-          if (!one.passed()) {
-            check = one;
-            check.reason = absl::StrCat("policy ALL: ", one.reason);
-            break;
-          }
-        }
-      }
-    }
-  }
+  // Under ALL, every commit since the last accepted one must pass too.
+  std::string base;
+  if (known != nullptr && !known->accepted_sha().empty() && mirror.HasCommit(known->accepted_sha()))
+    base = known->accepted_sha();
+  absl::StatusOr<SignatureCheck> evaluated =
+      EvaluateSignaturePolicy(*verifier_, mirror, *commit, repo.signature_policy(), base, options_.max_commits_verified);
+  if (!evaluated.ok()) return evaluated.status();
+  const SignatureCheck& check = *evaluated;
   bool rejected = !check.passed();
 
   v1::Revision rev;

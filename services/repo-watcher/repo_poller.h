@@ -9,6 +9,7 @@
 #include "services/repo-watcher/mirror_set.h"
 #include "services/repo-watcher/repo_watcher_metrics.h"
 #include "services/repo-watcher/repository_store.h"
+#include "services/repo-watcher/revision_checker.h"
 #include "services/repo-watcher/revision_notifier.h"
 #include "services/repo-watcher/signature_verifier.h"
 
@@ -18,7 +19,7 @@ struct PollOptions {
   absl::Duration failure_backoff_initial = absl::Seconds(1);
   absl::Duration failure_backoff_max = absl::Minutes(5);
   double jitter_fraction = 0.1;  // next check = interval * (1 + U[0, jitter))
-  int max_commits_verified = 1000;  // policy ALL: most new commits checked at once
+  int max_commits_verified = kMaxCommitsVerified;  // policy ALL: most new commits checked at once
 };
 
 struct PollResult {

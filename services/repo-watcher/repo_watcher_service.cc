@@ -10,43 +10,43 @@ namespace ferry::repo_watcher {
 
 grpc::Status RepoWatcherService::CreateRepository(grpc::ServerContext* ctx, const v1::CreateRepositoryRequest* req,
                                                   v1::Repository* out) {
-  return server::Handle(*req, out, [&] { return registry_->Create(req->repository(), server::CallerOf(*ctx)); });
+  return server::Handle(ctx, *req, out, [&](const auth::Principal& caller) { return registry_->Create(req->repository(), auth::ActorOf(caller)); });
 }
 
-grpc::Status RepoWatcherService::GetRepository(grpc::ServerContext*, const v1::GetRepositoryRequest* req,
+grpc::Status RepoWatcherService::GetRepository(grpc::ServerContext* ctx, const v1::GetRepositoryRequest* req,
                                                v1::Repository* out) {
-  return server::Handle(*req, out, [&] { return registry_->Get(req->id()); });
+  return server::Handle(ctx, *req, out, [&] { return registry_->Get(req->id()); });
 }
 
-grpc::Status RepoWatcherService::ListRepositories(grpc::ServerContext*, const v1::ListRepositoriesRequest* req,
+grpc::Status RepoWatcherService::ListRepositories(grpc::ServerContext* ctx, const v1::ListRepositoriesRequest* req,
                                                   v1::ListRepositoriesResponse* out) {
-  return server::Handle(*req, out, [&] { return registry_->List(req->page_size(), req->page_token()); });
+  return server::Handle(ctx, *req, out, [&] { return registry_->List(req->page_size(), req->page_token()); });
 }
 
 grpc::Status RepoWatcherService::UpdateRepository(grpc::ServerContext* ctx, const v1::UpdateRepositoryRequest* req,
                                                   v1::Repository* out) {
-  return server::Handle(*req, out, [&] {
+  return server::Handle(ctx, *req, out, [&](const auth::Principal& caller) {
     std::vector<std::string> mask(req->update_mask().paths().begin(), req->update_mask().paths().end());
-    return registry_->Update(req->repository(), mask, server::CallerOf(*ctx));
+    return registry_->Update(req->repository(), mask, auth::ActorOf(caller));
   });
 }
 
 grpc::Status RepoWatcherService::DeleteRepository(grpc::ServerContext* ctx, const v1::DeleteRepositoryRequest* req,
                                                   v1::DeleteRepositoryResponse*) {
-  return server::Handle(*req, [&] { return registry_->Delete(req->id(), server::CallerOf(*ctx)); });
+  return server::Handle(ctx, *req, [&](const auth::Principal& caller) { return registry_->Delete(req->id(), auth::ActorOf(caller)); });
 }
 
-grpc::Status RepoWatcherService::GetRepositoryStatus(grpc::ServerContext*, const v1::GetRepositoryStatusRequest* req,
+grpc::Status RepoWatcherService::GetRepositoryStatus(grpc::ServerContext* ctx, const v1::GetRepositoryStatusRequest* req,
                                                      v1::RepositoryStatus* out) {
-  return server::Handle(*req, out, [&]() -> absl::StatusOr<v1::RepositoryStatus> {
+  return server::Handle(ctx, *req, out, [&]() -> absl::StatusOr<v1::RepositoryStatus> {
     if (!IsValidId(req->repository_id())) return absl::InvalidArgumentError("repository_id: must be a repository id");
     return store_->GetStatus(req->repository_id());
   });
 }
 
-grpc::Status RepoWatcherService::RefreshRepository(grpc::ServerContext*, const v1::RefreshRepositoryRequest* req,
+grpc::Status RepoWatcherService::RefreshRepository(grpc::ServerContext* ctx, const v1::RefreshRepositoryRequest* req,
                                                    v1::RefreshRepositoryResponse* out) {
-  return server::Handle(*req, [&]() -> absl::Status {
+  return server::Handle(ctx, *req, [&]() -> absl::Status {
     ASSIGN_OR_RETURN(v1::Repository repo, registry_->Get(req->repository_id()));
     if (req->wait()) {
       // A failed check is reported in the status (last_error), not as an RPC error.
@@ -62,6 +62,8 @@ grpc::Status RepoWatcherService::RefreshRepository(grpc::ServerContext*, const v
 grpc::Status RepoWatcherService::WatchRevisions(grpc::ServerContext* ctx, const v1::WatchRevisionsRequest* req,
                                                 grpc::ServerWriter<v1::WatchRevisionsResponse>* writer) {
   if (absl::Status bad = server::CheckRequest(*req); !bad.ok()) return ToGrpcStatus(bad);
+  absl::StatusOr<auth::Principal> caller = server::Authorize(*ctx, *req);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
   absl::StatusOr<server::StreamLimiter::Slot> slot = server::AcquireStream(streams_.watch_revisions, *ctx);
   if (!slot.ok()) return ToGrpcStatus(slot.status());
   absl::Status ended = feed_->Watch(
@@ -76,17 +78,22 @@ grpc::Status RepoWatcherService::WatchRevisions(grpc::ServerContext* ctx, const 
   return ToGrpcStatus(ended);
 }
 
-grpc::Status RepoWatcherService::ListRevisions(grpc::ServerContext*, const v1::ListRevisionsRequest* req,
+grpc::Status RepoWatcherService::ListRevisions(grpc::ServerContext* ctx, const v1::ListRevisionsRequest* req,
                                                v1::ListRevisionsResponse* out) {
-  return server::Handle(*req, out, [&] { return feed_->List(*req); });
+  return server::Handle(ctx, *req, out, [&] { return feed_->List(*req); });
 }
 
 grpc::Status RepoWatcherService::ReadContent(grpc::ServerContext* ctx, const v1::ReadContentRequest* req,
                                              grpc::ServerWriter<v1::ReadContentResponse>* writer) {
-  return server::Handle(*req, [&]() -> absl::Status {
+  return server::Handle(ctx, *req, [&]() -> absl::Status {
     ASSIGN_OR_RETURN(server::StreamLimiter::Slot slot, server::AcquireStream(streams_.read_content, *ctx));
     return content_->Read(*req, [&](const v1::ReadContentResponse& chunk) { return writer->Write(chunk); });
   });
+}
+
+grpc::Status RepoWatcherService::CheckRevision(grpc::ServerContext* ctx, const v1::CheckRevisionRequest* req,
+                                               v1::CheckRevisionResponse* out) {
+  return server::Handle(ctx, *req, out, [&] { return checker_->Check(req->repository_id(), req->revision()); });
 }
 
 }  // namespace ferry::repo_watcher

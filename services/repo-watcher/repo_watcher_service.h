@@ -5,6 +5,7 @@
 #include "services/repo-watcher/content_reader.h"
 #include "services/repo-watcher/poll_scheduler.h"
 #include "services/repo-watcher/repository_registry.h"
+#include "services/repo-watcher/revision_checker.h"
 #include "services/repo-watcher/revision_feed.h"
 
 namespace ferry::repo_watcher {
@@ -22,8 +23,15 @@ struct RepoWatcherStreamLimiters {
 class RepoWatcherService final : public v1::RepoWatcher::Service {
  public:
   RepoWatcherService(RepositoryRegistry* registry, RepositoryStore* store, PollScheduler* scheduler,
-                     RevisionFeed* feed, ContentReader* content, RepoWatcherStreamLimiters streams = {})
-      : registry_(registry), store_(store), scheduler_(scheduler), feed_(feed), content_(content), streams_(streams) {}
+                     RevisionFeed* feed, ContentReader* content, RevisionChecker* checker,
+                     RepoWatcherStreamLimiters streams = {})
+      : registry_(registry),
+        store_(store),
+        scheduler_(scheduler),
+        feed_(feed),
+        content_(content),
+        checker_(checker),
+        streams_(streams) {}
 
   grpc::Status CreateRepository(grpc::ServerContext* ctx, const v1::CreateRepositoryRequest* req,
                                 v1::Repository* out) override;
@@ -45,6 +53,8 @@ class RepoWatcherService final : public v1::RepoWatcher::Service {
                              v1::ListRevisionsResponse* out) override;
   grpc::Status ReadContent(grpc::ServerContext* ctx, const v1::ReadContentRequest* req,
                            grpc::ServerWriter<v1::ReadContentResponse>* writer) override;
+  grpc::Status CheckRevision(grpc::ServerContext* ctx, const v1::CheckRevisionRequest* req,
+                             v1::CheckRevisionResponse* out) override;
 
  private:
   RepositoryRegistry* registry_;
@@ -52,6 +62,7 @@ class RepoWatcherService final : public v1::RepoWatcher::Service {
   PollScheduler* scheduler_;
   RevisionFeed* feed_;
   ContentReader* content_;
+  RevisionChecker* checker_;
   const RepoWatcherStreamLimiters streams_;
 };
 

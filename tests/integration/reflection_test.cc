@@ -23,7 +23,8 @@ TEST(ReflectionTest, ReflectionOnlyClientListsAndDescribesAllFourApis) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* expected : {
            "service ferry.v1.RepoWatcher", "service ferry.v1.Planner", "service ferry.v1.Deployer",
-           "service ferry.v1.Audit", "service grpc.health.v1.Health",
+           "service ferry.v1.Audit", "service ferry.v1.Access", "service grpc.health.v1.Health",
+           "rpc ferry.v1.Access.CreateToken(", "rpc ferry.v1.Access.WhoAmI(",
            "rpc ferry.v1.RepoWatcher.WatchRevisions(", "rpc ferry.v1.Planner.ApprovePlan(",
            "rpc ferry.v1.Deployer.Rollback(", "rpc ferry.v1.Audit.Query(", "rpc ferry.v1.Audit.VerifyChain(",
            "message ferry.v1.QueryRequest {"}) {

@@ -51,7 +51,8 @@ class DeclarativeReconcilerTest : public ::testing::Test {
   FakeRepoSource repo_;
   FakeClock clock_{absl::FromUnixSeconds(1'800'000'000)};
   std::vector<std::set<std::string>> replanned_;
-  DeclarativeReconciler reconciler_{&store_, &repo_, &clock_, [this](const std::set<std::string>& ids) {
+  RevisionGate gate_{&store_, &store_, &repo_, &clock_};
+  DeclarativeReconciler reconciler_{&store_, &repo_, &gate_, &clock_, [this](const std::set<std::string>& ids) {
                                       replanned_.push_back(ids);
                                       return absl::OkStatus();
                                     }};
@@ -160,6 +161,35 @@ TEST_F(DeclarativeReconcilerTest, AFileClaimingAnApiMadeIdOrBrokenIsRefusedAsAWh
   repo_.Commit("config", kRef, {{"other.yaml", {"", ""}}});
   EXPECT_TRUE(absl::IsInvalidArgument(Apply().status())) << "no ferry.yaml at the commit";
   EXPECT_EQ(store_.config_changes(), 1) << "only the setup wrote";
+}
+
+TEST_F(DeclarativeReconcilerTest, ACommitTheSignaturePolicyRejectsIsRefusedAndNothingIsApplied) {
+  v1::Revision bad = repo_.Commit("config", kRef, {{"ferry.yaml", {kFerryYaml, ""}}});
+  repo_.Refuse(bad.sha(), "commit is not signed");
+  for (bool dry_run : {false, true}) {
+    for (const std::string& commit : {bad.sha(), std::string()}) {  // named, or the ref's tip
+      auto refused = Apply(commit, dry_run);
+      ASSERT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+      EXPECT_EQ(refused.status().message(), "revision " + bad.sha() +
+                                                " of repository config is not accepted by its signature policy: "
+                                                "commit is not signed");
+    }
+  }
+  EXPECT_EQ(store_.config_changes(), 0);
+  EXPECT_TRUE(store_.ListApplications()->empty());
+  EXPECT_TRUE(store_.ListEnvironments()->empty());
+  EXPECT_TRUE(store_.ListDeclarationSources()->empty());
+  EXPECT_TRUE(replanned_.empty());
+  std::vector<v1::Event> events = store_.Events();
+  ASSERT_EQ(events.size(), 4u);
+  for (const v1::Event& e : events) {
+    EXPECT_EQ(e.action(), v1::AUDIT_ACTION_REVISION_REFUSED);
+    EXPECT_EQ(e.actor().id(), "alice");
+    EXPECT_EQ(e.subject().repository_id(), "config");
+    EXPECT_EQ(e.subject().commit_sha(), bad.sha());
+    EXPECT_EQ(e.details().fields().at("call").string_value(), "ApplyDeclarativeConfig");
+    EXPECT_EQ(e.details().fields().at("path").string_value(), "ferry.yaml");
+  }
 }
 
 }  // namespace

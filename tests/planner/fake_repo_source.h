@@ -118,6 +118,32 @@ class FakeRepoSource final : public RepoSource {
     return it->second;
   }
 
+  // Accepts every commit it holds unless Refuse() named it; NOT_FOUND for
+  // a commit it does not hold. Counts the calls.
+  absl::StatusOr<v1::CheckRevisionResponse> CheckRevision(const std::string& repo, const std::string& commit) override {
+    MutexLock lock(&mu_);
+    ++checks_;
+    if (commits_.count(commit) == 0)
+      return absl::NotFoundError(absl::StrCat("commit ", commit, " is not in the mirror of \"", repo, "\""));
+    v1::CheckRevisionResponse out;
+    auto refused = refused_.find(commit);
+    out.set_accepted(refused == refused_.end());
+    out.set_reason(refused == refused_.end() ? "signature policy is none" : refused->second);
+    out.set_signature_result(refused == refused_.end() ? v1::SIGNATURE_RESULT_NOT_CHECKED
+                                                       : v1::SIGNATURE_RESULT_UNSIGNED);
+    return out;
+  }
+  // The signature policy refuses `sha` from now on, for `reason`.
+  void Refuse(const std::string& sha, const std::string& reason) {
+    MutexLock lock(&mu_);
+    refused_[sha] = reason;
+  }
+  // CheckRevision calls so far.
+  int checks() {
+    MutexLock lock(&mu_);
+    return checks_;
+  }
+
   class Stream final : public RevisionStream {
    public:
     Stream(FakeRepoSource* owner, size_t next, int drops) : owner_(owner), next_(next), drops_(drops) {}
@@ -207,6 +233,8 @@ class FakeRepoSource final : public RepoSource {
   size_t reads_ ABSL_GUARDED_BY(mu_) = 0;
   size_t bytes_read_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, FakeTree> commits_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> refused_ ABSL_GUARDED_BY(mu_);  // sha -> reason
+  int checks_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::pair<std::string, std::string>, std::string> tips_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::Revision> revisions_ ABSL_GUARDED_BY(mu_);
   int drops_ ABSL_GUARDED_BY(mu_) = 0;    // DropStreams calls

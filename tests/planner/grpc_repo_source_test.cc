@@ -26,6 +26,24 @@ class OneRefWatcher final : public v1::RepoWatcher::Service {
     r->set_accepted_sha(std::string(40, 'a'));
     return grpc::Status::OK;
   }
+  // Accepts commit a..a, refuses b..b; any other is not in the mirror.
+  grpc::Status CheckRevision(grpc::ServerContext*, const v1::CheckRevisionRequest* req,
+                             v1::CheckRevisionResponse* out) override {
+    if (req->repository_id() != "config") return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such repository");
+    if (req->revision() == std::string(40, 'a')) {
+      out->set_accepted(true);
+      out->set_reason("valid signature");
+      out->set_signer("alice@ferry.example");
+      return grpc::Status::OK;
+    }
+    if (req->revision() == std::string(40, 'b')) {
+      out->set_accepted(false);
+      out->set_reason("commit is not signed");
+      out->set_signature_result(v1::SIGNATURE_RESULT_UNSIGNED);
+      return grpc::Status::OK;
+    }
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "commit is not in the mirror");
+  }
 };
 
 // Services start together (compose, `make up`, the tests): the planner's
@@ -50,6 +68,28 @@ TEST(GrpcRepoSourceTest, ARepoWatcherThatStartsALittleLaterIsWaitedFor) {
   starter.join();
   ASSERT_TRUE(server != nullptr);
   EXPECT_TRUE(sha.ok()) << sha.status();
+  server->Shutdown();
+}
+
+TEST(GrpcRepoSourceTest, CheckRevisionCarriesTheVerdictAndTheRepoWatchersErrors) {
+  OneRefWatcher watcher;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&watcher);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_TRUE(server != nullptr);
+  GrpcRepoSource source(grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()),
+                        absl::Seconds(10));
+  auto accepted = source.CheckRevision("config", std::string(40, 'a'));
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  EXPECT_TRUE(accepted->accepted());
+  EXPECT_EQ(accepted->signer(), "alice@ferry.example");
+  auto refused = source.CheckRevision("config", std::string(40, 'b'));
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_FALSE(refused->accepted());
+  EXPECT_EQ(refused->reason(), "commit is not signed");
+  EXPECT_EQ(source.CheckRevision("config", std::string(40, 'c')).status().code(), absl::StatusCode::kNotFound);
   server->Shutdown();
 }
 

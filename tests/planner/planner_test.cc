@@ -628,7 +628,7 @@ TEST_F(PlannerTest, PreviewPersistsNothingExecutable) {
   req.set_application_id("a");
   req.set_environment_id("local");
   req.mutable_revision()->set_ref("pr-7");
-  auto preview = planner_->PreviewPlan(req);
+  auto preview = planner_->PreviewPlan(req, User("alice"));
   ASSERT_TRUE(preview.ok()) << preview.status();
   EXPECT_TRUE(preview->preview());
   EXPECT_TRUE(preview->id().empty());
@@ -786,6 +786,57 @@ TEST_F(PlannerTest, PlanRevisionPlansAnOlderCommitForRollback) {
   req.mutable_revision()->set_sha(r2.sha());
   req.set_trigger(v1::PLAN_TRIGGER_EXPLICIT_REVISION);
   EXPECT_TRUE(planner_->PlanRevision(req)->up_to_date());
+}
+
+// The rollback gate reads PostgresPlannerStore::HasSucceeded: a plan of the
+// application and environment at that commit that reached SUCCEEDED.
+TEST_F(PlannerTest, RollbackOnlyTargetsARevisionThatSucceededInThatEnvironment) {
+  CreateEnv("local", v1::APPROVAL_POLICY_MANUAL);
+  CreateEnv("prod", v1::APPROVAL_POLICY_MANUAL);
+  CreateApp(AppSpec("a", "apps/a", {"local", "prod"}));
+  v1::Revision r1 = repo_.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}});
+  ASSERT_EQ(*planner_->HandleRevision(r1), 2);
+  ASSERT_TRUE(planner_->ApprovePlan(Plans("a", "local")[0].id(), User("bob"), "").ok());
+  Deploy(Plans("a", "local")[0]);
+  v1::Revision r2 = repo_.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "2"), ""}}});
+  ASSERT_EQ(*planner_->HandleRevision(r2), 2);
+  ASSERT_TRUE(planner_->ApprovePlan(Plans("a", "local")[0].id(), User("bob"), "").ok());
+  Deploy(Plans("a", "local")[0]);
+  v1::Revision r3 = repo_.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "3"), ""}}});
+  ASSERT_EQ(*planner_->HandleRevision(r3), 2);  // pending in both, never deployed
+
+  EXPECT_TRUE(*store_->HasSucceeded("a", "local", r1.sha()));
+  EXPECT_TRUE(*store_->HasSucceeded("a", "local", r2.sha()));
+  EXPECT_FALSE(*store_->HasSucceeded("a", "local", r3.sha())) << "planned, not deployed";
+  EXPECT_FALSE(*store_->HasSucceeded("a", "prod", r1.sha())) << "deployed in local only";
+  EXPECT_FALSE(*store_->HasSucceeded("b", "local", r1.sha()));
+
+  auto rollback = [&](const std::string& env, const std::string& sha) {
+    v1::PlanRevisionRequest req;
+    req.set_application_id("a");
+    req.set_environment_id(env);
+    req.mutable_revision()->set_sha(sha);
+    req.set_trigger(v1::PLAN_TRIGGER_ROLLBACK);
+    *req.mutable_actor() = User("deployer");
+    req.set_approve(true);
+    return planner_->PlanRevision(req);
+  };
+  const size_t plans = Plans().size();
+  auto never = rollback("local", r3.sha());
+  EXPECT_TRUE(absl::IsFailedPrecondition(never.status())) << never.status();
+  EXPECT_NE(never.status().message().find("application \"a\" in environment \"local\" to revision " + r3.sha()),
+            std::string::npos)
+      << never.status();
+  auto elsewhere = rollback("prod", r1.sha());
+  EXPECT_TRUE(absl::IsFailedPrecondition(elsewhere.status())) << elsewhere.status();
+  EXPECT_EQ(Plans().size(), plans);
+  EXPECT_EQ(CountAudit(v1::AUDIT_ACTION_REVISION_REFUSED), 2);
+
+  auto back = rollback("local", r1.sha());
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_TRUE(back->has_plan());
+  EXPECT_EQ(back->plan().target_revision().sha(), r1.sha());
+  EXPECT_EQ(back->plan().state(), v1::PLAN_STATE_APPROVED);
 }
 
 TEST_F(PlannerTest, AConfigurationChangeThatPostgresqlAbortsWithAConflictIsRetriedByThePool) {

@@ -214,7 +214,7 @@ TEST_F(RevisionPlannerTest, APreviewPersistsNothing) {
   v1::PreviewPlanRequest req;
   req.set_application_id("a");
   req.set_environment_id("local");
-  auto preview = revisions_.PreviewPlan(req);
+  auto preview = revisions_.PreviewPlan(req, User("alice"));
   ASSERT_TRUE(preview.ok()) << preview.status();
   EXPECT_TRUE(preview->preview());
   EXPECT_EQ(preview->actions_size(), 1);

@@ -62,6 +62,14 @@ class FakeRepoWatcher final : public v1::RepoWatcher::Service {
     }
     return grpc::Status::OK;
   }
+  grpc::Status CheckRevision(grpc::ServerContext*, const v1::CheckRevisionRequest* req,
+                             v1::CheckRevisionResponse* out) override {
+    auto verdict = repo_->CheckRevision(req->repository_id(), req->revision());
+    if (!verdict.ok())
+      return grpc::Status(static_cast<grpc::StatusCode>(verdict.status().code()), std::string(verdict.status().message()));
+    *out = *verdict;
+    return grpc::Status::OK;
+  }
   grpc::Status GetRepositoryStatus(grpc::ServerContext*, const v1::GetRepositoryStatusRequest* req,
                                    v1::RepositoryStatus* out) override {
     out->set_repository_id(req->repository_id());

@@ -208,7 +208,6 @@ class RepoWatcherTest : public ::testing::Test {
 
   grpc::Status Create(const v1::Repository& r, v1::Repository* out = nullptr) {
     grpc::ClientContext ctx;
-    ctx.AddMetadata("x-ferry-actor", "alice");
     v1::CreateRepositoryRequest req;
     *req.mutable_repository() = r;
     v1::Repository tmp;
@@ -333,7 +332,7 @@ TEST_F(RepoWatcherTest, RegistryValidatesNamesTheFieldAndAuditsChanges) {
   for (const v1::Event& e : rejected) {
     EXPECT_EQ(e.action(), v1::AUDIT_ACTION_REPOSITORY_REGISTERED);
     EXPECT_EQ(e.details().fields().at("outcome").string_value(), "rejected");
-    EXPECT_EQ(e.actor().id(), "alice");
+    EXPECT_EQ(e.actor().id(), "anonymous");  // --insecure-no-auth: nobody proved who they are
   }
   EXPECT_NE(rejected[0].details().fields().at("error").string_value().find("repository.url"), std::string::npos);
 
@@ -377,7 +376,7 @@ TEST_F(RepoWatcherTest, RegistryValidatesNamesTheFieldAndAuditsChanges) {
   ASSERT_EQ(events.size(), 7u);  // 3 rejected, registered, duplicate rejected, updated, deleted
   EXPECT_EQ(events[3].action(), v1::AUDIT_ACTION_REPOSITORY_REGISTERED);
   EXPECT_EQ(events[3].details().fields().at("outcome").string_value(), "applied");
-  EXPECT_EQ(events[3].actor().id(), "alice");
+  EXPECT_EQ(events[3].actor().id(), "anonymous");
   EXPECT_EQ(events[4].details().fields().at("outcome").string_value(), "rejected");
   EXPECT_EQ(events[5].action(), v1::AUDIT_ACTION_REPOSITORY_UPDATED);
   EXPECT_EQ(events[6].action(), v1::AUDIT_ACTION_REPOSITORY_DELETED);
@@ -956,6 +955,53 @@ TEST_F(RepoWatcherTest, HeadPolicyRejectsUnsignedAndUntrustedTipsAndNeverOffersT
   EXPECT_EQ(List("apps", true).size(), 4u);
   EXPECT_EQ(CountEvents(v1::AUDIT_ACTION_SIGNATURE_REJECTED), 2);
   EXPECT_NE(Metrics().find(R"(ferry_revisions_total{signature_result="unsigned"} 1)"), std::string::npos);
+}
+
+// CheckRevision: the planner asks it before planning a revision a person
+// named; it answers with the repository's policy, for any commit the mirror
+// holds, not only the tips.
+TEST_F(RepoWatcherTest, CheckRevisionAnswersWithTheRepositorysSignaturePolicy) {
+  auto alice = testing::SshKey::Generate(dir_ + "/ssh-a", "alice@ferry.example");
+  auto mallory = testing::SshKey::Generate(dir_ + "/ssh-b", "mallory@ferry.example");
+  std::string signed_sha = repo_->Commit({{"f", "1"}}, "signed", alice.CommitArgs(), alice.Env());
+  std::string unsigned_sha = repo_->Commit({{"f", "2"}}, "unsigned");
+  std::string forged_sha = repo_->Commit({{"f", "3"}}, "mallory", mallory.CommitArgs(), mallory.Env());
+  repo_->Push("main");
+  v1::Repository spec = Spec("apps", repo_->remote_path());
+  spec.mutable_signature_policy()->set_mode(v1::SIGNATURE_MODE_HEAD);
+  spec.mutable_signature_policy()->add_ssh_allowed_signers(alice.allowed_signer);
+  ASSERT_TRUE(Create(spec).ok());
+  Refresh("apps");
+  auto check = [&](const std::string& repository, const std::string& sha, v1::CheckRevisionResponse* out) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::CheckRevisionRequest req;
+    req.set_repository_id(repository);
+    req.set_revision(sha);
+    return stub_->CheckRevision(&ctx, req, out);
+  };
+  v1::CheckRevisionResponse verdict;
+  grpc::Status s = check("apps", signed_sha, &verdict);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(verdict.accepted()) << verdict.reason();
+  EXPECT_EQ(verdict.signer(), "alice@ferry.example");
+
+  verdict.Clear();
+  s = check("apps", unsigned_sha, &verdict);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_FALSE(verdict.accepted());
+  EXPECT_EQ(verdict.signature_result(), v1::SIGNATURE_RESULT_UNSIGNED);
+  EXPECT_FALSE(verdict.reason().empty());
+
+  verdict.Clear();
+  s = check("apps", forged_sha, &verdict);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_FALSE(verdict.accepted());
+  EXPECT_EQ(verdict.signature_result(), v1::SIGNATURE_RESULT_UNTRUSTED_KEY);
+
+  EXPECT_EQ(check("apps", std::string(40, 'd'), &verdict).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(check("nope", signed_sha, &verdict).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(check("apps", "HEAD", &verdict).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(RepoWatcherTest, ReadContentStreamsFilesAndSymlinksWithinLimitsAndRejectsEscapes) {

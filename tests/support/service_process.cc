@@ -64,12 +64,13 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(const std:
   p->log_path_ = p->dir_ + "/" + binary + ".log";
   std::string port_file = p->dir_ + "/ports";
   std::vector<std::string> argv = {BinaryPath(binary)};
-  bool has_grpc = false, has_metrics = false, has_tls = false;
+  bool has_grpc = false, has_metrics = false, has_tls = false, has_access = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     has_grpc |= a.rfind("--grpc-address", 0) == 0;
     has_metrics |= a.rfind("--metrics-address", 0) == 0;
     has_tls |= a.rfind("--tls-cert-file", 0) == 0 || a.rfind("--insecure-plaintext", 0) == 0;
+    has_access |= a.rfind("--access-policy-file", 0) == 0 || a.rfind("--insecure-no-auth", 0) == 0;
     if (a.rfind("--tls-ca-file=", 0) == 0) p->tls_ca_file_ = a.substr(a.find('=') + 1);
     if (a == "--tls-ca-file" && i + 1 < args.size()) p->tls_ca_file_ = args[i + 1];
   }
@@ -77,7 +78,9 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(const std:
   if (!has_metrics) argv.push_back("--metrics-address=127.0.0.1:0");
   if (!has_tls) {
     argv.push_back("--insecure-plaintext");
-    argv.push_back("--insecure-no-auth");
+    // Plaintext and open, as tests before TLS and access control expect;
+    // a test that brings its access policy keeps access control on.
+    if (!has_access) argv.push_back("--insecure-no-auth");
   }
   argv.push_back("--port-file=" + port_file);
   argv.insert(argv.end(), args.begin(), args.end());

@@ -20,9 +20,10 @@ class ServiceProcess {
   // --metrics-address and --port-file, and waits until it reports SERVING on
   // grpc.health.v1. Returns the tail of its log when it exits or times out.
   // Unless `args` has --tls-cert-file or --insecure-plaintext, the service
-  // runs with --insecure-plaintext --insecure-no-auth (plaintext and open,
-  // as tests before TLS expect); with --tls-ca-file the health check is made
-  // over TLS, trusting that CA.
+  // runs with --insecure-plaintext and, unless `args` has
+  // --access-policy-file or --insecure-no-auth, --insecure-no-auth (plaintext
+  // and open, as tests before TLS and access control expect); with
+  // --tls-ca-file the health check is made over TLS, trusting that CA.
   static absl::StatusOr<std::unique_ptr<ServiceProcess>> Start(const std::string& binary,
                                                                std::vector<std::string> args,
                                                                absl::Duration timeout = absl::Seconds(30));

@@ -1,0 +1,22 @@
+#include "services/audit/audit_access.h"
+
+namespace ferry::audit {
+
+void AddAuditRules(auth::AccessControl& access) {
+  using auth::Permission;
+  using auth::Rule;
+  Rule append;
+  append.services = {"repo-watcher", "planner", "deployer", "audit"};
+  append.services_only = true;
+  Rule read;
+  read.permission = Permission::kView;
+  access.AddRule("ferry.v1.AppendRequest", append);
+  access.AddRule("ferry.v1.AppendBatchRequest", append);
+  access.AddRule("ferry.v1.QueryRequest", read);
+  access.AddRule("ferry.v1.TailRequest", read);
+  access.AddRule("ferry.v1.VerifyChainRequest", read);
+  access.AddRule("ferry.v1.GetCheckpointRequest", read);
+  access.AddRule("ferry.v1.ExportRequest", read);
+}
+
+}  // namespace ferry::audit
