@@ -16,7 +16,11 @@ void ToProto(AppendResult&& r, v1::AppendResponse* out) {
 grpc::ServerUnaryReactor* AuditService::Append(grpc::CallbackServerContext* ctx, const v1::AppendRequest* req,
                                                v1::AppendResponse* out) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  log_.AppendAsync(req->event(), [reactor, out](absl::StatusOr<AppendResult> r) {
+  // Transitional (#16): the request's own service field stands in for the
+  // caller's certificate identity until this handler is wired to
+  // authentication, which replaces it.
+  const std::string& caller_service = req->event().service();
+  log_.AppendAsync(caller_service, req->event(), [reactor, out](absl::StatusOr<AppendResult> r) {
     if (!r.ok()) return reactor->Finish(ToGrpcStatus(r.status()));
     ToProto(std::move(*r), out);
     reactor->Finish(grpc::Status::OK);
@@ -28,7 +32,11 @@ grpc::ServerUnaryReactor* AuditService::AppendBatch(grpc::CallbackServerContext*
                                                     const v1::AppendBatchRequest* req,
                                                     v1::AppendBatchResponse* out) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  log_.AppendBatchAsync(std::vector<v1::Event>(req->events().begin(), req->events().end()),
+  // Transitional (#16): the first event's service field stands in for the
+  // caller's certificate identity until this handler is wired to
+  // authentication, which replaces it.
+  const std::string caller_service = req->events().empty() ? std::string() : req->events(0).service();
+  log_.AppendBatchAsync(caller_service, std::vector<v1::Event>(req->events().begin(), req->events().end()),
                         [reactor, out](Appender::Result r) {
                           if (!r.ok()) return reactor->Finish(ToGrpcStatus(r.status()));
                           for (AppendResult& one : *r) ToProto(std::move(one), out->add_results());
