@@ -55,7 +55,11 @@ struct Scope {
   std::string environment;
   bool any = false;
 
-  static Scope Any() { return Scope{.any = true}; }
+  static Scope Any() {
+    Scope s;
+    s.any = true;
+    return s;
+  }
   static Scope Global() { return Scope{}; }
 };
 

@@ -148,8 +148,11 @@ int main(int argc, char** argv) {
   ferry::planner::Renderer renderer(&repo, render);
   ferry::concurrency::ChangeSignal notifier;  // plans released or changed: wakes WatchApprovedPlans streams
   ferry::planner::PlannerMetrics metrics(&infra->runner->registry());
+  // Separation of duties per environment: one approval by anyone until the
+  // access policy (--access-policy-file) is wired in here (#16).
+  ferry::planner::DefaultApprovalPolicy approvals;
   ferry::planner::Planner planner(&store, &repo, &live, &renderer, &clock, &notifier, &metrics, /*plan_concurrency=*/8,
-                                  render.parse_limits, window_limits);
+                                  render.parse_limits, window_limits, &approvals);
   ferry::planner::RevisionConsumer consumer(&repo, &store, planner.revision_planner(), nullptr, quarantine_attempts);
   ferry::planner::HoldReleaser releaser(planner.hold_evaluator(), hold_interval);
   // Plans released by any replica (NOTIFYed by PostgresPlannerStore) wake this one's streams.
