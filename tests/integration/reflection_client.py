@@ -33,6 +33,9 @@ import os
 import sys
 
 sys.path.insert(0, sys.argv[1])
+# gRPC's own log lines (a failed TLS handshake, once per attempt) would only
+# repeat the error reported below.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 import grpc  # noqa: E402
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format  # noqa: E402
