@@ -17,7 +17,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libgrpc++1.51 libprotobuf32 libgit2-1.5 libpqxx-6.4 libyaml-cpp0.7 libspdlog1.10 \
       libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libgpgme11 libssl3 \
-      'libabsl20220623' git gnupg openssh-client ca-certificates \
+      'libabsl20220623' git gnupg openssh-client ca-certificates openssl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 ferry \
  && useradd --system --uid 10001 --gid ferry --home-dir /var/lib/ferry --create-home ferry \
@@ -25,6 +25,9 @@ RUN apt-get update \
  && chown ferry:ferry /var/cache/ferry /etc/ferry/audit
 COPY --from=build /build/bin/ferry-repo-watcher /build/bin/ferry-planner \
      /build/bin/ferry-deployer /build/bin/ferry-audit /usr/local/bin/
+# The suite's CA and certificates (compose's one-shot `certs` service; or
+# `docker run --rm -v $PWD/tls:/tls --entrypoint ferry-certs ferry:dev /tls ...`).
+COPY scripts/ferry-certs /usr/local/bin/ferry-certs
 USER 10001:10001
 EXPOSE 7001 7002 7003 7004 7080 9101 9102 9103 9104
 ENTRYPOINT ["/usr/local/bin/ferry-audit"]

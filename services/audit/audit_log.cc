@@ -202,7 +202,9 @@ AuditLog::AuditLog(EventStore& store, Appender& appender, const CheckpointSigner
       metrics_(metrics),
       verifier_(store, verify_options) {}
 
-void AuditLog::AppendAsync(v1::Event event, std::function<void(absl::StatusOr<AppendResult>)> done) {
+void AuditLog::AppendAsync(const std::string& caller_service, v1::Event event,
+                           std::function<void(absl::StatusOr<AppendResult>)> done) {
+  event.set_service(caller_service);  // the caller's identity, never the request's
   absl::Status valid = ValidateEvent(event, "event");
   if (!valid.ok()) return done(valid);
   Normalize(event);
@@ -214,11 +216,13 @@ void AuditLog::AppendAsync(v1::Event event, std::function<void(absl::StatusOr<Ap
   });
 }
 
-void AuditLog::AppendBatchAsync(std::vector<v1::Event> events, Appender::Done done) {
+void AuditLog::AppendBatchAsync(const std::string& caller_service, std::vector<v1::Event> events,
+                                Appender::Done done) {
   if (events.size() > static_cast<size_t>(kMaxBatchSize)) {
     return done(Invalid("events", absl::StrCat("at most ", kMaxBatchSize, " per batch, got ", events.size())));
   }
   for (size_t i = 0; i < events.size(); ++i) {
+    events[i].set_service(caller_service);  // the caller's identity, never the request's
     absl::Status valid = ValidateEvent(events[i], absl::StrCat("events[", i, "]"));
     if (!valid.ok()) return done(valid);
   }
@@ -235,14 +239,17 @@ void AuditLog::AppendNormalized(std::vector<v1::Event> normalized, Appender::Don
   });
 }
 
-absl::StatusOr<AppendResult> AuditLog::Append(const v1::Event& event) {
+absl::StatusOr<AppendResult> AuditLog::Append(const std::string& caller_service, const v1::Event& event) {
   return concurrency::AwaitCallback<absl::StatusOr<AppendResult>>(
-      [&](std::function<void(absl::StatusOr<AppendResult>)> done) { AppendAsync(event, std::move(done)); });
+      [&](std::function<void(absl::StatusOr<AppendResult>)> done) {
+        AppendAsync(caller_service, event, std::move(done));
+      });
 }
 
-absl::StatusOr<std::vector<AppendResult>> AuditLog::AppendBatch(const std::vector<v1::Event>& events) {
+absl::StatusOr<std::vector<AppendResult>> AuditLog::AppendBatch(const std::string& caller_service,
+                                                                const std::vector<v1::Event>& events) {
   return concurrency::AwaitCallback<Appender::Result>(
-      [&](Appender::Done done) { AppendBatchAsync(events, std::move(done)); });
+      [&](Appender::Done done) { AppendBatchAsync(caller_service, events, std::move(done)); });
 }
 
 absl::StatusOr<v1::QueryResponse> AuditLog::Query(const v1::QueryRequest& request) {

@@ -32,17 +32,28 @@ class AuditLog {
   AuditLog(EventStore& store, Appender& appender, const CheckpointSigner& signer, const Clock& clock,
            AuditMetrics* metrics, ChainVerifierOptions verify_options = {});
 
-  // Validates, normalises and appends one event, then calls `done` once, on
-  // this thread when the event is invalid, else on the appender's (see
-  // Appender::AppendAsync). `done` must not block.
-  void AppendAsync(v1::Event event, std::function<void(absl::StatusOr<AppendResult>)> done);
+  // Validates, normalises and appends one event sent by the service
+  // `caller_service` (the caller's authenticated identity), then calls `done`
+  // once, on this thread when the event is invalid, else on the appender's
+  // (see Appender::AppendAsync). `done` must not block.
+  //
+  // The stored event's `service` is always `caller_service`: whatever the
+  // request's event.service said is overwritten (not refused: the outbox's
+  // own field is informative only). Idempotency keys are unique per
+  // (service, key), so they are namespaced by the caller too: one service
+  // cannot pre-claim another's key and have that service's real event
+  // dropped as a duplicate. An empty caller_service is INVALID_ARGUMENT
+  // ("event.service: required").
+  void AppendAsync(const std::string& caller_service, v1::Event event,
+                   std::function<void(absl::StatusOr<AppendResult>)> done);
   // Validates every event first (nothing is appended if one is bad), then
-  // appends them atomically and in order, as AppendAsync. At most
-  // kMaxBatchSize.
-  void AppendBatchAsync(std::vector<v1::Event> events, Appender::Done done);
+  // appends them atomically and in order, as AppendAsync (each event's
+  // service becomes `caller_service`). At most kMaxBatchSize.
+  void AppendBatchAsync(const std::string& caller_service, std::vector<v1::Event> events, Appender::Done done);
   // The same, waiting for the answer.
-  absl::StatusOr<AppendResult> Append(const v1::Event& event);
-  absl::StatusOr<std::vector<AppendResult>> AppendBatch(const std::vector<v1::Event>& events);
+  absl::StatusOr<AppendResult> Append(const std::string& caller_service, const v1::Event& event);
+  absl::StatusOr<std::vector<AppendResult>> AppendBatch(const std::string& caller_service,
+                                                        const std::vector<v1::Event>& events);
 
   // One page of matching events and the token of the next ("" on the last).
   absl::StatusOr<v1::QueryResponse> Query(const v1::QueryRequest& request);

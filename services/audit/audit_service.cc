@@ -11,6 +11,11 @@ void ToProto(AppendResult&& r, v1::AppendResponse* out) {
   out->set_duplicate(r.duplicate);
 }
 
+std::string CallerService(const auth::Principal& caller, const std::string& claimed) {
+  if (caller.kind == auth::PrincipalKind::kService) return caller.id;
+  return server::InstalledAccessControl() != nullptr && server::InstalledAccessControl()->enabled() ? "" : claimed;
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* AuditService::Append(grpc::CallbackServerContext* ctx, const v1::AppendRequest* req,
@@ -21,7 +26,11 @@ grpc::ServerUnaryReactor* AuditService::Append(grpc::CallbackServerContext* ctx,
     reactor->Finish(ToGrpcStatus(caller.status()));
     return reactor;
   }
-  log_.AppendAsync(req->event(), [reactor, out](absl::StatusOr<AppendResult> r) {
+  // The event's service is the calling service its certificate proves;
+  // only with access control off (--insecure-no-auth, no certificate) does
+  // the request's own field stand in.
+  const std::string caller_service = CallerService(*caller, req->event().service());
+  log_.AppendAsync(caller_service, req->event(), [reactor, out](absl::StatusOr<AppendResult> r) {
     if (!r.ok()) return reactor->Finish(ToGrpcStatus(r.status()));
     ToProto(std::move(*r), out);
     reactor->Finish(grpc::Status::OK);
@@ -38,7 +47,9 @@ grpc::ServerUnaryReactor* AuditService::AppendBatch(grpc::CallbackServerContext*
     reactor->Finish(ToGrpcStatus(caller.status()));
     return reactor;
   }
-  log_.AppendBatchAsync(std::vector<v1::Event>(req->events().begin(), req->events().end()),
+  const std::string caller_service =
+      CallerService(*caller, req->events().empty() ? std::string() : req->events(0).service());
+  log_.AppendBatchAsync(caller_service, std::vector<v1::Event>(req->events().begin(), req->events().end()),
                         [reactor, out](Appender::Result r) {
                           if (!r.ok()) return reactor->Finish(ToGrpcStatus(r.status()));
                           for (AppendResult& one : *r) ToProto(std::move(one), out->add_results());

@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<ferry::server::AccessSetup>> access_setup = ferry::server::AccessSetup::Create(
       config, infra->pool.get(), &clock, &infra->runner->registry(), [&log](ferry::v1::Event e) {
         e.set_service("audit");
-        log.AppendAsync(std::move(e), [](absl::StatusOr<ferry::audit::AppendResult>) {});
+        log.AppendAsync("audit", std::move(e), [](absl::StatusOr<ferry::audit::AppendResult>) {});
         return absl::OkStatus();
       });
   if (!access_setup.ok()) {

@@ -7,6 +7,12 @@
 
 namespace ferry::planner {
 
+std::string AwaitingApprovalMessage(int approvals_recorded) {
+  if (approvals_recorded <= 0) return "waiting for ApprovePlan or RejectPlan";
+  return absl::StrCat("waiting for ApprovePlan or RejectPlan (", approvals_recorded,
+                      approvals_recorded == 1 ? " approval" : " approvals", " recorded)");
+}
+
 absl::StatusOr<std::optional<std::string>> HoldEvaluator::PromotionGate(const std::string& app, const v1::Environment& env,
                                                                   const std::string& sha) {
   if (env.promote_from().empty()) return std::optional<std::string>();
@@ -27,7 +33,7 @@ absl::StatusOr<Hold> HoldEvaluator::ComputeHold(const v1::Plan& plan, const v1::
   }
   if (plan.state() == v1::PLAN_STATE_PENDING) {
     if (plan.hold_reason() == v1::HOLD_REASON_PINNED) return Hold{plan.hold_reason(), plan.hold_message()};
-    return Hold{v1::HOLD_REASON_AWAITING_APPROVAL, "waiting for ApprovePlan or RejectPlan"};
+    return Hold{v1::HOLD_REASON_AWAITING_APPROVAL, AwaitingApprovalMessage(plan.approvals_size())};
   }
   for (const std::string& dep_id : plan.after_plan_ids()) {
     std::string id = dep_id;

@@ -20,6 +20,10 @@ struct Hold {
   std::string message;
 };
 
+// The hold message of a PENDING plan awaiting approval, with the number of
+// approvals recorded so far when there are any.
+std::string AwaitingApprovalMessage(int approvals_recorded);
+
 // One job: the hold rules that keep a plan from the deployer, in this order:
 // the promotion gate (promote_from), approval (and a pin set after a
 // rollback), plans of dependencies (depends_on) and sync windows; and

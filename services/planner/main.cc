@@ -186,16 +186,6 @@ int main(int argc, char** argv) {
   ferry::planner::Renderer renderer(&repo, render);
   ferry::concurrency::ChangeSignal notifier;  // plans released or changed: wakes WatchApprovedPlans streams
   ferry::planner::PlannerMetrics metrics(&infra->runner->registry());
-  ferry::planner::Planner planner(&store, &repo, &live, &renderer, &clock, &notifier, &metrics, /*plan_concurrency=*/8,
-                                  render.parse_limits, window_limits);
-  ferry::planner::RevisionConsumer consumer(&repo, &store, planner.revision_planner(), nullptr, quarantine_attempts);
-  ferry::planner::HoldReleaser releaser(planner.hold_evaluator(), hold_interval);
-  // Plans released by any replica (NOTIFYed by PostgresPlannerStore) wake this one's streams.
-  std::unique_ptr<ferry::postgres::NotificationListener> listener =
-      ferry::postgres::NotificationListener::ForSignal(pool, ferry::planner::PostgresPlannerStore::kPlansChannel, &notifier);
-  ferry::planner::PlannerService service(&planner, &notifier, stream_poll,
-                                         infra->runner->NewStreamLimiter("WatchApprovedPlans"), plan_limits);
-  infra->runner->AddService(&service);
   // Access control (docs/security.md): who may call what; refusals are
   // audited through the outbox.
   absl::StatusOr<std::unique_ptr<ferry::server::AccessSetup>> access_setup = ferry::server::AccessSetup::Create(
@@ -205,6 +195,18 @@ int main(int argc, char** argv) {
     ferry::logging::Error("cannot start", {{"error", access_setup.status().ToString()}});
     return 1;
   }
+  // Separation of duties per environment, from the policy in force.
+  ferry::planner::PolicyApprovalRules approvals((*access_setup)->policy.get());
+  ferry::planner::Planner planner(&store, &repo, &live, &renderer, &clock, &notifier, &metrics, /*plan_concurrency=*/8,
+                                  render.parse_limits, window_limits, &approvals);
+  ferry::planner::RevisionConsumer consumer(&repo, &store, planner.revision_planner(), nullptr, quarantine_attempts);
+  ferry::planner::HoldReleaser releaser(planner.hold_evaluator(), hold_interval);
+  // Plans released by any replica (NOTIFYed by PostgresPlannerStore) wake this one's streams.
+  std::unique_ptr<ferry::postgres::NotificationListener> listener =
+      ferry::postgres::NotificationListener::ForSignal(pool, ferry::planner::PostgresPlannerStore::kPlansChannel, &notifier);
+  ferry::planner::PlannerService service(&planner, &notifier, stream_poll,
+                                         infra->runner->NewStreamLimiter("WatchApprovedPlans"), plan_limits);
+  infra->runner->AddService(&service);
   ferry::planner::AddPlannerRules(*(*access_setup)->access, &planner);
   ferry::auth::AddAccessRules(*(*access_setup)->access);
   ferry::auth::PostgresTokenStore token_store(pool, &outbox);

@@ -1,5 +1,6 @@
 #include "services/planner/plan_lifecycle.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <utility>
@@ -10,6 +11,7 @@
 #include "common/logging/logger.h"
 #include "common/status/status_macros.h"
 #include "services/planner/plan_view.h"
+#include "services/planner/separation_of_duties.h"
 
 namespace ferry::planner {
 namespace {
@@ -51,6 +53,14 @@ absl::StatusOr<v1::Plan> PlanLifecycle::ApprovePlan(const std::string& id, const
   if (current.state() != v1::PLAN_STATE_PENDING)
     return absl::FailedPreconditionError(
         absl::StrCat("plan ", id, " is ", v1::PlanState_Name(current.state()), ", not PENDING"));
+  // Separation of duties: requester and author are fixed when the plan is
+  // made, so the check needs no lock.
+  const auth::ApprovalRule rule = approvals_->RuleFor(current.environment_id());
+  const int required = std::max(1, rule.required);
+  if (absl::Status allowed = CheckSeparationOfDuties(rule, current, actor); !allowed.ok()) {
+    AuditRefusedApproval(current, actor, allowed);
+    return allowed;
+  }
   ASSIGN_OR_RETURN(v1::Environment env, catalog_->GetEnvironment(current.environment_id()));
   if (current.trigger() != v1::PLAN_TRIGGER_ROLLBACK) {
     ASSIGN_OR_RETURN(std::optional<std::string> gate,
@@ -60,29 +70,71 @@ absl::StatusOr<v1::Plan> PlanLifecycle::ApprovePlan(const std::string& id, const
   v1::Plan approved = current;
   approved.set_state(v1::PLAN_STATE_APPROVED);
   ASSIGN_OR_RETURN(Hold hold, holds_->ComputeHold(approved, env));
-  ASSIGN_OR_RETURN(v1::Plan plan, plans_->MutatePlan(id, [&](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
-    if (p.state() != v1::PLAN_STATE_PENDING)
-      return absl::FailedPreconditionError(absl::StrCat("plan ", id, " is ", v1::PlanState_Name(p.state()), ", not PENDING"));
-    p.set_state(v1::PLAN_STATE_APPROVED);
-    v1::PlanDecision* d = p.mutable_decision();
-    *d->mutable_actor() = actor;
-    d->set_comment(comment);
-    *d->mutable_time() = events_.Now();
-    d->set_automatic(false);
-    p.set_hold_reason(hold.reason);
-    p.set_hold_message(hold.message);
-    *p.mutable_update_time() = events_.Now();
-    v1::Event e = events_.Make(v1::AUDIT_ACTION_PLAN_APPROVED, actor,
-                            absl::StrCat("plan ", id, " approved by ", actor.id(), comment.empty() ? "" : ": " + comment),
-                            "plan-approved/" + id);
+  v1::PlanDecision decision;
+  *decision.mutable_actor() = actor;
+  decision.set_comment(comment);
+  *decision.mutable_time() = events_.Now();
+  decision.set_automatic(false);
+  auto subject = [&](v1::Event& e, const v1::Plan& p) {
     e.mutable_subject()->set_plan_id(id);
     e.mutable_subject()->set_application_id(p.application_id());
     e.mutable_subject()->set_environment_id(p.environment_id());
     e.mutable_subject()->set_commit_sha(p.target_revision().sha());
+  };
+  ASSIGN_OR_RETURN(v1::Plan plan, plans_->RecordApproval(id, decision, [&](v1::Plan& p, bool added) -> absl::StatusOr<std::vector<v1::Event>> {
+    if (p.state() != v1::PLAN_STATE_PENDING)
+      return absl::FailedPreconditionError(absl::StrCat("plan ", id, " is ", v1::PlanState_Name(p.state()), ", not PENDING"));
+    const int recorded = p.approvals_size();
+    if (!added)
+      return absl::AlreadyExistsError(absl::StrCat("plan ", id, ": \"", actor.id(),
+                                                   "\" has already approved it, and an approver counts once (",
+                                                   ApprovalCount(recorded, required), " recorded)"));
+    *p.mutable_update_time() = events_.Now();
+    if (recorded < required) {
+      // Not yet: the approval is recorded and the plan stays PENDING.
+      if (p.hold_reason() == v1::HOLD_REASON_AWAITING_APPROVAL) p.set_hold_message(AwaitingApprovalMessage(recorded));
+      v1::Event e = events_.Make(v1::AUDIT_ACTION_PLAN_APPROVAL_RECORDED, actor,
+                                 absl::StrCat("plan ", id, ": approval by ", actor.id(), " recorded, ",
+                                              ApprovalCount(recorded, required), comment.empty() ? "" : ": " + comment),
+                                 "plan-approval-recorded/" + id);
+      subject(e, p);
+      auto& fields = *e.mutable_details()->mutable_fields();
+      fields["approvals_recorded"].set_number_value(recorded);
+      fields["approvals_required"].set_number_value(required);
+      return std::vector<v1::Event>{e};
+    }
+    p.set_state(v1::PLAN_STATE_APPROVED);
+    *p.mutable_decision() = decision;
+    p.set_hold_reason(hold.reason);
+    p.set_hold_message(hold.message);
+    v1::Event e = events_.Make(v1::AUDIT_ACTION_PLAN_APPROVED, actor,
+                               absl::StrCat("plan ", id, " approved by ", actor.id(),
+                                            required > 1 ? " (" + ApprovalCount(recorded, required) + ")" : "",
+                                            comment.empty() ? "" : ": " + comment),
+                               "plan-approved/" + id);
+    subject(e, p);
+    if (required > 1) {
+      auto& fields = *e.mutable_details()->mutable_fields();
+      fields["approvals_recorded"].set_number_value(recorded);
+      fields["approvals_required"].set_number_value(required);
+    }
     return std::vector<v1::Event>{e};
   }));
   notifier_->Notify();
   return plan;
+}
+
+void PlanLifecycle::AuditRefusedApproval(const v1::Plan& plan, const v1::Actor& actor, const absl::Status& refusal) {
+  v1::Event e = events_.Make(v1::AUDIT_ACTION_ACCESS_DENIED, actor,
+                             absl::StrCat("approval refused: ", refusal.message()), "approval-refused/" + plan.id());
+  e.mutable_subject()->set_plan_id(plan.id());
+  e.mutable_subject()->set_application_id(plan.application_id());
+  e.mutable_subject()->set_environment_id(plan.environment_id());
+  e.mutable_subject()->set_commit_sha(plan.target_revision().sha());
+  (*e.mutable_details()->mutable_fields())["permission"].set_string_value("approve");
+  absl::Status recorded = catalog_->RecordEvents({e});
+  if (!recorded.ok())
+    logging::Warn("recording a refused approval failed", {{"plan", plan.id()}, {"error", recorded.ToString()}});
 }
 
 absl::StatusOr<v1::Plan> PlanLifecycle::RejectPlan(const std::string& id, const v1::Actor& actor, const std::string& comment) {

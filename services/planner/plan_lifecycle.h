@@ -8,6 +8,7 @@
 #include "common/clock/clock.h"
 #include "common/concurrency/change_signal.h"
 #include "ferry/v1/planner.pb.h"
+#include "services/planner/approval_policy.h"
 #include "services/planner/hold_evaluator.h"
 #include "services/planner/planner_events.h"
 #include "services/planner/planner_store.h"
@@ -20,19 +21,29 @@ namespace ferry::planner {
 // to SUCCEEDED, FAILED or ROLLED_BACK). Holds no state of its own;
 // thread-safe.
 //
+// Approval follows the environment's separation-of-duties rule
+// (ApprovalPolicy): each approver is recorded once, the plan is APPROVED at
+// the rule's required number of distinct approvals, and the commit's author
+// or the plan's requester may be refused (separation_of_duties.h). One
+// rejection rejects at once.
+//
 // Status codes: INVALID_ARGUMENT names the field; NOT_FOUND for unknown
-// ids; FAILED_PRECONDITION for a plan whose state forbids the call.
+// ids; FAILED_PRECONDITION for a plan whose state forbids the call;
+// PERMISSION_DENIED naming the separation-of-duties rule that refuses an
+// approver; ALREADY_EXISTS for an approver whose approval is already
+// recorded.
 class PlanLifecycle {
  public:
   // Called after a plan reached SUCCEEDED (plans its promotion); a failure
   // is logged.
   using PromoteFn = std::function<absl::StatusOr<int>(const v1::Plan& succeeded)>;
 
-  PlanLifecycle(CatalogStore* catalog, PlanStore* plans, HoldEvaluator* holds, const Clock* clock,
-                concurrency::ChangeSignal* notifier, PromoteFn promote)
+  PlanLifecycle(CatalogStore* catalog, PlanStore* plans, HoldEvaluator* holds, const ApprovalPolicy* approvals,
+                const Clock* clock, concurrency::ChangeSignal* notifier, PromoteFn promote)
       : catalog_(catalog),
         plans_(plans),
         holds_(holds),
+        approvals_(approvals),
         events_(clock),
         notifier_(notifier),
         promote_(std::move(promote)) {}
@@ -51,7 +62,12 @@ class PlanLifecycle {
  private:
   CatalogStore* catalog_;
   PlanStore* plans_;
+  // Records an ACCESS_DENIED audit event for an approver the rule refused
+  // (best effort: a failure is logged).
+  void AuditRefusedApproval(const v1::Plan& plan, const v1::Actor& actor, const absl::Status& refusal);
+
   HoldEvaluator* holds_;
+  const ApprovalPolicy* approvals_;
   const PlannerEvents events_;
   concurrency::ChangeSignal* notifier_;
   const PromoteFn promote_;

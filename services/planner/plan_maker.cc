@@ -3,6 +3,8 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
+#include <algorithm>
+#include <optional>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -18,6 +20,7 @@
 #include "services/planner/manifest_parser.h"
 #include "services/planner/render_failure.h"
 #include "services/planner/repo_path.h"
+#include "services/planner/separation_of_duties.h"
 
 namespace ferry::planner {
 namespace {
@@ -171,12 +174,38 @@ absl::StatusOr<v1::Plan> PlanMaker::PersistFailedPlan(const PlanRequest& request
   return stored;
 }
 
+absl::StatusOr<v1::CommitAuthor> PlanMaker::AuthorOf(const v1::CommitRef& target) {
+  ASSIGN_OR_RETURN(std::optional<v1::CommitAuthor> known, plans_->GetCommitAuthor(target.repository_id(), target.sha()));
+  return known ? *std::move(known) : v1::CommitAuthor();
+}
+
+absl::Status PlanMaker::CheckRequesterMayApprove(const PlanRequest& request) {
+  v1::Plan asked;
+  asked.set_environment_id(request.env.id());
+  *asked.mutable_target_revision() = request.target;
+  *asked.mutable_requested_by() = request.requested_by;
+  ASSIGN_OR_RETURN(*asked.mutable_target_author(), AuthorOf(request.target));
+  return CheckSeparationOfDuties(approvals_->RuleFor(request.env.id()), asked, request.requested_by);
+}
+
 absl::StatusOr<PlanOutcome> PlanMaker::MakePlan(const PlanRequest& request) {
   const v1::Application& app = request.app;
   const v1::Environment& env = request.env;
   const std::string& sha = request.target.sha();
   const std::string version = renderer_->Version(app.render_method());
   PlanOutcome outcome;
+
+  // Whose commit it is, and whether the requester may approve it.
+  v1::CommitAuthor author;
+  if (!request.preview) {
+    ASSIGN_OR_RETURN(author, AuthorOf(request.target));
+  }
+  // A rollback restores a revision deployed in this environment before (the
+  // RevisionGate checked that), so it was approved then: the operator who
+  // asks for it approves it alone, whatever the separation of duties.
+  const bool rollback = request.trigger == v1::PLAN_TRIGGER_ROLLBACK;
+  const int required = rollback ? 1 : std::max(1, approvals_->RuleFor(env.id()).required);
+  if (request.approve && !request.preview && !rollback) RETURN_IF_ERROR(CheckRequesterMayApprove(request));
 
   // Render, through the cache.
   absl::StatusOr<RenderInputs> inputs = renderer_->CollectInputs(app, sha);
@@ -250,6 +279,7 @@ absl::StatusOr<PlanOutcome> PlanMaker::MakePlan(const PlanRequest& request) {
   }
   *plan.mutable_ignore_differences() = app.ignore_differences();
   *plan.mutable_requested_by() = request.requested_by.id().empty() ? SystemActor() : request.requested_by;
+  if (!author.name().empty() || !author.email().empty()) *plan.mutable_target_author() = author;
   plan.set_rollback_to_deployment_id(request.rollback_to_deployment_id);
   plan.set_renderer_version(version);
   *plan.mutable_create_time() = events_.Now();
@@ -278,7 +308,16 @@ absl::StatusOr<PlanOutcome> PlanMaker::MakePlan(const PlanRequest& request) {
   // plans from moving the application forward until a person approves.
   const bool automatic = request.trigger == v1::PLAN_TRIGGER_NEW_REVISION || request.trigger == v1::PLAN_TRIGGER_REFRESH;
   const bool pinned = automatic && live.pin().pinned() && !request.approve;
-  bool approved = request.approve || (env.approval() == v1::APPROVAL_POLICY_AUTO && !pinned);
+  // The requester's approval (approve) is one approval under the
+  // environment's rule; automatic approval is not counted and needs none.
+  if (request.approve) {
+    v1::PlanDecision* mine = plan.add_approvals();
+    *mine->mutable_actor() = plan.requested_by();
+    mine->set_comment(request.comment);
+    *mine->mutable_time() = events_.Now();
+  }
+  bool approved = (request.approve && plan.approvals_size() >= required) ||
+                  (env.approval() == v1::APPROVAL_POLICY_AUTO && !pinned);
   plan.set_state(approved ? v1::PLAN_STATE_APPROVED : v1::PLAN_STATE_PENDING);
   if (approved) {
     v1::PlanDecision* d = plan.mutable_decision();
@@ -335,6 +374,17 @@ absl::StatusOr<PlanOutcome> PlanMaker::MakePlan(const PlanRequest& request) {
                                                    p.decision().automatic() ? " (approval policy auto)" : ""),
                                       "plan-approved/" + p.id());
               subject(e);
+              events.push_back(e);
+            } else if (p.approvals_size() > 0) {
+              v1::Event e = events_.Make(
+                  v1::AUDIT_ACTION_PLAN_APPROVAL_RECORDED, p.requested_by(),
+                  absl::StrCat("plan ", p.id(), ": approval by ", p.requested_by().id(), " recorded, ",
+                               ApprovalCount(p.approvals_size(), required)),
+                  "plan-approval-recorded/" + p.id());
+              subject(e);
+              auto& approval_fields = *e.mutable_details()->mutable_fields();
+              approval_fields["approvals_recorded"].set_number_value(p.approvals_size());
+              approval_fields["approvals_required"].set_number_value(required);
               events.push_back(e);
             }
             return events;

@@ -9,6 +9,7 @@
 #include "common/clock/clock.h"
 #include "common/concurrency/change_signal.h"
 #include "ferry/v1/planner.pb.h"
+#include "services/planner/approval_policy.h"
 #include "services/planner/hold_evaluator.h"
 #include "services/planner/live_state_source.h"
 #include "services/planner/planner_events.h"
@@ -27,7 +28,10 @@ struct PlanRequest {
   v1::PlanTrigger trigger = v1::PLAN_TRIGGER_NEW_REVISION;
   v1::Actor requested_by;
   std::string comment;
-  bool approve = false;  // approve as requested_by regardless of the approval policy
+  // Approve as requested_by regardless of the approval policy: one approval
+  // under the environment's separation-of-duties rule (ApprovalPolicy), which
+  // may refuse it (PERMISSION_DENIED) or require more (the plan stays PENDING).
+  bool approve = false;
   bool preview = false;  // persist nothing; return the plan
   bool hard = false;     // bypass the render cache
   bool dedupe = false;   // make nothing when (app, env, commit, definitions) already has a plan
@@ -47,22 +51,32 @@ struct PlanOutcome {
 class PlanMaker {
  public:
   PlanMaker(RenderStore* renders, PlanStore* plans, RepoSource* repo, LiveStateSource* live, Renderer* renderer,
-            HoldEvaluator* holds, const Clock* clock, concurrency::ChangeSignal* notifier, PlannerMetrics* metrics)
+            HoldEvaluator* holds, const ApprovalPolicy* approvals, const Clock* clock,
+            concurrency::ChangeSignal* notifier, PlannerMetrics* metrics)
       : renders_(renders),
         plans_(plans),
         repo_(repo),
         live_(live),
         renderer_(renderer),
         holds_(holds),
+        approvals_(approvals),
         events_(clock),
         notifier_(notifier),
         metrics_(metrics) {}
 
-  // Renders, diffs and (unless preview) persists one plan. Render failures
-  // become FAILED plans; other errors are returned and nothing is persisted.
+  // Renders, diffs and (unless preview) persists one plan, with the target
+  // commit's author when the planner recorded it (Plan.target_author).
+  // Render failures become FAILED plans; other errors are returned and
+  // nothing is persisted (PERMISSION_DENIED, before rendering, when
+  // request.approve is refused by the environment's rule).
   // With request.dedupe, ALREADY_EXISTS when the pair already has a plan for
   // the commit and definitions.
   absl::StatusOr<PlanOutcome> MakePlan(const PlanRequest& request);
+
+  // Whether request.requested_by may approve the plan `request` asks for
+  // (request.approve) under the environment's separation-of-duties rule:
+  // PERMISSION_DENIED naming the rule when not. MakePlan checks it first.
+  absl::Status CheckRequesterMayApprove(const PlanRequest& request);
 
   // Records `request` as a FAILED plan with `failure` (a RenderFailure's
   // path and line when it has them) as its reason, and a RENDER_FAILED audit
@@ -77,6 +91,9 @@ class PlanMaker {
   // compares the same resolved form, so the file's content is what counts.
   absl::StatusOr<std::vector<v1::Manifest>> ResolveContentFrom(const v1::Application& app, const std::string& sha,
                                                                const std::vector<v1::Manifest>& manifests);
+  // The author of the target commit as recorded from the revision stream;
+  // empty when unknown.
+  absl::StatusOr<v1::CommitAuthor> AuthorOf(const v1::CommitRef& target);
   absl::StatusOr<v1::LiveState> ObserveOrLastApplied(const v1::Application& app, const v1::Environment& env,
                                                      const std::vector<v1::Manifest>& desired);
 
@@ -86,6 +103,7 @@ class PlanMaker {
   LiveStateSource* live_;
   Renderer* renderer_;
   HoldEvaluator* holds_;
+  const ApprovalPolicy* approvals_;
   const PlannerEvents events_;
   concurrency::ChangeSignal* notifier_;
   PlannerMetrics* metrics_;

@@ -4,10 +4,12 @@ namespace ferry::planner {
 
 Planner::Planner(PlannerStore* store, RepoSource* repo, LiveStateSource* live, Renderer* renderer, const Clock* clock,
                  concurrency::ChangeSignal* notifier, PlannerMetrics* metrics, int plan_concurrency,
-                 const ParseLimits& parse_limits, const SyncWindowLimits& window_limits)
-    : holds_(store, store, clock, notifier),
+                 const ParseLimits& parse_limits, const SyncWindowLimits& window_limits,
+                 const ApprovalPolicy* approvals)
+    : approvals_(approvals != nullptr ? approvals : &default_approvals_),
+      holds_(store, store, clock, notifier),
       catalog_(store, store, clock, window_limits),
-      maker_(store, store, repo, live, renderer, &holds_, clock, notifier, metrics),
+      maker_(store, store, repo, live, renderer, &holds_, approvals_, clock, notifier, metrics),
       gate_(store, store, repo, clock),
       reconciler_(store, repo, &gate_, clock,
                   [this](const std::set<std::string>& ids) {
@@ -15,7 +17,7 @@ Planner::Planner(PlannerStore* store, RepoSource* repo, LiveStateSource* live, R
                   },
                   parse_limits, window_limits),
       revisions_(store, store, store, repo, &reconciler_, &maker_, &holds_, &gate_, clock, plan_concurrency),
-      lifecycle_(store, store, &holds_, clock, notifier,
+      lifecycle_(store, store, &holds_, approvals_, clock, notifier,
                  [this](const v1::Plan& succeeded) { return revisions_.Promote(succeeded); }) {}
 
 }  // namespace ferry::planner

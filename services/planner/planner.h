@@ -11,6 +11,7 @@
 #include "common/clock/clock.h"
 #include "common/concurrency/change_signal.h"
 #include "ferry/v1/planner.pb.h"
+#include "services/planner/approval_policy.h"
 #include "services/planner/catalog.h"
 #include "services/planner/declarative_reconciler.h"
 #include "services/planner/hold_evaluator.h"
@@ -46,9 +47,13 @@ namespace ferry::planner {
 // a peer or the database is down (retry).
 class Planner {
  public:
+  // `approvals` is the access policy's separation of duties per environment
+  // (main.cc wires it); null means one approval by anyone everywhere
+  // (DefaultApprovalPolicy).
   Planner(PlannerStore* store, RepoSource* repo, LiveStateSource* live, Renderer* renderer, const Clock* clock,
           concurrency::ChangeSignal* notifier, PlannerMetrics* metrics, int plan_concurrency = 8,
-          const ParseLimits& parse_limits = ParseLimits(), const SyncWindowLimits& window_limits = SyncWindowLimits());
+          const ParseLimits& parse_limits = ParseLimits(), const SyncWindowLimits& window_limits = SyncWindowLimits(),
+          const ApprovalPolicy* approvals = nullptr);
 
   // Applications and environments (Catalog).
   absl::StatusOr<v1::Application> CreateApplication(v1::Application app, const v1::Actor& actor) {
@@ -130,6 +135,8 @@ class Planner {
 
  private:
   // In dependency order (members are built in declaration order).
+  DefaultApprovalPolicy default_approvals_;
+  const ApprovalPolicy* const approvals_;
   HoldEvaluator holds_;
   Catalog catalog_;
   PlanMaker maker_;

@@ -132,6 +132,27 @@ class PlanStore {
   using MutateFn = std::function<absl::StatusOr<std::vector<v1::Event>>(v1::Plan& plan)>;
   virtual absl::StatusOr<v1::Plan> MutatePlan(const std::string& id, const MutateFn& mutate) = 0;
 
+  // Records `approval` of plan `id`, at most one per approver
+  // (approval.actor().id()), and lets `decide` finish the change, in one
+  // transaction under the plan's row lock, as MutatePlan. `decide` sees the
+  // plan with `approvals` holding every approval recorded for it, oldest
+  // first, this one included, and `added`: false when this approver's
+  // approval was already recorded (nothing was added). An error from
+  // `decide` records nothing. InsertPlan records the approvals a new plan
+  // carries (PlanRevision with approve) the same way.
+  using ApprovalFn = std::function<absl::StatusOr<std::vector<v1::Event>>(v1::Plan& plan, bool added)>;
+  virtual absl::StatusOr<v1::Plan> RecordApproval(const std::string& id, const v1::PlanDecision& approval,
+                                                  const ApprovalFn& decide) = 0;
+
+  // The author of commit `sha` of `repository_id` as RecordCommitAuthor kept
+  // it; nullopt when it was never recorded.
+  virtual absl::StatusOr<std::optional<v1::CommitAuthor>> GetCommitAuthor(const std::string& repository_id,
+                                                                          const std::string& sha) = 0;
+  // Keeps the author of a commit seen in the repo-watcher's revision stream
+  // (the first record stays: a commit's author never changes).
+  virtual absl::Status RecordCommitAuthor(const std::string& repository_id, const std::string& sha,
+                                          const v1::CommitAuthor& author) = 0;
+
   virtual absl::StatusOr<v1::Plan> GetPlan(const std::string& id) = 0;
   virtual absl::StatusOr<PlanPage> ListPlans(const PlanFilter& filter) = 0;
   // Released plans after `after_seq` that are still APPROVED or EXECUTING.

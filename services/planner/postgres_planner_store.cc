@@ -55,6 +55,10 @@ constexpr char kForgetAttempts[] = "planner_forget_attempts";
 constexpr char kNotifyPlans[] = "planner_notify_plans";
 constexpr char kLockAppEnv[] = "planner_lock_app_env";
 constexpr char kOpenPlansOfApp[] = "planner_open_plans_of_app";
+constexpr char kInsertApproval[] = "planner_insert_approval";
+constexpr char kListApprovals[] = "planner_list_approvals";
+constexpr char kGetCommitAuthor[] = "planner_get_commit_author";
+constexpr char kPutCommitAuthor[] = "planner_put_commit_author";
 
 template <typename T>
 absl::StatusOr<T> ParseRow(const pqxx::field& field, const std::string& what) {
@@ -182,6 +186,15 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   pool_->Prepare(kOpenPlansOfApp,
                  "SELECT body FROM planner.plans WHERE application_id = $1 AND state IN (1, 2) ORDER BY seq FOR UPDATE");
   pool_->Prepare(kLockAppEnv, "SELECT pg_advisory_xact_lock(hashtext('planner.plan/' || $1))");
+  pool_->Prepare(kInsertApproval,
+                 "INSERT INTO planner.plan_approvals (plan_id, approver, decision) VALUES ($1, $2, $3) "
+                 "ON CONFLICT (plan_id, approver) DO NOTHING");
+  pool_->Prepare(kListApprovals, "SELECT decision FROM planner.plan_approvals WHERE plan_id = $1 ORDER BY seq");
+  pool_->Prepare(kGetCommitAuthor,
+                 "SELECT name, email FROM planner.commit_authors WHERE repository_id = $1 AND sha = $2");
+  pool_->Prepare(kPutCommitAuthor,
+                 "INSERT INTO planner.commit_authors (repository_id, sha, name, email) VALUES ($1, $2, $3, $4) "
+                 "ON CONFLICT (repository_id, sha) DO NOTHING");
 }
 
 absl::Status PostgresPlannerStore::EnqueueAll(pqxx::work& txn, const std::vector<v1::Event>& events) {
@@ -422,6 +435,7 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::InsertPlan(v1::Plan plan, const s
                        static_cast<int>(stored.state()), static_cast<int>(stored.trigger()),
                        stored.target_revision().sha(), static_cast<int>(stored.hold_reason()),
                        pqxx::binarystring(stored.SerializeAsString()), definition_key);
+    for (const v1::PlanDecision& approval : stored.approvals()) InsertApproval(txn, stored.id(), approval);
     if (events)
       for (auto& e : events(stored)) out_events.push_back(std::move(e));
     RETURN_IF_ERROR(EnqueueAll(txn, out_events));
@@ -444,6 +458,53 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::MutatePlan(const std::string& id,
     RETURN_IF_ERROR(EnqueueAll(txn, events));
     RETURN_IF_ERROR(WritePlan(txn, plan));  // last: it may take the release-order lock
     return plan;
+  });
+}
+
+bool PostgresPlannerStore::InsertApproval(pqxx::work& txn, const std::string& plan_id,
+                                          const v1::PlanDecision& approval) {
+  return txn.exec_prepared(kInsertApproval, plan_id, approval.actor().id(),
+                           pqxx::binarystring(approval.SerializeAsString()))
+             .affected_rows() == 1;
+}
+
+absl::StatusOr<v1::Plan> PostgresPlannerStore::RecordApproval(const std::string& id, const v1::PlanDecision& approval,
+                                                              const ApprovalFn& decide) {
+  return pool_->RunInTransactionWithResult<v1::Plan>([&](pqxx::work& txn) -> absl::StatusOr<v1::Plan> {
+    pqxx::result r = txn.exec_prepared(kLockPlan, id);
+    if (r.empty()) return absl::NotFoundError(absl::StrCat("plan \"", id, "\" not found"));
+    ASSIGN_OR_RETURN(v1::Plan plan, ParseRow<v1::Plan>(r[0][0], "plan " + id));
+    const bool added = InsertApproval(txn, id, approval);
+    // The table is the record; the plan's body carries a copy for readers.
+    plan.clear_approvals();
+    for (const auto& row : txn.exec_prepared(kListApprovals, id)) {
+      ASSIGN_OR_RETURN(*plan.add_approvals(), ParseRow<v1::PlanDecision>(row[0], "approval of plan " + id));
+    }
+    ASSIGN_OR_RETURN(std::vector<v1::Event> events, decide(plan, added));
+    RETURN_IF_ERROR(EnqueueAll(txn, events));
+    RETURN_IF_ERROR(WritePlan(txn, plan));  // last: it may take the release-order lock
+    return plan;
+  });
+}
+
+absl::StatusOr<std::optional<v1::CommitAuthor>> PostgresPlannerStore::GetCommitAuthor(const std::string& repository_id,
+                                                                                     const std::string& sha) {
+  return pool_->RunInTransactionWithResult<std::optional<v1::CommitAuthor>>(
+      [&](pqxx::work& txn) -> absl::StatusOr<std::optional<v1::CommitAuthor>> {
+        pqxx::result r = txn.exec_prepared(kGetCommitAuthor, repository_id, sha);
+        if (r.empty()) return std::optional<v1::CommitAuthor>();
+        v1::CommitAuthor author;
+        author.set_name(r[0][0].as<std::string>());
+        author.set_email(r[0][1].as<std::string>());
+        return std::optional<v1::CommitAuthor>(std::move(author));
+      });
+}
+
+absl::Status PostgresPlannerStore::RecordCommitAuthor(const std::string& repository_id, const std::string& sha,
+                                                      const v1::CommitAuthor& author) {
+  return pool_->RunInTransaction([&](pqxx::work& txn) {
+    txn.exec_prepared0(kPutCommitAuthor, repository_id, sha, author.name(), author.email());
+    return absl::OkStatus();
   });
 }
 

@@ -30,6 +30,12 @@ class PostgresPlannerStore final : public PlannerStore {
                                       const PlanEventsFn& events,
                                       const SupersededEventFn& superseded_event) override;
   absl::StatusOr<v1::Plan> MutatePlan(const std::string& id, const MutateFn& mutate) override;
+  absl::StatusOr<v1::Plan> RecordApproval(const std::string& id, const v1::PlanDecision& approval,
+                                          const ApprovalFn& decide) override;
+  absl::StatusOr<std::optional<v1::CommitAuthor>> GetCommitAuthor(const std::string& repository_id,
+                                                                  const std::string& sha) override;
+  absl::Status RecordCommitAuthor(const std::string& repository_id, const std::string& sha,
+                                  const v1::CommitAuthor& author) override;
   absl::StatusOr<v1::Plan> GetPlan(const std::string& id) override;
   absl::StatusOr<PlanPage> ListPlans(const PlanFilter& filter) override;
   absl::StatusOr<std::vector<ReleasedPlan>> ListReleased(int64_t after_seq, int limit) override;
@@ -51,6 +57,9 @@ class PostgresPlannerStore final : public PlannerStore {
  private:
   absl::Status EnqueueAll(pqxx::work& txn, const std::vector<v1::Event>& events);
   absl::Status WritePlan(pqxx::work& txn, const v1::Plan& plan);
+  // Inserts `approval` of `plan_id` unless its approver's is recorded;
+  // whether it was added.
+  bool InsertApproval(pqxx::work& txn, const std::string& plan_id, const v1::PlanDecision& approval);
 
   postgres::ConnectionPool* pool_;
   outbox::OutboxStore* outbox_;

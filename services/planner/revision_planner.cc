@@ -133,6 +133,23 @@ absl::StatusOr<v1::PlanRevisionResponse> RevisionPlanner::PlanRevision(const v1:
   r.comment = request.comment();
   r.approve = request.approve();
   r.rollback_to_deployment_id = request.rollback_to_deployment_id();
+  absl::Status may_approve = r.approve ? maker_->CheckRequesterMayApprove(r) : absl::OkStatus();
+  if (absl::IsPermissionDenied(may_approve)) {
+    // The environment's separation of duties refused the requester's
+    // approval: audited as a refusal, and nothing is planned.
+    v1::Event e = events_.Make(v1::AUDIT_ACTION_ACCESS_DENIED, request.actor(),
+                               absl::StrCat("approval refused: ", may_approve.message()),
+                               absl::StrCat("approval-refused/", app.id(), "/", env.id(), "/", sha));
+    e.mutable_subject()->set_application_id(app.id());
+    e.mutable_subject()->set_environment_id(env.id());
+    e.mutable_subject()->set_repository_id(app.repository_id());
+    e.mutable_subject()->set_commit_sha(sha);
+    (*e.mutable_details()->mutable_fields())["permission"].set_string_value("approve");
+    absl::Status recorded = catalog_->RecordEvents({e});
+    if (!recorded.ok())
+      logging::Warn("recording a refused approval failed", {{"application", app.id()}, {"error", recorded.ToString()}});
+  }
+  RETURN_IF_ERROR(may_approve);
   ASSIGN_OR_RETURN(PlanOutcome outcome, maker_->MakePlan(r));
   v1::PlanRevisionResponse response;
   response.set_up_to_date(outcome.up_to_date);
@@ -294,6 +311,14 @@ absl::StatusOr<int> RevisionPlanner::Promote(const v1::Plan& succeeded) {
 
 absl::StatusOr<int> RevisionPlanner::HandleRevision(const v1::Revision& revision) {
   if (revision.rejected() || revision.ref_deleted() || revision.sha().empty()) return 0;
+  // Kept for every plan of this commit, now or later (separation of duties:
+  // distinct_from_author).
+  if (!revision.author().name().empty() || !revision.author().email().empty()) {
+    v1::CommitAuthor author;
+    author.set_name(revision.author().name());
+    author.set_email(revision.author().email());
+    RETURN_IF_ERROR(plans_->RecordCommitAuthor(revision.repository_id(), revision.sha(), author));
+  }
   auto touched = [&](const std::string& root) {
     if (revision.all_paths_changed()) return true;
     for (const auto& p : revision.changed_paths())

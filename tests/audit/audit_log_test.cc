@@ -71,7 +71,7 @@ class AuditLogTest : public ::testing::Test {
   std::vector<AppendResult> AppendMany(int n, const std::string& prefix) {
     std::vector<AppendResult> out;
     for (int i = 0; i < n; ++i) {
-      auto r = log_->Append(MakeEvent(absl::StrCat(prefix, i)));
+      auto r = log_->Append("planner", MakeEvent(absl::StrCat(prefix, i)));
       EXPECT_TRUE(r.ok()) << r.status();
       if (r.ok()) out.push_back(*r);
     }
@@ -143,7 +143,7 @@ TEST_F(AuditLogTest, StoredEventsReadBackExactlyAsChained) {
   fields["text"].set_string_value("żółw \"quoted\" \t tab \x01 ctl");
   fields["list"].mutable_list_value()->add_values()->set_bool_value(true);
   fields["nothing"].set_null_value(google::protobuf::NULL_VALUE);
-  auto r = log_->Append(e);
+  auto r = log_->Append("planner", e);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->event.time().nanos(), 123456000);
   v1::QueryRequest q;
@@ -166,12 +166,12 @@ TEST_F(AuditLogTest, ConcurrentAppendsKeepOneTotalOrderAndTheChainVerifies) {
         if (i % 10 == 0) {  // some batches too
           std::vector<v1::Event> batch = {MakeEvent(absl::StrCat("t", t, "-", i, "a")),
                                           MakeEvent(absl::StrCat("t", t, "-", i, "b"))};
-          auto r = log_->AppendBatch(batch);
+          auto r = log_->AppendBatch("planner", batch);
           ASSERT_TRUE(r.ok()) << r.status();
           ASSERT_EQ((*r)[1].event.sequence(), (*r)[0].event.sequence() + 1) << "a batch is contiguous";
           for (const auto& one : *r) seqs[t].push_back(one.event.sequence());
         } else {
-          auto r = log_->Append(MakeEvent(absl::StrCat("t", t, "-", i)));
+          auto r = log_->Append("planner", MakeEvent(absl::StrCat("t", t, "-", i)));
           ASSERT_TRUE(r.ok()) << r.status();
           seqs[t].push_back(r->event.sequence());
         }
@@ -194,22 +194,20 @@ TEST_F(AuditLogTest, ConcurrentAppendsKeepOneTotalOrderAndTheChainVerifies) {
 }
 
 TEST_F(AuditLogTest, IdempotentRetryReturnsTheStoredEventAndAppendsNothing) {
-  auto first = log_->Append(MakeEvent("once"));
+  auto first = log_->Append("planner", MakeEvent("once"));
   ASSERT_TRUE(first.ok()) << first.status();
   v1::Event retry = MakeEvent("once");
   retry.set_message("a retry may differ; the stored event wins");
-  auto second = log_->Append(retry);
+  auto second = log_->Append("planner", retry);
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_TRUE(second->duplicate);
   EXPECT_EQ(second->event.SerializeAsString(), first->event.SerializeAsString());
   // The same key from another service is a different event.
-  v1::Event other = MakeEvent("once");
-  other.set_service("deployer");
-  auto third = log_->Append(other);
+  auto third = log_->Append("deployer", MakeEvent("once"));
   ASSERT_TRUE(third.ok());
   EXPECT_FALSE(third->duplicate);
   // Repeats inside one batch, and concurrent retries, append once.
-  auto batch = log_->AppendBatch({MakeEvent("b1"), MakeEvent("b1"), MakeEvent("once")});
+  auto batch = log_->AppendBatch("planner", {MakeEvent("b1"), MakeEvent("b1"), MakeEvent("once")});
   ASSERT_TRUE(batch.ok()) << batch.status();
   EXPECT_FALSE((*batch)[0].duplicate);
   EXPECT_TRUE((*batch)[1].duplicate);
@@ -219,7 +217,7 @@ TEST_F(AuditLogTest, IdempotentRetryReturnsTheStoredEventAndAppendsNothing) {
   std::atomic<int> fresh{0};
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&] {
-      auto r = log_->Append(MakeEvent("raced"));
+      auto r = log_->Append("planner", MakeEvent("raced"));
       ASSERT_TRUE(r.ok()) << r.status();
       if (!r->duplicate) ++fresh;
     });
@@ -231,15 +229,66 @@ TEST_F(AuditLogTest, IdempotentRetryReturnsTheStoredEventAndAppendsNothing) {
   EXPECT_TRUE(Verify().ok());
 }
 
+// #16: an event's service is the caller's identity, never what the request
+// says, so idempotency keys are namespaced by the real caller.
+TEST_F(AuditLogTest, TheStoredServiceIsTheCallersWhateverTheRequestSays) {
+  v1::Event forged = MakeEvent("forged");
+  forged.set_service("deployer");
+  auto one = log_->Append("repo-watcher", forged);
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->event.service(), "repo-watcher");
+  v1::Event batch_forged = MakeEvent("batch-forged");
+  batch_forged.set_service("deployer");
+  auto batch = log_->AppendBatch("repo-watcher", {MakeEvent("batch-fine"), batch_forged});
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  for (const AppendResult& r : *batch) EXPECT_EQ(r.event.service(), "repo-watcher");
+  v1::QueryRequest as_deployer;
+  as_deployer.mutable_filter()->set_service("deployer");
+  EXPECT_TRUE(QueryAll(as_deployer).empty()) << "nothing is stored under the service the request named";
+  v1::QueryRequest as_caller;
+  as_caller.mutable_filter()->set_service("repo-watcher");
+  EXPECT_EQ(QueryAll(as_caller).size(), 3u);
+  EXPECT_TRUE(Verify().ok()) << "the caller's service is what the chain hashes";
+  EXPECT_EQ(log_->Append("", MakeEvent("nobody")).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(AuditLogTest, AKeyClaimedByOneServiceDoesNotDropAnothersEvent) {
+  // A caller that is not the planner sends, ahead of it, the key the planner
+  // will use, naming the planner as the event's service.
+  v1::Event claim = MakeEvent("plan-approved/plan-7");
+  claim.set_message("pre-claimed");
+  auto early = log_->Append("repo-watcher", claim);
+  ASSERT_TRUE(early.ok()) << early.status();
+  auto real = log_->Append("planner", MakeEvent("plan-approved/plan-7"));
+  ASSERT_TRUE(real.ok()) << real.status();
+  EXPECT_FALSE(real->duplicate) << "the planner's own event lands";
+  EXPECT_EQ(real->event.service(), "planner");
+  EXPECT_EQ(real->event.message(), "event plan-approved/plan-7");
+  // Two services using the same key both land, in batches too; each one's
+  // retry is still a duplicate of its own event only.
+  auto a = log_->AppendBatch("deployer", {MakeEvent("shared")});
+  auto b = log_->AppendBatch("planner", {MakeEvent("shared")});
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_FALSE((*a)[0].duplicate);
+  EXPECT_FALSE((*b)[0].duplicate);
+  EXPECT_NE((*a)[0].event.sequence(), (*b)[0].event.sequence());
+  auto retry = log_->Append("deployer", MakeEvent("shared"));
+  ASSERT_TRUE(retry.ok());
+  EXPECT_TRUE(retry->duplicate);
+  EXPECT_EQ(retry->event.sequence(), (*a)[0].event.sequence());
+  EXPECT_EQ(QueryAll(v1::QueryRequest()).size(), 4u);
+  EXPECT_TRUE(Verify().ok());
+}
+
 TEST_F(AuditLogTest, BadEventsAreRejectedNamingTheFieldAndABatchIsAllOrNothing) {
   v1::Event no_action = MakeEvent("x", v1::AUDIT_ACTION_UNSPECIFIED);
-  auto r = log_->Append(no_action);
+  auto r = log_->Append("planner", no_action);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(r.status().message().find("event.action"), absl::string_view::npos) << r.status();
   v1::Event no_key = MakeEvent("");
-  EXPECT_NE(log_->Append(no_key).status().message().find("event.idempotency_key"), absl::string_view::npos);
+  EXPECT_NE(log_->Append("planner", no_key).status().message().find("event.idempotency_key"), absl::string_view::npos);
   v1::Event unknown = MakeEvent("y", static_cast<v1::AuditAction>(99));
-  auto b = log_->AppendBatch({MakeEvent("ok"), unknown});
+  auto b = log_->AppendBatch("planner", {MakeEvent("ok"), unknown});
   EXPECT_EQ(b.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(b.status().message().find("events[1].action"), absl::string_view::npos) << b.status();
   EXPECT_TRUE(QueryAll(v1::QueryRequest()).empty()) << "nothing of the bad batch was appended";
@@ -272,8 +321,8 @@ TEST_F(AuditLogTest, NulCharactersAreRejectedNamingTheFieldAndFailNoOtherCaller)
   for (size_t i = 0; i < cases.size(); ++i) {
     const Case& c = cases[i];
     absl::StatusOr<AppendResult> good;
-    std::thread other([&] { good = log_->Append(MakeEvent(absl::StrCat("good-", i))); });
-    auto r = log_->Append(c.event);
+    std::thread other([&] { good = log_->Append("planner", MakeEvent(absl::StrCat("good-", i))); });
+    auto r = log_->Append("planner", c.event);
     other.join();
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << c.field << ": " << r.status();
     EXPECT_EQ(r.status().message().rfind(c.field + ": contains a NUL", 0), 0u) << r.status();
@@ -536,13 +585,13 @@ TEST_F(AuditLogTest, ACheckpointWithAForgedSignatureFailsVerification) {
 TEST_F(AuditLogTest, QueryFiltersOrdersAndPages) {
   v1::Event early = MakeEvent("early", v1::AUDIT_ACTION_DEPLOYMENT_STARTED, "api", "bob");
   *early.mutable_time() = TimeUtil::SecondsToTimestamp(1767225600);  // 2026-01-01
-  ASSERT_TRUE(log_->Append(early).ok());
+  ASSERT_TRUE(log_->Append("planner", early).ok());
   for (int i = 0; i < 25; ++i) {
-    ASSERT_TRUE(log_->Append(MakeEvent(absl::StrCat("w", i), i % 2 ? v1::AUDIT_ACTION_DEPLOYMENT_FAILED
+    ASSERT_TRUE(log_->Append("planner", MakeEvent(absl::StrCat("w", i), i % 2 ? v1::AUDIT_ACTION_DEPLOYMENT_FAILED
                                                                    : v1::AUDIT_ACTION_DEPLOYMENT_SUCCEEDED))
                     .ok());
   }
-  ASSERT_TRUE(log_->Append(MakeEvent("api2", v1::AUDIT_ACTION_PINNED, "api", "bob")).ok());
+  ASSERT_TRUE(log_->Append("planner", MakeEvent("api2", v1::AUDIT_ACTION_PINNED, "api", "bob")).ok());
 
   v1::QueryRequest last;
   last.mutable_filter()->set_application_id("web");
@@ -589,7 +638,7 @@ TEST_F(AuditLogTest, QueryFiltersOrdersAndPages) {
 TEST_F(AuditLogTest, AnEventPaddedPastTheEventLimitIsRefusedNamingIt) {
   v1::Event padded = MakeEvent("padded");
   padded.GetReflection()->MutableUnknownFields(&padded)->AddLengthDelimited(9999, std::string(200 * 1024, 'x'));
-  auto r = log_->AppendBatch({MakeEvent("fine"), padded});
+  auto r = log_->AppendBatch("planner", {MakeEvent("fine"), padded});
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(r.status().message().rfind("events[1]: is 2", 0), 0u) << r.status();
   EXPECT_NE(r.status().message().find("larger than the 98304 bytes the audit log takes per event"),
@@ -607,7 +656,7 @@ TEST_F(AuditLogTest, AQueryPageEndsBeforeItsBytesPassTheLimit) {
     (*e.mutable_details()->mutable_fields())["blob"].set_string_value(std::string(60 * 1024, 'b'));
     big.push_back(e);
   }
-  ASSERT_TRUE(log_->AppendBatch(big).ok());
+  ASSERT_TRUE(log_->AppendBatch("planner", big).ok());
   v1::QueryRequest req;
   req.set_page_size(1000);
   auto page = log_->Query(req);
@@ -671,9 +720,9 @@ TEST_F(AuditLogTest, TailSendsTheBacklogThenLiveEventsAndStopsWhenTold) {
   };
   absl::Time deadline = absl::Now() + absl::Seconds(10);
   while (count() < 2 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
-  ASSERT_TRUE(log_->Append(MakeEvent("other", v1::AUDIT_ACTION_PINNED, "api")).ok());
+  ASSERT_TRUE(log_->Append("planner", MakeEvent("other", v1::AUDIT_ACTION_PINNED, "api")).ok());
   absl::Time appended = absl::Now();
-  ASSERT_TRUE(log_->Append(MakeEvent("live")).ok());
+  ASSERT_TRUE(log_->Append("planner", MakeEvent("live")).ok());
   while (count() < 3 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
   EXPECT_LT(absl::Now() - appended, absl::Milliseconds(500)) << "live events arrive on commit, not by polling";
   absl::Time stop = absl::Now();
@@ -715,7 +764,7 @@ TEST_F(AuditLogTest, ParallelStretchesOverPostgresNameTheFirstBreakAsOnePassWoul
     f["list"].mutable_list_value();
     batch.push_back(e);
   }
-  auto appended = log_->AppendBatch(batch);
+  auto appended = log_->AppendBatch("planner", batch);
   ASSERT_TRUE(appended.ok()) << appended.status();
   auto both = [&](int64_t from, int64_t to) {
     v1::VerifyChainRequest req;
@@ -786,7 +835,7 @@ TEST_F(AuditLogTest, AnExportReverifiesWithThePythonRecipeFromTheDocs) {
   fields["unicode"].set_string_value("żółw ✓ 🐢 \u00e9 \u2028 \x7f");
   fields["escapes"].set_string_value("quote \" backslash \\ slash / ctl \x01\x1f nl \n");
   fields["Zupper"].set_string_value("sorted before lowercase");
-  ASSERT_TRUE(log_->Append(e).ok());
+  ASSERT_TRUE(log_->Append("planner", e).ok());
   AppendMany(20, "k");
   v1::VerifyChainResponse v = Verify();
   EXPECT_TRUE(v.ok()) << "re-encoded from the stored row: " << v.reason();

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """A plan of one application of many small ConfigFiles, through the real
 binaries (repo-watcher, planner, deployer, audit) on free loopback ports and a
-private database, as users run them.
+private database, as users run them: TLS and access control on, with the
+state `make up` makes (scripts/ferry-state), calls made as its admin.
 
   1. Application `big` (N ConfigFiles in one file) is declared and planned;
      application `small` (one ConfigFile) is declared right after, so its plan
@@ -48,6 +49,14 @@ class Ferry:
         self.procs = {}
 
     def start(self):
+        # make up's certificates, token key, admin token and policy, and the
+        # flags ferry-up passes on them; ferry-rpc and grpc-health read the
+        # CA and the token from the environment.
+        state = os.path.join(self.home, "state")
+        subprocess.run([os.path.join(ROOT, "scripts/ferry-state"), state], check=True, stdout=subprocess.DEVNULL)
+        self.client_env = dict(os.environ, FERRY_BUILD_DIR=self.build, FERRY_CACERT=os.path.join(state, "tls/ca.pem"),
+                               FERRY_TOKEN_FILE=os.path.join(state, "admin.token"))
+        self.client_env.pop("FERRY_TOKEN", None)
         extra = {
             "audit": ["--checkpoint-key-file=%s/checkpoint.pem" % self.home],
             "repo-watcher": ["--cache-dir=%s/cache" % self.home, "--webhook-address=127.0.0.1:%d" % free_port()],
@@ -61,15 +70,16 @@ class Ferry:
         extra["planner"] += os.environ.get("FERRY_BIG_PLAN_PLANNER_ARGS", "").split()
         env = dict(os.environ, FERRY_DATABASE_URL=self.url, FERRY_AUDIT_ADDRESS=self.grpc["audit"])
         for svc in SERVICES:
+            extra[svc] += subprocess.run([os.path.join(ROOT, "scripts/ferry-state"), "--flags", state, svc],
+                                         check=True, capture_output=True, text=True).stdout.split()
+        for svc in SERVICES:
             log = open(os.path.join(self.home, svc + ".log"), "w")
             # FERRY_BIG_PLAN_WRAP_PLANNER="heaptrack -o /tmp/planner" and the
             # like run a service under a profiler.
             wrap = os.environ.get("FERRY_BIG_PLAN_WRAP_" + svc.upper().replace("-", "_"), "").split()
             self.procs[svc] = subprocess.Popen(
                 wrap + [os.path.join(self.build, "bin", "ferry-" + svc), "--grpc-address=" + self.grpc[svc],
-                 "--metrics-address=127.0.0.1:%d" % free_port(),
-                 # Plaintext and open, as before TLS and access control.
-                 "--insecure-plaintext", "--insecure-no-auth"] + extra[svc],
+                 "--metrics-address=127.0.0.1:%d" % free_port()] + extra[svc],
                 env=env, stdout=log, stderr=subprocess.STDOUT)
         for svc in SERVICES:
             self.wait_serving(svc)
@@ -80,7 +90,7 @@ class Ferry:
             if self.procs[svc].poll() is not None:
                 self.fail("%s exited with %s" % (svc, self.procs[svc].returncode))
             r = subprocess.run([os.path.join(ROOT, "scripts/grpc-health"), os.path.join(self.build, "pyclient"), "2",
-                                self.grpc[svc]], capture_output=True, text=True)
+                                self.grpc[svc]], capture_output=True, text=True, env=self.client_env)
             if r.returncode == 0:
                 return
             time.sleep(0.3)
@@ -88,8 +98,7 @@ class Ferry:
 
     def rpc(self, svc, method, req):
         out = subprocess.run([os.path.join(ROOT, "scripts/ferry-rpc"), self.grpc[svc], method, json.dumps(req)],
-                             capture_output=True, text=True, timeout=300,
-                             env=dict(os.environ, FERRY_BUILD_DIR=self.build))
+                             capture_output=True, text=True, timeout=300, env=self.client_env)
         if out.returncode != 0:
             self.fail("%s failed: %s %s" % (method, out.stdout, out.stderr))
         return [json.loads(l) for l in out.stdout.splitlines() if l.strip()]

@@ -1,13 +1,34 @@
 #!/usr/bin/env bash
-# Packaging checks with the real tools: helm lint/template on the chart (default
+# Packaging checks with the real tools: helm lint/template on the chart (trial
 # and production-like values), every rendered object parses (kubectl offline),
-# values.schema.json refuses bad values, and the compose file validates.
+# values.schema.json refuses bad values, TLS, access policy, ServiceAccounts and
+# RBAC are as docs/security.md says (packaging_checks.py reads the rendered
+# objects), the compose file validates and its one-shot `certs` service's
+# script makes what the services need.
 #   packaging_test.sh <case> <repo-root>
 set -euo pipefail
 case_name=${1:?}; root=${2:?}
 helm="$root/.tools/bin/helm"; kubectl="$root/.tools/bin/kubectl"
 chart="$root/helm/ferry"
+check=(/usr/bin/python3 "$root/tests/packaging/packaging_checks.py")
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# The least a secure install needs: one Secret with the suite's certificates
+# (as scripts/ferry-certs makes them) and one with the token key and the
+# first admin token.
+secure=(--set tls.existingSecret=ferry-tls --set tokenKey.existingSecret=ferry-auth
+        --set bootstrapAdminToken.existingSecret=ferry-auth)
+
+render() {  # helm template args...; fails the test when helm does
+  "$helm" template ferry "$chart" --namespace ferry "$@" || fail "helm template $*"
+}
+refused() {  # want-in-message helm-template-args...: the chart must refuse to render
+  local want=$1 out; shift
+  if out=$("$helm" template ferry "$chart" --namespace ferry "$@" 2>&1); then fail "rendered with $*"; fi
+  grep -qF -- "$want" <<<"$out" || fail "refusal of $* does not say '$want': $out"
+}
+notes() {  # NOTES.txt as helm install prints it, offline
+  "$helm" install ferry "$chart" --namespace ferry --dry-run=client "$@" | sed -n '/^NOTES:/,$p'
+}
 
 render_and_parse() {  # values-args...; prints kind/name lines
   local out
@@ -17,19 +38,24 @@ render_and_parse() {  # values-args...; prints kind/name lines
 
 case "$case_name" in
   helm_lint)
-    "$helm" lint --strict "$chart" || fail "lint default values"
+    "$helm" lint --strict "$chart" "${secure[@]}" || fail "lint trial values"
     "$helm" lint --strict "$chart" -f "$chart/values-production.yaml" || fail "lint production values"
+    "$helm" lint --strict "$chart" --set devInsecure=true || fail "lint devInsecure values"
     ;;
   helm_default)
-    names=$(render_and_parse)
+    names=$(render_and_parse "${secure[@]}")
     echo "$names"
     for want in deployment.apps/ferry-repo-watcher deployment.apps/ferry-planner deployment.apps/ferry-deployer \
                 deployment.apps/ferry-audit service/ferry-audit statefulset.apps/ferry-postgresql \
-                configmap/ferry-dashboard serviceaccount/ferry; do
+                configmap/ferry-dashboard configmap/ferry-access-policy serviceaccount/ferry-audit \
+                serviceaccount/ferry-planner serviceaccount/ferry-deployer serviceaccount/ferry-repo-watcher; do
       grep -qx "$want" <<<"$names" || fail "default render lacks $want"
     done
-    rendered=$("$helm" template ferry "$chart")
-    grep -q 'grpc:' <<<"$rendered" || fail "no native gRPC probes"
+    rendered=$(render "${secure[@]}")
+    # The kubelet's gRPC probe cannot speak TLS: with TLS on, probes connect.
+    grep -q 'grpc:' <<<"$rendered" && fail "native gRPC probes against a TLS port"
+    grep -q 'tcpSocket:' <<<"$rendered" || fail "no probes on the gRPC port"
+    grep -q 'grpc:' <<<"$(render --set devInsecure=true)" || fail "no native gRPC probes with devInsecure"
     grep -q 'readOnlyRootFilesystem: true' <<<"$rendered" || fail "no restricted securityContext"
     ;;
   helm_production)
@@ -41,6 +67,9 @@ case "$case_name" in
       grep -qx "$want" <<<"$names" || fail "production render lacks $want"
     done
     grep -q statefulset <<<"$names" && fail "production render must not bundle PostgreSQL"
+    for want in certificate.cert-manager.io/ferry-planner configmap/ferry-access-policy; do
+      grep -qx "$want" <<<"$names" || fail "production render lacks $want"
+    done
     rendered=$("$helm" template ferry "$chart" -f "$chart/values-production.yaml")
     grep -q 'name: ferry-database' <<<"$rendered" || fail "database URL not taken from the existing Secret"
     ;;
@@ -49,12 +78,109 @@ case "$case_name" in
     if "$helm" template ferry "$chart" --set services.audit.grpcPort=70000 >/dev/null 2>&1; then
       fail "schema accepted a port of 70000"
     fi
-    if "$helm" template ferry "$chart" --set postgresql.enabled=false >/dev/null 2>&1; then
+    if "$helm" template ferry "$chart" "${secure[@]}" --set postgresql.enabled=false >/dev/null 2>&1; then
       fail "rendered with no database configured"
     fi
+    render "${secure[@]}" >/dev/null
+    refused "devInsecure" --set-string devInsecure=yes
+    refused "rbac" "${secure[@]}" --set rbac.create=true --set 'rbac.rules[0].apiGroups[0]=*' \
+      --set 'rbac.rules[0].resources[0]=pods' --set 'rbac.rules[0].verbs[0]=get'
+    refused "kind" "${secure[@]}" --set tls.certManager.enabled=true --set tls.certManager.issuerRef.name=ca \
+      --set tls.certManager.issuerRef.kind=Bogus
+    ;;
+  helm_secure_by_default)
+    # No certificates, no token key: no render, and no silent plaintext.
+    refused "tls.existingSecret" --set tokenKey.existingSecret=ferry-auth
+    refused "tls.existingSecret"
+    refused "tokenKey.existingSecret" --set tls.existingSecret=ferry-tls
+    refused "tls.certManager.issuerRef.name" --set tokenKey.existingSecret=ferry-auth --set tls.certManager.enabled=true
+    for values in "${secure[*]}" "-f $chart/values-production.yaml"; do
+      # shellcheck disable=SC2086  # word splitting wanted: a list of helm args
+      rendered=$(render $values)
+      grep -q -- '--insecure-' <<<"$rendered" && fail "insecure flags without devInsecure ($values)"
+      # shellcheck disable=SC2086
+      printed=$(notes $values)
+      grep -q -- '-plaintext' <<<"$printed" && fail "NOTES.txt shows grpcurl -plaintext ($values)"
+      grep -q -- '-cacert ferry-ca.pem -H "authorization: Bearer $TOKEN"' <<<"$printed" ||
+        fail "NOTES.txt does not show grpcurl with the CA and a token ($values): $printed"
+    done
+    ;;
+  helm_insecure)
+    render --set devInsecure=true | "${check[@]}" insecure || fail "devInsecure=true"
+    printed=$(notes --set devInsecure=true)
+    grep -q 'WARNING: devInsecure=true' <<<"$printed" || fail "NOTES.txt does not warn about devInsecure: $printed"
+    ;;
+  helm_service_accounts)
+    render "${secure[@]}" | "${check[@]}" service-accounts || fail "ServiceAccounts (trial values)"
+    render -f "$chart/values-production.yaml" | "${check[@]}" service-accounts --deployer-token ||
+      fail "ServiceAccounts (production values, RBAC on)"
+    render "${secure[@]}" --set services.audit.enabled=false | "${check[@]}" service-accounts ||
+      fail "ServiceAccounts (audit disabled)"
+    ;;
+  helm_rbac)
+    render -f "$chart/values-production.yaml" | "${check[@]}" rbac --expect-roles 1 || fail "RBAC (production, Role)"
+    render -f "$chart/values-production.yaml" --set rbac.clusterWide=true | "${check[@]}" rbac --expect-roles 1 ||
+      fail "RBAC (production, ClusterRole)"
+    render "${secure[@]}" | "${check[@]}" rbac --expect-roles 0 || fail "RBAC (trial: none)"
+    ;;
+  helm_tls)
+    trial=$(render "${secure[@]}")
+    "${check[@]}" tls --bootstrap <<<"$trial" || fail "TLS and policy flags (one shared Secret)"
+    render -f "$chart/values-production.yaml" | "${check[@]}" tls --bootstrap || fail "TLS and policy flags (cert-manager)"
+    per_service=()
+    for s in repoWatcher planner deployer audit; do per_service+=(--set "services.$s.tls.existingSecret=tls-${s,,}"); done
+    render --set tokenKey.existingSecret=ferry-auth "${per_service[@]}" --set accessPolicy.existingConfigMap=my-policy |
+      "${check[@]}" tls || fail "TLS and policy flags (a Secret per service, own policy ConfigMap)"
+    grep -q 'secretName: tls-planner' <<<"$(render --set tokenKey.existingSecret=ferry-auth "${per_service[@]}")" ||
+      fail "a service's own Secret is not mounted"
+    # The checker itself: a subPath policy mount (updates never seen) is refused.
+    mutated=$(sed 's|^\( *\)mountPath: /etc/ferry/policy$|\1mountPath: /etc/ferry/policy/access-policy.yaml\n\1subPath: access-policy.yaml|' <<<"$trial")
+    [[ "$mutated" != "$trial" ]] || fail "test bug: the mutation did not apply"
+    if "${check[@]}" tls --bootstrap <<<"$mutated" 2>/dev/null; then fail "a subPath policy mount passed the check"; fi
+    ;;
+  helm_cert_manager)
+    render -f "$chart/values-production.yaml" | "${check[@]}" cert-manager || fail "Certificates (production values)"
+    "$helm" template rel "$chart" --namespace other -f "$chart/values-production.yaml" |
+      "${check[@]}" cert-manager --release rel-ferry --namespace other || fail "Certificates (release rel, namespace other)"
+    grep -q 'kind: Certificate' <<<"$(render "${secure[@]}")" && fail "Certificates rendered with cert-manager off"
     ;;
   compose)
-    docker-compose -f "$root/compose/docker-compose.yml" config -q || fail "compose file does not validate"
+    file="$root/compose/docker-compose.yml"
+    if command -v docker-compose >/dev/null; then
+      docker-compose -f "$file" config -q || fail "compose file does not validate"
+      docker-compose -f "$file" config | "${check[@]}" compose || fail "compose certs service and dependencies"
+    else
+      echo "docker-compose is not installed: checking the file as YAML only" >&2
+      "${check[@]}" compose <"$file" || fail "compose certs service and dependencies"
+    fi
+    ;;
+  compose_init)
+    # The certs service's script, run here as compose runs it (with the
+    # compose service names as extra SANs), twice.
+    command -v openssl >/dev/null || fail "openssl is not installed"
+    work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+    PATH="$root/scripts:$PATH" "$root/compose/ferry-init" "$work/ca" "$work/out" audit planner deployer repo-watcher ||
+      fail "ferry-init"
+    out="$work/out"
+    for f in tls/ca.pem token.key admin.token access-policy.yaml; do [[ -s "$out/$f" ]] || fail "no $f"; done
+    [[ -e "$out/tls/ca-key.pem" ]] && fail "the CA's key is in the services' volume"
+    for svc in audit planner deployer repo-watcher; do
+      openssl verify -CAfile "$out/tls/ca.pem" "$out/tls/$svc.pem" >/dev/null || fail "$svc.pem not signed by ca.pem"
+      sans=$(openssl x509 -in "$out/tls/$svc.pem" -noout -ext subjectAltName)
+      for want in "URI:spiffe://ferry/$svc" "DNS:ferry-$svc" "DNS:$svc" "DNS:audit" "DNS:localhost"; do
+        grep -qF "$want" <<<"$sans" || fail "$svc.pem lacks SAN $want: $sans"
+      done
+      [[ $(stat -c %a "$out/tls/$svc-key.pem") == 600 ]] || fail "$svc-key.pem is not mode 0600"
+    done
+    grep -qE '^[0-9a-f]{64}$' "$out/token.key" || fail "token.key is not 32 bytes in hex"
+    grep -qE '^ferry_[0-9a-f]{12}_[A-Za-z0-9_-]{43}$' "$out/admin.token" || fail "admin.token is not ferry_<id>_<secret>"
+    for f in token.key admin.token; do [[ $(stat -c %a "$out/$f") == 600 ]] || fail "$f is not mode 0600"; done
+    grep -q 'user:admin' "$out/access-policy.yaml" || fail "access-policy.yaml does not bind user:admin"
+    before=$(cd "$out" && sha256sum token.key admin.token access-policy.yaml tls/*)
+    PATH="$root/scripts:$PATH" "$root/compose/ferry-init" "$work/ca" "$work/out" audit planner deployer repo-watcher \
+      >/dev/null || fail "ferry-init, second run"
+    [[ "$(cd "$out" && sha256sum token.key admin.token access-policy.yaml tls/*)" == "$before" ]] ||
+      fail "a second run changed the files"
     ;;
   *) fail "unknown case $case_name" ;;
 esac

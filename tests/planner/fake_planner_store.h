@@ -234,6 +234,41 @@ class FakePlannerStore final : public PlannerStore {
     return out;
   }
 
+  // The plan's approvals are its record (PostgreSQL keeps them in a table
+  // too, one per approver).
+  absl::StatusOr<v1::Plan> RecordApproval(const std::string& id, const v1::PlanDecision& approval,
+                                          const ApprovalFn& decide) override {
+    MutexLock lock(&mu_);
+    State next = state_;
+    PlanRecord* rec = Find(next, id);
+    if (rec == nullptr) return absl::NotFoundError(absl::StrCat("plan \"", id, "\" not found"));
+    bool added = true;
+    for (const auto& a : rec->plan.approvals())
+      if (a.actor().id() == approval.actor().id()) added = false;
+    if (added) *rec->plan.add_approvals() = approval;
+    absl::StatusOr<std::vector<v1::Event>> events = decide(rec->plan, added);
+    if (!events.ok()) return events.status();
+    Write(next, *rec);
+    v1::Plan out = rec->plan;
+    if (absl::Status s = Append(next, *events); !s.ok()) return s;
+    state_ = std::move(next);
+    return out;
+  }
+
+  absl::StatusOr<std::optional<v1::CommitAuthor>> GetCommitAuthor(const std::string& repository_id,
+                                                                  const std::string& sha) override {
+    MutexLock lock(&mu_);
+    auto it = state_.authors.find({repository_id, sha});
+    if (it == state_.authors.end()) return std::optional<v1::CommitAuthor>();
+    return std::optional<v1::CommitAuthor>(it->second);
+  }
+  absl::Status RecordCommitAuthor(const std::string& repository_id, const std::string& sha,
+                                  const v1::CommitAuthor& author) override {
+    MutexLock lock(&mu_);
+    state_.authors.emplace(std::make_pair(repository_id, sha), author);
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<v1::Plan> GetPlan(const std::string& id) override {
     MutexLock lock(&mu_);
     PlanRecord* rec = Find(state_, id);
@@ -378,6 +413,13 @@ class FakePlannerStore final : public PlannerStore {
     for (auto a : Actions()) n += a == action;
     return n;
   }
+  // The newest committed audit event of `action`; an empty event when none.
+  v1::Event LastEvent(v1::AuditAction action) {
+    v1::Event last;
+    for (const auto& e : Events())
+      if (e.action() == action) last = e;
+    return last;
+  }
   // Every plan, oldest first.
   std::vector<v1::Plan> AllPlans() {
     MutexLock lock(&mu_);
@@ -417,6 +459,7 @@ class FakePlannerStore final : public PlannerStore {
     int64_t release_seq = 0;
     std::vector<v1::Event> events;
     std::set<std::string> idempotency_keys;
+    std::map<std::pair<std::string, std::string>, v1::CommitAuthor> authors;  // by (repository, sha)
   };
 
   static bool Open(const v1::Plan& p) {

@@ -9,6 +9,7 @@ namespace ferry::planner {
 namespace {
 
 using testing::EnvSpec;
+using testing::FakeApprovalPolicy;
 using testing::FakeClock;
 using testing::FakePlannerStore;
 using testing::User;
@@ -42,12 +43,124 @@ class PlanLifecycleTest : public ::testing::Test {
   FakeClock clock_{absl::FromCivil(absl::CivilMinute(2026, 11, 26, 12, 0), absl::UTCTimeZone())};
   concurrency::ChangeSignal notifier_;
   HoldEvaluator holds_{&store_, &store_, &clock_, &notifier_};
+  FakeApprovalPolicy approvals_;
   std::vector<std::string> promoted_;
-  PlanLifecycle lifecycle_{&store_, &store_, &holds_, &clock_, &notifier_, [this](const v1::Plan& p) {
+  PlanLifecycle lifecycle_{&store_, &store_, &holds_, &approvals_, &clock_, &notifier_, [this](const v1::Plan& p) {
                              promoted_.push_back(p.id());
                              return absl::StatusOr<int>(0);
                            }};
 };
+
+// A PENDING plan in prod (its promotion gate open), requested by `requester`,
+// of a commit by `author` ("" = unknown).
+v1::Plan PendingProdPlan(FakePlannerStore& store, const std::string& requester, const std::string& author_name,
+                         const std::string& author_email) {
+  testing::InsertPlan(store, "web", "local", v1::PLAN_STATE_SUCCEEDED, "abc");
+  v1::Plan p;
+  p.set_application_id("web");
+  p.set_environment_id("prod");
+  p.set_state(v1::PLAN_STATE_PENDING);
+  p.set_trigger(v1::PLAN_TRIGGER_EXPLICIT_REVISION);
+  p.mutable_target_revision()->set_sha("abc");
+  p.set_hold_reason(v1::HOLD_REASON_AWAITING_APPROVAL);
+  *p.mutable_requested_by() = User(requester);
+  p.mutable_target_author()->set_name(author_name);
+  p.mutable_target_author()->set_email(author_email);
+  return *store.InsertPlan(p, "key-abc", false, false, nullptr, nullptr);
+}
+
+std::vector<std::string> Approvers(const v1::Plan& p) {
+  std::vector<std::string> ids;
+  for (const auto& a : p.approvals()) ids.push_back(a.actor().id());
+  return ids;
+}
+
+TEST_F(PlanLifecycleTest, APlanNeedingTwoApprovalsIsApprovedAtTheSecondDistinctApprover) {
+  approvals_.Set("prod", testing::Rule(2));
+  v1::Plan p = PendingProdPlan(store_, "alice", "Alice", "alice@example.com");
+  auto first = lifecycle_.ApprovePlan(p.id(), User("bob"), "fine by me");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->state(), v1::PLAN_STATE_PENDING) << "one of two";
+  EXPECT_EQ(first->hold_reason(), v1::HOLD_REASON_AWAITING_APPROVAL);
+  EXPECT_NE(first->hold_message().find("1 approval recorded"), std::string::npos) << first->hold_message();
+  EXPECT_EQ(Approvers(*first), std::vector<std::string>{"bob"});
+  EXPECT_EQ(first->approvals(0).comment(), "fine by me");
+  EXPECT_FALSE(first->has_decision());
+  EXPECT_TRUE(ReleasedIds().empty());
+  EXPECT_EQ(store_.CountEvents(v1::AUDIT_ACTION_PLAN_APPROVAL_RECORDED), 1);
+  EXPECT_EQ(store_.CountEvents(v1::AUDIT_ACTION_PLAN_APPROVED), 0);
+  EXPECT_NE(store_.LastEvent(v1::AUDIT_ACTION_PLAN_APPROVAL_RECORDED).message().find("1 of 2 approvals"),
+            std::string::npos);
+
+  // The same approver again counts once, and is told so.
+  auto again = lifecycle_.ApprovePlan(p.id(), User("bob"), "");
+  EXPECT_TRUE(absl::IsAlreadyExists(again.status())) << again.status();
+  EXPECT_NE(again.status().message().find("counts once (1 of 2 approvals recorded)"), std::string::npos)
+      << again.status();
+  EXPECT_EQ(Approvers(*store_.GetPlan(p.id())), std::vector<std::string>{"bob"});
+  EXPECT_EQ(store_.CountEvents(v1::AUDIT_ACTION_PLAN_APPROVAL_RECORDED), 1);
+  EXPECT_EQ(store_.GetPlan(p.id())->state(), v1::PLAN_STATE_PENDING);
+
+  auto second = lifecycle_.ApprovePlan(p.id(), User("carol"), "ship it");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->state(), v1::PLAN_STATE_APPROVED);
+  EXPECT_EQ(second->hold_reason(), v1::HOLD_REASON_UNSPECIFIED);
+  EXPECT_EQ(Approvers(*second), (std::vector<std::string>{"bob", "carol"}));
+  EXPECT_EQ(second->decision().actor().id(), "carol");
+  EXPECT_EQ(ReleasedIds(), std::vector<std::string>{p.id()});
+  EXPECT_EQ(store_.CountEvents(v1::AUDIT_ACTION_PLAN_APPROVED), 1);
+  EXPECT_NE(store_.LastEvent(v1::AUDIT_ACTION_PLAN_APPROVED).message().find("2 of 2 approvals"), std::string::npos);
+  EXPECT_TRUE(absl::IsFailedPrecondition(lifecycle_.ApprovePlan(p.id(), User("dave"), "").status()));
+}
+
+TEST_F(PlanLifecycleTest, TheRequesterIsRefusedWhenTheRuleWantsAnotherApprover) {
+  approvals_.Set("prod", testing::Rule(1, /*distinct_from_author=*/false, /*distinct_from_requester=*/true));
+  v1::Plan p = PendingProdPlan(store_, "alice", "Someone", "someone@example.com");
+  auto own = lifecycle_.ApprovePlan(p.id(), User("alice"), "my own");
+  EXPECT_TRUE(absl::IsPermissionDenied(own.status())) << own.status();
+  EXPECT_NE(own.status().message().find("distinct_from_requester"), std::string::npos) << own.status();
+  EXPECT_EQ(store_.GetPlan(p.id())->state(), v1::PLAN_STATE_PENDING);
+  EXPECT_EQ(store_.GetPlan(p.id())->approvals_size(), 0) << "a refused approval is not recorded";
+  EXPECT_EQ(store_.CountEvents(v1::AUDIT_ACTION_ACCESS_DENIED), 1);
+  auto other = lifecycle_.ApprovePlan(p.id(), User("bob"), "");
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_EQ(other->state(), v1::PLAN_STATE_APPROVED);
+}
+
+TEST_F(PlanLifecycleTest, TheCommitsAuthorIsRefusedByEMailOrNameWhenTheRuleSaysSo) {
+  approvals_.Set("prod", testing::Rule(1, /*distinct_from_author=*/true));
+  v1::Plan p = PendingProdPlan(store_, "ferry", "Alice Doe", "Alice@Example.com");
+  for (const char* author : {"alice@example.com", "ALICE DOE"}) {
+    auto own = lifecycle_.ApprovePlan(p.id(), User(author), "");
+    EXPECT_TRUE(absl::IsPermissionDenied(own.status())) << author << ": " << own.status();
+    EXPECT_NE(own.status().message().find("distinct_from_author"), std::string::npos) << own.status();
+  }
+  EXPECT_EQ(store_.GetPlan(p.id())->state(), v1::PLAN_STATE_PENDING);
+  auto other = lifecycle_.ApprovePlan(p.id(), User("bob@example.com"), "");
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_EQ(other->state(), v1::PLAN_STATE_APPROVED);
+}
+
+TEST_F(PlanLifecycleTest, APlanWhoseAuthorIsUnknownCannotBeApprovedUnderTheAuthorRule) {
+  approvals_.Set("prod", testing::Rule(1, /*distinct_from_author=*/true));
+  v1::Plan p = PendingProdPlan(store_, "ferry", "", "");
+  auto approved = lifecycle_.ApprovePlan(p.id(), User("bob"), "");
+  EXPECT_TRUE(absl::IsPermissionDenied(approved.status())) << approved.status();
+  EXPECT_NE(approved.status().message().find("does not know that commit's author"), std::string::npos)
+      << approved.status();
+}
+
+TEST_F(PlanLifecycleTest, ARejectionRejectsAtOnceWhileApprovalsAreMissing) {
+  approvals_.Set("prod", testing::Rule(3));
+  v1::Plan p = PendingProdPlan(store_, "alice", "Alice", "alice@example.com");
+  ASSERT_TRUE(lifecycle_.ApprovePlan(p.id(), User("bob"), "").ok());
+  auto rejected = lifecycle_.RejectPlan(p.id(), User("carol"), "no");
+  ASSERT_TRUE(rejected.ok()) << rejected.status();
+  EXPECT_EQ(rejected->state(), v1::PLAN_STATE_REJECTED);
+  EXPECT_EQ(Approvers(*rejected), std::vector<std::string>{"bob"}) << "the approvals stay on record";
+  EXPECT_TRUE(absl::IsFailedPrecondition(lifecycle_.ApprovePlan(p.id(), User("dave"), "").status()));
+  EXPECT_TRUE(ReleasedIds().empty());
+}
 
 TEST_F(PlanLifecycleTest, ApprovingReleasesAPendingPlanOnce) {
   Insert("web", "local", v1::PLAN_STATE_SUCCEEDED, "abc");

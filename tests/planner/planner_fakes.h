@@ -9,6 +9,7 @@
 #include "absl/time/time.h"
 #include "common/concurrency/change_signal.h"
 #include "services/planner/planner.h"
+#include "tests/planner/fake_approval_policy.h"
 #include "tests/planner/fake_live_state_source.h"
 #include "tests/planner/fake_planner_store.h"
 #include "tests/planner/fake_repo_source.h"
@@ -105,7 +106,9 @@ struct PlannerOverFakes {
   prometheus::Registry registry;
   PlannerMetrics metrics{&registry};
   Renderer renderer{&repo, RendererOptions{}};
-  Planner planner{&store, &repo, &live, &renderer, &clock, &notifier, &metrics};
+  FakeApprovalPolicy approvals;  // separation of duties per environment
+  Planner planner{&store, &repo, &live, &renderer, &clock, &notifier, &metrics,
+                  /*plan_concurrency=*/8, ParseLimits(), SyncWindowLimits(), &approvals};
 
   // Plans of (app, env), newest first ("" = any).
   std::vector<v1::Plan> Plans(const std::string& app = "", const std::string& env = "") {

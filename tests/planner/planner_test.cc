@@ -21,6 +21,7 @@
 #include "services/planner/planner.h"
 #include "services/planner/postgres_planner_store.h"
 #include "services/planner/revision_consumer.h"
+#include "tests/planner/fake_approval_policy.h"
 #include "tests/planner/fake_live_state_source.h"
 #include "tests/planner/fake_repo_source.h"
 #include "tests/support/test_database.h"
@@ -67,7 +68,8 @@ class PlannerTest : public ::testing::Test {
     renderer_ = std::make_unique<Renderer>(&repo_, options_);
     metrics_ = std::make_unique<PlannerMetrics>(&registry_);
     planner_ = std::make_unique<Planner>(store_.get(), &repo_, &live_, renderer_.get(), &clock_, &notifier_,
-                                         metrics_.get());
+                                         metrics_.get(), /*plan_concurrency=*/8, ParseLimits(), SyncWindowLimits(),
+                                         &approvals_);
   }
 
   void CreateEnv(const std::string& id, v1::ApprovalPolicy approval, const std::string& promote_from = "",
@@ -165,6 +167,7 @@ class PlannerTest : public ::testing::Test {
   prometheus::Registry registry_;
   std::unique_ptr<Renderer> renderer_;
   std::unique_ptr<PlannerMetrics> metrics_;
+  testing::FakeApprovalPolicy approvals_;
   std::unique_ptr<Planner> planner_;
 };
 
@@ -968,6 +971,84 @@ TEST_F(PlannerTest, ARestartedPlannerQuarantinesTheRevisionItDiedOnAndPlansTheNe
   EXPECT_EQ(plans[0].target_revision().sha(), newest.sha());
   EXPECT_EQ(*store_->GetCursor(RevisionConsumer::kCursorName), "2");
   EXPECT_EQ(CountAudit(v1::AUDIT_ACTION_RENDER_FAILED), audited + 1) << "the quarantine is audited";
+}
+
+// Separation of duties (#16) through PostgreSQL: approvals in
+// planner.plan_approvals, one per approver, and commit authors in
+// planner.commit_authors.
+TEST_F(PlannerTest, ApprovalsAreRecordedOncePerApproverAndTheAuthorIsKeptPerCommit) {
+  CreateEnv("prod", v1::APPROVAL_POLICY_MANUAL);
+  CreateApp(AppSpec("web", "apps/web", {"prod"}));
+  v1::Revision rev = repo_.Commit("repo", kRef, {{"apps/web/cm.yaml", {ConfigMap("web", "1"), ""}}});
+  rev.mutable_author()->set_name("Alice Doe");
+  rev.mutable_author()->set_email("alice@example.com");
+  ASSERT_TRUE(planner_->HandleRevision(rev).ok());
+  std::vector<v1::Plan> plans = Plans("web", "prod");
+  ASSERT_EQ(plans.size(), 1u);
+  const std::string id = plans[0].id();
+  EXPECT_EQ(plans[0].state(), v1::PLAN_STATE_PENDING);
+  EXPECT_EQ(plans[0].target_author().email(), "alice@example.com");
+
+  approvals_.Set("prod", testing::Rule(2, /*distinct_from_author=*/true));
+  auto own = planner_->ApprovePlan(id, User("Alice@Example.com"), "");
+  EXPECT_TRUE(absl::IsPermissionDenied(own.status())) << own.status();
+  EXPECT_EQ(CountAudit(v1::AUDIT_ACTION_ACCESS_DENIED), 1);
+
+  // One approver, many times at once: recorded once.
+  std::atomic<int> recorded{0}, repeated{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&] {
+      auto r = planner_->ApprovePlan(id, User("bob"), "lgtm");
+      if (r.ok()) ++recorded;
+      if (absl::IsAlreadyExists(r.status())) ++repeated;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(recorded.load(), 1);
+  EXPECT_EQ(repeated.load(), 5);
+  EXPECT_EQ(CountAudit(v1::AUDIT_ACTION_PLAN_APPROVAL_RECORDED), 1);
+
+  MakePlanner();  // a restart keeps what was recorded
+  auto pending = planner_->GetPlan(id, v1::PLAN_VIEW_BASIC);
+  ASSERT_TRUE(pending.ok()) << pending.status();
+  EXPECT_EQ(pending->state(), v1::PLAN_STATE_PENDING);
+  ASSERT_EQ(pending->approvals_size(), 1);
+  EXPECT_EQ(pending->approvals(0).actor().id(), "bob");
+  EXPECT_EQ(pending->approvals(0).comment(), "lgtm");
+  EXPECT_TRUE(ReleasedIds().empty());
+
+  auto approved = planner_->ApprovePlan(id, User("carol"), "");
+  ASSERT_TRUE(approved.ok()) << approved.status();
+  EXPECT_EQ(approved->state(), v1::PLAN_STATE_APPROVED);
+  ASSERT_EQ(approved->approvals_size(), 2);
+  EXPECT_EQ(approved->approvals(1).actor().id(), "carol");
+  EXPECT_EQ(ReleasedIds(), std::vector<std::string>{id});
+  EXPECT_EQ(CountAudit(v1::AUDIT_ACTION_PLAN_APPROVED), 1);
+
+  // An explicit plan of the same commit knows its author from the table, and
+  // its requester's approval is recorded with it.
+  v1::PlanRevisionRequest req;
+  req.set_application_id("web");
+  req.set_environment_id("prod");
+  req.mutable_revision()->set_sha(rev.sha());
+  req.set_trigger(v1::PLAN_TRIGGER_EXPLICIT_REVISION);
+  req.set_approve(true);
+  *req.mutable_actor() = User("alice@example.com");
+  EXPECT_TRUE(absl::IsPermissionDenied(planner_->PlanRevision(req).status()));
+  *req.mutable_actor() = User("dave");
+  auto explicit_plan = planner_->PlanRevision(req);
+  ASSERT_TRUE(explicit_plan.ok()) << explicit_plan.status();
+  const std::string explicit_id = explicit_plan->plan().id();
+  EXPECT_EQ(explicit_plan->plan().state(), v1::PLAN_STATE_PENDING);
+  EXPECT_EQ(explicit_plan->plan().target_author().name(), "Alice Doe");
+  EXPECT_TRUE(absl::IsAlreadyExists(planner_->ApprovePlan(explicit_id, User("dave"), "").status()))
+      << "the requester's approval is on record";
+  auto second = planner_->ApprovePlan(explicit_id, User("erin"), "");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->state(), v1::PLAN_STATE_APPROVED);
+  ASSERT_EQ(second->approvals_size(), 2);
+  EXPECT_EQ(second->approvals(0).actor().id(), "dave");
 }
 
 }  // namespace

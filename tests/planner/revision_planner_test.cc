@@ -222,5 +222,83 @@ TEST_F(RevisionPlannerTest, APreviewPersistsNothing) {
   EXPECT_EQ(f_.store.Events().size(), events);
 }
 
+TEST_F(RevisionPlannerTest, APlanKnowsItsCommitsAuthorFromTheRevisionStream) {
+  CreateEnv(EnvSpec("prod", v1::APPROVAL_POLICY_MANUAL));
+  CreateApp(AppSpec("a", "apps/a", {"prod"}));
+  v1::Revision rev = f_.repo.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}});
+  rev.mutable_author()->set_name("Alice Doe");
+  rev.mutable_author()->set_email("alice@example.com");
+  ASSERT_EQ(*revisions_.HandleRevision(rev), 1);
+  EXPECT_EQ(f_.Plans("a")[0].target_author().email(), "alice@example.com");
+  EXPECT_EQ(f_.Plans("a")[0].target_author().name(), "Alice Doe");
+  // A later plan of the same commit (an explicit revision) knows it too.
+  v1::PlanRevisionRequest req;
+  req.set_application_id("a");
+  req.set_environment_id("prod");
+  req.mutable_revision()->set_sha(rev.sha());
+  req.set_trigger(v1::PLAN_TRIGGER_EXPLICIT_REVISION);
+  *req.mutable_actor() = User("bob");
+  auto planned = revisions_.PlanRevision(req);
+  ASSERT_TRUE(planned.ok()) << planned.status();
+  EXPECT_EQ(planned->plan().target_author().email(), "alice@example.com");
+}
+
+TEST_F(RevisionPlannerTest, ARequestersOwnApprovalObeysTheEnvironmentsSeparationOfDuties) {
+  CreateEnv(EnvSpec("prod", v1::APPROVAL_POLICY_MANUAL));
+  CreateApp(AppSpec("a", "apps/a", {"prod"}));
+  v1::Revision rev = f_.repo.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}});
+  rev.mutable_author()->set_email("alice@example.com");
+  ASSERT_EQ(*revisions_.HandleRevision(rev), 1);
+  v1::PlanRevisionRequest req;
+  req.set_application_id("a");
+  req.set_environment_id("prod");
+  req.mutable_revision()->set_sha(rev.sha());
+  req.set_trigger(v1::PLAN_TRIGGER_EXPLICIT_REVISION);
+  req.set_approve(true);
+  req.set_comment("deploying my review");
+  *req.mutable_actor() = User("bob");
+
+  // Two approvals needed: the requester's is the first.
+  f_.approvals.Set("prod", testing::Rule(2));
+  auto partial = revisions_.PlanRevision(req);
+  ASSERT_TRUE(partial.ok()) << partial.status();
+  const v1::Plan& p = partial->plan();
+  EXPECT_EQ(p.state(), v1::PLAN_STATE_PENDING);
+  EXPECT_EQ(p.hold_reason(), v1::HOLD_REASON_AWAITING_APPROVAL);
+  ASSERT_EQ(p.approvals_size(), 1);
+  EXPECT_EQ(p.approvals(0).actor().id(), "bob");
+  EXPECT_EQ(f_.store.CountEvents(v1::AUDIT_ACTION_PLAN_APPROVAL_RECORDED), 1);
+  EXPECT_NE(f_.store.LastEvent(v1::AUDIT_ACTION_PLAN_APPROVAL_RECORDED).message().find("1 of 2 approvals"),
+            std::string::npos);
+  EXPECT_TRUE(f_.ReleasedIds().empty());
+  EXPECT_TRUE(absl::IsAlreadyExists(f_.planner.ApprovePlan(p.id(), User("bob"), "").status()));
+  auto second = f_.planner.ApprovePlan(p.id(), User("carol"), "");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->state(), v1::PLAN_STATE_APPROVED);
+  EXPECT_EQ(f_.ReleasedIds(), std::vector<std::string>{p.id()});
+
+  // The requester may not approve at all: refused before anything is made.
+  f_.approvals.Set("prod", testing::Rule(1, /*distinct_from_author=*/false, /*distinct_from_requester=*/true));
+  const size_t plans = f_.Plans("a").size();
+  auto own = revisions_.PlanRevision(req);
+  EXPECT_TRUE(absl::IsPermissionDenied(own.status())) << own.status();
+  EXPECT_NE(own.status().message().find("distinct_from_requester"), std::string::npos) << own.status();
+  EXPECT_EQ(f_.Plans("a").size(), plans);
+  EXPECT_EQ(f_.store.CountEvents(v1::AUDIT_ACTION_ACCESS_DENIED), 1);
+
+  // The commit's author may not approve; anyone else approves alone.
+  f_.approvals.Set("prod", testing::Rule(1, /*distinct_from_author=*/true));
+  *req.mutable_actor() = User("alice@example.com");
+  auto author = revisions_.PlanRevision(req);
+  EXPECT_TRUE(absl::IsPermissionDenied(author.status())) << author.status();
+  EXPECT_NE(author.status().message().find("distinct_from_author"), std::string::npos) << author.status();
+  *req.mutable_actor() = User("bob");
+  auto approved = revisions_.PlanRevision(req);
+  ASSERT_TRUE(approved.ok()) << approved.status();
+  EXPECT_EQ(approved->plan().state(), v1::PLAN_STATE_APPROVED);
+  EXPECT_EQ(approved->plan().decision().actor().id(), "bob");
+  ASSERT_EQ(approved->plan().approvals_size(), 1);
+}
+
 }  // namespace
 }  // namespace ferry::planner

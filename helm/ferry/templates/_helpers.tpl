@@ -58,10 +58,88 @@ url
 {{- end -}}
 {{- end -}}
 
+{{/* The ServiceAccount of one component: ferry.serviceAccountName (dict "root" $ "component" "planner"). */}}
 {{- define "ferry.serviceAccountName" -}}
-{{- if .Values.serviceAccount.create -}}
-{{ include "ferry.fullname" . }}
+{{- if .root.Values.serviceAccount.create -}}
+{{ include "ferry.fullname" .root }}-{{ .component }}
 {{- else -}}
-default
+{{ .root.Values.serviceAccount.name | default "default" }}
 {{- end -}}
+{{- end -}}
+
+{{/* Whether a component's pods get a Kubernetes API token: only the deployer,
+and only when the chart gives it RBAC (the coming Kubernetes target). */}}
+{{- define "ferry.automountToken" -}}
+{{- and (eq .component "deployer") .root.Values.rbac.create -}}
+{{- end -}}
+
+{{/* Where a component's certificate comes from, as "per-service",
+"cert-manager", "shared" or "" (none): a service's own Secret wins, then
+cert-manager, then the one shared Secret. Call with (dict "root" $ "key" "planner"). */}}
+{{- define "ferry.tlsSource" -}}
+{{- $svc := index .root.Values.services .key -}}
+{{- if and $svc.tls $svc.tls.existingSecret -}}
+per-service
+{{- else if .root.Values.tls.certManager.enabled -}}
+cert-manager
+{{- else if .root.Values.tls.existingSecret -}}
+shared
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret holding a component's certificate (dict "root" $ "key" "planner" "component" "planner"). */}}
+{{- define "ferry.tlsSecret" -}}
+{{- $source := include "ferry.tlsSource" . -}}
+{{- if eq $source "per-service" -}}
+{{ (index .root.Values.services .key).tls.existingSecret }}
+{{- else if eq $source "cert-manager" -}}
+{{ include "ferry.fullname" .root }}-{{ .component }}-tls
+{{- else if eq $source "shared" -}}
+{{ .root.Values.tls.existingSecret }}
+{{- else -}}
+{{- fail (printf "no certificate for %s: set tls.existingSecret (one Secret with ca.pem, <service>.pem and <service>-key.pem, as scripts/ferry-certs makes them), services.%s.tls.existingSecret (a kubernetes.io/tls Secret with ca.crt), or tls.certManager.enabled=true with tls.certManager.issuerRef; devInsecure=true runs without TLS or authentication (development only)" .component .key) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret key of a component's CA, certificate and private key, by source. */}}
+{{- define "ferry.tlsCaKey" -}}
+{{- if eq (include "ferry.tlsSource" .) "shared" -}}ca.pem{{- else -}}ca.crt{{- end -}}
+{{- end -}}
+{{- define "ferry.tlsCertKey" -}}
+{{- if eq (include "ferry.tlsSource" .) "shared" -}}{{ .component }}.pem{{- else -}}tls.crt{{- end -}}
+{{- end -}}
+{{- define "ferry.tlsKeyKey" -}}
+{{- if eq (include "ferry.tlsSource" .) "shared" -}}{{ .component }}-key.pem{{- else -}}tls.key{{- end -}}
+{{- end -}}
+
+{{/* The ConfigMap holding the access policy, and its key. */}}
+{{- define "ferry.accessPolicyConfigMap" -}}
+{{- if .Values.accessPolicy.existingConfigMap -}}
+{{ .Values.accessPolicy.existingConfigMap }}
+{{- else -}}
+{{ include "ferry.fullname" . }}-access-policy
+{{- end -}}
+{{- end -}}
+
+{{- define "ferry.accessPolicyKey" -}}
+{{- if .Values.accessPolicy.existingConfigMap -}}
+{{ .Values.accessPolicy.existingConfigMapKey }}
+{{- else -}}
+access-policy.yaml
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret with the API tokens' hash key; required unless devInsecure. */}}
+{{- define "ferry.tokenKeySecret" -}}
+{{- .Values.tokenKey.existingSecret | required "set tokenKey.existingSecret: a Secret whose key token.key (tokenKey.existingSecretKey) holds the API tokens' hash key, 32 random bytes in hex (openssl rand -hex 32), the same for every service; or devInsecure=true (development only)" -}}
+{{- end -}}
+
+{{/* The DNS names of a component's certificate: ferry-<component>, its
+Service's names in the cluster, localhost (for port-forwards), and any extra. */}}
+{{- define "ferry.certificateDnsNames" -}}
+{{- $svcName := printf "%s-%s" (include "ferry.fullname" .root) .component -}}
+{{- $ns := .root.Release.Namespace -}}
+{{- $names := list (printf "ferry-%s" .component) $svcName (printf "%s.%s" $svcName $ns) (printf "%s.%s.svc" $svcName $ns) (printf "%s.%s.svc.%s" $svcName $ns .root.Values.clusterDomain) "localhost" -}}
+{{- range .root.Values.tls.certManager.extraDnsNames }}{{ $names = append $names . }}{{ end -}}
+{{- toYaml (uniq $names) -}}
 {{- end -}}

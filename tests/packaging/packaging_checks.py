@@ -1,0 +1,319 @@
+#!/usr/bin/python3
+"""Checks on the rendered Helm chart and the compose file, for packaging_test.sh.
+
+usage: packaging_checks.py <check> [options] < rendered.yaml
+
+Checks (each exits 1 with one line per problem):
+  service-accounts --release R [--deployer-token]
+      one ServiceAccount per Deployment, named R-<component>, used by that
+      Deployment alone; no Kubernetes API token mounted (ServiceAccount and
+      pod) except the deployer's with --deployer-token.
+  rbac [--expect-roles N]
+      no "*" anywhere in a Role or ClusterRole rule; N roles rendered.
+  tls [--bootstrap]
+      every Deployment passes --tls-ca-file --tls-cert-file --tls-key-file
+      --access-policy-file --token-key-file, each naming a file in a mounted
+      Secret (ConfigMap for the policy) volume that provides it, no subPath;
+      the planner also --bootstrap-admin-token-file with --bootstrap; no
+      --insecure-* flag.
+  insecure
+      every Deployment passes --insecure-plaintext and --insecure-no-auth.
+  cert-manager --release R --namespace NS
+      one cert-manager Certificate per Deployment with URI SAN
+      spiffe://ferry/<component>, DNS ferry-<component> and the Service's
+      names, into the Secret that Deployment mounts for TLS.
+  compose
+      (the compose file, as `docker-compose config` prints it or raw) a
+      one-shot `certs` service writes a named volume with the compose names
+      as extra SANs; every Ferry service waits for it to complete, mounts
+      the volume read-only and passes the TLS and access flags naming files
+      in it; only `certs` mounts the CA's volume.
+"""
+import argparse
+import posixpath
+import sys
+
+import yaml
+
+FLAGS = ["--tls-ca-file", "--tls-cert-file", "--tls-key-file", "--access-policy-file", "--token-key-file"]
+INSECURE = ["--insecure-plaintext", "--insecure-no-auth"]
+problems = []
+
+
+def problem(msg):
+    problems.append(msg)
+
+
+def objects(text):
+    return [d for d in yaml.safe_load_all(text) if isinstance(d, dict) and d.get("kind")]
+
+
+def component_of(obj):
+    return obj["metadata"].get("labels", {}).get("app.kubernetes.io/component", "")
+
+
+def flag_values(args):
+    out = {}
+    for a in args:
+        if a.startswith("--"):
+            name, _, value = a.partition("=")
+            out[name] = value
+    return out
+
+
+def deployments(objs):
+    return [o for o in objs if o["kind"] == "Deployment"]
+
+
+def check_service_accounts(objs, release, deployer_token):
+    sas = {o["metadata"]["name"]: o for o in objs if o["kind"] == "ServiceAccount"}
+    deps = deployments(objs)
+    if not deps:
+        problem("no Deployment rendered")
+    used = {}
+    for d in deps:
+        comp = component_of(d)
+        pod = d["spec"]["template"]["spec"]
+        want = f"{release}-{comp}"
+        name = pod.get("serviceAccountName", "default")
+        if name != want:
+            problem(f"Deployment {d['metadata']['name']} runs as ServiceAccount {name!r}, not its own {want!r}")
+        used.setdefault(name, []).append(comp)
+        if name not in sas:
+            problem(f"Deployment {d['metadata']['name']}: ServiceAccount {name!r} is not rendered")
+            continue
+        token = deployer_token and comp == "deployer"
+        if sas[name].get("automountServiceAccountToken") is not token:
+            problem(f"ServiceAccount {name}: automountServiceAccountToken is "
+                    f"{sas[name].get('automountServiceAccountToken')!r}, want {token}")
+        if pod.get("automountServiceAccountToken") is not token:
+            problem(f"Deployment {d['metadata']['name']}: pod automountServiceAccountToken is "
+                    f"{pod.get('automountServiceAccountToken')!r}, want {token}")
+    for name, comps in used.items():
+        if len(comps) > 1:
+            problem(f"ServiceAccount {name} is shared by {', '.join(comps)}")
+    extra = set(sas) - set(used)
+    if extra:
+        problem(f"ServiceAccounts no Deployment uses: {sorted(extra)}")
+
+
+def check_rbac(objs, expect_roles):
+    roles = [o for o in objs if o["kind"] in ("Role", "ClusterRole")]
+    if expect_roles is not None and len(roles) != expect_roles:
+        problem(f"{len(roles)} Role/ClusterRole rendered, want {expect_roles}")
+    for r in roles:
+        for i, rule in enumerate(r.get("rules") or []):
+            for field in ("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs"):
+                for v in rule.get(field) or []:
+                    if "*" in v:
+                        problem(f"{r['kind']} {r['metadata']['name']} rules[{i}].{field} has wildcard {v!r}")
+            if not rule.get("verbs"):
+                problem(f"{r['kind']} {r['metadata']['name']} rules[{i}] names no verbs")
+    for b in (o for o in objs if o["kind"] in ("RoleBinding", "ClusterRoleBinding")):
+        for s in b.get("subjects") or []:
+            if s.get("kind") == "ServiceAccount" and not s["name"].endswith("-deployer"):
+                problem(f"{b['kind']} {b['metadata']['name']} binds {s['name']}, not the deployer's account")
+
+
+def volume_source(pod, container, path):
+    """(volume, mount) that provides the file `path` in the container, or a problem string."""
+    for m in container.get("volumeMounts") or []:
+        mp = m["mountPath"].rstrip("/")
+        if posixpath.dirname(path) != mp:
+            continue
+        if m.get("subPath") or m.get("subPathExpr"):
+            return f"{path}: mounted with subPath (updates would not be seen)"
+        vol = next((v for v in pod.get("volumes") or [] if v["name"] == m["name"]), None)
+        if vol is None:
+            return f"{path}: mount {m['name']} has no volume"
+        return vol, m
+    return f"{path}: no volume is mounted at {posixpath.dirname(path)}"
+
+
+def provides(vol, filename, kind):
+    src = vol.get(kind)
+    if src is None:
+        return False
+    items = src.get("items")
+    if items is None:  # the whole object: any key may be the file
+        return True
+    return any(i["path"] == filename for i in items)
+
+
+def check_tls(objs, bootstrap):
+    deps = deployments(objs)
+    if not deps:
+        problem("no Deployment rendered")
+    for d in deps:
+        comp = component_of(d)
+        pod = d["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        flags = flag_values(c.get("args") or [])
+        want = list(FLAGS)
+        if comp == "planner" and bootstrap:
+            want.append("--bootstrap-admin-token-file")
+        for f in INSECURE:
+            if f in flags:
+                problem(f"{comp}: passes {f}")
+        for f in want:
+            path = flags.get(f)
+            if not path:
+                problem(f"{comp}: does not pass {f}")
+                continue
+            found = volume_source(pod, c, path)
+            if isinstance(found, str):
+                problem(f"{comp}: {f}: {found}")
+                continue
+            vol, mount = found
+            kind = "configMap" if f == "--access-policy-file" else "secret"
+            if not provides(vol, posixpath.basename(path), kind):
+                problem(f"{comp}: {f}={path}: volume {vol['name']} is not a {kind} providing {posixpath.basename(path)}")
+            if not mount.get("readOnly"):
+                problem(f"{comp}: {f}: mount {mount['name']} is not read-only")
+
+
+def check_insecure(objs):
+    if not deployments(objs):
+        problem("no Deployment rendered")
+    for d in deployments(objs):
+        flags = flag_values(d["spec"]["template"]["spec"]["containers"][0].get("args") or [])
+        for f in INSECURE:
+            if f not in flags:
+                problem(f"{component_of(d)}: devInsecure does not pass {f}")
+
+
+def check_cert_manager(objs, release, namespace):
+    if not deployments(objs):
+        problem("no Deployment rendered")
+    certs = [o for o in objs if o["kind"] == "Certificate" and o.get("apiVersion", "").startswith("cert-manager.io/")]
+    by_comp = {component_of(c): c for c in certs}
+    for d in deployments(objs):
+        comp = component_of(d)
+        cert = by_comp.get(comp)
+        if cert is None:
+            problem(f"no cert-manager Certificate for {comp}")
+            continue
+        spec = cert["spec"]
+        if f"spiffe://ferry/{comp}" not in (spec.get("uris") or []):
+            problem(f"Certificate for {comp}: no URI SAN spiffe://ferry/{comp} (uris: {spec.get('uris')})")
+        svc = f"{release}-{comp}"
+        for name in (f"ferry-{comp}", svc, f"{svc}.{namespace}", f"{svc}.{namespace}.svc"):
+            if name not in (spec.get("dnsNames") or []):
+                problem(f"Certificate for {comp}: no DNS SAN {name}")
+        usages = set(spec.get("usages") or [])
+        if not {"server auth", "client auth"} <= usages:
+            problem(f"Certificate for {comp}: usages {sorted(usages)} lack server auth and client auth")
+        if not spec.get("issuerRef", {}).get("name"):
+            problem(f"Certificate for {comp}: no issuerRef.name")
+        pod = d["spec"]["template"]["spec"]
+        secrets = {v.get("secret", {}).get("secretName") for v in pod.get("volumes") or [] if v["name"] == "tls"}
+        if spec.get("secretName") not in secrets:
+            problem(f"Certificate for {comp} writes Secret {spec.get('secretName')!r}; the pod mounts {secrets}")
+
+
+def service_volumes(svc):
+    """[(source, target, read_only)] of a compose service, short or long form."""
+    out = []
+    for v in svc.get("volumes") or []:
+        if isinstance(v, str):
+            parts = v.split(":")
+            out.append((parts[0], parts[1] if len(parts) > 1 else parts[0], len(parts) > 2 and "ro" in parts[2].split(",")))
+        else:
+            out.append((v.get("source"), v.get("target"), bool(v.get("read_only"))))
+    return out
+
+
+def as_list(x):
+    if x is None:
+        return []
+    return [x] if isinstance(x, str) else list(x)
+
+
+def check_compose(doc):
+    services = doc.get("services") or {}
+    named = set((doc.get("volumes") or {}).keys())
+    certs = services.get("certs")
+    if certs is None:
+        problem("no one-shot `certs` service")
+        return
+    if str(certs.get("restart", "no")) not in ("no", "False", "false"):
+        problem(f"certs: restart {certs.get('restart')!r}: a one-shot service must not restart")
+    cmd = as_list(certs.get("entrypoint")) + as_list(certs.get("command"))
+    at = next((i for i, c in enumerate(cmd) if c.endswith("ferry-init")), None)
+    if at is None or len(cmd) < at + 3:
+        problem(f"certs: does not run ferry-init CA_DIR OUT_DIR NAME...: {cmd}")
+        return
+    ca_dir, out_dir, names = cmd[at + 1], cmd[at + 2], cmd[at + 3:]
+    certs_vols = {tgt: src for src, tgt, _ in service_volumes(certs)}
+    ferry = {n: s for n, s in services.items()
+             if n != "certs" and any(f"ferry-{n}" in c for c in as_list(s.get("entrypoint")))}
+    if sorted(ferry) != ["audit", "deployer", "planner", "repo-watcher"]:
+        problem(f"Ferry services found: {sorted(ferry)}")
+    for n in ferry:
+        if n not in names:
+            problem(f"certs: the compose name {n!r} is not an extra SAN ({names})")
+    auth_volume, ca_volume = certs_vols.get(out_dir), certs_vols.get(ca_dir)
+    for what, vol, d in (("output", auth_volume, out_dir), ("CA", ca_volume, ca_dir)):
+        if vol not in named:
+            problem(f"certs: its {what} {d!r} is not a named volume ({certs_vols})")
+    ca_volumes = {ca_volume}
+    for n, s in ferry.items():
+        dep = s.get("depends_on") or {}
+        cond = dep.get("certs", {}).get("condition") if isinstance(dep, dict) else None
+        if cond != "service_completed_successfully":
+            problem(f"{n}: depends_on certs with condition {cond!r}, want service_completed_successfully")
+        vols = service_volumes(s)
+        mount = next(((tgt, ro) for src, tgt, ro in vols if src == auth_volume), None)
+        if mount is None:
+            problem(f"{n}: does not mount the volume {auth_volume!r}")
+            continue
+        if not mount[1]:
+            problem(f"{n}: mounts {auth_volume!r} read-write")
+        for src, _, _ in vols:
+            if src in ca_volumes:
+                problem(f"{n}: mounts the CA's volume {src!r}")
+        flags = flag_values(as_list(s.get("command")))
+        want = list(FLAGS) + (["--bootstrap-admin-token-file"] if n == "planner" else [])
+        for f in want:
+            path = flags.get(f, "")
+            if not path.startswith(mount[0].rstrip("/") + "/"):
+                problem(f"{n}: {f}={path!r} is not in the mounted volume at {mount[0]}")
+        if flags.get("--tls-cert-file", "").endswith(f"/{n}.pem") is False:
+            problem(f"{n}: --tls-cert-file is not its own certificate {n}.pem")
+        for f in INSECURE:
+            if f in flags:
+                problem(f"{n}: passes {f}")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("check")
+    p.add_argument("--release", default="ferry")
+    p.add_argument("--namespace", default="ferry")
+    p.add_argument("--deployer-token", action="store_true")
+    p.add_argument("--bootstrap", action="store_true")
+    p.add_argument("--expect-roles", type=int)
+    a = p.parse_args()
+    text = sys.stdin.read()
+    if a.check == "compose":
+        check_compose(yaml.safe_load(text))
+    else:
+        objs = objects(text)
+        if a.check == "service-accounts":
+            check_service_accounts(objs, a.release, a.deployer_token)
+        elif a.check == "rbac":
+            check_rbac(objs, a.expect_roles)
+        elif a.check == "tls":
+            check_tls(objs, a.bootstrap)
+        elif a.check == "insecure":
+            check_insecure(objs)
+        elif a.check == "cert-manager":
+            check_cert_manager(objs, a.release, a.namespace)
+        else:
+            sys.exit(f"unknown check {a.check}")
+    for msg in problems:
+        print(f"{a.check}: {msg}", file=sys.stderr)
+    sys.exit(1 if problems else 0)
+
+
+main()
