@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's grpcurl lines, as printed, against a real ferry-audit started
 # as `make up` starts it (TLS and access control on, with the state that
-# scripts/ferry-state makes, on a fresh database of the test PostgreSQL):
+# scripts/ferry-state makes, on a fresh database of the test PostgreSQL),
+# beside the ferry-planner that makes the admin token exist:
 # `grpcurl ... list` and `... ferry.v1.Audit/VerifyChain` with the admin
 # token answer; the same VerifyChain without the token is UNAUTHENTICATED.
 # Skipped (exit 77) when scripts/install-grpcurl could not fetch grpcurl.
@@ -18,9 +19,10 @@ unset FERRY_CACERT FERRY_TOKEN FERRY_TOKEN_FILE
 url=$(cat "${FERRY_TEST_PG_STATE:?}/url")
 db="readme_grpcurl_$$"
 work=$(mktemp -d /tmp/ferry-readme-grpcurl.XXXXXX)
-pid=""
+pid="" planner_pid=""
 cleanup() {
   if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  if [[ -n "$planner_pid" ]]; then kill "$planner_pid" 2>/dev/null || true; wait "$planner_pid" 2>/dev/null || true; fi
   psql -q "$url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
@@ -37,6 +39,15 @@ mapfile -t flags < <("$root/scripts/ferry-state" --flags "$work/.ferry" audit)
 pid=$!
 "$root/scripts/grpc-health" "$build/pyclient" 60 -cacert "$work/.ferry/tls/ca.pem" "127.0.0.1:$port" ||
   fail "ferry-audit did not answer SERVING over TLS"
+
+# The planner makes the bootstrap admin token (.ferry/admin.token) exist.
+planner_port=$("$root/scripts/free-port")
+mapfile -t planner_flags < <("$root/scripts/ferry-state" --flags "$work/.ferry" planner)
+"$build/bin/ferry-planner" --database-url="${url%/*}/$db" --grpc-address="127.0.0.1:$planner_port" \
+  --metrics-address=127.0.0.1:0 --audit-address="127.0.0.1:$port" "${planner_flags[@]}" >"$work/planner.log" 2>&1 &
+planner_pid=$!
+"$root/scripts/grpc-health" "$build/pyclient" 60 -cacert "$work/.ferry/tls/ca.pem" "127.0.0.1:$planner_port" ||
+  { tail -n 20 "$work/planner.log" >&2; fail "ferry-planner did not answer SERVING over TLS"; }
 
 readme_line() {  # the first README line that runs grpcurl and ends with $1
   local line

@@ -31,12 +31,13 @@ class AccessServiceTest : public ::testing::Test {
     key_file_ = WriteFile(dir_ + "/token.key", std::string(64, 'e') + "\n");
     bootstrap_ = GenerateToken()->token;
     token_file_ = WriteFile(dir_ + "/admin.token", bootstrap_ + "\n");
+    policy_file_ = WriteFile(dir_ + "/policy.yaml", "bindings:\n  - subjects: [\"user:admin\"]\n    role: admin\n");
   }
 
   std::vector<std::string> Flags() {
     return {"--database-url=" + db_.url(), "--repo-watcher-address=127.0.0.1:1", "--deployer-address=127.0.0.1:1",
             "--audit-address=127.0.0.1:1", "--token-key-file=" + key_file_,
-            "--bootstrap-admin-token-file=" + token_file_};
+            "--bootstrap-admin-token-file=" + token_file_, "--access-policy-file=" + policy_file_};
   }
 
   void StartPlanner() {
@@ -46,9 +47,10 @@ class AccessServiceTest : public ::testing::Test {
     stub_ = v1::Access::NewStub(grpc::CreateChannel(planner_->grpc_target(), grpc::InsecureChannelCredentials()));
   }
 
-  std::unique_ptr<grpc::ClientContext> As(const std::string& who) {
+  // A call with `token` as its bearer credential.
+  std::unique_ptr<grpc::ClientContext> As(const std::string& token) {
     auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->AddMetadata("x-ferry-actor", who);
+    ctx->AddMetadata("authorization", "Bearer " + token);
     return ctx;
   }
 
@@ -59,7 +61,7 @@ class AccessServiceTest : public ::testing::Test {
   }
 
   ferry::testing::TestDatabase db_;
-  std::string dir_, key_file_, token_file_, bootstrap_;
+  std::string dir_, key_file_, token_file_, policy_file_, bootstrap_;
   std::unique_ptr<ferry::testing::ServiceProcess> planner_;
   std::unique_ptr<v1::Access::Stub> stub_;
 };
@@ -73,28 +75,33 @@ TEST_F(AccessServiceTest, PlannerServesTokensAndKeepsOneBootstrapTokenAcrossRest
   create.set_subject("ci-bot");
   create.add_groups("release");
   v1::CreateTokenResponse made;
-  grpc::Status s = stub_->CreateToken(As("alice").get(), create, &made);
+  grpc::Status s = stub_->CreateToken(As(bootstrap_).get(), create, &made);
   ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_EQ(made.token().created_by().id(), "alice");
+  EXPECT_EQ(made.token().created_by().id(), "admin");
   EXPECT_TRUE(ParseTokenId(made.secret()).ok());
 
   create.set_subject("no spaces please");
   v1::CreateTokenResponse refused;
-  s = stub_->CreateToken(As("alice").get(), create, &refused);
+  s = stub_->CreateToken(As(bootstrap_).get(), create, &refused);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(s.error_message().substr(0, 8), "subject:");
 
   v1::WhoAmIResponse me;
-  s = stub_->WhoAmI(As("bob").get(), v1::WhoAmIRequest(), &me);
+  s = stub_->WhoAmI(As(made.secret()).get(), v1::WhoAmIRequest(), &me);
   ASSERT_TRUE(s.ok()) << s.error_message();
-  EXPECT_EQ(me.subject(), "user:bob");
+  EXPECT_EQ(me.subject(), "user:ci-bot");
+  // ci-bot has no binding: it may ask who it is, not create tokens.
+  v1::CreateTokenResponse not_allowed;
+  create.set_subject("ci-bot-2");
+  s = stub_->CreateToken(As(made.secret()).get(), create, &not_allowed);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
   EXPECT_EQ(me.kind(), v1::PRINCIPAL_KIND_USER);
 
   ASSERT_TRUE(planner_->Stop().ok());
   ASSERT_NO_FATAL_FAILURE(StartPlanner());
   EXPECT_EQ(Count("subject = 'admin'"), "1");
   v1::ListTokensResponse listed;
-  s = stub_->ListTokens(As("alice").get(), v1::ListTokensRequest(), &listed);
+  s = stub_->ListTokens(As(bootstrap_).get(), v1::ListTokensRequest(), &listed);
   ASSERT_TRUE(s.ok()) << s.error_message();
   ASSERT_EQ(listed.tokens_size(), 2);
   EXPECT_EQ(listed.tokens(0).id(), made.token().id());
@@ -104,7 +111,7 @@ TEST_F(AccessServiceTest, PlannerServesTokensAndKeepsOneBootstrapTokenAcrossRest
   v1::RevokeTokenRequest revoke;
   revoke.set_token_id(made.token().id());
   v1::RevokeTokenResponse revoked;
-  s = stub_->RevokeToken(As("alice").get(), revoke, &revoked);
+  s = stub_->RevokeToken(As(bootstrap_).get(), revoke, &revoked);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_TRUE(revoked.token().has_revoke_time());
   // No secret ever reaches the log.
