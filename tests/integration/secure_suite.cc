@@ -90,8 +90,9 @@ bool SecureSuite::Start() {
   if (!policy_written_) WritePolicy(kBasePolicy);
   std::map<std::string, int> port;
   for (const char* s : {"audit", "repo-watcher", "planner", "deployer"}) port[s] = FreePort();
-  auto addr = [&](const std::string& s) { return absl::StrCat("127.0.0.1:", port[s]); };
-  auto start = [&](const std::string& svc, std::vector<std::string> extra) -> std::unique_ptr<ServiceProcess> {
+  auto addr = [port](const std::string& s) { return absl::StrCat("127.0.0.1:", port.at(s)); };
+  auto start = [this, addr](const std::string& svc,
+                            std::vector<std::string> extra) -> std::unique_ptr<ServiceProcess> {
     std::vector<std::string> args = TestCerts::Get().Flags(svc);
     for (std::string a : {"--database-url=" + db_.url(), "--audit-address=" + addr("audit"),
                           "--grpc-address=" + addr(svc), "--access-policy-file=" + policy_path_,
@@ -105,11 +106,21 @@ bool SecureSuite::Start() {
   };
   audit_ = start("audit", {"--checkpoint-key-file=" + dir_ + "/checkpoint.pem"});
   watcher_ = start("repo-watcher", {"--cache-dir=" + dir_ + "/cache", "--webhook-address=127.0.0.1:0"});
-  planner_ = start("planner", {"--repo-watcher-address=" + addr("repo-watcher"), "--deployer-address=" + addr("deployer"),
-                               "--bootstrap-admin-token-file=" + admin_token_path_});
+  const std::vector<std::string> planner_args = {"--repo-watcher-address=" + addr("repo-watcher"),
+                                                 "--deployer-address=" + addr("deployer"),
+                                                 "--bootstrap-admin-token-file=" + admin_token_path_};
+  start_planner_ = [start, planner_args] { return start("planner", planner_args); };
+  planner_ = start_planner_();
   deployer_ = start("deployer",
                     {"--planner-address=" + addr("planner"), "--repo-watcher-address=" + addr("repo-watcher")});
   return audit_ && watcher_ && planner_ && deployer_;
+}
+
+bool SecureSuite::RestartPlanner() {
+  absl::StatusOr<int> stopped = planner_->Stop();
+  EXPECT_TRUE(stopped.ok()) << stopped.status();
+  planner_ = start_planner_();
+  return planner_ != nullptr;
 }
 
 ServiceProcess& SecureSuite::process(const std::string& service) {

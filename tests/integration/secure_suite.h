@@ -7,6 +7,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +43,9 @@ class SecureSuite {
   // failures) when one does not come up. Writes kBasePolicy first unless
   // WritePolicy was called.
   bool Start();
+
+  // Stops the planner and starts it again with the same flags (same port).
+  bool RestartPlanner();
 
   // The services, by name ("planner").
   ServiceProcess& process(const std::string& service);
@@ -97,6 +101,7 @@ class SecureSuite {
   std::string admin_token_path_;
   std::string admin_token_;
   std::unique_ptr<ServiceProcess> audit_, watcher_, planner_, deployer_;
+  std::function<std::unique_ptr<ServiceProcess>()> start_planner_;
   std::unique_ptr<GitTestRepo> repo_;
   std::string head_, staging_plan_, prod_plan_;
 };
