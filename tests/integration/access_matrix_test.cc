@@ -15,6 +15,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/impl/codegen/client_unary_call.h>
 #include <grpcpp/impl/codegen/sync_stream.h>
+#include <fnmatch.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -51,6 +52,9 @@ struct Need {
   std::vector<std::string> services;
   // PlanRevision with approve: the approve permission too, for people.
   bool also_approve = false;
+  // "*": every application of that environment (environments' admin calls);
+  // otherwise the application `web` (or none, with environment "" or "*").
+  std::string application = "";
 };
 
 // One call: an RPC, a minimal request (text format; $HEAD, $STAGING_PLAN and
@@ -99,9 +103,9 @@ std::vector<Row> Table() {
       {pl, "UpdateApplication", "application { id: 'web' } update_mask { paths: 'depends_on' }",
        {"admin", "*", {}}},
       {pl, "UpdateEnvironment", "environment { id: 'prod' } update_mask { paths: 'sync_windows' }",
-       {"admin", "prod", {}}},
+       {"admin", "prod", {}, false, "*"}},
       {pl, "UpdateEnvironment", "environment { id: 'staging' } update_mask { paths: 'sync_windows' }",
-       {"admin", "staging", {}}},
+       {"admin", "staging", {}, false, "*"}},
       {pl, "CreateEnvironment", "", {"admin", "*", {}}},
       {pl, "UpdateEnvironment", "", {"admin", "*", {}}},
       {pl, "DeleteEnvironment", "", {"admin", "*", {}}},
@@ -169,7 +173,10 @@ struct Caller {
   std::string token;    // bearer token; "" for none
   std::string service;  // client certificate of this Ferry service; "" for none
   std::string role;     // policy role ("" for none)
-  std::string role_environment = "";  // the role's only environment; "" = every one
+  // The glob of the role's environments; "" = every environment.
+  std::string role_environment = "";
+  // The glob of the role's applications; "" = every application.
+  std::string role_application = "";
 };
 
 const char* grpc_status_name(grpc::StatusCode code) {
@@ -216,9 +223,19 @@ Expect Expected(const Caller& c, const Need& need) {
   if (need.permission.empty() || c.role.empty()) return Expect::kPermissionDenied;
   if (!RoleGrants(c.role, need.permission)) return Expect::kPermissionDenied;
   if (need.also_approve && !RoleGrants(c.role, "approve")) return Expect::kPermissionDenied;
+  // Globs, even one matching every name, do not cover a scope with no
+  // environment or no application.
+  if (!c.role_application.empty()) {
+    if (need.environment == "*" || need.application == "*") return Expect::kPermissionDenied;
+    if (!need.environment.empty() && ::fnmatch(c.role_application.c_str(), "web", 0) != 0) {
+      return Expect::kPermissionDenied;
+    }
+  }
   if (!c.role_environment.empty()) {
     if (need.environment == "*") return Expect::kPermissionDenied;
-    if (!need.environment.empty() && need.environment != c.role_environment) return Expect::kPermissionDenied;
+    if (!need.environment.empty() && ::fnmatch(c.role_environment.c_str(), need.environment.c_str(), 0) != 0) {
+      return Expect::kPermissionDenied;
+    }
   }
   return Expect::kAllowed;
 }
@@ -280,6 +297,7 @@ TEST(AccessMatrixTest, EveryRpcAnswersEveryCallerAsDocsSecurityMdSays) {
       {"approver", suite.CreateToken("approver"), "", "approver", "prod"},
       {"admin", suite.admin_token(), "", "admin"},
       {"prod-admin", suite.CreateToken("prod-admin"), "", "admin", "prod"},
+      {"glob-admin", suite.CreateToken("glob-admin"), "", "admin", "?*", "?*"},
   };
   for (const char* s : {"repo-watcher", "planner", "deployer", "audit"}) {
     callers.push_back({absl::StrCat("service:", s), "", s, ""});

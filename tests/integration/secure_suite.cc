@@ -28,6 +28,10 @@ const char kBasePolicy[] = R"(bindings:
   - subjects: ["user:prod-admin"]
     role: admin
     environments: ["prod"]
+  - subjects: ["user:glob-admin"]
+    role: admin
+    environments: ["?*"]
+    applications: ["?*"]
 )";
 
 namespace {

@@ -24,8 +24,10 @@
 namespace ferry::testing {
 
 // Bindings of the principals the tests use: viewer, operator, admin
-// everywhere; approver and prod-admin (role admin) of `prod` only; anyone
-// else ("nobody") nothing.
+// everywhere; approver and prod-admin (role admin) of `prod` only;
+// glob-admin (role admin) of environments and applications "?*", which match
+// every name but do not cover what belongs to none; anyone else ("nobody")
+// nothing.
 extern const char kBasePolicy[];
 
 class SecureSuite {
