@@ -9,6 +9,7 @@
 #include <map>
 #include <random>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "tests/support/test_certs.h"
@@ -92,32 +93,63 @@ void SecureSuite::WritePolicy(const std::string& policy) {
 
 bool SecureSuite::Start() {
   if (!policy_written_) WritePolicy(kBasePolicy);
-  std::map<std::string, int> port;
-  for (const char* s : {"audit", "repo-watcher", "planner", "deployer"}) port[s] = FreePort();
-  auto addr = [port](const std::string& s) { return absl::StrCat("127.0.0.1:", port.at(s)); };
-  auto start = [this, addr](const std::string& svc,
-                            std::vector<std::string> extra) -> std::unique_ptr<ServiceProcess> {
-    std::vector<std::string> args = TestCerts::Get().Flags(svc);
-    for (std::string a : {"--database-url=" + db_.url(), "--audit-address=" + addr("audit"),
-                          "--grpc-address=" + addr(svc), "--access-policy-file=" + policy_path_,
-                          "--token-key-file=" + token_key_path_}) {
-      args.push_back(a);
+  // Ports are chosen before the services start (each needs the others'
+  // addresses), so another test may take one meanwhile: then start again on
+  // other ports.
+  for (int attempt = 1;; ++attempt) {
+    std::map<std::string, int> port;
+    for (const char* s : {"audit", "repo-watcher", "planner", "deployer"}) port[s] = FreePort();
+    auto addr = [port](const std::string& s) { return absl::StrCat("127.0.0.1:", port.at(s)); };
+    auto start = [this, addr](const std::string& svc,
+                              std::vector<std::string> extra) -> absl::StatusOr<std::unique_ptr<ServiceProcess>> {
+      std::vector<std::string> args = TestCerts::Get().Flags(svc);
+      for (std::string a : {"--database-url=" + db_.url(), "--audit-address=" + addr("audit"),
+                            "--grpc-address=" + addr(svc), "--access-policy-file=" + policy_path_,
+                            "--token-key-file=" + token_key_path_}) {
+        args.push_back(a);
+      }
+      args.insert(args.end(), extra.begin(), extra.end());
+      return ServiceProcess::Start("ferry-" + svc, args, absl::Seconds(60));
+    };
+    const std::vector<std::string> planner_args = {"--repo-watcher-address=" + addr("repo-watcher"),
+                                                   "--deployer-address=" + addr("deployer"),
+                                                   "--bootstrap-admin-token-file=" + admin_token_path_};
+    start_planner_ = [start, planner_args]() -> std::unique_ptr<ServiceProcess> {
+      auto p = start("planner", planner_args);
+      EXPECT_TRUE(p.ok()) << "planner: " << p.status();
+      return p.ok() ? std::move(*p) : nullptr;
+    };
+    struct Step {
+      std::string service;
+      std::unique_ptr<ServiceProcess>* slot;
+      std::vector<std::string> extra;
+    };
+    const std::vector<Step> steps = {
+        {"audit", &audit_, {"--checkpoint-key-file=" + dir_ + "/checkpoint.pem"}},
+        {"repo-watcher", &watcher_, {"--cache-dir=" + dir_ + "/cache", "--webhook-address=127.0.0.1:0"}},
+        {"planner", &planner_, planner_args},
+        {"deployer", &deployer_, {"--planner-address=" + addr("planner"), "--repo-watcher-address=" + addr("repo-watcher")}},
+    };
+    absl::Status failed;
+    std::string failed_service;
+    for (const Step& step : steps) {
+      auto p = start(step.service, step.extra);
+      if (!p.ok()) {
+        failed = p.status();
+        failed_service = step.service;
+        break;
+      }
+      *step.slot = std::move(*p);
     }
-    args.insert(args.end(), extra.begin(), extra.end());
-    auto p = ServiceProcess::Start("ferry-" + svc, args, absl::Seconds(60));
-    EXPECT_TRUE(p.ok()) << svc << ": " << p.status();
-    return p.ok() ? std::move(*p) : nullptr;
-  };
-  audit_ = start("audit", {"--checkpoint-key-file=" + dir_ + "/checkpoint.pem"});
-  watcher_ = start("repo-watcher", {"--cache-dir=" + dir_ + "/cache", "--webhook-address=127.0.0.1:0"});
-  const std::vector<std::string> planner_args = {"--repo-watcher-address=" + addr("repo-watcher"),
-                                                 "--deployer-address=" + addr("deployer"),
-                                                 "--bootstrap-admin-token-file=" + admin_token_path_};
-  start_planner_ = [start, planner_args] { return start("planner", planner_args); };
-  planner_ = start_planner_();
-  deployer_ = start("deployer",
-                    {"--planner-address=" + addr("planner"), "--repo-watcher-address=" + addr("repo-watcher")});
-  return audit_ && watcher_ && planner_ && deployer_;
+    if (failed.ok()) return true;
+    for (auto* p : {&deployer_, &planner_, &watcher_, &audit_}) {
+      if (*p) (void)(*p)->Stop();
+      p->reset();
+    }
+    if (attempt < 3 && absl::StrContains(failed.message(), "Address already in use")) continue;
+    ADD_FAILURE() << failed_service << ": " << failed;
+    return false;
+  }
 }
 
 bool SecureSuite::RestartPlanner() {
