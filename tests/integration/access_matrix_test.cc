@@ -17,6 +17,7 @@
 #include <grpcpp/impl/codegen/sync_stream.h>
 #include <fnmatch.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <algorithm>
 #include <map>
@@ -26,7 +27,10 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
@@ -132,8 +136,9 @@ std::vector<Row> Table() {
        "application_id: 'web' environment_id: 'prod' trigger: PLAN_TRIGGER_EXPLICIT_REVISION approve: true "
        "revision { sha: '0000000000000000000000000000000000000000' }",
        {"operate", "prod", {"deployer"}, /*also_approve=*/true}},
-      {pl, "RefreshApplication", "application_id: 'web' environment_id: 'staging'", operate_staging},
-      {pl, "RefreshApplication", "application_id: 'web' environment_id: 'prod'", {"operate", "prod", {}}},
+      // The deployer refreshes after a person's Unpin.
+      {pl, "RefreshApplication", "application_id: 'web' environment_id: 'staging'", {"operate", "staging", {"deployer"}}},
+      {pl, "RefreshApplication", "application_id: 'web' environment_id: 'prod'", {"operate", "prod", {"deployer"}}},
       {pl, "WatchApprovedPlans", "", {"", "", {"deployer"}}},
       {pl, "AcknowledgePlan", "", {"", "", {"deployer"}}},
       {pl, "ReportPlanResult", "", {"", "", {"deployer"}}},
@@ -402,6 +407,42 @@ TEST(AccessMatrixTest, EveryRpcAnswersEveryCallerAsDocsSecurityMdSays) {
     }
   }
   EXPECT_EQ(checked, static_cast<int>(callers.size() * table.size()));
+
+  // Every refusal is counted in ferry_access_denied_total{rpc,code} of the
+  // service that refused it (and nothing else was refused meanwhile: the
+  // services' own calls to each other are all allowed).
+  std::map<std::string, std::map<std::string, double>> expected_denials;  // process -> "rpc code" -> count
+  for (const auto& per_caller : outcomes) {
+    for (size_t r = 0; r < per_caller.size(); ++r) {
+      const Outcome& o = per_caller[r];
+      if (o.expected == Expect::kAllowed) continue;
+      expected_denials[ProcessOf(table[r].service)]
+                      [absl::StrCat(table[r].rpc, " ", grpc_status_name(o.status.error_code()))] += 1;
+    }
+  }
+  for (const char* p : {"repo-watcher", "planner", "deployer", "audit"}) {
+    httplib::Client metrics("127.0.0.1", suite.process(p).metrics_port());
+    auto res = metrics.Get("/metrics");
+    ASSERT_TRUE(res) << p;
+    std::map<std::string, double> counted;
+    for (absl::string_view line : absl::StrSplit(res->body, '\n')) {
+      if (!absl::StartsWith(line, "ferry_access_denied_total{")) continue;
+      double v = 0;
+      ASSERT_TRUE(absl::SimpleAtod(line.substr(line.rfind(' ') + 1), &v)) << line;
+      auto label = [&](const std::string& name) {
+        size_t at = line.find(name + "=\"");
+        if (at == absl::string_view::npos) return std::string();
+        at += name.size() + 2;
+        return std::string(line.substr(at, line.find('"', at) - at));
+      };
+      counted[absl::StrCat(label("rpc"), " ", label("code"))] += v;
+    }
+    EXPECT_EQ(counted, expected_denials[p]) << p << "'s ferry_access_denied_total";
+    for (const auto& [key, n] : counted) {
+      if (expected_denials[p][key] != n) ADD_FAILURE() << p << ": " << key << " counted " << n << ", refused " << expected_denials[p][key];
+    }
+  }
+
   // The matrix as run, for the log: a row per call, the status code each caller got.
   std::string header = "rpc";
   for (const Caller& c : callers) absl::StrAppend(&header, " | ", c.name);
@@ -415,6 +456,37 @@ TEST(AccessMatrixTest, EveryRpcAnswersEveryCallerAsDocsSecurityMdSays) {
   }
   std::cerr << "checked " << checked << " calls (" << table.size() << " rows x " << callers.size()
             << " callers) in " << absl::FormatDuration(absl::Now() - started) << "\n";
+}
+
+// The deployer's own call after an operator's Unpin (Planner.RefreshApplication,
+// on the operator's behalf) is allowed: it was refused with PERMISSION_DENIED
+// and dropped with a log line, so the unpinned application was not refreshed.
+TEST(AccessMatrixTest, TheDeployersRefreshAfterAnUnpinIsAllowed) {
+  SecureSuite suite;
+  ASSERT_TRUE(suite.Start()) << suite.Logs();
+  ASSERT_TRUE(suite.Seed()) << suite.Logs();
+  const std::string op = suite.CreateToken("operator");
+  auto deployer = suite.Deployer();
+  v1::PinRequest pin;
+  pin.set_application_id("web");
+  pin.set_environment_id("staging");
+  pin.set_sha(suite.head());
+  v1::PinResponse pinned;
+  grpc::Status s = deployer->Pin(SecureSuite::Context(op).get(), pin, &pinned);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  v1::UnpinRequest unpin;
+  unpin.set_application_id("web");
+  unpin.set_environment_id("staging");
+  v1::UnpinResponse unpinned;
+  s = deployer->Unpin(SecureSuite::Context(op).get(), unpin, &unpinned);
+  ASSERT_TRUE(s.ok()) << Describe(s);
+  // Unpin refreshes before it returns: nothing was refused meanwhile.
+  httplib::Client metrics("127.0.0.1", suite.process("planner").metrics_port());
+  auto res = metrics.Get("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_FALSE(absl::StrContains(res->body, "ferry_access_denied_total{")) << res->body;
+  EXPECT_FALSE(absl::StrContains(suite.process("deployer").Log(), "planner refresh after unpin failed"))
+      << suite.Logs();
 }
 
 }  // namespace
