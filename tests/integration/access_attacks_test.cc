@@ -164,6 +164,77 @@ TEST(AccessAttacksTest, AForgedActorIsIgnoredTheApproverIsRecorded) {
   EXPECT_EQ(out.events_size(), 0) << out.ShortDebugString();
 }
 
+// A person's rollback goes through the deployer, which asks the planner for
+// the plan on that person's behalf (x-ferry-on-behalf-of, believed only from
+// a Ferry service): the plan and its events name the person. Before #16 the
+// deployer passed the request's `actor` along, whatever it said.
+TEST(AccessAttacksTest, ARollbackThroughTheDeployerNamesThePersonWhoAskedForIt) {
+  SecureSuite suite;
+  ASSERT_TRUE(suite.Start()) << suite.Logs();
+  ASSERT_TRUE(suite.Seed()) << suite.Logs();
+  const std::string admin = suite.admin_token();
+  {
+    v1::ApprovePlanRequest req;
+    req.set_plan_id(suite.staging_plan());
+    v1::Plan out;
+    grpc::Status s = suite.Planner()->ApprovePlan(SecureSuite::Context(admin).get(), req, &out);
+    ASSERT_TRUE(s.ok()) << Describe(s);
+  }
+  ASSERT_TRUE(suite.WaitForPlan(suite.staging_plan(), v1::PLAN_STATE_SUCCEEDED)) << suite.Logs();
+  const std::string second = suite.CommitGreeting("second");
+  std::string second_plan;
+  {
+    v1::PlanRevisionRequest req;
+    req.set_application_id("web");
+    req.set_environment_id("staging");
+    req.mutable_revision()->set_sha(second);
+    req.set_trigger(v1::PLAN_TRIGGER_EXPLICIT_REVISION);
+    req.set_approve(true);
+    v1::PlanRevisionResponse out;
+    grpc::Status s = suite.Planner()->PlanRevision(SecureSuite::Context(admin, absl::Seconds(60)).get(), req, &out);
+    ASSERT_TRUE(s.ok()) << Describe(s);
+    second_plan = out.plan().id();
+  }
+  ASSERT_TRUE(suite.WaitForPlan(second_plan, v1::PLAN_STATE_SUCCEEDED)) << suite.Logs();
+
+  const std::string op = suite.CreateToken("operator");
+  v1::RollbackRequest req;
+  req.set_application_id("web");
+  req.set_environment_id("staging");
+  req.mutable_actor()->set_kind(v1::ACTOR_KIND_USER);
+  req.mutable_actor()->set_id("cto");
+  auto ctx = SecureSuite::Context(op, absl::Seconds(60));
+  ctx->AddMetadata("x-ferry-on-behalf-of", "cto");
+  v1::RollbackResponse out;
+  grpc::Status s = suite.Deployer()->Rollback(ctx.get(), req, &out);
+  ASSERT_TRUE(s.ok()) << Describe(s) << suite.Logs();
+  const v1::Plan plan = suite.GetPlan(out.plan_id());
+  EXPECT_EQ(plan.trigger(), v1::PLAN_TRIGGER_ROLLBACK);
+  EXPECT_EQ(plan.target_revision().sha(), suite.head());
+  EXPECT_EQ(plan.requested_by().id(), "operator") << plan.requested_by().ShortDebugString();
+  EXPECT_EQ(plan.requested_by().display_name(), "operator via deployer") << plan.requested_by().ShortDebugString();
+  EXPECT_EQ(plan.decision().actor().id(), "operator") << plan.decision().ShortDebugString();
+  // Every event about the rollback's plan names the operator (or Ferry itself).
+  std::vector<v1::Event> events;
+  ASSERT_TRUE(SecureSuite::Eventually([&] {
+    v1::QueryRequest q;
+    q.mutable_filter()->set_plan_id(out.plan_id());
+    q.set_page_size(1000);
+    v1::QueryResponse r;
+    if (!suite.Audit()->Query(SecureSuite::Context(admin).get(), q, &r).ok()) return false;
+    events.assign(r.events().begin(), r.events().end());
+    return !events.empty();
+  })) << suite.Logs();
+  for (const v1::Event& e : events) {
+    EXPECT_TRUE(e.actor().id() == "operator" || e.actor().id() == "ferry" || e.actor().id() == "deployer")
+        << e.ShortDebugString();
+    EXPECT_NE(e.actor().id(), "cto") << e.ShortDebugString();
+  }
+  bool by_operator = false;
+  for (const v1::Event& e : events) by_operator |= e.actor().id() == "operator";
+  EXPECT_TRUE(by_operator) << "no event names the operator";
+}
+
 // (c) Before #16 anyone could AcknowledgePlan and ReportPlanResult(SUCCEEDED)
 // a plan: the fake success opened the promotion gate. Now only the
 // deployer's certificate may, not an admin's token nor another service's.

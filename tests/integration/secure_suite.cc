@@ -257,6 +257,22 @@ bool SecureSuite::Seed() {
   return true;
 }
 
+std::string SecureSuite::CommitGreeting(const std::string& text) {
+  std::string sha = repo_->Commit({{"apps/web/deploy.yaml", ConfigFile(text)}}, text);
+  repo_->Push("main");
+  v1::RefreshRepositoryRequest req;
+  req.set_repository_id("config");
+  req.set_wait(true);
+  v1::RefreshRepositoryResponse out;
+  grpc::Status s = RepoWatcher()->RefreshRepository(Context(admin_token_, absl::Seconds(60)).get(), req, &out);
+  EXPECT_TRUE(s.ok()) << "RefreshRepository: " << Describe(s);
+  return sha;
+}
+
+bool SecureSuite::WaitForPlan(const std::string& id, v1::PlanState state, absl::Duration timeout) {
+  return Eventually([&] { return GetPlan(id).state() == state; }, timeout);
+}
+
 v1::Plan SecureSuite::GetPlan(const std::string& id) {
   v1::GetPlanRequest req;
   req.set_plan_id(id);

@@ -73,6 +73,11 @@ class SecureSuite {
   // application `web` in both, applied from its ferry.yaml; then one PENDING
   // plan of `web` per environment, requested by admin. False on failure.
   bool Seed();
+  // Commits a new greeting for `web` (after Seed), pushes it and waits until
+  // the repo-watcher has it; returns the commit.
+  std::string CommitGreeting(const std::string& text);
+  // Waits until the plan reaches `state`; false on timeout.
+  bool WaitForPlan(const std::string& id, v1::PlanState state, absl::Duration timeout = absl::Seconds(60));
   const std::string& head() const { return head_; }
   const std::string& staging_plan() const { return staging_plan_; }
   const std::string& prod_plan() const { return prod_plan_; }
