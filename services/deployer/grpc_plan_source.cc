@@ -143,6 +143,10 @@ absl::StatusOr<v1::PlanRevisionResponse> GrpcPlanSource::PlanRevision(const v1::
 absl::Status GrpcPlanSource::Refresh(const v1::RefreshApplicationRequest& request) {
   grpc::ClientContext ctx;
   SetDeadline(ctx, timeout_);
+  // After a person's unpin: the planner records that person, as for a rollback.
+  if (request.actor().kind() == v1::ACTOR_KIND_USER && !request.actor().id().empty()) {
+    ctx.AddMetadata("x-ferry-on-behalf-of", request.actor().id());
+  }
   v1::RefreshApplicationResponse resp;
   return FromGrpcStatus(stub_->RefreshApplication(&ctx, request, &resp));
 }

@@ -86,7 +86,9 @@ void AddPlannerRules(auth::AccessControl& access, Planner* planner) {
   // A sync; with approve set, the handler also checks kApprove. The deployer
   // asks for rollback plans on behalf of the person who asked it.
   access.AddRule("ferry.v1.PlanRevisionRequest", Scoped(Permission::kOperate, FieldsScope, {"deployer"}));
-  access.AddRule("ferry.v1.RefreshApplicationRequest", Scoped(Permission::kOperate, FieldsScope));
+  // The deployer refreshes an application after a person unpins it there
+  // (on their behalf, after checking their operate permission itself).
+  access.AddRule("ferry.v1.RefreshApplicationRequest", Scoped(Permission::kOperate, FieldsScope, {"deployer"}));
   access.AddRule("ferry.v1.WatchApprovedPlansRequest", ServicesOnly({"deployer"}));
   access.AddRule("ferry.v1.AcknowledgePlanRequest", ServicesOnly({"deployer"}));
   access.AddRule("ferry.v1.ReportPlanResultRequest", ServicesOnly({"deployer"}));
