@@ -147,6 +147,9 @@ absl::StatusOr<std::string> PlanConsumer::HandlePlan(const v1::Plan& plan) {
     if (!failed.ok()) GiveUp(plan, id, reason);  // Not even the failure could be recorded.
     return id;
   }
+  // The same plan taken twice at once (the plan stream and a Rollback call
+  // that asked the planner for it): the first one recorded it.
+  if (started.status().code() == absl::StatusCode::kAlreadyExists) return id;
   if (!started.ok()) return started.status();
   return id;
 }

@@ -163,6 +163,7 @@ absl::Status FakeDeploymentStore::SaveStep(const std::string& deployment_id, con
 
 absl::StatusOr<v1::Deployment> FakeDeploymentStore::Get(const std::string& id, bool include_steps) {
   ferry::MutexLock l(&mu_);
+  if (missed_gets_.erase(id) > 0) return absl::NotFoundError(absl::StrCat("deployment \"", id, "\" not found"));
   auto it = deployments_.find(id);
   if (it == deployments_.end()) return absl::NotFoundError(absl::StrCat("deployment \"", id, "\" not found"));
   return WithSteps(it->second, include_steps);

@@ -82,6 +82,12 @@ class FakeDeploymentStore final : public DeploymentStore {
   void FailGetPin(const std::string& app, absl::Status error);
   // GetSpec of deployment `id` fails with `error`.
   void FailGetSpec(const std::string& id, absl::Status error);
+  // The next Get of `id` answers NOT_FOUND once, as a reader would see it
+  // before another taker's insert commits.
+  void MissNextGet(const std::string& id) {
+    ferry::MutexLock l(&mu_);
+    missed_gets_.insert(id);
+  }
 
  private:
   struct Row {
@@ -100,6 +106,8 @@ class FakeDeploymentStore final : public DeploymentStore {
   v1::Deployment WithSteps(const Row& row, bool include_steps) const;
 
   ferry::Mutex mu_;
+
+  std::set<std::string> missed_gets_ ABSL_GUARDED_BY(mu_);
   int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
   std::map<std::string, Row> deployments_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::map<std::string, AppliedObject>> applied_ ABSL_GUARDED_BY(mu_);  // app/env -> key

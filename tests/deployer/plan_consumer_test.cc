@@ -69,6 +69,22 @@ TEST(PlanConsumerTest, ARedeliveredPlanIsTakenOnce) {
   EXPECT_EQ(h.target.applied("web").size(), 1u);
 }
 
+// The plan stream and a Rollback call that asked the planner for the plan
+// take it at once: the second finds no record yet, then loses the insert.
+// It is the same deployment, not an error (it failed the Rollback call with
+// "duplicate key" before).
+TEST(PlanConsumerTest, APlanTakenTwiceAtOnceIsOneDeploymentAndNoError) {
+  LogicHarness h;
+  ASSERT_EQ(h.deployer->HandlePlan(LogicPlan("p1", "web", {"a"})).value_or(""), "dep-p1");
+  h.deployer->WaitIdle();
+  h.store.MissNextGet("dep-p1");
+  absl::StatusOr<std::string> again = h.deployer->HandlePlan(LogicPlan("p1", "web", {"a"}));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, "dep-p1");
+  h.deployer->WaitIdle();
+  EXPECT_EQ(h.target.applied("web").size(), 1u);
+}
+
 TEST(PlanConsumerTest, APlanTheTargetRefusesFailsBeforeAnythingChangesAndIsReported) {
   LogicHarness h;
   v1::Plan plan = LogicPlan("p1", "web", {"a"});
