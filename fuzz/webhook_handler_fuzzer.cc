@@ -32,7 +32,7 @@ namespace {
 using namespace ferry;
 using namespace ferry::repo_watcher;
 
-constexpr char kSecretEnv[] = "FERRY_FUZZ_WEBHOOK_SECRET";
+constexpr char kSecretEnv[] = "FERRY_SECRET_FUZZ_WEBHOOK";  // the default --secret-env-prefix
 constexpr char kSecret[] = "fuzz-webhook-secret-5f1e";
 
 // The store the handler reads: one repository "web" with a webhook secret,
@@ -124,7 +124,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   FuzzStore store;
   int triggered = 0;
-  WebhookHandler handler(&store, metrics, [&](const std::string&) { ++triggered; });
+  static const SecretSources* secrets = new SecretSources(*SecretSources::Create({}));
+  WebhookHandler handler(&store, metrics, secrets, [&](const std::string&) { ++triggered; });
   WebhookResponse response = handler.Handle(request);
 
   // (Unless the caller sent it: rejections echo the provider they were given.)

@@ -85,12 +85,32 @@ int main(int argc, char** argv) {
   config::AddFlag(app, "--read-content-max-entries", content_limits.max_entries,
                   "most entries (files, symlinks, submodules) one ReadContent lists")
       ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+  SecretSourceOptions secret_options;
+  config::AddFlag(app, "--secrets-dir", secret_options.secrets_dir,
+                  "directory holding the files secret references may name (tokens, SSH keys, webhook secrets); "
+                  "a reference must resolve, after symlinks, to a regular file beneath it. Empty: file "
+                  "references are refused");
+  config::AddFlag(app, "--secret-env-prefix", secret_options.env_prefix,
+                  "environment references must name a variable starting with this prefix. Empty: environment "
+                  "references are refused");
+  // No environment fallback: a test-only switch is given on the command line.
+  app.add_flag("--test-only-allow-http-token-to-loopback", secret_options.allow_http_token_to_loopback,
+               "TESTS ONLY: allow an https_token with an http:// URL on 127.0.0.0/8, [::1] or localhost "
+               "(otherwise a token is never sent over plain HTTP)");
   config::AddFlag(app, "--poll-workers", poll_workers, "repositories checked concurrently")->check(CLI::Range(1, 64));
   CLI11_PARSE(app, argc, argv);
   logging::Init("repo-watcher", config.log_level);
   if (absl::Status s = WebhookServer::CheckTls(webhook_tls); !s.ok()) {
     logging::Error("cannot start", {{"error", s.ToString()}});
     return 1;
+  }
+  absl::StatusOr<SecretSources> secrets = SecretSources::Create(secret_options);
+  if (!secrets.ok()) {
+    logging::Error("cannot start", {{"error", secrets.status().ToString()}});
+    return 1;
+  }
+  if (secret_options.allow_http_token_to_loopback) {
+    logging::Warn("--test-only-allow-http-token-to-loopback is set: tokens may go over plain HTTP to loopback", {});
   }
 
   absl::StatusOr<server::Infrastructure> infra = server::Bootstrap(config, RepoWatcherMigrations());
@@ -111,9 +131,9 @@ int main(int argc, char** argv) {
   // Other replicas' commits reach the notifier through LISTEN.
   std::unique_ptr<postgres::NotificationListener> revision_listener = postgres::NotificationListener::ForSignal(
       infra->pool.get(), PostgresRepositoryStore::kRevisionChannel, notifier.signal());
-  RepoPoller poller(&store, &git, &mirrors, &verifier, &notifier, &metrics, &clock);
+  RepoPoller poller(&store, &git, &mirrors, &verifier, &notifier, &metrics, &clock, &*secrets);
   PollScheduler scheduler(&store, &poller, &clock, SchedulerOptions{.workers = poll_workers});
-  RepositoryRegistry registry(&store, {.on_changed = [&](const std::string& id) { scheduler.Trigger(id); },
+  RepositoryRegistry registry(&store, &*secrets, {.on_changed = [&](const std::string& id) { scheduler.Trigger(id); },
                                        .on_deleted =
                                            [&](const std::string& id) {
                                              scheduler.Forget(id);
@@ -123,7 +143,7 @@ int main(int argc, char** argv) {
   ContentReader content(&store, &mirrors, content_limits);
   RevisionChecker checker(&store, &mirrors, &verifier);
   WebhookHandler webhooks(
-      &store, &metrics, [&](const std::string& id) { scheduler.Trigger(id); }, &clock, webhook_audit_interval);
+      &store, &metrics, &*secrets, [&](const std::string& id) { scheduler.Trigger(id); }, &clock, webhook_audit_interval);
   // Audits the rest of a flood of rejected webhooks once it stops.
   const absl::Duration flush_every = std::max(webhook_audit_interval, absl::Seconds(1));
   concurrency::LoopOptions flush_options;

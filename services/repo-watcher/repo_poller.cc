@@ -59,7 +59,7 @@ v1::Event MakeEvent(v1::AuditAction action, const std::string& repository_id, co
 
 RepoPoller::RepoPoller(RepositoryStore* store, git::Client* git, MirrorSet* mirrors, SignatureVerifier* verifier,
                        RevisionNotifier* notifier, RepoWatcherMetrics* metrics, const Clock* clock,
-                       PollOptions options)
+                       const SecretSources* secrets, PollOptions options)
     : store_(store),
       git_(git),
       mirrors_(mirrors),
@@ -67,6 +67,7 @@ RepoPoller::RepoPoller(RepositoryStore* store, git::Client* git, MirrorSet* mirr
       notifier_(notifier),
       metrics_(metrics),
       clock_(clock),
+      secrets_(secrets),
       options_(options) {}
 
 absl::Duration RepoPoller::NextDelay(absl::Duration interval, int failures) const {
@@ -141,7 +142,7 @@ PollResult RepoPoller::Poll(const std::string& repository_id) {
 absl::Status RepoPoller::PollLocked(const v1::Repository& repo, bool* fetched) {
   absl::StatusOr<v1::RepositoryStatus> state = store_->GetStatus(repo.id());
   if (!state.ok()) return state.status();
-  absl::StatusOr<git::Credentials> creds = ResolveCredentials(repo);
+  absl::StatusOr<git::Credentials> creds = ResolveCredentials(repo, *secrets_);
   if (!creds.ok()) return creds.status();
 
   absl::Time t0 = absl::Now();

@@ -1,5 +1,7 @@
 #include "services/repo-watcher/repository_registry.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/api/page_size.h"
@@ -52,9 +54,10 @@ absl::Status RepositoryRegistry::AuditRejection(v1::AuditAction action, const st
 absl::StatusOr<v1::Repository> RepositoryRegistry::Create(v1::Repository repo, const v1::Actor& actor) {
   repo.clear_create_time();
   repo.clear_update_time();
-  if (absl::Status s = ValidateAndNormalize(repo); !s.ok()) {
+  if (absl::Status s = ValidateAndNormalize(repo, *sources_); !s.ok()) {
     return AuditRejection(v1::AUDIT_ACTION_REPOSITORY_REGISTERED, repo.id(), actor, s);
   }
+  if (repo.has_credentials()) repo.mutable_credentials()->set_origin(UrlOrigin(repo.url()));
   v1::Event e = RegistryEvent(v1::AUDIT_ACTION_REPOSITORY_REGISTERED, repo.id(), actor,
                               absl::StrCat("repository ", repo.id(), " registered (", repo.url(), ")"));
   DescribeRepository(repo, e);
@@ -133,7 +136,30 @@ absl::StatusOr<v1::Repository> RepositoryRegistry::Update(const v1::Repository& 
     }
     next.clear_create_time();
     next.clear_update_time();
-    if (absl::Status s = ValidateAndNormalize(next); !s.ok()) return AuditRejection(kUpdated, next.id(), actor, s);
+    if (absl::Status s = ValidateAndNormalize(next, *sources_); !s.ok()) {
+      return AuditRejection(kUpdated, next.id(), actor, s);
+    }
+    // Credentials go only to the origin they were given for: moving the URL
+    // elsewhere takes giving them again (a spec stored before origins were
+    // recorded is bound to its stored URL).
+    if (next.has_credentials()) {
+      const bool given = changes.has_credentials() &&
+                         std::find(fields.begin(), fields.end(), "credentials") != fields.end();
+      const std::string origin = UrlOrigin(next.url());
+      if (given) {
+        next.mutable_credentials()->set_origin(origin);
+      } else {
+        std::string bound = current->credentials().origin();
+        if (bound.empty()) bound = UrlOrigin(current->url());
+        if (bound != origin) {
+          return AuditRejection(kUpdated, next.id(), actor,
+                                absl::InvalidArgumentError(absl::StrCat(
+                                    "repository.url: changing the origin from ", bound, " to ", origin,
+                                    " requires giving the credentials again (update_mask with credentials)")));
+        }
+        next.mutable_credentials()->set_origin(bound);
+      }
+    }
     v1::Event e = RegistryEvent(v1::AUDIT_ACTION_REPOSITORY_UPDATED, next.id(), actor,
                                 absl::StrCat("repository ", next.id(), " updated (", absl::StrJoin(fields, ", "), ")"));
     DescribeRepository(next, e);

@@ -7,6 +7,7 @@
 #include "absl/status/statusor.h"
 #include "ferry/v1/repo_watcher.pb.h"
 #include "services/repo-watcher/repository_store.h"
+#include "services/repo-watcher/secret_sources.h"
 
 namespace ferry::repo_watcher {
 
@@ -16,6 +17,9 @@ namespace ferry::repo_watcher {
 // "applied"; a change refused for bad input (INVALID_ARGUMENT,
 // ALREADY_EXISTS) is audited under the attempted action with
 // details.outcome "rejected" and the error, and changes nothing.
+// Credentials are bound to the origin of the URL they were given with
+// (credentials.origin, set here; a value sent by a client is ignored): an
+// update that moves the URL to another origin must give credentials again.
 class RepositoryRegistry {
  public:
   // Observers of registry changes (the scheduler and the mirrors).
@@ -24,7 +28,9 @@ class RepositoryRegistry {
     std::function<void(const std::string& id)> on_deleted;
   };
 
-  RepositoryRegistry(RepositoryStore* store, Hooks hooks) : store_(store), hooks_(std::move(hooks)) {}
+  // `sources` (where secret references may point) must outlive the registry.
+  RepositoryRegistry(RepositoryStore* store, const SecretSources* sources, Hooks hooks)
+      : store_(store), sources_(sources), hooks_(std::move(hooks)) {}
 
   // `actor` is the caller, as server::CallerOf names it; it is recorded in
   // the audit event of the change (or of its refusal).
@@ -35,7 +41,9 @@ class RepositoryRegistry {
   // page_size as api::PageSize (0 = 50, at most 1000); page_token is opaque.
   absl::StatusOr<v1::ListRepositoriesResponse> List(int page_size, const std::string& page_token);
   // Replaces the fields in `mask` (empty: all mutable fields);
-  // INVALID_ARGUMENT for an unknown mask path or an invalid result.
+  // INVALID_ARGUMENT for an unknown mask path or an invalid result, or for a
+  // URL on another origin than the stored credentials' without credentials
+  // in the same request.
   absl::StatusOr<v1::Repository> Update(const v1::Repository& changes, const std::vector<std::string>& mask,
                                         const v1::Actor& actor);
   absl::Status Delete(const std::string& id, const v1::Actor& actor);
@@ -46,6 +54,7 @@ class RepositoryRegistry {
                               const absl::Status& error);
 
   RepositoryStore* store_;
+  const SecretSources* sources_;
   Hooks hooks_;
 };
 

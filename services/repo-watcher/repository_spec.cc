@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -18,24 +19,8 @@ absl::Status Bad(const std::string& field, const std::string& why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
 }
 
-absl::Status CheckSecretRef(const v1::SecretRef& ref, const std::string& field) {
-  switch (ref.source_case()) {
-    case v1::SecretRef::kFile:
-      if (ref.file().empty() || ref.file()[0] != '/') return Bad(field + ".file", "must be an absolute path");
-      if (access(ref.file().c_str(), R_OK) != 0) {
-        return Bad(field + ".file", absl::StrCat("file \"", ref.file(), "\" does not exist or is not readable"));
-      }
-      return absl::OkStatus();
-    case v1::SecretRef::kEnv:
-      if (ref.env().empty()) return Bad(field + ".env", "must name an environment variable");
-      if (std::getenv(ref.env().c_str()) == nullptr) {
-        return Bad(field + ".env", absl::StrCat("environment variable \"", ref.env(), "\" is not set"));
-      }
-      return absl::OkStatus();
-    case v1::SecretRef::SOURCE_NOT_SET:
-      break;
-  }
-  return Bad(field, "one of file or env must be set");
+absl::Status CheckSecretRef(const SecretSources& sources, const v1::SecretRef& ref, const std::string& field) {
+  return sources.Read(ref, field).status();
 }
 
 bool ValidPattern(const std::string& p) {
@@ -97,7 +82,7 @@ absl::StatusOr<UrlKind> ClassifyUrl(const std::string& url, const std::string& f
   return Bad(field, "is not a local absolute path, file://, https://, ssh:// or scp-style git@host:path URL");
 }
 
-absl::Status ValidateAndNormalize(v1::Repository& repo) {
+absl::Status ValidateAndNormalize(v1::Repository& repo, const SecretSources& sources) {
   if (!IsValidId(repo.id())) {
     return Bad("repository.id", "must be a lowercase DNS label ([a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters)");
   }
@@ -131,17 +116,18 @@ absl::Status ValidateAndNormalize(v1::Repository& repo) {
     switch (c.method_case()) {
       case v1::GitCredentials::kHttpsToken:
         if (!https) return Bad("repository.credentials.https_token", "needs an https:// URL");
-        if (absl::Status s = CheckSecretRef(c.https_token().token(), "repository.credentials.https_token.token"); !s.ok()) return s;
+        if (absl::Status s = CheckTokenTransport(repo.url(), sources, "repository.credentials.https_token"); !s.ok()) {
+          return s;
+        }
+        if (absl::Status s = CheckSecretRef(sources, c.https_token().token(), "repository.credentials.https_token.token"); !s.ok()) return s;
         break;
       case v1::GitCredentials::kSshKey: {
         if (!ssh) return Bad("repository.credentials.ssh_key", "needs an ssh:// or git@host:path URL");
-        const std::string& f = c.ssh_key().private_key_file();
-        if (f.empty() || f[0] != '/') return Bad("repository.credentials.ssh_key.private_key_file", "must be an absolute path");
-        if (access(f.c_str(), R_OK) != 0) {
-          return Bad("repository.credentials.ssh_key.private_key_file", absl::StrCat("file \"", f, "\" does not exist or is not readable"));
-        }
+        absl::StatusOr<std::string> key = sources.ResolveFile(c.ssh_key().private_key_file(),
+                                                              "repository.credentials.ssh_key.private_key_file");
+        if (!key.ok()) return key.status();
         if (c.ssh_key().has_passphrase()) {
-          if (absl::Status s = CheckSecretRef(c.ssh_key().passphrase(), "repository.credentials.ssh_key.passphrase"); !s.ok()) return s;
+          if (absl::Status s = CheckSecretRef(sources, c.ssh_key().passphrase(), "repository.credentials.ssh_key.passphrase"); !s.ok()) return s;
         }
         const std::string& kh = c.ssh_key().known_hosts_file();
         if (!kh.empty() && access(kh.c_str(), R_OK) != 0) {
@@ -154,7 +140,7 @@ absl::Status ValidateAndNormalize(v1::Repository& repo) {
     }
   }
   if (repo.has_webhook_secret()) {
-    if (absl::Status s = CheckSecretRef(repo.webhook_secret(), "repository.webhook_secret"); !s.ok()) return s;
+    if (absl::Status s = CheckSecretRef(sources, repo.webhook_secret(), "repository.webhook_secret"); !s.ok()) return s;
   }
   v1::SignaturePolicy* policy = repo.mutable_signature_policy();
   if (policy->mode() == v1::SIGNATURE_MODE_UNSPECIFIED) policy->set_mode(v1::SIGNATURE_MODE_NONE);
@@ -180,6 +166,53 @@ absl::Status ValidateAndNormalize(v1::Repository& repo) {
     return Bad("repository.signature_policy", "mode HEAD or ALL needs trusted_pgp_public_keys or ssh_allowed_signers");
   }
   return absl::OkStatus();
+}
+
+std::string UrlOrigin(const std::string& url) {
+  absl::StatusOr<UrlKind> kind = ClassifyUrl(url);
+  if (!kind.ok()) return "";
+  std::string scheme, hostport;
+  switch (*kind) {
+    case UrlKind::kLocalPath:
+    case UrlKind::kFile:
+      return "file://";
+    case UrlKind::kScp: {
+      std::string head = url.substr(0, url.find(':'));
+      size_t at = head.rfind('@');
+      return absl::AsciiStrToLower(absl::StrCat("ssh://", at == std::string::npos ? head : head.substr(at + 1)));
+    }
+    case UrlKind::kHttps:
+    case UrlKind::kHttp:
+    case UrlKind::kSsh: {
+      size_t scheme_end = url.find("://");
+      scheme = url.substr(0, scheme_end);
+      std::string rest = url.substr(scheme_end + 3);
+      std::string authority = rest.substr(0, rest.find('/'));
+      size_t at = authority.rfind('@');
+      hostport = absl::AsciiStrToLower(at == std::string::npos ? authority : authority.substr(at + 1));
+      const std::string default_port = *kind == UrlKind::kHttps ? ":443" : *kind == UrlKind::kHttp ? ":80" : ":22";
+      if (absl::EndsWith(hostport, default_port)) hostport.resize(hostport.size() - default_port.size());
+      return absl::StrCat(scheme, "://", hostport);
+    }
+  }
+  return "";
+}
+
+bool IsLoopbackOrigin(const std::string& origin) {
+  size_t scheme_end = origin.find("://");
+  if (scheme_end == std::string::npos) return false;
+  std::string host = origin.substr(scheme_end + 3);
+  if (absl::StartsWith(host, "[")) return absl::StartsWith(host, "[::1]");
+  host = host.substr(0, host.find(':'));
+  static const LazyRE2 kLoopback4 = {"127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}"};
+  return host == "localhost" || RE2::FullMatch(host, *kLoopback4);
+}
+
+absl::Status CheckTokenTransport(const std::string& url, const SecretSources& sources, const std::string& field) {
+  absl::StatusOr<UrlKind> kind = ClassifyUrl(url);
+  if (!kind.ok() || *kind != UrlKind::kHttp) return absl::OkStatus();
+  if (sources.allow_http_token_to_loopback() && IsLoopbackOrigin(UrlOrigin(url))) return absl::OkStatus();
+  return Bad(field, "a token is never sent over plain http://; use an https:// URL");
 }
 
 bool IsTrackedRef(const v1::Repository& repo, const std::string& ref) {

@@ -10,7 +10,6 @@
 #include "common/logging/logger.h"
 #include "services/repo-watcher/repo_poller.h"
 #include "services/repo-watcher/repository_spec.h"
-#include "services/repo-watcher/secrets.h"
 
 namespace ferry::repo_watcher {
 namespace {
@@ -45,10 +44,11 @@ bool SecureEquals(const std::string& a, const std::string& b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-WebhookHandler::WebhookHandler(RepositoryStore* store, RepoWatcherMetrics* metrics, TriggerFn trigger,
-                               const Clock* clock, absl::Duration audit_interval)
+WebhookHandler::WebhookHandler(RepositoryStore* store, RepoWatcherMetrics* metrics, const SecretSources* secrets,
+                               TriggerFn trigger, const Clock* clock, absl::Duration audit_interval)
     : store_(store),
       metrics_(metrics),
+      secrets_(secrets),
       trigger_(std::move(trigger)),
       audit_limiter_(clock != nullptr ? clock : &system_clock_, audit_interval) {}
 
@@ -121,7 +121,7 @@ WebhookResponse WebhookHandler::Handle(const WebhookRequest& request) {
   if (!repo->has_webhook_secret()) {
     return Reject(request, true, 404, "unknown_repository", "repository has no webhook secret configured");
   }
-  absl::StatusOr<std::string> secret = ReadSecret(repo->webhook_secret(), "webhook_secret");
+  absl::StatusOr<std::string> secret = secrets_->Read(repo->webhook_secret(), "repository.webhook_secret");
   if (!secret.ok()) {
     metrics_->Webhook(request.provider, "error");
     logging::Error("cannot read webhook secret", {{"repository", repo->id()}, {"error", secret.status().ToString()}});

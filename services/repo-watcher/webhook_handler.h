@@ -8,6 +8,7 @@
 #include "services/repo-watcher/rejection_audit_limiter.h"
 #include "services/repo-watcher/repo_watcher_metrics.h"
 #include "services/repo-watcher/repository_store.h"
+#include "services/repo-watcher/secret_sources.h"
 
 namespace ferry::repo_watcher {
 
@@ -46,9 +47,10 @@ class WebhookHandler {
  public:
   using TriggerFn = std::function<void(const std::string& repository_id)>;
 
-  // `clock` (the system clock when null) must outlive the handler.
-  WebhookHandler(RepositoryStore* store, RepoWatcherMetrics* metrics, TriggerFn trigger, const Clock* clock = nullptr,
-                 absl::Duration audit_interval = absl::Minutes(1));
+  // `secrets` (where webhook_secret references may point) and `clock` (the
+  // system clock when null) must outlive the handler.
+  WebhookHandler(RepositoryStore* store, RepoWatcherMetrics* metrics, const SecretSources* secrets, TriggerFn trigger,
+                 const Clock* clock = nullptr, absl::Duration audit_interval = absl::Minutes(1));
 
   WebhookResponse Handle(const WebhookRequest& request);
   // Records a body refused for its size before it was read.
@@ -66,6 +68,7 @@ class WebhookHandler {
 
   RepositoryStore* store_;
   RepoWatcherMetrics* metrics_;
+  const SecretSources* secrets_;
   TriggerFn trigger_;
   SystemClock system_clock_;
   RejectionAuditLimiter audit_limiter_;

@@ -76,7 +76,7 @@ int Latency(const std::string& db_url, const std::string& dir, int pushes) {
   auto svc = ferry::testing::ServiceProcess::Start(
       "ferry-repo-watcher", {"--database-url=" + db_url, "--cache-dir=" + dir + "/cache",
                              absl::StrCat("--webhook-address=127.0.0.1:", webhook_port),
-                             "--audit-address=127.0.0.1:1", "--log-level=warn"});
+                             "--audit-address=127.0.0.1:1", "--log-level=warn", "--secrets-dir=" + dir});
   if (!svc.ok()) {
     std::cerr << svc.status() << "\n";
     return 1;

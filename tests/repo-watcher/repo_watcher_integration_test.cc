@@ -189,7 +189,7 @@ class RepoWatcherTest : public ::testing::Test {
   void StartWatcher(const std::vector<std::string>& extra_args = {}) {
     std::vector<std::string> args = {"--database-url=" + db_.url(), "--cache-dir=" + cache_,
                                      absl::StrCat("--webhook-address=127.0.0.1:", webhook_port_),
-                                     "--audit-address=127.0.0.1:1", "--log-level=debug"};
+                                     "--audit-address=127.0.0.1:1", "--log-level=debug", "--secrets-dir=" + dir_};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     auto svc = ServiceProcess::Start("ferry-repo-watcher", args);
     ASSERT_TRUE(svc.ok()) << svc.status();
@@ -1266,6 +1266,9 @@ TEST_F(RepoWatcherTest, TwoReplicasRecordEachMoveOnceAndBothStreamIt) {
 
 TEST_F(RepoWatcherTest, HttpsTokenFromAFileAuthenticatesAndNeverLeaks) {
   const std::string token = "tok-9f8e7d6c5b4a";
+  // The test's Git server speaks plain HTTP on loopback.
+  svc_.reset();
+  StartWatcher({"--test-only-allow-http-token-to-loopback"});
   testing::GitHttpServer http(dir_, "ferry:" + token);
   ASSERT_TRUE(http.ok());
   std::string c1 = repo_->Commit({{"f", "1"}}, "c1");

@@ -18,6 +18,12 @@
 namespace ferry::repo_watcher {
 namespace {
 
+// Sources with no secrets directory and the default prefix.
+const SecretSources& NoSecretSources() {
+  static const SecretSources* sources = new SecretSources(*SecretSources::Create({}));
+  return *sources;
+}
+
 v1::Repository Valid() {
   v1::Repository r;
   r.set_id("apps");
@@ -26,14 +32,14 @@ v1::Repository Valid() {
 }
 
 void ExpectInvalid(v1::Repository r, const std::string& field) {
-  absl::Status s = ValidateAndNormalize(r);
+  absl::Status s = ValidateAndNormalize(r, NoSecretSources());
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << field << ": " << s;
   EXPECT_NE(s.message().find(field), std::string::npos) << "expected field " << field << " in: " << s.message();
 }
 
 TEST(RepositorySpecTest, FillsDefaults) {
   v1::Repository r = Valid();
-  ASSERT_TRUE(ValidateAndNormalize(r).ok());
+  ASSERT_TRUE(ValidateAndNormalize(r, NoSecretSources()).ok());
   EXPECT_EQ(r.poll_interval().seconds(), 60);
   EXPECT_EQ(r.branches_size(), 1);
   EXPECT_EQ(r.branches(0), "main");
@@ -45,7 +51,7 @@ TEST(RepositorySpecTest, AcceptsEveryUrlForm) {
                           "ssh://git@h.example/o/r.git", "git@github.com:org/repo.git", "http://127.0.0.1:8080/r.git"}) {
     v1::Repository r = Valid();
     r.set_url(url);
-    EXPECT_TRUE(ValidateAndNormalize(r).ok()) << url << ": " << ValidateAndNormalize(r);
+    EXPECT_TRUE(ValidateAndNormalize(r, NoSecretSources()).ok()) << url << ": " << ValidateAndNormalize(r, NoSecretSources());
   }
 }
 
@@ -57,7 +63,7 @@ TEST(RepositorySpecTest, RefusesCredentialsInTheUrlWithoutEchoingThem) {
                           "http://oauth2:s3cr3t@127.0.0.1:8080/r.git", "ssh://git:s3cr3t@h.example/o/r.git"}) {
     v1::Repository r = Valid();
     r.set_url(url);
-    absl::Status s = ValidateAndNormalize(r);
+    absl::Status s = ValidateAndNormalize(r, NoSecretSources());
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << url;
     EXPECT_EQ(s.message().rfind("repository.url: must not carry", 0), 0u) << s;
     EXPECT_EQ(s.message().find("s3cr3t"), std::string::npos) << s;
@@ -70,14 +76,14 @@ TEST(RepositorySpecTest, RefusesCredentialsInTheUrlWithoutEchoingThem) {
 TEST(RepositorySpecTest, HugeUrlAndSignerLineAreRefusedNotACrash) {
   v1::Repository r = Valid();
   r.set_url("a:" + std::string(100000, 'b'));
-  absl::Status s = ValidateAndNormalize(r);
+  absl::Status s = ValidateAndNormalize(r, NoSecretSources());
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
   EXPECT_EQ(s.message(), "repository.url: is longer than 2048 bytes");
 
   r = Valid();
   r.mutable_signature_policy()->set_mode(v1::SIGNATURE_MODE_HEAD);
   r.mutable_signature_policy()->add_ssh_allowed_signers("dev@example.com ssh-ed25519 " + std::string(1 << 20, 'A'));
-  s = ValidateAndNormalize(r);
+  s = ValidateAndNormalize(r, NoSecretSources());
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s.code();
   EXPECT_EQ(s.message(), "repository.signature_policy.ssh_allowed_signers: a line is longer than 16384 bytes");
 }
@@ -85,15 +91,15 @@ TEST(RepositorySpecTest, HugeUrlAndSignerLineAreRefusedNotACrash) {
 TEST(RepositorySpecTest, LongInputsWithinTheLimitsAreMatched) {
   v1::Repository r = Valid();
   r.set_url("git@host.example:" + std::string(2000, 'r'));
-  EXPECT_TRUE(ValidateAndNormalize(r).ok()) << ValidateAndNormalize(r);
+  EXPECT_TRUE(ValidateAndNormalize(r, NoSecretSources()).ok()) << ValidateAndNormalize(r, NoSecretSources());
 
   r = Valid();
   r.mutable_signature_policy()->set_mode(v1::SIGNATURE_MODE_HEAD);
   r.mutable_signature_policy()->add_ssh_allowed_signers("dev@example.com ssh-rsa " + std::string(16000, 'A'));
-  EXPECT_TRUE(ValidateAndNormalize(r).ok()) << ValidateAndNormalize(r);
+  EXPECT_TRUE(ValidateAndNormalize(r, NoSecretSources()).ok()) << ValidateAndNormalize(r, NoSecretSources());
 
   r.mutable_signature_policy()->set_ssh_allowed_signers(0, "not a signer line " + std::string(10000, 'x'));
-  absl::Status s = ValidateAndNormalize(r);
+  absl::Status s = ValidateAndNormalize(r, NoSecretSources());
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_LT(s.message().size(), 300u) << "the error quotes the whole line";
 }
@@ -138,9 +144,13 @@ TEST(RepositorySpecTest, RejectsBadInputNamingTheField) {
 TEST(RepositorySpecTest, CredentialFileThatExistsIsAccepted) {
   std::string dir = testing::MakeTempDir("spec");
   std::ofstream(dir + "/token") << "s3cret\n";
+  absl::StatusOr<SecretSources> sources = SecretSources::Create({.secrets_dir = dir});
+  ASSERT_TRUE(sources.ok()) << sources.status();
   v1::Repository r = Valid();
   r.mutable_credentials()->mutable_https_token()->mutable_token()->set_file(dir + "/token");
-  EXPECT_TRUE(ValidateAndNormalize(r).ok());
+  EXPECT_TRUE(ValidateAndNormalize(r, *sources).ok()) << ValidateAndNormalize(r, *sources);
+  r.mutable_credentials()->mutable_https_token()->mutable_token()->set_file("token");
+  EXPECT_TRUE(ValidateAndNormalize(r, *sources).ok()) << "relative to the secrets directory";
 }
 
 TEST(RepositorySpecTest, TracksBranchAndTagPatterns) {
@@ -211,10 +221,9 @@ class FakeStore final : public RepositoryStore {
 class WebhookHandlerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string dir = testing::MakeTempDir("webhook");
-    std::ofstream(dir + "/secret") << "hunter2\n";
+    std::ofstream(dir_ + "/secret") << "hunter2\n";
     v1::Repository r = Valid();
-    r.mutable_webhook_secret()->set_file(dir + "/secret");
+    r.mutable_webhook_secret()->set_file(dir_ + "/secret");
     store_.repos["apps"] = r;
     v1::Repository no_secret = Valid();
     no_secret.set_id("quiet");
@@ -233,7 +242,9 @@ class WebhookHandlerTest : public ::testing::Test {
   RepoWatcherMetrics metrics_{registry_};
   std::vector<std::string> triggered_;
   testing::FakeClock clock_;
-  WebhookHandler handler_{&store_, &metrics_, [this](const std::string& id) { triggered_.push_back(id); }, &clock_,
+  std::string dir_ = testing::MakeTempDir("webhook");
+  SecretSources secrets_ = *SecretSources::Create({.secrets_dir = dir_});
+  WebhookHandler handler_{&store_, &metrics_, &secrets_, [this](const std::string& id) { triggered_.push_back(id); }, &clock_,
                           absl::Minutes(1)};
 
   // The rejections the audit events account for (each event's "count").
@@ -353,7 +364,7 @@ TEST_F(WebhookHandlerTest, MadeUpRepositoryIdsShareOneAuditKey) {
 
 TEST(PollBackoffTest, GrowsExponentiallyToTheCapWithBoundedJitter) {
   SystemClock clock;
-  RepoPoller poller(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, &clock,
+  RepoPoller poller(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, &clock, &NoSecretSources(),
                     PollOptions{.failure_backoff_initial = absl::Seconds(1), .failure_backoff_max = absl::Seconds(30),
                                 .jitter_fraction = 0.1});
   for (int i = 0; i < 50; ++i) {
