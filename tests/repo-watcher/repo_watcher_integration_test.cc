@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <thread>
 
@@ -189,7 +190,12 @@ class RepoWatcherTest : public ::testing::Test {
   void StartWatcher(const std::vector<std::string>& extra_args = {}) {
     std::vector<std::string> args = {"--database-url=" + db_.url(), "--cache-dir=" + cache_,
                                      absl::StrCat("--webhook-address=127.0.0.1:", webhook_port_),
-                                     "--audit-address=127.0.0.1:1", "--log-level=debug", "--secrets-dir=" + dir_};
+                                     "--audit-address=127.0.0.1:1", "--log-level=debug"};
+    // The test's directory holds its secret files, unless the test names another.
+    if (std::none_of(extra_args.begin(), extra_args.end(),
+                     [](const std::string& a) { return a.rfind("--secrets-dir=", 0) == 0; })) {
+      args.push_back("--secrets-dir=" + dir_);
+    }
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     auto svc = ServiceProcess::Start("ferry-repo-watcher", args);
     ASSERT_TRUE(svc.ok()) << svc.status();
@@ -1315,6 +1321,141 @@ TEST_F(RepoWatcherTest, HttpsTokenFromAFileAuthenticatesAndNeverLeaks) {
                     }
                     return absl::OkStatus();
                   }).ok());
+}
+
+// #17: a secret reference may name only a file in --secrets-dir (after
+// symlinks) or a variable with the --secret-env-prefix. Before, any file the
+// watcher could read (the audit checkpoint key) or any variable of its
+// environment (the database URL) was accepted and sent as a Git password to
+// the host the URL names. Refused by name, audited, nothing registered.
+TEST_F(RepoWatcherTest, SecretReferencesOutsideTheConfiguredSourcesAreRefusedAndAudited) {
+  const std::string state = testing::MakeTempDir("rw-state");
+  std::ofstream(state + "/checkpoint.pem") << "-----BEGIN PRIVATE KEY----- checkpoint-key-1c9d\n";
+  ASSERT_EQ(symlink((state + "/checkpoint.pem").c_str(), (dir_ + "/innocent-token").c_str()), 0);
+  setenv("FERRY_DATABASE_URL", "postgres://ferry:db-pass-31f2@127.0.0.1/ferry", 1);
+  svc_.reset();
+  StartWatcher();  // inherits FERRY_DATABASE_URL, as a deployed watcher has it
+  unsetenv("FERRY_DATABASE_URL");
+
+  struct Case {
+    std::function<void(v1::Repository&)> set;
+    std::string field;
+  };
+  std::vector<Case> cases = {
+      {[&](v1::Repository& r) { r.mutable_credentials()->mutable_https_token()->mutable_token()->set_file(state + "/checkpoint.pem"); },
+       "repository.credentials.https_token.token.file: "},
+      {[&](v1::Repository& r) { r.mutable_credentials()->mutable_https_token()->mutable_token()->set_file(dir_ + "/innocent-token"); },
+       "repository.credentials.https_token.token.file: "},
+      {[&](v1::Repository& r) { r.mutable_credentials()->mutable_https_token()->mutable_token()->set_env("FERRY_DATABASE_URL"); },
+       "repository.credentials.https_token.token.env: "},
+      {[&](v1::Repository& r) { r.mutable_webhook_secret()->set_env("FERRY_DATABASE_URL"); },
+       "repository.webhook_secret.env: "},
+  };
+  for (const Case& c : cases) {
+    v1::Repository r = Spec("apps", "https://git.example.com/org/apps.git");
+    c.set(r);
+    grpc::Status st = Create(r);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.field << " " << st.error_message();
+    EXPECT_EQ(st.error_message().rfind(c.field, 0), 0u) << st.error_message();
+    EXPECT_EQ(st.error_message().find("checkpoint-key"), std::string::npos);
+    EXPECT_EQ(st.error_message().find("db-pass"), std::string::npos);
+  }
+  grpc::ClientContext lctx;
+  v1::ListRepositoriesResponse none;
+  ASSERT_TRUE(stub_->ListRepositories(&lctx, v1::ListRepositoriesRequest(), &none).ok());
+  EXPECT_EQ(none.repositories_size(), 0) << "nothing registered";
+  int rejected = 0;
+  for (const v1::Event& e : OutboxEvents()) {
+    auto it = e.details().fields().find("outcome");
+    rejected += it != e.details().fields().end() && it->second.string_value() == "rejected" ? 1 : 0;
+  }
+  EXPECT_EQ(rejected, 4);
+  EXPECT_EQ(svc_->Log().find("db-pass"), std::string::npos);
+}
+
+// #17: credentials are bound to the origin of the URL they were given with;
+// an UpdateRepository with mask [url] moving the repository to another host
+// kept them, handing the token to that host. And a token never goes over
+// plain http://.
+TEST_F(RepoWatcherTest, MovingToAnotherHostNeedsTheCredentialsAgainAndNoTokenGoesOverHttp) {
+  std::ofstream(dir_ + "/token") << "tok-3a7b\n";
+  v1::Repository spec = Spec("apps", "https://git.example.com/org/apps.git");
+  spec.mutable_poll_interval()->set_seconds(3600);
+  spec.mutable_credentials()->mutable_https_token()->mutable_token()->set_file(dir_ + "/token");
+  v1::Repository created;
+  ASSERT_TRUE(Create(spec, &created).ok());
+  EXPECT_EQ(created.credentials().origin(), "https://git.example.com");
+
+  v1::UpdateRepositoryRequest req;
+  req.mutable_repository()->set_id("apps");
+  req.mutable_repository()->set_url("https://attacker.example/org/apps.git");
+  req.mutable_update_mask()->add_paths("url");
+  v1::Repository updated;
+  grpc::ClientContext uctx;
+  grpc::Status st = stub_->UpdateRepository(&uctx, req, &updated);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  EXPECT_NE(st.error_message().find("requires giving the credentials again"), std::string::npos) << st.error_message();
+  grpc::ClientContext gctx;
+  v1::GetRepositoryRequest greq;
+  greq.set_id("apps");
+  v1::Repository got;
+  ASSERT_TRUE(stub_->GetRepository(&gctx, greq, &got).ok());
+  EXPECT_EQ(got.url(), "https://git.example.com/org/apps.git") << "nothing changed";
+
+  // Given again in the same request, the move is allowed.
+  *req.mutable_repository()->mutable_credentials() = spec.credentials();
+  req.mutable_update_mask()->add_paths("credentials");
+  grpc::ClientContext u2;
+  st = stub_->UpdateRepository(&u2, req, &updated);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(updated.credentials().origin(), "https://attacker.example");
+
+  v1::Repository http = Spec("plain", "http://git.example.com/org/apps.git");
+  http.mutable_credentials()->mutable_https_token()->mutable_token()->set_file(dir_ + "/token");
+  st = Create(http);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  EXPECT_EQ(st.error_message().rfind("repository.credentials.https_token: ", 0), 0u) << st.error_message();
+  http.set_url("http://127.0.0.1:9/org/apps.git");
+  EXPECT_EQ(Create(http).error_code(), grpc::StatusCode::INVALID_ARGUMENT) << "loopback too, without the test flag";
+}
+
+// #17: a reference stored before the sources were narrowed is checked again
+// before every check of the remote: the check fails with the reason in the
+// repository's status, and nothing connects to the host (a loopback
+// listener that would record the connection sees none).
+TEST_F(RepoWatcherTest, AStoredReferenceNoLongerAllowedFailsWithoutConnecting) {
+  int listener = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const int port = ntohs(addr.sin_port);
+  // Not listening yet: the first check, with the reference still allowed,
+  // is refused by the kernel.
+  std::ofstream(dir_ + "/token") << "tok-5d2e\n";
+  v1::Repository spec = Spec("apps", absl::StrCat("https://127.0.0.1:", port, "/org/apps.git"));
+  spec.mutable_poll_interval()->set_seconds(3600);
+  spec.mutable_credentials()->mutable_https_token()->mutable_token()->set_file(dir_ + "/token");
+  ASSERT_TRUE(Create(spec).ok());
+  Refresh("apps");
+
+  // Restarted with another secrets directory: the stored reference is now
+  // outside the sources.
+  const std::string other = testing::MakeTempDir("rw-other-secrets");
+  svc_.reset();
+  StartWatcher({"--secrets-dir=" + other});
+  ASSERT_EQ(listen(listener, 16), 0);
+  v1::RepositoryStatus status = Refresh("apps");
+  EXPECT_NE(status.last_error().find("nothing sent"), std::string::npos) << status.last_error();
+  EXPECT_NE(status.last_error().find("repository.credentials.https_token.token.file"), std::string::npos)
+      << status.last_error();
+  int conn = accept(listener, nullptr, nullptr);
+  EXPECT_LT(conn, 0) << "the watcher connected to the remote";
+  if (conn >= 0) close(conn);
+  close(listener);
 }
 
 TEST_F(RepoWatcherTest, UnchangedRemoteIsCheckedEachIntervalButFetchedOnlyWhenARefMoves) {
