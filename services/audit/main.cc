@@ -54,6 +54,12 @@ int main(int argc, char** argv) {
     ferry::logging::Error("cannot start", {{"error", "--checkpoint-interval must be positive"}});
     return 1;
   }
+  absl::StatusOr<ferry::server::Infrastructure> infra = ferry::server::Bootstrap(config, AuditMigrations());
+  if (!infra.ok()) {
+    ferry::logging::Error("cannot start", {{"error", infra.status().ToString()}});
+    return 1;
+  }
+  // The key after the configuration and the database, whose errors come first.
   if (key_file.empty() && !trial_ephemeral_key) {
     ferry::logging::Error("cannot start",
                           {{"error",
@@ -102,11 +108,6 @@ int main(int argc, char** argv) {
     }
   }
 
-  absl::StatusOr<ferry::server::Infrastructure> infra = ferry::server::Bootstrap(config, AuditMigrations());
-  if (!infra.ok()) {
-    ferry::logging::Error("cannot start", {{"error", infra.status().ToString()}});
-    return 1;
-  }
   ferry::SystemClock clock;
   ferry::audit::AuditMetrics metrics(infra->runner->registry());
   ferry::audit::PostgresEventStore store(*infra->pool);
