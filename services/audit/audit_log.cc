@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include <google/protobuf/util/time_util.h>
 
@@ -397,12 +398,19 @@ absl::StatusOr<v1::VerifyChainResponse> AuditLog::VerifyChain(const v1::VerifyCh
   }
   std::vector<v1::Checkpoint> witnessed;
   if (witness_ != nullptr) {
-    absl::StatusOr<std::vector<v1::Checkpoint>> read = witness_->Read(from, to);
+    // Up to the head, also what was witnessed beyond it (deleted newest events).
+    absl::StatusOr<std::vector<v1::Checkpoint>> read =
+        witness_->Read(from, to == head ? std::numeric_limits<int64_t>::max() : to);
     if (!read.ok()) {
       count("error");
       return read.status();
     }
     witnessed = std::move(*read);
+  }
+  std::optional<v1::Checkpoint> beyond_head;
+  if (!witnessed.empty() && witnessed.back().sequence() > to) {
+    beyond_head = witnessed.back();
+    while (!witnessed.empty() && witnessed.back().sequence() > to) witnessed.pop_back();
   }
   std::map<int64_t, std::string> hash_at;
   for (const v1::Checkpoint& c : *checkpoints) hash_at[c.sequence()] = "";
@@ -480,6 +488,11 @@ absl::StatusOr<v1::VerifyChainResponse> AuditLog::VerifyChain(const v1::VerifyCh
       }
       break;
     }
+  }
+  if (broken == 0 && out.ok() && beyond_head.has_value()) {
+    broken = head + 1;
+    why = absl::StrCat("witness: a checkpoint was witnessed at ", beyond_head->sequence(),
+                       " but the chain ends at ", head, " (the newest events were deleted)");
   }
   if (broken != 0) {
     out.set_ok(false);

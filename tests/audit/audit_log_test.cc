@@ -532,6 +532,28 @@ TEST_F(AuditLogTest, TheWitnessNamesTheFirstCheckpointARewriteContradicts) {
   EXPECT_NE(early.reason().find("missing from the database"), std::string::npos) << early.reason();
 }
 
+TEST_F(AuditLogTest, NewestEventsDeletedWithTheirCheckpointAndTheHeadMovedBackAreNamedByTheWitness) {
+  const std::string witness_dir = testing::MakeTempDir("ferry-audit-witness");
+  CheckpointWitness witness(witness_dir);
+  auto log = NewLog(*signer_, {.witness = &witness});
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(log->Append("planner", MakeEvent(absl::StrCat("a", i))).ok());
+  ASSERT_TRUE(log->MakeCheckpoint().ok());
+  std::vector<v1::Event> events = QueryAll(v1::QueryRequest());
+  ASSERT_TRUE(Sql("ALTER TABLE audit.events DISABLE TRIGGER events_append_only;"
+                  "ALTER TABLE audit.checkpoints DISABLE TRIGGER checkpoints_append_only;"
+                  "DELETE FROM audit.events WHERE sequence > 3; DELETE FROM audit.checkpoints;"
+                  "UPDATE audit.chain_head SET sequence = 3, hash = '" + events[2].hash() + "';")
+                  .ok());
+  EXPECT_TRUE(Verify().ok()) << "the database alone is consistent";
+  v1::VerifyChainResponse v = *log->VerifyChain(v1::VerifyChainRequest());
+  EXPECT_FALSE(v.ok());
+  EXPECT_EQ(v.first_broken_sequence(), 4);
+  EXPECT_NE(v.reason().find("witnessed at 5 but the chain ends at 3"), std::string::npos) << v.reason();
+  ASSERT_TRUE(log->Append("planner", MakeEvent("b")).ok());
+  EXPECT_EQ(NewLog(*signer_, {.witness = &witness})->MakeCheckpoint().status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 TEST_F(AuditLogTest, MakeCheckpointRefusesAChainThatContradictsItsLastCheckpointEvenWithTheCheckpointsDeleted) {
   AppendMany(4, "k");
   ASSERT_TRUE(log_->MakeCheckpoint().ok());
