@@ -617,6 +617,11 @@ absl::StatusOr<std::optional<v1::Checkpoint>> AuditLog::MakeCheckpointLocked() {
   *c.mutable_create_time() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(clock_.Now()));
   absl::Status stored = store_.InsertCheckpoint(c);
   if (!stored.ok()) return stored;
+  // Another replica may have stored its checkpoint at this sequence first
+  // (the insert then does nothing): what is stored is what counts.
+  absl::StatusOr<std::optional<v1::Checkpoint>> kept = store_.LatestCheckpoint(c.sequence());
+  if (!kept.ok()) return kept.status();
+  if (kept->has_value() && (*kept)->sequence() == c.sequence()) c = **kept;
   verified_ = c;
   // A failed witness write is retried at the next call (see above).
   if (witness_ != nullptr) RETURN_IF_ERROR(witness_->Write(c));

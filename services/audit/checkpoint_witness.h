@@ -28,8 +28,9 @@ class CheckpointWitness {
   absl::Status Open() const;
 
   // Writes `checkpoint` to `<sequence>.json`. An existing file holding the
-  // same checkpoint is OK; one holding a different one is ALREADY_EXISTS
-  // (and stays as it was).
+  // same checkpoint (head_hash, signature and key; create_time may differ)
+  // is OK; one holding a different one is ALREADY_EXISTS (and stays as it
+  // was).
   absl::Status Write(const v1::Checkpoint& checkpoint) const;
 
   // The witnessed checkpoints with from <= sequence <= to, ascending.

@@ -50,6 +50,9 @@ TEST(CheckpointWitnessTest, AWitnessedCheckpointIsNeverOverwritten) {
   CheckpointWitness witness(dir);
   ASSERT_TRUE(witness.Write(Checkpoint(5, 'a')).ok());
   EXPECT_TRUE(witness.Write(Checkpoint(5, 'a')).ok()) << "the same checkpoint again is fine";
+  v1::Checkpoint restamped = Checkpoint(5, 'a');
+  restamped.mutable_create_time()->set_seconds(12345);
+  EXPECT_TRUE(witness.Write(restamped).ok()) << "another replica's copy differs only in create_time";
   absl::Status other = witness.Write(Checkpoint(5, 'b'));
   EXPECT_EQ(other.code(), absl::StatusCode::kAlreadyExists) << other;
   EXPECT_EQ((*witness.Latest())->head_hash(), std::string(64, 'a'));
