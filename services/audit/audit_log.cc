@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include <google/protobuf/util/time_util.h>
 
@@ -14,6 +15,7 @@
 #include "common/logging/logger.h"
 #include "common/outbox/audit_limits.h"
 #include "common/status/nul_free.h"
+#include "common/status/status_macros.h"
 #include "common/crypto/sha256.h"
 #include "services/audit/chain_hasher.h"
 #include "services/audit/event_encoder.h"
@@ -194,13 +196,16 @@ absl::Status ValidateFilter(const v1::EventFilter& f, const std::string& field) 
 }
 
 AuditLog::AuditLog(EventStore& store, Appender& appender, const CheckpointSigner& signer, const Clock& clock,
-                   AuditMetrics* metrics, ChainVerifierOptions verify_options)
+                   AuditMetrics* metrics, ChainVerifierOptions verify_options, CheckpointTrust trust)
     : store_(store),
       appender_(appender),
       signer_(signer),
       clock_(clock),
       metrics_(metrics),
-      verifier_(store, verify_options) {}
+      verifier_(store, verify_options),
+      own_keys_(trust.keys == nullptr ? std::make_unique<CheckpointKeyRing>(signer) : nullptr),
+      keys_(trust.keys == nullptr ? *own_keys_ : *trust.keys),
+      witness_(trust.witness) {}
 
 void AuditLog::AppendAsync(const std::string& caller_service, v1::Event event,
                            std::function<void(absl::StatusOr<AppendResult>)> done) {
@@ -391,8 +396,25 @@ absl::StatusOr<v1::VerifyChainResponse> AuditLog::VerifyChain(const v1::VerifyCh
     count("error");
     return checkpoints.status();
   }
+  std::vector<v1::Checkpoint> witnessed;
+  if (witness_ != nullptr) {
+    // Up to the head, also what was witnessed beyond it (deleted newest events).
+    absl::StatusOr<std::vector<v1::Checkpoint>> read =
+        witness_->Read(from, to == head ? std::numeric_limits<int64_t>::max() : to);
+    if (!read.ok()) {
+      count("error");
+      return read.status();
+    }
+    witnessed = std::move(*read);
+  }
+  std::optional<v1::Checkpoint> beyond_head;
+  if (!witnessed.empty() && witnessed.back().sequence() > to) {
+    beyond_head = witnessed.back();
+    while (!witnessed.empty() && witnessed.back().sequence() > to) witnessed.pop_back();
+  }
   std::map<int64_t, std::string> hash_at;
   for (const v1::Checkpoint& c : *checkpoints) hash_at[c.sequence()] = "";
+  for (const v1::Checkpoint& c : witnessed) hash_at[c.sequence()] = "";
   std::optional<std::string> anchor;
   if (from == 1) anchor = ZeroHash();
   absl::Status scanned = verifier_.Verify(from, to, anchor, &out, &hash_at);
@@ -410,10 +432,8 @@ absl::StatusOr<v1::VerifyChainResponse> AuditLog::VerifyChain(const v1::VerifyCh
   for (const v1::Checkpoint& c : *checkpoints) {
     if (c.sequence() > chain_ok_until) break;
     std::string why;
-    if (c.public_key_id() != signer_.public_key_id()) {
-      why = absl::StrCat("checkpoint at ", c.sequence(), " is signed by unknown key ", c.public_key_id());
-    } else if (!signer_.Verify(c.sequence(), c.head_hash(), c.signature())) {
-      why = absl::StrCat("checkpoint at ", c.sequence(), ": signature does not verify");
+    if (absl::Status trusted = keys_.Verify(c); !trusted.ok()) {
+      why = std::string(trusted.message());
     } else if (hash_at[c.sequence()] != c.head_hash()) {
       why = absl::StrCat("checkpoint mismatch: the signed checkpoint at ", c.sequence(), " has head_hash ",
                          c.head_hash(), " but the chain has ", hash_at[c.sequence()], " (history was rewritten)");
@@ -425,6 +445,59 @@ absl::StatusOr<v1::VerifyChainResponse> AuditLog::VerifyChain(const v1::VerifyCh
       break;
     }
     out.set_checkpoints_verified(out.checkpoints_verified() + 1);
+  }
+  // The witness: each witnessed checkpoint up to the first break must be
+  // trusted, and the events must hash to it: the first one contradicted
+  // names where the forgery ends, the last one that still matches bounds
+  // where it begins. Failing that, each must still be in the database,
+  // unchanged (a deleted checkpoint alone does not say which events changed).
+  std::map<int64_t, const v1::Checkpoint*> stored;
+  for (const v1::Checkpoint& c : *checkpoints) stored[c.sequence()] = &c;
+  const int64_t until = out.ok() ? to : out.first_broken_sequence() - 1;
+  int64_t last_matching = from - 1;
+  int64_t broken = 0;
+  std::string why;
+  for (const v1::Checkpoint& w : witnessed) {
+    if (w.sequence() > until) break;
+    if (absl::Status trusted = keys_.Verify(w); !trusted.ok()) {
+      broken = w.sequence();
+      why = absl::StrCat("witness: ", trusted.message());
+      break;
+    }
+    if (hash_at[w.sequence()] != w.head_hash()) {
+      broken = w.sequence();
+      why = absl::StrCat("witness mismatch: the witnessed checkpoint at ", w.sequence(), " has head_hash ",
+                         w.head_hash(), " but the events hash to ", hash_at[w.sequence()],
+                         ": history was rewritten in events ", last_matching + 1, " to ", w.sequence());
+      break;
+    }
+    last_matching = w.sequence();
+  }
+  for (const v1::Checkpoint& w : witnessed) {
+    if (w.sequence() > until || (broken != 0 && w.sequence() >= broken)) break;
+    auto in_db = stored.find(w.sequence());
+    if (in_db == stored.end() || in_db->second->head_hash() != w.head_hash() ||
+        in_db->second->signature() != w.signature()) {
+      if (broken == 0) {
+        broken = w.sequence();
+        why = absl::StrCat("witness: the witnessed checkpoint at ", w.sequence(),
+                           in_db == stored.end() ? " is missing from the database"
+                                                 : " differs from the database's checkpoint there");
+      } else {
+        absl::StrAppend(&why, "; the database has also lost or changed the witnessed checkpoint at ", w.sequence());
+      }
+      break;
+    }
+  }
+  if (broken == 0 && out.ok() && beyond_head.has_value()) {
+    broken = head + 1;
+    why = absl::StrCat("witness: a checkpoint was witnessed at ", beyond_head->sequence(),
+                       " but the chain ends at ", head, " (the newest events were deleted)");
+  }
+  if (broken != 0) {
+    out.set_ok(false);
+    out.set_first_broken_sequence(broken);
+    out.set_reason(why);
   }
   if (!out.ok()) out.set_head_hash("");
   count(out.ok() ? "ok" : "broken");
@@ -446,23 +519,92 @@ absl::StatusOr<v1::Checkpoint> AuditLog::GetCheckpoint(int64_t sequence) {
   return **c;
 }
 
+absl::Status AuditLog::Refuse(const std::string& why) {
+  if (metrics_ != nullptr) metrics_->CountCheckpointRefused();
+  return absl::FailedPreconditionError(absl::StrCat("not signing: ", why));
+}
+
 absl::StatusOr<std::optional<v1::Checkpoint>> AuditLog::MakeCheckpoint() {
+  MutexLock lock(&checkpoint_mu_);
+  return MakeCheckpointLocked();
+}
+
+absl::StatusOr<std::optional<v1::Checkpoint>> AuditLog::MakeCheckpointLocked() {
   absl::StatusOr<ChainHead> last = store_.LastEvent();
   if (!last.ok()) return last.status();
   absl::StatusOr<std::optional<v1::Checkpoint>> previous = store_.LatestCheckpoint(0);
   if (!previous.ok()) return previous.status();
+  // The checkpoints the history must still agree with: the newest stored
+  // one, the newest witnessed one and the last one this log verified.
+  std::vector<v1::Checkpoint> known;
+  if (previous->has_value()) {
+    if (absl::Status trusted = keys_.Verify(**previous); !trusted.ok()) return Refuse(std::string(trusted.message()));
+    known.push_back(**previous);
+  }
+  std::optional<v1::Checkpoint> witnessed;
+  if (witness_ != nullptr) {
+    absl::StatusOr<std::optional<v1::Checkpoint>> w = witness_->Latest();
+    if (!w.ok()) return w.status();
+    witnessed = std::move(*w);
+    if (witnessed.has_value()) {
+      if (absl::Status trusted = keys_.Verify(*witnessed); !trusted.ok()) {
+        return Refuse(absl::StrCat("witness: ", trusted.message()));
+      }
+      known.push_back(*witnessed);
+    }
+  }
+  if (verified_.sequence() > 0) known.push_back(verified_);
+  for (const v1::Checkpoint& k : known) {
+    absl::StatusOr<std::optional<v1::Checkpoint>> in_db = store_.LatestCheckpoint(k.sequence());
+    if (!in_db.ok()) return in_db.status();
+    if (!in_db->has_value() || (*in_db)->sequence() != k.sequence()) {
+      return Refuse(absl::StrCat("the checkpoint at ", k.sequence(), " (head_hash ", k.head_hash(),
+                                 ") is missing from the database"));
+    }
+    if ((*in_db)->head_hash() != k.head_hash()) {
+      return Refuse(absl::StrCat("the database's checkpoint at ", k.sequence(), " has head_hash ",
+                                 (*in_db)->head_hash(), " but was signed with ", k.head_hash()));
+    }
+    if (k.sequence() > last->sequence) {
+      return Refuse(absl::StrCat("the chain ends at ", last->sequence, ", before the checkpoint at ", k.sequence()));
+    }
+  }
   const int64_t after = previous->has_value() ? (*previous)->sequence() : 0;
-  if (last->sequence <= after) return std::optional<v1::Checkpoint>();
-  // Never sign over a chain that does not verify since the last signature.
+  if (last->sequence <= after) {
+    // Nothing new; a stored checkpoint the witness missed (its write failed) is written now.
+    if (witness_ != nullptr && previous->has_value() &&
+        (!witnessed.has_value() || witnessed->sequence() < after)) {
+      RETURN_IF_ERROR(witness_->Write(**previous));
+    }
+    return std::optional<v1::Checkpoint>();
+  }
+  // Never sign over a chain that does not verify: from sequence 1 the first
+  // time, then from the last checkpoint verified (re-hashing that event), and
+  // the events must hash to every known checkpoint.
+  std::map<int64_t, std::string> hash_at;
+  for (const v1::Checkpoint& k : known) {
+    if (k.sequence() >= verified_.sequence()) hash_at[k.sequence()] = "";
+  }
   v1::VerifyChainResponse check;
-  absl::Status scanned = verifier_.Verify(after + 1, last->sequence,
-                                          previous->has_value() ? (*previous)->head_hash() : ZeroHash(), &check,
-                                          nullptr);
-  if (!scanned.ok()) return scanned;
+  const int64_t from = std::max<int64_t>(1, verified_.sequence());
+  std::optional<std::string> anchor;
+  if (from == 1) anchor = ZeroHash();
+  RETURN_IF_ERROR(verifier_.Verify(from, last->sequence, anchor, &check, &hash_at));
   if (metrics_ != nullptr) metrics_->CountVerification(check.ok() ? "ok" : "broken");
   if (!check.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat("not signing: the chain is broken at ",
-                                                      check.first_broken_sequence(), ": ", check.reason()));
+    return Refuse(absl::StrCat("the chain is broken at ", check.first_broken_sequence(), ": ", check.reason()));
+  }
+  for (const v1::Checkpoint& k : known) {
+    if (k.sequence() < verified_.sequence()) continue;
+    if (hash_at[k.sequence()] != k.head_hash()) {
+      return Refuse(absl::StrCat("the events no longer hash to the signed checkpoint at ", k.sequence(), " (head_hash ",
+                                 k.head_hash(), ", the events give ", hash_at[k.sequence()],
+                                 "): history was rewritten"));
+    }
+  }
+  if (check.head_hash() != last->hash) {
+    return Refuse(absl::StrCat("the head moved while verifying: event ", last->sequence, " hashes to ",
+                               check.head_hash(), ", the head said ", last->hash));
   }
   absl::StatusOr<std::string> signature = signer_.Sign(last->sequence, last->hash);
   if (!signature.ok()) return signature.status();
@@ -475,6 +617,14 @@ absl::StatusOr<std::optional<v1::Checkpoint>> AuditLog::MakeCheckpoint() {
   *c.mutable_create_time() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(clock_.Now()));
   absl::Status stored = store_.InsertCheckpoint(c);
   if (!stored.ok()) return stored;
+  // Another replica may have stored its checkpoint at this sequence first
+  // (the insert then does nothing): what is stored is what counts.
+  absl::StatusOr<std::optional<v1::Checkpoint>> kept = store_.LatestCheckpoint(c.sequence());
+  if (!kept.ok()) return kept.status();
+  if (kept->has_value() && (*kept)->sequence() == c.sequence()) c = **kept;
+  verified_ = c;
+  // A failed witness write is retried at the next call (see above).
+  if (witness_ != nullptr) RETURN_IF_ERROR(witness_->Write(c));
   return std::optional<v1::Checkpoint>(c);
 }
 

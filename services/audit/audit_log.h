@@ -13,7 +13,10 @@
 #include "services/audit/appender.h"
 #include "services/audit/audit_metrics.h"
 #include "services/audit/chain_verifier.h"
+#include "services/audit/checkpoint_key_ring.h"
 #include "services/audit/checkpoint_signer.h"
+#include "services/audit/checkpoint_witness.h"
+#include "common/concurrency/mutex.h"
 #include "services/audit/event_store.h"
 
 namespace ferry::audit {
@@ -23,6 +26,14 @@ inline constexpr int kMaxBatchSize = 1000;
 // with a next_page_token, even below page_size.
 inline constexpr size_t kMaxQueryResponseBytes = 3 << 20;
 
+// What checkpoints are checked against, beyond the database.
+struct CheckpointTrust {
+  // The keys whose checkpoints verify; null: only the signer's.
+  const CheckpointKeyRing* keys = nullptr;
+  // Where every checkpoint is also written and checked against; may be null.
+  const CheckpointWitness* witness = nullptr;
+};
+
 // The audit log's operations, free of gRPC: validation, appends, queries,
 // tails, chain verification, checkpoints and export. Thread-safe.
 // Every INVALID_ARGUMENT names the offending field.
@@ -30,7 +41,7 @@ class AuditLog {
  public:
   // `metrics` may be null. Every reference must outlive the log.
   AuditLog(EventStore& store, Appender& appender, const CheckpointSigner& signer, const Clock& clock,
-           AuditMetrics* metrics, ChainVerifierOptions verify_options = {});
+           AuditMetrics* metrics, ChainVerifierOptions verify_options = {}, CheckpointTrust trust = {});
 
   // Validates, normalises and appends one event sent by the service
   // `caller_service` (the caller's authenticated identity), then calls `done`
@@ -70,8 +81,11 @@ class AuditLog {
   absl::Status Export(const v1::ExportRequest& request, const std::function<bool(const std::string&)>& send);
 
   // Recomputes the chain over [from, to] (0 = 1 / the head) and checks the
-  // stored checkpoints in range (signature, and head_hash against the chain).
-  // A broken chain is an OK status with ok = false.
+  // stored checkpoints in range (signed by a trusted key, and head_hash
+  // against the chain), and, with a witness, every witnessed checkpoint in
+  // range (signed by a trusted key, present in the database with the same
+  // head_hash, and the events hash to it). A broken chain is an OK status
+  // with ok = false.
   absl::StatusOr<v1::VerifyChainResponse> VerifyChain(const v1::VerifyChainRequest& request);
 
   // The newest checkpoint at or before `sequence` (0 = the newest);
@@ -79,9 +93,14 @@ class AuditLog {
   absl::StatusOr<v1::Checkpoint> GetCheckpoint(int64_t sequence);
 
   // Signs and stores a checkpoint of the current head when it moved past the
-  // newest checkpoint, after verifying the events since that checkpoint.
-  // nullopt when there was nothing new. FAILED_PRECONDITION when the events
-  // since the last checkpoint do not verify (nothing is signed).
+  // newest checkpoint, then writes it to the witness. First checks the
+  // history it builds on: the newest stored checkpoint is signed by a
+  // trusted key; the newest witnessed checkpoint and the last one this log
+  // signed are still in the database, unchanged; and the events hash to
+  // every one of them and on to the head (from sequence 1 the first time,
+  // then from the last checkpoint this log verified). nullopt when there was
+  // nothing new. FAILED_PRECONDITION when any of that fails (nothing is
+  // signed; counted in ferry_audit_checkpoint_refusals_total).
   absl::StatusOr<std::optional<v1::Checkpoint>> MakeCheckpoint();
 
   // Ends every Tail with UNAVAILABLE, promptly. Idempotent.
@@ -89,6 +108,8 @@ class AuditLog {
 
  private:
   void AppendNormalized(std::vector<v1::Event> normalized, Appender::Done done);
+  absl::StatusOr<std::optional<v1::Checkpoint>> MakeCheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(checkpoint_mu_);
+  absl::Status Refuse(const std::string& why);
 
   EventStore& store_;
   Appender& appender_;
@@ -96,6 +117,13 @@ class AuditLog {
   const Clock& clock_;
   AuditMetrics* metrics_;
   const ChainVerifier verifier_;
+  std::unique_ptr<CheckpointKeyRing> own_keys_;  // the signer's alone, when no key ring was given
+  const CheckpointKeyRing& keys_;
+  const CheckpointWitness* witness_;
+  // One MakeCheckpoint at a time; what it verified last.
+  Mutex checkpoint_mu_;
+  // The last checkpoint this log signed or found verified (sequence 0: none yet).
+  v1::Checkpoint verified_ ABSL_GUARDED_BY(checkpoint_mu_);
   std::atomic<bool> stopping_{false};
 };
 

@@ -11,6 +11,12 @@ AuditMetrics::AuditMetrics(prometheus::Registry& registry)
                          .Name("ferry_audit_chain_verifications_total")
                          .Help("Chain verifications (VerifyChain and pre-checkpoint checks), by result.")
                          .Register(registry)),
+      checkpoint_refusals_(prometheus::BuildCounter()
+                               .Name("ferry_audit_checkpoint_refusals_total")
+                               .Help("Checkpoints not signed because the history contradicts an earlier "
+                                     "checkpoint, the witness, or does not verify.")
+                               .Register(registry)
+                               .Add({})),
       append_latency_(prometheus::BuildHistogram()
                           .Name("ferry_audit_append_latency_seconds")
                           .Help("Time from receiving an Append or AppendBatch to its answer, once durable.")
@@ -27,6 +33,8 @@ void AuditMetrics::CountAppended(v1::AuditAction action) {
 void AuditMetrics::CountVerification(const std::string& result) {
   verifications_.Add({{"result", result}}).Increment();
 }
+
+void AuditMetrics::CountCheckpointRefused() { checkpoint_refusals_.Increment(); }
 
 void AuditMetrics::ObserveAppendLatency(absl::Duration latency) {
   append_latency_.Observe(absl::ToDoubleSeconds(latency));

@@ -15,6 +15,7 @@ namespace ferry::audit {
 // The audit service's Prometheus metrics. Thread-safe.
 //   ferry_audit_events_appended_total{action}
 //   ferry_audit_chain_verifications_total{result="ok"|"broken"|"error"}
+//   ferry_audit_checkpoint_refusals_total (MakeCheckpoint refused to sign)
 //   ferry_audit_append_latency_seconds (one Append or AppendBatch call)
 class AuditMetrics {
  public:
@@ -22,11 +23,13 @@ class AuditMetrics {
 
   void CountAppended(v1::AuditAction action);
   void CountVerification(const std::string& result);
+  void CountCheckpointRefused();
   void ObserveAppendLatency(absl::Duration latency);
 
  private:
   prometheus::Family<prometheus::Counter>& appended_;
   prometheus::Family<prometheus::Counter>& verifications_;
+  prometheus::Counter& checkpoint_refusals_;
   prometheus::Histogram& append_latency_;
 };
 

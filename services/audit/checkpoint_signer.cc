@@ -62,11 +62,26 @@ std::string CheckpointMessage(int64_t sequence, absl::string_view head_hash) {
   return absl::StrCat("ferry-audit-checkpoint/v1\n", sequence, "\n", std::string(head_hash), "\n");
 }
 
-CheckpointSigner::CheckpointSigner(EVP_PKEY* key) : key_(key) {
+std::string PublicKeyId(EVP_PKEY* key) {
   unsigned char raw[32];
   size_t len = sizeof(raw);
-  EVP_PKEY_get_raw_public_key(key_, raw, &len);
-  public_key_id_ = HexEncode(Sha256(absl::string_view(reinterpret_cast<const char*>(raw), len)));
+  if (EVP_PKEY_get_raw_public_key(key, raw, &len) != 1) return "";
+  return HexEncode(Sha256(absl::string_view(reinterpret_cast<const char*>(raw), len)));
+}
+
+bool VerifyCheckpointSignature(EVP_PKEY* public_key, int64_t sequence, absl::string_view head_hash,
+                               absl::string_view signature) {
+  std::string message = CheckpointMessage(sequence, head_hash);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  bool ok = EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, public_key) == 1 &&
+            EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
+                             reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1;
+  EVP_MD_CTX_free(ctx);
+  return ok;
+}
+
+CheckpointSigner::CheckpointSigner(EVP_PKEY* key) : key_(key) {
+  public_key_id_ = PublicKeyId(key_);
   BIO* bio = BIO_new(BIO_s_mem());
   PEM_write_bio_PUBKEY(bio, key_);
   public_key_pem_ = BioToString(bio);
@@ -87,16 +102,35 @@ absl::StatusOr<std::unique_ptr<CheckpointSigner>> CheckpointSigner::FromPem(absl
   return std::unique_ptr<CheckpointSigner>(new CheckpointSigner(key));
 }
 
+namespace {
+
+EVP_PKEY* GenerateKey() {
+  EVP_PKEY* key = nullptr;
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, nullptr);
+  bool ok = ctx != nullptr && EVP_PKEY_keygen_init(ctx) == 1 && EVP_PKEY_keygen(ctx, &key) == 1;
+  EVP_PKEY_CTX_free(ctx);
+  if (!ok) {
+    EVP_PKEY_free(key);
+    return nullptr;
+  }
+  return key;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CheckpointSigner>> CheckpointSigner::GenerateEphemeral() {
+  EVP_PKEY* key = GenerateKey();
+  if (key == nullptr) return absl::InternalError("cannot generate an Ed25519 key");
+  return std::unique_ptr<CheckpointSigner>(new CheckpointSigner(key));
+}
+
 absl::StatusOr<std::unique_ptr<CheckpointSigner>> CheckpointSigner::LoadOrGenerate(const std::string& path,
                                                                                    bool* generated) {
   *generated = false;
   struct stat st;
   if (stat(path.c_str(), &st) != 0) {
-    EVP_PKEY* key = nullptr;
-    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, nullptr);
-    bool ok = ctx != nullptr && EVP_PKEY_keygen_init(ctx) == 1 && EVP_PKEY_keygen(ctx, &key) == 1;
-    EVP_PKEY_CTX_free(ctx);
-    if (!ok) return absl::InternalError("cannot generate an Ed25519 key");
+    EVP_PKEY* key = GenerateKey();
+    if (key == nullptr) return absl::InternalError("cannot generate an Ed25519 key");
     BIO* bio = BIO_new(BIO_s_mem());
     PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr);
     std::string pem = BioToString(bio);
@@ -129,13 +163,7 @@ absl::StatusOr<std::string> CheckpointSigner::Sign(int64_t sequence, absl::strin
 }
 
 bool CheckpointSigner::Verify(int64_t sequence, absl::string_view head_hash, absl::string_view signature) const {
-  std::string message = CheckpointMessage(sequence, head_hash);
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  bool ok = EVP_DigestVerifyInit(ctx, nullptr, nullptr, nullptr, key_) == 1 &&
-            EVP_DigestVerify(ctx, reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
-                             reinterpret_cast<const unsigned char*>(message.data()), message.size()) == 1;
-  EVP_MD_CTX_free(ctx);
-  return ok;
+  return VerifyCheckpointSignature(key_, sequence, head_hash, signature);
 }
 
 }  // namespace ferry::audit

@@ -14,6 +14,14 @@ namespace ferry::audit {
 // "ferry-audit-checkpoint/v1\n<sequence>\n<head_hash>\n".
 std::string CheckpointMessage(int64_t sequence, absl::string_view head_hash);
 
+// True when `signature` is `public_key`'s Ed25519 signature of the checkpoint.
+bool VerifyCheckpointSignature(EVP_PKEY* public_key, int64_t sequence, absl::string_view head_hash,
+                               absl::string_view signature);
+
+// Lowercase hex SHA-256 of an Ed25519 key's raw 32-byte public key ("" when
+// it has none).
+std::string PublicKeyId(EVP_PKEY* key);
+
 // An Ed25519 key pair for signing checkpoints (OpenSSL). Immutable after
 // construction; thread-safe.
 class CheckpointSigner {
@@ -26,6 +34,9 @@ class CheckpointSigner {
   // Ed25519 private key; INTERNAL on I/O errors.
   static absl::StatusOr<std::unique_ptr<CheckpointSigner>> LoadOrGenerate(const std::string& path,
                                                                           bool* generated);
+  // A signer with a fresh key kept only in memory (--trial-ephemeral-key):
+  // its checkpoints cannot be verified once the process is gone.
+  static absl::StatusOr<std::unique_ptr<CheckpointSigner>> GenerateEphemeral();
   // A signer from a PEM private key in memory.
   static absl::StatusOr<std::unique_ptr<CheckpointSigner>> FromPem(absl::string_view pem);
 

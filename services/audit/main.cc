@@ -2,6 +2,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include <optional>
+
+#include "absl/strings/str_join.h"
+
 #include "common/clock/clock.h"
 #include "common/config/service_config.h"
 #include "common/logging/logger.h"
@@ -12,7 +16,9 @@
 #include "services/audit/audit_log.h"
 #include "services/audit/audit_metrics.h"
 #include "services/audit/audit_service.h"
+#include "services/audit/checkpoint_key_ring.h"
 #include "services/audit/checkpoint_signer.h"
+#include "services/audit/checkpoint_witness.h"
 #include "services/audit/checkpointer.h"
 #include "services/audit/postgres_event_store.h"
 #include "audit_migrations.h"
@@ -22,11 +28,24 @@ int main(int argc, char** argv) {
   ferry::config::ServiceConfig config = ferry::config::DefaultsFor("audit", 7004, 9104);
   CLI::App app{"ferry-audit: the append-only, hash-chained audit log"};
   ferry::config::AddServiceFlags(app, config);
-  std::string key_file = "ferry-audit-checkpoint.pem";
+  std::string key_file;
+  bool trial_ephemeral_key = false;
+  std::string trusted_keys;
+  std::string witness_dir;
   absl::Duration checkpoint_interval = absl::Minutes(1);
   ferry::config::AddFlag(app, "--checkpoint-key-file", key_file,
-                         "PEM Ed25519 private key that signs checkpoints; generated there (mode 0600) if missing, "
-                         "with the public key beside it as <file>.pub");
+                         "PEM Ed25519 private key that signs checkpoints (required); generated there (mode 0600) "
+                         "if missing, with the public key beside it as <file>.pub. Keep it on persistent storage");
+  app.add_flag("--trial-ephemeral-key", trial_ephemeral_key,
+               "trials only: without --checkpoint-key-file, sign with a key kept in memory, lost at exit (its "
+               "checkpoints can never be verified again)")
+      ->envname(ferry::config::EnvNameFor("--trial-ephemeral-key"));
+  ferry::config::AddFlag(app, "--trusted-checkpoint-keys", trusted_keys,
+                         "PEM public keys (a file, or a directory of *.pub files) whose checkpoints verify besides "
+                         "the signing key's: the old keys after a rotation");
+  ferry::config::AddFlag(app, "--checkpoint-witness-dir", witness_dir,
+                         "directory outside the database where every checkpoint is also written (<sequence>.json, "
+                         "never overwritten) and which VerifyChain and checkpoints are checked against");
   ferry::config::AddDurationFlag(app, "--checkpoint-interval", checkpoint_interval,
                                  "how often to sign a checkpoint when the chain head moved");
   CLI11_PARSE(app, argc, argv);
@@ -35,29 +54,66 @@ int main(int argc, char** argv) {
     ferry::logging::Error("cannot start", {{"error", "--checkpoint-interval must be positive"}});
     return 1;
   }
-
-  bool generated = false;
-  absl::StatusOr<std::unique_ptr<ferry::audit::CheckpointSigner>> signer =
-      ferry::audit::CheckpointSigner::LoadOrGenerate(key_file, &generated);
-  if (!signer.ok()) {
-    ferry::logging::Error("cannot start", {{"error", signer.status().ToString()}});
-    return 1;
-  }
-  ferry::logging::Info(generated ? "generated a new checkpoint signing key" : "loaded checkpoint signing key",
-                       {{"key_file", key_file},
-                        {"public_key_file", key_file + ".pub"},
-                        {"public_key_id", (*signer)->public_key_id()}});
-
   absl::StatusOr<ferry::server::Infrastructure> infra = ferry::server::Bootstrap(config, AuditMigrations());
   if (!infra.ok()) {
     ferry::logging::Error("cannot start", {{"error", infra.status().ToString()}});
     return 1;
   }
+  // The key after the configuration and the database, whose errors come first.
+  if (key_file.empty() && !trial_ephemeral_key) {
+    ferry::logging::Error("cannot start",
+                          {{"error",
+                            "--checkpoint-key-file is required: a key on persistent storage (created there if "
+                            "missing), so that checkpoints stay verifiable across restarts; for a throwaway trial "
+                            "give --trial-ephemeral-key instead"}});
+    return 1;
+  }
+
+  absl::StatusOr<std::unique_ptr<ferry::audit::CheckpointSigner>> signer;
+  if (key_file.empty()) {
+    signer = ferry::audit::CheckpointSigner::GenerateEphemeral();
+    if (signer.ok()) {
+      ferry::logging::Warn("signing checkpoints with an ephemeral key (--trial-ephemeral-key): they cannot be "
+                           "verified after this process exits",
+                           {{"public_key_id", (*signer)->public_key_id()}});
+    }
+  } else {
+    bool generated = false;
+    signer = ferry::audit::CheckpointSigner::LoadOrGenerate(key_file, &generated);
+    if (signer.ok()) {
+      ferry::logging::Info(generated ? "generated a new checkpoint signing key" : "loaded checkpoint signing key",
+                           {{"key_file", key_file},
+                            {"public_key_file", key_file + ".pub"},
+                            {"public_key_id", (*signer)->public_key_id()}});
+    }
+  }
+  if (!signer.ok()) {
+    ferry::logging::Error("cannot start", {{"error", signer.status().ToString()}});
+    return 1;
+  }
+  ferry::audit::CheckpointKeyRing keys(**signer);
+  if (!trusted_keys.empty()) {
+    if (absl::Status added = keys.AddFromPath(trusted_keys); !added.ok()) {
+      ferry::logging::Error("cannot start", {{"error", added.ToString()}});
+      return 1;
+    }
+  }
+  ferry::logging::Info("trusted checkpoint keys", {{"public_key_ids", absl::StrJoin(keys.key_ids(), ",")}});
+  std::optional<ferry::audit::CheckpointWitness> witness;
+  if (!witness_dir.empty()) {
+    witness.emplace(witness_dir);
+    if (absl::Status opened = witness->Open(); !opened.ok()) {
+      ferry::logging::Error("cannot start", {{"error", opened.ToString()}});
+      return 1;
+    }
+  }
+
   ferry::SystemClock clock;
   ferry::audit::AuditMetrics metrics(infra->runner->registry());
   ferry::audit::PostgresEventStore store(*infra->pool);
   ferry::audit::Appender appender(store, clock, &metrics);
-  ferry::audit::AuditLog log(store, appender, **signer, clock, &metrics);
+  ferry::audit::AuditLog log(store, appender, **signer, clock, &metrics, {},
+                             {.keys = &keys, .witness = witness.has_value() ? &*witness : nullptr});
   ferry::audit::Checkpointer checkpointer(log, checkpoint_interval);
   // Refusals are appended to this log directly (the audit service has no
   // outbox: it is where outboxes deliver).

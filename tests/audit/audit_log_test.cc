@@ -21,6 +21,8 @@
 #include "common/concurrency/mutex.h"
 #include "common/postgres/migrator.h"
 #include "services/audit/chain_hasher.h"
+#include "services/audit/checkpoint_key_ring.h"
+#include "services/audit/checkpoint_witness.h"
 #include "services/audit/checkpointer.h"
 #include "services/audit/event_encoder.h"
 #include "services/audit/postgres_event_store.h"
@@ -85,6 +87,35 @@ class AuditLogTest : public ::testing::Test {
     auto r = log_->VerifyChain(req);
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *r : v1::VerifyChainResponse();
+  }
+
+  // What someone who owns the database can do: disable the triggers,
+  // rewrite every event from `first` (actor "mallory") with the hashes
+  // recomputed by the project's own hasher, move the head, and, if asked,
+  // delete every checkpoint. The chain is consistent again afterwards.
+  void RewriteHistoryFrom(int64_t first, bool delete_checkpoints) {
+    std::vector<v1::Event> events = QueryAll(v1::QueryRequest());
+    ASSERT_GE(events.size(), static_cast<size_t>(first));
+    std::string sql = "ALTER TABLE audit.events DISABLE TRIGGER events_append_only;";
+    for (size_t i = first - 1; i < events.size(); ++i) {
+      events[i].mutable_actor()->set_id("mallory");
+      events[i].set_prev_hash(i == 0 ? ZeroHash() : events[i - 1].hash());
+      events[i].set_hash(*ChainHash(events[i].prev_hash(), *CanonicalJson(events[i])));
+      absl::StrAppend(&sql, "UPDATE audit.events SET actor_id = 'mallory', prev_hash = '", events[i].prev_hash(),
+                      "', hash = '", events[i].hash(), "' WHERE sequence = ", events[i].sequence(), ";");
+    }
+    absl::StrAppend(&sql, "UPDATE audit.chain_head SET hash = '", events.back().hash(), "';");
+    absl::StrAppend(&sql, "ALTER TABLE audit.events ENABLE TRIGGER events_append_only;");
+    if (delete_checkpoints) {
+      absl::StrAppend(&sql, "ALTER TABLE audit.checkpoints DISABLE TRIGGER checkpoints_append_only;"
+                            "DELETE FROM audit.checkpoints;"
+                            "ALTER TABLE audit.checkpoints ENABLE TRIGGER checkpoints_append_only;");
+    }
+    ASSERT_TRUE(Sql(sql).ok());
+  }
+
+  std::unique_ptr<AuditLog> NewLog(const CheckpointSigner& signer, CheckpointTrust trust) {
+    return std::make_unique<AuditLog>(*store_, *appender_, signer, clock_, nullptr, ChainVerifierOptions{}, trust);
   }
 
   std::vector<v1::Event> QueryAll(v1::QueryRequest req) {
@@ -404,6 +435,148 @@ TEST_F(AuditLogTest, HistoryRewrittenWithRecomputedHashesIsCaughtByTheSignedChec
   // from the old checkpoint's head only if history is intact.
   auto next = log_->MakeCheckpoint();
   EXPECT_EQ(next.status().code(), absl::StatusCode::kFailedPrecondition) << next.status();
+}
+
+TEST_F(AuditLogTest, CheckpointsOfARotatedOutKeyVerifyWithTheKeyRingAndAnUntrustedKeyIsABreak) {
+  AppendMany(3, "old");
+  ASSERT_TRUE(log_->MakeCheckpoint().ok());
+  // The key is rotated: a new key signs from now on, the old public key is
+  // listed in --trusted-checkpoint-keys.
+  bool generated = false;
+  auto rotated = CheckpointSigner::LoadOrGenerate(key_dir_ + "/new.pem", &generated);
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
+  CheckpointKeyRing keys(**rotated);
+  ASSERT_TRUE(keys.AddFromPath(key_dir_ + "/key.pem.pub").ok());
+  auto after = NewLog(**rotated, {.keys = &keys});
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(after->Append("planner", MakeEvent(absl::StrCat("new", i))).ok());
+  auto signed_by_new = after->MakeCheckpoint();
+  ASSERT_TRUE(signed_by_new.ok() && signed_by_new->has_value()) << signed_by_new.status();
+  EXPECT_EQ((*signed_by_new)->public_key_id(), (*rotated)->public_key_id());
+  v1::VerifyChainResponse v = *after->VerifyChain(v1::VerifyChainRequest());
+  EXPECT_TRUE(v.ok()) << v.reason();
+  EXPECT_EQ(v.checkpoints_verified(), 2) << "the old key's checkpoint and the new one's";
+
+  // Without the old public key, the old checkpoint is a break naming its key,
+  // and no checkpoint is signed on top of it.
+  auto forgetful = NewLog(**rotated, {});
+  v1::VerifyChainResponse untrusted = *forgetful->VerifyChain(v1::VerifyChainRequest());
+  EXPECT_FALSE(untrusted.ok());
+  EXPECT_EQ(untrusted.first_broken_sequence(), 3);
+  EXPECT_NE(untrusted.reason().find("untrusted key " + signer_->public_key_id()), std::string::npos)
+      << untrusted.reason();
+  ASSERT_TRUE(forgetful->Append("planner", MakeEvent("more")).ok());
+  auto refused = NewLog(*signer_, {})->MakeCheckpoint();  // the old key alone trusts not the new one's
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_NE(refused.status().message().find("untrusted key " + (*rotated)->public_key_id()), std::string::npos)
+      << refused.status();
+}
+
+TEST_F(AuditLogTest, HistoryRewrittenFromOneWithCheckpointsDeletedIsNamedByTheWitnessAndNeverSigned) {
+  const std::string witness_dir = testing::MakeTempDir("ferry-audit-witness");
+  CheckpointWitness witness(witness_dir);
+  ASSERT_TRUE(witness.Open().ok());
+  auto log = NewLog(*signer_, {.witness = &witness});
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(log->Append("planner", MakeEvent(absl::StrCat("a", i))).ok());
+  ASSERT_TRUE(log->MakeCheckpoint().ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(log->Append("planner", MakeEvent(absl::StrCat("b", i))).ok());
+  ASSERT_TRUE(log->MakeCheckpoint().ok());
+  auto witnessed = witness.Read(1, 100);
+  ASSERT_TRUE(witnessed.ok()) << witnessed.status();
+  ASSERT_EQ(witnessed->size(), 2u);
+  EXPECT_EQ((*witnessed)[0].sequence(), 3);
+  EXPECT_EQ((*witnessed)[1].sequence(), 6);
+  v1::VerifyChainResponse before = *log->VerifyChain(v1::VerifyChainRequest());
+  ASSERT_TRUE(before.ok()) << before.reason();
+
+  RewriteHistoryFrom(1, /*delete_checkpoints=*/true);
+  // Without a witness the database alone looks consistent: that is the attack.
+  EXPECT_TRUE(Verify().ok());
+  v1::VerifyChainResponse v = *log->VerifyChain(v1::VerifyChainRequest());
+  EXPECT_FALSE(v.ok());
+  EXPECT_EQ(v.first_broken_sequence(), 3) << v.reason();
+  EXPECT_NE(v.reason().find("witness mismatch"), std::string::npos) << v.reason();
+  EXPECT_NE(v.reason().find("events 1 to 3"), std::string::npos) << v.reason();
+
+  // Neither this log (which remembers its last checkpoint) nor a restarted
+  // one (which has only the witness) signs the forged chain.
+  ASSERT_TRUE(log->Append("planner", MakeEvent("c")).ok());
+  auto same = log->MakeCheckpoint();
+  EXPECT_EQ(same.status().code(), absl::StatusCode::kFailedPrecondition) << same.status();
+  auto restarted = NewLog(*signer_, {.witness = &witness})->MakeCheckpoint();
+  EXPECT_EQ(restarted.status().code(), absl::StatusCode::kFailedPrecondition) << restarted.status();
+  EXPECT_NE(restarted.status().message().find("checkpoint at 6"), std::string::npos) << restarted.status();
+  EXPECT_EQ(witness.Read(1, 100)->size(), 2u) << "nothing new witnessed";
+  EXPECT_EQ(log->GetCheckpoint(0).status().code(), absl::StatusCode::kNotFound) << "nothing new signed";
+}
+
+TEST_F(AuditLogTest, TheWitnessNamesTheFirstCheckpointARewriteContradicts) {
+  const std::string witness_dir = testing::MakeTempDir("ferry-audit-witness");
+  CheckpointWitness witness(witness_dir);
+  auto log = NewLog(*signer_, {.witness = &witness});
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(log->Append("planner", MakeEvent(absl::StrCat("a", i))).ok());
+  ASSERT_TRUE(log->MakeCheckpoint().ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(log->Append("planner", MakeEvent(absl::StrCat("b", i))).ok());
+  ASSERT_TRUE(log->MakeCheckpoint().ok());
+  RewriteHistoryFrom(5, /*delete_checkpoints=*/true);
+  v1::VerifyChainResponse v = *log->VerifyChain(v1::VerifyChainRequest());
+  EXPECT_FALSE(v.ok());
+  EXPECT_EQ(v.first_broken_sequence(), 6) << v.reason();
+  EXPECT_NE(v.reason().find("events 4 to 6"), std::string::npos) << "the checkpoint at 3 still matches: "
+                                                                  << v.reason();
+  // The witnessed checkpoint at 3 is intact but gone from the database: that is named too.
+  v1::VerifyChainRequest first_part;
+  first_part.set_to_sequence(4);
+  v1::VerifyChainResponse early = *log->VerifyChain(first_part);
+  EXPECT_FALSE(early.ok());
+  EXPECT_EQ(early.first_broken_sequence(), 3);
+  EXPECT_NE(early.reason().find("missing from the database"), std::string::npos) << early.reason();
+}
+
+TEST_F(AuditLogTest, NewestEventsDeletedWithTheirCheckpointAndTheHeadMovedBackAreNamedByTheWitness) {
+  const std::string witness_dir = testing::MakeTempDir("ferry-audit-witness");
+  CheckpointWitness witness(witness_dir);
+  auto log = NewLog(*signer_, {.witness = &witness});
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(log->Append("planner", MakeEvent(absl::StrCat("a", i))).ok());
+  ASSERT_TRUE(log->MakeCheckpoint().ok());
+  std::vector<v1::Event> events = QueryAll(v1::QueryRequest());
+  ASSERT_TRUE(Sql("ALTER TABLE audit.events DISABLE TRIGGER events_append_only;"
+                  "ALTER TABLE audit.checkpoints DISABLE TRIGGER checkpoints_append_only;"
+                  "DELETE FROM audit.events WHERE sequence > 3; DELETE FROM audit.checkpoints;"
+                  "UPDATE audit.chain_head SET sequence = 3, hash = '" + events[2].hash() + "';")
+                  .ok());
+  EXPECT_TRUE(Verify().ok()) << "the database alone is consistent";
+  v1::VerifyChainResponse v = *log->VerifyChain(v1::VerifyChainRequest());
+  EXPECT_FALSE(v.ok());
+  EXPECT_EQ(v.first_broken_sequence(), 4);
+  EXPECT_NE(v.reason().find("witnessed at 5 but the chain ends at 3"), std::string::npos) << v.reason();
+  ASSERT_TRUE(log->Append("planner", MakeEvent("b")).ok());
+  EXPECT_EQ(NewLog(*signer_, {.witness = &witness})->MakeCheckpoint().status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(AuditLogTest, MakeCheckpointRefusesAChainThatContradictsItsLastCheckpointEvenWithTheCheckpointsDeleted) {
+  AppendMany(4, "k");
+  ASSERT_TRUE(log_->MakeCheckpoint().ok());
+  RewriteHistoryFrom(1, /*delete_checkpoints=*/true);
+  AppendMany(1, "later");
+  auto next = log_->MakeCheckpoint();
+  EXPECT_EQ(next.status().code(), absl::StatusCode::kFailedPrecondition) << next.status();
+  EXPECT_NE(next.status().message().find("checkpoint at 4"), std::string::npos) << next.status();
+}
+
+TEST_F(AuditLogTest, AStoredCheckpointTheWitnessMissedIsWrittenAtTheNextCall) {
+  AppendMany(2, "k");
+  ASSERT_TRUE(log_->MakeCheckpoint().ok());  // no witness yet
+  const std::string witness_dir = testing::MakeTempDir("ferry-audit-witness");
+  CheckpointWitness witness(witness_dir);
+  auto log = NewLog(*signer_, {.witness = &witness});
+  auto nothing_new = log->MakeCheckpoint();
+  ASSERT_TRUE(nothing_new.ok()) << nothing_new.status();
+  EXPECT_FALSE(nothing_new->has_value());
+  auto witnessed = witness.Latest();
+  ASSERT_TRUE(witnessed.ok() && witnessed->has_value());
+  EXPECT_EQ((*witnessed)->sequence(), 2);
+  EXPECT_TRUE(log->VerifyChain(v1::VerifyChainRequest())->ok());
 }
 
 TEST_F(AuditLogTest, AMalformedHashInsertedThroughTheWriterRoleIsABreak) {

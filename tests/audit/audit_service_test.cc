@@ -58,10 +58,13 @@ class AuditServiceTest : public ::testing::Test {
     StartService();
   }
 
-  void StartService() {
-    auto svc = ServiceProcess::Start("ferry-audit", {"--database-url=" + db_.url(),
-                                                     "--checkpoint-key-file=" + dir_ + "/key.pem",
-                                                     "--checkpoint-interval=1h"});
+  void StartService(std::vector<std::string> args = {"--checkpoint-key-file=KEY"}) {
+    for (std::string& a : args) {
+      if (a == "--checkpoint-key-file=KEY") a = "--checkpoint-key-file=" + dir_ + "/key.pem";
+    }
+    args.push_back("--database-url=" + db_.url());
+    args.push_back("--checkpoint-interval=1h");
+    auto svc = ServiceProcess::Start("ferry-audit", args);
     ASSERT_TRUE(svc.ok()) << svc.status();
     svc_ = std::move(*svc);
     channel_ = grpc::CreateChannel(svc_->grpc_target(), grpc::InsecureChannelCredentials());
@@ -370,6 +373,41 @@ TEST_F(AuditServiceTest, ExportStreamsJsonLinesTheDocsRecipeVerifies) {
       {"/bin/sh", "-c", absl::StrCat("/usr/bin/python3 ", FERRY_AUDIT_TEST_DIR, "/verify_export.py < ", path)});
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("ok: 12 events"), std::string::npos) << r.output;
+}
+
+TEST_F(AuditServiceTest, RefusesToStartWithoutAPersistentKeyUnlessTrialEphemeralKeyIsGiven) {
+  testing::CommandResult refused =
+      RunCommand({testing::BinaryPath("ferry-audit"), "--database-url=" + db_.url(), "--insecure-plaintext",
+                  "--insecure-no-auth", "--grpc-address=127.0.0.1:0", "--metrics-address=127.0.0.1:0"});
+  EXPECT_NE(refused.exit_code, 0) << refused.output;
+  EXPECT_NE(refused.output.find("--checkpoint-key-file is required"), std::string::npos) << refused.output;
+  ASSERT_TRUE(svc_->Stop().ok());
+  StartService({"--trial-ephemeral-key"});
+  EXPECT_NE(svc_->Log().find("ephemeral key"), std::string::npos) << svc_->Log();
+  Append(MakeEvent("trial"));
+  EXPECT_TRUE(Verify().ok());
+}
+
+TEST_F(AuditServiceTest, ARotatedKeyKeepsVerifyingThroughTrustedCheckpointKeysAndCheckpointsAreWitnessed) {
+  Append(MakeEvent("old"));
+  ASSERT_TRUE(svc_->Stop().ok());  // signs the checkpoint at 1 with key.pem
+  const std::vector<std::string> rotated = {"--checkpoint-key-file=" + dir_ + "/new.pem",
+                                            "--trusted-checkpoint-keys=" + dir_ + "/key.pem.pub",
+                                            "--checkpoint-witness-dir=" + dir_ + "/witness"};
+  StartService(rotated);
+  Append(MakeEvent("new"));
+  ASSERT_TRUE(svc_->Stop().ok());  // signs the checkpoint at 2 with new.pem, and witnesses it
+  EXPECT_TRUE(std::ifstream(dir_ + "/witness/2.json").good());
+  StartService(rotated);
+  v1::VerifyChainResponse v = Verify();
+  EXPECT_TRUE(v.ok()) << v.reason();
+  EXPECT_EQ(v.checkpoints_verified(), 2);
+  ASSERT_TRUE(svc_->Stop().ok());
+  StartService({"--checkpoint-key-file=" + dir_ + "/new.pem"});
+  v1::VerifyChainResponse untrusted = Verify();
+  EXPECT_FALSE(untrusted.ok());
+  EXPECT_EQ(untrusted.first_broken_sequence(), 1);
+  EXPECT_NE(untrusted.reason().find("untrusted key"), std::string::npos) << untrusted.reason();
 }
 
 }  // namespace

@@ -64,13 +64,14 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(const std:
   p->log_path_ = p->dir_ + "/" + binary + ".log";
   std::string port_file = p->dir_ + "/ports";
   std::vector<std::string> argv = {BinaryPath(binary)};
-  bool has_grpc = false, has_metrics = false, has_tls = false, has_access = false;
+  bool has_grpc = false, has_metrics = false, has_tls = false, has_access = false, has_key = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     has_grpc |= a.rfind("--grpc-address", 0) == 0;
     has_metrics |= a.rfind("--metrics-address", 0) == 0;
     has_tls |= a.rfind("--tls-cert-file", 0) == 0 || a.rfind("--insecure-plaintext", 0) == 0;
     has_access |= a.rfind("--access-policy-file", 0) == 0 || a.rfind("--insecure-no-auth", 0) == 0;
+    has_key |= a.rfind("--checkpoint-key-file", 0) == 0 || a.rfind("--trial-ephemeral-key", 0) == 0;
     if (a.rfind("--tls-ca-file=", 0) == 0) p->tls_ca_file_ = a.substr(a.find('=') + 1);
     if (a == "--tls-ca-file" && i + 1 < args.size()) p->tls_ca_file_ = args[i + 1];
   }
@@ -82,6 +83,9 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(const std:
     // a test that brings its access policy keeps access control on.
     if (!has_access) argv.push_back("--insecure-no-auth");
   }
+  // ferry-audit refuses to start without a persistent key: one in the
+  // process's own directory unless the test brings its own.
+  if (binary == "ferry-audit" && !has_key) argv.push_back("--checkpoint-key-file=" + p->dir_ + "/checkpoint.pem");
   argv.push_back("--port-file=" + port_file);
   argv.insert(argv.end(), args.begin(), args.end());
 
