@@ -397,6 +397,62 @@ TEST_F(HostTargetTest, BadSpecsAreRefusedNamingTheField) {
   EXPECT_EQ(json::parse((*r)[0].json)["spec"]["content"], "apps/web/conf.yaml:a.conf");
 }
 
+TEST_F(HostTargetTest, RefusesSetuidSetgidAndStickyModesNamingObjectAndMode) {
+  for (const std::string& mode : {std::string("4755"), std::string("2755"), std::string("1777"), std::string("6777")}) {
+    json f = testing::ConfigFile("tool", "bin/tool", "#!/bin/sh\n");
+    f["spec"]["mode"] = mode;
+    absl::StatusOr<std::vector<TargetObject>> r = target_->Prepare(app_, {Obj(f)}, nullptr);
+    ASSERT_FALSE(r.ok()) << mode;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("ConfigFile \"tool\": spec.mode: " + mode), std::string::npos) << r.status();
+    EXPECT_NE(r.status().message().find("setuid"), std::string::npos) << r.status();
+    // A plan prepared before the rule (or by hand) is refused at apply too.
+    EXPECT_FALSE(target_->Apply(app_, Obj(f), nullptr, absl::Now() + absl::Seconds(5), nullptr).ok());
+  }
+  EXPECT_FALSE(fs::exists(root_ + "/bin/tool"));
+  json ok = testing::ConfigFile("tool", "bin/tool", "#!/bin/sh\n");
+  ok["spec"]["mode"] = "0777";
+  ASSERT_TRUE(PrepareAndApply({ok}).ok());
+  EXPECT_EQ(fs::status(root_ + "/bin/tool").permissions(), fs::perms::all);
+}
+
+TEST_F(HostTargetTest, ConfigFilesCannotWriteFerrysOwnState) {
+  // The pid records the deployer signals, and program logs.
+  fs::create_directories(root_ + "/.ferry/run/web-app/web");
+  fs::create_directories(root_ + "/logs/web-app");
+  fs::create_directory_symlink(root_ + "/.ferry/run", root_ + "/innocent");
+  for (const std::string& path : {std::string(".ferry/run/web-app/web/0.json"), std::string("./.ferry/x"),
+                                  std::string("logs/web-app/web.log"), std::string("innocent/web-app/web/0.json")}) {
+    absl::StatusOr<std::vector<TargetObject>> r =
+        target_->Prepare(app_, {Obj(testing::ConfigFile("forged", path, "{\"pid\": 1}"))}, nullptr);
+    ASSERT_FALSE(r.ok()) << path;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << path;
+    EXPECT_NE(r.status().message().find("Ferry's own state"), std::string::npos) << r.status();
+  }
+  EXPECT_TRUE(fs::is_empty(root_ + "/.ferry/run/web-app/web"));
+}
+
+TEST_F(HostTargetTest, ADirectorySwappedForASymlinkAfterPrepareCannotMoveTheWrite) {
+  std::string outside = ferry::testing::MakeTempDir("outside");
+  fs::create_directories(root_ + "/conf");
+  absl::StatusOr<std::vector<TargetObject>> prepared =
+      target_->Prepare(app_, {Obj(testing::ConfigFile("conf", "conf/app.conf", "x\n"))}, nullptr);
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  // Between the plan's checks and the write, conf/ becomes a way out, then a
+  // way into Ferry's state.
+  fs::remove(root_ + "/conf");
+  fs::create_directory_symlink(outside, root_ + "/conf");
+  absl::Status s = target_->Apply(app_, (*prepared)[0], nullptr, absl::Now() + absl::Seconds(5), nullptr);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_TRUE(fs::is_empty(outside));
+  fs::create_directories(root_ + "/.ferry/run");
+  fs::remove(root_ + "/conf");
+  fs::create_directory_symlink(root_ + "/.ferry/run", root_ + "/conf");
+  s = target_->Apply(app_, (*prepared)[0], nullptr, absl::Now() + absl::Seconds(5), nullptr);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_TRUE(fs::is_empty(root_ + "/.ferry/run"));
+}
+
 // A PNG-like file: NUL and 0xFF bytes, not UTF-8.
 const std::string kBinary = std::string("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x00\x01", 20) + std::string(300, '\xff');
 

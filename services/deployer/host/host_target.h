@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -8,6 +9,7 @@
 #include "common/concurrency/mutex.h"
 #include "services/deployer/host/host_objects.h"
 #include "services/deployer/host/process_manager.h"
+#include "services/deployer/host/root_policy.h"
 #include "services/deployer/target.h"
 
 namespace ferry::deployer::host {
@@ -40,14 +42,18 @@ class HostTarget final : public Target {
 
   const std::string root_;
   ProcessManager processes_;
+  std::atomic<int> stage_counter_{0};
 };
 
-// One HostTarget per root directory. Thread-safe.
+// One HostTarget per root directory, each root checked by `roots` first
+// (resolved; a refused root fails the plan or deployment). Thread-safe.
 class HostTargetFactory final : public TargetFactory {
  public:
+  explicit HostTargetFactory(RootPolicy roots = RootPolicy()) : roots_(std::move(roots)) {}
   absl::StatusOr<Target*> For(const v1::DeployTarget& target) override;
 
  private:
+  const RootPolicy roots_;
   ferry::Mutex mu_;
   std::map<std::string, std::unique_ptr<HostTarget>> targets_ ABSL_GUARDED_BY(mu_);
 };
