@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "services/deployer/host/host_target.h"
+#include "services/deployer/host/workload_identity.h"
 #include "tests/support/test_database.h"
 
 namespace ferry::deployer::host {
@@ -77,6 +78,35 @@ TEST(RootPolicyTest, TheFactoryRefusesAPlanWhoseRootIsNotAllowed) {
   absl::StatusOr<Target*> again = factory.For(HostAt(allowed + "/envs/./local"));
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*good, *again);
+}
+
+}  // namespace
+}  // namespace ferry::deployer::host
+
+namespace ferry::deployer::host {
+namespace {
+
+TEST(WorkloadIdentityTest, ResolvesUsersAndGroupsAndNeverRoot) {
+  absl::StatusOr<WorkloadIdentity> unset = ResolveWorkloadUser("");
+  ASSERT_TRUE(unset.ok());
+  EXPECT_FALSE(unset->uid.has_value());
+  absl::StatusOr<WorkloadIdentity> nobody = ResolveWorkloadUser("65534:65534");
+  ASSERT_TRUE(nobody.ok()) << nobody.status();
+  EXPECT_EQ(*nobody->uid, 65534u);
+  EXPECT_EQ(nobody->gid, 65534u);
+  absl::StatusOr<WorkloadIdentity> named = ResolveWorkloadUser("nobody");
+  ASSERT_TRUE(named.ok()) << named.status();
+  EXPECT_EQ(*named->uid, 65534u);
+  for (const std::string& root : {std::string("root"), std::string("0"), std::string("65534:0"),
+                                  std::string("nobody:root")}) {
+    absl::StatusOr<WorkloadIdentity> r = ResolveWorkloadUser(root);
+    ASSERT_FALSE(r.ok()) << root;
+    EXPECT_NE(r.status().message().find("--workload-user: \"" + root + "\" is root"), std::string::npos)
+        << r.status();
+  }
+  absl::StatusOr<WorkloadIdentity> unknown = ResolveWorkloadUser("no-such-user-here");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.status().message().find("names no user"), std::string::npos) << unknown.status();
 }
 
 }  // namespace

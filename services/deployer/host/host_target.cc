@@ -104,7 +104,8 @@ absl::Status ModeRefusal(int mode) {
 
 }  // namespace
 
-HostTarget::HostTarget(std::string root_dir) : root_(std::move(root_dir)), processes_(root_) {}
+HostTarget::HostTarget(std::string root_dir, WorkloadIdentity who)
+    : root_(std::move(root_dir)), who_(std::move(who)), processes_(root_, who_) {}
 
 namespace {
 
@@ -244,7 +245,7 @@ absl::Status HostTarget::ApplyFile(const AppScope& app, const HostObject& obj) {
     std::vector<std::string> argv;
     for (const std::string& a : spec.validate) argv.push_back(absl::StrReplaceAll(a, {{"{path}", staged}}));
     absl::StatusOr<process::ProcessResult> r =
-        process::RunProcess(argv, HostCommandOptions(spec.validate_timeout, root_));
+        process::RunProcess(argv, HostCommandOptions(spec.validate_timeout, root_, who_));
     if (!r.ok() || !r->succeeded()) {
       unlinkat(*dir_fd, tmp_name.c_str(), 0);
       std::string why = !r.ok()         ? std::string(r.status().message())
@@ -263,7 +264,7 @@ absl::Status HostTarget::ApplyFile(const AppScope& app, const HostObject& obj) {
   if (spec.reload) {
     const ReloadAction& r = *spec.reload;
     if (!r.command.empty()) {
-      absl::StatusOr<process::ProcessResult> out = process::RunProcess(r.command, HostCommandOptions(r.timeout, root_));
+      absl::StatusOr<process::ProcessResult> out = process::RunProcess(r.command, HostCommandOptions(r.timeout, root_, who_));
       if (!out.ok()) return Prefix(obj.where + ": reload command", out.status());
       if (!out->succeeded()) {
         return absl::FailedPreconditionError(
@@ -404,7 +405,7 @@ absl::StatusOr<Target*> HostTargetFactory::For(const v1::DeployTarget& target) {
   if (!key.ok()) return key.status();
   ferry::MutexLock l(&mu_);
   auto& t = targets_[*key];
-  if (!t) t = std::make_unique<HostTarget>(*key);
+  if (!t) t = std::make_unique<HostTarget>(*key, who_);
   return t.get();
 }
 
