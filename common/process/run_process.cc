@@ -143,6 +143,7 @@ enum ChildStage : int {
   kStageChdir,
   kStageRlimit,
   kStageUnshare,
+  kStageIdentity,
   kStageExec,
 };
 
@@ -154,6 +155,7 @@ const char* StageName(int stage) {
     case kStageChdir: return "changing to the working directory";
     case kStageRlimit: return "setrlimit";
     case kStageUnshare: return "unshare (network namespace)";
+    case kStageIdentity: return "changing to the workload's uid and gid";
     default: return "execve";
   }
 }
@@ -174,6 +176,9 @@ struct ChildPlan {
   Limit limits[5];
   int n_limits = 0;
   bool unshare_network = false;
+  bool set_identity = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
 };
 
 [[noreturn]] void ChildFail(int error_fd, int stage, int err) {
@@ -237,6 +242,13 @@ int UnshareNetwork() {
   if (plan.unshare_network) {
     int err = UnshareNetwork();
     if (err != 0) ChildFail(err_fd, kStageUnshare, err);
+  }
+  // Raw system calls: the forked child has one thread, and glibc's wrappers
+  // would signal the parent's other (absent) threads.
+  if (plan.set_identity &&
+      (::syscall(SYS_setgroups, 0, nullptr) != 0 || ::syscall(SYS_setresgid, plan.gid, plan.gid, plan.gid) != 0 ||
+       ::syscall(SYS_setresuid, plan.uid, plan.uid, plan.uid) != 0)) {
+    ChildFail(err_fd, kStageIdentity, errno);
   }
   ::execve(plan.program, plan.argv, plan.envp);
   ChildFail(err_fd, kStageExec, errno);
@@ -385,6 +397,11 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv, c
                         {{"reason", std::string(available.message())}});
         });
       }
+    }
+    if (options.sandbox->uid.has_value()) {
+      plan.set_identity = true;
+      plan.uid = *options.sandbox->uid;
+      plan.gid = options.sandbox->gid;
     }
     absl::StatusOr<pid_t> forked = ForkChild(plan, argv[0], options.working_dir);
     out_write.Reset();

@@ -18,6 +18,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <sys/types.h>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -65,6 +67,11 @@ struct Sandbox {
   // child runs with the network and NetworkIsolationAvailable's reason is
   // logged once.
   bool isolate_network = false;
+  // Run the child as this uid and gid, with no supplementary groups
+  // (setgroups, setresgid, setresuid after fork, before exec; the caller must
+  // be allowed to). Unset: the caller's.
+  std::optional<uid_t> uid;
+  gid_t gid = 0;
 };
 
 struct ProcessOptions {

@@ -23,9 +23,14 @@
 #include "services/deployer/grpc_plan_source.h"
 #include "services/deployer/grpc_repo_file_fetcher.h"
 #include "services/deployer/host/host_target.h"
+#include "services/deployer/host/self_protection.h"
+#include "services/deployer/host/workload_identity.h"
 #include "services/deployer/postgres_deployment_store.h"
 
 int main(int argc, char** argv) {
+  // First of all: workloads run as this uid and must not read our
+  // /proc/<pid>/environ (the database URL) nor ptrace us.
+  absl::Status non_dumpable = ferry::deployer::host::MakeNonDumpable();
   ferry::server::BlockTerminationSignals();
   // Plans of tens of thousands of objects are read, copied and freed whole by
   // many handler threads: with one malloc arena per thread and a threshold
@@ -64,12 +69,39 @@ int main(int argc, char** argv) {
   ferry::config::AddFlag(app, "--plan-attempts", options.plan_attempts,
                          "Tries of a released plan that fails other than for an outage (not acknowledged, not "
                          "recorded) before it is reported FAILED and the plans behind it are taken");
+  std::vector<std::string> allowed_roots;
+  app.add_option("--allowed-roots", allowed_roots,
+                 "Directories an environment's rootDir must resolve beneath (comma-separated); unset: any "
+                 "directory but / (a warning at start)")
+      ->delimiter(',')
+      ->envname(ferry::config::EnvNameFor("--allowed-roots"));
+  std::string workload_user;
+  ferry::config::AddFlag(app, "--workload-user", workload_user,
+                         "USER[:GROUP] (names or numbers) that Process instances, validate and reload commands and "
+                         "exec probes run as (never root); unset: the deployer's own uid");
   CLI11_PARSE(app, argc, argv);
   // Test only (docs/development.md): die by SIGKILL right after the Nth saved step.
   if (const char* crash = std::getenv("FERRY_TEST_CRASH_AFTER_STEP"); crash != nullptr) {
     options.runner.test_crash_after_steps = std::atoi(crash);
   }
   ferry::logging::Init("deployer", config.log_level);
+  if (!non_dumpable.ok()) {
+    ferry::logging::Error("cannot start", {{"error", std::string(non_dumpable.message())}});
+    return 1;
+  }
+  absl::StatusOr<ferry::deployer::host::WorkloadIdentity> workload_identity =
+      ferry::deployer::host::ResolveWorkloadUser(workload_user);
+  if (!workload_identity.ok()) {
+    ferry::logging::Error("cannot start", {{"error", std::string(workload_identity.status().message())}});
+    return 1;
+  }
+  if (!workload_identity->uid.has_value() && getuid() == 0) {
+    ferry::logging::Warn("workloads run as root: the deployer runs as root and --workload-user is unset", {});
+  }
+  if (allowed_roots.empty()) {
+    ferry::logging::Warn("no --allowed-roots: an environment's rootDir may be any directory but /",
+                         {{"hint", "set --allowed-roots to the directories environments may deploy into"}});
+  }
   if (options.drift_interval < absl::Seconds(1)) {
     ferry::logging::Error("cannot start", {{"error", "--drift-interval must be at least 1s"}});
     return 1;
@@ -93,7 +125,8 @@ int main(int argc, char** argv) {
                                                   *infra->runner, {.max_batch_bytes = config.outbox_max_batch_bytes});
   ferry::SystemClock clock;
   ferry::deployer::PostgresDeploymentStore store(infra->pool.get(), audit->store());
-  ferry::deployer::host::HostTargetFactory targets;
+  ferry::deployer::host::HostTargetFactory targets{ferry::deployer::host::RootPolicy(allowed_roots),
+                                                  *workload_identity};
   // AcknowledgePlan and ReportPlanResult are idempotent: when the planner is
   // momentarily out of handler threads, gRPC retries them after a short
   // backoff instead of failing the hand-off.

@@ -17,6 +17,8 @@
 
 #include "services/deployer/host/health_probe.h"
 #include "services/deployer/host/detached_process.h"
+#include "services/deployer/host/self_protection.h"
+#include "services/deployer/host/workload_identity.h"
 #include "tests/deployer/test_util.h"
 #include "tests/support/test_database.h"
 
@@ -395,6 +397,132 @@ TEST_F(HostTargetTest, BadSpecsAreRefusedNamingTheField) {
   });
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(json::parse((*r)[0].json)["spec"]["content"], "apps/web/conf.yaml:a.conf");
+}
+
+TEST_F(HostTargetTest, RefusesSetuidSetgidAndStickyModesNamingObjectAndMode) {
+  for (const std::string& mode : {std::string("4755"), std::string("2755"), std::string("1777"), std::string("6777")}) {
+    json f = testing::ConfigFile("tool", "bin/tool", "#!/bin/sh\n");
+    f["spec"]["mode"] = mode;
+    absl::StatusOr<std::vector<TargetObject>> r = target_->Prepare(app_, {Obj(f)}, nullptr);
+    ASSERT_FALSE(r.ok()) << mode;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("ConfigFile \"tool\": spec.mode: " + mode), std::string::npos) << r.status();
+    EXPECT_NE(r.status().message().find("setuid"), std::string::npos) << r.status();
+    // A plan prepared before the rule (or by hand) is refused at apply too.
+    EXPECT_FALSE(target_->Apply(app_, Obj(f), nullptr, absl::Now() + absl::Seconds(5), nullptr).ok());
+  }
+  EXPECT_FALSE(fs::exists(root_ + "/bin/tool"));
+  json ok = testing::ConfigFile("tool", "bin/tool", "#!/bin/sh\n");
+  ok["spec"]["mode"] = "0777";
+  ASSERT_TRUE(PrepareAndApply({ok}).ok());
+  EXPECT_EQ(fs::status(root_ + "/bin/tool").permissions(), fs::perms::all);
+}
+
+TEST_F(HostTargetTest, ConfigFilesCannotWriteFerrysOwnState) {
+  // The pid records the deployer signals, and program logs.
+  fs::create_directories(root_ + "/.ferry/run/web-app/web");
+  fs::create_directories(root_ + "/logs/web-app");
+  fs::create_directory_symlink(root_ + "/.ferry/run", root_ + "/innocent");
+  for (const std::string& path : {std::string(".ferry/run/web-app/web/0.json"), std::string("./.ferry/x"),
+                                  std::string("logs/web-app/web.log"), std::string("innocent/web-app/web/0.json")}) {
+    absl::StatusOr<std::vector<TargetObject>> r =
+        target_->Prepare(app_, {Obj(testing::ConfigFile("forged", path, "{\"pid\": 1}"))}, nullptr);
+    ASSERT_FALSE(r.ok()) << path;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << path;
+    EXPECT_NE(r.status().message().find("Ferry's own state"), std::string::npos) << r.status();
+  }
+  EXPECT_TRUE(fs::is_empty(root_ + "/.ferry/run/web-app/web"));
+}
+
+TEST_F(HostTargetTest, ADirectorySwappedForASymlinkAfterPrepareCannotMoveTheWrite) {
+  std::string outside = ferry::testing::MakeTempDir("outside");
+  fs::create_directories(root_ + "/conf");
+  absl::StatusOr<std::vector<TargetObject>> prepared =
+      target_->Prepare(app_, {Obj(testing::ConfigFile("conf", "conf/app.conf", "x\n"))}, nullptr);
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  // Between the plan's checks and the write, conf/ becomes a way out, then a
+  // way into Ferry's state.
+  fs::remove(root_ + "/conf");
+  fs::create_directory_symlink(outside, root_ + "/conf");
+  absl::Status s = target_->Apply(app_, (*prepared)[0], nullptr, absl::Now() + absl::Seconds(5), nullptr);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_TRUE(fs::is_empty(outside));
+  fs::create_directories(root_ + "/.ferry/run");
+  fs::remove(root_ + "/conf");
+  fs::create_directory_symlink(root_ + "/.ferry/run", root_ + "/conf");
+  s = target_->Apply(app_, (*prepared)[0], nullptr, absl::Now() + absl::Seconds(5), nullptr);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_TRUE(fs::is_empty(root_ + "/.ferry/run"));
+}
+
+// #17's "done when": an application that tries to read the deployer's
+// environment, write outside its root, write into Ferry's own state and set
+// a setuid bit fails at every attempt while the application itself runs.
+// Needs root, to run the workload as another uid (--workload-user).
+TEST_F(HostTargetTest, AConfinedApplicationFailsEveryAttemptOnTheDeployerWhileItRuns) {
+  if (getuid() != 0) GTEST_SKIP() << "needs root to run the workload as another uid";
+  ASSERT_TRUE(MakeNonDumpable().ok());  // This test process is the deployer.
+  WorkloadIdentity nobody{65534, 65534, "65534"};
+  target_ = std::make_unique<HostTarget>(root_, nobody);
+  fs::permissions(root_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                             fs::perms::others_read | fs::perms::others_exec);
+  std::string outside = ferry::testing::MakeTempDir("outside");
+  fs::permissions(outside, fs::perms::owner_all | fs::perms::others_read | fs::perms::others_exec);
+  fs::create_directory_symlink(outside, root_ + "/link-out");
+  // Through the deployer: each object is refused before anything changes.
+  json forged = testing::ConfigFile("forged", ".ferry/run/web-app/attacker/0.json", "{\"pid\": 1}");
+  json escape = testing::ConfigFile("escape", "link-out/escape.conf", "x");
+  json setuid = testing::ConfigFile("setuid", "bin/shell", "#!/bin/sh\n");
+  setuid["spec"]["mode"] = "4755";
+  for (const json& doc : {forged, escape, setuid}) {
+    absl::StatusOr<std::vector<TargetObject>> r = target_->Prepare(app_, {Obj(doc)}, nullptr);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << doc.dump();
+  }
+  // From the running process itself.
+  json conf = testing::ConfigFile("conf", "etc/app.conf", "a=1\n");
+  // Its validate and reload commands run as the workload user too.
+  conf["spec"]["validate"] = {{"command", "test \"$(id -u)\" = 65534 && test -r {path}"}};
+  conf["spec"]["reload"] = {{"command", "test \"$(id -u)\" = 65534"}};
+  json attacker = {
+      {"apiVersion", "ferry.dev/v1"},
+      {"kind", "Process"},
+      {"metadata", {{"name", "attacker"}}},
+      {"spec",
+       {{"command",
+         "try() { what=$1; shift; if (\"$@\") >/dev/null 2>&1; then echo \"$what: SUCCEEDED\"; "
+         "else echo \"$what: refused\"; fi; }; "
+         "echo \"running as $(id -u)\"; "
+         "try environ cat /proc/$DEPLOYER_PID/environ; "
+         "try outside sh -c \"echo x > $OUTSIDE/escape\"; "
+         "try pid-record sh -c \"echo '{}' > $FERRY_INSTANCE\"; "
+         "try ferry-state sh -c \"echo x > $HOME/.ferry/run/forged.json\"; "
+         "try logs sh -c \"echo x > $HOME/logs/forged.log\"; "
+         "try root-file sh -c \"echo x > $HOME/etc/app.conf\"; "
+         "try setuid chmod u+s $HOME/etc/app.conf; "
+         "echo finished; exec sleep 60"},
+        {"env",
+         {{{"name", "DEPLOYER_PID"}, {"value", std::to_string(getpid())}}, {{"name", "OUTSIDE"}, {"value", outside}}}},
+        {"restartPolicy", "Never"}}}};
+  ASSERT_TRUE(PrepareAndApply({conf, attacker}).ok());
+  std::string log;
+  for (int i = 0; i < 500 && log.find("finished") == std::string::npos; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+    log.clear();
+    for (const auto& e : fs::directory_iterator(root_ + "/logs/web-app/attacker")) log += Read(e.path().string());
+  }
+  ASSERT_NE(log.find("finished"), std::string::npos) << log;
+  EXPECT_NE(log.find("running as 65534"), std::string::npos) << log;
+  for (const char* attempt : {"environ", "outside", "pid-record", "ferry-state", "logs", "root-file", "setuid"}) {
+    EXPECT_NE(log.find(std::string(attempt) + ": refused"), std::string::npos) << attempt << "\n" << log;
+  }
+  EXPECT_EQ(log.find("SUCCEEDED"), std::string::npos) << log;
+  EXPECT_TRUE(fs::is_empty(outside));
+  EXPECT_FALSE(fs::exists(root_ + "/.ferry/run/web-app/attacker/0.json"));
+  EXPECT_FALSE(fs::exists(root_ + "/bin/shell"));
+  EXPECT_EQ(Read(root_ + "/etc/app.conf"), "a=1\n");
+  EXPECT_EQ(fs::status(root_ + "/etc/app.conf").permissions() & fs::perms::set_uid, fs::perms::none);
+  // The application itself runs, managed by the deployer.
+  EXPECT_EQ(testing::CountProcessesUnder(root_), 1);
 }
 
 // A PNG-like file: NUL and 0xFF bytes, not UTF-8.

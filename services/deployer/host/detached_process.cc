@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -24,8 +25,89 @@
 
 namespace ferry::deployer::host {
 
-absl::StatusOr<pid_t> SpawnDetached(const SpawnSpec& spec) {
+namespace {
+
+// The program posix_spawnp would run: `name` looked up in the caller's PATH.
+std::string FindProgram(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = std::getenv("PATH");
+  for (absl::string_view dir : absl::StrSplit(path != nullptr ? path : "/usr/bin:/bin", ':')) {
+    std::string candidate = absl::StrCat(dir.empty() ? "." : dir, "/", name);
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return name;
+}
+
+// SpawnDetached as another uid: fork, then async-signal-safe calls (raw
+// system calls for the identity: the child has one thread) and exec.
+absl::StatusOr<pid_t> SpawnAs(const SpawnSpec& spec, uid_t uid, gid_t gid) {
+  int log_fd = open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (log_fd < 0) return absl::InternalError(absl::StrCat("open ", spec.log_path, ": ", strerror(errno)));
+  int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int err_pipe[2];
+  if (null_fd < 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
+    int err = errno;
+    close(log_fd);
+    if (null_fd >= 0) close(null_fd);
+    return absl::InternalError(absl::StrCat("cannot start ", spec.argv[0], ": ", strerror(err)));
+  }
+  std::string program = FindProgram(spec.argv[0]);
+  std::vector<std::string> env_strings;
+  for (const auto& [k, v] : spec.env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> args = process::CStrings(spec.argv);
+  std::vector<char*> envp = process::CStrings(env_strings);
+  const char* workdir = spec.workdir.empty() ? nullptr : spec.workdir.c_str();
+  pid_t pid = fork();
+  if (pid == 0) {
+    int err_fd = err_pipe[1];
+    auto fail = [err_fd]() {
+      int e = errno;
+      (void)!write(err_fd, &e, sizeof e);
+      _exit(127);
+    };
+    sigset_t empty;
+    sigemptyset(&empty);
+    sigprocmask(SIG_SETMASK, &empty, nullptr);
+    if (setsid() < 0) fail();
+    if (dup2(null_fd, 0) != 0 || dup2(log_fd, 1) != 1 || dup2(log_fd, 2) != 2) fail();
+    if (workdir != nullptr && chdir(workdir) != 0) fail();
+    if (syscall(SYS_setgroups, 0, nullptr) != 0 || syscall(SYS_setresgid, gid, gid, gid) != 0 ||
+        syscall(SYS_setresuid, uid, uid, uid) != 0) {
+      fail();
+    }
+    if (err_fd > 3) syscall(SYS_close_range, 3u, static_cast<unsigned>(err_fd - 1), 0u);
+    syscall(SYS_close_range, static_cast<unsigned>(err_fd + 1), ~0u, 0u);
+    execve(program.c_str(), args.data(), envp.data());
+    fail();
+  }
+  int fork_err = errno;
+  close(err_pipe[1]);
+  close(log_fd);
+  close(null_fd);
+  if (pid < 0) {
+    close(err_pipe[0]);
+    return absl::InternalError(absl::StrCat("cannot start ", spec.argv[0], ": fork: ", strerror(fork_err)));
+  }
+  int child_err = 0;
+  ssize_t n;
+  do {
+    n = read(err_pipe[0], &child_err, sizeof child_err);
+  } while (n < 0 && errno == EINTR);
+  close(err_pipe[0]);
+  if (n > 0) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return absl::FailedPreconditionError(absl::StrCat("cannot start ", spec.argv[0], " as uid ", uid, ": ",
+                                                      strerror(child_err)));
+  }
+  return pid;
+}
+
+}  // namespace
+
+absl::StatusOr<pid_t> SpawnDetached(const SpawnSpec& spec, const WorkloadIdentity& who) {
   if (spec.argv.empty()) return absl::InvalidArgumentError("empty command");
+  if (who.uid.has_value()) return SpawnAs(spec, *who.uid, who.gid);
   process::SpawnFileActions fa;
   posix_spawn_file_actions_addopen(&fa.fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa.fa, 1, spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640);

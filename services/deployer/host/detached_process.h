@@ -8,12 +8,14 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "services/deployer/host/workload_identity.h"
 
 namespace ferry::deployer::host {
 
@@ -26,8 +28,10 @@ struct SpawnSpec {
 
 // Starts a long-running program in a session of its own (setsid), so it
 // outlives the caller, with stdin from /dev/null and output appended to
-// spec.log_path. Returns its pid. Thread-safe.
-absl::StatusOr<pid_t> SpawnDetached(const SpawnSpec& spec);
+// spec.log_path. Returns its pid. With `who` naming a uid, it runs as that
+// uid and gid (no supplementary groups), changed in the child after fork,
+// before exec; the log is opened by the caller. Thread-safe.
+absl::StatusOr<pid_t> SpawnDetached(const SpawnSpec& spec, const WorkloadIdentity& who = {});
 
 // Identity of a running process: its pid plus its start time (field 22 of
 // /proc/<pid>/stat), so that a reused pid is never mistaken for it.

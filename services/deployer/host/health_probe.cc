@@ -102,8 +102,9 @@ ProbeResult ProbeHttp(int port, const std::string& path, int expected_status, ab
   return {true, msg};
 }
 
-ProbeResult ProbeExec(const std::vector<std::string>& argv, absl::Duration timeout, const std::string& workdir) {
-  absl::StatusOr<process::ProcessResult> r = process::RunProcess(argv, HostCommandOptions(timeout, workdir));
+ProbeResult ProbeExec(const std::vector<std::string>& argv, absl::Duration timeout, const std::string& workdir,
+                      const WorkloadIdentity& who) {
+  absl::StatusOr<process::ProcessResult> r = process::RunProcess(argv, HostCommandOptions(timeout, workdir, who));
   if (!r.ok()) return {false, std::string(r.status().message())};
   if (r->timed_out) return {false, "exec check timed out"};
   std::string out = r->stdout_text.substr(0, 200);

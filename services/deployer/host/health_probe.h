@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "services/deployer/host/workload_identity.h"
 
 namespace ferry::deployer::host {
 
@@ -20,7 +21,8 @@ ProbeResult ProbeHttp(int port, const std::string& path, int expected_status, ab
 ProbeResult ProbeTcp(int port, absl::Duration timeout);
 
 // Runs `argv`; ok when it exits 0.
-ProbeResult ProbeExec(const std::vector<std::string>& argv, absl::Duration timeout, const std::string& workdir);
+ProbeResult ProbeExec(const std::vector<std::string>& argv, absl::Duration timeout, const std::string& workdir,
+                      const WorkloadIdentity& who = {});
 
 // A free loopback TCP port, or 0.
 int PickFreePort();

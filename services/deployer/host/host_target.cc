@@ -1,6 +1,8 @@
 #include "services/deployer/host/host_target.h"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,9 +54,58 @@ std::string ShortOutput(const std::string& s) {
   return out;
 }
 
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+std::string ReadFd(int fd) {
+  std::string out;
+  char buf[65536];
+  while (true) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+// Ferry's own state under a root: pid records (.ferry/run/...) and program
+// output (logs/...). A ConfigFile may write neither, or it could forge the
+// pid records the deployer signals and trusts.
+absl::Status CheckNotFerryState(const std::string& root, const std::string& abs, const std::string& path) {
+  char buf[PATH_MAX];
+  std::string real_root = realpath(root.c_str(), buf) != nullptr ? std::string(buf) : root;
+  std::string rel;
+  if (absl::StartsWith(abs, real_root + "/")) {
+    rel = abs.substr(real_root.size() + 1);
+  } else if (absl::StartsWith(abs, root + "/")) {
+    rel = abs.substr(root.size() + 1);
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("spec.path: \"", path, "\" resolves outside the root"));
+  }
+  while (absl::StartsWith(rel, "./")) rel = rel.substr(2);
+  for (const char* area : {".ferry", "logs"}) {
+    if (rel == area || absl::StartsWith(rel, absl::StrCat(area, "/"))) {
+      return absl::InvalidArgumentError(absl::StrCat("spec.path: \"", path, "\" resolves into ", area,
+                                                     "/, Ferry's own state under the root (pid records and logs)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ModeRefusal(int mode) {
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "spec.mode: %04o sets setuid, setgid or sticky bits, which the host target refuses (at most 0777)", mode));
+}
+
 }  // namespace
 
-HostTarget::HostTarget(std::string root_dir) : root_(std::move(root_dir)), processes_(root_) {}
+HostTarget::HostTarget(std::string root_dir, WorkloadIdentity who)
+    : root_(std::move(root_dir)), who_(std::move(who)), processes_(root_, who_) {}
 
 namespace {
 
@@ -98,6 +149,9 @@ absl::StatusOr<std::vector<TargetObject>> HostTarget::Prepare(const AppScope& ap
     if (obj.file) {
       absl::StatusOr<std::string> abs = ResolveUnderRoot(root_, obj.file->path, "spec.path", false);
       if (!abs.ok()) return Prefix(obj.where, abs.status());
+      absl::Status state = CheckNotFerryState(root_, *abs, obj.file->path);
+      if (!state.ok()) return Prefix(obj.where, state);
+      if ((obj.file->mode & ~0777) != 0) return Prefix(obj.where, ModeRefusal(obj.file->mode));
       auto [it, inserted] = paths.emplace(*abs, obj.where);
       if (!inserted) return absl::InvalidArgumentError(absl::StrCat(obj.where, ": spec.path: \"", obj.file->path,
                                                                      "\" is also written by ", it->second));
@@ -132,46 +186,68 @@ absl::Status HostTarget::ApplyFile(const AppScope& app, const HostObject& obj) {
   const ConfigFileSpec& spec = *obj.file;
   std::error_code ec;
   fs::create_directories(root_, ec);
-  absl::StatusOr<std::string> abs = ResolveUnderRoot(root_, spec.path, "spec.path", true);
+  // The string check first (clear errors), then every write through
+  // descriptors opened beneath the root, so nothing swapped in between the
+  // check and the write (a directory turned symlink) can move the write.
+  absl::StatusOr<std::string> abs = ResolveUnderRoot(root_, spec.path, "spec.path", false);
   if (!abs.ok()) return Prefix(obj.where, abs.status());
+  absl::Status state = CheckNotFerryState(root_, *abs, spec.path);
+  if (!state.ok()) return Prefix(obj.where, state);
+  if ((spec.mode & ~0777) != 0) return Prefix(obj.where, ModeRefusal(spec.mode));
+  std::string rel_dir = Dirname(spec.path);
+  std::string base = spec.path.substr(rel_dir.empty() ? 0 : rel_dir.size() + 1);
+  absl::StatusOr<int> dir_fd = OpenDirBeneath(root_, rel_dir, "spec.path", true);
+  if (!dir_fd.ok()) return Prefix(obj.where, dir_fd.status());
+  FdCloser dir_closer{*dir_fd};
+  std::string dir = PathOfFd(*dir_fd);
+  // The directory the descriptor really is (symlinks inside the root
+  // followed) must not be Ferry's own state either.
+  state = CheckNotFerryState(root_, absl::StrCat(dir, "/", base), spec.path);
+  if (!state.ok()) return Prefix(obj.where, state);
   const std::string& content = spec.content;  // the exact bytes (contentBase64 decoded)
   // Unchanged content and mode: nothing to write, nothing to reload.
-  bool found = false;
-  std::string current = ReadAll(*abs, &found);
-  struct stat st;
-  if (found && current == content && lstat(abs->c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-      static_cast<int>(st.st_mode & 07777) == spec.mode) {
-    return absl::OkStatus();
+  {
+    int cfd = openat(*dir_fd, base.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (cfd >= 0) {
+      FdCloser c{cfd};
+      struct stat st;
+      if (fstat(cfd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<int>(st.st_mode & 07777) == spec.mode &&
+          static_cast<size_t>(st.st_size) == content.size() && ReadFd(cfd) == content) {
+        return absl::OkStatus();
+      }
+    }
   }
-  std::string dir = Dirname(*abs);
-  std::string base = abs->substr(dir.size() + 1);
-  std::string tmpl = absl::StrCat(dir, "/.", base, ".ferry-XXXXXX");
-  std::vector<char> buf(tmpl.begin(), tmpl.end());
-  buf.push_back('\0');
-  int fd = mkstemp(buf.data());
-  if (fd < 0) return absl::InternalError(absl::StrCat(obj.where, ": cannot stage ", tmpl, ": ", strerror(errno)));
-  std::string staged(buf.data());
+  std::string tmp_name;
+  int fd = -1;
+  for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
+    tmp_name = absl::StrFormat(".%s.ferry-%d-%d-%d", base, getpid(), ++stage_counter_, attempt);
+    fd = openat(*dir_fd, tmp_name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST) break;
+  }
+  std::string staged = absl::StrCat(dir, "/", tmp_name);
+  if (fd < 0) return absl::InternalError(absl::StrCat(obj.where, ": cannot stage ", staged, ": ", strerror(errno)));
   size_t off = 0;
   while (off < content.size()) {
     ssize_t n = write(fd, content.data() + off, content.size() - off);
     if (n < 0) {
       if (errno == EINTR) continue;
+      int err = errno;
       close(fd);
-      unlink(staged.c_str());
-      return absl::InternalError(absl::StrCat(obj.where, ": write ", staged, ": ", strerror(errno)));
+      unlinkat(*dir_fd, tmp_name.c_str(), 0);
+      return absl::InternalError(absl::StrCat(obj.where, ": write ", staged, ": ", strerror(err)));
     }
     off += n;
   }
-  fchmod(fd, static_cast<mode_t>(spec.mode));
+  fchmod(fd, static_cast<mode_t>(spec.mode & 0777));
   fsync(fd);
   close(fd);
   if (!spec.validate.empty()) {
     std::vector<std::string> argv;
     for (const std::string& a : spec.validate) argv.push_back(absl::StrReplaceAll(a, {{"{path}", staged}}));
     absl::StatusOr<process::ProcessResult> r =
-        process::RunProcess(argv, HostCommandOptions(spec.validate_timeout, root_));
+        process::RunProcess(argv, HostCommandOptions(spec.validate_timeout, root_, who_));
     if (!r.ok() || !r->succeeded()) {
-      unlink(staged.c_str());
+      unlinkat(*dir_fd, tmp_name.c_str(), 0);
       std::string why = !r.ok()         ? std::string(r.status().message())
                         : r->timed_out ? "timed out"
                                        : absl::StrCat(DescribeEnd(*r), ": ", ShortOutput(r->stdout_text));
@@ -179,20 +255,16 @@ absl::Status HostTarget::ApplyFile(const AppScope& app, const HostObject& obj) {
           absl::StrCat(obj.where, ": validate command refused the file; it did not go live: ", why));
     }
   }
-  if (rename(staged.c_str(), abs->c_str()) != 0) {
+  if (renameat(*dir_fd, tmp_name.c_str(), *dir_fd, base.c_str()) != 0) {
     int err = errno;
-    unlink(staged.c_str());
-    return absl::InternalError(absl::StrCat(obj.where, ": rename into ", *abs, ": ", strerror(err)));
+    unlinkat(*dir_fd, tmp_name.c_str(), 0);
+    return absl::InternalError(absl::StrCat(obj.where, ": rename into ", dir, "/", base, ": ", strerror(err)));
   }
-  int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
+  fsync(*dir_fd);
   if (spec.reload) {
     const ReloadAction& r = *spec.reload;
     if (!r.command.empty()) {
-      absl::StatusOr<process::ProcessResult> out = process::RunProcess(r.command, HostCommandOptions(r.timeout, root_));
+      absl::StatusOr<process::ProcessResult> out = process::RunProcess(r.command, HostCommandOptions(r.timeout, root_, who_));
       if (!out.ok()) return Prefix(obj.where + ": reload command", out.status());
       if (!out->succeeded()) {
         return absl::FailedPreconditionError(
@@ -329,15 +401,11 @@ absl::StatusOr<Target*> HostTargetFactory::For(const v1::DeployTarget& target) {
   if (target.kind() != v1::TARGET_KIND_HOST || !target.has_host()) {
     return absl::InvalidArgumentError("target: only TARGET_KIND_HOST with a host configuration is supported");
   }
-  const std::string& root = target.host().root_dir();
-  if (root.empty() || root[0] != '/') {
-    return absl::InvalidArgumentError(absl::StrCat("target.host.root_dir: \"", root, "\" must be an absolute path"));
-  }
-  std::string key = fs::path(root).lexically_normal().string();
-  while (key.size() > 1 && key.back() == '/') key.pop_back();
+  absl::StatusOr<std::string> key = roots_.Check(target.host().root_dir());
+  if (!key.ok()) return key.status();
   ferry::MutexLock l(&mu_);
-  auto& t = targets_[key];
-  if (!t) t = std::make_unique<HostTarget>(key);
+  auto& t = targets_[*key];
+  if (!t) t = std::make_unique<HostTarget>(*key, who_);
   return t.get();
 }
 

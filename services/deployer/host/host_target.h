@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -8,6 +9,8 @@
 #include "common/concurrency/mutex.h"
 #include "services/deployer/host/host_objects.h"
 #include "services/deployer/host/process_manager.h"
+#include "services/deployer/host/root_policy.h"
+#include "services/deployer/host/workload_identity.h"
 #include "services/deployer/target.h"
 
 namespace ferry::deployer::host {
@@ -21,7 +24,7 @@ namespace ferry::deployer::host {
 // .ferry/run/<app>/<process>/; program output in logs/<app>/<process>/.
 class HostTarget final : public Target {
  public:
-  explicit HostTarget(std::string root_dir);
+  explicit HostTarget(std::string root_dir, WorkloadIdentity who = {});
 
   absl::StatusOr<std::vector<TargetObject>> Prepare(const AppScope& app, std::vector<TargetObject> objects,
                                                    const FileFetcher& fetch) override;
@@ -39,15 +42,22 @@ class HostTarget final : public Target {
   ObservedObject ObserveFile(const HostObject* applied, const std::string& name);
 
   const std::string root_;
+  const WorkloadIdentity who_;
   ProcessManager processes_;
+  std::atomic<int> stage_counter_{0};
 };
 
-// One HostTarget per root directory. Thread-safe.
+// One HostTarget per root directory, each root checked by `roots` first
+// (resolved; a refused root fails the plan or deployment). Thread-safe.
 class HostTargetFactory final : public TargetFactory {
  public:
+  explicit HostTargetFactory(RootPolicy roots = RootPolicy(), WorkloadIdentity who = {})
+      : roots_(std::move(roots)), who_(std::move(who)) {}
   absl::StatusOr<Target*> For(const v1::DeployTarget& target) override;
 
  private:
+  const RootPolicy roots_;
+  const WorkloadIdentity who_;
   ferry::Mutex mu_;
   std::map<std::string, std::unique_ptr<HostTarget>> targets_ ABSL_GUARDED_BY(mu_);
 };

@@ -127,7 +127,7 @@ int ResolvePort(const Instance& inst, const std::string& port) {
 
 }  // namespace
 
-ProcessManager::ProcessManager(std::string root) : root_(std::move(root)) {}
+ProcessManager::ProcessManager(std::string root, WorkloadIdentity who) : root_(std::move(root)), who_(std::move(who)) {}
 
 std::string ProcessManager::Dir(const std::string& app, const std::string& name) const {
   return absl::StrCat(root_, "/.ferry/run/", app, "/", name);
@@ -232,7 +232,7 @@ absl::StatusOr<Instance> ProcessManager::Start(const std::string& app, const Hos
   if (!record.ok()) return record.status();
   absl::Status w = WriteFileAtomic(inst.file, *record);
   if (!w.ok()) return w;
-  absl::StatusOr<pid_t> pid = SpawnDetached(ss);
+  absl::StatusOr<pid_t> pid = SpawnDetached(ss, who_);
   if (!pid.ok()) {
     fs::remove(inst.file, ec);
     return pid.status();
@@ -259,7 +259,7 @@ std::pair<bool, std::string> ProcessManager::Probe(const Instance& inst, const P
       r = ProbeTcp(ResolvePort(inst, h.port), h.timeout);
       break;
     case ProbeKind::kExec:
-      r = ProbeExec(h.command, h.timeout, root_);
+      r = ProbeExec(h.command, h.timeout, root_, who_);
       break;
   }
   return {r.ok, absl::StrCat("instance ", inst.id, " (pid ", inst.identity.pid, "): ", r.message)};

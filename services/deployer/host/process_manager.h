@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "common/concurrency/mutex.h"
 #include "services/deployer/host/host_objects.h"
+#include "services/deployer/host/workload_identity.h"
 #include "services/deployer/host/detached_process.h"
 #include "services/deployer/target.h"
 
@@ -37,7 +38,7 @@ struct Instance {
 // operations on one process are serialised.
 class ProcessManager {
  public:
-  explicit ProcessManager(std::string root);
+  explicit ProcessManager(std::string root, WorkloadIdentity who = {});
 
   // Rolls `obj` out: keeps instances already running its spec, replaces the
   // others one at a time (a new instance must be healthy before the next old
@@ -69,6 +70,7 @@ class ProcessManager {
   void CapLog(const Instance& inst, int64_t max_bytes);
 
   const std::string root_;
+  const WorkloadIdentity who_;
   ferry::Mutex mu_;
   std::map<std::string, std::unique_ptr<ferry::Mutex>> locks_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, int> failures_ ABSL_GUARDED_BY(mu_);  // Consecutive probe failures by instance file.

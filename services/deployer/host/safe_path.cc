@@ -2,7 +2,11 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -69,6 +73,81 @@ absl::StatusOr<std::string> ResolveUnderRoot(const std::string& root, const std:
     }
   }
   return cur;
+}
+
+}  // namespace ferry::deployer::host
+
+namespace ferry::deployer::host {
+namespace {
+
+bool WithinRoot(const std::string& real_root, const std::string& real) {
+  return real == real_root || real_root == "/" || absl::StartsWith(real, real_root + "/");
+}
+
+// Opens `part` in the directory `dir_fd`. openat2(RESOLVE_BENEATH) from the
+// directory first: the kernel refuses any escape. It also refuses absolute
+// symlinks, even ones pointing back inside the root (EXDEV), and may be
+// missing (ENOSYS): then openat following symlinks. Either way the caller
+// checks where the descriptor really is before using it.
+int OpenComponent(int dir_fd, const std::string& part) {
+  struct open_how how = {};
+  how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  int fd = static_cast<int>(syscall(SYS_openat2, dir_fd, part.c_str(), &how, sizeof how));
+  if (fd >= 0 || (errno != ENOSYS && errno != EXDEV)) return fd;
+  return openat(dir_fd, part.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+}  // namespace
+
+absl::StatusOr<int> OpenDirBeneath(const std::string& root, const std::string& relative_dir, const std::string& field,
+                                   bool create) {
+  int root_fd = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd < 0) return absl::InternalError(absl::StrCat("open environment root ", root, ": ", strerror(errno)));
+  std::string real_root = PathOfFd(root_fd);
+  int cur = root_fd;
+  std::string prefix;
+  auto fail = [&](absl::Status st) {
+    close(cur);
+    return st;
+  };
+  for (const absl::string_view view : absl::StrSplit(relative_dir, '/', absl::SkipEmpty())) {
+    std::string part(view);
+    if (part == ".") continue;
+    if (part == "..") return fail(absl::InvalidArgumentError(absl::StrCat(field, ": \"", relative_dir, "\" contains \"..\"")));
+    prefix = prefix.empty() ? part : absl::StrCat(prefix, "/", part);
+    int next = OpenComponent(cur, part);
+    if (next < 0 && errno == ENOENT && create) {
+      if (mkdirat(cur, part.c_str(), 0755) != 0 && errno != EEXIST) {
+        return fail(absl::InternalError(absl::StrCat("mkdir ", root, "/", prefix, ": ", strerror(errno))));
+      }
+      next = OpenComponent(cur, part);
+    }
+    if (next < 0) {
+      if (errno == ENOTDIR) {
+        return fail(absl::InvalidArgumentError(
+            absl::StrCat(field, ": \"", relative_dir, "\" has a non-directory component ", prefix)));
+      }
+      return fail(absl::InternalError(absl::StrCat("open ", root, "/", prefix, ": ", strerror(errno))));
+    }
+    close(cur);
+    cur = next;
+    // Where the descriptor really is: a symlink followed (or a directory
+    // renamed meanwhile) must have left it beneath the root.
+    std::string real = PathOfFd(cur);
+    if (real_root.empty() || real.empty() || !WithinRoot(real_root, real)) {
+      return fail(absl::InvalidArgumentError(
+          absl::StrCat(field, ": \"", relative_dir, "\" goes through a symlink that escapes the root")));
+    }
+  }
+  return cur;
+}
+
+std::string PathOfFd(int fd) {
+  char buf[PATH_MAX];
+  ssize_t n = readlink(absl::StrCat("/proc/self/fd/", fd).c_str(), buf, sizeof buf - 1);
+  if (n <= 0) return "";
+  return std::string(buf, static_cast<size_t>(n));
 }
 
 }  // namespace ferry::deployer::host

@@ -15,3 +15,23 @@ absl::StatusOr<std::string> ResolveUnderRoot(const std::string& root, const std:
                                              const std::string& field, bool create_parents);
 
 }  // namespace ferry::deployer::host
+
+namespace ferry::deployer::host {
+
+// Opens the directory `relative_dir` (relative, no "..", may be empty for
+// the root itself) beneath `root` as a descriptor (O_RDONLY | O_DIRECTORY |
+// O_CLOEXEC) for writes without a check-then-use window: each component is
+// opened from its parent's descriptor (openat2 RESOLVE_BENEATH, or openat
+// where the kernel refuses an absolute symlink or lacks openat2) and the
+// directory the descriptor really is (/proc/self/fd) must be beneath the
+// root's, so a symlink swapped in after the string check cannot move the
+// write. With `create`, missing directories are made (0755) with mkdirat in
+// their opened parent. Errors name `field`: INVALID_ARGUMENT for an escape or
+// a non-directory, INTERNAL otherwise. The caller closes the descriptor.
+absl::StatusOr<int> OpenDirBeneath(const std::string& root, const std::string& relative_dir,
+                                   const std::string& field, bool create);
+
+// The path the kernel has for an open descriptor (/proc/self/fd), or "".
+std::string PathOfFd(int fd);
+
+}  // namespace ferry::deployer::host

@@ -150,5 +150,17 @@ TEST(SandboxTest, TheSandboxedStartKeepsEnvironmentDescriptorsTimeoutAndErrors) 
   EXPECT_NE(no_dir.status().message().find("/nonexistent/ferry-dir"), std::string::npos) << no_dir.status();
 }
 
+TEST(SandboxTest, AChildRunsAsTheGivenUidAndGidWithoutSupplementaryGroups) {
+  if (getuid() != 0) GTEST_SKIP() << "needs root to change uid";
+  ProcessOptions o;
+  o.env = MinimalEnvironment();
+  o.sandbox.emplace();
+  o.sandbox->uid = 65534;
+  o.sandbox->gid = 65534;
+  absl::StatusOr<ProcessResult> r = RunProcess({"/bin/sh", "-c", "echo $(id -u) $(id -g) $(id -G)"}, o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stdout_text, "65534 65534 65534\n");
+}
+
 }  // namespace
 }  // namespace ferry::process
