@@ -22,12 +22,28 @@ Checks (each exits 1 with one line per problem):
       one cert-manager Certificate per Deployment with URI SAN
       spiffe://ferry/<component>, DNS ferry-<component> and the Service's
       names, into the Secret that Deployment mounts for TLS.
+  confinement --key secret|claim|ephemeral [--trusted] [--witness CLAIM]
+              [--repo-secrets SECRET] [--workload-user U]
+      (#17) audit: --checkpoint-key-file names a key that outlives the pod (a
+      Secret file in a writable emptyDir, so that <file>.pub can be written,
+      or a directory on a PersistentVolumeClaim), or --trial-ephemeral-key
+      alone; --trusted-checkpoint-keys names a read-only Secret/ConfigMap
+      directory mount (only with --trusted); --checkpoint-witness-dir a
+      writable mount of the claim CLAIM (only with --witness). repo-watcher:
+      --secrets-dir is the whole Secret SECRET mounted read-only, no subPath
+      (absent without --repo-secrets); --secret-env-prefix=FERRY_SECRET_.
+      deployer: --allowed-roots each beneath a writable volume, never /;
+      --workload-user U (absent without).
   compose
       (the compose file, as `docker-compose config` prints it or raw) a
       one-shot `certs` service writes a named volume with the compose names
       as extra SANs; every Ferry service waits for it to complete, mounts
       the volume read-only and passes the TLS and access flags naming files
-      in it; only `certs` mounts the CA's volume.
+      in it; only `certs` mounts the CA's volume. (#17) the audit key and
+      witness are in named volumes of their own (not the database's); the
+      repo-watcher's --secrets-dir is a read-only named volume holding nothing
+      else (not the auth volume) that `certs` prepares; the deployer's
+      --allowed-roots are beneath a writable named volume.
 """
 import argparse
 import posixpath
@@ -211,6 +227,108 @@ def check_cert_manager(objs, release, namespace):
             problem(f"Certificate for {comp} writes Secret {spec.get('secretName')!r}; the pod mounts {secrets}")
 
 
+def mount_at(container, path):
+    return next((m for m in container.get("volumeMounts") or [] if m["mountPath"].rstrip("/") == path.rstrip("/")), None)
+
+
+def volume_named(pod, name):
+    return next((v for v in pod.get("volumes") or [] if v["name"] == name), None)
+
+
+def writable_mount_beneath(pod, container, path):
+    """The writable emptyDir/PVC mount `path` is beneath, or None."""
+    for m in container.get("volumeMounts") or []:
+        mp = m["mountPath"].rstrip("/")
+        if (path == mp or path.startswith(mp + "/")) and not m.get("readOnly"):
+            vol = volume_named(pod, m["name"]) or {}
+            if "emptyDir" in vol or "persistentVolumeClaim" in vol:
+                return m
+    return None
+
+
+def check_confinement(objs, key, trusted, witness, repo_secrets, workload_user):
+    by = {component_of(d): d for d in deployments(objs)}
+    for comp in ("audit", "repo-watcher", "deployer"):
+        if comp not in by:
+            problem(f"no {comp} Deployment rendered")
+    if "audit" in by:
+        pod = by["audit"]["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        flags = flag_values(c.get("args") or [])
+        path = flags.get("--checkpoint-key-file")
+        if key == "ephemeral":
+            if "--trial-ephemeral-key" not in flags or path is not None:
+                problem(f"audit: want --trial-ephemeral-key alone, got key file {path!r}")
+        elif "--trial-ephemeral-key" in flags:
+            problem("audit: passes --trial-ephemeral-key with a persistent key")
+        elif not path:
+            problem("audit: no --checkpoint-key-file")
+        else:
+            d = posixpath.dirname(path)
+            dm = mount_at(c, d)
+            dv = volume_named(pod, dm["name"]) if dm else None
+            if dm is None or dm.get("readOnly"):
+                problem(f"audit: {d} (where {posixpath.basename(path)}.pub is written) is not a writable mount")
+            elif key == "secret":
+                fm = mount_at(c, path)
+                fv = volume_named(pod, fm["name"]) if fm else None
+                if fm is None or not fv or "secret" not in fv or not fm.get("readOnly"):
+                    problem(f"audit: {path} is not a read-only mount of a Secret")
+                elif not provides(fv, fm.get("subPath", ""), "secret"):
+                    problem(f"audit: the Secret volume {fv['name']} does not provide {fm.get('subPath')!r}")
+                if not dv or "emptyDir" not in dv:
+                    problem(f"audit: {d} is not an emptyDir beside the Secret key")
+            elif key == "claim":
+                if not dv or "persistentVolumeClaim" not in dv:
+                    problem(f"audit: {d} is not a PersistentVolumeClaim")
+        tk = flags.get("--trusted-checkpoint-keys")
+        if trusted:
+            m = mount_at(c, tk or "/nonexistent")
+            v = volume_named(pod, m["name"]) if m else None
+            if not m or not m.get("readOnly") or m.get("subPath") or not v or not ("secret" in v or "configMap" in v):
+                problem(f"audit: --trusted-checkpoint-keys={tk!r} is not a read-only Secret/ConfigMap directory")
+        elif tk is not None:
+            problem("audit: --trusted-checkpoint-keys without trusted keys configured")
+        wd = flags.get("--checkpoint-witness-dir")
+        if witness:
+            m = mount_at(c, wd or "/nonexistent")
+            v = volume_named(pod, m["name"]) if m else None
+            claim = (v or {}).get("persistentVolumeClaim", {}).get("claimName")
+            if not m or m.get("readOnly") or claim != witness:
+                problem(f"audit: --checkpoint-witness-dir={wd!r} is not a writable mount of the claim {witness!r} ({claim!r})")
+        elif wd is not None:
+            problem("audit: --checkpoint-witness-dir without a witness configured")
+    if "repo-watcher" in by:
+        pod = by["repo-watcher"]["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        flags = flag_values(c.get("args") or [])
+        sd = flags.get("--secrets-dir")
+        if repo_secrets:
+            m = mount_at(c, sd or "/nonexistent")
+            v = volume_named(pod, m["name"]) if m else None
+            if not m or not m.get("readOnly") or m.get("subPath") or not v or \
+                    v.get("secret", {}).get("secretName") != repo_secrets or v["secret"].get("items"):
+                problem(f"repo-watcher: --secrets-dir={sd!r} is not the whole Secret {repo_secrets} mounted read-only")
+        elif sd is not None:
+            problem("repo-watcher: --secrets-dir without a secrets Secret")
+        if flags.get("--secret-env-prefix") != "FERRY_SECRET_":
+            problem(f"repo-watcher: --secret-env-prefix={flags.get('--secret-env-prefix')!r}")
+    if "deployer" in by:
+        pod = by["deployer"]["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        flags = flag_values(c.get("args") or [])
+        roots = [r for r in flags.get("--allowed-roots", "").split(",") if r]
+        if not roots:
+            problem("deployer: no --allowed-roots")
+        for r in roots:
+            if r.rstrip("/") == "" or not r.startswith("/"):
+                problem(f"deployer: allowed root {r!r}")
+            elif writable_mount_beneath(pod, c, r) is None:
+                problem(f"deployer: allowed root {r} is beneath no writable volume")
+        if flags.get("--workload-user") != workload_user:
+            problem(f"deployer: --workload-user={flags.get('--workload-user')!r}, want {workload_user!r}")
+
+
 def service_volumes(svc):
     """[(source, target, read_only)] of a compose service, short or long form."""
     out = []
@@ -283,6 +401,59 @@ def check_compose(doc):
         for f in INSECURE:
             if f in flags:
                 problem(f"{n}: passes {f}")
+    check_compose_confinement(services, named, auth_volume, ca_volume, certs)
+
+
+def volume_of(svc, path):
+    """(source, target, read_only) of the volume `path` is in, or None."""
+    best = None
+    for src, tgt, ro in service_volumes(svc):
+        t = tgt.rstrip("/")
+        if (path == t or path.startswith(t + "/")) and (best is None or len(t) > len(best[1])):
+            best = (src, t, ro)
+    return best
+
+
+def check_compose_confinement(services, named, auth_volume, ca_volume, certs):
+    db_volumes = {src for src, _, _ in service_volumes(services.get("postgres") or {})}
+    private = set((certs.get("environment") or {}).get("FERRY_PRIVATE_DIRS", "").split())
+    certs_vols = {src: tgt for src, tgt, _ in service_volumes(certs)}
+    audit = services.get("audit") or {}
+    flags = flag_values(as_list(audit.get("command")))
+    found = {}
+    for f in ("--checkpoint-key-file", "--checkpoint-witness-dir"):
+        v = volume_of(audit, flags.get(f, "/nonexistent"))
+        if v is None or v[0] not in named or v[2]:
+            problem(f"audit: {f}={flags.get(f)!r} is not in a writable named volume")
+            continue
+        if v[0] in db_volumes or v[0] in (auth_volume, ca_volume):
+            problem(f"audit: {f} is in the volume {v[0]!r}, shared with the database or the credentials")
+        found[f] = v[0]
+    if len(set(found.values())) < len(found):
+        problem("audit: the key and the witness share a volume")
+    if "--checkpoint-witness-dir" in found and certs_vols.get(found["--checkpoint-witness-dir"]) not in private:
+        problem("audit: `certs` does not prepare the witness volume for the services' user")
+    rw = services.get("repo-watcher") or {}
+    flags = flag_values(as_list(rw.get("command")))
+    sd = flags.get("--secrets-dir", "/nonexistent")
+    v = volume_of(rw, sd)
+    if v is None or v[0] not in named or not v[2] or v[1] != sd.rstrip("/"):
+        problem(f"repo-watcher: --secrets-dir={sd!r} is not a whole named volume mounted read-only")
+    elif v[0] in (auth_volume, ca_volume):
+        problem(f"repo-watcher: --secrets-dir is the credentials volume {v[0]!r}: references could name token.key")
+    elif certs_vols.get(v[0]) not in private:
+        problem("repo-watcher: `certs` does not prepare the secrets volume (mode 0700, the services' user)")
+    if flags.get("--secret-env-prefix") != "FERRY_SECRET_":
+        problem(f"repo-watcher: --secret-env-prefix={flags.get('--secret-env-prefix')!r}")
+    dep = services.get("deployer") or {}
+    flags = flag_values(as_list(dep.get("command")))
+    roots = [r for r in flags.get("--allowed-roots", "").split(",") if r]
+    if not roots:
+        problem("deployer: no --allowed-roots")
+    for r in roots:
+        v = volume_of(dep, r)
+        if r.rstrip("/") == "" or v is None or v[0] not in named or v[2]:
+            problem(f"deployer: allowed root {r!r} is not beneath a writable named volume")
 
 
 def main():
@@ -293,6 +464,11 @@ def main():
     p.add_argument("--deployer-token", action="store_true")
     p.add_argument("--bootstrap", action="store_true")
     p.add_argument("--expect-roles", type=int)
+    p.add_argument("--key", choices=["secret", "claim", "ephemeral"], default="secret")
+    p.add_argument("--trusted", action="store_true")
+    p.add_argument("--witness")
+    p.add_argument("--repo-secrets")
+    p.add_argument("--workload-user")
     a = p.parse_args()
     text = sys.stdin.read()
     if a.check == "compose":
@@ -309,6 +485,8 @@ def main():
             check_insecure(objs)
         elif a.check == "cert-manager":
             check_cert_manager(objs, a.release, a.namespace)
+        elif a.check == "confinement":
+            check_confinement(objs, a.key, a.trusted, a.witness, a.repo_secrets, a.workload_user)
         else:
             sys.exit(f"unknown check {a.check}")
     for msg in problems:

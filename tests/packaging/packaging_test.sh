@@ -3,8 +3,11 @@
 # and production-like values), every rendered object parses (kubectl offline),
 # values.schema.json refuses bad values, TLS, access policy, ServiceAccounts and
 # RBAC are as docs/security.md says (packaging_checks.py reads the rendered
-# objects), the compose file validates and its one-shot `certs` service's
-# script makes what the services need.
+# objects), the least-privilege flags (#17: a persistent audit checkpoint key,
+# trusted keys, the witness, the repo-watcher's secrets directory, the
+# deployer's allowed roots and workload user) are wired to the right mounts,
+# the compose file validates and its one-shot `certs` service's script makes
+# what the services need.
 #   packaging_test.sh <case> <repo-root>
 set -euo pipefail
 case_name=${1:?}; root=${2:?}
@@ -13,10 +16,13 @@ chart="$root/helm/ferry"
 check=(/usr/bin/python3 "$root/tests/packaging/packaging_checks.py")
 fail() { echo "FAIL: $*" >&2; exit 1; }
 # The least a secure install needs: one Secret with the suite's certificates
-# (as scripts/ferry-certs makes them) and one with the token key and the
-# first admin token.
+# (as scripts/ferry-certs makes them), one with the token key and the first
+# admin token, and a persistent audit checkpoint key.
+key=(--set services.audit.checkpointKey.existingSecret=ferry-audit-key)
 secure=(--set tls.existingSecret=ferry-tls --set tokenKey.existingSecret=ferry-auth
-        --set bootstrapAdminToken.existingSecret=ferry-auth)
+        --set bootstrapAdminToken.existingSecret=ferry-auth "${key[@]}")
+# Development: no TLS, no authentication, and (explicitly) an ephemeral key.
+dev=(--set devInsecure=true --set services.audit.trialEphemeralKey=true)
 
 render() {  # helm template args...; fails the test when helm does
   "$helm" template ferry "$chart" --namespace ferry "$@" || fail "helm template $*"
@@ -40,7 +46,7 @@ case "$case_name" in
   helm_lint)
     "$helm" lint --strict "$chart" "${secure[@]}" || fail "lint trial values"
     "$helm" lint --strict "$chart" -f "$chart/values-production.yaml" || fail "lint production values"
-    "$helm" lint --strict "$chart" --set devInsecure=true || fail "lint devInsecure values"
+    "$helm" lint --strict "$chart" "${dev[@]}" || fail "lint devInsecure values"
     ;;
   helm_default)
     names=$(render_and_parse "${secure[@]}")
@@ -55,7 +61,7 @@ case "$case_name" in
     # The kubelet's gRPC probe cannot speak TLS: with TLS on, probes connect.
     grep -q 'grpc:' <<<"$rendered" && fail "native gRPC probes against a TLS port"
     grep -q 'tcpSocket:' <<<"$rendered" || fail "no probes on the gRPC port"
-    grep -q 'grpc:' <<<"$(render --set devInsecure=true)" || fail "no native gRPC probes with devInsecure"
+    grep -q 'grpc:' <<<"$(render "${dev[@]}")" || fail "no native gRPC probes with devInsecure"
     grep -q 'readOnlyRootFilesystem: true' <<<"$rendered" || fail "no restricted securityContext"
     ;;
   helm_production)
@@ -90,10 +96,14 @@ case "$case_name" in
     ;;
   helm_secure_by_default)
     # No certificates, no token key: no render, and no silent plaintext.
-    refused "tls.existingSecret" --set tokenKey.existingSecret=ferry-auth
-    refused "tls.existingSecret"
-    refused "tokenKey.existingSecret" --set tls.existingSecret=ferry-tls
-    refused "tls.certManager.issuerRef.name" --set tokenKey.existingSecret=ferry-auth --set tls.certManager.enabled=true
+    refused "tls.existingSecret" --set tokenKey.existingSecret=ferry-auth "${key[@]}"
+    refused "tls.existingSecret" "${key[@]}"
+    refused "tokenKey.existingSecret" --set tls.existingSecret=ferry-tls "${key[@]}"
+    refused "tls.certManager.issuerRef.name" --set tokenKey.existingSecret=ferry-auth --set tls.certManager.enabled=true \
+      "${key[@]}"
+    # No persistent checkpoint key: no render (and no key made in an emptyDir).
+    refused "services.audit.checkpointKey.existingSecret" --set tls.existingSecret=ferry-tls \
+      --set tokenKey.existingSecret=ferry-auth
     for values in "${secure[*]}" "-f $chart/values-production.yaml"; do
       # shellcheck disable=SC2086  # word splitting wanted: a list of helm args
       rendered=$(render $values)
@@ -106,8 +116,8 @@ case "$case_name" in
     done
     ;;
   helm_insecure)
-    render --set devInsecure=true | "${check[@]}" insecure || fail "devInsecure=true"
-    printed=$(notes --set devInsecure=true)
+    render "${dev[@]}" | "${check[@]}" insecure || fail "devInsecure=true"
+    printed=$(notes "${dev[@]}")
     grep -q 'WARNING: devInsecure=true' <<<"$printed" || fail "NOTES.txt does not warn about devInsecure: $printed"
     ;;
   helm_service_accounts)
@@ -129,9 +139,9 @@ case "$case_name" in
     render -f "$chart/values-production.yaml" | "${check[@]}" tls --bootstrap || fail "TLS and policy flags (cert-manager)"
     per_service=()
     for s in repoWatcher planner deployer audit; do per_service+=(--set "services.$s.tls.existingSecret=tls-${s,,}"); done
-    render --set tokenKey.existingSecret=ferry-auth "${per_service[@]}" --set accessPolicy.existingConfigMap=my-policy |
+    render --set tokenKey.existingSecret=ferry-auth "${key[@]}" "${per_service[@]}" --set accessPolicy.existingConfigMap=my-policy |
       "${check[@]}" tls || fail "TLS and policy flags (a Secret per service, own policy ConfigMap)"
-    grep -q 'secretName: tls-planner' <<<"$(render --set tokenKey.existingSecret=ferry-auth "${per_service[@]}")" ||
+    grep -q 'secretName: tls-planner' <<<"$(render --set tokenKey.existingSecret=ferry-auth "${key[@]}" "${per_service[@]}")" ||
       fail "a service's own Secret is not mounted"
     # The checker itself: a subPath policy mount (updates never seen) is refused.
     mutated=$(sed 's|^\( *\)mountPath: /etc/ferry/policy$|\1mountPath: /etc/ferry/policy/access-policy.yaml\n\1subPath: access-policy.yaml|' <<<"$trial")
@@ -143,6 +153,71 @@ case "$case_name" in
     "$helm" template rel "$chart" --namespace other -f "$chart/values-production.yaml" |
       "${check[@]}" cert-manager --release rel-ferry --namespace other || fail "Certificates (release rel, namespace other)"
     grep -q 'kind: Certificate' <<<"$(render "${secure[@]}")" && fail "Certificates rendered with cert-manager off"
+    ;;
+  helm_audit_key)
+    conf=("${check[@]}" confinement)
+    render "${secure[@]}" | "${conf[@]}" --key secret || fail "checkpoint key from a Secret"
+    render "${secure[@]}" --set services.audit.checkpointKey.existingSecretKey=key.pem |
+      "${conf[@]}" --key secret || fail "checkpoint key from a Secret's other key"
+    grep -q -- '- key: key.pem' <<<"$(render "${secure[@]}" --set services.audit.checkpointKey.existingSecretKey=key.pem)" ||
+      fail "checkpointKey.existingSecretKey not used"
+    claim=(--set tls.existingSecret=ferry-tls --set tokenKey.existingSecret=ferry-auth
+           --set services.audit.checkpointKey.existingClaim=ferry-audit-key)
+    render "${claim[@]}" | "${conf[@]}" --key claim || fail "checkpoint key on a claim"
+    refused "not both" "${secure[@]}" --set services.audit.checkpointKey.existingClaim=ferry-audit-key
+    trial=(--set tls.existingSecret=ferry-tls --set tokenKey.existingSecret=ferry-auth
+           --set services.audit.trialEphemeralKey=true)
+    render "${trial[@]}" | "${conf[@]}" --key ephemeral || fail "trialEphemeralKey"
+    grep -q 'WARNING: services.audit.trialEphemeralKey=true' <<<"$(notes "${trial[@]}")" ||
+      fail "NOTES.txt does not warn about trialEphemeralKey"
+    grep -q 'trialEphemeralKey' <<<"$(notes "${secure[@]}")" && fail "NOTES.txt warns about a key that is persistent"
+    refused "services.audit.checkpointKey.existingSecret" --set devInsecure=true
+    # Rotated-out keys from a Secret or a ConfigMap; the witness on a claim
+    # the chart makes (kept on uninstall) or an existing one.
+    render "${secure[@]}" --set services.audit.trustedKeys.existingSecret=old-keys | "${conf[@]}" --trusted ||
+      fail "trusted keys from a Secret"
+    render "${secure[@]}" --set services.audit.trustedKeys.existingConfigMap=old-keys | "${conf[@]}" --trusted ||
+      fail "trusted keys from a ConfigMap"
+    names=$(render_and_parse "${secure[@]}" --set services.audit.witness.enabled=true)
+    grep -qx persistentvolumeclaim/ferry-audit-witness <<<"$names" || fail "no witness PVC rendered: $names"
+    witnessed=$(render "${secure[@]}" --set services.audit.witness.enabled=true --set services.audit.witness.storageClassName=other-team-nfs)
+    "${conf[@]}" --witness ferry-audit-witness <<<"$witnessed" || fail "witness on the chart's claim"
+    grep -q 'storageClassName: other-team-nfs' <<<"$witnessed" || fail "witness storageClassName not used"
+    grep -q 'helm.sh/resource-policy: keep' <<<"$witnessed" || fail "witness PVC not kept on uninstall"
+    names=$(render_and_parse "${secure[@]}" --set services.audit.witness.enabled=true --set services.audit.witness.existingClaim=w)
+    grep -q persistentvolumeclaim <<<"$names" && fail "a PVC rendered for an existing witness claim"
+    render "${secure[@]}" --set services.audit.witness.enabled=true --set services.audit.witness.existingClaim=w |
+      "${conf[@]}" --witness w || fail "witness on an existing claim"
+    render -f "$chart/values-production.yaml" |
+      "${conf[@]}" --trusted --witness ferry-audit-witness --repo-secrets ferry-repo-secrets || fail "production values"
+    ;;
+  helm_repo_secrets)
+    conf=("${check[@]}" confinement)
+    render "${secure[@]}" | "${conf[@]}" || fail "no secrets Secret: no --secrets-dir (file references refused)"
+    render "${secure[@]}" --set services.repoWatcher.secrets.existingSecret=git-creds |
+      "${conf[@]}" --repo-secrets git-creds || fail "--secrets-dir from a Secret"
+    grep -q -- '--secret-env-prefix=CI_' <<<"$(render "${secure[@]}" --set services.repoWatcher.secrets.envPrefix=CI_)" ||
+      fail "envPrefix not passed"
+    refused "envPrefix" "${secure[@]}" --set 'services.repoWatcher.secrets.envPrefix=A B'
+    ;;
+  helm_deployer_confinement)
+    conf=("${check[@]}" confinement)
+    render "${secure[@]}" | "${conf[@]}" || fail "default --allowed-roots, no --workload-user"
+    render "${secure[@]}" --set services.deployer.workloadUser=ferry-workload:ferry-workload |
+      "${conf[@]}" --workload-user ferry-workload:ferry-workload || fail "workloadUser"
+    grep -q -- '--allowed-roots=/var/lib/ferry/a,/var/lib/ferry/b' <<<"$(render "${secure[@]}" \
+      --set 'services.deployer.allowedRoots={/var/lib/ferry/a,/var/lib/ferry/b}')" || fail "allowedRoots list"
+    refused "workloadUser" "${secure[@]}" --set services.deployer.workloadUser=root
+    refused "workloadUser" "${secure[@]}" --set services.deployer.workloadUser=0:0
+    refused "workloadUser" "${secure[@]}" --set services.deployer.workloadUser=app:root
+    refused "allowedRoots" "${secure[@]}" --set 'services.deployer.allowedRoots={/}'
+    refused "allowedRoots" "${secure[@]}" --set 'services.deployer.allowedRoots={var/lib}'
+    refused "allowedRoots" "${secure[@]}" --set 'services.deployer.allowedRoots={/var/../etc}'
+    refused "allowedRoots" "${secure[@]}" --set 'services.deployer.allowedRoots=null'
+    # The checker itself: an allowed root on the read-only root filesystem.
+    if render "${secure[@]}" --set 'services.deployer.allowedRoots={/srv/envs}' | "${conf[@]}" 2>/dev/null; then
+      fail "an allowed root beneath no writable volume passed the check"
+    fi
     ;;
   compose)
     file="$root/compose/docker-compose.yml"
@@ -159,10 +234,15 @@ case "$case_name" in
     # compose service names as extra SANs), twice.
     command -v openssl >/dev/null || fail "openssl is not installed"
     work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-    PATH="$root/scripts:$PATH" "$root/compose/ferry-init" "$work/ca" "$work/out" audit planner deployer repo-watcher ||
-      fail "ferry-init"
+    mkdir -p "$work/secrets" && echo kept >"$work/secrets/github-token"
+    PATH="$root/scripts:$PATH" FERRY_PRIVATE_DIRS="$work/secrets $work/witness" \
+      "$root/compose/ferry-init" "$work/ca" "$work/out" audit planner deployer repo-watcher || fail "ferry-init"
+    [[ $(cat "$work/secrets/github-token") == kept ]] || fail "FERRY_PRIVATE_DIRS: contents not kept"
     out="$work/out"
     for f in tls/ca.pem token.key admin.token access-policy.yaml; do [[ -s "$out/$f" ]] || fail "no $f"; done
+    for d in secrets witness; do
+      [[ -d "$work/$d" && $(stat -c %a "$work/$d") == 700 ]] || fail "FERRY_PRIVATE_DIRS: $d is not a mode 0700 directory"
+    done
     [[ -e "$out/tls/ca-key.pem" ]] && fail "the CA's key is in the services' volume"
     for svc in audit planner deployer repo-watcher; do
       openssl verify -CAfile "$out/tls/ca.pem" "$out/tls/$svc.pem" >/dev/null || fail "$svc.pem not signed by ca.pem"

@@ -143,3 +143,20 @@ Service's names in the cluster, localhost (for port-forwards), and any extra. */
 {{- range .root.Values.tls.certManager.extraDnsNames }}{{ $names = append $names . }}{{ end -}}
 {{- toYaml (uniq $names) -}}
 {{- end -}}
+
+{{/* Where the audit checkpoint key comes from: "secret", "claim" or
+"ephemeral" (trialEphemeralKey); refuses to render without one. */}}
+{{- define "ferry.auditKeySource" -}}
+{{- $a := .Values.services.audit -}}
+{{- if and $a.checkpointKey.existingSecret $a.checkpointKey.existingClaim -}}
+{{- fail "set one of services.audit.checkpointKey.existingSecret and services.audit.checkpointKey.existingClaim, not both" -}}
+{{- else if $a.checkpointKey.existingSecret -}}
+secret
+{{- else if $a.checkpointKey.existingClaim -}}
+claim
+{{- else if $a.trialEphemeralKey -}}
+ephemeral
+{{- else -}}
+{{- fail "the audit checkpoint key must be persistent: set services.audit.checkpointKey.existingSecret (a Secret with the PEM Ed25519 key under checkpoint.pem: openssl genpkey -algorithm ed25519 -out checkpoint.pem) or services.audit.checkpointKey.existingClaim (a PersistentVolumeClaim where the service generates and keeps it); or services.audit.trialEphemeralKey=true for a trial whose checkpoints cannot be verified after a restart" -}}
+{{- end -}}
+{{- end -}}
