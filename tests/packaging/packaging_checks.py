@@ -156,6 +156,22 @@ def provides(vol, filename, kind):
     return any(i["path"] == filename for i in items)
 
 
+# The peers each service calls: each must be given its address, or it calls
+# 127.0.0.1 (its own pod or container) and the call never arrives.
+PEERS = {
+    "planner": ("--repo-watcher-address", "--deployer-address"),
+    "deployer": ("--planner-address", "--repo-watcher-address"),
+}
+
+
+def check_peers(comp, flags, env):
+    for f in PEERS.get(comp, ()):
+        if not flags.get(f):
+            problem(f"{comp}: does not pass {f} (it would call 127.0.0.1)")
+    if comp != "audit" and not flags.get("--audit-address") and not env.get("FERRY_AUDIT_ADDRESS"):
+        problem(f"{comp}: neither --audit-address nor FERRY_AUDIT_ADDRESS")
+
+
 def check_tls(objs, bootstrap):
     deps = deployments(objs)
     if not deps:
@@ -165,6 +181,7 @@ def check_tls(objs, bootstrap):
         pod = d["spec"]["template"]["spec"]
         c = pod["containers"][0]
         flags = flag_values(c.get("args") or [])
+        check_peers(comp, flags, {e["name"]: e.get("value", "") for e in c.get("env") or []})
         want = list(FLAGS)
         if comp == "planner" and bootstrap:
             want.append("--bootstrap-admin-token-file")
@@ -370,6 +387,7 @@ def check_compose(doc):
     for n in ferry:
         if n not in names:
             problem(f"certs: the compose name {n!r} is not an extra SAN ({names})")
+        check_peers(n, flag_values(as_list(ferry[n].get("command"))), ferry[n].get("environment") or {})
     auth_volume, ca_volume = certs_vols.get(out_dir), certs_vols.get(ca_dir)
     for what, vol, d in (("output", auth_volume, out_dir), ("CA", ca_volume, ca_dir)):
         if vol not in named:
