@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/auth/token.h"
 #include "common/postgres/pq_status.h"
+#include "common/postgres/text_array.h"
 
 namespace ferry::auth {
 namespace {
@@ -36,30 +37,6 @@ absl::Time TimeOr(const pqxx::field& f, absl::Time none) {
   return f.is_null() ? none : absl::FromUnixMicros(f.as<int64_t>());
 }
 
-std::string TextArray(const std::vector<std::string>& items) {
-  std::string out = "{";
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i) out += ",";
-    out += "\"";
-    for (char c : items[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += "\"";
-  }
-  return out + "}";
-}
-
-std::vector<std::string> ParseTextArray(const pqxx::field& field) {
-  std::vector<std::string> out;
-  auto parser = field.as_array();
-  for (auto [kind, value] = parser.get_next(); kind != pqxx::array_parser::done;
-       std::tie(kind, value) = parser.get_next()) {
-    if (kind == pqxx::array_parser::string_value) out.push_back(value);
-  }
-  return out;
-}
-
 absl::StatusOr<std::string> ActorJson(const v1::Actor& actor) {
   std::string out;
   google::protobuf::util::JsonPrintOptions options;
@@ -77,7 +54,7 @@ absl::StatusOr<StoredToken> FromRow(const pqxx::row& row) {
   r.id = row[1].as<std::string>();
   t.token_hash = pqxx::binarystring(row[2]).str();
   r.subject = row[3].as<std::string>();
-  r.groups = ParseTextArray(row[4]);
+  r.groups = postgres::ParseTextArray(row[4]);
   r.description = row[5].as<std::string>();
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = true;
@@ -117,7 +94,7 @@ absl::Status PostgresTokenStore::Create(const StoredToken& token, const v1::Even
   if (!actor.ok()) return actor.status();
   return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
     try {
-      txn.exec_prepared0(kInsert, r.id, pqxx::binarystring(token.token_hash), r.subject, TextArray(r.groups),
+      txn.exec_prepared0(kInsert, r.id, pqxx::binarystring(token.token_hash), r.subject, postgres::TextArray(r.groups),
                          r.description, *actor, absl::ToUnixMicros(r.create_time), MicrosOrNull(r.expire_time));
     } catch (const pqxx::unique_violation&) {
       return absl::AlreadyExistsError(absl::StrCat("API token ", TokenDisplay(r.id), " exists"));

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/postgres/pq_status.h"
+#include "common/postgres/text_array.h"
 #include "common/status/status_macros.h"
 
 namespace ferry::planner {
@@ -68,19 +69,6 @@ absl::StatusOr<T> ParseRow(const pqxx::field& field, const std::string& what) {
   return out;
 }
 
-std::string TextArray(const std::vector<std::string>& items) {
-  std::string out = "{";
-  for (size_t i = 0; i < items.size(); ++i) {
-    if (i) out += ",";
-    out += "\"";
-    for (char c : items[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += "\"";
-  }
-  return out + "}";
-}
 
 std::string StatesArray(const std::vector<v1::PlanState>& states) {
   std::vector<int> ints(states.begin(), states.end());
@@ -333,41 +321,28 @@ absl::Status PostgresPlannerStore::ApplyConfigChange(const ConfigChange& change)
   });
 }
 
-namespace {
-std::vector<std::string> ParseTextArray(const pqxx::field& field);
-}  // namespace
-
 absl::StatusOr<std::vector<std::string>> PostgresPlannerStore::GetInputPaths(const std::string& application_id) {
   return pool_->RunInTransactionWithResult<std::vector<std::string>>(
       [&](pqxx::work& txn) -> absl::StatusOr<std::vector<std::string>> {
         pqxx::result r = txn.exec_prepared(kGetInputPaths, application_id);
         if (r.empty()) return absl::NotFoundError(absl::StrCat("application \"", application_id, "\" not found"));
-        return ParseTextArray(r[0][0]);
+        return postgres::ParseTextArray(r[0][0]);
       });
 }
 
-namespace {
-std::vector<std::string> ParseTextArray(const pqxx::field& field) {
-  std::vector<std::string> out;
-  auto parser = field.as_array();
-  for (auto [kind, value] = parser.get_next(); kind != pqxx::array_parser::done; std::tie(kind, value) = parser.get_next())
-    if (kind == pqxx::array_parser::string_value) out.push_back(value);
-  return out;
-}
-}  // namespace
 
 absl::StatusOr<std::map<std::string, std::vector<std::string>>> PostgresPlannerStore::ListInputPaths() {
   return pool_->RunInTransactionWithResult<std::map<std::string, std::vector<std::string>>>(
       [&](pqxx::work& txn) -> absl::StatusOr<std::map<std::string, std::vector<std::string>>> {
         std::map<std::string, std::vector<std::string>> out;
-        for (const auto& row : txn.exec_prepared(kListInputPaths)) out[row[0].as<std::string>()] = ParseTextArray(row[1]);
+        for (const auto& row : txn.exec_prepared(kListInputPaths)) out[row[0].as<std::string>()] = postgres::ParseTextArray(row[1]);
         return out;
       });
 }
 
 absl::Status PostgresPlannerStore::SetInputPaths(const std::string& application_id, const std::vector<std::string>& paths) {
   return pool_->RunInTransaction([&](pqxx::work& txn) {
-    txn.exec_prepared0(kSetInputPaths, application_id, TextArray(paths));
+    txn.exec_prepared0(kSetInputPaths, application_id, postgres::TextArray(paths));
     return absl::OkStatus();
   });
 }
