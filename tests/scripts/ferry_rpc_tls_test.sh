@@ -29,7 +29,11 @@ ca=$work/tls/ca.pem
 token=ferry_0123456789ab_secretsecretsecretsecretsecretsecretsecre
 printf '%s\n' "$token" >"$work/token"
 
-start_server() {  # start_server <log> [--require-client-cert]; prints the port
+# start_server <log> [--require-client-cert]; sets server_port. It runs in
+# this shell (not in $(...)), so that the server's pid reaches `pids` and the
+# cleanup stops it: from a subshell every server outlived the test.
+server_port=""
+start_server() {
   local log=$1 port=""
   shift
   /usr/bin/python3 "$root/tests/scripts/fake_tls_server.py" "$stubs" "$work/tls/planner.pem" \
@@ -41,9 +45,10 @@ start_server() {  # start_server <log> [--require-client-cert]; prints the port
     sleep 0.05
   done
   [[ -n "$port" ]] || { cat "$log.err" >&2; echo "FAIL: the test server did not start" >&2; exit 1; }
-  echo "$port"
+  server_port=$port
 }
-port=$(start_server "$work/calls")
+start_server "$work/calls"
+port=$server_port
 target=127.0.0.1:$port
 
 # expect_ok <what> <output pattern> <command...>
@@ -107,7 +112,8 @@ expect_error "-plaintext wins over FERRY_CACERT" "UNAVAILABLE" \
   env FERRY_CACERT="$ca" FERRY_TOKEN="$token" "${rpc[@]}" -plaintext "$target" list
 
 # Mutual TLS: a server that demands a client certificate from the suite's CA.
-mtls_port=$(start_server "$work/mtls-calls" --require-client-cert)
+start_server "$work/mtls-calls" --require-client-cert
+mtls_port=$server_port
 expect_error "no client certificate where one is required" "UNAVAILABLE" \
   "${rpc[@]}" -cacert "$ca" -H "$bearer" "127.0.0.1:$mtls_port" list
 expect_ok "-cert and -key" "grpc.health.v1.Health" "${rpc[@]}" -cacert "$ca" -H "$bearer" \
