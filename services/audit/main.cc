@@ -120,7 +120,11 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<ferry::server::AccessSetup>> access_setup = ferry::server::AccessSetup::Create(
       config, infra->pool.get(), &clock, &infra->runner->registry(), [&log](ferry::v1::Event e) {
         e.set_service("audit");
-        log.AppendAsync("audit", std::move(e), [](absl::StatusOr<ferry::audit::AppendResult>) {});
+        // Appended asynchronously: a failure is logged here, where it is
+        // known, since the refusal itself has already been answered.
+        log.AppendAsync("audit", std::move(e), [](absl::StatusOr<ferry::audit::AppendResult> r) {
+          if (!r.ok()) ferry::logging::Error("ACCESS_DENIED event not appended", {{"error", r.status().ToString()}});
+        });
         return absl::OkStatus();
       });
   if (!access_setup.ok()) {

@@ -17,7 +17,8 @@ struct RepoWatcherStreamLimiters {
 };
 
 // gRPC handlers of ferry.v1.RepoWatcher: translate, delegate, map status.
-// The caller identity for audit is server::CallerOf's (common/server/handler.h).
+// Every call is authorised by server::Handle (common/server/handler.h); the
+// audit actor is the authenticated principal it hands the handler.
 // WatchRevisions and ReadContent each take a slot of their StreamLimiter
 // for as long as they are open.
 class RepoWatcherService final : public v1::RepoWatcher::Service {

@@ -32,7 +32,8 @@ class RepositoryRegistry {
   RepositoryRegistry(RepositoryStore* store, const SecretSources* sources, Hooks hooks)
       : store_(store), sources_(sources), hooks_(std::move(hooks)) {}
 
-  // `actor` is the caller, as server::CallerOf names it; it is recorded in
+  // `actor` is the authenticated caller (auth::ActorOf of the handler's
+  // principal); it is recorded in
   // the audit event of the change (or of its refusal).
 
   // INVALID_ARGUMENT naming the field; ALREADY_EXISTS on a taken id.
