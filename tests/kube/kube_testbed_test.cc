@@ -120,19 +120,37 @@ TEST(KubeTestbed, TestsWriteAControllersStatusThroughTheSubresource) {
   // No controller runs: nothing ever writes the status unless the test does.
   EXPECT_EQ(MustKubectl(absl::StrCat("get deployment web -n ", ns.name(), " -o jsonpath={.status.availableReplicas}")), "");
 
-  MustKubectl(absl::StrCat("patch deployment web -n ", ns.name(),
-                   " --subresource=status --type=merge -p "
-                   "'{\"status\":{\"observedGeneration\":1,\"replicas\":2,\"updatedReplicas\":2,"
-                   "\"readyReplicas\":2,\"availableReplicas\":2,\"conditions\":[{\"type\":\"Available\","
-                   "\"status\":\"True\",\"reason\":\"MinimumReplicasAvailable\"}]}}'"));
+  std::string out;
+  ASSERT_EQ(WriteStatus("deployments.apps", ns.name(), "web",
+                        R"({"observedGeneration":1,"replicas":2,"updatedReplicas":2,"readyReplicas":2,)"
+                        R"("availableReplicas":2,"conditions":[{"type":"Available","status":"True",)"
+                        R"("reason":"MinimumReplicasAvailable"}]})",
+                        &out),
+            0)
+      << out;
   EXPECT_EQ(MustKubectl(absl::StrCat("get deployment web -n ", ns.name(), " -o jsonpath={.status.availableReplicas}")), "2");
   EXPECT_EQ(MustKubectl(absl::StrCat("get deployment web -n ", ns.name(),
                              " -o jsonpath='{.status.conditions[?(@.type==\"Available\")].status}'")),
             "True");
 
+  // The server validates what the test writes as it would a controller's.
+  EXPECT_NE(WriteStatus("deployments.apps", ns.name(), "web", R"({"availableReplicas":-1})", &out), 0);
+  EXPECT_THAT(out, HasSubstr("availableReplicas"));
+
   // The main resource ignores status, as on a cluster.
   MustKubectl(absl::StrCat("patch deployment web -n ", ns.name(), " --type=merge -p '{\"status\":{\"availableReplicas\":0}}'"));
   EXPECT_EQ(MustKubectl(absl::StrCat("get deployment web -n ", ns.name(), " -o jsonpath={.status.availableReplicas}")), "2");
+}
+
+TEST(KubeTestbed, TestsBindAClaimThroughTheStatusSubresource) {
+  TestNamespace ns;
+  MustKubectl("apply --server-side --field-manager=ferry -f -",
+              absl::StrCat("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\n  namespace: ",
+                           ns.name(), "\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}\n"));
+  EXPECT_EQ(MustKubectl(absl::StrCat("get pvc data -n ", ns.name(), " -o jsonpath={.status.phase}")), "Pending");
+  std::string out;
+  ASSERT_EQ(WriteStatus("persistentvolumeclaims", ns.name(), "data", R"({"phase":"Bound"})", &out), 0) << out;
+  EXPECT_EQ(MustKubectl(absl::StrCat("get pvc data -n ", ns.name(), " -o jsonpath={.status.phase}")), "Bound");
 }
 
 TEST(KubeTestbed, CustomResourceDefinitionBecomesEstablishedWithoutAControllerManager) {

@@ -109,6 +109,15 @@ int KubectlWith(const std::string& kubeconfig, const std::string& args, std::str
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+int WriteStatus(const std::string& resource, const std::string& ns, const std::string& name,
+                const std::string& status_json, std::string* output) {
+  std::string args = absl::StrCat("patch ", ShellQuote(resource), " ", ShellQuote(name));
+  if (!ns.empty()) absl::StrAppend(&args, " -n ", ShellQuote(ns));
+  absl::StrAppend(&args, " --subresource=status --type=merge -p ",
+                  ShellQuote(absl::StrCat("{\"status\":", status_json, "}")));
+  return Kubectl(args, output);
+}
+
 TestNamespace::TestNamespace() {
   static std::atomic<int> counter{0};
   name_ = absl::StrCat("ferry-test-", getpid(), "-", counter.fetch_add(1));

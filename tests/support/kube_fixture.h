@@ -35,6 +35,14 @@ int Kubectl(const std::string& args, std::string* output = nullptr, const std::s
 int KubectlWith(const std::string& kubeconfig, const std::string& args, std::string* output = nullptr,
                 const std::string& stdin_text = "");
 
+// Plays a controller's part: merges `status_json` (a JSON object, e.g.
+// {"availableReplicas":2}) into the status of `resource` (e.g.
+// "deployments.apps", "persistentvolumeclaims", "jobs.batch") `name` in
+// namespace `ns` (empty: cluster-scoped) through the status subresource, as
+// the kubelet and the controllers would. Returns kubectl's exit status.
+int WriteStatus(const std::string& resource, const std::string& ns, const std::string& name,
+                const std::string& status_json, std::string* output = nullptr);
+
 // A fresh namespace (ferry-test-<pid>-<n>) in the fixture's API server,
 // deleted on destruction (without waiting: no controller finalizes it).
 class TestNamespace {
