@@ -15,13 +15,13 @@ absl::StatusOr<SecretResolverOptions> OptionsFromFlags(const SecretFlags& flags)
   }
   if (!flags.age_identity_file.empty()) {
     struct stat st;
-    if (lstat(flags.age_identity_file.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (stat(flags.age_identity_file.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
       return absl::FailedPreconditionError(
           absl::StrCat("--age-identity-file: \"", flags.age_identity_file, "\" is not a regular file"));
     }
-    if ((st.st_mode & 077) != 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "--age-identity-file: \"", flags.age_identity_file, "\" can be read by others than its owner (chmod 600 it)"));
+    if ((st.st_mode & 007) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat("--age-identity-file: \"", flags.age_identity_file,
+                                                        "\" can be read by every user of this machine (chmod 600 it)"));
     }
     out.age_identity_file = flags.age_identity_file;
   }

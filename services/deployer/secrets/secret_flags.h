@@ -16,8 +16,8 @@ struct SecretFlags {
 };
 
 // The resolver's options from the flags (the key file read and checked, the
-// secrets directory checked, the age identity file checked to exist and be
-// private); FAILED_PRECONDITION naming the flag. The Vault lookup is left
+// secrets directory checked, the age identity file checked to exist and not
+// be readable by every user); FAILED_PRECONDITION naming the flag. The Vault lookup is left
 // for main.cc to set.
 absl::StatusOr<SecretResolverOptions> OptionsFromFlags(const SecretFlags& flags);
 

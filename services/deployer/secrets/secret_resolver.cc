@@ -126,17 +126,19 @@ absl::StatusOr<std::string> SecretResolver::Digest(const std::string& value) con
 }
 
 absl::StatusOr<ferry::secrets::SealedBoxKey> ReadSecretsKeyFile(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  // Symlinks are followed: a Kubernetes Secret volume's files are symlinks
+  // into its ..data folder.
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     return absl::FailedPreconditionError(absl::StrCat("--secrets-key-file: \"", path, "\": ", strerror(errno)));
   }
   struct stat st;
   std::string text;
   bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-  if (ok && (st.st_mode & 077) != 0) {
+  if (ok && (st.st_mode & 007) != 0) {
     close(fd);
     return absl::FailedPreconditionError(absl::StrCat(
-        "--secrets-key-file: \"", path, "\" can be read by others than its owner (chmod 600 it)"));
+        "--secrets-key-file: \"", path, "\" can be read by every user of this machine (chmod 600 it)"));
   }
   char buf[4096];
   ssize_t n;

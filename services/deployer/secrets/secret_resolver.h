@@ -56,7 +56,7 @@ class SecretResolver {
   const SecretResolverOptions options_;
 };
 
-// Reads the deployer's secrets key file (0600 or stricter, not a symlink).
+// Reads the deployer's secrets key file; refused when every user may read it.
 absl::StatusOr<ferry::secrets::SealedBoxKey> ReadSecretsKeyFile(const std::string& path);
 
 }  // namespace ferry::deployer::secrets
