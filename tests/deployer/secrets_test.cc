@@ -173,6 +173,27 @@ TEST_F(SecretsTest, BadReferencesFailNamingTheFieldAndNeverTheValue) {
   EXPECT_TRUE(absl::StrContains(k.status().message(), "--secrets-key-file")) << k.status();
 }
 
+TEST_F(SecretsTest, AnAgeThatCannotRunOrHangsFailsTheReferenceInsteadOfRetrying) {
+  SecretResolverOptions o = Options();
+  SecretRef aged = Ref({{"encryptedFile", "db.age"}});
+  aged.ciphertext = AgeCiphertext();
+  o.age_identity_file = dir_ + "/age-id";
+  o.age_binary = dir_ + "/no-such-age";
+  absl::StatusOr<std::string> missing = SecretResolver(o).Resolve(aged);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kFailedPrecondition) << missing.status();
+  EXPECT_TRUE(absl::StrContains(missing.status().message(), "age could not be run")) << missing.status();
+  Write(dir_ + "/slow-age", "#!/bin/sh\nexec sleep 30\n", 0700);
+  o.age_binary = dir_ + "/slow-age";
+  o.age_timeout = absl::Milliseconds(200);
+  absl::Time start = absl::Now();
+  absl::StatusOr<std::string> slow = SecretResolver(o).Resolve(aged);
+  ASSERT_FALSE(slow.ok());
+  EXPECT_EQ(slow.status().code(), absl::StatusCode::kFailedPrecondition) << slow.status();
+  EXPECT_TRUE(absl::StrContains(slow.status().message(), "did not finish within 200ms")) << slow.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
 TEST_F(SecretsTest, MalformedReferencesAreRefusedByField) {
   EXPECT_FALSE(secrets::ParseSecretRef(json::object(), "f").ok());
   EXPECT_FALSE(secrets::ParseSecretRef({{"file", "a"}, {"env", "B"}}, "f").ok());

@@ -107,8 +107,16 @@ absl::StatusOr<std::string> SecretResolver::DecryptAge(const SecretRef& ref) con
   o.max_stderr_bytes = 4096;
   absl::StatusOr<process::ProcessResult> r =
       process::RunProcess({options_.age_binary, "-d", "-i", options_.age_identity_file}, o);
-  if (!r.ok()) return absl::UnavailableError(absl::StrCat(f, ": age could not be run: ", r.status().message()));
-  if (r->timed_out) return absl::UnavailableError(absl::StrCat(f, ": age did not finish within the timeout"));
+  // Not retried: a missing age binary or a file that keeps age busy fails
+  // the deployment (a plan retried on UNAVAILABLE would wait forever).
+  if (!r.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(f, ": age could not be run (Debian package age): ",
+                                                      r.status().message()));
+  }
+  if (r->timed_out) {
+    return absl::FailedPreconditionError(absl::StrCat(f, ": age did not finish within ",
+                                                      absl::FormatDuration(options_.age_timeout)));
+  }
   if (r->stdout_truncated || r->stdout_text.size() > ferry::secrets::kMaxSealedValueBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat(f, ": decrypts to more than ", ferry::secrets::kMaxSealedValueBytes, " bytes"));

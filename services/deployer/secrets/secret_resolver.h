@@ -41,8 +41,9 @@ class SecretResolver {
 
   // The value `ref` names. kEncryptedFile needs ref.ciphertext (the file's
   // bytes). INVALID_ARGUMENT for a bad reference or a file that does not
-  // decrypt; FAILED_PRECONDITION for a source the deployer was not given;
-  // UNAVAILABLE when Vault or age could not answer.
+  // decrypt; FAILED_PRECONDITION for a source the deployer was not given or
+  // an age that cannot run or finish; Vault's own codes (UNAVAILABLE when it
+  // cannot be reached: the plan is retried).
   absl::StatusOr<std::string> Resolve(const SecretRef& ref) const;
 
   // The keyed digest of a value (SealedBoxKey::Digest). FAILED_PRECONDITION
