@@ -10,14 +10,14 @@ COPY scripts/install-deps scripts/install-deps
 RUN scripts/install-deps
 COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
- && cmake --build /build --target ferry-repo-watcher ferry-planner ferry-deployer ferry-audit
+ && cmake --build /build --target ferry-repo-watcher ferry-planner ferry-deployer ferry-audit ferry-secrets
 
 FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libgrpc++1.51 libprotobuf32 libgit2-1.5 libpqxx-6.4 libyaml-cpp0.7 libspdlog1.10 \
       libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libgpgme11 libssl3 libcpp-httplib0.11 \
-      libcjose0 libjansson4 libcurl4 \
+      libcjose0 libjansson4 libcurl4 libsodium23 age \
       'libabsl20220623' git gnupg openssh-client ca-certificates openssl \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 ferry \
@@ -25,7 +25,7 @@ RUN apt-get update \
  && mkdir -p /var/cache/ferry /etc/ferry/audit \
  && chown ferry:ferry /var/cache/ferry /etc/ferry/audit
 COPY --from=build /build/bin/ferry-repo-watcher /build/bin/ferry-planner \
-     /build/bin/ferry-deployer /build/bin/ferry-audit /usr/local/bin/
+     /build/bin/ferry-deployer /build/bin/ferry-audit /build/bin/ferry-secrets /usr/local/bin/
 # The suite's CA and certificates (compose's one-shot `certs` service; or
 # `docker run --rm -v $PWD/tls:/tls --entrypoint ferry-certs ferry:dev /tls ...`).
 COPY scripts/ferry-certs /usr/local/bin/ferry-certs

@@ -26,6 +26,7 @@
 #include "services/deployer/host/self_protection.h"
 #include "services/deployer/host/workload_identity.h"
 #include "services/deployer/postgres_deployment_store.h"
+#include "services/deployer/secrets/secret_flags.h"
 
 int main(int argc, char** argv) {
   // First of all: workloads run as this uid and must not read our
@@ -79,6 +80,16 @@ int main(int argc, char** argv) {
   ferry::config::AddFlag(app, "--workload-user", workload_user,
                          "USER[:GROUP] (names or numbers) that Process instances, validate and reload commands and "
                          "exec probes run as (never root); unset: the deployer's own uid");
+  ferry::deployer::secrets::SecretFlags secret_flags;
+  ferry::config::AddFlag(app, "--secrets-key-file", secret_flags.secrets_key_file,
+                         "The deployer's secrets key (`ferry-secrets keygen`, mode 0600): opens values sealed to it "
+                         "in Git and keys the digests shown instead of secret values; unset: every secretRef fails");
+  ferry::config::AddFlag(app, "--age-identity-file", secret_flags.age_identity_file,
+                         "age identity (mode 0600) that decrypts age-encrypted secret files in Git (age -d -i)");
+  ferry::config::AddFlag(app, "--secrets-dir", secret_flags.secrets_dir,
+                         "Directory whose files secretRef {file: ...} may name; unset: such references are refused");
+  ferry::config::AddFlag(app, "--secret-env-prefix", secret_flags.env_prefix,
+                         "Prefix of the deployer's variables secretRef {env: ...} may name; empty: refused");
   CLI11_PARSE(app, argc, argv);
   // Test only (docs/development.md): die by SIGKILL right after the Nth saved step.
   if (const char* crash = std::getenv("FERRY_TEST_CRASH_AFTER_STEP"); crash != nullptr) {
@@ -115,6 +126,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   options.deployer_id = deployer_id;
+  absl::StatusOr<ferry::deployer::secrets::SecretResolverOptions> secret_options =
+      ferry::deployer::secrets::OptionsFromFlags(secret_flags);
+  if (!secret_options.ok()) {
+    ferry::logging::Error("cannot start", {{"error", std::string(secret_options.status().message())}});
+    return 1;
+  }
+  // Vault (secretRef {vault: ...}): secret_options->vault, once configured.
+  ferry::deployer::secrets::SecretResolver secret_resolver(*std::move(secret_options));
 
   absl::StatusOr<ferry::server::Infrastructure> infra = ferry::server::Bootstrap(config, DeployerMigrations());
   if (!infra.ok()) {
@@ -126,7 +145,7 @@ int main(int argc, char** argv) {
   ferry::SystemClock clock;
   ferry::deployer::PostgresDeploymentStore store(infra->pool.get(), audit->store());
   ferry::deployer::host::HostTargetFactory targets{ferry::deployer::host::RootPolicy(allowed_roots),
-                                                  *workload_identity};
+                                                  *workload_identity, &secret_resolver};
   // AcknowledgePlan and ReportPlanResult are idempotent: when the planner is
   // momentarily out of handler threads, gRPC retries them after a short
   // backoff instead of failing the hand-off.

@@ -109,10 +109,28 @@ std::string MaskContent(json& object) {
 
 }  // namespace
 
+// What the deployer records in a secretRef when it prepares a deployment
+// besides what Git says: the encrypted file's bytes and the keyed digest of
+// the value. The planner knows neither (it never sees a value), so they are
+// not compared; a secret file changed in Git shows through sourceDigest.
+void DropResolvedSecretFields(json& v) {
+  if (v.is_object()) {
+    auto ref = v.find("secretRef");
+    if (ref != v.end() && ref->is_object()) {
+      ref->erase("ciphertext");
+      ref->erase("valueDigest");
+    }
+    for (auto& [key, child] : v.items()) DropResolvedSecretFields(child);
+  } else if (v.is_array()) {
+    for (json& child : v) DropResolvedSecretFields(child);
+  }
+}
+
 json NormalizeObject(const json& object) {
   json out = object;
   if (!out.is_object()) return out;
   out.erase("status");
+  if (auto spec = out.find("spec"); spec != out.end()) DropResolvedSecretFields(*spec);
   auto meta = out.find("metadata");
   if (meta != out.end() && meta->is_object()) {
     for (const char* f : {"uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink"})

@@ -40,6 +40,27 @@ std::string MethodLabel(v1::RenderMethod method) {
   }
 }
 
+// The secretRef objects of a host object that name an encrypted file in
+// Git: Process spec.env[*].valueFrom.secretRef, ConfigFile
+// spec.contentFrom.secretRef.
+std::vector<json*> EncryptedSecretRefs(json& object) {
+  std::vector<json*> out;
+  if (!object.is_object() || !object.contains("spec") || !object["spec"].is_object()) return out;
+  json& spec = object["spec"];
+  auto consider = [&out](json& holder) {
+    if (!holder.is_object() || !holder.contains("secretRef")) return;
+    json& ref = holder["secretRef"];
+    if (ref.is_object() && ref.contains("encryptedFile") && ref["encryptedFile"].is_string()) out.push_back(&ref);
+  };
+  if (spec.contains("contentFrom")) consider(spec["contentFrom"]);
+  if (spec.contains("env") && spec["env"].is_array()) {
+    for (json& e : spec["env"]) {
+      if (e.is_object() && e.contains("valueFrom")) consider(e["valueFrom"]);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string DefinitionKey(const v1::Application& app, const v1::Environment& env) {
@@ -66,11 +87,41 @@ std::string DefinitionKey(const v1::Application& app, const v1::Environment& env
 absl::StatusOr<std::vector<v1::Manifest>> PlanMaker::ResolveContentFrom(const v1::Application& app, const std::string& sha,
                                                                        const std::vector<v1::Manifest>& manifests) {
   std::vector<v1::Manifest> out = manifests;
+  // The bytes of a file of the application's folder at `sha`, relative to
+  // the manifest's folder; nullopt when it cannot be read (the deployer then
+  // refuses the deployment with a clear message).
+  auto read_file = [&](const v1::Manifest& m, const std::string& rel) -> absl::StatusOr<std::optional<std::string>> {
+    absl::StatusOr<std::string> path = ResolveRepoPath(RepoDirName(m.source_path()), rel);
+    if (!path.ok()) return std::nullopt;
+    absl::StatusOr<std::vector<TreeEntry>> read = repo_->ReadTree(app.repository_id(), sha, *path, false);
+    if (!read.ok()) {
+      if (absl::IsNotFound(read.status()) || absl::IsInvalidArgument(read.status())) return std::nullopt;
+      return read.status();
+    }
+    if (read->size() != 1 || read->front().type != v1::CONTENT_ENTRY_TYPE_FILE) return std::nullopt;
+    return read->front().data;
+  };
   for (v1::Manifest& m : out) {
-    if (m.object().group() != "ferry.dev" || m.object().kind() != "ConfigFile") continue;
+    if (m.object().group() != "ferry.dev" || (m.object().kind() != "ConfigFile" && m.object().kind() != "Process"))
+      continue;
     absl::StatusOr<json> parsed = ParseJson(m.json());
     if (!parsed.ok()) continue;
     json& object = *parsed;
+    // An encrypted secret file in Git is compared by the sha256 of its
+    // bytes (sourceDigest, as the deployer records it): a re-sealed secret
+    // shows in the plan as a changed digest, never as a value.
+    bool secrets_changed = false;
+    for (json* ref : EncryptedSecretRefs(object)) {
+      ASSIGN_OR_RETURN(std::optional<std::string> bytes, read_file(m, (*ref)["encryptedFile"].get<std::string>()));
+      if (!bytes) continue;
+      (*ref)["sourceDigest"] = absl::StrCat("sha256:", Sha256Hex(*bytes));
+      secrets_changed = true;
+    }
+    if (secrets_changed) {
+      absl::StatusOr<std::string> with_digests = DumpJson(object);
+      if (with_digests.ok()) m.set_json(*with_digests);
+    }
+    if (m.object().kind() != "ConfigFile") continue;
     const json* file = nullptr;
     if (object.is_object() && object.contains("spec") && object["spec"].is_object() &&
         object["spec"].contains("contentFrom") && object["spec"]["contentFrom"].is_object() &&

@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
   config::AddFlag(app, "--read-content-max-entries", content_limits.max_entries,
                   "most entries (files, symlinks, submodules) one ReadContent lists")
       ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
-  SecretSourceOptions secret_options;
+  secrets::SecretSourceOptions secret_options;
   config::AddFlag(app, "--secrets-dir", secret_options.secrets_dir,
                   "directory holding the files secret references may name (tokens, SSH keys, webhook secrets); "
                   "a reference must resolve, after symlinks, to a regular file beneath it. Empty: file "
@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
     logging::Error("cannot start", {{"error", s.ToString()}});
     return 1;
   }
-  absl::StatusOr<SecretSources> secrets = SecretSources::Create(secret_options);
+  absl::StatusOr<secrets::SecretSources> secrets = secrets::SecretSources::Create(secret_options);
   if (!secrets.ok()) {
     logging::Error("cannot start", {{"error", secrets.status().ToString()}});
     return 1;

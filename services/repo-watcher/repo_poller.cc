@@ -59,7 +59,7 @@ v1::Event MakeEvent(v1::AuditAction action, const std::string& repository_id, co
 
 RepoPoller::RepoPoller(RepositoryStore* store, git::Client* git, MirrorSet* mirrors, SignatureVerifier* verifier,
                        RevisionNotifier* notifier, RepoWatcherMetrics* metrics, const Clock* clock,
-                       const SecretSources* secrets, PollOptions options)
+                       const secrets::SecretSources* secrets, PollOptions options)
     : store_(store),
       git_(git),
       mirrors_(mirrors),

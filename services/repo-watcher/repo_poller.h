@@ -11,7 +11,7 @@
 #include "services/repo-watcher/repository_store.h"
 #include "services/repo-watcher/revision_checker.h"
 #include "services/repo-watcher/revision_notifier.h"
-#include "services/repo-watcher/secret_sources.h"
+#include "common/secrets/secret_sources.h"
 #include "services/repo-watcher/signature_verifier.h"
 
 namespace ferry::repo_watcher {
@@ -42,7 +42,7 @@ class RepoPoller {
   // sent when they no longer resolve or no longer match the URL's origin).
   RepoPoller(RepositoryStore* store, git::Client* git, MirrorSet* mirrors, SignatureVerifier* verifier,
              RevisionNotifier* notifier, RepoWatcherMetrics* metrics, const Clock* clock,
-             const SecretSources* secrets, PollOptions options = {});
+             const secrets::SecretSources* secrets, PollOptions options = {});
 
   PollResult Poll(const std::string& repository_id);
 
@@ -63,7 +63,7 @@ class RepoPoller {
   RevisionNotifier* notifier_;
   RepoWatcherMetrics* metrics_;
   const Clock* clock_;
-  const SecretSources* secrets_;
+  const secrets::SecretSources* secrets_;
   const PollOptions options_;
 };
 

@@ -7,7 +7,7 @@
 #include "absl/status/statusor.h"
 #include "ferry/v1/repo_watcher.pb.h"
 #include "services/repo-watcher/repository_store.h"
-#include "services/repo-watcher/secret_sources.h"
+#include "common/secrets/secret_sources.h"
 
 namespace ferry::repo_watcher {
 
@@ -29,7 +29,7 @@ class RepositoryRegistry {
   };
 
   // `sources` (where secret references may point) must outlive the registry.
-  RepositoryRegistry(RepositoryStore* store, const SecretSources* sources, Hooks hooks)
+  RepositoryRegistry(RepositoryStore* store, const secrets::SecretSources* sources, Hooks hooks)
       : store_(store), sources_(sources), hooks_(std::move(hooks)) {}
 
   // `actor` is the authenticated caller (auth::ActorOf of the handler's
@@ -55,7 +55,7 @@ class RepositoryRegistry {
                               const absl::Status& error);
 
   RepositoryStore* store_;
-  const SecretSources* sources_;
+  const secrets::SecretSources* sources_;
   Hooks hooks_;
 };
 

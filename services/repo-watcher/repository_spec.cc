@@ -19,7 +19,7 @@ absl::Status Bad(const std::string& field, const std::string& why) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", why));
 }
 
-absl::Status CheckSecretRef(const SecretSources& sources, const v1::SecretRef& ref, const std::string& field) {
+absl::Status CheckSecretRef(const secrets::SecretSources& sources, const v1::SecretRef& ref, const std::string& field) {
   return sources.Read(ref, field).status();
 }
 
@@ -82,7 +82,7 @@ absl::StatusOr<UrlKind> ClassifyUrl(const std::string& url, const std::string& f
   return Bad(field, "is not a local absolute path, file://, https://, ssh:// or scp-style git@host:path URL");
 }
 
-absl::Status ValidateAndNormalize(v1::Repository& repo, const SecretSources& sources) {
+absl::Status ValidateAndNormalize(v1::Repository& repo, const secrets::SecretSources& sources) {
   if (!IsValidId(repo.id())) {
     return Bad("repository.id", "must be a lowercase DNS label ([a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 characters)");
   }
@@ -208,7 +208,7 @@ bool IsLoopbackOrigin(const std::string& origin) {
   return host == "localhost" || RE2::FullMatch(host, *kLoopback4);
 }
 
-absl::Status CheckTokenTransport(const std::string& url, const SecretSources& sources, const std::string& field) {
+absl::Status CheckTokenTransport(const std::string& url, const secrets::SecretSources& sources, const std::string& field) {
   absl::StatusOr<UrlKind> kind = ClassifyUrl(url);
   if (!kind.ok() || *kind != UrlKind::kHttp) return absl::OkStatus();
   if (sources.allow_http_token_to_loopback() && IsLoopbackOrigin(UrlOrigin(url))) return absl::OkStatus();

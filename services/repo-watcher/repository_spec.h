@@ -6,7 +6,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "ferry/v1/repo_watcher.pb.h"
-#include "services/repo-watcher/secret_sources.h"
+#include "common/secrets/secret_sources.h"
 
 namespace ferry::repo_watcher {
 
@@ -32,7 +32,7 @@ absl::StatusOr<UrlKind> ClassifyUrl(const std::string& url, const std::string& f
 // URL, a token with an http:// URL), webhook_secret, branches/tag_patterns,
 // signature_policy (no trusted keys for HEAD/ALL). Leaves
 // credentials.origin as it is (the registry sets it).
-absl::Status ValidateAndNormalize(v1::Repository& repo, const SecretSources& sources);
+absl::Status ValidateAndNormalize(v1::Repository& repo, const secrets::SecretSources& sources);
 
 // The origin credentials for `url` are bound to: "scheme://host[:port]"
 // (host lowercased, the scheme's default port omitted; scp-style
@@ -44,9 +44,9 @@ std::string UrlOrigin(const std::string& url);
 bool IsLoopbackOrigin(const std::string& origin);
 
 // OK unless `url` is http:// (a token would travel in clear text), allowed
-// only to loopback with SecretSourceOptions::allow_http_token_to_loopback.
+// only to loopback with secrets::SecretSourceOptions::allow_http_token_to_loopback.
 // INVALID_ARGUMENT naming `field`.
-absl::Status CheckTokenTransport(const std::string& url, const SecretSources& sources, const std::string& field);
+absl::Status CheckTokenTransport(const std::string& url, const secrets::SecretSources& sources, const std::string& field);
 
 // Whether `id` is a lowercase DNS label of at most 63 characters.
 bool IsValidId(const std::string& id);

@@ -12,7 +12,7 @@ absl::Status Unusable(const absl::Status& s) {
 
 }  // namespace
 
-absl::StatusOr<git::Credentials> ResolveCredentials(const v1::Repository& repo, const SecretSources& sources) {
+absl::StatusOr<git::Credentials> ResolveCredentials(const v1::Repository& repo, const secrets::SecretSources& sources) {
   git::Credentials creds;
   if (!repo.has_credentials()) return creds;
   const v1::GitCredentials& c = repo.credentials();

@@ -5,7 +5,7 @@
 #include "absl/status/statusor.h"
 #include "common/git/git_repository.h"
 #include "ferry/v1/repo_watcher.pb.h"
-#include "services/repo-watcher/secret_sources.h"
+#include "common/secrets/secret_sources.h"
 
 namespace ferry::repo_watcher {
 
@@ -17,6 +17,6 @@ namespace ferry::repo_watcher {
 // before origins were recorded is bound to its URL as stored), when a token
 // would go over plain http://, or when a reference is outside `sources` or
 // unreadable. The secret is never in the message.
-absl::StatusOr<git::Credentials> ResolveCredentials(const v1::Repository& repo, const SecretSources& sources);
+absl::StatusOr<git::Credentials> ResolveCredentials(const v1::Repository& repo, const secrets::SecretSources& sources);
 
 }  // namespace ferry::repo_watcher

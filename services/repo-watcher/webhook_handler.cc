@@ -44,7 +44,7 @@ bool SecureEquals(const std::string& a, const std::string& b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-WebhookHandler::WebhookHandler(RepositoryStore* store, RepoWatcherMetrics* metrics, const SecretSources* secrets,
+WebhookHandler::WebhookHandler(RepositoryStore* store, RepoWatcherMetrics* metrics, const secrets::SecretSources* secrets,
                                TriggerFn trigger, const Clock* clock, absl::Duration audit_interval)
     : store_(store),
       metrics_(metrics),

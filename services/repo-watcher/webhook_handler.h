@@ -8,7 +8,7 @@
 #include "services/repo-watcher/rejection_audit_limiter.h"
 #include "services/repo-watcher/repo_watcher_metrics.h"
 #include "services/repo-watcher/repository_store.h"
-#include "services/repo-watcher/secret_sources.h"
+#include "common/secrets/secret_sources.h"
 
 namespace ferry::repo_watcher {
 
@@ -49,7 +49,7 @@ class WebhookHandler {
 
   // `secrets` (where webhook_secret references may point) and `clock` (the
   // system clock when null) must outlive the handler.
-  WebhookHandler(RepositoryStore* store, RepoWatcherMetrics* metrics, const SecretSources* secrets, TriggerFn trigger,
+  WebhookHandler(RepositoryStore* store, RepoWatcherMetrics* metrics, const secrets::SecretSources* secrets, TriggerFn trigger,
                  const Clock* clock = nullptr, absl::Duration audit_interval = absl::Minutes(1));
 
   WebhookResponse Handle(const WebhookRequest& request);
@@ -68,7 +68,7 @@ class WebhookHandler {
 
   RepositoryStore* store_;
   RepoWatcherMetrics* metrics_;
-  const SecretSources* secrets_;
+  const secrets::SecretSources* secrets_;
   TriggerFn trigger_;
   SystemClock system_clock_;
   RejectionAuditLimiter audit_limiter_;

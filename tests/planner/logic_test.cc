@@ -181,6 +181,29 @@ TEST(DifferTest, FieldsTheTargetDoesNotReportAreNotDifferencesUnlessChanged) {
   EXPECT_NE(diff[0].json_patch().find("/spec/reload"), std::string::npos) << diff[0].json_patch();
 }
 
+TEST(DifferTest, WhatTheDeployerResolvedForASecretIsNotADifferenceButAResealedFileIs) {
+  json ref = {{"encryptedFile", "db.sealed"}, {"sourceDigest", "sha256:aaaa"}};
+  json env = json::array({{{"name", "DB"}, {"valueFrom", {{"secretRef", ref}}}}});
+  v1::Manifest want = Obj("web", {{"cmd", "run"}, {"env", env}});
+  // As the deployer records and reports it: the file's bytes and the keyed
+  // digest of the value besides what Git says.
+  json applied = json::parse(want.json());
+  applied["spec"]["env"][0]["valueFrom"]["secretRef"]["ciphertext"] = "ZmVycnktc2VhbGVkL3YxOg==";
+  applied["spec"]["env"][0]["valueFrom"]["secretRef"]["valueDigest"] = "hmac-sha256:1111";
+  auto same = DiffObjects({want}, {Live(want, applied, applied)}, {});
+  EXPECT_EQ(same[0].action(), v1::OBJECT_ACTION_NOOP) << same[0].unified_diff();
+  // Re-sealed in Git: the plan shows the digest of the new file, no value.
+  json resealed = env;
+  resealed[0]["valueFrom"]["secretRef"]["sourceDigest"] = "sha256:bbbb";
+  v1::Manifest want2 = Obj("web", {{"cmd", "run"}, {"env", resealed}});
+  auto diff = DiffObjects({want2}, {Live(want2, applied, applied)}, {});
+  ASSERT_EQ(diff[0].action(), v1::OBJECT_ACTION_UPDATE);
+  EXPECT_NE(diff[0].unified_diff().find("\"sourceDigest\": \"sha256:bbbb\""), std::string::npos)
+      << diff[0].unified_diff();
+  EXPECT_EQ(diff[0].unified_diff().find("ciphertext"), std::string::npos) << diff[0].unified_diff();
+  EXPECT_EQ(diff[0].unified_diff().find("valueDigest"), std::string::npos) << diff[0].unified_diff();
+}
+
 TEST(DifferTest, UpdateCarriesJsonPatchAndUnifiedDiff) {
   v1::Manifest want = Obj("web", {{"cmd", "run --fast"}});
   json live = json::parse(Obj("web", {{"cmd", "run"}}).json());

@@ -19,8 +19,8 @@ namespace ferry::repo_watcher {
 namespace {
 
 // Sources with no secrets directory and the default prefix.
-const SecretSources& NoSecretSources() {
-  static const SecretSources* sources = new SecretSources(*SecretSources::Create({}));
+const secrets::SecretSources& NoSecretSources() {
+  static const secrets::SecretSources* sources = new secrets::SecretSources(*secrets::SecretSources::Create({}));
   return *sources;
 }
 
@@ -144,7 +144,7 @@ TEST(RepositorySpecTest, RejectsBadInputNamingTheField) {
 TEST(RepositorySpecTest, CredentialFileThatExistsIsAccepted) {
   std::string dir = testing::MakeTempDir("spec");
   std::ofstream(dir + "/token") << "s3cret\n";
-  absl::StatusOr<SecretSources> sources = SecretSources::Create({.secrets_dir = dir});
+  absl::StatusOr<secrets::SecretSources> sources = secrets::SecretSources::Create({.secrets_dir = dir});
   ASSERT_TRUE(sources.ok()) << sources.status();
   v1::Repository r = Valid();
   r.mutable_credentials()->mutable_https_token()->mutable_token()->set_file(dir + "/token");
@@ -243,7 +243,7 @@ class WebhookHandlerTest : public ::testing::Test {
   std::vector<std::string> triggered_;
   testing::FakeClock clock_;
   std::string dir_ = testing::MakeTempDir("webhook");
-  SecretSources secrets_ = *SecretSources::Create({.secrets_dir = dir_});
+  secrets::SecretSources secrets_ = *secrets::SecretSources::Create({.secrets_dir = dir_});
   WebhookHandler handler_{&store_, &metrics_, &secrets_, [this](const std::string& id) { triggered_.push_back(id); }, &clock_,
                           absl::Minutes(1)};
 

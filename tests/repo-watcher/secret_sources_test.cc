@@ -38,9 +38,9 @@ class SecretSourcesTest : public ::testing::Test {
     std::ofstream(outside_ + "/checkpoint.pem") << kCheckpointKey << "\n";
     setenv("FERRY_DATABASE_URL", kDatabaseUrl, 1);
     setenv("FERRY_SECRET_GIT_TOKEN", "tok-in-env", 1);
-    absl::StatusOr<SecretSources> s = SecretSources::Create({.secrets_dir = dir_});
+    absl::StatusOr<secrets::SecretSources> s = secrets::SecretSources::Create({.secrets_dir = dir_});
     ASSERT_TRUE(s.ok()) << s.status();
-    sources_ = std::make_unique<SecretSources>(*s);
+    sources_ = std::make_unique<secrets::SecretSources>(*s);
   }
 
   static v1::SecretRef File(const std::string& path) {
@@ -65,7 +65,7 @@ class SecretSourcesTest : public ::testing::Test {
   }
 
   std::string root_, dir_, outside_;
-  std::unique_ptr<SecretSources> sources_;
+  std::unique_ptr<secrets::SecretSources> sources_;
 };
 
 TEST_F(SecretSourcesTest, ReadsAFileInTheDirectoryAndAPrefixedVariable) {
@@ -104,15 +104,15 @@ TEST_F(SecretSourcesTest, RefusesWhatIsNotARegularFile) {
   ExpectRefused(File(dir_ + "/fifo"), "token.file");
   ExpectRefused(File(dir_ + "/missing"), "token.file");
   ExpectRefused(File(dir_), "token.file");
-  std::ofstream(dir_ + "/huge") << std::string(kMaxSecretBytes + 1, 'x');
+  std::ofstream(dir_ + "/huge") << std::string(secrets::kMaxSecretBytes + 1, 'x');
   ExpectRefused(File(dir_ + "/huge"), "token.file");
 }
 
 TEST_F(SecretSourcesTest, WithoutSourcesEveryReferenceIsRefused) {
-  sources_ = std::make_unique<SecretSources>(*SecretSources::Create({.secrets_dir = "", .env_prefix = ""}));
+  sources_ = std::make_unique<secrets::SecretSources>(*secrets::SecretSources::Create({.secrets_dir = "", .env_prefix = ""}));
   ExpectRefused(File(dir_ + "/git-token"), "token.file");
   ExpectRefused(Env("FERRY_SECRET_GIT_TOKEN"), "token.env");
-  EXPECT_FALSE(SecretSources::Create({.secrets_dir = root_ + "/nope"}).ok());
+  EXPECT_FALSE(secrets::SecretSources::Create({.secrets_dir = root_ + "/nope"}).ok());
 }
 
 TEST(UrlOriginTest, IsSchemeHostAndPort) {
@@ -136,8 +136,8 @@ TEST_F(SecretSourcesTest, ATokenIsNeverSentOverPlainHttp) {
   r.set_url("http://127.0.0.1:8080/r.git");
   EXPECT_EQ(ValidateAndNormalize(r, *sources_).code(), absl::StatusCode::kInvalidArgument) << "loopback without the flag";
 
-  SecretSources test_only =
-      *SecretSources::Create({.secrets_dir = dir_, .allow_http_token_to_loopback = true});
+  secrets::SecretSources test_only =
+      *secrets::SecretSources::Create({.secrets_dir = dir_, .allow_http_token_to_loopback = true});
   EXPECT_TRUE(ValidateAndNormalize(r, test_only).ok()) << ValidateAndNormalize(r, test_only);
   r.set_url("http://git.example.com/o/r.git");
   EXPECT_EQ(ValidateAndNormalize(r, test_only).code(), absl::StatusCode::kInvalidArgument) << "only loopback";
@@ -248,7 +248,7 @@ class CredentialBindingTest : public SecretSourcesTest {
 
   // Declared first: the members below keep pointers to it.
   const std::string bound_dir_ = BoundDir();
-  const SecretSources bound_ = *SecretSources::Create({.secrets_dir = bound_dir_});
+  const secrets::SecretSources bound_ = *secrets::SecretSources::Create({.secrets_dir = bound_dir_});
   MemoryStore store_;
   RepositoryRegistry registry_{&store_, &bound_, {}};
   CountingGit git_;

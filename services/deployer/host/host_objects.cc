@@ -16,6 +16,7 @@ using nlohmann::json;
 class Checker {
  public:
   explicit Checker(std::string where) : where_(std::move(where)) {}
+  const std::string& Where() const { return where_; }
   absl::Status Error(const std::string& field, const std::string& what) const {
     return absl::InvalidArgumentError(absl::StrCat(where_, ": ", field, ": ", what));
   }
@@ -144,9 +145,18 @@ absl::Status ParseConfigFile(const Checker& c, const json& spec, ConfigFileSpec&
     if (!absl::Base64Unescape(spec["contentBase64"].get<std::string>(), &out.content))
       return c.Error("spec.contentBase64", "is not valid base64");
   } else {
-    absl::StatusOr<std::string> file = c.String(spec["contentFrom"], "file", "spec.contentFrom.file", true);
-    if (!file.ok()) return file.status();
-    out.content_from = *file;
+    const json& from = spec["contentFrom"];
+    bool has_secret = from.is_object() && from.contains("secretRef");
+    if (has_secret) {
+      if (from.size() != 1) return c.Error("spec.contentFrom", "set either file or secretRef");
+      absl::StatusOr<secrets::SecretRef> ref = secrets::ParseSecretRef(from["secretRef"], "spec.contentFrom.secretRef");
+      if (!ref.ok()) return absl::InvalidArgumentError(absl::StrCat(c.Where(), ": ", ref.status().message()));
+      out.secret = *std::move(ref);
+    } else {
+      absl::StatusOr<std::string> file = c.String(from, "file", "spec.contentFrom.file", true);
+      if (!file.ok()) return file.status();
+      out.content_from = *file;
+    }
   }
   absl::StatusOr<int> mode = ParseMode(c, spec);
   if (!mode.ok()) return mode.status();
@@ -279,8 +289,21 @@ absl::Status ParseProcess(const Checker& c, const json& spec, ProcessSpec& out) 
       absl::StatusOr<std::string> name = c.String(e[i], "name", f + ".name", true);
       if (!name.ok()) return name.status();
       if (name->empty() || name->find('=') != std::string::npos) return c.Error(f + ".name", "is not a valid name");
+      if (e[i].contains("valueFrom") && !e[i]["valueFrom"].is_null()) {
+        const json& from = e[i]["valueFrom"];
+        if (e[i].contains("value") && !e[i]["value"].is_null()) return c.Error(f, "set either value or valueFrom");
+        if (!from.is_object() || from.size() != 1 || !from.contains("secretRef")) {
+          return c.Error(f + ".valueFrom", "must be {secretRef: {...}}");
+        }
+        absl::StatusOr<secrets::SecretRef> ref = secrets::ParseSecretRef(from["secretRef"], f + ".valueFrom.secretRef");
+        if (!ref.ok()) return absl::InvalidArgumentError(absl::StrCat(c.Where(), ": ", ref.status().message()));
+        if (out.env.count(*name) || out.secret_env.count(*name)) return c.Error(f + ".name", absl::StrCat("\"", *name, "\" is set twice"));
+        out.secret_env[*name] = *std::move(ref);
+        continue;
+      }
       absl::StatusOr<std::string> value = c.String(e[i], "value", f + ".value", false);
       if (!value.ok()) return value.status();
+      if (out.secret_env.count(*name)) return c.Error(f + ".name", absl::StrCat("\"", *name, "\" is set twice"));
       out.env[*name] = *value;
     }
   }

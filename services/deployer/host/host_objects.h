@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "services/deployer/secrets/secret_ref.h"
 
 namespace ferry::deployer::host {
 
@@ -34,6 +35,9 @@ struct ConfigFileSpec {
   std::string path;     // Relative to the environment's root.
   std::string content;  // Resolved bytes (contentBase64 decoded; contentFrom resolved by Prepare).
   std::string content_from;  // spec.contentFrom.file before resolution.
+  // spec.contentFrom.secretRef: the content is a secret, resolved only when
+  // applied (host/secret_values.h); `content` stays empty in the record.
+  std::optional<secrets::SecretRef> secret;
   int mode = 0644;
   Command validate;  // May contain "{path}", replaced by the staged file's path.
   absl::Duration validate_timeout = absl::Seconds(30);
@@ -63,6 +67,9 @@ struct PortSpec {
 struct ProcessSpec {
   Command argv;  // command followed by args.
   std::map<std::string, std::string> env;
+  // env entries given as valueFrom.secretRef, by name: their values are
+  // resolved only when an instance starts (host/secret_values.h), into `env`.
+  std::map<std::string, secrets::SecretRef> secret_env;
   std::string working_dir;  // Relative to the root; empty = the root.
   int replicas = 1;
   bool restart_always = true;  // restartPolicy: Always (default) or Never.

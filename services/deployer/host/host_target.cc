@@ -21,6 +21,7 @@
 #include "common/json/json.h"
 #include "services/deployer/host/safe_path.h"
 #include "services/deployer/host/host_command.h"
+#include "services/deployer/host/secret_values.h"
 
 namespace ferry::deployer::host {
 namespace {
@@ -97,6 +98,12 @@ absl::Status CheckNotFerryState(const std::string& root, const std::string& abs,
   return absl::OkStatus();
 }
 
+// A command's output as it may be quoted in a message: a secret file's
+// content redacted (a validate command may print the file).
+std::string Quotable(const ConfigFileSpec& spec, const std::string& output) {
+  return spec.secret ? RedactSecret(output, spec.content) : output;
+}
+
 absl::Status ModeRefusal(int mode) {
   return absl::InvalidArgumentError(absl::StrFormat(
       "spec.mode: %04o sets setuid, setgid or sticky bits, which the host target refuses (at most 0777)", mode));
@@ -104,8 +111,8 @@ absl::Status ModeRefusal(int mode) {
 
 }  // namespace
 
-HostTarget::HostTarget(std::string root_dir, WorkloadIdentity who)
-    : root_(std::move(root_dir)), who_(std::move(who)), processes_(root_, who_) {}
+HostTarget::HostTarget(std::string root_dir, WorkloadIdentity who, const secrets::SecretResolver* secrets)
+    : root_(std::move(root_dir)), who_(std::move(who)), secrets_(secrets), processes_(root_, who_) {}
 
 namespace {
 
@@ -176,6 +183,10 @@ absl::StatusOr<std::vector<TargetObject>> HostTarget::Prepare(const AppScope& ap
     } else if (!obj.process->working_dir.empty() && obj.process->working_dir != ".") {
       absl::StatusOr<std::string> wd = ResolveUnderRoot(root_, obj.process->working_dir, "spec.workingDir", false);
       if (!wd.ok()) return Prefix(obj.where, wd.status());
+    }
+    if (HasSecretValues(obj)) {
+      absl::Status s = PrepareSecretValues(obj, secrets_, fetch, objects[i].source_path);
+      if (!s.ok()) return s;
     }
     objects[i].json = DumpJsonLossy(obj.doc);
   }
@@ -250,7 +261,7 @@ absl::Status HostTarget::ApplyFile(const AppScope& app, const HostObject& obj) {
       unlinkat(*dir_fd, tmp_name.c_str(), 0);
       std::string why = !r.ok()         ? std::string(r.status().message())
                         : r->timed_out ? "timed out"
-                                       : absl::StrCat(DescribeEnd(*r), ": ", ShortOutput(r->stdout_text));
+                                       : absl::StrCat(DescribeEnd(*r), ": ", ShortOutput(Quotable(spec, r->stdout_text)));
       return absl::FailedPreconditionError(
           absl::StrCat(obj.where, ": validate command refused the file; it did not go live: ", why));
     }
@@ -268,7 +279,7 @@ absl::Status HostTarget::ApplyFile(const AppScope& app, const HostObject& obj) {
       if (!out.ok()) return Prefix(obj.where + ": reload command", out.status());
       if (!out->succeeded()) {
         return absl::FailedPreconditionError(
-            absl::StrCat(obj.where, ": reload command ", DescribeEnd(*out), ": ", ShortOutput(out->stdout_text)));
+            absl::StrCat(obj.where, ": reload command ", DescribeEnd(*out), ": ", ShortOutput(Quotable(spec, out->stdout_text))));
       }
     } else {
       absl::Status s = processes_.Signal(app.application_id, r.process, r.signal);
@@ -283,6 +294,10 @@ absl::Status HostTarget::Apply(const AppScope& app, const TargetObject& desired,
                                absl::Time deadline, const std::atomic<bool>* cancel) {
   absl::StatusOr<HostObject> obj = Parse(desired);
   if (!obj.ok()) return obj.status();
+  if (HasSecretValues(*obj)) {
+    absl::Status s = ResolveSecretValues(*obj, secrets_);
+    if (!s.ok()) return s;
+  }
   if (obj->file) {
     // A ConfigFile that moved: remove the old path once the new one is live.
     absl::Status s = ApplyFile(app, *obj);
@@ -344,6 +359,11 @@ ObservedObject HostTarget::ObserveFile(const HostObject* applied, const std::str
                {"kind", kConfigFileKind},
                {"metadata", {{"name", name}}},
                {"spec", {{"path", spec.path}, {"mode", absl::StrFormat("%04o", mode)}}}};
+  if (spec.secret) {
+    // A secret's content is shown as its keyed digest, never as bytes.
+    ObserveSecretFile(spec, content, live, out);
+    return out;
+  }
   SetFileContent(live["spec"], content);  // bytes that are not UTF-8 as contentBase64
   out.live_json = DumpJsonLossy(live);
   const std::string& want = spec.content;
@@ -360,6 +380,35 @@ ObservedObject HostTarget::ObserveFile(const HostObject* applied, const std::str
   out.health = v1::HEALTH_STATUS_HEALTHY;
   out.health_message = "file present";
   return out;
+}
+
+void HostTarget::ObserveSecretFile(const ConfigFileSpec& spec, const std::string& content, json& live,
+                                   ObservedObject& out) {
+  absl::StatusOr<std::string> digest =
+      secrets_ != nullptr ? secrets_->Digest(content)
+                          : absl::FailedPreconditionError("the deployer has no secrets key (--secrets-key-file)");
+  secrets::SecretRef seen = *spec.secret;
+  seen.value_digest = digest.ok() ? *digest : "";
+  live["spec"]["contentFrom"] = {{"secretRef", secrets::SecretRefJson(seen)}};
+  out.live_json = DumpJsonLossy(live);
+  out.health = v1::HEALTH_STATUS_HEALTHY;
+  out.health_message = "file present";
+  int mode = 0;
+  if (auto m = live["spec"].find("mode"); m != live["spec"].end()) mode = std::stoi(m->get<std::string>(), nullptr, 8);
+  if (!digest.ok()) {
+    out.drift = v1::DRIFT_STATUS_UNKNOWN;
+    out.drift_message = absl::StrCat(spec.path, ": ", digest.status().message());
+  } else if (*digest != spec.secret->value_digest) {
+    out.drift = v1::DRIFT_STATUS_MODIFIED;
+    out.drift_message = absl::StrCat(spec.path, ": secret changed: content differs from the secret applied (digest ",
+                                     digest->substr(0, 24), "..., applied ", spec.secret->value_digest.substr(0, 24),
+                                     "...)");
+  } else if (mode != spec.mode) {
+    out.drift = v1::DRIFT_STATUS_MODIFIED;
+    out.drift_message = absl::StrFormat("%s: mode %04o, applied %04o", spec.path, mode, spec.mode);
+  } else {
+    out.drift = v1::DRIFT_STATUS_IN_SYNC;
+  }
 }
 
 ObservedObject HostTarget::Observe(const AppScope& app, const ObjectKey& key, const TargetObject* applied) {
@@ -405,7 +454,7 @@ absl::StatusOr<Target*> HostTargetFactory::For(const v1::DeployTarget& target) {
   if (!key.ok()) return key.status();
   ferry::MutexLock l(&mu_);
   auto& t = targets_[*key];
-  if (!t) t = std::make_unique<HostTarget>(*key, who_);
+  if (!t) t = std::make_unique<HostTarget>(*key, who_, secrets_);
   return t.get();
 }
 

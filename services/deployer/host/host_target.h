@@ -10,6 +10,7 @@
 #include "services/deployer/host/host_objects.h"
 #include "services/deployer/host/process_manager.h"
 #include "services/deployer/host/root_policy.h"
+#include "services/deployer/secrets/secret_resolver.h"
 #include "services/deployer/host/workload_identity.h"
 #include "services/deployer/target.h"
 
@@ -24,7 +25,10 @@ namespace ferry::deployer::host {
 // .ferry/run/<app>/<process>/; program output in logs/<app>/<process>/.
 class HostTarget final : public Target {
  public:
-  explicit HostTarget(std::string root_dir, WorkloadIdentity who = {});
+  // `secrets` (may be null: every secretRef is then refused) resolves the
+  // application secrets of Process env and ConfigFile content.
+  explicit HostTarget(std::string root_dir, WorkloadIdentity who = {},
+                      const secrets::SecretResolver* secrets = nullptr);
 
   absl::StatusOr<std::vector<TargetObject>> Prepare(const AppScope& app, std::vector<TargetObject> objects,
                                                    const FileFetcher& fetch) override;
@@ -40,9 +44,14 @@ class HostTarget final : public Target {
  private:
   absl::Status ApplyFile(const AppScope& app, const HostObject& obj);
   ObservedObject ObserveFile(const HostObject* applied, const std::string& name);
+  // ObserveFile for a ConfigFile whose content is a secret: `live` shows the
+  // keyed digest of `content`, drift compares digests.
+  void ObserveSecretFile(const ConfigFileSpec& spec, const std::string& content, nlohmann::json& live,
+                         ObservedObject& out);
 
   const std::string root_;
   const WorkloadIdentity who_;
+  const secrets::SecretResolver* const secrets_;
   ProcessManager processes_;
   std::atomic<int> stage_counter_{0};
 };
@@ -51,13 +60,15 @@ class HostTarget final : public Target {
 // (resolved; a refused root fails the plan or deployment). Thread-safe.
 class HostTargetFactory final : public TargetFactory {
  public:
-  explicit HostTargetFactory(RootPolicy roots = RootPolicy(), WorkloadIdentity who = {})
-      : roots_(std::move(roots)), who_(std::move(who)) {}
+  explicit HostTargetFactory(RootPolicy roots = RootPolicy(), WorkloadIdentity who = {},
+                             const secrets::SecretResolver* secrets = nullptr)
+      : roots_(std::move(roots)), who_(std::move(who)), secrets_(secrets) {}
   absl::StatusOr<Target*> For(const v1::DeployTarget& target) override;
 
  private:
   const RootPolicy roots_;
   const WorkloadIdentity who_;
+  const secrets::SecretResolver* const secrets_;
   ferry::Mutex mu_;
   std::map<std::string, std::unique_ptr<HostTarget>> targets_ ABSL_GUARDED_BY(mu_);
 };

@@ -1,6 +1,7 @@
 #include "services/deployer/host/process_manager.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -57,10 +58,23 @@ absl::Status WriteFileAtomic(const std::string& path, const std::string& data) {
   static std::atomic<uint64_t> writes{0};
   std::string tmp = absl::StrCat(path, ".", getpid(), "-", ++writes, ".tmp");
   {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << data;
-    out.flush();
-    if (!out) {
+    // 0600: a record is the deployer's own state (what it signals and
+    // trusts), readable by no other user.
+    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return absl::InternalError(absl::StrCat("create ", tmp, ": ", strerror(errno)));
+    size_t off = 0;
+    bool ok = fchmod(fd, 0600) == 0;
+    while (ok && off < data.size()) {
+      ssize_t n = write(fd, data.data() + off, data.size() - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        ok = false;
+        break;
+      }
+      off += static_cast<size_t>(n);
+    }
+    if (close(fd) != 0) ok = false;
+    if (!ok) {
       std::error_code ec;
       fs::remove(tmp, ec);
       return absl::InternalError(absl::StrCat("write ", tmp));
@@ -214,7 +228,12 @@ absl::StatusOr<Instance> ProcessManager::Start(const std::string& app, const Hos
   // $(NAME) in command and args expands to the environment value, as in
   // Kubernetes.
   std::vector<std::pair<std::string, std::string>> repl;
-  for (const auto& [k, v] : env) repl.emplace_back(absl::StrCat("$(", k, ")"), v);
+  // Secret values are not expanded: argv is readable by every user in
+  // /proc/<pid>/cmdline; a secret reaches the program through its
+  // environment only.
+  for (const auto& [k, v] : env) {
+    if (!spec.secret_env.count(k)) repl.emplace_back(absl::StrCat("$(", k, ")"), v);
+  }
   SpawnSpec ss;
   for (const std::string& a : spec.argv) ss.argv.push_back(absl::StrReplaceAll(a, repl));
   ss.env = env;

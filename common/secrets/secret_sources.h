@@ -6,16 +6,20 @@
 #include "absl/status/statusor.h"
 #include "ferry/v1/common.pb.h"
 
-namespace ferry::repo_watcher {
+namespace ferry::secrets {
 
 // Largest secret read from a file (tokens, passphrases, webhook secrets).
 inline constexpr size_t kMaxSecretBytes = 64 * 1024;
 
 // Where a SecretRef may point: a file in the secrets directory or an
 // environment variable whose name starts with the prefix, nothing else (a
-// reference is chosen by whoever may register a repository, and the value
-// is sent to the host the repository's URL names).
+// reference is chosen by whoever may register a repository, or write an
+// application's manifests, and the value goes where they say). Shared by the
+// repo-watcher (Git credentials) and the deployer (application secrets).
 struct SecretSourceOptions {
+  // The service these sources belong to, named in refusals ("the
+  // repo-watcher was started without --secrets-dir").
+  std::string service = "repo-watcher";
   // --secrets-dir: file references must resolve, after symlinks, to a
   // regular file beneath it. Empty: file references are refused.
   std::string secrets_dir;
@@ -62,4 +66,4 @@ class SecretSources {
   std::string written_dir_;  // the directory as configured, made absolute
 };
 
-}  // namespace ferry::repo_watcher
+}  // namespace ferry::secrets

@@ -1,4 +1,4 @@
-#include "services/repo-watcher/secret_sources.h"
+#include "common/secrets/secret_sources.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -14,7 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "re2/re2.h"
 
-namespace ferry::repo_watcher {
+namespace ferry::secrets {
 namespace {
 
 absl::Status Bad(const std::string& field, const std::string& why) {
@@ -104,7 +104,7 @@ absl::StatusOr<int> SecretSources::OpenBeneath(const std::string& path, const st
 
 absl::StatusOr<std::string> SecretSources::ResolveFile(const std::string& path, const std::string& field) const {
   if (dir_.empty()) {
-    return Bad(field, "file references are refused: the repo-watcher was started without --secrets-dir");
+    return Bad(field, absl::StrCat("file references are refused: the ", options_.service, " was started without --secrets-dir"));
   }
   if (path.empty()) return Bad(field, "must name a file in the secrets directory");
   const std::string full = path[0] == '/' ? path : absl::StrCat(dir_, "/", path);
@@ -153,8 +153,8 @@ absl::StatusOr<std::string> SecretSources::Read(const v1::SecretRef& ref, const 
       static const LazyRE2 kName = {"[A-Za-z_][A-Za-z0-9_]*"};
       if (!RE2::FullMatch(name, *kName)) return Bad(f, "must name an environment variable");
       if (options_.env_prefix.empty()) {
-        return Bad(f, "environment references are refused: the repo-watcher was started with an empty "
-                      "--secret-env-prefix");
+        return Bad(f, absl::StrCat("environment references are refused: the ", options_.service, " was started with an empty "
+                      "--secret-env-prefix"));
       }
       if (!absl::StartsWith(name, options_.env_prefix) || name.size() == options_.env_prefix.size()) {
         return Bad(f, absl::StrCat("must name a variable starting with \"", options_.env_prefix,
@@ -172,4 +172,4 @@ absl::StatusOr<std::string> SecretSources::Read(const v1::SecretRef& ref, const 
   return value;
 }
 
-}  // namespace ferry::repo_watcher
+}  // namespace ferry::secrets
