@@ -154,6 +154,18 @@ case "$case_name" in
       "${check[@]}" cert-manager --release rel-ferry --namespace other || fail "Certificates (release rel, namespace other)"
     grep -q 'kind: Certificate' <<<"$(render "${secure[@]}")" && fail "Certificates rendered with cert-manager off"
     ;;
+  helm_db_roles)
+    roles=(/usr/bin/python3 "$root/tests/packaging/db_roles_check.py")
+    render "${secure[@]}" | "${roles[@]}" bundled "$chart/files/db-roles.sql" || fail "bundled PostgreSQL roles"
+    render "${secure[@]}" --set postgresql.enabled=false --set database.existingSecret=db \
+      --set database.perServiceRoles.enabled=true | "${roles[@]}" external db || fail "external per-service roles"
+    render "${secure[@]}" --set postgresql.enabled=false --set database.existingSecret=db |
+      "${roles[@]}" single db url || fail "external single URL"
+    # The checker itself: a service given the migrator's URL fails it.
+    if render "${secure[@]}" | sed 's/key: planner-url/key: migrator-url/' | "${roles[@]}" bundled "$chart/files/db-roles.sql" 2>/dev/null; then
+      fail "the checker passed a service with the migrator's URL"
+    fi
+    ;;
   helm_audit_key)
     conf=("${check[@]}" confinement)
     render "${secure[@]}" | "${conf[@]}" --key secret || fail "checkpoint key from a Secret"

@@ -58,6 +58,31 @@ url
 {{- end -}}
 {{- end -}}
 
+{{/* "true" when each service logs in as its own database role and an init
+container migrates as the owner (docs/operations.md, "Database roles"): always
+with the bundled PostgreSQL, with an external one when
+database.perServiceRoles.enabled. */}}
+{{- define "ferry.databaseRoles" -}}
+{{- if .Values.database.existingSecret -}}
+{{- .Values.database.perServiceRoles.enabled -}}
+{{- else -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret key of a URL: (dict "root" $ "key" "planner"|"repoWatcher"|...|"migrator"). */}}
+{{- define "ferry.databaseUrlKey" -}}
+{{- if eq (include "ferry.databaseRoles" .root) "true" -}}
+{{- if .root.Values.database.existingSecret -}}
+{{- index .root.Values.database.perServiceRoles (printf "%sKey" .key) -}}
+{{- else -}}
+{{- printf "%s-url" (.key | kebabcase) -}}
+{{- end -}}
+{{- else -}}
+{{ include "ferry.databaseSecretKey" .root }}
+{{- end -}}
+{{- end -}}
+
 {{/* The ServiceAccount of one component: ferry.serviceAccountName (dict "root" $ "component" "planner"). */}}
 {{- define "ferry.serviceAccountName" -}}
 {{- if .root.Values.serviceAccount.create -}}
