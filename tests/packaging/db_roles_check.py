@@ -8,6 +8,12 @@ per-service database roles (docs/operations.md, "Database roles"):
       db-roles.sql (the chart's copy of helm/ferry/files/db-roles.sql).
   db_roles_check.py external SECRET   the same with keys from SECRET.
   db_roles_check.py single SECRET KEY one URL for all, no init container.
+  db_roles_check.py compose     (docker-compose config on stdin) each Ferry
+      service logs in as ferry_<service> with a passfile from a volume no
+      other service mounts, no URL carries a password, `migrate` runs every
+      --migrate-only as ferry_migrator before the services, PostgreSQL's
+      password comes from a file, and only postgres, db-roles and certs mount
+      the passwords' volume.
 Exits 1 naming each problem."""
 import sys
 
@@ -26,8 +32,72 @@ def secret_refs(container):
     return out
 
 
+def check_compose(doc):
+    from urllib.parse import parse_qs, urlparse
+    services = doc.get("services") or {}
+
+    def vols(svc):
+        out = []
+        for v in svc.get("volumes") or []:
+            if isinstance(v, str):
+                parts = v.split(":")
+                out.append((parts[0], parts[1]))
+            else:
+                out.append((v.get("source"), v.get("target")))
+        return out
+
+    def url_of(svc):
+        return (svc.get("environment") or {}).get("FERRY_DATABASE_URL", "")
+
+    pg = services.get("postgres") or {}
+    env = pg.get("environment") or {}
+    if "POSTGRES_PASSWORD" in env or "POSTGRES_PASSWORD_FILE" not in env:
+        problems.append("postgres: the superuser's password is not from a file (POSTGRES_PASSWORD_FILE)")
+    admin_dir = env.get("POSTGRES_PASSWORD_FILE", "/nonexistent").rsplit("/", 1)[0]
+    admin_vol = next((src for src, tgt in vols(pg) if tgt == admin_dir), None)
+    for name, svc in services.items():
+        if name not in ("postgres", "db-roles", "certs") and any(src == admin_vol for src, _ in vols(svc)):
+            problems.append(f"{name}: mounts the database passwords' volume {admin_vol!r}")
+    passfile_vols = {}
+    for name, role in [("migrate", "migrator")] + [(c, c.replace("-", "_")) for c in COMPONENTS]:
+        svc = services.get(name)
+        if svc is None:
+            problems.append(f"no {name} service")
+            continue
+        u = urlparse(url_of(svc))
+        if u.username != f"ferry_{role}" or u.password:
+            problems.append(f"{name}: FERRY_DATABASE_URL logs in as {u.username!r} (password in URL: {bool(u.password)})")
+        passfile = (parse_qs(u.query).get("passfile") or [""])[0]
+        vol = next((src for src, tgt in vols(svc) if passfile.startswith(tgt.rstrip("/") + "/")), None)
+        if vol is None:
+            problems.append(f"{name}: passfile {passfile!r} is not in a mounted volume")
+        passfile_vols[name] = vol
+    for name, vol in passfile_vols.items():
+        for other, svc in services.items():
+            if other not in (name, "certs") and vol and any(src == vol for src, _ in vols(svc)):
+                problems.append(f"{other}: mounts {name}'s passfile volume {vol!r}")
+    mig = services.get("migrate") or {}
+    script = " ".join(mig.get("entrypoint") or []) + " ".join(mig.get("command") or [])
+    if "--migrate-only" not in script:
+        problems.append("migrate: does not run --migrate-only")
+    for c in COMPONENTS:
+        dep = (services.get(c) or {}).get("depends_on") or {}
+        if (dep.get("migrate") or {}).get("condition") != "service_completed_successfully":
+            problems.append(f"{c}: does not wait for migrate to complete")
+    if ((mig.get("depends_on") or {}).get("db-roles") or {}).get("condition") != "service_completed_successfully":
+        problems.append("migrate: does not wait for db-roles to complete")
+    roles = services.get("db-roles") or {}
+    if not any(tgt.endswith("db-roles.sql") and src.endswith("helm/ferry/files/db-roles.sql") for src, tgt in vols(roles)):
+        problems.append("db-roles: does not mount helm/ferry/files/db-roles.sql")
+
+
 def main():
     mode = sys.argv[1]
+    if mode == "compose":
+        check_compose(yaml.safe_load(sys.stdin))
+        for p in problems:
+            print(f"db roles: {p}", file=sys.stderr)
+        sys.exit(1 if problems else 0)
     objs = [o for o in yaml.safe_load_all(sys.stdin) if o]
     deps = {o["metadata"]["labels"].get("app.kubernetes.io/component"): o for o in objs if o["kind"] == "Deployment"}
     for comp in COMPONENTS:
