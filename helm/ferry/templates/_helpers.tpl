@@ -46,7 +46,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- else if .Values.postgresql.enabled -}}
 {{ include "ferry.fullname" . }}-postgresql
 {{- else -}}
-{{- fail "set database.existingSecret (a Secret with a postgresql:// URL) or postgresql.enabled=true" -}}
+{{- fail "set database.existingSecret (a Secret with one postgresql:// URL per role and database.perServiceRoles.enabled=true, after running helm/ferry/files/db-roles.sql on the database; or one URL for all under database.existingSecretKey) or postgresql.enabled=true" -}}
 {{- end -}}
 {{- end -}}
 
