@@ -7,6 +7,9 @@
 # one number are a configure error. A shared file is embedded exactly as if it
 # were in <dir>, under its own name, so moving a migration into a shared file
 # changes nothing for a database that has it applied.
+# <dir>/privileges.sql, when present, is embedded as the set's `privileges`:
+# the grants to the services' login roles that `--migrate-only` applies
+# after the migrations (docs/operations.md).
 function(ferry_migrations target)
   cmake_parse_arguments(ARG "" "SCHEMA;DIR;SYMBOL" "SHARED" ${ARGN})
   file(GLOB sql_files CONFIGURE_DEPENDS ${ARG_DIR}/[0-9][0-9][0-9]_*.sql)
@@ -40,12 +43,16 @@ function(ferry_migrations target)
   set(list_file ${gen_dir}/${ARG_SCHEMA}_files.txt)
   string(JOIN "\n" file_list ${ordered})
   file(CONFIGURE OUTPUT ${list_file} CONTENT "${file_list}\n")
+  set(privileges_file "")
+  if(EXISTS ${ARG_DIR}/privileges.sql)
+    set(privileges_file ${ARG_DIR}/privileges.sql)
+  endif()
   add_custom_command(
     OUTPUT ${gen_cc} ${gen_h}
     COMMAND ${CMAKE_COMMAND} -DSCHEMA=${ARG_SCHEMA} -DSYMBOL=${ARG_SYMBOL}
-            -DOUT_CC=${gen_cc} -DOUT_H=${gen_h} -DLIST=${list_file}
+            -DOUT_CC=${gen_cc} -DOUT_H=${gen_h} -DLIST=${list_file} -DPRIVILEGES=${privileges_file}
             -P ${PROJECT_SOURCE_DIR}/cmake/EmbedMigrations.cmake
-    DEPENDS ${ordered} ${list_file} ${PROJECT_SOURCE_DIR}/cmake/EmbedMigrations.cmake
+    DEPENDS ${ordered} ${list_file} ${privileges_file} ${PROJECT_SOURCE_DIR}/cmake/EmbedMigrations.cmake
     COMMENT "embedding migrations of schema ${ARG_SCHEMA}"
     VERBATIM)
   target_sources(${target} PRIVATE ${gen_cc})

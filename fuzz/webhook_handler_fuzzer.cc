@@ -25,12 +25,14 @@
 #include "common/logging/logger.h"
 #include "fuzz/fuzz_support.h"
 #include "services/repo-watcher/repository_store.h"
+#include "common/secrets/secret_sources.h"
 #include "services/repo-watcher/webhook_handler.h"
 
 namespace {
 
 using namespace ferry;
 using namespace ferry::repo_watcher;
+using ferry::secrets::SecretSources;
 
 constexpr char kSecretEnv[] = "FERRY_SECRET_FUZZ_WEBHOOK";  // the default --secret-env-prefix
 constexpr char kSecret[] = "fuzz-webhook-secret-5f1e";

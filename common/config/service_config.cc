@@ -90,6 +90,11 @@ void AddServiceFlags(CLI::App& app, ServiceConfig& config) {
   app.add_flag("--insecure-no-auth", config.insecure_no_auth,
                "development only: no authentication or authorization; every call is allowed")
       ->envname(env("--insecure-no-auth"));
+  app.add_flag("--migrate-only", config.migrate_only,
+               "migrate this service's schema as the owner role ferry_owner (--database-url is then the migration "
+               "role's, e.g. ferry_migrator), grant the services' login roles, and exit; the services then run "
+               "with their own login roles (docs/operations.md)")
+      ->envname(env("--migrate-only"));
   AddDurationFlag(app, "--drain-timeout", config.drain_timeout, "how long SIGTERM waits for in-flight RPCs");
   AddDurationFlag(app, "--db-connect-timeout", config.db_connect_timeout,
                   "how long start-up retries an unreachable database before giving up");

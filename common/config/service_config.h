@@ -45,6 +45,10 @@ struct ServiceConfig {
   std::string access_policy_file;   // the operator's policy YAML; required unless insecure_no_auth
   std::string token_key_file;       // the key of API tokens' keyed hashes; shared by the services
   bool insecure_no_auth = false;    // development only: every call allowed, said loudly at start
+  // --migrate-only: migrate the service's schema and `access` as the owner
+  // role ferry_owner, grant the services' login roles, and exit
+  // (server::MigrateOnly; docs/operations.md "Database roles").
+  bool migrate_only = false;
 };
 
 // Defaults for one service: its name and its default listening ports.

@@ -86,6 +86,22 @@ absl::StatusOr<Infrastructure> Bootstrap(const config::ServiceConfig& config,
   return infra;
 }
 
+int MigrateOnly(const config::ServiceConfig& config, const postgres::MigrationSet& migrations) {
+  absl::StatusOr<std::unique_ptr<postgres::ConnectionPool>> pool = postgres::ConnectionPool::Connect(
+      {.url = config.database_url, .size = 1, .connect_timeout = config.db_connect_timeout});
+  absl::Status status = pool.status();
+  if (status.ok()) status = postgres::MigrateAsOwner(**pool, migrations, kSchemaOwnerRole);
+  if (status.ok()) status = postgres::MigrateAsOwner(**pool, AccessMigrations(), kSchemaOwnerRole);
+  if (!status.ok()) {
+    logging::Error("cannot migrate", {{"error", status.ToString()}});
+    return 1;
+  }
+  logging::Info("migrated; exiting (--migrate-only)",
+                {{"database", (*pool)->address()}, {"schemas", std::vector<std::string>{migrations.schema, "access"}},
+                 {"owner", kSchemaOwnerRole}});
+  return 0;
+}
+
 int ServeUntilSignal(ServerRunner& runner, const std::function<void()>& on_hangup) {
   absl::Status started = runner.Start();
   if (!started.ok()) {

@@ -38,6 +38,17 @@ absl::StatusOr<std::shared_ptr<const auth::Tls>> LoadTls(const config::ServiceCo
 absl::StatusOr<Infrastructure> Bootstrap(const config::ServiceConfig& config,
                                          const postgres::MigrationSet& migrations);
 
+// The owner of every Ferry schema with per-service database roles (NOLOGIN;
+// helm/ferry/files/db-roles.sql creates it).
+inline constexpr char kSchemaOwnerRole[] = "ferry_owner";
+
+// --migrate-only: connects with --database-url (the migration role, a
+// member of ferry_owner), migrates `migrations` and the schema `access` as
+// ferry_owner (postgres::MigrateAsOwner, which also grants the services'
+// login roles their privileges) and returns the process exit code: 0 when
+// done, 1 after logging the error. Needs neither TLS nor the access flags.
+int MigrateOnly(const config::ServiceConfig& config, const postgres::MigrationSet& migrations);
+
 // Starts `runner`, waits for SIGTERM/SIGINT, drains, and returns the process
 // exit code: 0 after a clean stop, 1 if the server could not start.
 // Each SIGHUP meanwhile runs `on_hangup`.

@@ -48,7 +48,7 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
   // link() refuses to replace an existing file: the first starter wins.
   int rc = keep_existing ? link(tmp.c_str(), path.c_str()) : rename(tmp.c_str(), path.c_str());
   int err = errno;
-  if (keep_existing) unlink(tmp.c_str());
+  if (keep_existing || rc != 0) unlink(tmp.c_str());  // a failed rename leaves it
   if (rc != 0 && !(keep_existing && err == EEXIST)) {
     return absl::InternalError(absl::StrCat("cannot create ", path, ": ", std::strerror(err)));
   }
@@ -125,7 +125,8 @@ absl::StatusOr<std::unique_ptr<CheckpointSigner>> CheckpointSigner::GenerateEphe
 }
 
 absl::StatusOr<std::unique_ptr<CheckpointSigner>> CheckpointSigner::LoadOrGenerate(const std::string& path,
-                                                                                   bool* generated) {
+                                                                                   bool* generated,
+                                                                                   absl::Status* public_key_written) {
   *generated = false;
   struct stat st;
   if (stat(path.c_str(), &st) != 0) {
@@ -145,8 +146,17 @@ absl::StatusOr<std::unique_ptr<CheckpointSigner>> CheckpointSigner::LoadOrGenera
   if (!signer.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--checkpoint-key-file ", path, ": ", signer.status().message()));
   }
-  absl::Status pub = WriteFileAtomically(path + ".pub", (*signer)->public_key_pem(), 0644, /*keep_existing=*/false);
-  if (!pub.ok()) return pub;
+  // The public key is derived from the private one in memory; the .pub file
+  // is only a convenience for verifiers. A key on a read-only mount (a
+  // Kubernetes Secret) has no writable folder beside it: that is no reason
+  // not to start. An up-to-date .pub is left alone.
+  const std::string pub_path = path + ".pub";
+  absl::Status pub = absl::OkStatus();
+  absl::StatusOr<std::string> existing_pub = ReadFile(pub_path);
+  if (!existing_pub.ok() || *existing_pub != (*signer)->public_key_pem()) {
+    pub = WriteFileAtomically(pub_path, (*signer)->public_key_pem(), 0644, /*keep_existing=*/false);
+  }
+  if (public_key_written != nullptr) *public_key_written = pub;
   return signer;
 }
 

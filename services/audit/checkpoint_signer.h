@@ -29,11 +29,14 @@ class CheckpointSigner {
   // Reads a PEM private key (PKCS#8, as written by `openssl genpkey
   // -algorithm ed25519`) from `path`. When the file does not exist, generates
   // a key, writes it there with mode 0600 (atomically: a concurrent starter
-  // loads the winner's key), and sets *generated. Either way writes the public
-  // key as PEM to `<path>.pub`. INVALID_ARGUMENT when the file is not an
-  // Ed25519 private key; INTERNAL on I/O errors.
-  static absl::StatusOr<std::unique_ptr<CheckpointSigner>> LoadOrGenerate(const std::string& path,
-                                                                          bool* generated);
+  // loads the winner's key), and sets *generated. Either way the public key
+  // is derived in memory, and written as PEM to `<path>.pub` unless that
+  // file already holds it; a failure to write it (a read-only key mount) is
+  // not an error: it goes to *public_key_written when given (OK otherwise).
+  // INVALID_ARGUMENT when the file is not an Ed25519 private key; INTERNAL
+  // on I/O errors reading or creating the private key.
+  static absl::StatusOr<std::unique_ptr<CheckpointSigner>> LoadOrGenerate(
+      const std::string& path, bool* generated, absl::Status* public_key_written = nullptr);
   // A signer with a fresh key kept only in memory (--trial-ephemeral-key):
   // its checkpoints cannot be verified once the process is gone.
   static absl::StatusOr<std::unique_ptr<CheckpointSigner>> GenerateEphemeral();

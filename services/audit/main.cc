@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
                                  "how often to sign a checkpoint when the chain head moved");
   CLI11_PARSE(app, argc, argv);
   ferry::logging::Init("audit", config.log_level);
+  if (config.migrate_only) return ferry::server::MigrateOnly(config, AuditMigrations());
   if (checkpoint_interval <= absl::ZeroDuration()) {
     ferry::logging::Error("cannot start", {{"error", "--checkpoint-interval must be positive"}});
     return 1;
@@ -79,12 +80,20 @@ int main(int argc, char** argv) {
     }
   } else {
     bool generated = false;
-    signer = ferry::audit::CheckpointSigner::LoadOrGenerate(key_file, &generated);
+    absl::Status pub_written;
+    signer = ferry::audit::CheckpointSigner::LoadOrGenerate(key_file, &generated, &pub_written);
     if (signer.ok()) {
       ferry::logging::Info(generated ? "generated a new checkpoint signing key" : "loaded checkpoint signing key",
                            {{"key_file", key_file},
-                            {"public_key_file", key_file + ".pub"},
+                            {"public_key_file", pub_written.ok() ? key_file + ".pub" : ""},
                             {"public_key_id", (*signer)->public_key_id()}});
+      if (!pub_written.ok()) {
+        // A read-only key mount (a Kubernetes Secret): the key is usable;
+        // verifiers get the public key from ferry.v1.Audit or this line.
+        ferry::logging::Warn("did not write the checkpoint public key beside the key file (read-only?)",
+                             {{"error", pub_written.ToString()},
+                              {"public_key_pem", (*signer)->public_key_pem()}});
+      }
     }
   }
   if (!signer.ok()) {

@@ -96,6 +96,7 @@ int main(int argc, char** argv) {
     options.runner.test_crash_after_steps = std::atoi(crash);
   }
   ferry::logging::Init("deployer", config.log_level);
+  if (config.migrate_only) return ferry::server::MigrateOnly(config, DeployerMigrations());
   if (!non_dumpable.ok()) {
     ferry::logging::Error("cannot start", {{"error", std::string(non_dumpable.message())}});
     return 1;

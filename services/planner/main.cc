@@ -141,6 +141,7 @@ int main(int argc, char** argv) {
                          "admin, at start (make up's first admin credential); needs --token-key-file");
   CLI11_PARSE(app, argc, argv);
   ferry::logging::Init("planner", config.log_level);
+  if (config.migrate_only) return ferry::server::MigrateOnly(config, PlannerMigrations());
   // API tokens (the Access service): the key, and the bootstrap token if any.
   std::unique_ptr<const ferry::auth::TokenKey> token_key;
   if (!config.token_key_file.empty()) {

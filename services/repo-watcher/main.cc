@@ -100,6 +100,7 @@ int main(int argc, char** argv) {
   config::AddFlag(app, "--poll-workers", poll_workers, "repositories checked concurrently")->check(CLI::Range(1, 64));
   CLI11_PARSE(app, argc, argv);
   logging::Init("repo-watcher", config.log_level);
+  if (config.migrate_only) return server::MigrateOnly(config, RepoWatcherMigrations());
   if (absl::Status s = WebhookServer::CheckTls(webhook_tls); !s.ok()) {
     logging::Error("cannot start", {{"error", s.ToString()}});
     return 1;

@@ -1,9 +1,13 @@
 #include "services/audit/checkpoint_signer.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "tests/support/test_database.h"
 
 namespace ferry::audit {
@@ -38,6 +42,44 @@ TEST(CheckpointSignerTest, GeneratedKeyIsPrivateAndReloadsAsTheSameKey) {
   EXPECT_FALSE(generated);
   EXPECT_EQ((*first)->public_key_id(), (*second)->public_key_id());
   EXPECT_EQ((*first)->public_key_id().size(), 64u);
+}
+
+// A key on a read-only mount (a Kubernetes Secret) has no writable folder
+// beside it: the service must start anyway, with the public key derived in
+// memory. `<key>.pub` being a directory makes the write fail for root too.
+TEST(CheckpointSignerTest, StartsWhenThePublicKeyCannotBeWrittenBesideTheKey) {
+  std::string dir = testing::MakeTempDir("ferry-audit-key");
+  bool generated = false;
+  auto made = CheckpointSigner::LoadOrGenerate(dir + "/key.pem", &generated);
+  ASSERT_TRUE(made.ok()) << made.status();
+  ASSERT_EQ(std::remove((dir + "/key.pem.pub").c_str()), 0);
+  ASSERT_EQ(mkdir((dir + "/key.pem.pub").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((dir + "/key.pem.pub/x").c_str(), 0755), 0);  // not empty: rename() onto it fails
+  absl::Status pub_written;
+  auto loaded = CheckpointSigner::LoadOrGenerate(dir + "/key.pem", &generated, &pub_written);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_FALSE(generated);
+  EXPECT_FALSE(pub_written.ok());
+  EXPECT_EQ((*loaded)->public_key_id(), (*made)->public_key_id());
+  EXPECT_EQ((*loaded)->public_key_pem(), (*made)->public_key_pem());
+  // No temporary file left behind either.
+  struct stat st;
+  EXPECT_NE(stat(absl::StrCat(dir, "/key.pem.pub.tmp.", getpid()).c_str(), &st), 0);
+}
+
+// An up-to-date .pub (shipped beside the key on a read-only mount) is not
+// rewritten: the same file, untouched.
+TEST(CheckpointSignerTest, LeavesAnUpToDatePublicKeyFileAlone) {
+  std::string dir = testing::MakeTempDir("ferry-audit-key");
+  bool generated = false;
+  ASSERT_TRUE(CheckpointSigner::LoadOrGenerate(dir + "/key.pem", &generated).ok());
+  struct stat before, after;
+  ASSERT_EQ(stat((dir + "/key.pem.pub").c_str(), &before), 0);
+  absl::Status pub_written = absl::UnknownError("not set");
+  ASSERT_TRUE(CheckpointSigner::LoadOrGenerate(dir + "/key.pem", &generated, &pub_written).ok());
+  EXPECT_TRUE(pub_written.ok()) << pub_written;
+  ASSERT_EQ(stat((dir + "/key.pem.pub").c_str(), &after), 0);
+  EXPECT_EQ(before.st_ino, after.st_ino);
 }
 
 TEST(CheckpointSignerTest, RefusesAFileThatIsNotAnEd25519Key) {

@@ -305,19 +305,19 @@ def check_confinement(objs, key, trusted, witness, repo_secrets, workload_user):
             d = posixpath.dirname(path)
             dm = mount_at(c, d)
             dv = volume_named(pod, dm["name"]) if dm else None
-            if dm is None or dm.get("readOnly"):
-                problem(f"audit: {d} (where {posixpath.basename(path)}.pub is written) is not a writable mount")
-            elif key == "secret":
-                fm = mount_at(c, path)
-                fv = volume_named(pod, fm["name"]) if fm else None
-                if fm is None or not fv or "secret" not in fv or not fm.get("readOnly"):
-                    problem(f"audit: {path} is not a read-only mount of a Secret")
-                elif not provides(fv, fm.get("subPath", ""), "secret"):
-                    problem(f"audit: the Secret volume {fv['name']} does not provide {fm.get('subPath')!r}")
-                if not dv or "emptyDir" not in dv:
-                    problem(f"audit: {d} is not an emptyDir beside the Secret key")
+            if key == "secret":
+                # The Secret itself, read-only, as a directory (no subPath, no
+                # writable emptyDir beside it: the service writes nothing there).
+                if mount_at(c, path) is not None:
+                    problem(f"audit: {path} is mounted as one file (subPath), not as the Secret's directory")
+                elif dm is None or not dv or "secret" not in dv or not dm.get("readOnly") or dm.get("subPath"):
+                    problem(f"audit: {d} is not a read-only mount of a Secret")
+                elif not provides(dv, posixpath.basename(path), "secret"):
+                    problem(f"audit: the Secret volume {dv['name']} does not provide {posixpath.basename(path)!r}")
             elif key == "claim":
-                if not dv or "persistentVolumeClaim" not in dv:
+                if dm is None or dm.get("readOnly"):
+                    problem(f"audit: {d} (where the key is generated) is not a writable mount")
+                elif not dv or "persistentVolumeClaim" not in dv:
                     problem(f"audit: {d} is not a PersistentVolumeClaim")
         tk = flags.get("--trusted-checkpoint-keys")
         if trusted:

@@ -171,6 +171,18 @@ case "$case_name" in
       "${check[@]}" cert-manager --release rel-ferry --namespace other || fail "Certificates (release rel, namespace other)"
     grep -q 'kind: Certificate' <<<"$(render "${secure[@]}")" && fail "Certificates rendered with cert-manager off"
     ;;
+  helm_db_roles)
+    roles=(/usr/bin/python3 "$root/tests/packaging/db_roles_check.py")
+    render "${secure[@]}" | "${roles[@]}" bundled "$chart/files/db-roles.sql" || fail "bundled PostgreSQL roles"
+    render "${secure[@]}" --set postgresql.enabled=false --set database.existingSecret=db \
+      --set database.perServiceRoles.enabled=true | "${roles[@]}" external db || fail "external per-service roles"
+    render "${secure[@]}" --set postgresql.enabled=false --set database.existingSecret=db |
+      "${roles[@]}" single db url || fail "external single URL"
+    # The checker itself: a service given the migrator's URL fails it.
+    if render "${secure[@]}" | sed 's/key: planner-url/key: migrator-url/' | "${roles[@]}" bundled "$chart/files/db-roles.sql" 2>/dev/null; then
+      fail "the checker passed a service with the migrator's URL"
+    fi
+    ;;
   helm_audit_key)
     conf=("${check[@]}" confinement)
     render "${secure[@]}" | "${conf[@]}" --key secret || fail "checkpoint key from a Secret"
@@ -241,6 +253,13 @@ case "$case_name" in
     if command -v docker-compose >/dev/null; then
       docker-compose -f "$file" config -q || fail "compose file does not validate"
       docker-compose -f "$file" config | "${check[@]}" compose || fail "compose certs service and dependencies"
+      docker-compose -f "$file" config | /usr/bin/python3 "$root/tests/packaging/db_roles_check.py" compose ||
+        fail "compose database roles"
+      # The checker itself: a service sharing the migrator's passfile fails it.
+      if docker-compose -f "$file" config | sed 's|db-planner:/etc/ferry/db|db-migrator:/etc/ferry/db|' |
+           /usr/bin/python3 "$root/tests/packaging/db_roles_check.py" compose 2>/dev/null; then
+        fail "the compose roles check passed the planner mounting the migrator's passfile"
+      fi
     else
       echo "docker-compose is not installed: checking the file as YAML only" >&2
       "${check[@]}" compose <"$file" || fail "compose certs service and dependencies"
@@ -252,8 +271,20 @@ case "$case_name" in
     command -v openssl >/dev/null || fail "openssl is not installed"
     work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
     mkdir -p "$work/secrets" && echo kept >"$work/secrets/github-token"
+    export FERRY_DB_DIR="$work/db" FERRY_DB_PASSFILES="planner=$work/pass/planner migrator=$work/pass/migrator"
     PATH="$root/scripts:$PATH" FERRY_PRIVATE_DIRS="$work/secrets $work/witness" \
       "$root/compose/ferry-init" "$work/ca" "$work/out" audit planner deployer repo-watcher || fail "ferry-init"
+    # Database passwords: 0600 in a 0700 folder, one passfile per role with its line only.
+    [[ $(stat -c %a "$work/db") == 700 ]] || fail "FERRY_DB_DIR is not mode 0700"
+    for r in admin migrator repo_watcher planner deployer audit; do
+      grep -qE '^[0-9a-f]{64}$' "$work/db/$r.password" || fail "$r.password is not 32 bytes in hex"
+      [[ $(stat -c %a "$work/db/$r.password") == 600 ]] || fail "$r.password is not mode 0600"
+    done
+    [[ "$(cat "$work/pass/planner/pgpass")" == "postgres:5432:ferry:ferry_planner:$(cat "$work/db/planner.password")" ]] ||
+      fail "the planner's passfile is not its one line"
+    [[ $(stat -c %a "$work/pass/planner/pgpass") == 600 ]] || fail "pgpass is not mode 0600"
+    grep -q ferry_planner "$work/pass/migrator/pgpass" && fail "the migrator's passfile holds the planner's password"
+    db_before=$(cat "$work/db/"*.password)
     [[ $(cat "$work/secrets/github-token") == kept ]] || fail "FERRY_PRIVATE_DIRS: contents not kept"
     out="$work/out"
     for f in tls/ca.pem token.key admin.token access-policy.yaml; do [[ -s "$out/$f" ]] || fail "no $f"; done
@@ -278,6 +309,7 @@ case "$case_name" in
       >/dev/null || fail "ferry-init, second run"
     [[ "$(cd "$out" && sha256sum token.key admin.token access-policy.yaml tls/*)" == "$before" ]] ||
       fail "a second run changed the files"
+    [[ "$(cat "$work/db/"*.password)" == "$db_before" ]] || fail "a second run changed the database passwords"
     ;;
   *) fail "unknown case $case_name" ;;
 esac

@@ -70,6 +70,35 @@ TestDatabase::~TestDatabase() {
   }
 }
 
+bool TestDatabase::CreateFerryRoles() const {
+  std::string command = absl::StrCat("psql -X -q -v ON_ERROR_STOP=1 -d '", url_, "' -f '", FERRY_TEST_SOURCE_DIR,
+                                     "/helm/ferry/files/db-roles.sql' 2>&1");
+  std::string output;
+  // Roles are cluster-wide and tests run in parallel: a run that races
+  // another's first CREATE ROLE or GRANT may fail once ("tuple concurrently
+  // updated"); the script is idempotent, so try again.
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    output.clear();
+    FILE* p = popen(command.c_str(), "r");
+    if (p == nullptr) break;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) output.append(buf, n);
+    if (pclose(p) == 0) return true;
+    usleep(200000 * (attempt + 1));
+  }
+  ADD_FAILURE() << "db-roles.sql failed: " << output;
+  return false;
+}
+
+std::string TestDatabase::UrlAs(const std::string& role) const {
+  // The fixture's URLs are postgresql://postgres@host:port/db.
+  std::string url = url_;
+  size_t at = url.find("postgres@");
+  if (at != std::string::npos) url.replace(at, std::string("postgres").size(), role);
+  return url;
+}
+
 std::unique_ptr<postgres::ConnectionPool> TestDatabase::Pool(int size) const {
   auto pool = postgres::ConnectionPool::Connect({.url = url_, .size = size, .connect_timeout = absl::ZeroDuration()});
   if (!pool.ok()) {

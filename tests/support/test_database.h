@@ -26,6 +26,15 @@ class TestDatabase {
   // A pool on this database (superuser).
   std::unique_ptr<postgres::ConnectionPool> Pool(int size = 4) const;
 
+  // Runs helm/ferry/files/db-roles.sql on this database with psql, as make
+  // up and the chart do: Ferry's owner, migrator and per-service roles
+  // (cluster-wide: made once, then kept) and this database's grants. The
+  // test cluster trusts local connections, so the roles need no passwords.
+  // Fails the test (ADD_FAILURE) and returns false when psql fails.
+  bool CreateFerryRoles() const;
+  // The URL of this database for the login role `role` (e.g. ferry_planner).
+  std::string UrlAs(const std::string& role) const;
+
  private:
   std::string admin_url_;
   std::string name_;

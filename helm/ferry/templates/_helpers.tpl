@@ -46,7 +46,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- else if .Values.postgresql.enabled -}}
 {{ include "ferry.fullname" . }}-postgresql
 {{- else -}}
-{{- fail "set database.existingSecret (a Secret with a postgresql:// URL) or postgresql.enabled=true" -}}
+{{- fail "set database.existingSecret (a Secret with one postgresql:// URL per role and database.perServiceRoles.enabled=true, after running helm/ferry/files/db-roles.sql on the database; or one URL for all under database.existingSecretKey) or postgresql.enabled=true" -}}
 {{- end -}}
 {{- end -}}
 
@@ -55,6 +55,31 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{ .Values.database.existingSecretKey }}
 {{- else -}}
 url
+{{- end -}}
+{{- end -}}
+
+{{/* "true" when each service logs in as its own database role and an init
+container migrates as the owner (docs/operations.md, "Database roles"): always
+with the bundled PostgreSQL, with an external one when
+database.perServiceRoles.enabled. */}}
+{{- define "ferry.databaseRoles" -}}
+{{- if .Values.database.existingSecret -}}
+{{- .Values.database.perServiceRoles.enabled -}}
+{{- else -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret key of a URL: (dict "root" $ "key" "planner"|"repoWatcher"|...|"migrator"). */}}
+{{- define "ferry.databaseUrlKey" -}}
+{{- if eq (include "ferry.databaseRoles" .root) "true" -}}
+{{- if .root.Values.database.existingSecret -}}
+{{- index .root.Values.database.perServiceRoles (printf "%sKey" .key) -}}
+{{- else -}}
+{{- printf "%s-url" (.key | kebabcase) -}}
+{{- end -}}
+{{- else -}}
+{{ include "ferry.databaseSecretKey" .root }}
 {{- end -}}
 {{- end -}}
 

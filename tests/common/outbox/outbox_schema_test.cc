@@ -98,7 +98,7 @@ TEST(OutboxSchemaTest, FreshDatabaseGetsTheOutboxOfBefore) {
     // Reference: the historical migration 001 alone.
     testing::TestDatabase before;
     auto before_pool = before.Pool(1);
-    ASSERT_TRUE(postgres::Migrate(*before_pool, {set.schema, {{1, "001_outbox.sql", kHistorical001}}}).ok());
+    ASSERT_TRUE(postgres::Migrate(*before_pool, {set.schema, {{1, "001_outbox.sql", kHistorical001}}, ""}).ok());
     testing::TestDatabase fresh;
     auto fresh_pool = fresh.Pool(1);
     absl::Status migrated = postgres::Migrate(*fresh_pool, set);
@@ -117,7 +117,7 @@ TEST(OutboxSchemaTest, DatabaseWith001AppliedMigratesOnKeepingItsOutbox) {
     auto pool = db.Pool(1);
     // What a binary from before the move left: 001 applied and recorded, an
     // undelivered event in the outbox.
-    ASSERT_TRUE(postgres::Migrate(*pool, {set.schema, {{1, "001_outbox.sql", kHistorical001}}}).ok());
+    ASSERT_TRUE(postgres::Migrate(*pool, {set.schema, {{1, "001_outbox.sql", kHistorical001}}, ""}).ok());
     const std::string before = OutboxDefinition(*pool, set.schema);
     ASSERT_TRUE(pool->RunInTransaction([&](pqxx::work& t) -> absl::Status {
                       t.exec0(absl::StrCat("INSERT INTO ", t.quote_name(set.schema),

@@ -12,7 +12,8 @@ namespace {
 MigrationSet Set() {
   return {"svc",
           {{1, "001_a.sql", "CREATE TABLE a (id int PRIMARY KEY);"},
-           {2, "002_b.sql", "CREATE TABLE b (id int PRIMARY KEY); INSERT INTO a VALUES (1);"}}};
+           {2, "002_b.sql", "CREATE TABLE b (id int PRIMARY KEY); INSERT INTO a VALUES (1);"}},
+          ""};
 }
 
 int Count(ConnectionPool& pool, const std::string& sql) {

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# `make up` (scripts/ferry-up) with per-service database roles, for real: its
+# PostgreSQL has no trust line in pg_hba.conf (local or TCP), the superuser is
+# reachable only by peer on the socket, every other login needs its password;
+# the passwords are generated into $FERRY_HOME/db/ mode 0600 and appear in no
+# process's arguments and no log; the four services run end to end (the
+# example deploys) each logged in as its own role, none as a superuser or
+# the owner; and each service's role cannot touch the audit log's triggers.
+#   make_up_db_roles_test.sh <repo-root> <build-dir>
+set -euo pipefail
+root=${1:?}; build=${2:?}
+off=500
+work=$(mktemp -d /tmp/ferry-roles-test.XXXXXX)
+chmod 755 "$work"
+up_pid=""
+cleanup() {
+  if [[ -n "$up_pid" ]]; then kill -TERM -- "-$up_pid" 2>/dev/null || true; wait "$up_pid" 2>/dev/null || true; fi
+  [[ -f "$work/ferry/pg/cluster-dir" ]] && rm -rf "$(cat "$work/ferry/pg/cluster-dir")"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; tail -n 30 "$work/up.log" >&2 || true; exit 1; }
+home=$work/ferry
+pg_port=$((54329 + off))
+
+FERRY_HOME="$home" FERRY_PORT_OFFSET=$off FERRY_READY_FILE="$work/ready" FERRY_BUILD_DIR="$build" \
+  setsid "$root/scripts/ferry-up" >"$work/up.log" 2>&1 &
+up_pid=$!
+for _ in $(seq 240); do [[ -f "$work/ready" ]] && break; kill -0 "$up_pid" 2>/dev/null || fail "ferry-up exited"; sleep 1; done
+[[ -f "$work/ready" ]] || fail "Ferry did not come up with the example deployed"
+echo "ok: make up deployed the example with per-service roles"
+
+superuser() { "$root/scripts/pg-cluster" psql "$home/pg" -Atq "$@"; }
+
+# pg_hba.conf as the server reads it: no trust, no ident for TCP.
+rules=$(superuser -d ferry -c "SELECT type || ' ' || array_to_string(user_name, ',') || ' ' || auth_method FROM pg_hba_file_rules")
+echo "$rules" | sed 's/^/  pg_hba: /'
+if grep -qw trust <<<"$rules"; then fail "pg_hba.conf has a trust line: $rules"; fi
+grep -qx "local postgres peer" <<<"$rules" || fail "no peer line for the superuser on the socket: $rules"
+grep -qx "host all scram-sha-256" <<<"$rules" || fail "TCP is not scram-sha-256 for all: $rules"
+if [[ $(grep -cv '^\(local postgres peer\|host all scram-sha-256\)$' <<<"$rules") -ne 0 ]]; then
+  fail "pg_hba.conf has other lines: $rules"
+fi
+# Without a password nobody gets in over TCP, the superuser included.
+for user in postgres ferry_planner ferry_migrator; do
+  if PGPASSFILE=/dev/null psql -X -w "postgresql://$user@127.0.0.1:$pg_port/ferry" -c "SELECT 1" >/dev/null 2>&1; then
+    fail "$user logged in over TCP without a password"
+  fi
+done
+# A wrong password neither.
+if PGPASSWORD=wrong psql -X -w "postgresql://ferry_planner@127.0.0.1:$pg_port/ferry" -c "SELECT 1" >/dev/null 2>&1; then
+  fail "ferry_planner logged in with a wrong password"
+fi
+echo "ok: no trust; TCP needs each role's password"
+
+# The secrets: a 0700 folder, 0600 files, in no log and no command line.
+[[ $(stat -c %a "$home/db") == 700 ]] || fail "$home/db is mode $(stat -c %a "$home/db")"
+for role in migrator repo_watcher planner deployer audit; do
+  for f in "$home/db/$role.password" "$home/db/$role.pgpass"; do
+    [[ $(stat -c %a "$f") == 600 ]] || fail "$f is mode $(stat -c %a "$f")"
+  done
+  pw=$(cat "$home/db/$role.password")
+  [[ ${#pw} -ge 32 ]] || fail "$role's password is short"
+  if grep -rqF -- "$pw" "$home/logs" "$work/up.log"; then fail "$role's password is in a log"; fi
+  if grep -qF -- "$pw" /proc/[0-9]*/cmdline 2>/dev/null; then fail "$role's password is on a command line"; fi
+  if grep -qF -- "$pw" /proc/[0-9]*/environ 2>/dev/null; then fail "$role's password is in a process environment"; fi
+done
+echo "ok: passwords mode 0600 in $home/db, in no log, command line or environment"
+
+# Each service logged in as its own role; nothing else but us as postgres.
+sessions=$(superuser -d ferry -c "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = 'ferry' AND pid <> pg_backend_pid() ORDER BY 1" | tr '\n' ' ')
+echo "  sessions on ferry: $sessions"
+[[ "$sessions" == "ferry_audit ferry_deployer ferry_planner ferry_repo_watcher " ]] ||
+  fail "want exactly the four service roles connected, got: $sessions"
+owners=$(superuser -d ferry -c "SELECT string_agg(DISTINCT pg_get_userbyid(nspowner), ',') FROM pg_namespace WHERE nspname IN ('repo_watcher','planner','deployer','audit','access')")
+[[ "$owners" == ferry_owner ]] || fail "schemas owned by $owners"
+
+# Each service's own role cannot unprotect the audit log, nor read another schema.
+for role in repo_watcher planner deployer audit; do
+  url="postgresql://ferry_$role@127.0.0.1:$pg_port/ferry?passfile=$home/db/$role.pgpass"
+  psql -X -w "$url" -Atqc "SELECT current_user" >/dev/null || fail "ferry_$role cannot log in with its passfile"
+  for sql in "DROP TRIGGER events_append_only ON audit.events" "UPDATE audit.events SET message = 'x'" \
+             "DELETE FROM audit.events" "TRUNCATE audit.events"; do
+    if psql -X -w "$url" -v ON_ERROR_STOP=1 -qc "$sql" >/dev/null 2>&1; then fail "ferry_$role could: $sql"; fi
+  done
+  other=planner.plans; [[ $role == planner ]] && other=deployer.deployments
+  if psql -X -w "$url" -v ON_ERROR_STOP=1 -qc "SELECT 1 FROM $other LIMIT 1" >/dev/null 2>&1; then
+    fail "ferry_$role read $other"
+  fi
+done
+[[ $(superuser -d ferry -c "SELECT count(*) FROM audit.events") -gt 0 ]] || fail "no audit events were appended"
+echo "ok: each service as its own role; none can change audit.events or read another's schema"
