@@ -180,8 +180,11 @@ case "$case_name" in
   production)
     "$kubectl" create namespace "$ns" >/dev/null
     # What values-production.yaml expects to exist beside the release.
+    # One URL per role (values-production.yaml: database.perServiceRoles).
     "$kubectl" create secret generic ferry-database -n "$ns" \
-      --from-literal=url="postgresql://ferry@db.example.invalid:5432/ferry" >/dev/null
+      $(for r in migrator repo-watcher planner deployer audit; do
+          echo "--from-literal=$r-url=postgresql://ferry_${r//-/_}@db.example.invalid:5432/ferry"
+        done) >/dev/null
     openssl rand -hex 32 >"$work/token.key"
     echo "ferry_$(openssl rand -hex 6)_$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=\n' | cut -c1-43)" >"$work/admin.token"
     "$kubectl" create secret generic ferry-auth -n "$ns" --from-file=token.key="$work/token.key" \
