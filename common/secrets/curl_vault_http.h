@@ -12,12 +12,12 @@ namespace ferry::secrets {
 struct CurlVaultHttpOptions {
   // The server's base address, "https://vault.example:8200": a scheme and
   // an authority, no path, query or user information.
-  std::string address;
+  std::string address = "";
   // PEM file of the CAs that may sign the server's certificate; empty: the
   // system's CA store. TLS verification (chain and host name) is always on.
-  std::string ca_file;
+  std::string ca_file = "";
   // Vault Enterprise namespace (X-Vault-Namespace); empty: none.
-  std::string vault_namespace;
+  std::string vault_namespace = "";
   // TESTS ONLY: an http:// address is accepted when its host is loopback
   // (127.0.0.0/8, [::1], localhost), for a Vault dev server. Otherwise only
   // https:// is.

@@ -16,12 +16,12 @@ namespace ferry::secrets {
 // The --vault-* flags a service that reads secrets from Vault takes (the
 // repo-watcher, the deployer).
 struct VaultFlags {
-  std::string address;  // empty: no Vault; Vault references are refused
-  std::string ca_file;
-  std::string vault_namespace;
-  std::string token_file;
-  std::string approle_role_id_file;
-  std::string approle_secret_id_file;
+  std::string address = "";  // empty: no Vault; Vault references are refused
+  std::string ca_file = "";
+  std::string vault_namespace = "";
+  std::string token_file = "";
+  std::string approle_role_id_file = "";
+  std::string approle_secret_id_file = "";
   std::string approle_mount = "approle";
   std::string kv_mount = "secret";
   absl::Duration timeout = absl::Seconds(10);
