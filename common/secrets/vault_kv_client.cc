@@ -105,12 +105,12 @@ absl::Status VaultKvClient::CheckField(const std::string& field) {
 }
 
 int64_t VaultKvClient::logins() const {
-  MutexLock l(const_cast<Mutex*>(&mu_));
+  MutexLock l(&mu_);
   return logins_;
 }
 
 int64_t VaultKvClient::requests() const {
-  MutexLock l(const_cast<Mutex*>(&mu_));
+  MutexLock l(&mu_);
   return requests_;
 }
 

@@ -93,7 +93,7 @@ class VaultKvClient {
   const Clock* const clock_;
 
   Mutex login_mu_;  // held by the one thread logging in
-  Mutex mu_;
+  mutable Mutex mu_;
   std::string token_ ABSL_GUARDED_BY(mu_);
   int64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // of token_; 0: none yet
   absl::Time relogin_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
