@@ -9,7 +9,7 @@ JOBS ?= $(shell nproc)
 # Lets ccache reuse objects across clones in other folders (CI clones afresh).
 export CCACHE_BASEDIR := $(CURDIR)
 
-.PHONY: all deps build up demo test check-thread-safety test-tsan test-asan fuzz bench vault clean
+.PHONY: all deps build up demo test check-thread-safety test-tsan test-asan fuzz bench clean
 
 all: build
 
@@ -29,12 +29,6 @@ demo: build
 test: build
 	@scripts/check-thread-safety $(BUILD_DIR)
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
-
-# HashiCorp Vault built from the Go module proxy (scripts/install-vault) into
-# .tools/vault/: the Vault secret source's tests then run against it instead
-# of OpenBao. Not part of `make test`: a long build on a cold cache.
-vault:
-	@scripts/install-vault
 
 # clang's -Wthread-safety over every source (part of `make test`).
 check-thread-safety: build

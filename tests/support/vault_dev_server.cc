@@ -26,7 +26,6 @@ namespace ferry::testing {
 std::string VaultDevServer::BinaryPath() {
   const char* env = std::getenv("FERRY_VAULT_BIN");
   if (env != nullptr && *env != '\0') return env;
-  if (access(FERRY_VAULT_BIN_DEFAULT, X_OK) == 0) return FERRY_VAULT_BIN_DEFAULT;
   return FERRY_OPENBAO_BIN_DEFAULT;
 }
 
@@ -51,7 +50,7 @@ absl::StatusOr<std::unique_ptr<VaultDevServer>> VaultDevServer::Start(const std:
   if (access(bin.c_str(), X_OK) != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("no Vault-API server at ", bin, " (scripts/install-openbao, run by scripts/install-deps, installs "
-                     "OpenBao; `make vault` builds HashiCorp Vault; or set FERRY_VAULT_BIN)"));
+                     "OpenBao; or set FERRY_VAULT_BIN to a vault binary)"));
   }
   std::unique_ptr<VaultDevServer> v(new VaultDevServer());
   v->dir_ = MakeTempDir("vault-dev");

@@ -12,17 +12,17 @@
 namespace ferry::testing {
 
 // A real Vault-API server in dev mode (`server -dev`: in memory, unsealed,
-// KV version 2 at secret/) on a free loopback port: HashiCorp Vault when
-// `make vault` (scripts/install-vault) has built it into
-// .tools/vault/<version>/bin, else OpenBao, the fork with the same API, from
-// scripts/install-openbao (.tools/openbao/<version>/bin/bao, installed by
-// scripts/install-deps). Killed with the object (and with the test
-// process). The helpers configure it over its HTTP API with the root token.
+// KV version 2 at secret/) on a free loopback port: OpenBao, the fork of
+// HashiCorp Vault with the same HTTP API, from scripts/install-openbao
+// (.tools/openbao/<version>/bin/bao, installed by scripts/install-deps), or
+// the `vault` binary $FERRY_VAULT_BIN names. Killed with the object (and
+// with the test process). The helpers configure it over its HTTP API with
+// the root token.
 class VaultDevServer {
  public:
-  // The binary: $FERRY_VAULT_BIN, else HashiCorp Vault when built, else OpenBao.
+  // The binary: $FERRY_VAULT_BIN, else OpenBao.
   static std::string BinaryPath();
-  // FAILED_PRECONDITION when the binary is missing (run scripts/install-vault);
+  // FAILED_PRECONDITION when the binary is missing (run scripts/install-openbao);
   // UNAVAILABLE when it does not answer within 30 s. With `tls_dir`, it
   // serves HTTPS with a certificate of its own CA written there (-dev-tls;
   // ca_file()); the helpers below then do not work (use `vault` itself).

@@ -1,7 +1,7 @@
-// VaultKvClient against a real HashiCorp Vault (`vault server -dev` on a
-// loopback port, built by scripts/install-vault): KV v2 reads by token and by
-// AppRole, re-login, a revoked secret_id, 404 versus 403, and TLS
-// verification with the dev server's own CA.
+// VaultKvClient against a real Vault-API server (`server -dev` on a loopback
+// port: OpenBao from scripts/install-openbao, or $FERRY_VAULT_BIN): KV v2
+// reads by token and by AppRole, re-login, a revoked secret_id, 404 versus
+// 403, and TLS verification with the dev server's own CA.
 
 #include <fstream>
 
