@@ -158,6 +158,26 @@ TEST_F(SecretSourcesTest, ReadsAVaultReferenceThroughTheConfiguredLookup) {
   EXPECT_EQ(down.message().rfind("token.vault: ", 0), 0u) << down;
 }
 
+TEST_F(SecretSourcesTest, AVaultOutageFailsTheCredentialsAsUnavailableNotAsABadReference) {
+  absl::StatusOr<SecretSources> s = SecretSources::Create(
+      {.secrets_dir = "", .vault = [](const std::string&, const std::string&) -> absl::StatusOr<std::string> {
+        return absl::UnavailableError("vault: GET https://vault:8200/v1/secret/data/team/git: Connection refused");
+      }});
+  ASSERT_TRUE(s.ok()) << s.status();
+  v1::Repository r;
+  r.set_id("apps");
+  r.set_url("https://git.example.com/org/apps.git");
+  r.mutable_credentials()->mutable_https_token()->mutable_token()->mutable_vault()->set_path("team/git");
+  r.mutable_credentials()->mutable_https_token()->mutable_token()->mutable_vault()->set_field("token");
+  absl::StatusOr<git::Credentials> creds = ResolveCredentials(r, *s);
+  EXPECT_EQ(creds.status().code(), absl::StatusCode::kUnavailable) << creds.status();
+  EXPECT_EQ(creds.status().message().rfind("credentials not used, nothing sent: repository.credentials.https_token."
+                                           "token.vault: vault: GET ",
+                                           0),
+            0u)
+      << creds.status();
+}
+
 TEST_F(SecretSourcesTest, VaultReferencesAreRefusedWithoutVault) {
   ExpectRefused(Vault("team/git", "token"), "token.vault");
   absl::Status s = sources_->Read(Vault("team/git", "token"), "token").status();
