@@ -52,6 +52,8 @@ absl::StatusOr<std::unique_ptr<VaultKvClient>> MakeVaultClient(const VaultFlags&
     }
     return std::unique_ptr<VaultKvClient>();
   }
+  if (flags.timeout <= absl::ZeroDuration()) return absl::InvalidArgumentError("--vault-timeout: must be positive");
+  if (flags.cache_ttl < absl::ZeroDuration()) return absl::InvalidArgumentError("--vault-cache-ttl: must not be negative");
   VaultKvOptions options;
   options.kv_mount = flags.kv_mount;
   options.cache_ttl = flags.cache_ttl;

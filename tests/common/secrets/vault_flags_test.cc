@@ -73,6 +73,12 @@ TEST_F(VaultFlagsTest, ExactlyOneWayToLogIn) {
                 "give both or neither");
 }
 
+TEST_F(VaultFlagsTest, NoTimeoutIsRefused) {
+  VaultFlags f{.address = "https://v.example", .token_file = dir_ + "/token"};
+  f.timeout = absl::ZeroDuration();
+  ExpectRefused(Make(f), "--vault-timeout");
+}
+
 TEST_F(VaultFlagsTest, UnreadableFilesAreNamed) {
   ExpectRefused(Make({.address = "https://v.example", .token_file = dir_ + "/missing"}), "--vault-token-file");
   ExpectRefused(Make({.address = "https://v.example", .ca_file = dir_ + "/missing", .token_file = dir_ + "/token"}),
