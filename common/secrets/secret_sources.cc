@@ -165,8 +165,25 @@ absl::StatusOr<std::string> SecretSources::Read(const v1::SecretRef& ref, const 
       value = v;
       break;
     }
+    case v1::SecretRef::kVault: {
+      const std::string f = field + ".vault";
+      if (!options_.vault) {
+        return Bad(f, "Vault references are refused: the repo-watcher was started without --vault-address");
+      }
+      absl::StatusOr<std::string> read = options_.vault(ref.vault().path(), ref.vault().field());
+      if (!read.ok()) {
+        const std::string why(read.status().message());
+        if (absl::IsUnavailable(read.status()) || absl::IsDeadlineExceeded(read.status())) {
+          return absl::UnavailableError(absl::StrCat(f, ": ", why));
+        }
+        return Bad(f, why);
+      }
+      if (read->size() > kMaxSecretBytes) return Bad(f, absl::StrCat("is larger than ", kMaxSecretBytes, " bytes"));
+      value = std::move(*read);
+      break;
+    }
     case v1::SecretRef::SOURCE_NOT_SET:
-      return Bad(field, "one of file or env must be set");
+      return Bad(field, "one of file, env or vault must be set");
   }
   while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
   return value;

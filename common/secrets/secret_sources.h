@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -11,11 +12,12 @@ namespace ferry::secrets {
 // Largest secret read from a file (tokens, passphrases, webhook secrets).
 inline constexpr size_t kMaxSecretBytes = 64 * 1024;
 
-// Where a SecretRef may point: a file in the secrets directory or an
-// environment variable whose name starts with the prefix, nothing else (a
-// reference is chosen by whoever may register a repository, or write an
-// application's manifests, and the value goes where they say). Shared by the
-// repo-watcher (Git credentials) and the deployer (application secrets).
+// Where a SecretRef may point: a file in the secrets directory, an
+// environment variable whose name starts with the prefix, or a field of a
+// secret in the configured Vault, nothing else (a reference is chosen by
+// whoever may register a repository, or write an application's manifests,
+// and the value goes where they say). Shared by the repo-watcher (Git
+// credentials) and the deployer (application secrets).
 struct SecretSourceOptions {
   // The service these sources belong to, named in refusals ("the
   // repo-watcher was started without --secrets-dir").
@@ -30,6 +32,10 @@ struct SecretSourceOptions {
   // over plain http:// to 127.0.0.0/8, [::1] or localhost (tests with a
   // local Git HTTP server). Off: a token is never sent over http://.
   bool allow_http_token_to_loopback = false;
+  // --vault-address and the rest (common/secrets/vault_flags.h): reads the
+  // string `field` of the KV v2 secret at `path`. Empty: Vault references
+  // are refused.
+  std::function<absl::StatusOr<std::string>(const std::string& path, const std::string& field)> vault = nullptr;
 };
 
 // The configured secret sources. Immutable; thread-safe.
@@ -39,10 +45,12 @@ class SecretSources {
   static absl::StatusOr<SecretSources> Create(SecretSourceOptions options);
 
   // Reads the secret `ref` points to, without a trailing newline.
-  // INVALID_ARGUMENT naming `field` (and `field`.file / `field`.env) and why
-  // for a reference outside the sources, a missing file or variable, a file
-  // that is not a regular file or larger than kMaxSecretBytes. The secret is
-  // never in the message.
+  // INVALID_ARGUMENT naming `field` (and `field`.file / .env / .vault) and
+  // why for a reference outside the sources, a missing file, variable or
+  // Vault secret or field, one Vault refuses to show, a file that is not a
+  // regular file or larger than kMaxSecretBytes. UNAVAILABLE naming `field`
+  // when Vault could not be asked (down, sealed, timed out): retry later.
+  // The secret is never in the message.
   absl::StatusOr<std::string> Read(const v1::SecretRef& ref, const std::string& field) const;
 
   // The canonical path of `path` (absolute, or relative to the secrets

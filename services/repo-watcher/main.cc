@@ -12,6 +12,7 @@
 #include "common/git/libgit2_client.h"
 #include "common/logging/logger.h"
 #include "common/outbox/audit_outbox.h"
+#include "common/secrets/vault_flags.h"
 #include "common/server/access_setup.h"
 #include "services/repo-watcher/repo_watcher_access.h"
 #include "common/postgres/notification_listener.h"
@@ -97,6 +98,8 @@ int main(int argc, char** argv) {
   app.add_flag("--test-only-allow-http-token-to-loopback", secret_options.allow_http_token_to_loopback,
                "TESTS ONLY: allow an https_token with an http:// URL on 127.0.0.0/8, [::1] or localhost "
                "(otherwise a token is never sent over plain HTTP)");
+  secrets::VaultFlags vault_flags;
+  secrets::AddVaultFlags(app, vault_flags);
   config::AddFlag(app, "--poll-workers", poll_workers, "repositories checked concurrently")->check(CLI::Range(1, 64));
   CLI11_PARSE(app, argc, argv);
   logging::Init("repo-watcher", config.log_level);
@@ -104,6 +107,22 @@ int main(int argc, char** argv) {
   if (absl::Status s = WebhookServer::CheckTls(webhook_tls); !s.ok()) {
     logging::Error("cannot start", {{"error", s.ToString()}});
     return 1;
+  }
+  SystemClock clock;
+  absl::StatusOr<std::unique_ptr<secrets::VaultKvClient>> vault = secrets::MakeVaultClient(vault_flags, &clock);
+  if (!vault.ok()) {
+    logging::Error("cannot start", {{"error", vault.status().ToString()}});
+    return 1;
+  }
+  secret_options.vault = secrets::LookupOf(vault->get());
+  if (*vault != nullptr) {
+    logging::Info("Vault secret references enabled",
+                  {{"vault_address", vault_flags.address},
+                   {"vault_kv_mount", vault_flags.kv_mount},
+                   {"vault_auth", vault_flags.token_file.empty() ? "approle" : "token"}});
+  }
+  if (vault_flags.test_only_allow_http_to_loopback) {
+    logging::Warn("--test-only-vault-allow-http-to-loopback is set: the Vault token may go over plain HTTP", {});
   }
   absl::StatusOr<secrets::SecretSources> secrets = secrets::SecretSources::Create(secret_options);
   if (!secrets.ok()) {
@@ -122,7 +141,6 @@ int main(int argc, char** argv) {
   server::ServerRunner& runner = *infra->runner;
   auto audit = outbox::AuditOutbox::Create(infra->pool.get(), "repo_watcher", "repo-watcher", config.audit_address,
                                            runner, {.max_batch_bytes = config.outbox_max_batch_bytes});
-  SystemClock clock;
   RepoWatcherMetrics metrics(runner.registry());
   PostgresRepositoryStore store(infra->pool.get(), audit->store());
   git::Libgit2Client git;

@@ -6,8 +6,11 @@
 namespace ferry::repo_watcher {
 namespace {
 
+// FAILED_PRECONDITION (do not retry until the spec or sources change), but
+// UNAVAILABLE stays so when only the secret store could not be asked.
 absl::Status Unusable(const absl::Status& s) {
-  return absl::FailedPreconditionError(absl::StrCat("credentials not used, nothing sent: ", s.message()));
+  return absl::Status(absl::IsUnavailable(s) ? absl::StatusCode::kUnavailable : absl::StatusCode::kFailedPrecondition,
+                      absl::StrCat("credentials not used, nothing sent: ", s.message()));
 }
 
 }  // namespace

@@ -35,6 +35,7 @@
 #include "tests/support/service_process.h"
 #include "tests/support/test_certs.h"
 #include "tests/support/test_database.h"
+#include "tests/support/vault_dev_server.h"
 
 namespace ferry {
 namespace {
@@ -1314,6 +1315,82 @@ TEST_F(RepoWatcherTest, HttpsTokenFromAFileAuthenticatesAndNeverLeaks) {
 
   EXPECT_EQ(svc_->Log().find(token), std::string::npos) << "token in logs";
   for (const v1::Event& e : OutboxEvents()) EXPECT_EQ(e.DebugString().find(token), std::string::npos);
+  auto pool = db_.Pool(1);
+  ASSERT_TRUE(pool->RunInTransaction([&](pqxx::work& txn) {
+                    for (const auto& row : txn.exec("SELECT spec FROM repo_watcher.repositories")) {
+                      EXPECT_EQ(pqxx::binarystring(row[0]).str().find(token), std::string::npos) << "token stored";
+                    }
+                    return absl::OkStatus();
+                  }).ok());
+}
+
+// #17: a Git token kept in HashiCorp Vault (KV v2), read by the real
+// repo-watcher logged in with AppRole, authenticates against the test's Git
+// HTTP server; a reference to a missing Vault secret is refused at
+// registration naming the field and the path, and audited; the token, the
+// role_id and the secret_id appear in no log, event or stored spec.
+TEST_F(RepoWatcherTest, HttpsTokenFromVaultAuthenticatesAndNeverLeaks) {
+  const std::string token = "tok-from-vault-71c3a9";
+  absl::StatusOr<std::unique_ptr<testing::VaultDevServer>> vault = testing::VaultDevServer::Start();
+  ASSERT_TRUE(vault.ok()) << vault.status();
+  const testing::VaultDevServer& v = **vault;
+  ASSERT_TRUE(v.WriteKv("ferry/git", {{"token", token}}).ok());
+  ASSERT_TRUE(v.ReadPolicy("ferry-git", "ferry/*").ok());
+  absl::StatusOr<std::string> role_id = v.AppRole("repo-watcher", "ferry-git", 600);
+  ASSERT_TRUE(role_id.ok()) << role_id.status();
+  absl::StatusOr<std::string> secret_id = v.NewSecretId("repo-watcher");
+  ASSERT_TRUE(secret_id.ok()) << secret_id.status();
+  const std::string vault_dir = testing::MakeTempDir("rw-vault");
+  std::ofstream(vault_dir + "/role-id") << *role_id << "\n";
+  std::ofstream(vault_dir + "/secret-id") << *secret_id << "\n";
+
+  svc_.reset();
+  StartWatcher({"--test-only-allow-http-token-to-loopback", "--vault-address=" + v.address(),
+                "--test-only-vault-allow-http-to-loopback", "--vault-approle-role-id-file=" + vault_dir + "/role-id",
+                "--vault-approle-secret-id-file=" + vault_dir + "/secret-id"});
+  testing::GitHttpServer http(dir_, "ferry:" + token);
+  ASSERT_TRUE(http.ok());
+  std::string c1 = repo_->Commit({{"f", "1"}}, "c1");
+  repo_->Push("main");
+
+  v1::Repository spec = Spec("apps", http.UrlFor("remote.git"));
+  spec.add_branches("main");
+  spec.mutable_credentials()->mutable_https_token()->set_username("ferry");
+  v1::VaultSecretRef* ref = spec.mutable_credentials()->mutable_https_token()->mutable_token()->mutable_vault();
+  ref->set_path("ferry/git");
+  ref->set_field("token");
+  grpc::Status created = Create(spec);
+  ASSERT_TRUE(created.ok()) << created.error_message() << svc_->Log();
+  v1::RepositoryStatus status = Refresh("apps");
+  EXPECT_TRUE(status.last_error().empty()) << status.last_error();
+  std::vector<v1::Revision> revs = List("apps", false);
+  ASSERT_EQ(revs.size(), 1u) << svc_->Log();
+  EXPECT_EQ(revs[0].sha(), c1);
+
+  // A wrong path or field: refused by name, nothing registered, audited.
+  v1::Repository wrong = spec;
+  wrong.set_id("wrong");
+  wrong.mutable_credentials()->mutable_https_token()->mutable_token()->mutable_vault()->set_path("ferry/nope");
+  grpc::Status st = Create(wrong);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  EXPECT_EQ(st.error_message().rfind("repository.credentials.https_token.token.vault: ", 0), 0u) << st.error_message();
+  EXPECT_NE(st.error_message().find("\"secret/ferry/nope\""), std::string::npos) << st.error_message();
+  wrong.mutable_credentials()->mutable_https_token()->mutable_token()->mutable_vault()->set_path("ferry/git");
+  wrong.mutable_credentials()->mutable_https_token()->mutable_token()->mutable_vault()->set_field("password");
+  st = Create(wrong);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  EXPECT_NE(st.error_message().find("no field \"password\""), std::string::npos) << st.error_message();
+  int rejected = 0;
+  for (const v1::Event& e : OutboxEvents()) {
+    auto it = e.details().fields().find("outcome");
+    rejected += it != e.details().fields().end() && it->second.string_value() == "rejected" ? 1 : 0;
+  }
+  EXPECT_EQ(rejected, 2);
+
+  for (const std::string& secret : {token, *role_id, *secret_id}) {
+    EXPECT_EQ(svc_->Log().find(secret), std::string::npos) << "secret in logs";
+    for (const v1::Event& e : OutboxEvents()) EXPECT_EQ(e.DebugString().find(secret), std::string::npos);
+  }
   auto pool = db_.Pool(1);
   ASSERT_TRUE(pool->RunInTransaction([&](pqxx::work& txn) {
                     for (const auto& row : txn.exec("SELECT spec FROM repo_watcher.repositories")) {

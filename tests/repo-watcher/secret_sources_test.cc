@@ -125,6 +125,65 @@ TEST(UrlOriginTest, IsSchemeHostAndPort) {
   EXPECT_NE(UrlOrigin("https://a.example/r.git"), UrlOrigin("https://a.example.evil.example/r.git"));
 }
 
+v1::SecretRef Vault(const std::string& path, const std::string& field) {
+  v1::SecretRef r;
+  r.mutable_vault()->set_path(path);
+  r.mutable_vault()->set_field(field);
+  return r;
+}
+
+TEST_F(SecretSourcesTest, ReadsAVaultReferenceThroughTheConfiguredLookup) {
+  std::vector<std::pair<std::string, std::string>> asked;
+  absl::StatusOr<SecretSources> s = SecretSources::Create(
+      {.secrets_dir = "", .vault = [&](const std::string& path, const std::string& field) -> absl::StatusOr<std::string> {
+        asked.emplace_back(path, field);
+        if (path == "team/git" && field == "token") return std::string("tok-in-vault");
+        if (path == "down") return absl::UnavailableError("vault: GET .../down: Connection refused");
+        if (path == "denied") return absl::PermissionDeniedError("vault: reading secret \"secret/denied\" was refused");
+        return absl::NotFoundError("vault: no secret at \"secret/" + path + "\"");
+      }});
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(*s->Read(Vault("team/git", "token"), "token"), "tok-in-vault");
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0], std::make_pair(std::string("team/git"), std::string("token")));
+
+  absl::Status missing = s->Read(Vault("team/nope", "token"), "token").status();
+  EXPECT_EQ(missing.code(), absl::StatusCode::kInvalidArgument) << missing;
+  EXPECT_EQ(missing.message(), "token.vault: vault: no secret at \"secret/team/nope\"");
+  absl::Status denied = s->Read(Vault("denied", "token"), "token").status();
+  EXPECT_EQ(denied.code(), absl::StatusCode::kInvalidArgument) << denied;
+  // Vault down is not the reference's fault: retry later.
+  absl::Status down = s->Read(Vault("down", "token"), "token").status();
+  EXPECT_EQ(down.code(), absl::StatusCode::kUnavailable) << down;
+  EXPECT_EQ(down.message().rfind("token.vault: ", 0), 0u) << down;
+}
+
+TEST_F(SecretSourcesTest, AVaultOutageFailsTheCredentialsAsUnavailableNotAsABadReference) {
+  absl::StatusOr<SecretSources> s = SecretSources::Create(
+      {.secrets_dir = "", .vault = [](const std::string&, const std::string&) -> absl::StatusOr<std::string> {
+        return absl::UnavailableError("vault: GET https://vault:8200/v1/secret/data/team/git: Connection refused");
+      }});
+  ASSERT_TRUE(s.ok()) << s.status();
+  v1::Repository r;
+  r.set_id("apps");
+  r.set_url("https://git.example.com/org/apps.git");
+  r.mutable_credentials()->mutable_https_token()->mutable_token()->mutable_vault()->set_path("team/git");
+  r.mutable_credentials()->mutable_https_token()->mutable_token()->mutable_vault()->set_field("token");
+  absl::StatusOr<git::Credentials> creds = ResolveCredentials(r, *s);
+  EXPECT_EQ(creds.status().code(), absl::StatusCode::kUnavailable) << creds.status();
+  EXPECT_EQ(creds.status().message().rfind("credentials not used, nothing sent: repository.credentials.https_token."
+                                           "token.vault: vault: GET ",
+                                           0),
+            0u)
+      << creds.status();
+}
+
+TEST_F(SecretSourcesTest, VaultReferencesAreRefusedWithoutVault) {
+  ExpectRefused(Vault("team/git", "token"), "token.vault");
+  absl::Status s = sources_->Read(Vault("team/git", "token"), "token").status();
+  EXPECT_NE(s.message().find("--vault-address"), std::string::npos) << s;
+}
+
 TEST_F(SecretSourcesTest, ATokenIsNeverSentOverPlainHttp) {
   v1::Repository r;
   r.set_id("apps");
