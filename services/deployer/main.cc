@@ -26,6 +26,7 @@
 #include "services/deployer/host/self_protection.h"
 #include "services/deployer/host/workload_identity.h"
 #include "services/deployer/postgres_deployment_store.h"
+#include "common/secrets/vault_flags.h"
 #include "services/deployer/secrets/secret_flags.h"
 
 int main(int argc, char** argv) {
@@ -90,6 +91,8 @@ int main(int argc, char** argv) {
                          "Directory whose files secretRef {file: ...} may name; unset: such references are refused");
   ferry::config::AddFlag(app, "--secret-env-prefix", secret_flags.env_prefix,
                          "Prefix of the deployer's variables secretRef {env: ...} may name; empty: refused");
+  ferry::secrets::VaultFlags vault_flags;
+  ferry::secrets::AddVaultFlags(app, vault_flags);
   CLI11_PARSE(app, argc, argv);
   // Test only (docs/development.md): die by SIGKILL right after the Nth saved step.
   if (const char* crash = std::getenv("FERRY_TEST_CRASH_AFTER_STEP"); crash != nullptr) {
@@ -133,7 +136,21 @@ int main(int argc, char** argv) {
     ferry::logging::Error("cannot start", {{"error", std::string(secret_options.status().message())}});
     return 1;
   }
-  // Vault (secretRef {vault: ...}): secret_options->vault, once configured.
+  ferry::SystemClock vault_clock;
+  absl::StatusOr<std::unique_ptr<ferry::secrets::VaultKvClient>> vault =
+      ferry::secrets::MakeVaultClient(vault_flags, &vault_clock);
+  if (!vault.ok()) {
+    ferry::logging::Error("cannot start", {{"error", std::string(vault.status().message())}});
+    return 1;
+  }
+  secret_options->vault = ferry::secrets::LookupOf(vault->get());
+  if (*vault != nullptr) {
+    ferry::logging::Info("Vault secret references enabled",
+                         {{"vault_address", vault_flags.address}, {"vault_kv_mount", vault_flags.kv_mount}});
+  }
+  if (vault_flags.test_only_allow_http_to_loopback) {
+    ferry::logging::Warn("--test-only-vault-allow-http-to-loopback is set: the Vault token may go over plain HTTP", {});
+  }
   ferry::deployer::secrets::SecretResolver secret_resolver(*std::move(secret_options));
 
   absl::StatusOr<ferry::server::Infrastructure> infra = ferry::server::Bootstrap(config, DeployerMigrations());

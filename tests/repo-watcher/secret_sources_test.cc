@@ -23,6 +23,8 @@
 namespace ferry::repo_watcher {
 namespace {
 
+using secrets::SecretSources;
+
 constexpr char kCheckpointKey[] = "-----BEGIN PRIVATE KEY----- checkpoint-signing-key";
 constexpr char kDatabaseUrl[] = "postgres://ferry:db-password-77@127.0.0.1/ferry";
 
