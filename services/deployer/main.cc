@@ -25,6 +25,7 @@
 #include "services/deployer/host/host_target.h"
 #include "services/deployer/host/self_protection.h"
 #include "services/deployer/host/workload_identity.h"
+#include "services/deployer/host/workload_policy.h"
 #include "services/deployer/postgres_deployment_store.h"
 #include "common/secrets/vault_flags.h"
 #include "services/deployer/secrets/secret_flags.h"
@@ -79,8 +80,19 @@ int main(int argc, char** argv) {
       ->envname(ferry::config::EnvNameFor("--allowed-roots"));
   std::string workload_user;
   ferry::config::AddFlag(app, "--workload-user", workload_user,
-                         "USER[:GROUP] (names or numbers) that Process instances, validate and reload commands and "
-                         "exec probes run as (never root); unset: the deployer's own uid");
+                         "USER[:GROUP] (names or numbers) that the Process instances, validate and reload commands "
+                         "and exec probes of environments without runAs run as (never root); unset: a root deployer "
+                         "refuses such environments, a non-root one runs them as its own uid");
+  ferry::deployer::host::WorkloadPolicyOptions workload_options;
+  app.add_option("--allowed-run-as", workload_options.allowed_run_as,
+                 "Users (names or uids, comma-separated) an environment's runAs may name; unset: any user but root")
+      ->delimiter(',')
+      ->envname(ferry::config::EnvNameFor("--allowed-run-as"));
+  app.add_flag("--allow-root-workloads", workload_options.allow_root,
+               "An environment whose runAs names root (uid or gid 0) and sets allowRoot may run its workloads as root");
+  app.add_flag("--insecure-workloads-as-root", workload_options.root_deployer_runs_workloads_as_itself,
+               "Tests and throwaway trials only: a root deployer runs the workloads of environments without runAs as "
+               "root when --workload-user is unset (otherwise they are refused)");
   ferry::deployer::secrets::SecretFlags secret_flags;
   ferry::config::AddFlag(app, "--secrets-key-file", secret_flags.secrets_key_file,
                          "The deployer's secrets key (`ferry-secrets keygen`, mode 0600): opens values sealed to it "
@@ -110,8 +122,22 @@ int main(int argc, char** argv) {
     ferry::logging::Error("cannot start", {{"error", std::string(workload_identity.status().message())}});
     return 1;
   }
-  if (!workload_identity->uid.has_value() && getuid() == 0) {
-    ferry::logging::Warn("workloads run as root: the deployer runs as root and --workload-user is unset", {});
+  workload_options.default_identity = *workload_identity;
+  ferry::deployer::host::WorkloadPolicy workload_policy(workload_options);
+  if (absl::Status s = workload_policy.Check(); !s.ok()) {
+    ferry::logging::Error("cannot start", {{"error", std::string(s.message())}});
+    return 1;
+  }
+  if (!workload_identity->uid.has_value() && geteuid() == 0) {
+    if (workload_options.root_deployer_runs_workloads_as_itself) {
+      ferry::logging::Warn("--insecure-workloads-as-root: environments without runAs run their workloads as root", {});
+    } else {
+      ferry::logging::Info("environments without runAs are refused: the deployer runs as root and --workload-user "
+                           "is unset", {});
+    }
+  } else if (!workload_identity->uid.has_value() && !workload_policy.can_switch()) {
+    ferry::logging::Info("workloads of environments without runAs run as the deployer's own uid (it cannot switch "
+                         "users; it is non-dumpable)", {{"uid", static_cast<int64_t>(geteuid())}});
   }
   if (allowed_roots.empty()) {
     ferry::logging::Warn("no --allowed-roots: an environment's rootDir may be any directory but /",
@@ -163,7 +189,7 @@ int main(int argc, char** argv) {
   ferry::SystemClock clock;
   ferry::deployer::PostgresDeploymentStore store(infra->pool.get(), audit->store());
   ferry::deployer::host::HostTargetFactory targets{ferry::deployer::host::RootPolicy(allowed_roots),
-                                                  *workload_identity, &secret_resolver};
+                                                  workload_policy, &secret_resolver};
   // AcknowledgePlan and ReportPlanResult are idempotent: when the planner is
   // momentarily out of handler threads, gRPC retries them after a short
   // backoff instead of failing the hand-off.

@@ -69,12 +69,26 @@ class Parser {
     if (node.IsNull()) Fail(node, f, "needs a target (host: {rootDir: ...})");
     Keys(node, f, {"host", "approval", "promoteFrom", "syncWindows"});
     if (!node["host"]) Fail(node, f + ".host", "is required (host: {rootDir: /absolute/dir})");
-    Keys(node["host"], f + ".host", {"rootDir"});
+    Keys(node["host"], f + ".host", {"rootDir", "runAs", "allowSpecialModes"});
     env.mutable_target()->set_kind(v1::TARGET_KIND_HOST);
+    v1::HostTargetConfig* host = env.mutable_target()->mutable_host();
     if (node["host"]["rootDir"])
-      env.mutable_target()->mutable_host()->set_root_dir(Str(node["host"]["rootDir"], f + ".host.rootDir"));
+      host->set_root_dir(Str(node["host"]["rootDir"], f + ".host.rootDir"));
     else
       Fail(node["host"], f + ".host.rootDir", "is required");
+    if (node["host"]["runAs"]) {
+      const YAML::Node& r = node["host"]["runAs"];
+      const std::string rf = f + ".host.runAs";
+      Keys(r, rf, {"user", "group", "allowRoot"});
+      if (!r["user"]) Fail(r, rf + ".user", "is required (a user name or a uid)");
+      v1::HostRunAs* run_as = host->mutable_run_as();
+      run_as->set_user(Str(r["user"], rf + ".user"));
+      if (r["group"]) run_as->set_group(Str(r["group"], rf + ".group"));
+      if (r["allowRoot"]) run_as->set_allow_root(Bool(r["allowRoot"], rf + ".allowRoot"));
+    }
+    if (node["host"]["allowSpecialModes"]) {
+      host->set_allow_special_modes(Bool(node["host"]["allowSpecialModes"], f + ".host.allowSpecialModes"));
+    }
     if (node["approval"]) {
       std::string a = Str(node["approval"], f + ".approval");
       if (a == "auto") env.set_approval(v1::APPROVAL_POLICY_AUTO);

@@ -2,6 +2,8 @@
 
 #include <functional>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status/status_macros.h"
@@ -124,6 +126,45 @@ absl::Status ValidateDependsOn(const std::map<std::string, v1::Application>& app
   return absl::OkStatus();
 }
 
+namespace {
+
+// A user or group as runAs may name it: a number, or a POSIX-style name
+// (letters, digits, '_', '-', '.', at most 32 bytes, not starting with '-').
+bool ValidAccountName(const std::string& s) {
+  if (s.empty() || s.size() > 32 || s[0] == '-') return false;
+  for (char c : s) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') return false;
+  }
+  return true;
+}
+
+bool IsRootName(const std::string& s) {
+  if (s == "root") return true;
+  uint64_t n = 0;
+  return absl::SimpleAtoi(s, &n) && n == 0;
+}
+
+}  // namespace
+
+absl::Status ValidateRunAs(const v1::HostTargetConfig& host) {
+  if (!host.has_run_as()) return absl::OkStatus();
+  const v1::HostRunAs& r = host.run_as();
+  if (!ValidAccountName(r.user())) {
+    return absl::InvalidArgumentError(absl::StrCat("environment.target.host.run_as.user: \"", r.user().substr(0, 64),
+                                                   "\" must be a user name or a uid"));
+  }
+  if (!r.group().empty() && !ValidAccountName(r.group())) {
+    return absl::InvalidArgumentError(absl::StrCat("environment.target.host.run_as.group: \"", r.group().substr(0, 64),
+                                                   "\" must be a group name or a gid"));
+  }
+  if ((IsRootName(r.user()) || IsRootName(r.group())) && !r.allow_root()) {
+    return absl::InvalidArgumentError(
+        "environment.target.host.run_as: names root; workloads run as root only when runAs sets allowRoot and the "
+        "deployer is started with --allow-root-workloads");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateEnvironment(const v1::Environment& env, const std::map<std::string, v1::Environment>& environments,
                                  const SyncWindowLimits& windows) {
   RETURN_IF_ERROR(ValidateId(env.id(), "environment.id"));
@@ -134,6 +175,7 @@ absl::Status ValidateEnvironment(const v1::Environment& env, const std::map<std:
   if (root.empty() || root[0] != '/') {
     return absl::InvalidArgumentError(absl::StrCat("environment.target.host.root_dir: \"", root, "\" must be an absolute path"));
   }
+  RETURN_IF_ERROR(ValidateRunAs(env.target().host()));
   if (env.approval() != v1::APPROVAL_POLICY_UNSPECIFIED && env.approval() != v1::APPROVAL_POLICY_AUTO &&
       env.approval() != v1::APPROVAL_POLICY_MANUAL) {
     return absl::InvalidArgumentError("environment.approval: must be auto or manual");

@@ -26,7 +26,13 @@ absl::Status ValidateApplication(v1::Application& app, const std::set<std::strin
 // definition.
 absl::Status ValidateDependsOn(const std::map<std::string, v1::Application>& apps);
 
-// Checks an environment. `environments` maps every environment id (after the
+// Checks a host target's runAs as far as the planner can (the deployer
+// resolves the names on its machine and applies its own flags): a user
+// name or uid is required, names are account names, and root (user or group
+// "root" or 0) needs allowRoot. INVALID_ARGUMENT naming the field.
+absl::Status ValidateRunAs(const v1::HostTargetConfig& host);
+
+// Checks an environment (including ValidateRunAs). `environments` maps every environment id (after the
 // change) to its definition, for promote_from. `windows` bounds its sync
 // windows (count, schedule length).
 absl::Status ValidateEnvironment(const v1::Environment& env, const std::map<std::string, v1::Environment>& environments,

@@ -39,7 +39,7 @@ struct Env {
   std::unique_ptr<postgres::ConnectionPool> pool;
   std::unique_ptr<outbox::PostgresOutboxStore> outbox;
   std::unique_ptr<PostgresDeploymentStore> store;
-  host::HostTargetFactory targets;
+  host::HostTargetFactory targets{host::RootPolicy(), host::WorkloadPolicy(testing::WorkloadsAsTheTestsUid())};
   testing::FakePlanSource plans;
   DeploymentNotifier notifier;
   prometheus::Registry registry;

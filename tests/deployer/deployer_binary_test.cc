@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <set>
@@ -185,6 +186,8 @@ class DeployerBinaryTest : public ::testing::Test {
                                      "--metrics-address=127.0.0.1:0",
                                      "--insecure-plaintext",
                                      "--insecure-no-auth"};
+    // As root (CI), the workloads run as the test's uid (as ServiceProcess does).
+    if (geteuid() == 0) args.push_back("--insecure-workloads-as-root");
     std::string env = absl::StrCat("FERRY_TEST_CRASH_AFTER_STEP=", crash_after);
     pid_t pid = fork();
     if (pid == 0) {
@@ -379,6 +382,43 @@ TEST_F(DeployerBinaryTest, KilledAtEveryStepBoundaryTheRolloutStillEndsOnTheNewR
   EXPECT_EQ(content.str(), "version=v2\n");
   EXPECT_FALSE(std::ifstream(root_ + "/old.conf").good());
   EXPECT_TRUE(std::ifstream(root_ + "/extra.conf").good());
+}
+
+// The real binary as root with neither runAs nor --workload-user: the
+// deployment fails naming runAs and the flags, and nothing runs. The same
+// application with the environment's runAs deploys, running as that uid.
+TEST_F(DeployerBinaryTest, ARootDeployerRefusesAnEnvironmentWithoutRunAsAndRunsOneWithItAsItsUser) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root: only a root deployer refuses, and switching to runAs needs root";
+  auto d = ferry::testing::ServiceProcess::Start(
+      "ferry-deployer", {"--database-url=" + db_.url(), absl::StrCat("--planner-address=127.0.0.1:", planner_port_),
+                         "--audit-address=127.0.0.1:1", "--drift-interval=1h", "--deployer-id=replica-a",
+                         "--insecure-workloads-as-root=false"});
+  ASSERT_TRUE(d.ok()) << d.status();
+  deployer_ = std::move(*d);
+  planner_.Release(MakePlan("plan-1", {ServerProcess("web", "v1", 1)}, Opts('1')));
+  auto r1 = planner_.ResultFor("plan-1", absl::Seconds(60));
+  ASSERT_TRUE(r1.has_value()) << deployer_->Log();
+  EXPECT_EQ(r1->state(), v1::PLAN_STATE_FAILED);
+  EXPECT_NE(r1->message().find("target.host.run_as"), std::string::npos) << r1->message();
+  EXPECT_NE(r1->message().find("--workload-user"), std::string::npos) << r1->message();
+  EXPECT_TRUE(Instances().empty());
+  std::filesystem::permissions(root_, std::filesystem::perms::owner_all | std::filesystem::perms::others_read |
+                                          std::filesystem::perms::others_exec);
+  v1::Plan p2 = MakePlan("plan-2", {ServerProcess("web", "v1", 1)}, Opts('2'));
+  p2.mutable_target()->mutable_host()->mutable_run_as()->set_user("nobody");
+  planner_.Release(p2);
+  auto r2 = planner_.ResultFor("plan-2", absl::Seconds(60));
+  ASSERT_TRUE(r2.has_value()) << deployer_->Log();
+  EXPECT_EQ(r2->state(), v1::PLAN_STATE_SUCCEEDED) << r2->message();
+  std::vector<host::Instance> live = Instances();
+  ASSERT_EQ(live.size(), 1u);
+  std::ifstream status(absl::StrCat("/proc/", live[0].identity.pid, "/status"));
+  std::string line, uid;
+  while (std::getline(status, line)) {
+    if (line.rfind("Uid:", 0) == 0) uid = line;
+  }
+  EXPECT_EQ(uid, "Uid:\t65534\t65534\t65534\t65534");
+  EXPECT_EQ(ServedVersions(), (std::vector<std::string>{"v1"}));
 }
 
 TEST_F(DeployerBinaryTest, WatchDeploymentStreamsStepsLiveAndLiveStateIsServed) {

@@ -108,7 +108,8 @@ class DeployerTest : public ::testing::Test {
   std::unique_ptr<postgres::ConnectionPool> pool_;
   std::unique_ptr<outbox::PostgresOutboxStore> outbox_;
   std::unique_ptr<PostgresDeploymentStore> store_;
-  host::HostTargetFactory targets_;
+  // As root (CI), workloads run as the test's uid, as before runAs.
+  host::HostTargetFactory targets_{host::RootPolicy(), host::WorkloadPolicy(testing::WorkloadsAsTheTestsUid())};
   testing::FakePlanSource plans_;
   DeploymentNotifier notifier_;
   prometheus::Registry registry_;

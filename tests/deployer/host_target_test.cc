@@ -19,6 +19,7 @@
 #include "services/deployer/host/detached_process.h"
 #include "services/deployer/host/self_protection.h"
 #include "services/deployer/host/workload_identity.h"
+#include "services/deployer/host/workload_policy.h"
 #include "tests/deployer/test_util.h"
 #include "tests/support/test_database.h"
 
@@ -523,6 +524,155 @@ TEST_F(HostTargetTest, AConfinedApplicationFailsEveryAttemptOnTheDeployerWhileIt
   EXPECT_EQ(fs::status(root_ + "/etc/app.conf").permissions() & fs::perms::set_uid, fs::perms::none);
   // The application itself runs, managed by the deployer.
   EXPECT_EQ(testing::CountProcessesUnder(root_), 1);
+}
+
+// The Uid: and Gid: lines of /proc/<pid>/status ("Uid:\t40001\t40001\t40001\t40001").
+std::pair<std::string, std::string> IdsOf(pid_t pid) {
+  std::string uid, gid;
+  std::istringstream in(Read("/proc/" + std::to_string(pid) + "/status"));
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("Uid:", 0) == 0) uid = line.substr(4);
+    if (line.rfind("Gid:", 0) == 0) gid = line.substr(4);
+  }
+  return {uid, gid};
+}
+
+// Each environment's runAs: its Process instances, validate and reload
+// commands and exec probes run as its own uid and gid, never the deployer's.
+// Needs root, to switch uid.
+TEST_F(HostTargetTest, TwoEnvironmentsWithDifferentRunAsRunTheirProcessesAsTheirOwnUids) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to run workloads as other uids (runAs)";
+  fs::permissions(root_, fs::perms::owner_all | fs::perms::others_read | fs::perms::others_exec);
+  HostTargetFactory factory{RootPolicy({root_}), WorkloadPolicy()};
+  struct Env {
+    std::string root, user, group, uid, gid;
+  };
+  const std::vector<Env> envs = {{root_ + "/a", "40001", "40011", "40001", "40011"},
+                                 {root_ + "/b", "nobody", "", "65534", "65534"}};
+  std::vector<pid_t> pids;
+  for (const Env& e : envs) {
+    v1::DeployTarget t;
+    t.set_kind(v1::TARGET_KIND_HOST);
+    t.mutable_host()->set_root_dir(e.root);
+    t.mutable_host()->mutable_run_as()->set_user(e.user);
+    t.mutable_host()->mutable_run_as()->set_group(e.group);
+    absl::StatusOr<Target*> target = factory.For(t);
+    ASSERT_TRUE(target.ok()) << target.status();
+    std::string ids = "test \"$(id -u):$(id -g)\" = " + e.uid + ":" + e.gid;
+    json conf = testing::ConfigFile("conf", "etc/app.conf", "a=1\n");
+    conf["spec"]["validate"] = {{"command", ids + " && test -r {path}"}};
+    conf["spec"]["reload"] = {{"command", ids}};
+    json worker = {{"apiVersion", "ferry.dev/v1"},
+                   {"kind", "Process"},
+                   {"metadata", {{"name", "worker"}}},
+                   {"spec",
+                    {{"command", "exec sleep 60"},
+                     {"healthCheck", {{"exec", {{"command", ids}}}, {"periodSeconds", 0.05}}}}}};
+    absl::StatusOr<std::vector<TargetObject>> prepared = (*target)->Prepare(app_, {Obj(conf), Obj(worker)}, nullptr);
+    ASSERT_TRUE(prepared.ok()) << prepared.status();
+    for (const TargetObject& o : *prepared) {
+      absl::Status s = (*target)->Apply(app_, o, nullptr, absl::Now() + absl::Seconds(10), nullptr);
+      ASSERT_TRUE(s.ok()) << e.user << ": " << s;  // validate, reload and the exec probe passed as that uid
+    }
+    std::vector<Instance> live = static_cast<HostTarget*>(*target)->processes().LiveInstances("web-app", "worker");
+    ASSERT_EQ(live.size(), 1u);
+    pids.push_back(live[0].identity.pid);
+    auto [uid, gid] = IdsOf(live[0].identity.pid);
+    std::string want_uid = "\t" + e.uid + "\t" + e.uid + "\t" + e.uid + "\t" + e.uid;
+    std::string want_gid = "\t" + e.gid + "\t" + e.gid + "\t" + e.gid + "\t" + e.gid;
+    EXPECT_EQ(uid, want_uid) << e.user;
+    EXPECT_EQ(gid, want_gid) << e.user;
+    // The deployer's own pid record and log stay the deployer's.
+    EXPECT_EQ(fs::status(e.root + "/.ferry/run").permissions() & fs::perms::others_write, fs::perms::none);
+  }
+  EXPECT_NE(pids[0], pids[1]);
+  for (const Env& e : envs) testing::KillAllUnder(e.root);
+}
+
+// A runAs change is a change of what runs: the instances started as the old
+// user show as drift and the next apply replaces them.
+TEST_F(HostTargetTest, AChangedRunAsShowsAsDriftAndReplacesTheInstances) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to run workloads as other uids (runAs)";
+  fs::permissions(root_, fs::perms::owner_all | fs::perms::others_read | fs::perms::others_exec);
+  json worker = {{"apiVersion", "ferry.dev/v1"},
+                 {"kind", "Process"},
+                 {"metadata", {{"name", "worker"}}},
+                 {"spec", {{"command", "exec sleep 60"}}}};
+  target_ = std::make_unique<HostTarget>(root_, WorkloadIdentity{40001, 40001, "40001"});
+  ASSERT_TRUE(PrepareAndApply({worker}).ok());
+  TargetObject o = Obj(worker);
+  EXPECT_EQ(target_->Observe(app_, o.key, &o).drift, v1::DRIFT_STATUS_IN_SYNC);
+  target_ = std::make_unique<HostTarget>(root_, WorkloadIdentity{40002, 40002, "40002"});
+  ObservedObject drift = target_->Observe(app_, o.key, &o);
+  EXPECT_EQ(drift.drift, v1::DRIFT_STATUS_MODIFIED) << drift.drift_message;
+  ASSERT_TRUE(PrepareAndApply({worker}).ok());
+  std::vector<Instance> live = target_->processes().LiveInstances("web-app", "worker");
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_EQ(IdsOf(live[0].identity.pid).first, "\t40002\t40002\t40002\t40002");
+  EXPECT_EQ(target_->Observe(app_, o.key, &o).drift, v1::DRIFT_STATUS_IN_SYNC);
+}
+
+// Modes above 0777 only where the environment allows them; the file then
+// belongs to the workload's user, so setuid never means the deployer's uid.
+TEST_F(HostTargetTest, ASetuidModeIsWrittenOnlyWithTheEnvironmentsOption) {
+  json tool = testing::ConfigFile("tool", "bin/tool", "#!/bin/sh\nid -u\n");
+  tool["spec"]["mode"] = "4755";
+  absl::Status refused = PrepareAndApply({tool});
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
+  EXPECT_NE(refused.message().find("allowSpecialModes"), std::string::npos) << refused;
+  EXPECT_FALSE(fs::exists(root_ + "/bin/tool"));
+  bool root = geteuid() == 0;
+  WorkloadIdentity who = root ? WorkloadIdentity{65534, 65534, "nobody"} : WorkloadIdentity{};
+  target_ = std::make_unique<HostTarget>(root_, who, /*allow_special_modes=*/true);
+  ASSERT_TRUE(PrepareAndApply({tool}).ok());
+  struct stat st;
+  ASSERT_EQ(stat((root_ + "/bin/tool").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 04755u);
+  if (root) {
+    EXPECT_EQ(st.st_uid, 65534u) << "a setuid file of the workload's user, not root's";
+    EXPECT_EQ(st.st_gid, 65534u);
+  }
+  TargetObject o = Obj(tool);
+  EXPECT_EQ(target_->Observe(app_, o.key, &o).drift, v1::DRIFT_STATUS_IN_SYNC);
+}
+
+// Deletes and observations go through descriptors opened beneath the root,
+// like writes: a directory swapped for a symlink after planning moves
+// neither out of the root nor into Ferry's own state.
+TEST_F(HostTargetTest, ADeleteThroughASymlinkSwappedInAfterPlanningRemovesNothingOutsideTheRootOrInFerrysState) {
+  json conf = testing::ConfigFile("conf", "conf/0.json", "{}\n");
+  ASSERT_TRUE(PrepareAndApply({conf}).ok());
+  TargetObject applied = Obj(conf);
+  std::string outside = ferry::testing::MakeTempDir("outside");
+  std::ofstream(outside + "/0.json") << "keep";
+  fs::remove_all(root_ + "/conf");
+  fs::create_directory_symlink(outside, root_ + "/conf");
+  ObservedObject o = target_->Observe(app_, applied.key, &applied);
+  EXPECT_EQ(o.live_json.find("keep"), std::string::npos) << "read outside the root: " << o.live_json;
+  EXPECT_NE(o.drift, v1::DRIFT_STATUS_IN_SYNC);
+  (void)target_->Delete(app_, applied, absl::Now() + absl::Seconds(5));
+  EXPECT_EQ(Read(outside + "/0.json"), "keep");
+  // Into the pid records the deployer trusts (inside the root, so the
+  // string check alone let it through).
+  std::string run = root_ + "/.ferry/run/web-app/web";
+  fs::create_directories(run);
+  std::ofstream(run + "/0.json") << "{\"pid\": 1}";
+  fs::remove(root_ + "/conf");
+  fs::create_directory_symlink(run, root_ + "/conf");
+  absl::Status s = target_->Delete(app_, applied, absl::Now() + absl::Seconds(5));
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find(".ferry"), std::string::npos) << s;
+  EXPECT_TRUE(fs::exists(run + "/0.json")) << "a pid record was deleted through the swapped directory";
+  o = target_->Observe(app_, applied.key, &applied);
+  EXPECT_EQ(o.live_json.find("pid"), std::string::npos) << o.live_json;
+  // An ordinary delete still removes the file; a missing directory is fine.
+  fs::remove(root_ + "/conf");
+  ASSERT_TRUE(PrepareAndApply({conf}).ok());
+  EXPECT_TRUE(target_->Delete(app_, applied, absl::Now() + absl::Seconds(5)).ok());
+  EXPECT_FALSE(fs::exists(root_ + "/conf/0.json"));
+  fs::remove_all(root_ + "/conf");
+  EXPECT_TRUE(target_->Delete(app_, applied, absl::Now() + absl::Seconds(5)).ok());
+  EXPECT_EQ(target_->Observe(app_, applied.key, &applied).drift, v1::DRIFT_STATUS_MISSING);
 }
 
 // A PNG-like file: NUL and 0xFF bytes, not UTF-8.

@@ -8,6 +8,7 @@
 #include "absl/base/thread_annotations.h"
 #include "common/concurrency/mutex.h"
 #include "ferry/v1/planner.pb.h"
+#include "services/deployer/host/workload_policy.h"
 #include "services/deployer/plan_source.h"
 
 namespace ferry::deployer::testing {
@@ -64,5 +65,14 @@ class FakePlanSource final : public PlanSource {
   std::optional<v1::Plan> revision_plan_ ABSL_GUARDED_BY(mu_);
   bool hold_ ABSL_GUARDED_BY(mu_) = false;
 };
+
+// The deployer's workload policy for tests written before runAs: as root
+// (CI), environments without runAs run their workloads as the test's uid
+// (--insecure-workloads-as-root).
+inline host::WorkloadPolicyOptions WorkloadsAsTheTestsUid() {
+  host::WorkloadPolicyOptions o;
+  o.root_deployer_runs_workloads_as_itself = true;
+  return o;
+}
 
 }  // namespace ferry::deployer::testing

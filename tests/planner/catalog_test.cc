@@ -41,6 +41,41 @@ TEST_F(CatalogTest, CreateValidatesAgainstStoredEnvironmentsAndAuditsTheChange) 
   EXPECT_NE(events[0].idempotency_key(), events[1].idempotency_key());
 }
 
+TEST_F(CatalogTest, RunAsIsCheckedOnCreateAndUpdateAndRootNeedsAllowRoot) {
+  v1::Environment env = EnvSpec("prod", v1::APPROVAL_POLICY_AUTO);
+  v1::HostRunAs* run_as = env.mutable_target()->mutable_host()->mutable_run_as();
+  for (const char* user : {"root", "0"}) {
+    run_as->set_user(user);
+    auto refused = catalog_.CreateEnvironment(env, User("alice"));
+    ASSERT_TRUE(absl::IsInvalidArgument(refused.status())) << user << ": " << refused.status();
+    EXPECT_NE(refused.status().message().find("environment.target.host.run_as: names root"), std::string::npos)
+        << refused.status();
+    EXPECT_NE(refused.status().message().find("--allow-root-workloads"), std::string::npos) << refused.status();
+  }
+  run_as->set_user("app");
+  run_as->set_group("root");
+  EXPECT_TRUE(absl::IsInvalidArgument(catalog_.CreateEnvironment(env, User("alice")).status()));
+  run_as->set_group("app;rm -rf");
+  auto bad_group = catalog_.CreateEnvironment(env, User("alice"));
+  EXPECT_NE(bad_group.status().message().find("run_as.group"), std::string::npos) << bad_group.status();
+  run_as->clear_group();
+  run_as->clear_user();
+  auto no_user = catalog_.CreateEnvironment(env, User("alice"));
+  EXPECT_NE(no_user.status().message().find("run_as.user"), std::string::npos) << no_user.status();
+  run_as->set_user("app");
+  ASSERT_TRUE(catalog_.CreateEnvironment(env, User("alice")).ok());
+  // An update to root is refused like a create; with allowRoot the planner
+  // passes it on (the deployer's --allow-root-workloads decides).
+  run_as->set_user("root");
+  google::protobuf::FieldMask mask;
+  mask.add_paths("target");
+  EXPECT_TRUE(absl::IsInvalidArgument(catalog_.UpdateEnvironment(env, mask, User("bob")).status()));
+  run_as->set_allow_root(true);
+  auto updated = catalog_.UpdateEnvironment(env, mask, User("bob"));
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_TRUE(updated->target().host().run_as().allow_root());
+}
+
 TEST_F(CatalogTest, UpdateChangesOnlyTheMaskedFieldsAndRefusesOthers) {
   ASSERT_TRUE(catalog_.CreateEnvironment(EnvSpec("prod", v1::APPROVAL_POLICY_AUTO), User("alice")).ok());
   ASSERT_TRUE(catalog_.CreateApplication(AppSpec("web", "apps/web", {"prod"}), User("alice")).ok());

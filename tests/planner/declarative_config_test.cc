@@ -55,5 +55,38 @@ TEST(DeclarativeConfigLimitsTest, TooManySyncWindowsAreRefusedWithTheirLine) {
   EXPECT_EQ(fine->environments.at(0).sync_windows_size(), 4);
 }
 
+TEST(DeclarativeConfigTest, HostRunAsAndSpecialModesAreReadAndCheckedWithTheirLine) {
+  auto c = ParseDeclarativeConfig(
+      "environments:\n"
+      "  dev:\n"
+      "    host:\n"
+      "      rootDir: /srv/dev\n"
+      "      runAs: {user: app-dev, group: \"1200\"}\n"
+      "      allowSpecialModes: true\n"
+      "  prod:\n"
+      "    host: {rootDir: /srv/prod, runAs: {user: \"1201\"}}\n",
+      "ferry.yaml", "r", "m");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->environments.size(), 2u);
+  const v1::HostTargetConfig& dev = c->environments[0].target().host();
+  EXPECT_EQ(dev.run_as().user(), "app-dev");
+  EXPECT_EQ(dev.run_as().group(), "1200");
+  EXPECT_FALSE(dev.run_as().allow_root());
+  EXPECT_TRUE(dev.allow_special_modes());
+  const v1::HostTargetConfig& prod = c->environments[1].target().host();
+  EXPECT_EQ(prod.run_as().user(), "1201");
+  EXPECT_TRUE(prod.run_as().group().empty());
+  EXPECT_FALSE(prod.allow_special_modes());
+  auto no_user = ParseDeclarativeConfig("environments:\n  dev:\n    host:\n      rootDir: /srv/dev\n      runAs: {group: x}\n",
+                                        "ferry.yaml", "r", "m");
+  ASSERT_FALSE(no_user.ok());
+  EXPECT_EQ(no_user.status().message(), "ferry.yaml:5: environments.dev.host.runAs.user: is required (a user name or a uid)");
+  auto typo = ParseDeclarativeConfig("environments:\n  dev:\n    host: {rootDir: /srv/dev, runAs: {user: a, uid: 3}}\n",
+                                     "ferry.yaml", "r", "m");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_NE(typo.status().message().find("environments.dev.host.runAs.uid: unknown key"), std::string::npos)
+      << typo.status();
+}
+
 }  // namespace
 }  // namespace ferry::planner

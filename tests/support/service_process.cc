@@ -86,6 +86,16 @@ absl::StatusOr<std::unique_ptr<ServiceProcess>> ServiceProcess::Start(const std:
   // ferry-audit refuses to start without a persistent key: one in the
   // process's own directory unless the test brings its own.
   if (binary == "ferry-audit" && !has_key) argv.push_back("--checkpoint-key-file=" + p->dir_ + "/checkpoint.pem");
+  // A root ferry-deployer refuses environments without runAs unless it has a
+  // --workload-user: tests written before runAs (and run as root by CI) keep
+  // running their workloads as the test's uid unless they bring their own.
+  bool has_workload_user = false;
+  for (const std::string& a : args) {
+    has_workload_user |= a.rfind("--workload-user", 0) == 0 || a.rfind("--insecure-workloads-as-root", 0) == 0;
+  }
+  if (binary == "ferry-deployer" && geteuid() == 0 && !has_workload_user) {
+    argv.push_back("--insecure-workloads-as-root");
+  }
   argv.push_back("--port-file=" + port_file);
   argv.insert(argv.end(), args.begin(), args.end());
 

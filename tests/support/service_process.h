@@ -23,7 +23,10 @@ class ServiceProcess {
   // runs with --insecure-plaintext and, unless `args` has
   // --access-policy-file or --insecure-no-auth, --insecure-no-auth (plaintext
   // and open, as tests before TLS and access control expect); with
-  // --tls-ca-file the health check is made over TLS, trusting that CA.
+  // --tls-ca-file the health check is made over TLS, trusting that CA. A
+  // ferry-deployer started as root without --workload-user gets
+  // --insecure-workloads-as-root (workloads as the test's uid, as before
+  // runAs).
   static absl::StatusOr<std::unique_ptr<ServiceProcess>> Start(const std::string& binary,
                                                                std::vector<std::string> args,
                                                                absl::Duration timeout = absl::Seconds(30));

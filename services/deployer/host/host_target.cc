@@ -19,6 +19,7 @@
 #include "absl/strings/str_replace.h"
 #include "common/crypto/sha256.h"
 #include "common/json/json.h"
+#include "common/logging/logger.h"
 #include "services/deployer/host/safe_path.h"
 #include "services/deployer/host/host_command.h"
 #include "services/deployer/host/secret_values.h"
@@ -37,14 +38,6 @@ absl::Status Prefix(const std::string& where, const absl::Status& s) {
 std::string Dirname(const std::string& p) {
   size_t slash = p.rfind('/');
   return slash == std::string::npos ? "" : p.substr(0, slash);
-}
-
-std::string ReadAll(const std::string& path, bool* found) {
-  std::ifstream in(path, std::ios::binary);
-  *found = static_cast<bool>(in);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 absl::StatusOr<HostObject> Parse(const TargetObject& o) { return ParseHostObject(o.json, o.source_path); }
@@ -106,13 +99,32 @@ std::string Quotable(const ConfigFileSpec& spec, const std::string& output) {
 
 absl::Status ModeRefusal(int mode) {
   return absl::InvalidArgumentError(absl::StrFormat(
-      "spec.mode: %04o sets setuid, setgid or sticky bits, which the host target refuses (at most 0777)", mode));
+      "spec.mode: %04o sets setuid, setgid or sticky bits, which the host target refuses (at most 0777) unless the "
+      "environment sets host.allowSpecialModes",
+      mode));
+}
+
+// Splits a relative path into its directory ("" for the root) and its name.
+std::pair<std::string, std::string> SplitPath(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return {"", path};
+  return {path.substr(0, slash), path.substr(slash + 1)};
 }
 
 }  // namespace
 
-HostTarget::HostTarget(std::string root_dir, WorkloadIdentity who, const secrets::SecretResolver* secrets)
-    : root_(std::move(root_dir)), who_(std::move(who)), secrets_(secrets), processes_(root_, who_) {}
+HostTarget::HostTarget(std::string root_dir, WorkloadIdentity who, bool allow_special_modes,
+                       const secrets::SecretResolver* secrets)
+    : root_(std::move(root_dir)),
+      who_(std::move(who)),
+      allow_special_modes_(allow_special_modes),
+      secrets_(secrets),
+      processes_(root_, who_) {}
+
+absl::Status HostTarget::CheckMode(int mode) const {
+  if ((mode & ~0777) != 0 && !allow_special_modes_) return ModeRefusal(mode);
+  return absl::OkStatus();
+}
 
 namespace {
 
@@ -158,7 +170,7 @@ absl::StatusOr<std::vector<TargetObject>> HostTarget::Prepare(const AppScope& ap
       if (!abs.ok()) return Prefix(obj.where, abs.status());
       absl::Status state = CheckNotFerryState(root_, *abs, obj.file->path);
       if (!state.ok()) return Prefix(obj.where, state);
-      if ((obj.file->mode & ~0777) != 0) return Prefix(obj.where, ModeRefusal(obj.file->mode));
+      if (absl::Status mode = CheckMode(obj.file->mode); !mode.ok()) return Prefix(obj.where, mode);
       auto [it, inserted] = paths.emplace(*abs, obj.where);
       if (!inserted) return absl::InvalidArgumentError(absl::StrCat(obj.where, ": spec.path: \"", obj.file->path,
                                                                      "\" is also written by ", it->second));
@@ -204,7 +216,7 @@ absl::Status HostTarget::ApplyFile(const AppScope& app, const HostObject& obj) {
   if (!abs.ok()) return Prefix(obj.where, abs.status());
   absl::Status state = CheckNotFerryState(root_, *abs, spec.path);
   if (!state.ok()) return Prefix(obj.where, state);
-  if ((spec.mode & ~0777) != 0) return Prefix(obj.where, ModeRefusal(spec.mode));
+  if (absl::Status mode = CheckMode(spec.mode); !mode.ok()) return Prefix(obj.where, mode);
   std::string rel_dir = Dirname(spec.path);
   std::string base = spec.path.substr(rel_dir.empty() ? 0 : rel_dir.size() + 1);
   absl::StatusOr<int> dir_fd = OpenDirBeneath(root_, rel_dir, "spec.path", true);
@@ -249,7 +261,17 @@ absl::Status HostTarget::ApplyFile(const AppScope& app, const HostObject& obj) {
     }
     off += n;
   }
-  fchmod(fd, static_cast<mode_t>(spec.mode & 0777));
+  if ((spec.mode & ~0777) != 0 && who_.uid.has_value()) {
+    // Allowed special bits: the file belongs to the workload's user, so a
+    // setuid bit grants that user, never the deployer's (root).
+    if (fchown(fd, *who_.uid, who_.gid) != 0) {
+      int err = errno;
+      close(fd);
+      unlinkat(*dir_fd, tmp_name.c_str(), 0);
+      return absl::InternalError(absl::StrCat(obj.where, ": chown ", staged, ": ", strerror(err)));
+    }
+  }
+  fchmod(fd, static_cast<mode_t>(spec.mode & (allow_special_modes_ ? 07777 : 0777)));
   fsync(fd);
   close(fd);
   if (!spec.validate.empty()) {
@@ -305,8 +327,10 @@ absl::Status HostTarget::Apply(const AppScope& app, const TargetObject& desired,
     if (previous != nullptr) {
       absl::StatusOr<HostObject> prev = Parse(*previous);
       if (prev.ok() && prev->file && prev->file->path != obj->file->path) {
-        absl::StatusOr<std::string> old = ResolveUnderRoot(root_, prev->file->path, "spec.path", false);
-        if (old.ok()) unlink(old->c_str());
+        // The new file is live: failing to remove the old one (e.g. its
+        // directory now leads out of the root) is logged, not a failure.
+        absl::Status removed = RemoveFile(prev->where, prev->file->path);
+        if (!removed.ok()) logging::Warn("old ConfigFile path not removed", {{"error", std::string(removed.message())}});
       }
     }
     return absl::OkStatus();
@@ -320,11 +344,33 @@ absl::Status HostTarget::Delete(const AppScope& app, const TargetObject& applied
   absl::StatusOr<HostObject> obj = Parse(applied);
   if (!obj.ok()) return obj.status();
   if (obj->process) return processes_.Delete(app.application_id, obj->name);
-  absl::StatusOr<std::string> abs = ResolveUnderRoot(root_, obj->file->path, "spec.path", false);
-  if (!abs.ok()) return Prefix(obj->where, abs.status());
+  return RemoveFile(obj->where, obj->file->path);
+}
+
+absl::Status HostTarget::RemoveFile(const std::string& where, const std::string& path) {
+  // The string check for a clear error, then the unlink through the
+  // directory's descriptor opened beneath the root: a directory swapped for
+  // a symlink since the plan (or since the check) cannot move the delete.
+  absl::StatusOr<std::string> abs = ResolveUnderRoot(root_, path, "spec.path", false);
+  if (!abs.ok()) return Prefix(where, abs.status());
+  auto [rel_dir, base] = SplitPath(path);
+  absl::StatusOr<int> dir_fd = OpenDirBeneath(root_, rel_dir, "spec.path", false);
+  if (!dir_fd.ok()) {
+    if (dir_fd.status().code() == absl::StatusCode::kNotFound) return absl::OkStatus();  // Already gone.
+    return Prefix(where, dir_fd.status());
+  }
+  FdCloser closer{*dir_fd};
+  std::string dir = PathOfFd(*dir_fd);
+  absl::Status state = CheckNotFerryState(root_, absl::StrCat(dir, "/", base), path);
+  if (!state.ok()) return Prefix(where, state);
   struct stat st;
-  if (lstat(abs->c_str(), &st) == 0 && !S_ISDIR(st.st_mode) && unlink(abs->c_str()) != 0) {
-    return absl::InternalError(absl::StrCat(obj->where, ": unlink ", *abs, ": ", strerror(errno)));
+  if (fstatat(*dir_fd, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return absl::OkStatus();
+    return absl::InternalError(absl::StrCat(where, ": stat ", dir, "/", base, ": ", strerror(errno)));
+  }
+  if (S_ISDIR(st.st_mode)) return absl::OkStatus();  // Not ours to remove.
+  if (unlinkat(*dir_fd, base.c_str(), 0) != 0 && errno != ENOENT) {
+    return absl::InternalError(absl::StrCat(where, ": unlink ", dir, "/", base, ": ", strerror(errno)));
   }
   return absl::OkStatus();
 }
@@ -336,23 +382,45 @@ ObservedObject HostTarget::ObserveFile(const HostObject* applied, const std::str
     return out;
   }
   const ConfigFileSpec& spec = *applied->file;
-  absl::StatusOr<std::string> abs = ResolveUnderRoot(root_, spec.path, "spec.path", false);
-  if (!abs.ok()) {
+  auto unknown = [&out](const absl::Status& why) {
     out.drift = v1::DRIFT_STATUS_UNKNOWN;
     out.health = v1::HEALTH_STATUS_UNKNOWN;
-    out.health_message = std::string(abs.status().message());
+    out.health_message = std::string(why.message());
     return out;
-  }
-  bool found = false;
-  std::string content = ReadAll(*abs, &found);
-  struct stat st;
-  if (!found || lstat(abs->c_str(), &st) != 0) {
+  };
+  auto missing = [&out, &spec](const std::string& why) {
     out.drift = v1::DRIFT_STATUS_MISSING;
-    out.drift_message = absl::StrCat(spec.path, " does not exist");
+    out.drift_message = absl::StrCat(spec.path, " ", why);
     out.health = v1::HEALTH_STATUS_MISSING;
     out.health_message = out.drift_message;
     return out;
+  };
+  absl::StatusOr<std::string> abs = ResolveUnderRoot(root_, spec.path, "spec.path", false);
+  if (!abs.ok()) return unknown(abs.status());
+  // Read through descriptors opened beneath the root (no re-walk of the
+  // path as a string): what is observed is what a write would replace.
+  auto [rel_dir, base] = SplitPath(spec.path);
+  absl::StatusOr<int> dir_fd = OpenDirBeneath(root_, rel_dir, "spec.path", false);
+  if (!dir_fd.ok()) {
+    if (dir_fd.status().code() == absl::StatusCode::kNotFound) return missing("does not exist");
+    return unknown(dir_fd.status());
   }
+  FdCloser dir_closer{*dir_fd};
+  // Never Ferry's own state (pid records hold specs), whatever directory was
+  // swapped in since the apply.
+  absl::Status state = CheckNotFerryState(root_, absl::StrCat(PathOfFd(*dir_fd), "/", base), spec.path);
+  if (!state.ok()) return unknown(state);
+  int fd = openat(*dir_fd, base.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return missing("does not exist");
+    if (errno == ELOOP) return missing("is a symlink, not the file applied");
+    return unknown(absl::InternalError(absl::StrCat(spec.path, ": ", strerror(errno))));
+  }
+  FdCloser file_closer{fd};
+  struct stat st;
+  if (fstat(fd, &st) != 0) return unknown(absl::InternalError(absl::StrCat(spec.path, ": ", strerror(errno))));
+  if (!S_ISREG(st.st_mode)) return missing("is not a regular file");
+  std::string content = ReadFd(fd);
   int mode = static_cast<int>(st.st_mode & 07777);
   out.exists = true;
   json live = {{"apiVersion", kApiVersion},
@@ -452,9 +520,13 @@ absl::StatusOr<Target*> HostTargetFactory::For(const v1::DeployTarget& target) {
   }
   absl::StatusOr<std::string> key = roots_.Check(target.host().root_dir());
   if (!key.ok()) return key.status();
+  absl::StatusOr<WorkloadIdentity> who = workloads_.For(target.host());
+  if (!who.ok()) return who.status();
+  bool special = target.host().allow_special_modes();
+  std::string id = absl::StrCat(*key, "\n", IdentityKey(*who), "\n", special ? "special" : "");
   ferry::MutexLock l(&mu_);
-  auto& t = targets_[*key];
-  if (!t) t = std::make_unique<HostTarget>(*key, who_, secrets_);
+  auto& t = targets_[id];
+  if (!t) t = std::make_unique<HostTarget>(*key, *who, special, secrets_);
   return t.get();
 }
 

@@ -12,6 +12,7 @@
 #include "services/deployer/host/root_policy.h"
 #include "services/deployer/secrets/secret_resolver.h"
 #include "services/deployer/host/workload_identity.h"
+#include "services/deployer/host/workload_policy.h"
 #include "services/deployer/target.h"
 
 namespace ferry::deployer::host {
@@ -23,11 +24,16 @@ namespace ferry::deployer::host {
 //
 // Layout under the root: ConfigFiles at their spec.path; pid files in
 // .ferry/run/<app>/<process>/; program output in logs/<app>/<process>/.
+//
+// Workloads (Process instances, validate and reload commands, exec probes)
+// run as `who` (the deployer's own uid when unset). ConfigFile modes above
+// 0777 are refused unless `allow_special_modes`; a file with such bits is
+// then owned by `who`, so a setuid bit never means the deployer's uid.
 class HostTarget final : public Target {
  public:
   // `secrets` (may be null: every secretRef is then refused) resolves the
   // application secrets of Process env and ConfigFile content.
-  explicit HostTarget(std::string root_dir, WorkloadIdentity who = {},
+  explicit HostTarget(std::string root_dir, WorkloadIdentity who = {}, bool allow_special_modes = false,
                       const secrets::SecretResolver* secrets = nullptr);
 
   absl::StatusOr<std::vector<TargetObject>> Prepare(const AppScope& app, std::vector<TargetObject> objects,
@@ -48,26 +54,41 @@ class HostTarget final : public Target {
   // keyed digest of `content`, drift compares digests.
   void ObserveSecretFile(const ConfigFileSpec& spec, const std::string& content, nlohmann::json& live,
                          ObservedObject& out);
+  // Removes the file at `path` (relative to the root) through descriptors
+  // opened beneath the root; a missing file is OK. Nothing outside the root
+  // or in Ferry's own state is removed, whatever was swapped in meanwhile.
+  absl::Status RemoveFile(const std::string& where, const std::string& path);
+  // The mode a ConfigFile may have here: refusal of bits above 0777 unless
+  // allow_special_modes_.
+  absl::Status CheckMode(int mode) const;
 
   const std::string root_;
   const WorkloadIdentity who_;
+  const bool allow_special_modes_;
   const secrets::SecretResolver* const secrets_;
   ProcessManager processes_;
   std::atomic<int> stage_counter_{0};
 };
 
-// One HostTarget per root directory, each root checked by `roots` first
-// (resolved; a refused root fails the plan or deployment). Thread-safe.
+// One HostTarget per root directory and workload identity (and special-mode
+// option), each root checked by `roots` first (resolved; a refused root
+// fails the plan or deployment) and the identity decided by `workloads`
+// (the environment's runAs, else --workload-user; refusals fail the plan or
+// deployment). An environment whose runAs changes gets a new HostTarget, whose
+// instances carry the new identity in their spec hash, so the next deployment
+// replaces the old ones and drift shows them meanwhile. Thread-safe.
 class HostTargetFactory final : public TargetFactory {
  public:
-  explicit HostTargetFactory(RootPolicy roots = RootPolicy(), WorkloadIdentity who = {},
+  // `secrets` (may be null: every secretRef is then refused) is handed to
+  // every HostTarget made.
+  explicit HostTargetFactory(RootPolicy roots = RootPolicy(), WorkloadPolicy workloads = WorkloadPolicy(),
                              const secrets::SecretResolver* secrets = nullptr)
-      : roots_(std::move(roots)), who_(std::move(who)), secrets_(secrets) {}
+      : roots_(std::move(roots)), workloads_(std::move(workloads)), secrets_(secrets) {}
   absl::StatusOr<Target*> For(const v1::DeployTarget& target) override;
 
  private:
   const RootPolicy roots_;
-  const WorkloadIdentity who_;
+  const WorkloadPolicy workloads_;
   const secrets::SecretResolver* const secrets_;
   ferry::Mutex mu_;
   std::map<std::string, std::unique_ptr<HostTarget>> targets_ ABSL_GUARDED_BY(mu_);

@@ -143,6 +143,15 @@ int ResolvePort(const Instance& inst, const std::string& port) {
 
 ProcessManager::ProcessManager(std::string root, WorkloadIdentity who) : root_(std::move(root)), who_(std::move(who)) {}
 
+std::string ProcessManager::InstanceHash(const json& spec) const {
+  if (!who_.uid.has_value()) return ProcessSpecHash(spec);
+  // Who an instance runs as is part of what it runs: a changed runAs
+  // replaces the instances and shows as drift until then.
+  json with_identity = spec;
+  with_identity["ferry.dev/runAs"] = IdentityKey(who_);
+  return ProcessSpecHash(with_identity);
+}
+
 std::string ProcessManager::Dir(const std::string& app, const std::string& name) const {
   return absl::StrCat(root_, "/.ferry/run/", app, "/", name);
 }
@@ -336,7 +345,7 @@ absl::Status ProcessManager::Apply(const std::string& app, const HostObject& obj
                                    const std::atomic<bool>* cancel) {
   ferry::MutexLock lock(&LockFor(app, obj.name));
   const ProcessSpec& spec = *obj.process;
-  std::string hash = ProcessSpecHash(obj.doc["spec"]);
+  std::string hash = InstanceHash(obj.doc["spec"]);
   std::vector<Instance> keep, old;
   std::error_code ec;
   for (Instance& inst : Load(app, obj.name)) {
@@ -414,7 +423,7 @@ void ProcessManager::CapLog(const Instance& inst, int64_t max_bytes) {
 
 std::pair<v1::HealthStatus, std::string> ProcessManager::Health(const std::string& app, const HostObject& applied) {
   const ProcessSpec& spec = *applied.process;
-  std::string hash = ProcessSpecHash(applied.doc["spec"]);
+  std::string hash = InstanceHash(applied.doc["spec"]);
   std::vector<Instance> matching;
   for (Instance& inst : LiveInstances(app, applied.name)) {
     CapLog(inst, spec.log_max_bytes);
@@ -473,7 +482,7 @@ ObservedObject ProcessManager::Observe(const std::string& app, const std::string
     return out;
   }
   const ProcessSpec& spec = *applied->process;
-  std::string hash = ProcessSpecHash(applied->doc["spec"]);
+  std::string hash = InstanceHash(applied->doc["spec"]);
   int matching = 0;
   bool foreign = false;
   for (const Instance* inst : alive) {

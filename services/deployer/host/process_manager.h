@@ -58,6 +58,9 @@ class ProcessManager {
 
  private:
   std::string Dir(const std::string& app, const std::string& name) const;
+  // The spec hash of this manager's instances: the spec's, plus whom they run
+  // as when that is not the deployer's own uid.
+  std::string InstanceHash(const nlohmann::json& spec) const;
   // The lock that serialises operations on one process.
   ferry::Mutex& LockFor(const std::string& app, const std::string& name);
   std::vector<Instance> Load(const std::string& app, const std::string& name);

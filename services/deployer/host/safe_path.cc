@@ -124,6 +124,9 @@ absl::StatusOr<int> OpenDirBeneath(const std::string& root, const std::string& r
       next = OpenComponent(cur, part);
     }
     if (next < 0) {
+      if (errno == ENOENT) {
+        return fail(absl::NotFoundError(absl::StrCat(field, ": \"", relative_dir, "\": ", prefix, " does not exist")));
+      }
       if (errno == ENOTDIR) {
         return fail(absl::InvalidArgumentError(
             absl::StrCat(field, ": \"", relative_dir, "\" has a non-directory component ", prefix)));

@@ -27,7 +27,7 @@ namespace ferry::deployer::host {
 // root's, so a symlink swapped in after the string check cannot move the
 // write. With `create`, missing directories are made (0755) with mkdirat in
 // their opened parent. Errors name `field`: INVALID_ARGUMENT for an escape or
-// a non-directory, INTERNAL otherwise. The caller closes the descriptor.
+// a non-directory, NOT_FOUND for a missing directory, INTERNAL otherwise. The caller closes the descriptor.
 absl::StatusOr<int> OpenDirBeneath(const std::string& root, const std::string& relative_dir,
                                    const std::string& field, bool create);
 

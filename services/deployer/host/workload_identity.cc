@@ -10,16 +10,14 @@
 
 namespace ferry::deployer::host {
 
-absl::StatusOr<WorkloadIdentity> ResolveWorkloadUser(const std::string& spec) {
+absl::StatusOr<WorkloadIdentity> ResolveUserGroup(const std::string& user, const std::string& group,
+                                                  const std::string& field) {
   WorkloadIdentity out;
-  out.name = spec;
-  if (spec.empty()) return out;
+  out.name = group.empty() ? user : absl::StrCat(user, ":", group);
   auto refuse = [&](const std::string& why) {
-    return absl::InvalidArgumentError(absl::StrCat("--workload-user: \"", spec, "\" ", why));
+    return absl::InvalidArgumentError(absl::StrCat(field, ": \"", out.name, "\" ", why));
   };
-  size_t colon = spec.find(':');
-  std::string user = spec.substr(0, colon);
-  std::string group = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  if (user.empty()) return refuse("names no user (a user name or a uid is required)");
   std::vector<char> buf(16384);
   struct passwd pw;
   struct passwd* pwp = nullptr;
@@ -30,7 +28,7 @@ absl::StatusOr<WorkloadIdentity> ResolveWorkloadUser(const std::string& spec) {
     else if (group.empty()) out.gid = static_cast<gid_t>(num);
   } else {
     if (getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &pwp) != 0 || pwp == nullptr) {
-      return refuse(absl::StrCat("names no user of this machine"));
+      return refuse("names no user of this machine");
     }
     out.uid = pw.pw_uid;
     out.gid = pw.pw_gid;
@@ -47,11 +45,28 @@ absl::StatusOr<WorkloadIdentity> ResolveWorkloadUser(const std::string& spec) {
       out.gid = grp->gr_gid;
     }
   }
-  if (*out.uid == 0 || out.gid == 0) {
-    return refuse("is root: workloads are not run as root through this flag (leave it unset to run them as the "
-                  "deployer's own uid)");
+  return out;
+}
+
+absl::StatusOr<WorkloadIdentity> ResolveWorkloadUser(const std::string& spec) {
+  if (spec.empty()) return WorkloadIdentity{};
+  size_t colon = spec.find(':');
+  std::string user = spec.substr(0, colon);
+  std::string group = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  absl::StatusOr<WorkloadIdentity> out = ResolveUserGroup(user, group, "--workload-user");
+  if (!out.ok()) return out.status();
+  out->name = spec;
+  if (*out->uid == 0 || out->gid == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--workload-user: \"", spec,
+        "\" is root: workloads are not run as root through this flag (only through an environment's runAs with "
+        "allowRoot, on a deployer started with --allow-root-workloads)"));
   }
   return out;
+}
+
+std::string IdentityKey(const WorkloadIdentity& who) {
+  return who.uid.has_value() ? absl::StrCat(*who.uid, ":", who.gid) : "";
 }
 
 }  // namespace ferry::deployer::host
