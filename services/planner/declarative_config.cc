@@ -62,19 +62,39 @@ class Parser {
     return out;
   }
 
+  // kubernetes: {kubeconfig, context, namespace} or {inCluster: true, namespace}.
+  void KubernetesTarget(const YAML::Node& node, const std::string& f, v1::DeployTarget* target) const {
+    Keys(node, f, {"kubeconfig", "context", "namespace", "inCluster"});
+    target->set_kind(v1::TARGET_KIND_KUBERNETES);
+    v1::KubernetesTargetConfig* k = target->mutable_kubernetes();
+    if (node["kubeconfig"]) k->set_kubeconfig(Str(node["kubeconfig"], f + ".kubeconfig"));
+    if (node["context"]) k->set_context(Str(node["context"], f + ".context"));
+    if (node["namespace"]) k->set_namespace_(Str(node["namespace"], f + ".namespace"));
+    if (node["inCluster"]) k->set_in_cluster(Bool(node["inCluster"], f + ".inCluster"));
+    if (k->in_cluster() && (!k->kubeconfig().empty() || !k->context().empty()))
+      Fail(node, f, "inCluster: true takes no kubeconfig or context");
+    if (!k->in_cluster() && k->kubeconfig().empty())
+      Fail(node, f + ".kubeconfig", "is required (an absolute path on the deployer's machine), or inCluster: true");
+  }
+
   v1::Environment Environment(const std::string& id, const YAML::Node& node) const {
     const std::string f = "environments." + id;
     v1::Environment env;
     env.set_id(id);
-    if (node.IsNull()) Fail(node, f, "needs a target (host: {rootDir: ...})");
-    Keys(node, f, {"host", "approval", "promoteFrom", "syncWindows"});
-    if (!node["host"]) Fail(node, f + ".host", "is required (host: {rootDir: /absolute/dir})");
-    Keys(node["host"], f + ".host", {"rootDir"});
-    env.mutable_target()->set_kind(v1::TARGET_KIND_HOST);
-    if (node["host"]["rootDir"])
-      env.mutable_target()->mutable_host()->set_root_dir(Str(node["host"]["rootDir"], f + ".host.rootDir"));
-    else
-      Fail(node["host"], f + ".host.rootDir", "is required");
+    if (node.IsNull()) Fail(node, f, "needs a target (host: {rootDir: ...} or kubernetes: {...})");
+    Keys(node, f, {"host", "kubernetes", "approval", "promoteFrom", "syncWindows"});
+    if (node["host"] && node["kubernetes"]) Fail(node, f, "has both host and kubernetes; an environment has one target");
+    if (node["kubernetes"]) {
+      KubernetesTarget(node["kubernetes"], f + ".kubernetes", env.mutable_target());
+    } else {
+      if (!node["host"]) Fail(node, f + ".host", "is required (host: {rootDir: /absolute/dir} or kubernetes: {...})");
+      Keys(node["host"], f + ".host", {"rootDir"});
+      env.mutable_target()->set_kind(v1::TARGET_KIND_HOST);
+      if (node["host"]["rootDir"])
+        env.mutable_target()->mutable_host()->set_root_dir(Str(node["host"]["rootDir"], f + ".host.rootDir"));
+      else
+        Fail(node["host"], f + ".host.rootDir", "is required");
+    }
     if (node["approval"]) {
       std::string a = Str(node["approval"], f + ".approval");
       if (a == "auto") env.set_approval(v1::APPROVAL_POLICY_AUTO);
@@ -138,10 +158,12 @@ class Parser {
     app.mutable_sync_policy()->set_automated(true);
     if (node["sync"]) {
       const YAML::Node& s = node["sync"];
-      Keys(s, f + ".sync", {"automated", "prune", "selfHeal"});
+      Keys(s, f + ".sync", {"automated", "prune", "selfHeal", "forceConflicts"});
       if (s["automated"]) app.mutable_sync_policy()->set_automated(Bool(s["automated"], f + ".sync.automated"));
       if (s["prune"]) app.mutable_sync_policy()->set_prune(Bool(s["prune"], f + ".sync.prune"));
       if (s["selfHeal"]) app.mutable_sync_policy()->set_self_heal(Bool(s["selfHeal"], f + ".sync.selfHeal"));
+      if (s["forceConflicts"])
+        app.mutable_sync_policy()->set_force_conflicts(Bool(s["forceConflicts"], f + ".sync.forceConflicts"));
     }
     if (node["dependsOn"])
       for (const auto& d : StrList(node["dependsOn"], f + ".dependsOn")) app.add_depends_on(d);
