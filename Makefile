@@ -1,6 +1,8 @@
 # Ferry's two commands: `make up` and `make test`. Both install what is
 # missing (scripts/install-deps, which also runs every scripts/install-<tool>:
-# helm and kubectl, and grpcurl when the Go module proxy answers) and build
+# helm and kubectl, grpcurl when the Go module proxy answers, and the
+# Kubernetes test bed's kube-apiserver and etcd, built once into .tools/kube/
+# by scripts/install-kube-testbed) and build
 # first. `make up` and `make demo` run with TLS and tokens on; for
 # development only, `make up FERRY_INSECURE=1` runs without either.
 BUILD_DIR ?= build
