@@ -34,6 +34,19 @@ Checks (each exits 1 with one line per problem):
       (absent without --repo-secrets); --secret-env-prefix=FERRY_SECRET_.
       deployer: --allowed-roots each beneath a writable volume, never /;
       --workload-user U (absent without).
+  wiring --namespace NS --release R [--target-namespaces A,B] [--cluster-rules]
+      (#18; the objects as a real API server stored them after `helm install`,
+      with the namespace's Secrets, ConfigMaps, claims and ServiceAccounts)
+      every peer address a service is given (--audit-address,
+      --repo-watcher-address, --deployer-address, --planner-address) names a
+      Service of NS (short or qualified name) on a port whose target is the
+      gRPC port the peer's pods listen on, and that Service selects that
+      peer's pods and no other; every Service selects one Deployment's pods
+      and targets ports they declare; every Secret, ConfigMap, claim and key
+      a pod mounts or reads exists (unless optional); every pod's
+      ServiceAccount exists in NS; Roles and RoleBindings only in the target
+      namespaces (NS when none), binding only R-deployer of NS, to a Role of
+      their own namespace; no ClusterRole unless --cluster-rules; no "*".
   compose
       (the compose file, as `docker-compose config` prints it or raw) a
       one-shot `certs` service writes a named volume with the compose names
@@ -61,7 +74,15 @@ def problem(msg):
 
 
 def objects(text):
-    return [d for d in yaml.safe_load_all(text) if isinstance(d, dict) and d.get("kind")]
+    out = []
+    for d in yaml.safe_load_all(text):
+        if not isinstance(d, dict) or not d.get("kind"):
+            continue
+        if d["kind"].endswith("List") and isinstance(d.get("items"), list):
+            out.extend(i for i in d["items"] if isinstance(i, dict) and i.get("kind"))
+        else:
+            out.append(d)
+    return out
 
 
 def component_of(obj):
@@ -474,6 +495,185 @@ def check_compose_confinement(services, named, auth_volume, ca_volume, certs):
             problem(f"deployer: allowed root {r!r} is not beneath a writable named volume")
 
 
+# Flags naming a peer's address, and the component they must reach.
+PEER_FLAGS = {
+    "--audit-address": "audit",
+    "--repo-watcher-address": "repo-watcher",
+    "--deployer-address": "deployer",
+    "--planner-address": "planner",
+}
+
+
+def selects(selector, labels):
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def container_port(container, target):
+    """The container port number a Service targetPort (name or number) reaches, or None."""
+    for p in container.get("ports") or []:
+        if (isinstance(target, int) and p.get("containerPort") == target) or p.get("name") == target:
+            return p.get("containerPort")
+    return None
+
+
+def check_wiring(objs, namespace, release, targets, cluster_rules):
+    seen = {}
+    for o in objs:
+        md = o["metadata"]
+        seen[(o["kind"], md.get("namespace", ""), md["name"])] = o
+    objs = list(seen.values())
+
+    def of_kind(kind, ns=namespace):
+        return {o["metadata"]["name"]: o for o in objs if o["kind"] == kind and o["metadata"].get("namespace", "") == ns}
+
+    deps = of_kind("Deployment")
+    services = of_kind("Service")
+    secrets = of_kind("Secret")
+    config_maps = of_kind("ConfigMap")
+    claims = of_kind("PersistentVolumeClaim")
+    accounts = of_kind("ServiceAccount")
+    if not deps:
+        problem(f"no Deployment stored in namespace {namespace}")
+    by_component = {component_of(d): d for d in deps.values()}
+
+    # Services: each selects exactly one Deployment's pods, on ports they declare.
+    selected = {}
+    for name, svc in services.items():
+        sel = svc["spec"].get("selector") or {}
+        hits = [d for d in deps.values() if selects(sel, d["spec"]["template"]["metadata"].get("labels") or {})]
+        stateful = [s for s in of_kind("StatefulSet").values()
+                    if selects(sel, s["spec"]["template"]["metadata"].get("labels") or {})]
+        if stateful and not hits:
+            continue  # the bundled PostgreSQL
+        if len(hits) != 1:
+            problem(f"Service {name} selects the pods of {len(hits)} Deployments "
+                    f"({', '.join(d['metadata']['name'] for d in hits) or 'none'}), want 1")
+            continue
+        d = hits[0]
+        if not selects(d["spec"]["selector"].get("matchLabels") or {}, d["spec"]["template"]["metadata"]["labels"]):
+            problem(f"Deployment {d['metadata']['name']}: selector does not match its pod labels")
+        c = d["spec"]["template"]["spec"]["containers"][0]
+        ports = {}
+        for p in svc["spec"].get("ports") or []:
+            target = p.get("targetPort", p["port"])
+            cp = container_port(c, target)
+            if cp is None:
+                problem(f"Service {name} port {p['port']} targets {target!r}, which pods of "
+                        f"{d['metadata']['name']} do not declare")
+            ports[p["port"]] = cp
+        selected[name] = (component_of(d), ports)
+    for comp, d in by_component.items():
+        if not any(v[0] == comp for v in selected.values()):
+            problem(f"no Service selects the pods of {d['metadata']['name']} ({comp})")
+
+    def service_of(host):
+        short = host.split(".")[0]
+        allowed = {short, f"{short}.{namespace}", f"{short}.{namespace}.svc"}
+        if host in allowed or (host.startswith(f"{short}.{namespace}.svc.") and len(host.split(".")) > 3):
+            return short
+        return None
+
+    for comp, d in by_component.items():
+        pod = d["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        flags = flag_values(c.get("args") or [])
+        check_peers(comp, flags, {e["name"]: e.get("value", "") for e in c.get("env") or []})
+        for flag, peer in PEER_FLAGS.items():
+            value = flags.get(flag)
+            if not value:
+                continue
+            host, _, port = value.rpartition(":")
+            svc = service_of(host)
+            if svc is None or svc not in services:
+                problem(f"{comp}: {flag}={value}: {host!r} is not a Service of namespace {namespace}")
+                continue
+            if svc not in selected:
+                continue  # reported above
+            got, ports = selected[svc]
+            if got != peer:
+                problem(f"{comp}: {flag}={value}: Service {svc} selects the pods of {got!r}, not {peer!r}")
+                continue
+            if not port.isdigit() or int(port) not in ports:
+                problem(f"{comp}: {flag}={value}: Service {svc} has no port {port}")
+                continue
+            peer_flags = flag_values(by_component[peer]["spec"]["template"]["spec"]["containers"][0].get("args") or [])
+            listen = peer_flags.get("--grpc-address", "").rpartition(":")[2]
+            if str(ports[int(port)]) != listen:
+                problem(f"{comp}: {flag}={value}: reaches container port {ports[int(port)]} of {peer}, "
+                        f"which listens for gRPC on {listen or 'nothing'}")
+
+        # What the pod mounts or reads must exist.
+        name = d["metadata"]["name"]
+        sa = pod.get("serviceAccountName", "default")
+        if sa not in accounts:
+            problem(f"Deployment {name}: ServiceAccount {sa} does not exist in {namespace}")
+        sources = []
+        for v in pod.get("volumes") or []:
+            if "projected" in v:
+                sources.extend(v["projected"].get("sources") or [])
+            else:
+                sources.append(v)
+        for src in sources:
+            if "secret" in src:
+                ref = src["secret"]
+                ref_name, store, kind = ref.get("secretName", ref.get("name")), secrets, "Secret"
+            elif "configMap" in src:
+                ref = src["configMap"]
+                ref_name, store, kind = ref.get("name"), config_maps, "ConfigMap"
+            elif "persistentVolumeClaim" in src:
+                if src["persistentVolumeClaim"]["claimName"] not in claims:
+                    problem(f"Deployment {name}: claim {src['persistentVolumeClaim']['claimName']} does not exist")
+                continue
+            else:
+                continue
+            if ref.get("optional"):
+                continue
+            obj = store.get(ref_name)
+            if obj is None:
+                problem(f"Deployment {name}: mounts {kind} {ref_name}, which does not exist in {namespace}")
+                continue
+            keys = set(obj.get("data") or {}) | set(obj.get("binaryData") or {})
+            for item in ref.get("items") or []:
+                if item["key"] not in keys:
+                    problem(f"Deployment {name}: mounts key {item['key']} of {kind} {ref_name}, which has none")
+        for ctr in pod.get("containers", []) + pod.get("initContainers", []):
+            for e in ctr.get("env") or []:
+                ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+                if not ref or ref.get("optional"):
+                    continue
+                obj = secrets.get(ref["name"])
+                if obj is None or ref["key"] not in (obj.get("data") or {}):
+                    problem(f"Deployment {name}: env {e['name']} reads key {ref['key']} of Secret {ref['name']}, "
+                            "which does not exist")
+
+    # RBAC: namespaced, in the target namespaces only, for the deployer only.
+    want_ns = set(targets or [namespace])
+    deployer_sa = f"{release}-deployer"
+    check_rbac(objs, None)
+    for o in objs:
+        kind, ns, oname = o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]
+        if kind in ("Role", "RoleBinding") and ns not in want_ns:
+            problem(f"{kind} {ns}/{oname} is outside the target namespaces {sorted(want_ns)}")
+        if kind in ("ClusterRole", "ClusterRoleBinding") and not cluster_rules:
+            problem(f"{kind} {oname} without rbac.clusterRules")
+        if kind in ("RoleBinding", "ClusterRoleBinding"):
+            ref = o["roleRef"]
+            if kind == "RoleBinding" and ref["kind"] == "Role" and (("Role", ns, ref["name"]) not in seen):
+                problem(f"RoleBinding {ns}/{oname} binds Role {ref['name']}, which does not exist in {ns}")
+            if kind == "RoleBinding" and ref["kind"] != "Role":
+                problem(f"RoleBinding {ns}/{oname} binds a {ref['kind']}, not a Role of its namespace")
+            for sub in o.get("subjects") or []:
+                if sub.get("kind") != "ServiceAccount" or sub.get("name") != deployer_sa or \
+                        sub.get("namespace") != namespace:
+                    problem(f"{kind} {ns}/{oname} binds {sub.get('kind')} {sub.get('namespace')}/{sub.get('name')}, "
+                            f"not {namespace}/{deployer_sa}")
+                elif deployer_sa not in accounts:
+                    problem(f"{kind} {ns}/{oname} binds {deployer_sa}, which does not exist in {namespace}")
+    for t in want_ns:
+        if ("RoleBinding", t, f"{release}-deployer") not in seen:
+            problem(f"no RoleBinding {release}-deployer in target namespace {t}")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("check")
@@ -487,6 +687,8 @@ def main():
     p.add_argument("--witness")
     p.add_argument("--repo-secrets")
     p.add_argument("--workload-user")
+    p.add_argument("--target-namespaces", default="")
+    p.add_argument("--cluster-rules", action="store_true")
     a = p.parse_args()
     text = sys.stdin.read()
     if a.check == "compose":
@@ -503,6 +705,9 @@ def main():
             check_insecure(objs)
         elif a.check == "cert-manager":
             check_cert_manager(objs, a.release, a.namespace)
+        elif a.check == "wiring":
+            check_wiring(objs, a.namespace, a.release, [t for t in a.target_namespaces.split(",") if t],
+                         a.cluster_rules)
         elif a.check == "confinement":
             check_confinement(objs, a.key, a.trusted, a.witness, a.repo_secrets, a.workload_user)
         else:

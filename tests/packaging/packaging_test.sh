@@ -132,6 +132,23 @@ case "$case_name" in
     render -f "$chart/values-production.yaml" --set rbac.clusterWide=true | "${check[@]}" rbac --expect-roles 1 ||
       fail "RBAC (production, ClusterRole)"
     render "${secure[@]}" | "${check[@]}" rbac --expect-roles 0 || fail "RBAC (trial: none)"
+    # A Role and RoleBinding in each target namespace; cluster-scoped kinds
+    # only through rbac.clusterRules (helm_install_trial checks them on a
+    # real API server).
+    targets=(--set rbac.create=true --set 'rbac.targetNamespaces={apps-a,apps-b}')
+    render "${secure[@]}" "${targets[@]}" | "${check[@]}" rbac --expect-roles 2 || fail "RBAC (two target namespaces)"
+    rendered=$(render "${secure[@]}" "${targets[@]}")
+    for n in apps-a apps-b; do
+      [[ $(grep -c "^  namespace: $n\$" <<<"$rendered") == 2 ]] || fail "no Role and RoleBinding in $n"
+    done
+    grep -q 'kind: ClusterRole' <<<"$rendered" && fail "a ClusterRole without rbac.clusterRules"
+    names=$(render_and_parse "${secure[@]}" "${targets[@]}" --set 'rbac.clusterRules[0].apiGroups[0]=' \
+      --set 'rbac.clusterRules[0].resources[0]=namespaces' --set 'rbac.clusterRules[0].verbs[0]=create')
+    grep -qx clusterrole.rbac.authorization.k8s.io/ferry-deployer-cluster <<<"$names" ||
+      fail "rbac.clusterRules rendered no ClusterRole: $names"
+    refused "clusterRules" "${secure[@]}" "${targets[@]}" --set 'rbac.clusterRules[0].apiGroups[0]=' \
+      --set 'rbac.clusterRules[0].resources[0]=*' --set 'rbac.clusterRules[0].verbs[0]=get'
+    refused "targetNamespaces" "${secure[@]}" "${targets[@]}" --set 'rbac.targetNamespaces={Not_A_Name}'
     ;;
   helm_tls)
     trial=$(render "${secure[@]}")
