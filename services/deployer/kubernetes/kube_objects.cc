@@ -79,6 +79,31 @@ std::vector<std::string> DifferentFields(const nlohmann::json& live, const nlohm
   return {paths.begin(), paths.end()};
 }
 
+bool OnlyAppliedBy(const nlohmann::json& live, const std::string& manager, const std::string& annotation,
+                   const std::string& digest) {
+  if (!live.is_object()) return false;
+  auto meta = live.find("metadata");
+  if (meta == live.end() || !meta->is_object()) return false;
+  auto ann = meta->find("annotations");
+  if (ann == meta->end() || !ann->is_object()) return false;
+  auto mine = ann->find(annotation);
+  if (mine == ann->end() || !mine->is_string() || *mine != digest) return false;
+  auto fields = meta->find("managedFields");
+  if (fields == meta->end() || !fields->is_array() || fields->empty()) return false;
+  bool applied = false;
+  for (const nlohmann::json& f : *fields) {
+    if (!f.is_object()) return false;
+    auto str = [&f](const char* k) {
+      auto it = f.find(k);
+      return it != f.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    if (str("subresource") == "status") continue;
+    if (str("manager") != manager || str("operation") != "Apply") return false;
+    applied = true;
+  }
+  return applied;
+}
+
 bool ManagedBy(const nlohmann::json& live, const std::string& manager) {
   if (!live.is_object()) return false;
   auto meta = live.find("metadata");

@@ -29,6 +29,12 @@ nlohmann::json WithoutServerFields(nlohmann::json object);
 // without server fields), e.g. "/spec/replicas"; for messages and audit.
 std::vector<std::string> DifferentFields(const nlohmann::json& live, const nlohmann::json& expected);
 
+// True when the live object carries `annotation` = `digest` and every entry
+// of its managedFields is `manager`'s Apply or a write of the status
+// subresource: only that apply set its fields, so none was changed since.
+bool OnlyAppliedBy(const nlohmann::json& live, const std::string& manager, const std::string& annotation,
+                   const std::string& digest);
+
 // True when the live object's managedFields name `manager` (any operation).
 bool ManagedBy(const nlohmann::json& live, const std::string& manager);
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "common/crypto/sha256.h"
 #include "common/json/json.h"
 #include "common/kube/secret_mask.h"
 #include "common/logging/logger.h"
@@ -96,8 +97,11 @@ absl::StatusOr<KubernetesTarget::Located> KubernetesTarget::LocateKey(const Obje
   return at;
 }
 
-json KubernetesTarget::Outgoing(const AppScope& app, json doc, const Located& at) const {
+json KubernetesTarget::Outgoing(const AppScope& app, json doc, const Located& at, const std::string& rendered) const {
   json& meta = doc["metadata"];
+  json& annotations = meta["annotations"];
+  if (!annotations.is_object()) annotations = json::object();
+  annotations[kAppliedDigestAnnotation] = Sha256Hex(rendered);
   if (at.resource.namespaced) {
     meta["namespace"] = at.ns;
   } else {
@@ -204,7 +208,7 @@ absl::Status KubernetesTarget::Apply(const AppScope& app, const TargetObject& de
     at = Locate(*doc, desired.key);
   }
   if (!at.ok()) return absl::Status(at.status().code(), absl::StrCat(Describe(desired), ": ", at.status().message()));
-  json body = Outgoing(app, *std::move(doc), *at);
+  json body = Outgoing(app, *std::move(doc), *at, desired.json);
   absl::StatusOr<KubeResponse> r = ServerSideApply(*at, body, app.force_conflicts, false);
   if (!r.ok()) return r.status();
   if (r->code == 409) {
@@ -323,7 +327,13 @@ ObservedObject KubernetesTarget::Observe(const AppScope& app, const ObjectKey& k
   // (server-side dry run, taking every field Ferry set), against the live
   // object. Defaults and normalisation are the server's, so only a field
   // changed by someone else differs.
-  absl::StatusOr<KubeResponse> dry = ServerSideApply(*at, Outgoing(app, *doc, *at), true, true);
+  // Fast path: nobody but Ferry's apply of this very object wrote a field
+  // (status writes aside), so nothing Ferry manages can have changed.
+  if (OnlyAppliedBy(*live, kFieldManager, kAppliedDigestAnnotation, Sha256Hex(applied->json))) {
+    out.drift = v1::DRIFT_STATUS_IN_SYNC;
+    return out;
+  }
+  absl::StatusOr<KubeResponse> dry = ServerSideApply(*at, Outgoing(app, *doc, *at, applied->json), true, true);
   if (!dry.ok() || dry->code != 200) {
     out.drift = v1::DRIFT_STATUS_UNKNOWN;
     out.drift_message = absl::StrCat("dry-run apply failed: ", dry.ok() ? KubeErrorMessage(*dry)
@@ -376,7 +386,7 @@ absl::StatusOr<DryRunResult> KubernetesTarget::DryRun(const AppScope& app, const
   if (!doc.ok()) return doc.status();
   absl::StatusOr<Located> at = Locate(*doc, desired.key);
   if (!at.ok()) return at.status();
-  json body = Outgoing(app, *std::move(doc), *at);
+  json body = Outgoing(app, *std::move(doc), *at, desired.json);
   DryRunResult out;
   absl::StatusOr<KubeResponse> r = ServerSideApply(*at, body, app.force_conflicts, true);
   if (!r.ok()) return r.status();

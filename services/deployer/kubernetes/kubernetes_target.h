@@ -20,6 +20,9 @@ inline constexpr char kApplicationLabel[] = "app.ferry.dev/application";
 inline constexpr char kEnvironmentLabel[] = "app.ferry.dev/environment";
 // The field manager of Ferry's server-side applies.
 inline constexpr char kFieldManager[] = "ferry";
+// Annotation holding the sha256 of the object as Ferry applied it (its
+// rendered JSON): with no other manager's field, the live object is that one.
+inline constexpr char kAppliedDigestAnnotation[] = "app.ferry.dev/applied-sha256";
 // Annotation choosing how a pruned object's dependents go: Background
 // (default), Foreground or Orphan.
 inline constexpr char kDeletePropagationAnnotation[] = "ferry.dev/delete-propagation";
@@ -71,8 +74,10 @@ class KubernetesTarget final : public Target {
   };
   absl::StatusOr<Located> Locate(const nlohmann::json& doc, const ObjectKey& key);
   absl::StatusOr<Located> LocateKey(const ObjectKey& key);
-  // The object as Ferry sends it: namespace filled in, labels added.
-  nlohmann::json Outgoing(const AppScope& app, nlohmann::json doc, const Located& at) const;
+  // The object as Ferry sends it: namespace filled in, labels and the digest
+  // of `rendered` (the TargetObject's JSON) added.
+  nlohmann::json Outgoing(const AppScope& app, nlohmann::json doc, const Located& at,
+                          const std::string& rendered) const;
   // PATCH (server-side apply); `dry_run` asks for the result only.
   absl::StatusOr<KubeResponse> ServerSideApply(const Located& at, const nlohmann::json& body, bool force, bool dry_run);
   absl::Status WaitEstablished(const Located& at, absl::Time deadline, const std::atomic<bool>* cancel);

@@ -41,6 +41,25 @@ TEST(KubeObjectsTest, DifferentFieldsIgnoresServerFields) {
   EXPECT_TRUE(DifferentFields(WithoutServerFields(live), WithoutServerFields(live)).empty());
 }
 
+TEST(KubeObjectsTest, OnlyAppliedByNeedsTheDigestAndNoOtherWriterButStatus) {
+  json live = *ParseJson(R"({"metadata":{"annotations":{"d":"abc"},"managedFields":[
+    {"manager":"ferry","operation":"Apply"},
+    {"manager":"kube-controller-manager","operation":"Update","subresource":"status"}]}})");
+  EXPECT_TRUE(OnlyAppliedBy(live, "ferry", "d", "abc"));
+  EXPECT_FALSE(OnlyAppliedBy(live, "ferry", "d", "other"));  // Another version of the object.
+  json edited = live;
+  edited["metadata"]["managedFields"].push_back({{"manager", "kubectl-edit"}, {"operation", "Update"}});
+  EXPECT_FALSE(OnlyAppliedBy(edited, "ferry", "d", "abc"));
+  json scaled = live;
+  scaled["metadata"]["managedFields"].push_back(
+      {{"manager", "kubectl"}, {"operation", "Update"}, {"subresource", "scale"}});
+  EXPECT_FALSE(OnlyAppliedBy(scaled, "ferry", "d", "abc"));
+  json updated_by_ferry = live;
+  updated_by_ferry["metadata"]["managedFields"][0]["operation"] = "Update";
+  EXPECT_FALSE(OnlyAppliedBy(updated_by_ferry, "ferry", "d", "abc"));
+  EXPECT_FALSE(OnlyAppliedBy(*ParseJson(R"({"metadata":{"annotations":{"d":"abc"}}})"), "ferry", "d", "abc"));
+}
+
 TEST(KubeObjectsTest, ManagedByReadsManagedFields) {
   json live = *ParseJson(R"({"metadata":{"managedFields":[{"manager":"kubectl"},{"manager":"ferry"}]}})");
   EXPECT_TRUE(ManagedBy(live, "ferry"));

@@ -118,8 +118,13 @@ TEST_F(KubernetesTargetTest, DefaultedFieldsAreNotDriftButAChangedManagedFieldIs
   ObservedObject o = target_->Observe(app_, deploy.key, &deploy);
   EXPECT_EQ(o.drift, v1::DRIFT_STATUS_IN_SYNC) << o.drift_message;
   EXPECT_NE(o.live_json.find("imagePullPolicy"), std::string::npos);
-
+  // Another manager's annotation: not a field of Ferry's, and it makes
+  // Observe take the dry-run comparison (no longer only Ferry's apply).
   std::string out;
+  ASSERT_EQ(Kubectl(absl::StrCat("-n ", ns_.name(), " annotate deployment web note=hello"), &out), 0) << out;
+  o = target_->Observe(app_, deploy.key, &deploy);
+  EXPECT_EQ(o.drift, v1::DRIFT_STATUS_IN_SYNC) << o.drift_message;
+
   ASSERT_EQ(Kubectl(absl::StrCat("-n ", ns_.name(), " scale deployment web --replicas=5"), &out), 0) << out;
   o = target_->Observe(app_, deploy.key, &deploy);
   EXPECT_EQ(o.drift, v1::DRIFT_STATUS_MODIFIED);
