@@ -15,6 +15,7 @@
 #include "deployer_migrations.h"
 #include "services/deployer/deployer.h"
 #include "services/deployer/host/host_target.h"
+#include "services/deployer/kubernetes/kube_objects.h"
 #include "services/deployer/kubernetes/kubernetes_target.h"
 #include "services/deployer/postgres_deployment_store.h"
 #include "services/deployer/target_router.h"
@@ -279,6 +280,53 @@ TEST_F(KubernetesDeployerTest, AConflictFailsTheDeploymentNamingTheOtherManager)
   EXPECT_NE(d.message().find(".data.value"), std::string::npos) << d.message();
   EXPECT_NE(d.message().find("hotfix"), std::string::npos) << d.message();
   EXPECT_EQ(Kube("get configmap a -o jsonpath={.data.value}"), "theirs");
+}
+
+TEST_F(KubernetesDeployerTest, ObserveLiveStateDryRunsTheDesiredObjectsSoOnlyRealChangesDifferAndConflictsShow) {
+  v1::Plan p1 = Plan("p1", {Deployment("web", "nginx:1"), ConfigMap("a", "1")}, '1');
+  ASSERT_EQ(Deploy(p1).state(), v1::DEPLOYMENT_STATE_SUCCEEDED);
+  auto observe = [&](const std::vector<json>& desired) {
+    v1::Plan p = Plan("observe", desired, '2');
+    v1::ObserveLiveStateRequest req;
+    req.set_application_id("shop");
+    req.set_environment_id("dev");
+    *req.mutable_target() = p.target();
+    for (const v1::Manifest& m : p.manifests()) *req.add_desired() = m;
+    absl::StatusOr<v1::ObserveLiveStateResponse> r = deployer_->ObserveLiveState(req);
+    EXPECT_TRUE(r.ok()) << r.status();
+    std::map<std::string, v1::LiveObject> out;
+    if (r.ok()) {
+      for (const v1::LiveObject& o : r->state().objects()) out[o.object().name()] = o;
+    }
+    return out;
+  };
+  auto differences = [](const v1::LiveObject& o) {
+    return kubernetes::DifferentFields(kubernetes::WithoutServerFields(*ParseJson(o.live_json())),
+                                       kubernetes::WithoutServerFields(*ParseJson(o.dry_run_json())));
+  };
+  // Unchanged: the server's dry run of the rendered object is the live object
+  // (every default the server added, inside lists too, on both sides).
+  std::map<std::string, v1::LiveObject> same = observe({Deployment("web", "nginx:1"), ConfigMap("a", "1")});
+  ASSERT_FALSE(same["web"].dry_run_json().empty());
+  EXPECT_NE(same["web"].dry_run_json().find("imagePullPolicy"), std::string::npos);
+  EXPECT_TRUE(differences(same["web"]).empty()) << same["web"].dry_run_json();
+  EXPECT_TRUE(same["web"].conflict().empty());
+  // A new image: that field alone differs.
+  std::map<std::string, v1::LiveObject> changed = observe({Deployment("web", "nginx:2"), ConfigMap("a", "1")});
+  EXPECT_EQ(differences(changed["web"]), (std::vector<std::string>{"/metadata/annotations/app.ferry.dev~1applied-sha256",
+                                                                    "/spec/template/spec/containers/0/image"}));
+  // Another manager took data.value over: the conflict is named, the forced result shown.
+  std::string out;
+  ASSERT_EQ(Kubectl(absl::StrCat("-n ", ns_.name(), " apply --server-side --force-conflicts --field-manager=hotfix -f -"),
+                    &out,
+                    ConfigMap("a", "theirs").dump()),
+            0)
+      << out;
+  std::map<std::string, v1::LiveObject> conflicted = observe({Deployment("web", "nginx:1"), ConfigMap("a", "1")});
+  EXPECT_NE(conflicted["a"].conflict().find(".data.value"), std::string::npos) << conflicted["a"].conflict();
+  EXPECT_NE(conflicted["a"].conflict().find("hotfix"), std::string::npos) << conflicted["a"].conflict();
+  EXPECT_EQ((*ParseJson(conflicted["a"].dry_run_json()))["data"]["value"], "1");
+  EXPECT_EQ(Kube("get configmap a -o jsonpath={.data.value}"), "theirs");  // A dry run changes nothing.
 }
 
 }  // namespace
