@@ -22,6 +22,9 @@ int HealthRank(v1::HealthStatus h) {
 // objects asked for plus this many is a protocol error.
 constexpr int kSparePages = 100000;
 
+// Bytes of whole desired manifests sent per ObserveLiveState request.
+constexpr size_t kDesiredBytes = size_t{2} << 20;
+
 }  // namespace
 
 GrpcLiveStateSource::GrpcLiveStateSource(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout)
@@ -36,9 +39,15 @@ absl::StatusOr<v1::LiveState> GrpcLiveStateSource::Observe(const std::string& ap
   request.set_environment_id(environment_id);
   *request.mutable_target() = target;
   // Only a Kubernetes target dry-runs: the others get the identities alone.
+  // Whole manifests up to kDesiredBytes per request (every page resends
+  // them, and the deployer takes messages of 4 MiB); past it, identities,
+  // whose diffs are then made without the dry run.
   const bool whole = target.kind() == v1::TARGET_KIND_KUBERNETES;
+  size_t whole_bytes = 0;
   for (const auto& m : desired) {
-    if (whole) {
+    size_t size = m.ByteSizeLong();
+    if (whole && whole_bytes + size <= kDesiredBytes) {
+      whole_bytes += size;
       *request.add_desired() = m;
     } else {
       *request.add_objects() = m.object();
