@@ -657,5 +657,20 @@ spec:
   EXPECT_NE(changed[0].unified_diff().find("sync.forceConflicts"), std::string::npos);
 }
 
+TEST(PlanViewTest, SecretValuesInManifestsBecomeDigestsForPeople) {
+  v1::Plan plan;
+  auto secret = ParseManifests("apiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData: {password: t0p-s3cret}\n",
+                               "s.yaml");
+  auto cm = ParseManifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {password: not-secret}\n",
+                           "c.yaml");
+  ASSERT_TRUE(secret.ok() && cm.ok());
+  *plan.add_manifests() = (*secret)[0];
+  *plan.add_manifests() = (*cm)[0];
+  MaskSecretValues(*plan.mutable_manifests());
+  EXPECT_EQ(plan.manifests(0).json().find("t0p-s3cret"), std::string::npos) << plan.manifests(0).json();
+  EXPECT_NE(plan.manifests(0).json().find("sha256:" + Sha256Hex("t0p-s3cret")), std::string::npos);
+  EXPECT_NE(plan.manifests(1).json().find("not-secret"), std::string::npos);  // Not a Secret: as rendered.
+}
+
 }  // namespace
 }  // namespace ferry::planner
