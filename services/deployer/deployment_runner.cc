@@ -116,7 +116,7 @@ absl::Status DeploymentRunner::Begin(Exec& ex) {
   absl::StatusOr<Target*> target = targets_->For(ex.spec.target());
   if (!target.ok()) return target.status();
   ex.target = *target;
-  ex.scope = AppScope{ex.d.application_id(), ex.d.environment_id()};
+  ex.scope = AppScope{ex.d.application_id(), ex.d.environment_id(), ex.spec.sync_policy().force_conflicts()};
   ex.health_timeout = ex.spec.has_health_timeout()
                           ? absl::Seconds(ex.spec.health_timeout().seconds()) +
                                 absl::Nanoseconds(ex.spec.health_timeout().nanos())

@@ -6,6 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "services/deployer/app_ids.h"
 #include "services/deployer/audit_events.h"
+#include "common/json/json.h"
+#include "common/kube/secret_mask.h"
 
 namespace ferry::deployer {
 namespace {
@@ -36,6 +38,14 @@ absl::StatusOr<ObjectKey> FromPageToken(const std::string& token) {
   if (!absl::WebSafeBase64Unescape(token, &raw) || !ref.ParseFromString(raw))
     return absl::InvalidArgumentError("page_token: not a token from ObserveLiveState");
   return ObjectKey::FromProto(ref);
+}
+
+// The applied object as shown: a Kubernetes Secret's values as digests.
+std::string MaskedSecret(const std::string& json_text) {
+  absl::StatusOr<nlohmann::json> doc = ParseJson(json_text);
+  if (!doc.ok() || !kube::IsSecret(*doc)) return json_text;
+  kube::MaskSecretValues(*doc);
+  return DumpJsonLossy(*doc);
 }
 
 }  // namespace
@@ -103,7 +113,18 @@ absl::StatusOr<v1::LiveState> LiveStateObserver::Observe(const std::string& app,
     }
     if (include_json) {
       lo.set_live_json(o.live_json);
-      if (a != nullptr) lo.set_applied_json(a->object.json);
+      if (a != nullptr) lo.set_applied_json(MaskedSecret(a->object.json));
+      auto d = page.desired.find(k);
+      if (d != page.desired.end() && o.exists) {
+        const v1::Manifest& m = *d->second;
+        absl::StatusOr<DryRunResult> dry =
+            (*target)->DryRun(scope, TargetObject{k, m.json(), m.source_path(), m.wave()});
+        // A target without a dry run, or one that failed: the plan diffs as before.
+        if (dry.ok()) {
+          lo.set_dry_run_json(dry->json);
+          lo.set_conflict(dry->conflict);
+        }
+      }
     }
     size_t size = lo.ByteSizeLong();
     if (page.paged && !objects.empty() && bytes + size > page.bytes) break;
@@ -141,6 +162,10 @@ absl::StatusOr<v1::ObserveLiveStateResponse> LiveStateObserver::ObserveLiveState
   }
   std::vector<ObjectKey> extra;
   for (const v1::ObjectRef& r : req.objects()) extra.push_back(ObjectKey::FromProto(r));
+  for (const v1::Manifest& m : req.desired()) {
+    extra.push_back(ObjectKey::FromProto(m.object()));
+    page.desired[extra.back()] = &m;
+  }
   absl::StatusOr<v1::LiveState> state =
       Observe(req.application_id(), req.environment_id(), req.has_target() ? &req.target() : nullptr, extra, true, page);
   if (!state.ok()) return state.status();

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,6 +38,8 @@ class LiveStateObserver {
     int size = 0;
     size_t bytes = 0;
     std::optional<ObjectKey> last;  // Output: the last object observed when the page is full.
+    // Desired objects to dry-run on targets that can (ObserveLiveState).
+    std::map<ObjectKey, const v1::Manifest*> desired;
   };
   // `target` is used for an application never deployed (may be null).
   absl::StatusOr<v1::LiveState> Observe(const std::string& app, const std::string& env, const v1::DeployTarget* target,

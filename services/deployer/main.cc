@@ -26,6 +26,8 @@
 #include "services/deployer/host/self_protection.h"
 #include "services/deployer/host/workload_identity.h"
 #include "services/deployer/host/workload_policy.h"
+#include "services/deployer/kubernetes/kubernetes_target.h"
+#include "services/deployer/target_router.h"
 #include "services/deployer/postgres_deployment_store.h"
 #include "common/secrets/vault_flags.h"
 #include "services/deployer/secrets/secret_flags.h"
@@ -188,8 +190,15 @@ int main(int argc, char** argv) {
                                                   *infra->runner, {.max_batch_bytes = config.outbox_max_batch_bytes});
   ferry::SystemClock clock;
   ferry::deployer::PostgresDeploymentStore store(infra->pool.get(), audit->store());
-  ferry::deployer::host::HostTargetFactory targets{ferry::deployer::host::RootPolicy(allowed_roots),
-                                                  workload_policy, &secret_resolver};
+  ferry::deployer::host::HostTargetFactory host_targets{ferry::deployer::host::RootPolicy(allowed_roots),
+                                                       workload_policy, &secret_resolver};
+  // In-cluster credentials: the pod's service account and the API server's
+  // service address, as every Kubernetes client reads them.
+  const char* kube_host = std::getenv("KUBERNETES_SERVICE_HOST");
+  const char* kube_port = std::getenv("KUBERNETES_SERVICE_PORT");
+  ferry::deployer::kubernetes::KubernetesTargetFactory kube_targets{
+      "/var/run/secrets/kubernetes.io/serviceaccount", kube_host ? kube_host : "", kube_port ? kube_port : ""};
+  ferry::deployer::TargetRouter targets{&host_targets, &kube_targets};
   // AcknowledgePlan and ReportPlanResult are idempotent: when the planner is
   // momentarily out of handler threads, gRPC retries them after a short
   // backoff instead of failing the hand-off.

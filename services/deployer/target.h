@@ -47,6 +47,9 @@ struct TargetObject {
 struct AppScope {
   std::string application_id;
   std::string environment_id;
+  // The application's sync.forceConflicts: a target with field ownership
+  // (Kubernetes server-side apply) takes over fields other managers own.
+  bool force_conflicts = false;
 };
 
 // One object as the target sees it now.
@@ -60,6 +63,12 @@ struct ObservedObject {
   // The object's own policy asks for drift of this sort to be repaired even
   // without the application's selfHeal (e.g. a Process restart policy).
   bool repair_by_policy = false;
+};
+
+// What applying an object now would make of it, without applying it.
+struct DryRunResult {
+  std::string json;      // The object as the target would store it; for diffs.
+  std::string conflict;  // Fields other managers own (the apply would fail unless forced); empty if none.
 };
 
 // Reads a file of the application's folder at the revision being deployed.
@@ -100,6 +109,12 @@ class Target {
   // Health of an applied object now (HEALTHY, PROGRESSING, DEGRADED,
   // MISSING), with a message.
   virtual std::pair<v1::HealthStatus, std::string> Health(const AppScope& app, const TargetObject& applied) = 0;
+
+  // The object as it would be stored if `desired` (a rendered object, before
+  // Prepare) were applied now, and any conflict that apply would meet.
+  // Changes nothing. UNIMPLEMENTED for targets that cannot tell (the host
+  // target: its objects have no server-side defaults).
+  virtual absl::StatusOr<DryRunResult> DryRun(const AppScope& app, const TargetObject& desired) = 0;
 };
 
 // Gives the Target for an environment's DeployTarget. Thread-safe; returned

@@ -62,32 +62,52 @@ class Parser {
     return out;
   }
 
+  // kubernetes: {kubeconfig, context, namespace} or {inCluster: true, namespace}.
+  void KubernetesTarget(const YAML::Node& node, const std::string& f, v1::DeployTarget* target) const {
+    Keys(node, f, {"kubeconfig", "context", "namespace", "inCluster"});
+    target->set_kind(v1::TARGET_KIND_KUBERNETES);
+    v1::KubernetesTargetConfig* k = target->mutable_kubernetes();
+    if (node["kubeconfig"]) k->set_kubeconfig(Str(node["kubeconfig"], f + ".kubeconfig"));
+    if (node["context"]) k->set_context(Str(node["context"], f + ".context"));
+    if (node["namespace"]) k->set_namespace_(Str(node["namespace"], f + ".namespace"));
+    if (node["inCluster"]) k->set_in_cluster(Bool(node["inCluster"], f + ".inCluster"));
+    if (k->in_cluster() && (!k->kubeconfig().empty() || !k->context().empty()))
+      Fail(node, f, "inCluster: true takes no kubeconfig or context");
+    if (!k->in_cluster() && k->kubeconfig().empty())
+      Fail(node, f + ".kubeconfig", "is required (an absolute path on the deployer's machine), or inCluster: true");
+  }
+
   v1::Environment Environment(const std::string& id, const YAML::Node& node) const {
     const std::string f = "environments." + id;
     v1::Environment env;
     env.set_id(id);
-    if (node.IsNull()) Fail(node, f, "needs a target (host: {rootDir: ...})");
-    Keys(node, f, {"host", "approval", "promoteFrom", "syncWindows"});
-    if (!node["host"]) Fail(node, f + ".host", "is required (host: {rootDir: /absolute/dir})");
-    Keys(node["host"], f + ".host", {"rootDir", "runAs", "allowSpecialModes"});
-    env.mutable_target()->set_kind(v1::TARGET_KIND_HOST);
-    v1::HostTargetConfig* host = env.mutable_target()->mutable_host();
-    if (node["host"]["rootDir"])
-      host->set_root_dir(Str(node["host"]["rootDir"], f + ".host.rootDir"));
-    else
-      Fail(node["host"], f + ".host.rootDir", "is required");
-    if (node["host"]["runAs"]) {
-      const YAML::Node& r = node["host"]["runAs"];
-      const std::string rf = f + ".host.runAs";
-      Keys(r, rf, {"user", "group", "allowRoot"});
-      if (!r["user"]) Fail(r, rf + ".user", "is required (a user name or a uid)");
-      v1::HostRunAs* run_as = host->mutable_run_as();
-      run_as->set_user(Str(r["user"], rf + ".user"));
-      if (r["group"]) run_as->set_group(Str(r["group"], rf + ".group"));
-      if (r["allowRoot"]) run_as->set_allow_root(Bool(r["allowRoot"], rf + ".allowRoot"));
-    }
-    if (node["host"]["allowSpecialModes"]) {
-      host->set_allow_special_modes(Bool(node["host"]["allowSpecialModes"], f + ".host.allowSpecialModes"));
+    if (node.IsNull()) Fail(node, f, "needs a target (host: {rootDir: ...} or kubernetes: {...})");
+    Keys(node, f, {"host", "kubernetes", "approval", "promoteFrom", "syncWindows"});
+    if (node["host"] && node["kubernetes"]) Fail(node, f, "has both host and kubernetes; an environment has one target");
+    if (node["kubernetes"]) {
+      KubernetesTarget(node["kubernetes"], f + ".kubernetes", env.mutable_target());
+    } else {
+      if (!node["host"]) Fail(node, f + ".host", "is required (host: {rootDir: /absolute/dir} or kubernetes: {...})");
+      Keys(node["host"], f + ".host", {"rootDir", "runAs", "allowSpecialModes"});
+      env.mutable_target()->set_kind(v1::TARGET_KIND_HOST);
+      v1::HostTargetConfig* host = env.mutable_target()->mutable_host();
+      if (node["host"]["rootDir"])
+        host->set_root_dir(Str(node["host"]["rootDir"], f + ".host.rootDir"));
+      else
+        Fail(node["host"], f + ".host.rootDir", "is required");
+      if (node["host"]["runAs"]) {
+        const YAML::Node& r = node["host"]["runAs"];
+        const std::string rf = f + ".host.runAs";
+        Keys(r, rf, {"user", "group", "allowRoot"});
+        if (!r["user"]) Fail(r, rf + ".user", "is required (a user name or a uid)");
+        v1::HostRunAs* run_as = host->mutable_run_as();
+        run_as->set_user(Str(r["user"], rf + ".user"));
+        if (r["group"]) run_as->set_group(Str(r["group"], rf + ".group"));
+        if (r["allowRoot"]) run_as->set_allow_root(Bool(r["allowRoot"], rf + ".allowRoot"));
+      }
+      if (node["host"]["allowSpecialModes"]) {
+        host->set_allow_special_modes(Bool(node["host"]["allowSpecialModes"], f + ".host.allowSpecialModes"));
+      }
     }
     if (node["approval"]) {
       std::string a = Str(node["approval"], f + ".approval");
@@ -152,10 +172,12 @@ class Parser {
     app.mutable_sync_policy()->set_automated(true);
     if (node["sync"]) {
       const YAML::Node& s = node["sync"];
-      Keys(s, f + ".sync", {"automated", "prune", "selfHeal"});
+      Keys(s, f + ".sync", {"automated", "prune", "selfHeal", "forceConflicts"});
       if (s["automated"]) app.mutable_sync_policy()->set_automated(Bool(s["automated"], f + ".sync.automated"));
       if (s["prune"]) app.mutable_sync_policy()->set_prune(Bool(s["prune"], f + ".sync.prune"));
       if (s["selfHeal"]) app.mutable_sync_policy()->set_self_heal(Bool(s["selfHeal"], f + ".sync.selfHeal"));
+      if (s["forceConflicts"])
+        app.mutable_sync_policy()->set_force_conflicts(Bool(s["forceConflicts"], f + ".sync.forceConflicts"));
     }
     if (node["dependsOn"])
       for (const auto& d : StrList(node["dependsOn"], f + ".dependsOn")) app.add_depends_on(d);

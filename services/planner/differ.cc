@@ -9,6 +9,7 @@
 #include "common/crypto/sha256.h"
 #include "absl/strings/str_split.h"
 #include "common/json/json.h"
+#include "common/kube/secret_mask.h"
 #include "services/planner/manifest_parser.h"
 
 namespace ferry::planner {
@@ -243,6 +244,7 @@ std::vector<v1::PlanAction> DiffObjects(const std::vector<v1::Manifest>& desired
     *action.mutable_object() = m.object();
     action.set_wave(m.wave());
     json want = NormalizeObject(ParseOrDiscarded(m.json()));
+    kube::MaskSecretValues(want);  // Kubernetes Secret values compared and shown as digests only.
     ApplyIgnoreDifferences(m.object(), options.ignore, want);
     const std::string label = absl::StrCat(m.object().kind(), "/", m.object().namespace_().empty() ? "" : m.object().namespace_() + "/",
                                            m.object().name());
@@ -258,6 +260,8 @@ std::vector<v1::PlanAction> DiffObjects(const std::vector<v1::Manifest>& desired
       json applied = it->second->applied_json().empty()
                          ? json()
                          : NormalizeObject(ParseOrDiscarded(it->second->applied_json()));
+      kube::MaskSecretValues(have);
+      kube::MaskSecretValues(applied);
       // Binary content on any side: all compared by digest, shown as such.
       std::string header;
       if (HasBinaryContent(want) || HasBinaryContent(have) || HasBinaryContent(applied)) {
@@ -266,15 +270,29 @@ std::vector<v1::PlanAction> DiffObjects(const std::vector<v1::Manifest>& desired
         if (from != to) header = absl::StrCat("binary content differs: ", from.empty() ? "none" : from, " -> ",
                                               to.empty() ? "none" : to, "\n");
       }
-      DropDefaulted(have, want, applied.is_null() ? nullptr : &applied);
-      FillUnobserved(have, want, applied.is_null() ? nullptr : &applied);
+      // The target's dry run of the desired object (Kubernetes: server-side
+      // apply, dryRun=All) is what the object would become: compared with
+      // the live one, defaulted and normalised fields never differ.
+      json expected = want;
+      if (!it->second->dry_run_json().empty()) {
+        expected = NormalizeObject(ParseOrDiscarded(it->second->dry_run_json()));
+        kube::MaskSecretValues(expected);
+        ApplyIgnoreDifferences(m.object(), options.ignore, expected);
+      }
+      if (!it->second->conflict().empty()) {
+        header += absl::StrCat(it->second->conflict(),
+                               "; the apply fails unless the application sets sync.forceConflicts\n");
+      }
+      DropDefaulted(have, expected, applied.is_null() ? nullptr : &applied);
+      FillUnobserved(have, expected, applied.is_null() ? nullptr : &applied);
       ApplyIgnoreDifferences(m.object(), options.ignore, have);
-      if (have == want) {
+      if (have == expected) {
         action.set_action(v1::OBJECT_ACTION_NOOP);
       } else {
         action.set_action(v1::OBJECT_ACTION_UPDATE);
-        action.set_json_patch(Compact(json::diff(have, want)));
-        action.set_unified_diff(header + UnifiedDiff(Pretty(have), Pretty(want), "live/" + label, "desired/" + label));
+        action.set_json_patch(Compact(json::diff(have, expected)));
+        action.set_unified_diff(header +
+                                UnifiedDiff(Pretty(have), Pretty(expected), "live/" + label, "desired/" + label));
       }
     }
     actions.push_back(std::move(action));
@@ -297,6 +315,7 @@ std::vector<v1::PlanAction> DiffObjects(const std::vector<v1::Manifest>& desired
       }
       json have = NormalizeObject(ParseOrDiscarded(l.live_json().empty() ? l.applied_json() : l.live_json()));
       if (HasBinaryContent(have)) MaskContent(have);
+      kube::MaskSecretValues(have);
       action.set_json_patch(Compact(json::diff(have, json::object())));
       action.set_unified_diff(UnifiedDiff(Pretty(have), "", "live/" + l.object().kind() + "/" + l.object().name(), "/dev/null"));
       deletions.push_back(std::move(action));

@@ -22,6 +22,9 @@ int HealthRank(v1::HealthStatus h) {
 // objects asked for plus this many is a protocol error.
 constexpr int kSparePages = 100000;
 
+// Bytes of whole desired manifests sent per ObserveLiveState request.
+constexpr size_t kDesiredBytes = size_t{2} << 20;
+
 }  // namespace
 
 GrpcLiveStateSource::GrpcLiveStateSource(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout)
@@ -30,18 +33,33 @@ GrpcLiveStateSource::GrpcLiveStateSource(std::shared_ptr<grpc::Channel> channel,
 absl::StatusOr<v1::LiveState> GrpcLiveStateSource::Observe(const std::string& application_id,
                                                            const std::string& environment_id,
                                                            const v1::DeployTarget& target,
-                                                           const std::vector<v1::ObjectRef>& objects) {
+                                                           const std::vector<v1::Manifest>& desired) {
   v1::ObserveLiveStateRequest request;
   request.set_application_id(application_id);
   request.set_environment_id(environment_id);
   *request.mutable_target() = target;
-  for (const auto& o : objects) *request.add_objects() = o;
+  // Only a Kubernetes target dry-runs: the others get the identities alone.
+  // Whole manifests up to kDesiredBytes per request (every page resends
+  // them, and the deployer takes messages of 4 MiB); past it, identities,
+  // whose diffs are then made without the dry run.
+  const bool whole = target.kind() == v1::TARGET_KIND_KUBERNETES;
+  size_t whole_bytes = 0;
+  for (const auto& m : desired) {
+    size_t size = m.ByteSizeLong();
+    if (whole && whole_bytes + size <= kDesiredBytes) {
+      whole_bytes += size;
+      *request.add_desired() = m;
+    } else {
+      *request.add_objects() = m.object();
+    }
+  }
+  const size_t objects = desired.size();
   // The deployer pages the objects (each page bounded by bytes); the pages
   // together are the application's live state.
   v1::LiveState state;
   bool first = true;
   for (int pages = 0;; ++pages) {
-    if (pages > static_cast<int>(objects.size()) + kSparePages)
+    if (pages > static_cast<int>(objects) + kSparePages)
       return absl::InternalError("ObserveLiveState: the deployer kept returning page tokens");
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));

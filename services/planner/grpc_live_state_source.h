@@ -16,7 +16,7 @@ class GrpcLiveStateSource final : public LiveStateSource {
   explicit GrpcLiveStateSource(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout = absl::Seconds(30));
   absl::StatusOr<v1::LiveState> Observe(const std::string& application_id, const std::string& environment_id,
                                         const v1::DeployTarget& target,
-                                        const std::vector<v1::ObjectRef>& objects) override;
+                                        const std::vector<v1::Manifest>& desired) override;
 
  private:
   std::unique_ptr<v1::Deployer::Stub> stub_;

@@ -158,9 +158,7 @@ absl::StatusOr<std::vector<v1::Manifest>> PlanMaker::ResolveContentFrom(const v1
 
 absl::StatusOr<v1::LiveState> PlanMaker::ObserveOrLastApplied(const v1::Application& app, const v1::Environment& env,
                                                             const std::vector<v1::Manifest>& desired) {
-  std::vector<v1::ObjectRef> refs;
-  for (const auto& m : desired) refs.push_back(m.object());
-  absl::StatusOr<v1::LiveState> live = live_->Observe(app.id(), env.id(), env.target(), refs);
+  absl::StatusOr<v1::LiveState> live = live_->Observe(app.id(), env.id(), env.target(), desired);
   if (live.ok()) return live;
   if (!absl::IsUnavailable(live.status()) && !absl::IsUnimplemented(live.status()) &&
       !absl::IsDeadlineExceeded(live.status()))

@@ -5,6 +5,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/json/json.h"
+#include "common/kube/secret_mask.h"
 
 namespace ferry::planner {
 namespace {
@@ -13,6 +15,16 @@ constexpr int kDefaultManifestPageSize = 1000;
 constexpr int kMaxManifestPageSize = 10000;
 
 }  // namespace
+
+void MaskSecretValues(google::protobuf::RepeatedPtrField<v1::Manifest>& manifests) {
+  for (v1::Manifest& m : manifests) {
+    if (m.object().kind() != "Secret" || !m.object().group().empty()) continue;
+    absl::StatusOr<nlohmann::json> doc = ParseJson(m.json());
+    if (!doc.ok() || !kube::IsSecret(*doc)) continue;
+    kube::MaskSecretValues(*doc);
+    m.set_json(DumpJsonLossy(*doc));
+  }
+}
 
 void ToBasicView(v1::Plan& plan) {
   plan.clear_manifests();

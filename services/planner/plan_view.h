@@ -32,6 +32,11 @@ void OmitDetails(v1::Plan& plan);
 // Returns true when it did.
 bool FitInMessage(v1::Plan& plan, size_t max_bytes);
 
+// Kubernetes Secret values in `manifests` replaced by their digests
+// (common/kube/secret_mask.h), for people reading plans: only the deployer
+// needs the values, to apply them.
+void MaskSecretValues(google::protobuf::RepeatedPtrField<v1::Manifest>& manifests);
+
 // One page of ListPlanManifests over a FULL plan: manifests in order, then
 // the details of actions that have any, from `page_token` on, at most
 // `page_size` items (0 = 1000, at most 10000) and about `page_bytes` bytes

@@ -9,6 +9,15 @@
 namespace ferry::planner {
 namespace {
 
+// Kubernetes Secret values in plan manifests are for Ferry's services (the
+// deployer applies them), never for people: a user's token or OIDC login sees
+// digests. With access control off (--insecure-no-auth, development only)
+// callers are not told apart and see the values.
+bool SeesSecretValues(const auth::Principal& caller) {
+  return caller.kind == auth::PrincipalKind::kService || caller.method.empty();
+}
+
+
 // Released plans read from the store a pass. One: the store returns whole
 // plans, and the body of a 20,000-object plan is 15 MB (twice that as the
 // query's text), so reading several at once set the planner's peak memory.
@@ -80,10 +89,11 @@ grpc::Status PlannerService::ApplyDeclarativeConfig(grpc::ServerContext* ctx, co
 }
 
 grpc::Status PlannerService::GetPlan(grpc::ServerContext* ctx, const v1::GetPlanRequest* req, v1::Plan* out) {
-  return server::Handle(ctx, *req, out, [&]() -> absl::StatusOr<v1::Plan> {
+  return server::Handle(ctx, *req, out, [&](const auth::Principal& caller) -> absl::StatusOr<v1::Plan> {
     ASSIGN_OR_RETURN(v1::Plan plan, planner_->GetPlan(req->plan_id(), req->view() == v1::PLAN_VIEW_BASIC
                                                                           ? v1::PLAN_VIEW_BASIC
                                                                           : v1::PLAN_VIEW_FULL));
+    if (!SeesSecretValues(caller)) MaskSecretValues(*plan.mutable_manifests());
     if (req->view() != v1::PLAN_VIEW_BASIC) FitInMessage(plan, limits_.max_plan_message_bytes);
     return plan;
   });
@@ -91,9 +101,12 @@ grpc::Status PlannerService::GetPlan(grpc::ServerContext* ctx, const v1::GetPlan
 
 grpc::Status PlannerService::ListPlans(grpc::ServerContext* ctx, const v1::ListPlansRequest* req,
                                        v1::ListPlansResponse* out) {
-  return server::Handle(ctx, *req, out, [&]() -> absl::StatusOr<v1::ListPlansResponse> {
+  return server::Handle(ctx, *req, out, [&](const auth::Principal& caller) -> absl::StatusOr<v1::ListPlansResponse> {
     ASSIGN_OR_RETURN(v1::ListPlansResponse page, planner_->ListPlans(*req));
     if (req->view() != v1::PLAN_VIEW_FULL) return page;
+    if (!SeesSecretValues(caller)) {
+      for (v1::Plan& p : *page.mutable_plans()) MaskSecretValues(*p.mutable_manifests());
+    }
     // FULL plans share one message: each keeps its details while the whole
     // stays under the limit.
     size_t total = 0;
@@ -108,7 +121,7 @@ grpc::Status PlannerService::ListPlans(grpc::ServerContext* ctx, const v1::ListP
 
 grpc::Status PlannerService::ListPlanManifests(grpc::ServerContext* ctx, const v1::ListPlanManifestsRequest* req,
                                                v1::ListPlanManifestsResponse* out) {
-  return server::Handle(ctx, *req, out, [&]() -> absl::StatusOr<v1::ListPlanManifestsResponse> {
+  return server::Handle(ctx, *req, out, [&](const auth::Principal& caller) -> absl::StatusOr<v1::ListPlanManifestsResponse> {
     if (req->plan_id().empty()) return absl::InvalidArgumentError("plan_id: is required");
     std::shared_ptr<const v1::Plan> plan;
     {
@@ -124,6 +137,7 @@ grpc::Status PlannerService::ListPlanManifests(grpc::ServerContext* ctx, const v
     }
     ASSIGN_OR_RETURN(v1::ListPlanManifestsResponse page,
                      ManifestPage(*plan, req->page_size(), req->page_token(), limits_.page_bytes));
+    if (!SeesSecretValues(caller)) MaskSecretValues(*page.mutable_manifests());
     if (page.next_page_token().empty()) {
       ferry::MutexLock l(&paging_mu_);
       if (paging_ == plan) paging_.reset();

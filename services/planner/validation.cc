@@ -165,17 +165,41 @@ absl::Status ValidateRunAs(const v1::HostTargetConfig& host) {
   return absl::OkStatus();
 }
 
-absl::Status ValidateEnvironment(const v1::Environment& env, const std::map<std::string, v1::Environment>& environments,
-                                 const SyncWindowLimits& windows) {
-  RETURN_IF_ERROR(ValidateId(env.id(), "environment.id"));
-  if (env.target().kind() != v1::TARGET_KIND_HOST || !env.target().has_host()) {
-    return absl::InvalidArgumentError("environment.target: must be a host target with host.root_dir (kind TARGET_KIND_HOST)");
+absl::Status ValidateTarget(const v1::DeployTarget& target) {
+  if (target.kind() == v1::TARGET_KIND_KUBERNETES) {
+    if (!target.has_kubernetes()) {
+      return absl::InvalidArgumentError("environment.target.kubernetes: is required for TARGET_KIND_KUBERNETES");
+    }
+    const v1::KubernetesTargetConfig& k = target.kubernetes();
+    if (k.in_cluster()) {
+      if (!k.kubeconfig().empty() || !k.context().empty()) {
+        return absl::InvalidArgumentError(
+            "environment.target.kubernetes: in_cluster takes neither kubeconfig nor context");
+      }
+    } else if (k.kubeconfig().empty() || k.kubeconfig()[0] != '/') {
+      return absl::InvalidArgumentError(absl::StrCat("environment.target.kubernetes.kubeconfig: \"", k.kubeconfig(),
+                                                     "\" must be an absolute path (or set in_cluster)"));
+    }
+    if (!k.namespace_().empty()) RETURN_IF_ERROR(ValidateId(k.namespace_(), "environment.target.kubernetes.namespace"));
+    return absl::OkStatus();
   }
-  const std::string& root = env.target().host().root_dir();
+  if (target.kind() != v1::TARGET_KIND_HOST || !target.has_host()) {
+    return absl::InvalidArgumentError(
+        "environment.target: must be a host target with host.root_dir (kind TARGET_KIND_HOST) or a Kubernetes "
+        "target (kind TARGET_KIND_KUBERNETES)");
+  }
+  const std::string& root = target.host().root_dir();
   if (root.empty() || root[0] != '/') {
     return absl::InvalidArgumentError(absl::StrCat("environment.target.host.root_dir: \"", root, "\" must be an absolute path"));
   }
-  RETURN_IF_ERROR(ValidateRunAs(env.target().host()));
+  return absl::OkStatus();
+}
+
+absl::Status ValidateEnvironment(const v1::Environment& env, const std::map<std::string, v1::Environment>& environments,
+                                 const SyncWindowLimits& windows) {
+  RETURN_IF_ERROR(ValidateId(env.id(), "environment.id"));
+  RETURN_IF_ERROR(ValidateTarget(env.target()));
+  if (env.target().has_host()) RETURN_IF_ERROR(ValidateRunAs(env.target().host()));
   if (env.approval() != v1::APPROVAL_POLICY_UNSPECIFIED && env.approval() != v1::APPROVAL_POLICY_AUTO &&
       env.approval() != v1::APPROVAL_POLICY_MANUAL) {
     return absl::InvalidArgumentError("environment.approval: must be auto or manual");

@@ -35,6 +35,11 @@ absl::Status ValidateRunAs(const v1::HostTargetConfig& host);
 // Checks an environment (including ValidateRunAs). `environments` maps every environment id (after the
 // change) to its definition, for promote_from. `windows` bounds its sync
 // windows (count, schedule length).
+// An environment's DeployTarget: a host target with an absolute root_dir, or a
+// Kubernetes target with an absolute kubeconfig path (or in_cluster) and a
+// DNS-label namespace. INVALID_ARGUMENT names the field.
+absl::Status ValidateTarget(const v1::DeployTarget& target);
+
 absl::Status ValidateEnvironment(const v1::Environment& env, const std::map<std::string, v1::Environment>& environments,
                                  const SyncWindowLimits& windows = SyncWindowLimits());
 

@@ -26,6 +26,9 @@ class FakeTarget final : public Target, public TargetFactory {
   absl::Status Delete(const AppScope& app, const TargetObject& applied, absl::Time deadline) override;
   ObservedObject Observe(const AppScope& app, const ObjectKey& key, const TargetObject* applied) override;
   std::pair<v1::HealthStatus, std::string> Health(const AppScope& app, const TargetObject& applied) override;
+  absl::StatusOr<DryRunResult> DryRun(const AppScope&, const TargetObject&) override {
+    return absl::UnimplementedError("the fake target has no dry run");
+  }
   absl::StatusOr<Target*> For(const v1::DeployTarget& target) override;
 
   // Applies of `app` wait until ReleaseApplies(app).

@@ -21,7 +21,7 @@ namespace ferry::planner::testing {
 class FakeLiveStateSource final : public LiveStateSource {
  public:
   absl::StatusOr<v1::LiveState> Observe(const std::string& app, const std::string& env, const v1::DeployTarget&,
-                                        const std::vector<v1::ObjectRef>&) override {
+                                        const std::vector<v1::Manifest>&) override {
     absl::Duration delay;
     {
       MutexLock lock(&mu_);

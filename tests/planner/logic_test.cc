@@ -525,5 +525,175 @@ TEST(DeclarativeConfigTest, TyposAndMalformedYamlAreRejected) {
   EXPECT_NE(bad.status().message().find("malformed YAML"), std::string::npos);
 }
 
+TEST(DeclarativeConfigTest, KubernetesEnvironmentsTakeAKubeconfigContextOrInClusterCredentials) {
+  auto c = ParseDeclarativeConfig(R"(
+environments:
+  staging:
+    kubernetes: {kubeconfig: /etc/ferry/kubeconfig, context: staging, namespace: shop}
+  prod:
+    kubernetes: {inCluster: true, namespace: shop}
+applications:
+  web:
+    environments: [staging, prod]
+    sync: {prune: true, forceConflicts: true}
+)",
+                                  "ferry.yaml", "config", "refs/heads/main");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->environments.size(), 2u);
+  auto target_of = [&](const std::string& id) {
+    for (const auto& e : c->environments)
+      if (e.id() == id) return e.target();
+    return v1::DeployTarget();
+  };
+  const v1::DeployTarget staging = target_of("staging");
+  EXPECT_EQ(staging.kind(), v1::TARGET_KIND_KUBERNETES);
+  EXPECT_EQ(staging.kubernetes().kubeconfig(), "/etc/ferry/kubeconfig");
+  EXPECT_EQ(staging.kubernetes().context(), "staging");
+  EXPECT_EQ(staging.kubernetes().namespace_(), "shop");
+  const v1::DeployTarget prod = target_of("prod");
+  EXPECT_TRUE(prod.kubernetes().in_cluster());
+  EXPECT_TRUE(c->applications[0].sync_policy().force_conflicts());
+  std::map<std::string, v1::Environment> envs;
+  for (const auto& e : c->environments) {
+    EXPECT_TRUE(ValidateEnvironment(e, envs).ok()) << e.id();
+    envs[e.id()] = e;
+  }
+}
+
+TEST(DeclarativeConfigTest, KubernetesEnvironmentMistakesNameTheField) {
+  auto both = ParseDeclarativeConfig(
+      "environments:\n  p:\n    host: {rootDir: /x}\n    kubernetes: {inCluster: true}\n", "ferry.yaml", "r", "m");
+  EXPECT_NE(both.status().message().find("environments.p: has both host and kubernetes"), std::string::npos)
+      << both.status();
+  auto none = ParseDeclarativeConfig("environments:\n  p:\n    kubernetes: {context: x}\n", "ferry.yaml", "r", "m");
+  EXPECT_NE(none.status().message().find("environments.p.kubernetes.kubeconfig: is required"), std::string::npos)
+      << none.status();
+  auto mixed = ParseDeclarativeConfig(
+      "environments:\n  p:\n    kubernetes: {inCluster: true, kubeconfig: /k}\n", "ferry.yaml", "r", "m");
+  EXPECT_NE(mixed.status().message().find("inCluster: true takes no kubeconfig"), std::string::npos) << mixed.status();
+  auto typo = ParseDeclarativeConfig("environments:\n  p:\n    kubernetes: {kubeConfig: /k}\n", "ferry.yaml", "r", "m");
+  EXPECT_NE(typo.status().message().find("environments.p.kubernetes.kubeConfig: unknown key"), std::string::npos)
+      << typo.status();
+}
+
+TEST(ValidationTest, KubernetesTargetNeedsAnAbsoluteKubeconfigOrInClusterAndALabelNamespace) {
+  v1::DeployTarget t;
+  t.set_kind(v1::TARGET_KIND_KUBERNETES);
+  EXPECT_NE(ValidateTarget(t).message().find("kubernetes: is required"), std::string::npos);
+  t.mutable_kubernetes()->set_kubeconfig("relative/kubeconfig");
+  EXPECT_NE(ValidateTarget(t).message().find("must be an absolute path"), std::string::npos);
+  t.mutable_kubernetes()->set_kubeconfig("/etc/kubeconfig");
+  EXPECT_TRUE(ValidateTarget(t).ok());
+  t.mutable_kubernetes()->set_namespace_("Not_A_Label");
+  EXPECT_NE(ValidateTarget(t).message().find("environment.target.kubernetes.namespace"), std::string::npos);
+  t.mutable_kubernetes()->set_namespace_("shop");
+  t.mutable_kubernetes()->set_in_cluster(true);
+  EXPECT_NE(ValidateTarget(t).message().find("in_cluster takes neither"), std::string::npos);
+  t.mutable_kubernetes()->clear_kubeconfig();
+  EXPECT_TRUE(ValidateTarget(t).ok());
+  t.set_kind(v1::TARGET_KIND_HOST);
+  EXPECT_FALSE(ValidateTarget(t).ok());
+}
+
+TEST(DifferTest, KubernetesSecretValuesAreComparedAndShownAsDigestsOnly) {
+  auto desired = ParseManifests(
+      "apiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData: {password: n3w-hunter2}\n", "s.yaml");
+  ASSERT_TRUE(desired.ok()) << desired.status();
+  // Created: the plan's diff holds the digest, not the value.
+  auto created = DiffObjects(*desired, {}, {});
+  ASSERT_EQ(created.size(), 1u);
+  for (const std::string& text : {created[0].unified_diff(), created[0].json_patch()}) {
+    EXPECT_EQ(text.find("n3w-hunter2"), std::string::npos) << text;
+    EXPECT_NE(text.find("sha256:" + Sha256Hex("n3w-hunter2")), std::string::npos) << text;
+  }
+  // Updated: live (base64 data, as the server holds it) differs by digest.
+  json live = {{"apiVersion", "v1"},
+               {"kind", "Secret"},
+               {"metadata", {{"name", "db"}}},
+               {"data", {{"password", absl::Base64Escape("old-hunter1")}}}};
+  json applied = {{"apiVersion", "v1"},
+                  {"kind", "Secret"},
+                  {"metadata", {{"name", "db"}}},
+                  {"stringData", {{"password", "old-hunter1"}}}};
+  auto updated = DiffObjects(*desired, {Live((*desired)[0], live, applied)}, {});
+  ASSERT_EQ(updated[0].action(), v1::OBJECT_ACTION_UPDATE);
+  for (const std::string& text : {updated[0].unified_diff(), updated[0].json_patch()}) {
+    for (const std::string& secret : {std::string("n3w-hunter2"), std::string("old-hunter1"),
+                                      absl::Base64Escape("old-hunter1")}) {
+      EXPECT_EQ(text.find(secret), std::string::npos) << text;
+    }
+  }
+  // Unchanged: no difference.
+  json same_applied = json::parse((*desired)[0].json());
+  json same_live = {{"apiVersion", "v1"},
+                    {"kind", "Secret"},
+                    {"metadata", {{"name", "db"}}},
+                    {"data", {{"password", absl::Base64Escape("n3w-hunter2")}}}};
+  auto same = DiffObjects(*desired, {Live((*desired)[0], same_live, same_applied)}, {});
+  EXPECT_EQ(same[0].action(), v1::OBJECT_ACTION_NOOP) << same[0].unified_diff();
+  // Pruned: the deletion's diff holds digests only.
+  DiffOptions prune;
+  prune.prune = true;
+  auto pruned = DiffObjects({}, {Live((*desired)[0], same_live, same_applied)}, prune);
+  ASSERT_EQ(pruned.size(), 1u);
+  EXPECT_EQ(pruned[0].unified_diff().find(absl::Base64Escape("n3w-hunter2")), std::string::npos)
+      << pruned[0].unified_diff();
+}
+
+TEST(DifferTest, TheTargetsDryRunIsComparedSoDefaultsInsideListsAreNotDifferences) {
+  auto desired = ParseManifests(R"(apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  template:
+    spec:
+      containers:
+      - {name: web, image: "nginx:1", resources: {limits: {cpu: "0.5"}}}
+)",
+                                "d.yaml");
+  ASSERT_TRUE(desired.ok()) << desired.status();
+  // As the server stores it: defaults inside the list, cpu normalised.
+  json live = json::parse(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","uid":"u",
+    "resourceVersion":"9","generation":1},"spec":{"replicas":2,"strategy":{"type":"RollingUpdate"},
+    "template":{"spec":{"containers":[{"name":"web","image":"nginx:1","imagePullPolicy":"IfNotPresent",
+    "terminationMessagePath":"/dev/termination-log","resources":{"limits":{"cpu":"500m"}}}]}}},
+    "status":{"replicas":2}})");
+  v1::LiveObject l = Live((*desired)[0], live, json::parse((*desired)[0].json()));
+  // Without the dry run, the list's defaults show as a difference.
+  EXPECT_EQ(DiffObjects(*desired, {l}, {})[0].action(), v1::OBJECT_ACTION_UPDATE);
+  json dry = live;
+  dry["metadata"]["resourceVersion"] = "10";
+  dry.erase("status");
+  l.set_dry_run_json(dry.dump());
+  auto same = DiffObjects(*desired, {l}, {});
+  EXPECT_EQ(same[0].action(), v1::OBJECT_ACTION_NOOP) << same[0].unified_diff();
+  // A real change shows, with the conflict the apply would meet.
+  dry["spec"]["replicas"] = 3;
+  l.set_dry_run_json(dry.dump());
+  l.set_conflict("conflict: .spec.replicas (conflict with \"kubectl\" using apps/v1)");
+  auto changed = DiffObjects(*desired, {l}, {});
+  ASSERT_EQ(changed[0].action(), v1::OBJECT_ACTION_UPDATE);
+  EXPECT_EQ(json::parse(changed[0].json_patch()).size(), 1u) << changed[0].json_patch();
+  EXPECT_EQ(json::parse(changed[0].json_patch())[0]["path"], "/spec/replicas");
+  EXPECT_NE(changed[0].unified_diff().find("conflict with \"kubectl\""), std::string::npos) << changed[0].unified_diff();
+  EXPECT_NE(changed[0].unified_diff().find("sync.forceConflicts"), std::string::npos);
+}
+
+TEST(PlanViewTest, SecretValuesInManifestsBecomeDigestsForPeople) {
+  v1::Plan plan;
+  auto secret = ParseManifests("apiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData: {password: t0p-s3cret}\n",
+                               "s.yaml");
+  auto cm = ParseManifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {password: not-secret}\n",
+                           "c.yaml");
+  ASSERT_TRUE(secret.ok() && cm.ok());
+  *plan.add_manifests() = (*secret)[0];
+  *plan.add_manifests() = (*cm)[0];
+  MaskSecretValues(*plan.mutable_manifests());
+  EXPECT_EQ(plan.manifests(0).json().find("t0p-s3cret"), std::string::npos) << plan.manifests(0).json();
+  EXPECT_NE(plan.manifests(0).json().find("sha256:" + Sha256Hex("t0p-s3cret")), std::string::npos);
+  EXPECT_NE(plan.manifests(1).json().find("not-secret"), std::string::npos);  // Not a Secret: as rendered.
+}
+
 }  // namespace
 }  // namespace ferry::planner

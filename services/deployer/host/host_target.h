@@ -43,6 +43,9 @@ class HostTarget final : public Target {
   absl::Status Delete(const AppScope& app, const TargetObject& applied, absl::Time deadline) override;
   ObservedObject Observe(const AppScope& app, const ObjectKey& key, const TargetObject* applied) override;
   std::pair<v1::HealthStatus, std::string> Health(const AppScope& app, const TargetObject& applied) override;
+  absl::StatusOr<DryRunResult> DryRun(const AppScope&, const TargetObject&) override {
+    return absl::UnimplementedError("the host target has no dry run");
+  }
 
   const std::string& root() const { return root_; }
   ProcessManager& processes() { return processes_; }

@@ -1,0 +1,162 @@
+#include "services/deployer/kubernetes/kube_client.h"
+
+#include <curl/curl.h>
+
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/json/json.h"
+
+namespace ferry::deployer::kubernetes {
+namespace {
+
+constexpr size_t kMaxResponseBytes = size_t{64} << 20;  // A List of many objects stays far below.
+constexpr size_t kMaxPooledHandles = 8;
+
+size_t Collect(char* data, size_t size, size_t n, void* out) {
+  std::string* body = static_cast<std::string*>(out);
+  if (body->size() + size * n > kMaxResponseBytes) return 0;  // Aborts the transfer.
+  body->append(data, size * n);
+  return size * n;
+}
+
+void InitCurlOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+// The blob options copy the bytes (CURL_BLOB_COPY), so the struct may go.
+void SetBlob(CURL* curl, CURLoption option, const std::string& pem) {
+  curl_blob blob;
+  blob.data = const_cast<char*>(pem.data());
+  blob.len = pem.size();
+  blob.flags = CURL_BLOB_COPY;
+  curl_easy_setopt(curl, option, &blob);
+}
+
+std::string ReadToken(const KubeCredentials& c) {
+  if (c.token_file.empty()) return c.token;
+  std::ifstream in(c.token_file, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return std::string(absl::StripAsciiWhitespace(ss.str()));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<KubeClient>> KubeClient::Create(KubeCredentials credentials) {
+  InitCurlOnce();
+  if (credentials.server.rfind("https://", 0) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("server \"", credentials.server, "\" is not https://"));
+  }
+  return std::unique_ptr<KubeClient>(new KubeClient(std::move(credentials)));
+}
+
+KubeClient::~KubeClient() {
+  ferry::MutexLock l(&mu_);
+  for (void* h : idle_) curl_easy_cleanup(static_cast<CURL*>(h));
+}
+
+void* KubeClient::TakeHandle() {
+  {
+    ferry::MutexLock l(&mu_);
+    if (!idle_.empty()) {
+      void* h = idle_.back();
+      idle_.pop_back();
+      return h;
+    }
+  }
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) return nullptr;
+  return curl;
+}
+
+void KubeClient::ReturnHandle(void* handle) {
+  ferry::MutexLock l(&mu_);
+  if (idle_.size() < kMaxPooledHandles) {
+    idle_.push_back(handle);
+  } else {
+    curl_easy_cleanup(static_cast<CURL*>(handle));
+  }
+}
+
+absl::StatusOr<KubeResponse> KubeClient::Request(const std::string& method, const std::string& path,
+                                                 const std::string& body, const std::string& content_type,
+                                                 absl::Duration timeout) {
+  CURL* curl = static_cast<CURL*>(TakeHandle());
+  if (curl == nullptr) return absl::ResourceExhaustedError("curl_easy_init failed");
+  curl_easy_reset(curl);  // Keeps the connection cache; clears the options.
+  const KubeCredentials& c = credentials_;
+  std::string url = c.server + path;
+  KubeResponse response;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(timeout)));
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Collect);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
+  if (!c.ca_pem.empty()) SetBlob(curl, CURLOPT_CAINFO_BLOB, c.ca_pem);
+  if (!c.client_cert_pem.empty()) {
+    SetBlob(curl, CURLOPT_SSLCERT_BLOB, c.client_cert_pem);
+    curl_easy_setopt(curl, CURLOPT_SSLCERTTYPE, "PEM");
+    SetBlob(curl, CURLOPT_SSLKEY_BLOB, c.client_key_pem);
+    curl_easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM");
+  }
+  struct curl_slist* headers = nullptr;
+  headers = curl_slist_append(headers, "Accept: application/json");
+  std::string token = ReadToken(c);
+  std::string auth;
+  if (!token.empty()) {
+    auth = "Authorization: Bearer " + token;
+    headers = curl_slist_append(headers, auth.c_str());
+  }
+  std::string type_header = "Content-Type: " + content_type;
+  if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
+    headers = curl_slist_append(headers, type_header.c_str());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  }
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  CURLcode rc = curl_easy_perform(curl);
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.code);
+  curl_slist_free_all(headers);
+  // The token is not left in the handle's options for the next request.
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
+  if (rc != CURLE_OK) {
+    curl_easy_cleanup(curl);
+    return absl::UnavailableError(
+        absl::StrCat(method, " ", c.server, path.substr(0, path.find('?')), ": ", curl_easy_strerror(rc)));
+  }
+  ReturnHandle(curl);
+  return response;
+}
+
+std::string KubeErrorMessage(const KubeResponse& response) {
+  absl::StatusOr<nlohmann::json> status = ParseJson(response.body);
+  if (status.ok() && status->is_object() && status->contains("kind") && (*status)["kind"] == "Status" && status->contains("message") &&
+      (*status)["message"].is_string()) {
+    return (*status)["message"].get<std::string>();
+  }
+  std::string start = response.body.substr(0, 200);
+  return absl::StrCat("HTTP ", response.code, start.empty() ? "" : ": ", start);
+}
+
+absl::Status KubeStatus(const KubeResponse& response, const std::string& what) {
+  std::string msg = absl::StrCat(what, ": ", KubeErrorMessage(response));
+  long code = response.code;
+  if (code == 404) return absl::NotFoundError(msg);
+  if (code == 409) return absl::AbortedError(msg);
+  if (code == 401 || code == 403) return absl::PermissionDeniedError(msg);
+  if (code == 400 || code == 422) return absl::InvalidArgumentError(msg);
+  if (code == 429 || code >= 500) return absl::UnavailableError(msg);
+  return absl::InternalError(msg);
+}
+
+}  // namespace ferry::deployer::kubernetes

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/concurrency/mutex.h"
+#include "services/deployer/kubernetes/kube_credentials.h"
+
+namespace ferry::deployer::kubernetes {
+
+struct KubeResponse {
+  long code = 0;     // HTTP status.
+  std::string body;  // Response body (JSON from the API server).
+};
+
+// An HTTPS client of one API server, over libcurl (OpenSSL), with the
+// cluster's CA and the client's certificate or token. TLS peer and host
+// verification are always on. Thread-safe: each request takes an idle curl
+// handle from a small pool (so connections are reused) or makes one.
+class KubeClient {
+ public:
+  // INVALID_ARGUMENT for credentials curl refuses (e.g. a malformed server).
+  static absl::StatusOr<std::unique_ptr<KubeClient>> Create(KubeCredentials credentials);
+  ~KubeClient();
+
+  // One request: `path` starts with "/" (with its query). A transport
+  // failure (connect, TLS, timeout) is UNAVAILABLE naming the server; any
+  // HTTP status is returned as it is.
+  absl::StatusOr<KubeResponse> Request(const std::string& method, const std::string& path, const std::string& body = "",
+                                       const std::string& content_type = "application/json",
+                                       absl::Duration timeout = absl::Seconds(30));
+
+  const KubeCredentials& credentials() const { return credentials_; }
+
+ private:
+  explicit KubeClient(KubeCredentials credentials) : credentials_(std::move(credentials)) {}
+  void* TakeHandle();
+  void ReturnHandle(void* handle);
+
+  const KubeCredentials credentials_;
+  ferry::Mutex mu_;
+  std::vector<void*> idle_ ABSL_GUARDED_BY(mu_);
+};
+
+// The message of a failed response: the API server's Status message when
+// the body is one, else the status code and the start of the body.
+std::string KubeErrorMessage(const KubeResponse& response);
+
+// A failed response as a Status: 404 NOT_FOUND, 409 ABORTED, 401/403
+// PERMISSION_DENIED, 400/422 INVALID_ARGUMENT, 429/5xx UNAVAILABLE, others
+// INTERNAL; `what` prefixes the message.
+absl::Status KubeStatus(const KubeResponse& response, const std::string& what);
+
+}  // namespace ferry::deployer::kubernetes

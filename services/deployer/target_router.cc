@@ -1,0 +1,20 @@
+#include "services/deployer/target_router.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace ferry::deployer {
+
+absl::StatusOr<Target*> TargetRouter::For(const v1::DeployTarget& target) {
+  switch (target.kind()) {
+    case v1::TARGET_KIND_HOST:
+      return host_->For(target);
+    case v1::TARGET_KIND_KUBERNETES:
+      if (kubernetes_ == nullptr) return absl::InvalidArgumentError("target: this deployer has no Kubernetes target");
+      return kubernetes_->For(target);
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("target: kind ", static_cast<int>(target.kind()), " is not host or kubernetes"));
+  }
+}
+
+}  // namespace ferry::deployer

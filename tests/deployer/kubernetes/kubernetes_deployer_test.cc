@@ -1,0 +1,333 @@
+// The deployer (real PostgreSQL store, the planner faked at the PlanSource
+// seam) deploying to the test run's real kube-apiserver through the
+// Kubernetes target: health-gated waves, prune by inventory, automatic
+// rollback, rollback from stored manifests, drift and self-heal. No
+// controllers run: the tests write a Deployment's status themselves.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/json/json.h"
+#include "common/outbox/postgres_outbox_store.h"
+#include "common/postgres/migrator.h"
+#include "deployer_migrations.h"
+#include "services/deployer/deployer.h"
+#include "services/deployer/host/host_target.h"
+#include "services/deployer/kubernetes/kube_objects.h"
+#include "services/deployer/kubernetes/kubernetes_target.h"
+#include "services/deployer/postgres_deployment_store.h"
+#include "services/deployer/target_router.h"
+#include "tests/deployer/test_util.h"
+#include "tests/support/kube_fixture.h"
+#include "tests/support/test_database.h"
+
+namespace ferry::deployer {
+namespace {
+
+using nlohmann::json;
+using ferry::testing::Kubectl;
+using ferry::testing::TestKube;
+using ferry::testing::TestNamespace;
+
+std::string Sha(char c) { return std::string(40, c); }
+
+json ConfigMap(const std::string& name, const std::string& value) {
+  return {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", name}}}, {"data", {{"value", value}}}};
+}
+
+json Deployment(const std::string& name, const std::string& image) {
+  return json::parse(absl::StrCat(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":")", name,
+                                  R"("},"spec":{"replicas":2,"selector":{"matchLabels":{"app":")", name,
+                                  R"("}},"template":{"metadata":{"labels":{"app":")", name,
+                                  R"("}},"spec":{"containers":[{"name":"c","image":")", image, R"("}]}}}})"));
+}
+
+class KubernetesDeployerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pool_ = db_.Pool(8);
+    ASSERT_TRUE(postgres::Migrate(*pool_, DeployerMigrations()).ok());
+    outbox_ = std::make_unique<outbox::PostgresOutboxStore>(pool_.get(), "deployer", "deployer");
+    store_ = std::make_unique<PostgresDeploymentStore>(pool_.get(), outbox_.get());
+    metrics_ = std::make_unique<DeployerMetrics>(registry_);
+    options_.deployer_id = "test";
+    options_.runner.health_poll = absl::Milliseconds(100);
+    options_.drift_interval = absl::Seconds(1);
+    deployer_ = std::make_unique<Deployer>(store_.get(), &router_, &plans_, &notifier_, metrics_.get(), &clock_, options_);
+    // The Deployment controller's part: report every Deployment of the
+    // namespace whose image is not "broken" as rolled out.
+    controller_ = std::thread([this] {
+      while (!stop_) {
+        PlayDeploymentController();
+        absl::SleepFor(absl::Milliseconds(100));
+      }
+    });
+  }
+  void TearDown() override {
+    stop_ = true;
+    controller_.join();
+    deployer_->Stop();
+    notifier_.Shutdown();
+  }
+
+  void PlayDeploymentController() {
+    std::string out;
+    if (Kubectl(absl::StrCat("-n ", ns_.name(), " get deployments -o json"), &out) != 0) return;
+    absl::StatusOr<json> list = ParseJson(out);
+    if (!list.ok() || !(*list)["items"].is_array()) return;
+    for (const json& d : (*list)["items"]) {
+      std::string image = d["spec"]["template"]["spec"]["containers"][0].value("image", "");
+      if (image == "broken") continue;
+      int64_t gen = d["metadata"].value("generation", 0);
+      if (d.contains("status") && d["status"].value("observedGeneration", int64_t{0}) == gen) continue;
+      int64_t n = d["spec"].value("replicas", 1);
+      std::string status = absl::StrCat(R"({"status":{"observedGeneration":)", gen, R"(,"replicas":)", n,
+                                        R"(,"updatedReplicas":)", n, R"(,"readyReplicas":)", n,
+                                        R"(,"availableReplicas":)", n, "}}");
+      Kubectl(absl::StrCat("-n ", ns_.name(), " patch deployment ", d["metadata"].value("name", ""),
+                           " --subresource=status --type=merge -p '", status, "'"),
+              &out);
+    }
+  }
+
+  v1::Plan Plan(const std::string& id, const std::vector<json>& objects, char sha, int health_seconds = 20) {
+    v1::Plan p;
+    p.set_id(id);
+    p.set_application_id("shop");
+    p.set_environment_id("dev");
+    p.set_state(v1::PLAN_STATE_APPROVED);
+    p.set_trigger(v1::PLAN_TRIGGER_NEW_REVISION);
+    p.mutable_target_revision()->set_repository_id("repo");
+    p.mutable_target_revision()->set_ref("refs/heads/main");
+    p.mutable_target_revision()->set_sha(Sha(sha));
+    p.set_manifests_digest("sha256:" + Sha(sha));
+    for (const json& obj : objects) {
+      v1::Manifest* m = p.add_manifests();
+      std::string api = obj["apiVersion"];
+      m->mutable_object()->set_group(api.find('/') == std::string::npos ? "" : api.substr(0, api.find('/')));
+      m->mutable_object()->set_kind(obj["kind"]);
+      m->mutable_object()->set_name(obj["metadata"]["name"]);
+      m->set_json(obj.dump());
+      m->set_source_path("apps/shop/" + obj["metadata"].value("name", "") + ".yaml");
+    }
+    p.mutable_target()->set_kind(v1::TARGET_KIND_KUBERNETES);
+    p.mutable_target()->mutable_kubernetes()->set_kubeconfig(TestKube().kubeconfig);
+    p.mutable_target()->mutable_kubernetes()->set_namespace_(ns_.name());
+    p.mutable_sync_policy()->set_automated(true);
+    p.mutable_sync_policy()->set_prune(true);
+    p.mutable_sync_policy()->set_self_heal(self_heal_);
+    p.mutable_sync_policy()->set_force_conflicts(self_heal_);
+    p.mutable_health_timeout()->set_seconds(health_seconds);
+    p.mutable_decision()->set_automatic(true);
+    p.mutable_decision()->mutable_actor()->set_id("ferry");
+    return p;
+  }
+
+  v1::Deployment Deploy(const v1::Plan& plan) {
+    absl::StatusOr<std::string> id = deployer_->HandlePlan(plan);
+    EXPECT_TRUE(id.ok()) << id.status();
+    deployer_->WaitIdle();
+    if (!id.ok() || id->empty()) return v1::Deployment();
+    absl::StatusOr<v1::Deployment> d = store_->Get(*id, true);
+    EXPECT_TRUE(d.ok()) << d.status();
+    return d.ok() ? *d : v1::Deployment();
+  }
+
+  std::string Kube(const std::string& args) {
+    std::string out;
+    int rc = Kubectl(absl::StrCat("-n ", ns_.name(), " ", args), &out);
+    return rc == 0 ? out : "<exit " + std::to_string(rc) + ">";
+  }
+
+  int CountAction(v1::AuditAction a) {
+    absl::StatusOr<std::vector<outbox::PendingEvent>> events = outbox_->FetchUnsent(100000);
+    int n = 0;
+    for (const auto& e : *events) n += e.event.action() == a;
+    return n;
+  }
+
+  std::string AuditText() {
+    absl::StatusOr<std::vector<outbox::PendingEvent>> events = outbox_->FetchUnsent(100000);
+    std::string all;
+    for (const auto& e : *events) all += e.event.DebugString();
+    return all;
+  }
+
+  TestNamespace ns_;
+  ferry::testing::TestDatabase db_;
+  std::unique_ptr<postgres::ConnectionPool> pool_;
+  std::unique_ptr<outbox::PostgresOutboxStore> outbox_;
+  std::unique_ptr<PostgresDeploymentStore> store_;
+  host::HostTargetFactory host_;
+  kubernetes::KubernetesTargetFactory kube_{"/nonexistent", "", ""};
+  TargetRouter router_{&host_, &kube_};
+  testing::FakePlanSource plans_;
+  DeploymentNotifier notifier_;
+  prometheus::Registry registry_;
+  std::unique_ptr<DeployerMetrics> metrics_;
+  SystemClock clock_;
+  DeployerOptions options_;
+  std::unique_ptr<Deployer> deployer_;
+  bool self_heal_ = false;
+  std::atomic<bool> stop_{false};
+  std::thread controller_;
+};
+
+TEST_F(KubernetesDeployerTest, DeploysPrunesByInventoryAndRollsBackAnUnhealthyRollout) {
+  v1::Deployment d1 = Deploy(Plan("p1", {Deployment("web", "nginx:1"), ConfigMap("a", "1"), ConfigMap("b", "1")}, '1'));
+  ASSERT_EQ(d1.state(), v1::DEPLOYMENT_STATE_SUCCEEDED) << d1.message();
+  EXPECT_EQ(Kube("get configmap a -o jsonpath={.data.value}"), "1");
+  EXPECT_EQ(Kube("get deployment web -o jsonpath={.spec.template.spec.containers[0].image}"), "nginx:1");
+
+  // b's labels removed by hand: still Ferry's (inventory), still pruned.
+  Kube(absl::StrCat("label configmap b ", kubernetes::kApplicationLabel, "-"));
+  // An object of the application's labels that Ferry never applied: never touched.
+  Kube(absl::StrCat("create configmap stranger --from-literal=x=y"));
+  Kube(absl::StrCat("label configmap stranger ", kubernetes::kApplicationLabel, "=shop ",
+                    kubernetes::kEnvironmentLabel, "=dev"));
+  v1::Deployment d2 = Deploy(Plan("p2", {Deployment("web", "nginx:2"), ConfigMap("a", "2")}, '2'));
+  ASSERT_EQ(d2.state(), v1::DEPLOYMENT_STATE_SUCCEEDED) << d2.message();
+  EXPECT_EQ(Kube("get configmap b").rfind("<exit", 0), 0u) << "b was not pruned";
+  EXPECT_EQ(Kube("get configmap stranger -o jsonpath={.data.x}"), "y");
+  EXPECT_EQ(Kube("get configmap a -o jsonpath={.data.value}"), "2");
+
+  // A rollout that never becomes healthy: rolled back to the last good manifests.
+  v1::Deployment d3 = Deploy(Plan("p3", {Deployment("web", "broken"), ConfigMap("a", "3")}, '3', /*health=*/3));
+  EXPECT_EQ(d3.state(), v1::DEPLOYMENT_STATE_ROLLED_BACK) << d3.message();
+  EXPECT_NE(d3.message().find("not healthy"), std::string::npos) << d3.message();
+  EXPECT_EQ(Kube("get deployment web -o jsonpath={.spec.template.spec.containers[0].image}"), "nginx:2");
+  EXPECT_EQ(Kube("get configmap a -o jsonpath={.data.value}"), "2");
+  absl::StatusOr<v1::PinState> pin = store_->GetPin("shop", "dev");
+  ASSERT_TRUE(pin.ok());
+  EXPECT_TRUE(pin->pinned());
+
+  // An operator's rollback to p1 (the planner is "down": stored manifests) restores b.
+  v1::RollbackRequest req;
+  req.set_application_id("shop");
+  req.set_environment_id("dev");
+  req.mutable_actor()->set_id("bob");
+  req.set_sha(Sha('1'));
+  absl::StatusOr<v1::RollbackResponse> rb = deployer_->Rollback(req);
+  ASSERT_TRUE(rb.ok()) << rb.status();
+  deployer_->WaitIdle();
+  absl::StatusOr<v1::Deployment> d = store_->Get(rb->deployment().id(), false);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->state(), v1::DEPLOYMENT_STATE_SUCCEEDED) << d->message();
+  EXPECT_EQ(Kube("get configmap b -o jsonpath={.data.value}"), "1");
+  EXPECT_EQ(Kube("get deployment web -o jsonpath={.spec.template.spec.containers[0].image}"), "nginx:1");
+}
+
+TEST_F(KubernetesDeployerTest, DriftOnAManagedFieldIsDetectedAuditedWithItsPathAndHealed) {
+  self_heal_ = true;
+  v1::Deployment d1 = Deploy(Plan("p1", {Deployment("web", "nginx:1"), ConfigMap("a", "1")}, '1'));
+  ASSERT_EQ(d1.state(), v1::DEPLOYMENT_STATE_SUCCEEDED) << d1.message();
+  v1::GetLiveStateRequest req;
+  req.set_application_id("shop");
+  req.set_environment_id("dev");
+  absl::StatusOr<v1::LiveState> live = deployer_->GetLiveState(req);
+  ASSERT_TRUE(live.ok()) << live.status();
+  EXPECT_EQ(live->sync_status(), v1::SYNC_STATUS_SYNCED);  // Defaulted fields are not drift.
+  EXPECT_EQ(live->health(), v1::HEALTH_STATUS_HEALTHY);
+
+  Kube("scale deployment web --replicas=7");
+  Kube("patch configmap a --type=merge -p '{\"data\":{\"value\":\"edited\"}}'");
+  live = deployer_->GetLiveState(req);
+  ASSERT_TRUE(live.ok());
+  EXPECT_EQ(live->sync_status(), v1::SYNC_STATUS_OUT_OF_SYNC);
+  deployer_->DriftPass(/*force=*/true);
+  deployer_->WaitIdle();
+  EXPECT_EQ(CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED), 2);
+  EXPECT_EQ(CountAction(v1::AUDIT_ACTION_DRIFT_HEALED), 2);
+  std::string audit = AuditText();
+  EXPECT_NE(audit.find("/spec/replicas"), std::string::npos) << audit;
+  EXPECT_NE(audit.find("/data/value"), std::string::npos) << audit;
+  EXPECT_EQ(Kube("get deployment web -o jsonpath={.spec.replicas}"), "2");
+  EXPECT_EQ(Kube("get configmap a -o jsonpath={.data.value}"), "1");
+  live = deployer_->GetLiveState(req);
+  ASSERT_TRUE(live.ok());
+  EXPECT_EQ(live->sync_status(), v1::SYNC_STATUS_SYNCED);
+}
+
+TEST_F(KubernetesDeployerTest, SecretValuesStayOutOfLiveStateStepsAndAudit) {
+  json secret = {{"apiVersion", "v1"},
+                 {"kind", "Secret"},
+                 {"metadata", {{"name", "db"}}},
+                 {"stringData", {{"password", "pa55-w0rd-xyz"}}}};
+  v1::Deployment d1 = Deploy(Plan("p1", {secret}, '1'));
+  ASSERT_EQ(d1.state(), v1::DEPLOYMENT_STATE_SUCCEEDED) << d1.message();
+  v1::GetLiveStateRequest req;
+  req.set_application_id("shop");
+  req.set_environment_id("dev");
+  req.set_include_json(true);
+  absl::StatusOr<v1::LiveState> live = deployer_->GetLiveState(req);
+  ASSERT_TRUE(live.ok()) << live.status();
+  std::string text = live->DebugString() + d1.DebugString() + AuditText();
+  EXPECT_EQ(text.find("pa55-w0rd-xyz"), std::string::npos) << text;
+  EXPECT_EQ(text.find("cGE1NS13MHJkLXh5eg"), std::string::npos) << text;  // base64
+  EXPECT_NE(text.find("sha256:"), std::string::npos) << text;
+}
+
+TEST_F(KubernetesDeployerTest, AConflictFailsTheDeploymentNamingTheOtherManager) {
+  std::string out;
+  ASSERT_EQ(Kubectl(absl::StrCat("-n ", ns_.name(), " apply --server-side --field-manager=hotfix -f -"), &out,
+                    ConfigMap("a", "theirs").dump()),
+            0)
+      << out;
+  v1::Deployment d = Deploy(Plan("p1", {ConfigMap("a", "ours")}, '1'));
+  EXPECT_EQ(d.state(), v1::DEPLOYMENT_STATE_FAILED) << d.message();
+  EXPECT_NE(d.message().find(".data.value"), std::string::npos) << d.message();
+  EXPECT_NE(d.message().find("hotfix"), std::string::npos) << d.message();
+  EXPECT_EQ(Kube("get configmap a -o jsonpath={.data.value}"), "theirs");
+}
+
+TEST_F(KubernetesDeployerTest, ObserveLiveStateDryRunsTheDesiredObjectsSoOnlyRealChangesDifferAndConflictsShow) {
+  v1::Plan p1 = Plan("p1", {Deployment("web", "nginx:1"), ConfigMap("a", "1")}, '1');
+  ASSERT_EQ(Deploy(p1).state(), v1::DEPLOYMENT_STATE_SUCCEEDED);
+  auto observe = [&](const std::vector<json>& desired) {
+    v1::Plan p = Plan("observe", desired, '2');
+    v1::ObserveLiveStateRequest req;
+    req.set_application_id("shop");
+    req.set_environment_id("dev");
+    *req.mutable_target() = p.target();
+    for (const v1::Manifest& m : p.manifests()) *req.add_desired() = m;
+    absl::StatusOr<v1::ObserveLiveStateResponse> r = deployer_->ObserveLiveState(req);
+    EXPECT_TRUE(r.ok()) << r.status();
+    std::map<std::string, v1::LiveObject> out;
+    if (r.ok()) {
+      for (const v1::LiveObject& o : r->state().objects()) out[o.object().name()] = o;
+    }
+    return out;
+  };
+  auto differences = [](const v1::LiveObject& o) {
+    return kubernetes::DifferentFields(kubernetes::WithoutServerFields(*ParseJson(o.live_json())),
+                                       kubernetes::WithoutServerFields(*ParseJson(o.dry_run_json())));
+  };
+  // Unchanged: the server's dry run of the rendered object is the live object
+  // (every default the server added, inside lists too, on both sides).
+  std::map<std::string, v1::LiveObject> same = observe({Deployment("web", "nginx:1"), ConfigMap("a", "1")});
+  ASSERT_FALSE(same["web"].dry_run_json().empty());
+  EXPECT_NE(same["web"].dry_run_json().find("imagePullPolicy"), std::string::npos);
+  EXPECT_TRUE(differences(same["web"]).empty()) << same["web"].dry_run_json();
+  EXPECT_TRUE(same["web"].conflict().empty());
+  // A new image: that field alone differs.
+  std::map<std::string, v1::LiveObject> changed = observe({Deployment("web", "nginx:2"), ConfigMap("a", "1")});
+  EXPECT_EQ(differences(changed["web"]), (std::vector<std::string>{"/metadata/annotations/app.ferry.dev~1applied-sha256",
+                                                                    "/spec/template/spec/containers/0/image"}));
+  // Another manager took data.value over: the conflict is named, the forced result shown.
+  std::string out;
+  ASSERT_EQ(Kubectl(absl::StrCat("-n ", ns_.name(), " apply --server-side --force-conflicts --field-manager=hotfix -f -"),
+                    &out,
+                    ConfigMap("a", "theirs").dump()),
+            0)
+      << out;
+  std::map<std::string, v1::LiveObject> conflicted = observe({Deployment("web", "nginx:1"), ConfigMap("a", "1")});
+  EXPECT_NE(conflicted["a"].conflict().find(".data.value"), std::string::npos) << conflicted["a"].conflict();
+  EXPECT_NE(conflicted["a"].conflict().find("hotfix"), std::string::npos) << conflicted["a"].conflict();
+  EXPECT_EQ((*ParseJson(conflicted["a"].dry_run_json()))["data"]["value"], "1");
+  EXPECT_EQ(Kube("get configmap a -o jsonpath={.data.value}"), "theirs");  // A dry run changes nothing.
+}
+
+}  // namespace
+}  // namespace ferry::deployer
