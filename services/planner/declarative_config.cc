@@ -67,7 +67,7 @@ class Parser {
     v1::Environment env;
     env.set_id(id);
     if (node.IsNull()) Fail(node, f, "needs a target (host: {rootDir: ...})");
-    Keys(node, f, {"host", "approval", "promoteFrom", "syncWindows"});
+    Keys(node, f, {"host", "approval", "promoteFrom", "syncWindows", "deployer"});
     if (!node["host"]) Fail(node, f + ".host", "is required (host: {rootDir: /absolute/dir})");
     Keys(node["host"], f + ".host", {"rootDir"});
     env.mutable_target()->set_kind(v1::TARGET_KIND_HOST);
@@ -84,6 +84,7 @@ class Parser {
       env.set_approval(v1::APPROVAL_POLICY_MANUAL);
     }
     if (node["promoteFrom"]) env.set_promote_from(Str(node["promoteFrom"], f + ".promoteFrom"));
+    if (node["deployer"]) env.set_deployer_group(Str(node["deployer"], f + ".deployer"));
     if (node["syncWindows"]) {
       const YAML::Node& ws = node["syncWindows"];
       if (!ws.IsSequence()) Fail(ws, f + ".syncWindows", "must be a list");

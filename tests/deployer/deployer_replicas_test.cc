@@ -267,6 +267,16 @@ TEST_F(DeployerReplicasTest, KilledHolderMidDeploymentIsTakenOverAndTheDeploymen
   EXPECT_LE(takeover, kLeaseTtl + kLeaseTtl / 3 + absl::Seconds(1));
   ExpectFinishedOnceBy(survivor);
   ExpectTakeoverAudited(holder, survivor);
+  // The survivor's metrics name it as the holder, with the expiry.
+  httplib::Client metrics("127.0.0.1", replicas_[survivor]->metrics_port());
+  auto page = metrics.Get("/metrics");
+  ASSERT_TRUE(page && page->status == 200);
+  EXPECT_NE(page->body.find(absl::StrCat("ferry_environment_lease_expiry_timestamp_seconds{environment=\"dev\",holder=\"",
+                                         survivor, "\"}")),
+            std::string::npos)
+      << page->body;
+  EXPECT_NE(page->body.find("ferry_environment_lease_takeovers_total 1"), std::string::npos) << page->body;
+  EXPECT_NE(page->body.find("ferry_environment_leases_held 1"), std::string::npos) << page->body;
 }
 
 TEST_F(DeployerReplicasTest, PausedHolderIsTakenOverAndRecordsNothingWhenItWakes) {
