@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/postgres/text_array.h"
 
 namespace ferry::deployer {
 namespace {
@@ -14,20 +15,6 @@ constexpr char kRegister[] = "deployer_lease_register";
 constexpr char kAcquire[] = "deployer_lease_acquire";
 constexpr char kRenew[] = "deployer_lease_renew";
 constexpr char kRelease[] = "deployer_lease_release";
-
-// A PostgreSQL array literal of `items` (each quoted, \ and " escaped).
-std::string TextArray(const std::vector<std::string>& items) {
-  std::vector<std::string> quoted;
-  for (const std::string& item : items) {
-    std::string q = "\"";
-    for (char c : item) {
-      if (c == '"' || c == '\\') q += '\\';
-      q += c;
-    }
-    quoted.push_back(q + "\"");
-  }
-  return absl::StrCat("{", absl::StrJoin(quoted, ","), "}");
-}
 
 absl::Time FromEpoch(double seconds) {
   if (!std::isfinite(seconds)) return seconds < 0 ? absl::InfinitePast() : absl::InfiniteFuture();
@@ -41,7 +28,7 @@ void SplitHeld(const std::map<std::string, int64_t>& held, std::string* envs, st
     e.push_back(env);
     t.push_back(token);
   }
-  *envs = TextArray(e);
+  *envs = postgres::TextArray(e);
   *tokens = absl::StrCat("{", absl::StrJoin(t, ","), "}");
 }
 
@@ -96,7 +83,7 @@ absl::StatusOr<std::vector<EnvironmentLease>> PostgresLeaseStore::Acquire(const 
       [&](pqxx::work& txn) -> absl::StatusOr<std::vector<EnvironmentLease>> {
         std::vector<EnvironmentLease> out;
         for (const pqxx::row& row :
-             txn.exec_prepared(kAcquire, holder, group, TextArray(held), absl::ToDoubleSeconds(ttl), limit,
+             txn.exec_prepared(kAcquire, holder, group, postgres::TextArray(held), absl::ToDoubleSeconds(ttl), limit,
                                reclaim_own)) {
           EnvironmentLease lease;
           lease.environment_id = row[0].as<std::string>();
