@@ -54,7 +54,8 @@ int main(int argc, char** argv) {
   ferry::config::AddFlag(app, "--planner-address", planner_address, "Where the planner listens (plans in, results out)");
   ferry::config::AddFlag(app, "--repo-watcher-address", repo_watcher_address,
                          "Where the repo-watcher listens (ConfigFile contentFrom files)");
-  app.add_option("--deployer-id", deployer_id, "Identity of this replica, recorded on deployments")
+  app.add_option("--deployer-id", deployer_id, "Identity of this replica: recorded on deployments and naming it as an environment "
+                 "lease holder (a stable one, such as a pod name, retakes its leases at once after a restart)")
       ->envname(ferry::config::EnvNameFor("--deployer-id"));
   ferry::config::AddFlag(app, "--deployer-group", options.deployer_group,
                          "Deployer group of this replica: it deploys only environments whose ferry.yaml `deployer:` "
