@@ -34,7 +34,7 @@ Deployer::Deployer(DeploymentStore* store, TargetFactory* targets, PlanSource* p
       runner_(store, targets, notifier, metrics, clock, RunnerOptionsOf(options)),
       scheduler_(leased_locks_ != nullptr ? static_cast<AppLocks*>(leased_locks_.get()) : store,
                  options.max_concurrent_deployments),
-      reporter_(store, store, plans),
+      reporter_(store, store, plans, leased_locks_.get()),
       starter_(store, &scheduler_, &runner_, &reporter_),
       consumer_(store, store, store, plans, targets, std::move(fetchers), &scheduler_, &starter_, clock,
                 ConsumerOptionsOf(options), metrics),
