@@ -15,6 +15,8 @@ PlanConsumerOptions ConsumerOptionsOf(const DeployerOptions& options) {
   c.plan_retry = options.plan_retry;
   c.intake_concurrency = options.intake_concurrency;
   c.plan_attempts = options.plan_attempts;
+  c.deployer_group = options.deployer_group;
+  c.leases = options.leases;
   return c;
 }
 
@@ -28,9 +30,11 @@ Deployer::Deployer(DeploymentStore* store, TargetFactory* targets, PlanSource* p
       notifier_(notifier),
       options_(options),
       clock_(clock),
+      leased_locks_(options.leases != nullptr ? std::make_unique<LeasedAppLocks>(options.leases) : nullptr),
       runner_(store, targets, notifier, metrics, clock, RunnerOptionsOf(options)),
-      scheduler_(store, options.max_concurrent_deployments),
-      reporter_(store, store, plans),
+      scheduler_(leased_locks_ != nullptr ? static_cast<AppLocks*>(leased_locks_.get()) : store,
+                 options.max_concurrent_deployments),
+      reporter_(store, store, plans, leased_locks_.get()),
       starter_(store, &scheduler_, &runner_, &reporter_),
       consumer_(store, store, store, plans, targets, std::move(fetchers), &scheduler_, &starter_, clock,
                 ConsumerOptionsOf(options), metrics),
@@ -50,9 +54,18 @@ void Deployer::Start() {
     if (started_) return;
     started_ = true;
   }
+  // The leases first: recovery and drift act only where one is held.
+  if (options_.leases != nullptr) (void)options_.leases->Tick();
   RecoverOrphans();
   ferry::MutexLock l(&mu_);
   if (scheduler_.stopping()) return;  // Stop() came first.
+  if (options_.leases != nullptr) {
+    concurrency::LoopOptions lease_options;
+    lease_options.first_run_after = options_.leases->ttl() / 3;
+    lease_loop_ = std::make_unique<concurrency::BackgroundLoop>(
+        "environment leases", [this] { return options_.leases->Tick(); }, lease_options, clock_);
+    lease_loop_->Start();
+  }
   if (plans_ != nullptr) {
     concurrency::LoopOptions plan_options;
     plan_options.backoff = PlanConsumer::RetryPolicy(ConsumerOptionsOf(options_));
@@ -71,15 +84,20 @@ void Deployer::Stop() {
   if (!scheduler_.Stop()) return;
   runner_.Stop();
   if (plans_ != nullptr) plans_->Cancel();
-  std::unique_ptr<concurrency::BackgroundLoop> plan_loop, maintenance_loop;
+  std::unique_ptr<concurrency::BackgroundLoop> plan_loop, maintenance_loop, lease_loop;
   {
     ferry::MutexLock l(&mu_);
     plan_loop = std::move(plan_loop_);
     maintenance_loop = std::move(maintenance_loop_);
+    lease_loop = std::move(lease_loop_);
   }
   if (plan_loop) plan_loop->Stop();
   if (maintenance_loop) maintenance_loop->Stop();
   scheduler_.Join();
+  // Renewed until every deployment of this process has stopped; then freed
+  // for the group's other replicas.
+  if (lease_loop) lease_loop->Stop();
+  if (options_.leases != nullptr) options_.leases->ReleaseAll();
 }
 
 absl::StatusOr<absl::Duration> Deployer::MaintenanceStep() {

@@ -18,6 +18,8 @@
 #include "services/deployer/deployment_store.h"
 #include "services/deployer/drift_controller.h"
 #include "services/deployer/drift_policy.h"
+#include "services/deployer/lease_keeper.h"
+#include "services/deployer/leased_app_locks.h"
 #include "services/deployer/live_state_observer.h"
 #include "services/deployer/orphan_recovery.h"
 #include "services/deployer/outcome_reporter.h"
@@ -48,6 +50,16 @@ struct DeployerOptions {
   // Deployments run at once by this process (each waits for its
   // application's lock first); more wait to start.
   int max_concurrent_deployments = 16;
+  // The deployer group this replica belongs to (--deployer-group): it takes
+  // only plans of environments owned by this group (Plan.deployer_group,
+  // empty = "default").
+  std::string deployer_group = "default";
+  // Replicas: the environment leases of this replica (main.cc wires one;
+  // its holder and group must match deployer_id and deployer_group). When
+  // set, this replica deploys, recovers and checks drift only where it holds
+  // the lease; the Deployer renews them and releases them on Stop(). Null:
+  // every environment is this deployer's (tests of one deployer).
+  LeaseKeeper* leases = nullptr;
   RunnerOptions runner;
 };
 
@@ -64,11 +76,14 @@ class Deployer {
            FetcherFactory fetchers = nullptr);
   ~Deployer();
 
-  // Recovers unfinished deployments, then starts the plan and maintenance
-  // loops.
+  // Takes the free environment leases of its group (with options.leases),
+  // recovers unfinished deployments, then starts the lease, plan and
+  // maintenance loops.
   void Start();
   // Stops the loops; running deployments stop between steps and are left
-  // for recovery. Idempotent.
+  // for recovery; then releases the environment leases, so that another
+  // replica of the group takes them (and recovers those deployments) at
+  // once. Idempotent.
   void Stop();
 
   // See PlanConsumer::HandlePlan.
@@ -119,6 +134,8 @@ class Deployer {
   const DeployerOptions options_;
   const WaitableClock* const clock_;
 
+  // The scheduler's locks when environments are leased (options.leases).
+  std::unique_ptr<LeasedAppLocks> leased_locks_;
   DeploymentRunner runner_;
   DeploymentScheduler scheduler_;
   OutcomeReporter reporter_;
@@ -140,6 +157,9 @@ class Deployer {
   std::unique_ptr<concurrency::BackgroundLoop> plan_loop_ ABSL_GUARDED_BY(mu_);
   // MaintenanceStep every tick.
   std::unique_ptr<concurrency::BackgroundLoop> maintenance_loop_ ABSL_GUARDED_BY(mu_);
+  // LeaseKeeper::Tick every ttl/3, on its own thread so that a slow
+  // maintenance step never lets a lease lapse. Null without leases.
+  std::unique_ptr<concurrency::BackgroundLoop> lease_loop_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::deployer

@@ -6,7 +6,21 @@ DeployerMetrics::DeployerMetrics(prometheus::Registry& registry)
     : deployments_(prometheus::BuildCounter()
                        .Name("ferry_deployments_total")
                        .Help("Deployments that reached a terminal state, by result")
-                       .Register(registry)) {
+                       .Register(registry)),
+      lease_expiry_(prometheus::BuildGauge()
+                        .Name("ferry_environment_lease_expiry_timestamp_seconds")
+                        .Help("When this replica's lease of an environment expires unless renewed (Unix seconds)")
+                        .Register(registry)) {
+  leases_held_ = &prometheus::BuildGauge()
+                      .Name("ferry_environment_leases_held")
+                      .Help("Environments whose lease this deployer replica holds")
+                      .Register(registry)
+                      .Add({});
+  takeovers_ = &prometheus::BuildCounter()
+                    .Name("ferry_environment_lease_takeovers_total")
+                    .Help("Environment leases taken over from a replica that stopped renewing")
+                    .Register(registry)
+                    .Add({});
   duration_ = &prometheus::BuildHistogram()
                    .Name("ferry_deployment_duration_seconds")
                    .Help("Time from a deployment's start to its terminal state")
@@ -47,6 +61,23 @@ void DeployerMetrics::DeploymentFinished(v1::DeploymentState state, double secon
                                                                    : "failed";
   deployments_.Add({{"result", result}}).Increment();
   duration_->Observe(seconds);
+}
+
+void DeployerMetrics::LeaseHeld(const std::string& env, const std::string& holder, absl::Time expires) {
+  ferry::MutexLock l(&mu_);
+  prometheus::Gauge*& g = lease_gauges_[env];
+  if (g == nullptr) g = &lease_expiry_.Add({{"environment", env}, {"holder", holder}});
+  g->Set(absl::ToDoubleSeconds(expires - absl::UnixEpoch()));
+  leases_held_->Set(static_cast<double>(lease_gauges_.size()));
+}
+
+void DeployerMetrics::LeaseDropped(const std::string& env) {
+  ferry::MutexLock l(&mu_);
+  auto it = lease_gauges_.find(env);
+  if (it == lease_gauges_.end()) return;
+  lease_expiry_.Remove(it->second);
+  lease_gauges_.erase(it);
+  leases_held_->Set(static_cast<double>(lease_gauges_.size()));
 }
 
 }  // namespace ferry::deployer

@@ -1,9 +1,16 @@
 #pragma once
 
+#include <map>
+#include <string>
+
 #include <prometheus/counter.h>
+#include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/time/time.h"
+#include "common/concurrency/mutex.h"
 #include "ferry/v1/deployer.pb.h"
 
 namespace ferry::deployer {
@@ -16,6 +23,11 @@ namespace ferry::deployer {
 //   ferry_deployments_resumed_total            interrupted deployments resumed after a restart
 //   ferry_deployments_quarantined_total        deployments quarantined (no progress in N attempts)
 //   ferry_plans_not_started_total              plans recorded failed because they could not be started
+//   ferry_environment_lease_expiry_timestamp_seconds{environment,holder}
+//                                              when this replica's lease of an environment expires (by the
+//                                              database's clock; renewed every ttl/3); absent when not held
+//   ferry_environment_leases_held              environments whose lease this replica holds
+//   ferry_environment_lease_takeovers_total    leases taken over from a replica that stopped renewing
 class DeployerMetrics {
  public:
   explicit DeployerMetrics(prometheus::Registry& registry);
@@ -26,6 +38,10 @@ class DeployerMetrics {
   void DeploymentResumed() { resumed_->Increment(); }
   void DeploymentQuarantined() { quarantined_->Increment(); }
   void PlanNotStarted() { not_started_->Increment(); }
+  // This replica holds `env`'s lease until `expires`.
+  void LeaseHeld(const std::string& env, const std::string& holder, absl::Time expires);
+  void LeaseDropped(const std::string& env);
+  void LeaseTakenOver() { takeovers_->Increment(); }
 
  private:
   prometheus::Family<prometheus::Counter>& deployments_;
@@ -36,6 +52,11 @@ class DeployerMetrics {
   prometheus::Counter* resumed_;
   prometheus::Counter* quarantined_;
   prometheus::Counter* not_started_;
+  prometheus::Family<prometheus::Gauge>& lease_expiry_;
+  prometheus::Gauge* leases_held_;
+  prometheus::Counter* takeovers_;
+  ferry::Mutex mu_;
+  std::map<std::string, prometheus::Gauge*> lease_gauges_ ABSL_GUARDED_BY(mu_);  // By environment.
 };
 
 }  // namespace ferry::deployer

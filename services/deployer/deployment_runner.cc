@@ -524,7 +524,11 @@ absl::StatusOr<v1::Deployment> DeploymentRunner::RecoverOnce(v1::Deployment depl
   absl::StatusOr<RecoveryAttempts> last = store_->GetRecoveryAttempts(ex.d.id());
   if (!last.ok()) return last.status();
   RecoveryAttempts now;
-  bool progressed = completed > last->progress_mark || TakeEndedAlive(ex.d.id());
+  // A deployment still PENDING without a step was never begun (Begin makes
+  // it RUNNING before any step): this is its first run, e.g. one recorded by
+  // another replica of the group and left to this one, the lease holder.
+  bool never_begun = was_pending && with_steps->steps().empty();
+  bool progressed = completed > last->progress_mark || TakeEndedAlive(ex.d.id()) || never_begun;
   now.without_progress = progressed ? 0 : last->without_progress + 1;
   now.progress_mark = completed;
   if (options_.max_attempts_without_progress > 0 && now.without_progress >= options_.max_attempts_without_progress) {
@@ -541,7 +545,8 @@ absl::StatusOr<v1::Deployment> DeploymentRunner::RecoverOnce(v1::Deployment depl
   if (!s.ok()) return s;
   v1::DeploymentStep step =
       NewStep(ex, v1::STEP_KIND_RECOVERY, 0,
-              was_pending ? "deployer restarted before this deployment started"
+              was_pending ? "started from its record (its deployer restarted before starting it, or it was taken by "
+                            "another replica of the environment's deployer group)"
                           : "deployer restarted while this deployment ran; resuming from its recorded steps");
   s = SaveStep(ex, step, nullptr);
   if (!s.ok()) return s;

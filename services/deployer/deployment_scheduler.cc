@@ -117,6 +117,8 @@ absl::StatusOr<std::unique_ptr<AppLock>> DeploymentScheduler::TryLock(const std:
 
 std::unique_ptr<AppLock> DeploymentScheduler::AcquireLock(const std::string& app, const std::string& env) {
   while (true) {
+    // Another replica's environment: its owner runs what waits there.
+    if (!locks_->Owns(env)) return nullptr;
     // Read before trying, so that a release in between is not missed.
     const uint64_t seen = lock_released_.Version();
     absl::StatusOr<std::unique_ptr<AppLock>> lock = TryLock(app, env);

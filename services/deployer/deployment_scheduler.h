@@ -45,13 +45,16 @@ class DeploymentScheduler {
   // whatever it captured, such as a lock). Nothing runs when stopping.
   void Spawn(const std::string& deployment_id, std::function<void()> fn);
   bool InFlight(const std::string& deployment_id);
+  // Whether this replica owns `env` (AppLocks::Owns).
+  bool Owns(const std::string& env) { return locks_->Owns(env); }
   // Waits until no deployment runs in this process (tests, benchmarks).
   void WaitIdle();
 
   // The (app, env) lock, or null when it is held. Releasing it wakes
   // AcquireLock waiters in this process at once.
   absl::StatusOr<std::unique_ptr<AppLock>> TryLock(const std::string& app, const std::string& env);
-  // Waits for the (app, env) lock; null when stopping. Woken when a lock of
+  // Waits for the (app, env) lock; null when stopping, or at once when this
+  // replica does not own `env` (AppLocks::Owns: its lease is elsewhere). Woken when a lock of
   // this process is released; a lock held by another replica is retried
   // every lock_retry.
   std::unique_ptr<AppLock> AcquireLock(const std::string& app, const std::string& env);

@@ -33,6 +33,8 @@ absl::StatusOr<v1::Deployment> DeploymentStarter::Refuse(const v1::Deployment& d
 
 void DeploymentStarter::Execute(const v1::Deployment& d, const v1::Plan& spec) {
   std::unique_ptr<AppLock> lock = scheduler_->AcquireLock(d.application_id(), d.environment_id());
+  // None when stopping, or when another replica holds the environment's
+  // lease: the recorded PENDING deployment is then its to run (recovery).
   if (!lock) return;
   // Re-read: another replica may have run it while we waited.
   absl::StatusOr<v1::Deployment> current = records_->Get(d.id(), false);

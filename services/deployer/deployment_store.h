@@ -160,9 +160,13 @@ class AppLocks {
   // holder (in this or another process) has it. Released when the lock is
   // destroyed or its holder dies.
   virtual absl::StatusOr<std::unique_ptr<AppLock>> TryLock(const std::string& app, const std::string& env) = 0;
+  // Whether this replica may act on `env` at all (holds its lease, when
+  // environments are leased; LeasedAppLocks). A deployment of an
+  // environment it does not own is left to the owner's recovery.
+  virtual bool Owns(const std::string& env) { return true; }
 };
 
-// The position in the planner's release stream.
+// The position in the planner's release stream (of this deployer's group).
 class PlanCursorStore {
  public:
   virtual ~PlanCursorStore() = default;

@@ -28,7 +28,9 @@
 #include "services/deployer/host/workload_policy.h"
 #include "services/deployer/kubernetes/kubernetes_target.h"
 #include "services/deployer/target_router.h"
+#include "services/deployer/lease_keeper.h"
 #include "services/deployer/postgres_deployment_store.h"
+#include "services/deployer/postgres_lease_store.h"
 #include "common/secrets/vault_flags.h"
 #include "services/deployer/secrets/secret_flags.h"
 
@@ -57,8 +59,16 @@ int main(int argc, char** argv) {
   ferry::config::AddFlag(app, "--planner-address", planner_address, "Where the planner listens (plans in, results out)");
   ferry::config::AddFlag(app, "--repo-watcher-address", repo_watcher_address,
                          "Where the repo-watcher listens (ConfigFile contentFrom files)");
-  app.add_option("--deployer-id", deployer_id, "Identity of this replica, recorded on deployments")
+  app.add_option("--deployer-id", deployer_id, "Identity of this replica: recorded on deployments and naming it as an environment "
+                 "lease holder (a stable one, such as a pod name, retakes its leases at once after a restart)")
       ->envname(ferry::config::EnvNameFor("--deployer-id"));
+  ferry::config::AddFlag(app, "--deployer-group", options.deployer_group,
+                         "Deployer group of this replica: it deploys only environments whose ferry.yaml `deployer:` "
+                         "names this group (unset there: \"default\"); replicas of one group share them by lease");
+  ferry::deployer::LeaseOptions lease_options;
+  ferry::config::AddDurationFlag(app, "--lease-ttl", lease_options.ttl,
+                                 "How long an environment lease lasts unrenewed (renewed every third of it): a dead "
+                                 "or paused replica's environments are taken over after this");
   ferry::config::AddDurationFlag(app, "--drift-interval", options.drift_interval,
                                  "How often live state is compared with the last applied state");
   size_t live_state_page_bytes = ferry::deployer::LiveStateObserver::kDefaultPageBytes;
@@ -157,7 +167,17 @@ int main(int argc, char** argv) {
     ferry::logging::Error("cannot start", {{"error", "--max-recovery-attempts must be 0 or more"}});
     return 1;
   }
+  if (lease_options.ttl < absl::Seconds(1)) {
+    ferry::logging::Error("cannot start", {{"error", "--lease-ttl must be at least 1s"}});
+    return 1;
+  }
+  if (absl::Status group = ferry::deployer::ValidateDeployerGroup(options.deployer_group); !group.ok()) {
+    ferry::logging::Error("cannot start", {{"error", std::string(group.message())}});
+    return 1;
+  }
   options.deployer_id = deployer_id;
+  lease_options.holder = deployer_id;
+  lease_options.group = options.deployer_group;
   absl::StatusOr<ferry::deployer::secrets::SecretResolverOptions> secret_options =
       ferry::deployer::secrets::OptionsFromFlags(secret_flags);
   if (!secret_options.ok()) {
@@ -189,7 +209,15 @@ int main(int argc, char** argv) {
   auto audit = ferry::outbox::AuditOutbox::Create(infra->pool.get(), "deployer", "deployer", config.audit_address,
                                                   *infra->runner, {.max_batch_bytes = config.outbox_max_batch_bytes});
   ferry::SystemClock clock;
-  ferry::deployer::PostgresDeploymentStore store(infra->pool.get(), audit->store());
+  ferry::deployer::DeployerMetrics metrics(infra->runner->registry());
+  ferry::deployer::PostgresLeaseStore lease_store(infra->pool.get(), audit->store());
+  ferry::deployer::LeaseKeeper leases(&lease_store, &clock, lease_options, &metrics);
+  options.leases = &leases;
+  ferry::deployer::PostgresDeploymentStore store(infra->pool.get(), audit->store(),
+                                                 {.deployer_group = options.deployer_group, .fences = &leases});
+  ferry::logging::Info("deployer replica", {{"deployer_id", deployer_id},
+                                            {"deployer_group", options.deployer_group},
+                                            {"lease_ttl", absl::FormatDuration(lease_options.ttl)}});
   ferry::deployer::host::HostTargetFactory host_targets{ferry::deployer::host::RootPolicy(allowed_roots),
                                                        workload_policy, &secret_resolver};
   // In-cluster credentials: the pod's service account and the API server's
@@ -211,7 +239,6 @@ int main(int argc, char** argv) {
   ferry::deployer::GrpcPlanSource plans(infra->tls->Channel(planner_address, "planner", planner_args));
   ferry::deployer::GrpcRepoFileFetcher files(infra->tls->Channel(repo_watcher_address, "repo-watcher"));
   ferry::deployer::DeploymentNotifier notifier;
-  ferry::deployer::DeployerMetrics metrics(infra->runner->registry());
   ferry::deployer::Deployer deployer(&store, &targets, &plans, &notifier, &metrics, &clock, options,
                                      [&files](const ferry::v1::Plan& plan) { return files.ForPlan(plan); });
   absl::StatusOr<std::unique_ptr<ferry::server::AccessSetup>> access_setup =

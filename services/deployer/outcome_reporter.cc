@@ -4,8 +4,9 @@
 
 namespace ferry::deployer {
 
-OutcomeReporter::OutcomeReporter(OutcomeLedger* ledger, DeploymentRecords* records, PlanSource* plans)
-    : ledger_(ledger), records_(records), plans_(plans) {}
+OutcomeReporter::OutcomeReporter(OutcomeLedger* ledger, DeploymentRecords* records, PlanSource* plans,
+                                 AppLocks* locks)
+    : ledger_(ledger), records_(records), plans_(plans), locks_(locks) {}
 
 void OutcomeReporter::ReportOutcomes() {
   if (plans_ == nullptr) return;
@@ -35,6 +36,7 @@ void OutcomeReporter::ReportOnce() {
   absl::StatusOr<std::vector<v1::Deployment>> pending = ledger_->Unreported();
   if (!pending.ok()) return;
   for (const v1::Deployment& d : *pending) {
+    if (locks_ != nullptr && !locks_->Owns(d.environment_id())) continue;  // Its owner reports it.
     v1::ReportPlanResultRequest req;
     req.set_plan_id(d.plan_id());
     req.set_deployment_id(d.id());

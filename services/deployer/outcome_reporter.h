@@ -11,8 +11,11 @@ namespace ferry::deployer {
 // it has not acknowledged yet, and marks it reported. Thread-safe.
 class OutcomeReporter {
  public:
-  // `plans` may be null (then nothing is reported).
-  OutcomeReporter(OutcomeLedger* ledger, DeploymentRecords* records, PlanSource* plans);
+  // `plans` may be null (then nothing is reported). With `locks` (replicas:
+  // LeasedAppLocks), only outcomes of environments this replica owns are
+  // reported: the replica that wrote the outcome, or the one that took its
+  // environment over, so replicas do not report one outcome twice.
+  OutcomeReporter(OutcomeLedger* ledger, DeploymentRecords* records, PlanSource* plans, AppLocks* locks = nullptr);
 
   // Reports terminal outcomes the planner has not acknowledged (one pass at
   // a time; a call during a pass makes it run again).
@@ -24,6 +27,7 @@ class OutcomeReporter {
   OutcomeLedger* const ledger_;
   DeploymentRecords* const records_;
   PlanSource* const plans_;
+  AppLocks* const locks_;
 
   ferry::Mutex mu_;
   bool reporting_ ABSL_GUARDED_BY(mu_) = false;

@@ -10,6 +10,10 @@
 
 namespace ferry::deployer {
 
+std::string GroupOf(const v1::Plan& plan) {
+  return plan.deployer_group().empty() ? std::string("default") : plan.deployer_group();
+}
+
 concurrency::BackoffPolicy PlanConsumer::RetryPolicy(const PlanConsumerOptions& options) {
   concurrency::BackoffPolicy policy;
   policy.initial = options.plan_retry;
@@ -45,6 +49,9 @@ absl::StatusOr<absl::Duration> PlanConsumer::ConsumeStream() {
     if (!saved.ok()) logging::Warn("cannot save plan cursor", {{"error", saved.ToString()}});
   });
   absl::Status s = plans_->Watch(*cursor, [&](const std::string& next, const v1::Plan& plan) {
+    // Another group's environment: its deployers take it (the cursor is
+    // this group's, so skipping loses nothing).
+    if (GroupOf(plan) != options_.deployer_group) return true;
     std::string key = plan.application_id() + "/" + plan.environment_id();
     return intake.Submit(key, next, [this, plan] { return TakePlan(plan); });
   });
@@ -89,6 +96,18 @@ absl::StatusOr<std::string> PlanConsumer::HandlePlan(const v1::Plan& plan) {
   if (plan.id().empty()) return absl::InvalidArgumentError("plan.id is required");
   absl::Status ids = RequireIds(plan.application_id(), plan.environment_id());
   if (!ids.ok()) return ids;
+  if (GroupOf(plan) != options_.deployer_group) {
+    return absl::FailedPreconditionError(absl::StrCat("environment \"", plan.environment_id(),
+                                                      "\" belongs to deployer group \"", GroupOf(plan),
+                                                      "\"; this deployer is of group \"", options_.deployer_group,
+                                                      "\""));
+  }
+  // Replicas: the environment becomes this group's, and this replica's when
+  // nobody holds it; the holder runs what is recorded below.
+  if (options_.leases != nullptr) {
+    absl::Status claimed = options_.leases->Claim(plan.environment_id());
+    if (!claimed.ok()) return claimed;
+  }
   std::string id = "dep-" + plan.id();
   absl::StatusOr<v1::Deployment> existing = records_->Get(id, false);
   if (existing.ok()) return id;  // Redelivered: already recorded (and recovered or reported from there).

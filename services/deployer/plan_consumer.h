@@ -12,6 +12,7 @@
 #include "services/deployer/deployment_scheduler.h"
 #include "services/deployer/deployment_starter.h"
 #include "services/deployer/deployment_store.h"
+#include "services/deployer/lease_keeper.h"
 #include "services/deployer/plan_source.h"
 #include "services/deployer/target.h"
 
@@ -30,7 +31,15 @@ struct PlanConsumerOptions {
   // Tries of a plan that fails other than transiently (not an outage)
   // before it is given up on (reported FAILED) so the stream moves on.
   int plan_attempts = 3;
+  // This deployer's group: plans of other groups' environments are skipped.
+  std::string deployer_group = "default";
+  // Replicas: each plan's environment is claimed (registered as this
+  // group's, its lease taken when free). May be null.
+  LeaseKeeper* leases = nullptr;
 };
+
+// The deployer group a plan belongs to ("default" when it names none).
+std::string GroupOf(const v1::Plan& plan);
 
 // Takes released plans from the planner's stream: skips those already
 // handled and automatic ones of a pinned application, acknowledges the
@@ -54,7 +63,8 @@ class PlanConsumer {
   // that the caller backs off from. The step of the Deployer's plan loop.
   absl::StatusOr<absl::Duration> ConsumeStream();
 
-  // Takes one released plan: skips it when already handled or when the
+  // Takes one released plan (FAILED_PRECONDITION when it belongs to another
+  // deployer group): skips it when already handled or when the
   // application is pinned and the plan was approved automatically;
   // otherwise acknowledges it, records the deployment and runs it in the
   // background. Returns the deployment id ("" when skipped).

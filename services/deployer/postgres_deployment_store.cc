@@ -37,6 +37,9 @@ constexpr char kGetDriftSettings[] = "deployer_get_drift_settings";
 constexpr char kUpsertDriftSettings[] = "deployer_upsert_drift_settings";
 constexpr char kGetCursor[] = "deployer_get_cursor";
 constexpr char kUpsertCursor[] = "deployer_upsert_cursor";
+constexpr char kCheckFence[] = "deployer_check_fence";
+constexpr char kDeploymentEnv[] = "deployer_deployment_env";
+constexpr char kDriftEnvs[] = "deployer_drift_envs";
 constexpr char kTryLock[] = "SELECT pg_try_advisory_lock(hashtext('ferry.deployer'), hashtext($1))";
 constexpr char kUnlockAll[] = "SELECT pg_advisory_unlock_all()";
 // Sessions kept open for the next lock: one per deployment that may run at
@@ -92,8 +95,9 @@ void LockSessions::Return(std::unique_ptr<pqxx::connection> conn) {
   if (conn != nullptr && conn->is_open() && idle_.size() < max_idle_) idle_.push_back(std::move(conn));
 }
 
-PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool, outbox::OutboxStore* outbox)
-    : pool_(pool), outbox_(outbox), lock_sessions_(std::make_shared<LockSessions>(kIdleLockSessions)) {
+PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool, outbox::OutboxStore* outbox,
+                                                 DeploymentStoreScope scope)
+    : pool_(pool), outbox_(outbox), scope_(std::move(scope)), lock_sessions_(std::make_shared<LockSessions>(kIdleLockSessions)) {
   pool_->Prepare(kInsertDeployment,
                  "INSERT INTO deployer.deployments (id, application_id, environment_id, plan_id, state, record, spec)"
                  " VALUES ($1, $2, $3, $4, $5, $6, $7)");
@@ -159,10 +163,15 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
   pool_->Prepare(kUpsertDriftSettings,
                  "INSERT INTO deployer.drift_settings (application_id, environment_id, record) VALUES ($1, $2, $3)"
                  " ON CONFLICT (application_id, environment_id) DO UPDATE SET record = EXCLUDED.record");
-  pool_->Prepare(kGetCursor, "SELECT cursor FROM deployer.plan_cursor WHERE id = 1");
+  pool_->Prepare(kGetCursor, "SELECT cursor FROM deployer.plan_cursors WHERE deployer_group = $1");
   pool_->Prepare(kUpsertCursor,
-                 "INSERT INTO deployer.plan_cursor (id, cursor) VALUES (1, $1)"
-                 " ON CONFLICT (id) DO UPDATE SET cursor = EXCLUDED.cursor");
+                 "INSERT INTO deployer.plan_cursors (deployer_group, cursor) VALUES ($1, $2)"
+                 " ON CONFLICT (deployer_group) DO UPDATE SET cursor = EXCLUDED.cursor");
+  pool_->Prepare(kCheckFence,
+                 "SELECT holder, token FROM deployer.environment_leases WHERE environment_id = $1 FOR SHARE");
+  pool_->Prepare(kDeploymentEnv, "SELECT environment_id FROM deployer.deployments WHERE id = $1");
+  pool_->Prepare(kDriftEnvs,
+                 "SELECT DISTINCT environment_id FROM deployer.drift_events WHERE id = ANY($1::bigint[])");
 }
 
 absl::Status PostgresDeploymentStore::Enqueue(pqxx::work& txn, const std::vector<v1::Event>& events) {
@@ -171,6 +180,31 @@ absl::Status PostgresDeploymentStore::Enqueue(pqxx::work& txn, const std::vector
     if (!s.ok()) return s;
   }
   return absl::OkStatus();
+}
+
+absl::Status PostgresDeploymentStore::CheckFence(pqxx::work& txn, const std::string& env) {
+  if (scope_.fences == nullptr) return absl::OkStatus();
+  const std::string& me = scope_.fences->holder();
+  const int64_t token = scope_.fences->TokenFor(env);
+  if (token == 0) {
+    return absl::AbortedError(absl::StrCat("deployer ", me, " does not hold the lease of environment \"", env,
+                                           "\" (or it may have expired): nothing recorded; its holder acts there"));
+  }
+  pqxx::result r = txn.exec_prepared(kCheckFence, env);
+  if (r.empty() || r[0][0].as<std::string>() != me || r[0][1].as<int64_t>() != token) {
+    std::string now = r.empty() ? std::string("nobody")
+                                : absl::StrCat(r[0][0].as<std::string>(), " (token ", r[0][1].as<int64_t>(), ")");
+    return absl::AbortedError(absl::StrCat("deployer ", me, " lost the lease of environment \"", env, "\" (token ",
+                                           token, ") to ", now, ": nothing recorded"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PostgresDeploymentStore::CheckDeploymentFence(pqxx::work& txn, const std::string& id) {
+  if (scope_.fences == nullptr) return absl::OkStatus();
+  pqxx::result r = txn.exec_prepared(kDeploymentEnv, id);
+  if (r.empty()) return absl::NotFoundError(absl::StrCat("deployment ", id, " not found"));
+  return CheckFence(txn, r[0][0].as<std::string>());
 }
 
 absl::Status PostgresDeploymentStore::Create(const v1::Deployment& d, const v1::Plan& spec,
@@ -189,6 +223,7 @@ absl::Status PostgresDeploymentStore::Update(const v1::Deployment& d, const std:
   v1::Deployment record = d;
   record.clear_steps();
   return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
+    if (absl::Status fenced = CheckFence(txn, d.environment_id()); !fenced.ok()) return fenced;
     pqxx::result r = txn.exec_prepared(kUpdateDeployment, d.id(), static_cast<int>(d.state()), Bytes(record));
     if (r.affected_rows() != 1) return absl::NotFoundError(absl::StrCat("deployment ", d.id(), " not found"));
     if (app != nullptr) {
@@ -205,6 +240,7 @@ absl::Status PostgresDeploymentStore::Update(const v1::Deployment& d, const std:
 absl::Status PostgresDeploymentStore::SaveStep(const std::string& deployment_id, const v1::DeploymentStep& step,
                                                const AppliedChange* change, const std::vector<v1::Event>& events) {
   return pool_->RunInTransaction([&](pqxx::work& txn) {
+    if (absl::Status fenced = CheckDeploymentFence(txn, deployment_id); !fenced.ok()) return fenced;
     txn.exec_prepared0(kUpsertStep, deployment_id, step.sequence(), Bytes(step));
     if (change != nullptr) {
       std::string key = change->object.key.ToString();
@@ -248,6 +284,7 @@ absl::StatusOr<RecoveryAttempts> PostgresDeploymentStore::GetRecoveryAttempts(co
 
 absl::Status PostgresDeploymentStore::SaveRecoveryAttempts(const std::string& id, const RecoveryAttempts& attempts) {
   return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
+    if (absl::Status fenced = CheckDeploymentFence(txn, id); !fenced.ok()) return fenced;
     pqxx::result r = txn.exec_prepared(kSaveAttempts, id, attempts.without_progress, attempts.progress_mark);
     if (r.affected_rows() != 1) return absl::NotFoundError(absl::StrCat("deployment ", id, " not found"));
     return absl::OkStatus();
@@ -411,6 +448,7 @@ absl::StatusOr<int64_t> PostgresDeploymentStore::RecordDrift(const std::string& 
                                                              const std::string& message,
                                                              const std::vector<v1::Event>& events) {
   return pool_->RunInTransactionWithResult<int64_t>([&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
+    if (absl::Status fenced = CheckFence(txn, env); !fenced.ok()) return fenced;
     int64_t id = txn.exec_prepared1(kInsertDrift, app, env, key, static_cast<int>(drift), message)[0].as<int64_t>();
     absl::Status s = Enqueue(txn, events);
     if (!s.ok()) return s;
@@ -420,8 +458,14 @@ absl::StatusOr<int64_t> PostgresDeploymentStore::RecordDrift(const std::string& 
 
 absl::Status PostgresDeploymentStore::MarkDriftHealed(const std::vector<int64_t>& ids, const std::string& deployment_id,
                                                       const std::vector<v1::Event>& events) {
-  return pool_->RunInTransaction([&](pqxx::work& txn) {
-    txn.exec_prepared0(kHealDrift, absl::StrCat("{", absl::StrJoin(ids, ","), "}"), deployment_id);
+  return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
+    const std::string array = absl::StrCat("{", absl::StrJoin(ids, ","), "}");
+    if (scope_.fences != nullptr) {
+      for (const pqxx::row& row : txn.exec_prepared(kDriftEnvs, array)) {
+        if (absl::Status fenced = CheckFence(txn, row[0].as<std::string>()); !fenced.ok()) return fenced;
+      }
+    }
+    txn.exec_prepared0(kHealDrift, array, deployment_id);
     return Enqueue(txn, events);
   });
 }
@@ -475,14 +519,14 @@ absl::StatusOr<std::unique_ptr<AppLock>> PostgresDeploymentStore::TryLock(const 
 
 absl::StatusOr<std::string> PostgresDeploymentStore::GetCursor() {
   return pool_->RunInTransactionWithResult<std::string>([&](pqxx::work& txn) -> absl::StatusOr<std::string> {
-    pqxx::result r = txn.exec_prepared(kGetCursor);
+    pqxx::result r = txn.exec_prepared(kGetCursor, scope_.deployer_group);
     return r.empty() ? std::string() : r[0][0].as<std::string>();
   });
 }
 
 absl::Status PostgresDeploymentStore::SaveCursor(const std::string& cursor) {
   return pool_->RunInTransaction([&](pqxx::work& txn) {
-    txn.exec_prepared0(kUpsertCursor, cursor);
+    txn.exec_prepared0(kUpsertCursor, scope_.deployer_group, cursor);
     return absl::OkStatus();
   });
 }

@@ -8,6 +8,7 @@
 #include "common/outbox/outbox_store.h"
 #include "common/postgres/connection_pool.h"
 #include "services/deployer/deployment_store.h"
+#include "services/deployer/lease_store.h"
 
 namespace ferry::deployer {
 
@@ -35,9 +36,24 @@ class LockSessions {
 // advisory lock on a dedicated connection, so it is released when its holder
 // dies, whichever replica that was; released sessions are reused for the
 // next lock (LockSessions). Thread-safe.
+// Which replica a store serves (several deployers share one schema).
+struct DeploymentStoreScope {
+  // Whose plan cursor GetCursor/SaveCursor move (one per deployer group).
+  std::string deployer_group = "default";
+  // When set (replicas, wired in main.cc), every write of deployment state
+  // (Update, SaveStep, SaveRecoveryAttempts, RecordDrift, MarkDriftHealed)
+  // checks in its transaction that this replica still holds the
+  // environment's lease with its token (the row read FOR SHARE, so a
+  // takeover waits for the write or the write sees the takeover); otherwise
+  // ABORTED and nothing is written. Create is not fenced: any replica of the
+  // group records a plan it takes, the lease holder runs it.
+  const LeaseFences* fences = nullptr;
+};
+
 class PostgresDeploymentStore final : public DeploymentStore {
  public:
-  PostgresDeploymentStore(postgres::ConnectionPool* pool, outbox::OutboxStore* outbox);
+  PostgresDeploymentStore(postgres::ConnectionPool* pool, outbox::OutboxStore* outbox,
+                          DeploymentStoreScope scope = {});
 
   absl::Status Create(const v1::Deployment& deployment, const v1::Plan& spec,
                       const std::vector<v1::Event>& events) override;
@@ -72,11 +88,16 @@ class PostgresDeploymentStore final : public DeploymentStore {
 
  private:
   absl::Status Enqueue(pqxx::work& txn, const std::vector<v1::Event>& events);
+  // The fencing check of a write to `env` (see DeploymentStoreScope::fences).
+  absl::Status CheckFence(pqxx::work& txn, const std::string& env);
+  // The same for a write to deployment `id`'s environment.
+  absl::Status CheckDeploymentFence(pqxx::work& txn, const std::string& id);
   absl::StatusOr<std::vector<v1::Deployment>> Records(const std::string& statement,
                                                       const std::function<pqxx::result(pqxx::work&)>& run);
 
   postgres::ConnectionPool* pool_;
   outbox::OutboxStore* outbox_;
+  const DeploymentStoreScope scope_;
   std::shared_ptr<LockSessions> lock_sessions_;  // Shared with the locks, which may outlive a call.
 };
 

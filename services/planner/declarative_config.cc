@@ -82,7 +82,7 @@ class Parser {
     v1::Environment env;
     env.set_id(id);
     if (node.IsNull()) Fail(node, f, "needs a target (host: {rootDir: ...} or kubernetes: {...})");
-    Keys(node, f, {"host", "kubernetes", "approval", "promoteFrom", "syncWindows"});
+    Keys(node, f, {"host", "kubernetes", "approval", "promoteFrom", "syncWindows", "deployer"});
     if (node["host"] && node["kubernetes"]) Fail(node, f, "has both host and kubernetes; an environment has one target");
     if (node["kubernetes"]) {
       KubernetesTarget(node["kubernetes"], f + ".kubernetes", env.mutable_target());
@@ -118,6 +118,7 @@ class Parser {
       env.set_approval(v1::APPROVAL_POLICY_MANUAL);
     }
     if (node["promoteFrom"]) env.set_promote_from(Str(node["promoteFrom"], f + ".promoteFrom"));
+    if (node["deployer"]) env.set_deployer_group(Str(node["deployer"], f + ".deployer"));
     if (node["syncWindows"]) {
       const YAML::Node& ws = node["syncWindows"];
       if (!ws.IsSequence()) Fail(ws, f + ".syncWindows", "must be a list");

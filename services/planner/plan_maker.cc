@@ -196,6 +196,7 @@ absl::StatusOr<v1::Plan> PlanMaker::PersistFailedPlan(const PlanRequest& request
   *plan.mutable_requested_by() = request.requested_by.id().empty() ? SystemActor() : request.requested_by;
   plan.set_renderer_version(renderer_version);
   *plan.mutable_target() = request.env.target();
+  plan.set_deployer_group(request.env.deployer_group());
   *plan.mutable_create_time() = events_.Now();
   *plan.mutable_update_time() = events_.Now();
   if (request.preview) {
@@ -320,6 +321,7 @@ absl::StatusOr<PlanOutcome> PlanMaker::MakePlan(const PlanRequest& request) {
   for (auto& m : *manifests) *plan.add_manifests() = std::move(m);
   for (auto& a : actions) *plan.add_actions() = std::move(a);
   *plan.mutable_target() = env.target();
+  plan.set_deployer_group(env.deployer_group());
   *plan.mutable_sync_policy() = app.sync_policy();
   if (app.has_health_timeout()) {
     *plan.mutable_health_timeout() = app.health_timeout();

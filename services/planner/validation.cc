@@ -205,6 +205,16 @@ absl::Status ValidateEnvironment(const v1::Environment& env, const std::map<std:
     return absl::InvalidArgumentError("environment.approval: must be auto or manual");
   }
   RETURN_IF_ERROR(ValidateSyncWindows(env.sync_windows(), "environment.sync_windows", windows));
+  if (!env.deployer_group().empty()) {
+    const std::string& g = env.deployer_group();
+    bool ok = g.size() <= 63 && g.front() != '-' && g.back() != '-';
+    for (char c : g) ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-');
+    if (!ok) {
+      return absl::InvalidArgumentError(absl::StrCat("environment.deployer_group: \"", g,
+                                                     "\" must be 1 to 63 of a-z, 0-9 and '-', starting and ending "
+                                                     "with a letter or digit (a deployer's --deployer-group)"));
+    }
+  }
   if (!env.promote_from().empty()) {
     if (env.promote_from() == env.id()) {
       return absl::InvalidArgumentError("environment.promote_from: an environment cannot promote from itself");

@@ -892,6 +892,33 @@ TEST_F(PlannerTest, ReleaseOnOneReplicaWakesStreamsOfAnother) {
   listener->Stop();
 }
 
+// Two planner replicas (issue #18) both follow WatchRevisions and handle
+// every revision, at the same moment: one plan per (application,
+// environment, commit, definitions) all the same, released once.
+TEST_F(PlannerTest, TwoReplicasHandlingOneRevisionAtOnceMakeOnePlan) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  CreateApp(AppSpec("a", "apps/a", {"local"}));
+  CreateApp(AppSpec("b", "apps/b", {"local"}));
+  Renderer other_renderer(&repo_, options_);
+  PlannerMetrics other_metrics(&registry_);
+  Planner other(store_.get(), &repo_, &live_, &other_renderer, &clock_, &notifier_, &other_metrics,
+                /*plan_concurrency=*/8, ParseLimits(), SyncWindowLimits(), &approvals_);
+  for (int round = 1; round <= 5; ++round) {
+    v1::Revision rev = repo_.Commit("repo", kRef,
+                                    {{"apps/a/cm.yaml", {ConfigMap("a", std::to_string(round)), ""}},
+                                     {"apps/b/cm.yaml", {ConfigMap("b", std::to_string(round)), ""}}});
+    absl::StatusOr<int> here, there;
+    std::thread t([&] { there = other.HandleRevision(rev); });
+    here = planner_->HandleRevision(rev);
+    t.join();
+    ASSERT_TRUE(here.ok()) << here.status();
+    ASSERT_TRUE(there.ok()) << there.status();
+    EXPECT_EQ(*here + *there, 2) << "round " << round << ": one plan per application";
+  }
+  EXPECT_EQ(Plans("a").size(), 5u);
+  EXPECT_EQ(Plans("b").size(), 5u);
+}
+
 TEST_F(PlannerTest, RevisionConsumerResumesFromItsPersistedCursor) {
   CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
   CreateApp(AppSpec("a", "apps/a", {"local"}));

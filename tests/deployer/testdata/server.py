@@ -1,6 +1,7 @@
 # A tiny HTTP server for the deployer tests: listens on $PORT, answers every
 # path with $VERSION, and /healthz with 200 (or 500 when HEALTHY=0). Waits
-# START_DELAY seconds before listening.
+# START_DELAY seconds before listening. With START_LOG, first appends a line
+# (its pid) to that file, so tests count how often a workload was started.
 import http.server
 import os
 import time
@@ -8,6 +9,9 @@ import time
 port = int(os.environ["PORT"])
 version = os.environ.get("VERSION", "unknown").encode()
 healthy = os.environ.get("HEALTHY", "1") == "1"
+if os.environ.get("START_LOG"):
+    with open(os.environ["START_LOG"], "a") as log:
+        log.write("%d\n" % os.getpid())
 time.sleep(float(os.environ.get("START_DELAY", "0")))
 
 

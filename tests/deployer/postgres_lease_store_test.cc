@@ -1,0 +1,137 @@
+// Environment leases and the fencing check of deployment-state writes
+// against a real PostgreSQL: two replicas' keepers over one lease table,
+// each with its own fenced deployment store.
+
+#include "services/deployer/postgres_lease_store.h"
+
+#include <gtest/gtest.h>
+
+#include <pqxx/pqxx>
+
+#include "common/outbox/postgres_outbox_store.h"
+#include "common/postgres/migrator.h"
+#include "deployer_migrations.h"
+#include "services/deployer/lease_keeper.h"
+#include "services/deployer/postgres_deployment_store.h"
+#include "tests/support/test_database.h"
+
+namespace ferry::deployer {
+namespace {
+
+class PostgresLeaseStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pool_ = db_.Pool(4);
+    ASSERT_TRUE(postgres::Migrate(*pool_, DeployerMigrations()).ok());
+    outbox_ = std::make_unique<outbox::PostgresOutboxStore>(pool_.get(), "deployer", "deployer");
+    leases_ = std::make_unique<PostgresLeaseStore>(pool_.get(), outbox_.get());
+  }
+  LeaseOptions Options(const std::string& holder) {
+    LeaseOptions o;
+    o.holder = holder;
+    o.ttl = absl::Seconds(30);
+    return o;
+  }
+  // The lease of `env` lapses now (as if its holder stopped renewing 30 s ago).
+  void Expire(const std::string& env) {
+    ASSERT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
+                       txn.exec_params("UPDATE deployer.environment_leases SET expire_time = now() - interval '1 s' "
+                                       "WHERE environment_id = $1",
+                                       env);
+                       return absl::OkStatus();
+                     })
+                    .ok());
+  }
+  int64_t Steps(const std::string& id) {
+    int64_t n = 0;
+    EXPECT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
+                       n = txn.exec_params1("SELECT count(*) FROM deployer.steps WHERE deployment_id = $1", id)[0]
+                               .as<int64_t>();
+                       return absl::OkStatus();
+                     })
+                    .ok());
+    return n;
+  }
+  static v1::Deployment Deployment(const std::string& id) {
+    v1::Deployment d;
+    d.set_id(id);
+    d.set_application_id("web");
+    d.set_environment_id("dev");
+    d.set_state(v1::DEPLOYMENT_STATE_RUNNING);
+    return d;
+  }
+  static v1::DeploymentStep Step(int64_t seq) {
+    v1::DeploymentStep s;
+    s.set_sequence(seq);
+    s.set_kind(v1::STEP_KIND_APPLY);
+    s.set_result(v1::STEP_RESULT_RUNNING);
+    return s;
+  }
+
+  ferry::testing::TestDatabase db_;
+  std::unique_ptr<postgres::ConnectionPool> pool_;
+  std::unique_ptr<outbox::PostgresOutboxStore> outbox_;
+  std::unique_ptr<PostgresLeaseStore> leases_;
+  SystemClock clock_;
+};
+
+TEST_F(PostgresLeaseStoreTest, OneHolderAtATimeAndTheExHoldersWritesAreRefusedAfterTheTakeover) {
+  LeaseKeeper a(leases_.get(), &clock_, Options("replica-a"));
+  LeaseKeeper b(leases_.get(), &clock_, Options("replica-b"));
+  PostgresDeploymentStore a_store(pool_.get(), outbox_.get(), {.fences = &a});
+  PostgresDeploymentStore b_store(pool_.get(), outbox_.get(), {.fences = &b});
+
+  ASSERT_TRUE(a.Claim("dev").ok());
+  ASSERT_TRUE(b.Claim("dev").ok());
+  EXPECT_EQ(a.TokenFor("dev"), 1);
+  EXPECT_EQ(b.TokenFor("dev"), 0);
+  ASSERT_TRUE(a.Tick().ok());
+  ASSERT_TRUE(b.Tick().ok());
+  EXPECT_TRUE(a.Holds("dev"));
+  EXPECT_FALSE(b.Holds("dev"));
+
+  // Any replica records a plan it takes; only the holder writes its state.
+  ASSERT_TRUE(b_store.Create(Deployment("d1"), v1::Plan(), {}).ok());
+  EXPECT_TRUE(a_store.SaveStep("d1", Step(1), nullptr, {}).ok());
+  absl::Status refused = b_store.SaveStep("d1", Step(2), nullptr, {});
+  EXPECT_EQ(refused.code(), absl::StatusCode::kAborted) << refused;
+  EXPECT_NE(refused.message().find("does not hold the lease of environment \"dev\""), std::string::npos) << refused;
+  EXPECT_EQ(b_store.Update(Deployment("d1"), {}, nullptr, nullptr).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(b_store.RecordDrift("web", "dev", "k", v1::DRIFT_STATUS_MISSING, "gone", {}).status().code(),
+            absl::StatusCode::kAborted);
+
+  // a stops renewing; its lease lapses and b takes over with token 2. a
+  // still believes it holds token 1 (it has not ticked): the row says
+  // otherwise and its write is refused, nothing written.
+  Expire("dev");
+  ASSERT_TRUE(b.Tick().ok());
+  EXPECT_EQ(b.TokenFor("dev"), 2);
+  EXPECT_EQ(a.TokenFor("dev"), 1);
+  absl::Status lost = a_store.SaveStep("d1", Step(2), nullptr, {});
+  EXPECT_EQ(lost.code(), absl::StatusCode::kAborted) << lost;
+  EXPECT_NE(lost.message().find("lost the lease of environment \"dev\" (token 1) to replica-b (token 2)"),
+            std::string::npos)
+      << lost;
+  EXPECT_EQ(Steps("d1"), 1);
+  EXPECT_TRUE(b_store.SaveStep("d1", Step(2), nullptr, {}).ok());
+  EXPECT_EQ(Steps("d1"), 2);
+  // a learns it at its next renewal and does not take it back.
+  ASSERT_TRUE(a.Tick().ok());
+  EXPECT_FALSE(a.Holds("dev"));
+  // A clean stop hands it over at once.
+  b.ReleaseAll();
+  ASSERT_TRUE(a.Tick().ok());
+  EXPECT_EQ(a.TokenFor("dev"), 3);
+}
+
+TEST_F(PostgresLeaseStoreTest, ThePlanCursorIsPerDeployerGroup) {
+  PostgresDeploymentStore def(pool_.get(), outbox_.get());
+  PostgresDeploymentStore edge(pool_.get(), outbox_.get(), {.deployer_group = "edge"});
+  ASSERT_TRUE(def.SaveCursor("7").ok());
+  ASSERT_TRUE(edge.SaveCursor("3").ok());
+  EXPECT_EQ(*def.GetCursor(), "7");
+  EXPECT_EQ(*edge.GetCursor(), "3");
+}
+
+}  // namespace
+}  // namespace ferry::deployer
