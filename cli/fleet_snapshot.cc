@@ -1,0 +1,181 @@
+#include "cli/fleet_snapshot.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <deque>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "common/status/status_macros.h"
+
+namespace ferry::cli {
+namespace {
+
+constexpr int kMaxInFlight = 64;
+
+absl::StatusOr<std::vector<v1::Application>> ListApps(Connection& conn, const SnapshotFilter& filter) {
+  std::vector<v1::Application> apps;
+  v1::ListApplicationsRequest req;
+  req.set_page_size(1000);
+  req.set_environment_id(filter.environment_id);
+  if (!filter.application_id.empty()) {
+    v1::GetApplicationRequest get;
+    get.set_id(filter.application_id);
+    v1::Application app;
+    FERRY_RPC(conn, "planner", "read application " + filter.application_id,
+              conn.Planner().GetApplication(conn.Call().get(), get, &app));
+    apps.push_back(app);
+    return apps;
+  }
+  while (true) {
+    v1::ListApplicationsResponse out;
+    FERRY_RPC(conn, "planner", "list applications", conn.Planner().ListApplications(conn.Call().get(), req, &out));
+    for (auto& a : *out.mutable_applications()) apps.push_back(std::move(a));
+    if (out.next_page_token().empty()) break;
+    req.set_page_token(out.next_page_token());
+  }
+  return apps;
+}
+
+absl::StatusOr<std::vector<v1::Plan>> ListWaitingPlans(Connection& conn, const SnapshotFilter& filter) {
+  std::vector<v1::Plan> plans;
+  v1::ListPlansRequest req;
+  req.set_application_id(filter.application_id);
+  req.set_environment_id(filter.environment_id);
+  req.add_states(v1::PLAN_STATE_PENDING);
+  req.add_states(v1::PLAN_STATE_APPROVED);
+  req.add_states(v1::PLAN_STATE_EXECUTING);
+  req.set_view(v1::PLAN_VIEW_BASIC);
+  req.set_page_size(1000);
+  while (true) {
+    v1::ListPlansResponse out;
+    FERRY_RPC(conn, "planner", "list plans", conn.Planner().ListPlans(conn.Call().get(), req, &out));
+    for (auto& p : *out.mutable_plans()) plans.push_back(std::move(p));
+    if (out.next_page_token().empty()) break;
+    req.set_page_token(out.next_page_token());
+  }
+  return plans;
+}
+
+// GetLiveState of every row, kMaxInFlight at a time over one channel.
+void ReadLiveStates(Connection& conn, std::vector<StatusRow>& rows) {
+  struct Call {
+    size_t row;
+    std::unique_ptr<grpc::ClientContext> ctx;
+    v1::LiveState reply;
+    grpc::Status status;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<v1::LiveState>> reader;
+  };
+  grpc::CompletionQueue cq;
+  std::deque<std::unique_ptr<Call>> calls;
+  size_t next = 0, in_flight = 0;
+  auto start = [&](size_t i) {
+    auto call = std::make_unique<Call>();
+    call->row = i;
+    call->ctx = conn.Call();
+    v1::GetLiveStateRequest req;
+    req.set_application_id(rows[i].application_id);
+    req.set_environment_id(rows[i].environment_id);
+    call->reader = conn.Deployer().PrepareAsyncGetLiveState(call->ctx.get(), req, &cq);
+    call->reader->StartCall();
+    call->reader->Finish(&call->reply, &call->status, call.get());
+    calls.push_back(std::move(call));
+    ++in_flight;
+  };
+  while (next < rows.size() && in_flight < kMaxInFlight) start(next++);
+  void* tag = nullptr;
+  bool ok = false;
+  while (in_flight > 0 && cq.Next(&tag, &ok)) {
+    Call* call = static_cast<Call*>(tag);
+    --in_flight;
+    StatusRow& row = rows[call->row];
+    if (call->status.ok()) {
+      row.live = std::move(call->reply);
+    } else if (call->status.error_code() != grpc::StatusCode::NOT_FOUND) {
+      row.live_error = std::string(conn.Error("deployer", "read live state", call->status).message());
+    }
+    call->ctx.reset();
+    if (next < rows.size()) start(next++);
+  }
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<FleetSnapshot> ReadFleet(Connection& conn, const SnapshotFilter& filter) {
+  FleetSnapshot snap;
+  ASSIGN_OR_RETURN(std::vector<v1::Application> apps, ListApps(conn, filter));
+  std::set<std::string> envs, repos;
+  for (const v1::Application& app : apps) {
+    std::map<std::string, v1::ApplicationEnvironmentStatus> by_env;
+    for (const auto& s : app.status()) by_env[s.environment_id()] = s;
+    for (const std::string& env : app.environment_ids()) {
+      if (!filter.environment_id.empty() && env != filter.environment_id) continue;
+      StatusRow row;
+      row.application_id = app.id();
+      row.environment_id = env;
+      row.app_status = by_env[env];
+      row.ref = app.ref();
+      row.automated = app.sync_policy().automated();
+      row.self_heal = app.sync_policy().self_heal();
+      snap.rows.push_back(std::move(row));
+      envs.insert(env);
+    }
+    repos.insert(app.repository_id());
+  }
+  snap.applications = static_cast<int>(apps.size());
+  snap.environments = static_cast<int>(envs.size());
+  if (snap.rows.empty()) return snap;
+
+  std::map<std::pair<std::string, std::string>, StatusRow*> index;
+  for (StatusRow& r : snap.rows) index[{r.application_id, r.environment_id}] = &r;
+
+  ASSIGN_OR_RETURN(std::vector<v1::Plan> plans, ListWaitingPlans(conn, filter));
+  for (v1::Plan& p : plans) {
+    auto it = index.find({p.application_id(), p.environment_id()});
+    if (it != index.end()) it->second->waiting.push_back(std::move(p));
+  }
+
+  ReadLiveStates(conn, snap.rows);
+
+  // The newest deployments: the latest per row, and the latest that succeeded.
+  {
+    v1::ListDeploymentsRequest req;
+    req.set_application_id(filter.application_id);
+    req.set_environment_id(filter.environment_id);
+    req.set_page_size(1000);
+    v1::ListDeploymentsResponse out;
+    FERRY_RPC(conn, "deployer", "list deployments", conn.Deployer().ListDeployments(conn.Call().get(), req, &out));
+    for (v1::Deployment& d : *out.mutable_deployments()) {
+      auto it = index.find({d.application_id(), d.environment_id()});
+      if (it == index.end()) continue;
+      StatusRow* row = it->second;
+      if (!row->last_deployment) row->last_deployment = d;
+      if (!row->last_succeeded && d.state() == v1::DEPLOYMENT_STATE_SUCCEEDED) row->last_succeeded = d;
+    }
+  }
+
+  // The deployed commits, from each repository's newest revisions.
+  std::map<std::string, v1::Revision> by_sha;
+  for (const std::string& repo : repos) {
+    v1::ListRevisionsRequest req;
+    req.set_repository_id(repo);
+    req.set_page_size(1000);
+    v1::ListRevisionsResponse out;
+    grpc::Status s = conn.RepoWatcher().ListRevisions(conn.Call().get(), req, &out);
+    if (!s.ok()) continue;  // commits then show by sha only
+    for (v1::Revision& r : *out.mutable_revisions()) {
+      if (!r.sha().empty() && !by_sha.count(r.sha())) by_sha[r.sha()] = std::move(r);
+    }
+  }
+  for (StatusRow& r : snap.rows) {
+    std::string sha = r.live && !r.live->revision().sha().empty() ? r.live->revision().sha() : r.app_status.deployed_sha();
+    auto it = by_sha.find(sha);
+    if (it != by_sha.end()) r.revision = it->second;
+  }
+  return snap;
+}
+
+}  // namespace ferry::cli
