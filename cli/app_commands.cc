@@ -65,13 +65,6 @@ absl::Status CheckTimeout(const std::string& timeout) {
   return absl::OkStatus();
 }
 
-std::string EnvStatuses(const v1::Application& app, const Output& out) {
-  std::vector<std::string> parts;
-  for (const auto& s : app.status()) {
-    parts.push_back(absl::StrCat(s.environment_id(), ":", out.Paint(SyncName(s.sync_status()), SyncColor(s.sync_status()))));
-  }
-  return parts.empty() ? "-" : absl::StrJoin(parts, " ");
-}
 
 // ---- list / get -------------------------------------------------------------
 
@@ -86,8 +79,7 @@ absl::Status List(CliState& state, const ListFlags& f) {
   req.set_environment_id(f.env);
   req.set_page_size(1000);
   const Output& out = state.out();
-  Table t({{"NAME"}, {"REPO"}, {"REF"}, {"PATH"}, {"RENDER", true}, {"ENVIRONMENTS"}, {"SYNC POLICY"}, {"DECLARED IN", true},
-           {"STATUS"}});
+  Table t({{"NAME"}, {"REPO"}, {"REF"}, {"PATH"}, {"RENDER", true}, {"ENVIRONMENTS"}, {"SYNC POLICY"}, {"DECLARED IN", true}});
   while (true) {
     v1::ListApplicationsResponse resp;
     FERRY_RPC(*conn, "planner", "list applications", conn->Planner().ListApplications(conn->Call().get(), req, &resp));
@@ -101,8 +93,7 @@ absl::Status List(CliState& state, const ListFlags& f) {
       if (a.sync_policy().self_heal()) policy.push_back("self-heal");
       t.Add({a.id(), a.repository_id(), a.ref(), a.path().empty() ? "." : a.path(), RenderName(a.render_method()),
              absl::StrJoin(a.environment_ids(), ","), absl::StrJoin(policy, ","),
-             a.has_declared_by() ? absl::StrCat(a.declared_by().repository_id(), ":", a.declared_by().path()) : "-",
-             EnvStatuses(a, out)});
+             a.has_declared_by() ? absl::StrCat(a.declared_by().repository_id(), ":", a.declared_by().path()) : "-"});
     }
     if (resp.next_page_token().empty()) break;
     req.set_page_token(resp.next_page_token());

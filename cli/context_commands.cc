@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "cli/cli_state.h"
@@ -199,11 +200,11 @@ absl::Status ShowContext(CliState& state, const std::string& name_arg) {
     out.Emit(ContextJson(r.name, r.config, r.name == config->current()));
     return absl::OkStatus();
   }
-  out.Line(absl::StrCat("context:  ", r.name.empty() ? "(none: flags and environment)" : r.name));
-  out.Line(absl::StrCat("config:   ", config->path()));
-  for (const std::string& s : ServiceNames()) out.Line(absl::StrCat(s, ":", std::string(10 - s.size(), ' '), r.config.AddressOf(s)));
-  out.Line(absl::StrCat("tls:      ", r.config.insecure ? "off (plaintext)" : r.config.ca_file.empty() ? "on, system CAs" : "on, CA " + r.config.ca_file));
-  out.Line(absl::StrCat("auth:     ", std::getenv("FERRY_TOKEN") != nullptr ? "token from $FERRY_TOKEN" : Auth(r.config)));
+  out.Line(absl::StrCat("context:      ", r.name.empty() ? "(none: flags and environment)" : r.name));
+  out.Line(absl::StrCat("config:       ", config->path()));
+  for (const std::string& s : ServiceNames()) out.Line(absl::StrFormat("%-13s %s", s + ":", r.config.AddressOf(s)));
+  out.Line(absl::StrCat("tls:          ", r.config.insecure ? "off (plaintext)" : r.config.ca_file.empty() ? "on, system CAs" : "on, CA " + r.config.ca_file));
+  out.Line(absl::StrCat("auth:         ", std::getenv("FERRY_TOKEN") != nullptr ? "token from $FERRY_TOKEN" : Auth(r.config)));
   (void)name_arg;
   return absl::OkStatus();
 }

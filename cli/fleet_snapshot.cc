@@ -138,6 +138,23 @@ absl::StatusOr<FleetSnapshot> ReadFleet(Connection& conn, const SnapshotFilter& 
     if (it != index.end()) it->second->waiting.push_back(std::move(p));
   }
 
+  // The newest plan of each row, in any state: the planner's sync status
+  // (ListApplications leaves Application.status empty; GetApplication fills
+  // it from the same rule, one application at a time).
+  {
+    v1::ListPlansRequest req;
+    req.set_application_id(filter.application_id);
+    req.set_environment_id(filter.environment_id);
+    req.set_view(v1::PLAN_VIEW_BASIC);
+    req.set_page_size(1000);
+    v1::ListPlansResponse out;
+    FERRY_RPC(conn, "planner", "list plans", conn.Planner().ListPlans(conn.Call().get(), req, &out));
+    for (v1::Plan& p : *out.mutable_plans()) {
+      auto it = index.find({p.application_id(), p.environment_id()});
+      if (it != index.end() && !it->second->latest_plan) it->second->latest_plan = std::move(p);
+    }
+  }
+
   ReadLiveStates(conn, snap.rows);
 
   // The newest deployments: the latest per row, and the latest that succeeded.

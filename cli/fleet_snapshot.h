@@ -27,6 +27,7 @@ struct StatusRow {
   std::optional<v1::Deployment> last_deployment;   // newest, any state
   std::optional<v1::Deployment> last_succeeded;    // newest that succeeded
   std::vector<v1::Plan> waiting;  // PENDING / APPROVED / EXECUTING plans, newest first
+  std::optional<v1::Plan> latest_plan;  // the newest plan in any state (among the newest 1,000)
   std::string ref;                // the application's ref
   bool automated = false;
   bool self_heal = false;

@@ -20,13 +20,18 @@ std::vector<const v1::LiveObject*> Drifted(const StatusRow& r) {
   return out;
 }
 
+// The planner's rule (its GetApplication): the newest plan succeeded ->
+// Synced, failed -> Unknown, anything else -> OutOfSync; and live drift
+// makes it OutOfSync whatever the plans say.
 v1::SyncStatus SyncOf(const StatusRow& r) {
-  if (r.live && r.live->sync_status() != v1::SYNC_STATUS_UNSPECIFIED && !r.live->revision().sha().empty()) {
-    // Live drift wins; otherwise the planner's last diff says whether Git moved on.
-    if (r.live->sync_status() == v1::SYNC_STATUS_OUT_OF_SYNC) return v1::SYNC_STATUS_OUT_OF_SYNC;
-  }
+  if (r.live && r.live->sync_status() == v1::SYNC_STATUS_OUT_OF_SYNC) return v1::SYNC_STATUS_OUT_OF_SYNC;
   if (r.app_status.sync_status() != v1::SYNC_STATUS_UNSPECIFIED) return r.app_status.sync_status();
-  return r.live ? r.live->sync_status() : v1::SYNC_STATUS_UNKNOWN;
+  if (!r.latest_plan) return v1::SYNC_STATUS_UNKNOWN;
+  switch (r.latest_plan->state()) {
+    case v1::PLAN_STATE_SUCCEEDED: return v1::SYNC_STATUS_SYNCED;
+    case v1::PLAN_STATE_FAILED: return v1::SYNC_STATUS_UNKNOWN;
+    default: return v1::SYNC_STATUS_OUT_OF_SYNC;
+  }
 }
 
 v1::HealthStatus HealthOf(const StatusRow& r) {
