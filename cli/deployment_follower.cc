@@ -71,6 +71,11 @@ void DeploymentFollower::Redraw(bool force) {
 void DeploymentFollower::Step(const v1::DeploymentStep& step) {
   auto it = steps_.find(step.sequence());
   bool was_done = it != steps_.end() && it->second.result() != v1::STEP_RESULT_RUNNING;
+  // The snapshot and the live events overlap: a step's "started" record may
+  // arrive after its "finished" one. A finished step stays finished (and is
+  // printed once).
+  if (was_done && step.result() == v1::STEP_RESULT_RUNNING && step.attempt() <= it->second.attempt()) return;
+  if (was_done && step.result() == it->second.result() && step.attempt() == it->second.attempt()) return;
   steps_[step.sequence()] = step;
   if (out_.structured()) {
     nlohmann::json j = ToJson(step);
