@@ -6,6 +6,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/concurrency/parallel_for.h"
 #include "common/status/status_macros.h"
 
 namespace ferry::cli {
@@ -132,58 +133,91 @@ absl::StatusOr<FleetSnapshot> ReadFleet(Connection& conn, const SnapshotFilter& 
   std::map<std::pair<std::string, std::string>, StatusRow*> index;
   for (StatusRow& r : snap.rows) index[{r.application_id, r.environment_id}] = &r;
 
-  ASSIGN_OR_RETURN(std::vector<v1::Plan> plans, ListWaitingPlans(conn, filter));
-  for (v1::Plan& p : plans) {
+  // The reads below are independent of each other: they run at once, each
+  // into its own result (the stubs are made first; a stub may be shared
+  // between threads, its lazy creation may not).
+  conn.Planner();
+  conn.Deployer();
+  conn.RepoWatcher();
+  absl::StatusOr<std::vector<v1::Plan>> waiting;
+  absl::Status latest_status;
+  v1::ListPlansResponse latest;
+  grpc::Status deployments_status;
+  v1::ListDeploymentsResponse deployments;
+  std::vector<std::string> repo_list(repos.begin(), repos.end());
+  std::vector<grpc::Status> revisions_status(repo_list.size());
+  std::vector<v1::ListRevisionsResponse> revisions(repo_list.size());
+  const size_t kFixed = 4;
+  absl::Status ran = concurrency::ParallelFor(kFixed + repo_list.size(), 6, [&](size_t i) -> absl::Status {
+    switch (i) {
+      case 0:
+        ReadLiveStates(conn, snap.rows);
+        return absl::OkStatus();
+      case 1:
+        waiting = ListWaitingPlans(conn, filter);
+        return absl::OkStatus();
+      case 2: {
+        // The newest plan of each row, in any state: the planner's sync
+        // status (ListApplications leaves Application.status empty;
+        // GetApplication fills it from the same rule, one at a time).
+        v1::ListPlansRequest req;
+        req.set_application_id(filter.application_id);
+        req.set_environment_id(filter.environment_id);
+        req.set_view(v1::PLAN_VIEW_BASIC);
+        req.set_page_size(1000);
+        grpc::Status st = conn.Planner().ListPlans(conn.Call().get(), req, &latest);
+        if (!st.ok()) latest_status = conn.Error("planner", "list plans", st);
+        return absl::OkStatus();
+      }
+      case 3: {
+        // The newest deployments: the latest per row, and the latest that succeeded.
+        v1::ListDeploymentsRequest req;
+        req.set_application_id(filter.application_id);
+        req.set_environment_id(filter.environment_id);
+        req.set_page_size(1000);
+        deployments_status = conn.Deployer().ListDeployments(conn.Call().get(), req, &deployments);
+        return absl::OkStatus();
+      }
+      default: {
+        // The deployed commits, from each repository's newest revisions.
+        size_t k = i - kFixed;
+        v1::ListRevisionsRequest req;
+        req.set_repository_id(repo_list[k]);
+        req.set_page_size(1000);
+        revisions_status[k] = conn.RepoWatcher().ListRevisions(conn.Call().get(), req, &revisions[k]);
+        return absl::OkStatus();
+      }
+    }
+  });
+  RETURN_IF_ERROR(ran);
+  if (!waiting.ok()) return waiting.status();
+  RETURN_IF_ERROR(latest_status);
+  for (v1::Plan& p : *waiting) {
     auto it = index.find({p.application_id(), p.environment_id()});
     if (it != index.end()) it->second->waiting.push_back(std::move(p));
   }
-
-  // The newest plan of each row, in any state: the planner's sync status
-  // (ListApplications leaves Application.status empty; GetApplication fills
-  // it from the same rule, one application at a time).
-  {
-    v1::ListPlansRequest req;
-    req.set_application_id(filter.application_id);
-    req.set_environment_id(filter.environment_id);
-    req.set_view(v1::PLAN_VIEW_BASIC);
-    req.set_page_size(1000);
-    v1::ListPlansResponse out;
-    FERRY_RPC(conn, "planner", "list plans", conn.Planner().ListPlans(conn.Call().get(), req, &out));
-    for (v1::Plan& p : *out.mutable_plans()) {
-      auto it = index.find({p.application_id(), p.environment_id()});
-      if (it != index.end() && !it->second->latest_plan) it->second->latest_plan = std::move(p);
-    }
+  for (v1::Plan& p : *latest.mutable_plans()) {
+    auto it = index.find({p.application_id(), p.environment_id()});
+    if (it != index.end() && !it->second->latest_plan) it->second->latest_plan = std::move(p);
   }
-
-  ReadLiveStates(conn, snap.rows);
-
-  // The newest deployments: the latest per row, and the latest that succeeded.
-  {
-    v1::ListDeploymentsRequest req;
-    req.set_application_id(filter.application_id);
-    req.set_environment_id(filter.environment_id);
-    req.set_page_size(1000);
-    v1::ListDeploymentsResponse out;
-    FERRY_RPC(conn, "deployer", "list deployments", conn.Deployer().ListDeployments(conn.Call().get(), req, &out));
-    for (v1::Deployment& d : *out.mutable_deployments()) {
-      auto it = index.find({d.application_id(), d.environment_id()});
-      if (it == index.end()) continue;
-      StatusRow* row = it->second;
-      if (!row->last_deployment) row->last_deployment = d;
-      if (!row->last_succeeded && d.state() == v1::DEPLOYMENT_STATE_SUCCEEDED) row->last_succeeded = d;
-    }
+  if (!deployments_status.ok()) {
+    snap.warnings.push_back(std::string(conn.Error("deployer", "list deployments", deployments_status).message()));
   }
-
-  // The deployed commits, from each repository's newest revisions.
+  for (v1::Deployment& d : *deployments.mutable_deployments()) {
+    auto it = index.find({d.application_id(), d.environment_id()});
+    if (it == index.end()) continue;
+    StatusRow* row = it->second;
+    if (!row->last_deployment) row->last_deployment = d;
+    if (!row->last_succeeded && d.state() == v1::DEPLOYMENT_STATE_SUCCEEDED) row->last_succeeded = d;
+  }
   std::map<std::string, v1::Revision> by_sha;
-  for (const std::string& repo : repos) {
-    v1::ListRevisionsRequest req;
-    req.set_repository_id(repo);
-    req.set_page_size(1000);
-    v1::ListRevisionsResponse out;
-    grpc::Status s = conn.RepoWatcher().ListRevisions(conn.Call().get(), req, &out);
-    if (!s.ok()) continue;  // commits then show by sha only
-    for (v1::Revision& r : *out.mutable_revisions()) {
+  for (size_t k = 0; k < repo_list.size(); ++k) {
+    if (!revisions_status[k].ok()) {  // commits then show by sha only
+      snap.warnings.push_back(
+          std::string(conn.Error("repo-watcher", "list the revisions of " + repo_list[k], revisions_status[k]).message()));
+      continue;
+    }
+    for (v1::Revision& r : *revisions[k].mutable_revisions()) {
       if (!r.sha().empty() && !by_sha.count(r.sha())) by_sha[r.sha()] = std::move(r);
     }
   }

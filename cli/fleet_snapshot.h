@@ -37,6 +37,8 @@ struct FleetSnapshot {
   std::vector<StatusRow> rows;  // by application, then environment
   int applications = 0;
   int environments = 0;
+  // What could not be read (the deployer down, say): the rest is still shown.
+  std::vector<std::string> warnings;
 };
 
 struct SnapshotFilter {

@@ -40,8 +40,9 @@ void PrintPlanSummary(const v1::Plan& plan, const Output& out, absl::Time now) {
     }
   }
   std::string title = plan.preview() ? "preview" : plan.id();
-  out.Line(absl::StrCat(out.Paint(title, Color::kBold), "  ", plan.application_id(), " → ", plan.environment_id(), "  ",
-                        plan.preview() ? "" : out.Paint(PlanStateName(plan.state()), PlanStateColor(plan.state()))));
+  out.Line(absl::StrCat(out.Paint(title, Color::kBold), "  ", plan.application_id(), " → ", plan.environment_id(),
+                        plan.preview() ? " (nothing kept)"
+                                       : "  " + out.Paint(PlanStateName(plan.state()), PlanStateColor(plan.state()))));
   out.Line(absl::StrCat("  revision:  ", plan.source_revision().sha().empty() ? "(first deploy)" : ShortSha(plan.source_revision().sha()),
                         " → ", ShortSha(plan.target_revision().sha()),
                         plan.target_revision().ref().empty() ? "" : " (" + plan.target_revision().ref() + ")",

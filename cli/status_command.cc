@@ -185,6 +185,7 @@ absl::Status Status(CliState& state, const StatusFlags& f) {
   const Output& out = state.out();
   if (out.structured()) {
     for (const StatusRow& r : snap.rows) out.Emit(RowJson(r));
+    for (const std::string& w : snap.warnings) std::fprintf(stderr, "ferry: %s\n", w.c_str());
     return absl::OkStatus();
   }
   if (snap.rows.empty()) {
@@ -223,6 +224,7 @@ absl::Status Status(CliState& state, const StatusFlags& f) {
                         attention > 0 ? absl::StrCat(", ", attention, " need", attention == 1 ? "s" : "", " attention:")
                                       : "."));
   for (const std::string& a : advice) out.Line("  • " + a);
+  for (const std::string& w : snap.warnings) std::fprintf(stderr, "ferry: %s\n", w.c_str());
   return absl::OkStatus();
 }
 

@@ -288,6 +288,14 @@ TEST(CliTest, ErrorsSayWhatToDoNext) {
   r = cli.Run({"status"}, {"FERRY_CONFIG=" + cli.dir() + "/none.yaml"});
   EXPECT_RUN(r, 1);
   EXPECT_TRUE(absl::StrContains(r.err, "Run `make up`")) << r.err;
+
+  // The deployer down: status still shows what the planner knows, and says
+  // what it could not read.
+  ASSERT_TRUE(suite.process("deployer").Stop().ok());
+  r = cli.Run({"status", "--request-timeout", "3s"});
+  EXPECT_RUN(r, 0);
+  EXPECT_TRUE(absl::StrContains(r.out, "awaiting approval (" + suite.prod_plan())) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.err, "the deployer at")) << r.err;
 }
 
 TEST(CliTest, LoginAndContextsKeepEachOther) {
