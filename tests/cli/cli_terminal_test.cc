@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/json/json.h"
 #include "common/process/run_process.h"
 #include "tests/cli/cli_harness.h"
 
@@ -110,6 +111,19 @@ TEST(CliTerminalTest, ColourProgressAndCtrlC) {
   EXPECT_TRUE(absl::StrContains(screen, "stopped waiting; plan plan-")) << screen;
   CliResult plans = cli.Run({"plan", "list", "--app", "web", "--env", "prod", "--state", "pending", "-o", "json"});
   EXPECT_TRUE(absl::StrContains(plans.out, "PLAN_STATE_PENDING")) << plans.out;
+
+  // audit tail -f shows what happens as it happens; Ctrl-C ends it (exit 0).
+  tmux.Start("tail", ferry + " audit tail -f -n 1 --env prod");
+  tmux.WaitFor("tail", "TIME");
+  // The plan `sync --wait` made (it superseded the seeded one).
+  absl::StatusOr<nlohmann::json> first = ParseJson(plans.out.substr(0, plans.out.find('\n')));
+  ASSERT_TRUE(first.ok()) << plans.out;
+  const std::string plan = (*first)["id"].get<std::string>();
+  CliResult rejected = cli.Run({"plan", "reject", plan, "--comment", "not now"});
+  ASSERT_EQ(rejected.exit_code, 0) << rejected.err;
+  screen = tmux.WaitFor("tail", "PLAN_REJECTED");
+  tmux.Keys("tail", "C-c");
+  screen = tmux.WaitFor("tail", "exit=0");
 }
 
 }  // namespace

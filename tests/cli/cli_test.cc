@@ -7,7 +7,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/json/json.h"
@@ -232,6 +234,67 @@ TEST(CliTest, ApproveSyncWaitRollBackAndPin) {
   (void)first;
   (void)v3;
   (void)bad;
+}
+
+TEST(CliTest, CreateChangeAndRemoveEverything) {
+  SecureSuite suite;
+  ASSERT_TRUE(suite.Start());
+  ASSERT_TRUE(suite.Seed());
+  CliHarness cli(suite);
+
+  CliResult r = cli.Run({"env", "create", "qa", "--host-root", suite.dir() + "/env-qa", "--approval", "auto"});
+  EXPECT_RUN(r, 0);
+  r = cli.Run({"env", "create", "qa2", "--host-root", suite.dir() + "/env-qa2", "--approval", "sometimes"});
+  EXPECT_RUN(r, kUsage);
+  r = cli.Run({"app", "create", "api", "--repo", "config", "--path", "apps/web", "--env", "qa", "--auto"});
+  EXPECT_RUN(r, 0);
+  EXPECT_TRUE(absl::StrContains(r.out, "application api created")) << r.out;
+  r = cli.Run({"app", "create", "api", "--repo", "config", "--path", "apps/web", "--env", "qa"});
+  EXPECT_RUN(r, 1);
+  EXPECT_TRUE(absl::StrContains(r.err, "already exists")) << r.err;
+  r = cli.Run({"app", "refresh", "api"});
+  EXPECT_RUN(r, 0);
+  r = cli.Run({"app", "wait", "api", "--timeout", "60s"});  // one environment: no --env needed
+  EXPECT_RUN(r, 0);
+  EXPECT_TRUE(absl::StrContains(r.out, "api in qa is Healthy")) << r.out;
+
+  // Declared in Git: the API refuses, and says where to change it.
+  r = cli.Run({"app", "rm", "web"});
+  EXPECT_RUN(r, 1);
+  r = cli.Run({"env", "rm", "qa"});
+  EXPECT_RUN(r, 1);
+  EXPECT_TRUE(absl::StrContains(r.err, "`ferry app list --env qa`")) << r.err;
+  EXPECT_RUN(cli.Run({"app", "rm", "api"}), 0);
+  EXPECT_RUN(cli.Run({"env", "rm", "qa"}), 0);
+  r = cli.Run({"env", "get", "qa"});
+  EXPECT_RUN(r, 1);
+
+  r = cli.Run({"repo", "add", "other", suite.dir() + "/git/remote.git", "--branch", "main", "--poll", "5s"});
+  EXPECT_RUN(r, 0);
+  r = cli.Run({"repo", "update", "other", "--poll", "10s"});
+  EXPECT_RUN(r, 0);
+  EXPECT_TRUE(absl::StrContains(r.out, "updated (poll_interval)")) << r.out;
+  r = cli.Run({"repo", "get", "other", "-o", "json"});
+  EXPECT_RUN(r, 0);
+  EXPECT_EQ(JsonLines(r.out).at(0)["poll_interval"], "10s") << r.out;
+  EXPECT_RUN(cli.Run({"repo", "update", "other"}), kUsage);
+  EXPECT_RUN(cli.Run({"repo", "rm", "other"}), 0);
+  EXPECT_RUN(cli.Run({"repo", "get", "other"}), 1);
+
+  // Tokens: the secret alone on stdout; revoked, it stops working.
+  r = cli.Run({"token", "create", "bob", "--group", "devs", "--ttl", "1h"});
+  EXPECT_RUN(r, 0);
+  const std::string secret(absl::StripAsciiWhitespace(r.out));
+  ASSERT_TRUE(absl::StartsWith(secret, "ferry_")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.err, "shown this once")) << r.err;
+  r = cli.Run({"whoami"}, {"FERRY_TOKEN=" + secret});
+  EXPECT_RUN(r, 0);
+  EXPECT_TRUE(absl::StartsWith(r.out, "user:bob ")) << r.out;
+  r = cli.Run({"token", "list", "--subject", "bob"});
+  EXPECT_RUN(r, 0);
+  EXPECT_TRUE(absl::StrContains(r.out, "devs")) << r.out;
+  EXPECT_RUN(cli.Run({"token", "revoke", secret.substr(6, 12)}), 0);
+  EXPECT_TRUE(SecureSuite::Eventually([&] { return cli.Run({"whoami"}, {"FERRY_TOKEN=" + secret}).exit_code == 1; }));
 }
 
 TEST(CliTest, ErrorsSayWhatToDoNext) {
