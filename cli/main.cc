@@ -8,6 +8,7 @@
 #include "cli/cli_state.h"
 #include "cli/exit_codes.h"
 #include "cli/interrupt.h"
+#include "common/concurrency/last_resort.h"
 
 int main(int argc, char** argv) {
   using namespace ferry::cli;
@@ -54,7 +55,8 @@ int main(int argc, char** argv) {
     return code == 0 ? kExitOk : kExitUsage;
   }
   absl::Status status = state.Prepare();
-  if (status.ok() && state.action) status = state.action();
+  // The last-resort catch: a surprise becomes an INTERNAL error, never a crash.
+  if (status.ok() && state.action) status = ferry::concurrency::RunGuarded("ferry", [&] { return state.action(); });
   if (!status.ok()) std::fprintf(stderr, "ferry: %s\n", std::string(status.message()).c_str());
   std::fflush(stdout);
   return ExitCodeOf(status);
