@@ -297,6 +297,50 @@ TEST(CliTest, CreateChangeAndRemoveEverything) {
   EXPECT_TRUE(SecureSuite::Eventually([&] { return cli.Run({"whoami"}, {"FERRY_TOKEN=" + secret}).exit_code == 1; }));
 }
 
+TEST(CliTest, StatusShowsDriftAndSyncPutsGitsVersionBack) {
+  SecureSuite suite;
+  ASSERT_TRUE(suite.Start());
+  ASSERT_TRUE(suite.Seed());
+  CliHarness cli(suite);
+  EXPECT_RUN(cli.Run({"plan", "approve", suite.staging_plan()}), 0);
+  EXPECT_RUN(cli.Run({"app", "wait", "web", "--env", "staging", "--timeout", "60s"}), 0);
+  {
+    v1::UpdateDriftSettingsRequest req;
+    req.mutable_settings()->set_application_id("web");
+    req.mutable_settings()->set_environment_id("staging");
+    req.mutable_settings()->mutable_interval()->set_seconds(1);
+    req.mutable_update_mask()->add_paths("interval");
+    v1::DriftSettings out;
+    grpc::Status st = suite.Deployer()->UpdateDriftSettings(SecureSuite::Context(suite.admin_token()).get(), req, &out);
+    ASSERT_TRUE(st.ok()) << Describe(st);
+  }
+  const std::string file = suite.dir() + "/env-staging/web/greeting.txt";
+  ASSERT_TRUE(std::filesystem::exists(file)) << file;
+  std::ofstream(file, std::ios::trunc) << "edited by hand\n";
+  CliResult r;
+  EXPECT_TRUE(SecureSuite::Eventually(
+      [&] {
+        r = cli.Run({"status", "--app", "web", "--env", "staging", "-o", "json"});
+        auto rows = JsonLines(r.out);
+        return !rows.empty() && !rows[0]["drift"].empty();
+      },
+      absl::Seconds(30)))
+      << r.out << r.err;
+  r = cli.Run({"status", "--app", "web", "--env", "staging"});
+  EXPECT_RUN(r, 0);
+  EXPECT_TRUE(absl::StrContains(r.out, "OutOfSync")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "drift: 1 object")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "drifted from Git (ConfigFile/greeting modified)")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "`ferry app sync web --env staging` puts Git's version back")) << r.out;
+
+  r = cli.Run({"app", "sync", "web", "--env", "staging", "--approve", "--wait", "--timeout", "60s"});
+  EXPECT_RUN(r, 0);
+  std::ifstream in(file);
+  std::stringstream content;
+  content << in.rdbuf();
+  EXPECT_EQ(content.str(), "hello\n");
+}
+
 TEST(CliTest, ErrorsSayWhatToDoNext) {
   SecureSuite suite;
   ASSERT_TRUE(suite.Start());
