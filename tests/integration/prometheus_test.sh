@@ -19,7 +19,7 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; tail -n 30 "$work/up.log" >&2 || true; exit 1; }
 
-FERRY_HOME="$work/ferry" FERRY_PORT_OFFSET=$off FERRY_READY_FILE="$work/ready" FERRY_BUILD_DIR="$build" \
+FERRY_CONFIG="$work/ferry-config.yaml" FERRY_HOME="$work/ferry" FERRY_PORT_OFFSET=$off FERRY_READY_FILE="$work/ready" FERRY_BUILD_DIR="$build" \
   setsid "$root/scripts/ferry-up" >"$work/up.log" 2>&1 &
 up_pid=$!
 

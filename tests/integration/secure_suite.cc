@@ -258,7 +258,11 @@ bool SecureSuite::Seed() {
 }
 
 std::string SecureSuite::CommitGreeting(const std::string& text) {
-  std::string sha = repo_->Commit({{"apps/web/deploy.yaml", ConfigFile(text)}}, text);
+  return CommitFiles({{"apps/web/deploy.yaml", ConfigFile(text)}}, text);
+}
+
+std::string SecureSuite::CommitFiles(const std::map<std::string, std::string>& files, const std::string& message) {
+  std::string sha = repo_->Commit(files, message);
   repo_->Push("main");
   v1::RefreshRepositoryRequest req;
   req.set_repository_id("config");

@@ -8,6 +8,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -76,6 +77,11 @@ class SecureSuite {
   // Commits a new greeting for `web` (after Seed), pushes it and waits until
   // the repo-watcher has it; returns the commit.
   std::string CommitGreeting(const std::string& text);
+  // Commits `files` (path -> content) after Seed, pushes and waits until the
+  // repo-watcher has it; returns the commit.
+  std::string CommitFiles(const std::map<std::string, std::string>& files, const std::string& message);
+  // The file holding the admin token.
+  const std::string& admin_token_path() const { return admin_token_path_; }
   // Waits until the plan reaches `state`; false on timeout.
   bool WaitForPlan(const std::string& id, v1::PlanState state, absl::Duration timeout = absl::Seconds(60));
   const std::string& head() const { return head_; }

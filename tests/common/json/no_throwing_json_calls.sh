@@ -1,5 +1,5 @@
 #!/bin/sh
-# Fails when C++ code in common/ or services/ calls nlohmann-json's throwing
+# Fails when C++ code in cli/, common/ or services/ calls nlohmann-json's throwing
 # parse()/dump() (or a parsing literal or binary-format reader) directly,
 # instead of ParseJson/DumpJson/DumpJsonLossy from common/json/json.h. One
 # throw on a background thread ends the process.
@@ -23,7 +23,7 @@ fi
 # (it does not throw) but has no use here either.
 pattern='json::parse[[:space:]]*\(|(\.|->)dump[[:space:]]*\(|"_json\b|json::from_(cbor|msgpack|ubjson|bson|bjdata)[[:space:]]*\('
 
-found=$(find common services -type f \( -name '*.cc' -o -name '*.h' \) ! -path 'common/json/*' | sort |
+found=$(find cli common services -type f \( -name '*.cc' -o -name '*.h' \) ! -path 'common/json/*' | sort |
   while read -r f; do
     if grep -qxF "$f" "$allowed"; then continue; fi
     # Skip whole-line comments; a call in code is what matters.
@@ -35,4 +35,4 @@ if [ -n "$found" ]; then
   echo "$found" >&2
   exit 1
 fi
-echo "no direct throwing JSON calls in common/ and services/ (outside common/json and the allowlist)"
+echo "no direct throwing JSON calls in cli/, common/ and services/ (outside common/json and the allowlist)"
