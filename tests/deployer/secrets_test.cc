@@ -220,7 +220,8 @@ class HostSecretsTest : public SecretsTest {
   void SetUp() override {
     SecretsTest::SetUp();
     resolver_ = std::make_unique<SecretResolver>(Options());
-    target_ = std::make_unique<host::HostTarget>(dir_ + "/root", host::WorkloadIdentity{}, resolver_.get());
+    target_ = std::make_unique<host::HostTarget>(dir_ + "/root", host::WorkloadIdentity{}, /*allow_special_modes=*/false,
+                                                 resolver_.get());
     sealed_ = *ferry::secrets::Seal(kPlain, key_->PublicKeyText());
     fetch_ = [this](const std::string& source, const std::string& path) -> absl::StatusOr<std::string> {
       if (source == "apps/web/web.yaml" && path == "db.sealed") return sealed_;

@@ -35,6 +35,8 @@ class HostTarget final : public Target {
   // application secrets of Process env and ConfigFile content.
   explicit HostTarget(std::string root_dir, WorkloadIdentity who = {}, bool allow_special_modes = false,
                       const secrets::SecretResolver* secrets = nullptr);
+  // A resolver given third would silently become allow_special_modes.
+  HostTarget(std::string root_dir, WorkloadIdentity who, const secrets::SecretResolver* secrets) = delete;
 
   absl::StatusOr<std::vector<TargetObject>> Prepare(const AppScope& app, std::vector<TargetObject> objects,
                                                    const FileFetcher& fetch) override;
