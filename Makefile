@@ -1,9 +1,9 @@
 # Ferry's two commands: `make up` and `make test`. Both install what is
 # missing (scripts/install-deps, which also runs every scripts/install-<tool>:
-# helm and kubectl, grpcurl when the Go module proxy answers, and the
-# Kubernetes test bed's kube-apiserver and etcd, built once into .tools/kube/
-# by scripts/install-kube-testbed) and build
-# first. `make up` and `make demo` run with TLS and tokens on; for
+# helm and kubectl, grpcurl when the Go module proxy answers) and build
+# first; `make test` also installs the tools only tests need
+# (scripts/install-test-tools: the Kubernetes test bed's kube-apiserver and
+# etcd, built once into .tools/kube/, and a Vault-API dev server). `make up` and `make demo` run with TLS and tokens on; for
 # development only, `make up FERRY_INSECURE=1` runs without either.
 BUILD_DIR ?= build
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -11,7 +11,7 @@ JOBS ?= $(shell nproc)
 # Lets ccache reuse objects across clones in other folders (CI clones afresh).
 export CCACHE_BASEDIR := $(CURDIR)
 
-.PHONY: all deps build up demo test check-thread-safety test-tsan test-asan fuzz bench clean
+.PHONY: all deps test-tools build up demo test check-thread-safety test-tsan test-asan fuzz bench clean
 
 all: build
 
@@ -28,7 +28,12 @@ up: build
 demo: build
 	@FERRY_BUILD_DIR=$(abspath $(BUILD_DIR)) scripts/ferry-demo
 
-test: build
+# Tools only the tests need (the real kube-apiserver and etcd, a Vault-API
+# server), installed once into .tools/.
+test-tools: deps
+	@scripts/install-test-tools
+
+test: build test-tools
 	@scripts/check-thread-safety $(BUILD_DIR)
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
