@@ -1,4 +1,5 @@
-# Ferry: one image with the four service binaries.
+# Ferry: one image with the four service binaries, the `ferry` command, and
+# the helm and kubectl the planner renders with (scripts/install-k8s-tools).
 # Unverified here: the development machines have no Docker engine. It builds
 # with the same scripts the Makefile uses (scripts/install-deps, CMake).
 #
@@ -10,7 +11,7 @@ COPY scripts/install-deps scripts/install-deps
 RUN scripts/install-deps
 COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
- && cmake --build /build --target ferry-repo-watcher ferry-planner ferry-deployer ferry-audit ferry-secrets
+ && cmake --build /build --target ferry-repo-watcher ferry-planner ferry-deployer ferry-audit ferry-secrets ferry
 
 FROM debian:12-slim
 RUN apt-get update \
@@ -25,7 +26,10 @@ RUN apt-get update \
  && mkdir -p /var/cache/ferry /etc/ferry/audit \
  && chown ferry:ferry /var/cache/ferry /etc/ferry/audit
 COPY --from=build /build/bin/ferry-repo-watcher /build/bin/ferry-planner \
-     /build/bin/ferry-deployer /build/bin/ferry-audit /build/bin/ferry-secrets /usr/local/bin/
+     /build/bin/ferry-deployer /build/bin/ferry-audit /build/bin/ferry-secrets /build/bin/ferry /usr/local/bin/
+# The planner renders Helm charts and Kustomize overlays with these (found on
+# PATH; --helm-path / --kubectl-path override).
+COPY --from=build /src/.tools/bin/helm /src/.tools/bin/kubectl /usr/local/bin/
 # The suite's CA and certificates (compose's one-shot `certs` service; or
 # `docker run --rm -v $PWD/tls:/tls --entrypoint ferry-certs ferry:dev /tls ...`).
 COPY scripts/ferry-certs /usr/local/bin/ferry-certs
