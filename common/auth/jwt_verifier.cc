@@ -1,6 +1,5 @@
 #include "common/auth/jwt_verifier.h"
 
-#include <arpa/inet.h>
 #include <cjose/cjose.h>
 #include <curl/curl.h>
 #include <sys/stat.h>
@@ -9,7 +8,6 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
-#include <mutex>
 #include <optional>
 #include <utility>
 
@@ -19,6 +17,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/http/curl_support.h"
 #include "common/json/json.h"
 #include "common/logging/logger.h"
 #include "common/status/status_macros.h"
@@ -27,6 +26,11 @@ namespace ferry::auth {
 namespace {
 
 using nlohmann::json;
+using http::CurlFree;
+using http::CurlRelease;
+using http::CurlUrlRelease;
+using http::InitCurlOnce;
+using http::IsLoopbackHost;
 
 constexpr size_t kMaxUserNameBytes = 256;
 constexpr size_t kMaxShownBytes = 100;
@@ -273,23 +277,6 @@ absl::StatusOr<std::string> ReadFileCapped(const std::string& path, size_t max_b
   return text;
 }
 
-bool IsLoopbackHost(std::string host) {
-  host = absl::AsciiStrToLower(host);
-  if (host == "localhost" || host == "[::1]" || host == "::1") return true;
-  in_addr v4{};
-  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
-  return false;
-}
-
-struct CurlUrlRelease {
-  void operator()(CURLU* u) const { curl_url_cleanup(u); }
-};
-struct CurlRelease {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-struct CurlFree {
-  void operator()(char* s) const { curl_free(s); }
-};
 
 // Whether the URL may be fetched: https anywhere, http only to loopback.
 // Returns whether it is loopback http (no proxy then).
@@ -311,28 +298,11 @@ absl::StatusOr<bool> CheckJwksUrl(const std::string& url) {
   return absl::InvalidArgumentError("jwks_url must be https (http only to a loopback address)");
 }
 
-struct Body {
-  std::string data;
-  size_t cap = 0;
-  bool too_big = false;
-};
-
-size_t WriteBody(char* ptr, size_t size, size_t count, void* user) {
-  auto* body = static_cast<Body*>(user);
-  const size_t n = size * count;
-  if (body->data.size() + n > body->cap) {
-    body->too_big = true;
-    return 0;  // aborts the transfer
-  }
-  body->data.append(ptr, n);
-  return n;
-}
-
 absl::StatusOr<std::string> FetchUrl(const std::string& url, const JwtVerifier::Options& options) {
   ASSIGN_OR_RETURN(const bool loopback_http, CheckJwksUrl(url));
   std::unique_ptr<CURL, CurlRelease> curl(curl_easy_init());
   if (!curl) return absl::ResourceExhaustedError("cannot start libcurl");
-  Body body;
+  http::BoundedBody body;
   body.cap = options.max_jwks_bytes;
   char error[CURL_ERROR_SIZE] = {0};
   const long timeout_ms = static_cast<long>(absl::ToInt64Milliseconds(options.fetch_timeout));
@@ -344,7 +314,7 @@ absl::StatusOr<std::string> FetchUrl(const std::string& url, const JwtVerifier::
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
   curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(options.max_jwks_bytes));
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &WriteBody);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &http::AppendBounded);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "ferry-jwt-verifier");
@@ -358,11 +328,6 @@ absl::StatusOr<std::string> FetchUrl(const std::string& url, const JwtVerifier::
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
   if (code != 200) return absl::UnavailableError(absl::StrCat("HTTP status ", code));
   return std::move(body.data);
-}
-
-void InitCurlOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
 }  // namespace

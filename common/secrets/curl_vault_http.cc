@@ -1,66 +1,28 @@
 #include "common/secrets/curl_vault_http.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
-#include <netinet/in.h>
 
 #include <fstream>
-#include <mutex>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/http/curl_support.h"
 
 namespace ferry::secrets {
 namespace {
 
-struct CurlUrlRelease {
-  void operator()(CURLU* u) const { curl_url_cleanup(u); }
-};
-struct CurlRelease {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-struct CurlFree {
-  void operator()(char* s) const { curl_free(s); }
-};
-struct SlistRelease {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
-
-void InitCurlOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-bool IsLoopbackHost(std::string host) {
-  host = absl::AsciiStrToLower(host);
-  if (host == "localhost" || host == "[::1]" || host == "::1") return true;
-  in_addr v4{};
-  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
-  return false;
-}
+using http::CurlFree;
+using http::CurlRelease;
+using http::CurlUrlRelease;
+using http::InitCurlOnce;
+using http::IsLoopbackHost;
+using http::SlistRelease;
 
 std::string Part(CURLU* u, CURLUPart part) {
   char* raw = nullptr;
   if (curl_url_get(u, part, &raw, 0) != CURLUE_OK || raw == nullptr) return "";
   std::unique_ptr<char, CurlFree> owned(raw);
   return owned.get();
-}
-
-struct Body {
-  std::string data;
-  size_t cap = 0;
-  bool too_big = false;
-};
-
-size_t WriteBody(char* ptr, size_t size, size_t count, void* user) {
-  auto* body = static_cast<Body*>(user);
-  const size_t n = size * count;
-  if (body->data.size() + n > body->cap) {
-    body->too_big = true;
-    return 0;  // aborts the transfer
-  }
-  body->data.append(ptr, n);
-  return n;
 }
 
 absl::Status BadAddress(const std::string& why) {
@@ -111,7 +73,7 @@ absl::StatusOr<VaultResponse> CurlVaultHttp::Send(const std::string& method, con
   if (!curl) return absl::ResourceExhaustedError("vault: cannot start libcurl");
   CURL* c = curl.get();
   const std::string url = base_ + api_path;
-  Body answer;
+  http::BoundedBody answer;
   answer.cap = options_.max_response_bytes;
   char error[CURL_ERROR_SIZE] = {0};
   const long timeout_ms = static_cast<long>(absl::ToInt64Milliseconds(options_.timeout));
@@ -141,7 +103,7 @@ absl::StatusOr<VaultResponse> CurlVaultHttp::Send(const std::string& method, con
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
   curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(options_.max_response_bytes));
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &WriteBody);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &http::AppendBounded);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "ferry-vault-client");
