@@ -233,8 +233,16 @@ TEST_F(KubernetesDeployerTest, DriftOnAManagedFieldIsDetectedAuditedWithItsPathA
 
   Kube("scale deployment web --replicas=7");
   Kube("patch configmap a --type=merge -p '{\"data\":{\"value\":\"edited\"}}'");
-  live = deployer_->GetLiveState(req);
-  ASSERT_TRUE(live.ok());
+  // The target sees others' writes through its watches: within moments.
+  absl::Time until = absl::Now() + absl::Seconds(5);
+  do {
+    live = deployer_->GetLiveState(req);
+    ASSERT_TRUE(live.ok());
+    bool both = true;
+    for (const auto& o : live->objects()) both = both && o.drift() == v1::DRIFT_STATUS_MODIFIED;
+    if (both) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  } while (absl::Now() < until);
   EXPECT_EQ(live->sync_status(), v1::SYNC_STATUS_OUT_OF_SYNC);
   deployer_->DriftPass(/*force=*/true);
   deployer_->WaitIdle();
