@@ -392,6 +392,10 @@ std::pair<v1::HealthStatus, std::string> KubernetesTarget::Health(const AppScope
   return HealthOf(*live);
 }
 
+bool KubernetesTarget::TakeChanged(const AppScope& app) {
+  return watch_->TakeChanged(app.application_id, app.environment_id);
+}
+
 absl::StatusOr<DryRunResult> KubernetesTarget::DryRun(const AppScope& app, const TargetObject& desired) {
   absl::StatusOr<json> doc = ParseObject(desired);
   if (!doc.ok()) return doc.status();

@@ -66,6 +66,9 @@ class KubernetesTarget final : public Target {
   // reported, then forced for the result. Server fields dropped, Secret
   // values as digests.
   absl::StatusOr<DryRunResult> DryRun(const AppScope& app, const TargetObject& desired) override;
+  // A watch event of an object labelled with the application and
+  // environment that is not the echo of Ferry's own apply.
+  bool TakeChanged(const AppScope& app) override;
 
   KubeClient& client() { return *client_; }
   WatchCache& watch_cache() { return *watch_; }

@@ -12,6 +12,7 @@ namespace {
 
 using nlohmann::json;
 
+constexpr char kEnvironmentLabelKey[] = "app.ferry.dev/environment";  // kubernetes_target.h's kEnvironmentLabel.
 constexpr int kWatchSeconds = 300;  // The server ends each watch after this; watched again from its version.
 
 std::string MetaStr(const json& o, const char* key) {
@@ -109,6 +110,11 @@ void WatchCache::Forget(const ApiResource& resource, const std::string& ns, cons
   w->objects.erase(name);
 }
 
+bool WatchCache::TakeChanged(const std::string& application, const std::string& environment) {
+  ferry::MutexLock l(&changed_mu_);
+  return changed_.erase(absl::StrCat(application, "\n", environment)) > 0;
+}
+
 bool WatchCache::SleepUnlessStopped(absl::Duration d) {
   absl::Time until = absl::Now() + d;
   while (!stop_.load()) {
@@ -164,11 +170,32 @@ bool WatchCache::OnEvent(Watch* w, std::string_view line, std::string* version, 
   std::string v = MetaStr(object, "resourceVersion");
   if (!v.empty()) *version = v;
   if (type == "BOOKMARK") return true;
-  ferry::MutexLock l(&w->mu);
-  if (type == "DELETED") {
-    w->objects.erase(MetaStr(object, "name"));
-  } else if (type == "ADDED" || type == "MODIFIED") {
-    Store(w, std::move(object));
+  std::string app_env;
+  if (object.is_object() && object.contains("metadata") && object["metadata"].is_object() &&
+      object["metadata"].contains("labels") && object["metadata"]["labels"].is_object()) {
+    const json& labels = object["metadata"]["labels"];
+    auto a = labels.find(label_);
+    auto e = labels.find(kEnvironmentLabelKey);
+    if (a != labels.end() && a->is_string() && e != labels.end() && e->is_string()) {
+      app_env = absl::StrCat(a->get<std::string>(), "\n", e->get<std::string>());
+    }
+  }
+  bool echo = false;  // The event of a write whose answer is in the cache already (Ferry's apply).
+  {
+    ferry::MutexLock l(&w->mu);
+    std::string name = MetaStr(object, "name");
+    auto it = w->objects.find(name);
+    if (type == "DELETED") {
+      echo = it == w->objects.end();  // Ferry forgets what it deletes.
+      w->objects.erase(name);
+    } else if (type == "ADDED" || type == "MODIFIED") {
+      echo = it != w->objects.end() && MetaStr(it->second, "resourceVersion") == v;
+      Store(w, std::move(object));
+    }
+  }
+  if (!echo && !app_env.empty()) {
+    ferry::MutexLock l(&changed_mu_);
+    changed_.insert(std::move(app_env));
   }
   return true;
 }

@@ -4,6 +4,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -44,6 +45,11 @@ class WatchCache {
   // Forgets an object (deleted by Ferry): the next Get asks the server.
   void Forget(const ApiResource& resource, const std::string& ns, const std::string& name);
 
+  // Whether a watch event changed or deleted an object labelled with
+  // `application` and `environment` since the last call, other than the echo
+  // of a write whose answer was Put (same resourceVersion). Clears the mark.
+  bool TakeChanged(const std::string& application, const std::string& environment);
+
   // Lists made so far (first lists, re-lists after 410 or reconnects).
   int64_t list_count() const { return list_count_.load(); }
   // 410 Gone answers seen.
@@ -77,6 +83,8 @@ class WatchCache {
   ferry::Mutex mu_;
   // Collection path ("/api/v1/namespaces/x/configmaps") -> its watch.
   std::map<std::string, std::unique_ptr<Watch>> watches_ ABSL_GUARDED_BY(mu_);
+  ferry::Mutex changed_mu_;
+  std::set<std::string> changed_ ABSL_GUARDED_BY(changed_mu_);  // "application\nenvironment".
 };
 
 }  // namespace ferry::deployer::kubernetes
