@@ -218,11 +218,19 @@ void WatchCache::Run(Watch* w) {
     std::function<bool(std::string_view)> on_line = [&](std::string_view line) {
       return OnEvent(w, line, &version, &gone);
     };
+    absl::Time started = absl::Now();
     absl::StatusOr<long> code = client_->Stream(path, on_line, stop_, absl::Seconds(kWatchSeconds + 30));
     if (stop_.load()) break;
     if (code.ok() && *code == 200 && !gone) {
-      backoff = absl::Milliseconds(200);
-      continue;  // The server's timeout (or a bookmark-only end): watch on from `version`.
+      // The server's timeout: watch on from `version`. A server that ends
+      // watches at once is not asked again in a tight loop.
+      if (absl::Now() - started > absl::Seconds(1)) {
+        backoff = absl::Milliseconds(200);
+      } else {
+        if (!SleepUnlessStopped(backoff)) break;
+        backoff = std::min(backoff * 2, absl::Seconds(10));
+      }
+      continue;
     }
     // 410 Gone (too old a version), an error answer or a lost connection: not
     // fresh until listed again.
