@@ -29,10 +29,18 @@ void DriftController::DriftPass(bool force) {
   for (const ManagedApp& app : *apps) {
     if (scheduler_->stopping()) return;
     std::string key = AppKey(app.application_id, app.environment_id);
+    bool due;
     {
       ferry::MutexLock l(&mu_);
       auto it = next_check_.find(key);
-      if (!force && it != next_check_.end() && clock_->Now() < it->second) continue;
+      due = force || it == next_check_.end() || clock_->Now() >= it->second;
+    }
+    if (!due) {
+      // Not due by the interval: due anyway when the target saw someone
+      // change one of the application's objects (a watch), so drift shows
+      // within moments instead of at the next interval.
+      absl::StatusOr<Target*> target = targets_->For(app.target);
+      if (!target.ok() || !(*target)->TakeChanged(AppScope{app.application_id, app.environment_id})) continue;
     }
     // Settings are read only when the application is due.
     absl::StatusOr<v1::DriftSettings> settings = policy_->Effective(app.application_id, app.environment_id);

@@ -115,6 +115,13 @@ class Target {
   // Changes nothing. UNIMPLEMENTED for targets that cannot tell (the host
   // target: its objects have no server-side defaults).
   virtual absl::StatusOr<DryRunResult> DryRun(const AppScope& app, const TargetObject& desired) = 0;
+  // Whether someone else changed an object of `app` since the last call (a
+  // target that watches its objects knows; others answer false and are
+  // checked by the periodic drift pass only). Clears the mark.
+  virtual bool TakeChanged(const AppScope& app) {
+    (void)app;
+    return false;
+  }
 };
 
 // Gives the Target for an environment's DeployTarget. Thread-safe; returned

@@ -83,16 +83,12 @@ void KubeClient::ReturnHandle(void* handle) {
   }
 }
 
-absl::StatusOr<KubeResponse> KubeClient::Request(const std::string& method, const std::string& path,
-                                                 const std::string& body, const std::string& content_type,
-                                                 absl::Duration timeout) {
-  CURL* curl = static_cast<CURL*>(TakeHandle());
-  if (curl == nullptr) return absl::ResourceExhaustedError("curl_easy_init failed");
-  curl_easy_reset(curl);  // Keeps the connection cache; clears the options.
+struct curl_slist* KubeClient::Setup(void* handle, const std::string& method, const std::string& path,
+                                     absl::Duration timeout) {
+  CURL* curl = static_cast<CURL*>(handle);
   const KubeCredentials& c = credentials_;
   std::string url = c.server + path;
-  KubeResponse response;
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());  // curl copies the string.
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -100,8 +96,6 @@ absl::StatusOr<KubeResponse> KubeClient::Request(const std::string& method, cons
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method.c_str());
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(timeout)));
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Collect);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
   if (!c.ca_pem.empty()) SetBlob(curl, CURLOPT_CAINFO_BLOB, c.ca_pem);
   if (!c.client_cert_pem.empty()) {
     SetBlob(curl, CURLOPT_SSLCERT_BLOB, c.client_cert_pem);
@@ -112,11 +106,21 @@ absl::StatusOr<KubeResponse> KubeClient::Request(const std::string& method, cons
   struct curl_slist* headers = nullptr;
   headers = curl_slist_append(headers, "Accept: application/json");
   std::string token = ReadToken(c);
-  std::string auth;
-  if (!token.empty()) {
-    auth = "Authorization: Bearer " + token;
-    headers = curl_slist_append(headers, auth.c_str());
-  }
+  if (!token.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
+  return headers;
+}
+
+absl::StatusOr<KubeResponse> KubeClient::Request(const std::string& method, const std::string& path,
+                                                 const std::string& body, const std::string& content_type,
+                                                 absl::Duration timeout) {
+  if (method == "GET") get_count_.fetch_add(1);
+  CURL* curl = static_cast<CURL*>(TakeHandle());
+  if (curl == nullptr) return absl::ResourceExhaustedError("curl_easy_init failed");
+  curl_easy_reset(curl);  // Keeps the connection cache; clears the options.
+  KubeResponse response;
+  struct curl_slist* headers = Setup(curl, method, path, timeout);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Collect);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
   std::string type_header = "Content-Type: " + content_type;
   if (!body.empty() || method == "POST" || method == "PUT" || method == "PATCH") {
     headers = curl_slist_append(headers, type_header.c_str());
@@ -131,11 +135,67 @@ absl::StatusOr<KubeResponse> KubeClient::Request(const std::string& method, cons
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
   if (rc != CURLE_OK) {
     curl_easy_cleanup(curl);
-    return absl::UnavailableError(
-        absl::StrCat(method, " ", c.server, path.substr(0, path.find('?')), ": ", curl_easy_strerror(rc)));
+    return absl::UnavailableError(absl::StrCat(method, " ", credentials_.server, path.substr(0, path.find('?')), ": ",
+                                               curl_easy_strerror(rc)));
   }
   ReturnHandle(curl);
   return response;
+}
+
+namespace {
+
+struct StreamState {
+  const std::function<bool(std::string_view)>* on_line;
+  const std::atomic<bool>* stop;
+  std::string pending;
+  bool ended = false;  // on_line asked to end.
+};
+
+size_t StreamWrite(char* data, size_t size, size_t n, void* out) {
+  StreamState* st = static_cast<StreamState*>(out);
+  st->pending.append(data, size * n);
+  size_t start = 0;
+  while (true) {
+    size_t nl = st->pending.find('\n', start);
+    if (nl == std::string::npos) break;
+    if (!(*st->on_line)(std::string_view(st->pending).substr(start, nl - start))) {
+      st->ended = true;
+      return 0;  // Aborts the transfer.
+    }
+    start = nl + 1;
+  }
+  st->pending.erase(0, start);
+  if (st->pending.size() > kMaxResponseBytes) return 0;
+  return size * n;
+}
+
+int StreamProgress(void* p, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<StreamState*>(p)->stop->load() ? 1 : 0;  // Non-zero aborts.
+}
+
+}  // namespace
+
+absl::StatusOr<long> KubeClient::Stream(const std::string& path, const std::function<bool(std::string_view)>& on_line,
+                                        const std::atomic<bool>& stop, absl::Duration timeout) {
+  CURL* curl = curl_easy_init();  // Its own handle: a watch holds its connection.
+  if (curl == nullptr) return absl::ResourceExhaustedError("curl_easy_init failed");
+  StreamState st{&on_line, &stop, "", false};
+  struct curl_slist* headers = Setup(curl, "GET", path, timeout);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &StreamWrite);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &st);
+  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &StreamProgress);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &st);
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  CURLcode rc = curl_easy_perform(curl);
+  long code = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  if (rc == CURLE_OK || st.ended || stop.load()) return code;
+  if (rc == CURLE_OPERATION_TIMEDOUT && code == 200) return code;  // A watch's natural end.
+  return absl::UnavailableError(
+      absl::StrCat("watch ", credentials_.server, path.substr(0, path.find('?')), ": ", curl_easy_strerror(rc)));
 }
 
 std::string KubeErrorMessage(const KubeResponse& response) {

@@ -1,6 +1,10 @@
 #pragma once
 
+#include <atomic>
+#include <cstdint>
+#include <functional>
 #include <memory>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -9,6 +13,8 @@
 #include "absl/time/time.h"
 #include "common/concurrency/mutex.h"
 #include "services/deployer/kubernetes/kube_credentials.h"
+
+struct curl_slist;
 
 namespace ferry::deployer::kubernetes {
 
@@ -34,16 +40,31 @@ class KubeClient {
                                        const std::string& content_type = "application/json",
                                        absl::Duration timeout = absl::Seconds(30));
 
+  // A streaming GET (a watch): `on_line` gets each newline-terminated line of
+  // the body as it arrives and returns false to end the stream early. Ends
+  // when the server closes the response, `on_line` says so, `stop` becomes
+  // true (looked at at least once a second) or after `timeout`. Returns the
+  // HTTP status; a transport failure is UNAVAILABLE.
+  absl::StatusOr<long> Stream(const std::string& path, const std::function<bool(std::string_view)>& on_line,
+                              const std::atomic<bool>& stop, absl::Duration timeout);
+
+  // GET requests made through Request so far (tests: what a watch saved).
+  int64_t get_count() const { return get_count_.load(); }
+
   const KubeCredentials& credentials() const { return credentials_; }
 
  private:
   explicit KubeClient(KubeCredentials credentials) : credentials_(std::move(credentials)) {}
   void* TakeHandle();
   void ReturnHandle(void* handle);
+  // Sets URL, TLS, credentials and method on `curl`; returns the header list
+  // (the caller frees it after the transfer).
+  struct curl_slist* Setup(void* curl, const std::string& method, const std::string& path, absl::Duration timeout);
 
   const KubeCredentials credentials_;
   ferry::Mutex mu_;
   std::vector<void*> idle_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int64_t> get_count_{0};
 };
 
 // The message of a failed response: the API server's Status message when

@@ -75,7 +75,22 @@ bool Stopped(const std::atomic<bool>* cancel) { return cancel != nullptr && canc
 }  // namespace
 
 KubernetesTarget::KubernetesTarget(std::unique_ptr<KubeClient> client, std::string default_namespace)
-    : client_(std::move(client)), discovery_(client_.get()), default_namespace_(std::move(default_namespace)) {}
+    : client_(std::move(client)),
+      discovery_(client_.get()),
+      default_namespace_(std::move(default_namespace)),
+      watch_(std::make_unique<WatchCache>(client_.get(), kApplicationLabel)) {}
+
+absl::StatusOr<json> KubernetesTarget::Live(const Located& at) {
+  watch_->Ensure(at.resource, at.ns);
+  if (std::optional<json> cached = watch_->Get(at.resource, at.ns, at.name, absl::Seconds(5))) return *std::move(cached);
+  absl::StatusOr<KubeResponse> r = client_->Request("GET", at.resource.Path(at.ns, at.name));
+  if (!r.ok()) return absl::UnavailableError(r.status().message());
+  if (r->code == 404) return absl::NotFoundError("does not exist");
+  if (r->code != 200) return absl::UnavailableError(KubeErrorMessage(*r));
+  absl::StatusOr<json> live = ParseJson(r->body);
+  if (!live.ok()) return absl::UnavailableError("live object is not JSON");
+  return live;
+}
 
 absl::StatusOr<KubernetesTarget::Located> KubernetesTarget::Locate(const json& doc, const ObjectKey& key) {
   absl::StatusOr<ApiResource> res = discovery_.Resolve(Str(doc, "apiVersion"), Str(doc, "kind"));
@@ -209,6 +224,7 @@ absl::Status KubernetesTarget::Apply(const AppScope& app, const TargetObject& de
   }
   if (!at.ok()) return absl::Status(at.status().code(), absl::StrCat(Describe(desired), ": ", at.status().message()));
   json body = Outgoing(app, *std::move(doc), *at, desired.json);
+  watch_->Ensure(at->resource, at->ns);
   absl::StatusOr<KubeResponse> r = ServerSideApply(*at, body, app.force_conflicts, false);
   if (!r.ok()) return r.status();
   if (r->code == 409) {
@@ -221,6 +237,8 @@ absl::Status KubernetesTarget::Apply(const AppScope& app, const TargetObject& de
     if (absl::IsInvalidArgument(s)) return absl::FailedPreconditionError(s.message());
     return s;
   }
+  // The cache has the applied object at once (the watch's event may come later).
+  if (absl::StatusOr<json> result = ParseJson(r->body); result.ok()) watch_->Put(at->resource, at->ns, *result);
   if (at->resource.group == "apiextensions.k8s.io" && at->resource.kind == "CustomResourceDefinition") {
     return WaitEstablished(*at, deadline, cancel);
   }
@@ -264,6 +282,7 @@ absl::Status KubernetesTarget::Delete(const AppScope& app, const TargetObject& a
                   {"preconditions", {{"uid", Str(Meta(*live), "uid")}}}};
   absl::StatusOr<KubeResponse> del = client_->Request("DELETE", path, DumpJsonLossy(options));
   if (!del.ok()) return del.status();
+  watch_->Forget(at->resource, at->ns, at->name);
   if (del->code == 200 || del->code == 202 || del->code == 404) return absl::OkStatus();
   if (del->code == 409) return absl::OkStatus();  // uid precondition: replaced meanwhile, not Ferry's object.
   return KubeStatus(*del, Describe(applied));
@@ -297,12 +316,8 @@ ObservedObject KubernetesTarget::Observe(const AppScope& app, const ObjectKey& k
     }
     return out;
   }
-  absl::StatusOr<KubeResponse> r = client_->Request("GET", at->resource.Path(at->ns, at->name));
-  if (!r.ok() || (r->code != 200 && r->code != 404)) {
-    out.health_message = r.ok() ? KubeErrorMessage(*r) : std::string(r.status().message());
-    return out;
-  }
-  if (r->code == 404) {
+  absl::StatusOr<json> live = Live(*at);
+  if (absl::IsNotFound(live.status())) {
     out.health = v1::HEALTH_STATUS_MISSING;
     out.health_message = "does not exist";
     if (applied != nullptr) {
@@ -311,9 +326,8 @@ ObservedObject KubernetesTarget::Observe(const AppScope& app, const ObjectKey& k
     }
     return out;
   }
-  absl::StatusOr<json> live = ParseJson(r->body);
   if (!live.ok()) {
-    out.health_message = "live object is not JSON";
+    out.health_message = std::string(live.status().message());
     return out;
   }
   out.exists = true;
@@ -372,13 +386,14 @@ std::pair<v1::HealthStatus, std::string> KubernetesTarget::Health(const AppScope
   absl::StatusOr<Located> at = Locate(*doc, applied.key);
   if (absl::IsNotFound(at.status())) return {v1::HEALTH_STATUS_MISSING, std::string(at.status().message())};
   if (!at.ok()) return {v1::HEALTH_STATUS_UNKNOWN, std::string(at.status().message())};
-  absl::StatusOr<KubeResponse> r = client_->Request("GET", at->resource.Path(at->ns, at->name));
-  if (!r.ok()) return {v1::HEALTH_STATUS_UNKNOWN, std::string(r.status().message())};
-  if (r->code == 404) return {v1::HEALTH_STATUS_MISSING, "does not exist"};
-  if (r->code != 200) return {v1::HEALTH_STATUS_UNKNOWN, KubeErrorMessage(*r)};
-  absl::StatusOr<json> live = ParseJson(r->body);
-  if (!live.ok()) return {v1::HEALTH_STATUS_UNKNOWN, "live object is not JSON"};
+  absl::StatusOr<json> live = Live(*at);
+  if (absl::IsNotFound(live.status())) return {v1::HEALTH_STATUS_MISSING, "does not exist"};
+  if (!live.ok()) return {v1::HEALTH_STATUS_UNKNOWN, std::string(live.status().message())};
   return HealthOf(*live);
+}
+
+bool KubernetesTarget::TakeChanged(const AppScope& app) {
+  return watch_->TakeChanged(app.application_id, app.environment_id);
 }
 
 absl::StatusOr<DryRunResult> KubernetesTarget::DryRun(const AppScope& app, const TargetObject& desired) {

@@ -11,6 +11,7 @@
 #include "common/concurrency/mutex.h"
 #include "services/deployer/kubernetes/api_discovery.h"
 #include "services/deployer/kubernetes/kube_client.h"
+#include "services/deployer/kubernetes/watch_cache.h"
 #include "services/deployer/target.h"
 
 namespace ferry::deployer::kubernetes {
@@ -46,6 +47,9 @@ inline constexpr char kDeletePropagationAnnotation[] = "ferry.dev/delete-propaga
 //   object: any difference with the live object is a managed field changed
 //   by someone else. Secret values are replaced by digests in everything it
 //   returns.
+// - Observe and Health read the live object from a WatchCache (one watch
+//   per kind and namespace Ferry applied to or looked at, on Ferry's
+//   application label) while its watch is fresh, else by a GET.
 class KubernetesTarget final : public Target {
  public:
   // `default_namespace` is for namespaced objects that name none.
@@ -62,8 +66,12 @@ class KubernetesTarget final : public Target {
   // reported, then forced for the result. Server fields dropped, Secret
   // values as digests.
   absl::StatusOr<DryRunResult> DryRun(const AppScope& app, const TargetObject& desired) override;
+  // A watch event of an object labelled with the application and
+  // environment that is not the echo of Ferry's own apply.
+  bool TakeChanged(const AppScope& app) override;
 
   KubeClient& client() { return *client_; }
+  WatchCache& watch_cache() { return *watch_; }
   const std::string& default_namespace() const { return default_namespace_; }
 
  private:
@@ -80,11 +88,16 @@ class KubernetesTarget final : public Target {
                           const std::string& rendered) const;
   // PATCH (server-side apply); `dry_run` asks for the result only.
   absl::StatusOr<KubeResponse> ServerSideApply(const Located& at, const nlohmann::json& body, bool force, bool dry_run);
+  // The live object: from the watch when it is fresh, else by a GET.
+  // NOT_FOUND "does not exist" when there is none; other failures as
+  // UNAVAILABLE with the server's message.
+  absl::StatusOr<nlohmann::json> Live(const Located& at);
   absl::Status WaitEstablished(const Located& at, absl::Time deadline, const std::atomic<bool>* cancel);
 
   std::unique_ptr<KubeClient> client_;
   ApiDiscovery discovery_;
   const std::string default_namespace_;
+  std::unique_ptr<WatchCache> watch_;  // Declared after client_: stopped before it goes.
 };
 
 // One KubernetesTarget per cluster configuration (kubeconfig, context and

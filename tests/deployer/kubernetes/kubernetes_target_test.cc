@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <functional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -81,6 +82,30 @@ class KubernetesTargetTest : public ::testing::Test {
     ASSERT_EQ(r->code, 200) << r->body;
   }
 
+  // The target reads live objects through its watch: a change made outside
+  // shows within moments, not at once. Polls for up to 5 s.
+  v1::HealthStatus HealthSoon(const TargetObject& o, v1::HealthStatus want) {
+    absl::Time until = absl::Now() + absl::Seconds(5);
+    v1::HealthStatus got = target_->Health(app_, o).first;
+    while (got != want && absl::Now() < until) {
+      absl::SleepFor(absl::Milliseconds(20));
+      got = target_->Health(app_, o).first;
+    }
+    return got;
+  }
+  ObservedObject ObserveUntil(const TargetObject& o, const std::function<bool(const ObservedObject&)>& done) {
+    absl::Time until = absl::Now() + absl::Seconds(5);
+    ObservedObject got = target_->Observe(app_, o.key, &o);
+    while (!done(got) && absl::Now() < until) {
+      absl::SleepFor(absl::Milliseconds(20));
+      got = target_->Observe(app_, o.key, &o);
+    }
+    return got;
+  }
+  ObservedObject ObserveSoon(const TargetObject& o, v1::DriftStatus want) {
+    return ObserveUntil(o, [want](const ObservedObject& got) { return got.drift == want; });
+  }
+
   std::string NsPath(const std::string& prefix, const std::string& rest) {
     return absl::StrCat(prefix, "/namespaces/", ns_.name(), "/", rest);
   }
@@ -122,11 +147,12 @@ TEST_F(KubernetesTargetTest, DefaultedFieldsAreNotDriftButAChangedManagedFieldIs
   // Observe take the dry-run comparison (no longer only Ferry's apply).
   std::string out;
   ASSERT_EQ(Kubectl(absl::StrCat("-n ", ns_.name(), " annotate deployment web note=hello"), &out), 0) << out;
-  o = target_->Observe(app_, deploy.key, &deploy);
+  o = ObserveUntil(deploy, [](const ObservedObject& got) { return got.live_json.find("hello") != std::string::npos; });
+  EXPECT_NE(o.live_json.find("hello"), std::string::npos);
   EXPECT_EQ(o.drift, v1::DRIFT_STATUS_IN_SYNC) << o.drift_message;
 
   ASSERT_EQ(Kubectl(absl::StrCat("-n ", ns_.name(), " scale deployment web --replicas=5"), &out), 0) << out;
-  o = target_->Observe(app_, deploy.key, &deploy);
+  o = ObserveSoon(deploy, v1::DRIFT_STATUS_MODIFIED);
   EXPECT_EQ(o.drift, v1::DRIFT_STATUS_MODIFIED);
   EXPECT_NE(o.drift_message.find("/spec/replicas"), std::string::npos) << o.drift_message;
 
@@ -137,7 +163,7 @@ TEST_F(KubernetesTargetTest, DefaultedFieldsAreNotDriftButAChangedManagedFieldIs
   EXPECT_EQ(Get("deployment web")["spec"]["replicas"], 2);
 
   ASSERT_EQ(Kubectl(absl::StrCat("-n ", ns_.name(), " delete deployment web"), &out), 0) << out;
-  o = target_->Observe(app_, deploy.key, &deploy);
+  o = ObserveSoon(deploy, v1::DRIFT_STATUS_MISSING);
   EXPECT_EQ(o.drift, v1::DRIFT_STATUS_MISSING);
   EXPECT_EQ(o.health, v1::HEALTH_STATUS_MISSING);
 }
@@ -198,7 +224,7 @@ TEST_F(KubernetesTargetTest, DeletePropagationComesFromTheAnnotation) {
   ASSERT_TRUE(target_->Delete(app_, fg, absl::Now() + absl::Seconds(10)).ok());
   json cm = Get("configmap a");
   EXPECT_TRUE(cm["metadata"].contains("deletionTimestamp")) << cm.dump();
-  EXPECT_EQ(target_->Health(app_, fg).first, v1::HEALTH_STATUS_PROGRESSING);
+  EXPECT_EQ(HealthSoon(fg, v1::HEALTH_STATUS_PROGRESSING), v1::HEALTH_STATUS_PROGRESSING);
   std::string out;
   Kubectl(absl::StrCat("-n ", ns_.name(), " patch configmap a --type=merge -p '{\"metadata\":{\"finalizers\":null}}'"),
           &out);
@@ -228,7 +254,7 @@ TEST_F(KubernetesTargetTest, NamespacesAndCrdsFirstAndCustomObjectsOnceEstablish
     absl::Status s = target_->Apply(app_, o, nullptr, absl::Now() + absl::Seconds(30), nullptr);
     ASSERT_TRUE(s.ok()) << o.key.ToString() << ": " << s;
   }
-  EXPECT_EQ(target_->Health(app_, crd).first, v1::HEALTH_STATUS_HEALTHY);
+  EXPECT_EQ(HealthSoon(crd, v1::HEALTH_STATUS_HEALTHY), v1::HEALTH_STATUS_HEALTHY);
   ObservedObject o = target_->Observe(app_, widget.key, &widget);
   EXPECT_TRUE(o.exists);
   EXPECT_EQ(o.drift, v1::DRIFT_STATUS_IN_SYNC) << o.drift_message;
@@ -256,47 +282,47 @@ TEST_F(KubernetesTargetTest, HealthOfEachKindFollowsTheStatusWritten) {
     "spec":{"replicas":2,"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},
     "spec":{"containers":[{"name":"web","image":"nginx"}]}}}})");
   ASSERT_TRUE(ApplyAll({deploy}).ok());
-  EXPECT_EQ(target_->Health(app_, deploy).first, v1::HEALTH_STATUS_PROGRESSING);
+  EXPECT_EQ(HealthSoon(deploy, v1::HEALTH_STATUS_PROGRESSING), v1::HEALTH_STATUS_PROGRESSING);
   WriteStatus(NsPath(apps, "deployments/web"),
               R"({"observedGeneration":1,"replicas":2,"updatedReplicas":2,"readyReplicas":2,"availableReplicas":2})");
-  EXPECT_EQ(target_->Health(app_, deploy).first, v1::HEALTH_STATUS_HEALTHY);
+  EXPECT_EQ(HealthSoon(deploy, v1::HEALTH_STATUS_HEALTHY), v1::HEALTH_STATUS_HEALTHY);
   WriteStatus(NsPath(apps, "deployments/web"),
               R"({"availableReplicas":1,"conditions":[{"type":"Progressing","status":"False",
                   "reason":"ProgressDeadlineExceeded","message":"ReplicaSet has timed out progressing."}]})");
-  EXPECT_EQ(target_->Health(app_, deploy).first, v1::HEALTH_STATUS_DEGRADED);
+  EXPECT_EQ(HealthSoon(deploy, v1::HEALTH_STATUS_DEGRADED), v1::HEALTH_STATUS_DEGRADED);
 
   TargetObject job = Obj(R"({"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"migrate"},"spec":{"template":
     {"spec":{"restartPolicy":"Never","containers":[{"name":"m","image":"busybox"}]}}}})");
   ASSERT_TRUE(ApplyAll({job}).ok());
-  EXPECT_EQ(target_->Health(app_, job).first, v1::HEALTH_STATUS_PROGRESSING);
+  EXPECT_EQ(HealthSoon(job, v1::HEALTH_STATUS_PROGRESSING), v1::HEALTH_STATUS_PROGRESSING);
   WriteStatus(NsPath("/apis/batch/v1", "jobs/migrate"),
               R"({"startTime":"2026-01-01T00:00:00Z","failed":1,"conditions":[{"type":"FailureTarget","status":"True",
                  "reason":"BackoffLimitExceeded","lastTransitionTime":"2026-01-01T00:00:00Z"},{"type":"Failed",
                  "status":"True","reason":"BackoffLimitExceeded","lastTransitionTime":"2026-01-01T00:00:00Z"}]})");
-  EXPECT_EQ(target_->Health(app_, job).first, v1::HEALTH_STATUS_DEGRADED);
+  EXPECT_EQ(HealthSoon(job, v1::HEALTH_STATUS_DEGRADED), v1::HEALTH_STATUS_DEGRADED);
 
   TargetObject pvc = Obj(R"({"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{"name":"data"},
     "spec":{"accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"1Gi"}}}})");
   ASSERT_TRUE(ApplyAll({pvc}).ok());
-  EXPECT_EQ(target_->Health(app_, pvc).first, v1::HEALTH_STATUS_PROGRESSING);
+  EXPECT_EQ(HealthSoon(pvc, v1::HEALTH_STATUS_PROGRESSING), v1::HEALTH_STATUS_PROGRESSING);
   WriteStatus(NsPath("/api/v1", "persistentvolumeclaims/data"), R"({"phase":"Bound"})");
-  EXPECT_EQ(target_->Health(app_, pvc).first, v1::HEALTH_STATUS_HEALTHY);
+  EXPECT_EQ(HealthSoon(pvc, v1::HEALTH_STATUS_HEALTHY), v1::HEALTH_STATUS_HEALTHY);
 
   TargetObject lb = Obj(R"({"apiVersion":"v1","kind":"Service","metadata":{"name":"front"},
     "spec":{"type":"LoadBalancer","selector":{"app":"web"},"ports":[{"port":80}]}})");
   ASSERT_TRUE(ApplyAll({lb}).ok());
-  EXPECT_EQ(target_->Health(app_, lb).first, v1::HEALTH_STATUS_PROGRESSING);
+  EXPECT_EQ(HealthSoon(lb, v1::HEALTH_STATUS_PROGRESSING), v1::HEALTH_STATUS_PROGRESSING);
   WriteStatus(NsPath("/api/v1", "services/front"), R"({"loadBalancer":{"ingress":[{"ip":"203.0.113.9"}]}})");
-  EXPECT_EQ(target_->Health(app_, lb).first, v1::HEALTH_STATUS_HEALTHY);
+  EXPECT_EQ(HealthSoon(lb, v1::HEALTH_STATUS_HEALTHY), v1::HEALTH_STATUS_HEALTHY);
 
   TargetObject sts = Obj(R"({"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"db"},
     "spec":{"replicas":1,"serviceName":"db","selector":{"matchLabels":{"app":"db"}},"template":{"metadata":
     {"labels":{"app":"db"}},"spec":{"containers":[{"name":"db","image":"postgres"}]}}}})");
   ASSERT_TRUE(ApplyAll({sts}).ok());
-  EXPECT_EQ(target_->Health(app_, sts).first, v1::HEALTH_STATUS_PROGRESSING);
+  EXPECT_EQ(HealthSoon(sts, v1::HEALTH_STATUS_PROGRESSING), v1::HEALTH_STATUS_PROGRESSING);
   WriteStatus(NsPath(apps, "statefulsets/db"), R"({"observedGeneration":1,"replicas":1,"readyReplicas":1,
     "currentRevision":"db-1","updateRevision":"db-1"})");
-  EXPECT_EQ(target_->Health(app_, sts).first, v1::HEALTH_STATUS_HEALTHY);
+  EXPECT_EQ(HealthSoon(sts, v1::HEALTH_STATUS_HEALTHY), v1::HEALTH_STATUS_HEALTHY);
 
   TargetObject ds = Obj(R"({"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"agent"},
     "spec":{"selector":{"matchLabels":{"app":"agent"}},"template":{"metadata":{"labels":{"app":"agent"}},
@@ -304,9 +330,9 @@ TEST_F(KubernetesTargetTest, HealthOfEachKindFollowsTheStatusWritten) {
   ASSERT_TRUE(ApplyAll({ds}).ok());
   WriteStatus(NsPath(apps, "daemonsets/agent"), R"({"observedGeneration":1,"desiredNumberScheduled":2,
     "currentNumberScheduled":2,"numberMisscheduled":0,"updatedNumberScheduled":2,"numberReady":1,"numberAvailable":1})");
-  EXPECT_EQ(target_->Health(app_, ds).first, v1::HEALTH_STATUS_PROGRESSING);
+  EXPECT_EQ(HealthSoon(ds, v1::HEALTH_STATUS_PROGRESSING), v1::HEALTH_STATUS_PROGRESSING);
   WriteStatus(NsPath(apps, "daemonsets/agent"), R"({"numberReady":2,"numberAvailable":2})");
-  EXPECT_EQ(target_->Health(app_, ds).first, v1::HEALTH_STATUS_HEALTHY);
+  EXPECT_EQ(HealthSoon(ds, v1::HEALTH_STATUS_HEALTHY), v1::HEALTH_STATUS_HEALTHY);
 
   TargetObject pod = Obj(R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"one"},
     "spec":{"containers":[{"name":"c","image":"busybox"}]}})");
@@ -314,10 +340,10 @@ TEST_F(KubernetesTargetTest, HealthOfEachKindFollowsTheStatusWritten) {
   TargetObject sa = Obj(R"({"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"default"}})");
   absl::Status applied = ApplyAll({pod, sa});
   ASSERT_TRUE(applied.ok()) << applied;
-  EXPECT_EQ(target_->Health(app_, pod).first, v1::HEALTH_STATUS_PROGRESSING);
+  EXPECT_EQ(HealthSoon(pod, v1::HEALTH_STATUS_PROGRESSING), v1::HEALTH_STATUS_PROGRESSING);
   WriteStatus(NsPath("/api/v1", "pods/one"), R"({"phase":"Running","containerStatuses":[{"name":"c","ready":false,
     "restartCount":4,"image":"busybox","imageID":"","state":{"waiting":{"reason":"CrashLoopBackOff"}}}]})");
-  EXPECT_EQ(target_->Health(app_, pod).first, v1::HEALTH_STATUS_DEGRADED);
+  EXPECT_EQ(HealthSoon(pod, v1::HEALTH_STATUS_DEGRADED), v1::HEALTH_STATUS_DEGRADED);
 }
 
 TEST_F(KubernetesTargetTest, SecretValuesNeverLeaveAsLiveStateOrDrift) {
@@ -335,7 +361,7 @@ TEST_F(KubernetesTargetTest, SecretValuesNeverLeaveAsLiveStateOrDrift) {
                     &out),
             0)
       << out;
-  o = target_->Observe(app_, secret.key, &secret);
+  o = ObserveSoon(secret, v1::DRIFT_STATUS_MODIFIED);
   EXPECT_EQ(o.drift, v1::DRIFT_STATUS_MODIFIED);
   EXPECT_NE(o.drift_message.find("/data/password"), std::string::npos) << o.drift_message;
   for (const std::string& s : {o.live_json, o.drift_message, o.health_message}) {
@@ -378,6 +404,44 @@ TEST_F(KubernetesTargetTest, TwoClustersAreTwoTargetsEachWithItsOwnNamespace) {
   EXPECT_EQ(out, "green");
   // The same configuration is the same target.
   EXPECT_EQ(*factory_.For(KubeTarget(second, "second", "")), *t2);
+}
+
+// Drift from the watch: another field manager changes a field Ferry set,
+// and Observe sees it within moments without a GET of the object (the only
+// request is the dry-run apply that names the field).
+TEST_F(KubernetesTargetTest, DriftByAnotherManagerIsSeenFromTheWatchWithoutAGet) {
+  TargetObject cm = Obj(kConfigMap);
+  ASSERT_TRUE(ApplyAll({cm}).ok());
+  ObservedObject o = target_->Observe(app_, cm.key, &cm);
+  ASSERT_EQ(o.drift, v1::DRIFT_STATUS_IN_SYNC) << o.drift_message;
+  int64_t gets = target_->client().get_count();
+  std::string out;
+  absl::Time changed = absl::Now();
+  ASSERT_EQ(Kubectl(absl::StrCat("-n ", ns_.name(),
+                                 " patch configmap settings --field-manager=ops-console --type=merge "
+                                 "-p '{\"data\":{\"color\":\"red\"}}'"),
+                    &out),
+            0)
+      << out;
+  o = ObserveSoon(cm, v1::DRIFT_STATUS_MODIFIED);
+  absl::Duration took = absl::Now() - changed;
+  EXPECT_EQ(o.drift, v1::DRIFT_STATUS_MODIFIED);
+  EXPECT_NE(o.drift_message.find("/data/color"), std::string::npos) << o.drift_message;
+  EXPECT_NE(o.live_json.find("red"), std::string::npos) << o.live_json;
+  EXPECT_LT(took, absl::Seconds(2)) << "noticed after " << took;
+  EXPECT_EQ(target_->client().get_count(), gets) << "Observe fetched the object instead of reading the watch";
+  // Health reads the watch too.
+  EXPECT_EQ(target_->Health(app_, cm).first, v1::HEALTH_STATUS_HEALTHY);
+  EXPECT_EQ(target_->client().get_count(), gets);
+  // Labels removed by someone: the object leaves the watch's selector, and
+  // Observe asks the server (it still exists).
+  ASSERT_EQ(Kubectl(absl::StrCat("-n ", ns_.name(), " label configmap settings ", kApplicationLabel, "-"), &out), 0)
+      << out;
+  absl::SleepFor(absl::Milliseconds(300));
+  o = target_->Observe(app_, cm.key, &cm);
+  EXPECT_TRUE(o.exists);
+  EXPECT_EQ(o.drift, v1::DRIFT_STATUS_MODIFIED) << o.drift_message;
+  EXPECT_GT(target_->client().get_count(), gets);
 }
 
 TEST_F(KubernetesTargetTest, UnreachableClusterIsUnavailableAndABadKubeconfigIsRefused) {

@@ -1,0 +1,90 @@
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/time/time.h"
+#include "common/concurrency/mutex.h"
+#include "services/deployer/kubernetes/api_discovery.h"
+#include "services/deployer/kubernetes/kube_client.h"
+
+namespace ferry::deployer::kubernetes {
+
+// Live objects Ferry applied, kept by watches instead of a GET each: one
+// watcher thread per (kind, namespace) lists the objects labelled with
+// `label` (any value) and then watches them from the list's resourceVersion
+// (`?watch=1`, bookmarks on). On 410 Gone it lists again; on a transport
+// failure it reconnects with backoff (200 ms doubling to 10 s) and is not
+// fresh until it has listed again. Thread-safe; the destructor stops and
+// joins the watchers (within about a second).
+class WatchCache {
+ public:
+  WatchCache(KubeClient* client, std::string label) : client_(client), label_(std::move(label)) {}
+  ~WatchCache();
+  WatchCache(const WatchCache&) = delete;
+  WatchCache& operator=(const WatchCache&) = delete;
+
+  // Starts the watch of `resource` in `ns` unless it runs already.
+  void Ensure(const ApiResource& resource, const std::string& ns);
+  // The object as last seen by the watch, when the watch of its kind and
+  // namespace is fresh (listed and connected) and holds it; waits up to
+  // `wait` for a new watch's first list. nullopt: ask the server.
+  std::optional<nlohmann::json> Get(const ApiResource& resource, const std::string& ns, const std::string& name,
+                                    absl::Duration wait);
+  // Records an object the server returned (an apply's result) unless the
+  // cache holds a newer resourceVersion of it.
+  void Put(const ApiResource& resource, const std::string& ns, const nlohmann::json& object);
+  // Forgets an object (deleted by Ferry): the next Get asks the server.
+  void Forget(const ApiResource& resource, const std::string& ns, const std::string& name);
+
+  // Whether a watch event changed or deleted an object labelled with
+  // `application` and `environment` since the last call, other than the echo
+  // of a write whose answer was Put (same resourceVersion). Clears the mark.
+  bool TakeChanged(const std::string& application, const std::string& environment);
+
+  // Lists made so far (first lists, re-lists after 410 or reconnects).
+  int64_t list_count() const { return list_count_.load(); }
+  // 410 Gone answers seen.
+  int64_t gone_count() const { return gone_count_.load(); }
+
+ private:
+  struct Watch {
+    ApiResource resource;
+    std::string ns;
+    std::thread thread;  // Set once by Ensure, joined by the destructor.
+    ferry::Mutex mu;
+    bool fresh ABSL_GUARDED_BY(mu) = false;
+    bool first_list_pending ABSL_GUARDED_BY(mu) = true;  // Get waits for the first list only.
+    std::map<std::string, nlohmann::json> objects ABSL_GUARDED_BY(mu);  // name -> live object.
+  };
+  void Run(Watch* w);
+  // Lists into `w`; the list's resourceVersion, or "" on failure.
+  std::string List(Watch* w);
+  std::string ListOnce(Watch* w);
+  // Applies one watch event line; false ends the stream, *gone asks for a
+  // new list (410 Gone, an ERROR event, an unreadable line).
+  bool OnEvent(Watch* w, std::string_view line, std::string* version, bool* gone);
+  static void Store(Watch* w, nlohmann::json object) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu);
+  Watch* Find(const ApiResource& resource, const std::string& ns);
+  bool SleepUnlessStopped(absl::Duration d);
+
+  KubeClient* const client_;
+  const std::string label_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> list_count_{0}, gone_count_{0};
+  ferry::Mutex mu_;
+  // Collection path ("/api/v1/namespaces/x/configmaps") -> its watch.
+  std::map<std::string, std::unique_ptr<Watch>> watches_ ABSL_GUARDED_BY(mu_);
+  ferry::Mutex changed_mu_;
+  std::set<std::string> changed_ ABSL_GUARDED_BY(changed_mu_);  // "application\nenvironment".
+};
+
+}  // namespace ferry::deployer::kubernetes
