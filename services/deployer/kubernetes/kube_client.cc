@@ -3,15 +3,17 @@
 #include <curl/curl.h>
 
 #include <fstream>
-#include <mutex>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/http/curl_support.h"
 #include "common/json/json.h"
 
 namespace ferry::deployer::kubernetes {
 namespace {
+
+using http::InitCurlOnce;
 
 constexpr size_t kMaxResponseBytes = size_t{64} << 20;  // A List of many objects stays far below.
 constexpr size_t kMaxPooledHandles = 8;
@@ -21,11 +23,6 @@ size_t Collect(char* data, size_t size, size_t n, void* out) {
   if (body->size() + size * n > kMaxResponseBytes) return 0;  // Aborts the transfer.
   body->append(data, size * n);
   return size * n;
-}
-
-void InitCurlOnce() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
 // The blob options copy the bytes (CURL_BLOB_COPY), so the struct may go.
