@@ -75,6 +75,12 @@ int main(int argc, char** argv) {
   ferry::config::AddFlag(app, "--live-state-page-bytes", live_state_page_bytes,
                          "Bytes of one ObserveLiveState page (objects past it go in the next page)")
       ->check(CLI::Range(size_t{4096}, size_t{3} << 20));
+  int kube_max_watches = static_cast<int>(ferry::deployer::kubernetes::WatchCache::kDefaultMaxWatches);
+  ferry::config::AddFlag(app, "--kube-max-watches", kube_max_watches,
+                         "Watches (each a thread and an API-server connection) per cluster: one per kind and "
+                         "namespace Ferry applied to; past this, objects are read by GET and their drift found by "
+                         "the periodic pass")
+      ->check(CLI::Range(0, 10000));
   ferry::config::AddDurationFlag(app, "--default-health-timeout", options.runner.default_health_timeout,
                                  "Health timeout per wave when the plan has none");
   ferry::config::AddFlag(app, "--max-recovery-attempts", options.runner.max_attempts_without_progress,
@@ -225,7 +231,8 @@ int main(int argc, char** argv) {
   const char* kube_host = std::getenv("KUBERNETES_SERVICE_HOST");
   const char* kube_port = std::getenv("KUBERNETES_SERVICE_PORT");
   ferry::deployer::kubernetes::KubernetesTargetFactory kube_targets{
-      "/var/run/secrets/kubernetes.io/serviceaccount", kube_host ? kube_host : "", kube_port ? kube_port : ""};
+      "/var/run/secrets/kubernetes.io/serviceaccount", kube_host ? kube_host : "", kube_port ? kube_port : "",
+      static_cast<size_t>(kube_max_watches)};
   ferry::deployer::TargetRouter targets{&host_targets, &kube_targets};
   // AcknowledgePlan and ReportPlanResult are idempotent: when the planner is
   // momentarily out of handler threads, gRPC retries them after a short

@@ -74,11 +74,12 @@ bool Stopped(const std::atomic<bool>* cancel) { return cancel != nullptr && canc
 
 }  // namespace
 
-KubernetesTarget::KubernetesTarget(std::unique_ptr<KubeClient> client, std::string default_namespace)
+KubernetesTarget::KubernetesTarget(std::unique_ptr<KubeClient> client, std::string default_namespace,
+                                   size_t max_watches)
     : client_(std::move(client)),
       discovery_(client_.get()),
       default_namespace_(std::move(default_namespace)),
-      watch_(std::make_unique<WatchCache>(client_.get(), kApplicationLabel)) {}
+      watch_(std::make_unique<WatchCache>(client_.get(), kApplicationLabel, max_watches)) {}
 
 absl::StatusOr<json> KubernetesTarget::Live(const Located& at) {
   watch_->Ensure(at.resource, at.ns);
@@ -444,7 +445,7 @@ absl::StatusOr<Target*> KubernetesTargetFactory::For(const v1::DeployTarget& tar
     targets_.erase(key);
     return absl::InvalidArgumentError(absl::StrCat("target.kubernetes: ", client.status().message()));
   }
-  t = std::make_unique<KubernetesTarget>(*std::move(client), ns);
+  t = std::make_unique<KubernetesTarget>(*std::move(client), ns, max_watches_);
   return t.get();
 }
 

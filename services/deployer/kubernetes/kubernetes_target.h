@@ -53,7 +53,9 @@ inline constexpr char kDeletePropagationAnnotation[] = "ferry.dev/delete-propaga
 class KubernetesTarget final : public Target {
  public:
   // `default_namespace` is for namespaced objects that name none.
-  KubernetesTarget(std::unique_ptr<KubeClient> client, std::string default_namespace);
+  // `max_watches` caps the watch cache (WatchCache).
+  KubernetesTarget(std::unique_ptr<KubeClient> client, std::string default_namespace,
+                   size_t max_watches = WatchCache::kDefaultMaxWatches);
 
   absl::StatusOr<std::vector<TargetObject>> Prepare(const AppScope& app, std::vector<TargetObject> objects,
                                                    const FileFetcher& fetch) override;
@@ -109,14 +111,18 @@ class KubernetesTargetFactory final : public TargetFactory {
   // In-cluster credentials come from `account_dir` and the API server's
   // address from `service_host`/`service_port` (the pod's
   // KUBERNETES_SERVICE_HOST and _PORT, read by main).
-  KubernetesTargetFactory(std::string account_dir, std::string service_host, std::string service_port)
+  // `max_watches` caps each cluster's watch cache (--kube-max-watches).
+  KubernetesTargetFactory(std::string account_dir, std::string service_host, std::string service_port,
+                          size_t max_watches = WatchCache::kDefaultMaxWatches)
       : account_dir_(std::move(account_dir)),
         service_host_(std::move(service_host)),
-        service_port_(std::move(service_port)) {}
+        service_port_(std::move(service_port)),
+        max_watches_(max_watches) {}
   absl::StatusOr<Target*> For(const v1::DeployTarget& target) override;
 
  private:
   const std::string account_dir_, service_host_, service_port_;
+  const size_t max_watches_;
   ferry::Mutex mu_;
   std::map<std::string, std::unique_ptr<KubernetesTarget>> targets_ ABSL_GUARDED_BY(mu_);
 };

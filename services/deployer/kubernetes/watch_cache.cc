@@ -49,16 +49,27 @@ WatchCache::Watch* WatchCache::Find(const ApiResource& resource, const std::stri
   return it == watches_.end() ? nullptr : it->second.get();
 }
 
-void WatchCache::Ensure(const ApiResource& resource, const std::string& ns) {
-  if (stop_.load()) return;
+bool WatchCache::Ensure(const ApiResource& resource, const std::string& ns) {
+  if (stop_.load()) return false;
   ferry::MutexLock l(&mu_);
-  std::unique_ptr<Watch>& w = watches_[resource.Path(ns, "")];
-  if (w) return;
+  std::string path = resource.Path(ns, "");
+  if (watches_.count(path) > 0) return true;
+  if (watches_.size() >= max_watches_) {
+    over_cap_count_.fetch_add(1);
+    return false;
+  }
+  std::unique_ptr<Watch>& w = watches_[path];
   w = std::make_unique<Watch>();
   w->resource = resource;
   w->ns = resource.namespaced ? ns : "";
   Watch* raw = w.get();
   w->thread = std::thread([this, raw] { Run(raw); });
+  return true;
+}
+
+size_t WatchCache::watch_count() {
+  ferry::MutexLock l(&mu_);
+  return watches_.size();
 }
 
 std::optional<json> WatchCache::Get(const ApiResource& resource, const std::string& ns, const std::string& name,

@@ -24,16 +24,22 @@ namespace ferry::deployer::kubernetes {
 // (`?watch=1`, bookmarks on). On 410 Gone it lists again; on a transport
 // failure it reconnects with backoff (200 ms doubling to 10 s) and is not
 // fresh until it has listed again. Thread-safe; the destructor stops and
-// joins the watchers (within about a second).
+// joins the watchers (within about a second). At most `max_watches` watches
+// run at once (each holds a thread and a connection to the API server);
+// kinds and namespaces past that are read by a GET each time, and their
+// changes are found by the periodic drift pass instead of at once.
 class WatchCache {
  public:
-  WatchCache(KubeClient* client, std::string label) : client_(client), label_(std::move(label)) {}
+  WatchCache(KubeClient* client, std::string label, size_t max_watches = kDefaultMaxWatches)
+      : client_(client), label_(std::move(label)), max_watches_(max_watches) {}
+  static constexpr size_t kDefaultMaxWatches = 64;
   ~WatchCache();
   WatchCache(const WatchCache&) = delete;
   WatchCache& operator=(const WatchCache&) = delete;
 
-  // Starts the watch of `resource` in `ns` unless it runs already.
-  void Ensure(const ApiResource& resource, const std::string& ns);
+  // Starts the watch of `resource` in `ns` unless it runs already; false
+  // when it does not run and will not (the cap is reached, or stopping).
+  bool Ensure(const ApiResource& resource, const std::string& ns);
   // The object as last seen by the watch, when the watch of its kind and
   // namespace is fresh (listed and connected) and holds it; waits up to
   // `wait` for a new watch's first list. nullopt: ask the server.
@@ -54,6 +60,10 @@ class WatchCache {
   int64_t list_count() const { return list_count_.load(); }
   // 410 Gone answers seen.
   int64_t gone_count() const { return gone_count_.load(); }
+  // Watches running (never more than max_watches).
+  size_t watch_count() ABSL_LOCKS_EXCLUDED(mu_);
+  // Ensure calls refused because the cap was reached.
+  int64_t over_cap_count() const { return over_cap_count_.load(); }
 
  private:
   struct Watch {
@@ -78,8 +88,9 @@ class WatchCache {
 
   KubeClient* const client_;
   const std::string label_;
+  const size_t max_watches_;
   std::atomic<bool> stop_{false};
-  std::atomic<int64_t> list_count_{0}, gone_count_{0};
+  std::atomic<int64_t> list_count_{0}, gone_count_{0}, over_cap_count_{0};
   ferry::Mutex mu_;
   // Collection path ("/api/v1/namespaces/x/configmaps") -> its watch.
   std::map<std::string, std::unique_ptr<Watch>> watches_ ABSL_GUARDED_BY(mu_);

@@ -444,6 +444,42 @@ TEST_F(KubernetesTargetTest, DriftByAnotherManagerIsSeenFromTheWatchWithoutAGet)
   EXPECT_GT(target_->client().get_count(), gets);
 }
 
+TEST_F(KubernetesTargetTest, WatchesStopAtTheCapAndKindsPastItAreReadByGet) {
+  KubernetesTargetFactory capped{"/nonexistent", "", "", /*max_watches=*/1};
+  absl::StatusOr<Target*> t = capped.For(KubeTarget(TestKube().kubeconfig, "", ns_.name()));
+  ASSERT_TRUE(t.ok()) << t.status();
+  auto* target = static_cast<KubernetesTarget*>(*t);
+  TargetObject cm = Obj(kConfigMap);
+  TargetObject secret = Obj(R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"db"},
+    "stringData":{"password":"first"}})");
+  absl::StatusOr<std::vector<TargetObject>> prepared = target->Prepare(app_, {cm, secret}, nullptr);
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  for (const TargetObject& o : *prepared) {
+    ASSERT_TRUE(target->Apply(app_, o, nullptr, absl::Now() + absl::Seconds(30), nullptr).ok());
+  }
+  // One watch runs (the first kind looked at); the other kind was refused one.
+  EXPECT_EQ(target->watch_cache().watch_count(), 1u);
+  EXPECT_GT(target->watch_cache().over_cap_count(), 0);
+  // Past the cap, the object is still observed right, by a GET each time.
+  for (const TargetObject& o : *prepared) {
+    ObservedObject seen = target->Observe(app_, o.key, &o);
+    EXPECT_TRUE(seen.exists) << o.key.ToString();
+    EXPECT_EQ(seen.drift, v1::DRIFT_STATUS_IN_SYNC) << o.key.ToString() << ": " << seen.drift_message;
+  }
+  // Applied second, so past the cap.
+  const TargetObject& unwatched = (*prepared)[1];
+  int64_t gets = target->client().get_count();
+  std::string out;
+  std::string patch = unwatched.key.kind == "Secret"
+                          ? "secret db -p '{\"stringData\":{\"password\":\"second\"}}'"
+                          : "configmap settings -p '{\"data\":{\"color\":\"red\"}}'";
+  ASSERT_EQ(Kubectl(absl::StrCat("-n ", ns_.name(), " patch --field-manager=ops-console --type=merge ", patch), &out), 0)
+      << out;
+  ObservedObject seen = target->Observe(app_, unwatched.key, &unwatched);
+  EXPECT_EQ(seen.drift, v1::DRIFT_STATUS_MODIFIED) << seen.drift_message;
+  EXPECT_GT(target->client().get_count(), gets) << "the kind past the cap must be read from the server";
+}
+
 TEST_F(KubernetesTargetTest, UnreachableClusterIsUnavailableAndABadKubeconfigIsRefused) {
   std::string dir = testing::MakeTempDir("kube-bad");
   std::ofstream(dir + "/kubeconfig") << "current-context: x\ncontexts:\n- name: x\n  context: {cluster: c}\nclusters:\n"
