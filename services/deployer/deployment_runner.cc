@@ -30,6 +30,8 @@ struct DeploymentRunner::Exec {
   // Waves whose health check succeeded before the interruption: when none of
   // their objects changes on resuming, they are not checked again.
   std::set<int> healthy_waves;
+  // Set by WaitHealthy when it gave up early: an object failed for good.
+  bool failed_for_good = false;
 };
 
 namespace {
@@ -140,14 +142,20 @@ bool DeploymentRunner::WaitHealthy(Exec& ex, const std::vector<TargetObject>& ob
                                    std::string* why) {
   while (true) {
     std::vector<std::string> bad;
+    bool failed_for_good = false;
     for (const TargetObject& o : objects) {
       auto [health, msg] = ex.target->Health(ex.scope, o);
       bool ok = health == v1::HEALTH_STATUS_HEALTHY;
       metrics_->HealthChecked(ok);
-      if (!ok) bad.push_back(absl::StrCat(Describe(o.key), ": ", v1::HealthStatus_Name(health), " (", msg, ")"));
+      if (ok) continue;
+      bool final = health == v1::HEALTH_STATUS_DEGRADED && ex.target->FailedForGood(ex.scope, o);
+      failed_for_good |= final;
+      bad.push_back(absl::StrCat(Describe(o.key), ": ", v1::HealthStatus_Name(health), " (", msg, ")",
+                                 final ? ", which waiting cannot mend" : ""));
     }
     if (bad.empty()) return true;
-    if (stopping_ || clock_->Now() + options_.health_poll > deadline) {
+    ex.failed_for_good = failed_for_good;
+    if (failed_for_good || stopping_ || clock_->Now() + options_.health_poll > deadline) {
       *why = absl::StrJoin(bad, "; ");
       return false;
     }
@@ -227,8 +235,9 @@ absl::Status DeploymentRunner::Execute(Exec& ex, std::string* failure) {
     bool healthy = WaitHealthy(ex, objects, deadline, &why);
     if (stopping_ && !healthy) return absl::AbortedError("deployer stopping");
     EndStep(health, healthy ? v1::STEP_RESULT_SUCCEEDED : v1::STEP_RESULT_FAILED,
-            healthy ? absl::StrCat(objects.size(), " objects healthy")
-                    : absl::StrCat("not healthy within ", absl::FormatDuration(ex.health_timeout), ": ", why));
+            healthy               ? absl::StrCat(objects.size(), " objects healthy")
+            : ex.failed_for_good  ? absl::StrCat("failed: ", why)
+                                  : absl::StrCat("not healthy within ", absl::FormatDuration(ex.health_timeout), ": ", why));
     s = SaveStep(ex, health, nullptr);
     if (!s.ok()) return s;
     StepSaved();

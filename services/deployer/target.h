@@ -109,6 +109,15 @@ class Target {
   // Health of an applied object now (HEALTHY, PROGRESSING, DEGRADED,
   // MISSING), with a message.
   virtual std::pair<v1::HealthStatus, std::string> Health(const AppScope& app, const TargetObject& applied) = 0;
+  // Whether an object that Health calls DEGRADED has failed for good, so
+  // that waiting out the health timeout would change nothing (a Deployment
+  // past its own progress deadline, a failed Job): its wave fails at once.
+  // Targets that cannot tell answer false, and the wave waits.
+  virtual bool FailedForGood(const AppScope& app, const TargetObject& applied) {
+    (void)app;
+    (void)applied;
+    return false;
+  }
 
   // The object as it would be stored if `desired` (a rendered object, before
   // Prepare) were applied now, and any conflict that apply would meet.

@@ -233,4 +233,16 @@ std::pair<v1::HealthStatus, std::string> HealthOf(const json& object) {
   return Healthy("exists");
 }
 
+bool FailedForGood(const json& object) {
+  if (HealthOf(object).first != v1::HEALTH_STATUS_DEGRADED) return false;
+  std::string api = Str(object, "apiVersion"), kind = Str(object, "kind");
+  std::string group = api.find('/') == std::string::npos ? "" : api.substr(0, api.find('/'));
+  if (group == "apps" && kind == "Deployment") return true;  // DEGRADED only past the progress deadline
+  if (group == "batch" && kind == "Job") return true;
+  if (group.empty() && kind == "Pod") return Str(Field(object, "status"), "phase") == "Failed";
+  if (group.empty() && kind == "PersistentVolumeClaim") return true;
+  if (group == "apiextensions.k8s.io" && kind == "CustomResourceDefinition") return true;
+  return false;
+}
+
 }  // namespace ferry::deployer::kubernetes

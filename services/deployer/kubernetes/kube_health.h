@@ -36,4 +36,11 @@ namespace ferry::deployer::kubernetes {
 // a status of unexpected shape is read as absent.
 std::pair<v1::HealthStatus, std::string> HealthOf(const nlohmann::json& object);
 
+// Whether the object is DEGRADED in a way no waiting mends: a Deployment past
+// its progress deadline (the controller gave up on the rollout), a failed
+// Job, a Pod in phase Failed, a PersistentVolumeClaim that lost its volume, a
+// CRD whose names were refused. Other DEGRADED states (a container in
+// CrashLoopBackOff, Ready False) may still recover, and are waited out.
+bool FailedForGood(const nlohmann::json& object);
+
 }  // namespace ferry::deployer::kubernetes

@@ -393,6 +393,16 @@ std::pair<v1::HealthStatus, std::string> KubernetesTarget::Health(const AppScope
   return HealthOf(*live);
 }
 
+bool KubernetesTarget::FailedForGood(const AppScope& app, const TargetObject& applied) {
+  (void)app;
+  absl::StatusOr<json> doc = ParseObject(applied);
+  if (!doc.ok()) return false;
+  absl::StatusOr<Located> at = Locate(*doc, applied.key);
+  if (!at.ok()) return false;
+  absl::StatusOr<json> live = Live(*at);
+  return live.ok() && kubernetes::FailedForGood(*live);
+}
+
 bool KubernetesTarget::TakeChanged(const AppScope& app) {
   return watch_->TakeChanged(app.application_id, app.environment_id);
 }

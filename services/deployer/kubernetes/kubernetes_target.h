@@ -64,6 +64,8 @@ class KubernetesTarget final : public Target {
   absl::Status Delete(const AppScope& app, const TargetObject& applied, absl::Time deadline) override;
   ObservedObject Observe(const AppScope& app, const ObjectKey& key, const TargetObject* applied) override;
   std::pair<v1::HealthStatus, std::string> Health(const AppScope& app, const TargetObject& applied) override;
+  // kube_health's FailedForGood of the live object.
+  bool FailedForGood(const AppScope& app, const TargetObject& applied) override;
   // Server-side dry-run apply (dryRun=All): unforced first, so a conflict is
   // reported, then forced for the result. Server fields dropped, Secret
   // values as digests.

@@ -52,6 +52,34 @@ TEST(KubeHealthTest, DeploymentPastProgressDeadlineIsDegraded) {
   EXPECT_NE(msg.find("timed out progressing"), std::string::npos) << msg;
 }
 
+bool Final(const std::string& text) {
+  absl::StatusOr<json> j = ParseJson(text);
+  EXPECT_TRUE(j.ok()) << text;
+  return FailedForGood(*j);
+}
+
+TEST(KubeHealthTest, OnlyDegradedStatesNoWaitingMendsFailForGood) {
+  // The Deployment controller gave up: final.
+  EXPECT_TRUE(Final(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"generation":1},
+    "spec":{"replicas":3},"status":{"observedGeneration":1,"replicas":3,"updatedReplicas":1,"availableReplicas":1,
+    "conditions":[{"type":"Progressing","status":"False","reason":"ProgressDeadlineExceeded"}]}})"));
+  // Still rolling out, or healthy: not.
+  EXPECT_FALSE(Final(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"generation":1},"spec":{"replicas":3},
+    "status":{"observedGeneration":1,"replicas":3,"updatedReplicas":2,"availableReplicas":3}})"));
+  EXPECT_FALSE(Final(R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"generation":1},"spec":{"replicas":1},
+    "status":{"observedGeneration":1,"replicas":1,"updatedReplicas":1,"availableReplicas":1}})"));
+  // A failed Job and a failed Pod: final.
+  EXPECT_TRUE(Final(R"({"apiVersion":"batch/v1","kind":"Job","status":{"conditions":[{"type":"Failed",
+    "status":"True","reason":"BackoffLimitExceeded"}]}})"));
+  EXPECT_TRUE(Final(R"({"apiVersion":"v1","kind":"Pod","status":{"phase":"Failed","message":"evicted"}})"));
+  // A container in CrashLoopBackOff is DEGRADED but may recover: waited out.
+  EXPECT_FALSE(Final(R"({"apiVersion":"v1","kind":"Pod","spec":{"restartPolicy":"Always"},"status":{"phase":"Running",
+    "containerStatuses":[{"name":"c","ready":false,"state":{"waiting":{"reason":"CrashLoopBackOff"}}}]}})"));
+  // Some custom object whose Ready is False: waited out.
+  EXPECT_FALSE(Final(R"({"apiVersion":"example.com/v1","kind":"Widget","status":{"conditions":[{"type":"Ready",
+    "status":"False","reason":"Broken"}]}})"));
+}
+
 TEST(KubeHealthTest, StatefulSet) {
   EXPECT_EQ(H(R"({"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"generation":1},"spec":{"replicas":2},
     "status":{"observedGeneration":1,"readyReplicas":2,"currentRevision":"a","updateRevision":"a"}})"), kHealthy);

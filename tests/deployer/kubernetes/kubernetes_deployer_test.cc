@@ -81,11 +81,23 @@ class KubernetesDeployerTest : public ::testing::Test {
       std::string image = d["spec"]["template"]["spec"]["containers"][0].value("image", "");
       if (image == "broken") continue;
       int64_t gen = d["metadata"].value("generation", 0);
+      if (image == "unschedulable") {
+        // The controller gives up on the rollout at once, as it does past
+        // progressDeadlineSeconds.
+        Kubectl(absl::StrCat("-n ", ns_.name(), " patch deployment ", d["metadata"].value("name", ""),
+                             " --subresource=status --type=merge -p '{\"status\":{\"observedGeneration\":", gen,
+                             R"(,"conditions":[{"type":"Progressing","status":"False","reason":"ProgressDeadlineExceeded",)",
+                             R"("message":"ReplicaSet \"web-1\" has timed out progressing."}]}}')"),
+                &out);
+        continue;
+      }
       if (d.contains("status") && d["status"].value("observedGeneration", int64_t{0}) == gen) continue;
       int64_t n = d["spec"].value("replicas", 1);
       std::string status = absl::StrCat(R"({"status":{"observedGeneration":)", gen, R"(,"replicas":)", n,
                                         R"(,"updatedReplicas":)", n, R"(,"readyReplicas":)", n,
-                                        R"(,"availableReplicas":)", n, "}}");
+                                        R"(,"availableReplicas":)", n,
+                                        R"(,"conditions":[{"type":"Progressing","status":"True",)"
+                                        R"("reason":"NewReplicaSetAvailable"}]}})");
       Kubectl(absl::StrCat("-n ", ns_.name(), " patch deployment ", d["metadata"].value("name", ""),
                            " --subresource=status --type=merge -p '", status, "'"),
               &out);
@@ -217,6 +229,20 @@ TEST_F(KubernetesDeployerTest, DeploysPrunesByInventoryAndRollsBackAnUnhealthyRo
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->state(), v1::DEPLOYMENT_STATE_SUCCEEDED) << d->message();
   EXPECT_EQ(Kube("get configmap b -o jsonpath={.data.value}"), "1");
+  EXPECT_EQ(Kube("get deployment web -o jsonpath={.spec.template.spec.containers[0].image}"), "nginx:1");
+}
+
+TEST_F(KubernetesDeployerTest, ARolloutPastItsProgressDeadlineFailsAtOnceNotAtTheHealthTimeout) {
+  v1::Deployment d1 = Deploy(Plan("p1", {Deployment("web", "nginx:1")}, '1'));
+  ASSERT_EQ(d1.state(), v1::DEPLOYMENT_STATE_SUCCEEDED) << d1.message();
+  absl::Time start = absl::Now();
+  v1::Deployment d2 = Deploy(Plan("p2", {Deployment("web", "unschedulable")}, '2', /*health=*/120));
+  absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(d2.state(), v1::DEPLOYMENT_STATE_ROLLED_BACK) << d2.message();
+  EXPECT_NE(d2.message().find("progress deadline exceeded"), std::string::npos) << d2.message();
+  EXPECT_NE(d2.message().find("waiting cannot mend"), std::string::npos) << d2.message();
+  // Rolled back well before the 120 s health timeout.
+  EXPECT_LT(took, absl::Seconds(60)) << d2.message();
   EXPECT_EQ(Kube("get deployment web -o jsonpath={.spec.template.spec.containers[0].image}"), "nginx:1");
 }
 
