@@ -11,7 +11,7 @@ JOBS ?= $(shell nproc)
 # Lets ccache reuse objects across clones in other folders (CI clones afresh).
 export CCACHE_BASEDIR := $(CURDIR)
 
-.PHONY: all deps test-tools build up demo test check-thread-safety test-tsan test-asan fuzz bench clean
+.PHONY: all deps test-tools build up up-kube demo test check-thread-safety test-tsan test-asan fuzz bench clean
 
 all: build
 
@@ -24,6 +24,11 @@ build: deps
 
 up: build
 	@scripts/ferry-up
+
+# As `make up`, plus a local Kubernetes cluster (scripts/kube-local) that the
+# example deploys hello-kube to. Its first run builds the cluster's binaries.
+up-kube: build
+	@FERRY_KUBE=1 scripts/ferry-up
 
 demo: build
 	@FERRY_BUILD_DIR=$(abspath $(BUILD_DIR)) scripts/ferry-demo
