@@ -19,6 +19,7 @@ work=$(mktemp -d /tmp/ferry-alerting-test.XXXXXX)
 chmod 755 "$work"
 up_pid=""; prom_pid=""; am_pid=""; hook_pid=""
 cleanup() {
+  set +e  # a helper killed by SIGTERM makes `wait` fail: stop everything regardless
   local p
   for p in "$prom_pid" "$am_pid" "$hook_pid"; do
     [[ -n "$p" ]] && { kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; }
@@ -27,6 +28,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM  # a ctest timeout still stops everything this test started
 fail() {
   echo "FAIL: $*" >&2
   for f in up.log prometheus.log alertmanager.log receiver.log; do
@@ -102,6 +104,7 @@ prom_pid=$!
 
 for _ in $(seq 240); do [[ -f "$work/ready" ]] && break; kill -0 "$up_pid" 2>/dev/null || fail "ferry-up exited"; sleep 1; done
 [[ -f "$work/ready" ]] || fail "Ferry did not come up with the example deployed"
+echo "ferry: up after ${SECONDS}s"
 
 query() {  # prints the number of series in the result of a PromQL query
   curl -fsS -G "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$1" |
