@@ -10,7 +10,8 @@
 # example's `hello` with a failing health check (rolled back to v1). Checks
 # that the receiver gets FerryDeploymentFailed for broken/local and
 # FerryDeploymentRolledBack for hello/local, and that nothing fired before
-# the push (the example's successful deploy is not an alert).
+# the push (the example's successful deploy is not an alert). Also checks
+# that the planner reports hello's plan for prod as waiting for approval.
 #   alerting_test.sh <repo-root> <build-dir>
 set -euo pipefail
 root=${1:?}; build=${2:?}
@@ -123,6 +124,16 @@ for _ in $(seq 60); do
 done
 [[ -n "$ok" ]] || fail "prometheus: $ups/4 targets up, $rules rules loaded, $ams alertmanagers, hello's success seen: $succeeded"
 echo "prometheus: 4/4 targets up, $rules rules loaded, alertmanager found, hello's successful deploy scraped"
+# The example's prod needs manual approval: hello's plan for prod waits, and
+# the planner's ApprovalWaitMonitor (every 15 s) reports it.
+waiting=0
+for _ in $(seq 40); do
+  waiting=$(query 'ferry_plans_awaiting_approval{application="hello",environment="prod"} == 1 and on (application, environment) ferry_plan_approval_wait_seconds >= 0' 2>/dev/null || echo 0)
+  [[ "$waiting" == 1 ]] && break
+  sleep 1
+done
+[[ "$waiting" == 1 ]] || fail "prometheus has no plan of hello waiting for approval in prod"
+echo "prometheus: hello's plan for prod is waiting for approval (ferry_plans_awaiting_approval)"
 sleep 3  # a few evaluations with the successful deploy in view
 [[ -s "$work/received.jsonl" ]] && fail "alerts were delivered before anything failed"
 
