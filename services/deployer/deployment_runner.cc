@@ -340,8 +340,9 @@ absl::StatusOr<v1::Deployment> DeploymentRunner::Succeed(Exec& ex) {
                                           "rolled-back")},
                          nullptr, nullptr);
       if (!s.ok()) return s;
+      const absl::Time now = clock_->Now();
       metrics_->DeploymentFinished(fx.d, v1::DEPLOYMENT_STATE_ROLLED_BACK,
-                                   absl::ToDoubleSeconds(clock_->Now() - FromTimestamp(fx.d.start_time())), clock_->Now());
+                                   absl::ToDoubleSeconds(now - FromTimestamp(fx.d.start_time())), now);
     }
   }
   logging::Info("deployment succeeded", {{"deployment", d.id()},
@@ -603,7 +604,8 @@ absl::StatusOr<v1::Deployment> DeploymentRunner::Quarantine(Exec& ex, const v1::
   if (!s.ok()) return s;
   metrics_->DeploymentQuarantined();
   metrics_->DeploymentFinished(ex.d, ex.d.state(),
-                               absl::ToDoubleSeconds(FromTimestamp(ex.d.end_time()) - FromTimestamp(ex.d.start_time())), clock_->Now());
+                               absl::ToDoubleSeconds(FromTimestamp(ex.d.end_time()) - FromTimestamp(ex.d.start_time())),
+                               clock_->Now());
   logging::Error("deployment quarantined", {{"deployment", ex.d.id()},
                                             {"application", ex.d.application_id()},
                                             {"environment", ex.d.environment_id()},
