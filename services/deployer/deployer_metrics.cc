@@ -10,7 +10,16 @@ DeployerMetrics::DeployerMetrics(prometheus::Registry& registry)
       lease_expiry_(prometheus::BuildGauge()
                         .Name("ferry_environment_lease_expiry_timestamp_seconds")
                         .Help("When this replica's lease of an environment expires unless renewed (Unix seconds)")
-                        .Register(registry)) {
+                        .Register(registry)),
+      drifted_objects_(prometheus::BuildGauge()
+                           .Name("ferry_drifted_objects")
+                           .Help("Objects found drifted at the last drift check and not healed since")
+                           .Register(registry)),
+      last_result_(prometheus::BuildGauge()
+                       .Name("ferry_deployment_last_result_timestamp_seconds")
+                       .Help("When a deployment of the application to the environment last ended with this result "
+                             "(Unix seconds)")
+                       .Register(registry)) {
   leases_held_ = &prometheus::BuildGauge()
                       .Name("ferry_environment_leases_held")
                       .Help("Environments whose lease this deployer replica holds")
@@ -52,15 +61,28 @@ DeployerMetrics::DeployerMetrics(prometheus::Registry& registry)
                       .Help("Plans recorded failed because they could not be started")
                       .Register(registry)
                       .Add({});
-  for (const char* r : {"succeeded", "failed", "rolled_back"}) deployments_.Add({{"result", r}});
 }
 
-void DeployerMetrics::DeploymentFinished(v1::DeploymentState state, double seconds) {
+void DeployerMetrics::DeploymentFinished(const v1::Deployment& d, v1::DeploymentState state, double seconds,
+                                         absl::Time at) {
   const char* result = state == v1::DEPLOYMENT_STATE_SUCCEEDED     ? "succeeded"
                        : state == v1::DEPLOYMENT_STATE_ROLLED_BACK ? "rolled_back"
                                                                    : "failed";
-  deployments_.Add({{"result", result}}).Increment();
+  // All three results at once, so that the next change of any of them is an
+  // increase a rule can see (a series born at 1 shows no increase).
+  for (const char* r : {"succeeded", "failed", "rolled_back"}) {
+    deployments_.Add({{"application", d.application_id()}, {"environment", d.environment_id()}, {"result", r}});
+  }
+  deployments_.Add({{"application", d.application_id()}, {"environment", d.environment_id()}, {"result", result}})
+      .Increment();
+  last_result_.Add({{"application", d.application_id()}, {"environment", d.environment_id()}, {"result", result}})
+      .Set(absl::ToDoubleSeconds(at - absl::UnixEpoch()));
   duration_->Observe(seconds);
+}
+
+void DeployerMetrics::DriftedObjects(const std::string& application, const std::string& environment, size_t count) {
+  drifted_objects_.Add({{"application", application}, {"environment", environment}})
+      .Set(static_cast<double>(count));
 }
 
 void DeployerMetrics::LeaseHeld(const std::string& env, const std::string& holder, absl::Time expires) {

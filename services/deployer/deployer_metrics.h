@@ -16,9 +16,21 @@
 namespace ferry::deployer {
 
 // The deployer's Prometheus metrics. Thread-safe.
-//   ferry_deployments_total{result}            succeeded | failed | rolled_back
+//   ferry_deployments_total{application,environment,result}
+//                                              result: succeeded | failed | rolled_back (a failed
+//                                              deployment an automatic rollback restored counts as
+//                                              rolled_back only, one left failed as failed); the three
+//                                              series of an application and environment appear together,
+//                                              at its first terminal deployment since the start
+//   ferry_deployment_last_result_timestamp_seconds{application,environment,result}
+//                                              when a deployment of the application to the environment
+//                                              last ended with this result (Unix seconds; what the
+//                                              failure alerts read: a counter born at 1 shows no increase)
 //   ferry_deployment_duration_seconds          histogram, start to terminal state
 //   ferry_drift_events_total                   drifted objects detected
+//   ferry_drifted_objects{application,environment}
+//                                              objects found drifted at the last drift check and not
+//                                              healed since (0 when in sync)
 //   ferry_health_checks_total{result}          healthy | unhealthy
 //   ferry_deployments_resumed_total            interrupted deployments resumed after a restart
 //   ferry_deployments_quarantined_total        deployments quarantined (no progress in N attempts)
@@ -32,8 +44,12 @@ class DeployerMetrics {
  public:
   explicit DeployerMetrics(prometheus::Registry& registry);
 
-  void DeploymentFinished(v1::DeploymentState state, double seconds);
+  // Deployment `d` (its application and environment) ended in `state` at
+  // `at`, `seconds` after it started.
+  void DeploymentFinished(const v1::Deployment& d, v1::DeploymentState state, double seconds, absl::Time at);
   void DriftDetected() { drift_->Increment(); }
+  // `count` objects of the application in the environment are drifted and not healed.
+  void DriftedObjects(const std::string& application, const std::string& environment, size_t count);
   void HealthChecked(bool healthy) { (healthy ? healthy_ : unhealthy_)->Increment(); }
   void DeploymentResumed() { resumed_->Increment(); }
   void DeploymentQuarantined() { quarantined_->Increment(); }
@@ -53,6 +69,8 @@ class DeployerMetrics {
   prometheus::Counter* quarantined_;
   prometheus::Counter* not_started_;
   prometheus::Family<prometheus::Gauge>& lease_expiry_;
+  prometheus::Family<prometheus::Gauge>& drifted_objects_;
+  prometheus::Family<prometheus::Gauge>& last_result_;
   prometheus::Gauge* leases_held_;
   prometheus::Counter* takeovers_;
   ferry::Mutex mu_;

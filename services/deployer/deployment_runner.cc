@@ -330,7 +330,9 @@ absl::StatusOr<v1::Deployment> DeploymentRunner::Succeed(Exec& ex) {
   }
   absl::Status s = SaveDeployment(ex, events, &app, pin ? &*pin : nullptr);
   if (!s.ok()) return s;
-  metrics_->DeploymentFinished(d.state(), absl::ToDoubleSeconds(FromTimestamp(d.end_time()) - FromTimestamp(d.start_time())));
+  metrics_->DeploymentFinished(d, d.state(),
+                               absl::ToDoubleSeconds(FromTimestamp(d.end_time()) - FromTimestamp(d.start_time())),
+                               clock_->Now());
   if (d.kind() == v1::DEPLOYMENT_KIND_AUTO_ROLLBACK && !d.rollback_of_deployment_id().empty()) {
     absl::StatusOr<v1::Deployment> failed = store_->Get(d.rollback_of_deployment_id(), false);
     if (!failed.ok()) return failed.status();
@@ -347,8 +349,9 @@ absl::StatusOr<v1::Deployment> DeploymentRunner::Succeed(Exec& ex) {
                                           "rolled-back")},
                          nullptr, nullptr);
       if (!s.ok()) return s;
-      metrics_->DeploymentFinished(v1::DEPLOYMENT_STATE_ROLLED_BACK,
-                                   absl::ToDoubleSeconds(clock_->Now() - FromTimestamp(fx.d.start_time())));
+      const absl::Time now = clock_->Now();
+      metrics_->DeploymentFinished(fx.d, v1::DEPLOYMENT_STATE_ROLLED_BACK,
+                                   absl::ToDoubleSeconds(now - FromTimestamp(fx.d.start_time())), now);
     }
   }
   logging::Info("deployment succeeded", {{"deployment", d.id()},
@@ -392,10 +395,12 @@ absl::StatusOr<v1::Deployment> DeploymentRunner::Finish(Exec& ex, const std::str
     absl::StatusOr<v1::Deployment> rb = Run(rollback->first, rollback->second);
     if (!rb.ok()) return rb.status();
     absl::StatusOr<v1::Deployment> now = store_->Get(d.id(), false);
-    if (now.ok() && now->state() == v1::DEPLOYMENT_STATE_FAILED) metrics_->DeploymentFinished(now->state(), seconds);
+    if (now.ok() && now->state() == v1::DEPLOYMENT_STATE_FAILED) {
+      metrics_->DeploymentFinished(*now, now->state(), seconds, clock_->Now());
+    }
     return now;
   }
-  metrics_->DeploymentFinished(d.state(), seconds);
+  metrics_->DeploymentFinished(d, d.state(), seconds, clock_->Now());
   return d;
 }
 
@@ -461,7 +466,7 @@ absl::StatusOr<v1::Deployment> DeploymentRunner::RecordRefused(v1::Deployment de
   absl::Status s = SaveDeployment(
       ex, {DeploymentEvent(v1::AUDIT_ACTION_DEPLOYMENT_FAILED, ex.d, ex.d.message(), "failed")}, nullptr, nullptr);
   if (!s.ok()) return s;
-  metrics_->DeploymentFinished(ex.d.state(), 0);
+  metrics_->DeploymentFinished(ex.d, ex.d.state(), 0, clock_->Now());
   return ex.d;
 }
 
@@ -607,8 +612,9 @@ absl::StatusOr<v1::Deployment> DeploymentRunner::Quarantine(Exec& ex, const v1::
   s = SaveDeployment(ex, {std::move(e)}, nullptr, nullptr);
   if (!s.ok()) return s;
   metrics_->DeploymentQuarantined();
-  metrics_->DeploymentFinished(ex.d.state(),
-                               absl::ToDoubleSeconds(FromTimestamp(ex.d.end_time()) - FromTimestamp(ex.d.start_time())));
+  metrics_->DeploymentFinished(ex.d, ex.d.state(),
+                               absl::ToDoubleSeconds(FromTimestamp(ex.d.end_time()) - FromTimestamp(ex.d.start_time())),
+                               clock_->Now());
   logging::Error("deployment quarantined", {{"deployment", ex.d.id()},
                                             {"application", ex.d.application_id()},
                                             {"environment", ex.d.environment_id()},
@@ -640,7 +646,7 @@ absl::StatusOr<v1::Deployment> DeploymentRunner::RecordUnprocessable(v1::Deploym
   absl::Status s = SaveDeployment(
       ex, {DeploymentEvent(v1::AUDIT_ACTION_DEPLOYMENT_FAILED, ex.d, ex.d.message(), "unprocessable")}, nullptr, nullptr);
   if (!s.ok()) return s;
-  metrics_->DeploymentFinished(ex.d.state(), 0);
+  metrics_->DeploymentFinished(ex.d, ex.d.state(), 0, clock_->Now());
   logging::Error("deployment could not be processed",
                  {{"deployment", ex.d.id()}, {"application", ex.d.application_id()}, {"reason", reason}});
   return ex.d;

@@ -115,6 +115,7 @@ void DriftController::CheckDrift(const ManagedApp& app, const v1::DriftSettings&
     ferry::MutexLock l(&mu_);
     active_drift_[key] = still;
   }
+  metrics_->DriftedObjects(app.application_id, app.environment_id, still.size());
   if (heal.empty()) return;
   {
     ferry::MutexLock l(&mu_);
@@ -183,6 +184,7 @@ void DriftController::Heal(const ManagedApp& app, const v1::DriftSettings& setti
     (void)drift_->MarkDriftHealed(drift_ids, d.id(), events);
     heal_backoff_.erase(key);
     for (const std::string& okey : drift_keys) active_drift_[key].erase(okey);
+    metrics_->DriftedObjects(app.application_id, app.environment_id, active_drift_[key].size());
     logging::Info("drift healed", {{"application", app.application_id}, {"deployment", d.id()}});
   } else {
     auto& [failures, not_before] = heal_backoff_[key];

@@ -30,6 +30,7 @@
 #include "planner_migrations.h"
 #include "services/planner/grpc_live_state_source.h"
 #include "services/planner/grpc_repo_source.h"
+#include "services/planner/approval_wait_monitor.h"
 #include "services/planner/hold_releaser.h"
 #include "services/planner/postgres_planner_store.h"
 #include "services/planner/planner.h"
@@ -202,6 +203,8 @@ int main(int argc, char** argv) {
                                   render.parse_limits, window_limits, &approvals);
   ferry::planner::RevisionConsumer consumer(&repo, &store, planner.revision_planner(), nullptr, quarantine_attempts);
   ferry::planner::HoldReleaser releaser(planner.hold_evaluator(), hold_interval);
+  // The gauges of plans waiting for approval (the FerryPlanAwaitingApproval alert).
+  ferry::planner::ApprovalWaitMonitor approval_wait(&store, &metrics, &clock, absl::Seconds(15));
   // Plans released by any replica (NOTIFYed by PostgresPlannerStore) wake this one's streams.
   std::unique_ptr<ferry::postgres::NotificationListener> listener =
       ferry::postgres::NotificationListener::ForSignal(pool, ferry::planner::PostgresPlannerStore::kPlansChannel, &notifier);
@@ -231,11 +234,13 @@ int main(int argc, char** argv) {
     listener->Stop();
     consumer.Stop();
     releaser.Stop();
+    approval_wait.Stop();
     forwarder.Stop();
   });
   forwarder.Start();
   consumer.Start();
   releaser.Start();
+  approval_wait.Start();
   listener->Start();
   ferry::logging::Info("planner wiring", {{"repo_watcher", repo_watcher_address},
                                           {"deployer", deployer_address},
@@ -247,6 +252,7 @@ int main(int argc, char** argv) {
   listener->Stop();
   consumer.Stop();
   releaser.Stop();
+  approval_wait.Stop();
   forwarder.Stop();
   return code;
 }

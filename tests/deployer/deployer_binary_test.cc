@@ -372,7 +372,7 @@ TEST_F(DeployerBinaryTest, WatchDeploymentStreamsStepsLiveAndLiveStateIsServed) 
   httplib::Client metrics("127.0.0.1", deployer_->metrics_port());
   auto res = metrics.Get("/metrics");
   ASSERT_TRUE(res);
-  EXPECT_NE(res->body.find("ferry_deployments_total{result=\"succeeded\"} 1"), std::string::npos) << res->body;
+  EXPECT_NE(res->body.find("ferry_deployments_total{application=\"web-app\",environment=\"dev\",result=\"succeeded\"} 1"), std::string::npos) << res->body;
   EXPECT_NE(res->body.find("ferry_deployment_duration_seconds_count"), std::string::npos);
   EXPECT_NE(res->body.find("ferry_health_checks_total{result=\"healthy\"}"), std::string::npos);
   EXPECT_NE(res->body.find("ferry_drift_events_total"), std::string::npos);

@@ -1,7 +1,11 @@
 // DriftController through the Deployer, against fakes.
 #include "services/deployer/drift_controller.h"
 
+#include <map>
+#include <string>
+
 #include <gtest/gtest.h>
+#include <prometheus/metric_family.h>
 
 #include "tests/deployer/logic_harness.h"
 
@@ -11,6 +15,19 @@ namespace {
 using testing::Eventually;
 using testing::LogicHarness;
 using testing::LogicPlan;
+
+// The value of ferry_drifted_objects{application=app,environment="dev"}; -1 when absent.
+double Drifted(LogicHarness& h, const std::string& app) {
+  for (const prometheus::MetricFamily& f : h.registry.Collect()) {
+    if (f.name != "ferry_drifted_objects") continue;
+    for (const prometheus::ClientMetric& m : f.metric) {
+      std::map<std::string, std::string> labels;
+      for (const prometheus::ClientMetric::Label& l : m.label) labels[l.name] = l.value;
+      if (labels["application"] == app && labels["environment"] == "dev") return m.gauge.value;
+    }
+  }
+  return -1;
+}
 
 ObjectKey Key(const std::string& name) { return ObjectKey{"ferry.dev", "ConfigFile", "", name}; }
 
@@ -110,6 +127,10 @@ TEST(DriftControllerTest, ADriftEpisodeIsRecordedOnceAndHealedOnlyWithSelfHeal) 
   EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED), 1);
   EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_HEALED), 0);
   EXPECT_EQ(h.target.applied("web").size(), 2u) << "drift was healed without selfHeal";
+  EXPECT_EQ(Drifted(h, "web"), 1) << "the unhealed object is not counted";
+  h.target.SetDrift("web", Key("a"), v1::DRIFT_STATUS_IN_SYNC);
+  h.deployer->DriftPass(true);
+  EXPECT_EQ(Drifted(h, "web"), 0) << "drift put right by hand is still counted";
 }
 
 TEST(DriftControllerTest, SelfHealReappliesOnlyTheDriftedObjectsThroughTheScheduler) {
@@ -168,6 +189,7 @@ TEST(DriftControllerTest, FailedHealsAreRetriedOnlyAfterAGrowingBackoff) {
   };
   EXPECT_EQ(pass(), 1);
   EXPECT_EQ(pass(), 1) << "retried before the backoff";
+  EXPECT_EQ(Drifted(h, "web"), 1) << "drift whose heal failed is not counted";
   h.clock.Advance(absl::Seconds(61));
   EXPECT_EQ(pass(), 2);
   h.clock.Advance(absl::Seconds(61));
@@ -180,6 +202,7 @@ TEST(DriftControllerTest, FailedHealsAreRetriedOnlyAfterAGrowingBackoff) {
   EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED), 1) << "one episode throughout";
   EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_HEALED), 1);
   EXPECT_EQ(pass(), 4) << "healed drift was healed again";
+  EXPECT_EQ(Drifted(h, "web"), 0) << "healed drift is still counted";
 }
 
 TEST(DriftControllerTest, AnApplicationIsObservedOnlyWhenItsIntervalHasPassed) {

@@ -11,7 +11,7 @@
 #   helm_install_kube_test.sh <case> <repo-root>     (FERRY_TEST_KUBE_STATE set by ctest)
 # Cases: trial (bundled PostgreSQL, one Secret of certificates, RBAC for two
 # target namespaces, then cluster rules added by `helm upgrade`) and
-# production (values-production.yaml; cert-manager and the ServiceMonitor off,
+# production (values-production.yaml; cert-manager, the ServiceMonitor and the PrometheusRule off,
 # as their CRDs are not in the bed).
 set -euo pipefail
 case_name=${1:?}; root=${2:?}
@@ -207,7 +207,7 @@ case "$case_name" in
       per_service+=(--set "services.$s.tls.existingSecret=tls-$file")
     done
     "$helm" install ferry "$chart" -n "$ns" -f "$chart/values-production.yaml" --set tls.certManager.enabled=false \
-      --set serviceMonitor.enabled=false "${per_service[@]}" >"$work/install.out" 2>&1 ||
+      --set serviceMonitor.enabled=false --set prometheusRule.enabled=false "${per_service[@]}" >"$work/install.out" 2>&1 ||
       { cat "$work/install.out" >&2; fail "helm install (production values)"; }
     stored ferry "$ns" >"$work/stored.yaml"
     for kind in NetworkPolicy PodDisruptionBudget Role RoleBinding; do

@@ -68,7 +68,8 @@ case "$case_name" in
     names=$(render_and_parse -f "$chart/values-production.yaml")
     echo "$names"
     for want in networkpolicy.networking.k8s.io/ferry poddisruptionbudget.policy/ferry-audit \
-                servicemonitor.monitoring.coreos.com/ferry role.rbac.authorization.k8s.io/ferry-deployer \
+                servicemonitor.monitoring.coreos.com/ferry prometheusrule.monitoring.coreos.com/ferry \
+                role.rbac.authorization.k8s.io/ferry-deployer \
                 rolebinding.rbac.authorization.k8s.io/ferry-deployer; do
       grep -qx "$want" <<<"$names" || fail "production render lacks $want"
     done
@@ -310,6 +311,24 @@ case "$case_name" in
     [[ "$(cd "$out" && sha256sum token.key admin.token access-policy.yaml tls/*)" == "$before" ]] ||
       fail "a second run changed the files"
     [[ "$(cat "$work/db/"*.password)" == "$db_before" ]] || fail "a second run changed the database passwords"
+    ;;
+  helm_prometheus_rule)
+    # Off by default (the CRD may be absent); when on, the rules are the
+    # one rules file verbatim (compose's Prometheus loads the same file).
+    grep -q 'kind: PrometheusRule' <<<"$(render "${secure[@]}")" && fail "a PrometheusRule rendered by default"
+    work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+    render "${secure[@]}" --set prometheusRule.enabled=true --set prometheusRule.labels.release=kps \
+        --show-only templates/prometheusrule.yaml >"$work/rule.yaml"
+    /usr/bin/python3 - "$work/rule.yaml" "$chart/files/ferry-alerts.rules.yml" <<'PY' || fail "PrometheusRule"
+import sys, yaml
+rule = yaml.safe_load(open(sys.argv[1]))
+rules = yaml.safe_load(open(sys.argv[2]))
+assert rule["kind"] == "PrometheusRule", rule["kind"]
+assert rule["metadata"]["labels"].get("release") == "kps", rule["metadata"]["labels"]
+assert rule["spec"] == rules, "the PrometheusRule's spec is not files/ferry-alerts.rules.yml"
+print("PrometheusRule: %d groups, as the rules file" % len(rules["groups"]))
+PY
+    refused "prometheusRule" "${secure[@]}" --set prometheusRule.colour=red
     ;;
   *) fail "unknown case $case_name" ;;
 esac
