@@ -5,6 +5,7 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/concurrency/last_resort.h"
 #include "common/logging/logger.h"
@@ -189,6 +190,8 @@ void PollScheduler::Work() {
     // The last resort for what Poll does outside its own guard (reading the
     // repository, recording the check): the worker thread lives on and the
     // repository is checked again after a failure's delay.
+    logging::Debug("poll started", {{"repository", id},
+                                    {"refs", only_refs.has_value() ? absl::StrJoin(*only_refs, ",") : "all"}});
     PollResult result;
     absl::Status guarded = concurrency::RunGuarded(absl::StrCat("poll worker for ", id), [&] {
       result = poller_->Poll(id, only_refs.has_value() ? &*only_refs : nullptr);
@@ -207,6 +210,9 @@ void PollScheduler::Work() {
     done.last_status = result.status;
     // A poll of a few refs leaves the next full check where it was.
     done.due = only_refs.has_value() ? std::min(done.due, result.next_check) : result.next_check;
+    logging::Debug("poll finished", {{"repository", id},
+                                     {"next_check_in_s", absl::ToDoubleSeconds(done.due - clock_->Now())},
+                                     {"rerun", done.rerun}});
     if (result.repository_gone && !done.rerun) {
       entries_.erase(it);
     } else if (done.rerun) {
