@@ -1,4 +1,4 @@
-// ferry repo add|list|get|update|rm|refresh|revisions
+// ferry repo add|list|get|update|rm|refresh|revisions|checks|report-check|pulls
 
 #include <fstream>
 #include <sstream>
@@ -280,6 +280,104 @@ absl::Status Revisions(CliState& state, const RevisionsFlags& f) {
   return absl::OkStatus();
 }
 
+const char* CheckStateName(v1::CheckState s) {
+  switch (s) {
+    case v1::CHECK_STATE_PENDING: return "pending";
+    case v1::CHECK_STATE_SUCCESS: return "success";
+    case v1::CHECK_STATE_FAILURE: return "failure";
+    default: return "unspecified";
+  }
+}
+
+struct ChecksFlags {
+  std::string id, sha;
+};
+
+absl::Status Checks(CliState& state, const ChecksFlags& f) {
+  ASSIGN_OR_RETURN(Connection * conn, state.Connect());
+  v1::ListChecksRequest req;
+  req.set_repository_id(f.id);
+  req.set_sha(f.sha);
+  v1::ListChecksResponse resp;
+  FERRY_RPC(*conn, "repo-watcher", "list checks", conn->RepoWatcher().ListChecks(conn->Call().get(), req, &resp));
+  const Output& out = state.out();
+  if (out.structured()) {
+    for (const auto& c : resp.checks()) out.Emit(c);
+    return absl::OkStatus();
+  }
+  Table t({{"CHECK"}, {"STATE"}, {"SOURCE"}, {"AGE"}, {"URL", true}, {"DESCRIPTION", true}});
+  for (const auto& c : resp.checks()) {
+    std::string st = CheckStateName(c.state());
+    if (c.state() == v1::CHECK_STATE_FAILURE) st = out.Paint(st, Color::kRed);
+    t.Add({Truncate(c.name(), 40), st, c.source(), Age(c.report_time(), state.now()), c.url(),
+           Truncate(c.description(), 60)});
+  }
+  if (t.size() == 0) out.Line("no checks reported for " + ShortSha(f.sha) + " of " + f.id);
+  else std::fputs(t.Render(out.wide()).c_str(), out.stream());
+  return absl::OkStatus();
+}
+
+struct ReportFlags {
+  std::string id, sha, name, state, url, description;
+};
+
+absl::Status ReportCheck(CliState& state, const ReportFlags& f) {
+  v1::ReportCheckRequest req;
+  req.set_repository_id(f.id);
+  req.set_sha(f.sha);
+  req.set_name(f.name);
+  const std::string s = absl::AsciiStrToLower(f.state);
+  if (s == "pending") req.set_state(v1::CHECK_STATE_PENDING);
+  else if (s == "success") req.set_state(v1::CHECK_STATE_SUCCESS);
+  else if (s == "failure") req.set_state(v1::CHECK_STATE_FAILURE);
+  else return UsageError("state " + f.state + ": use pending, success or failure");
+  req.set_url(f.url);
+  req.set_description(f.description);
+  ASSIGN_OR_RETURN(Connection * conn, state.Connect());
+  v1::CommitCheck resp;
+  FERRY_RPC(*conn, "repo-watcher", "report check " + f.name,
+            conn->RepoWatcher().ReportCheck(conn->Call().get(), req, &resp));
+  const Output& out = state.out();
+  if (out.structured()) {
+    out.Emit(resp);
+    return absl::OkStatus();
+  }
+  out.Line(absl::StrCat("check ", resp.name(), " of ", ShortSha(resp.sha()), ": ", CheckStateName(resp.state())));
+  return absl::OkStatus();
+}
+
+struct PullsFlags {
+  std::string id;
+  bool all = false;
+};
+
+absl::Status Pulls(CliState& state, const PullsFlags& f) {
+  ASSIGN_OR_RETURN(Connection * conn, state.Connect());
+  v1::ListPullRequestsRequest req;
+  req.set_repository_id(f.id);
+  req.set_include_closed(f.all);
+  v1::ListPullRequestsResponse resp;
+  FERRY_RPC(*conn, "repo-watcher", "list pull requests",
+            conn->RepoWatcher().ListPullRequests(conn->Call().get(), req, &resp));
+  const Output& out = state.out();
+  if (out.structured()) {
+    for (const auto& p : resp.pull_requests()) out.Emit(p);
+    return absl::OkStatus();
+  }
+  Table t({{"REPO"}, {"NUMBER"}, {"STATE"}, {"HEAD"}, {"BASE"}, {"AUTHOR"}, {"TITLE"}, {"URL", true}});
+  for (const auto& p : resp.pull_requests()) {
+    std::string st = p.state() == v1::PULL_REQUEST_STATE_OPEN     ? "open"
+                     : p.state() == v1::PULL_REQUEST_STATE_MERGED ? "merged"
+                                                                  : "closed";
+    std::string base = p.base_ref().rfind("refs/heads/", 0) == 0 ? p.base_ref().substr(11) : p.base_ref();
+    t.Add({p.repository_id(), absl::StrCat(p.number()), st, ShortSha(p.head_sha()), base, Truncate(p.author(), 20),
+           Truncate(p.title(), out.wide() ? 80 : 50), p.url()});
+  }
+  if (t.size() == 0) out.Line(f.all ? "no pull requests recorded" : "no open pull requests");
+  else std::fputs(t.Render(out.wide()).c_str(), out.stream());
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void AddRepoCommands(CLI::App& root, CliState& state) {
@@ -325,6 +423,29 @@ void AddRepoCommands(CLI::App& root, CliState& state) {
   v->add_option("--ref", vf->ref, "Only this branch or full ref");
   v->add_option("--limit", vf->limit, "How many")->capture_default_str();
   v->add_flag("--rejected", vf->rejected, "Include revisions the signature policy refused");
+  auto cf = std::make_shared<ChecksFlags>();
+  CLI::App* c = Leaf(*repo, state, "checks", "CI check results reported for a commit (latest per check)",
+                     "  ferry repo checks example 3f2c9a1e0b7d4c6a8e5f1b2d3c4a5b6c7d8e9f01\n",
+                     [&state, cf] { return Checks(state, *cf); });
+  c->add_option("name", cf->id, "Repository")->required();
+  c->add_option("sha", cf->sha, "Full commit sha")->required();
+  auto pf = std::make_shared<ReportFlags>();
+  CLI::App* p = Leaf(*repo, state, "report-check",
+                     "Report a CI check result for a commit (needs the ci role: permission report-checks)",
+                     "  ferry repo report-check example $GIT_COMMIT unit-tests success --url $BUILD_URL\n",
+                     [&state, pf] { return ReportCheck(state, *pf); });
+  p->add_option("name", pf->id, "Repository")->required();
+  p->add_option("sha", pf->sha, "Full commit sha")->required();
+  p->add_option("check", pf->name, "Check name, as environments' requiredChecks name it")->required();
+  p->add_option("state", pf->state, "pending, success or failure")->required();
+  p->add_option("--url", pf->url, "Link to the CI run (http or https)");
+  p->add_option("--description", pf->description, "Short text");
+  auto lf = std::make_shared<PullsFlags>();
+  CLI::App* l = Leaf(*repo, state, "pulls", "Pull and merge requests learned from webhooks (open ones)",
+                     "  ferry repo pulls\n  ferry repo pulls example --all\n",
+                     [&state, lf] { return Pulls(state, *lf); });
+  l->add_option("name", lf->id, "Repository (default: all)");
+  l->add_flag("--all", lf->all, "Also closed and merged ones");
 }
 
 }  // namespace ferry::cli

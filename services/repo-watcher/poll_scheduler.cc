@@ -1,9 +1,11 @@
 #include "services/repo-watcher/poll_scheduler.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/concurrency/last_resort.h"
 #include "common/logging/logger.h"
@@ -58,6 +60,15 @@ void PollScheduler::Trigger(const std::string& id) {
   MutexLock lock(&mu_);
   Entry& e = entries_[id];
   e.requested = ++generation_;
+  e.pending_full = true;
+  EnqueueLocked(id, e);
+}
+
+void PollScheduler::TriggerRefs(const std::string& id, const std::vector<std::string>& refs) {
+  MutexLock lock(&mu_);
+  Entry& e = entries_[id];
+  e.requested = ++generation_;
+  e.pending_refs.insert(refs.begin(), refs.end());
   EnqueueLocked(id, e);
 }
 
@@ -67,6 +78,7 @@ absl::Status PollScheduler::RefreshAndWait(const std::string& id, absl::Duration
   if (stop_) return absl::UnavailableError("repo-watcher is shutting down");
   Entry& e = entries_[id];
   uint64_t mine = e.requested = ++generation_;
+  e.pending_full = true;
   EnqueueLocked(id, e);
   bool done = false;
   while (true) {
@@ -142,6 +154,7 @@ absl::Duration PollScheduler::QueueDue(absl::Time now) {
   for (auto& [id, e] : entries_) {
     if (e.running || e.queued) continue;
     if (e.due <= now) {
+      e.pending_full = true;
       EnqueueLocked(id, e);
     } else {
       earliest = std::min(earliest, e.due);
@@ -153,6 +166,7 @@ absl::Duration PollScheduler::QueueDue(absl::Time now) {
 void PollScheduler::Work() {
   while (true) {
     std::string id;
+    std::optional<std::set<std::string>> only_refs;  // nullopt: every tracked ref
     {
       MutexLock lock(&mu_);
       while (true) {
@@ -167,14 +181,21 @@ void PollScheduler::Work() {
         e.running = true;
         e.rerun = false;
         e.started = e.requested;
+        if (!e.pending_full && !e.pending_refs.empty()) only_refs = std::move(e.pending_refs);
+        e.pending_full = false;
+        e.pending_refs.clear();
         break;
       }
     }
     // The last resort for what Poll does outside its own guard (reading the
     // repository, recording the check): the worker thread lives on and the
     // repository is checked again after a failure's delay.
+    logging::Debug("poll started", {{"repository", id},
+                                    {"refs", only_refs.has_value() ? absl::StrJoin(*only_refs, ",") : "all"}});
     PollResult result;
-    absl::Status guarded = concurrency::RunGuarded(absl::StrCat("poll worker for ", id), [&] { result = poller_->Poll(id); });
+    absl::Status guarded = concurrency::RunGuarded(absl::StrCat("poll worker for ", id), [&] {
+      result = poller_->Poll(id, only_refs.has_value() ? &*only_refs : nullptr);
+    });
     if (!guarded.ok()) {
       result = PollResult();
       result.status = guarded;
@@ -187,7 +208,11 @@ void PollScheduler::Work() {
     done.running = false;
     done.completed = done.started;
     done.last_status = result.status;
-    done.due = result.next_check;
+    // A poll of a few refs leaves the next full check where it was.
+    done.due = only_refs.has_value() ? std::min(done.due, result.next_check) : result.next_check;
+    logging::Debug("poll finished", {{"repository", id},
+                                     {"next_check_in_s", absl::ToDoubleSeconds(done.due - clock_->Now())},
+                                     {"rerun", done.rerun}});
     if (result.repository_gone && !done.rerun) {
       entries_.erase(it);
     } else if (done.rerun) {

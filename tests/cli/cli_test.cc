@@ -120,6 +120,22 @@ TEST(CliTest, ReadCommandsShowTheSeededSuite) {
   EXPECT_TRUE(absl::StrContains(r.out, suite.head().substr(0, 7) + "  refs/heads/main")) << r.out;
   r = cli.Run({"repo", "refresh", "config"});
   EXPECT_RUN(r, 0);
+  // Review events (#20): a check reported as CI would, listed back.
+  r = cli.Run({"repo", "report-check", "config", suite.head(), "cli-tests", "success", "--url",
+               "https://ci.example.com/runs/1"});
+  EXPECT_RUN(r, 0);
+  EXPECT_EQ(r.out, "check cli-tests of " + suite.head().substr(0, 7) + ": success\n");
+  r = cli.Run({"repo", "checks", "config", suite.head()});
+  EXPECT_RUN(r, 0);
+  EXPECT_TRUE(absl::StrContains(r.out, "cli-tests")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "success")) << r.out;
+  EXPECT_RUN(cli.Run({"repo", "report-check", "config", suite.head(), "cli-tests", "great"}), kUsage);
+  r = cli.Run({"repo", "report-check", "config", "abc", "cli-tests", "success"});
+  EXPECT_RUN(r, 1);
+  EXPECT_TRUE(absl::StrContains(r.err, "sha: must be a full commit sha")) << r.err;
+  r = cli.Run({"repo", "pulls"});
+  EXPECT_RUN(r, 0);
+  EXPECT_EQ(r.out, "no open pull requests\n");
 
   r = cli.Run({"config", "apply", "--repo", "config", "--path", "ferry.yaml", "--dry-run"});
   EXPECT_RUN(r, 0);
