@@ -26,6 +26,7 @@
 #include "services/repo-watcher/repo_watcher_metrics.h"
 #include "services/repo-watcher/repo_watcher_service.h"
 #include "services/repo-watcher/repository_registry.h"
+#include "services/repo-watcher/pull_request_tracker.h"
 #include "services/repo-watcher/review_log.h"
 #include "services/repo-watcher/revision_checker.h"
 #include "services/repo-watcher/revision_feed.h"
@@ -169,8 +170,17 @@ int main(int argc, char** argv) {
   RevisionFeed feed(&store, &notifier);
   ContentReader content(&store, &mirrors, content_limits);
   RevisionChecker checker(&store, &mirrors, &verifier);
+  PullRequestTracker pull_requests(&reviews, &store, &git, &mirrors, &metrics, &*secrets);
   WebhookHandler webhooks(
-      &store, &metrics, &*secrets, [&](const std::string& id) { scheduler.Trigger(id); }, &clock, webhook_audit_interval);
+      &store, &metrics, &*secrets, [&](const std::string& id) { scheduler.Trigger(id); }, &clock, webhook_audit_interval,
+      WebhookSinks{
+          .poll_refs = [&](const std::string& id,
+                           const std::vector<std::string>& refs) { scheduler.TriggerRefs(id, refs); },
+          .report_check = [&](const v1::ReportCheckRequest& report, const v1::Actor& actor,
+                              const std::string& source) { return reviews.ReportCheck(report, actor, source); },
+          .pull_request = [&](const v1::Repository& repo, const PullRequestChange& change,
+                              const v1::Actor& actor) { return pull_requests.Apply(repo, change, actor); },
+      });
   // Audits the rest of a flood of rejected webhooks once it stops.
   const absl::Duration flush_every = std::max(webhook_audit_interval, absl::Seconds(1));
   concurrency::LoopOptions flush_options;
