@@ -56,6 +56,7 @@ std::string Why(const v1::Plan& p) {
     case v1::HOLD_REASON_DEPENDENCY: return "waiting for dependencies";
     case v1::HOLD_REASON_PINNED: return "pinned: needs approval";
     case v1::HOLD_REASON_AWAITING_APPROVAL: return "awaiting approval";
+    case v1::HOLD_REASON_CHECKS_PENDING: return "waiting for checks";
     default: return "queued";
   }
 }

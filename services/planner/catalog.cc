@@ -236,7 +236,8 @@ absl::StatusOr<v1::Environment> Catalog::UpdateEnvironment(const v1::Environment
 absl::StatusOr<v1::Environment> Catalog::MergeEnvironmentUpdate(const v1::Environment& update,
                                                                 const google::protobuf::FieldMask& mask,
                                                                 const v1::Actor& actor) {
-  static const std::set<std::string> kMutable = {"target", "approval", "sync_windows", "promote_from", "deployer_group"};
+  static const std::set<std::string> kMutable = {"target", "approval", "sync_windows", "promote_from", "deployer_group",
+                                                 "required_checks"};
   for (const auto& p : mask.paths())
     if (!kMutable.count(p))
       return absl::InvalidArgumentError(absl::StrCat("update_mask: \"", p, "\" is not a mutable environment field"));

@@ -82,7 +82,7 @@ class Parser {
     v1::Environment env;
     env.set_id(id);
     if (node.IsNull()) Fail(node, f, "needs a target (host: {rootDir: ...} or kubernetes: {...})");
-    Keys(node, f, {"host", "kubernetes", "approval", "promoteFrom", "syncWindows", "deployer"});
+    Keys(node, f, {"host", "kubernetes", "approval", "promoteFrom", "syncWindows", "deployer", "requiredChecks"});
     if (node["host"] && node["kubernetes"]) Fail(node, f, "has both host and kubernetes; an environment has one target");
     if (node["kubernetes"]) {
       KubernetesTarget(node["kubernetes"], f + ".kubernetes", env.mutable_target());
@@ -119,6 +119,17 @@ class Parser {
     }
     if (node["promoteFrom"]) env.set_promote_from(Str(node["promoteFrom"], f + ".promoteFrom"));
     if (node["deployer"]) env.set_deployer_group(Str(node["deployer"], f + ".deployer"));
+    if (node["requiredChecks"]) {
+      const YAML::Node& rc = node["requiredChecks"];
+      const std::string rf = f + ".requiredChecks";
+      if (!rc.IsSequence()) Fail(rc, rf, "must be a list of check names, as the CI system reports them");
+      std::set<std::string> seen;
+      for (size_t i = 0; i < rc.size(); ++i) {
+        const std::string name = Str(rc[i], absl::StrCat(rf, "[", i, "]"));
+        if (!seen.insert(name).second) Fail(rc[i], absl::StrCat(rf, "[", i, "]"), "\"" + name + "\" is listed twice");
+        env.add_required_checks(name);
+      }
+    }
     if (node["syncWindows"]) {
       const YAML::Node& ws = node["syncWindows"];
       if (!ws.IsSequence()) Fail(ws, f + ".syncWindows", "must be a list");

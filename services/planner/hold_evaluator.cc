@@ -24,16 +24,39 @@ absl::StatusOr<std::optional<std::string>> HoldEvaluator::PromotionGate(const st
 }
 
 absl::StatusOr<Hold> HoldEvaluator::ComputeHold(const v1::Plan& plan, const v1::Environment& env,
-                                                   std::map<std::string, WindowDecision>* windows) {
+                                                   std::map<std::string, WindowDecision>* windows,
+                                                   CheckResultsCache* results) {
   Hold hold;
+  ChecksVerdict checks;
   if (plan.trigger() != v1::PLAN_TRIGGER_ROLLBACK) {
     ASSIGN_OR_RETURN(std::optional<std::string> gate,
                      PromotionGate(plan.application_id(), env, plan.target_revision().sha()));
-    if (gate) return Hold{v1::HOLD_REASON_PROMOTION_GATE, *gate};
+    if (gate) return Hold{v1::HOLD_REASON_PROMOTION_GATE, *gate, {}};
+    ASSIGN_OR_RETURN(checks, gate_.Evaluate(env, plan.target_revision(), results));
+    if (checks.outcome == ChecksVerdict::Outcome::kFailed) {
+      hold.checks = std::move(checks);
+      return hold;
+    }
   }
+  hold.checks = checks;
+  const bool checks_pending = checks.outcome == ChecksVerdict::Outcome::kPending;
   if (plan.state() == v1::PLAN_STATE_PENDING) {
-    if (plan.hold_reason() == v1::HOLD_REASON_PINNED) return Hold{plan.hold_reason(), plan.hold_message()};
-    return Hold{v1::HOLD_REASON_AWAITING_APPROVAL, AwaitingApprovalMessage(plan.approvals_size())};
+    if (plan.hold_reason() == v1::HOLD_REASON_PINNED) {
+      hold.reason = plan.hold_reason();
+      hold.message = plan.hold_message();
+    } else if (checks_pending) {
+      hold.reason = v1::HOLD_REASON_CHECKS_PENDING;
+      hold.message = absl::StrCat(checks.message, "; the plan also waits for ApprovePlan or RejectPlan");
+    } else {
+      hold.reason = v1::HOLD_REASON_AWAITING_APPROVAL;
+      hold.message = AwaitingApprovalMessage(plan.approvals_size());
+    }
+    return hold;
+  }
+  if (checks_pending) {
+    hold.reason = v1::HOLD_REASON_CHECKS_PENDING;
+    hold.message = checks.message;
+    return hold;
   }
   for (const std::string& dep_id : plan.after_plan_ids()) {
     std::string id = dep_id;
@@ -45,9 +68,10 @@ absl::StatusOr<Hold> HoldEvaluator::ComputeHold(const v1::Plan& plan, const v1::
       return dep.status();
     }
     if (dep->state() != v1::PLAN_STATE_SUCCEEDED) {
-      return Hold{v1::HOLD_REASON_DEPENDENCY,
-                  absl::StrCat("waiting for plan ", dep->id(), " of application \"", dep->application_id(), "\" (",
-                               v1::PlanState_Name(dep->state()), ") to succeed (depends_on)")};
+      hold.reason = v1::HOLD_REASON_DEPENDENCY;
+      hold.message = absl::StrCat("waiting for plan ", dep->id(), " of application \"", dep->application_id(), "\" (",
+                                  v1::PlanState_Name(dep->state()), ") to succeed (depends_on)");
+      return hold;
     }
   }
   WindowDecision window;
@@ -57,29 +81,60 @@ absl::StatusOr<Hold> HoldEvaluator::ComputeHold(const v1::Plan& plan, const v1::
     window = EvaluateSyncWindows(env.sync_windows(), clock_->Now());
     if (windows != nullptr) (*windows)[env.id()] = window;
   }
-  if (!window.open) return Hold{v1::HOLD_REASON_SYNC_WINDOW_CLOSED, window.message};
+  if (!window.open) {
+    hold.reason = v1::HOLD_REASON_SYNC_WINDOW_CLOSED;
+    hold.message = window.message;
+  }
   return hold;
 }
 
-absl::StatusOr<int> HoldEvaluator::ReevaluateHolds() {
+absl::StatusOr<int> HoldEvaluator::ReevaluateHolds() { return Reevaluate("", ""); }
+
+absl::StatusOr<int> HoldEvaluator::ReevaluateHoldsOf(const std::string& repository_id, const std::string& sha) {
+  if (sha.empty()) return absl::InvalidArgumentError("sha: is required");
+  return Reevaluate(repository_id, sha);
+}
+
+absl::StatusOr<int> HoldEvaluator::Reevaluate(const std::string& repository_id, const std::string& sha) {
   ASSIGN_OR_RETURN(std::vector<v1::Plan> plans, plans_->ListUnreleased());
   std::map<std::string, v1::Environment> envs;
   std::map<std::string, WindowDecision> windows;  // one evaluation per environment per pass
+  CheckResultsCache results;                      // one ListChecks per commit per pass
+  absl::Status first_error;
   int released = 0;
   for (const v1::Plan& plan : plans) {
+    if (!sha.empty() && (plan.target_revision().sha() != sha ||
+                         (!repository_id.empty() && plan.target_revision().repository_id() != repository_id)))
+      continue;
     if (!envs.count(plan.environment_id())) {
       absl::StatusOr<v1::Environment> env = catalog_->GetEnvironment(plan.environment_id());
       if (!env.ok()) continue;
       envs[plan.environment_id()] = *env;
     }
-    ASSIGN_OR_RETURN(Hold hold, ComputeHold(plan, envs[plan.environment_id()], &windows));
-    if (hold.reason == plan.hold_reason() && hold.message == plan.hold_message()) continue;
+    absl::StatusOr<Hold> computed = ComputeHold(plan, envs[plan.environment_id()], &windows, &results);
+    if (!computed.ok()) {
+      // This plan keeps its hold; the others are still evaluated.
+      if (first_error.ok()) first_error = computed.status();
+      continue;
+    }
+    const Hold& hold = *computed;
+    const bool fail = hold.FailedByCheck();
+    if (!fail && hold.reason == plan.hold_reason() && hold.message == plan.hold_message()) continue;
     absl::StatusOr<v1::Plan> updated = plans_->MutatePlan(plan.id(), [&](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
       if (p.state() != plan.state()) return absl::AbortedError("plan changed state meanwhile");
-      p.set_hold_reason(hold.reason);
-      p.set_hold_message(hold.message);
+      const v1::HoldReason before_reason = p.hold_reason();
+      const std::string before_message = p.hold_message();
+      if (fail) {
+        p.set_state(v1::PLAN_STATE_FAILED);
+        p.mutable_failure()->set_message(hold.checks.message);
+        p.set_hold_reason(v1::HOLD_REASON_UNSPECIFIED);
+        p.set_hold_message("");
+      } else {
+        p.set_hold_reason(hold.reason);
+        p.set_hold_message(hold.message);
+      }
       *p.mutable_update_time() = events_.Now();
-      return std::vector<v1::Event>{};
+      return gate_.DecisionEvents(p, hold.checks, before_reason, before_message, /*created=*/false);
     });
     if (!updated.ok()) {
       if (absl::IsAborted(updated.status())) continue;
@@ -88,6 +143,7 @@ absl::StatusOr<int> HoldEvaluator::ReevaluateHolds() {
     if (updated->state() == v1::PLAN_STATE_APPROVED && updated->hold_reason() == v1::HOLD_REASON_UNSPECIFIED) ++released;
   }
   if (released > 0) notifier_->Notify();
+  if (!first_error.ok()) return first_error;
   return released;
 }
 

@@ -28,6 +28,7 @@
 #include "common/server/access_setup.h"
 #include "common/server/service_bootstrap.h"
 #include "planner_migrations.h"
+#include "services/planner/grpc_check_source.h"
 #include "services/planner/grpc_live_state_source.h"
 #include "services/planner/grpc_repo_source.h"
 #include "services/planner/approval_wait_monitor.h"
@@ -37,6 +38,7 @@
 #include "services/planner/planner_access.h"
 #include "services/planner/planner_service.h"
 #include "services/planner/renderer.h"
+#include "services/planner/review_event_consumer.h"
 #include "services/planner/revision_consumer.h"
 #include "services/planner/sync_window.h"
 
@@ -184,6 +186,8 @@ int main(int argc, char** argv) {
                                            {.max_batch_bytes = config.outbox_max_batch_bytes});
   ferry::planner::PostgresPlannerStore store(pool, &outbox);
   ferry::planner::GrpcRepoSource repo(infra->tls->Channel(repo_watcher_address, "repo-watcher"));
+  // Required checks' results (ListChecks, WatchReviewEvents), recorded by the repo-watcher.
+  ferry::planner::GrpcCheckSource checks(infra->tls->Channel(repo_watcher_address, "repo-watcher"));
   ferry::planner::GrpcLiveStateSource live(infra->tls->Channel(deployer_address, "deployer"));
   ferry::planner::Renderer renderer(&repo, render);
   ferry::concurrency::ChangeSignal notifier;  // plans released or changed: wakes WatchApprovedPlans streams
@@ -200,11 +204,13 @@ int main(int argc, char** argv) {
   // Separation of duties per environment, from the policy in force.
   ferry::planner::PolicyApprovalRules approvals((*access_setup)->policy.get());
   ferry::planner::Planner planner(&store, &repo, &live, &renderer, &clock, &notifier, &metrics, /*plan_concurrency=*/8,
-                                  render.parse_limits, window_limits, &approvals);
+                                  render.parse_limits, window_limits, &approvals, &checks);
   ferry::planner::RevisionConsumer consumer(&repo, &store, planner.revision_planner(), nullptr, quarantine_attempts);
   ferry::planner::HoldReleaser releaser(planner.hold_evaluator(), hold_interval);
   // The gauges of plans waiting for approval (the FerryPlanAwaitingApproval alert).
   ferry::planner::ApprovalWaitMonitor approval_wait(&store, &metrics, &clock, absl::Seconds(15));
+  // A check result re-evaluates the held plans of its commit at once.
+  ferry::planner::ReviewEventConsumer review_consumer(&checks, &store, planner.hold_evaluator());
   // Plans released by any replica (NOTIFYed by PostgresPlannerStore) wake this one's streams.
   std::unique_ptr<ferry::postgres::NotificationListener> listener =
       ferry::postgres::NotificationListener::ForSignal(pool, ferry::planner::PostgresPlannerStore::kPlansChannel, &notifier);
@@ -233,12 +239,14 @@ int main(int argc, char** argv) {
     notifier.Cancel();
     listener->Stop();
     consumer.Stop();
+    review_consumer.Stop();
     releaser.Stop();
     approval_wait.Stop();
     forwarder.Stop();
   });
   forwarder.Start();
   consumer.Start();
+  review_consumer.Start();
   releaser.Start();
   approval_wait.Start();
   listener->Start();
@@ -251,6 +259,7 @@ int main(int argc, char** argv) {
   notifier.Cancel();
   listener->Stop();
   consumer.Stop();
+  review_consumer.Stop();
   releaser.Stop();
   approval_wait.Stop();
   forwarder.Stop();

@@ -70,6 +70,14 @@ absl::StatusOr<v1::Plan> PlanLifecycle::ApprovePlan(const std::string& id, const
   v1::Plan approved = current;
   approved.set_state(v1::PLAN_STATE_APPROVED);
   ASSIGN_OR_RETURN(Hold hold, holds_->ComputeHold(approved, env));
+  if (hold.FailedByCheck()) {
+    // The plan fails (audited) as the hold re-evaluation would fail it.
+    absl::StatusOr<int> reevaluated =
+        holds_->ReevaluateHoldsOf(current.target_revision().repository_id(), current.target_revision().sha());
+    if (!reevaluated.ok())
+      logging::Warn("failing a plan by its check failed", {{"plan", id}, {"error", reevaluated.status().ToString()}});
+    return absl::FailedPreconditionError(absl::StrCat("plan ", id, " cannot be approved: ", hold.checks.message));
+  }
   v1::PlanDecision decision;
   *decision.mutable_actor() = actor;
   decision.set_comment(comment);
@@ -103,6 +111,8 @@ absl::StatusOr<v1::Plan> PlanLifecycle::ApprovePlan(const std::string& id, const
       fields["approvals_required"].set_number_value(required);
       return std::vector<v1::Event>{e};
     }
+    const v1::HoldReason before_reason = p.hold_reason();
+    const std::string before_message = p.hold_message();
     p.set_state(v1::PLAN_STATE_APPROVED);
     *p.mutable_decision() = decision;
     p.set_hold_reason(hold.reason);
@@ -118,7 +128,11 @@ absl::StatusOr<v1::Plan> PlanLifecycle::ApprovePlan(const std::string& id, const
       fields["approvals_recorded"].set_number_value(recorded);
       fields["approvals_required"].set_number_value(required);
     }
-    return std::vector<v1::Event>{e};
+    std::vector<v1::Event> events{e};
+    for (v1::Event& c : holds_->check_gate().DecisionEvents(p, hold.checks, before_reason, before_message,
+                                                            /*created=*/false))
+      events.push_back(std::move(c));
+    return events;
   }));
   notifier_->Notify();
   return plan;

@@ -384,6 +384,12 @@ absl::StatusOr<PlanOutcome> PlanMaker::MakePlan(const PlanRequest& request) {
                                        "; approve this plan to move it forward"));
   }
   ASSIGN_OR_RETURN(Hold hold, holds_->ComputeHold(plan, env));
+  if (hold.FailedByCheck()) {
+    // A required check already failed on the commit: the plan is made
+    // FAILED (audited as such), never released.
+    plan.set_state(v1::PLAN_STATE_FAILED);
+    plan.mutable_failure()->set_message(hold.checks.message);
+  }
   plan.set_hold_reason(hold.reason);
   plan.set_hold_message(hold.message);
 
@@ -438,6 +444,9 @@ absl::StatusOr<PlanOutcome> PlanMaker::MakePlan(const PlanRequest& request) {
               approval_fields["approvals_required"].set_number_value(required);
               events.push_back(e);
             }
+            for (v1::Event& e : holds_->check_gate().DecisionEvents(p, hold.checks, v1::HOLD_REASON_UNSPECIFIED, "",
+                                                                    /*created=*/true))
+              events.push_back(std::move(e));
             return events;
           },
           [&](const v1::Plan& old, const v1::Plan& by) {

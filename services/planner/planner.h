@@ -13,6 +13,7 @@
 #include "ferry/v1/planner.pb.h"
 #include "services/planner/approval_policy.h"
 #include "services/planner/catalog.h"
+#include "services/planner/check_source.h"
 #include "services/planner/declarative_reconciler.h"
 #include "services/planner/hold_evaluator.h"
 #include "services/planner/live_state_source.h"
@@ -49,11 +50,12 @@ class Planner {
  public:
   // `approvals` is the access policy's separation of duties per environment
   // (main.cc wires it); null means one approval by anyone everywhere
-  // (DefaultApprovalPolicy).
+  // (DefaultApprovalPolicy). `checks` is where required checks' results
+  // are read (the repo-watcher); null means they never pass.
   Planner(PlannerStore* store, RepoSource* repo, LiveStateSource* live, Renderer* renderer, const Clock* clock,
           concurrency::ChangeSignal* notifier, PlannerMetrics* metrics, int plan_concurrency = 8,
           const ParseLimits& parse_limits = ParseLimits(), const SyncWindowLimits& window_limits = SyncWindowLimits(),
-          const ApprovalPolicy* approvals = nullptr);
+          const ApprovalPolicy* approvals = nullptr, CheckSource* checks = nullptr);
 
   // Applications and environments (Catalog).
   absl::StatusOr<v1::Application> CreateApplication(v1::Application app, const v1::Actor& actor) {
@@ -127,6 +129,9 @@ class Planner {
   // Background work (RevisionPlanner, HoldEvaluator).
   absl::StatusOr<int> HandleRevision(const v1::Revision& revision) { return revisions_.HandleRevision(revision); }
   absl::StatusOr<int> ReevaluateHolds() { return holds_.ReevaluateHolds(); }
+  absl::StatusOr<int> ReevaluateHoldsOf(const std::string& repository_id, const std::string& sha) {
+    return holds_.ReevaluateHoldsOf(repository_id, sha);
+  }
   absl::StatusOr<int> Promote(const v1::Plan& succeeded) { return revisions_.Promote(succeeded); }
 
   // The components, for the background loops (RevisionConsumer, HoldReleaser).

@@ -1,6 +1,7 @@
 #include "services/planner/validation.h"
 
 #include <functional>
+#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -195,6 +196,31 @@ absl::Status ValidateTarget(const v1::DeployTarget& target) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateRequiredChecks(const v1::Environment& env) {
+  if (env.required_checks_size() > kMaxRequiredChecks) {
+    return absl::InvalidArgumentError(absl::StrCat("environment.required_checks: ", env.required_checks_size(),
+                                                   " checks, more than ", kMaxRequiredChecks));
+  }
+  std::set<std::string> seen;
+  for (int i = 0; i < env.required_checks_size(); ++i) {
+    const std::string& name = env.required_checks(i);
+    const std::string field = absl::StrCat("environment.required_checks[", i, "]");
+    if (name.empty() || name.size() > kMaxCheckNameBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": a check name must be 1 to ", kMaxCheckNameBytes, " bytes"));
+    }
+    for (unsigned char c : name) {
+      if (c < 0x20 || c == 0x7f)
+        return absl::InvalidArgumentError(absl::StrCat(field, ": \"", name, "\" has a control character"));
+    }
+    if (name.front() == ' ' || name.back() == ' ')
+      return absl::InvalidArgumentError(absl::StrCat(field, ": \"", name, "\" starts or ends with a space"));
+    if (!seen.insert(name).second)
+      return absl::InvalidArgumentError(absl::StrCat(field, ": \"", name, "\" is listed twice"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateEnvironment(const v1::Environment& env, const std::map<std::string, v1::Environment>& environments,
                                  const SyncWindowLimits& windows) {
   RETURN_IF_ERROR(ValidateId(env.id(), "environment.id"));
@@ -215,6 +241,7 @@ absl::Status ValidateEnvironment(const v1::Environment& env, const std::map<std:
                                                      "with a letter or digit (a deployer's --deployer-group)"));
     }
   }
+  RETURN_IF_ERROR(ValidateRequiredChecks(env));
   if (!env.promote_from().empty()) {
     if (env.promote_from() == env.id()) {
       return absl::InvalidArgumentError("environment.promote_from: an environment cannot promote from itself");

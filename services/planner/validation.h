@@ -43,6 +43,14 @@ absl::Status ValidateTarget(const v1::DeployTarget& target);
 absl::Status ValidateEnvironment(const v1::Environment& env, const std::map<std::string, v1::Environment>& environments,
                                  const SyncWindowLimits& windows = SyncWindowLimits());
 
+// Bounds of Environment.required_checks (ferry.yaml `requiredChecks`).
+inline constexpr int kMaxRequiredChecks = 50;
+inline constexpr size_t kMaxCheckNameBytes = 255;
+// Each name 1 to kMaxCheckNameBytes bytes, no control character, no leading
+// or trailing space, none listed twice; at most kMaxRequiredChecks.
+// INVALID_ARGUMENT naming the index.
+absl::Status ValidateRequiredChecks(const v1::Environment& env);
+
 // The application ids in dependency order (dependencies first); ties by id.
 std::vector<std::string> TopologicalOrder(const std::map<std::string, v1::Application>& apps);
 

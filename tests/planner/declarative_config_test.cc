@@ -88,5 +88,36 @@ TEST(DeclarativeConfigTest, HostRunAsAndSpecialModesAreReadAndCheckedWithTheirLi
       << typo.status();
 }
 
+TEST(DeclarativeConfigTest, RequiredChecksAreReadInOrderAndBadOnesRefusedWithTheirLine) {
+  auto c = ParseDeclarativeConfig(
+      "environments:\n"
+      "  prod:\n"
+      "    host: {rootDir: /srv/prod}\n"
+      "    requiredChecks: [ci/test, \"lint (eslint)\"]\n",
+      "ferry.yaml", "r", "m");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->environments.at(0).required_checks_size(), 2);
+  EXPECT_EQ(c->environments.at(0).required_checks(0), "ci/test");
+  EXPECT_EQ(c->environments.at(0).required_checks(1), "lint (eslint)");
+
+  auto scalar = ParseDeclarativeConfig("environments:\n  prod:\n    host: {rootDir: /srv/prod}\n    requiredChecks: ci\n",
+                                       "ferry.yaml", "r", "m");
+  ASSERT_FALSE(scalar.ok());
+  EXPECT_EQ(scalar.status().message(),
+            "ferry.yaml:4: environments.prod.requiredChecks: must be a list of check names, as the CI system reports "
+            "them");
+  auto twice = ParseDeclarativeConfig(
+      "environments:\n  prod:\n    host: {rootDir: /srv/prod}\n    requiredChecks:\n    - ci\n    - ci\n",
+      "ferry.yaml", "r", "m");
+  ASSERT_FALSE(twice.ok());
+  EXPECT_EQ(twice.status().message(), "ferry.yaml:6: environments.prod.requiredChecks[1]: \"ci\" is listed twice");
+  auto nested = ParseDeclarativeConfig(
+      "environments:\n  prod:\n    host: {rootDir: /srv/prod}\n    requiredChecks: [{name: ci}]\n", "ferry.yaml", "r",
+      "m");
+  ASSERT_FALSE(nested.ok());
+  EXPECT_NE(nested.status().message().find("environments.prod.requiredChecks[0]: must be a string"), std::string::npos)
+      << nested.status();
+}
+
 }  // namespace
 }  // namespace ferry::planner

@@ -10,6 +10,7 @@
 #include "common/concurrency/change_signal.h"
 #include "services/planner/planner.h"
 #include "tests/planner/fake_approval_policy.h"
+#include "tests/planner/fake_check_source.h"
 #include "tests/planner/fake_live_state_source.h"
 #include "tests/planner/fake_planner_store.h"
 #include "tests/planner/fake_repo_source.h"
@@ -107,8 +108,9 @@ struct PlannerOverFakes {
   PlannerMetrics metrics{&registry};
   Renderer renderer{&repo, RendererOptions{}};
   FakeApprovalPolicy approvals;  // separation of duties per environment
+  FakeCheckSource checks;        // CI check results (required checks)
   Planner planner{&store, &repo, &live, &renderer, &clock, &notifier, &metrics,
-                  /*plan_concurrency=*/8, ParseLimits(), SyncWindowLimits(), &approvals};
+                  /*plan_concurrency=*/8, ParseLimits(), SyncWindowLimits(), &approvals, &checks};
 
   // Plans of (app, env), newest first ("" = any).
   std::vector<v1::Plan> Plans(const std::string& app = "", const std::string& env = "") {
