@@ -11,7 +11,9 @@
 //   rest    the body
 // Properties: the secret never appears in a response or an audit event
 // (unless the request carried it);
-// a request is audited at most once; a 202 triggers exactly one poll.
+// a request is audited at most once; a 202 triggers exactly one poll unless
+// it says the event was ignored (then none). The body is parsed
+// (webhook_payload.h) only after the signature checks out.
 
 #include <cstdint>
 #include <cstdlib>
@@ -49,6 +51,7 @@ class FuzzStore final : public RepositoryStore {
     v1::Repository repo;
     repo.set_id(id);
     repo.set_url("https://example.com/web.git");
+    repo.add_branches("main");
     if (id == "web") repo.mutable_webhook_secret()->set_env(kSecretEnv);
     return repo;
   }
@@ -135,7 +138,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (absl::StrContains(response.body, kSecret)) ferry::fuzz::Violated("secret in the response", response.body);
     if (absl::StrContains(store.last_event, kSecret)) ferry::fuzz::Violated("secret in an audit event", store.last_event);
   }
-  if (response.status == 202 && triggered != 1) ferry::fuzz::Violated("accepted without exactly one poll", "");
+  // 202 is a triggered poll, or an event ignored (an untracked ref, an
+  // event or action Ferry does not act on) without one.
+  const bool ignored = absl::StartsWith(response.body, "ignored: ");
+  if (response.status == 202 && !ignored && triggered != 1) {
+    ferry::fuzz::Violated("accepted without exactly one poll", response.body);
+  }
+  if (ignored && (response.status != 202 || triggered != 0)) ferry::fuzz::Violated("ignored but polled", response.body);
   if (response.status != 202 && triggered != 0) ferry::fuzz::Violated("poll triggered by a refused request", "");
   // At most once: rejections may be audited with a rate limit.
   if (store.events > 1) ferry::fuzz::Violated("request audited more than once", absl::StrCat(response.status));

@@ -30,17 +30,19 @@ constexpr int64_t kMaxPolicyNodes = 100'000;
 // expiry checks off.
 constexpr absl::Duration kMaxClockSkew = absl::Hours(1);
 
-const char* const kRoles[] = {"viewer", "operator", "approver", "admin"};
+const char* const kRoles[] = {"viewer", "operator", "approver", "ci", "admin"};
 
 bool RoleGrants(const std::string& role, Permission permission) {
   if (role == "admin") return true;
   switch (permission) {
     case Permission::kView:
-      return role == "viewer" || role == "operator" || role == "approver";
+      return role == "viewer" || role == "operator" || role == "approver" || role == "ci";
     case Permission::kOperate:
       return role == "operator";
     case Permission::kApprove:
       return role == "approver";
+    case Permission::kReportChecks:
+      return role == "ci";
     case Permission::kAdmin:
       return false;
   }
@@ -228,7 +230,7 @@ Binding ReadBinding(Reader& r, const YAML::Node& node, const std::string& path) 
       has_role = true;
       b.role = r.String(value, at);
       if (std::find(std::begin(kRoles), std::end(kRoles), b.role) == std::end(kRoles)) {
-        r.Fail(value, at, absl::StrCat("unknown role \"", b.role, "\" (expected viewer, operator, approver or admin)"));
+        r.Fail(value, at, absl::StrCat("unknown role \"", b.role, "\" (expected viewer, operator, approver, ci or admin)"));
       }
     } else if (key == "applications") {
       b.applications = Globs(r, value, at);
@@ -332,6 +334,8 @@ const char* PermissionName(Permission p) {
       return "operate";
     case Permission::kApprove:
       return "approve";
+    case Permission::kReportChecks:
+      return "report-checks";
     case Permission::kAdmin:
       return "admin";
   }

@@ -39,11 +39,12 @@ namespace ferry::auth {
 //   viewer   kView
 //   operator kView, kOperate (sync, refresh, rollback, pin, unpin, drift settings)
 //   approver kView, kApprove (approve or reject plans)
+//   ci       kView, kReportChecks (a CI system reporting check results)
 //   admin    every permission (repositories, environments, applications,
 //            declarative config, tokens, policy)
-enum class Permission { kView, kOperate, kApprove, kAdmin };
+enum class Permission { kView, kOperate, kApprove, kReportChecks, kAdmin };
 
-// "view", "operate", "approve", "admin": how refusals and docs name them.
+// "view", "operate", "approve", "report-checks", "admin": how refusals and docs name them.
 const char* PermissionName(Permission p);
 
 // Where an action applies. An empty field is a resource that belongs to no
@@ -84,7 +85,7 @@ struct OidcIssuer {
 
 struct Binding {
   std::vector<std::string> subjects;  // "user:alice", "group:platform", "service:ci"
-  std::string role;                   // viewer, operator, approver, admin
+  std::string role;                   // viewer, operator, approver, ci, admin
   std::vector<std::string> applications;  // globs (* and ?); empty means ["*"]
   std::vector<std::string> environments;  // globs; empty means ["*"]
 };

@@ -21,10 +21,13 @@
 #include "services/repo-watcher/mirror_set.h"
 #include "services/repo-watcher/poll_scheduler.h"
 #include "services/repo-watcher/postgres_repository_store.h"
+#include "services/repo-watcher/postgres_review_store.h"
 #include "services/repo-watcher/repo_poller.h"
 #include "services/repo-watcher/repo_watcher_metrics.h"
 #include "services/repo-watcher/repo_watcher_service.h"
 #include "services/repo-watcher/repository_registry.h"
+#include "services/repo-watcher/pull_request_tracker.h"
+#include "services/repo-watcher/review_log.h"
 #include "services/repo-watcher/revision_checker.h"
 #include "services/repo-watcher/revision_feed.h"
 #include "services/repo-watcher/revision_notifier.h"
@@ -150,6 +153,12 @@ int main(int argc, char** argv) {
   // Other replicas' commits reach the notifier through LISTEN.
   std::unique_ptr<postgres::NotificationListener> revision_listener = postgres::NotificationListener::ForSignal(
       infra->pool.get(), PostgresRepositoryStore::kRevisionChannel, notifier.signal());
+  // Review events (#20): their own log, stream and wake-up.
+  PostgresReviewStore review_store(infra->pool.get(), audit->store());
+  RevisionNotifier review_notifier;
+  std::unique_ptr<postgres::NotificationListener> review_listener = postgres::NotificationListener::ForSignal(
+      infra->pool.get(), PostgresReviewStore::kReviewChannel, review_notifier.signal());
+  ReviewLog reviews(&review_store, &review_notifier);
   RepoPoller poller(&store, &git, &mirrors, &verifier, &notifier, &metrics, &clock, &*secrets);
   PollScheduler scheduler(&store, &poller, &clock, SchedulerOptions{.workers = poll_workers});
   RepositoryRegistry registry(&store, &*secrets, {.on_changed = [&](const std::string& id) { scheduler.Trigger(id); },
@@ -161,8 +170,17 @@ int main(int argc, char** argv) {
   RevisionFeed feed(&store, &notifier);
   ContentReader content(&store, &mirrors, content_limits);
   RevisionChecker checker(&store, &mirrors, &verifier);
+  PullRequestTracker pull_requests(&reviews, &store, &git, &mirrors, &metrics, &*secrets);
   WebhookHandler webhooks(
-      &store, &metrics, &*secrets, [&](const std::string& id) { scheduler.Trigger(id); }, &clock, webhook_audit_interval);
+      &store, &metrics, &*secrets, [&](const std::string& id) { scheduler.Trigger(id); }, &clock, webhook_audit_interval,
+      WebhookSinks{
+          .poll_refs = [&](const std::string& id,
+                           const std::vector<std::string>& refs) { scheduler.TriggerRefs(id, refs); },
+          .report_check = [&](const v1::ReportCheckRequest& report, const v1::Actor& actor,
+                              const std::string& source) { return reviews.ReportCheck(report, actor, source); },
+          .pull_request = [&](const v1::Repository& repo, const PullRequestChange& change,
+                              const v1::Actor& actor) { return pull_requests.Apply(repo, change, actor); },
+      });
   // Audits the rest of a flood of rejected webhooks once it stops.
   const absl::Duration flush_every = std::max(webhook_audit_interval, absl::Seconds(1));
   concurrency::LoopOptions flush_options;
@@ -184,14 +202,17 @@ int main(int argc, char** argv) {
     return 1;
   }
   AddRepoWatcherRules(*(*access_setup)->access);
-  RepoWatcherService service(&registry, &store, &scheduler, &feed, &content, &checker,
+  RepoWatcherService service(&registry, &store, &scheduler, &feed, &content, &checker, &reviews,
                              {.watch_revisions = runner.NewStreamLimiter("WatchRevisions"),
-                              .read_content = runner.NewStreamLimiter("ReadContent")});
+                              .read_content = runner.NewStreamLimiter("ReadContent"),
+                              .watch_review_events = runner.NewStreamLimiter("WatchReviewEvents")});
   runner.AddService(&service);
   runner.OnShutdown([&] {
     absl::Time t0 = absl::Now();
     notifier.Shutdown();  // ends WatchRevisions streams
+    review_notifier.Shutdown();  // ends WatchReviewEvents streams
     revision_listener->Stop();
+    review_listener->Stop();
     webhook_server.Stop();
     rejection_flusher.Stop();
     webhooks.FlushRejections(/*all=*/true);
@@ -199,6 +220,7 @@ int main(int argc, char** argv) {
     logging::Info("background work stopped", {{"ms", absl::ToInt64Milliseconds(absl::Now() - t0)}});
   });
   revision_listener->Start();
+  review_listener->Start();
   scheduler.Start();
   rejection_flusher.Start();
   if (absl::Status s = webhook_server.Start(webhook_address); !s.ok()) {

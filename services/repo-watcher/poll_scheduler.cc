@@ -1,6 +1,7 @@
 #include "services/repo-watcher/poll_scheduler.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
@@ -58,6 +59,15 @@ void PollScheduler::Trigger(const std::string& id) {
   MutexLock lock(&mu_);
   Entry& e = entries_[id];
   e.requested = ++generation_;
+  e.pending_full = true;
+  EnqueueLocked(id, e);
+}
+
+void PollScheduler::TriggerRefs(const std::string& id, const std::vector<std::string>& refs) {
+  MutexLock lock(&mu_);
+  Entry& e = entries_[id];
+  e.requested = ++generation_;
+  e.pending_refs.insert(refs.begin(), refs.end());
   EnqueueLocked(id, e);
 }
 
@@ -67,6 +77,7 @@ absl::Status PollScheduler::RefreshAndWait(const std::string& id, absl::Duration
   if (stop_) return absl::UnavailableError("repo-watcher is shutting down");
   Entry& e = entries_[id];
   uint64_t mine = e.requested = ++generation_;
+  e.pending_full = true;
   EnqueueLocked(id, e);
   bool done = false;
   while (true) {
@@ -142,6 +153,7 @@ absl::Duration PollScheduler::QueueDue(absl::Time now) {
   for (auto& [id, e] : entries_) {
     if (e.running || e.queued) continue;
     if (e.due <= now) {
+      e.pending_full = true;
       EnqueueLocked(id, e);
     } else {
       earliest = std::min(earliest, e.due);
@@ -153,6 +165,7 @@ absl::Duration PollScheduler::QueueDue(absl::Time now) {
 void PollScheduler::Work() {
   while (true) {
     std::string id;
+    std::optional<std::set<std::string>> only_refs;  // nullopt: every tracked ref
     {
       MutexLock lock(&mu_);
       while (true) {
@@ -167,6 +180,9 @@ void PollScheduler::Work() {
         e.running = true;
         e.rerun = false;
         e.started = e.requested;
+        if (!e.pending_full && !e.pending_refs.empty()) only_refs = std::move(e.pending_refs);
+        e.pending_full = false;
+        e.pending_refs.clear();
         break;
       }
     }
@@ -174,7 +190,9 @@ void PollScheduler::Work() {
     // repository, recording the check): the worker thread lives on and the
     // repository is checked again after a failure's delay.
     PollResult result;
-    absl::Status guarded = concurrency::RunGuarded(absl::StrCat("poll worker for ", id), [&] { result = poller_->Poll(id); });
+    absl::Status guarded = concurrency::RunGuarded(absl::StrCat("poll worker for ", id), [&] {
+      result = poller_->Poll(id, only_refs.has_value() ? &*only_refs : nullptr);
+    });
     if (!guarded.ok()) {
       result = PollResult();
       result.status = guarded;
@@ -187,7 +205,8 @@ void PollScheduler::Work() {
     done.running = false;
     done.completed = done.started;
     done.last_status = result.status;
-    done.due = result.next_check;
+    // A poll of a few refs leaves the next full check where it was.
+    done.due = only_refs.has_value() ? std::min(done.due, result.next_check) : result.next_check;
     if (result.repository_gone && !done.rerun) {
       entries_.erase(it);
     } else if (done.rerun) {

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -40,6 +41,11 @@ class PollScheduler {
 
   // Polls `id` as soon as a worker is free, bypassing schedule and backoff.
   void Trigger(const std::string& id);
+  // As Trigger, but checks only `refs` (a push webhook naming them): other
+  // tracked refs are neither listed as moved nor as deleted, and the next
+  // scheduled full check keeps its time. Merged with other triggers that
+  // arrive before the poll starts (a full one wins).
+  void TriggerRefs(const std::string& id, const std::vector<std::string>& refs);
   // Triggers and waits until a poll that started after this call has
   // finished. OK even when the check failed (the failure is in the
   // repository status); NOT_FOUND for an unknown repository, UNAVAILABLE
@@ -59,6 +65,9 @@ class PollScheduler {
     uint64_t started = 0;     // generation covered by the running poll
     uint64_t completed = 0;   // generation covered by the last finished poll
     absl::Status last_status;
+    // What the next poll checks: every tracked ref, or only `refs`.
+    bool pending_full = false;
+    std::set<std::string> pending_refs;
   };
   // One round of the dispatcher loop: rescan when due, queue the
   // repositories that are due; returns the wait until the next is.

@@ -80,7 +80,7 @@ absl::Duration RepoPoller::NextDelay(absl::Duration interval, int failures) cons
   return base + base * jitter;
 }
 
-PollResult RepoPoller::Poll(const std::string& repository_id) {
+PollResult RepoPoller::Poll(const std::string& repository_id, const std::set<std::string>* only_refs) {
   PollResult result;
   absl::StatusOr<v1::Repository> repo = store_->Get(repository_id);
   if (!repo.ok()) {
@@ -102,7 +102,7 @@ PollResult RepoPoller::Poll(const std::string& repository_id) {
     // is a failed check of this repository alone, recorded and backed off
     // like any other.
     status = concurrency::RunGuarded(absl::StrCat("poll of ", repository_id),
-                                     [&] { return PollLocked(*repo, &fetched); });
+                                     [&] { return PollLocked(*repo, only_refs, &fetched); });
   });
   if (!locked.ok()) {
     status = locked.status();
@@ -139,7 +139,9 @@ PollResult RepoPoller::Poll(const std::string& repository_id) {
   return result;
 }
 
-absl::Status RepoPoller::PollLocked(const v1::Repository& repo, bool* fetched) {
+absl::Status RepoPoller::PollLocked(const v1::Repository& repo, const std::set<std::string>* only_refs,
+                                    bool* fetched) {
+  auto in_scope = [only_refs](const std::string& ref) { return only_refs == nullptr || only_refs->count(ref) > 0; };
   absl::StatusOr<v1::RepositoryStatus> state = store_->GetStatus(repo.id());
   if (!state.ok()) return state.status();
   absl::StatusOr<git::Credentials> creds = ResolveCredentials(repo, *secrets_);
@@ -154,7 +156,7 @@ absl::Status RepoPoller::PollLocked(const v1::Repository& repo, bool* fetched) {
   std::set<std::string> advertised;
   for (const git::RemoteRef& r : *remote) {
     advertised.insert(r.name);
-    if (IsTrackedRef(repo, r.name)) tracked[r.name] = r.commit;
+    if (IsTrackedRef(repo, r.name) && in_scope(r.name)) tracked[r.name] = r.commit;
   }
   std::map<std::string, const v1::RefState*> known;
   for (const v1::RefState& r : state->refs()) known[r.ref()] = &r;
@@ -183,7 +185,7 @@ absl::Status RepoPoller::PollLocked(const v1::Repository& repo, bool* fetched) {
     if (!s.ok() && !absl::IsAborted(s)) return s;
   }
   for (const auto& [ref, k] : known) {
-    if (tracked.count(ref) > 0) continue;
+    if (tracked.count(ref) > 0 || !in_scope(ref)) continue;
     absl::Status s = advertised.count(ref) > 0 ? store_->DropRefState(repo.id(), ref)
                                                : RecordDeletion(repo, git_repo, *k);
     if (!s.ok() && !absl::IsAborted(s)) return s;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <set>
 #include <string>
 
 #include "absl/status/status.h"
@@ -44,14 +45,16 @@ class RepoPoller {
              RevisionNotifier* notifier, RepoWatcherMetrics* metrics, const Clock* clock,
              const secrets::SecretSources* secrets, PollOptions options = {});
 
-  PollResult Poll(const std::string& repository_id);
+  // Checks every tracked ref, or only those in `only_refs` (untracked
+  // names in it are skipped; the others are neither moved nor deleted).
+  PollResult Poll(const std::string& repository_id, const std::set<std::string>* only_refs = nullptr);
 
   // Delay before the next check after `failures` consecutive failures
   // (0: the regular interval), jitter included.
   absl::Duration NextDelay(absl::Duration interval, int failures) const;
 
  private:
-  absl::Status PollLocked(const v1::Repository& repo, bool* fetched);
+  absl::Status PollLocked(const v1::Repository& repo, const std::set<std::string>* only_refs, bool* fetched);
   absl::Status RecordMove(const v1::Repository& repo, git::Repository& mirror, const std::string& ref,
                           const v1::RefState* known, const std::string& sha);
   absl::Status RecordDeletion(const v1::Repository& repo, git::Repository& mirror, const v1::RefState& known);

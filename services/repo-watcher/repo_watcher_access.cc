@@ -31,6 +31,15 @@ void AddRepoWatcherRules(auth::AccessControl& access) {
   access.AddRule("ferry.v1.CheckRevisionRequest", view);
   // File contents may hold what only the services need to read.
   access.AddRule("ferry.v1.ReadContentRequest", services_only);
+  // Review events (#20): CI systems report check results with the ci role
+  // (permission report-checks, at every application and environment:
+  // a check belongs to a commit, not to one of them); reading them is view.
+  Rule report;
+  report.permission = Permission::kReportChecks;
+  access.AddRule("ferry.v1.ReportCheckRequest", report);
+  access.AddRule("ferry.v1.ListChecksRequest", view);
+  access.AddRule("ferry.v1.ListPullRequestsRequest", view);
+  access.AddRule("ferry.v1.WatchReviewEventsRequest", view);
 }
 
 }  // namespace ferry::repo_watcher

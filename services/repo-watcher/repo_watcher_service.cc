@@ -96,4 +96,35 @@ grpc::Status RepoWatcherService::CheckRevision(grpc::ServerContext* ctx, const v
   return server::Handle(ctx, *req, out, [&] { return checker_->Check(req->repository_id(), req->revision()); });
 }
 
+grpc::Status RepoWatcherService::ReportCheck(grpc::ServerContext* ctx, const v1::ReportCheckRequest* req,
+                                             v1::CommitCheck* out) {
+  return server::Handle(ctx, *req, out, [&](const auth::Principal& caller) {
+    return reviews_->ReportCheck(*req, auth::ActorOf(caller), "api");
+  });
+}
+
+grpc::Status RepoWatcherService::ListChecks(grpc::ServerContext* ctx, const v1::ListChecksRequest* req,
+                                            v1::ListChecksResponse* out) {
+  return server::Handle(ctx, *req, out, [&] { return reviews_->ListChecks(*req); });
+}
+
+grpc::Status RepoWatcherService::ListPullRequests(grpc::ServerContext* ctx, const v1::ListPullRequestsRequest* req,
+                                                  v1::ListPullRequestsResponse* out) {
+  return server::Handle(ctx, *req, out, [&] { return reviews_->ListPullRequests(*req); });
+}
+
+grpc::Status RepoWatcherService::WatchReviewEvents(grpc::ServerContext* ctx, const v1::WatchReviewEventsRequest* req,
+                                                   grpc::ServerWriter<v1::WatchReviewEventsResponse>* writer) {
+  if (absl::Status bad = server::CheckRequest(*req); !bad.ok()) return ToGrpcStatus(bad);
+  absl::StatusOr<auth::Principal> caller = server::Authorize(*ctx, *req);
+  if (!caller.ok()) return ToGrpcStatus(caller.status());
+  absl::StatusOr<server::StreamLimiter::Slot> slot = server::AcquireStream(streams_.watch_review_events, *ctx);
+  if (!slot.ok()) return ToGrpcStatus(slot.status());
+  absl::Status ended = reviews_->Watch(
+      *req, [&](const v1::WatchReviewEventsResponse& event) { return writer->Write(event); },
+      [&] { return ctx->IsCancelled(); });
+  logging::Debug("review event stream ended", {{"peer", ctx->peer()}, {"status", ended.ToString()}});
+  return ToGrpcStatus(ended);
+}
+
 }  // namespace ferry::repo_watcher

@@ -6,6 +6,7 @@
 #include "services/repo-watcher/poll_scheduler.h"
 #include "services/repo-watcher/repository_registry.h"
 #include "services/repo-watcher/revision_checker.h"
+#include "services/repo-watcher/review_log.h"
 #include "services/repo-watcher/revision_feed.h"
 
 namespace ferry::repo_watcher {
@@ -14,24 +15,26 @@ namespace ferry::repo_watcher {
 struct RepoWatcherStreamLimiters {
   server::StreamLimiter* watch_revisions = nullptr;
   server::StreamLimiter* read_content = nullptr;
+  server::StreamLimiter* watch_review_events = nullptr;
 };
 
 // gRPC handlers of ferry.v1.RepoWatcher: translate, delegate, map status.
 // Every call is authorised by server::Handle (common/server/handler.h); the
 // audit actor is the authenticated principal it hands the handler.
-// WatchRevisions and ReadContent each take a slot of their StreamLimiter
+// WatchRevisions, WatchReviewEvents and ReadContent each take a slot of their StreamLimiter
 // for as long as they are open.
 class RepoWatcherService final : public v1::RepoWatcher::Service {
  public:
   RepoWatcherService(RepositoryRegistry* registry, RepositoryStore* store, PollScheduler* scheduler,
                      RevisionFeed* feed, ContentReader* content, RevisionChecker* checker,
-                     RepoWatcherStreamLimiters streams = {})
+                     ReviewLog* reviews, RepoWatcherStreamLimiters streams = {})
       : registry_(registry),
         store_(store),
         scheduler_(scheduler),
         feed_(feed),
         content_(content),
         checker_(checker),
+        reviews_(reviews),
         streams_(streams) {}
 
   grpc::Status CreateRepository(grpc::ServerContext* ctx, const v1::CreateRepositoryRequest* req,
@@ -56,6 +59,13 @@ class RepoWatcherService final : public v1::RepoWatcher::Service {
                            grpc::ServerWriter<v1::ReadContentResponse>* writer) override;
   grpc::Status CheckRevision(grpc::ServerContext* ctx, const v1::CheckRevisionRequest* req,
                              v1::CheckRevisionResponse* out) override;
+  grpc::Status ReportCheck(grpc::ServerContext* ctx, const v1::ReportCheckRequest* req, v1::CommitCheck* out) override;
+  grpc::Status ListChecks(grpc::ServerContext* ctx, const v1::ListChecksRequest* req,
+                          v1::ListChecksResponse* out) override;
+  grpc::Status ListPullRequests(grpc::ServerContext* ctx, const v1::ListPullRequestsRequest* req,
+                                v1::ListPullRequestsResponse* out) override;
+  grpc::Status WatchReviewEvents(grpc::ServerContext* ctx, const v1::WatchReviewEventsRequest* req,
+                                 grpc::ServerWriter<v1::WatchReviewEventsResponse>* writer) override;
 
  private:
   RepositoryRegistry* registry_;
@@ -64,6 +74,7 @@ class RepoWatcherService final : public v1::RepoWatcher::Service {
   RevisionFeed* feed_;
   ContentReader* content_;
   RevisionChecker* checker_;
+  ReviewLog* reviews_;
   const RepoWatcherStreamLimiters streams_;
 };
 

@@ -12,8 +12,9 @@
 namespace ferry::repo_watcher {
 namespace {
 
-const std::vector<std::string> kMutableFields = {"url", "branches", "tag_patterns", "poll_interval",
-                                                 "credentials", "webhook_secret", "signature_policy"};
+const std::vector<std::string> kMutableFields = {"url",           "branches",       "tag_patterns",
+                                                 "poll_interval", "credentials",    "webhook_secret",
+                                                 "signature_policy", "git_host"};
 
 v1::Event RegistryEvent(v1::AuditAction action, const std::string& id, const v1::Actor& actor,
                         const std::string& message) {
@@ -32,6 +33,11 @@ void DescribeRepository(const v1::Repository& repo, v1::Event& e) {
   f["signature_mode"].set_string_value(v1::SignatureMode_Name(repo.signature_policy().mode()));
   f["has_credentials"].set_bool_value(repo.has_credentials());
   f["has_webhook_secret"].set_bool_value(repo.has_webhook_secret());
+  if (repo.has_git_host()) {
+    f["git_host_kind"].set_string_value(v1::GitHostKind_Name(repo.git_host().kind()));
+    f["git_host_api_url"].set_string_value(repo.git_host().api_url());
+    f["git_host_project"].set_string_value(repo.git_host().project());
+  }
 }
 
 void SetOutcome(v1::Event& e, const absl::Status& status) {
@@ -128,6 +134,10 @@ absl::StatusOr<v1::Repository> RepositoryRegistry::Update(const v1::Repository& 
       if (f == "webhook_secret") {
         if (changes.has_webhook_secret()) *next.mutable_webhook_secret() = changes.webhook_secret();
         else next.clear_webhook_secret();
+      }
+      if (f == "git_host") {
+        if (changes.has_git_host()) *next.mutable_git_host() = changes.git_host();
+        else next.clear_git_host();
       }
       if (f == "signature_policy") {
         if (changes.has_signature_policy()) *next.mutable_signature_policy() = changes.signature_policy();

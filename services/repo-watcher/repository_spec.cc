@@ -32,6 +32,47 @@ bool ValidPattern(const std::string& p) {
   return true;
 }
 
+// repository.git_host: kind set; api_url https:// (http:// only to a
+// loopback host), with a host, no user info, query or fragment; project in
+// the host's form; token a secret reference that resolves.
+absl::Status CheckGitHost(const v1::GitHost& host, const secrets::SecretSources& sources) {
+  const std::string f = "repository.git_host";
+  if (host.kind() != v1::GIT_HOST_KIND_GITHUB && host.kind() != v1::GIT_HOST_KIND_GITLAB &&
+      host.kind() != v1::GIT_HOST_KIND_GITEA) {
+    return Bad(f + ".kind", "must be GIT_HOST_KIND_GITHUB, GIT_HOST_KIND_GITLAB or GIT_HOST_KIND_GITEA");
+  }
+  const std::string& url = host.api_url();
+  if (url.empty()) return Bad(f + ".api_url", "is required (e.g. https://api.github.com)");
+  if (url.size() > 2048) return Bad(f + ".api_url", "is longer than 2048 bytes");
+  for (unsigned char c : url) {
+    if (c <= ' ' || c >= 0x7f) return Bad(f + ".api_url", "must not contain spaces, control or non-ASCII characters");
+  }
+  const bool https = absl::StartsWith(url, "https://");
+  if (!https && !absl::StartsWith(url, "http://")) return Bad(f + ".api_url", "must be an https:// URL");
+  const std::string rest = url.substr(https ? 8 : 7);
+  const std::string authority = rest.substr(0, rest.find('/'));
+  if (authority.empty()) return Bad(f + ".api_url", "has no host");
+  if (absl::StrContains(authority, "@")) return Bad(f + ".api_url", "must not carry user information; use token");
+  if (absl::StrContains(url, "?") || absl::StrContains(url, "#")) {
+    return Bad(f + ".api_url", "must not have a query or fragment");
+  }
+  if (!https && !IsLoopbackOrigin(absl::StrCat("http://", authority))) {
+    return Bad(f + ".api_url", "a token is never sent over plain http:// (only to a loopback host); use https://");
+  }
+  const std::string& project = host.project();
+  if (project.empty()) return Bad(f + ".project", "is required");
+  if (project.size() > 255) return Bad(f + ".project", "is longer than 255 bytes");
+  static const LazyRE2 kOwnerName = {"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+"};
+  static const LazyRE2 kGitLab = {"[0-9]+|[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+"};
+  const bool gitlab = host.kind() == v1::GIT_HOST_KIND_GITLAB;
+  if (!RE2::FullMatch(project, gitlab ? *kGitLab : *kOwnerName) || absl::StrContains(project, "..")) {
+    return Bad(f + ".project", gitlab ? "must be a project path (group/name) or numeric id"
+                                      : "must be \"owner/name\"");
+  }
+  if (!host.has_token()) return Bad(f + ".token", "is required (the API token's secret reference)");
+  return CheckSecretRef(sources, host.token(), f + ".token");
+}
+
 }  // namespace
 
 bool IsValidId(const std::string& id) {
@@ -141,6 +182,9 @@ absl::Status ValidateAndNormalize(v1::Repository& repo, const secrets::SecretSou
   }
   if (repo.has_webhook_secret()) {
     if (absl::Status s = CheckSecretRef(sources, repo.webhook_secret(), "repository.webhook_secret"); !s.ok()) return s;
+  }
+  if (repo.has_git_host()) {
+    if (absl::Status s = CheckGitHost(repo.git_host(), sources); !s.ok()) return s;
   }
   v1::SignaturePolicy* policy = repo.mutable_signature_policy();
   if (policy->mode() == v1::SIGNATURE_MODE_UNSPECIFIED) policy->set_mode(v1::SIGNATURE_MODE_NONE);

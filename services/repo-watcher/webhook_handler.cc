@@ -1,5 +1,7 @@
 #include "services/repo-watcher/webhook_handler.h"
 
+#include <algorithm>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -7,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/logging/logger.h"
 #include "services/repo-watcher/repo_poller.h"
 #include "services/repo-watcher/repository_spec.h"
@@ -45,11 +48,13 @@ bool SecureEquals(const std::string& a, const std::string& b) {
 }
 
 WebhookHandler::WebhookHandler(RepositoryStore* store, RepoWatcherMetrics* metrics, const secrets::SecretSources* secrets,
-                               TriggerFn trigger, const Clock* clock, absl::Duration audit_interval)
+                               TriggerFn trigger, const Clock* clock, absl::Duration audit_interval,
+                               WebhookSinks sinks)
     : store_(store),
       metrics_(metrics),
       secrets_(secrets),
       trigger_(std::move(trigger)),
+      sinks_(std::move(sinks)),
       audit_limiter_(clock != nullptr ? clock : &system_clock_, audit_interval) {}
 
 WebhookResponse WebhookHandler::Reject(const WebhookRequest& request, bool repository_known, int status,
@@ -145,9 +150,83 @@ WebhookResponse WebhookHandler::Handle(const WebhookRequest& request) {
     metrics_->Webhook(request.provider, "ping");
     return WebhookResponse{200, "pong\n"};
   }
-  trigger_(repo->id());
-  metrics_->Webhook(request.provider, "accepted");
-  return WebhookResponse{202, absl::StrCat("refresh of ", repo->id(), " triggered\n")};
+  absl::StatusOr<WebhookEvent> event = ParseWebhookPayload(request.provider, request.headers, request.body);
+  if (!event.ok()) return Reject(request, true, 400, "bad_payload", std::string(event.status().message()));
+  return Dispatch(request, *repo, *event);
+}
+
+WebhookResponse WebhookHandler::Dispatch(const WebhookRequest& request, const v1::Repository& repo,
+                                         const WebhookEvent& event) {
+  auto ignored = [&](const std::string& why) {
+    metrics_->Webhook(request.provider, "ignored");
+    return WebhookResponse{202, absl::StrCat("ignored: ", why, "\n")};
+  };
+  v1::Actor actor;
+  actor.set_kind(v1::ACTOR_KIND_SERVICE);
+  actor.set_id(absl::StrCat("webhook:", request.provider, "/", repo.id()));
+  switch (event.type) {
+    case WebhookEvent::Type::kPing:
+      metrics_->Webhook(request.provider, "ping");
+      return WebhookResponse{200, "pong\n"};
+    case WebhookEvent::Type::kIgnored:
+      return ignored(event.ignored);
+    case WebhookEvent::Type::kPush: {
+      if (event.refs.empty() || !sinks_.poll_refs) {
+        if (!event.refs.empty() &&
+            std::none_of(event.refs.begin(), event.refs.end(),
+                         [&](const std::string& ref) { return IsTrackedRef(repo, ref); })) {
+          return ignored(absl::StrCat(event.refs.front(), " is not tracked by ", repo.id()));
+        }
+        trigger_(repo.id());
+        metrics_->Webhook(request.provider, "accepted");
+        return WebhookResponse{202, absl::StrCat("refresh of ", repo.id(), " triggered\n")};
+      }
+      std::vector<std::string> tracked;
+      for (const std::string& ref : event.refs) {
+        if (IsTrackedRef(repo, ref)) tracked.push_back(ref);
+      }
+      if (tracked.empty()) return ignored(absl::StrCat(event.refs.front(), " is not tracked by ", repo.id()));
+      sinks_.poll_refs(repo.id(), tracked);
+      metrics_->Webhook(request.provider, "accepted");
+      return WebhookResponse{202, absl::StrCat("check of ", absl::StrJoin(tracked, ", "), " of ", repo.id(),
+                                               " triggered\n")};
+    }
+    case WebhookEvent::Type::kCheck: {
+      if (!sinks_.report_check) return ignored("check reports are not recorded by this handler");
+      v1::ReportCheckRequest report = event.check;
+      report.set_repository_id(repo.id());
+      absl::StatusOr<v1::CommitCheck> stored = sinks_.report_check(report, actor, request.provider);
+      if (absl::IsInvalidArgument(stored.status())) {
+        return Reject(request, true, 400, "bad_payload", std::string(stored.status().message()));
+      }
+      if (!stored.ok()) {
+        metrics_->Webhook(request.provider, "error");
+        logging::Error("cannot record a check from a webhook",
+                       {{"repository", repo.id()}, {"error", stored.status().ToString()}});
+        return WebhookResponse{503, "check store unavailable\n"};
+      }
+      metrics_->Webhook(request.provider, "check");
+      return WebhookResponse{200, absl::StrCat("check \"", stored->name(), "\" of ", stored->sha(), " recorded\n")};
+    }
+    case WebhookEvent::Type::kPullRequest: {
+      if (!sinks_.pull_request) return ignored("pull requests are not tracked by this handler");
+      absl::Status applied = sinks_.pull_request(repo, event.pull_request, actor);
+      if (absl::IsInvalidArgument(applied)) {
+        return Reject(request, true, 400, "bad_payload", std::string(applied.message()));
+      }
+      if (!applied.ok()) {
+        metrics_->Webhook(request.provider, "error");
+        logging::Warn("cannot apply a pull-request webhook", {{"repository", repo.id()},
+                                                             {"number", event.pull_request.number},
+                                                             {"error", applied.ToString()}});
+        return WebhookResponse{502, absl::StrCat("pull request ", event.pull_request.number, ": ",
+                                                 applied.message(), "\n")};
+      }
+      metrics_->Webhook(request.provider, "pull_request");
+      return WebhookResponse{200, absl::StrCat("pull request ", event.pull_request.number, " recorded\n")};
+    }
+  }
+  return ignored("unknown event");
 }
 
 }  // namespace ferry::repo_watcher

@@ -44,7 +44,7 @@ using testing::SecureSuite;
 
 // What a row of the table needs.
 struct Need {
-  // "view", "operate", "approve", "admin"; "authenticated" (anyone but the
+  // "view", "operate", "approve", "report-checks", "admin"; "authenticated" (anyone but the
   // anonymous caller); "" for calls only the listed services may make.
   std::string permission;
   // Where: "" is anywhere (the permission held at any scope); "*" every
@@ -98,6 +98,13 @@ std::vector<Row> Table() {
       {rw, "CheckRevision", "repository_id: 'config' revision: '$HEAD'", rw_view},
       {rw, "RefreshRepository", "repository_id: 'config'", {"operate", "", {}}},
       {rw, "ReadContent", "", {"", "", kPlannerDeployer}},
+      // A check result belongs to a commit, not to an application: the ci
+      // role's report-checks, unscoped.
+      {rw, "ReportCheck", "repository_id: 'config' sha: '$HEAD' name: 'matrix' state: CHECK_STATE_SUCCESS",
+       {"report-checks", "*", {}}},
+      {rw, "ListChecks", "repository_id: 'config' sha: '$HEAD'", rw_view},
+      {rw, "ListPullRequests", "", rw_view},
+      {rw, "WatchReviewEvents", "", rw_view},
       // Planner
       {pl, "CreateApplication", "", {"admin", "*", {}}},
       {pl, "UpdateApplication", "", {"admin", "*", {}}},
@@ -213,8 +220,9 @@ enum class Expect { kAllowed, kUnauthenticated, kPermissionDenied };
 
 bool RoleGrants(const std::string& role, const std::string& permission) {
   if (role == "admin") return true;
-  if (permission == "view") return role == "viewer" || role == "operator" || role == "approver";
+  if (permission == "view") return role == "viewer" || role == "operator" || role == "approver" || role == "ci";
   if (permission == "operate") return role == "operator";
+  if (permission == "report-checks") return role == "ci";
   if (permission == "approve") return role == "approver";
   return false;
 }
@@ -303,6 +311,7 @@ TEST(AccessMatrixTest, EveryRpcAnswersEveryCallerAsDocsSecurityMdSays) {
       {"operator", suite.CreateToken("operator"), "", "operator"},
       {"approver", suite.CreateToken("approver"), "", "approver", "prod"},
       {"admin", suite.admin_token(), "", "admin"},
+      {"ci", suite.CreateToken("ci"), "", "ci"},
       {"prod-admin", suite.CreateToken("prod-admin"), "", "admin", "prod"},
       {"glob-admin", suite.CreateToken("glob-admin"), "", "admin", "?*", "?*"},
   };

@@ -26,6 +26,8 @@ const char kBasePolicy[] = R"(bindings:
     environments: ["prod"]
   - subjects: ["user:admin"]
     role: admin
+  - subjects: ["user:ci"]
+    role: ci
   - subjects: ["user:prod-admin"]
     role: admin
     environments: ["prod"]

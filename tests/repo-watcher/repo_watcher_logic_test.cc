@@ -153,6 +153,59 @@ TEST(RepositorySpecTest, CredentialFileThatExistsIsAccepted) {
   EXPECT_TRUE(ValidateAndNormalize(r, *sources).ok()) << "relative to the secrets directory";
 }
 
+// repository.git_host (#20): which API, where, which project, which token.
+TEST(RepositorySpecTest, GitHostIsValidatedFieldByField) {
+  std::string dir = testing::MakeTempDir("spec");
+  std::ofstream(dir + "/api-token") << "ghp_s3cret\n";
+  absl::StatusOr<secrets::SecretSources> sources = secrets::SecretSources::Create({.secrets_dir = dir});
+  ASSERT_TRUE(sources.ok()) << sources.status();
+  auto with = [&](v1::GitHostKind kind, const std::string& api, const std::string& project) {
+    v1::Repository r = Valid();
+    r.mutable_git_host()->set_kind(kind);
+    r.mutable_git_host()->set_api_url(api);
+    r.mutable_git_host()->set_project(project);
+    r.mutable_git_host()->mutable_token()->set_file(dir + "/api-token");
+    return r;
+  };
+  for (v1::Repository r : {with(v1::GIT_HOST_KIND_GITHUB, "https://api.github.com", "org/apps"),
+                           with(v1::GIT_HOST_KIND_GITLAB, "https://gitlab.example.com/api/v4", "group/sub/apps"),
+                           with(v1::GIT_HOST_KIND_GITLAB, "https://gitlab.example.com/api/v4", "1234"),
+                           with(v1::GIT_HOST_KIND_GITEA, "http://127.0.0.1:3000/api/v1", "org/apps")}) {
+    absl::Status s = ValidateAndNormalize(r, *sources);
+    EXPECT_TRUE(s.ok()) << r.git_host().DebugString() << s;
+  }
+  struct Case {
+    v1::Repository repo;
+    std::string field;
+  };
+  v1::Repository no_token = with(v1::GIT_HOST_KIND_GITHUB, "https://api.github.com", "org/apps");
+  no_token.mutable_git_host()->clear_token();
+  v1::Repository outside = with(v1::GIT_HOST_KIND_GITHUB, "https://api.github.com", "org/apps");
+  outside.mutable_git_host()->mutable_token()->set_file("/etc/passwd");
+  const std::vector<Case> cases = {
+      {with(v1::GIT_HOST_KIND_UNSPECIFIED, "https://api.github.com", "org/apps"), "repository.git_host.kind: "},
+      {with(v1::GIT_HOST_KIND_GITHUB, "", "org/apps"), "repository.git_host.api_url: "},
+      {with(v1::GIT_HOST_KIND_GITHUB, "http://api.github.com", "org/apps"), "repository.git_host.api_url: "},
+      {with(v1::GIT_HOST_KIND_GITHUB, "ftp://api.github.com", "org/apps"), "repository.git_host.api_url: "},
+      {with(v1::GIT_HOST_KIND_GITHUB, "https://user:pw@api.github.com", "org/apps"), "repository.git_host.api_url: "},
+      {with(v1::GIT_HOST_KIND_GITHUB, "https:///x", "org/apps"), "repository.git_host.api_url: "},
+      {with(v1::GIT_HOST_KIND_GITHUB, "https://api.github.com/?q=1", "org/apps"), "repository.git_host.api_url: "},
+      {with(v1::GIT_HOST_KIND_GITHUB, "https://api.github.com", ""), "repository.git_host.project: "},
+      {with(v1::GIT_HOST_KIND_GITHUB, "https://api.github.com", "apps"), "repository.git_host.project: "},
+      {with(v1::GIT_HOST_KIND_GITEA, "https://gitea.example.com/api/v1", "a/b/c"), "repository.git_host.project: "},
+      {with(v1::GIT_HOST_KIND_GITLAB, "https://gitlab.example.com/api/v4", "../etc"), "repository.git_host.project: "},
+      {no_token, "repository.git_host.token: "},
+      {outside, "repository.git_host.token"},
+  };
+  for (const Case& c : cases) {
+    v1::Repository r = c.repo;
+    absl::Status s = ValidateAndNormalize(r, *sources);
+    EXPECT_TRUE(absl::IsInvalidArgument(s)) << c.field << " " << s;
+    EXPECT_EQ(s.message().rfind(c.field, 0), 0u) << "want " << c.field << ", got " << s;
+    EXPECT_EQ(s.message().find("ghp_s3cret"), std::string::npos);
+  }
+}
+
 TEST(RepositorySpecTest, TracksBranchAndTagPatterns) {
   v1::Repository r = Valid();
   r.add_branches("main");
@@ -223,6 +276,7 @@ class WebhookHandlerTest : public ::testing::Test {
   void SetUp() override {
     std::ofstream(dir_ + "/secret") << "hunter2\n";
     v1::Repository r = Valid();
+    r.add_branches("main");  // as stored: ValidateAndNormalize's default
     r.mutable_webhook_secret()->set_file(dir_ + "/secret");
     store_.repos["apps"] = r;
     v1::Repository no_secret = Valid();

@@ -34,13 +34,15 @@ Scope At(std::string application, std::string environment) {
   return s;
 }
 
-const Permission kAll[] = {Permission::kView, Permission::kOperate, Permission::kApprove, Permission::kAdmin};
+const Permission kAll[] = {Permission::kView, Permission::kOperate, Permission::kApprove, Permission::kReportChecks,
+                           Permission::kAdmin};
 
 // ---- roles ----------------------------------------------------------------
 
 struct RoleCase {
   const char* role;
   bool view, operate, approve, admin;
+  bool report_checks = false;
 };
 
 class RolePermissionsTest : public ::testing::TestWithParam<RoleCase> {};
@@ -55,6 +57,7 @@ TEST_P(RolePermissionsTest, GrantsExactlyItsPermissions) {
     EXPECT_EQ(policy->Allows(alice, Permission::kOperate, scope), c.operate) << c.role;
     EXPECT_EQ(policy->Allows(alice, Permission::kApprove, scope), c.approve) << c.role;
     EXPECT_EQ(policy->Allows(alice, Permission::kAdmin, scope), c.admin) << c.role;
+    EXPECT_EQ(policy->Allows(alice, Permission::kReportChecks, scope), c.report_checks) << c.role;
   }
   // Somebody else has nothing.
   for (Permission p : kAll) EXPECT_FALSE(policy->Allows(UserPrincipal("bob"), p, Scope::Any()));
@@ -64,13 +67,15 @@ INSTANTIATE_TEST_SUITE_P(Roles, RolePermissionsTest,
                          ::testing::Values(RoleCase{"viewer", true, false, false, false},
                                            RoleCase{"operator", true, true, false, false},
                                            RoleCase{"approver", true, false, true, false},
-                                           RoleCase{"admin", true, true, true, true}),
+                                           RoleCase{"ci", true, false, false, false, true},
+                                           RoleCase{"admin", true, true, true, true, true}),
                          [](const auto& info) { return std::string(info.param.role); });
 
 TEST(PolicyTest, PermissionNames) {
   EXPECT_STREQ(PermissionName(Permission::kView), "view");
   EXPECT_STREQ(PermissionName(Permission::kOperate), "operate");
   EXPECT_STREQ(PermissionName(Permission::kApprove), "approve");
+  EXPECT_STREQ(PermissionName(Permission::kReportChecks), "report-checks");
   EXPECT_STREQ(PermissionName(Permission::kAdmin), "admin");
 }
 
