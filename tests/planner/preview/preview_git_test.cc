@@ -6,13 +6,18 @@
 // through the ReviewEventSource seam.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
+#include <openssl/hmac.h>
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <sstream>
 #include <set>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/outbox/postgres_outbox_store.h"
@@ -22,7 +27,10 @@
 #include "services/planner/grpc_repo_source.h"
 #include "services/planner/postgres_planner_store.h"
 #include "services/planner/preview/blast_radius.h"
+#include "common/json/json.h"
+#include "services/planner/preview/grpc_review_event_source.h"
 #include "services/planner/preview/postgres_preview_store.h"
+#include "services/planner/preview/preview_consumer.h"
 #include "services/planner/preview/pull_request_previews.h"
 #include "services/planner/preview/snapshot_repo_source.h"
 #include "tests/planner/preview/preview_fakes.h"
@@ -34,6 +42,18 @@ namespace ferry::planner {
 namespace {
 
 namespace fs = std::filesystem;
+
+constexpr char kSecret[] = "preview-webhook-secret";
+
+std::string HmacHex(const std::string& key, const std::string& body) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(body.data()),
+       body.size(), mac, &len);
+  std::string hex;
+  for (unsigned int i = 0; i < len; ++i) absl::StrAppend(&hex, absl::Hex(mac[i], absl::kZeroPad2));
+  return hex;
+}
 
 class PreviewGitTest : public ::testing::Test {
  protected:
@@ -55,6 +75,8 @@ class PreviewGitTest : public ::testing::Test {
     Git({"-C", work_, "push", "-q", bare_, "main"});
     base_sha_ = Head();
 
+    std::ofstream(dir_ + "/webhook-secret") << kSecret << "\n";
+    webhook_port_ = ferry::testing::FreePort();
     watcher_ = Start();
     rw_ = v1::RepoWatcher::NewStub(grpc::CreateChannel(watcher_->grpc_target(), grpc::InsecureChannelCredentials()));
     grpc::ClientContext ctx;
@@ -64,6 +86,7 @@ class PreviewGitTest : public ::testing::Test {
     req.mutable_repository()->add_branches("main");
     req.mutable_repository()->add_branches("pr/*");
     req.mutable_repository()->mutable_poll_interval()->set_seconds(3600);
+    req.mutable_repository()->mutable_webhook_secret()->set_file(dir_ + "/webhook-secret");
     v1::Repository out;
     grpc::Status s = rw_->CreateRepository(&ctx, req, &out);
     ASSERT_TRUE(s.ok()) << s.error_message();
@@ -109,7 +132,8 @@ class PreviewGitTest : public ::testing::Test {
   std::unique_ptr<ferry::testing::ServiceProcess> Start() {
     auto p = ferry::testing::ServiceProcess::Start(
         "ferry-repo-watcher", {"--database-url=" + db_.url(), "--cache-dir=" + dir_ + "/cache",
-                               "--audit-address=127.0.0.1:" + std::to_string(ferry::testing::FreePort())},
+                               "--audit-address=127.0.0.1:" + std::to_string(ferry::testing::FreePort()),
+                               absl::StrCat("--webhook-address=127.0.0.1:", webhook_port_), "--secrets-dir=" + dir_},
         absl::Seconds(60));
     EXPECT_TRUE(p.ok()) << p.status();
     return p.ok() ? std::move(*p) : nullptr;
@@ -181,7 +205,46 @@ class PreviewGitTest : public ::testing::Test {
     return out;
   }
 
+  // POSTs GitHub's documented pull_request payload (FERRY_WEBHOOK_TESTDATA),
+  // made ours, signed as GitHub signs it, to the repo-watcher's webhook.
+  int SendPull(const std::string& action, int number, const std::string& head_sha, bool merged = false) {
+    std::ifstream in(std::string(FERRY_WEBHOOK_TESTDATA) + "/github/pull_request_" + action + ".json");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    absl::StatusOr<nlohmann::json> j = ParseJson(ss.str());
+    EXPECT_TRUE(j.ok()) << j.status();
+    if (!j.ok()) return 0;
+    (*j)["action"] = action;
+    (*j)["number"] = number;
+    (*j)["pull_request"]["number"] = number;
+    (*j)["pull_request"]["head"]["sha"] = head_sha;
+    (*j)["pull_request"]["base"]["ref"] = "main";
+    if (action == "closed") (*j)["pull_request"]["merged"] = merged;
+    const std::string body = DumpJsonLossy(*j);
+    httplib::Client hook("127.0.0.1", webhook_port_);
+    hook.set_read_timeout(60, 0);
+    httplib::Headers h = {{"X-GitHub-Event", "pull_request"},
+                          {"X-Hub-Signature-256", "sha256=" + HmacHex(kSecret, body)},
+                          {"X-GitHub-Delivery", absl::StrCat("d-", ++deliveries_)}};
+    httplib::Result res = hook.Post("/webhooks/github/mono", h, body, "application/json");
+    EXPECT_TRUE(res) << "webhook POST failed";
+    if (!res) return 0;
+    EXPECT_LT(res->status, 300) << res->body << watcher_->Log();
+    return res->status;
+  }
+
+  static bool WaitFor(const std::function<bool()>& done, absl::Duration timeout = absl::Seconds(60)) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      if (done()) return true;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    return done();
+  }
+
   ferry::testing::TestDatabase db_;
+  int webhook_port_ = 0;
+  int deliveries_ = 0;
   std::string dir_, bare_, work_, base_sha_;
   std::unique_ptr<ferry::testing::ServiceProcess> watcher_;
   std::unique_ptr<v1::RepoWatcher::Stub> rw_;
@@ -236,6 +299,47 @@ TEST_F(PreviewGitTest, SharedBasePrListsItsAppsUnrelatedPrNonePushUpdatesCloseRe
   ASSERT_TRUE(listed.ok()) << listed.status();
   ASSERT_EQ(listed->previews_size(), 1);
   EXPECT_EQ(listed->previews(0).number(), 2);
+}
+
+// The whole path: signed GitHub pull_request webhooks to the real
+// repo-watcher, which fetches refs/pull/N/head on demand and streams review
+// events; the planner's PreviewConsumer follows WatchReviewEvents (real gRPC)
+// and keeps the previews; opened, synchronize (a push), closed.
+TEST_F(PreviewGitTest, WebhookOpenedSynchronizedClosedKeepThePreviewUpToDate) {
+  GrpcReviewEventSource source(grpc::CreateChannel(watcher_->grpc_target(), grpc::InsecureChannelCredentials()));
+  PreviewConsumer consumer(&source, store_.get(), previews_.get());
+  consumer.Start();
+
+  // Opened: the head (on the host's refs/pull/9/head) touches the web base.
+  Git({"-C", work_, "checkout", "-q", "-b", "feature"});
+  Write("bases/web/deployment.yaml", Deployment(5));
+  Commit("scale web");
+  Git({"-C", work_, "push", "-q", bare_, "HEAD:refs/pull/9/head"});
+  const std::string head1 = Head();
+  ASSERT_EQ(SendPull("opened", 9, head1), 200);
+  ASSERT_TRUE(WaitFor([&] {
+    return Pairs(9) == std::set<std::string>{"blog/prod", "blog/staging", "shop/prod", "shop/staging"};
+  })) << absl::StrJoin(Pairs(9), ", ") << watcher_->Log();
+
+  // A push to the pull request: only the worker base changes now.
+  Write("bases/web/deployment.yaml", Deployment(1));
+  Write("bases/worker/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: worker\ndata:\n  q: r\n");
+  Commit("move the change");
+  Git({"-C", work_, "push", "-q", "-f", bare_, "HEAD:refs/pull/9/head"});
+  const std::string head2 = Head();
+  ASSERT_EQ(SendPull("synchronize", 9, head2), 200);
+  ASSERT_TRUE(WaitFor([&] { return Pairs(9) == std::set<std::string>{"jobs/prod", "jobs/staging"}; }))
+      << absl::StrJoin(Pairs(9), ", ") << watcher_->Log();
+
+  // Merged: removed.
+  ASSERT_EQ(SendPull("closed", 9, head2, /*merged=*/true), 200);
+  ASSERT_TRUE(WaitFor([&] { return Pairs(9).size() == 1 && absl::StrContains(*Pairs(9).begin(), "NOT_FOUND"); }))
+      << absl::StrJoin(Pairs(9), ", ");
+  consumer.Stop();
+  // The cursor is durable: the planner resumes after the last event handled.
+  absl::StatusOr<std::string> cursor = store_->GetCursor(PreviewConsumer::kCursorName);
+  ASSERT_TRUE(cursor.ok());
+  EXPECT_FALSE(cursor->empty());
 }
 
 }  // namespace
