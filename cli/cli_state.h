@@ -64,6 +64,7 @@ void AddStatusCommand(CLI::App& app, CliState& state);
 void AddAppCommands(CLI::App& app, CliState& state);
 void AddPlanCommands(CLI::App& app, CliState& state);
 void AddRepoCommands(CLI::App& app, CliState& state);
+void AddPrCommands(CLI::App& app, CliState& state);
 void AddEnvCommands(CLI::App& app, CliState& state);
 void AddConfigCommands(CLI::App& app, CliState& state);
 void AddAuditCommands(CLI::App& app, CliState& state);

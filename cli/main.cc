@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   AddAppCommands(app, state);
   AddPlanCommands(app, state);
   AddRepoCommands(app, state);
+  AddPrCommands(app, state);
   AddEnvCommands(app, state);
   AddConfigCommands(app, state);
   AddAuditCommands(app, state);

@@ -34,6 +34,15 @@
 #include "services/planner/approval_wait_monitor.h"
 #include "services/planner/hold_releaser.h"
 #include "services/planner/postgres_planner_store.h"
+#include "common/secrets/secret_sources.h"
+#include "services/planner/preview/blast_radius.h"
+#include "services/planner/preview/git_host_commenter.h"
+#include "services/planner/preview/grpc_git_host_lookup.h"
+#include "services/planner/preview/grpc_review_event_source.h"
+#include "services/planner/preview/postgres_preview_store.h"
+#include "services/planner/preview/preview_consumer.h"
+#include "services/planner/preview/pull_request_previews.h"
+#include "services/planner/preview/snapshot_repo_source.h"
 #include "services/planner/planner.h"
 #include "services/planner/planner_access.h"
 #include "services/planner/planner_service.h"
@@ -98,6 +107,24 @@ int main(int argc, char** argv) {
                          "Descriptors one helm/kustomize run may have open (0: inherited)");
   ferry::config::AddFlag(app, "--render-isolate-network", render.isolate_network,
                          "Run helm/kustomize in a network namespace of their own where the kernel allows it");
+  // Pull-request previews posted to the Git host (docs/previews.md): the
+  // host's API token is a SecretRef in the repository's git_host, read from
+  // these sources.
+  bool post_previews = true;
+  ferry::config::AddFlag(app, "--post-previews", post_previews,
+                         "Post each pull request's preview to its Git host (repositories with a git_host) as one "
+                         "comment edited in place");
+  ferry::secrets::SecretSourceOptions secret_options;
+  secret_options.service = "planner";
+  ferry::config::AddFlag(app, "--secrets-dir", secret_options.secrets_dir,
+                         "directory holding the files secret references may name (Git host API tokens); empty: "
+                         "file references are refused");
+  ferry::config::AddFlag(app, "--secret-env-prefix", secret_options.env_prefix,
+                         "environment references must name a variable starting with this prefix; empty: refused");
+  ferry::planner::GitHostCommenterOptions commenter_options;
+  // No environment fallback: a test-only switch is given on the command line.
+  app.add_flag("--test-only-allow-http-git-host-to-loopback", commenter_options.allow_http_to_loopback,
+               "TESTS ONLY: allow a git_host.api_url of http:// on 127.0.0.0/8, [::1] or localhost");
   int quarantine_attempts = ferry::planner::RevisionConsumer::kDefaultQuarantineAttempts;
   ferry::config::AddFlag(app, "--revision-quarantine-attempts", quarantine_attempts,
                          "A revision whose planning crashed, timed out or failed (not transiently) this many times "
@@ -211,11 +238,31 @@ int main(int argc, char** argv) {
   ferry::planner::ApprovalWaitMonitor approval_wait(&store, &metrics, &clock, absl::Seconds(15));
   // A check result re-evaluates the held plans of its commit at once.
   ferry::planner::ReviewEventConsumer review_consumer(&checks, &store, planner.hold_evaluator());
+  // Pull-request previews (docs/previews.md): the blast radius of each open
+  // pull request, from the repo-watcher's review events.
+  ferry::planner::SnapshotRepoSource snapshot(&repo);
+  ferry::planner::Renderer preview_renderer(&snapshot, render);
+  ferry::planner::BlastRadius blast_radius(&store, &store, &snapshot, &preview_renderer, &approvals, &clock,
+                                           {.concurrency = 8, .parse_limits = render.parse_limits,
+                                            .window_limits = window_limits});
+  ferry::planner::PostgresPreviewStore preview_store(pool);
+  absl::StatusOr<ferry::secrets::SecretSources> secret_sources = ferry::secrets::SecretSources::Create(secret_options);
+  if (!secret_sources.ok()) {
+    ferry::logging::Error("cannot start", {{"error", secret_sources.status().ToString()}});
+    return 1;
+  }
+  ferry::planner::GitHostCommenter commenter(
+      ferry::planner::GrpcGitHostLookup(infra->tls->Channel(repo_watcher_address, "repo-watcher")), &*secret_sources,
+      commenter_options);
+  ferry::planner::PullRequestPreviews previews(&blast_radius, &preview_store, post_previews ? &commenter : nullptr);
+  ferry::planner::GrpcReviewEventSource review_events(infra->tls->Channel(repo_watcher_address, "repo-watcher"));
+  ferry::planner::PreviewConsumer preview_consumer(&review_events, &store, &previews);
   // Plans released by any replica (NOTIFYed by PostgresPlannerStore) wake this one's streams.
   std::unique_ptr<ferry::postgres::NotificationListener> listener =
       ferry::postgres::NotificationListener::ForSignal(pool, ferry::planner::PostgresPlannerStore::kPlansChannel, &notifier);
   ferry::planner::PlannerService service(&planner, &notifier, stream_poll,
-                                         infra->runner->NewStreamLimiter("WatchApprovedPlans"), plan_limits);
+                                         infra->runner->NewStreamLimiter("WatchApprovedPlans"), plan_limits,
+                                         &previews);
   infra->runner->AddService(&service);
   ferry::planner::AddPlannerRules(*(*access_setup)->access, &planner);
   ferry::auth::AddAccessRules(*(*access_setup)->access);
@@ -240,6 +287,7 @@ int main(int argc, char** argv) {
     listener->Stop();
     consumer.Stop();
     review_consumer.Stop();
+    preview_consumer.Stop();
     releaser.Stop();
     approval_wait.Stop();
     forwarder.Stop();
@@ -247,6 +295,7 @@ int main(int argc, char** argv) {
   forwarder.Start();
   consumer.Start();
   review_consumer.Start();
+  preview_consumer.Start();
   releaser.Start();
   approval_wait.Start();
   listener->Start();
@@ -260,6 +309,7 @@ int main(int argc, char** argv) {
   listener->Stop();
   consumer.Stop();
   review_consumer.Stop();
+  preview_consumer.Stop();
   releaser.Stop();
   approval_wait.Stop();
   forwarder.Stop();

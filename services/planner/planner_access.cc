@@ -79,6 +79,9 @@ void AddPlannerRules(auth::AccessControl& access, Planner* planner) {
   access.AddRule("ferry.v1.GetPlanRequest", View());
   access.AddRule("ferry.v1.ListPlansRequest", View());
   access.AddRule("ferry.v1.ListPlanManifestsRequest", View());
+  // Pull-request previews: what a change would do, like plans (docs/previews.md).
+  access.AddRule("ferry.v1.ListPullRequestPreviewsRequest", View());
+  access.AddRule("ferry.v1.GetPullRequestPreviewRequest", View());
   access.AddRule("ferry.v1.ApprovePlanRequest", Scoped(Permission::kApprove, PlanScope(planner)));
   access.AddRule("ferry.v1.RejectPlanRequest", Scoped(Permission::kApprove, PlanScope(planner)));
   // Renders the application's repository (work): operators of it.

@@ -237,4 +237,21 @@ grpc::Status PlannerService::RefreshApplication(grpc::ServerContext* ctx, const 
   });
 }
 
+grpc::Status PlannerService::ListPullRequestPreviews(grpc::ServerContext* ctx,
+                                                     const v1::ListPullRequestPreviewsRequest* req,
+                                                     v1::ListPullRequestPreviewsResponse* out) {
+  return server::Handle(ctx, *req, out, [&]() -> absl::StatusOr<v1::ListPullRequestPreviewsResponse> {
+    if (previews_ == nullptr) return absl::UnimplementedError("pull-request previews are not enabled on this planner");
+    return previews_->List(*req);
+  });
+}
+
+grpc::Status PlannerService::GetPullRequestPreview(grpc::ServerContext* ctx, const v1::GetPullRequestPreviewRequest* req,
+                                                   v1::PullRequestPreview* out) {
+  return server::Handle(ctx, *req, out, [&]() -> absl::StatusOr<v1::PullRequestPreview> {
+    if (previews_ == nullptr) return absl::UnimplementedError("pull-request previews are not enabled on this planner");
+    return previews_->Get(*req);
+  });
+}
+
 }  // namespace ferry::planner

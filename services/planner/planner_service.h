@@ -9,6 +9,7 @@
 #include "ferry/v1/planner.grpc.pb.h"
 #include "services/planner/plan_view.h"
 #include "services/planner/planner.h"
+#include "services/planner/preview/pull_request_previews.h"
 
 namespace ferry::planner {
 
@@ -31,8 +32,14 @@ class PlannerService final : public v1::Planner::Service {
   // Each WatchApprovedPlans stream holds a slot of `plan_streams` (null:
   // unlimited) while open.
   PlannerService(Planner* planner, concurrency::ChangeSignal* notifier, absl::Duration safety_poll = absl::Seconds(2),
-                 server::StreamLimiter* plan_streams = nullptr, PlanMessageLimits limits = {})
-      : planner_(planner), notifier_(notifier), safety_poll_(safety_poll), plan_streams_(plan_streams), limits_(limits) {}
+                 server::StreamLimiter* plan_streams = nullptr, PlanMessageLimits limits = {},
+                 PullRequestPreviews* previews = nullptr)
+      : planner_(planner),
+        notifier_(notifier),
+        safety_poll_(safety_poll),
+        plan_streams_(plan_streams),
+        limits_(limits),
+        previews_(previews) {}
 
   grpc::Status CreateApplication(grpc::ServerContext*, const v1::CreateApplicationRequest*, v1::Application*) override;
   grpc::Status GetApplication(grpc::ServerContext*, const v1::GetApplicationRequest*, v1::Application*) override;
@@ -66,6 +73,11 @@ class PlannerService final : public v1::Planner::Service {
                                 v1::ReportPlanResultResponse*) override;
   grpc::Status RefreshApplication(grpc::ServerContext*, const v1::RefreshApplicationRequest*,
                                   v1::RefreshApplicationResponse*) override;
+  // Pull-request previews (PullRequestPreviews; UNIMPLEMENTED when not wired).
+  grpc::Status ListPullRequestPreviews(grpc::ServerContext*, const v1::ListPullRequestPreviewsRequest*,
+                                       v1::ListPullRequestPreviewsResponse*) override;
+  grpc::Status GetPullRequestPreview(grpc::ServerContext*, const v1::GetPullRequestPreviewRequest*,
+                                     v1::PullRequestPreview*) override;
 
  private:
   Planner* planner_;
@@ -73,6 +85,7 @@ class PlannerService final : public v1::Planner::Service {
   const absl::Duration safety_poll_;
   server::StreamLimiter* const plan_streams_;
   const PlanMessageLimits limits_;
+  PullRequestPreviews* const previews_;
   ferry::Mutex paging_mu_;
   std::shared_ptr<const v1::Plan> paging_ ABSL_GUARDED_BY(paging_mu_);  // the plan being paged
 };

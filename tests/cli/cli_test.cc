@@ -394,6 +394,16 @@ TEST(CliTest, ErrorsSayWhatToDoNext) {
   EXPECT_RUN(r, 1);
   EXPECT_TRUE(absl::StrContains(r.err, "ferry plan show " + suite.staging_plan())) << r.err;
 
+  // Pull-request previews: none yet; an unknown one is NOT_FOUND, said.
+  r = cli.Run({"pr", "list", "config"});
+  EXPECT_RUN(r, 0);
+  EXPECT_TRUE(absl::StrContains(r.out, "no open pull request of config has a preview")) << r.out;
+  r = cli.Run({"pr", "show", "config", "42"});
+  EXPECT_RUN(r, 1);
+  EXPECT_TRUE(absl::StrContains(r.err, "no preview of pull request 42")) << r.err;
+  r = cli.Run({"pr", "show", "config"});
+  EXPECT_RUN(r, kUsage);
+
   // Unknown names point at the list.
   r = cli.Run({"app", "get", "nope"});
   EXPECT_RUN(r, 1);

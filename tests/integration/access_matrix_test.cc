@@ -128,6 +128,8 @@ std::vector<Row> Table() {
       {pl, "GetPlan", "plan_id: '$PROD_PLAN' view: PLAN_VIEW_BASIC", pl_view},
       {pl, "ListPlans", "application_id: 'web'", pl_view},
       {pl, "ListPlanManifests", "plan_id: '$STAGING_PLAN'", pl_view},
+      {pl, "ListPullRequestPreviews", "repository_id: 'config'", pl_view},
+      {pl, "GetPullRequestPreview", "repository_id: 'config' number: 1", pl_view},
       // The plan's scope: an approver of prod approves prod's plan, not staging's.
       {pl, "ApprovePlan", "plan_id: '$PROD_PLAN' actor { id: 'cto' }", {"approve", "prod", {}}},
       {pl, "ApprovePlan", "plan_id: '$STAGING_PLAN'", {"approve", "staging", {}}},

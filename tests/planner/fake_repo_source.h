@@ -218,6 +218,12 @@ class FakeRepoSource final : public RepoSource {
     return out;
   }
 
+  // ReadTree calls answered so far.
+  size_t reads() {
+    MutexLock lock(&mu_);
+    return reads_;
+  }
+
   // Bytes of file data read so far (work done by renders).
   size_t bytes_read() {
     MutexLock lock(&mu_);

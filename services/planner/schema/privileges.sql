@@ -8,3 +8,5 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA planner TO ferry_pl
 GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA planner TO ferry_planner;
 -- Read-only: the service checks at start that the schema is migrated.
 REVOKE INSERT, UPDATE, DELETE ON schema_migrations FROM ferry_planner;
+-- pull_request_previews (007, docs/previews.md) is read and written by the
+-- planner alone: covered by the grant on ALL TABLES above, nothing more.
