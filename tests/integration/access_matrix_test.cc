@@ -169,6 +169,9 @@ std::vector<Row> Table() {
       {au, "VerifyChain", "", au_view},
       {au, "GetCheckpoint", "", au_view},
       {au, "Export", "", au_view},
+      {au, "GetDoraMetrics", "start_time { seconds: 1 }", au_view},
+      {au, "GetDeployedState", "", au_view},
+      {au, "ListChanges", "start_time { seconds: 1 }", au_view},
   };
 }
 
