@@ -44,6 +44,16 @@ class HistoryStore {
   // event time <= `at`, sorted by application then environment.
   virtual absl::StatusOr<std::vector<DeploymentOutcome>> StateAt(absl::Time at, const std::string& application,
                                                                  const std::string& environment) = 0;
+  // The pairs with a DEPLOYMENT_SUCCEEDED in [start, end) (those whose live
+  // deployment may differ between the two ends), each with its last
+  // success before `start` (in `before`, absent when none) and before `end`
+  // (in `after`), both sorted by application then environment.
+  struct Moved {
+    std::vector<DeploymentOutcome> before;
+    std::vector<DeploymentOutcome> after;
+  };
+  virtual absl::StatusOr<Moved> MovedBetween(absl::Time start, absl::Time end, const std::string& application,
+                                             const std::string& environment) = 0;
   // Outcome events with start <= time < end and (time, sequence) after
   // `after`, in (time, sequence) order, at most `limit`.
   virtual absl::StatusOr<std::vector<DeploymentOutcome>> Outcomes(absl::Time start, absl::Time end,

@@ -49,6 +49,21 @@ const std::string kStateAt = absl::StrCat(
     " WHERE ($2::text = '' OR t.application_id = $2::text) AND ($3::text = '' OR t.environment_id = $3::text)"
     " ORDER BY t.application_id, t.environment_id");
 
+// The pairs with a success in [$1, $2) (a range scan of
+// events_deployment_outcome_time), then per pair one backward probe for the
+// last success before each end: work in proportion to what changed in the
+// range, not to every pair there is. The first column says which end.
+const std::string kMovedBetween = absl::StrCat(
+    "WITH moved AS (SELECT DISTINCT application_id, environment_id FROM audit.events"
+    "  WHERE action = " FERRY_SUCCEEDED " AND event_time >= " FERRY_AT("$1") " AND event_time < " FERRY_AT("$2")
+    "  AND ($3::text = '' OR application_id = $3::text) AND ($4::text = '' OR environment_id = $4::text)),"
+    " ends (after, at) AS (VALUES (false, " FERRY_AT("$1") "), (true, " FERRY_AT("$2") "))"
+    " SELECT ", kOutcomeColumns, ", ends.after FROM moved m CROSS JOIN ends CROSS JOIN LATERAL"
+    " (SELECT * FROM audit.events x WHERE x.action = " FERRY_SUCCEEDED
+    "   AND x.application_id = m.application_id AND x.environment_id = m.environment_id"
+    "   AND x.event_time < ends.at ORDER BY x.event_time DESC, x.sequence DESC LIMIT 1) e"
+    " ORDER BY e.application_id, e.environment_id");
+
 const std::string kOutcomes = absl::StrCat(
     "SELECT ", kOutcomeColumns,
     " FROM audit.events e WHERE e.action IN " FERRY_OUTCOMES " AND e.event_time >= " FERRY_AT("$1")
@@ -152,6 +167,7 @@ absl::StatusOr<std::vector<DeploymentOutcome>> Read(postgres::ConnectionPool& po
 PostgresHistoryStore::PostgresHistoryStore(postgres::ConnectionPool& pool) : pool_(pool) {
   pool_.Prepare("history_state_at", kStateAt);
   pool_.Prepare("history_outcomes", kOutcomes);
+  pool_.Prepare("history_moved_between", kMovedBetween);
   pool_.Prepare("history_dora_outcomes", kDoraOutcomes);
 }
 
@@ -159,6 +175,24 @@ absl::StatusOr<std::vector<DeploymentOutcome>> PostgresHistoryStore::StateAt(abs
                                                                              const std::string& application,
                                                                              const std::string& environment) {
   return Read(pool_, "history_state_at", false, Micros(at), application, environment);
+}
+
+absl::StatusOr<HistoryStore::Moved> PostgresHistoryStore::MovedBetween(absl::Time start, absl::Time end,
+                                                                       const std::string& application,
+                                                                       const std::string& environment) {
+  return pool_.RunInTransactionWithResult<Moved>([&](pqxx::work& txn) -> absl::StatusOr<Moved> {
+    txn.exec0("SET LOCAL plan_cache_mode = force_custom_plan");
+    txn.exec0("SET LOCAL jit = off");
+    pqxx::result rows =
+        txn.exec_prepared("history_moved_between", Micros(start), Micros(end), application, environment);
+    Moved out;
+    for (const pqxx::row& row : rows) {
+      absl::StatusOr<DeploymentOutcome> o = RowToOutcome(row);
+      if (!o.ok()) return o.status();
+      (row[kOutcomeColumnCount].as<bool>() ? out.after : out.before).push_back(std::move(*o));
+    }
+    return out;
+  });
 }
 
 absl::StatusOr<std::vector<DeploymentOutcome>> PostgresHistoryStore::Outcomes(

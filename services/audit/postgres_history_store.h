@@ -13,6 +13,8 @@ class PostgresHistoryStore final : public HistoryStore {
 
   absl::StatusOr<std::vector<DeploymentOutcome>> StateAt(absl::Time at, const std::string& application,
                                                          const std::string& environment) override;
+  absl::StatusOr<Moved> MovedBetween(absl::Time start, absl::Time end, const std::string& application,
+                                     const std::string& environment) override;
   absl::StatusOr<std::vector<DeploymentOutcome>> Outcomes(absl::Time start, absl::Time end,
                                                           const std::string& application,
                                                           const std::string& environment, const ChangeCursor& after,

@@ -106,21 +106,18 @@ absl::StatusOr<v1::ListChangesResponse> TimeTravel::ListChanges(const v1::ListCh
   if (more) out.set_next_page_token(EncodeToken(out.changes(out.changes_size() - 1).deployment()));
   if (!req.page_token().empty()) return out;
 
-  // The first page also says, per pair, what was live at each end: before
-  // the first instant of the range, and at its last.
-  const absl::Duration tick = absl::Microseconds(1);
-  absl::StatusOr<std::vector<DeploymentOutcome>> before =
-      store_.StateAt(start - tick, req.application_id(), req.environment_id());
-  if (!before.ok()) return before.status();
-  absl::StatusOr<std::vector<DeploymentOutcome>> after_end =
-      store_.StateAt(end - tick, req.application_id(), req.environment_id());
-  if (!after_end.ok()) return after_end.status();
+  // The first page also says, per pair whose live deployment may have
+  // moved (one that had a success in the range), what was live at each end:
+  // before the first instant of the range, and at its last.
+  absl::StatusOr<HistoryStore::Moved> moved =
+      store_.MovedBetween(start, end, req.application_id(), req.environment_id());
+  if (!moved.ok()) return moved.status();
   std::map<std::pair<std::string, std::string>, v1::TargetChange> targets;
-  for (DeploymentOutcome& row : *before) {
+  for (DeploymentOutcome& row : moved->before) {
     v1::TargetChange& t = targets[{row.deployment.application_id(), row.deployment.environment_id()}];
     *t.mutable_before() = std::move(row.deployment);
   }
-  for (DeploymentOutcome& row : *after_end) {
+  for (DeploymentOutcome& row : moved->after) {
     v1::TargetChange& t = targets[{row.deployment.application_id(), row.deployment.environment_id()}];
     *t.mutable_after() = std::move(row.deployment);
   }
