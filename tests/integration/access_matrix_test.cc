@@ -150,6 +150,7 @@ std::vector<Row> Table() {
       // Deployer
       {de, "GetDeployment", "deployment_id: 'no-such-deployment'", de_view},
       {de, "ListDeployments", "", de_view},
+      {de, "DiffDeployments", "to_deployment_id: 'no-such-deployment'", de_view},
       {de, "WatchDeployment", "deployment_id: 'no-such-deployment'", de_view},
       {de, "GetLiveState", "application_id: 'web' environment_id: 'staging'", de_view},
       {de, "GetDriftSettings", "application_id: 'web' environment_id: 'staging'", de_view},
