@@ -68,6 +68,7 @@ void AddPrCommands(CLI::App& app, CliState& state);
 void AddEnvCommands(CLI::App& app, CliState& state);
 void AddConfigCommands(CLI::App& app, CliState& state);
 void AddAuditCommands(CLI::App& app, CliState& state);
+void AddHistoryCommands(CLI::App& app, CliState& state);
 void AddTokenCommands(CLI::App& app, CliState& state);
 void AddCompletionCommand(CLI::App& app, CliState& state);
 

@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   AddEnvCommands(app, state);
   AddConfigCommands(app, state);
   AddAuditCommands(app, state);
+  AddHistoryCommands(app, state);
   AddContextCommands(app, state);
   AddTokenCommands(app, state);
   AddCompletionCommand(app, state);

@@ -17,6 +17,10 @@ void AddAuditRules(auth::AccessControl& access) {
   access.AddRule("ferry.v1.VerifyChainRequest", read);
   access.AddRule("ferry.v1.GetCheckpointRequest", read);
   access.AddRule("ferry.v1.ExportRequest", read);
+  // Time travel and DORA read the deployment history: view, anywhere (as Query).
+  access.AddRule("ferry.v1.GetDoraMetricsRequest", read);
+  access.AddRule("ferry.v1.GetDeployedStateRequest", read);
+  access.AddRule("ferry.v1.ListChangesRequest", read);
 }
 
 }  // namespace ferry::audit

@@ -103,4 +103,36 @@ grpc::Status AuditService::Export(grpc::ServerContext* ctx, const v1::ExportRequ
   }));
 }
 
+absl::StatusOr<TimeTravel*> AuditService::History() const {
+  if (history_ == nullptr) return absl::UnimplementedError("time travel is not configured on this audit service");
+  return history_;
+}
+
+grpc::Status AuditService::GetDoraMetrics(grpc::ServerContext* ctx, const v1::GetDoraMetricsRequest* req,
+                                          v1::GetDoraMetricsResponse* out) {
+  return server::Handle(ctx, *req, out, [&]() -> absl::StatusOr<v1::GetDoraMetricsResponse> {
+    absl::StatusOr<TimeTravel*> history = History();
+    if (!history.ok()) return history.status();
+    return (*history)->GetDoraMetrics(*req);
+  });
+}
+
+grpc::Status AuditService::GetDeployedState(grpc::ServerContext* ctx, const v1::GetDeployedStateRequest* req,
+                                            v1::GetDeployedStateResponse* out) {
+  return server::Handle(ctx, *req, out, [&]() -> absl::StatusOr<v1::GetDeployedStateResponse> {
+    absl::StatusOr<TimeTravel*> history = History();
+    if (!history.ok()) return history.status();
+    return (*history)->GetDeployedState(*req);
+  });
+}
+
+grpc::Status AuditService::ListChanges(grpc::ServerContext* ctx, const v1::ListChangesRequest* req,
+                                       v1::ListChangesResponse* out) {
+  return server::Handle(ctx, *req, out, [&]() -> absl::StatusOr<v1::ListChangesResponse> {
+    absl::StatusOr<TimeTravel*> history = History();
+    if (!history.ok()) return history.status();
+    return (*history)->ListChanges(*req);
+  });
+}
+
 }  // namespace ferry::audit

@@ -3,6 +3,7 @@
 #include "common/server/stream_limiter.h"
 #include "ferry/v1/audit.grpc.pb.h"
 #include "services/audit/audit_log.h"
+#include "services/audit/time_travel.h"
 
 namespace ferry::audit {
 
@@ -20,7 +21,9 @@ struct AuditStreamLimiters {
 class AuditService final
     : public v1::Audit::WithCallbackMethod_Append<v1::Audit::WithCallbackMethod_AppendBatch<v1::Audit::Service>> {
  public:
-  explicit AuditService(AuditLog& log, AuditStreamLimiters streams = {}) : log_(log), streams_(streams) {}
+  // `history` answers time travel and DORA (null: those RPCs are UNIMPLEMENTED).
+  explicit AuditService(AuditLog& log, AuditStreamLimiters streams = {}, TimeTravel* history = nullptr)
+      : log_(log), streams_(streams), history_(history) {}
 
   grpc::ServerUnaryReactor* Append(grpc::CallbackServerContext* ctx, const v1::AppendRequest* req,
                                    v1::AppendResponse* out) override;
@@ -35,10 +38,19 @@ class AuditService final
                              v1::Checkpoint* out) override;
   grpc::Status Export(grpc::ServerContext* ctx, const v1::ExportRequest* req,
                       grpc::ServerWriter<v1::ExportResponse>* writer) override;
+  grpc::Status GetDoraMetrics(grpc::ServerContext* ctx, const v1::GetDoraMetricsRequest* req,
+                              v1::GetDoraMetricsResponse* out) override;
+  grpc::Status GetDeployedState(grpc::ServerContext* ctx, const v1::GetDeployedStateRequest* req,
+                                v1::GetDeployedStateResponse* out) override;
+  grpc::Status ListChanges(grpc::ServerContext* ctx, const v1::ListChangesRequest* req,
+                           v1::ListChangesResponse* out) override;
 
  private:
+  absl::StatusOr<TimeTravel*> History() const;
+
   AuditLog& log_;
   const AuditStreamLimiters streams_;
+  TimeTravel* const history_;
 };
 
 }  // namespace ferry::audit

@@ -20,7 +20,11 @@
 #include "services/audit/checkpoint_signer.h"
 #include "services/audit/checkpoint_witness.h"
 #include "services/audit/checkpointer.h"
+#include "services/audit/dora_gauges.h"
 #include "services/audit/postgres_event_store.h"
+#include "services/audit/postgres_history_store.h"
+#include "services/audit/time_travel.h"
+#include "common/concurrency/background_loop.h"
 #include "audit_migrations.h"
 
 int main(int argc, char** argv) {
@@ -48,9 +52,19 @@ int main(int argc, char** argv) {
                          "never overwritten) and which VerifyChain and checkpoints are checked against");
   ferry::config::AddDurationFlag(app, "--checkpoint-interval", checkpoint_interval,
                                  "how often to sign a checkpoint when the chain head moved");
+  absl::Duration dora_window = absl::Hours(24 * 30);
+  absl::Duration dora_refresh = absl::Minutes(1);
+  ferry::config::AddDurationFlag(app, "--dora-window", dora_window,
+                                 "the window the ferry_dora_* gauges cover (GetDoraMetrics takes any range)");
+  ferry::config::AddDurationFlag(app, "--dora-refresh-interval", dora_refresh,
+                                 "how often the ferry_dora_* gauges are recomputed");
   CLI11_PARSE(app, argc, argv);
   ferry::logging::Init("audit", config.log_level);
   if (config.migrate_only) return ferry::server::MigrateOnly(config, AuditMigrations());
+  if (dora_window <= absl::ZeroDuration() || dora_refresh <= absl::ZeroDuration()) {
+    ferry::logging::Error("cannot start", {{"error", "--dora-window and --dora-refresh-interval must be positive"}});
+    return 1;
+  }
   if (checkpoint_interval <= absl::ZeroDuration()) {
     ferry::logging::Error("cannot start", {{"error", "--checkpoint-interval must be positive"}});
     return 1;
@@ -124,6 +138,13 @@ int main(int argc, char** argv) {
   ferry::audit::AuditLog log(store, appender, **signer, clock, &metrics, {},
                              {.keys = &keys, .witness = witness.has_value() ? &*witness : nullptr});
   ferry::audit::Checkpointer checkpointer(log, checkpoint_interval);
+  ferry::audit::PostgresHistoryStore history_store(*infra->pool);
+  ferry::audit::TimeTravel history(history_store, clock);
+  ferry::audit::DoraGauges dora_gauges(history, clock, infra->runner->registry(), dora_window);
+  ferry::concurrency::BackgroundLoop dora_loop("dora-gauges", [&]() -> absl::StatusOr<absl::Duration> {
+    if (absl::Status s = dora_gauges.Refresh(); !s.ok()) return s;
+    return dora_refresh;
+  });
   // Refusals are appended to this log directly (the audit service has no
   // outbox: it is where outboxes deliver).
   absl::StatusOr<std::unique_ptr<ferry::server::AccessSetup>> access_setup = ferry::server::AccessSetup::Create(
@@ -142,12 +163,15 @@ int main(int argc, char** argv) {
   }
   ferry::audit::AddAuditRules(*(*access_setup)->access);
   ferry::audit::AuditService service(log, {.tail = infra->runner->NewStreamLimiter("Tail"),
-                                           .export_ = infra->runner->NewStreamLimiter("Export")});
+                                           .export_ = infra->runner->NewStreamLimiter("Export")},
+                                     &history);
   infra->runner->AddService(&service);
   infra->runner->OnShutdown([&] {
     log.StopStreams();
     checkpointer.Stop();
+    dora_loop.Stop();
   });
   checkpointer.Start();
+  dora_loop.Start();
   return ferry::server::ServeUntilSignal(*infra->runner, [&] { (*access_setup)->ReloadPolicy(); });
 }

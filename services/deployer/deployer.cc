@@ -44,7 +44,8 @@ Deployer::Deployer(DeploymentStore* store, TargetFactory* targets, PlanSource* p
       rollback_(store, store, plans, &consumer_, &starter_, clock),
       pins_(store, store, plans, clock),
       observer_(store, store, targets, clock),
-      history_(store) {}
+      history_(store),
+      differ_(store) {}
 
 Deployer::~Deployer() { Stop(); }
 

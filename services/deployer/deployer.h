@@ -10,6 +10,7 @@
 #include "common/concurrency/mutex.h"
 #include "ferry/v1/deployer.pb.h"
 #include "services/deployer/deployer_metrics.h"
+#include "services/deployer/deployment_differ.h"
 #include "services/deployer/deployment_history.h"
 #include "services/deployer/deployment_notifier.h"
 #include "services/deployer/deployment_runner.h"
@@ -103,6 +104,9 @@ class Deployer {
   absl::StatusOr<v1::ListDeploymentsResponse> ListDeployments(const v1::ListDeploymentsRequest& req) {
     return history_.ListDeployments(req);
   }
+  absl::StatusOr<v1::DiffDeploymentsResponse> DiffDeployments(const v1::DiffDeploymentsRequest& req) {
+    return differ_.Diff(req);
+  }
   absl::StatusOr<v1::RollbackResponse> Rollback(const v1::RollbackRequest& req) { return rollback_.Rollback(req); }
   absl::StatusOr<v1::PinState> Pin(const v1::PinRequest& req) { return pins_.Pin(req); }
   absl::StatusOr<v1::PinState> Unpin(const v1::UnpinRequest& req) { return pins_.Unpin(req); }
@@ -148,6 +152,7 @@ class Deployer {
   PinService pins_;
   LiveStateObserver observer_;
   DeploymentHistory history_;
+  DeploymentDiffer differ_;
 
   ferry::Mutex mu_;
   bool started_ ABSL_GUARDED_BY(mu_) = false;

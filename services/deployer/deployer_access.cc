@@ -27,6 +27,7 @@ void AddDeployerRules(auth::AccessControl& access) {
   planner_only.services_only = true;
   access.AddRule("ferry.v1.GetDeploymentRequest", view);
   access.AddRule("ferry.v1.ListDeploymentsRequest", view);
+  access.AddRule("ferry.v1.DiffDeploymentsRequest", view);
   access.AddRule("ferry.v1.WatchDeploymentRequest", view);
   access.AddRule("ferry.v1.RollbackRequest", rule(Permission::kOperate, fields));
   access.AddRule("ferry.v1.PinRequest", rule(Permission::kOperate, fields));

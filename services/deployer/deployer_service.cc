@@ -11,6 +11,11 @@ grpc::Status DeployerService::GetDeployment(grpc::ServerContext* ctx, const v1::
   return server::Handle(ctx, *req, out, [&] { return deployer_->GetDeployment(req->deployment_id()); });
 }
 
+grpc::Status DeployerService::DiffDeployments(grpc::ServerContext* ctx, const v1::DiffDeploymentsRequest* req,
+                                              v1::DiffDeploymentsResponse* out) {
+  return server::Handle(ctx, *req, out, [&] { return deployer_->DiffDeployments(*req); });
+}
+
 grpc::Status DeployerService::ListDeployments(grpc::ServerContext* ctx, const v1::ListDeploymentsRequest* req,
                                               v1::ListDeploymentsResponse* out) {
   return server::Handle(ctx, *req, out, [&] { return deployer_->ListDeployments(*req); });

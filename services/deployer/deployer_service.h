@@ -20,6 +20,8 @@ class DeployerService final : public v1::Deployer::Service {
   grpc::Status GetDeployment(grpc::ServerContext*, const v1::GetDeploymentRequest* req, v1::Deployment* out) override;
   grpc::Status ListDeployments(grpc::ServerContext*, const v1::ListDeploymentsRequest* req,
                                v1::ListDeploymentsResponse* out) override;
+  grpc::Status DiffDeployments(grpc::ServerContext*, const v1::DiffDeploymentsRequest* req,
+                               v1::DiffDeploymentsResponse* out) override;
   grpc::Status WatchDeployment(grpc::ServerContext* ctx, const v1::WatchDeploymentRequest* req,
                                grpc::ServerWriter<v1::WatchDeploymentResponse>* writer) override;
   grpc::Status Rollback(grpc::ServerContext*, const v1::RollbackRequest* req, v1::RollbackResponse* out) override;

@@ -255,6 +255,10 @@ absl::Status RepoPoller::RecordMove(const v1::Repository& repo, git::Repository&
   if (!check.signer.empty()) Detail(event, "signer", check.signer);
   Detail(event, "previous_sha", previous);
   Detail(event, "forced_update", rev.forced_update());
+  // The committer time, in Unix seconds: DORA's lead time for changes runs
+  // from it to the deployment's healthy event (docs/history.md).
+  (*event.mutable_details()->mutable_fields())["commit_time_unix"].set_number_value(
+      static_cast<double>(rev.commit_time().seconds()));
 
   absl::StatusOr<v1::Revision> stored = store_->RecordRevision(rev, known == nullptr ? "" : known->sha(), event);
   if (!stored.ok()) return stored.status();

@@ -12,6 +12,7 @@
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "common/json/json.h"
 #include "tests/cli/cli_harness.h"
 #include "tests/support/test_certs.h"
@@ -247,6 +248,51 @@ TEST(CliTest, ApproveSyncWaitRollBackAndPin) {
   EXPECT_TRUE(absl::StrContains(r.out, "is pinned in staging")) << r.out;
   r = cli.Run({"status", "--app", "web", "--env", "staging", "-o", "json"});
   EXPECT_EQ(JsonLines(r.out).at(0)["pin"]["reason"], "freeze") << r.out;
+
+  // Time travel and DORA over what just happened (the audit log gets the
+  // deployer's events through its outbox: wait for the rollback's).
+  std::vector<nlohmann::json> changes;
+  for (int i = 0; i < 100; ++i) {
+    r = cli.Run({"history", "changes", "--since", "1h", "--env", "staging", "-o", "json"});
+    EXPECT_RUN(r, 0);
+    if (absl::StrContains(r.out, "DEPLOYMENT_KIND_ROLLBACK")) break;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  std::vector<nlohmann::json> listed = JsonLines(r.out);
+  ASSERT_EQ(listed.size(), 1u) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "AUDIT_ACTION_DEPLOYMENT_ROLLED_BACK")) << r.out;
+  r = cli.Run({"history", "at", "--app", "web", "--env", "staging", "-o", "json"});
+  EXPECT_RUN(r, 0);
+  std::vector<nlohmann::json> live = JsonLines(r.out);
+  ASSERT_EQ(live.size(), 1u) << r.out;
+  EXPECT_EQ(live[0]["commit_sha"], v2) << r.out;
+  EXPECT_EQ(live[0]["kind"], "DEPLOYMENT_KIND_ROLLBACK") << r.out;
+  r = cli.Run({"history", "at", "2000-01-01T00:00:00Z"});
+  EXPECT_RUN(r, 0);
+  EXPECT_TRUE(absl::StrContains(r.out, "nothing was deployed at 2000-01-01T00:00:00Z")) << r.out;
+  // Everything happened within the hour: staging moved from nothing to the
+  // rollback, whose objects are all added.
+  r = cli.Run({"history", "changes", "--since", "1h", "--env", "staging", "--diff"});
+  EXPECT_RUN(r, 0);
+  EXPECT_TRUE(absl::StrContains(r.out, "web/staging: - -> dep-")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "+ ConfigFile ")) << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "greeting")) << r.out;
+  // Staging's changes: four rollouts (one failed, rolled back automatically)
+  // and the manual rollback.
+  r = cli.Run({"dora", "--since", "1h", "--env", "staging", "-o", "json"});
+  EXPECT_RUN(r, 0);
+  std::vector<nlohmann::json> dora = JsonLines(r.out);
+  ASSERT_EQ(dora.size(), 1u) << r.out;
+  EXPECT_EQ(dora[0]["total"]["deployments"], "5") << r.out;
+  EXPECT_EQ(dora[0]["total"]["failed_deployments"], "1") << r.out;
+  EXPECT_EQ(dora[0]["total"]["change_failure_rate"], 0.2) << r.out;
+  EXPECT_EQ(dora[0]["total"]["restored_failures"], "1") << r.out;
+  r = cli.Run({"dora", "--since", "1h", "--env", "staging"});
+  EXPECT_RUN(r, 0);
+  EXPECT_TRUE(absl::StrContains(r.out, "20%")) << r.out;
+  r = cli.Run({"history", "changes", "--since", "yesterday"});
+  EXPECT_RUN(r, kUsage);
+  EXPECT_TRUE(absl::StrContains(r.err, "--since yesterday")) << r.err;
   (void)first;
   (void)v3;
   (void)bad;

@@ -159,6 +159,7 @@ std::vector<Row> Table() {
       // Deployer
       {de, "GetDeployment", "deployment_id: 'no-such-deployment'", de_view},
       {de, "ListDeployments", "", de_view},
+      {de, "DiffDeployments", "to_deployment_id: 'no-such-deployment'", de_view},
       {de, "WatchDeployment", "deployment_id: 'no-such-deployment'", de_view},
       {de, "GetLiveState", "application_id: 'web' environment_id: 'staging'", de_view},
       {de, "GetDriftSettings", "application_id: 'web' environment_id: 'staging'", de_view},
@@ -178,6 +179,9 @@ std::vector<Row> Table() {
       {au, "VerifyChain", "", au_view},
       {au, "GetCheckpoint", "", au_view},
       {au, "Export", "", au_view},
+      {au, "GetDoraMetrics", "start_time { seconds: 1 }", au_view},
+      {au, "GetDeployedState", "", au_view},
+      {au, "ListChanges", "start_time { seconds: 1 }", au_view},
   };
 }
 
