@@ -142,14 +142,18 @@ TEST_F(TerraformTargetTest, PlanApproveApplyThenTheReplanIsANoOpAndTheStackIsInS
   EXPECT_EQ(again, *ParseJson(o.live_json));
 }
 
-TEST_F(TerraformTargetTest, WithoutAPlanDigestTheNewestPlanOfThatConfigurationIsApplied) {
-  absl::Status none = Apply(Stack("never planned"));
+TEST_F(TerraformTargetTest, AStackWithoutAnApprovedPlanOrWithAnUnknownOneIsNeverApplied) {
+  auto [plan, digest] = Plan(Stack("hi"));  // planned, but not approved into the object
+  absl::Status none = Apply(Stack("hi"));
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(none.message(), HasSubstr("no saved Terraform plan"));
-
-  auto [plan, digest] = Plan(Stack("hi"));
-  ASSERT_TRUE(Apply(Stack("hi")).ok());
+  EXPECT_THAT(none.message(), HasSubstr("carries no approved Terraform plan"));
+  absl::Status unknown = Apply(Stack("hi", "sha256:" + std::string(64, 'a')));
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(unknown.message(), HasSubstr("no longer kept"));
+  EXPECT_EQ(target_->LastAppliedDigest(app_), "");
+  ASSERT_TRUE(Apply(Stack("hi", digest)).ok());
   EXPECT_EQ(target_->LastAppliedDigest(app_), digest);
 }
 

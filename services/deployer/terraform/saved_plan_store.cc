@@ -73,16 +73,14 @@ absl::StatusOr<std::string> DirectoryPlanStore::Folder(const std::string& app, c
   return folder;
 }
 
-absl::Status DirectoryPlanStore::Put(const std::string& app, const std::string& env, const std::string& config_digest,
-                                     const std::string& digest, const std::string& plan_file) {
-  std::string hex = Hex(digest), config_hex = Hex(config_digest);
-  if (hex.empty() || config_hex.empty()) return absl::InvalidArgumentError("plan and configuration digests must be sha256:<hex>");
+absl::Status DirectoryPlanStore::Put(const std::string& app, const std::string& env, const std::string& digest,
+                                     const std::string& plan_file) {
+  std::string hex = Hex(digest);
+  if (hex.empty()) return absl::InvalidArgumentError("plan digest must be sha256:<hex>");
   ferry::MutexLock l(&mu_);
   absl::StatusOr<std::string> folder = Folder(app, env, true);
   if (!folder.ok()) return folder.status();
-  absl::Status w = WriteFile(absl::StrCat(*folder, "/", hex, ".tfplan"), plan_file);
-  if (!w.ok()) return w;
-  return WriteFile(absl::StrCat(*folder, "/latest-", config_hex), digest);
+  return WriteFile(absl::StrCat(*folder, "/", hex, ".tfplan"), plan_file);
 }
 
 absl::StatusOr<std::string> DirectoryPlanStore::Get(const std::string& app, const std::string& env,
@@ -95,18 +93,6 @@ absl::StatusOr<std::string> DirectoryPlanStore::Get(const std::string& app, cons
   absl::StatusOr<std::string> file = ReadFile(absl::StrCat(*folder, "/", hex, ".tfplan"));
   if (!file.ok()) return absl::NotFoundError(absl::StrCat("no saved plan ", digest, " for ", app, "/", env));
   return file;
-}
-
-absl::StatusOr<std::optional<std::string>> DirectoryPlanStore::Latest(const std::string& app, const std::string& env,
-                                                                     const std::string& config_digest) {
-  std::string config_hex = Hex(config_digest);
-  if (config_hex.empty()) return absl::InvalidArgumentError("configuration digest must be sha256:<hex>");
-  ferry::MutexLock l(&mu_);
-  absl::StatusOr<std::string> folder = Folder(app, env, false);
-  if (!folder.ok()) return folder.status();
-  absl::StatusOr<std::string> latest = ReadFile(absl::StrCat(*folder, "/latest-", config_hex));
-  if (!latest.ok()) return std::optional<std::string>();
-  return std::optional<std::string>(std::string(absl::StripAsciiWhitespace(*latest)));
 }
 
 absl::Status DirectoryPlanStore::MarkApplied(const std::string& app, const std::string& env, const std::string& digest) {

@@ -1,6 +1,5 @@
 #pragma once
 
-#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -12,18 +11,15 @@ namespace ferry::deployer::terraform {
 // Where the terraform target keeps saved plan files between planning (the
 // dry run the planner asks for) and applying (the approved deployment).
 // Keyed by application, environment and the file's digest; also remembers
-// the newest plan of each configuration digest and which plans were applied.
+// which plans were applied.
 class SavedPlanStore {
  public:
   virtual ~SavedPlanStore() = default;
-  virtual absl::Status Put(const std::string& app, const std::string& env, const std::string& config_digest,
-                           const std::string& digest, const std::string& plan_file) = 0;
+  virtual absl::Status Put(const std::string& app, const std::string& env, const std::string& digest,
+                           const std::string& plan_file) = 0;
   // NOT_FOUND when no such plan is kept.
   virtual absl::StatusOr<std::string> Get(const std::string& app, const std::string& env,
                                           const std::string& digest) = 0;
-  // The newest plan made of `config_digest`, if any.
-  virtual absl::StatusOr<std::optional<std::string>> Latest(const std::string& app, const std::string& env,
-                                                           const std::string& config_digest) = 0;
   virtual absl::Status MarkApplied(const std::string& app, const std::string& env, const std::string& digest) = 0;
   virtual absl::StatusOr<bool> WasApplied(const std::string& app, const std::string& env,
                                           const std::string& digest) = 0;
@@ -31,17 +27,14 @@ class SavedPlanStore {
 
 // Plans as files under one folder (mode 0700; files 0600: a plan file holds
 // the variable values, secret ones included):
-// <dir>/<app>/<env>/<hex>.tfplan, <hex>.applied, and latest-<config hex>
-// holding the newest digest. Thread-safe within a process; one deployer per
+// <dir>/<app>/<env>/<hex>.tfplan and <hex>.applied. Thread-safe within a process; one deployer per
 // folder (replicas need a shared store: see docs/terraform.md).
 class DirectoryPlanStore final : public SavedPlanStore {
  public:
   explicit DirectoryPlanStore(std::string dir) : dir_(std::move(dir)) {}
-  absl::Status Put(const std::string& app, const std::string& env, const std::string& config_digest,
-                   const std::string& digest, const std::string& plan_file) override;
+  absl::Status Put(const std::string& app, const std::string& env, const std::string& digest,
+                   const std::string& plan_file) override;
   absl::StatusOr<std::string> Get(const std::string& app, const std::string& env, const std::string& digest) override;
-  absl::StatusOr<std::optional<std::string>> Latest(const std::string& app, const std::string& env,
-                                                   const std::string& config_digest) override;
   absl::Status MarkApplied(const std::string& app, const std::string& env, const std::string& digest) override;
   absl::StatusOr<bool> WasApplied(const std::string& app, const std::string& env, const std::string& digest) override;
 

@@ -40,14 +40,6 @@ json Shown(const json& doc, const json& status) {
 
 }  // namespace
 
-std::string TerraformTarget::ConfigDigest(const json& stack) {
-  json config = json::object();
-  const json spec = stack.value("spec", json::object());
-  for (const char* k : {"files", "variables", "secretVariables"})
-    if (spec.is_object() && spec.contains(k)) config[k] = spec[k];
-  return "sha256:" + Sha256Hex(DumpJsonLossy(config));
-}
-
 absl::StatusOr<TerraformTarget::Parsed> TerraformTarget::Parse(const TargetObject& object) const {
   const std::string where = absl::StrCat(object.source_path.empty() ? "" : object.source_path + ": ", "Stack \"",
                                          object.key.name, "\"");
@@ -141,8 +133,7 @@ absl::StatusOr<DryRunResult> TerraformTarget::DryRun(const AppScope& app, const 
   if (!stack.ok()) return stack.status();
   absl::StatusOr<SavedPlan> plan = stack->Plan(p->files);
   if (!plan.ok()) return plan.status();
-  absl::Status put = options_.plans->Put(app.application_id, app.environment_id, ConfigDigest(p->doc), plan->digest,
-                                        plan->plan_file);
+  absl::Status put = options_.plans->Put(app.application_id, app.environment_id, plan->digest, plan->plan_file);
   if (!put.ok()) return put;
   json status = {{"plan", plan->view.ToJson()}};
   // The digest only when there is something to apply: a plan without
@@ -164,15 +155,11 @@ absl::Status TerraformTarget::Apply(const AppScope& app, const TargetObject& des
   const std::string& a = app.application_id;
   const std::string& e = app.environment_id;
   std::string digest = p->plan_digest;
-  if (digest.empty()) {
-    absl::StatusOr<std::optional<std::string>> latest = options_.plans->Latest(a, e, ConfigDigest(p->doc));
-    if (!latest.ok()) return latest.status();
-    if (!latest->has_value())
-      return absl::FailedPreconditionError(absl::StrCat(
-          "no saved Terraform plan for this configuration of ", AppKey(a, e),
-          ": plan it (refresh the application) and approve that plan; Ferry never applies without one"));
-    digest = **latest;
-  }
+  if (digest.empty())
+    return absl::FailedPreconditionError(absl::StrCat(
+        "Stack \"", desired.key.name, "\" of ", AppKey(a, e),
+        " carries no approved Terraform plan (spec.planDigest): plan it (refresh the application) and approve "
+        "that plan; Ferry never applies without one"));
   absl::StatusOr<bool> applied = options_.plans->WasApplied(a, e, digest);
   if (!applied.ok()) return applied.status();
   std::string plan_file;
@@ -182,7 +169,7 @@ absl::Status TerraformTarget::Apply(const AppScope& app, const TargetObject& des
     // plan of it, applied as made.
     absl::StatusOr<SavedPlan> fresh = stack->Plan(p->files);
     if (!fresh.ok()) return fresh.status();
-    absl::Status put = options_.plans->Put(a, e, ConfigDigest(p->doc), fresh->digest, fresh->plan_file);
+    absl::Status put = options_.plans->Put(a, e, fresh->digest, fresh->plan_file);
     if (!put.ok()) return put;
     digest = fresh->digest;
     plan_file = std::move(fresh->plan_file);

@@ -44,9 +44,11 @@ struct TerraformTargetOptions {
 // DryRun is planning: init + plan -out in a scratch copy; the plan file is
 // kept in the SavedPlanStore and the result carries status.planDigest and
 // status.plan (resource actions and attribute diffs, sensitive values
-// masked). Apply runs apply of exactly the saved plan (spec.planDigest, else
-// the newest plan of this very configuration); none: FAILED_PRECONDITION
-// "no saved plan", never a blind apply; a plan the state moved past:
+// masked); the planner copies status.planDigest into the planned object's
+// spec.planDigest (services/planner/terraform_plans.h), so the approved
+// Ferry plan names the Terraform plan. Apply runs apply of exactly that
+// saved plan; none named or no longer kept: FAILED_PRECONDITION, never a
+// blind apply; a plan the state moved past:
 // FAILED_PRECONDITION "plan is stale" (nothing applied; re-plan). Applying
 // again a configuration whose plan was applied already (the drift
 // controller's self-heal, which runs only when the environment allows it, or
@@ -65,10 +67,6 @@ class TerraformTarget final : public Target {
   ObservedObject Observe(const AppScope& app, const ObjectKey& key, const TargetObject* applied) override;
   std::pair<v1::HealthStatus, std::string> Health(const AppScope& app, const TargetObject& applied) override;
   absl::StatusOr<DryRunResult> DryRun(const AppScope& app, const TargetObject& desired) override;
-
-  // "sha256:<hex>" of a Stack's configuration (files and variables, secret
-  // references included; not planDigest nor status).
-  static std::string ConfigDigest(const nlohmann::json& stack);
 
   // The digest of the plan the last Apply ran (for the audit trail), "" if none.
   std::string LastAppliedDigest(const AppScope& app);
