@@ -225,6 +225,36 @@ TEST_F(TerraformStackTest, AUserConfiguredBackendIsUsedAsIs) {
   EXPECT_EQ(::access((state + "/terraform.tfstate").c_str(), F_OK), 0);
 }
 
+TEST_F(TerraformStackTest, RunsAreBoundedInTimeMemoryAndOutput) {
+  RunnerSettings slow = Settings("ferry_env_dev", "hello");
+  slow.timeout = absl::Milliseconds(1);
+  absl::StatusOr<SavedPlan> timed_out = Stack(slow).Plan(config_);
+  ASSERT_FALSE(timed_out.ok());
+  EXPECT_EQ(timed_out.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(timed_out.status().message(), HasSubstr("timed out"));
+
+  RunnerSettings small = Settings("ferry_env_dev", "hello");
+  small.memory_limit_mb = 32;  // a Go program cannot start in 32 MiB of address space
+  absl::StatusOr<SavedPlan> no_memory = Stack(small).Plan(config_);
+  ASSERT_FALSE(no_memory.ok());
+  EXPECT_EQ(no_memory.status().code(), absl::StatusCode::kResourceExhausted) << no_memory.status();
+  EXPECT_THAT(no_memory.status().message(), HasSubstr("memoryLimitMb"));
+
+  RunnerSettings quiet = Settings("ferry_env_dev", "hello");
+  quiet.max_output_bytes = 64;
+  absl::StatusOr<SavedPlan> plan = Stack(quiet).Plan(config_);
+  ASSERT_TRUE(plan.ok()) << plan.status();  // show -json is bounded separately: the plan is still read
+  EXPECT_THAT(plan->log, HasSubstr("[output truncated at 64 bytes]"));
+
+  // An apply given less time than its settings is bounded by it.
+  Stack dev(Settings("ferry_env_dev", "hello"));
+  absl::StatusOr<SavedPlan> p = dev.Plan(config_);
+  ASSERT_TRUE(p.ok()) << p.status();
+  absl::StatusOr<ApplyResult> late = dev.Apply(config_, p->plan_file, p->digest, absl::Milliseconds(1));
+  ASSERT_FALSE(late.ok());
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
 TEST(TerraformPlanViewTest, MasksSensitiveMarksAndSecretValuesTerraformDoesNotMark) {
   const char* show = R"({"format_version":"1.2","variables":{"token":{"value":"s3cr3t"}},
     "resource_changes":[{"address":"terraform_data.a","change":{"actions":["delete","create"],

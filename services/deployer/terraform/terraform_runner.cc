@@ -1,6 +1,7 @@
 #include "services/deployer/terraform/terraform_runner.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -123,7 +124,7 @@ std::string Workspace::Redact(std::string text) const {
   return absl::StrReplaceAll(text, masks);
 }
 
-absl::StatusOr<RunResult> Workspace::Run(const std::vector<std::string>& args, bool redact) const {
+absl::StatusOr<RunResult> Workspace::Run(const std::vector<std::string>& args, bool redact, size_t max_output) const {
   std::vector<std::string> argv = {settings_->binary};
   argv.insert(argv.end(), args.begin(), args.end());
   process::ProcessOptions options;
@@ -143,7 +144,8 @@ absl::StatusOr<RunResult> Workspace::Run(const std::vector<std::string>& args, b
     options.env.push_back(absl::StrCat("TF_VAR_", name, "=", value));
   options.working_dir = dir_;
   options.timeout = settings_->timeout;
-  options.max_stdout_bytes = settings_->max_output_bytes;
+  if (max_output == 0) max_output = settings_->max_output_bytes;
+  options.max_stdout_bytes = max_output;
   options.merge_stderr_into_stdout = true;
   process::Sandbox sandbox;
   sandbox.limits.address_space_bytes = settings_->memory_limit_mb << 20;
@@ -159,13 +161,25 @@ absl::StatusOr<RunResult> Workspace::Run(const std::vector<std::string>& args, b
   RunResult out;
   out.exit_code = r->exit_code;
   out.output = redact ? Redact(r->stdout_text) : r->stdout_text;
-  if (r->stdout_truncated) absl::StrAppend(&out.output, "\n[output truncated at ", settings_->max_output_bytes, " bytes]");
+  out.truncated = r->stdout_truncated;
+  if (r->stdout_truncated) absl::StrAppend(&out.output, "\n[output truncated at ", max_output, " bytes]");
+  const std::string what = absl::StrCat("terraform ", args.empty() ? "" : args[0]);
   if (r->timed_out) {
-    out.failure = absl::StrCat("terraform ", args.empty() ? "" : args[0], " timed out after ", absl::FormatDuration(settings_->timeout));
+    out.ended = RunResult::Ended::kTimedOut;
+    out.failure = absl::StrCat(what, " timed out after ", absl::FormatDuration(settings_->timeout));
   } else if (!r->limit_exceeded.empty()) {
-    out.failure = absl::StrCat("terraform ", args.empty() ? "" : args[0], " hit ", r->limit_exceeded);
+    out.ended = RunResult::Ended::kLimit;
+    out.failure = absl::StrCat(what, " hit ", r->limit_exceeded);
   } else if (!r->exited()) {
-    out.failure = absl::StrCat("terraform ", args.empty() ? "" : args[0], " was killed by signal ", r->term_signal);
+    out.ended = RunResult::Ended::kSignal;
+    out.failure = absl::StrCat(what, " was killed by signal ", r->term_signal);
+    // A Go program that cannot reserve address space dies by SIGSEGV or
+    // SIGABRT without a word: name the limit that likely did it.
+    if ((r->term_signal == SIGSEGV || r->term_signal == SIGABRT) && settings_->memory_limit_mb != 0) {
+      out.ended = RunResult::Ended::kLimit;
+      absl::StrAppend(&out.failure, ", likely the memory limit of ", settings_->memory_limit_mb,
+                      " MiB (terraform memoryLimitMb)");
+    }
   }
   return out;
 }

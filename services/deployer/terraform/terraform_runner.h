@@ -36,7 +36,8 @@ struct RunnerSettings {
   uint64_t memory_limit_mb = 4096;
   uint64_t cpu_seconds = 600;
   absl::Duration timeout = absl::Minutes(10);
-  size_t max_output_bytes = 256 << 10;
+  size_t max_output_bytes = 256 << 10;      // kept of each run's output (logs, messages)
+  size_t max_plan_json_bytes = 64 << 20;    // `show -json` of a plan, read whole or refused
   absl::Duration lock_timeout = absl::Seconds(30);  // waiting for the backend's state lock
 };
 
@@ -45,6 +46,9 @@ struct RunResult {
   int exit_code = -1;
   std::string output;  // stdout and stderr interleaved
   std::string failure;  // why it did not exit: timeout, a limit, a signal; empty when it exited
+  enum class Ended { kExited, kTimedOut, kLimit, kSignal };
+  Ended ended = Ended::kExited;
+  bool truncated = false;  // output was cut at the bound
 };
 
 // The terraform (or tofu) to use: `configured` when set, else `terraform`
@@ -78,7 +82,8 @@ class Workspace {
   // `redact`: mask secret values in the output (off only for output that is
   // parsed and masked by value, e.g. `show -json`, where replacing text
   // could break the document).
-  absl::StatusOr<RunResult> Run(const std::vector<std::string>& args, bool redact = true) const;
+  // `max_output`: bytes kept; 0: the settings' max_output_bytes.
+  absl::StatusOr<RunResult> Run(const std::vector<std::string>& args, bool redact = true, size_t max_output = 0) const;
 
   // `text` with every secret (secret variables, the connection string) masked.
   std::string Redact(std::string text) const;

@@ -1,5 +1,7 @@
 #include "services/deployer/terraform/terraform_stack.h"
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/crypto/sha256.h"
@@ -17,10 +19,11 @@ std::string Tail(const std::string& output) {
 
 // A failed run as a status: its output names what went wrong.
 absl::Status Failed(const std::string& step, const RunResult& r, absl::StatusCode code) {
-  if (!r.failure.empty()) {
-    bool limit = absl::StrContains(r.failure, " hit ");
-    return absl::Status(limit ? absl::StatusCode::kResourceExhausted : absl::StatusCode::kDeadlineExceeded,
-                        absl::StrCat(r.failure, "\n", Tail(r.output)));
+  if (r.ended != RunResult::Ended::kExited) {
+    absl::StatusCode c = r.ended == RunResult::Ended::kTimedOut ? absl::StatusCode::kDeadlineExceeded
+                         : r.ended == RunResult::Ended::kLimit  ? absl::StatusCode::kResourceExhausted
+                                                                : absl::StatusCode::kInternal;
+    return absl::Status(c, absl::StrCat(r.failure, "\n", Tail(r.output)));
   }
   if (absl::StrContains(r.output, "Error acquiring the state lock"))
     return absl::UnavailableError(absl::StrCat("terraform ", step, ": the state is locked by another run\n", Tail(r.output)));
@@ -47,18 +50,19 @@ std::vector<std::string> Stack::SecretValues() const {
   return out;
 }
 
-absl::StatusOr<Workspace> Stack::Init(const Configuration& config, std::string& log) const {
+absl::StatusOr<Workspace> Stack::Init(const Configuration& config, const RunnerSettings& settings,
+                                      std::string& log) const {
   Configuration files = config;
-  if (!settings_.pg_conn_str.empty()) {
+  if (!settings.pg_conn_str.empty()) {
     if (DeclaresBackend(config))
       return absl::InvalidArgumentError(
           "the configuration declares a backend and the environment gives the pg backend's connection: "
           "remove one (Ferry's pg backend, one schema per environment, or your own backend block)");
     files[kBackendFile] = "terraform {\n  backend \"pg\" {}\n}\n";
   }
-  absl::StatusOr<Workspace> ws = Workspace::Make(settings_, files);
+  absl::StatusOr<Workspace> ws = Workspace::Make(settings, files);
   if (!ws.ok()) return ws.status();
-  absl::StatusOr<RunResult> init = ws->Run({"init", "-no-color", "-input=false", LockTimeout(settings_)});
+  absl::StatusOr<RunResult> init = ws->Run({"init", "-no-color", "-input=false", LockTimeout(settings)});
   if (!init.ok()) return init.status();
   log = init->output;
   if (init->exit_code != 0 || !init->failure.empty()) return Failed("init", *init, absl::StatusCode::kInvalidArgument);
@@ -67,7 +71,7 @@ absl::StatusOr<Workspace> Stack::Init(const Configuration& config, std::string& 
 
 absl::StatusOr<SavedPlan> Stack::Plan(const Configuration& config) const {
   SavedPlan out;
-  absl::StatusOr<Workspace> ws = Init(config, out.log);
+  absl::StatusOr<Workspace> ws = Init(config, settings_, out.log);
   if (!ws.ok()) return ws.status();
   absl::StatusOr<RunResult> plan =
       ws->Run({"plan", "-no-color", "-input=false", LockTimeout(settings_), absl::StrCat("-out=", kPlanFile)});
@@ -78,7 +82,8 @@ absl::StatusOr<SavedPlan> Stack::Plan(const Configuration& config) const {
   if (!file.ok()) return absl::InternalError("terraform plan wrote no plan file");
   out.plan_file = *std::move(file);
   out.digest = PlanDigest(out.plan_file);
-  absl::StatusOr<RunResult> show = ws->Run({"show", "-no-color", "-json", kPlanFile}, /*redact=*/false);
+  absl::StatusOr<RunResult> show = ws->Run({"show", "-no-color", "-json", kPlanFile}, /*redact=*/false,
+                                              settings_.max_plan_json_bytes);
   if (!show.ok()) return show.status();
   if (show->exit_code != 0 || !show->failure.empty()) {
     show->output = ws->Redact(show->output);
@@ -87,6 +92,9 @@ absl::StatusOr<SavedPlan> Stack::Plan(const Configuration& config) const {
   // show's output is raw JSON (variables, state and all): ReadPlanJson keeps
   // only the resource and output changes, masking what Terraform marks
   // sensitive and every string holding a secret value.
+  if (show->truncated)
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the plan's JSON is larger than ", settings_.max_plan_json_bytes, " bytes"));
   absl::StatusOr<PlanView> view = ReadPlanJson(show->output, SecretValues());
   if (!view.ok()) return view.status();
   out.view = *std::move(view);
@@ -94,18 +102,20 @@ absl::StatusOr<SavedPlan> Stack::Plan(const Configuration& config) const {
 }
 
 absl::StatusOr<ApplyResult> Stack::Apply(const Configuration& config, const std::string& plan_file,
-                                         const std::string& digest) const {
+                                         const std::string& digest, absl::Duration timeout) const {
   if (PlanDigest(plan_file) != digest)
     return absl::FailedPreconditionError(absl::StrCat("the saved plan file's digest is ", PlanDigest(plan_file),
                                                       ", not the approved ", digest, "; nothing was applied"));
   ApplyResult out;
   out.digest = digest;
-  absl::StatusOr<Workspace> ws = Init(config, out.log);
+  RunnerSettings settings = settings_;
+  settings.timeout = std::min(settings.timeout, timeout);
+  absl::StatusOr<Workspace> ws = Init(config, settings, out.log);
   if (!ws.ok()) return ws.status();
   absl::Status w = ws->Write(kPlanFile, plan_file);
   if (!w.ok()) return w;
   absl::StatusOr<RunResult> apply =
-      ws->Run({"apply", "-no-color", "-input=false", "-auto-approve", LockTimeout(settings_), kPlanFile});
+      ws->Run({"apply", "-no-color", "-input=false", "-auto-approve", LockTimeout(settings), kPlanFile});
   if (!apply.ok()) return apply.status();
   absl::StrAppend(&out.log, apply->output);
   if (apply->exit_code == 0 && apply->failure.empty()) return out;
@@ -119,7 +129,7 @@ absl::StatusOr<ApplyResult> Stack::Apply(const Configuration& config, const std:
 
 absl::StatusOr<DriftResult> Stack::CheckDrift(const Configuration& config) const {
   DriftResult out;
-  absl::StatusOr<Workspace> ws = Init(config, out.log);
+  absl::StatusOr<Workspace> ws = Init(config, settings_, out.log);
   if (!ws.ok()) return ws.status();
   absl::StatusOr<RunResult> plan = ws->Run({"plan", "-no-color", "-input=false", "-detailed-exitcode",
                                             LockTimeout(settings_), absl::StrCat("-out=", kPlanFile)});
@@ -129,12 +139,16 @@ absl::StatusOr<DriftResult> Stack::CheckDrift(const Configuration& config) const
     return Failed("plan -detailed-exitcode", *plan, absl::StatusCode::kInvalidArgument);
   out.drifted = plan->exit_code == 2;
   if (out.drifted) {
-    absl::StatusOr<RunResult> show = ws->Run({"show", "-no-color", "-json", kPlanFile}, /*redact=*/false);
+    absl::StatusOr<RunResult> show = ws->Run({"show", "-no-color", "-json", kPlanFile}, /*redact=*/false,
+                                              settings_.max_plan_json_bytes);
     if (!show.ok()) return show.status();
     if (show->exit_code != 0 || !show->failure.empty()) {
       show->output = ws->Redact(show->output);
       return Failed("show", *show, absl::StatusCode::kInternal);
     }
+    if (show->truncated)
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the plan's JSON is larger than ", settings_.max_plan_json_bytes, " bytes"));
     absl::StatusOr<PlanView> view = ReadPlanJson(show->output, SecretValues());
     if (!view.ok()) return view.status();
     out.view = *std::move(view);

@@ -54,9 +54,11 @@ class Stack {
   absl::StatusOr<SavedPlan> Plan(const Configuration& config) const;
 
   // `init`, then `apply` of exactly `plan_file` (whose digest must be
-  // `digest`: anything else is refused before terraform runs).
+  // `digest`: anything else is refused before terraform runs). Each run
+  // ends within `timeout` as well as the settings' own.
   absl::StatusOr<ApplyResult> Apply(const Configuration& config, const std::string& plan_file,
-                                    const std::string& digest) const;
+                                    const std::string& digest,
+                                    absl::Duration timeout = absl::InfiniteDuration()) const;
 
   // `init`, then `plan -detailed-exitcode`: drift when the live
   // infrastructure (as refreshed into the plan) no longer matches the
@@ -66,7 +68,7 @@ class Stack {
   const RunnerSettings& settings() const { return settings_; }
 
  private:
-  absl::StatusOr<Workspace> Init(const Configuration& config, std::string& log) const;
+  absl::StatusOr<Workspace> Init(const Configuration& config, const RunnerSettings& settings, std::string& log) const;
   std::vector<std::string> SecretValues() const;
 
   RunnerSettings settings_;

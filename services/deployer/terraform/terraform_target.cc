@@ -180,8 +180,11 @@ absl::Status TerraformTarget::Apply(const AppScope& app, const TargetObject& des
                                                         " is no longer kept: re-plan and approve again"));
     plan_file = *std::move(file);
   }
-  (void)deadline;
-  absl::StatusOr<ApplyResult> result = stack->Apply(p->files, plan_file, digest);
+  // The deployment's deadline bounds the apply too (never past the settings' own timeout).
+  absl::Duration left = deadline - absl::Now();
+  if (left <= absl::ZeroDuration())
+    return absl::DeadlineExceededError(absl::StrCat("no time left to apply Terraform plan ", digest));
+  absl::StatusOr<ApplyResult> result = stack->Apply(p->files, plan_file, digest, left);
   if (!result.ok()) return result.status();
   absl::Status mark = options_.plans->MarkApplied(a, e, digest);
   if (!mark.ok()) return mark;
