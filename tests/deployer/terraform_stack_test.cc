@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -253,6 +255,33 @@ TEST_F(TerraformStackTest, RunsAreBoundedInTimeMemoryAndOutput) {
   absl::StatusOr<ApplyResult> late = dev.Apply(config_, p->plan_file, p->digest, absl::Milliseconds(1));
   ASSERT_FALSE(late.ok());
   EXPECT_EQ(late.status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST_F(TerraformStackTest, TheBundledExampleApplicationPlansAppliesAndReplansToNoChanges) {
+  std::ifstream in(std::string(FERRY_TEST_SOURCE_ROOT) + "/examples/apps/infra/main.tf");
+  ASSERT_TRUE(in) << "examples/apps/infra/main.tf";
+  std::stringstream text;
+  text << in.rdbuf();
+  Configuration example = {{"main.tf", text.str()}};
+  RunnerSettings s = Settings("ferry_env_local", "unused");
+  s.variables = {{"environment", "local"}, {"queue_size", "25"}};
+  s.secret_variables = {{"api_token", kSecret}};
+  Stack local(s);
+  absl::StatusOr<SavedPlan> plan = local.Plan(example);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->view.to_add, 3) << plan->view.Text();
+  EXPECT_THAT(plan->view.Text(), HasSubstr("orders-local"));
+  EXPECT_THAT(plan->view.Text(), Not(HasSubstr(kSecret)));
+  ASSERT_TRUE(local.Apply(example, plan->plan_file, plan->digest).ok());
+  absl::StatusOr<SavedPlan> again = local.Plan(example);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->view.has_changes()) << again->view.Text();
+
+  s.variables["queue_size"] = "50";
+  absl::StatusOr<SavedPlan> bigger = Stack(s).Plan(example);
+  ASSERT_TRUE(bigger.ok()) << bigger.status();
+  EXPECT_EQ(bigger->view.to_change, 1) << bigger->view.Text();
+  EXPECT_THAT(bigger->view.Text(), HasSubstr("input.size: 25 -> 50"));
 }
 
 TEST(TerraformPlanViewTest, MasksSensitiveMarksAndSecretValuesTerraformDoesNotMark) {

@@ -121,7 +121,8 @@ absl::StatusOr<PlanView> ReadPlanJson(const std::string& show_json, const std::v
       std::string action = ActionOf(c.value("actions", json::array()));
       if (action == "no-op") continue;
       ResourceChange change;
-      change.address = r.value("address", std::string("?"));
+      const json address = r.value("address", json());
+      change.address = address.is_string() ? address.get<std::string>() : "?";
       change.action = action;
       json before = Mask(c.value("before", json()), c.value("before_sensitive", json()), kSensitive, secret_values);
       json after = MaskAfter(c.value("after", json()), c.value("after_sensitive", json()),
