@@ -19,6 +19,7 @@
 #include "services/planner/differ.h"
 #include "services/planner/manifest_parser.h"
 #include "services/planner/render_failure.h"
+#include "services/planner/terraform_plans.h"
 #include "services/planner/repo_path.h"
 #include "services/planner/separation_of_duties.h"
 
@@ -305,6 +306,9 @@ absl::StatusOr<PlanOutcome> PlanMaker::MakePlan(const PlanRequest& request) {
   diff_options.ignore.assign(app.ignore_differences().begin(), app.ignore_differences().end());
   std::vector<v1::PlanAction> actions =
       DiffObjects(*comparable, {live.objects().begin(), live.objects().end()}, diff_options);
+  // Terraform Stacks name the plan the deployer made of them in its dry run:
+  // the deployment applies exactly that plan.
+  PinTerraformPlans(*manifests, live);
   if (!HasChanges(actions) && !request.preview) {
     metrics_->Plan("up_to_date");
     outcome.up_to_date = true;
