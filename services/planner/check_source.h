@@ -8,20 +8,9 @@
 #include "absl/status/statusor.h"
 #include "ferry/v1/repo_watcher.pb.h"
 
-namespace ferry::planner {
+#include "services/planner/review_event_stream.h"
 
-// A live stream of review events (check results, pull requests). Next()
-// blocks; Cancel() may be called from any thread to make a blocked Next()
-// return false.
-class ReviewEventStream {
- public:
-  virtual ~ReviewEventStream() = default;
-  // The next event; false when the stream ended (see Finish()).
-  virtual bool Next(v1::WatchReviewEventsResponse* event) = 0;
-  virtual void Cancel() = 0;
-  // Why the stream ended: UNAVAILABLE and the like mean "reconnect".
-  virtual absl::Status Finish() = 0;
-};
+namespace ferry::planner {
 
 // Where the planner learns CI check results of commits: the repo-watcher,
 // which records them from ReportCheck and from the Git hosts' status and
