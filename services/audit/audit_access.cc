@@ -10,10 +10,13 @@ void AddAuditRules(auth::AccessControl& access) {
   append.services_only = true;
   Rule read;
   read.permission = Permission::kView;
+  // The notifier follows the trail to notify (services/notifier).
+  Rule tail = read;
+  tail.services = {"notifier"};
   access.AddRule("ferry.v1.AppendRequest", append);
   access.AddRule("ferry.v1.AppendBatchRequest", append);
   access.AddRule("ferry.v1.QueryRequest", read);
-  access.AddRule("ferry.v1.TailRequest", read);
+  access.AddRule("ferry.v1.TailRequest", tail);
   access.AddRule("ferry.v1.VerifyChainRequest", read);
   access.AddRule("ferry.v1.GetCheckpointRequest", read);
   access.AddRule("ferry.v1.ExportRequest", read);
