@@ -51,8 +51,12 @@ int main(int argc, char** argv) {
   std::string repo_watcher_address = "127.0.0.1:7001";
   std::string subscriptions_file;
   notifier::DeliveryOptions delivery;
+  bool no_commit_statuses = false;
   config::AddFlag(app, "--repo-watcher-address", repo_watcher_address,
-                  "the repo-watcher, asked for a repository's git_host (commit statuses); empty: no commit statuses");
+                  "the repo-watcher, asked for a repository's git_host (commit statuses)");
+  app.add_flag("--no-commit-statuses", no_commit_statuses,
+               "set no commit statuses (and do not ask the repo-watcher for anything)")
+      ->envname(config::EnvNameFor("--no-commit-statuses"));
   config::AddFlag(app, "--subscriptions-file", subscriptions_file,
                   "YAML file of subscriptions (docs/notifier.md), applied at start: its subscriptions replace the "
                   "previous file's; API subscriptions are kept");
@@ -134,7 +138,7 @@ int main(int argc, char** argv) {
 
   notifier::NotifierMetrics metrics(infra->runner->registry());
   std::optional<notifier::GrpcRepositorySource> repositories;
-  if (!repo_watcher_address.empty()) {
+  if (!no_commit_statuses) {
     repositories.emplace(infra->tls->Channel(repo_watcher_address, "repo-watcher"));
   }
   notifier::EventIngester ingester(store, repositories.has_value() ? &*repositories : nullptr, &metrics);
