@@ -6,7 +6,7 @@ void AddAuditRules(auth::AccessControl& access) {
   using auth::Permission;
   using auth::Rule;
   Rule append;
-  append.services = {"repo-watcher", "planner", "deployer", "audit"};
+  append.services = {"repo-watcher", "planner", "deployer", "audit", "notifier"};
   append.services_only = true;
   Rule read;
   read.permission = Permission::kView;
