@@ -117,7 +117,9 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  notifier::PostgresNotifierStore store(*infra->pool);
+  auto audit = outbox::AuditOutbox::Create(infra->pool.get(), "notifier", "notifier", config.audit_address,
+                                           *infra->runner, {.max_batch_bytes = config.outbox_max_batch_bytes});
+  notifier::PostgresNotifierStore store(*infra->pool, audit->store());
   if (absl::Status replaced = store.ReplaceConfigSubscriptions(configured); !replaced.ok()) {
     logging::Error("cannot start", {{"error", replaced.ToString()}});
     return 1;
@@ -125,8 +127,6 @@ int main(int argc, char** argv) {
   if (!subscriptions_file.empty()) {
     logging::Info("subscriptions from file", {{"file", subscriptions_file}, {"count", configured.size()}});
   }
-  auto audit = outbox::AuditOutbox::Create(infra->pool.get(), "notifier", "notifier", config.audit_address,
-                                           *infra->runner, {.max_batch_bytes = config.outbox_max_batch_bytes});
   absl::StatusOr<std::unique_ptr<server::AccessSetup>> access_setup =
       server::AccessSetup::Create(config, infra->pool.get(), &clock, &infra->runner->registry(),
                                   [&audit](v1::Event e) { return audit->Record(std::move(e)); });

@@ -6,12 +6,16 @@ namespace ferry::notifier {
 
 grpc::Status NotifierService::CreateSubscription(grpc::ServerContext* ctx, const v1::CreateSubscriptionRequest* req,
                                                  v1::Subscription* out) {
-  return server::Handle(ctx, *req, out, [&] { return manager_.Create(req->subscription()); });
+  return server::Handle(ctx, *req, out, [&](const auth::Principal& caller) {
+    return manager_.Create(req->subscription(), auth::ActorOf(caller));
+  });
 }
 
 grpc::Status NotifierService::DeleteSubscription(grpc::ServerContext* ctx, const v1::DeleteSubscriptionRequest* req,
                                                  v1::DeleteSubscriptionResponse*) {
-  return server::Handle(ctx, *req, [&] { return manager_.Delete(req->name()); });
+  return server::Handle(ctx, *req, [&](const auth::Principal& caller) {
+    return manager_.Delete(req->name(), auth::ActorOf(caller));
+  });
 }
 
 grpc::Status NotifierService::ListSubscriptions(grpc::ServerContext* ctx, const v1::ListSubscriptionsRequest* req,

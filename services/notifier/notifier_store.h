@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "ferry/v1/audit.pb.h"
 #include "ferry/v1/notifier.pb.h"
 #include "ferry/v1/repo_watcher.pb.h"
 #include "services/notifier/delivery_request.h"
@@ -37,10 +38,11 @@ class NotifierStore {
   // Every subscription, by name.
   virtual absl::StatusOr<std::vector<v1::Subscription>> ListSubscriptions() = 0;
   // ALREADY_EXISTS when the name is taken. `s.source` says where it came from.
-  virtual absl::Status CreateSubscription(const v1::Subscription& s) = 0;
+  // `audit` (when set) is recorded in the same transaction.
+  virtual absl::Status CreateSubscription(const v1::Subscription& s, const std::optional<v1::Event>& audit) = 0;
   // NOT_FOUND when there is none; FAILED_PRECONDITION for a "config" one.
-  // Its pending deliveries go with it.
-  virtual absl::Status DeleteSubscription(const std::string& name) = 0;
+  // Its pending deliveries go with it; `audit` is recorded with it.
+  virtual absl::Status DeleteSubscription(const std::string& name, const std::optional<v1::Event>& audit) = 0;
   // Makes the "config" subscriptions exactly `subs` (added, replaced,
   // removed), in one transaction. FAILED_PRECONDITION naming it when one's
   // name is held by an API subscription.

@@ -19,7 +19,9 @@ google::protobuf::Timestamp FromMicros(int64_t us) {
 
 }  // namespace
 
-PostgresNotifierStore::PostgresNotifierStore(postgres::ConnectionPool& pool) : pool_(pool) {
+PostgresNotifierStore::PostgresNotifierStore(postgres::ConnectionPool& pool, outbox::OutboxStore* outbox)
+    : pool_(pool), outbox_(outbox) {
+  pool_.Prepare("notifier_txid", "SELECT txid_current()");
   pool_.Prepare("notifier_cursor", "SELECT after_sequence FROM notifier.audit_cursor");
   pool_.Prepare("notifier_cursor_lock", "SELECT after_sequence FROM notifier.audit_cursor FOR UPDATE");
   pool_.Prepare("notifier_cursor_set", "UPDATE notifier.audit_cursor SET after_sequence = $1");
@@ -103,16 +105,26 @@ absl::StatusOr<std::vector<v1::Subscription>> PostgresNotifierStore::ListSubscri
       });
 }
 
-absl::Status PostgresNotifierStore::CreateSubscription(const v1::Subscription& s) {
+absl::Status PostgresNotifierStore::Record(pqxx::work& txn, const std::optional<v1::Event>& audit) {
+  if (!audit.has_value() || outbox_ == nullptr) return absl::OkStatus();
+  v1::Event e = *audit;
+  // Unique per transaction, so per change.
+  e.set_idempotency_key(absl::StrCat(e.idempotency_key(), "/", txn.exec_prepared1("notifier_txid")[0].as<int64_t>()));
+  return outbox_->Enqueue(txn, std::move(e));
+}
+
+absl::Status PostgresNotifierStore::CreateSubscription(const v1::Subscription& s,
+                                                       const std::optional<v1::Event>& audit) {
   absl::Status st = pool_.RunInTransaction([&](pqxx::work& txn) {
     txn.exec_prepared0("notifier_sub_insert", s.name(), s.source(), pqxx::binarystring(s.SerializeAsString()));
-    return absl::OkStatus();
+    return Record(txn, audit);
   });
   if (absl::IsAlreadyExists(st)) return absl::AlreadyExistsError("subscription " + s.name() + " already exists");
   return st;
 }
 
-absl::Status PostgresNotifierStore::DeleteSubscription(const std::string& name) {
+absl::Status PostgresNotifierStore::DeleteSubscription(const std::string& name,
+                                                       const std::optional<v1::Event>& audit) {
   return pool_.RunInTransaction([&](pqxx::work& txn) -> absl::Status {
     pqxx::result r = txn.exec_prepared("notifier_sub_source", name);
     if (r.empty()) return absl::NotFoundError("no subscription " + name);
@@ -122,7 +134,7 @@ absl::Status PostgresNotifierStore::DeleteSubscription(const std::string& name) 
     }
     txn.exec_prepared0("notifier_sub_delete", name);
     txn.exec_prepared0("notifier_sub_drop_pending", name);
-    return absl::OkStatus();
+    return Record(txn, audit);
   });
 }
 

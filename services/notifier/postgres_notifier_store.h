@@ -1,5 +1,6 @@
 #pragma once
 
+#include "common/outbox/outbox_store.h"
 #include "common/postgres/connection_pool.h"
 #include "services/notifier/notifier_store.h"
 
@@ -8,13 +9,14 @@ namespace ferry::notifier {
 // NotifierStore in the schema "notifier". All of the notifier's SQL.
 class PostgresNotifierStore : public NotifierStore {
  public:
-  explicit PostgresNotifierStore(postgres::ConnectionPool& pool);
+  // `outbox` (may be null: no audit events) records subscription changes.
+  explicit PostgresNotifierStore(postgres::ConnectionPool& pool, outbox::OutboxStore* outbox = nullptr);
 
   absl::StatusOr<int64_t> Cursor() override;
   absl::StatusOr<int> RecordEvent(int64_t sequence, const std::vector<NewDelivery>& deliveries) override;
   absl::StatusOr<std::vector<v1::Subscription>> ListSubscriptions() override;
-  absl::Status CreateSubscription(const v1::Subscription& s) override;
-  absl::Status DeleteSubscription(const std::string& name) override;
+  absl::Status CreateSubscription(const v1::Subscription& s, const std::optional<v1::Event>& audit) override;
+  absl::Status DeleteSubscription(const std::string& name, const std::optional<v1::Event>& audit) override;
   absl::Status ReplaceConfigSubscriptions(const std::vector<v1::Subscription>& subs) override;
   absl::StatusOr<std::vector<DueDelivery>> ClaimDue(int limit, absl::Duration lease) override;
   absl::Status MarkDelivered(int64_t id) override;
@@ -24,7 +26,10 @@ class PostgresNotifierStore : public NotifierStore {
   absl::StatusOr<DeliveryCounts> Counts() override;
 
  private:
+  absl::Status Record(pqxx::work& txn, const std::optional<v1::Event>& audit);
+
   postgres::ConnectionPool& pool_;
+  outbox::OutboxStore* outbox_;
 };
 
 }  // namespace ferry::notifier

@@ -1,18 +1,36 @@
 #include "services/notifier/subscription_manager.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/api/page_size.h"
 #include "common/status/status_macros.h"
+#include "services/notifier/notification_event.h"
 #include "services/notifier/subscription_rules.h"
 
 namespace ferry::notifier {
 
-absl::StatusOr<v1::Subscription> SubscriptionManager::Create(v1::Subscription s) {
+absl::StatusOr<v1::Subscription> SubscriptionManager::Create(v1::Subscription s, const v1::Actor& actor) {
   RETURN_IF_ERROR(ValidateSubscription(s, "subscription"));
   s.set_source("api");
   s.clear_create_time();
-  RETURN_IF_ERROR(store_.CreateSubscription(s));
+  v1::Event e;
+  e.set_action(v1::AUDIT_ACTION_SUBSCRIPTION_CREATED);
+  *e.mutable_actor() = actor;
+  e.mutable_subject()->set_application_id(s.application_id());
+  e.mutable_subject()->set_environment_id(s.environment_id());
+  std::string events;
+  for (int ev : s.events()) {
+    absl::StrAppend(&events, events.empty() ? "" : ",", EventName(static_cast<v1::NotificationEvent>(ev)));
+  }
+  const std::string sink = absl::AsciiStrToLower(v1::SinkKind_Name(s.sink().kind()).substr(10));
+  e.set_message(absl::StrCat("subscription ", s.name(), " created: ", sink, " for ", events));
+  e.set_idempotency_key("subscription-created/" + s.name());
+  auto& f = *e.mutable_details()->mutable_fields();
+  f["subscription"].set_string_value(s.name());
+  f["sink"].set_string_value(sink);
+  f["events"].set_string_value(events);
+  RETURN_IF_ERROR(store_.CreateSubscription(s, e));
   ASSIGN_OR_RETURN(std::vector<v1::Subscription> all, store_.ListSubscriptions());
   for (v1::Subscription& one : all) {
     if (one.name() == s.name()) return one;
@@ -20,9 +38,15 @@ absl::StatusOr<v1::Subscription> SubscriptionManager::Create(v1::Subscription s)
   return absl::AbortedError("subscription " + s.name() + " was deleted meanwhile");
 }
 
-absl::Status SubscriptionManager::Delete(const std::string& name) {
+absl::Status SubscriptionManager::Delete(const std::string& name, const v1::Actor& actor) {
   if (name.empty()) return absl::InvalidArgumentError("name: required");
-  return store_.DeleteSubscription(name);
+  v1::Event e;
+  e.set_action(v1::AUDIT_ACTION_SUBSCRIPTION_DELETED);
+  *e.mutable_actor() = actor;
+  e.set_message(absl::StrCat("subscription ", name, " deleted"));
+  e.set_idempotency_key("subscription-deleted/" + name);
+  (*e.mutable_details()->mutable_fields())["subscription"].set_string_value(name);
+  return store_.DeleteSubscription(name, e);
 }
 
 absl::StatusOr<v1::ListSubscriptionsResponse> SubscriptionManager::List() {

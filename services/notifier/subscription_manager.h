@@ -15,8 +15,10 @@ class SubscriptionManager {
  public:
   explicit SubscriptionManager(NotifierStore& store) : store_(store) {}
 
-  absl::StatusOr<v1::Subscription> Create(v1::Subscription s);
-  absl::Status Delete(const std::string& name);
+  // Each change is recorded in the audit trail (SUBSCRIPTION_CREATED,
+  // SUBSCRIPTION_DELETED) as done by `actor`, in the same transaction.
+  absl::StatusOr<v1::Subscription> Create(v1::Subscription s, const v1::Actor& actor);
+  absl::Status Delete(const std::string& name, const v1::Actor& actor);
   absl::StatusOr<v1::ListSubscriptionsResponse> List();
   absl::StatusOr<v1::ListDeliveriesResponse> ListDeliveries(const v1::ListDeliveriesRequest& request);
 

@@ -405,6 +405,18 @@ TEST_F(NotifierBinaryTest, SubscriptionsByApi) {
     ASSERT_TRUE(st.ok()) << st.error_message();
   }
   EXPECT_EQ(created.source(), "api");
+  // Recorded in the audit trail, by whom (no access control here: anonymous).
+  ASSERT_TRUE(Eventually([&] {
+    v1::QueryRequest q;
+    q.mutable_filter()->add_actions(v1::AUDIT_ACTION_SUBSCRIPTION_CREATED);
+    v1::QueryResponse r;
+    grpc::ClientContext ctx;
+    if (!audit_stub_->Query(&ctx, q, &r).ok() || r.events_size() != 1) return false;
+    EXPECT_EQ(r.events(0).message(), "subscription api-hook created: slack for deployment_succeeded");
+    EXPECT_EQ(r.events(0).service(), "notifier");
+    EXPECT_EQ(r.events(0).subject().environment_id(), "qa");
+    return true;
+  })) << notifier_->Log();
   {
     grpc::ClientContext ctx;
     v1::Subscription again;
