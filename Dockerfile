@@ -11,7 +11,7 @@ COPY scripts/install-deps scripts/install-deps
 RUN scripts/install-deps
 COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
- && cmake --build /build --target ferry-repo-watcher ferry-planner ferry-deployer ferry-audit ferry-secrets ferry
+ && cmake --build /build --target ferry-repo-watcher ferry-planner ferry-deployer ferry-audit ferry-notifier ferry-secrets ferry
 
 FROM debian:12-slim
 RUN apt-get update \
@@ -26,7 +26,7 @@ RUN apt-get update \
  && mkdir -p /var/cache/ferry /etc/ferry/audit \
  && chown ferry:ferry /var/cache/ferry /etc/ferry/audit
 COPY --from=build /build/bin/ferry-repo-watcher /build/bin/ferry-planner \
-     /build/bin/ferry-deployer /build/bin/ferry-audit /build/bin/ferry-secrets /build/bin/ferry /usr/local/bin/
+     /build/bin/ferry-deployer /build/bin/ferry-audit /build/bin/ferry-notifier /build/bin/ferry-secrets /build/bin/ferry /usr/local/bin/
 # The planner renders Helm charts and Kustomize overlays with these (found on
 # PATH; --helm-path / --kubectl-path override).
 COPY --from=build /src/.tools/bin/helm /src/.tools/bin/kubectl /usr/local/bin/

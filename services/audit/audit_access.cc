@@ -6,14 +6,17 @@ void AddAuditRules(auth::AccessControl& access) {
   using auth::Permission;
   using auth::Rule;
   Rule append;
-  append.services = {"repo-watcher", "planner", "deployer", "audit"};
+  append.services = {"repo-watcher", "planner", "deployer", "audit", "notifier"};
   append.services_only = true;
   Rule read;
   read.permission = Permission::kView;
+  // The notifier follows the trail to notify (services/notifier).
+  Rule tail = read;
+  tail.services = {"notifier"};
   access.AddRule("ferry.v1.AppendRequest", append);
   access.AddRule("ferry.v1.AppendBatchRequest", append);
   access.AddRule("ferry.v1.QueryRequest", read);
-  access.AddRule("ferry.v1.TailRequest", read);
+  access.AddRule("ferry.v1.TailRequest", tail);
   access.AddRule("ferry.v1.VerifyChainRequest", read);
   access.AddRule("ferry.v1.GetCheckpointRequest", read);
   access.AddRule("ferry.v1.ExportRequest", read);

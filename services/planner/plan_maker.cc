@@ -428,6 +428,9 @@ absl::StatusOr<PlanOutcome> PlanMaker::MakePlan(const PlanRequest& request) {
             fields["manifests_digest"].set_string_value(p.manifests_digest());
             fields["trigger"].set_string_value(v1::PlanTrigger_Name(p.trigger()));
             fields["renderer_version"].set_string_value(p.renderer_version());
+            // The state it was created in: PLAN_STATE_PENDING is "waiting for
+            // approval" to the notifier (services/notifier).
+            fields["state"].set_string_value(v1::PlanState_Name(p.state()));
             events.push_back(created);
             if (p.state() == v1::PLAN_STATE_APPROVED) {
               v1::Event e = events_.Make(v1::AUDIT_ACTION_PLAN_APPROVED, p.decision().actor(),

@@ -19,7 +19,10 @@ void AddRepoWatcherRules(auth::AccessControl& access) {
   services_only.services = {"planner", "deployer"};
   services_only.services_only = true;
   access.AddRule("ferry.v1.CreateRepositoryRequest", admin);
-  access.AddRule("ferry.v1.GetRepositoryRequest", view);
+  // The notifier reads a repository's git_host for commit statuses.
+  Rule get = view;
+  get.services = {"planner", "deployer", "notifier"};
+  access.AddRule("ferry.v1.GetRepositoryRequest", get);
   access.AddRule("ferry.v1.ListRepositoriesRequest", view);
   access.AddRule("ferry.v1.UpdateRepositoryRequest", admin);
   access.AddRule("ferry.v1.DeleteRepositoryRequest", admin);

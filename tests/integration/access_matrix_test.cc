@@ -1,6 +1,6 @@
 // docs/security.md, "Authorization: what each call needs", checked row by row
-// against the four real services over real TLS: every RPC of RepoWatcher,
-// Planner, Access, Deployer and Audit (enumerated from the generated service
+// against the five real services over real TLS: every RPC of RepoWatcher,
+// Planner, Access, Deployer, Audit and Notifier (enumerated from the generated service
 // descriptors, so a new RPC without a row here fails this test) is called
 // as each role of the policy, as a user with a valid token and no binding,
 // unauthenticated, with a token that does not verify, and with each Ferry
@@ -79,6 +79,7 @@ std::vector<Row> Table() {
   const std::string ac = v1::Access::service_full_name();
   const std::string de = v1::Deployer::service_full_name();
   const std::string au = v1::Audit::service_full_name();
+  const std::string no = v1::Notifier::service_full_name();
   const Need admin_all{"admin", "*", {}};
   const Need rw_view{"view", "", kPlannerDeployer};
   const Need pl_view{"view", "", {"deployer"}};
@@ -90,7 +91,8 @@ std::vector<Row> Table() {
       {rw, "CreateRepository", "", admin_all},
       {rw, "UpdateRepository", "", admin_all},
       {rw, "DeleteRepository", "id: 'no-such-repository'", admin_all},
-      {rw, "GetRepository", "id: 'config'", rw_view},
+      // The notifier reads git_host for commit statuses.
+      {rw, "GetRepository", "id: 'config'", {"view", "", {"planner", "deployer", "notifier"}}},
       {rw, "ListRepositories", "", rw_view},
       {rw, "GetRepositoryStatus", "repository_id: 'config'", rw_view},
       {rw, "ListRevisions", "repository_id: 'config'", rw_view},
@@ -172,16 +174,22 @@ std::vector<Row> Table() {
       {de, "UpdateDriftSettings", "settings { }", {"operate", "*", {}}},
       {de, "ObserveLiveState", "", {"", "", {"planner"}}},
       // Audit
-      {au, "Append", "", {"", "", {"repo-watcher", "planner", "deployer", "audit"}}},
-      {au, "AppendBatch", "", {"", "", {"repo-watcher", "planner", "deployer", "audit"}}},
+      {au, "Append", "", {"", "", {"repo-watcher", "planner", "deployer", "audit", "notifier"}}},
+      {au, "AppendBatch", "", {"", "", {"repo-watcher", "planner", "deployer", "audit", "notifier"}}},
       {au, "Query", "page_size: 1", au_view},
-      {au, "Tail", "", au_view},
+      // The notifier follows the trail.
+      {au, "Tail", "", {"view", "", {"notifier"}}},
       {au, "VerifyChain", "", au_view},
       {au, "GetCheckpoint", "", au_view},
       {au, "Export", "", au_view},
       {au, "GetDoraMetrics", "start_time { seconds: 1 }", au_view},
       {au, "GetDeployedState", "", au_view},
       {au, "ListChanges", "start_time { seconds: 1 }", au_view},
+      // Notifier
+      {no, "CreateSubscription", "", admin_all},
+      {no, "DeleteSubscription", "name: 'no-such-subscription'", admin_all},
+      {no, "ListSubscriptions", "", au_view},
+      {no, "ListDeliveries", "", au_view},
   };
 }
 
@@ -272,6 +280,7 @@ std::string ProcessOf(const std::string& service) {
   if (service == v1::RepoWatcher::service_full_name()) return "repo-watcher";
   if (service == v1::Deployer::service_full_name()) return "deployer";
   if (service == v1::Audit::service_full_name()) return "audit";
+  if (service == v1::Notifier::service_full_name()) return "notifier";
   return "planner";  // Planner and Access
 }
 
@@ -319,7 +328,7 @@ TEST(AccessMatrixTest, EveryRpcAnswersEveryCallerAsDocsSecurityMdSays) {
       {"prod-admin", suite.CreateToken("prod-admin"), "", "admin", "prod"},
       {"glob-admin", suite.CreateToken("glob-admin"), "", "admin", "?*", "?*"},
   };
-  for (const char* s : {"repo-watcher", "planner", "deployer", "audit"}) {
+  for (const char* s : {"repo-watcher", "planner", "deployer", "audit", "notifier"}) {
     callers.push_back({absl::StrCat("service:", s), "", s, ""});
   }
   for (const Caller& c : callers) {
@@ -328,12 +337,13 @@ TEST(AccessMatrixTest, EveryRpcAnswersEveryCallerAsDocsSecurityMdSays) {
     }
   }
 
-  // Every RPC of the five services has a row, and every row an RPC.
+  // Every RPC of the six services has a row, and every row an RPC.
   const std::vector<Row> table = Table();
   // (Touching a message of each file links its descriptors into the pool.)
   for (const google::protobuf::Descriptor* d :
        {v1::CreateRepositoryRequest::descriptor(), v1::CreateApplicationRequest::descriptor(),
-        v1::WhoAmIRequest::descriptor(), v1::GetDeploymentRequest::descriptor(), v1::AppendRequest::descriptor()}) {
+        v1::WhoAmIRequest::descriptor(), v1::GetDeploymentRequest::descriptor(), v1::AppendRequest::descriptor(),
+        v1::ListDeliveriesRequest::descriptor()}) {
     ASSERT_NE(d, nullptr);
   }
   const google::protobuf::DescriptorPool* pool = google::protobuf::DescriptorPool::generated_pool();
@@ -342,7 +352,7 @@ TEST(AccessMatrixTest, EveryRpcAnswersEveryCallerAsDocsSecurityMdSays) {
   std::set<std::string> rpcs;
   for (const std::string name : {v1::RepoWatcher::service_full_name(), v1::Planner::service_full_name(),
                                   v1::Access::service_full_name(), v1::Deployer::service_full_name(),
-                                  v1::Audit::service_full_name()}) {
+                                  v1::Audit::service_full_name(), v1::Notifier::service_full_name()}) {
     const google::protobuf::ServiceDescriptor* svc = pool->FindServiceByName(name);
     ASSERT_NE(svc, nullptr) << name;
     for (int i = 0; i < svc->method_count(); ++i) rpcs.insert(name + "/" + svc->method(i)->name());
@@ -381,7 +391,7 @@ TEST(AccessMatrixTest, EveryRpcAnswersEveryCallerAsDocsSecurityMdSays) {
     threads.emplace_back([&, i] {
       const Caller& c = callers[i];
       std::map<std::string, std::shared_ptr<grpc::Channel>> channels;
-      for (const char* p : {"repo-watcher", "planner", "deployer", "audit"}) {
+      for (const char* p : {"repo-watcher", "planner", "deployer", "audit", "notifier"}) {
         channels[p] = c.service.empty() ? suite.UserChannel(p) : suite.ServiceChannel(p, c.service);
       }
       for (const Prepared& call : calls) {
@@ -435,7 +445,7 @@ TEST(AccessMatrixTest, EveryRpcAnswersEveryCallerAsDocsSecurityMdSays) {
                       [absl::StrCat(table[r].rpc, " ", grpc_status_name(o.status.error_code()))] += 1;
     }
   }
-  for (const char* p : {"repo-watcher", "planner", "deployer", "audit"}) {
+  for (const char* p : {"repo-watcher", "planner", "deployer", "audit", "notifier"}) {
     httplib::Client metrics("127.0.0.1", suite.process(p).metrics_port());
     auto res = metrics.Get("/metrics");
     ASSERT_TRUE(res) << p;

@@ -83,7 +83,7 @@ SecureSuite::SecureSuite() {
 }
 
 SecureSuite::~SecureSuite() {
-  for (auto* p : {&deployer_, &planner_, &watcher_, &audit_}) {
+  for (auto* p : {&notifier_, &deployer_, &planner_, &watcher_, &audit_}) {
     if (*p) (void)(*p)->Stop();
   }
 }
@@ -100,7 +100,7 @@ bool SecureSuite::Start() {
   // other ports.
   for (int attempt = 1;; ++attempt) {
     std::map<std::string, int> port;
-    for (const char* s : {"audit", "repo-watcher", "planner", "deployer"}) port[s] = FreePort();
+    for (const char* s : {"audit", "repo-watcher", "planner", "deployer", "notifier"}) port[s] = FreePort();
     auto addr = [port](const std::string& s) { return absl::StrCat("127.0.0.1:", port.at(s)); };
     auto start = [this, addr](const std::string& svc,
                               std::vector<std::string> extra) -> absl::StatusOr<std::unique_ptr<ServiceProcess>> {
@@ -131,6 +131,7 @@ bool SecureSuite::Start() {
         {"repo-watcher", &watcher_, {"--cache-dir=" + dir_ + "/cache", "--webhook-address=127.0.0.1:0"}},
         {"planner", &planner_, planner_args},
         {"deployer", &deployer_, {"--planner-address=" + addr("planner"), "--repo-watcher-address=" + addr("repo-watcher")}},
+        {"notifier", &notifier_, {"--repo-watcher-address=" + addr("repo-watcher")}},
     };
     absl::Status failed;
     std::string failed_service;
@@ -144,7 +145,7 @@ bool SecureSuite::Start() {
       *step.slot = std::move(*p);
     }
     if (failed.ok()) return true;
-    for (auto* p : {&deployer_, &planner_, &watcher_, &audit_}) {
+    for (auto* p : {&notifier_, &deployer_, &planner_, &watcher_, &audit_}) {
       if (*p) (void)(*p)->Stop();
       p->reset();
     }
@@ -165,6 +166,7 @@ ServiceProcess& SecureSuite::process(const std::string& service) {
   if (service == "audit") return *audit_;
   if (service == "repo-watcher") return *watcher_;
   if (service == "deployer") return *deployer_;
+  if (service == "notifier") return *notifier_;
   return *planner_;  // planner and its Access service
 }
 
@@ -310,10 +312,11 @@ bool SecureSuite::Eventually(const std::function<bool()>& done, absl::Duration t
 
 std::string SecureSuite::Logs() {
   std::string out;
-  for (const char* s : {"audit", "repo-watcher", "planner", "deployer"}) {
+  for (const char* s : {"audit", "repo-watcher", "planner", "deployer", "notifier"}) {
     ServiceProcess* p = s == std::string("audit")          ? audit_.get()
                         : s == std::string("repo-watcher") ? watcher_.get()
                         : s == std::string("planner")      ? planner_.get()
+                        : s == std::string("notifier")     ? notifier_.get()
                                                            : deployer_.get();
     if (p == nullptr) continue;
     std::string log = p->Log();

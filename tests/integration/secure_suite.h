@@ -16,6 +16,7 @@
 #include "ferry/v1/access.grpc.pb.h"
 #include "ferry/v1/audit.grpc.pb.h"
 #include "ferry/v1/deployer.grpc.pb.h"
+#include "ferry/v1/notifier.grpc.pb.h"
 #include "ferry/v1/planner.grpc.pb.h"
 #include "ferry/v1/repo_watcher.grpc.pb.h"
 #include "tests/repo-watcher/git_test_repo.h"
@@ -42,7 +43,7 @@ class SecureSuite {
   const std::string& policy_path() const { return policy_path_; }
   const std::string& dir() const { return dir_; }
 
-  // Starts audit, repo-watcher, planner and deployer; false (and test
+  // Starts audit, repo-watcher, planner, deployer and notifier; false (and test
   // failures) when one does not come up. Writes kBasePolicy first unless
   // WritePolicy was called.
   bool Start();
@@ -102,7 +103,7 @@ class SecureSuite {
   std::unique_ptr<v1::Deployer::Stub> Deployer() { return v1::Deployer::NewStub(UserChannel("deployer")); }
   std::unique_ptr<v1::Audit::Stub> Audit() { return v1::Audit::NewStub(UserChannel("audit")); }
 
-  // The logs of the four services, for failure messages.
+  // The logs of the services, for failure messages.
   std::string Logs();
 
  private:
@@ -113,7 +114,7 @@ class SecureSuite {
   std::string token_key_path_;
   std::string admin_token_path_;
   std::string admin_token_;
-  std::unique_ptr<ServiceProcess> audit_, watcher_, planner_, deployer_;
+  std::unique_ptr<ServiceProcess> audit_, watcher_, planner_, deployer_, notifier_;
   std::function<std::unique_ptr<ServiceProcess>()> start_planner_;
   std::unique_ptr<GitTestRepo> repo_;
   std::string head_, staging_plan_, prod_plan_;

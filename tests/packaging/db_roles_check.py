@@ -19,7 +19,7 @@ import sys
 
 import yaml
 
-COMPONENTS = ("repo-watcher", "planner", "deployer", "audit")
+COMPONENTS = ("repo-watcher", "planner", "deployer", "audit", "notifier")
 problems = []
 
 

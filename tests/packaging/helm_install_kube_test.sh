@@ -64,7 +64,7 @@ secrets_for_trial() {  # <namespace>: the Secrets a secure install needs, as scr
   local certs="$work/certs"
   "$root/scripts/ferry-certs" "$certs" >/dev/null
   local files=(--from-file=ca.pem="$certs/ca.pem")
-  for s in audit planner deployer repo-watcher; do
+  for s in audit planner deployer repo-watcher notifier; do
     files+=(--from-file="$s.pem=$certs/$s.pem" --from-file="$s-key.pem=$certs/$s-key.pem")
   done
   "$kubectl" create secret generic ferry-tls -n "$1" "${files[@]}" >/dev/null
@@ -182,7 +182,7 @@ case "$case_name" in
     # What values-production.yaml expects to exist beside the release.
     # One URL per role (values-production.yaml: database.perServiceRoles).
     "$kubectl" create secret generic ferry-database -n "$ns" \
-      $(for r in migrator repo-watcher planner deployer audit; do
+      $(for r in migrator repo-watcher planner deployer audit notifier; do
           echo "--from-literal=$r-url=postgresql://ferry_${r//-/_}@db.example.invalid:5432/ferry"
         done) >/dev/null
     openssl rand -hex 32 >"$work/token.key"
@@ -200,7 +200,7 @@ case "$case_name" in
     certs="$work/certs"
     "$root/scripts/ferry-certs" "$certs" >/dev/null
     per_service=()
-    for s in repoWatcher planner deployer audit; do
+    for s in repoWatcher planner deployer audit notifier; do
       file=$(sed 's/W/-w/' <<<"$s")
       "$kubectl" create secret generic "tls-$file" -n "$ns" --type=kubernetes.io/tls --from-file=ca.crt="$certs/ca.pem" \
         --from-file=tls.crt="$certs/$file.pem" --from-file=tls.key="$certs/$file-key.pem" >/dev/null

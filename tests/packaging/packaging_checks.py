@@ -182,6 +182,7 @@ def provides(vol, filename, kind):
 PEERS = {
     "planner": ("--repo-watcher-address", "--deployer-address"),
     "deployer": ("--planner-address", "--repo-watcher-address"),
+    "notifier": ("--repo-watcher-address",),
 }
 
 
@@ -403,7 +404,7 @@ def check_compose(doc):
     certs_vols = {tgt: src for src, tgt, _ in service_volumes(certs)}
     ferry = {n: s for n, s in services.items()
              if n != "certs" and any(f"ferry-{n}" in c for c in as_list(s.get("entrypoint")))}
-    if sorted(ferry) != ["audit", "deployer", "planner", "repo-watcher"]:
+    if sorted(ferry) != ["audit", "deployer", "notifier", "planner", "repo-watcher"]:
         problem(f"Ferry services found: {sorted(ferry)}")
     for n in ferry:
         if n not in names:

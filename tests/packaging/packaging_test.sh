@@ -156,7 +156,7 @@ case "$case_name" in
     "${check[@]}" tls --bootstrap <<<"$trial" || fail "TLS and policy flags (one shared Secret)"
     render -f "$chart/values-production.yaml" | "${check[@]}" tls --bootstrap || fail "TLS and policy flags (cert-manager)"
     per_service=()
-    for s in repoWatcher planner deployer audit; do per_service+=(--set "services.$s.tls.existingSecret=tls-${s,,}"); done
+    for s in repoWatcher planner deployer audit notifier; do per_service+=(--set "services.$s.tls.existingSecret=tls-${s,,}"); done
     render --set tokenKey.existingSecret=ferry-auth "${key[@]}" "${per_service[@]}" --set accessPolicy.existingConfigMap=my-policy |
       "${check[@]}" tls || fail "TLS and policy flags (a Secret per service, own policy ConfigMap)"
     grep -q 'secretName: tls-planner' <<<"$(render --set tokenKey.existingSecret=ferry-auth "${key[@]}" "${per_service[@]}")" ||

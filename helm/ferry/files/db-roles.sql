@@ -7,16 +7,18 @@
 --     psql -X -v ON_ERROR_STOP=1 -d ferry -f db-roles.sql
 --
 -- Passwords come from the environment (never the command line):
--- FERRY_DB_PASSWORD_{MIGRATOR,REPO_WATCHER,PLANNER,DEPLOYER,AUDIT}. A login
+-- FERRY_DB_PASSWORD_{MIGRATOR,REPO_WATCHER,PLANNER,DEPLOYER,AUDIT,NOTIFIER}. A login
 -- role whose variable is unset or empty keeps the password it has (none
 -- when new: peer or certificate authentication then).
 --
 -- The roles:
 --   ferry_owner         NOLOGIN. Owns the schemas repo_watcher, planner,
---                       deployer, audit and access and everything in them.
+--                       deployer, audit, notifier and access and everything
+--                       in them.
 --   ferry_migrator      LOGIN, member of ferry_owner: the `--migrate-only`
 --                       step (migrations run as ferry_owner, by SET ROLE).
---   ferry_repo_watcher, ferry_planner, ferry_deployer, ferry_audit
+--   ferry_repo_watcher, ferry_planner, ferry_deployer, ferry_audit,
+--   ferry_notifier
 --                       LOGIN, one per service: rows of their own schema and
 --                       the API tokens they verify (schema/privileges.sql of
 --                       each service), nothing else. No service can read or
@@ -48,7 +50,7 @@ $$;
 SELECT pg_temp.ferry_role('ferry_owner', false), pg_temp.ferry_role('ferry_audit_writer', false),
        pg_temp.ferry_role('ferry_migrator', true), pg_temp.ferry_role('ferry_repo_watcher', true),
        pg_temp.ferry_role('ferry_planner', true), pg_temp.ferry_role('ferry_deployer', true),
-       pg_temp.ferry_role('ferry_audit', true);
+       pg_temp.ferry_role('ferry_audit', true), pg_temp.ferry_role('ferry_notifier', true);
 
 -- Passwords, from the environment (psql 15's \getenv).
 \set pw ''
@@ -81,6 +83,12 @@ SELECT :'pw' <> '' AS set_pw \gset
 \if :set_pw
 ALTER ROLE ferry_audit PASSWORD :'pw';
 \endif
+\set pw ''
+\getenv pw FERRY_DB_PASSWORD_NOTIFIER
+SELECT :'pw' <> '' AS set_pw \gset
+\if :set_pw
+ALTER ROLE ferry_notifier PASSWORD :'pw';
+\endif
 \unset pw
 
 -- Memberships: the migrator acts as the owner; the audit service appends as
@@ -100,7 +108,7 @@ BEGIN
   IF NOT pg_has_role('ferry_audit', 'ferry_audit_writer', 'MEMBER') THEN
     GRANT ferry_audit_writer TO ferry_audit;
   END IF;
-  FOREACH r IN ARRAY ARRAY['ferry_repo_watcher', 'ferry_planner', 'ferry_deployer', 'ferry_audit'] LOOP
+  FOREACH r IN ARRAY ARRAY['ferry_repo_watcher', 'ferry_planner', 'ferry_deployer', 'ferry_audit', 'ferry_notifier'] LOOP
     IF pg_has_role(r, 'ferry_owner', 'MEMBER') THEN
       EXECUTE format('REVOKE ferry_owner FROM %I', r);
     END IF;
@@ -113,7 +121,7 @@ DO $$
 BEGIN
   EXECUTE format('GRANT CONNECT, CREATE, TEMPORARY ON DATABASE %I TO ferry_owner', current_database());
   EXECUTE format('GRANT CONNECT ON DATABASE %I TO ferry_migrator, ferry_repo_watcher, ferry_planner, '
-                 'ferry_deployer, ferry_audit', current_database());
+                 'ferry_deployer, ferry_audit, ferry_notifier', current_database());
 END
 $$;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
@@ -126,7 +134,7 @@ DECLARE
   s text;
   r record;
 BEGIN
-  FOREACH s IN ARRAY ARRAY['repo_watcher', 'planner', 'deployer', 'audit', 'access'] LOOP
+  FOREACH s IN ARRAY ARRAY['repo_watcher', 'planner', 'deployer', 'audit', 'notifier', 'access'] LOOP
     CONTINUE WHEN NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = s);
     IF (SELECT nspowner FROM pg_namespace WHERE nspname = s) <> 'ferry_owner'::regrole THEN
       EXECUTE format('ALTER SCHEMA %I OWNER TO ferry_owner', s);

@@ -20,6 +20,7 @@ repoWatcher: repo-watcher
 planner: planner
 deployer: deployer
 audit: audit
+notifier: notifier
 {{- end -}}
 
 {{- define "ferry.labels" -}}

@@ -17,6 +17,7 @@
 #include "audit_migrations.h"
 #include "common/postgres/migrator.h"
 #include "deployer_migrations.h"
+#include "notifier_migrations.h"
 #include "planner_migrations.h"
 #include "repo_watcher_migrations.h"
 #include "tests/support/test_database.h"
@@ -24,16 +25,18 @@
 namespace ferry::postgres {
 namespace {
 
-const std::vector<std::string> kServiceRoles = {"ferry_repo_watcher", "ferry_planner", "ferry_deployer", "ferry_audit"};
+const std::vector<std::string> kServiceRoles = {"ferry_repo_watcher", "ferry_planner", "ferry_deployer", "ferry_audit",
+                                                 "ferry_notifier"};
 // One table of each service's schema, its owner's login role.
 const std::map<std::string, std::string> kTableOf = {{"ferry_repo_watcher", "repo_watcher.repositories"},
                                                      {"ferry_planner", "planner.plans"},
                                                      {"ferry_deployer", "deployer.deployments"},
-                                                     {"ferry_audit", "audit.events"}};
+                                                     {"ferry_audit", "audit.events"},
+                                                     {"ferry_notifier", "notifier.deliveries"}};
 
 std::vector<const MigrationSet*> AllSets() {
   return {&RepoWatcherMigrations(), &PlannerMigrations(), &DeployerMigrations(), &AuditMigrations(),
-          &AccessMigrations()};
+          &NotifierMigrations(), &AccessMigrations()};
 }
 
 // Runs `sql` as `role` on `url`; the error text, or "" when it succeeded.
@@ -88,11 +91,12 @@ class DbRolesTest : public ::testing::Test {
 TEST_F(DbRolesTest, EverySchemaIsOwnedByTheNologinOwner) {
   EXPECT_EQ(Scalar(db_.url(),
                    "SELECT string_agg(nspname || ':' || pg_get_userbyid(nspowner), ',' ORDER BY nspname) FROM "
-                   "pg_namespace WHERE nspname IN ('repo_watcher','planner','deployer','audit','access')"),
-            "access:ferry_owner,audit:ferry_owner,deployer:ferry_owner,planner:ferry_owner,repo_watcher:ferry_owner");
+                   "pg_namespace WHERE nspname IN ('repo_watcher','planner','deployer','audit','notifier','access')"),
+            "access:ferry_owner,audit:ferry_owner,deployer:ferry_owner,notifier:ferry_owner,planner:ferry_owner,"
+            "repo_watcher:ferry_owner");
   EXPECT_EQ(Scalar(db_.url(),
                    "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN "
-                   "('repo_watcher','planner','deployer','audit','access') AND c.relowner <> 'ferry_owner'::regrole"),
+                   "('repo_watcher','planner','deployer','audit','notifier','access') AND c.relowner <> 'ferry_owner'::regrole"),
             "0");
   EXPECT_EQ(Scalar(db_.url(), "SELECT rolcanlogin::text FROM pg_roles WHERE rolname = 'ferry_owner'"), "false");
   for (const std::string& role : kServiceRoles) {
@@ -143,7 +147,7 @@ TEST_F(DbRolesTest, AServiceReachesItsOwnSchemaOnly) {
       EXPECT_NE(Try(url, absl::StrCat("DELETE FROM ", table)), "") << role << " deleted from " << table;
     }
     // The other services' outboxes too (their audit events before delivery).
-    for (std::string outbox : {"repo_watcher.outbox", "planner.outbox", "deployer.outbox"}) {
+    for (std::string outbox : {"repo_watcher.outbox", "planner.outbox", "deployer.outbox", "notifier.outbox"}) {
       if (absl::StartsWith(outbox, own.substr(0, own.find('.') + 1))) continue;
       EXPECT_NE(Try(url, absl::StrCat("SELECT count(*) FROM ", outbox)), "") << role << " read " << outbox;
     }
@@ -169,7 +173,7 @@ TEST_F(DbRolesTest, OnlyThePlannerCreatesTokensAndEveryServiceReadsThem) {
   const std::string insert =
       "INSERT INTO access.tokens (id, token_hash, subject, created_by, created_at) VALUES ('0123456789ab', "
       "decode(repeat('00', 32), 'hex'), 'alice', '{}', now())";
-  for (std::string role : {"ferry_repo_watcher", "ferry_deployer", "ferry_audit"}) {
+  for (std::string role : {"ferry_repo_watcher", "ferry_deployer", "ferry_audit", "ferry_notifier"}) {
     EXPECT_NE(Try(db_.UrlAs(role), insert), "") << role;
     EXPECT_NE(Try(db_.UrlAs(role), "UPDATE access.tokens SET revoked_at = NULL WHERE false"), "") << role;
   }
@@ -184,7 +188,8 @@ TEST_F(DbRolesTest, ALoginRoleStartsOnAMigratedSchemaAndCannotMigrate) {
            {"ferry_repo_watcher", &RepoWatcherMigrations()},
            {"ferry_planner", &PlannerMigrations()},
            {"ferry_deployer", &DeployerMigrations()},
-           {"ferry_audit", &AuditMigrations()}}) {
+           {"ferry_audit", &AuditMigrations()},
+           {"ferry_notifier", &NotifierMigrations()}}) {
     auto pool = ConnectionPool::Connect({.url = db_.UrlAs(role), .size = 1});
     ASSERT_TRUE(pool.ok()) << pool.status();
     EXPECT_TRUE(Migrate(**pool, *set).ok()) << role;
@@ -222,7 +227,7 @@ TEST(DbRolesUpgradeTest, ADatabaseMigratedByOneSuperuserMovesToTheRoles) {
     ASSERT_TRUE(s.ok()) << set->schema << ": " << s;
   }
   EXPECT_EQ(Scalar(db.url(), "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE "
-                             "n.nspname IN ('repo_watcher','planner','deployer','audit','access') AND "
+                             "n.nspname IN ('repo_watcher','planner','deployer','audit','notifier','access') AND "
                              "c.relowner <> 'ferry_owner'::regrole"),
             "0");
   EXPECT_EQ(Try(db.UrlAs("ferry_planner"), "SELECT count(*) FROM planner.plans"), "");

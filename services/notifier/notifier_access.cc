@@ -1,0 +1,18 @@
+#include "services/notifier/notifier_access.h"
+
+namespace ferry::notifier {
+
+void AddNotifierRules(auth::AccessControl& access) {
+  using auth::Permission;
+  using auth::Rule;
+  Rule view;
+  view.permission = Permission::kView;
+  Rule admin;
+  admin.permission = Permission::kAdmin;
+  access.AddRule("ferry.v1.CreateSubscriptionRequest", admin);
+  access.AddRule("ferry.v1.DeleteSubscriptionRequest", admin);
+  access.AddRule("ferry.v1.ListSubscriptionsRequest", view);
+  access.AddRule("ferry.v1.ListDeliveriesRequest", view);
+}
+
+}  // namespace ferry::notifier

@@ -1,0 +1,75 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "ferry/v1/audit.pb.h"
+#include "ferry/v1/notifier.pb.h"
+#include "ferry/v1/repo_watcher.pb.h"
+#include "services/notifier/delivery_request.h"
+
+namespace ferry::notifier {
+
+struct DeliveryCounts {
+  int64_t pending = 0;
+  int64_t failed = 0;
+};
+
+// The notifier's storage: the audit cursor, the subscriptions and the
+// delivery outbox. Implementations are thread-safe.
+class NotifierStore {
+ public:
+  virtual ~NotifierStore() = default;
+
+  // The sequence of the last audit event recorded (0: none yet).
+  virtual absl::StatusOr<int64_t> Cursor() = 0;
+  // In one transaction: when `sequence` is past the cursor, adds the
+  // deliveries (one per (sequence, subscription); an existing one is kept)
+  // and moves the cursor to `sequence`; otherwise does nothing. Returns how
+  // many deliveries were added. So an event is recorded once, however often
+  // Tail replays it.
+  virtual absl::StatusOr<int> RecordEvent(int64_t sequence, const std::vector<NewDelivery>& deliveries) = 0;
+
+  // Every subscription, by name.
+  virtual absl::StatusOr<std::vector<v1::Subscription>> ListSubscriptions() = 0;
+  // ALREADY_EXISTS when the name is taken. `s.source` says where it came from.
+  // `audit` (when set) is recorded in the same transaction.
+  virtual absl::Status CreateSubscription(const v1::Subscription& s, const std::optional<v1::Event>& audit) = 0;
+  // NOT_FOUND when there is none; FAILED_PRECONDITION for a "config" one.
+  // Its pending deliveries go with it; `audit` is recorded with it.
+  virtual absl::Status DeleteSubscription(const std::string& name, const std::optional<v1::Event>& audit) = 0;
+  // Makes the "config" subscriptions exactly `subs` (added, replaced,
+  // removed), in one transaction. FAILED_PRECONDITION naming it when one's
+  // name is held by an API subscription.
+  virtual absl::Status ReplaceConfigSubscriptions(const std::vector<v1::Subscription>& subs) = 0;
+
+  // Up to `limit` pending deliveries that are due, oldest first, each
+  // counted as an attempt and hidden from other claimers for `lease` (a
+  // notifier that dies while sending leaves it to be claimed again then).
+  virtual absl::StatusOr<std::vector<DueDelivery>> ClaimDue(int limit, absl::Duration lease) = 0;
+  virtual absl::Status MarkDelivered(int64_t id) = 0;
+  // Records a failed attempt: retried after `retry_in`, or, when nullopt,
+  // given up (FAILED).
+  virtual absl::Status MarkFailed(int64_t id, const std::string& error, std::optional<absl::Duration> retry_in) = 0;
+  // Deliveries newest first with id < before_id (0: from the newest).
+  virtual absl::StatusOr<std::vector<v1::Delivery>> ListDeliveries(v1::DeliveryState state,
+                                                                  const std::string& subscription, int64_t before_id,
+                                                                  int limit) = 0;
+  virtual absl::StatusOr<DeliveryCounts> Counts() = 0;
+};
+
+// Where a repository's Git host is (the repo-watcher's GetRepository).
+class RepositorySource {
+ public:
+  virtual ~RepositorySource() = default;
+  // The repository's git_host (kind UNSPECIFIED when it has none). NOT_FOUND
+  // when the repository is gone; UNAVAILABLE: retry.
+  virtual absl::StatusOr<v1::GitHost> GitHostOf(const std::string& repository_id) = 0;
+};
+
+}  // namespace ferry::notifier
