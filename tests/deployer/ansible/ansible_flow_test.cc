@@ -100,7 +100,10 @@ class AnsibleFlowTest : public ::testing::Test {
     setenv("FERRY_SECRET_ANSIBLE_TOKEN", kSecret, 1);
     secrets::SecretResolverOptions so;
     so.key = *ferry::secrets::SealedBoxKey::Generate();
-    so.sources = *ferry::secrets::SecretSources::Create({.service = "deployer", .env_prefix = "FERRY_SECRET_"});
+    ferry::secrets::SecretSourceOptions sources;
+    sources.service = "deployer";
+    sources.env_prefix = "FERRY_SECRET_";
+    so.sources = *ferry::secrets::SecretSources::Create(sources);
     resolver_ = std::make_unique<secrets::SecretResolver>(std::move(so));
     target_.set_kind(v1::TARGET_KIND_ANSIBLE);
     v1::AnsibleTargetConfig* a = target_.mutable_ansible();
