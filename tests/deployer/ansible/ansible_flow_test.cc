@@ -204,6 +204,7 @@ TEST_F(AnsibleFlowTest, PlanApplyNoopReplanDriftAndAFailedTaskRolledBack) {
   EXPECT_TRUE(absl::StrContains(diff, "\"hello v1\"")) << diff;      // the motd task's diff (after)
   EXPECT_TRUE(absl::StrContains(diff, "\"task\": \"write token\"")) << diff;
   EXPECT_FALSE(absl::StrContains(diff, kSecret)) << diff;
+  EXPECT_FALSE(absl::StrContains(diff, "ansible-local-")) << "a temporary path as the diff's file: " << diff;
   EXPECT_FALSE(absl::StrContains(plan[0].json_patch(), kSecret));
   EXPECT_FALSE(fs::exists(root_ + "/motd")) << "--check changed the host";
 
@@ -257,6 +258,8 @@ TEST_F(AnsibleFlowTest, PlanApplyNoopReplanDriftAndAFailedTaskRolledBack) {
   ASSERT_EQ(plan.size(), 1u);
   EXPECT_EQ(plan[0].action(), v1::OBJECT_ACTION_UPDATE);
   EXPECT_TRUE(absl::StrContains(plan[0].unified_diff(), "edited by hand")) << plan[0].unified_diff();
+  EXPECT_TRUE(absl::StrContains(plan[0].unified_diff(), absl::StrCat("\"file\": \"", root_, "/motd\"")))
+      << plan[0].unified_diff();
   ASSERT_EQ(Deploy(Spec("p1b", '1', v1)).state(), v1::DEPLOYMENT_STATE_SUCCEEDED);
   EXPECT_EQ(Read(root_ + "/motd"), "hello v1\n");
 
