@@ -1,5 +1,6 @@
-# Ferry: one image with the four service binaries, the `ferry` command, and
-# the helm and kubectl the planner renders with (scripts/install-k8s-tools).
+# Ferry: one image with the four service binaries, the `ferry` command, the
+# helm and kubectl the planner renders with (scripts/install-k8s-tools), and
+# Debian's ansible for the deployer's Ansible target (docs/ansible.md).
 # Unverified here: the development machines have no Docker engine. It builds
 # with the same scripts the Makefile uses (scripts/install-deps, CMake).
 #
@@ -20,6 +21,7 @@ RUN apt-get update \
       libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libgpgme11 libssl3 libcpp-httplib0.11 \
       libcjose0 libjansson4 libcurl4 libsodium23 age \
       'libabsl20220623' git gnupg openssh-client ca-certificates openssl \
+      ansible \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 ferry \
  && useradd --system --uid 10001 --gid ferry --home-dir /var/lib/ferry --create-home ferry \

@@ -207,6 +207,16 @@ absl::Status DeploymentRunner::Execute(Exec& ex, std::string* failure) {
       if (!s.ok()) return s;
       StepSaved();
       absl::Status applied_status = ex.target->Apply(ex.scope, obj, previous, deadline, &stopping_);
+      // Results inside the apply that are steps of their own (an Ansible
+      // run's tasks on each host), recorded and audited before its outcome.
+      for (const TaskStep& task : ex.target->TakeTaskSteps(ex.scope)) {
+        v1::DeploymentStep t = NewStep(ex, v1::STEP_KIND_TASK, wave, "");
+        *t.mutable_object() = task.object.ToProto();
+        t.set_action(task.action);
+        EndStep(t, task.result, task.message);
+        s = SaveStep(ex, t, nullptr);
+        if (!s.ok()) return s;
+      }
       if (!applied_status.ok() && stopping_) return absl::AbortedError("deployer stopping");
       if (!applied_status.ok()) {
         EndStep(step, v1::STEP_RESULT_FAILED, std::string(applied_status.message()));

@@ -26,6 +26,7 @@
 #include "services/deployer/host/self_protection.h"
 #include "services/deployer/host/workload_identity.h"
 #include "services/deployer/host/workload_policy.h"
+#include "services/deployer/ansible/ansible_target.h"
 #include "services/deployer/kubernetes/kubernetes_target.h"
 #include "services/deployer/target_router.h"
 #include "services/deployer/lease_keeper.h"
@@ -111,6 +112,24 @@ int main(int argc, char** argv) {
   app.add_flag("--insecure-workloads-as-root", workload_options.root_deployer_runs_workloads_as_itself,
                "Tests and throwaway trials only: a root deployer runs the workloads of environments without runAs as "
                "root when --workload-user is unset (otherwise they are refused)");
+  ferry::deployer::ansible::PlaybookOptions ansible_options;
+  ferry::config::AddFlag(app, "--ansible-playbook-path", ansible_options.ansible_playbook_path,
+                         "ansible-playbook of the Ansible target (Debian's ansible package)");
+  ferry::config::AddFlag(app, "--ansible-scratch-dir", ansible_options.scratch_root,
+                         "Directory under which each Ansible run gets (and loses) its scratch folder");
+  ferry::config::AddDurationFlag(app, "--ansible-timeout", ansible_options.timeout,
+                                 "Longest one ansible-playbook run (check or apply) may take before it is killed");
+  ferry::config::AddFlag(app, "--ansible-memory-limit-mb", ansible_options.memory_limit_mb,
+                         "Address-space limit of an ansible-playbook run and each of its processes, MiB (0: none)");
+  ferry::config::AddFlag(app, "--ansible-cpu-seconds", ansible_options.cpu_seconds,
+                         "CPU-time limit of an ansible-playbook run's processes, seconds (0: none)");
+  ferry::config::AddFlag(app, "--ansible-file-size-limit-mb", ansible_options.file_size_limit_mb,
+                         "Largest file an ansible-playbook run may write, MiB (0: none)");
+  size_t ansible_max_output_mb = ansible_options.max_output_bytes >> 20;
+  ferry::config::AddFlag(app, "--ansible-max-output-mb", ansible_max_output_mb,
+                         "Largest JSON result of one ansible-playbook run kept, MiB; more fails the run");
+  ferry::config::AddFlag(app, "--ansible-forks", ansible_options.forks, "Hosts one ansible-playbook run works on at once")
+      ->check(CLI::Range(1, 256));
   ferry::deployer::secrets::SecretFlags secret_flags;
   ferry::config::AddFlag(app, "--secrets-key-file", secret_flags.secrets_key_file,
                          "The deployer's secrets key (`ferry-secrets keygen`, mode 0600): opens values sealed to it "
@@ -233,7 +252,11 @@ int main(int argc, char** argv) {
   ferry::deployer::kubernetes::KubernetesTargetFactory kube_targets{
       "/var/run/secrets/kubernetes.io/serviceaccount", kube_host ? kube_host : "", kube_port ? kube_port : "",
       static_cast<size_t>(kube_max_watches)};
-  ferry::deployer::TargetRouter targets{&host_targets, &kube_targets};
+  ansible_options.max_output_bytes = ansible_max_output_mb << 20;
+  ferry::SystemClock ansible_clock;
+  ferry::deployer::ansible::AnsibleTargetFactory ansible_targets{ansible_options, workload_policy, &secret_resolver,
+                                                                &ansible_clock};
+  ferry::deployer::TargetRouter targets{&host_targets, &kube_targets, &ansible_targets};
   // AcknowledgePlan and ReportPlanResult are idempotent: when the planner is
   // momentarily out of handler threads, gRPC retries them after a short
   // backoff instead of failing the hand-off.

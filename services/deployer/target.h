@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "ferry/v1/common.pb.h"
+#include "ferry/v1/deployer.pb.h"
 
 namespace ferry::deployer {
 
@@ -71,6 +72,15 @@ struct DryRunResult {
   std::string conflict;  // Fields other managers own (the apply would fail unless forced); empty if none.
 };
 
+// One result inside an Apply that is a step of its own in the deployment
+// (an Ansible task on one host): object, outcome and message.
+struct TaskStep {
+  ObjectKey object;  // e.g. ansible.ferry.dev/AnsibleTask/<host>/<task>
+  v1::ObjectAction action = v1::OBJECT_ACTION_NOOP;  // UPDATE when it changed something
+  v1::StepResult result = v1::STEP_RESULT_SUCCEEDED;
+  std::string message;
+};
+
 // Reads a file of the application's folder at the revision being deployed.
 // `path` is relative to the folder of the manifest that refers to it.
 using FileFetcher = std::function<absl::StatusOr<std::string>(const std::string& source_path, const std::string& path)>;
@@ -124,6 +134,13 @@ class Target {
   // Changes nothing. UNIMPLEMENTED for targets that cannot tell (the host
   // target: its objects have no server-side defaults).
   virtual absl::StatusOr<DryRunResult> DryRun(const AppScope& app, const TargetObject& desired) = 0;
+  // The results inside the last Apply of `app` that are steps of their own
+  // (an Ansible run's tasks), in order, whether the Apply succeeded or not;
+  // cleared by the call. Targets whose Apply is one step return none.
+  virtual std::vector<TaskStep> TakeTaskSteps(const AppScope& app) {
+    (void)app;
+    return {};
+  }
   // Whether someone else changed an object of `app` since the last call (a
   // target that watches its objects knows; others answer false and are
   // checked by the periodic drift pass only). Clears the mark.

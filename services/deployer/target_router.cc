@@ -11,9 +11,12 @@ absl::StatusOr<Target*> TargetRouter::For(const v1::DeployTarget& target) {
     case v1::TARGET_KIND_KUBERNETES:
       if (kubernetes_ == nullptr) return absl::InvalidArgumentError("target: this deployer has no Kubernetes target");
       return kubernetes_->For(target);
+    case v1::TARGET_KIND_ANSIBLE:
+      if (ansible_ == nullptr) return absl::InvalidArgumentError("target: this deployer has no Ansible target");
+      return ansible_->For(target);
     default:
       return absl::InvalidArgumentError(
-          absl::StrCat("target: kind ", static_cast<int>(target.kind()), " is not host or kubernetes"));
+          absl::StrCat("target: kind ", static_cast<int>(target.kind()), " is not host, kubernetes or ansible"));
   }
 }
 

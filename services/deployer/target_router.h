@@ -4,16 +4,19 @@
 
 namespace ferry::deployer {
 
-// Hands each DeployTarget to the factory of its kind: host or Kubernetes.
-// Thread-safe as its factories are.
+// Hands each DeployTarget to the factory of its kind: host, Kubernetes or
+// Ansible (a null factory: that kind is refused). Thread-safe as its
+// factories are.
 class TargetRouter final : public TargetFactory {
  public:
-  TargetRouter(TargetFactory* host, TargetFactory* kubernetes) : host_(host), kubernetes_(kubernetes) {}
+  TargetRouter(TargetFactory* host, TargetFactory* kubernetes, TargetFactory* ansible = nullptr)
+      : host_(host), kubernetes_(kubernetes), ansible_(ansible) {}
   absl::StatusOr<Target*> For(const v1::DeployTarget& target) override;
 
  private:
   TargetFactory* const host_;
   TargetFactory* const kubernetes_;
+  TargetFactory* const ansible_;
 };
 
 }  // namespace ferry::deployer

@@ -77,14 +77,84 @@ class Parser {
       Fail(node, f + ".kubeconfig", "is required (an absolute path on the deployer's machine), or inCluster: true");
   }
 
+  v1::SecretRef SecretRefOf(const YAML::Node& node, const std::string& f) const {
+    Keys(node, f, {"file", "env", "vault"});
+    if (node.size() != 1) Fail(node, f, "needs exactly one of file, env or vault");
+    v1::SecretRef ref;
+    if (node["file"]) ref.set_file(Str(node["file"], f + ".file"));
+    if (node["env"]) ref.set_env(Str(node["env"], f + ".env"));
+    if (node["vault"]) {
+      Keys(node["vault"], f + ".vault", {"path", "field"});
+      if (!node["vault"]["path"] || !node["vault"]["field"]) Fail(node["vault"], f + ".vault", "needs path and field");
+      ref.mutable_vault()->set_path(Str(node["vault"]["path"], f + ".vault.path"));
+      ref.mutable_vault()->set_field(Str(node["vault"]["field"], f + ".vault.field"));
+    }
+    return ref;
+  }
+
+  v1::HostRunAs RunAs(const YAML::Node& r, const std::string& rf) const {
+    Keys(r, rf, {"user", "group", "allowRoot"});
+    if (!r["user"]) Fail(r, rf + ".user", "is required (a user name or a uid)");
+    v1::HostRunAs run_as;
+    run_as.set_user(Str(r["user"], rf + ".user"));
+    if (r["group"]) run_as.set_group(Str(r["group"], rf + ".group"));
+    if (r["allowRoot"]) run_as.set_allow_root(Bool(r["allowRoot"], rf + ".allowRoot"));
+    return run_as;
+  }
+
+  // ansible: {inventory, connection: local|ssh, extraVars, secretVars,
+  // sshPrivateKey, knownHostsFile, sshUser, runAs}.
+  void AnsibleTarget(const YAML::Node& node, const std::string& f, v1::DeployTarget* target) const {
+    if (node.IsNull()) {
+      target->set_kind(v1::TARGET_KIND_ANSIBLE);
+      target->mutable_ansible();
+      return;
+    }
+    Keys(node, f, {"inventory", "connection", "extraVars", "secretVars", "sshPrivateKey", "knownHostsFile", "sshUser",
+                   "runAs"});
+    target->set_kind(v1::TARGET_KIND_ANSIBLE);
+    v1::AnsibleTargetConfig* a = target->mutable_ansible();
+    if (node["inventory"]) a->set_inventory(Str(node["inventory"], f + ".inventory"));
+    std::string connection = node["connection"] ? Str(node["connection"], f + ".connection") : "local";
+    if (connection == "local") a->set_connection(v1::ANSIBLE_CONNECTION_LOCAL);
+    else if (connection == "ssh") a->set_connection(v1::ANSIBLE_CONNECTION_SSH);
+    else Fail(node["connection"], f + ".connection", "must be local or ssh, got \"" + connection + "\"");
+    if (node["extraVars"]) {
+      if (!node["extraVars"].IsMap()) Fail(node["extraVars"], f + ".extraVars", "must be a mapping");
+      for (const auto& kv : node["extraVars"]) {
+        std::string key = kv.first.as<std::string>();
+        (*a->mutable_extra_vars())[key] = Str(kv.second, f + ".extraVars." + key);
+      }
+    }
+    if (node["secretVars"]) {
+      if (!node["secretVars"].IsMap()) Fail(node["secretVars"], f + ".secretVars", "must be a mapping");
+      for (const auto& kv : node["secretVars"]) {
+        std::string key = kv.first.as<std::string>();
+        (*a->mutable_secret_vars())[key] = SecretRefOf(kv.second, f + ".secretVars." + key);
+      }
+    }
+    if (node["sshPrivateKey"]) *a->mutable_ssh_private_key() = SecretRefOf(node["sshPrivateKey"], f + ".sshPrivateKey");
+    if (node["knownHostsFile"]) a->set_known_hosts_file(Str(node["knownHostsFile"], f + ".knownHostsFile"));
+    if (node["sshUser"]) a->set_ssh_user(Str(node["sshUser"], f + ".sshUser"));
+    if (node["runAs"]) *a->mutable_run_as() = RunAs(node["runAs"], f + ".runAs");
+    if (a->connection() == v1::ANSIBLE_CONNECTION_SSH) {
+      if (!node["sshPrivateKey"]) Fail(node, f + ".sshPrivateKey", "is required for connection ssh ({file|env|vault})");
+      if (!node["knownHostsFile"]) Fail(node, f + ".knownHostsFile", "is required for connection ssh (host keys are always checked)");
+    }
+  }
+
   v1::Environment Environment(const std::string& id, const YAML::Node& node) const {
     const std::string f = "environments." + id;
     v1::Environment env;
     env.set_id(id);
-    if (node.IsNull()) Fail(node, f, "needs a target (host: {rootDir: ...} or kubernetes: {...})");
-    Keys(node, f, {"host", "kubernetes", "approval", "promoteFrom", "syncWindows", "deployer", "requiredChecks"});
-    if (node["host"] && node["kubernetes"]) Fail(node, f, "has both host and kubernetes; an environment has one target");
-    if (node["kubernetes"]) {
+    if (node.IsNull()) Fail(node, f, "needs a target (host: {rootDir: ...}, kubernetes: {...} or ansible: {...})");
+    Keys(node, f, {"host", "kubernetes", "ansible", "approval", "promoteFrom", "syncWindows", "deployer",
+                    "requiredChecks"});
+    if ((node["host"] ? 1 : 0) + (node["kubernetes"] ? 1 : 0) + (node["ansible"] ? 1 : 0) > 1)
+      Fail(node, f, "has more than one of host, kubernetes and ansible; an environment has one target");
+    if (node["ansible"]) {
+      AnsibleTarget(node["ansible"], f + ".ansible", env.mutable_target());
+    } else if (node["kubernetes"]) {
       KubernetesTarget(node["kubernetes"], f + ".kubernetes", env.mutable_target());
     } else {
       if (!node["host"]) Fail(node, f + ".host", "is required (host: {rootDir: /absolute/dir} or kubernetes: {...})");
@@ -170,7 +240,8 @@ class Parser {
     if (render == "plain") app.set_render_method(v1::RENDER_METHOD_PLAIN);
     else if (render == "kustomize") app.set_render_method(v1::RENDER_METHOD_KUSTOMIZE);
     else if (render == "helm") app.set_render_method(v1::RENDER_METHOD_HELM);
-    else Fail(node["render"], f + ".render", "unknown render method \"" + render + "\" (must be plain, kustomize or helm)");
+    else if (render == "ansible") app.set_render_method(v1::RENDER_METHOD_ANSIBLE);
+    else Fail(node["render"], f + ".render", "unknown render method \"" + render + "\" (must be plain, kustomize, helm or ansible)");
     if (node["helm"]) {
       const YAML::Node& h = node["helm"];
       Keys(h, f + ".helm", {"valuesFiles", "releaseName", "namespace"});

@@ -36,6 +36,8 @@ std::string MethodLabel(v1::RenderMethod method) {
       return "kustomize";
     case v1::RENDER_METHOD_HELM:
       return "helm";
+    case v1::RENDER_METHOD_ANSIBLE:
+      return "ansible";
     default:
       return "unknown";
   }

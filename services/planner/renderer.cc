@@ -20,6 +20,7 @@
 #include "common/process/run_process.h"
 #include "common/status/status_macros.h"
 #include "re2/re2.h"
+#include "services/planner/ansible_bundle.h"
 #include "services/planner/bounded_yaml_reader.h"
 #include "services/planner/manifest_parser.h"
 #include "services/planner/render_failure.h"
@@ -185,6 +186,8 @@ std::string Renderer::Version(v1::RenderMethod method) {
   switch (method) {
     case v1::RENDER_METHOD_PLAIN:
       return "plain/1";
+    case v1::RENDER_METHOD_ANSIBLE:
+      return "ansible-bundle/1";
     case v1::RENDER_METHOD_KUSTOMIZE:
       if (kubectl_version_.empty())
         kubectl_version_ = ToolVersion(options_.kubectl_path, {"version", "--client"}, "kustomize/", ToolSandbox());
@@ -263,6 +266,7 @@ absl::StatusOr<RenderInputs> Renderer::CollectInputs(const v1::Application& app,
   inputs.roots.push_back(app.path());
   switch (app.render_method()) {
     case v1::RENDER_METHOD_PLAIN:
+    case v1::RENDER_METHOD_ANSIBLE:
       break;
     case v1::RENDER_METHOD_KUSTOMIZE:
       RETURN_IF_ERROR(CollectKustomizeInputs(app, commit, inputs.roots));
@@ -281,7 +285,7 @@ absl::StatusOr<RenderInputs> Renderer::CollectInputs(const v1::Application& app,
     default:
       return RenderFailure(absl::StatusCode::kInvalidArgument,
                            absl::StrCat("unknown render method ", static_cast<int>(app.render_method()),
-                                        " (render_method must be plain, kustomize or helm)"));
+                                        " (render_method must be plain, kustomize, helm or ansible)"));
   }
   std::string key_material = absl::StrCat(Version(app.render_method()), "\n", app.render_method(), "\n", app.id(), "\n",
                                           app.path(), "\n", app.helm().SerializeAsString(), "\n");
@@ -493,10 +497,16 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::Render(const v1::Application
     case v1::RENDER_METHOD_HELM:
       manifests = RenderWithTool(app, files);
       break;
+    case v1::RENDER_METHOD_ANSIBLE: {
+      absl::StatusOr<v1::Manifest> bundle = AnsibleBundle(app, files, static_cast<size_t>(options_.parse_limits.max_manifest_bytes));
+      if (!bundle.ok()) return bundle.status();
+      manifests = std::vector<v1::Manifest>{*std::move(bundle)};
+      break;
+    }
     default:
       return RenderFailure(absl::StatusCode::kInvalidArgument,
                            absl::StrCat("unknown render method ", static_cast<int>(app.render_method()),
-                                        " (render_method must be plain, kustomize or helm)"));
+                                        " (render_method must be plain, kustomize, helm or ansible)"));
   }
   if (!manifests.ok()) return manifests.status();
   RETURN_IF_ERROR(CheckAndSortManifests(*manifests));

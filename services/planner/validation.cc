@@ -36,11 +36,12 @@ absl::Status ValidateApplication(v1::Application& app, const std::set<std::strin
     case v1::RENDER_METHOD_PLAIN:
     case v1::RENDER_METHOD_KUSTOMIZE:
     case v1::RENDER_METHOD_HELM:
+    case v1::RENDER_METHOD_ANSIBLE:
       break;
     default:
       return absl::InvalidArgumentError(absl::StrCat("application.render_method: unknown render method ",
                                                      static_cast<int>(app.render_method()),
-                                                     " (must be plain, kustomize or helm)"));
+                                                     " (must be plain, kustomize, helm or ansible)"));
   }
   if (app.has_helm() && app.render_method() != v1::RENDER_METHOD_HELM) {
     return absl::InvalidArgumentError("application.helm: only allowed with render method helm");
@@ -166,6 +167,67 @@ absl::Status ValidateRunAs(const v1::HostTargetConfig& host) {
   return absl::OkStatus();
 }
 
+// An Ansible target: the inventory stays inside the application folder, ssh
+// has a key and a known_hosts file, variable names are Ansible identifiers.
+absl::Status ValidateAnsibleTarget(const v1::DeployTarget& target) {
+  if (!target.has_ansible()) {
+    return absl::InvalidArgumentError("environment.target.ansible: is required for TARGET_KIND_ANSIBLE");
+  }
+  const v1::AnsibleTargetConfig& a = target.ansible();
+  if (!a.inventory().empty()) {
+    absl::StatusOr<std::string> inv = NormalizeRepoPath(a.inventory(), "environment.target.ansible.inventory");
+    if (!inv.ok() || a.inventory()[0] == '/') {
+      return absl::InvalidArgumentError(absl::StrCat("environment.target.ansible.inventory: \"", a.inventory(),
+                                                     "\" must be a path inside the application folder"));
+    }
+  }
+  auto valid_var = [](const std::string& name) {
+    if (name.empty() || name.size() > 128 || (name[0] >= '0' && name[0] <= '9')) return false;
+    for (char c : name)
+      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) return false;
+    return true;
+  };
+  for (const auto& [name, value] : a.extra_vars()) {
+    if (!valid_var(name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("environment.target.ansible.extra_vars: \"", name, "\" is not a variable name ([A-Za-z_][A-Za-z0-9_]*)"));
+    }
+  }
+  for (const auto& [name, ref] : a.secret_vars()) {
+    if (!valid_var(name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("environment.target.ansible.secret_vars: \"", name, "\" is not a variable name ([A-Za-z_][A-Za-z0-9_]*)"));
+    }
+    if (a.extra_vars().count(name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("environment.target.ansible.secret_vars: \"", name, "\" is also in extra_vars"));
+    }
+    if (ref.source_case() == v1::SecretRef::SOURCE_NOT_SET) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("environment.target.ansible.secret_vars.", name, ": needs file, env or vault"));
+    }
+  }
+  if (a.connection() == v1::ANSIBLE_CONNECTION_SSH) {
+    if (a.ssh_private_key().source_case() == v1::SecretRef::SOURCE_NOT_SET) {
+      return absl::InvalidArgumentError(
+          "environment.target.ansible.ssh_private_key: is required for connection ssh (a secret source: file, env or vault)");
+    }
+    if (a.known_hosts_file().empty() || a.known_hosts_file()[0] != '/') {
+      return absl::InvalidArgumentError(
+          "environment.target.ansible.known_hosts_file: is required for connection ssh (an absolute path on the "
+          "deployer's machine; host keys are always checked)");
+    }
+  } else if (a.connection() != v1::ANSIBLE_CONNECTION_LOCAL && a.connection() != v1::ANSIBLE_CONNECTION_UNSPECIFIED) {
+    return absl::InvalidArgumentError("environment.target.ansible.connection: must be local or ssh");
+  }
+  if (a.has_run_as()) {
+    v1::HostTargetConfig host;
+    *host.mutable_run_as() = a.run_as();
+    RETURN_IF_ERROR(ValidateRunAs(host));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateTarget(const v1::DeployTarget& target) {
   if (target.kind() == v1::TARGET_KIND_KUBERNETES) {
     if (!target.has_kubernetes()) {
@@ -184,10 +246,11 @@ absl::Status ValidateTarget(const v1::DeployTarget& target) {
     if (!k.namespace_().empty()) RETURN_IF_ERROR(ValidateId(k.namespace_(), "environment.target.kubernetes.namespace"));
     return absl::OkStatus();
   }
+  if (target.kind() == v1::TARGET_KIND_ANSIBLE) return ValidateAnsibleTarget(target);
   if (target.kind() != v1::TARGET_KIND_HOST || !target.has_host()) {
     return absl::InvalidArgumentError(
-        "environment.target: must be a host target with host.root_dir (kind TARGET_KIND_HOST) or a Kubernetes "
-        "target (kind TARGET_KIND_KUBERNETES)");
+        "environment.target: must be a host target with host.root_dir (kind TARGET_KIND_HOST), a Kubernetes "
+        "target (kind TARGET_KIND_KUBERNETES) or an Ansible target (kind TARGET_KIND_ANSIBLE)");
   }
   const std::string& root = target.host().root_dir();
   if (root.empty() || root[0] != '/') {
