@@ -43,8 +43,12 @@ absl::StatusOr<std::vector<v1::CommitCheck>> GrpcCheckSource::ListChecks(const s
   return std::vector<v1::CommitCheck>(response.checks().begin(), response.checks().end());
 }
 
+std::unique_ptr<ReviewEventStream> OpenReviewEventStream(v1::RepoWatcher::Stub* stub, const std::string& cursor) {
+  return std::make_unique<GrpcReviewEventStream>(stub, cursor);
+}
+
 std::unique_ptr<ReviewEventStream> GrpcCheckSource::WatchReviewEvents(const std::string& cursor) {
-  return std::make_unique<GrpcReviewEventStream>(stub_.get(), cursor);
+  return OpenReviewEventStream(stub_.get(), cursor);
 }
 
 }  // namespace ferry::planner

@@ -10,6 +10,12 @@
 
 namespace ferry::planner {
 
+// The repo-watcher's WatchReviewEvents from `cursor`, opened without waiting
+// for a connection (an unreachable repo-watcher ends the stream at once with
+// UNAVAILABLE, so a consumer reconnects with backoff and stops promptly).
+// The checks (GrpcCheckSource) and the previews (GrpcReviewEventSource) use it.
+std::unique_ptr<ReviewEventStream> OpenReviewEventStream(v1::RepoWatcher::Stub* stub, const std::string& cursor);
+
 // CheckSource over ferry.v1.RepoWatcher (ListChecks, WatchReviewEvents).
 // Thread-safe.
 class GrpcCheckSource final : public CheckSource {

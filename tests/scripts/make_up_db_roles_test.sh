@@ -55,7 +55,7 @@ echo "ok: no trust; TCP needs each role's password"
 
 # The secrets: a 0700 folder, 0600 files, in no log and no command line.
 [[ $(stat -c %a "$home/db") == 700 ]] || fail "$home/db is mode $(stat -c %a "$home/db")"
-for role in migrator repo_watcher planner deployer audit; do
+for role in migrator repo_watcher planner deployer audit notifier; do
   for f in "$home/db/$role.password" "$home/db/$role.pgpass"; do
     [[ $(stat -c %a "$f") == 600 ]] || fail "$f is mode $(stat -c %a "$f")"
   done
@@ -70,8 +70,8 @@ echo "ok: passwords mode 0600 in $home/db, in no log, command line or environmen
 # Each service logged in as its own role; nothing else but us as postgres.
 sessions=$(superuser -d ferry -c "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = 'ferry' AND pid <> pg_backend_pid() ORDER BY 1" | tr '\n' ' ')
 echo "  sessions on ferry: $sessions"
-[[ "$sessions" == "ferry_audit ferry_deployer ferry_planner ferry_repo_watcher " ]] ||
-  fail "want exactly the four service roles connected, got: $sessions"
+[[ "$sessions" == "ferry_audit ferry_deployer ferry_notifier ferry_planner ferry_repo_watcher " ]] ||
+  fail "want exactly the five service roles connected, got: $sessions"
 owners=$(superuser -d ferry -c "SELECT string_agg(DISTINCT pg_get_userbyid(nspowner), ',') FROM pg_namespace WHERE nspname IN ('repo_watcher','planner','deployer','audit','access')")
 [[ "$owners" == ferry_owner ]] || fail "schemas owned by $owners"
 
