@@ -44,7 +44,7 @@ void Prepare(postgres::ConnectionPool* pool) {
                 "WHERE repository_id = $1 ORDER BY ref");
   pool->Prepare("rw_status_record",
                 "UPDATE repo_watcher.repository_status SET last_check_time = to_timestamp($2), "
-                "last_fetch_time = CASE WHEN $3 < 0 THEN last_fetch_time ELSE to_timestamp($3) END, last_error = $4, "
+                "last_fetch_time = CASE WHEN $3::float8 < 0 THEN last_fetch_time ELSE to_timestamp($3::float8) END, last_error = $4, "
                 "last_error_time = CASE WHEN $4 = '' THEN last_error_time ELSE to_timestamp($2) END, "
                 "consecutive_failures = $5, next_check_time = to_timestamp($6) WHERE repository_id = $1");
   pool->Prepare("rw_order_lock", "SELECT pg_advisory_xact_lock($1)");
@@ -83,9 +83,12 @@ Timestamp FromEpoch(double seconds) {
   return TimeUtil::NanosecondsToTimestamp(static_cast<int64_t>(seconds * 1e9));
 }
 
-bool SetTime(const pqxx::field& f, Timestamp* out) {
+// Sets the timestamp `mut()` returns to a nullable column's time; a NULL
+// leaves the field unset (calling mut() would set it, to the epoch).
+template <typename Mutable>
+bool SetTime(const pqxx::field& f, Mutable mut) {
   if (f.is_null()) return false;
-  *out = FromEpoch(f.as<double>());
+  *mut() = FromEpoch(f.as<double>());
   return true;
 }
 
@@ -93,8 +96,8 @@ absl::StatusOr<v1::Repository> RepoFromRow(const pqxx::row& row) {
   v1::Repository repo;
   pqxx::binarystring spec(row[0]);
   if (!repo.ParseFromString(spec.str())) return absl::InternalError("stored repository spec is corrupt");
-  SetTime(row[1], repo.mutable_create_time());
-  SetTime(row[2], repo.mutable_update_time());
+  SetTime(row[1], [&] { return repo.mutable_create_time(); });
+  SetTime(row[2], [&] { return repo.mutable_update_time(); });
   return repo;
 }
 
@@ -105,7 +108,7 @@ absl::StatusOr<v1::Revision> RevisionFromRow(const pqxx::row& row) {
   std::string cursor = row[0].as<std::string>();
   rev.set_id(cursor);
   rev.set_cursor(cursor);
-  SetTime(row[1], rev.mutable_detect_time());
+  SetTime(row[1], [&] { return rev.mutable_detect_time(); });
   return rev;
 }
 
@@ -133,8 +136,8 @@ absl::StatusOr<v1::Repository> PostgresRepositoryStore::Create(const v1::Reposit
     pqxx::row row = txn.exec_prepared1("rw_repo_insert", repo.id(), repo.url(), pqxx::binarystring(SpecBytes(repo)));
     txn.exec_prepared0("rw_status_insert", repo.id());
     v1::Repository out = repo;
-    SetTime(row[0], out.mutable_create_time());
-    SetTime(row[1], out.mutable_update_time());
+    SetTime(row[0], [&] { return out.mutable_create_time(); });
+    SetTime(row[1], [&] { return out.mutable_update_time(); });
     absl::Status s = outbox_->Enqueue(txn, audit);
     if (!s.ok()) return s;
     return out;
@@ -175,8 +178,8 @@ absl::StatusOr<v1::Repository> PostgresRepositoryStore::Update(const v1::Reposit
       return absl::AbortedError(absl::StrCat("repository \"", repo.id(), "\" was changed meanwhile"));
     }
     v1::Repository out = repo;
-    SetTime(r[0][0], out.mutable_create_time());
-    SetTime(r[0][1], out.mutable_update_time());
+    SetTime(r[0][0], [&] { return out.mutable_create_time(); });
+    SetTime(r[0][1], [&] { return out.mutable_update_time(); });
     absl::Status s = outbox_->Enqueue(txn, audit);
     if (!s.ok()) return s;
     return out;
@@ -198,18 +201,18 @@ absl::StatusOr<v1::RepositoryStatus> PostgresRepositoryStore::GetStatus(const st
         if (r.empty()) return absl::NotFoundError(absl::StrCat("repository \"", id, "\" not found"));
         v1::RepositoryStatus st;
         st.set_repository_id(id);
-        SetTime(r[0][0], st.mutable_last_check_time());
-        SetTime(r[0][1], st.mutable_last_fetch_time());
+        SetTime(r[0][0], [&] { return st.mutable_last_check_time(); });
+        SetTime(r[0][1], [&] { return st.mutable_last_fetch_time(); });
         st.set_last_error(r[0][2].as<std::string>());
-        SetTime(r[0][3], st.mutable_last_error_time());
+        SetTime(r[0][3], [&] { return st.mutable_last_error_time(); });
         st.set_consecutive_failures(r[0][4].as<int>());
-        SetTime(r[0][5], st.mutable_next_check_time());
+        SetTime(r[0][5], [&] { return st.mutable_next_check_time(); });
         for (const auto& row : txn.exec_prepared("rw_refs_get", id)) {
           v1::RefState* ref = st.add_refs();
           ref->set_ref(row[0].as<std::string>());
           ref->set_sha(row[1].as<std::string>());
           ref->set_accepted_sha(row[2].as<std::string>());
-          SetTime(row[3], ref->mutable_update_time());
+          SetTime(row[3], [&] { return ref->mutable_update_time(); });
         }
         return st;
       });
@@ -251,7 +254,7 @@ absl::StatusOr<v1::Revision> PostgresRepositoryStore::RecordRevision(const v1::R
     std::string cursor = row[0].as<std::string>();
     stored.set_id(cursor);
     stored.set_cursor(cursor);
-    SetTime(row[1], stored.mutable_detect_time());
+    SetTime(row[1], [&] { return stored.mutable_detect_time(); });
     v1::Event event = audit;
     (*event.mutable_details()->mutable_fields())["cursor"].set_string_value(cursor);
     absl::Status s = outbox_->Enqueue(txn, event);

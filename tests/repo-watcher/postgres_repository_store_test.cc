@@ -83,6 +83,8 @@ TEST_F(PostgresRepositoryStoreTest, RefMovesAreCompareAndSetAndRejectedTipsKeepT
   ASSERT_TRUE(r2.ok());
   auto status = store_->GetStatus("apps");
   ASSERT_TRUE(status.ok());
+  // Times never recorded stay unset (not 1970-01-01).
+  EXPECT_FALSE(status->has_last_error_time()) << status->DebugString();
   ASSERT_EQ(status->refs_size(), 1);
   EXPECT_EQ(status->refs(0).sha(), b);
   EXPECT_EQ(status->refs(0).accepted_sha(), a);
