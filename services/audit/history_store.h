@@ -34,7 +34,8 @@ struct ChangeCursor {
 
 // Read-only queries of the deployment history in the audit log (the
 // events table's deployment outcome events and their partial indexes,
-// schema/004_deployment_history.sql). An empty application or environment
+// schema/004_deployment_history.sql, and the live intervals derived from
+// them in the append's transaction, schema/005_deployed_intervals.sql). An empty application or environment
 // matches all. Thread-safe.
 class HistoryStore {
  public:

@@ -28,40 +28,36 @@ constexpr char kOutcomeColumns[] =
     " coalesce(e.details->>'previous_sha', ''), coalesce(e.details->>'manifests_digest', '')";
 constexpr int kOutcomeColumnCount = 17;
 
-// Pairs are found by a skip scan of events_succeeded_target_time (one probe
-// per pair, not a pass over every success), then each pair's last success
-// at or before $1 by one backward probe.
+// What was live at T: the intervals of schema/005_deployed_intervals.sql
+// that contain it (an index-only scan of deployed_intervals_live), each
+// joined to its DEPLOYMENT_SUCCEEDED event by primary key. One index descent
+// for all pairs; the skip scan and per-pair probe it replaced took 2,000.
 const std::string kStateAt = absl::StrCat(
-    "WITH RECURSIVE targets (application_id, environment_id) AS ("
-    " (SELECT application_id, environment_id FROM audit.events WHERE action = " FERRY_SUCCEEDED
-    "   ORDER BY application_id, environment_id LIMIT 1)"
-    " UNION ALL"
-    " SELECT n.application_id, n.environment_id FROM targets t CROSS JOIN LATERAL"
-    "  (SELECT application_id, environment_id FROM audit.events WHERE action = " FERRY_SUCCEEDED
-    "    AND (application_id, environment_id) > (t.application_id, t.environment_id)"
-    "    ORDER BY application_id, environment_id LIMIT 1) n)"
-    " SELECT ",
-    kOutcomeColumns,
-    " FROM targets t CROSS JOIN LATERAL"
-    " (SELECT * FROM audit.events x WHERE x.action = " FERRY_SUCCEEDED
-    "   AND x.application_id = t.application_id AND x.environment_id = t.environment_id"
-    "   AND x.event_time <= " FERRY_AT("$1") " ORDER BY x.event_time DESC, x.sequence DESC LIMIT 1) e"
-    " WHERE ($2::text = '' OR t.application_id = $2::text) AND ($3::text = '' OR t.environment_id = $3::text)"
-    " ORDER BY t.application_id, t.environment_id");
+    "SELECT ", kOutcomeColumns,
+    " FROM audit.deployed_intervals i JOIN audit.events e ON e.sequence = i.sequence"
+    " WHERE i.live @> " FERRY_AT("$1")
+    " AND ($2::text = '' OR i.application_id = $2::text) AND ($3::text = '' OR i.environment_id = $3::text)"
+    " ORDER BY i.application_id, i.environment_id");
 
 // The pairs with a success in [$1, $2) (a range scan of
-// events_deployment_outcome_time), then per pair one backward probe for the
-// last success before each end: work in proportion to what changed in the
-// range, not to every pair there is. The first column says which end.
+// deployed_intervals_from), each with the last of those successes (live at
+// the end of the range: nothing of the pair came after it before $2) and one
+// backward probe of deployed_intervals_pair_from for its last success before
+// $1: work in proportion to what changed in the range, not to every pair
+// there is. The last column says which end.
 const std::string kMovedBetween = absl::StrCat(
-    "WITH moved AS (SELECT DISTINCT application_id, environment_id FROM audit.events"
-    "  WHERE action = " FERRY_SUCCEEDED " AND event_time >= " FERRY_AT("$1") " AND event_time < " FERRY_AT("$2")
-    "  AND ($3::text = '' OR application_id = $3::text) AND ($4::text = '' OR environment_id = $4::text)),"
-    " ends (after, at) AS (VALUES (false, " FERRY_AT("$1") "), (true, " FERRY_AT("$2") "))"
-    " SELECT ", kOutcomeColumns, ", ends.after FROM moved m CROSS JOIN ends CROSS JOIN LATERAL"
-    " (SELECT * FROM audit.events x WHERE x.action = " FERRY_SUCCEEDED
-    "   AND x.application_id = m.application_id AND x.environment_id = m.environment_id"
-    "   AND x.event_time < ends.at ORDER BY x.event_time DESC, x.sequence DESC LIMIT 1) e"
+    "WITH moved AS (SELECT DISTINCT ON (application_id, environment_id) application_id, environment_id, sequence"
+    "  FROM audit.deployed_intervals WHERE valid_from >= " FERRY_AT("$1") " AND valid_from < " FERRY_AT("$2")
+    "  AND ($3::text = '' OR application_id = $3::text) AND ($4::text = '' OR environment_id = $4::text)"
+    "  ORDER BY application_id, environment_id, valid_from DESC, sequence DESC),"
+    " ends (sequence, after) AS ("
+    "  SELECT m.sequence, true FROM moved m"
+    "  UNION ALL"
+    "  SELECT b.sequence, false FROM moved m CROSS JOIN LATERAL"
+    "   (SELECT d.sequence FROM audit.deployed_intervals d WHERE d.application_id = m.application_id"
+    "     AND d.environment_id = m.environment_id AND d.valid_from < " FERRY_AT("$1")
+    "     ORDER BY d.valid_from DESC, d.sequence DESC LIMIT 1) b)"
+    " SELECT ", kOutcomeColumns, ", ends.after FROM ends JOIN audit.events e ON e.sequence = ends.sequence"
     " ORDER BY e.application_id, e.environment_id");
 
 const std::string kOutcomes = absl::StrCat(

@@ -6,7 +6,8 @@
 -- SELECT and INSERT on events and checkpoints, SELECT and UPDATE on
 -- chain_head. Nothing more: no UPDATE, DELETE or TRUNCATE of events or
 -- checkpoints (the triggers refuse them too), and, not being the owner, no
--- DROP TRIGGER, ALTER or DROP.
+-- DROP TRIGGER, ALTER or DROP. deployed_intervals (005) is read-only to both:
+-- the owner's trigger maintains it on each append.
 GRANT USAGE ON SCHEMA audit TO ferry_audit;
 REVOKE ALL ON ALL TABLES IN SCHEMA audit FROM ferry_audit;
-GRANT SELECT ON schema_migrations, events, checkpoints, chain_head TO ferry_audit;
+GRANT SELECT ON schema_migrations, events, checkpoints, chain_head, deployed_intervals TO ferry_audit;
