@@ -77,11 +77,11 @@ class DbRolesTest : public ::testing::Test {
     }
   }
 
-  static std::string Event(int sequence) {
+  static std::string Event(int sequence, const std::string& action = "AUDIT_ACTION_PLAN_CREATED") {
     return absl::StrCat(
         "SET ROLE ferry_audit_writer; INSERT INTO audit.events (sequence, event_time, append_time, service, actor_id,"
-        " action, idempotency_key, prev_hash, hash) VALUES (",
-        sequence, ", now(), now(), 'planner', 'alice', 'AUDIT_ACTION_PLAN_CREATED', 'k", sequence, "', '",
+        " action, application_id, environment_id, idempotency_key, prev_hash, hash) VALUES (",
+        sequence, ", now(), now(), 'planner', 'alice', '", action, "', 'web', 'prod', 'k", sequence, "', '",
         std::string(64, '0'), "', '", std::string(64, 'a'), "')");
   }
 
@@ -121,7 +121,17 @@ TEST_F(DbRolesTest, NoServiceRoleCanChangeOrUnprotectTheAuditLog) {
           std::string("DROP FUNCTION audit.refuse_audit_change() CASCADE"),
           std::string("SET ROLE ferry_audit_writer; UPDATE audit.events SET message = 'forged'"),
           std::string("SET ROLE ferry_audit_writer; DELETE FROM audit.events"),
-          std::string("SET ROLE ferry_owner; DROP TRIGGER events_append_only ON audit.events")}) {
+          std::string("SET ROLE ferry_owner; DROP TRIGGER events_append_only ON audit.events"),
+          // The live intervals time travel reads (005_deployed_intervals.sql)
+          // are the owner trigger's alone to write.
+          std::string("UPDATE audit.deployed_intervals SET valid_to = NULL"),
+          std::string("SET ROLE ferry_audit_writer; UPDATE audit.deployed_intervals SET valid_to = NULL"),
+          std::string("SET ROLE ferry_audit_writer; DELETE FROM audit.deployed_intervals"),
+          std::string("SET ROLE ferry_audit_writer; INSERT INTO audit.deployed_intervals (sequence, "
+                      "application_id, environment_id, valid_from) VALUES (99, 'web', 'prod', now())"),
+          std::string("SET ROLE ferry_audit_writer; TRUNCATE audit.deployed_intervals"),
+          std::string("DROP TRIGGER events_record_deployed_interval ON audit.events"),
+          std::string("ALTER TABLE audit.events DISABLE TRIGGER events_record_deployed_interval")}) {
       EXPECT_NE(Try(url, sql), "") << sql << " succeeded";
     }
   }
@@ -129,10 +139,18 @@ TEST_F(DbRolesTest, NoServiceRoleCanChangeOrUnprotectTheAuditLog) {
   EXPECT_EQ(Scalar(db_.url(), "SELECT message || ':' || count(*) OVER () FROM audit.events"), ":1");
   EXPECT_EQ(Scalar(db_.url(), "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'audit.events'::regclass AND "
                               "NOT tgisinternal AND tgenabled = 'O'"),
-            "2");
+            "3");
+  EXPECT_EQ(Scalar(db_.url(), "SELECT count(*) FROM audit.deployed_intervals"), "0");
   // The append path still works for the audit service, and only for it.
   EXPECT_EQ(Try(db_.UrlAs("ferry_audit"), Event(2)), "");
   EXPECT_NE(Try(db_.UrlAs("ferry_planner"), Event(3)), "");
+  // A DEPLOYMENT_SUCCEEDED appended by the audit service moves the live
+  // intervals through the owner's trigger, which the service cannot write.
+  EXPECT_EQ(Try(db_.UrlAs("ferry_audit"), Event(4, "AUDIT_ACTION_DEPLOYMENT_SUCCEEDED")), "");
+  EXPECT_EQ(Scalar(db_.url(), "SELECT string_agg(sequence || ':' || application_id || '/' || environment_id || ':' ||"
+                              " (valid_to IS NULL)::text, ',') FROM audit.deployed_intervals"),
+            "4:web/prod:true");
+  EXPECT_EQ(Scalar(db_.UrlAs("ferry_audit"), "SELECT count(*) FROM audit.deployed_intervals"), "1");
   EXPECT_NE(Try(db_.UrlAs("ferry_planner"), "INSERT INTO audit.events SELECT * FROM audit.events LIMIT 0"), "");
 }
 
