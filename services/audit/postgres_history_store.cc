@@ -4,6 +4,11 @@
 
 #include <pqxx/pqxx>
 
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
 namespace ferry::audit {
@@ -128,90 +133,122 @@ absl::StatusOr<DeploymentOutcome> RowToOutcome(const pqxx::row& row) {
 
 int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
 
-// The settings of every history read, in one round trip:
-// * planned for the actual filter values, so unset filters fold away;
+// A statement's text with its parameters $1..$n replaced by the SQL
+// literals in `literals`, in one pass over the template (so nothing inside
+// an inserted literal is ever read as a parameter). The templates hold no
+// other '$'.
+std::string Bind(const std::string& sql, const std::vector<std::string>& literals) {
+  std::string out;
+  out.reserve(sql.size() + 64);
+  for (size_t i = 0; i < sql.size();) {
+    if (sql[i] == '$' && i + 1 < sql.size() && absl::ascii_isdigit(sql[i + 1])) {
+      size_t j = i + 1;
+      int n = 0;
+      while (j < sql.size() && absl::ascii_isdigit(sql[j])) n = n * 10 + (sql[j++] - '0');
+      out += literals.at(n - 1);
+      i = j;
+    } else {
+      out += sql[i++];
+    }
+  }
+  return out;
+}
+
+// Runs one history read in a single round trip to PostgreSQL: its settings
+// and the statement (parameters bound as literals by Bind: int64 as digits,
+// text through the connection's quoting) as one multi-statement query, which
+// PostgreSQL runs as one implicit transaction (so SET LOCAL ends with it).
+// A pooled transaction took four (BEGIN, settings, statement, COMMIT), and on
+// a loaded machine each is another wait for both processes to be scheduled.
+// The settings:
 // * index-driven: JIT would only add its compile time (a whole 100 ms on
 //   DORA's estimated cost);
 // * no parallel workers: a parallel plan split the events' primary-key
 //   lookups of the state at T over two processes and so priced a parallel
 //   sequential scan of deployed_intervals (100,000 rows at 1M events, 30-40
-//   ms) below the one descent of its GiST index (3-4 ms); on a loaded
+//   ms) below the one descent of its GiST index (3-5 ms); on a loaded
 //   machine a second process only waits for a core.
-void SetUpRead(pqxx::work& txn) {
-  txn.exec1(
-      "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), set_config('jit', 'off', true),"
-      " set_config('max_parallel_workers_per_gather', '0', true)");
+// The literals also mean each statement is planned for its actual values,
+// so unset filters fold away (what plan_cache_mode = force_custom_plan did
+// for the prepared statements before).
+using Param = std::variant<int64_t, std::string>;
+absl::StatusOr<pqxx::result> Run(postgres::ConnectionPool& pool, const std::string& sql,
+                                 const std::vector<Param>& params) {
+  pqxx::result rows;
+  absl::Status status = pool.WithConnection([&](pqxx::connection& conn) -> absl::Status {
+    std::vector<std::string> literals;
+    literals.reserve(params.size());
+    for (const Param& p : params) {
+      literals.push_back(std::holds_alternative<int64_t>(p) ? std::to_string(std::get<int64_t>(p))
+                                                            : conn.quote(std::get<std::string>(p)));
+    }
+    pqxx::nontransaction txn(conn);
+    rows = txn.exec(absl::StrCat("SET LOCAL jit = off; SET LOCAL max_parallel_workers_per_gather = 0; ",
+                                 Bind(sql, literals)));
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  return rows;
 }
 
-template <typename... Args>
-absl::StatusOr<std::vector<DeploymentOutcome>> Read(postgres::ConnectionPool& pool, const char* statement,
-                                                    bool dora, Args&&... args) {
-  return pool.RunInTransactionWithResult<std::vector<DeploymentOutcome>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<DeploymentOutcome>> {
-        SetUpRead(txn);
-        pqxx::result rows = txn.exec_prepared(statement, std::forward<Args>(args)...);
-        std::vector<DeploymentOutcome> out;
-        out.reserve(rows.size());
-        for (const pqxx::row& row : rows) {
-          absl::StatusOr<DeploymentOutcome> o = RowToOutcome(row);
-          if (!o.ok()) return o.status();
-          if (dora) {
-            if (!row[kOutcomeColumnCount].is_null()) {
-              o->commit_time = absl::FromUnixMicros(row[kOutcomeColumnCount].as<int64_t>());
-            }
-            if (!row[kOutcomeColumnCount + 1].is_null()) {
-              o->next_success_time = absl::FromUnixMicros(row[kOutcomeColumnCount + 1].as<int64_t>());
-            }
-          }
-          out.push_back(std::move(*o));
-        }
-        return out;
-      });
+absl::StatusOr<std::vector<DeploymentOutcome>> Read(postgres::ConnectionPool& pool, const std::string& sql,
+                                                    bool dora, const std::vector<Param>& params) {
+  absl::StatusOr<pqxx::result> rows = Run(pool, sql, params);
+  if (!rows.ok()) return rows.status();
+  std::vector<DeploymentOutcome> out;
+  out.reserve(rows->size());
+  for (const pqxx::row& row : *rows) {
+    absl::StatusOr<DeploymentOutcome> o = RowToOutcome(row);
+    if (!o.ok()) return o.status();
+    if (dora) {
+      if (!row[kOutcomeColumnCount].is_null()) {
+        o->commit_time = absl::FromUnixMicros(row[kOutcomeColumnCount].as<int64_t>());
+      }
+      if (!row[kOutcomeColumnCount + 1].is_null()) {
+        o->next_success_time = absl::FromUnixMicros(row[kOutcomeColumnCount + 1].as<int64_t>());
+      }
+    }
+    out.push_back(std::move(*o));
+  }
+  return out;
 }
 
 }  // namespace
 
-PostgresHistoryStore::PostgresHistoryStore(postgres::ConnectionPool& pool) : pool_(pool) {
-  pool_.Prepare("history_state_at", kStateAt);
-  pool_.Prepare("history_outcomes", kOutcomes);
-  pool_.Prepare("history_moved_between", kMovedBetween);
-  pool_.Prepare("history_dora_outcomes", kDoraOutcomes);
-}
+PostgresHistoryStore::PostgresHistoryStore(postgres::ConnectionPool& pool) : pool_(pool) {}
 
 absl::StatusOr<std::vector<DeploymentOutcome>> PostgresHistoryStore::StateAt(absl::Time at,
                                                                              const std::string& application,
                                                                              const std::string& environment) {
-  return Read(pool_, "history_state_at", false, Micros(at), application, environment);
+  return Read(pool_, kStateAt, false, {Micros(at), application, environment});
 }
 
 absl::StatusOr<HistoryStore::Moved> PostgresHistoryStore::MovedBetween(absl::Time start, absl::Time end,
                                                                        const std::string& application,
                                                                        const std::string& environment) {
-  return pool_.RunInTransactionWithResult<Moved>([&](pqxx::work& txn) -> absl::StatusOr<Moved> {
-    SetUpRead(txn);
-    pqxx::result rows =
-        txn.exec_prepared("history_moved_between", Micros(start), Micros(end), application, environment);
-    Moved out;
-    for (const pqxx::row& row : rows) {
-      absl::StatusOr<DeploymentOutcome> o = RowToOutcome(row);
-      if (!o.ok()) return o.status();
-      (row[kOutcomeColumnCount].as<bool>() ? out.after : out.before).push_back(std::move(*o));
-    }
-    return out;
-  });
+  absl::StatusOr<pqxx::result> rows = Run(pool_, kMovedBetween, {Micros(start), Micros(end), application, environment});
+  if (!rows.ok()) return rows.status();
+  Moved out;
+  for (const pqxx::row& row : *rows) {
+    absl::StatusOr<DeploymentOutcome> o = RowToOutcome(row);
+    if (!o.ok()) return o.status();
+    (row[kOutcomeColumnCount].as<bool>() ? out.after : out.before).push_back(std::move(*o));
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<DeploymentOutcome>> PostgresHistoryStore::Outcomes(
     absl::Time start, absl::Time end, const std::string& application, const std::string& environment,
     const ChangeCursor& after, int limit) {
   const absl::Time after_time = std::max(after.time, start);
-  return Read(pool_, "history_outcomes", false, Micros(start), Micros(end), Micros(after_time), after.sequence,
-              application, environment, limit);
+  return Read(pool_, kOutcomes, false,
+              {Micros(start), Micros(end), Micros(after_time), after.sequence, application, environment,
+               static_cast<int64_t>(limit)});
 }
 
 absl::StatusOr<std::vector<DeploymentOutcome>> PostgresHistoryStore::DoraOutcomes(
     absl::Time start, absl::Time end, const std::string& application, const std::string& environment) {
-  return Read(pool_, "history_dora_outcomes", true, Micros(start), Micros(end), application, environment);
+  return Read(pool_, kDoraOutcomes, true, {Micros(start), Micros(end), application, environment});
 }
 
 }  // namespace ferry::audit

@@ -283,5 +283,33 @@ TEST_F(DeployedIntervalsTest, TheMigrationBackfillsEventsAppendedBeforeIt) {
   ExpectAgreement();
 }
 
+// The store binds the filters into its SQL text as literals (one round trip
+// per read): quotes, backslashes and `$n` in them are data, never SQL or
+// another parameter.
+TEST_F(DeployedIntervalsTest, FiltersAreBoundAsDataNotSql) {
+  auto pool = db_.Pool(1);
+  ASSERT_TRUE(postgres::Migrate(*pool, AuditMigrations()).ok());
+  Open();
+  AppendRandom(40);
+  for (const std::string& app : {std::string("web' OR ''='"), std::string("$1"), std::string("web\\"),
+                                 std::string("x'); DELETE FROM audit.deployed_intervals; --")}) {
+    SCOPED_TRACE(app);
+    v1::GetDeployedStateRequest state;
+    state.set_application_id(app);
+    state.set_environment_id("$2");
+    absl::StatusOr<v1::GetDeployedStateResponse> got = history_->GetDeployedState(state);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->deployed_size(), 0);
+    v1::ListChangesRequest changes;
+    *changes.mutable_start_time() = TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(kT0 - absl::Hours(1)));
+    changes.set_application_id(app);
+    absl::StatusOr<v1::ListChangesResponse> moved = history_->ListChanges(changes);
+    ASSERT_TRUE(moved.ok()) << moved.status();
+    EXPECT_EQ(moved->changes_size(), 0);
+    EXPECT_EQ(moved->targets_size(), 0);
+  }
+  ExpectAgreement();
+}
+
 }  // namespace
 }  // namespace ferry::audit
