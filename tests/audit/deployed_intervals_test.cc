@@ -159,7 +159,9 @@ class DeployedIntervalsTest : public ::testing::Test {
     for (const auto& [pair, o] : live) out.push_back(Name(*o));
     return out;
   }
-  static std::string Name(const Outcome& o) { return absl::StrCat(o.app, "/", o.env, "=", o.deployment, "#", o.sequence); }
+  static std::string Name(const Outcome& o) {
+    return absl::StrCat(o.app, "/", o.env, "=", o.deployment, "#", o.sequence);
+  }
   static std::string Name(const v1::DeployedRevision& d) {
     return absl::StrCat(d.application_id(), "/", d.environment_id(), "=", d.deployment_id(), "#", d.sequence());
   }
