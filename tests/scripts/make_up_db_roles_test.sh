@@ -80,7 +80,9 @@ for role in repo_watcher planner deployer audit; do
   url="postgresql://ferry_$role@127.0.0.1:$pg_port/ferry?passfile=$home/db/$role.pgpass"
   psql -X -w "$url" -Atqc "SELECT current_user" >/dev/null || fail "ferry_$role cannot log in with its passfile"
   for sql in "DROP TRIGGER events_append_only ON audit.events" "UPDATE audit.events SET message = 'x'" \
-             "DELETE FROM audit.events" "TRUNCATE audit.events"; do
+             "DELETE FROM audit.events" "TRUNCATE audit.events" \
+             "UPDATE audit.deployed_intervals SET valid_to = NULL" \
+             "SET ROLE ferry_audit_writer; DELETE FROM audit.deployed_intervals"; do
     if psql -X -w "$url" -v ON_ERROR_STOP=1 -qc "$sql" >/dev/null 2>&1; then fail "ferry_$role could: $sql"; fi
   done
   other=planner.plans; [[ $role == planner ]] && other=deployer.deployments
@@ -90,3 +92,16 @@ for role in repo_watcher planner deployer audit; do
 done
 [[ $(superuser -d ferry -c "SELECT count(*) FROM audit.events") -gt 0 ]] || fail "no audit events were appended"
 echo "ok: each service as its own role; none can change audit.events or read another's schema"
+# The example's DEPLOYMENT_SUCCEEDED, appended by ferry_audit (through its
+# writer role), moved time travel's live intervals through the owner's trigger
+# (005_deployed_intervals.sql): the table is its recomputation from the events.
+# The event reaches the audit log through the deployer's outbox: wait for it.
+for _ in $(seq 1 120); do
+  [[ $(superuser -d ferry -c "SELECT count(*) FROM audit.events WHERE action = 'AUDIT_ACTION_DEPLOYMENT_SUCCEEDED'") -gt 0 ]] && break
+  sleep 0.5
+done
+intervals=$(superuser -d ferry -c "SELECT string_agg(sequence || ':' || coalesce(valid_to::text, 'live'), ',' ORDER BY sequence) FROM audit.deployed_intervals")
+recomputed=$(superuser -d ferry -c "SELECT string_agg(sequence || ':' || coalesce(n::text, 'live'), ',' ORDER BY sequence) FROM (SELECT sequence, lead(event_time) OVER (PARTITION BY application_id, environment_id ORDER BY event_time, sequence) AS n FROM audit.events WHERE action = 'AUDIT_ACTION_DEPLOYMENT_SUCCEEDED') s")
+[[ -n "$intervals" && "$intervals" == "$recomputed" ]] ||
+  fail "audit.deployed_intervals ($intervals) is not its recomputation from the events ($recomputed)"
+echo "ok: the example's deployment is in audit.deployed_intervals, kept by the owner's trigger"
