@@ -54,6 +54,23 @@ std::string ToolVersion(const std::string& path, const std::vector<std::string>&
   return prefix + out;
 }
 
+// helm and kubectl are Go programs that start, render one application and
+// exit: most of their CPU is start-up, and a good part of that is the
+// garbage collector running over a heap that exit frees anyway (measured on
+// kubectl kustomize of a small overlay: 29 ms of CPU with the defaults,
+// 23 ms without collection). So collection is off until the heap nears a
+// quarter of the sandbox's memory limit (GOMEMLIMIT is a soft limit: past
+// it the collector runs as needed), which keeps a large render within
+// --render-memory-limit-mb (an address-space limit, of which the Go runtime
+// reserves some 300 MiB at start) at least as well as the default does.
+// One OS thread each (GOMAXPROCS=1): renders run side by side already
+// (--plan-concurrency), and a render is one goroutine's work. The output
+// depends on none of these variables.
+std::vector<std::string> GoRuntimeEnv(uint64_t memory_limit_mb) {
+  const uint64_t heap_mb = memory_limit_mb == 0 ? 512 : std::max<uint64_t>(16, memory_limit_mb / 4);
+  return {"GOGC=off", "GOMAXPROCS=1", absl::StrCat("GOMEMLIMIT=", heap_mb, "MiB")};
+}
+
 // A scratch folder removed on destruction.
 class ScratchDir {
  public:
@@ -405,6 +422,7 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderWithTool(const v1::App
   sub.env = {"PATH=/usr/bin:/bin", "HOME=" + home, "HELM_CACHE_HOME=" + home + "/cache",
              "HELM_CONFIG_HOME=" + home + "/config", "HELM_DATA_HOME=" + home + "/data", "KUBECONFIG=/dev/null",
              "LANG=C"};
+  for (std::string& v : GoRuntimeEnv(options_.memory_limit_mb)) sub.env.push_back(std::move(v));
   std::vector<std::string> argv;
   std::string tool;
   if (app.render_method() == v1::RENDER_METHOD_KUSTOMIZE) {

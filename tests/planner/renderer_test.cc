@@ -241,6 +241,29 @@ TEST_F(RendererTest, ARenderPastItsMemoryOrCpuLimitFailsNamingTheLimitAndFlag) {
   EXPECT_NE(m.status().message().find("the CPU limit of 1 s (--render-cpu-seconds)"), std::string::npos) << m.status();
 }
 
+// helm and kubectl run with the Go collector off until the heap nears a
+// quarter of --render-memory-limit-mb (most of a render's CPU is the tool's
+// start-up; bench/blastradius), and on one OS thread.
+TEST_F(RendererTest, ToolsRunWithTheGoCollectorDeferredToAQuarterOfTheMemoryLimit) {
+  std::string fake = ferry::testing::MakeTempDir("fake-kubectl") + "/kubectl";
+  std::ofstream(fake) << "#!/bin/sh\nif [ \"$1\" = version ]; then echo v0.0.0-env; exit 0; fi\n"
+                         "printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: env}\\ndata:\\n"
+                         "  gogc: \"%s\"\\n  limit: \"%s\"\\n  procs: \"%s\"\\n' \"$GOGC\" \"$GOMEMLIMIT\" \"$GOMAXPROCS\"\n";
+  std::filesystem::permissions(fake, std::filesystem::perms::owner_all);
+  options_.kubectl_path = fake;
+  Write("apps/web/kustomization.yaml", "resources: []\n");
+  for (auto [limit_mb, expected] : {std::pair<uint64_t, const char*>{1024, "256MiB"}, {2048, "512MiB"}, {0, "512MiB"}}) {
+    options_.memory_limit_mb = limit_mb;
+    auto m = RenderApp(App("apps/web", v1::RENDER_METHOD_KUSTOMIZE));
+    ASSERT_TRUE(m.ok()) << m.status();
+    ASSERT_EQ(m->size(), 1u);
+    json data = json::parse((*m)[0].json())["data"];
+    EXPECT_EQ(data["gogc"], "off");
+    EXPECT_EQ(data["limit"], expected) << "memory limit " << limit_mb;
+    EXPECT_EQ(data["procs"], "1");
+  }
+}
+
 TEST_F(RendererTest, TheSandboxStatusNamesTheLimitsAndTheNetwork) {
   Renderer renderer(&repo_, options_);
   std::string status = renderer.SandboxStatus();
