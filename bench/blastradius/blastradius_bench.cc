@@ -159,6 +159,15 @@ int main(int argc, char** argv) {
       std::cerr << "expected " << 2 * per_base << " entries, got " << preview->entries_size() << "\n";
       return 1;
     }
+    // Each entry is the one change made: the base's Deployment scaled.
+    for (const v1::PreviewEntry& e : preview->entries()) {
+      if (e.actions_size() != 1 || e.actions(0).action() != v1::OBJECT_ACTION_UPDATE ||
+          e.actions(0).object().kind() != "Deployment") {
+        std::cerr << "entry " << e.application_id() << "/" << e.environment_id() << " is not one Deployment update: "
+                  << e.ShortDebugString().substr(0, 2000) << "\n";
+        return 1;
+      }
+    }
     runs.push_back({{"seconds", seconds},
                     {"entries", preview->entries_size()},
                     {"applications_considered", preview->applications_considered()},

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,18 @@ class Renderer {
   absl::StatusOr<std::vector<v1::Manifest>> Render(const v1::Application& app, const std::string& commit,
                                                    const RenderInputs& inputs);
 
+  // Several applications at one commit, each result exactly what Render
+  // returns for it: Kustomize applications that kustomize_batch.h allows
+  // are rendered together in one kubectl run (most of a run's CPU is
+  // kubectl's start-up), the others, and every member of a batch that
+  // fails, alone. Pointers must outlive the call.
+  struct BatchItem {
+    const v1::Application* app;
+    const RenderInputs* inputs;
+  };
+  std::vector<absl::StatusOr<std::vector<v1::Manifest>>> RenderBatch(const std::vector<BatchItem>& items,
+                                                                     const std::string& commit);
+
  private:
   absl::StatusOr<std::vector<TreeEntry>> ReadRoots(const v1::Application& app, const std::string& commit,
                                                    const RenderInputs& inputs);
@@ -78,6 +91,10 @@ class Renderer {
                                       std::vector<std::string>& roots);
 
   process::Sandbox ToolSandbox() const;
+  process::ProcessOptions ToolOptions(const std::string& repo_dir, const std::string& home) const;
+  absl::StatusOr<std::vector<std::vector<v1::Manifest>>> RunBatch(const std::vector<BatchItem>& items,
+                                                                  const std::vector<size_t>& members,
+                                                                  const std::map<std::string, TreeEntry>& files);
 
   RepoSource* repo_;
   const RendererOptions options_;

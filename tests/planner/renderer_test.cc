@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/str_join.h"
+#include "services/planner/kustomize_batch.h"
 #include "services/planner/render_failure.h"
 #include "services/planner/renderer.h"
 #include "tests/planner/fake_repo_source.h"
@@ -239,6 +241,126 @@ TEST_F(RendererTest, ARenderPastItsMemoryOrCpuLimitFailsNamingTheLimitAndFlag) {
   ASSERT_FALSE(m.ok());
   EXPECT_TRUE(absl::IsResourceExhausted(m.status())) << m.status();
   EXPECT_NE(m.status().message().find("the CPU limit of 1 s (--render-cpu-seconds)"), std::string::npos) << m.status();
+}
+
+// helm and kubectl run with the Go collector off until the heap nears a
+// quarter of --render-memory-limit-mb (most of a render's CPU is the tool's
+// start-up; bench/blastradius), and on one OS thread.
+TEST_F(RendererTest, ToolsRunWithTheGoCollectorDeferredToAQuarterOfTheMemoryLimit) {
+  std::string fake = ferry::testing::MakeTempDir("fake-kubectl") + "/kubectl";
+  std::ofstream(fake) << "#!/bin/sh\nif [ \"$1\" = version ]; then echo v0.0.0-env; exit 0; fi\n"
+                         "printf 'apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: env}\\ndata:\\n"
+                         "  gogc: \"%s\"\\n  limit: \"%s\"\\n  procs: \"%s\"\\n' \"$GOGC\" \"$GOMEMLIMIT\" \"$GOMAXPROCS\"\n";
+  std::filesystem::permissions(fake, std::filesystem::perms::owner_all);
+  options_.kubectl_path = fake;
+  Write("apps/web/kustomization.yaml", "resources: []\n");
+  for (auto [limit_mb, expected] : {std::pair<uint64_t, const char*>{1024, "256MiB"}, {2048, "512MiB"}, {0, "512MiB"}}) {
+    options_.memory_limit_mb = limit_mb;
+    auto m = RenderApp(App("apps/web", v1::RENDER_METHOD_KUSTOMIZE));
+    ASSERT_TRUE(m.ok()) << m.status();
+    ASSERT_EQ(m->size(), 1u);
+    json data = json::parse((*m)[0].json())["data"];
+    EXPECT_EQ(data["gogc"], "off");
+    EXPECT_EQ(data["limit"], expected) << "memory limit " << limit_mb;
+    EXPECT_EQ(data["procs"], "1");
+  }
+}
+
+// RenderBatch gives each application exactly what Render gives it alone:
+// overlays of a shared base batched into one kubectl run; one with a
+// generator (hashed names) and one with a RoleBinding (a reference
+// resolved to a namespace) rendered alone; a batch whose members render the
+// same object, or one of which fails, falls back to renders alone with the
+// same failure.
+TEST_F(RendererTest, ABatchRendersEachApplicationAsItRendersAlone) {
+  const std::string log = ferry::testing::MakeTempDir("kubectl-log") + "/runs";
+  const std::string wrapper = ferry::testing::MakeTempDir("kubectl-wrap") + "/kubectl";
+  std::ofstream(wrapper) << "#!/bin/sh\nif [ \"$1\" = kustomize ]; then echo run >> " << log << "; fi\nexec "
+                         << options_.kubectl_path << " \"$@\"\n";
+  std::filesystem::permissions(wrapper, std::filesystem::perms::owner_all);
+  options_.kubectl_path = wrapper;
+  auto runs = [&] {
+    std::ifstream in(log);
+    int n = 0;
+    for (std::string line; std::getline(in, line);) ++n;
+    return n;
+  };
+  Write("bases/web/kustomization.yaml", "resources:\n- deployment.yaml\n- service.yaml\n");
+  Write("bases/web/deployment.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  annotations: {owner: platform}\nspec:\n"
+        "  replicas: 1\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n"
+        "    spec:\n      containers:\n      - name: main\n        image: nginx:1.27\n        envFrom:\n"
+        "        - configMapRef: {name: settings}\n");
+  Write("bases/web/service.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {app: web}\n  ports:\n  - port: 80\n");
+  Write("components/probe/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\npatches:\n- patch: |-\n    apiVersion: apps/v1\n"
+        "    kind: Deployment\n    metadata: {name: web}\n    spec:\n      template:\n        metadata:\n"
+        "          annotations: {probe: \"on\"}\n");
+  Write("apps/a/kustomization.yaml",
+        "namespace: a\nresources:\n- ../../bases/web\n- settings.yaml\ncommonLabels: {team: a}\nimages:\n- name: nginx\n"
+        "  newTag: \"1.28\"\nreplicas:\n- name: web\n  count: 3\n");
+  Write("apps/a/settings.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata: {mode: a}\n");
+  Write("apps/b/kustomization.yaml",
+        "namespace: b\nresources:\n- ../../bases/web\ncommonAnnotations: {contact: b-team}\ncomponents:\n"
+        "- ../../components/probe\npatches:\n- path: more.yaml\n");
+  Write("apps/b/more.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {replicas: 5}\n");
+  Write("apps/c/kustomization.yaml",
+        "namespace: c\nresources:\n- ../../bases/web\nconfigMapGenerator:\n- name: settings\n  literals: [mode=c]\n");
+  Write("apps/d/kustomization.yaml", "namespace: d\nresources:\n- ../../bases/web\n- rbac.yaml\n");
+  Write("apps/d/rbac.yaml",
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: deployer}\n---\napiVersion: rbac.authorization.k8s.io/v1\n"
+        "kind: RoleBinding\nmetadata: {name: deployer}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole,"
+        " name: edit}\nsubjects:\n- {kind: ServiceAccount, name: deployer}\n");
+  Write("apps/e/kustomization.yaml", "namespace: a\nresources:\n- ../../bases/web\n");  // a's objects again
+  Write("apps/f/kustomization.yaml", "namespace: f\nresources:\n- ../../bases/web\n- missing.yaml\n");
+  v1::Revision rev = repo_.Commit("repo", "refs/heads/main", testing::LoadTree(dir_));
+  Renderer renderer(&repo_, options_);
+  std::map<std::string, v1::Application> apps;
+  std::map<std::string, RenderInputs> inputs;
+  for (const char* id : {"a", "b", "c", "d", "e", "f"}) {
+    apps[id] = App(std::string("apps/") + id, v1::RENDER_METHOD_KUSTOMIZE);
+    apps[id].set_id(id);
+    absl::StatusOr<RenderInputs> in = renderer.CollectInputs(apps[id], rev.sha());
+    ASSERT_TRUE(in.ok()) << in.status();
+    inputs[id] = *in;
+  }
+  auto text = [](const absl::StatusOr<std::vector<v1::Manifest>>& r) {
+    if (!r.ok())  // (payloads compared as the plan failure: their order in ToString is unspecified)
+      return absl::StrCat(r.status().code(), " ", r.status().message(), " ", ToPlanFailure(r.status()).ShortDebugString());
+    std::string out;
+    for (const auto& m : r.value()) out += m.ShortDebugString() + "\n";
+    return out;
+  };
+  auto check = [&](std::vector<std::string> ids, int expected_runs) {
+    std::vector<Renderer::BatchItem> items;
+    for (const auto& id : ids) items.push_back({&apps[id], &inputs[id]});
+    const int before = runs();
+    auto batch = renderer.RenderBatch(items, rev.sha());
+    EXPECT_EQ(runs() - before, expected_runs) << "kubectl runs for " << absl::StrJoin(ids, ",");
+    ASSERT_EQ(batch.size(), ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      auto alone = renderer.Render(apps[ids[i]], rev.sha(), inputs[ids[i]]);
+      EXPECT_EQ(text(batch[i]), text(alone)) << ids[i];
+    }
+  };
+  // a, b and d in one run; c alone (generator); d again alone (RoleBinding).
+  check({"a", "b", "c", "d"}, 3);
+  // a and e render the same Deployment: the run fails, each renders alone.
+  check({"a", "e"}, 3);
+  // f fails alone as it fails in a batch; b is unaffected.
+  check({"f", "b"}, 3);
+  // The objects are the application's own, from its kustomization file.
+  auto a = renderer.RenderBatch({{&apps["a"], &inputs["a"]}, {&apps["b"], &inputs["b"]}}, rev.sha());
+  ASSERT_TRUE(a[0].ok()) << a[0].status();
+  ASSERT_EQ(a[0]->size(), 3u);
+  for (const auto& m : *a[0]) {
+    EXPECT_EQ(m.object().namespace_(), "a");
+    EXPECT_EQ(m.source_path(), "apps/a/kustomization.yaml");
+    EXPECT_EQ(m.json().find(kBatchMemberAnnotation), std::string::npos) << m.json();
+  }
+  EXPECT_FALSE(a[1]->empty());
+  EXPECT_EQ(a[1]->front().object().namespace_(), "b");
 }
 
 TEST_F(RendererTest, TheSandboxStatusNamesTheLimitsAndTheNetwork) {

@@ -212,58 +212,123 @@ absl::StatusOr<v1::PullRequestPreview> BlastRadius::Compute(const v1::PullReques
   }
   preview.set_applications_considered(static_cast<int>(candidates.size()));
 
-  // Compare each application, in parallel.
+  // Compare each application: (1) in parallel, the prefilter, the head's
+  // inputs, and the renders the render cache has; (2) the missing renders,
+  // Kustomize ones batched per commit (Renderer::RenderBatch: one kubectl
+  // run for several applications), spread over the workers; (3) in
+  // parallel, the diffs.
   std::vector<const std::pair<const std::string, Candidate>*> order;
   for (const auto& entry : candidates) order.push_back(&entry);
   std::vector<Compared> results(order.size());
-  auto render = [&](const v1::Application& app, const std::string& sha,
-                    const RenderInputs& inputs) -> absl::StatusOr<std::vector<v1::Manifest>> {
-    ASSIGN_OR_RETURN(std::optional<std::vector<v1::Manifest>> cached, renders_->GetCachedRender(inputs.cache_key));
-    if (cached) return std::move(*cached);
-    absl::StatusOr<std::vector<v1::Manifest>> rendered = renderer_->Render(app, sha, inputs);
-    if (rendered.ok()) RETURN_IF_ERROR(renders_->PutCachedRender(inputs.cache_key, *rendered));
-    return rendered;
+  using Render = absl::StatusOr<std::vector<v1::Manifest>>;
+  struct Work {
+    std::optional<absl::StatusOr<RenderInputs>> inputs[2];  // [0] base, [1] head; unset: no such side
+    std::optional<Render> render[2];                        // unset: to render
   };
+  std::vector<Work> work(order.size());
+  const std::string* shas[2] = {&pr.base_sha(), &pr.head_sha()};
   absl::Status failed = concurrency::ParallelFor(order.size(), options_.concurrency, [&](size_t i) -> absl::Status {
     const Candidate& c = order[i]->second;
-    Compared& out = results[i];
+    Work& w = work[i];
     // Inputs at the base: the prefilter.
-    std::optional<absl::StatusOr<RenderInputs>> base_inputs;
     if (c.base) {
-      base_inputs = renderer_->CollectInputs(*c.base, pr.base_sha());
-      if (!base_inputs->ok() && !IsRenderFailure(base_inputs->status())) return base_inputs->status();
-      if (c.forced == v1::PREVIEW_CHANGE_UNSPECIFIED && base_inputs->ok() && !Touches(changed, (*base_inputs)->roots))
+      w.inputs[0] = renderer_->CollectInputs(*c.base, pr.base_sha());
+      if (!w.inputs[0]->ok() && !IsRenderFailure(w.inputs[0]->status())) return w.inputs[0]->status();
+      if (c.forced == v1::PREVIEW_CHANGE_UNSPECIFIED && w.inputs[0]->ok() && !Touches(changed, (*w.inputs[0])->roots)) {
+        w.inputs[0].reset();  // passed: nothing to render
         return absl::OkStatus();
+      }
     }
-    out.compared = true;
-    std::optional<absl::StatusOr<RenderInputs>> head_inputs;
+    results[i].compared = true;
     if (c.head) {
-      head_inputs = renderer_->CollectInputs(*c.head, pr.head_sha());
-      if (!head_inputs->ok() && !IsRenderFailure(head_inputs->status())) return head_inputs->status();
+      w.inputs[1] = renderer_->CollectInputs(*c.head, pr.head_sha());
+      if (!w.inputs[1]->ok() && !IsRenderFailure(w.inputs[1]->status())) return w.inputs[1]->status();
     }
-    if (c.forced == v1::PREVIEW_CHANGE_UNSPECIFIED && base_inputs && head_inputs && base_inputs->ok() &&
-        head_inputs->ok() && (*base_inputs)->cache_key == (*head_inputs)->cache_key)
-      return absl::OkStatus();  // the same files: the same render
-    // Render both sides (through the render cache).
+    if (c.forced == v1::PREVIEW_CHANGE_UNSPECIFIED && w.inputs[0] && w.inputs[1] && w.inputs[0]->ok() &&
+        w.inputs[1]->ok() && (*w.inputs[0])->cache_key == (*w.inputs[1])->cache_key) {
+      w.inputs[0].reset();  // the same files: the same render
+      w.inputs[1].reset();
+      return absl::OkStatus();
+    }
+    for (int side = 0; side < 2; ++side) {
+      if (!w.inputs[side]) continue;
+      if (!w.inputs[side]->ok()) {
+        w.render[side] = w.inputs[side]->status();
+        continue;
+      }
+      ASSIGN_OR_RETURN(std::optional<std::vector<v1::Manifest>> cached,
+                       renders_->GetCachedRender((*w.inputs[side])->cache_key));
+      if (cached) w.render[side] = std::move(*cached);
+    }
+    return absl::OkStatus();
+  });
+  RETURN_IF_ERROR(failed);
+
+  // The renders still missing, in units of work: per commit, Kustomize
+  // applications in batches of about (their number / workers), at most
+  // kMaxBatch; the others one by one.
+  constexpr size_t kMaxBatch = 16;
+  struct Job {
+    size_t i;
+    int side;
+  };
+  std::vector<std::vector<Job>> units;
+  for (int side = 0; side < 2; ++side) {
+    std::vector<Job> kustomize;
+    for (size_t i = 0; i < order.size(); ++i) {
+      const Work& w = work[i];
+      if (!w.inputs[side] || w.render[side]) continue;
+      const Candidate& c = order[i]->second;
+      const v1::Application& app = side == 0 ? *c.base : *c.head;
+      if (app.render_method() == v1::RENDER_METHOD_KUSTOMIZE) {
+        kustomize.push_back({i, side});
+      } else {
+        units.push_back({{i, side}});
+      }
+    }
+    const size_t workers = static_cast<size_t>(std::max(1, options_.concurrency));
+    const size_t size = std::clamp<size_t>((kustomize.size() + workers - 1) / workers, 1, kMaxBatch);
+    for (size_t k = 0; k < kustomize.size(); k += size)
+      units.emplace_back(kustomize.begin() + k, kustomize.begin() + std::min(kustomize.size(), k + size));
+  }
+  failed = concurrency::ParallelFor(units.size(), options_.concurrency, [&](size_t u) -> absl::Status {
+    const std::vector<Job>& jobs = units[u];
+    std::vector<Renderer::BatchItem> items;
+    for (const Job& j : jobs) {
+      const Candidate& c = order[j.i]->second;
+      items.push_back({j.side == 0 ? &*c.base : &*c.head, &**work[j.i].inputs[j.side]});
+    }
+    std::vector<Render> rendered = renderer_->RenderBatch(items, *shas[jobs.front().side]);
+    for (size_t k = 0; k < jobs.size(); ++k) {
+      Render& r = rendered[k];
+      if (!r.ok() && !IsRenderFailure(r.status())) return r.status();
+      if (r.ok()) RETURN_IF_ERROR(renders_->PutCachedRender(items[k].inputs->cache_key, *r));
+      work[jobs[k].i].render[jobs[k].side] = std::move(r);
+    }
+    return absl::OkStatus();
+  });
+  RETURN_IF_ERROR(failed);
+
+  failed = concurrency::ParallelFor(order.size(), options_.concurrency, [&](size_t i) -> absl::Status {
+    const Candidate& c = order[i]->second;
+    Work& w = work[i];
+    Compared& out = results[i];
+    if (!w.render[0] && !w.render[1]) return absl::OkStatus();  // passed by the prefilter, or equal inputs
     std::vector<v1::Manifest> before, after;
     bool base_ok = true, head_ok = true;
-    if (base_inputs) {
-      absl::StatusOr<std::vector<v1::Manifest>> m =
-          base_inputs->ok() ? render(*c.base, pr.base_sha(), **base_inputs) : base_inputs->status();
-      if (!m.ok() && !IsRenderFailure(m.status())) return m.status();
-      if (m.ok()) before = std::move(*m);
-      else {
-        out.base_render_error = FailureText(m.status());
+    if (w.render[0]) {
+      if (w.render[0]->ok()) {
+        before = std::move(**w.render[0]);
+      } else {
+        out.base_render_error = FailureText(w.render[0]->status());
         base_ok = false;
       }
     }
-    if (head_inputs) {
-      absl::StatusOr<std::vector<v1::Manifest>> m =
-          head_inputs->ok() ? render(*c.head, pr.head_sha(), **head_inputs) : head_inputs->status();
-      if (!m.ok() && !IsRenderFailure(m.status())) return m.status();
-      if (m.ok()) after = std::move(*m);
-      else {
-        out.render_error = FailureText(m.status());
+    if (w.render[1]) {
+      if (w.render[1]->ok()) {
+        after = std::move(**w.render[1]);
+      } else {
+        out.render_error = FailureText(w.render[1]->status());
         head_ok = false;
       }
     }

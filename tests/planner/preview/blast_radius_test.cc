@@ -3,8 +3,11 @@
 // kustomize from .tools/bin) and the fake store's render cache.
 #include "services/planner/preview/blast_radius.h"
 
+#include <stdlib.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <string>
 #include <utility>
@@ -20,6 +23,11 @@ namespace {
 
 using testing::FakeRepoSource;
 using testing::FakeTree;
+
+std::string TempDir(const std::string& prefix) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / (prefix + ".XXXXXX")).string();
+  return ::mkdtemp(tmpl.data()) == nullptr ? std::string() : tmpl;
+}
 
 class BlastRadiusTest : public ::testing::Test {
  protected:
@@ -99,10 +107,12 @@ class BlastRadiusTest : public ::testing::Test {
     return pr;
   }
 
-  absl::StatusOr<v1::PullRequestPreview> Compute(const v1::PullRequest& pr) {
+  absl::StatusOr<v1::PullRequestPreview> Compute(const v1::PullRequest& pr, int concurrency = 8) {
     SnapshotRepoSource snapshot(&repo_);
     Renderer renderer(&snapshot, options_);
-    BlastRadius radius(&store_, &store_, &snapshot, &renderer, nullptr, &clock_);
+    BlastRadiusOptions radius_options;
+    radius_options.concurrency = concurrency;
+    BlastRadius radius(&store_, &store_, &snapshot, &renderer, nullptr, &clock_, radius_options);
     return radius.Compute(pr);
   }
 
@@ -249,6 +259,70 @@ TEST_F(BlastRadiusTest, SecondComputeReadsBasesOnceAndRendersFromTheCache) {
   // Two tree listings, the kustomization files once each by content; no
   // render reads (every render comes from the cache).
   EXPECT_LE(repo_.reads() - reads_before, 12u);
+}
+
+// The renders a preview needs are batched per commit (Renderer::RenderBatch)
+// in units of about (renders / workers): with one worker, the three
+// applications of the web base render in one kubectl run at the base and
+// one at the head, with the same entries as alone.
+TEST_F(BlastRadiusTest, AffectedKustomizeApplicationsRenderInOneKubectlRunPerCommit) {
+  const std::string log = TempDir("kubectl-log") + "/runs";
+  const std::string wrapper = TempDir("kubectl-wrap") + "/kubectl";
+  std::ofstream(wrapper) << "#!/bin/sh\nif [ \"$1\" = kustomize ]; then echo run >> " << log << "; fi\nexec "
+                         << options_.kubectl_path << " \"$@\"\n";
+  std::filesystem::permissions(wrapper, std::filesystem::perms::owner_all);
+  options_.kubectl_path = wrapper;
+  FakeTree head = tree_;
+  head["bases/web/deployment.yaml"].data = Deployment("web", 4);
+  absl::StatusOr<v1::PullRequestPreview> p = Compute(Pr(head), /*concurrency=*/1);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(Pairs(*p), (std::set<std::string>{"blog/prod", "blog/staging", "shop/prod", "shop/staging", "wiki/prod",
+                                              "wiki/staging"}));
+  for (const auto& e : p->entries()) {
+    EXPECT_EQ(e.change(), v1::PREVIEW_CHANGE_MANIFESTS);
+    ASSERT_EQ(e.actions_size(), 1) << e.application_id();
+    EXPECT_EQ(e.actions(0).object().kind(), "Deployment");
+    EXPECT_EQ(e.actions(0).object().namespace_(), e.application_id());
+    EXPECT_NE(e.actions(0).unified_diff().find("\"replicas\": 4"), std::string::npos) << e.actions(0).unified_diff();
+  }
+  std::ifstream in(log);
+  int runs = 0;
+  for (std::string line; std::getline(in, line);) ++runs;
+  EXPECT_EQ(runs, 2);
+  std::filesystem::remove_all(std::filesystem::path(log).parent_path());
+  std::filesystem::remove_all(std::filesystem::path(wrapper).parent_path());
+}
+
+// A Helm values file outside the chart's folder is an input: changing it
+// lists the application, changing another values file lists nothing.
+TEST_F(BlastRadiusTest, AHelmValuesFileOutsideTheChartIsFollowed) {
+  tree_["apps/chart/Chart.yaml"].data = "apiVersion: v2\nname: chart\nversion: 0.1.0\n";
+  tree_["apps/chart/templates/cm.yaml"].data =
+      "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: chart\ndata:\n  size: {{ .Values.size | quote }}\n";
+  tree_["values/shared.yaml"].data = "size: small\n";
+  tree_["values/other.yaml"].data = "size: other\n";
+  base_ = repo_.Commit("repo", "refs/heads/main", tree_);
+  v1::Application chart = App("chart", "apps/chart", v1::RENDER_METHOD_HELM);
+  chart.mutable_helm()->add_values_files("../../values/shared.yaml");
+  ConfigChange change;
+  change.create_applications = {chart};
+  ASSERT_TRUE(store_.ApplyConfigChange(change).ok());
+
+  FakeTree head = tree_;
+  head["values/shared.yaml"].data = "size: large\n";
+  absl::StatusOr<v1::PullRequestPreview> p = Compute(Pr(head));
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(Pairs(*p), (std::set<std::string>{"chart/prod", "chart/staging"}));
+  ASSERT_EQ(p->entries(0).actions_size(), 1);
+  EXPECT_EQ(p->entries(0).actions(0).action(), v1::OBJECT_ACTION_UPDATE);
+  EXPECT_EQ(p->applications_compared(), 1);
+
+  head = tree_;
+  head["values/other.yaml"].data = "size: changed\n";
+  p = Compute(Pr(head));
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE(p->entries().empty());
+  EXPECT_EQ(p->applications_compared(), 0);
 }
 
 TEST_F(BlastRadiusTest, RefusesAnIncompletePullRequest) {
