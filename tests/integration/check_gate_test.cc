@@ -438,9 +438,11 @@ TEST_F(CheckGateTest, AFerryRunCheckThatPassesReleasesThePlanAndOneThatFailsFail
   }
   EXPECT_EQ(result_by_plan[passed_plan.id()], "passed");
   EXPECT_EQ(result_by_plan[failed_id], "failed");
-  for (const v1::Event& e : ran)
-    if (e.subject().plan_id() == failed_id)
+  for (const v1::Event& e : ran) {
+    if (e.subject().plan_id() == failed_id) {
       EXPECT_TRUE(absl::StrContains(e.details().fields().at("output").string_value(), "deny: greeting says forbidden"));
+    }
+  }
   ASSERT_TRUE(WaitFor([&] { return !Audited(v1::AUDIT_ACTION_PLAN_FAILED_BY_CHECK).empty(); }));
   std::vector<v1::Event> failed = Audited(v1::AUDIT_ACTION_PLAN_FAILED_BY_CHECK);
   ASSERT_EQ(failed.size(), 1u);

@@ -389,7 +389,7 @@ TEST_F(ReviewEventsTest, AnyReplicaServesAPullRequestHeadAnotherReplicaReceived)
   names.clear();
   grpc::Status unserved = read_root(stray, &names);
   EXPECT_EQ(unserved.error_code(), grpc::StatusCode::NOT_FOUND) << unserved.error_message();
-  (*other)->Stop();
+  EXPECT_TRUE((*other)->Stop().ok());
 }
 
 TEST_F(ReviewEventsTest, AGitLabMergeRequestAndAGiteaPullRequestFollowTheirHosts) {
