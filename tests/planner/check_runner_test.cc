@@ -119,11 +119,11 @@ TEST_F(CheckRunnerTest, AFailingCheckIsAFailedRunWithItsOutputBounded) {
 TEST_F(CheckRunnerTest, ACheckPastItsTimeoutIsKilledAndFails) {
   CheckRunner runner(&clock_, options_);
   const absl::Time start = absl::Now();
-  absl::StatusOr<v1::CheckRun> run = runner.Run(Sh("slow", "echo started; exec sleep 600", 1), Plan());
+  absl::StatusOr<v1::CheckRun> run = runner.Run(Sh("slow", "echo started; exec sleep 600", 5), Plan());
   ASSERT_TRUE(run.ok()) << run.status();
   EXPECT_LT(absl::Now() - start, absl::Seconds(60));
   EXPECT_EQ(run->result(), v1::CHECK_RUN_RESULT_FAILED);
-  EXPECT_EQ(run->description(), "did not finish within 1s and was killed");
+  EXPECT_EQ(run->description(), "did not finish within 5s and was killed");
   EXPECT_EQ(run->output(), "started\n");
 }
 
