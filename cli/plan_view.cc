@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "cli/display_names.h"
@@ -74,6 +75,19 @@ void PrintPlanSummary(const v1::Plan& plan, const Output& out, absl::Time now) {
                        Color::kRed));
   }
   if (!plan.superseded_by_plan_id().empty()) out.Line("  superseded by " + plan.superseded_by_plan_id());
+  // The checks Ferry ran over the plan (ferry.yaml checks:), with their output.
+  if (!plan.check_runs().empty()) out.Line("  checks:");
+  for (const v1::CheckRun& run : plan.check_runs()) {
+    const bool passed = run.result() == v1::CHECK_RUN_RESULT_PASSED;
+    const double seconds = static_cast<double>(run.duration().seconds()) + run.duration().nanos() / 1e9;
+    out.Line(absl::StrCat("    ", run.name(), "  ", out.Paint(passed ? "passed" : "FAILED", passed ? Color::kGreen : Color::kRed),
+                          " (", run.description(), ", ", absl::StrFormat("%.1fs", seconds), ")"));
+    std::string output = run.output();
+    while (!output.empty() && output.back() == '\n') output.pop_back();
+    if (!output.empty())
+      for (absl::string_view line : absl::StrSplit(output, '\n')) out.Line(absl::StrCat("      | ", line));
+    if (run.output_truncated()) out.Line("      | ... (output cut at the planner's --check-max-output-bytes)");
+  }
 }
 
 std::string PaintDiff(const std::string& diff, const Output& out) {

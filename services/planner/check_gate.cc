@@ -92,23 +92,51 @@ ChecksVerdict EvaluateRequiredChecks(const std::vector<std::string>& required,
   return verdict;
 }
 
+v1::CommitCheck CommitCheckOf(const v1::CheckRun& run, const v1::CommitRef& target) {
+  v1::CommitCheck check;
+  check.set_repository_id(target.repository_id());
+  check.set_sha(target.sha());
+  check.set_name(run.name());
+  check.set_state(run.result() == v1::CHECK_RUN_RESULT_PASSED ? v1::CHECK_STATE_SUCCESS : v1::CHECK_STATE_FAILURE);
+  check.set_description(run.description());
+  check.set_source("ferry");
+  check.mutable_reported_by()->set_id("ferry");
+  *check.mutable_report_time() = run.finish_time();
+  return check;
+}
+
 absl::StatusOr<ChecksVerdict> CheckGate::Evaluate(const v1::Environment& env, const v1::CommitRef& target,
-                                                  CheckResultsCache* results) {
+                                                  CheckResultsCache* results,
+                                                  const google::protobuf::RepeatedPtrField<v1::CheckRun>* own) {
   const std::vector<std::string> required(env.required_checks().begin(), env.required_checks().end());
   if (required.empty()) return EvaluateRequiredChecks({}, {}, target.sha());
+  // The plan's own runs first: they replace what CI reported under the same name.
+  std::map<std::string, v1::CommitCheck> ran;
+  if (own != nullptr)
+    for (const v1::CheckRun& run : *own) ran[run.name()] = CommitCheckOf(run, target);
+  auto merged = [&](const std::vector<v1::CommitCheck>& reported) {
+    std::vector<v1::CommitCheck> out;
+    for (const v1::CommitCheck& c : reported)
+      if (!ran.count(c.name())) out.push_back(c);
+    for (const auto& [name, c] : ran) out.push_back(c);
+    return out;
+  };
+  bool all_own = true;
+  for (const std::string& name : required) all_own = all_own && ran.count(name) > 0;
+  if (all_own) return EvaluateRequiredChecks(required, merged({}), target.sha());
   if (source_ == nullptr) {
-    ChecksVerdict verdict = EvaluateRequiredChecks(required, {}, target.sha());
-    verdict.message += " (the planner has no check source to ask)";
+    ChecksVerdict verdict = EvaluateRequiredChecks(required, merged({}), target.sha());
+    if (verdict.outcome == ChecksVerdict::Outcome::kPending) verdict.message += " (the planner has no check source to ask)";
     return verdict;
   }
   const std::string key = absl::StrCat(target.repository_id(), "\n", target.sha());
   if (results != nullptr) {
     auto it = results->find(key);
-    if (it != results->end()) return EvaluateRequiredChecks(required, it->second, target.sha());
+    if (it != results->end()) return EvaluateRequiredChecks(required, merged(it->second), target.sha());
   }
   ASSIGN_OR_RETURN(std::vector<v1::CommitCheck> reported, source_->ListChecks(target.repository_id(), target.sha()));
   if (results != nullptr) (*results)[key] = reported;
-  return EvaluateRequiredChecks(required, reported, target.sha());
+  return EvaluateRequiredChecks(required, merged(reported), target.sha());
 }
 
 std::vector<v1::Event> CheckGate::DecisionEvents(const v1::Plan& plan, const ChecksVerdict& verdict,

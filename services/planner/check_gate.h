@@ -43,6 +43,10 @@ using CheckResultsCache = std::map<std::string, std::vector<v1::CommitCheck>>;
 ChecksVerdict EvaluateRequiredChecks(const std::vector<std::string>& required,
                                      const std::vector<v1::CommitCheck>& reported, const std::string& sha);
 
+// A check Ferry ran over a plan as the commit's check of that name (source
+// "ferry", state SUCCESS or FAILURE, its description, report_time its finish).
+v1::CommitCheck CommitCheckOf(const v1::CheckRun& run, const v1::CommitRef& target);
+
 // "ci/test (pending, https://ci/1)": a check as messages show it.
 std::string DescribeCheck(const v1::CommitCheck& check);
 
@@ -60,8 +64,13 @@ class CheckGate {
   // requires none, without asking the source). `results`, when given,
   // keeps what was read for the next call. UNAVAILABLE when the source
   // cannot be reached.
+  // `own` are the checks Ferry ran over the plan itself (Plan.check_runs,
+  // ferry.yaml `checks:`): a required check of that name is judged by the
+  // run (source "ferry"), not by what CI reported; when runs cover every
+  // required check the source is not asked.
   absl::StatusOr<ChecksVerdict> Evaluate(const v1::Environment& env, const v1::CommitRef& target,
-                                         CheckResultsCache* results = nullptr);
+                                         CheckResultsCache* results = nullptr,
+                                         const google::protobuf::RepeatedPtrField<v1::CheckRun>* own = nullptr);
 
   // The audit events of one decision about `plan` (as it is now stored,
   // with its id) by `verdict`, given the hold it had before

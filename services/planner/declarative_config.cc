@@ -1,12 +1,18 @@
 #include "services/planner/declarative_config.h"
 
+#include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <set>
 
 #include <yaml-cpp/yaml.h>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "services/planner/bounded_yaml_reader.h"
+#include "services/planner/validation.h"
 
 namespace ferry::planner {
 namespace {
@@ -283,6 +289,96 @@ class Parser {
     return app;
   }
 
+  // "512Mi", "1Gi", "65536" (bytes): a memory size in bytes; -1 when
+  // malformed, INT64_MAX when larger.
+  static int64_t ByteSize(const std::string& text) {
+    static const std::pair<const char*, int> kUnits[] = {{"Ki", 10}, {"Mi", 20}, {"Gi", 30}};
+    std::string digits = text;
+    int shift = 0;
+    for (const auto& [suffix, bits] : kUnits) {
+      if (absl::EndsWith(text, suffix)) {
+        digits = text.substr(0, text.size() - 2);
+        shift = bits;
+      }
+    }
+    int64_t n = 0;
+    if (digits.empty() || digits.size() > 15 || digits.find_first_not_of("0123456789") != std::string::npos ||
+        !absl::SimpleAtoi(digits, &n) || n < 0)
+      return -1;
+    if (n > (std::numeric_limits<int64_t>::max() >> shift)) return std::numeric_limits<int64_t>::max();
+    return n << shift;
+  }
+
+  // One entry of `checks:`, attached to each application it covers (those
+  // listed, else every application of the file), with the environments it
+  // runs in (those listed and the application deploys to; none listed: all).
+  void Check(const std::string& name, const YAML::Node& node, std::vector<v1::Application>& apps) const {
+    const std::string f = "checks." + name;
+    if (node.IsNull()) Fail(node, f, "needs a command");
+    Keys(node, f, {"command", "args", "applications", "environments", "timeout", "memoryLimit"});
+    v1::CheckCommand check;
+    check.set_name(name);
+    if (!node["command"]) Fail(node, f + ".command", "is required (the program, or a list: program and arguments)");
+    for (const auto& a : StrList(node["command"], f + ".command")) check.add_argv(a);
+    if (check.argv().empty() || check.argv(0).empty()) Fail(node["command"], f + ".command", "is empty");
+    if (node["args"]) {
+      if (!node["args"].IsSequence()) Fail(node["args"], f + ".args", "must be a list of strings");
+      for (const auto& a : StrList(node["args"], f + ".args")) check.add_argv(a);
+    }
+    if (node["timeout"]) {
+      absl::Duration d;
+      const std::string text = Str(node["timeout"], f + ".timeout");
+      if (!absl::ParseDuration(text, &d) || d < absl::Seconds(kMinCheckTimeoutSeconds) ||
+          d > absl::Seconds(kMaxCheckTimeoutSeconds) || d != absl::Seconds(absl::ToInt64Seconds(d)))
+        Fail(node["timeout"], f + ".timeout",
+             absl::StrCat("\"", text, "\" must be whole seconds from 1s to 30m, e.g. 90s or 5m"));
+      check.mutable_timeout()->set_seconds(absl::ToInt64Seconds(d));
+    } else {
+      check.mutable_timeout()->set_seconds(kDefaultCheckTimeoutSeconds);
+    }
+    if (node["memoryLimit"]) {
+      const std::string text = Str(node["memoryLimit"], f + ".memoryLimit");
+      const int64_t bytes = ByteSize(text);
+      if (bytes < 0) Fail(node["memoryLimit"], f + ".memoryLimit", "\"" + text + "\" must be a size such as 512Mi or 2Gi");
+      if (bytes < kMinCheckMemoryBytes || bytes > kMaxCheckMemoryBytes)
+        Fail(node["memoryLimit"], f + ".memoryLimit", "\"" + text + "\" is outside 16Mi to 64Gi");
+      check.set_memory_limit_bytes(bytes);
+    } else {
+      check.set_memory_limit_bytes(kDefaultCheckMemoryBytes);
+    }
+    std::vector<std::string> only_apps;
+    if (node["applications"]) only_apps = StrList(node["applications"], f + ".applications");
+    std::vector<std::string> only_envs;
+    if (node["environments"]) only_envs = StrList(node["environments"], f + ".environments");
+    for (size_t i = 0; i < only_apps.size(); ++i) {
+      bool found = false;
+      for (const auto& a : apps) found = found || a.id() == only_apps[i];
+      if (!found)
+        Fail(node["applications"], absl::StrCat(f, ".applications[", i, "]"),
+             "no application \"" + only_apps[i] + "\" in this file");
+    }
+    std::set<std::string> envs_used;
+    for (v1::Application& app : apps) {
+      if (!only_apps.empty() && std::find(only_apps.begin(), only_apps.end(), app.id()) == only_apps.end()) continue;
+      v1::CheckCommand mine = check;
+      for (const std::string& e : only_envs) {
+        if (std::find(app.environment_ids().begin(), app.environment_ids().end(), e) == app.environment_ids().end())
+          continue;
+        mine.add_environment_ids(e);
+        envs_used.insert(e);
+      }
+      if (!only_envs.empty() && mine.environment_ids().empty()) continue;
+      for (const auto& other : app.checks())
+        if (other.name() == name) Fail(node, f, "is declared twice");
+      *app.add_checks() = std::move(mine);
+    }
+    for (size_t i = 0; i < only_envs.size(); ++i) {
+      if (!envs_used.count(only_envs[i]))
+        Fail(node["environments"], absl::StrCat(f, ".environments[", i, "]"),
+             "no application the check covers deploys to \"" + only_envs[i] + "\"");
+    }
+  }
+
   const std::string file_;
   const SyncWindowLimits windows_;
 };
@@ -305,7 +401,7 @@ absl::StatusOr<DeclaredConfig> ParseDeclarativeConfig(const std::string& text, c
   try {
     YAML::Node root = YAML::Load(text);
     if (root.IsNull()) return out;
-    p.Keys(root, "ferry.yaml", {"environments", "applications"});
+    p.Keys(root, "ferry.yaml", {"environments", "applications", "checks"});
     if (const YAML::Node envs = root["environments"]; envs && !envs.IsNull()) {
       if (!envs.IsMap()) p.Fail(envs, "environments", "must be a mapping of id -> environment");
       for (const auto& kv : envs) out.environments.push_back(p.Environment(kv.first.as<std::string>(), kv.second));
@@ -314,6 +410,12 @@ absl::StatusOr<DeclaredConfig> ParseDeclarativeConfig(const std::string& text, c
       if (!apps.IsMap()) p.Fail(apps, "applications", "must be a mapping of id -> application");
       for (const auto& kv : apps)
         out.applications.push_back(p.Application(kv.first.as<std::string>(), kv.second, repository_id, ref));
+    }
+    if (const YAML::Node checks = root["checks"]; checks && !checks.IsNull()) {
+      if (!checks.IsMap()) p.Fail(checks, "checks", "must be a mapping of name -> check");
+      if (static_cast<int>(checks.size()) > kMaxCheckCommands)
+        p.Fail(checks, "checks", absl::StrCat(checks.size(), " checks, more than ", kMaxCheckCommands));
+      for (const auto& kv : checks) p.Check(kv.first.as<std::string>(), kv.second, out.applications);
     }
   } catch (const ConfigError& e) {
     return absl::InvalidArgumentError(e.message);

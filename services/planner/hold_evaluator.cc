@@ -32,7 +32,7 @@ absl::StatusOr<Hold> HoldEvaluator::ComputeHold(const v1::Plan& plan, const v1::
     ASSIGN_OR_RETURN(std::optional<std::string> gate,
                      PromotionGate(plan.application_id(), env, plan.target_revision().sha()));
     if (gate) return Hold{v1::HOLD_REASON_PROMOTION_GATE, *gate, {}};
-    ASSIGN_OR_RETURN(checks, gate_.Evaluate(env, plan.target_revision(), results));
+    ASSIGN_OR_RETURN(checks, gate_.Evaluate(env, plan.target_revision(), results, &plan.check_runs()));
     if (checks.outcome == ChecksVerdict::Outcome::kFailed) {
       hold.checks = std::move(checks);
       return hold;

@@ -1,6 +1,9 @@
 // ferry-planner: renders desired state from Git, diffs it and persists plans
 
+#include <grp.h>
 #include <malloc.h>
+#include <pwd.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +14,7 @@
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/auth/access_service.h"
@@ -28,6 +32,7 @@
 #include "common/server/access_setup.h"
 #include "common/server/service_bootstrap.h"
 #include "planner_migrations.h"
+#include "services/planner/check_runner.h"
 #include "services/planner/grpc_check_source.h"
 #include "services/planner/grpc_live_state_source.h"
 #include "services/planner/grpc_repo_source.h"
@@ -63,6 +68,50 @@ std::string DefaultTool(const std::string& name) {
     if (::access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   return local;
+}
+
+// --check-user USER[:GROUP] (names or numbers; default the user's primary
+// group): the uid and gid checks run as. Root is refused.
+absl::Status ResolveCheckUser(const std::string& spec, ferry::planner::CheckRunnerOptions& options) {
+  if (spec.empty()) return absl::OkStatus();
+  std::vector<std::string> parts = absl::StrSplit(spec, absl::MaxSplits(':', 1));
+  const std::string& user = parts[0];
+  uid_t uid = 0;
+  gid_t gid = 0;
+  bool have_gid = false;
+  std::vector<char> buf(16384);
+  struct passwd pw;
+  struct passwd* found = nullptr;
+  if (uint32_t n = 0; absl::SimpleAtoi(user, &n)) {
+    uid = n;
+    if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
+      gid = found->pw_gid;
+      have_gid = true;
+    }
+  } else if (getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
+    uid = found->pw_uid;
+    gid = found->pw_gid;
+    have_gid = true;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("--check-user: no user \"", user, "\""));
+  }
+  if (parts.size() > 1) {
+    struct group gr;
+    struct group* g = nullptr;
+    if (uint32_t n = 0; absl::SimpleAtoi(parts[1], &n)) {
+      gid = n;
+    } else if (getgrnam_r(parts[1].c_str(), &gr, buf.data(), buf.size(), &g) == 0 && g != nullptr) {
+      gid = g->gr_gid;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("--check-user: no group \"", parts[1], "\""));
+    }
+    have_gid = true;
+  }
+  if (!have_gid) gid = uid;
+  if (uid == 0 || gid == 0) return absl::InvalidArgumentError("--check-user: checks never run as root (uid or gid 0)");
+  options.uid = uid;
+  options.gid = gid;
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -165,6 +214,26 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(size_t{4096}, size_t{3} << 20));
   ferry::config::AddFlag(app, "--plan-page-bytes", plan_limits.page_bytes, "Bytes of one ListPlanManifests page")
       ->check(CLI::Range(size_t{4096}, size_t{3} << 20));
+  // Checks Ferry runs itself (ferry.yaml `checks:`, docs/checks.md).
+  ferry::planner::CheckRunnerOptions check_options;
+  ferry::config::AddFlag(app, "--check-scratch-dir", check_options.scratch_root,
+                         "Where the scratch folders of checks (ferry.yaml checks:) are made");
+  ferry::config::AddFlag(app, "--check-max-output-bytes", check_options.max_output_bytes,
+                         "Bytes of a check's output kept in the plan (the rest is dropped)")
+      ->check(CLI::Range(size_t{256}, size_t{1} << 20));
+  ferry::config::AddFlag(app, "--check-isolate-network", check_options.isolate_network,
+                         "Run checks in a network namespace of their own where the kernel allows it");
+  uint64_t check_file_size_mb = 256;
+  ferry::config::AddFlag(app, "--check-file-size-limit-mb", check_file_size_mb,
+                         "Largest file a check may write, in MiB")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 20));
+  app.add_flag("--checks-as-planner-user", check_options.run_as_self,
+                         "Without --check-user, run checks as the planner's own user (they can then read what it "
+                         "can: its TLS and token keys); otherwise checks are not run and fail saying so")
+      ->envname("FERRY_CHECKS_AS_PLANNER_USER");
+  std::string check_user;
+  ferry::config::AddFlag(app, "--check-user", check_user,
+                         "USER[:GROUP] checks run as (never root); empty: the planner's own user");
   std::string bootstrap_admin_token_file;
   ferry::config::AddFlag(app, "--bootstrap-admin-token-file", bootstrap_admin_token_file,
                          "A file holding an API token (ferry_<id>_<secret>) that is made to exist, for the subject "
@@ -199,6 +268,21 @@ int main(int argc, char** argv) {
     }
   }
 
+  check_options.file_size_limit_bytes = check_file_size_mb << 20;
+  if (check_options.run_as_self && check_user.empty()) {
+    // Checks run as this user: at least its memory and environment (the
+    // database URL) are not theirs to read through /proc.
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+      ferry::logging::Error("cannot start", {{"error", "prctl(PR_SET_DUMPABLE, 0) failed"}});
+      return 1;
+    }
+    ferry::logging::Warn("--checks-as-planner-user: checks run as the planner's own user and can read its files",
+                         {{"hint", "set --check-user to a user that cannot read the planner's keys"}});
+  }
+  if (absl::Status s = ResolveCheckUser(check_user, check_options); !s.ok()) {
+    ferry::logging::Error("cannot start", {{"error", s.ToString()}});
+    return 1;
+  }
   absl::StatusOr<ferry::server::Infrastructure> infra = ferry::server::Bootstrap(config, PlannerMigrations());
   if (!infra.ok()) {
     ferry::logging::Error("cannot start", {{"error", infra.status().ToString()}});
@@ -230,8 +314,9 @@ int main(int argc, char** argv) {
   }
   // Separation of duties per environment, from the policy in force.
   ferry::planner::PolicyApprovalRules approvals((*access_setup)->policy.get());
+  const ferry::planner::CheckRunner check_runner(&clock, check_options);
   ferry::planner::Planner planner(&store, &repo, &live, &renderer, &clock, &notifier, &metrics, /*plan_concurrency=*/8,
-                                  render.parse_limits, window_limits, &approvals, &checks);
+                                  render.parse_limits, window_limits, &approvals, &checks, &check_runner);
   ferry::planner::RevisionConsumer consumer(&repo, &store, planner.revision_planner(), nullptr, quarantine_attempts);
   ferry::planner::HoldReleaser releaser(planner.hold_evaluator(), hold_interval);
   // The gauges of plans waiting for approval (the FerryPlanAwaitingApproval alert).

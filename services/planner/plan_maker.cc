@@ -16,6 +16,7 @@
 #include "common/json/json.h"
 #include "common/logging/logger.h"
 #include "common/status/status_macros.h"
+#include "common/text/utf8.h"
 #include "services/planner/differ.h"
 #include "services/planner/manifest_parser.h"
 #include "services/planner/render_failure.h"
@@ -350,6 +351,25 @@ absl::StatusOr<PlanOutcome> PlanMaker::MakePlan(const PlanRequest& request) {
     return outcome;
   }
 
+  // The application's own checks (ferry.yaml `checks:`) over the rendered
+  // manifests; a rollback restores a revision deployed before and skips them
+  // as it skips required checks.
+  if (!rollback && !ChecksFor(app, env.id()).empty()) {
+    if (check_runner_ == nullptr) {
+      for (const v1::CheckCommand& c : ChecksFor(app, env.id())) {
+        v1::CheckRun* run = plan.add_check_runs();
+        run->set_name(c.name());
+        run->set_result(v1::CHECK_RUN_RESULT_FAILED);
+        run->set_exit_code(-1);
+        run->set_description("not run: this planner runs no checks");
+        *run->mutable_finish_time() = events_.Now();
+      }
+    } else {
+      ASSIGN_OR_RETURN(std::vector<v1::CheckRun> runs, check_runner_->RunAll(app, plan));
+      for (v1::CheckRun& r : runs) *plan.add_check_runs() = std::move(r);
+    }
+  }
+
   // dependsOn: plans of dependencies in this environment still open.
   for (const std::string& dep : app.depends_on()) {
     PlanFilter f;
@@ -451,6 +471,28 @@ absl::StatusOr<PlanOutcome> PlanMaker::MakePlan(const PlanRequest& request) {
               auto& approval_fields = *e.mutable_details()->mutable_fields();
               approval_fields["approvals_recorded"].set_number_value(p.approvals_size());
               approval_fields["approvals_required"].set_number_value(required);
+              events.push_back(e);
+            }
+            for (const v1::CheckRun& run : p.check_runs()) {
+              const bool passed = run.result() == v1::CHECK_RUN_RESULT_PASSED;
+              v1::Event e = events_.Make(
+                  v1::AUDIT_ACTION_PLAN_CHECK_RAN, SystemActor(),
+                  absl::StrCat("check ", run.name(), " ", passed ? "passed" : "failed", " on plan ", p.id(), " (",
+                               p.application_id(), " in ", p.environment_id(), " at ",
+                               ShortSha(p.target_revision().sha()), "): ", run.description()),
+                  absl::StrCat("plan-check-ran/", p.id(), "/", run.name()));
+              subject(e);
+              auto& f = *e.mutable_details()->mutable_fields();
+              f["check"].set_string_value(run.name());
+              f["result"].set_string_value(passed ? "passed" : "failed");
+              f["exit_code"].set_number_value(run.exit_code());
+              f["description"].set_string_value(run.description());
+              f["duration_seconds"].set_number_value(static_cast<double>(run.duration().seconds()) +
+                                                     run.duration().nanos() / 1e9);
+              // The start of its output (the plan holds up to --check-max-output-bytes).
+              f["output"].set_string_value(text::SanitizeUtf8(run.output().substr(0, 1024)));
+              f["output_bytes"].set_number_value(static_cast<double>(run.output().size()));
+              f["output_truncated"].set_bool_value(run.output_truncated() || run.output().size() > 1024);
               events.push_back(e);
             }
             for (v1::Event& e : holds_->check_gate().DecisionEvents(p, hold.checks, v1::HOLD_REASON_UNSPECIFIED, "",

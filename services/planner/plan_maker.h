@@ -10,6 +10,7 @@
 #include "common/concurrency/change_signal.h"
 #include "ferry/v1/planner.pb.h"
 #include "services/planner/approval_policy.h"
+#include "services/planner/check_runner.h"
 #include "services/planner/hold_evaluator.h"
 #include "services/planner/live_state_source.h"
 #include "services/planner/planner_events.h"
@@ -52,7 +53,7 @@ class PlanMaker {
  public:
   PlanMaker(RenderStore* renders, PlanStore* plans, RepoSource* repo, LiveStateSource* live, Renderer* renderer,
             HoldEvaluator* holds, const ApprovalPolicy* approvals, const Clock* clock,
-            concurrency::ChangeSignal* notifier, PlannerMetrics* metrics)
+            concurrency::ChangeSignal* notifier, PlannerMetrics* metrics, const CheckRunner* check_runner = nullptr)
       : renders_(renders),
         plans_(plans),
         repo_(repo),
@@ -62,10 +63,15 @@ class PlanMaker {
         approvals_(approvals),
         events_(clock),
         notifier_(notifier),
-        metrics_(metrics) {}
+        metrics_(metrics),
+        check_runner_(check_runner) {}
 
   // Renders, diffs and (unless preview) persists one plan, with the target
   // commit's author when the planner recorded it (Plan.target_author).
+  // Before its holds are decided the application's checks for the
+  // environment run over it (CheckRunner; not for previews and rollbacks),
+  // their runs attached (Plan.check_runs) and each audited
+  // (PLAN_CHECK_RAN); the required-checks gate then judges them.
   // Render failures become FAILED plans; other errors are returned and
   // nothing is persisted (PERMISSION_DENIED, before rendering, when
   // request.approve is refused by the environment's rule).
@@ -107,6 +113,7 @@ class PlanMaker {
   const PlannerEvents events_;
   concurrency::ChangeSignal* notifier_;
   PlannerMetrics* metrics_;
+  const CheckRunner* check_runner_;  // may be null: checks are then recorded as failed, not run
 };
 
 // Hash of the application and environment definitions a plan is made from.

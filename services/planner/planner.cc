@@ -5,11 +5,11 @@ namespace ferry::planner {
 Planner::Planner(PlannerStore* store, RepoSource* repo, LiveStateSource* live, Renderer* renderer, const Clock* clock,
                  concurrency::ChangeSignal* notifier, PlannerMetrics* metrics, int plan_concurrency,
                  const ParseLimits& parse_limits, const SyncWindowLimits& window_limits,
-                 const ApprovalPolicy* approvals, CheckSource* checks)
+                 const ApprovalPolicy* approvals, CheckSource* checks, const CheckRunner* check_runner)
     : approvals_(approvals != nullptr ? approvals : &default_approvals_),
       holds_(store, store, clock, notifier, checks),
       catalog_(store, store, clock, window_limits),
-      maker_(store, store, repo, live, renderer, &holds_, approvals_, clock, notifier, metrics),
+      maker_(store, store, repo, live, renderer, &holds_, approvals_, clock, notifier, metrics, check_runner),
       gate_(store, store, repo, clock),
       reconciler_(store, repo, &gate_, clock,
                   [this](const std::set<std::string>& ids) {

@@ -55,7 +55,8 @@ class Planner {
   Planner(PlannerStore* store, RepoSource* repo, LiveStateSource* live, Renderer* renderer, const Clock* clock,
           concurrency::ChangeSignal* notifier, PlannerMetrics* metrics, int plan_concurrency = 8,
           const ParseLimits& parse_limits = ParseLimits(), const SyncWindowLimits& window_limits = SyncWindowLimits(),
-          const ApprovalPolicy* approvals = nullptr, CheckSource* checks = nullptr);
+          const ApprovalPolicy* approvals = nullptr, CheckSource* checks = nullptr,
+          const CheckRunner* check_runner = nullptr);
 
   // Applications and environments (Catalog).
   absl::StatusOr<v1::Application> CreateApplication(v1::Application app, const v1::Actor& actor) {

@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/status/status_macros.h"
 #include "re2/re2.h"
 #include "services/planner/repo_path.h"
@@ -74,6 +75,7 @@ absl::Status ValidateApplication(v1::Application& app, const std::set<std::strin
   if (app.health_timeout().seconds() < 0 || app.health_timeout().nanos() < 0) {
     return absl::InvalidArgumentError("application.health_timeout: must not be negative");
   }
+  RETURN_IF_ERROR(ValidateCheckCommands(app));
   for (int i = 0; i < app.ignore_differences_size(); ++i) {
     const auto& rule = app.ignore_differences(i);
     if (rule.json_pointers().empty()) {
@@ -86,6 +88,73 @@ absl::Status ValidateApplication(v1::Application& app, const std::set<std::strin
                                                        "]: \"", p, "\" is not a JSON pointer (must start with \"/\")"));
       }
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateCheckCommands(v1::Application& app) {
+  if (app.checks_size() > kMaxCheckCommands) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("application.checks: ", app.checks_size(), " checks, more than ", kMaxCheckCommands));
+  }
+  const std::set<std::string> app_envs(app.environment_ids().begin(), app.environment_ids().end());
+  std::set<std::string> names;
+  for (int i = 0; i < app.checks_size(); ++i) {
+    v1::CheckCommand& check = *app.mutable_checks(i);
+    const std::string f = absl::StrCat("application.checks[", i, "]");
+    const std::string& name = check.name();
+    if (name.empty() || name.size() > kMaxCheckNameBytes)
+      return absl::InvalidArgumentError(absl::StrCat(f, ".name: a check name must be 1 to ", kMaxCheckNameBytes, " bytes"));
+    for (unsigned char c : name)
+      if (c < 0x20 || c == 0x7f)
+        return absl::InvalidArgumentError(absl::StrCat(f, ".name: \"", name, "\" has a control character"));
+    if (name.front() == ' ' || name.back() == ' ')
+      return absl::InvalidArgumentError(absl::StrCat(f, ".name: \"", name, "\" starts or ends with a space"));
+    if (!names.insert(name).second)
+      return absl::InvalidArgumentError(absl::StrCat(f, ".name: \"", name, "\" is declared twice"));
+    if (check.argv().empty() || check.argv(0).empty())
+      return absl::InvalidArgumentError(absl::StrCat(f, ".argv: the command is empty (a program and its arguments)"));
+    if (check.argv_size() > kMaxCheckArgs)
+      return absl::InvalidArgumentError(absl::StrCat(f, ".argv: ", check.argv_size(), " arguments, more than ", kMaxCheckArgs));
+    for (int j = 0; j < check.argv_size(); ++j) {
+      const std::string& arg = check.argv(j);
+      if (arg.size() > kMaxCheckArgBytes)
+        return absl::InvalidArgumentError(absl::StrCat(f, ".argv[", j, "]: longer than ", kMaxCheckArgBytes, " bytes"));
+      if (arg.find('\0') != std::string::npos)
+        return absl::InvalidArgumentError(absl::StrCat(f, ".argv[", j, "]: holds a NUL byte"));
+    }
+    const std::string& program = check.argv(0);
+    for (unsigned char c : program)
+      if (c < 0x20 || c == 0x7f)
+        return absl::InvalidArgumentError(absl::StrCat(f, ".argv[0]: the program name has a control character"));
+    if (program.front() == '/') {
+      for (absl::string_view part : absl::StrSplit(program.substr(1), '/'))
+        if (part.empty() || part == "." || part == "..")
+          return absl::InvalidArgumentError(absl::StrCat(f, ".argv[0]: \"", program,
+                                                         "\" is not a normalised absolute path"));
+    } else if (program.find('/') != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          f, ".argv[0]: \"", program,
+          "\" must be an absolute path or a bare program name (the check runs in a scratch folder, not the repository)"));
+    }
+    std::set<std::string> seen_envs;
+    for (int j = 0; j < check.environment_ids_size(); ++j) {
+      const std::string& env = check.environment_ids(j);
+      if (!app_envs.count(env))
+        return absl::InvalidArgumentError(absl::StrCat(f, ".environment_ids[", j, "]: \"", env,
+                                                       "\" is not an environment of application \"", app.id(), "\""));
+      if (!seen_envs.insert(env).second)
+        return absl::InvalidArgumentError(absl::StrCat(f, ".environment_ids[", j, "]: \"", env, "\" is listed twice"));
+    }
+    if (!check.has_timeout()) check.mutable_timeout()->set_seconds(kDefaultCheckTimeoutSeconds);
+    const int64_t t = check.timeout().seconds();
+    if (check.timeout().nanos() != 0 || t < kMinCheckTimeoutSeconds || t > kMaxCheckTimeoutSeconds)
+      return absl::InvalidArgumentError(absl::StrCat(f, ".timeout: must be whole seconds from ", kMinCheckTimeoutSeconds,
+                                                     "s to ", kMaxCheckTimeoutSeconds / 60, "m"));
+    if (check.memory_limit_bytes() == 0) check.set_memory_limit_bytes(kDefaultCheckMemoryBytes);
+    if (check.memory_limit_bytes() < kMinCheckMemoryBytes || check.memory_limit_bytes() > kMaxCheckMemoryBytes)
+      return absl::InvalidArgumentError(absl::StrCat(f, ".memory_limit_bytes: ", check.memory_limit_bytes(),
+                                                     " is outside 16 MiB to 64 GiB"));
   }
   return absl::OkStatus();
 }

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <set>
 #include <string>
@@ -50,6 +51,26 @@ inline constexpr size_t kMaxCheckNameBytes = 255;
 // or trailing space, none listed twice; at most kMaxRequiredChecks.
 // INVALID_ARGUMENT naming the index.
 absl::Status ValidateRequiredChecks(const v1::Environment& env);
+
+// Bounds of Application.checks (ferry.yaml `checks:`, docs/checks.md).
+inline constexpr int kMaxCheckCommands = 20;
+inline constexpr int kMaxCheckArgs = 256;
+inline constexpr size_t kMaxCheckArgBytes = 4096;
+inline constexpr int64_t kMinCheckTimeoutSeconds = 1;
+inline constexpr int64_t kMaxCheckTimeoutSeconds = 30 * 60;
+inline constexpr int64_t kDefaultCheckTimeoutSeconds = 60;
+inline constexpr int64_t kMinCheckMemoryBytes = int64_t{16} << 20;
+inline constexpr int64_t kMaxCheckMemoryBytes = int64_t{64} << 30;
+inline constexpr int64_t kDefaultCheckMemoryBytes = int64_t{1} << 30;
+// Each check: a name as for required checks, unique in the application; an
+// argv of 1 to kMaxCheckArgs strings, the program absolute (normalised: no
+// "." or ".." component) or a bare name, no NUL or control characters in
+// the program; environment_ids among the application's; timeout within
+// [kMinCheckTimeoutSeconds, kMaxCheckTimeoutSeconds] (unset: the default,
+// filled in), memory within [kMinCheckMemoryBytes, kMaxCheckMemoryBytes]
+// (0: the default, filled in). INVALID_ARGUMENT naming the field, e.g.
+// "application.checks[0].timeout: ...".
+absl::Status ValidateCheckCommands(v1::Application& app);
 
 // The application ids in dependency order (dependencies first); ties by id.
 std::vector<std::string> TopologicalOrder(const std::map<std::string, v1::Application>& apps);

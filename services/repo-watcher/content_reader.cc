@@ -54,6 +54,16 @@ absl::Status ContentReader::Read(const v1::ReadContentRequest& request, const Si
   absl::StatusOr<v1::Repository> repo = store_->Get(request.repository_id());
   if (!repo.ok()) return repo.status();
   absl::StatusOr<MirrorSet::Lease> mirror = mirrors_->OpenForRead(repo->id(), repo->url());
+  if (fetch_missing_ != nullptr &&
+      (mirror.ok() ? !mirror->repo->HasCommit(sha) : absl::IsNotFound(mirror.status()))) {
+    // Another replica may have fetched it for a pull request: fetch it here
+    // (the lease is let go first; the fetch takes the mirror itself).
+    mirror = absl::NotFoundError("released");
+    absl::StatusOr<bool> fetched = fetch_missing_(*repo, sha);
+    // A head ref gone from the remote: the commit is simply not here.
+    if (!fetched.ok() && !absl::IsFailedPrecondition(fetched.status())) return fetched.status();
+    mirror = mirrors_->OpenForRead(repo->id(), repo->url());
+  }
   if (!mirror.ok()) {
     if (absl::IsNotFound(mirror.status())) {
       return absl::NotFoundError(absl::StrCat("commit ", sha, " is not in the mirror of \"", repo->id(), "\""));

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "ferry/v1/repo_watcher.pb.h"
@@ -31,20 +32,30 @@ class ContentReader {
   // Called for each chunk in order; returns false when the client is gone.
   using Sink = std::function<bool(const v1::ReadContentResponse&)>;
 
-  ContentReader(RepositoryStore* store, MirrorSet* mirrors, ContentLimits limits = {})
-      : store_(store), mirrors_(mirrors), limits_(limits) {}
+  // Asked for a commit this replica's mirror lacks: fetches it when it is
+  // an open pull request's (PullRequestTracker::FetchForCommit) and says
+  // whether it did.
+  using FetchMissing = std::function<absl::StatusOr<bool>(const v1::Repository&, const std::string& sha)>;
+
+  ContentReader(RepositoryStore* store, MirrorSet* mirrors, ContentLimits limits = {},
+                FetchMissing fetch_missing = nullptr)
+      : store_(store), mirrors_(mirrors), limits_(limits), fetch_missing_(std::move(fetch_missing)) {}
 
   // INVALID_ARGUMENT for a path with "..", an absolute path, a bad commit
   // sha or negative limits; NOT_FOUND for an unknown repository, commit or
   // path; RESOURCE_EXHAUSTED naming the file, the limit and (for a server
   // limit) its flag when a limit would be exceeded (checked before anything
-  // is sent); CANCELLED when the sink refuses.
+  // is sent); CANCELLED when the sink refuses. A commit missing from this
+  // replica's mirror that is an open pull request's head or target is
+  // fetched first (`fetch_missing`): any replica serves a pull request, not
+  // only the one that received its webhook.
   absl::Status Read(const v1::ReadContentRequest& request, const Sink& sink);
 
  private:
   RepositoryStore* store_;
   MirrorSet* mirrors_;
   const ContentLimits limits_;
+  const FetchMissing fetch_missing_;
 };
 
 // Validates a repository-relative path: no "..", not absolute, no empty or

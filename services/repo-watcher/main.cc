@@ -168,9 +168,14 @@ int main(int argc, char** argv) {
                                              mirrors.Remove(id);
                                            }});
   RevisionFeed feed(&store, &notifier);
-  ContentReader content(&store, &mirrors, content_limits);
   RevisionChecker checker(&store, &mirrors, &verifier);
   PullRequestTracker pull_requests(&reviews, &store, &git, &mirrors, &metrics, &*secrets);
+  // A pull request's commits are fetched by the replica that received its
+  // webhook; any other replica fetches them when asked (FetchForCommit).
+  ContentReader content(&store, &mirrors, content_limits,
+                        [&pull_requests](const ferry::v1::Repository& repo, const std::string& sha) {
+                          return pull_requests.FetchForCommit(repo, sha);
+                        });
   WebhookHandler webhooks(
       &store, &metrics, &*secrets, [&](const std::string& id) { scheduler.Trigger(id); }, &clock, webhook_audit_interval,
       WebhookSinks{

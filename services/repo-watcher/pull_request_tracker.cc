@@ -59,6 +59,27 @@ absl::StatusOr<PullRequestTracker::Fetched> PullRequestTracker::FetchHead(const 
   return out;
 }
 
+absl::StatusOr<bool> PullRequestTracker::FetchForCommit(const v1::Repository& repo, const std::string& sha) {
+  v1::ListPullRequestsRequest req;
+  req.set_repository_id(repo.id());
+  absl::StatusOr<v1::ListPullRequestsResponse> open = reviews_->ListPullRequests(req);
+  if (!open.ok()) return open.status();
+  for (const v1::PullRequest& pr : open->pull_requests()) {
+    if (pr.state() != v1::PULL_REQUEST_STATE_OPEN || (pr.head_sha() != sha && pr.base_sha() != sha)) continue;
+    PullRequestChange change;
+    change.kind = PullRequestChange::Kind::kUpdated;
+    change.number = pr.number();
+    change.head_ref = pr.head_ref();
+    change.base_ref = pr.base_ref();
+    absl::StatusOr<Fetched> fetched = FetchHead(repo, change);
+    if (!fetched.ok()) return fetched.status();
+    logging::Info("pull request fetched on demand",
+                  {{"repository", repo.id()}, {"number", pr.number()}, {"sha", sha}, {"head_sha", fetched->head_sha}});
+    return true;
+  }
+  return false;
+}
+
 void PullRequestTracker::DropRefs(const v1::Repository& repo, int64_t number) {
   absl::Status s = Locked(repo.id(), [&]() -> absl::Status {
     absl::StatusOr<MirrorSet::Lease> mirror = mirrors_->OpenForRead(repo.id(), repo.url());

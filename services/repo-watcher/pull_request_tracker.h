@@ -49,6 +49,15 @@ class PullRequestTracker {
   // `lock_wait`; the store's errors otherwise.
   absl::Status Apply(const v1::Repository& repo, const PullRequestChange& change, const v1::Actor& actor);
 
+  // Fetches a pull request's head and target into this replica's mirror on
+  // demand: when an open pull request of `repo` recorded in PostgreSQL has
+  // `sha` as its head_sha or base_sha (another replica received its
+  // webhook), as Apply does, without recording anything. Returns whether
+  // one did (false: `sha` is no open pull request's, nothing fetched).
+  // Errors as FetchHead's (FAILED_PRECONDITION when the head ref is gone
+  // from the remote).
+  absl::StatusOr<bool> FetchForCommit(const v1::Repository& repo, const std::string& sha);
+
  private:
   struct Fetched {
     std::string head_sha;

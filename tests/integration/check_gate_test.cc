@@ -87,8 +87,10 @@ class CheckGateTest : public ::testing::Test {
     watcher_ = start("repo-watcher", watcher_args);
     // Held plans are re-evaluated on a timer only once an hour: what
     // releases or fails them below is the review event stream.
-    planner_ = start("planner", {"--repo-watcher-address=" + addr("repo-watcher"),
-                                 "--deployer-address=" + addr("deployer"), "--hold-check-interval=1h"});
+    std::vector<std::string> planner_args = {"--repo-watcher-address=" + addr("repo-watcher"),
+                                             "--deployer-address=" + addr("deployer"), "--hold-check-interval=1h"};
+    planner_args.insert(planner_args.end(), planner_extra_.begin(), planner_extra_.end());
+    planner_ = start("planner", planner_args);
     ASSERT_TRUE(audit_ && watcher_ && planner_);
     auto channel = [](const ServiceProcess& p) {
       return grpc::CreateChannel(p.grpc_target(), grpc::InsecureChannelCredentials());
@@ -212,6 +214,7 @@ class CheckGateTest : public ::testing::Test {
 
   static constexpr char kWebhookSecret[] = "check-gate-hook";
   int webhook_port_ = 0;
+  std::vector<std::string> planner_extra_;
   testing::TestDatabase db_;
   std::string dir_, root_;
   std::unique_ptr<testing::GitTestRepo> repo_;
@@ -350,6 +353,106 @@ TEST_F(CheckGateTest, GitHubStatusWebhooksReleaseAPlanOnSuccessAndFailItOnFailur
   EXPECT_TRUE(from_github) << "the audit event names where the result came from";
   ASSERT_TRUE(WaitFor([&] { return !Audited(v1::AUDIT_ACTION_PLAN_CHECKS_PASSED).empty(); }));
   EXPECT_TRUE(absl::StrContains(Audited(v1::AUDIT_ACTION_PLAN_CHECKS_PASSED)[0].message(), kTestUrl));
+}
+
+// ferry.yaml `checks:` (docs/checks.md): Ferry runs a policy check over
+// each plan's rendered manifests itself; the environment requires it, so a
+// plan whose check passes is released and one whose check fails is failed,
+// with the check's output on the plan (GetPlan, `ferry plan show`) and every
+// run and decision audited naming the check.
+TEST_F(CheckGateTest, AFerryRunCheckThatPassesReleasesThePlanAndOneThatFailsFailsItWithItsOutput) {
+  const std::string scratch = dir_ + "/check-scratch";
+  std::filesystem::create_directories(scratch);
+  planner_extra_ = {"--check-scratch-dir=" + scratch, "--checks-as-planner-user"};
+  const std::string yaml = absl::StrCat(
+      "environments:\n  local:\n    host: {rootDir: ", root_,
+      "}\n    approval: auto\n    requiredChecks: [policy]\n",
+      "applications:\n  web:\n    path: apps/web\n    environments: [local]\n",
+      "    sync: {automated: true}\n    healthTimeout: 10s\n",
+      "checks:\n  policy:\n    command: [/bin/sh, -c]\n    args:\n",
+      "    - |\n",
+      "      test -f plan.json || exit 9\n",
+      "      if grep -l forbidden manifests/*.json; then echo \"deny: greeting says forbidden\"; exit 1; fi\n",
+      "      echo \"ok: $(ls manifests | wc -l) manifests of $FERRY_APPLICATION checked\"\n",
+      "    timeout: 60s\n    memoryLimit: 512Mi\n");
+  const std::string c1 = repo_->Commit({{"ferry.yaml", yaml}, {"apps/web/deploy.yaml", Greeting("hello")}}, "one");
+  repo_->Push("main");
+  StartServices();
+  CreateRepository();
+  Refresh();
+  grpc::Status applied = Apply();
+  ASSERT_TRUE(applied.ok()) << applied.error_message() << planner_->Log();
+
+  // The check passes: the plan is released, no CI report needed.
+  ASSERT_TRUE(WaitFor([&] { return Released(c1); })) << PlanFor(c1).DebugString() << planner_->Log();
+  auto get_plan = [&](const std::string& id) {
+    grpc::ClientContext ctx;
+    v1::GetPlanRequest req;
+    req.set_plan_id(id);
+    v1::Plan out;
+    grpc::Status st = pl_->GetPlan(&ctx, req, &out);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return out;
+  };
+  v1::Plan passed_plan = get_plan(PlanFor(c1).id());
+  ASSERT_EQ(passed_plan.check_runs_size(), 1) << passed_plan.DebugString();
+  EXPECT_EQ(passed_plan.check_runs(0).name(), "policy");
+  EXPECT_EQ(passed_plan.check_runs(0).result(), v1::CHECK_RUN_RESULT_PASSED);
+  EXPECT_EQ(passed_plan.check_runs(0).output(), "ok: 1 manifests of web checked\n");
+
+  // A commit the policy denies: its plan fails, naming the check, with the
+  // check's output attached.
+  const std::string c2 = repo_->Commit({{"apps/web/deploy.yaml", Greeting("forbidden")}}, "two");
+  repo_->Push("main");
+  Refresh();
+  ASSERT_TRUE(WaitFor([&] { return PlanFor(c2).state() == v1::PLAN_STATE_FAILED; }))
+      << PlanFor(c2).DebugString() << planner_->Log();
+  const std::string failed_id = PlanFor(c2).id();
+  v1::Plan failed_plan = get_plan(failed_id);
+  EXPECT_TRUE(absl::StrContains(failed_plan.failure().message(), "required check policy (failure: exited 1)"))
+      << failed_plan.failure().message();
+  ASSERT_EQ(failed_plan.check_runs_size(), 1);
+  EXPECT_EQ(failed_plan.check_runs(0).result(), v1::CHECK_RUN_RESULT_FAILED);
+  EXPECT_EQ(failed_plan.check_runs(0).exit_code(), 1);
+  EXPECT_TRUE(absl::StrContains(failed_plan.check_runs(0).output(), "deny: greeting says forbidden"))
+      << failed_plan.check_runs(0).output();
+  EXPECT_TRUE(std::filesystem::is_empty(scratch)) << "scratch folders are removed";
+
+  // The CLI shows it.
+  testing::CommandResult shown =
+      testing::RunCommand({testing::BinaryPath("ferry"), "--server", "planner=" + planner_->grpc_target(), "--insecure",
+                           "plan", "show", failed_id},
+                          absl::Seconds(60), {"HOME=" + dir_, "NO_COLOR=1"});
+  EXPECT_EQ(shown.exit_code, 0) << shown.output;
+  EXPECT_TRUE(absl::StrContains(shown.output, "policy  FAILED (exited 1, ")) << shown.output;
+  EXPECT_TRUE(absl::StrContains(shown.output, "| deny: greeting says forbidden")) << shown.output;
+
+  // Audited: both runs, the release and the failure, naming the check.
+  ASSERT_TRUE(WaitFor([&] { return Audited(v1::AUDIT_ACTION_PLAN_CHECK_RAN).size() >= 2; }));
+  std::vector<v1::Event> ran = Audited(v1::AUDIT_ACTION_PLAN_CHECK_RAN);
+  ASSERT_EQ(ran.size(), 2u);
+  std::map<std::string, std::string> result_by_plan;
+  for (const v1::Event& e : ran) {
+    EXPECT_EQ(e.details().fields().at("check").string_value(), "policy");
+    result_by_plan[e.subject().plan_id()] = e.details().fields().at("result").string_value();
+  }
+  EXPECT_EQ(result_by_plan[passed_plan.id()], "passed");
+  EXPECT_EQ(result_by_plan[failed_id], "failed");
+  for (const v1::Event& e : ran) {
+    if (e.subject().plan_id() == failed_id) {
+      EXPECT_TRUE(absl::StrContains(e.details().fields().at("output").string_value(), "deny: greeting says forbidden"));
+    }
+  }
+  ASSERT_TRUE(WaitFor([&] { return !Audited(v1::AUDIT_ACTION_PLAN_FAILED_BY_CHECK).empty(); }));
+  std::vector<v1::Event> failed = Audited(v1::AUDIT_ACTION_PLAN_FAILED_BY_CHECK);
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].subject().plan_id(), failed_id);
+  EXPECT_EQ(failed[0].details().fields().at("check").string_value(), "policy");
+  ASSERT_TRUE(WaitFor([&] { return !Audited(v1::AUDIT_ACTION_PLAN_CHECKS_PASSED).empty(); }));
+  std::vector<v1::Event> released = Audited(v1::AUDIT_ACTION_PLAN_CHECKS_PASSED);
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_EQ(released[0].subject().plan_id(), passed_plan.id());
+  EXPECT_TRUE(absl::StrContains(released[0].message(), "policy (success: exited 0)")) << released[0].message();
 }
 
 TEST_F(CheckGateTest, GrpcCheckSourceReadsChecksAndFollowsReviewEventsOfTheRealRepoWatcher) {

@@ -23,7 +23,7 @@ Checks (each exits 1 with one line per problem):
       spiffe://ferry/<component>, DNS ferry-<component> and the Service's
       names, into the Secret that Deployment mounts for TLS.
   confinement --key secret|claim|ephemeral [--trusted] [--witness CLAIM]
-              [--repo-secrets SECRET] [--workload-user U]
+              [--repo-secrets SECRET] [--planner-secrets SECRET] [--workload-user U]
       (#17) audit: --checkpoint-key-file names a key that outlives the pod (a
       Secret file in a writable emptyDir, so that <file>.pub can be written,
       or a directory on a PersistentVolumeClaim), or --trial-ephemeral-key
@@ -32,6 +32,7 @@ Checks (each exits 1 with one line per problem):
       writable mount of the claim CLAIM (only with --witness). repo-watcher:
       --secrets-dir is the whole Secret SECRET mounted read-only, no subPath
       (absent without --repo-secrets); --secret-env-prefix=FERRY_SECRET_.
+      planner: the same with --planner-secrets (Git host API tokens).
       deployer: --allowed-roots each beneath a writable volume, never /;
       --workload-user U (absent without).
   wiring --namespace NS --release R [--target-namespaces A,B] [--cluster-rules]
@@ -285,7 +286,7 @@ def writable_mount_beneath(pod, container, path):
     return None
 
 
-def check_confinement(objs, key, trusted, witness, repo_secrets, workload_user):
+def check_confinement(objs, key, trusted, witness, repo_secrets, workload_user, planner_secrets=None):
     by = {component_of(d): d for d in deployments(objs)}
     for comp in ("audit", "repo-watcher", "deployer"):
         if comp not in by:
@@ -352,6 +353,22 @@ def check_confinement(objs, key, trusted, witness, repo_secrets, workload_user):
             problem("repo-watcher: --secrets-dir without a secrets Secret")
         if flags.get("--secret-env-prefix") != "FERRY_SECRET_":
             problem(f"repo-watcher: --secret-env-prefix={flags.get('--secret-env-prefix')!r}")
+    if "planner" in by:
+        # The Git host API tokens of preview comments (docs/previews.md).
+        pod = by["planner"]["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        flags = flag_values(c.get("args") or [])
+        sd = flags.get("--secrets-dir")
+        if planner_secrets:
+            m = mount_at(c, sd or "/nonexistent")
+            v = volume_named(pod, m["name"]) if m else None
+            if not m or not m.get("readOnly") or m.get("subPath") or not v or \
+                    v.get("secret", {}).get("secretName") != planner_secrets or v["secret"].get("items"):
+                problem(f"planner: --secrets-dir={sd!r} is not the whole Secret {planner_secrets} mounted read-only")
+        elif sd is not None:
+            problem("planner: --secrets-dir without a secrets Secret")
+        if flags.get("--secret-env-prefix") != "FERRY_SECRET_":
+            problem(f"planner: --secret-env-prefix={flags.get('--secret-env-prefix')!r}")
     if "deployer" in by:
         pod = by["deployer"]["spec"]["template"]["spec"]
         c = pod["containers"][0]
@@ -687,6 +704,7 @@ def main():
     p.add_argument("--trusted", action="store_true")
     p.add_argument("--witness")
     p.add_argument("--repo-secrets")
+    p.add_argument("--planner-secrets")
     p.add_argument("--workload-user")
     p.add_argument("--target-namespaces", default="")
     p.add_argument("--cluster-rules", action="store_true")
@@ -710,7 +728,7 @@ def main():
             check_wiring(objs, a.namespace, a.release, [t for t in a.target_namespaces.split(",") if t],
                          a.cluster_rules)
         elif a.check == "confinement":
-            check_confinement(objs, a.key, a.trusted, a.witness, a.repo_secrets, a.workload_user)
+            check_confinement(objs, a.key, a.trusted, a.witness, a.repo_secrets, a.workload_user, a.planner_secrets)
         else:
             sys.exit(f"unknown check {a.check}")
     for msg in problems:

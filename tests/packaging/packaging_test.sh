@@ -229,6 +229,15 @@ case "$case_name" in
     grep -q -- '--secret-env-prefix=CI_' <<<"$(render "${secure[@]}" --set services.repoWatcher.secrets.envPrefix=CI_)" ||
       fail "envPrefix not passed"
     refused "envPrefix" "${secure[@]}" --set 'services.repoWatcher.secrets.envPrefix=A B'
+    # The planner's (Git host API tokens of preview comments, docs/previews.md).
+    render "${secure[@]}" --set services.planner.secrets.existingSecret=git-host-tokens |
+      "${conf[@]}" --planner-secrets git-host-tokens || fail "planner --secrets-dir from a Secret"
+    if render "${secure[@]}" --set services.planner.secrets.existingSecret=git-host-tokens | "${conf[@]}" 2>/dev/null; then
+      fail "the confinement check passed a planner --secrets-dir nobody asked for"
+    fi
+    grep -q -- '--secret-env-prefix=HOST_' <<<"$(render "${secure[@]}" --set services.planner.secrets.envPrefix=HOST_)" ||
+      fail "planner envPrefix not passed"
+    refused "envPrefix" "${secure[@]}" --set 'services.planner.secrets.envPrefix=A B'
     ;;
   helm_deployer_confinement)
     conf=("${check[@]}" confinement)

@@ -119,5 +119,82 @@ TEST(DeclarativeConfigTest, RequiredChecksAreReadInOrderAndBadOnesRefusedWithThe
       << nested.status();
 }
 
+// ferry.yaml `checks:` (docs/checks.md): commands Ferry runs over plans.
+constexpr char kChecksBase[] =
+    "environments:\n"
+    "  staging: {host: {rootDir: /srv/staging}}\n"
+    "  prod: {host: {rootDir: /srv/prod}, requiredChecks: [policy]}\n"
+    "applications:\n"
+    "  web: {environments: [staging, prod]}\n"
+    "  api: {environments: [staging]}\n";
+
+absl::Status ChecksError(const std::string& checks) {
+  return ParseDeclarativeConfig(std::string(kChecksBase) + checks, "ferry.yaml", "r", "m").status();
+}
+
+TEST(DeclarativeChecksTest, ACheckIsAttachedToTheApplicationsAndEnvironmentsItNames) {
+  auto c = ParseDeclarativeConfig(std::string(kChecksBase) +
+                                      "checks:\n"
+                                      "  policy:\n"
+                                      "    command: [/usr/bin/conftest, test]\n"
+                                      "    args: [manifests]\n"
+                                      "    environments: [prod]\n"
+                                      "    timeout: 90s\n"
+                                      "    memoryLimit: 512Mi\n"
+                                      "  lint:\n"
+                                      "    command: kubeconform\n"
+                                      "    applications: [api]\n",
+                                  "ferry.yaml", "r", "m");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const v1::Application& web = c->applications.at(0).id() == "web" ? c->applications.at(0) : c->applications.at(1);
+  const v1::Application& api = c->applications.at(0).id() == "api" ? c->applications.at(0) : c->applications.at(1);
+  ASSERT_EQ(web.checks_size(), 1);
+  const v1::CheckCommand& policy = web.checks(0);
+  EXPECT_EQ(policy.name(), "policy");
+  EXPECT_EQ(std::vector<std::string>(policy.argv().begin(), policy.argv().end()),
+            (std::vector<std::string>{"/usr/bin/conftest", "test", "manifests"}));
+  EXPECT_EQ(std::vector<std::string>(policy.environment_ids().begin(), policy.environment_ids().end()),
+            std::vector<std::string>{"prod"});
+  EXPECT_EQ(policy.timeout().seconds(), 90);
+  EXPECT_EQ(policy.memory_limit_bytes(), int64_t{512} << 20);
+  // api does not deploy to prod: policy is not its check; lint (defaults) is.
+  ASSERT_EQ(api.checks_size(), 1);
+  EXPECT_EQ(api.checks(0).name(), "lint");
+  EXPECT_EQ(api.checks(0).argv_size(), 1);
+  EXPECT_TRUE(api.checks(0).environment_ids().empty());
+  EXPECT_EQ(api.checks(0).timeout().seconds(), 60);
+  EXPECT_EQ(api.checks(0).memory_limit_bytes(), int64_t{1} << 30);
+}
+
+TEST(DeclarativeChecksTest, BadChecksAreRefusedNamingTheField) {
+  EXPECT_EQ(ChecksError("checks:\n  policy:\n    command: [/bin/true]\n    retries: 3\n").message(),
+            "ferry.yaml:10: checks.policy.retries: unknown key");
+  EXPECT_EQ(ChecksError("checks:\n  policy:\n    command: []\n").message(),
+            "ferry.yaml:9: checks.policy.command: is empty");
+  EXPECT_EQ(ChecksError("checks:\n  policy:\n    command: \"\"\n").message(),
+            "ferry.yaml:9: checks.policy.command: is empty");
+  EXPECT_EQ(ChecksError("checks:\n  policy:\n    timeout: 5s\n").message(),
+            "ferry.yaml:9: checks.policy.command: is required (the program, or a list: program and arguments)");
+  EXPECT_EQ(ChecksError("checks:\n  policy: {command: /bin/true, timeout: 100h}\n").message(),
+            "ferry.yaml:8: checks.policy.timeout: \"100h\" must be whole seconds from 1s to 30m, e.g. 90s or 5m");
+  EXPECT_EQ(ChecksError("checks:\n  policy: {command: /bin/true, timeout: 0s}\n").message(),
+            "ferry.yaml:8: checks.policy.timeout: \"0s\" must be whole seconds from 1s to 30m, e.g. 90s or 5m");
+  EXPECT_EQ(ChecksError("checks:\n  policy: {command: /bin/true, memoryLimit: 1Ki}\n").message(),
+            "ferry.yaml:8: checks.policy.memoryLimit: \"1Ki\" is outside 16Mi to 64Gi");
+  EXPECT_EQ(ChecksError("checks:\n  policy: {command: /bin/true, memoryLimit: 999999999999999Gi}\n").message(),
+            "ferry.yaml:8: checks.policy.memoryLimit: \"999999999999999Gi\" is outside 16Mi to 64Gi");
+  EXPECT_EQ(ChecksError("checks:\n  policy: {command: /bin/true, memoryLimit: -5Mi}\n").message(),
+            "ferry.yaml:8: checks.policy.memoryLimit: \"-5Mi\" must be a size such as 512Mi or 2Gi");
+  EXPECT_EQ(ChecksError("checks:\n  policy: {command: /bin/true, memoryLimit: lots}\n").message(),
+            "ferry.yaml:8: checks.policy.memoryLimit: \"lots\" must be a size such as 512Mi or 2Gi");
+  EXPECT_EQ(ChecksError("checks:\n  policy: {command: /bin/true, applications: [worker]}\n").message(),
+            "ferry.yaml:8: checks.policy.applications[0]: no application \"worker\" in this file");
+  EXPECT_EQ(ChecksError("checks:\n  policy: {command: /bin/true, applications: [api], environments: [prod]}\n").message(),
+            "ferry.yaml:8: checks.policy.environments[0]: no application the check covers deploys to \"prod\"");
+  EXPECT_EQ(ChecksError("checks:\n  policy: {command: /bin/true, args: -v}\n").message(),
+            "ferry.yaml:8: checks.policy.args: must be a list of strings");
+  EXPECT_EQ(ChecksError("checks: [policy]\n").message(), "ferry.yaml:7: checks: must be a mapping of name -> check");
+}
+
 }  // namespace
 }  // namespace ferry::planner

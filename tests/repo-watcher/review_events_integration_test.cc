@@ -327,6 +327,71 @@ TEST_F(ReviewEventsTest, AGitHubPullRequestIsFetchedUpdatedAndClosedButNeverDepl
   for (const v1::RefState& r : refreshed.status().refs()) EXPECT_EQ(r.ref(), "refs/heads/main");
 }
 
+// Another replica (same database, its own mirror) never received the
+// webhook: asked for the pull request's head it fetches it on demand,
+// follows the pull request's updates, and fetches nothing for a commit that
+// is no open pull request's.
+TEST_F(ReviewEventsTest, AnyReplicaServesAPullRequestHeadAnotherReplicaReceived) {
+  auto other = ServiceProcess::Start("ferry-repo-watcher", {"--database-url=" + db_.url(),
+                                                            "--cache-dir=" + dir_ + "/cache-2",
+                                                            "--audit-address=127.0.0.1:1", "--secrets-dir=" + dir_});
+  ASSERT_TRUE(other.ok()) << other.status();
+  auto other_stub =
+      v1::RepoWatcher::NewStub(grpc::CreateChannel((*other)->grpc_target(), grpc::InsecureChannelCredentials()));
+  auto read_root = [&](const std::string& sha, std::string* names) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+    v1::ReadContentRequest req;
+    req.set_repository_id("apps");
+    req.set_commit(sha);
+    req.set_path("apps/web");
+    auto reader = other_stub->ReadContent(&ctx, req);
+    v1::ReadContentResponse chunk;
+    while (reader->Read(&chunk)) absl::StrAppend(names, chunk.path(), "=", chunk.data(), ";");
+    return reader->Finish();
+  };
+
+  repo_->Git({"checkout", "-q", "-b", "feature"});
+  const std::string head1 = repo_->Commit({{"apps/web/app.yaml", "v: pr\n"}}, "pr 1");
+  repo_->Git({"push", "-q", "origin", "feature:refs/pull/8/head"});
+  // Not yet an open pull request: the other replica does not fetch it.
+  std::string names;
+  grpc::Status before = read_root(head1, &names);
+  EXPECT_EQ(before.error_code(), grpc::StatusCode::NOT_FOUND) << before.error_message();
+
+  auto res = Send("github", "pull_request", DumpJsonLossy(GitHubPull("opened", 8, head1)));
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body << svc_->Log();
+  names.clear();
+  grpc::Status read = read_root(head1, &names);
+  ASSERT_TRUE(read.ok()) << read.error_message() << (*other)->Log();
+  EXPECT_EQ(names, "apps/web/app.yaml=v: pr\n;");
+  EXPECT_TRUE(absl::StrContains((*other)->Log(), "pull request fetched on demand")) << (*other)->Log();
+  // The target's tip too (previews diff against it).
+  names.clear();
+  ASSERT_TRUE(read_root(main1_, &names).ok());
+  EXPECT_EQ(names, "apps/web/app.yaml=v: 1\n;");
+
+  // A push to the pull request, announced to the first replica only.
+  const std::string head2 = repo_->Commit({{"apps/web/app.yaml", "v: pr2\n"}}, "pr 2");
+  repo_->Git({"push", "-q", "origin", "feature:refs/pull/8/head"});
+  res = Send("github", "pull_request", DumpJsonLossy(GitHubPull("synchronize", 8, head2)));
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  names.clear();
+  read = read_root(head2, &names);
+  ASSERT_TRUE(read.ok()) << read.error_message() << (*other)->Log();
+  EXPECT_EQ(names, "apps/web/app.yaml=v: pr2\n;");
+
+  // A commit on the remote that is no open pull request's stays unserved.
+  const std::string stray = repo_->Commit({{"apps/web/app.yaml", "v: stray\n"}}, "stray");
+  repo_->Git({"push", "-q", "origin", "feature:refs/pull/9/head"});
+  names.clear();
+  grpc::Status unserved = read_root(stray, &names);
+  EXPECT_EQ(unserved.error_code(), grpc::StatusCode::NOT_FOUND) << unserved.error_message();
+  EXPECT_TRUE((*other)->Stop().ok());
+}
+
 TEST_F(ReviewEventsTest, AGitLabMergeRequestAndAGiteaPullRequestFollowTheirHosts) {
   repo_->Git({"checkout", "-q", "-b", "mr"});
   std::string head = repo_->Commit({{"x", "1"}}, "mr 1");
