@@ -45,7 +45,7 @@ bool IsService(const std::string& name) {
 }  // namespace
 
 const std::vector<std::string>& ServiceNames() {
-  static const std::vector<std::string> names = {"repo-watcher", "planner", "deployer", "audit"};
+  static const std::vector<std::string> names = {"repo-watcher", "planner", "deployer", "audit", "notifier"};
   return names;
 }
 
@@ -100,7 +100,7 @@ absl::StatusOr<CliConfig> CliConfig::Load(const std::string& path) {
             c.insecure = field.second.as<bool>();
           } else {
             return bad(absl::StrCat("contexts.", name, ": unknown field \"", key,
-                                    "\" (known: server, repo-watcher, planner, deployer, audit, ca-file, token, "
+                                    "\" (known: server, repo-watcher, planner, deployer, audit, notifier, ca-file, token, "
                                     "token-file, insecure)"));
           }
         }

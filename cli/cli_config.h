@@ -1,7 +1,7 @@
 #pragma once
 
 // The ferry command's configuration file (~/.config/ferry/config.yaml, or
-// $FERRY_CONFIG): named contexts, each saying where Ferry's four services
+// $FERRY_CONFIG): named contexts, each saying where Ferry's services
 // answer, which CA to trust and which token to send, and the current one.
 //
 //   current-context: local
@@ -12,6 +12,7 @@
 //       planner: 127.0.0.1:7002
 //       deployer: 127.0.0.1:7003
 //       audit: 127.0.0.1:7004
+//       notifier: 127.0.0.1:7005
 //       ca-file: /path/to/ca.pem        # TLS trusting this CA (else the system's)
 //       token-file: /path/to/token      # or token: ferry_... (the file is mode 0600)
 //       insecure: false                 # plaintext, for FERRY_INSECURE suites only
@@ -29,7 +30,7 @@
 
 namespace ferry::cli {
 
-// The four services, by the names contexts use.
+// The services the command calls, by the names contexts use.
 const std::vector<std::string>& ServiceNames();
 
 struct ContextConfig {

@@ -70,6 +70,7 @@ void AddConfigCommands(CLI::App& app, CliState& state);
 void AddAuditCommands(CLI::App& app, CliState& state);
 void AddHistoryCommands(CLI::App& app, CliState& state);
 void AddTokenCommands(CLI::App& app, CliState& state);
+void AddNotifyCommands(CLI::App& app, CliState& state);
 void AddCompletionCommand(CLI::App& app, CliState& state);
 
 }  // namespace ferry::cli

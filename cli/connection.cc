@@ -63,6 +63,10 @@ v1::Audit::Stub& Connection::Audit() {
   if (!audit_) audit_ = v1::Audit::NewStub(ChannelFor("audit"));
   return *audit_;
 }
+v1::Notifier::Stub& Connection::Notifier() {
+  if (!notifier_) notifier_ = v1::Notifier::NewStub(ChannelFor("notifier"));
+  return *notifier_;
+}
 
 std::unique_ptr<grpc::ClientContext> Connection::Call(absl::Duration deadline) const {
   auto ctx = std::make_unique<grpc::ClientContext>();

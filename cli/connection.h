@@ -17,6 +17,7 @@
 #include "ferry/v1/access.grpc.pb.h"
 #include "ferry/v1/audit.grpc.pb.h"
 #include "ferry/v1/deployer.grpc.pb.h"
+#include "ferry/v1/notifier.grpc.pb.h"
 #include "ferry/v1/planner.grpc.pb.h"
 #include "ferry/v1/repo_watcher.grpc.pb.h"
 
@@ -33,6 +34,7 @@ class Connection {
   v1::Deployer::Stub& Deployer();
   v1::RepoWatcher::Stub& RepoWatcher();
   v1::Audit::Stub& Audit();
+  v1::Notifier::Stub& Notifier();
 
   // A context with the token and the command's deadline (`deadline` when
   // given; absl::InfiniteDuration() for streams that follow until stopped).
@@ -53,6 +55,7 @@ class Connection {
   std::unique_ptr<v1::Deployer::Stub> deployer_;
   std::unique_ptr<v1::RepoWatcher::Stub> repo_watcher_;
   std::unique_ptr<v1::Audit::Stub> audit_;
+  std::unique_ptr<v1::Notifier::Stub> notifier_;
 };
 
 // RPC results: `RPC(conn, "planner", "get application hello", Planner().GetApplication(ctx, req, &out))`

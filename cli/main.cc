@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
   AddHistoryCommands(app, state);
   AddContextCommands(app, state);
   AddTokenCommands(app, state);
+  AddNotifyCommands(app, state);
   AddCompletionCommand(app, state);
 
   try {

@@ -93,13 +93,22 @@ absl::Status DeliverySender::Send(const std::string& request_json) {
   if (!parsed.ok() || !parsed->is_object()) return absl::FailedPreconditionError("unreadable delivery request");
   const nlohmann::json& req = *parsed;
   const std::string kind = Str(req, "kind");
+  // A subscription an application declares in Git reads only the secrets
+  // kept for those: whoever can push must not name the Git host tokens.
+  SecretReader refused = [](const v1::SecretRef&, const std::string& field) -> absl::StatusOr<std::string> {
+    return absl::FailedPreconditionError(absl::StrCat(
+        field, ": secret references of subscriptions declared in ferry.yaml are refused: the notifier was started "
+               "without --declared-secrets-dir or --declared-secret-env-prefix"));
+  };
+  const SecretReader& read =
+      Str(req, "secrets") == "declared" ? (declared_secrets_ ? declared_secrets_ : refused) : secrets_;
   if (kind == "email") {
     MailMessage mail;
     mail.smtp_url = Str(req, "smtp_url");
     mail.username = Str(req, "smtp_username");
     ASSIGN_OR_RETURN(std::optional<v1::SecretRef> password, RefOf(req, "smtp_password"));
     if (password.has_value()) {
-      absl::StatusOr<std::string> p = secrets_(*password, "sink.smtp_password");
+      absl::StatusOr<std::string> p = read(*password, "sink.smtp_password");
       if (!p.ok()) return absl::IsUnavailable(p.status()) ? p.status() : absl::FailedPreconditionError(p.status().message());
       mail.password = *p;
     }
@@ -119,7 +128,7 @@ absl::Status DeliverySender::Send(const std::string& request_json) {
   if (kind == "commit_status") {
     ASSIGN_OR_RETURN(std::optional<v1::SecretRef> token_ref, RefOf(req, "token"));
     if (!token_ref.has_value()) return absl::FailedPreconditionError("the repository's git_host has no token");
-    absl::StatusOr<std::string> token = secrets_(*token_ref, "git_host.token");
+    absl::StatusOr<std::string> token = read(*token_ref, "git_host.token");
     if (!token.ok()) {
       return absl::IsUnavailable(token.status()) ? token.status() : absl::FailedPreconditionError(token.status().message());
     }
@@ -147,7 +156,7 @@ absl::Status DeliverySender::Send(const std::string& request_json) {
   }
   ASSIGN_OR_RETURN(std::optional<v1::SecretRef> url_ref, RefOf(req, "url_secret"));
   if (url_ref.has_value()) {
-    absl::StatusOr<std::string> u = secrets_(*url_ref, "sink.url_secret");
+    absl::StatusOr<std::string> u = read(*url_ref, "sink.url_secret");
     if (!u.ok()) return absl::IsUnavailable(u.status()) ? u.status() : absl::FailedPreconditionError(u.status().message());
     url = std::string(absl::StripAsciiWhitespace(*u));
   }
@@ -159,7 +168,7 @@ absl::Status DeliverySender::Send(const std::string& request_json) {
   }
   ASSIGN_OR_RETURN(std::optional<v1::SecretRef> hmac_ref, RefOf(req, "hmac_secret"));
   if (hmac_ref.has_value()) {
-    absl::StatusOr<std::string> key = secrets_(*hmac_ref, "sink.hmac_secret");
+    absl::StatusOr<std::string> key = read(*hmac_ref, "sink.hmac_secret");
     if (!key.ok()) return absl::IsUnavailable(key.status()) ? key.status() : absl::FailedPreconditionError(key.status().message());
     headers.push_back({"X-Ferry-Signature", "sha256=" + HmacSha256Hex(*key, body)});
   }

@@ -24,8 +24,11 @@ using SecretReader = std::function<absl::StatusOr<std::string>(const v1::SecretR
 // path. Thread-safe when its transports are.
 class DeliverySender {
  public:
-  DeliverySender(HttpTransport& http, MailTransport& mail, SecretReader secrets)
-      : http_(http), mail_(mail), secrets_(std::move(secrets)) {}
+  // `declared_secrets` reads the references of subscriptions declared by
+  // applications (a request with "secrets": "declared"); null: refused.
+  DeliverySender(HttpTransport& http, MailTransport& mail, SecretReader secrets,
+                 SecretReader declared_secrets = nullptr)
+      : http_(http), mail_(mail), secrets_(std::move(secrets)), declared_secrets_(std::move(declared_secrets)) {}
 
   absl::Status Send(const std::string& request_json);
 
@@ -36,6 +39,7 @@ class DeliverySender {
   HttpTransport& http_;
   MailTransport& mail_;
   SecretReader secrets_;
+  SecretReader declared_secrets_;
 };
 
 // Lowercase hex HMAC-SHA256 of `body` under `key`.

@@ -4,11 +4,18 @@
 #include "common/status/status_macros.h"
 #include "services/notifier/notification_builder.h"
 #include "services/notifier/notification_event.h"
-#include "services/notifier/subscription_rules.h"
+#include "common/notifications/subscription_rules.h"
 
 namespace ferry::notifier {
 
+using notifications::Matches;
+
 absl::Status EventIngester::Ingest(const v1::Event& event) {
+  if (declared_ != nullptr && (event.action() == v1::AUDIT_ACTION_APPLICATION_CREATED ||
+                               event.action() == v1::AUDIT_ACTION_APPLICATION_UPDATED ||
+                               event.action() == v1::AUDIT_ACTION_APPLICATION_DELETED)) {
+    RETURN_IF_ERROR(declared_->Sync().status());
+  }
   std::vector<NewDelivery> deliveries;
   const v1::NotificationEvent kind = NotificationEventOf(event);
   if (kind != v1::NOTIFICATION_EVENT_UNSPECIFIED) {

@@ -2,6 +2,7 @@
 
 #include "absl/status/status.h"
 #include "ferry/v1/audit.pb.h"
+#include "services/notifier/declared_subscription_sync.h"
 #include "services/notifier/notifier_metrics.h"
 #include "services/notifier/notifier_store.h"
 
@@ -14,11 +15,16 @@ namespace ferry::notifier {
 // Thread-compatible (the audit follower calls it from its one thread).
 class EventIngester {
  public:
-  // `repositories` may be null: no commit statuses.
-  EventIngester(NotifierStore& store, RepositorySource* repositories, NotifierMetrics* metrics)
-      : store_(store), repositories_(repositories), metrics_(metrics) {}
+  // `repositories` may be null: no commit statuses. `declared` may be null:
+  // no subscriptions from applications' ferry.yaml.
+  EventIngester(NotifierStore& store, RepositorySource* repositories, NotifierMetrics* metrics,
+                DeclaredSubscriptionSync* declared = nullptr)
+      : store_(store), repositories_(repositories), metrics_(metrics), declared_(declared) {}
 
-  // A failure (the database, the repo-watcher unreachable) records nothing:
+  // An application created, changed or deleted first brings the declared
+  // subscriptions up to date, so that the events after it (its deployments)
+  // are matched against what its ferry.yaml now says. A failure (the
+  // database, the repo-watcher or the planner unreachable) records nothing:
   // the caller retries the same event later.
   absl::Status Ingest(const v1::Event& event);
 
@@ -26,6 +32,7 @@ class EventIngester {
   NotifierStore& store_;
   RepositorySource* repositories_;
   NotifierMetrics* metrics_;
+  DeclaredSubscriptionSync* declared_;
 };
 
 }  // namespace ferry::notifier

@@ -19,8 +19,10 @@
 #include "services/notifier/audit_follower.h"
 #include "services/notifier/curl_transports.h"
 #include "services/notifier/delivery_sender.h"
+#include "services/notifier/declared_subscription_sync.h"
 #include "services/notifier/delivery_worker.h"
 #include "services/notifier/event_ingester.h"
+#include "services/notifier/grpc_application_source.h"
 #include "services/notifier/grpc_repository_source.h"
 #include "services/notifier/notifier_access.h"
 #include "services/notifier/notifier_metrics.h"
@@ -49,6 +51,9 @@ int main(int argc, char** argv) {
   CLI::App app{"ferry-notifier: notifications and commit statuses from the audit trail"};
   config::AddServiceFlags(app, config);
   std::string repo_watcher_address = "127.0.0.1:7001";
+  std::string planner_address = "127.0.0.1:7002";
+  bool no_declared_subscriptions = false;
+  absl::Duration declared_sync_interval = absl::Minutes(1);
   std::string subscriptions_file;
   notifier::DeliveryOptions delivery;
   bool no_commit_statuses = false;
@@ -57,6 +62,13 @@ int main(int argc, char** argv) {
   app.add_flag("--no-commit-statuses", no_commit_statuses,
                "set no commit statuses (and do not ask the repo-watcher for anything)")
       ->envname(config::EnvNameFor("--no-commit-statuses"));
+  config::AddFlag(app, "--planner-address", planner_address,
+                  "the planner, asked for the subscriptions applications declare in ferry.yaml");
+  app.add_flag("--no-declared-subscriptions", no_declared_subscriptions,
+               "ignore the subscriptions applications declare in ferry.yaml (and do not ask the planner)")
+      ->envname(config::EnvNameFor("--no-declared-subscriptions"));
+  config::AddDurationFlag(app, "--declared-sync-interval", declared_sync_interval,
+                          "how often the declared subscriptions are read again besides at each application change");
   config::AddFlag(app, "--subscriptions-file", subscriptions_file,
                   "YAML file of subscriptions (docs/notifier.md), applied at start: its subscriptions replace the "
                   "previous file's; API subscriptions are kept");
@@ -76,15 +88,27 @@ int main(int argc, char** argv) {
   config::AddFlag(app, "--secret-env-prefix", secret_options.env_prefix,
                   "environment references must name a variable starting with this prefix. Empty: environment "
                   "references are refused");
+  // Secrets of subscriptions declared in ferry.yaml: sources of their own,
+  // so that whoever can push cannot name the Git host tokens.
+  secrets::SecretSourceOptions declared_secret_options;
+  declared_secret_options.service = "notifier";
+  declared_secret_options.env_prefix = "";
+  config::AddFlag(app, "--declared-secrets-dir", declared_secret_options.secrets_dir,
+                  "directory holding the files the secret references of subscriptions declared in ferry.yaml may "
+                  "name (keep there only what every committer may have sent where they choose). Empty: refused");
+  config::AddFlag(app, "--declared-secret-env-prefix", declared_secret_options.env_prefix,
+                  "environment references of subscriptions declared in ferry.yaml must start with this prefix "
+                  "(e.g. FERRY_SECRET_DECLARED_). Empty: refused");
   secrets::VaultFlags vault_flags;
   secrets::AddVaultFlags(app, vault_flags);
   CLI11_PARSE(app, argc, argv);
   logging::Init("notifier", config.log_level);
   if (config.migrate_only) return server::MigrateOnly(config, NotifierMigrations());
   if (delivery.retry.initial <= absl::ZeroDuration() || delivery.retry.max < delivery.retry.initial ||
-      delivery.lease <= absl::ZeroDuration() || delivery.poll <= absl::ZeroDuration()) {
-    logging::Error("cannot start", {{"error", "--retry-initial, --delivery-lease and --delivery-poll must be "
-                                              "positive and --retry-max at least --retry-initial"}});
+      delivery.lease <= absl::ZeroDuration() || delivery.poll <= absl::ZeroDuration() ||
+      declared_sync_interval <= absl::ZeroDuration()) {
+    logging::Error("cannot start", {{"error", "--retry-initial, --delivery-lease, --delivery-poll and "
+                                              "--declared-sync-interval must be positive and --retry-max at least --retry-initial"}});
     return 1;
   }
   std::vector<v1::Subscription> configured;
@@ -116,6 +140,11 @@ int main(int argc, char** argv) {
     logging::Error("cannot start", {{"error", secrets.status().ToString()}});
     return 1;
   }
+  absl::StatusOr<secrets::SecretSources> declared_secrets = secrets::SecretSources::Create(declared_secret_options);
+  if (!declared_secrets.ok()) {
+    logging::Error("cannot start", {{"error", "--declared-secrets-dir: " + declared_secrets.status().ToString()}});
+    return 1;
+  }
 
   auto audit = outbox::AuditOutbox::Create(infra->pool.get(), "notifier", "notifier", config.audit_address,
                                            *infra->runner, {.max_batch_bytes = config.outbox_max_batch_bytes});
@@ -141,24 +170,56 @@ int main(int argc, char** argv) {
   if (!no_commit_statuses) {
     repositories.emplace(infra->tls->Channel(repo_watcher_address, "repo-watcher"));
   }
-  notifier::EventIngester ingester(store, repositories.has_value() ? &*repositories : nullptr, &metrics);
+  std::optional<notifier::GrpcApplicationSource> applications;
+  std::optional<notifier::DeclaredSubscriptionSync> declared;
+  if (!no_declared_subscriptions) {
+    applications.emplace(infra->tls->Channel(planner_address, "planner"));
+    declared.emplace(store, *applications);
+  }
+  notifier::EventIngester ingester(store, repositories.has_value() ? &*repositories : nullptr, &metrics,
+                                   declared.has_value() ? &*declared : nullptr);
   notifier::AuditFollower follower(infra->tls->Channel(config.audit_address, "audit"), store, ingester);
   notifier::CurlHttpTransport http;
   notifier::CurlMailTransport mail;
   const secrets::SecretSources& sources = *secrets;
-  notifier::DeliverySender sender(http, mail, [&sources](const v1::SecretRef& ref, const std::string& field) {
-    return sources.Read(ref, field);
-  });
+  const secrets::SecretSources& declared_sources = *declared_secrets;
+  notifier::DeliverySender sender(
+      http, mail, [&sources](const v1::SecretRef& ref, const std::string& field) { return sources.Read(ref, field); },
+      [&declared_sources](const v1::SecretRef& ref, const std::string& field) -> absl::StatusOr<std::string> {
+        if (ref.has_vault()) {
+          return absl::InvalidArgumentError(field + ".vault: subscriptions declared in ferry.yaml read no Vault "
+                                                    "secret (--declared-secrets-dir, --declared-secret-env-prefix)");
+        }
+        absl::StatusOr<std::string> value = declared_sources.Read(ref, field);
+        if (!value.ok()) {
+          return absl::Status(value.status().code(),
+                              std::string(value.status().message()) +
+                                  " (subscriptions declared in ferry.yaml: --declared-secrets-dir, "
+                                  "--declared-secret-env-prefix)");
+        }
+        return value;
+      });
   notifier::DeliveryWorker worker(store, sender, delivery, &metrics);
   concurrency::BackgroundLoop delivery_loop("notifier-delivery", [&worker] { return worker.RunOnce(); });
-  notifier::SubscriptionManager manager(store);
+  // Declared subscriptions at start and now and then; each application
+  // event brings them up to date too (EventIngester).
+  concurrency::BackgroundLoop declared_loop(
+      "notifier-declared", [&declared, declared_sync_interval]() -> absl::StatusOr<absl::Duration> {
+        if (!declared.has_value()) return absl::InfiniteDuration();
+        absl::StatusOr<int> synced = declared->Sync();
+        if (!synced.ok()) return synced.status();
+        return declared_sync_interval;
+      });
+  notifier::SubscriptionManager manager(store, &sender, &clock);
   notifier::NotifierService service(manager);
   infra->runner->AddService(&service);
   infra->runner->OnShutdown([&] {
     follower.Stop();
     delivery_loop.Stop();
+    declared_loop.Stop();
   });
   follower.Start();
   delivery_loop.Start();
+  declared_loop.Start();
   return server::ServeUntilSignal(*infra->runner, [&] { (*access_setup)->ReloadPolicy(); });
 }

@@ -15,10 +15,12 @@
 #include "absl/time/time.h"
 #include "common/json/json.h"
 #include "common/status/status_macros.h"
-#include "services/notifier/message_template.h"
+#include "common/notifications/message_template.h"
 #include "services/notifier/notification_event.h"
 
 namespace ferry::notifier {
+
+using notifications::MessageTemplate;
 namespace {
 
 constexpr char kDefaultTemplate[] = "[{{event}}] {{message}}";
@@ -141,17 +143,20 @@ std::string ThemeColor(v1::NotificationEvent kind) {
 }  // namespace
 
 absl::StatusOr<NewDelivery> BuildNotification(const v1::Subscription& s, const v1::Event& event,
-                                              v1::NotificationEvent kind) {
+                                              v1::NotificationEvent kind, const std::string& id) {
   ASSIGN_OR_RETURN(MessageTemplate tmpl,
                    MessageTemplate::Parse(s.template_().empty() ? kDefaultTemplate : s.template_(),
                                           "subscription " + s.name() + " template"));
   const std::string name = EventName(kind);
   const std::string text = tmpl.Render(Values(event, name));
-  const std::string delivery_id = absl::StrCat(event.sequence(), "/", s.name());
+  const std::string delivery_id = id.empty() ? absl::StrCat(event.sequence(), "/", s.name()) : id;
   NewDelivery d;
   d.subscription = s.name();
   d.event = kind;
   nlohmann::json req;
+  // Declared by an application (ferry.yaml): its secret references resolve
+  // only from the sources for those (DeliverySender).
+  if (s.source() == "declared") req["secrets"] = "declared";
   const v1::Sink& k = s.sink();
   if (k.kind() == v1::SINK_KIND_EMAIL) {
     req["kind"] = "email";
@@ -175,7 +180,9 @@ absl::StatusOr<NewDelivery> BuildNotification(const v1::Subscription& s, const v
         absl::FormatTime("%a, %d %b %Y %H:%M:%S +0000",
                          absl::FromUnixMicros(google::protobuf::util::TimeUtil::TimestampToMicroseconds(event.time())),
                          absl::UTCTimeZone()),
-        "\r\n", "Message-ID: <ferry.", event.sequence(), ".", s.name(), "@ferry.invalid>\r\n",
+        "\r\n", "Message-ID: <ferry.",
+        id.empty() ? absl::StrCat(event.sequence(), ".", s.name()) : HeaderSafe(absl::StrReplaceAll(id, {{"/", "."}})),
+        "@ferry.invalid>\r\n",
         "MIME-Version: 1.0\r\n", "Content-Type: text/plain; charset=utf-8\r\n", "Content-Transfer-Encoding: 8bit\r\n",
         "X-Ferry-Event: ", name, "\r\n", "X-Ferry-Delivery: ", HeaderSafe(delivery_id), "\r\n", "\r\n", body, "\r\n");
     d.target = absl::StrCat("email ", k.smtp_url(), " to ", to_header);

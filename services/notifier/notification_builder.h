@@ -17,8 +17,9 @@ namespace ferry::notifier {
 // {"text"} or Teams MessageCard body, or an RFC 5322 e-mail. Deterministic:
 // the same event and subscription give the same bytes (the e-mail's Date is
 // the event's time), so a retry sends what the first attempt sent.
+// `delivery_id` replaces "<sequence>/<subscription>" (a test send).
 absl::StatusOr<NewDelivery> BuildNotification(const v1::Subscription& s, const v1::Event& event,
-                                              v1::NotificationEvent kind);
+                                              v1::NotificationEvent kind, const std::string& delivery_id = "");
 
 // The commit status `event` calls for on the repository's Git host, or
 // nullopt when it calls for none: PLAN_CREATED -> pending,

@@ -42,7 +42,10 @@ std::vector<v1::AuditAction> FollowedActions() {
           v1::AUDIT_ACTION_DEPLOYMENT_FAILED,    v1::AUDIT_ACTION_DEPLOYMENT_ROLLED_BACK,
           v1::AUDIT_ACTION_PLAN_CREATED,         v1::AUDIT_ACTION_DRIFT_DETECTED,
           v1::AUDIT_ACTION_DRIFT_HEALED,         v1::AUDIT_ACTION_SIGNATURE_REJECTED,
-          v1::AUDIT_ACTION_WEBHOOK_REJECTED,     v1::AUDIT_ACTION_ACCESS_DENIED};
+          v1::AUDIT_ACTION_WEBHOOK_REJECTED,     v1::AUDIT_ACTION_ACCESS_DENIED,
+          // Not notified: they bring applications' declared subscriptions up to date.
+          v1::AUDIT_ACTION_APPLICATION_CREATED,  v1::AUDIT_ACTION_APPLICATION_UPDATED,
+          v1::AUDIT_ACTION_APPLICATION_DELETED};
 }
 
 std::string EventName(v1::NotificationEvent event) {

@@ -13,8 +13,9 @@ namespace ferry::notifier {
 // when its details say the plan was created in PLAN_STATE_PENDING.
 v1::NotificationEvent NotificationEventOf(const v1::Event& event);
 
-// The audit actions the notifier follows (its Tail filter): those above and
-// PLAN_CREATED (for commit statuses too).
+// The audit actions the notifier follows (its Tail filter): those above,
+// PLAN_CREATED (for commit statuses too), and APPLICATION_CREATED, _UPDATED
+// and _DELETED (which bring declared subscriptions up to date).
 std::vector<v1::AuditAction> FollowedActions();
 
 // "deployment_failed" for NOTIFICATION_EVENT_DEPLOYMENT_FAILED.

@@ -13,6 +13,8 @@ void AddNotifierRules(auth::AccessControl& access) {
   access.AddRule("ferry.v1.DeleteSubscriptionRequest", admin);
   access.AddRule("ferry.v1.ListSubscriptionsRequest", view);
   access.AddRule("ferry.v1.ListDeliveriesRequest", view);
+  // Sends to the sink with its secrets, as a delivery would.
+  access.AddRule("ferry.v1.TestSubscriptionRequest", admin);
 }
 
 }  // namespace ferry::notifier

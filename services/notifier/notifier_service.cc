@@ -28,4 +28,11 @@ grpc::Status NotifierService::ListDeliveries(grpc::ServerContext* ctx, const v1:
   return server::Handle(ctx, *req, out, [&] { return manager_.ListDeliveries(*req); });
 }
 
+grpc::Status NotifierService::TestSubscription(grpc::ServerContext* ctx, const v1::TestSubscriptionRequest* req,
+                                               v1::TestSubscriptionResponse* out) {
+  return server::Handle(ctx, *req, out, [&](const auth::Principal& caller) {
+    return manager_.Test(req->name(), req->event(), auth::ActorOf(caller));
+  });
+}
+
 }  // namespace ferry::notifier

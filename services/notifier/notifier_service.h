@@ -18,6 +18,8 @@ class NotifierService final : public v1::Notifier::Service {
                                  v1::ListSubscriptionsResponse* out) override;
   grpc::Status ListDeliveries(grpc::ServerContext* ctx, const v1::ListDeliveriesRequest* req,
                               v1::ListDeliveriesResponse* out) override;
+  grpc::Status TestSubscription(grpc::ServerContext* ctx, const v1::TestSubscriptionRequest* req,
+                                v1::TestSubscriptionResponse* out) override;
 
  private:
   SubscriptionManager& manager_;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "absl/time/time.h"
 #include "ferry/v1/audit.pb.h"
 #include "ferry/v1/notifier.pb.h"
+#include "ferry/v1/planner.pb.h"
 #include "ferry/v1/repo_watcher.pb.h"
 #include "services/notifier/delivery_request.h"
 
@@ -47,6 +49,20 @@ class NotifierStore {
   // removed), in one transaction. FAILED_PRECONDITION naming it when one's
   // name is held by an API subscription.
   virtual absl::Status ReplaceConfigSubscriptions(const std::vector<v1::Subscription>& subs) = 0;
+  // Makes the "declared" subscriptions (those of applications' ferry.yaml,
+  // named "<application>/<name>") exactly `subs`, in one transaction:
+  // added, changed, removed (with their pending deliveries), the audit
+  // event `audit` makes for each change (before or after null for an added
+  // or removed one) recorded with it. API and configuration file
+  // subscriptions are never touched (their names hold no "/"). Returns how
+  // many changed.
+  using DeclaredChangeEvent =
+      std::function<v1::Event(const v1::Subscription* before, const v1::Subscription* after)>;
+  virtual absl::StatusOr<int> ReplaceDeclaredSubscriptions(const std::vector<v1::Subscription>& subs,
+                                                           const DeclaredChangeEvent& audit) = 0;
+
+  // Records an audit event on its own (a test send).
+  virtual absl::Status RecordAuditEvent(const v1::Event& audit) = 0;
 
   // Up to `limit` pending deliveries that are due, oldest first, each
   // counted as an attempt and hidden from other claimers for `lease` (a
@@ -61,6 +77,15 @@ class NotifierStore {
                                                                   const std::string& subscription, int64_t before_id,
                                                                   int limit) = 0;
   virtual absl::StatusOr<DeliveryCounts> Counts() = 0;
+};
+
+// The applications and the subscriptions they declare (the planner's
+// ListApplications).
+class ApplicationSource {
+ public:
+  virtual ~ApplicationSource() = default;
+  // Every application. UNAVAILABLE: retry.
+  virtual absl::StatusOr<std::vector<v1::Application>> ListApplications() = 0;
 };
 
 // Where a repository's Git host is (the repo-watcher's GetRepository).

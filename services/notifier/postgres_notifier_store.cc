@@ -9,6 +9,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/status/status_macros.h"
 
 namespace ferry::notifier {
 namespace {
@@ -42,6 +43,12 @@ PostgresNotifierStore::PostgresNotifierStore(postgres::ConnectionPool& pool, out
                 "INSERT INTO notifier.subscriptions (name, source, spec) VALUES ($1, 'config', $2)"
                 " ON CONFLICT (name) DO UPDATE SET spec = EXCLUDED.spec WHERE notifier.subscriptions.source = 'config'"
                 " AND notifier.subscriptions.spec IS DISTINCT FROM EXCLUDED.spec");
+  pool_.Prepare("notifier_subs_declared",
+                "SELECT name, spec FROM notifier.subscriptions WHERE source = 'declared' ORDER BY name FOR UPDATE");
+  pool_.Prepare("notifier_sub_upsert_declared",
+                "INSERT INTO notifier.subscriptions (name, source, spec) VALUES ($1, 'declared', $2)"
+                " ON CONFLICT (name) DO UPDATE SET spec = EXCLUDED.spec"
+                " WHERE notifier.subscriptions.source = 'declared'");
   pool_.Prepare("notifier_claim",
                 "UPDATE notifier.deliveries SET attempts = attempts + 1,"
                 " next_attempt_at = now() + make_interval(secs => $2::double precision)"
@@ -132,6 +139,10 @@ absl::Status PostgresNotifierStore::DeleteSubscription(const std::string& name,
       return absl::FailedPreconditionError("subscription " + name +
                                            " comes from the notifier's --subscriptions-file: remove it there");
     }
+    if (r[0][0].as<std::string>() == "declared") {
+      return absl::FailedPreconditionError("subscription " + name +
+                                           " is declared by its application (ferry.yaml notifications): remove it there");
+    }
     txn.exec_prepared0("notifier_sub_delete", name);
     txn.exec_prepared0("notifier_sub_drop_pending", name);
     return Record(txn, audit);
@@ -165,6 +176,48 @@ absl::Status PostgresNotifierStore::ReplaceConfigSubscriptions(const std::vector
     }
     return absl::OkStatus();
   });
+}
+
+absl::StatusOr<int> PostgresNotifierStore::ReplaceDeclaredSubscriptions(const std::vector<v1::Subscription>& subs,
+                                                                      const DeclaredChangeEvent& audit) {
+  return pool_.RunInTransactionWithResult<int>([&](pqxx::work& txn) -> absl::StatusOr<int> {
+    std::map<std::string, v1::Subscription> existing;
+    for (const pqxx::row& row : txn.exec_prepared("notifier_subs_declared")) {
+      v1::Subscription s;
+      if (!s.ParseFromString(pqxx::binarystring(row[1]).str())) {
+        return absl::DataLossError(absl::StrCat("subscription ", row[0].as<std::string>(), ": unreadable"));
+      }
+      existing[row[0].as<std::string>()] = std::move(s);
+    }
+    int changed = 0;
+    std::set<std::string> wanted;
+    for (const v1::Subscription& s : subs) {
+      v1::Subscription stored = s;
+      stored.clear_create_time();
+      stored.set_source("declared");
+      wanted.insert(s.name());
+      auto it = existing.find(s.name());
+      const std::string bytes = stored.SerializeAsString();
+      if (it != existing.end() && it->second.SerializeAsString() == bytes) continue;
+      if (txn.exec_prepared("notifier_sub_upsert_declared", s.name(), pqxx::binarystring(bytes)).affected_rows() != 1) {
+        return absl::FailedPreconditionError("subscription " + s.name() + " exists and is not declared");
+      }
+      RETURN_IF_ERROR(Record(txn, audit(it == existing.end() ? nullptr : &it->second, &stored)));
+      ++changed;
+    }
+    for (const auto& [name, old] : existing) {
+      if (wanted.count(name) != 0) continue;
+      txn.exec_prepared0("notifier_sub_delete", name);
+      txn.exec_prepared0("notifier_sub_drop_pending", name);
+      RETURN_IF_ERROR(Record(txn, audit(&old, nullptr)));
+      ++changed;
+    }
+    return changed;
+  });
+}
+
+absl::Status PostgresNotifierStore::RecordAuditEvent(const v1::Event& audit) {
+  return pool_.RunInTransaction([&](pqxx::work& txn) { return Record(txn, audit); });
 }
 
 absl::StatusOr<std::vector<DueDelivery>> PostgresNotifierStore::ClaimDue(int limit, absl::Duration lease) {

@@ -18,6 +18,9 @@ class PostgresNotifierStore : public NotifierStore {
   absl::Status CreateSubscription(const v1::Subscription& s, const std::optional<v1::Event>& audit) override;
   absl::Status DeleteSubscription(const std::string& name, const std::optional<v1::Event>& audit) override;
   absl::Status ReplaceConfigSubscriptions(const std::vector<v1::Subscription>& subs) override;
+  absl::StatusOr<int> ReplaceDeclaredSubscriptions(const std::vector<v1::Subscription>& subs,
+                                                   const DeclaredChangeEvent& audit) override;
+  absl::Status RecordAuditEvent(const v1::Event& audit) override;
   absl::StatusOr<std::vector<DueDelivery>> ClaimDue(int limit, absl::Duration lease) override;
   absl::Status MarkDelivered(int64_t id) override;
   absl::Status MarkFailed(int64_t id, const std::string& error, std::optional<absl::Duration> retry_in) override;

@@ -7,9 +7,11 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/status/status_macros.h"
-#include "services/notifier/subscription_rules.h"
+#include "common/notifications/subscription_rules.h"
 
 namespace ferry::notifier {
+
+using notifications::ValidateSubscription;
 namespace {
 
 absl::Status Bad(const std::string& where, const std::string& what) {

@@ -128,7 +128,7 @@ absl::StatusOr<v1::Application> Catalog::MergeApplicationUpdate(const v1::Applic
                                                                 const v1::Actor& actor) {
   static const std::set<std::string> kMutable = {"repository_id", "ref", "path", "render_method", "helm",
                                                  "environment_ids", "sync_policy", "depends_on", "health_timeout",
-                                                 "ignore_differences", "checks"};
+                                                 "ignore_differences", "checks", "notifications"};
   for (const auto& p : mask.paths())
     if (!kMutable.count(p))
       return absl::InvalidArgumentError(absl::StrCat("update_mask: \"", p, "\" is not a mutable application field"));

@@ -9,6 +9,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "services/planner/bounded_yaml_reader.h"
@@ -238,7 +239,7 @@ class Parser {
     app.set_id(id);
     if (node.IsNull()) Fail(node, f, "needs at least render and environments");
     Keys(node, f, {"repository", "ref", "path", "render", "helm", "environments", "sync", "dependsOn", "healthTimeout",
-                   "ignoreDifferences"});
+                   "ignoreDifferences", "notifications"});
     app.set_repository_id(node["repository"] ? Str(node["repository"], f + ".repository") : repo);
     app.set_ref(node["ref"] ? Str(node["ref"], f + ".ref") : ref);
     if (node["path"]) app.set_path(Str(node["path"], f + ".path"));
@@ -284,6 +285,13 @@ class Parser {
         if (ig[i]["name"]) r->set_name(Str(ig[i]["name"], rf + ".name"));
         if (!ig[i]["jsonPointers"]) Fail(ig[i], rf + ".jsonPointers", "is required");
         for (const auto& p : StrList(ig[i]["jsonPointers"], rf + ".jsonPointers")) r->add_json_pointers(p);
+      }
+    }
+    if (node["notifications"]) {
+      const YAML::Node& ns = node["notifications"];
+      if (!ns.IsSequence()) Fail(ns, f + ".notifications", "must be a list of subscriptions");
+      for (size_t i = 0; i < ns.size(); ++i) {
+        *app.add_notifications() = Notification(ns[i], absl::StrCat(f, ".notifications[", i, "]"), id);
       }
     }
     return app;
@@ -377,6 +385,51 @@ class Parser {
         Fail(node["environments"], absl::StrCat(f, ".environments[", i, "]"),
              "no application the check covers deploys to \"" + only_envs[i] + "\"");
     }
+  // One of an application's notifications (docs/notifier.md, "Subscriptions
+  // in ferry.yaml"); checked further by ValidateApplication.
+  v1::Subscription Notification(const YAML::Node& n, const std::string& f, const std::string& app_id) const {
+    Keys(n, f, {"name", "environment", "events", "template", "sink"});
+    v1::Subscription s;
+    s.set_application_id(app_id);
+    if (!n["name"]) Fail(n, f + ".name", "is required (a lowercase DNS label, unique in the application)");
+    s.set_name(Str(n["name"], f + ".name"));
+    if (n["environment"]) s.set_environment_id(Str(n["environment"], f + ".environment"));
+    if (n["template"]) s.set_template_(Str(n["template"], f + ".template"));
+    if (!n["events"]) Fail(n, f + ".events", "is required (e.g. [deployment_failed, deployment_rolled_back])");
+    const std::vector<std::string> events = StrList(n["events"], f + ".events");
+    for (size_t i = 0; i < events.size(); ++i) {
+      v1::NotificationEvent e;
+      if (!v1::NotificationEvent_Parse("NOTIFICATION_EVENT_" + absl::AsciiStrToUpper(events[i]), &e) ||
+          e == v1::NOTIFICATION_EVENT_UNSPECIFIED || absl::AsciiStrToLower(events[i]) != events[i]) {
+        Fail(n["events"], absl::StrCat(f, ".events[", i, "]"),
+             "unknown event \"" + events[i].substr(0, 64) +
+                 "\" (deployment_started, deployment_succeeded, deployment_failed, deployment_rolled_back, "
+                 "plan_waiting_for_approval, drift_detected, drift_healed)");
+      }
+      s.add_events(e);
+    }
+    const std::string sf = f + ".sink";
+    if (!n["sink"]) Fail(n, sf, "is required (kind: webhook | slack | teams | email)");
+    const YAML::Node& k = n["sink"];
+    Keys(k, sf, {"kind", "url", "urlSecret", "hmacSecret", "smtpUrl", "smtpUsername", "smtpPassword", "from", "to"});
+    v1::Sink* sink = s.mutable_sink();
+    const std::string kind = k["kind"] ? Str(k["kind"], sf + ".kind") : "";
+    if (kind == "webhook") sink->set_kind(v1::SINK_KIND_WEBHOOK);
+    else if (kind == "slack") sink->set_kind(v1::SINK_KIND_SLACK);
+    else if (kind == "teams") sink->set_kind(v1::SINK_KIND_TEAMS);
+    else if (kind == "email") sink->set_kind(v1::SINK_KIND_EMAIL);
+    else Fail(k["kind"] ? k["kind"] : k, sf + ".kind", "must be webhook, slack, teams or email");
+    if (k["url"]) sink->set_url(Str(k["url"], sf + ".url"));
+    if (k["urlSecret"]) *sink->mutable_url_secret() = SecretRefOf(k["urlSecret"], sf + ".urlSecret");
+    if (k["hmacSecret"]) *sink->mutable_hmac_secret() = SecretRefOf(k["hmacSecret"], sf + ".hmacSecret");
+    if (k["smtpUrl"]) sink->set_smtp_url(Str(k["smtpUrl"], sf + ".smtpUrl"));
+    if (k["smtpUsername"]) sink->set_smtp_username(Str(k["smtpUsername"], sf + ".smtpUsername"));
+    if (k["smtpPassword"]) *sink->mutable_smtp_password() = SecretRefOf(k["smtpPassword"], sf + ".smtpPassword");
+    if (k["from"]) sink->set_from(Str(k["from"], sf + ".from"));
+    if (k["to"]) {
+      for (const auto& to : StrList(k["to"], sf + ".to")) sink->add_to(to);
+    }
+    return s;
   }
 
   const std::string file_;

@@ -34,6 +34,14 @@ bool SameSpec(T a, T b) {
   return MessageDifferencer::Equals(a, b);
 }
 
+// Whether two specs would render and deploy alike: notifications change who
+// hears about a deployment, not what is deployed, so they plan nothing.
+bool SameDeployment(v1::Application a, v1::Application b) {
+  a.clear_notifications();
+  b.clear_notifications();
+  return SameSpec(a, b);
+}
+
 }  // namespace
 
 absl::StatusOr<std::set<std::string>> DeclarativeReconciler::Reconcile(const v1::DeclarationSource& source, const std::string& commit,
@@ -153,7 +161,7 @@ absl::StatusOr<std::set<std::string>> DeclarativeReconciler::Reconcile(const v1:
       *a.mutable_create_time() = old->second.create_time();
       *a.mutable_update_time() = events_.Now();
       change.update_applications.push_back(a);
-      changed_apps.insert(a.id());
+      if (!SameDeployment(old->second, a)) changed_apps.insert(a.id());
       record("Application", a.id(), v1::OBJECT_ACTION_UPDATE);
       event(v1::AUDIT_ACTION_APPLICATION_UPDATED, "application " + a.id() + " updated", a.id(), true);
     } else {

@@ -74,6 +74,7 @@ std::string DefinitionKey(const v1::Application& app, const v1::Environment& env
   a.clear_update_time();
   a.clear_status();
   a.clear_declared_by();
+  a.clear_notifications();  // who hears about it, not what is deployed
   e.clear_create_time();
   e.clear_update_time();
   e.clear_declared_by();

@@ -66,7 +66,8 @@ void AddPlannerRules(auth::AccessControl& access, Planner* planner) {
   };
   access.AddRule("ferry.v1.CreateApplicationRequest", Scoped(Permission::kAdmin, app_scope));
   access.AddRule("ferry.v1.GetApplicationRequest", View());
-  access.AddRule("ferry.v1.ListApplicationsRequest", View());
+  // The notifier reads the subscriptions applications declare.
+  access.AddRule("ferry.v1.ListApplicationsRequest", Scoped(Permission::kView, nullptr, {"deployer", "notifier"}));
   access.AddRule("ferry.v1.UpdateApplicationRequest", Scoped(Permission::kAdmin, app_scope));
   access.AddRule("ferry.v1.DeleteApplicationRequest", Scoped(Permission::kAdmin, app_scope));
   access.AddRule("ferry.v1.CreateEnvironmentRequest", Scoped(Permission::kAdmin, env_scope));

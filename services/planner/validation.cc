@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/notifications/subscription_rules.h"
 #include "common/status/status_macros.h"
 #include "re2/re2.h"
 #include "services/planner/repo_path.h"
@@ -87,6 +88,22 @@ absl::Status ValidateApplication(v1::Application& app, const std::set<std::strin
         return absl::InvalidArgumentError(absl::StrCat("application.ignore_differences[", i, "].json_pointers[", j,
                                                        "]: \"", p, "\" is not a JSON pointer (must start with \"/\")"));
       }
+    }
+  }
+  std::set<std::string> names;
+  for (int i = 0; i < app.notifications_size(); ++i) {
+    v1::Subscription& s = *app.mutable_notifications(i);
+    const std::string field = absl::StrCat("application.notifications[", i, "]");
+    if (s.application_id().empty()) s.set_application_id(app.id());
+    s.clear_source();
+    s.clear_create_time();
+    RETURN_IF_ERROR(notifications::ValidateDeclaredSubscription(s, app.id(), field));
+    if (!names.insert(s.name()).second) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ".name: \"", s.name(), "\" is used twice"));
+    }
+    if (!s.environment_id().empty() && !seen.count(s.environment_id())) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ".environment_id: \"", s.environment_id(),
+                                                     "\" is not one of the application's environments"));
     }
   }
   return absl::OkStatus();

@@ -124,7 +124,8 @@ std::vector<Row> Table() {
       {pl, "DeleteEnvironment", "", {"admin", "*", {}}},
       {pl, "ApplyDeclarativeConfig", "source { repository_id: 'config' ref: 'main' } dry_run: true", admin_all},
       {pl, "GetApplication", "id: 'web'", pl_view},
-      {pl, "ListApplications", "", pl_view},
+      // The notifier reads the subscriptions applications declare.
+      {pl, "ListApplications", "", {"view", "", {"deployer", "notifier"}}},
       {pl, "GetEnvironment", "id: 'prod'", pl_view},
       {pl, "ListEnvironments", "", pl_view},
       {pl, "GetPlan", "plan_id: '$PROD_PLAN' view: PLAN_VIEW_BASIC", pl_view},
@@ -190,6 +191,7 @@ std::vector<Row> Table() {
       {no, "DeleteSubscription", "name: 'no-such-subscription'", admin_all},
       {no, "ListSubscriptions", "", au_view},
       {no, "ListDeliveries", "", au_view},
+      {no, "TestSubscription", "name: 'no-such-subscription'", admin_all},
   };
 }
 

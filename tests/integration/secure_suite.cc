@@ -131,7 +131,7 @@ bool SecureSuite::Start() {
         {"repo-watcher", &watcher_, {"--cache-dir=" + dir_ + "/cache", "--webhook-address=127.0.0.1:0"}},
         {"planner", &planner_, planner_args},
         {"deployer", &deployer_, {"--planner-address=" + addr("planner"), "--repo-watcher-address=" + addr("repo-watcher")}},
-        {"notifier", &notifier_, {"--repo-watcher-address=" + addr("repo-watcher")}},
+        {"notifier", &notifier_, {"--repo-watcher-address=" + addr("repo-watcher"), "--planner-address=" + addr("planner")}},
     };
     absl::Status failed;
     std::string failed_service;

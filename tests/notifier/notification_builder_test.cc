@@ -7,10 +7,13 @@
 
 #include "services/notifier/delivery_sender.h"
 #include "services/notifier/notification_event.h"
-#include "services/notifier/subscription_rules.h"
+#include "common/notifications/subscription_rules.h"
 
 namespace ferry::notifier {
 namespace {
+
+using notifications::Matches;
+using notifications::ValidateSubscription;
 
 const std::string kSha = "0123456789abcdef0123456789abcdef01234567";
 
@@ -201,6 +204,72 @@ TEST(DeliverySender, HmacMatchesKnownVector) {
   // RFC 4231 test case 2.
   EXPECT_EQ(HmacSha256Hex("Jefe", "what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+// Records what would be sent.
+class RecordingHttp final : public HttpTransport {
+ public:
+  absl::StatusOr<HttpResponse> Post(const std::string& url,
+                                    const std::vector<std::pair<std::string, std::string>>& headers,
+                                    const std::string& body) override {
+    urls.push_back(url);
+    return HttpResponse{200, "ok"};
+  }
+  std::vector<std::string> urls;
+};
+
+class NoMail final : public MailTransport {
+ public:
+  absl::Status Send(const MailMessage&) override { return absl::InternalError("no mail here"); }
+};
+
+TEST(DeliverySender, DeclaredSubscriptionsReadOnlyTheirOwnSecretSources) {
+  v1::Subscription s = Sub(v1::SINK_KIND_SLACK);
+  s.mutable_sink()->clear_url();
+  s.mutable_sink()->mutable_url_secret()->set_file("slack.url");
+  std::vector<std::string> read_by_main, read_by_declared;
+  SecretReader main = [&](const v1::SecretRef& ref, const std::string&) -> absl::StatusOr<std::string> {
+    read_by_main.push_back(ref.file());
+    return std::string("https://hooks.example.com/main");
+  };
+  SecretReader declared = [&](const v1::SecretRef& ref, const std::string&) -> absl::StatusOr<std::string> {
+    read_by_declared.push_back(ref.file());
+    return std::string("https://hooks.example.com/declared");
+  };
+  RecordingHttp http;
+  NoMail mail;
+  DeliverySender sender(http, mail, main, declared);
+  auto api = BuildNotification(s, DeployFailed(), v1::NOTIFICATION_EVENT_DEPLOYMENT_FAILED);
+  ASSERT_TRUE(api.ok()) << api.status();
+  ASSERT_TRUE(sender.Send(api->request).ok());
+  s.set_name("web/prod-failures");
+  s.set_source("declared");
+  auto from_git = BuildNotification(s, DeployFailed(), v1::NOTIFICATION_EVENT_DEPLOYMENT_FAILED);
+  ASSERT_TRUE(from_git.ok()) << from_git.status();
+  ASSERT_TRUE(sender.Send(from_git->request).ok());
+  EXPECT_EQ(read_by_main, std::vector<std::string>{"slack.url"});
+  EXPECT_EQ(read_by_declared, std::vector<std::string>{"slack.url"});
+  EXPECT_EQ(http.urls, (std::vector<std::string>{"https://hooks.example.com/main", "https://hooks.example.com/declared"}));
+
+  // Without sources for them, a declared subscription's references are
+  // refused (not retried), naming the flags; the main sources are not asked.
+  DeliverySender without(http, mail, main);
+  absl::Status refused = without.Send(from_git->request);
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  EXPECT_NE(refused.message().find("--declared-secrets-dir"), std::string::npos) << refused;
+  EXPECT_EQ(read_by_main.size(), 1u);
+}
+
+TEST(NotificationBuilder, ATestSendCarriesItsOwnId) {
+  auto d = BuildNotification(Sub(v1::SINK_KIND_WEBHOOK), DeployFailed(), v1::NOTIFICATION_EVENT_DEPLOYMENT_FAILED,
+                             "test/prod-failures/1764950400000000");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_NE(d->request.find("test/prod-failures/1764950400000000"), std::string::npos);
+  EXPECT_EQ(d->request.find("42/prod-failures"), std::string::npos);
+  auto mail = BuildNotification(Sub(v1::SINK_KIND_EMAIL), DeployFailed(), v1::NOTIFICATION_EVENT_DEPLOYMENT_FAILED,
+                                "test/prod-failures/7");
+  ASSERT_TRUE(mail.ok()) << mail.status();
+  EXPECT_NE(mail->request.find("Message-ID: <ferry.test.prod-failures.7@ferry.invalid>"), std::string::npos);
 }
 
 }  // namespace

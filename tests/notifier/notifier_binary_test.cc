@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -19,6 +20,7 @@
 #include "common/concurrency/mutex.h"
 #include "ferry/v1/audit.grpc.pb.h"
 #include "ferry/v1/notifier.grpc.pb.h"
+#include "ferry/v1/planner.grpc.pb.h"
 #include "services/notifier/delivery_sender.h"
 #include "tests/notifier/smtp_sink.h"
 #include "tests/support/service_process.h"
@@ -110,6 +112,37 @@ class Receiver {
   bool hold_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// The planner as the notifier sees it: ListApplications over the
+// applications a test sets (their ferry.yaml notifications), on a real
+// in-process gRPC server.
+class FakePlanner final : public v1::Planner::Service {
+ public:
+  FakePlanner() {
+    grpc::ServerBuilder b;
+    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    b.RegisterService(this);
+    server_ = b.BuildAndStart();
+  }
+  ~FakePlanner() override { server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5))); }
+  std::string target() const { return absl::StrCat("127.0.0.1:", port_); }
+  void Set(std::vector<v1::Application> apps) {
+    MutexLock lock(&mu_);
+    apps_ = std::move(apps);
+  }
+  grpc::Status ListApplications(grpc::ServerContext*, const v1::ListApplicationsRequest*,
+                                v1::ListApplicationsResponse* out) override {
+    MutexLock lock(&mu_);
+    for (const v1::Application& a : apps_) *out->add_applications() = a;
+    return grpc::Status::OK;
+  }
+
+ private:
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+  Mutex mu_;
+  std::vector<v1::Application> apps_ ABSL_GUARDED_BY(mu_);
+};
+
 // Waits until `done` or `timeout`; returns done().
 template <typename F>
 bool Eventually(F done, absl::Duration timeout = absl::Seconds(30)) {
@@ -145,6 +178,7 @@ class NotifierBinaryTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = testing::MakeTempDir("ferry-notifier-test");
+    std::filesystem::create_directory(dir_ + "/declared");
     auto audit = ServiceProcess::Start("ferry-audit", {"--database-url=" + db_.url(), "--trial-ephemeral-key",
                                                        "--checkpoint-interval=1h"});
     ASSERT_TRUE(audit.ok()) << audit.status();
@@ -172,6 +206,7 @@ class NotifierBinaryTest : public ::testing::Test {
     auto n = ServiceProcess::Start("ferry-notifier",
                                    {"--database-url=" + db_.url(), "--audit-address=" + audit_->grpc_target(),
                                     "--no-commit-statuses", "--subscriptions-file=" + dir_ + "/subscriptions.yaml",
+                                    "--planner-address=" + planner_.target(), "--declared-secrets-dir=" + dir_ + "/declared",
                                     "--secrets-dir=" + dir_, "--retry-initial=200ms", "--retry-max=1s",
                                     "--delivery-poll=100ms", "--delivery-lease=2s", "--max-attempts=4"});
     ASSERT_TRUE(n.ok()) << n.status();
@@ -228,8 +263,31 @@ class NotifierBinaryTest : public ::testing::Test {
     return r ? r->body : "";
   }
 
+  v1::Subscription Declared(const std::string& name, const std::string& app, v1::NotificationEvent event,
+                            const std::string& hmac_file) {
+    v1::Subscription s;
+    s.set_name(name);
+    s.set_application_id(app);
+    s.add_events(event);
+    s.set_template_("{{event}} {{application}} #{{sequence}}");
+    s.mutable_sink()->set_kind(v1::SINK_KIND_WEBHOOK);
+    s.mutable_sink()->set_url(receiver_.Url("/hook"));
+    if (!hmac_file.empty()) s.mutable_sink()->mutable_hmac_secret()->set_file(hmac_file);
+    return s;
+  }
+  std::map<std::string, std::string> SourceBySubscription() {
+    v1::ListSubscriptionsResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status st = stub_->ListSubscriptions(&ctx, v1::ListSubscriptionsRequest(), &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    std::map<std::string, std::string> out;
+    for (const v1::Subscription& s : resp.subscriptions()) out[s.name()] = s.source();
+    return out;
+  }
+
   testing::TestDatabase db_;
   std::string dir_;
+  FakePlanner planner_;
   Receiver receiver_;
   testing::SmtpSink smtp_;
   std::unique_ptr<ServiceProcess> audit_;
@@ -321,6 +379,21 @@ TEST_F(NotifierBinaryTest, RetriesWhenTheReceiverFailsThenDelivers) {
       << metrics;
   EXPECT_NE(metrics.find(R"(ferry_notifier_deliveries_total{outcome="delivered",sink="webhook"} 1)"),
             std::string::npos);
+}
+
+TEST_F(NotifierBinaryTest, RetriesAnEmailWhenTheSmtpServerFailsThenDeliversItOnce) {
+  smtp_.FailNext(2, "451 4.3.0 try again later");
+  int64_t seq = Append(v1::AUDIT_ACTION_DEPLOYMENT_SUCCEEDED, "other", "dev");  // hook and mail only
+  ASSERT_TRUE(Eventually([&] { return Deliveries(v1::DELIVERY_STATE_DELIVERED, "mail").size() == 1; }))
+      << notifier_->Log();
+  v1::Delivery d = Deliveries(v1::DELIVERY_STATE_DELIVERED, "mail")[0];
+  EXPECT_EQ(d.event_sequence(), seq);
+  EXPECT_EQ(d.attempts(), 3);  // two refusals, then accepted
+  ASSERT_EQ(smtp_.Mails().size(), 1u) << "refused messages are not kept; the accepted one once";
+  EXPECT_NE(smtp_.Mails()[0].data.find(absl::StrCat("X-Ferry-Delivery: ", seq, "/mail")), std::string::npos);
+  std::string metrics = Metrics();
+  EXPECT_NE(metrics.find(R"(ferry_notifier_deliveries_total{outcome="retry",sink="email"} 2)"), std::string::npos)
+      << metrics;
 }
 
 TEST_F(NotifierBinaryTest, GivesUpAndShowsTheFailureThroughTheApiAndMetrics) {
@@ -469,6 +542,80 @@ TEST_F(NotifierBinaryTest, SubscriptionsByApi) {
   v1::ListSubscriptionsResponse list;
   ASSERT_TRUE(stub_->ListSubscriptions(&ctx, v1::ListSubscriptionsRequest(), &list).ok());
   EXPECT_EQ(list.subscriptions_size(), 4);
+}
+
+TEST_F(NotifierBinaryTest, SubscriptionsDeclaredInFerryYamlFollowTheApplication) {
+  std::ofstream(dir_ + "/declared/web.key") << "web-key\n";
+  v1::Application web;
+  web.set_id("web");
+  *web.add_notifications() = Declared("failures", "web", v1::NOTIFICATION_EVENT_DEPLOYMENT_FAILED, "web.key");
+  // Names a secret of the notifier's own --secrets-dir (where Git host
+  // tokens live): refused, since whoever can push wrote it.
+  *web.add_notifications() = Declared("steal", "web", v1::NOTIFICATION_EVENT_DEPLOYMENT_FAILED, "hook.key");
+  planner_.Set({web});
+  // The planner's APPLICATION_UPDATED: the events after it see the new set.
+  Append(v1::AUDIT_ACTION_APPLICATION_UPDATED, "web", "");
+  int64_t failed = Append(v1::AUDIT_ACTION_DEPLOYMENT_FAILED, "web", "staging");
+  Append(v1::AUDIT_ACTION_DEPLOYMENT_FAILED, "api", "staging");  // another application: not for web's
+  const std::string id = absl::StrCat(failed, "/web/failures");
+  auto declared_got = [&] {
+    std::vector<Received> out;
+    for (const Received& r : receiver_.Got("/hook")) {
+      if (absl::StrContains(r.delivery, "/web/")) out.push_back(r);
+    }
+    return out;
+  };
+  ASSERT_TRUE(Eventually([&] { return !declared_got().empty(); }));
+  std::vector<Received> got = declared_got();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].delivery, id);
+  EXPECT_EQ(got[0].signature, "sha256=" + notifier::HmacSha256Hex("web-key", got[0].body));
+  EXPECT_EQ(nlohmann::json::parse(got[0].body)["text"], absl::StrCat("deployment_failed web #", failed));
+  ASSERT_TRUE(Eventually([&] { return !Deliveries(v1::DELIVERY_STATE_FAILED, "web/steal").empty(); }));
+  v1::Delivery steal = Deliveries(v1::DELIVERY_STATE_FAILED, "web/steal").at(0);
+  EXPECT_EQ(steal.attempts(), 1) << "a refused reference is not retried";
+  EXPECT_TRUE(absl::StrContains(steal.last_error(), "--declared-secrets-dir")) << steal.last_error();
+  EXPECT_FALSE(absl::StrContains(steal.last_error(), kHmacKey));
+
+  std::map<std::string, std::string> sources = SourceBySubscription();
+  EXPECT_EQ(sources["web/failures"], "declared");
+  EXPECT_EQ(sources["hook"], "config");
+  {
+    v1::DeleteSubscriptionRequest req;
+    req.set_name("web/failures");
+    v1::DeleteSubscriptionResponse resp;
+    grpc::ClientContext ctx;
+    grpc::Status st = stub_->DeleteSubscription(&ctx, req, &resp);
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+  }
+
+  // Removed from ferry.yaml: gone at the next application event; the
+  // configuration file's are untouched, and it is audited.
+  web.clear_notifications();
+  planner_.Set({web});
+  Append(v1::AUDIT_ACTION_APPLICATION_UPDATED, "web", "");
+  int64_t after = Append(v1::AUDIT_ACTION_DEPLOYMENT_FAILED, "web", "staging");
+  ASSERT_TRUE(Eventually([&] {
+    for (const Received& r : receiver_.Got("/hook")) {
+      if (r.delivery == absl::StrCat(after, "/hook")) return true;
+    }
+    return false;
+  }));
+  EXPECT_EQ(declared_got().size(), 1u) << "nothing more for the removed subscription";
+  sources = SourceBySubscription();
+  EXPECT_EQ(sources.count("web/failures"), 0u);
+  EXPECT_EQ(sources["hook"], "config");
+  EXPECT_TRUE(Eventually([&] {
+    v1::QueryRequest q;
+    q.mutable_filter()->add_actions(v1::AUDIT_ACTION_SUBSCRIPTION_DELETED);
+    v1::QueryResponse resp;
+    grpc::ClientContext ctx;
+    if (!audit_stub_->Query(&ctx, q, &resp).ok()) return false;
+    for (const v1::Event& e : resp.events()) {
+      if (e.message() == "subscription web/failures removed (declared by application web)") return true;
+    }
+    return false;
+  }));
 }
 
 }  // namespace

@@ -92,6 +92,12 @@ void SmtpSink::Serve() {
   }
 }
 
+void SmtpSink::FailNext(int n, const std::string& reply) {
+  MutexLock lock(&mu_);
+  fail_next_ = n;
+  fail_reply_ = reply;
+}
+
 void SmtpSink::Session(int fd) {
   timeval tv{5, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -120,11 +126,17 @@ void SmtpSink::Session(int fd) {
         data += line + "\r\n";
       }
       mail.data = data;
+      std::string reply = "250 OK queued";
       {
         MutexLock lock(&mu_);
-        mails_.push_back(mail);
+        if (fail_next_ > 0) {
+          --fail_next_;
+          reply = fail_reply_;
+        } else {
+          mails_.push_back(mail);
+        }
       }
-      WriteAll(fd, "250 OK queued\r\n");
+      WriteAll(fd, reply + "\r\n");
     } else if (upper == "QUIT") {
       WriteAll(fd, "221 bye\r\n");
       return;

@@ -24,6 +24,9 @@ class SmtpSink {
   ~SmtpSink();
   int port() const { return port_; }
   std::vector<Mail> Mails() const;
+  // The next `n` messages are refused after their DATA with `reply` (e.g.
+  // "451 4.3.0 try again later", a transient failure) and not kept.
+  void FailNext(int n, const std::string& reply);
 
  private:
   void Serve();
@@ -34,6 +37,8 @@ class SmtpSink {
   mutable Mutex mu_;
   std::vector<Mail> mails_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  int fail_next_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string fail_reply_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

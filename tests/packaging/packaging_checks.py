@@ -183,7 +183,7 @@ def provides(vol, filename, kind):
 PEERS = {
     "planner": ("--repo-watcher-address", "--deployer-address"),
     "deployer": ("--planner-address", "--repo-watcher-address"),
-    "notifier": ("--repo-watcher-address",),
+    "notifier": ("--repo-watcher-address", "--planner-address"),
 }
 
 

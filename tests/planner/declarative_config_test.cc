@@ -194,6 +194,71 @@ TEST(DeclarativeChecksTest, BadChecksAreRefusedNamingTheField) {
   EXPECT_EQ(ChecksError("checks:\n  policy: {command: /bin/true, args: -v}\n").message(),
             "ferry.yaml:8: checks.policy.args: must be a list of strings");
   EXPECT_EQ(ChecksError("checks: [policy]\n").message(), "ferry.yaml:7: checks: must be a mapping of name -> check");
+TEST(DeclarativeConfigTest, ApplicationNotificationsAreReadAndBadOnesRefusedWithTheirLine) {
+  const std::string head =
+      "applications:\n"
+      "  web:\n"
+      "    environments: [prod]\n"
+      "    notifications:\n";
+  auto c = ParseDeclarativeConfig(head +
+                                      "    - name: prod-failures\n"
+                                      "      environment: prod\n"
+                                      "      events: [deployment_failed, deployment_rolled_back]\n"
+                                      "      template: \"{{application}} failed: {{message}}\"\n"
+                                      "      sink: {kind: slack, urlSecret: {file: slack/web.url}}\n"
+                                      "    - name: mail\n"
+                                      "      events: plan_waiting_for_approval\n"
+                                      "      sink:\n"
+                                      "        kind: email\n"
+                                      "        smtpUrl: smtps://smtp.example.com:465\n"
+                                      "        smtpUsername: ferry\n"
+                                      "        smtpPassword: {vault: {path: ferry/smtp, field: password}}\n"
+                                      "        from: ferry@example.com\n"
+                                      "        to: [ops@example.com]\n",
+                                  "ferry.yaml", "r", "m");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const v1::Application& app = c->applications.at(0);
+  ASSERT_EQ(app.notifications_size(), 2);
+  const v1::Subscription& slack = app.notifications(0);
+  EXPECT_EQ(slack.name(), "prod-failures");
+  EXPECT_EQ(slack.application_id(), "web");
+  EXPECT_EQ(slack.environment_id(), "prod");
+  ASSERT_EQ(slack.events_size(), 2);
+  EXPECT_EQ(slack.events(1), v1::NOTIFICATION_EVENT_DEPLOYMENT_ROLLED_BACK);
+  EXPECT_EQ(slack.template_(), "{{application}} failed: {{message}}");
+  EXPECT_EQ(slack.sink().kind(), v1::SINK_KIND_SLACK);
+  EXPECT_EQ(slack.sink().url_secret().file(), "slack/web.url");
+  const v1::Subscription& mail = app.notifications(1);
+  EXPECT_EQ(mail.events(0), v1::NOTIFICATION_EVENT_PLAN_WAITING_FOR_APPROVAL);
+  EXPECT_EQ(mail.sink().smtp_url(), "smtps://smtp.example.com:465");
+  EXPECT_EQ(mail.sink().smtp_password().vault().field(), "password");
+  EXPECT_EQ(mail.sink().to(0), "ops@example.com");
+
+  auto typo = ParseDeclarativeConfig(head + "    - name: x\n      enviroment: prod\n", "ferry.yaml", "r", "m");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_EQ(typo.status().message(), "ferry.yaml:6: applications.web.notifications[0].enviroment: unknown key");
+  auto event = ParseDeclarativeConfig(
+      head + "    - name: x\n      events: [deployment_exploded]\n      sink: {kind: slack, urlSecret: {env: X}}\n",
+      "ferry.yaml", "r", "m");
+  ASSERT_FALSE(event.ok());
+  EXPECT_NE(event.status().message().find(
+                "ferry.yaml:6: applications.web.notifications[0].events[0]: unknown event \"deployment_exploded\""),
+            std::string::npos)
+      << event.status();
+  auto kind = ParseDeclarativeConfig(head + "    - name: x\n      events: [deployment_failed]\n      sink: {kind: pager}\n",
+                                     "ferry.yaml", "r", "m");
+  ASSERT_FALSE(kind.ok());
+  EXPECT_NE(kind.status().message().find("applications.web.notifications[0].sink.kind: must be webhook, slack, teams"),
+            std::string::npos)
+      << kind.status();
+  auto inline_secret = ParseDeclarativeConfig(
+      head + "    - name: x\n      events: [deployment_failed]\n      sink: {kind: webhook, hmacSecret: s3cret}\n",
+      "ferry.yaml", "r", "m");
+  ASSERT_FALSE(inline_secret.ok());
+  EXPECT_NE(inline_secret.status().message().find("applications.web.notifications[0].sink.hmacSecret: must be a mapping"),
+            std::string::npos)
+      << inline_secret.status();
+  EXPECT_EQ(inline_secret.status().message().find("s3cret"), std::string::npos);
 }
 
 }  // namespace

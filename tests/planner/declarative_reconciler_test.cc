@@ -163,6 +163,60 @@ TEST_F(DeclarativeReconcilerTest, AFileClaimingAnApiMadeIdOrBrokenIsRefusedAsAWh
   EXPECT_EQ(store_.config_changes(), 1) << "only the setup wrote";
 }
 
+TEST_F(DeclarativeReconcilerTest, NotificationsChangeWithTheFileAsOneChangeAndPlanNothing) {
+  const std::string with = std::string(kFerryYaml) +
+                           "    notifications:\n"
+                           "    - name: prod-failures\n"
+                           "      environment: prod\n"
+                           "      events: [deployment_failed]\n"
+                           "      sink: {kind: slack, urlSecret: {file: slack/web.url}}\n";
+  repo_.Commit("config", kRef, {{"ferry.yaml", {with, ""}}});
+  ASSERT_TRUE(Apply().ok());
+  auto web = store_.GetApplication("web");
+  ASSERT_TRUE(web.ok());
+  ASSERT_EQ(web->notifications_size(), 1);
+  EXPECT_EQ(web->notifications(0).application_id(), "web");
+  replanned_.clear();
+
+  // Another sink: the application is updated (audited), not re-planned.
+  std::string changed = with;
+  changed.replace(changed.find("kind: slack"), 11, "kind: teams");
+  repo_.Commit("config", kRef, {{"ferry.yaml", {changed, ""}}});
+  auto r = Apply();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Changes(*r), (std::vector<std::pair<std::string, v1::ObjectAction>>{
+                             {"Environment/local", v1::OBJECT_ACTION_NOOP},
+                             {"Environment/prod", v1::OBJECT_ACTION_NOOP},
+                             {"Application/web", v1::OBJECT_ACTION_UPDATE}}));
+  EXPECT_EQ(store_.GetApplication("web")->notifications(0).sink().kind(), v1::SINK_KIND_TEAMS);
+  EXPECT_TRUE(replanned_.empty()) << "who hears about a deployment changes nothing deployed";
+
+  // A bad one refuses the whole file, naming the field; nothing changes.
+  const int writes = store_.config_changes();
+  std::string bad = with;
+  bad.replace(bad.find("urlSecret: {file: slack/web.url}"), 32, "url: https://hooks.slack.com/services/T/B/x");
+  repo_.Commit("config", kRef, {{"ferry.yaml", {bad, ""}}});
+  auto refused = Apply();
+  ASSERT_TRUE(absl::IsInvalidArgument(refused.status())) << refused.status();
+  EXPECT_NE(refused.status().message().find(
+                "ferry.yaml: applications.web: application.notifications[0].sink.url: a Slack or Teams URL is a secret"),
+            std::string::npos)
+      << refused.status();
+  EXPECT_EQ(refused.status().message().find("T/B/x"), std::string::npos);
+  std::string other_env = with;
+  other_env.replace(other_env.find("environment: prod"), 17, "environment: qa");
+  repo_.Commit("config", kRef, {{"ferry.yaml", {other_env, ""}}});
+  EXPECT_NE(Apply().status().message().find("notifications[0].environment_id: \"qa\" is not one of the application's"),
+            std::string::npos);
+  EXPECT_EQ(store_.config_changes(), writes);
+  EXPECT_EQ(store_.GetApplication("web")->notifications(0).sink().kind(), v1::SINK_KIND_TEAMS);
+
+  // Removed from the file, removed from the application.
+  repo_.Commit("config", kRef, {{"ferry.yaml", {kFerryYaml, ""}}});
+  ASSERT_TRUE(Apply().ok());
+  EXPECT_EQ(store_.GetApplication("web")->notifications_size(), 0);
+}
+
 TEST_F(DeclarativeReconcilerTest, ACommitTheSignaturePolicyRejectsIsRefusedAndNothingIsApplied) {
   v1::Revision bad = repo_.Commit("config", kRef, {{"ferry.yaml", {kFerryYaml, ""}}});
   repo_.Refuse(bad.sha(), "commit is not signed");

@@ -1,4 +1,4 @@
-#include "services/notifier/subscription_rules.h"
+#include "common/notifications/subscription_rules.h"
 
 #include <algorithm>
 
@@ -6,9 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "re2/re2.h"
 #include "common/status/status_macros.h"
-#include "services/notifier/message_template.h"
+#include "common/notifications/message_template.h"
 
-namespace ferry::notifier {
+namespace ferry::notifications {
 namespace {
 
 bool IsDnsLabel(const std::string& s) {
@@ -102,6 +102,45 @@ absl::Status ValidateSubscription(const v1::Subscription& s, const std::string& 
   return absl::OkStatus();
 }
 
+absl::Status ValidateDeclaredSubscription(const v1::Subscription& s, const std::string& application_id,
+                                          const std::string& field) {
+  RETURN_IF_ERROR(ValidateSubscription(s, field));
+  if (s.application_id() != application_id) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ".application_id: a subscription declared by application ", application_id,
+                     " hears only about it (got \"", s.application_id(), "\")"));
+  }
+  for (int i = 0; i < s.events_size(); ++i) {
+    switch (s.events(i)) {
+      case v1::NOTIFICATION_EVENT_SIGNATURE_REJECTED:
+      case v1::NOTIFICATION_EVENT_WEBHOOK_REJECTED:
+      case v1::NOTIFICATION_EVENT_ACCESS_DENIED:
+        return absl::InvalidArgumentError(absl::StrCat(
+            field, ".events[", i,
+            "]: suite-wide events (signature_rejected, webhook_rejected, access_denied) are not for an "
+            "application's subscriptions; an admin subscribes to them (ferry.v1.Notifier/CreateSubscription)"));
+      default:
+        break;
+    }
+  }
+  const v1::Sink& k = s.sink();
+  if ((k.kind() == v1::SINK_KIND_SLACK || k.kind() == v1::SINK_KIND_TEAMS) && !k.url().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ".sink.url: a Slack or Teams URL is a secret: give it as urlSecret ({file|env|vault}), never inline"));
+  }
+  if (!k.url().empty()) {
+    const size_t authority = k.url().find("://") + 3;
+    const size_t path = k.url().find_first_of("/?#", authority);
+    if (k.url().substr(authority, path == std::string::npos ? std::string::npos : path - authority).find('@') !=
+            std::string::npos ||
+        k.url().find_first_of("?#") != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, ".sink.url: no user info, query or fragment inline (they hold tokens): give such a URL as urlSecret"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 bool Matches(const v1::Subscription& s, const v1::Event& event, v1::NotificationEvent kind) {
   if (kind == v1::NOTIFICATION_EVENT_UNSPECIFIED) return false;
   if (!s.application_id().empty() && s.application_id() != event.subject().application_id()) return false;
@@ -109,4 +148,4 @@ bool Matches(const v1::Subscription& s, const v1::Event& event, v1::Notification
   return std::find(s.events().begin(), s.events().end(), kind) != s.events().end();
 }
 
-}  // namespace ferry::notifier
+}  // namespace ferry::notifications

@@ -1,8 +1,8 @@
-#include "services/notifier/message_template.h"
+#include "common/notifications/message_template.h"
 
 #include <gtest/gtest.h>
 
-namespace ferry::notifier {
+namespace ferry::notifications {
 namespace {
 
 TEST(MessageTemplate, RendersKnownPlaceholders) {
@@ -48,4 +48,4 @@ TEST(MessageTemplate, BoundsTheRenderedMessage) {
 }
 
 }  // namespace
-}  // namespace ferry::notifier
+}  // namespace ferry::notifications

@@ -6,7 +6,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace ferry::notifier {
+namespace ferry::notifications {
 
 // Largest template, and largest rendered message.
 inline constexpr size_t kMaxTemplateBytes = 4096;
@@ -38,4 +38,4 @@ class MessageTemplate {
   std::vector<Part> parts_;
 };
 
-}  // namespace ferry::notifier
+}  // namespace ferry::notifications

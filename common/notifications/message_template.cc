@@ -1,4 +1,4 @@
-#include "services/notifier/message_template.h"
+#include "common/notifications/message_template.h"
 
 #include <algorithm>
 
@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
-namespace ferry::notifier {
+namespace ferry::notifications {
 
 const std::vector<std::string>& TemplateFields() {
   static const std::vector<std::string>* fields = new std::vector<std::string>{
@@ -64,4 +64,4 @@ std::string MessageTemplate::Render(const std::map<std::string, std::string>& va
   return out;
 }
 
-}  // namespace ferry::notifier
+}  // namespace ferry::notifications
