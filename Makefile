@@ -78,6 +78,7 @@ fuzz: deps
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run-fuzzers $(FUZZ_BUILD_DIR)
 
 bench: build
+	@scripts/install-bench-deps
 	@bench/run-all $(BUILD_DIR)
 
 clean:

@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -81,6 +82,12 @@ class CatalogStore {
   virtual absl::StatusOr<std::vector<v1::Environment>> ListEnvironments() = 0;  // by id
   virtual absl::StatusOr<v1::Application> GetApplication(const std::string& id) = 0;
   virtual absl::StatusOr<std::vector<v1::Application>> ListApplications() = 0;  // by id
+  // The applications deploying from `ref` of `repository_id`, by id: what a
+  // new revision there may touch, without reading every application.
+  virtual absl::StatusOr<std::vector<v1::Application>> ListApplicationsOf(const std::string& repository_id,
+                                                                          const std::string& ref) = 0;
+  // Those of `ids` that exist, by id (one query however many).
+  virtual absl::StatusOr<std::vector<v1::Application>> GetApplications(const std::set<std::string>& ids) = 0;
   virtual absl::Status ApplyConfigChange(const ConfigChange& change) = 0;
 
   virtual absl::StatusOr<std::vector<DeclarationSourceRecord>> ListDeclarationSources() = 0;
@@ -101,6 +108,9 @@ class RenderStore {
   virtual absl::Status SetInputPaths(const std::string& application_id, const std::vector<std::string>& paths) = 0;
   // Input paths of every application, by application id.
   virtual absl::StatusOr<std::map<std::string, std::vector<std::string>>> ListInputPaths() = 0;
+  // Input paths of the applications deploying from `ref` of `repository_id`.
+  virtual absl::StatusOr<std::map<std::string, std::vector<std::string>>> ListInputPathsOf(
+      const std::string& repository_id, const std::string& ref) = 0;
 
   virtual absl::StatusOr<std::optional<std::vector<v1::Manifest>>> GetCachedRender(const std::string& key) = 0;
   virtual absl::Status PutCachedRender(const std::string& key, const std::vector<v1::Manifest>& manifests) = 0;

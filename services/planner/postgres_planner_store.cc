@@ -22,6 +22,9 @@ constexpr char kGetApplication[] = "planner_get_application";
 constexpr char kLockApplication[] = "planner_lock_application";
 constexpr char kLockEnvironment[] = "planner_lock_environment";
 constexpr char kListApplications[] = "planner_list_applications";
+constexpr char kListApplicationsOf[] = "planner_list_applications_of";
+constexpr char kGetApplications[] = "planner_get_applications";
+constexpr char kListInputPathsOf[] = "planner_list_input_paths_of";
 constexpr char kInsertApplication[] = "planner_insert_application";
 constexpr char kUpdateApplication[] = "planner_update_application";
 constexpr char kDeleteApplication[] = "planner_delete_application";
@@ -94,6 +97,12 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   pool_->Prepare(kLockApplication, "SELECT spec FROM planner.applications WHERE id = $1 FOR UPDATE");
   pool_->Prepare(kLockEnvironment, "SELECT spec FROM planner.environments WHERE id = $1 FOR UPDATE");
   pool_->Prepare(kListApplications, "SELECT spec FROM planner.applications ORDER BY id");
+  // Both on the applications_repo_ref index.
+  pool_->Prepare(kListApplicationsOf,
+                 "SELECT spec FROM planner.applications WHERE repository_id = $1 AND ref = $2 ORDER BY id");
+  pool_->Prepare(kListInputPathsOf,
+                 "SELECT id, input_paths FROM planner.applications WHERE repository_id = $1 AND ref = $2");
+  pool_->Prepare(kGetApplications, "SELECT spec FROM planner.applications WHERE id = ANY($1::text[]) ORDER BY id");
   pool_->Prepare(kInsertApplication,
                  "INSERT INTO planner.applications (id, repository_id, ref, spec, declared_by) VALUES ($1, $2, $3, $4, NULLIF($5, ''))");
   pool_->Prepare(kUpdateApplication,
@@ -230,6 +239,33 @@ absl::StatusOr<std::vector<v1::Application>> PostgresPlannerStore::ListApplicati
       });
 }
 
+absl::StatusOr<std::vector<v1::Application>> PostgresPlannerStore::ListApplicationsOf(const std::string& repository_id,
+                                                                                       const std::string& ref) {
+  return pool_->RunInTransactionWithResult<std::vector<v1::Application>>(
+      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::Application>> {
+        std::vector<v1::Application> out;
+        for (const auto& row : txn.exec_prepared(kListApplicationsOf, repository_id, ref)) {
+          ASSIGN_OR_RETURN(v1::Application a, ParseRow<v1::Application>(row[0], "application"));
+          out.push_back(std::move(a));
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<std::vector<v1::Application>> PostgresPlannerStore::GetApplications(const std::set<std::string>& ids) {
+  if (ids.empty()) return std::vector<v1::Application>();
+  const std::string array = postgres::TextArray(std::vector<std::string>(ids.begin(), ids.end()));
+  return pool_->RunInTransactionWithResult<std::vector<v1::Application>>(
+      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::Application>> {
+        std::vector<v1::Application> out;
+        for (const auto& row : txn.exec_prepared(kGetApplications, array)) {
+          ASSIGN_OR_RETURN(v1::Application a, ParseRow<v1::Application>(row[0], "application"));
+          out.push_back(std::move(a));
+        }
+        return out;
+      });
+}
+
 namespace {
 // "" (stored as NULL) when the resource was made through the API.
 std::string DeclaredKey(const v1::DeclarationSource& s, bool has) {
@@ -336,6 +372,18 @@ absl::StatusOr<std::map<std::string, std::vector<std::string>>> PostgresPlannerS
       [&](pqxx::work& txn) -> absl::StatusOr<std::map<std::string, std::vector<std::string>>> {
         std::map<std::string, std::vector<std::string>> out;
         for (const auto& row : txn.exec_prepared(kListInputPaths)) out[row[0].as<std::string>()] = postgres::ParseTextArray(row[1]);
+        return out;
+      });
+}
+
+absl::StatusOr<std::map<std::string, std::vector<std::string>>> PostgresPlannerStore::ListInputPathsOf(
+    const std::string& repository_id, const std::string& ref) {
+  return pool_->RunInTransactionWithResult<std::map<std::string, std::vector<std::string>>>(
+      [&](pqxx::work& txn) -> absl::StatusOr<std::map<std::string, std::vector<std::string>>> {
+        std::map<std::string, std::vector<std::string>> out;
+        for (const auto& row : txn.exec_prepared(kListInputPathsOf, repository_id, ref)) {
+          out[row[0].as<std::string>()] = postgres::ParseTextArray(row[1]);
+        }
         return out;
       });
 }

@@ -20,10 +20,15 @@ class PostgresPlannerStore final : public PlannerStore {
   absl::StatusOr<std::vector<v1::Environment>> ListEnvironments() override;
   absl::StatusOr<v1::Application> GetApplication(const std::string& id) override;
   absl::StatusOr<std::vector<v1::Application>> ListApplications() override;
+  absl::StatusOr<std::vector<v1::Application>> ListApplicationsOf(const std::string& repository_id,
+                                                                  const std::string& ref) override;
+  absl::StatusOr<std::vector<v1::Application>> GetApplications(const std::set<std::string>& ids) override;
   absl::Status ApplyConfigChange(const ConfigChange& change) override;
   absl::StatusOr<std::vector<std::string>> GetInputPaths(const std::string& application_id) override;
   absl::Status SetInputPaths(const std::string& application_id, const std::vector<std::string>& paths) override;
   absl::StatusOr<std::map<std::string, std::vector<std::string>>> ListInputPaths() override;
+  absl::StatusOr<std::map<std::string, std::vector<std::string>>> ListInputPathsOf(const std::string& repository_id,
+                                                                                   const std::string& ref) override;
   absl::StatusOr<std::vector<DeclarationSourceRecord>> ListDeclarationSources() override;
   absl::Status RecordEvents(const std::vector<v1::Event>& events) override;
   absl::StatusOr<v1::Plan> InsertPlan(v1::Plan plan, const std::string& definition_key, bool dedupe, bool supersede_open,

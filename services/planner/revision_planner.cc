@@ -4,6 +4,7 @@
 #include <atomic>
 #include <map>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -186,9 +187,24 @@ absl::StatusOr<std::vector<v1::Plan>> RevisionPlanner::RefreshApplication(const 
 
 absl::StatusOr<int> RevisionPlanner::PlanApplications(const std::set<std::string>& app_ids, const v1::CommitRef& target,
                                               v1::PlanTrigger trigger) {
-  ASSIGN_OR_RETURN(std::vector<v1::Application> apps, catalog_->ListApplications());
+  // The applications asked for and, transitively, what they depend on: the
+  // levels below need nothing else (issue #23: reading all 10,000
+  // applications for each revision of each of 10,000 repositories made one
+  // commit per repository quadratic).
   std::map<std::string, v1::Application> graph;
-  for (auto& a : apps) graph[a.id()] = std::move(a);
+  std::set<std::string> asked, want = app_ids;
+  while (!want.empty()) {
+    asked.insert(want.begin(), want.end());
+    ASSIGN_OR_RETURN(std::vector<v1::Application> got, catalog_->GetApplications(want));
+    want.clear();
+    for (v1::Application& a : got) {
+      for (const std::string& dep : a.depends_on()) {
+        if (!asked.count(dep)) want.insert(dep);
+      }
+      std::string id = a.id();
+      graph[id] = std::move(a);
+    }
+  }
   ASSIGN_OR_RETURN(std::vector<v1::Environment> envs, catalog_->ListEnvironments());
   std::map<std::string, v1::Environment> env_by_id;
   for (auto& e : envs) env_by_id[e.id()] = std::move(e);
@@ -355,14 +371,27 @@ absl::StatusOr<int> RevisionPlanner::HandleRevision(const v1::Revision& revision
     }
     affected.insert(changed->begin(), changed->end());
   }
-  ASSIGN_OR_RETURN(std::vector<v1::Application> apps, catalog_->ListApplications());
-  ASSIGN_OR_RETURN(auto inputs, renders_->ListInputPaths());
+  // Only the applications deploying from this repository and ref (an
+  // indexed read), not every application: a revision's cost must not grow
+  // with the applications of other repositories.
+  ASSIGN_OR_RETURN(std::vector<v1::Application> apps,
+                   catalog_->ListApplicationsOf(revision.repository_id(), revision.ref()));
+  ASSIGN_OR_RETURN(auto inputs, renders_->ListInputPathsOf(revision.repository_id(), revision.ref()));
   std::set<std::string> elsewhere;  // (re)declared here, deployed from another repository or ref
-  for (const auto& app : apps) {
-    if (app.repository_id() != revision.repository_id() || app.ref() != revision.ref()) {
+  std::set<std::string> here;
+  for (const auto& app : apps) here.insert(app.id());
+  std::set<std::string> declared_elsewhere;
+  for (const std::string& id : affected) {
+    if (!here.count(id)) declared_elsewhere.insert(id);
+  }
+  if (!declared_elsewhere.empty()) {
+    ASSIGN_OR_RETURN(std::vector<v1::Application> others, catalog_->GetApplications(declared_elsewhere));
+    for (const auto& app : others) {
       if (affected.erase(app.id()) && app.sync_policy().automated()) elsewhere.insert(app.id());
-      continue;
     }
+  }
+  for (const auto& app : apps) {
+    if (app.repository_id() != revision.repository_id() || app.ref() != revision.ref()) continue;
     if (!app.sync_policy().automated()) {
       affected.erase(app.id());
       continue;

@@ -26,5 +26,29 @@ TEST(ProcessManagerTest, ARecordWithAFieldOfTheWrongTypeIsSkippedNotACrash) {
   std::filesystem::remove_all(root);
 }
 
+
+// Issue #23: a starting instance is re-probed quickly, not after the
+// configured period. Its health check fails the first time it runs (it leaves
+// a mark) and passes from the second: with a 10-minute period and a 60 s
+// deadline, Apply succeeds only if the second probe comes long before the
+// period (the schedule is asserted in startup_probe_schedule_test).
+TEST(ProcessManagerTest, AStartingInstanceIsReprobedLongBeforeALongPeriod) {
+  const std::string root = ferry::testing::MakeTempDir("ferry-pm");
+  absl::StatusOr<HostObject> obj = ParseHostObject(R"({
+    "apiVersion": "ferry.dev/v1", "kind": "Process", "metadata": {"name": "web"},
+    "spec": {"command": ["/bin/sleep", "600"],
+             "healthCheck": {"exec": {"command": "test -f probed || { touch probed; exit 1; }"},
+                             "periodSeconds": 600, "timeoutSeconds": 30}}})",
+                                                   "app/process.yaml");
+  ASSERT_TRUE(obj.ok()) << obj.status();
+  ProcessManager manager(root);
+  absl::Status s = manager.Apply("shop", *obj, absl::Now() + absl::Seconds(60));
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_TRUE(std::filesystem::exists(root + "/probed"));
+  EXPECT_EQ(manager.LiveInstances("shop", "web").size(), 1u);
+  EXPECT_TRUE(manager.Delete("shop", "web").ok());
+  std::filesystem::remove_all(root);
+}
+
 }  // namespace
 }  // namespace ferry::deployer::host

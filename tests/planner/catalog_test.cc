@@ -103,6 +103,13 @@ class InterferingStore final : public CatalogStore {
   absl::StatusOr<std::vector<v1::Environment>> ListEnvironments() override { return store_->ListEnvironments(); }
   absl::StatusOr<v1::Application> GetApplication(const std::string& id) override { return store_->GetApplication(id); }
   absl::StatusOr<std::vector<v1::Application>> ListApplications() override { return store_->ListApplications(); }
+  absl::StatusOr<std::vector<v1::Application>> ListApplicationsOf(const std::string& repository_id,
+                                                                  const std::string& ref) override {
+    return store_->ListApplicationsOf(repository_id, ref);
+  }
+  absl::StatusOr<std::vector<v1::Application>> GetApplications(const std::set<std::string>& ids) override {
+    return store_->GetApplications(ids);
+  }
   absl::StatusOr<std::vector<DeclarationSourceRecord>> ListDeclarationSources() override {
     return store_->ListDeclarationSources();
   }

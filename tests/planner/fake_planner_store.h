@@ -50,17 +50,30 @@ class FakePlannerStore final : public PlannerStore {
     return it->second;
   }
   absl::StatusOr<std::vector<v1::Application>> ListApplications() override {
-    std::function<absl::Status()> hook;
-    {
-      MutexLock lock(&mu_);
-      hook = list_applications_hook_;
-    }
-    if (hook) {  // outside the lock: it may throw
-      if (absl::Status s = hook(); !s.ok()) return s;
-    }
+    if (absl::Status s = RunListHook(); !s.ok()) return s;
     MutexLock lock(&mu_);
     std::vector<v1::Application> out;
     for (const auto& [id, a] : state_.apps) out.push_back(a);
+    ++full_listings_;
+    return out;
+  }
+  absl::StatusOr<std::vector<v1::Application>> ListApplicationsOf(const std::string& repository_id,
+                                                                  const std::string& ref) override {
+    if (absl::Status s = RunListHook(); !s.ok()) return s;
+    MutexLock lock(&mu_);
+    std::vector<v1::Application> out;
+    for (const auto& [id, a] : state_.apps) {
+      if (a.repository_id() == repository_id && a.ref() == ref) out.push_back(a);
+    }
+    return out;
+  }
+  absl::StatusOr<std::vector<v1::Application>> GetApplications(const std::set<std::string>& ids) override {
+    if (absl::Status s = RunListHook(); !s.ok()) return s;
+    MutexLock lock(&mu_);
+    std::vector<v1::Application> out;
+    for (const std::string& id : ids) {
+      if (auto it = state_.apps.find(id); it != state_.apps.end()) out.push_back(it->second);
+    }
     return out;
   }
 
@@ -163,6 +176,18 @@ class FakePlannerStore final : public PlannerStore {
     MutexLock lock(&mu_);
     std::map<std::string, std::vector<std::string>> out;
     for (const auto& [id, a] : state_.apps) {
+      auto it = state_.input_paths.find(id);
+      out[id] = it == state_.input_paths.end() ? std::vector<std::string>() : it->second;
+    }
+    ++full_listings_;
+    return out;
+  }
+  absl::StatusOr<std::map<std::string, std::vector<std::string>>> ListInputPathsOf(const std::string& repository_id,
+                                                                                   const std::string& ref) override {
+    MutexLock lock(&mu_);
+    std::map<std::string, std::vector<std::string>> out;
+    for (const auto& [id, a] : state_.apps) {
+      if (a.repository_id() != repository_id || a.ref() != ref) continue;
       auto it = state_.input_paths.find(id);
       out[id] = it == state_.input_paths.end() ? std::vector<std::string>() : it->second;
     }
@@ -391,12 +416,19 @@ class FakePlannerStore final : public PlannerStore {
   }
 
   // --- For tests
-  // Runs `hook` at the start of every ListApplications (outside the store's
-  // lock): its error is returned, and it may throw, as a surprise below the
-  // planner would. Null: none.
+  // Runs `hook` at the start of every read of applications (ListApplications,
+  // ListApplicationsOf, GetApplications; outside the store's lock): its error
+  // is returned, and it may throw, as a surprise below the planner would.
+  // Null: none.
   void OnListApplications(std::function<absl::Status()> hook) {
     MutexLock lock(&mu_);
     list_applications_hook_ = std::move(hook);
+  }
+  // How many times every application (ListApplications) or every
+  // application's input paths (ListInputPaths) were read.
+  int FullListings() {
+    MutexLock lock(&mu_);
+    return full_listings_;
   }
   // Audit events of committed writes, in order.
   std::vector<v1::Event> Events() {
@@ -441,6 +473,17 @@ class FakePlannerStore final : public PlannerStore {
     v1::Plan plan;
   };
   std::function<absl::Status()> list_applications_hook_ ABSL_GUARDED_BY(mu_);
+  int full_listings_ ABSL_GUARDED_BY(mu_) = 0;
+
+  absl::Status RunListHook() {
+    std::function<absl::Status()> hook;
+    {
+      MutexLock lock(&mu_);
+      hook = list_applications_hook_;
+    }
+    if (hook) return hook();  // outside the lock: it may throw
+    return absl::OkStatus();
+  }
   struct AttemptRecord {
     std::string item_key;
     int attempts = 0;

@@ -304,6 +304,41 @@ TEST_F(PlannerTest, ApplicationDeclaredForAnotherRepositoryIsPlannedAtItsOwnTip)
   EXPECT_EQ(plans[0].target_revision().sha(), *repo_.ResolveRef("apps-repo", kRef));
 }
 
+// Issue #23: the reads a revision makes instead of every application, on
+// PostgreSQL (the applications_repo_ref index): one repository and ref's
+// applications and their input paths, and applications by id.
+TEST_F(PlannerTest, TheStoreReadsOneRepositorysApplicationsAndApplicationsById) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  CreateApp(AppSpec("a", "apps/a", {"local"}));
+  CreateApp(AppSpec("b", "apps/b", {"local"}));
+  v1::Application other = AppSpec("c", "apps/c", {"local"});
+  other.set_repository_id("other");
+  CreateApp(other);
+  v1::Application dev = AppSpec("d", "apps/d", {"local"});
+  dev.set_ref("refs/heads/dev");
+  CreateApp(dev);
+  ASSERT_TRUE(store_->SetInputPaths("b", {"base", "shared/x.yaml"}).ok());
+  auto ids = [](const std::vector<v1::Application>& apps) {
+    std::vector<std::string> out;
+    for (const auto& a : apps) out.push_back(a.id());
+    return out;
+  };
+  const std::string ref = store_->GetApplication("a")->ref();  // as the catalog stored it
+  absl::StatusOr<std::vector<v1::Application>> here = store_->ListApplicationsOf("repo", ref);
+  ASSERT_TRUE(here.ok()) << here.status();
+  EXPECT_EQ(ids(*here), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(ids(*store_->ListApplicationsOf("other", ref)), std::vector<std::string>{"c"});
+  EXPECT_EQ(ids(*store_->ListApplicationsOf("repo", "refs/heads/dev")), std::vector<std::string>{"d"});
+  EXPECT_TRUE(store_->ListApplicationsOf("nowhere", ref)->empty());
+  absl::StatusOr<std::map<std::string, std::vector<std::string>>> inputs = store_->ListInputPathsOf("repo", ref);
+  ASSERT_TRUE(inputs.ok()) << inputs.status();
+  EXPECT_EQ(inputs->size(), 2u);
+  EXPECT_EQ((*inputs)["b"], (std::vector<std::string>{"base", "shared/x.yaml"}));
+  EXPECT_TRUE((*inputs)["a"].empty());
+  EXPECT_EQ(ids(*store_->GetApplications({"c", "a", "gone"})), (std::vector<std::string>{"a", "c"}));
+  EXPECT_TRUE(store_->GetApplications({})->empty());
+}
+
 TEST_F(PlannerTest, OnlyApplicationsWhoseInputsChangedAreReplanned) {
   CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
   CreateApp(AppSpec("a", "apps/a", {"local"}));

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "common/crypto/sha256.h"
 
 #include "tests/planner/planner_fakes.h"
@@ -148,6 +149,38 @@ TEST_F(RevisionPlannerTest, DependantsArePlannedAfterAndHeldForTheirDependencies
   EXPECT_EQ(f_.ReleasedIds(), std::vector<std::string>{db.id()});
   Deploy(db);
   EXPECT_EQ(f_.ReleasedIds(), std::vector<std::string>{web.id()});
+}
+
+// Issue #23: a revision reads only the applications of its own repository
+// and ref (and, for planning, those they depend on), never every
+// application: with 10,000 repositories of one application each, one commit
+// in each read all 10,000 applications 10,000 times. Dependencies across
+// repositories still order the plans.
+TEST_F(RevisionPlannerTest, ARevisionReadsOnlyItsRepositorysApplicationsAndTheirDependencies) {
+  CreateEnv(EnvSpec("local", v1::APPROVAL_POLICY_AUTO));
+  v1::Application db = AppSpec("db", "apps/db", {"local"});
+  db.set_repository_id("data");
+  CreateApp(db);
+  CreateApp(AppSpec("web", "apps/web", {"local"}, {"db"}));
+  for (int i = 0; i < 20; ++i) {  // applications of other repositories
+    v1::Application other = AppSpec(absl::StrCat("other", i), "apps/x", {"local"});
+    other.set_repository_id(absl::StrCat("repo", i));
+    CreateApp(other);
+  }
+  const int listings = f_.store.FullListings();
+  v1::Revision data = f_.repo.Commit("data", kRef, {{"apps/db/cm.yaml", {ConfigMap("db", "1"), ""}}});
+  ASSERT_EQ(*revisions_.HandleRevision(data), 1);
+  v1::Revision web = f_.repo.Commit("repo", kRef, {{"apps/web/cm.yaml", {ConfigMap("web", "1"), ""}},
+                                                    {"apps/x/cm.yaml", {ConfigMap("x", "1"), ""}}});
+  ASSERT_EQ(*revisions_.HandleRevision(web), 1) << "only web: the others deploy from their own repositories";
+  EXPECT_EQ(f_.store.FullListings(), listings) << "no revision read every application";
+  ASSERT_EQ(f_.Plans("db").size(), 1u);
+  ASSERT_EQ(f_.Plans("web").size(), 1u);
+  for (int i = 0; i < 20; ++i) EXPECT_TRUE(f_.Plans(absl::StrCat("other", i)).empty());
+  // web waits for db's plan, planned from the other repository.
+  v1::Plan web_plan = f_.Plans("web")[0];
+  ASSERT_EQ(web_plan.after_plan_ids_size(), 1);
+  EXPECT_EQ(web_plan.after_plan_ids(0), f_.Plans("db")[0].id());
 }
 
 TEST_F(RevisionPlannerTest, ABadManifestMakesAFailedPlanThatIsNeverReleased) {

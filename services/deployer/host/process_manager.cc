@@ -25,6 +25,7 @@
 #include "common/status/status_macros.h"
 #include "services/deployer/host/health_probe.h"
 #include "services/deployer/host/safe_path.h"
+#include "services/deployer/host/startup_probe_schedule.h"
 
 namespace ferry::deployer::host {
 namespace {
@@ -128,9 +129,6 @@ std::string Tail(const std::string& path, size_t n) {
   if (s.size() > n) s = s.substr(s.size() - n);
   return s;
 }
-
-// The shortest retry of a failing health probe while a new instance starts.
-constexpr absl::Duration kMinStartupRetry = absl::Milliseconds(5);
 
 int ResolvePort(const Instance& inst, const std::string& port) {
   int num = 0;
@@ -301,11 +299,10 @@ absl::Status ProcessManager::WaitHealthy(const Instance& inst, const ProcessSpec
     std::this_thread::sleep_for(absl::ToChronoMicroseconds(std::min(absl::Milliseconds(20), first - absl::Now())));
   }
   std::string last = "no health check ran";
-  // Until the first pass, a failed probe is retried sooner than the period:
-  // after a quarter of the time spent waiting so far, at least
-  // kMinStartupRetry and at most the period. A program that is up in a few
-  // milliseconds is seen healthy then (within a quarter of its start-up
-  // time), not a whole period later.
+  // Until the first pass, a failed probe is retried sooner than the period
+  // (StartupProbeDelay: a quarter of the time waited so far, 5 ms at first,
+  // settling to the period): a program that is up in a few milliseconds is
+  // seen healthy then, not a whole period later.
   const absl::Time waiting_since = absl::Now();
   while (true) {
     if (cancelled()) return absl::AbortedError("cancelled while waiting for health");
@@ -317,8 +314,7 @@ absl::Status ProcessManager::WaitHealthy(const Instance& inst, const ProcessSpec
     ++*probes;
     if (ok) return absl::OkStatus();
     last = msg;
-    absl::Duration wait =
-        std::min(std::max(kMinStartupRetry, (absl::Now() - waiting_since) / 4), spec.health.period);
+    absl::Duration wait = StartupProbeDelay(absl::Now() - waiting_since, spec.health.period);
     if (absl::Now() + wait > deadline) break;
     std::this_thread::sleep_for(absl::ToChronoMicroseconds(wait));
   }
