@@ -385,6 +385,8 @@ class Parser {
         Fail(node["environments"], absl::StrCat(f, ".environments[", i, "]"),
              "no application the check covers deploys to \"" + only_envs[i] + "\"");
     }
+  }
+
   // One of an application's notifications (docs/notifier.md, "Subscriptions
   // in ferry.yaml"); checked further by ValidateApplication.
   v1::Subscription Notification(const YAML::Node& n, const std::string& f, const std::string& app_id) const {

@@ -194,6 +194,8 @@ TEST(DeclarativeChecksTest, BadChecksAreRefusedNamingTheField) {
   EXPECT_EQ(ChecksError("checks:\n  policy: {command: /bin/true, args: -v}\n").message(),
             "ferry.yaml:8: checks.policy.args: must be a list of strings");
   EXPECT_EQ(ChecksError("checks: [policy]\n").message(), "ferry.yaml:7: checks: must be a mapping of name -> check");
+}
+
 TEST(DeclarativeConfigTest, ApplicationNotificationsAreReadAndBadOnesRefusedWithTheirLine) {
   const std::string head =
       "applications:\n"
