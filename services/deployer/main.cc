@@ -31,6 +31,7 @@
 #include "services/deployer/host/workload_identity.h"
 #include "services/deployer/host/workload_policy.h"
 #include "services/deployer/ansible/ansible_target.h"
+#include "services/deployer/postgres_saved_plan_store.h"
 #include "services/deployer/terraform/saved_plan_store.h"
 #include "services/deployer/terraform/terraform_target.h"
 #include "services/deployer/kubernetes/kubernetes_target.h"
@@ -143,6 +144,10 @@ int main(int argc, char** argv) {
   ferry::config::AddFlag(app, "--terraform-plan-dir", terraform_plan_dir,
                          "Directory (made 0700) where saved Terraform plans are kept between planning and the approved "
                          "apply; unset: this deployer has no Terraform target");
+  bool terraform_plans_in_database = false;
+  ferry::config::AddFlag(app, "--terraform-plans-in-database", terraform_plans_in_database,
+                         "Keep saved Terraform plans in the deployer's database (shared by the replicas of a group) "
+                         "instead of --terraform-plan-dir (one replica)");
   ferry::config::AddFlag(app, "--terraform-binary", terraform_binary,
                          "terraform or tofu of the Terraform target; empty: terraform on the default PATH, else "
                          "OpenTofu built by scripts/install-terraform");
@@ -287,7 +292,7 @@ int main(int argc, char** argv) {
   ferry::SystemClock ansible_clock;
   ferry::deployer::ansible::AnsibleTargetFactory ansible_targets{ansible_options, workload_policy, &secret_resolver,
                                                                 &ansible_clock};
-  std::unique_ptr<ferry::deployer::terraform::DirectoryPlanStore> terraform_plans;
+  std::unique_ptr<ferry::deployer::terraform::SavedPlanStore> terraform_plans;
   std::unique_ptr<ferry::deployer::terraform::TerraformTargetFactory> terraform_targets;
   if (!terraform_plan_dir.empty()) {
     absl::StatusOr<std::string> binary = ferry::deployer::terraform::FindTerraformBinary(terraform_binary, "");
@@ -315,13 +320,17 @@ int main(int argc, char** argv) {
     terraform_settings.pg_conn_str = terraform_state_url;
     ferry::deployer::terraform::TerraformTargetOptions tf;
     tf.base = terraform_settings;
-    terraform_plans = std::make_unique<ferry::deployer::terraform::DirectoryPlanStore>(terraform_plan_dir);
+    if (terraform_plans_in_database) {
+      terraform_plans = std::make_unique<ferry::deployer::PostgresSavedPlanStore>(infra->pool.get());
+    } else {
+      terraform_plans = std::make_unique<ferry::deployer::terraform::DirectoryPlanStore>(terraform_plan_dir);
+    }
     tf.plans = terraform_plans.get();
     tf.secrets = &secret_resolver;
     tf.clock = &clock;
     terraform_targets = std::make_unique<ferry::deployer::terraform::TerraformTargetFactory>(tf, workload_policy);
     ferry::logging::Info("Terraform target enabled", {{"binary", *binary},
-                                                      {"plan_dir", terraform_plan_dir},
+                                                      {"plans", terraform_plans_in_database ? "database" : terraform_plan_dir},
                                                       {"pg_state", terraform_state_url.empty() ? "no" : "yes"}});
   }
   ferry::deployer::TargetRouter targets{&host_targets, &kube_targets, &ansible_targets, terraform_targets.get()};
