@@ -159,7 +159,8 @@ absl::Status Create(CliState& state, const CreateFlags& f) {
   else if (f.render == "kustomize") a.set_render_method(v1::RENDER_METHOD_KUSTOMIZE);
   else if (f.render == "helm") a.set_render_method(v1::RENDER_METHOD_HELM);
   else if (f.render == "ansible") a.set_render_method(v1::RENDER_METHOD_ANSIBLE);
-  else return UsageError(absl::StrCat("--render ", f.render, ": use plain, kustomize, helm or ansible"));
+  else if (f.render == "terraform") a.set_render_method(v1::RENDER_METHOD_TERRAFORM);
+  else return UsageError(absl::StrCat("--render ", f.render, ": use plain, kustomize, helm, ansible or terraform"));
   for (const auto& e : f.envs) a.add_environment_ids(e);
   for (const auto& d : f.depends_on) a.add_depends_on(d);
   a.mutable_sync_policy()->set_automated(f.automated);
@@ -571,7 +572,7 @@ void AddAppCommands(CLI::App& root, CliState& state) {
   c->add_option("--path", cf->path, "Folder in the repository")->required();
   c->add_option("--ref", cf->ref, "Branch or ref to follow")->capture_default_str();
   c->add_option("--env", cf->envs, "Environments (comma-separated or repeated)")->delimiter(',')->required();
-  c->add_option("--render", cf->render, "plain, kustomize, helm or ansible")->capture_default_str();
+  c->add_option("--render", cf->render, "plain, kustomize, helm, ansible or terraform")->capture_default_str();
   c->add_option("--depends-on", cf->depends_on, "Applications deployed healthy first")->delimiter(',');
   c->add_flag("--auto", cf->automated, "Deploy new revisions automatically");
   c->add_flag("--prune", cf->prune, "Delete objects no longer in Git");

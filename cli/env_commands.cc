@@ -13,6 +13,9 @@ namespace {
 std::string Target(const v1::Environment& e) {
   if (e.target().has_host()) return "host:" + e.target().host().root_dir();
   if (e.target().kind() == v1::TARGET_KIND_KUBERNETES) return "kubernetes";
+  if (e.target().kind() == v1::TARGET_KIND_TERRAFORM) {
+    return e.target().terraform().state() == v1::TERRAFORM_STATE_CONFIGURED ? "terraform:configured" : "terraform:pg";
+  }
   if (e.target().kind() == v1::TARGET_KIND_ANSIBLE) {
     return e.target().ansible().connection() == v1::ANSIBLE_CONNECTION_SSH ? "ansible:ssh" : "ansible:local";
   }

@@ -79,7 +79,8 @@ void DeploymentRunner::EndStep(v1::DeploymentStep& step, v1::StepResult result, 
   *step.mutable_end_time() = ToTimestamp(clock_->Now());
 }
 
-absl::Status DeploymentRunner::SaveStep(Exec& ex, const v1::DeploymentStep& step, const AppliedChange* change) {
+absl::Status DeploymentRunner::SaveStep(Exec& ex, const v1::DeploymentStep& step, const AppliedChange* change,
+                                        const std::string& plan_digest) {
   std::vector<v1::Event> events;
   if (step.result() != v1::STEP_RESULT_RUNNING) {
     std::string what = step.has_object() ? absl::StrCat(" ", ObjectKey::FromProto(step.object()).ToString()) : "";
@@ -93,6 +94,7 @@ absl::Status DeploymentRunner::SaveStep(Exec& ex, const v1::DeploymentStep& step
     f["step_kind"].set_string_value(v1::StepKind_Name(step.kind()));
     f["result"].set_string_value(v1::StepResult_Name(step.result()));
     if (step.has_object()) f["object"].set_string_value(ObjectKey::FromProto(step.object()).ToString());
+    if (!plan_digest.empty()) f["plan_digest"].set_string_value(plan_digest);
     events.push_back(std::move(e));
   }
   absl::Status s = store_->SaveStep(ex.d.id(), step, change, events);
@@ -207,6 +209,8 @@ absl::Status DeploymentRunner::Execute(Exec& ex, std::string* failure) {
       if (!s.ok()) return s;
       StepSaved();
       absl::Status applied_status = ex.target->Apply(ex.scope, obj, previous, deadline, &stopping_);
+      // The saved plan it applied (Terraform), in the step and its audit event.
+      const std::string plan_digest = ex.target->TakeAppliedPlanDigest(ex.scope);
       // Results inside the apply that are steps of their own (an Ansible
       // run's tasks on each host), recorded and audited before its outcome.
       for (const TaskStep& task : ex.target->TakeTaskSteps(ex.scope)) {
@@ -220,16 +224,17 @@ absl::Status DeploymentRunner::Execute(Exec& ex, std::string* failure) {
       if (!applied_status.ok() && stopping_) return absl::AbortedError("deployer stopping");
       if (!applied_status.ok()) {
         EndStep(step, v1::STEP_RESULT_FAILED, std::string(applied_status.message()));
-        s = SaveStep(ex, step, nullptr);
+        s = SaveStep(ex, step, nullptr, plan_digest);
         if (!s.ok()) return s;
         StepSaved();
         *failure = absl::StrCat("wave ", wave, ": ", Describe(obj.key), ": ", applied_status.message());
         return absl::OkStatus();
       }
       wave_changed = true;
-      EndStep(step, v1::STEP_RESULT_SUCCEEDED, "applied");
+      EndStep(step, v1::STEP_RESULT_SUCCEEDED,
+              plan_digest.empty() ? "applied" : absl::StrCat("applied plan ", plan_digest));
       AppliedChange change{ex.d.application_id(), ex.d.environment_id(), obj, false, ex.d.id()};
-      s = SaveStep(ex, step, &change);
+      s = SaveStep(ex, step, &change, plan_digest);
       if (!s.ok()) return s;
       StepSaved();
       applied[obj.key] = obj;

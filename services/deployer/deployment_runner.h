@@ -100,7 +100,9 @@ class DeploymentRunner {
   bool TakeEndedAlive(const std::string& id);
   absl::StatusOr<v1::Deployment> Succeed(Exec& ex);
   absl::StatusOr<std::pair<v1::Deployment, v1::Plan>> PrepareRollback(Exec& failed, const v1::Deployment& restore);
-  absl::Status SaveStep(Exec& ex, const v1::DeploymentStep& step, const AppliedChange* change);
+  // `plan_digest`: the saved plan an apply step ran (Terraform), in its audit event.
+  absl::Status SaveStep(Exec& ex, const v1::DeploymentStep& step, const AppliedChange* change,
+                        const std::string& plan_digest = "");
   absl::Status SaveDeployment(Exec& ex, const std::vector<v1::Event>& events, const ManagedApp* app,
                               const v1::PinState* pin);
   v1::DeploymentStep NewStep(Exec& ex, v1::StepKind kind, int wave, const std::string& message);

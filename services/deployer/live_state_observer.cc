@@ -119,10 +119,14 @@ absl::StatusOr<v1::LiveState> LiveStateObserver::Observe(const std::string& app,
         const v1::Manifest& m = *d->second;
         absl::StatusOr<DryRunResult> dry =
             (*target)->DryRun(scope, TargetObject{k, m.json(), m.source_path(), m.wave()});
-        // A target without a dry run, or one that failed: the plan diffs as before.
+        // A target without a dry run, or one that failed: the plan diffs as
+        // before, unless the dry run is the target's plan (Terraform), whose
+        // failure fails the Ferry plan with the target's message.
         if (dry.ok()) {
           lo.set_dry_run_json(dry->json);
           lo.set_conflict(dry->conflict);
+        } else if ((*target)->DryRunIsThePlan()) {
+          lo.set_dry_run_error(std::string(dry.status().message()));
         }
       }
     }

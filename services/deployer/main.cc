@@ -4,10 +4,14 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
 
 #include <CLI/CLI.hpp>
 #include <grpcpp/grpcpp.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/clock/clock.h"
 #include "common/config/service_config.h"
@@ -27,6 +31,9 @@
 #include "services/deployer/host/workload_identity.h"
 #include "services/deployer/host/workload_policy.h"
 #include "services/deployer/ansible/ansible_target.h"
+#include "services/deployer/postgres_saved_plan_store.h"
+#include "services/deployer/terraform/saved_plan_store.h"
+#include "services/deployer/terraform/terraform_target.h"
 #include "services/deployer/kubernetes/kubernetes_target.h"
 #include "services/deployer/target_router.h"
 #include "services/deployer/lease_keeper.h"
@@ -130,6 +137,35 @@ int main(int argc, char** argv) {
                          "Largest JSON result of one ansible-playbook run kept, MiB; more fails the run");
   ferry::config::AddFlag(app, "--ansible-forks", ansible_options.forks, "Hosts one ansible-playbook run works on at once")
       ->check(CLI::Range(1, 256));
+  // The Terraform / OpenTofu target (docs/terraform.md): on when
+  // --terraform-plan-dir is set.
+  std::string terraform_binary, terraform_plan_dir, terraform_state_url, terraform_state_url_file;
+  ferry::deployer::terraform::RunnerSettings terraform_settings;
+  ferry::config::AddFlag(app, "--terraform-plan-dir", terraform_plan_dir,
+                         "Directory (made 0700) where saved Terraform plans are kept between planning and the approved "
+                         "apply; unset: this deployer has no Terraform target");
+  bool terraform_plans_in_database = false;
+  ferry::config::AddFlag(app, "--terraform-plans-in-database", terraform_plans_in_database,
+                         "Keep saved Terraform plans in the deployer's database (shared by the replicas of a group) "
+                         "instead of --terraform-plan-dir (one replica)");
+  ferry::config::AddFlag(app, "--terraform-binary", terraform_binary,
+                         "terraform or tofu of the Terraform target; empty: terraform on the default PATH, else "
+                         "OpenTofu built by scripts/install-terraform");
+  ferry::config::AddFlag(app, "--terraform-scratch-dir", terraform_settings.scratch_root,
+                         "Directory under which each terraform run gets (and loses) its scratch copy; must let the "
+                         "run-as users through (0711)");
+  app.add_option("--terraform-state-url", terraform_state_url,
+                 "PostgreSQL URL of the Terraform state database (the pg backend of environments with state: pg); "
+                 "it holds a password: give it by FERRY_TERRAFORM_STATE_URL or --terraform-state-url-file")
+      ->envname("FERRY_TERRAFORM_STATE_URL");
+  ferry::config::AddFlag(app, "--terraform-state-url-file", terraform_state_url_file,
+                         "File (mode 0600) holding the PostgreSQL URL of the Terraform state database");
+  ferry::config::AddFlag(app, "--terraform-memory-limit-mb", terraform_settings.memory_limit_mb,
+                         "Address-space limit of each terraform run, MiB (an environment's memoryLimitMb wins)");
+  ferry::config::AddFlag(app, "--terraform-cpu-seconds", terraform_settings.cpu_seconds,
+                         "CPU-time limit of each terraform run, seconds (an environment's cpuLimitSeconds wins)");
+  ferry::config::AddDurationFlag(app, "--terraform-timeout", terraform_settings.timeout,
+                                 "Longest one terraform run may take before it is killed (an environment's timeout wins)");
   ferry::deployer::secrets::SecretFlags secret_flags;
   ferry::config::AddFlag(app, "--secrets-key-file", secret_flags.secrets_key_file,
                          "The deployer's secrets key (`ferry-secrets keygen`, mode 0600): opens values sealed to it "
@@ -256,7 +292,48 @@ int main(int argc, char** argv) {
   ferry::SystemClock ansible_clock;
   ferry::deployer::ansible::AnsibleTargetFactory ansible_targets{ansible_options, workload_policy, &secret_resolver,
                                                                 &ansible_clock};
-  ferry::deployer::TargetRouter targets{&host_targets, &kube_targets, &ansible_targets};
+  std::unique_ptr<ferry::deployer::terraform::SavedPlanStore> terraform_plans;
+  std::unique_ptr<ferry::deployer::terraform::TerraformTargetFactory> terraform_targets;
+  if (!terraform_plan_dir.empty()) {
+    absl::StatusOr<std::string> binary = ferry::deployer::terraform::FindTerraformBinary(terraform_binary, "");
+    if (!binary.ok()) {
+      ferry::logging::Error("cannot start", {{"error", absl::StrCat("--terraform-binary: ", binary.status().message())}});
+      return 1;
+    }
+    if (!terraform_state_url_file.empty()) {
+      if (!terraform_state_url.empty()) {
+        ferry::logging::Error("cannot start",
+                              {{"error", "--terraform-state-url and --terraform-state-url-file: give one"}});
+        return 1;
+      }
+      std::ifstream in(terraform_state_url_file);
+      std::stringstream text;
+      text << in.rdbuf();
+      if (!in) {
+        ferry::logging::Error("cannot start", {{"error", absl::StrCat("--terraform-state-url-file: cannot read ",
+                                                                       terraform_state_url_file)}});
+        return 1;
+      }
+      terraform_state_url = std::string(absl::StripAsciiWhitespace(text.str()));
+    }
+    terraform_settings.binary = *binary;
+    terraform_settings.pg_conn_str = terraform_state_url;
+    ferry::deployer::terraform::TerraformTargetOptions tf;
+    tf.base = terraform_settings;
+    if (terraform_plans_in_database) {
+      terraform_plans = std::make_unique<ferry::deployer::PostgresSavedPlanStore>(infra->pool.get());
+    } else {
+      terraform_plans = std::make_unique<ferry::deployer::terraform::DirectoryPlanStore>(terraform_plan_dir);
+    }
+    tf.plans = terraform_plans.get();
+    tf.secrets = &secret_resolver;
+    tf.clock = &clock;
+    terraform_targets = std::make_unique<ferry::deployer::terraform::TerraformTargetFactory>(tf, workload_policy);
+    ferry::logging::Info("Terraform target enabled", {{"binary", *binary},
+                                                      {"plans", terraform_plans_in_database ? "database" : terraform_plan_dir},
+                                                      {"pg_state", terraform_state_url.empty() ? "no" : "yes"}});
+  }
+  ferry::deployer::TargetRouter targets{&host_targets, &kube_targets, &ansible_targets, terraform_targets.get()};
   // AcknowledgePlan and ReportPlanResult are idempotent: when the planner is
   // momentarily out of handler threads, gRPC retries them after a short
   // backoff instead of failing the hand-off.

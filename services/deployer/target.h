@@ -141,6 +141,17 @@ class Target {
     (void)app;
     return {};
   }
+  // Whether DryRun is this target's plan (Terraform: `terraform plan`), so
+  // that a failed one must fail the Ferry plan (LiveObject.dry_run_error)
+  // rather than be dropped, as a Kubernetes dry run that fails is.
+  virtual bool DryRunIsThePlan() const { return false; }
+  // The digest of the saved plan the last Apply of `app` ran or tried to
+  // run (Terraform: sha256:<hex> of the plan file), for its step and audit
+  // event; "" when none. Cleared by the call.
+  virtual std::string TakeAppliedPlanDigest(const AppScope& app) {
+    (void)app;
+    return "";
+  }
   // Whether someone else changed an object of `app` since the last call (a
   // target that watches its objects knows; others answer false and are
   // checked by the periodic drift pass only). Clears the mark.

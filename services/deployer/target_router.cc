@@ -14,9 +14,14 @@ absl::StatusOr<Target*> TargetRouter::For(const v1::DeployTarget& target) {
     case v1::TARGET_KIND_ANSIBLE:
       if (ansible_ == nullptr) return absl::InvalidArgumentError("target: this deployer has no Ansible target");
       return ansible_->For(target);
+    case v1::TARGET_KIND_TERRAFORM:
+      if (terraform_ == nullptr)
+        return absl::InvalidArgumentError(
+            "target: this deployer has no Terraform target (start it with --terraform-plan-dir, docs/terraform.md)");
+      return terraform_->For(target);
     default:
       return absl::InvalidArgumentError(
-          absl::StrCat("target: kind ", static_cast<int>(target.kind()), " is not host, kubernetes or ansible"));
+          absl::StrCat("target: kind ", static_cast<int>(target.kind()), " is not host, kubernetes, ansible or terraform"));
   }
 }
 

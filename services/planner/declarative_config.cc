@@ -150,16 +150,83 @@ class Parser {
     }
   }
 
+  // A map of plain values (strings, numbers, booleans) as strings.
+  void StringMap(const YAML::Node& node, const std::string& f, google::protobuf::Map<std::string, std::string>* out) const {
+    if (!node.IsMap()) Fail(node, f, "must be a mapping of names to values");
+    for (const auto& kv : node) {
+      std::string key = kv.first.as<std::string>();
+      (*out)[key] = Str(kv.second, f + "." + key);
+    }
+  }
+
+  void SecretMap(const YAML::Node& node, const std::string& f, google::protobuf::Map<std::string, v1::SecretRef>* out) const {
+    if (!node.IsMap()) Fail(node, f, "must be a mapping of names to {file|env|vault}");
+    for (const auto& kv : node) {
+      std::string key = kv.first.as<std::string>();
+      (*out)[key] = SecretRefOf(kv.second, f + "." + key);
+    }
+  }
+
+  // terraform: {state: pg|configured, variables, secretVariables,
+  // applications: {<app>: {variables, secretVariables}}, runAs,
+  // memoryLimitMb, cpuLimitSeconds, timeout}.
+  void TerraformTarget(const YAML::Node& node, const std::string& f, v1::DeployTarget* target) const {
+    target->set_kind(v1::TARGET_KIND_TERRAFORM);
+    v1::TerraformTargetConfig* t = target->mutable_terraform();
+    t->set_state(v1::TERRAFORM_STATE_PG);
+    if (node.IsNull()) return;
+    if (!node.IsMap()) Fail(node, f, "must be a mapping ({state, variables, secretVariables, ...}) or empty");
+    Keys(node, f, {"state", "variables", "secretVariables", "applications", "runAs", "memoryLimitMb",
+                   "cpuLimitSeconds", "timeout"});
+    std::string state = node["state"] ? Str(node["state"], f + ".state") : "pg";
+    if (state == "pg") t->set_state(v1::TERRAFORM_STATE_PG);
+    else if (state == "configured") t->set_state(v1::TERRAFORM_STATE_CONFIGURED);
+    else Fail(node["state"], f + ".state", "must be pg or configured, got \"" + state + "\"");
+    if (node["variables"]) StringMap(node["variables"], f + ".variables", t->mutable_variables());
+    if (node["secretVariables"]) SecretMap(node["secretVariables"], f + ".secretVariables", t->mutable_secret_variables());
+    if (node["applications"]) {
+      const YAML::Node& apps = node["applications"];
+      if (!apps.IsMap()) Fail(apps, f + ".applications", "must be a mapping of application ids to {variables, secretVariables}");
+      for (const auto& kv : apps) {
+        std::string app = kv.first.as<std::string>();
+        const std::string af = f + ".applications." + app;
+        Keys(kv.second, af, {"variables", "secretVariables"});
+        v1::TerraformVariables& v = (*t->mutable_applications())[app];
+        if (kv.second["variables"]) StringMap(kv.second["variables"], af + ".variables", v.mutable_variables());
+        if (kv.second["secretVariables"])
+          SecretMap(kv.second["secretVariables"], af + ".secretVariables", v.mutable_secret_variables());
+      }
+    }
+    if (node["runAs"]) *t->mutable_run_as() = RunAs(node["runAs"], f + ".runAs");
+    auto positive = [&](const char* key) -> uint64_t {
+      const std::string kf = f + "." + key;
+      std::string v = Str(node[key], kf);
+      uint64_t n = 0;
+      if (!absl::SimpleAtoi(v, &n) || n == 0) Fail(node[key], kf, "must be a positive whole number, got \"" + v + "\"");
+      return n;
+    };
+    if (node["memoryLimitMb"]) t->set_memory_limit_mb(positive("memoryLimitMb"));
+    if (node["cpuLimitSeconds"]) t->set_cpu_limit_seconds(positive("cpuLimitSeconds"));
+    if (node["timeout"]) {
+      google::protobuf::Duration d = Duration(node["timeout"], f + ".timeout");
+      if (d.seconds() <= 0) Fail(node["timeout"], f + ".timeout", "must be at least 1s");
+      t->set_timeout_seconds(static_cast<uint64_t>(d.seconds()));
+    }
+  }
+
   v1::Environment Environment(const std::string& id, const YAML::Node& node) const {
     const std::string f = "environments." + id;
     v1::Environment env;
     env.set_id(id);
-    if (node.IsNull()) Fail(node, f, "needs a target (host: {rootDir: ...}, kubernetes: {...} or ansible: {...})");
-    Keys(node, f, {"host", "kubernetes", "ansible", "approval", "promoteFrom", "syncWindows", "deployer",
+    if (node.IsNull())
+      Fail(node, f, "needs a target (host: {rootDir: ...}, kubernetes: {...}, ansible: {...} or terraform: {...})");
+    Keys(node, f, {"host", "kubernetes", "ansible", "terraform", "approval", "promoteFrom", "syncWindows", "deployer",
                     "requiredChecks"});
-    if ((node["host"] ? 1 : 0) + (node["kubernetes"] ? 1 : 0) + (node["ansible"] ? 1 : 0) > 1)
-      Fail(node, f, "has more than one of host, kubernetes and ansible; an environment has one target");
-    if (node["ansible"]) {
+    if ((node["host"] ? 1 : 0) + (node["kubernetes"] ? 1 : 0) + (node["ansible"] ? 1 : 0) + (node["terraform"] ? 1 : 0) > 1)
+      Fail(node, f, "has more than one of host, kubernetes, ansible and terraform; an environment has one target");
+    if (node["terraform"]) {
+      TerraformTarget(node["terraform"], f + ".terraform", env.mutable_target());
+    } else if (node["ansible"]) {
       AnsibleTarget(node["ansible"], f + ".ansible", env.mutable_target());
     } else if (node["kubernetes"]) {
       KubernetesTarget(node["kubernetes"], f + ".kubernetes", env.mutable_target());
@@ -248,7 +315,9 @@ class Parser {
     else if (render == "kustomize") app.set_render_method(v1::RENDER_METHOD_KUSTOMIZE);
     else if (render == "helm") app.set_render_method(v1::RENDER_METHOD_HELM);
     else if (render == "ansible") app.set_render_method(v1::RENDER_METHOD_ANSIBLE);
-    else Fail(node["render"], f + ".render", "unknown render method \"" + render + "\" (must be plain, kustomize, helm or ansible)");
+    else if (render == "terraform") app.set_render_method(v1::RENDER_METHOD_TERRAFORM);
+    else Fail(node["render"], f + ".render",
+              "unknown render method \"" + render + "\" (must be plain, kustomize, helm, ansible or terraform)");
     if (node["helm"]) {
       const YAML::Node& h = node["helm"];
       Keys(h, f + ".helm", {"valuesFiles", "releaseName", "namespace"});

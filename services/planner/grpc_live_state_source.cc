@@ -38,13 +38,15 @@ absl::StatusOr<v1::LiveState> GrpcLiveStateSource::Observe(const std::string& ap
   request.set_application_id(application_id);
   request.set_environment_id(environment_id);
   *request.mutable_target() = target;
-  // Only Kubernetes and Ansible targets dry-run (Ansible: ansible-playbook
-  // --check --diff where the inventory and keys are): the others get the
-  // identities alone.
+  // Only Kubernetes, Ansible and Terraform targets dry-run (Ansible:
+  // ansible-playbook --check --diff where the inventory and keys are;
+  // Terraform: terraform plan where the state and secrets are): the others
+  // get the identities alone.
   // Whole manifests up to kDesiredBytes per request (every page resends
   // them, and the deployer takes messages of 4 MiB); past it, identities,
   // whose diffs are then made without the dry run.
-  const bool whole = target.kind() == v1::TARGET_KIND_KUBERNETES || target.kind() == v1::TARGET_KIND_ANSIBLE;
+  const bool whole = target.kind() == v1::TARGET_KIND_KUBERNETES || target.kind() == v1::TARGET_KIND_ANSIBLE ||
+                     target.kind() == v1::TARGET_KIND_TERRAFORM;
   size_t whole_bytes = 0;
   for (const auto& m : desired) {
     size_t size = m.ByteSizeLong();

@@ -39,6 +39,8 @@ std::string MethodLabel(v1::RenderMethod method) {
       return "helm";
     case v1::RENDER_METHOD_ANSIBLE:
       return "ansible";
+    case v1::RENDER_METHOD_TERRAFORM:
+      return "terraform";
     default:
       return "unknown";
   }
@@ -296,8 +298,22 @@ absl::StatusOr<PlanOutcome> PlanMaker::MakePlan(const PlanRequest& request) {
     return outcome;
   }
 
+  // Terraform Stacks take this environment's input variables (a render is
+  // per application).
+  AddTerraformVariables(*manifests, app.id(), env.target());
+
   // Diff against live state.
   ASSIGN_OR_RETURN(v1::LiveState live, ObserveOrLastApplied(app, env, *manifests));
+  if (env.target().kind() == v1::TARGET_KIND_TERRAFORM) {
+    // The deployer's dry run is the Terraform plan: without one (terraform
+    // plan failed, or no deployer answered) there is nothing to approve.
+    absl::Status planned = TerraformDryRunFailure(*manifests, live);
+    if (!planned.ok()) {
+      ASSIGN_OR_RETURN(v1::Plan failed, PersistFailedPlan(request, planned, version));
+      outcome.plan = std::move(failed);
+      return outcome;
+    }
+  }
   absl::StatusOr<std::vector<v1::Manifest>> comparable = ResolveContentFrom(app, sha, *manifests);
   if (!comparable.ok()) {
     if (!IsRenderFailure(comparable.status())) return comparable.status();

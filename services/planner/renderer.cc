@@ -25,6 +25,7 @@
 #include "services/planner/kustomize_batch.h"
 #include "services/planner/manifest_parser.h"
 #include "services/planner/render_failure.h"
+#include "services/planner/terraform_plans.h"
 #include "services/planner/repo_path.h"
 
 namespace ferry::planner {
@@ -206,6 +207,8 @@ std::string Renderer::Version(v1::RenderMethod method) {
       return "plain/1";
     case v1::RENDER_METHOD_ANSIBLE:
       return "ansible-bundle/1";
+    case v1::RENDER_METHOD_TERRAFORM:
+      return "terraform-stack/1";
     case v1::RENDER_METHOD_KUSTOMIZE:
       if (kubectl_version_.empty())
         kubectl_version_ = ToolVersion(options_.kubectl_path, {"version", "--client"}, "kustomize/", ToolSandbox());
@@ -285,6 +288,7 @@ absl::StatusOr<RenderInputs> Renderer::CollectInputs(const v1::Application& app,
   switch (app.render_method()) {
     case v1::RENDER_METHOD_PLAIN:
     case v1::RENDER_METHOD_ANSIBLE:
+    case v1::RENDER_METHOD_TERRAFORM:
       break;
     case v1::RENDER_METHOD_KUSTOMIZE:
       RETURN_IF_ERROR(CollectKustomizeInputs(app, commit, inputs.roots));
@@ -303,7 +307,7 @@ absl::StatusOr<RenderInputs> Renderer::CollectInputs(const v1::Application& app,
     default:
       return RenderFailure(absl::StatusCode::kInvalidArgument,
                            absl::StrCat("unknown render method ", static_cast<int>(app.render_method()),
-                                        " (render_method must be plain, kustomize, helm or ansible)"));
+                                        " (render_method must be plain, kustomize, helm, ansible or terraform)"));
   }
   std::string key_material = absl::StrCat(Version(app.render_method()), "\n", app.render_method(), "\n", app.id(), "\n",
                                           app.path(), "\n", app.helm().SerializeAsString(), "\n");
@@ -636,10 +640,18 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::Render(const v1::Application
       manifests = std::vector<v1::Manifest>{*std::move(bundle)};
       break;
     }
+    case v1::RENDER_METHOD_TERRAFORM: {
+      // The folder as one Stack; the environment's variables are put in by
+      // the plan maker (TerraformVariablesFor): a render is per application.
+      absl::StatusOr<v1::Manifest> stack = RenderTerraformStack(app.id(), app.path(), files, {}, nlohmann::json());
+      if (!stack.ok()) return stack.status();
+      manifests = std::vector<v1::Manifest>{*std::move(stack)};
+      break;
+    }
     default:
       return RenderFailure(absl::StatusCode::kInvalidArgument,
                            absl::StrCat("unknown render method ", static_cast<int>(app.render_method()),
-                                        " (render_method must be plain, kustomize, helm or ansible)"));
+                                        " (render_method must be plain, kustomize, helm, ansible or terraform)"));
   }
   if (!manifests.ok()) return manifests.status();
   RETURN_IF_ERROR(CheckAndSortManifests(*manifests));

@@ -73,13 +73,91 @@ void PinTerraformPlans(std::vector<v1::Manifest>& manifests, const v1::LiveState
         continue;
       absl::StatusOr<json> dry = ParseJson(lo.dry_run_json());
       if (!dry.ok() || !dry->is_object()) break;
-      const json status = dry->value("status", json::object());
-      if (status.is_object() && status.contains("planDigest") && status["planDigest"].is_string())
-        (*doc)["spec"]["planDigest"] = status["planDigest"];
+      if (dry->contains("planDigest") && (*dry)["planDigest"].is_string())
+        (*doc)["spec"]["planDigest"] = (*dry)["planDigest"];
       break;
     }
     m.set_json(DumpJsonLossy(*doc));
   }
+}
+
+namespace {
+
+json SecretRefJson(const v1::SecretRef& ref) {
+  switch (ref.source_case()) {
+    case v1::SecretRef::kFile:
+      return {{"file", ref.file()}};
+    case v1::SecretRef::kEnv:
+      return {{"env", ref.env()}};
+    case v1::SecretRef::kVault:
+      return {{"vault", {{"path", ref.vault().path()}, {"field", ref.vault().field()}}}};
+    default:
+      return json::object();
+  }
+}
+
+}  // namespace
+
+void AddTerraformVariables(std::vector<v1::Manifest>& manifests, const std::string& app_id,
+                           const v1::DeployTarget& target) {
+  if (target.kind() != v1::TARGET_KIND_TERRAFORM || !target.has_terraform()) return;
+  const v1::TerraformTargetConfig& t = target.terraform();
+  std::map<std::string, std::string> plain(t.variables().begin(), t.variables().end());
+  std::map<std::string, v1::SecretRef> secret(t.secret_variables().begin(), t.secret_variables().end());
+  auto own = t.applications().find(app_id);
+  if (own != t.applications().end()) {
+    // The application's own win over the environment's, a plain one over a
+    // secret one of the same name and the other way round.
+    for (const auto& [k, v] : own->second.variables()) {
+      plain[k] = v;
+      secret.erase(k);
+    }
+    for (const auto& [k, v] : own->second.secret_variables()) {
+      secret[k] = v;
+      plain.erase(k);
+    }
+  }
+  for (v1::Manifest& m : manifests) {
+    if (!IsStack(m.object())) continue;
+    absl::StatusOr<json> doc = ParseJson(m.json());
+    if (!doc.ok() || !doc->is_object() || !doc->contains("spec") || !(*doc)["spec"].is_object()) continue;
+    json& spec = (*doc)["spec"];
+    spec.erase("variables");
+    spec.erase("secretVariables");
+    if (!plain.empty()) spec["variables"] = plain;
+    if (!secret.empty()) {
+      json refs = json::object();
+      for (const auto& [k, ref] : secret) refs[k] = {{"secretRef", SecretRefJson(ref)}};
+      spec["secretVariables"] = refs;
+    }
+    m.set_json(DumpJsonLossy(*doc));
+  }
+}
+
+absl::Status TerraformDryRunFailure(const std::vector<v1::Manifest>& manifests, const v1::LiveState& live) {
+  for (const v1::Manifest& m : manifests) {
+    if (!IsStack(m.object())) continue;
+    const v1::LiveObject* found = nullptr;
+    for (const v1::LiveObject& lo : live.objects()) {
+      if (IsStack(lo.object()) && lo.object().name() == m.object().name() &&
+          lo.object().namespace_() == m.object().namespace_()) {
+        found = &lo;
+        break;
+      }
+    }
+    if (found != nullptr && !found->dry_run_error().empty())
+      return RenderFailure(absl::StatusCode::kFailedPrecondition,
+                           absl::StrCat("terraform plan of Stack \"", m.object().name(), "\" failed: ",
+                                        found->dry_run_error()),
+                           m.source_path());
+    if (found == nullptr || found->dry_run_json().empty())
+      return RenderFailure(absl::StatusCode::kUnavailable,
+                           absl::StrCat("no Terraform plan of Stack \"", m.object().name(),
+                                        "\": the deployer did not plan it (unreachable, or the configuration is "
+                                        "larger than a plan request carries); refresh the application when it answers"),
+                           m.source_path());
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace ferry::planner

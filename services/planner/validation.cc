@@ -39,11 +39,12 @@ absl::Status ValidateApplication(v1::Application& app, const std::set<std::strin
     case v1::RENDER_METHOD_KUSTOMIZE:
     case v1::RENDER_METHOD_HELM:
     case v1::RENDER_METHOD_ANSIBLE:
+    case v1::RENDER_METHOD_TERRAFORM:
       break;
     default:
       return absl::InvalidArgumentError(absl::StrCat("application.render_method: unknown render method ",
                                                      static_cast<int>(app.render_method()),
-                                                     " (must be plain, kustomize, helm or ansible)"));
+                                                     " (must be plain, kustomize, helm, ansible or terraform)"));
   }
   if (app.has_helm() && app.render_method() != v1::RENDER_METHOD_HELM) {
     return absl::InvalidArgumentError("application.helm: only allowed with render method helm");
@@ -314,6 +315,65 @@ absl::Status ValidateAnsibleTarget(const v1::DeployTarget& target) {
   return absl::OkStatus();
 }
 
+// Terraform input variable names (letters, digits, '_' and '-', not
+// starting with a digit), as the terraform target takes them.
+static bool TerraformVariableName(const std::string& name) {
+  if (name.empty() || name.size() > 128 || (name[0] >= '0' && name[0] <= '9') || name[0] == '-') return false;
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+      return false;
+  return true;
+}
+
+static absl::Status ValidateTerraformVariables(const google::protobuf::Map<std::string, std::string>& plain,
+                                        const google::protobuf::Map<std::string, v1::SecretRef>& secret,
+                                        const std::string& f) {
+  for (const auto& [name, value] : plain) {
+    if (!TerraformVariableName(name))
+      return absl::InvalidArgumentError(
+          absl::StrCat(f, ".variables: \"", name, "\" is not a variable name ([A-Za-z_][A-Za-z0-9_-]*)"));
+  }
+  for (const auto& [name, ref] : secret) {
+    if (!TerraformVariableName(name))
+      return absl::InvalidArgumentError(
+          absl::StrCat(f, ".secret_variables: \"", name, "\" is not a variable name ([A-Za-z_][A-Za-z0-9_-]*)"));
+    if (plain.count(name))
+      return absl::InvalidArgumentError(absl::StrCat(f, ".secret_variables: \"", name, "\" is also in variables"));
+    if (ref.source_case() == v1::SecretRef::SOURCE_NOT_SET)
+      return absl::InvalidArgumentError(absl::StrCat(f, ".secret_variables.", name, ": needs file, env or vault"));
+  }
+  return absl::OkStatus();
+}
+
+// A Terraform target: a known state backend, variable names Terraform takes,
+// application ids as ids, limits within reason, runAs as the host target's.
+static absl::Status ValidateTerraformTarget(const v1::DeployTarget& target) {
+  if (!target.has_terraform())
+    return absl::InvalidArgumentError("environment.target.terraform: is required for TARGET_KIND_TERRAFORM");
+  const v1::TerraformTargetConfig& t = target.terraform();
+  if (t.state() != v1::TERRAFORM_STATE_UNSPECIFIED && t.state() != v1::TERRAFORM_STATE_PG &&
+      t.state() != v1::TERRAFORM_STATE_CONFIGURED)
+    return absl::InvalidArgumentError("environment.target.terraform.state: must be pg or configured");
+  RETURN_IF_ERROR(ValidateTerraformVariables(t.variables(), t.secret_variables(), "environment.target.terraform"));
+  for (const auto& [app, vars] : t.applications()) {
+    RETURN_IF_ERROR(ValidateId(app, "environment.target.terraform.applications"));
+    RETURN_IF_ERROR(ValidateTerraformVariables(vars.variables(), vars.secret_variables(),
+                                               absl::StrCat("environment.target.terraform.applications.", app)));
+  }
+  if (t.memory_limit_mb() > (1u << 20))
+    return absl::InvalidArgumentError("environment.target.terraform.memory_limit_mb: at most 1048576 (1 TiB)");
+  if (t.cpu_limit_seconds() > 86400)
+    return absl::InvalidArgumentError("environment.target.terraform.cpu_limit_seconds: at most 86400");
+  if (t.timeout_seconds() > 86400)
+    return absl::InvalidArgumentError("environment.target.terraform.timeout_seconds: at most 86400 (24h)");
+  if (t.has_run_as()) {
+    v1::HostTargetConfig host;
+    *host.mutable_run_as() = t.run_as();
+    RETURN_IF_ERROR(ValidateRunAs(host));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateTarget(const v1::DeployTarget& target) {
   if (target.kind() == v1::TARGET_KIND_KUBERNETES) {
     if (!target.has_kubernetes()) {
@@ -333,10 +393,12 @@ absl::Status ValidateTarget(const v1::DeployTarget& target) {
     return absl::OkStatus();
   }
   if (target.kind() == v1::TARGET_KIND_ANSIBLE) return ValidateAnsibleTarget(target);
+  if (target.kind() == v1::TARGET_KIND_TERRAFORM) return ValidateTerraformTarget(target);
   if (target.kind() != v1::TARGET_KIND_HOST || !target.has_host()) {
     return absl::InvalidArgumentError(
         "environment.target: must be a host target with host.root_dir (kind TARGET_KIND_HOST), a Kubernetes "
-        "target (kind TARGET_KIND_KUBERNETES) or an Ansible target (kind TARGET_KIND_ANSIBLE)");
+        "target (kind TARGET_KIND_KUBERNETES), an Ansible target (kind TARGET_KIND_ANSIBLE) or a Terraform target "
+        "(kind TARGET_KIND_TERRAFORM)");
   }
   const std::string& root = target.host().root_dir();
   if (root.empty() || root[0] != '/') {

@@ -117,7 +117,7 @@ TEST(AnsibleConfigTest, SshWithoutKnownHostsAnInventoryOutsideOrABadVariableIsRe
   auto both = ParseDeclarativeConfig("environments:\n  s:\n    host: {rootDir: /x}\n    ansible: {}\n", "ferry.yaml",
                                      "r", "m");
   ASSERT_FALSE(both.ok());
-  EXPECT_NE(both.status().message().find("has more than one of host, kubernetes and ansible"), std::string::npos);
+  EXPECT_NE(both.status().message().find("has more than one of host, kubernetes, ansible and terraform"), std::string::npos);
 }
 
 }  // namespace

@@ -2,9 +2,12 @@
 // in logic_test.cc.
 #include "services/planner/declarative_config.h"
 
+#include <map>
+
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "services/planner/validation.h"
 
 namespace ferry::planner {
 namespace {
@@ -261,6 +264,112 @@ TEST(DeclarativeConfigTest, ApplicationNotificationsAreReadAndBadOnesRefusedWith
             std::string::npos)
       << inline_secret.status();
   EXPECT_EQ(inline_secret.status().message().find("s3cret"), std::string::npos);
+}
+
+TEST(DeclarativeConfigTest, TerraformEnvironmentsAndApplicationsAreReadAndValidated) {
+  auto c = ParseDeclarativeConfig(R"(
+environments:
+  infra:
+    terraform:
+      state: pg
+      variables: {environment: infra, replicas: 3}
+      secretVariables:
+        api_token: {vault: {path: secret/data/infra, field: token}}
+      applications:
+        net:
+          variables: {cidr: 10.0.0.0/16}
+          secretVariables: {db_password: {file: db-password}}
+      runAs: {user: nobody}
+      memoryLimitMb: 2048
+      cpuLimitSeconds: 300
+      timeout: 5m
+  sandbox:
+    terraform:
+applications:
+  net:
+    path: apps/net
+    render: terraform
+    environments: [infra, sandbox]
+)",
+                                  "ferry.yaml", "config", "refs/heads/main");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->environments.size(), 2u);
+  std::map<std::string, v1::Environment> envs;
+  for (const auto& e : c->environments) envs[e.id()] = e;
+  const v1::DeployTarget& t = envs["infra"].target();
+  EXPECT_EQ(t.kind(), v1::TARGET_KIND_TERRAFORM);
+  EXPECT_EQ(t.terraform().state(), v1::TERRAFORM_STATE_PG);
+  EXPECT_EQ(t.terraform().variables().at("replicas"), "3");
+  EXPECT_EQ(t.terraform().secret_variables().at("api_token").vault().field(), "token");
+  EXPECT_EQ(t.terraform().applications().at("net").variables().at("cidr"), "10.0.0.0/16");
+  EXPECT_EQ(t.terraform().applications().at("net").secret_variables().at("db_password").file(), "db-password");
+  EXPECT_EQ(t.terraform().run_as().user(), "nobody");
+  EXPECT_EQ(t.terraform().memory_limit_mb(), 2048u);
+  EXPECT_EQ(t.terraform().cpu_limit_seconds(), 300u);
+  EXPECT_EQ(t.terraform().timeout_seconds(), 300u);
+  EXPECT_EQ(envs["sandbox"].target().kind(), v1::TARGET_KIND_TERRAFORM);
+  EXPECT_EQ(envs["sandbox"].target().terraform().state(), v1::TERRAFORM_STATE_PG);
+  EXPECT_EQ(c->applications[0].render_method(), v1::RENDER_METHOD_TERRAFORM);
+  std::map<std::string, v1::Environment> seen;
+  for (const auto& e : c->environments) {
+    EXPECT_TRUE(ValidateEnvironment(e, seen).ok()) << e.id() << ": " << ValidateEnvironment(e, seen);
+    seen[e.id()] = e;
+  }
+  v1::Application app = c->applications[0];
+  EXPECT_TRUE(ValidateApplication(app, {"infra", "sandbox"}).ok());
+}
+
+TEST(DeclarativeConfigTest, TerraformMistakesNameTheFieldAndTheLine) {
+  auto parse = [](const std::string& terraform) {
+    return ParseDeclarativeConfig("environments:\n  infra:\n    terraform:\n" + terraform, "ferry.yaml", "r", "m");
+  };
+  auto state = parse("      state: s3\n");
+  ASSERT_FALSE(state.ok());
+  EXPECT_EQ(state.status().message(),
+            "ferry.yaml:4: environments.infra.terraform.state: must be pg or configured, got \"s3\"");
+  auto typo = parse("      variabels: {a: b}\n");
+  EXPECT_NE(typo.status().message().find("environments.infra.terraform.variabels: unknown key"), std::string::npos)
+      << typo.status();
+  auto memory = parse("      memoryLimitMb: lots\n");
+  EXPECT_NE(memory.status().message().find("environments.infra.terraform.memoryLimitMb: must be a positive whole number"),
+            std::string::npos)
+      << memory.status();
+  auto secret = parse("      secretVariables: {token: {file: a, env: B}}\n");
+  EXPECT_NE(secret.status().message().find("environments.infra.terraform.secretVariables.token: needs exactly one of"),
+            std::string::npos)
+      << secret.status();
+  auto app = parse("      applications: {net: {vars: {}}}\n");
+  EXPECT_NE(app.status().message().find("environments.infra.terraform.applications.net.vars: unknown key"),
+            std::string::npos)
+      << app.status();
+  auto nested = parse("      variables: {a: {b: c}}\n");
+  EXPECT_NE(nested.status().message().find("environments.infra.terraform.variables.a: must be a string"),
+            std::string::npos)
+      << nested.status();
+  auto both = ParseDeclarativeConfig(
+      "environments:\n  p:\n    host: {rootDir: /x}\n    terraform: {}\n", "ferry.yaml", "r", "m");
+  EXPECT_NE(both.status().message().find("has more than one of host, kubernetes, ansible and terraform"),
+            std::string::npos)
+      << both.status();
+
+  // What the API takes is validated too (CreateEnvironment, not ferry.yaml).
+  v1::Environment env;
+  env.set_id("infra");
+  env.mutable_target()->set_kind(v1::TARGET_KIND_TERRAFORM);
+  env.mutable_target()->mutable_terraform();
+  EXPECT_TRUE(ValidateEnvironment(env, {}).ok()) << ValidateEnvironment(env, {});
+  (*env.mutable_target()->mutable_terraform()->mutable_variables())["1bad"] = "x";
+  EXPECT_NE(ValidateEnvironment(env, {}).message().find("environment.target.terraform.variables: \"1bad\" is not a variable name"),
+            std::string::npos)
+      << ValidateEnvironment(env, {});
+  env.mutable_target()->mutable_terraform()->clear_variables();
+  (*env.mutable_target()->mutable_terraform()->mutable_variables())["token"] = "x";
+  (*env.mutable_target()->mutable_terraform()->mutable_secret_variables())["token"].set_env("FERRY_SECRET_T");
+  EXPECT_NE(ValidateEnvironment(env, {}).message().find("\"token\" is also in variables"), std::string::npos)
+      << ValidateEnvironment(env, {});
+  env.mutable_target()->clear_terraform();
+  EXPECT_NE(ValidateEnvironment(env, {}).message().find("environment.target.terraform: is required"), std::string::npos)
+      << ValidateEnvironment(env, {});
 }
 
 }  // namespace

@@ -513,7 +513,7 @@ TEST(DeclarativeConfigTest, UnknownRenderMethodNamesFieldAndLine) {
                                   "r", "refs/heads/main");
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().message(),
-            "ferry.yaml:3: applications.web.render: unknown render method \"jsonnet\" (must be plain, kustomize, helm or ansible)");
+            "ferry.yaml:3: applications.web.render: unknown render method \"jsonnet\" (must be plain, kustomize, helm, ansible or terraform)");
 }
 
 TEST(DeclarativeConfigTest, TyposAndMalformedYamlAreRejected) {
@@ -563,7 +563,7 @@ applications:
 TEST(DeclarativeConfigTest, KubernetesEnvironmentMistakesNameTheField) {
   auto both = ParseDeclarativeConfig(
       "environments:\n  p:\n    host: {rootDir: /x}\n    kubernetes: {inCluster: true}\n", "ferry.yaml", "r", "m");
-  EXPECT_NE(both.status().message().find("environments.p: has more than one of host, kubernetes and ansible"), std::string::npos)
+  EXPECT_NE(both.status().message().find("environments.p: has more than one of host, kubernetes, ansible and terraform"), std::string::npos)
       << both.status();
   auto none = ParseDeclarativeConfig("environments:\n  p:\n    kubernetes: {context: x}\n", "ferry.yaml", "r", "m");
   EXPECT_NE(none.status().message().find("environments.p.kubernetes.kubeconfig: is required"), std::string::npos)

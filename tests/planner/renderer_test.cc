@@ -383,6 +383,27 @@ TEST_F(RendererTest, SymlinkEscapingTheRepositoryFails) {
       << m.status();
 }
 
+TEST_F(RendererTest, TerraformRendersTheFolderAsOneStackAndAFolderWithoutTfFilesFails) {
+  Write("apps/infra/main.tf", "resource \"terraform_data\" \"x\" {}\n");
+  Write("apps/infra/modules/net/main.tf", "variable \"cidr\" {}\n");
+  Write("apps/other/main.tf", "not mine\n");
+  auto m = RenderApp(App("apps/infra", v1::RENDER_METHOD_TERRAFORM));
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->size(), 1u);
+  EXPECT_EQ((*m)[0].object().group(), "terraform.ferry.dev");
+  EXPECT_EQ((*m)[0].object().kind(), "Stack");
+  EXPECT_EQ((*m)[0].object().name(), "web");
+  EXPECT_NE((*m)[0].json().find("modules/net/main.tf"), std::string::npos) << (*m)[0].json();
+  EXPECT_EQ((*m)[0].json().find("not mine"), std::string::npos) << (*m)[0].json();
+
+  Write("apps/empty/README.md", "no terraform here\n");
+  auto none = RenderApp(App("apps/empty", v1::RENDER_METHOD_TERRAFORM));
+  ASSERT_FALSE(none.ok());
+  ASSERT_TRUE(IsRenderFailure(none.status())) << none.status();
+  EXPECT_NE(none.status().message().find("render terraform needs a folder with .tf"), std::string::npos)
+      << none.status();
+}
+
 TEST_F(RendererTest, UnknownRenderMethodFails) {
   Write("apps/web/ok.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n");
   auto m = RenderApp(App("apps/web", static_cast<v1::RenderMethod>(9)));

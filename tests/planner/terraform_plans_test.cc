@@ -70,18 +70,70 @@ TEST(TerraformPlansTest, TheDryRunsPlanDigestIsPinnedAndARenderedOneIsDropped) {
   v1::LiveState live;
   v1::LiveObject* lo = live.add_objects();
   *lo->mutable_object() = stack->object();
-  lo->set_dry_run_json(R"({"status":{"planDigest":"sha256:abc","plan":{}}})");
+  lo->set_dry_run_json(R"({"planDigest":"sha256:abc","plan":{}})");
   PinTerraformPlans(manifests, live);
   EXPECT_EQ((*ParseJson(manifests[0].json()))["spec"]["planDigest"], "sha256:abc");
 
   // A dry run without changes (or none at all): no digest, the forged one gone.
   manifests = {*stack};
-  lo->set_dry_run_json(R"({"status":{"plan":{}}})");
+  lo->set_dry_run_json(R"({"spec":{}})");
   PinTerraformPlans(manifests, live);
   EXPECT_FALSE((*ParseJson(manifests[0].json()))["spec"].contains("planDigest"));
   manifests = {*stack};
   PinTerraformPlans(manifests, v1::LiveState());
   EXPECT_FALSE((*ParseJson(manifests[0].json()))["spec"].contains("planDigest"));
+}
+
+TEST(TerraformPlansTest, TheEnvironmentsVariablesGoIntoTheStackWithTheApplicationsOwnOverThem) {
+  absl::StatusOr<v1::Manifest> m =
+      RenderTerraformStack("infra", "apps/infra", {File("apps/infra/main.tf", "variable \"a\" {}\n")}, {}, json());
+  ASSERT_TRUE(m.ok()) << m.status();
+  v1::DeployTarget target;
+  target.set_kind(v1::TARGET_KIND_TERRAFORM);
+  v1::TerraformTargetConfig* t = target.mutable_terraform();
+  (*t->mutable_variables())["region"] = "eu";
+  (*t->mutable_variables())["size"] = "env-wide";
+  (*t->mutable_variables())["token"] = "plain-for-others";
+  (*t->mutable_secret_variables())["db"].mutable_vault()->set_path("secret/data/db");
+  (*t->mutable_secret_variables())["db"].mutable_vault()->set_field("pw");
+  (*t->mutable_applications())["infra"].mutable_variables()->insert({"size", "small"});
+  (*(*t->mutable_applications())["infra"].mutable_secret_variables())["token"].set_env("FERRY_SECRET_TOKEN");
+  (*t->mutable_applications())["other"].mutable_variables()->insert({"region", "us"});
+  std::vector<v1::Manifest> ms{*m};
+  AddTerraformVariables(ms, "infra", target);
+  json doc = *ParseJson(ms[0].json());
+  EXPECT_EQ(doc["spec"]["variables"], (json{{"region", "eu"}, {"size", "small"}}));
+  EXPECT_EQ(doc["spec"]["secretVariables"],
+            (json{{"db", {{"secretRef", {{"vault", {{"path", "secret/data/db"}, {"field", "pw"}}}}}}},
+                  {"token", {{"secretRef", {{"env", "FERRY_SECRET_TOKEN"}}}}}}));
+  // Another target kind: left as rendered.
+  std::vector<v1::Manifest> host{*m};
+  v1::DeployTarget h;
+  h.set_kind(v1::TARGET_KIND_HOST);
+  AddTerraformVariables(host, "infra", h);
+  EXPECT_EQ(host[0].json(), m->json());
+}
+
+TEST(TerraformPlansTest, AFailedOrMissingTerraformPlanIsARenderFailureNamingTheStack) {
+  absl::StatusOr<v1::Manifest> m =
+      RenderTerraformStack("infra", "apps/infra", {File("apps/infra/main.tf", "variable \"a\" {}\n")}, {}, json());
+  ASSERT_TRUE(m.ok()) << m.status();
+  std::vector<v1::Manifest> ms{*m};
+  v1::LiveState live;
+  absl::Status none = TerraformDryRunFailure(ms, live);
+  EXPECT_TRUE(IsRenderFailure(none)) << none;
+  EXPECT_THAT(std::string(none.message()), HasSubstr("no Terraform plan of Stack \"infra\""));
+  v1::LiveObject* lo = live.add_objects();
+  *lo->mutable_object() = m->object();
+  lo->set_dry_run_error("Error: Reference to undeclared input variable");
+  absl::Status failed = TerraformDryRunFailure(ms, live);
+  EXPECT_TRUE(IsRenderFailure(failed)) << failed;
+  EXPECT_THAT(std::string(failed.message()),
+              HasSubstr("terraform plan of Stack \"infra\" failed: Error: Reference to undeclared input variable"));
+  EXPECT_EQ(ToPlanFailure(failed).path(), "apps/infra/main.tf");
+  lo->clear_dry_run_error();
+  lo->set_dry_run_json("{\"spec\":{}}");
+  EXPECT_TRUE(TerraformDryRunFailure(ms, live).ok());
 }
 
 }  // namespace

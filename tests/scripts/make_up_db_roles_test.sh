@@ -66,6 +66,15 @@ for role in migrator repo_watcher planner deployer audit notifier; do
   if grep -qF -- "$pw" /proc/[0-9]*/environ 2>/dev/null; then fail "$role's password is in a process environment"; fi
 done
 echo "ok: passwords mode 0600 in $home/db, in no log, command line or environment"
+# The Terraform state's role and URL (the deployer's --terraform-state-url-file):
+# 0600, in no log and no command line (terraform runs get it as PG_CONN_STR).
+for f in "$home/db/terraform.password" "$home/db/terraform-state.url"; do
+  [[ $(stat -c %a "$f") == 600 ]] || fail "$f is mode $(stat -c %a "$f")"
+done
+pw=$(cat "$home/db/terraform.password")
+if grep -rqF -- "$pw" "$home/logs" "$work/up.log"; then fail "the Terraform state password is in a log"; fi
+if grep -qF -- "$pw" /proc/[0-9]*/cmdline 2>/dev/null; then fail "the Terraform state password is on a command line"; fi
+echo "ok: the Terraform state's password and URL mode 0600, in no log or command line"
 
 # Each service logged in as its own role; nothing else but us as postgres.
 sessions=$(superuser -d ferry -c "SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = 'ferry' AND pid <> pg_backend_pid() ORDER BY 1" | tr '\n' ' ')

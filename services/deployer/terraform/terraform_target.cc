@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "common/crypto/sha256.h"
 #include "common/json/json.h"
 #include "services/deployer/app_ids.h"
@@ -28,13 +29,17 @@ std::string SchemaFor(const std::string& prefix, const std::string& env) {
   return out.substr(0, 63);  // PostgreSQL identifiers
 }
 
-// The Stack as shown and compared: without the approved plan's digest (it
-// changes at every plan), with `status`.
-json Shown(const json& doc, const json& status) {
+// The Stack as shown and compared (the planner's differ compares the live
+// document with the dry run's): without the approved plan's digest in spec
+// (it changes at every plan) and, when terraform would change something,
+// with top-level `plan` (the resource actions and attribute diffs) and
+// `planDigest`. Not under `status`: the differ drops status. A plan without
+// changes adds nothing, so it compares equal to the live document (a no-op).
+json Shown(const json& doc, const json& plan_fields = json::object()) {
   json out = doc;
   if (out.contains("spec") && out["spec"].is_object()) out["spec"].erase("planDigest");
-  out.erase("status");
-  out["status"] = status;
+  for (const char* k : {"status", "plan", "planDigest"}) out.erase(k);
+  for (auto it = plan_fields.begin(); it != plan_fields.end(); ++it) out[it.key()] = it.value();
   return out;
 }
 
@@ -135,12 +140,12 @@ absl::StatusOr<DryRunResult> TerraformTarget::DryRun(const AppScope& app, const 
   if (!plan.ok()) return plan.status();
   absl::Status put = options_.plans->Put(app.application_id, app.environment_id, plan->digest, plan->plan_file);
   if (!put.ok()) return put;
-  json status = {{"plan", plan->view.ToJson()}};
-  // The digest only when there is something to apply: a plan without
-  // changes then compares equal to the live stack (a no-op).
-  if (plan->view.has_changes()) status["planDigest"] = plan->digest;
+  // The plan and its digest only when there is something to apply: a plan
+  // without changes then compares equal to the live stack (a no-op).
+  json fields = json::object();
+  if (plan->view.has_changes()) fields = {{"plan", plan->view.ToJson()}, {"planDigest", plan->digest}};
   DryRunResult out;
-  out.json = DumpJsonLossy(Shown(p->doc, status));
+  out.json = DumpJsonLossy(Shown(p->doc, fields));
   return out;
 }
 
@@ -180,8 +185,12 @@ absl::Status TerraformTarget::Apply(const AppScope& app, const TargetObject& des
                                                         " is no longer kept: re-plan and approve again"));
     plan_file = *std::move(file);
   }
+  {
+    ferry::MutexLock l(&mu_);
+    attempted_[AppKey(a, e)] = digest;
+  }
   // The deployment's deadline bounds the apply too (never past the settings' own timeout).
-  absl::Duration left = deadline - absl::Now();
+  absl::Duration left = deadline - (options_.clock != nullptr ? options_.clock->Now() : absl::Now());
   if (left <= absl::ZeroDuration())
     return absl::DeadlineExceededError(absl::StrCat("no time left to apply Terraform plan ", digest));
   absl::StatusOr<ApplyResult> result = stack->Apply(p->files, plan_file, digest, left);
@@ -197,6 +206,15 @@ std::string TerraformTarget::LastAppliedDigest(const AppScope& app) {
   ferry::MutexLock l(&mu_);
   auto it = last_applied_.find(AppKey(app.application_id, app.environment_id));
   return it == last_applied_.end() ? "" : it->second;
+}
+
+std::string TerraformTarget::TakeAppliedPlanDigest(const AppScope& app) {
+  ferry::MutexLock l(&mu_);
+  auto it = attempted_.find(AppKey(app.application_id, app.environment_id));
+  if (it == attempted_.end()) return "";
+  std::string out = std::move(it->second);
+  attempted_.erase(it);
+  return out;
 }
 
 absl::Status TerraformTarget::Delete(const AppScope& app, const TargetObject& applied, absl::Time deadline) {
@@ -225,14 +243,16 @@ ObservedObject TerraformTarget::Observe(const AppScope& app, const ObjectKey& ke
   absl::StatusOr<Stack> stack = p.ok() ? StackFor(app, p->doc) : absl::StatusOr<Stack>(p.status());
   absl::StatusOr<DriftResult> drift = stack.ok() ? stack->CheckDrift(p->files) : absl::StatusOr<DriftResult>(stack.status());
   if (!drift.ok()) {
-    out.live_json = applied->json;
+    out.live_json = p.ok() ? DumpJsonLossy(Shown(p->doc)) : applied->json;
     out.health = v1::HEALTH_STATUS_UNKNOWN;
     out.health_message = absl::StrCat("terraform drift check failed: ", drift.status().message());
     out.drift = v1::DRIFT_STATUS_UNKNOWN;
     out.drift_message = out.health_message;
     return out;
   }
-  out.live_json = DumpJsonLossy(Shown(p->doc, json{{"plan", drift->view.ToJson()}}));
+  // What is applied; what terraform would change now (drift) is in the
+  // drift message, and in the next dry run's plan.
+  out.live_json = DumpJsonLossy(Shown(p->doc));
   out.health = v1::HEALTH_STATUS_HEALTHY;
   out.health_message = "applied";
   if (drift->drifted) {
@@ -249,6 +269,47 @@ std::pair<v1::HealthStatus, std::string> TerraformTarget::Health(const AppScope&
   (void)applied;
   // Terraform has no health of its own: an apply that completed is healthy.
   return {v1::HEALTH_STATUS_HEALTHY, "applied"};
+}
+
+absl::StatusOr<Target*> TerraformTargetFactory::For(const v1::DeployTarget& target) {
+  if (target.kind() != v1::TARGET_KIND_TERRAFORM || !target.has_terraform())
+    return absl::InvalidArgumentError("target: not a terraform target (kind TARGET_KIND_TERRAFORM with terraform config)");
+  // One target per backend, run-as user and limits: variables come with
+  // each Stack and do not make another.
+  v1::TerraformTargetConfig key_config = target.terraform();
+  key_config.clear_variables();
+  key_config.clear_secret_variables();
+  key_config.clear_applications();
+  if (key_config.state() == v1::TERRAFORM_STATE_UNSPECIFIED) key_config.set_state(v1::TERRAFORM_STATE_PG);
+  const std::string key = key_config.SerializeAsString();
+  ferry::MutexLock lock(&mu_);
+  auto it = targets_.find(key);
+  if (it != targets_.end()) return it->second.get();
+  TerraformTargetOptions o = defaults_;
+  if (key_config.state() == v1::TERRAFORM_STATE_PG) {
+    if (o.base.pg_conn_str.empty())
+      return absl::FailedPreconditionError(
+          "target.terraform.state: pg, but this deployer has no --terraform-state-url (the PostgreSQL database "
+          "of Terraform state); configure it, or set state: configured to use the configuration's own backend");
+  } else if (key_config.state() == v1::TERRAFORM_STATE_CONFIGURED) {
+    o.base.pg_conn_str.clear();
+  } else {
+    return absl::InvalidArgumentError("target.terraform.state: must be pg or configured");
+  }
+  v1::HostTargetConfig as_host;  // whom terraform runs as: the host target's rules
+  if (key_config.has_run_as()) *as_host.mutable_run_as() = key_config.run_as();
+  absl::StatusOr<host::WorkloadIdentity> who = workloads_.For(as_host);
+  if (!who.ok())
+    return absl::InvalidArgumentError(absl::StrReplaceAll(who.status().message(), {{"target.host.", "target.terraform."}}));
+  o.base.uid = who->uid;
+  o.base.gid = who->gid;
+  if (key_config.memory_limit_mb() > 0) o.base.memory_limit_mb = key_config.memory_limit_mb();
+  if (key_config.cpu_limit_seconds() > 0) o.base.cpu_seconds = key_config.cpu_limit_seconds();
+  if (key_config.timeout_seconds() > 0) o.base.timeout = absl::Seconds(static_cast<int64_t>(key_config.timeout_seconds()));
+  auto made = std::make_unique<TerraformTarget>(std::move(o));
+  Target* out = made.get();
+  targets_[key] = std::move(made);
+  return out;
 }
 
 }  // namespace ferry::deployer::terraform

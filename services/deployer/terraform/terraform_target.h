@@ -2,10 +2,13 @@
 
 #include <atomic>
 #include <map>
+#include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "common/clock/clock.h"
+#include "services/deployer/host/workload_policy.h"
 #include "services/deployer/secrets/secret_resolver.h"
 #include "services/deployer/target.h"
 #include "services/deployer/terraform/saved_plan_store.h"
@@ -27,6 +30,9 @@ struct TerraformTargetOptions {
   std::string schema_prefix = "ferry_tf_";
   SavedPlanStore* plans = nullptr;                       // required
   const secrets::SecretResolver* secrets = nullptr;      // null: secretVariables are refused
+  // The clock of the deadlines Apply is given (the deployment runner's);
+  // null: the system clock.
+  const Clock* clock = nullptr;
 };
 
 // The terraform target: deploys `terraform.ferry.dev/v1` Stack objects, each
@@ -42,9 +48,10 @@ struct TerraformTargetOptions {
 //     planDigest: sha256:...                 # optional: the approved plan
 //
 // DryRun is planning: init + plan -out in a scratch copy; the plan file is
-// kept in the SavedPlanStore and the result carries status.planDigest and
-// status.plan (resource actions and attribute diffs, sensitive values
-// masked); the planner copies status.planDigest into the planned object's
+// kept in the SavedPlanStore and, when terraform would change something, the
+// result carries top-level planDigest and plan (resource actions and
+// attribute diffs, sensitive values masked); the planner copies planDigest
+// into the planned object's
 // spec.planDigest (services/planner/terraform_plans.h), so the approved
 // Ferry plan names the Terraform plan. Apply runs apply of exactly that
 // saved plan; none named or no longer kept: FAILED_PRECONDITION, never a
@@ -68,6 +75,12 @@ class TerraformTarget final : public Target {
   std::pair<v1::HealthStatus, std::string> Health(const AppScope& app, const TargetObject& applied) override;
   absl::StatusOr<DryRunResult> DryRun(const AppScope& app, const TargetObject& desired) override;
 
+  // A failed `terraform plan` fails the Ferry plan (never dropped).
+  bool DryRunIsThePlan() const override { return true; }
+  // The digest of the plan the last Apply ran or tried (stale, failed), for
+  // its step and audit event; cleared by the call.
+  std::string TakeAppliedPlanDigest(const AppScope& app) override;
+
   // The digest of the plan the last Apply ran (for the audit trail), "" if none.
   std::string LastAppliedDigest(const AppScope& app);
 
@@ -83,6 +96,27 @@ class TerraformTarget final : public Target {
   TerraformTargetOptions options_;
   ferry::Mutex mu_;
   std::map<std::string, std::string> last_applied_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> attempted_ ABSL_GUARDED_BY(mu_);
+};
+
+// The terraform target of each environment's configuration (a
+// TerraformTargetConfig): `defaults` are the deployer's (binary, scratch
+// root, the pg backend's connection from --terraform-state-url, limits);
+// the environment chooses the state backend (pg or its own configured one),
+// whom terraform runs as (the host target's runAs rules, `workloads`) and
+// tighter or looser limits. Variables come with each Stack (the planner put
+// them there). Thread-safe.
+class TerraformTargetFactory final : public TargetFactory {
+ public:
+  TerraformTargetFactory(TerraformTargetOptions defaults, host::WorkloadPolicy workloads)
+      : defaults_(std::move(defaults)), workloads_(std::move(workloads)) {}
+  absl::StatusOr<Target*> For(const v1::DeployTarget& target) override;
+
+ private:
+  const TerraformTargetOptions defaults_;
+  const host::WorkloadPolicy workloads_;
+  ferry::Mutex mu_;
+  std::map<std::string, std::unique_ptr<TerraformTarget>> targets_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::deployer::terraform
