@@ -162,6 +162,23 @@ absl::Status WithinParseLimits(const std::string& text, const std::string& path,
                        line);
 }
 
+// Writes one entry of the commit's tree under `repo_dir` (its folders made
+// as needed): a file with its bytes and executable bit, or a symlink.
+absl::Status WriteTreeEntry(const std::string& repo_dir, const std::string& path, const TreeEntry& e) {
+  std::error_code ec;
+  fs::path dest = fs::path(repo_dir) / path;
+  fs::create_directories(dest.parent_path(), ec);
+  if (e.type == v1::CONTENT_ENTRY_TYPE_FILE) {
+    std::ofstream out(dest, std::ios::binary);
+    out.write(e.data.data(), static_cast<std::streamsize>(e.data.size()));
+    if (!out) return absl::InternalError("cannot write " + dest.string());
+    if (e.mode == 0100755) fs::permissions(dest, fs::perms::owner_exec, fs::perm_options::add, ec);
+  } else if (e.type == v1::CONTENT_ENTRY_TYPE_SYMLINK) {
+    fs::create_symlink(e.symlink_target, dest, ec);
+  }
+  return absl::OkStatus();
+}
+
 bool CoveredBy(const std::string& path, const std::vector<std::string>& roots) {
   for (const auto& r : roots)
     if (IsUnderRepoPath(path, r)) return true;
@@ -408,13 +425,8 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderWithTool(const v1::App
   fs::create_directories(home, ec);
   std::string chart_name;
   for (const TreeEntry& e : files) {
-    fs::path dest = fs::path(repo_dir) / e.path;
-    fs::create_directories(dest.parent_path(), ec);
+    RETURN_IF_ERROR(WriteTreeEntry(repo_dir, e.path, e));
     if (e.type == v1::CONTENT_ENTRY_TYPE_FILE) {
-      std::ofstream out(dest, std::ios::binary);
-      out.write(e.data.data(), static_cast<std::streamsize>(e.data.size()));
-      if (!out) return absl::InternalError("cannot write " + dest.string());
-      if (e.mode == 0100755) fs::permissions(dest, fs::perms::owner_exec, fs::perm_options::add, ec);
       if (app.render_method() == v1::RENDER_METHOD_HELM &&
           e.path == (app.path().empty() ? "Chart.yaml" : app.path() + "/Chart.yaml")) {
         RETURN_IF_ERROR(WithinParseLimits(e.data, e.path, options_.parse_limits));
@@ -427,8 +439,6 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderWithTool(const v1::App
                                absl::StrCat(e.path, ":", line, ": malformed YAML: ", ex.msg), e.path, line);
         }
       }
-    } else if (e.type == v1::CONTENT_ENTRY_TYPE_SYMLINK) {
-      fs::create_symlink(e.symlink_target, dest, ec);
     }
   }
   const std::string app_dir = app.path().empty() ? repo_dir : repo_dir + "/" + app.path();
@@ -585,18 +595,7 @@ absl::StatusOr<std::vector<std::vector<v1::Manifest>>> Renderer::RunBatch(const 
   std::error_code ec;
   fs::create_directories(repo_dir, ec);
   fs::create_directories(home, ec);
-  for (const auto& [path, e] : files) {
-    fs::path dest = fs::path(repo_dir) / path;
-    fs::create_directories(dest.parent_path(), ec);
-    if (e.type == v1::CONTENT_ENTRY_TYPE_FILE) {
-      std::ofstream out(dest, std::ios::binary);
-      out.write(e.data.data(), static_cast<std::streamsize>(e.data.size()));
-      if (!out) return absl::InternalError("cannot write " + dest.string());
-      if (e.mode == 0100755) fs::permissions(dest, fs::perms::owner_exec, fs::perm_options::add, ec);
-    } else if (e.type == v1::CONTENT_ENTRY_TYPE_SYMLINK) {
-      fs::create_symlink(e.symlink_target, dest, ec);
-    }
-  }
+  for (const auto& [path, e] : files) RETURN_IF_ERROR(WriteTreeEntry(repo_dir, path, e));
   std::vector<std::string> app_paths;
   for (size_t i : members) app_paths.push_back(items[i].app->path());
   for (const auto& [path, text] : BatchKustomizations(app_paths, "../../repo")) {
