@@ -27,6 +27,7 @@
 #include "services/planner/ansible_bundle.h"
 #include "services/planner/differ.h"
 #include "tests/deployer/fake_deployment_store.h"
+#include "tests/deployer/flow_util.h"
 #include "tests/deployer/test_util.h"
 #include "tests/support/fake_clock.h"
 #include "tests/support/test_database.h"
@@ -142,39 +143,11 @@ class AnsibleFlowTest : public ::testing::Test {
   }
 
   v1::Plan Spec(const std::string& id, char sha, const v1::Manifest& m) {
-    v1::Plan p;
-    p.set_id(id);
-    p.set_application_id("web");
-    p.set_environment_id("dev");
-    p.mutable_target_revision()->set_repository_id("repo");
-    p.mutable_target_revision()->set_sha(std::string(40, sha));
-    p.set_manifests_digest(absl::StrCat("sha256:", std::string(64, sha)));
-    *p.add_manifests() = m;
-    *p.mutable_target() = target_;
-    p.mutable_health_timeout()->set_seconds(120);
-    p.mutable_decision()->set_automatic(false);
-    return p;
+    return testing::FlowPlan(id, "web", sha, m, target_, 120);
   }
 
   v1::Deployment Deploy(const v1::Plan& spec) {
-    v1::Deployment d;
-    d.set_id("dep-" + spec.id());
-    d.set_application_id("web");
-    d.set_environment_id("dev");
-    d.set_plan_id(spec.id());
-    d.set_kind(v1::DEPLOYMENT_KIND_ROLLOUT);
-    d.set_state(v1::DEPLOYMENT_STATE_PENDING);
-    *d.mutable_revision() = spec.target_revision();
-    d.set_manifests_digest(spec.manifests_digest());
-    d.mutable_actor()->set_id("alice");
-    EXPECT_TRUE(store_.Create(d, spec, {}).ok());
-    RunnerOptions o;
-    o.deployer_id = "test";
-    o.health_poll = absl::Milliseconds(1);
-    DeploymentRunner runner(&store_, router_.get(), &notifier_, &metrics_, &clock_, o);
-    absl::StatusOr<v1::Deployment> done = runner.Run(d, spec);
-    EXPECT_TRUE(done.ok()) << done.status();
-    return done.value_or(v1::Deployment());
+    return testing::RunApprovedFlowPlan(spec, &store_, router_.get(), &notifier_, &metrics_, &clock_);
   }
 
   std::string dir_, root_;

@@ -31,6 +31,7 @@
 #include "services/planner/render_failure.h"
 #include "services/planner/terraform_plans.h"
 #include "tests/deployer/fake_deployment_store.h"
+#include "tests/deployer/flow_util.h"
 #include "tests/deployer/test_util.h"
 #include "tests/support/fake_clock.h"
 #include "tests/support/test_database.h"
@@ -170,40 +171,12 @@ class TerraformFlowTest : public ::testing::Test {
   }
 
   v1::Plan Spec(const std::string& id, char sha, const v1::Manifest& m) {
-    v1::Plan p;
-    p.set_id(id);
-    p.set_application_id("infra");
-    p.set_environment_id("dev");
-    p.mutable_target_revision()->set_repository_id("repo");
-    p.mutable_target_revision()->set_sha(std::string(40, sha));
-    p.set_manifests_digest(absl::StrCat("sha256:", std::string(64, sha)));
-    *p.add_manifests() = m;
-    *p.mutable_target() = target_;
-    p.mutable_health_timeout()->set_seconds(300);
-    p.mutable_decision()->set_automatic(false);
-    return p;
+    return testing::FlowPlan(id, "infra", sha, m, target_, 300);
   }
 
   // Approved: the runner deploys the plan as the deployer does.
   v1::Deployment Deploy(const v1::Plan& spec) {
-    v1::Deployment d;
-    d.set_id("dep-" + spec.id());
-    d.set_application_id("infra");
-    d.set_environment_id("dev");
-    d.set_plan_id(spec.id());
-    d.set_kind(v1::DEPLOYMENT_KIND_ROLLOUT);
-    d.set_state(v1::DEPLOYMENT_STATE_PENDING);
-    *d.mutable_revision() = spec.target_revision();
-    d.set_manifests_digest(spec.manifests_digest());
-    d.mutable_actor()->set_id("alice");
-    EXPECT_TRUE(store_.Create(d, spec, {}).ok());
-    RunnerOptions o;
-    o.deployer_id = "test";
-    o.health_poll = absl::Milliseconds(1);
-    DeploymentRunner runner(&store_, router_.get(), &notifier_, &metrics_, &clock_, o);
-    absl::StatusOr<v1::Deployment> done = runner.Run(d, spec);
-    EXPECT_TRUE(done.ok()) << done.status();
-    return done.value_or(v1::Deployment());
+    return testing::RunApprovedFlowPlan(spec, &store_, router_.get(), &notifier_, &metrics_, &clock_);
   }
 
   // The audit events of deployment `id`'s apply steps: plan digest -> result.
