@@ -383,7 +383,16 @@ absl::StatusOr<v1::Deployment> DeploymentRunner::Finish(Exec& ex, const std::str
   // FAILED, so that a crash in between still leaves it to recovery.
   std::optional<std::pair<v1::Deployment, v1::Plan>> rollback;
   d.set_message(failure);
-  if (d.kind() == v1::DEPLOYMENT_KIND_ROLLOUT || d.kind() == v1::DEPLOYMENT_KIND_ROLLBACK) {
+  // A target whose dry run is the plan (Terraform) applies only plans a
+  // person approved: rolling back would apply a fresh plan nobody saw, so
+  // the deployment stays FAILED and the next approved plan mends it.
+  const bool approved_plans_only = ex.target != nullptr && ex.target->DryRunIsThePlan();
+  if (approved_plans_only) {
+    d.set_message(absl::StrCat(failure, "; not rolled back automatically: this target applies only approved "
+                                         "plans (refresh the application and approve its new plan)"));
+  }
+  if (!approved_plans_only &&
+      (d.kind() == v1::DEPLOYMENT_KIND_ROLLOUT || d.kind() == v1::DEPLOYMENT_KIND_ROLLBACK)) {
     absl::StatusOr<std::vector<v1::Deployment>> good = store_->Succeeded(d.application_id(), d.environment_id());
     if (!good.ok()) return good.status();
     for (const v1::Deployment& g : *good) {

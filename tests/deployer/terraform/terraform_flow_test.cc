@@ -300,12 +300,19 @@ TEST_F(TerraformFlowTest, PlanApproveApplyNoopReplanDriftAndAStalePlanRefused) {
   ASSERT_NE(d2, d3);
   ASSERT_EQ(Deploy(Spec("p3", '3', p3.pinned)).state(), v1::DEPLOYMENT_STATE_SUCCEEDED);
   Deploy(Spec("p2", '2', p2.pinned));
-  // The deployment fails naming the stale plan; the automatic rollback
-  // re-applies what was live (p3's configuration: a fresh plan of it, which
-  // changes nothing).
+  // The deployment fails naming the stale plan, and stays FAILED: no
+  // automatic rollback, which would apply a fresh plan nobody approved.
   absl::StatusOr<v1::Deployment> stale = store_.Get("dep-p2", true);
   ASSERT_TRUE(stale.ok()) << stale.status();
-  EXPECT_EQ(stale->state(), v1::DEPLOYMENT_STATE_ROLLED_BACK) << stale->message();
+  EXPECT_EQ(stale->state(), v1::DEPLOYMENT_STATE_FAILED) << stale->message();
+  EXPECT_TRUE(absl::StrContains(stale->message(), "not rolled back automatically")) << stale->message();
+  DeploymentFilter filter;
+  filter.application_id = "infra";
+  filter.environment_id = "dev";
+  absl::StatusOr<DeploymentPage> all = store_.List(filter);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_FALSE(all->deployments.empty());
+  for (const v1::Deployment& d : all->deployments) EXPECT_NE(d.kind(), v1::DEPLOYMENT_KIND_AUTO_ROLLBACK) << d.id();
   EXPECT_TRUE(absl::StrContains(stale->message(), "plan is stale")) << stale->message();
   EXPECT_TRUE(absl::StrContains(stale->message(), d2)) << stale->message();
   audited = AuditedPlanDigests("dep-p2");
