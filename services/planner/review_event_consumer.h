@@ -1,12 +1,10 @@
 #pragma once
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/clock/clock.h"
-#include "common/concurrency/background_loop.h"
-#include "common/concurrency/mutex.h"
 #include "services/planner/check_source.h"
+#include "services/planner/cursor_stream_loop.h"
 #include "services/planner/hold_evaluator.h"
 #include "services/planner/planner_store.h"
 
@@ -37,10 +35,9 @@ class ReviewEventConsumer {
                       const WaitableClock* clock = nullptr);
   void Start() { loop_.Start(); }
   // Cancels the open stream, then stops the loop.
-  void Stop();
+  void Stop() { loop_.Stop(); }
 
  private:
-  absl::StatusOr<absl::Duration> ConsumeStream();
   // OK when the cursor moved past `event`; the failure that stops the stream otherwise.
   absl::Status Consume(const v1::WatchReviewEventsResponse& event);
 
@@ -49,10 +46,7 @@ class ReviewEventConsumer {
   HoldEvaluator* holds_;
   SystemClock system_clock_;
   const WaitableClock* clock_;
-  Mutex mu_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  ReviewEventStream* active_ ABSL_GUARDED_BY(mu_) = nullptr;
-  concurrency::BackgroundLoop loop_;
+  CursorStreamLoop<ReviewEventStream, v1::WatchReviewEventsResponse> loop_;
 };
 
 }  // namespace ferry::planner

@@ -13,19 +13,6 @@
 
 namespace ferry::planner {
 
-namespace {
-
-concurrency::LoopOptions ConsumerOptions() {
-  concurrency::LoopOptions options;
-  options.backoff.initial = RevisionConsumer::kInitialBackoff;
-  options.backoff.max = RevisionConsumer::kMaxBackoff;
-  // ConsumeStream logs each failure itself.
-  options.on_failure = [](const absl::Status&, absl::Duration) {};
-  return options;
-}
-
-}  // namespace
-
 RevisionConsumer::RevisionConsumer(RepoSource* repo, CursorStore* cursors, RevisionPlanner* planner,
                                    const WaitableClock* clock, int quarantine_attempts)
     : repo_(repo),
@@ -33,16 +20,14 @@ RevisionConsumer::RevisionConsumer(RepoSource* repo, CursorStore* cursors, Revis
       planner_(planner),
       clock_(clock != nullptr ? clock : &system_clock_),
       quarantine_attempts_(std::max(1, quarantine_attempts)),
-      loop_("revision-consumer", [this] { return ConsumeStream(); }, ConsumerOptions(), clock_) {}
-
-void RevisionConsumer::Stop() {
-  {
-    MutexLock lock(&mu_);
-    stopping_ = true;
-    if (active_) active_->Cancel();
-  }
-  loop_.Stop();
-}
+      loop_({.name = "revision-consumer",
+             .stream = "revision stream",
+             .cursor_name = kCursorName,
+             .initial_backoff = kInitialBackoff,
+             .max_backoff = kMaxBackoff,
+             .healthy_stream = kHealthyStream},
+            cursors_, [this](const std::string& cursor) { return repo_->WatchRevisions(cursor); },
+            [this](const v1::Revision& revision) { return Consume(revision); }, clock_) {}
 
 absl::Status RevisionConsumer::Skip(const v1::Revision& revision, const std::string& kind, const std::string& message) {
   v1::Event e;
@@ -110,48 +95,6 @@ absl::Status RevisionConsumer::Consume(const v1::Revision& revision) {
   logging::Warn("revision not planned; will retry", {{"revision", revision.id()}, {"sha", revision.sha()},
                                                      {"error", error.ToString()}, {"counted", counted}});
   return error;
-}
-
-absl::StatusOr<absl::Duration> RevisionConsumer::ConsumeStream() {
-  absl::StatusOr<std::string> cursor = cursors_->GetCursor(kCursorName);
-  if (!cursor.ok()) {
-    logging::Warn("cannot read the revision cursor", {{"error", cursor.status().ToString()}});
-    return cursor.status();
-  }
-  std::unique_ptr<RevisionStream> stream = repo_->WatchRevisions(*cursor);
-  {
-    MutexLock lock(&mu_);
-    if (stopping_) {
-      stream->Cancel();
-      return absl::InfiniteDuration();
-    }
-    active_ = stream.get();
-  }
-  v1::Revision revision;
-  absl::Status failure;
-  bool progressed = false;
-  const absl::Time opened = clock_->Now();
-  while (stream->Next(&revision)) {
-    failure = Consume(revision);
-    if (!failure.ok()) break;
-    progressed = true;
-  }
-  {
-    MutexLock lock(&mu_);
-    active_ = nullptr;
-    if (stopping_) {
-      stream->Cancel();
-      return absl::InfiniteDuration();
-    }
-  }
-  stream->Cancel();
-  absl::Status end = stream->Finish();
-  if (failure.ok()) logging::Info("revision stream ended; reconnecting", {{"status", end.ToString()}});
-  // A stream that moved the cursor or stayed up a while was healthy: retry
-  // or reconnect after the initial wait, starting the backoff over.
-  if (progressed || (failure.ok() && clock_->Now() - opened > kHealthyStream)) return kInitialBackoff;
-  if (!failure.ok()) return failure;
-  return absl::UnavailableError(absl::StrCat("revision stream ended after a short while: ", end.ToString()));
 }
 
 }  // namespace ferry::planner

@@ -1,11 +1,9 @@
 #pragma once
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/clock/clock.h"
-#include "common/concurrency/background_loop.h"
-#include "common/concurrency/mutex.h"
+#include "services/planner/cursor_stream_loop.h"
 #include "services/planner/planner_store.h"
 #include "services/planner/repo_source.h"
 #include "services/planner/revision_planner.h"
@@ -54,11 +52,9 @@ class RevisionConsumer {
                    const WaitableClock* clock = nullptr, int quarantine_attempts = kDefaultQuarantineAttempts);
   void Start() { loop_.Start(); }
   // Cancels the open stream, then stops the loop.
-  void Stop();
+  void Stop() { loop_.Stop(); }
 
  private:
-  // Opens the stream and consumes it until it ends or a revision fails.
-  absl::StatusOr<absl::Duration> ConsumeStream();
   // Handles one revision under the poison rules above: OK when the cursor
   // moved past it, the failure that stops the stream otherwise.
   absl::Status Consume(const v1::Revision& revision);
@@ -71,10 +67,7 @@ class RevisionConsumer {
   SystemClock system_clock_;
   const WaitableClock* clock_;
   const int quarantine_attempts_;
-  Mutex mu_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  RevisionStream* active_ ABSL_GUARDED_BY(mu_) = nullptr;
-  concurrency::BackgroundLoop loop_;
+  CursorStreamLoop<RevisionStream, v1::Revision> loop_;
 };
 
 }  // namespace ferry::planner

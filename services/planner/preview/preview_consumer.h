@@ -2,12 +2,10 @@
 
 #include <string>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/status/statusor.h"
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/clock/clock.h"
-#include "common/concurrency/background_loop.h"
-#include "common/concurrency/mutex.h"
+#include "services/planner/cursor_stream_loop.h"
 #include "services/planner/planner_store.h"
 #include "services/planner/preview/pull_request_previews.h"
 #include "services/planner/preview/review_event_source.h"
@@ -32,20 +30,18 @@ class PreviewConsumer {
   PreviewConsumer(ReviewEventSource* source, CursorStore* cursors, PullRequestPreviews* previews,
                   const WaitableClock* clock = nullptr);
   void Start() { loop_.Start(); }
-  void Stop();
+  void Stop() { loop_.Stop(); }
 
  private:
-  absl::StatusOr<absl::Duration> ConsumeStream();
+  // OK when the cursor moved past `event`; the failure that stops the stream otherwise.
+  absl::Status Consume(const v1::WatchReviewEventsResponse& event);
 
   ReviewEventSource* source_;
   CursorStore* cursors_;
   PullRequestPreviews* previews_;
   SystemClock system_clock_;
   const WaitableClock* clock_;
-  Mutex mu_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  ReviewEventStream* active_ ABSL_GUARDED_BY(mu_) = nullptr;
-  concurrency::BackgroundLoop loop_;
+  CursorStreamLoop<ReviewEventStream, v1::WatchReviewEventsResponse> loop_;
 };
 
 }  // namespace ferry::planner
