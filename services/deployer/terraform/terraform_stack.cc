@@ -82,11 +82,18 @@ absl::StatusOr<SavedPlan> Stack::Plan(const Configuration& config) const {
   if (!file.ok()) return absl::InternalError("terraform plan wrote no plan file");
   out.plan_file = *std::move(file);
   out.digest = PlanDigest(out.plan_file);
-  absl::StatusOr<RunResult> show = ws->Run({"show", "-no-color", "-json", kPlanFile}, /*redact=*/false,
-                                              settings_.max_plan_json_bytes);
+  absl::StatusOr<PlanView> view = ShowSavedPlan(*ws);
+  if (!view.ok()) return view.status();
+  out.view = *std::move(view);
+  return out;
+}
+
+absl::StatusOr<PlanView> Stack::ShowSavedPlan(Workspace& ws) const {
+  absl::StatusOr<RunResult> show = ws.Run({"show", "-no-color", "-json", kPlanFile}, /*redact=*/false,
+                                             settings_.max_plan_json_bytes);
   if (!show.ok()) return show.status();
   if (show->exit_code != 0 || !show->failure.empty()) {
-    show->output = ws->Redact(show->output);
+    show->output = ws.Redact(show->output);
     return Failed("show", *show, absl::StatusCode::kInternal);
   }
   // show's output is raw JSON (variables, state and all): ReadPlanJson keeps
@@ -95,10 +102,7 @@ absl::StatusOr<SavedPlan> Stack::Plan(const Configuration& config) const {
   if (show->truncated)
     return absl::ResourceExhaustedError(
         absl::StrCat("the plan's JSON is larger than ", settings_.max_plan_json_bytes, " bytes"));
-  absl::StatusOr<PlanView> view = ReadPlanJson(show->output, SecretValues());
-  if (!view.ok()) return view.status();
-  out.view = *std::move(view);
-  return out;
+  return ReadPlanJson(show->output, SecretValues());
 }
 
 absl::StatusOr<ApplyResult> Stack::Apply(const Configuration& config, const std::string& plan_file,
@@ -139,17 +143,7 @@ absl::StatusOr<DriftResult> Stack::CheckDrift(const Configuration& config) const
     return Failed("plan -detailed-exitcode", *plan, absl::StatusCode::kInvalidArgument);
   out.drifted = plan->exit_code == 2;
   if (out.drifted) {
-    absl::StatusOr<RunResult> show = ws->Run({"show", "-no-color", "-json", kPlanFile}, /*redact=*/false,
-                                              settings_.max_plan_json_bytes);
-    if (!show.ok()) return show.status();
-    if (show->exit_code != 0 || !show->failure.empty()) {
-      show->output = ws->Redact(show->output);
-      return Failed("show", *show, absl::StatusCode::kInternal);
-    }
-    if (show->truncated)
-      return absl::ResourceExhaustedError(
-          absl::StrCat("the plan's JSON is larger than ", settings_.max_plan_json_bytes, " bytes"));
-    absl::StatusOr<PlanView> view = ReadPlanJson(show->output, SecretValues());
+    absl::StatusOr<PlanView> view = ShowSavedPlan(*ws);
     if (!view.ok()) return view.status();
     out.view = *std::move(view);
   }

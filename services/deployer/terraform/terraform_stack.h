@@ -70,6 +70,9 @@ class Stack {
  private:
   absl::StatusOr<Workspace> Init(const Configuration& config, const RunnerSettings& settings, std::string& log) const;
   std::vector<std::string> SecretValues() const;
+  // `show -json` of the saved plan in `ws`, read into its view (sensitive and
+  // secret values masked).
+  absl::StatusOr<PlanView> ShowSavedPlan(Workspace& ws) const;
 
   RunnerSettings settings_;
 };
