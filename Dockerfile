@@ -1,6 +1,7 @@
 # Ferry: one image with the four service binaries, the `ferry` command, the
-# helm and kubectl the planner renders with (scripts/install-k8s-tools), and
-# Debian's ansible for the deployer's Ansible target (docs/ansible.md).
+# helm and kubectl the planner renders with (scripts/install-k8s-tools),
+# Debian's ansible for the deployer's Ansible target (docs/ansible.md) and
+# OpenTofu for its Terraform target (docs/terraform.md).
 # Unverified here: the development machines have no Docker engine. It builds
 # with the same scripts the Makefile uses (scripts/install-deps, CMake).
 #
@@ -13,6 +14,14 @@ RUN scripts/install-deps
 COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
  && cmake --build /build --target ferry-repo-watcher ferry-planner ferry-deployer ferry-audit ferry-notifier ferry-secrets ferry
+
+# OpenTofu at the release scripts/install-terraform pins, built from its Go
+# module by that script (as `make up` does where terraform is missing).
+FROM golang:1.24-bookworm AS tofu
+WORKDIR /src
+COPY scripts/install-terraform scripts/install-terraform
+RUN FERRY_TERRAFORM_FORCE_TOFU=1 FERRY_GO=/usr/local/go/bin/go scripts/install-terraform \
+ && .tools/bin/tofu version
 
 FROM debian:12-slim
 RUN apt-get update \
@@ -32,6 +41,9 @@ COPY --from=build /build/bin/ferry-repo-watcher /build/bin/ferry-planner \
 # The planner renders Helm charts and Kustomize overlays with these (found on
 # PATH; --helm-path / --kubectl-path override).
 COPY --from=build /src/.tools/bin/helm /src/.tools/bin/kubectl /usr/local/bin/
+# The deployer's Terraform target runs it (the chart's
+# services.deployer.terraform.binary, compose's --terraform-binary).
+COPY --from=tofu /src/.tools/bin/tofu /usr/local/bin/tofu
 # The suite's CA and certificates (compose's one-shot `certs` service; or
 # `docker run --rm -v $PWD/tls:/tls --entrypoint ferry-certs ferry:dev /tls ...`).
 COPY scripts/ferry-certs /usr/local/bin/ferry-certs

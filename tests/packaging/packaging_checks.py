@@ -511,6 +511,106 @@ def check_compose_confinement(services, named, auth_volume, ca_volume, certs):
         v = volume_of(dep, r)
         if r.rstrip("/") == "" or v is None or v[0] not in named or v[2]:
             problem(f"deployer: allowed root {r!r} is not beneath a writable named volume")
+    check_compose_terraform(services, named, dep, flags, certs, certs_vols)
+    check_compose_declared_secrets(services, named, auth_volume, ca_volume, certs_vols, private)
+
+
+def check_compose_terraform(services, named, dep, flags, certs, certs_vols):
+    """The deployer's Terraform target: on, its state URL (with a password)
+    in a volume only `certs` writes and only the deployer reads."""
+    plan_dir = flags.get("--terraform-plan-dir")
+    if not plan_dir:
+        problem("deployer: no --terraform-plan-dir (the Terraform target is off)")
+    else:
+        v = volume_of(dep, plan_dir)
+        if v is None or v[0] not in named or v[2]:
+            problem(f"deployer: --terraform-plan-dir={plan_dir!r} is not beneath a writable named volume")
+    if "--terraform-state-url" in flags:
+        problem("deployer: the Terraform state URL (it holds a password) is on the command line")
+    url_file = flags.get("--terraform-state-url-file", "")
+    v = volume_of(dep, url_file) if url_file else None
+    if v is None or v[0] not in named or not v[2]:
+        problem(f"deployer: --terraform-state-url-file={url_file!r} is not in a named volume mounted read-only")
+        return
+    for n, s in services.items():
+        if n not in ("deployer", "certs") and any(src == v[0] for src, _, _ in service_volumes(s)):
+            problem(f"{n}: mounts the deployer's Terraform state URL volume {v[0]!r}")
+    made = (certs.get("environment") or {}).get("FERRY_DB_TERRAFORM_URL_DIR")
+    if made is None or certs_vols.get(v[0]) != made.rstrip("/") or url_file != made.rstrip("/") + "/state.url":
+        problem(f"deployer: `certs` does not make {url_file!r} (FERRY_DB_TERRAFORM_URL_DIR={made!r})")
+
+
+def check_compose_declared_secrets(services, named, auth_volume, ca_volume, certs_vols, private):
+    """The notifier's secrets of ferry.yaml subscriptions: their own volume,
+    never the one of the operator's subscriptions (anyone who can push names
+    them)."""
+    notifier = services.get("notifier") or {}
+    flags = flag_values(as_list(notifier.get("command")))
+    own = volume_of(notifier, flags.get("--secrets-dir", "/nonexistent"))
+    dd = flags.get("--declared-secrets-dir")
+    if not dd:
+        problem("notifier: no --declared-secrets-dir (secrets of declared subscriptions are refused)")
+        return
+    v = volume_of(notifier, dd)
+    if v is None or v[0] not in named or not v[2] or v[1] != dd.rstrip("/"):
+        problem(f"notifier: --declared-secrets-dir={dd!r} is not a whole named volume mounted read-only")
+    elif v[0] in (auth_volume, ca_volume) or (own is not None and v[0] == own[0]):
+        problem(f"notifier: --declared-secrets-dir shares the volume {v[0]!r} with other secrets")
+    elif certs_vols.get(v[0]) not in private:
+        problem("notifier: `certs` does not prepare the declared secrets volume (mode 0700, the services' user)")
+
+
+def check_terraform(objs, state_url):
+    """The deployer's Terraform target and the notifier's declared secrets as
+    values turn them on: flags, the state URL from a Secret by environment
+    only, plans and scratch copies on writable volumes, the declared secrets
+    a whole Secret mounted read-only apart from the notifier's own."""
+    by = {component_of(d): d for d in deployments(objs)}
+    dep, notifier = by.get("deployer"), by.get("notifier")
+    if dep is None or notifier is None:
+        problem("no deployer or notifier Deployment")
+        return
+    pod = dep["spec"]["template"]["spec"]
+    c = next(x for x in pod["containers"] if x["name"] == "deployer")
+    args = c.get("args") or []
+    flags = flag_values(args)
+    for f in ("--terraform-plan-dir", "--terraform-binary", "--terraform-scratch-dir", "--terraform-plans-in-database"):
+        if f not in flags:
+            problem(f"deployer: no {f}")
+    for f in ("--terraform-plan-dir", "--terraform-scratch-dir"):
+        if f in flags and writable_mount_beneath(pod, c, flags[f]) is None:
+            problem(f"deployer: {f}={flags[f]!r} is beneath no writable volume (the root filesystem is read-only)")
+    if any("state-url" in a or "postgresql://" in a for a in args):
+        problem("deployer: the Terraform state URL (it holds a password) is on the command line")
+    env = {e["name"]: e for e in c.get("env") or []}
+    url = env.get("FERRY_TERRAFORM_STATE_URL")
+    if state_url:
+        ref = ((url or {}).get("valueFrom") or {}).get("secretKeyRef") or {}
+        if ref.get("name") != "tf-state" or ref.get("key") != "terraform-state-url":
+            problem(f"deployer: FERRY_TERRAFORM_STATE_URL is not the Secret tf-state's terraform-state-url: {url}")
+    elif url is not None:
+        problem("deployer: FERRY_TERRAFORM_STATE_URL set without stateUrl.existingSecret")
+    for comp, d in by.items():
+        if comp != "deployer" and any(e.get("name") == "FERRY_TERRAFORM_STATE_URL"
+                                      for x in d["spec"]["template"]["spec"]["containers"] for e in x.get("env") or []):
+            problem(f"{comp}: has the Terraform state URL")
+    npod = notifier["spec"]["template"]["spec"]
+    nc = next(x for x in npod["containers"] if x["name"] == "notifier")
+    nflags = flag_values(nc.get("args") or [])
+    if not state_url:
+        return
+    dd = nflags.get("--declared-secrets-dir")
+    if not dd:
+        problem("notifier: no --declared-secrets-dir")
+        return
+    m = mount_at(nc, dd)
+    vol = volume_named(npod, m["name"]) if m else None
+    if m is None or not m.get("readOnly") or m.get("subPath") or not vol or "secret" not in vol:
+        problem(f"notifier: --declared-secrets-dir={dd!r} is not a whole Secret mounted read-only")
+    elif vol["secret"].get("secretName") != "declared":
+        problem(f"notifier: --declared-secrets-dir mounts {vol['secret'].get('secretName')!r}, not the Secret declared")
+    if nflags.get("--declared-secret-env-prefix") != "FERRY_SECRET_DECLARED_":
+        problem(f"notifier: --declared-secret-env-prefix={nflags.get('--declared-secret-env-prefix')!r}")
 
 
 # Flags naming a peer's address, and the component they must reach.
@@ -708,6 +808,7 @@ def main():
     p.add_argument("--workload-user")
     p.add_argument("--target-namespaces", default="")
     p.add_argument("--cluster-rules", action="store_true")
+    p.add_argument("--no-state-url", action="store_true")
     a = p.parse_args()
     text = sys.stdin.read()
     if a.check == "compose":
@@ -727,6 +828,8 @@ def main():
         elif a.check == "wiring":
             check_wiring(objs, a.namespace, a.release, [t for t in a.target_namespaces.split(",") if t],
                          a.cluster_rules)
+        elif a.check == "terraform":
+            check_terraform(objs, not a.no_state_url)
         elif a.check == "confinement":
             check_confinement(objs, a.key, a.trusted, a.witness, a.repo_secrets, a.workload_user, a.planner_secrets)
         else:

@@ -258,11 +258,41 @@ case "$case_name" in
       fail "an allowed root beneath no writable volume passed the check"
     fi
     ;;
+  helm_terraform_and_declared_secrets)
+    # Off by default: no Terraform flags, no state URL, no declared secrets.
+    rendered=$(render "${secure[@]}")
+    grep -q -- '--terraform-\|FERRY_TERRAFORM_STATE_URL\|--declared-secret' <<<"$rendered" &&
+      fail "Terraform or declared-secret settings without being asked for"
+    tf=(--set services.deployer.terraform.enabled=true --set services.deployer.terraform.stateUrl.existingSecret=tf-state
+        --set services.notifier.declaredSecrets.existingSecret=declared
+        --set services.notifier.declaredSecrets.envPrefix=FERRY_SECRET_DECLARED_)
+    render "${secure[@]}" "${tf[@]}" | "${check[@]}" terraform || fail "Terraform target and declared secrets"
+    # Without a state Secret: the target is on, environments bring their own backend.
+    render "${secure[@]}" --set services.deployer.terraform.enabled=true | "${check[@]}" terraform --no-state-url ||
+      fail "Terraform target without a state URL"
+    refused "declaredSecrets.existingSecret must be a Secret of its own" "${secure[@]}" \
+      --set services.notifier.secrets.existingSecret=same --set services.notifier.declaredSecrets.existingSecret=same
+    refused "binary" "${secure[@]}" --set services.deployer.terraform.binary=tofu
+    # The checker itself: a state URL on the command line fails it.
+    if render "${secure[@]}" "${tf[@]}" --set 'services.deployer.extraArgs={--terraform-state-url=postgresql://x:y@db/tf}' |
+         "${check[@]}" terraform 2>/dev/null; then
+      fail "the check passed a state URL on the command line"
+    fi
+    ;;
   compose)
     file="$root/compose/docker-compose.yml"
     if command -v docker-compose >/dev/null; then
       docker-compose -f "$file" config -q || fail "compose file does not validate"
       docker-compose -f "$file" config | "${check[@]}" compose || fail "compose certs service and dependencies"
+      # The checker itself: the declared subscriptions' secrets in the
+      # operator's secrets volume, and a state URL `certs` does not make.
+      if docker-compose -f "$file" config | sed 's|notifierdeclared|notifiersecrets|' | "${check[@]}" compose 2>/dev/null; then
+        fail "the compose check passed declared subscriptions reading the notifier's own secrets"
+      fi
+      if docker-compose -f "$file" config | sed 's|--terraform-state-url-file=/etc/ferry/terraform/|--terraform-state-url-file=/etc/ferry/db/|' |
+           "${check[@]}" compose 2>/dev/null; then
+        fail "the compose check passed a Terraform state URL file nobody makes"
+      fi
       docker-compose -f "$file" config | /usr/bin/python3 "$root/tests/packaging/db_roles_check.py" compose ||
         fail "compose database roles"
       # The checker itself: a service sharing the migrator's passfile fails it.
@@ -282,6 +312,7 @@ case "$case_name" in
     work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
     mkdir -p "$work/secrets" && echo kept >"$work/secrets/github-token"
     export FERRY_DB_DIR="$work/db" FERRY_DB_PASSFILES="planner=$work/pass/planner migrator=$work/pass/migrator"
+    export FERRY_DB_TERRAFORM_URL_DIR="$work/pass/terraform"
     PATH="$root/scripts:$PATH" FERRY_PRIVATE_DIRS="$work/secrets $work/witness" \
       "$root/compose/ferry-init" "$work/ca" "$work/out" audit planner deployer repo-watcher || fail "ferry-init"
     # Database passwords: 0600 in a 0700 folder, one passfile per role with its line only.
@@ -294,6 +325,11 @@ case "$case_name" in
       fail "the planner's passfile is not its one line"
     [[ $(stat -c %a "$work/pass/planner/pgpass") == 600 ]] || fail "pgpass is not mode 0600"
     grep -q ferry_planner "$work/pass/migrator/pgpass" && fail "the migrator's passfile holds the planner's password"
+    # The Terraform state URL: the state role's password, 0600, nothing else's.
+    [[ "$(cat "$work/pass/terraform/state.url")" == \
+       "postgresql://ferry_terraform:$(cat "$work/db/terraform.password")@postgres:5432/ferry_terraform?sslmode=disable" ]] ||
+      fail "state.url is not ferry_terraform's URL: $(sed 's/:[0-9a-f]*@/:...@/' "$work/pass/terraform/state.url")"
+    [[ $(stat -c %a "$work/pass/terraform/state.url") == 600 ]] || fail "state.url is not mode 0600"
     db_before=$(cat "$work/db/"*.password)
     [[ $(cat "$work/secrets/github-token") == kept ]] || fail "FERRY_PRIVATE_DIRS: contents not kept"
     out="$work/out"
