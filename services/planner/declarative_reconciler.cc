@@ -111,6 +111,9 @@ absl::StatusOr<std::set<std::string>> DeclarativeReconciler::Reconcile(const v1:
 
   ConfigChange change;
   std::set<std::string> changed_apps;
+  // Environments whose target changed (a Terraform variable, a root folder,
+  // a namespace): what their applications' plans hold changes with it.
+  std::set<std::string> retargeted_envs;
   auto record = [&](const std::string& kind, const std::string& id, v1::ObjectAction action) {
     v1::DeclarativeChange* c = response->add_changes();
     c->set_kind(kind);
@@ -139,6 +142,7 @@ absl::StatusOr<std::set<std::string>> DeclarativeReconciler::Reconcile(const v1:
       *e.mutable_create_time() = old->second.create_time();
       *e.mutable_update_time() = events_.Now();
       change.update_environments.push_back(e);
+      if (!MessageDifferencer::Equals(old->second.target(), e.target())) retargeted_envs.insert(e.id());
       record("Environment", e.id(), v1::OBJECT_ACTION_UPDATE);
       event(v1::AUDIT_ACTION_ENVIRONMENT_UPDATED, "environment " + e.id() + " updated", e.id(), false);
     } else {
@@ -169,6 +173,11 @@ absl::StatusOr<std::set<std::string>> DeclarativeReconciler::Reconcile(const v1:
       *a.mutable_update_time() = old->second.update_time();
       change.update_applications.push_back(a);
       record("Application", a.id(), v1::OBJECT_ACTION_NOOP);
+    }
+  }
+  for (const auto& [id, a] : new_apps) {
+    for (const std::string& env : a.environment_ids()) {
+      if (retargeted_envs.count(env)) changed_apps.insert(id);
     }
   }
   for (const auto& [id, a] : old_apps) {

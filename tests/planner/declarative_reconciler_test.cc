@@ -217,6 +217,39 @@ TEST_F(DeclarativeReconcilerTest, NotificationsChangeWithTheFileAsOneChangeAndPl
   EXPECT_EQ(store_.GetApplication("web")->notifications_size(), 0);
 }
 
+TEST_F(DeclarativeReconcilerTest, AnEnvironmentWhoseTargetChangedReplansItsApplicationsOnly) {
+  const std::string two_apps = std::string(kFerryYaml) + "  api:\n    path: apps/api\n    environments: [local]\n";
+  repo_.Commit("config", kRef, {{"ferry.yaml", {two_apps, ""}}});
+  ASSERT_TRUE(Apply().ok());
+  replanned_.clear();
+
+  // Only prod's target changes in the file: web (deployed there) is planned
+  // again, api (local only) is not. Before, nothing was planned until
+  // someone refreshed web by hand.
+  std::string moved = two_apps;
+  moved.replace(moved.find("/tmp/ferry-prod"), 15, "/tmp/ferry-prod2");
+  repo_.Commit("config", kRef, {{"ferry.yaml", {moved, ""}}});
+  auto r = Apply();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(Changes(*r), (std::vector<std::pair<std::string, v1::ObjectAction>>{
+                             {"Environment/local", v1::OBJECT_ACTION_NOOP},
+                             {"Environment/prod", v1::OBJECT_ACTION_UPDATE},
+                             {"Application/web", v1::OBJECT_ACTION_NOOP},
+                             {"Application/api", v1::OBJECT_ACTION_NOOP}}));
+  EXPECT_EQ(replanned_, (std::vector<std::set<std::string>>{{"web"}}));
+
+  // A change of how prod is approved plans nothing: the plans are the same.
+  replanned_.clear();
+  std::string approval = moved;
+  approval.replace(approval.find("approval: manual"), 16, "approval: auto");
+  approval.replace(approval.find("    promoteFrom: local\n"), 23, "");
+  repo_.Commit("config", kRef, {{"ferry.yaml", {approval, ""}}});
+  auto a = Apply();
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(store_.GetEnvironment("prod")->approval(), v1::APPROVAL_POLICY_AUTO);
+  EXPECT_TRUE(replanned_.empty());
+}
+
 TEST_F(DeclarativeReconcilerTest, ACommitTheSignaturePolicyRejectsIsRefusedAndNothingIsApplied) {
   v1::Revision bad = repo_.Commit("config", kRef, {{"ferry.yaml", {kFerryYaml, ""}}});
   repo_.Refuse(bad.sha(), "commit is not signed");
