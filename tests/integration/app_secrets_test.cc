@@ -38,6 +38,7 @@
 #include "ferry/v1/planner.grpc.pb.h"
 #include "ferry/v1/repo_watcher.grpc.pb.h"
 #include "tests/deployer/test_util.h"
+#include "tests/support/plain_suite.h"
 #include "tests/support/service_process.h"
 #include "tests/support/test_database.h"
 
@@ -180,36 +181,22 @@ class AppSecretsTest : public ::testing::Test {
   }
 
   void StartServices() {
-    std::map<std::string, int> port;
-    for (const char* s : {"audit", "repo-watcher", "planner", "deployer"}) port[s] = testing::FreePort();
-    auto addr = [&](const std::string& s) { return absl::StrCat("127.0.0.1:", port[s]); };
-    std::vector<std::string> common = {"--database-url=" + db_.url(), "--audit-address=" + addr("audit")};
-    auto start = [&](const std::string& svc, std::vector<std::string> extra) {
-      std::vector<std::string> args = common;
-      args.push_back("--grpc-address=" + addr(svc));
-      args.insert(args.end(), extra.begin(), extra.end());
-      auto p = ServiceProcess::Start("ferry-" + svc, args, absl::Seconds(60));
-      EXPECT_TRUE(p.ok()) << svc << ": " << p.status();
-      return p.ok() ? std::move(*p) : nullptr;
-    };
     // The deployer's variable source (inherited by the services started below).
     setenv("FERRY_SECRET_APP_TOKEN", Plaintexts().at("env").c_str(), 1);
-    audit_ = start("audit", {"--checkpoint-key-file=" + dir_ + "/checkpoint.pem"});
-    watcher_ = start("repo-watcher", {"--cache-dir=" + dir_ + "/cache"});
-    planner_ = start("planner", {"--repo-watcher-address=" + addr("repo-watcher"), "--deployer-address=" + addr("deployer")});
-    deployer_ = start("deployer", {"--planner-address=" + addr("planner"), "--repo-watcher-address=" + addr("repo-watcher"),
-                                   "--secrets-key-file=" + keys_ + "/deployer.key",
-                                   "--age-identity-file=" + keys_ + "/age.key",
-                                   "--secrets-dir=" + keys_ + "/secrets-dir", "--log-level=debug"});
+    testing::PlainSuiteFlags flags;
+    flags.deployer = {"--secrets-key-file=" + keys_ + "/deployer.key", "--age-identity-file=" + keys_ + "/age.key",
+                      "--secrets-dir=" + keys_ + "/secrets-dir", "--log-level=debug"};
+    bool started = testing::StartPlainServices(db_.url(), dir_, flags, &services_);
     unsetenv("FERRY_SECRET_APP_TOKEN");
-    ASSERT_TRUE(audit_ && watcher_ && planner_ && deployer_);
-    auto channel = [](const ServiceProcess& p) {
-      return grpc::CreateChannel(p.grpc_target(), grpc::InsecureChannelCredentials());
-    };
-    rw_ = v1::RepoWatcher::NewStub(channel(*watcher_));
-    pl_ = v1::Planner::NewStub(channel(*planner_));
-    dp_ = v1::Deployer::NewStub(channel(*deployer_));
-    au_ = v1::Audit::NewStub(channel(*audit_));
+    ASSERT_TRUE(started);
+    audit_ = services_.audit.get();
+    watcher_ = services_.repo_watcher.get();
+    planner_ = services_.planner.get();
+    deployer_ = services_.deployer.get();
+    rw_ = v1::RepoWatcher::NewStub(testing::PlainChannel(*watcher_));
+    pl_ = v1::Planner::NewStub(testing::PlainChannel(*planner_));
+    dp_ = v1::Deployer::NewStub(testing::PlainChannel(*deployer_));
+    au_ = v1::Audit::NewStub(testing::PlainChannel(*audit_));
   }
 
   void RegisterAndDeclare() {
@@ -352,7 +339,7 @@ class AppSecretsTest : public ::testing::Test {
       token = resp.next_page_token();
     } while (!token.empty());
     out["audit Query"] = events;
-    for (ServiceProcess* p : {audit_.get(), watcher_.get(), planner_.get(), deployer_.get()})
+    for (ServiceProcess* p : services_.All())
       out["log " + p->log_path()] = ReadFile(p->log_path());
     std::string dump;
     EXPECT_EQ(Run({"pg_dump", "--no-owner", db_.url()}, &dump), 0);
@@ -370,7 +357,8 @@ class AppSecretsTest : public ::testing::Test {
 
   testing::TestDatabase db_;
   std::string dir_, bare_, work_, root_, keys_, age_recipient_;
-  std::unique_ptr<ServiceProcess> audit_, watcher_, planner_, deployer_;
+  testing::PlainServices services_;
+  ServiceProcess *audit_ = nullptr, *watcher_ = nullptr, *planner_ = nullptr, *deployer_ = nullptr;
   std::unique_ptr<v1::RepoWatcher::Stub> rw_;
   std::unique_ptr<v1::Planner::Stub> pl_;
   std::unique_ptr<v1::Deployer::Stub> dp_;

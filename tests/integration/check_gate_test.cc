@@ -32,6 +32,7 @@
 #include "ferry/v1/repo_watcher.grpc.pb.h"
 #include "services/planner/grpc_check_source.h"
 #include "tests/repo-watcher/git_test_repo.h"
+#include "tests/support/plain_suite.h"
 #include "tests/support/service_process.h"
 #include "tests/support/test_database.h"
 
@@ -67,38 +68,23 @@ class CheckGateTest : public ::testing::Test {
   }
 
   void StartServices() {
-    std::map<std::string, int> port;
-    for (const char* s : {"audit", "repo-watcher", "planner", "deployer"}) port[s] = testing::FreePort();
-    auto addr = [&](const std::string& s) { return absl::StrCat("127.0.0.1:", port[s]); };
-    auto start = [&](const std::string& svc, std::vector<std::string> extra) {
-      std::vector<std::string> args = {"--database-url=" + db_.url(), "--audit-address=" + addr("audit"),
-                                       "--grpc-address=" + addr(svc)};
-      args.insert(args.end(), extra.begin(), extra.end());
-      auto p = ServiceProcess::Start("ferry-" + svc, args, absl::Seconds(60));
-      EXPECT_TRUE(p.ok()) << svc << ": " << p.status();
-      return p.ok() ? std::move(*p) : nullptr;
-    };
-    audit_ = start("audit", {"--checkpoint-key-file=" + dir_ + "/checkpoint.pem"});
-    std::vector<std::string> watcher_args = {"--cache-dir=" + dir_ + "/cache"};
+    testing::PlainSuiteFlags flags;
+    flags.start_deployer = false;
     if (webhook_port_ != 0) {
-      watcher_args.push_back(absl::StrCat("--webhook-address=127.0.0.1:", webhook_port_));
-      watcher_args.push_back("--secrets-dir=" + dir_);
+      flags.repo_watcher = {absl::StrCat("--webhook-address=127.0.0.1:", webhook_port_), "--secrets-dir=" + dir_};
     }
-    watcher_ = start("repo-watcher", watcher_args);
     // Held plans are re-evaluated on a timer only once an hour: what
     // releases or fails them below is the review event stream.
-    std::vector<std::string> planner_args = {"--repo-watcher-address=" + addr("repo-watcher"),
-                                             "--deployer-address=" + addr("deployer"), "--hold-check-interval=1h"};
-    planner_args.insert(planner_args.end(), planner_extra_.begin(), planner_extra_.end());
-    planner_ = start("planner", planner_args);
-    ASSERT_TRUE(audit_ && watcher_ && planner_);
-    auto channel = [](const ServiceProcess& p) {
-      return grpc::CreateChannel(p.grpc_target(), grpc::InsecureChannelCredentials());
-    };
-    watcher_channel_ = channel(*watcher_);
+    flags.planner = {"--hold-check-interval=1h"};
+    flags.planner.insert(flags.planner.end(), planner_extra_.begin(), planner_extra_.end());
+    ASSERT_TRUE(testing::StartPlainServices(db_.url(), dir_, flags, &services_));
+    audit_ = services_.audit.get();
+    watcher_ = services_.repo_watcher.get();
+    planner_ = services_.planner.get();
+    watcher_channel_ = testing::PlainChannel(*watcher_);
     rw_ = v1::RepoWatcher::NewStub(watcher_channel_);
-    pl_ = v1::Planner::NewStub(channel(*planner_));
-    au_ = v1::Audit::NewStub(channel(*audit_));
+    pl_ = v1::Planner::NewStub(testing::PlainChannel(*planner_));
+    au_ = v1::Audit::NewStub(testing::PlainChannel(*audit_));
   }
 
   void CreateRepository() {
@@ -218,7 +204,8 @@ class CheckGateTest : public ::testing::Test {
   testing::TestDatabase db_;
   std::string dir_, root_;
   std::unique_ptr<testing::GitTestRepo> repo_;
-  std::unique_ptr<ServiceProcess> audit_, watcher_, planner_;
+  testing::PlainServices services_;
+  ServiceProcess *audit_ = nullptr, *watcher_ = nullptr, *planner_ = nullptr;
   std::shared_ptr<grpc::Channel> watcher_channel_;
   std::unique_ptr<v1::RepoWatcher::Stub> rw_;
   std::unique_ptr<v1::Planner::Stub> pl_;

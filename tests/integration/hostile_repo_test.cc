@@ -28,6 +28,7 @@
 #include "ferry/v1/deployer.grpc.pb.h"
 #include "ferry/v1/planner.grpc.pb.h"
 #include "ferry/v1/repo_watcher.grpc.pb.h"
+#include "tests/support/plain_suite.h"
 #include "tests/support/service_process.h"
 #include "tests/support/test_database.h"
 
@@ -209,37 +210,21 @@ class HostileRepoTest : public ::testing::Test {
   }
 
   void StartServices() {
-    std::map<std::string, int> port;
-    for (const char* s : {"audit", "repo-watcher", "planner", "deployer"}) port[s] = testing::FreePort();
-    auto addr = [&](const std::string& s) { return absl::StrCat("127.0.0.1:", port[s]); };
-    std::vector<std::string> common = {"--database-url=" + db_.url(), "--audit-address=" + addr("audit")};
-    auto start = [&](const std::string& svc, std::vector<std::string> extra) {
-      std::vector<std::string> args = common;
-      args.push_back("--grpc-address=" + addr(svc));
-      args.insert(args.end(), extra.begin(), extra.end());
-      auto p = ServiceProcess::Start("ferry-" + svc, args, absl::Seconds(60));
-      EXPECT_TRUE(p.ok()) << svc << ": " << p.status();
-      return p.ok() ? std::move(*p) : nullptr;
-    };
     std::string tools = std::string(FERRY_SOURCE_DIR) + "/.tools/bin";
-    audit_ = start("audit", {"--checkpoint-key-file=" + dir_ + "/checkpoint.pem"});
-    watcher_ = start("repo-watcher", {"--cache-dir=" + dir_ + "/cache"});
-    // The deployer's port is known in advance, so the planner can dial it
-    // before it listens.
-    planner_ = start("planner", {"--repo-watcher-address=" + addr("repo-watcher"), "--deployer-address=" + addr("deployer"),
-                                 "--helm-path=" + tools + "/helm", "--kubectl-path=" + tools + "/kubectl"});
-    deployer_ = start("deployer", {"--planner-address=" + addr("planner"), "--repo-watcher-address=" + addr("repo-watcher")});
-    ASSERT_TRUE(audit_ && watcher_ && planner_ && deployer_);
-    auto channel = [](const ServiceProcess& p) {
-      return grpc::CreateChannel(p.grpc_target(), grpc::InsecureChannelCredentials());
-    };
-    rw_ = v1::RepoWatcher::NewStub(channel(*watcher_));
-    pl_ = v1::Planner::NewStub(channel(*planner_));
-    dp_ = v1::Deployer::NewStub(channel(*deployer_));
-    au_ = v1::Audit::NewStub(channel(*audit_));
+    testing::PlainSuiteFlags flags;
+    flags.planner = {"--helm-path=" + tools + "/helm", "--kubectl-path=" + tools + "/kubectl"};
+    ASSERT_TRUE(testing::StartPlainServices(db_.url(), dir_, flags, &services_));
+    audit_ = services_.audit.get();
+    watcher_ = services_.repo_watcher.get();
+    planner_ = services_.planner.get();
+    deployer_ = services_.deployer.get();
+    rw_ = v1::RepoWatcher::NewStub(testing::PlainChannel(*watcher_));
+    pl_ = v1::Planner::NewStub(testing::PlainChannel(*planner_));
+    dp_ = v1::Deployer::NewStub(testing::PlainChannel(*deployer_));
+    au_ = v1::Audit::NewStub(testing::PlainChannel(*audit_));
   }
 
-  std::vector<ServiceProcess*> Services() { return {audit_.get(), watcher_.get(), planner_.get(), deployer_.get()}; }
+  std::vector<ServiceProcess*> Services() { return services_.All(); }
 
   // The newest plan of `app` in `local`, if any.
   std::optional<v1::Plan> LatestPlan(const std::string& app) {
@@ -329,7 +314,7 @@ class HostileRepoTest : public ::testing::Test {
   // The planner's and deployer's log lines that mention `what`.
   std::string LogLinesAbout(const std::string& what) {
     std::string out;
-    for (ServiceProcess* p : {planner_.get(), deployer_.get()}) {
+    for (ServiceProcess* p : {planner_, deployer_}) {
       for (absl::string_view line : absl::StrSplit(p->Log(), '\n')) {
         if (absl::StrContains(line, absl::StrCat("\"", what, "\"")) || absl::StrContains(line, "/" + what + "/"))
           absl::StrAppend(&out, p->log_path(), ": ", line.substr(0, 600), "\n");
@@ -388,7 +373,8 @@ class HostileRepoTest : public ::testing::Test {
 
   testing::TestDatabase db_;
   std::string dir_, bare_, work_, root_;
-  std::unique_ptr<ServiceProcess> audit_, watcher_, planner_, deployer_;
+  testing::PlainServices services_;
+  ServiceProcess *audit_ = nullptr, *watcher_ = nullptr, *planner_ = nullptr, *deployer_ = nullptr;
   std::unique_ptr<v1::RepoWatcher::Stub> rw_;
   std::unique_ptr<v1::Planner::Stub> pl_;
   std::unique_ptr<v1::Deployer::Stub> dp_;

@@ -20,6 +20,7 @@
 #include "ferry/v1/repo_watcher.grpc.pb.h"
 #include "tests/repo-watcher/git_test_repo.h"
 #include "tests/repo-watcher/signing_keys.h"
+#include "tests/support/plain_suite.h"
 #include "tests/support/service_process.h"
 #include "tests/support/test_database.h"
 
@@ -44,30 +45,14 @@ class SignaturePolicyTest : public ::testing::Test {
   }
 
   void StartServices() {
-    std::map<std::string, int> port;
-    for (const char* s : {"audit", "repo-watcher", "planner", "deployer"}) port[s] = testing::FreePort();
-    auto addr = [&](const std::string& s) { return absl::StrCat("127.0.0.1:", port[s]); };
-    auto start = [&](const std::string& svc, std::vector<std::string> extra) {
-      std::vector<std::string> args = {"--database-url=" + db_.url(), "--audit-address=" + addr("audit"),
-                                       "--grpc-address=" + addr(svc)};
-      args.insert(args.end(), extra.begin(), extra.end());
-      auto p = ServiceProcess::Start("ferry-" + svc, args, absl::Seconds(60));
-      EXPECT_TRUE(p.ok()) << svc << ": " << p.status();
-      return p.ok() ? std::move(*p) : nullptr;
-    };
-    audit_ = start("audit", {"--checkpoint-key-file=" + dir_ + "/checkpoint.pem"});
-    watcher_ = start("repo-watcher", {"--cache-dir=" + dir_ + "/cache"});
-    planner_ = start("planner", {"--repo-watcher-address=" + addr("repo-watcher"),
-                                 "--deployer-address=" + addr("deployer")});
-    deployer_ = start("deployer", {"--planner-address=" + addr("planner"),
-                                   "--repo-watcher-address=" + addr("repo-watcher")});
-    ASSERT_TRUE(audit_ && watcher_ && planner_ && deployer_);
-    auto channel = [](const ServiceProcess& p) {
-      return grpc::CreateChannel(p.grpc_target(), grpc::InsecureChannelCredentials());
-    };
-    rw_ = v1::RepoWatcher::NewStub(channel(*watcher_));
-    pl_ = v1::Planner::NewStub(channel(*planner_));
-    au_ = v1::Audit::NewStub(channel(*audit_));
+    ASSERT_TRUE(testing::StartPlainServices(db_.url(), dir_, {}, &services_));
+    audit_ = services_.audit.get();
+    watcher_ = services_.repo_watcher.get();
+    planner_ = services_.planner.get();
+    deployer_ = services_.deployer.get();
+    rw_ = v1::RepoWatcher::NewStub(testing::PlainChannel(*watcher_));
+    pl_ = v1::Planner::NewStub(testing::PlainChannel(*planner_));
+    au_ = v1::Audit::NewStub(testing::PlainChannel(*audit_));
   }
 
   v1::RepositoryStatus Refresh() {
@@ -146,7 +131,8 @@ class SignaturePolicyTest : public ::testing::Test {
   std::string dir_, root_;
   std::unique_ptr<testing::GitTestRepo> repo_;
   testing::SshKey alice_;
-  std::unique_ptr<ServiceProcess> audit_, watcher_, planner_, deployer_;
+  testing::PlainServices services_;
+  ServiceProcess *audit_ = nullptr, *watcher_ = nullptr, *planner_ = nullptr, *deployer_ = nullptr;
   std::unique_ptr<v1::RepoWatcher::Stub> rw_;
   std::unique_ptr<v1::Planner::Stub> pl_;
   std::unique_ptr<v1::Audit::Stub> au_;
