@@ -32,6 +32,14 @@ struct Credentials {
   std::string known_hosts_file;
 };
 
+// Bounds of one fetch, against a remote that sends without end (a history
+// of garbage, millions of objects): past either the fetch stops, fails with
+// RESOURCE_EXHAUSTED, and keeps nothing of what it received. 0: unbounded.
+struct FetchLimits {
+  int64_t max_bytes = 0;    // bytes received (the pack as sent)
+  int64_t max_objects = 0;  // objects the pack holds (its header says so first)
+};
+
 struct Identity {
   std::string name;
   std::string email;

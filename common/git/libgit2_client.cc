@@ -26,7 +26,7 @@ absl::Status GitError(int code, const std::string& what, absl::StatusCode networ
   return absl::Status(network_code == absl::StatusCode::kInternal ? absl::StatusCode::kInternal : network_code, msg);
 }
 
-Libgit2Client::Libgit2Client() { EnsureLibgit2(); }
+Libgit2Client::Libgit2Client(FetchLimits limits) : limits_(limits) { EnsureLibgit2(); }
 
 absl::StatusOr<std::vector<RemoteRef>> Libgit2Client::ListRemoteRefs(const std::string& url,
                                                                      const Credentials& credentials) {
@@ -34,7 +34,7 @@ absl::StatusOr<std::vector<RemoteRef>> Libgit2Client::ListRemoteRefs(const std::
   int rc = git_remote_create_detached(&raw, url.c_str());
   RemoteHandle remote(raw);
   if (rc != 0) return GitError(rc, "ls-remote: bad remote URL", absl::StatusCode::kInvalidArgument);
-  CredentialPayload payload{&credentials, 0, url};
+  CredentialPayload payload{&credentials, 0, url, nullptr, ""};
   git_remote_callbacks callbacks = GIT_REMOTE_CALLBACKS_INIT;
   callbacks.credentials = AcquireCredential;
   callbacks.certificate_check = CheckCertificate;
@@ -118,7 +118,7 @@ absl::StatusOr<std::unique_ptr<Repository>> Libgit2Client::OpenMirror(const std:
     repo = InitMirror(dir, url);
     if (!repo.ok()) return repo.status();
   }
-  return std::unique_ptr<Repository>(new Libgit2Repository(std::move(*repo)));
+  return std::unique_ptr<Repository>(new Libgit2Repository(std::move(*repo), limits_));
 }
 
 absl::StatusOr<std::unique_ptr<Repository>> Libgit2Client::OpenExistingMirror(const std::string& dir,
@@ -126,7 +126,7 @@ absl::StatusOr<std::unique_ptr<Repository>> Libgit2Client::OpenExistingMirror(co
   if (!std::filesystem::exists(dir)) return absl::NotFoundError(absl::StrCat("no mirror at ", dir));
   absl::StatusOr<RepositoryHandle> repo = OpenExisting(dir, url);
   if (!repo.ok()) return absl::FailedPreconditionError(repo.status().message());
-  return std::unique_ptr<Repository>(new Libgit2Repository(std::move(*repo)));
+  return std::unique_ptr<Repository>(new Libgit2Repository(std::move(*repo), limits_));
 }
 
 }  // namespace ferry::git

@@ -8,13 +8,16 @@ namespace ferry::git {
 // git_remote_connect + git_remote_ls and never spawns git. Thread-safe.
 class Libgit2Client final : public Client {
  public:
-  Libgit2Client();
+  explicit Libgit2Client(FetchLimits limits = {});
   absl::StatusOr<std::vector<RemoteRef>> ListRemoteRefs(const std::string& url,
                                                         const Credentials& credentials) override;
   absl::StatusOr<std::unique_ptr<Repository>> OpenMirror(const std::string& dir, const std::string& url,
                                                          bool* rebuilt) override;
   absl::StatusOr<std::unique_ptr<Repository>> OpenExistingMirror(const std::string& dir,
                                                                  const std::string& url) override;
+
+ private:
+  const FetchLimits limits_;
 };
 
 }  // namespace ferry::git

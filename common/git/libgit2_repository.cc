@@ -78,6 +78,21 @@ int CheckCertificate(git_cert* cert, int valid, const char* host, void* payload)
   return GIT_ECERTIFICATE;
 }
 
+int CheckTransfer(const git_indexer_progress* stats, void* payload) {
+  auto* p = static_cast<CredentialPayload*>(payload);
+  if (p == nullptr || p->limits == nullptr || stats == nullptr) return 0;
+  if (p->limits->max_objects > 0 && static_cast<int64_t>(stats->total_objects) > p->limits->max_objects) {
+    p->exceeded = absl::StrCat("the remote's pack holds ", stats->total_objects, " objects, more than the ",
+                               p->limits->max_objects, " one fetch may bring (--max-fetch-objects)");
+  } else if (p->limits->max_bytes > 0 && static_cast<int64_t>(stats->received_bytes) > p->limits->max_bytes) {
+    p->exceeded = absl::StrCat("the remote sent more than the ", p->limits->max_bytes,
+                               " bytes one fetch may bring (--max-fetch-bytes)");
+  }
+  if (p->exceeded.empty()) return 0;
+  git_error_set_str(GIT_ERROR_NET, p->exceeded.c_str());
+  return -1;
+}
+
 absl::Status Libgit2Repository::Fetch(const std::string& url, const std::vector<std::string>& refspecs,
                                       const Credentials& credentials) {
   // Not git_remote_create_anonymous: it applies url.<base>.insteadOf from
@@ -98,15 +113,19 @@ absl::Status Libgit2Repository::Fetch(const std::string& url, const std::vector<
   specs.reserve(refspecs.size());
   for (const std::string& s : refspecs) specs.push_back(const_cast<char*>(s.c_str()));
   git_strarray array{specs.data(), specs.size()};
-  CredentialPayload payload{&credentials, 0, url};
+  CredentialPayload payload{&credentials, 0, url, &limits_, ""};
   git_fetch_options opts = GIT_FETCH_OPTIONS_INIT;
   opts.callbacks.credentials = AcquireCredential;
   opts.callbacks.certificate_check = CheckCertificate;
+  opts.callbacks.transfer_progress = CheckTransfer;
   opts.callbacks.payload = &payload;
   opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
   opts.update_fetchhead = 0;
   opts.prune = GIT_FETCH_NO_PRUNE;
   rc = git_remote_fetch(remote.get(), &array, &opts, nullptr);
+  if (rc != 0 && !payload.exceeded.empty()) {
+    return absl::ResourceExhaustedError(absl::StrCat("fetch stopped, nothing of it kept: ", payload.exceeded));
+  }
   if (rc != 0) return GitError(rc, "fetch", absl::StatusCode::kUnavailable);
   return absl::OkStatus();
 }

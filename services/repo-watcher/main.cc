@@ -89,6 +89,16 @@ int main(int argc, char** argv) {
   config::AddFlag(app, "--read-content-max-entries", content_limits.max_entries,
                   "most entries (files, symlinks, submodules) one ReadContent lists")
       ->check(CLI::Range(int64_t{1}, int64_t{100000000}));
+  // A repository that sends without end must not fill the cache's disk.
+  git::FetchLimits fetch_limits{.max_bytes = int64_t{4} << 30, .max_objects = 10'000'000};
+  config::AddFlag(app, "--max-fetch-bytes", fetch_limits.max_bytes,
+                  "most bytes one fetch may receive; past it the fetch stops, keeps nothing and fails "
+                  "(audited as FETCH_FAILED). 0: unbounded")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 50));
+  config::AddFlag(app, "--max-fetch-objects", fetch_limits.max_objects,
+                  "most objects one fetch may receive (the remote's pack says how many before sending them). "
+                  "0: unbounded")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
   secrets::SecretSourceOptions secret_options;
   config::AddFlag(app, "--secrets-dir", secret_options.secrets_dir,
                   "directory holding the files secret references may name (tokens, SSH keys, webhook secrets); "
@@ -146,7 +156,7 @@ int main(int argc, char** argv) {
                                            runner, {.max_batch_bytes = config.outbox_max_batch_bytes});
   RepoWatcherMetrics metrics(runner.registry());
   PostgresRepositoryStore store(infra->pool.get(), audit->store());
-  git::Libgit2Client git;
+  git::Libgit2Client git(fetch_limits);
   MirrorSet mirrors(&git, cache_dir);
   GpgmeSshSignatureVerifier verifier;
   RevisionNotifier notifier;

@@ -197,5 +197,65 @@ TEST_F(Libgit2ClientTest, FetchIgnoresInsteadOfRewrites) {
   EXPECT_TRUE((*mirror)->HasCommit(first_));
 }
 
+// Pack files in a mirror's object database (what a fetch kept).
+int PackFiles(const std::string& mirror) {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(mirror + "/objects/pack")) {
+    if (e.path().extension() == ".pack") ++n;
+  }
+  return n;
+}
+
+// Bytes that compress to themselves (a deflated pack cannot shrink them).
+std::string Incompressible(size_t n) {
+  std::string out(n, '\0');
+  uint64_t x = 0x9E3779B97F4A7C15ull;
+  for (char& c : out) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  return out;
+}
+
+TEST_F(Libgit2ClientTest, AFetchPastItsLimitsStopsKeepsNothingAndSaysWhichLimit) {
+  testing::GitHttpServer http(dir_);
+  ASSERT_TRUE(http.ok());
+  const std::string url = http.UrlFor("remote.git");
+  const std::string big = repo_->Commit({{"blob.bin", Incompressible(3 << 20)}}, "three MiB that do not compress");
+  repo_->Push("main");
+
+  // Bytes: a 3 MiB pack against a 1 MiB bound, over smart HTTP.
+  Libgit2Client bounded(FetchLimits{.max_bytes = 1 << 20, .max_objects = 0});
+  bool rebuilt = false;
+  auto mirror = bounded.OpenMirror(dir_ + "/mirror.git", url, &rebuilt);
+  ASSERT_TRUE(mirror.ok()) << mirror.status();
+  absl::Status s = (*mirror)->Fetch(url, {"+refs/heads/main:refs/heads/main"}, {});
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_NE(s.message().find("--max-fetch-bytes"), std::string::npos) << s;
+  EXPECT_FALSE((*mirror)->HasCommit(big));
+  EXPECT_FALSE((*mirror)->HasCommit(first_));
+  EXPECT_EQ(PackFiles(dir_ + "/mirror.git"), 0) << "the stopped fetch's pack was kept";
+
+  // Objects: the pack header (every object of two commits and a tag) against
+  // a bound of 3, over a plain path.
+  Libgit2Client few(FetchLimits{.max_bytes = 0, .max_objects = 3});
+  auto other = few.OpenMirror(dir_ + "/few.git", repo_->remote_path(), &rebuilt);
+  ASSERT_TRUE(other.ok()) << other.status();
+  s = (*other)->Fetch(repo_->remote_path(), {"+refs/heads/main:refs/heads/main"}, {});
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_NE(s.message().find("--max-fetch-objects"), std::string::npos) << s;
+  EXPECT_FALSE((*other)->HasCommit(first_));
+
+  // Within bounds the same mirror fetches everything.
+  Libgit2Client roomy(FetchLimits{.max_bytes = 8 << 20, .max_objects = 100});
+  auto again = roomy.OpenMirror(dir_ + "/mirror.git", url, &rebuilt);
+  ASSERT_TRUE(again.ok()) << again.status();
+  s = (*again)->Fetch(url, {"+refs/heads/main:refs/heads/main"}, {});
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_TRUE((*again)->HasCommit(big));
+}
+
 }  // namespace
 }  // namespace ferry::git

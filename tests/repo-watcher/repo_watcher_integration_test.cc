@@ -1175,6 +1175,37 @@ TEST_F(RepoWatcherTest, ReadContentLimitsAreTheServersAndCallersMayOnlyLowerThem
             "subdirectory");
 }
 
+// A repository that sends more than a fetch may bring (a hostile history
+// meant to fill the cache's disk) fails its check, names the flag, is
+// audited, and leaves the other repositories served.
+TEST_F(RepoWatcherTest, ARepositoryPastTheFetchLimitFailsAloneNamingTheFlag) {
+  std::string blob(2 << 20, '\0');
+  uint64_t x = 88172645463325252ull;
+  for (char& c : blob) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  repo_->Commit({{"apps/big/blob", blob}}, "two MiB that do not compress");
+  repo_->Push("main");
+  ASSERT_TRUE(svc_->Stop().ok());
+  StartWatcher({"--max-fetch-bytes=1048576"});
+  ASSERT_TRUE(Create(Spec("hostile", repo_->remote_path())).ok());
+  v1::RepositoryStatus status = Refresh("hostile");
+  EXPECT_NE(status.last_error().find("more than the 1048576 bytes one fetch may bring (--max-fetch-bytes)"),
+            std::string::npos)
+      << status.last_error();
+  EXPECT_EQ(CountEvents(v1::AUDIT_ACTION_FETCH_FAILED), 1);
+
+  GitTestRepo small(dir_ + "/small");
+  std::string c1 = small.Commit({{"apps/a/app.yaml", "kind: Process\n"}}, "c1");
+  small.Push("main");
+  ASSERT_TRUE(Create(Spec("small", small.remote_path())).ok());
+  status = Refresh("small");
+  EXPECT_TRUE(status.last_error().empty()) << status.last_error();
+}
+
 TEST_F(RepoWatcherTest, FailingRemoteIsReportedBackedOffAndAuditedOnce) {
   ASSERT_TRUE(Create(Spec("apps", dir_ + "/does-not-exist.git")).ok());
   v1::RepositoryStatus status = Refresh("apps");
