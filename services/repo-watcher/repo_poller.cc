@@ -21,6 +21,13 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
+// A commit can change more paths than fit in a message its readers accept
+// (gRPC's 4 MiB default: a generated tree of 100,000 files). Such a revision
+// says "every path changed" instead of listing them: the planner then checks
+// every application of the repository, which is what the commit needs, and
+// the revision stream keeps flowing.
+constexpr size_t kMaxChangedPathBytes = size_t{1} << 20;
+
 absl::BitGen& Rng() {
   thread_local absl::BitGen gen;
   return gen;
@@ -236,7 +243,13 @@ absl::Status RepoPoller::RecordMove(const v1::Repository& repo, git::Repository&
   } else {
     absl::StatusOr<std::vector<std::string>> paths = mirror.ChangedPaths(previous, sha);
     if (!paths.ok()) return paths.status();
-    for (const std::string& p : *paths) rev.add_changed_paths(text::SanitizeUtf8(p));
+    size_t bytes = 0;
+    for (const std::string& p : *paths) bytes += p.size() + 4;  // the string and its framing
+    if (bytes > kMaxChangedPathBytes) {
+      rev.set_all_paths_changed(true);
+    } else {
+      for (const std::string& p : *paths) rev.add_changed_paths(text::SanitizeUtf8(p));
+    }
     if (previous != sha) {
       absl::StatusOr<bool> ff = mirror.IsDescendantOf(sha, previous);
       if (!ff.ok()) return ff.status();

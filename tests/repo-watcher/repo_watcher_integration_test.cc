@@ -24,6 +24,7 @@
 #include <pqxx/pqxx>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/concurrency/mutex.h"
@@ -1066,6 +1067,41 @@ TEST_F(RepoWatcherTest, ReadContentStreamsFilesAndSymlinksWithinLimitsAndRejects
   }
   chunks.clear();
   EXPECT_EQ(read("no/such/dir", 0, &chunks).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+// A commit changing 60,000 paths of 100 bytes (6 MB of names) made a
+// revision larger than the 4 MiB a gRPC client accepts: the planner's
+// revision stream broke on it, reconnected at the same cursor and broke
+// again, and no later commit of any repository was ever planned. Such a
+// revision now says every path changed.
+TEST_F(RepoWatcherTest, ACommitChangingTooManyPathsToListSaysEveryPathChanged) {
+  repo_->Commit({{"apps/a/app.yaml", "kind: Process\n"}}, "c1");
+  repo_->Push("main");
+  ASSERT_TRUE(Create(Spec("apps", repo_->remote_path())).ok());
+  RevisionCollector watch(stub_.get(), "");
+  ASSERT_EQ(watch.WaitFor(1).size(), 1u);
+  // 60,000 index entries naming one blob (git update-index is far quicker
+  // than writing the files).
+  std::ofstream(dir_ + "/one-blob") << "x\n";
+  std::string blob = std::string(absl::StripAsciiWhitespace(repo_->Git({"hash-object", "-w", dir_ + "/one-blob"})));
+  {
+    std::ofstream index(dir_ + "/index-info");
+    for (int i = 0; i < 60000; ++i)
+      index << "100644 " << blob << "\tgenerated/" << std::string(80, 'd') << "/file-" << i << ".yaml\n";
+  }
+  testing::CommandResult added = testing::RunCommand(
+      {"sh", "-c", "git -C '" + repo_->work_path() + "' update-index --index-info <'" + dir_ + "/index-info'"});
+  ASSERT_EQ(added.exit_code, 0) << added.output;
+  repo_->Git({"commit", "-q", "-m", "generated"});
+  repo_->Push("main");
+  const std::string after = repo_->Commit({{"apps/a/app.yaml", "kind: Process 2\n"}}, "after");
+  repo_->Push("main");
+  Refresh("apps");
+  std::vector<v1::Revision> revs = watch.WaitFor(2);
+  ASSERT_EQ(revs.size(), 2u) << "the stream broke on the big revision";
+  EXPECT_EQ(revs[1].sha(), after) << "one poll sees the tip";
+  EXPECT_TRUE(revs[1].all_paths_changed());
+  EXPECT_EQ(revs[1].changed_paths_size(), 0);
 }
 
 // Git stores bytes: a commit message in Latin-1, a file name that is not
