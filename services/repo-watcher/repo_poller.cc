@@ -27,6 +27,16 @@ using google::protobuf::util::TimeUtil;
 // every application of the repository, which is what the commit needs, and
 // the revision stream keeps flowing.
 constexpr size_t kMaxChangedPathBytes = size_t{1} << 20;
+// A commit message may be any length in Git; a revision carries its first
+// 64 KiB (and says how much was cut), so one commit cannot make its revision
+// too large to send either.
+constexpr size_t kMaxMessageBytes = size_t{64} << 10;
+
+std::string BoundedMessage(const std::string& message) {
+  if (message.size() <= kMaxMessageBytes) return text::SanitizeUtf8(message);
+  return absl::StrCat(text::SanitizeUtf8(message.substr(0, kMaxMessageBytes)), "\n[Ferry: message cut, ",
+                      message.size() - kMaxMessageBytes, " more bytes]\n");
+}
 
 absl::BitGen& Rng() {
   thread_local absl::BitGen gen;
@@ -224,7 +234,7 @@ absl::Status RepoPoller::RecordMove(const v1::Repository& repo, git::Repository&
   // Commit messages and names may be in any encoding (Latin-1 is common in
   // old histories) and paths any bytes; a Revision is a proto3 message whose
   // strings must be UTF-8, or the planner cannot parse the revision stream.
-  rev.set_message(text::SanitizeUtf8(commit->message));
+  rev.set_message(BoundedMessage(commit->message));
   *rev.mutable_commit_time() = TimeUtil::SecondsToTimestamp(commit->committer.time_seconds);
   rev.set_signature_result(check.result);
   rev.set_signature_type(check.type);

@@ -6,6 +6,9 @@
 #include "services/repo-watcher/repository_spec.h"
 
 namespace ferry::repo_watcher {
+namespace {
+constexpr size_t kMaxPageBytes = size_t{3} << 20;
+}  // namespace
 
 absl::StatusOr<int64_t> ParseCursor(const std::string& cursor, const std::string& field) {
   if (cursor.empty()) return 0;
@@ -60,8 +63,18 @@ absl::StatusOr<v1::ListRevisionsResponse> RevisionFeed::List(const v1::ListRevis
   if (!revs.ok()) return revs.status();
   v1::ListRevisionsResponse out;
   int limit = q.limit - 1;
-  for (int i = 0; i < static_cast<int>(revs->size()) && i < limit; ++i) *out.add_revisions() = (*revs)[i];
-  if (static_cast<int>(revs->size()) > limit) out.set_next_page_token((*revs)[limit - 1].cursor());
+  // A page also ends at 3 MiB (at least one revision), below the 4 MiB a
+  // gRPC client accepts: revisions of commits with many changed paths are
+  // up to 1 MiB each.
+  size_t bytes = 0;
+  int i = 0;
+  for (; i < static_cast<int>(revs->size()) && i < limit; ++i) {
+    size_t size = (*revs)[i].ByteSizeLong();
+    if (i > 0 && bytes + size > kMaxPageBytes) break;
+    bytes += size;
+    *out.add_revisions() = (*revs)[i];
+  }
+  if (i < static_cast<int>(revs->size())) out.set_next_page_token((*revs)[i - 1].cursor());
   return out;
 }
 

@@ -1074,27 +1074,38 @@ TEST_F(RepoWatcherTest, ReadContentStreamsFilesAndSymlinksWithinLimitsAndRejects
 // revision stream broke on it, reconnected at the same cursor and broke
 // again, and no later commit of any repository was ever planned. Such a
 // revision now says every path changed.
+// Commits `n` new files of 100-byte paths under `prefix` that all name one
+// blob (git update-index is far quicker than writing the files).
+void CommitGeneratedPaths(GitTestRepo& repo, const std::string& scratch, const std::string& prefix, int n,
+                          const std::string& message) {
+  std::ofstream(scratch + "/one-blob") << "x\n";
+  std::string blob = std::string(absl::StripAsciiWhitespace(repo.Git({"hash-object", "-w", scratch + "/one-blob"})));
+  {
+    std::ofstream index(scratch + "/index-info");
+    for (int i = 0; i < n; ++i)
+      index << "100644 " << blob << "\t" << prefix << "/" << std::string(80, 'd') << "/file-" << i << ".yaml\n";
+  }
+  testing::CommandResult added = testing::RunCommand(
+      {"sh", "-c", "git -C '" + repo.work_path() + "' update-index --index-info <'" + scratch + "/index-info'"});
+  ASSERT_EQ(added.exit_code, 0) << added.output;
+  repo.Git({"commit", "-q", "-m", message});
+}
+
 TEST_F(RepoWatcherTest, ACommitChangingTooManyPathsToListSaysEveryPathChanged) {
   repo_->Commit({{"apps/a/app.yaml", "kind: Process\n"}}, "c1");
   repo_->Push("main");
   ASSERT_TRUE(Create(Spec("apps", repo_->remote_path())).ok());
   RevisionCollector watch(stub_.get(), "");
   ASSERT_EQ(watch.WaitFor(1).size(), 1u);
-  // 60,000 index entries naming one blob (git update-index is far quicker
-  // than writing the files).
-  std::ofstream(dir_ + "/one-blob") << "x\n";
-  std::string blob = std::string(absl::StripAsciiWhitespace(repo_->Git({"hash-object", "-w", dir_ + "/one-blob"})));
-  {
-    std::ofstream index(dir_ + "/index-info");
-    for (int i = 0; i < 60000; ++i)
-      index << "100644 " << blob << "\tgenerated/" << std::string(80, 'd') << "/file-" << i << ".yaml\n";
-  }
-  testing::CommandResult added = testing::RunCommand(
-      {"sh", "-c", "git -C '" + repo_->work_path() + "' update-index --index-info <'" + dir_ + "/index-info'"});
-  ASSERT_EQ(added.exit_code, 0) << added.output;
-  repo_->Git({"commit", "-q", "-m", "generated"});
+  CommitGeneratedPaths(*repo_, dir_, "generated", 60000, "generated");
   repo_->Push("main");
-  const std::string after = repo_->Commit({{"apps/a/app.yaml", "kind: Process 2\n"}}, "after");
+  // And a commit message of 200 KiB, which Git allows too (given as a file:
+  // it is longer than one argument may be).
+  std::ofstream(repo_->work_path() + "/apps/a/app.yaml") << "kind: Process 2\n";
+  std::ofstream(dir_ + "/long-message") << std::string(200 << 10, 'm');
+  repo_->Git({"add", "apps/a/app.yaml"});
+  repo_->Git({"commit", "-q", "-F", dir_ + "/long-message"});
+  const std::string after = std::string(absl::StripAsciiWhitespace(repo_->Git({"rev-parse", "HEAD"})));
   repo_->Push("main");
   Refresh("apps");
   std::vector<v1::Revision> revs = watch.WaitFor(2);
@@ -1102,6 +1113,44 @@ TEST_F(RepoWatcherTest, ACommitChangingTooManyPathsToListSaysEveryPathChanged) {
   EXPECT_EQ(revs[1].sha(), after) << "one poll sees the tip";
   EXPECT_TRUE(revs[1].all_paths_changed());
   EXPECT_EQ(revs[1].changed_paths_size(), 0);
+  EXPECT_LT(revs[1].message().size(), 70u << 10);
+  EXPECT_NE(revs[1].message().find("[Ferry: message cut, 139265 more bytes]"), std::string::npos);
+}
+
+// Revisions of up to 1 MiB each (changed paths) came 1,000 to a
+// ListRevisions page, which passed the 4 MiB a client accepts after four.
+// A page now ends at 3 MiB and the next page token carries on.
+TEST_F(RepoWatcherTest, ListRevisionsPagesStayUnderTheMessageLimit) {
+  repo_->Commit({{"apps/a/app.yaml", "kind: Process\n"}}, "c1");
+  repo_->Push("main");
+  ASSERT_TRUE(Create(Spec("apps", repo_->remote_path())).ok());
+  Refresh("apps");
+  for (int c = 0; c < 5; ++c) {  // five revisions of 9,000 changed paths (~0.9 MiB) each
+    CommitGeneratedPaths(*repo_, dir_, absl::StrCat("gen", c), 9000, absl::StrCat("gen ", c));
+    repo_->Push("main");
+    Refresh("apps");
+  }
+  std::vector<v1::Revision> all;
+  std::string token;
+  int pages = 0;
+  do {
+    grpc::ClientContext ctx;
+    v1::ListRevisionsRequest req;
+    req.set_repository_id("apps");
+    req.set_order(v1::SORT_ORDER_ASCENDING);
+    req.set_page_size(1000);
+    req.set_page_token(token);
+    v1::ListRevisionsResponse resp;
+    grpc::Status s = stub_->ListRevisions(&ctx, req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_LT(resp.ByteSizeLong(), size_t{4} << 20);
+    all.insert(all.end(), resp.revisions().begin(), resp.revisions().end());
+    token = resp.next_page_token();
+    ++pages;
+  } while (!token.empty() && pages < 10);
+  ASSERT_EQ(all.size(), 6u);
+  EXPECT_GE(pages, 2);
+  for (int c = 1; c < 6; ++c) EXPECT_EQ(all[c].changed_paths_size(), 9000) << c;
 }
 
 // Git stores bytes: a commit message in Latin-1, a file name that is not
