@@ -144,9 +144,23 @@ namespace {
 struct StreamState {
   const std::function<bool(std::string_view)>* on_line;
   const std::atomic<bool>* stop;
+  const std::function<void()>* on_open;
+  CURL* curl;
   std::string pending;
   bool ended = false;  // on_line asked to end.
 };
+
+// The blank line ending a response's headers: a 200 opens the stream.
+size_t StreamHeader(char* data, size_t size, size_t n, void* out) {
+  StreamState* st = static_cast<StreamState*>(out);
+  std::string_view line(data, size * n);
+  if ((line == "\r\n" || line == "\n") && *st->on_open) {
+    long code = 0;
+    curl_easy_getinfo(st->curl, CURLINFO_RESPONSE_CODE, &code);
+    if (code == 200) (*st->on_open)();
+  }
+  return size * n;
+}
 
 size_t StreamWrite(char* data, size_t size, size_t n, void* out) {
   StreamState* st = static_cast<StreamState*>(out);
@@ -173,13 +187,16 @@ int StreamProgress(void* p, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 }  // namespace
 
 absl::StatusOr<long> KubeClient::Stream(const std::string& path, const std::function<bool(std::string_view)>& on_line,
-                                        const std::atomic<bool>& stop, absl::Duration timeout) {
+                                        const std::atomic<bool>& stop, absl::Duration timeout,
+                                        const std::function<void()>& on_open) {
   CURL* curl = curl_easy_init();  // Its own handle: a watch holds its connection.
   if (curl == nullptr) return absl::ResourceExhaustedError("curl_easy_init failed");
-  StreamState st{&on_line, &stop, "", false};
+  StreamState st{&on_line, &stop, &on_open, curl, "", false};
   struct curl_slist* headers = Setup(curl, "GET", path, timeout);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &StreamWrite);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &st);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &StreamHeader);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &st);
   curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &StreamProgress);
   curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &st);
   curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);

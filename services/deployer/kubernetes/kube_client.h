@@ -43,10 +43,12 @@ class KubeClient {
   // A streaming GET (a watch): `on_line` gets each newline-terminated line of
   // the body as it arrives and returns false to end the stream early. Ends
   // when the server closes the response, `on_line` says so, `stop` becomes
-  // true (looked at at least once a second) or after `timeout`. Returns the
-  // HTTP status; a transport failure is UNAVAILABLE.
+  // true (looked at at least once a second) or after `timeout`. `on_open`
+  // (when set) is called once the server answered 200, before the first
+  // line. Returns the HTTP status; a transport failure is UNAVAILABLE.
   absl::StatusOr<long> Stream(const std::string& path, const std::function<bool(std::string_view)>& on_line,
-                              const std::atomic<bool>& stop, absl::Duration timeout);
+                              const std::atomic<bool>& stop, absl::Duration timeout,
+                              const std::function<void()>& on_open = nullptr);
 
   // GET requests made through Request so far (tests: what a watch saved).
   int64_t get_count() const { return get_count_.load(); }
