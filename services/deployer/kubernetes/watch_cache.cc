@@ -190,8 +190,14 @@ std::string WatchCache::ListOnce(Watch* w) {
         before.erase(it);
       }
     }
-    if (compare) {
-      for (const auto& [name, object] : before) mark(object);  // Vanished (deleted, or its label removed).
+    std::optional<uint64_t> list_n = VersionNumber(version);
+    for (auto& [name, object] : before) {
+      std::optional<uint64_t> n = VersionNumber(MetaStr(object, "resourceVersion"));
+      if (list_n && n && *n > *list_n) {
+        w->objects[name] = std::move(object);  // Ferry's write (Put) after the list was read: still there.
+      } else if (compare) {
+        mark(object);  // Vanished (deleted, or its label removed).
+      }
     }
     w->fresh = true;
     w->listed = true;
