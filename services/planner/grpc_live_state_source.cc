@@ -2,6 +2,11 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
 #include "absl/time/clock.h"
 #include "common/status/grpc_status.h"
 
@@ -43,21 +48,66 @@ absl::StatusOr<v1::LiveState> GrpcLiveStateSource::Observe(const std::string& ap
   // Terraform: terraform plan where the state and secrets are): the others
   // get the identities alone.
   // Whole manifests up to kDesiredBytes per request (every page resends
-  // them, and the deployer takes messages of 4 MiB); past it, identities,
-  // whose diffs are then made without the dry run.
+  // them, and the deployer takes messages of 4 MiB). Past it, a Kubernetes
+  // application is observed again per further chunk (its observation reads
+  // the watch cache; each dry run is one PATCH); Ansible and Terraform send
+  // identities, whose diffs are then made without the dry run (another
+  // observation there would run their checks again).
   const bool whole = target.kind() == v1::TARGET_KIND_KUBERNETES || target.kind() == v1::TARGET_KIND_ANSIBLE ||
                      target.kind() == v1::TARGET_KIND_TERRAFORM;
-  size_t whole_bytes = 0;
+  const bool chunked = target.kind() == v1::TARGET_KIND_KUBERNETES;
+  std::vector<std::vector<const v1::Manifest*>> chunks(1);  // [0]: the first request's, in `request`.
+  size_t first_bytes = 0, chunk_bytes = 0;
   for (const auto& m : desired) {
     size_t size = m.ByteSizeLong();
-    if (whole && whole_bytes + size <= kDesiredBytes) {
-      whole_bytes += size;
+    if (whole && first_bytes + size <= kDesiredBytes) {
+      first_bytes += size;
       *request.add_desired() = m;
-    } else {
-      *request.add_objects() = m.object();
+      continue;
+    }
+    *request.add_objects() = m.object();
+    if (!chunked || size > kDesiredBytes) continue;  // Diffed without the dry run.
+    if (chunks.size() == 1 || chunk_bytes + size > kDesiredBytes) {
+      chunks.emplace_back();
+      chunk_bytes = 0;
+    }
+    chunks.back().push_back(&m);
+    chunk_bytes += size;
+  }
+  absl::StatusOr<v1::LiveState> state = ObservePages(request, desired.size());
+  if (!state.ok()) return state;
+  // The further chunks: their objects' dry runs into the first observation.
+  for (size_t c = 1; c < chunks.size(); ++c) {
+    if (chunks[c].empty()) continue;
+    v1::ObserveLiveStateRequest more;
+    more.set_application_id(application_id);
+    more.set_environment_id(environment_id);
+    *more.mutable_target() = target;
+    std::set<std::string> wanted;
+    for (const v1::Manifest* m : chunks[c]) {
+      wanted.insert(m->object().SerializeAsString());
+      *more.add_desired() = *m;
+    }
+    absl::StatusOr<v1::LiveState> extra = ObservePages(std::move(more), desired.size());
+    if (!extra.ok()) return extra.status();
+    std::map<std::string, const v1::LiveObject*> found;
+    for (const v1::LiveObject& o : extra->objects()) {
+      std::string key = o.object().SerializeAsString();
+      if (wanted.count(key) > 0) found[key] = &o;
+    }
+    for (v1::LiveObject& o : *state->mutable_objects()) {
+      auto it = found.find(o.object().SerializeAsString());
+      if (it == found.end()) continue;
+      o.set_dry_run_json(it->second->dry_run_json());
+      o.set_conflict(it->second->conflict());
+      o.set_dry_run_error(it->second->dry_run_error());
     }
   }
-  const size_t objects = desired.size();
+  return state;
+}
+
+absl::StatusOr<v1::LiveState> GrpcLiveStateSource::ObservePages(v1::ObserveLiveStateRequest request,
+                                                                size_t objects) {
   // The deployer pages the objects (each page bounded by bytes); the pages
   // together are the application's live state.
   v1::LiveState state;

@@ -10,7 +10,12 @@
 
 namespace ferry::planner {
 
-// LiveStateSource over ferry.v1.Deployer/ObserveLiveState. Thread-safe.
+// LiveStateSource over ferry.v1.Deployer/ObserveLiveState. The desired
+// manifests travel whole (for the deployer's dry run) up to 2 MiB per
+// request; a Kubernetes application past that is observed once more per
+// further 2 MiB of manifests, each time with the next ones whole, and each
+// object's dry run taken from the request that carried it (so big
+// applications diff like the cluster will too). Thread-safe.
 class GrpcLiveStateSource final : public LiveStateSource {
  public:
   explicit GrpcLiveStateSource(std::shared_ptr<grpc::Channel> channel, absl::Duration timeout = absl::Seconds(30));
@@ -19,6 +24,9 @@ class GrpcLiveStateSource final : public LiveStateSource {
                                         const std::vector<v1::Manifest>& desired) override;
 
  private:
+  // One observation, all its pages merged.
+  absl::StatusOr<v1::LiveState> ObservePages(v1::ObserveLiveStateRequest request, size_t objects);
+
   std::unique_ptr<v1::Deployer::Stub> stub_;
   const absl::Duration timeout_;
 };

@@ -32,6 +32,7 @@ KubeFixture Load() {
   f.ca_file = f.state_dir + "/ca.crt";
   f.client_cert_file = f.state_dir + "/admin.crt";
   f.client_key_file = f.state_dir + "/admin.key";
+  f.etcd = ReadLine(f.state_dir + "/etcd");
   if (f.server.empty() || !std::filesystem::exists(f.kubeconfig)) {
     std::cerr << "no test kube-apiserver: " << f.state_dir
               << "/server or /kubeconfig is missing. Run through ctest (the kube fixture starts one; the "

@@ -17,6 +17,7 @@ struct KubeFixture {
   std::string ca_file;           // PEM CA of the server's (and the clients') certificates
   std::string client_cert_file;  // PEM admin client certificate (group system:masters)
   std::string client_key_file;   // PEM key of client_cert_file
+  std::string etcd;              // http://127.0.0.1:<port>, etcd's client URL (its v3 HTTP gateway)
 };
 
 // Reads the running fixture's files; aborts the test binary with a clear

@@ -44,12 +44,15 @@ std::string ReadToken(const KubeCredentials& c) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<KubeClient>> KubeClient::Create(KubeCredentials credentials) {
+absl::StatusOr<std::unique_ptr<KubeClient>> KubeClient::Create(KubeCredentials credentials, const Clock* clock) {
   InitCurlOnce();
   if (credentials.server.rfind("https://", 0) != 0) {
     return absl::InvalidArgumentError(absl::StrCat("server \"", credentials.server, "\" is not https://"));
   }
-  return std::unique_ptr<KubeClient>(new KubeClient(std::move(credentials)));
+  std::unique_ptr<KubeClient> client(new KubeClient(std::move(credentials)));
+  const KubeCredentials& c = client->credentials_;
+  if (c.exec) client->exec_ = std::make_unique<ExecCredentialSource>(*c.exec, c.server, c.ca_pem, clock);
+  return client;
 }
 
 KubeClient::~KubeClient() {
@@ -80,10 +83,18 @@ void KubeClient::ReturnHandle(void* handle) {
   }
 }
 
-struct curl_slist* KubeClient::Setup(void* handle, const std::string& method, const std::string& path,
-                                     absl::Duration timeout) {
+absl::StatusOr<struct curl_slist*> KubeClient::Setup(void* handle, const std::string& method, const std::string& path,
+                                                     absl::Duration timeout,
+                                                     std::shared_ptr<const ExecCredential>* used) {
   CURL* curl = static_cast<CURL*>(handle);
   const KubeCredentials& c = credentials_;
+  std::string token = ReadToken(c);
+  if (exec_ != nullptr) {
+    absl::StatusOr<std::shared_ptr<const ExecCredential>> cred = exec_->Get();
+    if (!cred.ok()) return cred.status();
+    *used = *cred;
+    token = (*cred)->token;
+  }
   std::string url = c.server + path;
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());  // curl copies the string.
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https");
@@ -100,9 +111,14 @@ struct curl_slist* KubeClient::Setup(void* handle, const std::string& method, co
     SetBlob(curl, CURLOPT_SSLKEY_BLOB, c.client_key_pem);
     curl_easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM");
   }
+  if (*used != nullptr && !(*used)->client_cert_pem.empty()) {
+    SetBlob(curl, CURLOPT_SSLCERT_BLOB, (*used)->client_cert_pem);
+    curl_easy_setopt(curl, CURLOPT_SSLCERTTYPE, "PEM");
+    SetBlob(curl, CURLOPT_SSLKEY_BLOB, (*used)->client_key_pem);
+    curl_easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM");
+  }
   struct curl_slist* headers = nullptr;
   headers = curl_slist_append(headers, "Accept: application/json");
-  std::string token = ReadToken(c);
   if (!token.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
   return headers;
 }
@@ -111,11 +127,33 @@ absl::StatusOr<KubeResponse> KubeClient::Request(const std::string& method, cons
                                                  const std::string& body, const std::string& content_type,
                                                  absl::Duration timeout) {
   if (method == "GET") get_count_.fetch_add(1);
+  std::shared_ptr<const ExecCredential> used;
+  absl::StatusOr<KubeResponse> r = RequestOnce(method, path, body, content_type, timeout, &used);
+  if (r.ok() && r->code == 401 && used != nullptr) {
+    // The plugin's credential was refused (revoked, rotated, expired early):
+    // run it again and repeat the request once.
+    exec_->Invalidate(used);
+    used = nullptr;
+    r = RequestOnce(method, path, body, content_type, timeout, &used);
+    if (r.ok() && r->code == 401 && used != nullptr) exec_->Invalidate(used);
+  }
+  return r;
+}
+
+absl::StatusOr<KubeResponse> KubeClient::RequestOnce(const std::string& method, const std::string& path,
+                                                     const std::string& body, const std::string& content_type,
+                                                     absl::Duration timeout,
+                                                     std::shared_ptr<const ExecCredential>* used) {
   CURL* curl = static_cast<CURL*>(TakeHandle());
   if (curl == nullptr) return absl::ResourceExhaustedError("curl_easy_init failed");
   curl_easy_reset(curl);  // Keeps the connection cache; clears the options.
   KubeResponse response;
-  struct curl_slist* headers = Setup(curl, method, path, timeout);
+  absl::StatusOr<struct curl_slist*> setup = Setup(curl, method, path, timeout, used);
+  if (!setup.ok()) {
+    ReturnHandle(curl);
+    return setup.status();
+  }
+  struct curl_slist* headers = *setup;
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &Collect);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
   std::string type_header = "Content-Type: " + content_type;
@@ -144,9 +182,23 @@ namespace {
 struct StreamState {
   const std::function<bool(std::string_view)>* on_line;
   const std::atomic<bool>* stop;
+  const std::function<void()>* on_open;
+  CURL* curl;
   std::string pending;
   bool ended = false;  // on_line asked to end.
 };
+
+// The blank line ending a response's headers: a 200 opens the stream.
+size_t StreamHeader(char* data, size_t size, size_t n, void* out) {
+  StreamState* st = static_cast<StreamState*>(out);
+  std::string_view line(data, size * n);
+  if ((line == "\r\n" || line == "\n") && *st->on_open) {
+    long code = 0;
+    curl_easy_getinfo(st->curl, CURLINFO_RESPONSE_CODE, &code);
+    if (code == 200) (*st->on_open)();
+  }
+  return size * n;
+}
 
 size_t StreamWrite(char* data, size_t size, size_t n, void* out) {
   StreamState* st = static_cast<StreamState*>(out);
@@ -173,13 +225,22 @@ int StreamProgress(void* p, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 }  // namespace
 
 absl::StatusOr<long> KubeClient::Stream(const std::string& path, const std::function<bool(std::string_view)>& on_line,
-                                        const std::atomic<bool>& stop, absl::Duration timeout) {
+                                        const std::atomic<bool>& stop, absl::Duration timeout,
+                                        const std::function<void()>& on_open) {
   CURL* curl = curl_easy_init();  // Its own handle: a watch holds its connection.
   if (curl == nullptr) return absl::ResourceExhaustedError("curl_easy_init failed");
-  StreamState st{&on_line, &stop, "", false};
-  struct curl_slist* headers = Setup(curl, "GET", path, timeout);
+  StreamState st{&on_line, &stop, &on_open, curl, "", false};
+  std::shared_ptr<const ExecCredential> used;
+  absl::StatusOr<struct curl_slist*> setup = Setup(curl, "GET", path, timeout, &used);
+  if (!setup.ok()) {
+    curl_easy_cleanup(curl);
+    return setup.status();
+  }
+  struct curl_slist* headers = *setup;
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &StreamWrite);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &st);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, &StreamHeader);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &st);
   curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, &StreamProgress);
   curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &st);
   curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
@@ -189,6 +250,7 @@ absl::StatusOr<long> KubeClient::Stream(const std::string& path, const std::func
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
+  if (code == 401 && used != nullptr) exec_->Invalidate(used);  // The watch's next request runs the plugin.
   if (rc == CURLE_OK || st.ended || stop.load()) return code;
   if (rc == CURLE_OPERATION_TIMEDOUT && code == 200) return code;  // A watch's natural end.
   return absl::UnavailableError(

@@ -58,6 +58,45 @@ absl::StatusOr<std::string> DataOrFile(const YAML::Node& map, const std::string&
   return pem;
 }
 
+// users.<name>.exec: a client.authentication.k8s.io/v1 or v1beta1 plugin.
+absl::StatusOr<ExecPlugin> ReadExec(const YAML::Node& e, const std::string& user, const std::string& dir,
+                                    const std::string& where) {
+  if (!e.IsMap()) return absl::InvalidArgumentError(where + ": is not a mapping");
+  ExecPlugin p;
+  p.user = user;
+  p.api_version = Scalar(e, "apiVersion");
+  if (p.api_version != "client.authentication.k8s.io/v1" && p.api_version != "client.authentication.k8s.io/v1beta1") {
+    return absl::InvalidArgumentError(absl::StrCat(where, ".apiVersion: \"", p.api_version,
+                                                   "\" is not client.authentication.k8s.io/v1 or v1beta1"));
+  }
+  p.command = Scalar(e, "command");
+  if (p.command.empty()) return absl::InvalidArgumentError(where + ".command: is missing");
+  if (p.command.find('/') != std::string::npos) p.command = Resolve(dir, p.command);  // As kubectl does.
+  if (e["args"]) {
+    if (!e["args"].IsSequence()) return absl::InvalidArgumentError(where + ".args: is not a list");
+    for (const YAML::Node& a : e["args"]) {
+      if (!a.IsScalar()) return absl::InvalidArgumentError(where + ".args: holds a non-string");
+      p.args.push_back(a.Scalar());
+    }
+  }
+  if (e["env"] && !e["env"].IsNull()) {
+    if (!e["env"].IsSequence()) return absl::InvalidArgumentError(where + ".env: is not a list");
+    for (const YAML::Node& v : e["env"]) {
+      std::string name = Scalar(v, "name");
+      if (name.empty() || name.find('=') != std::string::npos) {
+        return absl::InvalidArgumentError(where + ".env: an entry without a valid name");
+      }
+      p.env.push_back(absl::StrCat(name, "=", Scalar(v, "value")));
+    }
+  }
+  if (Scalar(e, "interactiveMode") == "Always") {
+    return absl::InvalidArgumentError(
+        where + ".interactiveMode: Always is refused (the deployer runs plugins without a terminal)");
+  }
+  p.provide_cluster_info = Scalar(e, "provideClusterInfo") == "true";
+  return p;
+}
+
 absl::Status CheckServer(const std::string& server, const std::string& where) {
   if (!absl::StartsWith(server, "https://")) {
     return absl::InvalidArgumentError(
@@ -115,9 +154,10 @@ absl::StatusOr<KubeCredentials> LoadKubeconfig(const std::string& path, const st
         return absl::InvalidArgumentError(
             absl::StrCat(where, ": context \"", context_name, "\" names user \"", user_name, "\", which is not defined"));
       }
-      if (user["exec"] || user["auth-provider"]) {
+      if (user["auth-provider"]) {
         return absl::InvalidArgumentError(absl::StrCat(
-            uw, ": exec and auth-provider credential plugins are not supported; use a client certificate or a token"));
+            uw, ".auth-provider: auth-provider plugins are not supported (Kubernetes removed them); use the "
+                "provider's exec plugin (e.g. gke-gcloud-auth-plugin), a client certificate or a token"));
       }
       absl::StatusOr<std::string> cert = DataOrFile(user, "client-certificate", dir, uw);
       if (!cert.ok()) return cert.status();
@@ -131,6 +171,15 @@ absl::StatusOr<KubeCredentials> LoadKubeconfig(const std::string& path, const st
       out.token = Scalar(user, "token");
       std::string token_file = Scalar(user, "tokenFile");
       if (!token_file.empty()) out.token_file = Resolve(dir, token_file);
+      if (user["exec"]) {
+        absl::StatusOr<ExecPlugin> exec = ReadExec(user["exec"], user_name, dir, uw + ".exec");
+        if (!exec.ok()) return exec.status();
+        if (!out.token.empty() || !out.token_file.empty() || !out.client_cert_pem.empty()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(uw, ": exec beside a token or client certificate; give one way to log in"));
+        }
+        out.exec = *std::move(exec);
+      }
     }
     return out;
   } catch (const YAML::Exception& e) {

@@ -155,13 +155,80 @@ std::string WatchCache::ListOnce(Watch* w) {
   if (!list.ok() || !list->is_object()) return "";
   std::string version = MetaStr(*list, "resourceVersion");
   if (version.empty()) return "";
-  ferry::MutexLock l(&w->mu);
-  w->objects.clear();
-  if (list->contains("items") && (*list)["items"].is_array()) {
-    for (json& item : (*list)["items"]) Store(w, std::move(item));
+  std::set<std::string> changed;  // Applications whose objects changed while the watch was away.
+  int64_t changes = 0;
+  {
+    ferry::MutexLock l(&w->mu);
+    std::map<std::string, json> before;
+    before.swap(w->objects);
+    const bool compare = w->listed;
+    auto mark = [&](const json& object) {
+      ++changes;
+      if (std::string app_env = AppEnvOf(object); !app_env.empty()) changed.insert(std::move(app_env));
+    };
+    if (list->contains("items") && (*list)["items"].is_array()) {
+      for (json& item : (*list)["items"]) {
+        auto it = before.find(MetaStr(item, "name"));
+        if (it == before.end()) {
+          if (compare) mark(item);  // Appeared.
+          Store(w, std::move(item));
+          continue;
+        }
+        std::string had = MetaStr(it->second, "resourceVersion");
+        std::string got = MetaStr(item, "resourceVersion");
+        std::optional<uint64_t> had_n = VersionNumber(had), got_n = VersionNumber(got);
+        if (had_n && got_n && *got_n < *had_n) {
+          w->objects[it->first] = std::move(it->second);  // Ferry's write answered after the list was read.
+        } else {
+          if (compare && had != got) {  // Changed; under other labels too, perhaps.
+            mark(it->second);
+            mark(item);
+            --changes;
+          }
+          Store(w, std::move(item));
+        }
+        before.erase(it);
+      }
+    }
+    std::optional<uint64_t> list_n = VersionNumber(version);
+    for (auto& [name, object] : before) {
+      std::optional<uint64_t> n = VersionNumber(MetaStr(object, "resourceVersion"));
+      if (list_n && n && *n > *list_n) {
+        w->objects[name] = std::move(object);  // Ferry's write (Put) after the list was read: still there.
+      } else if (compare) {
+        mark(object);  // Vanished (deleted, or its label removed).
+      }
+    }
+    w->fresh = true;
+    w->listed = true;
   }
-  w->fresh = true;
+  size_t apps = changed.size();
+  MarkChanged(std::move(changed));
+  if (changes > 0) {
+    relist_change_count_.fetch_add(changes);
+    logging::Info("watch: listed again; objects changed meanwhile",
+                  {{"path", w->resource.Path(w->ns, "")}, {"objects", std::to_string(changes)},
+                   {"applications", std::to_string(apps)}});
+  }
   return version;
+}
+
+std::string WatchCache::AppEnvOf(const json& object) const {
+  if (!object.is_object() || !object.contains("metadata") || !object["metadata"].is_object() ||
+      !object["metadata"].contains("labels") || !object["metadata"]["labels"].is_object()) {
+    return "";
+  }
+  const json& labels = object["metadata"]["labels"];
+  auto a = labels.find(label_);
+  auto e = labels.find(kEnvironmentLabelKey);
+  if (a == labels.end() || !a->is_string() || e == labels.end() || !e->is_string()) return "";
+  return absl::StrCat(a->get<std::string>(), "\n", e->get<std::string>());
+}
+
+void WatchCache::MarkChanged(std::set<std::string> app_envs) {
+  if (app_envs.empty()) return;
+  ferry::MutexLock l(&changed_mu_);
+  changed_.merge(app_envs);
 }
 
 bool WatchCache::OnEvent(Watch* w, std::string_view line, std::string* version, bool* gone) {
@@ -181,16 +248,7 @@ bool WatchCache::OnEvent(Watch* w, std::string_view line, std::string* version, 
   std::string v = MetaStr(object, "resourceVersion");
   if (!v.empty()) *version = v;
   if (type == "BOOKMARK") return true;
-  std::string app_env;
-  if (object.is_object() && object.contains("metadata") && object["metadata"].is_object() &&
-      object["metadata"].contains("labels") && object["metadata"]["labels"].is_object()) {
-    const json& labels = object["metadata"]["labels"];
-    auto a = labels.find(label_);
-    auto e = labels.find(kEnvironmentLabelKey);
-    if (a != labels.end() && a->is_string() && e != labels.end() && e->is_string()) {
-      app_env = absl::StrCat(a->get<std::string>(), "\n", e->get<std::string>());
-    }
-  }
+  std::string app_env = AppEnvOf(object);
   bool echo = false;  // The event of a write whose answer is in the cache already (Ferry's apply).
   {
     ferry::MutexLock l(&w->mu);
@@ -204,10 +262,7 @@ bool WatchCache::OnEvent(Watch* w, std::string_view line, std::string* version, 
       Store(w, std::move(object));
     }
   }
-  if (!echo && !app_env.empty()) {
-    ferry::MutexLock l(&changed_mu_);
-    changed_.insert(std::move(app_env));
-  }
+  if (!echo && !app_env.empty()) MarkChanged({std::move(app_env)});
   return true;
 }
 
@@ -224,18 +279,27 @@ void WatchCache::Run(Watch* w) {
       }
     }
     bool gone = false;
+    bool opened = false;
     std::string path = absl::StrCat(w->resource.Path(w->ns, ""), "?watch=1&allowWatchBookmarks=true&labelSelector=",
                                      label_, "&resourceVersion=", version, "&timeoutSeconds=", kWatchSeconds);
     std::function<bool(std::string_view)> on_line = [&](std::string_view line) {
       return OnEvent(w, line, &version, &gone);
     };
+    // Answered: the server replays what happened since `version` (after a
+    // reconnect), so the cache is as fresh as the events it is given.
+    std::function<void()> on_open = [&] {
+      opened = true;
+      ferry::MutexLock l(&w->mu);
+      w->fresh = true;
+    };
     absl::Time started = absl::Now();
-    absl::StatusOr<long> code = client_->Stream(path, on_line, stop_, absl::Seconds(kWatchSeconds + 30));
+    absl::StatusOr<long> code = client_->Stream(path, on_line, stop_, absl::Seconds(kWatchSeconds + 30), on_open);
     if (stop_.load()) break;
+    bool lasted = absl::Now() - started > absl::Seconds(1);
     if (code.ok() && *code == 200 && !gone) {
       // The server's timeout: watch on from `version`. A server that ends
       // watches at once is not asked again in a tight loop.
-      if (absl::Now() - started > absl::Seconds(1)) {
+      if (lasted) {
         backoff = absl::Milliseconds(200);
       } else {
         if (!SleepUnlessStopped(backoff)) break;
@@ -243,17 +307,23 @@ void WatchCache::Run(Watch* w) {
       }
       continue;
     }
-    // 410 Gone (too old a version), an error answer or a lost connection: not
-    // fresh until listed again.
+    // Not fresh until the server answers again.
     {
       ferry::MutexLock l(&w->mu);
       w->fresh = false;
     }
-    version.clear();
-    if (gone || (code.ok() && *code == 410)) continue;  // List at once.
+    if (gone || (code.ok() && *code == 410)) {  // Too old a version (compacted): list at once and compare.
+      if (code.ok() && *code == 410) gone_count_.fetch_add(1);
+      version.clear();
+      continue;
+    }
+    // Another error answer: list again (after the backoff). A lost
+    // connection: watch again from `version`, the events missed replayed.
+    if (code.ok()) version.clear();
     logging::Warn("watch: reconnecting", {{"path", w->resource.Path(w->ns, "")},
                                           {"error", code.ok() ? absl::StrCat("HTTP ", *code)
                                                               : std::string(code.status().message())}});
+    if (opened && lasted) backoff = absl::Milliseconds(200);
     if (!SleepUnlessStopped(backoff)) break;
     backoff = std::min(backoff * 2, absl::Seconds(10));
   }

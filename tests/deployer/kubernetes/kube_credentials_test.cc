@@ -81,9 +81,9 @@ TEST(KubeCredentialsTest, RefusesWhatItCannotUseSafely) {
   EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(c.status().message().find("insecure-skip-tls-verify"), std::string::npos) << c.status();
 
-  Write(dir + "/config", Config("", "    exec: {command: aws}"));
+  Write(dir + "/config", Config("", "    auth-provider: {name: gcp}"));
   c = LoadKubeconfig(dir + "/config", "one");
-  EXPECT_NE(c.status().message().find("exec and auth-provider"), std::string::npos) << c.status();
+  EXPECT_NE(c.status().message().find("users.u1.auth-provider"), std::string::npos) << c.status();
 
   Write(dir + "/config", Config("", "    token: abc"));
   c = LoadKubeconfig(dir + "/config", "three");
@@ -101,6 +101,78 @@ TEST(KubeCredentialsTest, RefusesWhatItCannotUseSafely) {
   Write(dir + "/config", "current-context: [unclosed");
   EXPECT_EQ(LoadKubeconfig(dir + "/config", "").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(LoadKubeconfig(dir + "/missing", "").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(KubeCredentialsTest, ReadsAnExecPluginAsKubectlDoes) {
+  std::string dir = testing::MakeTempDir("kubeconfig");
+  Write(dir + "/config", Config("", R"(    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: aws
+      args: [--region, eu-west-1, eks, get-token, --cluster-name, shop]
+      env:
+      - {name: AWS_PROFILE, value: deploy}
+      provideClusterInfo: true
+      interactiveMode: Never)"));
+  absl::StatusOr<KubeCredentials> c = LoadKubeconfig(dir + "/config", "one");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE(c->exec.has_value());
+  EXPECT_EQ(c->exec->user, "u1");
+  EXPECT_EQ(c->exec->api_version, "client.authentication.k8s.io/v1beta1");
+  EXPECT_EQ(c->exec->command, "aws");  // A bare name: looked up in PATH when run.
+  EXPECT_EQ(c->exec->args, (std::vector<std::string>{"--region", "eu-west-1", "eks", "get-token", "--cluster-name",
+                                                      "shop"}));
+  EXPECT_EQ(c->exec->env, std::vector<std::string>{"AWS_PROFILE=deploy"});
+  EXPECT_TRUE(c->exec->provide_cluster_info);
+  EXPECT_TRUE(c->token.empty());
+
+  // A command with a "/" is relative to the kubeconfig's folder.
+  Write(dir + "/config", Config("", "    exec: {apiVersion: client.authentication.k8s.io/v1, command: bin/token}"));
+  c = LoadKubeconfig(dir + "/config", "one");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->exec->command, dir + "/bin/token");
+  EXPECT_FALSE(c->exec->provide_cluster_info);
+
+  for (const auto& [user, field] : std::vector<std::pair<std::string, std::string>>{
+           {"    exec: {apiVersion: client.authentication.k8s.io/v1alpha1, command: x}", "exec.apiVersion"},
+           {"    exec: {apiVersion: client.authentication.k8s.io/v1}", "exec.command"},
+           {"    exec: {apiVersion: client.authentication.k8s.io/v1, command: x, interactiveMode: Always}",
+            "exec.interactiveMode"},
+           {"    exec: {apiVersion: client.authentication.k8s.io/v1, command: x, env: [{value: v}]}", "exec.env"},
+           {"    token: abc\n    exec: {apiVersion: client.authentication.k8s.io/v1, command: x}", "users.u1:"}}) {
+    Write(dir + "/config", Config("", user));
+    c = LoadKubeconfig(dir + "/config", "one");
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument) << user;
+    EXPECT_NE(c.status().message().find(field), std::string::npos) << c.status();
+  }
+}
+
+TEST(KubeCredentialsTest, ExecCredentialOutputIsCheckedWithoutQuotingIt) {
+  const std::string v1 = "client.authentication.k8s.io/v1";
+  absl::StatusOr<ExecCredential> c = ParseExecCredential(
+      R"({"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
+          "status":{"token":"s3cr3t-tok","expirationTimestamp":"2030-01-02T03:04:05Z"}})",
+      v1, "who");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->token, "s3cr3t-tok");
+  ASSERT_TRUE(c->expiry.has_value());
+  EXPECT_EQ(*c->expiry, absl::FromUnixSeconds(1893553445));
+  c = ParseExecCredential(R"({"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
+      "status":{"clientCertificateData":"CERT","clientKeyData":"KEY"}})", v1, "who");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->client_cert_pem, "CERT");
+  EXPECT_FALSE(c->expiry.has_value());
+  for (const std::string& bad : {
+           std::string("token=s3cr3t-tok"),
+           std::string(R"({"apiVersion":"client.authentication.k8s.io/v1beta1","kind":"ExecCredential",
+                           "status":{"token":"s3cr3t-tok"}})"),
+           std::string(R"({"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
+                           "status":{"clientKeyData":"s3cr3t-tok"}})"),
+           std::string(R"({"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
+                           "status":{"token":"s3cr3t-tok","expirationTimestamp":"tomorrow"}})")}) {
+    c = ParseExecCredential(bad, v1, "who");
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kFailedPrecondition) << bad;
+    EXPECT_EQ(c.status().message().find("s3cr3t"), std::string::npos) << c.status();
+  }
 }
 
 TEST(KubeCredentialsTest, InClusterReadsTheServiceAccount) {
