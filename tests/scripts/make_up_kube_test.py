@@ -16,7 +16,8 @@ newcomer to, checked end to end (`make test-up-kube`; README, "make up-kube"):
    rolls it back automatically (an AUTO_ROLLBACK deployment restoring the
    last healthy revision), the cluster runs the previous template again,
    `ferry app history hello-kube` says so, and the audit trail holds the
-   failure, the rollback and the pin.
+   failure, the rollback and the pin. The README's way back (revert, a new
+   image, push, `ferry app unpin`) deploys the branch's head.
 4. Ctrl-C (SIGINT to make up's process group, as a terminal sends it) stops
    everything: no process left behind, the cluster's folder removed.
 5. A second `make up-kube` on the same state (Ferry's data kept, a new and
@@ -265,15 +266,26 @@ def main():
         seen = wait_for("the audit trail of the failure, the rollback and the pin", audited, 60)
         for action in sorted(seen):
             say("   audit: %s: %s" % (action, seen[action].get("message", "")[:140]))
+
+        say("   the README's way back: revert, hello:1.2, push, unpin")
+        subprocess.run(GIT + ["-C", clone, "revert", "--no-edit", "HEAD"], check=True, capture_output=True)
+        v12 = push(clone, "hello 1.2", "apps/hello-kube/deployment.yaml", "s/hello:1.1/hello:1.2/")
+        unpin = run([os.path.join(BUILD, "bin", "ferry"), "app", "unpin", "hello-kube", "--env", "kube"],
+                    env=STATE["rpc_env"])
+        if unpin.returncode != 0:
+            fail("ferry app unpin: %s %s" % (unpin.stdout, unpin.stderr))
+        wait_for("Ferry's deployment of %s after the unpin" % v12[:7],
+                 lambda: deployment_of(v12, "DEPLOYMENT_STATE_SUCCEEDED"), 90)
+        got = wait_for("the Deployment rolled out at hello:1.2",
+                       lambda: rolled_out("registry.example.invalid/hello:1.2"), 60)
+        say("   unpinned: %s deployed, ReplicaSet %s" % (v12[:7], got["current"]))
         say("4. Ctrl-C")
         ctrl_c(up, work, cluster_dir(home), check=True)
         up = None
 
         say("5. make up-kube again on the same state (a new, empty cluster): hello-kube is put back")
         up = start(env, ready)
-        got = wait_for("the Deployment healed back at hello:1.1 without the nodeSelector", lambda: (
-            not kget("deployment", "hello")["spec"]["template"]["spec"].get("nodeSelector")
-            and rolled_out("registry.example.invalid/hello:1.1")), 120)
+        got = wait_for("the Deployment healed back at hello:1.2", lambda: rolled_out("registry.example.invalid/hello:1.2"), 120)
         say("   rolled out again: ReplicaSet %s (Ferry healed the missing objects in their apply order)" % got["current"])
         say("6. Ctrl-C")
         ctrl_c(up, work, cluster_dir(home), check=True)
