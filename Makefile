@@ -11,7 +11,7 @@ JOBS ?= $(shell nproc)
 # Lets ccache reuse objects across clones in other folders (CI clones afresh).
 export CCACHE_BASEDIR := $(CURDIR)
 
-.PHONY: all deps test-tools build up up-kube demo test check-thread-safety test-tsan test-asan fuzz bench clean
+.PHONY: all deps test-tools build up up-kube demo test test-up-kube check-thread-safety test-tsan test-asan fuzz bench clean
 
 all: build
 
@@ -41,6 +41,16 @@ test-tools: deps
 test: build test-tools
 	@scripts/check-thread-safety $(BUILD_DIR)
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+# `make up-kube` as the README's newcomer runs it (tests/scripts/make_up_kube_test.py):
+# hello-kube rolled out by the real controllers and kwok, a commit applied, an
+# unschedulable rollout rolled back with its audit events, Ctrl-C leaves no
+# process. Not part of `make test`: it builds kube-controller-manager,
+# kube-scheduler and kwok (docs/kubernetes-testbed.md) and runs for minutes.
+test-up-kube: build
+	@scripts/install-k8s-tools
+	@scripts/install-kube-testbed --with-controllers
+	@tests/scripts/make_up_kube_test.py $(CURDIR) $(BUILD_DIR)
 
 # clang's -Wthread-safety over every source (part of `make test`).
 check-thread-safety: build

@@ -1,5 +1,7 @@
 #include "services/deployer/drift_controller.h"
 
+#include <algorithm>
+#include <map>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -59,6 +61,24 @@ void DriftController::DriftPass(bool force) {
     if (settings->disabled()) continue;
     CheckDrift(app, *settings);
   }
+}
+
+void DriftController::OrderAsApplied(const v1::Plan& live_spec, std::vector<TargetObject>& objects) {
+  // The store lists applied objects by wave and key; within a wave the
+  // target's own apply order (Prepare's: on Kubernetes a Namespace before
+  // the objects in it) is the order the live deployment's spec holds.
+  std::map<std::string, int> position;
+  for (int i = 0; i < live_spec.manifests_size(); ++i) {
+    position.emplace(ObjectKey::FromProto(live_spec.manifests(i).object()).ToString(), i);
+  }
+  auto rank = [&](const TargetObject& o) {
+    auto it = position.find(o.key.ToString());
+    return it == position.end() ? live_spec.manifests_size() : it->second;
+  };
+  std::stable_sort(objects.begin(), objects.end(), [&](const TargetObject& a, const TargetObject& b) {
+    if (a.wave != b.wave) return a.wave < b.wave;
+    return rank(a) < rank(b);
+  });
 }
 
 void DriftController::CheckDrift(const ManagedApp& app, const v1::DriftSettings& settings) {
@@ -127,7 +147,10 @@ void DriftController::CheckDrift(const ManagedApp& app, const v1::DriftSettings&
   v1::Deployment live;
   if (!app.live_deployment_id.empty()) {
     absl::StatusOr<v1::Plan> live_spec = records_->GetSpec(app.live_deployment_id);
-    if (live_spec.ok()) *spec.mutable_health_timeout() = live_spec->health_timeout();
+    if (live_spec.ok()) {
+      *spec.mutable_health_timeout() = live_spec->health_timeout();
+      OrderAsApplied(*live_spec, heal);
+    }
     absl::StatusOr<v1::Deployment> d = records_->Get(app.live_deployment_id, false);
     if (d.ok()) live = *d;
   }

@@ -37,6 +37,8 @@ class DriftController {
  private:
   using Episodes = std::map<std::string, std::pair<std::string, int64_t>>;  // object key -> (message, drift id)
   void CheckDrift(const ManagedApp& app, const v1::DriftSettings& settings);
+  // Sorts objects to heal into the order the live deployment applied them.
+  static void OrderAsApplied(const v1::Plan& live_spec, std::vector<TargetObject>& objects);
   // Runs a recorded SELF_HEAL deployment (on a worker, holding the lock) and
   // settles its drift records or backs off.
   void Heal(const ManagedApp& app, const v1::DriftSettings& settings, const v1::Deployment& d, const v1::Plan& spec,

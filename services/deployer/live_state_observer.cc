@@ -115,7 +115,16 @@ absl::StatusOr<v1::LiveState> LiveStateObserver::Observe(const std::string& app,
       lo.set_live_json(o.live_json);
       if (a != nullptr) lo.set_applied_json(MaskedSecret(a->object.json));
       auto d = page.desired.find(k);
-      if (d != page.desired.end() && o.exists) {
+      if (d != page.desired.end() && o.exists && a != nullptr && a->object.json == d->second->json() &&
+          o.drift == v1::DRIFT_STATUS_IN_SYNC && !o.live_json.empty() && !(*target)->DryRunIsThePlan()) {
+        // Unchanged in Git since it was applied, and live exactly as applied
+        // (no field changed by anyone else, so no conflict either): applying
+        // it again changes nothing, and its dry run would answer the live
+        // object. One request less per unchanged object: a commit changing
+        // one ConfigMap of 1,000 made 1,000 dry-run PATCHes (about 1.1 s of
+        // kube-apiserver CPU) before its plan (bench/kubeapply-e2e).
+        lo.set_dry_run_json(o.live_json);
+      } else if (d != page.desired.end() && o.exists) {
         const v1::Manifest& m = *d->second;
         absl::StatusOr<DryRunResult> dry =
             (*target)->DryRun(scope, TargetObject{k, m.json(), m.source_path(), m.wave()});

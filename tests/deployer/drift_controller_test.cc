@@ -145,6 +145,30 @@ TEST(DriftControllerTest, SelfHealReappliesOnlyTheDriftedObjectsThroughTheSchedu
   EXPECT_EQ(h.store.healed().size(), 1u);
 }
 
+// A heal applied the drifted objects in the store's key order, not in the
+// order the target prepared them: on Kubernetes, with a whole application
+// gone (a new cluster, a deleted namespace), the ConfigMap came before its
+// Namespace, failed with "namespaces not found", and every retried heal
+// failed the same way (the second `make up-kube`). The heal now keeps the
+// live deployment's order.
+TEST(DriftControllerTest, AHealAppliesInTheOrderTheLiveDeploymentApplied) {
+  LogicHarness h;
+  DeployNow(h, "p1", "web", {"zz-namespace", "b", "a"}, /*self_heal=*/true);
+  ASSERT_EQ(h.target.applied("web"),
+            (std::vector<std::string>{"ConfigFile/zz-namespace", "ConfigFile/b", "ConfigFile/a"}));
+  for (const char* name : {"a", "b", "zz-namespace"}) {
+    h.target.SetDrift("web", Key(name), v1::DRIFT_STATUS_MISSING);
+  }
+  h.deployer->DriftPass(true);
+  h.deployer->WaitIdle();
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_HEALED), 3);
+  std::vector<std::string> applied = h.target.applied("web");
+  ASSERT_EQ(applied.size(), 6u);
+  EXPECT_EQ(std::vector<std::string>(applied.begin() + 3, applied.end()),
+            (std::vector<std::string>{"ConfigFile/zz-namespace", "ConfigFile/b", "ConfigFile/a"}))
+      << "the heal did not apply in the live deployment's order";
+}
+
 TEST(DriftControllerTest, AHealWaitsForAFreeSlotInsteadOfBlockingThePass) {
   DeployerOptions o = LogicHarness::Options();
   o.max_concurrent_deployments = 1;

@@ -86,6 +86,31 @@ ObservedObject FakeTarget::Observe(const AppScope& app, const ObjectKey& key, co
   return o;
 }
 
+absl::StatusOr<DryRunResult> FakeTarget::DryRun(const AppScope& app, const TargetObject& desired) {
+  ferry::MutexLock l(&mu_);
+  if (!dry_run_) return absl::UnimplementedError("the fake target has no dry run");
+  dry_runs_[app.application_id].push_back(desired.key.kind + "/" + desired.key.name);
+  std::string json = desired.json;
+  if (!json.empty() && json.back() == '}') json = json.substr(0, json.size() - 1) + ",\"dryRun\":true}";
+  return DryRunResult{json, ""};
+}
+
+bool FakeTarget::DryRunIsThePlan() const {
+  ferry::MutexLock l(&mu_);
+  return dry_run_is_the_plan_;
+}
+
+void FakeTarget::EnableDryRun(bool is_the_plan) {
+  ferry::MutexLock l(&mu_);
+  dry_run_ = true;
+  dry_run_is_the_plan_ = is_the_plan;
+}
+
+std::vector<std::string> FakeTarget::dry_runs(const std::string& app) {
+  ferry::MutexLock l(&mu_);
+  return dry_runs_[app];
+}
+
 std::pair<v1::HealthStatus, std::string> FakeTarget::Health(const AppScope& app, const TargetObject& applied) {
   ferry::MutexLock l(&mu_);
   if (track_live_ && live_[app.application_id].count(applied.key.ToString()) == 0) {

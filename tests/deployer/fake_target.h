@@ -26,9 +26,10 @@ class FakeTarget final : public Target, public TargetFactory {
   absl::Status Delete(const AppScope& app, const TargetObject& applied, absl::Time deadline) override;
   ObservedObject Observe(const AppScope& app, const ObjectKey& key, const TargetObject* applied) override;
   std::pair<v1::HealthStatus, std::string> Health(const AppScope& app, const TargetObject& applied) override;
-  absl::StatusOr<DryRunResult> DryRun(const AppScope&, const TargetObject&) override {
-    return absl::UnimplementedError("the fake target has no dry run");
-  }
+  // UNIMPLEMENTED unless EnableDryRun(): then the desired JSON with
+  // "dryRun": true added, counted per application.
+  absl::StatusOr<DryRunResult> DryRun(const AppScope& app, const TargetObject& desired) override;
+  bool DryRunIsThePlan() const override;
   absl::StatusOr<Target*> For(const v1::DeployTarget& target) override;
 
   // Applies of `app` wait until ReleaseApplies(app).
@@ -54,12 +55,16 @@ class FakeTarget final : public Target, public TargetFactory {
   std::string live(const std::string& app, const ObjectKey& key);
   // How often each (object, JSON) of `app` was applied: "group/kind/ns/name|json" -> count.
   std::map<std::string, int> apply_counts(const std::string& app);
+  // A dry run from now on (is_the_plan: as Terraform's, whose dry run is the plan).
+  void EnableDryRun(bool is_the_plan = false);
+  // Dry runs of `app` so far ("kind/name").
+  std::vector<std::string> dry_runs(const std::string& app);
   // Asked before every apply and delete; when it returns false the process
   // is taken to have died: nothing changes and the call fails (UNAVAILABLE).
   void SetGate(std::function<bool(const TargetObject&)> gate);
 
  private:
-  ferry::Mutex mu_;
+  mutable ferry::Mutex mu_;
   ferry::CondVar cv_;  // Signalled when an apply is held or applies are released.
   std::set<std::string> held_apps_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> failing_apps_ ABSL_GUARDED_BY(mu_);
@@ -74,6 +79,9 @@ class FakeTarget final : public Target, public TargetFactory {
   std::map<std::string, std::map<std::string, std::string>> live_ ABSL_GUARDED_BY(mu_);  // app -> key -> json
   std::map<std::string, std::map<std::string, int>> apply_counts_ ABSL_GUARDED_BY(mu_);
   std::function<bool(const TargetObject&)> gate_ ABSL_GUARDED_BY(mu_);
+  bool dry_run_ ABSL_GUARDED_BY(mu_) = false;
+  bool dry_run_is_the_plan_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<std::string, std::vector<std::string>> dry_runs_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::deployer::testing

@@ -1,6 +1,10 @@
 // LiveStateObserver and DeploymentHistory through the Deployer, against fakes.
 #include "services/deployer/live_state_observer.h"
 
+#include <map>
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
@@ -108,6 +112,49 @@ TEST(LiveStateObserverTest, ObserveLiveStateIsPagedByCountAndBytesAndThePagesCov
   req.clear_page_token();
   req.set_page_size(10001);
   EXPECT_EQ(h.deployer->ObserveLiveState(req).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// The plan's diff asks for a dry run of every desired object; an object
+// unchanged in Git and live as applied is answered with the live object
+// (its dry run would return just that), so a commit changing one object of
+// 1,000 makes one dry run, not 1,000. A changed object, a drifted one and a
+// target whose dry run is the plan (Terraform) are still dry-run.
+TEST(LiveStateObserverTest, OnlyObjectsChangedInGitOrDriftedAreDryRun) {
+  LogicHarness h;
+  h.target.EnableDryRun();
+  ASSERT_TRUE(h.deployer->HandlePlan(LogicPlan("p1", "web", {"a", "b", "c"}, std::string(40, '1'))).ok());
+  h.deployer->WaitIdle();
+  v1::Plan next = LogicPlan("p2", "web", {"a", "b", "c"}, std::string(40, '1'));
+  next.mutable_manifests(1)->set_json(R"({"kind":"ConfigFile","metadata":{"name":"b"},"changed":true})");
+  v1::ObserveLiveStateRequest req;
+  req.set_application_id("web");
+  req.set_environment_id("dev");
+  *req.mutable_desired() = next.manifests();
+  auto observe = [&] {
+    absl::StatusOr<v1::ObserveLiveStateResponse> page = h.deployer->ObserveLiveState(req);
+    EXPECT_TRUE(page.ok()) << page.status();
+    std::map<std::string, v1::LiveObject> by_name;
+    if (page.ok()) {
+      for (const v1::LiveObject& o : page->state().objects()) by_name[o.object().name()] = o;
+    }
+    return by_name;
+  };
+  std::map<std::string, v1::LiveObject> live = observe();
+  EXPECT_EQ(h.target.dry_runs("web"), std::vector<std::string>{"ConfigFile/b"}) << "only the changed object";
+  EXPECT_EQ(live["a"].dry_run_json(), live["a"].live_json()) << "unchanged: answered with the live object";
+  EXPECT_EQ(live["c"].dry_run_json(), live["c"].live_json());
+  EXPECT_NE(live["b"].dry_run_json().find("\"dryRun\":true"), std::string::npos) << live["b"].dry_run_json();
+
+  h.target.SetDrift("web", ObjectKey{"ferry.dev", "ConfigFile", "", "c"}, v1::DRIFT_STATUS_MODIFIED);
+  live = observe();
+  EXPECT_EQ(h.target.dry_runs("web"), (std::vector<std::string>{"ConfigFile/b", "ConfigFile/b", "ConfigFile/c"}))
+      << "a drifted object is dry-run: its live state is not what was applied";
+  EXPECT_NE(live["c"].dry_run_json().find("\"dryRun\":true"), std::string::npos);
+
+  h.target.SetDrift("web", ObjectKey{"ferry.dev", "ConfigFile", "", "c"}, v1::DRIFT_STATUS_IN_SYNC);
+  h.target.EnableDryRun(/*is_the_plan=*/true);
+  observe();
+  EXPECT_EQ(h.target.dry_runs("web").size(), 6u) << "a target whose dry run is the plan dry-runs every object";
 }
 
 TEST(DeploymentHistoryTest, PagesAreNewestFirstAndBadTokensAreRefused) {
