@@ -128,6 +128,23 @@ absl::Status DeploymentRunner::Begin(Exec& ex) {
   if (ex.health_timeout <= absl::ZeroDuration()) ex.health_timeout = options_.default_health_timeout;
   ex.d.set_deployer_id(options_.deployer_id);
   if (ex.d.state() != v1::DEPLOYMENT_STATE_PENDING) return absl::OkStatus();
+  // A plan approved automatically waits its turn behind the environment's
+  // running deployment; when that one failed and its automatic rollback
+  // pinned the application, this plan must not run after all: the pin holds
+  // the environment at the restored revision until someone unpins (as the
+  // plan consumer does for plans that arrive while pinned). A person's
+  // approval, a rollback or a self-heal still runs.
+  if (ex.d.kind() == v1::DEPLOYMENT_KIND_ROLLOUT && ex.spec.decision().automatic()) {
+    absl::StatusOr<v1::PinState> pin = store_->GetPin(ex.d.application_id(), ex.d.environment_id());
+    if (!pin.ok()) return pin.status();
+    if (pin->pinned()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("application \"", ex.d.application_id(), "\" was pinned at ", pin->sha(), " in \"",
+                       ex.d.environment_id(), "\" while this automatically approved plan waited its turn",
+                       pin->reason().empty() ? "" : absl::StrCat(" (", pin->reason(), ")"),
+                       "; unpin it (ferry app unpin) to deploy the branch head"));
+    }
+  }
   ex.d.set_state(v1::DEPLOYMENT_STATE_RUNNING);
   *ex.d.mutable_start_time() = ToTimestamp(clock_->Now());
   ManagedApp app{ex.d.application_id(), ex.d.environment_id(), ex.spec.target(), ex.spec.sync_policy(), ""};

@@ -190,6 +190,43 @@ void KillAtEveryBoundary(bool dies_before_target_acts) {
   FAIL() << "the rollout never ran without a crash";
 }
 
+// A plan approved automatically was queued behind a rollout that then
+// failed, rolled back and pinned the application; the queued plan ran anyway,
+// leaving the environment at the new commit while the application said
+// "pinned at" the old one. It is now refused when its turn comes, before
+// anything changed; a person's approval still runs.
+TEST(DeploymentRunnerTest, AQueuedAutomaticPlanDoesNotRunOnceTheApplicationWasPinned) {
+  Rig rig;
+  ASSERT_EQ(rig.Deploy(V1()).state(), v1::DEPLOYMENT_STATE_SUCCEEDED);
+  v1::Plan queued = V2();
+  v1::Deployment d = Pending(queued);
+  ASSERT_TRUE(rig.store.Create(d, queued, {}).ok());
+  v1::PinState pin;
+  pin.set_application_id("web");
+  pin.set_environment_id("dev");
+  pin.set_pinned(true);
+  pin.set_sha(std::string(40, '1'));
+  pin.set_reason("automatic rollback of dep-p0");
+  ASSERT_TRUE(rig.store.SavePin(pin, {}).ok());
+  const std::map<std::string, int> applies = rig.target.apply_counts("web");
+
+  absl::StatusOr<v1::Deployment> done = rig.NewRunner()->Run(d, queued);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state(), v1::DEPLOYMENT_STATE_FAILED);
+  EXPECT_NE(done->message().find("refused before anything changed: application \"web\" was pinned at 1111"),
+            std::string::npos)
+      << done->message();
+  EXPECT_NE(done->message().find("ferry app unpin"), std::string::npos);
+  EXPECT_EQ(rig.target.apply_counts("web"), applies) << "nothing applied";
+  EXPECT_TRUE(rig.store.GetPin("web", "dev")->pinned()) << "the pin stays";
+
+  // Approved by a person: runs although pinned.
+  v1::Plan approved = Spec("p3", '3', {{"keep", 0, "same"}, {"a", 0, "v3"}});
+  approved.mutable_decision()->set_automatic(false);
+  approved.mutable_decision()->mutable_actor()->set_id("alice");
+  EXPECT_EQ(rig.Deploy(approved).state(), v1::DEPLOYMENT_STATE_SUCCEEDED);
+}
+
 TEST(DeploymentRunnerTest, KilledAtEveryStepBoundaryAfterTheTargetActedTheNextDeployerFinishesTheRollout) {
   KillAtEveryBoundary(false);
 }
