@@ -94,7 +94,9 @@ class DeploymentRecords {
   virtual absl::Status Update(const v1::Deployment& deployment, const std::vector<v1::Event>& events,
                               const ManagedApp* app = nullptr, const v1::PinState* pin = nullptr) = 0;
   // Inserts or replaces a step (by sequence), applying `change` to the
-  // applied state in the same transaction.
+  // applied state in the same transaction. A health-check step (no change)
+  // may be committed without waiting for its flush: it is durable once the
+  // next step or deployment update is.
   virtual absl::Status SaveStep(const std::string& deployment_id, const v1::DeploymentStep& step,
                                 const AppliedChange* change, const std::vector<v1::Event>& events) = 0;
 

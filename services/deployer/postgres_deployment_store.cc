@@ -241,6 +241,13 @@ absl::Status PostgresDeploymentStore::SaveStep(const std::string& deployment_id,
                                                const AppliedChange* change, const std::vector<v1::Event>& events) {
   return pool_->RunInTransaction([&](pqxx::work& txn) {
     if (absl::Status fenced = CheckDeploymentFence(txn, deployment_id); !fenced.ok()) return fenced;
+    // A health check's record changes nothing applied: it need not wait for
+    // its commit to reach the disk (issue #23, push to served: two flushes
+    // per wave). The next durable commit (an apply step's start, before
+    // anything is applied, or the deployment's end) flushes it with itself,
+    // the WAL being written in order; one lost in a crash of the machine is
+    // a health check that recovery runs again.
+    if (change == nullptr && step.kind() == v1::STEP_KIND_HEALTH_CHECK) txn.exec0("SET LOCAL synchronous_commit = off");
     txn.exec_prepared0(kUpsertStep, deployment_id, step.sequence(), Bytes(step));
     if (change != nullptr) {
       std::string key = change->object.key.ToString();

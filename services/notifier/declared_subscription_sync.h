@@ -14,8 +14,9 @@ namespace ferry::notifier {
 // once (NotifierStore::ReplaceDeclaredSubscriptions), with a
 // SUBSCRIPTION_CREATED (added or changed: details.change) or
 // SUBSCRIPTION_DELETED audit event per change, in the same transaction. API and --subscriptions-file subscriptions are never
-// touched. Called by the ingester at each application event (so the events
-// after it are matched against the new set) and periodically. Thread-safe
+// touched. Called by the ingester after application events, before the next
+// event it matches (so the events after them are matched against the new
+// set), and periodically. Thread-safe
 // (one sync at a time).
 class DeclaredSubscriptionSync {
  public:

@@ -11,14 +11,21 @@ namespace ferry::notifier {
 using notifications::Matches;
 
 absl::Status EventIngester::Ingest(const v1::Event& event) {
-  if (declared_ != nullptr && (event.action() == v1::AUDIT_ACTION_APPLICATION_CREATED ||
-                               event.action() == v1::AUDIT_ACTION_APPLICATION_UPDATED ||
-                               event.action() == v1::AUDIT_ACTION_APPLICATION_DELETED)) {
-    RETURN_IF_ERROR(declared_->Sync().status());
+  if (event.action() == v1::AUDIT_ACTION_APPLICATION_CREATED || event.action() == v1::AUDIT_ACTION_APPLICATION_UPDATED ||
+      event.action() == v1::AUDIT_ACTION_APPLICATION_DELETED) {
+    declared_stale_ = true;
   }
   std::vector<NewDelivery> deliveries;
   const v1::NotificationEvent kind = NotificationEventOf(event);
   if (kind != v1::NOTIFICATION_EVENT_UNSPECIFIED) {
+    if (declared_ != nullptr && declared_stale_) {
+      // Once for a run of application events (issue #23: registering
+      // 10,000 applications made 10,000 APPLICATION_CREATED events, each of
+      // which read all 10,000 from the planner), before the first event
+      // that is matched against subscriptions.
+      RETURN_IF_ERROR(declared_->Sync().status());
+      declared_stale_ = false;
+    }
     ASSIGN_OR_RETURN(std::vector<v1::Subscription> subs, store_.ListSubscriptions());
     for (const v1::Subscription& s : subs) {
       if (!Matches(s, event, kind)) continue;

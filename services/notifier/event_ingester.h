@@ -21,11 +21,13 @@ class EventIngester {
                 DeclaredSubscriptionSync* declared = nullptr)
       : store_(store), repositories_(repositories), metrics_(metrics), declared_(declared) {}
 
-  // An application created, changed or deleted first brings the declared
-  // subscriptions up to date, so that the events after it (its deployments)
-  // are matched against what its ferry.yaml now says. A failure (the
-  // database, the repo-watcher or the planner unreachable) records nothing:
-  // the caller retries the same event later.
+  // An application created, changed or deleted makes the declared
+  // subscriptions stale: they are brought up to date (once for a run of
+  // such events, and once after start) before the next event that is
+  // matched against subscriptions, so that the events after it (its
+  // deployments) are matched against what its ferry.yaml now says. A
+  // failure (the database, the repo-watcher or the planner unreachable)
+  // records nothing: the caller retries the same event later.
   absl::Status Ingest(const v1::Event& event);
 
  private:
@@ -33,6 +35,9 @@ class EventIngester {
   RepositorySource* repositories_;
   NotifierMetrics* metrics_;
   DeclaredSubscriptionSync* declared_;
+  // Application events seen since the last sync (true at start: events
+  // before this process's first sync may have gone unsynced).
+  bool declared_stale_ = true;
 };
 
 }  // namespace ferry::notifier

@@ -51,6 +51,7 @@
 #include "services/planner/planner.h"
 #include "services/planner/planner_access.h"
 #include "services/planner/planner_service.h"
+#include "services/planner/render_cache_evictor.h"
 #include "services/planner/renderer.h"
 #include "services/planner/review_event_consumer.h"
 #include "services/planner/revision_consumer.h"
@@ -156,6 +157,12 @@ int main(int argc, char** argv) {
                          "Descriptors one helm/kustomize run may have open (0: inherited)");
   ferry::config::AddFlag(app, "--render-isolate-network", render.isolate_network,
                          "Run helm/kustomize in a network namespace of their own where the kernel allows it");
+  ferry::planner::RenderCacheEvictor::Options cache_eviction;
+  ferry::config::AddDurationFlag(app, "--render-cache-max-age", cache_eviction.max_age,
+                                 "Cached renders unused (not written or read) this long are deleted (checked hourly)");
+  ferry::config::AddFlag(app, "--render-cache-max-entries", cache_eviction.max_entries,
+                         "Also keep at most this many cached renders, the most recently used (0: no limit)")
+      ->check(CLI::NonNegativeNumber);
   // Pull-request previews posted to the Git host (docs/previews.md): the
   // host's API token is a SecretRef in the repository's git_host, read from
   // these sources.
@@ -321,6 +328,7 @@ int main(int argc, char** argv) {
   ferry::planner::HoldReleaser releaser(planner.hold_evaluator(), hold_interval);
   // The gauges of plans waiting for approval (the FerryPlanAwaitingApproval alert).
   ferry::planner::ApprovalWaitMonitor approval_wait(&store, &metrics, &clock, absl::Seconds(15));
+  ferry::planner::RenderCacheEvictor cache_evictor(&store, &clock, cache_eviction);
   // A check result re-evaluates the held plans of its commit at once.
   ferry::planner::ReviewEventConsumer review_consumer(&checks, &store, planner.hold_evaluator());
   // Pull-request previews (docs/previews.md): the blast radius of each open
@@ -375,6 +383,7 @@ int main(int argc, char** argv) {
     preview_consumer.Stop();
     releaser.Stop();
     approval_wait.Stop();
+    cache_evictor.Stop();
     forwarder.Stop();
   });
   forwarder.Start();
@@ -383,6 +392,7 @@ int main(int argc, char** argv) {
   preview_consumer.Start();
   releaser.Start();
   approval_wait.Start();
+  cache_evictor.Start();
   listener->Start();
   ferry::logging::Info("planner wiring", {{"repo_watcher", repo_watcher_address},
                                           {"deployer", deployer_address},
@@ -397,6 +407,7 @@ int main(int argc, char** argv) {
   preview_consumer.Stop();
   releaser.Stop();
   approval_wait.Stop();
+  cache_evictor.Stop();
   forwarder.Stop();
   return code;
 }

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "ferry/v1/audit.pb.h"
 #include "ferry/v1/planner.pb.h"
 
@@ -86,6 +87,19 @@ class CatalogStore {
   // new revision there may touch, without reading every application.
   virtual absl::StatusOr<std::vector<v1::Application>> ListApplicationsOf(const std::string& repository_id,
                                                                           const std::string& ref) = 0;
+  // The applications deploying from `ref` of `repository_id` that a
+  // revision changing `changed_paths` (repository files) may touch, by id,
+  // each with the input paths its last render read: at least every one with
+  // a root (its path or an input path) that is a changed path or lies above
+  // or below one. It may return more (callers re-check each): an index
+  // lookup, so that a commit touching one application of 10,000 reads one
+  // (issue #23).
+  struct ApplicationRoots {
+    v1::Application app;
+    std::vector<std::string> input_paths;
+  };
+  virtual absl::StatusOr<std::vector<ApplicationRoots>> ListApplicationsTouchedBy(
+      const std::string& repository_id, const std::string& ref, const std::vector<std::string>& changed_paths) = 0;
   // Those of `ids` that exist, by id (one query however many).
   virtual absl::StatusOr<std::vector<v1::Application>> GetApplications(const std::set<std::string>& ids) = 0;
   virtual absl::Status ApplyConfigChange(const ConfigChange& change) = 0;
@@ -114,6 +128,11 @@ class RenderStore {
 
   virtual absl::StatusOr<std::optional<std::vector<v1::Manifest>>> GetCachedRender(const std::string& key) = 0;
   virtual absl::Status PutCachedRender(const std::string& key, const std::vector<v1::Manifest>& manifests) = 0;
+  // Deletes the cached renders not used (written or read) for `unused_for`
+  // and, when `keep_at_most` > 0, the least recently used beyond that many.
+  // Returns how many went. The cache holds only what a render would give
+  // again, so an evicted entry costs one render the next time it is needed.
+  virtual absl::StatusOr<int64_t> EvictCachedRenders(absl::Duration unused_for, int64_t keep_at_most) = 0;
 };
 
 // Plans, their states and the release order (the WatchApprovedPlans stream).

@@ -1,5 +1,8 @@
 #include "services/planner/postgres_planner_store.h"
 
+#include <algorithm>
+#include <set>
+
 #include <google/protobuf/util/message_differencer.h>
 #include <pqxx/pqxx>
 
@@ -25,6 +28,8 @@ constexpr char kListApplications[] = "planner_list_applications";
 constexpr char kListApplicationsOf[] = "planner_list_applications_of";
 constexpr char kGetApplications[] = "planner_get_applications";
 constexpr char kListInputPathsOf[] = "planner_list_input_paths_of";
+constexpr char kListTouchedBy[] = "planner_list_touched_by";
+constexpr char kFillApplicationPath[] = "planner_fill_application_path";
 constexpr char kInsertApplication[] = "planner_insert_application";
 constexpr char kUpdateApplication[] = "planner_update_application";
 constexpr char kDeleteApplication[] = "planner_delete_application";
@@ -51,6 +56,16 @@ constexpr char kHasSucceeded[] = "planner_has_succeeded";
 constexpr char kHasPlanFor[] = "planner_has_plan_for";
 constexpr char kGetCache[] = "planner_get_cache";
 constexpr char kPutCache[] = "planner_put_cache";
+// A transaction that need not wait for its commit to reach the disk: the
+// next durable commit of this database flushes it with itself (the WAL is
+// written in order); a crash before that may lose it, which only its
+// callers' reasons make harmless.
+constexpr char kNoFlushWait[] = "SET LOCAL synchronous_commit = off";
+constexpr char kEvictUnusedCache[] = "planner_evict_unused_cache";
+constexpr char kEvictCacheBeyond[] = "planner_evict_cache_beyond";
+// Rows deleted per eviction statement (each its own transaction: eviction
+// never holds many row locks, nor blocks renders, for long).
+constexpr int kEvictBatch = 1000;
 constexpr char kGetCursor[] = "planner_get_cursor";
 constexpr char kSetCursor[] = "planner_set_cursor";
 constexpr char kBeginAttempt[] = "planner_begin_attempt";
@@ -102,12 +117,19 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
                  "SELECT spec FROM planner.applications WHERE repository_id = $1 AND ref = $2 ORDER BY id");
   pool_->Prepare(kListInputPathsOf,
                  "SELECT id, input_paths FROM planner.applications WHERE repository_id = $1 AND ref = $2");
+  // On the GIN indexes of migration 009 (applications_roots,
+  // applications_root_ancestors); rows written before it (path NULL) always.
+  pool_->Prepare(kListTouchedBy,
+                 "SELECT spec, input_paths, path IS NULL FROM planner.applications WHERE repository_id = $1 AND ref = $2 "
+                 "AND (path IS NULL OR roots && $3::text[] OR root_ancestors && $4::text[]) ORDER BY id");
+  pool_->Prepare(kFillApplicationPath, "UPDATE planner.applications SET path = $2 WHERE id = $1 AND path IS NULL");
   pool_->Prepare(kGetApplications, "SELECT spec FROM planner.applications WHERE id = ANY($1::text[]) ORDER BY id");
   pool_->Prepare(kInsertApplication,
-                 "INSERT INTO planner.applications (id, repository_id, ref, spec, declared_by) VALUES ($1, $2, $3, $4, NULLIF($5, ''))");
+                 "INSERT INTO planner.applications (id, repository_id, ref, spec, declared_by, path) "
+                 "VALUES ($1, $2, $3, $4, NULLIF($5, ''), $6)");
   pool_->Prepare(kUpdateApplication,
                  "UPDATE planner.applications SET repository_id = $2, ref = $3, spec = $4, declared_by = NULLIF($5, ''), "
-                 "update_time = now() WHERE id = $1");
+                 "path = $6, update_time = now() WHERE id = $1");
   pool_->Prepare(kDeleteApplication, "DELETE FROM planner.applications WHERE id = $1");
   pool_->Prepare(kClearAppEnvironments, "DELETE FROM planner.application_environments WHERE application_id = $1");
   pool_->Prepare(kInsertAppEnvironment,
@@ -159,7 +181,18 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   pool_->Prepare(kHasPlanFor,
                  "SELECT EXISTS (SELECT 1 FROM planner.plans WHERE application_id = $1 AND environment_id = $2 "
                  "AND target_sha = $3 AND definition_key = $4)");
-  pool_->Prepare(kGetCache, "SELECT manifests FROM planner.render_cache WHERE key = $1");
+  // A read marks the entry used (eviction keeps what is used), at most once
+  // an hour: a hot entry costs no write per hit.
+  pool_->Prepare(kGetCache,
+                 "WITH used AS (UPDATE planner.render_cache SET use_time = now() WHERE key = $1 "
+                 "AND use_time < now() - interval '1 hour') "
+                 "SELECT manifests FROM planner.render_cache WHERE key = $1");
+  pool_->Prepare(kEvictUnusedCache,
+                 "DELETE FROM planner.render_cache WHERE key IN (SELECT key FROM planner.render_cache "
+                 "WHERE use_time < now() - make_interval(secs => $1::double precision) ORDER BY use_time LIMIT $2)");
+  pool_->Prepare(kEvictCacheBeyond,
+                 "DELETE FROM planner.render_cache WHERE key IN (SELECT key FROM planner.render_cache "
+                 "ORDER BY use_time DESC, key OFFSET $1 LIMIT $2)");
   pool_->Prepare(kPutCache,
                  "INSERT INTO planner.render_cache (key, manifests) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING");
   pool_->Prepare(kGetCursor, "SELECT value FROM planner.cursors WHERE name = $1");
@@ -313,13 +346,14 @@ absl::Status PostgresPlannerStore::ApplyConfigChange(const ConfigChange& change)
       };
       for (const auto& a : change.create_applications) {
         txn.exec_prepared0(kInsertApplication, a.id(), a.repository_id(), a.ref(),
-                           pqxx::binarystring(a.SerializeAsString()), DeclaredKey(a.declared_by(), a.has_declared_by()));
+                           pqxx::binarystring(a.SerializeAsString()), DeclaredKey(a.declared_by(), a.has_declared_by()),
+                           a.path());
         write_envs(a);
       }
       for (const auto& a : change.update_applications) {
         pqxx::result r = txn.exec_prepared(kUpdateApplication, a.id(), a.repository_id(), a.ref(),
                                            pqxx::binarystring(a.SerializeAsString()),
-                                           DeclaredKey(a.declared_by(), a.has_declared_by()));
+                                           DeclaredKey(a.declared_by(), a.has_declared_by()), a.path());
         if (r.affected_rows() == 0) return absl::NotFoundError(absl::StrCat("application \"", a.id(), "\" not found"));
         write_envs(a);
       }
@@ -372,6 +406,32 @@ absl::StatusOr<std::map<std::string, std::vector<std::string>>> PostgresPlannerS
       [&](pqxx::work& txn) -> absl::StatusOr<std::map<std::string, std::vector<std::string>>> {
         std::map<std::string, std::vector<std::string>> out;
         for (const auto& row : txn.exec_prepared(kListInputPaths)) out[row[0].as<std::string>()] = postgres::ParseTextArray(row[1]);
+        return out;
+      });
+}
+
+absl::StatusOr<std::vector<CatalogStore::ApplicationRoots>> PostgresPlannerStore::ListApplicationsTouchedBy(
+    const std::string& repository_id, const std::string& ref, const std::vector<std::string>& changed_paths) {
+  // A root r is touched by a changed path p when p lies under r (r is "",
+  // p, or a folder above p: one of p's prefixes) or r lies under p (p is ""
+  // or a folder above r: one of r's root_ancestors).
+  std::set<std::string> prefixes = {""};
+  for (const std::string& p : changed_paths) {
+    prefixes.insert(p);
+    for (size_t i = p.find('/'); i != std::string::npos; i = p.find('/', i + 1)) prefixes.insert(p.substr(0, i));
+  }
+  const std::string prefix_array = postgres::TextArray(std::vector<std::string>(prefixes.begin(), prefixes.end()));
+  const std::string changed_array = postgres::TextArray(changed_paths);
+  return pool_->RunInTransactionWithResult<std::vector<ApplicationRoots>>(
+      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<ApplicationRoots>> {
+        std::vector<ApplicationRoots> out;
+        for (const auto& row : txn.exec_prepared(kListTouchedBy, repository_id, ref, prefix_array, changed_array)) {
+          ASSIGN_OR_RETURN(v1::Application a, ParseRow<v1::Application>(row[0], "application"));
+          // Written before migration 009: its path filled in now, so that
+          // the next revision finds it through the index.
+          if (row[2].as<bool>()) txn.exec_prepared0(kFillApplicationPath, a.id(), a.path());
+          out.push_back({std::move(a), postgres::ParseTextArray(row[1])});
+        }
         return out;
       });
 }
@@ -526,6 +586,11 @@ absl::StatusOr<std::optional<v1::CommitAuthor>> PostgresPlannerStore::GetCommitA
 absl::Status PostgresPlannerStore::RecordCommitAuthor(const std::string& repository_id, const std::string& sha,
                                                       const v1::CommitAuthor& author) {
   return pool_->RunInTransaction([&](pqxx::work& txn) {
+    // Not flushed before returning (issue #23, push to served): the
+    // revision's cursor is advanced afterwards in a durable commit, which
+    // flushes this one with it (WAL order); a planner stopped before that
+    // replays the revision and records the author again.
+    txn.exec0(kNoFlushWait);
     txn.exec_prepared0(kPutCommitAuthor, repository_id, sha, author.name(), author.email());
     return absl::OkStatus();
   });
@@ -618,9 +683,30 @@ absl::Status PostgresPlannerStore::PutCachedRender(const std::string& key, const
   v1::Plan holder;
   for (const auto& m : manifests) *holder.add_manifests() = m;
   return pool_->RunInTransaction([&](pqxx::work& txn) {
+    // A cache entry is not worth a flush wait on the way to a plan (issue
+    // #23, push to served): the plan's own durable commit flushes it too,
+    // and one lost in a crash is rendered again.
+    txn.exec0(kNoFlushWait);
     txn.exec_prepared0(kPutCache, key, pqxx::binarystring(holder.SerializeAsString()));
     return absl::OkStatus();
   });
+}
+
+absl::StatusOr<int64_t> PostgresPlannerStore::EvictCachedRenders(absl::Duration unused_for, int64_t keep_at_most) {
+  const double seconds = absl::ToDoubleSeconds(std::max(unused_for, absl::ZeroDuration()));
+  int64_t total = 0;
+  auto batches = [&](const char* statement, auto arg) -> absl::Status {
+    while (true) {
+      ASSIGN_OR_RETURN(int64_t gone, pool_->RunInTransactionWithResult<int64_t>([&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
+        return static_cast<int64_t>(txn.exec_prepared0(statement, arg, kEvictBatch).affected_rows());
+      }));
+      total += gone;
+      if (gone < kEvictBatch) return absl::OkStatus();
+    }
+  };
+  RETURN_IF_ERROR(batches(kEvictUnusedCache, seconds));
+  if (keep_at_most > 0) RETURN_IF_ERROR(batches(kEvictCacheBeyond, keep_at_most));
+  return total;
 }
 
 absl::StatusOr<std::string> PostgresPlannerStore::GetCursor(const std::string& name) {

@@ -22,6 +22,8 @@ class PostgresPlannerStore final : public PlannerStore {
   absl::StatusOr<std::vector<v1::Application>> ListApplications() override;
   absl::StatusOr<std::vector<v1::Application>> ListApplicationsOf(const std::string& repository_id,
                                                                   const std::string& ref) override;
+  absl::StatusOr<std::vector<ApplicationRoots>> ListApplicationsTouchedBy(
+      const std::string& repository_id, const std::string& ref, const std::vector<std::string>& changed_paths) override;
   absl::StatusOr<std::vector<v1::Application>> GetApplications(const std::set<std::string>& ids) override;
   absl::Status ApplyConfigChange(const ConfigChange& change) override;
   absl::StatusOr<std::vector<std::string>> GetInputPaths(const std::string& application_id) override;
@@ -51,6 +53,7 @@ class PostgresPlannerStore final : public PlannerStore {
                                   const std::string& definition_key) override;
   absl::StatusOr<std::optional<std::vector<v1::Manifest>>> GetCachedRender(const std::string& key) override;
   absl::Status PutCachedRender(const std::string& key, const std::vector<v1::Manifest>& manifests) override;
+  absl::StatusOr<int64_t> EvictCachedRenders(absl::Duration unused_for, int64_t keep_at_most) override;
   absl::StatusOr<std::string> GetCursor(const std::string& name) override;
   absl::Status SetCursor(const std::string& name, const std::string& value) override;
   absl::StatusOr<ItemAttempts> BeginAttempt(const std::string& name, const std::string& item_key) override;

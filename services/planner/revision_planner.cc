@@ -371,22 +371,43 @@ absl::StatusOr<int> RevisionPlanner::HandleRevision(const v1::Revision& revision
     }
     affected.insert(changed->begin(), changed->end());
   }
-  // Only the applications deploying from this repository and ref (an
-  // indexed read), not every application: a revision's cost must not grow
-  // with the applications of other repositories.
-  ASSIGN_OR_RETURN(std::vector<v1::Application> apps,
-                   catalog_->ListApplicationsOf(revision.repository_id(), revision.ref()));
-  ASSIGN_OR_RETURN(auto inputs, renders_->ListInputPathsOf(revision.repository_id(), revision.ref()));
+  // Only the applications deploying from this repository and ref, not every
+  // application: a revision's cost must not grow with the applications of
+  // other repositories. When it changed a few paths, only those of them its
+  // paths can touch (an index lookup: a commit touching one application of
+  // 10,000 reads one, issue #23); each is re-checked exactly below.
+  std::vector<v1::Application> apps;
+  std::map<std::string, std::vector<std::string>> inputs;
+  const bool indexed = !revision.all_paths_changed() && revision.changed_paths_size() <= kIndexedChangedPaths;
+  if (indexed) {
+    ASSIGN_OR_RETURN(std::vector<CatalogStore::ApplicationRoots> candidates,
+                     catalog_->ListApplicationsTouchedBy(
+                         revision.repository_id(), revision.ref(),
+                         std::vector<std::string>(revision.changed_paths().begin(), revision.changed_paths().end())));
+    for (auto& c : candidates) {
+      inputs[c.app.id()] = std::move(c.input_paths);
+      apps.push_back(std::move(c.app));
+    }
+  } else {
+    ASSIGN_OR_RETURN(apps, catalog_->ListApplicationsOf(revision.repository_id(), revision.ref()));
+    ASSIGN_OR_RETURN(inputs, renders_->ListInputPathsOf(revision.repository_id(), revision.ref()));
+  }
   std::set<std::string> elsewhere;  // (re)declared here, deployed from another repository or ref
   std::set<std::string> here;
   for (const auto& app : apps) here.insert(app.id());
-  std::set<std::string> declared_elsewhere;
+  std::set<std::string> not_read;  // affected by the ferry.yaml, not among `apps`
   for (const std::string& id : affected) {
-    if (!here.count(id)) declared_elsewhere.insert(id);
+    if (!here.count(id)) not_read.insert(id);
   }
-  if (!declared_elsewhere.empty()) {
-    ASSIGN_OR_RETURN(std::vector<v1::Application> others, catalog_->GetApplications(declared_elsewhere));
+  if (!not_read.empty()) {
+    ASSIGN_OR_RETURN(std::vector<v1::Application> others, catalog_->GetApplications(not_read));
     for (const auto& app : others) {
+      if (app.repository_id() == revision.repository_id() && app.ref() == revision.ref()) {
+        // Deployed from here, (re)declared by this revision, none of its
+        // paths changed: planned when automated, as if read above.
+        if (!app.sync_policy().automated()) affected.erase(app.id());
+        continue;
+      }
       if (affected.erase(app.id()) && app.sync_policy().automated()) elsewhere.insert(app.id());
     }
   }

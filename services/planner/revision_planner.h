@@ -38,6 +38,10 @@ class RevisionPlanner {
   // changed, in dependsOn order. Idempotent per (application, environment,
   // commit). Returns the number of plans made.
   absl::StatusOr<int> HandleRevision(const v1::Revision& revision);
+  // Up to this many changed paths, a revision reads only the applications
+  // they can touch (CatalogStore::ListApplicationsTouchedBy); beyond, every
+  // application of its repository and ref.
+  static constexpr int kIndexedChangedPaths = 512;
 
   // Plans `app_ids` (dependencies first) at `target`, or at the tip of each
   // application's ref when target.sha is empty. An application already

@@ -30,7 +30,7 @@ TEST(StartupProbeScheduleTest, AStartingInstanceIsSeenHealthySoonWhateverThePeri
                                  absl::Milliseconds(40), absl::Milliseconds(150), absl::Milliseconds(700),
                                  absl::Seconds(2), absl::Seconds(9)}) {
       // Noticed within a quarter of its start-up time (at least the first
-      // 5 ms retry), or one period when that is shorter: never a whole
+      // 2 ms retry), or one period when that is shorter: never a whole
       // long period after it came up.
       absl::Duration bound = std::min(std::max(kFirstStartupRetry, ready / 4), period);
       EXPECT_LE(FirstProbeAfter(at, ready) - ready, bound + absl::Microseconds(1))
@@ -46,14 +46,14 @@ TEST(StartupProbeScheduleTest, TheFirstSecondOfProbesIsTheSameForAShortAndALongP
   std::vector<absl::Duration> fast = Schedule(absl::Milliseconds(50), absl::Milliseconds(200));
   EXPECT_EQ(Schedule(absl::Milliseconds(250), absl::Milliseconds(200)), fast);
   EXPECT_EQ(Schedule(absl::Seconds(60), absl::Milliseconds(200)), fast);
-  EXPECT_EQ(fast[1], absl::Milliseconds(5));
-  EXPECT_EQ(fast[2], absl::Milliseconds(10));
+  EXPECT_EQ(fast[1], absl::Milliseconds(2));
+  EXPECT_EQ(fast[2], absl::Milliseconds(4));
 }
 
 TEST(StartupProbeScheduleTest, ASlowStarterSettlesToThePeriod) {
   const absl::Duration period = absl::Seconds(1);
   std::vector<absl::Duration> at = Schedule(period, absl::Seconds(60));
-  // Never more often than every 5 ms, never less often than the period.
+  // Never more often than every 2 ms, never less often than the period.
   for (size_t i = 1; i < at.size(); ++i) {
     EXPECT_GE(at[i] - at[i - 1], kFirstStartupRetry);
     EXPECT_LE(at[i] - at[i - 1], period);

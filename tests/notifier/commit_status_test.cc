@@ -18,6 +18,7 @@
 #include "common/secrets/secret_sources.h"
 #include "notifier_migrations.h"
 #include "services/notifier/curl_transports.h"
+#include "services/notifier/declared_subscription_sync.h"
 #include "services/notifier/delivery_sender.h"
 #include "services/notifier/delivery_worker.h"
 #include "services/notifier/event_ingester.h"
@@ -199,6 +200,61 @@ class CommitStatusTest : public ::testing::Test {
   std::unique_ptr<DeliverySender> sender_;
   int64_t seq_ = 0;
 };
+
+// The planner's applications, counting the reads.
+class CountingApplications : public ApplicationSource {
+ public:
+  absl::StatusOr<std::vector<v1::Application>> ListApplications() override {
+    ++reads;
+    return apps;
+  }
+  std::vector<v1::Application> apps;
+  int reads = 0;
+};
+
+// Issue #23: each APPLICATION_* event read every application from the
+// planner (10,000 applications registered: 10,000 reads of 10,000, for
+// hours). A run of them now costs one read, made before the next event that
+// is matched against subscriptions, which still sees the new subscription.
+TEST_F(CommitStatusTest, ARunOfApplicationEventsSyncsDeclaredSubscriptionsOnceBeforeTheNextMatchedEvent) {
+  CountingApplications apps;
+  DeclaredSubscriptionSync declared(*store_, apps);
+  EventIngester ingester(*store_, nullptr, nullptr, &declared);
+  for (int i = 0; i < 50; ++i) {
+    v1::Application a;
+    a.set_id(absl::StrCat("app", i));
+    apps.apps.push_back(a);
+  }
+  v1::Application& shop = apps.apps[7];
+  shop.set_id("shop");
+  v1::Subscription* s = shop.add_notifications();
+  s->set_name("failures");
+  s->set_application_id("shop");
+  s->add_events(v1::NOTIFICATION_EVENT_DEPLOYMENT_FAILED);
+  s->set_template_("{{event}} {{application}}");
+  s->mutable_sink()->set_kind(v1::SINK_KIND_WEBHOOK);
+  s->mutable_sink()->set_url("https://hooks.example.invalid/x");
+  for (int i = 0; i < 50; ++i) {
+    v1::Event e = Event(v1::AUDIT_ACTION_APPLICATION_CREATED, "plain", kSha1, "prod");
+    e.mutable_subject()->set_application_id(apps.apps[i].id());
+    ASSERT_TRUE(ingester.Ingest(e).ok());
+  }
+  EXPECT_EQ(apps.reads, 0) << "no read per application event";
+  // Not matched against subscriptions (no approval waiting): no read yet.
+  ASSERT_TRUE(ingester.Ingest(Event(v1::AUDIT_ACTION_PLAN_CREATED, "plain", kSha1, "prod")).ok());
+  EXPECT_EQ(apps.reads, 0);
+  ASSERT_TRUE(ingester.Ingest(Event(v1::AUDIT_ACTION_DEPLOYMENT_FAILED, "plain", kSha1, "prod")).ok());
+  EXPECT_EQ(apps.reads, 1) << "one read before the first matched event";
+  absl::StatusOr<DeliveryCounts> counts = store_->Counts();
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ(counts->pending, 1) << "the failure matched the subscription shop declared";
+  ASSERT_TRUE(ingester.Ingest(Event(v1::AUDIT_ACTION_DEPLOYMENT_FAILED, "plain", kSha1, "prod")).ok());
+  EXPECT_EQ(apps.reads, 1) << "nothing changed since: no second read";
+  // An application changed: read again before the next matched event.
+  ASSERT_TRUE(ingester.Ingest(Event(v1::AUDIT_ACTION_APPLICATION_UPDATED, "plain", kSha1, "prod")).ok());
+  ASSERT_TRUE(ingester.Ingest(Event(v1::AUDIT_ACTION_DEPLOYMENT_SUCCEEDED, "plain", kSha1, "prod")).ok());
+  EXPECT_EQ(apps.reads, 2);
+}
 
 TEST_F(CommitStatusTest, PendingWhenPlannedThenSuccessOrFailurePerEnvironmentOnEachHost) {
   EventIngester ingester(*store_, &repos_, nullptr);

@@ -107,6 +107,10 @@ class InterferingStore final : public CatalogStore {
                                                                   const std::string& ref) override {
     return store_->ListApplicationsOf(repository_id, ref);
   }
+  absl::StatusOr<std::vector<ApplicationRoots>> ListApplicationsTouchedBy(
+      const std::string& repository_id, const std::string& ref, const std::vector<std::string>& changed_paths) override {
+    return store_->ListApplicationsTouchedBy(repository_id, ref, changed_paths);
+  }
   absl::StatusOr<std::vector<v1::Application>> GetApplications(const std::set<std::string>& ids) override {
     return store_->GetApplications(ids);
   }

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/concurrency/mutex.h"
 #include "services/planner/planner_store.h"
+#include "services/planner/repo_path.h"
 
 namespace ferry::planner::testing {
 
@@ -61,11 +62,42 @@ class FakePlannerStore final : public PlannerStore {
                                                                   const std::string& ref) override {
     if (absl::Status s = RunListHook(); !s.ok()) return s;
     MutexLock lock(&mu_);
+    ++repo_listings_;
     std::vector<v1::Application> out;
     for (const auto& [id, a] : state_.apps) {
       if (a.repository_id() == repository_id && a.ref() == ref) out.push_back(a);
     }
     return out;
+  }
+  // Calls of ListApplicationsOf (every application of one repository and ref).
+  int RepoListings() {
+    MutexLock lock(&mu_);
+    return repo_listings_;
+  }
+  // Exactly the applications a changed path touches (the real store may
+  // return more), so that tests see what the planner does with the rest.
+  absl::StatusOr<std::vector<ApplicationRoots>> ListApplicationsTouchedBy(
+      const std::string& repository_id, const std::string& ref, const std::vector<std::string>& changed_paths) override {
+    if (absl::Status s = RunListHook(); !s.ok()) return s;
+    MutexLock lock(&mu_);
+    ++touched_by_calls_;
+    std::vector<ApplicationRoots> out;
+    for (const auto& [id, a] : state_.apps) {
+      if (a.repository_id() != repository_id || a.ref() != ref) continue;
+      auto it = state_.input_paths.find(id);
+      std::vector<std::string> inputs = it == state_.input_paths.end() ? std::vector<std::string>() : it->second;
+      std::vector<std::string> roots = inputs;
+      roots.push_back(a.path());
+      bool hit = false;
+      for (const std::string& root : roots)
+        for (const std::string& p : changed_paths) hit = hit || IsUnderRepoPath(p, root) || IsUnderRepoPath(root, p);
+      if (hit) out.push_back({a, std::move(inputs)});
+    }
+    return out;
+  }
+  int TouchedByCalls() {
+    MutexLock lock(&mu_);
+    return touched_by_calls_;
   }
   absl::StatusOr<std::vector<v1::Application>> GetApplications(const std::set<std::string>& ids) override {
     if (absl::Status s = RunListHook(); !s.ok()) return s;
@@ -203,6 +235,17 @@ class FakePlannerStore final : public PlannerStore {
     MutexLock lock(&mu_);
     state_.cache.emplace(key, manifests);  // first one wins, as ON CONFLICT DO NOTHING
     return absl::OkStatus();
+  }
+  // The fake keeps no use times: every entry counts as just used, so only
+  // `keep_at_most` evicts (the oldest keys first).
+  absl::StatusOr<int64_t> EvictCachedRenders(absl::Duration, int64_t keep_at_most) override {
+    MutexLock lock(&mu_);
+    int64_t gone = 0;
+    while (keep_at_most > 0 && static_cast<int64_t>(state_.cache.size()) > keep_at_most) {
+      state_.cache.erase(state_.cache.begin());
+      ++gone;
+    }
+    return gone;
   }
 
   // --- PlanStore
@@ -474,6 +517,8 @@ class FakePlannerStore final : public PlannerStore {
   };
   std::function<absl::Status()> list_applications_hook_ ABSL_GUARDED_BY(mu_);
   int full_listings_ ABSL_GUARDED_BY(mu_) = 0;
+  int touched_by_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  int repo_listings_ ABSL_GUARDED_BY(mu_) = 0;
 
   absl::Status RunListHook() {
     std::function<absl::Status()> hook;

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
 #include <prometheus/registry.h>
 #include <google/protobuf/util/time_util.h>
 
@@ -286,6 +287,37 @@ applications:
       << bad.status();
 }
 
+// Issue #23: a revision reads only the applications its changed paths
+// touch; one whose definition alone its ferry.yaml changed (none of its
+// files) is planned all the same, and an untouched one is not.
+TEST_F(PlannerTest, AnApplicationWhoseDefinitionAloneChangedIsPlanned) {
+  auto yaml = [](bool web_prunes) {
+    return absl::StrCat(
+        "environments:\n  local:\n    host: {rootDir: /tmp/ferry-local}\n    approval: auto\n"
+        "applications:\n  web:\n    path: apps/web\n    environments: [local]\n    sync: {automated: true",
+        web_prunes ? ", prune: true" : "", "}\n  api:\n    path: apps/api\n    environments: [local]\n"
+        "    sync: {automated: true}\n");
+  };
+  FakeTree tree = {{"ferry.yaml", {yaml(false), ""}},
+                   {"apps/web/cm.yaml", {ConfigMap("web", "1"), ""}},
+                   {"apps/api/cm.yaml", {ConfigMap("api", "1"), ""}}};
+  repo_.Commit("repo", kRef, tree);
+  v1::ApplyDeclarativeConfigRequest req;
+  req.mutable_source()->set_repository_id("repo");
+  req.mutable_source()->set_ref("main");
+  ASSERT_TRUE(planner_->ApplyDeclarativeConfig(req, User("alice")).ok());
+  const size_t web = Plans("web", "local").size(), api = Plans("api", "local").size();
+  tree["ferry.yaml"].data = yaml(true);
+  v1::Revision r2 = repo_.Commit("repo", kRef, tree);
+  ASSERT_EQ(r2.changed_paths_size(), 1) << "only ferry.yaml changed";
+  absl::StatusOr<int> made = planner_->HandleRevision(r2);
+  ASSERT_TRUE(made.ok()) << made.status();
+  EXPECT_EQ(*made, 1);
+  EXPECT_EQ(Plans("web", "local").size(), web + 1) << "web's definition changed";
+  EXPECT_EQ(Plans("api", "local").size(), api) << "nothing of api changed";
+  EXPECT_TRUE(planner_->GetApplication("web")->sync_policy().prune());
+}
+
 TEST_F(PlannerTest, ApplicationDeclaredForAnotherRepositoryIsPlannedAtItsOwnTip) {
   repo_.Commit("apps-repo", kRef, {{"web/cm.yaml", {ConfigMap("web", "1"), ""}}});
   std::string yaml = "environments:\n  local:\n    host: {rootDir: /tmp/x}\n    approval: auto\n";
@@ -302,6 +334,80 @@ TEST_F(PlannerTest, ApplicationDeclaredForAnotherRepositoryIsPlannedAtItsOwnTip)
   ASSERT_EQ(plans.size(), 1u);
   EXPECT_EQ(plans[0].target_revision().repository_id(), "apps-repo");
   EXPECT_EQ(plans[0].target_revision().sha(), *repo_.ResolveRef("apps-repo", kRef));
+}
+
+// Issue #23: the render cache was never evicted. Entries unused for the
+// maximum age go, entries written or read since stay (a read marks an old
+// entry used again), and a count limit keeps the most recently used.
+TEST_F(PlannerTest, RenderCacheEvictionDropsUnusedEntriesAndKeepsLiveOnes) {
+  auto manifests = [](const std::string& name) {
+    v1::Manifest m;
+    m.set_source_path(name);
+    return std::vector<v1::Manifest>{m};
+  };
+  for (const std::string key : {"old", "old-but-read", "fresh", "recent-1", "recent-2"})
+    ASSERT_TRUE(store_->PutCachedRender(key, manifests(key)).ok());
+  // Backdate the use time of some entries, as if written that long ago.
+  auto age = [&](const std::string& key, const std::string& interval) {
+    ASSERT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
+                       txn.exec_params("UPDATE planner.render_cache SET use_time = now() - $2::interval WHERE key = $1",
+                                       key, interval);
+                       return absl::OkStatus();
+                     })
+                    .ok());
+  };
+  age("old", "8 days");
+  age("old-but-read", "8 days");
+  age("recent-1", "2 hours");
+  age("recent-2", "3 hours");
+  // A plan's read of an old entry marks it used.
+  absl::StatusOr<std::optional<std::vector<v1::Manifest>>> read = store_->GetCachedRender("old-but-read");
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_TRUE(read->has_value());
+  EXPECT_EQ((**read)[0].source_path(), "old-but-read");
+
+  // What is cached, read without marking anything used.
+  auto cached = [&] {
+    std::set<std::string> keys;
+    EXPECT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
+                       for (const auto& row : txn.exec("SELECT key FROM planner.render_cache"))
+                         keys.insert(row[0].as<std::string>());
+                       return absl::OkStatus();
+                     })
+                    .ok());
+    return keys;
+  };
+  absl::StatusOr<int64_t> gone = store_->EvictCachedRenders(absl::Hours(24 * 7), /*keep_at_most=*/0);
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  EXPECT_EQ(*gone, 1);
+  EXPECT_EQ(cached(), (std::set<std::string>{"fresh", "old-but-read", "recent-1", "recent-2"}));
+
+  // At most two: the two least recently used (recent-2, then recent-1) go.
+  gone = store_->EvictCachedRenders(absl::Hours(24 * 7), /*keep_at_most=*/2);
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  EXPECT_EQ(*gone, 2);
+  EXPECT_EQ(cached(), (std::set<std::string>{"fresh", "old-but-read"}));
+  // A read of an entry used within the hour does not write (no new use time
+  // to keep), and it reads what was put.
+  EXPECT_EQ((*store_->GetCachedRender("fresh"))->at(0).source_path(), "fresh");
+
+  // Nothing left to evict: a second pass deletes nothing.
+  EXPECT_EQ(*store_->EvictCachedRenders(absl::Hours(24 * 7), 2), 0);
+}
+
+// More than one batch of unused entries goes in one pass.
+TEST_F(PlannerTest, RenderCacheEvictionEmptiesMoreThanOneBatch) {
+  ASSERT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
+                     txn.exec("INSERT INTO planner.render_cache (key, manifests, use_time) "
+                              "SELECT 'k' || g, ''::bytea, now() - interval '30 days' FROM generate_series(1, 2500) g");
+                     return absl::OkStatus();
+                   })
+                  .ok());
+  ASSERT_TRUE(store_->PutCachedRender("live", {}).ok());
+  absl::StatusOr<int64_t> gone = store_->EvictCachedRenders(absl::Hours(24), 0);
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  EXPECT_EQ(*gone, 2500);
+  EXPECT_TRUE(store_->GetCachedRender("live")->has_value());
 }
 
 // Issue #23: the reads a revision makes instead of every application, on
@@ -337,6 +443,69 @@ TEST_F(PlannerTest, TheStoreReadsOneRepositorysApplicationsAndApplicationsById) 
   EXPECT_TRUE((*inputs)["a"].empty());
   EXPECT_EQ(ids(*store_->GetApplications({"c", "a", "gone"})), (std::vector<std::string>{"a", "c"}));
   EXPECT_TRUE(store_->GetApplications({})->empty());
+}
+
+// Issue #23: the index a revision reads its candidates through
+// (ListApplicationsTouchedBy, migration 009): every application with a root
+// (path or input path) at, above or below a changed path, and no other of
+// the repository's; rows written before the migration (path NULL) are
+// candidates until their path is filled in.
+TEST_F(PlannerTest, TheStoreFindsTheApplicationsAChangedPathTouchesThroughTheIndex) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  for (int i = 0; i < 50; ++i) CreateApp(AppSpec(absl::StrCat("app", i), absl::StrCat("apps/a", i), {"local"}));
+  CreateApp(AppSpec("deep", "apps/deep/nested/app", {"local"}));
+  CreateApp(AppSpec("whole", "", {"local"}));  // the repository root
+  CreateApp(AppSpec("k", "overlays/k", {"local"}, {}, v1::RENDER_METHOD_KUSTOMIZE));
+  ASSERT_TRUE(store_->SetInputPaths("k", {"base", "shared/values.yaml"}).ok());
+  v1::Application other = AppSpec("other", "apps/a1", {"local"});
+  other.set_repository_id("other");
+  CreateApp(other);
+  v1::Application dev = AppSpec("dev", "apps/a1", {"local"});
+  dev.set_ref("refs/heads/dev");
+  CreateApp(dev);
+  const std::string ref = store_->GetApplication("app1")->ref();
+  auto touched = [&](std::vector<std::string> changed) {
+    absl::StatusOr<std::vector<CatalogStore::ApplicationRoots>> got =
+        store_->ListApplicationsTouchedBy("repo", ref, changed);
+    EXPECT_TRUE(got.ok()) << got.status();
+    std::vector<std::string> ids;
+    if (got.ok())
+      for (const auto& c : *got) ids.push_back(c.app.id());
+    return ids;
+  };
+  using Ids = std::vector<std::string>;
+  // A file in one application's folder: that one (and the root application).
+  EXPECT_EQ(touched({"apps/a1/cm.yaml"}), (Ids{"app1", "whole"}));
+  // Not app10 or app11: "apps/a1" is not a folder above "apps/a10/...".
+  EXPECT_EQ(touched({"apps/a10/cm.yaml"}), (Ids{"app10", "whole"}));
+  // A folder above an application's root (a root below the changed path).
+  EXPECT_EQ(touched({"apps/deep"}), (Ids{"deep", "whole"}));
+  EXPECT_EQ(touched({"apps/deep/nested/app/x/y.yaml"}), (Ids{"deep", "whole"}));
+  // Input paths: a file under a Kustomize base, a Helm values file itself.
+  EXPECT_EQ(touched({"base/cm.yaml"}), (Ids{"k", "whole"}));
+  EXPECT_EQ(touched({"shared/values.yaml"}), (Ids{"k", "whole"}));
+  EXPECT_EQ(touched({"shared/other.yaml"}), (Ids{"whole"}));
+  EXPECT_EQ(touched({"docs/readme.md", "apps/a2/x", "apps/a3/y"}), (Ids{"app2", "app3", "whole"}));
+  // Input paths replaced: the old base no longer touches k.
+  ASSERT_TRUE(store_->SetInputPaths("k", {"base2"}).ok());
+  EXPECT_EQ(touched({"base/cm.yaml"}), (Ids{"whole"}));
+  EXPECT_EQ(touched({"base2/cm.yaml"}), (Ids{"k", "whole"}));
+  // An application moved to another folder is found at its new path only.
+  v1::Application moved = *store_->GetApplication("app5");
+  moved.set_path("moved/five");
+  ASSERT_TRUE(planner_->UpdateApplication(moved, {}, User("alice")).ok());
+  EXPECT_EQ(touched({"apps/a5/cm.yaml"}), (Ids{"whole"}));
+  EXPECT_EQ(touched({"moved/five/cm.yaml"}), (Ids{"app5", "whole"}));
+  // A row written before migration 009 has no path: a candidate for any
+  // change, until this read fills its path in.
+  ASSERT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
+                     txn.exec("UPDATE planner.applications SET path = NULL WHERE id = 'app7'");
+                     return absl::OkStatus();
+                   })
+                  .ok());
+  EXPECT_EQ(touched({"docs/readme.md"}), (Ids{"app7", "whole"}));
+  EXPECT_EQ(touched({"docs/readme.md"}), (Ids{"whole"}));
+  EXPECT_EQ(touched({"apps/a7/cm.yaml"}), (Ids{"app7", "whole"}));
 }
 
 TEST_F(PlannerTest, OnlyApplicationsWhoseInputsChangedAreReplanned) {

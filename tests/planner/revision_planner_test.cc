@@ -183,6 +183,32 @@ TEST_F(RevisionPlannerTest, ARevisionReadsOnlyItsRepositorysApplicationsAndTheir
   EXPECT_EQ(web_plan.after_plan_ids(0), f_.Plans("db")[0].id());
 }
 
+// Issue #23: a commit touching one application of a monorepo reads only the
+// applications its changed paths touch (CatalogStore::ListApplicationsTouchedBy),
+// not every application of the repository; a commit with every path changed
+// (the first one) still reads them all.
+TEST_F(RevisionPlannerTest, ACommitTouchingOneApplicationReadsOnlyTheApplicationsItTouches) {
+  CreateEnv(EnvSpec("local", v1::APPROVAL_POLICY_AUTO));
+  FakeTree tree;
+  for (int i = 0; i < 200; ++i) {
+    CreateApp(AppSpec(absl::StrCat("app", i), absl::StrCat("apps/a", i), {"local"}));
+    tree[absl::StrCat("apps/a", i, "/cm.yaml")] = {ConfigMap(absl::StrCat("app", i), "1"), ""};
+  }
+  int listings = f_.store.RepoListings();
+  ASSERT_EQ(*revisions_.HandleRevision(f_.repo.Commit("repo", kRef, tree)), 200) << "the first commit: all";
+  EXPECT_EQ(f_.store.RepoListings(), listings + 1) << "every path changed: every application read";
+  listings = f_.store.RepoListings();
+  const int lookups = f_.store.TouchedByCalls();
+  tree["apps/a17/cm.yaml"].data = ConfigMap("app17", "2");
+  tree["docs/readme.md"] = {"not an application's", ""};
+  ASSERT_EQ(*revisions_.HandleRevision(f_.repo.Commit("repo", kRef, tree)), 1);
+  EXPECT_EQ(f_.store.RepoListings(), listings) << "no revision of a few paths read every application";
+  EXPECT_EQ(f_.store.TouchedByCalls(), lookups + 1);
+  EXPECT_EQ(f_.Plans("app17").size(), 2u);
+  EXPECT_EQ(f_.Plans("app1").size(), 1u);
+  EXPECT_EQ(f_.Plans("app170").size(), 1u);
+}
+
 TEST_F(RevisionPlannerTest, ABadManifestMakesAFailedPlanThatIsNeverReleased) {
   CreateEnv(EnvSpec("local", v1::APPROVAL_POLICY_AUTO));
   CreateApp(AppSpec("a", "apps/a", {"local"}));

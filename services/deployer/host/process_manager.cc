@@ -300,7 +300,7 @@ absl::Status ProcessManager::WaitHealthy(const Instance& inst, const ProcessSpec
   }
   std::string last = "no health check ran";
   // Until the first pass, a failed probe is retried sooner than the period
-  // (StartupProbeDelay: a quarter of the time waited so far, 5 ms at first,
+  // (StartupProbeDelay: a quarter of the time waited so far, 2 ms at first,
   // settling to the period): a program that is up in a few milliseconds is
   // seen healthy then, not a whole period later.
   const absl::Time waiting_since = absl::Now();
