@@ -29,8 +29,21 @@ v1::Event ChangeEvent(const v1::Subscription* before, const v1::Subscription* af
 
 }  // namespace
 
+absl::StatusOr<int> DeclaredSubscriptionSync::SyncIfStale() {
+  if (!stale_) return 0;
+  return Sync();
+}
+
 absl::StatusOr<int> DeclaredSubscriptionSync::Sync() {
   MutexLock lock(&mu_);
+  // Cleared before reading: an application event meanwhile marks it again.
+  stale_ = false;
+  absl::StatusOr<int> synced = SyncLocked();
+  if (!synced.ok()) stale_ = true;
+  return synced;
+}
+
+absl::StatusOr<int> DeclaredSubscriptionSync::SyncLocked() {
   ASSIGN_OR_RETURN(std::vector<v1::Application> apps, applications_.ListApplications());
   std::vector<v1::Subscription> declared;
   for (const v1::Application& app : apps) {

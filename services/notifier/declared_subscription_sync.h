@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/concurrency/mutex.h"
@@ -14,9 +16,13 @@ namespace ferry::notifier {
 // once (NotifierStore::ReplaceDeclaredSubscriptions), with a
 // SUBSCRIPTION_CREATED (added or changed: details.change) or
 // SUBSCRIPTION_DELETED audit event per change, in the same transaction. API and --subscriptions-file subscriptions are never
-// touched. Called by the ingester at each application event (so the events
-// after it are matched against the new set) and periodically. Thread-safe
-// (one sync at a time).
+// touched. An application event marks the set stale (MarkStale); it is
+// synced before the next event that is matched against subscriptions
+// (SyncIfStale, from the ingester), within a second otherwise (the notifier's
+// loop), and periodically in full. A burst of application events costs one
+// sync, not one each (issue #23: each sync reads every application, and
+// registering 1,000 applications cost 1,000 syncs, 1,000,000 rows read).
+// Thread-safe (one sync at a time).
 class DeclaredSubscriptionSync {
  public:
   DeclaredSubscriptionSync(NotifierStore& store, ApplicationSource& applications)
@@ -28,8 +34,15 @@ class DeclaredSubscriptionSync {
   // not silence the others. UNAVAILABLE when the planner cannot be read
   // (nothing changes). Returns how many subscriptions changed.
   absl::StatusOr<int> Sync();
+  // An application was created, changed or deleted: the set is out of date.
+  void MarkStale() { stale_ = true; }
+  // Sync() when marked stale since the last sync began; 0 otherwise.
+  absl::StatusOr<int> SyncIfStale();
 
  private:
+  // Set by MarkStale, cleared when a sync begins (set again when it fails).
+  std::atomic<bool> stale_{false};
+  absl::StatusOr<int> SyncLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   NotifierStore& store_;
   ApplicationSource& applications_;
   Mutex mu_;

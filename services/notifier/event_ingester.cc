@@ -14,11 +14,14 @@ absl::Status EventIngester::Ingest(const v1::Event& event) {
   if (declared_ != nullptr && (event.action() == v1::AUDIT_ACTION_APPLICATION_CREATED ||
                                event.action() == v1::AUDIT_ACTION_APPLICATION_UPDATED ||
                                event.action() == v1::AUDIT_ACTION_APPLICATION_DELETED)) {
-    RETURN_IF_ERROR(declared_->Sync().status());
+    declared_->MarkStale();
   }
   std::vector<NewDelivery> deliveries;
   const v1::NotificationEvent kind = NotificationEventOf(event);
   if (kind != v1::NOTIFICATION_EVENT_UNSPECIFIED) {
+    // Matched against what the applications declare now: an application
+    // event before this one is synced first (once for a burst of them).
+    if (declared_ != nullptr) RETURN_IF_ERROR(declared_->SyncIfStale().status());
     ASSIGN_OR_RETURN(std::vector<v1::Subscription> subs, store_.ListSubscriptions());
     for (const v1::Subscription& s : subs) {
       if (!Matches(s, event, kind)) continue;

@@ -21,8 +21,9 @@ class EventIngester {
                 DeclaredSubscriptionSync* declared = nullptr)
       : store_(store), repositories_(repositories), metrics_(metrics), declared_(declared) {}
 
-  // An application created, changed or deleted first brings the declared
-  // subscriptions up to date, so that the events after it (its deployments)
+  // An application created, changed or deleted marks the declared
+  // subscriptions stale; the next event matched against subscriptions brings
+  // them up to date first, so that the events after it (its deployments)
   // are matched against what its ferry.yaml now says. A failure (the
   // database, the repo-watcher or the planner unreachable) records nothing:
   // the caller retries the same event later.

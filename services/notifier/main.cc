@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -201,14 +202,20 @@ int main(int argc, char** argv) {
       });
   notifier::DeliveryWorker worker(store, sender, delivery, &metrics);
   concurrency::BackgroundLoop delivery_loop("notifier-delivery", [&worker] { return worker.RunOnce(); });
-  // Declared subscriptions at start and now and then; each application
-  // event brings them up to date too (EventIngester).
+  // Declared subscriptions at start and now and then in full; within a
+  // second of an application event (which marks them stale: EventIngester)
+  // otherwise.
+  absl::Time last_full_sync = absl::InfinitePast();
   concurrency::BackgroundLoop declared_loop(
-      "notifier-declared", [&declared, declared_sync_interval]() -> absl::StatusOr<absl::Duration> {
+      "notifier-declared",
+      [&declared, &last_full_sync, declared_sync_interval]() -> absl::StatusOr<absl::Duration> {
         if (!declared.has_value()) return absl::InfiniteDuration();
-        absl::StatusOr<int> synced = declared->Sync();
+        const absl::Time now = absl::Now();
+        const bool full = now - last_full_sync >= declared_sync_interval;
+        absl::StatusOr<int> synced = full ? declared->Sync() : declared->SyncIfStale();
         if (!synced.ok()) return synced.status();
-        return declared_sync_interval;
+        if (full) last_full_sync = now;
+        return std::min(absl::Seconds(1), declared_sync_interval);
       });
   notifier::SubscriptionManager manager(store, &sender, &clock);
   notifier::NotifierService service(manager);

@@ -18,6 +18,7 @@
 #include "common/secrets/secret_sources.h"
 #include "notifier_migrations.h"
 #include "services/notifier/curl_transports.h"
+#include "services/notifier/declared_subscription_sync.h"
 #include "services/notifier/delivery_sender.h"
 #include "services/notifier/delivery_worker.h"
 #include "services/notifier/event_ingester.h"
@@ -274,6 +275,52 @@ TEST_F(CommitStatusTest, RefusedTokenFailsAtOnceAndSaysSoWithoutTheToken) {
   EXPECT_NE((*failed)[0].last_error().find("answered HTTP 401"), std::string::npos);
   EXPECT_EQ((*failed)[0].last_error().find("nope"), std::string::npos);
   EXPECT_EQ((*failed)[0].last_error().find("statuses/"), std::string::npos);  // host only, no path
+}
+
+// The applications the planner lists, counting the lists.
+class CountingApplications : public ApplicationSource {
+ public:
+  absl::StatusOr<std::vector<v1::Application>> ListApplications() override {
+    ++lists;
+    return apps;
+  }
+  std::vector<v1::Application> apps;
+  int lists = 0;
+};
+
+// Each sync of the declared subscriptions reads every application: a burst
+// of application events (registering 1,000 applications) must cost one sync,
+// not one each, while the first event matched against subscriptions after
+// them still sees what the applications declare (issue #23).
+TEST_F(CommitStatusTest, ABurstOfApplicationEventsCostsOneDeclaredSyncBeforeTheNextMatchedEvent) {
+  CountingApplications planner;
+  v1::Application shop;
+  shop.set_id("shop");
+  v1::Subscription* s = shop.add_notifications();
+  s->set_name("failures");
+  s->set_application_id("shop");
+  s->add_events(v1::NOTIFICATION_EVENT_DEPLOYMENT_FAILED);
+  s->set_template_("{{event}} {{application}}");
+  s->mutable_sink()->set_kind(v1::SINK_KIND_WEBHOOK);
+  s->mutable_sink()->set_url(hosts_.Base("hook"));
+  planner.apps.push_back(shop);
+  DeclaredSubscriptionSync declared(*store_, planner);
+  EventIngester ingester(*store_, nullptr, nullptr, &declared);
+  for (int i = 0; i < 50; ++i) {
+    v1::Event e = Event(v1::AUDIT_ACTION_APPLICATION_CREATED, "", "", "");
+    e.mutable_subject()->set_application_id(absl::StrCat("app", i));
+    ASSERT_TRUE(ingester.Ingest(e).ok());
+  }
+  EXPECT_EQ(planner.lists, 0) << "application events only mark the declared subscriptions stale";
+  ASSERT_TRUE(ingester.Ingest(Event(v1::AUDIT_ACTION_DEPLOYMENT_FAILED, "gh", kSha1, "prod")).ok());
+  EXPECT_EQ(planner.lists, 1) << "one sync for the burst, before the event matched against subscriptions";
+  auto pending = store_->ListDeliveries(v1::DELIVERY_STATE_PENDING, "shop/failures", 0, 10);
+  ASSERT_TRUE(pending.ok()) << pending.status();
+  EXPECT_EQ(pending->size(), 1u) << "the declared subscription saw the deployment that followed its application";
+  ASSERT_TRUE(ingester.Ingest(Event(v1::AUDIT_ACTION_DEPLOYMENT_FAILED, "gh", kSha1, "staging")).ok());
+  EXPECT_EQ(planner.lists, 1) << "nothing changed since: no sync";
+  EXPECT_EQ(*declared.SyncIfStale(), 0);
+  EXPECT_EQ(planner.lists, 1);
 }
 
 }  // namespace
