@@ -37,7 +37,12 @@ struct Buf {
   ~Buf() { git_buf_dispose(&buf); }
 };
 
-// Initialises libgit2 once per process; safe to call from any thread.
+// The largest tree libgit2 keeps parsed in its object cache (its default is
+// 4 KiB): a folder of 100,000 entries.
+inline constexpr size_t kCachedTreeLimit = 4 << 20;
+
+// Initialises libgit2 once per process (and its object cache limits); safe
+// to call from any thread.
 void EnsureLibgit2();
 
 // The last libgit2 error as a Status: NOT_FOUND for GIT_ENOTFOUND,

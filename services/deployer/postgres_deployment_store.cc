@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/postgres/pq_status.h"
+#include "services/deployer/deployment_state.h"
 
 namespace ferry::deployer {
 namespace {
@@ -174,6 +175,21 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
                  "SELECT DISTINCT environment_id FROM deployer.drift_events WHERE id = ANY($1::bigint[])");
 }
 
+// A running deployment's steps and its RUNNING record commit without waiting
+// for their WAL flush (synchronous_commit off): seven flush waits of a
+// two-object deployment become one (issue #23). Nothing is lost when the
+// deployer dies: PostgreSQL has them, and its WAL writer flushes them within
+// wal_writer_delay. Only a crash of PostgreSQL itself could lose the last of
+// them, and never out of order (WAL is replayed as a prefix): the deployment
+// is then where it stood a moment earlier, which orphan recovery resumes as
+// after any interruption (it observes the target before applying again). The
+// deployment's terminal record, its creation and everything reported to the
+// planner wait for the flush as before, and that flush covers every earlier
+// step of it.
+void PostgresDeploymentStore::CommitWithoutWaitingForFlush(pqxx::work& txn) {
+  txn.exec("SET LOCAL synchronous_commit TO OFF");
+}
+
 absl::Status PostgresDeploymentStore::Enqueue(pqxx::work& txn, const std::vector<v1::Event>& events) {
   for (const v1::Event& e : events) {
     absl::Status s = outbox_->Enqueue(txn, e);
@@ -223,6 +239,7 @@ absl::Status PostgresDeploymentStore::Update(const v1::Deployment& d, const std:
   v1::Deployment record = d;
   record.clear_steps();
   return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
+    if (!IsTerminal(d.state())) CommitWithoutWaitingForFlush(txn);
     if (absl::Status fenced = CheckFence(txn, d.environment_id()); !fenced.ok()) return fenced;
     pqxx::result r = txn.exec_prepared(kUpdateDeployment, d.id(), static_cast<int>(d.state()), Bytes(record));
     if (r.affected_rows() != 1) return absl::NotFoundError(absl::StrCat("deployment ", d.id(), " not found"));
@@ -240,14 +257,8 @@ absl::Status PostgresDeploymentStore::Update(const v1::Deployment& d, const std:
 absl::Status PostgresDeploymentStore::SaveStep(const std::string& deployment_id, const v1::DeploymentStep& step,
                                                const AppliedChange* change, const std::vector<v1::Event>& events) {
   return pool_->RunInTransaction([&](pqxx::work& txn) {
+    CommitWithoutWaitingForFlush(txn);
     if (absl::Status fenced = CheckDeploymentFence(txn, deployment_id); !fenced.ok()) return fenced;
-    // A health check's record changes nothing applied: it need not wait for
-    // its commit to reach the disk (issue #23, push to served: two flushes
-    // per wave). The next durable commit (an apply step's start, before
-    // anything is applied, or the deployment's end) flushes it with itself,
-    // the WAL being written in order; one lost in a crash of the machine is
-    // a health check that recovery runs again.
-    if (change == nullptr && step.kind() == v1::STEP_KIND_HEALTH_CHECK) txn.exec0("SET LOCAL synchronous_commit = off");
     txn.exec_prepared0(kUpsertStep, deployment_id, step.sequence(), Bytes(step));
     if (change != nullptr) {
       std::string key = change->object.key.ToString();

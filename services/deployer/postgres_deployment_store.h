@@ -87,6 +87,7 @@ class PostgresDeploymentStore final : public DeploymentStore {
   absl::Status SaveCursor(const std::string& cursor) override;
 
  private:
+  static void CommitWithoutWaitingForFlush(pqxx::work& txn);
   absl::Status Enqueue(pqxx::work& txn, const std::vector<v1::Event>& events);
   // The fencing check of a write to `env` (see DeploymentStoreScope::fences).
   absl::Status CheckFence(pqxx::work& txn, const std::string& env);

@@ -119,7 +119,29 @@ absl::StatusOr<int> HoldEvaluator::Reevaluate(const std::string& repository_id, 
     }
     const Hold& hold = *computed;
     const bool fail = hold.FailedByCheck();
-    if (!fail && hold.reason == plan.hold_reason() && hold.message == plan.hold_message()) continue;
+    if (!fail && hold.reason == plan.hold_reason() && hold.message == plan.hold_message()) {
+      // Approved without a hold yet never released: the planner stopped (or
+      // the release failed) between its insert and its release. Writing it
+      // back releases it. A younger one is most likely in its insert's
+      // shared release right now (PlanStore::InsertPlan): left to it.
+      const absl::Time written_at = absl::FromUnixSeconds(plan.update_time().seconds()) +
+                                    absl::Nanoseconds(plan.update_time().nanos());
+      if (plan.state() == v1::PLAN_STATE_APPROVED && plan.hold_reason() == v1::HOLD_REASON_UNSPECIFIED &&
+          clock_->Now() - written_at >= kUnreleasedGrace) {
+        absl::StatusOr<v1::Plan> written =
+            plans_->MutatePlan(plan.id(), [&](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
+              if (p.state() != plan.state() || p.hold_reason() != plan.hold_reason())
+                return absl::AbortedError("plan changed meanwhile");
+              return std::vector<v1::Event>();
+            });
+        if (written.ok()) {
+          ++released;
+        } else if (!absl::IsAborted(written.status()) && first_error.ok()) {
+          first_error = written.status();
+        }
+      }
+      continue;
+    }
     absl::StatusOr<v1::Plan> updated = plans_->MutatePlan(plan.id(), [&](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
       if (p.state() != plan.state()) return absl::AbortedError("plan changed state meanwhile");
       const v1::HoldReason before_reason = p.hold_reason();

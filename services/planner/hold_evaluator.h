@@ -42,6 +42,10 @@ std::string AwaitingApprovalMessage(int approvals_recorded);
 // check results and other plans move on. Rollback plans skip the promotion
 // gate and the required checks (they restore a revision deployed before).
 // Holds no state of its own; thread-safe.
+// How long an approved plan without a hold may stay unreleased before a hold
+// pass releases it itself (its insert's release normally follows at once).
+inline constexpr absl::Duration kUnreleasedGrace = absl::Seconds(10);
+
 class HoldEvaluator {
  public:
   // `checks` (the CheckSource of required checks) may be null: required

@@ -137,12 +137,16 @@ int main(int argc, char** argv) {
   render.kubectl_path = DefaultTool("kubectl");
   absl::Duration hold_interval = absl::Seconds(5);
   absl::Duration stream_poll = absl::Seconds(2);
+  int plan_concurrency = 8;
   ferry::config::AddFlag(app, "--repo-watcher-address", repo_watcher_address, "Where the repo-watcher listens");
   ferry::config::AddFlag(app, "--deployer-address", deployer_address, "Where the deployer listens (ObserveLiveState)");
   ferry::config::AddFlag(app, "--helm-path", render.helm_path, "helm binary");
   ferry::config::AddFlag(app, "--kubectl-path", render.kubectl_path, "kubectl binary (for kubectl kustomize)");
   ferry::config::AddFlag(app, "--render-scratch-dir", render.scratch_root, "Where render scratch folders are made");
   ferry::config::AddDurationFlag(app, "--render-timeout", render.timeout, "Timeout of one helm/kustomize run");
+  ferry::config::AddFlag(app, "--plan-concurrency", plan_concurrency,
+                         "Applications of one revision planned at once (each holds a database connection "
+                         "while it persists: keep --db-pool-size above it)");
   ferry::config::AddDurationFlag(app, "--hold-check-interval", hold_interval,
                                  "How often held plans (sync windows, gates) are re-evaluated");
   ferry::config::AddDurationFlag(app, "--plan-stream-poll", stream_poll,
@@ -250,6 +254,10 @@ int main(int argc, char** argv) {
   if (config.migrate_only) return ferry::server::MigrateOnly(config, PlannerMigrations());
   // API tokens (the Access service): the key, and the bootstrap token if any.
   std::unique_ptr<const ferry::auth::TokenKey> token_key;
+  if (plan_concurrency < 1 || plan_concurrency > 256) {
+    ferry::logging::Error("cannot start", {{"error", "--plan-concurrency must be between 1 and 256"}});
+    return 1;
+  }
   if (!config.token_key_file.empty()) {
     absl::StatusOr<std::unique_ptr<const ferry::auth::TokenKey>> key =
         ferry::auth::TokenKey::FromFile(config.token_key_file);
@@ -322,7 +330,7 @@ int main(int argc, char** argv) {
   // Separation of duties per environment, from the policy in force.
   ferry::planner::PolicyApprovalRules approvals((*access_setup)->policy.get());
   const ferry::planner::CheckRunner check_runner(&clock, check_options);
-  ferry::planner::Planner planner(&store, &repo, &live, &renderer, &clock, &notifier, &metrics, /*plan_concurrency=*/8,
+  ferry::planner::Planner planner(&store, &repo, &live, &renderer, &clock, &notifier, &metrics, plan_concurrency,
                                   render.parse_limits, window_limits, &approvals, &checks, &check_runner);
   ferry::planner::RevisionConsumer consumer(&repo, &store, planner.revision_planner(), nullptr, quarantine_attempts);
   ferry::planner::HoldReleaser releaser(planner.hold_evaluator(), hold_interval);

@@ -146,7 +146,10 @@ class PlanStore {
   // APPROVED plans of the same application and environment that were not yet
   // claimed become SUPERSEDED (superseded_by_plan_id set) in the same
   // transaction. A plan that is APPROVED without a hold is released (given
-  // the next position in the WatchApprovedPlans stream).
+  // the next position in the WatchApprovedPlans stream) by the time it
+  // returns, unless the release failed (the plan is then stored and the next
+  // ReevaluateHolds pass releases it); concurrent inserts may share one
+  // release.
   // Plans of one (application, environment) are inserted one at a time
   // (a transaction-scoped advisory lock). `definition_key` is stored with
   // the plan; with `dedupe`, returns ALREADY_EXISTS and inserts nothing when

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "common/concurrency/group_runner.h"
 #include "common/outbox/outbox_store.h"
 #include "common/postgres/connection_pool.h"
 #include "services/planner/planner_store.h"
@@ -62,7 +63,17 @@ class PostgresPlannerStore final : public PlannerStore {
   absl::Status AdvanceCursor(const std::string& name, const std::string& value,
                              const std::vector<v1::Event>& events) override;
 
+  // Test seam: a store that leaves the plans it inserts unreleased, as a
+  // planner stopped between a plan's insert and its release does.
+  void set_release_after_insert_for_test(bool release) { release_after_insert_ = release; }
+
  private:
+  // Releases (one transaction, one release-order lock) every plan approved
+  // without a hold and not yet released.
+  absl::Status ReleaseReady();
+  absl::StatusOr<v1::Plan> InsertPlanUnreleased(v1::Plan plan, const std::string& definition_key, bool dedupe,
+                                                bool supersede_open, const PlanEventsFn& events,
+                                                const SupersededEventFn& superseded_event);
   absl::Status EnqueueAll(pqxx::work& txn, const std::vector<v1::Event>& events);
   absl::Status WritePlan(pqxx::work& txn, const v1::Plan& plan);
   // Inserts `approval` of `plan_id` unless its approver's is recorded;
@@ -71,6 +82,9 @@ class PostgresPlannerStore final : public PlannerStore {
 
   postgres::ConnectionPool* pool_;
   outbox::OutboxStore* outbox_;
+  // Concurrent InsertPlans share one release transaction (group commit).
+  concurrency::GroupRunner release_;
+  bool release_after_insert_ = true;
 };
 
 }  // namespace ferry::planner

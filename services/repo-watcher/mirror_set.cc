@@ -22,6 +22,9 @@ absl::StatusOr<MirrorSet::Lease> MirrorSet::Open(const std::string& id, const st
   {
     std::unique_lock<std::shared_mutex> exclusive(m);
     absl::StatusOr<std::unique_ptr<git::Repository>> repo = git_->OpenMirror(PathFor(id), url, &rebuilt);
+    // Handles on what was there before are not reused (nor any of a
+    // mirror that failed to open).
+    if (rebuilt || !repo.ok()) Forget(id);
     if (!repo.ok()) return repo.status();
   }
   if (rebuilt) logging::Warn("mirror was corrupt or stale and has been rebuilt", {{"repository", id}});
@@ -31,17 +34,67 @@ absl::StatusOr<MirrorSet::Lease> MirrorSet::Open(const std::string& id, const st
   return lease;
 }
 
+MirrorSet::Lease::~Lease() {
+  if (owner != nullptr && repo != nullptr) owner->GiveBack(*this);
+}
+
 absl::StatusOr<MirrorSet::Lease> MirrorSet::OpenForRead(const std::string& id, const std::string& url) {
   Lease lease;
   lease.lock = std::shared_lock<std::shared_mutex>(LockFor(id));
-  absl::StatusOr<std::unique_ptr<git::Repository>> repo = git_->OpenExistingMirror(PathFor(id), url);
-  if (!repo.ok()) return repo.status();
-  lease.repo = std::move(*repo);
+  uint64_t generation = 0;
+  lease.repo = TakeIdle(id, url, &generation);
+  if (lease.repo == nullptr) {
+    absl::StatusOr<std::unique_ptr<git::Repository>> repo = git_->OpenExistingMirror(PathFor(id), url);
+    if (!repo.ok()) return repo.status();
+    lease.repo = std::move(*repo);
+  }
+  lease.owner = this;
+  lease.id = id;
+  lease.url = url;
+  lease.generation = generation;
   return lease;
+}
+
+std::unique_ptr<git::Repository> MirrorSet::TakeIdle(const std::string& id, const std::string& url,
+                                                     uint64_t* generation) {
+  MutexLock lock(&mu_);
+  *generation = generation_[id];
+  for (auto it = idle_.begin(); it != idle_.end(); ++it) {
+    if (it->id != id || it->url != url || it->generation != *generation) continue;
+    std::unique_ptr<git::Repository> repo = std::move(it->repo);
+    idle_.erase(it);
+    return repo;
+  }
+  return nullptr;
+}
+
+void MirrorSet::GiveBack(Lease& lease) {
+  std::unique_ptr<git::Repository> dropped;  // closed outside the lock
+  MutexLock lock(&mu_);
+  if (generation_[lease.id] != lease.generation) return;  // rebuilt or removed meanwhile
+  idle_.push_front(Idle{lease.id, lease.url, lease.generation, std::move(lease.repo)});
+  if (idle_.size() > kIdleHandles) {
+    dropped = std::move(idle_.back().repo);
+    idle_.pop_back();
+  }
+}
+
+void MirrorSet::Forget(const std::string& id) {
+  std::list<Idle> dropped;  // closed outside the lock
+  MutexLock lock(&mu_);
+  ++generation_[id];
+  for (auto it = idle_.begin(); it != idle_.end();) {
+    if (it->id == id) {
+      dropped.splice(dropped.end(), idle_, it++);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void MirrorSet::Remove(const std::string& id) {
   std::unique_lock<std::shared_mutex> exclusive(LockFor(id));
+  Forget(id);
   std::error_code ec;
   std::filesystem::remove_all(PathFor(id), ec);
 }
