@@ -117,7 +117,9 @@ absl::StatusOr<ExecCredential> ExecCredentialSource::Run() {
   options.env = {"PATH=" + EnvOr("PATH", process::kDefaultCommandPath), "HOME=" + EnvOr("HOME", "/"),
                  "LANG=C.UTF-8"};
   options.env.insert(options.env.end(), plugin_.env.begin(), plugin_.env.end());
-  options.env.push_back("KUBERNETES_EXEC_INFO=" + info.dump());
+  absl::StatusOr<std::string> info_text = DumpJson(info);
+  if (!info_text.ok()) return absl::InvalidArgumentError(absl::StrCat("exec credential plugin input: ", info_text.status().message()));
+  options.env.push_back("KUBERNETES_EXEC_INFO=" + *info_text);
   options.timeout = kTimeout;
   options.max_stdout_bytes = kMaxOutputBytes;
   options.kill_at_stdout_limit = true;
