@@ -56,8 +56,13 @@ class RepositoryStore {
 
   // Status with the tracked refs (NOT_FOUND for an unknown repository).
   virtual absl::StatusOr<v1::RepositoryStatus> GetStatus(const std::string& id) = 0;
-  // Writes the outcome of a poll, and `audit` when given.
+  // Writes the outcome of a poll, and `audit` when given. NOT_FOUND (and
+  // nothing written) when the repository no longer exists.
   virtual absl::Status RecordCheck(const CheckRecord& record, const std::optional<v1::Event>& audit) = 0;
+  // Writes the outcomes of many uneventful polls (no audit event) in one
+  // transaction. A record is skipped when its repository is gone or has a
+  // later check recorded already.
+  virtual absl::Status RecordChecks(const std::vector<CheckRecord>& records) = 0;
 
   // Appends `revision` (id, cursor and detect_time are assigned) and moves
   // the ref state from `expected_tip` (empty: ref not yet known) to the

@@ -170,6 +170,51 @@ TEST_F(PostgresRepositoryStoreTest, DeletingKeepsRevisionsForHistory) {
   EXPECT_EQ(store_->GetStatus("apps").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->RevisionsAfter(0, {"apps"}, true, 10)->size(), 1u);
   EXPECT_EQ(store_->Delete("apps", Event(v1::AUDIT_ACTION_REPOSITORY_DELETED)).code(), absl::StatusCode::kNotFound);
+  // A poll that ends after the deletion learns it from its record (the
+  // poller then removes the mirror it may have recreated).
+  CheckRecord late{"apps", absl::Now(), std::nullopt, "", 0, absl::Now() + absl::Minutes(1)};
+  EXPECT_EQ(store_->RecordCheck(late, std::nullopt).code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store_->RecordChecks({late}).ok());  // skipped, with nothing to write
+}
+
+// The uneventful checks of many repositories go in one statement; a record
+// older than the repository's last recorded check (a failure or a refresh
+// written directly meanwhile) does not overwrite it.
+TEST_F(PostgresRepositoryStoreTest, RecordChecksWritesManyAndNeverGoesBackInTime) {
+  v1::Repository other;
+  other.set_id("other");
+  other.set_url("/srv/other.git");
+  ASSERT_TRUE(store_->Create(other, Event(v1::AUDIT_ACTION_REPOSITORY_REGISTERED)).ok());
+  const absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);
+  // "apps" failed at t0 + 10 s (written directly).
+  ASSERT_TRUE(store_->RecordCheck({"apps", t0 + absl::Seconds(10), std::nullopt, "boom", 1, t0 + absl::Seconds(20)},
+                                  std::nullopt)
+                  .ok());
+  std::vector<CheckRecord> batch = {
+      {"apps", t0 + absl::Seconds(5), std::nullopt, "", 0, t0 + absl::Seconds(65)},  // older: skipped
+      {"other", t0 + absl::Seconds(5), t0 + absl::Seconds(6), "", 0, t0 + absl::Seconds(66)},
+      {"gone", t0, std::nullopt, "", 0, t0},  // unknown: skipped
+  };
+  ASSERT_TRUE(store_->RecordChecks(batch).ok());
+  absl::StatusOr<v1::RepositoryStatus> apps = store_->GetStatus("apps");
+  ASSERT_TRUE(apps.ok()) << apps.status();
+  EXPECT_EQ(apps->last_error(), "boom");
+  EXPECT_EQ(apps->consecutive_failures(), 1);
+  EXPECT_EQ(apps->last_check_time().seconds(), absl::ToUnixSeconds(t0 + absl::Seconds(10)));
+  absl::StatusOr<v1::RepositoryStatus> st = store_->GetStatus("other");
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->last_check_time().seconds(), absl::ToUnixSeconds(t0 + absl::Seconds(5)));
+  EXPECT_EQ(st->last_fetch_time().seconds(), absl::ToUnixSeconds(t0 + absl::Seconds(6)));
+  EXPECT_EQ(st->next_check_time().seconds(), absl::ToUnixSeconds(t0 + absl::Seconds(66)));
+  EXPECT_EQ(st->last_error(), "");
+  // A later batch moves it on; a fetch time not given keeps the last one.
+  ASSERT_TRUE(store_->RecordChecks({{"other", t0 + absl::Seconds(70), std::nullopt, "", 0, t0 + absl::Seconds(130)}})
+                  .ok());
+  st = store_->GetStatus("other");
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->last_check_time().seconds(), absl::ToUnixSeconds(t0 + absl::Seconds(70)));
+  EXPECT_EQ(st->last_fetch_time().seconds(), absl::ToUnixSeconds(t0 + absl::Seconds(6)));
+  EXPECT_EQ(st->next_check_time().seconds(), absl::ToUnixSeconds(t0 + absl::Seconds(130)));
 }
 
 }  // namespace
