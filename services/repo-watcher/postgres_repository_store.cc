@@ -49,6 +49,16 @@ void Prepare(postgres::ConnectionPool* pool) {
                 "last_fetch_time = CASE WHEN $3::float8 < 0 THEN last_fetch_time ELSE to_timestamp($3::float8) END, last_error = $4, "
                 "last_error_time = CASE WHEN $4 = '' THEN last_error_time ELSE to_timestamp($2) END, "
                 "consecutive_failures = $5, next_check_time = to_timestamp($6) WHERE repository_id = $1");
+  // What a poll reads: the repository, its status and its refs (one row per
+  // ref, or one row with NULL ref columns when it has none).
+  pool->Prepare("rw_poll_read",
+                "SELECT r.spec, extract(epoch from r.create_time)::float8, extract(epoch from r.update_time)::float8, "
+                "extract(epoch from s.last_check_time)::float8, extract(epoch from s.last_fetch_time)::float8, "
+                "s.last_error, extract(epoch from s.last_error_time)::float8, s.consecutive_failures, "
+                "extract(epoch from s.next_check_time)::float8, "
+                "f.ref, f.sha, f.accepted_sha, extract(epoch from f.update_time)::float8 "
+                "FROM repo_watcher.repositories r JOIN repo_watcher.repository_status s ON s.repository_id = r.id "
+                "LEFT JOIN repo_watcher.ref_states f ON f.repository_id = r.id WHERE r.id = $1 ORDER BY f.ref");
   pool->Prepare("rw_status_record_many",
                 "UPDATE repo_watcher.repository_status s SET last_check_time = to_timestamp(b.check_time), "
                 "last_fetch_time = CASE WHEN b.fetch_time < 0 THEN s.last_fetch_time ELSE to_timestamp(b.fetch_time) END, "
@@ -228,6 +238,46 @@ absl::StatusOr<v1::RepositoryStatus> PostgresRepositoryStore::GetStatus(const st
         }
         return st;
       });
+}
+
+absl::StatusOr<PollState> PostgresRepositoryStore::ReadForPoll(const std::string& id) {
+  absl::StatusOr<PollState> out = absl::NotFoundError(absl::StrCat("repository \"", id, "\" not found"));
+  absl::Status s = pool_->WithConnection([&](pqxx::connection& conn) -> absl::Status {
+    try {
+      pqxx::nontransaction n(conn);
+      pqxx::result r = n.exec_prepared("rw_poll_read", id);
+      if (r.empty()) return absl::OkStatus();
+      PollState state;
+      absl::StatusOr<v1::Repository> repo = RepoFromRow(r[0]);
+      if (!repo.ok()) {
+        out = repo.status();
+        return absl::OkStatus();
+      }
+      state.repository = std::move(*repo);
+      v1::RepositoryStatus& st = state.status;
+      st.set_repository_id(id);
+      SetTime(r[0][3], [&] { return st.mutable_last_check_time(); });
+      SetTime(r[0][4], [&] { return st.mutable_last_fetch_time(); });
+      st.set_last_error(r[0][5].as<std::string>());
+      SetTime(r[0][6], [&] { return st.mutable_last_error_time(); });
+      st.set_consecutive_failures(r[0][7].as<int>());
+      SetTime(r[0][8], [&] { return st.mutable_next_check_time(); });
+      for (const auto& row : r) {
+        if (row[9].is_null()) continue;
+        v1::RefState* ref = st.add_refs();
+        ref->set_ref(row[9].as<std::string>());
+        ref->set_sha(row[10].as<std::string>());
+        ref->set_accepted_sha(row[11].as<std::string>());
+        SetTime(row[12], [&] { return ref->mutable_update_time(); });
+      }
+      out = std::move(state);
+    } catch (const std::exception& e) {
+      return postgres::StatusFromException(e, "read repository for a poll");
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
 }
 
 absl::Status PostgresRepositoryStore::RecordCheck(const CheckRecord& rec, const std::optional<v1::Event>& audit) {

@@ -98,20 +98,15 @@ PollResult RepoPoller::Poll(const std::string& repository_id, const std::set<std
     // is a failed check of this repository alone, recorded and backed off
     // like any other.
     status = concurrency::RunGuarded(absl::StrCat("poll of ", repository_id), [&]() -> absl::Status {
-      absl::StatusOr<v1::Repository> repo = store_->Get(repository_id);
-      if (!repo.ok()) {
-        gone = absl::IsNotFound(repo.status());
-        return repo.status();
+      absl::StatusOr<PollState> read = store_->ReadForPoll(repository_id);
+      if (!read.ok()) {
+        gone = absl::IsNotFound(read.status());
+        return read.status();
       }
-      interval = PollInterval(*repo);
-      absl::StatusOr<v1::RepositoryStatus> state = store_->GetStatus(repository_id);
-      if (!state.ok()) {
-        gone = absl::IsNotFound(state.status());
-        return state.status();
-      }
-      failures_before = state->consecutive_failures();
-      error_before = state->last_error();
-      return PollLocked(*repo, *state, only_refs, &fetched);
+      interval = PollInterval(read->repository);
+      failures_before = read->status.consecutive_failures();
+      error_before = read->status.last_error();
+      return PollLocked(read->repository, read->status, only_refs, &fetched);
     });
   });
   if (!locked.ok()) {

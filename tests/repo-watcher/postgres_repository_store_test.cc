@@ -177,6 +177,32 @@ TEST_F(PostgresRepositoryStoreTest, DeletingKeepsRevisionsForHistory) {
   EXPECT_TRUE(store_->RecordChecks({late}).ok());  // skipped, with nothing to write
 }
 
+// What a poll reads in one statement is what Get and GetStatus return.
+TEST_F(PostgresRepositoryStoreTest, ReadForPollIsGetAndGetStatusAtOnce) {
+  absl::StatusOr<PollState> none = store_->ReadForPoll("apps");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->repository.DebugString(), store_->Get("apps")->DebugString());
+  EXPECT_EQ(none->status.DebugString(), store_->GetStatus("apps")->DebugString());
+  EXPECT_EQ(none->status.refs_size(), 0);
+  ASSERT_TRUE(store_->RecordRevision(Rev("refs/heads/main", std::string(40, 'a')), "",
+                                     Event(v1::AUDIT_ACTION_REVISION_DETECTED)).ok());
+  ASSERT_TRUE(store_->RecordRevision(Rev("refs/heads/dev", std::string(40, 'b'), /*rejected=*/true), "",
+                                     Event(v1::AUDIT_ACTION_SIGNATURE_REJECTED)).ok());
+  ASSERT_TRUE(store_->RecordCheck({"apps", absl::FromUnixSeconds(1'800'000'000), absl::FromUnixSeconds(1'800'000'001),
+                                   "boom", 2, absl::FromUnixSeconds(1'800'000'060)},
+                                  std::nullopt)
+                  .ok());
+  absl::StatusOr<PollState> both = store_->ReadForPoll("apps");
+  ASSERT_TRUE(both.ok()) << both.status();
+  EXPECT_EQ(both->repository.DebugString(), store_->Get("apps")->DebugString());
+  EXPECT_EQ(both->status.DebugString(), store_->GetStatus("apps")->DebugString());
+  ASSERT_EQ(both->status.refs_size(), 2);
+  EXPECT_EQ(both->status.refs(0).ref(), "refs/heads/dev");
+  EXPECT_EQ(both->status.refs(0).accepted_sha(), "");
+  EXPECT_EQ(both->status.consecutive_failures(), 2);
+  EXPECT_EQ(store_->ReadForPoll("nope").status().code(), absl::StatusCode::kNotFound);
+}
+
 // The uneventful checks of many repositories go in one statement; a record
 // older than the repository's last recorded check (a failure or a refresh
 // written directly meanwhile) does not overwrite it.
