@@ -2,6 +2,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <shared_mutex>
 #include <string>
 
@@ -36,6 +37,13 @@ class MirrorSet {
   // Deletes the mirror directory of `id`.
   void Remove(const std::string& id);
 
+  // What this process has seen the mirror of `id` hold: a poll records the
+  // tips it found there (or fetched), so that a later check that finds the
+  // same tips need not open the mirror. Forgotten when the mirror is
+  // removed or rebuilt, or when a reader finds it missing or unusable.
+  void NoteHeld(const std::string& id, std::set<std::string> commits);
+  bool Holds(const std::string& id, const std::set<std::string>& commits) const;
+
   std::string PathFor(const std::string& id) const { return cache_dir_ + "/" + id + ".git"; }
 
  private:
@@ -43,8 +51,10 @@ class MirrorSet {
 
   git::Client* git_;
   const std::string cache_dir_;
-  Mutex mu_;
+  mutable Mutex mu_;
   std::map<std::string, std::unique_ptr<std::shared_mutex>> locks_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::set<std::string>> held_ ABSL_GUARDED_BY(mu_);
+  void Forget(const std::string& id);
 };
 
 }  // namespace ferry::repo_watcher

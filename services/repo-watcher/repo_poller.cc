@@ -91,9 +91,24 @@ PollResult RepoPoller::Poll(const std::string& repository_id, const std::set<std
   int failures_before = 0;
   std::string error_before;
   absl::Status status;
-  // The repository and its status are read once, under the poll lock (a
-  // replica that polled it just before has left them as they now are).
-  absl::StatusOr<bool> locked = store_->WithRepositoryLock(repository_id, [&] {
+  // A scheduled check of every ref first compares the remote's refs with
+  // the recorded ones, without the poll lock or the mirror: when nothing
+  // moved (the common case) that is the whole check.
+  bool checked = false;
+  if (scheduled && only_refs == nullptr) {
+    absl::Status guarded = concurrency::RunGuarded(absl::StrCat("quick check of ", repository_id), [&] {
+      checked = QuickCheck(repository_id, &status, &gone, &interval, &failures_before, &error_before);
+      return absl::OkStatus();
+    });
+    if (!guarded.ok()) {
+      status = guarded;
+      checked = true;
+    }
+  }
+  // Otherwise the repository and its status are read once, under the poll
+  // lock (a replica that polled it just before has left them as they now are).
+  absl::StatusOr<bool> locked = true;
+  if (!checked) locked = store_->WithRepositoryLock(repository_id, [&] {
     // A check that throws (a bug, a library call that escaped its wrapper)
     // is a failed check of this repository alone, recorded and backed off
     // like any other.
@@ -156,6 +171,47 @@ PollResult RepoPoller::Poll(const std::string& repository_id, const std::set<std
   return result;
 }
 
+bool RepoPoller::QuickCheck(const std::string& repository_id, absl::Status* status, bool* gone,
+                            absl::Duration* interval, int* failures_before, std::string* error_before) {
+  absl::StatusOr<PollState> read = store_->ReadForPoll(repository_id);
+  if (!read.ok()) {
+    *gone = absl::IsNotFound(read.status());
+    *status = read.status();
+    return true;
+  }
+  const v1::Repository& repo = read->repository;
+  *interval = PollInterval(repo);
+  *failures_before = read->status.consecutive_failures();
+  *error_before = read->status.last_error();
+  if (*failures_before > 0 || !error_before->empty()) return false;  // a failing repository gets the full check
+  absl::StatusOr<git::Credentials> creds = ResolveCredentials(repo, *secrets_);
+  if (!creds.ok()) {
+    *status = creds.status();
+    return true;
+  }
+  absl::Time t0 = absl::Now();
+  absl::StatusOr<std::vector<git::RemoteRef>> remote = git_->ListRemoteRefs(repo.url(), *creds);
+  metrics_->GitRequest("ls-remote", remote.ok(), absl::Now() - t0);
+  if (!remote.ok()) {
+    *status = remote.status();
+    return true;
+  }
+  std::map<std::string, std::string> tracked;
+  for (const git::RemoteRef& r : *remote) {
+    if (IsTrackedRef(repo, r.name)) tracked[r.name] = r.commit;
+  }
+  if (static_cast<int>(tracked.size()) != read->status.refs_size()) return false;
+  std::set<std::string> tips;
+  for (const v1::RefState& known : read->status.refs()) {
+    auto it = tracked.find(known.ref());
+    if (it == tracked.end() || it->second != known.sha()) return false;
+    tips.insert(known.sha());
+  }
+  if (!mirrors_->Holds(repo.id(), tips)) return false;
+  *status = absl::OkStatus();
+  return true;
+}
+
 absl::Status RepoPoller::PollLocked(const v1::Repository& repo, const v1::RepositoryStatus& state,
                                     const std::set<std::string>* only_refs, bool* fetched) {
   auto in_scope = [only_refs](const std::string& ref) { return only_refs == nullptr || only_refs->count(ref) > 0; };
@@ -192,6 +248,11 @@ absl::Status RepoPoller::PollLocked(const v1::Repository& repo, const v1::Reposi
     metrics_->GitRequest("fetch", f.ok(), absl::Now() - f0);
     if (!f.ok()) return f;
     *fetched = true;
+  }
+  if (only_refs == nullptr) {
+    std::set<std::string> tips;
+    for (const auto& [ref, sha] : tracked) tips.insert(sha);
+    mirrors_->NoteHeld(repo.id(), std::move(tips));
   }
   for (const auto& [ref, sha] : tracked) {
     auto k = known.find(ref);

@@ -73,6 +73,12 @@ class RepoPoller final : public RepositoryPoller {
   absl::Duration NextDelay(absl::Duration interval, int failures) const override;
 
  private:
+  // The check without the lock: true when it is done (nothing moved and the
+  // mirror holds every tip, or the repository could not be read, its
+  // credentials resolved or its refs listed: `status` says which); false
+  // when the full check must run.
+  bool QuickCheck(const std::string& repository_id, absl::Status* status, bool* gone, absl::Duration* interval,
+                  int* failures_before, std::string* error_before);
   absl::Status PollLocked(const v1::Repository& repo, const v1::RepositoryStatus& state,
                           const std::set<std::string>* only_refs, bool* fetched);
   absl::Status RecordMove(const v1::Repository& repo, git::Repository& mirror, const std::string& ref,

@@ -26,6 +26,7 @@ class MemoryStore final : public RepositoryStore {
   std::vector<CheckRecord> direct;   // RecordCheck
   std::vector<CheckRecord> batched;  // RecordChecks
   int revisions = 0;
+  int locks = 0;  // polls that took the poll lock
 
   absl::StatusOr<v1::Repository> Get(const std::string& id) override {
     auto it = repos.find(id);
@@ -69,6 +70,7 @@ class MemoryStore final : public RepositoryStore {
     return out;
   }
   absl::StatusOr<bool> WithRepositoryLock(const std::string&, const std::function<void()>& fn) override {
+    ++locks;
     fn();
     return true;
   }
@@ -169,6 +171,60 @@ TEST_F(RepoPollerTest, ARepositoryDeletedUnderThePollHasItsMirrorRemoved) {
   EXPECT_TRUE(gone.repository_gone);
   EXPECT_EQ(gone.status.code(), absl::StatusCode::kNotFound);
   EXPECT_FALSE(std::filesystem::exists(mirrors_.PathFor("apps")));
+}
+
+// A scheduled check that finds every ref where it was recorded, and the
+// mirror known to hold them, is done without the poll lock or the mirror;
+// anything else (a move, a failure before, a mirror a reader found broken,
+// a new process) gets the full check.
+TEST_F(RepoPollerTest, AnUnchangedScheduledCheckTakesNeitherTheLockNorTheMirror) {
+  ASSERT_TRUE(poller_.Poll("apps", nullptr, true).status.ok());
+  EXPECT_EQ(store_.locks, 1);
+  EXPECT_EQ(store_.revisions, 1);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(poller_.Poll("apps", nullptr, true).status.ok());
+  EXPECT_EQ(store_.locks, 1) << "unchanged: no lock";
+  EXPECT_EQ(batcher_.pending(), 1u);
+
+  // Asked for: the full check.
+  ASSERT_TRUE(poller_.Poll("apps", nullptr, false).status.ok());
+  EXPECT_EQ(store_.locks, 2);
+
+  // A push: the listing differs, so the full check records the revision.
+  std::string second = remote_.Commit({{"app/config.yaml", "a: 2\n"}}, "second");
+  remote_.Push("main");
+  ASSERT_TRUE(poller_.Poll("apps", nullptr, true).status.ok());
+  EXPECT_EQ(store_.locks, 3);
+  EXPECT_EQ(store_.revisions, 2);
+  EXPECT_EQ(store_.statuses["apps"].refs(0).sha(), second);
+  ASSERT_TRUE(poller_.Poll("apps", nullptr, true).status.ok());
+  EXPECT_EQ(store_.locks, 3) << "unchanged again";
+
+  // A reader finds the mirror gone: the next check repairs it.
+  std::filesystem::remove_all(mirrors_.PathFor("apps"));
+  EXPECT_FALSE(mirrors_.OpenForRead("apps", remote_.remote_path()).ok());
+  ASSERT_TRUE(poller_.Poll("apps", nullptr, true).status.ok());
+  EXPECT_EQ(store_.locks, 4);
+  auto repaired = mirrors_.OpenForRead("apps", remote_.remote_path());
+  ASSERT_TRUE(repaired.ok()) << repaired.status();
+  EXPECT_TRUE(repaired->repo->HasCommit(second));
+
+  // A failure is recorded without the lock; the check after it is full.
+  std::filesystem::rename(remote_.remote_path(), remote_.remote_path() + ".away");
+  EXPECT_FALSE(poller_.Poll("apps", nullptr, true).status.ok());
+  EXPECT_EQ(store_.direct.back().consecutive_failures, 1);
+  std::filesystem::rename(remote_.remote_path() + ".away", remote_.remote_path());
+  ASSERT_TRUE(poller_.Poll("apps", nullptr, true).status.ok());
+  EXPECT_EQ(store_.direct.back().consecutive_failures, 0);
+  EXPECT_EQ(store_.locks, 5);
+
+  // Another process (a restart) knows nothing of the mirror yet.
+  MirrorSet fresh(&git_, dir_ + "/cache");
+  RepoPoller restarted{&store_, &git_, &fresh, &verifier_, &notifier_, &metrics_, &clock_, &secrets_, {}, &batcher_};
+  ASSERT_TRUE(restarted.Poll("apps", nullptr, true).status.ok());
+  EXPECT_EQ(store_.locks, 6);
+  ASSERT_TRUE(restarted.Poll("apps", nullptr, true).status.ok());
+  EXPECT_EQ(store_.locks, 6);
+  EXPECT_EQ(store_.revisions, 2) << "nothing recorded twice";
 }
 
 }  // namespace
