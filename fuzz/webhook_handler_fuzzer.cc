@@ -69,6 +69,7 @@ class FuzzStore final : public RepositoryStore {
   absl::Status Delete(const std::string&, const v1::Event&) override { return No(); }
   absl::StatusOr<v1::RepositoryStatus> GetStatus(const std::string&) override { return No(); }
   absl::Status RecordCheck(const CheckRecord&, const std::optional<v1::Event>&) override { return No(); }
+  absl::Status RecordChecks(const std::vector<CheckRecord>&) override { return No(); }
   absl::StatusOr<v1::Revision> RecordRevision(const v1::Revision&, const std::string&, const v1::Event&) override {
     return No();
   }

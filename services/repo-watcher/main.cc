@@ -169,7 +169,10 @@ int main(int argc, char** argv) {
   std::unique_ptr<postgres::NotificationListener> review_listener = postgres::NotificationListener::ForSignal(
       infra->pool.get(), PostgresReviewStore::kReviewChannel, review_notifier.signal());
   ReviewLog reviews(&review_store, &review_notifier);
-  RepoPoller poller(&store, &git, &mirrors, &verifier, &notifier, &metrics, &clock, &*secrets);
+  // Uneventful scheduled checks are recorded together, once a second.
+  CheckBatcher check_batcher(&store, &clock);
+  RepoPoller poller(&store, &git, &mirrors, &verifier, &notifier, &metrics, &clock, &*secrets, PollOptions{},
+                    &check_batcher);
   PollScheduler scheduler(&store, &poller, &clock, SchedulerOptions{.workers = poll_workers});
   RepositoryRegistry registry(&store, &*secrets, {.on_changed = [&](const std::string& id) { scheduler.Trigger(id); },
                                        .on_deleted =
@@ -232,10 +235,12 @@ int main(int argc, char** argv) {
     rejection_flusher.Stop();
     webhooks.FlushRejections(/*all=*/true);
     scheduler.Stop();
+    check_batcher.Stop();  // writes the checks still waiting
     logging::Info("background work stopped", {{"ms", absl::ToInt64Milliseconds(absl::Now() - t0)}});
   });
   revision_listener->Start();
   review_listener->Start();
+  check_batcher.Start();
   scheduler.Start();
   rejection_flusher.Start();
   if (absl::Status s = webhook_server.Start(webhook_address); !s.ok()) {

@@ -43,9 +43,16 @@ absl::StatusOr<MirrorSet::Lease> MirrorSet::OpenForRead(const std::string& id, c
   lease.lock = std::shared_lock<std::shared_mutex>(LockFor(id));
   uint64_t generation = 0;
   lease.repo = TakeIdle(id, url, &generation);
+  // An idle handle outlives its folder when someone removed the folder
+  // under it: open afresh, which fails and forgets the mirror, so that the
+  // next poll repairs it instead of trusting what it was seen to hold.
+  if (lease.repo != nullptr && !std::filesystem::exists(PathFor(id))) lease.repo.reset();
   if (lease.repo == nullptr) {
     absl::StatusOr<std::unique_ptr<git::Repository>> repo = git_->OpenExistingMirror(PathFor(id), url);
-    if (!repo.ok()) return repo.status();
+    if (!repo.ok()) {
+      Forget(id);  // the next poll opens (and repairs) it
+      return repo.status();
+    }
     lease.repo = std::move(*repo);
   }
   lease.owner = this;
@@ -83,6 +90,7 @@ void MirrorSet::Forget(const std::string& id) {
   std::list<Idle> dropped;  // closed outside the lock
   MutexLock lock(&mu_);
   ++generation_[id];
+  held_.erase(id);
   for (auto it = idle_.begin(); it != idle_.end();) {
     if (it->id == id) {
       dropped.splice(dropped.end(), idle_, it++);
@@ -90,6 +98,21 @@ void MirrorSet::Forget(const std::string& id) {
       ++it;
     }
   }
+}
+
+void MirrorSet::NoteHeld(const std::string& id, std::set<std::string> commits) {
+  MutexLock lock(&mu_);
+  held_[id] = std::move(commits);
+}
+
+bool MirrorSet::Holds(const std::string& id, const std::set<std::string>& commits) const {
+  MutexLock lock(&mu_);
+  auto it = held_.find(id);
+  if (it == held_.end()) return false;
+  for (const std::string& c : commits) {
+    if (it->second.count(c) == 0) return false;
+  }
+  return true;
 }
 
 void MirrorSet::Remove(const std::string& id) {

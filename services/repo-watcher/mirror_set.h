@@ -4,6 +4,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <set>
 #include <shared_mutex>
 #include <string>
 
@@ -54,6 +55,13 @@ class MirrorSet {
   // Deletes the mirror directory of `id`.
   void Remove(const std::string& id);
 
+  // What this process has seen the mirror of `id` hold: a poll records the
+  // tips it found there (or fetched), so that a later check that finds the
+  // same tips need not open the mirror. Forgotten when the mirror is
+  // removed or rebuilt, or when a reader finds it missing or unusable.
+  void NoteHeld(const std::string& id, std::set<std::string> commits);
+  bool Holds(const std::string& id, const std::set<std::string>& commits) const;
+
   std::string PathFor(const std::string& id) const { return cache_dir_ + "/" + id + ".git"; }
 
  private:
@@ -61,13 +69,14 @@ class MirrorSet {
   // An idle handle of `id` opened for `url` since its last rebuild, or null.
   std::unique_ptr<git::Repository> TakeIdle(const std::string& id, const std::string& url, uint64_t* generation);
   void GiveBack(Lease& lease);
-  // The mirror of `id` is rebuilt or removed: its idle handles are dropped
-  // and those in use are not taken back.
+  // The mirror of `id` is rebuilt, removed, or found missing or unusable:
+  // its idle handles are dropped, those in use are not taken back, and what
+  // it was seen to hold is forgotten.
   void Forget(const std::string& id);
 
   git::Client* git_;
   const std::string cache_dir_;
-  Mutex mu_;
+  mutable Mutex mu_;
   std::map<std::string, std::unique_ptr<std::shared_mutex>> locks_ ABSL_GUARDED_BY(mu_);
   // Handles of finished leases, newest first. Each keeps libgit2's object
   // cache: a monorepo's big folder tree is parsed once, not at every read
@@ -83,6 +92,8 @@ class MirrorSet {
   std::list<Idle> idle_ ABSL_GUARDED_BY(mu_);
   // Per id, bumped by a rebuild or removal.
   std::map<std::string, uint64_t> generation_ ABSL_GUARDED_BY(mu_);
+  // What NoteHeld recorded, per id.
+  std::map<std::string, std::set<std::string>> held_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::repo_watcher

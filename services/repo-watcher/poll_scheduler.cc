@@ -13,12 +13,13 @@
 
 namespace ferry::repo_watcher {
 
-PollScheduler::PollScheduler(RepositoryStore* store, RepoPoller* poller, const Clock* clock, SchedulerOptions options)
+PollScheduler::PollScheduler(RepositoryStore* store, RepositoryPoller* poller, const WaitableClock* clock,
+                             SchedulerOptions options)
     : store_(store),
       poller_(poller),
       clock_(clock),
       options_(options),
-      dispatcher_("poll dispatcher", [this] { return DispatchDue(); }) {}
+      dispatcher_("poll dispatcher", [this] { return DispatchDue(); }, {}, clock) {}
 
 PollScheduler::~PollScheduler() { Stop(); }
 
@@ -45,12 +46,25 @@ void PollScheduler::Stop() {
   }
 }
 
+void PollScheduler::IndexLocked(const std::string& id, Entry& e) {
+  if (e.indexed || e.queued || e.running) return;
+  by_due_.emplace(e.due, id);
+  e.indexed = true;
+}
+
+void PollScheduler::UnindexLocked(const std::string& id, Entry& e) {
+  if (!e.indexed) return;
+  by_due_.erase({e.due, id});
+  e.indexed = false;
+}
+
 void PollScheduler::EnqueueLocked(const std::string& id, Entry& e) {
   if (e.running) {
     e.rerun = true;
     return;
   }
   if (e.queued) return;
+  UnindexLocked(id, e);
   e.queued = true;
   ready_.push_back(id);
   work_cv_.Signal();
@@ -59,6 +73,7 @@ void PollScheduler::EnqueueLocked(const std::string& id, Entry& e) {
 void PollScheduler::Trigger(const std::string& id) {
   MutexLock lock(&mu_);
   Entry& e = entries_[id];
+  e.triggered = true;
   e.requested = ++generation_;
   e.pending_full = true;
   EnqueueLocked(id, e);
@@ -67,6 +82,7 @@ void PollScheduler::Trigger(const std::string& id) {
 void PollScheduler::TriggerRefs(const std::string& id, const std::vector<std::string>& refs) {
   MutexLock lock(&mu_);
   Entry& e = entries_[id];
+  e.triggered = true;
   e.requested = ++generation_;
   e.pending_refs.insert(refs.begin(), refs.end());
   EnqueueLocked(id, e);
@@ -78,6 +94,7 @@ absl::Status PollScheduler::RefreshAndWait(const std::string& id, absl::Duration
   if (stop_) return absl::UnavailableError("repo-watcher is shutting down");
   Entry& e = entries_[id];
   uint64_t mine = e.requested = ++generation_;
+  e.triggered = true;
   e.pending_full = true;
   EnqueueLocked(id, e);
   bool done = false;
@@ -108,6 +125,7 @@ void PollScheduler::Forget(const std::string& id) {
   auto it = entries_.find(id);
   if (it != entries_.end() && !it->second.running) {
     if (it->second.queued) ready_.erase(std::remove(ready_.begin(), ready_.end(), id), ready_.end());
+    UnindexLocked(id, it->second);
     entries_.erase(it);
   }
   done_cv_.SignalAll();
@@ -133,6 +151,7 @@ void PollScheduler::Rescan() {
     if (entries_.count(id) > 0) continue;
     Entry& e = entries_[id];
     e.due = now + absl::Uniform<double>(gen, 0.0, 1.0) * options_.first_check_spread;
+    IndexLocked(id, e);
   }
 }
 
@@ -150,16 +169,18 @@ absl::StatusOr<absl::Duration> PollScheduler::DispatchDue() {
 }
 
 absl::Duration PollScheduler::QueueDue(absl::Time now) {
-  absl::Time earliest = next_rescan_;
-  for (auto& [id, e] : entries_) {
-    if (e.running || e.queued) continue;
-    if (e.due <= now) {
-      e.pending_full = true;
-      EnqueueLocked(id, e);
-    } else {
-      earliest = std::min(earliest, e.due);
+  while (!by_due_.empty() && by_due_.begin()->first <= now) {
+    std::string id = by_due_.begin()->second;
+    auto it = entries_.find(id);
+    if (it == entries_.end()) {  // not expected: entries leave the index before the map
+      by_due_.erase(by_due_.begin());
+      continue;
     }
+    it->second.pending_full = true;
+    EnqueueLocked(id, it->second);  // takes it out of the index
   }
+  absl::Time earliest = next_rescan_;
+  if (!by_due_.empty()) earliest = std::min(earliest, by_due_.begin()->first);
   return std::max(earliest - now, absl::Milliseconds(1));
 }
 
@@ -167,6 +188,7 @@ void PollScheduler::Work() {
   while (true) {
     std::string id;
     std::optional<std::set<std::string>> only_refs;  // nullopt: every tracked ref
+    bool scheduled = false;
     {
       MutexLock lock(&mu_);
       while (true) {
@@ -184,6 +206,8 @@ void PollScheduler::Work() {
         if (!e.pending_full && !e.pending_refs.empty()) only_refs = std::move(e.pending_refs);
         e.pending_full = false;
         e.pending_refs.clear();
+        scheduled = !e.triggered;
+        e.triggered = false;
         break;
       }
     }
@@ -194,7 +218,7 @@ void PollScheduler::Work() {
                                     {"refs", only_refs.has_value() ? absl::StrJoin(*only_refs, ",") : "all"}});
     PollResult result;
     absl::Status guarded = concurrency::RunGuarded(absl::StrCat("poll worker for ", id), [&] {
-      result = poller_->Poll(id, only_refs.has_value() ? &*only_refs : nullptr);
+      result = poller_->Poll(id, only_refs.has_value() ? &*only_refs : nullptr, scheduled);
     });
     if (!guarded.ok()) {
       result = PollResult();
@@ -218,6 +242,8 @@ void PollScheduler::Work() {
     } else if (done.rerun) {
       done.rerun = false;
       EnqueueLocked(id, done);
+    } else {
+      IndexLocked(id, done);
     }
     done_cv_.SignalAll();
     dispatcher_.Wake();

@@ -32,7 +32,9 @@ struct SchedulerOptions {
 // arrives during a poll runs another poll right after it. Thread-safe.
 class PollScheduler {
  public:
-  PollScheduler(RepositoryStore* store, RepoPoller* poller, const Clock* clock, SchedulerOptions options = {});
+  // The dispatcher sleeps on `clock` (a fake one in tests).
+  PollScheduler(RepositoryStore* store, RepositoryPoller* poller, const WaitableClock* clock,
+                SchedulerOptions options = {});
   ~PollScheduler();
 
   void Start();
@@ -68,25 +70,37 @@ class PollScheduler {
     // What the next poll checks: every tracked ref, or only `refs`.
     bool pending_full = false;
     std::set<std::string> pending_refs;
+    bool indexed = false;    // in by_due_ at `due`
+    bool triggered = false;  // the next poll was asked for (not only due)
   };
   // One round of the dispatcher loop: rescan when due, queue the
   // repositories that are due; returns the wait until the next is.
   absl::StatusOr<absl::Duration> DispatchDue();
   // Queues the repositories due at `now`; returns the wait until the next is.
+  // Reads only the due ones and the next (by_due_), not every entry.
   absl::Duration QueueDue(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // An entry that is neither queued nor running waits in by_due_ at its due
+  // time; these keep that true whenever one of the three changes.
+  void IndexLocked(const std::string& id, Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UnindexLocked(const std::string& id, Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Work();
   void Rescan();
   void EnqueueLocked(const std::string& id, Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   RepositoryStore* store_;
-  RepoPoller* poller_;
-  const Clock* clock_;
+  RepositoryPoller* poller_;
+  const WaitableClock* clock_;
   const SchedulerOptions options_;
 
   Mutex mu_;
   CondVar work_cv_;  // ready_ or stop_ changed
   CondVar done_cv_;  // a poll finished, an entry was forgotten, or stop_
   std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  // The entries waiting for their next check, by due time: dispatching is
+  // O(log n) per poll where a scan of entries_ after each poll made it
+  // O(n) (10,000 repositories at a 60 s interval: 1.7 million entries
+  // visited a second).
+  std::set<std::pair<absl::Time, std::string>> by_due_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> ready_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

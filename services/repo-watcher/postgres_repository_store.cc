@@ -4,8 +4,10 @@
 
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/postgres/pq_status.h"
+#include "common/postgres/text_array.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace ferry::repo_watcher {
@@ -47,6 +49,26 @@ void Prepare(postgres::ConnectionPool* pool) {
                 "last_fetch_time = CASE WHEN $3::float8 < 0 THEN last_fetch_time ELSE to_timestamp($3::float8) END, last_error = $4, "
                 "last_error_time = CASE WHEN $4 = '' THEN last_error_time ELSE to_timestamp($2) END, "
                 "consecutive_failures = $5, next_check_time = to_timestamp($6) WHERE repository_id = $1");
+  // What a poll reads: the repository, its status and its refs (one row per
+  // ref, or one row with NULL ref columns when it has none).
+  pool->Prepare("rw_poll_read",
+                "SELECT r.spec, extract(epoch from r.create_time)::float8, extract(epoch from r.update_time)::float8, "
+                "extract(epoch from s.last_check_time)::float8, extract(epoch from s.last_fetch_time)::float8, "
+                "s.last_error, extract(epoch from s.last_error_time)::float8, s.consecutive_failures, "
+                "extract(epoch from s.next_check_time)::float8, "
+                "f.ref, f.sha, f.accepted_sha, extract(epoch from f.update_time)::float8 "
+                "FROM repo_watcher.repositories r JOIN repo_watcher.repository_status s ON s.repository_id = r.id "
+                "LEFT JOIN repo_watcher.ref_states f ON f.repository_id = r.id WHERE r.id = $1 ORDER BY f.ref");
+  pool->Prepare("rw_status_record_many",
+                "UPDATE repo_watcher.repository_status s SET last_check_time = to_timestamp(b.check_time), "
+                "last_fetch_time = CASE WHEN b.fetch_time < 0 THEN s.last_fetch_time ELSE to_timestamp(b.fetch_time) END, "
+                "last_error = b.error, "
+                "last_error_time = CASE WHEN b.error = '' THEN s.last_error_time ELSE to_timestamp(b.check_time) END, "
+                "consecutive_failures = b.failures, next_check_time = to_timestamp(b.next_check) "
+                "FROM unnest($1::text[], $2::float8[], $3::float8[], $4::text[], $5::int[], $6::float8[]) "
+                "AS b(id, check_time, fetch_time, error, failures, next_check) "
+                "WHERE s.repository_id = b.id "
+                "AND (s.last_check_time IS NULL OR s.last_check_time <= to_timestamp(b.check_time))");
   pool->Prepare("rw_order_lock", "SELECT pg_advisory_xact_lock($1)");
   pool->Prepare("rw_ref_insert",
                 "INSERT INTO repo_watcher.ref_states (repository_id, ref, sha, accepted_sha) "
@@ -218,11 +240,76 @@ absl::StatusOr<v1::RepositoryStatus> PostgresRepositoryStore::GetStatus(const st
       });
 }
 
+absl::StatusOr<PollState> PostgresRepositoryStore::ReadForPoll(const std::string& id) {
+  absl::StatusOr<PollState> out = absl::NotFoundError(absl::StrCat("repository \"", id, "\" not found"));
+  absl::Status s = pool_->WithConnection([&](pqxx::connection& conn) -> absl::Status {
+    try {
+      pqxx::nontransaction n(conn);
+      pqxx::result r = n.exec_prepared("rw_poll_read", id);
+      if (r.empty()) return absl::OkStatus();
+      PollState state;
+      absl::StatusOr<v1::Repository> repo = RepoFromRow(r[0]);
+      if (!repo.ok()) {
+        out = repo.status();
+        return absl::OkStatus();
+      }
+      state.repository = std::move(*repo);
+      v1::RepositoryStatus& st = state.status;
+      st.set_repository_id(id);
+      SetTime(r[0][3], [&] { return st.mutable_last_check_time(); });
+      SetTime(r[0][4], [&] { return st.mutable_last_fetch_time(); });
+      st.set_last_error(r[0][5].as<std::string>());
+      SetTime(r[0][6], [&] { return st.mutable_last_error_time(); });
+      st.set_consecutive_failures(r[0][7].as<int>());
+      SetTime(r[0][8], [&] { return st.mutable_next_check_time(); });
+      for (const auto& row : r) {
+        if (row[9].is_null()) continue;
+        v1::RefState* ref = st.add_refs();
+        ref->set_ref(row[9].as<std::string>());
+        ref->set_sha(row[10].as<std::string>());
+        ref->set_accepted_sha(row[11].as<std::string>());
+        SetTime(row[12], [&] { return ref->mutable_update_time(); });
+      }
+      out = std::move(state);
+    } catch (const std::exception& e) {
+      return postgres::StatusFromException(e, "read repository for a poll");
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
 absl::Status PostgresRepositoryStore::RecordCheck(const CheckRecord& rec, const std::optional<v1::Event>& audit) {
   return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
-    txn.exec_prepared("rw_status_record", rec.repository_id, *Epoch(rec.check_time), Epoch(rec.fetch_time).value_or(-1.0), rec.error,
-                      rec.consecutive_failures, *Epoch(rec.next_check_time));
+    pqxx::result r = txn.exec_prepared("rw_status_record", rec.repository_id, *Epoch(rec.check_time),
+                                       Epoch(rec.fetch_time).value_or(-1.0), rec.error, rec.consecutive_failures,
+                                       *Epoch(rec.next_check_time));
+    if (r.affected_rows() == 0) {
+      return absl::NotFoundError(absl::StrCat("repository \"", rec.repository_id, "\" not found"));
+    }
     if (audit.has_value()) return outbox_->Enqueue(txn, *audit);
+    return absl::OkStatus();
+  });
+}
+
+absl::Status PostgresRepositoryStore::RecordChecks(const std::vector<CheckRecord>& records) {
+  if (records.empty()) return absl::OkStatus();
+  std::vector<std::string> ids, errors;
+  std::string checks = "{", fetches = "{", failures = "{", nexts = "{";
+  for (const CheckRecord& rec : records) {
+    const char* sep = ids.empty() ? "" : ",";
+    ids.push_back(rec.repository_id);
+    errors.push_back(rec.error);
+    absl::StrAppend(&checks, sep, absl::StrFormat("%.6f", *Epoch(rec.check_time)));
+    absl::StrAppend(&fetches, sep, absl::StrFormat("%.6f", Epoch(rec.fetch_time).value_or(-1.0)));
+    absl::StrAppend(&failures, sep, rec.consecutive_failures);
+    absl::StrAppend(&nexts, sep, absl::StrFormat("%.6f", *Epoch(rec.next_check_time)));
+  }
+  for (std::string* a : {&checks, &fetches, &failures, &nexts}) a->append("}");
+  return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
+    txn.exec_prepared("rw_status_record_many", postgres::TextArray(ids), checks, fetches, postgres::TextArray(errors),
+                      failures, nexts);
     return absl::OkStatus();
   });
 }

@@ -76,7 +76,7 @@ v1::Event MakeEvent(v1::AuditAction action, const std::string& repository_id, co
 
 RepoPoller::RepoPoller(RepositoryStore* store, git::Client* git, MirrorSet* mirrors, SignatureVerifier* verifier,
                        RevisionNotifier* notifier, RepoWatcherMetrics* metrics, const Clock* clock,
-                       const secrets::SecretSources* secrets, PollOptions options)
+                       const secrets::SecretSources* secrets, PollOptions options, CheckBatcher* batcher)
     : store_(store),
       git_(git),
       mirrors_(mirrors),
@@ -85,7 +85,8 @@ RepoPoller::RepoPoller(RepositoryStore* store, git::Client* git, MirrorSet* mirr
       metrics_(metrics),
       clock_(clock),
       secrets_(secrets),
-      options_(options) {}
+      options_(options),
+      batcher_(batcher) {}
 
 absl::Duration RepoPoller::NextDelay(absl::Duration interval, int failures) const {
   absl::Duration base = interval;
@@ -97,43 +98,56 @@ absl::Duration RepoPoller::NextDelay(absl::Duration interval, int failures) cons
   return base + base * jitter;
 }
 
-PollResult RepoPoller::Poll(const std::string& repository_id, const std::set<std::string>* only_refs) {
+PollResult RepoPoller::Poll(const std::string& repository_id, const std::set<std::string>* only_refs,
+                            bool scheduled) {
   PollResult result;
-  absl::StatusOr<v1::Repository> repo = store_->Get(repository_id);
-  if (!repo.ok()) {
-    result.status = repo.status();
-    result.repository_gone = absl::IsNotFound(repo.status());
-    result.next_check = clock_->Now() + NextDelay(kDefaultPollInterval, 0);
-    return result;
-  }
-  absl::Duration interval = PollInterval(*repo);
-  absl::StatusOr<v1::RepositoryStatus> before = store_->GetStatus(repository_id);
-  int failures_before = before.ok() ? before->consecutive_failures() : 0;
-  std::string error_before = before.ok() ? before->last_error() : "";
-
   absl::Time started = clock_->Now();
   bool fetched = false;
+  bool gone = false;
+  absl::Duration interval = kDefaultPollInterval;
+  int failures_before = 0;
+  std::string error_before;
   absl::Status status;
-  absl::StatusOr<bool> locked = store_->WithRepositoryLock(repository_id, [&] {
+  // A scheduled check of every ref first compares the remote's refs with
+  // the recorded ones, without the poll lock or the mirror: when nothing
+  // moved (the common case) that is the whole check.
+  bool checked = false;
+  if (scheduled && only_refs == nullptr) {
+    absl::Status guarded = concurrency::RunGuarded(absl::StrCat("quick check of ", repository_id), [&] {
+      checked = QuickCheck(repository_id, &status, &gone, &interval, &failures_before, &error_before);
+      return absl::OkStatus();
+    });
+    if (!guarded.ok()) {
+      status = guarded;
+      checked = true;
+    }
+  }
+  // Otherwise the repository and its status are read once, under the poll
+  // lock (a replica that polled it just before has left them as they now are).
+  absl::StatusOr<bool> locked = true;
+  if (!checked) locked = store_->WithRepositoryLock(repository_id, [&] {
     // A check that throws (a bug, a library call that escaped its wrapper)
     // is a failed check of this repository alone, recorded and backed off
     // like any other.
-    status = concurrency::RunGuarded(absl::StrCat("poll of ", repository_id),
-                                     [&] { return PollLocked(*repo, only_refs, &fetched); });
+    status = concurrency::RunGuarded(absl::StrCat("poll of ", repository_id), [&]() -> absl::Status {
+      absl::StatusOr<PollState> read = store_->ReadForPoll(repository_id);
+      if (!read.ok()) {
+        gone = absl::IsNotFound(read.status());
+        return read.status();
+      }
+      interval = PollInterval(read->repository);
+      failures_before = read->status.consecutive_failures();
+      error_before = read->status.last_error();
+      return PollLocked(read->repository, read->status, only_refs, &fetched);
+    });
   });
   if (!locked.ok()) {
     status = locked.status();
   } else if (!*locked) {
     result.locked_elsewhere = true;
+    absl::StatusOr<v1::Repository> repo = store_->Get(repository_id);
+    if (repo.ok()) interval = PollInterval(*repo);
     result.next_check = clock_->Now() + NextDelay(interval, 0);
-    return result;
-  }
-  // Deleted while polling: the poll may have recreated the mirror after the
-  // deletion removed it, so remove it again.
-  if (absl::IsNotFound(store_->Get(repository_id).status())) {
-    mirrors_->Remove(repository_id);
-    result.status = absl::NotFoundError(absl::StrCat("repository \"", repository_id, "\" was deleted"));
-    result.repository_gone = true;
     return result;
   }
   int failures = status.ok() ? 0 : failures_before + 1;
@@ -142,25 +156,82 @@ PollResult RepoPoller::Poll(const std::string& repository_id, const std::set<std
                      now + NextDelay(interval, failures)};
   if (fetched) record.fetch_time = now;
   std::optional<v1::Event> audit;
-  if (!status.ok() && (failures_before == 0 || error_before != record.error)) {
+  if (!gone && !status.ok() && (failures_before == 0 || error_before != record.error)) {
     audit = MakeEvent(v1::AUDIT_ACTION_FETCH_FAILED, repository_id,
                       absl::StrCat("checking ", repository_id, " failed: ", status.message()));
     Detail(*audit, "error", std::string(status.message()));
     logging::Warn("repository check failed", {{"repository", repository_id}, {"error", status.ToString()},
                                               {"consecutive_failures", failures}});
   }
-  absl::Status recorded = store_->RecordCheck(record, audit);
+  absl::Status recorded;
+  if (!gone && scheduled && batcher_ != nullptr && status.ok() && failures_before == 0 && error_before.empty()) {
+    // Nothing for anyone to act on (no error before or now, no audit
+    // event): written with the other uneventful checks of the moment.
+    batcher_->Add(record);
+  } else if (!gone) {
+    recorded = store_->RecordCheck(record, audit);
+    gone = absl::IsNotFound(recorded);
+  }
+  if (gone) {
+    // Deleted before or while polling: the poll may have recreated the
+    // mirror after the deletion removed it (or another replica deleted it),
+    // so remove it again.
+    mirrors_->Remove(repository_id);
+    result.status = absl::NotFoundError(absl::StrCat("repository \"", repository_id, "\" was deleted"));
+    result.repository_gone = true;
+    result.next_check = now + NextDelay(kDefaultPollInterval, 0);
+    return result;
+  }
   if (!recorded.ok() && status.ok()) status = recorded;
   result.status = status;
   result.next_check = record.next_check_time;
   return result;
 }
 
-absl::Status RepoPoller::PollLocked(const v1::Repository& repo, const std::set<std::string>* only_refs,
-                                    bool* fetched) {
+bool RepoPoller::QuickCheck(const std::string& repository_id, absl::Status* status, bool* gone,
+                            absl::Duration* interval, int* failures_before, std::string* error_before) {
+  absl::StatusOr<PollState> read = store_->ReadForPoll(repository_id);
+  if (!read.ok()) {
+    *gone = absl::IsNotFound(read.status());
+    *status = read.status();
+    return true;
+  }
+  const v1::Repository& repo = read->repository;
+  *interval = PollInterval(repo);
+  *failures_before = read->status.consecutive_failures();
+  *error_before = read->status.last_error();
+  if (*failures_before > 0 || !error_before->empty()) return false;  // a failing repository gets the full check
+  absl::StatusOr<git::Credentials> creds = ResolveCredentials(repo, *secrets_);
+  if (!creds.ok()) {
+    *status = creds.status();
+    return true;
+  }
+  absl::Time t0 = absl::Now();
+  absl::StatusOr<std::vector<git::RemoteRef>> remote = git_->ListRemoteRefs(repo.url(), *creds);
+  metrics_->GitRequest("ls-remote", remote.ok(), absl::Now() - t0);
+  if (!remote.ok()) {
+    *status = remote.status();
+    return true;
+  }
+  std::map<std::string, std::string> tracked;
+  for (const git::RemoteRef& r : *remote) {
+    if (IsTrackedRef(repo, r.name)) tracked[r.name] = r.commit;
+  }
+  if (static_cast<int>(tracked.size()) != read->status.refs_size()) return false;
+  std::set<std::string> tips;
+  for (const v1::RefState& known : read->status.refs()) {
+    auto it = tracked.find(known.ref());
+    if (it == tracked.end() || it->second != known.sha()) return false;
+    tips.insert(known.sha());
+  }
+  if (!mirrors_->Holds(repo.id(), tips)) return false;
+  *status = absl::OkStatus();
+  return true;
+}
+
+absl::Status RepoPoller::PollLocked(const v1::Repository& repo, const v1::RepositoryStatus& state,
+                                    const std::set<std::string>* only_refs, bool* fetched) {
   auto in_scope = [only_refs](const std::string& ref) { return only_refs == nullptr || only_refs->count(ref) > 0; };
-  absl::StatusOr<v1::RepositoryStatus> state = store_->GetStatus(repo.id());
-  if (!state.ok()) return state.status();
   absl::StatusOr<git::Credentials> creds = ResolveCredentials(repo, *secrets_);
   if (!creds.ok()) return creds.status();
 
@@ -176,7 +247,7 @@ absl::Status RepoPoller::PollLocked(const v1::Repository& repo, const std::set<s
     if (IsTrackedRef(repo, r.name) && in_scope(r.name)) tracked[r.name] = r.commit;
   }
   std::map<std::string, const v1::RefState*> known;
-  for (const v1::RefState& r : state->refs()) known[r.ref()] = &r;
+  for (const v1::RefState& r : state.refs()) known[r.ref()] = &r;
 
   absl::StatusOr<MirrorSet::Lease> mirror = mirrors_->Open(repo.id(), repo.url());
   if (!mirror.ok()) return mirror.status();
@@ -194,6 +265,11 @@ absl::Status RepoPoller::PollLocked(const v1::Repository& repo, const std::set<s
     metrics_->GitRequest("fetch", f.ok(), absl::Now() - f0);
     if (!f.ok()) return f;
     *fetched = true;
+  }
+  if (only_refs == nullptr) {
+    std::set<std::string> tips;
+    for (const auto& [ref, sha] : tracked) tips.insert(sha);
+    mirrors_->NoteHeld(repo.id(), std::move(tips));
   }
   for (const auto& [ref, sha] : tracked) {
     auto k = known.find(ref);

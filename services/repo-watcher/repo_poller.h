@@ -7,6 +7,7 @@
 #include "absl/time/time.h"
 #include "common/clock/clock.h"
 #include "common/git/git_repository.h"
+#include "services/repo-watcher/check_batcher.h"
 #include "services/repo-watcher/mirror_set.h"
 #include "services/repo-watcher/repo_watcher_metrics.h"
 #include "services/repo-watcher/repository_store.h"
@@ -31,30 +32,55 @@ struct PollResult {
   absl::Time next_check;      // when to check again
 };
 
+// What the scheduler runs for one repository (the seam that lets its tests
+// poll without Git or a database). Implementations are thread-safe.
+class RepositoryPoller {
+ public:
+  virtual ~RepositoryPoller() = default;
+  // Checks every tracked ref, or only those in `only_refs`. `scheduled`:
+  // the regular check at its interval (no caller waits for its record).
+  virtual PollResult Poll(const std::string& repository_id, const std::set<std::string>* only_refs = nullptr,
+                          bool scheduled = false) = 0;
+  // Delay before the next check after `failures` consecutive failures.
+  virtual absl::Duration NextDelay(absl::Duration interval, int failures) const = 0;
+};
+
 // One poll of one repository: list the remote refs in-process, fetch into
 // the mirror only the tracked refs that moved (or whose commit the mirror
 // lacks), verify signatures per policy, and record one revision per moved
 // or deleted ref together with its audit event. Runs under the
 // repository's cluster-wide poll lock. Thread-safe; the scheduler never
 // polls one repository from two threads at once.
-class RepoPoller {
+class RepoPoller final : public RepositoryPoller {
  public:
   // `secrets` resolves credentials references at each check (nothing is
   // sent when they no longer resolve or no longer match the URL's origin).
+  // `batcher`, when given, writes the record of a scheduled check that
+  // found nothing to report (no error before or after it, no audit event)
+  // together with the others of the moment; every other check is recorded
+  // at once.
   RepoPoller(RepositoryStore* store, git::Client* git, MirrorSet* mirrors, SignatureVerifier* verifier,
              RevisionNotifier* notifier, RepoWatcherMetrics* metrics, const Clock* clock,
-             const secrets::SecretSources* secrets, PollOptions options = {});
+             const secrets::SecretSources* secrets, PollOptions options = {}, CheckBatcher* batcher = nullptr);
 
   // Checks every tracked ref, or only those in `only_refs` (untracked
   // names in it are skipped; the others are neither moved nor deleted).
-  PollResult Poll(const std::string& repository_id, const std::set<std::string>* only_refs = nullptr);
+  PollResult Poll(const std::string& repository_id, const std::set<std::string>* only_refs = nullptr,
+                  bool scheduled = false) override;
 
   // Delay before the next check after `failures` consecutive failures
   // (0: the regular interval), jitter included.
-  absl::Duration NextDelay(absl::Duration interval, int failures) const;
+  absl::Duration NextDelay(absl::Duration interval, int failures) const override;
 
  private:
-  absl::Status PollLocked(const v1::Repository& repo, const std::set<std::string>* only_refs, bool* fetched);
+  // The check without the lock: true when it is done (nothing moved and the
+  // mirror holds every tip, or the repository could not be read, its
+  // credentials resolved or its refs listed: `status` says which); false
+  // when the full check must run.
+  bool QuickCheck(const std::string& repository_id, absl::Status* status, bool* gone, absl::Duration* interval,
+                  int* failures_before, std::string* error_before);
+  absl::Status PollLocked(const v1::Repository& repo, const v1::RepositoryStatus& state,
+                          const std::set<std::string>* only_refs, bool* fetched);
   absl::Status RecordMove(const v1::Repository& repo, git::Repository& mirror, const std::string& ref,
                           const v1::RefState* known, const std::string& sha);
   absl::Status RecordDeletion(const v1::Repository& repo, git::Repository& mirror, const v1::RefState& known);
@@ -68,6 +94,7 @@ class RepoPoller {
   const Clock* clock_;
   const secrets::SecretSources* secrets_;
   const PollOptions options_;
+  CheckBatcher* batcher_;
 };
 
 // A fresh random idempotency key for an audit event.

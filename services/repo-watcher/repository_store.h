@@ -24,6 +24,12 @@ struct CheckRecord {
   absl::Time next_check_time;
 };
 
+// A repository and its status as one poll reads them.
+struct PollState {
+  v1::Repository repository;
+  v1::RepositoryStatus status;
+};
+
 struct RevisionQuery {
   std::string repository_id;  // empty: all
   std::string ref;            // empty: all
@@ -56,8 +62,23 @@ class RepositoryStore {
 
   // Status with the tracked refs (NOT_FOUND for an unknown repository).
   virtual absl::StatusOr<v1::RepositoryStatus> GetStatus(const std::string& id) = 0;
-  // Writes the outcome of a poll, and `audit` when given.
+  // The repository and its status (with the tracked refs) read together, as
+  // of one moment; NOT_FOUND for an unknown repository. The default reads
+  // them one after the other.
+  virtual absl::StatusOr<PollState> ReadForPoll(const std::string& id) {
+    absl::StatusOr<v1::Repository> repo = Get(id);
+    if (!repo.ok()) return repo.status();
+    absl::StatusOr<v1::RepositoryStatus> status = GetStatus(id);
+    if (!status.ok()) return status.status();
+    return PollState{std::move(*repo), std::move(*status)};
+  }
+  // Writes the outcome of a poll, and `audit` when given. NOT_FOUND (and
+  // nothing written) when the repository no longer exists.
   virtual absl::Status RecordCheck(const CheckRecord& record, const std::optional<v1::Event>& audit) = 0;
+  // Writes the outcomes of many uneventful polls (no audit event) in one
+  // transaction. A record is skipped when its repository is gone or has a
+  // later check recorded already.
+  virtual absl::Status RecordChecks(const std::vector<CheckRecord>& records) = 0;
 
   // Appends `revision` (id, cursor and detect_time are assigned) and moves
   // the ref state from `expected_tip` (empty: ref not yet known) to the

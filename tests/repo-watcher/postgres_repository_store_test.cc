@@ -170,6 +170,77 @@ TEST_F(PostgresRepositoryStoreTest, DeletingKeepsRevisionsForHistory) {
   EXPECT_EQ(store_->GetStatus("apps").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->RevisionsAfter(0, {"apps"}, true, 10)->size(), 1u);
   EXPECT_EQ(store_->Delete("apps", Event(v1::AUDIT_ACTION_REPOSITORY_DELETED)).code(), absl::StatusCode::kNotFound);
+  // A poll that ends after the deletion learns it from its record (the
+  // poller then removes the mirror it may have recreated).
+  CheckRecord late{"apps", absl::Now(), std::nullopt, "", 0, absl::Now() + absl::Minutes(1)};
+  EXPECT_EQ(store_->RecordCheck(late, std::nullopt).code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store_->RecordChecks({late}).ok());  // skipped, with nothing to write
+}
+
+// What a poll reads in one statement is what Get and GetStatus return.
+TEST_F(PostgresRepositoryStoreTest, ReadForPollIsGetAndGetStatusAtOnce) {
+  absl::StatusOr<PollState> none = store_->ReadForPoll("apps");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->repository.DebugString(), store_->Get("apps")->DebugString());
+  EXPECT_EQ(none->status.DebugString(), store_->GetStatus("apps")->DebugString());
+  EXPECT_EQ(none->status.refs_size(), 0);
+  ASSERT_TRUE(store_->RecordRevision(Rev("refs/heads/main", std::string(40, 'a')), "",
+                                     Event(v1::AUDIT_ACTION_REVISION_DETECTED)).ok());
+  ASSERT_TRUE(store_->RecordRevision(Rev("refs/heads/dev", std::string(40, 'b'), /*rejected=*/true), "",
+                                     Event(v1::AUDIT_ACTION_SIGNATURE_REJECTED)).ok());
+  ASSERT_TRUE(store_->RecordCheck({"apps", absl::FromUnixSeconds(1'800'000'000), absl::FromUnixSeconds(1'800'000'001),
+                                   "boom", 2, absl::FromUnixSeconds(1'800'000'060)},
+                                  std::nullopt)
+                  .ok());
+  absl::StatusOr<PollState> both = store_->ReadForPoll("apps");
+  ASSERT_TRUE(both.ok()) << both.status();
+  EXPECT_EQ(both->repository.DebugString(), store_->Get("apps")->DebugString());
+  EXPECT_EQ(both->status.DebugString(), store_->GetStatus("apps")->DebugString());
+  ASSERT_EQ(both->status.refs_size(), 2);
+  EXPECT_EQ(both->status.refs(0).ref(), "refs/heads/dev");
+  EXPECT_EQ(both->status.refs(0).accepted_sha(), "");
+  EXPECT_EQ(both->status.consecutive_failures(), 2);
+  EXPECT_EQ(store_->ReadForPoll("nope").status().code(), absl::StatusCode::kNotFound);
+}
+
+// The uneventful checks of many repositories go in one statement; a record
+// older than the repository's last recorded check (a failure or a refresh
+// written directly meanwhile) does not overwrite it.
+TEST_F(PostgresRepositoryStoreTest, RecordChecksWritesManyAndNeverGoesBackInTime) {
+  v1::Repository other;
+  other.set_id("other");
+  other.set_url("/srv/other.git");
+  ASSERT_TRUE(store_->Create(other, Event(v1::AUDIT_ACTION_REPOSITORY_REGISTERED)).ok());
+  const absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);
+  // "apps" failed at t0 + 10 s (written directly).
+  ASSERT_TRUE(store_->RecordCheck({"apps", t0 + absl::Seconds(10), std::nullopt, "boom", 1, t0 + absl::Seconds(20)},
+                                  std::nullopt)
+                  .ok());
+  std::vector<CheckRecord> batch = {
+      {"apps", t0 + absl::Seconds(5), std::nullopt, "", 0, t0 + absl::Seconds(65)},  // older: skipped
+      {"other", t0 + absl::Seconds(5), t0 + absl::Seconds(6), "", 0, t0 + absl::Seconds(66)},
+      {"gone", t0, std::nullopt, "", 0, t0},  // unknown: skipped
+  };
+  ASSERT_TRUE(store_->RecordChecks(batch).ok());
+  absl::StatusOr<v1::RepositoryStatus> apps = store_->GetStatus("apps");
+  ASSERT_TRUE(apps.ok()) << apps.status();
+  EXPECT_EQ(apps->last_error(), "boom");
+  EXPECT_EQ(apps->consecutive_failures(), 1);
+  EXPECT_EQ(apps->last_check_time().seconds(), absl::ToUnixSeconds(t0 + absl::Seconds(10)));
+  absl::StatusOr<v1::RepositoryStatus> st = store_->GetStatus("other");
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->last_check_time().seconds(), absl::ToUnixSeconds(t0 + absl::Seconds(5)));
+  EXPECT_EQ(st->last_fetch_time().seconds(), absl::ToUnixSeconds(t0 + absl::Seconds(6)));
+  EXPECT_EQ(st->next_check_time().seconds(), absl::ToUnixSeconds(t0 + absl::Seconds(66)));
+  EXPECT_EQ(st->last_error(), "");
+  // A later batch moves it on; a fetch time not given keeps the last one.
+  ASSERT_TRUE(store_->RecordChecks({{"other", t0 + absl::Seconds(70), std::nullopt, "", 0, t0 + absl::Seconds(130)}})
+                  .ok());
+  st = store_->GetStatus("other");
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->last_check_time().seconds(), absl::ToUnixSeconds(t0 + absl::Seconds(70)));
+  EXPECT_EQ(st->last_fetch_time().seconds(), absl::ToUnixSeconds(t0 + absl::Seconds(6)));
+  EXPECT_EQ(st->next_check_time().seconds(), absl::ToUnixSeconds(t0 + absl::Seconds(130)));
 }
 
 }  // namespace

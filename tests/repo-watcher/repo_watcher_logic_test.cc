@@ -254,6 +254,7 @@ class FakeStore final : public RepositoryStore {
   absl::Status Delete(const std::string&, const v1::Event&) override { return Unused(); }
   absl::StatusOr<v1::RepositoryStatus> GetStatus(const std::string&) override { return Unused(); }
   absl::Status RecordCheck(const CheckRecord&, const std::optional<v1::Event>&) override { return Unused(); }
+  absl::Status RecordChecks(const std::vector<CheckRecord>&) override { return Unused(); }
   absl::StatusOr<v1::Revision> RecordRevision(const v1::Revision&, const std::string&, const v1::Event&) override {
     return Unused();
   }

@@ -43,6 +43,7 @@ class FakeStore final : public RepositoryStore {
   }
   absl::Status Delete(const std::string&, const v1::Event&) override { return Unused(); }
   absl::Status RecordCheck(const CheckRecord&, const std::optional<v1::Event>&) override { return Unused(); }
+  absl::Status RecordChecks(const std::vector<CheckRecord>&) override { return Unused(); }
   absl::StatusOr<v1::Revision> RecordRevision(const v1::Revision&, const std::string&, const v1::Event&) override {
     return Unused();
   }

@@ -245,6 +245,10 @@ class MemoryStore final : public RepositoryStore {
     checks.push_back(r);
     return absl::OkStatus();
   }
+  absl::Status RecordChecks(const std::vector<CheckRecord>& records) override {
+    checks.insert(checks.end(), records.begin(), records.end());
+    return absl::OkStatus();
+  }
   absl::StatusOr<bool> WithRepositoryLock(const std::string&, const std::function<void()>& fn) override {
     fn();
     return true;

@@ -1,0 +1,197 @@
+// The poll scheduler over a fake poller and a fake clock: every repository
+// is checked once per interval, never before it is due, never two at once,
+// and none is lost (issue #23: it keeps the repositories waiting for their
+// next check in an index by due time, instead of scanning all of them after
+// every poll).
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "common/concurrency/mutex.h"
+#include "services/repo-watcher/poll_scheduler.h"
+#include "tests/support/fake_clock.h"
+
+namespace ferry::repo_watcher {
+namespace {
+
+constexpr absl::Duration kInterval = absl::Seconds(60);
+
+// Only what the scheduler reads: the list of repositories.
+class ListStore final : public RepositoryStore {
+ public:
+  void Add(const std::string& id) {
+    MutexLock lock(&mu_);
+    ids_.insert(id);
+  }
+  void Remove(const std::string& id) {
+    MutexLock lock(&mu_);
+    ids_.erase(id);
+  }
+  absl::StatusOr<std::vector<v1::Repository>> List(const std::string& after, int limit) override {
+    MutexLock lock(&mu_);
+    std::vector<v1::Repository> out;
+    for (auto it = ids_.upper_bound(after); it != ids_.end() && static_cast<int>(out.size()) < limit; ++it) {
+      out.emplace_back().set_id(*it);
+    }
+    return out;
+  }
+  absl::StatusOr<v1::Repository> Get(const std::string&) override { return Unused(); }
+  absl::StatusOr<v1::Repository> Create(const v1::Repository&, const v1::Event&) override { return Unused(); }
+  absl::StatusOr<v1::Repository> Update(const v1::Repository&, const v1::Repository&, const v1::Event&) override {
+    return Unused();
+  }
+  absl::Status Delete(const std::string&, const v1::Event&) override { return Unused(); }
+  absl::StatusOr<v1::RepositoryStatus> GetStatus(const std::string&) override { return Unused(); }
+  absl::Status RecordCheck(const CheckRecord&, const std::optional<v1::Event>&) override { return Unused(); }
+  absl::Status RecordChecks(const std::vector<CheckRecord>&) override { return Unused(); }
+  absl::StatusOr<v1::Revision> RecordRevision(const v1::Revision&, const std::string&, const v1::Event&) override {
+    return Unused();
+  }
+  absl::Status DropRefState(const std::string&, const std::string&) override { return Unused(); }
+  absl::StatusOr<std::vector<v1::Revision>> RevisionsAfter(int64_t, const std::vector<std::string>&, bool,
+                                                           int) override {
+    return Unused();
+  }
+  absl::StatusOr<std::vector<v1::Revision>> ListRevisions(const RevisionQuery&) override { return Unused(); }
+  absl::Status RecordEvent(const v1::Event&) override { return Unused(); }
+  absl::StatusOr<bool> WithRepositoryLock(const std::string&, const std::function<void()>&) override {
+    return Unused();
+  }
+
+ private:
+  static absl::Status Unused() { return absl::UnimplementedError("not used by the scheduler"); }
+  Mutex mu_;
+  std::set<std::string> ids_ ABSL_GUARDED_BY(mu_);
+};
+
+// Records each poll (when, by the fake clock; scheduled or asked for) and
+// asks for the next one an interval later.
+class RecordingPoller final : public RepositoryPoller {
+ public:
+  explicit RecordingPoller(const Clock* clock) : clock_(clock) {}
+
+  struct Check {
+    absl::Time at;
+    bool scheduled;
+  };
+
+  PollResult Poll(const std::string& id, const std::set<std::string>*, bool scheduled) override {
+    absl::Time now = clock_->Now();
+    {
+      MutexLock lock(&mu_);
+      if (++running_[id] > 1) overlapped_.insert(id);
+      polls_[id].push_back({now, scheduled});
+      ++total_;
+    }
+    {
+      MutexLock lock(&mu_);
+      --running_[id];
+      cv_.SignalAll();
+    }
+    PollResult r;
+    r.next_check = now + kInterval;
+    return r;
+  }
+  absl::Duration NextDelay(absl::Duration interval, int) const override { return interval; }
+
+  // Waits (really, up to `timeout`) until `n` polls have finished in all.
+  bool AwaitTotal(int n, absl::Duration timeout = absl::Seconds(60)) {
+    const absl::Time deadline = absl::Now() + timeout;
+    MutexLock lock(&mu_);
+    while (total_ < n) {
+      if (cv_.WaitWithDeadline(&mu_, deadline)) return total_ >= n;
+    }
+    return true;
+  }
+  std::map<std::string, std::vector<Check>> polls() {
+    MutexLock lock(&mu_);
+    return polls_;
+  }
+  std::set<std::string> overlapped() {
+    MutexLock lock(&mu_);
+    return overlapped_;
+  }
+
+ private:
+  const Clock* clock_;
+  Mutex mu_;
+  CondVar cv_;
+  std::map<std::string, int> running_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::vector<Check>> polls_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> overlapped_ ABSL_GUARDED_BY(mu_);
+  int total_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+std::string Id(int i) { return absl::StrFormat("r%05d", i); }
+
+TEST(PollSchedulerTest, EveryRepositoryIsCheckedOncePerIntervalNeverEarlyAndNoneIsLost) {
+  constexpr int kRepos = 2000;
+  testing::FakeClock clock;
+  const absl::Time t0 = clock.Now();
+  ListStore store;
+  for (int i = 0; i < kRepos; ++i) store.Add(Id(i));
+  RecordingPoller poller(&clock);
+  PollScheduler scheduler(&store, &poller, &clock,
+                          {.workers = 3, .rescan_interval = absl::Seconds(2), .first_check_spread = absl::Seconds(1)});
+  scheduler.Start();
+
+  // The first checks, spread over the first second after the first scan.
+  clock.AwaitSleeps(1);  // the dispatcher has scanned and waits for the first
+  clock.Advance(absl::Seconds(1));
+  ASSERT_TRUE(poller.AwaitTotal(kRepos));
+  // One asked for now; one deleted; one registered (found by the rescan).
+  scheduler.Trigger(Id(3));
+  ASSERT_TRUE(poller.AwaitTotal(kRepos + 1));
+  store.Remove(Id(7));
+  scheduler.Forget(Id(7));
+  store.Add("late");
+
+  // The late one is found by the next rescan (every 2 s) and checked
+  // within the start-up spread after it; nothing else is due yet.
+  bool late_checked = false;
+  for (int step = 0; step < 50 && !late_checked; ++step) {
+    clock.Advance(absl::Seconds(1));
+    late_checked = poller.AwaitTotal(kRepos + 2, absl::Seconds(1));
+  }
+  ASSERT_TRUE(late_checked);
+  ASSERT_LT(clock.Now(), t0 + kInterval);
+  // The interval is up for the first ones: each is checked again, once
+  // (Id(7) is gone; Id(3), triggered at t0 + 1 s, is due with the others).
+  clock.Set(t0 + absl::Seconds(1) + kInterval);
+  ASSERT_TRUE(poller.AwaitTotal(2 * kRepos + 1));
+  scheduler.Stop();
+
+  std::map<std::string, std::vector<RecordingPoller::Check>> polls = poller.polls();
+  EXPECT_TRUE(poller.overlapped().empty());
+  EXPECT_EQ(polls.size(), static_cast<size_t>(kRepos + 1));
+  int total = 0;
+  for (const auto& [id, list] : polls) {
+    total += static_cast<int>(list.size());
+    size_t want = id == Id(7) ? 1u : id == Id(3) ? 3u : id == "late" ? 1u : 2u;
+    if (id == "late") {
+      // Found by a rescan after t0 + 1 s, checked within the spread, not
+      // again before its interval.
+      ASSERT_EQ(list.size(), 1u);
+      EXPECT_GT(list[0].at, t0 + absl::Seconds(1));
+      continue;
+    }
+    ASSERT_EQ(list.size(), want) << id;
+    EXPECT_LE(list[0].at, t0 + absl::Seconds(1)) << id;
+    EXPECT_TRUE(list[0].scheduled) << id;
+    for (size_t k = 1; k < list.size(); ++k) {
+      if (!list[k].scheduled) continue;  // the trigger runs at once
+      // Never before the interval since the check before it.
+      EXPECT_GE(list[k].at - list[k - 1].at, kInterval) << id << " check " << k;
+    }
+  }
+  EXPECT_EQ(total, 2 * kRepos + 1);
+  EXPECT_FALSE(polls[Id(3)][1].scheduled);  // the trigger is not a scheduled check
+}
+
+}  // namespace
+}  // namespace ferry::repo_watcher
