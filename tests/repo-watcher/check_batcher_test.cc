@@ -9,13 +9,15 @@
 #include <vector>
 
 #include "common/concurrency/mutex.h"
+#include "tests/repo-watcher/unused_repository_store.h"
 #include "tests/support/fake_clock.h"
 
 namespace ferry::repo_watcher {
 namespace {
 
-class BatchStore final : public RepositoryStore {
+class BatchStore final : public UnusedRepositoryStore {
  public:
+  BatchStore() : UnusedRepositoryStore("the batcher") {}
   absl::Status RecordChecks(const std::vector<CheckRecord>& records) override {
     MutexLock lock(&mu_);
     if (fail_) return absl::UnavailableError("database down");
@@ -40,31 +42,8 @@ class BatchStore final : public RepositoryStore {
     return true;
   }
 
-  absl::StatusOr<v1::Repository> Get(const std::string&) override { return Unused(); }
-  absl::StatusOr<std::vector<v1::Repository>> List(const std::string&, int) override { return Unused(); }
-  absl::StatusOr<v1::Repository> Create(const v1::Repository&, const v1::Event&) override { return Unused(); }
-  absl::StatusOr<v1::Repository> Update(const v1::Repository&, const v1::Repository&, const v1::Event&) override {
-    return Unused();
-  }
-  absl::Status Delete(const std::string&, const v1::Event&) override { return Unused(); }
-  absl::StatusOr<v1::RepositoryStatus> GetStatus(const std::string&) override { return Unused(); }
-  absl::Status RecordCheck(const CheckRecord&, const std::optional<v1::Event>&) override { return Unused(); }
-  absl::StatusOr<v1::Revision> RecordRevision(const v1::Revision&, const std::string&, const v1::Event&) override {
-    return Unused();
-  }
-  absl::Status DropRefState(const std::string&, const std::string&) override { return Unused(); }
-  absl::StatusOr<std::vector<v1::Revision>> RevisionsAfter(int64_t, const std::vector<std::string>&, bool,
-                                                           int) override {
-    return Unused();
-  }
-  absl::StatusOr<std::vector<v1::Revision>> ListRevisions(const RevisionQuery&) override { return Unused(); }
-  absl::Status RecordEvent(const v1::Event&) override { return Unused(); }
-  absl::StatusOr<bool> WithRepositoryLock(const std::string&, const std::function<void()>&) override {
-    return Unused();
-  }
 
  private:
-  static absl::Status Unused() { return absl::UnimplementedError("not used by the batcher"); }
   Mutex mu_;
   CondVar cv_;
   bool fail_ ABSL_GUARDED_BY(mu_) = false;

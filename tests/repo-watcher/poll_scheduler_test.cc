@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "common/concurrency/mutex.h"
 #include "services/repo-watcher/poll_scheduler.h"
+#include "tests/repo-watcher/unused_repository_store.h"
 #include "tests/support/fake_clock.h"
 
 namespace ferry::repo_watcher {
@@ -22,8 +23,9 @@ namespace {
 constexpr absl::Duration kInterval = absl::Seconds(60);
 
 // Only what the scheduler reads: the list of repositories.
-class ListStore final : public RepositoryStore {
+class ListStore final : public UnusedRepositoryStore {
  public:
+  ListStore() : UnusedRepositoryStore("the scheduler") {}
   void Add(const std::string& id) {
     MutexLock lock(&mu_);
     ids_.insert(id);
@@ -40,31 +42,8 @@ class ListStore final : public RepositoryStore {
     }
     return out;
   }
-  absl::StatusOr<v1::Repository> Get(const std::string&) override { return Unused(); }
-  absl::StatusOr<v1::Repository> Create(const v1::Repository&, const v1::Event&) override { return Unused(); }
-  absl::StatusOr<v1::Repository> Update(const v1::Repository&, const v1::Repository&, const v1::Event&) override {
-    return Unused();
-  }
-  absl::Status Delete(const std::string&, const v1::Event&) override { return Unused(); }
-  absl::StatusOr<v1::RepositoryStatus> GetStatus(const std::string&) override { return Unused(); }
-  absl::Status RecordCheck(const CheckRecord&, const std::optional<v1::Event>&) override { return Unused(); }
-  absl::Status RecordChecks(const std::vector<CheckRecord>&) override { return Unused(); }
-  absl::StatusOr<v1::Revision> RecordRevision(const v1::Revision&, const std::string&, const v1::Event&) override {
-    return Unused();
-  }
-  absl::Status DropRefState(const std::string&, const std::string&) override { return Unused(); }
-  absl::StatusOr<std::vector<v1::Revision>> RevisionsAfter(int64_t, const std::vector<std::string>&, bool,
-                                                           int) override {
-    return Unused();
-  }
-  absl::StatusOr<std::vector<v1::Revision>> ListRevisions(const RevisionQuery&) override { return Unused(); }
-  absl::Status RecordEvent(const v1::Event&) override { return Unused(); }
-  absl::StatusOr<bool> WithRepositoryLock(const std::string&, const std::function<void()>&) override {
-    return Unused();
-  }
 
  private:
-  static absl::Status Unused() { return absl::UnimplementedError("not used by the scheduler"); }
   Mutex mu_;
   std::set<std::string> ids_ ABSL_GUARDED_BY(mu_);
 };

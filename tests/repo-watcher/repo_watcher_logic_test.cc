@@ -12,6 +12,7 @@
 #include "services/repo-watcher/repo_poller.h"
 #include "services/repo-watcher/repository_spec.h"
 #include "services/repo-watcher/webhook_handler.h"
+#include "tests/repo-watcher/unused_repository_store.h"
 #include "tests/support/fake_clock.h"
 #include "tests/support/test_database.h"
 
@@ -232,8 +233,9 @@ TEST(ContentPathTest, RejectsEscapesAndAbsolutePaths) {
 }
 
 // Only what the webhook handler touches.
-class FakeStore final : public RepositoryStore {
+class FakeStore final : public UnusedRepositoryStore {
  public:
+  FakeStore() : UnusedRepositoryStore("these tests") {}
   std::map<std::string, v1::Repository> repos;
   std::vector<v1::Event> events;
 
@@ -246,30 +248,6 @@ class FakeStore final : public RepositoryStore {
     events.push_back(e);
     return absl::OkStatus();
   }
-  absl::StatusOr<v1::Repository> Create(const v1::Repository&, const v1::Event&) override { return Unused(); }
-  absl::StatusOr<std::vector<v1::Repository>> List(const std::string&, int) override { return Unused(); }
-  absl::StatusOr<v1::Repository> Update(const v1::Repository&, const v1::Repository&, const v1::Event&) override {
-    return Unused();
-  }
-  absl::Status Delete(const std::string&, const v1::Event&) override { return Unused(); }
-  absl::StatusOr<v1::RepositoryStatus> GetStatus(const std::string&) override { return Unused(); }
-  absl::Status RecordCheck(const CheckRecord&, const std::optional<v1::Event>&) override { return Unused(); }
-  absl::Status RecordChecks(const std::vector<CheckRecord>&) override { return Unused(); }
-  absl::StatusOr<v1::Revision> RecordRevision(const v1::Revision&, const std::string&, const v1::Event&) override {
-    return Unused();
-  }
-  absl::Status DropRefState(const std::string&, const std::string&) override { return Unused(); }
-  absl::StatusOr<std::vector<v1::Revision>> RevisionsAfter(int64_t, const std::vector<std::string>&, bool,
-                                                           int) override {
-    return Unused();
-  }
-  absl::StatusOr<std::vector<v1::Revision>> ListRevisions(const RevisionQuery&) override { return Unused(); }
-  absl::StatusOr<bool> WithRepositoryLock(const std::string&, const std::function<void()>&) override {
-    return Unused();
-  }
-
- private:
-  static absl::Status Unused() { return absl::UnimplementedError("not used by these tests"); }
 };
 
 class WebhookHandlerTest : public ::testing::Test {

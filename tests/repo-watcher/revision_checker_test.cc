@@ -11,6 +11,7 @@
 #include <string>
 
 #include "common/git/libgit2_client.h"
+#include "tests/repo-watcher/unused_repository_store.h"
 #include "tests/repo-watcher/git_test_repo.h"
 #include "tests/repo-watcher/signing_keys.h"
 #include "tests/support/test_database.h"
@@ -21,8 +22,9 @@ namespace {
 using ferry::testing::GitTestRepo;
 
 // The two reads RevisionChecker makes: the repository and its ref states.
-class FakeStore final : public RepositoryStore {
+class FakeStore final : public UnusedRepositoryStore {
  public:
+  FakeStore() : UnusedRepositoryStore("RevisionChecker") {}
   std::map<std::string, v1::Repository> repos;
   std::map<std::string, v1::RepositoryStatus> statuses;
 
@@ -35,30 +37,6 @@ class FakeStore final : public RepositoryStore {
     if (!repos.count(id)) return absl::NotFoundError("repository \"" + id + "\" not found");
     return statuses[id];
   }
-  absl::Status RecordEvent(const v1::Event&) override { return Unused(); }
-  absl::StatusOr<v1::Repository> Create(const v1::Repository&, const v1::Event&) override { return Unused(); }
-  absl::StatusOr<std::vector<v1::Repository>> List(const std::string&, int) override { return Unused(); }
-  absl::StatusOr<v1::Repository> Update(const v1::Repository&, const v1::Repository&, const v1::Event&) override {
-    return Unused();
-  }
-  absl::Status Delete(const std::string&, const v1::Event&) override { return Unused(); }
-  absl::Status RecordCheck(const CheckRecord&, const std::optional<v1::Event>&) override { return Unused(); }
-  absl::Status RecordChecks(const std::vector<CheckRecord>&) override { return Unused(); }
-  absl::StatusOr<v1::Revision> RecordRevision(const v1::Revision&, const std::string&, const v1::Event&) override {
-    return Unused();
-  }
-  absl::Status DropRefState(const std::string&, const std::string&) override { return Unused(); }
-  absl::StatusOr<std::vector<v1::Revision>> RevisionsAfter(int64_t, const std::vector<std::string>&, bool,
-                                                           int) override {
-    return Unused();
-  }
-  absl::StatusOr<std::vector<v1::Revision>> ListRevisions(const RevisionQuery&) override { return Unused(); }
-  absl::StatusOr<bool> WithRepositoryLock(const std::string&, const std::function<void()>&) override {
-    return Unused();
-  }
-
- private:
-  static absl::Status Unused() { return absl::UnimplementedError("not used by RevisionChecker"); }
 };
 
 class RevisionCheckerTest : public ::testing::Test {
