@@ -189,14 +189,10 @@ class AppSecretsTest : public ::testing::Test {
     bool started = testing::StartPlainServices(db_.url(), dir_, flags, &services_);
     unsetenv("FERRY_SECRET_APP_TOKEN");
     ASSERT_TRUE(started);
-    audit_ = services_.audit.get();
-    watcher_ = services_.repo_watcher.get();
-    planner_ = services_.planner.get();
-    deployer_ = services_.deployer.get();
-    rw_ = v1::RepoWatcher::NewStub(testing::PlainChannel(*watcher_));
-    pl_ = v1::Planner::NewStub(testing::PlainChannel(*planner_));
-    dp_ = v1::Deployer::NewStub(testing::PlainChannel(*deployer_));
-    au_ = v1::Audit::NewStub(testing::PlainChannel(*audit_));
+    rw_ = v1::RepoWatcher::NewStub(testing::PlainChannel(*services_.repo_watcher));
+    pl_ = v1::Planner::NewStub(testing::PlainChannel(*services_.planner));
+    dp_ = v1::Deployer::NewStub(testing::PlainChannel(*services_.deployer));
+    au_ = v1::Audit::NewStub(testing::PlainChannel(*services_.audit));
   }
 
   void RegisterAndDeclare() {
@@ -218,7 +214,7 @@ class AppSecretsTest : public ::testing::Test {
     req.mutable_source()->set_ref("refs/heads/main");
     v1::ApplyDeclarativeConfigResponse out;
     grpc::Status s = pl_->ApplyDeclarativeConfig(&ctx, req, &out);
-    ASSERT_TRUE(s.ok()) << s.error_message() << planner_->Log();
+    ASSERT_TRUE(s.ok()) << s.error_message() << services_.planner->Log();
   }
 
   void Refresh() {
@@ -258,7 +254,7 @@ class AppSecretsTest : public ::testing::Test {
       }
       absl::SleepFor(absl::Milliseconds(300));
     }
-    ADD_FAILURE() << app << " not finished at " << sha << "\nplanner:\n" << planner_->Log() << "\ndeployer:\n" << deployer_->Log();
+    ADD_FAILURE() << app << " not finished at " << sha << "\nplanner:\n" << services_.planner->Log() << "\ndeployer:\n" << services_.deployer->Log();
     return {};
   }
 
@@ -358,7 +354,6 @@ class AppSecretsTest : public ::testing::Test {
   testing::TestDatabase db_;
   std::string dir_, bare_, work_, root_, keys_, age_recipient_;
   testing::PlainServices services_;
-  ServiceProcess *audit_ = nullptr, *watcher_ = nullptr, *planner_ = nullptr, *deployer_ = nullptr;
   std::unique_ptr<v1::RepoWatcher::Stub> rw_;
   std::unique_ptr<v1::Planner::Stub> pl_;
   std::unique_ptr<v1::Deployer::Stub> dp_;
@@ -374,7 +369,7 @@ TEST_F(AppSecretsTest, SecretsReachOnlyTheWorkloadAndEveryOutputShowsDigests) {
   RegisterAndDeclare();
 
   v1::Plan good = WaitFinished("vault-app", sha);
-  EXPECT_EQ(good.state(), v1::PLAN_STATE_SUCCEEDED) << good.DebugString() << deployer_->Log();
+  EXPECT_EQ(good.state(), v1::PLAN_STATE_SUCCEEDED) << good.DebugString() << services_.deployer->Log();
   // The workload has every value.
   std::string seen;
   for (int i = 0; i < 100 && (seen = ReadFile(root_ + "/seen-env")).empty(); ++i) absl::SleepFor(absl::Milliseconds(50));
@@ -432,7 +427,7 @@ TEST_F(AppSecretsTest, SecretsReachOnlyTheWorkloadAndEveryOutputShowsDigests) {
   std::string sha2 = HeadSha();
   Refresh();
   v1::Plan rotated = WaitFinished("vault-app", sha2);
-  EXPECT_EQ(rotated.state(), v1::PLAN_STATE_SUCCEEDED) << rotated.DebugString() << deployer_->Log();
+  EXPECT_EQ(rotated.state(), v1::PLAN_STATE_SUCCEEDED) << rotated.DebugString() << services_.deployer->Log();
   {
     grpc::ClientContext ctx;
     v1::GetPlanRequest req;

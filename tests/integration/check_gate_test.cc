@@ -78,13 +78,10 @@ class CheckGateTest : public ::testing::Test {
     flags.planner = {"--hold-check-interval=1h"};
     flags.planner.insert(flags.planner.end(), planner_extra_.begin(), planner_extra_.end());
     ASSERT_TRUE(testing::StartPlainServices(db_.url(), dir_, flags, &services_));
-    audit_ = services_.audit.get();
-    watcher_ = services_.repo_watcher.get();
-    planner_ = services_.planner.get();
-    watcher_channel_ = testing::PlainChannel(*watcher_);
+    watcher_channel_ = testing::PlainChannel(*services_.repo_watcher);
     rw_ = v1::RepoWatcher::NewStub(watcher_channel_);
-    pl_ = v1::Planner::NewStub(testing::PlainChannel(*planner_));
-    au_ = v1::Audit::NewStub(testing::PlainChannel(*audit_));
+    pl_ = v1::Planner::NewStub(testing::PlainChannel(*services_.planner));
+    au_ = v1::Audit::NewStub(testing::PlainChannel(*services_.audit));
   }
 
   void CreateRepository() {
@@ -205,7 +202,6 @@ class CheckGateTest : public ::testing::Test {
   std::string dir_, root_;
   std::unique_ptr<testing::GitTestRepo> repo_;
   testing::PlainServices services_;
-  ServiceProcess *audit_ = nullptr, *watcher_ = nullptr, *planner_ = nullptr;
   std::shared_ptr<grpc::Channel> watcher_channel_;
   std::unique_ptr<v1::RepoWatcher::Stub> rw_;
   std::unique_ptr<v1::Planner::Stub> pl_;
@@ -219,11 +215,11 @@ TEST_F(CheckGateTest, APlanWaitsForChecksReportedByApiIsReleasedWhenTheyPassAndF
   CreateRepository();
   Refresh();
   grpc::Status applied = Apply();
-  ASSERT_TRUE(applied.ok()) << applied.error_message() << planner_->Log();
+  ASSERT_TRUE(applied.ok()) << applied.error_message() << services_.planner->Log();
 
   // Held: neither check was reported.
   ASSERT_TRUE(WaitFor([&] { return PlanFor(c1).hold_reason() == v1::HOLD_REASON_CHECKS_PENDING; }))
-      << PlanFor(c1).DebugString() << planner_->Log();
+      << PlanFor(c1).DebugString() << services_.planner->Log();
   v1::Plan plan = PlanFor(c1);
   EXPECT_TRUE(absl::StrContains(plan.hold_message(), "ci/test (not reported)")) << plan.hold_message();
   EXPECT_TRUE(absl::StrContains(plan.hold_message(), "lint (not reported)")) << plan.hold_message();
@@ -240,7 +236,7 @@ TEST_F(CheckGateTest, APlanWaitsForChecksReportedByApiIsReleasedWhenTheyPassAndF
   s = ReportCheck(c1, "lint", v1::CHECK_STATE_SUCCESS, kLintUrl);
   ASSERT_TRUE(s.ok()) << s.error_message();
   const absl::Time reported = absl::Now();
-  ASSERT_TRUE(WaitFor([&] { return Released(c1); })) << PlanFor(c1).DebugString() << planner_->Log();
+  ASSERT_TRUE(WaitFor([&] { return Released(c1); })) << PlanFor(c1).DebugString() << services_.planner->Log();
   const absl::Duration release_latency = absl::Now() - reported;
   EXPECT_LT(release_latency, absl::Seconds(10));
   std::cout << "released " << absl::FormatDuration(release_latency) << " after the last ReportCheck\n";
@@ -250,7 +246,7 @@ TEST_F(CheckGateTest, APlanWaitsForChecksReportedByApiIsReleasedWhenTheyPassAndF
   repo_->Push("main");
   Refresh();
   ASSERT_TRUE(WaitFor([&] { return PlanFor(c2).hold_reason() == v1::HOLD_REASON_CHECKS_PENDING; }))
-      << PlanFor(c2).DebugString() << planner_->Log();
+      << PlanFor(c2).DebugString() << services_.planner->Log();
   s = ReportCheck(c2, "ci/test", v1::CHECK_STATE_FAILURE, kTestUrl);
   ASSERT_TRUE(s.ok()) << s.error_message();
   ASSERT_TRUE(WaitFor([&] { return PlanFor(c2).state() == v1::PLAN_STATE_FAILED; })) << PlanFor(c2).DebugString();
@@ -275,7 +271,7 @@ TEST_F(CheckGateTest, APlanWaitsForChecksReportedByApiIsReleasedWhenTheyPassAndF
     ASSERT_EQ(out.plans_size(), 1);
     EXPECT_NE(out.plans(0).id(), failed_id);
   }
-  ASSERT_TRUE(WaitFor([&] { return Released(c2); })) << PlanFor(c2).DebugString() << planner_->Log();
+  ASSERT_TRUE(WaitFor([&] { return Released(c2); })) << PlanFor(c2).DebugString() << services_.planner->Log();
 
   // Audited each time, naming the checks and their URLs.
   ASSERT_TRUE(WaitFor([&] { return !Audited(v1::AUDIT_ACTION_PLAN_FAILED_BY_CHECK).empty(); }));
@@ -303,17 +299,17 @@ TEST_F(CheckGateTest, GitHubStatusWebhooksReleaseAPlanOnSuccessAndFailItOnFailur
   CreateRepository();
   Refresh();
   grpc::Status applied = Apply();
-  ASSERT_TRUE(applied.ok()) << applied.error_message() << planner_->Log();
+  ASSERT_TRUE(applied.ok()) << applied.error_message() << services_.planner->Log();
   ASSERT_TRUE(WaitFor([&] { return PlanFor(c1).hold_reason() == v1::HOLD_REASON_CHECKS_PENDING; }))
-      << PlanFor(c1).DebugString() << planner_->Log();
+      << PlanFor(c1).DebugString() << services_.planner->Log();
 
-  ASSERT_EQ(PostGitHubStatus(c1, "ci/test", "pending", kTestUrl), 200) << watcher_->Log();
+  ASSERT_EQ(PostGitHubStatus(c1, "ci/test", "pending", kTestUrl), 200) << services_.repo_watcher->Log();
   ASSERT_TRUE(WaitFor([&] {
     return absl::StrContains(PlanFor(c1).hold_message(), std::string("ci/test (pending, ") + kTestUrl);
   })) << PlanFor(c1).hold_message();
   ASSERT_EQ(PostGitHubStatus(c1, "ci/test", "success", kTestUrl), 200);
   ASSERT_EQ(PostGitHubStatus(c1, "lint", "success", kLintUrl), 200);
-  ASSERT_TRUE(WaitFor([&] { return Released(c1); })) << PlanFor(c1).DebugString() << planner_->Log();
+  ASSERT_TRUE(WaitFor([&] { return Released(c1); })) << PlanFor(c1).DebugString() << services_.planner->Log();
 
   const std::string c2 = repo_->Commit({{"apps/web/deploy.yaml", Greeting("two")}}, "two");
   repo_->Push("main");
@@ -368,10 +364,10 @@ TEST_F(CheckGateTest, AFerryRunCheckThatPassesReleasesThePlanAndOneThatFailsFail
   CreateRepository();
   Refresh();
   grpc::Status applied = Apply();
-  ASSERT_TRUE(applied.ok()) << applied.error_message() << planner_->Log();
+  ASSERT_TRUE(applied.ok()) << applied.error_message() << services_.planner->Log();
 
   // The check passes: the plan is released, no CI report needed.
-  ASSERT_TRUE(WaitFor([&] { return Released(c1); })) << PlanFor(c1).DebugString() << planner_->Log();
+  ASSERT_TRUE(WaitFor([&] { return Released(c1); })) << PlanFor(c1).DebugString() << services_.planner->Log();
   auto get_plan = [&](const std::string& id) {
     grpc::ClientContext ctx;
     v1::GetPlanRequest req;
@@ -393,7 +389,7 @@ TEST_F(CheckGateTest, AFerryRunCheckThatPassesReleasesThePlanAndOneThatFailsFail
   repo_->Push("main");
   Refresh();
   ASSERT_TRUE(WaitFor([&] { return PlanFor(c2).state() == v1::PLAN_STATE_FAILED; }))
-      << PlanFor(c2).DebugString() << planner_->Log();
+      << PlanFor(c2).DebugString() << services_.planner->Log();
   const std::string failed_id = PlanFor(c2).id();
   v1::Plan failed_plan = get_plan(failed_id);
   EXPECT_TRUE(absl::StrContains(failed_plan.failure().message(), "required check policy (failure: exited 1)"))
@@ -407,7 +403,7 @@ TEST_F(CheckGateTest, AFerryRunCheckThatPassesReleasesThePlanAndOneThatFailsFail
 
   // The CLI shows it.
   testing::CommandResult shown =
-      testing::RunCommand({testing::BinaryPath("ferry"), "--server", "planner=" + planner_->grpc_target(), "--insecure",
+      testing::RunCommand({testing::BinaryPath("ferry"), "--server", "planner=" + services_.planner->grpc_target(), "--insecure",
                            "plan", "show", failed_id},
                           absl::Seconds(60), {"HOME=" + dir_, "NO_COLOR=1"});
   EXPECT_EQ(shown.exit_code, 0) << shown.output;

@@ -214,14 +214,10 @@ class HostileRepoTest : public ::testing::Test {
     testing::PlainSuiteFlags flags;
     flags.planner = {"--helm-path=" + tools + "/helm", "--kubectl-path=" + tools + "/kubectl"};
     ASSERT_TRUE(testing::StartPlainServices(db_.url(), dir_, flags, &services_));
-    audit_ = services_.audit.get();
-    watcher_ = services_.repo_watcher.get();
-    planner_ = services_.planner.get();
-    deployer_ = services_.deployer.get();
-    rw_ = v1::RepoWatcher::NewStub(testing::PlainChannel(*watcher_));
-    pl_ = v1::Planner::NewStub(testing::PlainChannel(*planner_));
-    dp_ = v1::Deployer::NewStub(testing::PlainChannel(*deployer_));
-    au_ = v1::Audit::NewStub(testing::PlainChannel(*audit_));
+    rw_ = v1::RepoWatcher::NewStub(testing::PlainChannel(*services_.repo_watcher));
+    pl_ = v1::Planner::NewStub(testing::PlainChannel(*services_.planner));
+    dp_ = v1::Deployer::NewStub(testing::PlainChannel(*services_.deployer));
+    au_ = v1::Audit::NewStub(testing::PlainChannel(*services_.audit));
   }
 
   std::vector<ServiceProcess*> Services() { return services_.All(); }
@@ -307,14 +303,14 @@ class HostileRepoTest : public ::testing::Test {
     std::string detail;
     for (const std::string& a : waiting) absl::StrAppend(&detail, "\n  ", a, ": ", Story(a));
     ADD_FAILURE() << "not finished within " << absl::FormatDuration(timeout) << ":" << detail << "\nplanner log:\n"
-                  << planner_->Log() << "\ndeployer log:\n"
-                  << deployer_->Log();
+                  << services_.planner->Log() << "\ndeployer log:\n"
+                  << services_.deployer->Log();
   }
 
   // The planner's and deployer's log lines that mention `what`.
   std::string LogLinesAbout(const std::string& what) {
     std::string out;
-    for (ServiceProcess* p : {planner_, deployer_}) {
+    for (ServiceProcess* p : {services_.planner.get(), services_.deployer.get()}) {
       for (absl::string_view line : absl::StrSplit(p->Log(), '\n')) {
         if (absl::StrContains(line, absl::StrCat("\"", what, "\"")) || absl::StrContains(line, "/" + what + "/"))
           absl::StrAppend(&out, p->log_path(), ": ", line.substr(0, 600), "\n");
@@ -356,7 +352,7 @@ class HostileRepoTest : public ::testing::Test {
     req.mutable_source()->set_ref("refs/heads/main");
     v1::ApplyDeclarativeConfigResponse out;
     grpc::Status s = pl_->ApplyDeclarativeConfig(&ctx, req, &out);
-    ASSERT_TRUE(s.ok()) << s.error_message() << planner_->Log();
+    ASSERT_TRUE(s.ok()) << s.error_message() << services_.planner->Log();
   }
 
   void ExpectAllServing() {
@@ -374,7 +370,6 @@ class HostileRepoTest : public ::testing::Test {
   testing::TestDatabase db_;
   std::string dir_, bare_, work_, root_;
   testing::PlainServices services_;
-  ServiceProcess *audit_ = nullptr, *watcher_ = nullptr, *planner_ = nullptr, *deployer_ = nullptr;
   std::unique_ptr<v1::RepoWatcher::Stub> rw_;
   std::unique_ptr<v1::Planner::Stub> pl_;
   std::unique_ptr<v1::Deployer::Stub> dp_;

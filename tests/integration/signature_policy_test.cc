@@ -46,13 +46,9 @@ class SignaturePolicyTest : public ::testing::Test {
 
   void StartServices() {
     ASSERT_TRUE(testing::StartPlainServices(db_.url(), dir_, {}, &services_));
-    audit_ = services_.audit.get();
-    watcher_ = services_.repo_watcher.get();
-    planner_ = services_.planner.get();
-    deployer_ = services_.deployer.get();
-    rw_ = v1::RepoWatcher::NewStub(testing::PlainChannel(*watcher_));
-    pl_ = v1::Planner::NewStub(testing::PlainChannel(*planner_));
-    au_ = v1::Audit::NewStub(testing::PlainChannel(*audit_));
+    rw_ = v1::RepoWatcher::NewStub(testing::PlainChannel(*services_.repo_watcher));
+    pl_ = v1::Planner::NewStub(testing::PlainChannel(*services_.planner));
+    au_ = v1::Audit::NewStub(testing::PlainChannel(*services_.audit));
   }
 
   v1::RepositoryStatus Refresh() {
@@ -132,7 +128,6 @@ class SignaturePolicyTest : public ::testing::Test {
   std::unique_ptr<testing::GitTestRepo> repo_;
   testing::SshKey alice_;
   testing::PlainServices services_;
-  ServiceProcess *audit_ = nullptr, *watcher_ = nullptr, *planner_ = nullptr, *deployer_ = nullptr;
   std::unique_ptr<v1::RepoWatcher::Stub> rw_;
   std::unique_ptr<v1::Planner::Stub> pl_;
   std::unique_ptr<v1::Audit::Stub> au_;
@@ -161,10 +156,10 @@ TEST_F(SignaturePolicyTest, ARejectedCommitIsRefusedOnEveryPathAPersonCanNameIt)
   }
   ASSERT_EQ(Refresh().refs(0).accepted_sha(), good);
   grpc::Status applied = Apply("");
-  ASSERT_TRUE(applied.ok()) << applied.error_message() << planner_->Log();
+  ASSERT_TRUE(applied.ok()) << applied.error_message() << services_.planner->Log();
   absl::Time deadline = absl::Now() + absl::Minutes(2);
   while (ReadGreeting() != "hello\n" && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(200));
-  ASSERT_EQ(ReadGreeting(), "hello\n") << deployer_->Log();
+  ASSERT_EQ(ReadGreeting(), "hello\n") << services_.deployer->Log();
 
   // An unsigned commit: the repo-watcher rejects it on the automatic path.
   std::string evil = repo_->Commit({{"apps/web/deploy.yaml", Greeting("pwned")}}, "unsigned");

@@ -110,4 +110,16 @@ std::string GitHttpServer::UrlFor(const std::string& relative) const {
   return absl::StrCat("http://127.0.0.1:", port_, "/", relative);
 }
 
+std::string IncompressibleBytes(size_t n) {
+  std::string out(n, '\0');
+  uint64_t x = 0x9E3779B97F4A7C15ull;
+  for (char& c : out) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  return out;
+}
+
 }  // namespace ferry::testing

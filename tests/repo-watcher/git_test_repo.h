@@ -54,4 +54,8 @@ class GitHttpServer {
   int port_ = 0;
 };
 
+// `n` bytes that deflate cannot shrink (xorshift noise): a blob of that
+// size costs its full size in a pack.
+std::string IncompressibleBytes(size_t n);
+
 }  // namespace ferry::testing

@@ -234,24 +234,11 @@ int PackFiles(const std::string& mirror) {
   return n;
 }
 
-// Bytes that compress to themselves (a deflated pack cannot shrink them).
-std::string Incompressible(size_t n) {
-  std::string out(n, '\0');
-  uint64_t x = 0x9E3779B97F4A7C15ull;
-  for (char& c : out) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    c = static_cast<char>(x);
-  }
-  return out;
-}
-
 TEST_F(Libgit2ClientTest, AFetchPastItsLimitsStopsKeepsNothingAndSaysWhichLimit) {
   testing::GitHttpServer http(dir_);
   ASSERT_TRUE(http.ok());
   const std::string url = http.UrlFor("remote.git");
-  const std::string big = repo_->Commit({{"blob.bin", Incompressible(3 << 20)}}, "three MiB that do not compress");
+  const std::string big = repo_->Commit({{"blob.bin", testing::IncompressibleBytes(3 << 20)}}, "three MiB that do not compress");
   repo_->Push("main");
 
   // Bytes: a 3 MiB pack against a 1 MiB bound, over smart HTTP.

@@ -1270,15 +1270,7 @@ TEST_F(RepoWatcherTest, ReadContentLimitsAreTheServersAndCallersMayOnlyLowerThem
 // meant to fill the cache's disk) fails its check, names the flag, is
 // audited, and leaves the other repositories served.
 TEST_F(RepoWatcherTest, ARepositoryPastTheFetchLimitFailsAloneNamingTheFlag) {
-  std::string blob(2 << 20, '\0');
-  uint64_t x = 88172645463325252ull;
-  for (char& c : blob) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    c = static_cast<char>(x);
-  }
-  repo_->Commit({{"apps/big/blob", blob}}, "two MiB that do not compress");
+  repo_->Commit({{"apps/big/blob", testing::IncompressibleBytes(2 << 20)}}, "two MiB that do not compress");
   repo_->Push("main");
   ASSERT_TRUE(svc_->Stop().ok());
   StartWatcher({"--max-fetch-bytes=1048576"});
