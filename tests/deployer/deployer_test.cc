@@ -18,6 +18,7 @@
 #include "services/deployer/host/health_probe.h"
 #include "services/deployer/host/host_target.h"
 #include "services/deployer/postgres_deployment_store.h"
+#include "tests/deployer/deploy_and_wait.h"
 #include "tests/deployer/test_util.h"
 #include "tests/support/test_database.h"
 
@@ -70,13 +71,7 @@ class DeployerTest : public ::testing::Test {
   }
   // Handles the plan and waits for its deployment (and any rollback).
   v1::Deployment Deploy(const v1::Plan& plan) {
-    absl::StatusOr<std::string> id = deployer_->HandlePlan(plan);
-    EXPECT_TRUE(id.ok()) << id.status();
-    deployer_->WaitIdle();
-    if (!id.ok() || id->empty()) return v1::Deployment();
-    absl::StatusOr<v1::Deployment> d = store_->Get(*id, true);
-    EXPECT_TRUE(d.ok()) << d.status();
-    return d.ok() ? *d : v1::Deployment();
+    return testing::DeployAndWait(*deployer_, *store_, plan);
   }
   host::HostTarget& Host() {
     v1::DeployTarget t;

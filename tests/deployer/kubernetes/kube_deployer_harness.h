@@ -9,6 +9,7 @@
 #include <atomic>
 #include <thread>
 
+#include "tests/deployer/deploy_and_wait.h"
 #include "absl/strings/str_cat.h"
 #include "common/json/json.h"
 #include "common/outbox/postgres_outbox_store.h"
@@ -138,13 +139,7 @@ class KubernetesDeployerTest : public ::testing::Test {
   }
 
   v1::Deployment Deploy(const v1::Plan& plan) {
-    absl::StatusOr<std::string> id = deployer_->HandlePlan(plan);
-    EXPECT_TRUE(id.ok()) << id.status();
-    deployer_->WaitIdle();
-    if (!id.ok() || id->empty()) return v1::Deployment();
-    absl::StatusOr<v1::Deployment> d = store_->Get(*id, true);
-    EXPECT_TRUE(d.ok()) << d.status();
-    return d.ok() ? *d : v1::Deployment();
+    return testing::DeployAndWait(*deployer_, *store_, plan);
   }
 
   std::string Kube(const std::string& args) {
