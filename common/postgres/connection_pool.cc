@@ -6,6 +6,7 @@
 #include <thread>
 
 #include <pqxx/except>
+#include <pqxx/nontransaction>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -167,7 +168,8 @@ void ConnectionPool::Release(Slot slot, bool broken) {
   cv_.Signal();
 }
 
-absl::Status ConnectionPool::RunInTransaction(const TransactionFn& fn) {
+template <typename Txn>
+absl::Status ConnectionPool::Run(const std::function<absl::Status(Txn&)>& fn) {
   constexpr int kAttempts = 3;
   absl::Status status;
   for (int attempt = 1; attempt <= kAttempts; ++attempt) {
@@ -179,7 +181,7 @@ absl::Status ConnectionPool::RunInTransaction(const TransactionFn& fn) {
     // included ("changed meanwhile"), is its answer.
     bool raised = false;
     try {
-      pqxx::work txn(*slot->conn);
+      Txn txn(*slot->conn);
       status = fn(txn);
       if (status.ok()) txn.commit();
     } catch (const pqxx::broken_connection& e) {
@@ -194,6 +196,12 @@ absl::Status ConnectionPool::RunInTransaction(const TransactionFn& fn) {
     if (!raised || !absl::IsAborted(status)) return status;
   }
   return status;
+}
+
+absl::Status ConnectionPool::RunInTransaction(const TransactionFn& fn) { return Run<pqxx::work>(fn); }
+
+absl::Status ConnectionPool::RunStatement(const StatementFn& fn) {
+  return Run<pqxx::nontransaction>([&](pqxx::nontransaction& txn) { return fn(txn); });
 }
 
 absl::Status ConnectionPool::WithConnection(const std::function<absl::Status(pqxx::connection&)>& fn) {

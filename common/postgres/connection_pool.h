@@ -73,6 +73,30 @@ class ConnectionPool {
     return std::move(*out);
   }
 
+  // Runs `fn` outside a transaction block (pqxx::nontransaction): each
+  // statement commits on its own, in one round trip where a transaction
+  // takes three (BEGIN, the statement, COMMIT). Only for work of exactly one
+  // statement: a read, or a write complete in itself. Two statements here do
+  // not see one snapshot and do not commit together; use RunInTransaction
+  // for those. Exceptions become statuses and conflicts PostgreSQL raises
+  // are retried, as in RunInTransaction.
+  using StatementFn = std::function<absl::Status(pqxx::transaction_base&)>;
+  absl::Status RunStatement(const StatementFn& fn);
+
+  // Same as RunStatement, for work that produces a value.
+  template <typename T>
+  absl::StatusOr<T> RunStatementWithResult(const std::function<absl::StatusOr<T>(pqxx::transaction_base&)>& fn) {
+    std::optional<T> out;
+    absl::Status status = RunStatement([&](pqxx::transaction_base& txn) -> absl::Status {
+      absl::StatusOr<T> r = fn(txn);
+      if (!r.ok()) return r.status();
+      out = std::move(r).value();
+      return absl::OkStatus();
+    });
+    if (!status.ok()) return status;
+    return std::move(*out);
+  }
+
   // Runs `fn` with a connection of its own, outside any transaction (LISTEN,
   // advisory session locks). The connection returns to the pool afterwards.
   absl::Status WithConnection(const std::function<absl::Status(pqxx::connection&)>& fn);
@@ -91,6 +115,10 @@ class ConnectionPool {
     size_t prepared = 0;  // how many of statements_ are declared on conn
   };
   absl::StatusOr<Slot> Acquire();
+  // Runs `fn` on a pooled connection with pqxx's transaction type Txn,
+  // committing when it returns OK; retries conflicts PostgreSQL raised.
+  template <typename Txn>
+  absl::Status Run(const std::function<absl::Status(Txn&)>& fn);
   void Release(Slot slot, bool broken);
 
   const PoolOptions options_;

@@ -33,6 +33,55 @@ TEST(ConnectionPoolTest, CommitsOnOkAndRollsBackOnError) {
   EXPECT_EQ(*count, 1);
 }
 
+TEST(ConnectionPoolTest, RunStatementRunsOutsideATransactionBlock) {
+  // No BEGIN and COMMIT around it: each statement is its own transaction
+  // (two calls to txid_current() get two ids), and a write commits at once.
+  testing::TestDatabase db;
+  auto pool = db.Pool();
+  ASSERT_TRUE(pool->RunStatement([](pqxx::transaction_base& t) {
+                     t.exec0("CREATE TABLE t (k text PRIMARY KEY)");
+                     return absl::OkStatus();
+                   }).ok());
+  auto ids = pool->RunStatementWithResult<std::pair<int64_t, int64_t>>(
+      [](pqxx::transaction_base& t) -> absl::StatusOr<std::pair<int64_t, int64_t>> {
+        int64_t a = t.exec1("SELECT txid_current()")[0].as<int64_t>();
+        int64_t b = t.exec1("SELECT txid_current()")[0].as<int64_t>();
+        return std::make_pair(a, b);
+      });
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_NE(ids->first, ids->second);
+  auto in_block = pool->RunInTransactionWithResult<std::pair<int64_t, int64_t>>(
+      [](pqxx::work& t) -> absl::StatusOr<std::pair<int64_t, int64_t>> {
+        int64_t a = t.exec1("SELECT txid_current()")[0].as<int64_t>();
+        int64_t b = t.exec1("SELECT txid_current()")[0].as<int64_t>();
+        return std::make_pair(a, b);
+      });
+  ASSERT_TRUE(in_block.ok()) << in_block.status();
+  EXPECT_EQ(in_block->first, in_block->second);
+  // A statement that fails leaves nothing and says why, as a transaction's.
+  pool->Prepare("insert_k", "INSERT INTO t (k) VALUES ($1)");
+  ASSERT_TRUE(pool->RunStatement([](pqxx::transaction_base& t) {
+                     t.exec_prepared0("insert_k", "a");
+                     return absl::OkStatus();
+                   }).ok());
+  absl::Status dup = pool->RunStatement([](pqxx::transaction_base& t) {
+    t.exec_prepared0("insert_k", "a");
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(dup.code(), absl::StatusCode::kAlreadyExists) << dup;
+  int runs = 0;
+  absl::Status retried = pool->RunStatement([&](pqxx::transaction_base& t) {
+    if (++runs == 1) t.exec0("DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = '40001'; END $$");
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(retried.ok()) << retried;
+  EXPECT_EQ(runs, 2);
+  auto count = pool->RunStatementWithResult<int>(
+      [](pqxx::transaction_base& t) -> absl::StatusOr<int> { return t.exec1("SELECT count(*) FROM t")[0].as<int>(); });
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(*count, 1);
+}
+
 TEST(ConnectionPoolTest, TranslatesUniqueViolationToAlreadyExists) {
   testing::TestDatabase db;
   auto pool = db.Pool();
