@@ -395,6 +395,46 @@ TEST_F(PlannerTest, RenderCacheEvictionDropsUnusedEntriesAndKeepsLiveOnes) {
   EXPECT_EQ(*store_->EvictCachedRenders(absl::Hours(24 * 7), 2), 0);
 }
 
+// The render cache and commit authors are written in one statement each that
+// turns off its own flush wait (issue #23: one round trip instead of four).
+// They are stored, a second write of the same key keeps the first, and the
+// setting ends with the statement: the connection's next transaction waits
+// for its flush as before.
+TEST_F(PlannerTest, UnflushedWritesStoreTheirRowsAndLeaveTheConnectionFlushing) {
+  std::unique_ptr<postgres::ConnectionPool> one = db_.Pool(1);
+  outbox::PostgresOutboxStore outbox(one.get(), "planner", "planner");
+  PostgresPlannerStore store(one.get(), &outbox);
+  // The test cluster runs with synchronous_commit off; this session waits.
+  ASSERT_TRUE(one->RunStatement([](pqxx::transaction_base& txn) {
+                   txn.exec0("SET synchronous_commit TO on");
+                   return absl::OkStatus();
+                 }).ok());
+  v1::Manifest m;
+  m.set_source_path("apps/a/config.yaml");
+  ASSERT_TRUE(store.PutCachedRender("key-1", {m}).ok());
+  v1::Manifest other;
+  other.set_source_path("apps/b/config.yaml");
+  ASSERT_TRUE(store.PutCachedRender("key-1", {other}).ok());
+  absl::StatusOr<std::optional<std::vector<v1::Manifest>>> cached = store.GetCachedRender("key-1");
+  ASSERT_TRUE(cached.ok()) << cached.status();
+  ASSERT_TRUE(cached->has_value());
+  EXPECT_EQ((**cached)[0].source_path(), "apps/a/config.yaml");
+  v1::CommitAuthor author;
+  author.set_name("Ada");
+  author.set_email("ada@example.com");
+  ASSERT_TRUE(store.RecordCommitAuthor("repo", std::string(40, 'a'), author).ok());
+  absl::StatusOr<std::optional<v1::CommitAuthor>> got = store.GetCommitAuthor("repo", std::string(40, 'a'));
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ((*got)->email(), "ada@example.com");
+  absl::StatusOr<std::string> setting = one->RunInTransactionWithResult<std::string>(
+      [](pqxx::work& txn) -> absl::StatusOr<std::string> {
+        return txn.exec1("SHOW synchronous_commit")[0].as<std::string>();
+      });
+  ASSERT_TRUE(setting.ok()) << setting.status();
+  EXPECT_EQ(*setting, "on");
+}
+
 // More than one batch of unused entries goes in one pass.
 TEST_F(PlannerTest, RenderCacheEvictionEmptiesMoreThanOneBatch) {
   ASSERT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
