@@ -6,6 +6,7 @@
 #include <git2.h>
 #include <malloc.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -20,6 +21,7 @@
 #include <sanitizer/allocator_interface.h>
 #endif
 
+#include "absl/strings/str_split.h"
 #include "common/git/libgit2_client.h"
 #include "tests/repo-watcher/git_test_repo.h"
 #include "tests/support/test_database.h"
@@ -270,6 +272,45 @@ TEST_F(Libgit2ClientTest, AFetchPastItsLimitsStopsKeepsNothingAndSaysWhichLimit)
   s = (*again)->Fetch(url, {"+refs/heads/main:refs/heads/main"}, {});
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_TRUE((*again)->HasCommit(big));
+}
+
+// ChangedPaths (its own walk that skips shared subtrees, issue #23) lists
+// what `git diff --name-only --no-renames` lists: files modified, added
+// and deleted, whole folders added and deleted, a file replaced by a folder
+// and a folder by a file, names ordered as Git orders a folder ("a/" after
+// "a-b" and "a.txt").
+TEST_F(Libgit2ClientTest, ChangedPathsListsWhatGitDiffLists) {
+  std::string second = repo_->Commit({{"conf", "a file\n"},
+                                      {"lib/x.yaml", "x\n"},
+                                      {"lib/y/z.yaml", "z\n"},
+                                      {"a-b", "1\n"},
+                                      {"a.txt", "1\n"},
+                                      {"a/x", "1\n"}},
+                                     "second");
+  std::string third = repo_->Commit({{"-conf", ""},
+                                     {"-lib", ""},
+                                     {"-apps/b", ""},
+                                     {"conf/c.yaml", "now a folder\n"},
+                                     {"lib", "now a file\n"},
+                                     {"apps/a/deploy.yaml", "a: 2\n"},
+                                     {"apps/c/x.yaml", "c\n"},
+                                     {"a/x", "2\n"}},
+                                    "third");
+  repo_->Push("main");
+  bool rebuilt = false;
+  auto mirror = client_.OpenMirror(dir_ + "/mirror.git", repo_->remote_path(), &rebuilt);
+  ASSERT_TRUE(mirror.ok()) << mirror.status();
+  ASSERT_TRUE((*mirror)->Fetch(repo_->remote_path(), {"+refs/heads/main:refs/heads/main"}, {}).ok());
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {second, third}, {third, second}, {first_, third}, {first_, second}, {third, third}}) {
+    std::vector<std::string> want = absl::StrSplit(repo_->Git({"diff", "--name-only", "--no-renames", from, to}), '\n',
+                                                   absl::SkipWhitespace());
+    std::sort(want.begin(), want.end());
+    auto got = (*mirror)->ChangedPaths(from, to);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(*got, want) << from << ".." << to;
+  }
+  EXPECT_FALSE((*mirror)->ChangedPaths(second, third)->empty());
 }
 
 }  // namespace
