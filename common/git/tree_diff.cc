@@ -7,10 +7,7 @@
 #include "absl/strings/str_cat.h"
 
 namespace ferry::git {
-namespace {
 
-// Git orders a tree's entries by name, a folder's name compared as if it
-// ended in '/'.
 int CompareInTreeOrder(const TreeItem& a, const TreeItem& b) {
   const std::string_view x = a.name, y = b.name;
   const size_t n = std::min(x.size(), y.size());
@@ -22,6 +19,8 @@ int CompareInTreeOrder(const TreeItem& a, const TreeItem& b) {
   };
   return next(x, a.is_tree()) - next(y, b.is_tree());
 }
+
+namespace {
 
 class Walk {
  public:

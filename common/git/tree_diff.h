@@ -17,6 +17,10 @@ struct TreeItem {
   bool is_tree() const { return mode == 0040000; }
 };
 
+// Git's order of a tree's entries: by name, a folder's name compared as if
+// it ended in '/'. <0, 0 or >0.
+int CompareInTreeOrder(const TreeItem& a, const TreeItem& b);
+
 // Reads tree objects by raw id (a repository's object database).
 class TreeReader {
  public:
