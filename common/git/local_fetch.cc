@@ -157,9 +157,11 @@ absl::StatusOr<bool> FetchLocalIncrement(git_repository* mirror, const std::stri
       return false;
     }
     git_object_free(obj);
+    // A source it cannot read through (a shallow clone's missing parent, a
+    // broken object) is left to the ordinary fetch and its errors.
     absl::StatusOr<bool> few = missing.AddCommits(tip);
-    if (!few.ok()) return few.status();
-    if (!*few) return false;
+    if (!few.ok()) git_error_clear();
+    if (!few.ok() || !*few) return false;
     tips.push_back(tip);
   }
 

@@ -29,7 +29,8 @@ inline constexpr int kMaxLocalIncrementCommits = 64;
 // kept). Returns false, having changed nothing, when the fetch is not of
 // that kind (another URL, a refspec that is not forced or names a pattern,
 // a ref the source lacks or that is not a commit, more new commits, a
-// source it cannot open): the caller then fetches the ordinary way.
+// source it cannot open or read through): the caller then fetches the
+// ordinary way.
 absl::StatusOr<bool> FetchLocalIncrement(git_repository* mirror, const std::string& url,
                                          const std::vector<std::string>& refspecs, CredentialPayload* payload);
 
