@@ -29,7 +29,10 @@ absl::StatusOr<std::vector<TreeItem>> Libgit2TreeReader::ReadTree(const std::arr
     const git_tree_entry* e = git_tree_entry_byindex(tree.get(), i);
     items[i].name = git_tree_entry_name(e);
     items[i].id = RawId(git_tree_entry_id(e));
-    items[i].mode = static_cast<uint32_t>(git_tree_entry_filemode_raw(e));
+    // Normalised (a tree 040000, a file 100644 or 100755), as libgit2's own
+    // diff compares them: an old tree's odd mode bits neither hide a folder
+    // nor make a change.
+    items[i].mode = static_cast<uint32_t>(git_tree_entry_filemode(e));
   }
   return items;
 }
