@@ -6,6 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/git/known_hosts.h"
+#include "common/git/libgit2_tree_reader.h"
+#include "common/git/local_fetch.h"
+#include "common/git/tree_diff.h"
 
 namespace ferry::git {
 namespace {
@@ -95,6 +98,11 @@ int CheckTransfer(const git_indexer_progress* stats, void* payload) {
 
 absl::Status Libgit2Repository::Fetch(const std::string& url, const std::vector<std::string>& refspecs,
                                       const Credentials& credentials) {
+  CredentialPayload payload{&credentials, 0, url, &limits_, ""};
+  // A few new commits from a repository on this machine: their own objects,
+  // not a walk of the whole repository (issue #23).
+  absl::StatusOr<bool> local = FetchLocalIncrement(repo_.get(), url, refspecs, &payload);
+  if (!local.ok() || *local) return local.status();
   // Not git_remote_create_anonymous: it applies url.<base>.insteadOf from
   // the configuration, whose glob over every config entry leaks one PCRE2
   // match block (about 20 KiB) per entry that does not match in libgit2
@@ -113,7 +121,6 @@ absl::Status Libgit2Repository::Fetch(const std::string& url, const std::vector<
   specs.reserve(refspecs.size());
   for (const std::string& s : refspecs) specs.push_back(const_cast<char*>(s.c_str()));
   git_strarray array{specs.data(), specs.size()};
-  CredentialPayload payload{&credentials, 0, url, &limits_, ""};
   git_fetch_options opts = GIT_FETCH_OPTIONS_INIT;
   opts.callbacks.credentials = AcquireCredential;
   opts.callbacks.certificate_check = CheckCertificate;
@@ -189,24 +196,12 @@ absl::StatusOr<std::vector<std::string>> Libgit2Repository::ChangedPaths(const s
   if (!a.ok()) return a.status();
   absl::StatusOr<CommitHandle> b = LookupCommit(to);
   if (!b.ok()) return b.status();
-  git_tree *ta_raw = nullptr, *tb_raw = nullptr;
-  int rc = git_commit_tree(&ta_raw, a->get());
-  TreeHandle ta(ta_raw);
-  if (rc == 0) rc = git_commit_tree(&tb_raw, b->get());
-  TreeHandle tb(tb_raw);
-  if (rc != 0) return GitError(rc, "read trees");
-  git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
-  git_diff* diff_raw = nullptr;
-  rc = git_diff_tree_to_tree(&diff_raw, repo_.get(), ta.get(), tb.get(), &opts);
-  DiffHandle diff(diff_raw);
-  if (rc != 0) return GitError(rc, "diff trees");
-  std::set<std::string> paths;
-  for (size_t i = 0; i < git_diff_num_deltas(diff.get()); ++i) {
-    const git_diff_delta* d = git_diff_get_delta(diff.get(), i);
-    if (d->old_file.path != nullptr) paths.insert(d->old_file.path);
-    if (d->new_file.path != nullptr) paths.insert(d->new_file.path);
-  }
-  return std::vector<std::string>(paths.begin(), paths.end());
+  // Not git_diff_tree_to_tree: it reads every file of both trees, however
+  // few changed (at 10,000 application folders, a sixth of the
+  // repo-watcher's CPU for a commit touching one; issue #23).
+  // ChangedPathsBetween skips the subtrees both commits share.
+  Libgit2TreeReader reader(repo_.get());
+  return ChangedPathsBetween(reader, RawId(git_commit_tree_id(a->get())), RawId(git_commit_tree_id(b->get())));
 }
 
 absl::StatusOr<std::vector<std::string>> Libgit2Repository::CommitsBetween(const std::string& hide,

@@ -6,6 +6,7 @@
 #include <git2.h>
 #include <malloc.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -20,7 +21,9 @@
 #include <sanitizer/allocator_interface.h>
 #endif
 
+#include "absl/strings/str_split.h"
 #include "common/git/libgit2_client.h"
+#include "common/git/local_fetch.h"
 #include "tests/repo-watcher/git_test_repo.h"
 #include "tests/support/test_database.h"
 
@@ -270,6 +273,175 @@ TEST_F(Libgit2ClientTest, AFetchPastItsLimitsStopsKeepsNothingAndSaysWhichLimit)
   s = (*again)->Fetch(url, {"+refs/heads/main:refs/heads/main"}, {});
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_TRUE((*again)->HasCommit(big));
+}
+
+// ChangedPaths (its own walk that skips shared subtrees, issue #23) lists
+// what `git diff --name-only --no-renames` lists: files modified, added
+// and deleted, whole folders added and deleted, a file replaced by a folder
+// and a folder by a file, names ordered as Git orders a folder ("a/" after
+// "a-b" and "a.txt").
+TEST_F(Libgit2ClientTest, ChangedPathsListsWhatGitDiffLists) {
+  std::string second = repo_->Commit({{"conf", "a file\n"},
+                                      {"lib/x.yaml", "x\n"},
+                                      {"lib/y/z.yaml", "z\n"},
+                                      {"a-b", "1\n"},
+                                      {"a.txt", "1\n"},
+                                      {"a/x", "1\n"}},
+                                     "second");
+  std::string third = repo_->Commit({{"-conf", ""},
+                                     {"-lib", ""},
+                                     {"-apps/b", ""},
+                                     {"conf/c.yaml", "now a folder\n"},
+                                     {"lib", "now a file\n"},
+                                     {"apps/a/deploy.yaml", "a: 2\n"},
+                                     {"apps/c/x.yaml", "c\n"},
+                                     {"a/x", "2\n"}},
+                                    "third");
+  repo_->Push("main");
+  bool rebuilt = false;
+  auto mirror = client_.OpenMirror(dir_ + "/mirror.git", repo_->remote_path(), &rebuilt);
+  ASSERT_TRUE(mirror.ok()) << mirror.status();
+  ASSERT_TRUE((*mirror)->Fetch(repo_->remote_path(), {"+refs/heads/main:refs/heads/main"}, {}).ok());
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {second, third}, {third, second}, {first_, third}, {first_, second}, {third, third}}) {
+    std::vector<std::string> want = absl::StrSplit(repo_->Git({"diff", "--name-only", "--no-renames", from, to}), '\n',
+                                                   absl::SkipWhitespace());
+    std::sort(want.begin(), want.end());
+    auto got = (*mirror)->ChangedPaths(from, to);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(*got, want) << from << ".." << to;
+  }
+  EXPECT_FALSE((*mirror)->ChangedPaths(second, third)->empty());
+}
+
+// A fetch from a repository on this machine that adds a few commits packs
+// the objects the mirror lacks and no others (FetchLocalIncrement, issue
+// #23: libgit2's local transport walks the whole repository to find them):
+// after each fetch the mirror holds exactly the objects reachable from the
+// fetched branch, every one of them (fsck), once.
+TEST_F(Libgit2ClientTest, ALocalFetchOfAFewCommitsPacksExactlyWhatTheMirrorLacks) {
+  std::map<std::string, std::string> files;
+  for (int i = 0; i < 200; ++i) {
+    files[absl::StrCat("apps/a", i, "/config.yaml")] = absl::StrCat("app ", i, "\n");
+    files[absl::StrCat("apps/a", i, "/more/settings.yaml")] = absl::StrCat("settings ", i, "\n");
+  }
+  repo_->Commit(files, "two hundred folders");
+  repo_->Push("main");
+  const std::string mirror_path = dir_ + "/mirror.git";
+  bool rebuilt = false;
+  auto mirror = client_.OpenMirror(mirror_path, repo_->remote_path(), &rebuilt);
+  ASSERT_TRUE(mirror.ok()) << mirror.status();
+  git_repository* raw = nullptr;
+  ASSERT_EQ(git_repository_open(&raw, mirror_path.c_str()), 0);
+  RepositoryHandle handle(raw);
+  const std::vector<std::string> main = {"+refs/heads/main:refs/heads/main"};
+  auto fetch = [&](const std::string& url) {
+    Credentials none;
+    FetchLimits limits;
+    CredentialPayload payload{&none, 0, url, &limits, ""};
+    absl::StatusOr<bool> done = FetchLocalIncrement(handle.get(), url, main, &payload);
+    EXPECT_TRUE(done.ok()) << done.status();
+    return done.ok() && *done;
+  };
+  auto objects = [&](const std::string& git_dir) {
+    std::string listed = repo_->Git({"--git-dir=" + git_dir, "rev-list", "--objects", "refs/heads/main"});
+    return std::vector<std::string>(absl::StrSplit(listed, '\n', absl::SkipWhitespace())).size();
+  };
+  auto in_pack = [&]() {
+    std::string counts = repo_->Git({"--git-dir=" + mirror_path, "count-objects", "-v"});
+    size_t at = counts.find("in-pack: ");
+    return at == std::string::npos ? -1 : std::stoi(counts.substr(at + 9));
+  };
+  auto check = [&](const std::string& sha) {
+    EXPECT_EQ(repo_->Git({"--git-dir=" + mirror_path, "rev-parse", "refs/heads/main"}), sha);
+    repo_->Git({"--git-dir=" + mirror_path, "fsck", "--connectivity-only", "--no-dangling", "refs/heads/main"});
+    EXPECT_EQ(static_cast<size_t>(in_pack()), objects(mirror_path)) << "objects sent twice";
+    EXPECT_EQ(objects(mirror_path), objects(repo_->remote_path()));
+  };
+  // The first fetch: two commits, all of their objects.
+  ASSERT_TRUE(fetch(repo_->remote_path()));
+  check(repo_->Git({"rev-parse", "HEAD"}));
+
+  // One folder changed, one added (nested), one deleted, a file moved up: the
+  // new commit's own objects only (over file:// as well).
+  std::string touched = repo_->Commit({{"-apps/a7", ""},
+                                       {"apps/a5/config.yaml", "app 5 rev 2\n"},
+                                       {"apps/new/deep/er/x.yaml", "new\n"},
+                                       {"settings.yaml", "settings 9\n"}},
+                                      "touch a few");
+  std::string again = repo_->Commit({{"apps/a6/more/settings.yaml", "settings 6 rev 2\n"}}, "and one more");
+  repo_->Push("main");
+  const int before = in_pack();
+  ASSERT_TRUE(fetch("file://" + repo_->remote_path()));
+  check(again);
+  // touched: commit, root, apps/, apps/a5/ and its file, apps/new/deep/er/
+  // (3 trees) and x.yaml (settings.yaml is apps/a9/more/settings.yaml's
+  // blob, which the mirror has); again: commit, root, apps/, apps/a6/,
+  // apps/a6/more/ and its file.
+  EXPECT_EQ(in_pack() - before, 9 + 6);
+  EXPECT_TRUE((*mirror)->HasCommit(touched));
+  auto changed = (*mirror)->ChangedPaths(first_, again);
+  ASSERT_TRUE(changed.ok()) << changed.status();
+
+  // Up to date: nothing packed.
+  const int now = in_pack();
+  ASSERT_TRUE(fetch(repo_->remote_path()));
+  EXPECT_EQ(in_pack(), now);
+
+  // Not for it, nothing changed: another kind of URL, a refspec not forced
+  // or naming a pattern, a ref the source lacks, more new commits than
+  // kMaxLocalIncrementCommits.
+  std::string last;
+  for (int i = 0; i <= kMaxLocalIncrementCommits; ++i)
+    last = repo_->Commit({{"apps/a1/config.yaml", absl::StrCat("rev ", i, "\n")}}, absl::StrCat("c", i));
+  repo_->Push("main");
+  Credentials none;
+  FetchLimits limits;
+  CredentialPayload payload{&none, 0, "", &limits, ""};
+  for (const auto& [url, specs] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+           {repo_->remote_path(), main},
+           {"http://127.0.0.1:1/remote.git", main},
+           {repo_->remote_path(), {"refs/heads/main:refs/heads/main"}},
+           {repo_->remote_path(), {"+refs/heads/*:refs/heads/*"}},
+           {repo_->remote_path(), {"+refs/heads/nope:refs/heads/nope"}}}) {
+    absl::StatusOr<bool> done = FetchLocalIncrement(handle.get(), url, specs, &payload);
+    ASSERT_TRUE(done.ok()) << done.status();
+    EXPECT_FALSE(*done) << url << " " << specs[0];
+  }
+  EXPECT_FALSE((*mirror)->HasCommit(last));
+  // The ordinary fetch brings them.
+  ASSERT_TRUE((*mirror)->Fetch(repo_->remote_path(), main, {}).ok());
+  EXPECT_TRUE((*mirror)->HasCommit(last));
+}
+
+// A local increment past FetchLimits stops as the transport's fetch does:
+// RESOURCE_EXHAUSTED naming the limit, nothing kept, the ref where it was.
+TEST_F(Libgit2ClientTest, ALocalIncrementPastItsLimitsKeepsNothing) {
+  bool rebuilt = false;
+  auto mirror = client_.OpenMirror(dir_ + "/mirror.git", repo_->remote_path(), &rebuilt);
+  ASSERT_TRUE(mirror.ok()) << mirror.status();
+  ASSERT_TRUE((*mirror)->Fetch(repo_->remote_path(), {"+refs/heads/main:refs/heads/main"}, {}).ok());
+  std::string next = repo_->Commit({{"apps/c/a.yaml", "a\n"}, {"apps/c/b.yaml", "b\n"}}, "five objects");
+  repo_->Push("main");
+  Libgit2Client few(FetchLimits{.max_bytes = 0, .max_objects = 3});
+  auto bounded = few.OpenMirror(dir_ + "/mirror.git", repo_->remote_path(), &rebuilt);
+  ASSERT_TRUE(bounded.ok()) << bounded.status();
+  absl::Status s = (*bounded)->Fetch(repo_->remote_path(), {"+refs/heads/main:refs/heads/main"}, {});
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_NE(s.message().find("--max-fetch-objects"), std::string::npos) << s;
+  EXPECT_FALSE((*bounded)->HasCommit(next));
+  EXPECT_EQ(repo_->Git({"--git-dir=" + dir_ + "/mirror.git", "rev-parse", "refs/heads/main"}), first_);
+
+  std::string big = repo_->Commit({{"apps/c/blob.bin", testing::IncompressibleBytes(2 << 20)}}, "two MiB");
+  repo_->Push("main");
+  Libgit2Client small(FetchLimits{.max_bytes = 1 << 20, .max_objects = 0});
+  auto narrow = small.OpenMirror(dir_ + "/mirror.git", repo_->remote_path(), &rebuilt);
+  ASSERT_TRUE(narrow.ok()) << narrow.status();
+  s = (*narrow)->Fetch(repo_->remote_path(), {"+refs/heads/main:refs/heads/main"}, {});
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_NE(s.message().find("--max-fetch-bytes"), std::string::npos) << s;
+  EXPECT_FALSE((*narrow)->HasCommit(big));
+  EXPECT_EQ(PackFiles(dir_ + "/mirror.git"), 1) << "the stopped fetch's pack was kept";
 }
 
 }  // namespace
