@@ -39,6 +39,7 @@ constexpr char kUpsertDriftSettings[] = "deployer_upsert_drift_settings";
 constexpr char kGetCursor[] = "deployer_get_cursor";
 constexpr char kUpsertCursor[] = "deployer_upsert_cursor";
 constexpr char kCheckFence[] = "deployer_check_fence";
+constexpr char kDeploymentFence[] = "deployer_deployment_fence";
 constexpr char kDeploymentEnv[] = "deployer_deployment_env";
 constexpr char kDriftEnvs[] = "deployer_drift_envs";
 constexpr char kTryLock[] = "SELECT pg_try_advisory_lock(hashtext('ferry.deployer'), hashtext($1))";
@@ -168,8 +169,19 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
   pool_->Prepare(kUpsertCursor,
                  "INSERT INTO deployer.plan_cursors (deployer_group, cursor) VALUES ($1, $2)"
                  " ON CONFLICT (deployer_group) DO UPDATE SET cursor = EXCLUDED.cursor");
+  // The fence checks also turn off the wait for this transaction's flush
+  // when $2 says so (CommitWithoutWaitingForFlush), in the same round trip.
   pool_->Prepare(kCheckFence,
-                 "SELECT holder, token FROM deployer.environment_leases WHERE environment_id = $1 FOR SHARE");
+                 "SELECT holder, token, CASE WHEN $2::boolean THEN set_config('synchronous_commit', 'off', true) END"
+                 " FROM deployer.environment_leases WHERE environment_id = $1 FOR SHARE");
+  // A deployment never changes environment: its lease row is found through
+  // it, in one statement (the lease row locked FOR SHARE as by kCheckFence).
+  // No row: no such deployment, or no lease row (kDeploymentEnv tells).
+  pool_->Prepare(kDeploymentFence,
+                 "SELECT d.environment_id, l.holder, l.token,"
+                 " CASE WHEN $2::boolean THEN set_config('synchronous_commit', 'off', true) END"
+                 " FROM deployer.deployments d JOIN deployer.environment_leases l ON l.environment_id = d.environment_id"
+                 " WHERE d.id = $1 FOR SHARE OF l");
   pool_->Prepare(kDeploymentEnv, "SELECT environment_id FROM deployer.deployments WHERE id = $1");
   pool_->Prepare(kDriftEnvs,
                  "SELECT DISTINCT environment_id FROM deployer.drift_events WHERE id = ANY($1::bigint[])");
@@ -186,6 +198,8 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
 // deployment's terminal record, its creation and everything reported to the
 // planner wait for the flush as before, and that flush covers every earlier
 // step of it.
+// With fences, the fence check turns it off in its own statement (no round
+// trip of its own).
 void PostgresDeploymentStore::CommitWithoutWaitingForFlush(pqxx::work& txn) {
   txn.exec("SET LOCAL synchronous_commit TO OFF");
 }
@@ -198,29 +212,51 @@ absl::Status PostgresDeploymentStore::Enqueue(pqxx::work& txn, const std::vector
   return absl::OkStatus();
 }
 
-absl::Status PostgresDeploymentStore::CheckFence(pqxx::work& txn, const std::string& env) {
-  if (scope_.fences == nullptr) return absl::OkStatus();
+absl::Status PostgresDeploymentStore::JudgeFence(const std::string& env, const pqxx::field* holder,
+                                                 const pqxx::field* token) {
   const std::string& me = scope_.fences->holder();
-  const int64_t token = scope_.fences->TokenFor(env);
-  if (token == 0) {
+  const int64_t mine = scope_.fences->TokenFor(env);
+  if (mine == 0) {
     return absl::AbortedError(absl::StrCat("deployer ", me, " does not hold the lease of environment \"", env,
                                            "\" (or it may have expired): nothing recorded; its holder acts there"));
   }
-  pqxx::result r = txn.exec_prepared(kCheckFence, env);
-  if (r.empty() || r[0][0].as<std::string>() != me || r[0][1].as<int64_t>() != token) {
-    std::string now = r.empty() ? std::string("nobody")
-                                : absl::StrCat(r[0][0].as<std::string>(), " (token ", r[0][1].as<int64_t>(), ")");
+  const bool none = holder == nullptr || holder->is_null();
+  if (none || holder->as<std::string>() != me || token->as<int64_t>() != mine) {
+    std::string now =
+        none ? std::string("nobody") : absl::StrCat(holder->as<std::string>(), " (token ", token->as<int64_t>(), ")");
     return absl::AbortedError(absl::StrCat("deployer ", me, " lost the lease of environment \"", env, "\" (token ",
-                                           token, ") to ", now, ": nothing recorded"));
+                                           mine, ") to ", now, ": nothing recorded"));
   }
   return absl::OkStatus();
 }
 
-absl::Status PostgresDeploymentStore::CheckDeploymentFence(pqxx::work& txn, const std::string& id) {
-  if (scope_.fences == nullptr) return absl::OkStatus();
-  pqxx::result r = txn.exec_prepared(kDeploymentEnv, id);
-  if (r.empty()) return absl::NotFoundError(absl::StrCat("deployment ", id, " not found"));
-  return CheckFence(txn, r[0][0].as<std::string>());
+absl::Status PostgresDeploymentStore::CheckFence(pqxx::work& txn, const std::string& env, bool no_flush_wait) {
+  if (scope_.fences == nullptr) {
+    if (no_flush_wait) CommitWithoutWaitingForFlush(txn);
+    return absl::OkStatus();
+  }
+  // Refused without asking when this replica knows it holds no lease there.
+  if (scope_.fences->TokenFor(env) == 0) return JudgeFence(env, nullptr, nullptr);
+  pqxx::result r = txn.exec_prepared(kCheckFence, env, no_flush_wait);
+  if (r.empty()) return JudgeFence(env, nullptr, nullptr);
+  const pqxx::field holder = r[0][0], token = r[0][1];
+  return JudgeFence(env, &holder, &token);
+}
+
+absl::Status PostgresDeploymentStore::CheckDeploymentFence(pqxx::work& txn, const std::string& id,
+                                                           bool no_flush_wait) {
+  if (scope_.fences == nullptr) {
+    if (no_flush_wait) CommitWithoutWaitingForFlush(txn);
+    return absl::OkStatus();
+  }
+  pqxx::result r = txn.exec_prepared(kDeploymentFence, id, no_flush_wait);
+  if (r.empty()) {
+    pqxx::result env = txn.exec_prepared(kDeploymentEnv, id);
+    if (env.empty()) return absl::NotFoundError(absl::StrCat("deployment ", id, " not found"));
+    return JudgeFence(env[0][0].as<std::string>(), nullptr, nullptr);
+  }
+  const pqxx::field holder = r[0][1], token = r[0][2];
+  return JudgeFence(r[0][0].as<std::string>(), &holder, &token);
 }
 
 absl::Status PostgresDeploymentStore::Create(const v1::Deployment& d, const v1::Plan& spec,
@@ -239,8 +275,10 @@ absl::Status PostgresDeploymentStore::Update(const v1::Deployment& d, const std:
   v1::Deployment record = d;
   record.clear_steps();
   return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
-    if (!IsTerminal(d.state())) CommitWithoutWaitingForFlush(txn);
-    if (absl::Status fenced = CheckFence(txn, d.environment_id()); !fenced.ok()) return fenced;
+    if (absl::Status fenced = CheckFence(txn, d.environment_id(), /*no_flush_wait=*/!IsTerminal(d.state()));
+        !fenced.ok()) {
+      return fenced;
+    }
     pqxx::result r = txn.exec_prepared(kUpdateDeployment, d.id(), static_cast<int>(d.state()), Bytes(record));
     if (r.affected_rows() != 1) return absl::NotFoundError(absl::StrCat("deployment ", d.id(), " not found"));
     if (app != nullptr) {
@@ -257,8 +295,9 @@ absl::Status PostgresDeploymentStore::Update(const v1::Deployment& d, const std:
 absl::Status PostgresDeploymentStore::SaveStep(const std::string& deployment_id, const v1::DeploymentStep& step,
                                                const AppliedChange* change, const std::vector<v1::Event>& events) {
   return pool_->RunInTransaction([&](pqxx::work& txn) {
-    CommitWithoutWaitingForFlush(txn);
-    if (absl::Status fenced = CheckDeploymentFence(txn, deployment_id); !fenced.ok()) return fenced;
+    if (absl::Status fenced = CheckDeploymentFence(txn, deployment_id, /*no_flush_wait=*/true); !fenced.ok()) {
+      return fenced;
+    }
     txn.exec_prepared0(kUpsertStep, deployment_id, step.sequence(), Bytes(step));
     if (change != nullptr) {
       std::string key = change->object.key.ToString();
@@ -275,7 +314,7 @@ absl::Status PostgresDeploymentStore::SaveStep(const std::string& deployment_id,
 }
 
 absl::StatusOr<v1::Deployment> PostgresDeploymentStore::Get(const std::string& id, bool include_steps) {
-  return pool_->RunInTransactionWithResult<v1::Deployment>([&](pqxx::work& txn) -> absl::StatusOr<v1::Deployment> {
+  auto read = [&](pqxx::transaction_base& txn) -> absl::StatusOr<v1::Deployment> {
     pqxx::result r = txn.exec_prepared(kGetDeployment, id);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("deployment \"", id, "\" not found"));
     absl::StatusOr<v1::Deployment> d = Parse<v1::Deployment>(r[0][0], "deployment");
@@ -286,11 +325,16 @@ absl::StatusOr<v1::Deployment> PostgresDeploymentStore::Get(const std::string& i
       *d->add_steps() = std::move(*step);
     }
     return d;
-  });
+  };
+  // The record alone is one statement; with its steps, two that must see
+  // one snapshot.
+  if (!include_steps) return pool_->RunStatementWithResult<v1::Deployment>(read);
+  return pool_->RunInTransactionWithResult<v1::Deployment>([&](pqxx::work& txn) { return read(txn); });
 }
 
 absl::StatusOr<RecoveryAttempts> PostgresDeploymentStore::GetRecoveryAttempts(const std::string& id) {
-  return pool_->RunInTransactionWithResult<RecoveryAttempts>([&](pqxx::work& txn) -> absl::StatusOr<RecoveryAttempts> {
+  return pool_->RunStatementWithResult<RecoveryAttempts>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<RecoveryAttempts> {
     pqxx::result r = txn.exec_prepared(kGetAttempts, id);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("deployment \"", id, "\" not found"));
     RecoveryAttempts out;
@@ -302,7 +346,7 @@ absl::StatusOr<RecoveryAttempts> PostgresDeploymentStore::GetRecoveryAttempts(co
 
 absl::Status PostgresDeploymentStore::SaveRecoveryAttempts(const std::string& id, const RecoveryAttempts& attempts) {
   return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
-    if (absl::Status fenced = CheckDeploymentFence(txn, id); !fenced.ok()) return fenced;
+    if (absl::Status fenced = CheckDeploymentFence(txn, id, /*no_flush_wait=*/false); !fenced.ok()) return fenced;
     pqxx::result r = txn.exec_prepared(kSaveAttempts, id, attempts.without_progress, attempts.progress_mark);
     if (r.affected_rows() != 1) return absl::NotFoundError(absl::StrCat("deployment ", id, " not found"));
     return absl::OkStatus();
@@ -310,7 +354,7 @@ absl::Status PostgresDeploymentStore::SaveRecoveryAttempts(const std::string& id
 }
 
 absl::StatusOr<v1::Plan> PostgresDeploymentStore::GetSpec(const std::string& id) {
-  return pool_->RunInTransactionWithResult<v1::Plan>([&](pqxx::work& txn) -> absl::StatusOr<v1::Plan> {
+  return pool_->RunStatementWithResult<v1::Plan>([&](pqxx::transaction_base& txn) -> absl::StatusOr<v1::Plan> {
     pqxx::result r = txn.exec_prepared(kGetSpec, id);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("deployment \"", id, "\" not found"));
     return Parse<v1::Plan>(r[0][0], "deployment spec");
@@ -318,9 +362,9 @@ absl::StatusOr<v1::Plan> PostgresDeploymentStore::GetSpec(const std::string& id)
 }
 
 absl::StatusOr<std::vector<v1::Deployment>> PostgresDeploymentStore::Records(
-    const std::string& statement, const std::function<pqxx::result(pqxx::work&)>& run) {
-  return pool_->RunInTransactionWithResult<std::vector<v1::Deployment>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::Deployment>> {
+    const std::function<pqxx::result(pqxx::transaction_base&)>& run) {
+  return pool_->RunStatementWithResult<std::vector<v1::Deployment>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<v1::Deployment>> {
         std::vector<v1::Deployment> out;
         for (const auto& row : run(txn)) {
           absl::StatusOr<v1::Deployment> d = Parse<v1::Deployment>(row[0], "deployment");
@@ -335,7 +379,7 @@ absl::StatusOr<DeploymentPage> PostgresDeploymentStore::List(const DeploymentFil
   std::vector<std::string> states;
   for (v1::DeploymentState s : f.states) states.push_back(absl::StrCat(static_cast<int>(s)));
   std::string state_array = absl::StrCat("{", absl::StrJoin(states, ","), "}");
-  return pool_->RunInTransactionWithResult<DeploymentPage>([&](pqxx::work& txn) -> absl::StatusOr<DeploymentPage> {
+  auto read = [&](pqxx::transaction_base& txn) -> absl::StatusOr<DeploymentPage> {
     DeploymentPage page;
     pqxx::result r = txn.exec_prepared(kList, f.application_id, f.environment_id, state_array, f.after_seq,
                                        f.page_size + 1);
@@ -355,24 +399,27 @@ absl::StatusOr<DeploymentPage> PostgresDeploymentStore::List(const DeploymentFil
     }
     if (static_cast<int>(r.size()) <= f.page_size) page.next_seq = 0;
     return page;
-  });
+  };
+  // Without steps one statement; with them, several that must see one snapshot.
+  if (!f.include_steps) return pool_->RunStatementWithResult<DeploymentPage>(read);
+  return pool_->RunInTransactionWithResult<DeploymentPage>([&](pqxx::work& txn) { return read(txn); });
 }
 
 absl::StatusOr<std::vector<v1::Deployment>> PostgresDeploymentStore::Unfinished() {
-  return Records(kUnfinished, [](pqxx::work& txn) { return txn.exec_prepared(kUnfinished); });
+  return Records([](pqxx::transaction_base& txn) { return txn.exec_prepared(kUnfinished); });
 }
 
 absl::StatusOr<std::vector<v1::Deployment>> PostgresDeploymentStore::Succeeded(const std::string& app,
                                                                               const std::string& env) {
-  return Records(kSucceeded, [&](pqxx::work& txn) { return txn.exec_prepared(kSucceeded, app, env); });
+  return Records([&](pqxx::transaction_base& txn) { return txn.exec_prepared(kSucceeded, app, env); });
 }
 
 absl::StatusOr<std::vector<v1::Deployment>> PostgresDeploymentStore::Unreported() {
-  return Records(kUnreported, [](pqxx::work& txn) { return txn.exec_prepared(kUnreported); });
+  return Records([](pqxx::transaction_base& txn) { return txn.exec_prepared(kUnreported); });
 }
 
 absl::Status PostgresDeploymentStore::MarkReported(const std::string& id) {
-  return pool_->RunInTransaction([&](pqxx::work& txn) {
+  return pool_->RunStatement([&](pqxx::transaction_base& txn) {
     txn.exec_prepared0(kMarkReported, id);
     return absl::OkStatus();
   });
@@ -380,8 +427,8 @@ absl::Status PostgresDeploymentStore::MarkReported(const std::string& id) {
 
 absl::StatusOr<std::vector<AppliedObject>> PostgresDeploymentStore::Applied(const std::string& app,
                                                                            const std::string& env) {
-  return pool_->RunInTransactionWithResult<std::vector<AppliedObject>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<AppliedObject>> {
+  return pool_->RunStatementWithResult<std::vector<AppliedObject>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<AppliedObject>> {
         std::vector<AppliedObject> out;
         for (const auto& row : txn.exec_prepared(kApplied, app, env)) {
           absl::StatusOr<v1::ObjectRef> ref = Parse<v1::ObjectRef>(row[0], "object ref");
@@ -417,8 +464,8 @@ absl::StatusOr<ManagedApp> ManagedFromRow(const pqxx::row& row) {
 }  // namespace
 
 absl::StatusOr<std::vector<ManagedApp>> PostgresDeploymentStore::ManagedApps() {
-  return pool_->RunInTransactionWithResult<std::vector<ManagedApp>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<ManagedApp>> {
+  return pool_->RunStatementWithResult<std::vector<ManagedApp>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<ManagedApp>> {
         std::vector<ManagedApp> out;
         for (const auto& row : txn.exec_prepared(kManagedApps)) {
           absl::StatusOr<ManagedApp> m = ManagedFromRow(row);
@@ -431,8 +478,8 @@ absl::StatusOr<std::vector<ManagedApp>> PostgresDeploymentStore::ManagedApps() {
 
 absl::StatusOr<std::optional<ManagedApp>> PostgresDeploymentStore::GetManagedApp(const std::string& app,
                                                                                 const std::string& env) {
-  return pool_->RunInTransactionWithResult<std::optional<ManagedApp>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::optional<ManagedApp>> {
+  return pool_->RunStatementWithResult<std::optional<ManagedApp>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::optional<ManagedApp>> {
         pqxx::result r = txn.exec_prepared(kManagedApp, app, env);
         if (r.empty()) return std::optional<ManagedApp>();
         absl::StatusOr<ManagedApp> m = ManagedFromRow(r[0]);
@@ -442,7 +489,7 @@ absl::StatusOr<std::optional<ManagedApp>> PostgresDeploymentStore::GetManagedApp
 }
 
 absl::StatusOr<v1::PinState> PostgresDeploymentStore::GetPin(const std::string& app, const std::string& env) {
-  return pool_->RunInTransactionWithResult<v1::PinState>([&](pqxx::work& txn) -> absl::StatusOr<v1::PinState> {
+  return pool_->RunStatementWithResult<v1::PinState>([&](pqxx::transaction_base& txn) -> absl::StatusOr<v1::PinState> {
     pqxx::result r = txn.exec_prepared(kGetPin, app, env);
     if (r.empty()) {
       v1::PinState none;
@@ -466,7 +513,7 @@ absl::StatusOr<int64_t> PostgresDeploymentStore::RecordDrift(const std::string& 
                                                              const std::string& message,
                                                              const std::vector<v1::Event>& events) {
   return pool_->RunInTransactionWithResult<int64_t>([&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
-    if (absl::Status fenced = CheckFence(txn, env); !fenced.ok()) return fenced;
+    if (absl::Status fenced = CheckFence(txn, env, /*no_flush_wait=*/false); !fenced.ok()) return fenced;
     int64_t id = txn.exec_prepared1(kInsertDrift, app, env, key, static_cast<int>(drift), message)[0].as<int64_t>();
     absl::Status s = Enqueue(txn, events);
     if (!s.ok()) return s;
@@ -480,7 +527,9 @@ absl::Status PostgresDeploymentStore::MarkDriftHealed(const std::vector<int64_t>
     const std::string array = absl::StrCat("{", absl::StrJoin(ids, ","), "}");
     if (scope_.fences != nullptr) {
       for (const pqxx::row& row : txn.exec_prepared(kDriftEnvs, array)) {
-        if (absl::Status fenced = CheckFence(txn, row[0].as<std::string>()); !fenced.ok()) return fenced;
+        if (absl::Status fenced = CheckFence(txn, row[0].as<std::string>(), /*no_flush_wait=*/false); !fenced.ok()) {
+          return fenced;
+        }
       }
     }
     txn.exec_prepared0(kHealDrift, array, deployment_id);
@@ -490,8 +539,8 @@ absl::Status PostgresDeploymentStore::MarkDriftHealed(const std::vector<int64_t>
 
 absl::StatusOr<v1::DriftSettings> PostgresDeploymentStore::GetDriftSettings(const std::string& app,
                                                                            const std::string& env) {
-  return pool_->RunInTransactionWithResult<v1::DriftSettings>(
-      [&](pqxx::work& txn) -> absl::StatusOr<v1::DriftSettings> {
+  return pool_->RunStatementWithResult<v1::DriftSettings>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<v1::DriftSettings> {
         pqxx::result r = txn.exec_prepared(kGetDriftSettings, app, env);
         if (r.empty()) return absl::NotFoundError("no drift settings stored");
         return Parse<v1::DriftSettings>(r[0][0], "drift settings");
@@ -499,7 +548,7 @@ absl::StatusOr<v1::DriftSettings> PostgresDeploymentStore::GetDriftSettings(cons
 }
 
 absl::Status PostgresDeploymentStore::SaveDriftSettings(const v1::DriftSettings& s) {
-  return pool_->RunInTransaction([&](pqxx::work& txn) {
+  return pool_->RunStatement([&](pqxx::transaction_base& txn) {
     txn.exec_prepared0(kUpsertDriftSettings, s.application_id(), s.environment_id(), Bytes(s));
     return absl::OkStatus();
   });
@@ -536,14 +585,14 @@ absl::StatusOr<std::unique_ptr<AppLock>> PostgresDeploymentStore::TryLock(const 
 }
 
 absl::StatusOr<std::string> PostgresDeploymentStore::GetCursor() {
-  return pool_->RunInTransactionWithResult<std::string>([&](pqxx::work& txn) -> absl::StatusOr<std::string> {
+  return pool_->RunStatementWithResult<std::string>([&](pqxx::transaction_base& txn) -> absl::StatusOr<std::string> {
     pqxx::result r = txn.exec_prepared(kGetCursor, scope_.deployer_group);
     return r.empty() ? std::string() : r[0][0].as<std::string>();
   });
 }
 
 absl::Status PostgresDeploymentStore::SaveCursor(const std::string& cursor) {
-  return pool_->RunInTransaction([&](pqxx::work& txn) {
+  return pool_->RunStatement([&](pqxx::transaction_base& txn) {
     txn.exec_prepared0(kUpsertCursor, scope_.deployer_group, cursor);
     return absl::OkStatus();
   });

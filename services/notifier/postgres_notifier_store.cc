@@ -78,17 +78,22 @@ absl::StatusOr<int64_t> PostgresNotifierStore::Cursor() {
   });
 }
 
-absl::StatusOr<int> PostgresNotifierStore::RecordEvent(int64_t sequence, const std::vector<NewDelivery>& deliveries) {
+absl::StatusOr<int> PostgresNotifierStore::RecordEvents(const std::vector<EventDeliveries>& events) {
+  if (events.empty()) return 0;
   return pool_.RunInTransactionWithResult<int>([&](pqxx::work& txn) -> absl::StatusOr<int> {
-    int64_t cursor = txn.exec_prepared1("notifier_cursor_lock")[0].as<int64_t>();
-    if (sequence <= cursor) return 0;
+    const int64_t cursor = txn.exec_prepared1("notifier_cursor_lock")[0].as<int64_t>();
+    int64_t last = cursor;
     int added = 0;
-    for (const NewDelivery& d : deliveries) {
-      added += static_cast<int>(txn.exec_prepared("notifier_delivery_insert", sequence, d.subscription,
-                                                  static_cast<int>(d.event), d.target, d.request)
-                                    .affected_rows());
+    for (const EventDeliveries& e : events) {
+      if (e.sequence <= last) continue;
+      for (const NewDelivery& d : e.deliveries) {
+        added += static_cast<int>(txn.exec_prepared("notifier_delivery_insert", e.sequence, d.subscription,
+                                                    static_cast<int>(d.event), d.target, d.request)
+                                      .affected_rows());
+      }
+      last = e.sequence;
     }
-    txn.exec_prepared0("notifier_cursor_set", sequence);
+    if (last != cursor) txn.exec_prepared0("notifier_cursor_set", last);
     return added;
   });
 }

@@ -124,6 +124,51 @@ TEST_F(PostgresLeaseStoreTest, OneHolderAtATimeAndTheExHoldersWritesAreRefusedAf
   EXPECT_EQ(a.TokenFor("dev"), 3);
 }
 
+// A step's fence is found through its deployment (issue #23: one statement
+// instead of a lookup of the deployment's environment and a read of its
+// lease): the lease that counts is that of the deployment's own
+// environment, and a lease row that is gone refuses the write.
+TEST_F(PostgresLeaseStoreTest, AStepIsFencedByTheLeaseOfItsOwnDeploymentsEnvironment) {
+  LeaseKeeper a(leases_.get(), &clock_, Options("replica-a"));
+  LeaseKeeper b(leases_.get(), &clock_, Options("replica-b"));
+  PostgresDeploymentStore a_store(pool_.get(), outbox_.get(), {.fences = &a});
+  PostgresDeploymentStore b_store(pool_.get(), outbox_.get(), {.fences = &b});
+  ASSERT_TRUE(a.Claim("dev").ok());
+  ASSERT_TRUE(b.Claim("prod").ok());
+  ASSERT_TRUE(a.Tick().ok());
+  ASSERT_TRUE(b.Tick().ok());
+  ASSERT_TRUE(a.Holds("dev"));
+  ASSERT_TRUE(b.Holds("prod"));
+  ASSERT_TRUE(a_store.Create(Deployment("d1"), v1::Plan(), {}).ok());  // in dev
+
+  // b holds a lease, of another environment: refused, nothing written.
+  absl::Status other = b_store.SaveStep("d1", Step(1), nullptr, {});
+  EXPECT_EQ(other.code(), absl::StatusCode::kAborted) << other;
+  EXPECT_NE(other.message().find("does not hold the lease of environment \"dev\""), std::string::npos) << other;
+  EXPECT_EQ(b_store.SaveRecoveryAttempts("d1", {}).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Steps("d1"), 0);
+  EXPECT_TRUE(a_store.SaveStep("d1", Step(1), nullptr, {}).ok());
+  EXPECT_TRUE(a_store.SaveRecoveryAttempts("d1", {.without_progress = 1}).ok());
+  EXPECT_EQ(Steps("d1"), 1);
+
+  // An unknown deployment is not found, whoever asks.
+  EXPECT_EQ(a_store.SaveStep("nope", Step(1), nullptr, {}).code(), absl::StatusCode::kNotFound);
+
+  // The lease row gone (the environment's lease dropped): a still believes
+  // it holds token 1, the store says nobody does.
+  ASSERT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
+                     txn.exec("DELETE FROM deployer.environment_leases WHERE environment_id = 'dev'");
+                     return absl::OkStatus();
+                   })
+                  .ok());
+  absl::Status gone = a_store.SaveStep("d1", Step(2), nullptr, {});
+  EXPECT_EQ(gone.code(), absl::StatusCode::kAborted) << gone;
+  EXPECT_NE(gone.message().find("lost the lease of environment \"dev\" (token 1) to nobody"), std::string::npos)
+      << gone;
+  EXPECT_EQ(a_store.Update(Deployment("d1"), {}, nullptr, nullptr).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Steps("d1"), 1);
+}
+
 TEST_F(PostgresLeaseStoreTest, ThePlanCursorIsPerDeployerGroup) {
   PostgresDeploymentStore def(pool_.get(), outbox_.get());
   PostgresDeploymentStore edge(pool_.get(), outbox_.get(), {.deployer_group = "edge"});
