@@ -41,6 +41,10 @@ constexpr char kUpsertCursor[] = "deployer_upsert_cursor";
 constexpr char kCheckFence[] = "deployer_check_fence";
 constexpr char kDeploymentFence[] = "deployer_deployment_fence";
 constexpr char kDeploymentEnv[] = "deployer_deployment_env";
+constexpr char kFencedStep[] = "deployer_fenced_step";
+// Deployments whose environment a store remembers (EnvironmentOf); past
+// this many it forgets them all and learns them again.
+constexpr size_t kRememberedEnvironments = 20000;
 constexpr char kDriftEnvs[] = "deployer_drift_envs";
 constexpr char kTryLock[] = "SELECT pg_try_advisory_lock(hashtext('ferry.deployer'), hashtext($1))";
 constexpr char kUnlockAll[] = "SELECT pg_advisory_unlock_all()";
@@ -183,6 +187,19 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
                  " FROM deployer.deployments d JOIN deployer.environment_leases l ON l.environment_id = d.environment_id"
                  " WHERE d.id = $1 FOR SHARE OF l");
   pool_->Prepare(kDeploymentEnv, "SELECT environment_id FROM deployer.deployments WHERE id = $1");
+  // A step alone (no applied change, no event) of a deployment whose
+  // environment ($4) is known: the fence check and the upsert in one
+  // statement, its own transaction (one round trip). The lease row is
+  // locked FOR SHARE until it commits, as in a transaction; the step is
+  // written only when this replica ($5) holds it with its token ($6). The
+  // row (or none: no lease row) is returned for the verdict.
+  pool_->Prepare(kFencedStep,
+                 "WITH f AS (SELECT holder, token, set_config('synchronous_commit', 'off', true)"
+                 " FROM deployer.environment_leases WHERE environment_id = $4 FOR SHARE),"
+                 " s AS (INSERT INTO deployer.steps (deployment_id, sequence, record) SELECT $1, $2, $3 FROM f"
+                 " WHERE f.holder = $5 AND f.token = $6"
+                 " ON CONFLICT (deployment_id, sequence) DO UPDATE SET record = EXCLUDED.record RETURNING 1)"
+                 " SELECT f.holder, f.token, (SELECT count(*) FROM s) FROM f");
   pool_->Prepare(kDriftEnvs,
                  "SELECT DISTINCT environment_id FROM deployer.drift_events WHERE id = ANY($1::bigint[])");
 }
@@ -214,8 +231,12 @@ absl::Status PostgresDeploymentStore::Enqueue(pqxx::work& txn, const std::vector
 
 absl::Status PostgresDeploymentStore::JudgeFence(const std::string& env, const pqxx::field* holder,
                                                  const pqxx::field* token) {
+  return JudgeFence(env, scope_.fences->TokenFor(env), holder, token);
+}
+
+absl::Status PostgresDeploymentStore::JudgeFence(const std::string& env, int64_t mine, const pqxx::field* holder,
+                                                 const pqxx::field* token) {
   const std::string& me = scope_.fences->holder();
-  const int64_t mine = scope_.fences->TokenFor(env);
   if (mine == 0) {
     return absl::AbortedError(absl::StrCat("deployer ", me, " does not hold the lease of environment \"", env,
                                            "\" (or it may have expired): nothing recorded; its holder acts there"));
@@ -253,21 +274,38 @@ absl::Status PostgresDeploymentStore::CheckDeploymentFence(pqxx::work& txn, cons
   if (r.empty()) {
     pqxx::result env = txn.exec_prepared(kDeploymentEnv, id);
     if (env.empty()) return absl::NotFoundError(absl::StrCat("deployment ", id, " not found"));
+    RememberEnvironment(id, env[0][0].as<std::string>());
     return JudgeFence(env[0][0].as<std::string>(), nullptr, nullptr);
   }
+  RememberEnvironment(id, r[0][0].as<std::string>());
   const pqxx::field holder = r[0][1], token = r[0][2];
   return JudgeFence(r[0][0].as<std::string>(), &holder, &token);
+}
+
+void PostgresDeploymentStore::RememberEnvironment(const std::string& id, const std::string& env) {
+  ferry::MutexLock l(&envs_mu_);
+  if (env_of_.size() >= kRememberedEnvironments) env_of_.clear();
+  env_of_[id] = env;
+}
+
+std::optional<std::string> PostgresDeploymentStore::EnvironmentOf(const std::string& id) {
+  ferry::MutexLock l(&envs_mu_);
+  auto it = env_of_.find(id);
+  if (it == env_of_.end()) return std::nullopt;
+  return it->second;
 }
 
 absl::Status PostgresDeploymentStore::Create(const v1::Deployment& d, const v1::Plan& spec,
                                              const std::vector<v1::Event>& events) {
   v1::Deployment record = d;
   record.clear_steps();
-  return pool_->RunInTransaction([&](pqxx::work& txn) {
+  absl::Status s = pool_->RunInTransaction([&](pqxx::work& txn) {
     txn.exec_prepared0(kInsertDeployment, d.id(), d.application_id(), d.environment_id(), d.plan_id(),
                        static_cast<int>(d.state()), Bytes(record), Bytes(spec));
     return Enqueue(txn, events);
   });
+  if (s.ok()) RememberEnvironment(d.id(), d.environment_id());
+  return s;
 }
 
 absl::Status PostgresDeploymentStore::Update(const v1::Deployment& d, const std::vector<v1::Event>& events,
@@ -294,6 +332,24 @@ absl::Status PostgresDeploymentStore::Update(const v1::Deployment& d, const std:
 
 absl::Status PostgresDeploymentStore::SaveStep(const std::string& deployment_id, const v1::DeploymentStep& step,
                                                const AppliedChange* change, const std::vector<v1::Event>& events) {
+  // A step alone, of a deployment whose environment this store knows: one
+  // statement (kFencedStep). Half of a deployment's steps are these (each
+  // step is recorded RUNNING before it acts).
+  if (scope_.fences != nullptr && change == nullptr && events.empty()) {
+    if (std::optional<std::string> env = EnvironmentOf(deployment_id); env.has_value()) {
+      const int64_t mine = scope_.fences->TokenFor(*env);
+      if (mine == 0) return JudgeFence(*env, mine, nullptr, nullptr);
+      return pool_->RunStatement([&](pqxx::transaction_base& txn) -> absl::Status {
+        pqxx::result r = txn.exec_prepared(kFencedStep, deployment_id, step.sequence(), Bytes(step), *env,
+                                           scope_.fences->holder(), mine);
+        if (r.empty()) return JudgeFence(*env, mine, nullptr, nullptr);
+        const pqxx::field holder = r[0][0], token = r[0][1];
+        if (absl::Status fenced = JudgeFence(*env, mine, &holder, &token); !fenced.ok()) return fenced;
+        if (r[0][2].as<int64_t>() != 1) return absl::InternalError("step not recorded although the fence held");
+        return absl::OkStatus();
+      });
+    }
+  }
   return pool_->RunInTransaction([&](pqxx::work& txn) {
     if (absl::Status fenced = CheckDeploymentFence(txn, deployment_id, /*no_flush_wait=*/true); !fenced.ok()) {
       return fenced;

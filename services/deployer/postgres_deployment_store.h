@@ -1,6 +1,9 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -99,6 +102,12 @@ class PostgresDeploymentStore final : public DeploymentStore {
   // The verdict on the lease row read for `env` (holder and token; null
   // when there is no row).
   absl::Status JudgeFence(const std::string& env, const pqxx::field* holder, const pqxx::field* token);
+  // The same against the token `mine` this replica holds there (0: none).
+  absl::Status JudgeFence(const std::string& env, int64_t mine, const pqxx::field* holder, const pqxx::field* token);
+  // The environment of a deployment this store created or looked up (a
+  // deployment never changes environment); nullopt when it does not know.
+  void RememberEnvironment(const std::string& id, const std::string& env);
+  std::optional<std::string> EnvironmentOf(const std::string& id);
   absl::StatusOr<std::vector<v1::Deployment>> Records(
       const std::function<pqxx::result(pqxx::transaction_base&)>& run);
 
@@ -106,6 +115,8 @@ class PostgresDeploymentStore final : public DeploymentStore {
   outbox::OutboxStore* outbox_;
   const DeploymentStoreScope scope_;
   std::shared_ptr<LockSessions> lock_sessions_;  // Shared with the locks, which may outlive a call.
+  ferry::Mutex envs_mu_;
+  std::unordered_map<std::string, std::string> env_of_ ABSL_GUARDED_BY(envs_mu_);
 };
 
 }  // namespace ferry::deployer

@@ -107,11 +107,16 @@ TEST_F(PostgresLeaseStoreTest, OneHolderAtATimeAndTheExHoldersWritesAreRefusedAf
   ASSERT_TRUE(b.Tick().ok());
   EXPECT_EQ(b.TokenFor("dev"), 2);
   EXPECT_EQ(a.TokenFor("dev"), 1);
-  absl::Status lost = a_store.SaveStep("d1", Step(2), nullptr, {});
-  EXPECT_EQ(lost.code(), absl::StatusCode::kAborted) << lost;
-  EXPECT_NE(lost.message().find("lost the lease of environment \"dev\" (token 1) to replica-b (token 2)"),
-            std::string::npos)
-      << lost;
+  // a_store knows d1's environment since its first step (one statement
+  // now); a fresh store of a looks it up in a transaction. Both are refused.
+  PostgresDeploymentStore a_fresh(pool_.get(), outbox_.get(), {.fences = &a});
+  for (PostgresDeploymentStore* store : {&a_store, &a_fresh}) {
+    absl::Status lost = store->SaveStep("d1", Step(2), nullptr, {});
+    EXPECT_EQ(lost.code(), absl::StatusCode::kAborted) << lost;
+    EXPECT_NE(lost.message().find("lost the lease of environment \"dev\" (token 1) to replica-b (token 2)"),
+              std::string::npos)
+        << lost;
+  }
   EXPECT_EQ(Steps("d1"), 1);
   EXPECT_TRUE(b_store.SaveStep("d1", Step(2), nullptr, {}).ok());
   EXPECT_EQ(Steps("d1"), 2);
@@ -161,10 +166,16 @@ TEST_F(PostgresLeaseStoreTest, AStepIsFencedByTheLeaseOfItsOwnDeploymentsEnviron
                      return absl::OkStatus();
                    })
                   .ok());
-  absl::Status gone = a_store.SaveStep("d1", Step(2), nullptr, {});
-  EXPECT_EQ(gone.code(), absl::StatusCode::kAborted) << gone;
-  EXPECT_NE(gone.message().find("lost the lease of environment \"dev\" (token 1) to nobody"), std::string::npos)
-      << gone;
+  // a_store created d1 and knows its environment (a step alone is then one
+  // statement); a fresh store of the same replica looks it up first. Both
+  // refuse alike.
+  PostgresDeploymentStore a_fresh(pool_.get(), outbox_.get(), {.fences = &a});
+  for (PostgresDeploymentStore* store : {&a_store, &a_fresh}) {
+    absl::Status gone = store->SaveStep("d1", Step(2), nullptr, {});
+    EXPECT_EQ(gone.code(), absl::StatusCode::kAborted) << gone;
+    EXPECT_NE(gone.message().find("lost the lease of environment \"dev\" (token 1) to nobody"), std::string::npos)
+        << gone;
+  }
   EXPECT_EQ(a_store.Update(Deployment("d1"), {}, nullptr, nullptr).code(), absl::StatusCode::kAborted);
   EXPECT_EQ(Steps("d1"), 1);
 }
