@@ -42,6 +42,7 @@ constexpr char kCheckFence[] = "deployer_check_fence";
 constexpr char kDeploymentFence[] = "deployer_deployment_fence";
 constexpr char kDeploymentEnv[] = "deployer_deployment_env";
 constexpr char kFencedStep[] = "deployer_fenced_step";
+constexpr char kFencedUpdate[] = "deployer_fenced_update";
 // Deployments whose environment a store remembers (EnvironmentOf); past
 // this many it forgets them all and learns them again.
 constexpr size_t kRememberedEnvironments = 20000;
@@ -200,6 +201,15 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
                  " WHERE f.holder = $5 AND f.token = $6"
                  " ON CONFLICT (deployment_id, sequence) DO UPDATE SET record = EXCLUDED.record RETURNING 1)"
                  " SELECT f.holder, f.token, (SELECT count(*) FROM s) FROM f");
+  // The same for a deployment's record ($1 id, $2 state, $3 record) in
+  // environment $4, held by $5 with token $6; $7: without the flush wait.
+  pool_->Prepare(kFencedUpdate,
+                 "WITH f AS (SELECT holder, token,"
+                 " CASE WHEN $7::boolean THEN set_config('synchronous_commit', 'off', true) END"
+                 " FROM deployer.environment_leases WHERE environment_id = $4 FOR SHARE),"
+                 " u AS (UPDATE deployer.deployments d SET state = $2, record = $3 FROM f"
+                 " WHERE d.id = $1 AND f.holder = $5 AND f.token = $6 RETURNING 1)"
+                 " SELECT f.holder, f.token, (SELECT count(*) FROM u) FROM f");
   pool_->Prepare(kDriftEnvs,
                  "SELECT DISTINCT environment_id FROM deployer.drift_events WHERE id = ANY($1::bigint[])");
 }
@@ -312,13 +322,24 @@ absl::Status PostgresDeploymentStore::Update(const v1::Deployment& d, const std:
                                              const ManagedApp* app, const v1::PinState* pin) {
   v1::Deployment record = d;
   record.clear_steps();
+  const bool no_flush_wait = !IsTerminal(d.state());
+  const std::string& env = d.environment_id();
+  const int64_t mine = scope_.fences != nullptr ? scope_.fences->TokenFor(env) : 0;
+  if (scope_.fences != nullptr && mine == 0) return JudgeFence(env, mine, nullptr, nullptr);
   return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
-    if (absl::Status fenced = CheckFence(txn, d.environment_id(), /*no_flush_wait=*/!IsTerminal(d.state()));
-        !fenced.ok()) {
-      return fenced;
+    if (scope_.fences != nullptr) {
+      // The fence check and the update in one statement (kFencedUpdate).
+      pqxx::result r = txn.exec_prepared(kFencedUpdate, d.id(), static_cast<int>(d.state()), Bytes(record), env,
+                                         scope_.fences->holder(), mine, no_flush_wait);
+      if (r.empty()) return JudgeFence(env, mine, nullptr, nullptr);
+      const pqxx::field holder = r[0][0], token = r[0][1];
+      if (absl::Status fenced = JudgeFence(env, mine, &holder, &token); !fenced.ok()) return fenced;
+      if (r[0][2].as<int64_t>() != 1) return absl::NotFoundError(absl::StrCat("deployment ", d.id(), " not found"));
+    } else {
+      if (no_flush_wait) CommitWithoutWaitingForFlush(txn);
+      pqxx::result r = txn.exec_prepared(kUpdateDeployment, d.id(), static_cast<int>(d.state()), Bytes(record));
+      if (r.affected_rows() != 1) return absl::NotFoundError(absl::StrCat("deployment ", d.id(), " not found"));
     }
-    pqxx::result r = txn.exec_prepared(kUpdateDeployment, d.id(), static_cast<int>(d.state()), Bytes(record));
-    if (r.affected_rows() != 1) return absl::NotFoundError(absl::StrCat("deployment ", d.id(), " not found"));
     if (app != nullptr) {
       txn.exec_prepared0(kUpsertManaged, app->application_id, app->environment_id, Bytes(app->target),
                          Bytes(app->sync_policy), app->live_deployment_id);
@@ -332,29 +353,8 @@ absl::Status PostgresDeploymentStore::Update(const v1::Deployment& d, const std:
 
 absl::Status PostgresDeploymentStore::SaveStep(const std::string& deployment_id, const v1::DeploymentStep& step,
                                                const AppliedChange* change, const std::vector<v1::Event>& events) {
-  // A step alone, of a deployment whose environment this store knows: one
-  // statement (kFencedStep). Half of a deployment's steps are these (each
-  // step is recorded RUNNING before it acts).
-  if (scope_.fences != nullptr && change == nullptr && events.empty()) {
-    if (std::optional<std::string> env = EnvironmentOf(deployment_id); env.has_value()) {
-      const int64_t mine = scope_.fences->TokenFor(*env);
-      if (mine == 0) return JudgeFence(*env, mine, nullptr, nullptr);
-      return pool_->RunStatement([&](pqxx::transaction_base& txn) -> absl::Status {
-        pqxx::result r = txn.exec_prepared(kFencedStep, deployment_id, step.sequence(), Bytes(step), *env,
-                                           scope_.fences->holder(), mine);
-        if (r.empty()) return JudgeFence(*env, mine, nullptr, nullptr);
-        const pqxx::field holder = r[0][0], token = r[0][1];
-        if (absl::Status fenced = JudgeFence(*env, mine, &holder, &token); !fenced.ok()) return fenced;
-        if (r[0][2].as<int64_t>() != 1) return absl::InternalError("step not recorded although the fence held");
-        return absl::OkStatus();
-      });
-    }
-  }
-  return pool_->RunInTransaction([&](pqxx::work& txn) {
-    if (absl::Status fenced = CheckDeploymentFence(txn, deployment_id, /*no_flush_wait=*/true); !fenced.ok()) {
-      return fenced;
-    }
-    txn.exec_prepared0(kUpsertStep, deployment_id, step.sequence(), Bytes(step));
+  // What the step changes in the applied state, and its audit events.
+  auto rest = [&](pqxx::work& txn) -> absl::Status {
     if (change != nullptr) {
       std::string key = change->object.key.ToString();
       if (change->deleted) {
@@ -366,6 +366,35 @@ absl::Status PostgresDeploymentStore::SaveStep(const std::string& deployment_id,
       }
     }
     return Enqueue(txn, events);
+  };
+  // A deployment whose environment this store knows: the fence check and
+  // the step in one statement (kFencedStep); a step alone (each step's
+  // RUNNING record, half of a deployment's) is that statement alone.
+  std::optional<std::string> env = scope_.fences != nullptr ? EnvironmentOf(deployment_id) : std::nullopt;
+  if (env.has_value()) {
+    const int64_t mine = scope_.fences->TokenFor(*env);
+    if (mine == 0) return JudgeFence(*env, mine, nullptr, nullptr);
+    auto fenced_step = [&](pqxx::transaction_base& txn) -> absl::Status {
+      pqxx::result r = txn.exec_prepared(kFencedStep, deployment_id, step.sequence(), Bytes(step), *env,
+                                         scope_.fences->holder(), mine);
+      if (r.empty()) return JudgeFence(*env, mine, nullptr, nullptr);
+      const pqxx::field holder = r[0][0], token = r[0][1];
+      if (absl::Status fenced = JudgeFence(*env, mine, &holder, &token); !fenced.ok()) return fenced;
+      if (r[0][2].as<int64_t>() != 1) return absl::InternalError("step not recorded although the fence held");
+      return absl::OkStatus();
+    };
+    if (change == nullptr && events.empty()) return pool_->RunStatement(fenced_step);
+    return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
+      if (absl::Status s = fenced_step(txn); !s.ok()) return s;
+      return rest(txn);
+    });
+  }
+  return pool_->RunInTransaction([&](pqxx::work& txn) {
+    if (absl::Status fenced = CheckDeploymentFence(txn, deployment_id, /*no_flush_wait=*/true); !fenced.ok()) {
+      return fenced;
+    }
+    txn.exec_prepared0(kUpsertStep, deployment_id, step.sequence(), Bytes(step));
+    return rest(txn);
   });
 }
 

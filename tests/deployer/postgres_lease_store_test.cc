@@ -120,6 +120,11 @@ TEST_F(PostgresLeaseStoreTest, OneHolderAtATimeAndTheExHoldersWritesAreRefusedAf
   EXPECT_EQ(Steps("d1"), 1);
   EXPECT_TRUE(b_store.SaveStep("d1", Step(2), nullptr, {}).ok());
   EXPECT_EQ(Steps("d1"), 2);
+  // The record likewise: the fence and the update are one statement.
+  absl::Status update = a_store.Update(Deployment("d1"), {}, nullptr, nullptr);
+  EXPECT_EQ(update.code(), absl::StatusCode::kAborted) << update;
+  EXPECT_NE(update.message().find("to replica-b (token 2)"), std::string::npos) << update;
+  EXPECT_TRUE(b_store.Update(Deployment("d1"), {}, nullptr, nullptr).ok());
   // a learns it at its next renewal and does not take it back.
   ASSERT_TRUE(a.Tick().ok());
   EXPECT_FALSE(a.Holds("dev"));
@@ -158,6 +163,14 @@ TEST_F(PostgresLeaseStoreTest, AStepIsFencedByTheLeaseOfItsOwnDeploymentsEnviron
 
   // An unknown deployment is not found, whoever asks.
   EXPECT_EQ(a_store.SaveStep("nope", Step(1), nullptr, {}).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(a_store.Update(Deployment("nope"), {}, nullptr, nullptr).code(), absl::StatusCode::kNotFound);
+  // A step with an audit event: the fenced step and the event commit together.
+  v1::Event e;
+  e.set_action(v1::AUDIT_ACTION_DEPLOYMENT_STEP);
+  e.set_idempotency_key("d1/step/9");
+  EXPECT_EQ(b_store.SaveStep("d1", Step(9), nullptr, {e}).code(), absl::StatusCode::kAborted);
+  EXPECT_TRUE(a_store.SaveStep("d1", Step(9), nullptr, {e}).ok());
+  EXPECT_EQ(Steps("d1"), 2);
 
   // The lease row gone (the environment's lease dropped): a still believes
   // it holds token 1, the store says nobody does.
@@ -177,7 +190,7 @@ TEST_F(PostgresLeaseStoreTest, AStepIsFencedByTheLeaseOfItsOwnDeploymentsEnviron
         << gone;
   }
   EXPECT_EQ(a_store.Update(Deployment("d1"), {}, nullptr, nullptr).code(), absl::StatusCode::kAborted);
-  EXPECT_EQ(Steps("d1"), 1);
+  EXPECT_EQ(Steps("d1"), 2);
 }
 
 TEST_F(PostgresLeaseStoreTest, ThePlanCursorIsPerDeployerGroup) {
