@@ -125,8 +125,8 @@ absl::Status PostgresOutboxStore::Enqueue(pqxx::work& txn, v1::Event event) {
 }
 
 absl::StatusOr<std::vector<PendingEvent>> PostgresOutboxStore::FetchUnsent(int limit) {
-  return pool_->RunInTransactionWithResult<std::vector<PendingEvent>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<PendingEvent>> {
+  return pool_->RunStatementWithResult<std::vector<PendingEvent>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<PendingEvent>> {
         std::vector<PendingEvent> out;
         for (const auto& row : txn.exec_prepared(prefix_ + "unsent", limit)) {
           PendingEvent p;
@@ -143,7 +143,7 @@ absl::StatusOr<std::vector<PendingEvent>> PostgresOutboxStore::FetchUnsent(int l
 
 absl::Status PostgresOutboxStore::MarkSent(const std::vector<int64_t>& ids) {
   if (ids.empty()) return absl::OkStatus();
-  return pool_->RunInTransaction([&](pqxx::work& txn) {
+  return pool_->RunStatement([&](pqxx::transaction_base& txn) {
     txn.exec_prepared0(prefix_ + "mark_sent", IdArray(ids));
     return absl::OkStatus();
   });
@@ -151,14 +151,14 @@ absl::Status PostgresOutboxStore::MarkSent(const std::vector<int64_t>& ids) {
 
 absl::Status PostgresOutboxStore::RecordFailure(const std::vector<int64_t>& ids, const std::string& error) {
   if (ids.empty()) return absl::OkStatus();
-  return pool_->RunInTransaction([&](pqxx::work& txn) {
+  return pool_->RunStatement([&](pqxx::transaction_base& txn) {
     txn.exec_prepared0(prefix_ + "failed", IdArray(ids), error);
     return absl::OkStatus();
   });
 }
 
 absl::StatusOr<int64_t> PostgresOutboxStore::Backlog() {
-  return pool_->RunInTransactionWithResult<int64_t>([&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
+  return pool_->RunStatementWithResult<int64_t>([&](pqxx::transaction_base& txn) -> absl::StatusOr<int64_t> {
     return txn.exec_prepared1(prefix_ + "backlog")[0].as<int64_t>();
   });
 }

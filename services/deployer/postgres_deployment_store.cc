@@ -309,9 +309,15 @@ absl::Status PostgresDeploymentStore::Create(const v1::Deployment& d, const v1::
                                              const std::vector<v1::Event>& events) {
   v1::Deployment record = d;
   record.clear_steps();
-  absl::Status s = pool_->RunInTransaction([&](pqxx::work& txn) {
+  auto insert = [&](pqxx::transaction_base& txn) {
     txn.exec_prepared0(kInsertDeployment, d.id(), d.application_id(), d.environment_id(), d.plan_id(),
                        static_cast<int>(d.state()), Bytes(record), Bytes(spec));
+    return absl::OkStatus();
+  };
+  // Without events one statement; with them, a transaction.
+  absl::Status s = events.empty() ? pool_->RunStatement(insert) : pool_->RunInTransaction([&](pqxx::work& txn) {
+    absl::Status inserted = insert(txn);
+    if (!inserted.ok()) return inserted;
     return Enqueue(txn, events);
   });
   if (s.ok()) RememberEnvironment(d.id(), d.environment_id());
