@@ -114,6 +114,14 @@ absl::StatusOr<absl::Duration> AuditFollower::Session() {
   for (;;) {
     std::vector<v1::Event> batch = queue.Take();
     if (batch.empty()) break;
+    {
+      // Stopping: what is left is read again from the stored cursor.
+      MutexLock lock(&mu_);
+      if (stopping_) {
+        queue.Abandon();
+        break;
+      }
+    }
     if (absl::Status st = ingester_.IngestBatch(batch); !st.ok()) {
       failed = absl::Status(st.code(), "recording audit events " + std::to_string(batch.front().sequence()) + " to " +
                                            std::to_string(batch.back().sequence()) + ": " + std::string(st.message()));
