@@ -93,7 +93,7 @@ void SanitizeEvent(v1::Event& e) {
 
 }  // namespace
 
-absl::Status PostgresOutboxStore::Enqueue(pqxx::work& txn, v1::Event event) {
+absl::StatusOr<OutboxStore::Row> PostgresOutboxStore::Prepare(v1::Event event) {
   if (event.idempotency_key().empty()) return absl::InvalidArgumentError("audit event: idempotency_key is required");
   if (event.action() == v1::AUDIT_ACTION_UNSPECIFIED) return absl::InvalidArgumentError("audit event: action is required");
   event.set_service(service_);
@@ -115,9 +115,14 @@ absl::Status PostgresOutboxStore::Enqueue(pqxx::work& txn, v1::Event event) {
   event.set_message(FitText(event.message(), kMaxAuditMessageBytes));
   if (event.has_actor()) event.mutable_actor()->set_display_name(FitText(event.actor().display_name(), kMaxAuditIdBytes));
   if (event.has_subject()) event.mutable_subject()->set_ref(FitText(event.subject().ref(), kMaxAuditIdBytes));
-  std::string bytes = event.SerializeAsString();
+  return Row{schema_ + ".outbox", NotifyChannel(schema_), event.idempotency_key(), event.SerializeAsString()};
+}
+
+absl::Status PostgresOutboxStore::Enqueue(pqxx::work& txn, v1::Event event) {
+  absl::StatusOr<Row> row = Prepare(std::move(event));
+  if (!row.ok()) return row.status();
   try {
-    txn.exec_prepared(prefix_ + "insert", event.idempotency_key(), pqxx::binarystring(bytes), NotifyChannel(schema_));
+    txn.exec_prepared(prefix_ + "insert", row->idempotency_key, pqxx::binarystring(row->event), row->channel);
   } catch (const std::exception& e) {
     return postgres::StatusFromException(e, "enqueue audit event");
   }

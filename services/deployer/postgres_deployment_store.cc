@@ -43,6 +43,9 @@ constexpr char kDeploymentFence[] = "deployer_deployment_fence";
 constexpr char kDeploymentEnv[] = "deployer_deployment_env";
 constexpr char kFencedStep[] = "deployer_fenced_step";
 constexpr char kFencedUpdate[] = "deployer_fenced_update";
+constexpr char kFencedStepOutcome[] = "deployer_fenced_step_outcome";
+// The outbox table kFencedStepOutcome writes (the deployer's; OutboxStore::Prepare names it).
+constexpr char kOutboxTable[] = "deployer.outbox";
 // Deployments whose environment a store remembers (EnvironmentOf); past
 // this many it forgets them all and learns them again.
 constexpr size_t kRememberedEnvironments = 20000;
@@ -201,6 +204,30 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
                  " WHERE f.holder = $5 AND f.token = $6"
                  " ON CONFLICT (deployment_id, sequence) DO UPDATE SET record = EXCLUDED.record RETURNING 1)"
                  " SELECT f.holder, f.token, (SELECT count(*) FROM s) FROM f");
+  // A step with what it changed in the applied state and its audit event,
+  // all of SaveStep in one statement: the fenced step as kFencedStep, then,
+  // only when the fence holds, $7 = 1: the upsert of an applied object
+  // ($8-$15), 2: its deletion ($8-$10); an outbox row ($16 key, $17 event;
+  // none when $16 is empty) and its NOTIFY on $18, as Enqueue writes them.
+  pool_->Prepare(kFencedStepOutcome,
+                 "WITH f AS (SELECT holder, token, set_config('synchronous_commit', 'off', true)"
+                 " FROM deployer.environment_leases WHERE environment_id = $4 FOR SHARE),"
+                 " ok AS (SELECT 1 FROM f WHERE f.holder = $5 AND f.token = $6),"
+                 " s AS (INSERT INTO deployer.steps (deployment_id, sequence, record) SELECT $1, $2, $3 FROM ok"
+                 " ON CONFLICT (deployment_id, sequence) DO UPDATE SET record = EXCLUDED.record RETURNING 1),"
+                 " a AS (INSERT INTO deployer.applied_objects (application_id, environment_id, object_key, object_ref,"
+                 " manifest, source_path, wave, deployment_id) SELECT $8, $9, $10, $11, $12, $13, $14, $15 FROM ok"
+                 " WHERE $7 = 1"
+                 " ON CONFLICT (application_id, environment_id, object_key) DO UPDATE SET object_ref = EXCLUDED.object_ref,"
+                 " manifest = EXCLUDED.manifest, source_path = EXCLUDED.source_path, wave = EXCLUDED.wave,"
+                 " deployment_id = EXCLUDED.deployment_id, applied_at = now() RETURNING 1),"
+                 " x AS (DELETE FROM deployer.applied_objects WHERE $7 = 2 AND application_id = $8"
+                 " AND environment_id = $9 AND object_key = $10 AND EXISTS (SELECT 1 FROM ok) RETURNING 1),"
+                 " o AS (INSERT INTO deployer.outbox (idempotency_key, event) SELECT $16, $17 FROM ok WHERE $16 <> ''"
+                 " RETURNING 1),"
+                 " n AS (SELECT pg_notify($18, '') FROM o)"
+                 " SELECT f.holder, f.token, (SELECT count(*) FROM s), (SELECT count(*) FROM o),"
+                 " (SELECT count(*) FROM n), (SELECT count(*) FROM a), (SELECT count(*) FROM x) FROM f");
   // The same for a deployment's record ($1 id, $2 state, $3 record) in
   // environment $4, held by $5 with token $6; $7: without the flush wait.
   pool_->Prepare(kFencedUpdate,
@@ -390,6 +417,38 @@ absl::Status PostgresDeploymentStore::SaveStep(const std::string& deployment_id,
       return absl::OkStatus();
     };
     if (change == nullptr && events.empty()) return pool_->RunStatement(fenced_step);
+    // With its change and (at most) one audit event: one statement too
+    // (kFencedStepOutcome), when the outbox lets it write the event's row.
+    std::optional<outbox::OutboxStore::Row> row;
+    if (events.size() == 1) {
+      absl::StatusOr<outbox::OutboxStore::Row> prepared = outbox_->Prepare(events[0]);
+      if (prepared.ok() && prepared->table == kOutboxTable) row = *std::move(prepared);
+      if (!prepared.ok() && !absl::IsUnimplemented(prepared.status())) return prepared.status();
+    }
+    if (events.empty() || row.has_value()) {
+      const int kind = change == nullptr ? 0 : change->deleted ? 2 : 1;
+      const AppliedChange none;
+      const AppliedChange& c = change != nullptr ? *change : none;
+      const std::string key = change != nullptr ? change->object.key.ToString() : "";
+      const std::string ref = change != nullptr ? change->object.key.ToProto().SerializeAsString() : "";
+      const outbox::OutboxStore::Row no_event;
+      const outbox::OutboxStore::Row& e = row.has_value() ? *row : no_event;
+      return pool_->RunStatement([&](pqxx::transaction_base& txn) -> absl::Status {
+        pqxx::result r = txn.exec_prepared(kFencedStepOutcome, deployment_id, step.sequence(), Bytes(step), *env,
+                                           scope_.fences->holder(), mine, kind, c.application_id, c.environment_id,
+                                           key, pqxx::binarystring(ref), c.object.json, c.object.source_path,
+                                           c.object.wave, c.deployment_id, e.idempotency_key,
+                                           pqxx::binarystring(e.event), e.channel);
+        if (r.empty()) return JudgeFence(*env, mine, nullptr, nullptr);
+        const pqxx::field holder = r[0][0], token = r[0][1];
+        if (absl::Status fenced = JudgeFence(*env, mine, &holder, &token); !fenced.ok()) return fenced;
+        if (r[0][2].as<int64_t>() != 1 || r[0][3].as<int64_t>() != (row.has_value() ? 1 : 0) ||
+            r[0][4].as<int64_t>() != r[0][3].as<int64_t>() || (kind == 1 && r[0][5].as<int64_t>() != 1)) {
+          return absl::InternalError("step not recorded whole although the fence held");
+        }
+        return absl::OkStatus();
+      });
+    }
     return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
       if (absl::Status s = fenced_step(txn); !s.ok()) return s;
       return rest(txn);

@@ -42,6 +42,15 @@ class PostgresLeaseStoreTest : public ::testing::Test {
                      })
                     .ok());
   }
+  int64_t Count(const std::string& sql) {
+    int64_t n = 0;
+    EXPECT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
+                       n = txn.exec(sql)[0][0].as<int64_t>();
+                       return absl::OkStatus();
+                     })
+                    .ok());
+    return n;
+  }
   int64_t Steps(const std::string& id) {
     int64_t n = 0;
     EXPECT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
@@ -191,6 +200,72 @@ TEST_F(PostgresLeaseStoreTest, AStepIsFencedByTheLeaseOfItsOwnDeploymentsEnviron
   }
   EXPECT_EQ(a_store.Update(Deployment("d1"), {}, nullptr, nullptr).code(), absl::StatusCode::kAborted);
   EXPECT_EQ(Steps("d1"), 2);
+}
+
+// A step's outcome with its applied change and audit event is written in
+// one statement by the lease holder (and wakes the outbox's forwarder), and
+// not at all by anyone else: no step, no applied object, no event.
+TEST_F(PostgresLeaseStoreTest, AStepOutcomeWithItsChangeAndEventIsWrittenWholeOnlyUnderTheLease) {
+  LeaseKeeper a(leases_.get(), &clock_, Options("replica-a"));
+  LeaseKeeper b(leases_.get(), &clock_, Options("replica-b"));
+  PostgresDeploymentStore a_store(pool_.get(), outbox_.get(), {.fences = &a});
+  PostgresDeploymentStore b_store(pool_.get(), outbox_.get(), {.fences = &b});
+  ASSERT_TRUE(a.Claim("dev").ok());
+  ASSERT_TRUE(a.Tick().ok());
+  ASSERT_TRUE(b.Claim("prod").ok());
+  ASSERT_TRUE(b.Tick().ok());
+  ASSERT_TRUE(a_store.Create(Deployment("d1"), v1::Plan(), {}).ok());
+  ASSERT_TRUE(b_store.SaveStep("d1", Step(1), nullptr, {}).code() == absl::StatusCode::kAborted);  // b learns d1's env
+
+  AppliedChange change{"web", "dev", {{"", "ConfigMap", "ns", "cm"}, R"({"kind":"ConfigMap"})", "cm.yaml", 2}, false,
+                       "d1"};
+  v1::Event e;
+  e.set_action(v1::AUDIT_ACTION_DEPLOYMENT_STEP);
+  e.set_idempotency_key("d1/step/1");
+  auto written = [&] {
+    return std::make_tuple(Steps("d1"), Count("SELECT count(*) FROM deployer.applied_objects WHERE wave = 2"),
+                           Count("SELECT count(*) FROM deployer.outbox WHERE idempotency_key = 'd1/step/1'"));
+  };
+  EXPECT_EQ(b_store.SaveStep("d1", Step(1), &change, {e}).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(written(), std::make_tuple(0, 0, 0));
+
+  // The forwarder's wake-up comes with it.
+  pqxx::connection listener(db_.url());
+  struct Receiver : pqxx::notification_receiver {
+    using pqxx::notification_receiver::notification_receiver;
+    void operator()(const std::string&, int) override { ++got; }
+    int got = 0;
+  } receiver(listener, outbox::PostgresOutboxStore::NotifyChannel("deployer"));
+  ASSERT_TRUE(a_store.SaveStep("d1", Step(1), &change, {e}).ok());
+  EXPECT_EQ(written(), std::make_tuple(1, 1, 1));
+  for (int i = 0; i < 100 && receiver.got == 0; ++i) listener.await_notification(0, 100000);
+  EXPECT_EQ(receiver.got, 1);
+
+  // The same event again: refused as a duplicate, and nothing of the step
+  // is written either.
+  v1::DeploymentStep again = Step(1);
+  again.set_result(v1::STEP_RESULT_SUCCEEDED);
+  EXPECT_FALSE(a_store.SaveStep("d1", again, nullptr, {e}).ok());
+  absl::StatusOr<v1::Deployment> d = a_store.Get("d1", true);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->steps_size(), 1);
+  EXPECT_EQ(d->steps(0).result(), v1::STEP_RESULT_RUNNING);
+
+  // A deletion, then a lease lost: the deletion is not made.
+  change.deleted = true;
+  ASSERT_TRUE(a_store.SaveStep("d1", Step(2), &change, {}).ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM deployer.applied_objects"), 0);
+  change.deleted = false;
+  ASSERT_TRUE(a_store.SaveStep("d1", Step(3), &change, {}).ok());
+  Expire("dev");
+  ASSERT_TRUE(b.Claim("dev").ok());
+  ASSERT_TRUE(b.Tick().ok());
+  ASSERT_TRUE(b.Holds("dev"));
+  change.deleted = true;
+  absl::Status lost = a_store.SaveStep("d1", Step(4), &change, {});
+  EXPECT_EQ(lost.code(), absl::StatusCode::kAborted) << lost;
+  EXPECT_EQ(Count("SELECT count(*) FROM deployer.applied_objects"), 1);
+  EXPECT_EQ(Steps("d1"), 3);
 }
 
 TEST_F(PostgresLeaseStoreTest, ThePlanCursorIsPerDeployerGroup) {
