@@ -44,6 +44,7 @@ constexpr char kDeploymentEnv[] = "deployer_deployment_env";
 constexpr char kFencedStep[] = "deployer_fenced_step";
 constexpr char kFencedUpdate[] = "deployer_fenced_update";
 constexpr char kFencedStepOutcome[] = "deployer_fenced_step_outcome";
+constexpr char kFencedUpdateOutcome[] = "deployer_fenced_update_outcome";
 // The outbox table kFencedStepOutcome writes (the deployer's; OutboxStore::Prepare names it).
 constexpr char kOutboxTable[] = "deployer.outbox";
 // Deployments whose environment a store remembers (EnvironmentOf); past
@@ -228,6 +229,26 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
                  " n AS (SELECT pg_notify($18, '') FROM o)"
                  " SELECT f.holder, f.token, (SELECT count(*) FROM s), (SELECT count(*) FROM o),"
                  " (SELECT count(*) FROM n), (SELECT count(*) FROM a), (SELECT count(*) FROM x) FROM f");
+  // All of Update without a pin in one statement: the fenced update as
+  // kFencedUpdate, then, only when it updated the deployment, the managed
+  // application ($13: whether; $8-$12 as kUpsertManaged) and an outbox row
+  // ($14 key, $15 event; none when $14 is empty) with its NOTIFY on $16.
+  pool_->Prepare(kFencedUpdateOutcome,
+                 "WITH f AS (SELECT holder, token,"
+                 " CASE WHEN $7::boolean THEN set_config('synchronous_commit', 'off', true) END"
+                 " FROM deployer.environment_leases WHERE environment_id = $4 FOR SHARE),"
+                 " u AS (UPDATE deployer.deployments d SET state = $2, record = $3 FROM f"
+                 " WHERE d.id = $1 AND f.holder = $5 AND f.token = $6 RETURNING 1),"
+                 " m AS (INSERT INTO deployer.managed_apps (application_id, environment_id, target, sync_policy,"
+                 " live_deployment_id) SELECT $8, $9, $10, $11, $12 FROM u WHERE $13::boolean"
+                 " ON CONFLICT (application_id, environment_id) DO UPDATE SET target = EXCLUDED.target,"
+                 " sync_policy = EXCLUDED.sync_policy, live_deployment_id = CASE WHEN EXCLUDED.live_deployment_id = ''"
+                 " THEN deployer.managed_apps.live_deployment_id ELSE EXCLUDED.live_deployment_id END RETURNING 1),"
+                 " o AS (INSERT INTO deployer.outbox (idempotency_key, event) SELECT $14, $15 FROM u WHERE $14 <> ''"
+                 " RETURNING 1),"
+                 " n AS (SELECT pg_notify($16, '') FROM o)"
+                 " SELECT f.holder, f.token, (SELECT count(*) FROM u), (SELECT count(*) FROM o),"
+                 " (SELECT count(*) FROM n), (SELECT count(*) FROM m) FROM f");
   // The same for a deployment's record ($1 id, $2 state, $3 record) in
   // environment $4, held by $5 with token $6; $7: without the flush wait.
   pool_->Prepare(kFencedUpdate,
@@ -359,6 +380,39 @@ absl::Status PostgresDeploymentStore::Update(const v1::Deployment& d, const std:
   const std::string& env = d.environment_id();
   const int64_t mine = scope_.fences != nullptr ? scope_.fences->TokenFor(env) : 0;
   if (scope_.fences != nullptr && mine == 0) return JudgeFence(env, mine, nullptr, nullptr);
+  // With fences, no pin and at most one audit event (a deployment starting
+  // or ending): one statement (kFencedUpdateOutcome), when the outbox lets
+  // it write the event's row.
+  if (scope_.fences != nullptr && pin == nullptr && events.size() <= 1) {
+    std::optional<outbox::OutboxStore::Row> row;
+    if (events.size() == 1) {
+      absl::StatusOr<outbox::OutboxStore::Row> prepared = outbox_->Prepare(events[0]);
+      if (prepared.ok() && prepared->table == kOutboxTable) row = *std::move(prepared);
+      if (!prepared.ok() && !absl::IsUnimplemented(prepared.status())) return prepared.status();
+    }
+    if (events.empty() || row.has_value()) {
+      const ManagedApp no_app;
+      const ManagedApp& a = app != nullptr ? *app : no_app;
+      const outbox::OutboxStore::Row no_event;
+      const outbox::OutboxStore::Row& e = row.has_value() ? *row : no_event;
+      return pool_->RunStatement([&](pqxx::transaction_base& txn) -> absl::Status {
+        pqxx::result r = txn.exec_prepared(kFencedUpdateOutcome, d.id(), static_cast<int>(d.state()), Bytes(record),
+                                           env, scope_.fences->holder(), mine, no_flush_wait, a.application_id,
+                                           a.environment_id, Bytes(a.target), Bytes(a.sync_policy),
+                                           a.live_deployment_id, app != nullptr, e.idempotency_key,
+                                           pqxx::binarystring(e.event), e.channel);
+        if (r.empty()) return JudgeFence(env, mine, nullptr, nullptr);
+        const pqxx::field holder = r[0][0], token = r[0][1];
+        if (absl::Status fenced = JudgeFence(env, mine, &holder, &token); !fenced.ok()) return fenced;
+        if (r[0][2].as<int64_t>() != 1) return absl::NotFoundError(absl::StrCat("deployment ", d.id(), " not found"));
+        if (r[0][3].as<int64_t>() != (row.has_value() ? 1 : 0) || r[0][4].as<int64_t>() != r[0][3].as<int64_t>() ||
+            r[0][5].as<int64_t>() != (app != nullptr ? 1 : 0)) {
+          return absl::InternalError("deployment not recorded whole although the fence held");
+        }
+        return absl::OkStatus();
+      });
+    }
+  }
   return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
     if (scope_.fences != nullptr) {
       // The fence check and the update in one statement (kFencedUpdate).

@@ -251,6 +251,31 @@ TEST_F(PostgresLeaseStoreTest, AStepOutcomeWithItsChangeAndEventIsWrittenWholeOn
   ASSERT_EQ(d->steps_size(), 1);
   EXPECT_EQ(d->steps(0).result(), v1::STEP_RESULT_RUNNING);
 
+  // The deployment's record with its managed application and its event:
+  // one statement too, all of it or nothing.
+  ManagedApp app{"web", "dev", v1::DeployTarget(), v1::SyncPolicy(), "d1"};
+  auto event = [](const std::string& key) {
+    v1::Event out;
+    out.set_action(v1::AUDIT_ACTION_DEPLOYMENT_STARTED);
+    out.set_idempotency_key(key);
+    return out;
+  };
+  auto events = [&](const std::string& key) {
+    return Count("SELECT count(*) FROM deployer.outbox WHERE idempotency_key = '" + key + "'");
+  };
+  EXPECT_EQ(b_store.Update(Deployment("d1"), {event("d1/started")}, &app, nullptr).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Count("SELECT count(*) FROM deployer.managed_apps"), 0);
+  EXPECT_EQ(events("d1/started"), 0);
+  ASSERT_TRUE(a_store.Update(Deployment("d1"), {event("d1/started")}, &app, nullptr).ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM deployer.managed_apps WHERE live_deployment_id = 'd1'"), 1);
+  EXPECT_EQ(events("d1/started"), 1);
+  // Not found: neither its managed application nor its event is written.
+  ManagedApp api{"api", "dev", v1::DeployTarget(), v1::SyncPolicy(), "nope"};
+  EXPECT_EQ(a_store.Update(Deployment("nope"), {event("nope/started")}, &api, nullptr).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(Count("SELECT count(*) FROM deployer.managed_apps WHERE application_id = 'api'"), 0);
+  EXPECT_EQ(events("nope/started"), 0);
+
   // A deletion, then a lease lost: the deletion is not made.
   change.deleted = true;
   ASSERT_TRUE(a_store.SaveStep("d1", Step(2), &change, {}).ok());
@@ -266,6 +291,12 @@ TEST_F(PostgresLeaseStoreTest, AStepOutcomeWithItsChangeAndEventIsWrittenWholeOn
   EXPECT_EQ(lost.code(), absl::StatusCode::kAborted) << lost;
   EXPECT_EQ(Count("SELECT count(*) FROM deployer.applied_objects"), 1);
   EXPECT_EQ(Steps("d1"), 3);
+  app.live_deployment_id = "d1-later";
+  absl::Status late = a_store.Update(Deployment("d1"), {event("d1/ended")}, &app, nullptr);
+  EXPECT_EQ(late.code(), absl::StatusCode::kAborted) << late;
+  EXPECT_NE(late.message().find("to replica-b (token 2)"), std::string::npos) << late;
+  EXPECT_EQ(events("d1/ended"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM deployer.managed_apps WHERE live_deployment_id = 'd1'"), 1);
 }
 
 TEST_F(PostgresLeaseStoreTest, ThePlanCursorIsPerDeployerGroup) {
