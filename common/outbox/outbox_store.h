@@ -33,6 +33,21 @@ class OutboxStore {
   // the store's service name; `event.time` defaults to now.
   virtual absl::Status Enqueue(pqxx::work& txn, v1::Event event) = 0;
 
+  // The row Enqueue would insert for `event`, checked, completed and
+  // sanitized as Enqueue does, for a store that writes it in a statement of
+  // its own (with its change, in one round trip) into `table`, and then
+  // notifies `channel` as Enqueue does. UNIMPLEMENTED: the store has no
+  // such table; use Enqueue.
+  struct Row {
+    std::string table;  // schema-qualified, e.g. "deployer.outbox"
+    std::string channel;
+    std::string idempotency_key;
+    std::string event;  // serialized v1::Event
+  };
+  virtual absl::StatusOr<Row> Prepare(v1::Event event) {
+    return absl::UnimplementedError("this outbox writes its events itself (Enqueue)");
+  }
+
   // Up to `limit` undelivered events, oldest first.
   virtual absl::StatusOr<std::vector<PendingEvent>> FetchUnsent(int limit) = 0;
 

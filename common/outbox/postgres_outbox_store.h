@@ -17,6 +17,7 @@ class PostgresOutboxStore final : public OutboxStore {
   static std::string NotifyChannel(const std::string& schema) { return schema + "_outbox"; }
 
   absl::Status Enqueue(pqxx::work& txn, v1::Event event) override;
+  absl::StatusOr<Row> Prepare(v1::Event event) override;
   absl::StatusOr<std::vector<PendingEvent>> FetchUnsent(int limit) override;
   absl::Status MarkSent(const std::vector<int64_t>& ids) override;
   absl::Status RecordFailure(const std::vector<int64_t>& ids, const std::string& error) override;

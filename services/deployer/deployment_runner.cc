@@ -326,10 +326,13 @@ absl::StatusOr<v1::Deployment> DeploymentRunner::Succeed(Exec& ex) {
                  d.kind() == v1::DEPLOYMENT_KIND_SELF_HEAL ? "" : d.id()};
   // Pins: a rollback pins the application at the restored revision; a plan
   // approved by a person moves a pinned application forward and unpins it.
-  absl::StatusOr<v1::PinState> current = store_->GetPin(d.application_id(), d.environment_id());
+  // Nothing else touches the pin, so only those two read it.
+  bool rollback = d.kind() == v1::DEPLOYMENT_KIND_AUTO_ROLLBACK || d.kind() == v1::DEPLOYMENT_KIND_ROLLBACK;
+  bool approved_rollout = d.kind() == v1::DEPLOYMENT_KIND_ROLLOUT && !ex.spec.decision().automatic();
+  absl::StatusOr<v1::PinState> current = v1::PinState();
+  if (rollback || approved_rollout) current = store_->GetPin(d.application_id(), d.environment_id());
   if (!current.ok()) return current.status();
   std::optional<v1::PinState> pin;
-  bool rollback = d.kind() == v1::DEPLOYMENT_KIND_AUTO_ROLLBACK || d.kind() == v1::DEPLOYMENT_KIND_ROLLBACK;
   if (rollback) {
     pin = *current;
     pin->set_pinned(true);
@@ -350,7 +353,7 @@ absl::StatusOr<v1::Deployment> DeploymentRunner::Succeed(Exec& ex) {
                                 absl::StrCat("deployment/", d.id(), "/pinned"),
                                 {{"sha", pin->sha()}, {"deployment_id", d.id()}, {"reason", pin->reason()}}));
     }
-  } else if (current->pinned() && d.kind() == v1::DEPLOYMENT_KIND_ROLLOUT && !ex.spec.decision().automatic()) {
+  } else if (approved_rollout && current->pinned()) {
     pin = *current;
     pin->set_pinned(false);
     *pin->mutable_actor() = d.actor();

@@ -39,7 +39,17 @@ constexpr char kUpsertDriftSettings[] = "deployer_upsert_drift_settings";
 constexpr char kGetCursor[] = "deployer_get_cursor";
 constexpr char kUpsertCursor[] = "deployer_upsert_cursor";
 constexpr char kCheckFence[] = "deployer_check_fence";
+constexpr char kDeploymentFence[] = "deployer_deployment_fence";
 constexpr char kDeploymentEnv[] = "deployer_deployment_env";
+constexpr char kFencedStep[] = "deployer_fenced_step";
+constexpr char kFencedUpdate[] = "deployer_fenced_update";
+constexpr char kFencedStepOutcome[] = "deployer_fenced_step_outcome";
+constexpr char kFencedUpdateOutcome[] = "deployer_fenced_update_outcome";
+// The outbox table kFencedStepOutcome writes (the deployer's; OutboxStore::Prepare names it).
+constexpr char kOutboxTable[] = "deployer.outbox";
+// Deployments whose environment a store remembers (EnvironmentOf); past
+// this many it forgets them all and learns them again.
+constexpr size_t kRememberedEnvironments = 20000;
 constexpr char kDriftEnvs[] = "deployer_drift_envs";
 constexpr char kTryLock[] = "SELECT pg_try_advisory_lock(hashtext('ferry.deployer'), hashtext($1))";
 constexpr char kUnlockAll[] = "SELECT pg_advisory_unlock_all()";
@@ -168,9 +178,86 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
   pool_->Prepare(kUpsertCursor,
                  "INSERT INTO deployer.plan_cursors (deployer_group, cursor) VALUES ($1, $2)"
                  " ON CONFLICT (deployer_group) DO UPDATE SET cursor = EXCLUDED.cursor");
+  // The fence checks also turn off the wait for this transaction's flush
+  // when $2 says so (CommitWithoutWaitingForFlush), in the same round trip.
   pool_->Prepare(kCheckFence,
-                 "SELECT holder, token FROM deployer.environment_leases WHERE environment_id = $1 FOR SHARE");
+                 "SELECT holder, token, CASE WHEN $2::boolean THEN set_config('synchronous_commit', 'off', true) END"
+                 " FROM deployer.environment_leases WHERE environment_id = $1 FOR SHARE");
+  // A deployment never changes environment: its lease row is found through
+  // it, in one statement (the lease row locked FOR SHARE as by kCheckFence).
+  // No row: no such deployment, or no lease row (kDeploymentEnv tells).
+  pool_->Prepare(kDeploymentFence,
+                 "SELECT d.environment_id, l.holder, l.token,"
+                 " CASE WHEN $2::boolean THEN set_config('synchronous_commit', 'off', true) END"
+                 " FROM deployer.deployments d JOIN deployer.environment_leases l ON l.environment_id = d.environment_id"
+                 " WHERE d.id = $1 FOR SHARE OF l");
   pool_->Prepare(kDeploymentEnv, "SELECT environment_id FROM deployer.deployments WHERE id = $1");
+  // A step alone (no applied change, no event) of a deployment whose
+  // environment ($4) is known: the fence check and the upsert in one
+  // statement, its own transaction (one round trip). The lease row is
+  // locked FOR SHARE until it commits, as in a transaction; the step is
+  // written only when this replica ($5) holds it with its token ($6). The
+  // row (or none: no lease row) is returned for the verdict.
+  pool_->Prepare(kFencedStep,
+                 "WITH f AS (SELECT holder, token, set_config('synchronous_commit', 'off', true)"
+                 " FROM deployer.environment_leases WHERE environment_id = $4 FOR SHARE),"
+                 " s AS (INSERT INTO deployer.steps (deployment_id, sequence, record) SELECT $1, $2, $3 FROM f"
+                 " WHERE f.holder = $5 AND f.token = $6"
+                 " ON CONFLICT (deployment_id, sequence) DO UPDATE SET record = EXCLUDED.record RETURNING 1)"
+                 " SELECT f.holder, f.token, (SELECT count(*) FROM s) FROM f");
+  // A step with what it changed in the applied state and its audit event,
+  // all of SaveStep in one statement: the fenced step as kFencedStep, then,
+  // only when the fence holds, $7 = 1: the upsert of an applied object
+  // ($8-$15), 2: its deletion ($8-$10); an outbox row ($16 key, $17 event;
+  // none when $16 is empty) and its NOTIFY on $18, as Enqueue writes them.
+  pool_->Prepare(kFencedStepOutcome,
+                 "WITH f AS (SELECT holder, token, set_config('synchronous_commit', 'off', true)"
+                 " FROM deployer.environment_leases WHERE environment_id = $4 FOR SHARE),"
+                 " ok AS (SELECT 1 FROM f WHERE f.holder = $5 AND f.token = $6),"
+                 " s AS (INSERT INTO deployer.steps (deployment_id, sequence, record) SELECT $1, $2, $3 FROM ok"
+                 " ON CONFLICT (deployment_id, sequence) DO UPDATE SET record = EXCLUDED.record RETURNING 1),"
+                 " a AS (INSERT INTO deployer.applied_objects (application_id, environment_id, object_key, object_ref,"
+                 " manifest, source_path, wave, deployment_id) SELECT $8, $9, $10, $11, $12, $13, $14, $15 FROM ok"
+                 " WHERE $7 = 1"
+                 " ON CONFLICT (application_id, environment_id, object_key) DO UPDATE SET object_ref = EXCLUDED.object_ref,"
+                 " manifest = EXCLUDED.manifest, source_path = EXCLUDED.source_path, wave = EXCLUDED.wave,"
+                 " deployment_id = EXCLUDED.deployment_id, applied_at = now() RETURNING 1),"
+                 " x AS (DELETE FROM deployer.applied_objects WHERE $7 = 2 AND application_id = $8"
+                 " AND environment_id = $9 AND object_key = $10 AND EXISTS (SELECT 1 FROM ok) RETURNING 1),"
+                 " o AS (INSERT INTO deployer.outbox (idempotency_key, event) SELECT $16, $17 FROM ok WHERE $16 <> ''"
+                 " RETURNING 1),"
+                 " n AS (SELECT pg_notify($18, '') FROM o)"
+                 " SELECT f.holder, f.token, (SELECT count(*) FROM s), (SELECT count(*) FROM o),"
+                 " (SELECT count(*) FROM n), (SELECT count(*) FROM a), (SELECT count(*) FROM x) FROM f");
+  // All of Update without a pin in one statement: the fenced update as
+  // kFencedUpdate, then, only when it updated the deployment, the managed
+  // application ($13: whether; $8-$12 as kUpsertManaged) and an outbox row
+  // ($14 key, $15 event; none when $14 is empty) with its NOTIFY on $16.
+  pool_->Prepare(kFencedUpdateOutcome,
+                 "WITH f AS (SELECT holder, token,"
+                 " CASE WHEN $7::boolean THEN set_config('synchronous_commit', 'off', true) END"
+                 " FROM deployer.environment_leases WHERE environment_id = $4 FOR SHARE),"
+                 " u AS (UPDATE deployer.deployments d SET state = $2, record = $3 FROM f"
+                 " WHERE d.id = $1 AND f.holder = $5 AND f.token = $6 RETURNING 1),"
+                 " m AS (INSERT INTO deployer.managed_apps (application_id, environment_id, target, sync_policy,"
+                 " live_deployment_id) SELECT $8, $9, $10, $11, $12 FROM u WHERE $13::boolean"
+                 " ON CONFLICT (application_id, environment_id) DO UPDATE SET target = EXCLUDED.target,"
+                 " sync_policy = EXCLUDED.sync_policy, live_deployment_id = CASE WHEN EXCLUDED.live_deployment_id = ''"
+                 " THEN deployer.managed_apps.live_deployment_id ELSE EXCLUDED.live_deployment_id END RETURNING 1),"
+                 " o AS (INSERT INTO deployer.outbox (idempotency_key, event) SELECT $14, $15 FROM u WHERE $14 <> ''"
+                 " RETURNING 1),"
+                 " n AS (SELECT pg_notify($16, '') FROM o)"
+                 " SELECT f.holder, f.token, (SELECT count(*) FROM u), (SELECT count(*) FROM o),"
+                 " (SELECT count(*) FROM n), (SELECT count(*) FROM m) FROM f");
+  // The same for a deployment's record ($1 id, $2 state, $3 record) in
+  // environment $4, held by $5 with token $6; $7: without the flush wait.
+  pool_->Prepare(kFencedUpdate,
+                 "WITH f AS (SELECT holder, token,"
+                 " CASE WHEN $7::boolean THEN set_config('synchronous_commit', 'off', true) END"
+                 " FROM deployer.environment_leases WHERE environment_id = $4 FOR SHARE),"
+                 " u AS (UPDATE deployer.deployments d SET state = $2, record = $3 FROM f"
+                 " WHERE d.id = $1 AND f.holder = $5 AND f.token = $6 RETURNING 1)"
+                 " SELECT f.holder, f.token, (SELECT count(*) FROM u) FROM f");
   pool_->Prepare(kDriftEnvs,
                  "SELECT DISTINCT environment_id FROM deployer.drift_events WHERE id = ANY($1::bigint[])");
 }
@@ -186,6 +273,8 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
 // deployment's terminal record, its creation and everything reported to the
 // planner wait for the flush as before, and that flush covers every earlier
 // step of it.
+// With fences, the fence check turns it off in its own statement (no round
+// trip of its own).
 void PostgresDeploymentStore::CommitWithoutWaitingForFlush(pqxx::work& txn) {
   txn.exec("SET LOCAL synchronous_commit TO OFF");
 }
@@ -198,51 +287,146 @@ absl::Status PostgresDeploymentStore::Enqueue(pqxx::work& txn, const std::vector
   return absl::OkStatus();
 }
 
-absl::Status PostgresDeploymentStore::CheckFence(pqxx::work& txn, const std::string& env) {
-  if (scope_.fences == nullptr) return absl::OkStatus();
+absl::Status PostgresDeploymentStore::JudgeFence(const std::string& env, const pqxx::field* holder,
+                                                 const pqxx::field* token) {
+  return JudgeFence(env, scope_.fences->TokenFor(env), holder, token);
+}
+
+absl::Status PostgresDeploymentStore::JudgeFence(const std::string& env, int64_t mine, const pqxx::field* holder,
+                                                 const pqxx::field* token) {
   const std::string& me = scope_.fences->holder();
-  const int64_t token = scope_.fences->TokenFor(env);
-  if (token == 0) {
+  if (mine == 0) {
     return absl::AbortedError(absl::StrCat("deployer ", me, " does not hold the lease of environment \"", env,
                                            "\" (or it may have expired): nothing recorded; its holder acts there"));
   }
-  pqxx::result r = txn.exec_prepared(kCheckFence, env);
-  if (r.empty() || r[0][0].as<std::string>() != me || r[0][1].as<int64_t>() != token) {
-    std::string now = r.empty() ? std::string("nobody")
-                                : absl::StrCat(r[0][0].as<std::string>(), " (token ", r[0][1].as<int64_t>(), ")");
+  const bool none = holder == nullptr || holder->is_null();
+  if (none || holder->as<std::string>() != me || token->as<int64_t>() != mine) {
+    std::string now =
+        none ? std::string("nobody") : absl::StrCat(holder->as<std::string>(), " (token ", token->as<int64_t>(), ")");
     return absl::AbortedError(absl::StrCat("deployer ", me, " lost the lease of environment \"", env, "\" (token ",
-                                           token, ") to ", now, ": nothing recorded"));
+                                           mine, ") to ", now, ": nothing recorded"));
   }
   return absl::OkStatus();
 }
 
-absl::Status PostgresDeploymentStore::CheckDeploymentFence(pqxx::work& txn, const std::string& id) {
-  if (scope_.fences == nullptr) return absl::OkStatus();
-  pqxx::result r = txn.exec_prepared(kDeploymentEnv, id);
-  if (r.empty()) return absl::NotFoundError(absl::StrCat("deployment ", id, " not found"));
-  return CheckFence(txn, r[0][0].as<std::string>());
+absl::Status PostgresDeploymentStore::CheckFence(pqxx::work& txn, const std::string& env, bool no_flush_wait) {
+  if (scope_.fences == nullptr) {
+    if (no_flush_wait) CommitWithoutWaitingForFlush(txn);
+    return absl::OkStatus();
+  }
+  // Refused without asking when this replica knows it holds no lease there.
+  if (scope_.fences->TokenFor(env) == 0) return JudgeFence(env, nullptr, nullptr);
+  pqxx::result r = txn.exec_prepared(kCheckFence, env, no_flush_wait);
+  if (r.empty()) return JudgeFence(env, nullptr, nullptr);
+  const pqxx::field holder = r[0][0], token = r[0][1];
+  return JudgeFence(env, &holder, &token);
+}
+
+absl::Status PostgresDeploymentStore::CheckDeploymentFence(pqxx::work& txn, const std::string& id,
+                                                           bool no_flush_wait) {
+  if (scope_.fences == nullptr) {
+    if (no_flush_wait) CommitWithoutWaitingForFlush(txn);
+    return absl::OkStatus();
+  }
+  pqxx::result r = txn.exec_prepared(kDeploymentFence, id, no_flush_wait);
+  if (r.empty()) {
+    pqxx::result env = txn.exec_prepared(kDeploymentEnv, id);
+    if (env.empty()) return absl::NotFoundError(absl::StrCat("deployment ", id, " not found"));
+    RememberEnvironment(id, env[0][0].as<std::string>());
+    return JudgeFence(env[0][0].as<std::string>(), nullptr, nullptr);
+  }
+  RememberEnvironment(id, r[0][0].as<std::string>());
+  const pqxx::field holder = r[0][1], token = r[0][2];
+  return JudgeFence(r[0][0].as<std::string>(), &holder, &token);
+}
+
+void PostgresDeploymentStore::RememberEnvironment(const std::string& id, const std::string& env) {
+  ferry::MutexLock l(&envs_mu_);
+  if (env_of_.size() >= kRememberedEnvironments) env_of_.clear();
+  env_of_[id] = env;
+}
+
+std::optional<std::string> PostgresDeploymentStore::EnvironmentOf(const std::string& id) {
+  ferry::MutexLock l(&envs_mu_);
+  auto it = env_of_.find(id);
+  if (it == env_of_.end()) return std::nullopt;
+  return it->second;
 }
 
 absl::Status PostgresDeploymentStore::Create(const v1::Deployment& d, const v1::Plan& spec,
                                              const std::vector<v1::Event>& events) {
   v1::Deployment record = d;
   record.clear_steps();
-  return pool_->RunInTransaction([&](pqxx::work& txn) {
+  auto insert = [&](pqxx::transaction_base& txn) {
     txn.exec_prepared0(kInsertDeployment, d.id(), d.application_id(), d.environment_id(), d.plan_id(),
                        static_cast<int>(d.state()), Bytes(record), Bytes(spec));
+    return absl::OkStatus();
+  };
+  // Without events one statement; with them, a transaction.
+  absl::Status s = events.empty() ? pool_->RunStatement(insert) : pool_->RunInTransaction([&](pqxx::work& txn) {
+    absl::Status inserted = insert(txn);
+    if (!inserted.ok()) return inserted;
     return Enqueue(txn, events);
   });
+  if (s.ok()) RememberEnvironment(d.id(), d.environment_id());
+  return s;
 }
 
 absl::Status PostgresDeploymentStore::Update(const v1::Deployment& d, const std::vector<v1::Event>& events,
                                              const ManagedApp* app, const v1::PinState* pin) {
   v1::Deployment record = d;
   record.clear_steps();
+  const bool no_flush_wait = !IsTerminal(d.state());
+  const std::string& env = d.environment_id();
+  const int64_t mine = scope_.fences != nullptr ? scope_.fences->TokenFor(env) : 0;
+  if (scope_.fences != nullptr && mine == 0) return JudgeFence(env, mine, nullptr, nullptr);
+  // With fences, no pin and at most one audit event (a deployment starting
+  // or ending): one statement (kFencedUpdateOutcome), when the outbox lets
+  // it write the event's row.
+  if (scope_.fences != nullptr && pin == nullptr && events.size() <= 1) {
+    std::optional<outbox::OutboxStore::Row> row;
+    if (events.size() == 1) {
+      absl::StatusOr<outbox::OutboxStore::Row> prepared = outbox_->Prepare(events[0]);
+      if (prepared.ok() && prepared->table == kOutboxTable) row = *std::move(prepared);
+      if (!prepared.ok() && !absl::IsUnimplemented(prepared.status())) return prepared.status();
+    }
+    if (events.empty() || row.has_value()) {
+      const ManagedApp no_app;
+      const ManagedApp& a = app != nullptr ? *app : no_app;
+      const outbox::OutboxStore::Row no_event;
+      const outbox::OutboxStore::Row& e = row.has_value() ? *row : no_event;
+      return pool_->RunStatement([&](pqxx::transaction_base& txn) -> absl::Status {
+        pqxx::result r = txn.exec_prepared(kFencedUpdateOutcome, d.id(), static_cast<int>(d.state()), Bytes(record),
+                                           env, scope_.fences->holder(), mine, no_flush_wait, a.application_id,
+                                           a.environment_id, Bytes(a.target), Bytes(a.sync_policy),
+                                           a.live_deployment_id, app != nullptr, e.idempotency_key,
+                                           pqxx::binarystring(e.event), e.channel);
+        if (r.empty()) return JudgeFence(env, mine, nullptr, nullptr);
+        const pqxx::field holder = r[0][0], token = r[0][1];
+        if (absl::Status fenced = JudgeFence(env, mine, &holder, &token); !fenced.ok()) return fenced;
+        if (r[0][2].as<int64_t>() != 1) return absl::NotFoundError(absl::StrCat("deployment ", d.id(), " not found"));
+        if (r[0][3].as<int64_t>() != (row.has_value() ? 1 : 0) || r[0][4].as<int64_t>() != r[0][3].as<int64_t>() ||
+            r[0][5].as<int64_t>() != (app != nullptr ? 1 : 0)) {
+          return absl::InternalError("deployment not recorded whole although the fence held");
+        }
+        return absl::OkStatus();
+      });
+    }
+  }
   return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
-    if (!IsTerminal(d.state())) CommitWithoutWaitingForFlush(txn);
-    if (absl::Status fenced = CheckFence(txn, d.environment_id()); !fenced.ok()) return fenced;
-    pqxx::result r = txn.exec_prepared(kUpdateDeployment, d.id(), static_cast<int>(d.state()), Bytes(record));
-    if (r.affected_rows() != 1) return absl::NotFoundError(absl::StrCat("deployment ", d.id(), " not found"));
+    if (scope_.fences != nullptr) {
+      // The fence check and the update in one statement (kFencedUpdate).
+      pqxx::result r = txn.exec_prepared(kFencedUpdate, d.id(), static_cast<int>(d.state()), Bytes(record), env,
+                                         scope_.fences->holder(), mine, no_flush_wait);
+      if (r.empty()) return JudgeFence(env, mine, nullptr, nullptr);
+      const pqxx::field holder = r[0][0], token = r[0][1];
+      if (absl::Status fenced = JudgeFence(env, mine, &holder, &token); !fenced.ok()) return fenced;
+      if (r[0][2].as<int64_t>() != 1) return absl::NotFoundError(absl::StrCat("deployment ", d.id(), " not found"));
+    } else {
+      if (no_flush_wait) CommitWithoutWaitingForFlush(txn);
+      pqxx::result r = txn.exec_prepared(kUpdateDeployment, d.id(), static_cast<int>(d.state()), Bytes(record));
+      if (r.affected_rows() != 1) return absl::NotFoundError(absl::StrCat("deployment ", d.id(), " not found"));
+    }
     if (app != nullptr) {
       txn.exec_prepared0(kUpsertManaged, app->application_id, app->environment_id, Bytes(app->target),
                          Bytes(app->sync_policy), app->live_deployment_id);
@@ -256,10 +440,8 @@ absl::Status PostgresDeploymentStore::Update(const v1::Deployment& d, const std:
 
 absl::Status PostgresDeploymentStore::SaveStep(const std::string& deployment_id, const v1::DeploymentStep& step,
                                                const AppliedChange* change, const std::vector<v1::Event>& events) {
-  return pool_->RunInTransaction([&](pqxx::work& txn) {
-    CommitWithoutWaitingForFlush(txn);
-    if (absl::Status fenced = CheckDeploymentFence(txn, deployment_id); !fenced.ok()) return fenced;
-    txn.exec_prepared0(kUpsertStep, deployment_id, step.sequence(), Bytes(step));
+  // What the step changes in the applied state, and its audit events.
+  auto rest = [&](pqxx::work& txn) -> absl::Status {
     if (change != nullptr) {
       std::string key = change->object.key.ToString();
       if (change->deleted) {
@@ -271,11 +453,72 @@ absl::Status PostgresDeploymentStore::SaveStep(const std::string& deployment_id,
       }
     }
     return Enqueue(txn, events);
+  };
+  // A deployment whose environment this store knows: the fence check and
+  // the step in one statement (kFencedStep); a step alone (each step's
+  // RUNNING record, half of a deployment's) is that statement alone.
+  std::optional<std::string> env = scope_.fences != nullptr ? EnvironmentOf(deployment_id) : std::nullopt;
+  if (env.has_value()) {
+    const int64_t mine = scope_.fences->TokenFor(*env);
+    if (mine == 0) return JudgeFence(*env, mine, nullptr, nullptr);
+    auto fenced_step = [&](pqxx::transaction_base& txn) -> absl::Status {
+      pqxx::result r = txn.exec_prepared(kFencedStep, deployment_id, step.sequence(), Bytes(step), *env,
+                                         scope_.fences->holder(), mine);
+      if (r.empty()) return JudgeFence(*env, mine, nullptr, nullptr);
+      const pqxx::field holder = r[0][0], token = r[0][1];
+      if (absl::Status fenced = JudgeFence(*env, mine, &holder, &token); !fenced.ok()) return fenced;
+      if (r[0][2].as<int64_t>() != 1) return absl::InternalError("step not recorded although the fence held");
+      return absl::OkStatus();
+    };
+    if (change == nullptr && events.empty()) return pool_->RunStatement(fenced_step);
+    // With its change and (at most) one audit event: one statement too
+    // (kFencedStepOutcome), when the outbox lets it write the event's row.
+    std::optional<outbox::OutboxStore::Row> row;
+    if (events.size() == 1) {
+      absl::StatusOr<outbox::OutboxStore::Row> prepared = outbox_->Prepare(events[0]);
+      if (prepared.ok() && prepared->table == kOutboxTable) row = *std::move(prepared);
+      if (!prepared.ok() && !absl::IsUnimplemented(prepared.status())) return prepared.status();
+    }
+    if (events.empty() || row.has_value()) {
+      const int kind = change == nullptr ? 0 : change->deleted ? 2 : 1;
+      const AppliedChange none;
+      const AppliedChange& c = change != nullptr ? *change : none;
+      const std::string key = change != nullptr ? change->object.key.ToString() : "";
+      const std::string ref = change != nullptr ? change->object.key.ToProto().SerializeAsString() : "";
+      const outbox::OutboxStore::Row no_event;
+      const outbox::OutboxStore::Row& e = row.has_value() ? *row : no_event;
+      return pool_->RunStatement([&](pqxx::transaction_base& txn) -> absl::Status {
+        pqxx::result r = txn.exec_prepared(kFencedStepOutcome, deployment_id, step.sequence(), Bytes(step), *env,
+                                           scope_.fences->holder(), mine, kind, c.application_id, c.environment_id,
+                                           key, pqxx::binarystring(ref), c.object.json, c.object.source_path,
+                                           c.object.wave, c.deployment_id, e.idempotency_key,
+                                           pqxx::binarystring(e.event), e.channel);
+        if (r.empty()) return JudgeFence(*env, mine, nullptr, nullptr);
+        const pqxx::field holder = r[0][0], token = r[0][1];
+        if (absl::Status fenced = JudgeFence(*env, mine, &holder, &token); !fenced.ok()) return fenced;
+        if (r[0][2].as<int64_t>() != 1 || r[0][3].as<int64_t>() != (row.has_value() ? 1 : 0) ||
+            r[0][4].as<int64_t>() != r[0][3].as<int64_t>() || (kind == 1 && r[0][5].as<int64_t>() != 1)) {
+          return absl::InternalError("step not recorded whole although the fence held");
+        }
+        return absl::OkStatus();
+      });
+    }
+    return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
+      if (absl::Status s = fenced_step(txn); !s.ok()) return s;
+      return rest(txn);
+    });
+  }
+  return pool_->RunInTransaction([&](pqxx::work& txn) {
+    if (absl::Status fenced = CheckDeploymentFence(txn, deployment_id, /*no_flush_wait=*/true); !fenced.ok()) {
+      return fenced;
+    }
+    txn.exec_prepared0(kUpsertStep, deployment_id, step.sequence(), Bytes(step));
+    return rest(txn);
   });
 }
 
 absl::StatusOr<v1::Deployment> PostgresDeploymentStore::Get(const std::string& id, bool include_steps) {
-  return pool_->RunInTransactionWithResult<v1::Deployment>([&](pqxx::work& txn) -> absl::StatusOr<v1::Deployment> {
+  auto read = [&](pqxx::transaction_base& txn) -> absl::StatusOr<v1::Deployment> {
     pqxx::result r = txn.exec_prepared(kGetDeployment, id);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("deployment \"", id, "\" not found"));
     absl::StatusOr<v1::Deployment> d = Parse<v1::Deployment>(r[0][0], "deployment");
@@ -286,11 +529,16 @@ absl::StatusOr<v1::Deployment> PostgresDeploymentStore::Get(const std::string& i
       *d->add_steps() = std::move(*step);
     }
     return d;
-  });
+  };
+  // The record alone is one statement; with its steps, two that must see
+  // one snapshot.
+  if (!include_steps) return pool_->RunStatementWithResult<v1::Deployment>(read);
+  return pool_->RunInTransactionWithResult<v1::Deployment>([&](pqxx::work& txn) { return read(txn); });
 }
 
 absl::StatusOr<RecoveryAttempts> PostgresDeploymentStore::GetRecoveryAttempts(const std::string& id) {
-  return pool_->RunInTransactionWithResult<RecoveryAttempts>([&](pqxx::work& txn) -> absl::StatusOr<RecoveryAttempts> {
+  return pool_->RunStatementWithResult<RecoveryAttempts>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<RecoveryAttempts> {
     pqxx::result r = txn.exec_prepared(kGetAttempts, id);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("deployment \"", id, "\" not found"));
     RecoveryAttempts out;
@@ -302,7 +550,7 @@ absl::StatusOr<RecoveryAttempts> PostgresDeploymentStore::GetRecoveryAttempts(co
 
 absl::Status PostgresDeploymentStore::SaveRecoveryAttempts(const std::string& id, const RecoveryAttempts& attempts) {
   return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
-    if (absl::Status fenced = CheckDeploymentFence(txn, id); !fenced.ok()) return fenced;
+    if (absl::Status fenced = CheckDeploymentFence(txn, id, /*no_flush_wait=*/false); !fenced.ok()) return fenced;
     pqxx::result r = txn.exec_prepared(kSaveAttempts, id, attempts.without_progress, attempts.progress_mark);
     if (r.affected_rows() != 1) return absl::NotFoundError(absl::StrCat("deployment ", id, " not found"));
     return absl::OkStatus();
@@ -310,7 +558,7 @@ absl::Status PostgresDeploymentStore::SaveRecoveryAttempts(const std::string& id
 }
 
 absl::StatusOr<v1::Plan> PostgresDeploymentStore::GetSpec(const std::string& id) {
-  return pool_->RunInTransactionWithResult<v1::Plan>([&](pqxx::work& txn) -> absl::StatusOr<v1::Plan> {
+  return pool_->RunStatementWithResult<v1::Plan>([&](pqxx::transaction_base& txn) -> absl::StatusOr<v1::Plan> {
     pqxx::result r = txn.exec_prepared(kGetSpec, id);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("deployment \"", id, "\" not found"));
     return Parse<v1::Plan>(r[0][0], "deployment spec");
@@ -318,9 +566,9 @@ absl::StatusOr<v1::Plan> PostgresDeploymentStore::GetSpec(const std::string& id)
 }
 
 absl::StatusOr<std::vector<v1::Deployment>> PostgresDeploymentStore::Records(
-    const std::string& statement, const std::function<pqxx::result(pqxx::work&)>& run) {
-  return pool_->RunInTransactionWithResult<std::vector<v1::Deployment>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::Deployment>> {
+    const std::function<pqxx::result(pqxx::transaction_base&)>& run) {
+  return pool_->RunStatementWithResult<std::vector<v1::Deployment>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<v1::Deployment>> {
         std::vector<v1::Deployment> out;
         for (const auto& row : run(txn)) {
           absl::StatusOr<v1::Deployment> d = Parse<v1::Deployment>(row[0], "deployment");
@@ -335,7 +583,7 @@ absl::StatusOr<DeploymentPage> PostgresDeploymentStore::List(const DeploymentFil
   std::vector<std::string> states;
   for (v1::DeploymentState s : f.states) states.push_back(absl::StrCat(static_cast<int>(s)));
   std::string state_array = absl::StrCat("{", absl::StrJoin(states, ","), "}");
-  return pool_->RunInTransactionWithResult<DeploymentPage>([&](pqxx::work& txn) -> absl::StatusOr<DeploymentPage> {
+  auto read = [&](pqxx::transaction_base& txn) -> absl::StatusOr<DeploymentPage> {
     DeploymentPage page;
     pqxx::result r = txn.exec_prepared(kList, f.application_id, f.environment_id, state_array, f.after_seq,
                                        f.page_size + 1);
@@ -355,24 +603,27 @@ absl::StatusOr<DeploymentPage> PostgresDeploymentStore::List(const DeploymentFil
     }
     if (static_cast<int>(r.size()) <= f.page_size) page.next_seq = 0;
     return page;
-  });
+  };
+  // Without steps one statement; with them, several that must see one snapshot.
+  if (!f.include_steps) return pool_->RunStatementWithResult<DeploymentPage>(read);
+  return pool_->RunInTransactionWithResult<DeploymentPage>([&](pqxx::work& txn) { return read(txn); });
 }
 
 absl::StatusOr<std::vector<v1::Deployment>> PostgresDeploymentStore::Unfinished() {
-  return Records(kUnfinished, [](pqxx::work& txn) { return txn.exec_prepared(kUnfinished); });
+  return Records([](pqxx::transaction_base& txn) { return txn.exec_prepared(kUnfinished); });
 }
 
 absl::StatusOr<std::vector<v1::Deployment>> PostgresDeploymentStore::Succeeded(const std::string& app,
                                                                               const std::string& env) {
-  return Records(kSucceeded, [&](pqxx::work& txn) { return txn.exec_prepared(kSucceeded, app, env); });
+  return Records([&](pqxx::transaction_base& txn) { return txn.exec_prepared(kSucceeded, app, env); });
 }
 
 absl::StatusOr<std::vector<v1::Deployment>> PostgresDeploymentStore::Unreported() {
-  return Records(kUnreported, [](pqxx::work& txn) { return txn.exec_prepared(kUnreported); });
+  return Records([](pqxx::transaction_base& txn) { return txn.exec_prepared(kUnreported); });
 }
 
 absl::Status PostgresDeploymentStore::MarkReported(const std::string& id) {
-  return pool_->RunInTransaction([&](pqxx::work& txn) {
+  return pool_->RunStatement([&](pqxx::transaction_base& txn) {
     txn.exec_prepared0(kMarkReported, id);
     return absl::OkStatus();
   });
@@ -380,8 +631,8 @@ absl::Status PostgresDeploymentStore::MarkReported(const std::string& id) {
 
 absl::StatusOr<std::vector<AppliedObject>> PostgresDeploymentStore::Applied(const std::string& app,
                                                                            const std::string& env) {
-  return pool_->RunInTransactionWithResult<std::vector<AppliedObject>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<AppliedObject>> {
+  return pool_->RunStatementWithResult<std::vector<AppliedObject>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<AppliedObject>> {
         std::vector<AppliedObject> out;
         for (const auto& row : txn.exec_prepared(kApplied, app, env)) {
           absl::StatusOr<v1::ObjectRef> ref = Parse<v1::ObjectRef>(row[0], "object ref");
@@ -417,8 +668,8 @@ absl::StatusOr<ManagedApp> ManagedFromRow(const pqxx::row& row) {
 }  // namespace
 
 absl::StatusOr<std::vector<ManagedApp>> PostgresDeploymentStore::ManagedApps() {
-  return pool_->RunInTransactionWithResult<std::vector<ManagedApp>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<ManagedApp>> {
+  return pool_->RunStatementWithResult<std::vector<ManagedApp>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<ManagedApp>> {
         std::vector<ManagedApp> out;
         for (const auto& row : txn.exec_prepared(kManagedApps)) {
           absl::StatusOr<ManagedApp> m = ManagedFromRow(row);
@@ -431,8 +682,8 @@ absl::StatusOr<std::vector<ManagedApp>> PostgresDeploymentStore::ManagedApps() {
 
 absl::StatusOr<std::optional<ManagedApp>> PostgresDeploymentStore::GetManagedApp(const std::string& app,
                                                                                 const std::string& env) {
-  return pool_->RunInTransactionWithResult<std::optional<ManagedApp>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::optional<ManagedApp>> {
+  return pool_->RunStatementWithResult<std::optional<ManagedApp>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::optional<ManagedApp>> {
         pqxx::result r = txn.exec_prepared(kManagedApp, app, env);
         if (r.empty()) return std::optional<ManagedApp>();
         absl::StatusOr<ManagedApp> m = ManagedFromRow(r[0]);
@@ -442,7 +693,7 @@ absl::StatusOr<std::optional<ManagedApp>> PostgresDeploymentStore::GetManagedApp
 }
 
 absl::StatusOr<v1::PinState> PostgresDeploymentStore::GetPin(const std::string& app, const std::string& env) {
-  return pool_->RunInTransactionWithResult<v1::PinState>([&](pqxx::work& txn) -> absl::StatusOr<v1::PinState> {
+  return pool_->RunStatementWithResult<v1::PinState>([&](pqxx::transaction_base& txn) -> absl::StatusOr<v1::PinState> {
     pqxx::result r = txn.exec_prepared(kGetPin, app, env);
     if (r.empty()) {
       v1::PinState none;
@@ -466,7 +717,7 @@ absl::StatusOr<int64_t> PostgresDeploymentStore::RecordDrift(const std::string& 
                                                              const std::string& message,
                                                              const std::vector<v1::Event>& events) {
   return pool_->RunInTransactionWithResult<int64_t>([&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
-    if (absl::Status fenced = CheckFence(txn, env); !fenced.ok()) return fenced;
+    if (absl::Status fenced = CheckFence(txn, env, /*no_flush_wait=*/false); !fenced.ok()) return fenced;
     int64_t id = txn.exec_prepared1(kInsertDrift, app, env, key, static_cast<int>(drift), message)[0].as<int64_t>();
     absl::Status s = Enqueue(txn, events);
     if (!s.ok()) return s;
@@ -480,7 +731,9 @@ absl::Status PostgresDeploymentStore::MarkDriftHealed(const std::vector<int64_t>
     const std::string array = absl::StrCat("{", absl::StrJoin(ids, ","), "}");
     if (scope_.fences != nullptr) {
       for (const pqxx::row& row : txn.exec_prepared(kDriftEnvs, array)) {
-        if (absl::Status fenced = CheckFence(txn, row[0].as<std::string>()); !fenced.ok()) return fenced;
+        if (absl::Status fenced = CheckFence(txn, row[0].as<std::string>(), /*no_flush_wait=*/false); !fenced.ok()) {
+          return fenced;
+        }
       }
     }
     txn.exec_prepared0(kHealDrift, array, deployment_id);
@@ -490,8 +743,8 @@ absl::Status PostgresDeploymentStore::MarkDriftHealed(const std::vector<int64_t>
 
 absl::StatusOr<v1::DriftSettings> PostgresDeploymentStore::GetDriftSettings(const std::string& app,
                                                                            const std::string& env) {
-  return pool_->RunInTransactionWithResult<v1::DriftSettings>(
-      [&](pqxx::work& txn) -> absl::StatusOr<v1::DriftSettings> {
+  return pool_->RunStatementWithResult<v1::DriftSettings>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<v1::DriftSettings> {
         pqxx::result r = txn.exec_prepared(kGetDriftSettings, app, env);
         if (r.empty()) return absl::NotFoundError("no drift settings stored");
         return Parse<v1::DriftSettings>(r[0][0], "drift settings");
@@ -499,7 +752,7 @@ absl::StatusOr<v1::DriftSettings> PostgresDeploymentStore::GetDriftSettings(cons
 }
 
 absl::Status PostgresDeploymentStore::SaveDriftSettings(const v1::DriftSettings& s) {
-  return pool_->RunInTransaction([&](pqxx::work& txn) {
+  return pool_->RunStatement([&](pqxx::transaction_base& txn) {
     txn.exec_prepared0(kUpsertDriftSettings, s.application_id(), s.environment_id(), Bytes(s));
     return absl::OkStatus();
   });
@@ -536,14 +789,14 @@ absl::StatusOr<std::unique_ptr<AppLock>> PostgresDeploymentStore::TryLock(const 
 }
 
 absl::StatusOr<std::string> PostgresDeploymentStore::GetCursor() {
-  return pool_->RunInTransactionWithResult<std::string>([&](pqxx::work& txn) -> absl::StatusOr<std::string> {
+  return pool_->RunStatementWithResult<std::string>([&](pqxx::transaction_base& txn) -> absl::StatusOr<std::string> {
     pqxx::result r = txn.exec_prepared(kGetCursor, scope_.deployer_group);
     return r.empty() ? std::string() : r[0][0].as<std::string>();
   });
 }
 
 absl::Status PostgresDeploymentStore::SaveCursor(const std::string& cursor) {
-  return pool_->RunInTransaction([&](pqxx::work& txn) {
+  return pool_->RunStatement([&](pqxx::transaction_base& txn) {
     txn.exec_prepared0(kUpsertCursor, scope_.deployer_group, cursor);
     return absl::OkStatus();
   });

@@ -1,6 +1,9 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -89,17 +92,31 @@ class PostgresDeploymentStore final : public DeploymentStore {
  private:
   static void CommitWithoutWaitingForFlush(pqxx::work& txn);
   absl::Status Enqueue(pqxx::work& txn, const std::vector<v1::Event>& events);
-  // The fencing check of a write to `env` (see DeploymentStoreScope::fences).
-  absl::Status CheckFence(pqxx::work& txn, const std::string& env);
-  // The same for a write to deployment `id`'s environment.
-  absl::Status CheckDeploymentFence(pqxx::work& txn, const std::string& id);
-  absl::StatusOr<std::vector<v1::Deployment>> Records(const std::string& statement,
-                                                      const std::function<pqxx::result(pqxx::work&)>& run);
+  // The fencing check of a write to `env` (see DeploymentStoreScope::fences);
+  // with `no_flush_wait`, the transaction also commits without waiting for
+  // its flush (CommitWithoutWaitingForFlush), set by the same statement.
+  absl::Status CheckFence(pqxx::work& txn, const std::string& env, bool no_flush_wait);
+  // The same for a write to deployment `id`'s environment, found through
+  // the deployment in the same statement.
+  absl::Status CheckDeploymentFence(pqxx::work& txn, const std::string& id, bool no_flush_wait);
+  // The verdict on the lease row read for `env` (holder and token; null
+  // when there is no row).
+  absl::Status JudgeFence(const std::string& env, const pqxx::field* holder, const pqxx::field* token);
+  // The same against the token `mine` this replica holds there (0: none).
+  absl::Status JudgeFence(const std::string& env, int64_t mine, const pqxx::field* holder, const pqxx::field* token);
+  // The environment of a deployment this store created or looked up (a
+  // deployment never changes environment); nullopt when it does not know.
+  void RememberEnvironment(const std::string& id, const std::string& env);
+  std::optional<std::string> EnvironmentOf(const std::string& id);
+  absl::StatusOr<std::vector<v1::Deployment>> Records(
+      const std::function<pqxx::result(pqxx::transaction_base&)>& run);
 
   postgres::ConnectionPool* pool_;
   outbox::OutboxStore* outbox_;
   const DeploymentStoreScope scope_;
   std::shared_ptr<LockSessions> lock_sessions_;  // Shared with the locks, which may outlive a call.
+  ferry::Mutex envs_mu_;
+  std::unordered_map<std::string, std::string> env_of_ ABSL_GUARDED_BY(envs_mu_);
 };
 
 }  // namespace ferry::deployer

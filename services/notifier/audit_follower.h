@@ -15,10 +15,12 @@
 namespace ferry::notifier {
 
 // Follows ferry-audit's Tail from the stored cursor, for the actions the
-// notifier cares about (FollowedActions), and hands each event to the
-// ingester. On any failure (the stream ends, the audit service is down, an
-// event cannot be recorded) it backs off and opens Tail again from the
-// stored cursor, so no event is skipped and none recorded twice.
+// notifier cares about (FollowedActions), and hands the events to the
+// ingester in batches: those that arrived while the previous batch was
+// being recorded (at most kMaxBatch) are recorded in one transaction. On
+// any failure (the stream ends, the audit service is down, an event cannot
+// be recorded) it backs off and opens Tail again from the stored cursor, so
+// no event is skipped and none recorded twice.
 class AuditFollower {
  public:
   AuditFollower(std::shared_ptr<grpc::Channel> audit, NotifierStore& store, EventIngester& ingester);
@@ -29,6 +31,7 @@ class AuditFollower {
   void Stop();
 
  private:
+  static constexpr size_t kMaxBatch = 500;
   // One Tail session; returns only with a failure (the loop backs off).
   absl::StatusOr<absl::Duration> Session();
 

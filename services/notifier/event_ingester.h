@@ -1,5 +1,7 @@
 #pragma once
 
+#include <vector>
+
 #include "absl/status/status.h"
 #include "ferry/v1/audit.pb.h"
 #include "services/notifier/declared_subscription_sync.h"
@@ -10,7 +12,7 @@ namespace ferry::notifier {
 
 // Turns one audit event into its deliveries: one per subscription that
 // wants it, and the commit status its repository's Git host should show,
-// recorded with the cursor in one transaction (NotifierStore::RecordEvent),
+// recorded with the cursor in one transaction (NotifierStore::RecordEvents),
 // so that an event is recorded exactly once across restarts.
 // Thread-compatible (the audit follower calls it from its one thread).
 class EventIngester {
@@ -29,8 +31,17 @@ class EventIngester {
   // failure (the database, the repo-watcher or the planner unreachable)
   // records nothing: the caller retries the same event later.
   absl::Status Ingest(const v1::Event& event);
+  // The same for events Tail delivered together, ascending: recorded in one
+  // transaction with the cursor at the last (or, when an application event
+  // among them makes the declared subscriptions stale, in one transaction
+  // up to it and one after the sync). Subscriptions and Git hosts are read
+  // once per batch. A failure records nothing of what remains: the caller
+  // retries from the stored cursor.
+  absl::Status IngestBatch(const std::vector<v1::Event>& events);
 
  private:
+  void Recorded(const std::vector<NotifierStore::EventDeliveries>& events);
+
   NotifierStore& store_;
   RepositorySource* repositories_;
   NotifierMetrics* metrics_;

@@ -30,12 +30,18 @@ class NotifierStore {
 
   // The sequence of the last audit event recorded (0: none yet).
   virtual absl::StatusOr<int64_t> Cursor() = 0;
-  // In one transaction: when `sequence` is past the cursor, adds the
-  // deliveries (one per (sequence, subscription); an existing one is kept)
-  // and moves the cursor to `sequence`; otherwise does nothing. Returns how
-  // many deliveries were added. So an event is recorded once, however often
-  // Tail replays it.
-  virtual absl::StatusOr<int> RecordEvent(int64_t sequence, const std::vector<NewDelivery>& deliveries) = 0;
+  // In one transaction, for events ascending by sequence: each one past the
+  // cursor adds its deliveries (one per (sequence, subscription); an
+  // existing one is kept), and the cursor moves once, to the last of them;
+  // events at or before the cursor are skipped. Returns how many deliveries
+  // were added. So an event is recorded once, however often Tail replays it,
+  // and a batch of events Tail delivered together costs one transaction
+  // (issue #23), recorded whole or not at all.
+  struct EventDeliveries {
+    int64_t sequence = 0;
+    std::vector<NewDelivery> deliveries;
+  };
+  virtual absl::StatusOr<int> RecordEvents(const std::vector<EventDeliveries>& events) = 0;
 
   // Every subscription, by name.
   virtual absl::StatusOr<std::vector<v1::Subscription>> ListSubscriptions() = 0;

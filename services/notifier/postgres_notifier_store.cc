@@ -73,29 +73,34 @@ PostgresNotifierStore::PostgresNotifierStore(postgres::ConnectionPool& pool, out
 }
 
 absl::StatusOr<int64_t> PostgresNotifierStore::Cursor() {
-  return pool_.RunInTransactionWithResult<int64_t>([](pqxx::work& txn) -> absl::StatusOr<int64_t> {
+  return pool_.RunStatementWithResult<int64_t>([](pqxx::transaction_base& txn) -> absl::StatusOr<int64_t> {
     return txn.exec_prepared1("notifier_cursor")[0].as<int64_t>();
   });
 }
 
-absl::StatusOr<int> PostgresNotifierStore::RecordEvent(int64_t sequence, const std::vector<NewDelivery>& deliveries) {
+absl::StatusOr<int> PostgresNotifierStore::RecordEvents(const std::vector<EventDeliveries>& events) {
+  if (events.empty()) return 0;
   return pool_.RunInTransactionWithResult<int>([&](pqxx::work& txn) -> absl::StatusOr<int> {
-    int64_t cursor = txn.exec_prepared1("notifier_cursor_lock")[0].as<int64_t>();
-    if (sequence <= cursor) return 0;
+    const int64_t cursor = txn.exec_prepared1("notifier_cursor_lock")[0].as<int64_t>();
+    int64_t last = cursor;
     int added = 0;
-    for (const NewDelivery& d : deliveries) {
-      added += static_cast<int>(txn.exec_prepared("notifier_delivery_insert", sequence, d.subscription,
-                                                  static_cast<int>(d.event), d.target, d.request)
-                                    .affected_rows());
+    for (const EventDeliveries& e : events) {
+      if (e.sequence <= last) continue;
+      for (const NewDelivery& d : e.deliveries) {
+        added += static_cast<int>(txn.exec_prepared("notifier_delivery_insert", e.sequence, d.subscription,
+                                                    static_cast<int>(d.event), d.target, d.request)
+                                      .affected_rows());
+      }
+      last = e.sequence;
     }
-    txn.exec_prepared0("notifier_cursor_set", sequence);
+    if (last != cursor) txn.exec_prepared0("notifier_cursor_set", last);
     return added;
   });
 }
 
 absl::StatusOr<std::vector<v1::Subscription>> PostgresNotifierStore::ListSubscriptions() {
-  return pool_.RunInTransactionWithResult<std::vector<v1::Subscription>>(
-      [](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::Subscription>> {
+  return pool_.RunStatementWithResult<std::vector<v1::Subscription>>(
+      [](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<v1::Subscription>> {
         std::vector<v1::Subscription> out;
         for (const pqxx::row& row : txn.exec_prepared("notifier_subs_list")) {
           pqxx::binarystring spec(row[2]);
@@ -221,8 +226,9 @@ absl::Status PostgresNotifierStore::RecordAuditEvent(const v1::Event& audit) {
 }
 
 absl::StatusOr<std::vector<DueDelivery>> PostgresNotifierStore::ClaimDue(int limit, absl::Duration lease) {
-  return pool_.RunInTransactionWithResult<std::vector<DueDelivery>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<DueDelivery>> {
+  // One statement (UPDATE ... WHERE id IN (... FOR UPDATE SKIP LOCKED)).
+  return pool_.RunStatementWithResult<std::vector<DueDelivery>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<DueDelivery>> {
         std::vector<DueDelivery> out;
         for (const pqxx::row& row : txn.exec_prepared("notifier_claim", limit, absl::ToDoubleSeconds(lease))) {
           DueDelivery d;
@@ -239,7 +245,7 @@ absl::StatusOr<std::vector<DueDelivery>> PostgresNotifierStore::ClaimDue(int lim
 }
 
 absl::Status PostgresNotifierStore::MarkDelivered(int64_t id) {
-  return pool_.RunInTransaction([&](pqxx::work& txn) {
+  return pool_.RunStatement([&](pqxx::transaction_base& txn) {
     txn.exec_prepared0("notifier_delivered", id);
     return absl::OkStatus();
   });
@@ -248,7 +254,7 @@ absl::Status PostgresNotifierStore::MarkDelivered(int64_t id) {
 absl::Status PostgresNotifierStore::MarkFailed(int64_t id, const std::string& error,
                                                std::optional<absl::Duration> retry_in) {
   const std::string text = error.substr(0, 1000);
-  return pool_.RunInTransaction([&](pqxx::work& txn) {
+  return pool_.RunStatement([&](pqxx::transaction_base& txn) {
     if (retry_in.has_value()) {
       txn.exec_prepared0("notifier_retry", id, text, absl::ToDoubleSeconds(*retry_in));
     } else {
@@ -261,8 +267,8 @@ absl::Status PostgresNotifierStore::MarkFailed(int64_t id, const std::string& er
 absl::StatusOr<std::vector<v1::Delivery>> PostgresNotifierStore::ListDeliveries(v1::DeliveryState state,
                                                                                const std::string& subscription,
                                                                                int64_t before_id, int limit) {
-  return pool_.RunInTransactionWithResult<std::vector<v1::Delivery>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::Delivery>> {
+  return pool_.RunStatementWithResult<std::vector<v1::Delivery>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<v1::Delivery>> {
         std::vector<v1::Delivery> out;
         for (const pqxx::row& row : txn.exec_prepared("notifier_list_deliveries", static_cast<int>(state), subscription,
                                                       before_id, limit)) {
@@ -284,7 +290,7 @@ absl::StatusOr<std::vector<v1::Delivery>> PostgresNotifierStore::ListDeliveries(
 }
 
 absl::StatusOr<DeliveryCounts> PostgresNotifierStore::Counts() {
-  return pool_.RunInTransactionWithResult<DeliveryCounts>([](pqxx::work& txn) -> absl::StatusOr<DeliveryCounts> {
+  return pool_.RunStatementWithResult<DeliveryCounts>([](pqxx::transaction_base& txn) -> absl::StatusOr<DeliveryCounts> {
     pqxx::row row = txn.exec_prepared1("notifier_counts");
     return DeliveryCounts{row[0].as<int64_t>(), row[1].as<int64_t>()};
   });

@@ -13,7 +13,7 @@ class PostgresNotifierStore : public NotifierStore {
   explicit PostgresNotifierStore(postgres::ConnectionPool& pool, outbox::OutboxStore* outbox = nullptr);
 
   absl::StatusOr<int64_t> Cursor() override;
-  absl::StatusOr<int> RecordEvent(int64_t sequence, const std::vector<NewDelivery>& deliveries) override;
+  absl::StatusOr<int> RecordEvents(const std::vector<EventDeliveries>& events) override;
   absl::StatusOr<std::vector<v1::Subscription>> ListSubscriptions() override;
   absl::Status CreateSubscription(const v1::Subscription& s, const std::optional<v1::Event>& audit) override;
   absl::Status DeleteSubscription(const std::string& name, const std::optional<v1::Event>& audit) override;

@@ -42,6 +42,15 @@ class PostgresLeaseStoreTest : public ::testing::Test {
                      })
                     .ok());
   }
+  int64_t Count(const std::string& sql) {
+    int64_t n = 0;
+    EXPECT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
+                       n = txn.exec(sql)[0][0].as<int64_t>();
+                       return absl::OkStatus();
+                     })
+                    .ok());
+    return n;
+  }
   int64_t Steps(const std::string& id) {
     int64_t n = 0;
     EXPECT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
@@ -107,14 +116,24 @@ TEST_F(PostgresLeaseStoreTest, OneHolderAtATimeAndTheExHoldersWritesAreRefusedAf
   ASSERT_TRUE(b.Tick().ok());
   EXPECT_EQ(b.TokenFor("dev"), 2);
   EXPECT_EQ(a.TokenFor("dev"), 1);
-  absl::Status lost = a_store.SaveStep("d1", Step(2), nullptr, {});
-  EXPECT_EQ(lost.code(), absl::StatusCode::kAborted) << lost;
-  EXPECT_NE(lost.message().find("lost the lease of environment \"dev\" (token 1) to replica-b (token 2)"),
-            std::string::npos)
-      << lost;
+  // a_store knows d1's environment since its first step (one statement
+  // now); a fresh store of a looks it up in a transaction. Both are refused.
+  PostgresDeploymentStore a_fresh(pool_.get(), outbox_.get(), {.fences = &a});
+  for (PostgresDeploymentStore* store : {&a_store, &a_fresh}) {
+    absl::Status lost = store->SaveStep("d1", Step(2), nullptr, {});
+    EXPECT_EQ(lost.code(), absl::StatusCode::kAborted) << lost;
+    EXPECT_NE(lost.message().find("lost the lease of environment \"dev\" (token 1) to replica-b (token 2)"),
+              std::string::npos)
+        << lost;
+  }
   EXPECT_EQ(Steps("d1"), 1);
   EXPECT_TRUE(b_store.SaveStep("d1", Step(2), nullptr, {}).ok());
   EXPECT_EQ(Steps("d1"), 2);
+  // The record likewise: the fence and the update are one statement.
+  absl::Status update = a_store.Update(Deployment("d1"), {}, nullptr, nullptr);
+  EXPECT_EQ(update.code(), absl::StatusCode::kAborted) << update;
+  EXPECT_NE(update.message().find("to replica-b (token 2)"), std::string::npos) << update;
+  EXPECT_TRUE(b_store.Update(Deployment("d1"), {}, nullptr, nullptr).ok());
   // a learns it at its next renewal and does not take it back.
   ASSERT_TRUE(a.Tick().ok());
   EXPECT_FALSE(a.Holds("dev"));
@@ -122,6 +141,162 @@ TEST_F(PostgresLeaseStoreTest, OneHolderAtATimeAndTheExHoldersWritesAreRefusedAf
   b.ReleaseAll();
   ASSERT_TRUE(a.Tick().ok());
   EXPECT_EQ(a.TokenFor("dev"), 3);
+}
+
+// A step's fence is found through its deployment (issue #23: one statement
+// instead of a lookup of the deployment's environment and a read of its
+// lease): the lease that counts is that of the deployment's own
+// environment, and a lease row that is gone refuses the write.
+TEST_F(PostgresLeaseStoreTest, AStepIsFencedByTheLeaseOfItsOwnDeploymentsEnvironment) {
+  LeaseKeeper a(leases_.get(), &clock_, Options("replica-a"));
+  LeaseKeeper b(leases_.get(), &clock_, Options("replica-b"));
+  PostgresDeploymentStore a_store(pool_.get(), outbox_.get(), {.fences = &a});
+  PostgresDeploymentStore b_store(pool_.get(), outbox_.get(), {.fences = &b});
+  ASSERT_TRUE(a.Claim("dev").ok());
+  ASSERT_TRUE(b.Claim("prod").ok());
+  ASSERT_TRUE(a.Tick().ok());
+  ASSERT_TRUE(b.Tick().ok());
+  ASSERT_TRUE(a.Holds("dev"));
+  ASSERT_TRUE(b.Holds("prod"));
+  ASSERT_TRUE(a_store.Create(Deployment("d1"), v1::Plan(), {}).ok());  // in dev
+
+  // b holds a lease, of another environment: refused, nothing written.
+  absl::Status other = b_store.SaveStep("d1", Step(1), nullptr, {});
+  EXPECT_EQ(other.code(), absl::StatusCode::kAborted) << other;
+  EXPECT_NE(other.message().find("does not hold the lease of environment \"dev\""), std::string::npos) << other;
+  EXPECT_EQ(b_store.SaveRecoveryAttempts("d1", {}).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Steps("d1"), 0);
+  EXPECT_TRUE(a_store.SaveStep("d1", Step(1), nullptr, {}).ok());
+  EXPECT_TRUE(a_store.SaveRecoveryAttempts("d1", {.without_progress = 1}).ok());
+  EXPECT_EQ(Steps("d1"), 1);
+
+  // An unknown deployment is not found, whoever asks.
+  EXPECT_EQ(a_store.SaveStep("nope", Step(1), nullptr, {}).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(a_store.Update(Deployment("nope"), {}, nullptr, nullptr).code(), absl::StatusCode::kNotFound);
+  // A step with an audit event: the fenced step and the event commit together.
+  v1::Event e;
+  e.set_action(v1::AUDIT_ACTION_DEPLOYMENT_STEP);
+  e.set_idempotency_key("d1/step/9");
+  EXPECT_EQ(b_store.SaveStep("d1", Step(9), nullptr, {e}).code(), absl::StatusCode::kAborted);
+  EXPECT_TRUE(a_store.SaveStep("d1", Step(9), nullptr, {e}).ok());
+  EXPECT_EQ(Steps("d1"), 2);
+
+  // The lease row gone (the environment's lease dropped): a still believes
+  // it holds token 1, the store says nobody does.
+  ASSERT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
+                     txn.exec("DELETE FROM deployer.environment_leases WHERE environment_id = 'dev'");
+                     return absl::OkStatus();
+                   })
+                  .ok());
+  // a_store created d1 and knows its environment (a step alone is then one
+  // statement); a fresh store of the same replica looks it up first. Both
+  // refuse alike.
+  PostgresDeploymentStore a_fresh(pool_.get(), outbox_.get(), {.fences = &a});
+  for (PostgresDeploymentStore* store : {&a_store, &a_fresh}) {
+    absl::Status gone = store->SaveStep("d1", Step(2), nullptr, {});
+    EXPECT_EQ(gone.code(), absl::StatusCode::kAborted) << gone;
+    EXPECT_NE(gone.message().find("lost the lease of environment \"dev\" (token 1) to nobody"), std::string::npos)
+        << gone;
+  }
+  EXPECT_EQ(a_store.Update(Deployment("d1"), {}, nullptr, nullptr).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Steps("d1"), 2);
+}
+
+// A step's outcome with its applied change and audit event is written in
+// one statement by the lease holder (and wakes the outbox's forwarder), and
+// not at all by anyone else: no step, no applied object, no event.
+TEST_F(PostgresLeaseStoreTest, AStepOutcomeWithItsChangeAndEventIsWrittenWholeOnlyUnderTheLease) {
+  LeaseKeeper a(leases_.get(), &clock_, Options("replica-a"));
+  LeaseKeeper b(leases_.get(), &clock_, Options("replica-b"));
+  PostgresDeploymentStore a_store(pool_.get(), outbox_.get(), {.fences = &a});
+  PostgresDeploymentStore b_store(pool_.get(), outbox_.get(), {.fences = &b});
+  ASSERT_TRUE(a.Claim("dev").ok());
+  ASSERT_TRUE(a.Tick().ok());
+  ASSERT_TRUE(b.Claim("prod").ok());
+  ASSERT_TRUE(b.Tick().ok());
+  ASSERT_TRUE(a_store.Create(Deployment("d1"), v1::Plan(), {}).ok());
+  ASSERT_TRUE(b_store.SaveStep("d1", Step(1), nullptr, {}).code() == absl::StatusCode::kAborted);  // b learns d1's env
+
+  AppliedChange change{"web", "dev", {{"", "ConfigMap", "ns", "cm"}, R"({"kind":"ConfigMap"})", "cm.yaml", 2}, false,
+                       "d1"};
+  v1::Event e;
+  e.set_action(v1::AUDIT_ACTION_DEPLOYMENT_STEP);
+  e.set_idempotency_key("d1/step/1");
+  auto written = [&] {
+    return std::make_tuple(Steps("d1"), Count("SELECT count(*) FROM deployer.applied_objects WHERE wave = 2"),
+                           Count("SELECT count(*) FROM deployer.outbox WHERE idempotency_key = 'd1/step/1'"));
+  };
+  EXPECT_EQ(b_store.SaveStep("d1", Step(1), &change, {e}).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(written(), std::make_tuple(0, 0, 0));
+
+  // The forwarder's wake-up comes with it.
+  pqxx::connection listener(db_.url());
+  struct Receiver : pqxx::notification_receiver {
+    using pqxx::notification_receiver::notification_receiver;
+    void operator()(const std::string&, int) override { ++got; }
+    int got = 0;
+  } receiver(listener, outbox::PostgresOutboxStore::NotifyChannel("deployer"));
+  ASSERT_TRUE(a_store.SaveStep("d1", Step(1), &change, {e}).ok());
+  EXPECT_EQ(written(), std::make_tuple(1, 1, 1));
+  for (int i = 0; i < 100 && receiver.got == 0; ++i) listener.await_notification(0, 100000);
+  EXPECT_EQ(receiver.got, 1);
+
+  // The same event again: refused as a duplicate, and nothing of the step
+  // is written either.
+  v1::DeploymentStep again = Step(1);
+  again.set_result(v1::STEP_RESULT_SUCCEEDED);
+  EXPECT_FALSE(a_store.SaveStep("d1", again, nullptr, {e}).ok());
+  absl::StatusOr<v1::Deployment> d = a_store.Get("d1", true);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ(d->steps_size(), 1);
+  EXPECT_EQ(d->steps(0).result(), v1::STEP_RESULT_RUNNING);
+
+  // The deployment's record with its managed application and its event:
+  // one statement too, all of it or nothing.
+  ManagedApp app{"web", "dev", v1::DeployTarget(), v1::SyncPolicy(), "d1"};
+  auto event = [](const std::string& key) {
+    v1::Event out;
+    out.set_action(v1::AUDIT_ACTION_DEPLOYMENT_STARTED);
+    out.set_idempotency_key(key);
+    return out;
+  };
+  auto events = [&](const std::string& key) {
+    return Count("SELECT count(*) FROM deployer.outbox WHERE idempotency_key = '" + key + "'");
+  };
+  EXPECT_EQ(b_store.Update(Deployment("d1"), {event("d1/started")}, &app, nullptr).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(Count("SELECT count(*) FROM deployer.managed_apps"), 0);
+  EXPECT_EQ(events("d1/started"), 0);
+  ASSERT_TRUE(a_store.Update(Deployment("d1"), {event("d1/started")}, &app, nullptr).ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM deployer.managed_apps WHERE live_deployment_id = 'd1'"), 1);
+  EXPECT_EQ(events("d1/started"), 1);
+  // Not found: neither its managed application nor its event is written.
+  ManagedApp api{"api", "dev", v1::DeployTarget(), v1::SyncPolicy(), "nope"};
+  EXPECT_EQ(a_store.Update(Deployment("nope"), {event("nope/started")}, &api, nullptr).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(Count("SELECT count(*) FROM deployer.managed_apps WHERE application_id = 'api'"), 0);
+  EXPECT_EQ(events("nope/started"), 0);
+
+  // A deletion, then a lease lost: the deletion is not made.
+  change.deleted = true;
+  ASSERT_TRUE(a_store.SaveStep("d1", Step(2), &change, {}).ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM deployer.applied_objects"), 0);
+  change.deleted = false;
+  ASSERT_TRUE(a_store.SaveStep("d1", Step(3), &change, {}).ok());
+  Expire("dev");
+  ASSERT_TRUE(b.Claim("dev").ok());
+  ASSERT_TRUE(b.Tick().ok());
+  ASSERT_TRUE(b.Holds("dev"));
+  change.deleted = true;
+  absl::Status lost = a_store.SaveStep("d1", Step(4), &change, {});
+  EXPECT_EQ(lost.code(), absl::StatusCode::kAborted) << lost;
+  EXPECT_EQ(Count("SELECT count(*) FROM deployer.applied_objects"), 1);
+  EXPECT_EQ(Steps("d1"), 3);
+  app.live_deployment_id = "d1-later";
+  absl::Status late = a_store.Update(Deployment("d1"), {event("d1/ended")}, &app, nullptr);
+  EXPECT_EQ(late.code(), absl::StatusCode::kAborted) << late;
+  EXPECT_NE(late.message().find("to replica-b (token 2)"), std::string::npos) << late;
+  EXPECT_EQ(events("d1/ended"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM deployer.managed_apps WHERE live_deployment_id = 'd1'"), 1);
 }
 
 TEST_F(PostgresLeaseStoreTest, ThePlanCursorIsPerDeployerGroup) {

@@ -58,15 +58,22 @@ TEST(NotifierSuiteTest, PlansWaitingForApprovalReachASubscriptionMadeByApi) {
   ASSERT_TRUE(st.ok()) << Describe(st);
 
   ASSERT_TRUE(suite.Seed()) << suite.Logs();  // PENDING plans of web in staging and prod
-  // Every plan the planner created waiting for approval, from the audit trail.
+  // Every plan the planner created waiting for approval, from the audit trail
+  // (which the planner's outbox reaches after Seed returns: read until the
+  // seeded plans are in it).
   std::set<std::string> waiting;
-  for (const v1::Event& e : suite.Events(v1::AUDIT_ACTION_PLAN_CREATED)) {
-    auto it = e.details().fields().find("state");
-    if (it != e.details().fields().end() && it->second.string_value() == "PLAN_STATE_PENDING") {
-      waiting.insert(absl::StrCat("web in ", e.subject().environment_id(), " waits for approval: plan ",
-                                  e.subject().plan_id()));
+  SecureSuite::Eventually([&] {
+    waiting.clear();
+    for (const v1::Event& e : suite.Events(v1::AUDIT_ACTION_PLAN_CREATED)) {
+      auto it = e.details().fields().find("state");
+      if (it != e.details().fields().end() && it->second.string_value() == "PLAN_STATE_PENDING") {
+        waiting.insert(absl::StrCat("web in ", e.subject().environment_id(), " waits for approval: plan ",
+                                    e.subject().plan_id()));
+      }
     }
-  }
+    return waiting.count("web in prod waits for approval: plan " + suite.prod_plan()) > 0 &&
+           waiting.count("web in staging waits for approval: plan " + suite.staging_plan()) > 0;
+  }, absl::Seconds(30));
   EXPECT_TRUE(waiting.count("web in prod waits for approval: plan " + suite.prod_plan())) << suite.prod_plan();
   EXPECT_TRUE(waiting.count("web in staging waits for approval: plan " + suite.staging_plan()));
   ASSERT_TRUE(SecureSuite::Eventually([&] {

@@ -8,6 +8,7 @@
 
 #include <fstream>
 #include <map>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -124,13 +125,16 @@ class FakeGitHosts {
 class FakeRepositories : public RepositorySource {
  public:
   absl::StatusOr<v1::GitHost> GitHostOf(const std::string& id) override {
-    if (!up) return absl::UnavailableError("repo-watcher down");
+    ++reads;
+    if (!up || down.count(id) > 0) return absl::UnavailableError("repo-watcher down");
     auto it = hosts.find(id);
     if (it == hosts.end()) return absl::NotFoundError("no repository " + id);
     return it->second;
   }
   std::map<std::string, v1::GitHost> hosts;
   bool up = true;
+  std::set<std::string> down;  // these fail as if the repo-watcher were down
+  int reads = 0;
 };
 
 class CommitStatusTest : public ::testing::Test {
@@ -299,6 +303,80 @@ TEST_F(CommitStatusTest, PendingWhenPlannedThenSuccessOrFailurePerEnvironmentOnE
   ASSERT_TRUE(rows.ok());
   ASSERT_EQ(rows->size(), 4u);
   EXPECT_EQ((*rows)[0].target(), "github commit status 111111111111 ferry/prod failure");
+}
+
+// Issue #23: the events Tail delivered together are recorded in one
+// transaction that moves the cursor once, each repository's Git host asked
+// once for them. A batch that fails part-way records none of it (the
+// cursor stays, the batch is retried whole), and a replayed or overlapping
+// batch adds no delivery twice.
+TEST_F(CommitStatusTest, ABatchIsRecordedWholeOrNotAtAllAndReplaysAddNothing) {
+  EventIngester ingester(*store_, &repos_, nullptr);
+  std::vector<v1::Event> first = {
+      Event(v1::AUDIT_ACTION_PLAN_CREATED, "gh", kSha1, "staging"),
+      Event(v1::AUDIT_ACTION_PLAN_CREATED, "gh", kSha1, "prod"),
+      Event(v1::AUDIT_ACTION_PLAN_CREATED, "gt", kSha2, "qa"),
+  };
+  repos_.down = {"gt"};
+  EXPECT_EQ(ingester.IngestBatch(first).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(*store_->Cursor(), 0) << "nothing of a failed batch is recorded";
+  EXPECT_EQ(store_->Counts()->pending, 0);
+  repos_.down.clear();
+  repos_.reads = 0;
+  ASSERT_TRUE(ingester.IngestBatch(first).ok());
+  EXPECT_EQ(repos_.reads, 2) << "one read per repository of the batch";
+  EXPECT_EQ(*store_->Cursor(), 3);
+  EXPECT_EQ(store_->Counts()->pending, 3);
+  std::vector<v1::Event> overlapping = {first[1], first[2], Event(v1::AUDIT_ACTION_DEPLOYMENT_SUCCEEDED, "gh", kSha1, "staging"),
+                                        Event(v1::AUDIT_ACTION_DEPLOYMENT_FAILED, "gt", kSha2, "qa")};
+  ASSERT_TRUE(ingester.IngestBatch(overlapping).ok());
+  EXPECT_EQ(*store_->Cursor(), 5);
+  EXPECT_EQ(store_->Counts()->pending, 5) << "the replayed events added nothing";
+  std::vector<v1::Event> all = first;
+  all.insert(all.end(), overlapping.begin() + 2, overlapping.end());
+  ASSERT_TRUE(ingester.IngestBatch(all).ok());
+  EXPECT_EQ(*store_->Cursor(), 5);
+  DeliveryWorker worker(*store_, *sender_, {.batch = 10}, nullptr);
+  Drain(worker);
+  std::vector<Status> got = hosts_.Got();
+  ASSERT_EQ(got.size(), 5u);
+  EXPECT_EQ(got[3].state, "success");
+  EXPECT_EQ(got[4].state, "failure");
+}
+
+// In one batch, the events before an application change are matched
+// against the subscriptions declared before it, those after against what
+// its ferry.yaml now declares.
+TEST_F(CommitStatusTest, InABatchAnApplicationChangeSyncsDeclaredSubscriptionsBeforeTheEventsAfterIt) {
+  CountingApplications apps;
+  DeclaredSubscriptionSync declared(*store_, apps);
+  EventIngester ingester(*store_, nullptr, nullptr, &declared);
+  v1::Application shop;
+  shop.set_id("shop");
+  apps.apps.push_back(shop);
+  ASSERT_TRUE(ingester.Ingest(Event(v1::AUDIT_ACTION_DEPLOYMENT_FAILED, "plain", kSha1, "prod")).ok());
+  EXPECT_EQ(apps.reads, 1);
+  v1::Subscription* s = apps.apps[0].add_notifications();
+  s->set_name("failures");
+  s->set_application_id("shop");
+  s->add_events(v1::NOTIFICATION_EVENT_DEPLOYMENT_FAILED);
+  s->set_template_("{{event}} {{application}}");
+  s->mutable_sink()->set_kind(v1::SINK_KIND_WEBHOOK);
+  s->mutable_sink()->set_url("https://hooks.example.invalid/x");
+  std::vector<v1::Event> batch = {
+      Event(v1::AUDIT_ACTION_DEPLOYMENT_FAILED, "plain", kSha1, "prod"),  // before the change: not matched
+      Event(v1::AUDIT_ACTION_APPLICATION_UPDATED, "plain", kSha1, "prod"),
+      Event(v1::AUDIT_ACTION_DEPLOYMENT_FAILED, "plain", kSha1, "prod"),  // after it: matched
+      Event(v1::AUDIT_ACTION_DEPLOYMENT_FAILED, "plain", kSha1, "prod"),  // matched, no further read
+  };
+  ASSERT_TRUE(ingester.IngestBatch(batch).ok());
+  EXPECT_EQ(apps.reads, 2);
+  EXPECT_EQ(*store_->Cursor(), batch.back().sequence());
+  auto rows = store_->ListDeliveries(v1::DELIVERY_STATE_PENDING, "", 0, 10);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].event_sequence(), batch[3].sequence());
+  EXPECT_EQ((*rows)[1].event_sequence(), batch[2].sequence());
 }
 
 TEST_F(CommitStatusTest, RepoWatcherDownHoldsTheCursorUntilItAnswers) {
