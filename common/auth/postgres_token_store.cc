@@ -104,7 +104,7 @@ absl::Status PostgresTokenStore::Create(const StoredToken& token, const v1::Even
 }
 
 absl::StatusOr<StoredToken> PostgresTokenStore::Lookup(const std::string& id) {
-  return pool_->RunInTransactionWithResult<StoredToken>([&](pqxx::work& txn) -> absl::StatusOr<StoredToken> {
+  return pool_->RunStatementWithResult<StoredToken>([&](pqxx::transaction_base& txn) -> absl::StatusOr<StoredToken> {
     pqxx::result r = txn.exec_prepared(kLookup, id);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("API token ", TokenDisplay(id), " not found"));
     return FromRow(r[0]);
@@ -112,7 +112,7 @@ absl::StatusOr<StoredToken> PostgresTokenStore::Lookup(const std::string& id) {
 }
 
 absl::StatusOr<TokenPage> PostgresTokenStore::List(const TokenFilter& f) {
-  return pool_->RunInTransactionWithResult<TokenPage>([&](pqxx::work& txn) -> absl::StatusOr<TokenPage> {
+  return pool_->RunStatementWithResult<TokenPage>([&](pqxx::transaction_base& txn) -> absl::StatusOr<TokenPage> {
     TokenPage page;
     pqxx::result rows = txn.exec_prepared(kList, f.subject, f.include_inactive, absl::ToUnixMicros(f.now),
                                           f.before_seq, f.limit + 1);
@@ -147,7 +147,7 @@ absl::StatusOr<TokenRecord> PostgresTokenStore::Revoke(const std::string& id, ab
 }
 
 absl::Status PostgresTokenStore::TouchLastUsed(const std::string& id, absl::Time when) {
-  return pool_->RunInTransaction([&](pqxx::work& txn) {
+  return pool_->RunStatement([&](pqxx::transaction_base& txn) {
     txn.exec_prepared0(kTouch, id, absl::ToUnixMicros(when));
     return absl::OkStatus();
   });

@@ -59,11 +59,6 @@ constexpr char kHasSucceeded[] = "planner_has_succeeded";
 constexpr char kHasPlanFor[] = "planner_has_plan_for";
 constexpr char kGetCache[] = "planner_get_cache";
 constexpr char kPutCache[] = "planner_put_cache";
-// A transaction that need not wait for its commit to reach the disk: the
-// next durable commit of this database flushes it with itself (the WAL is
-// written in order); a crash before that may lose it, which only its
-// callers' reasons make harmless.
-constexpr char kNoFlushWait[] = "SET LOCAL synchronous_commit = off";
 constexpr char kEvictUnusedCache[] = "planner_evict_unused_cache";
 constexpr char kEvictCacheBeyond[] = "planner_evict_cache_beyond";
 // Rows deleted per eviction statement (each its own transaction: eviction
@@ -209,8 +204,17 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   pool_->Prepare(kEvictCacheBeyond,
                  "DELETE FROM planner.render_cache WHERE key IN (SELECT key FROM planner.render_cache "
                  "ORDER BY use_time DESC, key OFFSET $1 LIMIT $2)");
+  // Written without waiting for the WAL flush: the next durable commit of
+  // this database flushes it with itself (the WAL is written in order); a
+  // crash before that may lose it, which only the callers' reasons make
+  // harmless (see PutCachedRender, RecordCommitAuthor). In one
+  // statement outside a transaction block: set_config(..., true) lasts until
+  // the end of the statement's own transaction, as SET LOCAL would in a
+  // block, at one round trip instead of four (BEGIN, SET, INSERT, COMMIT).
   pool_->Prepare(kPutCache,
-                 "INSERT INTO planner.render_cache (key, manifests) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING");
+                 "INSERT INTO planner.render_cache (key, manifests) SELECT $1::text, $2::bytea "
+                 "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS no_flush_wait "
+                 "ON CONFLICT (key) DO NOTHING");
   pool_->Prepare(kGetCursor, "SELECT value FROM planner.cursors WHERE name = $1");
   pool_->Prepare(kSetCursor,
                  "INSERT INTO planner.cursors (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2");
@@ -239,7 +243,9 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   pool_->Prepare(kGetCommitAuthor,
                  "SELECT name, email FROM planner.commit_authors WHERE repository_id = $1 AND sha = $2");
   pool_->Prepare(kPutCommitAuthor,
-                 "INSERT INTO planner.commit_authors (repository_id, sha, name, email) VALUES ($1, $2, $3, $4) "
+                 "INSERT INTO planner.commit_authors (repository_id, sha, name, email) "
+                 "SELECT $1::text, $2::text, $3::text, $4::text "
+                 "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS no_flush_wait "
                  "ON CONFLICT (repository_id, sha) DO NOTHING");
 }
 
@@ -249,7 +255,7 @@ absl::Status PostgresPlannerStore::EnqueueAll(pqxx::work& txn, const std::vector
 }
 
 absl::StatusOr<v1::Environment> PostgresPlannerStore::GetEnvironment(const std::string& id) {
-  return pool_->RunInTransactionWithResult<v1::Environment>([&](pqxx::work& txn) -> absl::StatusOr<v1::Environment> {
+  return pool_->RunStatementWithResult<v1::Environment>([&](pqxx::transaction_base& txn) -> absl::StatusOr<v1::Environment> {
     pqxx::result r = txn.exec_prepared(kGetEnvironment, id);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("environment \"", id, "\" not found"));
     return ParseRow<v1::Environment>(r[0][0], "environment " + id);
@@ -257,8 +263,8 @@ absl::StatusOr<v1::Environment> PostgresPlannerStore::GetEnvironment(const std::
 }
 
 absl::StatusOr<std::vector<v1::Environment>> PostgresPlannerStore::ListEnvironments() {
-  return pool_->RunInTransactionWithResult<std::vector<v1::Environment>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::Environment>> {
+  return pool_->RunStatementWithResult<std::vector<v1::Environment>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<v1::Environment>> {
         std::vector<v1::Environment> out;
         for (const auto& row : txn.exec_prepared(kListEnvironments)) {
           ASSIGN_OR_RETURN(v1::Environment e, ParseRow<v1::Environment>(row[0], "environment"));
@@ -269,7 +275,7 @@ absl::StatusOr<std::vector<v1::Environment>> PostgresPlannerStore::ListEnvironme
 }
 
 absl::StatusOr<v1::Application> PostgresPlannerStore::GetApplication(const std::string& id) {
-  return pool_->RunInTransactionWithResult<v1::Application>([&](pqxx::work& txn) -> absl::StatusOr<v1::Application> {
+  return pool_->RunStatementWithResult<v1::Application>([&](pqxx::transaction_base& txn) -> absl::StatusOr<v1::Application> {
     pqxx::result r = txn.exec_prepared(kGetApplication, id);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("application \"", id, "\" not found"));
     return ParseRow<v1::Application>(r[0][0], "application " + id);
@@ -277,8 +283,8 @@ absl::StatusOr<v1::Application> PostgresPlannerStore::GetApplication(const std::
 }
 
 absl::StatusOr<std::vector<v1::Application>> PostgresPlannerStore::ListApplications() {
-  return pool_->RunInTransactionWithResult<std::vector<v1::Application>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::Application>> {
+  return pool_->RunStatementWithResult<std::vector<v1::Application>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<v1::Application>> {
         std::vector<v1::Application> out;
         for (const auto& row : txn.exec_prepared(kListApplications)) {
           ASSIGN_OR_RETURN(v1::Application a, ParseRow<v1::Application>(row[0], "application"));
@@ -290,8 +296,8 @@ absl::StatusOr<std::vector<v1::Application>> PostgresPlannerStore::ListApplicati
 
 absl::StatusOr<std::vector<v1::Application>> PostgresPlannerStore::ListApplicationsOf(const std::string& repository_id,
                                                                                        const std::string& ref) {
-  return pool_->RunInTransactionWithResult<std::vector<v1::Application>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::Application>> {
+  return pool_->RunStatementWithResult<std::vector<v1::Application>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<v1::Application>> {
         std::vector<v1::Application> out;
         for (const auto& row : txn.exec_prepared(kListApplicationsOf, repository_id, ref)) {
           ASSIGN_OR_RETURN(v1::Application a, ParseRow<v1::Application>(row[0], "application"));
@@ -304,8 +310,8 @@ absl::StatusOr<std::vector<v1::Application>> PostgresPlannerStore::ListApplicati
 absl::StatusOr<std::vector<v1::Application>> PostgresPlannerStore::GetApplications(const std::set<std::string>& ids) {
   if (ids.empty()) return std::vector<v1::Application>();
   const std::string array = postgres::TextArray(std::vector<std::string>(ids.begin(), ids.end()));
-  return pool_->RunInTransactionWithResult<std::vector<v1::Application>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::Application>> {
+  return pool_->RunStatementWithResult<std::vector<v1::Application>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<v1::Application>> {
         std::vector<v1::Application> out;
         for (const auto& row : txn.exec_prepared(kGetApplications, array)) {
           ASSIGN_OR_RETURN(v1::Application a, ParseRow<v1::Application>(row[0], "application"));
@@ -408,8 +414,8 @@ absl::Status PostgresPlannerStore::ApplyConfigChange(const ConfigChange& change)
 }
 
 absl::StatusOr<std::vector<std::string>> PostgresPlannerStore::GetInputPaths(const std::string& application_id) {
-  return pool_->RunInTransactionWithResult<std::vector<std::string>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<std::string>> {
+  return pool_->RunStatementWithResult<std::vector<std::string>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<std::string>> {
         pqxx::result r = txn.exec_prepared(kGetInputPaths, application_id);
         if (r.empty()) return absl::NotFoundError(absl::StrCat("application \"", application_id, "\" not found"));
         return postgres::ParseTextArray(r[0][0]);
@@ -418,8 +424,8 @@ absl::StatusOr<std::vector<std::string>> PostgresPlannerStore::GetInputPaths(con
 
 
 absl::StatusOr<std::map<std::string, std::vector<std::string>>> PostgresPlannerStore::ListInputPaths() {
-  return pool_->RunInTransactionWithResult<std::map<std::string, std::vector<std::string>>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::map<std::string, std::vector<std::string>>> {
+  return pool_->RunStatementWithResult<std::map<std::string, std::vector<std::string>>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::map<std::string, std::vector<std::string>>> {
         std::map<std::string, std::vector<std::string>> out;
         for (const auto& row : txn.exec_prepared(kListInputPaths)) out[row[0].as<std::string>()] = postgres::ParseTextArray(row[1]);
         return out;
@@ -454,8 +460,8 @@ absl::StatusOr<std::vector<CatalogStore::ApplicationRoots>> PostgresPlannerStore
 
 absl::StatusOr<std::map<std::string, std::vector<std::string>>> PostgresPlannerStore::ListInputPathsOf(
     const std::string& repository_id, const std::string& ref) {
-  return pool_->RunInTransactionWithResult<std::map<std::string, std::vector<std::string>>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::map<std::string, std::vector<std::string>>> {
+  return pool_->RunStatementWithResult<std::map<std::string, std::vector<std::string>>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::map<std::string, std::vector<std::string>>> {
         std::map<std::string, std::vector<std::string>> out;
         for (const auto& row : txn.exec_prepared(kListInputPathsOf, repository_id, ref)) {
           out[row[0].as<std::string>()] = postgres::ParseTextArray(row[1]);
@@ -465,15 +471,15 @@ absl::StatusOr<std::map<std::string, std::vector<std::string>>> PostgresPlannerS
 }
 
 absl::Status PostgresPlannerStore::SetInputPaths(const std::string& application_id, const std::vector<std::string>& paths) {
-  return pool_->RunInTransaction([&](pqxx::work& txn) {
+  return pool_->RunStatement([&](pqxx::transaction_base& txn) {
     txn.exec_prepared0(kSetInputPaths, application_id, postgres::TextArray(paths));
     return absl::OkStatus();
   });
 }
 
 absl::StatusOr<std::vector<DeclarationSourceRecord>> PostgresPlannerStore::ListDeclarationSources() {
-  return pool_->RunInTransactionWithResult<std::vector<DeclarationSourceRecord>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<DeclarationSourceRecord>> {
+  return pool_->RunStatementWithResult<std::vector<DeclarationSourceRecord>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<DeclarationSourceRecord>> {
         std::vector<DeclarationSourceRecord> out;
         for (const auto& row : txn.exec_prepared(kListSources)) {
           DeclarationSourceRecord rec;
@@ -620,8 +626,8 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::RecordApproval(const std::string&
 
 absl::StatusOr<std::optional<v1::CommitAuthor>> PostgresPlannerStore::GetCommitAuthor(const std::string& repository_id,
                                                                                      const std::string& sha) {
-  return pool_->RunInTransactionWithResult<std::optional<v1::CommitAuthor>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::optional<v1::CommitAuthor>> {
+  return pool_->RunStatementWithResult<std::optional<v1::CommitAuthor>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::optional<v1::CommitAuthor>> {
         pqxx::result r = txn.exec_prepared(kGetCommitAuthor, repository_id, sha);
         if (r.empty()) return std::optional<v1::CommitAuthor>();
         v1::CommitAuthor author;
@@ -633,19 +639,19 @@ absl::StatusOr<std::optional<v1::CommitAuthor>> PostgresPlannerStore::GetCommitA
 
 absl::Status PostgresPlannerStore::RecordCommitAuthor(const std::string& repository_id, const std::string& sha,
                                                       const v1::CommitAuthor& author) {
-  return pool_->RunInTransaction([&](pqxx::work& txn) {
-    // Not flushed before returning (issue #23, push to served): the
-    // revision's cursor is advanced afterwards in a durable commit, which
-    // flushes this one with it (WAL order); a planner stopped before that
-    // replays the revision and records the author again.
-    txn.exec0(kNoFlushWait);
+  return pool_->RunStatement([&](pqxx::transaction_base& txn) {
+    // Not flushed before returning (issue #23, push to served; the
+    // statement says so itself): the revision's cursor is advanced
+    // afterwards in a durable commit, which flushes this one with it (WAL
+    // order); a planner stopped before that replays the revision and records
+    // the author again.
     txn.exec_prepared0(kPutCommitAuthor, repository_id, sha, author.name(), author.email());
     return absl::OkStatus();
   });
 }
 
 absl::StatusOr<v1::Plan> PostgresPlannerStore::GetPlan(const std::string& id) {
-  return pool_->RunInTransactionWithResult<v1::Plan>([&](pqxx::work& txn) -> absl::StatusOr<v1::Plan> {
+  return pool_->RunStatementWithResult<v1::Plan>([&](pqxx::transaction_base& txn) -> absl::StatusOr<v1::Plan> {
     pqxx::result r = txn.exec_prepared(kGetPlan, id);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("plan \"", id, "\" not found"));
     return ParseRow<v1::Plan>(r[0][0], "plan " + id);
@@ -653,7 +659,7 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::GetPlan(const std::string& id) {
 }
 
 absl::StatusOr<PlanPage> PostgresPlannerStore::ListPlans(const PlanFilter& filter) {
-  return pool_->RunInTransactionWithResult<PlanPage>([&](pqxx::work& txn) -> absl::StatusOr<PlanPage> {
+  return pool_->RunStatementWithResult<PlanPage>([&](pqxx::transaction_base& txn) -> absl::StatusOr<PlanPage> {
     PlanPage page;
     pqxx::result r = txn.exec_prepared(kListPlans, filter.application_id, filter.environment_id,
                                        StatesArray(filter.states), filter.before_seq, filter.limit + 1);
@@ -671,8 +677,8 @@ absl::StatusOr<PlanPage> PostgresPlannerStore::ListPlans(const PlanFilter& filte
 }
 
 absl::StatusOr<std::vector<ReleasedPlan>> PostgresPlannerStore::ListReleased(int64_t after_seq, int limit) {
-  return pool_->RunInTransactionWithResult<std::vector<ReleasedPlan>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<ReleasedPlan>> {
+  return pool_->RunStatementWithResult<std::vector<ReleasedPlan>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<ReleasedPlan>> {
         std::vector<ReleasedPlan> out;
         for (const auto& row : txn.exec_prepared(kListReleased, after_seq, limit)) {
           ReleasedPlan rp;
@@ -685,14 +691,14 @@ absl::StatusOr<std::vector<ReleasedPlan>> PostgresPlannerStore::ListReleased(int
 }
 
 absl::StatusOr<int64_t> PostgresPlannerStore::OldestUnfinishedRelease() {
-  return pool_->RunInTransactionWithResult<int64_t>([&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
+  return pool_->RunStatementWithResult<int64_t>([&](pqxx::transaction_base& txn) -> absl::StatusOr<int64_t> {
     return txn.exec_prepared1(kOldestUnfinished)[0].as<int64_t>();
   });
 }
 
 absl::StatusOr<std::vector<v1::Plan>> PostgresPlannerStore::ListUnreleased() {
-  return pool_->RunInTransactionWithResult<std::vector<v1::Plan>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::Plan>> {
+  return pool_->RunStatementWithResult<std::vector<v1::Plan>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<v1::Plan>> {
         std::vector<v1::Plan> out;
         for (const auto& row : txn.exec_prepared(kListUnreleased)) {
           ASSIGN_OR_RETURN(v1::Plan p, ParseRow<v1::Plan>(row[0], "plan"));
@@ -704,21 +710,21 @@ absl::StatusOr<std::vector<v1::Plan>> PostgresPlannerStore::ListUnreleased() {
 
 absl::StatusOr<bool> PostgresPlannerStore::HasSucceeded(const std::string& app, const std::string& env,
                                                         const std::string& sha) {
-  return pool_->RunInTransactionWithResult<bool>([&](pqxx::work& txn) -> absl::StatusOr<bool> {
+  return pool_->RunStatementWithResult<bool>([&](pqxx::transaction_base& txn) -> absl::StatusOr<bool> {
     return txn.exec_prepared1(kHasSucceeded, app, env, sha)[0].as<bool>();
   });
 }
 
 absl::StatusOr<bool> PostgresPlannerStore::HasPlanFor(const std::string& app, const std::string& env,
                                                       const std::string& sha, const std::string& definition_key) {
-  return pool_->RunInTransactionWithResult<bool>([&](pqxx::work& txn) -> absl::StatusOr<bool> {
+  return pool_->RunStatementWithResult<bool>([&](pqxx::transaction_base& txn) -> absl::StatusOr<bool> {
     return txn.exec_prepared1(kHasPlanFor, app, env, sha, definition_key)[0].as<bool>();
   });
 }
 
 absl::StatusOr<std::optional<std::vector<v1::Manifest>>> PostgresPlannerStore::GetCachedRender(const std::string& key) {
-  return pool_->RunInTransactionWithResult<std::optional<std::vector<v1::Manifest>>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::optional<std::vector<v1::Manifest>>> {
+  return pool_->RunStatementWithResult<std::optional<std::vector<v1::Manifest>>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::optional<std::vector<v1::Manifest>>> {
         pqxx::result r = txn.exec_prepared(kGetCache, key);
         if (r.empty()) return std::optional<std::vector<v1::Manifest>>();
         ASSIGN_OR_RETURN(v1::Plan holder, ParseRow<v1::Plan>(r[0][0], "render cache entry"));
@@ -730,11 +736,11 @@ absl::StatusOr<std::optional<std::vector<v1::Manifest>>> PostgresPlannerStore::G
 absl::Status PostgresPlannerStore::PutCachedRender(const std::string& key, const std::vector<v1::Manifest>& manifests) {
   v1::Plan holder;
   for (const auto& m : manifests) *holder.add_manifests() = m;
-  return pool_->RunInTransaction([&](pqxx::work& txn) {
+  return pool_->RunStatement([&](pqxx::transaction_base& txn) {
     // A cache entry is not worth a flush wait on the way to a plan (issue
-    // #23, push to served): the plan's own durable commit flushes it too,
-    // and one lost in a crash is rendered again.
-    txn.exec0(kNoFlushWait);
+    // #23, push to served; the statement says so itself): the plan's own
+    // durable commit flushes it too, and one lost in a crash is rendered
+    // again.
     txn.exec_prepared0(kPutCache, key, pqxx::binarystring(holder.SerializeAsString()));
     return absl::OkStatus();
   });
@@ -745,7 +751,7 @@ absl::StatusOr<int64_t> PostgresPlannerStore::EvictCachedRenders(absl::Duration 
   int64_t total = 0;
   auto batches = [&](const char* statement, auto arg) -> absl::Status {
     while (true) {
-      ASSIGN_OR_RETURN(int64_t gone, pool_->RunInTransactionWithResult<int64_t>([&](pqxx::work& txn) -> absl::StatusOr<int64_t> {
+      ASSIGN_OR_RETURN(int64_t gone, pool_->RunStatementWithResult<int64_t>([&](pqxx::transaction_base& txn) -> absl::StatusOr<int64_t> {
         return static_cast<int64_t>(txn.exec_prepared0(statement, arg, kEvictBatch).affected_rows());
       }));
       total += gone;
@@ -758,21 +764,21 @@ absl::StatusOr<int64_t> PostgresPlannerStore::EvictCachedRenders(absl::Duration 
 }
 
 absl::StatusOr<std::string> PostgresPlannerStore::GetCursor(const std::string& name) {
-  return pool_->RunInTransactionWithResult<std::string>([&](pqxx::work& txn) -> absl::StatusOr<std::string> {
+  return pool_->RunStatementWithResult<std::string>([&](pqxx::transaction_base& txn) -> absl::StatusOr<std::string> {
     pqxx::result r = txn.exec_prepared(kGetCursor, name);
     return r.empty() ? std::string() : r[0][0].as<std::string>();
   });
 }
 
 absl::Status PostgresPlannerStore::SetCursor(const std::string& name, const std::string& value) {
-  return pool_->RunInTransaction([&](pqxx::work& txn) {
+  return pool_->RunStatement([&](pqxx::transaction_base& txn) {
     txn.exec_prepared0(kSetCursor, name, value);
     return absl::OkStatus();
   });
 }
 
 absl::StatusOr<ItemAttempts> PostgresPlannerStore::BeginAttempt(const std::string& name, const std::string& item_key) {
-  return pool_->RunInTransactionWithResult<ItemAttempts>([&](pqxx::work& txn) -> absl::StatusOr<ItemAttempts> {
+  return pool_->RunStatementWithResult<ItemAttempts>([&](pqxx::transaction_base& txn) -> absl::StatusOr<ItemAttempts> {
     pqxx::row r = txn.exec_prepared1(kBeginAttempt, name, item_key);
     ItemAttempts out;
     out.unfinished = r[0].as<int>();
@@ -783,7 +789,7 @@ absl::StatusOr<ItemAttempts> PostgresPlannerStore::BeginAttempt(const std::strin
 
 absl::Status PostgresPlannerStore::EndAttempt(const std::string& name, const std::string& item_key, bool counted,
                                               const std::string& error) {
-  return pool_->RunInTransaction([&](pqxx::work& txn) {
+  return pool_->RunStatement([&](pqxx::transaction_base& txn) {
     txn.exec_prepared0(kEndAttempt, name, item_key, counted, error);
     return absl::OkStatus();
   });

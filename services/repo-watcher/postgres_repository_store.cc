@@ -167,7 +167,7 @@ absl::StatusOr<v1::Repository> PostgresRepositoryStore::Create(const v1::Reposit
 }
 
 absl::StatusOr<v1::Repository> PostgresRepositoryStore::Get(const std::string& id) {
-  return pool_->RunInTransactionWithResult<v1::Repository>([&](pqxx::work& txn) -> absl::StatusOr<v1::Repository> {
+  return pool_->RunStatementWithResult<v1::Repository>([&](pqxx::transaction_base& txn) -> absl::StatusOr<v1::Repository> {
     pqxx::result r = txn.exec_prepared("rw_repo_get", id);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("repository \"", id, "\" not found"));
     return RepoFromRow(r[0]);
@@ -175,8 +175,8 @@ absl::StatusOr<v1::Repository> PostgresRepositoryStore::Get(const std::string& i
 }
 
 absl::StatusOr<std::vector<v1::Repository>> PostgresRepositoryStore::List(const std::string& after_id, int limit) {
-  return pool_->RunInTransactionWithResult<std::vector<v1::Repository>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::Repository>> {
+  return pool_->RunStatementWithResult<std::vector<v1::Repository>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<v1::Repository>> {
         std::vector<v1::Repository> out;
         for (const auto& row : txn.exec_prepared("rw_repo_list", after_id, limit)) {
           absl::StatusOr<v1::Repository> repo = RepoFromRow(row);
@@ -307,7 +307,7 @@ absl::Status PostgresRepositoryStore::RecordChecks(const std::vector<CheckRecord
     absl::StrAppend(&nexts, sep, absl::StrFormat("%.6f", *Epoch(rec.next_check_time)));
   }
   for (std::string* a : {&checks, &fetches, &failures, &nexts}) a->append("}");
-  return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
+  return pool_->RunStatement([&](pqxx::transaction_base& txn) -> absl::Status {
     txn.exec_prepared("rw_status_record_many", postgres::TextArray(ids), checks, fetches, postgres::TextArray(errors),
                       failures, nexts);
     return absl::OkStatus();
@@ -352,7 +352,7 @@ absl::StatusOr<v1::Revision> PostgresRepositoryStore::RecordRevision(const v1::R
 }
 
 absl::Status PostgresRepositoryStore::DropRefState(const std::string& repository_id, const std::string& ref) {
-  return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
+  return pool_->RunStatement([&](pqxx::transaction_base& txn) -> absl::Status {
     txn.exec_prepared("rw_ref_drop", repository_id, ref);
     return absl::OkStatus();
   });
@@ -362,8 +362,8 @@ absl::StatusOr<std::vector<v1::Revision>> PostgresRepositoryStore::RevisionsAfte
     int64_t after, const std::vector<std::string>& repository_ids, bool include_rejected, int limit) {
   // Ids are validated DNS labels, so a plain array literal is safe.
   std::string ids = absl::StrCat("{", absl::StrJoin(repository_ids, ","), "}");
-  return pool_->RunInTransactionWithResult<std::vector<v1::Revision>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::Revision>> {
+  return pool_->RunStatementWithResult<std::vector<v1::Revision>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<v1::Revision>> {
         std::vector<v1::Revision> out;
         for (const auto& row : txn.exec_prepared("rw_revisions_after", after, include_rejected, ids, limit)) {
           absl::StatusOr<v1::Revision> rev = RevisionFromRow(row);
@@ -375,8 +375,8 @@ absl::StatusOr<std::vector<v1::Revision>> PostgresRepositoryStore::RevisionsAfte
 }
 
 absl::StatusOr<std::vector<v1::Revision>> PostgresRepositoryStore::ListRevisions(const RevisionQuery& q) {
-  return pool_->RunInTransactionWithResult<std::vector<v1::Revision>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::Revision>> {
+  return pool_->RunStatementWithResult<std::vector<v1::Revision>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<v1::Revision>> {
         std::vector<v1::Revision> out;
         for (const auto& row : txn.exec_prepared(q.ascending ? "rw_revisions_list_asc" : "rw_revisions_list_desc",
                                                  q.repository_id, q.ref, q.include_rejected, q.after_cursor,

@@ -104,8 +104,8 @@ absl::StatusOr<v1::CommitCheck> PostgresReviewStore::RecordCheck(const v1::Commi
 
 absl::StatusOr<std::vector<v1::CommitCheck>> PostgresReviewStore::ListChecks(const std::string& repository_id,
                                                                              const std::string& sha) {
-  return pool_->RunInTransactionWithResult<std::vector<v1::CommitCheck>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::CommitCheck>> {
+  return pool_->RunStatementWithResult<std::vector<v1::CommitCheck>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<v1::CommitCheck>> {
         std::vector<v1::CommitCheck> out;
         for (const auto& row : txn.exec_prepared("rv_checks_list", repository_id, sha)) {
           v1::CommitCheck c;
@@ -121,8 +121,8 @@ absl::StatusOr<std::vector<v1::CommitCheck>> PostgresReviewStore::ListChecks(con
 
 absl::StatusOr<std::optional<v1::PullRequest>> PostgresReviewStore::GetPullRequest(const std::string& repository_id,
                                                                                    int64_t number) {
-  return pool_->RunInTransactionWithResult<std::optional<v1::PullRequest>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::optional<v1::PullRequest>> {
+  return pool_->RunStatementWithResult<std::optional<v1::PullRequest>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::optional<v1::PullRequest>> {
         pqxx::result r = txn.exec_prepared("rv_pr_get", repository_id, number);
         if (r.empty()) return std::optional<v1::PullRequest>();
         absl::StatusOr<v1::PullRequest> pr = PullRequestFromBytes(r[0][0]);
@@ -169,8 +169,8 @@ absl::StatusOr<v1::PullRequest> PostgresReviewStore::RecordPullRequest(const v1:
 
 absl::StatusOr<std::vector<v1::PullRequest>> PostgresReviewStore::ListPullRequests(const std::string& repository_id,
                                                                                    bool include_closed) {
-  return pool_->RunInTransactionWithResult<std::vector<v1::PullRequest>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::PullRequest>> {
+  return pool_->RunStatementWithResult<std::vector<v1::PullRequest>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<v1::PullRequest>> {
         std::vector<v1::PullRequest> out;
         for (const auto& row : txn.exec_prepared("rv_pr_list", repository_id, include_closed,
                                                  static_cast<int>(v1::PULL_REQUEST_STATE_OPEN))) {
@@ -187,8 +187,8 @@ absl::StatusOr<std::vector<v1::WatchReviewEventsResponse>> PostgresReviewStore::
     int64_t after, const std::vector<std::string>& repository_ids, int limit) {
   // Ids are validated DNS labels, so a plain array literal is safe.
   std::string ids = absl::StrCat("{", absl::StrJoin(repository_ids, ","), "}");
-  return pool_->RunInTransactionWithResult<std::vector<v1::WatchReviewEventsResponse>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::WatchReviewEventsResponse>> {
+  return pool_->RunStatementWithResult<std::vector<v1::WatchReviewEventsResponse>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<v1::WatchReviewEventsResponse>> {
         std::vector<v1::WatchReviewEventsResponse> out;
         for (const auto& row : txn.exec_prepared("rv_events_after", after, ids, limit)) {
           v1::WatchReviewEventsResponse e;

@@ -395,6 +395,84 @@ TEST_F(PlannerTest, RenderCacheEvictionDropsUnusedEntriesAndKeepsLiveOnes) {
   EXPECT_EQ(*store_->EvictCachedRenders(absl::Hours(24 * 7), 2), 0);
 }
 
+// The render cache and commit authors are written in one statement each that
+// turns off its own flush wait (issue #23: one round trip instead of four).
+// They are stored, a second write of the same key keeps the first, and the
+// setting ends with the statement: the connection's next transaction waits
+// for its flush as before.
+TEST_F(PlannerTest, UnflushedWritesStoreTheirRowsAndLeaveTheConnectionFlushing) {
+  std::unique_ptr<postgres::ConnectionPool> one = db_.Pool(1);
+  outbox::PostgresOutboxStore outbox(one.get(), "planner", "planner");
+  PostgresPlannerStore store(one.get(), &outbox);
+  // The test cluster runs with synchronous_commit off; this session waits.
+  ASSERT_TRUE(one->RunStatement([](pqxx::transaction_base& txn) {
+                   txn.exec0("SET synchronous_commit TO on");
+                   return absl::OkStatus();
+                 }).ok());
+  v1::Manifest m;
+  m.set_source_path("apps/a/config.yaml");
+  ASSERT_TRUE(store.PutCachedRender("key-1", {m}).ok());
+  v1::Manifest other;
+  other.set_source_path("apps/b/config.yaml");
+  ASSERT_TRUE(store.PutCachedRender("key-1", {other}).ok());
+  absl::StatusOr<std::optional<std::vector<v1::Manifest>>> cached = store.GetCachedRender("key-1");
+  ASSERT_TRUE(cached.ok()) << cached.status();
+  ASSERT_TRUE(cached->has_value());
+  EXPECT_EQ((**cached)[0].source_path(), "apps/a/config.yaml");
+  v1::CommitAuthor author;
+  author.set_name("Ada");
+  author.set_email("ada@example.com");
+  ASSERT_TRUE(store.RecordCommitAuthor("repo", std::string(40, 'a'), author).ok());
+  absl::StatusOr<std::optional<v1::CommitAuthor>> got = store.GetCommitAuthor("repo", std::string(40, 'a'));
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ((*got)->email(), "ada@example.com");
+  absl::StatusOr<std::string> setting = one->RunInTransactionWithResult<std::string>(
+      [](pqxx::work& txn) -> absl::StatusOr<std::string> {
+        return txn.exec1("SHOW synchronous_commit")[0].as<std::string>();
+      });
+  ASSERT_TRUE(setting.ok()) << setting.status();
+  EXPECT_EQ(*setting, "on");
+}
+
+// Issue #23: the deployers' plan stream reads the next released plan with a
+// prepared statement; its generic plan (the one PostgreSQL settles on after
+// five calls) must read from the cursor on in release order, not AND every
+// plan ever open with every plan released after the cursor, a cost growing
+// with the plans the table ever held.
+TEST_F(PlannerTest, TheReleasedPlanStreamReadsFromItsCursorWhateverTheTableHolds) {
+  std::unique_ptr<postgres::ConnectionPool> one = db_.Pool(1);
+  outbox::PostgresOutboxStore outbox(one.get(), "planner", "planner");
+  PostgresPlannerStore store(one.get(), &outbox);
+  // 5,000 plans: most finished long ago (state 5), their history in the
+  // open-plans index; the last 3 released and approved.
+  ASSERT_TRUE(one->RunInTransaction([](pqxx::work& txn) {
+                   txn.exec0("INSERT INTO planner.plans (seq, id, application_id, environment_id, state, trigger, "
+                             "target_sha, hold_reason, body, definition_key, release_seq) "
+                             "SELECT g, 'plan-' || g, 'app-' || (g % 100), 'local', "
+                             "CASE WHEN g > 4997 THEN 2 ELSE 5 END, 1, repeat('a', 40), 0, ''::bytea, 'k', g "
+                             "FROM generate_series(1, 5000) g");
+                   txn.exec0("ANALYZE planner.plans");
+                   return absl::OkStatus();
+                 }).ok());
+  absl::StatusOr<std::vector<ReleasedPlan>> next = store.ListReleased(4990, 1);  // prepares the statement
+  ASSERT_TRUE(next.ok()) << next.status();
+  ASSERT_EQ(next->size(), 1u);
+  EXPECT_EQ(next->front().release_seq, 4998);
+  absl::StatusOr<std::string> plan = one->RunStatementWithResult<std::string>(
+      [](pqxx::transaction_base& txn) -> absl::StatusOr<std::string> {
+        txn.exec0("SET plan_cache_mode TO force_generic_plan");
+        std::string out;
+        for (const auto& row : txn.exec("EXPLAIN EXECUTE planner_list_released(4990, 1)"))
+          out += row[0].as<std::string>() + "\n";
+        txn.exec0("RESET plan_cache_mode");
+        return out;
+      });
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_NE(plan->find("Index Scan using plans_release_order"), std::string::npos) << *plan;
+  EXPECT_EQ(plan->find("plans_open"), std::string::npos) << *plan;
+}
+
 // More than one batch of unused entries goes in one pass.
 TEST_F(PlannerTest, RenderCacheEvictionEmptiesMoreThanOneBatch) {
   ASSERT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {

@@ -3,9 +3,12 @@
 # PostgreSQL has no trust line in pg_hba.conf (local or TCP), the superuser is
 # reachable only by peer on the socket, every other login needs its password;
 # the passwords are generated into $FERRY_HOME/db/ mode 0600 and appear in no
-# process's arguments and no log; the four services run end to end (the
-# example deploys) each logged in as its own role, none as a superuser or
-# the owner; and each service's role cannot touch the audit log's triggers.
+# process's arguments and no log; the five services run end to end (the
+# example deploys) each logged in as its own role, by password on the
+# server's Unix socket (not loopback TCP), none as a superuser or the owner;
+# the socket's folder is 0700 and shut to other OS users; TCP on 127.0.0.1
+# still answers to a password; and each service's role cannot touch the
+# audit log's triggers.
 #   make_up_db_roles_test.sh <repo-root> <build-dir>
 set -euo pipefail
 root=${1:?}; build=${2:?}
@@ -37,10 +40,16 @@ rules=$(superuser -d ferry -c "SELECT type || ' ' || array_to_string(user_name, 
 echo "$rules" | sed 's/^/  pg_hba: /'
 if grep -qw trust <<<"$rules"; then fail "pg_hba.conf has a trust line: $rules"; fi
 grep -qx "local postgres peer" <<<"$rules" || fail "no peer line for the superuser on the socket: $rules"
+grep -qx "local all scram-sha-256" <<<"$rules" || fail "the socket is not scram-sha-256 for the roles: $rules"
 grep -qx "host all scram-sha-256" <<<"$rules" || fail "TCP is not scram-sha-256 for all: $rules"
-if [[ $(grep -cv '^\(local postgres peer\|host all scram-sha-256\)$' <<<"$rules") -ne 0 ]]; then
+if [[ $(grep -cv '^\(local postgres peer\|local all scram-sha-256\|host all scram-sha-256\)$' <<<"$rules") -ne 0 ]]; then
   fail "pg_hba.conf has other lines: $rules"
 fi
+sock=$("$root/scripts/pg-cluster" socket "$home/pg")
+[[ -S "$sock/.s.PGSQL.$pg_port" ]] || fail "no socket $sock/.s.PGSQL.$pg_port"
+pg_user=$(id -un); [[ $(id -u) -eq 0 ]] && pg_user=postgres
+[[ "$(stat -c '%U %a' "$sock")" == "$pg_user 700" ]] || fail "socket folder $sock is $(stat -c '%U %a' "$sock")"
+grep -qF "PostgreSQL on its socket in $sock" "$work/up.log" || fail "make up does not say where the socket is"
 # Without a password nobody gets in over TCP, the superuser included.
 for user in postgres ferry_planner ferry_migrator; do
   if PGPASSFILE=/dev/null psql -X -w "postgresql://$user@127.0.0.1:$pg_port/ferry" -c "SELECT 1" >/dev/null 2>&1; then
@@ -51,7 +60,19 @@ done
 if PGPASSWORD=wrong psql -X -w "postgresql://ferry_planner@127.0.0.1:$pg_port/ferry" -c "SELECT 1" >/dev/null 2>&1; then
   fail "ferry_planner logged in with a wrong password"
 fi
-echo "ok: no trust; TCP needs each role's password"
+# On the socket the same: a service role without or with a wrong password fails.
+for pw in "" wrong; do
+  if PGPASSFILE=/dev/null PGPASSWORD=$pw psql -X -w "postgresql://ferry_planner@/ferry?host=$sock&port=$pg_port" \
+       -c "SELECT 1" >/dev/null 2>&1; then
+    fail "ferry_planner logged in on the socket with password '$pw'"
+  fi
+done
+# Another OS user cannot reach the socket at all (checked when root can switch).
+if [[ $(id -u) -eq 0 ]] && runuser -u nobody -- env PGPASSWORD="$(cat "$home/db/planner.password")" \
+     psql -X -w "postgresql://ferry_planner@/ferry?host=$sock&port=$pg_port" -c "SELECT 1" >/dev/null 2>&1; then
+  fail "the user nobody connected on the socket with the planner's password"
+fi
+echo "ok: no trust; TCP and the socket need each role's password; the socket's folder is $pg_user's, 0700"
 
 # The secrets: a 0700 folder, 0600 files, in no log and no command line.
 [[ $(stat -c %a "$home/db") == 700 ]] || fail "$home/db is mode $(stat -c %a "$home/db")"
@@ -81,12 +102,20 @@ sessions=$(superuser -d ferry -c "SELECT DISTINCT usename FROM pg_stat_activity 
 echo "  sessions on ferry: $sessions"
 [[ "$sessions" == "ferry_audit ferry_deployer ferry_notifier ferry_planner ferry_repo_watcher " ]] ||
   fail "want exactly the five service roles connected, got: $sessions"
+# ... all on the Unix socket (client_port -1), none over TCP.
+tcp=$(superuser -d ferry -c "SELECT count(*) FROM pg_stat_activity WHERE datname = 'ferry' AND usename LIKE 'ferry\_%' AND client_port <> -1")
+local_sessions=$(superuser -d ferry -c "SELECT count(*) FROM pg_stat_activity WHERE datname = 'ferry' AND usename LIKE 'ferry\_%' AND client_port = -1")
+[[ $tcp == 0 && $local_sessions -ge 5 ]] || fail "services' sessions: $tcp over TCP, $local_sessions on the socket"
+echo "ok: the services' $local_sessions sessions are all on the Unix socket"
 owners=$(superuser -d ferry -c "SELECT string_agg(DISTINCT pg_get_userbyid(nspowner), ',') FROM pg_namespace WHERE nspname IN ('repo_watcher','planner','deployer','audit','access')")
 [[ "$owners" == ferry_owner ]] || fail "schemas owned by $owners"
 
 # Each service's own role cannot unprotect the audit log, nor read another schema.
 for role in repo_watcher planner deployer audit; do
-  url="postgresql://ferry_$role@127.0.0.1:$pg_port/ferry?passfile=$home/db/$role.pgpass"
+  # Its passfile serves TCP as well as the socket (other tools use TCP).
+  psql -X -w "postgresql://ferry_$role@127.0.0.1:$pg_port/ferry?passfile=$home/db/$role.pgpass" -Atqc "SELECT 1" \
+    >/dev/null || fail "ferry_$role cannot log in over TCP with its passfile"
+  url="postgresql://ferry_$role@/ferry?host=$sock&port=$pg_port&passfile=$home/db/$role.pgpass"
   psql -X -w "$url" -Atqc "SELECT current_user" >/dev/null || fail "ferry_$role cannot log in with its passfile"
   for sql in "DROP TRIGGER events_append_only ON audit.events" "UPDATE audit.events SET message = 'x'" \
              "DELETE FROM audit.events" "TRUNCATE audit.events" \

@@ -34,7 +34,7 @@ PostgresPreviewStore::PostgresPreviewStore(postgres::ConnectionPool* pool) : poo
 }
 
 absl::Status PostgresPreviewStore::PutPreview(const v1::PullRequestPreview& preview) {
-  return pool_->RunInTransaction([&](pqxx::work& txn) {
+  return pool_->RunStatement([&](pqxx::transaction_base& txn) {
     txn.exec_prepared0(kPutPreview, preview.repository_id(), preview.number(), preview.head_sha(),
                        pqxx::binarystring(preview.SerializeAsString()));
     return absl::OkStatus();
@@ -42,7 +42,7 @@ absl::Status PostgresPreviewStore::PutPreview(const v1::PullRequestPreview& prev
 }
 
 absl::Status PostgresPreviewStore::DeletePreview(const std::string& repository_id, int64_t number) {
-  return pool_->RunInTransaction([&](pqxx::work& txn) {
+  return pool_->RunStatement([&](pqxx::transaction_base& txn) {
     txn.exec_prepared0(kDeletePreview, repository_id, number);
     return absl::OkStatus();
   });
@@ -50,8 +50,8 @@ absl::Status PostgresPreviewStore::DeletePreview(const std::string& repository_i
 
 absl::StatusOr<std::optional<v1::PullRequestPreview>> PostgresPreviewStore::GetPreview(const std::string& repository_id,
                                                                                        int64_t number) {
-  return pool_->RunInTransactionWithResult<std::optional<v1::PullRequestPreview>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::optional<v1::PullRequestPreview>> {
+  return pool_->RunStatementWithResult<std::optional<v1::PullRequestPreview>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::optional<v1::PullRequestPreview>> {
         pqxx::result r = txn.exec_prepared(kGetPreview, repository_id, number);
         if (r.empty()) return std::optional<v1::PullRequestPreview>();
         absl::StatusOr<v1::PullRequestPreview> p = ParsePreview(r[0][0]);
@@ -61,8 +61,8 @@ absl::StatusOr<std::optional<v1::PullRequestPreview>> PostgresPreviewStore::GetP
 }
 
 absl::StatusOr<std::vector<v1::PullRequestPreview>> PostgresPreviewStore::ListPreviews(const std::string& repository_id) {
-  return pool_->RunInTransactionWithResult<std::vector<v1::PullRequestPreview>>(
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<v1::PullRequestPreview>> {
+  return pool_->RunStatementWithResult<std::vector<v1::PullRequestPreview>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<v1::PullRequestPreview>> {
         std::vector<v1::PullRequestPreview> out;
         pqxx::result r = txn.exec_prepared(kListPreviews, repository_id);
         for (const auto& row : r) {
