@@ -266,6 +266,7 @@ absl::StatusOr<std::vector<AppliedObject>> FakeDeploymentStore::Applied(const st
 
 absl::StatusOr<std::vector<ManagedApp>> FakeDeploymentStore::ManagedApps() {
   ferry::MutexLock l(&mu_);
+  ++managed_list_reads_;
   std::vector<ManagedApp> out;
   for (const auto& [key, m] : managed_) out.push_back(m);
   return out;
@@ -319,6 +320,7 @@ absl::Status FakeDeploymentStore::MarkDriftHealed(const std::vector<int64_t>& id
 absl::StatusOr<v1::DriftSettings> FakeDeploymentStore::GetDriftSettings(const std::string& app,
                                                                        const std::string& env) {
   ferry::MutexLock l(&mu_);
+  if (app.empty() && env.empty()) ++global_drift_settings_reads_;
   if (!drift_settings_error_.ok()) return drift_settings_error_;
   auto it = drift_settings_.find(Key(app, env));
   if (it == drift_settings_.end()) return absl::NotFoundError("no drift settings stored");
@@ -395,6 +397,16 @@ void FakeDeploymentStore::FailCursor(absl::Status error) {
 int FakeDeploymentStore::cursor_reads() {
   ferry::MutexLock l(&mu_);
   return cursor_reads_;
+}
+
+int FakeDeploymentStore::managed_list_reads() {
+  ferry::MutexLock l(&mu_);
+  return managed_list_reads_;
+}
+
+int FakeDeploymentStore::global_drift_settings_reads() {
+  ferry::MutexLock l(&mu_);
+  return global_drift_settings_reads_;
 }
 
 }  // namespace ferry::deployer::testing
