@@ -59,7 +59,8 @@ void DriftController::DriftPass(bool force) {
       absl::StatusOr<Target*> target = targets_->For(app.target);
       if (!target.ok() || !(*target)->TakeChanged(AppScope{app.application_id, app.environment_id})) continue;
     }
-    // Settings are read only when the application is due.
+    // Settings are read only when an application is due: the global ones
+    // once per pass, the application's own with its record (CheckDrift).
     if (!global) {
       absl::StatusOr<std::optional<v1::DriftSettings>> read = policy_->StoredGlobal();
       if (!read.ok()) {
@@ -68,21 +69,7 @@ void DriftController::DriftPass(bool force) {
       }
       global = *std::move(read);
     }
-    absl::StatusOr<v1::DriftSettings> settings = policy_->EffectiveWith(*global, app.application_id, app.environment_id);
-    if (!settings.ok()) {
-      // Not checked this pass: its settings may turn healing off.
-      logging::Warn("cannot read drift settings; skipping the application this pass",
-                    {{"application", app.application_id},
-                     {"environment", app.environment_id},
-                     {"error", settings.status().ToString()}});
-      continue;
-    }
-    {
-      ferry::MutexLock l(&mu_);
-      next_check_[key] = clock_->Now() + FromProtoDuration(settings->interval());
-    }
-    if (settings->disabled()) continue;
-    CheckDrift(app, *settings);
+    CheckDrift(app, *global);
   }
 }
 
@@ -104,21 +91,53 @@ void DriftController::OrderAsApplied(const v1::Plan& live_spec, std::vector<Targ
   });
 }
 
-void DriftController::CheckDrift(const ManagedApp& listed, const v1::DriftSettings& settings) {
+void DriftController::CheckDrift(const ManagedApp& listed, const std::optional<v1::DriftSettings>& global) {
+  const std::string key = AppKey(listed.application_id, listed.environment_id);
+  auto next_check_in = [&](absl::Duration interval) {
+    ferry::MutexLock l(&mu_);
+    next_check_[key] = clock_->Now() + interval;
+  };
   absl::StatusOr<std::unique_ptr<AppLock>> lock = scheduler_->TryLock(listed.application_id, listed.environment_id);
-  if (!lock.ok() || !*lock) return;  // A deployment is running; look next time.
+  if (!lock.ok() || !*lock) {
+    // A deployment is running; look again after the application's interval.
+    absl::Duration interval = policy_->default_interval();
+    {
+      ferry::MutexLock l(&mu_);
+      if (auto it = interval_.find(key); it != interval_.end()) interval = it->second;
+    }
+    next_check_in(interval);
+    return;
+  }
   // The listed record may be older than the last deployment (the list is
   // kept for a while): its target, sync policy and live deployment are read
-  // again under the lock.
-  absl::StatusOr<std::optional<ManagedApp>> current = records_->GetManagedApp(listed.application_id, listed.environment_id);
-  if (!current.ok() || !current->has_value()) return;  // gone meanwhile
-  const ManagedApp& app = **current;
+  // again under the lock, with its own settings and applied objects, in one
+  // read.
+  absl::StatusOr<DriftStore::DriftCheckInputs> inputs =
+      drift_->ReadDriftCheckInputs(listed.application_id, listed.environment_id);
+  if (!inputs.ok()) {
+    // Not checked this pass: its settings may turn healing off.
+    logging::Warn("cannot read drift settings; skipping the application this pass",
+                  {{"application", listed.application_id},
+                   {"environment", listed.environment_id},
+                   {"error", inputs.status().ToString()}});
+    return;
+  }
+  if (!inputs->app.has_value()) {  // no longer managed
+    next_check_in(policy_->default_interval());
+    return;
+  }
+  const ManagedApp& app = *inputs->app;
+  const v1::DriftSettings settings = policy_->Merge(global, inputs->own, app.application_id, app.environment_id);
+  next_check_in(FromProtoDuration(settings.interval()));
+  {
+    ferry::MutexLock l(&mu_);
+    interval_[key] = FromProtoDuration(settings.interval());
+  }
+  if (settings.disabled()) return;
   absl::StatusOr<Target*> target = targets_->For(app.target);
   if (!target.ok()) return;
-  absl::StatusOr<std::vector<AppliedObject>> applied = records_->Applied(app.application_id, app.environment_id);
-  if (!applied.ok()) return;
+  const std::vector<AppliedObject>* applied = &inputs->applied;
   AppScope scope{app.application_id, app.environment_id};
-  std::string key = AppKey(app.application_id, app.environment_id);
   std::vector<TargetObject> heal;
   std::vector<int64_t> drift_ids;
   std::vector<std::string> drift_keys;

@@ -44,7 +44,7 @@ class DriftController {
   // The managed applications, read again when the list is older than
   // list_refresh_ (or with `force`).
   absl::StatusOr<std::vector<ManagedApp>> ListManaged(bool force);
-  void CheckDrift(const ManagedApp& listed, const v1::DriftSettings& settings);
+  void CheckDrift(const ManagedApp& listed, const std::optional<v1::DriftSettings>& global);
   // Sorts objects to heal into the order the live deployment applied them.
   static void OrderAsApplied(const v1::Plan& live_spec, std::vector<TargetObject>& objects);
   // Runs a recorded SELF_HEAL deployment (on a worker, holding the lock) and
@@ -69,6 +69,7 @@ class DriftController {
   // Drift bookkeeping, per "app/env".
   ferry::Mutex mu_;
   std::map<std::string, absl::Time> next_check_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, absl::Duration> interval_ ABSL_GUARDED_BY(mu_);  // the last effective interval
   std::map<std::string, Episodes> active_drift_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::pair<int, absl::Time>> heal_backoff_ ABSL_GUARDED_BY(mu_);  // failures, not before
 };

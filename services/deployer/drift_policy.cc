@@ -37,16 +37,24 @@ absl::StatusOr<std::optional<v1::DriftSettings>> DriftPolicy::StoredGlobal() {
 
 absl::StatusOr<v1::DriftSettings> DriftPolicy::EffectiveWith(const std::optional<v1::DriftSettings>& global,
                                                              const std::string& app, const std::string& env) {
+  std::optional<v1::DriftSettings> own;
+  if (!app.empty() || !env.empty()) {
+    absl::StatusOr<v1::DriftSettings> read = store_->GetDriftSettings(app, env);
+    if (!read.ok() && !absl::IsNotFound(read.status())) return read.status();
+    if (read.ok()) own = *std::move(read);
+  }
+  return Merge(global, own, app, env);
+}
+
+v1::DriftSettings DriftPolicy::Merge(const std::optional<v1::DriftSettings>& global,
+                                     const std::optional<v1::DriftSettings>& own, const std::string& app,
+                                     const std::string& env) const {
   v1::DriftSettings out;
   if (global) out = *global;
-  if (!app.empty() || !env.empty()) {
-    absl::StatusOr<v1::DriftSettings> own = store_->GetDriftSettings(app, env);
-    if (!own.ok() && !absl::IsNotFound(own.status())) return own.status();
-    if (own.ok()) {
-      if (own->disabled()) out.set_disabled(true);
-      if (own->has_interval()) *out.mutable_interval() = own->interval();
-      if (own->has_heal_backoff()) *out.mutable_heal_backoff() = own->heal_backoff();
-    }
+  if (own) {
+    if (own->disabled()) out.set_disabled(true);
+    if (own->has_interval()) *out.mutable_interval() = own->interval();
+    if (own->has_heal_backoff()) *out.mutable_heal_backoff() = own->heal_backoff();
   }
   out.set_application_id(app);
   out.set_environment_id(env);

@@ -28,6 +28,10 @@ class DriftPolicy {
   // reads them once, not once per application).
   absl::StatusOr<v1::DriftSettings> EffectiveWith(const std::optional<v1::DriftSettings>& global,
                                                   const std::string& app, const std::string& env);
+  absl::Duration default_interval() const { return default_interval_; }
+  // The effective settings of (app, env) from what is stored (nothing read).
+  v1::DriftSettings Merge(const std::optional<v1::DriftSettings>& global, const std::optional<v1::DriftSettings>& own,
+                          const std::string& app, const std::string& env) const;
   // Effective(), after checking that both ids or none are given.
   absl::StatusOr<v1::DriftSettings> Get(const std::string& app, const std::string& env);
   // Saves the fields named by the update mask (all when empty) and returns

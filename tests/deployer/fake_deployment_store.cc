@@ -280,6 +280,23 @@ absl::StatusOr<std::optional<ManagedApp>> FakeDeploymentStore::GetManagedApp(con
   return std::optional<ManagedApp>(it->second);
 }
 
+absl::StatusOr<DriftStore::DriftCheckInputs> FakeDeploymentStore::ReadDriftCheckInputs(const std::string& app,
+                                                                                      const std::string& env) {
+  DriftCheckInputs out;
+  {
+    ferry::MutexLock l(&mu_);
+    if (!drift_settings_error_.ok()) return drift_settings_error_;
+    auto it = managed_.find(Key(app, env));
+    if (it == managed_.end()) return out;
+    out.app = it->second;
+    if (auto s = drift_settings_.find(Key(app, env)); s != drift_settings_.end()) out.own = s->second;
+  }
+  absl::StatusOr<std::vector<AppliedObject>> applied = Applied(app, env);
+  if (!applied.ok()) return applied.status();
+  out.applied = *std::move(applied);
+  return out;
+}
+
 absl::StatusOr<v1::PinState> FakeDeploymentStore::GetPin(const std::string& app, const std::string& env) {
   ferry::MutexLock l(&mu_);
   auto error = pin_errors_.find(app);
