@@ -1,5 +1,7 @@
 #include "services/deployer/deployer.h"
 
+#include <algorithm>
+
 namespace ferry::deployer {
 namespace {
 
@@ -40,7 +42,8 @@ Deployer::Deployer(DeploymentStore* store, TargetFactory* targets, PlanSource* p
                 ConsumerOptionsOf(options), metrics),
       recovery_(store, &scheduler_, &runner_, &reporter_),
       drift_policy_(store, options.drift_interval),
-      drift_(store, store, targets, &scheduler_, &runner_, &drift_policy_, metrics, clock),
+      drift_(store, store, targets, &scheduler_, &runner_, &drift_policy_, metrics, clock,
+             std::min(options.drift_interval, absl::Seconds(10))),
       rollback_(store, store, plans, &consumer_, &starter_, clock),
       pins_(store, store, plans, clock),
       observer_(store, store, targets, clock),

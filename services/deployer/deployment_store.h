@@ -151,6 +151,18 @@ class DriftStore {
 
   // Global defaults when both ids are empty; NOT_FOUND when none stored.
   virtual absl::StatusOr<v1::DriftSettings> GetDriftSettings(const std::string& app, const std::string& env) = 0;
+
+  // What a drift check of (app, env) reads, in one read (issue #23: an idle
+  // deployer checks every application each drift interval): its managed
+  // record (nullopt when not managed; then nothing else is read), its own
+  // drift settings (nullopt when none stored) and its applied objects in
+  // wave and key order, as GetManagedApp, GetDriftSettings and Applied.
+  struct DriftCheckInputs {
+    std::optional<ManagedApp> app;
+    std::optional<v1::DriftSettings> own;
+    std::vector<AppliedObject> applied;
+  };
+  virtual absl::StatusOr<DriftCheckInputs> ReadDriftCheckInputs(const std::string& app, const std::string& env) = 0;
   virtual absl::Status SaveDriftSettings(const v1::DriftSettings& settings) = 0;
 };
 

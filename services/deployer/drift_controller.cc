@@ -10,12 +10,13 @@
 #include "common/logging/logger.h"
 #include "services/deployer/app_ids.h"
 #include "services/deployer/audit_events.h"
+#include "common/status/status_macros.h"
 
 namespace ferry::deployer {
 
 DriftController::DriftController(DeploymentRecords* records, DriftStore* drift, TargetFactory* targets,
                                  DeploymentScheduler* scheduler, DeploymentRunner* runner, DriftPolicy* policy,
-                                 DeployerMetrics* metrics, const Clock* clock)
+                                 DeployerMetrics* metrics, const Clock* clock, absl::Duration list_refresh)
     : records_(records),
       drift_(drift),
       targets_(targets),
@@ -23,11 +24,25 @@ DriftController::DriftController(DeploymentRecords* records, DriftStore* drift, 
       runner_(runner),
       policy_(policy),
       metrics_(metrics),
-      clock_(clock) {}
+      clock_(clock),
+      list_refresh_(list_refresh) {}
+
+absl::StatusOr<std::vector<ManagedApp>> DriftController::ListManaged(bool force) {
+  ferry::MutexLock l(&list_mu_);
+  // Issue #23: re-reading (and parsing) every managed application at each
+  // tick cost more than the checks themselves at 10,000 applications.
+  if (force || !listed_at_ || clock_->Now() - *listed_at_ >= list_refresh_) {
+    ASSIGN_OR_RETURN(listed_, records_->ManagedApps());
+    listed_at_ = clock_->Now();
+  }
+  return listed_;
+}
 
 void DriftController::DriftPass(bool force) {
-  absl::StatusOr<std::vector<ManagedApp>> apps = records_->ManagedApps();
+  absl::StatusOr<std::vector<ManagedApp>> apps = ListManaged(force);
   if (!apps.ok()) return;
+  // The global settings, read once per pass when anything is due.
+  std::optional<std::optional<v1::DriftSettings>> global;
   for (const ManagedApp& app : *apps) {
     if (scheduler_->stopping()) return;
     std::string key = AppKey(app.application_id, app.environment_id);
@@ -44,22 +59,17 @@ void DriftController::DriftPass(bool force) {
       absl::StatusOr<Target*> target = targets_->For(app.target);
       if (!target.ok() || !(*target)->TakeChanged(AppScope{app.application_id, app.environment_id})) continue;
     }
-    // Settings are read only when the application is due.
-    absl::StatusOr<v1::DriftSettings> settings = policy_->Effective(app.application_id, app.environment_id);
-    if (!settings.ok()) {
-      // Not checked this pass: its settings may turn healing off.
-      logging::Warn("cannot read drift settings; skipping the application this pass",
-                    {{"application", app.application_id},
-                     {"environment", app.environment_id},
-                     {"error", settings.status().ToString()}});
-      continue;
+    // Settings are read only when an application is due: the global ones
+    // once per pass, the application's own with its record (CheckDrift).
+    if (!global) {
+      absl::StatusOr<std::optional<v1::DriftSettings>> read = policy_->StoredGlobal();
+      if (!read.ok()) {
+        logging::Warn("cannot read the global drift settings; skipping this pass", {{"error", read.status().ToString()}});
+        return;
+      }
+      global = *std::move(read);
     }
-    {
-      ferry::MutexLock l(&mu_);
-      next_check_[key] = clock_->Now() + FromProtoDuration(settings->interval());
-    }
-    if (settings->disabled()) continue;
-    CheckDrift(app, *settings);
+    CheckDrift(app, *global);
   }
 }
 
@@ -81,15 +91,53 @@ void DriftController::OrderAsApplied(const v1::Plan& live_spec, std::vector<Targ
   });
 }
 
-void DriftController::CheckDrift(const ManagedApp& app, const v1::DriftSettings& settings) {
-  absl::StatusOr<std::unique_ptr<AppLock>> lock = scheduler_->TryLock(app.application_id, app.environment_id);
-  if (!lock.ok() || !*lock) return;  // A deployment is running; look next time.
+void DriftController::CheckDrift(const ManagedApp& listed, const std::optional<v1::DriftSettings>& global) {
+  const std::string key = AppKey(listed.application_id, listed.environment_id);
+  auto next_check_in = [&](absl::Duration interval) {
+    ferry::MutexLock l(&mu_);
+    next_check_[key] = clock_->Now() + interval;
+  };
+  absl::StatusOr<std::unique_ptr<AppLock>> lock = scheduler_->TryLock(listed.application_id, listed.environment_id);
+  if (!lock.ok() || !*lock) {
+    // A deployment is running; look again after the application's interval.
+    absl::Duration interval = policy_->default_interval();
+    {
+      ferry::MutexLock l(&mu_);
+      if (auto it = interval_.find(key); it != interval_.end()) interval = it->second;
+    }
+    next_check_in(interval);
+    return;
+  }
+  // The listed record may be older than the last deployment (the list is
+  // kept for a while): its target, sync policy and live deployment are read
+  // again under the lock, with its own settings and applied objects, in one
+  // read.
+  absl::StatusOr<DriftStore::DriftCheckInputs> inputs =
+      drift_->ReadDriftCheckInputs(listed.application_id, listed.environment_id);
+  if (!inputs.ok()) {
+    // Not checked this pass: its settings may turn healing off.
+    logging::Warn("cannot read drift settings; skipping the application this pass",
+                  {{"application", listed.application_id},
+                   {"environment", listed.environment_id},
+                   {"error", inputs.status().ToString()}});
+    return;
+  }
+  if (!inputs->app.has_value()) {  // no longer managed
+    next_check_in(policy_->default_interval());
+    return;
+  }
+  const ManagedApp& app = *inputs->app;
+  const v1::DriftSettings settings = policy_->Merge(global, inputs->own, app.application_id, app.environment_id);
+  next_check_in(FromProtoDuration(settings.interval()));
+  {
+    ferry::MutexLock l(&mu_);
+    interval_[key] = FromProtoDuration(settings.interval());
+  }
+  if (settings.disabled()) return;
   absl::StatusOr<Target*> target = targets_->For(app.target);
   if (!target.ok()) return;
-  absl::StatusOr<std::vector<AppliedObject>> applied = records_->Applied(app.application_id, app.environment_id);
-  if (!applied.ok()) return;
+  const std::vector<AppliedObject>* applied = &inputs->applied;
   AppScope scope{app.application_id, app.environment_id};
-  std::string key = AppKey(app.application_id, app.environment_id);
   std::vector<TargetObject> heal;
   std::vector<int64_t> drift_ids;
   std::vector<std::string> drift_keys;

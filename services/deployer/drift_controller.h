@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,8 +27,12 @@ namespace ferry::deployer {
 // worker), backing off after failed heals. Thread-safe.
 class DriftController {
  public:
+  // `list_refresh`: how old the list of managed applications a pass walks
+  // may be (it only says who may be due; a due application's record is read
+  // again under its lock before it is checked).
   DriftController(DeploymentRecords* records, DriftStore* drift, TargetFactory* targets, DeploymentScheduler* scheduler,
-                  DeploymentRunner* runner, DriftPolicy* policy, DeployerMetrics* metrics, const Clock* clock);
+                  DeploymentRunner* runner, DriftPolicy* policy, DeployerMetrics* metrics, const Clock* clock,
+                  absl::Duration list_refresh = absl::Seconds(10));
 
   // One drift pass over every managed application that is due (all with
   // `force`), starting heals where selfHeal or the object's policy asks for
@@ -36,7 +41,10 @@ class DriftController {
 
  private:
   using Episodes = std::map<std::string, std::pair<std::string, int64_t>>;  // object key -> (message, drift id)
-  void CheckDrift(const ManagedApp& app, const v1::DriftSettings& settings);
+  // The managed applications, read again when the list is older than
+  // list_refresh_ (or with `force`).
+  absl::StatusOr<std::vector<ManagedApp>> ListManaged(bool force);
+  void CheckDrift(const ManagedApp& listed, const std::optional<v1::DriftSettings>& global);
   // Sorts objects to heal into the order the live deployment applied them.
   static void OrderAsApplied(const v1::Plan& live_spec, std::vector<TargetObject>& objects);
   // Runs a recorded SELF_HEAL deployment (on a worker, holding the lock) and
@@ -52,10 +60,16 @@ class DriftController {
   DriftPolicy* const policy_;
   DeployerMetrics* const metrics_;
   const Clock* const clock_;
+  const absl::Duration list_refresh_;
+
+  ferry::Mutex list_mu_;
+  std::vector<ManagedApp> listed_ ABSL_GUARDED_BY(list_mu_);
+  std::optional<absl::Time> listed_at_ ABSL_GUARDED_BY(list_mu_);
 
   // Drift bookkeeping, per "app/env".
   ferry::Mutex mu_;
   std::map<std::string, absl::Time> next_check_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, absl::Duration> interval_ ABSL_GUARDED_BY(mu_);  // the last effective interval
   std::map<std::string, Episodes> active_drift_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::pair<int, absl::Time>> heal_backoff_ ABSL_GUARDED_BY(mu_);  // failures, not before
 };

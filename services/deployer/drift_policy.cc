@@ -6,6 +6,8 @@
 
 #include "absl/strings/str_cat.h"
 
+#include "common/status/status_macros.h"
+
 namespace ferry::deployer {
 
 absl::Duration FromProtoDuration(const google::protobuf::Duration& d) {
@@ -20,18 +22,36 @@ DriftPolicy::DriftPolicy(DriftStore* store, absl::Duration default_interval)
     : store_(store), default_interval_(default_interval) {}
 
 absl::StatusOr<v1::DriftSettings> DriftPolicy::Effective(const std::string& app, const std::string& env) {
+  ASSIGN_OR_RETURN(std::optional<v1::DriftSettings> global, StoredGlobal());
+  return EffectiveWith(global, app, env);
+}
+
+absl::StatusOr<std::optional<v1::DriftSettings>> DriftPolicy::StoredGlobal() {
   // Nothing stored means the defaults; a failed read is an error (defaults
   // would heal an application whose operator turned healing off).
-  v1::DriftSettings out;
   absl::StatusOr<v1::DriftSettings> global = store_->GetDriftSettings("", "");
-  if (global.ok()) {
-    out = *global;
-  } else if (!absl::IsNotFound(global.status())) {
-    return global.status();
+  if (global.ok()) return std::optional<v1::DriftSettings>(*std::move(global));
+  if (absl::IsNotFound(global.status())) return std::optional<v1::DriftSettings>();
+  return global.status();
+}
+
+absl::StatusOr<v1::DriftSettings> DriftPolicy::EffectiveWith(const std::optional<v1::DriftSettings>& global,
+                                                             const std::string& app, const std::string& env) {
+  std::optional<v1::DriftSettings> own;
+  if (!app.empty() || !env.empty()) {
+    absl::StatusOr<v1::DriftSettings> read = store_->GetDriftSettings(app, env);
+    if (!read.ok() && !absl::IsNotFound(read.status())) return read.status();
+    if (read.ok()) own = *std::move(read);
   }
-  absl::StatusOr<v1::DriftSettings> own = store_->GetDriftSettings(app, env);
-  if (!own.ok() && !absl::IsNotFound(own.status())) return own.status();
-  if (own.ok()) {
+  return Merge(global, own, app, env);
+}
+
+v1::DriftSettings DriftPolicy::Merge(const std::optional<v1::DriftSettings>& global,
+                                     const std::optional<v1::DriftSettings>& own, const std::string& app,
+                                     const std::string& env) const {
+  v1::DriftSettings out;
+  if (global) out = *global;
+  if (own) {
     if (own->disabled()) out.set_disabled(true);
     if (own->has_interval()) *out.mutable_interval() = own->interval();
     if (own->has_heal_backoff()) *out.mutable_heal_backoff() = own->heal_backoff();

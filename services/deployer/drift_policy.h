@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -21,6 +22,16 @@ class DriftPolicy {
   // read is an error (defaults would heal an application whose operator
   // turned healing off).
   absl::StatusOr<v1::DriftSettings> Effective(const std::string& app, const std::string& env);
+  // The global settings as stored (nullopt: none stored), for EffectiveWith.
+  absl::StatusOr<std::optional<v1::DriftSettings>> StoredGlobal();
+  // Effective(app, env) with the global settings read already (a drift pass
+  // reads them once, not once per application).
+  absl::StatusOr<v1::DriftSettings> EffectiveWith(const std::optional<v1::DriftSettings>& global,
+                                                  const std::string& app, const std::string& env);
+  absl::Duration default_interval() const { return default_interval_; }
+  // The effective settings of (app, env) from what is stored (nothing read).
+  v1::DriftSettings Merge(const std::optional<v1::DriftSettings>& global, const std::optional<v1::DriftSettings>& own,
+                          const std::string& app, const std::string& env) const;
   // Effective(), after checking that both ids or none are given.
   absl::StatusOr<v1::DriftSettings> Get(const std::string& app, const std::string& env);
   // Saves the fields named by the update mask (all when empty) and returns

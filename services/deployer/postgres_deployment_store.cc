@@ -51,6 +51,7 @@ constexpr char kOutboxTable[] = "deployer.outbox";
 // this many it forgets them all and learns them again.
 constexpr size_t kRememberedEnvironments = 20000;
 constexpr char kDriftEnvs[] = "deployer_drift_envs";
+constexpr char kDriftCheckInputs[] = "deployer_drift_check_inputs";
 constexpr char kTryLock[] = "SELECT pg_try_advisory_lock(hashtext('ferry.deployer'), hashtext($1))";
 constexpr char kUnlockAll[] = "SELECT pg_advisory_unlock_all()";
 // Sessions kept open for the next lock: one per deployment that may run at
@@ -258,6 +259,16 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
                  " u AS (UPDATE deployer.deployments d SET state = $2, record = $3 FROM f"
                  " WHERE d.id = $1 AND f.holder = $5 AND f.token = $6 RETURNING 1)"
                  " SELECT f.holder, f.token, (SELECT count(*) FROM u) FROM f");
+  // One row per applied object (one with NULL object columns when none),
+  // each carrying the managed record and the application's own settings.
+  pool_->Prepare(kDriftCheckInputs,
+                 "SELECT m.application_id, m.environment_id, m.target, m.sync_policy, m.live_deployment_id,"
+                 " (SELECT s.record FROM deployer.drift_settings s WHERE s.application_id = $1"
+                 " AND s.environment_id = $2),"
+                 " a.object_ref, a.manifest, a.source_path, a.wave, a.deployment_id"
+                 " FROM deployer.managed_apps m LEFT JOIN deployer.applied_objects a"
+                 " ON a.application_id = m.application_id AND a.environment_id = m.environment_id"
+                 " WHERE m.application_id = $1 AND m.environment_id = $2 ORDER BY a.wave, a.object_key");
   pool_->Prepare(kDriftEnvs,
                  "SELECT DISTINCT environment_id FROM deployer.drift_events WHERE id = ANY($1::bigint[])");
 }
@@ -689,6 +700,37 @@ absl::StatusOr<std::optional<ManagedApp>> PostgresDeploymentStore::GetManagedApp
         absl::StatusOr<ManagedApp> m = ManagedFromRow(r[0]);
         if (!m.ok()) return m.status();
         return std::optional<ManagedApp>(std::move(*m));
+      });
+}
+
+absl::StatusOr<DriftStore::DriftCheckInputs> PostgresDeploymentStore::ReadDriftCheckInputs(const std::string& app,
+                                                                                          const std::string& env) {
+  return pool_->RunStatementWithResult<DriftCheckInputs>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<DriftCheckInputs> {
+        DriftCheckInputs out;
+        pqxx::result r = txn.exec_prepared(kDriftCheckInputs, app, env);
+        if (r.empty()) return out;
+        absl::StatusOr<ManagedApp> m = ManagedFromRow(r[0]);
+        if (!m.ok()) return m.status();
+        out.app = std::move(*m);
+        if (!r[0][5].is_null()) {
+          absl::StatusOr<v1::DriftSettings> own = Parse<v1::DriftSettings>(r[0][5], "drift settings");
+          if (!own.ok()) return own.status();
+          out.own = std::move(*own);
+        }
+        for (const auto& row : r) {
+          if (row[6].is_null()) continue;  // no applied object
+          absl::StatusOr<v1::ObjectRef> ref = Parse<v1::ObjectRef>(row[6], "object ref");
+          if (!ref.ok()) return ref.status();
+          AppliedObject a;
+          a.object.key = ObjectKey::FromProto(*ref);
+          a.object.json = row[7].as<std::string>();
+          a.object.source_path = row[8].as<std::string>();
+          a.object.wave = row[9].as<int>();
+          a.deployment_id = row[10].as<std::string>();
+          out.applied.push_back(std::move(a));
+        }
+        return out;
       });
 }
 

@@ -84,6 +84,7 @@ class PostgresDeploymentStore final : public DeploymentStore {
   absl::Status MarkDriftHealed(const std::vector<int64_t>& ids, const std::string& deployment_id,
                                        const std::vector<v1::Event>& events) override;
   absl::StatusOr<v1::DriftSettings> GetDriftSettings(const std::string& app, const std::string& env) override;
+  absl::StatusOr<DriftCheckInputs> ReadDriftCheckInputs(const std::string& app, const std::string& env) override;
   absl::Status SaveDriftSettings(const v1::DriftSettings& settings) override;
   absl::StatusOr<std::unique_ptr<AppLock>> TryLock(const std::string& app, const std::string& env) override;
   absl::StatusOr<std::string> GetCursor() override;

@@ -133,6 +133,66 @@ TEST(DriftControllerTest, ADriftEpisodeIsRecordedOnceAndHealedOnlyWithSelfHeal) 
   EXPECT_EQ(Drifted(h, "web"), 0) << "drift put right by hand is still counted";
 }
 
+// Issue #23: every maintenance tick (each second) read and parsed every
+// managed application and read the global drift settings once per due
+// application: at 10,000 applications an idle deployer spent more on those
+// reads than on checking. A pass now walks a list at most list_refresh old
+// (10 s, or the drift interval when shorter) and reads the global settings
+// once; a due application's own record is read again under its lock, so a
+// deployment made since the list was read is what the check goes by.
+TEST(DriftControllerTest, PassesReuseTheListButCheckEachApplicationAsLastDeployed) {
+  DeployerOptions o = LogicHarness::Options();
+  o.drift_interval = absl::Seconds(30);  // list kept 10 s
+  LogicHarness h(o);
+  DeployNow(h, "p1", "web", {"a"}, /*self_heal=*/false);
+  DeployNow(h, "p1", "api", {"a"}, /*self_heal=*/false);
+  const int lists = h.store.managed_list_reads();
+  const int globals = h.store.global_drift_settings_reads();
+  h.deployer->DriftPass(false);  // reads the list; both are due: one global read
+  EXPECT_EQ(h.store.managed_list_reads(), lists + 1);
+  EXPECT_EQ(h.store.global_drift_settings_reads(), globals + 1);
+  for (int i = 0; i < 5; ++i) {
+    h.clock.Advance(absl::Seconds(1));
+    h.deployer->DriftPass(false);
+  }
+  EXPECT_EQ(h.store.managed_list_reads(), lists + 1) << "the list was read again within list_refresh";
+  EXPECT_EQ(h.store.global_drift_settings_reads(), globals + 1) << "nothing was due, yet settings were read";
+
+  // A new deployment turns selfHeal on; the list read before it still says
+  // off. The check goes by the application's record as now stored.
+  DeployNow(h, "p2", "web", {"a"}, /*self_heal=*/true);
+  h.target.SetDrift("web", Key("a"), v1::DRIFT_STATUS_MODIFIED);
+  h.clock.Advance(absl::Seconds(31));  // due again; the list is 36 s old: read again...
+  h.deployer->DriftPass(false);
+  h.deployer->WaitIdle();
+  EXPECT_EQ(h.store.managed_list_reads(), lists + 2);
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_HEALED), 1);
+}
+
+// ...and within list_refresh of the last read, a record changed since is
+// still what the check goes by (without the read under the lock, the listed
+// selfHeal off left the drift unhealed).
+TEST(DriftControllerTest, AStaleListedRecordIsReadAgainBeforeTheCheck) {
+  DeployerOptions o = LogicHarness::Options();
+  o.drift_interval = absl::Seconds(30);  // list kept 10 s
+  LogicHarness h(o);
+  v1::DriftSettings often;
+  often.set_application_id("web");
+  often.set_environment_id("dev");
+  often.mutable_interval()->set_seconds(1);
+  ASSERT_TRUE(h.store.SaveDriftSettings(often).ok());
+  DeployNow(h, "p1", "web", {"a"}, /*self_heal=*/false);
+  h.deployer->DriftPass(false);  // lists web with selfHeal off; checked: in sync
+  const int lists = h.store.managed_list_reads();
+  DeployNow(h, "p2", "web", {"a"}, /*self_heal=*/true);
+  h.target.SetDrift("web", Key("a"), v1::DRIFT_STATUS_MODIFIED);
+  h.clock.Advance(absl::Seconds(2));  // due (1 s interval); the list is 2 s old
+  h.deployer->DriftPass(false);
+  h.deployer->WaitIdle();
+  EXPECT_EQ(h.store.managed_list_reads(), lists) << "the list was read again";
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_HEALED), 1);
+}
+
 TEST(DriftControllerTest, SelfHealReappliesOnlyTheDriftedObjectsThroughTheScheduler) {
   LogicHarness h;
   DeployNow(h, "p1", "web", {"a", "b"}, /*self_heal=*/true);

@@ -266,6 +266,7 @@ absl::StatusOr<std::vector<AppliedObject>> FakeDeploymentStore::Applied(const st
 
 absl::StatusOr<std::vector<ManagedApp>> FakeDeploymentStore::ManagedApps() {
   ferry::MutexLock l(&mu_);
+  ++managed_list_reads_;
   std::vector<ManagedApp> out;
   for (const auto& [key, m] : managed_) out.push_back(m);
   return out;
@@ -277,6 +278,23 @@ absl::StatusOr<std::optional<ManagedApp>> FakeDeploymentStore::GetManagedApp(con
   auto it = managed_.find(Key(app, env));
   if (it == managed_.end()) return std::optional<ManagedApp>();
   return std::optional<ManagedApp>(it->second);
+}
+
+absl::StatusOr<DriftStore::DriftCheckInputs> FakeDeploymentStore::ReadDriftCheckInputs(const std::string& app,
+                                                                                      const std::string& env) {
+  DriftCheckInputs out;
+  {
+    ferry::MutexLock l(&mu_);
+    if (!drift_settings_error_.ok()) return drift_settings_error_;
+    auto it = managed_.find(Key(app, env));
+    if (it == managed_.end()) return out;
+    out.app = it->second;
+    if (auto s = drift_settings_.find(Key(app, env)); s != drift_settings_.end()) out.own = s->second;
+  }
+  absl::StatusOr<std::vector<AppliedObject>> applied = Applied(app, env);
+  if (!applied.ok()) return applied.status();
+  out.applied = *std::move(applied);
+  return out;
 }
 
 absl::StatusOr<v1::PinState> FakeDeploymentStore::GetPin(const std::string& app, const std::string& env) {
@@ -319,6 +337,7 @@ absl::Status FakeDeploymentStore::MarkDriftHealed(const std::vector<int64_t>& id
 absl::StatusOr<v1::DriftSettings> FakeDeploymentStore::GetDriftSettings(const std::string& app,
                                                                        const std::string& env) {
   ferry::MutexLock l(&mu_);
+  if (app.empty() && env.empty()) ++global_drift_settings_reads_;
   if (!drift_settings_error_.ok()) return drift_settings_error_;
   auto it = drift_settings_.find(Key(app, env));
   if (it == drift_settings_.end()) return absl::NotFoundError("no drift settings stored");
@@ -395,6 +414,16 @@ void FakeDeploymentStore::FailCursor(absl::Status error) {
 int FakeDeploymentStore::cursor_reads() {
   ferry::MutexLock l(&mu_);
   return cursor_reads_;
+}
+
+int FakeDeploymentStore::managed_list_reads() {
+  ferry::MutexLock l(&mu_);
+  return managed_list_reads_;
+}
+
+int FakeDeploymentStore::global_drift_settings_reads() {
+  ferry::MutexLock l(&mu_);
+  return global_drift_settings_reads_;
 }
 
 }  // namespace ferry::deployer::testing

@@ -45,6 +45,7 @@ class FakeDeploymentStore final : public DeploymentStore {
   absl::Status MarkDriftHealed(const std::vector<int64_t>& ids, const std::string& deployment_id,
                                const std::vector<v1::Event>& events) override;
   absl::StatusOr<v1::DriftSettings> GetDriftSettings(const std::string& app, const std::string& env) override;
+  absl::StatusOr<DriftCheckInputs> ReadDriftCheckInputs(const std::string& app, const std::string& env) override;
   absl::Status SaveDriftSettings(const v1::DriftSettings& settings) override;
   absl::StatusOr<std::unique_ptr<AppLock>> TryLock(const std::string& app, const std::string& env) override;
   absl::StatusOr<std::string> GetCursor() override;
@@ -74,6 +75,10 @@ class FakeDeploymentStore final : public DeploymentStore {
   bool crashed();
   // Successful SaveStep calls so far.
   int step_saves();
+  // Reads of the whole managed-application list, and of global drift
+  // settings (GetDriftSettings("", "")), so far.
+  int managed_list_reads();
+  int global_drift_settings_reads();
   // Create of deployment `id` fails with `error` while its spec has
   // manifests (e.g. a spec too large to store); a record without them is
   // stored.
@@ -125,6 +130,8 @@ class FakeDeploymentStore final : public DeploymentStore {
   int writes_left_ ABSL_GUARDED_BY(mu_) = -1;  // -1: no crash armed
   bool crashed_ ABSL_GUARDED_BY(mu_) = false;
   int step_saves_ ABSL_GUARDED_BY(mu_) = 0;
+  int managed_list_reads_ ABSL_GUARDED_BY(mu_) = 0;
+  int global_drift_settings_reads_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, absl::Status> create_errors_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, absl::Status> spec_errors_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, absl::Status> pin_errors_ ABSL_GUARDED_BY(mu_);
