@@ -58,6 +58,22 @@ class FakePlannerStore final : public PlannerStore {
     ++full_listings_;
     return out;
   }
+  absl::StatusOr<std::vector<v1::Application>> ListApplicationsAfter(const std::string& after_id,
+                                                                     int limit) override {
+    if (absl::Status s = RunListHook(); !s.ok()) return s;
+    MutexLock lock(&mu_);
+    std::vector<v1::Application> out;
+    for (auto it = state_.apps.upper_bound(after_id); it != state_.apps.end() && static_cast<int>(out.size()) < limit;
+         ++it)
+      out.push_back(it->second);
+    page_rows_read_ += static_cast<int>(out.size());
+    return out;
+  }
+  // Applications returned by ListApplicationsAfter, all calls together.
+  int PageRowsRead() {
+    MutexLock lock(&mu_);
+    return page_rows_read_;
+  }
   absl::StatusOr<std::vector<v1::Application>> ListApplicationsOf(const std::string& repository_id,
                                                                   const std::string& ref) override {
     if (absl::Status s = RunListHook(); !s.ok()) return s;
@@ -518,6 +534,7 @@ class FakePlannerStore final : public PlannerStore {
   std::function<absl::Status()> list_applications_hook_ ABSL_GUARDED_BY(mu_);
   int full_listings_ ABSL_GUARDED_BY(mu_) = 0;
   int touched_by_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  int page_rows_read_ ABSL_GUARDED_BY(mu_) = 0;
   int repo_listings_ ABSL_GUARDED_BY(mu_) = 0;
 
   absl::Status RunListHook() {
