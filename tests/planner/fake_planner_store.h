@@ -46,6 +46,7 @@ class FakePlannerStore final : public PlannerStore {
   }
   absl::StatusOr<v1::Application> GetApplication(const std::string& id) override {
     MutexLock lock(&mu_);
+    ++application_reads_;
     auto it = state_.apps.find(id);
     if (it == state_.apps.end()) return absl::NotFoundError(absl::StrCat("application \"", id, "\" not found"));
     return it->second;
@@ -68,6 +69,11 @@ class FakePlannerStore final : public PlannerStore {
       out.push_back(it->second);
     page_rows_read_ += static_cast<int>(out.size());
     return out;
+  }
+  // Calls of GetApplication (one application by id).
+  int ApplicationReads() {
+    MutexLock lock(&mu_);
+    return application_reads_;
   }
   // Applications returned by ListApplicationsAfter, all calls together.
   int PageRowsRead() {
@@ -535,6 +541,7 @@ class FakePlannerStore final : public PlannerStore {
   int full_listings_ ABSL_GUARDED_BY(mu_) = 0;
   int touched_by_calls_ ABSL_GUARDED_BY(mu_) = 0;
   int page_rows_read_ ABSL_GUARDED_BY(mu_) = 0;
+  int application_reads_ ABSL_GUARDED_BY(mu_) = 0;
   int repo_listings_ ABSL_GUARDED_BY(mu_) = 0;
 
   absl::Status RunListHook() {
