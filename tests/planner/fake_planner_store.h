@@ -134,6 +134,7 @@ class FakePlannerStore final : public PlannerStore {
   absl::Status ApplyConfigChange(const ConfigChange& change) override {
     MutexLock lock(&mu_);
     ++config_changes_;
+    applications_written_ += static_cast<int>(change.create_applications.size() + change.update_applications.size());
     State next = state_;
     using google::protobuf::util::MessageDifferencer;
     for (const auto& [id, expected] : change.expected_environments) {
@@ -524,6 +525,11 @@ class FakePlannerStore final : public PlannerStore {
     for (const auto& rec : state_.plans) out.push_back(rec.plan);
     return out;
   }
+  // Applications created or updated by ApplyConfigChange calls (committed or not).
+  int applications_written() {
+    MutexLock lock(&mu_);
+    return applications_written_;
+  }
   // How many ApplyConfigChange calls were made (committed or not).
   int config_changes() {
     MutexLock lock(&mu_);
@@ -615,6 +621,7 @@ class FakePlannerStore final : public PlannerStore {
   Mutex mu_;
   State state_ ABSL_GUARDED_BY(mu_);
   int config_changes_ ABSL_GUARDED_BY(mu_) = 0;
+  int applications_written_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace ferry::planner::testing
