@@ -17,6 +17,10 @@ namespace {
 
 using google::protobuf::util::FieldMaskUtil;
 
+// Applications read at a time by a ListApplications filtered by repository
+// or environment (most rows read may not match).
+constexpr int kFilteredListChunk = 500;
+
 }  // namespace
 
 std::string DescribeSource(const v1::DeclarationSource& s) {
@@ -97,22 +101,31 @@ absl::StatusOr<v1::Application> Catalog::GetApplication(const std::string& id) {
 
 absl::StatusOr<v1::ListApplicationsResponse> Catalog::ListApplications(const v1::ListApplicationsRequest& request) {
   ASSIGN_OR_RETURN(int size, api::PageSize(request.page_size()));
-  ASSIGN_OR_RETURN(std::vector<v1::Application> apps, catalog_->ListApplications());
+  // Read from the page token on, a chunk at a time, until the page and one
+  // more match (there is a next page) or the applications end: a page costs
+  // its own rows, not every application (the notifier pages through all of
+  // them every minute; issue #23). A filtered listing reads bigger chunks.
+  const bool filtered = !request.repository_id().empty() || !request.environment_id().empty();
+  const int chunk = filtered ? std::max(size + 1, kFilteredListChunk) : size + 1;
   v1::ListApplicationsResponse out;
-  for (auto& a : apps) {
-    if (!request.page_token().empty() && a.id() <= request.page_token()) continue;
-    if (!request.repository_id().empty() && a.repository_id() != request.repository_id()) continue;
-    if (!request.environment_id().empty() &&
-        std::find(a.environment_ids().begin(), a.environment_ids().end(), request.environment_id()) ==
-            a.environment_ids().end())
-      continue;
-    if (out.applications_size() == size) {
-      out.set_next_page_token(out.applications(size - 1).id());
-      break;
+  std::string after = request.page_token();
+  while (true) {
+    ASSIGN_OR_RETURN(std::vector<v1::Application> apps, catalog_->ListApplicationsAfter(after, chunk));
+    for (auto& a : apps) {
+      after = a.id();
+      if (!request.repository_id().empty() && a.repository_id() != request.repository_id()) continue;
+      if (!request.environment_id().empty() &&
+          std::find(a.environment_ids().begin(), a.environment_ids().end(), request.environment_id()) ==
+              a.environment_ids().end())
+        continue;
+      if (out.applications_size() == size) {
+        out.set_next_page_token(out.applications(size - 1).id());
+        return out;
+      }
+      *out.add_applications() = std::move(a);
     }
-    *out.add_applications() = std::move(a);
+    if (static_cast<int>(apps.size()) < chunk) return out;
   }
-  return out;
 }
 
 absl::StatusOr<v1::Application> Catalog::UpdateApplication(const v1::Application& update,

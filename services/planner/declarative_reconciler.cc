@@ -171,7 +171,11 @@ absl::StatusOr<std::set<std::string>> DeclarativeReconciler::Reconcile(const v1:
     } else {
       *a.mutable_create_time() = old->second.create_time();
       *a.mutable_update_time() = old->second.update_time();
-      change.update_applications.push_back(a);
+      // Stamps the new commit; already stamped with it (the same commit
+      // reconciled again: ApplyDeclarativeConfig, then its revision), there
+      // is nothing to write (10,000 rows rewritten otherwise; issue #23).
+      if (!MessageDifferencer::Equals(old->second.declared_by(), a.declared_by()))
+        change.update_applications.push_back(a);
       record("Application", a.id(), v1::OBJECT_ACTION_NOOP);
     }
   }

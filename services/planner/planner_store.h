@@ -83,6 +83,11 @@ class CatalogStore {
   virtual absl::StatusOr<std::vector<v1::Environment>> ListEnvironments() = 0;  // by id
   virtual absl::StatusOr<v1::Application> GetApplication(const std::string& id) = 0;
   virtual absl::StatusOr<std::vector<v1::Application>> ListApplications() = 0;  // by id
+  // At most `limit` applications with ids after `after_id` ("": from the
+  // first), by id: one page read on the primary key, so that paging through
+  // N applications reads each once rather than all N per page (issue #23).
+  virtual absl::StatusOr<std::vector<v1::Application>> ListApplicationsAfter(const std::string& after_id,
+                                                                             int limit) = 0;
   // The applications deploying from `ref` of `repository_id`, by id: what a
   // new revision there may touch, without reading every application.
   virtual absl::StatusOr<std::vector<v1::Application>> ListApplicationsOf(const std::string& repository_id,

@@ -26,6 +26,7 @@ constexpr char kGetApplication[] = "planner_get_application";
 constexpr char kLockApplication[] = "planner_lock_application";
 constexpr char kLockEnvironment[] = "planner_lock_environment";
 constexpr char kListApplications[] = "planner_list_applications";
+constexpr char kListApplicationsAfter[] = "planner_list_applications_after";
 constexpr char kListApplicationsOf[] = "planner_list_applications_of";
 constexpr char kGetApplications[] = "planner_get_applications";
 constexpr char kListInputPathsOf[] = "planner_list_input_paths_of";
@@ -110,6 +111,8 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   pool_->Prepare(kLockApplication, "SELECT spec FROM planner.applications WHERE id = $1 FOR UPDATE");
   pool_->Prepare(kLockEnvironment, "SELECT spec FROM planner.environments WHERE id = $1 FOR UPDATE");
   pool_->Prepare(kListApplications, "SELECT spec FROM planner.applications ORDER BY id");
+  // On the primary key: one page of ListApplications.
+  pool_->Prepare(kListApplicationsAfter, "SELECT spec FROM planner.applications WHERE id > $1 ORDER BY id LIMIT $2");
   // Both on the applications_repo_ref index.
   pool_->Prepare(kListApplicationsOf,
                  "SELECT spec FROM planner.applications WHERE repository_id = $1 AND ref = $2 ORDER BY id");
@@ -287,6 +290,19 @@ absl::StatusOr<std::vector<v1::Application>> PostgresPlannerStore::ListApplicati
       [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<v1::Application>> {
         std::vector<v1::Application> out;
         for (const auto& row : txn.exec_prepared(kListApplications)) {
+          ASSIGN_OR_RETURN(v1::Application a, ParseRow<v1::Application>(row[0], "application"));
+          out.push_back(std::move(a));
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<std::vector<v1::Application>> PostgresPlannerStore::ListApplicationsAfter(const std::string& after_id,
+                                                                                          int limit) {
+  return pool_->RunStatementWithResult<std::vector<v1::Application>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<v1::Application>> {
+        std::vector<v1::Application> out;
+        for (const auto& row : txn.exec_prepared(kListApplicationsAfter, after_id, limit)) {
           ASSIGN_OR_RETURN(v1::Application a, ParseRow<v1::Application>(row[0], "application"));
           out.push_back(std::move(a));
         }

@@ -21,6 +21,7 @@ class PostgresPlannerStore final : public PlannerStore {
   absl::StatusOr<std::vector<v1::Environment>> ListEnvironments() override;
   absl::StatusOr<v1::Application> GetApplication(const std::string& id) override;
   absl::StatusOr<std::vector<v1::Application>> ListApplications() override;
+  absl::StatusOr<std::vector<v1::Application>> ListApplicationsAfter(const std::string& after_id, int limit) override;
   absl::StatusOr<std::vector<v1::Application>> ListApplicationsOf(const std::string& repository_id,
                                                                   const std::string& ref) override;
   absl::StatusOr<std::vector<ApplicationRoots>> ListApplicationsTouchedBy(

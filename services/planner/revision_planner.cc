@@ -300,11 +300,16 @@ absl::Status RevisionPlanner::PersistFailedPlan(const PlanRequest& request, cons
 
 absl::StatusOr<int> RevisionPlanner::Promote(const v1::Plan& succeeded) {
   if (succeeded.trigger() != v1::PLAN_TRIGGER_NEW_REVISION && succeeded.trigger() != v1::PLAN_TRIGGER_REFRESH) return 0;
+  ASSIGN_OR_RETURN(std::vector<v1::Environment> envs, catalog_->ListEnvironments());
+  // Most successes are in an environment nothing promotes from: no
+  // application read for them (one per deployment report; issue #23).
+  if (std::none_of(envs.begin(), envs.end(),
+                   [&](const v1::Environment& env) { return env.promote_from() == succeeded.environment_id(); }))
+    return 0;
   absl::StatusOr<v1::Application> app = catalog_->GetApplication(succeeded.application_id());
   if (absl::IsNotFound(app.status())) return 0;
   if (!app.ok()) return app.status();
   if (!app->sync_policy().automated()) return 0;
-  ASSIGN_OR_RETURN(std::vector<v1::Environment> envs, catalog_->ListEnvironments());
   int made = 0;
   for (const v1::Environment& env : envs) {
     if (env.promote_from() != succeeded.environment_id()) continue;

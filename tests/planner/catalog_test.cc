@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_format.h"
 #include "tests/planner/planner_fakes.h"
 
 namespace ferry::planner {
@@ -103,6 +104,9 @@ class InterferingStore final : public CatalogStore {
   absl::StatusOr<std::vector<v1::Environment>> ListEnvironments() override { return store_->ListEnvironments(); }
   absl::StatusOr<v1::Application> GetApplication(const std::string& id) override { return store_->GetApplication(id); }
   absl::StatusOr<std::vector<v1::Application>> ListApplications() override { return store_->ListApplications(); }
+  absl::StatusOr<std::vector<v1::Application>> ListApplicationsAfter(const std::string& after_id, int limit) override {
+    return store_->ListApplicationsAfter(after_id, limit);
+  }
   absl::StatusOr<std::vector<v1::Application>> ListApplicationsOf(const std::string& repository_id,
                                                                   const std::string& ref) override {
     return store_->ListApplicationsOf(repository_id, ref);
@@ -227,6 +231,76 @@ TEST_F(CatalogTest, ListsPageByIdAndRefuseABadPageSize) {
   EXPECT_EQ(second->next_page_token(), "");
   req.set_page_size(1001);
   EXPECT_TRUE(absl::IsInvalidArgument(catalog_.ListApplications(req).status()));
+}
+
+// Issue #23: the notifier pages through every application each minute. Each
+// page read every application (10,000 apps: 11 pages of 10,000 rows a minute,
+// a listing quadratic in the applications); a page now reads its own rows.
+TEST_F(CatalogTest, PagingThroughEveryApplicationReadsEachOnceNotAllPerPage) {
+  ConfigChange change;
+  v1::Environment prod = EnvSpec("prod", v1::APPROVAL_POLICY_AUTO);
+  v1::Environment dev = EnvSpec("dev", v1::APPROVAL_POLICY_AUTO);
+  change.create_environments = {prod, dev};
+  constexpr int kApps = 2500;
+  for (int i = 0; i < kApps; ++i) {
+    v1::Application a = AppSpec(absl::StrFormat("app-%05d", i), absl::StrFormat("apps/%05d", i),
+                                {i % 5 == 0 ? "dev" : "prod"});
+    if (i % 7 == 0) a.set_repository_id("other");
+    change.create_applications.push_back(a);
+  }
+  ASSERT_TRUE(store_.ApplyConfigChange(change).ok());
+  auto page_through = [&](v1::ListApplicationsRequest req) {
+    std::vector<std::string> ids;
+    for (int pages = 0; pages < 10 * kApps; ++pages) {
+      absl::StatusOr<v1::ListApplicationsResponse> page = catalog_.ListApplications(req);
+      EXPECT_TRUE(page.ok()) << page.status();
+      if (!page.ok()) break;
+      EXPECT_LE(page->applications_size(), req.page_size());
+      for (const auto& a : page->applications()) ids.push_back(a.id());
+      if (page->next_page_token().empty()) break;
+      EXPECT_EQ(page->next_page_token(), ids.back());
+      req.set_page_token(page->next_page_token());
+    }
+    return ids;
+  };
+  const int full_before = store_.FullListings();
+  v1::ListApplicationsRequest all;
+  all.set_page_size(1000);
+  std::vector<std::string> ids = page_through(all);
+  ASSERT_EQ(ids.size(), static_cast<size_t>(kApps));
+  for (int i = 0; i < kApps; ++i) EXPECT_EQ(ids[i], absl::StrFormat("app-%05d", i));
+  // Three pages of 1,000 (each read with one more row to know a next page
+  // exists): 2,502 rows, where every page reading all of them read 7,500.
+  EXPECT_EQ(store_.FullListings(), full_before);
+  EXPECT_LE(store_.PageRowsRead(), kApps + 3);
+
+  // Filtered listings page the same way and return exactly the matches.
+  v1::ListApplicationsRequest in_dev;
+  in_dev.set_page_size(100);
+  in_dev.set_environment_id("dev");
+  std::vector<std::string> dev_ids = page_through(in_dev);
+  std::vector<std::string> want_dev;
+  for (int i = 0; i < kApps; i += 5) want_dev.push_back(absl::StrFormat("app-%05d", i));
+  EXPECT_EQ(dev_ids, want_dev);
+  v1::ListApplicationsRequest of_other;
+  of_other.set_page_size(50);
+  of_other.set_repository_id("other");
+  of_other.set_environment_id("prod");
+  std::vector<std::string> other_ids = page_through(of_other);
+  std::vector<std::string> want_other;
+  for (int i = 0; i < kApps; i += 7)
+    if (i % 5 != 0) want_other.push_back(absl::StrFormat("app-%05d", i));
+  EXPECT_EQ(other_ids, want_other);
+  EXPECT_EQ(store_.FullListings(), full_before);
+
+  // A page that ends exactly at the last application has no next page.
+  v1::ListApplicationsRequest exact;
+  exact.set_page_size(500);
+  exact.set_page_token(absl::StrFormat("app-%05d", kApps - 501));
+  absl::StatusOr<v1::ListApplicationsResponse> last = catalog_.ListApplications(exact);
+  ASSERT_TRUE(last.ok()) << last.status();
+  EXPECT_EQ(last->applications_size(), 500);
+  EXPECT_EQ(last->next_page_token(), "");
 }
 
 TEST_F(CatalogTest, GetApplicationReportsEachEnvironmentsStatusFromItsPlans) {

@@ -46,6 +46,7 @@ class FakePlannerStore final : public PlannerStore {
   }
   absl::StatusOr<v1::Application> GetApplication(const std::string& id) override {
     MutexLock lock(&mu_);
+    ++application_reads_;
     auto it = state_.apps.find(id);
     if (it == state_.apps.end()) return absl::NotFoundError(absl::StrCat("application \"", id, "\" not found"));
     return it->second;
@@ -57,6 +58,27 @@ class FakePlannerStore final : public PlannerStore {
     for (const auto& [id, a] : state_.apps) out.push_back(a);
     ++full_listings_;
     return out;
+  }
+  absl::StatusOr<std::vector<v1::Application>> ListApplicationsAfter(const std::string& after_id,
+                                                                     int limit) override {
+    if (absl::Status s = RunListHook(); !s.ok()) return s;
+    MutexLock lock(&mu_);
+    std::vector<v1::Application> out;
+    for (auto it = state_.apps.upper_bound(after_id); it != state_.apps.end() && static_cast<int>(out.size()) < limit;
+         ++it)
+      out.push_back(it->second);
+    page_rows_read_ += static_cast<int>(out.size());
+    return out;
+  }
+  // Calls of GetApplication (one application by id).
+  int ApplicationReads() {
+    MutexLock lock(&mu_);
+    return application_reads_;
+  }
+  // Applications returned by ListApplicationsAfter, all calls together.
+  int PageRowsRead() {
+    MutexLock lock(&mu_);
+    return page_rows_read_;
   }
   absl::StatusOr<std::vector<v1::Application>> ListApplicationsOf(const std::string& repository_id,
                                                                   const std::string& ref) override {
@@ -112,6 +134,7 @@ class FakePlannerStore final : public PlannerStore {
   absl::Status ApplyConfigChange(const ConfigChange& change) override {
     MutexLock lock(&mu_);
     ++config_changes_;
+    applications_written_ += static_cast<int>(change.create_applications.size() + change.update_applications.size());
     State next = state_;
     using google::protobuf::util::MessageDifferencer;
     for (const auto& [id, expected] : change.expected_environments) {
@@ -502,6 +525,11 @@ class FakePlannerStore final : public PlannerStore {
     for (const auto& rec : state_.plans) out.push_back(rec.plan);
     return out;
   }
+  // Applications created or updated by ApplyConfigChange calls (committed or not).
+  int applications_written() {
+    MutexLock lock(&mu_);
+    return applications_written_;
+  }
   // How many ApplyConfigChange calls were made (committed or not).
   int config_changes() {
     MutexLock lock(&mu_);
@@ -518,6 +546,8 @@ class FakePlannerStore final : public PlannerStore {
   std::function<absl::Status()> list_applications_hook_ ABSL_GUARDED_BY(mu_);
   int full_listings_ ABSL_GUARDED_BY(mu_) = 0;
   int touched_by_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  int page_rows_read_ ABSL_GUARDED_BY(mu_) = 0;
+  int application_reads_ ABSL_GUARDED_BY(mu_) = 0;
   int repo_listings_ ABSL_GUARDED_BY(mu_) = 0;
 
   absl::Status RunListHook() {
@@ -591,6 +621,7 @@ class FakePlannerStore final : public PlannerStore {
   Mutex mu_;
   State state_ ABSL_GUARDED_BY(mu_);
   int config_changes_ ABSL_GUARDED_BY(mu_) = 0;
+  int applications_written_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace ferry::planner::testing

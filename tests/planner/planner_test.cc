@@ -523,6 +523,37 @@ TEST_F(PlannerTest, TheStoreReadsOneRepositorysApplicationsAndApplicationsById) 
   EXPECT_TRUE(store_->GetApplications({})->empty());
 }
 
+// Issue #23: a page of ListApplications reads its own rows on the primary key
+// (ListApplicationsAfter), in the order ORDER BY id gives, whatever its ids.
+TEST_F(PlannerTest, TheStoreReadsApplicationsAPageAfterAnId) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  for (const char* id : {"b", "a-2", "a", "c", "a-10"}) CreateApp(AppSpec(id, std::string("apps/") + id, {"local"}));
+  auto ids = [](const absl::StatusOr<std::vector<v1::Application>>& apps) {
+    std::vector<std::string> out;
+    EXPECT_TRUE(apps.ok()) << apps.status();
+    if (apps.ok())
+      for (const auto& a : *apps) out.push_back(a.id());
+    return out;
+  };
+  absl::StatusOr<std::vector<v1::Application>> all = store_->ListApplications();
+  ASSERT_TRUE(all.ok()) << all.status();
+  std::vector<std::string> want = ids(all);
+  ASSERT_EQ(want.size(), 5u);
+  // Paged two at a time, every application once, in the full listing's order.
+  std::vector<std::string> paged;
+  std::string after;
+  for (int i = 0; i < 10; ++i) {
+    std::vector<std::string> page = ids(store_->ListApplicationsAfter(after, 2));
+    EXPECT_LE(page.size(), 2u);
+    paged.insert(paged.end(), page.begin(), page.end());
+    if (page.size() < 2) break;
+    after = page.back();
+  }
+  EXPECT_EQ(paged, want);
+  EXPECT_EQ(ids(store_->ListApplicationsAfter(want.back(), 2)), std::vector<std::string>{});
+  EXPECT_EQ(ids(store_->ListApplicationsAfter("", 100)), want);
+}
+
 // Issue #23: the index a revision reads its candidates through
 // (ListApplicationsTouchedBy, migration 009): every application with a root
 // (path or input path) at, above or below a changed path, and no other of

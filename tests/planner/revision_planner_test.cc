@@ -135,6 +135,30 @@ TEST_F(RevisionPlannerTest, ARevisionIsPromotedOnlyAfterItSucceededUpstream) {
   EXPECT_EQ(prod[0].state(), v1::PLAN_STATE_APPROVED);
 }
 
+// Issue #23: every deployment report of a success asks for promotions; one
+// in an environment nothing promotes from reads no application (10,000 of
+// them after a first deploy of 10,000 applications).
+TEST_F(RevisionPlannerTest, ASuccessWhereNothingPromotesFromReadsNoApplication) {
+  CreateEnv(EnvSpec("local", v1::APPROVAL_POLICY_AUTO));
+  CreateEnv(EnvSpec("prod", v1::APPROVAL_POLICY_AUTO, "local"));
+  CreateApp(AppSpec("a", "apps/a", {"local", "prod"}));
+  v1::Revision rev = f_.repo.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}});
+  ASSERT_EQ(*revisions_.HandleRevision(rev), 1);
+  Deploy(f_.Plans("a", "local")[0]);
+  ASSERT_EQ(f_.Plans("a", "prod").size(), 1u) << "promoted when local succeeded";
+  v1::Plan prod = f_.Plans("a", "prod")[0];
+  prod.set_state(v1::PLAN_STATE_SUCCEEDED);
+  const int before = f_.store.ApplicationReads();
+  absl::StatusOr<int> promoted = revisions_.Promote(prod);
+  ASSERT_TRUE(promoted.ok()) << promoted.status();
+  EXPECT_EQ(*promoted, 0);
+  EXPECT_EQ(f_.store.ApplicationReads(), before) << "nothing promotes from prod";
+  v1::Plan local = f_.Plans("a", "local")[0];
+  ASSERT_EQ(local.state(), v1::PLAN_STATE_SUCCEEDED);
+  EXPECT_EQ(*revisions_.Promote(local), 0) << "prod's plan of this commit exists";
+  EXPECT_EQ(f_.store.ApplicationReads(), before + 1) << "prod promotes from local: the application is read";
+}
+
 TEST_F(RevisionPlannerTest, DependantsArePlannedAfterAndHeldForTheirDependencies) {
   CreateEnv(EnvSpec("local", v1::APPROVAL_POLICY_AUTO));
   CreateApp(AppSpec("db", "apps/db", {"local"}));
