@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -62,15 +63,7 @@ class ConnectionPool {
   // Same as RunInTransaction, for work that produces a value.
   template <typename T>
   absl::StatusOr<T> RunInTransactionWithResult(const std::function<absl::StatusOr<T>(pqxx::work&)>& fn) {
-    std::optional<T> out;
-    absl::Status status = RunInTransaction([&](pqxx::work& txn) -> absl::Status {
-      absl::StatusOr<T> r = fn(txn);
-      if (!r.ok()) return r.status();
-      out = std::move(r).value();
-      return absl::OkStatus();
-    });
-    if (!status.ok()) return status;
-    return std::move(*out);
+    return RunWithResult<T, pqxx::work>(fn);
   }
 
   // Runs `fn` outside a transaction block (pqxx::nontransaction): each
@@ -86,15 +79,7 @@ class ConnectionPool {
   // Same as RunStatement, for work that produces a value.
   template <typename T>
   absl::StatusOr<T> RunStatementWithResult(const std::function<absl::StatusOr<T>(pqxx::transaction_base&)>& fn) {
-    std::optional<T> out;
-    absl::Status status = RunStatement([&](pqxx::transaction_base& txn) -> absl::Status {
-      absl::StatusOr<T> r = fn(txn);
-      if (!r.ok()) return r.status();
-      out = std::move(r).value();
-      return absl::OkStatus();
-    });
-    if (!status.ok()) return status;
-    return std::move(*out);
+    return RunWithResult<T, pqxx::transaction_base>(fn);
   }
 
   // Runs `fn` with a connection of its own, outside any transaction (LISTEN,
@@ -115,6 +100,26 @@ class ConnectionPool {
     size_t prepared = 0;  // how many of statements_ are declared on conn
   };
   absl::StatusOr<Slot> Acquire();
+  // RunInTransactionWithResult (Txn pqxx::work) or RunStatementWithResult
+  // (pqxx::transaction_base): the value `fn` produced, or its status.
+  template <typename T, typename Txn>
+  absl::StatusOr<T> RunWithResult(const std::function<absl::StatusOr<T>(Txn&)>& fn) {
+    std::optional<T> out;
+    auto keep = [&](Txn& txn) -> absl::Status {
+      absl::StatusOr<T> r = fn(txn);
+      if (!r.ok()) return r.status();
+      out = std::move(r).value();
+      return absl::OkStatus();
+    };
+    absl::Status status;
+    if constexpr (std::is_same_v<Txn, pqxx::work>) {
+      status = RunInTransaction(keep);
+    } else {
+      status = RunStatement(keep);
+    }
+    if (!status.ok()) return status;
+    return std::move(*out);
+  }
   // Runs `fn` on a pooled connection with pqxx's transaction type Txn,
   // committing when it returns OK; retries conflicts PostgreSQL raised.
   template <typename Txn>

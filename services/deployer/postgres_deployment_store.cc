@@ -640,21 +640,33 @@ absl::Status PostgresDeploymentStore::MarkReported(const std::string& id) {
   });
 }
 
+namespace {
+
+// An applied object from the five columns object_ref, manifest, source_path,
+// wave, deployment_id starting at `first`.
+absl::StatusOr<AppliedObject> AppliedFromRow(const pqxx::row& row, int first) {
+  absl::StatusOr<v1::ObjectRef> ref = Parse<v1::ObjectRef>(row[first], "object ref");
+  if (!ref.ok()) return ref.status();
+  AppliedObject a;
+  a.object.key = ObjectKey::FromProto(*ref);
+  a.object.json = row[first + 1].as<std::string>();
+  a.object.source_path = row[first + 2].as<std::string>();
+  a.object.wave = row[first + 3].as<int>();
+  a.deployment_id = row[first + 4].as<std::string>();
+  return a;
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<AppliedObject>> PostgresDeploymentStore::Applied(const std::string& app,
                                                                            const std::string& env) {
   return pool_->RunStatementWithResult<std::vector<AppliedObject>>(
       [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<AppliedObject>> {
         std::vector<AppliedObject> out;
         for (const auto& row : txn.exec_prepared(kApplied, app, env)) {
-          absl::StatusOr<v1::ObjectRef> ref = Parse<v1::ObjectRef>(row[0], "object ref");
-          if (!ref.ok()) return ref.status();
-          AppliedObject a;
-          a.object.key = ObjectKey::FromProto(*ref);
-          a.object.json = row[1].as<std::string>();
-          a.object.source_path = row[2].as<std::string>();
-          a.object.wave = row[3].as<int>();
-          a.deployment_id = row[4].as<std::string>();
-          out.push_back(std::move(a));
+          absl::StatusOr<AppliedObject> a = AppliedFromRow(row, 0);
+          if (!a.ok()) return a.status();
+          out.push_back(std::move(*a));
         }
         return out;
       });
@@ -720,15 +732,9 @@ absl::StatusOr<DriftStore::DriftCheckInputs> PostgresDeploymentStore::ReadDriftC
         }
         for (const auto& row : r) {
           if (row[6].is_null()) continue;  // no applied object
-          absl::StatusOr<v1::ObjectRef> ref = Parse<v1::ObjectRef>(row[6], "object ref");
-          if (!ref.ok()) return ref.status();
-          AppliedObject a;
-          a.object.key = ObjectKey::FromProto(*ref);
-          a.object.json = row[7].as<std::string>();
-          a.object.source_path = row[8].as<std::string>();
-          a.object.wave = row[9].as<int>();
-          a.deployment_id = row[10].as<std::string>();
-          out.applied.push_back(std::move(a));
+          absl::StatusOr<AppliedObject> a = AppliedFromRow(row, 6);
+          if (!a.ok()) return a.status();
+          out.applied.push_back(std::move(*a));
         }
         return out;
       });
