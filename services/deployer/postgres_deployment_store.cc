@@ -383,6 +383,20 @@ absl::Status PostgresDeploymentStore::Create(const v1::Deployment& d, const v1::
   return s;
 }
 
+absl::StatusOr<std::optional<outbox::OutboxStore::Row>> PostgresDeploymentStore::OneEventRow(
+    const std::vector<v1::Event>& events) {
+  // The row the outbox would write for a single event into this service's
+  // outbox table, for a statement that writes it itself; nullopt (use a
+  // transaction) for no or several events, or an outbox that cannot say.
+  if (events.size() != 1) return std::optional<outbox::OutboxStore::Row>();
+  absl::StatusOr<outbox::OutboxStore::Row> prepared = outbox_->Prepare(events[0]);
+  if (prepared.ok() && prepared->table == kOutboxTable) {
+    return std::optional<outbox::OutboxStore::Row>(*std::move(prepared));
+  }
+  if (!prepared.ok() && !absl::IsUnimplemented(prepared.status())) return prepared.status();
+  return std::optional<outbox::OutboxStore::Row>();
+}
+
 absl::Status PostgresDeploymentStore::Update(const v1::Deployment& d, const std::vector<v1::Event>& events,
                                              const ManagedApp* app, const v1::PinState* pin) {
   v1::Deployment record = d;
@@ -395,12 +409,9 @@ absl::Status PostgresDeploymentStore::Update(const v1::Deployment& d, const std:
   // or ending): one statement (kFencedUpdateOutcome), when the outbox lets
   // it write the event's row.
   if (scope_.fences != nullptr && pin == nullptr && events.size() <= 1) {
-    std::optional<outbox::OutboxStore::Row> row;
-    if (events.size() == 1) {
-      absl::StatusOr<outbox::OutboxStore::Row> prepared = outbox_->Prepare(events[0]);
-      if (prepared.ok() && prepared->table == kOutboxTable) row = *std::move(prepared);
-      if (!prepared.ok() && !absl::IsUnimplemented(prepared.status())) return prepared.status();
-    }
+    absl::StatusOr<std::optional<outbox::OutboxStore::Row>> one = OneEventRow(events);
+    if (!one.ok()) return one.status();
+    const std::optional<outbox::OutboxStore::Row>& row = *one;
     if (events.empty() || row.has_value()) {
       const ManagedApp no_app;
       const ManagedApp& a = app != nullptr ? *app : no_app;
@@ -484,12 +495,9 @@ absl::Status PostgresDeploymentStore::SaveStep(const std::string& deployment_id,
     if (change == nullptr && events.empty()) return pool_->RunStatement(fenced_step);
     // With its change and (at most) one audit event: one statement too
     // (kFencedStepOutcome), when the outbox lets it write the event's row.
-    std::optional<outbox::OutboxStore::Row> row;
-    if (events.size() == 1) {
-      absl::StatusOr<outbox::OutboxStore::Row> prepared = outbox_->Prepare(events[0]);
-      if (prepared.ok() && prepared->table == kOutboxTable) row = *std::move(prepared);
-      if (!prepared.ok() && !absl::IsUnimplemented(prepared.status())) return prepared.status();
-    }
+    absl::StatusOr<std::optional<outbox::OutboxStore::Row>> one = OneEventRow(events);
+    if (!one.ok()) return one.status();
+    const std::optional<outbox::OutboxStore::Row>& row = *one;
     if (events.empty() || row.has_value()) {
       const int kind = change == nullptr ? 0 : change->deleted ? 2 : 1;
       const AppliedChange none;

@@ -107,6 +107,8 @@ class PostgresDeploymentStore final : public DeploymentStore {
   absl::Status JudgeFence(const std::string& env, int64_t mine, const pqxx::field* holder, const pqxx::field* token);
   // The environment of a deployment this store created or looked up (a
   // deployment never changes environment); nullopt when it does not know.
+  // The outbox row of a single event (see the .cc); nullopt otherwise.
+  absl::StatusOr<std::optional<outbox::OutboxStore::Row>> OneEventRow(const std::vector<v1::Event>& events);
   void RememberEnvironment(const std::string& id, const std::string& env);
   std::optional<std::string> EnvironmentOf(const std::string& id);
   absl::StatusOr<std::vector<v1::Deployment>> Records(
