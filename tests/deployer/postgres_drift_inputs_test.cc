@@ -7,19 +7,13 @@
 #include "common/postgres/migrator.h"
 #include "deployer_migrations.h"
 #include "services/deployer/postgres_deployment_store.h"
-#include "tests/support/test_database.h"
+#include "tests/deployer/postgres_store_fixture.h"
 
 namespace ferry::deployer {
 namespace {
 
-class PostgresDriftInputsTest : public ::testing::Test {
+class PostgresDriftInputsTest : public testing::PostgresStoreTest {
  protected:
-  void SetUp() override {
-    pool_ = db_.Pool(2);
-    ASSERT_TRUE(postgres::Migrate(*pool_, DeployerMigrations()).ok());
-    outbox_ = std::make_unique<outbox::PostgresOutboxStore>(pool_.get(), "deployer", "deployer");
-    store_ = std::make_unique<PostgresDeploymentStore>(pool_.get(), outbox_.get());
-  }
   // Deploys objects (name, wave) of `app` in dev as deployment `id` and
   // makes it the application's live deployment.
   void Deploy(const std::string& id, const std::string& app, const std::vector<std::pair<std::string, int>>& objects) {
@@ -52,11 +46,6 @@ class PostgresDriftInputsTest : public ::testing::Test {
     m.live_deployment_id = id;
     ASSERT_TRUE(store_->Update(d, {}, &m, nullptr).ok());
   }
-
-  testing::TestDatabase db_;
-  std::unique_ptr<postgres::ConnectionPool> pool_;
-  std::unique_ptr<outbox::PostgresOutboxStore> outbox_;
-  std::unique_ptr<PostgresDeploymentStore> store_;
 };
 
 TEST_F(PostgresDriftInputsTest, OneReadAnswersWhatTheThreeReadsAnswer) {

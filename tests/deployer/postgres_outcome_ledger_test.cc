@@ -17,19 +17,13 @@
 #include "deployer_migrations.h"
 #include <nlohmann/json.hpp>
 #include "services/deployer/postgres_deployment_store.h"
-#include "tests/support/test_database.h"
+#include "tests/deployer/postgres_store_fixture.h"
 
 namespace ferry::deployer {
 namespace {
 
-class PostgresOutcomeLedgerTest : public ::testing::Test {
+class PostgresOutcomeLedgerTest : public testing::PostgresStoreTest {
  protected:
-  void SetUp() override {
-    pool_ = db_.Pool(2);
-    ASSERT_TRUE(postgres::Migrate(*pool_, DeployerMigrations()).ok());
-    outbox_ = std::make_unique<outbox::PostgresOutboxStore>(pool_.get(), "deployer", "deployer");
-    store_ = std::make_unique<PostgresDeploymentStore>(pool_.get(), outbox_.get());
-  }
   void Add(const std::string& id, const std::string& app, v1::DeploymentState state, const std::string& plan = "p") {
     v1::Deployment d;
     d.set_id(id);
@@ -73,11 +67,6 @@ class PostgresOutcomeLedgerTest : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << s;
     return rows;
   }
-
-  ferry::testing::TestDatabase db_;
-  std::unique_ptr<postgres::ConnectionPool> pool_;
-  std::unique_ptr<outbox::PostgresOutboxStore> outbox_;
-  std::unique_ptr<PostgresDeploymentStore> store_;
 };
 
 TEST_F(PostgresOutcomeLedgerTest, ListsTheFinishedUnreportedOnesInOrderAndSkipsThoseWithARunningSuccessor) {

@@ -216,6 +216,18 @@ class CountingApplications : public ApplicationSource {
   int reads = 0;
 };
 
+// Declares on `app` (as its ferry.yaml would) a webhook for shop's failed
+// deployments.
+void DeclareFailureWebhook(v1::Application& app) {
+  v1::Subscription* s = app.add_notifications();
+  s->set_name("failures");
+  s->set_application_id("shop");
+  s->add_events(v1::NOTIFICATION_EVENT_DEPLOYMENT_FAILED);
+  s->set_template_("{{event}} {{application}}");
+  s->mutable_sink()->set_kind(v1::SINK_KIND_WEBHOOK);
+  s->mutable_sink()->set_url("https://hooks.example.invalid/x");
+}
+
 // Issue #23: each APPLICATION_* event read every application from the
 // planner (10,000 applications registered: 10,000 reads of 10,000, for
 // hours). A run of them now costs one read, made before the next event that
@@ -231,13 +243,7 @@ TEST_F(CommitStatusTest, ARunOfApplicationEventsSyncsDeclaredSubscriptionsOnceBe
   }
   v1::Application& shop = apps.apps[7];
   shop.set_id("shop");
-  v1::Subscription* s = shop.add_notifications();
-  s->set_name("failures");
-  s->set_application_id("shop");
-  s->add_events(v1::NOTIFICATION_EVENT_DEPLOYMENT_FAILED);
-  s->set_template_("{{event}} {{application}}");
-  s->mutable_sink()->set_kind(v1::SINK_KIND_WEBHOOK);
-  s->mutable_sink()->set_url("https://hooks.example.invalid/x");
+  DeclareFailureWebhook(shop);
   for (int i = 0; i < 50; ++i) {
     v1::Event e = Event(v1::AUDIT_ACTION_APPLICATION_CREATED, "plain", kSha1, "prod");
     e.mutable_subject()->set_application_id(apps.apps[i].id());
@@ -356,13 +362,7 @@ TEST_F(CommitStatusTest, InABatchAnApplicationChangeSyncsDeclaredSubscriptionsBe
   apps.apps.push_back(shop);
   ASSERT_TRUE(ingester.Ingest(Event(v1::AUDIT_ACTION_DEPLOYMENT_FAILED, "plain", kSha1, "prod")).ok());
   EXPECT_EQ(apps.reads, 1);
-  v1::Subscription* s = apps.apps[0].add_notifications();
-  s->set_name("failures");
-  s->set_application_id("shop");
-  s->add_events(v1::NOTIFICATION_EVENT_DEPLOYMENT_FAILED);
-  s->set_template_("{{event}} {{application}}");
-  s->mutable_sink()->set_kind(v1::SINK_KIND_WEBHOOK);
-  s->mutable_sink()->set_url("https://hooks.example.invalid/x");
+  DeclareFailureWebhook(apps.apps[0]);
   std::vector<v1::Event> batch = {
       Event(v1::AUDIT_ACTION_DEPLOYMENT_FAILED, "plain", kSha1, "prod"),  // before the change: not matched
       Event(v1::AUDIT_ACTION_APPLICATION_UPDATED, "plain", kSha1, "prod"),
