@@ -5,6 +5,9 @@
 #include <set>
 #include <utility>
 
+#include <openssl/evp.h>
+#include <zlib.h>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/git/libgit2_handles.h"
@@ -15,7 +18,6 @@ namespace ferry::git {
 namespace {
 
 using Id = std::array<unsigned char, 20>;
-using PackbuilderHandle = std::unique_ptr<git_packbuilder, Libgit2Deleter<git_packbuilder, git_packbuilder_free>>;
 
 git_oid Oid(const Id& id) {
   git_oid oid;
@@ -109,16 +111,79 @@ class Missing {
   int commits_ = 0;
 };
 
-struct Sink {
-  git_odb_writepack* pack = nullptr;
-  git_indexer_progress stats{};
-};
+// Writes a pack (Git's format, version 2) through the mirror's writepack,
+// whose indexer checks every object's id and the trailer as a fetch's.
+class PackWriter {
+ public:
+  explicit PackWriter(git_odb_writepack* pack) : pack_(pack) {
+    EVP_DigestInit_ex(sha_.get(), EVP_sha1(), nullptr);
+  }
 
-int Append(void* buf, size_t size, void* payload) {
-  auto* sink = static_cast<Sink*>(payload);
-  sink->stats.received_bytes += size;  // as libgit2's local transport counts them (--max-fetch-bytes)
-  return sink->pack->append(sink->pack, buf, size, &sink->stats);
-}
+  int Begin(uint32_t count) {
+    const unsigned char header[12] = {'P', 'A', 'C', 'K', 0, 0, 0, 2, static_cast<unsigned char>(count >> 24),
+                                      static_cast<unsigned char>(count >> 16), static_cast<unsigned char>(count >> 8),
+                                      static_cast<unsigned char>(count)};
+    return Write(header, sizeof header);
+  }
+
+  // One whole object, deflated at `level`.
+  int Object(git_object_t type, const unsigned char* data, size_t size, int level) {
+    unsigned char header[16];
+    size_t n = 0;
+    uint64_t left = size;
+    unsigned char c = static_cast<unsigned char>((type << 4) | (left & 0x0f));
+    left >>= 4;
+    while (left != 0) {
+      header[n++] = c | 0x80;
+      c = left & 0x7f;
+      left >>= 7;
+    }
+    header[n++] = c;
+    int rc = Write(header, n);
+    if (rc != 0) return rc;
+    z_stream z{};
+    if (deflateInit(&z, level) != Z_OK) return Fail("fetch: deflate");
+    z.next_in = const_cast<unsigned char*>(data);
+    z.avail_in = static_cast<uInt>(size);
+    unsigned char out[65536];
+    int zrc = Z_OK;
+    while (rc == 0 && zrc != Z_STREAM_END) {
+      z.next_out = out;
+      z.avail_out = sizeof out;
+      zrc = deflate(&z, Z_FINISH);
+      if (zrc != Z_OK && zrc != Z_STREAM_END && zrc != Z_BUF_ERROR) rc = Fail("fetch: deflate");
+      if (rc == 0) rc = Write(out, sizeof out - z.avail_out);
+    }
+    deflateEnd(&z);
+    return rc;
+  }
+
+  int Commit() {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(sha_.get(), digest, &len);
+    int rc = Append(digest, len);
+    return rc != 0 ? rc : pack_->commit(pack_, &stats_);
+  }
+
+ private:
+  static int Fail(const char* what) {
+    git_error_set_str(GIT_ERROR_ZLIB, what);
+    return -1;
+  }
+  int Write(const unsigned char* data, size_t size) {
+    EVP_DigestUpdate(sha_.get(), data, size);
+    return Append(data, size);
+  }
+  int Append(const unsigned char* data, size_t size) {
+    stats_.received_bytes += size;  // as libgit2's local transport counts them (--max-fetch-bytes)
+    return pack_->append(pack_, data, size, &stats_);
+  }
+
+  git_odb_writepack* const pack_;
+  git_indexer_progress stats_{};
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> sha_{EVP_MD_CTX_new(), &EVP_MD_CTX_free};
+};
 
 }  // namespace
 
@@ -166,19 +231,33 @@ absl::StatusOr<bool> FetchLocalIncrement(git_repository* mirror, const std::stri
   }
 
   if (!missing.objects().empty()) {
-    git_packbuilder* pb_raw = nullptr;
-    if ((rc = git_packbuilder_new(&pb_raw, source.get())) != 0) return GitError(rc, "fetch: pack");
-    PackbuilderHandle pb(pb_raw);
-    for (const Id& id : missing.objects()) {
-      git_oid oid = Oid(id);
-      if ((rc = git_packbuilder_insert(pb.get(), &oid, nullptr)) != 0) return GitError(rc, "fetch: pack");
-    }
-    Sink sink;
-    if ((rc = git_odb_write_pack(&sink.pack, odb.get(), CheckTransfer, payload)) != 0)
+    // Packed here rather than by git_packbuilder, which deflates every
+    // object at zlib's default level: a monorepo folder of 10,000
+    // applications is a 330 KiB tree of ids and names that compresses to
+    // about 70% in ~10 ms, for each commit touching one of them (issue #23).
+    // Trees of kStoredTreeBytes or more are stored (zlib level 0: copied,
+    // and read back later without inflating); everything else as before.
+    git_odb* source_raw = nullptr;
+    if ((rc = git_repository_odb(&source_raw, source.get())) != 0) return GitError(rc, "fetch: open the source's objects");
+    OdbHandle source_odb(source_raw);
+    git_odb_writepack* pack = nullptr;
+    if ((rc = git_odb_write_pack(&pack, odb.get(), CheckTransfer, payload)) != 0)
       return GitError(rc, "fetch: write the pack");
-    rc = git_packbuilder_foreach(pb.get(), Append, &sink);
-    if (rc == 0) rc = sink.pack->commit(sink.pack, &sink.stats);
-    sink.pack->free(sink.pack);
+    PackWriter writer(pack);
+    rc = writer.Begin(static_cast<uint32_t>(missing.objects().size()));
+    for (auto it = missing.objects().begin(); rc == 0 && it != missing.objects().end(); ++it) {
+      git_oid oid = Oid(*it);
+      git_odb_object* raw_object = nullptr;
+      if ((rc = git_odb_read(&raw_object, source_odb.get(), &oid)) != 0) break;
+      const git_object_t type = git_odb_object_type(raw_object);
+      const size_t size = git_odb_object_size(raw_object);
+      rc = writer.Object(type, static_cast<const unsigned char*>(git_odb_object_data(raw_object)), size,
+                         type == GIT_OBJECT_TREE && size >= kStoredTreeBytes ? Z_NO_COMPRESSION
+                                                                             : Z_DEFAULT_COMPRESSION);
+      git_odb_object_free(raw_object);
+    }
+    if (rc == 0) rc = writer.Commit();
+    pack->free(pack);
     if (rc != 0 && !payload->exceeded.empty())
       return absl::ResourceExhaustedError(absl::StrCat("fetch stopped, nothing of it kept: ", payload->exceeded));
     if (rc != 0) return GitError(rc, "fetch: write the pack");

@@ -14,6 +14,12 @@ namespace ferry::git {
 // (a first fetch, a long-lived branch) go through libgit2's transport.
 inline constexpr int kMaxLocalIncrementCommits = 64;
 
+// A tree object of at least this many bytes is stored in the pack a local
+// increment writes, not deflated: a folder of thousands of entries (a
+// monorepo's applications) is mostly object ids, which compress little, and
+// deflating it cost more than everything else the fetch did (issue #23).
+inline constexpr size_t kStoredTreeBytes = 64 * 1024;
+
 // Fetches forced refspecs ("+src:dst") from a repository on this machine (a
 // path or file:// URL) into `mirror`, when the wanted commits add at most
 // kMaxLocalIncrementCommits to what the mirror has. It packs exactly the
