@@ -1,5 +1,6 @@
 #include "common/git/local_fetch.h"
 
+#include <algorithm>
 #include <array>
 #include <optional>
 #include <set>
@@ -143,14 +144,18 @@ class PackWriter {
     if (rc != 0) return rc;
     z_stream z{};
     if (deflateInit(&z, level) != Z_OK) return Fail("fetch: deflate");
-    z.next_in = const_cast<unsigned char*>(data);
-    z.avail_in = static_cast<uInt>(size);
+    size_t unread = size;  // fed in pieces: zlib counts input in 32 bits
     unsigned char out[65536];
     int zrc = Z_OK;
     while (rc == 0 && zrc != Z_STREAM_END) {
+      if (z.avail_in == 0 && unread > 0) {
+        z.next_in = const_cast<unsigned char*>(data + (size - unread));
+        z.avail_in = static_cast<uInt>(std::min<size_t>(unread, size_t{1} << 30));
+        unread -= z.avail_in;
+      }
       z.next_out = out;
       z.avail_out = sizeof out;
-      zrc = deflate(&z, Z_FINISH);
+      zrc = deflate(&z, unread == 0 ? Z_FINISH : Z_NO_FLUSH);
       if (zrc != Z_OK && zrc != Z_STREAM_END && zrc != Z_BUF_ERROR) rc = Fail("fetch: deflate");
       if (rc == 0) rc = Write(out, sizeof out - z.avail_out);
     }
