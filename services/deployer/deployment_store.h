@@ -3,6 +3,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -163,6 +164,12 @@ class DriftStore {
     std::vector<AppliedObject> applied;
   };
   virtual absl::StatusOr<DriftCheckInputs> ReadDriftCheckInputs(const std::string& app, const std::string& env) = 0;
+  // The same for several (application, environment)s in one read (issue
+  // #23: a drift pass reads its due applications together, not one
+  // statement each): one entry per managed one, in no particular order
+  // (each with `app` set); those not managed have none.
+  virtual absl::StatusOr<std::vector<DriftCheckInputs>> ReadDriftCheckInputsOf(
+      const std::vector<std::pair<std::string, std::string>>& apps) = 0;
   virtual absl::Status SaveDriftSettings(const v1::DriftSettings& settings) = 0;
 };
 

@@ -28,8 +28,9 @@ namespace ferry::deployer {
 class DriftController {
  public:
   // `list_refresh`: how old the list of managed applications a pass walks
-  // may be (it only says who may be due; a due application's record is read
-  // again under its lock before it is checked).
+  // may be (it only says who may be due; the due applications' records are
+  // read again, together, when they are checked, and an application that
+  // shows drift once more under its lock).
   DriftController(DeploymentRecords* records, DriftStore* drift, TargetFactory* targets, DeploymentScheduler* scheduler,
                   DeploymentRunner* runner, DriftPolicy* policy, DeployerMetrics* metrics, const Clock* clock,
                   absl::Duration list_refresh = absl::Seconds(10));
@@ -44,7 +45,16 @@ class DriftController {
   // The managed applications, read again when the list is older than
   // list_refresh_ (or with `force`).
   absl::StatusOr<std::vector<ManagedApp>> ListManaged(bool force);
-  void CheckDrift(const ManagedApp& listed, const std::optional<v1::DriftSettings>& global);
+  // Checks one due application; `read`: its inputs as read with the pass's
+  // other due applications (nullptr: not managed).
+  void CheckDrift(const ManagedApp& listed, const std::optional<v1::DriftSettings>& global,
+                  const DriftStore::DriftCheckInputs* read);
+  // Whether every applied object is live as applied (none MODIFIED or
+  // MISSING); if so, records the check's outcome (health, no drift).
+  bool InSync(const ManagedApp& app, const std::vector<AppliedObject>& applied, Target& target);
+
+  // Due applications whose inputs one read fetches.
+  static constexpr size_t kReadBatch = 500;
   // Sorts objects to heal into the order the live deployment applied them.
   static void OrderAsApplied(const v1::Plan& live_spec, std::vector<TargetObject>& objects);
   // Runs a recorded SELF_HEAL deployment (on a worker, holding the lock) and

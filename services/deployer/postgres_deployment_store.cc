@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/postgres/pq_status.h"
+#include "common/postgres/text_array.h"
 #include "services/deployer/deployment_state.h"
 
 namespace ferry::deployer {
@@ -52,6 +53,7 @@ constexpr char kOutboxTable[] = "deployer.outbox";
 constexpr size_t kRememberedEnvironments = 20000;
 constexpr char kDriftEnvs[] = "deployer_drift_envs";
 constexpr char kDriftCheckInputs[] = "deployer_drift_check_inputs";
+constexpr char kDriftCheckInputsOf[] = "deployer_drift_check_inputs_of";
 constexpr char kTryLock[] = "SELECT pg_try_advisory_lock(hashtext('ferry.deployer'), hashtext($1))";
 constexpr char kUnlockAll[] = "SELECT pg_advisory_unlock_all()";
 // Sessions kept open for the next lock: one per deployment that may run at
@@ -269,6 +271,19 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
                  " FROM deployer.managed_apps m LEFT JOIN deployer.applied_objects a"
                  " ON a.application_id = m.application_id AND a.environment_id = m.environment_id"
                  " WHERE m.application_id = $1 AND m.environment_id = $2 ORDER BY a.wave, a.object_key");
+  // kDriftCheckInputs for the (application, environment) pairs of two
+  // parallel arrays, ordered so that an application's rows are together.
+  pool_->Prepare(kDriftCheckInputsOf,
+                 "SELECT m.application_id, m.environment_id, m.target, m.sync_policy, m.live_deployment_id, s.record,"
+                 " a.object_ref, a.manifest, a.source_path, a.wave, a.deployment_id"
+                 " FROM unnest($1::text[], $2::text[]) AS k(application_id, environment_id)"
+                 " JOIN deployer.managed_apps m"
+                 " ON m.application_id = k.application_id AND m.environment_id = k.environment_id"
+                 " LEFT JOIN deployer.drift_settings s"
+                 " ON s.application_id = m.application_id AND s.environment_id = m.environment_id"
+                 " LEFT JOIN deployer.applied_objects a"
+                 " ON a.application_id = m.application_id AND a.environment_id = m.environment_id"
+                 " ORDER BY m.application_id, m.environment_id, a.wave, a.object_key");
   pool_->Prepare(kDriftEnvs,
                  "SELECT DISTINCT environment_id FROM deployer.drift_events WHERE id = ANY($1::bigint[])");
 }
@@ -743,6 +758,43 @@ absl::StatusOr<DriftStore::DriftCheckInputs> PostgresDeploymentStore::ReadDriftC
           absl::StatusOr<AppliedObject> a = AppliedFromRow(row, 6);
           if (!a.ok()) return a.status();
           out.applied.push_back(std::move(*a));
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<std::vector<DriftStore::DriftCheckInputs>> PostgresDeploymentStore::ReadDriftCheckInputsOf(
+    const std::vector<std::pair<std::string, std::string>>& apps) {
+  std::vector<DriftCheckInputs> out;
+  if (apps.empty()) return out;
+  std::vector<std::string> app_ids, env_ids;
+  for (const auto& [app, env] : apps) {
+    app_ids.push_back(app);
+    env_ids.push_back(env);
+  }
+  return pool_->RunStatementWithResult<std::vector<DriftCheckInputs>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<DriftCheckInputs>> {
+        pqxx::result r =
+            txn.exec_prepared(kDriftCheckInputsOf, postgres::TextArray(app_ids), postgres::TextArray(env_ids));
+        for (const auto& row : r) {
+          const bool same = !out.empty() && out.back().app->application_id == row[0].c_str() &&
+                            out.back().app->environment_id == row[1].c_str();
+          if (!same) {
+            absl::StatusOr<ManagedApp> m = ManagedFromRow(row);
+            if (!m.ok()) return m.status();
+            DriftCheckInputs next;
+            next.app = std::move(*m);
+            if (!row[5].is_null()) {
+              absl::StatusOr<v1::DriftSettings> own = Parse<v1::DriftSettings>(row[5], "drift settings");
+              if (!own.ok()) return own.status();
+              next.own = std::move(*own);
+            }
+            out.push_back(std::move(next));
+          }
+          if (row[6].is_null()) continue;  // no applied object
+          absl::StatusOr<AppliedObject> a = AppliedFromRow(row, 6);
+          if (!a.ok()) return a.status();
+          out.back().applied.push_back(std::move(*a));
         }
         return out;
       });

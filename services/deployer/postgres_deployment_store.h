@@ -85,6 +85,8 @@ class PostgresDeploymentStore final : public DeploymentStore {
                                        const std::vector<v1::Event>& events) override;
   absl::StatusOr<v1::DriftSettings> GetDriftSettings(const std::string& app, const std::string& env) override;
   absl::StatusOr<DriftCheckInputs> ReadDriftCheckInputs(const std::string& app, const std::string& env) override;
+  absl::StatusOr<std::vector<DriftCheckInputs>> ReadDriftCheckInputsOf(
+      const std::vector<std::pair<std::string, std::string>>& apps) override;
   absl::Status SaveDriftSettings(const v1::DriftSettings& settings) override;
   absl::StatusOr<std::unique_ptr<AppLock>> TryLock(const std::string& app, const std::string& env) override;
   absl::StatusOr<std::string> GetCursor() override;

@@ -173,7 +173,10 @@ int main(int argc, char** argv) {
   CheckBatcher check_batcher(&store, &clock);
   RepoPoller poller(&store, &git, &mirrors, &verifier, &notifier, &metrics, &clock, &*secrets, PollOptions{},
                     &check_batcher);
-  PollScheduler scheduler(&store, &poller, &clock, SchedulerOptions{.workers = poll_workers});
+  // Scheduled checks falling due within a second of each other read their
+  // repositories in one statement (issue #23).
+  PollScheduler scheduler(&store, &poller, &clock,
+                          SchedulerOptions{.workers = poll_workers, .batch_window = absl::Seconds(1)});
   RepositoryRegistry registry(&store, &*secrets, {.on_changed = [&](const std::string& id) { scheduler.Trigger(id); },
                                        .on_deleted =
                                            [&](const std::string& id) {

@@ -156,16 +156,50 @@ void PollScheduler::Rescan() {
 }
 
 absl::StatusOr<absl::Duration> PollScheduler::DispatchDue() {
+  std::vector<std::string> due;
   {
     MutexLock lock(&mu_);
     if (stop_) return absl::InfiniteDuration();
     const absl::Time now = clock_->Now();
-    if (now < next_rescan_) return QueueDue(now);
+    if (now < next_rescan_) {
+      if (options_.batch_window <= absl::ZeroDuration()) return QueueDue(now);
+      // The first due waits out the window, gathering those due after it.
+      if (!by_due_.empty() && by_due_.begin()->first <= now && now < by_due_.begin()->first + options_.batch_window) {
+        return std::min(by_due_.begin()->first + options_.batch_window, next_rescan_) - now;
+      }
+      due = TakeDueLocked(now);
+      if (due.empty()) return QueueDue(now);  // the wait until the next is due
+    }
   }
-  Rescan();
+  if (due.empty()) {  // the rescan is due
+    Rescan();
+    MutexLock lock(&mu_);
+    next_rescan_ = clock_->Now() + options_.rescan_interval;
+    return absl::ZeroDuration();  // then queue what is due
+  }
+  if (due.size() > 1) poller_->Prefetch(due);
   MutexLock lock(&mu_);
-  next_rescan_ = clock_->Now() + options_.rescan_interval;
-  return absl::ZeroDuration();  // then queue what is due
+  for (const std::string& id : due) {
+    auto it = entries_.find(id);
+    // Queued, running or due again meanwhile (a trigger), or forgotten.
+    if (it == entries_.end() || it->second.queued || it->second.running || it->second.indexed) continue;
+    it->second.pending_full = true;
+    EnqueueLocked(id, it->second);
+  }
+  return QueueDue(clock_->Now());
+}
+
+std::vector<std::string> PollScheduler::TakeDueLocked(absl::Time now) {
+  std::vector<std::string> out;
+  while (!by_due_.empty() && by_due_.begin()->first <= now) {
+    std::string id = by_due_.begin()->second;
+    by_due_.erase(by_due_.begin());
+    auto it = entries_.find(id);
+    if (it == entries_.end()) continue;  // not expected: entries leave the index before the map
+    it->second.indexed = false;
+    out.push_back(std::move(id));
+  }
+  return out;
 }
 
 absl::Duration PollScheduler::QueueDue(absl::Time now) {

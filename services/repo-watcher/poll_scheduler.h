@@ -24,6 +24,11 @@ struct SchedulerOptions {
   int workers = 3;                                // concurrent polls
   absl::Duration rescan_interval = absl::Seconds(10);  // pick up repositories registered elsewhere
   absl::Duration first_check_spread = absl::Seconds(1);  // start-up checks spread over this
+  // Scheduled checks wait up to this long after they fall due, so that the
+  // ones falling due meanwhile are dispatched together and what they read
+  // is read in one go (RepositoryPoller::Prefetch; issue #23). Zero: each
+  // is dispatched the moment it is due, alone.
+  absl::Duration batch_window = absl::ZeroDuration();
 };
 
 // Runs RepoPoller for every registered repository on its own schedule
@@ -79,6 +84,9 @@ class PollScheduler {
   // Queues the repositories due at `now`; returns the wait until the next is.
   // Reads only the due ones and the next (by_due_), not every entry.
   absl::Duration QueueDue(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes the repositories due at `now` out of the index (to be queued
+  // after the poller's Prefetch of them).
+  std::vector<std::string> TakeDueLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // An entry that is neither queued nor running waits in by_due_ at its due
   // time; these keep that true whenever one of the three changes.
   void IndexLocked(const std::string& id, Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

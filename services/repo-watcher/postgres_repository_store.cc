@@ -59,6 +59,16 @@ void Prepare(postgres::ConnectionPool* pool) {
                 "f.ref, f.sha, f.accepted_sha, extract(epoch from f.update_time)::float8 "
                 "FROM repo_watcher.repositories r JOIN repo_watcher.repository_status s ON s.repository_id = r.id "
                 "LEFT JOIN repo_watcher.ref_states f ON f.repository_id = r.id WHERE r.id = $1 ORDER BY f.ref");
+  // rw_poll_read for several repositories: their rows together, with the id.
+  pool->Prepare("rw_poll_read_many",
+                "SELECT r.spec, extract(epoch from r.create_time)::float8, extract(epoch from r.update_time)::float8, "
+                "extract(epoch from s.last_check_time)::float8, extract(epoch from s.last_fetch_time)::float8, "
+                "s.last_error, extract(epoch from s.last_error_time)::float8, s.consecutive_failures, "
+                "extract(epoch from s.next_check_time)::float8, "
+                "f.ref, f.sha, f.accepted_sha, extract(epoch from f.update_time)::float8, r.id "
+                "FROM repo_watcher.repositories r JOIN repo_watcher.repository_status s ON s.repository_id = r.id "
+                "LEFT JOIN repo_watcher.ref_states f ON f.repository_id = r.id WHERE r.id = ANY($1::text[]) "
+                "ORDER BY r.id, f.ref");
   pool->Prepare("rw_status_record_many",
                 "UPDATE repo_watcher.repository_status s SET last_check_time = to_timestamp(b.check_time), "
                 "last_fetch_time = CASE WHEN b.fetch_time < 0 THEN s.last_fetch_time ELSE to_timestamp(b.fetch_time) END, "
@@ -240,39 +250,74 @@ absl::StatusOr<v1::RepositoryStatus> PostgresRepositoryStore::GetStatus(const st
       });
 }
 
+namespace {
+
+// A poll's state from its rows of rw_poll_read (or rw_poll_read_many): the
+// repository and status on every row, one row per ref (NULL ref columns
+// when it has none).
+absl::StatusOr<PollState> PollStateFromRows(const std::string& id, const pqxx::result& r, size_t begin, size_t end) {
+  PollState state;
+  absl::StatusOr<v1::Repository> repo = RepoFromRow(r[begin]);
+  if (!repo.ok()) return repo.status();
+  state.repository = std::move(*repo);
+  v1::RepositoryStatus& st = state.status;
+  st.set_repository_id(id);
+  const pqxx::row first = r[begin];
+  SetTime(first[3], [&] { return st.mutable_last_check_time(); });
+  SetTime(first[4], [&] { return st.mutable_last_fetch_time(); });
+  st.set_last_error(first[5].as<std::string>());
+  SetTime(first[6], [&] { return st.mutable_last_error_time(); });
+  st.set_consecutive_failures(first[7].as<int>());
+  SetTime(first[8], [&] { return st.mutable_next_check_time(); });
+  for (size_t i = begin; i < end; ++i) {
+    const pqxx::row row = r[i];
+    if (row[9].is_null()) continue;
+    v1::RefState* ref = st.add_refs();
+    ref->set_ref(row[9].as<std::string>());
+    ref->set_sha(row[10].as<std::string>());
+    ref->set_accepted_sha(row[11].as<std::string>());
+    SetTime(row[12], [&] { return ref->mutable_update_time(); });
+  }
+  return state;
+}
+
+}  // namespace
+
 absl::StatusOr<PollState> PostgresRepositoryStore::ReadForPoll(const std::string& id) {
   absl::StatusOr<PollState> out = absl::NotFoundError(absl::StrCat("repository \"", id, "\" not found"));
   absl::Status s = pool_->WithConnection([&](pqxx::connection& conn) -> absl::Status {
     try {
       pqxx::nontransaction n(conn);
       pqxx::result r = n.exec_prepared("rw_poll_read", id);
-      if (r.empty()) return absl::OkStatus();
-      PollState state;
-      absl::StatusOr<v1::Repository> repo = RepoFromRow(r[0]);
-      if (!repo.ok()) {
-        out = repo.status();
-        return absl::OkStatus();
-      }
-      state.repository = std::move(*repo);
-      v1::RepositoryStatus& st = state.status;
-      st.set_repository_id(id);
-      SetTime(r[0][3], [&] { return st.mutable_last_check_time(); });
-      SetTime(r[0][4], [&] { return st.mutable_last_fetch_time(); });
-      st.set_last_error(r[0][5].as<std::string>());
-      SetTime(r[0][6], [&] { return st.mutable_last_error_time(); });
-      st.set_consecutive_failures(r[0][7].as<int>());
-      SetTime(r[0][8], [&] { return st.mutable_next_check_time(); });
-      for (const auto& row : r) {
-        if (row[9].is_null()) continue;
-        v1::RefState* ref = st.add_refs();
-        ref->set_ref(row[9].as<std::string>());
-        ref->set_sha(row[10].as<std::string>());
-        ref->set_accepted_sha(row[11].as<std::string>());
-        SetTime(row[12], [&] { return ref->mutable_update_time(); });
-      }
-      out = std::move(state);
+      if (!r.empty()) out = PollStateFromRows(id, r, 0, r.size());
     } catch (const std::exception& e) {
       return postgres::StatusFromException(e, "read repository for a poll");
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::map<std::string, PollState>> PostgresRepositoryStore::ReadForPollMany(
+    const std::vector<std::string>& ids) {
+  std::map<std::string, PollState> out;
+  if (ids.empty()) return out;
+  absl::Status s = pool_->WithConnection([&](pqxx::connection& conn) -> absl::Status {
+    try {
+      pqxx::nontransaction n(conn);
+      pqxx::result r = n.exec_prepared("rw_poll_read_many", postgres::TextArray(ids));
+      size_t begin = 0;
+      while (begin < r.size()) {
+        const std::string id = r[begin][13].as<std::string>();
+        size_t end = begin + 1;
+        while (end < r.size() && r[end][13].as<std::string>() == id) ++end;
+        absl::StatusOr<PollState> one = PollStateFromRows(id, r, begin, end);
+        if (one.ok()) out.emplace(id, *std::move(one));  // unreadable: its poll reads it alone
+        begin = end;
+      }
+    } catch (const std::exception& e) {
+      return postgres::StatusFromException(e, "read repositories for their polls");
     }
     return absl::OkStatus();
   });

@@ -28,6 +28,7 @@ class PostgresRepositoryStore final : public RepositoryStore {
   absl::Status RecordChecks(const std::vector<CheckRecord>& records) override;
   // One statement (one round trip, one snapshot), outside a transaction.
   absl::StatusOr<PollState> ReadForPoll(const std::string& id) override;
+  absl::StatusOr<std::map<std::string, PollState>> ReadForPollMany(const std::vector<std::string>& ids) override;
   absl::StatusOr<v1::Revision> RecordRevision(const v1::Revision& revision, const std::string& expected_tip,
                                               const v1::Event& audit) override;
   absl::Status DropRefState(const std::string& repository_id, const std::string& ref) override;

@@ -1,7 +1,9 @@
 #include "services/repo-watcher/repo_poller.h"
 
 #include <algorithm>
+#include <iterator>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "absl/random/random.h"
@@ -188,9 +190,33 @@ PollResult RepoPoller::Poll(const std::string& repository_id, const std::set<std
   return result;
 }
 
+void RepoPoller::Prefetch(const std::vector<std::string>& ids) {
+  absl::StatusOr<std::map<std::string, PollState>> read = store_->ReadForPollMany(ids);
+  if (!read.ok()) return;  // each check reads its own
+  const absl::Time now = clock_->Now();
+  MutexLock lock(&prefetch_mu_);
+  // What no check took (a trigger ran it instead, or it was forgotten).
+  for (auto it = prefetched_.begin(); it != prefetched_.end();) {
+    it = now - it->second.second > kPrefetchMaxAge ? prefetched_.erase(it) : std::next(it);
+  }
+  for (auto& [id, state] : *read) prefetched_.insert_or_assign(id, std::make_pair(std::move(state), now));
+}
+
+std::optional<PollState> RepoPoller::TakePrefetched(const std::string& repository_id) {
+  MutexLock lock(&prefetch_mu_);
+  auto it = prefetched_.find(repository_id);
+  if (it == prefetched_.end()) return std::nullopt;
+  std::optional<PollState> out;
+  if (clock_->Now() - it->second.second <= kPrefetchMaxAge) out = std::move(it->second.first);
+  prefetched_.erase(it);
+  return out;
+}
+
 bool RepoPoller::QuickCheck(const std::string& repository_id, absl::Status* status, bool* gone,
                             absl::Duration* interval, int* failures_before, std::string* error_before) {
-  absl::StatusOr<PollState> read = store_->ReadForPoll(repository_id);
+  std::optional<PollState> prefetched = TakePrefetched(repository_id);
+  absl::StatusOr<PollState> read = prefetched ? absl::StatusOr<PollState>(*std::move(prefetched))
+                                              : store_->ReadForPoll(repository_id);
   if (!read.ok()) {
     *gone = absl::IsNotFound(read.status());
     *status = read.status();

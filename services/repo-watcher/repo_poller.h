@@ -1,11 +1,17 @@
 #pragma once
 
+#include <map>
+#include <optional>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/clock/clock.h"
+#include "common/concurrency/mutex.h"
 #include "common/git/git_repository.h"
 #include "services/repo-watcher/check_batcher.h"
 #include "services/repo-watcher/mirror_set.h"
@@ -43,6 +49,9 @@ class RepositoryPoller {
                           bool scheduled = false) = 0;
   // Delay before the next check after `failures` consecutive failures.
   virtual absl::Duration NextDelay(absl::Duration interval, int failures) const = 0;
+  // The scheduled checks of `ids` are about to run: what they read may be
+  // read now, together (issue #23). The default reads nothing ahead.
+  virtual void Prefetch(const std::vector<std::string>& ids) {}
 };
 
 // One poll of one repository: list the remote refs in-process, fetch into
@@ -72,7 +81,19 @@ class RepoPoller final : public RepositoryPoller {
   // (0: the regular interval), jitter included.
   absl::Duration NextDelay(absl::Duration interval, int failures) const override;
 
+  // Reads the repositories and statuses of `ids` in one read; a scheduled
+  // check of one of them within kPrefetchMaxAge compares the remote's refs
+  // with that read instead of reading its own (one statement per batch of
+  // due checks, not one per check: 167 a second for 10,000 repositories at a
+  // 60 s interval). Read without the poll lock as the check's own read is; a
+  // check that finds anything moved reads again under the lock.
+  void Prefetch(const std::vector<std::string>& ids) override;
+  static constexpr absl::Duration kPrefetchMaxAge = absl::Seconds(5);
+
  private:
+  // The state Prefetch read for `repository_id`, when fresh; taken (a later
+  // check reads again).
+  std::optional<PollState> TakePrefetched(const std::string& repository_id);
   // The check without the lock: true when it is done (nothing moved and the
   // mirror holds every tip, or the repository could not be read, its
   // credentials resolved or its refs listed: `status` says which); false
@@ -95,6 +116,8 @@ class RepoPoller final : public RepositoryPoller {
   const secrets::SecretSources* secrets_;
   const PollOptions options_;
   CheckBatcher* batcher_;
+  Mutex prefetch_mu_;
+  std::map<std::string, std::pair<PollState, absl::Time>> prefetched_ ABSL_GUARDED_BY(prefetch_mu_);  // with read time
 };
 
 // A fresh random idempotency key for an audit event.

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -71,6 +72,19 @@ class RepositoryStore {
     absl::StatusOr<v1::RepositoryStatus> status = GetStatus(id);
     if (!status.ok()) return status.status();
     return PollState{std::move(*repo), std::move(*status)};
+  }
+  // ReadForPoll of several repositories in one read (issue #23: the
+  // scheduled checks falling due together); a repository not found, or not
+  // readable, is left out (its poll reads it alone). The default reads them
+  // one by one.
+  virtual absl::StatusOr<std::map<std::string, PollState>> ReadForPollMany(const std::vector<std::string>& ids) {
+    std::map<std::string, PollState> out;
+    for (const std::string& id : ids) {
+      absl::StatusOr<PollState> one = ReadForPoll(id);
+      if (absl::IsUnavailable(one.status())) return one.status();
+      if (one.ok()) out.emplace(id, *std::move(one));
+    }
+    return out;
   }
   // Writes the outcome of a poll, and `audit` when given. NOT_FOUND (and
   // nothing written) when the repository no longer exists.

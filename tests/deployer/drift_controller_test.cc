@@ -193,6 +193,60 @@ TEST(DriftControllerTest, AStaleListedRecordIsReadAgainBeforeTheCheck) {
   EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_HEALED), 1);
 }
 
+// Issue #23: each due application's check read its inputs in a statement of
+// its own, under a lock taken and released for it (three round trips): 333
+// applications a second at 10,000 and a 30 s interval, most of an idle
+// deployer's and PostgreSQL's CPU. A pass now reads its due applications
+// together; one in sync is done with that, and only one that shows drift is
+// locked and read again.
+TEST(DriftControllerTest, APassReadsItsDueApplicationsTogetherAndRereadsOnlyTheDrifted) {
+  LogicHarness h;
+  DeployNow(h, "p1", "web", {"a", "b"}, /*self_heal=*/false);
+  DeployNow(h, "p2", "api", {"a"}, /*self_heal=*/false);
+  DeployNow(h, "p3", "db", {"a"}, /*self_heal=*/false);
+  const int singles = h.store.drift_input_reads();
+  const int batches = h.store.drift_input_batch_reads();
+  h.deployer->DriftPass(true);
+  EXPECT_EQ(h.store.drift_input_batch_reads(), batches + 1);
+  EXPECT_EQ(h.store.drift_input_reads(), singles) << "an application in sync was read on its own";
+  EXPECT_EQ(Drifted(h, "web"), 0);
+
+  h.target.SetDrift("api", Key("a"), v1::DRIFT_STATUS_MODIFIED);
+  h.deployer->DriftPass(true);
+  h.deployer->WaitIdle();
+  EXPECT_EQ(h.store.drift_input_batch_reads(), batches + 2);
+  EXPECT_EQ(h.store.drift_input_reads(), singles + 1) << "the drifted application was not read again under its lock";
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_DETECTED), 1);
+  EXPECT_EQ(Drifted(h, "api"), 1);
+  EXPECT_EQ(Drifted(h, "web"), 0);
+
+  // Put right by hand: the next pass finds it in sync from the shared read.
+  h.target.SetDrift("api", Key("a"), v1::DRIFT_STATUS_IN_SYNC);
+  h.deployer->DriftPass(true);
+  EXPECT_EQ(h.store.drift_input_reads(), singles + 1);
+  EXPECT_EQ(Drifted(h, "api"), 0) << "drift put right by hand is still counted";
+}
+
+// A deployment made between the pass's read and the check (the read says
+// selfHeal off, the new deployment turned it on) is what the check goes by:
+// the drift it shows is looked at again under the lock, as now stored.
+TEST(DriftControllerTest, ADeploymentMadeAfterThePassReadIsWhatTheCheckGoesBy) {
+  LogicHarness h;
+  DeployNow(h, "p1", "web", {"a"}, /*self_heal=*/false);
+  bool deployed = false;
+  h.store.AfterDriftInputBatchRead([&] {
+    if (deployed) return;
+    deployed = true;
+    DeployNow(h, "p2", "web", {"a"}, /*self_heal=*/true);
+    h.target.SetDrift("web", Key("a"), v1::DRIFT_STATUS_MODIFIED);
+  });
+  h.deployer->DriftPass(true);
+  h.deployer->WaitIdle();
+  h.store.AfterDriftInputBatchRead(nullptr);
+  ASSERT_TRUE(deployed);
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_HEALED), 1) << "the check went by the record read before p2";
+}
+
 TEST(DriftControllerTest, SelfHealReappliesOnlyTheDriftedObjectsThroughTheScheduler) {
   LogicHarness h;
   DeployNow(h, "p1", "web", {"a", "b"}, /*self_heal=*/true);

@@ -285,6 +285,7 @@ absl::StatusOr<DriftStore::DriftCheckInputs> FakeDeploymentStore::ReadDriftCheck
   DriftCheckInputs out;
   {
     ferry::MutexLock l(&mu_);
+    ++drift_input_reads_;
     if (!drift_settings_error_.ok()) return drift_settings_error_;
     auto it = managed_.find(Key(app, env));
     if (it == managed_.end()) return out;
@@ -294,6 +295,34 @@ absl::StatusOr<DriftStore::DriftCheckInputs> FakeDeploymentStore::ReadDriftCheck
   absl::StatusOr<std::vector<AppliedObject>> applied = Applied(app, env);
   if (!applied.ok()) return applied.status();
   out.applied = *std::move(applied);
+  return out;
+}
+
+absl::StatusOr<std::vector<DriftStore::DriftCheckInputs>> FakeDeploymentStore::ReadDriftCheckInputsOf(
+    const std::vector<std::pair<std::string, std::string>>& apps) {
+  std::vector<DriftCheckInputs> out;
+  std::function<void()> hook;
+  {
+    ferry::MutexLock l(&mu_);
+    ++drift_input_batch_reads_;
+    if (!drift_settings_error_.ok()) return drift_settings_error_;
+    hook = after_drift_input_batch_read_;
+  }
+  for (const auto& [app, env] : apps) {
+    DriftCheckInputs one;
+    {
+      ferry::MutexLock l(&mu_);
+      auto it = managed_.find(Key(app, env));
+      if (it == managed_.end()) continue;
+      one.app = it->second;
+      if (auto s = drift_settings_.find(Key(app, env)); s != drift_settings_.end()) one.own = s->second;
+    }
+    absl::StatusOr<std::vector<AppliedObject>> applied = Applied(app, env);
+    if (!applied.ok()) return applied.status();
+    one.applied = *std::move(applied);
+    out.push_back(std::move(one));
+  }
+  if (hook) hook();
   return out;
 }
 
@@ -424,6 +453,21 @@ int FakeDeploymentStore::managed_list_reads() {
 int FakeDeploymentStore::global_drift_settings_reads() {
   ferry::MutexLock l(&mu_);
   return global_drift_settings_reads_;
+}
+
+int FakeDeploymentStore::drift_input_reads() {
+  ferry::MutexLock l(&mu_);
+  return drift_input_reads_;
+}
+
+int FakeDeploymentStore::drift_input_batch_reads() {
+  ferry::MutexLock l(&mu_);
+  return drift_input_batch_reads_;
+}
+
+void FakeDeploymentStore::AfterDriftInputBatchRead(std::function<void()> hook) {
+  ferry::MutexLock l(&mu_);
+  after_drift_input_batch_read_ = std::move(hook);
 }
 
 }  // namespace ferry::deployer::testing

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -46,6 +47,8 @@ class FakeDeploymentStore final : public DeploymentStore {
                                const std::vector<v1::Event>& events) override;
   absl::StatusOr<v1::DriftSettings> GetDriftSettings(const std::string& app, const std::string& env) override;
   absl::StatusOr<DriftCheckInputs> ReadDriftCheckInputs(const std::string& app, const std::string& env) override;
+  absl::StatusOr<std::vector<DriftCheckInputs>> ReadDriftCheckInputsOf(
+      const std::vector<std::pair<std::string, std::string>>& apps) override;
   absl::Status SaveDriftSettings(const v1::DriftSettings& settings) override;
   absl::StatusOr<std::unique_ptr<AppLock>> TryLock(const std::string& app, const std::string& env) override;
   absl::StatusOr<std::string> GetCursor() override;
@@ -79,6 +82,13 @@ class FakeDeploymentStore final : public DeploymentStore {
   // settings (GetDriftSettings("", "")), so far.
   int managed_list_reads();
   int global_drift_settings_reads();
+  // Reads of drift check inputs so far: of one application
+  // (ReadDriftCheckInputs), and of several together (ReadDriftCheckInputsOf).
+  int drift_input_reads();
+  int drift_input_batch_reads();
+  // Runs `hook` after every ReadDriftCheckInputsOf, with its answer read
+  // (a deployment made between a pass's read and its checks).
+  void AfterDriftInputBatchRead(std::function<void()> hook);
   // Create of deployment `id` fails with `error` while its spec has
   // manifests (e.g. a spec too large to store); a record without them is
   // stored.
@@ -132,6 +142,9 @@ class FakeDeploymentStore final : public DeploymentStore {
   int step_saves_ ABSL_GUARDED_BY(mu_) = 0;
   int managed_list_reads_ ABSL_GUARDED_BY(mu_) = 0;
   int global_drift_settings_reads_ ABSL_GUARDED_BY(mu_) = 0;
+  int drift_input_reads_ ABSL_GUARDED_BY(mu_) = 0;
+  int drift_input_batch_reads_ ABSL_GUARDED_BY(mu_) = 0;
+  std::function<void()> after_drift_input_batch_read_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, absl::Status> create_errors_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, absl::Status> spec_errors_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, absl::Status> pin_errors_ ABSL_GUARDED_BY(mu_);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <thread>
 
 #include "absl/synchronization/notification.h"
@@ -201,6 +202,36 @@ TEST_F(PostgresRepositoryStoreTest, ReadForPollIsGetAndGetStatusAtOnce) {
   EXPECT_EQ(both->status.refs(0).accepted_sha(), "");
   EXPECT_EQ(both->status.consecutive_failures(), 2);
   EXPECT_EQ(store_->ReadForPoll("nope").status().code(), absl::StatusCode::kNotFound);
+}
+
+// The checks falling due together read their repositories in one statement
+// (issue #23): each as ReadForPoll reads it; one not found is left out.
+TEST_F(PostgresRepositoryStoreTest, ReadForPollManyIsReadForPollOfEach) {
+  v1::Repository other;
+  other.set_id("other");
+  other.set_url("/srv/other.git");
+  ASSERT_TRUE(store_->Create(other, Event(v1::AUDIT_ACTION_REPOSITORY_REGISTERED)).ok());
+  ASSERT_TRUE(store_->RecordRevision(Rev("refs/heads/main", std::string(40, 'a')), "",
+                                     Event(v1::AUDIT_ACTION_REVISION_DETECTED)).ok());
+  ASSERT_TRUE(store_->RecordRevision(Rev("refs/heads/dev", std::string(40, 'b'), /*rejected=*/true), "",
+                                     Event(v1::AUDIT_ACTION_SIGNATURE_REJECTED)).ok());
+  ASSERT_TRUE(store_->RecordCheck({"apps", absl::FromUnixSeconds(1'800'000'000), absl::FromUnixSeconds(1'800'000'001),
+                                   "boom", 2, absl::FromUnixSeconds(1'800'000'060)},
+                                  std::nullopt)
+                  .ok());
+  EXPECT_TRUE(store_->ReadForPollMany({})->empty());
+  absl::StatusOr<std::map<std::string, PollState>> many = store_->ReadForPollMany({"other", "nope", "apps"});
+  ASSERT_TRUE(many.ok()) << many.status();
+  ASSERT_EQ(many->size(), 2u);
+  for (const char* id : {"apps", "other"}) {
+    absl::StatusOr<PollState> one = store_->ReadForPoll(id);
+    ASSERT_TRUE(one.ok()) << one.status();
+    ASSERT_EQ(many->count(id), 1u) << id;
+    EXPECT_EQ(many->at(id).repository.DebugString(), one->repository.DebugString()) << id;
+    EXPECT_EQ(many->at(id).status.DebugString(), one->status.DebugString()) << id;
+  }
+  EXPECT_EQ(many->at("apps").status.refs_size(), 2);
+  EXPECT_EQ(many->at("other").status.refs_size(), 0);
 }
 
 // The uneventful checks of many repositories go in one statement; a record

@@ -27,6 +27,22 @@ class MemoryStore final : public RepositoryStore {
   std::vector<CheckRecord> batched;  // RecordChecks
   int revisions = 0;
   int locks = 0;  // polls that took the poll lock
+  int poll_reads = 0;        // ReadForPoll
+  int poll_batch_reads = 0;  // ReadForPollMany
+
+  absl::StatusOr<PollState> ReadForPoll(const std::string& id) override {
+    ++poll_reads;
+    return RepositoryStore::ReadForPoll(id);
+  }
+  absl::StatusOr<std::map<std::string, PollState>> ReadForPollMany(const std::vector<std::string>& ids) override {
+    ++poll_batch_reads;
+    std::map<std::string, PollState> out;
+    for (const std::string& id : ids) {
+      absl::StatusOr<PollState> one = RepositoryStore::ReadForPoll(id);
+      if (one.ok()) out.emplace(id, *std::move(one));
+    }
+    return out;
+  }
 
   absl::StatusOr<v1::Repository> Get(const std::string& id) override {
     auto it = repos.find(id);
@@ -161,6 +177,39 @@ TEST_F(RepoPollerTest, OnlyUneventfulScheduledChecksWaitForTheBatch) {
   EXPECT_EQ(store_.direct.back().consecutive_failures, 0);
   EXPECT_EQ(store_.direct.back().error, "");
   EXPECT_EQ(batcher_.pending(), 0u);
+}
+
+// Issue #23: every scheduled check read its repository in a statement of its
+// own (167 a second for 10,000 repositories at a 60 s interval). The
+// scheduler has the checks falling due together read in one go: a check
+// goes by that read (once, while fresh), and one that finds a ref moved
+// reads again under the poll lock.
+TEST_F(RepoPollerTest, AScheduledCheckGoesByTheReadAheadOnceWhileFresh) {
+  ASSERT_TRUE(poller_.Poll("apps", nullptr, true).status.ok());  // the first: full
+  const int reads = store_.poll_reads;
+  poller_.Prefetch({"apps", "unknown"});
+  EXPECT_EQ(store_.poll_batch_reads, 1);
+  ASSERT_TRUE(poller_.Poll("apps", nullptr, true).status.ok());
+  EXPECT_EQ(store_.poll_reads, reads) << "the check read its repository again";
+  EXPECT_EQ(store_.locks, 1);
+  ASSERT_TRUE(poller_.Poll("apps", nullptr, true).status.ok());
+  EXPECT_EQ(store_.poll_reads, reads + 1) << "the read ahead was used twice";
+
+  // A push after the read ahead: the move is seen and recorded.
+  poller_.Prefetch({"apps"});
+  std::string second = remote_.Commit({{"app/config.yaml", "a: 2\n"}}, "second");
+  remote_.Push("main");
+  ASSERT_TRUE(poller_.Poll("apps", nullptr, true).status.ok());
+  EXPECT_EQ(store_.locks, 2);
+  EXPECT_EQ(store_.revisions, 2);
+  EXPECT_EQ(store_.statuses["apps"].refs(0).sha(), second);
+
+  // Read too long ago: not used.
+  poller_.Prefetch({"apps"});
+  clock_.Advance(RepoPoller::kPrefetchMaxAge + absl::Seconds(1));
+  const int before = store_.poll_reads;
+  ASSERT_TRUE(poller_.Poll("apps", nullptr, true).status.ok());
+  EXPECT_EQ(store_.poll_reads, before + 1);
 }
 
 TEST_F(RepoPollerTest, ARepositoryDeletedUnderThePollHasItsMirrorRemoved) {
