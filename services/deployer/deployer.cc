@@ -38,7 +38,7 @@ Deployer::Deployer(DeploymentStore* store, TargetFactory* targets, PlanSource* p
                  options.max_concurrent_deployments),
       reporter_(store, store, plans, leased_locks_.get()),
       starter_(store, &scheduler_, &runner_, &reporter_),
-      consumer_(store, store, store, plans, targets, std::move(fetchers), &scheduler_, &starter_, clock,
+      consumer_(store, store, plans, targets, std::move(fetchers), &scheduler_, &starter_, clock,
                 ConsumerOptionsOf(options), metrics),
       recovery_(store, &scheduler_, &runner_, &reporter_),
       drift_policy_(store, options.drift_interval),
@@ -46,7 +46,7 @@ Deployer::Deployer(DeploymentStore* store, TargetFactory* targets, PlanSource* p
              std::min(options.drift_interval, absl::Seconds(10))),
       rollback_(store, store, plans, &consumer_, &starter_, clock),
       pins_(store, store, plans, clock),
-      observer_(store, store, targets, clock),
+      observer_(store, targets, clock),
       history_(store),
       differ_(store) {}
 

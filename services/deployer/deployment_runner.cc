@@ -32,6 +32,9 @@ struct DeploymentRunner::Exec {
   std::set<int> healthy_waves;
   // Set by WaitHealthy when it gave up early: an object failed for good.
   bool failed_for_good = false;
+  // The pin and applied objects read with the deployment (Run's `read`);
+  // null: Begin and Execute read them.
+  const DeploymentRecords::AppState* read = nullptr;
 };
 
 namespace {
@@ -135,7 +138,8 @@ absl::Status DeploymentRunner::Begin(Exec& ex) {
   // plan consumer does for plans that arrive while pinned). A person's
   // approval, a rollback or a self-heal still runs.
   if (ex.d.kind() == v1::DEPLOYMENT_KIND_ROLLOUT && ex.spec.decision().automatic()) {
-    absl::StatusOr<v1::PinState> pin = store_->GetPin(ex.d.application_id(), ex.d.environment_id());
+    absl::StatusOr<v1::PinState> pin = ex.read != nullptr ? absl::StatusOr<v1::PinState>(ex.read->pin)
+                                                          : store_->GetPin(ex.d.application_id(), ex.d.environment_id());
     if (!pin.ok()) return pin.status();
     if (pin->pinned()) {
       return absl::InvalidArgumentError(
@@ -183,7 +187,9 @@ bool DeploymentRunner::WaitHealthy(Exec& ex, const std::vector<TargetObject>& ob
 }
 
 absl::Status DeploymentRunner::Execute(Exec& ex, std::string* failure) {
-  absl::StatusOr<std::vector<AppliedObject>> applied_list = store_->Applied(ex.d.application_id(), ex.d.environment_id());
+  absl::StatusOr<std::vector<AppliedObject>> applied_list =
+      ex.read != nullptr ? absl::StatusOr<std::vector<AppliedObject>>(ex.read->applied)
+                         : store_->Applied(ex.d.application_id(), ex.d.environment_id());
   if (!applied_list.ok()) return applied_list.status();
   std::map<ObjectKey, TargetObject> applied;
   for (AppliedObject& a : *applied_list) applied[a.object.key] = std::move(a.object);
@@ -473,17 +479,20 @@ absl::StatusOr<std::pair<v1::Deployment, v1::Plan>> DeploymentRunner::PrepareRol
   return std::make_pair(r, *spec);
 }
 
-absl::StatusOr<v1::Deployment> DeploymentRunner::Run(v1::Deployment deployment, const v1::Plan& spec) {
+absl::StatusOr<v1::Deployment> DeploymentRunner::Run(v1::Deployment deployment, const v1::Plan& spec,
+                                                     const DeploymentRecords::AppState* read) {
   std::string id = deployment.id();
-  absl::StatusOr<v1::Deployment> out = RunOnce(std::move(deployment), spec);
+  absl::StatusOr<v1::Deployment> out = RunOnce(std::move(deployment), spec, read);
   if (!out.ok()) NoteEndedAlive(id);
   return out;
 }
 
-absl::StatusOr<v1::Deployment> DeploymentRunner::RunOnce(v1::Deployment deployment, const v1::Plan& spec) {
+absl::StatusOr<v1::Deployment> DeploymentRunner::RunOnce(v1::Deployment deployment, const v1::Plan& spec,
+                                                         const DeploymentRecords::AppState* read) {
   Exec ex;
   ex.d = std::move(deployment);
   ex.spec = spec;
+  ex.read = read;
   absl::Status s = Begin(ex);
   if (!s.ok()) {
     if (s.code() == absl::StatusCode::kInvalidArgument) return RecordRefused(ex.d, spec, std::string(s.message()));

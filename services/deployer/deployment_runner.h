@@ -49,7 +49,11 @@ class DeploymentRunner {
   // ended. ABORTED when Stop() was called (the deployment stays RUNNING and
   // is recovered by the next start); UNAVAILABLE/INTERNAL when the store
   // fails (likewise left for recovery).
-  absl::StatusOr<v1::Deployment> Run(v1::Deployment deployment, const v1::Plan& spec);
+  // `read`: the deployment's (application, environment) as just read with
+  // its pin and applied objects (ReadAppState, under the lock), which the
+  // run then does not read again; null: the run reads them.
+  absl::StatusOr<v1::Deployment> Run(v1::Deployment deployment, const v1::Plan& spec,
+                                     const DeploymentRecords::AppState* read = nullptr);
 
   // For a deployment left PENDING or RUNNING by a deployer that stopped or
   // died: resumes it from its recorded steps (steps left RUNNING are
@@ -81,7 +85,8 @@ class DeploymentRunner {
 
  private:
   struct Exec;
-  absl::StatusOr<v1::Deployment> RunOnce(v1::Deployment deployment, const v1::Plan& spec);
+  absl::StatusOr<v1::Deployment> RunOnce(v1::Deployment deployment, const v1::Plan& spec,
+                                         const DeploymentRecords::AppState* read);
   absl::StatusOr<v1::Deployment> RecoverOnce(v1::Deployment deployment, const v1::Plan& spec);
   absl::Status Begin(Exec& ex);
   absl::Status Execute(Exec& ex, std::string* failure);

@@ -36,14 +36,20 @@ void DeploymentStarter::Execute(const v1::Deployment& d, const v1::Plan& spec) {
   // None when stopping, or when another replica holds the environment's
   // lease: the recorded PENDING deployment is then its to run (recovery).
   if (!lock) return;
-  // Re-read: another replica may have run it while we waited.
-  absl::StatusOr<v1::Deployment> current = records_->Get(d.id(), false);
-  if (!current.ok() || current->state() != v1::DEPLOYMENT_STATE_PENDING) return;
-  absl::StatusOr<v1::Deployment> done = runner_->Run(*current, spec);
+  // Re-read: another replica may have run it while we waited. What its run
+  // reads first (the pin, the applied objects) comes with it: one read, not
+  // three (issue #23).
+  DeploymentRecords::AppStateRead what;
+  what.deployment_id = d.id();
+  what.applied = true;
+  absl::StatusOr<DeploymentRecords::AppState> read = records_->ReadAppState(d.application_id(), d.environment_id(), what);
+  if (!read.ok() || !read->deployment || read->deployment->state() != v1::DEPLOYMENT_STATE_PENDING) return;
+  const v1::Deployment current = *read->deployment;
+  absl::StatusOr<v1::Deployment> done = runner_->Run(current, spec, &*read);
   if (!done.ok() && !status::IsTransient(done.status())) {
     // Processing it failed for good (not a stop or an outage): fail it with
     // the reason rather than leave it to be recovered into the same error.
-    done = runner_->RecordUnprocessable(*current, std::string(done.status().message()));
+    done = runner_->RecordUnprocessable(current, std::string(done.status().message()));
   }
   if (!done.ok()) {
     logging::Warn("deployment interrupted", {{"deployment", d.id()}, {"error", done.status().ToString()}});

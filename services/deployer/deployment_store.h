@@ -117,6 +117,29 @@ class DeploymentRecords {
   virtual absl::StatusOr<std::vector<AppliedObject>> Applied(const std::string& app, const std::string& env) = 0;
   virtual absl::StatusOr<std::vector<ManagedApp>> ManagedApps() = 0;
   virtual absl::StatusOr<std::optional<ManagedApp>> GetManagedApp(const std::string& app, const std::string& env) = 0;
+
+  // What a deployment's hand-off, its run and a live-state observation read
+  // of one (application, environment), in one read rather than one each
+  // (issue #23: two to four reads per application of a commit touching
+  // 10,000). Each part is as its own read answers it: `deployment` as
+  // Get(deployment_id, false) (nullopt when not recorded, or not asked),
+  // `pin` as GetPin, `applied` as Applied (when asked), `managed` as
+  // GetManagedApp (when asked) and `live` as Get(managed->live_deployment_id,
+  // false) (nullopt when there is none).
+  struct AppStateRead {
+    std::string deployment_id;  // empty: none read
+    bool applied = false;
+    bool managed = false;
+  };
+  struct AppState {
+    std::optional<v1::Deployment> deployment;
+    v1::PinState pin;
+    std::vector<AppliedObject> applied;
+    std::optional<ManagedApp> managed;
+    std::optional<v1::Deployment> live;
+  };
+  virtual absl::StatusOr<AppState> ReadAppState(const std::string& app, const std::string& env,
+                                                const AppStateRead& what) = 0;
 };
 
 // Which terminal outcomes the planner has been told of.
@@ -127,7 +150,9 @@ class OutcomeLedger {
   // acknowledged, excluding those whose application has a deployment still
   // running (a rollback may change their outcome).
   virtual absl::StatusOr<std::vector<v1::Deployment>> Unreported() = 0;
-  virtual absl::Status MarkReported(const std::string& id) = 0;
+  // Marks the deployments `ids` reported, in one write (a reporting pass
+  // marks what it reported at its end: issue #23).
+  virtual absl::Status MarkReported(const std::vector<std::string>& ids) = 0;
 };
 
 // Pins of (application, environment)s.

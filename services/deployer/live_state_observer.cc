@@ -55,11 +55,17 @@ absl::StatusOr<v1::LiveState> LiveStateObserver::Observe(const std::string& app,
                                                 const std::vector<ObjectKey>& extra, bool include_json, Page& page) {
   absl::Status ids = RequireIds(app, env);
   if (!ids.ok()) return ids;
-  absl::StatusOr<std::optional<ManagedApp>> managed = records_->GetManagedApp(app, env);
-  if (!managed.ok()) return managed.status();
+  // Its managed record, applied objects, pin and live deployment in one
+  // read: the planner observes every application it plans (issue #23).
+  DeploymentRecords::AppStateRead what;
+  what.applied = true;
+  what.managed = true;
+  absl::StatusOr<DeploymentRecords::AppState> read = records_->ReadAppState(app, env, what);
+  if (!read.ok()) return read.status();
+  const std::optional<ManagedApp>& managed = read->managed;
   v1::DeployTarget config;
-  if (managed->has_value()) {
-    config = (*managed)->target;
+  if (managed.has_value()) {
+    config = managed->target;
   } else if (target_config != nullptr && target_config->kind() != v1::TARGET_KIND_UNSPECIFIED) {
     config = *target_config;
   } else {
@@ -68,22 +74,17 @@ absl::StatusOr<v1::LiveState> LiveStateObserver::Observe(const std::string& app,
   }
   absl::StatusOr<Target*> target = targets_->For(config);
   if (!target.ok()) return target.status();
-  absl::StatusOr<std::vector<AppliedObject>> applied = records_->Applied(app, env);
-  if (!applied.ok()) return applied.status();
-  absl::StatusOr<v1::PinState> pin = pins_->GetPin(app, env);
-  if (!pin.ok()) return pin.status();
+  const std::vector<AppliedObject>* applied = &read->applied;
   v1::LiveState out;
   out.set_application_id(app);
   out.set_environment_id(env);
-  *out.mutable_pin() = *pin;
+  *out.mutable_pin() = read->pin;
   *out.mutable_observe_time() = ToTimestamp(clock_->Now());
-  if (managed->has_value() && !(*managed)->live_deployment_id.empty()) {
-    absl::StatusOr<v1::Deployment> live = records_->Get((*managed)->live_deployment_id, false);
-    if (live.ok()) {
-      *out.mutable_revision() = live->revision();
-      out.set_deployment_id(live->id());
-      out.set_manifests_digest(live->manifests_digest());
-    }
+  if (read->live.has_value()) {
+    const v1::Deployment& live = *read->live;
+    *out.mutable_revision() = live.revision();
+    out.set_deployment_id(live.id());
+    out.set_manifests_digest(live.manifests_digest());
   }
   AppScope scope{app, env};
   // Every object in identity order: applied ones (with what was applied) and

@@ -21,8 +21,8 @@ namespace ferry::deployer {
 // least one object), so an application of any size fits the messages.
 class LiveStateObserver {
  public:
-  LiveStateObserver(DeploymentRecords* records, PinStore* pins, TargetFactory* targets, const Clock* clock)
-      : records_(records), pins_(pins), targets_(targets), clock_(clock) {}
+  LiveStateObserver(DeploymentRecords* records, TargetFactory* targets, const Clock* clock)
+      : records_(records), targets_(targets), clock_(clock) {}
 
   absl::StatusOr<v1::LiveState> GetLiveState(const v1::GetLiveStateRequest& req);
   absl::StatusOr<v1::ObserveLiveStateResponse> ObserveLiveState(const v1::ObserveLiveStateRequest& req,
@@ -46,7 +46,6 @@ class LiveStateObserver {
                                         const std::vector<ObjectKey>& extra, bool include_json, Page& page);
 
   DeploymentRecords* const records_;
-  PinStore* const pins_;
   TargetFactory* const targets_;
   const Clock* const clock_;
 };

@@ -35,6 +35,15 @@ void OutcomeReporter::ReportOutcomes() {
 void OutcomeReporter::ReportOnce() {
   absl::StatusOr<std::vector<v1::Deployment>> pending = ledger_->Unreported();
   if (!pending.ok()) return;
+  // What the planner took is marked at the end of the pass, in one write
+  // (issue #23: one per outcome before). A deployer that dies before it
+  // reports them again; the planner answers a repeated report as the first.
+  std::vector<std::string> reported;
+  auto mark = [&] {
+    if (reported.empty()) return;
+    absl::Status s = ledger_->MarkReported(reported);
+    if (!s.ok()) logging::Warn("cannot mark outcomes reported; they are reported again", {{"error", s.ToString()}});
+  };
   for (const v1::Deployment& d : *pending) {
     if (locks_ != nullptr && !locks_->Owns(d.environment_id())) continue;  // Its owner reports it.
     v1::ReportPlanResultRequest req;
@@ -59,12 +68,14 @@ void OutcomeReporter::ReportOnce() {
     }
     absl::Status s = plans_->ReportResult(req);
     if (s.ok() || s.code() == absl::StatusCode::kNotFound || s.code() == absl::StatusCode::kFailedPrecondition) {
-      (void)ledger_->MarkReported(d.id());
+      reported.push_back(d.id());
     } else {
       logging::Warn("cannot report plan result; will retry", {{"plan", d.plan_id()}, {"error", s.ToString()}});
+      mark();
       return;
     }
   }
+  mark();
 }
 
 }  // namespace ferry::deployer

@@ -21,12 +21,11 @@ concurrency::BackoffPolicy PlanConsumer::RetryPolicy(const PlanConsumerOptions& 
   return policy;
 }
 
-PlanConsumer::PlanConsumer(DeploymentRecords* records, PinStore* pins, PlanCursorStore* cursor, PlanSource* plans,
+PlanConsumer::PlanConsumer(DeploymentRecords* records, PlanCursorStore* cursor, PlanSource* plans,
                            TargetFactory* targets, FetcherFactory fetchers, DeploymentScheduler* scheduler,
                            DeploymentStarter* starter, const Clock* clock, PlanConsumerOptions options,
                            DeployerMetrics* metrics)
     : records_(records),
-      pins_(pins),
       cursor_(cursor),
       plans_(plans),
       targets_(targets),
@@ -109,14 +108,17 @@ absl::StatusOr<std::string> PlanConsumer::HandlePlan(const v1::Plan& plan) {
     if (!claimed.ok()) return claimed;
   }
   std::string id = "dep-" + plan.id();
-  absl::StatusOr<v1::Deployment> existing = records_->Get(id, false);
-  if (existing.ok()) return id;  // Redelivered: already recorded (and recovered or reported from there).
-  if (existing.status().code() != absl::StatusCode::kNotFound) return existing.status();
-  absl::StatusOr<v1::PinState> pin = pins_->GetPin(plan.application_id(), plan.environment_id());
-  if (!pin.ok()) return pin.status();
-  if (pin->pinned() && plan.decision().automatic() && plan.trigger() != v1::PLAN_TRIGGER_ROLLBACK) {
+  // Its record and the pin in one read (issue #23).
+  DeploymentRecords::AppStateRead what;
+  what.deployment_id = id;
+  absl::StatusOr<DeploymentRecords::AppState> state =
+      records_->ReadAppState(plan.application_id(), plan.environment_id(), what);
+  if (!state.ok()) return state.status();
+  if (state->deployment) return id;  // Redelivered: already recorded (and recovered or reported from there).
+  const v1::PinState& pin = state->pin;
+  if (pin.pinned() && plan.decision().automatic() && plan.trigger() != v1::PLAN_TRIGGER_ROLLBACK) {
     logging::Info("skipping automatically approved plan: application is pinned",
-                  {{"plan", plan.id()}, {"application", plan.application_id()}, {"pinned_sha", pin->sha()}});
+                  {{"plan", plan.id()}, {"application", plan.application_id()}, {"pinned_sha", pin.sha()}});
     return std::string();
   }
   if (plans_ != nullptr) {

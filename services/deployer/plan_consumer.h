@@ -52,7 +52,7 @@ class PlanConsumer {
  public:
   // `plans` may be null (then ConsumeStream() must not be called and nothing is
   // acknowledged).
-  PlanConsumer(DeploymentRecords* records, PinStore* pins, PlanCursorStore* cursor, PlanSource* plans,
+  PlanConsumer(DeploymentRecords* records, PlanCursorStore* cursor, PlanSource* plans,
                TargetFactory* targets, FetcherFactory fetchers, DeploymentScheduler* scheduler,
                DeploymentStarter* starter, const Clock* clock, PlanConsumerOptions options,
                DeployerMetrics* metrics = nullptr);
@@ -83,7 +83,6 @@ class PlanConsumer {
   void GiveUp(const v1::Plan& plan, const std::string& deployment_id, const std::string& reason);
 
   DeploymentRecords* const records_;
-  PinStore* const pins_;
   PlanCursorStore* const cursor_;
   PlanSource* const plans_;
   TargetFactory* const targets_;

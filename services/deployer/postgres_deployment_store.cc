@@ -54,6 +54,7 @@ constexpr size_t kRememberedEnvironments = 20000;
 constexpr char kDriftEnvs[] = "deployer_drift_envs";
 constexpr char kDriftCheckInputs[] = "deployer_drift_check_inputs";
 constexpr char kDriftCheckInputsOf[] = "deployer_drift_check_inputs_of";
+constexpr char kAppState[] = "deployer_app_state";
 constexpr char kTryLock[] = "SELECT pg_try_advisory_lock(hashtext('ferry.deployer'), hashtext($1))";
 constexpr char kUnlockAll[] = "SELECT pg_advisory_unlock_all()";
 // Sessions kept open for the next lock: one per deployment that may run at
@@ -153,7 +154,7 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
                  "SELECT d.record, d.seq FROM deployer.deployments d WHERE d.state IN (3, 4, 5) AND NOT d.reported"
                  " AND d.plan_id <> '' AND NOT EXISTS (SELECT 1 FROM deployer.deployments r WHERE r.state IN (1, 2)"
                  " AND r.application_id = d.application_id AND r.environment_id = d.environment_id) ORDER BY d.seq");
-  pool_->Prepare(kMarkReported, "UPDATE deployer.deployments SET reported = true WHERE id = $1");
+  pool_->Prepare(kMarkReported, "UPDATE deployer.deployments SET reported = true WHERE id = ANY($1::text[])");
   pool_->Prepare(kApplied,
                  "SELECT object_ref, manifest, source_path, wave, deployment_id FROM deployer.applied_objects"
                  " WHERE application_id = $1 AND environment_id = $2 ORDER BY wave, object_key");
@@ -284,6 +285,21 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
                  " LEFT JOIN deployer.applied_objects a"
                  " ON a.application_id = m.application_id AND a.environment_id = m.environment_id"
                  " ORDER BY m.application_id, m.environment_id, a.wave, a.object_key");
+  // ReadAppState: one row per applied object (one with NULL object columns
+  // when none, or not asked: $4), each carrying the managed record (when
+  // asked: $5), the pin, the deployment $3 and the live deployment.
+  pool_->Prepare(kAppState,
+                 "SELECT m.application_id, m.environment_id, m.target, m.sync_policy, m.live_deployment_id,"
+                 " p.record, d.record, l.record,"
+                 " a.object_ref, a.manifest, a.source_path, a.wave, a.deployment_id"
+                 " FROM (SELECT 1) one"
+                 " LEFT JOIN deployer.managed_apps m ON $5::boolean AND m.application_id = $1 AND m.environment_id = $2"
+                 " LEFT JOIN deployer.deployments l ON l.id = m.live_deployment_id"
+                 " LEFT JOIN deployer.pins p ON p.application_id = $1 AND p.environment_id = $2"
+                 " LEFT JOIN deployer.deployments d ON d.id = $3"
+                 " LEFT JOIN deployer.applied_objects a ON $4::boolean AND a.application_id = $1"
+                 " AND a.environment_id = $2"
+                 " ORDER BY a.wave, a.object_key");
   pool_->Prepare(kDriftEnvs,
                  "SELECT DISTINCT environment_id FROM deployer.drift_events WHERE id = ANY($1::bigint[])");
 }
@@ -656,9 +672,10 @@ absl::StatusOr<std::vector<v1::Deployment>> PostgresDeploymentStore::Unreported(
   return Records([](pqxx::transaction_base& txn) { return txn.exec_prepared(kUnreported); });
 }
 
-absl::Status PostgresDeploymentStore::MarkReported(const std::string& id) {
+absl::Status PostgresDeploymentStore::MarkReported(const std::vector<std::string>& ids) {
+  if (ids.empty()) return absl::OkStatus();
   return pool_->RunStatement([&](pqxx::transaction_base& txn) {
-    txn.exec_prepared0(kMarkReported, id);
+    txn.exec_prepared0(kMarkReported, postgres::TextArray(ids));
     return absl::OkStatus();
   });
 }
@@ -736,6 +753,45 @@ absl::StatusOr<std::optional<ManagedApp>> PostgresDeploymentStore::GetManagedApp
         if (!m.ok()) return m.status();
         return std::optional<ManagedApp>(std::move(*m));
       });
+}
+
+absl::StatusOr<DeploymentRecords::AppState> PostgresDeploymentStore::ReadAppState(const std::string& app,
+                                                                                  const std::string& env,
+                                                                                  const AppStateRead& what) {
+  return pool_->RunStatementWithResult<AppState>([&](pqxx::transaction_base& txn) -> absl::StatusOr<AppState> {
+    pqxx::result r = txn.exec_prepared(kAppState, app, env, what.deployment_id, what.applied, what.managed);
+    AppState out;
+    const pqxx::row first = r[0];  // (SELECT 1) LEFT JOIN ...: at least one row
+    if (!first[0].is_null()) {
+      absl::StatusOr<ManagedApp> m = ManagedFromRow(first);
+      if (!m.ok()) return m.status();
+      out.managed = std::move(*m);
+    }
+    if (first[5].is_null()) {
+      out.pin.set_application_id(app);
+      out.pin.set_environment_id(env);
+    } else {
+      absl::StatusOr<v1::PinState> pin = Parse<v1::PinState>(first[5], "pin");
+      if (!pin.ok()) return pin.status();
+      out.pin = std::move(*pin);
+    }
+    if (!first[6].is_null()) {
+      absl::StatusOr<v1::Deployment> d = Parse<v1::Deployment>(first[6], "deployment");
+      if (!d.ok()) return d.status();
+      out.deployment = std::move(*d);
+    }
+    if (!first[7].is_null()) {
+      absl::StatusOr<v1::Deployment> live = Parse<v1::Deployment>(first[7], "deployment");
+      if (live.ok()) out.live = std::move(*live);  // as a failed Get of it: no live revision shown
+    }
+    for (const auto& row : r) {
+      if (row[8].is_null()) continue;  // no applied object
+      absl::StatusOr<AppliedObject> a = AppliedFromRow(row, 8);
+      if (!a.ok()) return a.status();
+      out.applied.push_back(std::move(*a));
+    }
+    return out;
+  });
 }
 
 absl::StatusOr<DriftStore::DriftCheckInputs> PostgresDeploymentStore::ReadDriftCheckInputs(const std::string& app,

@@ -72,10 +72,12 @@ class PostgresDeploymentStore final : public DeploymentStore {
   absl::StatusOr<std::vector<v1::Deployment>> Unfinished() override;
   absl::StatusOr<std::vector<v1::Deployment>> Succeeded(const std::string& app, const std::string& env) override;
   absl::StatusOr<std::vector<v1::Deployment>> Unreported() override;
-  absl::Status MarkReported(const std::string& id) override;
+  absl::Status MarkReported(const std::vector<std::string>& ids) override;
   absl::StatusOr<std::vector<AppliedObject>> Applied(const std::string& app, const std::string& env) override;
   absl::StatusOr<std::vector<ManagedApp>> ManagedApps() override;
   absl::StatusOr<std::optional<ManagedApp>> GetManagedApp(const std::string& app, const std::string& env) override;
+  absl::StatusOr<AppState> ReadAppState(const std::string& app, const std::string& env,
+                                        const AppStateRead& what) override;
   absl::StatusOr<v1::PinState> GetPin(const std::string& app, const std::string& env) override;
   absl::Status SavePin(const v1::PinState& pin, const std::vector<v1::Event>& events) override;
   absl::StatusOr<int64_t> RecordDrift(const std::string& app, const std::string& env, const std::string& key,

@@ -189,7 +189,8 @@ absl::StatusOr<v1::AcknowledgePlanResponse> PlanLifecycle::AcknowledgePlan(const
   if (request.plan_id().empty()) return absl::InvalidArgumentError("plan_id: is required");
   if (request.deployment_id().empty()) return absl::InvalidArgumentError("deployment_id: is required");
   v1::AcknowledgePlanResponse response;
-  ASSIGN_OR_RETURN(v1::Plan plan, plans_->MutatePlan(request.plan_id(), [&](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
+  ASSIGN_OR_RETURN(v1::Plan plan, plans_->MutatePlanQuietly(request.plan_id(), [&](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
+    response = v1::AcknowledgePlanResponse();  // the last call's answer (MutatePlanQuietly may call twice)
     if (p.state() == v1::PLAN_STATE_APPROVED && p.hold_reason() == v1::HOLD_REASON_UNSPECIFIED) {
       p.set_state(v1::PLAN_STATE_EXECUTING);
       p.set_deployment_id(request.deployment_id());
@@ -217,7 +218,7 @@ absl::StatusOr<v1::Plan> PlanLifecycle::ReportPlanResult(const v1::ReportPlanRes
       state != v1::PLAN_STATE_ROLLED_BACK)
     return absl::InvalidArgumentError("state: must be EXECUTING, SUCCEEDED, FAILED or ROLLED_BACK");
   if (request.deployment_id().empty()) return absl::InvalidArgumentError("deployment_id: is required");
-  ASSIGN_OR_RETURN(v1::Plan plan, plans_->MutatePlan(request.plan_id(), [&](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
+  ASSIGN_OR_RETURN(v1::Plan plan, plans_->MutatePlanQuietly(request.plan_id(), [&](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
     if (p.deployment_id() != request.deployment_id())
       return absl::FailedPreconditionError(absl::StrCat("plan ", p.id(), " is not executed by deployment ",
                                                         request.deployment_id()));

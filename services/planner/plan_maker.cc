@@ -232,8 +232,19 @@ absl::StatusOr<v1::Plan> PlanMaker::PersistFailedPlan(const PlanRequest& request
 }
 
 absl::StatusOr<v1::CommitAuthor> PlanMaker::AuthorOf(const v1::CommitRef& target) {
+  constexpr size_t kRememberedAuthors = 256;
+  const std::pair<std::string, std::string> key(target.repository_id(), target.sha());
+  {
+    ferry::MutexLock l(&authors_mu_);
+    auto it = authors_.find(key);
+    if (it != authors_.end()) return it->second;
+  }
   ASSIGN_OR_RETURN(std::optional<v1::CommitAuthor> known, plans_->GetCommitAuthor(target.repository_id(), target.sha()));
-  return known ? *std::move(known) : v1::CommitAuthor();
+  if (!known) return v1::CommitAuthor();  // not recorded (yet): asked again next time
+  ferry::MutexLock l(&authors_mu_);
+  if (authors_.size() >= kRememberedAuthors) authors_.clear();
+  authors_.emplace(key, *known);
+  return *std::move(known);
 }
 
 absl::Status PlanMaker::CheckRequesterMayApprove(const PlanRequest& request) {

@@ -1,13 +1,16 @@
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/clock/clock.h"
 #include "common/concurrency/change_signal.h"
+#include "common/concurrency/mutex.h"
 #include "ferry/v1/planner.pb.h"
 #include "services/planner/approval_policy.h"
 #include "services/planner/check_runner.h"
@@ -48,7 +51,8 @@ struct PlanOutcome {
 // One job: making one plan: render (through the render cache), diff against
 // live state (or the last applied plan when the deployer cannot answer),
 // decide approval and hold, and persist it with its audit events (older open
-// plans of the pair are superseded). Holds no state of its own; thread-safe.
+// plans of the pair are superseded). Its only state is the authors of the
+// commits it planned (a commit's author never changes); thread-safe.
 class PlanMaker {
  public:
   PlanMaker(RenderStore* renders, PlanStore* plans, RepoSource* repo, LiveStateSource* live, Renderer* renderer,
@@ -114,6 +118,11 @@ class PlanMaker {
   concurrency::ChangeSignal* notifier_;
   PlannerMetrics* metrics_;
   const CheckRunner* check_runner_;  // may be null: checks are then recorded as failed, not run
+  // Authors read, by (repository, sha): a commit touching 10,000
+  // applications reads its author once, not once per plan (issue #23).
+  // Only known authors are kept; forgotten all at once past a few hundred.
+  ferry::Mutex authors_mu_;
+  std::map<std::pair<std::string, std::string>, v1::CommitAuthor> authors_ ABSL_GUARDED_BY(authors_mu_);
 };
 
 // Hash of the application and environment definitions a plan is made from.

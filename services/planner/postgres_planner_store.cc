@@ -58,6 +58,9 @@ constexpr char kOldestUnfinished[] = "planner_oldest_unfinished";
 constexpr char kListUnreleased[] = "planner_list_unreleased";
 constexpr char kHasSucceeded[] = "planner_has_succeeded";
 constexpr char kHasPlanFor[] = "planner_has_plan_for";
+constexpr char kHavePlansFor[] = "planner_have_plans_for";
+constexpr char kReadPlanVersion[] = "planner_read_plan_version";
+constexpr char kUpdatePlanVersion[] = "planner_update_plan_version";
 constexpr char kGetCache[] = "planner_get_cache";
 constexpr char kPutCache[] = "planner_put_cache";
 constexpr char kEvictUnusedCache[] = "planner_evict_unused_cache";
@@ -195,6 +198,18 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   pool_->Prepare(kHasPlanFor,
                  "SELECT EXISTS (SELECT 1 FROM planner.plans WHERE application_id = $1 AND environment_id = $2 "
                  "AND target_sha = $3 AND definition_key = $4)");
+  // MutatePlanQuietly: the plan and its row version (xmin, the transaction
+  // that wrote it), then kUpdatePlan only while the row is that version.
+  pool_->Prepare(kReadPlanVersion, "SELECT body, xmin::text FROM planner.plans WHERE id = $1");
+  pool_->Prepare(kUpdatePlanVersion,
+                 "UPDATE planner.plans SET state = $2, hold_reason = $3, deployment_id = $4, body = $5, "
+                 "update_time = now() WHERE id = $1 AND xmin::text = $6");
+  // The positions (1-based) of the keys ($1-$4, one array each) that have a
+  // plan: one index probe (plans_commit) each.
+  pool_->Prepare(kHavePlansFor,
+                 "SELECT k.n FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY "
+                 "AS k(app, env, sha, def, n) WHERE EXISTS (SELECT 1 FROM planner.plans p WHERE p.application_id = k.app "
+                 "AND p.environment_id = k.env AND p.target_sha = k.sha AND p.definition_key = k.def)");
   // A read marks the entry used (eviction keeps what is used), at most once
   // an hour: a hot entry costs no write per hit.
   pool_->Prepare(kGetCache,
@@ -614,6 +629,35 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::MutatePlan(const std::string& id,
   });
 }
 
+absl::StatusOr<v1::Plan> PostgresPlannerStore::MutatePlanQuietly(const std::string& id, const MutateFn& mutate) {
+  struct Read {
+    v1::Plan plan;
+    std::string version;
+  };
+  auto read_plan = [&](pqxx::transaction_base& txn) -> absl::StatusOr<Read> {
+    pqxx::result r = txn.exec_prepared(kReadPlanVersion, id);
+    if (r.empty()) return absl::NotFoundError(absl::StrCat("plan \"", id, "\" not found"));
+    absl::StatusOr<v1::Plan> parsed = ParseRow<v1::Plan>(r[0][0], "plan " + id);
+    if (!parsed.ok()) return parsed.status();
+    return Read{*std::move(parsed), r[0][1].as<std::string>()};
+  };
+  ASSIGN_OR_RETURN(Read read, pool_->RunStatementWithResult<Read>(read_plan));
+  v1::Plan plan = read.plan;
+  absl::StatusOr<std::vector<v1::Event>> events = mutate(plan);
+  // Audited, refused (perhaps by a version a transaction is changing right
+  // now) or released: under the row lock, in one transaction.
+  if (!events.ok() || !events->empty() || Releasable(plan)) return MutatePlan(id, mutate);
+  auto write_plan = [&](pqxx::transaction_base& txn) -> absl::StatusOr<bool> {
+    return txn.exec_prepared(kUpdatePlanVersion, plan.id(), static_cast<int>(plan.state()),
+                             static_cast<int>(plan.hold_reason()), plan.deployment_id(),
+                             pqxx::binarystring(plan.SerializeAsString()), read.version)
+               .affected_rows() == 1;
+  };
+  ASSIGN_OR_RETURN(bool written, pool_->RunStatementWithResult<bool>(write_plan));
+  if (!written) return MutatePlan(id, mutate);  // changed since it was read
+  return plan;
+}
+
 bool PostgresPlannerStore::InsertApproval(pqxx::work& txn, const std::string& plan_id,
                                           const v1::PlanDecision& approval) {
   return txn.exec_prepared(kInsertApproval, plan_id, approval.actor().id(),
@@ -731,11 +775,26 @@ absl::StatusOr<bool> PostgresPlannerStore::HasSucceeded(const std::string& app, 
   });
 }
 
-absl::StatusOr<bool> PostgresPlannerStore::HasPlanFor(const std::string& app, const std::string& env,
-                                                      const std::string& sha, const std::string& definition_key) {
-  return pool_->RunStatementWithResult<bool>([&](pqxx::transaction_base& txn) -> absl::StatusOr<bool> {
-    return txn.exec_prepared1(kHasPlanFor, app, env, sha, definition_key)[0].as<bool>();
-  });
+absl::StatusOr<std::vector<bool>> PostgresPlannerStore::HavePlansFor(const std::vector<PlanKey>& keys) {
+  std::vector<bool> out(keys.size(), false);
+  if (keys.empty()) return out;
+  std::vector<std::string> apps, envs, shas, defs;
+  for (const PlanKey& k : keys) {
+    apps.push_back(k.application_id);
+    envs.push_back(k.environment_id);
+    shas.push_back(k.sha);
+    defs.push_back(k.definition_key);
+  }
+  auto read = [&](pqxx::transaction_base& txn) -> absl::Status {
+    for (const auto& row : txn.exec_prepared(kHavePlansFor, postgres::TextArray(apps), postgres::TextArray(envs),
+                                             postgres::TextArray(shas), postgres::TextArray(defs))) {
+      const int64_t n = row[0].as<int64_t>();
+      if (n >= 1 && n <= static_cast<int64_t>(out.size())) out[n - 1] = true;
+    }
+    return absl::OkStatus();
+  };
+  RETURN_IF_ERROR(pool_->RunStatement(read));
+  return out;
 }
 
 absl::StatusOr<std::optional<std::vector<v1::Manifest>>> PostgresPlannerStore::GetCachedRender(const std::string& key) {

@@ -39,6 +39,7 @@ class PostgresPlannerStore final : public PlannerStore {
                                       const PlanEventsFn& events,
                                       const SupersededEventFn& superseded_event) override;
   absl::StatusOr<v1::Plan> MutatePlan(const std::string& id, const MutateFn& mutate) override;
+  absl::StatusOr<v1::Plan> MutatePlanQuietly(const std::string& id, const MutateFn& mutate) override;
   absl::StatusOr<v1::Plan> RecordApproval(const std::string& id, const v1::PlanDecision& approval,
                                           const ApprovalFn& decide) override;
   absl::StatusOr<std::optional<v1::CommitAuthor>> GetCommitAuthor(const std::string& repository_id,
@@ -51,8 +52,7 @@ class PostgresPlannerStore final : public PlannerStore {
   absl::StatusOr<int64_t> OldestUnfinishedRelease() override;
   absl::StatusOr<std::vector<v1::Plan>> ListUnreleased() override;
   absl::StatusOr<bool> HasSucceeded(const std::string& app, const std::string& env, const std::string& sha) override;
-  absl::StatusOr<bool> HasPlanFor(const std::string& app, const std::string& env, const std::string& sha,
-                                  const std::string& definition_key) override;
+  absl::StatusOr<std::vector<bool>> HavePlansFor(const std::vector<PlanKey>& keys) override;
   absl::StatusOr<std::optional<std::vector<v1::Manifest>>> GetCachedRender(const std::string& key) override;
   absl::Status PutCachedRender(const std::string& key, const std::vector<v1::Manifest>& manifests) override;
   absl::StatusOr<int64_t> EvictCachedRenders(absl::Duration unused_for, int64_t keep_at_most) override;

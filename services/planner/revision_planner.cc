@@ -253,13 +253,19 @@ absl::StatusOr<int> RevisionPlanner::PlanApplications(const std::set<std::string
   }
   std::atomic<int> made{0};
   for (const std::vector<PlanRequest>& requests : levels) {
+    // One automatic plan per (application, environment, commit,
+    // definitions): a revision replayed after a restart, or already planned
+    // by a refresh, is skipped. The level's pairs are looked up at once (one
+    // read, not one per application: issue #23); one planned meanwhile is
+    // refused by its insert (ALREADY_EXISTS, below).
+    std::vector<PlanStore::PlanKey> keys;
+    keys.reserve(requests.size());
+    for (const PlanRequest& r : requests)
+      keys.push_back({r.app.id(), r.env.id(), r.target.sha(), DefinitionKey(r.app, r.env)});
+    ASSIGN_OR_RETURN(std::vector<bool> planned, plans_->HavePlansFor(keys));
     absl::Status failed = concurrency::ParallelFor(requests.size(), plan_concurrency_, [&](size_t i) -> absl::Status {
       const PlanRequest& r = requests[i];
-      // One automatic plan per (application, environment, commit,
-      // definitions): a revision replayed after a restart, or already
-      // planned by a refresh, is skipped.
-      ASSIGN_OR_RETURN(bool done, plans_->HasPlanFor(r.app.id(), r.env.id(), r.target.sha(), DefinitionKey(r.app, r.env)));
-      if (done) return absl::OkStatus();
+      if (planned[i]) return absl::OkStatus();
       // promoteFrom: a revision is planned here only once it was deployed
       // healthy upstream; ReportPlanResult plans it then.
       ASSIGN_OR_RETURN(std::optional<std::string> gate, holds_->PromotionGate(r.app.id(), r.env, r.target.sha()));

@@ -163,6 +163,7 @@ absl::Status FakeDeploymentStore::SaveStep(const std::string& deployment_id, con
 
 absl::StatusOr<v1::Deployment> FakeDeploymentStore::Get(const std::string& id, bool include_steps) {
   ferry::MutexLock l(&mu_);
+  ++record_reads_;
   if (missed_gets_.erase(id) > 0) return absl::NotFoundError(absl::StrCat("deployment \"", id, "\" not found"));
   auto it = deployments_.find(id);
   if (it == deployments_.end()) return absl::NotFoundError(absl::StrCat("deployment \"", id, "\" not found"));
@@ -247,16 +248,29 @@ absl::StatusOr<std::vector<v1::Deployment>> FakeDeploymentStore::Unreported() {
   return out;
 }
 
-absl::Status FakeDeploymentStore::MarkReported(const std::string& id) {
+absl::Status FakeDeploymentStore::MarkReported(const std::vector<std::string>& ids) {
   ferry::MutexLock l(&mu_);
-  auto it = deployments_.find(id);
-  if (it != deployments_.end()) it->second.reported = true;
+  ++mark_reported_writes_;
+  for (const std::string& id : ids) {
+    auto it = deployments_.find(id);
+    if (it != deployments_.end()) it->second.reported = true;
+  }
   return absl::OkStatus();
+}
+
+int FakeDeploymentStore::mark_reported_writes() {
+  ferry::MutexLock l(&mu_);
+  return mark_reported_writes_;
 }
 
 absl::StatusOr<std::vector<AppliedObject>> FakeDeploymentStore::Applied(const std::string& app,
                                                                        const std::string& env) {
   ferry::MutexLock l(&mu_);
+  ++record_reads_;
+  return AppliedLocked(app, env);
+}
+
+std::vector<AppliedObject> FakeDeploymentStore::AppliedLocked(const std::string& app, const std::string& env) {
   std::vector<AppliedObject> out;
   for (const auto& [key, a] : applied_[Key(app, env)]) out.push_back(a);
   std::stable_sort(out.begin(), out.end(),
@@ -275,9 +289,35 @@ absl::StatusOr<std::vector<ManagedApp>> FakeDeploymentStore::ManagedApps() {
 absl::StatusOr<std::optional<ManagedApp>> FakeDeploymentStore::GetManagedApp(const std::string& app,
                                                                             const std::string& env) {
   ferry::MutexLock l(&mu_);
+  ++record_reads_;
   auto it = managed_.find(Key(app, env));
   if (it == managed_.end()) return std::optional<ManagedApp>();
   return std::optional<ManagedApp>(it->second);
+}
+
+absl::StatusOr<DeploymentRecords::AppState> FakeDeploymentStore::ReadAppState(const std::string& app,
+                                                                              const std::string& env,
+                                                                              const AppStateRead& what) {
+  ferry::MutexLock l(&mu_);
+  ++record_reads_;
+  AppState out;
+  absl::StatusOr<v1::PinState> pin = PinLocked(app, env);
+  if (!pin.ok()) return pin.status();
+  out.pin = *std::move(pin);
+  if (!what.deployment_id.empty() && missed_gets_.erase(what.deployment_id) == 0) {
+    auto it = deployments_.find(what.deployment_id);
+    if (it != deployments_.end()) out.deployment = WithSteps(it->second, false);
+  }
+  if (what.applied) out.applied = AppliedLocked(app, env);
+  if (what.managed) {
+    auto m = managed_.find(Key(app, env));
+    if (m != managed_.end()) {
+      out.managed = m->second;
+      auto live = deployments_.find(m->second.live_deployment_id);
+      if (live != deployments_.end()) out.live = WithSteps(live->second, false);
+    }
+  }
+  return out;
 }
 
 absl::StatusOr<DriftStore::DriftCheckInputs> FakeDeploymentStore::ReadDriftCheckInputs(const std::string& app,
@@ -328,6 +368,11 @@ absl::StatusOr<std::vector<DriftStore::DriftCheckInputs>> FakeDeploymentStore::R
 
 absl::StatusOr<v1::PinState> FakeDeploymentStore::GetPin(const std::string& app, const std::string& env) {
   ferry::MutexLock l(&mu_);
+  ++record_reads_;
+  return PinLocked(app, env);
+}
+
+absl::StatusOr<v1::PinState> FakeDeploymentStore::PinLocked(const std::string& app, const std::string& env) {
   auto error = pin_errors_.find(app);
   if (error != pin_errors_.end()) return error->second;
   auto it = pins_.find(Key(app, env));
@@ -443,6 +488,11 @@ void FakeDeploymentStore::FailCursor(absl::Status error) {
 int FakeDeploymentStore::cursor_reads() {
   ferry::MutexLock l(&mu_);
   return cursor_reads_;
+}
+
+int FakeDeploymentStore::record_reads() {
+  ferry::MutexLock l(&mu_);
+  return record_reads_;
 }
 
 int FakeDeploymentStore::managed_list_reads() {

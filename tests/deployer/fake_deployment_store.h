@@ -34,10 +34,12 @@ class FakeDeploymentStore final : public DeploymentStore {
   absl::StatusOr<std::vector<v1::Deployment>> Unfinished() override;
   absl::StatusOr<std::vector<v1::Deployment>> Succeeded(const std::string& app, const std::string& env) override;
   absl::StatusOr<std::vector<v1::Deployment>> Unreported() override;
-  absl::Status MarkReported(const std::string& id) override;
+  absl::Status MarkReported(const std::vector<std::string>& ids) override;
   absl::StatusOr<std::vector<AppliedObject>> Applied(const std::string& app, const std::string& env) override;
   absl::StatusOr<std::vector<ManagedApp>> ManagedApps() override;
   absl::StatusOr<std::optional<ManagedApp>> GetManagedApp(const std::string& app, const std::string& env) override;
+  absl::StatusOr<AppState> ReadAppState(const std::string& app, const std::string& env,
+                                        const AppStateRead& what) override;
   absl::StatusOr<v1::PinState> GetPin(const std::string& app, const std::string& env) override;
   absl::Status SavePin(const v1::PinState& pin, const std::vector<v1::Event>& events) override;
   absl::StatusOr<int64_t> RecordDrift(const std::string& app, const std::string& env, const std::string& key,
@@ -78,9 +80,14 @@ class FakeDeploymentStore final : public DeploymentStore {
   bool crashed();
   // Successful SaveStep calls so far.
   int step_saves();
+  // Calls of MarkReported so far.
+  int mark_reported_writes();
   // Reads of the whole managed-application list, and of global drift
   // settings (GetDriftSettings("", "")), so far.
   int managed_list_reads();
+  // Reads of one deployment or (application, environment) so far: Get,
+  // GetPin, Applied, GetManagedApp and ReadAppState, one each.
+  int record_reads();
   int global_drift_settings_reads();
   // Reads of drift check inputs so far: of one application
   // (ReadDriftCheckInputs), and of several together (ReadDriftCheckInputsOf).
@@ -119,6 +126,10 @@ class FakeDeploymentStore final : public DeploymentStore {
   // OK when a write may go ahead (and counts it against the crash budget).
   absl::Status Write() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::Deployment WithSteps(const Row& row, bool include_steps) const;
+  std::vector<AppliedObject> AppliedLocked(const std::string& app, const std::string& env)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<v1::PinState> PinLocked(const std::string& app, const std::string& env)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   ferry::Mutex mu_;
 
@@ -141,6 +152,8 @@ class FakeDeploymentStore final : public DeploymentStore {
   bool crashed_ ABSL_GUARDED_BY(mu_) = false;
   int step_saves_ ABSL_GUARDED_BY(mu_) = 0;
   int managed_list_reads_ ABSL_GUARDED_BY(mu_) = 0;
+  int record_reads_ ABSL_GUARDED_BY(mu_) = 0;
+  int mark_reported_writes_ ABSL_GUARDED_BY(mu_) = 0;
   int global_drift_settings_reads_ ABSL_GUARDED_BY(mu_) = 0;
   int drift_input_reads_ ABSL_GUARDED_BY(mu_) = 0;
   int drift_input_batch_reads_ ABSL_GUARDED_BY(mu_) = 0;

@@ -47,6 +47,24 @@ TEST(LiveStateObserverTest, TheLiveStateNamesTheLiveRevisionAndEveryObjectsDrift
   EXPECT_EQ(live->objects(1).drift(), v1::DRIFT_STATUS_MISSING);
 }
 
+// Issue #23: the planner observes every application it plans. Its managed
+// record, applied objects, pin and live deployment are one read, not four.
+TEST(LiveStateObserverTest, AnObservationReadsTheStoreOnce) {
+  LogicHarness h;
+  ASSERT_TRUE(h.deployer->HandlePlan(LogicPlan("p1", "web", {"a", "b"}, std::string(40, '1'))).ok());
+  h.deployer->WaitIdle();
+  v1::ObserveLiveStateRequest req;
+  req.set_application_id("web");
+  req.set_environment_id("dev");
+  const int before = h.store.record_reads();
+  absl::StatusOr<v1::ObserveLiveStateResponse> page = h.deployer->ObserveLiveState(req);
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_EQ(h.store.record_reads() - before, 1);
+  EXPECT_EQ(page->state().deployment_id(), "dep-p1");
+  EXPECT_EQ(page->state().revision().sha(), std::string(40, '1'));
+  EXPECT_EQ(page->state().objects_size(), 2);
+}
+
 TEST(LiveStateObserverTest, ObjectsNeverAppliedAreObservedWithTheTargetGiven) {
   LogicHarness h;
   v1::ObserveLiveStateRequest req;

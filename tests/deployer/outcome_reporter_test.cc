@@ -54,6 +54,21 @@ TEST_F(OutcomeReporterTest, EachTerminalOutcomeIsReportedOnceWithTheRevisionLeft
   EXPECT_EQ(plans_.results().size(), 3u) << "an outcome was reported twice";
 }
 
+// Issue #23: a pass marks what it reported in one write, not one per outcome.
+TEST_F(OutcomeReporterTest, APassMarksItsOutcomesReportedInOneWrite) {
+  for (int i = 0; i < 5; ++i) {
+    Record("d" + std::to_string(i), "p" + std::to_string(i), "a" + std::to_string(i),
+           v1::DEPLOYMENT_STATE_SUCCEEDED, "x");
+  }
+  reporter_.ReportOutcomes();
+  EXPECT_EQ(plans_.results().size(), 5u);
+  EXPECT_EQ(store_.mark_reported_writes(), 1);
+  EXPECT_EQ(store_.reported().size(), 5u);
+  reporter_.ReportOutcomes();
+  EXPECT_EQ(plans_.results().size(), 5u) << "an outcome was reported twice";
+  EXPECT_EQ(store_.mark_reported_writes(), 1) << "nothing to mark";
+}
+
 TEST_F(OutcomeReporterTest, AnUnreachablePlannerLeavesOutcomesForTheNextPass) {
   Record("d1", "p1", "a", v1::DEPLOYMENT_STATE_SUCCEEDED, "x");
   plans_.FailResults(absl::UnavailableError("planner down"));

@@ -37,6 +37,20 @@ TEST(PlanConsumerTest, ReleasedPlansAreDeployedAndTheCursorMovesOverThem) {
   EXPECT_EQ(acked, (std::set<std::string>{"dep-p1", "dep-p2"}));
 }
 
+// Issue #23: a commit touching 10,000 applications hands off 10,000 plans.
+// Each hand-off reads its record and the pin at once, and each run its
+// record again (another replica may have run it), the pin and the applied
+// objects at once: two reads, not five (Get, GetPin; Get, GetPin, Applied).
+TEST(PlanConsumerTest, APlanIsTakenAndRunWithTwoReadsOfTheStore) {
+  LogicHarness h;
+  const int before = h.store.record_reads();
+  ASSERT_EQ(h.deployer->HandlePlan(LogicPlan("p1", "web", {"a", "b"})).value_or(""), "dep-p1");
+  h.deployer->WaitIdle();
+  EXPECT_EQ(h.store.record_reads() - before, 2);
+  EXPECT_EQ(h.StateOf("dep-p1"), v1::DEPLOYMENT_STATE_SUCCEEDED);
+  EXPECT_EQ(h.target.applied("web").size(), 2u);
+}
+
 TEST(PlanConsumerTest, AFailedStreamIsRetriedAfterABackoffThatDoubles) {
   LogicHarness h;  // plan_retry 10 ms, tick 1 s
   h.store.FailCursor(absl::UnavailableError("database down"));

@@ -77,10 +77,11 @@ TEST_F(PostgresOutcomeLedgerTest, ListsTheFinishedUnreportedOnesInOrderAndSkipsT
   Add("d5", "cache", v1::DEPLOYMENT_STATE_SUCCEEDED);  // its application still runs one: reported after it
   Add("d6", "queue", v1::DEPLOYMENT_STATE_SUCCEEDED, /*plan=*/"");  // not of a plan: nothing to report
   EXPECT_EQ(Unreported(), (std::vector<std::string>{"d1", "d2", "d3"}));
-  ASSERT_TRUE(store_->MarkReported("d2").ok());
+  ASSERT_TRUE(store_->MarkReported({"d2"}).ok());
   EXPECT_EQ(Unreported(), (std::vector<std::string>{"d1", "d3"}));
-  ASSERT_TRUE(store_->MarkReported("d1").ok());
-  ASSERT_TRUE(store_->MarkReported("d3").ok());
+  ASSERT_TRUE(store_->MarkReported({}).ok());
+  EXPECT_EQ(Unreported(), (std::vector<std::string>{"d1", "d3"}));
+  ASSERT_TRUE(store_->MarkReported({"d1", "d3", "no-such"}).ok()) << "several in one write";
   EXPECT_TRUE(Unreported().empty());
 }
 
@@ -99,7 +100,7 @@ TEST_F(PostgresOutcomeLedgerTest, ReadsOnlyTheUnreportedNotEveryDeploymentEverMa
   // The one unreported row and no more: the scan of every deployment read
   // all 3,001.
   EXPECT_LE(RowsRead(), 3) << "the unreported deployments are found by reading the table, not an index";
-  ASSERT_TRUE(store_->MarkReported("new").ok());
+  ASSERT_TRUE(store_->MarkReported({"new"}).ok());
   EXPECT_TRUE(Unreported().empty());
   EXPECT_LE(RowsRead(), 3);
 }

@@ -3,6 +3,9 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -21,6 +24,39 @@ class PostgresStoreTest : public ::testing::Test {
     ASSERT_TRUE(postgres::Migrate(*pool_, DeployerMigrations()).ok());
     outbox_ = std::make_unique<outbox::PostgresOutboxStore>(pool_.get(), "deployer", "deployer");
     store_ = std::make_unique<PostgresDeploymentStore>(pool_.get(), outbox_.get());
+  }
+
+  // Deploys objects (name, wave) of `app` in dev as deployment `id` and
+  // makes it the application's live deployment.
+  void Deploy(const std::string& id, const std::string& app, const std::vector<std::pair<std::string, int>>& objects) {
+    v1::Deployment d;
+    d.set_id(id);
+    d.set_application_id(app);
+    d.set_environment_id("dev");
+    d.set_state(v1::DEPLOYMENT_STATE_RUNNING);
+    ASSERT_TRUE(store_->Create(d, v1::Plan(), {}).ok());
+    int seq = 0;
+    for (const auto& [name, wave] : objects) {
+      AppliedChange c;
+      c.application_id = app;
+      c.environment_id = "dev";
+      c.deployment_id = id;
+      c.object.key = ObjectKey{"ferry.dev", "ConfigFile", "", name};
+      c.object.json = "{\"name\":\"" + name + "\"}";
+      c.object.source_path = "apps/" + app + "/" + name + ".yaml";
+      c.object.wave = wave;
+      v1::DeploymentStep step;
+      step.set_sequence(++seq);
+      ASSERT_TRUE(store_->SaveStep(id, step, &c, {}).ok());
+    }
+    d.set_state(v1::DEPLOYMENT_STATE_SUCCEEDED);
+    ManagedApp m;
+    m.application_id = app;
+    m.environment_id = "dev";
+    m.target.set_kind(v1::TARGET_KIND_HOST);
+    m.sync_policy.set_self_heal(true);
+    m.live_deployment_id = id;
+    ASSERT_TRUE(store_->Update(d, {}, &m, nullptr).ok());
   }
 
   ferry::testing::TestDatabase db_;

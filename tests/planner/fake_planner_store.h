@@ -75,6 +75,16 @@ class FakePlannerStore final : public PlannerStore {
     MutexLock lock(&mu_);
     return application_reads_;
   }
+  // Calls of HavePlansFor.
+  int HavePlansReads() {
+    MutexLock lock(&mu_);
+    return have_plans_reads_;
+  }
+  // Calls of GetCommitAuthor.
+  int AuthorReads() {
+    MutexLock lock(&mu_);
+    return author_reads_;
+  }
   // Applications returned by ListApplicationsAfter, all calls together.
   int PageRowsRead() {
     MutexLock lock(&mu_);
@@ -349,6 +359,7 @@ class FakePlannerStore final : public PlannerStore {
   absl::StatusOr<std::optional<v1::CommitAuthor>> GetCommitAuthor(const std::string& repository_id,
                                                                   const std::string& sha) override {
     MutexLock lock(&mu_);
+    ++author_reads_;
     auto it = state_.authors.find({repository_id, sha});
     if (it == state_.authors.end()) return std::optional<v1::CommitAuthor>();
     return std::optional<v1::CommitAuthor>(it->second);
@@ -429,10 +440,13 @@ class FakePlannerStore final : public PlannerStore {
     return false;
   }
 
-  absl::StatusOr<bool> HasPlanFor(const std::string& app, const std::string& env, const std::string& sha,
-                                  const std::string& definition_key) override {
+  absl::StatusOr<std::vector<bool>> HavePlansFor(const std::vector<PlanKey>& keys) override {
     MutexLock lock(&mu_);
-    return HasPlanForLocked(app, env, sha, definition_key);
+    ++have_plans_reads_;
+    std::vector<bool> out;
+    for (const PlanKey& k : keys)
+      out.push_back(HasPlanForLocked(k.application_id, k.environment_id, k.sha, k.definition_key));
+    return out;
   }
 
   // --- CursorStore
@@ -548,6 +562,8 @@ class FakePlannerStore final : public PlannerStore {
   int touched_by_calls_ ABSL_GUARDED_BY(mu_) = 0;
   int page_rows_read_ ABSL_GUARDED_BY(mu_) = 0;
   int application_reads_ ABSL_GUARDED_BY(mu_) = 0;
+  int author_reads_ ABSL_GUARDED_BY(mu_) = 0;
+  int have_plans_reads_ ABSL_GUARDED_BY(mu_) = 0;
   int repo_listings_ ABSL_GUARDED_BY(mu_) = 0;
 
   absl::Status RunListHook() {

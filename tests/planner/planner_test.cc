@@ -473,6 +473,102 @@ TEST_F(PlannerTest, TheReleasedPlanStreamReadsFromItsCursorWhateverTheTableHolds
   EXPECT_EQ(plan->find("plans_open"), std::string::npos) << *plan;
 }
 
+// Issue #23: a commit's plans are looked up all at once (HavePlansFor), each
+// key by application, environment, commit and definitions, in their order.
+TEST_F(PlannerTest, TheStoreLooksUpManyPlansInOneRead) {
+  ASSERT_TRUE(db_.Pool(1)
+                  ->RunInTransaction([](pqxx::work& txn) {
+                    txn.exec0("INSERT INTO planner.plans (seq, id, application_id, environment_id, state, trigger, "
+                              "target_sha, hold_reason, body, definition_key) VALUES "
+                              "(1, 'plan-1', 'a', 'local', 5, 1, repeat('a', 40), 0, ''::bytea, 'k1'), "
+                              "(2, 'plan-2', 'b\"x', 'local', 2, 1, repeat('b', 40), 0, ''::bytea, 'k2')");
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  const std::string a(40, 'a'), b(40, 'b');
+  std::vector<PlanStore::PlanKey> keys = {
+      {"a", "local", a, "k1"},     // planned
+      {"a", "local", a, "k2"},     // other definitions
+      {"a", "prod", a, "k1"},      // other environment
+      {"a", "local", b, "k1"},     // other commit
+      {"b\"x", "local", b, "k2"}, // planned (a quote in the id)
+      {"c", "local", a, "k1"},     // other application
+  };
+  absl::StatusOr<std::vector<bool>> have = store_->HavePlansFor(keys);
+  ASSERT_TRUE(have.ok()) << have.status();
+  EXPECT_EQ(*have, (std::vector<bool>{true, false, false, false, true, false}));
+  absl::StatusOr<std::vector<bool>> none = store_->HavePlansFor({});
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->empty());
+}
+
+// Issue #23: the deployer's acknowledgement and outcome of each plan are one
+// read and one conditional write (MutatePlanQuietly), the plan's row never
+// locked; a plan changed in between is changed again from its new version,
+// and nothing of the other change is lost.
+TEST_F(PlannerTest, AQuietChangeLocksNothingAndIsMadeAgainOnAPlanChangedMeanwhile) {
+  v1::Plan p;
+  p.set_id("plan-1");
+  p.set_application_id("a");
+  p.set_environment_id("local");
+  p.set_state(v1::PLAN_STATE_EXECUTING);
+  p.set_deployment_id("dep-1");
+  ASSERT_TRUE(db_.Pool(1)
+                  ->RunInTransaction([&](pqxx::work& txn) {
+                    txn.exec_params0("INSERT INTO planner.plans (seq, id, application_id, environment_id, state, "
+                                     "trigger, target_sha, hold_reason, body, definition_key, deployment_id) "
+                                     "VALUES (1, 'plan-1', 'a', 'local', 4, 1, '', 0, $1, 'k', 'dep-1')",
+                                     pqxx::binarystring(p.SerializeAsString()));
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  std::unique_ptr<postgres::ConnectionPool> other_pool = db_.Pool(1);
+  outbox::PostgresOutboxStore other_outbox(other_pool.get(), "planner", "planner");
+  PostgresPlannerStore other(other_pool.get(), &other_outbox);
+  int calls = 0;
+  absl::StatusOr<v1::Plan> done =
+      store_->MutatePlanQuietly("plan-1", [&](v1::Plan& plan) -> absl::StatusOr<std::vector<v1::Event>> {
+        if (++calls == 1) {
+          // Not locked: another session takes the row at once, and changes it.
+          absl::Status free = other_pool->RunInTransaction([](pqxx::work& txn) {
+            txn.exec("SELECT 1 FROM planner.plans WHERE id = 'plan-1' FOR UPDATE NOWAIT");
+            return absl::OkStatus();
+          });
+          EXPECT_TRUE(free.ok()) << "the plan's row is locked while it changes: " << free;
+          if (free.ok()) {
+            absl::StatusOr<v1::Plan> changed =
+                other.MutatePlan("plan-1", [](v1::Plan& q) -> absl::StatusOr<std::vector<v1::Event>> {
+                  q.set_hold_message("changed meanwhile");
+                  return std::vector<v1::Event>();
+                });
+            EXPECT_TRUE(changed.ok()) << changed.status();
+          }
+        }
+        plan.set_state(v1::PLAN_STATE_SUCCEEDED);
+        return std::vector<v1::Event>();
+      });
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(calls, 2) << "the change made meanwhile was not seen";
+  absl::StatusOr<v1::Plan> stored = store_->GetPlan("plan-1");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->state(), v1::PLAN_STATE_SUCCEEDED);
+  EXPECT_EQ(stored->hold_message(), "changed meanwhile");
+  // Unchanged in between: one call, and its change stored.
+  calls = 0;
+  done = store_->MutatePlanQuietly("plan-1", [&](v1::Plan& plan) -> absl::StatusOr<std::vector<v1::Event>> {
+    ++calls;
+    plan.mutable_failure()->set_message("noted");
+    return std::vector<v1::Event>();
+  });
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(calls, 1);
+  stored = store_->GetPlan("plan-1");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->failure().message(), "noted");
+  EXPECT_EQ(stored->hold_message(), "changed meanwhile");
+  EXPECT_EQ(stored->state(), v1::PLAN_STATE_SUCCEEDED);
+}
+
 // More than one batch of unused entries goes in one pass.
 TEST_F(PlannerTest, RenderCacheEvictionEmptiesMoreThanOneBatch) {
   ASSERT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {

@@ -326,6 +326,70 @@ TEST_F(RevisionPlannerTest, APlanKnowsItsCommitsAuthorFromTheRevisionStream) {
   EXPECT_EQ(planned->plan().target_author().email(), "alice@example.com");
 }
 
+// Issue #23: every plan of a commit carries the commit's author; a commit
+// touching 10,000 applications read it 10,000 times. It is read once.
+TEST_F(RevisionPlannerTest, ACommitTouchingManyApplicationsReadsItsAuthorOnce) {
+  CreateEnv(EnvSpec("local", v1::APPROVAL_POLICY_AUTO));
+  FakeTree tree;
+  for (int i = 0; i < 20; ++i) {
+    const std::string id = absl::StrCat("a", i);
+    CreateApp(AppSpec(id, "apps/" + id, {"local"}));
+    tree[absl::StrCat("apps/", id, "/cm.yaml")] = {ConfigMap(id, "1"), ""};
+  }
+  v1::Revision rev = f_.repo.Commit("repo", kRef, tree);
+  rev.mutable_author()->set_name("Alice Doe");
+  rev.mutable_author()->set_email("alice@example.com");
+  const int before = f_.store.AuthorReads();
+  ASSERT_EQ(*revisions_.HandleRevision(rev), 20);
+  EXPECT_EQ(f_.store.AuthorReads() - before, 1);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(f_.Plans(absl::StrCat("a", i))[0].target_author().email(), "alice@example.com");
+  }
+}
+
+// Issue #23: whether each application already has its plan of the commit
+// (a replay after a restart) was one read per application; it is one read
+// for all of them.
+TEST_F(RevisionPlannerTest, ACommitTouchingManyApplicationsLooksTheirPlansUpInOneRead) {
+  CreateEnv(EnvSpec("local", v1::APPROVAL_POLICY_AUTO));
+  FakeTree tree;
+  for (int i = 0; i < 20; ++i) {
+    const std::string id = absl::StrCat("a", i);
+    CreateApp(AppSpec(id, "apps/" + id, {"local"}));
+    tree[absl::StrCat("apps/", id, "/cm.yaml")] = {ConfigMap(id, "1"), ""};
+  }
+  v1::Revision rev = f_.repo.Commit("repo", kRef, tree);
+  int before = f_.store.HavePlansReads();
+  ASSERT_EQ(*revisions_.HandleRevision(rev), 20);
+  EXPECT_EQ(f_.store.HavePlansReads() - before, 1);
+  before = f_.store.HavePlansReads();
+  EXPECT_EQ(*revisions_.HandleRevision(rev), 0) << "replayed: every plan exists";
+  EXPECT_EQ(f_.store.HavePlansReads() - before, 1);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(f_.Plans(absl::StrCat("a", i)).size(), 1u);
+}
+
+// A commit whose author is not recorded (yet) is asked again: the author
+// recorded later is found.
+TEST_F(RevisionPlannerTest, AnUnknownAuthorIsNotRemembered) {
+  CreateEnv(EnvSpec("prod", v1::APPROVAL_POLICY_MANUAL));
+  CreateApp(AppSpec("a", "apps/a", {"prod"}));
+  v1::Revision rev = f_.repo.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}});
+  ASSERT_EQ(*revisions_.HandleRevision(rev), 1);
+  EXPECT_EQ(f_.Plans("a")[0].target_author().email(), "");
+  v1::CommitAuthor author;
+  author.set_email("alice@example.com");
+  ASSERT_TRUE(f_.store.RecordCommitAuthor("repo", rev.sha(), author).ok());
+  v1::PlanRevisionRequest req;
+  req.set_application_id("a");
+  req.set_environment_id("prod");
+  req.mutable_revision()->set_sha(rev.sha());
+  req.set_trigger(v1::PLAN_TRIGGER_EXPLICIT_REVISION);
+  *req.mutable_actor() = User("bob");
+  auto planned = revisions_.PlanRevision(req);
+  ASSERT_TRUE(planned.ok()) << planned.status();
+  EXPECT_EQ(planned->plan().target_author().email(), "alice@example.com");
+}
+
 TEST_F(RevisionPlannerTest, ARequestersOwnApprovalObeysTheEnvironmentsSeparationOfDuties) {
   CreateEnv(EnvSpec("prod", v1::APPROVAL_POLICY_MANUAL));
   CreateApp(AppSpec("a", "apps/a", {"prod"}));

@@ -129,7 +129,7 @@ class AnsibleFlowTest : public ::testing::Test {
   // What the planner does: ObserveLiveState with the desired object, then
   // the diff.
   std::vector<v1::PlanAction> PlanFor(const v1::Manifest& desired) {
-    LiveStateObserver observer(&store_, &store_, router_.get(), &clock_);
+    LiveStateObserver observer(&store_, router_.get(), &clock_);
     v1::ObserveLiveStateRequest req;
     req.set_application_id("web");
     req.set_environment_id("dev");
@@ -216,7 +216,7 @@ TEST_F(AnsibleFlowTest, PlanApplyNoopReplanDriftAndAFailedTaskRolledBack) {
   {
     std::ofstream(root_ + "/motd") << "edited by hand\n";
   }
-  LiveStateObserver observer(&store_, &store_, router_.get(), &clock_);
+  LiveStateObserver observer(&store_, router_.get(), &clock_);
   v1::GetLiveStateRequest get;
   get.set_application_id("web");
   get.set_environment_id("dev");

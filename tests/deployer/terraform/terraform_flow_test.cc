@@ -146,7 +146,7 @@ class TerraformFlowTest : public ::testing::Test {
     if (!m.ok()) return out;
     std::vector<v1::Manifest> manifests{*m};
     planner::AddTerraformVariables(manifests, "infra", target_);
-    LiveStateObserver observer(&store_, &store_, router_.get(), &clock_);
+    LiveStateObserver observer(&store_, router_.get(), &clock_);
     v1::ObserveLiveStateRequest req;
     req.set_application_id("infra");
     req.set_environment_id("dev");
@@ -264,7 +264,7 @@ TEST_F(TerraformFlowTest, PlanApproveApplyNoopReplanDriftAndAStalePlanRefused) {
   // check (plan -detailed-exitcode of what was applied) reports it, the next
   // Ferry plan shows undoing it, and applying that plan heals it.
   TerraformApplyByHand("edited by hand");
-  LiveStateObserver observer(&store_, &store_, router_.get(), &clock_);
+  LiveStateObserver observer(&store_, router_.get(), &clock_);
   v1::GetLiveStateRequest get;
   get.set_application_id("infra");
   get.set_environment_id("dev");

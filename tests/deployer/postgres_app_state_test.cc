@@ -1,0 +1,104 @@
+// The one read of an (application, environment) that a plan's hand-off, its
+// run and a live-state observation make (issue #23), against a real
+// PostgreSQL: what Get, GetPin, Applied and GetManagedApp answer, in one
+// statement.
+
+#include <gtest/gtest.h>
+
+#include "services/deployer/postgres_deployment_store.h"
+#include "tests/deployer/postgres_store_fixture.h"
+
+namespace ferry::deployer {
+namespace {
+
+using PostgresAppStateTest = testing::PostgresStoreTest;
+
+TEST_F(PostgresAppStateTest, OneReadAnswersWhatTheSeparateReadsAnswer) {
+  DeploymentRecords::AppStateRead all;
+  all.deployment_id = "dep-2";
+  all.applied = true;
+  all.managed = true;
+  // Nothing recorded: no deployment, an unpinned pin of its own ids.
+  absl::StatusOr<DeploymentRecords::AppState> none = store_->ReadAppState("web", "dev", all);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->deployment.has_value());
+  EXPECT_FALSE(none->managed.has_value());
+  EXPECT_FALSE(none->live.has_value());
+  EXPECT_TRUE(none->applied.empty());
+  EXPECT_FALSE(none->pin.pinned());
+  EXPECT_EQ(none->pin.application_id(), "web");
+  EXPECT_EQ(none->pin.environment_id(), "dev");
+
+  Deploy("dep-1", "web", {{"c", 0}, {"a", 1}, {"b", 0}});
+  Deploy("dep-9", "api", {{"x", 0}});
+  v1::Deployment pending;
+  pending.set_id("dep-2");
+  pending.set_application_id("web");
+  pending.set_environment_id("dev");
+  pending.set_state(v1::DEPLOYMENT_STATE_PENDING);
+  ASSERT_TRUE(store_->Create(pending, v1::Plan(), {}).ok());
+  v1::PinState pin;
+  pin.set_application_id("web");
+  pin.set_environment_id("dev");
+  pin.set_pinned(true);
+  pin.set_sha(std::string(40, 'a'));
+  ASSERT_TRUE(store_->SavePin(pin, {}).ok());
+
+  absl::StatusOr<DeploymentRecords::AppState> web = store_->ReadAppState("web", "dev", all);
+  ASSERT_TRUE(web.ok()) << web.status();
+  ASSERT_TRUE(web->deployment.has_value());
+  EXPECT_EQ(web->deployment->id(), "dep-2");
+  EXPECT_EQ(web->deployment->state(), v1::DEPLOYMENT_STATE_PENDING);
+  EXPECT_TRUE(web->pin.pinned());
+  EXPECT_EQ(web->pin.sha(), std::string(40, 'a'));
+  ASSERT_TRUE(web->managed.has_value());
+  EXPECT_EQ(web->managed->live_deployment_id, "dep-1");
+  EXPECT_EQ(web->managed->target.kind(), v1::TARGET_KIND_HOST);
+  EXPECT_TRUE(web->managed->sync_policy.self_heal());
+  ASSERT_TRUE(web->live.has_value());
+  EXPECT_EQ(web->live->id(), "dep-1");
+  EXPECT_EQ(web->live->state(), v1::DEPLOYMENT_STATE_SUCCEEDED);
+  absl::StatusOr<std::vector<AppliedObject>> applied = store_->Applied("web", "dev");
+  ASSERT_TRUE(applied.ok());
+  ASSERT_EQ(web->applied.size(), 3u);
+  ASSERT_EQ(applied->size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(web->applied[i].object.key.ToString(), (*applied)[i].object.key.ToString());
+    EXPECT_EQ(web->applied[i].object.json, (*applied)[i].object.json);
+    EXPECT_EQ(web->applied[i].object.source_path, (*applied)[i].object.source_path);
+    EXPECT_EQ(web->applied[i].object.wave, (*applied)[i].object.wave);
+    EXPECT_EQ(web->applied[i].deployment_id, "dep-1");
+  }
+  // Wave, then key, as Applied: b and c (wave 0), then a.
+  EXPECT_EQ(web->applied[0].object.key.name, "b");
+  EXPECT_EQ(web->applied[1].object.key.name, "c");
+  EXPECT_EQ(web->applied[2].object.key.name, "a");
+
+  // Only what is asked for: the hand-off's read has neither the applied
+  // objects nor the managed record; another application's deployment id
+  // is read as any id, and nothing of that application comes with it.
+  DeploymentRecords::AppStateRead intake;
+  intake.deployment_id = "dep-9";
+  absl::StatusOr<DeploymentRecords::AppState> bare = store_->ReadAppState("web", "dev", intake);
+  ASSERT_TRUE(bare.ok()) << bare.status();
+  ASSERT_TRUE(bare->deployment.has_value());
+  EXPECT_EQ(bare->deployment->application_id(), "api");
+  EXPECT_TRUE(bare->applied.empty());
+  EXPECT_FALSE(bare->managed.has_value());
+  EXPECT_FALSE(bare->live.has_value());
+  EXPECT_TRUE(bare->pin.pinned());
+
+  // Managed, unpinned, no such deployment.
+  all.deployment_id = "dep-404";
+  absl::StatusOr<DeploymentRecords::AppState> api = store_->ReadAppState("api", "dev", all);
+  ASSERT_TRUE(api.ok()) << api.status();
+  EXPECT_FALSE(api->deployment.has_value());
+  EXPECT_FALSE(api->pin.pinned());
+  ASSERT_TRUE(api->live.has_value());
+  EXPECT_EQ(api->live->id(), "dep-9");
+  ASSERT_EQ(api->applied.size(), 1u);
+  EXPECT_EQ(api->applied[0].object.key.name, "x");
+}
+
+}  // namespace
+}  // namespace ferry::deployer
