@@ -27,39 +27,58 @@ DriftController::DriftController(DeploymentRecords* records, DriftStore* drift, 
       clock_(clock),
       list_refresh_(list_refresh) {}
 
-absl::StatusOr<std::vector<ManagedApp>> DriftController::ListManaged(bool force) {
+absl::StatusOr<std::shared_ptr<const DriftController::Listed>> DriftController::ListManaged(bool force) {
   ferry::MutexLock l(&list_mu_);
   // Issue #23: re-reading (and parsing) every managed application at each
   // tick cost more than the checks themselves at 10,000 applications.
   if (force || !listed_at_ || clock_->Now() - *listed_at_ >= list_refresh_) {
-    ASSIGN_OR_RETURN(listed_, records_->ManagedApps());
+    ASSIGN_OR_RETURN(std::vector<ManagedApp> apps, records_->ManagedApps());
+    auto listed = std::make_shared<Listed>();
+    // Applications of one environment share its target: each distinct
+    // configuration is resolved once.
+    std::map<std::string, Target*> resolved;
+    for (const ManagedApp& app : apps) {
+      listed->keys.push_back(AppKey(app.application_id, app.environment_id));
+      std::string config = app.target.SerializeAsString();
+      auto it = resolved.find(config);
+      if (it == resolved.end()) {
+        absl::StatusOr<Target*> target = targets_->For(app.target);
+        it = resolved.emplace(std::move(config), target.ok() ? *target : nullptr).first;
+      }
+      listed->targets.push_back(it->second);
+    }
+    listed->apps = std::move(apps);
+    listed_ = std::move(listed);
     listed_at_ = clock_->Now();
   }
   return listed_;
 }
 
 void DriftController::DriftPass(bool force) {
-  absl::StatusOr<std::vector<ManagedApp>> apps = ListManaged(force);
-  if (!apps.ok()) return;
-  std::vector<const ManagedApp*> due;
-  for (const ManagedApp& app : *apps) {
-    if (scheduler_->stopping()) return;
-    std::string key = AppKey(app.application_id, app.environment_id);
-    bool is_due;
-    {
-      ferry::MutexLock l(&mu_);
-      auto it = next_check_.find(key);
-      is_due = force || it == next_check_.end() || clock_->Now() >= it->second;
+  absl::StatusOr<std::shared_ptr<const Listed>> listed = ListManaged(force);
+  if (!listed.ok()) return;
+  const Listed& list = **listed;
+  std::vector<size_t> due_at, not_due;
+  {
+    ferry::MutexLock l(&mu_);
+    const absl::Time now = clock_->Now();
+    for (size_t i = 0; i < list.apps.size(); ++i) {
+      auto it = next_check_.find(list.keys[i]);
+      if (force || it == next_check_.end() || now >= it->second) due_at.push_back(i);
+      else if (list.targets[i] != nullptr) not_due.push_back(i);
     }
-    if (!is_due) {
-      // Not due by the interval: due anyway when the target saw someone
-      // change one of the application's objects (a watch), so drift shows
-      // within moments instead of at the next interval.
-      absl::StatusOr<Target*> target = targets_->For(app.target);
-      if (!target.ok() || !(*target)->TakeChanged(AppScope{app.application_id, app.environment_id})) continue;
-    }
-    due.push_back(&app);
   }
+  for (size_t i : not_due) {
+    if (scheduler_->stopping()) return;
+    // Not due by the interval: due anyway when the target saw someone
+    // change one of the application's objects (a watch), so drift shows
+    // within moments instead of at the next interval.
+    const ManagedApp& app = list.apps[i];
+    if (list.targets[i]->TakeChanged(AppScope{app.application_id, app.environment_id})) due_at.push_back(i);
+  }
+  std::sort(due_at.begin(), due_at.end());  // in the list's order
+  std::vector<const ManagedApp*> due;
+  for (size_t i : due_at) due.push_back(&list.apps[i]);
   if (due.empty()) return;
   // Settings are read only when an application is due: the global ones
   // once per pass, the applications' own with their records.

@@ -169,6 +169,35 @@ TEST(DriftControllerTest, PassesReuseTheListButCheckEachApplicationAsLastDeploye
   EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_HEALED), 1);
 }
 
+// Issue #23: each pass (every second) resolved the target of every
+// application not yet due, to ask it whether a watch saw a change: at
+// 10,000 applications, 10,000 target lookups a second (a host target checks
+// its root_dir on the filesystem) to find the 333 due. The targets are
+// resolved once per list read; a change a target saw still makes its
+// application due before its interval.
+TEST(DriftControllerTest, APassResolvesTargetsOncePerListAndStillSeesWatchedChanges) {
+  DeployerOptions o = LogicHarness::Options();
+  o.drift_interval = absl::Seconds(30);  // list kept 10 s
+  LogicHarness h(o);
+  for (std::string app : {"web", "api", "db", "cache"}) DeployNow(h, "p-" + app, app, {"a"}, /*self_heal=*/true);
+  h.deployer->DriftPass(false);  // reads the list; all four due and checked
+  h.deployer->WaitIdle();
+  const int lookups = h.target.for_calls();
+  for (int i = 0; i < 5; ++i) {
+    h.clock.Advance(absl::Seconds(1));
+    h.deployer->DriftPass(false);
+  }
+  EXPECT_EQ(h.target.for_calls(), lookups) << "passes with nothing due resolved targets";
+
+  // Not due for another 24 s, but the target saw api's object change.
+  h.target.SetDrift("api", Key("a"), v1::DRIFT_STATUS_MODIFIED);
+  h.target.MarkChanged("api", "dev");
+  h.clock.Advance(absl::Seconds(1));
+  h.deployer->DriftPass(false);
+  h.deployer->WaitIdle();
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DRIFT_HEALED), 1);
+}
+
 // ...and within list_refresh of the last read, a record changed since is
 // still what the check goes by (without the read under the lock, the listed
 // selfHeal off left the drift unhealed).

@@ -120,8 +120,27 @@ std::pair<v1::HealthStatus, std::string> FakeTarget::Health(const AppScope& app,
 }
 
 absl::StatusOr<Target*> FakeTarget::For(const v1::DeployTarget& target) {
+  {
+    ferry::MutexLock l(&mu_);
+    ++for_calls_;
+  }
   if (target.kind() == v1::TARGET_KIND_UNSPECIFIED) return absl::InvalidArgumentError("target.kind is required");
   return this;
+}
+
+bool FakeTarget::TakeChanged(const AppScope& app) {
+  ferry::MutexLock l(&mu_);
+  return changed_.erase({app.application_id, app.environment_id}) > 0;
+}
+
+int FakeTarget::for_calls() {
+  ferry::MutexLock l(&mu_);
+  return for_calls_;
+}
+
+void FakeTarget::MarkChanged(const std::string& app, const std::string& env) {
+  ferry::MutexLock l(&mu_);
+  changed_.insert({app, env});
 }
 
 void FakeTarget::HoldApplies(const std::string& app) {

@@ -3,6 +3,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,13 @@ class FakeTarget final : public Target, public TargetFactory {
   absl::StatusOr<DryRunResult> DryRun(const AppScope& app, const TargetObject& desired) override;
   bool DryRunIsThePlan() const override;
   absl::StatusOr<Target*> For(const v1::DeployTarget& target) override;
+  bool TakeChanged(const AppScope& app) override;
+
+  // Calls of For so far.
+  int for_calls();
+  // TakeChanged answers true once for `app` in `env` (as a watch would
+  // after someone else changed one of its objects).
+  void MarkChanged(const std::string& app, const std::string& env);
 
   // Applies of `app` wait until ReleaseApplies(app).
   void HoldApplies(const std::string& app);
@@ -82,6 +90,8 @@ class FakeTarget final : public Target, public TargetFactory {
   bool dry_run_ ABSL_GUARDED_BY(mu_) = false;
   bool dry_run_is_the_plan_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, std::vector<std::string>> dry_runs_ ABSL_GUARDED_BY(mu_);
+  int for_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  std::set<std::pair<std::string, std::string>> changed_ ABSL_GUARDED_BY(mu_);  // (app, env)
 };
 
 }  // namespace ferry::deployer::testing
