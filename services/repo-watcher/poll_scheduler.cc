@@ -164,8 +164,12 @@ absl::StatusOr<absl::Duration> PollScheduler::DispatchDue() {
     if (now < next_rescan_) {
       if (options_.batch_window <= absl::ZeroDuration()) return QueueDue(now);
       // The first due waits out the window, gathering those due after it.
-      if (!by_due_.empty() && by_due_.begin()->first <= now && now < by_due_.begin()->first + options_.batch_window) {
-        return std::min(by_due_.begin()->first + options_.batch_window, next_rescan_) - now;
+      if (!by_due_.empty() && by_due_.begin()->first <= now) {
+        absl::Duration window = options_.batch_window;
+        if (auto first = entries_.find(by_due_.begin()->second); first != entries_.end()) {
+          window = std::min(window, first->second.window);
+        }
+        if (now < by_due_.begin()->first + window) return std::min(by_due_.begin()->first + window, next_rescan_) - now;
       }
       due = TakeDueLocked(now);
       if (due.empty()) return QueueDue(now);  // the wait until the next is due
@@ -268,6 +272,7 @@ void PollScheduler::Work() {
     done.last_status = result.status;
     // A poll of a few refs leaves the next full check where it was.
     done.due = only_refs.has_value() ? std::min(done.due, result.next_check) : result.next_check;
+    done.window = std::max(absl::ZeroDuration(), (done.due - clock_->Now()) / 10);
     logging::Debug("poll finished", {{"repository", id},
                                      {"next_check_in_s", absl::ToDoubleSeconds(done.due - clock_->Now())},
                                      {"rerun", done.rerun}});

@@ -24,10 +24,11 @@ struct SchedulerOptions {
   int workers = 3;                                // concurrent polls
   absl::Duration rescan_interval = absl::Seconds(10);  // pick up repositories registered elsewhere
   absl::Duration first_check_spread = absl::Seconds(1);  // start-up checks spread over this
-  // Scheduled checks wait up to this long after they fall due, so that the
-  // ones falling due meanwhile are dispatched together and what they read
-  // is read in one go (RepositoryPoller::Prefetch; issue #23). Zero: each
-  // is dispatched the moment it is due, alone.
+  // Scheduled checks wait up to this long after they fall due (and at most
+  // a tenth of the repository's wait before it), so that the ones falling
+  // due meanwhile are dispatched together and what they read is read in
+  // one go (RepositoryPoller::Prefetch; issue #23). Zero: each is
+  // dispatched the moment it is due, alone.
   absl::Duration batch_window = absl::ZeroDuration();
 };
 
@@ -77,6 +78,10 @@ class PollScheduler {
     std::set<std::string> pending_refs;
     bool indexed = false;    // in by_due_ at `due`
     bool triggered = false;  // the next poll was asked for (not only due)
+    // How long its next scheduled check may wait for others: the batch
+    // window, but at most a tenth of the wait before it (a 1 s poll
+    // interval is not stretched to 2 s).
+    absl::Duration window = absl::InfiniteDuration();
   };
   // One round of the dispatcher loop: rescan when due, queue the
   // repositories that are due; returns the wait until the next is.
