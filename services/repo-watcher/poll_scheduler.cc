@@ -12,6 +12,11 @@
 #include "services/repo-watcher/repository_spec.h"
 
 namespace ferry::repo_watcher {
+namespace {
+
+constexpr size_t kRescanPage = 5000;  // ids read per statement by a rescan
+
+}  // namespace
 
 PollScheduler::PollScheduler(RepositoryStore* store, RepositoryPoller* poller, const WaitableClock* clock,
                              SchedulerOptions options)
@@ -135,14 +140,14 @@ void PollScheduler::Rescan() {
   std::vector<std::string> ids;
   std::string after;
   while (true) {
-    absl::StatusOr<std::vector<v1::Repository>> page = store_->List(after, 500);
+    absl::StatusOr<std::vector<std::string>> page = store_->ListIds(after, kRescanPage);
     if (!page.ok()) {
       logging::Warn("cannot list repositories, retrying", {{"error", page.status().ToString()}});
       return;
     }
-    for (const v1::Repository& r : *page) ids.push_back(r.id());
-    if (page->size() < 500) break;
-    after = page->back().id();
+    ids.insert(ids.end(), page->begin(), page->end());
+    if (page->size() < kRescanPage) break;
+    after = page->back();
   }
   absl::BitGen gen;
   MutexLock lock(&mu_);

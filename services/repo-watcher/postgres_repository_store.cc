@@ -32,6 +32,7 @@ void Prepare(postgres::ConnectionPool* pool) {
                 absl::StrCat("SELECT ", kRepoColumns, " FROM repo_watcher.repositories WHERE id = $1 FOR UPDATE"));
   pool->Prepare("rw_repo_list", absl::StrCat("SELECT ", kRepoColumns,
                                              " FROM repo_watcher.repositories WHERE id > $1 ORDER BY id LIMIT $2"));
+  pool->Prepare("rw_repo_list_ids", "SELECT id FROM repo_watcher.repositories WHERE id > $1 ORDER BY id LIMIT $2");
   pool->Prepare("rw_repo_update",
                 "UPDATE repo_watcher.repositories SET url = $2, spec = $3, update_time = now() "
                 "WHERE id = $1 AND url = $4 AND spec = $5 RETURNING extract(epoch from create_time)::float8, extract(epoch from update_time)::float8");
@@ -193,6 +194,15 @@ absl::StatusOr<std::vector<v1::Repository>> PostgresRepositoryStore::List(const 
           if (!repo.ok()) return repo.status();
           out.push_back(std::move(*repo));
         }
+        return out;
+      });
+}
+
+absl::StatusOr<std::vector<std::string>> PostgresRepositoryStore::ListIds(const std::string& after_id, int limit) {
+  return pool_->RunStatementWithResult<std::vector<std::string>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<std::string>> {
+        std::vector<std::string> out;
+        for (const auto& row : txn.exec_prepared("rw_repo_list_ids", after_id, limit)) out.push_back(row[0].as<std::string>());
         return out;
       });
 }

@@ -20,6 +20,7 @@ class PostgresRepositoryStore final : public RepositoryStore {
   absl::StatusOr<v1::Repository> Create(const v1::Repository& repo, const v1::Event& audit) override;
   absl::StatusOr<v1::Repository> Get(const std::string& id) override;
   absl::StatusOr<std::vector<v1::Repository>> List(const std::string& after_id, int limit) override;
+  absl::StatusOr<std::vector<std::string>> ListIds(const std::string& after_id, int limit) override;
   absl::StatusOr<v1::Repository> Update(const v1::Repository& repo, const v1::Repository& expected,
                                         const v1::Event& audit) override;
   absl::Status Delete(const std::string& id, const v1::Event& audit) override;

@@ -228,6 +228,26 @@ TEST_F(Libgit2ClientTest, FetchIgnoresInsteadOfRewrites) {
   EXPECT_TRUE((*mirror)->HasCommit(first_));
 }
 
+// Only a repository's own config is read: libgit2 looks in no system,
+// global (~/.gitconfig) or XDG directory, so the service user's insteadOf,
+// proxy or core settings change nothing, and no repository open (a local
+// ls-remote for each check) reads them.
+TEST_F(Libgit2ClientTest, NoConfigOutsideTheRepositoryIsRead) {
+  for (git_config_level_t level :
+       {GIT_CONFIG_LEVEL_SYSTEM, GIT_CONFIG_LEVEL_XDG, GIT_CONFIG_LEVEL_GLOBAL, GIT_CONFIG_LEVEL_PROGRAMDATA}) {
+    git_buf path = GIT_BUF_INIT;
+    ASSERT_EQ(git_libgit2_opts(GIT_OPT_GET_SEARCH_PATH, level, &path), 0) << level;
+    EXPECT_EQ(std::string(path.ptr == nullptr ? "" : path.ptr, path.size), "") << level;
+    git_buf_dispose(&path);
+  }
+  git_config* raw = nullptr;
+  ASSERT_EQ(git_config_open_default(&raw), 0);
+  git_config_entry* entry = nullptr;
+  EXPECT_NE(git_config_get_entry(&entry, raw, "user.name"), 0) << "a config outside any repository was read";
+  git_config_entry_free(entry);
+  git_config_free(raw);
+}
+
 // Pack files in a mirror's object database (what a fetch kept).
 int PackFiles(const std::string& mirror) {
   int n = 0;

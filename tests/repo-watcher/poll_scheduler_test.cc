@@ -22,7 +22,7 @@ namespace {
 
 constexpr absl::Duration kInterval = absl::Seconds(60);
 
-// Only what the scheduler reads: the list of repositories.
+// Only what the scheduler reads: the ids of the repositories.
 class ListStore final : public UnusedRepositoryStore {
  public:
   ListStore() : UnusedRepositoryStore("the scheduler") {}
@@ -34,11 +34,13 @@ class ListStore final : public UnusedRepositoryStore {
     MutexLock lock(&mu_);
     ids_.erase(id);
   }
-  absl::StatusOr<std::vector<v1::Repository>> List(const std::string& after, int limit) override {
+  // Ids only: the scheduler never reads the records (List is unused here
+  // and fails, so a rescan reading them finds no repository).
+  absl::StatusOr<std::vector<std::string>> ListIds(const std::string& after, int limit) override {
     MutexLock lock(&mu_);
-    std::vector<v1::Repository> out;
+    std::vector<std::string> out;
     for (auto it = ids_.upper_bound(after); it != ids_.end() && static_cast<int>(out.size()) < limit; ++it) {
-      out.emplace_back().set_id(*it);
+      out.push_back(*it);
     }
     return out;
   }

@@ -8,6 +8,7 @@
 #include <map>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/outbox/postgres_outbox_store.h"
 #include "common/postgres/migrator.h"
@@ -232,6 +233,28 @@ TEST_F(PostgresRepositoryStoreTest, ReadForPollManyIsReadForPollOfEach) {
   }
   EXPECT_EQ(many->at("apps").status.refs_size(), 2);
   EXPECT_EQ(many->at("other").status.refs_size(), 0);
+}
+
+// The poll scheduler's rescan reads ids only: the same ids, in the same
+// pages, as List.
+TEST_F(PostgresRepositoryStoreTest, ListIdsPagesAsListDoes) {
+  for (const char* id : {"zeta", "beta", "mid"}) {
+    v1::Repository r;
+    r.set_id(id);
+    r.set_url(absl::StrCat("/srv/", id, ".git"));
+    ASSERT_TRUE(store_->Create(r, Event(v1::AUDIT_ACTION_REPOSITORY_REGISTERED)).ok());
+  }
+  for (const std::string after : {"", "apps", "beta", "zeta"}) {
+    for (int limit : {1, 2, 10}) {
+      absl::StatusOr<std::vector<v1::Repository>> page = store_->List(after, limit);
+      absl::StatusOr<std::vector<std::string>> ids = store_->ListIds(after, limit);
+      ASSERT_TRUE(page.ok() && ids.ok()) << after << " " << limit;
+      std::vector<std::string> want;
+      for (const v1::Repository& r : *page) want.push_back(r.id());
+      EXPECT_EQ(*ids, want) << after << " " << limit;
+    }
+  }
+  EXPECT_EQ(*store_->ListIds("", 10), (std::vector<std::string>{"apps", "beta", "mid", "zeta"}));
 }
 
 // The uneventful checks of many repositories go in one statement; a record
