@@ -27,6 +27,16 @@ DriftController::DriftController(DeploymentRecords* records, DriftStore* drift, 
       clock_(clock),
       list_refresh_(list_refresh) {}
 
+Target* DriftController::TargetsByConfig::For(const v1::DeployTarget& config) {
+  std::string key = config.SerializeAsString();
+  auto it = by_config_.find(key);
+  if (it == by_config_.end()) {
+    absl::StatusOr<Target*> target = targets_->For(config);
+    it = by_config_.emplace(std::move(key), target.ok() ? *target : nullptr).first;
+  }
+  return it->second;
+}
+
 absl::StatusOr<std::shared_ptr<const DriftController::Listed>> DriftController::ListManaged(bool force) {
   ferry::MutexLock l(&list_mu_);
   // Issue #23: re-reading (and parsing) every managed application at each
@@ -36,16 +46,10 @@ absl::StatusOr<std::shared_ptr<const DriftController::Listed>> DriftController::
     auto listed = std::make_shared<Listed>();
     // Applications of one environment share its target: each distinct
     // configuration is resolved once.
-    std::map<std::string, Target*> resolved;
+    TargetsByConfig resolved(targets_);
     for (const ManagedApp& app : apps) {
       listed->keys.push_back(AppKey(app.application_id, app.environment_id));
-      std::string config = app.target.SerializeAsString();
-      auto it = resolved.find(config);
-      if (it == resolved.end()) {
-        absl::StatusOr<Target*> target = targets_->For(app.target);
-        it = resolved.emplace(std::move(config), target.ok() ? *target : nullptr).first;
-      }
-      listed->targets.push_back(it->second);
+      listed->targets.push_back(resolved.For(app.target));
     }
     listed->apps = std::move(apps);
     listed_ = std::move(listed);
@@ -87,6 +91,9 @@ void DriftController::DriftPass(bool force) {
     logging::Warn("cannot read the global drift settings; skipping this pass", {{"error", global.status().ToString()}});
     return;
   }
+  // The due applications' targets as read (a deployment may have changed
+  // one since the list was read), each configuration resolved once a pass.
+  TargetsByConfig targets(targets_);
   // Issue #23: the due applications' records, settings and applied objects
   // in one read per kReadBatch of them, not one read (and a lock taken and
   // released: three round trips) per application, 333 a second for 10,000
@@ -108,7 +115,7 @@ void DriftController::DriftPass(bool force) {
     for (size_t i = first; i < end; ++i) {
       if (scheduler_->stopping()) return;
       auto it = by_key.find(AppKey(due[i]->application_id, due[i]->environment_id));
-      CheckDrift(*due[i], *global, it == by_key.end() ? nullptr : it->second);
+      CheckDrift(*due[i], *global, it == by_key.end() ? nullptr : it->second, targets);
     }
   }
 }
@@ -149,7 +156,7 @@ void DriftController::OrderAsApplied(const v1::Plan& live_spec, std::vector<Targ
 }
 
 void DriftController::CheckDrift(const ManagedApp& listed, const std::optional<v1::DriftSettings>& global,
-                                 const DriftStore::DriftCheckInputs* read) {
+                                 const DriftStore::DriftCheckInputs* read, TargetsByConfig& targets) {
   const std::string key = AppKey(listed.application_id, listed.environment_id);
   auto next_check_in = [&](absl::Duration interval) {
     ferry::MutexLock l(&mu_);
@@ -175,9 +182,9 @@ void DriftController::CheckDrift(const ManagedApp& listed, const std::optional<v
     if (settings.disabled()) return;
     // Another replica's environment (AppLocks::Owns): its owner checks it.
     if (!scheduler_->Owns(app.environment_id)) return;
-    absl::StatusOr<Target*> target = targets_->For(app.target);
-    if (!target.ok()) return;
-    if (InSync(app, read->applied, **target)) return;
+    Target* target = targets.For(app.target);
+    if (target == nullptr) return;
+    if (InSync(app, read->applied, *target)) return;
   }
   // Drift, or what looks like it: checked again under the application's
   // lock, by its record as stored now.

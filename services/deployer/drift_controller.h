@@ -50,6 +50,19 @@ class DriftController {
   // applications a pass each second resolved 10,000 targets (a host
   // target's root_dir checked on the filesystem each time) to find the 333
   // due (issue #23).
+  // Targets resolved once per distinct configuration, for one list read or
+  // one pass (TargetFactory::For checks a host target's root on the
+  // filesystem each time). Not thread-safe: owned by its caller.
+  class TargetsByConfig {
+   public:
+    explicit TargetsByConfig(TargetFactory* targets) : targets_(targets) {}
+    // nullptr when the configuration is refused.
+    Target* For(const v1::DeployTarget& config);
+
+   private:
+    TargetFactory* const targets_;
+    std::map<std::string, Target*> by_config_;
+  };
   struct Listed {
     std::vector<ManagedApp> apps;
     std::vector<std::string> keys;
@@ -58,9 +71,9 @@ class DriftController {
   // The list, read again when older than list_refresh_ (or with `force`).
   absl::StatusOr<std::shared_ptr<const Listed>> ListManaged(bool force);
   // Checks one due application; `read`: its inputs as read with the pass's
-  // other due applications (nullptr: not managed).
+  // other due applications (nullptr: not managed); `targets`: the pass's.
   void CheckDrift(const ManagedApp& listed, const std::optional<v1::DriftSettings>& global,
-                  const DriftStore::DriftCheckInputs* read);
+                  const DriftStore::DriftCheckInputs* read, TargetsByConfig& targets);
   // Whether every applied object is live as applied (none MODIFIED or
   // MISSING); if so, records the check's outcome (health, no drift).
   bool InSync(const ManagedApp& app, const std::vector<AppliedObject>& applied, Target& target);
