@@ -675,6 +675,28 @@ TEST_F(HostTargetTest, ADeleteThroughASymlinkSwappedInAfterPlanningRemovesNothin
   EXPECT_EQ(target_->Observe(app_, applied.key, &applied).drift, v1::DRIFT_STATUS_MISSING);
 }
 
+// The applied file itself swapped for a symlink (out of the root, or to a
+// file inside it): the file applied is missing, whatever the link points
+// at, and nothing is read through it. (The check found where the path
+// leads by walking its string first, then through descriptors; the string
+// walk is gone, so an escaping link showed UNKNOWN before.)
+TEST_F(HostTargetTest, AFileSwappedForASymlinkIsMissingAndNotReadThrough) {
+  json conf = testing::ConfigFile("conf", "conf/0.json", "{}\n");
+  ASSERT_TRUE(PrepareAndApply({conf}).ok());
+  TargetObject applied = Obj(conf);
+  std::string outside = ferry::testing::MakeTempDir("outside");
+  std::ofstream(outside + "/0.json") << "outside-bytes";
+  std::ofstream(root_ + "/other.json") << "inside-bytes";
+  for (const std::string& to : {outside + "/0.json", root_ + "/other.json"}) {
+    fs::remove(root_ + "/conf/0.json");
+    fs::create_symlink(to, root_ + "/conf/0.json");
+    ObservedObject o = target_->Observe(app_, applied.key, &applied);
+    EXPECT_EQ(o.drift, v1::DRIFT_STATUS_MISSING) << to << ": " << o.drift_message << o.health_message;
+    EXPECT_NE(o.drift_message.find("symlink"), std::string::npos) << o.drift_message;
+    EXPECT_EQ(o.live_json.find("-bytes"), std::string::npos) << o.live_json;
+  }
+}
+
 // A PNG-like file: NUL and 0xFF bytes, not UTF-8.
 const std::string kBinary = std::string("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\x00\x01", 20) + std::string(300, '\xff');
 

@@ -71,15 +71,19 @@ std::string ReadFd(int fd) {
 // output (logs/...). A ConfigFile may write neither, or it could forge the
 // pid records the deployer signals and trusts.
 absl::Status CheckNotFerryState(const std::string& root, const std::string& abs, const std::string& path) {
-  char buf[PATH_MAX];
-  std::string real_root = realpath(root.c_str(), buf) != nullptr ? std::string(buf) : root;
+  // `abs` is a real path (resolved, or a descriptor's): when `root` is its
+  // prefix, `root` is real too and needs no realpath (its lstat of every
+  // component ran for each drift check of each file; issue #23).
   std::string rel;
-  if (absl::StartsWith(abs, real_root + "/")) {
-    rel = abs.substr(real_root.size() + 1);
-  } else if (absl::StartsWith(abs, root + "/")) {
+  if (absl::StartsWith(abs, root + "/")) {
     rel = abs.substr(root.size() + 1);
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("spec.path: \"", path, "\" resolves outside the root"));
+    char buf[PATH_MAX];
+    std::string real_root = realpath(root.c_str(), buf) != nullptr ? std::string(buf) : root;
+    if (!absl::StartsWith(abs, real_root + "/")) {
+      return absl::InvalidArgumentError(absl::StrCat("spec.path: \"", path, "\" resolves outside the root"));
+    }
+    rel = abs.substr(real_root.size() + 1);
   }
   while (absl::StartsWith(rel, "./")) rel = rel.substr(2);
   for (const char* area : {".ferry", "logs"}) {
@@ -395,10 +399,11 @@ ObservedObject HostTarget::ObserveFile(const HostObject* applied, const std::str
     out.health_message = out.drift_message;
     return out;
   };
-  absl::StatusOr<std::string> abs = ResolveUnderRoot(root_, spec.path, "spec.path", false);
-  if (!abs.ok()) return unknown(abs.status());
-  // Read through descriptors opened beneath the root (no re-walk of the
-  // path as a string): what is observed is what a write would replace.
+  // The applied path's string is checked; where it leads is found by
+  // descriptors opened beneath the root (no walk of the path as a string
+  // first, which cost as much again for each file of each drift check):
+  // what is observed is what a write would replace.
+  if (absl::Status lexical = CheckRelativePath(spec.path, "spec.path"); !lexical.ok()) return unknown(lexical);
   auto [rel_dir, base] = SplitPath(spec.path);
   absl::StatusOr<int> dir_fd = OpenDirBeneath(root_, rel_dir, "spec.path", false);
   if (!dir_fd.ok()) {

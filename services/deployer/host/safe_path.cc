@@ -31,19 +31,28 @@ bool Within(const std::string& real_root, const std::string& real) {
 
 }  // namespace
 
-absl::StatusOr<std::string> ResolveUnderRoot(const std::string& root, const std::string& relative,
-                                             const std::string& field, bool create_parents) {
+absl::Status CheckRelativePath(const std::string& relative, const std::string& field) {
   auto refuse = [&](const std::string& why) {
     return absl::InvalidArgumentError(absl::StrCat(field, ": \"", relative, "\" ", why));
   };
   if (relative.empty()) return refuse("is empty");
   if (relative[0] == '/') return refuse("is absolute; paths are relative to the environment's root");
   if (relative.find('\0') != std::string::npos) return refuse("contains a NUL byte");
-  std::vector<std::string> parts = absl::StrSplit(relative, '/', absl::SkipEmpty());
-  for (const std::string& p : parts) {
+  std::vector<absl::string_view> parts = absl::StrSplit(relative, '/', absl::SkipEmpty());
+  for (absl::string_view p : parts) {
     if (p == "..") return refuse("contains \"..\"");
   }
   if (parts.empty() || parts.back() == ".") return refuse("does not name a file");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ResolveUnderRoot(const std::string& root, const std::string& relative,
+                                             const std::string& field, bool create_parents) {
+  auto refuse = [&](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": \"", relative, "\" ", why));
+  };
+  if (absl::Status lexical = CheckRelativePath(relative, field); !lexical.ok()) return lexical;
+  std::vector<std::string> parts = absl::StrSplit(relative, '/', absl::SkipEmpty());
   std::string real_root = RealPath(root);
   if (real_root.empty()) {
     if (!create_parents) return root + "/" + relative;  // Root not created yet: nothing can escape it.

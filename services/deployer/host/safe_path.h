@@ -14,6 +14,10 @@ namespace ferry::deployer::host {
 absl::StatusOr<std::string> ResolveUnderRoot(const std::string& root, const std::string& relative,
                                              const std::string& field, bool create_parents);
 
+// ResolveUnderRoot's checks of the string alone (no filesystem access): an
+// empty or absolute path, a NUL byte, a ".." component, no file named.
+absl::Status CheckRelativePath(const std::string& relative, const std::string& field);
+
 }  // namespace ferry::deployer::host
 
 namespace ferry::deployer::host {
