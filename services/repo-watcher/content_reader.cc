@@ -25,6 +25,27 @@ absl::StatusOr<std::string> NormalizeContentPath(const std::string& path) {
   return p;
 }
 
+absl::StatusOr<v1::Repository> ContentReader::Repository(const std::string& id) {
+  constexpr size_t kMaxKept = 4096;
+  const absl::Time now = clock_->Now();
+  {
+    MutexLock lock(&mu_);
+    auto it = recent_.find(id);
+    if (it != recent_.end() && now - it->second.second < kRepositoryKept) return it->second.first;
+  }
+  absl::StatusOr<v1::Repository> repo = store_->Get(id);
+  if (!repo.ok()) return repo.status();  // an unknown id is asked again
+  MutexLock lock(&mu_);
+  if (recent_.size() >= kMaxKept) recent_.clear();
+  recent_.insert_or_assign(id, std::make_pair(*repo, now));
+  return repo;
+}
+
+void ContentReader::Forget(const std::string& id) {
+  MutexLock lock(&mu_);
+  recent_.erase(id);
+}
+
 absl::Status ContentReader::Read(const v1::ReadContentRequest& request, const Sink& sink) {
   absl::StatusOr<std::string> path = NormalizeContentPath(request.path());
   if (!path.ok()) return path.status();
@@ -51,7 +72,7 @@ absl::Status ContentReader::Read(const v1::ReadContentRequest& request, const Si
                                                      " bytes per read (--read-content-max-total-bytes)")
                                       : absl::StrCat("max_total_bytes ", max_total);
 
-  absl::StatusOr<v1::Repository> repo = store_->Get(request.repository_id());
+  absl::StatusOr<v1::Repository> repo = Repository(request.repository_id());
   if (!repo.ok()) return repo.status();
   absl::StatusOr<MirrorSet::Lease> mirror = mirrors_->OpenForRead(repo->id(), repo->url());
   if (fetch_missing_ != nullptr &&

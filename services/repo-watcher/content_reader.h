@@ -2,10 +2,15 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/clock/clock.h"
+#include "common/concurrency/mutex.h"
 #include "ferry/v1/repo_watcher.pb.h"
 #include "services/repo-watcher/mirror_set.h"
 #include "services/repo-watcher/repository_store.h"
@@ -38,8 +43,12 @@ class ContentReader {
   using FetchMissing = std::function<absl::StatusOr<bool>(const v1::Repository&, const std::string& sha)>;
 
   ContentReader(RepositoryStore* store, MirrorSet* mirrors, ContentLimits limits = {},
-                FetchMissing fetch_missing = nullptr)
-      : store_(store), mirrors_(mirrors), limits_(limits), fetch_missing_(std::move(fetch_missing)) {}
+                FetchMissing fetch_missing = nullptr, const Clock* clock = nullptr)
+      : store_(store),
+        mirrors_(mirrors),
+        limits_(limits),
+        fetch_missing_(std::move(fetch_missing)),
+        clock_(clock != nullptr ? clock : &system_clock_) {}
 
   // INVALID_ARGUMENT for a path with "..", an absolute path, a bad commit
   // sha or negative limits; NOT_FOUND for an unknown repository, commit or
@@ -51,11 +60,28 @@ class ContentReader {
   // only the one that received its webhook.
   absl::Status Read(const v1::ReadContentRequest& request, const Sink& sink);
 
+  // Drops what is kept of `id` (changed or deleted on this replica).
+  void Forget(const std::string& id);
+
+  // How long a repository as read serves further reads. A read uses its id
+  // and URL to find the mirror; the content it serves is the commit's,
+  // addressed by its sha, whatever changed meanwhile (a deleted
+  // repository's mirror goes with it). Issue #23: a commit touching 1,000
+  // applications of a monorepo was read 2,650 times, each read asking the
+  // store for the repository first.
+  static constexpr absl::Duration kRepositoryKept = absl::Seconds(1);
+
  private:
+  absl::StatusOr<v1::Repository> Repository(const std::string& id);
+
   RepositoryStore* store_;
   MirrorSet* mirrors_;
   const ContentLimits limits_;
   const FetchMissing fetch_missing_;
+  SystemClock system_clock_;
+  const Clock* const clock_;
+  Mutex mu_;
+  std::map<std::string, std::pair<v1::Repository, absl::Time>> recent_ ABSL_GUARDED_BY(mu_);  // id -> (read, when)
 };
 
 // Validates a repository-relative path: no "..", not absolute, no empty or

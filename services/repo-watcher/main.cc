@@ -177,12 +177,6 @@ int main(int argc, char** argv) {
   // repositories in one statement (issue #23).
   PollScheduler scheduler(&store, &poller, &clock,
                           SchedulerOptions{.workers = poll_workers, .batch_window = absl::Seconds(1)});
-  RepositoryRegistry registry(&store, &*secrets, {.on_changed = [&](const std::string& id) { scheduler.Trigger(id); },
-                                       .on_deleted =
-                                           [&](const std::string& id) {
-                                             scheduler.Forget(id);
-                                             mirrors.Remove(id);
-                                           }});
   RevisionFeed feed(&store, &notifier);
   RevisionChecker checker(&store, &mirrors, &verifier);
   PullRequestTracker pull_requests(&reviews, &store, &git, &mirrors, &metrics, &*secrets);
@@ -191,7 +185,19 @@ int main(int argc, char** argv) {
   ContentReader content(&store, &mirrors, content_limits,
                         [&pull_requests](const ferry::v1::Repository& repo, const std::string& sha) {
                           return pull_requests.FetchForCommit(repo, sha);
-                        });
+                        },
+                        &clock);
+  RepositoryRegistry registry(&store, &*secrets, {.on_changed =
+                                                      [&](const std::string& id) {
+                                                        content.Forget(id);
+                                                        scheduler.Trigger(id);
+                                                      },
+                                                  .on_deleted =
+                                                      [&](const std::string& id) {
+                                                        content.Forget(id);
+                                                        scheduler.Forget(id);
+                                                        mirrors.Remove(id);
+                                                      }});
   WebhookHandler webhooks(
       &store, &metrics, &*secrets, [&](const std::string& id) { scheduler.Trigger(id); }, &clock, webhook_audit_interval,
       WebhookSinks{

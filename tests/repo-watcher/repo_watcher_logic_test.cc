@@ -8,7 +8,9 @@
 
 #include <prometheus/text_serializer.h>
 
+#include "common/git/libgit2_client.h"
 #include "services/repo-watcher/content_reader.h"
+#include "services/repo-watcher/mirror_set.h"
 #include "services/repo-watcher/repo_poller.h"
 #include "services/repo-watcher/repository_spec.h"
 #include "services/repo-watcher/webhook_handler.h"
@@ -230,6 +232,50 @@ TEST(ContentPathTest, RejectsEscapesAndAbsolutePaths) {
   EXPECT_EQ(*NormalizeContentPath(""), "");
   EXPECT_EQ(*NormalizeContentPath("apps/a/"), "apps/a");
   EXPECT_EQ(*NormalizeContentPath("apps/..data"), "apps/..data");
+}
+
+// Counts the repository reads a content read makes.
+class CountingGetStore final : public UnusedRepositoryStore {
+ public:
+  CountingGetStore() : UnusedRepositoryStore("the content reader") {}
+  absl::StatusOr<v1::Repository> Get(const std::string& id) override {
+    ++gets[id];
+    if (id != "apps") return absl::NotFoundError(absl::StrCat("repository \"", id, "\" not found"));
+    v1::Repository r;
+    r.set_id("apps");
+    r.set_url("/nonexistent/apps.git");
+    return r;
+  }
+  std::map<std::string, int> gets;
+};
+
+// Issue #23: each content read asked the store for its repository first
+// (2,650 reads for a commit touching 1,000 applications of a monorepo). A
+// repository as read serves the reads of the next second; what this replica
+// changes or deletes is forgotten at once, and an unknown id is asked again.
+TEST(ContentReaderTest, ARepositoryAsReadServesTheReadsOfTheNextSecond) {
+  CountingGetStore store;
+  git::Libgit2Client git;
+  MirrorSet mirrors(&git, testing::MakeTempDir("content-reader"));
+  testing::FakeClock clock;
+  ContentReader reader(&store, &mirrors, {}, nullptr, &clock);
+  v1::ReadContentRequest req;
+  req.set_repository_id("apps");
+  req.set_commit(std::string(40, 'a'));
+  auto read = [&] { return reader.Read(req, [](const v1::ReadContentResponse&) { return true; }); };
+  EXPECT_FALSE(read().ok());  // no mirror here: the read fails after the repository is found
+  EXPECT_FALSE(read().ok());
+  EXPECT_EQ(store.gets["apps"], 1);
+  clock.Advance(ContentReader::kRepositoryKept);
+  EXPECT_FALSE(read().ok());
+  EXPECT_EQ(store.gets["apps"], 2);
+  reader.Forget("apps");
+  EXPECT_FALSE(read().ok());
+  EXPECT_EQ(store.gets["apps"], 3);
+  req.set_repository_id("gone");
+  EXPECT_EQ(read().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(read().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store.gets["gone"], 2);
 }
 
 // Only what the webhook handler touches.
