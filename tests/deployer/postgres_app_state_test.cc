@@ -58,17 +58,8 @@ TEST_F(PostgresAppStateTest, OneReadAnswersWhatTheSeparateReadsAnswer) {
   ASSERT_TRUE(web->live.has_value());
   EXPECT_EQ(web->live->id(), "dep-1");
   EXPECT_EQ(web->live->state(), v1::DEPLOYMENT_STATE_SUCCEEDED);
-  absl::StatusOr<std::vector<AppliedObject>> applied = store_->Applied("web", "dev");
-  ASSERT_TRUE(applied.ok());
   ASSERT_EQ(web->applied.size(), 3u);
-  ASSERT_EQ(applied->size(), 3u);
-  for (size_t i = 0; i < 3; ++i) {
-    EXPECT_EQ(web->applied[i].object.key.ToString(), (*applied)[i].object.key.ToString());
-    EXPECT_EQ(web->applied[i].object.json, (*applied)[i].object.json);
-    EXPECT_EQ(web->applied[i].object.source_path, (*applied)[i].object.source_path);
-    EXPECT_EQ(web->applied[i].object.wave, (*applied)[i].object.wave);
-    EXPECT_EQ(web->applied[i].deployment_id, "dep-1");
-  }
+  ExpectAppliedAsStored(web->applied, "web", "dep-1");
   // Wave, then key, as Applied: b and c (wave 0), then a.
   EXPECT_EQ(web->applied[0].object.key.name, "b");
   EXPECT_EQ(web->applied[1].object.key.name, "c");

@@ -27,14 +27,7 @@ TEST_F(PostgresDriftInputsTest, OneReadAnswersWhatTheThreeReadsAnswer) {
 
   Deploy("dep-1", "web", {{"c", 0}, {"a", 1}, {"b", 0}});
   Deploy("dep-2", "api", {});
-  v1::DriftSettings own;
-  own.set_application_id("web");
-  own.set_environment_id("dev");
-  own.mutable_interval()->set_seconds(7);
-  ASSERT_TRUE(store_->SaveDriftSettings(own).ok());
-  v1::DriftSettings global;
-  global.set_disabled(true);
-  ASSERT_TRUE(store_->SaveDriftSettings(global).ok());
+  SaveWebAndGlobalDriftSettings();
 
   absl::StatusOr<DriftStore::DriftCheckInputs> web = store_->ReadDriftCheckInputs("web", "dev");
   ASSERT_TRUE(web.ok()) << web.status();
@@ -47,17 +40,8 @@ TEST_F(PostgresDriftInputsTest, OneReadAnswersWhatTheThreeReadsAnswer) {
   ASSERT_TRUE(web->own.has_value());
   EXPECT_EQ(web->own->interval().seconds(), 7);
   EXPECT_FALSE(web->own->disabled()) << "the global settings were read as the application's";
-  absl::StatusOr<std::vector<AppliedObject>> applied = store_->Applied("web", "dev");
-  ASSERT_TRUE(applied.ok());
   ASSERT_EQ(web->applied.size(), 3u);
-  ASSERT_EQ(applied->size(), 3u);
-  for (size_t i = 0; i < 3; ++i) {
-    EXPECT_EQ(web->applied[i].object.key.ToString(), (*applied)[i].object.key.ToString());
-    EXPECT_EQ(web->applied[i].object.json, (*applied)[i].object.json);
-    EXPECT_EQ(web->applied[i].object.source_path, (*applied)[i].object.source_path);
-    EXPECT_EQ(web->applied[i].object.wave, (*applied)[i].object.wave);
-    EXPECT_EQ(web->applied[i].deployment_id, "dep-1");
-  }
+  ExpectAppliedAsStored(web->applied, "web", "dep-1");
   // Wave, then key: b and c (wave 0), then a.
   EXPECT_EQ(web->applied[0].object.key.name, "b");
   EXPECT_EQ(web->applied[1].object.key.name, "c");
@@ -82,14 +66,7 @@ TEST_F(PostgresDriftInputsTest, OneReadOfSeveralAnswersWhatEachOwnReadAnswers) {
   Deploy("dep-1", "web", {{"c", 0}, {"a", 1}, {"b", 0}});
   Deploy("dep-2", "api", {});
   Deploy("dep-3", "db", {{"x", 0}});
-  v1::DriftSettings own;
-  own.set_application_id("web");
-  own.set_environment_id("dev");
-  own.mutable_interval()->set_seconds(7);
-  ASSERT_TRUE(store_->SaveDriftSettings(own).ok());
-  v1::DriftSettings global;
-  global.set_disabled(true);
-  ASSERT_TRUE(store_->SaveDriftSettings(global).ok());
+  SaveWebAndGlobalDriftSettings();
 
   absl::StatusOr<std::vector<DriftStore::DriftCheckInputs>> read =
       store_->ReadDriftCheckInputsOf({{"web", "dev"}, {"gone", "dev"}, {"api", "dev"}, {"web", "prod"}});

@@ -59,6 +59,34 @@ class PostgresStoreTest : public ::testing::Test {
     ASSERT_TRUE(store_->Update(d, {}, &m, nullptr).ok());
   }
 
+  // Expects `got` to be what Applied(app, "dev") answers, each object of
+  // deployment `id`, in Applied's order.
+  void ExpectAppliedAsStored(const std::vector<AppliedObject>& got, const std::string& app, const std::string& id) {
+    absl::StatusOr<std::vector<AppliedObject>> applied = store_->Applied(app, "dev");
+    ASSERT_TRUE(applied.ok()) << applied.status();
+    ASSERT_EQ(got.size(), applied->size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(got[i].object.key.ToString(), (*applied)[i].object.key.ToString()) << i;
+      EXPECT_EQ(got[i].object.json, (*applied)[i].object.json) << i;
+      EXPECT_EQ(got[i].object.source_path, (*applied)[i].object.source_path) << i;
+      EXPECT_EQ(got[i].object.wave, (*applied)[i].object.wave) << i;
+      EXPECT_EQ(got[i].deployment_id, id) << i;
+    }
+  }
+
+  // Drift settings of web's own in dev (a 7 s interval) and global ones that
+  // disable drift checks, so that a read taking one for the other shows.
+  void SaveWebAndGlobalDriftSettings() {
+    v1::DriftSettings own;
+    own.set_application_id("web");
+    own.set_environment_id("dev");
+    own.mutable_interval()->set_seconds(7);
+    ASSERT_TRUE(store_->SaveDriftSettings(own).ok());
+    v1::DriftSettings global;
+    global.set_disabled(true);
+    ASSERT_TRUE(store_->SaveDriftSettings(global).ok());
+  }
+
   ferry::testing::TestDatabase db_;
   std::unique_ptr<postgres::ConnectionPool> pool_;
   std::unique_ptr<outbox::PostgresOutboxStore> outbox_;
