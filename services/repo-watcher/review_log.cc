@@ -189,7 +189,7 @@ absl::Status ReviewLog::Watch(const v1::WatchReviewEventsRequest& request, const
       if (absl::SimpleAtoi(event.cursor(), &c)) position = c;
     }
     if (static_cast<int>(batch->size()) == kBatch) continue;
-    if (!notifier_->WaitForChange(seen, absl::Milliseconds(500))) {
+    if (!notifier_->AwaitChange(seen, cancelled)) {
       return absl::UnavailableError("repo-watcher is shutting down; resume with the last cursor");
     }
   }

@@ -40,7 +40,7 @@ absl::Status RevisionFeed::Watch(const v1::WatchRevisionsRequest& request, const
       if (absl::SimpleAtoi(rev.cursor(), &c)) position = c;
     }
     if (static_cast<int>(batch->size()) == kBatch) continue;
-    if (!notifier_->WaitForChange(seen, absl::Milliseconds(500))) {
+    if (!notifier_->AwaitChange(seen, cancelled)) {
       return absl::UnavailableError("repo-watcher is shutting down; resume with the last cursor");
     }
   }

@@ -15,8 +15,9 @@ namespace ferry::repo_watcher {
 
 // The revision stream behind WatchRevisions and ListRevisions: replays
 // from a cursor, then follows new revisions as the notifier announces
-// them (no sleep-polling; the wait only wakes periodically to notice a
-// departed client). Thread-safe.
+// them (RevisionNotifier::AwaitChange: the wait wakes every 500 ms to
+// notice a departed client, and the store is read again without a signal
+// only every 10 s). Thread-safe.
 class RevisionFeed {
  public:
   using Sink = std::function<bool(const v1::Revision&)>;  // false: client gone

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "absl/time/time.h"
@@ -27,6 +28,24 @@ class RevisionNotifier {
   bool WaitForChange(uint64_t seen, absl::Duration timeout) {
     signal_.WaitForChange(seen, timeout);
     return !signal_.cancelled();
+  }
+  // A stream's wait after it has sent what there was: until the counter
+  // moves past `seen` (a commit here, or another replica's NOTIFY), or
+  // `cancelled()` (asked every kCancelCheck: the client left), or
+  // kSafetyRead passes (the stream reads again even without a signal).
+  // False once shut down. Issue #23: each open stream read the store every
+  // 500 ms whether or not anything was committed, 360 of an idle
+  // repo-watcher's 613 statements a minute.
+  static constexpr absl::Duration kCancelCheck = absl::Milliseconds(500);
+  static constexpr absl::Duration kSafetyRead = absl::Seconds(10);
+  template <typename Cancelled>
+  bool AwaitChange(uint64_t seen, const Cancelled& cancelled) {
+    const absl::Time read_again = absl::Now() + kSafetyRead;
+    while (true) {
+      signal_.WaitForChange(seen, std::min(kCancelCheck, std::max(absl::ZeroDuration(), read_again - absl::Now())));
+      if (signal_.cancelled()) return false;
+      if (signal_.Version() != seen || cancelled() || absl::Now() >= read_again) return true;
+    }
   }
   // Ends all waits for good.
   void Shutdown() { signal_.Cancel(); }

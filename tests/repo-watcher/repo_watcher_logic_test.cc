@@ -3,16 +3,21 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
 #include <fstream>
 #include <map>
 
 #include <prometheus/text_serializer.h>
 
+#include "absl/synchronization/notification.h"
 #include "common/git/libgit2_client.h"
 #include "services/repo-watcher/content_reader.h"
 #include "services/repo-watcher/mirror_set.h"
 #include "services/repo-watcher/repo_poller.h"
 #include "services/repo-watcher/repository_spec.h"
+#include "services/repo-watcher/revision_notifier.h"
+#include "services/repo-watcher/revision_feed.h"
 #include "services/repo-watcher/webhook_handler.h"
 #include "tests/repo-watcher/unused_repository_store.h"
 #include "tests/support/fake_clock.h"
@@ -276,6 +281,45 @@ TEST(ContentReaderTest, ARepositoryAsReadServesTheReadsOfTheNextSecond) {
   EXPECT_EQ(read().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(read().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store.gets["gone"], 2);
+}
+
+// Counts the revision stream's reads of the store.
+class CountingRevisionsStore final : public UnusedRepositoryStore {
+ public:
+  CountingRevisionsStore() : UnusedRepositoryStore("the revision feed") {}
+  absl::StatusOr<std::vector<v1::Revision>> RevisionsAfter(int64_t, const std::vector<std::string>&, bool,
+                                                            int) override {
+    reads.fetch_add(1);
+    return std::vector<v1::Revision>();
+  }
+  std::atomic<int> reads{0};
+};
+
+// Issue #23: an open WatchRevisions stream read the store every 500 ms
+// with nothing committed (each stream, all day). It reads when the notifier
+// signals a commit; between, it only asks whether its client left.
+TEST(RevisionFeedTest, AnIdleStreamReadsOnlyWhenSignalledAndStillNoticesItsClientLeaving) {
+  CountingRevisionsStore store;
+  RevisionNotifier notifier;
+  RevisionFeed feed(&store, &notifier);
+  std::atomic<bool> gone{false};
+  absl::Notification ended;
+  std::thread watcher([&] {
+    absl::Status s = feed.Watch(v1::WatchRevisionsRequest(), [](const v1::Revision&) { return true; },
+                                [&] { return gone.load(); });
+    EXPECT_TRUE(s.ok()) << s;
+    ended.Notify();
+  });
+  absl::SleepFor(RevisionNotifier::kCancelCheck * 3);
+  EXPECT_EQ(store.reads.load(), 1) << "read again with nothing signalled";
+  notifier.Notify();
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(store.reads.load(), 2) << "a signal must be read at once";
+  gone.store(true);
+  EXPECT_TRUE(ended.WaitForNotificationWithTimeout(RevisionNotifier::kCancelCheck * 4))
+      << "the client's leaving was not noticed";
+  watcher.join();
+  EXPECT_EQ(store.reads.load(), 2);
 }
 
 // Only what the webhook handler touches.
