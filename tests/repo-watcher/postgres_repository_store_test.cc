@@ -257,6 +257,20 @@ TEST_F(PostgresRepositoryStoreTest, ListIdsPagesAsListDoes) {
   EXPECT_EQ(*store_->ListIds("", 10), (std::vector<std::string>{"apps", "beta", "mid", "zeta"}));
 }
 
+// Each check rewrites a status row: the table must not be analyzed after
+// every tenth of it changed (7 times a minute at 10,000 repositories).
+TEST_F(PostgresRepositoryStoreTest, TheStatusTableIsAnalyzedOnlyAfterChangesOfFiveTimesItsSize) {
+  absl::StatusOr<std::string> options = pool_->RunStatementWithResult<std::string>(
+      [](pqxx::transaction_base& txn) -> absl::StatusOr<std::string> {
+        pqxx::result r = txn.exec(
+            "SELECT coalesce(array_to_string(reloptions, ','), '') FROM pg_class "
+            "WHERE oid = 'repo_watcher.repository_status'::regclass");
+        return r[0][0].as<std::string>();
+      });
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_NE(options->find("autovacuum_analyze_scale_factor=5"), std::string::npos) << *options;
+}
+
 // The uneventful checks of many repositories go in one statement; a record
 // older than the repository's last recorded check (a failure or a refresh
 // written directly meanwhile) does not overwrite it.
