@@ -231,19 +231,25 @@ absl::StatusOr<v1::Plan> PlanMaker::PersistFailedPlan(const PlanRequest& request
   return stored;
 }
 
-absl::StatusOr<v1::CommitAuthor> PlanMaker::AuthorOf(const v1::CommitRef& target) {
+void PlanMaker::RememberAuthor(const std::string& repository_id, const std::string& sha,
+                               const v1::CommitAuthor& author) {
   constexpr size_t kRememberedAuthors = 256;
-  const std::pair<std::string, std::string> key(target.repository_id(), target.sha());
-  {
-    ferry::MutexLock l(&authors_mu_);
-    auto it = authors_.find(key);
-    if (it != authors_.end()) return it->second;
-  }
-  ASSIGN_OR_RETURN(std::optional<v1::CommitAuthor> known, plans_->GetCommitAuthor(target.repository_id(), target.sha()));
-  if (!known) return v1::CommitAuthor();  // not recorded (yet): asked again next time
   ferry::MutexLock l(&authors_mu_);
   if (authors_.size() >= kRememberedAuthors) authors_.clear();
-  authors_.emplace(key, *known);
+  authors_.insert_or_assign(std::make_pair(repository_id, sha), author);
+}
+
+absl::StatusOr<v1::CommitAuthor> PlanMaker::AuthorOf(const v1::CommitRef& target) {
+  {
+    ferry::MutexLock l(&authors_mu_);
+    auto it = authors_.find(std::make_pair(target.repository_id(), target.sha()));
+    if (it != authors_.end()) return it->second;
+  }
+  // Not remembered (recorded by another replica, or forgotten): plans of the
+  // commit that miss at once may each read it; the first remembers it.
+  ASSIGN_OR_RETURN(std::optional<v1::CommitAuthor> known, plans_->GetCommitAuthor(target.repository_id(), target.sha()));
+  if (!known) return v1::CommitAuthor();  // not recorded (yet): asked again next time
+  RememberAuthor(target.repository_id(), target.sha(), *known);
   return *std::move(known);
 }
 

@@ -88,6 +88,11 @@ class PlanMaker {
   // PERMISSION_DENIED naming the rule when not. MakePlan checks it first.
   absl::Status CheckRequesterMayApprove(const PlanRequest& request);
 
+  // Keeps `author` as the author of `sha` in `repository_id`, as just
+  // recorded from the revision stream: the plans of that commit then read
+  // nothing to learn it, however many run at once (issue #23).
+  void RememberAuthor(const std::string& repository_id, const std::string& sha, const v1::CommitAuthor& author);
+
   // Records `request` as a FAILED plan with `failure` (a RenderFailure's
   // path and line when it has them) as its reason, and a RENDER_FAILED audit
   // event. With request.dedupe, ALREADY_EXISTS when the pair already has a

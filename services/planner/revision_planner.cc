@@ -345,6 +345,7 @@ absl::StatusOr<int> RevisionPlanner::HandleRevision(const v1::Revision& revision
     author.set_name(revision.author().name());
     author.set_email(revision.author().email());
     RETURN_IF_ERROR(plans_->RecordCommitAuthor(revision.repository_id(), revision.sha(), author));
+    maker_->RememberAuthor(revision.repository_id(), revision.sha(), author);
   }
   auto touched = [&](const std::string& root) {
     if (revision.all_paths_changed()) return true;

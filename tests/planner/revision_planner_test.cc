@@ -327,8 +327,11 @@ TEST_F(RevisionPlannerTest, APlanKnowsItsCommitsAuthorFromTheRevisionStream) {
 }
 
 // Issue #23: every plan of a commit carries the commit's author; a commit
-// touching 10,000 applications read it 10,000 times. It is read once.
-TEST_F(RevisionPlannerTest, ACommitTouchingManyApplicationsReadsItsAuthorOnce) {
+// touching 10,000 applications read it 10,000 times. The author just recorded
+// from the stream is known to its plans without a read: when they were
+// planned at once, a read that all missed together was made by several
+// (CI saw 2 where 1 was asked).
+TEST_F(RevisionPlannerTest, ACommitTouchingManyApplicationsKnowsItsAuthorWithoutReadingIt) {
   CreateEnv(EnvSpec("local", v1::APPROVAL_POLICY_AUTO));
   FakeTree tree;
   for (int i = 0; i < 20; ++i) {
@@ -341,10 +344,40 @@ TEST_F(RevisionPlannerTest, ACommitTouchingManyApplicationsReadsItsAuthorOnce) {
   rev.mutable_author()->set_email("alice@example.com");
   const int before = f_.store.AuthorReads();
   ASSERT_EQ(*revisions_.HandleRevision(rev), 20);
-  EXPECT_EQ(f_.store.AuthorReads() - before, 1);
+  EXPECT_EQ(f_.store.AuthorReads() - before, 0);
   for (int i = 0; i < 20; ++i) {
     EXPECT_EQ(f_.Plans(absl::StrCat("a", i))[0].target_author().email(), "alice@example.com");
   }
+}
+
+// An author recorded by another replica is read by the first plan of the
+// commit and remembered for the next ones.
+TEST_F(RevisionPlannerTest, AnAuthorRecordedElsewhereIsReadOnceForManyPlans) {
+  CreateEnv(EnvSpec("local", v1::APPROVAL_POLICY_MANUAL));
+  FakeTree tree;
+  for (int i = 0; i < 5; ++i) {
+    const std::string id = absl::StrCat("a", i);
+    CreateApp(AppSpec(id, "apps/" + id, {"local"}));
+    tree[absl::StrCat("apps/", id, "/cm.yaml")] = {ConfigMap(id, "1"), ""};
+  }
+  v1::Revision rev = f_.repo.Commit("repo", kRef, tree);
+  v1::CommitAuthor author;
+  author.set_name("Alice Doe");
+  author.set_email("alice@example.com");
+  ASSERT_TRUE(f_.store.RecordCommitAuthor("repo", rev.sha(), author).ok());
+  const int before = f_.store.AuthorReads();
+  for (int i = 0; i < 5; ++i) {
+    v1::PlanRevisionRequest req;
+    req.set_application_id(absl::StrCat("a", i));
+    req.set_environment_id("local");
+    req.mutable_revision()->set_sha(rev.sha());
+    req.set_trigger(v1::PLAN_TRIGGER_EXPLICIT_REVISION);
+    *req.mutable_actor() = User("bob");
+    auto planned = revisions_.PlanRevision(req);
+    ASSERT_TRUE(planned.ok()) << planned.status();
+    EXPECT_EQ(planned->plan().target_author().email(), "alice@example.com");
+  }
+  EXPECT_EQ(f_.store.AuthorReads() - before, 1);
 }
 
 // Issue #23: whether each application already has its plan of the commit
