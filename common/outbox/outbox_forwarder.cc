@@ -1,6 +1,7 @@
 #include "common/outbox/outbox_forwarder.h"
 
 #include <algorithm>
+#include <utility>
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
@@ -79,15 +80,20 @@ absl::Status OutboxForwarder::DrainOnce() {
       backlog_->Set(0);
       return absl::OkStatus();
     }
-    // The batch: the fetched events up to max_batch_bytes (at least one).
+    // The batch: the fetched events up to max_batch_bytes (at least one),
+    // moved rather than copied (their details are protobuf Structs: a copy
+    // and its destruction were 5% of the deployer's CPU in a commit touching
+    // 1,000 applications, issue #23).
     std::vector<v1::Event> events;
     std::vector<int64_t> ids;
+    events.reserve(pending->size());
+    ids.reserve(pending->size());
     size_t bytes = 0;
-    for (const PendingEvent& p : *pending) {
+    for (PendingEvent& p : *pending) {
       size_t size = p.event.ByteSizeLong();
       if (!events.empty() && bytes + size > options_.max_batch_bytes) break;
       bytes += size;
-      events.push_back(p.event);
+      events.push_back(std::move(p.event));
       ids.push_back(p.id);
     }
     absl::Status delivered = Deliver(events, ids);
