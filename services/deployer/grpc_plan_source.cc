@@ -125,6 +125,37 @@ absl::Status GrpcPlanSource::ReportResult(const v1::ReportPlanResultRequest& req
   return FromGrpcStatus(stub_->ReportPlanResult(&ctx, request, &resp));
 }
 
+absl::StatusOr<std::vector<absl::Status>> GrpcPlanSource::ReportResults(
+    const std::vector<v1::ReportPlanResultRequest>& requests) {
+  if (!no_batch_reports_.load()) {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, timeout_);
+    v1::ReportPlanResultsRequest req;
+    for (const v1::ReportPlanResultRequest& r : requests) *req.add_results() = r;
+    v1::ReportPlanResultsResponse resp;
+    grpc::Status s = stub_->ReportPlanResults(&ctx, req, &resp);
+    if (s.ok()) {
+      if (resp.outcomes_size() != static_cast<int>(requests.size()))
+        return absl::InternalError(absl::StrCat("ReportPlanResults answered ", resp.outcomes_size(), " outcomes for ",
+                                                requests.size(), " results"));
+      std::vector<absl::Status> out;
+      out.reserve(requests.size());
+      for (const v1::ReportedResult& o : resp.outcomes())
+        out.emplace_back(static_cast<absl::StatusCode>(o.code()), o.message());
+      return out;
+    }
+    if (s.error_code() != grpc::StatusCode::UNIMPLEMENTED) return FromGrpcStatus(s);
+    no_batch_reports_.store(true);  // an older planner: one by one from now on
+  }
+  std::vector<absl::Status> out;
+  for (const v1::ReportPlanResultRequest& r : requests) {
+    absl::Status s = ReportResult(r);
+    if (!s.ok() && !absl::IsNotFound(s) && !absl::IsFailedPrecondition(s)) return s;
+    out.push_back(s);
+  }
+  return out;
+}
+
 absl::StatusOr<v1::PlanRevisionResponse> GrpcPlanSource::PlanRevision(const v1::PlanRevisionRequest& request) {
   grpc::ClientContext ctx;
   SetDeadline(ctx, timeout_);

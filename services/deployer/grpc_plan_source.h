@@ -1,6 +1,8 @@
 #pragma once
 
+#include <atomic>
 #include <memory>
+#include <vector>
 #include <grpcpp/grpcpp.h>
 
 #include "absl/base/thread_annotations.h"
@@ -21,6 +23,11 @@ class GrpcPlanSource final : public PlanSource {
   void Cancel() override;
   absl::StatusOr<v1::AcknowledgePlanResponse> Acknowledge(const v1::AcknowledgePlanRequest& request) override;
   absl::Status ReportResult(const v1::ReportPlanResultRequest& request) override;
+  // ReportPlanResults; one ReportPlanResult after another with a planner
+  // that lacks it (UNIMPLEMENTED: an older planner), stopping at the first
+  // that fails otherwise than NOT_FOUND or FAILED_PRECONDITION.
+  absl::StatusOr<std::vector<absl::Status>> ReportResults(
+      const std::vector<v1::ReportPlanResultRequest>& requests) override;
   absl::StatusOr<v1::PlanRevisionResponse> PlanRevision(const v1::PlanRevisionRequest& request) override;
   absl::Status Refresh(const v1::RefreshApplicationRequest& request) override;
 
@@ -34,6 +41,8 @@ class GrpcPlanSource final : public PlanSource {
   ferry::Mutex mu_;
   grpc::ClientContext* watching_ ABSL_GUARDED_BY(mu_) = nullptr;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  // The planner answered ReportPlanResults with UNIMPLEMENTED.
+  std::atomic<bool> no_batch_reports_{false};
 };
 
 }  // namespace ferry::deployer

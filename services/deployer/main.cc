@@ -334,13 +334,14 @@ int main(int argc, char** argv) {
                                                       {"pg_state", terraform_state_url.empty() ? "no" : "yes"}});
   }
   ferry::deployer::TargetRouter targets{&host_targets, &kube_targets, &ansible_targets, terraform_targets.get()};
-  // AcknowledgePlan and ReportPlanResult are idempotent: when the planner is
-  // momentarily out of handler threads, gRPC retries them after a short
-  // backoff instead of failing the hand-off.
+  // AcknowledgePlan, ReportPlanResult and ReportPlanResults are idempotent:
+  // when the planner is momentarily out of handler threads, gRPC retries
+  // them after a short backoff instead of failing the hand-off.
   grpc::ChannelArguments planner_args;
   planner_args.SetServiceConfigJSON(R"({"methodConfig": [{
     "name": [{"service": "ferry.v1.Planner", "method": "AcknowledgePlan"},
-             {"service": "ferry.v1.Planner", "method": "ReportPlanResult"}],
+             {"service": "ferry.v1.Planner", "method": "ReportPlanResult"},
+             {"service": "ferry.v1.Planner", "method": "ReportPlanResults"}],
     "retryPolicy": {"maxAttempts": 5, "initialBackoff": "0.02s", "maxBackoff": "0.5s",
                     "backoffMultiplier": 2, "retryableStatusCodes": ["RESOURCE_EXHAUSTED"]}}]})");
   ferry::deployer::GrpcPlanSource plans(infra->tls->Channel(planner_address, "planner", planner_args));

@@ -1,5 +1,9 @@
 #include "services/deployer/outcome_reporter.h"
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 #include "common/logging/logger.h"
 
 namespace ferry::deployer {
@@ -35,15 +39,8 @@ void OutcomeReporter::ReportOutcomes() {
 void OutcomeReporter::ReportOnce() {
   absl::StatusOr<std::vector<v1::Deployment>> pending = ledger_->Unreported();
   if (!pending.ok()) return;
-  // What the planner took is marked at the end of the pass, in one write
-  // (issue #23: one per outcome before). A deployer that dies before it
-  // reports them again; the planner answers a repeated report as the first.
-  std::vector<std::string> reported;
-  auto mark = [&] {
-    if (reported.empty()) return;
-    absl::Status s = ledger_->MarkReported(reported);
-    if (!s.ok()) logging::Warn("cannot mark outcomes reported; they are reported again", {{"error", s.ToString()}});
-  };
+  std::vector<v1::ReportPlanResultRequest> requests;
+  std::vector<std::string> deployment_ids;
   for (const v1::Deployment& d : *pending) {
     if (locks_ != nullptr && !locks_->Owns(d.environment_id())) continue;  // Its owner reports it.
     v1::ReportPlanResultRequest req;
@@ -66,16 +63,41 @@ void OutcomeReporter::ReportOnce() {
         *req.mutable_live_revision() = d.previous_revision();
         break;
     }
-    absl::Status s = plans_->ReportResult(req);
-    if (s.ok() || s.code() == absl::StatusCode::kNotFound || s.code() == absl::StatusCode::kFailedPrecondition) {
-      reported.push_back(d.id());
-    } else {
-      logging::Warn("cannot report plan result; will retry", {{"plan", d.plan_id()}, {"error", s.ToString()}});
-      mark();
-      return;
-    }
+    requests.push_back(std::move(req));
+    deployment_ids.push_back(d.id());
   }
-  mark();
+  // The pass's outcomes go in one call per kBatch (issue #23: one call per
+  // outcome, each re-evaluating the planner's held plans, at 10,000
+  // applications). What the planner took is marked at the end of the pass,
+  // in one write; a deployer that dies before that reports them again, and
+  // the planner answers a repeated report as the first.
+  std::vector<std::string> reported;
+  for (size_t first = 0; first < requests.size(); first += kBatch) {
+    const size_t end = std::min(requests.size(), first + kBatch);
+    std::vector<v1::ReportPlanResultRequest> batch(requests.begin() + first, requests.begin() + end);
+    absl::StatusOr<std::vector<absl::Status>> taken = plans_->ReportResults(batch);
+    if (!taken.ok()) {
+      logging::Warn("cannot report plan results; will retry",
+                    {{"results", static_cast<int64_t>(batch.size())}, {"error", taken.status().ToString()}});
+      break;
+    }
+    bool retry = false;
+    for (size_t i = 0; i < taken->size() && i < batch.size(); ++i) {
+      const absl::Status& s = (*taken)[i];
+      // Unknown to the planner, or no longer taking this result (another
+      // deployment executes the plan now): nothing more to tell it.
+      if (s.ok() || absl::IsNotFound(s) || absl::IsFailedPrecondition(s)) {
+        reported.push_back(deployment_ids[first + i]);
+      } else {
+        logging::Warn("cannot report plan result; will retry", {{"plan", batch[i].plan_id()}, {"error", s.ToString()}});
+        retry = true;
+      }
+    }
+    if (retry) break;
+  }
+  if (reported.empty()) return;
+  absl::Status s = ledger_->MarkReported(reported);
+  if (!s.ok()) logging::Warn("cannot mark outcomes reported; they are reported again", {{"error", s.ToString()}});
 }
 
 }  // namespace ferry::deployer

@@ -8,7 +8,8 @@
 namespace ferry::deployer {
 
 // Tells the planner the terminal outcome of every deployment of a plan that
-// it has not acknowledged yet, and marks it reported. Thread-safe.
+// it has not acknowledged yet (a pass's outcomes together, in one call per
+// 500), and marks it reported. Thread-safe.
 class OutcomeReporter {
  public:
   // `plans` may be null (then nothing is reported). With `locks` (replicas:
@@ -22,6 +23,8 @@ class OutcomeReporter {
   void ReportOutcomes();
 
  private:
+  // Outcomes per ReportResults call (the planner takes at most 500).
+  static constexpr size_t kBatch = 500;
   void ReportOnce();
 
   OutcomeLedger* const ledger_;

@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -29,6 +30,12 @@ class PlanSource {
   virtual void Cancel() = 0;
   virtual absl::StatusOr<v1::AcknowledgePlanResponse> Acknowledge(const v1::AcknowledgePlanRequest& request) = 0;
   virtual absl::Status ReportResult(const v1::ReportPlanResultRequest& request) = 0;
+  // Several outcomes in one call (a reporting pass): one status per request,
+  // in order, each as ReportResult would answer it alone; an error when the
+  // call itself failed (none, or only some, were taken: a repeated report is
+  // answered as the first, so all are reported again).
+  virtual absl::StatusOr<std::vector<absl::Status>> ReportResults(
+      const std::vector<v1::ReportPlanResultRequest>& requests) = 0;
   virtual absl::StatusOr<v1::PlanRevisionResponse> PlanRevision(const v1::PlanRevisionRequest& request) = 0;
   virtual absl::Status Refresh(const v1::RefreshApplicationRequest& request) = 0;
 };

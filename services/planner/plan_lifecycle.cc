@@ -212,7 +212,7 @@ absl::StatusOr<v1::AcknowledgePlanResponse> PlanLifecycle::AcknowledgePlan(const
   return response;
 }
 
-absl::StatusOr<v1::Plan> PlanLifecycle::ReportPlanResult(const v1::ReportPlanResultRequest& request) {
+absl::StatusOr<v1::Plan> PlanLifecycle::TakeResult(const v1::ReportPlanResultRequest& request) {
   const v1::PlanState state = request.state();
   if (state != v1::PLAN_STATE_EXECUTING && state != v1::PLAN_STATE_SUCCEEDED && state != v1::PLAN_STATE_FAILED &&
       state != v1::PLAN_STATE_ROLLED_BACK)
@@ -232,17 +232,42 @@ absl::StatusOr<v1::Plan> PlanLifecycle::ReportPlanResult(const v1::ReportPlanRes
     *p.mutable_update_time() = events_.Now();
     return std::vector<v1::Event>{};
   }));
-  notifier_->Notify();
   if (plan.state() == v1::PLAN_STATE_SUCCEEDED) {
     absl::StatusOr<int> promoted = promote_(plan);
     if (!promoted.ok()) logging::Warn("planning the promotion failed", {{"plan", plan.id()}, {"error", promoted.status().ToString()}});
   }
-  if (IsTerminal(plan.state())) {
-    absl::StatusOr<int> released = holds_->ReevaluateHolds();
-    if (!released.ok()) logging::Warn("re-evaluating held plans failed", {{"error", released.status().ToString()}});
-  }
+  return plan;
+}
+
+void PlanLifecycle::ReevaluateHolds() {
+  absl::StatusOr<int> released = holds_->ReevaluateHolds();
+  if (!released.ok()) logging::Warn("re-evaluating held plans failed", {{"error", released.status().ToString()}});
+}
+
+absl::StatusOr<v1::Plan> PlanLifecycle::ReportPlanResult(const v1::ReportPlanResultRequest& request) {
+  ASSIGN_OR_RETURN(v1::Plan plan, TakeResult(request));
+  notifier_->Notify();
+  if (IsTerminal(plan.state())) ReevaluateHolds();
   ToBasicView(plan);
   return plan;
+}
+
+absl::StatusOr<std::vector<absl::Status>> PlanLifecycle::ReportPlanResults(
+    const std::vector<v1::ReportPlanResultRequest>& requests) {
+  if (requests.size() > static_cast<size_t>(kMaxReportedResults))
+    return absl::InvalidArgumentError(absl::StrCat("results: at most ", kMaxReportedResults, " in one call, got ",
+                                                   requests.size()));
+  std::vector<absl::Status> out;
+  out.reserve(requests.size());
+  bool terminal = false;
+  for (const v1::ReportPlanResultRequest& request : requests) {
+    absl::StatusOr<v1::Plan> plan = TakeResult(request);
+    out.push_back(plan.status());
+    if (plan.ok() && IsTerminal(plan->state())) terminal = true;
+  }
+  notifier_->Notify();
+  if (terminal) ReevaluateHolds();
+  return out;
 }
 
 }  // namespace ferry::planner

@@ -58,6 +58,14 @@ class PlanLifecycle {
   absl::StatusOr<v1::AcknowledgePlanResponse> AcknowledgePlan(const v1::AcknowledgePlanRequest& request);
   // A terminal result re-evaluates held plans; SUCCEEDED also promotes.
   absl::StatusOr<v1::Plan> ReportPlanResult(const v1::ReportPlanResultRequest& request);
+  // Several results, each taken as ReportPlanResult takes it and answered
+  // on its own (in order); held plans are re-evaluated once, after all of
+  // them, when any was terminal (issue #23: a reporting pass at 10,000
+  // applications re-read every unreleased plan once per outcome).
+  // INVALID_ARGUMENT for more than kMaxReportedResults.
+  static constexpr int kMaxReportedResults = 500;
+  absl::StatusOr<std::vector<absl::Status>> ReportPlanResults(
+      const std::vector<v1::ReportPlanResultRequest>& requests);
 
  private:
   CatalogStore* catalog_;
@@ -65,6 +73,10 @@ class PlanLifecycle {
   // Records an ACCESS_DENIED audit event for an approver the rule refused
   // (best effort: a failure is logged).
   void AuditRefusedApproval(const v1::Plan& plan, const v1::Actor& actor, const absl::Status& refusal);
+  // ReportPlanResult up to (not including) the re-evaluation of held plans:
+  // the plan as updated, SUCCEEDED promoted.
+  absl::StatusOr<v1::Plan> TakeResult(const v1::ReportPlanResultRequest& request);
+  void ReevaluateHolds();
 
   HoldEvaluator* holds_;
   const ApprovalPolicy* approvals_;

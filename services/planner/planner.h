@@ -126,6 +126,9 @@ class Planner {
   absl::StatusOr<v1::Plan> ReportPlanResult(const v1::ReportPlanResultRequest& request) {
     return lifecycle_.ReportPlanResult(request);
   }
+  absl::StatusOr<std::vector<absl::Status>> ReportPlanResults(const std::vector<v1::ReportPlanResultRequest>& requests) {
+    return lifecycle_.ReportPlanResults(requests);
+  }
 
   // Background work (RevisionPlanner, HoldEvaluator).
   absl::StatusOr<int> HandleRevision(const v1::Revision& revision) { return revisions_.HandleRevision(revision); }

@@ -96,6 +96,7 @@ void AddPlannerRules(auth::AccessControl& access, Planner* planner) {
   access.AddRule("ferry.v1.WatchApprovedPlansRequest", ServicesOnly({"deployer"}));
   access.AddRule("ferry.v1.AcknowledgePlanRequest", ServicesOnly({"deployer"}));
   access.AddRule("ferry.v1.ReportPlanResultRequest", ServicesOnly({"deployer"}));
+  access.AddRule("ferry.v1.ReportPlanResultsRequest", ServicesOnly({"deployer"}));
 }
 
 }  // namespace ferry::planner

@@ -227,6 +227,21 @@ grpc::Status PlannerService::ReportPlanResult(grpc::ServerContext* ctx, const v1
   });
 }
 
+grpc::Status PlannerService::ReportPlanResults(grpc::ServerContext* ctx, const v1::ReportPlanResultsRequest* req,
+                                               v1::ReportPlanResultsResponse* out) {
+  return server::Handle(ctx, *req, [&]() -> absl::Status {
+    std::vector<v1::ReportPlanResultRequest> results(req->results().begin(), req->results().end());
+    ASSIGN_OR_RETURN(std::vector<absl::Status> taken, planner_->ReportPlanResults(results));
+    for (size_t i = 0; i < taken.size(); ++i) {
+      v1::ReportedResult* r = out->add_outcomes();
+      r->set_plan_id(results[i].plan_id());
+      r->set_code(static_cast<int>(taken[i].code()));
+      r->set_message(std::string(taken[i].message()));
+    }
+    return absl::OkStatus();
+  });
+}
+
 grpc::Status PlannerService::RefreshApplication(grpc::ServerContext* ctx, const v1::RefreshApplicationRequest* req,
                                                 v1::RefreshApplicationResponse* out) {
   return server::Handle(ctx, *req, [&](const auth::Principal& caller) -> absl::Status {

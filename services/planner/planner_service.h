@@ -71,6 +71,8 @@ class PlannerService final : public v1::Planner::Service {
                                v1::AcknowledgePlanResponse*) override;
   grpc::Status ReportPlanResult(grpc::ServerContext*, const v1::ReportPlanResultRequest*,
                                 v1::ReportPlanResultResponse*) override;
+  grpc::Status ReportPlanResults(grpc::ServerContext*, const v1::ReportPlanResultsRequest*,
+                                 v1::ReportPlanResultsResponse*) override;
   grpc::Status RefreshApplication(grpc::ServerContext*, const v1::RefreshApplicationRequest*,
                                   v1::RefreshApplicationResponse*) override;
   // Pull-request previews (PullRequestPreviews; UNIMPLEMENTED when not wired).

@@ -48,9 +48,44 @@ absl::StatusOr<v1::AcknowledgePlanResponse> InMemoryPlanSource::Acknowledge(cons
 
 absl::Status InMemoryPlanSource::ReportResult(const v1::ReportPlanResultRequest& r) {
   ferry::MutexLock l(&mu_);
+  ++single_report_calls_;
   if (!result_error_.ok()) return result_error_;
+  if (auto it = answers_.find(r.plan_id()); it != answers_.end()) return it->second;
   results_.push_back(r);
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<absl::Status>> InMemoryPlanSource::ReportResults(
+    const std::vector<v1::ReportPlanResultRequest>& requests) {
+  ferry::MutexLock l(&mu_);
+  ++batch_report_calls_;
+  if (!result_error_.ok()) return result_error_;
+  std::vector<absl::Status> out;
+  for (const v1::ReportPlanResultRequest& r : requests) {
+    if (auto it = answers_.find(r.plan_id()); it != answers_.end()) {
+      out.push_back(it->second);
+      continue;
+    }
+    results_.push_back(r);
+    out.push_back(absl::OkStatus());
+  }
+  return out;
+}
+
+void InMemoryPlanSource::AnswerResultOf(const std::string& plan_id, absl::Status answer) {
+  ferry::MutexLock l(&mu_);
+  if (answer.ok()) answers_.erase(plan_id);
+  else answers_[plan_id] = std::move(answer);
+}
+
+int InMemoryPlanSource::single_report_calls() {
+  ferry::MutexLock l(&mu_);
+  return single_report_calls_;
+}
+
+int InMemoryPlanSource::batch_report_calls() {
+  ferry::MutexLock l(&mu_);
+  return batch_report_calls_;
 }
 
 absl::StatusOr<v1::PlanRevisionResponse> InMemoryPlanSource::PlanRevision(const v1::PlanRevisionRequest& r) {

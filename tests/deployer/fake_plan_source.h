@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -22,6 +23,10 @@ class InMemoryPlanSource final : public PlanSource {
   void Cancel() override;
   absl::StatusOr<v1::AcknowledgePlanResponse> Acknowledge(const v1::AcknowledgePlanRequest& request) override;
   absl::Status ReportResult(const v1::ReportPlanResultRequest& request) override;
+  // Each result as ReportResult takes it; the call fails with FailResults'
+  // error.
+  absl::StatusOr<std::vector<absl::Status>> ReportResults(
+      const std::vector<v1::ReportPlanResultRequest>& requests) override;
   absl::StatusOr<v1::PlanRevisionResponse> PlanRevision(const v1::PlanRevisionRequest& request) override;
   absl::Status Refresh(const v1::RefreshApplicationRequest& request) override;
 
@@ -33,6 +38,12 @@ class InMemoryPlanSource final : public PlanSource {
   std::vector<v1::PlanRevisionRequest> revisions();
   // ReportResult fails with `error` (OK: records again).
   void FailResults(absl::Status error);
+  // The result of `plan_id` is answered with `answer`, not recorded (OK:
+  // taken and recorded again).
+  void AnswerResultOf(const std::string& plan_id, absl::Status answer);
+  // Calls made: ReportResult, ReportResults.
+  int single_report_calls();
+  int batch_report_calls();
   // PlanRevision answers with this plan (UNAVAILABLE when unset).
   void set_revision_plan(const v1::Plan& plan);
 
@@ -42,6 +53,9 @@ class InMemoryPlanSource final : public PlanSource {
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::pair<std::string, v1::Plan>> released_ ABSL_GUARDED_BY(mu_);
   absl::Status result_error_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, absl::Status> answers_ ABSL_GUARDED_BY(mu_);
+  int single_report_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  int batch_report_calls_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<v1::AcknowledgePlanRequest> acks_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::ReportPlanResultRequest> results_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::RefreshApplicationRequest> refreshes_ ABSL_GUARDED_BY(mu_);

@@ -82,9 +82,35 @@ TEST_F(OutcomeReporterTest, AnUnreachablePlannerLeavesOutcomesForTheNextPass) {
 
 TEST_F(OutcomeReporterTest, APlanThePlannerNoLongerKnowsIsNotReportedAgain) {
   Record("d1", "p1", "a", v1::DEPLOYMENT_STATE_SUCCEEDED, "x");
-  plans_.FailResults(absl::NotFoundError("no such plan"));
+  plans_.AnswerResultOf("p1", absl::NotFoundError("no such plan"));
   reporter_.ReportOutcomes();
   EXPECT_EQ(store_.reported(), (std::set<std::string>{"d1"}));
+}
+
+// Issue #23: each outcome was its own call to the planner, which re-read
+// every unreleased plan after each; a pass's outcomes now go in one call,
+// each answered on its own: one the planner refuses for good is marked, one
+// it could not take is left for the next pass, and neither holds back the
+// others.
+TEST_F(OutcomeReporterTest, APassReportsItsOutcomesInOneCallEachAnsweredOnItsOwn) {
+  for (int i = 0; i < 5; ++i) {
+    Record("d" + std::to_string(i), "p" + std::to_string(i), "a" + std::to_string(i),
+           v1::DEPLOYMENT_STATE_SUCCEEDED, "x");
+  }
+  plans_.AnswerResultOf("p1", absl::FailedPreconditionError("plan p1 is not executed by deployment d1"));
+  plans_.AnswerResultOf("p3", absl::UnavailableError("database unreachable"));
+  reporter_.ReportOutcomes();
+  EXPECT_EQ(plans_.batch_report_calls(), 1);
+  EXPECT_EQ(plans_.single_report_calls(), 0);
+  EXPECT_EQ(store_.reported(), (std::set<std::string>{"d0", "d1", "d2", "d4"}));
+  EXPECT_EQ(store_.mark_reported_writes(), 1);
+  plans_.AnswerResultOf("p3", absl::OkStatus());
+  reporter_.ReportOutcomes();
+  EXPECT_EQ(plans_.batch_report_calls(), 2);
+  EXPECT_EQ(store_.reported(), (std::set<std::string>{"d0", "d1", "d2", "d3", "d4"}));
+  std::vector<v1::ReportPlanResultRequest> results = plans_.results();
+  ASSERT_EQ(results.size(), 4u);
+  EXPECT_EQ(results.back().plan_id(), "p3");
 }
 
 }  // namespace

@@ -145,6 +145,13 @@ absl::Status FakePlanSource::ReportResult(const v1::ReportPlanResultRequest& r) 
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<absl::Status>> FakePlanSource::ReportResults(
+    const std::vector<v1::ReportPlanResultRequest>& requests) {
+  ferry::MutexLock l(&mu_);
+  results_.insert(results_.end(), requests.begin(), requests.end());
+  return std::vector<absl::Status>(requests.size(), absl::OkStatus());
+}
+
 absl::StatusOr<v1::PlanRevisionResponse> FakePlanSource::PlanRevision(const v1::PlanRevisionRequest& r) {
   ferry::MutexLock l(&mu_);
   revisions_.push_back(r);

@@ -44,6 +44,8 @@ class FakePlanSource final : public PlanSource {
   void Cancel() override;
   absl::StatusOr<v1::AcknowledgePlanResponse> Acknowledge(const v1::AcknowledgePlanRequest& request) override;
   absl::Status ReportResult(const v1::ReportPlanResultRequest& request) override;
+  absl::StatusOr<std::vector<absl::Status>> ReportResults(
+      const std::vector<v1::ReportPlanResultRequest>& requests) override;
   absl::StatusOr<v1::PlanRevisionResponse> PlanRevision(const v1::PlanRevisionRequest& request) override;
   absl::Status Refresh(const v1::RefreshApplicationRequest& request) override;
 

@@ -154,6 +154,7 @@ std::vector<Row> Table() {
       {pl, "WatchApprovedPlans", "", {"", "", {"deployer"}}},
       {pl, "AcknowledgePlan", "", {"", "", {"deployer"}}},
       {pl, "ReportPlanResult", "", {"", "", {"deployer"}}},
+      {pl, "ReportPlanResults", "", {"", "", {"deployer"}}},
       // Access (in the planner)
       {ac, "CreateToken", "", admin_all},
       {ac, "ListTokens", "", admin_all},

@@ -85,6 +85,11 @@ class FakePlannerStore final : public PlannerStore {
     MutexLock lock(&mu_);
     return author_reads_;
   }
+  // Calls of ListUnreleased (one per pass over held plans).
+  int UnreleasedReads() {
+    MutexLock lock(&mu_);
+    return unreleased_reads_;
+  }
   // Applications returned by ListApplicationsAfter, all calls together.
   int PageRowsRead() {
     MutexLock lock(&mu_);
@@ -425,6 +430,7 @@ class FakePlannerStore final : public PlannerStore {
 
   absl::StatusOr<std::vector<v1::Plan>> ListUnreleased() override {
     MutexLock lock(&mu_);
+    ++unreleased_reads_;
     std::vector<v1::Plan> out;
     for (const auto& rec : state_.plans)
       if (Open(rec.plan) && rec.release_seq == 0) out.push_back(rec.plan);
@@ -563,6 +569,7 @@ class FakePlannerStore final : public PlannerStore {
   int page_rows_read_ ABSL_GUARDED_BY(mu_) = 0;
   int application_reads_ ABSL_GUARDED_BY(mu_) = 0;
   int author_reads_ ABSL_GUARDED_BY(mu_) = 0;
+  int unreleased_reads_ ABSL_GUARDED_BY(mu_) = 0;
   int have_plans_reads_ ABSL_GUARDED_BY(mu_) = 0;
   int repo_listings_ ABSL_GUARDED_BY(mu_) = 0;
 

@@ -271,6 +271,64 @@ TEST_F(PlanLifecycleTest, AFailureIsRecordedWithItsMessageAndPromotesNothing) {
   EXPECT_TRUE(promoted_.empty());
 }
 
+// Issue #23: the deployer reported each outcome alone, and each terminal one
+// made the planner read every unreleased plan again: at 10,000 applications
+// one pass over held plans per outcome. A reporting pass's results come in
+// one call, each answered on its own, and held plans are re-evaluated once.
+TEST_F(PlanLifecycleTest, SeveralResultsAreEachTakenAsAloneAndHeldPlansAreReevaluatedOnce) {
+  v1::Plan web = Insert("web", "local", v1::PLAN_STATE_APPROVED, "abc");
+  v1::Plan api = Insert("api", "local", v1::PLAN_STATE_APPROVED, "abc");
+  v1::Plan db = Insert("db", "local", v1::PLAN_STATE_APPROVED, "abc");
+  v1::Plan cache = Insert("cache", "local", v1::PLAN_STATE_APPROVED, "abc", v1::HOLD_REASON_DEPENDENCY, {db.id()});
+  for (const v1::Plan* p : {&web, &api, &db}) {
+    v1::AcknowledgePlanRequest ack;
+    ack.set_plan_id(p->id());
+    ack.set_deployment_id("d-" + p->application_id());
+    ASSERT_TRUE(lifecycle_.AcknowledgePlan(ack)->proceed());
+  }
+  auto result = [](const v1::Plan& p, const std::string& deployment, v1::PlanState state) {
+    v1::ReportPlanResultRequest r;
+    r.set_plan_id(p.id());
+    r.set_deployment_id(deployment);
+    r.set_state(state);
+    r.set_message("done");
+    return r;
+  };
+  v1::Plan unknown;
+  unknown.set_id("no-such-plan");
+  const int passes = store_.UnreleasedReads();
+  absl::StatusOr<std::vector<absl::Status>> taken = lifecycle_.ReportPlanResults(
+      {result(web, "d-web", v1::PLAN_STATE_SUCCEEDED), result(api, "d-other", v1::PLAN_STATE_FAILED),
+       result(db, "d-db", v1::PLAN_STATE_SUCCEEDED), result(unknown, "d-x", v1::PLAN_STATE_SUCCEEDED),
+       result(api, "d-api", v1::PLAN_STATE_REJECTED)});
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  ASSERT_EQ(taken->size(), 5u);
+  EXPECT_TRUE((*taken)[0].ok()) << (*taken)[0];
+  EXPECT_TRUE(absl::IsFailedPrecondition((*taken)[1])) << (*taken)[1];
+  EXPECT_TRUE((*taken)[2].ok()) << (*taken)[2];
+  EXPECT_TRUE(absl::IsNotFound((*taken)[3])) << (*taken)[3];
+  EXPECT_TRUE(absl::IsInvalidArgument((*taken)[4])) << (*taken)[4];
+  EXPECT_EQ(store_.GetPlan(web.id())->state(), v1::PLAN_STATE_SUCCEEDED);
+  EXPECT_EQ(store_.GetPlan(api.id())->state(), v1::PLAN_STATE_EXECUTING) << "a refused result changed its plan";
+  EXPECT_EQ(store_.GetPlan(db.id())->state(), v1::PLAN_STATE_SUCCEEDED);
+  EXPECT_EQ(promoted_, (std::vector<std::string>{web.id(), db.id()}));
+  EXPECT_EQ(store_.GetPlan(cache.id())->hold_reason(), v1::HOLD_REASON_UNSPECIFIED) << "db's dependant is released";
+  EXPECT_EQ(store_.UnreleasedReads() - passes, 1) << "held plans were re-evaluated once per result";
+  // Repeated, the batch is answered as the first time (the plans' results
+  // are already theirs), and nothing is re-evaluated when none is terminal.
+  taken = lifecycle_.ReportPlanResults({result(web, "d-web", v1::PLAN_STATE_SUCCEEDED)});
+  ASSERT_TRUE(taken.ok());
+  EXPECT_TRUE((*taken)[0].ok()) << (*taken)[0];
+  const int after = store_.UnreleasedReads();
+  taken = lifecycle_.ReportPlanResults({result(api, "d-api", v1::PLAN_STATE_EXECUTING)});
+  ASSERT_TRUE(taken.ok());
+  EXPECT_TRUE((*taken)[0].ok()) << (*taken)[0];
+  EXPECT_EQ(store_.UnreleasedReads(), after) << "no result was terminal";
+  std::vector<v1::ReportPlanResultRequest> too_many(PlanLifecycle::kMaxReportedResults + 1,
+                                                    result(web, "d-web", v1::PLAN_STATE_SUCCEEDED));
+  EXPECT_TRUE(absl::IsInvalidArgument(lifecycle_.ReportPlanResults(too_many).status()));
+}
+
 TEST_F(PlanLifecycleTest, ReadsShowTheBasicViewAndRefuseForeignTokens) {
   v1::Plan p;
   p.set_application_id("web");
