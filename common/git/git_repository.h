@@ -18,6 +18,14 @@ struct RemoteRef {
   std::string commit;  // peeled commit sha (equals target for branches)
 };
 
+// Which refs of a remote a caller tracks: branches and tags by fnmatch
+// pattern (FNM_PATHNAME) on their short names, as a repository's spec names
+// them ("main", "release/*", "v*").
+struct RefPatterns {
+  std::vector<std::string> branches;
+  std::vector<std::string> tags;
+};
+
 // How to authenticate to a remote. Holds secrets in memory only; never log it.
 struct Credentials {
   enum class Kind { kNone, kUserPassword, kSshKey };
@@ -111,6 +119,16 @@ class Client {
   // UNAVAILABLE on transport errors, UNAUTHENTICATED when credentials fail.
   virtual absl::StatusOr<std::vector<RemoteRef>> ListRemoteRefs(const std::string& url,
                                                                 const Credentials& credentials) = 0;
+
+  // The refs of `url` that `patterns` may select, named, peeled and failing
+  // as ListRemoteRefs would have them. It may return others too (the
+  // caller matches the names): a client with no cheaper way lists them all.
+  virtual absl::StatusOr<std::vector<RemoteRef>> ListRemoteRefsFor(const std::string& url,
+                                                                   const Credentials& credentials,
+                                                                   const RefPatterns& patterns) {
+    (void)patterns;
+    return ListRemoteRefs(url, credentials);
+  }
 
   // Opens the bare mirror of `url` at `dir`, creating it when missing and
   // recreating it when it is corrupt or belongs to another URL (`*rebuilt`

@@ -27,6 +27,9 @@ using RevwalkHandle = std::unique_ptr<git_revwalk, Libgit2Deleter<git_revwalk, g
 using OdbHandle = std::unique_ptr<git_odb, Libgit2Deleter<git_odb, git_odb_free>>;
 using ConfigHandle = std::unique_ptr<git_config, Libgit2Deleter<git_config, git_config_free>>;
 using ReferenceHandle = std::unique_ptr<git_reference, Libgit2Deleter<git_reference, git_reference_free>>;
+using ReferenceIteratorHandle =
+    std::unique_ptr<git_reference_iterator, Libgit2Deleter<git_reference_iterator, git_reference_iterator_free>>;
+using ObjectHandle = std::unique_ptr<git_object, Libgit2Deleter<git_object, git_object_free>>;
 
 // A git_buf released on scope exit.
 struct Buf {

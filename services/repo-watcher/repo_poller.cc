@@ -233,7 +233,11 @@ bool RepoPoller::QuickCheck(const std::string& repository_id, absl::Status* stat
     return true;
   }
   absl::Time t0 = absl::Now();
-  absl::StatusOr<std::vector<git::RemoteRef>> remote = git_->ListRemoteRefs(repo.url(), *creds);
+  // Only the tracked refs are compared, so only they need reading (a
+  // repository on this host is not listed whole).
+  git::RefPatterns patterns{{repo.branches().begin(), repo.branches().end()},
+                            {repo.tag_patterns().begin(), repo.tag_patterns().end()}};
+  absl::StatusOr<std::vector<git::RemoteRef>> remote = git_->ListRemoteRefsFor(repo.url(), *creds, patterns);
   metrics_->GitRequest("ls-remote", remote.ok(), absl::Now() - t0);
   if (!remote.ok()) {
     *status = remote.status();

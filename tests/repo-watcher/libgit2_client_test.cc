@@ -4,11 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <git2.h>
+#include <fnmatch.h>
 #include <malloc.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define FERRY_SANITIZED_HEAP 1
@@ -22,6 +24,7 @@
 #endif
 
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/git/libgit2_client.h"
 #include "common/git/local_fetch.h"
 #include "tests/repo-watcher/git_test_repo.h"
@@ -83,6 +86,96 @@ TEST_F(Libgit2ClientTest, UnreachableRemoteIsUnavailable) {
   absl::StatusOr<std::vector<RemoteRef>> refs = client_.ListRemoteRefs("http://127.0.0.1:1/none.git", {});
   ASSERT_FALSE(refs.ok());
   EXPECT_EQ(refs.status().code(), absl::StatusCode::kUnavailable) << refs.status();
+}
+
+// name -> (target, commit) of the refs `patterns` selects.
+std::map<std::string, std::pair<std::string, std::string>> Selected(const std::vector<RemoteRef>& refs,
+                                                                     const RefPatterns& patterns) {
+  std::map<std::string, std::pair<std::string, std::string>> out;
+  for (const RemoteRef& r : refs) {
+    for (const auto& [dir, list] : {std::pair{"refs/heads/", &patterns.branches}, {"refs/tags/", &patterns.tags}}) {
+      absl::string_view name = r.name;
+      if (!absl::ConsumePrefix(&name, dir)) continue;
+      for (const std::string& p : *list) {
+        if (fnmatch(p.c_str(), std::string(name).c_str(), FNM_PATHNAME) == 0) out[r.name] = {r.target, r.commit};
+      }
+    }
+  }
+  return out;
+}
+
+// The repository check's read (issue #23): of a repository on this host,
+// only the tracked refs, and those exactly as ls-remote gives them: loose
+// and packed, a symbolic branch resolved, annotated tags peeled.
+TEST_F(Libgit2ClientTest, TheTrackedRefsOfALocalRepositoryAreThoseLsRemoteGives) {
+  repo_->Git({"tag", "v2.0"});  // lightweight
+  repo_->Git({"branch", "release/1"});
+  repo_->Push("release/1");
+  repo_->Push("v2.0");
+  repo_->Git({"--git-dir", repo_->remote_path(), "pack-refs", "--all"});
+  std::string second = repo_->Commit({{"apps/a/deploy.yaml", "a: 2\n"}}, "second");
+  repo_->Push("main");  // loose again, over the packed entry
+  repo_->Git({"branch", "release/2"});
+  repo_->Git({"branch", "feature"});
+  repo_->Git({"tag", "-a", "other", "-m", "not selected"});
+  repo_->Push("release/2");
+  repo_->Push("feature");
+  repo_->Push("other");
+  repo_->Git({"--git-dir", repo_->remote_path(), "symbolic-ref", "refs/heads/alias", "refs/heads/release/1"});
+
+  for (const RefPatterns& patterns : {RefPatterns{{"main", "alias"}, {"v1.0"}},
+                                      RefPatterns{{"main", "release/*", "alias"}, {"v*"}},
+                                      RefPatterns{{"*"}, {}}, RefPatterns{{"gone"}, {"v9"}}}) {
+    for (const std::string& url : {repo_->remote_path(), "file://" + repo_->remote_path()}) {
+      absl::StatusOr<std::vector<RemoteRef>> all = client_.ListRemoteRefs(url, {});
+      ASSERT_TRUE(all.ok()) << all.status();
+      absl::StatusOr<std::vector<RemoteRef>> tracked = client_.ListRemoteRefsFor(url, {}, patterns);
+      ASSERT_TRUE(tracked.ok()) << tracked.status();
+      EXPECT_EQ(Selected(*tracked, patterns), Selected(*all, patterns)) << url << " " << patterns.branches[0];
+    }
+  }
+  absl::StatusOr<std::vector<RemoteRef>> tracked =
+      client_.ListRemoteRefsFor(repo_->remote_path(), {}, RefPatterns{{"main", "release/*", "alias"}, {"v*"}});
+  ASSERT_TRUE(tracked.ok()) << tracked.status();
+  auto selected = Selected(*tracked, RefPatterns{{"main", "release/*", "alias"}, {"v*"}});
+  EXPECT_EQ(selected.size(), 6u);
+  EXPECT_EQ(selected["refs/heads/main"].second, second);
+  EXPECT_EQ(selected["refs/heads/alias"].second, first_);
+  EXPECT_EQ(selected["refs/tags/v1.0"].second, first_);
+  EXPECT_NE(selected["refs/tags/v1.0"].first, first_);  // the tag object
+  EXPECT_EQ(selected["refs/tags/v2.0"].second, first_);
+}
+
+// Refs the check does not track are not read at all: a tag naming a
+// missing object beside them fails a full ls-remote (which peels every
+// tag), not the check of the named refs.
+TEST_F(Libgit2ClientTest, ALocalRepositorysUntrackedRefsAreNotRead) {
+  std::ofstream(repo_->remote_path() + "/refs/tags/zz-broken") << std::string(40, 'a') << "\n";
+  absl::StatusOr<std::vector<RemoteRef>> all = client_.ListRemoteRefs(repo_->remote_path(), {});
+  EXPECT_FALSE(all.ok());
+  absl::StatusOr<std::vector<RemoteRef>> tracked =
+      client_.ListRemoteRefsFor(repo_->remote_path(), {}, RefPatterns{{"main"}, {"v1.0"}});
+  ASSERT_TRUE(tracked.ok()) << tracked.status();
+  EXPECT_EQ(Find(*tracked, "refs/heads/main"), first_);
+  EXPECT_EQ(Find(*tracked, "refs/tags/v1.0"), first_);
+  // A wildcard reads the folder, and the broken ref with it: that error is
+  // ls-remote's own.
+  absl::StatusOr<std::vector<RemoteRef>> globbed =
+      client_.ListRemoteRefsFor(repo_->remote_path(), {}, RefPatterns{{"main"}, {"v*"}});
+  ASSERT_FALSE(globbed.ok());
+  EXPECT_EQ(globbed.status(), all.status());
+}
+
+// What cannot be read that way is answered by ls-remote, with its error.
+TEST_F(Libgit2ClientTest, ARefsReadThatFailsIsLsRemotes) {
+  const RefPatterns main{{"main"}, {}};
+  for (const std::string& url : {dir_ + "/none.git", "file://" + dir_ + "/none.git", dir_, std::string("relative.git"),
+                                 std::string("http://127.0.0.1:1/none.git")}) {
+    absl::StatusOr<std::vector<RemoteRef>> all = client_.ListRemoteRefs(url, {});
+    absl::StatusOr<std::vector<RemoteRef>> tracked = client_.ListRemoteRefsFor(url, {}, main);
+    ASSERT_FALSE(all.ok()) << url;
+    EXPECT_EQ(tracked.status(), all.status()) << url;
+  }
 }
 
 TEST_F(Libgit2ClientTest, FetchesOverHttpAndReadsCommitsDiffsAndTrees) {

@@ -73,6 +73,15 @@ class MemoryStore final : public RepositoryStore {
                                               const v1::Event&) override {
     ++revisions;
     v1::RepositoryStatus& s = statuses[rev.repository_id()];
+    if (rev.ref_deleted()) {
+      auto* refs = s.mutable_refs();
+      for (int i = 0; i < refs->size(); ++i) {
+        if (refs->Get(i).ref() == rev.ref()) refs->DeleteSubrange(i--, 1);
+      }
+      v1::Revision out = rev;
+      out.set_cursor(std::to_string(revisions));
+      return out;
+    }
     v1::RefState* state = nullptr;
     for (v1::RefState& r : *s.mutable_refs()) {
       if (r.ref() == rev.ref()) state = &r;
@@ -274,6 +283,40 @@ TEST_F(RepoPollerTest, AnUnchangedScheduledCheckTakesNeitherTheLockNorTheMirror)
   ASSERT_TRUE(restarted.Poll("apps", nullptr, true).status.ok());
   EXPECT_EQ(store_.locks, 6);
   EXPECT_EQ(store_.revisions, 2) << "nothing recorded twice";
+}
+
+// The scheduled check reads only the tracked refs of a repository on this
+// host (issue #23); a branch that starts or stops matching a pattern still
+// sends it to the full check.
+TEST_F(RepoPollerTest, AScheduledCheckSeesTrackedBranchesComeAndGo) {
+  store_.repos["apps"].add_branches("release/*");
+  store_.repos["apps"].add_tag_patterns("v*");
+  ASSERT_TRUE(poller_.Poll("apps", nullptr, true).status.ok());
+  EXPECT_EQ(store_.locks, 1);
+  remote_.Git({"branch", "topic"});
+  remote_.Push("topic");  // not tracked
+  ASSERT_TRUE(poller_.Poll("apps", nullptr, true).status.ok());
+  EXPECT_EQ(store_.locks, 1) << "an untracked branch is not a change";
+
+  remote_.Git({"branch", "release/1"});
+  remote_.Push("release/1");
+  ASSERT_TRUE(poller_.Poll("apps", nullptr, true).status.ok());
+  EXPECT_EQ(store_.locks, 2) << "a new release branch";
+  EXPECT_EQ(store_.statuses["apps"].refs_size(), 2);
+  remote_.Git({"tag", "-a", "v1", "-m", "one"});
+  remote_.Push("v1");
+  ASSERT_TRUE(poller_.Poll("apps", nullptr, true).status.ok());
+  EXPECT_EQ(store_.locks, 3) << "a new tag";
+  EXPECT_EQ(store_.statuses["apps"].refs_size(), 3);
+  ASSERT_TRUE(poller_.Poll("apps", nullptr, true).status.ok());
+  EXPECT_EQ(store_.locks, 3) << "the annotated tag compares as its commit";
+
+  remote_.Push(":refs/heads/release/1");
+  ASSERT_TRUE(poller_.Poll("apps", nullptr, true).status.ok());
+  EXPECT_EQ(store_.locks, 4) << "a deleted release branch";
+  EXPECT_EQ(store_.statuses["apps"].refs_size(), 2);
+  ASSERT_TRUE(poller_.Poll("apps", nullptr, true).status.ok());
+  EXPECT_EQ(store_.locks, 4);
 }
 
 }  // namespace
