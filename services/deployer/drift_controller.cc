@@ -124,7 +124,7 @@ bool DriftController::InSync(const ManagedApp& app, const std::vector<AppliedObj
   const AppScope scope{app.application_id, app.environment_id};
   std::vector<bool> healthy;
   for (const AppliedObject& a : applied) {
-    ObservedObject o = target.Observe(scope, a.object.key, &a.object);
+    ObservedObject o = target.ObserveStatus(scope, a.object.key, &a.object);
     if (o.drift == v1::DRIFT_STATUS_MODIFIED || o.drift == v1::DRIFT_STATUS_MISSING) return false;
     if (o.health != v1::HEALTH_STATUS_UNSPECIFIED) healthy.push_back(o.health == v1::HEALTH_STATUS_HEALTHY);
   }
@@ -173,13 +173,13 @@ void DriftController::CheckDrift(const ManagedApp& listed, const std::optional<v
     // either has not touched the target yet (then the target still is as
     // read) or shows as drift, which is looked at again below.
     const ManagedApp& app = *read->app;
-    const v1::DriftSettings settings = policy_->Merge(global, read->own, app.application_id, app.environment_id);
-    next_check_in(FromProtoDuration(settings.interval()));
+    const absl::Duration interval = policy_->MergedInterval(global, read->own);
     {
       ferry::MutexLock l(&mu_);
-      interval_[key] = FromProtoDuration(settings.interval());
+      next_check_[key] = clock_->Now() + interval;
+      interval_[key] = interval;
     }
-    if (settings.disabled()) return;
+    if (DriftPolicy::MergedDisabled(global, read->own)) return;
     // Another replica's environment (AppLocks::Owns): its owner checks it.
     if (!scheduler_->Owns(app.environment_id)) return;
     Target* target = targets.For(app.target);

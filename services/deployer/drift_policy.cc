@@ -65,6 +65,18 @@ v1::DriftSettings DriftPolicy::Merge(const std::optional<v1::DriftSettings>& glo
   return out;
 }
 
+absl::Duration DriftPolicy::MergedInterval(const std::optional<v1::DriftSettings>& global,
+                                           const std::optional<v1::DriftSettings>& own) const {
+  if (own && own->has_interval()) return FromProtoDuration(own->interval());
+  if (global && global->has_interval()) return FromProtoDuration(global->interval());
+  return default_interval_;
+}
+
+bool DriftPolicy::MergedDisabled(const std::optional<v1::DriftSettings>& global,
+                                 const std::optional<v1::DriftSettings>& own) {
+  return (global && global->disabled()) || (own && own->disabled());
+}
+
 absl::StatusOr<v1::DriftSettings> DriftPolicy::Get(const std::string& app, const std::string& env) {
   if (app.empty() != env.empty()) {
     return absl::InvalidArgumentError("application_id and environment_id must both be set or both be empty");

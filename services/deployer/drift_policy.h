@@ -32,6 +32,13 @@ class DriftPolicy {
   // The effective settings of (app, env) from what is stored (nothing read).
   v1::DriftSettings Merge(const std::optional<v1::DriftSettings>& global, const std::optional<v1::DriftSettings>& own,
                           const std::string& app, const std::string& env) const;
+  // Merge's interval and disabled, without building the settings: all a
+  // drift check of an application in sync needs (building them was 7% of
+  // the deployer's idle CPU at 10,000 applications; issue #23).
+  absl::Duration MergedInterval(const std::optional<v1::DriftSettings>& global,
+                                const std::optional<v1::DriftSettings>& own) const;
+  static bool MergedDisabled(const std::optional<v1::DriftSettings>& global,
+                             const std::optional<v1::DriftSettings>& own);
   // Effective(), after checking that both ids or none are given.
   absl::StatusOr<v1::DriftSettings> Get(const std::string& app, const std::string& env);
   // Saves the fields named by the update mask (all when empty) and returns

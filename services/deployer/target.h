@@ -116,6 +116,13 @@ class Target {
   // judged against it), or nullptr for an object never applied.
   virtual ObservedObject Observe(const AppScope& app, const ObjectKey& key, const TargetObject* applied) = 0;
 
+  // Observe for a look that needs drift and health only (the drift pass's
+  // test of an application in sync): a target may leave live_json empty
+  // rather than build it. Everything else is as Observe gives it.
+  virtual ObservedObject ObserveStatus(const AppScope& app, const ObjectKey& key, const TargetObject* applied) {
+    return Observe(app, key, applied);
+  }
+
   // Health of an applied object now (HEALTHY, PROGRESSING, DEGRADED,
   // MISSING), with a message.
   virtual std::pair<v1::HealthStatus, std::string> Health(const AppScope& app, const TargetObject& applied) = 0;

@@ -43,6 +43,30 @@ TEST_F(DriftPolicyTest, AnApplicationsOwnSettingsOverrideTheGlobalOnesFieldByFie
   EXPECT_EQ(FromProtoDuration(s->heal_backoff().initial()), absl::Seconds(5));
 }
 
+// The drift check's shortcut gives what the full merge gives, for every
+// combination of stored global and own settings.
+TEST_F(DriftPolicyTest, TheMergedIntervalAndSwitchAreThoseOfTheFullMerge) {
+  std::vector<std::optional<v1::DriftSettings>> choices = {std::nullopt};
+  for (bool disabled : {false, true}) {
+    for (int interval_s : {0, 45, 600}) {
+      v1::DriftSettings s;
+      s.set_disabled(disabled);
+      if (interval_s > 0) *s.mutable_interval() = ToProtoDuration(absl::Seconds(interval_s));
+      choices.push_back(s);
+    }
+  }
+  int compared = 0;
+  for (const auto& global : choices) {
+    for (const auto& own : choices) {
+      v1::DriftSettings merged = policy_.Merge(global, own, "web", "dev");
+      EXPECT_EQ(policy_.MergedInterval(global, own), FromProtoDuration(merged.interval()));
+      EXPECT_EQ(DriftPolicy::MergedDisabled(global, own), merged.disabled());
+      ++compared;
+    }
+  }
+  EXPECT_EQ(compared, 49);
+}
+
 TEST_F(DriftPolicyTest, APartialUpdateKeepsTheOtherStoredFields) {
   v1::UpdateDriftSettingsRequest first;
   first.mutable_settings()->set_application_id("web");

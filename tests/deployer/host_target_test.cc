@@ -214,6 +214,38 @@ TEST_F(HostTargetTest, EditedFileIsDriftAndMissingFileIsMissing) {
   EXPECT_EQ(target_->Observe(app_, applied.key, &applied).drift, v1::DRIFT_STATUS_MISSING);
 }
 
+// The drift pass's look (issue #23): the same drift and health as Observe's,
+// in sync, edited, re-moded, missing and replaced, without the live JSON.
+TEST_F(HostTargetTest, ObserveStatusJudgesAsObserveWithoutTheLiveObject) {
+  json f = testing::ConfigFile("conf", "etc/app.conf", "v=1\n");
+  ASSERT_TRUE(PrepareAndApply({f}).ok());
+  TargetObject applied = Obj(f);
+  auto same = [&](const std::string& when) {
+    ObservedObject full = target_->Observe(app_, applied.key, &applied);
+    ObservedObject status = target_->ObserveStatus(app_, applied.key, &applied);
+    EXPECT_EQ(status.drift, full.drift) << when;
+    EXPECT_EQ(status.drift_message, full.drift_message) << when;
+    EXPECT_EQ(status.health, full.health) << when;
+    EXPECT_EQ(status.health_message, full.health_message) << when;
+    EXPECT_EQ(status.exists, full.exists) << when;
+    EXPECT_TRUE(status.live_json.empty()) << when;
+    return full.drift;
+  };
+  EXPECT_EQ(same("in sync"), v1::DRIFT_STATUS_IN_SYNC);
+  std::ofstream(root_ + "/etc/app.conf") << "hacked\n";
+  EXPECT_EQ(same("edited"), v1::DRIFT_STATUS_MODIFIED);
+  std::ofstream(root_ + "/etc/app.conf") << "v=1\n";
+  ASSERT_EQ(chmod((root_ + "/etc/app.conf").c_str(), 0600), 0);
+  EXPECT_EQ(same("re-moded"), v1::DRIFT_STATUS_MODIFIED);
+  fs::remove(root_ + "/etc/app.conf");
+  EXPECT_EQ(same("removed"), v1::DRIFT_STATUS_MISSING);
+  fs::create_directory(root_ + "/etc/app.conf");
+  EXPECT_EQ(same("a directory"), v1::DRIFT_STATUS_MISSING);
+  fs::remove(root_ + "/etc/app.conf");
+  fs::remove(root_ + "/etc");
+  EXPECT_EQ(same("its folder removed"), v1::DRIFT_STATUS_MISSING);
+}
+
 TEST_F(HostTargetTest, ProcessesAreReadoptedAfterRestartWithoutBeingRestarted) {
   json p = testing::ServerProcess("web", "v1", 2);
   ASSERT_TRUE(PrepareAndApply({p}).ok());

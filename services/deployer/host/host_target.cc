@@ -223,10 +223,10 @@ absl::Status HostTarget::ApplyFile(const AppScope& app, const HostObject& obj) {
   if (absl::Status mode = CheckMode(spec.mode); !mode.ok()) return Prefix(obj.where, mode);
   std::string rel_dir = Dirname(spec.path);
   std::string base = spec.path.substr(rel_dir.empty() ? 0 : rel_dir.size() + 1);
-  absl::StatusOr<int> dir_fd = OpenDirBeneath(root_, rel_dir, "spec.path", true);
+  std::string dir;
+  absl::StatusOr<int> dir_fd = OpenDirBeneath(root_, rel_dir, "spec.path", true, &dir);
   if (!dir_fd.ok()) return Prefix(obj.where, dir_fd.status());
   FdCloser dir_closer{*dir_fd};
-  std::string dir = PathOfFd(*dir_fd);
   // The directory the descriptor really is (symlinks inside the root
   // followed) must not be Ferry's own state either.
   state = CheckNotFerryState(root_, absl::StrCat(dir, "/", base), spec.path);
@@ -358,13 +358,13 @@ absl::Status HostTarget::RemoveFile(const std::string& where, const std::string&
   absl::StatusOr<std::string> abs = ResolveUnderRoot(root_, path, "spec.path", false);
   if (!abs.ok()) return Prefix(where, abs.status());
   auto [rel_dir, base] = SplitPath(path);
-  absl::StatusOr<int> dir_fd = OpenDirBeneath(root_, rel_dir, "spec.path", false);
+  std::string dir;
+  absl::StatusOr<int> dir_fd = OpenDirBeneath(root_, rel_dir, "spec.path", false, &dir);
   if (!dir_fd.ok()) {
     if (dir_fd.status().code() == absl::StatusCode::kNotFound) return absl::OkStatus();  // Already gone.
     return Prefix(where, dir_fd.status());
   }
   FdCloser closer{*dir_fd};
-  std::string dir = PathOfFd(*dir_fd);
   absl::Status state = CheckNotFerryState(root_, absl::StrCat(dir, "/", base), path);
   if (!state.ok()) return Prefix(where, state);
   struct stat st;
@@ -379,7 +379,7 @@ absl::Status HostTarget::RemoveFile(const std::string& where, const std::string&
   return absl::OkStatus();
 }
 
-ObservedObject HostTarget::ObserveFile(const HostObject* applied, const std::string& name) {
+ObservedObject HostTarget::ObserveFile(const HostObject* applied, const std::string& name, bool live_wanted) {
   ObservedObject out;
   if (applied == nullptr) {
     out.health = v1::HEALTH_STATUS_MISSING;  // Without a spec there is no path to look at.
@@ -405,7 +405,8 @@ ObservedObject HostTarget::ObserveFile(const HostObject* applied, const std::str
   // what is observed is what a write would replace.
   if (absl::Status lexical = CheckRelativePath(spec.path, "spec.path"); !lexical.ok()) return unknown(lexical);
   auto [rel_dir, base] = SplitPath(spec.path);
-  absl::StatusOr<int> dir_fd = OpenDirBeneath(root_, rel_dir, "spec.path", false);
+  std::string dir;
+  absl::StatusOr<int> dir_fd = OpenDirBeneath(root_, rel_dir, "spec.path", false, &dir);
   if (!dir_fd.ok()) {
     if (dir_fd.status().code() == absl::StatusCode::kNotFound) return missing("does not exist");
     return unknown(dir_fd.status());
@@ -413,7 +414,7 @@ ObservedObject HostTarget::ObserveFile(const HostObject* applied, const std::str
   FdCloser dir_closer{*dir_fd};
   // Never Ferry's own state (pid records hold specs), whatever directory was
   // swapped in since the apply.
-  absl::Status state = CheckNotFerryState(root_, absl::StrCat(PathOfFd(*dir_fd), "/", base), spec.path);
+  absl::Status state = CheckNotFerryState(root_, absl::StrCat(dir, "/", base), spec.path);
   if (!state.ok()) return unknown(state);
   int fd = openat(*dir_fd, base.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
@@ -428,17 +429,19 @@ ObservedObject HostTarget::ObserveFile(const HostObject* applied, const std::str
   std::string content = ReadFd(fd);
   int mode = static_cast<int>(st.st_mode & 07777);
   out.exists = true;
-  json live = {{"apiVersion", kApiVersion},
-               {"kind", kConfigFileKind},
-               {"metadata", {{"name", name}}},
-               {"spec", {{"path", spec.path}, {"mode", absl::StrFormat("%04o", mode)}}}};
-  if (spec.secret) {
-    // A secret's content is shown as its keyed digest, never as bytes.
-    ObserveSecretFile(spec, content, live, out);
-    return out;
+  if (spec.secret || live_wanted) {
+    json live = {{"apiVersion", kApiVersion},
+                 {"kind", kConfigFileKind},
+                 {"metadata", {{"name", name}}},
+                 {"spec", {{"path", spec.path}, {"mode", absl::StrFormat("%04o", mode)}}}};
+    if (spec.secret) {
+      // A secret's content is shown as its keyed digest, never as bytes.
+      ObserveSecretFile(spec, content, live, out);
+      return out;
+    }
+    SetFileContent(live["spec"], content);  // bytes that are not UTF-8 as contentBase64
+    out.live_json = DumpJsonLossy(live);
   }
-  SetFileContent(live["spec"], content);  // bytes that are not UTF-8 as contentBase64
-  out.live_json = DumpJsonLossy(live);
   const std::string& want = spec.content;
   if (content != want) {
     out.drift = v1::DRIFT_STATUS_MODIFIED;
@@ -485,36 +488,44 @@ void HostTarget::ObserveSecretFile(const ConfigFileSpec& spec, const std::string
 }
 
 ObservedObject HostTarget::Observe(const AppScope& app, const ObjectKey& key, const TargetObject* applied) {
+  return ObserveObject(app, key, applied, true);
+}
+
+ObservedObject HostTarget::ObserveStatus(const AppScope& app, const ObjectKey& key, const TargetObject* applied) {
+  return ObserveObject(app, key, applied, false);
+}
+
+ObservedObject HostTarget::ObserveObject(const AppScope& app, const ObjectKey& key, const TargetObject* applied,
+                                         bool live) {
   absl::Status scope = CheckScope(app);
   if (!scope.ok()) {
     ObservedObject out;
     out.health_message = std::string(scope.message());
     return out;
   }
-  std::optional<HostObject> parsed;
+  std::shared_ptr<const HostObject> parsed;
   if (applied != nullptr) {
-    absl::StatusOr<HostObject> obj = Parse(*applied);
+    absl::StatusOr<std::shared_ptr<const HostObject>> obj = parsed_.Parse(applied->json, applied->source_path);
     if (!obj.ok()) {
       ObservedObject out;
       out.health_message = std::string(obj.status().message());
       return out;
     }
-    parsed = std::move(*obj);
+    parsed = *std::move(obj);
   }
-  if (key.kind == kProcessKind) {
-    return processes_.Observe(app.application_id, key.name, parsed ? &*parsed : nullptr);
-  }
-  if (key.kind == kConfigFileKind) return ObserveFile(parsed ? &*parsed : nullptr, key.name);
+  if (key.kind == kProcessKind) return processes_.Observe(app.application_id, key.name, parsed.get());
+  if (key.kind == kConfigFileKind) return ObserveFile(parsed.get(), key.name, live);
   ObservedObject out;
   out.health_message = absl::StrCat("kind \"", key.kind, "\" is unknown to the host target");
   return out;
 }
 
 std::pair<v1::HealthStatus, std::string> HostTarget::Health(const AppScope& app, const TargetObject& applied) {
-  absl::StatusOr<HostObject> obj = Parse(applied);
+  absl::StatusOr<std::shared_ptr<const HostObject>> obj = parsed_.Parse(applied.json, applied.source_path);
   if (!obj.ok()) return {v1::HEALTH_STATUS_UNKNOWN, std::string(obj.status().message())};
-  if (obj->process) return processes_.Health(app.application_id, *obj);
-  ObservedObject o = ObserveFile(&*obj, obj->name);
+  const HostObject& object = **obj;
+  if (object.process) return processes_.Health(app.application_id, object);
+  ObservedObject o = ObserveFile(&object, object.name, false);
   if (o.drift == v1::DRIFT_STATUS_MODIFIED) return {v1::HEALTH_STATUS_DEGRADED, o.drift_message};
   return {o.health, o.health_message};
 }

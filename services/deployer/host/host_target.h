@@ -8,6 +8,7 @@
 #include "absl/base/thread_annotations.h"
 #include "common/concurrency/mutex.h"
 #include "services/deployer/host/host_objects.h"
+#include "services/deployer/host/parsed_object_cache.h"
 #include "services/deployer/host/process_manager.h"
 #include "services/deployer/host/root_policy.h"
 #include "services/deployer/secrets/secret_resolver.h"
@@ -44,6 +45,8 @@ class HostTarget final : public Target {
                      absl::Time deadline, const std::atomic<bool>* cancel) override;
   absl::Status Delete(const AppScope& app, const TargetObject& applied, absl::Time deadline) override;
   ObservedObject Observe(const AppScope& app, const ObjectKey& key, const TargetObject* applied) override;
+  // A ConfigFile's content is compared, not turned into live JSON.
+  ObservedObject ObserveStatus(const AppScope& app, const ObjectKey& key, const TargetObject* applied) override;
   std::pair<v1::HealthStatus, std::string> Health(const AppScope& app, const TargetObject& applied) override;
   absl::StatusOr<DryRunResult> DryRun(const AppScope&, const TargetObject&) override {
     return absl::UnimplementedError("the host target has no dry run");
@@ -54,7 +57,9 @@ class HostTarget final : public Target {
 
  private:
   absl::Status ApplyFile(const AppScope& app, const HostObject& obj);
-  ObservedObject ObserveFile(const HostObject* applied, const std::string& name);
+  ObservedObject ObserveObject(const AppScope& app, const ObjectKey& key, const TargetObject* applied, bool live);
+  // `live`: fill live_json (else drift and health only).
+  ObservedObject ObserveFile(const HostObject* applied, const std::string& name, bool live = true);
   // ObserveFile for a ConfigFile whose content is a secret: `live` shows the
   // keyed digest of `content`, drift compares digests.
   void ObserveSecretFile(const ConfigFileSpec& spec, const std::string& content, nlohmann::json& live,
@@ -72,6 +77,8 @@ class HostTarget final : public Target {
   const bool allow_special_modes_;
   const secrets::SecretResolver* const secrets_;
   ProcessManager processes_;
+  // Applied objects as parsed for Observe and Health.
+  ParsedObjectCache parsed_;
   std::atomic<int> stage_counter_{0};
 };
 

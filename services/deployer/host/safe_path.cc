@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -110,10 +111,11 @@ int OpenComponent(int dir_fd, const std::string& part) {
 }  // namespace
 
 absl::StatusOr<int> OpenDirBeneath(const std::string& root, const std::string& relative_dir, const std::string& field,
-                                   bool create) {
+                                   bool create, std::string* real_path) {
   int root_fd = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root_fd < 0) return absl::InternalError(absl::StrCat("open environment root ", root, ": ", strerror(errno)));
   std::string real_root = PathOfFd(root_fd);
+  std::string real = real_root;  // where `cur` is
   int cur = root_fd;
   std::string prefix;
   auto fail = [&](absl::Status st) {
@@ -146,12 +148,13 @@ absl::StatusOr<int> OpenDirBeneath(const std::string& root, const std::string& r
     cur = next;
     // Where the descriptor really is: a symlink followed (or a directory
     // renamed meanwhile) must have left it beneath the root.
-    std::string real = PathOfFd(cur);
+    real = PathOfFd(cur);
     if (real_root.empty() || real.empty() || !WithinRoot(real_root, real)) {
       return fail(absl::InvalidArgumentError(
           absl::StrCat(field, ": \"", relative_dir, "\" goes through a symlink that escapes the root")));
     }
   }
+  if (real_path != nullptr) *real_path = std::move(real);
   return cur;
 }
 

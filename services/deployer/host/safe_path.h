@@ -32,8 +32,10 @@ namespace ferry::deployer::host {
 // write. With `create`, missing directories are made (0755) with mkdirat in
 // their opened parent. Errors name `field`: INVALID_ARGUMENT for an escape or
 // a non-directory, NOT_FOUND for a missing directory, INTERNAL otherwise. The caller closes the descriptor.
+// `real_path`, when given, receives the path the descriptor was checked at
+// (one /proc/self/fd read fewer for a caller that needs it; issue #23).
 absl::StatusOr<int> OpenDirBeneath(const std::string& root, const std::string& relative_dir,
-                                   const std::string& field, bool create);
+                                   const std::string& field, bool create, std::string* real_path = nullptr);
 
 // The path the kernel has for an open descriptor (/proc/self/fd), or "".
 std::string PathOfFd(int fd);
