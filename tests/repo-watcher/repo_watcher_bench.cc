@@ -1,10 +1,12 @@
 // Measurements for bench/repo-watcher/run (reported, never a timed test).
 //
 //   repo_watcher_bench refcheck <repos-dir> <count> <repeats>
-//     In-process ref checks (Libgit2Client::ListRemoteRefs, i.e.
-//     git_remote_connect + git_remote_ls) of <count> local repositories
-//     <repos-dir>/r<i>.git, one after the other; prints the wall time of each
-//     full round in seconds as JSON.
+//     In-process ref checks of <count> local repositories <repos-dir>/r<i>.git,
+//     one after the other: every ref (Libgit2Client::ListRemoteRefs, i.e.
+//     git_remote_connect + git_remote_ls: the full check), then the tracked
+//     ones as the scheduled check reads them (ListRemoteRefsFor: branch main;
+//     branch main and tags v*). Prints the wall time of each full round in
+//     seconds as JSON.
 //   repo_watcher_bench latency <database-url> <work-dir> <pushes>
 //     Starts ferry-repo-watcher, registers a local repository (poll interval
 //     1h, so only webhooks trigger), then per push: commit + push with the git
@@ -36,19 +38,26 @@ using ferry::testing::RunCommand;
 
 int RefCheck(const std::string& dir, int count, int repeats) {
   ferry::git::Libgit2Client client;
-  std::vector<double> rounds;
-  for (int r = 0; r < repeats; ++r) {
-    absl::Time t0 = absl::Now();
-    for (int i = 0; i < count; ++i) {
-      auto refs = client.ListRemoteRefs(absl::StrCat(dir, "/r", i, ".git"), {});
-      if (!refs.ok() || refs->empty()) {
-        std::cerr << "ref check failed for r" << i << ": " << refs.status() << "\n";
-        return 1;
+  // 0: every ref; 1: branch main; 2: branch main and tags v*.
+  const ferry::git::RefPatterns tracked[] = {{}, {{"main"}, {}}, {{"main"}, {"v*"}}};
+  std::vector<double> rounds[3];
+  for (int way = 0; way < 3; ++way) {
+    for (int r = 0; r < repeats; ++r) {
+      absl::Time t0 = absl::Now();
+      for (int i = 0; i < count; ++i) {
+        const std::string url = absl::StrCat(dir, "/r", i, ".git");
+        auto refs = way == 0 ? client.ListRemoteRefs(url, {}) : client.ListRemoteRefsFor(url, {}, tracked[way]);
+        if (!refs.ok() || refs->size() < (way == 1 ? 1u : 2u)) {
+          std::cerr << "ref check failed for r" << i << ": " << refs.status() << "\n";
+          return 1;
+        }
       }
+      rounds[way].push_back(absl::ToDoubleSeconds(absl::Now() - t0));
     }
-    rounds.push_back(absl::ToDoubleSeconds(absl::Now() - t0));
   }
-  std::cout << "{\"rounds_s\": [" << absl::StrJoin(rounds, ", ") << "]}\n";
+  std::cout << "{\"rounds_s\": [" << absl::StrJoin(rounds[0], ", ") << "], \"branch_rounds_s\": ["
+            << absl::StrJoin(rounds[1], ", ") << "], \"tracked_rounds_s\": [" << absl::StrJoin(rounds[2], ", ")
+            << "]}\n";
   return 0;
 }
 
