@@ -503,29 +503,30 @@ ObservedObject HostTarget::ObserveObject(const AppScope& app, const ObjectKey& k
     out.health_message = std::string(scope.message());
     return out;
   }
-  std::shared_ptr<const HostObject> parsed;
+  std::optional<HostObject> parsed;
   if (applied != nullptr) {
-    absl::StatusOr<std::shared_ptr<const HostObject>> obj = parsed_.Parse(applied->json, applied->source_path);
+    absl::StatusOr<HostObject> obj = Parse(*applied);
     if (!obj.ok()) {
       ObservedObject out;
       out.health_message = std::string(obj.status().message());
       return out;
     }
-    parsed = *std::move(obj);
+    parsed = std::move(*obj);
   }
-  if (key.kind == kProcessKind) return processes_.Observe(app.application_id, key.name, parsed.get());
-  if (key.kind == kConfigFileKind) return ObserveFile(parsed.get(), key.name, live);
+  if (key.kind == kProcessKind) {
+    return processes_.Observe(app.application_id, key.name, parsed ? &*parsed : nullptr);
+  }
+  if (key.kind == kConfigFileKind) return ObserveFile(parsed ? &*parsed : nullptr, key.name, live);
   ObservedObject out;
   out.health_message = absl::StrCat("kind \"", key.kind, "\" is unknown to the host target");
   return out;
 }
 
 std::pair<v1::HealthStatus, std::string> HostTarget::Health(const AppScope& app, const TargetObject& applied) {
-  absl::StatusOr<std::shared_ptr<const HostObject>> obj = parsed_.Parse(applied.json, applied.source_path);
+  absl::StatusOr<HostObject> obj = Parse(applied);
   if (!obj.ok()) return {v1::HEALTH_STATUS_UNKNOWN, std::string(obj.status().message())};
-  const HostObject& object = **obj;
-  if (object.process) return processes_.Health(app.application_id, object);
-  ObservedObject o = ObserveFile(&object, object.name, false);
+  if (obj->process) return processes_.Health(app.application_id, *obj);
+  ObservedObject o = ObserveFile(&*obj, obj->name, false);
   if (o.drift == v1::DRIFT_STATUS_MODIFIED) return {v1::HEALTH_STATUS_DEGRADED, o.drift_message};
   return {o.health, o.health_message};
 }

@@ -8,7 +8,6 @@
 #include "absl/base/thread_annotations.h"
 #include "common/concurrency/mutex.h"
 #include "services/deployer/host/host_objects.h"
-#include "services/deployer/host/parsed_object_cache.h"
 #include "services/deployer/host/process_manager.h"
 #include "services/deployer/host/root_policy.h"
 #include "services/deployer/secrets/secret_resolver.h"
@@ -77,8 +76,6 @@ class HostTarget final : public Target {
   const bool allow_special_modes_;
   const secrets::SecretResolver* const secrets_;
   ProcessManager processes_;
-  // Applied objects as parsed for Observe and Health.
-  ParsedObjectCache parsed_;
   std::atomic<int> stage_counter_{0};
 };
 
