@@ -33,6 +33,17 @@ class OutboxStore {
   // the store's service name; `event.time` defaults to now.
   virtual absl::Status Enqueue(pqxx::work& txn, v1::Event event) = 0;
 
+  // Enqueue of each event, in order, all or none (a refused event fails the
+  // caller's transaction as Enqueue does). A store may write them in one
+  // statement; this default enqueues them one by one.
+  virtual absl::Status EnqueueAll(pqxx::work& txn, std::vector<v1::Event> events) {
+    for (v1::Event& e : events) {
+      absl::Status s = Enqueue(txn, std::move(e));
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
   // The row Enqueue would insert for `event`, checked, completed and
   // sanitized as Enqueue does, for a store that writes it in a statement of
   // its own (with its change, in one round trip) into `table`, and then

@@ -4,12 +4,14 @@
 
 #include <pqxx/pqxx>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "common/outbox/audit_limits.h"
 #include "common/postgres/pq_status.h"
+#include "common/postgres/text_array.h"
 #include "common/text/utf8.h"
 
 namespace ferry::outbox {
@@ -25,6 +27,14 @@ PostgresOutboxStore::PostgresOutboxStore(postgres::ConnectionPool* pool, std::st
   pool_->Prepare(prefix_ + "insert",
                  absl::StrCat("WITH e AS (INSERT INTO ", table, " (idempotency_key, event) VALUES ($1, $2) RETURNING id)"
                               " SELECT pg_notify($3, '') FROM e"));
+  // Several rows, inserted in the order given (ids ascending); their events
+  // travel base64-encoded in a text array. One NOTIFY for them all.
+  pool_->Prepare(prefix_ + "insert_all",
+                 absl::StrCat("WITH e AS (INSERT INTO ", table, " (idempotency_key, event)"
+                              " SELECT u.k, decode(u.v, 'base64')"
+                              " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(k, v, n) ORDER BY u.n"
+                              " RETURNING id)"
+                              " SELECT pg_notify($3, '') WHERE EXISTS (SELECT 1 FROM e)"));
   pool_->Prepare(prefix_ + "unsent", absl::StrCat("SELECT id, event FROM ", table,
                                                   " WHERE sent_at IS NULL ORDER BY id LIMIT $1"));
   pool_->Prepare(prefix_ + "mark_sent",
@@ -125,6 +135,28 @@ absl::Status PostgresOutboxStore::Enqueue(pqxx::work& txn, v1::Event event) {
     txn.exec_prepared(prefix_ + "insert", row->idempotency_key, pqxx::binarystring(row->event), row->channel);
   } catch (const std::exception& e) {
     return postgres::StatusFromException(e, "enqueue audit event");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PostgresOutboxStore::EnqueueAll(pqxx::work& txn, std::vector<v1::Event> events) {
+  if (events.empty()) return absl::OkStatus();
+  if (events.size() == 1) return Enqueue(txn, std::move(events.front()));
+  std::vector<std::string> keys, bodies;
+  keys.reserve(events.size());
+  bodies.reserve(events.size());
+  std::string channel;
+  for (v1::Event& e : events) {
+    absl::StatusOr<Row> row = Prepare(std::move(e));
+    if (!row.ok()) return row.status();
+    keys.push_back(std::move(row->idempotency_key));
+    bodies.push_back(absl::Base64Escape(row->event));
+    channel = row->channel;
+  }
+  try {
+    txn.exec_prepared(prefix_ + "insert_all", postgres::TextArray(keys), postgres::TextArray(bodies), channel);
+  } catch (const std::exception& e) {
+    return postgres::StatusFromException(e, "enqueue audit events");
   }
   return absl::OkStatus();
 }

@@ -17,6 +17,9 @@ class PostgresOutboxStore final : public OutboxStore {
   static std::string NotifyChannel(const std::string& schema) { return schema + "_outbox"; }
 
   absl::Status Enqueue(pqxx::work& txn, v1::Event event) override;
+  // More than one event: one statement for all (issue #23: a plan's two
+  // events were two round trips).
+  absl::Status EnqueueAll(pqxx::work& txn, std::vector<v1::Event> events) override;
   absl::StatusOr<Row> Prepare(v1::Event event) override;
   absl::StatusOr<std::vector<PendingEvent>> FetchUnsent(int limit) override;
   absl::Status MarkSent(const std::vector<int64_t>& ids) override;

@@ -95,6 +95,14 @@ int main(int argc, char** argv) {
                          "Attempts in a row without a completed step (an interrupted deployment's first run "
                          "counts) after which an unfinished deployment is quarantined (FAILED, not rolled back) "
                          "instead of resumed again; 0 never quarantines");
+  ferry::config::AddFlag(app, "--intake-concurrency", options.intake_concurrency,
+                         "Released plans handed off at once (each acknowledged to the planner and recorded as a "
+                         "deployment; one at a time per application and environment)")
+      ->check(CLI::Range(1, 256));
+  ferry::config::AddFlag(app, "--max-concurrent-deployments", options.max_concurrent_deployments,
+                         "Deployments this replica runs at once; more wait to start (each holds a database "
+                         "connection while it records a step: keep --db-pool-size in proportion)")
+      ->check(CLI::Range(1, 1024));
   ferry::config::AddFlag(app, "--plan-attempts", options.plan_attempts,
                          "Tries of a released plan that fails other than for an outage (not acknowledged, not "
                          "recorded) before it is reported FAILED and the plans behind it are taken");

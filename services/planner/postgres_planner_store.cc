@@ -42,7 +42,7 @@ constexpr char kSetInputPaths[] = "planner_set_input_paths";
 constexpr char kListInputPaths[] = "planner_list_input_paths";
 constexpr char kUpsertSource[] = "planner_upsert_source";
 constexpr char kListSources[] = "planner_list_sources";
-constexpr char kNextPlanSeq[] = "planner_next_plan_seq";
+constexpr char kClaimPlanSeq[] = "planner_claim_plan_seq";
 constexpr char kInsertPlan[] = "planner_insert_plan";
 constexpr char kOpenPlansForUpdate[] = "planner_open_plans_for_update";
 constexpr char kLockPlan[] = "planner_lock_plan";
@@ -57,7 +57,6 @@ constexpr char kListReleased[] = "planner_list_released";
 constexpr char kOldestUnfinished[] = "planner_oldest_unfinished";
 constexpr char kListUnreleased[] = "planner_list_unreleased";
 constexpr char kHasSucceeded[] = "planner_has_succeeded";
-constexpr char kHasPlanFor[] = "planner_has_plan_for";
 constexpr char kHavePlansFor[] = "planner_have_plans_for";
 constexpr char kReadPlanVersion[] = "planner_read_plan_version";
 constexpr char kUpdatePlanVersion[] = "planner_update_plan_version";
@@ -147,7 +146,13 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
                  "update_time = now()");
   pool_->Prepare(kListSources,
                  "SELECT key, repository_id, ref, path, commit FROM planner.declaration_sources ORDER BY key");
-  pool_->Prepare(kNextPlanSeq, "SELECT nextval(pg_get_serial_sequence('planner.plans', 'seq'))");
+  // Whether the plan to insert exists already (when $5, deduplicating: an
+  // automatic plan per application, environment, commit and definitions)
+  // and, when not, its sequence number: one round trip (issue #23).
+  pool_->Prepare(kClaimPlanSeq,
+                 "SELECT c.planned, CASE WHEN c.planned THEN 0 ELSE nextval(pg_get_serial_sequence('planner.plans', "
+                 "'seq')) END FROM (SELECT $5::boolean AND EXISTS (SELECT 1 FROM planner.plans WHERE application_id = $1 "
+                 "AND environment_id = $2 AND target_sha = $3 AND definition_key = $4) AS planned) c");
   pool_->Prepare(kInsertPlan,
                  "INSERT INTO planner.plans (seq, id, application_id, environment_id, state, trigger, target_sha, "
                  "hold_reason, body, definition_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
@@ -195,9 +200,6 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   pool_->Prepare(kHasSucceeded,
                  "SELECT EXISTS (SELECT 1 FROM planner.plans WHERE application_id = $1 AND environment_id = $2 "
                  "AND target_sha = $3 AND state = 5)");
-  pool_->Prepare(kHasPlanFor,
-                 "SELECT EXISTS (SELECT 1 FROM planner.plans WHERE application_id = $1 AND environment_id = $2 "
-                 "AND target_sha = $3 AND definition_key = $4)");
   // MutatePlanQuietly: the plan and its row version (xmin, the transaction
   // that wrote it), then kUpdatePlan only while the row is that version.
   pool_->Prepare(kReadPlanVersion, "SELECT body, xmin::text FROM planner.plans WHERE id = $1");
@@ -268,8 +270,7 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
 }
 
 absl::Status PostgresPlannerStore::EnqueueAll(pqxx::work& txn, const std::vector<v1::Event>& events) {
-  for (const auto& e : events) RETURN_IF_ERROR(outbox_->Enqueue(txn, e));
-  return absl::OkStatus();
+  return outbox_->EnqueueAll(txn, events);
 }
 
 absl::StatusOr<v1::Environment> PostgresPlannerStore::GetEnvironment(const std::string& id) {
@@ -583,14 +584,14 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::InsertPlanUnreleased(v1::Plan pla
                                                                     const SupersededEventFn& superseded_event) {
   return pool_->RunInTransactionWithResult<v1::Plan>([&](pqxx::work& txn) -> absl::StatusOr<v1::Plan> {
     txn.exec_prepared(kLockAppEnv, plan.application_id() + "/" + plan.environment_id());
-    if (dedupe && txn.exec_prepared1(kHasPlanFor, plan.application_id(), plan.environment_id(),
-                                     plan.target_revision().sha(), definition_key)[0]
-                      .as<bool>()) {
+    pqxx::row claimed = txn.exec_prepared1(kClaimPlanSeq, plan.application_id(), plan.environment_id(),
+                                           plan.target_revision().sha(), definition_key, dedupe);
+    if (claimed[0].as<bool>()) {
       return absl::AlreadyExistsError(absl::StrCat("a plan for ", plan.application_id(), " in ", plan.environment_id(),
                                                    " at ", plan.target_revision().sha(), " exists"));
     }
     v1::Plan stored = plan;
-    int64_t seq = txn.exec_prepared1(kNextPlanSeq)[0].as<int64_t>();
+    int64_t seq = claimed[1].as<int64_t>();
     stored.set_id(absl::StrCat("plan-", seq));
     std::vector<v1::Event> out_events;
     if (supersede_open) {

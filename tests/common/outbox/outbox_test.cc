@@ -248,6 +248,52 @@ TEST(OutboxTest, NotifyDeliversPromptlyWithoutWaitingForThePoll) {
   forwarder.Stop();
 }
 
+// EnqueueAll writes several events in one statement: each is completed and
+// sanitized as Enqueue does, they keep their order, a refused one (bad or
+// reused key) leaves none of them, and the forwarders are woken at commit.
+TEST(OutboxTest, EventsEnqueuedTogetherKeepTheirOrderAndCommitAllOrNone) {
+  testing::TestDatabase db;
+  auto pool = db.Pool();
+  ASSERT_TRUE(postgres::Migrate(*pool, Schema()).ok());
+  PostgresOutboxStore store(pool.get(), "svc", "test");
+  FakeAuditSink sink;
+  prometheus::Registry registry;
+  OutboxForwarder forwarder("test", PostgresOutboxStore::NotifyChannel("svc"), &store, &sink, pool.get(), &registry,
+                            {.idle_poll = absl::Seconds(60)});
+  forwarder.Start();
+  absl::SleepFor(absl::Milliseconds(300));  // let LISTEN take effect
+  auto enqueue_all = [&](std::vector<v1::Event> events) {
+    return pool->RunInTransaction([&](pqxx::work& txn) { return store.EnqueueAll(txn, events); });
+  };
+  v1::Event odd = MakeEvent("b");
+  const char kMessage[] = "caf\xE9 \0 \xFF";
+  odd.set_message(std::string(kMessage, sizeof kMessage - 1));
+  // Keys that need quoting in an array literal, and a binary-heavy body.
+  v1::Event quoted = MakeEvent("c \"{x},\\ y\"");
+  (*quoted.mutable_details()->mutable_fields())["blob"].set_string_value(std::string(3000, '+'));
+  ASSERT_TRUE(enqueue_all({MakeEvent("a"), odd, quoted, MakeEvent("d")}).ok());
+  ASSERT_TRUE(WaitFor([&] { return sink.keys().size() == 4; }, absl::Seconds(5))) << sink.keys().size();
+  forwarder.Stop();
+  EXPECT_EQ(sink.keys(), (std::vector<std::string>{"a", "b", "c \"{x},\\ y\"", "d"}));
+
+  ASSERT_TRUE(enqueue_all({MakeEvent("e"), MakeEvent("f")}).ok());
+  absl::StatusOr<std::vector<PendingEvent>> unsent = store.FetchUnsent(10);
+  ASSERT_TRUE(unsent.ok()) << unsent.status();
+  ASSERT_EQ(unsent->size(), 2u);
+  EXPECT_LT((*unsent)[0].id, (*unsent)[1].id);
+  EXPECT_EQ((*unsent)[0].event.idempotency_key(), "e");
+  EXPECT_EQ((*unsent)[0].event.service(), "test");
+  EXPECT_TRUE((*unsent)[0].event.has_time());
+  EXPECT_EQ((*unsent)[0].event.actor().id(), "ferry");
+
+  // A reused key, or a key missing, fails the whole transaction.
+  absl::Status reused = enqueue_all({MakeEvent("g"), MakeEvent("e")});
+  EXPECT_EQ(reused.code(), absl::StatusCode::kAlreadyExists) << reused;
+  absl::Status missing = enqueue_all({MakeEvent("h"), MakeEvent(""), MakeEvent("i")});
+  EXPECT_EQ(missing.code(), absl::StatusCode::kInvalidArgument) << missing;
+  EXPECT_EQ(*store.Backlog(), 2);
+}
+
 TEST(OutboxTest, RefusedEventDoesNotBlockTheOthers) {
   testing::TestDatabase db;
   auto pool = db.Pool();
