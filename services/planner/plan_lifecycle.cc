@@ -232,11 +232,16 @@ absl::StatusOr<v1::Plan> PlanLifecycle::TakeResult(const v1::ReportPlanResultReq
     *p.mutable_update_time() = events_.Now();
     return std::vector<v1::Event>{};
   }));
-  if (plan.state() == v1::PLAN_STATE_SUCCEEDED) {
-    absl::StatusOr<int> promoted = promote_(plan);
-    if (!promoted.ok()) logging::Warn("planning the promotion failed", {{"plan", plan.id()}, {"error", promoted.status().ToString()}});
-  }
   return plan;
+}
+
+void PlanLifecycle::Promote(const std::vector<v1::Plan>& succeeded) {
+  if (succeeded.empty()) return;
+  absl::StatusOr<int> promoted = promote_(succeeded);
+  if (!promoted.ok())
+    logging::Warn("planning the promotion failed",
+                  {{"plan", succeeded.front().id()}, {"plans", static_cast<int>(succeeded.size())},
+                   {"error", promoted.status().ToString()}});
 }
 
 void PlanLifecycle::ReevaluateHolds() {
@@ -246,6 +251,7 @@ void PlanLifecycle::ReevaluateHolds() {
 
 absl::StatusOr<v1::Plan> PlanLifecycle::ReportPlanResult(const v1::ReportPlanResultRequest& request) {
   ASSIGN_OR_RETURN(v1::Plan plan, TakeResult(request));
+  if (plan.state() == v1::PLAN_STATE_SUCCEEDED) Promote({plan});
   notifier_->Notify();
   if (IsTerminal(plan.state())) ReevaluateHolds();
   ToBasicView(plan);
@@ -260,11 +266,14 @@ absl::StatusOr<std::vector<absl::Status>> PlanLifecycle::ReportPlanResults(
   std::vector<absl::Status> out;
   out.reserve(requests.size());
   bool terminal = false;
+  std::vector<v1::Plan> succeeded;
   for (const v1::ReportPlanResultRequest& request : requests) {
     absl::StatusOr<v1::Plan> plan = TakeResult(request);
     out.push_back(plan.status());
     if (plan.ok() && IsTerminal(plan->state())) terminal = true;
+    if (plan.ok() && plan->state() == v1::PLAN_STATE_SUCCEEDED) succeeded.push_back(*std::move(plan));
   }
+  Promote(succeeded);
   notifier_->Notify();
   if (terminal) ReevaluateHolds();
   return out;

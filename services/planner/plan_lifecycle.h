@@ -34,9 +34,9 @@ namespace ferry::planner {
 // recorded.
 class PlanLifecycle {
  public:
-  // Called after a plan reached SUCCEEDED (plans its promotion); a failure
-  // is logged.
-  using PromoteFn = std::function<absl::StatusOr<int>(const v1::Plan& succeeded)>;
+  // Called after plans reached SUCCEEDED (plans their promotion; all of a
+  // ReportPlanResults call at once); a failure is logged.
+  using PromoteFn = std::function<absl::StatusOr<int>(const std::vector<v1::Plan>& succeeded)>;
 
   PlanLifecycle(CatalogStore* catalog, PlanStore* plans, HoldEvaluator* holds, const ApprovalPolicy* approvals,
                 const Clock* clock, concurrency::ChangeSignal* notifier, PromoteFn promote)
@@ -73,9 +73,11 @@ class PlanLifecycle {
   // Records an ACCESS_DENIED audit event for an approver the rule refused
   // (best effort: a failure is logged).
   void AuditRefusedApproval(const v1::Plan& plan, const v1::Actor& actor, const absl::Status& refusal);
-  // ReportPlanResult up to (not including) the re-evaluation of held plans:
-  // the plan as updated, SUCCEEDED promoted.
+  // ReportPlanResult up to (not including) the promotion of a SUCCEEDED
+  // plan and the re-evaluation of held plans: the plan as updated.
   absl::StatusOr<v1::Plan> TakeResult(const v1::ReportPlanResultRequest& request);
+  // Plans the promotions of `succeeded` (promote_), logging a failure.
+  void Promote(const std::vector<v1::Plan>& succeeded);
   void ReevaluateHolds();
 
   HoldEvaluator* holds_;

@@ -18,6 +18,6 @@ Planner::Planner(PlannerStore* store, RepoSource* repo, LiveStateSource* live, R
                   parse_limits, window_limits),
       revisions_(store, store, store, repo, &reconciler_, &maker_, &holds_, &gate_, clock, plan_concurrency),
       lifecycle_(store, store, &holds_, approvals_, clock, notifier,
-                 [this](const v1::Plan& succeeded) { return revisions_.Promote(succeeded); }) {}
+                 [this](const std::vector<v1::Plan>& succeeded) { return revisions_.PromoteAll(succeeded); }) {}
 
 }  // namespace ferry::planner

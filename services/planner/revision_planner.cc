@@ -304,9 +304,29 @@ absl::Status RevisionPlanner::PersistFailedPlan(const PlanRequest& request, cons
   return maker_->PersistFailedPlan(once, failure, /*renderer_version=*/"").status();
 }
 
-absl::StatusOr<int> RevisionPlanner::Promote(const v1::Plan& succeeded) {
-  if (succeeded.trigger() != v1::PLAN_TRIGGER_NEW_REVISION && succeeded.trigger() != v1::PLAN_TRIGGER_REFRESH) return 0;
+absl::StatusOr<int> RevisionPlanner::Promote(const v1::Plan& succeeded) { return PromoteAll({succeeded}); }
+
+absl::StatusOr<int> RevisionPlanner::PromoteAll(const std::vector<v1::Plan>& succeeded) {
+  auto promotable = [](const v1::Plan& p) {
+    return p.trigger() == v1::PLAN_TRIGGER_NEW_REVISION || p.trigger() == v1::PLAN_TRIGGER_REFRESH;
+  };
+  if (std::none_of(succeeded.begin(), succeeded.end(), promotable)) return 0;
   ASSIGN_OR_RETURN(std::vector<v1::Environment> envs, catalog_->ListEnvironments());
+  if (succeeded.size() == 1) return PromoteIn(succeeded.front(), envs);
+  int made = 0;
+  for (const v1::Plan& plan : succeeded) {
+    absl::StatusOr<int> one = PromoteIn(plan, envs);
+    if (!one.ok()) {
+      logging::Warn("planning the promotion failed", {{"plan", plan.id()}, {"error", one.status().ToString()}});
+      continue;
+    }
+    made += *one;
+  }
+  return made;
+}
+
+absl::StatusOr<int> RevisionPlanner::PromoteIn(const v1::Plan& succeeded, const std::vector<v1::Environment>& envs) {
+  if (succeeded.trigger() != v1::PLAN_TRIGGER_NEW_REVISION && succeeded.trigger() != v1::PLAN_TRIGGER_REFRESH) return 0;
   // Most successes are in an environment nothing promotes from: no
   // application read for them (one per deployment report; issue #23).
   if (std::none_of(envs.begin(), envs.end(),

@@ -59,8 +59,13 @@ class RevisionPlanner {
   // After `succeeded` (an automatic plan) reached SUCCEEDED: plans its
   // revision in every environment that promotes from its environment.
   absl::StatusOr<int> Promote(const v1::Plan& succeeded);
+  // Promote of each plan, the environments read once for them all (a
+  // deployer reports its results in batches: issue #23). One plan's failure
+  // is logged and the others promoted; an error only when nothing could be.
+  absl::StatusOr<int> PromoteAll(const std::vector<v1::Plan>& succeeded);
 
  private:
+  absl::StatusOr<int> PromoteIn(const v1::Plan& succeeded, const std::vector<v1::Environment>& envs);
   // Records `request` as a FAILED plan with `failure` as its reason and a
   // RENDER_FAILED audit event (ALREADY_EXISTS when the commit has its plan).
   absl::Status PersistFailedPlan(const PlanRequest& request, const absl::Status& failure);

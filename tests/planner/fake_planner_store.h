@@ -40,6 +40,7 @@ class FakePlannerStore final : public PlannerStore {
   }
   absl::StatusOr<std::vector<v1::Environment>> ListEnvironments() override {
     MutexLock lock(&mu_);
+    ++environment_listings_;
     std::vector<v1::Environment> out;
     for (const auto& [id, e] : state_.envs) out.push_back(e);
     return out;
@@ -74,6 +75,11 @@ class FakePlannerStore final : public PlannerStore {
   int ApplicationReads() {
     MutexLock lock(&mu_);
     return application_reads_;
+  }
+  // Calls of ListEnvironments.
+  int EnvironmentListings() {
+    MutexLock lock(&mu_);
+    return environment_listings_;
   }
   // Calls of HavePlansFor.
   int HavePlansReads() {
@@ -568,6 +574,7 @@ class FakePlannerStore final : public PlannerStore {
   int touched_by_calls_ ABSL_GUARDED_BY(mu_) = 0;
   int page_rows_read_ ABSL_GUARDED_BY(mu_) = 0;
   int application_reads_ ABSL_GUARDED_BY(mu_) = 0;
+  int environment_listings_ ABSL_GUARDED_BY(mu_) = 0;
   int author_reads_ ABSL_GUARDED_BY(mu_) = 0;
   int unreleased_reads_ ABSL_GUARDED_BY(mu_) = 0;
   int have_plans_reads_ ABSL_GUARDED_BY(mu_) = 0;

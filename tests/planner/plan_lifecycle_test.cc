@@ -45,8 +45,11 @@ class PlanLifecycleTest : public ::testing::Test {
   HoldEvaluator holds_{&store_, &store_, &clock_, &notifier_};
   FakeApprovalPolicy approvals_;
   std::vector<std::string> promoted_;
-  PlanLifecycle lifecycle_{&store_, &store_, &holds_, &approvals_, &clock_, &notifier_, [this](const v1::Plan& p) {
-                             promoted_.push_back(p.id());
+  int promote_calls_ = 0;
+  PlanLifecycle lifecycle_{&store_, &store_, &holds_, &approvals_, &clock_, &notifier_,
+                           [this](const std::vector<v1::Plan>& plans) {
+                             ++promote_calls_;
+                             for (const v1::Plan& p : plans) promoted_.push_back(p.id());
                              return absl::StatusOr<int>(0);
                            }};
 };
@@ -312,6 +315,7 @@ TEST_F(PlanLifecycleTest, SeveralResultsAreEachTakenAsAloneAndHeldPlansAreReeval
   EXPECT_EQ(store_.GetPlan(api.id())->state(), v1::PLAN_STATE_EXECUTING) << "a refused result changed its plan";
   EXPECT_EQ(store_.GetPlan(db.id())->state(), v1::PLAN_STATE_SUCCEEDED);
   EXPECT_EQ(promoted_, (std::vector<std::string>{web.id(), db.id()}));
+  EXPECT_EQ(promote_calls_, 1) << "the batch's successes are promoted together";
   EXPECT_EQ(store_.GetPlan(cache.id())->hold_reason(), v1::HOLD_REASON_UNSPECIFIED) << "db's dependant is released";
   EXPECT_EQ(store_.UnreleasedReads() - passes, 1) << "held plans were re-evaluated once per result";
   // Repeated, the batch is answered as the first time (the plans' results

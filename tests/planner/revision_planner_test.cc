@@ -159,6 +159,38 @@ TEST_F(RevisionPlannerTest, ASuccessWhereNothingPromotesFromReadsNoApplication) 
   EXPECT_EQ(f_.store.ApplicationReads(), before + 1) << "prod promotes from local: the application is read";
 }
 
+// Issue #23: a deployer reports results in batches; the environments are
+// read once for the batch, and each success is promoted as alone.
+TEST_F(RevisionPlannerTest, SuccessesReportedTogetherArePromotedWithOneReadOfTheEnvironments) {
+  CreateEnv(EnvSpec("local", v1::APPROVAL_POLICY_AUTO));
+  CreateEnv(EnvSpec("prod", v1::APPROVAL_POLICY_AUTO, "local"));
+  CreateApp(AppSpec("a", "apps/a", {"local", "prod"}));
+  CreateApp(AppSpec("b", "apps/b", {"local", "prod"}));
+  v1::Revision rev = f_.repo.Commit("repo", kRef,
+                                    {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}, {"apps/b/cm.yaml", {ConfigMap("b", "1"), ""}}});
+  ASSERT_EQ(*revisions_.HandleRevision(rev), 2);
+  std::vector<v1::Plan> done;
+  for (const char* app : {"a", "b"}) {
+    ASSERT_EQ(f_.Plans(app, "local").size(), 1u);
+    v1::Plan p = f_.Plans(app, "local")[0];
+    p.set_state(v1::PLAN_STATE_SUCCEEDED);
+    done.push_back(p);
+  }
+  v1::Plan manual = done[0];
+  manual.set_trigger(v1::PLAN_TRIGGER_EXPLICIT_REVISION);  // not promoted
+  done.push_back(manual);
+  const int before = f_.store.EnvironmentListings();
+  absl::StatusOr<int> promoted = revisions_.PromoteAll(done);
+  ASSERT_TRUE(promoted.ok()) << promoted.status();
+  EXPECT_EQ(*promoted, 2);
+  EXPECT_EQ(f_.store.EnvironmentListings() - before, 1);
+  EXPECT_EQ(f_.Plans("a", "prod").size(), 1u);
+  EXPECT_EQ(f_.Plans("b", "prod").size(), 1u);
+  // Nothing promotable: no read at all.
+  EXPECT_EQ(*revisions_.PromoteAll({manual}), 0);
+  EXPECT_EQ(f_.store.EnvironmentListings() - before, 1);
+}
+
 TEST_F(RevisionPlannerTest, DependantsArePlannedAfterAndHeldForTheirDependencies) {
   CreateEnv(EnvSpec("local", v1::APPROVAL_POLICY_AUTO));
   CreateApp(AppSpec("db", "apps/db", {"local"}));
