@@ -304,7 +304,12 @@ absl::StatusOr<PlanOutcome> PlanMaker::MakePlan(const PlanRequest& request) {
       // Remember what else the render read (Kustomize bases, values files)
       // so that a change there re-plans this application.
       std::vector<std::string> extra(inputs->roots.begin() + 1, inputs->roots.end());
-      ASSIGN_OR_RETURN(std::vector<std::string> known, renders_->GetInputPaths(app.id()));
+      std::vector<std::string> known;
+      if (request.input_paths) {
+        known = *request.input_paths;
+      } else {
+        ASSIGN_OR_RETURN(known, renders_->GetInputPaths(app.id()));
+      }
       if (known != extra) RETURN_IF_ERROR(renders_->SetInputPaths(app.id(), extra));
     }
   }

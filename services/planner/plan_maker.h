@@ -40,6 +40,10 @@ struct PlanRequest {
   bool hard = false;     // bypass the render cache
   bool dedupe = false;   // make nothing when (app, env, commit, definitions) already has a plan
   std::string rollback_to_deployment_id;
+  // The application's input paths as stored (RenderStore::GetInputPaths),
+  // when the caller read them already (a revision reads them for all its
+  // applications at once: issue #23); unset: MakePlan reads them.
+  std::optional<std::vector<std::string>> input_paths;
 };
 
 // The result of planning: a plan, or none because nothing differs.

@@ -186,7 +186,8 @@ absl::StatusOr<std::vector<v1::Plan>> RevisionPlanner::RefreshApplication(const 
 }
 
 absl::StatusOr<int> RevisionPlanner::PlanApplications(const std::set<std::string>& app_ids, const v1::CommitRef& target,
-                                              v1::PlanTrigger trigger) {
+                                              v1::PlanTrigger trigger,
+                                              const std::map<std::string, std::vector<std::string>>* input_paths) {
   // The applications asked for and, transitively, what they depend on: the
   // levels below need nothing else (issue #23: reading all 10,000
   // applications for each revision of each of 10,000 repositories made one
@@ -247,6 +248,9 @@ absl::StatusOr<int> RevisionPlanner::PlanApplications(const std::set<std::string
       r.trigger = trigger;
       r.requested_by = SystemActor();
       r.dedupe = true;
+      if (input_paths != nullptr) {
+        if (auto it = input_paths->find(id); it != input_paths->end()) r.input_paths = it->second;
+      }
       if (levels.size() <= depth) levels.resize(depth + 1);
       levels[depth].push_back(std::move(r));
     }
@@ -457,7 +461,9 @@ absl::StatusOr<int> RevisionPlanner::HandleRevision(const v1::Revision& revision
   target.set_repository_id(revision.repository_id());
   target.set_ref(revision.ref());
   target.set_sha(revision.sha());
-  ASSIGN_OR_RETURN(int made, PlanApplications(affected, target, v1::PLAN_TRIGGER_NEW_REVISION));
+  // The input paths read above are those of `apps`: an application the
+  // ferry.yaml affected beyond them reads its own.
+  ASSIGN_OR_RETURN(int made, PlanApplications(affected, target, v1::PLAN_TRIGGER_NEW_REVISION, &inputs));
   if (!elsewhere.empty()) {
     ASSIGN_OR_RETURN(int more, PlanApplications(elsewhere, v1::CommitRef(), v1::PLAN_TRIGGER_REFRESH));
     made += more;

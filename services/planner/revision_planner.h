@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -46,8 +47,11 @@ class RevisionPlanner {
   // Plans `app_ids` (dependencies first) at `target`, or at the tip of each
   // application's ref when target.sha is empty. An application already
   // planned at that commit with the same definitions is skipped.
+  // `input_paths`, when given, holds the stored input paths of (some of) the
+  // applications, read by the caller (PlanRequest::input_paths).
   absl::StatusOr<int> PlanApplications(const std::set<std::string>& app_ids, const v1::CommitRef& target,
-                                       v1::PlanTrigger trigger);
+                                       v1::PlanTrigger trigger,
+                                       const std::map<std::string, std::vector<std::string>>* input_paths = nullptr);
 
   // Both refuse (FAILED_PRECONDITION, audited) a commit the repository's
   // signature policy does not accept; PlanRevision also a ROLLBACK to a

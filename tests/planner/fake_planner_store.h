@@ -76,6 +76,11 @@ class FakePlannerStore final : public PlannerStore {
     MutexLock lock(&mu_);
     return application_reads_;
   }
+  // Calls of GetInputPaths (one application's).
+  int InputPathReads() {
+    MutexLock lock(&mu_);
+    return input_path_reads_;
+  }
   // Calls of ListEnvironments.
   int EnvironmentListings() {
     MutexLock lock(&mu_);
@@ -238,6 +243,7 @@ class FakePlannerStore final : public PlannerStore {
   // --- RenderStore
   absl::StatusOr<std::vector<std::string>> GetInputPaths(const std::string& application_id) override {
     MutexLock lock(&mu_);
+    ++input_path_reads_;
     if (!state_.apps.count(application_id))
       return absl::NotFoundError(absl::StrCat("application \"", application_id, "\" not found"));
     auto it = state_.input_paths.find(application_id);
@@ -575,6 +581,7 @@ class FakePlannerStore final : public PlannerStore {
   int page_rows_read_ ABSL_GUARDED_BY(mu_) = 0;
   int application_reads_ ABSL_GUARDED_BY(mu_) = 0;
   int environment_listings_ ABSL_GUARDED_BY(mu_) = 0;
+  int input_path_reads_ ABSL_GUARDED_BY(mu_) = 0;
   int author_reads_ ABSL_GUARDED_BY(mu_) = 0;
   int unreleased_reads_ ABSL_GUARDED_BY(mu_) = 0;
   int have_plans_reads_ ABSL_GUARDED_BY(mu_) = 0;

@@ -191,6 +191,31 @@ TEST_F(RevisionPlannerTest, SuccessesReportedTogetherArePromotedWithOneReadOfThe
   EXPECT_EQ(f_.store.EnvironmentListings() - before, 1);
 }
 
+// Issue #23: a revision reads its applications' input paths with them, all
+// at once; planning each does not read them again.
+TEST_F(RevisionPlannerTest, ARevisionReadsNoApplicationsInputPathsOneByOne) {
+  CreateEnv(EnvSpec("local", v1::APPROVAL_POLICY_AUTO));
+  FakeTree tree;
+  for (const char* app : {"a", "b", "c"}) {
+    CreateApp(AppSpec(app, absl::StrCat("apps/", app), {"local"}));
+    tree[absl::StrCat("apps/", app, "/cm.yaml")] = {ConfigMap(app, "1"), ""};
+  }
+  v1::Revision few = f_.repo.Commit("repo", kRef, tree);  // a few changed paths: the indexed read
+  ASSERT_EQ(*revisions_.HandleRevision(few), 3);
+  for (const char* app : {"a", "b", "c"}) tree[absl::StrCat("apps/", app, "/cm.yaml")] = {ConfigMap(app, "2"), ""};
+  v1::Revision all = f_.repo.Commit("repo", kRef, tree);
+  all.set_all_paths_changed(true);  // every application of the repository read
+  ASSERT_EQ(*revisions_.HandleRevision(all), 3);
+  EXPECT_EQ(f_.store.InputPathReads(), 0);
+  // A plan asked for alone still reads them.
+  v1::PlanRevisionRequest one;
+  one.set_application_id("a");
+  one.set_environment_id("local");
+  one.mutable_revision()->set_sha(few.sha());
+  ASSERT_TRUE(revisions_.PlanRevision(one).ok());
+  EXPECT_EQ(f_.store.InputPathReads(), 1);
+}
+
 TEST_F(RevisionPlannerTest, DependantsArePlannedAfterAndHeldForTheirDependencies) {
   CreateEnv(EnvSpec("local", v1::APPROVAL_POLICY_AUTO));
   CreateApp(AppSpec("db", "apps/db", {"local"}));
