@@ -155,7 +155,8 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
                  "AND environment_id = $2 AND target_sha = $3 AND definition_key = $4) AS planned) c");
   pool_->Prepare(kInsertPlan,
                  "INSERT INTO planner.plans (seq, id, application_id, environment_id, state, trigger, target_sha, "
-                 "hold_reason, body, definition_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
+                 "hold_reason, body, definition_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+                 "RETURNING xmin::text");
   pool_->Prepare(kOpenPlansForUpdate,
                  "SELECT body FROM planner.plans WHERE application_id = $1 AND environment_id = $2 "
                  "AND state IN (1, 2) ORDER BY seq FOR UPDATE");
@@ -183,7 +184,7 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
                  "UPDATE planner.plans p SET release_seq = r.release_seq FROM ("
                  "SELECT u.id, nextval('planner.plan_release_seq') AS release_seq "
                  "FROM unnest($1::text[]) WITH ORDINALITY AS u(id, n) ORDER BY u.n) r "
-                 "WHERE p.id = r.id AND p.release_seq IS NULL");
+                 "WHERE p.id = r.id AND p.release_seq IS NULL RETURNING p.id, p.xmin::text");
   pool_->Prepare(kGetPlan, "SELECT body FROM planner.plans WHERE id = $1");
   pool_->Prepare(kListPlans,
                  "SELECT seq, body FROM planner.plans WHERE ($1 = '' OR application_id = $1) "
@@ -205,7 +206,7 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   pool_->Prepare(kReadPlanVersion, "SELECT body, xmin::text FROM planner.plans WHERE id = $1");
   pool_->Prepare(kUpdatePlanVersion,
                  "UPDATE planner.plans SET state = $2, hold_reason = $3, deployment_id = $4, body = $5, "
-                 "update_time = now() WHERE id = $1 AND xmin::text = $6");
+                 "update_time = now() WHERE id = $1 AND xmin::text = $6 RETURNING xmin::text");
   // The positions (1-based) of the keys ($1-$4, one array each) that have a
   // plan: one index probe (plans_commit) each.
   pool_->Prepare(kHavePlansFor,
@@ -563,26 +564,39 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::InsertPlan(v1::Plan plan, const s
 }
 
 absl::Status PostgresPlannerStore::ReleaseReady() {
-  return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
+  std::map<std::string, v1::Plan> ready;
+  std::vector<std::pair<std::string, std::string>> released;  // (id, version)
+  absl::Status s = pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
+    ready.clear();
+    released.clear();
     std::vector<std::string> ids;
     for (const auto& row : txn.exec_prepared(kReadyToRelease)) {
       absl::StatusOr<v1::Plan> p = ParseRow<v1::Plan>(row[1], "plan");
-      if (p.ok() && Releasable(*p)) ids.push_back(row[0].as<std::string>());
+      if (!p.ok() || !Releasable(*p)) continue;
+      ids.push_back(row[0].as<std::string>());
+      ready[ids.back()] = *std::move(p);
     }
     if (ids.empty()) return absl::OkStatus();
     // Last, to hold the release-order lock only until the commit.
     txn.exec_prepared(kReleaseOrderLock);
-    txn.exec_prepared0(kReleaseBatch, postgres::TextArray(ids));
+    for (const auto& row : txn.exec_prepared(kReleaseBatch, postgres::TextArray(ids)))
+      released.emplace_back(row[0].as<std::string>(), row[1].as<std::string>());
     txn.exec_prepared(kNotifyPlans, ids.front());
     return absl::OkStatus();
   });
+  // Committed. Each body was read under the row's lock and the release
+  // changed only its release number: that body is the released version's.
+  if (s.ok())
+    for (auto& [id, version] : released) versions_.Put(std::move(ready[id]), std::move(version));
+  return s;
 }
 
 absl::StatusOr<v1::Plan> PostgresPlannerStore::InsertPlanUnreleased(v1::Plan plan, const std::string& definition_key,
                                                                     bool dedupe, bool supersede_open,
                                                                     const PlanEventsFn& events,
                                                                     const SupersededEventFn& superseded_event) {
-  return pool_->RunInTransactionWithResult<v1::Plan>([&](pqxx::work& txn) -> absl::StatusOr<v1::Plan> {
+  std::string version;
+  absl::StatusOr<v1::Plan> inserted = pool_->RunInTransactionWithResult<v1::Plan>([&](pqxx::work& txn) -> absl::StatusOr<v1::Plan> {
     txn.exec_prepared(kLockAppEnv, plan.application_id() + "/" + plan.environment_id());
     pqxx::row claimed = txn.exec_prepared1(kClaimPlanSeq, plan.application_id(), plan.environment_id(),
                                            plan.target_revision().sha(), definition_key, dedupe);
@@ -603,22 +617,28 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::InsertPlanUnreleased(v1::Plan pla
         old.set_superseded_by_plan_id(stored.id());
         *old.mutable_update_time() = stored.create_time();
         RETURN_IF_ERROR(WritePlan(txn, old));
+        versions_.Erase(old.id());
         if (superseded_event) out_events.push_back(superseded_event(old, stored));
       }
     }
-    txn.exec_prepared0(kInsertPlan, seq, stored.id(), stored.application_id(), stored.environment_id(),
-                       static_cast<int>(stored.state()), static_cast<int>(stored.trigger()),
-                       stored.target_revision().sha(), static_cast<int>(stored.hold_reason()),
-                       pqxx::binarystring(stored.SerializeAsString()), definition_key);
+    version = txn.exec_prepared1(kInsertPlan, seq, stored.id(), stored.application_id(), stored.environment_id(),
+                                 static_cast<int>(stored.state()), static_cast<int>(stored.trigger()),
+                                 stored.target_revision().sha(), static_cast<int>(stored.hold_reason()),
+                                 pqxx::binarystring(stored.SerializeAsString()), definition_key)[0]
+                  .as<std::string>();
     for (const v1::PlanDecision& approval : stored.approvals()) InsertApproval(txn, stored.id(), approval);
     if (events)
       for (auto& e : events(stored)) out_events.push_back(std::move(e));
     RETURN_IF_ERROR(EnqueueAll(txn, out_events));
     return stored;
   });
+  // Committed, its row written once by that transaction.
+  if (inserted.ok()) versions_.Put(*inserted, std::move(version));
+  return inserted;
 }
 
 absl::StatusOr<v1::Plan> PostgresPlannerStore::MutatePlan(const std::string& id, const MutateFn& mutate) {
+  versions_.Erase(id);  // written twice by one transaction when released: not kept
   return pool_->RunInTransactionWithResult<v1::Plan>([&](pqxx::work& txn) -> absl::StatusOr<v1::Plan> {
     pqxx::result r = txn.exec_prepared(kLockPlan, id);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("plan \"", id, "\" not found"));
@@ -642,20 +662,33 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::MutatePlanQuietly(const std::stri
     if (!parsed.ok()) return parsed.status();
     return Read{*std::move(parsed), r[0][1].as<std::string>()};
   };
-  ASSIGN_OR_RETURN(Read read, pool_->RunStatementWithResult<Read>(read_plan));
+  // The version this store wrote last, when it has one: the write below
+  // checks it as it checks a version read.
+  Read read;
+  bool unread = false;
+  if (std::optional<PlanVersionCache::Entry> kept = versions_.Get(id)) {
+    read = Read{std::move(kept->plan), std::move(kept->version)};
+    unread = true;
+  } else {
+    ASSIGN_OR_RETURN(read, pool_->RunStatementWithResult<Read>(read_plan));
+  }
   v1::Plan plan = read.plan;
   absl::StatusOr<std::vector<v1::Event>> events = mutate(plan);
   // Audited, refused (perhaps by a version a transaction is changing right
-  // now) or released: under the row lock, in one transaction.
+  // now, or by an outdated guess) or released: under the row lock, in one
+  // transaction.
   if (!events.ok() || !events->empty() || Releasable(plan)) return MutatePlan(id, mutate);
-  auto write_plan = [&](pqxx::transaction_base& txn) -> absl::StatusOr<bool> {
-    return txn.exec_prepared(kUpdatePlanVersion, plan.id(), static_cast<int>(plan.state()),
-                             static_cast<int>(plan.hold_reason()), plan.deployment_id(),
-                             pqxx::binarystring(plan.SerializeAsString()), read.version)
-               .affected_rows() == 1;
+  auto write_plan = [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::optional<std::string>> {
+    pqxx::result r = txn.exec_prepared(kUpdatePlanVersion, plan.id(), static_cast<int>(plan.state()),
+                                       static_cast<int>(plan.hold_reason()), plan.deployment_id(),
+                                       pqxx::binarystring(plan.SerializeAsString()), read.version);
+    if (r.empty()) return std::optional<std::string>();
+    return std::optional<std::string>(r[0][0].as<std::string>());
   };
-  ASSIGN_OR_RETURN(bool written, pool_->RunStatementWithResult<bool>(write_plan));
-  if (!written) return MutatePlan(id, mutate);  // changed since it was read
+  ASSIGN_OR_RETURN(std::optional<std::string> written, pool_->RunStatementWithResult<std::optional<std::string>>(write_plan));
+  if (!written) return MutatePlan(id, mutate);  // changed since it was read (or written here)
+  if (unread) ++quiet_writes_unread_;
+  versions_.Put(plan, *std::move(written));
   return plan;
 }
 
@@ -668,6 +701,7 @@ bool PostgresPlannerStore::InsertApproval(pqxx::work& txn, const std::string& pl
 
 absl::StatusOr<v1::Plan> PostgresPlannerStore::RecordApproval(const std::string& id, const v1::PlanDecision& approval,
                                                               const ApprovalFn& decide) {
+  versions_.Erase(id);
   return pool_->RunInTransactionWithResult<v1::Plan>([&](pqxx::work& txn) -> absl::StatusOr<v1::Plan> {
     pqxx::result r = txn.exec_prepared(kLockPlan, id);
     if (r.empty()) return absl::NotFoundError(absl::StrCat("plan \"", id, "\" not found"));

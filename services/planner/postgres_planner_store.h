@@ -1,8 +1,12 @@
 #pragma once
 
+#include <atomic>
+
+#include "common/clock/clock.h"
 #include "common/concurrency/group_runner.h"
 #include "common/outbox/outbox_store.h"
 #include "common/postgres/connection_pool.h"
+#include "services/planner/plan_version_cache.h"
 #include "services/planner/planner_store.h"
 
 namespace ferry::planner {
@@ -67,6 +71,9 @@ class PostgresPlannerStore final : public PlannerStore {
   // Test seam: a store that leaves the plans it inserts unreleased, as a
   // planner stopped between a plan's insert and its release does.
   void set_release_after_insert_for_test(bool release) { release_after_insert_ = release; }
+  // MutatePlanQuietly calls that wrote without reading the plan first (the
+  // version this store wrote last was still the row's).
+  int64_t quiet_writes_unread() const { return quiet_writes_unread_.load(); }
 
  private:
   // Releases (one transaction, one release-order lock) every plan approved
@@ -86,6 +93,11 @@ class PostgresPlannerStore final : public PlannerStore {
   // Concurrent InsertPlans share one release transaction (group commit).
   concurrency::GroupRunner release_;
   bool release_after_insert_ = true;
+  // What this store wrote last of each plan (MutatePlanQuietly's guess of
+  // the row's version): bodies up to 64 KiB, 8 MiB in all, 5 minutes.
+  SystemClock clock_;
+  PlanVersionCache versions_{size_t{8} << 20, size_t{64} << 10, absl::Minutes(5), &clock_};
+  std::atomic<int64_t> quiet_writes_unread_{0};
 };
 
 }  // namespace ferry::planner

@@ -2,6 +2,8 @@
 // repo-watcher and deployer seams and the real renderers.
 
 #include <gtest/gtest.h>
+
+#include <functional>
 #include <unistd.h>
 
 #include <atomic>
@@ -567,6 +569,75 @@ TEST_F(PlannerTest, AQuietChangeLocksNothingAndIsMadeAgainOnAPlanChangedMeanwhil
   EXPECT_EQ(stored->failure().message(), "noted");
   EXPECT_EQ(stored->hold_message(), "changed meanwhile");
   EXPECT_EQ(stored->state(), v1::PLAN_STATE_SUCCEEDED);
+}
+
+// Issue #23: a quiet change of a plan this store wrote last (inserted and
+// released it, or changed it quietly) writes at the version it wrote,
+// without reading the plan first; a plan another replica changed since is
+// still changed from its new version, nothing of the other change lost.
+TEST_F(PlannerTest, AQuietChangeOfAPlanThisStoreWroteLastReadsNothingAndOverwritesNoOtherChange) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  CreateApp(AppSpec("a", "apps/a", {"local"}));
+  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}})), 1);
+  const std::string id = Plans("a")[0].id();
+  ASSERT_FALSE(ReleasedIds().empty()) << "released by this store";
+  const int64_t unread = store_->quiet_writes_unread();
+  int calls = 0;
+  auto quietly = [&](const std::function<void(v1::Plan&)>& change) {
+    return store_->MutatePlanQuietly(id, [&](v1::Plan& plan) -> absl::StatusOr<std::vector<v1::Event>> {
+      ++calls;
+      change(plan);
+      return std::vector<v1::Event>();
+    });
+  };
+  // Acknowledged: inserted and released here, so written at the release's version.
+  ASSERT_TRUE(quietly([](v1::Plan& p) {
+                p.set_state(v1::PLAN_STATE_EXECUTING);
+                p.set_deployment_id("dep-1");
+              }).ok());
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(store_->quiet_writes_unread(), unread + 1);
+  // Another replica changes it.
+  std::unique_ptr<postgres::ConnectionPool> other_pool = db_.Pool(1);
+  outbox::PostgresOutboxStore other_outbox(other_pool.get(), "planner", "planner");
+  PostgresPlannerStore other(other_pool.get(), &other_outbox);
+  ASSERT_TRUE(other.MutatePlanQuietly(id, [](v1::Plan& q) -> absl::StatusOr<std::vector<v1::Event>> {
+                     q.set_hold_message("changed meanwhile");
+                     return std::vector<v1::Event>();
+                   }).ok());
+  // This store's guess is outdated: the change is made again from the row.
+  calls = 0;
+  ASSERT_TRUE(quietly([](v1::Plan& p) { p.mutable_failure()->set_message("noted"); }).ok());
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(store_->quiet_writes_unread(), unread + 1);
+  absl::StatusOr<v1::Plan> stored = store_->GetPlan(id);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->hold_message(), "changed meanwhile");
+  EXPECT_EQ(stored->failure().message(), "noted");
+  EXPECT_EQ(stored->state(), v1::PLAN_STATE_EXECUTING);
+  EXPECT_EQ(stored->deployment_id(), "dep-1");
+  // A change made under the lock is not guessed from: the next one reads,
+  // and the one after it does not.
+  ASSERT_TRUE(quietly([](v1::Plan& p) { p.set_hold_message("again"); }).ok());
+  EXPECT_EQ(store_->quiet_writes_unread(), unread + 1);
+  calls = 0;
+  ASSERT_TRUE(quietly([](v1::Plan& p) { p.set_state(v1::PLAN_STATE_SUCCEEDED); }).ok());
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(store_->quiet_writes_unread(), unread + 2);
+  stored = store_->GetPlan(id);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->state(), v1::PLAN_STATE_SUCCEEDED);
+  EXPECT_EQ(stored->hold_message(), "again");
+  EXPECT_EQ(stored->failure().message(), "noted");
+  // The other replica's next quiet change reads the row: its own last write is outdated.
+  ASSERT_TRUE(other.MutatePlanQuietly(id, [](v1::Plan& q) -> absl::StatusOr<std::vector<v1::Event>> {
+                     q.set_hold_message("other again");
+                     return std::vector<v1::Event>();
+                   }).ok());
+  stored = store_->GetPlan(id);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->state(), v1::PLAN_STATE_SUCCEEDED);
+  EXPECT_EQ(stored->hold_message(), "other again");
 }
 
 // More than one batch of unused entries goes in one pass.
