@@ -175,14 +175,15 @@ absl::StatusOr<v1::Plan> PlanLifecycle::RejectPlan(const std::string& id, const 
   });
 }
 
-absl::StatusOr<std::vector<ReleasedPlan>> PlanLifecycle::ReleasedAfter(const std::string& cursor, int limit) {
+absl::StatusOr<std::vector<ReleasedPlan>> PlanLifecycle::ReleasedAfter(const std::string& cursor, int limit,
+                                                                       int64_t max_bytes) {
   int64_t after = 0;
   if (cursor.empty()) {
     ASSIGN_OR_RETURN(after, plans_->OldestUnfinishedRelease());
   } else if (!absl::SimpleAtoi(cursor, &after) || after < 0) {
     return absl::InvalidArgumentError("cursor: not a cursor from WatchApprovedPlans");
   }
-  return plans_->ListReleased(after, limit);
+  return plans_->ListReleased(after, limit, max_bytes);
 }
 
 absl::StatusOr<v1::AcknowledgePlanResponse> PlanLifecycle::AcknowledgePlan(const v1::AcknowledgePlanRequest& request) {

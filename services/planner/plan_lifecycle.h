@@ -1,5 +1,7 @@
 #pragma once
 
+#include <limits>
+
 #include <functional>
 #include <string>
 #include <vector>
@@ -53,8 +55,10 @@ class PlanLifecycle {
   absl::StatusOr<v1::Plan> ApprovePlan(const std::string& id, const v1::Actor& actor, const std::string& comment);
   absl::StatusOr<v1::Plan> RejectPlan(const std::string& id, const v1::Actor& actor, const std::string& comment);
 
-  // Released plans after `cursor` ("" = oldest unfinished); at most `limit`.
-  absl::StatusOr<std::vector<ReleasedPlan>> ReleasedAfter(const std::string& cursor, int limit);
+  // Released plans after `cursor` ("" = oldest unfinished); at most `limit`,
+  // and `max_bytes` as PlanStore::ListReleased bounds them.
+  absl::StatusOr<std::vector<ReleasedPlan>> ReleasedAfter(const std::string& cursor, int limit,
+                                                          int64_t max_bytes = std::numeric_limits<int64_t>::max());
   absl::StatusOr<v1::AcknowledgePlanResponse> AcknowledgePlan(const v1::AcknowledgePlanRequest& request);
   // A terminal result re-evaluates held plans; SUCCEEDED also promotes.
   absl::StatusOr<v1::Plan> ReportPlanResult(const v1::ReportPlanResultRequest& request);

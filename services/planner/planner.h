@@ -1,5 +1,7 @@
 #pragma once
 
+#include <limits>
+
 #include <set>
 #include <string>
 #include <utility>
@@ -117,8 +119,9 @@ class Planner {
   absl::StatusOr<PlanOutcome> MakePlan(const PlanRequest& request) { return maker_.MakePlan(request); }
 
   // Hand-off to the deployer (PlanLifecycle).
-  absl::StatusOr<std::vector<ReleasedPlan>> ReleasedAfter(const std::string& cursor, int limit) {
-    return lifecycle_.ReleasedAfter(cursor, limit);
+  absl::StatusOr<std::vector<ReleasedPlan>> ReleasedAfter(const std::string& cursor, int limit,
+                                                          int64_t max_bytes = std::numeric_limits<int64_t>::max()) {
+    return lifecycle_.ReleasedAfter(cursor, limit, max_bytes);
   }
   absl::StatusOr<v1::AcknowledgePlanResponse> AcknowledgePlan(const v1::AcknowledgePlanRequest& request) {
     return lifecycle_.AcknowledgePlan(request);

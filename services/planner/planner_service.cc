@@ -18,10 +18,18 @@ bool SeesSecretValues(const auth::Principal& caller) {
 }
 
 
-// Released plans read from the store a pass. One: the store returns whole
-// plans, and the body of a 20,000-object plan is 15 MB (twice that as the
-// query's text), so reading several at once set the planner's peak memory.
-constexpr int kReleasedBatch = 1;
+// Released plans read from the store a pass: at most this many, and none
+// past the one that brings their bodies to kReleasedBatchBytes. The store
+// returns whole plans, and the body of a 20,000-object plan is 15 MB (twice
+// that as the query's text): such a plan is read alone. One plan a pass was
+// one statement per plan (issue #23).
+constexpr int kReleasedBatch = 64;
+constexpr int64_t kReleasedBatchBytes = 1 << 20;
+// A released plan whose whole encoding is at most this size is streamed
+// whole to a caller that may see its manifests (a service): the deployer
+// then fetches nothing (issue #23: one ListPlanManifests call per plan).
+// Larger plans go without manifests and diffs, fetched page by page.
+constexpr size_t kWholePlanBytes = 256 * 1024;
 
 }  // namespace
 
@@ -191,22 +199,25 @@ grpc::Status PlannerService::WatchApprovedPlans(grpc::ServerContext* ctx, const 
   if (!caller.ok()) return ToGrpcStatus(caller.status());
   absl::StatusOr<server::StreamLimiter::Slot> slot = server::AcquireStream(plan_streams_, *ctx);
   if (!slot.ok()) return ToGrpcStatus(slot.status());
+  const bool whole = SeesSecretValues(*caller);
   std::string cursor = req->cursor();
   while (!ctx->IsCancelled() && !notifier_->cancelled()) {
     uint64_t seen = notifier_->Version();
-    // One plan a pass: each is read whole from the store before its details
-    // are dropped, and a plan can be tens of megabytes.
-    absl::StatusOr<std::vector<ReleasedPlan>> batch = planner_->ReleasedAfter(cursor, kReleasedBatch);
+    absl::StatusOr<std::vector<ReleasedPlan>> batch =
+        planner_->ReleasedAfter(cursor, kReleasedBatch, kReleasedBatchBytes);
     if (!batch.ok()) return ToGrpcStatus(batch.status());
     for (ReleasedPlan& rp : *batch) {
       v1::WatchApprovedPlansResponse msg;
       msg.set_cursor(absl::StrCat(rp.release_seq));
-      OmitDetails(rp.plan);  // the deployer pages them in with ListPlanManifests
+      // A larger plan (or any, to a caller that may not see manifests) goes
+      // without details: the deployer pages them in with ListPlanManifests.
+      if (!whole || rp.plan.ByteSizeLong() > kWholePlanBytes) OmitDetails(rp.plan);
       *msg.mutable_plan() = std::move(rp.plan);
       if (!writer->Write(msg)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
       cursor = msg.cursor();
     }
-    if (batch->size() == static_cast<size_t>(kReleasedBatch)) continue;
+    // More may follow a page (cut by count or bytes): read until one is empty.
+    if (!batch->empty()) continue;
     // An empty cursor means "oldest unfinished release" and is re-evaluated
     // on every pass until the first plan is sent.
     notifier_->WaitForChange(seen, safety_poll_);

@@ -204,8 +204,11 @@ class PlanStore {
 
   virtual absl::StatusOr<v1::Plan> GetPlan(const std::string& id) = 0;
   virtual absl::StatusOr<PlanPage> ListPlans(const PlanFilter& filter) = 0;
-  // Released plans after `after_seq` that are still APPROVED or EXECUTING.
-  virtual absl::StatusOr<std::vector<ReleasedPlan>> ListReleased(int64_t after_seq, int limit) = 0;
+  // Released plans after `after_seq` that are still APPROVED or EXECUTING,
+  // in release order: at most `limit`, and none past the first whose
+  // encoding, with those before it, reaches `max_bytes` (so one plan always,
+  // however large).
+  virtual absl::StatusOr<std::vector<ReleasedPlan>> ListReleased(int64_t after_seq, int limit, int64_t max_bytes) = 0;
   // The release position of the oldest released plan still APPROVED or
   // EXECUTING, minus one; the newest position when there is none.
   virtual absl::StatusOr<int64_t> OldestUnfinishedRelease() = 0;

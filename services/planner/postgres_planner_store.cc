@@ -190,9 +190,14 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
                  "SELECT seq, body FROM planner.plans WHERE ($1 = '' OR application_id = $1) "
                  "AND ($2 = '' OR environment_id = $2) AND (cardinality($3::int[]) = 0 OR state = ANY($3::int[])) "
                  "AND ($4::bigint = 0 OR seq < $4::bigint) ORDER BY seq DESC LIMIT $5");
+  // The bytes before each row (octet_length reads a stored body's size
+  // without fetching it) bound the page: a body is sent only while those
+  // before it stay under $3.
   pool_->Prepare(kListReleased,
-                 "SELECT release_seq, body FROM planner.plans WHERE release_seq > $1 AND state IN (2, 4) "
-                 "ORDER BY release_seq LIMIT $2");
+                 "SELECT release_seq, body FROM (SELECT release_seq, body, "
+                 "sum(octet_length(body)) OVER (ORDER BY release_seq) - octet_length(body) AS before "
+                 "FROM (SELECT release_seq, body FROM planner.plans WHERE release_seq > $1 AND state IN (2, 4) "
+                 "ORDER BY release_seq LIMIT $2) l) w WHERE before < $3 ORDER BY release_seq");
   pool_->Prepare(kOldestUnfinished,
                  "SELECT COALESCE((SELECT min(release_seq) - 1 FROM planner.plans WHERE release_seq IS NOT NULL "
                  "AND state IN (2, 4)), (SELECT COALESCE(max(release_seq), 0) FROM planner.plans))");
@@ -771,11 +776,12 @@ absl::StatusOr<PlanPage> PostgresPlannerStore::ListPlans(const PlanFilter& filte
   });
 }
 
-absl::StatusOr<std::vector<ReleasedPlan>> PostgresPlannerStore::ListReleased(int64_t after_seq, int limit) {
+absl::StatusOr<std::vector<ReleasedPlan>> PostgresPlannerStore::ListReleased(int64_t after_seq, int limit,
+                                                                            int64_t max_bytes) {
   return pool_->RunStatementWithResult<std::vector<ReleasedPlan>>(
       [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<ReleasedPlan>> {
         std::vector<ReleasedPlan> out;
-        for (const auto& row : txn.exec_prepared(kListReleased, after_seq, limit)) {
+        for (const auto& row : txn.exec_prepared(kListReleased, after_seq, limit, max_bytes)) {
           ReleasedPlan rp;
           rp.release_seq = row[0].as<int64_t>();
           ASSIGN_OR_RETURN(rp.plan, ParseRow<v1::Plan>(row[1], "plan"));

@@ -52,7 +52,7 @@ class PostgresPlannerStore final : public PlannerStore {
                                   const v1::CommitAuthor& author) override;
   absl::StatusOr<v1::Plan> GetPlan(const std::string& id) override;
   absl::StatusOr<PlanPage> ListPlans(const PlanFilter& filter) override;
-  absl::StatusOr<std::vector<ReleasedPlan>> ListReleased(int64_t after_seq, int limit) override;
+  absl::StatusOr<std::vector<ReleasedPlan>> ListReleased(int64_t after_seq, int limit, int64_t max_bytes) override;
   absl::StatusOr<int64_t> OldestUnfinishedRelease() override;
   absl::StatusOr<std::vector<v1::Plan>> ListUnreleased() override;
   absl::StatusOr<bool> HasSucceeded(const std::string& app, const std::string& env, const std::string& sha) override;

@@ -416,7 +416,7 @@ class FakePlannerStore final : public PlannerStore {
     return page;
   }
 
-  absl::StatusOr<std::vector<ReleasedPlan>> ListReleased(int64_t after_seq, int limit) override {
+  absl::StatusOr<std::vector<ReleasedPlan>> ListReleased(int64_t after_seq, int limit, int64_t max_bytes) override {
     MutexLock lock(&mu_);
     std::vector<const PlanRecord*> released;
     for (const auto& rec : state_.plans)
@@ -424,8 +424,10 @@ class FakePlannerStore final : public PlannerStore {
     std::sort(released.begin(), released.end(),
               [](const PlanRecord* a, const PlanRecord* b) { return a->release_seq < b->release_seq; });
     std::vector<ReleasedPlan> out;
+    int64_t bytes = 0;
     for (const PlanRecord* rec : released) {
-      if (static_cast<int>(out.size()) == limit) break;
+      if (static_cast<int>(out.size()) == limit || bytes >= max_bytes) break;
+      bytes += static_cast<int64_t>(rec->plan.ByteSizeLong());
       out.push_back(ReleasedPlan{rec->release_seq, rec->plan});
     }
     return out;

@@ -103,7 +103,7 @@ TEST_F(HoldEvaluatorTest, ReevaluationReleasesAPlanWhenItsSyncWindowOpens) {
   plan.set_hold_reason(hold.reason);
   plan.set_hold_message(hold.message);
   v1::Plan stored = *store_.InsertPlan(plan, "k", false, false, nullptr, nullptr);
-  EXPECT_TRUE(store_.ListReleased(0, 10)->empty());
+  EXPECT_TRUE(store_.ListReleased(0, 10, 1 << 20)->empty());
 
   const uint64_t generation = notifier_.Version();
   EXPECT_EQ(*holds_.ReevaluateHolds(), 0);
@@ -111,7 +111,7 @@ TEST_F(HoldEvaluatorTest, ReevaluationReleasesAPlanWhenItsSyncWindowOpens) {
   clock_.Set(At(27, 9) + absl::Minutes(10));
   EXPECT_EQ(*holds_.ReevaluateHolds(), 1);
   EXPECT_GT(notifier_.Version(), generation);
-  auto released = *store_.ListReleased(0, 10);
+  auto released = *store_.ListReleased(0, 10, 1 << 20);
   ASSERT_EQ(released.size(), 1u);
   EXPECT_EQ(released[0].plan.id(), stored.id());
   EXPECT_EQ(released[0].plan.hold_reason(), v1::HOLD_REASON_UNSPECIFIED);

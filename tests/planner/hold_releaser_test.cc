@@ -40,12 +40,12 @@ TEST(HoldReleaserTest, ReleasesAPlanOnTheFirstPassAfterItsSyncWindowOpensAndKeep
   clock.Advance(interval);
   clock.AwaitSleeps(2);  // one pass done: the window is still closed
   EXPECT_EQ(clock.SleepingUntil(), clock.Now() + interval);
-  EXPECT_TRUE(store.ListReleased(0, 10)->empty());
+  EXPECT_TRUE(store.ListReleased(0, 10, 1 << 20)->empty());
   const uint64_t seen = notifier.Version();
   clock.Set(At(27, 9) + absl::Minutes(10));  // the window is open; the pass is due
   clock.AwaitSleeps(3);
   EXPECT_EQ(clock.SleepingUntil(), clock.Now() + interval);
-  EXPECT_EQ(store.ListReleased(0, 10)->size(), 1u);
+  EXPECT_EQ(store.ListReleased(0, 10, 1 << 20)->size(), 1u);
   EXPECT_GT(notifier.Version(), seen) << "streams woken";
   releaser.Stop();
   releaser.Stop();  // idempotent

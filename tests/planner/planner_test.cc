@@ -457,7 +457,7 @@ TEST_F(PlannerTest, TheReleasedPlanStreamReadsFromItsCursorWhateverTheTableHolds
                    txn.exec0("ANALYZE planner.plans");
                    return absl::OkStatus();
                  }).ok());
-  absl::StatusOr<std::vector<ReleasedPlan>> next = store.ListReleased(4990, 1);  // prepares the statement
+  absl::StatusOr<std::vector<ReleasedPlan>> next = store.ListReleased(4990, 1, 1 << 20);  // prepares the statement
   ASSERT_TRUE(next.ok()) << next.status();
   ASSERT_EQ(next->size(), 1u);
   EXPECT_EQ(next->front().release_seq, 4998);
@@ -465,7 +465,7 @@ TEST_F(PlannerTest, TheReleasedPlanStreamReadsFromItsCursorWhateverTheTableHolds
       [](pqxx::transaction_base& txn) -> absl::StatusOr<std::string> {
         txn.exec0("SET plan_cache_mode TO force_generic_plan");
         std::string out;
-        for (const auto& row : txn.exec("EXPLAIN EXECUTE planner_list_released(4990, 1)"))
+        for (const auto& row : txn.exec("EXPLAIN EXECUTE planner_list_released(4990, 1, 1048576)"))
           out += row[0].as<std::string>() + "\n";
         txn.exec0("RESET plan_cache_mode");
         return out;
@@ -473,6 +473,46 @@ TEST_F(PlannerTest, TheReleasedPlanStreamReadsFromItsCursorWhateverTheTableHolds
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_NE(plan->find("Index Scan using plans_release_order"), std::string::npos) << *plan;
   EXPECT_EQ(plan->find("plans_open"), std::string::npos) << *plan;
+}
+
+// Issue #23: the plan stream reads a page of released plans a statement,
+// bounded by count and by their bodies' bytes: none past the one that
+// reaches the bound, so a plan larger than it comes alone.
+TEST_F(PlannerTest, TheReleasedPlanStreamReadsPagesBoundedByCountAndBytes) {
+  std::unique_ptr<postgres::ConnectionPool> one = db_.Pool(1);
+  outbox::PostgresOutboxStore outbox(one.get(), "planner", "planner");
+  PostgresPlannerStore store(one.get(), &outbox);
+  const std::vector<size_t> sizes = {400'000, 400'000, 400'000, 100, 3'000'000, 100};
+  ASSERT_TRUE(one->RunInTransaction([&](pqxx::work& txn) {
+                   for (size_t i = 0; i < sizes.size(); ++i) {
+                     v1::Plan p;
+                     p.set_id(absl::StrCat("plan-", i + 1));
+                     p.set_state(v1::PLAN_STATE_APPROVED);
+                     p.add_manifests()->set_json(std::string(sizes[i], 'x'));
+                     txn.exec_params0("INSERT INTO planner.plans (seq, id, application_id, environment_id, state, "
+                                      "trigger, target_sha, hold_reason, body, definition_key, release_seq) "
+                                      "VALUES ($1, $2, 'a', 'local', 2, 1, '', 0, $3, 'k', $1)",
+                                      static_cast<int64_t>(i + 1), p.id(), pqxx::binarystring(p.SerializeAsString()));
+                   }
+                   return absl::OkStatus();
+                 }).ok());
+  auto seqs = [&](int64_t after, int limit, int64_t max_bytes) {
+    std::vector<int64_t> out;
+    absl::StatusOr<std::vector<ReleasedPlan>> page = store.ListReleased(after, limit, max_bytes);
+    EXPECT_TRUE(page.ok()) << page.status();
+    if (!page.ok()) return out;
+    for (const ReleasedPlan& rp : *page) {
+      out.push_back(rp.release_seq);
+      EXPECT_EQ(rp.plan.manifests(0).json().size(), sizes[rp.release_seq - 1]);
+    }
+    return out;
+  };
+  EXPECT_EQ(seqs(0, 64, 1 << 20), (std::vector<int64_t>{1, 2, 3})) << "the third reaches 1 MiB";
+  EXPECT_EQ(seqs(3, 64, 1 << 20), (std::vector<int64_t>{4, 5})) << "the 3 MB plan after a small one";
+  EXPECT_EQ(seqs(4, 64, 1 << 20), (std::vector<int64_t>{5})) << "a plan over the bound comes alone";
+  EXPECT_EQ(seqs(5, 64, 1 << 20), (std::vector<int64_t>{6}));
+  EXPECT_EQ(seqs(0, 2, int64_t{1} << 40), (std::vector<int64_t>{1, 2}));
+  EXPECT_TRUE(seqs(6, 64, 1 << 20).empty());
 }
 
 // Issue #23: a commit's plans are looked up all at once (HavePlansFor), each

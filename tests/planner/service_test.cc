@@ -284,6 +284,9 @@ TEST_F(PlannerServiceTest, CommitToPlanToHandOffAcrossRestarts) {
   watcher.join();
   ASSERT_TRUE(streamed);
   EXPECT_EQ(streamed->plan().id(), prod_plans[0].id());
+  // A small plan comes whole: the deployer fetches nothing more.
+  EXPECT_FALSE(streamed->plan().details_omitted());
+  EXPECT_GT(streamed->plan().manifests_size(), 0);
   // Streams re-check only every 60 s here: a prompt delivery is the notifier's.
   EXPECT_LT(absl::Now() - approved_at, absl::Seconds(5));
 
