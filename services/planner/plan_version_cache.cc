@@ -22,7 +22,7 @@ void PlanVersionCache::Put(v1::Plan plan, std::string version) {
   const std::string id = plan.id();
   MutexLock lock(&mu_);
   if (auto it = slots_.find(id); it != slots_.end()) EraseLocked(it);
-  if (size > max_entry_bytes_ || size > max_bytes_ || id.empty()) return;
+  if (!Keeps(size) || id.empty()) return;
   const absl::Time now = clock_->Now();
   order_.push_back(id);
   Slot& slot = slots_[id];

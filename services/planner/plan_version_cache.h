@@ -39,6 +39,8 @@ class PlanVersionCache {
 
   // The plan and version kept for `id`, if any (and not older than max_age).
   std::optional<Entry> Get(const std::string& id);
+  // Whether a plan whose encoding takes `bytes` would be kept by Put.
+  bool Keeps(size_t bytes) const { return bytes <= max_entry_bytes_ && bytes <= max_bytes_; }
   // Keeps `plan` as written at `version` (replacing what was kept for it).
   void Put(v1::Plan plan, std::string version);
   void Erase(const std::string& id);

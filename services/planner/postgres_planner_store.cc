@@ -579,7 +579,8 @@ absl::Status PostgresPlannerStore::ReleaseReady() {
       absl::StatusOr<v1::Plan> p = ParseRow<v1::Plan>(row[1], "plan");
       if (!p.ok() || !Releasable(*p)) continue;
       ids.push_back(row[0].as<std::string>());
-      ready[ids.back()] = *std::move(p);
+      // Only what the cache keeps: a large plan is not held past this.
+      if (versions_.Keeps(p->ByteSizeLong())) ready[ids.back()] = *std::move(p);
     }
     if (ids.empty()) return absl::OkStatus();
     // Last, to hold the release-order lock only until the commit.
@@ -592,7 +593,9 @@ absl::Status PostgresPlannerStore::ReleaseReady() {
   // Committed. Each body was read under the row's lock and the release
   // changed only its release number: that body is the released version's.
   if (s.ok())
-    for (auto& [id, version] : released) versions_.Put(std::move(ready[id]), std::move(version));
+    for (auto& [id, version] : released) {
+      if (auto it = ready.find(id); it != ready.end()) versions_.Put(std::move(it->second), std::move(version));
+    }
   return s;
 }
 
