@@ -17,6 +17,7 @@
 #include "common/json/json.h"
 #include "common/kube/secret_mask.h"
 #include "common/process/run_process.h"
+#include "common/process/tool_slot.h"
 #include "common/status/status_macros.h"
 #include "common/text/utf8.h"
 
@@ -206,8 +207,10 @@ absl::StatusOr<v1::CheckRun> CheckRunner::Run(const v1::CheckCommand& check, con
   v1::CheckRun run;
   run.set_name(check.name());
   run.set_exit_code(-1);
+  process::ToolSlot slot(options_.tool_slots);  // held while it runs
   const absl::Time start = clock_->Now();
-  absl::StatusOr<process::ProcessResult> result = process::RunProcess(std::vector<std::string>(check.argv().begin(), check.argv().end()), opts);
+  absl::StatusOr<process::ProcessResult> result =
+      process::RunProcess(std::vector<std::string>(check.argv().begin(), check.argv().end()), opts);
   const absl::Time end = clock_->Now();
   const absl::Duration took = end - start;
   run.mutable_duration()->set_seconds(absl::ToInt64Seconds(took));

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <semaphore>
+
 #include <sys/types.h>
 
 #include <cstddef>
@@ -15,6 +17,9 @@
 namespace ferry::planner {
 
 struct CheckRunnerOptions {
+  // Check commands run at once, shared with the renderer's tools
+  // (--tool-processes); null: not bounded here.
+  std::counting_semaphore<>* tool_slots = nullptr;
   // Scratch folders are made (and removed) under it (--check-scratch-root).
   std::string scratch_root = "/tmp";
   // Bytes of a check's output (stdout and stderr interleaved) kept in the

@@ -18,6 +18,7 @@
 #include "absl/strings/strip.h"
 #include "common/crypto/sha256.h"
 #include "common/process/run_process.h"
+#include "common/process/tool_slot.h"
 #include "common/status/status_macros.h"
 #include "re2/re2.h"
 #include "services/planner/ansible_bundle.h"
@@ -474,7 +475,10 @@ absl::StatusOr<std::vector<v1::Manifest>> Renderer::RenderWithTool(const v1::App
   if (!fs::exists(argv[0])) {
     return absl::FailedPreconditionError(absl::StrCat(tool, ": ", argv[0], " not found (scripts/install-k8s-tools installs it)"));
   }
-  absl::StatusOr<process::ProcessResult> result = process::RunProcess(argv, sub);
+  absl::StatusOr<process::ProcessResult> result = [&] {
+    process::ToolSlot slot(options_.tool_slots);
+    return process::RunProcess(argv, sub);
+  }();
   if (!result.ok()) return result.status();
   if (!result->limit_exceeded.empty()) {
     return RenderFailure(absl::StatusCode::kResourceExhausted,
@@ -607,8 +611,11 @@ absl::StatusOr<std::vector<std::vector<v1::Manifest>>> Renderer::RunBatch(const 
   }
   if (!fs::exists(options_.kubectl_path)) return absl::FailedPreconditionError(options_.kubectl_path + " not found");
   process::ProcessOptions sub = ToolOptions(repo_dir, home);
-  ASSIGN_OR_RETURN(process::ProcessResult result,
-                   process::RunProcess({options_.kubectl_path, "kustomize", batch_dir}, sub));
+  absl::StatusOr<process::ProcessResult> ran = [&] {
+    process::ToolSlot slot(options_.tool_slots);
+    return process::RunProcess({options_.kubectl_path, "kustomize", batch_dir}, sub);
+  }();
+  ASSIGN_OR_RETURN(process::ProcessResult result, std::move(ran));
   if (!result.limit_exceeded.empty() || result.timed_out || result.stdout_truncated || !result.succeeded())
     return absl::UnknownError("the batch did not render");
   // The members' budgets together; each member's own are checked after.

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <semaphore>
+
 #include <cstdint>
 #include <map>
 #include <string>
@@ -31,6 +33,9 @@ struct RendererOptions {
   uint64_t open_files = 1024;         // --render-open-files
   bool isolate_network = true;        // --render-isolate-network
   ParseLimits parse_limits;           // reading files and tool output into objects
+  // Tool runs (helm, kubectl kustomize) at once, shared with the check
+  // runner (--tool-processes); null: not bounded here.
+  std::counting_semaphore<>* tool_slots = nullptr;
 };
 
 // Everything one render of an application reads, found without file data.

@@ -5,6 +5,10 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <thread>
+#include <semaphore>
+#include <algorithm>
+#include <sys/stat.h>
 
 #include <nlohmann/json.hpp>
 
@@ -164,6 +168,61 @@ TEST_F(RendererTest, HelmRendersWithValuesFilesInOrder) {
   EXPECT_EQ(cm["data"]["level"], "warn");
   EXPECT_EQ((*m)[0].source_path(), "charts/web/templates/cm.yaml");
   EXPECT_EQ(inputs.roots, (std::vector<std::string>{"charts/web", "env/prod-values.yaml"}));
+}
+
+// Issue #23: the planner plans more applications at once than it runs tools
+// at once: renders (and checks) share --tool-processes slots. A stand-in
+// helm logs when each run starts and ends; four renders at once on one slot
+// never overlap, and without slots they do (so the log can tell).
+TEST_F(RendererTest, ToolRunsAtOnceStayWithinTheirSlots) {
+  const std::string tools = ferry::testing::MakeTempDir("planner-tools");
+  const std::string log = tools + "/runs.log";
+  const std::string helm = tools + "/helm";
+  std::ofstream(helm) << "#!/bin/sh\n"
+                         "[ \"$1\" = template ] || { echo v3.0.0; exit 0; }\n"
+                         "echo \"start $(date +%s%N)\" >> " << log << "\n"
+                         "sleep 0.2\n"
+                         "echo \"end $(date +%s%N)\" >> " << log << "\n"
+                         "printf -- '---\\n# Source: web/templates/cm.yaml\\napiVersion: v1\\nkind: ConfigMap\\n"
+                         "metadata:\\n  name: cfg\\n'\n";
+  ASSERT_EQ(::chmod(helm.c_str(), 0755), 0);
+  Write("charts/web/Chart.yaml", "apiVersion: v2\nname: web\nversion: 0.1.0\n");
+  Write("charts/web/templates/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n");
+  const v1::Revision rev = repo_.Commit("repo", "refs/heads/main", testing::LoadTree(dir_));
+  const v1::Application app = App("charts/web", v1::RENDER_METHOD_HELM);
+  // The most runs of the stand-in at once, from its log.
+  auto most_at_once = [&](std::counting_semaphore<>* slots) {
+    std::filesystem::remove(log);
+    RendererOptions options = options_;
+    options.helm_path = helm;
+    options.tool_slots = slots;
+    Renderer renderer(&repo_, options);
+    absl::StatusOr<RenderInputs> inputs = renderer.CollectInputs(app, rev.sha());
+    EXPECT_TRUE(inputs.ok()) << inputs.status();
+    if (!inputs.ok()) return -1;
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 4; ++i)
+      threads.emplace_back([&] {
+        absl::StatusOr<std::vector<v1::Manifest>> m = renderer.Render(app, rev.sha(), *inputs);
+        EXPECT_TRUE(m.ok()) << m.status();
+      });
+    for (std::thread& t : threads) t.join();
+    std::vector<std::pair<int64_t, int>> edges;  // (time, +1 start / -1 end)
+    std::ifstream in(log);
+    std::string what;
+    int64_t at = 0;
+    while (in >> what >> at) edges.emplace_back(at, what == "start" ? 1 : -1);
+    EXPECT_EQ(edges.size(), 8u);
+    std::sort(edges.begin(), edges.end());
+    int now = 0, most = 0;
+    for (const auto& [t, d] : edges) most = std::max(most, now += d);
+    return most;
+  };
+  std::counting_semaphore<> one(1);
+  EXPECT_EQ(most_at_once(&one), 1);
+  std::counting_semaphore<> two(2);
+  EXPECT_LE(most_at_once(&two), 2);
+  EXPECT_GT(most_at_once(nullptr), 1) << "four renders without slots run at once";
 }
 
 TEST_F(RendererTest, HelmFailingTemplateNamesTheTemplateAndLine) {
