@@ -12,6 +12,11 @@
 namespace ferry::outbox {
 namespace {
 
+const WaitableClock* ClockOf(const ForwarderOptions& options) {
+  static const SystemClock kSystem;
+  return options.clock != nullptr ? options.clock : &kSystem;
+}
+
 bool Retryable(const absl::Status& s) { return !absl::IsInvalidArgument(s) && !absl::IsFailedPrecondition(s); }
 
 concurrency::LoopOptions LoopOptionsOf(const ForwarderOptions& options, std::atomic<int64_t>* last_backlog) {
@@ -39,6 +44,8 @@ OutboxForwarder::OutboxForwarder(std::string service, std::string notify_channel
       sink_(sink),
       pool_(pool),
       options_(options),
+      clock_(ClockOf(options_)),
+      spacing_(clock_->NewAlarm()),
       loop_(absl::StrCat("outbox forwarder ", service_), [this] { return DeliverPending(); },
             LoopOptionsOf(options_, &last_backlog_), options_.clock) {
   backlog_ = &prometheus::BuildGauge()
@@ -68,11 +75,12 @@ void OutboxForwarder::Start() {
 void OutboxForwarder::Wake() { loop_.Wake(); }
 
 void OutboxForwarder::Stop() {
+  spacing_->Wake();
   loop_.Stop();
   if (listener_ != nullptr) listener_->Stop();
 }
 
-absl::Status OutboxForwarder::DrainOnce() {
+absl::Status OutboxForwarder::Drain(size_t* delivered) {
   while (true) {
     absl::StatusOr<std::vector<PendingEvent>> pending = store_->FetchUnsent(options_.batch_size);
     if (!pending.ok()) return pending.status();
@@ -95,8 +103,13 @@ absl::Status OutboxForwarder::DrainOnce() {
       events.push_back(std::move(p.event));
       ids.push_back(p.id);
     }
-    absl::Status delivered = Deliver(events, ids);
-    if (!delivered.ok()) return delivered;
+    absl::Status sent = Deliver(events, ids);
+    if (!sent.ok()) return sent;
+    if (delivered != nullptr) *delivered += events.size();
+    if (events.size() == pending->size() && pending->size() < static_cast<size_t>(options_.batch_size)) {
+      backlog_->Set(0);
+      return absl::OkStatus();
+    }
   }
 }
 
@@ -142,12 +155,19 @@ absl::Status OutboxForwarder::DeadLetter(int64_t id, const v1::Event& event, con
 }
 
 absl::StatusOr<absl::Duration> OutboxForwarder::DeliverPending() {
-  absl::Status status = DrainOnce();
+  const absl::Time spaced = last_delivery_ + options_.min_round_interval;
+  if (clock_->Now() < spaced) spacing_->SleepUntil(spaced);  // Stop() wakes it
+  size_t delivered = 0;
+  absl::Status status = Drain(&delivered);
+  if (delivered > 0) last_delivery_ = clock_->Now();
+  if (status.ok()) {
+    last_backlog_.store(0);  // drained as of its last read (Drain set the gauge)
+    return options_.idle_poll;
+  }
   absl::StatusOr<int64_t> backlog = store_->Backlog();
   if (backlog.ok()) backlog_->Set(static_cast<double>(*backlog));
   last_backlog_.store(backlog.ok() ? *backlog : -1);
-  if (!status.ok()) return status;
-  return options_.idle_poll;
+  return status;
 }
 
 }  // namespace ferry::outbox

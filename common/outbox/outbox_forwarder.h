@@ -32,6 +32,12 @@ struct ForwarderOptions {
   // four forwarders' reads were 240 of an idle stack's 1,500 statements a
   // minute.
   absl::Duration idle_poll = absl::Seconds(10);
+  // Issue #23: while events keep coming, a round of the loop starts at
+  // least this long after the last one that delivered events, so that the
+  // events of many commits go in one batch (one read, one AppendBatch, one
+  // mark) rather than a round per commit. After a quiet spell a round
+  // starts at once.
+  absl::Duration min_round_interval = absl::Milliseconds(25);
   // What the delivery loop waits on; the system clock when null.
   const WaitableClock* clock = nullptr;
 };
@@ -63,12 +69,16 @@ class OutboxForwarder {
   void Stop();
 
   // Delivers everything pending once, synchronously; for tests and shutdown.
-  absl::Status DrainOnce();
+  absl::Status DrainOnce() { return Drain(nullptr); }
 
  private:
   // One round of the delivery loop: drain, update the backlog gauge, then
   // wait idle_poll (or a wake).
   absl::StatusOr<absl::Duration> DeliverPending();
+  // DrainOnce, adding the events delivered to `*delivered` (when not null).
+  // A read that returns less than a batch, all of it delivered, ends it:
+  // what commits after that read NOTIFYs and wakes the loop again.
+  absl::Status Drain(size_t* delivered);
   // Sends `events` (outbox ids `ids`) in order, halving on RESOURCE_EXHAUSTED
   // and isolating refused events. OK once each is delivered or
   // dead-lettered; otherwise the retryable error.
@@ -88,6 +98,11 @@ class OutboxForwarder {
   prometheus::Counter* dead_lettered_;
 
   std::atomic<int64_t> last_backlog_{-1};  // for the failure log; -1 when unknown
+  // The delivery loop's own: when its last round that delivered events
+  // ended, and what it waits on for min_round_interval.
+  const WaitableClock* const clock_;
+  std::unique_ptr<Alarm> spacing_;
+  absl::Time last_delivery_ = absl::InfinitePast();
   concurrency::BackgroundLoop loop_;
   std::unique_ptr<postgres::NotificationListener> listener_;  // after loop_: it wakes it
 };

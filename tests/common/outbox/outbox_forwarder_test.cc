@@ -38,6 +38,7 @@ class MemoryOutboxStore final : public OutboxStore {
   absl::Status Enqueue(pqxx::work&, v1::Event) override { return absl::UnimplementedError("not in memory"); }
   absl::StatusOr<std::vector<PendingEvent>> FetchUnsent(int limit) override {
     MutexLock lock(&mu_);
+    ++fetches_;
     std::vector<PendingEvent> out;
     for (const PendingEvent& p : pending_) {
       if (static_cast<int>(out.size()) == limit) break;
@@ -57,10 +58,21 @@ class MemoryOutboxStore final : public OutboxStore {
   }
   absl::StatusOr<int64_t> Backlog() override {
     MutexLock lock(&mu_);
+    ++backlog_reads_;
     return static_cast<int64_t>(pending_.size());
+  }
+  int fetches() {
+    MutexLock lock(&mu_);
+    return fetches_;
+  }
+  int backlog_reads() {
+    MutexLock lock(&mu_);
+    return backlog_reads_;
   }
 
  private:
+  int fetches_ ABSL_GUARDED_BY(mu_) = 0;
+  int backlog_reads_ ABSL_GUARDED_BY(mu_) = 0;
   Mutex mu_;
   int64_t last_id_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<PendingEvent> pending_ ABSL_GUARDED_BY(mu_);
@@ -181,6 +193,53 @@ std::vector<std::string> Keys(int from, int to) {
   std::vector<std::string> out;
   for (int i = from; i <= to; ++i) out.push_back(absl::StrCat("e", i));
   return out;
+}
+
+// Issue #23: a round per commit was a read, a batch and a mark per commit,
+// and two more reads (the empty one that ended the round, the backlog).
+// While events keep coming, a round starts min_round_interval after the
+// last delivering one, and takes everything that came meanwhile; a read of
+// less than a batch ends a round, and the gauge needs no count after it.
+TEST(OutboxForwarderTest, EventsThatKeepComingGoTogetherARoundAnIntervalEachReadOnce) {
+  testing::FakeClock clock;
+  MemoryOutboxStore store;
+  FlakySink sink(0);
+  prometheus::Registry registry;
+  OutboxForwarder forwarder("test", "unused", &store, &sink, nullptr, &registry,
+                            {.idle_poll = absl::Hours(1), .min_round_interval = absl::Milliseconds(100),
+                             .clock = &clock});
+  forwarder.Start();
+  clock.AwaitSleeps(1);  // a first round found nothing
+  const absl::Time t0 = clock.Now();
+  store.Add("e1");
+  forwarder.Wake();
+  clock.AwaitSleeps(2);
+  EXPECT_EQ(sink.keys(), std::vector<std::string>{"e1"}) << "the first after a quiet spell goes at once";
+  EXPECT_EQ(clock.Now(), t0);
+  EXPECT_EQ(store.fetches(), 2);
+  store.Add("e2");
+  store.Add("e3");
+  forwarder.Wake();
+  clock.AwaitSleeps(3);
+  EXPECT_EQ(sink.keys(), std::vector<std::string>{"e1"}) << "waits out the interval";
+  EXPECT_EQ(clock.SleepingUntil(), t0 + absl::Milliseconds(100));
+  store.Add("e4");
+  clock.Advance(absl::Milliseconds(100));
+  clock.AwaitSleeps(4);
+  EXPECT_EQ(sink.keys(), Keys(1, 4));
+  EXPECT_EQ(sink.attempts(), 2) << "e2 to e4 in one batch";
+  EXPECT_EQ(store.fetches(), 3) << "one read a round";
+  EXPECT_EQ(store.backlog_reads(), 0);
+  EXPECT_EQ(clock.SleepingUntil(), clock.Now() + absl::Hours(1));
+  // Quiet for a while: the next goes at once again.
+  clock.Advance(absl::Seconds(1));
+  const absl::Time t1 = clock.Now();
+  store.Add("e5");
+  forwarder.Wake();
+  clock.AwaitSleeps(5);
+  EXPECT_EQ(sink.keys(), Keys(1, 5));
+  EXPECT_EQ(clock.Now(), t1);
+  forwarder.Stop();
 }
 
 // A batch the audit service refused as too large was retried unchanged, for
