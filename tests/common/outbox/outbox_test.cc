@@ -232,20 +232,29 @@ TEST(OutboxTest, EventsWaitWhileAuditIsDownAndArriveInOrderWithoutDuplicates) {
   forwarder.Stop();
 }
 
+// A started forwarder of `store` that wakes on its NOTIFY only (the idle
+// poll is a minute), into a FakeAuditSink.
+struct ListeningForwarder {
+  ListeningForwarder(postgres::ConnectionPool* pool, OutboxStore* store)
+      : forwarder("test", PostgresOutboxStore::NotifyChannel("svc"), store, &sink, pool, &registry,
+                  {.idle_poll = absl::Seconds(60)}) {
+    forwarder.Start();
+    absl::SleepFor(absl::Milliseconds(300));  // let LISTEN take effect
+  }
+  FakeAuditSink sink;
+  prometheus::Registry registry;
+  OutboxForwarder forwarder;
+};
+
 TEST(OutboxTest, NotifyDeliversPromptlyWithoutWaitingForThePoll) {
   testing::TestDatabase db;
   auto pool = db.Pool();
   ASSERT_TRUE(postgres::Migrate(*pool, Schema()).ok());
   PostgresOutboxStore store(pool.get(), "svc", "test");
-  FakeAuditSink sink;
-  prometheus::Registry registry;
-  OutboxForwarder forwarder("test", PostgresOutboxStore::NotifyChannel("svc"), &store, &sink, pool.get(), &registry,
-                            {.idle_poll = absl::Seconds(60)});
-  forwarder.Start();
-  absl::SleepFor(absl::Milliseconds(300));  // let LISTEN take effect
+  ListeningForwarder listening(pool.get(), &store);
   ASSERT_TRUE(CreateThing(*pool, store, "fast", false).ok());
-  EXPECT_TRUE(WaitFor([&] { return sink.keys().size() == 1; }, absl::Seconds(5)));
-  forwarder.Stop();
+  EXPECT_TRUE(WaitFor([&] { return listening.sink.keys().size() == 1; }, absl::Seconds(5)));
+  listening.forwarder.Stop();
 }
 
 // EnqueueAll writes several events in one statement: each is completed and
@@ -256,12 +265,8 @@ TEST(OutboxTest, EventsEnqueuedTogetherKeepTheirOrderAndCommitAllOrNone) {
   auto pool = db.Pool();
   ASSERT_TRUE(postgres::Migrate(*pool, Schema()).ok());
   PostgresOutboxStore store(pool.get(), "svc", "test");
-  FakeAuditSink sink;
-  prometheus::Registry registry;
-  OutboxForwarder forwarder("test", PostgresOutboxStore::NotifyChannel("svc"), &store, &sink, pool.get(), &registry,
-                            {.idle_poll = absl::Seconds(60)});
-  forwarder.Start();
-  absl::SleepFor(absl::Milliseconds(300));  // let LISTEN take effect
+  ListeningForwarder listening(pool.get(), &store);
+  FakeAuditSink& sink = listening.sink;
   auto enqueue_all = [&](std::vector<v1::Event> events) {
     return pool->RunInTransaction([&](pqxx::work& txn) { return store.EnqueueAll(txn, events); });
   };
@@ -273,7 +278,7 @@ TEST(OutboxTest, EventsEnqueuedTogetherKeepTheirOrderAndCommitAllOrNone) {
   (*quoted.mutable_details()->mutable_fields())["blob"].set_string_value(std::string(3000, '+'));
   ASSERT_TRUE(enqueue_all({MakeEvent("a"), odd, quoted, MakeEvent("d")}).ok());
   ASSERT_TRUE(WaitFor([&] { return sink.keys().size() == 4; }, absl::Seconds(5))) << sink.keys().size();
-  forwarder.Stop();
+  listening.forwarder.Stop();
   EXPECT_EQ(sink.keys(), (std::vector<std::string>{"a", "b", "c \"{x},\\ y\"", "d"}));
 
   ASSERT_TRUE(enqueue_all({MakeEvent("e"), MakeEvent("f")}).ok());
