@@ -35,6 +35,10 @@ struct DeploymentRunner::Exec {
   // The pin and applied objects read with the deployment (Run's `read`);
   // null: Begin and Execute read them.
   const DeploymentRecords::AppState* read = nullptr;
+  // Outcomes saved with the next write (SaveStepWithNext), in order, and how
+  // many of them count for the test failpoint.
+  std::vector<DeploymentRecords::StepWrite> pending;
+  int pending_counted = 0;
 };
 
 namespace {
@@ -84,6 +88,58 @@ void DeploymentRunner::EndStep(v1::DeploymentStep& step, v1::StepResult result, 
 
 absl::Status DeploymentRunner::SaveStep(Exec& ex, const v1::DeploymentStep& step, const AppliedChange* change,
                                         const std::string& plan_digest) {
+  DeploymentRecords::StepWrite write = StepWriteOf(ex, step, change, plan_digest);
+  absl::Status s;
+  if (ex.pending.empty()) {
+    s = store_->SaveStep(ex.d.id(), write.step, change, write.events);
+  } else {
+    std::vector<DeploymentRecords::StepWrite> writes = TakePending(ex);
+    writes.push_back(std::move(write));
+    s = store_->SaveSteps(ex.d.id(), writes);
+    if (s.ok()) PublishSteps(ex, writes, writes.size() - 1);
+  }
+  if (!s.ok()) return s;
+  v1::WatchDeploymentResponse ev;
+  *ev.mutable_step() = step;
+  notifier_->Publish(ex.d.id(), ev);
+  return absl::OkStatus();
+}
+
+void DeploymentRunner::SaveStepWithNext(Exec& ex, const v1::DeploymentStep& step, const AppliedChange* change,
+                                        const std::string& plan_digest) {
+  ex.pending.push_back(StepWriteOf(ex, step, change, plan_digest));
+  ++ex.pending_counted;
+}
+
+std::vector<DeploymentRecords::StepWrite> DeploymentRunner::TakePending(Exec& ex) {
+  std::vector<DeploymentRecords::StepWrite> out = std::move(ex.pending);
+  ex.pending.clear();
+  return out;
+}
+
+void DeploymentRunner::PublishSteps(Exec& ex, const std::vector<DeploymentRecords::StepWrite>& writes, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    v1::WatchDeploymentResponse ev;
+    *ev.mutable_step() = writes[i].step;
+    notifier_->Publish(ex.d.id(), ev);
+  }
+  // Saved now: the failpoint counts them.
+  const int counted = ex.pending_counted;
+  ex.pending_counted = 0;
+  for (int i = 0; i < counted; ++i) StepSaved();
+}
+
+absl::Status DeploymentRunner::SavePending(Exec& ex) {
+  if (ex.pending.empty()) return absl::OkStatus();
+  std::vector<DeploymentRecords::StepWrite> writes = TakePending(ex);
+  absl::Status s = store_->SaveSteps(ex.d.id(), writes);
+  if (s.ok()) PublishSteps(ex, writes, writes.size());
+  return s;
+}
+
+DeploymentRecords::StepWrite DeploymentRunner::StepWriteOf(Exec& ex, const v1::DeploymentStep& step,
+                                                           const AppliedChange* change,
+                                                           const std::string& plan_digest) {
   std::vector<v1::Event> events;
   if (step.result() != v1::STEP_RESULT_RUNNING) {
     std::string what = step.has_object() ? absl::StrCat(" ", ObjectKey::FromProto(step.object()).ToString()) : "";
@@ -100,17 +156,20 @@ absl::Status DeploymentRunner::SaveStep(Exec& ex, const v1::DeploymentStep& step
     if (!plan_digest.empty()) f["plan_digest"].set_string_value(plan_digest);
     events.push_back(std::move(e));
   }
-  absl::Status s = store_->SaveStep(ex.d.id(), step, change, events);
-  if (!s.ok()) return s;
-  v1::WatchDeploymentResponse ev;
-  *ev.mutable_step() = step;
-  notifier_->Publish(ex.d.id(), ev);
-  return absl::OkStatus();
+  return DeploymentRecords::StepWrite{step, change != nullptr ? std::optional<AppliedChange>(*change) : std::nullopt,
+                                      std::move(events)};
 }
 
 absl::Status DeploymentRunner::SaveDeployment(Exec& ex, const std::vector<v1::Event>& events, const ManagedApp* app,
                                               const v1::PinState* pin) {
-  absl::Status s = store_->Update(ex.d, events, app, pin);
+  absl::Status s;
+  if (ex.pending.empty()) {
+    s = store_->Update(ex.d, events, app, pin);
+  } else {
+    std::vector<DeploymentRecords::StepWrite> writes = TakePending(ex);
+    s = store_->SaveStepsThenUpdate(writes, ex.d, events, app, pin);
+    if (s.ok()) PublishSteps(ex, writes, writes.size());
+  }
   if (!s.ok()) return s;
   v1::WatchDeploymentResponse ev;
   *ev.mutable_deployment() = ex.d;
@@ -218,9 +277,7 @@ absl::Status DeploymentRunner::Execute(Exec& ex, std::string* failure) {
         step.set_action(previous == nullptr ? v1::OBJECT_ACTION_CREATE : v1::OBJECT_ACTION_UPDATE);
         EndStep(step, v1::STEP_RESULT_SUCCEEDED, "already live at this revision (applied before the deployer restarted)");
         AppliedChange change{ex.d.application_id(), ex.d.environment_id(), obj, false, ex.d.id()};
-        absl::Status s = SaveStep(ex, step, &change);
-        if (!s.ok()) return s;
-        StepSaved();
+        SaveStepWithNext(ex, step, &change);
         applied[obj.key] = obj;
         wave_changed = true;
         continue;
@@ -257,9 +314,7 @@ absl::Status DeploymentRunner::Execute(Exec& ex, std::string* failure) {
       EndStep(step, v1::STEP_RESULT_SUCCEEDED,
               plan_digest.empty() ? "applied" : absl::StrCat("applied plan ", plan_digest));
       AppliedChange change{ex.d.application_id(), ex.d.environment_id(), obj, false, ex.d.id()};
-      s = SaveStep(ex, step, &change, plan_digest);
-      if (!s.ok()) return s;
-      StepSaved();
+      SaveStepWithNext(ex, step, &change, plan_digest);
       applied[obj.key] = obj;
     }
     if (!wave_changed && ex.healthy_waves.count(wave) > 0) continue;  // Checked before the interruption.
@@ -276,13 +331,14 @@ absl::Status DeploymentRunner::Execute(Exec& ex, std::string* failure) {
             healthy               ? absl::StrCat(objects.size(), " objects healthy")
             : ex.failed_for_good  ? absl::StrCat("failed: ", why)
                                   : absl::StrCat("not healthy within ", absl::FormatDuration(ex.health_timeout), ": ", why));
-    s = SaveStep(ex, health, nullptr);
-    if (!s.ok()) return s;
-    StepSaved();
     if (!healthy) {
+      s = SaveStep(ex, health, nullptr);
+      if (!s.ok()) return s;
+      StepSaved();
       *failure = absl::StrCat("wave ", wave, ": ", health.message());
       return absl::OkStatus();
     }
+    SaveStepWithNext(ex, health, nullptr);
   }
   // Prune last. Rollbacks always restore the exact earlier set; self-heal
   // only re-applies the drifted objects it was given.
@@ -310,9 +366,7 @@ absl::Status DeploymentRunner::Execute(Exec& ex, std::string* failure) {
     }
     EndStep(step, v1::STEP_RESULT_SUCCEEDED, "deleted");
     AppliedChange change{ex.d.application_id(), ex.d.environment_id(), obj, true, ex.d.id()};
-    s = SaveStep(ex, step, &change);
-    if (!s.ok()) return s;
-    StepSaved();
+    SaveStepWithNext(ex, step, &change);
   }
   return absl::OkStatus();
 }
@@ -404,6 +458,8 @@ absl::StatusOr<v1::Deployment> DeploymentRunner::Succeed(Exec& ex) {
 
 absl::StatusOr<v1::Deployment> DeploymentRunner::Finish(Exec& ex, const std::string& failure) {
   if (failure.empty()) return Succeed(ex);
+  // Before the rollback is recorded: what succeeded before the failure.
+  if (absl::Status s = SavePending(ex); !s.ok()) return s;
   v1::Deployment& d = ex.d;
   // The rollback is recorded (PENDING) before this deployment is marked
   // FAILED, so that a crash in between still leaves it to recovery.
@@ -501,6 +557,7 @@ absl::StatusOr<v1::Deployment> DeploymentRunner::RunOnce(v1::Deployment deployme
   std::string failure;
   s = Execute(ex, &failure);
   if (!s.ok()) {
+    SavePendingOnStop(ex);
     NoteStopped(ex, s);
     return s;
   }
@@ -539,6 +596,16 @@ void DeploymentRunner::NoteEndedAlive(const std::string& id) {
 bool DeploymentRunner::TakeEndedAlive(const std::string& id) {
   ferry::MutexLock l(&mu_);
   return ended_alive_.erase(id) > 0;
+}
+
+void DeploymentRunner::SavePendingOnStop(Exec& ex) {
+  // A stop between steps, or a write that failed (then these fail too and
+  // recovery finds the objects live).
+  absl::Status s = SavePending(ex);
+  if (!s.ok()) {
+    logging::Warn("cannot record the steps that succeeded before the deployment stopped",
+                  {{"deployment", ex.d.id()}, {"error", s.ToString()}});
+  }
 }
 
 void DeploymentRunner::NoteStopped(Exec& ex, const absl::Status& why) {
@@ -632,6 +699,7 @@ absl::StatusOr<v1::Deployment> DeploymentRunner::RecoverOnce(v1::Deployment depl
   std::string failure;
   s = Execute(ex, &failure);
   if (!s.ok()) {
+    SavePendingOnStop(ex);
     NoteStopped(ex, s);
     return s;
   }

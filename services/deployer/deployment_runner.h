@@ -29,7 +29,8 @@ struct RunnerOptions {
   int max_attempts_without_progress = 2;
   // Test only (FERRY_TEST_CRASH_AFTER_STEP): the process kills itself
   // (SIGKILL) right after saving this many apply, delete or health-check
-  // steps. 0 = off.
+  // steps (a step's outcome is saved with the next step's start: both are
+  // saved when it dies). 0 = off.
   int test_crash_after_steps = 0;
 };
 
@@ -108,6 +109,22 @@ class DeploymentRunner {
   // `plan_digest`: the saved plan an apply step ran (Terraform), in its audit event.
   absl::Status SaveStep(Exec& ex, const v1::DeploymentStep& step, const AppliedChange* change,
                         const std::string& plan_digest = "");
+  // A step that succeeded, saved with the next write of this deployment
+  // (a step's start, or its update) rather than alone (issue #23). The next
+  // write always comes before the target is changed again or waited on,
+  // and before the run returns (SavePendingOnStop).
+  void SaveStepWithNext(Exec& ex, const v1::DeploymentStep& step, const AppliedChange* change,
+                        const std::string& plan_digest = "");
+  // Saves the steps waiting for the next write, alone.
+  absl::Status SavePending(Exec& ex);
+  void SavePendingOnStop(Exec& ex);
+  std::vector<DeploymentRecords::StepWrite> TakePending(Exec& ex);
+  // Publishes the first `n` of `writes`, saved, and counts the pending ones
+  // for the failpoint.
+  void PublishSteps(Exec& ex, const std::vector<DeploymentRecords::StepWrite>& writes, size_t n);
+  DeploymentRecords::StepWrite StepWriteOf(Exec& ex, const v1::DeploymentStep& step, const AppliedChange* change,
+                                           const std::string& plan_digest);
+  // Saves the deployment record (with the pending steps before it).
   absl::Status SaveDeployment(Exec& ex, const std::vector<v1::Event>& events, const ManagedApp* app,
                               const v1::PinState* pin);
   v1::DeploymentStep NewStep(Exec& ex, v1::StepKind kind, int wave, const std::string& message);

@@ -101,6 +101,22 @@ class DeploymentRecords {
   virtual absl::Status SaveStep(const std::string& deployment_id, const v1::DeploymentStep& step,
                                 const AppliedChange* change, const std::vector<v1::Event>& events) = 0;
 
+  // A step to save, with what it changed in the applied state and its audit
+  // events (as SaveStep's arguments).
+  struct StepWrite {
+    v1::DeploymentStep step;
+    std::optional<AppliedChange> change;
+    std::vector<v1::Event> events;
+  };
+  // Saves `steps` in order, in one transaction: all or none (issue #23: a
+  // step's outcome goes with the next step's start, one write where there
+  // were two). Each as SaveStep saves it, without waiting for its flush.
+  virtual absl::Status SaveSteps(const std::string& deployment_id, const std::vector<StepWrite>& steps) = 0;
+  // Saves `steps` as SaveSteps, then the deployment as Update, in one
+  // transaction (a deployment's last step goes with its end).
+  virtual absl::Status SaveStepsThenUpdate(const std::vector<StepWrite>& steps, const v1::Deployment& deployment,
+                                           const std::vector<v1::Event>& events, const ManagedApp* app,
+                                           const v1::PinState* pin) = 0;
   // The recovery attempts of a deployment; zero values when none recorded.
   // NOT_FOUND when there is no such deployment.
   virtual absl::StatusOr<RecoveryAttempts> GetRecoveryAttempts(const std::string& id) = 0;

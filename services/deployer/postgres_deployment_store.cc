@@ -211,14 +211,16 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
                  " SELECT f.holder, f.token, (SELECT count(*) FROM s) FROM f");
   // A step with what it changed in the applied state and its audit event,
   // all of SaveStep in one statement: the fenced step as kFencedStep, then,
-  // only when the fence holds, $7 = 1: the upsert of an applied object
-  // ($8-$15), 2: its deletion ($8-$10); an outbox row ($16 key, $17 event;
-  // none when $16 is empty) and its NOTIFY on $18, as Enqueue writes them.
+  // only when the fence holds, a second step ($19 sequence, $20 record;
+  // none when $19 is 0), $7 = 1: the upsert of an applied object ($8-$15),
+  // 2: its deletion ($8-$10); an outbox row ($16 key, $17 event; none when
+  // $16 is empty) and its NOTIFY on $18, as Enqueue writes them.
   pool_->Prepare(kFencedStepOutcome,
                  "WITH f AS (SELECT holder, token, set_config('synchronous_commit', 'off', true)"
                  " FROM deployer.environment_leases WHERE environment_id = $4 FOR SHARE),"
                  " ok AS (SELECT 1 FROM f WHERE f.holder = $5 AND f.token = $6),"
-                 " s AS (INSERT INTO deployer.steps (deployment_id, sequence, record) SELECT $1, $2, $3 FROM ok"
+                 " s AS (INSERT INTO deployer.steps (deployment_id, sequence, record) SELECT $1, v.seq, v.rec FROM ok,"
+                 " (VALUES ($2::bigint, $3::bytea), ($19::bigint, $20::bytea)) AS v(seq, rec) WHERE v.seq > 0"
                  " ON CONFLICT (deployment_id, sequence) DO UPDATE SET record = EXCLUDED.record RETURNING 1),"
                  " a AS (INSERT INTO deployer.applied_objects (application_id, environment_id, object_key, object_ref,"
                  " manifest, source_path, wave, deployment_id) SELECT $8, $9, $10, $11, $12, $13, $14, $15 FROM ok"
@@ -235,8 +237,10 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
                  " (SELECT count(*) FROM n), (SELECT count(*) FROM a), (SELECT count(*) FROM x) FROM f");
   // All of Update without a pin in one statement: the fenced update as
   // kFencedUpdate, then, only when it updated the deployment, the managed
-  // application ($13: whether; $8-$12 as kUpsertManaged) and an outbox row
-  // ($14 key, $15 event; none when $14 is empty) with its NOTIFY on $16.
+  // application ($13: whether; $8-$12 as kUpsertManaged), a step saved
+  // before it ($17 sequence, $18 record; none when $17 is 0) and outbox
+  // rows with their NOTIFY on $16: the step's ($19 key, $20 event), then
+  // the update's ($14 key, $15 event); none when the key is empty.
   pool_->Prepare(kFencedUpdateOutcome,
                  "WITH f AS (SELECT holder, token,"
                  " CASE WHEN $7::boolean THEN set_config('synchronous_commit', 'off', true) END"
@@ -248,11 +252,15 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
                  " ON CONFLICT (application_id, environment_id) DO UPDATE SET target = EXCLUDED.target,"
                  " sync_policy = EXCLUDED.sync_policy, live_deployment_id = CASE WHEN EXCLUDED.live_deployment_id = ''"
                  " THEN deployer.managed_apps.live_deployment_id ELSE EXCLUDED.live_deployment_id END RETURNING 1),"
-                 " o AS (INSERT INTO deployer.outbox (idempotency_key, event) SELECT $14, $15 FROM u WHERE $14 <> ''"
-                 " RETURNING 1),"
+                 " st AS (INSERT INTO deployer.steps (deployment_id, sequence, record) SELECT $1, $17, $18 FROM u"
+                 " WHERE $17::bigint > 0"
+                 " ON CONFLICT (deployment_id, sequence) DO UPDATE SET record = EXCLUDED.record RETURNING 1),"
+                 " o AS (INSERT INTO deployer.outbox (idempotency_key, event) SELECT v.k, v.e FROM u,"
+                 " (VALUES (1, $19::text, $20::bytea), (2, $14::text, $15::bytea)) AS v(n, k, e) WHERE v.k <> ''"
+                 " ORDER BY v.n RETURNING 1),"
                  " n AS (SELECT pg_notify($16, '') FROM o)"
                  " SELECT f.holder, f.token, (SELECT count(*) FROM u), (SELECT count(*) FROM o),"
-                 " (SELECT count(*) FROM n), (SELECT count(*) FROM m) FROM f");
+                 " (SELECT count(*) FROM n), (SELECT count(*) FROM m), (SELECT count(*) FROM st) FROM f");
   // The same for a deployment's record ($1 id, $2 state, $3 record) in
   // environment $4, held by $5 with token $6; $7: without the flush wait.
   pool_->Prepare(kFencedUpdate,
@@ -430,36 +438,53 @@ absl::StatusOr<std::optional<outbox::OutboxStore::Row>> PostgresDeploymentStore:
 
 absl::Status PostgresDeploymentStore::Update(const v1::Deployment& d, const std::vector<v1::Event>& events,
                                              const ManagedApp* app, const v1::PinState* pin) {
+  return SaveStepsThenUpdate({}, d, events, app, pin);
+}
+
+absl::Status PostgresDeploymentStore::SaveStepsThenUpdate(const std::vector<StepWrite>& steps, const v1::Deployment& d,
+                                                          const std::vector<v1::Event>& events, const ManagedApp* app,
+                                                          const v1::PinState* pin) {
   v1::Deployment record = d;
   record.clear_steps();
   const bool no_flush_wait = !IsTerminal(d.state());
   const std::string& env = d.environment_id();
   const int64_t mine = scope_.fences != nullptr ? scope_.fences->TokenFor(env) : 0;
   if (scope_.fences != nullptr && mine == 0) return JudgeFence(env, mine, nullptr, nullptr);
-  // With fences, no pin and at most one audit event (a deployment starting
-  // or ending): one statement (kFencedUpdateOutcome), when the outbox lets
-  // it write the event's row.
-  if (scope_.fences != nullptr && pin == nullptr && events.size() <= 1) {
+  // With fences, no pin, at most one audit event (a deployment starting or
+  // ending) and at most one step before it without an applied change and
+  // with at most one event (the last health check): one statement
+  // (kFencedUpdateOutcome), when the outbox lets it write the events' rows.
+  const StepWrite* step = steps.size() == 1 ? &steps[0] : nullptr;
+  if (scope_.fences != nullptr && pin == nullptr && events.size() <= 1 && steps.size() <= 1 &&
+      (step == nullptr || (!step->change.has_value() && step->events.size() <= 1))) {
     absl::StatusOr<std::optional<outbox::OutboxStore::Row>> one = OneEventRow(events);
     if (!one.ok()) return one.status();
     const std::optional<outbox::OutboxStore::Row>& row = *one;
-    if (events.empty() || row.has_value()) {
+    absl::StatusOr<std::optional<outbox::OutboxStore::Row>> step_one =
+        step != nullptr ? OneEventRow(step->events) : std::optional<outbox::OutboxStore::Row>();
+    if (!step_one.ok()) return step_one.status();
+    const std::optional<outbox::OutboxStore::Row>& step_row = *step_one;
+    if ((events.empty() || row.has_value()) && (step == nullptr || step->events.empty() || step_row.has_value())) {
       const ManagedApp no_app;
       const ManagedApp& a = app != nullptr ? *app : no_app;
       const outbox::OutboxStore::Row no_event;
       const outbox::OutboxStore::Row& e = row.has_value() ? *row : no_event;
+      const outbox::OutboxStore::Row& se = step_row.has_value() ? *step_row : no_event;
+      const int64_t rows = (row.has_value() ? 1 : 0) + (step_row.has_value() ? 1 : 0);
       return pool_->RunStatement([&](pqxx::transaction_base& txn) -> absl::Status {
-        pqxx::result r = txn.exec_prepared(kFencedUpdateOutcome, d.id(), static_cast<int>(d.state()), Bytes(record),
-                                           env, scope_.fences->holder(), mine, no_flush_wait, a.application_id,
-                                           a.environment_id, Bytes(a.target), Bytes(a.sync_policy),
-                                           a.live_deployment_id, app != nullptr, e.idempotency_key,
-                                           pqxx::binarystring(e.event), e.channel);
+        pqxx::result r = txn.exec_prepared(
+            kFencedUpdateOutcome, d.id(), static_cast<int>(d.state()), Bytes(record), env, scope_.fences->holder(),
+            mine, no_flush_wait, a.application_id, a.environment_id, Bytes(a.target), Bytes(a.sync_policy),
+            a.live_deployment_id, app != nullptr, e.idempotency_key, pqxx::binarystring(e.event),
+            row.has_value() ? e.channel : se.channel, step != nullptr ? step->step.sequence() : int64_t{0},
+            step != nullptr ? Bytes(step->step) : pqxx::binarystring(std::string()), se.idempotency_key,
+            pqxx::binarystring(se.event));
         if (r.empty()) return JudgeFence(env, mine, nullptr, nullptr);
         const pqxx::field holder = r[0][0], token = r[0][1];
         if (absl::Status fenced = JudgeFence(env, mine, &holder, &token); !fenced.ok()) return fenced;
         if (r[0][2].as<int64_t>() != 1) return absl::NotFoundError(absl::StrCat("deployment ", d.id(), " not found"));
-        if (r[0][3].as<int64_t>() != (row.has_value() ? 1 : 0) || r[0][4].as<int64_t>() != r[0][3].as<int64_t>() ||
-            r[0][5].as<int64_t>() != (app != nullptr ? 1 : 0)) {
+        if (r[0][3].as<int64_t>() != rows || r[0][4].as<int64_t>() != r[0][3].as<int64_t>() ||
+            r[0][5].as<int64_t>() != (app != nullptr ? 1 : 0) || r[0][6].as<int64_t>() != (step != nullptr ? 1 : 0)) {
           return absl::InternalError("deployment not recorded whole although the fence held");
         }
         return absl::OkStatus();
@@ -480,6 +505,10 @@ absl::Status PostgresDeploymentStore::Update(const v1::Deployment& d, const std:
       pqxx::result r = txn.exec_prepared(kUpdateDeployment, d.id(), static_cast<int>(d.state()), Bytes(record));
       if (r.affected_rows() != 1) return absl::NotFoundError(absl::StrCat("deployment ", d.id(), " not found"));
     }
+    // The steps before the update they end with, their events first.
+    for (const StepWrite& w : steps) {
+      if (absl::Status s = WriteStep(txn, d.id(), w); !s.ok()) return s;
+    }
     if (app != nullptr) {
       txn.exec_prepared0(kUpsertManaged, app->application_id, app->environment_id, Bytes(app->target),
                          Bytes(app->sync_policy), app->live_deployment_id);
@@ -491,45 +520,67 @@ absl::Status PostgresDeploymentStore::Update(const v1::Deployment& d, const std:
   });
 }
 
+absl::Status PostgresDeploymentStore::WriteStep(pqxx::work& txn, const std::string& deployment_id,
+                                                const StepWrite& w) {
+  txn.exec_prepared0(kUpsertStep, deployment_id, w.step.sequence(), Bytes(w.step));
+  if (w.change.has_value()) {
+    const AppliedChange& change = *w.change;
+    std::string key = change.object.key.ToString();
+    if (change.deleted) {
+      txn.exec_prepared0(kDeleteApplied, change.application_id, change.environment_id, key);
+    } else {
+      txn.exec_prepared0(kUpsertApplied, change.application_id, change.environment_id, key,
+                         Bytes(change.object.key.ToProto()), change.object.json, change.object.source_path,
+                         change.object.wave, change.deployment_id);
+    }
+  }
+  return Enqueue(txn, w.events);
+}
+
 absl::Status PostgresDeploymentStore::SaveStep(const std::string& deployment_id, const v1::DeploymentStep& step,
                                                const AppliedChange* change, const std::vector<v1::Event>& events) {
-  // What the step changes in the applied state, and its audit events.
-  auto rest = [&](pqxx::work& txn) -> absl::Status {
-    if (change != nullptr) {
-      std::string key = change->object.key.ToString();
-      if (change->deleted) {
-        txn.exec_prepared0(kDeleteApplied, change->application_id, change->environment_id, key);
-      } else {
-        txn.exec_prepared0(kUpsertApplied, change->application_id, change->environment_id, key,
-                           Bytes(change->object.key.ToProto()), change->object.json, change->object.source_path,
-                           change->object.wave, change->deployment_id);
-      }
-    }
-    return Enqueue(txn, events);
-  };
+  return SaveSteps(deployment_id, {StepWrite{step, change != nullptr ? std::optional<AppliedChange>(*change) : std::nullopt,
+                                             events}});
+}
+
+absl::Status PostgresDeploymentStore::SaveSteps(const std::string& deployment_id, const std::vector<StepWrite>& steps) {
+  if (steps.empty()) return absl::OkStatus();
   // A deployment whose environment this store knows: the fence check and
-  // the step in one statement (kFencedStep); a step alone (each step's
-  // RUNNING record, half of a deployment's) is that statement alone.
+  // the steps in one statement (kFencedStep, kFencedStepOutcome) when they
+  // are one step alone (each step's RUNNING record, half of a
+  // deployment's), or one or two steps with at most one applied change and
+  // one audit event (a step's outcome and the next step's start), and the
+  // outbox lets the statement write the event's row.
   std::optional<std::string> env = scope_.fences != nullptr ? EnvironmentOf(deployment_id) : std::nullopt;
   if (env.has_value()) {
     const int64_t mine = scope_.fences->TokenFor(*env);
     if (mine == 0) return JudgeFence(*env, mine, nullptr, nullptr);
-    auto fenced_step = [&](pqxx::transaction_base& txn) -> absl::Status {
-      pqxx::result r = txn.exec_prepared(kFencedStep, deployment_id, step.sequence(), Bytes(step), *env,
-                                         scope_.fences->holder(), mine);
-      if (r.empty()) return JudgeFence(*env, mine, nullptr, nullptr);
-      const pqxx::field holder = r[0][0], token = r[0][1];
-      if (absl::Status fenced = JudgeFence(*env, mine, &holder, &token); !fenced.ok()) return fenced;
-      if (r[0][2].as<int64_t>() != 1) return absl::InternalError("step not recorded although the fence held");
-      return absl::OkStatus();
-    };
-    if (change == nullptr && events.empty()) return pool_->RunStatement(fenced_step);
-    // With its change and (at most) one audit event: one statement too
-    // (kFencedStepOutcome), when the outbox lets it write the event's row.
+    const StepWrite& first = steps[0];
+    if (steps.size() == 1 && !first.change.has_value() && first.events.empty()) {
+      return pool_->RunStatement([&](pqxx::transaction_base& txn) -> absl::Status {
+        pqxx::result r = txn.exec_prepared(kFencedStep, deployment_id, first.step.sequence(), Bytes(first.step), *env,
+                                           scope_.fences->holder(), mine);
+        if (r.empty()) return JudgeFence(*env, mine, nullptr, nullptr);
+        const pqxx::field holder = r[0][0], token = r[0][1];
+        if (absl::Status fenced = JudgeFence(*env, mine, &holder, &token); !fenced.ok()) return fenced;
+        if (r[0][2].as<int64_t>() != 1) return absl::InternalError("step not recorded although the fence held");
+        return absl::OkStatus();
+      });
+    }
+    const AppliedChange* change = nullptr;
+    int changes = 0;
+    std::vector<v1::Event> events;
+    for (const StepWrite& w : steps) {
+      if (w.change.has_value()) {
+        change = &*w.change;
+        ++changes;
+      }
+      events.insert(events.end(), w.events.begin(), w.events.end());
+    }
     absl::StatusOr<std::optional<outbox::OutboxStore::Row>> one = OneEventRow(events);
     if (!one.ok()) return one.status();
     const std::optional<outbox::OutboxStore::Row>& row = *one;
-    if (events.empty() || row.has_value()) {
+    if (steps.size() <= 2 && changes <= 1 && (events.empty() || row.has_value())) {
       const int kind = change == nullptr ? 0 : change->deleted ? 2 : 1;
       const AppliedChange none;
       const AppliedChange& c = change != nullptr ? *change : none;
@@ -537,33 +588,35 @@ absl::Status PostgresDeploymentStore::SaveStep(const std::string& deployment_id,
       const std::string ref = change != nullptr ? change->object.key.ToProto().SerializeAsString() : "";
       const outbox::OutboxStore::Row no_event;
       const outbox::OutboxStore::Row& e = row.has_value() ? *row : no_event;
+      const v1::DeploymentStep* second = steps.size() == 2 ? &steps[1].step : nullptr;
       return pool_->RunStatement([&](pqxx::transaction_base& txn) -> absl::Status {
-        pqxx::result r = txn.exec_prepared(kFencedStepOutcome, deployment_id, step.sequence(), Bytes(step), *env,
-                                           scope_.fences->holder(), mine, kind, c.application_id, c.environment_id,
-                                           key, pqxx::binarystring(ref), c.object.json, c.object.source_path,
-                                           c.object.wave, c.deployment_id, e.idempotency_key,
-                                           pqxx::binarystring(e.event), e.channel);
+        pqxx::result r = txn.exec_prepared(kFencedStepOutcome, deployment_id, first.step.sequence(), Bytes(first.step),
+                                           *env, scope_.fences->holder(), mine, kind, c.application_id,
+                                           c.environment_id, key, pqxx::binarystring(ref), c.object.json,
+                                           c.object.source_path, c.object.wave, c.deployment_id, e.idempotency_key,
+                                           pqxx::binarystring(e.event), e.channel,
+                                           second != nullptr ? second->sequence() : int64_t{0},
+                                           second != nullptr ? Bytes(*second) : pqxx::binarystring(std::string()));
         if (r.empty()) return JudgeFence(*env, mine, nullptr, nullptr);
         const pqxx::field holder = r[0][0], token = r[0][1];
         if (absl::Status fenced = JudgeFence(*env, mine, &holder, &token); !fenced.ok()) return fenced;
-        if (r[0][2].as<int64_t>() != 1 || r[0][3].as<int64_t>() != (row.has_value() ? 1 : 0) ||
-            r[0][4].as<int64_t>() != r[0][3].as<int64_t>() || (kind == 1 && r[0][5].as<int64_t>() != 1)) {
+        if (r[0][2].as<int64_t>() != static_cast<int64_t>(steps.size()) ||
+            r[0][3].as<int64_t>() != (row.has_value() ? 1 : 0) || r[0][4].as<int64_t>() != r[0][3].as<int64_t>() ||
+            (kind == 1 && r[0][5].as<int64_t>() != 1)) {
           return absl::InternalError("step not recorded whole although the fence held");
         }
         return absl::OkStatus();
       });
     }
-    return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
-      if (absl::Status s = fenced_step(txn); !s.ok()) return s;
-      return rest(txn);
-    });
   }
   return pool_->RunInTransaction([&](pqxx::work& txn) {
     if (absl::Status fenced = CheckDeploymentFence(txn, deployment_id, /*no_flush_wait=*/true); !fenced.ok()) {
       return fenced;
     }
-    txn.exec_prepared0(kUpsertStep, deployment_id, step.sequence(), Bytes(step));
-    return rest(txn);
+    for (const StepWrite& w : steps) {
+      if (absl::Status s = WriteStep(txn, deployment_id, w); !s.ok()) return s;
+    }
+    return absl::OkStatus();
   });
 }
 

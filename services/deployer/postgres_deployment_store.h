@@ -64,6 +64,10 @@ class PostgresDeploymentStore final : public DeploymentStore {
                       const v1::PinState* pin) override;
   absl::Status SaveStep(const std::string& deployment_id, const v1::DeploymentStep& step, const AppliedChange* change,
                         const std::vector<v1::Event>& events) override;
+  absl::Status SaveSteps(const std::string& deployment_id, const std::vector<StepWrite>& steps) override;
+  absl::Status SaveStepsThenUpdate(const std::vector<StepWrite>& steps, const v1::Deployment& deployment,
+                                   const std::vector<v1::Event>& events, const ManagedApp* app,
+                                   const v1::PinState* pin) override;
   absl::StatusOr<RecoveryAttempts> GetRecoveryAttempts(const std::string& id) override;
   absl::Status SaveRecoveryAttempts(const std::string& id, const RecoveryAttempts& attempts) override;
   absl::StatusOr<v1::Deployment> Get(const std::string& id, bool include_steps) override;
@@ -113,6 +117,8 @@ class PostgresDeploymentStore final : public DeploymentStore {
   // deployment never changes environment); nullopt when it does not know.
   // The outbox row of a single event (see the .cc); nullopt otherwise.
   absl::StatusOr<std::optional<outbox::OutboxStore::Row>> OneEventRow(const std::vector<v1::Event>& events);
+  // A step, its applied change and its events, in `txn`.
+  absl::Status WriteStep(pqxx::work& txn, const std::string& deployment_id, const StepWrite& w);
   void RememberEnvironment(const std::string& id, const std::string& env);
   std::optional<std::string> EnvironmentOf(const std::string& id);
   absl::StatusOr<std::vector<v1::Deployment>> Records(

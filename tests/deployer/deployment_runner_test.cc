@@ -168,9 +168,10 @@ void KillAtEveryBoundary(bool dies_before_target_acts) {
     if (first.ok() && rig.store.crashed()) continue;  // Died right after its last write: finished.
     if (first.ok()) {
       // No write failed: k is past the last boundary.
-      // 16 writes: the start, 7 steps (apply a, b, c; 3 health checks; the
-      // prune) before and after each, the end: a kill before every one.
-      EXPECT_EQ(boundaries, 16);
+      // 9 writes: the start, 7 steps (apply a, b, c; 3 health checks; the
+      // prune) before each runs, each with the outcome of the one before,
+      // and the end with the last outcome: a kill before every one.
+      EXPECT_EQ(boundaries, 9);
       return;
     }
     ++boundaries;
@@ -233,6 +234,44 @@ TEST(DeploymentRunnerTest, KilledAtEveryStepBoundaryAfterTheTargetActedTheNextDe
 
 TEST(DeploymentRunnerTest, KilledAtEveryStepBoundaryBeforeTheTargetActedTheNextDeployerFinishesTheRollout) {
   KillAtEveryBoundary(true);
+}
+
+// Issue #23: a step's outcome is saved with the next step's start (or the
+// deployment's end), one write where there were two, and never later: when
+// the target acts, every step before is saved with its outcome.
+TEST(DeploymentRunnerTest, EachOutcomeIsSavedWithTheNextWriteAndBeforeTheTargetActsAgain) {
+  Rig rig;
+  ASSERT_EQ(rig.Deploy(V1()).state(), v1::DEPLOYMENT_STATE_SUCCEEDED);
+  v1::Plan spec = V2();
+  v1::Deployment d = Pending(spec);
+  ASSERT_TRUE(rig.store.Create(d, spec, {}).ok());
+  const int combined_before = rig.store.combined_step_writes();
+  const int saves_before = rig.store.step_saves();
+  int acts = 0;
+  rig.target.SetGate([&](const TargetObject& o) {
+    ++acts;
+    absl::StatusOr<v1::Deployment> now = rig.store.Get("dep-p2", true);
+    EXPECT_TRUE(now.ok()) << now.status();
+    if (!now.ok() || now->steps().empty()) return true;
+    // Only the step acting now is RUNNING: the last saved, for this object.
+    const v1::DeploymentStep& last = now->steps(now->steps_size() - 1);
+    EXPECT_EQ(last.result(), v1::STEP_RESULT_RUNNING) << o.key.ToString();
+    EXPECT_EQ(ObjectKey::FromProto(last.object()).ToString(), o.key.ToString());
+    for (int i = 0; i + 1 < now->steps_size(); ++i) {
+      EXPECT_EQ(now->steps(i).result(), v1::STEP_RESULT_SUCCEEDED) << "acting on " << o.key.ToString() << " with "
+                                                                   << now->steps(i).DebugString();
+    }
+    return true;
+  });
+  absl::StatusOr<v1::Deployment> done = rig.NewRunner()->Run(d, spec);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state(), v1::DEPLOYMENT_STATE_SUCCEEDED);
+  EXPECT_EQ(acts, 4);  // apply a, b, c; delete gone
+  // 7 steps, each saved running then finished: 14 step saves in 8 writes
+  // with steps (7 starts, the end); all but the first carry an outcome.
+  EXPECT_EQ(rig.store.step_saves() - saves_before, 14);
+  EXPECT_EQ(rig.store.combined_step_writes() - combined_before, 7);
+  ExpectFinishedOnV2(rig, "outcomes saved with the next write");
 }
 
 TEST(DeploymentRunnerTest, AnApplyInterruptedAfterTheTargetMadeItIsRecordedAlreadyLiveNotAppliedAgain) {
@@ -342,13 +381,15 @@ TEST(DeploymentRunnerTest, RepeatedKillsThatEachCompleteAStepNeverQuarantine) {
   for (; restarts < 50; ++restarts) {
     rig.store.Revive();
     // Recovery bookkeeping (attempts, interrupted steps, the recovery step)
-    // takes up to 4 writes; 2 more complete a step.
+    // takes up to 4 writes; 2 more complete a step (its start, then its
+    // outcome with the next step's start).
     rig.store.CrashAfterWrites(6);
     done = rig.NewRunner()->Recover(*rig.store.Get("dep-p2", false), spec);
     if (done.ok()) break;
   }
   ASSERT_TRUE(done.ok()) << done.status();
-  EXPECT_GT(restarts, 3);
+  // 7 steps, one or two completed by each process.
+  EXPECT_GE(restarts, 3);
   rig.store.Revive();
   ExpectFinishedOnV2(rig, "killed after every completed step");
 }

@@ -57,6 +57,11 @@ bool FakeDeploymentStore::crashed() {
   return crashed_;
 }
 
+int FakeDeploymentStore::combined_step_writes() {
+  ferry::MutexLock l(&mu_);
+  return combined_step_writes_;
+}
+
 int FakeDeploymentStore::step_saves() {
   ferry::MutexLock l(&mu_);
   return step_saves_;
@@ -122,13 +127,14 @@ absl::Status FakeDeploymentStore::Create(const v1::Deployment& d, const v1::Plan
 
 absl::Status FakeDeploymentStore::Update(const v1::Deployment& d, const std::vector<v1::Event>& events,
                                          const ManagedApp* app, const v1::PinState* pin) {
-  ferry::MutexLock l(&mu_);
-  auto it = deployments_.find(d.id());
-  if (it == deployments_.end()) return absl::NotFoundError(absl::StrCat("deployment ", d.id(), " not found"));
-  absl::Status w = Write();
-  if (!w.ok()) return w;
-  it->second.record = d;
-  it->second.record.clear_steps();
+  return SaveStepsThenUpdate({}, d, events, app, pin);
+}
+
+void FakeDeploymentStore::UpdateLocked(const v1::Deployment& d, const std::vector<v1::Event>& events,
+                                       const ManagedApp* app, const v1::PinState* pin) {
+  Row& row = deployments_.at(d.id());
+  row.record = d;
+  row.record.clear_steps();
   if (app != nullptr) {
     ManagedApp& m = managed_[Key(app->application_id, app->environment_id)];
     std::string live = m.live_deployment_id;
@@ -137,27 +143,51 @@ absl::Status FakeDeploymentStore::Update(const v1::Deployment& d, const std::vec
   }
   if (pin != nullptr) pins_[Key(pin->application_id(), pin->environment_id())] = *pin;
   AddEvents(events);
-  return absl::OkStatus();
 }
 
 absl::Status FakeDeploymentStore::SaveStep(const std::string& deployment_id, const v1::DeploymentStep& step,
                                            const AppliedChange* change, const std::vector<v1::Event>& events) {
-  ferry::MutexLock l(&mu_);
-  auto it = deployments_.find(deployment_id);
-  if (it == deployments_.end()) return absl::NotFoundError(absl::StrCat("deployment ", deployment_id, " not found"));
-  absl::Status w = Write();
-  if (!w.ok()) return w;
+  StepWrite write{step, change != nullptr ? std::optional<AppliedChange>(*change) : std::nullopt, events};
+  return SaveSteps(deployment_id, {write});
+}
+
+void FakeDeploymentStore::SaveStepLocked(const std::string& deployment_id, const StepWrite& write) {
   ++step_saves_;
-  it->second.steps[step.sequence()] = step;
-  if (change != nullptr) {
-    auto& objects = applied_[Key(change->application_id, change->environment_id)];
-    if (change->deleted) {
-      objects.erase(change->object.key.ToString());
+  deployments_.at(deployment_id).steps[write.step.sequence()] = write.step;
+  if (write.change.has_value()) {
+    const AppliedChange& change = *write.change;
+    auto& objects = applied_[Key(change.application_id, change.environment_id)];
+    if (change.deleted) {
+      objects.erase(change.object.key.ToString());
     } else {
-      objects[change->object.key.ToString()] = AppliedObject{change->object, change->deployment_id};
+      objects[change.object.key.ToString()] = AppliedObject{change.object, change.deployment_id};
     }
   }
-  AddEvents(events);
+  AddEvents(write.events);
+}
+
+absl::Status FakeDeploymentStore::SaveSteps(const std::string& deployment_id, const std::vector<StepWrite>& steps) {
+  ferry::MutexLock l(&mu_);
+  if (deployments_.count(deployment_id) == 0) {
+    return absl::NotFoundError(absl::StrCat("deployment ", deployment_id, " not found"));
+  }
+  absl::Status w = Write();
+  if (!w.ok()) return w;
+  if (steps.size() > 1) ++combined_step_writes_;
+  for (const StepWrite& s : steps) SaveStepLocked(deployment_id, s);
+  return absl::OkStatus();
+}
+
+absl::Status FakeDeploymentStore::SaveStepsThenUpdate(const std::vector<StepWrite>& steps, const v1::Deployment& d,
+                                                      const std::vector<v1::Event>& events, const ManagedApp* app,
+                                                      const v1::PinState* pin) {
+  ferry::MutexLock l(&mu_);
+  if (deployments_.count(d.id()) == 0) return absl::NotFoundError(absl::StrCat("deployment ", d.id(), " not found"));
+  absl::Status w = Write();
+  if (!w.ok()) return w;
+  if (!steps.empty()) ++combined_step_writes_;
+  for (const StepWrite& s : steps) SaveStepLocked(d.id(), s);
+  UpdateLocked(d, events, app, pin);
   return absl::OkStatus();
 }
 

@@ -26,6 +26,11 @@ class FakeDeploymentStore final : public DeploymentStore {
                       const v1::PinState* pin) override;
   absl::Status SaveStep(const std::string& deployment_id, const v1::DeploymentStep& step, const AppliedChange* change,
                         const std::vector<v1::Event>& events) override;
+  // One write, all or none, as a transaction.
+  absl::Status SaveSteps(const std::string& deployment_id, const std::vector<StepWrite>& steps) override;
+  absl::Status SaveStepsThenUpdate(const std::vector<StepWrite>& steps, const v1::Deployment& deployment,
+                                   const std::vector<v1::Event>& events, const ManagedApp* app,
+                                   const v1::PinState* pin) override;
   absl::StatusOr<RecoveryAttempts> GetRecoveryAttempts(const std::string& id) override;
   absl::Status SaveRecoveryAttempts(const std::string& id, const RecoveryAttempts& attempts) override;
   absl::StatusOr<v1::Deployment> Get(const std::string& id, bool include_steps) override;
@@ -78,8 +83,10 @@ class FakeDeploymentStore final : public DeploymentStore {
   void CrashAfterWrites(int writes);
   void Revive();
   bool crashed();
-  // Successful SaveStep calls so far.
+  // Steps saved so far (by SaveStep, SaveSteps and SaveStepsThenUpdate).
   int step_saves();
+  // Writes that saved more than one step, or a step with its deployment, so far.
+  int combined_step_writes();
   // Calls of MarkReported so far.
   int mark_reported_writes();
   // Reads of the whole managed-application list, and of global drift
@@ -125,6 +132,10 @@ class FakeDeploymentStore final : public DeploymentStore {
   void AddEvents(const std::vector<v1::Event>& events) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // OK when a write may go ahead (and counts it against the crash budget).
   absl::Status Write() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The changes of Update and SaveStep, once their write is allowed.
+  void UpdateLocked(const v1::Deployment& d, const std::vector<v1::Event>& events, const ManagedApp* app,
+                    const v1::PinState* pin) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SaveStepLocked(const std::string& deployment_id, const StepWrite& write) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::Deployment WithSteps(const Row& row, bool include_steps) const;
   std::vector<AppliedObject> AppliedLocked(const std::string& app, const std::string& env)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -151,6 +162,7 @@ class FakeDeploymentStore final : public DeploymentStore {
   int writes_left_ ABSL_GUARDED_BY(mu_) = -1;  // -1: no crash armed
   bool crashed_ ABSL_GUARDED_BY(mu_) = false;
   int step_saves_ ABSL_GUARDED_BY(mu_) = 0;
+  int combined_step_writes_ ABSL_GUARDED_BY(mu_) = 0;
   int managed_list_reads_ ABSL_GUARDED_BY(mu_) = 0;
   int record_reads_ ABSL_GUARDED_BY(mu_) = 0;
   int mark_reported_writes_ ABSL_GUARDED_BY(mu_) = 0;

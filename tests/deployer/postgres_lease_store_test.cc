@@ -299,6 +299,109 @@ TEST_F(PostgresLeaseStoreTest, AStepOutcomeWithItsChangeAndEventIsWrittenWholeOn
   EXPECT_EQ(Count("SELECT count(*) FROM deployer.managed_apps WHERE live_deployment_id = 'd1'"), 1);
 }
 
+// Issue #23: a step's outcome with the next step's start, and a last
+// outcome with the deployment's end, each in one write under the lease: all
+// of it or nothing, the events in the order of the steps.
+TEST_F(PostgresLeaseStoreTest, StepsSavedTogetherAreWrittenWholeUnderTheLeaseTheirEventsInOrder) {
+  LeaseKeeper a(leases_.get(), &clock_, Options("replica-a"));
+  LeaseKeeper b(leases_.get(), &clock_, Options("replica-b"));
+  PostgresDeploymentStore a_store(pool_.get(), outbox_.get(), {.fences = &a});
+  PostgresDeploymentStore b_store(pool_.get(), outbox_.get(), {.fences = &b});
+  ASSERT_TRUE(a.Claim("dev").ok());
+  ASSERT_TRUE(a.Tick().ok());
+  ASSERT_TRUE(b.Claim("prod").ok());
+  ASSERT_TRUE(b.Tick().ok());
+  ASSERT_TRUE(a_store.Create(Deployment("d1"), v1::Plan(), {}).ok());
+  ASSERT_EQ(b_store.SaveStep("d1", Step(1), nullptr, {}).code(), absl::StatusCode::kAborted);  // b learns d1's env
+  ASSERT_TRUE(a_store.SaveStep("d1", Step(1), nullptr, {}).ok());
+
+  auto event = [](const std::string& key) {
+    v1::Event out;
+    out.set_action(v1::AUDIT_ACTION_DEPLOYMENT_STEP);
+    out.set_idempotency_key(key);
+    return out;
+  };
+  auto finished = [](int64_t seq) {
+    v1::DeploymentStep s = Step(seq);
+    s.set_result(v1::STEP_RESULT_SUCCEEDED);
+    return s;
+  };
+  auto keys = [&] {
+    std::vector<std::string> out;
+    EXPECT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
+                       for (const auto& row : txn.exec("SELECT idempotency_key FROM deployer.outbox"
+                                                       " WHERE idempotency_key LIKE 'd1/%' ORDER BY id")) {
+                         out.push_back(row[0].as<std::string>());
+                       }
+                       return absl::OkStatus();
+                     })
+                    .ok());
+    return out;
+  };
+  auto results = [&] {
+    std::vector<int> out;
+    absl::StatusOr<v1::Deployment> d = a_store.Get("d1", true);
+    EXPECT_TRUE(d.ok()) << d.status();
+    if (d.ok()) {
+      for (const v1::DeploymentStep& s : d->steps()) out.push_back(s.result());
+    }
+    return out;
+  };
+  const int running = v1::STEP_RESULT_RUNNING, succeeded = v1::STEP_RESULT_SUCCEEDED;
+  AppliedChange change{"web", "dev", {{"", "ConfigMap", "ns", "cm"}, R"({"kind":"ConfigMap"})", "cm.yaml", 2}, false,
+                       "d1"};
+  using StepWrite = DeploymentRecords::StepWrite;
+  const std::vector<StepWrite> outcome_and_next = {StepWrite{finished(1), change, {event("d1/step/1")}},
+                                                   StepWrite{Step(2), std::nullopt, {}}};
+  // Not the holder: nothing of either.
+  EXPECT_EQ(b_store.SaveSteps("d1", outcome_and_next).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(results(), (std::vector<int>{running}));
+  EXPECT_EQ(Count("SELECT count(*) FROM deployer.applied_objects"), 0);
+  EXPECT_TRUE(keys().empty());
+  // The holder: both steps, the change and the event (one statement).
+  ASSERT_TRUE(a_store.SaveSteps("d1", outcome_and_next).ok());
+  EXPECT_EQ(results(), (std::vector<int>{succeeded, running}));
+  EXPECT_EQ(Count("SELECT count(*) FROM deployer.applied_objects WHERE wave = 2"), 1);
+  EXPECT_EQ(keys(), (std::vector<std::string>{"d1/step/1"}));
+  // More than one statement can carry (two events): one transaction, all
+  // or nothing: a reused event key leaves no step behind.
+  const std::vector<StepWrite> reused = {StepWrite{finished(2), std::nullopt, {event("d1/step/2")}},
+                                         StepWrite{finished(3), std::nullopt, {event("d1/step/1")}}};
+  EXPECT_FALSE(a_store.SaveSteps("d1", reused).ok());
+  EXPECT_EQ(results(), (std::vector<int>{succeeded, running}));
+  EXPECT_EQ(keys(), (std::vector<std::string>{"d1/step/1"}));
+  const std::vector<StepWrite> two_events = {StepWrite{finished(2), std::nullopt, {event("d1/step/2")}},
+                                             StepWrite{finished(3), std::nullopt, {event("d1/step/3")}},
+                                             StepWrite{Step(4), std::nullopt, {}}};
+  ASSERT_TRUE(a_store.SaveSteps("d1", two_events).ok());
+  EXPECT_EQ(results(), (std::vector<int>{succeeded, succeeded, succeeded, running}));
+  EXPECT_EQ(keys(), (std::vector<std::string>{"d1/step/1", "d1/step/2", "d1/step/3"}));
+
+  // The last outcome with the deployment's end: the step's event before the
+  // deployment's, whoever is refused writes nothing.
+  v1::Deployment end = Deployment("d1");
+  end.set_state(v1::DEPLOYMENT_STATE_SUCCEEDED);
+  v1::Event succeeded_event = event("d1/succeeded");
+  succeeded_event.set_action(v1::AUDIT_ACTION_DEPLOYMENT_SUCCEEDED);
+  ManagedApp app{"web", "dev", v1::DeployTarget(), v1::SyncPolicy(), "d1"};
+  const std::vector<StepWrite> last = {StepWrite{finished(4), std::nullopt, {event("d1/step/4")}}};
+  EXPECT_EQ(b_store.SaveStepsThenUpdate(last, end, {succeeded_event}, &app, nullptr).code(),
+            absl::StatusCode::kAborted);
+  EXPECT_EQ(results(), (std::vector<int>{succeeded, succeeded, succeeded, running}));
+  EXPECT_EQ(Count("SELECT count(*) FROM deployer.managed_apps"), 0);
+  // Not found: neither the step nor the events.
+  v1::Deployment nope = Deployment("nope");
+  EXPECT_EQ(a_store.SaveStepsThenUpdate(last, nope, {event("nope/succeeded")}, &app, nullptr).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(Count("SELECT count(*) FROM deployer.steps WHERE deployment_id = 'nope'"), 0);
+  EXPECT_EQ(keys(), (std::vector<std::string>{"d1/step/1", "d1/step/2", "d1/step/3"}));
+  ASSERT_TRUE(a_store.SaveStepsThenUpdate(last, end, {succeeded_event}, &app, nullptr).ok());
+  EXPECT_EQ(results(), (std::vector<int>{succeeded, succeeded, succeeded, succeeded}));
+  EXPECT_EQ(a_store.Get("d1", false)->state(), v1::DEPLOYMENT_STATE_SUCCEEDED);
+  EXPECT_EQ(Count("SELECT count(*) FROM deployer.managed_apps WHERE live_deployment_id = 'd1'"), 1);
+  EXPECT_EQ(keys(), (std::vector<std::string>{"d1/step/1", "d1/step/2", "d1/step/3", "d1/step/4", "d1/succeeded"}));
+}
+
 TEST_F(PostgresLeaseStoreTest, ThePlanCursorIsPerDeployerGroup) {
   PostgresDeploymentStore def(pool_.get(), outbox_.get());
   PostgresDeploymentStore edge(pool_.get(), outbox_.get(), {.deployer_group = "edge"});
