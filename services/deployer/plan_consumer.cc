@@ -43,10 +43,13 @@ absl::StatusOr<absl::Duration> PlanConsumer::ConsumeStream() {
   // Plans are handed off several at a time (one at a time per application
   // and environment); the saved cursor only moves over plans whose hand-off
   // finished.
-  PlanIntake intake(options_.intake_concurrency, [&](const std::string& position) {
-    absl::Status saved = cursor_->SaveCursor(position);
-    if (!saved.ok()) logging::Warn("cannot save plan cursor", {{"error", saved.ToString()}});
-  });
+  PlanIntake intake(
+      options_.intake_concurrency,
+      [&](const std::string& position) {
+        absl::Status saved = cursor_->SaveCursor(position);
+        if (!saved.ok()) logging::Warn("cannot save plan cursor", {{"error", saved.ToString()}});
+      },
+      options_.cursor_save_interval);
   absl::Status s = plans_->Watch(*cursor, [&](const std::string& next, const v1::Plan& plan) {
     // Another group's environment: its deployers take it (the cursor is
     // this group's, so skipping loses nothing).

@@ -28,6 +28,10 @@ struct PlanConsumerOptions {
   // Plans handed off (acknowledged, recorded, started) at once; one at a
   // time per application and environment.
   int intake_concurrency = 4;
+  // While hand-offs run, the stream position is saved at most this often;
+  // at once when none runs. A deployer that dies in between is given the
+  // plans since again, which it finds recorded already.
+  absl::Duration cursor_save_interval = absl::Milliseconds(100);
   // Tries of a plan that fails other than transiently (not an outage)
   // before it is given up on (reported FAILED) so the stream moves on.
   int plan_attempts = 3;

@@ -7,8 +7,9 @@
 
 namespace ferry::deployer {
 
-PlanIntake::PlanIntake(int limit, std::function<void(const std::string& position)> advance)
-    : limit_(std::max(1, limit)), advance_(std::move(advance)) {}
+PlanIntake::PlanIntake(int limit, std::function<void(const std::string& position)> advance,
+                       absl::Duration min_advance_interval)
+    : limit_(std::max(1, limit)), advance_(std::move(advance)), min_advance_interval_(min_advance_interval) {}
 
 PlanIntake::~PlanIntake() { Drain().IgnoreError(); }
 
@@ -56,13 +57,18 @@ void PlanIntake::AdvanceLocked() {
   if (advancing_) return;
   advancing_ = true;
   for (;;) {
-    std::string position;
     while (!window_.empty() && window_.front().done) {
-      position = std::move(window_.front().position);
+      unadvanced_ = std::move(window_.front().position);
       window_.pop_front();
       ++first_index_;
     }
-    if (position.empty()) break;
+    if (unadvanced_.empty()) break;
+    // A hand-off still running advances later, when it finishes.
+    const absl::Time now = absl::Now();
+    if (running_ > 0 && now - last_advance_ < min_advance_interval_) break;
+    last_advance_ = now;
+    std::string position = std::move(unadvanced_);
+    unadvanced_.clear();
     mu_.Unlock();
     advance_(position);
     mu_.Lock();

@@ -10,6 +10,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "common/concurrency/mutex.h"
 
 namespace ferry::deployer {
@@ -23,11 +24,15 @@ namespace ferry::deployer {
 // concurrently with itself, with the newest such position. A plan whose
 // hand-off failed stops the intake: later ones are still finished, but the
 // position stays before the failed plan so that it is delivered again
-// (hand-offs are idempotent). Thread-compatible: one feeder thread calls
-// Submit and Drain.
+// (hand-offs are idempotent). While other hand-offs still run, `advance` is
+// called at most once each `min_advance_interval` (issue #23: a save of the
+// position per plan of a commit touching 10,000); the newest position is
+// advanced to as soon as none runs. Thread-compatible: one feeder thread
+// calls Submit and Drain.
 class PlanIntake {
  public:
-  PlanIntake(int limit, std::function<void(const std::string& position)> advance);
+  PlanIntake(int limit, std::function<void(const std::string& position)> advance,
+             absl::Duration min_advance_interval = absl::ZeroDuration());
   ~PlanIntake();  // Drain()s.
   PlanIntake(const PlanIntake&) = delete;
   PlanIntake& operator=(const PlanIntake&) = delete;
@@ -51,6 +56,7 @@ class PlanIntake {
 
   const int limit_;
   const std::function<void(const std::string&)> advance_;
+  const absl::Duration min_advance_interval_;
 
   ferry::Mutex mu_;
   ferry::CondVar cv_;  // Signalled when a hand-off finishes or advancing ends.
@@ -61,6 +67,9 @@ class PlanIntake {
   std::set<std::string> busy_keys_ ABSL_GUARDED_BY(mu_);
   absl::Status failure_ ABSL_GUARDED_BY(mu_);
   bool advancing_ ABSL_GUARDED_BY(mu_) = false;
+  // Advanced over, not yet given to `advance_` (its interval had not passed).
+  std::string unadvanced_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_advance_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread::id> finished_ ABSL_GUARDED_BY(mu_);
 };

@@ -98,6 +98,36 @@ TEST(PlanIntakeTest, ThePositionNeverPassesAHandOffStillRunning) {
   EXPECT_EQ(positions.last(), "3");
 }
 
+// Issue #23: while hand-offs still run, the position is advanced at most
+// once an interval; the newest as soon as none runs.
+TEST(PlanIntakeTest, WhileHandOffsRunThePositionAdvancesAtMostOnceAnIntervalAndAtOnceWhenNoneRuns) {
+  Positions positions;
+  PlanIntake intake(2, [&](const std::string& p) { positions.Advance(p); }, absl::Hours(1));
+  std::map<std::string, absl::Notification> release;
+  auto submit = [&](const std::string& p) {
+    ASSERT_TRUE(intake.Submit(p, p, [&release, p] {
+      release.at(p).WaitForNotification();
+      return absl::OkStatus();
+    }));
+  };
+  for (const char* p : {"a", "b", "c", "d", "e"}) release[p];  // made before any hand-off runs
+  submit("a");
+  submit("b");
+  // Each Submit below waits for a slot: the hand-off released before it has finished.
+  release["a"].Notify();
+  submit("c");  // a finished with b running: the first advance
+  release["b"].Notify();
+  submit("d");  // b finished with c running, within the hour: not advanced yet
+  release["c"].Notify();
+  submit("e");
+  EXPECT_EQ(positions.seen(), (std::vector<std::string>{"a"}));
+  release["d"].Notify();
+  release["e"].Notify();
+  ASSERT_TRUE(intake.Drain().ok());
+  // e finished last, with nothing running: advanced at once, to the newest.
+  EXPECT_EQ(positions.seen(), (std::vector<std::string>{"a", "e"}));
+}
+
 TEST(PlanIntakeTest, AFailedHandOffStopsTheIntakeBeforeIt) {
   Positions positions;
   PlanIntake intake(2, [&](const std::string& p) { positions.Advance(p); });
