@@ -213,13 +213,18 @@ absl::StatusOr<v1::AcknowledgePlanResponse> PlanLifecycle::AcknowledgePlan(const
   return response;
 }
 
-absl::StatusOr<v1::Plan> PlanLifecycle::TakeResult(const v1::ReportPlanResultRequest& request) {
+absl::Status PlanLifecycle::CheckResult(const v1::ReportPlanResultRequest& request) {
   const v1::PlanState state = request.state();
   if (state != v1::PLAN_STATE_EXECUTING && state != v1::PLAN_STATE_SUCCEEDED && state != v1::PLAN_STATE_FAILED &&
       state != v1::PLAN_STATE_ROLLED_BACK)
     return absl::InvalidArgumentError("state: must be EXECUTING, SUCCEEDED, FAILED or ROLLED_BACK");
   if (request.deployment_id().empty()) return absl::InvalidArgumentError("deployment_id: is required");
-  ASSIGN_OR_RETURN(v1::Plan plan, plans_->MutatePlanQuietly(request.plan_id(), [&](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
+  return absl::OkStatus();
+}
+
+PlannerStore::MutateFn PlanLifecycle::ResultChange(const v1::ReportPlanResultRequest& request) {
+  return [this, &request](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
+    const v1::PlanState state = request.state();
     if (p.deployment_id() != request.deployment_id())
       return absl::FailedPreconditionError(absl::StrCat("plan ", p.id(), " is not executed by deployment ",
                                                         request.deployment_id()));
@@ -232,8 +237,12 @@ absl::StatusOr<v1::Plan> PlanLifecycle::TakeResult(const v1::ReportPlanResultReq
       p.mutable_failure()->set_message(request.message());
     *p.mutable_update_time() = events_.Now();
     return std::vector<v1::Event>{};
-  }));
-  return plan;
+  };
+}
+
+absl::StatusOr<v1::Plan> PlanLifecycle::TakeResult(const v1::ReportPlanResultRequest& request) {
+  RETURN_IF_ERROR(CheckResult(request));
+  return plans_->MutatePlanQuietly(request.plan_id(), ResultChange(request));
 }
 
 void PlanLifecycle::Promote(const std::vector<v1::Plan>& succeeded) {
@@ -268,9 +277,20 @@ absl::StatusOr<std::vector<absl::Status>> PlanLifecycle::ReportPlanResults(
   out.reserve(requests.size());
   bool terminal = false;
   std::vector<v1::Plan> succeeded;
-  for (const v1::ReportPlanResultRequest& request : requests) {
-    absl::StatusOr<v1::Plan> plan = TakeResult(request);
-    out.push_back(plan.status());
+  // The valid ones taken together: their quiet writes in one statement
+  // where the store can (issue #23).
+  std::vector<PlannerStore::PlanChange> changes;
+  std::vector<size_t> changed;  // index in requests of each change
+  for (size_t i = 0; i < requests.size(); ++i) {
+    out.push_back(CheckResult(requests[i]));
+    if (!out.back().ok()) continue;
+    changes.emplace_back(requests[i].plan_id(), ResultChange(requests[i]));
+    changed.push_back(i);
+  }
+  std::vector<absl::StatusOr<v1::Plan>> taken = plans_->MutatePlansQuietly(changes);
+  for (size_t k = 0; k < taken.size() && k < changed.size(); ++k) {
+    absl::StatusOr<v1::Plan>& plan = taken[k];
+    out[changed[k]] = plan.status();
     if (plan.ok() && IsTerminal(plan->state())) terminal = true;
     if (plan.ok() && plan->state() == v1::PLAN_STATE_SUCCEEDED) succeeded.push_back(*std::move(plan));
   }

@@ -80,6 +80,10 @@ class PlanLifecycle {
   // ReportPlanResult up to (not including) the promotion of a SUCCEEDED
   // plan and the re-evaluation of held plans: the plan as updated.
   absl::StatusOr<v1::Plan> TakeResult(const v1::ReportPlanResultRequest& request);
+  // TakeResult's two halves: the request's own checks, and the change it
+  // makes to the plan (which refers to `request`).
+  static absl::Status CheckResult(const v1::ReportPlanResultRequest& request);
+  PlannerStore::MutateFn ResultChange(const v1::ReportPlanResultRequest& request);
   // Plans the promotions of `succeeded` (promote_), logging a failure.
   void Promote(const std::vector<v1::Plan>& succeeded);
   void ReevaluateHolds();

@@ -180,6 +180,18 @@ class PlanStore {
   virtual absl::StatusOr<v1::Plan> MutatePlanQuietly(const std::string& id, const MutateFn& mutate) {
     return MutatePlan(id, mutate);
   }
+  // MutatePlanQuietly for each of `changes` (a plan id and its change), one
+  // answer each, in order. A store may write several quiet changes in one
+  // statement (issue #23: the outcomes of one ReportPlanResults call), and
+  // call each `mutate` more than once (only the last call counts); the
+  // changes of one plan are made in their order.
+  using PlanChange = std::pair<std::string, MutateFn>;
+  virtual std::vector<absl::StatusOr<v1::Plan>> MutatePlansQuietly(const std::vector<PlanChange>& changes) {
+    std::vector<absl::StatusOr<v1::Plan>> out;
+    out.reserve(changes.size());
+    for (const auto& [id, mutate] : changes) out.push_back(MutatePlanQuietly(id, mutate));
+    return out;
+  }
 
   // Records `approval` of plan `id`, at most one per approver
   // (approval.actor().id()), and lets `decide` finish the change, in one

@@ -1,11 +1,13 @@
 #include "services/planner/postgres_planner_store.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include <google/protobuf/util/message_differencer.h>
 #include <pqxx/pqxx>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/logging/logger.h"
@@ -60,6 +62,7 @@ constexpr char kHasSucceeded[] = "planner_has_succeeded";
 constexpr char kHavePlansFor[] = "planner_have_plans_for";
 constexpr char kReadPlanVersion[] = "planner_read_plan_version";
 constexpr char kUpdatePlanVersion[] = "planner_update_plan_version";
+constexpr char kUpdatePlanVersions[] = "planner_update_plan_versions";
 constexpr char kGetCache[] = "planner_get_cache";
 constexpr char kPutCache[] = "planner_put_cache";
 constexpr char kEvictUnusedCache[] = "planner_evict_unused_cache";
@@ -212,6 +215,14 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   pool_->Prepare(kUpdatePlanVersion,
                  "UPDATE planner.plans SET state = $2, hold_reason = $3, deployment_id = $4, body = $5, "
                  "update_time = now() WHERE id = $1 AND xmin::text = $6 RETURNING xmin::text");
+  // The same for several plans: one array each of ids, states, hold
+  // reasons, deployment ids, bodies (base64: text arrays carry no bytes)
+  // and versions; the rows written come back.
+  pool_->Prepare(kUpdatePlanVersions,
+                 "UPDATE planner.plans p SET state = u.state::int, hold_reason = u.hold::int, deployment_id = u.dep, "
+                 "body = decode(u.body, 'base64'), update_time = now() FROM unnest($1::text[], $2::text[], $3::text[], "
+                 "$4::text[], $5::text[], $6::text[]) AS u(id, state, hold, dep, body, version) "
+                 "WHERE p.id = u.id AND p.xmin::text = u.version RETURNING p.id, p.xmin::text");
   // The positions (1-based) of the keys ($1-$4, one array each) that have a
   // plan: one index probe (plans_commit) each.
   pool_->Prepare(kHavePlansFor,
@@ -698,6 +709,81 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::MutatePlanQuietly(const std::stri
   if (unread) ++quiet_writes_unread_;
   versions_.Put(plan, *std::move(written));
   return plan;
+}
+
+std::vector<absl::StatusOr<v1::Plan>> PostgresPlannerStore::MutatePlansQuietly(
+    const std::vector<PlanChange>& changes) {
+  std::vector<absl::StatusOr<v1::Plan>> out(changes.size(), absl::InternalError("not changed"));
+  struct Guess {
+    size_t index;
+    v1::Plan plan;
+    std::string version;
+  };
+  std::vector<Guess> guesses;
+  std::vector<size_t> alone;  // in order
+  std::set<std::string> seen;
+  for (size_t i = 0; i < changes.size(); ++i) {
+    const auto& [id, mutate] = changes[i];
+    // A plan's second change waits for its first.
+    if (!seen.insert(id).second) {
+      alone.push_back(i);
+      continue;
+    }
+    std::optional<PlanVersionCache::Entry> kept = versions_.Get(id);
+    if (!kept) {
+      alone.push_back(i);
+      continue;
+    }
+    v1::Plan plan = std::move(kept->plan);
+    absl::StatusOr<std::vector<v1::Event>> events = mutate(plan);
+    if (!events.ok() || !events->empty() || Releasable(plan)) {
+      alone.push_back(i);
+      continue;
+    }
+    guesses.push_back(Guess{i, std::move(plan), std::move(kept->version)});
+  }
+  if (guesses.size() < 2) {
+    // One write alone is the statement MutatePlanQuietly makes.
+    for (const Guess& g : guesses) alone.push_back(g.index);
+    guesses.clear();
+    std::sort(alone.begin(), alone.end());
+  }
+  std::map<std::string, std::string> written;  // id -> version
+  if (!guesses.empty()) {
+    std::vector<std::string> ids, states, holds, deployments, bodies, versions;
+    for (const Guess& g : guesses) {
+      ids.push_back(g.plan.id());
+      states.push_back(absl::StrCat(static_cast<int>(g.plan.state())));
+      holds.push_back(absl::StrCat(static_cast<int>(g.plan.hold_reason())));
+      deployments.push_back(g.plan.deployment_id());
+      bodies.push_back(absl::Base64Escape(g.plan.SerializeAsString()));
+      versions.push_back(g.version);
+    }
+    absl::Status s = pool_->RunStatement([&](pqxx::transaction_base& txn) -> absl::Status {
+      written.clear();
+      for (const auto& row : txn.exec_prepared(kUpdatePlanVersions, postgres::TextArray(ids), postgres::TextArray(states),
+                                               postgres::TextArray(holds), postgres::TextArray(deployments),
+                                               postgres::TextArray(bodies), postgres::TextArray(versions)))
+        written[row[0].as<std::string>()] = row[1].as<std::string>();
+      return absl::OkStatus();
+    });
+    if (!s.ok()) written.clear();  // then each alone, which reports its own error
+    for (Guess& g : guesses) {
+      auto it = written.find(g.plan.id());
+      if (it == written.end()) {
+        versions_.Erase(g.plan.id());  // outdated: read it
+        alone.push_back(g.index);
+        continue;
+      }
+      ++quiet_writes_unread_;
+      ++quiet_writes_batched_;
+      versions_.Put(g.plan, it->second);
+      out[g.index] = std::move(g.plan);
+    }
+    std::sort(alone.begin(), alone.end());
+  }
+  for (size_t i : alone) out[i] = MutatePlanQuietly(changes[i].first, changes[i].second);
+  return out;
 }
 
 bool PostgresPlannerStore::InsertApproval(pqxx::work& txn, const std::string& plan_id,

@@ -44,6 +44,10 @@ class PostgresPlannerStore final : public PlannerStore {
                                       const SupersededEventFn& superseded_event) override;
   absl::StatusOr<v1::Plan> MutatePlan(const std::string& id, const MutateFn& mutate) override;
   absl::StatusOr<v1::Plan> MutatePlanQuietly(const std::string& id, const MutateFn& mutate) override;
+  // The changes of plans whose version this store wrote last (and none
+  // before in `changes`) in one statement checked as MutatePlanQuietly's
+  // write; the others, and any whose version was outdated, one by one.
+  std::vector<absl::StatusOr<v1::Plan>> MutatePlansQuietly(const std::vector<PlanChange>& changes) override;
   absl::StatusOr<v1::Plan> RecordApproval(const std::string& id, const v1::PlanDecision& approval,
                                           const ApprovalFn& decide) override;
   absl::StatusOr<std::optional<v1::CommitAuthor>> GetCommitAuthor(const std::string& repository_id,
@@ -74,6 +78,8 @@ class PostgresPlannerStore final : public PlannerStore {
   // MutatePlanQuietly calls that wrote without reading the plan first (the
   // version this store wrote last was still the row's).
   int64_t quiet_writes_unread() const { return quiet_writes_unread_.load(); }
+  // Plans changed quietly by a statement that wrote several (test-visible).
+  int64_t quiet_writes_batched() const { return quiet_writes_batched_.load(); }
 
  private:
   // Releases (one transaction, one release-order lock) every plan approved
@@ -98,6 +104,7 @@ class PostgresPlannerStore final : public PlannerStore {
   SystemClock clock_;
   PlanVersionCache versions_{size_t{8} << 20, size_t{64} << 10, absl::Minutes(5), &clock_};
   std::atomic<int64_t> quiet_writes_unread_{0};
+  std::atomic<int64_t> quiet_writes_batched_{0};
 };
 
 }  // namespace ferry::planner

@@ -680,6 +680,88 @@ TEST_F(PlannerTest, AQuietChangeOfAPlanThisStoreWroteLastReadsNothingAndOverwrit
   EXPECT_EQ(stored->hold_message(), "other again");
 }
 
+// Issue #23: the quiet changes of several plans this store wrote last (the
+// outcomes of one ReportPlanResults call) go in one statement; a plan
+// another replica changed since is changed from its new version, a plan's
+// second change follows its first, and a refused change is refused alone.
+TEST_F(PlannerTest, QuietChangesOfSeveralPlansGoInOneStatementAndOverwriteNoOtherChange) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  for (const char* app : {"a", "b", "c", "d"}) CreateApp(AppSpec(app, std::string("apps/") + app, {"local"}));
+  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef,
+                                                   {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}},
+                                                    {"apps/b/cm.yaml", {ConfigMap("b", "1"), ""}},
+                                                    {"apps/c/cm.yaml", {ConfigMap("c", "1"), ""}},
+                                                    {"apps/d/cm.yaml", {ConfigMap("d", "1"), ""}}})),
+            4);
+  const std::string a = Plans("a")[0].id(), b = Plans("b")[0].id(), c = Plans("c")[0].id(), d = Plans("d")[0].id();
+  auto change = [](const std::function<absl::Status(v1::Plan&)>& f) -> PlannerStore::MutateFn {
+    return [f](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
+      absl::Status s = f(p);
+      if (!s.ok()) return s;
+      return std::vector<v1::Event>();
+    };
+  };
+  auto execute = [&](const std::string& dep) {
+    return change([dep](v1::Plan& p) {
+      p.set_state(v1::PLAN_STATE_EXECUTING);
+      p.set_deployment_id(dep);
+      return absl::OkStatus();
+    });
+  };
+  // Acknowledged, all four together: released by this store, written at the release's version.
+  const int64_t batched = store_->quiet_writes_batched();
+  std::vector<absl::StatusOr<v1::Plan>> done =
+      store_->MutatePlansQuietly({{a, execute("dep-a")}, {b, execute("dep-b")}, {c, execute("dep-c")},
+                                  {d, execute("dep-d")}});
+  ASSERT_EQ(done.size(), 4u);
+  for (const auto& p : done) ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(store_->quiet_writes_batched(), batched + 4);
+  // Another replica changes b.
+  std::unique_ptr<postgres::ConnectionPool> other_pool = db_.Pool(1);
+  outbox::PostgresOutboxStore other_outbox(other_pool.get(), "planner", "planner");
+  PostgresPlannerStore other(other_pool.get(), &other_outbox);
+  ASSERT_TRUE(other.MutatePlanQuietly(b, [](v1::Plan& q) -> absl::StatusOr<std::vector<v1::Event>> {
+                     q.set_hold_message("changed meanwhile");
+                     return std::vector<v1::Event>();
+                   }).ok());
+  auto succeed = change([](v1::Plan& p) {
+    p.set_state(v1::PLAN_STATE_SUCCEEDED);
+    return absl::OkStatus();
+  });
+  auto note = change([](v1::Plan& p) {
+    p.mutable_failure()->set_message("noted after");
+    return absl::OkStatus();
+  });
+  auto refuse = change([](v1::Plan&) { return absl::FailedPreconditionError("refused"); });
+  done = store_->MutatePlansQuietly({{a, succeed}, {b, succeed}, {a, note}, {c, refuse}, {d, succeed}});
+  ASSERT_EQ(done.size(), 5u);
+  EXPECT_TRUE(done[0].ok()) << done[0].status();
+  EXPECT_TRUE(done[1].ok()) << done[1].status();
+  EXPECT_TRUE(done[2].ok()) << done[2].status();
+  EXPECT_EQ(done[3].status().code(), absl::StatusCode::kFailedPrecondition) << done[3].status();
+  EXPECT_TRUE(done[4].ok()) << done[4].status();
+  // a's first change and d's in one statement; b's guess was outdated, a's
+  // second change waited for its first.
+  EXPECT_EQ(store_->quiet_writes_batched(), batched + 6);
+  absl::StatusOr<v1::Plan> stored = store_->GetPlan(a);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->state(), v1::PLAN_STATE_SUCCEEDED);
+  EXPECT_EQ(stored->failure().message(), "noted after");
+  EXPECT_EQ(stored->deployment_id(), "dep-a");
+  stored = store_->GetPlan(b);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->state(), v1::PLAN_STATE_SUCCEEDED);
+  EXPECT_EQ(stored->hold_message(), "changed meanwhile");
+  EXPECT_EQ(stored->deployment_id(), "dep-b");
+  stored = store_->GetPlan(c);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->state(), v1::PLAN_STATE_EXECUTING);
+  stored = store_->GetPlan(d);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->state(), v1::PLAN_STATE_SUCCEEDED);
+  EXPECT_EQ(stored->deployment_id(), "dep-d");
+}
+
 // More than one batch of unused entries goes in one pass.
 TEST_F(PlannerTest, RenderCacheEvictionEmptiesMoreThanOneBatch) {
   ASSERT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
