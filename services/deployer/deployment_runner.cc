@@ -39,6 +39,15 @@ struct DeploymentRunner::Exec {
   // many of them count for the test failpoint.
   std::vector<DeploymentRecords::StepWrite> pending;
   int pending_counted = 0;
+  // Begin's update of a run (hold_begin), saved with the first step's start:
+  // the record as it began, its events and its managed application.
+  struct HeldUpdate {
+    v1::Deployment d;
+    std::vector<v1::Event> events;
+    ManagedApp app;
+  };
+  bool hold_begin = false;
+  std::optional<HeldUpdate> held_update;
 };
 
 namespace {
@@ -90,7 +99,15 @@ absl::Status DeploymentRunner::SaveStep(Exec& ex, const v1::DeploymentStep& step
                                         const std::string& plan_digest) {
   DeploymentRecords::StepWrite write = StepWriteOf(ex, step, change, plan_digest);
   absl::Status s;
-  if (ex.pending.empty()) {
+  if (ex.held_update.has_value() && ex.pending.empty() && write.events.empty() && !write.change.has_value()) {
+    // The first step's start with the deployment's: one write.
+    Exec::HeldUpdate u = std::move(*ex.held_update);
+    ex.held_update.reset();
+    s = store_->SaveStepsThenUpdate({write}, u.d, u.events, &u.app, nullptr);
+    if (s.ok()) PublishRecord(ex.d.id(), u.d);
+  } else if (s = SaveHeldUpdate(ex); !s.ok()) {
+    return s;
+  } else if (ex.pending.empty()) {
     s = store_->SaveStep(ex.d.id(), write.step, change, write.events);
   } else {
     std::vector<DeploymentRecords::StepWrite> writes = TakePending(ex);
@@ -129,7 +146,24 @@ void DeploymentRunner::PublishSteps(Exec& ex, const std::vector<DeploymentRecord
   for (int i = 0; i < counted; ++i) StepSaved();
 }
 
+absl::Status DeploymentRunner::SaveHeldUpdate(Exec& ex) {
+  if (!ex.held_update.has_value()) return absl::OkStatus();
+  Exec::HeldUpdate u = std::move(*ex.held_update);
+  ex.held_update.reset();
+  absl::Status s = store_->Update(u.d, u.events, &u.app, nullptr);
+  if (s.ok()) PublishRecord(ex.d.id(), u.d);
+  return s;
+}
+
+void DeploymentRunner::PublishRecord(const std::string& id, const v1::Deployment& d) {
+  v1::WatchDeploymentResponse ev;
+  *ev.mutable_deployment() = d;
+  ev.mutable_deployment()->clear_steps();
+  notifier_->Publish(id, ev);
+}
+
 absl::Status DeploymentRunner::SavePending(Exec& ex) {
+  if (absl::Status s = SaveHeldUpdate(ex); !s.ok()) return s;
   if (ex.pending.empty()) return absl::OkStatus();
   std::vector<DeploymentRecords::StepWrite> writes = TakePending(ex);
   absl::Status s = store_->SaveSteps(ex.d.id(), writes);
@@ -162,7 +196,8 @@ DeploymentRecords::StepWrite DeploymentRunner::StepWriteOf(Exec& ex, const v1::D
 
 absl::Status DeploymentRunner::SaveDeployment(Exec& ex, const std::vector<v1::Event>& events, const ManagedApp* app,
                                               const v1::PinState* pin) {
-  absl::Status s;
+  absl::Status s = SaveHeldUpdate(ex);
+  if (!s.ok()) return s;
   if (ex.pending.empty()) {
     s = store_->Update(ex.d, events, app, pin);
   } else {
@@ -171,10 +206,7 @@ absl::Status DeploymentRunner::SaveDeployment(Exec& ex, const std::vector<v1::Ev
     if (s.ok()) PublishSteps(ex, writes, writes.size());
   }
   if (!s.ok()) return s;
-  v1::WatchDeploymentResponse ev;
-  *ev.mutable_deployment() = ex.d;
-  ev.mutable_deployment()->clear_steps();
-  notifier_->Publish(ex.d.id(), ev);
+  PublishRecord(ex.d.id(), ex.d);
   return absl::OkStatus();
 }
 
@@ -211,13 +243,20 @@ absl::Status DeploymentRunner::Begin(Exec& ex) {
   ex.d.set_state(v1::DEPLOYMENT_STATE_RUNNING);
   *ex.d.mutable_start_time() = ToTimestamp(clock_->Now());
   ManagedApp app{ex.d.application_id(), ex.d.environment_id(), ex.spec.target(), ex.spec.sync_policy(), ""};
-  return SaveDeployment(ex,
-                        {DeploymentEvent(v1::AUDIT_ACTION_DEPLOYMENT_STARTED, ex.d,
-                                         absl::StrCat(v1::DeploymentKind_Name(ex.d.kind()), " of ",
-                                                      ex.d.revision().sha().empty() ? "(no revision)" : ex.d.revision().sha(),
-                                                      " to ", ex.d.environment_id(), " started"),
-                                         "started")},
-                        &app, nullptr);
+  std::vector<v1::Event> events = {DeploymentEvent(
+      v1::AUDIT_ACTION_DEPLOYMENT_STARTED, ex.d,
+      absl::StrCat(v1::DeploymentKind_Name(ex.d.kind()), " of ",
+                   ex.d.revision().sha().empty() ? "(no revision)" : ex.d.revision().sha(), " to ", ex.d.environment_id(),
+                   " started"),
+      "started")};
+  if (ex.hold_begin) {
+    // Saved with the first step's start (or whatever the run writes first):
+    // nothing acts before that write. Until then the record says PENDING,
+    // which recovery takes as never begun.
+    ex.held_update = Exec::HeldUpdate{ex.d, std::move(events), std::move(app)};
+    return absl::OkStatus();
+  }
+  return SaveDeployment(ex, events, &app, nullptr);
 }
 
 bool DeploymentRunner::WaitHealthy(Exec& ex, const std::vector<TargetObject>& objects, absl::Time deadline,
@@ -549,6 +588,7 @@ absl::StatusOr<v1::Deployment> DeploymentRunner::RunOnce(v1::Deployment deployme
   ex.d = std::move(deployment);
   ex.spec = spec;
   ex.read = read;
+  ex.hold_begin = true;
   absl::Status s = Begin(ex);
   if (!s.ok()) {
     if (s.code() == absl::StatusCode::kInvalidArgument) return RecordRefused(ex.d, spec, std::string(s.message()));

@@ -115,7 +115,11 @@ class DeploymentRunner {
   // and before the run returns (SavePendingOnStop).
   void SaveStepWithNext(Exec& ex, const v1::DeploymentStep& step, const AppliedChange* change,
                         const std::string& plan_digest = "");
-  // Saves the steps waiting for the next write, alone.
+  // Saves Begin's held update (Exec::held_update) alone, if any.
+  absl::Status SaveHeldUpdate(Exec& ex);
+  // Publishes a deployment's record to its watchers.
+  void PublishRecord(const std::string& id, const v1::Deployment& d);
+  // Saves the held update and the steps waiting for the next write, alone.
   absl::Status SavePending(Exec& ex);
   void SavePendingOnStop(Exec& ex);
   std::vector<DeploymentRecords::StepWrite> TakePending(Exec& ex);
