@@ -77,6 +77,26 @@ class PostgresLeaseStoreTest : public ::testing::Test {
     return s;
   }
 
+  // Two replicas: a holds "dev", where deployment d1 is made; b holds
+  // "prod" and has learnt d1's environment (its write was refused).
+  struct DevAndProd {
+    explicit DevAndProd(PostgresLeaseStoreTest& t)
+        : a(t.leases_.get(), &t.clock_, t.Options("replica-a")),
+          b(t.leases_.get(), &t.clock_, t.Options("replica-b")),
+          a_store(t.pool_.get(), t.outbox_.get(), {.fences = &a}),
+          b_store(t.pool_.get(), t.outbox_.get(), {.fences = &b}) {}
+    void Start() {
+      ASSERT_TRUE(a.Claim("dev").ok());
+      ASSERT_TRUE(a.Tick().ok());
+      ASSERT_TRUE(b.Claim("prod").ok());
+      ASSERT_TRUE(b.Tick().ok());
+      ASSERT_TRUE(a_store.Create(Deployment("d1"), v1::Plan(), {}).ok());
+      ASSERT_EQ(b_store.SaveStep("d1", Step(1), nullptr, {}).code(), absl::StatusCode::kAborted);
+    }
+    LeaseKeeper a, b;
+    PostgresDeploymentStore a_store, b_store;
+  };
+
   ferry::testing::TestDatabase db_;
   std::unique_ptr<postgres::ConnectionPool> pool_;
   std::unique_ptr<outbox::PostgresOutboxStore> outbox_;
@@ -206,16 +226,11 @@ TEST_F(PostgresLeaseStoreTest, AStepIsFencedByTheLeaseOfItsOwnDeploymentsEnviron
 // one statement by the lease holder (and wakes the outbox's forwarder), and
 // not at all by anyone else: no step, no applied object, no event.
 TEST_F(PostgresLeaseStoreTest, AStepOutcomeWithItsChangeAndEventIsWrittenWholeOnlyUnderTheLease) {
-  LeaseKeeper a(leases_.get(), &clock_, Options("replica-a"));
-  LeaseKeeper b(leases_.get(), &clock_, Options("replica-b"));
-  PostgresDeploymentStore a_store(pool_.get(), outbox_.get(), {.fences = &a});
-  PostgresDeploymentStore b_store(pool_.get(), outbox_.get(), {.fences = &b});
-  ASSERT_TRUE(a.Claim("dev").ok());
-  ASSERT_TRUE(a.Tick().ok());
-  ASSERT_TRUE(b.Claim("prod").ok());
-  ASSERT_TRUE(b.Tick().ok());
-  ASSERT_TRUE(a_store.Create(Deployment("d1"), v1::Plan(), {}).ok());
-  ASSERT_TRUE(b_store.SaveStep("d1", Step(1), nullptr, {}).code() == absl::StatusCode::kAborted);  // b learns d1's env
+  DevAndProd replicas(*this);
+  ASSERT_NO_FATAL_FAILURE(replicas.Start());
+  LeaseKeeper& b = replicas.b;
+  PostgresDeploymentStore& a_store = replicas.a_store;
+  PostgresDeploymentStore& b_store = replicas.b_store;
 
   AppliedChange change{"web", "dev", {{"", "ConfigMap", "ns", "cm"}, R"({"kind":"ConfigMap"})", "cm.yaml", 2}, false,
                        "d1"};
@@ -303,16 +318,10 @@ TEST_F(PostgresLeaseStoreTest, AStepOutcomeWithItsChangeAndEventIsWrittenWholeOn
 // outcome with the deployment's end, each in one write under the lease: all
 // of it or nothing, the events in the order of the steps.
 TEST_F(PostgresLeaseStoreTest, StepsSavedTogetherAreWrittenWholeUnderTheLeaseTheirEventsInOrder) {
-  LeaseKeeper a(leases_.get(), &clock_, Options("replica-a"));
-  LeaseKeeper b(leases_.get(), &clock_, Options("replica-b"));
-  PostgresDeploymentStore a_store(pool_.get(), outbox_.get(), {.fences = &a});
-  PostgresDeploymentStore b_store(pool_.get(), outbox_.get(), {.fences = &b});
-  ASSERT_TRUE(a.Claim("dev").ok());
-  ASSERT_TRUE(a.Tick().ok());
-  ASSERT_TRUE(b.Claim("prod").ok());
-  ASSERT_TRUE(b.Tick().ok());
-  ASSERT_TRUE(a_store.Create(Deployment("d1"), v1::Plan(), {}).ok());
-  ASSERT_EQ(b_store.SaveStep("d1", Step(1), nullptr, {}).code(), absl::StatusCode::kAborted);  // b learns d1's env
+  DevAndProd replicas(*this);
+  ASSERT_NO_FATAL_FAILURE(replicas.Start());
+  PostgresDeploymentStore& a_store = replicas.a_store;
+  PostgresDeploymentStore& b_store = replicas.b_store;
   ASSERT_TRUE(a_store.SaveStep("d1", Step(1), nullptr, {}).ok());
 
   auto event = [](const std::string& key) {
