@@ -604,20 +604,34 @@ absl::StatusOr<v1::Deployment> DeploymentRunner::RunOnce(v1::Deployment deployme
   return Finish(ex, failure);
 }
 
+v1::Event DeploymentRunner::MarkRefused(v1::Deployment& d, const std::string& reason) {
+  d.set_state(v1::DEPLOYMENT_STATE_FAILED);
+  d.set_message(absl::StrCat("refused before anything changed: ", reason));
+  *d.mutable_end_time() = ToTimestamp(clock_->Now());
+  if (!d.has_start_time()) *d.mutable_start_time() = d.end_time();
+  return DeploymentEvent(v1::AUDIT_ACTION_DEPLOYMENT_FAILED, d, d.message(), "failed");
+}
+
 absl::StatusOr<v1::Deployment> DeploymentRunner::RecordRefused(v1::Deployment deployment, const v1::Plan& spec,
                                                                const std::string& reason) {
   Exec ex;
   ex.d = std::move(deployment);
   ex.spec = spec;
-  ex.d.set_state(v1::DEPLOYMENT_STATE_FAILED);
-  ex.d.set_message(absl::StrCat("refused before anything changed: ", reason));
-  *ex.d.mutable_end_time() = ToTimestamp(clock_->Now());
-  if (!ex.d.has_start_time()) *ex.d.mutable_start_time() = ex.d.end_time();
-  absl::Status s = SaveDeployment(
-      ex, {DeploymentEvent(v1::AUDIT_ACTION_DEPLOYMENT_FAILED, ex.d, ex.d.message(), "failed")}, nullptr, nullptr);
+  v1::Event failed = MarkRefused(ex.d, reason);
+  absl::Status s = SaveDeployment(ex, {failed}, nullptr, nullptr);
   if (!s.ok()) return s;
   metrics_->DeploymentFinished(ex.d, ex.d.state(), 0, clock_->Now());
   return ex.d;
+}
+
+absl::StatusOr<v1::Deployment> DeploymentRunner::CreateRefused(v1::Deployment deployment, const v1::Plan& spec,
+                                                               const std::string& reason) {
+  v1::Event failed = MarkRefused(deployment, reason);
+  absl::Status s = store_->Create(deployment, spec, {failed});
+  if (!s.ok()) return s;
+  PublishRecord(deployment.id(), deployment);
+  metrics_->DeploymentFinished(deployment, deployment.state(), 0, clock_->Now());
+  return deployment;
 }
 
 void DeploymentRunner::StepSaved() {

@@ -70,10 +70,17 @@ class DeploymentRunner {
   // is unreadable) as FAILED with `reason`, so that it blocks nothing.
   absl::StatusOr<v1::Deployment> RecordUnprocessable(v1::Deployment deployment, const std::string& reason);
 
-
-  // Records a deployment that failed before anything changed (e.g. an
-  // unknown kind). It is FAILED at once; nothing is rolled back.
+  // Records a recorded deployment that failed before anything changed (e.g.
+  // its application was pinned while it waited). It is FAILED at once;
+  // nothing is rolled back.
   absl::StatusOr<v1::Deployment> RecordRefused(v1::Deployment deployment, const v1::Plan& spec,
+                                               const std::string& reason);
+  // Records a new deployment that its target refused before anything
+  // changed (an unknown kind, a path outside the root): created FAILED, with
+  // its audit event, in one write. Never PENDING first: a PENDING record
+  // whose FAILED update did not follow (a replica without the lease, a
+  // crash) would be run by recovery from its unprepared spec.
+  absl::StatusOr<v1::Deployment> CreateRefused(v1::Deployment deployment, const v1::Plan& spec,
                                                const std::string& reason);
 
   // Makes running deployments stop between steps.
@@ -119,6 +126,8 @@ class DeploymentRunner {
   absl::Status SaveHeldUpdate(Exec& ex);
   // Publishes a deployment's record to its watchers.
   void PublishRecord(const std::string& id, const v1::Deployment& d);
+  // Makes `d` FAILED as refused before anything changed; its audit event.
+  v1::Event MarkRefused(v1::Deployment& d, const std::string& reason);
   // Saves the held update and the steps waiting for the next write, alone.
   absl::Status SavePending(Exec& ex);
   void SavePendingOnStop(Exec& ex);

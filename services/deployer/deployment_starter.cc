@@ -23,10 +23,11 @@ absl::Status DeploymentStarter::Launch(const v1::Deployment& d, const v1::Plan& 
 absl::StatusOr<v1::Deployment> DeploymentStarter::Refuse(const v1::Deployment& d, const v1::Plan& spec,
                                                          const std::string& reason) {
   if (!scheduler_->ReserveSlot(d.id())) return absl::UnavailableError("the deployer is stopping");
-  absl::Status s = records_->Create(d, spec, {});
+  // Created FAILED in one write (never PENDING first: recovery would run a
+  // PENDING record from this unprepared spec).
+  absl::StatusOr<v1::Deployment> out = runner_->CreateRefused(d, spec, reason);
   scheduler_->ReleaseSlot(d.id());
-  if (!s.ok()) return s;
-  absl::StatusOr<v1::Deployment> out = runner_->RecordRefused(d, spec, reason);
+  if (!out.ok()) return out;
   reporter_->ReportOutcomes();
   return out;
 }

@@ -432,6 +432,22 @@ TEST_F(HostTargetTest, BadSpecsAreRefusedNamingTheField) {
   EXPECT_EQ(json::parse((*r)[0].json)["spec"]["content"], "apps/web/conf.yaml:a.conf");
 }
 
+// Prepare resolves contentFrom.file (checking its path); an object applied
+// without it (a record that skipped Prepare) must not write an empty file.
+TEST_F(HostTargetTest, AContentFromFileNeverPreparedIsRefusedByApplyAndNothingIsWritten) {
+  for (const std::string& file : {std::string("a.conf"), std::string("../../../../../etc/passwd")}) {
+    json g = testing::ConfigFile("conf", "e.txt", "x");
+    g["spec"].erase("content");
+    g["spec"]["contentFrom"] = {{"file", file}};
+    absl::Status s = target_->Apply(app_, Obj(g), nullptr, absl::Now() + absl::Seconds(20), nullptr);
+    ASSERT_FALSE(s.ok()) << file;
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+    EXPECT_NE(s.message().find("spec.contentFrom.file"), std::string::npos) << s;
+    EXPECT_NE(s.message().find("never resolved"), std::string::npos) << s;
+    EXPECT_FALSE(fs::exists(root_ + "/e.txt")) << file;
+  }
+}
+
 TEST_F(HostTargetTest, RefusesSetuidSetgidAndStickyModesNamingObjectAndMode) {
   for (const std::string& mode : {std::string("4755"), std::string("2755"), std::string("1777"), std::string("6777")}) {
     json f = testing::ConfigFile("tool", "bin/tool", "#!/bin/sh\n");

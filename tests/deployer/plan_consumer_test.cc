@@ -111,6 +111,33 @@ TEST(PlanConsumerTest, APlanTheTargetRefusesFailsBeforeAnythingChangesAndIsRepor
   EXPECT_EQ(h.plans.results()[0].state(), v1::PLAN_STATE_FAILED);
 }
 
+// A refusal is one write: the deployment is created FAILED with its event.
+// Recorded PENDING first, a refusal whose FAILED update did not follow (the
+// process died, or a replica whose lease was not taken yet had its fenced
+// update refused) left a PENDING record that recovery then ran from the
+// unprepared spec: in the hostile-repository test a contentFrom that
+// escaped the application folder was deployed as an empty file.
+TEST(PlanConsumerTest, ARefusedPlanIsCreatedFailedInOneWriteSoRecoveryNeverRunsIt) {
+  LogicHarness h;
+  v1::Plan plan = LogicPlan("p1", "web", {"a"});
+  plan.mutable_manifests(0)->mutable_object()->set_kind("Refused");
+  h.store.CrashAfterWrites(1);  // the refusal's first write is the last
+  h.deployer->HandlePlan(plan).IgnoreError();
+  h.deployer->WaitIdle();
+  h.store.Revive();
+  h.Restart();
+  h.deployer->RecoverOrphans();
+  h.deployer->WaitIdle();
+  EXPECT_TRUE(h.target.applied("web").empty()) << "a deployment its target refused was run";
+  absl::StatusOr<v1::Deployment> d = h.store.Get("dep-p1", false);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->state(), v1::DEPLOYMENT_STATE_FAILED) << d->message();
+  EXPECT_NE(d->message().find("refused before anything changed: kind Refused is refused"), std::string::npos)
+      << d->message();
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DEPLOYMENT_FAILED), 1);
+  EXPECT_EQ(h.CountAction(v1::AUDIT_ACTION_DEPLOYMENT_STARTED), 0);
+}
+
 TEST(PlanConsumerTest, APlanWithoutIdsIsRefused) {
   LogicHarness h;
   v1::Plan plan = LogicPlan("p1", "", {"a"});

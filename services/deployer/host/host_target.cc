@@ -211,6 +211,14 @@ absl::StatusOr<std::vector<TargetObject>> HostTarget::Prepare(const AppScope& ap
 
 absl::Status HostTarget::ApplyFile(const AppScope& app, const HostObject& obj) {
   const ConfigFileSpec& spec = *obj.file;
+  // Prepare replaces contentFrom.file with the file's bytes (after checking
+  // the path): one still here was never prepared, and writing it would
+  // write an empty file the plan did not ask for.
+  if (!spec.content_from.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        obj.where, ": spec.contentFrom.file: \"", spec.content_from,
+        "\" was never resolved (the deployment was not prepared before it ran); nothing written"));
+  }
   std::error_code ec;
   fs::create_directories(root_, ec);
   // The string check first (clear errors), then every write through
