@@ -191,17 +191,25 @@ def main():
         ferry.rpc("repo-watcher", "ferry.v1.RepoWatcher.RefreshRepository", {"repository_id": "r", "wait": True})
         source = {"source": {"repository_id": "r", "ref": "refs/heads/main", "path": "ferry.yaml"}}
         ferry.rpc("planner", "ferry.v1.Planner.ApplyDeclarativeConfig", source)
+        # ApplyDeclarativeConfig plans a new application before it answers.
+        applied = time.time() - t0
 
         def plans(app):
             return ferry.rpc("planner", "ferry.v1.Planner.ListPlans", {"application_id": app})[0].get("plans", [])
 
+        # Until a ListPlans call shows the plan, one call per poll: a second
+        # call to read the plan added another ListPlans of the 20,000-object
+        # plan (~0.4 s) to the figure.
         deadline = t0 + args.timeout
-        while not plans("big"):
+        while True:
+            listed = plans("big")
+            if listed:
+                break
             ferry.alive()
             if time.time() > deadline:
                 ferry.fail("no plan for big")
             time.sleep(0.5)
-        big_plan = plans("big")[0]
+        big_plan = listed[0]
         planned = time.time() - t0
         if big_plan["state"] == "PLAN_STATE_FAILED":
             # Allowed by the issue only with a message naming a limit.
@@ -285,7 +293,7 @@ def main():
                 break
         if count != args.objects:
             ferry.fail("ListPlanManifests returned %d of %d manifests" % (count, args.objects))
-        result = {"objects": args.objects, "plan_s": planned, "small_deployed_s": small_at, "deployed_s": deployed,
+        result = {"objects": args.objects, "plan_s": planned, "apply_returned_s": applied, "small_deployed_s": small_at, "deployed_s": deployed,
                   "change_one_s": changed, "manifest_pages": pages,
                   "peak_rss_mib": {svc: ferry.peak_rss_mib(svc) for svc in ("planner", "deployer")}}
         print(json.dumps(result))
