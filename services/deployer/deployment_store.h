@@ -142,15 +142,24 @@ class DeploymentRecords {
   // `pin` as GetPin, `applied` as Applied (when asked), `managed` as
   // GetManagedApp (when asked) and `live` as Get(managed->live_deployment_id,
   // false) (nullopt when there is none).
+  //
+  // A page of the applied objects (a live-state observation's): with
+  // `applied_after`, only objects whose key (ObjectKey::ToString()) is
+  // greater, compared as bytes; with `applied_limit` > 0, at most that many,
+  // the first in that order. Without them all are read, each page reading
+  // all 20,000 applied objects again (bench/bigplan's one-file change).
   struct AppStateRead {
     std::string deployment_id;  // empty: none read
     bool applied = false;
     bool managed = false;
+    std::optional<std::string> applied_after;
+    int applied_limit = 0;
   };
   struct AppState {
     std::optional<v1::Deployment> deployment;
     v1::PinState pin;
     std::vector<AppliedObject> applied;
+    bool has_applied = false;  // any applied object at all, in or out of the page (when `applied` was asked)
     std::optional<ManagedApp> managed;
     std::optional<v1::Deployment> live;
   };

@@ -1,6 +1,9 @@
 #include "services/deployer/live_state_observer.h"
 
 #include <map>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -60,6 +63,15 @@ absl::StatusOr<v1::LiveState> LiveStateObserver::Observe(const std::string& app,
   DeploymentRecords::AppStateRead what;
   what.applied = true;
   what.managed = true;
+  if (page.paged) {
+    // The page's applied objects only, and one more: those after the page
+    // are not read again for every page (bench/bigplan: 20 pages of an
+    // application of 20,000 objects read 400,000 rows). A page holds at most
+    // page.size objects; with one applied object more than that in hand,
+    // the first page.size in key order are all among those read.
+    if (page.after) what.applied_after = page.after->ToString();
+    what.applied_limit = page.size + 1;
+  }
   absl::StatusOr<DeploymentRecords::AppState> read = records_->ReadAppState(app, env, what);
   if (!read.ok()) return read.status();
   const std::optional<ManagedApp>& managed = read->managed;
@@ -87,20 +99,21 @@ absl::StatusOr<v1::LiveState> LiveStateObserver::Observe(const std::string& app,
     out.set_manifests_digest(live.manifests_digest());
   }
   AppScope scope{app, env};
-  // Every object in identity order: applied ones (with what was applied) and
-  // the extra ones asked for. Only the page's are observed.
-  std::map<ObjectKey, const AppliedObject*> keys;
-  for (const AppliedObject& a : *applied) keys[a.object.key] = &a;
-  for (const ObjectKey& k : extra) keys.emplace(k, nullptr);
-  auto it = page.after ? keys.upper_bound(*page.after) : keys.begin();
-  std::map<ObjectKey, v1::LiveObject> objects;
+  // Every object in key order (ObjectKey::ToString(), compared as bytes: the
+  // order the store pages applied objects in): applied ones (with what was
+  // applied) and the extra ones asked for. Only the page's are observed.
+  std::map<std::string, std::pair<ObjectKey, const AppliedObject*>> keys;
+  for (const AppliedObject& a : *applied) keys[a.object.key.ToString()] = {a.object.key, &a};
+  for (const ObjectKey& k : extra) keys.emplace(k.ToString(), std::make_pair(k, nullptr));
+  auto it = page.after ? keys.upper_bound(page.after->ToString()) : keys.begin();
+  std::vector<std::pair<ObjectKey, v1::LiveObject>> objects;  // in key order
   v1::HealthStatus worst = v1::HEALTH_STATUS_HEALTHY;
   bool drifted = false;
   size_t bytes = 0;
   for (; it != keys.end(); ++it) {
     if (page.paged && static_cast<int>(objects.size()) >= page.size) break;
-    const ObjectKey& k = it->first;
-    const AppliedObject* a = it->second;
+    const ObjectKey& k = it->second.first;
+    const AppliedObject* a = it->second.second;
     ObservedObject o = (*target)->Observe(scope, k, a ? &a->object : nullptr);
     v1::LiveObject lo;
     *lo.mutable_object() = k.ToProto();
@@ -147,11 +160,11 @@ absl::StatusOr<v1::LiveState> LiveStateObserver::Observe(const std::string& app,
       if (HealthRank(o.health) > HealthRank(worst)) worst = o.health;
       if (o.drift == v1::DRIFT_STATUS_MODIFIED || o.drift == v1::DRIFT_STATUS_MISSING) drifted = true;
     }
-    objects[k] = std::move(lo);
+    objects.emplace_back(k, std::move(lo));
   }
-  if (page.paged && it != keys.end() && !objects.empty()) page.last = objects.rbegin()->first;
+  if (page.paged && it != keys.end() && !objects.empty()) page.last = objects.back().first;
   for (auto& [k, lo] : objects) *out.add_objects() = std::move(lo);
-  out.set_health(applied->empty() ? v1::HEALTH_STATUS_MISSING : worst);
+  out.set_health(read->has_applied ? worst : v1::HEALTH_STATUS_MISSING);
   out.set_sync_status(drifted ? v1::SYNC_STATUS_OUT_OF_SYNC : v1::SYNC_STATUS_SYNCED);
   return out;
 }

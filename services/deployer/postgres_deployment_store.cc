@@ -299,21 +299,28 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
   // row: at 20,000 applied objects that repetition was some 10 MB that
   // PostgreSQL encoded for each page of a live-state observation
   // (bench/bigplan's one-file change).
+  // A page of the applied objects: keys after $6 ('' = from the first)
+  // compared as bytes (COLLATE "C", as std::string compares them), at most
+  // $7 (0 = all) of them; the first row says whether there are any at all.
   pool_->Prepare(kAppState,
                  "SELECT m.application_id, m.environment_id, m.target, m.sync_policy, m.live_deployment_id,"
                  " p.record, d.record, l.record, NULL::bytea AS object_ref, NULL::text AS manifest,"
                  " NULL::text AS source_path, NULL::integer AS wave, NULL::text AS deployment_id, 0 AS part,"
-                 " NULL::text AS object_key"
+                 " NULL::text AS object_key,"
+                 " $4::boolean AND EXISTS (SELECT 1 FROM deployer.applied_objects x WHERE x.application_id = $1"
+                 " AND x.environment_id = $2) AS has_applied"
                  " FROM (SELECT 1) one"
                  " LEFT JOIN deployer.managed_apps m ON $5::boolean AND m.application_id = $1 AND m.environment_id = $2"
                  " LEFT JOIN deployer.deployments l ON l.id = m.live_deployment_id"
                  " LEFT JOIN deployer.pins p ON p.application_id = $1 AND p.environment_id = $2"
                  " LEFT JOIN deployer.deployments d ON d.id = $3"
                  " UNION ALL"
-                 " SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
-                 " a.object_ref, a.manifest, a.source_path, a.wave, a.deployment_id, 1, a.object_key"
+                 " SELECT * FROM (SELECT NULL::text, NULL::text, NULL::bytea, NULL::bytea, NULL::text, NULL::bytea,"
+                 " NULL::bytea, NULL::bytea, a.object_ref, a.manifest, a.source_path, a.wave, a.deployment_id, 1,"
+                 " a.object_key, NULL::boolean"
                  " FROM deployer.applied_objects a WHERE $4::boolean AND a.application_id = $1"
-                 " AND a.environment_id = $2"
+                 " AND a.environment_id = $2 AND a.object_key COLLATE \"C\" > $6::text COLLATE \"C\""
+                 " ORDER BY a.object_key COLLATE \"C\" LIMIT CASE WHEN $7::bigint > 0 THEN $7::bigint END) page"
                  " ORDER BY part, wave, object_key");
   pool_->Prepare(kDriftEnvs,
                  "SELECT DISTINCT environment_id FROM deployer.drift_events WHERE id = ANY($1::bigint[])");
@@ -819,7 +826,8 @@ absl::StatusOr<DeploymentRecords::AppState> PostgresDeploymentStore::ReadAppStat
                                                                                   const std::string& env,
                                                                                   const AppStateRead& what) {
   return pool_->RunStatementWithResult<AppState>([&](pqxx::transaction_base& txn) -> absl::StatusOr<AppState> {
-    pqxx::result r = txn.exec_prepared(kAppState, app, env, what.deployment_id, what.applied, what.managed);
+    pqxx::result r = txn.exec_prepared(kAppState, app, env, what.deployment_id, what.applied, what.managed,
+                                       what.applied_after.value_or(""), static_cast<int64_t>(what.applied_limit));
     AppState out;
     const pqxx::row first = r[0];  // (SELECT 1) LEFT JOIN ...: the records' row, always first
     if (!first[0].is_null()) {
@@ -844,6 +852,7 @@ absl::StatusOr<DeploymentRecords::AppState> PostgresDeploymentStore::ReadAppStat
       absl::StatusOr<v1::Deployment> live = Parse<v1::Deployment>(first[7], "deployment");
       if (live.ok()) out.live = std::move(*live);  // as a failed Get of it: no live revision shown
     }
+    out.has_applied = !first[15].is_null() && first[15].as<bool>();
     for (const auto& row : r) {
       if (row[8].is_null()) continue;  // no applied object
       absl::StatusOr<AppliedObject> a = AppliedFromRow(row, 8);

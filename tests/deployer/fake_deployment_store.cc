@@ -338,7 +338,26 @@ absl::StatusOr<DeploymentRecords::AppState> FakeDeploymentStore::ReadAppState(co
     auto it = deployments_.find(what.deployment_id);
     if (it != deployments_.end()) out.deployment = WithSteps(it->second, false);
   }
-  if (what.applied) out.applied = AppliedLocked(app, env);
+  if (what.applied) {
+    out.applied = AppliedLocked(app, env);
+    out.has_applied = !out.applied.empty();
+    // A page, as PostgreSQL reads it: keys after applied_after, compared as
+    // bytes, the first applied_limit of them.
+    if (what.applied_after || what.applied_limit > 0) {
+      std::vector<AppliedObject> page;
+      for (AppliedObject& a : out.applied) {
+        if (!what.applied_after || a.object.key.ToString() > *what.applied_after) page.push_back(std::move(a));
+      }
+      std::sort(page.begin(), page.end(), [](const AppliedObject& a, const AppliedObject& b) {
+        return a.object.key.ToString() < b.object.key.ToString();
+      });
+      if (what.applied_limit > 0 && page.size() > static_cast<size_t>(what.applied_limit)) page.resize(what.applied_limit);
+      std::stable_sort(page.begin(), page.end(),
+                       [](const AppliedObject& a, const AppliedObject& b) { return a.object.wave < b.object.wave; });
+      out.applied = std::move(page);
+    }
+    applied_rows_read_ += static_cast<int>(out.applied.size());
+  }
   if (what.managed) {
     auto m = managed_.find(Key(app, env));
     if (m != managed_.end()) {
@@ -523,6 +542,11 @@ int FakeDeploymentStore::cursor_reads() {
 int FakeDeploymentStore::record_reads() {
   ferry::MutexLock l(&mu_);
   return record_reads_;
+}
+
+int FakeDeploymentStore::applied_rows_read() {
+  ferry::MutexLock l(&mu_);
+  return applied_rows_read_;
 }
 
 int FakeDeploymentStore::managed_list_reads() {

@@ -95,6 +95,8 @@ class FakeDeploymentStore final : public DeploymentStore {
   // Reads of one deployment or (application, environment) so far: Get,
   // GetPin, Applied, GetManagedApp and ReadAppState, one each.
   int record_reads();
+  // Applied objects ReadAppState returned so far (a page's, when paged).
+  int applied_rows_read();
   int global_drift_settings_reads();
   // Reads of drift check inputs so far: of one application
   // (ReadDriftCheckInputs), and of several together (ReadDriftCheckInputsOf).
@@ -165,6 +167,7 @@ class FakeDeploymentStore final : public DeploymentStore {
   int combined_step_writes_ ABSL_GUARDED_BY(mu_) = 0;
   int managed_list_reads_ ABSL_GUARDED_BY(mu_) = 0;
   int record_reads_ ABSL_GUARDED_BY(mu_) = 0;
+  int applied_rows_read_ ABSL_GUARDED_BY(mu_) = 0;
   int mark_reported_writes_ ABSL_GUARDED_BY(mu_) = 0;
   int global_drift_settings_reads_ ABSL_GUARDED_BY(mu_) = 0;
   int drift_input_reads_ ABSL_GUARDED_BY(mu_) = 0;
