@@ -146,8 +146,8 @@ class DeploymentRecords {
   // A page of the applied objects (a live-state observation's): with
   // `applied_after`, only objects whose key (ObjectKey::ToString()) is
   // greater, compared as bytes; with `applied_limit` > 0, at most that many,
-  // the first in that order. Without them all are read, each page reading
-  // all 20,000 applied objects again (bench/bigplan's one-file change).
+  // the first in that order. Without them all are read (every live-state
+  // page of bench/bigplan's application read all 20,000 before these).
   struct AppStateRead {
     std::string deployment_id;  // empty: none read
     bool applied = false;

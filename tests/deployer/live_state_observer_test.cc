@@ -134,7 +134,7 @@ TEST(LiveStateObserverTest, ObserveLiveStateIsPagedByCountAndBytesAndThePagesCov
 }
 
 // bench/bigplan: each page of an observation read all of the application's
-// applied objects again (20 pages of 20,000). A page now reads its own (and
+// applied objects again (all 20,000 a page). A page now reads its own (and
 // one more), in the order the store pages them: keys compared as bytes. In
 // that order "ferry.dev.x/..." comes before "ferry.dev/..." and "ferry/..."
 // after it, unlike field by field: the pages must still cover every object,
