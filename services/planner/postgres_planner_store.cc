@@ -77,6 +77,10 @@ constexpr char kEndAttempt[] = "planner_end_attempt";
 constexpr char kForgetAttempts[] = "planner_forget_attempts";
 constexpr char kNotifyPlans[] = "planner_notify_plans";
 constexpr char kLockAppEnv[] = "planner_lock_app_env";
+constexpr char kLockAppEnvs[] = "planner_lock_app_envs";
+constexpr char kClaimPlanSeqs[] = "planner_claim_plan_seqs";
+constexpr char kOpenPlansOfForUpdate[] = "planner_open_plans_of_for_update";
+constexpr char kInsertPlans[] = "planner_insert_plans";
 constexpr char kOpenPlansOfApp[] = "planner_open_plans_of_app";
 constexpr char kInsertApproval[] = "planner_insert_approval";
 constexpr char kListApprovals[] = "planner_list_approvals";
@@ -104,7 +108,10 @@ bool Releasable(const v1::Plan& p) {
 }  // namespace
 
 PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbox::OutboxStore* outbox)
-    : pool_(pool), outbox_(outbox), release_([this] { return ReleaseReady(); }) {
+    : pool_(pool),
+      outbox_(outbox),
+      release_([this] { return ReleaseReady(); }),
+      inserts_(kMaxInsertBatch, [this](std::vector<PlanInsert*>& batch) { return InsertPlansUnreleased(batch); }) {
   pool_->Prepare(kGetEnvironment, "SELECT spec FROM planner.environments WHERE id = $1");
   pool_->Prepare(kListEnvironments, "SELECT spec FROM planner.environments ORDER BY id");
   pool_->Prepare(kInsertEnvironment,
@@ -273,6 +280,36 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   pool_->Prepare(kOpenPlansOfApp,
                  "SELECT body FROM planner.plans WHERE application_id = $1 AND state IN (1, 2) ORDER BY seq FOR UPDATE");
   pool_->Prepare(kLockAppEnv, "SELECT pg_advisory_xact_lock(hashtext('planner.plan/' || $1))");
+  // A batch of inserts (InsertPlansUnreleased): the locks of its keys
+  // ($1, "application/environment" each) in the order of their lock numbers,
+  // so that two batches never wait for each other in a circle.
+  pool_->Prepare(kLockAppEnvs,
+                 "SELECT pg_advisory_xact_lock(l.h) FROM (SELECT DISTINCT hashtext('planner.plan/' || k) AS h "
+                 "FROM unnest($1::text[]) AS k ORDER BY h) l");
+  // kClaimPlanSeq for each of a batch (arrays of applications, environments,
+  // commits, definition keys and 't'/'f' dedupe flags): its position
+  // (1-based), whether it is planned already and, when not, its sequence
+  // number, drawn in the batch's order.
+  pool_->Prepare(kClaimPlanSeqs,
+                 "SELECT c.n, c.planned, CASE WHEN c.planned THEN 0 ELSE nextval(pg_get_serial_sequence("
+                 "'planner.plans', 'seq')) END FROM (SELECT u.n, u.dedupe = 't' AND EXISTS (SELECT 1 FROM planner.plans p "
+                 "WHERE p.application_id = u.app AND p.environment_id = u.env AND p.target_sha = u.sha "
+                 "AND p.definition_key = u.def) AS planned FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+                 "$5::text[]) WITH ORDINALITY AS u(app, env, sha, def, dedupe, n) ORDER BY u.n) c");
+  // kOpenPlansForUpdate for several (application, environment)s (arrays of
+  // each): the position of the pair each plan is of, and the plan.
+  pool_->Prepare(kOpenPlansOfForUpdate,
+                 "SELECT u.n, p.body FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(app, env, n) "
+                 "JOIN planner.plans p ON p.application_id = u.app AND p.environment_id = u.env "
+                 "WHERE p.state IN (1, 2) ORDER BY p.seq FOR UPDATE OF p");
+  // kInsertPlan for several plans, one text array per column (bodies in
+  // base64: text arrays carry no bytes); the ids and row versions written.
+  pool_->Prepare(kInsertPlans,
+                 "INSERT INTO planner.plans (seq, id, application_id, environment_id, state, trigger, target_sha, "
+                 "hold_reason, body, definition_key) SELECT u.seq::bigint, u.id, u.app, u.env, u.state::int, "
+                 "u.trig::int, u.sha, u.hold::int, decode(u.body, 'base64'), u.def FROM unnest($1::text[], $2::text[], "
+                 "$3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) "
+                 "AS u(seq, id, app, env, state, trig, sha, hold, body, def) RETURNING id, xmin::text");
   pool_->Prepare(kInsertApproval,
                  "INSERT INTO planner.plan_approvals (plan_id, approver, decision) VALUES ($1, $2, $3) "
                  "ON CONFLICT (plan_id, approver) DO NOTHING");
@@ -566,8 +603,13 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::InsertPlan(v1::Plan plan, const s
   // release_): holding that lock until each plan's own commit made every
   // plan's commit wait for the one before it (issue #23: 1,000 plans of one
   // commit spent 21 s waiting on it).
-  absl::StatusOr<v1::Plan> inserted = InsertPlanUnreleased(plan, definition_key, dedupe, supersede_open, events,
-                                                           superseded_event);
+  // Concurrent inserts share one transaction (inserts_), save a plan too
+  // large to travel in a batch.
+  PlanInsert insert{std::move(plan), &definition_key, dedupe, supersede_open, &events, &superseded_event};
+  std::string key = insert.plan.application_id() + "/" + insert.plan.environment_id();
+  absl::StatusOr<v1::Plan> inserted = insert.plan.ByteSizeLong() > kMaxBatchedPlanBytes
+                                          ? InsertPlanUnreleased(insert)
+                                          : inserts_.Run(std::move(insert), std::move(key));
   if (!inserted.ok() || !Releasable(*inserted) || !release_after_insert_) return inserted;
   absl::Status released = release_.Run();
   if (!released.ok()) {
@@ -610,10 +652,13 @@ absl::Status PostgresPlannerStore::ReleaseReady() {
   return s;
 }
 
-absl::StatusOr<v1::Plan> PostgresPlannerStore::InsertPlanUnreleased(v1::Plan plan, const std::string& definition_key,
-                                                                    bool dedupe, bool supersede_open,
-                                                                    const PlanEventsFn& events,
-                                                                    const SupersededEventFn& superseded_event) {
+absl::StatusOr<v1::Plan> PostgresPlannerStore::InsertPlanUnreleased(const PlanInsert& insert) {
+  const v1::Plan& plan = insert.plan;
+  const std::string& definition_key = *insert.definition_key;
+  const bool dedupe = insert.dedupe;
+  const bool supersede_open = insert.supersede_open;
+  const PlanEventsFn& events = *insert.events;
+  const SupersededEventFn& superseded_event = *insert.superseded_event;
   std::string version;
   absl::StatusOr<v1::Plan> inserted = pool_->RunInTransactionWithResult<v1::Plan>([&](pqxx::work& txn) -> absl::StatusOr<v1::Plan> {
     txn.exec_prepared(kLockAppEnv, plan.application_id() + "/" + plan.environment_id());
@@ -654,6 +699,137 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::InsertPlanUnreleased(v1::Plan pla
   // Committed, its row written once by that transaction.
   if (inserted.ok()) versions_.Put(*inserted, std::move(version));
   return inserted;
+}
+
+std::vector<absl::StatusOr<v1::Plan>> PostgresPlannerStore::InsertPlansUnreleased(std::vector<PlanInsert*>& batch) {
+  std::vector<absl::StatusOr<v1::Plan>> out;
+  out.reserve(batch.size());
+  if (batch.size() == 1) {
+    out.push_back(InsertPlanUnreleased(*batch.front()));
+    return out;
+  }
+  // Each plan as InsertPlanUnreleased makes it, a statement for all of them
+  // where that makes one for each: the locks, the claims, the open plans,
+  // the inserts and the events. What differs per plan (a plan claimed
+  // already, a superseded plan, an approval) is answered per plan.
+  std::vector<std::optional<v1::Plan>> stored(batch.size());  // nullopt: planned already
+  std::vector<int64_t> seq(batch.size());
+  std::vector<std::string> versions(batch.size());
+  absl::Status s = pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
+    std::vector<std::string> keys, apps, envs, shas, defs, dedupes;
+    for (const PlanInsert* in : batch) {
+      const v1::Plan& p = in->plan;
+      keys.push_back(p.application_id() + "/" + p.environment_id());
+      apps.push_back(p.application_id());
+      envs.push_back(p.environment_id());
+      shas.push_back(p.target_revision().sha());
+      defs.push_back(*in->definition_key);
+      dedupes.push_back(in->dedupe ? "t" : "f");
+    }
+    txn.exec_prepared(kLockAppEnvs, postgres::TextArray(keys));
+    std::fill(stored.begin(), stored.end(), std::nullopt);
+    for (const auto& row : txn.exec_prepared(kClaimPlanSeqs, postgres::TextArray(apps), postgres::TextArray(envs),
+                                             postgres::TextArray(shas), postgres::TextArray(defs),
+                                             postgres::TextArray(dedupes))) {
+      size_t i = row[0].as<size_t>() - 1;
+      if (i >= batch.size()) return absl::InternalError("a plan claim answered for no plan of the batch");
+      if (row[1].as<bool>()) continue;
+      seq[i] = row[2].as<int64_t>();
+      stored[i] = batch[i]->plan;
+      stored[i]->set_id(absl::StrCat("plan-", seq[i]));
+    }
+    // Older open plans of those that supersede them, oldest first.
+    std::vector<size_t> superseding;
+    std::vector<std::string> super_apps, super_envs;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!stored[i] || !batch[i]->supersede_open) continue;
+      superseding.push_back(i);
+      super_apps.push_back(apps[i]);
+      super_envs.push_back(envs[i]);
+    }
+    std::vector<std::vector<v1::Event>> superseded_events(batch.size());
+    if (!superseding.empty()) {
+      for (const auto& row : txn.exec_prepared(kOpenPlansOfForUpdate, postgres::TextArray(super_apps),
+                                               postgres::TextArray(super_envs))) {
+        size_t n = row[0].as<size_t>() - 1;
+        if (n >= superseding.size()) return absl::InternalError("an open plan read for no plan of the batch");
+        size_t i = superseding[n];
+        const v1::Plan& by = *stored[i];
+        ASSIGN_OR_RETURN(v1::Plan old, ParseRow<v1::Plan>(row[1], "plan"));
+        old.set_state(v1::PLAN_STATE_SUPERSEDED);
+        old.set_hold_reason(v1::HOLD_REASON_UNSPECIFIED);
+        old.set_hold_message("");
+        old.set_superseded_by_plan_id(by.id());
+        *old.mutable_update_time() = by.create_time();
+        RETURN_IF_ERROR(WritePlan(txn, old));
+        versions_.Erase(old.id());
+        if (*batch[i]->superseded_event) superseded_events[i].push_back((*batch[i]->superseded_event)(old, by));
+      }
+    }
+    std::vector<std::string> seqs, ids, ins_apps, ins_envs, states, triggers, ins_shas, holds, bodies, ins_defs;
+    std::vector<v1::Event> events;
+    std::map<std::string, size_t> index;  // plan id -> position in the batch
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!stored[i]) continue;
+      const v1::Plan& p = *stored[i];
+      index[p.id()] = i;
+      seqs.push_back(absl::StrCat(seq[i]));
+      ids.push_back(p.id());
+      ins_apps.push_back(apps[i]);
+      ins_envs.push_back(envs[i]);
+      states.push_back(absl::StrCat(static_cast<int>(p.state())));
+      triggers.push_back(absl::StrCat(static_cast<int>(p.trigger())));
+      ins_shas.push_back(shas[i]);
+      holds.push_back(absl::StrCat(static_cast<int>(p.hold_reason())));
+      bodies.push_back(absl::Base64Escape(p.SerializeAsString()));
+      ins_defs.push_back(defs[i]);
+      // Events in the order each alone enqueues them: its superseded plans',
+      // then its own.
+      for (v1::Event& e : superseded_events[i]) events.push_back(std::move(e));
+      if (*batch[i]->events)
+        for (v1::Event& e : (*batch[i]->events)(p)) events.push_back(std::move(e));
+    }
+    if (ids.empty()) return absl::OkStatus();
+    size_t written = 0;
+    for (const auto& row : txn.exec_prepared(
+             kInsertPlans, postgres::TextArray(seqs), postgres::TextArray(ids), postgres::TextArray(ins_apps),
+             postgres::TextArray(ins_envs), postgres::TextArray(states), postgres::TextArray(triggers),
+             postgres::TextArray(ins_shas), postgres::TextArray(holds), postgres::TextArray(bodies),
+             postgres::TextArray(ins_defs))) {
+      auto it = index.find(row[0].as<std::string>());
+      if (it == index.end()) return absl::InternalError("a plan inserted that the batch did not hold");
+      versions[it->second] = row[1].as<std::string>();
+      ++written;
+    }
+    if (written != ids.size()) return absl::InternalError("not every plan of the batch was inserted");
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!stored[i]) continue;
+      for (const v1::PlanDecision& approval : stored[i]->approvals()) InsertApproval(txn, stored[i]->id(), approval);
+    }
+    return EnqueueAll(txn, events);
+  });
+  if (!s.ok()) {
+    // Each alone, with its own answer (the one at fault fails, the others
+    // are inserted).
+    logging::Warn("a batch of plan inserts failed; inserting each alone",
+                  {{"plans", static_cast<int64_t>(batch.size())}, {"error", s.ToString()}});
+    for (PlanInsert* in : batch) out.push_back(InsertPlanUnreleased(*in));
+    return out;
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const v1::Plan& p = batch[i]->plan;
+    if (!stored[i]) {
+      out.push_back(absl::AlreadyExistsError(absl::StrCat("a plan for ", p.application_id(), " in ",
+                                                          p.environment_id(), " at ", p.target_revision().sha(),
+                                                          " exists")));
+      continue;
+    }
+    // Committed, its row written once by that transaction.
+    versions_.Put(*stored[i], versions[i]);
+    inserts_batched_.fetch_add(1);
+    out.push_back(*std::move(stored[i]));
+  }
+  return out;
 }
 
 absl::StatusOr<v1::Plan> PostgresPlannerStore::MutatePlan(const std::string& id, const MutateFn& mutate) {

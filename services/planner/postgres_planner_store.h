@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "common/clock/clock.h"
+#include "common/concurrency/batcher.h"
 #include "common/concurrency/group_runner.h"
 #include "common/outbox/outbox_store.h"
 #include "common/postgres/connection_pool.h"
@@ -80,14 +81,38 @@ class PostgresPlannerStore final : public PlannerStore {
   int64_t quiet_writes_unread() const { return quiet_writes_unread_.load(); }
   // Plans changed quietly by a statement that wrote several (test-visible).
   int64_t quiet_writes_batched() const { return quiet_writes_batched_.load(); }
+  // Plans inserted by a transaction that inserted several, and InsertPlan
+  // calls waiting for their batch (test-visible).
+  int64_t inserts_batched() const { return inserts_batched_.load(); }
+  size_t inserts_queued() const { return inserts_.queued(); }
+
+  // Concurrent InsertPlans of up to this many plans share one transaction,
+  // each plan's body at most kMaxBatchedPlanBytes (a larger one is inserted
+  // alone: a batch's bodies travel as base64 text).
+  static constexpr size_t kMaxInsertBatch = 32;
+  static constexpr size_t kMaxBatchedPlanBytes = size_t{64} << 10;
 
  private:
   // Releases (one transaction, one release-order lock) every plan approved
   // without a hold and not yet released.
   absl::Status ReleaseReady();
-  absl::StatusOr<v1::Plan> InsertPlanUnreleased(v1::Plan plan, const std::string& definition_key, bool dedupe,
-                                                bool supersede_open, const PlanEventsFn& events,
-                                                const SupersededEventFn& superseded_event);
+  // One InsertPlan call's arguments, waiting in inserts_ for its batch (the
+  // pointers are the caller's, which waits for the batch).
+  struct PlanInsert {
+    v1::Plan plan;
+    const std::string* definition_key;
+    bool dedupe;
+    bool supersede_open;
+    const PlanEventsFn* events;
+    const SupersededEventFn* superseded_event;
+  };
+  // Inserts one plan in a transaction of its own.
+  absl::StatusOr<v1::Plan> InsertPlanUnreleased(const PlanInsert& insert);
+  // Inserts a batch of plans (of distinct (application, environment)s) in
+  // one transaction with a handful of statements, where each alone takes
+  // seven round trips (issue #23); when that transaction fails, each alone,
+  // so that each gets its own answer.
+  std::vector<absl::StatusOr<v1::Plan>> InsertPlansUnreleased(std::vector<PlanInsert*>& batch);
   absl::Status EnqueueAll(pqxx::work& txn, const std::vector<v1::Event>& events);
   absl::Status WritePlan(pqxx::work& txn, const v1::Plan& plan);
   // Inserts `approval` of `plan_id` unless its approver's is recorded;
@@ -98,6 +123,11 @@ class PostgresPlannerStore final : public PlannerStore {
   outbox::OutboxStore* outbox_;
   // Concurrent InsertPlans share one release transaction (group commit).
   concurrency::GroupRunner release_;
+  // Concurrent InsertPlans share one insert transaction (one per
+  // (application, environment) in each, as their advisory lock would order
+  // them anyway).
+  concurrency::Batcher<PlanInsert, absl::StatusOr<v1::Plan>> inserts_;
+  std::atomic<int64_t> inserts_batched_{0};
   bool release_after_insert_ = true;
   // What this store wrote last of each plan (MutatePlanQuietly's guess of
   // the row's version): bodies up to 64 KiB, 8 MiB in all, 5 minutes.

@@ -16,6 +16,7 @@
 #include <prometheus/registry.h>
 #include <google/protobuf/util/time_util.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "common/outbox/postgres_outbox_store.h"
 #include "common/postgres/migrator.h"
@@ -1103,6 +1104,187 @@ TEST_F(PlannerTest, PlansInsertedConcurrentlyAreEachReleasedOnceInSharedReleases
   absl::StatusOr<int> again = planner_->hold_evaluator()->ReevaluateHolds();
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(*again, 0);
+}
+
+// Returns once some session waits for an advisory lock (an insert blocked
+// on the application lock `txn` holds).
+void WaitForAnAdvisoryLockWaiter(pqxx::work& txn) {
+  for (int i = 0; i < 5000; ++i) {
+    if (txn.exec1("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")[0].as<int>() > 0) return;
+    usleep(1000);
+  }
+  ADD_FAILURE() << "no insert waited for the lock";
+}
+
+// Issue #23: InsertPlan calls that come while another insert runs share one
+// transaction (a handful of statements, not seven each), and each gets the
+// answer it would get alone: inserted with its own id, ALREADY_EXISTS for a
+// commit planned already, the open plan it supersedes superseded with its
+// event, its approvals recorded, its events enqueued in order, its row
+// version kept for a later quiet change.
+TEST_F(PlannerTest, ConcurrentPlanInsertsShareOneTransactionAndEachGetsItsOwnAnswer) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  for (const char* app : {"blocker", "new", "superseding", "duplicate", "approved", "second"})
+    CreateApp(AppSpec(app, std::string("apps/") + app, {"local"}));
+  auto plan_of = [](const std::string& app, const std::string& sha, v1::PlanState state) {
+    v1::Plan p;
+    p.set_application_id(app);
+    p.set_environment_id("local");
+    p.mutable_target_revision()->set_sha(sha);
+    p.set_state(state);
+    p.set_trigger(v1::PLAN_TRIGGER_NEW_REVISION);
+    return p;
+  };
+  auto created = [](const v1::Plan& p) {
+    v1::Event e;
+    e.set_action(v1::AUDIT_ACTION_PLAN_CREATED);
+    e.set_idempotency_key("created/" + p.id());
+    e.mutable_subject()->set_plan_id(p.id());
+    return std::vector<v1::Event>{e};
+  };
+  PlanStore::SupersededEventFn superseded = [](const v1::Plan& old, const v1::Plan& by) {
+    v1::Event e;
+    e.set_action(v1::AUDIT_ACTION_PLAN_SUPERSEDED);
+    e.set_idempotency_key("superseded/" + old.id());
+    e.mutable_subject()->set_plan_id(old.id());
+    e.set_message("by " + by.id());
+    return e;
+  };
+  auto insert = [&](const v1::Plan& p, bool supersede) {
+    return store_->InsertPlan(p, "def", /*dedupe=*/true, supersede, created, superseded);
+  };
+  // What is there before: an open plan to supersede, a commit planned.
+  absl::StatusOr<v1::Plan> open = insert(plan_of("superseding", "s1", v1::PLAN_STATE_PENDING), false);
+  ASSERT_TRUE(open.ok()) << open.status();
+  ASSERT_TRUE(insert(plan_of("duplicate", "d1", v1::PLAN_STATE_PENDING), false).ok());
+  const int64_t batched_before = store_->inserts_batched();
+
+  // A first insert waits on its application's lock, held here; the others
+  // queue behind it.
+  pqxx::connection holder(db_.url());
+  pqxx::work held(holder);
+  held.exec("SELECT pg_advisory_xact_lock(hashtext('planner.plan/blocker/local'))");
+  absl::StatusOr<v1::Plan> blocked;
+  std::thread first([&] { blocked = insert(plan_of("blocker", "b1", v1::PLAN_STATE_PENDING), false); });
+  WaitForAnAdvisoryLockWaiter(held);
+  v1::Plan approved = plan_of("approved", "a1", v1::PLAN_STATE_PENDING);
+  v1::PlanDecision* approval = approved.add_approvals();
+  approval->mutable_actor()->set_id("alice");
+  std::vector<std::pair<v1::Plan, bool>> asked = {
+      {plan_of("new", "n1", v1::PLAN_STATE_PENDING), false},
+      {plan_of("superseding", "s2", v1::PLAN_STATE_PENDING), true},
+      {plan_of("duplicate", "d1", v1::PLAN_STATE_PENDING), false},
+      {approved, false},
+      {plan_of("second", "x1", v1::PLAN_STATE_PENDING), false},
+      {plan_of("second", "x2", v1::PLAN_STATE_PENDING), true},  // after x1: of the same key
+  };
+  std::vector<absl::StatusOr<v1::Plan>> answers(asked.size(), absl::UnknownError("not answered"));
+  std::vector<std::thread> callers;
+  for (size_t i = 0; i < asked.size(); ++i) {
+    callers.emplace_back([&, i] { answers[i] = insert(asked[i].first, asked[i].second); });
+    for (int w = 0; w < 5000 && store_->inserts_queued() < i + 1; ++w) usleep(1000);
+    ASSERT_EQ(store_->inserts_queued(), i + 1);
+  }
+  held.commit();
+  first.join();
+  for (auto& t : callers) t.join();
+
+  ASSERT_TRUE(blocked.ok()) << blocked.status();
+  for (size_t i : {0, 1, 3, 4, 5}) ASSERT_TRUE(answers[i].ok()) << i << ": " << answers[i].status();
+  EXPECT_TRUE(absl::IsAlreadyExists(answers[2].status())) << answers[2].status();
+  EXPECT_EQ(store_->inserts_batched() - batched_before, 4) << "new, superseding, approved and x1 in one batch";
+  std::set<std::string> ids;
+  for (size_t i : {0, 1, 3, 4, 5}) {
+    absl::StatusOr<v1::Plan> stored = store_->GetPlan(answers[i]->id());
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    EXPECT_EQ(stored->application_id(), asked[i].first.application_id());
+    EXPECT_EQ(stored->target_revision().sha(), asked[i].first.target_revision().sha());
+    ids.insert(answers[i]->id());
+  }
+  EXPECT_EQ(ids.size(), 5u) << "an id each";
+  absl::StatusOr<v1::Plan> old = store_->GetPlan(open->id());
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_EQ(old->state(), v1::PLAN_STATE_SUPERSEDED);
+  EXPECT_EQ(old->superseded_by_plan_id(), answers[1]->id());
+  absl::StatusOr<v1::Plan> x1 = store_->GetPlan(answers[4]->id());
+  ASSERT_TRUE(x1.ok()) << x1.status();
+  EXPECT_EQ(x1->state(), v1::PLAN_STATE_SUPERSEDED) << "x2 came after x1 and superseded it";
+  EXPECT_EQ(x1->superseded_by_plan_id(), answers[5]->id());
+  pqxx::connection check(db_.url());
+  pqxx::nontransaction q(check);
+  EXPECT_EQ(q.exec1("SELECT count(*) FROM planner.plan_approvals WHERE plan_id = " + q.quote(answers[3]->id()))[0]
+                .as<int>(),
+            1);
+  // Every event, a superseded plan's before its successor's.
+  auto events = outbox_->FetchUnsent(100);
+  ASSERT_TRUE(events.ok()) << events.status();
+  std::vector<std::string> keys;
+  for (const auto& e : *events) {
+    const std::string& key = e.event.idempotency_key();
+    if (absl::StartsWith(key, "created/") || absl::StartsWith(key, "superseded/")) keys.push_back(key);
+  }
+  auto at = [&](const std::string& key) { return std::find(keys.begin(), keys.end(), key) - keys.begin(); };
+  for (size_t i : {0, 1, 3, 4, 5}) EXPECT_LT(at("created/" + answers[i]->id()), keys.size()) << i;
+  EXPECT_LT(at("created/" + blocked->id()), keys.size());
+  EXPECT_LT(at("superseded/" + open->id()), at("created/" + answers[1]->id()));
+  EXPECT_LT(at("superseded/" + answers[4]->id()), at("created/" + answers[5]->id()));
+  // The two plans there before, the blocker, the five inserted, the two superseded.
+  EXPECT_EQ(keys.size(), 10u) << absl::StrJoin(keys, ", ");
+  // Each row version was kept: a quiet change of a batched plan reads nothing.
+  const int64_t unread = store_->quiet_writes_unread();
+  ASSERT_TRUE(store_->MutatePlanQuietly(answers[0]->id(), [](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
+                      p.set_hold_message("noted");
+                      return std::vector<v1::Event>();
+                    }).ok());
+  EXPECT_EQ(store_->quiet_writes_unread(), unread + 1);
+}
+
+// A batch whose transaction fails inserts each plan alone: the plan at
+// fault fails with its own error, the others are inserted.
+TEST_F(PlannerTest, APlanInsertBatchThatFailsInsertsEachAloneAndFailsOnlyThePlanAtFault) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  for (const char* app : {"blocker", "good", "bad"}) CreateApp(AppSpec(app, std::string("apps/") + app, {"local"}));
+  auto plan_of = [](const std::string& app, const std::string& sha) {
+    v1::Plan p;
+    p.set_application_id(app);
+    p.set_environment_id("local");
+    p.mutable_target_revision()->set_sha(sha);
+    p.set_state(v1::PLAN_STATE_PENDING);
+    return p;
+  };
+  auto insert = [&](const v1::Plan& p) { return store_->InsertPlan(p, "def", true, true, nullptr, nullptr); };
+  absl::StatusOr<v1::Plan> open = insert(plan_of("bad", "b0"));
+  ASSERT_TRUE(open.ok()) << open.status();
+  pqxx::connection holder(db_.url());
+  {
+    pqxx::nontransaction corrupt(holder);
+    corrupt.exec("UPDATE planner.plans SET body = '\\xff00ff'::bytea WHERE id = " + corrupt.quote(open->id()));
+  }
+  const int64_t batched_before = store_->inserts_batched();
+  pqxx::work held(holder);
+  held.exec("SELECT pg_advisory_xact_lock(hashtext('planner.plan/blocker/local'))");
+  absl::StatusOr<v1::Plan> blocked;
+  std::thread first([&] { blocked = insert(plan_of("blocker", "k1")); });
+  WaitForAnAdvisoryLockWaiter(held);
+  absl::StatusOr<v1::Plan> good, bad;
+  std::thread good_caller([&] { good = insert(plan_of("good", "g1")); });
+  for (int w = 0; w < 5000 && store_->inserts_queued() < 1; ++w) usleep(1000);
+  std::thread bad_caller([&] { bad = insert(plan_of("bad", "b1")); });
+  for (int w = 0; w < 5000 && store_->inserts_queued() < 2; ++w) usleep(1000);
+  ASSERT_EQ(store_->inserts_queued(), 2u);
+  held.commit();
+  first.join();
+  good_caller.join();
+  bad_caller.join();
+  ASSERT_TRUE(blocked.ok()) << blocked.status();
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("plan"), std::string::npos) << bad.status();
+  EXPECT_EQ(store_->inserts_batched(), batched_before) << "nothing committed by the failed batch";
+  EXPECT_TRUE(store_->GetPlan(good->id()).ok());
+  pqxx::nontransaction q(holder);
+  EXPECT_EQ(q.exec1("SELECT count(*) FROM planner.plans WHERE application_id = 'bad'")[0].as<int>(), 1)
+      << "the bad application's new plan was not inserted";
 }
 
 TEST_F(PlannerTest, ManualApprovalHoldsUntilApprovedOrRejected) {
