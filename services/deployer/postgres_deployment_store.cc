@@ -55,7 +55,6 @@ constexpr char kDriftEnvs[] = "deployer_drift_envs";
 constexpr char kDriftCheckInputs[] = "deployer_drift_check_inputs";
 constexpr char kDriftCheckInputsOf[] = "deployer_drift_check_inputs_of";
 constexpr char kAppState[] = "deployer_app_state";
-constexpr char kAppStates[] = "deployer_app_states";
 constexpr char kTryLock[] = "SELECT pg_try_advisory_lock(hashtext('ferry.deployer'), hashtext($1))";
 constexpr char kUnlockAll[] = "SELECT pg_advisory_unlock_all()";
 // Sessions kept open for the next lock: one per deployment that may run at
@@ -113,11 +112,7 @@ void LockSessions::Return(std::unique_ptr<pqxx::connection> conn) {
 
 PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool, outbox::OutboxStore* outbox,
                                                  DeploymentStoreScope scope)
-    : pool_(pool),
-      outbox_(outbox),
-      scope_(std::move(scope)),
-      lock_sessions_(std::make_shared<LockSessions>(kIdleLockSessions)),
-      app_state_reads_(32, [this](std::vector<AppStateRequest*>& batch) { return ReadAppStates(batch); }) {
+    : pool_(pool), outbox_(outbox), scope_(std::move(scope)), lock_sessions_(std::make_shared<LockSessions>(kIdleLockSessions)) {
   pool_->Prepare(kInsertDeployment,
                  "INSERT INTO deployer.deployments (id, application_id, environment_id, plan_id, state, record, spec)"
                  " VALUES ($1, $2, $3, $4, $5, $6, $7)");
@@ -327,34 +322,6 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
                  " AND a.environment_id = $2 AND a.object_key COLLATE \"C\" > $6::text COLLATE \"C\""
                  " ORDER BY a.object_key COLLATE \"C\" LIMIT CASE WHEN $7::bigint > 0 THEN $7::bigint END) page"
                  " ORDER BY part, wave, object_key");
-  // kAppState for several reads: one array each of applications,
-  // environments, deployment ids, 't'/'f' for applied and managed, pages'
-  // last keys and limits; every row starts with the position of its read
-  // (1-based), the rest as kAppState's.
-  pool_->Prepare(kAppStates,
-                 "SELECT u.n, m.application_id, m.environment_id, m.target, m.sync_policy, m.live_deployment_id,"
-                 " p.record, d.record, l.record, NULL::bytea AS object_ref, NULL::text AS manifest,"
-                 " NULL::text AS source_path, NULL::integer AS wave, NULL::text AS deployment_id, 0 AS part,"
-                 " NULL::text AS object_key,"
-                 " u.applied AND EXISTS (SELECT 1 FROM deployer.applied_objects x WHERE x.application_id = u.app"
-                 " AND x.environment_id = u.env) AS has_applied"
-                 " FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::boolean[], $6::text[],"
-                 " $7::bigint[]) WITH ORDINALITY AS u(app, env, dep, applied, managed, after, lim, n)"
-                 " LEFT JOIN deployer.managed_apps m ON u.managed AND m.application_id = u.app"
-                 " AND m.environment_id = u.env"
-                 " LEFT JOIN deployer.deployments l ON l.id = m.live_deployment_id"
-                 " LEFT JOIN deployer.pins p ON p.application_id = u.app AND p.environment_id = u.env"
-                 " LEFT JOIN deployer.deployments d ON d.id = u.dep"
-                 " UNION ALL"
-                 " SELECT u.n, NULL::text, NULL::text, NULL::bytea, NULL::bytea, NULL::text, NULL::bytea,"
-                 " NULL::bytea, NULL::bytea, a.object_ref, a.manifest, a.source_path, a.wave, a.deployment_id, 1,"
-                 " a.object_key, NULL::boolean"
-                 " FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::boolean[], $6::text[],"
-                 " $7::bigint[]) WITH ORDINALITY AS u(app, env, dep, applied, managed, after, lim, n),"
-                 " LATERAL (SELECT * FROM deployer.applied_objects a WHERE u.applied AND a.application_id = u.app"
-                 " AND a.environment_id = u.env AND a.object_key COLLATE \"C\" > u.after COLLATE \"C\""
-                 " ORDER BY a.object_key COLLATE \"C\" LIMIT CASE WHEN u.lim > 0 THEN u.lim END) a"
-                 " ORDER BY 1, part, wave, object_key");
   pool_->Prepare(kDriftEnvs,
                  "SELECT DISTINCT environment_id FROM deployer.drift_events WHERE id = ANY($1::bigint[])");
 }
@@ -814,19 +781,17 @@ absl::StatusOr<std::vector<AppliedObject>> PostgresDeploymentStore::Applied(cons
 
 namespace {
 
-// A managed application from the five columns application_id,
-// environment_id, target, sync_policy, live_deployment_id starting at `c`.
-absl::StatusOr<ManagedApp> ManagedFromRow(const pqxx::row& row, int c = 0) {
+absl::StatusOr<ManagedApp> ManagedFromRow(const pqxx::row& row) {
   ManagedApp m;
-  m.application_id = row[c].as<std::string>();
-  m.environment_id = row[c + 1].as<std::string>();
-  absl::StatusOr<v1::DeployTarget> t = Parse<v1::DeployTarget>(row[c + 2], "target");
+  m.application_id = row[0].as<std::string>();
+  m.environment_id = row[1].as<std::string>();
+  absl::StatusOr<v1::DeployTarget> t = Parse<v1::DeployTarget>(row[2], "target");
   if (!t.ok()) return t.status();
   m.target = *t;
-  absl::StatusOr<v1::SyncPolicy> p = Parse<v1::SyncPolicy>(row[c + 3], "sync policy");
+  absl::StatusOr<v1::SyncPolicy> p = Parse<v1::SyncPolicy>(row[3], "sync policy");
   if (!p.ok()) return p.status();
   m.sync_policy = *p;
-  m.live_deployment_id = row[c + 4].as<std::string>();
+  m.live_deployment_id = row[4].as<std::string>();
   return m;
 }
 
@@ -857,100 +822,45 @@ absl::StatusOr<std::optional<ManagedApp>> PostgresDeploymentStore::GetManagedApp
       });
 }
 
-namespace {
-
-// A read of kAppState (or one read's rows of kAppStates), its columns from
-// `c`: the records' row first, then one row per applied object.
-absl::StatusOr<DeploymentRecords::AppState> AppStateFromRows(const std::vector<pqxx::row>& rows, int c,
-                                                             const std::string& app, const std::string& env) {
-  DeploymentRecords::AppState out;
-  if (rows.empty()) return absl::InternalError("an application's state read returned no row");
-  const pqxx::row& first = rows.front();
-  if (!first[c].is_null()) {
-    absl::StatusOr<ManagedApp> m = ManagedFromRow(first, c);
-    if (!m.ok()) return m.status();
-    out.managed = std::move(*m);
-  }
-  if (first[c + 5].is_null()) {
-    out.pin.set_application_id(app);
-    out.pin.set_environment_id(env);
-  } else {
-    absl::StatusOr<v1::PinState> pin = Parse<v1::PinState>(first[c + 5], "pin");
-    if (!pin.ok()) return pin.status();
-    out.pin = std::move(*pin);
-  }
-  if (!first[c + 6].is_null()) {
-    absl::StatusOr<v1::Deployment> d = Parse<v1::Deployment>(first[c + 6], "deployment");
-    if (!d.ok()) return d.status();
-    out.deployment = std::move(*d);
-  }
-  if (!first[c + 7].is_null()) {
-    absl::StatusOr<v1::Deployment> live = Parse<v1::Deployment>(first[c + 7], "deployment");
-    if (live.ok()) out.live = std::move(*live);  // as a failed Get of it: no live revision shown
-  }
-  out.has_applied = !first[c + 15].is_null() && first[c + 15].as<bool>();
-  for (const pqxx::row& row : rows) {
-    if (row[c + 8].is_null()) continue;  // no applied object
-    absl::StatusOr<AppliedObject> a = AppliedFromRow(row, c + 8);
-    if (!a.ok()) return a.status();
-    out.applied.push_back(std::move(*a));
-  }
-  return out;
-}
-
-}  // namespace
-
 absl::StatusOr<DeploymentRecords::AppState> PostgresDeploymentStore::ReadAppState(const std::string& app,
                                                                                   const std::string& env,
                                                                                   const AppStateRead& what) {
-  return app_state_reads_.Run(AppStateRequest{&app, &env, &what}, absl::StrCat(next_read_.fetch_add(1)));
-}
-
-absl::StatusOr<DeploymentRecords::AppState> PostgresDeploymentStore::ReadAppStateAlone(const AppStateRequest& request) {
-  const AppStateRead& what = *request.what;
   return pool_->RunStatementWithResult<AppState>([&](pqxx::transaction_base& txn) -> absl::StatusOr<AppState> {
-    pqxx::result r = txn.exec_prepared(kAppState, *request.app, *request.env, what.deployment_id, what.applied,
-                                       what.managed, what.applied_after.value_or(""),
-                                       static_cast<int64_t>(what.applied_limit));
-    std::vector<pqxx::row> rows(r.begin(), r.end());
-    return AppStateFromRows(rows, 0, *request.app, *request.env);
-  });
-}
-
-std::vector<absl::StatusOr<DeploymentRecords::AppState>> PostgresDeploymentStore::ReadAppStates(
-    std::vector<AppStateRequest*>& batch) {
-  if (batch.size() == 1) return {ReadAppStateAlone(*batch.front())};
-  std::vector<std::string> apps, envs, deployments, applied, managed, after, limits;
-  for (const AppStateRequest* r : batch) {
-    apps.push_back(*r->app);
-    envs.push_back(*r->env);
-    deployments.push_back(r->what->deployment_id);
-    applied.push_back(r->what->applied ? "t" : "f");
-    managed.push_back(r->what->managed ? "t" : "f");
-    after.push_back(r->what->applied_after.value_or(""));
-    limits.push_back(absl::StrCat(r->what->applied_limit));
-  }
-  std::vector<absl::StatusOr<AppState>> out;
-  absl::Status s = pool_->RunStatement([&](pqxx::transaction_base& txn) -> absl::Status {
-    pqxx::result r = txn.exec_prepared(kAppStates, postgres::TextArray(apps), postgres::TextArray(envs),
-                                       postgres::TextArray(deployments), postgres::TextArray(applied),
-                                       postgres::TextArray(managed), postgres::TextArray(after),
-                                       postgres::TextArray(limits));
-    std::vector<std::vector<pqxx::row>> rows(batch.size());
-    for (const auto& row : r) {
-      size_t n = row[0].as<size_t>();
-      if (n < 1 || n > batch.size()) return absl::InternalError("an application's state read for no read of the batch");
-      rows[n - 1].push_back(row);
+    pqxx::result r = txn.exec_prepared(kAppState, app, env, what.deployment_id, what.applied, what.managed,
+                                       what.applied_after.value_or(""), static_cast<int64_t>(what.applied_limit));
+    AppState out;
+    const pqxx::row first = r[0];  // (SELECT 1) LEFT JOIN ...: the records' row, always first
+    if (!first[0].is_null()) {
+      absl::StatusOr<ManagedApp> m = ManagedFromRow(first);
+      if (!m.ok()) return m.status();
+      out.managed = std::move(*m);
     }
-    out.clear();
-    for (size_t i = 0; i < batch.size(); ++i) out.push_back(AppStateFromRows(rows[i], 1, *batch[i]->app, *batch[i]->env));
-    return absl::OkStatus();
+    if (first[5].is_null()) {
+      out.pin.set_application_id(app);
+      out.pin.set_environment_id(env);
+    } else {
+      absl::StatusOr<v1::PinState> pin = Parse<v1::PinState>(first[5], "pin");
+      if (!pin.ok()) return pin.status();
+      out.pin = std::move(*pin);
+    }
+    if (!first[6].is_null()) {
+      absl::StatusOr<v1::Deployment> d = Parse<v1::Deployment>(first[6], "deployment");
+      if (!d.ok()) return d.status();
+      out.deployment = std::move(*d);
+    }
+    if (!first[7].is_null()) {
+      absl::StatusOr<v1::Deployment> live = Parse<v1::Deployment>(first[7], "deployment");
+      if (live.ok()) out.live = std::move(*live);  // as a failed Get of it: no live revision shown
+    }
+    out.has_applied = !first[15].is_null() && first[15].as<bool>();
+    for (const auto& row : r) {
+      if (row[8].is_null()) continue;  // no applied object
+      absl::StatusOr<AppliedObject> a = AppliedFromRow(row, 8);
+      if (!a.ok()) return a.status();
+      out.applied.push_back(std::move(*a));
+    }
+    return out;
   });
-  if (!s.ok()) {
-    out.clear();
-    out.resize(batch.size(), s);
-  }
-  return out;
 }
 
 absl::StatusOr<DriftStore::DriftCheckInputs> PostgresDeploymentStore::ReadDriftCheckInputs(const std::string& app,

@@ -1,6 +1,5 @@
 #pragma once
 
-#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -8,7 +7,6 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "common/concurrency/batcher.h"
 #include "common/concurrency/mutex.h"
 #include "common/outbox/outbox_store.h"
 #include "common/postgres/connection_pool.h"
@@ -82,10 +80,6 @@ class PostgresDeploymentStore final : public DeploymentStore {
   absl::StatusOr<std::vector<AppliedObject>> Applied(const std::string& app, const std::string& env) override;
   absl::StatusOr<std::vector<ManagedApp>> ManagedApps() override;
   absl::StatusOr<std::optional<ManagedApp>> GetManagedApp(const std::string& app, const std::string& env) override;
-  // Concurrent reads share a statement: those that come while one runs are
-  // read together, up to 32 (kAppStates; issue #23: a commit touching every
-  // application reads each three times, from concurrent hand-offs, runs and
-  // live-state observations).
   absl::StatusOr<AppState> ReadAppState(const std::string& app, const std::string& env,
                                         const AppStateRead& what) override;
   absl::StatusOr<v1::PinState> GetPin(const std::string& app, const std::string& env) override;
@@ -103,11 +97,6 @@ class PostgresDeploymentStore final : public DeploymentStore {
   absl::StatusOr<std::unique_ptr<AppLock>> TryLock(const std::string& app, const std::string& env) override;
   absl::StatusOr<std::string> GetCursor() override;
   absl::Status SaveCursor(const std::string& cursor) override;
-
-  // ReadAppState calls read in a statement with others, and calls waiting
-  // for their batch (test-visible).
-  uint64_t app_state_reads_batched() const { return app_state_reads_.requests_batched(); }
-  size_t app_state_reads_queued() const { return app_state_reads_.queued(); }
 
  private:
   static void CommitWithoutWaitingForFlush(pqxx::work& txn);
@@ -134,15 +123,6 @@ class PostgresDeploymentStore final : public DeploymentStore {
   std::optional<std::string> EnvironmentOf(const std::string& id);
   absl::StatusOr<std::vector<v1::Deployment>> Records(
       const std::function<pqxx::result(pqxx::transaction_base&)>& run);
-  // One ReadAppState call's arguments (the caller's, which waits for its batch).
-  struct AppStateRequest {
-    const std::string* app;
-    const std::string* env;
-    const AppStateRead* what;
-  };
-  absl::StatusOr<AppState> ReadAppStateAlone(const AppStateRequest& request);
-  // A batch of reads in one statement (kAppStates), one answer each.
-  std::vector<absl::StatusOr<AppState>> ReadAppStates(std::vector<AppStateRequest*>& batch);
 
   postgres::ConnectionPool* pool_;
   outbox::OutboxStore* outbox_;
@@ -150,9 +130,6 @@ class PostgresDeploymentStore final : public DeploymentStore {
   std::shared_ptr<LockSessions> lock_sessions_;  // Shared with the locks, which may outlive a call.
   ferry::Mutex envs_mu_;
   std::unordered_map<std::string, std::string> env_of_ ABSL_GUARDED_BY(envs_mu_);
-  // Reads need no order among themselves: each call is its own key.
-  std::atomic<uint64_t> next_read_{0};
-  concurrency::Batcher<AppStateRequest, absl::StatusOr<AppState>> app_state_reads_;
 };
 
 }  // namespace ferry::deployer

@@ -3,17 +3,11 @@
 // PostgreSQL: what Get, GetPin, Applied and GetManagedApp answer, in one
 // statement.
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <pqxx/pqxx>
-
-#include "absl/strings/str_cat.h"
 
 #include "services/deployer/postgres_deployment_store.h"
 #include "tests/deployer/postgres_store_fixture.h"
@@ -161,96 +155,6 @@ TEST_F(PostgresAppStateTest, AppliedObjectsArePagedByTheirKeysComparedAsBytes) {
   absl::StatusOr<DeploymentRecords::AppState> never = store_->ReadAppState("api", "dev", first);
   ASSERT_TRUE(never.ok()) << never.status();
   EXPECT_FALSE(never->has_applied);
-}
-
-// What a read answered, as text to compare.
-std::string Describe(const absl::StatusOr<DeploymentRecords::AppState>& s) {
-  if (!s.ok()) return s.status().ToString();
-  std::string out = absl::StrCat("pin ", s->pin.ShortDebugString(), "; has_applied ", s->has_applied);
-  if (s->deployment) absl::StrAppend(&out, "; deployment ", s->deployment->ShortDebugString());
-  if (s->managed)
-    absl::StrAppend(&out, "; managed ", s->managed->application_id, "/", s->managed->environment_id, " ",
-                    s->managed->target.ShortDebugString(), " ", s->managed->sync_policy.ShortDebugString(), " ",
-                    s->managed->live_deployment_id);
-  if (s->live) absl::StrAppend(&out, "; live ", s->live->id());
-  for (const AppliedObject& a : s->applied)
-    absl::StrAppend(&out, "; applied ", a.object.key.ToString(), " ", a.object.json, " ", a.object.source_path, " ",
-                    a.object.wave, " ", a.deployment_id);
-  return out;
-}
-
-// Issue #23: reads that come while one runs are read together, in one
-// statement, and each answers what it answers alone: records, pins, pages of
-// applied objects and all.
-TEST_F(PostgresAppStateTest, ReadsThatComeWhileOneRunsAreReadTogetherEachAsAlone) {
-  Deploy("dep-1", "web", {{"c", 0}, {"a", 1}, {"b", 0}});
-  Deploy("dep-9", "api", {{"x", 0}});
-  Deploy("dep-5", "paged", {{"b", 0}, {"a.b", 1}, {"B", 0}, {"a", 2}, {"a-b", 0}});
-  v1::Deployment pending;
-  pending.set_id("dep-2");
-  pending.set_application_id("web");
-  pending.set_environment_id("dev");
-  pending.set_state(v1::DEPLOYMENT_STATE_PENDING);
-  ASSERT_TRUE(store_->Create(pending, v1::Plan(), {}).ok());
-  v1::PinState pin;
-  pin.set_application_id("web");
-  pin.set_environment_id("dev");
-  pin.set_pinned(true);
-  pin.set_sha(std::string(40, 'a'));
-  ASSERT_TRUE(store_->SavePin(pin, {}).ok());
-  struct Read {
-    std::string app;
-    DeploymentRecords::AppStateRead what;
-  };
-  std::vector<Read> reads;
-  auto add = [&](const std::string& app, const std::string& dep, bool applied, bool managed,
-                 std::optional<std::string> after = std::nullopt, int limit = 0) {
-    Read r{app, {}};
-    r.what.deployment_id = dep;
-    r.what.applied = applied;
-    r.what.managed = managed;
-    r.what.applied_after = after;
-    r.what.applied_limit = limit;
-    reads.push_back(r);
-  };
-  auto key = [](const std::string& name) { return ObjectKey{"ferry.dev", "ConfigFile", "", name}.ToString(); };
-  add("web", "dep-2", true, true);
-  add("web", "dep-9", false, false);
-  add("api", "dep-404", true, true);
-  add("nothing", "", true, true);
-  add("paged", "", true, false, std::nullopt, 2);
-  add("paged", "dep-5", true, true, key("a-b"), 0);
-  add("paged", "", true, false, key("b"), 3);
-  add("web", "", false, true);
-  std::vector<std::string> alone;
-  for (const Read& r : reads) alone.push_back(Describe(store_->ReadAppState(r.app, "dev", r.what)));
-  EXPECT_EQ(store_->app_state_reads_batched(), 0u);
-
-  // A first read waits on a lock held here; the others queue behind it.
-  pqxx::connection holder(db_.url());
-  pqxx::work held(holder);
-  held.exec("LOCK TABLE deployer.pins IN ACCESS EXCLUSIVE MODE");
-  std::string first;
-  std::thread first_reader([&] { first = Describe(store_->ReadAppState(reads[0].app, "dev", reads[0].what)); });
-  for (int i = 0; i < 5000; ++i) {
-    if (held.exec1("SELECT count(*) FROM pg_locks WHERE relation = 'deployer.pins'::regclass AND NOT granted")[0]
-            .as<int>() > 0)
-      break;
-    usleep(1000);
-  }
-  std::vector<std::string> together(reads.size());
-  std::vector<std::thread> readers;
-  for (size_t i = 0; i < reads.size(); ++i) {
-    readers.emplace_back([&, i] { together[i] = Describe(store_->ReadAppState(reads[i].app, "dev", reads[i].what)); });
-    for (int w = 0; w < 5000 && store_->app_state_reads_queued() < i + 1; ++w) usleep(1000);
-    ASSERT_EQ(store_->app_state_reads_queued(), i + 1);
-  }
-  held.commit();
-  first_reader.join();
-  for (auto& t : readers) t.join();
-  EXPECT_EQ(store_->app_state_reads_batched(), reads.size()) << "all read in one statement";
-  EXPECT_EQ(first, alone[0]);
-  for (size_t i = 0; i < reads.size(); ++i) EXPECT_EQ(together[i], alone[i]) << "read " << i;
 }
 
 }  // namespace
