@@ -111,16 +111,7 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
     : pool_(pool),
       outbox_(outbox),
       release_([this] { return ReleaseReady(); }),
-      inserts_(kMaxInsertBatch, [this](std::vector<PlanInsert*>& batch) { return InsertPlansUnreleased(batch); }),
-      quiet_changes_(kMaxInsertBatch, [this](std::vector<PlanChange*>& batch) {
-        if (batch.size() == 1) {
-          return std::vector<absl::StatusOr<v1::Plan>>{MutatePlanQuietlyAlone(batch[0]->first, batch[0]->second)};
-        }
-        std::vector<PlanChange> changes;
-        changes.reserve(batch.size());
-        for (const PlanChange* c : batch) changes.push_back(*c);
-        return MutatePlansQuietly(changes);
-      }) {
+      inserts_(kMaxInsertBatch, [this](std::vector<PlanInsert*>& batch) { return InsertPlansUnreleased(batch); }) {
   pool_->Prepare(kGetEnvironment, "SELECT spec FROM planner.environments WHERE id = $1");
   pool_->Prepare(kListEnvironments, "SELECT spec FROM planner.environments ORDER BY id");
   pool_->Prepare(kInsertEnvironment,
@@ -855,10 +846,6 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::MutatePlan(const std::string& id,
 }
 
 absl::StatusOr<v1::Plan> PostgresPlannerStore::MutatePlanQuietly(const std::string& id, const MutateFn& mutate) {
-  return quiet_changes_.Run(PlanChange(id, mutate), id);
-}
-
-absl::StatusOr<v1::Plan> PostgresPlannerStore::MutatePlanQuietlyAlone(const std::string& id, const MutateFn& mutate) {
   struct Read {
     v1::Plan plan;
     std::string version;
@@ -971,8 +958,7 @@ std::vector<absl::StatusOr<v1::Plan>> PostgresPlannerStore::MutatePlansQuietly(
     }
     std::sort(alone.begin(), alone.end());
   }
-  // Not through quiet_changes_: a batch of it runs this.
-  for (size_t i : alone) out[i] = MutatePlanQuietlyAlone(changes[i].first, changes[i].second);
+  for (size_t i : alone) out[i] = MutatePlanQuietly(changes[i].first, changes[i].second);
   return out;
 }
 

@@ -44,10 +44,6 @@ class PostgresPlannerStore final : public PlannerStore {
                                       const PlanEventsFn& events,
                                       const SupersededEventFn& superseded_event) override;
   absl::StatusOr<v1::Plan> MutatePlan(const std::string& id, const MutateFn& mutate) override;
-  // Concurrent calls share statements: those that come while one runs are
-  // made together by MutatePlansQuietly (quiet_changes_), a plan's changes
-  // in the order they came (issue #23: the deployer's acknowledgements of
-  // the plans it hands off at once).
   absl::StatusOr<v1::Plan> MutatePlanQuietly(const std::string& id, const MutateFn& mutate) override;
   // The changes of plans whose version this store wrote last (and none
   // before in `changes`) in one statement checked as MutatePlanQuietly's
@@ -89,8 +85,6 @@ class PostgresPlannerStore final : public PlannerStore {
   // calls waiting for their batch (test-visible).
   int64_t inserts_batched() const { return inserts_batched_.load(); }
   size_t inserts_queued() const { return inserts_.queued(); }
-  // MutatePlanQuietly calls waiting for their batch (test-visible).
-  size_t quiet_changes_queued() const { return quiet_changes_.queued(); }
 
   // Concurrent InsertPlans of up to this many plans share one transaction,
   // each plan's body at most kMaxBatchedPlanBytes (a larger one is inserted
@@ -119,8 +113,6 @@ class PostgresPlannerStore final : public PlannerStore {
   // seven round trips (issue #23); when that transaction fails, each alone,
   // so that each gets its own answer.
   std::vector<absl::StatusOr<v1::Plan>> InsertPlansUnreleased(std::vector<PlanInsert*>& batch);
-  // MutatePlanQuietly of one change, outside any batch.
-  absl::StatusOr<v1::Plan> MutatePlanQuietlyAlone(const std::string& id, const MutateFn& mutate);
   absl::Status EnqueueAll(pqxx::work& txn, const std::vector<v1::Event>& events);
   absl::Status WritePlan(pqxx::work& txn, const v1::Plan& plan);
   // Inserts `approval` of `plan_id` unless its approver's is recorded;
@@ -136,8 +128,6 @@ class PostgresPlannerStore final : public PlannerStore {
   // them anyway).
   concurrency::Batcher<PlanInsert, absl::StatusOr<v1::Plan>> inserts_;
   std::atomic<int64_t> inserts_batched_{0};
-  // Concurrent MutatePlanQuietly calls, made together (one per plan in a batch).
-  concurrency::Batcher<PlanChange, absl::StatusOr<v1::Plan>> quiet_changes_;
   bool release_after_insert_ = true;
   // What this store wrote last of each plan (MutatePlanQuietly's guess of
   // the row's version): bodies up to 64 KiB, 8 MiB in all, 5 minutes.

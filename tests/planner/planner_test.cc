@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <map>
 #include <memory>
 #include <set>
 #include <thread>
@@ -18,7 +17,6 @@
 #include <google/protobuf/util/time_util.h>
 
 #include "absl/strings/match.h"
-#include "absl/synchronization/notification.h"
 #include "absl/strings/str_join.h"
 #include "common/outbox/postgres_outbox_store.h"
 #include "common/postgres/migrator.h"
@@ -766,65 +764,6 @@ TEST_F(PlannerTest, QuietChangesOfSeveralPlansGoInOneStatementAndOverwriteNoOthe
 }
 
 // More than one batch of unused entries goes in one pass.
-// Issue #23: quiet changes that come while one is being made (the
-// deployer acknowledging the plans it hands off at once) are made together,
-// in one statement, and a plan's second change follows its first.
-TEST_F(PlannerTest, QuietChangesThatComeWhileOneIsMadeAreMadeTogether) {
-  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
-  FakeTree tree;
-  for (const char* app : {"a", "b", "c", "d", "e"}) {
-    CreateApp(AppSpec(app, std::string("apps/") + app, {"local"}));
-    tree[std::string("apps/") + app + "/cm.yaml"] = {ConfigMap(app, "1"), ""};
-  }
-  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, tree)), 5);
-  std::map<std::string, std::string> id_of;
-  for (const char* app : {"a", "b", "c", "d", "e"}) id_of[app] = Plans(app).at(0).id();
-  const int64_t batched = store_->quiet_writes_batched();
-  absl::Notification in_first, release_first;
-  auto note = [](const std::string& text) {
-    return [text](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
-      p.set_state(v1::PLAN_STATE_EXECUTING);  // as an acknowledgement: no longer to be released
-      p.set_hold_message(p.hold_message() + text);
-      return std::vector<v1::Event>();
-    };
-  };
-  std::thread first([&] {
-    absl::StatusOr<v1::Plan> r =
-        store_->MutatePlanQuietly(id_of["a"], [&](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
-          if (!in_first.HasBeenNotified()) in_first.Notify();  // a change may be made twice
-          release_first.WaitForNotification();
-          p.set_state(v1::PLAN_STATE_EXECUTING);
-          p.set_hold_message("first");
-          return std::vector<v1::Event>();
-        });
-    EXPECT_TRUE(r.ok()) << r.status();
-  });
-  in_first.WaitForNotification();
-  std::vector<std::pair<std::string, std::string>> asked = {
-      {"b", " b"}, {"c", " c"}, {"a", " then"}, {"d", " d"}, {"e", " e"}};
-  std::vector<std::thread> callers;
-  for (size_t i = 0; i < asked.size(); ++i) {
-    callers.emplace_back([&, i] {
-      absl::StatusOr<v1::Plan> r = store_->MutatePlanQuietly(id_of[asked[i].first], note(asked[i].second));
-      EXPECT_TRUE(r.ok()) << r.status();
-    });
-    for (int w = 0; w < 5000 && store_->quiet_changes_queued() < i + 1; ++w) usleep(1000);
-    ASSERT_EQ(store_->quiet_changes_queued(), i + 1);
-  }
-  release_first.Notify();
-  first.join();
-  for (auto& t : callers) t.join();
-  EXPECT_EQ(store_->quiet_writes_batched() - batched, 5) << "b, c, a's second, d and e in one statement";
-  for (const char* app : {"b", "c", "d", "e"}) {
-    absl::StatusOr<v1::Plan> p = store_->GetPlan(id_of[app]);
-    ASSERT_TRUE(p.ok()) << p.status();
-    EXPECT_EQ(p->hold_message(), std::string(" ") + app);
-  }
-  absl::StatusOr<v1::Plan> a = store_->GetPlan(id_of["a"]);
-  ASSERT_TRUE(a.ok()) << a.status();
-  EXPECT_EQ(a->hold_message(), "first then") << "a's second change made on its first";
-}
-
 TEST_F(PlannerTest, RenderCacheEvictionEmptiesMoreThanOneBatch) {
   ASSERT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
                      txn.exec("INSERT INTO planner.render_cache (key, manifests, use_time) "
