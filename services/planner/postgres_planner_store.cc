@@ -652,6 +652,20 @@ absl::Status PostgresPlannerStore::ReleaseReady() {
   return s;
 }
 
+absl::Status PostgresPlannerStore::Supersede(pqxx::work& txn, const pqxx::field& old_body, const v1::Plan& by,
+                                             const SupersededEventFn& superseded_event, std::vector<v1::Event>& events) {
+  ASSIGN_OR_RETURN(v1::Plan old, ParseRow<v1::Plan>(old_body, "plan"));
+  old.set_state(v1::PLAN_STATE_SUPERSEDED);
+  old.set_hold_reason(v1::HOLD_REASON_UNSPECIFIED);
+  old.set_hold_message("");
+  old.set_superseded_by_plan_id(by.id());
+  *old.mutable_update_time() = by.create_time();
+  RETURN_IF_ERROR(WritePlan(txn, old));
+  versions_.Erase(old.id());
+  if (superseded_event) events.push_back(superseded_event(old, by));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::Plan> PostgresPlannerStore::InsertPlanUnreleased(const PlanInsert& insert) {
   const v1::Plan& plan = insert.plan;
   const std::string& definition_key = *insert.definition_key;
@@ -674,15 +688,7 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::InsertPlanUnreleased(const PlanIn
     std::vector<v1::Event> out_events;
     if (supersede_open) {
       for (const auto& row : txn.exec_prepared(kOpenPlansForUpdate, stored.application_id(), stored.environment_id())) {
-        ASSIGN_OR_RETURN(v1::Plan old, ParseRow<v1::Plan>(row[0], "plan"));
-        old.set_state(v1::PLAN_STATE_SUPERSEDED);
-        old.set_hold_reason(v1::HOLD_REASON_UNSPECIFIED);
-        old.set_hold_message("");
-        old.set_superseded_by_plan_id(stored.id());
-        *old.mutable_update_time() = stored.create_time();
-        RETURN_IF_ERROR(WritePlan(txn, old));
-        versions_.Erase(old.id());
-        if (superseded_event) out_events.push_back(superseded_event(old, stored));
+        RETURN_IF_ERROR(Supersede(txn, row[0], stored, superseded_event, out_events));
       }
     }
     version = txn.exec_prepared1(kInsertPlan, seq, stored.id(), stored.application_id(), stored.environment_id(),
@@ -754,16 +760,7 @@ std::vector<absl::StatusOr<v1::Plan>> PostgresPlannerStore::InsertPlansUnrelease
         size_t n = row[0].as<size_t>() - 1;
         if (n >= superseding.size()) return absl::InternalError("an open plan read for no plan of the batch");
         size_t i = superseding[n];
-        const v1::Plan& by = *stored[i];
-        ASSIGN_OR_RETURN(v1::Plan old, ParseRow<v1::Plan>(row[1], "plan"));
-        old.set_state(v1::PLAN_STATE_SUPERSEDED);
-        old.set_hold_reason(v1::HOLD_REASON_UNSPECIFIED);
-        old.set_hold_message("");
-        old.set_superseded_by_plan_id(by.id());
-        *old.mutable_update_time() = by.create_time();
-        RETURN_IF_ERROR(WritePlan(txn, old));
-        versions_.Erase(old.id());
-        if (*batch[i]->superseded_event) superseded_events[i].push_back((*batch[i]->superseded_event)(old, by));
+        RETURN_IF_ERROR(Supersede(txn, row[1], *stored[i], *batch[i]->superseded_event, superseded_events[i]));
       }
     }
     std::vector<std::string> seqs, ids, ins_apps, ins_envs, states, triggers, ins_shas, holds, bodies, ins_defs;

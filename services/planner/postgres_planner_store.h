@@ -106,6 +106,10 @@ class PostgresPlannerStore final : public PlannerStore {
     const PlanEventsFn* events;
     const SupersededEventFn* superseded_event;
   };
+  // Marks the open plan `old_body` (read under its row lock) superseded by
+  // `by`, and adds its event to `events`.
+  absl::Status Supersede(pqxx::work& txn, const pqxx::field& old_body, const v1::Plan& by,
+                         const SupersededEventFn& superseded_event, std::vector<v1::Event>& events);
   // Inserts one plan in a transaction of its own.
   absl::StatusOr<v1::Plan> InsertPlanUnreleased(const PlanInsert& insert);
   // Inserts a batch of plans (of distinct (application, environment)s) in
