@@ -65,11 +65,13 @@ void BackgroundLoop::Run() {
       if (alarm_->SleepUntil(next) && wakes_count) break;
     }
     if (Stopping()) return;
+    const absl::Time began = clock_->Now();
     absl::StatusOr<absl::Duration> result = RunStep();
     if (result.ok()) {
       backoff.Reset();
       failed = false;
-      next = *result == absl::InfiniteDuration() ? absl::InfiniteFuture() : clock_->Now() + *result;
+      const absl::Time from = options_.wait_from_step_start ? began : clock_->Now();
+      next = *result == absl::InfiniteDuration() ? absl::InfiniteFuture() : from + *result;
       continue;
     }
     failed = true;

@@ -23,6 +23,12 @@ struct LoopOptions {
   // Whether Wake() cuts a wait after a failure short. When false, only the
   // backoff (or Stop) ends it, and wakes during it are dropped.
   bool wake_ends_backoff = true;
+  // Whether the wait a step returns counts from when the step began rather
+  // than from when it ended. For a step that reads the clock and returns the
+  // time left until a deadline: counted from its end, the wait overshoots
+  // the deadline by however far the clock moved during the step (the time
+  // the step took; with a fake clock, any jump a test made meanwhile).
+  bool wait_from_step_start = false;
   // Called on the loop's thread after a failed step, with the failure and
   // the wait before the next one; by default a warning is logged.
   std::function<void(const absl::Status& failure, absl::Duration retry_in)> on_failure;
@@ -39,7 +45,8 @@ struct LoopOptions {
 class BackgroundLoop {
  public:
   // Returns the wait before the next run (absl::InfiniteDuration(): not
-  // until Wake()), or a failure.
+  // until Wake()), counted from the step's end (or its start, see
+  // LoopOptions::wait_from_step_start), or a failure.
   using Step = std::function<absl::StatusOr<absl::Duration>()>;
 
   // `name` appears in logs. `clock` must outlive the loop; the system clock

@@ -16,6 +16,15 @@ namespace {
 
 constexpr size_t kRescanPage = 5000;  // ids read per statement by a rescan
 
+// DispatchDue returns the time left until a due time it read from the clock.
+// Counted from its end, a dispatch that took a while (a prefetch, a rescan;
+// in tests, a jump of the fake clock meanwhile) would sleep past that time.
+concurrency::LoopOptions DispatcherOptions() {
+  concurrency::LoopOptions options;
+  options.wait_from_step_start = true;
+  return options;
+}
+
 }  // namespace
 
 PollScheduler::PollScheduler(RepositoryStore* store, RepositoryPoller* poller, const WaitableClock* clock,
@@ -24,7 +33,7 @@ PollScheduler::PollScheduler(RepositoryStore* store, RepositoryPoller* poller, c
       poller_(poller),
       clock_(clock),
       options_(options),
-      dispatcher_("poll dispatcher", [this] { return DispatchDue(); }, {}, clock) {}
+      dispatcher_("poll dispatcher", [this] { return DispatchDue(); }, DispatcherOptions(), clock) {}
 
 PollScheduler::~PollScheduler() { Stop(); }
 

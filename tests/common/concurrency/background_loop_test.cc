@@ -55,6 +55,34 @@ TEST(BackgroundLoopTest, RunsAtOnceThenAfterTheWaitTheStepAsksFor) {
   EXPECT_EQ(clock.SleepingUntil(), start + absl::Seconds(10));
 }
 
+// A step that reads the clock and returns the time left until a deadline
+// (the poll scheduler's dispatcher): by default its wait counts from its
+// end, so the loop sleeps past the deadline by the time the step took;
+// counted from its start, it wakes at the deadline. The clock moving during
+// the step is what made the poll scheduler's dispatcher sleep a whole
+// interval too long when a test moved the fake clock at that moment.
+TEST(BackgroundLoopTest, AWaitCountedFromTheStepsStartEndsAtTheDeadlineTheStepRead) {
+  for (bool from_start : {false, true}) {
+    SCOPED_TRACE(from_start ? "wait_from_step_start" : "default");
+    FakeClock clock;
+    const absl::Time start = clock.Now();
+    const absl::Time deadline = start + absl::Seconds(5);
+    std::atomic<int> runs{0};
+    LoopOptions options;
+    options.wait_from_step_start = from_start;
+    BackgroundLoop loop("test", [&]() -> absl::StatusOr<absl::Duration> {
+      const absl::Time now = clock.Now();
+      if (runs++ == 0) clock.Advance(absl::Seconds(3));  // the step takes 3 s
+      return deadline - now;
+    }, options, &clock);
+    loop.Start();
+    clock.AwaitSleeps(1);
+    EXPECT_EQ(runs.load(), 1);
+    EXPECT_EQ(clock.SleepingUntil(), from_start ? deadline : start + absl::Seconds(8));
+    loop.Stop();
+  }
+}
+
 TEST(BackgroundLoopTest, FirstRunWaitsFirstRunAfter) {
   FakeClock clock;
   const absl::Time start = clock.Now();
