@@ -65,6 +65,7 @@ constexpr char kUpdatePlanVersion[] = "planner_update_plan_version";
 constexpr char kUpdatePlanVersions[] = "planner_update_plan_versions";
 constexpr char kGetCache[] = "planner_get_cache";
 constexpr char kPutCache[] = "planner_put_cache";
+constexpr char kPutCaches[] = "planner_put_caches";
 constexpr char kEvictUnusedCache[] = "planner_evict_unused_cache";
 constexpr char kEvictCacheBeyond[] = "planner_evict_cache_beyond";
 // Rows deleted per eviction statement (each its own transaction: eviction
@@ -111,7 +112,8 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
     : pool_(pool),
       outbox_(outbox),
       release_([this] { return ReleaseReady(); }),
-      inserts_(kMaxInsertBatch, [this](std::vector<PlanInsert*>& batch) { return InsertPlansUnreleased(batch); }) {
+      inserts_(kMaxInsertBatch, [this](std::vector<PlanInsert*>& batch) { return InsertPlansUnreleased(batch); }),
+      cache_puts_(kMaxCachePutBatch, [this](std::vector<CachePut*>& batch) { return PutCachedRenders(batch); }) {
   pool_->Prepare(kGetEnvironment, "SELECT spec FROM planner.environments WHERE id = $1");
   pool_->Prepare(kListEnvironments, "SELECT spec FROM planner.environments ORDER BY id");
   pool_->Prepare(kInsertEnvironment,
@@ -259,6 +261,11 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
                  "INSERT INTO planner.render_cache (key, manifests) SELECT $1::text, $2::bytea "
                  "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS no_flush_wait "
                  "ON CONFLICT (key) DO NOTHING");
+  // kPutCache for several entries (keys $1, base64 of their bytes $2).
+  pool_->Prepare(kPutCaches,
+                 "INSERT INTO planner.render_cache (key, manifests) SELECT u.k, decode(u.v, 'base64') "
+                 "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS no_flush_wait, "
+                 "unnest($1::text[], $2::text[]) AS u(k, v) ON CONFLICT (key) DO NOTHING");
   pool_->Prepare(kGetCursor, "SELECT value FROM planner.cursors WHERE name = $1");
   pool_->Prepare(kSetCursor,
                  "INSERT INTO planner.cursors (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = $2");
@@ -1114,14 +1121,37 @@ absl::StatusOr<std::optional<std::vector<v1::Manifest>>> PostgresPlannerStore::G
 absl::Status PostgresPlannerStore::PutCachedRender(const std::string& key, const std::vector<v1::Manifest>& manifests) {
   v1::Plan holder;
   for (const auto& m : manifests) *holder.add_manifests() = m;
+  CachePut put{key, holder.SerializeAsString()};
+  if (put.manifests.size() > kMaxBatchedPlanBytes) return PutCachedRenderAlone(put);
+  std::string batch_key = put.key;
+  return cache_puts_.Run(std::move(put), std::move(batch_key));
+}
+
+// A cache entry is not worth a flush wait on the way to a plan (issue #23,
+// push to served; the statements say so themselves): the plan's own durable
+// commit flushes it too, and one lost in a crash is rendered again.
+absl::Status PostgresPlannerStore::PutCachedRenderAlone(const CachePut& put) {
   return pool_->RunStatement([&](pqxx::transaction_base& txn) {
-    // A cache entry is not worth a flush wait on the way to a plan (issue
-    // #23, push to served; the statement says so itself): the plan's own
-    // durable commit flushes it too, and one lost in a crash is rendered
-    // again.
-    txn.exec_prepared0(kPutCache, key, pqxx::binarystring(holder.SerializeAsString()));
+    txn.exec_prepared0(kPutCache, put.key, pqxx::binarystring(put.manifests));
     return absl::OkStatus();
   });
+}
+
+std::vector<absl::Status> PostgresPlannerStore::PutCachedRenders(std::vector<CachePut*>& batch) {
+  if (batch.size() == 1) return {PutCachedRenderAlone(*batch[0])};
+  std::vector<std::string> keys;
+  std::vector<std::string> values;
+  keys.reserve(batch.size());
+  values.reserve(batch.size());
+  for (const CachePut* p : batch) {
+    keys.push_back(p->key);
+    values.push_back(absl::Base64Escape(p->manifests));
+  }
+  absl::Status s = pool_->RunStatement([&](pqxx::transaction_base& txn) {
+    txn.exec_prepared0(kPutCaches, postgres::TextArray(keys), postgres::TextArray(values));
+    return absl::OkStatus();
+  });
+  return std::vector<absl::Status>(batch.size(), s);
 }
 
 absl::StatusOr<int64_t> PostgresPlannerStore::EvictCachedRenders(absl::Duration unused_for, int64_t keep_at_most) {

@@ -85,12 +85,20 @@ class PostgresPlannerStore final : public PlannerStore {
   // calls waiting for their batch (test-visible).
   int64_t inserts_batched() const { return inserts_batched_.load(); }
   size_t inserts_queued() const { return inserts_.queued(); }
+  // Render cache entries written by a statement that wrote several, and
+  // PutCachedRender calls waiting for their batch (test-visible).
+  int64_t cache_puts_batched() const { return static_cast<int64_t>(cache_puts_.requests_batched()); }
+  size_t cache_puts_queued() const { return cache_puts_.queued(); }
 
   // Concurrent InsertPlans of up to this many plans share one transaction,
   // each plan's body at most kMaxBatchedPlanBytes (a larger one is inserted
   // alone: a batch's bodies travel as base64 text).
   static constexpr size_t kMaxInsertBatch = 32;
   static constexpr size_t kMaxBatchedPlanBytes = size_t{64} << 10;
+  // Concurrent PutCachedRenders share one statement, up to this many
+  // entries of at most kMaxBatchedPlanBytes each (a larger one is written
+  // alone).
+  static constexpr size_t kMaxCachePutBatch = 32;
 
  private:
   // Releases (one transaction, one release-order lock) every plan approved
@@ -117,6 +125,16 @@ class PostgresPlannerStore final : public PlannerStore {
   // seven round trips (issue #23); when that transaction fails, each alone,
   // so that each gets its own answer.
   std::vector<absl::StatusOr<v1::Plan>> InsertPlansUnreleased(std::vector<PlanInsert*>& batch);
+  // One PutCachedRender call's entry, waiting in cache_puts_ for its batch.
+  struct CachePut {
+    std::string key;
+    std::string manifests;  // a serialized v1::Plan holding them
+  };
+  // Writes one entry, or a batch of them in one statement (issue #23: one
+  // statement each was a transaction per application planned); each gets
+  // the statement's answer.
+  absl::Status PutCachedRenderAlone(const CachePut& put);
+  std::vector<absl::Status> PutCachedRenders(std::vector<CachePut*>& batch);
   absl::Status EnqueueAll(pqxx::work& txn, const std::vector<v1::Event>& events);
   absl::Status WritePlan(pqxx::work& txn, const v1::Plan& plan);
   // Inserts `approval` of `plan_id` unless its approver's is recorded;
@@ -132,6 +150,8 @@ class PostgresPlannerStore final : public PlannerStore {
   // them anyway).
   concurrency::Batcher<PlanInsert, absl::StatusOr<v1::Plan>> inserts_;
   std::atomic<int64_t> inserts_batched_{0};
+  // Concurrent PutCachedRenders share one statement (one per key in each).
+  concurrency::Batcher<CachePut, absl::Status> cache_puts_;
   bool release_after_insert_ = true;
   // What this store wrote last of each plan (MutatePlanQuietly's guess of
   // the row's version): bodies up to 64 KiB, 8 MiB in all, 5 minutes.

@@ -1116,6 +1116,65 @@ void WaitForAnAdvisoryLockWaiter(pqxx::work& txn) {
   ADD_FAILURE() << "no insert waited for the lock";
 }
 
+// Issue #23: PutCachedRender calls that come while another runs share one
+// statement (one transaction, not one per application planned); each entry
+// is stored, two of one key go in separate batches in the order they came
+// (the first kept), and an entry over kMaxBatchedPlanBytes is written alone.
+TEST_F(PlannerTest, ConcurrentRenderCachePutsShareOneStatement) {
+  auto manifests = [](const std::string& path, size_t pad = 0) {
+    v1::Manifest m;
+    m.set_source_path(path);
+    m.set_json(std::string(pad, 'x'));
+    return std::vector<v1::Manifest>{m};
+  };
+  auto read_path = [&](const std::string& key) -> std::string {
+    absl::StatusOr<std::optional<std::vector<v1::Manifest>>> got = store_->GetCachedRender(key);
+    if (!got.ok() || !got->has_value() || (*got)->empty()) return "(none)";
+    return (*got)->at(0).source_path();
+  };
+  const int64_t batched_before = store_->cache_puts_batched();
+  // A first put waits on a row of its key inserted, uncommitted, here; the
+  // others queue behind it.
+  pqxx::connection holder(db_.url());
+  pqxx::work held(holder);
+  held.exec("INSERT INTO planner.render_cache (key, manifests) VALUES ('blocker', '')");
+  absl::Status blocked = absl::UnknownError("not answered");
+  std::thread first([&] { blocked = store_->PutCachedRender("blocker", manifests("blocker")); });
+  bool waiting = false;
+  for (int i = 0; i < 5000 && !waiting; ++i) {
+    waiting = held.exec1("SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted")[0]
+                  .as<int>() > 0;
+    if (!waiting) usleep(1000);
+  }
+  ASSERT_TRUE(waiting) << "the first put did not wait for the row";
+  const std::vector<std::pair<std::string, std::string>> asked = {
+      {"a", "a"}, {"b", "b"}, {"c", "c"}, {"dup", "dup-first"}, {"dup", "dup-second"}};
+  std::vector<absl::Status> answers(asked.size(), absl::UnknownError("not answered"));
+  std::vector<std::thread> callers;
+  for (size_t i = 0; i < asked.size(); ++i) {
+    callers.emplace_back([&, i] { answers[i] = store_->PutCachedRender(asked[i].first, manifests(asked[i].second)); });
+    for (int w = 0; w < 5000 && store_->cache_puts_queued() < i + 1; ++w) usleep(1000);
+    ASSERT_EQ(store_->cache_puts_queued(), i + 1);
+  }
+  // Too big for a batch: written at once, alone, while the others wait.
+  ASSERT_TRUE(store_->PutCachedRender("big", manifests("big", PostgresPlannerStore::kMaxBatchedPlanBytes)).ok());
+  EXPECT_EQ(store_->cache_puts_queued(), asked.size());
+  held.abort();
+  first.join();
+  for (auto& t : callers) t.join();
+
+  ASSERT_TRUE(blocked.ok()) << blocked;
+  for (size_t i = 0; i < asked.size(); ++i) EXPECT_TRUE(answers[i].ok()) << asked[i].second << ": " << answers[i];
+  // a, b, c and the first "dup" in one statement; the second "dup" after.
+  EXPECT_EQ(store_->cache_puts_batched() - batched_before, 4);
+  EXPECT_EQ(read_path("blocker"), "blocker");
+  EXPECT_EQ(read_path("a"), "a");
+  EXPECT_EQ(read_path("b"), "b");
+  EXPECT_EQ(read_path("c"), "c");
+  EXPECT_EQ(read_path("dup"), "dup-first");
+  EXPECT_EQ(read_path("big"), "big");
+}
+
 // Issue #23: InsertPlan calls that come while another insert runs share one
 // transaction (a handful of statements, not seven each), and each gets the
 // answer it would get alone: inserted with its own id, ALREADY_EXISTS for a
