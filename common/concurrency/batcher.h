@@ -7,10 +7,14 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/concurrency/last_resort.h"
 #include "common/concurrency/mutex.h"
 
 namespace ferry::concurrency {
@@ -25,9 +29,11 @@ namespace ferry::concurrency {
 // batch runs are served by the next: N concurrent callers cost about two
 // runs, not N, and a caller alone runs at once, in a batch of one.
 //
-// `run` gets the batch's requests in order and must return one result per
-// request, in the same order; it must not throw. Batches never overlap.
-// Thread-safe.
+// `run` gets the batch's requests in order and returns one result per
+// request, in the same order. `Result` is absl::Status or absl::StatusOr<T>:
+// a `run` that throws, or returns another number of results, answers every
+// request of its batch with INTERNAL (no exception leaves Run, and the
+// batcher goes on). Batches never overlap. Thread-safe.
 //
 //   Batcher<Insert, absl::StatusOr<Row>> inserts(64, [&](std::vector<Insert*>& batch) {
 //     return InsertAllInOneTransaction(batch);
@@ -35,6 +41,8 @@ namespace ferry::concurrency {
 //   absl::StatusOr<Row> row = inserts.Run(std::move(insert), key);
 template <typename Request, typename Result>
 class Batcher {
+  static_assert(std::is_constructible_v<Result, absl::Status>, "Batcher: Result must be absl::Status or StatusOr");
+
  public:
   using RunFn = std::function<std::vector<Result>(std::vector<Request*>& batch)>;
 
@@ -63,9 +71,20 @@ class Batcher {
       std::vector<Request*> requests;
       requests.reserve(batch.size());
       for (Entry* e : batch) requests.push_back(&e->request);
-      std::vector<Result> results = run_(requests);
+      std::vector<Result> results;
+      absl::Status ran = RunGuarded("a batch", [&] { results = run_(requests); });
+      if (ran.ok() && results.size() != batch.size()) {
+        ran = absl::InternalError(absl::StrCat("a batch of ", batch.size(), " requests returned ", results.size(),
+                                               " results"));
+      }
       mu_.Lock();
-      for (size_t i = 0; i < batch.size(); ++i) batch[i]->result.emplace(std::move(results.at(i)));
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (ran.ok()) {
+          batch[i]->result.emplace(std::move(results[i]));
+        } else {
+          batch[i]->result.emplace(ran);
+        }
+      }
       running_ = false;
       done_cv_.SignalAll();
     }
