@@ -204,12 +204,19 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
                  "AND ($4::bigint = 0 OR seq < $4::bigint) ORDER BY seq DESC LIMIT $5");
   // The bytes before each row (octet_length reads a stored body's size
   // without fetching it) bound the page: a body is sent only while those
-  // before it stay under $3.
+  // before it stay under $3. The cursor and the count come through
+  // sub-selects, which hide their values from the planner: with thousands
+  // of plans released and not finished (a commit touching 10,000
+  // applications), a plan made for the cursor's value looked cheaper than
+  // the generic one, so PostgreSQL planned this statement afresh at every
+  // call (issue #23: 1.8 s of planning in that commit). Hidden, the values
+  // make no plan cheaper, and the generic plan is kept.
   pool_->Prepare(kListReleased,
                  "SELECT release_seq, body FROM (SELECT release_seq, body, "
                  "sum(octet_length(body)) OVER (ORDER BY release_seq) - octet_length(body) AS before "
-                 "FROM (SELECT release_seq, body FROM planner.plans WHERE release_seq > $1 AND state IN (2, 4) "
-                 "ORDER BY release_seq LIMIT $2) l) w WHERE before < $3 ORDER BY release_seq");
+                 "FROM (SELECT release_seq, body FROM planner.plans WHERE release_seq > (SELECT $1::bigint) "
+                 "AND state IN (2, 4) ORDER BY release_seq LIMIT (SELECT $2::int)) l) w "
+                 "WHERE before < $3 ORDER BY release_seq");
   pool_->Prepare(kOldestUnfinished,
                  "SELECT COALESCE((SELECT min(release_seq) - 1 FROM planner.plans WHERE release_seq IS NOT NULL "
                  "AND state IN (2, 4)), (SELECT COALESCE(max(release_seq), 0) FROM planner.plans))");
