@@ -234,10 +234,19 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   // The same for several plans: one array each of ids, states, hold
   // reasons, deployment ids, bodies (base64: text arrays carry no bytes)
   // and versions; the rows written come back.
+  //
+  // The arrays of this and of the batched insert's statements (kClaimPlanSeqs,
+  // kOpenPlansOfForUpdate) come through sub-selects, as kListReleased's
+  // cursor does: a plan made for the arrays' lengths always looked cheaper
+  // than the generic one, so PostgreSQL planned each afresh at every call
+  // (issue #23: 0.3 s each in a commit touching 10,000 applications). The
+  // generic plan is the same: the pairs or ids probed one by one through
+  // plans_app_env or the id's index.
   pool_->Prepare(kUpdatePlanVersions,
                  "UPDATE planner.plans p SET state = u.state::int, hold_reason = u.hold::int, deployment_id = u.dep, "
-                 "body = decode(u.body, 'base64'), update_time = now() FROM unnest($1::text[], $2::text[], $3::text[], "
-                 "$4::text[], $5::text[], $6::text[]) AS u(id, state, hold, dep, body, version) "
+                 "body = decode(u.body, 'base64'), update_time = now() FROM unnest((SELECT $1::text[]), "
+                 "(SELECT $2::text[]), (SELECT $3::text[]), (SELECT $4::text[]), (SELECT $5::text[]), "
+                 "(SELECT $6::text[])) AS u(id, state, hold, dep, body, version) "
                  "WHERE p.id = u.id AND p.xmin::text = u.version RETURNING p.id, p.xmin::text");
   // The positions (1-based) of the keys ($1-$4, one array each) that have a
   // plan: one index probe (plans_commit) each.
@@ -308,12 +317,14 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
                  "SELECT c.n, c.planned, CASE WHEN c.planned THEN 0 ELSE nextval(pg_get_serial_sequence("
                  "'planner.plans', 'seq')) END FROM (SELECT u.n, u.dedupe = 't' AND EXISTS (SELECT 1 FROM planner.plans p "
                  "WHERE p.application_id = u.app AND p.environment_id = u.env AND p.target_sha = u.sha "
-                 "AND p.definition_key = u.def) AS planned FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
-                 "$5::text[]) WITH ORDINALITY AS u(app, env, sha, def, dedupe, n) ORDER BY u.n) c");
+                 "AND p.definition_key = u.def) AS planned FROM unnest((SELECT $1::text[]), (SELECT $2::text[]), "
+                 "(SELECT $3::text[]), (SELECT $4::text[]), (SELECT $5::text[])) WITH ORDINALITY "
+                 "AS u(app, env, sha, def, dedupe, n) ORDER BY u.n) c");
   // kOpenPlansForUpdate for several (application, environment)s (arrays of
   // each): the position of the pair each plan is of, and the plan.
   pool_->Prepare(kOpenPlansOfForUpdate,
-                 "SELECT u.n, p.body FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(app, env, n) "
+                 "SELECT u.n, p.body FROM unnest((SELECT $1::text[]), (SELECT $2::text[])) WITH ORDINALITY "
+                 "AS u(app, env, n) "
                  "JOIN planner.plans p ON p.application_id = u.app AND p.environment_id = u.env "
                  "WHERE p.state IN (1, 2) ORDER BY p.seq FOR UPDATE OF p");
   // kInsertPlan for several plans, one text array per column (bodies in

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <map>
 #include <unistd.h>
 
 #include <atomic>
@@ -21,6 +22,7 @@
 #include "common/outbox/postgres_outbox_store.h"
 #include "common/postgres/migrator.h"
 #include "common/postgres/notification_listener.h"
+#include "common/postgres/text_array.h"
 #include "planner_migrations.h"
 #include "services/planner/planner.h"
 #include "services/planner/postgres_planner_store.h"
@@ -512,6 +514,52 @@ TEST_F(PlannerTest, TheReleasedPlanReadIsNotPlannedAfreshAtEveryCall) {
   // PostgreSQL plans the first five calls for their values, then compares.
   EXPECT_GE(plans->first, 7) << "generic plans; custom plans: " << plans->second;
   EXPECT_LE(plans->second, 5) << "custom plans";
+}
+
+// Issue #23: the batched statements over arrays (the plan insert's claim
+// and open-plan read, the quiet plan update) were planned afresh at every
+// call: a plan made for the arrays' lengths always looked cheaper than the
+// generic one. They must settle on their generic plan, which probes the
+// pairs or ids one by one through an index.
+TEST_F(PlannerTest, TheBatchedStatementsOverArraysAreNotPlannedAfreshAtEveryCall) {
+  std::unique_ptr<postgres::ConnectionPool> one = db_.Pool(1);
+  outbox::PostgresOutboxStore outbox(one.get(), "planner", "planner");
+  PostgresPlannerStore store(one.get(), &outbox);  // prepares its statements on `one`
+  ASSERT_TRUE(one->RunInTransaction([](pqxx::work& txn) {
+                   txn.exec0("INSERT INTO planner.plans (seq, id, application_id, environment_id, state, trigger, "
+                             "target_sha, hold_reason, body, definition_key) "
+                             "SELECT g, 'plan-' || g, 'app-' || (g % 1000), 'local', CASE WHEN g > 9000 THEN 1 ELSE 5 END, "
+                             "1, repeat('a', 40), 0, ''::bytea, 'k' FROM generate_series(1, 10000) g");
+                   txn.exec0("ANALYZE planner.plans");
+                   return absl::OkStatus();
+                 }).ok());
+  const std::string apps = postgres::TextArray({"app-1", "app-2", "app-3"});
+  const std::string envs = postgres::TextArray({"local", "local", "local"});
+  const std::string three = postgres::TextArray({"x", "y", "z"});
+  const std::string flags = postgres::TextArray({"t", "t", "f"});
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_TRUE(one->RunInTransaction([&](pqxx::work& txn) {
+                     EXPECT_EQ(txn.exec_prepared("planner_claim_plan_seqs", apps, envs, three, three, flags).size(), 3u);
+                     EXPECT_EQ(txn.exec_prepared("planner_open_plans_of_for_update", apps, envs).size(), 3u);
+                     txn.exec_prepared("planner_update_plan_versions", three, three, three, three, three, three);
+                     return absl::OkStatus();
+                   }).ok());
+  }
+  absl::StatusOr<std::map<std::string, std::pair<int64_t, int64_t>>> plans =
+      one->RunStatementWithResult<std::map<std::string, std::pair<int64_t, int64_t>>>(
+          [](pqxx::transaction_base& txn) -> absl::StatusOr<std::map<std::string, std::pair<int64_t, int64_t>>> {
+            std::map<std::string, std::pair<int64_t, int64_t>> out;
+            for (const auto& r : txn.exec("SELECT name, generic_plans, custom_plans FROM pg_prepared_statements"))
+              out[r[0].as<std::string>()] = {r[1].as<int64_t>(), r[2].as<int64_t>()};
+            return out;
+          });
+  ASSERT_TRUE(plans.ok()) << plans.status();
+  for (const char* name : {"planner_claim_plan_seqs", "planner_open_plans_of_for_update", "planner_update_plan_versions"}) {
+    ASSERT_EQ(plans->count(name), 1u) << name;
+    // PostgreSQL plans the first five calls for their values, then compares.
+    EXPECT_GE(plans->at(name).first, 7) << name << ": generic plans; custom plans: " << plans->at(name).second;
+    EXPECT_LE(plans->at(name).second, 5) << name << ": custom plans";
+  }
 }
 
 // Issue #23: the plan stream reads a page of released plans a statement,
