@@ -18,6 +18,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/outbox/postgres_outbox_store.h"
 #include "common/postgres/migrator.h"
@@ -440,6 +441,43 @@ TEST_F(PlannerTest, UnflushedWritesStoreTheirRowsAndLeaveTheConnectionFlushing) 
   EXPECT_EQ(*setting, "on");
 }
 
+// `n` plans (seq and id plan-<g> for g in 1..n) of `apps` applications in
+// "local", each in the state the SQL expression `state_of_g` gives, released
+// in seq order when `released`; then ANALYZE, as autovacuum would.
+void InsertPlans(postgres::ConnectionPool& pool, int n, int apps, const std::string& state_of_g, bool released) {
+  absl::Status s = pool.RunInTransaction([&](pqxx::work& txn) {
+    txn.exec0(absl::StrCat("INSERT INTO planner.plans (seq, id, application_id, environment_id, state, trigger, "
+                           "target_sha, hold_reason, body, definition_key, release_seq) "
+                           "SELECT g, 'plan-' || g, 'app-' || (g % ", apps, "), 'local', ", state_of_g,
+                           ", 1, repeat('a', 40), 0, ''::bytea, 'k', ", released ? "g" : "NULL",
+                           " FROM generate_series(1, ", n, ") g"));
+    txn.exec0("ANALYZE planner.plans");
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(s.ok()) << s;
+}
+
+// Each statement of `names`, run a dozen times on `pool`'s one connection,
+// has settled on its generic plan: PostgreSQL plans the first five calls
+// for their values, then keeps the generic plan unless a plan for the
+// values looks cheaper.
+void ExpectGenericPlansKept(postgres::ConnectionPool& pool, const std::vector<std::string>& names) {
+  using Counts = std::map<std::string, std::pair<int64_t, int64_t>>;
+  absl::StatusOr<Counts> plans = pool.RunStatementWithResult<Counts>(
+      [](pqxx::transaction_base& txn) -> absl::StatusOr<Counts> {
+        Counts out;
+        for (const auto& r : txn.exec("SELECT name, generic_plans, custom_plans FROM pg_prepared_statements"))
+          out[r[0].as<std::string>()] = {r[1].as<int64_t>(), r[2].as<int64_t>()};
+        return out;
+      });
+  ASSERT_TRUE(plans.ok()) << plans.status();
+  for (const std::string& name : names) {
+    ASSERT_EQ(plans->count(name), 1u) << name;
+    EXPECT_GE(plans->at(name).first, 7) << name << ": generic plans; custom plans: " << plans->at(name).second;
+    EXPECT_LE(plans->at(name).second, 5) << name << ": custom plans";
+  }
+}
+
 // Issue #23: the deployers' plan stream reads the next released plan with a
 // prepared statement; its generic plan (the one PostgreSQL settles on after
 // five calls) must read from the cursor on in release order, not AND every
@@ -451,15 +489,7 @@ TEST_F(PlannerTest, TheReleasedPlanStreamReadsFromItsCursorWhateverTheTableHolds
   PostgresPlannerStore store(one.get(), &outbox);
   // 5,000 plans: most finished long ago (state 5), their history in the
   // open-plans index; the last 3 released and approved.
-  ASSERT_TRUE(one->RunInTransaction([](pqxx::work& txn) {
-                   txn.exec0("INSERT INTO planner.plans (seq, id, application_id, environment_id, state, trigger, "
-                             "target_sha, hold_reason, body, definition_key, release_seq) "
-                             "SELECT g, 'plan-' || g, 'app-' || (g % 100), 'local', "
-                             "CASE WHEN g > 4997 THEN 2 ELSE 5 END, 1, repeat('a', 40), 0, ''::bytea, 'k', g "
-                             "FROM generate_series(1, 5000) g");
-                   txn.exec0("ANALYZE planner.plans");
-                   return absl::OkStatus();
-                 }).ok());
+  InsertPlans(*one, 5000, 100, "CASE WHEN g > 4997 THEN 2 ELSE 5 END", /*released=*/true);
   absl::StatusOr<std::vector<ReleasedPlan>> next = store.ListReleased(4990, 1, 1 << 20);  // prepares the statement
   ASSERT_TRUE(next.ok()) << next.status();
   ASSERT_EQ(next->size(), 1u);
@@ -488,15 +518,7 @@ TEST_F(PlannerTest, TheReleasedPlanReadIsNotPlannedAfreshAtEveryCall) {
   outbox::PostgresOutboxStore outbox(one.get(), "planner", "planner");
   PostgresPlannerStore store(one.get(), &outbox);
   // 10,000 plans, the last 8,000 released and approved (not finished).
-  ASSERT_TRUE(one->RunInTransaction([](pqxx::work& txn) {
-                   txn.exec0("INSERT INTO planner.plans (seq, id, application_id, environment_id, state, trigger, "
-                             "target_sha, hold_reason, body, definition_key, release_seq) "
-                             "SELECT g, 'plan-' || g, 'app-' || (g % 1000), 'local', "
-                             "CASE WHEN g > 2000 THEN 2 ELSE 5 END, 1, repeat('a', 40), 0, ''::bytea, 'k', g "
-                             "FROM generate_series(1, 10000) g");
-                   txn.exec0("ANALYZE planner.plans");
-                   return absl::OkStatus();
-                 }).ok());
+  InsertPlans(*one, 10000, 1000, "CASE WHEN g > 2000 THEN 2 ELSE 5 END", /*released=*/true);
   // The stream near its end, as while the last plans of the commit go out.
   for (int i = 0; i < 12; ++i) {
     absl::StatusOr<std::vector<ReleasedPlan>> page = store.ListReleased(9990 + (i % 5), 10, 1 << 20);
@@ -504,16 +526,7 @@ TEST_F(PlannerTest, TheReleasedPlanReadIsNotPlannedAfreshAtEveryCall) {
     ASSERT_FALSE(page->empty());
     EXPECT_EQ(page->front().release_seq, 9991 + (i % 5));
   }
-  absl::StatusOr<std::pair<int64_t, int64_t>> plans = one->RunStatementWithResult<std::pair<int64_t, int64_t>>(
-      [](pqxx::transaction_base& txn) -> absl::StatusOr<std::pair<int64_t, int64_t>> {
-        pqxx::row r = txn.exec1("SELECT generic_plans, custom_plans FROM pg_prepared_statements "
-                                "WHERE name = 'planner_list_released'");
-        return std::make_pair(r[0].as<int64_t>(), r[1].as<int64_t>());
-      });
-  ASSERT_TRUE(plans.ok()) << plans.status();
-  // PostgreSQL plans the first five calls for their values, then compares.
-  EXPECT_GE(plans->first, 7) << "generic plans; custom plans: " << plans->second;
-  EXPECT_LE(plans->second, 5) << "custom plans";
+  ExpectGenericPlansKept(*one, {"planner_list_released"});
 }
 
 // Issue #23: the batched statements over arrays (the plan insert's claim
@@ -525,14 +538,7 @@ TEST_F(PlannerTest, TheBatchedStatementsOverArraysAreNotPlannedAfreshAtEveryCall
   std::unique_ptr<postgres::ConnectionPool> one = db_.Pool(1);
   outbox::PostgresOutboxStore outbox(one.get(), "planner", "planner");
   PostgresPlannerStore store(one.get(), &outbox);  // prepares its statements on `one`
-  ASSERT_TRUE(one->RunInTransaction([](pqxx::work& txn) {
-                   txn.exec0("INSERT INTO planner.plans (seq, id, application_id, environment_id, state, trigger, "
-                             "target_sha, hold_reason, body, definition_key) "
-                             "SELECT g, 'plan-' || g, 'app-' || (g % 1000), 'local', CASE WHEN g > 9000 THEN 1 ELSE 5 END, "
-                             "1, repeat('a', 40), 0, ''::bytea, 'k' FROM generate_series(1, 10000) g");
-                   txn.exec0("ANALYZE planner.plans");
-                   return absl::OkStatus();
-                 }).ok());
+  InsertPlans(*one, 10000, 1000, "CASE WHEN g > 9000 THEN 1 ELSE 5 END", /*released=*/false);
   const std::string apps = postgres::TextArray({"app-1", "app-2", "app-3"});
   const std::string envs = postgres::TextArray({"local", "local", "local"});
   const std::string three = postgres::TextArray({"x", "y", "z"});
@@ -545,21 +551,8 @@ TEST_F(PlannerTest, TheBatchedStatementsOverArraysAreNotPlannedAfreshAtEveryCall
                      return absl::OkStatus();
                    }).ok());
   }
-  absl::StatusOr<std::map<std::string, std::pair<int64_t, int64_t>>> plans =
-      one->RunStatementWithResult<std::map<std::string, std::pair<int64_t, int64_t>>>(
-          [](pqxx::transaction_base& txn) -> absl::StatusOr<std::map<std::string, std::pair<int64_t, int64_t>>> {
-            std::map<std::string, std::pair<int64_t, int64_t>> out;
-            for (const auto& r : txn.exec("SELECT name, generic_plans, custom_plans FROM pg_prepared_statements"))
-              out[r[0].as<std::string>()] = {r[1].as<int64_t>(), r[2].as<int64_t>()};
-            return out;
-          });
-  ASSERT_TRUE(plans.ok()) << plans.status();
-  for (const char* name : {"planner_claim_plan_seqs", "planner_open_plans_of_for_update", "planner_update_plan_versions"}) {
-    ASSERT_EQ(plans->count(name), 1u) << name;
-    // PostgreSQL plans the first five calls for their values, then compares.
-    EXPECT_GE(plans->at(name).first, 7) << name << ": generic plans; custom plans: " << plans->at(name).second;
-    EXPECT_LE(plans->at(name).second, 5) << name << ": custom plans";
-  }
+  ExpectGenericPlansKept(*one, {"planner_claim_plan_seqs", "planner_open_plans_of_for_update",
+                               "planner_update_plan_versions"});
 }
 
 // Issue #23: the plan stream reads a page of released plans a statement,
