@@ -2057,6 +2057,17 @@ TEST_F(PlannerTest, ApprovalsAreRecordedOncePerApproverAndTheAuthorIsKeptPerComm
   EXPECT_EQ(second->approvals(0).actor().id(), "dave");
 }
 
+// ANALYZE (autovacuum's, about every 5 s of a commit touching 10,000
+// applications) samples only the columns queries filter, join or group on,
+// not the serialized bodies, which are read by key (issue #23).
+TEST_F(PlannerTest, AnalyzeKeepsNoStatisticsOfTheSerializedBodies) {
+  using Columns = std::set<std::string>;
+  EXPECT_EQ(ferry::testing::ColumnsWithoutStatistics(*pool_, "planner.plans"), (Columns{"body"}));
+  EXPECT_EQ(ferry::testing::ColumnsWithoutStatistics(*pool_, "planner.render_cache"), (Columns{"manifests"}));
+  EXPECT_EQ(ferry::testing::ColumnsWithoutStatistics(*pool_, "planner.outbox"),
+            (Columns{"event", "idempotency_key", "last_error"}));
+}
+
 }  // namespace
 // Any positive token is a position (beyond 2^31 too: it used to be an int4
 // parameter, and PostgreSQL refused it as INTERNAL); others are not.

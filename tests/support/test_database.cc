@@ -99,6 +99,23 @@ std::string TestDatabase::UrlAs(const std::string& role) const {
   return url;
 }
 
+std::set<std::string> ColumnsWithoutStatistics(postgres::ConnectionPool& pool, const std::string& table) {
+  absl::StatusOr<std::set<std::string>> out = pool.RunStatementWithResult<std::set<std::string>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::set<std::string>> {
+        std::set<std::string> columns;
+        for (const auto& row : txn.exec_params("SELECT attname FROM pg_attribute WHERE attrelid = $1::regclass "
+                                               "AND attnum > 0 AND NOT attisdropped AND attstattarget = 0",
+                                               table))
+          columns.insert(row[0].as<std::string>());
+        return columns;
+      });
+  if (!out.ok()) {
+    ADD_FAILURE() << table << ": " << out.status();
+    return {};
+  }
+  return *std::move(out);
+}
+
 std::unique_ptr<postgres::ConnectionPool> TestDatabase::Pool(int size) const {
   auto pool = postgres::ConnectionPool::Connect({.url = url_, .size = size, .connect_timeout = absl::ZeroDuration()});
   if (!pool.ok()) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 
 #include "common/postgres/connection_pool.h"
@@ -40,6 +41,11 @@ class TestDatabase {
   std::string name_;
   std::string url_;
 };
+
+// The columns of `table` (schema-qualified) that ANALYZE keeps no
+// statistics for (SET STATISTICS 0); empty, with a test failure, when the
+// catalog cannot be read.
+std::set<std::string> ColumnsWithoutStatistics(postgres::ConnectionPool& pool, const std::string& table);
 
 // A fresh temporary directory, removed when the test process exits (kept,
 // and named on stderr, when a test failed).
