@@ -66,18 +66,18 @@ OutboxForwarder::~OutboxForwarder() { Stop(); }
 
 void OutboxForwarder::Start() {
   loop_.Start();
-  if (pool_ != nullptr && listener_ == nullptr) {
-    listener_ = std::make_unique<postgres::NotificationListener>(pool_, channel_, [this] { Wake(); });
-    listener_->Start();
-  }
+  // Woken by this process's commits to the outbox (issue #23: a NOTIFY per
+  // commit cost PostgreSQL a database-wide lock and a signal to every
+  // listening backend). The loop's first round reads what is already there.
+  if (pool_ != nullptr && listener_.load() == 0) listener_.store(pool_->ListenLocally(channel_, [this] { Wake(); }));
 }
 
 void OutboxForwarder::Wake() { loop_.Wake(); }
 
 void OutboxForwarder::Stop() {
+  if (postgres::ConnectionPool::LocalListenerId id = listener_.exchange(0); id != 0) pool_->StopListeningLocally(id);
   spacing_->Wake();
   loop_.Stop();
-  if (listener_ != nullptr) listener_->Stop();
 }
 
 absl::Status OutboxForwarder::Drain(size_t* delivered) {

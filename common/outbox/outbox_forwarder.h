@@ -14,7 +14,6 @@
 #include "common/outbox/audit_sink.h"
 #include "common/outbox/outbox_store.h"
 #include "common/postgres/connection_pool.h"
-#include "common/postgres/notification_listener.h"
 
 namespace ferry::outbox {
 
@@ -26,11 +25,11 @@ struct ForwarderOptions {
   size_t max_batch_bytes = 1 << 20;
   absl::Duration initial_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(30);
-  // Safety-net poll when no notification arrives (every enqueue NOTIFYs,
-  // and the listener wakes the loop after a reconnect): also how often an
-  // idle service refreshes ferry_outbox_backlog. Issue #23: at 2 s, the
-  // four forwarders' reads were 240 of an idle stack's 1,500 statements a
-  // minute.
+  // Safety-net poll when no wake-up comes (this process's commits to the
+  // outbox wake the loop; another process's events wait for this poll):
+  // also how often an idle service refreshes ferry_outbox_backlog. Issue
+  // #23: at 2 s, the four forwarders' reads were 240 of an idle stack's
+  // 1,500 statements a minute.
   absl::Duration idle_poll = absl::Seconds(10);
   // Issue #23: while events keep coming, a round of the loop starts at
   // least this long after the last one that delivered events, so that the
@@ -43,9 +42,12 @@ struct ForwarderOptions {
 };
 
 // Delivers a service's outbox to the audit service, in order, with retries
-// and exponential backoff, on a background thread. It wakes on the
-// PostgreSQL NOTIFY sent by PostgresOutboxStore::Enqueue, so an event
-// normally leaves within milliseconds of its transaction committing. If the
+// and exponential backoff, on a background thread. It wakes when a
+// transaction of its pool that wrote to the outbox ends (PostgresOutboxStore
+// calls ConnectionPool::WakeAfterCommit on its channel), so an event
+// normally leaves within milliseconds of its transaction committing. Events
+// another process wrote (another replica that stopped before delivering
+// them) leave at the next idle poll. If the
 // audit service is down, events wait in the outbox; nothing upstream blocks.
 // Batches are capped by count and bytes. A batch the audit service refuses
 // as too large (RESOURCE_EXHAUSTED) is halved and each half sent in order; a
@@ -104,7 +106,8 @@ class OutboxForwarder {
   std::unique_ptr<Alarm> spacing_;
   absl::Time last_delivery_ = absl::InfinitePast();
   concurrency::BackgroundLoop loop_;
-  std::unique_ptr<postgres::NotificationListener> listener_;  // after loop_: it wakes it
+  // The pool's local listener that wakes loop_ (0: none); see Start().
+  std::atomic<postgres::ConnectionPool::LocalListenerId> listener_{0};
 };
 
 }  // namespace ferry::outbox

@@ -21,20 +21,16 @@ PostgresOutboxStore::PostgresOutboxStore(postgres::ConnectionPool* pool, std::st
   // Table names come from the service's own constant schema name, never from
   // input; everything variable is a parameter.
   const std::string table = schema_ + ".outbox";
-  // The row and the wake-up of the forwarders (sent at commit; PostgreSQL
-  // sends one for all the transaction's identical notifications) in one
-  // statement: one round trip per event.
+  // The forwarder is woken in this process once the transaction ends
+  // (ConnectionPool::WakeAfterCommit), not by NOTIFY: issue #23.
   pool_->Prepare(prefix_ + "insert",
-                 absl::StrCat("WITH e AS (INSERT INTO ", table, " (idempotency_key, event) VALUES ($1, $2) RETURNING id)"
-                              " SELECT pg_notify($3, '') FROM e"));
+                 absl::StrCat("INSERT INTO ", table, " (idempotency_key, event) VALUES ($1, $2)"));
   // Several rows, inserted in the order given (ids ascending); their events
-  // travel base64-encoded in a text array. One NOTIFY for them all.
+  // travel base64-encoded in a text array.
   pool_->Prepare(prefix_ + "insert_all",
-                 absl::StrCat("WITH e AS (INSERT INTO ", table, " (idempotency_key, event)"
+                 absl::StrCat("INSERT INTO ", table, " (idempotency_key, event)"
                               " SELECT u.k, decode(u.v, 'base64')"
-                              " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(k, v, n) ORDER BY u.n"
-                              " RETURNING id)"
-                              " SELECT pg_notify($3, '') WHERE EXISTS (SELECT 1 FROM e)"));
+                              " FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS u(k, v, n) ORDER BY u.n"));
   pool_->Prepare(prefix_ + "unsent", absl::StrCat("SELECT id, event FROM ", table,
                                                   " WHERE sent_at IS NULL ORDER BY id LIMIT $1"));
   pool_->Prepare(prefix_ + "mark_sent",
@@ -132,10 +128,11 @@ absl::Status PostgresOutboxStore::Enqueue(pqxx::work& txn, v1::Event event) {
   absl::StatusOr<Row> row = Prepare(std::move(event));
   if (!row.ok()) return row.status();
   try {
-    txn.exec_prepared(prefix_ + "insert", row->idempotency_key, pqxx::binarystring(row->event), row->channel);
+    txn.exec_prepared0(prefix_ + "insert", row->idempotency_key, pqxx::binarystring(row->event));
   } catch (const std::exception& e) {
     return postgres::StatusFromException(e, "enqueue audit event");
   }
+  pool_->WakeAfterCommit(row->channel);
   return absl::OkStatus();
 }
 
@@ -154,10 +151,11 @@ absl::Status PostgresOutboxStore::EnqueueAll(pqxx::work& txn, std::vector<v1::Ev
     channel = row->channel;
   }
   try {
-    txn.exec_prepared(prefix_ + "insert_all", postgres::TextArray(keys), postgres::TextArray(bodies), channel);
+    txn.exec_prepared0(prefix_ + "insert_all", postgres::TextArray(keys), postgres::TextArray(bodies));
   } catch (const std::exception& e) {
     return postgres::StatusFromException(e, "enqueue audit events");
   }
+  pool_->WakeAfterCommit(channel);
   return absl::OkStatus();
 }
 

@@ -35,6 +35,15 @@ std::string WithoutQuotedParts(const std::string& message) {
   return out;
 }
 
+// The channels WakeAfterCommit named in the innermost Run of a pool on this
+// thread (Runs nest when a transaction's code calls into another pool).
+struct WakeScope {
+  const ConnectionPool* pool;
+  std::vector<std::string> channels;
+  WakeScope* outer;
+};
+thread_local WakeScope* current_wake_scope = nullptr;
+
 }  // namespace
 
 absl::StatusOr<std::string> RedactedAddress(const std::string& url) {
@@ -170,6 +179,22 @@ void ConnectionPool::Release(Slot slot, bool broken) {
 
 template <typename Txn>
 absl::Status ConnectionPool::Run(const std::function<absl::Status(Txn&)>& fn) {
+  WakeScope scope{this, {}, current_wake_scope};
+  absl::Status status;
+  {
+    struct Enter {
+      WakeScope* scope;
+      explicit Enter(WakeScope* s) : scope(s) { current_wake_scope = s; }
+      ~Enter() { current_wake_scope = scope->outer; }
+    } enter(&scope);
+    status = RunAttempts(fn);
+  }
+  if (!scope.channels.empty()) WakeLocalListeners(scope.channels);
+  return status;
+}
+
+template <typename Txn>
+absl::Status ConnectionPool::RunAttempts(const std::function<absl::Status(Txn&)>& fn) {
   constexpr int kAttempts = 3;
   absl::Status status;
   for (int attempt = 1; attempt <= kAttempts; ++attempt) {
@@ -219,6 +244,34 @@ absl::Status ConnectionPool::WithConnection(const std::function<absl::Status(pqx
   }
   Release(std::move(*slot), broken);
   return status;
+}
+
+ConnectionPool::LocalListenerId ConnectionPool::ListenLocally(const std::string& channel, std::function<void()> fn) {
+  MutexLock lock(&local_mu_);
+  LocalListenerId id = next_local_id_++;
+  local_listeners_.emplace(id, std::make_pair(channel, std::move(fn)));
+  return id;
+}
+
+void ConnectionPool::StopListeningLocally(LocalListenerId id) {
+  MutexLock lock(&local_mu_);
+  local_listeners_.erase(id);
+}
+
+void ConnectionPool::WakeAfterCommit(const std::string& channel) {
+  for (WakeScope* s = current_wake_scope; s != nullptr; s = s->outer) {
+    if (s->pool != this) continue;
+    if (std::find(s->channels.begin(), s->channels.end(), channel) == s->channels.end()) s->channels.push_back(channel);
+    return;
+  }
+  WakeLocalListeners({channel});
+}
+
+void ConnectionPool::WakeLocalListeners(const std::vector<std::string>& channels) {
+  MutexLock lock(&local_mu_);
+  for (auto& [id, listener] : local_listeners_) {
+    if (std::find(channels.begin(), channels.end(), listener.first) != channels.end()) listener.second();
+  }
 }
 
 }  // namespace ferry::postgres

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -92,6 +94,24 @@ class ConnectionPool {
   // "host:port/dbname", safe to log.
   const std::string& address() const { return address_; }
 
+  // Wake-ups within this process, in place of PostgreSQL's NOTIFY where the
+  // one to wake shares the writer's process and pool (issue #23: every
+  // notifying commit took a database-wide lock and signalled every LISTEN
+  // backend of the database; at one commit per audit event that was about
+  // a tenth of PostgreSQL's CPU). `fn` runs, on the writer's thread, each
+  // time a RunInTransaction or RunStatement of this pool that called
+  // WakeAfterCommit(channel) ends: after its commit, or after it failed
+  // (a wake-up too many costs a look; one missed would leave work waiting).
+  // `fn` must be quick and must not call back into this pool's wake-ups.
+  // Returns an id for StopListeningLocally, after which `fn` never runs.
+  using LocalListenerId = uint64_t;
+  LocalListenerId ListenLocally(const std::string& channel, std::function<void()> fn);
+  void StopListeningLocally(LocalListenerId id);
+  // Inside RunInTransaction or RunStatement on this pool: wakes the local
+  // listeners of `channel` when it ends (once, however often called).
+  // Elsewhere: wakes them at once.
+  void WakeAfterCommit(const std::string& channel);
+
  private:
   ConnectionPool(PoolOptions options, std::string address);
   absl::StatusOr<std::unique_ptr<pqxx::connection>> Open();
@@ -124,7 +144,11 @@ class ConnectionPool {
   // committing when it returns OK; retries conflicts PostgreSQL raised.
   template <typename Txn>
   absl::Status Run(const std::function<absl::Status(Txn&)>& fn);
+  // Run's attempts, without its local wake-ups.
+  template <typename Txn>
+  absl::Status RunAttempts(const std::function<absl::Status(Txn&)>& fn);
   void Release(Slot slot, bool broken);
+  void WakeLocalListeners(const std::vector<std::string>& channels);
 
   const PoolOptions options_;
   const std::string address_;
@@ -134,6 +158,12 @@ class ConnectionPool {
   std::vector<Slot> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::pair<std::string, std::string>> statements_ ABSL_GUARDED_BY(mu_);
+
+  // Held while a listener runs, so that none runs after StopListeningLocally.
+  Mutex local_mu_;
+  LocalListenerId next_local_id_ ABSL_GUARDED_BY(local_mu_) = 1;
+  std::map<LocalListenerId, std::pair<std::string, std::function<void()>>> local_listeners_
+      ABSL_GUARDED_BY(local_mu_);
 };
 
 // "host:port/dbname" for a libpq connection string, without credentials.

@@ -211,16 +211,17 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
                  " SELECT f.holder, f.token, (SELECT count(*) FROM s) FROM f");
   // A step with what it changed in the applied state and its audit event,
   // all of SaveStep in one statement: the fenced step as kFencedStep, then,
-  // only when the fence holds, a second step ($19 sequence, $20 record;
-  // none when $19 is 0), $7 = 1: the upsert of an applied object ($8-$15),
+  // only when the fence holds, a second step ($18 sequence, $19 record;
+  // none when $18 is 0), $7 = 1: the upsert of an applied object ($8-$15),
   // 2: its deletion ($8-$10); an outbox row ($16 key, $17 event; none when
-  // $16 is empty) and its NOTIFY on $18, as Enqueue writes them.
+  // $16 is empty), as Enqueue writes it (the forwarder is woken in-process,
+  // ConnectionPool::WakeAfterCommit, not by NOTIFY).
   pool_->Prepare(kFencedStepOutcome,
                  "WITH f AS (SELECT holder, token, set_config('synchronous_commit', 'off', true)"
                  " FROM deployer.environment_leases WHERE environment_id = $4 FOR SHARE),"
                  " ok AS (SELECT 1 FROM f WHERE f.holder = $5 AND f.token = $6),"
                  " s AS (INSERT INTO deployer.steps (deployment_id, sequence, record) SELECT $1, v.seq, v.rec FROM ok,"
-                 " (VALUES ($2::bigint, $3::bytea), ($19::bigint, $20::bytea)) AS v(seq, rec) WHERE v.seq > 0"
+                 " (VALUES ($2::bigint, $3::bytea), ($18::bigint, $19::bytea)) AS v(seq, rec) WHERE v.seq > 0"
                  " ON CONFLICT (deployment_id, sequence) DO UPDATE SET record = EXCLUDED.record RETURNING 1),"
                  " a AS (INSERT INTO deployer.applied_objects (application_id, environment_id, object_key, object_ref,"
                  " manifest, source_path, wave, deployment_id) SELECT $8, $9, $10, $11, $12, $13, $14, $15 FROM ok"
@@ -231,16 +232,15 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
                  " x AS (DELETE FROM deployer.applied_objects WHERE $7 = 2 AND application_id = $8"
                  " AND environment_id = $9 AND object_key = $10 AND EXISTS (SELECT 1 FROM ok) RETURNING 1),"
                  " o AS (INSERT INTO deployer.outbox (idempotency_key, event) SELECT $16, $17 FROM ok WHERE $16 <> ''"
-                 " RETURNING 1),"
-                 " n AS (SELECT pg_notify($18, '') FROM o)"
+                 " RETURNING 1)"
                  " SELECT f.holder, f.token, (SELECT count(*) FROM s), (SELECT count(*) FROM o),"
-                 " (SELECT count(*) FROM n), (SELECT count(*) FROM a), (SELECT count(*) FROM x) FROM f");
+                 " (SELECT count(*) FROM a), (SELECT count(*) FROM x) FROM f");
   // All of Update without a pin in one statement: the fenced update as
   // kFencedUpdate, then, only when it updated the deployment, the managed
   // application ($13: whether; $8-$12 as kUpsertManaged), a step saved
-  // before it ($17 sequence, $18 record; none when $17 is 0) and outbox
-  // rows with their NOTIFY on $16: the step's ($19 key, $20 event), then
-  // the update's ($14 key, $15 event); none when the key is empty.
+  // before it ($16 sequence, $17 record; none when $16 is 0) and outbox
+  // rows: the step's ($18 key, $19 event), then the update's ($14 key, $15
+  // event); none when the key is empty.
   pool_->Prepare(kFencedUpdateOutcome,
                  "WITH f AS (SELECT holder, token,"
                  " CASE WHEN $7::boolean THEN set_config('synchronous_commit', 'off', true) END"
@@ -252,15 +252,14 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
                  " ON CONFLICT (application_id, environment_id) DO UPDATE SET target = EXCLUDED.target,"
                  " sync_policy = EXCLUDED.sync_policy, live_deployment_id = CASE WHEN EXCLUDED.live_deployment_id = ''"
                  " THEN deployer.managed_apps.live_deployment_id ELSE EXCLUDED.live_deployment_id END RETURNING 1),"
-                 " st AS (INSERT INTO deployer.steps (deployment_id, sequence, record) SELECT $1, $17, $18 FROM u"
-                 " WHERE $17::bigint > 0"
+                 " st AS (INSERT INTO deployer.steps (deployment_id, sequence, record) SELECT $1, $16, $17 FROM u"
+                 " WHERE $16::bigint > 0"
                  " ON CONFLICT (deployment_id, sequence) DO UPDATE SET record = EXCLUDED.record RETURNING 1),"
                  " o AS (INSERT INTO deployer.outbox (idempotency_key, event) SELECT v.k, v.e FROM u,"
-                 " (VALUES (1, $19::text, $20::bytea), (2, $14::text, $15::bytea)) AS v(n, k, e) WHERE v.k <> ''"
-                 " ORDER BY v.n RETURNING 1),"
-                 " n AS (SELECT pg_notify($16, '') FROM o)"
+                 " (VALUES (1, $18::text, $19::bytea), (2, $14::text, $15::bytea)) AS v(n, k, e) WHERE v.k <> ''"
+                 " ORDER BY v.n RETURNING 1)"
                  " SELECT f.holder, f.token, (SELECT count(*) FROM u), (SELECT count(*) FROM o),"
-                 " (SELECT count(*) FROM n), (SELECT count(*) FROM m), (SELECT count(*) FROM st) FROM f");
+                 " (SELECT count(*) FROM m), (SELECT count(*) FROM st) FROM f");
   // The same for a deployment's record ($1 id, $2 state, $3 record) in
   // environment $4, held by $5 with token $6; $7: without the flush wait.
   pool_->Prepare(kFencedUpdate,
@@ -490,15 +489,16 @@ absl::Status PostgresDeploymentStore::SaveStepsThenUpdate(const std::vector<Step
             kFencedUpdateOutcome, d.id(), static_cast<int>(d.state()), Bytes(record), env, scope_.fences->holder(),
             mine, no_flush_wait, a.application_id, a.environment_id, Bytes(a.target), Bytes(a.sync_policy),
             a.live_deployment_id, app != nullptr, e.idempotency_key, pqxx::binarystring(e.event),
-            row.has_value() ? e.channel : se.channel, step != nullptr ? step->step.sequence() : int64_t{0},
+            step != nullptr ? step->step.sequence() : int64_t{0},
             step != nullptr ? Bytes(step->step) : pqxx::binarystring(std::string()), se.idempotency_key,
             pqxx::binarystring(se.event));
         if (r.empty()) return JudgeFence(env, mine, nullptr, nullptr);
         const pqxx::field holder = r[0][0], token = r[0][1];
         if (absl::Status fenced = JudgeFence(env, mine, &holder, &token); !fenced.ok()) return fenced;
         if (r[0][2].as<int64_t>() != 1) return absl::NotFoundError(absl::StrCat("deployment ", d.id(), " not found"));
-        if (r[0][3].as<int64_t>() != rows || r[0][4].as<int64_t>() != r[0][3].as<int64_t>() ||
-            r[0][5].as<int64_t>() != (app != nullptr ? 1 : 0) || r[0][6].as<int64_t>() != (step != nullptr ? 1 : 0)) {
+        if (r[0][3].as<int64_t>() > 0) pool_->WakeAfterCommit(row.has_value() ? e.channel : se.channel);
+        if (r[0][3].as<int64_t>() != rows || r[0][4].as<int64_t>() != (app != nullptr ? 1 : 0) ||
+            r[0][5].as<int64_t>() != (step != nullptr ? 1 : 0)) {
           return absl::InternalError("deployment not recorded whole although the fence held");
         }
         return absl::OkStatus();
@@ -608,15 +608,15 @@ absl::Status PostgresDeploymentStore::SaveSteps(const std::string& deployment_id
                                            *env, scope_.fences->holder(), mine, kind, c.application_id,
                                            c.environment_id, key, pqxx::binarystring(ref), c.object.json,
                                            c.object.source_path, c.object.wave, c.deployment_id, e.idempotency_key,
-                                           pqxx::binarystring(e.event), e.channel,
+                                           pqxx::binarystring(e.event),
                                            second != nullptr ? second->sequence() : int64_t{0},
                                            second != nullptr ? Bytes(*second) : pqxx::binarystring(std::string()));
         if (r.empty()) return JudgeFence(*env, mine, nullptr, nullptr);
         const pqxx::field holder = r[0][0], token = r[0][1];
         if (absl::Status fenced = JudgeFence(*env, mine, &holder, &token); !fenced.ok()) return fenced;
+        if (r[0][3].as<int64_t>() > 0) pool_->WakeAfterCommit(e.channel);
         if (r[0][2].as<int64_t>() != static_cast<int64_t>(steps.size()) ||
-            r[0][3].as<int64_t>() != (row.has_value() ? 1 : 0) || r[0][4].as<int64_t>() != r[0][3].as<int64_t>() ||
-            (kind == 1 && r[0][5].as<int64_t>() != 1)) {
+            r[0][3].as<int64_t>() != (row.has_value() ? 1 : 0) || (kind == 1 && r[0][4].as<int64_t>() != 1)) {
           return absl::InternalError("step not recorded whole although the fence held");
         }
         return absl::OkStatus();

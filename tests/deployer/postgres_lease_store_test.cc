@@ -244,17 +244,19 @@ TEST_F(PostgresLeaseStoreTest, AStepOutcomeWithItsChangeAndEventIsWrittenWholeOn
   EXPECT_EQ(b_store.SaveStep("d1", Step(1), &change, {e}).code(), absl::StatusCode::kAborted);
   EXPECT_EQ(written(), std::make_tuple(0, 0, 0));
 
-  // The forwarder's wake-up comes with it.
-  pqxx::connection listener(db_.url());
-  struct Receiver : pqxx::notification_receiver {
-    using pqxx::notification_receiver::notification_receiver;
-    void operator()(const std::string&, int) override { ++got; }
-    int got = 0;
-  } receiver(listener, outbox::PostgresOutboxStore::NotifyChannel("deployer"));
+  // The forwarder's wake-up comes with it, in this process, once the event
+  // is committed (issue #23: not a NOTIFY, which woke every LISTEN backend).
+  int woken = 0;
+  int64_t visible_when_woken = -1;
+  postgres::ConnectionPool::LocalListenerId id =
+      pool_->ListenLocally(outbox::PostgresOutboxStore::NotifyChannel("deployer"), [&] {
+        ++woken;
+        visible_when_woken = Count("SELECT count(*) FROM deployer.outbox WHERE idempotency_key = 'd1/step/1'");
+      });
   ASSERT_TRUE(a_store.SaveStep("d1", Step(1), &change, {e}).ok());
   EXPECT_EQ(written(), std::make_tuple(1, 1, 1));
-  for (int i = 0; i < 100 && receiver.got == 0; ++i) listener.await_notification(0, 100000);
-  EXPECT_EQ(receiver.got, 1);
+  EXPECT_EQ(woken, 1);
+  EXPECT_EQ(visible_when_woken, 1);
 
   // The same event again: refused as a duplicate, and nothing of the step
   // is written either.
@@ -281,9 +283,12 @@ TEST_F(PostgresLeaseStoreTest, AStepOutcomeWithItsChangeAndEventIsWrittenWholeOn
   EXPECT_EQ(b_store.Update(Deployment("d1"), {event("d1/started")}, &app, nullptr).code(), absl::StatusCode::kAborted);
   EXPECT_EQ(Count("SELECT count(*) FROM deployer.managed_apps"), 0);
   EXPECT_EQ(events("d1/started"), 0);
+  EXPECT_EQ(woken, 1);  // refused: nothing written, nobody woken
   ASSERT_TRUE(a_store.Update(Deployment("d1"), {event("d1/started")}, &app, nullptr).ok());
   EXPECT_EQ(Count("SELECT count(*) FROM deployer.managed_apps WHERE live_deployment_id = 'd1'"), 1);
   EXPECT_EQ(events("d1/started"), 1);
+  EXPECT_EQ(woken, 2);
+  pool_->StopListeningLocally(id);
   // Not found: neither its managed application nor its event is written.
   ManagedApp api{"api", "dev", v1::DeployTarget(), v1::SyncPolicy(), "nope"};
   EXPECT_EQ(a_store.Update(Deployment("nope"), {event("nope/started")}, &api, nullptr).code(),

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <cstdlib>
 #include <google/protobuf/util/time_util.h>
+#include <pqxx/pqxx>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/time/clock.h"
@@ -232,21 +233,22 @@ TEST(OutboxTest, EventsWaitWhileAuditIsDownAndArriveInOrderWithoutDuplicates) {
   forwarder.Stop();
 }
 
-// A started forwarder of `store` that wakes on its NOTIFY only (the idle
-// poll is a minute), into a FakeAuditSink.
+// A started forwarder of `store` that wakes on its pool's commits to the
+// outbox only (the idle poll is a minute), into a FakeAuditSink.
 struct ListeningForwarder {
   ListeningForwarder(postgres::ConnectionPool* pool, OutboxStore* store)
       : forwarder("test", PostgresOutboxStore::NotifyChannel("svc"), store, &sink, pool, &registry,
                   {.idle_poll = absl::Seconds(60)}) {
     forwarder.Start();
-    absl::SleepFor(absl::Milliseconds(300));  // let LISTEN take effect
+    // Its first round (reading an empty outbox) over before the test writes.
+    absl::SleepFor(absl::Milliseconds(100));
   }
   FakeAuditSink sink;
   prometheus::Registry registry;
   OutboxForwarder forwarder;
 };
 
-TEST(OutboxTest, NotifyDeliversPromptlyWithoutWaitingForThePoll) {
+TEST(OutboxTest, ACommitDeliversPromptlyWithoutWaitingForThePoll) {
   testing::TestDatabase db;
   auto pool = db.Pool();
   ASSERT_TRUE(postgres::Migrate(*pool, Schema()).ok());
@@ -254,7 +256,46 @@ TEST(OutboxTest, NotifyDeliversPromptlyWithoutWaitingForThePoll) {
   ListeningForwarder listening(pool.get(), &store);
   ASSERT_TRUE(CreateThing(*pool, store, "fast", false).ok());
   EXPECT_TRUE(WaitFor([&] { return listening.sink.keys().size() == 1; }, absl::Seconds(5)));
+  // A rolled-back event wakes it too (one look), and is not delivered.
+  EXPECT_FALSE(CreateThing(*pool, store, "gone", true).ok());
+  ASSERT_TRUE(CreateThing(*pool, store, "next", false).ok());
+  EXPECT_TRUE(WaitFor([&] { return listening.sink.keys().size() == 2; }, absl::Seconds(5)));
+  EXPECT_EQ(listening.sink.keys(), (std::vector<std::string>{"thing-fast", "thing-next"}));
   listening.forwarder.Stop();
+  // Stopped: no longer woken.
+  ASSERT_TRUE(CreateThing(*pool, store, "late", false).ok());
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_EQ(listening.sink.keys().size(), 2u);
+}
+
+// Issue #23: a NOTIFY per commit to the outbox took a database-wide lock at
+// every commit and woke every LISTEN backend of the database (about a tenth
+// of PostgreSQL's CPU when every deployment step wrote an event). The
+// forwarder is woken in-process instead; nothing is sent on the channel.
+TEST(OutboxTest, EnqueueSendsNoNotify) {
+  testing::TestDatabase db;
+  auto pool = db.Pool();
+  ASSERT_TRUE(postgres::Migrate(*pool, Schema()).ok());
+  PostgresOutboxStore store(pool.get(), "svc", "test");
+  pqxx::connection listener(db.url());
+  struct Receiver : pqxx::notification_receiver {
+    using pqxx::notification_receiver::notification_receiver;
+    void operator()(const std::string& payload, int) override { got.push_back(payload); }
+    std::vector<std::string> got;
+  } receiver(listener, PostgresOutboxStore::NotifyChannel("svc"));
+  ASSERT_TRUE(CreateThing(*pool, store, "one", false).ok());
+  ASSERT_TRUE(pool->RunInTransaction([&](pqxx::work& txn) {
+                     return store.EnqueueAll(txn, {MakeEvent("two"), MakeEvent("three")});
+                   }).ok());
+  // A NOTIFY sent in the same session after them arrives: anything sent
+  // before it would have arrived first.
+  ASSERT_TRUE(pool->RunStatement([](pqxx::transaction_base& t) {
+                     t.exec0("NOTIFY svc_outbox, 'marker'");
+                     return absl::OkStatus();
+                   }).ok());
+  for (int i = 0; i < 50 && receiver.got.empty(); ++i) listener.await_notification(0, 100000);
+  EXPECT_EQ(receiver.got, std::vector<std::string>{"marker"});
+  EXPECT_EQ(*store.Backlog(), 3);
 }
 
 // EnqueueAll writes several events in one statement: each is completed and

@@ -195,5 +195,70 @@ TEST(ConnectionPoolTest, RedactsCredentials) {
   }
 }
 
+// Local wake-ups (issue #23, in place of NOTIFY for the outbox forwarders):
+// a listener of a channel runs once when a transaction of its pool that
+// named the channel ends, after the commit, not before; for a statement
+// outside a transaction block too; at once outside any; never after it
+// stopped listening, and only for its own channel and pool.
+TEST(ConnectionPoolTest, WakeAfterCommitWakesLocalListenersOnceTheTransactionEnds) {
+  testing::TestDatabase db;
+  auto pool = db.Pool();
+  auto other = db.Pool();
+  ASSERT_TRUE(pool->RunStatement([](pqxx::transaction_base& t) {
+                     t.exec0("CREATE TABLE w (k text PRIMARY KEY)");
+                     return absl::OkStatus();
+                   }).ok());
+  auto rows = [&] {
+    return *other->RunStatementWithResult<int>(
+        [](pqxx::transaction_base& t) -> absl::StatusOr<int> { return t.exec1("SELECT count(*) FROM w")[0].as<int>(); });
+  };
+  int woken = 0, other_channel = 0;
+  int rows_when_woken = -1;
+  ConnectionPool::LocalListenerId id = pool->ListenLocally("things", [&] {
+    ++woken;
+    rows_when_woken = rows();
+  });
+  ConnectionPool::LocalListenerId id2 = pool->ListenLocally("other", [&] { ++other_channel; });
+  ASSERT_TRUE(pool->RunInTransaction([&](pqxx::work& t) {
+                     t.exec0("INSERT INTO w VALUES ('a')");
+                     pool->WakeAfterCommit("things");
+                     pool->WakeAfterCommit("things");  // once per transaction
+                     other->WakeAfterCommit("things");  // another pool: its own listeners (none)
+                     EXPECT_EQ(woken, 0);              // not before the commit
+                     return absl::OkStatus();
+                   }).ok());
+  EXPECT_EQ(woken, 1);
+  EXPECT_EQ(rows_when_woken, 1);
+  EXPECT_EQ(other_channel, 0);
+
+  // A statement outside a transaction block, and a transaction within
+  // another pool's.
+  ASSERT_TRUE(other->RunInTransaction([&](pqxx::work&) {
+                     return pool->RunStatement([&](pqxx::transaction_base& t) {
+                       t.exec0("INSERT INTO w VALUES ('b')");
+                       pool->WakeAfterCommit("things");
+                       return absl::OkStatus();
+                     });
+                   }).ok());
+  EXPECT_EQ(woken, 2);
+  EXPECT_EQ(rows_when_woken, 2);
+
+  // A failed transaction still wakes (a look too many, never one missed).
+  EXPECT_FALSE(pool->RunInTransaction([&](pqxx::work& t) {
+                      pool->WakeAfterCommit("things");
+                      return absl::InternalError("gave up");
+                    }).ok());
+  EXPECT_EQ(woken, 3);
+
+  // Outside any transaction: at once.
+  pool->WakeAfterCommit("things");
+  EXPECT_EQ(woken, 4);
+  pool->StopListeningLocally(id);
+  pool->WakeAfterCommit("things");
+  EXPECT_EQ(woken, 4);
+  EXPECT_EQ(other_channel, 0);
+  pool->StopListeningLocally(id2);
+}
+
 }  // namespace
 }  // namespace ferry::postgres
