@@ -109,7 +109,10 @@ absl::StatusOr<v1::Deployment> DeploymentFollower::FollowPlan(const std::string&
     grpc::Status s = conn_.Planner().GetPlan(conn_.Call().get(), req, &plan);
     if (!s.ok() && s.error_code() != grpc::StatusCode::UNAVAILABLE) return conn_.Error("planner", "read plan " + plan_id, s);
     if (s.ok()) {
-      if (!plan.deployment_id().empty()) return Follow(plan.deployment_id());
+      if (!plan.deployment_id().empty()) {
+        named_by_plan_ = true;
+        return Follow(plan.deployment_id());
+      }
       if (plan.state() == v1::PLAN_STATE_SUCCEEDED) {
         v1::Deployment d;
         d.set_state(v1::DEPLOYMENT_STATE_SUCCEEDED);
@@ -223,6 +226,13 @@ absl::StatusOr<v1::Deployment> DeploymentFollower::Follow(const std::string& id)
       return WaitTimedOut(absl::StrCat("timed out waiting for deployment ", id, " (", DeploymentStateName(current_.state()),
                                        "); it goes on: `ferry app wait ", current_.application_id(), " --env ",
                                        current_.environment_id(), "`"));
+    }
+    // Named by its plan but not recorded yet (the deployer acknowledges a
+    // plan, then records its deployment): asked again shortly.
+    if (status.error_code() == grpc::StatusCode::NOT_FOUND && named_by_plan_ &&
+        current_.state() == v1::DEPLOYMENT_STATE_UNSPECIFIED && absl::Now() - started_ < kAwaitRecord) {
+      Nap(absl::Milliseconds(200));
+      continue;
     }
     if (!status.ok() && status.error_code() != grpc::StatusCode::UNAVAILABLE) {
       return conn_.Error("deployer", "follow deployment " + id, status);

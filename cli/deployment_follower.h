@@ -34,6 +34,11 @@ class DeploymentFollower {
   // ROLLED_BACK; WaitTimedOut at the deadline; Interrupted on Ctrl-C.
   absl::StatusOr<v1::Deployment> Follow(const std::string& id);
 
+  // How long FollowPlan waits for a deployment its plan names to be
+  // recorded: the planner names it when the deployer acknowledges the plan,
+  // a moment before the deployer records it.
+  static constexpr absl::Duration kAwaitRecord = absl::Seconds(30);
+
  private:
   void Step(const v1::DeploymentStep& step);
   void Redraw(bool force);
@@ -47,6 +52,7 @@ class DeploymentFollower {
   std::map<int64_t, v1::DeploymentStep> steps_;
   std::string line_;  // the status line on screen, "" when none
   absl::Time started_ = absl::Now();
+  bool named_by_plan_ = false;  // Follow was called by FollowPlan
   int frame_ = 0;
 };
 

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
@@ -17,9 +18,26 @@ namespace {
 class FakeDeployer final : public v1::Deployer::Service {
  public:
   std::vector<v1::WatchDeploymentResponse> events;
-  grpc::Status WatchDeployment(grpc::ServerContext*, const v1::WatchDeploymentRequest*,
+  // The first this many watches find no deployment (not recorded yet).
+  std::atomic<int> not_found_first{0};
+  std::atomic<int> watches{0};
+  grpc::Status WatchDeployment(grpc::ServerContext*, const v1::WatchDeploymentRequest* req,
                                grpc::ServerWriter<v1::WatchDeploymentResponse>* writer) override {
+    if (++watches <= not_found_first) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "deployment \"" + req->deployment_id() + "\" not found");
+    }
     for (const auto& e : events) writer->Write(e);
+    return grpc::Status::OK;
+  }
+};
+
+// A planner whose plan names deployment dep-1 (acknowledged by the deployer).
+class FakePlanner final : public v1::Planner::Service {
+ public:
+  grpc::Status GetPlan(grpc::ServerContext*, const v1::GetPlanRequest* req, v1::Plan* plan) override {
+    plan->set_id(req->plan_id());
+    plan->set_state(v1::PLAN_STATE_APPROVED);
+    plan->set_deployment_id("dep-1");
     return grpc::Status::OK;
   }
 };
@@ -38,15 +56,18 @@ v1::DeploymentStep Step(int seq, v1::StepResult result, const std::string& name)
 
 struct Fixture {
   FakeDeployer service;
+  FakePlanner planner;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
   void Start() {
     grpc::ServerBuilder b;
     b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     b.RegisterService(&service);
+    b.RegisterService(&planner);
     server = b.BuildAndStart();
   }
-  std::string Run(absl::StatusOr<v1::Deployment>* result) {
+  // Follows deployment dep-1, or (with `plan`) the deployment plan-1 names.
+  std::string Run(absl::StatusOr<v1::Deployment>* result, bool plan = false) {
     ResolvedContext ctx;
     ctx.config.server = absl::StrCat("127.0.0.1:", port);
     ctx.config.insecure = true;
@@ -54,7 +75,7 @@ struct Fixture {
     std::FILE* f = std::tmpfile();
     Output out(Format::kTable, "never", f);
     DeploymentFollower follower(conn, out, absl::Now() + absl::Seconds(10));
-    *result = follower.Follow("dep-1");
+    *result = plan ? follower.FollowPlan("plan-1") : follower.Follow("dep-1");
     std::fflush(f);
     std::rewind(f);
     std::string text;
@@ -118,6 +139,33 @@ TEST(DeploymentFollowerTest, ARolledBackDeploymentIsExitCodeThree) {
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(ExitCodeOf(result.status()), kExitWaitFailed);
   EXPECT_NE(result.status().message().find("ferry app history web --env prod"), std::string::npos) << result.status();
+}
+
+// The planner names a plan's deployment when the deployer acknowledges the
+// plan, a moment before the deployer records it: `--wait` that asks in
+// between waits for the record (a suite test failed with "deployment not
+// found" under load). A deployment id given by the user is not waited for.
+TEST(DeploymentFollowerTest, ADeploymentItsPlanNamesIsWaitedForUntilRecorded) {
+  Fixture fx;
+  fx.service.not_found_first = 3;
+  v1::WatchDeploymentResponse end;
+  end.mutable_deployment()->set_id("dep-1");
+  end.mutable_deployment()->set_state(v1::DEPLOYMENT_STATE_SUCCEEDED);
+  fx.service.events.push_back(end);
+  fx.Start();
+  absl::StatusOr<v1::Deployment> result;
+  std::string text = fx.Run(&result, /*plan=*/true);
+  EXPECT_TRUE(result.ok()) << result.status() << "\n" << text;
+  EXPECT_EQ(fx.service.watches.load(), 4);
+  EXPECT_EQ(Count(text, "following deployment dep-1"), 1) << text;
+  EXPECT_EQ(Count(text, "Succeeded: dep-1"), 1) << text;
+
+  fx.service.watches = 0;
+  fx.service.not_found_first = 1;
+  text = fx.Run(&result);
+  ASSERT_FALSE(result.ok());
+  EXPECT_NE(result.status().message().find("not found"), std::string::npos) << result.status();
+  EXPECT_EQ(fx.service.watches.load(), 1);
 }
 
 }  // namespace
