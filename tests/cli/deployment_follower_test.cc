@@ -54,6 +54,14 @@ v1::DeploymentStep Step(int seq, v1::StepResult result, const std::string& name)
   return s;
 }
 
+// The record of deployment dep-1 in its final `state`.
+v1::WatchDeploymentResponse Ended(v1::DeploymentState state) {
+  v1::WatchDeploymentResponse end;
+  end.mutable_deployment()->set_id("dep-1");
+  end.mutable_deployment()->set_state(state);
+  return end;
+}
+
 struct Fixture {
   FakeDeployer service;
   FakePlanner planner;
@@ -111,10 +119,7 @@ TEST(DeploymentFollowerTest, PrintsEachFinishedStepOnceWhenLiveRecordsOverlapThe
   fx.service.events.push_back(e);
   *e.mutable_step() = Step(2, v1::STEP_RESULT_SUCCEEDED, "b");
   fx.service.events.push_back(e);
-  v1::WatchDeploymentResponse end;
-  end.mutable_deployment()->set_id("dep-1");
-  end.mutable_deployment()->set_state(v1::DEPLOYMENT_STATE_SUCCEEDED);
-  fx.service.events.push_back(end);
+  fx.service.events.push_back(Ended(v1::DEPLOYMENT_STATE_SUCCEEDED));
   fx.Start();
   absl::StatusOr<v1::Deployment> result;
   std::string text = fx.Run(&result);
@@ -148,10 +153,7 @@ TEST(DeploymentFollowerTest, ARolledBackDeploymentIsExitCodeThree) {
 TEST(DeploymentFollowerTest, ADeploymentItsPlanNamesIsWaitedForUntilRecorded) {
   Fixture fx;
   fx.service.not_found_first = 3;
-  v1::WatchDeploymentResponse end;
-  end.mutable_deployment()->set_id("dep-1");
-  end.mutable_deployment()->set_state(v1::DEPLOYMENT_STATE_SUCCEEDED);
-  fx.service.events.push_back(end);
+  fx.service.events.push_back(Ended(v1::DEPLOYMENT_STATE_SUCCEEDED));
   fx.Start();
   absl::StatusOr<v1::Deployment> result;
   std::string text = fx.Run(&result, /*plan=*/true);
