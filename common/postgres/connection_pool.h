@@ -97,8 +97,8 @@ class ConnectionPool {
   // Wake-ups within this process, in place of PostgreSQL's NOTIFY where the
   // one to wake shares the writer's process and pool (issue #23: every
   // notifying commit took a database-wide lock and signalled every LISTEN
-  // backend of the database; at one commit per audit event that was about
-  // a tenth of PostgreSQL's CPU). `fn` runs, on the writer's thread, each
+  // backend of the database; at one commit per audit event that was 18% of
+  // PostgreSQL's samples in a perf profile). `fn` runs, on the writer's thread, each
   // time a RunInTransaction or RunStatement of this pool that called
   // WakeAfterCommit(channel) ends: after its commit, or after it failed
   // (a wake-up too many costs a look; one missed would leave work waiting).
