@@ -47,8 +47,9 @@ class OutboxStore {
   // The row Enqueue would insert for `event`, checked, completed and
   // sanitized as Enqueue does, for a store that writes it in a statement of
   // its own (with its change, in one round trip) into `table`, and then
-  // notifies `channel` as Enqueue does. UNIMPLEMENTED: the store has no
-  // such table; use Enqueue.
+  // wakes `channel` as Enqueue does (ConnectionPool::WakeAfterCommit, when
+  // the row was written). UNIMPLEMENTED: the store has no such table; use
+  // Enqueue.
   struct Row {
     std::string table;  // schema-qualified, e.g. "deployer.outbox"
     std::string channel;

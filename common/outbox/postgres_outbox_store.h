@@ -8,8 +8,10 @@
 namespace ferry::outbox {
 
 // OutboxStore on the `outbox` table of a service's schema (created by the
-// service's own migration 001_outbox.sql). Enqueue also sends a PostgreSQL
-// NOTIFY on NotifyChannel(schema), delivered when the transaction commits.
+// service's own migration 001_outbox.sql). Enqueue also wakes the pool's
+// local listeners of NotifyChannel(schema) (the service's forwarder) once
+// the transaction ends (ConnectionPool::WakeAfterCommit); no PostgreSQL
+// NOTIFY is sent.
 class PostgresOutboxStore final : public OutboxStore {
  public:
   PostgresOutboxStore(postgres::ConnectionPool* pool, std::string schema, std::string service);
