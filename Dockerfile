@@ -28,7 +28,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       libgrpc++1.51 libprotobuf32 libgit2-1.5 libpqxx-6.4 libyaml-cpp0.7 libspdlog1.10 \
       libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 libgpgme11 libssl3 libcpp-httplib0.11 \
-      libcjose0 libjansson4 libcurl4 libsodium23 age \
+      libcjose0 libjansson4 libcurl4 libsodium23 libjemalloc2 age \
       'libabsl20220623' git gnupg openssh-client ca-certificates openssl \
       ansible \
  && rm -rf /var/lib/apt/lists/* \
