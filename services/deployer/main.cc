@@ -1,6 +1,5 @@
 // ferry-deployer: executes plans against targets with health gates and rollback
 
-#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -47,14 +46,6 @@ int main(int argc, char** argv) {
   // /proc/<pid>/environ (the database URL) nor ptrace us.
   absl::Status non_dumpable = ferry::deployer::host::MakeNonDumpable();
   ferry::server::BlockTerminationSignals();
-  // Plans of tens of thousands of objects are read, copied and freed whole by
-  // many handler threads: with one malloc arena per thread and a threshold
-  // that grows with what was freed, the freed megabytes stayed resident
-  // (20,000 objects: 634 MiB planner, 508 MiB deployer peak RSS). Two arenas
-  // and large blocks always mmapped (so returned on free) keep the peak near
-  // what is live (bench/bigplan).
-  mallopt(M_ARENA_MAX, 2);
-  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   ferry::config::ServiceConfig config = ferry::config::DefaultsFor("deployer", 7003, 9103);
   CLI::App app{"ferry-deployer: executes plans against targets with health gates and rollback"};
   ferry::config::AddServiceFlags(app, config);

@@ -1,7 +1,6 @@
 // ferry-planner: renders desired state from Git, diffs it and persists plans
 
 #include <grp.h>
-#include <malloc.h>
 #include <pwd.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -120,14 +119,6 @@ absl::Status ResolveCheckUser(const std::string& spec, ferry::planner::CheckRunn
 
 int main(int argc, char** argv) {
   ferry::server::BlockTerminationSignals();
-  // Plans of tens of thousands of objects are read, copied and freed whole by
-  // many handler threads: with one malloc arena per thread and a threshold
-  // that grows with what was freed, the freed megabytes stayed resident
-  // (20,000 objects: 634 MiB planner, 508 MiB deployer peak RSS). Two arenas
-  // and large blocks always mmapped (so returned on free) keep the peak near
-  // what is live (bench/bigplan).
-  mallopt(M_ARENA_MAX, 2);
-  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   ferry::config::ServiceConfig config = ferry::config::DefaultsFor("planner", 7002, 9102);
   CLI::App app{"ferry-planner: renders desired state from Git, diffs it and persists plans"};
   ferry::config::AddServiceFlags(app, config);
