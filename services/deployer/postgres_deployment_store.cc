@@ -2,6 +2,10 @@
 
 #include <pqxx/pqxx>
 
+#include <map>
+#include <set>
+
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/postgres/pq_status.h"
@@ -46,6 +50,10 @@ constexpr char kFencedStep[] = "deployer_fenced_step";
 constexpr char kFencedUpdate[] = "deployer_fenced_update";
 constexpr char kFencedStepOutcome[] = "deployer_fenced_step_outcome";
 constexpr char kFencedUpdateOutcome[] = "deployer_fenced_update_outcome";
+constexpr char kFencedUpdatesOutcome[] = "deployer_fenced_updates_outcome";
+constexpr char kFencedStepsOutcome[] = "deployer_fenced_steps_outcome";
+// Fenced writes of concurrently running deployments in one statement, at most.
+constexpr size_t kMaxFencedBatch = 64;
 // The outbox table kFencedStepOutcome writes (the deployer's; OutboxStore::Prepare names it).
 constexpr char kOutboxTable[] = "deployer.outbox";
 // Deployments whose environment a store remembers (EnvironmentOf); past
@@ -62,6 +70,8 @@ constexpr char kUnlockAll[] = "SELECT pg_advisory_unlock_all()";
 constexpr size_t kIdleLockSessions = 8;
 
 pqxx::binarystring Bytes(const google::protobuf::Message& m) { return pqxx::binarystring(m.SerializeAsString()); }
+
+std::string Base64(const std::string& bytes) { return absl::Base64Escape(bytes); }
 
 template <typename T>
 absl::StatusOr<T> Parse(const pqxx::field& f, const char* what) {
@@ -112,7 +122,12 @@ void LockSessions::Return(std::unique_ptr<pqxx::connection> conn) {
 
 PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool, outbox::OutboxStore* outbox,
                                                  DeploymentStoreScope scope)
-    : pool_(pool), outbox_(outbox), scope_(std::move(scope)), lock_sessions_(std::make_shared<LockSessions>(kIdleLockSessions)) {
+    : pool_(pool),
+      outbox_(outbox),
+      scope_(std::move(scope)),
+      lock_sessions_(std::make_shared<LockSessions>(kIdleLockSessions)),
+      fenced_updates_(kMaxFencedBatch, [this](std::vector<FencedUpdate*>& batch) { return WriteFencedUpdates(batch); }),
+      fenced_steps_(kMaxFencedBatch, [this](std::vector<FencedSteps*>& batch) { return WriteFencedSteps(batch); }) {
   pool_->Prepare(kInsertDeployment,
                  "INSERT INTO deployer.deployments (id, application_id, environment_id, plan_id, state, record, spec)"
                  " VALUES ($1, $2, $3, $4, $5, $6, $7)");
@@ -269,6 +284,71 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
                  " u AS (UPDATE deployer.deployments d SET state = $2, record = $3 FROM f"
                  " WHERE d.id = $1 AND f.holder = $5 AND f.token = $6 RETURNING 1)"
                  " SELECT f.holder, f.token, (SELECT count(*) FROM u) FROM f");
+  // kFencedUpdateOutcome for several deployments of environment $1 at once
+  // (issue #23: concurrently running deployments share one statement), held
+  // by $2 with token $3; $4: without the flush wait (all of them running).
+  // One element per deployment in each array: $5 id, $6 state, $7 record
+  // (base64), $8 whether the managed application is written, $9-$13 it
+  // ($11, $12 base64), $14 the update's outbox key and $15 event (base64),
+  // $16 the step's sequence (0: none) and $17 record (base64), $18 its
+  // outbox key and $19 event (base64). Returns the ids updated.
+  pool_->Prepare(kFencedUpdatesOutcome,
+                 "WITH f AS (SELECT holder, token,"
+                 " CASE WHEN $4::boolean THEN set_config('synchronous_commit', 'off', true) END"
+                 " FROM deployer.environment_leases WHERE environment_id = $1 FOR SHARE),"
+                 " r AS (SELECT * FROM unnest($5::text[], $6::int[], $7::text[], $8::boolean[], $9::text[],"
+                 " $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::bigint[],"
+                 " $17::text[], $18::text[], $19::text[]) WITH ORDINALITY"
+                 " AS r(id, state, rec, has_app, m_app, m_env, m_target, m_sync, m_live, ekey, ev, sseq, srec, skey, sev,"
+                 " n)),"
+                 " u AS (UPDATE deployer.deployments d SET state = r.state, record = decode(r.rec, 'base64') FROM r, f"
+                 " WHERE d.id = r.id AND f.holder = $2 AND f.token = $3 RETURNING d.id),"
+                 " ur AS (SELECT r.* FROM r JOIN u ON u.id = r.id),"
+                 " m AS (INSERT INTO deployer.managed_apps (application_id, environment_id, target, sync_policy,"
+                 " live_deployment_id) SELECT m_app, m_env, decode(m_target, 'base64'), decode(m_sync, 'base64'), m_live"
+                 " FROM ur WHERE has_app"
+                 " ON CONFLICT (application_id, environment_id) DO UPDATE SET target = EXCLUDED.target,"
+                 " sync_policy = EXCLUDED.sync_policy, live_deployment_id = CASE WHEN EXCLUDED.live_deployment_id = ''"
+                 " THEN deployer.managed_apps.live_deployment_id ELSE EXCLUDED.live_deployment_id END RETURNING 1),"
+                 " st AS (INSERT INTO deployer.steps (deployment_id, sequence, record)"
+                 " SELECT id, sseq, decode(srec, 'base64') FROM ur WHERE sseq > 0"
+                 " ON CONFLICT (deployment_id, sequence) DO UPDATE SET record = EXCLUDED.record RETURNING 1),"
+                 " o AS (INSERT INTO deployer.outbox (idempotency_key, event) SELECT v.k, decode(v.e, 'base64') FROM ur,"
+                 " LATERAL (VALUES (1, ur.skey, ur.sev), (2, ur.ekey, ur.ev)) AS v(i, k, e) WHERE v.k <> ''"
+                 " ORDER BY ur.n, v.i RETURNING 1)"
+                 " SELECT f.holder, f.token, (SELECT array_agg(id) FROM u), (SELECT count(*) FROM o),"
+                 " (SELECT count(*) FROM m), (SELECT count(*) FROM st) FROM f");
+  // kFencedStepOutcome for several deployments of environment $1 at once,
+  // held by $2 with token $3. One element per deployment in each array: $4
+  // its id, $5 the first step's sequence and $6 record (base64), $7 the
+  // second's (0: none) and $8 record, $9 the applied change's kind (0 none,
+  // 1 upsert, 2 deletion), $10-$17 the applied object ($13 base64), $18 the
+  // outbox key (none when empty) and $19 event (base64).
+  pool_->Prepare(kFencedStepsOutcome,
+                 "WITH f AS (SELECT holder, token, set_config('synchronous_commit', 'off', true)"
+                 " FROM deployer.environment_leases WHERE environment_id = $1 FOR SHARE),"
+                 " ok AS (SELECT 1 AS held FROM f WHERE f.holder = $2 AND f.token = $3),"
+                 " r AS (SELECT x.* FROM ok, unnest($4::text[], $5::bigint[], $6::text[], $7::bigint[], $8::text[],"
+                 " $9::int[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::int[],"
+                 " $17::text[], $18::text[], $19::text[]) WITH ORDINALITY"
+                 " AS x(id, seq1, rec1, seq2, rec2, kind, c_app, c_env, c_key, c_ref, c_json, c_source, c_wave, c_dep,"
+                 " ekey, ev, n)),"
+                 " s AS (INSERT INTO deployer.steps (deployment_id, sequence, record)"
+                 " SELECT r.id, v.seq, decode(v.rec, 'base64') FROM r,"
+                 " LATERAL (VALUES (r.seq1, r.rec1), (r.seq2, r.rec2)) AS v(seq, rec) WHERE v.seq > 0"
+                 " ON CONFLICT (deployment_id, sequence) DO UPDATE SET record = EXCLUDED.record RETURNING 1),"
+                 " a AS (INSERT INTO deployer.applied_objects (application_id, environment_id, object_key, object_ref,"
+                 " manifest, source_path, wave, deployment_id) SELECT c_app, c_env, c_key, decode(c_ref, 'base64'),"
+                 " c_json, c_source, c_wave, c_dep FROM r WHERE kind = 1"
+                 " ON CONFLICT (application_id, environment_id, object_key) DO UPDATE SET object_ref = EXCLUDED.object_ref,"
+                 " manifest = EXCLUDED.manifest, source_path = EXCLUDED.source_path, wave = EXCLUDED.wave,"
+                 " deployment_id = EXCLUDED.deployment_id, applied_at = now() RETURNING 1),"
+                 " x AS (DELETE FROM deployer.applied_objects t USING r WHERE r.kind = 2 AND t.application_id = r.c_app"
+                 " AND t.environment_id = r.c_env AND t.object_key = r.c_key RETURNING 1),"
+                 " o AS (INSERT INTO deployer.outbox (idempotency_key, event) SELECT ekey, decode(ev, 'base64') FROM r"
+                 " WHERE ekey <> '' ORDER BY n RETURNING 1)"
+                 " SELECT f.holder, f.token, (SELECT count(*) FROM s), (SELECT count(*) FROM o),"
+                 " (SELECT count(*) FROM a), (SELECT count(*) FROM x) FROM f");
   // One row per applied object (one with NULL object columns when none),
   // each carrying the managed record and the application's own settings.
   pool_->Prepare(kDriftCheckInputs,
@@ -478,31 +558,21 @@ absl::Status PostgresDeploymentStore::SaveStepsThenUpdate(const std::vector<Step
     if (!step_one.ok()) return step_one.status();
     const std::optional<outbox::OutboxStore::Row>& step_row = *step_one;
     if ((events.empty() || row.has_value()) && (step == nullptr || step->events.empty() || step_row.has_value())) {
-      const ManagedApp no_app;
-      const ManagedApp& a = app != nullptr ? *app : no_app;
-      const outbox::OutboxStore::Row no_event;
-      const outbox::OutboxStore::Row& e = row.has_value() ? *row : no_event;
-      const outbox::OutboxStore::Row& se = step_row.has_value() ? *step_row : no_event;
-      const int64_t rows = (row.has_value() ? 1 : 0) + (step_row.has_value() ? 1 : 0);
-      return pool_->RunStatement([&](pqxx::transaction_base& txn) -> absl::Status {
-        pqxx::result r = txn.exec_prepared(
-            kFencedUpdateOutcome, d.id(), static_cast<int>(d.state()), Bytes(record), env, scope_.fences->holder(),
-            mine, no_flush_wait, a.application_id, a.environment_id, Bytes(a.target), Bytes(a.sync_policy),
-            a.live_deployment_id, app != nullptr, e.idempotency_key, pqxx::binarystring(e.event),
-            step != nullptr ? step->step.sequence() : int64_t{0},
-            step != nullptr ? Bytes(step->step) : pqxx::binarystring(std::string()), se.idempotency_key,
-            pqxx::binarystring(se.event));
-        if (r.empty()) return JudgeFence(env, mine, nullptr, nullptr);
-        const pqxx::field holder = r[0][0], token = r[0][1];
-        if (absl::Status fenced = JudgeFence(env, mine, &holder, &token); !fenced.ok()) return fenced;
-        if (r[0][2].as<int64_t>() != 1) return absl::NotFoundError(absl::StrCat("deployment ", d.id(), " not found"));
-        if (r[0][3].as<int64_t>() > 0) pool_->WakeAfterCommit(row.has_value() ? e.channel : se.channel);
-        if (r[0][3].as<int64_t>() != rows || r[0][4].as<int64_t>() != (app != nullptr ? 1 : 0) ||
-            r[0][5].as<int64_t>() != (step != nullptr ? 1 : 0)) {
-          return absl::InternalError("deployment not recorded whole although the fence held");
-        }
-        return absl::OkStatus();
-      });
+      FencedUpdate w;
+      w.env = env;
+      w.mine = mine;
+      w.id = d.id();
+      w.state = static_cast<int>(d.state());
+      w.record = record.SerializeAsString();
+      w.no_flush_wait = no_flush_wait;
+      if (app != nullptr) w.app = *app;
+      w.event = row;
+      if (step != nullptr) {
+        w.step_sequence = step->step.sequence();
+        w.step_record = step->step.SerializeAsString();
+        w.step_event = step_row;
+      }
+      return fenced_updates_.Run(std::move(w), d.id());
     }
   }
   return pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
@@ -532,6 +602,235 @@ absl::Status PostgresDeploymentStore::SaveStepsThenUpdate(const std::vector<Step
     }
     return Enqueue(txn, events);
   });
+}
+
+absl::Status PostgresDeploymentStore::WriteFencedUpdate(const FencedUpdate& w) {
+  const ManagedApp no_app;
+  const ManagedApp& a = w.app.has_value() ? *w.app : no_app;
+  const outbox::OutboxStore::Row no_event;
+  const outbox::OutboxStore::Row& e = w.event.has_value() ? *w.event : no_event;
+  const outbox::OutboxStore::Row& se = w.step_event.has_value() ? *w.step_event : no_event;
+  const int64_t rows = (w.event.has_value() ? 1 : 0) + (w.step_event.has_value() ? 1 : 0);
+  return pool_->RunStatement([&](pqxx::transaction_base& txn) -> absl::Status {
+    pqxx::result r = txn.exec_prepared(
+        kFencedUpdateOutcome, w.id, w.state, pqxx::binarystring(w.record), w.env, scope_.fences->holder(), w.mine,
+        w.no_flush_wait, a.application_id, a.environment_id, Bytes(a.target), Bytes(a.sync_policy),
+        a.live_deployment_id, w.app.has_value(), e.idempotency_key, pqxx::binarystring(e.event), w.step_sequence,
+        pqxx::binarystring(w.step_record), se.idempotency_key, pqxx::binarystring(se.event));
+    if (r.empty()) return JudgeFence(w.env, w.mine, nullptr, nullptr);
+    const pqxx::field holder = r[0][0], token = r[0][1];
+    if (absl::Status fenced = JudgeFence(w.env, w.mine, &holder, &token); !fenced.ok()) return fenced;
+    if (r[0][2].as<int64_t>() != 1) return absl::NotFoundError(absl::StrCat("deployment ", w.id, " not found"));
+    if (r[0][3].as<int64_t>() > 0) pool_->WakeAfterCommit(w.event.has_value() ? e.channel : se.channel);
+    if (r[0][3].as<int64_t>() != rows || r[0][4].as<int64_t>() != (w.app.has_value() ? 1 : 0) ||
+        r[0][5].as<int64_t>() != (w.step_sequence > 0 ? 1 : 0)) {
+      return absl::InternalError("deployment not recorded whole although the fence held");
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<absl::Status>> PostgresDeploymentStore::WriteFencedUpdatesTogether(
+    const std::vector<FencedUpdate*>& group) {
+  const std::string& env = group.front()->env;
+  const int64_t mine = group.front()->mine;
+  std::vector<std::string> ids, states, records, has_app, m_app, m_env, m_target, m_sync, m_live, ekey, ev, sseq, srec,
+      skey, sev;
+  bool no_flush_wait = true;
+  for (const FencedUpdate* w : group) {
+    ids.push_back(w->id);
+    states.push_back(absl::StrCat(w->state));
+    records.push_back(Base64(w->record));
+    no_flush_wait = no_flush_wait && w->no_flush_wait;
+    const ManagedApp no_app;
+    const ManagedApp& a = w->app.has_value() ? *w->app : no_app;
+    has_app.push_back(w->app.has_value() ? "t" : "f");
+    m_app.push_back(a.application_id);
+    m_env.push_back(a.environment_id);
+    m_target.push_back(Base64(a.target.SerializeAsString()));
+    m_sync.push_back(Base64(a.sync_policy.SerializeAsString()));
+    m_live.push_back(a.live_deployment_id);
+    ekey.push_back(w->event.has_value() ? w->event->idempotency_key : "");
+    ev.push_back(w->event.has_value() ? Base64(w->event->event) : "");
+    sseq.push_back(absl::StrCat(w->step_sequence));
+    srec.push_back(Base64(w->step_record));
+    skey.push_back(w->step_event.has_value() ? w->step_event->idempotency_key : "");
+    sev.push_back(w->step_event.has_value() ? Base64(w->step_event->event) : "");
+  }
+  using postgres::TextArray;
+  return pool_->RunStatementWithResult<std::vector<absl::Status>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<absl::Status>> {
+        pqxx::result r = txn.exec_prepared(
+            kFencedUpdatesOutcome, env, scope_.fences->holder(), mine, no_flush_wait, TextArray(ids),
+            TextArray(states), TextArray(records), TextArray(has_app), TextArray(m_app), TextArray(m_env),
+            TextArray(m_target), TextArray(m_sync), TextArray(m_live), TextArray(ekey), TextArray(ev),
+            TextArray(sseq), TextArray(srec), TextArray(skey), TextArray(sev));
+        absl::Status fenced;
+        if (r.empty()) {
+          fenced = JudgeFence(env, mine, nullptr, nullptr);
+        } else {
+          const pqxx::field holder = r[0][0], token = r[0][1];
+          fenced = JudgeFence(env, mine, &holder, &token);
+        }
+        if (!fenced.ok()) return std::vector<absl::Status>(group.size(), fenced);
+        std::vector<std::string> updated_list = r[0][2].is_null() ? std::vector<std::string>()
+                                                                   : postgres::ParseTextArray(r[0][2]);
+        const std::set<std::string> updated(updated_list.begin(), updated_list.end());
+        std::vector<absl::Status> out;
+        int64_t rows = 0, apps = 0, steps = 0;
+        std::set<std::string> channels;
+        for (const FencedUpdate* w : group) {
+          if (updated.count(w->id) == 0) {
+            out.push_back(absl::NotFoundError(absl::StrCat("deployment ", w->id, " not found")));
+            continue;
+          }
+          out.push_back(absl::OkStatus());
+          for (const std::optional<outbox::OutboxStore::Row>* row : {&w->event, &w->step_event}) {
+            if (!row->has_value()) continue;
+            ++rows;
+            channels.insert((*row)->channel);
+          }
+          apps += w->app.has_value() ? 1 : 0;
+          steps += w->step_sequence > 0 ? 1 : 0;
+        }
+        if (r[0][3].as<int64_t>() > 0) {
+          for (const std::string& channel : channels) pool_->WakeAfterCommit(channel);
+        }
+        if (r[0][3].as<int64_t>() != rows || r[0][4].as<int64_t>() != apps || r[0][5].as<int64_t>() != steps) {
+          // Committed (one statement) but not as asked: say so for each.
+          for (absl::Status& s : out) {
+            if (s.ok()) s = absl::InternalError("deployment not recorded whole although the fence held");
+          }
+        }
+        return out;
+      });
+}
+
+std::vector<absl::Status> PostgresDeploymentStore::WriteFencedUpdates(std::vector<FencedUpdate*>& batch) {
+  std::vector<absl::Status> out(batch.size());
+  // By environment and token: one statement each (a commit touching many
+  // applications is usually one environment).
+  std::map<std::pair<std::string, int64_t>, std::vector<size_t>> groups;
+  for (size_t i = 0; i < batch.size(); ++i) groups[{batch[i]->env, batch[i]->mine}].push_back(i);
+  for (const auto& [key, indexes] : groups) {
+    if (indexes.size() > 1) {
+      std::vector<FencedUpdate*> group;
+      for (size_t i : indexes) group.push_back(batch[i]);
+      absl::StatusOr<std::vector<absl::Status>> together = WriteFencedUpdatesTogether(group);
+      if (together.ok()) {
+        fenced_writes_together_.fetch_add(group.size());
+        for (size_t k = 0; k < indexes.size(); ++k) out[indexes[k]] = (*together)[k];
+        continue;
+      }
+      // The statement failed whole (nothing of it was written), e.g. one
+      // event already in the outbox: each alone, for its own verdict.
+    }
+    for (size_t i : indexes) out[i] = WriteFencedUpdate(*batch[i]);
+  }
+  return out;
+}
+
+absl::Status PostgresDeploymentStore::WriteFencedSteps(const FencedSteps& w) {
+  const AppliedChange& c = w.change;
+  const outbox::OutboxStore::Row no_event;
+  const outbox::OutboxStore::Row& e = w.event.has_value() ? *w.event : no_event;
+  const int64_t steps = w.second_sequence > 0 ? 2 : 1;
+  return pool_->RunStatement([&](pqxx::transaction_base& txn) -> absl::Status {
+    pqxx::result r = txn.exec_prepared(kFencedStepOutcome, w.deployment_id, w.first_sequence,
+                                       pqxx::binarystring(w.first_record), w.env, scope_.fences->holder(), w.mine,
+                                       w.kind, c.application_id, c.environment_id, w.change_key,
+                                       pqxx::binarystring(w.change_ref), c.object.json, c.object.source_path,
+                                       c.object.wave, c.deployment_id, e.idempotency_key, pqxx::binarystring(e.event),
+                                       w.second_sequence, pqxx::binarystring(w.second_record));
+    if (r.empty()) return JudgeFence(w.env, w.mine, nullptr, nullptr);
+    const pqxx::field holder = r[0][0], token = r[0][1];
+    if (absl::Status fenced = JudgeFence(w.env, w.mine, &holder, &token); !fenced.ok()) return fenced;
+    if (r[0][3].as<int64_t>() > 0) pool_->WakeAfterCommit(e.channel);
+    if (r[0][2].as<int64_t>() != steps || r[0][3].as<int64_t>() != (w.event.has_value() ? 1 : 0) ||
+        (w.kind == 1 && r[0][4].as<int64_t>() != 1)) {
+      return absl::InternalError("step not recorded whole although the fence held");
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<absl::Status>> PostgresDeploymentStore::WriteFencedStepsTogether(
+    const std::vector<FencedSteps*>& group) {
+  const std::string& env = group.front()->env;
+  const int64_t mine = group.front()->mine;
+  std::vector<std::string> ids, seq1, rec1, seq2, rec2, kinds, c_app, c_env, c_key, c_ref, c_json, c_source, c_wave,
+      c_dep, ekey, ev;
+  int64_t steps = 0, rows = 0, upserts = 0;
+  std::set<std::string> channels;
+  for (const FencedSteps* w : group) {
+    ids.push_back(w->deployment_id);
+    seq1.push_back(absl::StrCat(w->first_sequence));
+    rec1.push_back(Base64(w->first_record));
+    seq2.push_back(absl::StrCat(w->second_sequence));
+    rec2.push_back(Base64(w->second_record));
+    kinds.push_back(absl::StrCat(w->kind));
+    c_app.push_back(w->change.application_id);
+    c_env.push_back(w->change.environment_id);
+    c_key.push_back(w->change_key);
+    c_ref.push_back(Base64(w->change_ref));
+    c_json.push_back(w->change.object.json);
+    c_source.push_back(w->change.object.source_path);
+    c_wave.push_back(absl::StrCat(w->change.object.wave));
+    c_dep.push_back(w->change.deployment_id);
+    ekey.push_back(w->event.has_value() ? w->event->idempotency_key : "");
+    ev.push_back(w->event.has_value() ? Base64(w->event->event) : "");
+    steps += w->second_sequence > 0 ? 2 : 1;
+    upserts += w->kind == 1 ? 1 : 0;
+    if (w->event.has_value()) {
+      ++rows;
+      channels.insert(w->event->channel);
+    }
+  }
+  using postgres::TextArray;
+  return pool_->RunStatementWithResult<std::vector<absl::Status>>(
+      [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::vector<absl::Status>> {
+        pqxx::result r = txn.exec_prepared(
+            kFencedStepsOutcome, env, scope_.fences->holder(), mine, TextArray(ids), TextArray(seq1), TextArray(rec1),
+            TextArray(seq2), TextArray(rec2), TextArray(kinds), TextArray(c_app), TextArray(c_env), TextArray(c_key),
+            TextArray(c_ref), TextArray(c_json), TextArray(c_source), TextArray(c_wave), TextArray(c_dep),
+            TextArray(ekey), TextArray(ev));
+        absl::Status fenced;
+        if (r.empty()) {
+          fenced = JudgeFence(env, mine, nullptr, nullptr);
+        } else {
+          const pqxx::field holder = r[0][0], token = r[0][1];
+          fenced = JudgeFence(env, mine, &holder, &token);
+        }
+        if (!fenced.ok()) return std::vector<absl::Status>(group.size(), fenced);
+        if (r[0][3].as<int64_t>() > 0) {
+          for (const std::string& channel : channels) pool_->WakeAfterCommit(channel);
+        }
+        if (r[0][2].as<int64_t>() != steps || r[0][3].as<int64_t>() != rows || r[0][4].as<int64_t>() != upserts) {
+          return std::vector<absl::Status>(group.size(),
+                                           absl::InternalError("step not recorded whole although the fence held"));
+        }
+        return std::vector<absl::Status>(group.size(), absl::OkStatus());
+      });
+}
+
+std::vector<absl::Status> PostgresDeploymentStore::WriteFencedSteps(std::vector<FencedSteps*>& batch) {
+  std::vector<absl::Status> out(batch.size());
+  std::map<std::pair<std::string, int64_t>, std::vector<size_t>> groups;
+  for (size_t i = 0; i < batch.size(); ++i) groups[{batch[i]->env, batch[i]->mine}].push_back(i);
+  for (const auto& [key, indexes] : groups) {
+    if (indexes.size() > 1) {
+      std::vector<FencedSteps*> group;
+      for (size_t i : indexes) group.push_back(batch[i]);
+      absl::StatusOr<std::vector<absl::Status>> together = WriteFencedStepsTogether(group);
+      if (together.ok()) {
+        fenced_writes_together_.fetch_add(group.size());
+        for (size_t k = 0; k < indexes.size(); ++k) out[indexes[k]] = (*together)[k];
+        continue;
+      }
+    }
+    for (size_t i : indexes) out[i] = WriteFencedSteps(*batch[i]);
+  }
+  return out;
 }
 
 absl::Status PostgresDeploymentStore::WriteStep(pqxx::work& txn, const std::string& deployment_id,
@@ -595,32 +894,24 @@ absl::Status PostgresDeploymentStore::SaveSteps(const std::string& deployment_id
     if (!one.ok()) return one.status();
     const std::optional<outbox::OutboxStore::Row>& row = *one;
     if (steps.size() <= 2 && changes <= 1 && (events.empty() || row.has_value())) {
-      const int kind = change == nullptr ? 0 : change->deleted ? 2 : 1;
-      const AppliedChange none;
-      const AppliedChange& c = change != nullptr ? *change : none;
-      const std::string key = change != nullptr ? change->object.key.ToString() : "";
-      const std::string ref = change != nullptr ? change->object.key.ToProto().SerializeAsString() : "";
-      const outbox::OutboxStore::Row no_event;
-      const outbox::OutboxStore::Row& e = row.has_value() ? *row : no_event;
-      const v1::DeploymentStep* second = steps.size() == 2 ? &steps[1].step : nullptr;
-      return pool_->RunStatement([&](pqxx::transaction_base& txn) -> absl::Status {
-        pqxx::result r = txn.exec_prepared(kFencedStepOutcome, deployment_id, first.step.sequence(), Bytes(first.step),
-                                           *env, scope_.fences->holder(), mine, kind, c.application_id,
-                                           c.environment_id, key, pqxx::binarystring(ref), c.object.json,
-                                           c.object.source_path, c.object.wave, c.deployment_id, e.idempotency_key,
-                                           pqxx::binarystring(e.event),
-                                           second != nullptr ? second->sequence() : int64_t{0},
-                                           second != nullptr ? Bytes(*second) : pqxx::binarystring(std::string()));
-        if (r.empty()) return JudgeFence(*env, mine, nullptr, nullptr);
-        const pqxx::field holder = r[0][0], token = r[0][1];
-        if (absl::Status fenced = JudgeFence(*env, mine, &holder, &token); !fenced.ok()) return fenced;
-        if (r[0][3].as<int64_t>() > 0) pool_->WakeAfterCommit(e.channel);
-        if (r[0][2].as<int64_t>() != static_cast<int64_t>(steps.size()) ||
-            r[0][3].as<int64_t>() != (row.has_value() ? 1 : 0) || (kind == 1 && r[0][4].as<int64_t>() != 1)) {
-          return absl::InternalError("step not recorded whole although the fence held");
-        }
-        return absl::OkStatus();
-      });
+      FencedSteps w;
+      w.env = *env;
+      w.mine = mine;
+      w.deployment_id = deployment_id;
+      w.first_sequence = first.step.sequence();
+      w.first_record = first.step.SerializeAsString();
+      if (steps.size() == 2) {
+        w.second_sequence = steps[1].step.sequence();
+        w.second_record = steps[1].step.SerializeAsString();
+      }
+      if (change != nullptr) {
+        w.kind = change->deleted ? 2 : 1;
+        w.change = *change;
+        w.change_key = change->object.key.ToString();
+        w.change_ref = change->object.key.ToProto().SerializeAsString();
+      }
+      w.event = row;
+      return fenced_steps_.Run(std::move(w), deployment_id);
     }
   }
   return pool_->RunInTransaction([&](pqxx::work& txn) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "common/concurrency/batcher.h"
 #include "common/concurrency/mutex.h"
 #include "common/outbox/outbox_store.h"
 #include "common/postgres/connection_pool.h"
@@ -98,7 +100,54 @@ class PostgresDeploymentStore final : public DeploymentStore {
   absl::StatusOr<std::string> GetCursor() override;
   absl::Status SaveCursor(const std::string& cursor) override;
 
+  // Fenced writes whose statement wrote (or refused) others' too (for tests).
+  uint64_t fenced_writes_together() const { return fenced_writes_together_.load(); }
+
  private:
+  // The parameters of one kFencedUpdateOutcome (a deployment's record with
+  // its managed application, a step before it and their outbox rows).
+  struct FencedUpdate {
+    std::string env;
+    int64_t mine = 0;  // this replica's token in env
+    std::string id;
+    int state = 0;
+    std::string record;  // serialized, without its steps
+    bool no_flush_wait = false;
+    std::optional<ManagedApp> app;
+    std::optional<outbox::OutboxStore::Row> event;
+    int64_t step_sequence = 0;  // 0: no step
+    std::string step_record;
+    std::optional<outbox::OutboxStore::Row> step_event;
+  };
+  // The parameters of one kFencedStepOutcome (one or two steps, at most one
+  // applied change, at most one outbox row).
+  struct FencedSteps {
+    std::string env;
+    int64_t mine = 0;
+    std::string deployment_id;
+    int64_t first_sequence = 0;
+    std::string first_record;
+    int64_t second_sequence = 0;  // 0: one step
+    std::string second_record;
+    int kind = 0;  // 0 no applied change, 1 an upsert, 2 a deletion
+    AppliedChange change;
+    std::string change_key, change_ref;  // ObjectKey::ToString(), its serialized ObjectRef
+    std::optional<outbox::OutboxStore::Row> event;
+  };
+  // Issue #23: the fenced writes of concurrently running deployments share
+  // one statement (concurrency::Batcher): N deployments recording a step at
+  // once cost about two round trips and commits, not N. A write alone runs
+  // at once, in its single-request statement.
+  std::vector<absl::Status> WriteFencedUpdates(std::vector<FencedUpdate*>& batch);
+  std::vector<absl::Status> WriteFencedSteps(std::vector<FencedSteps*>& batch);
+  absl::Status WriteFencedUpdate(const FencedUpdate& w);
+  absl::Status WriteFencedSteps(const FencedSteps& w);
+  // Several requests of one environment (and token) in one statement; a
+  // non-OK status when the statement itself failed (its requests are then
+  // written one by one).
+  absl::StatusOr<std::vector<absl::Status>> WriteFencedUpdatesTogether(const std::vector<FencedUpdate*>& group);
+  absl::StatusOr<std::vector<absl::Status>> WriteFencedStepsTogether(const std::vector<FencedSteps*>& group);
+
   static void CommitWithoutWaitingForFlush(pqxx::work& txn);
   absl::Status Enqueue(pqxx::work& txn, const std::vector<v1::Event>& events);
   // The fencing check of a write to `env` (see DeploymentStoreScope::fences);
@@ -130,6 +179,9 @@ class PostgresDeploymentStore final : public DeploymentStore {
   std::shared_ptr<LockSessions> lock_sessions_;  // Shared with the locks, which may outlive a call.
   ferry::Mutex envs_mu_;
   std::unordered_map<std::string, std::string> env_of_ ABSL_GUARDED_BY(envs_mu_);
+  std::atomic<uint64_t> fenced_writes_together_{0};
+  concurrency::Batcher<FencedUpdate, absl::Status> fenced_updates_;
+  concurrency::Batcher<FencedSteps, absl::Status> fenced_steps_;
 };
 
 }  // namespace ferry::deployer

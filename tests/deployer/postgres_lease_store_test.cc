@@ -8,6 +8,12 @@
 
 #include <pqxx/pqxx>
 
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+
 #include "common/outbox/postgres_outbox_store.h"
 #include "common/postgres/migrator.h"
 #include "deployer_migrations.h"
@@ -414,6 +420,176 @@ TEST_F(PostgresLeaseStoreTest, StepsSavedTogetherAreWrittenWholeUnderTheLeaseThe
   EXPECT_EQ(a_store.Get("d1", false)->state(), v1::DEPLOYMENT_STATE_SUCCEEDED);
   EXPECT_EQ(Count("SELECT count(*) FROM deployer.managed_apps WHERE live_deployment_id = 'd1'"), 1);
   EXPECT_EQ(keys(), (std::vector<std::string>{"d1/step/1", "d1/step/2", "d1/step/3", "d1/step/4", "d1/succeeded"}));
+}
+
+// Issue #23: the fenced writes of deployments running at once share one
+// statement (a batch), and each is still written whole, or refused alone
+// with its own reason. The lease row is held FOR UPDATE meanwhile, so the
+// first write waits in its statement and the others queue behind it: they
+// are written together once it is released.
+TEST_F(PostgresLeaseStoreTest, ConcurrentFencedWritesShareAStatementEachWrittenWholeOrRefusedAlone) {
+  LeaseKeeper a(leases_.get(), &clock_, Options("replica-a"));
+  LeaseKeeper b(leases_.get(), &clock_, Options("replica-b"));
+  ASSERT_TRUE(a.Claim("dev").ok());
+  ASSERT_TRUE(a.Tick().ok());
+  PostgresDeploymentStore store(pool_.get(), outbox_.get(), {.fences = &a});
+  constexpr int kDeployments = 8;
+  auto id = [](int i) { return absl::StrCat("d", i); };
+  auto deployment = [&](int i) {
+    v1::Deployment d = Deployment(id(i));
+    d.set_application_id(absl::StrCat("app", i));
+    return d;
+  };
+  for (int i = 0; i < kDeployments; ++i) ASSERT_TRUE(store.Create(deployment(i), v1::Plan(), {}).ok());
+  auto event = [](const std::string& key) {
+    v1::Event out;
+    out.set_action(v1::AUDIT_ACTION_DEPLOYMENT_STEP);
+    out.set_idempotency_key(key);
+    return out;
+  };
+  auto finished = [](int64_t seq) {
+    v1::DeploymentStep s = Step(seq);
+    s.set_result(v1::STEP_RESULT_SUCCEEDED);
+    return s;
+  };
+  auto managed = [&](int i) { return ManagedApp{absl::StrCat("app", i), "dev", v1::DeployTarget(), v1::SyncPolicy(), id(i)}; };
+  auto change = [&](int i) {
+    return AppliedChange{absl::StrCat("app", i), "dev",
+                         {{"", "ConfigMap", "ns", absl::StrCat("cm", i)}, R"({"kind":"ConfigMap"})", "cm.yaml", 1},
+                         false, id(i)};
+  };
+  // Runs the writes at once while the lease row is held; their statuses.
+  auto together = [&](std::vector<std::function<absl::Status()>> writes) {
+    absl::Notification locked, release;
+    std::thread holder([&] {
+      EXPECT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
+                         txn.exec("SELECT 1 FROM deployer.environment_leases WHERE environment_id = 'dev' FOR UPDATE");
+                         locked.Notify();
+                         release.WaitForNotification();
+                         return absl::OkStatus();
+                       })
+                      .ok());
+    });
+    locked.WaitForNotification();
+    std::vector<absl::Status> out(writes.size());
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < writes.size(); ++i) threads.emplace_back([&, i] { out[i] = writes[i](); });
+    absl::SleepFor(absl::Milliseconds(300));
+    release.Notify();
+    holder.join();
+    for (std::thread& t : threads) t.join();
+    return out;
+  };
+  using StepWrite = DeploymentRecords::StepWrite;
+
+  // Started, with their managed applications and events; one of a
+  // deployment that does not exist is not found, and writes nothing.
+  std::vector<std::function<absl::Status()>> writes;
+  for (int i = 0; i < kDeployments; ++i) {
+    writes.push_back([&, i] {
+      const ManagedApp app = managed(i);
+      return store.Update(deployment(i), {event(id(i) + "/started")}, &app, nullptr);
+    });
+  }
+  writes.push_back([&] {
+    const ManagedApp app{"nope-app", "dev", v1::DeployTarget(), v1::SyncPolicy(), "nope"};
+    return store.Update(Deployment("nope"), {event("nope/started")}, &app, nullptr);
+  });
+  uint64_t batched = store.fenced_writes_together();
+  std::vector<absl::Status> started = together(writes);
+  EXPECT_GT(store.fenced_writes_together(), batched);
+  for (int i = 0; i < kDeployments; ++i) EXPECT_TRUE(started[i].ok()) << i << ": " << started[i];
+  EXPECT_EQ(started[kDeployments].code(), absl::StatusCode::kNotFound) << started[kDeployments];
+  EXPECT_EQ(Count("SELECT count(*) FROM deployer.managed_apps"), kDeployments);
+  EXPECT_EQ(Count("SELECT count(*) FROM deployer.managed_apps WHERE application_id = 'nope-app'"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM deployer.outbox WHERE idempotency_key LIKE '%/started'"), kDeployments);
+
+  // A step's outcome with its change and event, and the next step's start.
+  writes.clear();
+  for (int i = 0; i < kDeployments; ++i) {
+    writes.push_back([&, i] {
+      return store.SaveSteps(id(i), {StepWrite{finished(1), change(i), {event(id(i) + "/step/1")}},
+                                     StepWrite{Step(2), std::nullopt, {}}});
+    });
+  }
+  batched = store.fenced_writes_together();
+  for (const absl::Status& s : together(writes)) EXPECT_TRUE(s.ok()) << s;
+  EXPECT_GT(store.fenced_writes_together(), batched);
+  for (int i = 0; i < kDeployments; ++i) EXPECT_EQ(Steps(id(i)), 2) << i;
+  EXPECT_EQ(Count("SELECT count(*) FROM deployer.applied_objects WHERE wave = 1"), kDeployments);
+
+  // d0's next event is one already written: a batch holding it fails whole
+  // and each of its writes is retried alone; only d0 is refused.
+  writes.clear();
+  for (int i = 0; i < kDeployments; ++i) {
+    writes.push_back([&, i] {
+      return store.SaveSteps(id(i), {StepWrite{finished(2), std::nullopt, {event(i == 0 ? "d1/started" : id(i) + "/step/2")}}});
+    });
+  }
+  std::vector<absl::Status> stepped = together(writes);
+  EXPECT_FALSE(stepped[0].ok());
+  for (int i = 1; i < kDeployments; ++i) EXPECT_TRUE(stepped[i].ok()) << i << ": " << stepped[i];
+  for (int i = 0; i < kDeployments; ++i) {
+    absl::StatusOr<v1::Deployment> d = store.Get(id(i), true);
+    ASSERT_TRUE(d.ok()) << d.status();
+    ASSERT_EQ(d->steps_size(), 2) << i;
+    EXPECT_EQ(d->steps(1).result(), i == 0 ? v1::STEP_RESULT_RUNNING : v1::STEP_RESULT_SUCCEEDED) << i;
+  }
+
+  // The last outcome with the deployment's end, terminal (its commit waits
+  // for the flush): each deployment's events in its own order.
+  writes.clear();
+  for (int i = 1; i < kDeployments; ++i) {
+    writes.push_back([&, i] {
+      v1::Deployment end = deployment(i);
+      end.set_state(v1::DEPLOYMENT_STATE_SUCCEEDED);
+      const ManagedApp app = managed(i);
+      return store.SaveStepsThenUpdate({StepWrite{finished(3), std::nullopt, {event(id(i) + "/step/3")}}}, end,
+                                       {event(id(i) + "/succeeded")}, &app, nullptr);
+    });
+  }
+  batched = store.fenced_writes_together();
+  std::vector<absl::Status> ended = together(writes);
+  EXPECT_GT(store.fenced_writes_together(), batched);
+  for (size_t i = 0; i < ended.size(); ++i) EXPECT_TRUE(ended[i].ok()) << i << ": " << ended[i];
+  for (int i = 1; i < kDeployments; ++i) {
+    absl::StatusOr<v1::Deployment> d = store.Get(id(i), true);
+    ASSERT_TRUE(d.ok()) << d.status();
+    EXPECT_EQ(d->state(), v1::DEPLOYMENT_STATE_SUCCEEDED) << i;
+    ASSERT_EQ(d->steps_size(), 3) << i;
+    EXPECT_EQ(d->steps(2).result(), v1::STEP_RESULT_SUCCEEDED) << i;
+    std::vector<std::string> keys;
+    EXPECT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
+                       for (const auto& row : txn.exec_params("SELECT idempotency_key FROM deployer.outbox"
+                                                              " WHERE idempotency_key LIKE $1 ORDER BY id",
+                                                              id(i) + "/%")) {
+                         keys.push_back(row[0].as<std::string>());
+                       }
+                       return absl::OkStatus();
+                     })
+                    .ok());
+    EXPECT_EQ(keys, (std::vector<std::string>{id(i) + "/started", id(i) + "/step/1", id(i) + "/step/2",
+                                              id(i) + "/step/3", id(i) + "/succeeded"}))
+        << i;
+  }
+  EXPECT_EQ(Count("SELECT count(*) FROM deployer.managed_apps WHERE live_deployment_id LIKE 'd%'"), kDeployments);
+
+  // The lease taken over: every write of the batch is refused, none written.
+  Expire("dev");
+  ASSERT_TRUE(b.Claim("dev").ok());
+  ASSERT_TRUE(b.Tick().ok());
+  writes.clear();
+  for (int i = 1; i < kDeployments; ++i) {
+    writes.push_back([&, i] {
+      return store.SaveSteps(id(i), {StepWrite{finished(4), change(i), {event(id(i) + "/step/4")}},
+                                     StepWrite{Step(5), std::nullopt, {}}});
+    });
+  }
+  batched = store.fenced_writes_together();
+  for (const absl::Status& s : together(writes)) EXPECT_EQ(s.code(), absl::StatusCode::kAborted) << s;
+  EXPECT_GT(store.fenced_writes_together(), batched);
+  EXPECT_EQ(Count("SELECT count(*) FROM deployer.steps"), 3 * (kDeployments - 1) + 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM deployer.outbox WHERE idempotency_key LIKE '%/step/4'"), 0);
 }
 
 TEST_F(PostgresLeaseStoreTest, ThePlanCursorIsPerDeployerGroup) {
