@@ -63,6 +63,14 @@ constexpr char kDriftEnvs[] = "deployer_drift_envs";
 constexpr char kDriftCheckInputs[] = "deployer_drift_check_inputs";
 constexpr char kDriftCheckInputsOf[] = "deployer_drift_check_inputs_of";
 constexpr char kAppState[] = "deployer_app_state";
+constexpr char kAppStates[] = "deployer_app_states";
+constexpr char kInsertDeployments[] = "deployer_insert_deployments";
+// Creates in one statement, at most, and the largest spec one goes with
+// others (base64 text in an array); a larger one is inserted alone.
+constexpr size_t kMaxCreateBatch = 32;
+constexpr size_t kMaxBatchedSpecBytes = size_t{64} << 10;
+// ReadAppState calls in one statement, at most.
+constexpr size_t kMaxAppStateBatch = 64;
 constexpr char kTryLock[] = "SELECT pg_try_advisory_lock(hashtext('ferry.deployer'), hashtext($1))";
 constexpr char kUnlockAll[] = "SELECT pg_advisory_unlock_all()";
 // Sessions kept open for the next lock: one per deployment that may run at
@@ -127,10 +135,19 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
       scope_(std::move(scope)),
       lock_sessions_(std::make_shared<LockSessions>(kIdleLockSessions)),
       fenced_updates_(kMaxFencedBatch, [this](std::vector<FencedUpdate*>& batch) { return WriteFencedUpdates(batch); }),
-      fenced_steps_(kMaxFencedBatch, [this](std::vector<FencedSteps*>& batch) { return WriteFencedSteps(batch); }) {
+      fenced_steps_(kMaxFencedBatch, [this](std::vector<FencedSteps*>& batch) { return WriteFencedSteps(batch); }),
+      creates_(kMaxCreateBatch, [this](std::vector<NewDeployment*>& batch) { return CreateAll(batch); }),
+      app_state_reads_(kMaxAppStateBatch,
+                       [this](std::vector<AppStateQuery*>& batch) { return ReadAppStates(batch); }) {
   pool_->Prepare(kInsertDeployment,
                  "INSERT INTO deployer.deployments (id, application_id, environment_id, plan_id, state, record, spec)"
                  " VALUES ($1, $2, $3, $4, $5, $6, $7)");
+  // kInsertDeployment for several: one array each ($6, $7 base64).
+  pool_->Prepare(kInsertDeployments,
+                 "INSERT INTO deployer.deployments (id, application_id, environment_id, plan_id, state, record, spec)"
+                 " SELECT u.id, u.app, u.env, u.plan, u.state, decode(u.record, 'base64'), decode(u.spec, 'base64')"
+                 " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[])"
+                 " AS u(id, app, env, plan, state, record, spec)");
   pool_->Prepare(kUpdateDeployment, "UPDATE deployer.deployments SET state = $2, record = $3 WHERE id = $1");
   pool_->Prepare(kUpsertManaged,
                  "INSERT INTO deployer.managed_apps (application_id, environment_id, target, sync_policy,"
@@ -401,6 +418,36 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
                  " AND a.environment_id = $2 AND a.object_key COLLATE \"C\" > $6::text COLLATE \"C\""
                  " ORDER BY a.object_key COLLATE \"C\" LIMIT CASE WHEN $7::bigint > 0 THEN $7::bigint END) page"
                  " ORDER BY part, wave, object_key");
+  // kAppState for several reads at once, each an element of the arrays ($1
+  // application, $2 environment, $3 deployment, $4 applied objects wanted,
+  // $5 managed record wanted, $6 objects after this key, $7 at most this
+  // many (0: all)): its rows as kAppState's, each with the read's number
+  // (from 1) in a last column, ordered by it.
+  pool_->Prepare(kAppStates,
+                 "SELECT m.application_id, m.environment_id, m.target, m.sync_policy, m.live_deployment_id,"
+                 " p.record, d.record, l.record, NULL::bytea AS object_ref, NULL::text AS manifest,"
+                 " NULL::text AS source_path, NULL::integer AS wave, NULL::text AS deployment_id, 0 AS part,"
+                 " NULL::text AS object_key,"
+                 " k.want_applied AND EXISTS (SELECT 1 FROM deployer.applied_objects x WHERE x.application_id = k.app"
+                 " AND x.environment_id = k.env) AS has_applied, k.n AS n"
+                 " FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::boolean[], $6::text[],"
+                 " $7::bigint[]) WITH ORDINALITY AS k(app, env, dep, want_applied, want_managed, after, lim, n)"
+                 " LEFT JOIN deployer.managed_apps m ON k.want_managed AND m.application_id = k.app"
+                 " AND m.environment_id = k.env"
+                 " LEFT JOIN deployer.deployments l ON l.id = m.live_deployment_id"
+                 " LEFT JOIN deployer.pins p ON p.application_id = k.app AND p.environment_id = k.env"
+                 " LEFT JOIN deployer.deployments d ON d.id = k.dep"
+                 " UNION ALL"
+                 " SELECT NULL::text, NULL::text, NULL::bytea, NULL::bytea, NULL::text, NULL::bytea,"
+                 " NULL::bytea, NULL::bytea, a.object_ref, a.manifest, a.source_path, a.wave, a.deployment_id, 1,"
+                 " a.object_key, NULL::boolean, k.n"
+                 " FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::boolean[], $6::text[],"
+                 " $7::bigint[]) WITH ORDINALITY AS k(app, env, dep, want_applied, want_managed, after, lim, n)"
+                 " CROSS JOIN LATERAL (SELECT * FROM deployer.applied_objects a WHERE k.want_applied"
+                 " AND a.application_id = k.app AND a.environment_id = k.env"
+                 " AND a.object_key COLLATE \"C\" > k.after COLLATE \"C\""
+                 " ORDER BY a.object_key COLLATE \"C\" LIMIT CASE WHEN k.lim > 0 THEN k.lim END) a"
+                 " ORDER BY n, part, wave, object_key");
   pool_->Prepare(kDriftEnvs,
                  "SELECT DISTINCT environment_id FROM deployer.drift_events WHERE id = ANY($1::bigint[])");
 }
@@ -498,6 +545,46 @@ std::optional<std::string> PostgresDeploymentStore::EnvironmentOf(const std::str
 
 absl::Status PostgresDeploymentStore::Create(const v1::Deployment& d, const v1::Plan& spec,
                                              const std::vector<v1::Event>& events) {
+  if (!events.empty() || spec.ByteSizeLong() > kMaxBatchedSpecBytes) return CreateAlone(d, spec, events);
+  return creates_.Run(NewDeployment{&d, &spec}, d.id());
+}
+
+std::vector<absl::Status> PostgresDeploymentStore::CreateAll(std::vector<NewDeployment*>& batch) {
+  if (batch.size() > 1) {
+    std::vector<std::string> ids, apps, envs, plans, states, records, specs;
+    for (const NewDeployment* n : batch) {
+      const v1::Deployment& d = *n->deployment;
+      v1::Deployment record = d;
+      record.clear_steps();
+      ids.push_back(d.id());
+      apps.push_back(d.application_id());
+      envs.push_back(d.environment_id());
+      plans.push_back(d.plan_id());
+      states.push_back(absl::StrCat(static_cast<int>(d.state())));
+      records.push_back(Base64(record.SerializeAsString()));
+      specs.push_back(Base64(n->spec->SerializeAsString()));
+    }
+    using postgres::TextArray;
+    absl::Status together = pool_->RunStatement([&](pqxx::transaction_base& txn) -> absl::Status {
+      txn.exec_prepared0(kInsertDeployments, TextArray(ids), TextArray(apps), TextArray(envs), TextArray(plans),
+                         TextArray(states), TextArray(records), TextArray(specs));
+      return absl::OkStatus();
+    });
+    if (together.ok()) {
+      creates_together_.fetch_add(batch.size());
+      for (const NewDeployment* n : batch) RememberEnvironment(n->deployment->id(), n->deployment->environment_id());
+      return std::vector<absl::Status>(batch.size(), absl::OkStatus());
+    }
+    // Nothing of it was inserted (one statement), e.g. one already there:
+    // each alone, for its own answer.
+  }
+  std::vector<absl::Status> out;
+  for (const NewDeployment* n : batch) out.push_back(CreateAlone(*n->deployment, *n->spec, {}));
+  return out;
+}
+
+absl::Status PostgresDeploymentStore::CreateAlone(const v1::Deployment& d, const v1::Plan& spec,
+                                                  const std::vector<v1::Event>& events) {
   v1::Deployment record = d;
   record.clear_steps();
   auto insert = [&](pqxx::transaction_base& txn) {
@@ -1113,45 +1200,97 @@ absl::StatusOr<std::optional<ManagedApp>> PostgresDeploymentStore::GetManagedApp
       });
 }
 
+namespace {
+
+// An AppState from its rows of kAppState (or one read's of kAppStates): the
+// records' row first, then one per applied object.
+absl::StatusOr<DeploymentRecords::AppState> AppStateFromRows(const std::vector<pqxx::row>& rows,
+                                                             const std::string& app, const std::string& env) {
+  DeploymentRecords::AppState out;
+  if (rows.empty()) return absl::InternalError("the application's state was read without its records");
+  const pqxx::row& first = rows.front();  // (SELECT 1) LEFT JOIN ...: the records' row, always first
+  if (!first[0].is_null()) {
+    absl::StatusOr<ManagedApp> m = ManagedFromRow(first);
+    if (!m.ok()) return m.status();
+    out.managed = std::move(*m);
+  }
+  if (first[5].is_null()) {
+    out.pin.set_application_id(app);
+    out.pin.set_environment_id(env);
+  } else {
+    absl::StatusOr<v1::PinState> pin = Parse<v1::PinState>(first[5], "pin");
+    if (!pin.ok()) return pin.status();
+    out.pin = std::move(*pin);
+  }
+  if (!first[6].is_null()) {
+    absl::StatusOr<v1::Deployment> d = Parse<v1::Deployment>(first[6], "deployment");
+    if (!d.ok()) return d.status();
+    out.deployment = std::move(*d);
+  }
+  if (!first[7].is_null()) {
+    absl::StatusOr<v1::Deployment> live = Parse<v1::Deployment>(first[7], "deployment");
+    if (live.ok()) out.live = std::move(*live);  // as a failed Get of it: no live revision shown
+  }
+  out.has_applied = !first[15].is_null() && first[15].as<bool>();
+  for (const pqxx::row& row : rows) {
+    if (row[8].is_null()) continue;  // no applied object
+    absl::StatusOr<AppliedObject> a = AppliedFromRow(row, 8);
+    if (!a.ok()) return a.status();
+    out.applied.push_back(std::move(*a));
+  }
+  return out;
+}
+
+}  // namespace
+
 absl::StatusOr<DeploymentRecords::AppState> PostgresDeploymentStore::ReadAppState(const std::string& app,
                                                                                   const std::string& env,
                                                                                   const AppStateRead& what) {
+  return app_state_reads_.Run(AppStateQuery{app, env, what}, absl::StrCat(app_state_read_keys_.fetch_add(1)));
+}
+
+absl::StatusOr<DeploymentRecords::AppState> PostgresDeploymentStore::ReadAppStateAlone(const AppStateQuery& q) {
   return pool_->RunStatementWithResult<AppState>([&](pqxx::transaction_base& txn) -> absl::StatusOr<AppState> {
-    pqxx::result r = txn.exec_prepared(kAppState, app, env, what.deployment_id, what.applied, what.managed,
-                                       what.applied_after.value_or(""), static_cast<int64_t>(what.applied_limit));
-    AppState out;
-    const pqxx::row first = r[0];  // (SELECT 1) LEFT JOIN ...: the records' row, always first
-    if (!first[0].is_null()) {
-      absl::StatusOr<ManagedApp> m = ManagedFromRow(first);
-      if (!m.ok()) return m.status();
-      out.managed = std::move(*m);
-    }
-    if (first[5].is_null()) {
-      out.pin.set_application_id(app);
-      out.pin.set_environment_id(env);
-    } else {
-      absl::StatusOr<v1::PinState> pin = Parse<v1::PinState>(first[5], "pin");
-      if (!pin.ok()) return pin.status();
-      out.pin = std::move(*pin);
-    }
-    if (!first[6].is_null()) {
-      absl::StatusOr<v1::Deployment> d = Parse<v1::Deployment>(first[6], "deployment");
-      if (!d.ok()) return d.status();
-      out.deployment = std::move(*d);
-    }
-    if (!first[7].is_null()) {
-      absl::StatusOr<v1::Deployment> live = Parse<v1::Deployment>(first[7], "deployment");
-      if (live.ok()) out.live = std::move(*live);  // as a failed Get of it: no live revision shown
-    }
-    out.has_applied = !first[15].is_null() && first[15].as<bool>();
-    for (const auto& row : r) {
-      if (row[8].is_null()) continue;  // no applied object
-      absl::StatusOr<AppliedObject> a = AppliedFromRow(row, 8);
-      if (!a.ok()) return a.status();
-      out.applied.push_back(std::move(*a));
-    }
-    return out;
+    pqxx::result r = txn.exec_prepared(kAppState, q.app, q.env, q.what.deployment_id, q.what.applied, q.what.managed,
+                                       q.what.applied_after.value_or(""), static_cast<int64_t>(q.what.applied_limit));
+    return AppStateFromRows(std::vector<pqxx::row>(r.begin(), r.end()), q.app, q.env);
   });
+}
+
+std::vector<absl::StatusOr<DeploymentRecords::AppState>> PostgresDeploymentStore::ReadAppStates(
+    std::vector<AppStateQuery*>& batch) {
+  if (batch.size() == 1) return {ReadAppStateAlone(*batch.front())};
+  std::vector<std::string> apps, envs, deployments, applied, managed, after, limits;
+  for (const AppStateQuery* q : batch) {
+    apps.push_back(q->app);
+    envs.push_back(q->env);
+    deployments.push_back(q->what.deployment_id);
+    applied.push_back(q->what.applied ? "t" : "f");
+    managed.push_back(q->what.managed ? "t" : "f");
+    after.push_back(q->what.applied_after.value_or(""));
+    limits.push_back(absl::StrCat(q->what.applied_limit));
+  }
+  using postgres::TextArray;
+  pqxx::result kept;  // the rows refer to it
+  absl::Status ran = pool_->RunStatement([&](pqxx::transaction_base& txn) -> absl::Status {
+    kept = txn.exec_prepared(kAppStates, TextArray(apps), TextArray(envs), TextArray(deployments), TextArray(applied),
+                             TextArray(managed), TextArray(after), TextArray(limits));
+    return absl::OkStatus();
+  });
+  std::vector<absl::StatusOr<AppState>> out;
+  if (!ran.ok()) {
+    // The shared statement failed: each read alone, for its own answer.
+    for (const AppStateQuery* q : batch) out.push_back(ReadAppStateAlone(*q));
+    return out;
+  }
+  app_state_reads_together_.fetch_add(batch.size());
+  std::vector<std::vector<pqxx::row>> rows(batch.size());
+  for (const pqxx::row& row : kept) {
+    const int64_t n = row[16].as<int64_t>();
+    if (n >= 1 && static_cast<size_t>(n) <= batch.size()) rows[n - 1].push_back(row);
+  }
+  for (size_t i = 0; i < batch.size(); ++i) out.push_back(AppStateFromRows(rows[i], batch[i]->app, batch[i]->env));
+  return out;
 }
 
 absl::StatusOr<DriftStore::DriftCheckInputs> PostgresDeploymentStore::ReadDriftCheckInputs(const std::string& app,

@@ -100,8 +100,12 @@ class PostgresDeploymentStore final : public DeploymentStore {
   absl::StatusOr<std::string> GetCursor() override;
   absl::Status SaveCursor(const std::string& cursor) override;
 
-  // Fenced writes whose statement wrote (or refused) others' too (for tests).
+  // Fenced writes whose statement wrote (or refused) others' too, and
+  // ReadAppState calls answered by a statement that answered others too
+  // (for tests).
   uint64_t fenced_writes_together() const { return fenced_writes_together_.load(); }
+  uint64_t app_state_reads_together() const { return app_state_reads_together_.load(); }
+  uint64_t creates_together() const { return creates_together_.load(); }
 
  private:
   // The parameters of one kFencedUpdateOutcome (a deployment's record with
@@ -148,6 +152,26 @@ class PostgresDeploymentStore final : public DeploymentStore {
   absl::StatusOr<std::vector<absl::Status>> WriteFencedUpdatesTogether(const std::vector<FencedUpdate*>& group);
   absl::StatusOr<std::vector<absl::Status>> WriteFencedStepsTogether(const std::vector<FencedSteps*>& group);
 
+  // One Create without events. Concurrent ones (the plan intake's hand-offs)
+  // share one statement (issue #23); one alone, or with a spec over
+  // kMaxBatchedSpecBytes, is its own.
+  struct NewDeployment {
+    const v1::Deployment* deployment;
+    const v1::Plan* spec;
+  };
+  std::vector<absl::Status> CreateAll(std::vector<NewDeployment*>& batch);
+  absl::Status CreateAlone(const v1::Deployment& d, const v1::Plan& spec, const std::vector<v1::Event>& events);
+  // One ReadAppState call. Concurrent calls (the plan intake's, the
+  // deployments' starts and the planner's live-state observations) share
+  // one statement (issue #23); a call alone runs kAppState at once.
+  struct AppStateQuery {
+    std::string app;
+    std::string env;
+    AppStateRead what;
+  };
+  std::vector<absl::StatusOr<AppState>> ReadAppStates(std::vector<AppStateQuery*>& batch);
+  absl::StatusOr<AppState> ReadAppStateAlone(const AppStateQuery& q);
+
   static void CommitWithoutWaitingForFlush(pqxx::work& txn);
   absl::Status Enqueue(pqxx::work& txn, const std::vector<v1::Event>& events);
   // The fencing check of a write to `env` (see DeploymentStoreScope::fences);
@@ -180,8 +204,13 @@ class PostgresDeploymentStore final : public DeploymentStore {
   ferry::Mutex envs_mu_;
   std::unordered_map<std::string, std::string> env_of_ ABSL_GUARDED_BY(envs_mu_);
   std::atomic<uint64_t> fenced_writes_together_{0};
+  std::atomic<uint64_t> creates_together_{0};
+  std::atomic<uint64_t> app_state_reads_together_{0};
   concurrency::Batcher<FencedUpdate, absl::Status> fenced_updates_;
   concurrency::Batcher<FencedSteps, absl::Status> fenced_steps_;
+  concurrency::Batcher<NewDeployment, absl::Status> creates_;
+  std::atomic<uint64_t> app_state_read_keys_{0};
+  concurrency::Batcher<AppStateQuery, absl::StatusOr<AppState>> app_state_reads_;
 };
 
 }  // namespace ferry::deployer

@@ -6,7 +6,12 @@
 #include <algorithm>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
 
 #include <gtest/gtest.h>
 
@@ -96,6 +101,108 @@ TEST_F(PostgresAppStateTest, OneReadAnswersWhatTheSeparateReadsAnswer) {
   EXPECT_EQ(api->applied[0].object.key.name, "x");
 }
 
+
+// What a read answers, as text, to compare answers.
+std::string Describe(const absl::StatusOr<DeploymentRecords::AppState>& s) {
+  if (!s.ok()) return s.status().ToString();
+  std::vector<std::string> applied;
+  for (const AppliedObject& a : s->applied) {
+    applied.push_back(absl::StrCat(a.object.key.ToString(), "@", a.object.wave, ":", a.deployment_id, ":", a.object.json));
+  }
+  return absl::StrCat("deployment=", s->deployment ? s->deployment->ShortDebugString() : "-",
+                      " pin=", s->pin.ShortDebugString(),
+                      " managed=", s->managed ? absl::StrCat(s->managed->application_id, "/", s->managed->live_deployment_id, "/",
+                                                             s->managed->target.ShortDebugString())
+                                              : "-",
+                      " live=", s->live ? s->live->id() : "-", " has_applied=", s->has_applied,
+                      " applied=", absl::StrJoin(applied, ","));
+}
+
+// Issue #23: reads made at once (a plan's hand-off, a deployment's start,
+// the planner's observations) share one statement, and each gets what it
+// would have got alone. The pins table is locked meanwhile, so the first
+// read waits in its statement and the others queue behind it.
+TEST_F(PostgresAppStateTest, ReadsMadeAtOnceShareAStatementAndEachGetsItsOwnAnswer) {
+  Deploy("dep-1", "web", {{"c", 0}, {"a", 1}, {"b", 0}, {"a-b", 0}});
+  Deploy("dep-9", "api", {{"x", 0}});
+  v1::Deployment pending;
+  pending.set_id("dep-2");
+  pending.set_application_id("web");
+  pending.set_environment_id("dev");
+  pending.set_state(v1::DEPLOYMENT_STATE_PENDING);
+  ASSERT_TRUE(store_->Create(pending, v1::Plan(), {}).ok());
+  v1::PinState pin;
+  pin.set_application_id("web");
+  pin.set_environment_id("dev");
+  pin.set_pinned(true);
+  ASSERT_TRUE(store_->SavePin(pin, {}).ok());
+
+  struct Read {
+    std::string app;
+    DeploymentRecords::AppStateRead what;
+  };
+  std::vector<Read> reads;
+  DeploymentRecords::AppStateRead all;
+  all.deployment_id = "dep-2";
+  all.applied = true;
+  all.managed = true;
+  reads.push_back({"web", all});
+  DeploymentRecords::AppStateRead intake;
+  intake.deployment_id = "dep-9";
+  reads.push_back({"web", intake});
+  all.deployment_id = "dep-404";
+  reads.push_back({"api", all});
+  reads.push_back({"nobody", all});
+  DeploymentRecords::AppStateRead page;
+  page.applied = true;
+  page.managed = true;
+  page.applied_limit = 2;
+  reads.push_back({"web", page});
+  page.applied_limit = 0;
+  page.applied_after = ObjectKey{"ferry.dev", "ConfigFile", "", "a-b"}.ToString();
+  reads.push_back({"web", page});
+  page.applied_after = ObjectKey{"ferry.dev", "ConfigFile", "", "c"}.ToString();
+  reads.push_back({"web", page});
+
+  // Alone, one after another: each in a statement of its own.
+  std::vector<std::string> alone;
+  for (const Read& r : reads) alone.push_back(Describe(store_->ReadAppState(r.app, "dev", r.what)));
+  EXPECT_EQ(store_->app_state_reads_together(), 0u);
+
+  for (int round = 0; round < 2; ++round) {
+    absl::Notification locked, release;
+    std::thread holder([&] {
+      EXPECT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
+                         txn.exec("LOCK TABLE deployer.pins IN ACCESS EXCLUSIVE MODE");
+                         locked.Notify();
+                         release.WaitForNotification();
+                         return absl::OkStatus();
+                       })
+                      .ok());
+    });
+    locked.WaitForNotification();
+    const uint64_t before = store_->app_state_reads_together();
+    std::vector<std::string> together(reads.size() + 1);
+    std::vector<std::thread> threads;
+    // A first read, which waits for the lock; then the others, queued.
+    threads.emplace_back([&] { together.back() = Describe(store_->ReadAppState("web", "dev", all)); });
+    absl::SleepFor(absl::Milliseconds(100));
+    for (size_t i = 0; i < reads.size(); ++i) {
+      threads.emplace_back([&, i] { together[i] = Describe(store_->ReadAppState(reads[i].app, "dev", reads[i].what)); });
+    }
+    absl::SleepFor(absl::Milliseconds(300));
+    release.Notify();
+    holder.join();
+    for (std::thread& t : threads) t.join();
+    EXPECT_GE(store_->app_state_reads_together(), before + reads.size()) << "round " << round;
+    for (size_t i = 0; i < reads.size(); ++i) EXPECT_EQ(together[i], alone[i]) << "read " << i;
+  }
+  // The answers are those of the first test's reads (not all alike).
+  EXPECT_NE(alone[0].find("deployment=id: \"dep-2\""), std::string::npos) << alone[0];
+  EXPECT_NE(alone[2].find("live=dep-9"), std::string::npos) << alone[2];
+  EXPECT_NE(alone[3].find("managed=- live=- has_applied=0 applied="), std::string::npos) << alone[3];
+  EXPECT_EQ(alone[6].substr(alone[6].rfind(" applied=")), " applied=") << "nothing after c";
+}
 
 // A live-state observation reads one page of the applied objects at a time:
 // the keys after a given one, compared as bytes (as std::string compares
