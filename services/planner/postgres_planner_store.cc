@@ -64,6 +64,9 @@ constexpr char kReadPlanVersion[] = "planner_read_plan_version";
 constexpr char kUpdatePlanVersion[] = "planner_update_plan_version";
 constexpr char kUpdatePlanVersions[] = "planner_update_plan_versions";
 constexpr char kGetCache[] = "planner_get_cache";
+constexpr char kGetCaches[] = "planner_get_caches";
+// Render cache reads in one statement, at most.
+constexpr size_t kMaxCacheGetBatch = 32;
 constexpr char kPutCache[] = "planner_put_cache";
 constexpr char kPutCaches[] = "planner_put_caches";
 constexpr char kEvictUnusedCache[] = "planner_evict_unused_cache";
@@ -113,7 +116,17 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
       outbox_(outbox),
       release_([this] { return ReleaseReady(); }),
       inserts_(kMaxInsertBatch, [this](std::vector<PlanInsert*>& batch) { return InsertPlansUnreleased(batch); }),
-      cache_puts_(kMaxCachePutBatch, [this](std::vector<CachePut*>& batch) { return PutCachedRenders(batch); }) {
+      cache_puts_(kMaxCachePutBatch, [this](std::vector<CachePut*>& batch) { return PutCachedRenders(batch); }),
+      cache_gets_(kMaxCacheGetBatch, [this](std::vector<std::string*>& keys) { return GetCachedRenders(keys); }),
+      quiet_changes_(kMaxQuietChangeBatch, [this](std::vector<PlanChange*>& batch) {
+        if (batch.size() == 1) {
+          return std::vector<absl::StatusOr<v1::Plan>>{MutatePlanQuietlyAlone(batch[0]->first, batch[0]->second)};
+        }
+        std::vector<PlanChange> changes;
+        changes.reserve(batch.size());
+        for (PlanChange* c : batch) changes.push_back(*c);
+        return MutatePlansQuietly(changes);
+      }) {
   pool_->Prepare(kGetEnvironment, "SELECT spec FROM planner.environments WHERE id = $1");
   pool_->Prepare(kListEnvironments, "SELECT spec FROM planner.environments ORDER BY id");
   pool_->Prepare(kInsertEnvironment,
@@ -260,6 +273,11 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
                  "WITH used AS (UPDATE planner.render_cache SET use_time = now() WHERE key = $1 "
                  "AND use_time < now() - interval '1 hour') "
                  "SELECT manifests FROM planner.render_cache WHERE key = $1");
+  // kGetCache for the keys of an array: the entries found, with their keys.
+  pool_->Prepare(kGetCaches,
+                 "WITH used AS (UPDATE planner.render_cache SET use_time = now() WHERE key IN "
+                 "(SELECT unnest($1::text[])) AND use_time < now() - interval '1 hour') "
+                 "SELECT key, manifests FROM planner.render_cache WHERE key IN (SELECT unnest($1::text[]))");
   pool_->Prepare(kEvictUnusedCache,
                  "DELETE FROM planner.render_cache WHERE key IN (SELECT key FROM planner.render_cache "
                  "WHERE use_time < now() - make_interval(secs => $1::double precision) ORDER BY use_time LIMIT $2)");
@@ -868,6 +886,10 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::MutatePlan(const std::string& id,
 }
 
 absl::StatusOr<v1::Plan> PostgresPlannerStore::MutatePlanQuietly(const std::string& id, const MutateFn& mutate) {
+  return quiet_changes_.Run(PlanChange{id, mutate}, id);
+}
+
+absl::StatusOr<v1::Plan> PostgresPlannerStore::MutatePlanQuietlyAlone(const std::string& id, const MutateFn& mutate) {
   struct Read {
     v1::Plan plan;
     std::string version;
@@ -980,7 +1002,7 @@ std::vector<absl::StatusOr<v1::Plan>> PostgresPlannerStore::MutatePlansQuietly(
     }
     std::sort(alone.begin(), alone.end());
   }
-  for (size_t i : alone) out[i] = MutatePlanQuietly(changes[i].first, changes[i].second);
+  for (size_t i : alone) out[i] = MutatePlanQuietlyAlone(changes[i].first, changes[i].second);
   return out;
 }
 
@@ -1126,6 +1148,10 @@ absl::StatusOr<std::vector<bool>> PostgresPlannerStore::HavePlansFor(const std::
 }
 
 absl::StatusOr<std::optional<std::vector<v1::Manifest>>> PostgresPlannerStore::GetCachedRender(const std::string& key) {
+  return cache_gets_.Run(std::string(key), key);
+}
+
+PostgresPlannerStore::CachedRender PostgresPlannerStore::GetCachedRenderAlone(const std::string& key) {
   return pool_->RunStatementWithResult<std::optional<std::vector<v1::Manifest>>>(
       [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::optional<std::vector<v1::Manifest>>> {
         pqxx::result r = txn.exec_prepared(kGetCache, key);
@@ -1134,6 +1160,43 @@ absl::StatusOr<std::optional<std::vector<v1::Manifest>>> PostgresPlannerStore::G
         return std::optional<std::vector<v1::Manifest>>(
             std::vector<v1::Manifest>(holder.manifests().begin(), holder.manifests().end()));
       });
+}
+
+std::vector<PostgresPlannerStore::CachedRender> PostgresPlannerStore::GetCachedRenders(std::vector<std::string*>& keys) {
+  std::vector<CachedRender> out;
+  if (keys.size() == 1) {
+    out.push_back(GetCachedRenderAlone(*keys.front()));
+    return out;
+  }
+  std::vector<std::string> array;
+  for (const std::string* k : keys) array.push_back(*k);
+  pqxx::result r;
+  absl::Status read = pool_->RunStatement([&](pqxx::transaction_base& txn) -> absl::Status {
+    r = txn.exec_prepared(kGetCaches, postgres::TextArray(array));
+    return absl::OkStatus();
+  });
+  if (!read.ok()) {
+    for (const std::string* k : keys) out.push_back(GetCachedRenderAlone(*k));
+    return out;
+  }
+  cache_gets_batched_.fetch_add(static_cast<int64_t>(keys.size()));
+  std::map<std::string, pqxx::row> found;
+  for (const pqxx::row& row : r) found.emplace(row[0].as<std::string>(), row);
+  for (const std::string* k : keys) {
+    auto it = found.find(*k);
+    if (it == found.end()) {
+      out.push_back(std::optional<std::vector<v1::Manifest>>());
+      continue;
+    }
+    absl::StatusOr<v1::Plan> holder = ParseRow<v1::Plan>(it->second[1], "render cache entry");
+    if (!holder.ok()) {
+      out.push_back(holder.status());
+      continue;
+    }
+    out.push_back(std::optional<std::vector<v1::Manifest>>(
+        std::vector<v1::Manifest>(holder->manifests().begin(), holder->manifests().end())));
+  }
+  return out;
 }
 
 absl::Status PostgresPlannerStore::PutCachedRender(const std::string& key, const std::vector<v1::Manifest>& manifests) {

@@ -88,6 +88,10 @@ class PostgresPlannerStore final : public PlannerStore {
   // Render cache entries written by a statement that wrote several, and
   // PutCachedRender calls waiting for their batch (test-visible).
   int64_t cache_puts_batched() const { return static_cast<int64_t>(cache_puts_.requests_batched()); }
+  // GetCachedRender calls answered by a statement that answered others too
+  // (test-visible).
+  int64_t cache_gets_batched() const { return cache_gets_batched_.load(); }
+  size_t cache_gets_queued() const { return cache_gets_.queued(); }
   size_t cache_puts_queued() const { return cache_puts_.queued(); }
 
   // Concurrent InsertPlans of up to this many plans share one transaction,
@@ -99,6 +103,8 @@ class PostgresPlannerStore final : public PlannerStore {
   // entries of at most kMaxBatchedPlanBytes each (a larger one is written
   // alone).
   static constexpr size_t kMaxCachePutBatch = 32;
+  // Quiet plan changes (MutatePlanQuietly) in one statement, at most.
+  static constexpr size_t kMaxQuietChangeBatch = 64;
 
  private:
   // Releases (one transaction, one release-order lock) every plan approved
@@ -134,9 +140,17 @@ class PostgresPlannerStore final : public PlannerStore {
   // statement each was a transaction per application planned); each gets
   // the statement's answer.
   absl::Status PutCachedRenderAlone(const CachePut& put);
+  // Reads one entry, or several in one statement (issue #23: the plans of a
+  // commit are made at once, each reading its render's entry).
+  using CachedRender = absl::StatusOr<std::optional<std::vector<v1::Manifest>>>;
+  CachedRender GetCachedRenderAlone(const std::string& key);
+  std::vector<CachedRender> GetCachedRenders(std::vector<std::string*>& keys);
   std::vector<absl::Status> PutCachedRenders(std::vector<CachePut*>& batch);
   absl::Status EnqueueAll(pqxx::work& txn, const std::vector<v1::Event>& events);
   absl::Status WritePlan(pqxx::work& txn, const v1::Plan& plan);
+  // MutatePlanQuietly of one change, not shared with others' (the batch of
+  // one of quiet_changes_, and each change MutatePlansQuietly makes alone).
+  absl::StatusOr<v1::Plan> MutatePlanQuietlyAlone(const std::string& id, const MutateFn& mutate);
   // Inserts `approval` of `plan_id` unless its approver's is recorded;
   // whether it was added.
   bool InsertApproval(pqxx::work& txn, const std::string& plan_id, const v1::PlanDecision& approval);
@@ -152,6 +166,9 @@ class PostgresPlannerStore final : public PlannerStore {
   std::atomic<int64_t> inserts_batched_{0};
   // Concurrent PutCachedRenders share one statement (one per key in each).
   concurrency::Batcher<CachePut, absl::Status> cache_puts_;
+  // Concurrent GetCachedRenders share one statement.
+  concurrency::Batcher<std::string, CachedRender> cache_gets_;
+  std::atomic<int64_t> cache_gets_batched_{0};
   bool release_after_insert_ = true;
   // What this store wrote last of each plan (MutatePlanQuietly's guess of
   // the row's version): bodies up to 64 KiB, 8 MiB in all, 5 minutes.
@@ -159,6 +176,9 @@ class PostgresPlannerStore final : public PlannerStore {
   PlanVersionCache versions_{size_t{8} << 20, size_t{64} << 10, absl::Minutes(5), &clock_};
   std::atomic<int64_t> quiet_writes_unread_{0};
   std::atomic<int64_t> quiet_writes_batched_{0};
+  // Concurrent MutatePlanQuietly calls (the deployers' acknowledgements,
+  // issue #23) go together through MutatePlansQuietly, one per plan each.
+  concurrency::Batcher<PlanChange, absl::StatusOr<v1::Plan>> quiet_changes_;
 };
 
 }  // namespace ferry::planner

@@ -20,6 +20,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
 #include "common/outbox/postgres_outbox_store.h"
 #include "common/postgres/migrator.h"
 #include "common/postgres/notification_listener.h"
@@ -842,6 +843,60 @@ TEST_F(PlannerTest, QuietChangesOfSeveralPlansGoInOneStatementAndOverwriteNoOthe
   EXPECT_EQ(stored->deployment_id(), "dep-d");
 }
 
+// Issue #23: quiet changes made at once (the deployer's acknowledgements of
+// the plans it takes, several at a time) share one statement. a's row is
+// held FOR UPDATE meanwhile, so a's change waits in its statement and the
+// others queue behind it: they are written together once it is released.
+TEST_F(PlannerTest, QuietChangesMadeAtOnceShareOneStatement) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  for (const char* app : {"a", "b", "c", "d"}) CreateApp(AppSpec(app, std::string("apps/") + app, {"local"}));
+  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef,
+                                                   {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}},
+                                                    {"apps/b/cm.yaml", {ConfigMap("b", "1"), ""}},
+                                                    {"apps/c/cm.yaml", {ConfigMap("c", "1"), ""}},
+                                                    {"apps/d/cm.yaml", {ConfigMap("d", "1"), ""}}})),
+            4);
+  const std::vector<std::string> ids = {Plans("a")[0].id(), Plans("b")[0].id(), Plans("c")[0].id(),
+                                        Plans("d")[0].id()};
+  std::unique_ptr<postgres::ConnectionPool> holder_pool = db_.Pool(1);
+  absl::Notification locked, release;
+  std::thread holder([&] {
+    EXPECT_TRUE(holder_pool->RunInTransaction([&](pqxx::work& txn) {
+                             txn.exec_params("SELECT 1 FROM planner.plans WHERE id = $1 FOR UPDATE", ids[0]);
+                             locked.Notify();
+                             release.WaitForNotification();
+                             return absl::OkStatus();
+                           })
+                    .ok());
+  });
+  locked.WaitForNotification();
+  const int64_t batched = store_->quiet_writes_batched();
+  std::vector<absl::StatusOr<v1::Plan>> done(ids.size(), absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    threads.emplace_back([&, i] {
+      done[i] = store_->MutatePlanQuietly(ids[i], [i](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
+        p.set_state(v1::PLAN_STATE_EXECUTING);
+        p.set_deployment_id(absl::StrCat("dep-", i));
+        return std::vector<v1::Event>();
+      });
+    });
+    if (i == 0) absl::SleepFor(absl::Milliseconds(100));  // a first: it waits for the row
+  }
+  absl::SleepFor(absl::Milliseconds(300));
+  release.Notify();
+  holder.join();
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(store_->quiet_writes_batched(), batched + 3) << "b, c and d in one statement";
+  for (size_t i = 0; i < ids.size(); ++i) {
+    ASSERT_TRUE(done[i].ok()) << i << ": " << done[i].status();
+    absl::StatusOr<v1::Plan> stored = store_->GetPlan(ids[i]);
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    EXPECT_EQ(stored->state(), v1::PLAN_STATE_EXECUTING) << i;
+    EXPECT_EQ(stored->deployment_id(), absl::StrCat("dep-", i)) << i;
+  }
+}
+
 // More than one batch of unused entries goes in one pass.
 TEST_F(PlannerTest, RenderCacheEvictionEmptiesMoreThanOneBatch) {
   ASSERT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
@@ -1252,6 +1307,71 @@ TEST_F(PlannerTest, ConcurrentRenderCachePutsShareOneStatement) {
   EXPECT_EQ(read_path("c"), "c");
   EXPECT_EQ(read_path("dup"), "dup-first");
   EXPECT_EQ(read_path("big"), "big");
+}
+
+// Issue #23: render cache reads that come while one runs (the plans of a
+// commit are made at once) share one statement, each answered with its own
+// entry or none, and an entry unused for an hour is marked used by it.
+TEST_F(PlannerTest, ConcurrentRenderCacheGetsShareOneStatement) {
+  auto manifests = [](const std::string& path) {
+    v1::Manifest m;
+    m.set_source_path(path);
+    return std::vector<v1::Manifest>{m};
+  };
+  for (const char* key : {"blocker", "a", "b", "old"}) ASSERT_TRUE(store_->PutCachedRender(key, manifests(key)).ok());
+  ASSERT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
+                     txn.exec("UPDATE planner.render_cache SET use_time = now() - interval '2 hours'"
+                              " WHERE key IN ('blocker', 'old')");
+                     return absl::OkStatus();
+                   })
+                  .ok());
+  const int64_t batched_before = store_->cache_gets_batched();
+  // A first read waits to mark 'blocker' used, its row locked here; the
+  // others queue behind it.
+  pqxx::connection holder(db_.url());
+  pqxx::work held(holder);
+  held.exec("SELECT 1 FROM planner.render_cache WHERE key = 'blocker' FOR UPDATE");
+  absl::StatusOr<std::optional<std::vector<v1::Manifest>>> blocked = absl::UnknownError("not answered");
+  std::thread first([&] { blocked = store_->GetCachedRender("blocker"); });
+  bool waiting = false;
+  for (int i = 0; i < 5000 && !waiting; ++i) {
+    waiting = held.exec1("SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted")[0]
+                  .as<int>() > 0;
+    if (!waiting) usleep(1000);
+  }
+  ASSERT_TRUE(waiting) << "the first read did not wait for the row";
+  const std::vector<std::string> asked = {"a", "missing", "old", "b"};
+  std::vector<absl::StatusOr<std::optional<std::vector<v1::Manifest>>>> answers(asked.size(),
+                                                                              absl::UnknownError("not answered"));
+  std::vector<std::thread> callers;
+  for (size_t i = 0; i < asked.size(); ++i) {
+    callers.emplace_back([&, i] { answers[i] = store_->GetCachedRender(asked[i]); });
+    for (int w = 0; w < 5000 && store_->cache_gets_queued() < i + 1; ++w) usleep(1000);
+    ASSERT_EQ(store_->cache_gets_queued(), i + 1);
+  }
+  held.abort();
+  first.join();
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(store_->cache_gets_batched() - batched_before, 4);
+  auto path = [](const absl::StatusOr<std::optional<std::vector<v1::Manifest>>>& got) -> std::string {
+    if (!got.ok()) return got.status().ToString();
+    if (!got->has_value()) return "(none)";
+    return (*got)->empty() ? "(empty)" : (*got)->at(0).source_path();
+  };
+  EXPECT_EQ(path(blocked), "blocker");
+  EXPECT_EQ(path(answers[0]), "a");
+  EXPECT_EQ(path(answers[1]), "(none)");
+  EXPECT_EQ(path(answers[2]), "old");
+  EXPECT_EQ(path(answers[3]), "b");
+  int64_t stale = -1;
+  ASSERT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
+                     stale = txn.exec1("SELECT count(*) FROM planner.render_cache"
+                                       " WHERE use_time < now() - interval '1 hour'")[0]
+                                 .as<int64_t>();
+                     return absl::OkStatus();
+                   })
+                  .ok());
+  EXPECT_EQ(stale, 0) << "'old' was marked used by the shared read";
 }
 
 // Issue #23: InsertPlan calls that come while another insert runs share one
