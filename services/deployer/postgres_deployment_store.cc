@@ -186,7 +186,10 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
                  "SELECT d.record, d.seq FROM deployer.deployments d WHERE d.state IN (3, 4, 5) AND NOT d.reported"
                  " AND d.plan_id <> '' AND NOT EXISTS (SELECT 1 FROM deployer.deployments r WHERE r.state IN (1, 2)"
                  " AND r.application_id = d.application_id AND r.environment_id = d.environment_id) ORDER BY d.seq");
-  pool_->Prepare(kMarkReported, "UPDATE deployer.deployments SET reported = true WHERE id = ANY($1::text[])");
+  // The ids through a sub-select: as a plain array it was planned afresh at
+  // every call (a commit touching 10,000 applications: 2,779 plans, 0.26 s).
+  pool_->Prepare(kMarkReported,
+                 "UPDATE deployer.deployments SET reported = true WHERE id IN (SELECT unnest((SELECT $1::text[])))");
   pool_->Prepare(kApplied,
                  "SELECT object_ref, manifest, source_path, wave, deployment_id FROM deployer.applied_objects"
                  " WHERE application_id = $1 AND environment_id = $2 ORDER BY wave, object_key");

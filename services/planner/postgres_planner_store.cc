@@ -205,10 +205,13 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
                  "SELECT id, body FROM planner.plans WHERE state = 2 AND hold_reason = 0 AND release_seq IS NULL "
                  "ORDER BY seq FOR UPDATE SKIP LOCKED");
   // Release numbers drawn in the order of the ids given (creation order).
+  // The array comes through a sub-select (as kUpdatePlanVersions'): plain,
+  // it was planned afresh at 1,123 of 2,768 calls in a commit touching
+  // 10,000 applications.
   pool_->Prepare(kReleaseBatch,
                  "UPDATE planner.plans p SET release_seq = r.release_seq FROM ("
                  "SELECT u.id, nextval('planner.plan_release_seq') AS release_seq "
-                 "FROM unnest($1::text[]) WITH ORDINALITY AS u(id, n) ORDER BY u.n) r "
+                 "FROM unnest((SELECT $1::text[])) WITH ORDINALITY AS u(id, n) ORDER BY u.n) r "
                  "WHERE p.id = r.id AND p.release_seq IS NULL RETURNING p.id, p.xmin::text");
   pool_->Prepare(kGetPlan, "SELECT body FROM planner.plans WHERE id = $1");
   pool_->Prepare(kListPlans,
@@ -223,13 +226,15 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   // applications), a plan made for the cursor's value looked cheaper than
   // the generic one, so PostgreSQL planned this statement afresh at every
   // call (issue #23: 1.8 s of planning in that commit). Hidden, the values
-  // make no plan cheaper, and the generic plan is kept.
+  // make no plan cheaper, and the generic plan is kept. The byte budget too:
+  // visible, it still made a plan cheaper now and then (a commit touching
+  // 10,000 applications: 6,966 plans for 6,966 calls, 1.6 s).
   pool_->Prepare(kListReleased,
                  "SELECT release_seq, body FROM (SELECT release_seq, body, "
                  "sum(octet_length(body)) OVER (ORDER BY release_seq) - octet_length(body) AS before "
                  "FROM (SELECT release_seq, body FROM planner.plans WHERE release_seq > (SELECT $1::bigint) "
                  "AND state IN (2, 4) ORDER BY release_seq LIMIT (SELECT $2::int)) l) w "
-                 "WHERE before < $3 ORDER BY release_seq");
+                 "WHERE before < (SELECT $3::bigint) ORDER BY release_seq");
   pool_->Prepare(kOldestUnfinished,
                  "SELECT COALESCE((SELECT min(release_seq) - 1 FROM planner.plans WHERE release_seq IS NOT NULL "
                  "AND state IN (2, 4)), (SELECT COALESCE(max(release_seq), 0) FROM planner.plans))");
