@@ -2,14 +2,18 @@
 // recorded at once (the plan intake hands several plans off together) share
 // one statement, and each is answered as if alone (issue #23).
 
+#include <map>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "common/outbox/postgres_outbox_store.h"
+#include "common/postgres/text_array.h"
 #include "services/deployer/postgres_deployment_store.h"
 #include "tests/deployer/postgres_store_fixture.h"
 
@@ -90,6 +94,57 @@ TEST_F(PostgresDeploymentStoreTest, CreatesMadeAtOnceShareAStatementAndADuplicat
   absl::StatusOr<v1::Deployment> first = store_->Get("dep-0", false);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(first->application_id(), "app0");
+}
+
+// Issue #23: the statements a commit touching 10,000 applications runs once
+// per plan or step with arrays (the shared reads, the reported marks) must
+// settle on their generic plan: PostgreSQL planned kAppStates afresh at
+// every call while its arrays were plain parameters (0.8 ms a call, more
+// than it took to run), and kMarkReported likewise.
+TEST_F(PostgresDeploymentStoreTest, TheStatementsOverArraysAreNotPlannedAfreshAtEveryCall) {
+  ASSERT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
+                     txn.exec0("INSERT INTO deployer.deployments (id, application_id, environment_id, plan_id, state,"
+                               " record, spec) SELECT 'dep-' || g, 'app-' || g, 'dev', 'plan-' || g, 3, ''::bytea,"
+                               " ''::bytea FROM generate_series(1, 10000) g");
+                     txn.exec0("INSERT INTO deployer.managed_apps (application_id, environment_id, target, sync_policy,"
+                               " live_deployment_id) SELECT 'app-' || g, 'dev', ''::bytea, ''::bytea, 'dep-' || g"
+                               " FROM generate_series(1, 10000) g");
+                     txn.exec0("ANALYZE deployer.deployments");
+                     txn.exec0("ANALYZE deployer.managed_apps");
+                     return absl::OkStatus();
+                   })
+                  .ok());
+  std::unique_ptr<postgres::ConnectionPool> one = db_.Pool(1);
+  outbox::PostgresOutboxStore outbox(one.get(), "deployer", "deployer");
+  PostgresDeploymentStore store(one.get(), &outbox);  // prepares its statements on `one`
+  using postgres::TextArray;
+  for (int i = 0; i < 12; ++i) {
+    const std::string a = absl::StrCat("app-", 1 + i), b = absl::StrCat("app-", 100 + i);
+    ASSERT_TRUE(one->RunStatement([&](pqxx::transaction_base& txn) {
+                     pqxx::result r = txn.exec_prepared(
+                         "deployer_app_states", TextArray({a, b, "none"}), TextArray({"dev", "dev", "dev"}),
+                         TextArray({"dep-1", "", "dep-2"}), TextArray({"t", "f", "t"}), TextArray({"t", "t", "f"}),
+                         TextArray({"", "", ""}), TextArray({"0", "0", "5"}));
+                     EXPECT_EQ(r.size(), 3u);  // the records' row of each (no applied objects)
+                     txn.exec_prepared0("deployer_mark_reported", TextArray({absl::StrCat("dep-", 10 + i), "nope"}));
+                     return absl::OkStatus();
+                   })
+                    .ok());
+  }
+  using Counts = std::map<std::string, std::pair<int64_t, int64_t>>;
+  absl::StatusOr<Counts> plans = one->RunStatementWithResult<Counts>(
+      [](pqxx::transaction_base& txn) -> absl::StatusOr<Counts> {
+        Counts out;
+        for (const auto& r : txn.exec("SELECT name, generic_plans, custom_plans FROM pg_prepared_statements"))
+          out[r[0].as<std::string>()] = {r[1].as<int64_t>(), r[2].as<int64_t>()};
+        return out;
+      });
+  ASSERT_TRUE(plans.ok()) << plans.status();
+  for (const std::string name : {"deployer_app_states", "deployer_mark_reported"}) {
+    ASSERT_EQ(plans->count(name), 1u) << name;
+    EXPECT_GE(plans->at(name).first, 7) << name << ": generic plans; custom plans: " << plans->at(name).second;
+    EXPECT_LE(plans->at(name).second, 5) << name << ": custom plans";
+  }
 }
 
 }  // namespace

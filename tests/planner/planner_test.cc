@@ -549,11 +549,13 @@ TEST_F(PlannerTest, TheBatchedStatementsOverArraysAreNotPlannedAfreshAtEveryCall
                      EXPECT_EQ(txn.exec_prepared("planner_claim_plan_seqs", apps, envs, three, three, flags).size(), 3u);
                      EXPECT_EQ(txn.exec_prepared("planner_open_plans_of_for_update", apps, envs).size(), 3u);
                      txn.exec_prepared("planner_update_plan_versions", three, three, three, three, three, three);
+                     txn.exec_prepared("planner_release_batch", three);
+                     EXPECT_TRUE(txn.exec_prepared("planner_get_caches", three).empty());
                      return absl::OkStatus();
                    }).ok());
   }
   ExpectGenericPlansKept(*one, {"planner_claim_plan_seqs", "planner_open_plans_of_for_update",
-                               "planner_update_plan_versions"});
+                               "planner_update_plan_versions", "planner_release_batch", "planner_get_caches"});
 }
 
 // Issue #23: the plan stream reads a page of released plans a statement,
