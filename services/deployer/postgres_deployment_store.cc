@@ -2,6 +2,7 @@
 
 #include <pqxx/pqxx>
 
+#include <functional>
 #include <map>
 #include <set>
 
@@ -507,6 +508,12 @@ absl::Status PostgresDeploymentStore::JudgeFence(const std::string& env, int64_t
   return absl::OkStatus();
 }
 
+absl::Status PostgresDeploymentStore::JudgeFenceRow(const pqxx::result& r, const std::string& env, int64_t mine) {
+  if (r.empty()) return JudgeFence(env, mine, nullptr, nullptr);
+  const pqxx::field holder = r[0][0], token = r[0][1];
+  return JudgeFence(env, mine, &holder, &token);
+}
+
 absl::Status PostgresDeploymentStore::CheckFence(pqxx::work& txn, const std::string& env, bool no_flush_wait) {
   if (scope_.fences == nullptr) {
     if (no_flush_wait) CommitWithoutWaitingForFlush(txn);
@@ -699,6 +706,40 @@ absl::Status PostgresDeploymentStore::SaveStepsThenUpdate(const std::vector<Step
   });
 }
 
+namespace {
+
+// A batch of fenced writes (each with its `env` and this replica's token
+// `mine` there), by environment and token: one shared statement each
+// (`together`; a commit touching many applications is usually one
+// environment), counted in `written_together`. A group of one, or one
+// whose statement failed whole (nothing of it was written, e.g. an event
+// already in the outbox), is written one by one (`alone`), each with its
+// own verdict.
+template <typename W>
+std::vector<absl::Status> WriteByEnvironment(
+    std::vector<W*>& batch, const std::function<absl::StatusOr<std::vector<absl::Status>>(const std::vector<W*>&)>& together,
+    const std::function<absl::Status(const W&)>& alone, std::atomic<uint64_t>& written_together) {
+  std::vector<absl::Status> out(batch.size());
+  std::map<std::pair<std::string, int64_t>, std::vector<size_t>> groups;
+  for (size_t i = 0; i < batch.size(); ++i) groups[{batch[i]->env, batch[i]->mine}].push_back(i);
+  for (const auto& [key, indexes] : groups) {
+    if (indexes.size() > 1) {
+      std::vector<W*> group;
+      for (size_t i : indexes) group.push_back(batch[i]);
+      absl::StatusOr<std::vector<absl::Status>> shared = together(group);
+      if (shared.ok()) {
+        written_together.fetch_add(group.size());
+        for (size_t k = 0; k < indexes.size(); ++k) out[indexes[k]] = (*shared)[k];
+        continue;
+      }
+    }
+    for (size_t i : indexes) out[i] = alone(*batch[i]);
+  }
+  return out;
+}
+
+}  // namespace
+
 absl::Status PostgresDeploymentStore::WriteFencedUpdate(const FencedUpdate& w) {
   const ManagedApp no_app;
   const ManagedApp& a = w.app.has_value() ? *w.app : no_app;
@@ -712,9 +753,7 @@ absl::Status PostgresDeploymentStore::WriteFencedUpdate(const FencedUpdate& w) {
         w.no_flush_wait, a.application_id, a.environment_id, Bytes(a.target), Bytes(a.sync_policy),
         a.live_deployment_id, w.app.has_value(), e.idempotency_key, pqxx::binarystring(e.event), w.step_sequence,
         pqxx::binarystring(w.step_record), se.idempotency_key, pqxx::binarystring(se.event));
-    if (r.empty()) return JudgeFence(w.env, w.mine, nullptr, nullptr);
-    const pqxx::field holder = r[0][0], token = r[0][1];
-    if (absl::Status fenced = JudgeFence(w.env, w.mine, &holder, &token); !fenced.ok()) return fenced;
+    if (absl::Status fenced = JudgeFenceRow(r, w.env, w.mine); !fenced.ok()) return fenced;
     if (r[0][2].as<int64_t>() != 1) return absl::NotFoundError(absl::StrCat("deployment ", w.id, " not found"));
     if (r[0][3].as<int64_t>() > 0) pool_->WakeAfterCommit(w.event.has_value() ? e.channel : se.channel);
     if (r[0][3].as<int64_t>() != rows || r[0][4].as<int64_t>() != (w.app.has_value() ? 1 : 0) ||
@@ -760,13 +799,7 @@ absl::StatusOr<std::vector<absl::Status>> PostgresDeploymentStore::WriteFencedUp
             TextArray(states), TextArray(records), TextArray(has_app), TextArray(m_app), TextArray(m_env),
             TextArray(m_target), TextArray(m_sync), TextArray(m_live), TextArray(ekey), TextArray(ev),
             TextArray(sseq), TextArray(srec), TextArray(skey), TextArray(sev));
-        absl::Status fenced;
-        if (r.empty()) {
-          fenced = JudgeFence(env, mine, nullptr, nullptr);
-        } else {
-          const pqxx::field holder = r[0][0], token = r[0][1];
-          fenced = JudgeFence(env, mine, &holder, &token);
-        }
+        const absl::Status fenced = JudgeFenceRow(r, env, mine);
         if (!fenced.ok()) return std::vector<absl::Status>(group.size(), fenced);
         std::vector<std::string> updated_list = r[0][2].is_null() ? std::vector<std::string>()
                                                                    : postgres::ParseTextArray(r[0][2]);
@@ -802,27 +835,9 @@ absl::StatusOr<std::vector<absl::Status>> PostgresDeploymentStore::WriteFencedUp
 }
 
 std::vector<absl::Status> PostgresDeploymentStore::WriteFencedUpdates(std::vector<FencedUpdate*>& batch) {
-  std::vector<absl::Status> out(batch.size());
-  // By environment and token: one statement each (a commit touching many
-  // applications is usually one environment).
-  std::map<std::pair<std::string, int64_t>, std::vector<size_t>> groups;
-  for (size_t i = 0; i < batch.size(); ++i) groups[{batch[i]->env, batch[i]->mine}].push_back(i);
-  for (const auto& [key, indexes] : groups) {
-    if (indexes.size() > 1) {
-      std::vector<FencedUpdate*> group;
-      for (size_t i : indexes) group.push_back(batch[i]);
-      absl::StatusOr<std::vector<absl::Status>> together = WriteFencedUpdatesTogether(group);
-      if (together.ok()) {
-        fenced_writes_together_.fetch_add(group.size());
-        for (size_t k = 0; k < indexes.size(); ++k) out[indexes[k]] = (*together)[k];
-        continue;
-      }
-      // The statement failed whole (nothing of it was written), e.g. one
-      // event already in the outbox: each alone, for its own verdict.
-    }
-    for (size_t i : indexes) out[i] = WriteFencedUpdate(*batch[i]);
-  }
-  return out;
+  return WriteByEnvironment<FencedUpdate>(
+      batch, [this](const std::vector<FencedUpdate*>& group) { return WriteFencedUpdatesTogether(group); },
+      [this](const FencedUpdate& w) { return WriteFencedUpdate(w); }, fenced_writes_together_);
 }
 
 absl::Status PostgresDeploymentStore::WriteFencedSteps(const FencedSteps& w) {
@@ -837,9 +852,7 @@ absl::Status PostgresDeploymentStore::WriteFencedSteps(const FencedSteps& w) {
                                        pqxx::binarystring(w.change_ref), c.object.json, c.object.source_path,
                                        c.object.wave, c.deployment_id, e.idempotency_key, pqxx::binarystring(e.event),
                                        w.second_sequence, pqxx::binarystring(w.second_record));
-    if (r.empty()) return JudgeFence(w.env, w.mine, nullptr, nullptr);
-    const pqxx::field holder = r[0][0], token = r[0][1];
-    if (absl::Status fenced = JudgeFence(w.env, w.mine, &holder, &token); !fenced.ok()) return fenced;
+    if (absl::Status fenced = JudgeFenceRow(r, w.env, w.mine); !fenced.ok()) return fenced;
     if (r[0][3].as<int64_t>() > 0) pool_->WakeAfterCommit(e.channel);
     if (r[0][2].as<int64_t>() != steps || r[0][3].as<int64_t>() != (w.event.has_value() ? 1 : 0) ||
         (w.kind == 1 && r[0][4].as<int64_t>() != 1)) {
@@ -889,13 +902,7 @@ absl::StatusOr<std::vector<absl::Status>> PostgresDeploymentStore::WriteFencedSt
             TextArray(seq2), TextArray(rec2), TextArray(kinds), TextArray(c_app), TextArray(c_env), TextArray(c_key),
             TextArray(c_ref), TextArray(c_json), TextArray(c_source), TextArray(c_wave), TextArray(c_dep),
             TextArray(ekey), TextArray(ev));
-        absl::Status fenced;
-        if (r.empty()) {
-          fenced = JudgeFence(env, mine, nullptr, nullptr);
-        } else {
-          const pqxx::field holder = r[0][0], token = r[0][1];
-          fenced = JudgeFence(env, mine, &holder, &token);
-        }
+        const absl::Status fenced = JudgeFenceRow(r, env, mine);
         if (!fenced.ok()) return std::vector<absl::Status>(group.size(), fenced);
         if (r[0][3].as<int64_t>() > 0) {
           for (const std::string& channel : channels) pool_->WakeAfterCommit(channel);
@@ -909,23 +916,9 @@ absl::StatusOr<std::vector<absl::Status>> PostgresDeploymentStore::WriteFencedSt
 }
 
 std::vector<absl::Status> PostgresDeploymentStore::WriteFencedSteps(std::vector<FencedSteps*>& batch) {
-  std::vector<absl::Status> out(batch.size());
-  std::map<std::pair<std::string, int64_t>, std::vector<size_t>> groups;
-  for (size_t i = 0; i < batch.size(); ++i) groups[{batch[i]->env, batch[i]->mine}].push_back(i);
-  for (const auto& [key, indexes] : groups) {
-    if (indexes.size() > 1) {
-      std::vector<FencedSteps*> group;
-      for (size_t i : indexes) group.push_back(batch[i]);
-      absl::StatusOr<std::vector<absl::Status>> together = WriteFencedStepsTogether(group);
-      if (together.ok()) {
-        fenced_writes_together_.fetch_add(group.size());
-        for (size_t k = 0; k < indexes.size(); ++k) out[indexes[k]] = (*together)[k];
-        continue;
-      }
-    }
-    for (size_t i : indexes) out[i] = WriteFencedSteps(*batch[i]);
-  }
-  return out;
+  return WriteByEnvironment<FencedSteps>(
+      batch, [this](const std::vector<FencedSteps*>& group) { return WriteFencedStepsTogether(group); },
+      [this](const FencedSteps& w) { return WriteFencedSteps(w); }, fenced_writes_together_);
 }
 
 absl::Status PostgresDeploymentStore::WriteStep(pqxx::work& txn, const std::string& deployment_id,

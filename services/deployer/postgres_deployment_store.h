@@ -186,6 +186,9 @@ class PostgresDeploymentStore final : public DeploymentStore {
   absl::Status JudgeFence(const std::string& env, const pqxx::field* holder, const pqxx::field* token);
   // The same against the token `mine` this replica holds there (0: none).
   absl::Status JudgeFence(const std::string& env, int64_t mine, const pqxx::field* holder, const pqxx::field* token);
+  // The same for a fenced statement's result, whose first row (none: no
+  // lease row) starts with the holder and the token.
+  absl::Status JudgeFenceRow(const pqxx::result& r, const std::string& env, int64_t mine);
   // The environment of a deployment this store created or looked up (a
   // deployment never changes environment); nullopt when it does not know.
   // The outbox row of a single event (see the .cc); nullopt otherwise.
