@@ -11,17 +11,33 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/notification.h"
 
 #include <gtest/gtest.h>
 
 #include "services/deployer/postgres_deployment_store.h"
 #include "tests/deployer/postgres_store_fixture.h"
+#include "tests/support/held_lock.h"
 
 namespace ferry::deployer {
 namespace {
 
 using PostgresAppStateTest = testing::PostgresStoreTest;
+
+// web's deployment dep-2, PENDING, and web pinned in dev at aaaa...
+void RecordPendingAndPin(PostgresDeploymentStore& store) {
+  v1::Deployment pending;
+  pending.set_id("dep-2");
+  pending.set_application_id("web");
+  pending.set_environment_id("dev");
+  pending.set_state(v1::DEPLOYMENT_STATE_PENDING);
+  ASSERT_TRUE(store.Create(pending, v1::Plan(), {}).ok());
+  v1::PinState pin;
+  pin.set_application_id("web");
+  pin.set_environment_id("dev");
+  pin.set_pinned(true);
+  pin.set_sha(std::string(40, 'a'));
+  ASSERT_TRUE(store.SavePin(pin, {}).ok());
+}
 
 TEST_F(PostgresAppStateTest, OneReadAnswersWhatTheSeparateReadsAnswer) {
   DeploymentRecords::AppStateRead all;
@@ -41,18 +57,7 @@ TEST_F(PostgresAppStateTest, OneReadAnswersWhatTheSeparateReadsAnswer) {
 
   Deploy("dep-1", "web", {{"c", 0}, {"a", 1}, {"b", 0}});
   Deploy("dep-9", "api", {{"x", 0}});
-  v1::Deployment pending;
-  pending.set_id("dep-2");
-  pending.set_application_id("web");
-  pending.set_environment_id("dev");
-  pending.set_state(v1::DEPLOYMENT_STATE_PENDING);
-  ASSERT_TRUE(store_->Create(pending, v1::Plan(), {}).ok());
-  v1::PinState pin;
-  pin.set_application_id("web");
-  pin.set_environment_id("dev");
-  pin.set_pinned(true);
-  pin.set_sha(std::string(40, 'a'));
-  ASSERT_TRUE(store_->SavePin(pin, {}).ok());
+  ASSERT_NO_FATAL_FAILURE(RecordPendingAndPin(*store_));
 
   absl::StatusOr<DeploymentRecords::AppState> web = store_->ReadAppState("web", "dev", all);
   ASSERT_TRUE(web.ok()) << web.status();
@@ -125,17 +130,7 @@ std::string Describe(const absl::StatusOr<DeploymentRecords::AppState>& s) {
 TEST_F(PostgresAppStateTest, ReadsMadeAtOnceShareAStatementAndEachGetsItsOwnAnswer) {
   Deploy("dep-1", "web", {{"c", 0}, {"a", 1}, {"b", 0}, {"a-b", 0}});
   Deploy("dep-9", "api", {{"x", 0}});
-  v1::Deployment pending;
-  pending.set_id("dep-2");
-  pending.set_application_id("web");
-  pending.set_environment_id("dev");
-  pending.set_state(v1::DEPLOYMENT_STATE_PENDING);
-  ASSERT_TRUE(store_->Create(pending, v1::Plan(), {}).ok());
-  v1::PinState pin;
-  pin.set_application_id("web");
-  pin.set_environment_id("dev");
-  pin.set_pinned(true);
-  ASSERT_TRUE(store_->SavePin(pin, {}).ok());
+  ASSERT_NO_FATAL_FAILURE(RecordPendingAndPin(*store_));
 
   struct Read {
     std::string app;
@@ -170,17 +165,7 @@ TEST_F(PostgresAppStateTest, ReadsMadeAtOnceShareAStatementAndEachGetsItsOwnAnsw
   EXPECT_EQ(store_->app_state_reads_together(), 0u);
 
   for (int round = 0; round < 2; ++round) {
-    absl::Notification locked, release;
-    std::thread holder([&] {
-      EXPECT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
-                         txn.exec("LOCK TABLE deployer.pins IN ACCESS EXCLUSIVE MODE");
-                         locked.Notify();
-                         release.WaitForNotification();
-                         return absl::OkStatus();
-                       })
-                      .ok());
-    });
-    locked.WaitForNotification();
+    ferry::testing::HeldLock held(*pool_, "LOCK TABLE deployer.pins IN ACCESS EXCLUSIVE MODE");
     const uint64_t before = store_->app_state_reads_together();
     std::vector<std::string> together(reads.size() + 1);
     std::vector<std::thread> threads;
@@ -191,8 +176,7 @@ TEST_F(PostgresAppStateTest, ReadsMadeAtOnceShareAStatementAndEachGetsItsOwnAnsw
       threads.emplace_back([&, i] { together[i] = Describe(store_->ReadAppState(reads[i].app, "dev", reads[i].what)); });
     }
     absl::SleepFor(absl::Milliseconds(300));
-    release.Notify();
-    holder.join();
+    held.Release();
     for (std::thread& t : threads) t.join();
     EXPECT_GE(store_->app_state_reads_together(), before + reads.size()) << "round " << round;
     for (size_t i = 0; i < reads.size(); ++i) EXPECT_EQ(together[i], alone[i]) << "read " << i;

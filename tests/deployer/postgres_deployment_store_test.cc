@@ -11,11 +11,11 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "common/outbox/postgres_outbox_store.h"
 #include "common/postgres/text_array.h"
 #include "services/deployer/postgres_deployment_store.h"
 #include "tests/deployer/postgres_store_fixture.h"
+#include "tests/support/held_lock.h"
 
 namespace ferry::deployer {
 namespace {
@@ -41,17 +41,7 @@ TEST_F(PostgresDeploymentStoreTest, CreatesMadeAtOnceShareAStatementAndADuplicat
     std::vector<std::string> ids;
     for (int i = 1; i <= 4; ++i) ids.push_back(absl::StrCat("dep-", round, "-", i));
     if (round == 1) ids[2] = "dep-0";
-    absl::Notification locked, release;
-    std::thread holder([&] {
-      EXPECT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
-                         txn.exec("LOCK TABLE deployer.deployments IN SHARE MODE");
-                         locked.Notify();
-                         release.WaitForNotification();
-                         return absl::OkStatus();
-                       })
-                      .ok());
-    });
-    locked.WaitForNotification();
+    ferry::testing::HeldLock held(*pool_, "LOCK TABLE deployer.deployments IN SHARE MODE");
     const uint64_t before = store_->creates_together();
     std::vector<absl::Status> created(ids.size() + 1);
     std::vector<std::thread> threads;
@@ -66,8 +56,7 @@ TEST_F(PostgresDeploymentStoreTest, CreatesMadeAtOnceShareAStatementAndADuplicat
       });
     }
     absl::SleepFor(absl::Milliseconds(300));
-    release.Notify();
-    holder.join();
+    held.Release();
     for (std::thread& t : threads) t.join();
     EXPECT_TRUE(created.back().ok()) << created.back();
     for (size_t i = 0; i < ids.size(); ++i) {

@@ -12,13 +12,13 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 
 #include "common/outbox/postgres_outbox_store.h"
 #include "common/postgres/migrator.h"
 #include "deployer_migrations.h"
 #include "services/deployer/lease_keeper.h"
 #include "services/deployer/postgres_deployment_store.h"
+#include "tests/support/held_lock.h"
 #include "tests/support/test_database.h"
 
 namespace ferry::deployer {
@@ -81,6 +81,17 @@ class PostgresLeaseStoreTest : public ::testing::Test {
     s.set_kind(v1::STEP_KIND_APPLY);
     s.set_result(v1::STEP_RESULT_RUNNING);
     return s;
+  }
+  static v1::DeploymentStep Finished(int64_t seq) {
+    v1::DeploymentStep s = Step(seq);
+    s.set_result(v1::STEP_RESULT_SUCCEEDED);
+    return s;
+  }
+  static v1::Event StepEvent(const std::string& key) {
+    v1::Event out;
+    out.set_action(v1::AUDIT_ACTION_DEPLOYMENT_STEP);
+    out.set_idempotency_key(key);
+    return out;
   }
 
   // Two replicas: a holds "dev", where deployment d1 is made; b holds
@@ -335,17 +346,8 @@ TEST_F(PostgresLeaseStoreTest, StepsSavedTogetherAreWrittenWholeUnderTheLeaseThe
   PostgresDeploymentStore& b_store = replicas.b_store;
   ASSERT_TRUE(a_store.SaveStep("d1", Step(1), nullptr, {}).ok());
 
-  auto event = [](const std::string& key) {
-    v1::Event out;
-    out.set_action(v1::AUDIT_ACTION_DEPLOYMENT_STEP);
-    out.set_idempotency_key(key);
-    return out;
-  };
-  auto finished = [](int64_t seq) {
-    v1::DeploymentStep s = Step(seq);
-    s.set_result(v1::STEP_RESULT_SUCCEEDED);
-    return s;
-  };
+  auto event = [](const std::string& key) { return StepEvent(key); };
+  auto finished = [](int64_t seq) { return Finished(seq); };
   auto keys = [&] {
     std::vector<std::string> out;
     EXPECT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
@@ -441,17 +443,8 @@ TEST_F(PostgresLeaseStoreTest, ConcurrentFencedWritesShareAStatementEachWrittenW
     return d;
   };
   for (int i = 0; i < kDeployments; ++i) ASSERT_TRUE(store.Create(deployment(i), v1::Plan(), {}).ok());
-  auto event = [](const std::string& key) {
-    v1::Event out;
-    out.set_action(v1::AUDIT_ACTION_DEPLOYMENT_STEP);
-    out.set_idempotency_key(key);
-    return out;
-  };
-  auto finished = [](int64_t seq) {
-    v1::DeploymentStep s = Step(seq);
-    s.set_result(v1::STEP_RESULT_SUCCEEDED);
-    return s;
-  };
+  auto event = [](const std::string& key) { return StepEvent(key); };
+  auto finished = [](int64_t seq) { return Finished(seq); };
   auto managed = [&](int i) { return ManagedApp{absl::StrCat("app", i), "dev", v1::DeployTarget(), v1::SyncPolicy(), id(i)}; };
   auto change = [&](int i) {
     return AppliedChange{absl::StrCat("app", i), "dev",
@@ -460,23 +453,12 @@ TEST_F(PostgresLeaseStoreTest, ConcurrentFencedWritesShareAStatementEachWrittenW
   };
   // Runs the writes at once while the lease row is held; their statuses.
   auto together = [&](std::vector<std::function<absl::Status()>> writes) {
-    absl::Notification locked, release;
-    std::thread holder([&] {
-      EXPECT_TRUE(pool_->RunInTransaction([&](pqxx::work& txn) {
-                         txn.exec("SELECT 1 FROM deployer.environment_leases WHERE environment_id = 'dev' FOR UPDATE");
-                         locked.Notify();
-                         release.WaitForNotification();
-                         return absl::OkStatus();
-                       })
-                      .ok());
-    });
-    locked.WaitForNotification();
+    ferry::testing::HeldLock held(*pool_, "SELECT 1 FROM deployer.environment_leases WHERE environment_id = 'dev' FOR UPDATE");
     std::vector<absl::Status> out(writes.size());
     std::vector<std::thread> threads;
     for (size_t i = 0; i < writes.size(); ++i) threads.emplace_back([&, i] { out[i] = writes[i](); });
     absl::SleepFor(absl::Milliseconds(300));
-    release.Notify();
-    holder.join();
+    held.Release();
     for (std::thread& t : threads) t.join();
     return out;
   };

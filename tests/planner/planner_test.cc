@@ -20,7 +20,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/notification.h"
 #include "common/outbox/postgres_outbox_store.h"
 #include "common/postgres/migrator.h"
 #include "common/postgres/notification_listener.h"
@@ -32,6 +31,7 @@
 #include "tests/planner/fake_approval_policy.h"
 #include "tests/planner/fake_live_state_source.h"
 #include "tests/planner/fake_repo_source.h"
+#include "tests/support/held_lock.h"
 #include "tests/support/test_database.h"
 
 namespace ferry::planner {
@@ -113,6 +113,18 @@ class PlannerTest : public ::testing::Test {
     ASSERT_TRUE(made.ok()) << made.status();
   }
 
+  // Applications a, b, c and d in "local" (automatic approval), each
+  // planned once by one commit.
+  void PlanFourApps() {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  for (const char* app : {"a", "b", "c", "d"}) CreateApp(AppSpec(app, std::string("apps/") + app, {"local"}));
+  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef,
+                                                   {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}},
+                                                    {"apps/b/cm.yaml", {ConfigMap("b", "1"), ""}},
+                                                    {"apps/c/cm.yaml", {ConfigMap("c", "1"), ""}},
+                                                    {"apps/d/cm.yaml", {ConfigMap("d", "1"), ""}}})),
+            4);
+  }
   std::vector<v1::Plan> Plans(const std::string& app = "", const std::string& env = "") {
     v1::ListPlansRequest req;
     req.set_application_id(app);
@@ -768,14 +780,7 @@ TEST_F(PlannerTest, AQuietChangeOfAPlanThisStoreWroteLastReadsNothingAndOverwrit
 // another replica changed since is changed from its new version, a plan's
 // second change follows its first, and a refused change is refused alone.
 TEST_F(PlannerTest, QuietChangesOfSeveralPlansGoInOneStatementAndOverwriteNoOtherChange) {
-  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
-  for (const char* app : {"a", "b", "c", "d"}) CreateApp(AppSpec(app, std::string("apps/") + app, {"local"}));
-  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef,
-                                                   {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}},
-                                                    {"apps/b/cm.yaml", {ConfigMap("b", "1"), ""}},
-                                                    {"apps/c/cm.yaml", {ConfigMap("c", "1"), ""}},
-                                                    {"apps/d/cm.yaml", {ConfigMap("d", "1"), ""}}})),
-            4);
+  ASSERT_NO_FATAL_FAILURE(PlanFourApps());
   const std::string a = Plans("a")[0].id(), b = Plans("b")[0].id(), c = Plans("c")[0].id(), d = Plans("d")[0].id();
   auto change = [](const std::function<absl::Status(v1::Plan&)>& f) -> PlannerStore::MutateFn {
     return [f](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
@@ -850,28 +855,11 @@ TEST_F(PlannerTest, QuietChangesOfSeveralPlansGoInOneStatementAndOverwriteNoOthe
 // held FOR UPDATE meanwhile, so a's change waits in its statement and the
 // others queue behind it: they are written together once it is released.
 TEST_F(PlannerTest, QuietChangesMadeAtOnceShareOneStatement) {
-  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
-  for (const char* app : {"a", "b", "c", "d"}) CreateApp(AppSpec(app, std::string("apps/") + app, {"local"}));
-  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef,
-                                                   {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}},
-                                                    {"apps/b/cm.yaml", {ConfigMap("b", "1"), ""}},
-                                                    {"apps/c/cm.yaml", {ConfigMap("c", "1"), ""}},
-                                                    {"apps/d/cm.yaml", {ConfigMap("d", "1"), ""}}})),
-            4);
+  ASSERT_NO_FATAL_FAILURE(PlanFourApps());
   const std::vector<std::string> ids = {Plans("a")[0].id(), Plans("b")[0].id(), Plans("c")[0].id(),
                                         Plans("d")[0].id()};
   std::unique_ptr<postgres::ConnectionPool> holder_pool = db_.Pool(1);
-  absl::Notification locked, release;
-  std::thread holder([&] {
-    EXPECT_TRUE(holder_pool->RunInTransaction([&](pqxx::work& txn) {
-                             txn.exec_params("SELECT 1 FROM planner.plans WHERE id = $1 FOR UPDATE", ids[0]);
-                             locked.Notify();
-                             release.WaitForNotification();
-                             return absl::OkStatus();
-                           })
-                    .ok());
-  });
-  locked.WaitForNotification();
+  ferry::testing::HeldLock held(*holder_pool, "SELECT 1 FROM planner.plans WHERE id = '" + ids[0] + "' FOR UPDATE");
   const int64_t batched = store_->quiet_writes_batched();
   std::vector<absl::StatusOr<v1::Plan>> done(ids.size(), absl::UnknownError("not run"));
   std::vector<std::thread> threads;
@@ -886,8 +874,7 @@ TEST_F(PlannerTest, QuietChangesMadeAtOnceShareOneStatement) {
     if (i == 0) absl::SleepFor(absl::Milliseconds(100));  // a first: it waits for the row
   }
   absl::SleepFor(absl::Milliseconds(300));
-  release.Notify();
-  holder.join();
+  held.Release();
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(store_->quiet_writes_batched(), batched + 3) << "b, c and d in one statement";
   for (size_t i = 0; i < ids.size(); ++i) {
