@@ -31,6 +31,7 @@
 #include "tests/planner/fake_approval_policy.h"
 #include "tests/planner/fake_live_state_source.h"
 #include "tests/planner/fake_repo_source.h"
+#include "tests/support/generic_plans.h"
 #include "tests/support/held_lock.h"
 #include "tests/support/test_database.h"
 
@@ -470,27 +471,6 @@ void InsertPlans(postgres::ConnectionPool& pool, int n, int apps, const std::str
   ASSERT_TRUE(s.ok()) << s;
 }
 
-// Each statement of `names`, run a dozen times on `pool`'s one connection,
-// has settled on its generic plan: PostgreSQL plans the first five calls
-// for their values, then keeps the generic plan unless a plan for the
-// values looks cheaper.
-void ExpectGenericPlansKept(postgres::ConnectionPool& pool, const std::vector<std::string>& names) {
-  using Counts = std::map<std::string, std::pair<int64_t, int64_t>>;
-  absl::StatusOr<Counts> plans = pool.RunStatementWithResult<Counts>(
-      [](pqxx::transaction_base& txn) -> absl::StatusOr<Counts> {
-        Counts out;
-        for (const auto& r : txn.exec("SELECT name, generic_plans, custom_plans FROM pg_prepared_statements"))
-          out[r[0].as<std::string>()] = {r[1].as<int64_t>(), r[2].as<int64_t>()};
-        return out;
-      });
-  ASSERT_TRUE(plans.ok()) << plans.status();
-  for (const std::string& name : names) {
-    ASSERT_EQ(plans->count(name), 1u) << name;
-    EXPECT_GE(plans->at(name).first, 7) << name << ": generic plans; custom plans: " << plans->at(name).second;
-    EXPECT_LE(plans->at(name).second, 5) << name << ": custom plans";
-  }
-}
-
 // Issue #23: the deployers' plan stream reads the next released plan with a
 // prepared statement; its generic plan (the one PostgreSQL settles on after
 // five calls) must read from the cursor on in release order, not AND every
@@ -539,7 +519,7 @@ TEST_F(PlannerTest, TheReleasedPlanReadIsNotPlannedAfreshAtEveryCall) {
     ASSERT_FALSE(page->empty());
     EXPECT_EQ(page->front().release_seq, 9991 + (i % 5));
   }
-  ExpectGenericPlansKept(*one, {"planner_list_released"});
+  ferry::testing::ExpectGenericPlansKept(*one, {"planner_list_released"});
 }
 
 // Issue #23: the batched statements over arrays (the plan insert's claim
@@ -566,7 +546,7 @@ TEST_F(PlannerTest, TheBatchedStatementsOverArraysAreNotPlannedAfreshAtEveryCall
                      return absl::OkStatus();
                    }).ok());
   }
-  ExpectGenericPlansKept(*one, {"planner_claim_plan_seqs", "planner_open_plans_of_for_update",
+  ferry::testing::ExpectGenericPlansKept(*one, {"planner_claim_plan_seqs", "planner_open_plans_of_for_update",
                                "planner_update_plan_versions", "planner_release_batch", "planner_get_caches"});
 }
 
