@@ -9,6 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/logging/logger.h"
 #include "common/postgres/pq_status.h"
 #include "common/postgres/text_array.h"
 #include "services/deployer/deployment_state.h"
@@ -564,6 +565,13 @@ absl::Status PostgresDeploymentStore::Create(const v1::Deployment& d, const v1::
   return creates_.Run(NewDeployment{&d, &spec}, d.id());
 }
 
+void PostgresDeploymentStore::SharedStatementFailed(std::string_view statement, size_t calls,
+                                                    const absl::Status& error) {
+  shared_statements_failed_.fetch_add(1);
+  logging::Warn("a shared statement failed; running each of its calls alone",
+                {{"statement", statement}, {"calls", static_cast<int64_t>(calls)}, {"error", error.ToString()}});
+}
+
 std::vector<absl::Status> PostgresDeploymentStore::CreateAll(std::vector<NewDeployment*>& batch) {
   if (batch.size() > 1) {
     std::vector<std::string> ids, apps, envs, plans, states, records, specs;
@@ -592,6 +600,7 @@ std::vector<absl::Status> PostgresDeploymentStore::CreateAll(std::vector<NewDepl
     }
     // Nothing of it was inserted (one statement), e.g. one already there:
     // each alone, for its own answer.
+    SharedStatementFailed(kInsertDeployments, batch.size(), together);
   }
   std::vector<absl::Status> out;
   for (const NewDeployment* n : batch) out.push_back(CreateAlone(*n->deployment, *n->spec, {}));
@@ -714,11 +723,12 @@ namespace {
 // environment), counted in `written_together`. A group of one, or one
 // whose statement failed whole (nothing of it was written, e.g. an event
 // already in the outbox), is written one by one (`alone`), each with its
-// own verdict.
+// own verdict; `failed` hears of each shared statement that failed whole.
 template <typename W>
 std::vector<absl::Status> WriteByEnvironment(
     std::vector<W*>& batch, const std::function<absl::StatusOr<std::vector<absl::Status>>(const std::vector<W*>&)>& together,
-    const std::function<absl::Status(const W&)>& alone, std::atomic<uint64_t>& written_together) {
+    const std::function<absl::Status(const W&)>& alone, std::atomic<uint64_t>& written_together,
+    const std::function<void(size_t, const absl::Status&)>& failed) {
   std::vector<absl::Status> out(batch.size());
   std::map<std::pair<std::string, int64_t>, std::vector<size_t>> groups;
   for (size_t i = 0; i < batch.size(); ++i) groups[{batch[i]->env, batch[i]->mine}].push_back(i);
@@ -732,6 +742,7 @@ std::vector<absl::Status> WriteByEnvironment(
         for (size_t k = 0; k < indexes.size(); ++k) out[indexes[k]] = (*shared)[k];
         continue;
       }
+      failed(group.size(), shared.status());
     }
     for (size_t i : indexes) out[i] = alone(*batch[i]);
   }
@@ -837,7 +848,8 @@ absl::StatusOr<std::vector<absl::Status>> PostgresDeploymentStore::WriteFencedUp
 std::vector<absl::Status> PostgresDeploymentStore::WriteFencedUpdates(std::vector<FencedUpdate*>& batch) {
   return WriteByEnvironment<FencedUpdate>(
       batch, [this](const std::vector<FencedUpdate*>& group) { return WriteFencedUpdatesTogether(group); },
-      [this](const FencedUpdate& w) { return WriteFencedUpdate(w); }, fenced_writes_together_);
+      [this](const FencedUpdate& w) { return WriteFencedUpdate(w); }, fenced_writes_together_,
+      [this](size_t calls, const absl::Status& error) { SharedStatementFailed(kFencedUpdatesOutcome, calls, error); });
 }
 
 absl::Status PostgresDeploymentStore::WriteFencedSteps(const FencedSteps& w) {
@@ -918,7 +930,8 @@ absl::StatusOr<std::vector<absl::Status>> PostgresDeploymentStore::WriteFencedSt
 std::vector<absl::Status> PostgresDeploymentStore::WriteFencedSteps(std::vector<FencedSteps*>& batch) {
   return WriteByEnvironment<FencedSteps>(
       batch, [this](const std::vector<FencedSteps*>& group) { return WriteFencedStepsTogether(group); },
-      [this](const FencedSteps& w) { return WriteFencedSteps(w); }, fenced_writes_together_);
+      [this](const FencedSteps& w) { return WriteFencedSteps(w); }, fenced_writes_together_,
+      [this](size_t calls, const absl::Status& error) { SharedStatementFailed(kFencedStepsOutcome, calls, error); });
 }
 
 absl::Status PostgresDeploymentStore::WriteStep(pqxx::work& txn, const std::string& deployment_id,
@@ -1281,6 +1294,7 @@ std::vector<absl::StatusOr<DeploymentRecords::AppState>> PostgresDeploymentStore
   std::vector<absl::StatusOr<AppState>> out;
   if (!ran.ok()) {
     // The shared statement failed: each read alone, for its own answer.
+    SharedStatementFailed(kAppStates, batch.size(), ran);
     for (const AppStateQuery* q : batch) out.push_back(ReadAppStateAlone(*q));
     return out;
   }

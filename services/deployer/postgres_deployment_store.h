@@ -4,6 +4,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -106,8 +107,16 @@ class PostgresDeploymentStore final : public DeploymentStore {
   uint64_t fenced_writes_together() const { return fenced_writes_together_.load(); }
   uint64_t app_state_reads_together() const { return app_state_reads_together_.load(); }
   uint64_t creates_together() const { return creates_together_.load(); }
+  // Shared statements that failed whole, after which each of their calls
+  // ran alone for its own answer; each is also logged as a warning, with
+  // its error (for tests and operators: one that always fails costs a
+  // statement per call more, and shows nowhere else).
+  uint64_t shared_statements_failed() const { return shared_statements_failed_.load(); }
 
  private:
+  // Counts and logs a shared statement (`statement`, for `calls` calls)
+  // that failed whole with `error`.
+  void SharedStatementFailed(std::string_view statement, size_t calls, const absl::Status& error);
   // The parameters of one kFencedUpdateOutcome (a deployment's record with
   // its managed application, a step before it and their outbox rows).
   struct FencedUpdate {
@@ -139,9 +148,11 @@ class PostgresDeploymentStore final : public DeploymentStore {
     std::optional<outbox::OutboxStore::Row> event;
   };
   // Issue #23: the fenced writes of concurrently running deployments share
-  // one statement (concurrency::Batcher): N deployments recording a step at
-  // once cost about two round trips and commits, not N. A write alone runs
-  // at once, in its single-request statement.
+  // one statement (concurrency::Batcher) when they arrive while another of
+  // their kind runs; a write alone runs at once, in its single-request
+  // statement. How much is shared depends on the arrivals: in the
+  // 10,000-application commit 21,608 of the 40,000 fenced writes still went
+  // alone, since a deployment's writes are apart by its file writes.
   std::vector<absl::Status> WriteFencedUpdates(std::vector<FencedUpdate*>& batch);
   std::vector<absl::Status> WriteFencedSteps(std::vector<FencedSteps*>& batch);
   absl::Status WriteFencedUpdate(const FencedUpdate& w);
@@ -209,6 +220,7 @@ class PostgresDeploymentStore final : public DeploymentStore {
   std::atomic<uint64_t> fenced_writes_together_{0};
   std::atomic<uint64_t> creates_together_{0};
   std::atomic<uint64_t> app_state_reads_together_{0};
+  std::atomic<uint64_t> shared_statements_failed_{0};
   concurrency::Batcher<FencedUpdate, absl::Status> fenced_updates_;
   concurrency::Batcher<FencedSteps, absl::Status> fenced_steps_;
   concurrency::Batcher<NewDeployment, absl::Status> creates_;

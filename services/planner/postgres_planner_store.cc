@@ -992,7 +992,12 @@ std::vector<absl::StatusOr<v1::Plan>> PostgresPlannerStore::MutatePlansQuietly(
         written[row[0].as<std::string>()] = row[1].as<std::string>();
       return absl::OkStatus();
     });
-    if (!s.ok()) written.clear();  // then each alone, which reports its own error
+    if (!s.ok()) {
+      written.clear();  // then each alone, which reports its own error
+      logging::Warn("a shared statement failed; running each of its calls alone",
+                    {{"statement", kUpdatePlanVersions}, {"calls", static_cast<int64_t>(guesses.size())},
+                     {"error", s.ToString()}});
+    }
     for (Guess& g : guesses) {
       auto it = written.find(g.plan.id());
       if (it == written.end()) {
@@ -1181,6 +1186,8 @@ std::vector<PostgresPlannerStore::CachedRender> PostgresPlannerStore::GetCachedR
     return absl::OkStatus();
   });
   if (!read.ok()) {
+    logging::Warn("a shared statement failed; running each of its calls alone",
+                  {{"statement", kGetCaches}, {"calls", static_cast<int64_t>(keys.size())}, {"error", read.ToString()}});
     for (const std::string* k : keys) out.push_back(GetCachedRenderAlone(*k));
     return out;
   }

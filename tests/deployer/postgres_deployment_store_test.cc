@@ -2,7 +2,6 @@
 // recorded at once (the plan intake hands several plans off together) share
 // one statement, and each is answered as if alone (issue #23).
 
-#include <map>
 #include <string>
 #include <thread>
 #include <utility>
@@ -15,6 +14,7 @@
 #include "common/postgres/text_array.h"
 #include "services/deployer/postgres_deployment_store.h"
 #include "tests/deployer/postgres_store_fixture.h"
+#include "tests/support/generic_plans.h"
 #include "tests/support/held_lock.h"
 
 namespace ferry::deployer {
@@ -43,6 +43,7 @@ TEST_F(PostgresDeploymentStoreTest, CreatesMadeAtOnceShareAStatementAndADuplicat
     if (round == 1) ids[2] = "dep-0";
     ferry::testing::HeldLock held(*pool_, "LOCK TABLE deployer.deployments IN SHARE MODE");
     const uint64_t before = store_->creates_together();
+    const uint64_t failed_before = store_->shared_statements_failed();
     std::vector<absl::Status> created(ids.size() + 1);
     std::vector<std::thread> threads;
     threads.emplace_back([&] { created.back() = store_->Create(Pending(absl::StrCat("first-", round), "x"), v1::Plan(), {}); });
@@ -76,8 +77,10 @@ TEST_F(PostgresDeploymentStoreTest, CreatesMadeAtOnceShareAStatementAndADuplicat
     }
     if (round == 0) {
       EXPECT_EQ(store_->creates_together(), before + ids.size()) << "the four in one statement";
+      EXPECT_EQ(store_->shared_statements_failed(), failed_before);
     } else {
       EXPECT_EQ(store_->creates_together(), before) << "the statement with dep-0 failed whole: each alone";
+      EXPECT_EQ(store_->shared_statements_failed(), failed_before + 1) << "the failed statement is counted and logged";
     }
   }
   absl::StatusOr<v1::Deployment> first = store_->Get("dep-0", false);
@@ -120,20 +123,7 @@ TEST_F(PostgresDeploymentStoreTest, TheStatementsOverArraysAreNotPlannedAfreshAt
                    })
                     .ok());
   }
-  using Counts = std::map<std::string, std::pair<int64_t, int64_t>>;
-  absl::StatusOr<Counts> plans = one->RunStatementWithResult<Counts>(
-      [](pqxx::transaction_base& txn) -> absl::StatusOr<Counts> {
-        Counts out;
-        for (const auto& r : txn.exec("SELECT name, generic_plans, custom_plans FROM pg_prepared_statements"))
-          out[r[0].as<std::string>()] = {r[1].as<int64_t>(), r[2].as<int64_t>()};
-        return out;
-      });
-  ASSERT_TRUE(plans.ok()) << plans.status();
-  for (const std::string name : {"deployer_app_states", "deployer_mark_reported"}) {
-    ASSERT_EQ(plans->count(name), 1u) << name;
-    EXPECT_GE(plans->at(name).first, 7) << name << ": generic plans; custom plans: " << plans->at(name).second;
-    EXPECT_LE(plans->at(name).second, 5) << name << ": custom plans";
-  }
+  ferry::testing::ExpectGenericPlansKept(*one, {"deployer_app_states", "deployer_mark_reported"});
 }
 
 }  // namespace
