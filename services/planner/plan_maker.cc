@@ -281,8 +281,11 @@ absl::StatusOr<PlanOutcome> PlanMaker::MakePlan(const PlanRequest& request) {
   const int required = rollback ? 1 : std::max(1, approvals_->RuleFor(env.id()).required);
   if (request.approve && !request.preview && !rollback) RETURN_IF_ERROR(CheckRequesterMayApprove(request));
 
-  // Render, through the cache.
-  absl::StatusOr<RenderInputs> inputs = renderer_->CollectInputs(app, sha);
+  // Render, through the cache. A new revision plans only the applications
+  // whose files it changed, and a hard refresh skips the cache: those render,
+  // so their files come with the listing when small.
+  const bool will_render = request.hard || request.trigger == v1::PLAN_TRIGGER_NEW_REVISION;
+  absl::StatusOr<RenderInputs> inputs = renderer_->CollectInputs(app, sha, will_render ? kListingDataBytes : 0);
   absl::StatusOr<std::vector<v1::Manifest>> manifests;
   if (!inputs.ok()) {
     manifests = inputs.status();

@@ -300,7 +300,8 @@ absl::Status Renderer::CollectKustomizeInputs(const v1::Application& app, const 
   return absl::OkStatus();
 }
 
-absl::StatusOr<RenderInputs> Renderer::CollectInputs(const v1::Application& app, const std::string& commit) {
+absl::StatusOr<RenderInputs> Renderer::CollectInputs(const v1::Application& app, const std::string& commit,
+                                                     int64_t listing_data_bytes) {
   RenderInputs inputs;
   inputs.roots.push_back(app.path());
   switch (app.render_method()) {
@@ -329,8 +330,10 @@ absl::StatusOr<RenderInputs> Renderer::CollectInputs(const v1::Application& app,
   }
   std::string key_material = absl::StrCat(Version(app.render_method()), "\n", app.render_method(), "\n", app.id(), "\n",
                                           app.path(), "\n", app.helm().SerializeAsString(), "\n");
+  inputs.entries_have_data = listing_data_bytes > 0;
   for (const std::string& root : inputs.roots) {
-    absl::StatusOr<std::vector<TreeEntry>> listing = repo_->ReadTree(app.repository_id(), commit, root, true);
+    absl::StatusOr<RepoSource::Listing> listing =
+        repo_->ReadListing(app.repository_id(), commit, root, listing_data_bytes);
     if (!listing.ok()) {
       if (absl::IsNotFound(listing.status())) {
         return RenderFailure(absl::StatusCode::kInvalidArgument,
@@ -338,7 +341,8 @@ absl::StatusOr<RenderInputs> Renderer::CollectInputs(const v1::Application& app,
       }
       return listing.status();
     }
-    for (TreeEntry& e : *listing) {
+    if (!listing->with_data) inputs.entries_have_data = false;
+    for (TreeEntry& e : listing->entries) {
       absl::StrAppend(&key_material, e.path, "\t", e.type, "\t", e.mode, "\t", e.blob_sha, "\t", e.symlink_target, "\n");
       inputs.entries.push_back(std::move(e));
     }
@@ -350,6 +354,21 @@ absl::StatusOr<RenderInputs> Renderer::CollectInputs(const v1::Application& app,
 absl::StatusOr<std::vector<TreeEntry>> Renderer::ReadRoots(const v1::Application& app, const std::string& commit,
                                                            const RenderInputs& inputs) {
   std::vector<TreeEntry> files;
+  auto check = [&](const TreeEntry& e) -> absl::Status {
+    if (e.type != v1::CONTENT_ENTRY_TYPE_SYMLINK) return absl::OkStatus();
+    absl::StatusOr<std::string> target = ResolveRepoPath(RepoDirName(e.path), e.symlink_target);
+    if (target.ok()) return absl::OkStatus();
+    return RenderFailure(absl::StatusCode::kInvalidArgument,
+                         absl::StrCat("path escapes the repository: symlink ", e.path, " -> ", e.symlink_target), e.path);
+  };
+  if (inputs.entries_have_data) {
+    // Read with the listing already.
+    for (const TreeEntry& e : inputs.entries) {
+      RETURN_IF_ERROR(check(e));
+      files.push_back(e);
+    }
+    return files;
+  }
   for (const std::string& root : inputs.roots) {
     absl::StatusOr<std::vector<TreeEntry>> tree = repo_->ReadTree(app.repository_id(), commit, root, false);
     if (!tree.ok()) {
@@ -360,14 +379,7 @@ absl::StatusOr<std::vector<TreeEntry>> Renderer::ReadRoots(const v1::Application
       return tree.status();
     }
     for (TreeEntry& e : *tree) {
-      if (e.type == v1::CONTENT_ENTRY_TYPE_SYMLINK) {
-        absl::StatusOr<std::string> target = ResolveRepoPath(RepoDirName(e.path), e.symlink_target);
-        if (!target.ok()) {
-          return RenderFailure(absl::StatusCode::kInvalidArgument,
-                               absl::StrCat("path escapes the repository: symlink ", e.path, " -> ", e.symlink_target),
-                               e.path);
-        }
-      }
+      RETURN_IF_ERROR(check(e));
       files.push_back(std::move(e));
     }
   }

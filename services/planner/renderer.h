@@ -38,12 +38,20 @@ struct RendererOptions {
   std::counting_semaphore<>* tool_slots = nullptr;
 };
 
-// Everything one render of an application reads, found without file data.
+// Everything one render of an application reads: the listing of its roots,
+// with the files' data when asked for and small (then the render reads
+// nothing more), else without.
 struct RenderInputs {
   std::vector<std::string> roots;  // repository paths read; the application path first
-  std::vector<TreeEntry> entries;  // metadata of every entry under the roots
+  std::vector<TreeEntry> entries;  // every entry under the roots
+  bool entries_have_data = false;  // every root's entries came with their data
   std::string cache_key;           // content hash of the inputs, options and renderer version
 };
+
+// The files of an application's root, at most this many bytes for their
+// data to come with its listing when asked for (issue #23: one ReadContent
+// stream per application planned; a larger folder is listed, then read).
+inline constexpr int64_t kListingDataBytes = int64_t{64} << 10;
 
 // Renders an application's folder at a commit into Kubernetes-shaped
 // objects: plain YAML, `kubectl kustomize` or `helm template`, the tools run
@@ -65,8 +73,13 @@ class Renderer {
   std::string SandboxStatus() const;
 
   // Lists the inputs: the application folder, plus Kustomize bases and
-  // resources and Helm values files outside it.
-  absl::StatusOr<RenderInputs> CollectInputs(const v1::Application& app, const std::string& commit);
+  // resources and Helm values files outside it. With `listing_data_bytes`
+  // (kListingDataBytes) a root whose files total at most that comes with
+  // their data, so that Render reads nothing more: for a caller that will
+  // most likely render (the render cache cannot have it), not for one that
+  // mostly finds the render cached or needs only the listing.
+  absl::StatusOr<RenderInputs> CollectInputs(const v1::Application& app, const std::string& commit,
+                                             int64_t listing_data_bytes = 0);
 
   // Renders from collected inputs. The manifests are checked for duplicate
   // identities and sorted by identity.

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/status/status_macros.h"
 #include "ferry/v1/repo_watcher.pb.h"
 
 namespace ferry::planner {
@@ -43,6 +44,22 @@ class RepoSource {
   // does not exist at that commit.
   virtual absl::StatusOr<std::vector<TreeEntry>> ReadTree(const std::string& repository_id, const std::string& commit,
                                                           const std::string& path, bool metadata_only) = 0;
+
+  // ReadTree with metadata_only, the data included after all when the files
+  // under `path` total at most `max_data_bytes` (`with_data` says whether it
+  // was): a caller that needs the listing first and the data after reads a
+  // small folder in one call (issue #23: one ReadContent stream per
+  // application planned, not two). This default never includes the data.
+  struct Listing {
+    std::vector<TreeEntry> entries;
+    bool with_data = false;
+  };
+  virtual absl::StatusOr<Listing> ReadListing(const std::string& repository_id, const std::string& commit,
+                                              const std::string& path, int64_t max_data_bytes) {
+    Listing out;
+    ASSIGN_OR_RETURN(out.entries, ReadTree(repository_id, commit, path, true));
+    return out;
+  }
 
   // The accepted tip of a full ref name. NOT_FOUND when the ref is unknown.
   virtual absl::StatusOr<std::string> ResolveRef(const std::string& repository_id, const std::string& ref) = 0;

@@ -57,6 +57,8 @@ absl::Status ContentReader::Read(const v1::ReadContentRequest& request, const Si
   }
   if (request.max_file_bytes() < 0) return absl::InvalidArgumentError("max_file_bytes: must not be negative");
   if (request.max_total_bytes() < 0) return absl::InvalidArgumentError("max_total_bytes: must not be negative");
+  if (request.data_up_to_total_bytes() < 0)
+    return absl::InvalidArgumentError("data_up_to_total_bytes: must not be negative");
   // The caller may lower the server's limits, never raise them.
   const bool file_by_server = request.max_file_bytes() == 0 || request.max_file_bytes() >= limits_.max_file_bytes;
   const bool total_by_server =
@@ -113,7 +115,10 @@ absl::Status ContentReader::Read(const v1::ReadContentRequest& request, const Si
     }
   }
 
-  if (!request.metadata_only()) {
+  // With metadata_only the data goes too when it is small
+  // (data_up_to_total_bytes); a listing over that is no error.
+  bool send_data = !request.metadata_only();
+  if (send_data) {
     int64_t total = 0;
     for (const git::TreeEntry& e : *entries) {
       if (e.type != git::TreeEntry::Type::kFile) continue;
@@ -125,6 +130,18 @@ absl::Status ContentReader::Read(const v1::ReadContentRequest& request, const Si
       if (total > max_total) {
         return absl::ResourceExhaustedError(absl::StrCat("reading \"", e.path, "\" brings the total to ", total,
                                                          " bytes, over ", total_limit));
+      }
+    }
+  } else if (request.data_up_to_total_bytes() > 0) {
+    const int64_t budget = std::min(request.data_up_to_total_bytes(), max_total);
+    int64_t total = 0;
+    send_data = true;
+    for (const git::TreeEntry& e : *entries) {
+      if (e.type != git::TreeEntry::Type::kFile) continue;
+      total += e.size;
+      if (e.size > max_file || total > budget) {
+        send_data = false;
+        break;
       }
     }
   }
@@ -158,7 +175,7 @@ absl::Status ContentReader::Read(const v1::ReadContentRequest& request, const Si
         first.set_type(v1::CONTENT_ENTRY_TYPE_FILE);
         break;
     }
-    if (request.metadata_only()) {
+    if (!send_data) {
       first.set_last_chunk(true);
       if (!sink(first)) return absl::CancelledError("client went away");
       continue;

@@ -111,6 +111,27 @@ class FakeRepoSource final : public RepoSource {
     return out;
   }
 
+  // As the repo-watcher: the listing with its data when the files total at
+  // most max_data_bytes (one read either way).
+  absl::StatusOr<Listing> ReadListing(const std::string& repo, const std::string& commit, const std::string& path,
+                                      int64_t max_data_bytes) override {
+    Listing out;
+    ASSIGN_OR_RETURN(out.entries, ReadTree(repo, commit, path, true));
+    MutexLock lock(&mu_);
+    const auto& files = commits_.at(commit);
+    int64_t total = 0;
+    for (const TreeEntry& e : out.entries)
+      if (e.type == v1::CONTENT_ENTRY_TYPE_FILE) total += static_cast<int64_t>(files.at(e.path).data.size());
+    out.with_data = max_data_bytes > 0 && total <= max_data_bytes;
+    if (!out.with_data) return out;
+    for (TreeEntry& e : out.entries) {
+      if (e.type != v1::CONTENT_ENTRY_TYPE_FILE) continue;
+      e.data = files.at(e.path).data;
+      bytes_read_ += e.data.size();
+    }
+    return out;
+  }
+
   absl::StatusOr<std::string> ResolveRef(const std::string& repo, const std::string& ref) override {
     MutexLock lock(&mu_);
     auto it = tips_.find({repo, ref});

@@ -1064,6 +1064,40 @@ TEST_F(PlannerTest, NothingDiffersMeansNoPlanAndRenderCacheIsUsed) {
   EXPECT_GT(repo_.bytes_read(), read_before) << "hard refresh re-renders";
 }
 
+// Issue #23: each application a new revision planned was listed (for its
+// render cache key) and then read again for the render: two ReadContent
+// streams each. A small folder now comes with its listing; one over
+// kListingDataBytes is listed, then read; a refresh, which mostly finds its
+// render cached, lists without the data.
+TEST_F(PlannerTest, ANewRevisionReadsASmallApplicationOnceAndABigOneListedThenRead) {
+  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
+  CreateApp(AppSpec("a", "apps/a", {"local"}));
+  CreateApp(AppSpec("b", "apps/b", {"local"}));
+  const std::string big(static_cast<size_t>(kListingDataBytes), 'x');
+  FakeTree tree = {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}, {"apps/b/cm.yaml", {ConfigMap("b", big), ""}}};
+  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, tree)), 2);
+
+  tree["apps/a/cm.yaml"].data = ConfigMap("a", "2");
+  size_t reads = repo_.reads();
+  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, tree)), 1);
+  EXPECT_EQ(repo_.reads() - reads, 1u) << "a small application: its listing brought its files";
+  ASSERT_EQ(Plans("a").size(), 2u);
+  EXPECT_NE(Plans("a")[0].manifests(0).json().find("\"2\""), std::string::npos) << Plans("a")[0].manifests(0).json();
+
+  tree["apps/b/cm.yaml"].data = ConfigMap("b", big + "y");
+  reads = repo_.reads();
+  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, tree)), 1);
+  EXPECT_EQ(repo_.reads() - reads, 2u) << "over kListingDataBytes: listed, then read";
+  ASSERT_EQ(Plans("b").size(), 2u);
+  EXPECT_NE(Plans("b")[0].manifests(0).json().find(big + "y"), std::string::npos);
+
+  const size_t bytes = repo_.bytes_read();
+  v1::RefreshApplicationRequest refresh;
+  refresh.set_application_id("a");
+  ASSERT_TRUE(planner_->RefreshApplication(refresh).ok());
+  EXPECT_EQ(repo_.bytes_read(), bytes) << "a refresh finds its render cached: listed without the data";
+}
+
 TEST_F(PlannerTest, WavesAndDependsOnOrderTheRelease) {
   CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
   CreateApp(AppSpec("db", "apps/db", {"local"}));

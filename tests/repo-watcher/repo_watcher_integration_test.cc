@@ -1266,6 +1266,65 @@ TEST_F(RepoWatcherTest, ReadContentLimitsAreTheServersAndCallersMayOnlyLowerThem
             "subdirectory");
 }
 
+// Issue #23: the planner listed an application's folder (metadata only, for
+// its render cache key) and then read it again for the data: two streams
+// per application planned. A listing asked with data_up_to_total_bytes
+// carries the data of a folder that small, within the server's limits, and
+// stays a plain listing (not an error) for a larger one.
+TEST_F(RepoWatcherTest, AListingCarriesTheDataOfASmallFolderWhenAskedAndNeverPastTheLimits) {
+  std::string c1 = repo_->Commit({{"apps/big/blob", std::string(3 << 20, 'z')}, {"apps/b/one", "11"},
+                                  {"apps/b/two", "2"}},
+                                 "c1");
+  repo_->Push("main");
+  ASSERT_TRUE(svc_->Stop().ok());
+  StartWatcher({"--read-content-max-file-bytes=2097152"});
+  ASSERT_TRUE(Create(Spec("apps", repo_->remote_path())).ok());
+  Refresh("apps");
+  struct Listed {
+    grpc::Status status;
+    std::map<std::string, std::string> data;  // path -> data
+    std::map<std::string, int64_t> sizes;
+  };
+  auto list = [&](const std::string& path, int64_t up_to) {
+    grpc::ClientContext ctx;
+    v1::ReadContentRequest req;
+    req.set_repository_id("apps");
+    req.set_commit(c1);
+    req.set_path(path);
+    req.set_metadata_only(true);
+    req.set_data_up_to_total_bytes(up_to);
+    auto reader = stub_->ReadContent(&ctx, req);
+    Listed out;
+    v1::ReadContentResponse chunk;
+    while (reader->Read(&chunk)) {
+      out.data[chunk.path()] += chunk.data();
+      if (chunk.offset() == 0) out.sizes[chunk.path()] = chunk.size();
+    }
+    out.status = reader->Finish();
+    return out;
+  };
+  Listed small = list("apps/b", 3);
+  ASSERT_TRUE(small.status.ok()) << small.status.error_message();
+  EXPECT_EQ(small.data["apps/b/one"], "11");
+  EXPECT_EQ(small.data["apps/b/two"], "2");
+  EXPECT_EQ(small.sizes["apps/b/one"], 2);
+  Listed over = list("apps/b", 2);  // 3 bytes of files
+  ASSERT_TRUE(over.status.ok()) << over.status.error_message();
+  EXPECT_EQ(over.data["apps/b/one"], "");
+  EXPECT_EQ(over.sizes["apps/b/one"], 2);
+  Listed never = list("apps/b", 0);
+  ASSERT_TRUE(never.status.ok());
+  EXPECT_EQ(never.data["apps/b/one"], "");
+  // A file over the server's limit is listed without data, whatever was asked.
+  Listed big = list("apps/big", int64_t{1} << 40);
+  ASSERT_TRUE(big.status.ok()) << big.status.error_message();
+  EXPECT_EQ(big.data["apps/big/blob"], "");
+  EXPECT_EQ(big.sizes["apps/big/blob"], 3 << 20);
+  Listed negative = list("apps/b", -1);
+  EXPECT_EQ(negative.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(negative.status.error_message(), "data_up_to_total_bytes: must not be negative");
+}
+
 // A repository that sends more than a fetch may bring (a hostile history
 // meant to fill the cache's disk) fails its check, names the flag, is
 // audited, and leaves the other repositories served.
