@@ -24,8 +24,12 @@ class NotifyingLock final : public AppLock {
 
 }  // namespace
 
-DeploymentScheduler::DeploymentScheduler(AppLocks* locks, int max_concurrent_deployments, absl::Duration lock_retry)
-    : locks_(locks), max_concurrent_(max_concurrent_deployments), lock_retry_(lock_retry) {}
+DeploymentScheduler::DeploymentScheduler(AppLocks* locks, int max_concurrent_deployments, absl::Duration lock_retry,
+                                         absl::Duration worker_idle)
+    : locks_(locks),
+      max_concurrent_(max_concurrent_deployments),
+      lock_retry_(lock_retry),
+      workers_(worker_idle) {}
 
 DeploymentScheduler::~DeploymentScheduler() {
   Stop();
@@ -59,42 +63,27 @@ void DeploymentScheduler::ReleaseSlot(const std::string& deployment_id) {
 }
 
 void DeploymentScheduler::Spawn(const std::string& deployment_id, std::function<void()> fn) {
-  std::vector<Worker> finished;
-  {
-    ferry::MutexLock l(&mu_);
-    if (stopping_) {
-      in_flight_.erase(deployment_id);
-      cv_.SignalAll();
-      return;
-    }
-    // Reap the workers that have finished; joined below, without mu_ (a
-    // finishing worker may still need it, e.g. to release an app lock).
-    for (auto it = workers_.begin(); it != workers_.end();) {
-      if (it->done->load()) {
-        finished.push_back(std::move(*it));
-        it = workers_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    in_flight_.insert(deployment_id);
-    auto done = std::make_shared<std::atomic<bool>>(false);
-    std::thread t([this, deployment_id, done, fn = std::move(fn)]() mutable {
-      // A job that throws is logged (RunGuarded) and ends here like one that
-      // returned: its slot and whatever it holds are released below.
-      (void)concurrency::RunGuarded("deployment job " + deployment_id, fn);
-      // Whatever `fn` holds (e.g. an application lock handed to it) is
-      // released before the deployment stops counting as in flight, so that
-      // after WaitIdle() nothing of it is held any more.
-      fn = nullptr;
-      ferry::MutexLock l(&mu_);
-      in_flight_.erase(deployment_id);
-      done->store(true);
-      cv_.SignalAll();
-    });
-    workers_.push_back(Worker{std::move(t), done});
+  ferry::MutexLock l(&mu_);
+  if (stopping_) {
+    in_flight_.erase(deployment_id);
+    cv_.SignalAll();
+    return;
   }
-  for (Worker& w : finished) w.thread.join();
+  in_flight_.insert(deployment_id);
+  // Under mu_, so that once Stop() has returned no job starts that Join()
+  // would not wait for.
+  workers_.Run([this, deployment_id, fn = std::move(fn)]() mutable {
+    // A job that throws is logged (RunGuarded) and ends here like one that
+    // returned: its slot and whatever it holds are released below.
+    (void)concurrency::RunGuarded("deployment job " + deployment_id, fn);
+    // Whatever `fn` holds (e.g. an application lock handed to it) is
+    // released before the deployment stops counting as in flight, so that
+    // after WaitIdle() nothing of it is held any more.
+    fn = nullptr;
+    ferry::MutexLock l(&mu_);
+    in_flight_.erase(deployment_id);
+    cv_.SignalAll();
+  });
 }
 
 bool DeploymentScheduler::InFlight(const std::string& deployment_id) {
@@ -153,13 +142,6 @@ bool DeploymentScheduler::Stop() {
   return true;
 }
 
-void DeploymentScheduler::Join() {
-  std::vector<Worker> workers;
-  {
-    ferry::MutexLock l(&mu_);
-    workers.swap(workers_);
-  }
-  for (Worker& w : workers) w.thread.join();
-}
+void DeploymentScheduler::Join() { workers_.Join(); }
 
 }  // namespace ferry::deployer

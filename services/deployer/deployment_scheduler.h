@@ -1,18 +1,17 @@
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "common/concurrency/change_signal.h"
 #include "common/concurrency/mutex.h"
+#include "common/concurrency/worker_threads.h"
 #include "absl/time/time.h"
 #include "services/deployer/deployment_store.h"
 
@@ -23,11 +22,15 @@ namespace ferry::deployer {
 // alone), runs them on worker threads, and hands out the (application,
 // environment) locks that make deployments of one application run one at a
 // time. Also the process's stop signal for the loops that feed it.
-// Thread-safe.
+// A worker thread that finished its deployment waits up to `worker_idle`
+// for the next one before it exits: a commit touching 10,000 applications
+// ran 10,000 deployments, each on a thread created and torn down for it
+// (issue #23). Thread-safe.
 class DeploymentScheduler {
  public:
   DeploymentScheduler(AppLocks* locks, int max_concurrent_deployments,
-                      absl::Duration lock_retry = absl::Milliseconds(200));
+                      absl::Duration lock_retry = absl::Milliseconds(200),
+                      absl::Duration worker_idle = absl::Seconds(10));
   ~DeploymentScheduler();  // Stop() and Join().
   DeploymentScheduler(const DeploymentScheduler&) = delete;
   DeploymentScheduler& operator=(const DeploymentScheduler&) = delete;
@@ -40,9 +43,10 @@ class DeploymentScheduler {
   // stopping.
   bool TryReserveSlot(const std::string& deployment_id);
   void ReleaseSlot(const std::string& deployment_id);
-  // Runs `fn` on a worker thread tracked for Join() and WaitIdle(); the id
-  // stays in flight until `fn` has returned and been destroyed (with
-  // whatever it captured, such as a lock). Nothing runs when stopping.
+  // Runs `fn` on a worker thread tracked for Join() and WaitIdle(): an idle
+  // one when there is, else a new one. The id stays in flight until `fn` has
+  // returned and been destroyed (with whatever it captured, such as a lock).
+  // Nothing runs when stopping.
   void Spawn(const std::string& deployment_id, std::function<void()> fn);
   bool InFlight(const std::string& deployment_id);
   // Whether this replica owns `env` (AppLocks::Owns).
@@ -65,14 +69,10 @@ class DeploymentScheduler {
   // Makes waits return and later Spawns do nothing. False when already
   // stopping.
   bool Stop();
-  // Joins every worker thread (after Stop()).
+  // Joins every worker thread (after Stop(), which ends the idle ones' wait).
   void Join();
 
  private:
-  struct Worker {
-    std::thread thread;
-    std::shared_ptr<std::atomic<bool>> done;
-  };
   void LockReleased();
 
   AppLocks* const locks_;
@@ -86,7 +86,9 @@ class DeploymentScheduler {
   ferry::CondVar cv_;  // Signalled on every change below.
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::set<std::string> in_flight_ ABSL_GUARDED_BY(mu_);  // Deployment ids run by this process.
-  std::vector<Worker> workers_ ABSL_GUARDED_BY(mu_);
+
+  // Last: destroyed (joined) first, while what the jobs use still exists.
+  concurrency::WorkerThreads workers_;
 };
 
 }  // namespace ferry::deployer

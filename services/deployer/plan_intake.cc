@@ -17,23 +17,15 @@ bool PlanIntake::Submit(const std::string& key, const std::string& position, std
   ferry::MutexLock lock(&mu_);
   while (failure_.ok() && (running_ >= limit_ || busy_keys_.count(key) > 0)) cv_.Wait(&mu_);
   if (!failure_.ok()) return false;
-  // Reap the threads that have finished.
-  for (auto it = threads_.begin(); it != threads_.end();) {
-    if (std::find(finished_.begin(), finished_.end(), it->get_id()) != finished_.end()) {
-      it->join();
-      it = threads_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  finished_.clear();
   const uint64_t index = next_index_++;
   window_.push_back(Slot{position, false});
   busy_keys_.insert(key);
   ++running_;
   // A hand-off that throws is a failed hand-off (RunGuarded), not std::terminate.
-  threads_.emplace_back([this, index, key, handoff = std::move(handoff)] {
-    Finish(index, key, concurrency::RunGuarded("plan hand-off " + key, handoff));
+  workers_.Run([this, index, key, handoff = std::move(handoff)]() mutable {
+    absl::Status status = concurrency::RunGuarded("plan hand-off " + key, handoff);
+    handoff = nullptr;  // What it captured goes before Drain() can return.
+    Finish(index, key, std::move(status));
   });
   return true;
 }
@@ -48,7 +40,6 @@ void PlanIntake::Finish(uint64_t index, const std::string& key, absl::Status sta
   busy_keys_.erase(key);
   --running_;
   AdvanceLocked();
-  finished_.push_back(std::this_thread::get_id());
   cv_.SignalAll();
 }
 
@@ -78,15 +69,8 @@ void PlanIntake::AdvanceLocked() {
 }
 
 absl::Status PlanIntake::Drain() {
-  std::vector<std::thread> threads;
-  {
-    ferry::MutexLock lock(&mu_);
-    while (running_ != 0 || advancing_) cv_.Wait(&mu_);
-    threads.swap(threads_);
-    finished_.clear();
-  }
-  for (std::thread& t : threads) t.join();
   ferry::MutexLock lock(&mu_);
+  while (running_ != 0 || advancing_) cv_.Wait(&mu_);
   absl::Status failure = std::move(failure_);
   failure_ = absl::OkStatus();
   window_.clear();

@@ -5,18 +5,19 @@
 #include <functional>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/concurrency/mutex.h"
+#include "common/concurrency/worker_threads.h"
 
 namespace ferry::deployer {
 
 // Takes plans from the ordered release stream several at a time: each plan
-// is handed off (acknowledged, recorded, started) on a worker thread, at most
+// is handed off (acknowledged, recorded, started) on a worker thread (one
+// that finished a hand-off is reused: WorkerThreads), at most
 // `limit` at once and never two for the same key (application and
 // environment) at once, so plans of one application keep their order. The
 // stream position is advanced only over a prefix of plans whose hand-off
@@ -70,8 +71,8 @@ class PlanIntake {
   // Advanced over, not yet given to `advance_` (its interval had not passed).
   std::string unadvanced_ ABSL_GUARDED_BY(mu_);
   absl::Time last_advance_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::thread::id> finished_ ABSL_GUARDED_BY(mu_);
+  // Last: destroyed (joined) first, while what the hand-offs use still exists.
+  concurrency::WorkerThreads workers_;
 };
 
 }  // namespace ferry::deployer

@@ -108,6 +108,41 @@ TEST(DeploymentSchedulerTest, ALockHandedToAWorkerIsReleasedBeforeWaitIdleReturn
   }
 }
 
+// Set by a job on the thread it ran on: a fresh thread sees 0.
+thread_local int worker_marker = 0;
+
+// A commit touching 10,000 applications ran 10,000 deployments, each on a
+// thread of its own (issue #23): a finished worker now takes a later one
+// (concurrency::WorkerThreads), never making a deployment wait for another,
+// and a waiting worker ends its wait when the scheduler stops (the
+// destructor below would hang an hour).
+TEST(DeploymentSchedulerTest, AFinishedWorkerRunsALaterDeploymentWithoutMakingItWait) {
+  testing::FakeDeploymentStore locks;
+  auto scheduler = std::make_unique<DeploymentScheduler>(&locks, 4, absl::Hours(1), absl::Hours(1));
+  scheduler->Spawn("d0", [] { worker_marker = 1; });
+  scheduler->WaitIdle();
+  // WaitIdle returns before the worker waits again: until it does, a
+  // deployment gets a new thread.
+  std::atomic<int> seen{0};
+  for (int i = 1; i < 200 && seen.load() != 1; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+    scheduler->Spawn("d" + std::to_string(i), [&] { seen = worker_marker; });
+    scheduler->WaitIdle();
+  }
+  EXPECT_EQ(seen.load(), 1) << "every deployment ran on a new thread";
+  // Two at once: the second must not queue behind the first (it would
+  // never run: the first waits for it).
+  std::atomic<bool> second_ran{false};
+  scheduler->Spawn("a", [&] {
+    absl::Time give_up = absl::Now() + absl::Seconds(30);
+    while (!second_ran.load() && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(1));
+  });
+  scheduler->Spawn("b", [&] { second_ran = true; });
+  scheduler->WaitIdle();
+  EXPECT_TRUE(second_ran.load());
+  scheduler.reset();  // Stop() and Join() with workers waiting.
+}
+
 TEST(DeploymentSchedulerTest, DeploymentsOfOneApplicationRunOneAtATime) {
   LogicHarness h;
   h.target.HoldApplies("web");
