@@ -94,8 +94,14 @@ TEST_F(HostTargetTest, RefusesPathsEscapingTheRoot) {
   std::string outside = ferry::testing::MakeTempDir("outside");
   fs::create_directory_symlink(outside, root_ + "/link-out");
   fs::create_directory_symlink(root_ + "/inside", root_ + "/link-in");
+  // Relative ones too: the whole path opened in one openat2 first, which
+  // refuses this one, then the walk, which must refuse it as well.
+  fs::create_directory_symlink(fs::relative(outside, root_), root_ + "/rel-out");
+  fs::create_directory_symlink("inside", root_ + "/rel-in");
   for (const std::string& path : {std::string("../escape.conf"), std::string("a/../../escape.conf"),
-                                  std::string("/etc/passwd"), std::string("link-out/escape.conf"), std::string("")}) {
+                                  std::string("/etc/passwd"), std::string("link-out/escape.conf"),
+                                  std::string("rel-out/escape.conf"), std::string("rel-in/../../escape.conf"),
+                                  std::string("")}) {
     absl::StatusOr<std::vector<TargetObject>> r =
         target_->Prepare(app_, {Obj(testing::ConfigFile("conf", path, "x"))}, nullptr);
     ASSERT_FALSE(r.ok()) << path;
@@ -106,6 +112,8 @@ TEST_F(HostTargetTest, RefusesPathsEscapingTheRoot) {
   // A symlink that stays inside the root is fine.
   ASSERT_TRUE(PrepareAndApply({testing::ConfigFile("conf", "link-in/ok.conf", "ok\n")}).ok());
   EXPECT_EQ(Read(root_ + "/inside/ok.conf"), "ok\n");
+  ASSERT_TRUE(PrepareAndApply({testing::ConfigFile("conf", "rel-in/deeper/ok.conf", "ok\n")}).ok());
+  EXPECT_EQ(Read(root_ + "/inside/deeper/ok.conf"), "ok\n");
 }
 
 TEST_F(HostTargetTest, ValidateFailureMeansTheFileNeverGoesLive) {
@@ -499,6 +507,18 @@ TEST_F(HostTargetTest, ADirectorySwappedForASymlinkAfterPrepareCannotMoveTheWrit
   fs::create_directories(root_ + "/.ferry/run");
   fs::remove(root_ + "/conf");
   fs::create_directory_symlink(root_ + "/.ferry/run", root_ + "/conf");
+  s = target_->Apply(app_, (*prepared)[0], nullptr, absl::Now() + absl::Seconds(5), nullptr);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_TRUE(fs::is_empty(root_ + "/.ferry/run"));
+  // The same with relative symlinks, which the one-call open of the whole
+  // path resolves itself when they stay beneath the root.
+  fs::remove(root_ + "/conf");
+  fs::create_directory_symlink(fs::relative(outside, root_), root_ + "/conf");
+  s = target_->Apply(app_, (*prepared)[0], nullptr, absl::Now() + absl::Seconds(5), nullptr);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_TRUE(fs::is_empty(outside));
+  fs::remove(root_ + "/conf");
+  fs::create_directory_symlink(".ferry/run", root_ + "/conf");
   s = target_->Apply(app_, (*prepared)[0], nullptr, absl::Now() + absl::Seconds(5), nullptr);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
   EXPECT_TRUE(fs::is_empty(root_ + "/.ferry/run"));
