@@ -949,38 +949,56 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::MutatePlanQuietly(const std::stri
 }
 
 absl::StatusOr<v1::Plan> PostgresPlannerStore::MutatePlanQuietlyAlone(const std::string& id, const ProgressFn& change) {
+  struct Read {
+    v1::Plan plan;  // whole
+    v1::Plan progress;
+    std::string version;
+    // Its body to keep (shared with the version kept before), or null: a
+    // plan too large to keep is not copied for it.
+    std::shared_ptr<const v1::Plan> body;
+    size_t body_bytes = 0;
+  };
+  Read read;
   // The version this store wrote last, when it has one: the write below
   // checks it as it checks a version read.
   std::optional<PlanVersionCache::Entry> kept = versions_.Get(id);
   const bool unread = kept.has_value();
-  if (!kept) {
-    auto read_plan = [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::optional<PlanVersionCache::Entry>> {
+  if (kept) {
+    read.plan = kept->Plan();
+    read.progress = std::move(kept->progress);
+    read.version = std::move(kept->version);
+    read.body = std::move(kept->body);
+    read.body_bytes = kept->body_bytes;
+  } else {
+    auto read_plan = [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::optional<Read>> {
       pqxx::result r = txn.exec_prepared(kReadPlanVersion, id);
       if (r.empty()) return absl::NotFoundError(absl::StrCat("plan \"", id, "\" not found"));
       // Written whole (before planner 014): written again whole, under its lock.
-      if (r[0][1].size() == 0) return std::optional<PlanVersionCache::Entry>();
-      PlanVersionCache::Entry entry;
-      ASSIGN_OR_RETURN(v1::Plan body, ParseRow<v1::Plan>(r[0][0], "plan " + id));
-      ASSIGN_OR_RETURN(entry.progress, ParseRow<v1::Plan>(r[0][1], "progress of plan " + id));
-      entry.body = std::make_shared<const v1::Plan>(std::move(body));
-      entry.body_bytes = r[0][0].size();
-      entry.version = r[0][2].as<std::string>();
-      return std::optional<PlanVersionCache::Entry>(std::move(entry));
+      if (r[0][1].size() == 0) return std::optional<Read>();
+      Read out;
+      ASSIGN_OR_RETURN(out.plan, ParseRow<v1::Plan>(r[0][0], "plan " + id));
+      ASSIGN_OR_RETURN(out.progress, ParseRow<v1::Plan>(r[0][1], "progress of plan " + id));
+      out.version = r[0][2].as<std::string>();
+      out.body_bytes = r[0][0].size();
+      if (versions_.Keeps(out.body_bytes + r[0][1].size())) out.body = std::make_shared<const v1::Plan>(out.plan);
+      SetProgress(out.progress, out.plan);
+      return std::optional<Read>(std::move(out));
     };
-    ASSIGN_OR_RETURN(kept, pool_->RunStatementWithResult<std::optional<PlanVersionCache::Entry>>(read_plan));
-    if (!kept) return MutatePlan(id, AsMutation(change));
+    ASSIGN_OR_RETURN(std::optional<Read> got, pool_->RunStatementWithResult<std::optional<Read>>(read_plan));
+    if (!got) return MutatePlan(id, AsMutation(change));
+    read = *std::move(got);
   }
-  v1::Plan plan = kept->Plan();
-  absl::Status changed = change(plan, kept->progress);
+  v1::Plan& plan = read.plan;
+  absl::Status changed = change(plan, read.progress);
   // Refused (perhaps by a version a transaction is changing right now, or by
   // an outdated guess) or released: under the row lock, in one transaction.
   if (!changed.ok()) return MutatePlan(id, AsMutation(change));
-  SetProgress(kept->progress, plan);
+  SetProgress(read.progress, plan);
   if (Releasable(plan)) return MutatePlan(id, AsMutation(change));
   auto write_progress = [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::optional<std::string>> {
     pqxx::result r = txn.exec_prepared(kUpdateProgress, plan.id(), static_cast<int>(plan.state()),
-                                       plan.deployment_id(), pqxx::binarystring(kept->progress.SerializeAsString()),
-                                       kept->version);
+                                       plan.deployment_id(), pqxx::binarystring(read.progress.SerializeAsString()),
+                                       read.version);
     if (r.empty()) return std::optional<std::string>();
     return std::optional<std::string>(r[0][0].as<std::string>());
   };
@@ -988,9 +1006,13 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::MutatePlanQuietlyAlone(const std:
                    pool_->RunStatementWithResult<std::optional<std::string>>(write_progress));
   if (!written) return MutatePlan(id, AsMutation(change));  // changed since it was read (or written here)
   if (unread) ++quiet_writes_unread_;
-  kept->version = *std::move(written);
-  versions_.Put(*std::move(kept));
-  return plan;
+  if (read.body) {
+    versions_.Put(PlanVersionCache::Entry{std::move(read.body), read.body_bytes, std::move(read.progress),
+                                          *std::move(written)});
+  } else {
+    versions_.Erase(id);
+  }
+  return std::move(plan);
 }
 
 std::vector<absl::StatusOr<v1::Plan>> PostgresPlannerStore::MutatePlansQuietly(

@@ -742,6 +742,37 @@ TEST_F(PlannerTest, AQuietChangeWritesTheProgressAndLeavesThePlansBodyAsItWas) {
   EXPECT_EQ(read->SerializeAsString(), expected.SerializeAsString());
 }
 
+// A plan too large for the version cache (over 64 KiB) is read by each of
+// its quiet changes, and each writes only its progress.
+TEST_F(PlannerTest, QuietChangesOfAPlanTooLargeToKeepReadItAndWriteOnlyItsProgress) {
+  v1::Plan p;
+  p.set_application_id("a");
+  p.set_environment_id("local");
+  p.set_state(v1::PLAN_STATE_PENDING);
+  p.add_manifests()->set_json(std::string(size_t{100} << 10, 'x'));
+  absl::StatusOr<v1::Plan> inserted = store_->InsertPlan(p, "k", false, false, nullptr, nullptr);
+  ASSERT_TRUE(inserted.ok()) << inserted.status();
+  const int64_t unread = store_->quiet_writes_unread();
+  for (const char* dep : {"dep-1", "dep-2"}) {
+    absl::StatusOr<v1::Plan> done = store_->MutatePlanQuietly(inserted->id(), [&](const v1::Plan& plan, v1::Plan& q) {
+      EXPECT_EQ(plan.manifests(0).json().size(), size_t{100} << 10);
+      q.set_state(v1::PLAN_STATE_EXECUTING);
+      q.set_deployment_id(dep);
+      return absl::OkStatus();
+    });
+    ASSERT_TRUE(done.ok()) << done.status();
+    EXPECT_EQ(done->deployment_id(), dep);
+    EXPECT_EQ(done->manifests(0).json().size(), size_t{100} << 10);
+  }
+  EXPECT_EQ(store_->quiet_writes_unread(), unread) << "a plan too large to keep was guessed";
+  absl::StatusOr<v1::Plan> read = store_->GetPlan(inserted->id());
+  ASSERT_TRUE(read.ok()) << read.status();
+  v1::Plan expected = *inserted;
+  expected.set_state(v1::PLAN_STATE_EXECUTING);
+  expected.set_deployment_id("dep-2");
+  EXPECT_EQ(read->SerializeAsString(), expected.SerializeAsString());
+}
+
 // A plan stored whole (before planner 014: all of it in its body, an empty
 // progress) reads as it was, and its next quiet change is written whole:
 // the progress alone would leave the body's older values wherever the new
