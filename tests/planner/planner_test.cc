@@ -117,6 +117,31 @@ class PlannerTest : public ::testing::Test {
 
   // Applications a, b, c and d in "local" (automatic approval), each
   // planned once by one commit.
+  // plan-1, of application a in local, EXECUTING by dep-1.
+  static v1::Plan ExecutingPlanOne() {
+    v1::Plan p;
+    p.set_id("plan-1");
+    p.set_application_id("a");
+    p.set_environment_id("local");
+    p.set_state(v1::PLAN_STATE_EXECUTING);
+    p.set_deployment_id("dep-1");
+    return p;
+  }
+  // Stores plan-1's row as `body` and `progress` (empty: as a row written
+  // before planner 014, the whole plan in its body).
+  void InsertPlanOne(const v1::Plan& body, const std::string& progress) {
+    ASSERT_TRUE(db_.Pool(1)
+                    ->RunInTransaction([&](pqxx::work& txn) {
+                      txn.exec_params0("INSERT INTO planner.plans (seq, id, application_id, environment_id, state, "
+                                       "trigger, target_sha, hold_reason, body, progress, definition_key, "
+                                       "deployment_id) VALUES (1, 'plan-1', 'a', 'local', 4, 1, '', 0, $1, $2, 'k', "
+                                       "'dep-1')",
+                                       pqxx::binarystring(body.SerializeAsString()), pqxx::binarystring(progress));
+                      return absl::OkStatus();
+                    })
+                    .ok());
+  }
+
   void PlanFourApps() {
   CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
   for (const char* app : {"a", "b", "c", "d"}) CreateApp(AppSpec(app, std::string("apps/") + app, {"local"}));
@@ -625,25 +650,10 @@ TEST_F(PlannerTest, TheStoreLooksUpManyPlansInOneRead) {
 // locked; a plan changed in between is changed again from its new version,
 // and nothing of the other change is lost.
 TEST_F(PlannerTest, AQuietChangeLocksNothingAndIsMadeAgainOnAPlanChangedMeanwhile) {
-  v1::Plan p;
-  p.set_id("plan-1");
-  p.set_application_id("a");
-  p.set_environment_id("local");
-  p.set_state(v1::PLAN_STATE_EXECUTING);
-  p.set_deployment_id("dep-1");
   // Stored as the store stores it: the body, and the progress apart.
-  v1::Plan progress;
-  MoveProgress(p, progress);
-  ASSERT_TRUE(db_.Pool(1)
-                  ->RunInTransaction([&](pqxx::work& txn) {
-                    txn.exec_params0("INSERT INTO planner.plans (seq, id, application_id, environment_id, state, "
-                                     "trigger, target_sha, hold_reason, body, progress, definition_key, deployment_id) "
-                                     "VALUES (1, 'plan-1', 'a', 'local', 4, 1, '', 0, $1, $2, 'k', 'dep-1')",
-                                     pqxx::binarystring(p.SerializeAsString()),
-                                     pqxx::binarystring(progress.SerializeAsString()));
-                    return absl::OkStatus();
-                  })
-                  .ok());
+  v1::Plan body = ExecutingPlanOne(), progress;
+  MoveProgress(body, progress);
+  ASSERT_NO_FATAL_FAILURE(InsertPlanOne(body, progress.SerializeAsString()));
   std::unique_ptr<postgres::ConnectionPool> other_pool = db_.Pool(1);
   outbox::PostgresOutboxStore other_outbox(other_pool.get(), "planner", "planner");
   PostgresPlannerStore other(other_pool.get(), &other_outbox);
@@ -778,24 +788,11 @@ TEST_F(PlannerTest, QuietChangesOfAPlanTooLargeToKeepReadItAndWriteOnlyItsProgre
 // the progress alone would leave the body's older values wherever the new
 // ones are unset (here the nanoseconds of its update time).
 TEST_F(PlannerTest, APlanStoredWholeIsWrittenWholeByItsNextQuietChange) {
-  v1::Plan p;
-  p.set_id("plan-1");
-  p.set_application_id("a");
-  p.set_environment_id("local");
-  p.set_state(v1::PLAN_STATE_EXECUTING);
-  p.set_deployment_id("dep-1");
+  v1::Plan p = ExecutingPlanOne();
   p.set_hold_message("kept");
   p.mutable_update_time()->set_seconds(100);
   p.mutable_update_time()->set_nanos(5);
-  ASSERT_TRUE(db_.Pool(1)
-                  ->RunInTransaction([&](pqxx::work& txn) {
-                    txn.exec_params0("INSERT INTO planner.plans (seq, id, application_id, environment_id, state, "
-                                     "trigger, target_sha, hold_reason, body, definition_key, deployment_id) "
-                                     "VALUES (1, 'plan-1', 'a', 'local', 4, 1, '', 0, $1, 'k', 'dep-1')",
-                                     pqxx::binarystring(p.SerializeAsString()));
-                    return absl::OkStatus();
-                  })
-                  .ok());
+  ASSERT_NO_FATAL_FAILURE(InsertPlanOne(p, ""));
   absl::StatusOr<v1::Plan> read = store_->GetPlan("plan-1");
   ASSERT_TRUE(read.ok()) << read.status();
   EXPECT_EQ(read->SerializeAsString(), p.SerializeAsString());
