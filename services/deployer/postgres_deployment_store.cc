@@ -430,7 +430,7 @@ PostgresDeploymentStore::PostgresDeploymentStore(postgres::ConnectionPool* pool,
   // (from 1) in a last column, ordered by it. The arrays come through
   // sub-selects: passed plainly, PostgreSQL planned the statement afresh
   // at every call (0.8 ms each, more than it took to run), as it did
-  // the planner's batched quiet plan update (kUpdateProgresses).
+  // kUpdatePlanVersions'.
   pool_->Prepare(kAppStates,
                  "SELECT m.application_id, m.environment_id, m.target, m.sync_policy, m.live_deployment_id,"
                  " p.record, d.record, l.record, NULL::bytea AS object_ref, NULL::text AS manifest,"

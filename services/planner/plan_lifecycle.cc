@@ -190,13 +190,12 @@ absl::StatusOr<v1::AcknowledgePlanResponse> PlanLifecycle::AcknowledgePlan(const
   if (request.plan_id().empty()) return absl::InvalidArgumentError("plan_id: is required");
   if (request.deployment_id().empty()) return absl::InvalidArgumentError("deployment_id: is required");
   v1::AcknowledgePlanResponse response;
-  ASSIGN_OR_RETURN(v1::Plan plan, plans_->MutatePlanQuietly(request.plan_id(), [&](const v1::Plan& p,
-                                                                                     v1::Plan& progress) {
+  ASSIGN_OR_RETURN(v1::Plan plan, plans_->MutatePlanQuietly(request.plan_id(), [&](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
     response = v1::AcknowledgePlanResponse();  // the last call's answer (MutatePlanQuietly may call twice)
     if (p.state() == v1::PLAN_STATE_APPROVED && p.hold_reason() == v1::HOLD_REASON_UNSPECIFIED) {
-      progress.set_state(v1::PLAN_STATE_EXECUTING);
-      progress.set_deployment_id(request.deployment_id());
-      *progress.mutable_update_time() = events_.Now();
+      p.set_state(v1::PLAN_STATE_EXECUTING);
+      p.set_deployment_id(request.deployment_id());
+      *p.mutable_update_time() = events_.Now();
       response.set_proceed(true);
     } else if (p.state() == v1::PLAN_STATE_EXECUTING && p.deployment_id() == request.deployment_id()) {
       response.set_proceed(true);  // idempotent retry
@@ -208,7 +207,7 @@ absl::StatusOr<v1::AcknowledgePlanResponse> PlanLifecycle::AcknowledgePlan(const
       response.set_reason(absl::StrCat("plan is ", v1::PlanState_Name(p.state()),
                                        p.superseded_by_plan_id().empty() ? "" : " by " + p.superseded_by_plan_id()));
     }
-    return absl::OkStatus();
+    return std::vector<v1::Event>{};
   }));
   response.set_state(plan.state());
   return response;
@@ -223,21 +222,21 @@ absl::Status PlanLifecycle::CheckResult(const v1::ReportPlanResultRequest& reque
   return absl::OkStatus();
 }
 
-PlannerStore::ProgressFn PlanLifecycle::ResultChange(const v1::ReportPlanResultRequest& request) {
-  return [this, &request](const v1::Plan& p, v1::Plan& progress) -> absl::Status {
+PlannerStore::MutateFn PlanLifecycle::ResultChange(const v1::ReportPlanResultRequest& request) {
+  return [this, &request](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
     const v1::PlanState state = request.state();
     if (p.deployment_id() != request.deployment_id())
       return absl::FailedPreconditionError(absl::StrCat("plan ", p.id(), " is not executed by deployment ",
                                                         request.deployment_id()));
-    if (p.state() == state) return absl::OkStatus();  // repeated report
+    if (p.state() == state) return std::vector<v1::Event>{};  // repeated report
     if (p.state() != v1::PLAN_STATE_EXECUTING)
       return absl::FailedPreconditionError(absl::StrCat("plan ", p.id(), " is ", v1::PlanState_Name(p.state()),
                                                         "; only an EXECUTING plan takes a result"));
-    progress.set_state(state);
+    p.set_state(state);
     if (state == v1::PLAN_STATE_FAILED || state == v1::PLAN_STATE_ROLLED_BACK)
-      progress.mutable_failure()->set_message(request.message());
-    *progress.mutable_update_time() = events_.Now();
-    return absl::OkStatus();
+      p.mutable_failure()->set_message(request.message());
+    *p.mutable_update_time() = events_.Now();
+    return std::vector<v1::Event>{};
   };
 }
 

@@ -83,7 +83,7 @@ class PlanLifecycle {
   // TakeResult's two halves: the request's own checks, and the change it
   // makes to the plan (which refers to `request`).
   static absl::Status CheckResult(const v1::ReportPlanResultRequest& request);
-  PlannerStore::ProgressFn ResultChange(const v1::ReportPlanResultRequest& request);
+  PlannerStore::MutateFn ResultChange(const v1::ReportPlanResultRequest& request);
   // Plans the promotions of `succeeded` (promote_), logging a failure.
   void Promote(const std::vector<v1::Plan>& succeeded);
   void ReevaluateHolds();

@@ -2,19 +2,12 @@
 
 #include <utility>
 
-#include "services/planner/plan_progress.h"
 
 namespace ferry::planner {
 
 PlanVersionCache::PlanVersionCache(size_t max_bytes, size_t max_entry_bytes, absl::Duration max_age,
                                    const Clock* clock)
     : max_bytes_(max_bytes), max_entry_bytes_(max_entry_bytes), max_age_(max_age), clock_(clock) {}
-
-v1::Plan PlanVersionCache::Entry::Plan() const {
-  v1::Plan plan = *body;
-  SetProgress(progress, plan);
-  return plan;
-}
 
 std::optional<PlanVersionCache::Entry> PlanVersionCache::Get(const std::string& id) {
   MutexLock lock(&mu_);
@@ -24,17 +17,16 @@ std::optional<PlanVersionCache::Entry> PlanVersionCache::Get(const std::string& 
   return it->second.entry;
 }
 
-void PlanVersionCache::Put(Entry entry) {
-  if (!entry.body) return;
-  const size_t size = entry.body_bytes + entry.progress.ByteSizeLong();
-  const std::string id = entry.body->id();
+void PlanVersionCache::Put(v1::Plan plan, std::string version) {
+  const size_t size = plan.ByteSizeLong();
+  const std::string id = plan.id();
   MutexLock lock(&mu_);
   if (auto it = slots_.find(id); it != slots_.end()) EraseLocked(it);
   if (!Keeps(size) || id.empty()) return;
   const absl::Time now = clock_->Now();
   order_.push_back(id);
   Slot& slot = slots_[id];
-  slot.entry = std::move(entry);
+  slot.entry = Entry{std::move(plan), std::move(version)};
   slot.bytes = size;
   slot.kept = now;
   slot.order = std::prev(order_.end());

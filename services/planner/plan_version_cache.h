@@ -4,7 +4,6 @@
 #include <cstdint>
 #include <list>
 #include <map>
-#include <memory>
 #include <optional>
 #include <string>
 
@@ -26,23 +25,14 @@ namespace ferry::planner {
 // only versions a transaction wrote once are kept (a store's own
 // single-write transactions).
 //
-// A plan is kept as the store holds it (planner 014): its body (the plan
-// without its progress, plan_progress.h), shared by the versions kept of it,
-// since a quiet change writes only the progress; and its progress.
-//
 // Bounded: plans whose encoding exceeds max_entry_bytes are not kept; past
 // max_bytes (encoded sizes together) or max_age, the oldest go first.
 // Thread-safe.
 class PlanVersionCache {
  public:
   struct Entry {
-    std::shared_ptr<const v1::Plan> body;
-    size_t body_bytes = 0;  // the body's encoded size
-    v1::Plan progress;
+    v1::Plan plan;
     std::string version;
-
-    // The whole plan: a copy of the body, its progress set.
-    v1::Plan Plan() const;
   };
 
   PlanVersionCache(size_t max_bytes, size_t max_entry_bytes, absl::Duration max_age, const Clock* clock);
@@ -51,9 +41,8 @@ class PlanVersionCache {
   std::optional<Entry> Get(const std::string& id);
   // Whether a plan whose encoding takes `bytes` would be kept by Put.
   bool Keeps(size_t bytes) const { return bytes <= max_entry_bytes_ && bytes <= max_bytes_; }
-  // Keeps `entry` (the plan body->id() as written at entry.version),
-  // replacing what was kept for that plan.
-  void Put(Entry entry);
+  // Keeps `plan` as written at `version` (replacing what was kept for it).
+  void Put(v1::Plan plan, std::string version);
   void Erase(const std::string& id);
 
   size_t size() const;

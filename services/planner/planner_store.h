@@ -14,7 +14,6 @@
 #include "absl/time/time.h"
 #include "ferry/v1/audit.pb.h"
 #include "ferry/v1/planner.pb.h"
-#include "services/planner/plan_progress.h"
 
 namespace ferry::planner {
 
@@ -169,45 +168,29 @@ class PlanStore {
   // releasing it when it became APPROVED without a hold.
   using MutateFn = std::function<absl::StatusOr<std::vector<v1::Event>>(v1::Plan& plan)>;
   virtual absl::StatusOr<v1::Plan> MutatePlan(const std::string& id, const MutateFn& mutate) = 0;
-  // A change of a plan's progress only (plan_progress.h: its state,
-  // deployment_id, update_time and failure): given the plan as stored, sets
-  // them in `progress`, which holds their stored values (its other fields
-  // are not read), or returns an error that aborts.
-  using ProgressFn = std::function<absl::Status(const v1::Plan& plan, v1::Plan& progress)>;
-  // Changes a plan's progress (the deployer's acknowledgement and outcome of
-  // each plan: neither audited nor a release, most often): the plan is read,
-  // and its progress written back only while its row is still the version
+  // As MutatePlan, for a change that is most often neither audited nor a
+  // release (the deployer's acknowledgement and outcome of each plan): the
+  // plan is read, and written back only while its row is still the version
   // read, by one statement each, without a transaction block or row lock
-  // (two round trips instead of four per plan: issue #23), and without
-  // rewriting the rest of the plan. When `change` returns an error, or
-  // leaves the plan releasable, or the plan changed in between, the change
-  // is made again as MutatePlan: `change` may be called twice, each time on
-  // a fresh copy of the stored plan, and only the last call counts. Returns
-  // the plan changed.
-  virtual absl::StatusOr<v1::Plan> MutatePlanQuietly(const std::string& id, const ProgressFn& change) {
-    return MutatePlan(id, AsMutation(change));
+  // (two round trips instead of four per plan: issue #23). When `mutate`
+  // returns events or an error, or leaves the plan releasable, or the plan
+  // changed in between, the change is made again as MutatePlan: `mutate` may
+  // be called twice, each time on a fresh copy of the stored plan, and only
+  // the last call counts.
+  virtual absl::StatusOr<v1::Plan> MutatePlanQuietly(const std::string& id, const MutateFn& mutate) {
+    return MutatePlan(id, mutate);
   }
   // MutatePlanQuietly for each of `changes` (a plan id and its change), one
   // answer each, in order. A store may write several quiet changes in one
   // statement (issue #23: the outcomes of one ReportPlanResults call), and
-  // call each `change` more than once (only the last call counts); the
+  // call each `mutate` more than once (only the last call counts); the
   // changes of one plan are made in their order.
-  using PlanChange = std::pair<std::string, ProgressFn>;
+  using PlanChange = std::pair<std::string, MutateFn>;
   virtual std::vector<absl::StatusOr<v1::Plan>> MutatePlansQuietly(const std::vector<PlanChange>& changes) {
     std::vector<absl::StatusOr<v1::Plan>> out;
     out.reserve(changes.size());
-    for (const auto& [id, change] : changes) out.push_back(MutatePlanQuietly(id, change));
+    for (const auto& [id, mutate] : changes) out.push_back(MutatePlanQuietly(id, mutate));
     return out;
-  }
-  // `change` as a MutateFn: the plan's progress set from it, no events.
-  static MutateFn AsMutation(const ProgressFn& change) {
-    return [&change](v1::Plan& plan) -> absl::StatusOr<std::vector<v1::Event>> {
-      v1::Plan progress = ProgressOf(plan);
-      absl::Status s = change(plan, progress);
-      if (!s.ok()) return s;
-      SetProgress(progress, plan);
-      return std::vector<v1::Event>();
-    };
   }
 
   // Records `approval` of plan `id`, at most one per approver

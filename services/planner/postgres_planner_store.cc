@@ -61,8 +61,8 @@ constexpr char kListUnreleased[] = "planner_list_unreleased";
 constexpr char kHasSucceeded[] = "planner_has_succeeded";
 constexpr char kHavePlansFor[] = "planner_have_plans_for";
 constexpr char kReadPlanVersion[] = "planner_read_plan_version";
-constexpr char kUpdateProgress[] = "planner_update_progress";
-constexpr char kUpdateProgresses[] = "planner_update_progresses";
+constexpr char kUpdatePlanVersion[] = "planner_update_plan_version";
+constexpr char kUpdatePlanVersions[] = "planner_update_plan_versions";
 constexpr char kGetCache[] = "planner_get_cache";
 constexpr char kGetCaches[] = "planner_get_caches";
 // Render cache reads in one statement, at most.
@@ -103,36 +103,6 @@ absl::StatusOr<T> ParseRow(const pqxx::field& field, const std::string& what) {
 std::string StatesArray(const std::vector<v1::PlanState>& states) {
   std::vector<int> ints(states.begin(), states.end());
   return absl::StrCat("{", absl::StrJoin(ints, ","), "}");
-}
-
-// A plan as stored (planner 014): `body`, the plan without its progress
-// (plan_progress.h), and `progress`, a plan holding only that, so that a
-// change of its progress writes only `progress` (issue #23). Read, they are
-// parsed as one: a message parsed from two encodings one after the other is
-// the second merged into the first, and the body sets none of the fields
-// the progress does. A row written before 014 holds the whole plan in its
-// body and an empty progress, until it is written again whole.
-struct EncodedPlan {
-  std::string body;
-  std::string progress;
-};
-
-EncodedPlan EncodePlan(v1::Plan& plan) {
-  v1::Plan progress;
-  MoveProgress(plan, progress);
-  EncodedPlan out{plan.SerializeAsString(), progress.SerializeAsString()};
-  MoveProgress(progress, plan);
-  return out;
-}
-
-// The cache entry of `plan`, written whole at `version` as `encoded`.
-PlanVersionCache::Entry EntryOf(v1::Plan plan, const EncodedPlan& encoded, std::string version) {
-  PlanVersionCache::Entry entry;
-  MoveProgress(plan, entry.progress);
-  entry.body = std::make_shared<const v1::Plan>(std::move(plan));
-  entry.body_bytes = encoded.body.size();
-  entry.version = std::move(version);
-  return entry;
 }
 
 bool Releasable(const v1::Plan& p) {
@@ -210,16 +180,15 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
                  "AND environment_id = $2 AND target_sha = $3 AND definition_key = $4) AS planned) c");
   pool_->Prepare(kInsertPlan,
                  "INSERT INTO planner.plans (seq, id, application_id, environment_id, state, trigger, target_sha, "
-                 "hold_reason, body, progress, definition_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+                 "hold_reason, body, definition_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
                  "RETURNING xmin::text");
   pool_->Prepare(kOpenPlansForUpdate,
-                 "SELECT body || progress FROM planner.plans WHERE application_id = $1 AND environment_id = $2 "
+                 "SELECT body FROM planner.plans WHERE application_id = $1 AND environment_id = $2 "
                  "AND state IN (1, 2) ORDER BY seq FOR UPDATE");
-  pool_->Prepare(kLockPlan,
-                 "SELECT body || progress, release_seq IS NOT NULL FROM planner.plans WHERE id = $1 FOR UPDATE");
+  pool_->Prepare(kLockPlan, "SELECT body, release_seq IS NOT NULL FROM planner.plans WHERE id = $1 FOR UPDATE");
   pool_->Prepare(kUpdatePlan,
                  "UPDATE planner.plans SET state = $2, hold_reason = $3, deployment_id = $4, body = $5, "
-                 "progress = $6, update_time = now() WHERE id = $1");
+                 "update_time = now() WHERE id = $1");
   // Release sequence numbers must become visible in order: a reader that
   // has seen release_seq n must never later find a smaller one committed.
   // Releasing transactions therefore take this lock before drawing their
@@ -233,10 +202,10 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   // Rows another transaction holds are skipped: that transaction's
   // WritePlan releases them itself.
   pool_->Prepare(kReadyToRelease,
-                 "SELECT id, body || progress FROM planner.plans WHERE state = 2 AND hold_reason = 0 "
-                 "AND release_seq IS NULL ORDER BY seq FOR UPDATE SKIP LOCKED");
+                 "SELECT id, body FROM planner.plans WHERE state = 2 AND hold_reason = 0 AND release_seq IS NULL "
+                 "ORDER BY seq FOR UPDATE SKIP LOCKED");
   // Release numbers drawn in the order of the ids given (creation order).
-  // The array comes through a sub-select (as kUpdateProgresses'): plain,
+  // The array comes through a sub-select (as kUpdatePlanVersions'): plain,
   // it was planned afresh at 1,123 of 2,768 calls in a commit touching
   // 10,000 applications.
   pool_->Prepare(kReleaseBatch,
@@ -244,9 +213,9 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
                  "SELECT u.id, nextval('planner.plan_release_seq') AS release_seq "
                  "FROM unnest((SELECT $1::text[])) WITH ORDINALITY AS u(id, n) ORDER BY u.n) r "
                  "WHERE p.id = r.id AND p.release_seq IS NULL RETURNING p.id, p.xmin::text");
-  pool_->Prepare(kGetPlan, "SELECT body || progress FROM planner.plans WHERE id = $1");
+  pool_->Prepare(kGetPlan, "SELECT body FROM planner.plans WHERE id = $1");
   pool_->Prepare(kListPlans,
-                 "SELECT seq, body || progress FROM planner.plans WHERE ($1 = '' OR application_id = $1) "
+                 "SELECT seq, body FROM planner.plans WHERE ($1 = '' OR application_id = $1) "
                  "AND ($2 = '' OR environment_id = $2) AND (cardinality($3::int[]) = 0 OR state = ANY($3::int[])) "
                  "AND ($4::bigint = 0 OR seq < $4::bigint) ORDER BY seq DESC LIMIT $5");
   // The bytes before each row (octet_length reads a stored body's size
@@ -261,32 +230,28 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   // visible, it still made a plan cheaper now and then (a commit touching
   // 10,000 applications: 6,966 plans for 6,966 calls, 1.6 s).
   pool_->Prepare(kListReleased,
-                 "SELECT release_seq, body || progress FROM (SELECT release_seq, body, progress, "
-                 "sum(octet_length(body) + octet_length(progress)) OVER (ORDER BY release_seq) "
-                 "- octet_length(body) - octet_length(progress) AS before "
-                 "FROM (SELECT release_seq, body, progress FROM planner.plans WHERE release_seq > (SELECT $1::bigint) "
+                 "SELECT release_seq, body FROM (SELECT release_seq, body, "
+                 "sum(octet_length(body)) OVER (ORDER BY release_seq) - octet_length(body) AS before "
+                 "FROM (SELECT release_seq, body FROM planner.plans WHERE release_seq > (SELECT $1::bigint) "
                  "AND state IN (2, 4) ORDER BY release_seq LIMIT (SELECT $2::int)) l) w "
                  "WHERE before < (SELECT $3::bigint) ORDER BY release_seq");
   pool_->Prepare(kOldestUnfinished,
                  "SELECT COALESCE((SELECT min(release_seq) - 1 FROM planner.plans WHERE release_seq IS NOT NULL "
                  "AND state IN (2, 4)), (SELECT COALESCE(max(release_seq), 0) FROM planner.plans))");
   pool_->Prepare(kListUnreleased,
-                 "SELECT body || progress FROM planner.plans WHERE state IN (1, 2) AND release_seq IS NULL ORDER BY seq");
+                 "SELECT body FROM planner.plans WHERE state IN (1, 2) AND release_seq IS NULL ORDER BY seq");
   pool_->Prepare(kHasSucceeded,
                  "SELECT EXISTS (SELECT 1 FROM planner.plans WHERE application_id = $1 AND environment_id = $2 "
                  "AND target_sha = $3 AND state = 5)");
-  // MutatePlanQuietly: the plan (its body and progress apart) and its row
-  // version (xmin, the transaction that wrote it), then kUpdateProgress only
-  // while the row is that version and holds its plan apart (progress is not
-  // empty: a row written before planner 014 is written whole, under its
-  // lock).
-  pool_->Prepare(kReadPlanVersion, "SELECT body, progress, xmin::text FROM planner.plans WHERE id = $1");
-  pool_->Prepare(kUpdateProgress,
-                 "UPDATE planner.plans SET state = $2, deployment_id = $3, progress = $4, update_time = now() "
-                 "WHERE id = $1 AND xmin::text = $5 AND progress <> ''::bytea RETURNING xmin::text");
-  // The same for several plans: one array each of ids, states, deployment
-  // ids, progresses (base64: text arrays carry no bytes) and versions; the
-  // rows written come back.
+  // MutatePlanQuietly: the plan and its row version (xmin, the transaction
+  // that wrote it), then kUpdatePlan only while the row is that version.
+  pool_->Prepare(kReadPlanVersion, "SELECT body, xmin::text FROM planner.plans WHERE id = $1");
+  pool_->Prepare(kUpdatePlanVersion,
+                 "UPDATE planner.plans SET state = $2, hold_reason = $3, deployment_id = $4, body = $5, "
+                 "update_time = now() WHERE id = $1 AND xmin::text = $6 RETURNING xmin::text");
+  // The same for several plans: one array each of ids, states, hold
+  // reasons, deployment ids, bodies (base64: text arrays carry no bytes)
+  // and versions; the rows written come back.
   //
   // The arrays of this and of the batched insert's statements (kClaimPlanSeqs,
   // kOpenPlansOfForUpdate) come through sub-selects, as kListReleased's
@@ -295,13 +260,12 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   // (issue #23: 0.3 s each in a commit touching 10,000 applications). The
   // generic plan is the same: the pairs or ids probed one by one through
   // plans_app_env or the id's index.
-  pool_->Prepare(kUpdateProgresses,
-                 "UPDATE planner.plans p SET state = u.state::int, deployment_id = u.dep, "
-                 "progress = decode(u.progress, 'base64'), update_time = now() FROM unnest((SELECT $1::text[]), "
-                 "(SELECT $2::text[]), (SELECT $3::text[]), (SELECT $4::text[]), (SELECT $5::text[])) "
-                 "AS u(id, state, dep, progress, version) "
-                 "WHERE p.id = u.id AND p.xmin::text = u.version AND p.progress <> ''::bytea "
-                 "RETURNING p.id, p.xmin::text");
+  pool_->Prepare(kUpdatePlanVersions,
+                 "UPDATE planner.plans p SET state = u.state::int, hold_reason = u.hold::int, deployment_id = u.dep, "
+                 "body = decode(u.body, 'base64'), update_time = now() FROM unnest((SELECT $1::text[]), "
+                 "(SELECT $2::text[]), (SELECT $3::text[]), (SELECT $4::text[]), (SELECT $5::text[]), "
+                 "(SELECT $6::text[])) AS u(id, state, hold, dep, body, version) "
+                 "WHERE p.id = u.id AND p.xmin::text = u.version RETURNING p.id, p.xmin::text");
   // The positions (1-based) of the keys ($1-$4, one array each) that have a
   // plan: one index probe (plans_commit) each.
   pool_->Prepare(kHavePlansFor,
@@ -360,8 +324,7 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   pool_->Prepare(kForgetAttempts, "DELETE FROM planner.consumer_attempts WHERE name = $1");
   pool_->Prepare(kNotifyPlans, absl::StrCat("SELECT pg_notify('", kPlansChannel, "', $1)"));
   pool_->Prepare(kOpenPlansOfApp,
-                 "SELECT body || progress FROM planner.plans WHERE application_id = $1 AND state IN (1, 2) "
-                 "ORDER BY seq FOR UPDATE");
+                 "SELECT body FROM planner.plans WHERE application_id = $1 AND state IN (1, 2) ORDER BY seq FOR UPDATE");
   pool_->Prepare(kLockAppEnv, "SELECT pg_advisory_xact_lock(hashtext('planner.plan/' || $1))");
   // A batch of inserts (InsertPlansUnreleased): the locks of its keys
   // ($1, "application/environment" each) in the order of their lock numbers,
@@ -383,7 +346,7 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   // kOpenPlansForUpdate for several (application, environment)s (arrays of
   // each): the position of the pair each plan is of, and the plan.
   pool_->Prepare(kOpenPlansOfForUpdate,
-                 "SELECT u.n, p.body || p.progress FROM unnest((SELECT $1::text[]), (SELECT $2::text[])) WITH ORDINALITY "
+                 "SELECT u.n, p.body FROM unnest((SELECT $1::text[]), (SELECT $2::text[])) WITH ORDINALITY "
                  "AS u(app, env, n) "
                  "JOIN planner.plans p ON p.application_id = u.app AND p.environment_id = u.env "
                  "WHERE p.state IN (1, 2) ORDER BY p.seq FOR UPDATE OF p");
@@ -391,11 +354,10 @@ PostgresPlannerStore::PostgresPlannerStore(postgres::ConnectionPool* pool, outbo
   // base64: text arrays carry no bytes); the ids and row versions written.
   pool_->Prepare(kInsertPlans,
                  "INSERT INTO planner.plans (seq, id, application_id, environment_id, state, trigger, target_sha, "
-                 "hold_reason, body, progress, definition_key) SELECT u.seq::bigint, u.id, u.app, u.env, "
-                 "u.state::int, u.trig::int, u.sha, u.hold::int, decode(u.body, 'base64'), decode(u.progress, 'base64'), "
-                 "u.def FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
-                 "$8::text[], $9::text[], $10::text[], $11::text[]) "
-                 "AS u(seq, id, app, env, state, trig, sha, hold, body, progress, def) RETURNING id, xmin::text");
+                 "hold_reason, body, definition_key) SELECT u.seq::bigint, u.id, u.app, u.env, u.state::int, "
+                 "u.trig::int, u.sha, u.hold::int, decode(u.body, 'base64'), u.def FROM unnest($1::text[], $2::text[], "
+                 "$3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) "
+                 "AS u(seq, id, app, env, state, trig, sha, hold, body, def) RETURNING id, xmin::text");
   pool_->Prepare(kInsertApproval,
                  "INSERT INTO planner.plan_approvals (plan_id, approver, decision) VALUES ($1, $2, $3) "
                  "ON CONFLICT (plan_id, approver) DO NOTHING");
@@ -670,10 +632,9 @@ absl::Status PostgresPlannerStore::RecordEvents(const std::vector<v1::Event>& ev
   return pool_->RunInTransaction([&](pqxx::work& txn) { return EnqueueAll(txn, events); });
 }
 
-absl::Status PostgresPlannerStore::WritePlan(pqxx::work& txn, v1::Plan& plan) {
-  EncodedPlan encoded = EncodePlan(plan);
+absl::Status PostgresPlannerStore::WritePlan(pqxx::work& txn, const v1::Plan& plan) {
   txn.exec_prepared0(kUpdatePlan, plan.id(), static_cast<int>(plan.state()), static_cast<int>(plan.hold_reason()),
-                     plan.deployment_id(), pqxx::binarystring(encoded.body), pqxx::binarystring(encoded.progress));
+                     plan.deployment_id(), pqxx::binarystring(plan.SerializeAsString()));
   if (Releasable(plan)) {
     txn.exec_prepared(kReleaseOrderLock);
     txn.exec_prepared0(kReleasePlan, plan.id());
@@ -709,7 +670,7 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::InsertPlan(v1::Plan plan, const s
 }
 
 absl::Status PostgresPlannerStore::ReleaseReady() {
-  std::map<std::string, std::pair<v1::Plan, size_t>> ready;  // id -> (plan, its encoded size)
+  std::map<std::string, v1::Plan> ready;
   std::vector<std::pair<std::string, std::string>> released;  // (id, version)
   absl::Status s = pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
     ready.clear();
@@ -720,7 +681,7 @@ absl::Status PostgresPlannerStore::ReleaseReady() {
       if (!p.ok() || !Releasable(*p)) continue;
       ids.push_back(row[0].as<std::string>());
       // Only what the cache keeps: a large plan is not held past this.
-      if (versions_.Keeps(row[1].size())) ready[ids.back()] = {*std::move(p), row[1].size()};
+      if (versions_.Keeps(p->ByteSizeLong())) ready[ids.back()] = *std::move(p);
     }
     if (ids.empty()) return absl::OkStatus();
     // Last, to hold the release-order lock only until the commit.
@@ -734,15 +695,7 @@ absl::Status PostgresPlannerStore::ReleaseReady() {
   // changed only its release number: that body is the released version's.
   if (s.ok())
     for (auto& [id, version] : released) {
-      if (auto it = ready.find(id); it != ready.end()) {
-        auto& [plan, bytes] = it->second;
-        PlanVersionCache::Entry entry;
-        MoveProgress(plan, entry.progress);
-        entry.body = std::make_shared<const v1::Plan>(std::move(plan));
-        entry.body_bytes = bytes - std::min(bytes, entry.progress.ByteSizeLong());
-        entry.version = std::move(version);
-        versions_.Put(std::move(entry));
-      }
+      if (auto it = ready.find(id); it != ready.end()) versions_.Put(std::move(it->second), std::move(version));
     }
   return s;
 }
@@ -769,7 +722,6 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::InsertPlanUnreleased(const PlanIn
   const PlanEventsFn& events = *insert.events;
   const SupersededEventFn& superseded_event = *insert.superseded_event;
   std::string version;
-  EncodedPlan encoded;
   absl::StatusOr<v1::Plan> inserted = pool_->RunInTransactionWithResult<v1::Plan>([&](pqxx::work& txn) -> absl::StatusOr<v1::Plan> {
     txn.exec_prepared(kLockAppEnv, plan.application_id() + "/" + plan.environment_id());
     pqxx::row claimed = txn.exec_prepared1(kClaimPlanSeq, plan.application_id(), plan.environment_id(),
@@ -787,12 +739,10 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::InsertPlanUnreleased(const PlanIn
         RETURN_IF_ERROR(Supersede(txn, row[0], stored, superseded_event, out_events));
       }
     }
-    encoded = EncodePlan(stored);
     version = txn.exec_prepared1(kInsertPlan, seq, stored.id(), stored.application_id(), stored.environment_id(),
                                  static_cast<int>(stored.state()), static_cast<int>(stored.trigger()),
                                  stored.target_revision().sha(), static_cast<int>(stored.hold_reason()),
-                                 pqxx::binarystring(encoded.body), pqxx::binarystring(encoded.progress),
-                                 definition_key)[0]
+                                 pqxx::binarystring(stored.SerializeAsString()), definition_key)[0]
                   .as<std::string>();
     for (const v1::PlanDecision& approval : stored.approvals()) InsertApproval(txn, stored.id(), approval);
     if (events)
@@ -801,7 +751,7 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::InsertPlanUnreleased(const PlanIn
     return stored;
   });
   // Committed, its row written once by that transaction.
-  if (inserted.ok()) versions_.Put(EntryOf(*inserted, encoded, std::move(version)));
+  if (inserted.ok()) versions_.Put(*inserted, std::move(version));
   return inserted;
 }
 
@@ -819,7 +769,6 @@ std::vector<absl::StatusOr<v1::Plan>> PostgresPlannerStore::InsertPlansUnrelease
   std::vector<std::optional<v1::Plan>> stored(batch.size());  // nullopt: planned already
   std::vector<int64_t> seq(batch.size());
   std::vector<std::string> versions(batch.size());
-  std::vector<EncodedPlan> encoded(batch.size());
   absl::Status s = pool_->RunInTransaction([&](pqxx::work& txn) -> absl::Status {
     std::vector<std::string> keys, apps, envs, shas, defs, dedupes;
     for (const PlanInsert* in : batch) {
@@ -862,13 +811,12 @@ std::vector<absl::StatusOr<v1::Plan>> PostgresPlannerStore::InsertPlansUnrelease
         RETURN_IF_ERROR(Supersede(txn, row[1], *stored[i], *batch[i]->superseded_event, superseded_events[i]));
       }
     }
-    std::vector<std::string> seqs, ids, ins_apps, ins_envs, states, triggers, ins_shas, holds, bodies, progresses,
-        ins_defs;
+    std::vector<std::string> seqs, ids, ins_apps, ins_envs, states, triggers, ins_shas, holds, bodies, ins_defs;
     std::vector<v1::Event> events;
     std::map<std::string, size_t> index;  // plan id -> position in the batch
     for (size_t i = 0; i < batch.size(); ++i) {
       if (!stored[i]) continue;
-      v1::Plan& p = *stored[i];
+      const v1::Plan& p = *stored[i];
       index[p.id()] = i;
       seqs.push_back(absl::StrCat(seq[i]));
       ids.push_back(p.id());
@@ -878,9 +826,7 @@ std::vector<absl::StatusOr<v1::Plan>> PostgresPlannerStore::InsertPlansUnrelease
       triggers.push_back(absl::StrCat(static_cast<int>(p.trigger())));
       ins_shas.push_back(shas[i]);
       holds.push_back(absl::StrCat(static_cast<int>(p.hold_reason())));
-      encoded[i] = EncodePlan(p);
-      bodies.push_back(absl::Base64Escape(encoded[i].body));
-      progresses.push_back(absl::Base64Escape(encoded[i].progress));
+      bodies.push_back(absl::Base64Escape(p.SerializeAsString()));
       ins_defs.push_back(defs[i]);
       // Events in the order each alone enqueues them: its superseded plans',
       // then its own.
@@ -894,7 +840,7 @@ std::vector<absl::StatusOr<v1::Plan>> PostgresPlannerStore::InsertPlansUnrelease
              kInsertPlans, postgres::TextArray(seqs), postgres::TextArray(ids), postgres::TextArray(ins_apps),
              postgres::TextArray(ins_envs), postgres::TextArray(states), postgres::TextArray(triggers),
              postgres::TextArray(ins_shas), postgres::TextArray(holds), postgres::TextArray(bodies),
-             postgres::TextArray(progresses), postgres::TextArray(ins_defs))) {
+             postgres::TextArray(ins_defs))) {
       auto it = index.find(row[0].as<std::string>());
       if (it == index.end()) return absl::InternalError("a plan inserted that the batch did not hold");
       versions[it->second] = row[1].as<std::string>();
@@ -924,7 +870,7 @@ std::vector<absl::StatusOr<v1::Plan>> PostgresPlannerStore::InsertPlansUnrelease
       continue;
     }
     // Committed, its row written once by that transaction.
-    versions_.Put(EntryOf(*stored[i], encoded[i], versions[i]));
+    versions_.Put(*stored[i], versions[i]);
     inserts_batched_.fetch_add(1);
     out.push_back(*std::move(stored[i]));
   }
@@ -944,75 +890,50 @@ absl::StatusOr<v1::Plan> PostgresPlannerStore::MutatePlan(const std::string& id,
   });
 }
 
-absl::StatusOr<v1::Plan> PostgresPlannerStore::MutatePlanQuietly(const std::string& id, const ProgressFn& change) {
-  return quiet_changes_.Run(PlanChange{id, change}, id);
+absl::StatusOr<v1::Plan> PostgresPlannerStore::MutatePlanQuietly(const std::string& id, const MutateFn& mutate) {
+  return quiet_changes_.Run(PlanChange{id, mutate}, id);
 }
 
-absl::StatusOr<v1::Plan> PostgresPlannerStore::MutatePlanQuietlyAlone(const std::string& id, const ProgressFn& change) {
+absl::StatusOr<v1::Plan> PostgresPlannerStore::MutatePlanQuietlyAlone(const std::string& id, const MutateFn& mutate) {
   struct Read {
-    v1::Plan plan;  // whole
-    v1::Plan progress;
+    v1::Plan plan;
     std::string version;
-    // Its body to keep (shared with the version kept before), or null: a
-    // plan too large to keep is not copied for it.
-    std::shared_ptr<const v1::Plan> body;
-    size_t body_bytes = 0;
   };
-  Read read;
+  auto read_plan = [&](pqxx::transaction_base& txn) -> absl::StatusOr<Read> {
+    pqxx::result r = txn.exec_prepared(kReadPlanVersion, id);
+    if (r.empty()) return absl::NotFoundError(absl::StrCat("plan \"", id, "\" not found"));
+    absl::StatusOr<v1::Plan> parsed = ParseRow<v1::Plan>(r[0][0], "plan " + id);
+    if (!parsed.ok()) return parsed.status();
+    return Read{*std::move(parsed), r[0][1].as<std::string>()};
+  };
   // The version this store wrote last, when it has one: the write below
   // checks it as it checks a version read.
-  std::optional<PlanVersionCache::Entry> kept = versions_.Get(id);
-  const bool unread = kept.has_value();
-  if (kept) {
-    read.plan = kept->Plan();
-    read.progress = std::move(kept->progress);
-    read.version = std::move(kept->version);
-    read.body = std::move(kept->body);
-    read.body_bytes = kept->body_bytes;
+  Read read;
+  bool unread = false;
+  if (std::optional<PlanVersionCache::Entry> kept = versions_.Get(id)) {
+    read = Read{std::move(kept->plan), std::move(kept->version)};
+    unread = true;
   } else {
-    auto read_plan = [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::optional<Read>> {
-      pqxx::result r = txn.exec_prepared(kReadPlanVersion, id);
-      if (r.empty()) return absl::NotFoundError(absl::StrCat("plan \"", id, "\" not found"));
-      // Written whole (before planner 014): written again whole, under its lock.
-      if (r[0][1].size() == 0) return std::optional<Read>();
-      Read out;
-      ASSIGN_OR_RETURN(out.plan, ParseRow<v1::Plan>(r[0][0], "plan " + id));
-      ASSIGN_OR_RETURN(out.progress, ParseRow<v1::Plan>(r[0][1], "progress of plan " + id));
-      out.version = r[0][2].as<std::string>();
-      out.body_bytes = r[0][0].size();
-      if (versions_.Keeps(out.body_bytes + r[0][1].size())) out.body = std::make_shared<const v1::Plan>(out.plan);
-      SetProgress(out.progress, out.plan);
-      return std::optional<Read>(std::move(out));
-    };
-    ASSIGN_OR_RETURN(std::optional<Read> got, pool_->RunStatementWithResult<std::optional<Read>>(read_plan));
-    if (!got) return MutatePlan(id, AsMutation(change));
-    read = *std::move(got);
+    ASSIGN_OR_RETURN(read, pool_->RunStatementWithResult<Read>(read_plan));
   }
-  v1::Plan& plan = read.plan;
-  absl::Status changed = change(plan, read.progress);
-  // Refused (perhaps by a version a transaction is changing right now, or by
-  // an outdated guess) or released: under the row lock, in one transaction.
-  if (!changed.ok()) return MutatePlan(id, AsMutation(change));
-  SetProgress(read.progress, plan);
-  if (Releasable(plan)) return MutatePlan(id, AsMutation(change));
-  auto write_progress = [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::optional<std::string>> {
-    pqxx::result r = txn.exec_prepared(kUpdateProgress, plan.id(), static_cast<int>(plan.state()),
-                                       plan.deployment_id(), pqxx::binarystring(read.progress.SerializeAsString()),
-                                       read.version);
+  v1::Plan plan = read.plan;
+  absl::StatusOr<std::vector<v1::Event>> events = mutate(plan);
+  // Audited, refused (perhaps by a version a transaction is changing right
+  // now, or by an outdated guess) or released: under the row lock, in one
+  // transaction.
+  if (!events.ok() || !events->empty() || Releasable(plan)) return MutatePlan(id, mutate);
+  auto write_plan = [&](pqxx::transaction_base& txn) -> absl::StatusOr<std::optional<std::string>> {
+    pqxx::result r = txn.exec_prepared(kUpdatePlanVersion, plan.id(), static_cast<int>(plan.state()),
+                                       static_cast<int>(plan.hold_reason()), plan.deployment_id(),
+                                       pqxx::binarystring(plan.SerializeAsString()), read.version);
     if (r.empty()) return std::optional<std::string>();
     return std::optional<std::string>(r[0][0].as<std::string>());
   };
-  ASSIGN_OR_RETURN(std::optional<std::string> written,
-                   pool_->RunStatementWithResult<std::optional<std::string>>(write_progress));
-  if (!written) return MutatePlan(id, AsMutation(change));  // changed since it was read (or written here)
+  ASSIGN_OR_RETURN(std::optional<std::string> written, pool_->RunStatementWithResult<std::optional<std::string>>(write_plan));
+  if (!written) return MutatePlan(id, mutate);  // changed since it was read (or written here)
   if (unread) ++quiet_writes_unread_;
-  if (read.body) {
-    versions_.Put(PlanVersionCache::Entry{std::move(read.body), read.body_bytes, std::move(read.progress),
-                                          *std::move(written)});
-  } else {
-    versions_.Erase(id);
-  }
-  return std::move(plan);
+  versions_.Put(plan, *std::move(written));
+  return plan;
 }
 
 std::vector<absl::StatusOr<v1::Plan>> PostgresPlannerStore::MutatePlansQuietly(
@@ -1020,14 +941,14 @@ std::vector<absl::StatusOr<v1::Plan>> PostgresPlannerStore::MutatePlansQuietly(
   std::vector<absl::StatusOr<v1::Plan>> out(changes.size(), absl::InternalError("not changed"));
   struct Guess {
     size_t index;
-    v1::Plan plan;  // as changed
-    PlanVersionCache::Entry kept;  // its progress as changed
+    v1::Plan plan;
+    std::string version;
   };
   std::vector<Guess> guesses;
   std::vector<size_t> alone;  // in order
   std::set<std::string> seen;
   for (size_t i = 0; i < changes.size(); ++i) {
-    const auto& [id, change] = changes[i];
+    const auto& [id, mutate] = changes[i];
     // A plan's second change waits for its first.
     if (!seen.insert(id).second) {
       alone.push_back(i);
@@ -1038,17 +959,13 @@ std::vector<absl::StatusOr<v1::Plan>> PostgresPlannerStore::MutatePlansQuietly(
       alone.push_back(i);
       continue;
     }
-    v1::Plan plan = kept->Plan();
-    if (!change(plan, kept->progress).ok()) {
+    v1::Plan plan = std::move(kept->plan);
+    absl::StatusOr<std::vector<v1::Event>> events = mutate(plan);
+    if (!events.ok() || !events->empty() || Releasable(plan)) {
       alone.push_back(i);
       continue;
     }
-    SetProgress(kept->progress, plan);
-    if (Releasable(plan)) {
-      alone.push_back(i);
-      continue;
-    }
-    guesses.push_back(Guess{i, std::move(plan), *std::move(kept)});
+    guesses.push_back(Guess{i, std::move(plan), std::move(kept->version)});
   }
   if (guesses.size() < 2) {
     // One write alone is the statement MutatePlanQuietly makes.
@@ -1058,26 +975,27 @@ std::vector<absl::StatusOr<v1::Plan>> PostgresPlannerStore::MutatePlansQuietly(
   }
   std::map<std::string, std::string> written;  // id -> version
   if (!guesses.empty()) {
-    std::vector<std::string> ids, states, deployments, progresses, versions;
+    std::vector<std::string> ids, states, holds, deployments, bodies, versions;
     for (const Guess& g : guesses) {
       ids.push_back(g.plan.id());
       states.push_back(absl::StrCat(static_cast<int>(g.plan.state())));
+      holds.push_back(absl::StrCat(static_cast<int>(g.plan.hold_reason())));
       deployments.push_back(g.plan.deployment_id());
-      progresses.push_back(absl::Base64Escape(g.kept.progress.SerializeAsString()));
-      versions.push_back(g.kept.version);
+      bodies.push_back(absl::Base64Escape(g.plan.SerializeAsString()));
+      versions.push_back(g.version);
     }
     absl::Status s = pool_->RunStatement([&](pqxx::transaction_base& txn) -> absl::Status {
       written.clear();
-      for (const auto& row : txn.exec_prepared(kUpdateProgresses, postgres::TextArray(ids),
-                                               postgres::TextArray(states), postgres::TextArray(deployments),
-                                               postgres::TextArray(progresses), postgres::TextArray(versions)))
+      for (const auto& row : txn.exec_prepared(kUpdatePlanVersions, postgres::TextArray(ids), postgres::TextArray(states),
+                                               postgres::TextArray(holds), postgres::TextArray(deployments),
+                                               postgres::TextArray(bodies), postgres::TextArray(versions)))
         written[row[0].as<std::string>()] = row[1].as<std::string>();
       return absl::OkStatus();
     });
     if (!s.ok()) {
       written.clear();  // then each alone, which reports its own error
       logging::Warn("a shared statement failed; running each of its calls alone",
-                    {{"statement", kUpdateProgresses}, {"calls", static_cast<int64_t>(guesses.size())},
+                    {{"statement", kUpdatePlanVersions}, {"calls", static_cast<int64_t>(guesses.size())},
                      {"error", s.ToString()}});
     }
     for (Guess& g : guesses) {
@@ -1089,8 +1007,7 @@ std::vector<absl::StatusOr<v1::Plan>> PostgresPlannerStore::MutatePlansQuietly(
       }
       ++quiet_writes_unread_;
       ++quiet_writes_batched_;
-      g.kept.version = it->second;
-      versions_.Put(std::move(g.kept));
+      versions_.Put(g.plan, it->second);
       out[g.index] = std::move(g.plan);
     }
     std::sort(alone.begin(), alone.end());

@@ -44,7 +44,7 @@ class PostgresPlannerStore final : public PlannerStore {
                                       const PlanEventsFn& events,
                                       const SupersededEventFn& superseded_event) override;
   absl::StatusOr<v1::Plan> MutatePlan(const std::string& id, const MutateFn& mutate) override;
-  absl::StatusOr<v1::Plan> MutatePlanQuietly(const std::string& id, const ProgressFn& change) override;
+  absl::StatusOr<v1::Plan> MutatePlanQuietly(const std::string& id, const MutateFn& mutate) override;
   // The changes of plans whose version this store wrote last (and none
   // before in `changes`) in one statement checked as MutatePlanQuietly's
   // write; the others, and any whose version was outdated, one by one.
@@ -147,12 +147,10 @@ class PostgresPlannerStore final : public PlannerStore {
   std::vector<CachedRender> GetCachedRenders(std::vector<std::string*>& keys);
   std::vector<absl::Status> PutCachedRenders(std::vector<CachePut*>& batch);
   absl::Status EnqueueAll(pqxx::work& txn, const std::vector<v1::Event>& events);
-  // Writes `plan` whole (its body and progress), releasing it when it is
-  // releasable; `plan` is as it was when this returns.
-  absl::Status WritePlan(pqxx::work& txn, v1::Plan& plan);
+  absl::Status WritePlan(pqxx::work& txn, const v1::Plan& plan);
   // MutatePlanQuietly of one change, not shared with others' (the batch of
   // one of quiet_changes_, and each change MutatePlansQuietly makes alone).
-  absl::StatusOr<v1::Plan> MutatePlanQuietlyAlone(const std::string& id, const ProgressFn& change);
+  absl::StatusOr<v1::Plan> MutatePlanQuietlyAlone(const std::string& id, const MutateFn& mutate);
   // Inserts `approval` of `plan_id` unless its approver's is recorded;
   // whether it was added.
   bool InsertApproval(pqxx::work& txn, const std::string& plan_id, const v1::PlanDecision& approval);

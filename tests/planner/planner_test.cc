@@ -25,7 +25,6 @@
 #include "common/postgres/notification_listener.h"
 #include "common/postgres/text_array.h"
 #include "planner_migrations.h"
-#include "services/planner/plan_progress.h"
 #include "services/planner/planner.h"
 #include "services/planner/postgres_planner_store.h"
 #include "services/planner/revision_consumer.h"
@@ -117,31 +116,6 @@ class PlannerTest : public ::testing::Test {
 
   // Applications a, b, c and d in "local" (automatic approval), each
   // planned once by one commit.
-  // plan-1, of application a in local, EXECUTING by dep-1.
-  static v1::Plan ExecutingPlanOne() {
-    v1::Plan p;
-    p.set_id("plan-1");
-    p.set_application_id("a");
-    p.set_environment_id("local");
-    p.set_state(v1::PLAN_STATE_EXECUTING);
-    p.set_deployment_id("dep-1");
-    return p;
-  }
-  // Stores plan-1's row as `body` and `progress` (empty: as a row written
-  // before planner 014, the whole plan in its body).
-  void InsertPlanOne(const v1::Plan& body, const std::string& progress) {
-    ASSERT_TRUE(db_.Pool(1)
-                    ->RunInTransaction([&](pqxx::work& txn) {
-                      txn.exec_params0("INSERT INTO planner.plans (seq, id, application_id, environment_id, state, "
-                                       "trigger, target_sha, hold_reason, body, progress, definition_key, "
-                                       "deployment_id) VALUES (1, 'plan-1', 'a', 'local', 4, 1, '', 0, $1, $2, 'k', "
-                                       "'dep-1')",
-                                       pqxx::binarystring(body.SerializeAsString()), pqxx::binarystring(progress));
-                      return absl::OkStatus();
-                    })
-                    .ok());
-  }
-
   void PlanFourApps() {
   CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
   for (const char* app : {"a", "b", "c", "d"}) CreateApp(AppSpec(app, std::string("apps/") + app, {"local"}));
@@ -566,14 +540,14 @@ TEST_F(PlannerTest, TheBatchedStatementsOverArraysAreNotPlannedAfreshAtEveryCall
     ASSERT_TRUE(one->RunInTransaction([&](pqxx::work& txn) {
                      EXPECT_EQ(txn.exec_prepared("planner_claim_plan_seqs", apps, envs, three, three, flags).size(), 3u);
                      EXPECT_EQ(txn.exec_prepared("planner_open_plans_of_for_update", apps, envs).size(), 3u);
-                     txn.exec_prepared("planner_update_progresses", three, three, three, three, three);
+                     txn.exec_prepared("planner_update_plan_versions", three, three, three, three, three, three);
                      txn.exec_prepared("planner_release_batch", three);
                      EXPECT_TRUE(txn.exec_prepared("planner_get_caches", three).empty());
                      return absl::OkStatus();
                    }).ok());
   }
   ferry::testing::ExpectGenericPlansKept(*one, {"planner_claim_plan_seqs", "planner_open_plans_of_for_update",
-                               "planner_update_progresses", "planner_release_batch", "planner_get_caches"});
+                               "planner_update_plan_versions", "planner_release_batch", "planner_get_caches"});
 }
 
 // Issue #23: the plan stream reads a page of released plans a statement,
@@ -650,49 +624,58 @@ TEST_F(PlannerTest, TheStoreLooksUpManyPlansInOneRead) {
 // locked; a plan changed in between is changed again from its new version,
 // and nothing of the other change is lost.
 TEST_F(PlannerTest, AQuietChangeLocksNothingAndIsMadeAgainOnAPlanChangedMeanwhile) {
-  // Stored as the store stores it: the body, and the progress apart.
-  v1::Plan body = ExecutingPlanOne(), progress;
-  MoveProgress(body, progress);
-  ASSERT_NO_FATAL_FAILURE(InsertPlanOne(body, progress.SerializeAsString()));
+  v1::Plan p;
+  p.set_id("plan-1");
+  p.set_application_id("a");
+  p.set_environment_id("local");
+  p.set_state(v1::PLAN_STATE_EXECUTING);
+  p.set_deployment_id("dep-1");
+  ASSERT_TRUE(db_.Pool(1)
+                  ->RunInTransaction([&](pqxx::work& txn) {
+                    txn.exec_params0("INSERT INTO planner.plans (seq, id, application_id, environment_id, state, "
+                                     "trigger, target_sha, hold_reason, body, definition_key, deployment_id) "
+                                     "VALUES (1, 'plan-1', 'a', 'local', 4, 1, '', 0, $1, 'k', 'dep-1')",
+                                     pqxx::binarystring(p.SerializeAsString()));
+                    return absl::OkStatus();
+                  })
+                  .ok());
   std::unique_ptr<postgres::ConnectionPool> other_pool = db_.Pool(1);
   outbox::PostgresOutboxStore other_outbox(other_pool.get(), "planner", "planner");
   PostgresPlannerStore other(other_pool.get(), &other_outbox);
   int calls = 0;
-  absl::StatusOr<v1::Plan> done = store_->MutatePlanQuietly("plan-1", [&](const v1::Plan&, v1::Plan& progress) {
-    if (++calls == 1) {
-      // Not locked: another session takes the row at once, and changes it.
-      absl::Status free = other_pool->RunInTransaction([](pqxx::work& txn) {
-        txn.exec("SELECT 1 FROM planner.plans WHERE id = 'plan-1' FOR UPDATE NOWAIT");
-        return absl::OkStatus();
+  absl::StatusOr<v1::Plan> done =
+      store_->MutatePlanQuietly("plan-1", [&](v1::Plan& plan) -> absl::StatusOr<std::vector<v1::Event>> {
+        if (++calls == 1) {
+          // Not locked: another session takes the row at once, and changes it.
+          absl::Status free = other_pool->RunInTransaction([](pqxx::work& txn) {
+            txn.exec("SELECT 1 FROM planner.plans WHERE id = 'plan-1' FOR UPDATE NOWAIT");
+            return absl::OkStatus();
+          });
+          EXPECT_TRUE(free.ok()) << "the plan's row is locked while it changes: " << free;
+          if (free.ok()) {
+            absl::StatusOr<v1::Plan> changed =
+                other.MutatePlan("plan-1", [](v1::Plan& q) -> absl::StatusOr<std::vector<v1::Event>> {
+                  q.set_hold_message("changed meanwhile");
+                  return std::vector<v1::Event>();
+                });
+            EXPECT_TRUE(changed.ok()) << changed.status();
+          }
+        }
+        plan.set_state(v1::PLAN_STATE_SUCCEEDED);
+        return std::vector<v1::Event>();
       });
-      EXPECT_TRUE(free.ok()) << "the plan's row is locked while it changes: " << free;
-      if (free.ok()) {
-        absl::StatusOr<v1::Plan> changed =
-            other.MutatePlan("plan-1", [](v1::Plan& q) -> absl::StatusOr<std::vector<v1::Event>> {
-              q.set_hold_message("changed meanwhile");
-              return std::vector<v1::Event>();
-            });
-        EXPECT_TRUE(changed.ok()) << changed.status();
-      }
-    }
-    progress.set_state(v1::PLAN_STATE_SUCCEEDED);
-    return absl::OkStatus();
-  });
   ASSERT_TRUE(done.ok()) << done.status();
   EXPECT_EQ(calls, 2) << "the change made meanwhile was not seen";
-  EXPECT_EQ(done->state(), v1::PLAN_STATE_SUCCEEDED);
-  EXPECT_EQ(done->hold_message(), "changed meanwhile");
   absl::StatusOr<v1::Plan> stored = store_->GetPlan("plan-1");
   ASSERT_TRUE(stored.ok()) << stored.status();
   EXPECT_EQ(stored->state(), v1::PLAN_STATE_SUCCEEDED);
   EXPECT_EQ(stored->hold_message(), "changed meanwhile");
   // Unchanged in between: one call, and its change stored.
   calls = 0;
-  done = store_->MutatePlanQuietly("plan-1", [&](const v1::Plan& plan, v1::Plan& progress) {
+  done = store_->MutatePlanQuietly("plan-1", [&](v1::Plan& plan) -> absl::StatusOr<std::vector<v1::Event>> {
     ++calls;
-    EXPECT_EQ(plan.hold_message(), "changed meanwhile");
-    progress.mutable_failure()->set_message("noted");
-    return absl::OkStatus();
+    plan.mutable_failure()->set_message("noted");
+    return std::vector<v1::Event>();
   });
   ASSERT_TRUE(done.ok()) << done.status();
   EXPECT_EQ(calls, 1);
@@ -701,132 +684,6 @@ TEST_F(PlannerTest, AQuietChangeLocksNothingAndIsMadeAgainOnAPlanChangedMeanwhil
   EXPECT_EQ(stored->failure().message(), "noted");
   EXPECT_EQ(stored->hold_message(), "changed meanwhile");
   EXPECT_EQ(stored->state(), v1::PLAN_STATE_SUCCEEDED);
-}
-
-// Issue #23: a plan is stored as its body without its progress and its
-// progress apart (planner 014); a quiet change writes the progress and
-// leaves the body's bytes as they were, and a plan reads the same either way.
-TEST_F(PlannerTest, AQuietChangeWritesTheProgressAndLeavesThePlansBodyAsItWas) {
-  CreateEnv("local", v1::APPROVAL_POLICY_AUTO);
-  CreateApp(AppSpec("a", "apps/a", {"local"}));
-  ASSERT_EQ(*planner_->HandleRevision(repo_.Commit("repo", kRef, {{"apps/a/cm.yaml", {ConfigMap("a", "1"), ""}}})), 1);
-  const v1::Plan planned = Plans("a")[0];
-  auto stored_row = [&] {
-    std::unique_ptr<postgres::ConnectionPool> pool = db_.Pool(1);
-    std::pair<std::string, std::string> row;
-    EXPECT_TRUE(pool->RunStatement([&](pqxx::transaction_base& txn) {
-                      pqxx::row r = txn.exec_params1("SELECT body, progress FROM planner.plans WHERE id = $1",
-                                                     planned.id());
-                      row = {pqxx::binarystring(r[0]).str(), pqxx::binarystring(r[1]).str()};
-                      return absl::OkStatus();
-                    })
-                    .ok());
-    return row;
-  };
-  const auto [body, progress] = stored_row();
-  v1::Plan body_plan, progress_plan;
-  ASSERT_TRUE(body_plan.ParseFromString(body));
-  ASSERT_TRUE(progress_plan.ParseFromString(progress));
-  EXPECT_EQ(body_plan.state(), v1::PLAN_STATE_UNSPECIFIED) << "the body holds no progress";
-  EXPECT_FALSE(body_plan.has_update_time());
-  EXPECT_EQ(progress_plan.state(), v1::PLAN_STATE_APPROVED);
-  EXPECT_EQ(progress_plan.manifests_size(), 0) << "the progress holds nothing else";
-  EXPECT_EQ(body_plan.manifests_size(), planned.manifests_size());
-  ASSERT_TRUE(store_->MutatePlanQuietly(planned.id(), [](const v1::Plan&, v1::Plan& p) {
-                      p.set_state(v1::PLAN_STATE_EXECUTING);
-                      p.set_deployment_id("dep-1");
-                      return absl::OkStatus();
-                    }).ok());
-  ASSERT_TRUE(store_->MutatePlanQuietly(planned.id(), [](const v1::Plan&, v1::Plan& p) {
-                      p.set_state(v1::PLAN_STATE_FAILED);
-                      p.mutable_failure()->set_message("unhealthy");
-                      return absl::OkStatus();
-                    }).ok());
-  EXPECT_EQ(stored_row().first, body) << "the body was rewritten";
-  absl::StatusOr<v1::Plan> read = store_->GetPlan(planned.id());
-  ASSERT_TRUE(read.ok()) << read.status();
-  v1::Plan expected = planned;
-  expected.set_state(v1::PLAN_STATE_FAILED);
-  expected.set_deployment_id("dep-1");
-  expected.mutable_failure()->set_message("unhealthy");
-  EXPECT_EQ(read->SerializeAsString(), expected.SerializeAsString());
-}
-
-// A plan too large for the version cache (over 64 KiB) is read by each of
-// its quiet changes, and each writes only its progress.
-TEST_F(PlannerTest, QuietChangesOfAPlanTooLargeToKeepReadItAndWriteOnlyItsProgress) {
-  v1::Plan p;
-  p.set_application_id("a");
-  p.set_environment_id("local");
-  p.set_state(v1::PLAN_STATE_PENDING);
-  p.add_manifests()->set_json(std::string(size_t{100} << 10, 'x'));
-  absl::StatusOr<v1::Plan> inserted = store_->InsertPlan(p, "k", false, false, nullptr, nullptr);
-  ASSERT_TRUE(inserted.ok()) << inserted.status();
-  const int64_t unread = store_->quiet_writes_unread();
-  for (const char* dep : {"dep-1", "dep-2"}) {
-    absl::StatusOr<v1::Plan> done = store_->MutatePlanQuietly(inserted->id(), [&](const v1::Plan& plan, v1::Plan& q) {
-      EXPECT_EQ(plan.manifests(0).json().size(), size_t{100} << 10);
-      q.set_state(v1::PLAN_STATE_EXECUTING);
-      q.set_deployment_id(dep);
-      return absl::OkStatus();
-    });
-    ASSERT_TRUE(done.ok()) << done.status();
-    EXPECT_EQ(done->deployment_id(), dep);
-    EXPECT_EQ(done->manifests(0).json().size(), size_t{100} << 10);
-  }
-  EXPECT_EQ(store_->quiet_writes_unread(), unread) << "a plan too large to keep was guessed";
-  absl::StatusOr<v1::Plan> read = store_->GetPlan(inserted->id());
-  ASSERT_TRUE(read.ok()) << read.status();
-  v1::Plan expected = *inserted;
-  expected.set_state(v1::PLAN_STATE_EXECUTING);
-  expected.set_deployment_id("dep-2");
-  EXPECT_EQ(read->SerializeAsString(), expected.SerializeAsString());
-}
-
-// A plan stored whole (before planner 014: all of it in its body, an empty
-// progress) reads as it was, and its next quiet change is written whole:
-// the progress alone would leave the body's older values wherever the new
-// ones are unset (here the nanoseconds of its update time).
-TEST_F(PlannerTest, APlanStoredWholeIsWrittenWholeByItsNextQuietChange) {
-  v1::Plan p = ExecutingPlanOne();
-  p.set_hold_message("kept");
-  p.mutable_update_time()->set_seconds(100);
-  p.mutable_update_time()->set_nanos(5);
-  ASSERT_NO_FATAL_FAILURE(InsertPlanOne(p, ""));
-  absl::StatusOr<v1::Plan> read = store_->GetPlan("plan-1");
-  ASSERT_TRUE(read.ok()) << read.status();
-  EXPECT_EQ(read->SerializeAsString(), p.SerializeAsString());
-  absl::StatusOr<v1::Plan> done = store_->MutatePlanQuietly("plan-1", [](const v1::Plan&, v1::Plan& progress) {
-    progress.set_state(v1::PLAN_STATE_SUCCEEDED);
-    progress.mutable_update_time()->set_seconds(200);
-    progress.mutable_update_time()->set_nanos(0);
-    return absl::OkStatus();
-  });
-  ASSERT_TRUE(done.ok()) << done.status();
-  read = store_->GetPlan("plan-1");
-  ASSERT_TRUE(read.ok()) << read.status();
-  EXPECT_EQ(read->state(), v1::PLAN_STATE_SUCCEEDED);
-  EXPECT_EQ(read->update_time().seconds(), 200);
-  EXPECT_EQ(read->update_time().nanos(), 0);
-  EXPECT_EQ(read->hold_message(), "kept");
-  EXPECT_EQ(read->deployment_id(), "dep-1");
-  // Written in the new form: the next change writes the progress alone.
-  const int64_t unread = store_->quiet_writes_unread();
-  done = store_->MutatePlanQuietly("plan-1", [](const v1::Plan&, v1::Plan& progress) {
-    progress.mutable_failure()->set_message("noted");
-    return absl::OkStatus();
-  });
-  ASSERT_TRUE(done.ok()) << done.status();
-  read = store_->GetPlan("plan-1");
-  ASSERT_TRUE(read.ok()) << read.status();
-  EXPECT_EQ(read->failure().message(), "noted");
-  EXPECT_EQ(read->update_time().nanos(), 0);
-  EXPECT_EQ(read->hold_message(), "kept");
-  ASSERT_TRUE(store_->MutatePlanQuietly("plan-1", [](const v1::Plan&, v1::Plan& progress) {
-                      progress.mutable_failure()->set_path("noted again");
-                      return absl::OkStatus();
-                    }).ok());
-  EXPECT_EQ(store_->quiet_writes_unread(), unread + 1) << "the last change guessed the version the one before wrote";
 }
 
 // Issue #23: a quiet change of a plan this store wrote last (inserted and
@@ -842,10 +699,10 @@ TEST_F(PlannerTest, AQuietChangeOfAPlanThisStoreWroteLastReadsNothingAndOverwrit
   const int64_t unread = store_->quiet_writes_unread();
   int calls = 0;
   auto quietly = [&](const std::function<void(v1::Plan&)>& change) {
-    return store_->MutatePlanQuietly(id, [&](const v1::Plan&, v1::Plan& progress) {
+    return store_->MutatePlanQuietly(id, [&](v1::Plan& plan) -> absl::StatusOr<std::vector<v1::Event>> {
       ++calls;
-      change(progress);
-      return absl::OkStatus();
+      change(plan);
+      return std::vector<v1::Event>();
     });
   };
   // Acknowledged: inserted and released here, so written at the release's version.
@@ -859,9 +716,9 @@ TEST_F(PlannerTest, AQuietChangeOfAPlanThisStoreWroteLastReadsNothingAndOverwrit
   std::unique_ptr<postgres::ConnectionPool> other_pool = db_.Pool(1);
   outbox::PostgresOutboxStore other_outbox(other_pool.get(), "planner", "planner");
   PostgresPlannerStore other(other_pool.get(), &other_outbox);
-  ASSERT_TRUE(other.MutatePlanQuietly(id, [](const v1::Plan&, v1::Plan& q) {
-                     q.mutable_failure()->set_path("changed meanwhile");
-                     return absl::OkStatus();
+  ASSERT_TRUE(other.MutatePlanQuietly(id, [](v1::Plan& q) -> absl::StatusOr<std::vector<v1::Event>> {
+                     q.set_hold_message("changed meanwhile");
+                     return std::vector<v1::Event>();
                    }).ok());
   // This store's guess is outdated: the change is made again from the row.
   calls = 0;
@@ -870,13 +727,13 @@ TEST_F(PlannerTest, AQuietChangeOfAPlanThisStoreWroteLastReadsNothingAndOverwrit
   EXPECT_EQ(store_->quiet_writes_unread(), unread + 1);
   absl::StatusOr<v1::Plan> stored = store_->GetPlan(id);
   ASSERT_TRUE(stored.ok()) << stored.status();
-  EXPECT_EQ(stored->failure().path(), "changed meanwhile");
+  EXPECT_EQ(stored->hold_message(), "changed meanwhile");
   EXPECT_EQ(stored->failure().message(), "noted");
   EXPECT_EQ(stored->state(), v1::PLAN_STATE_EXECUTING);
   EXPECT_EQ(stored->deployment_id(), "dep-1");
   // A change made under the lock is not guessed from: the next one reads,
   // and the one after it does not.
-  ASSERT_TRUE(quietly([](v1::Plan& p) { p.mutable_failure()->set_line(7); }).ok());
+  ASSERT_TRUE(quietly([](v1::Plan& p) { p.set_hold_message("again"); }).ok());
   EXPECT_EQ(store_->quiet_writes_unread(), unread + 1);
   calls = 0;
   ASSERT_TRUE(quietly([](v1::Plan& p) { p.set_state(v1::PLAN_STATE_SUCCEEDED); }).ok());
@@ -885,18 +742,17 @@ TEST_F(PlannerTest, AQuietChangeOfAPlanThisStoreWroteLastReadsNothingAndOverwrit
   stored = store_->GetPlan(id);
   ASSERT_TRUE(stored.ok()) << stored.status();
   EXPECT_EQ(stored->state(), v1::PLAN_STATE_SUCCEEDED);
-  EXPECT_EQ(stored->failure().line(), 7);
+  EXPECT_EQ(stored->hold_message(), "again");
   EXPECT_EQ(stored->failure().message(), "noted");
   // The other replica's next quiet change reads the row: its own last write is outdated.
-  ASSERT_TRUE(other.MutatePlanQuietly(id, [](const v1::Plan&, v1::Plan& q) {
-                     q.mutable_failure()->set_path("other again");
-                     return absl::OkStatus();
+  ASSERT_TRUE(other.MutatePlanQuietly(id, [](v1::Plan& q) -> absl::StatusOr<std::vector<v1::Event>> {
+                     q.set_hold_message("other again");
+                     return std::vector<v1::Event>();
                    }).ok());
   stored = store_->GetPlan(id);
   ASSERT_TRUE(stored.ok()) << stored.status();
   EXPECT_EQ(stored->state(), v1::PLAN_STATE_SUCCEEDED);
-  EXPECT_EQ(stored->failure().path(), "other again");
-  EXPECT_EQ(stored->failure().line(), 7);
+  EXPECT_EQ(stored->hold_message(), "other again");
 }
 
 // Issue #23: the quiet changes of several plans this store wrote last (the
@@ -906,8 +762,12 @@ TEST_F(PlannerTest, AQuietChangeOfAPlanThisStoreWroteLastReadsNothingAndOverwrit
 TEST_F(PlannerTest, QuietChangesOfSeveralPlansGoInOneStatementAndOverwriteNoOtherChange) {
   ASSERT_NO_FATAL_FAILURE(PlanFourApps());
   const std::string a = Plans("a")[0].id(), b = Plans("b")[0].id(), c = Plans("c")[0].id(), d = Plans("d")[0].id();
-  auto change = [](const std::function<absl::Status(v1::Plan&)>& f) -> PlannerStore::ProgressFn {
-    return [f](const v1::Plan&, v1::Plan& progress) { return f(progress); };
+  auto change = [](const std::function<absl::Status(v1::Plan&)>& f) -> PlannerStore::MutateFn {
+    return [f](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
+      absl::Status s = f(p);
+      if (!s.ok()) return s;
+      return std::vector<v1::Event>();
+    };
   };
   auto execute = [&](const std::string& dep) {
     return change([dep](v1::Plan& p) {
@@ -928,10 +788,10 @@ TEST_F(PlannerTest, QuietChangesOfSeveralPlansGoInOneStatementAndOverwriteNoOthe
   std::unique_ptr<postgres::ConnectionPool> other_pool = db_.Pool(1);
   outbox::PostgresOutboxStore other_outbox(other_pool.get(), "planner", "planner");
   PostgresPlannerStore other(other_pool.get(), &other_outbox);
-  ASSERT_TRUE(other.MutatePlanQuietly(b, change([](v1::Plan& q) {
-                     q.mutable_failure()->set_path("changed meanwhile");
-                     return absl::OkStatus();
-                   })).ok());
+  ASSERT_TRUE(other.MutatePlanQuietly(b, [](v1::Plan& q) -> absl::StatusOr<std::vector<v1::Event>> {
+                     q.set_hold_message("changed meanwhile");
+                     return std::vector<v1::Event>();
+                   }).ok());
   auto succeed = change([](v1::Plan& p) {
     p.set_state(v1::PLAN_STATE_SUCCEEDED);
     return absl::OkStatus();
@@ -959,7 +819,7 @@ TEST_F(PlannerTest, QuietChangesOfSeveralPlansGoInOneStatementAndOverwriteNoOthe
   stored = store_->GetPlan(b);
   ASSERT_TRUE(stored.ok()) << stored.status();
   EXPECT_EQ(stored->state(), v1::PLAN_STATE_SUCCEEDED);
-  EXPECT_EQ(stored->failure().path(), "changed meanwhile");
+  EXPECT_EQ(stored->hold_message(), "changed meanwhile");
   EXPECT_EQ(stored->deployment_id(), "dep-b");
   stored = store_->GetPlan(c);
   ASSERT_TRUE(stored.ok()) << stored.status();
@@ -985,10 +845,10 @@ TEST_F(PlannerTest, QuietChangesMadeAtOnceShareOneStatement) {
   std::vector<std::thread> threads;
   for (size_t i = 0; i < ids.size(); ++i) {
     threads.emplace_back([&, i] {
-      done[i] = store_->MutatePlanQuietly(ids[i], [i](const v1::Plan&, v1::Plan& p) {
+      done[i] = store_->MutatePlanQuietly(ids[i], [i](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
         p.set_state(v1::PLAN_STATE_EXECUTING);
         p.set_deployment_id(absl::StrCat("dep-", i));
-        return absl::OkStatus();
+        return std::vector<v1::Event>();
       });
     });
     if (i == 0) absl::SleepFor(absl::Milliseconds(100));  // a first: it waits for the row
@@ -1633,9 +1493,9 @@ TEST_F(PlannerTest, ConcurrentPlanInsertsShareOneTransactionAndEachGetsItsOwnAns
   EXPECT_EQ(keys.size(), 10u) << absl::StrJoin(keys, ", ");
   // Each row version was kept: a quiet change of a batched plan reads nothing.
   const int64_t unread = store_->quiet_writes_unread();
-  ASSERT_TRUE(store_->MutatePlanQuietly(answers[0]->id(), [](const v1::Plan&, v1::Plan& p) {
-                      p.mutable_failure()->set_message("noted");
-                      return absl::OkStatus();
+  ASSERT_TRUE(store_->MutatePlanQuietly(answers[0]->id(), [](v1::Plan& p) -> absl::StatusOr<std::vector<v1::Event>> {
+                      p.set_hold_message("noted");
+                      return std::vector<v1::Event>();
                     }).ok());
   EXPECT_EQ(store_->quiet_writes_unread(), unread + 1);
 }
@@ -2325,7 +2185,7 @@ TEST_F(PlannerTest, ApprovalsAreRecordedOncePerApproverAndTheAuthorIsKeptPerComm
 // not the serialized bodies, which are read by key (issue #23).
 TEST_F(PlannerTest, AnalyzeKeepsNoStatisticsOfTheSerializedBodies) {
   using Columns = std::set<std::string>;
-  EXPECT_EQ(ferry::testing::ColumnsWithoutStatistics(*pool_, "planner.plans"), (Columns{"body", "progress"}));
+  EXPECT_EQ(ferry::testing::ColumnsWithoutStatistics(*pool_, "planner.plans"), (Columns{"body"}));
   EXPECT_EQ(ferry::testing::ColumnsWithoutStatistics(*pool_, "planner.render_cache"), (Columns{"manifests"}));
   EXPECT_EQ(ferry::testing::ColumnsWithoutStatistics(*pool_, "planner.outbox"),
             (Columns{"event", "idempotency_key", "last_error"}));
